@@ -1,0 +1,93 @@
+"""The ``nightswitch`` command.
+
+Each subcommand lives in its own module under :mod:`appliance.commands` and is listed
+in :data:`COMMAND_MODULES`; this module only builds the parser and turns errors a
+person caused into one readable line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from types import SimpleNamespace
+
+from appliance import __version__
+from appliance.errors import NightswitchError, ValidationError
+
+DEFAULT_CONFIG = "/etc/nightswitch/nightswitch.toml"
+DEFAULT_DATA = "/var/lib/nightswitch"
+
+#: The modules that each add one subcommand (or a group of them).
+COMMAND_MODULES = [
+    "appliance.commands.run",
+    "appliance.commands.simulate",
+    "appliance.commands.status",
+    "appliance.commands.check",
+    "appliance.commands.hwtest",
+    "appliance.commands.preview",
+    "appliance.commands.schedule_io",
+    "appliance.commands.user",
+    "appliance.commands.token",
+    "appliance.commands.backup",
+    "appliance.commands.pbx_sim",
+    "appliance.commands.console",
+    "appliance.commands.calls",
+]
+
+
+def _common_parents() -> SimpleNamespace:
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config", metavar="PATH", default=DEFAULT_CONFIG,
+        help=f"the installer's config file (default: {DEFAULT_CONFIG})")
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--data", metavar="DIR", default=DEFAULT_DATA,
+        help=f"the data directory holding nightswitch.db (default: {DEFAULT_DATA})")
+    return SimpleNamespace(config=config, data=data)
+
+
+def build_parser(modules=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nightswitch",
+        description="Switch a legacy office PBX between day and night service.")
+    parser.add_argument("--version", action="version", version=f"nightswitch {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    common = _common_parents()
+    for name in modules or COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # A command whose module is not written yet must not break the others.
+            if exc.name == name:
+                continue
+            raise
+        module.register(subparsers, common)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except ValidationError as exc:
+        for line in exc.render().splitlines():
+            print(f"nightswitch: error: {line}", file=sys.stderr)
+        return 2
+    except NightswitchError as exc:
+        print(f"nightswitch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
