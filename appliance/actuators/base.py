@@ -1,0 +1,119 @@
+"""What every actuator is, and the error it raises.
+
+An actuator turns a mode name into something the PBX notices: a relay held, a key
+pulsed, digits dialled, a command typed on the maintenance port. The controller calls
+:meth:`Actuator.apply` and :meth:`Actuator.read_back` from its own thread only, so an
+actuator never needs a lock of its own.
+"""
+
+from __future__ import annotations
+
+import time
+
+from appliance.errors import FieldError, NightswitchError
+
+
+class ActuatorError(NightswitchError):
+    """An actuator could not apply or confirm a mode. The message is for people: it
+    says what failed and, where it can, what to look at."""
+
+
+class Actuator:
+    """The base of the relay actuators; the ``serial`` actuator follows the same shape.
+
+    :param dict spec:
+        The validated ``[[actuators]]`` table.
+    :param sleep:
+        The function used for relay timings. Relay timings are real time even in
+        simulation: a PBX needs a 150 ms key press whatever the wall clock says.
+    """
+
+    type_name = "?"
+    can_read_back = False
+
+    def __init__(self, spec: dict, *, sleep=time.sleep):
+        self.name = spec["name"]
+        self.zone = spec["zone"]
+        self.role = spec["role"]
+        self.spec = spec
+        self.sleep = sleep
+        self.last_mode: str | None = None
+        self.closed = False
+
+    @property
+    def modes(self) -> frozenset[str]:
+        return frozenset(self.spec["_modes"])
+
+    def apply(self, mode: str) -> None:
+        raise NotImplementedError  # each type implements it; the base is never built
+
+    def read_back(self) -> str | None:
+        """The PBX's mode as read back, or None when this actuator cannot tell."""
+        return None
+
+    def assume(self, mode: str | None) -> None:
+        """Tell the actuator which mode the PBX was last put in (from the store), for
+        actuators that cannot read it back and must not toggle blindly."""
+        self.last_mode = mode
+
+    def relays(self) -> dict[str, str]:
+        """``{relay name: "open"|"closed"}`` for the web page's hardware view."""
+        return {}
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"last_mode={self.last_mode}"
+        return f"<{type(self).__name__} {self.name!r} zone={self.zone} role={self.role} {state}>"
+
+
+# -- helpers the type modules share when checking their tables -----------------------
+
+def check_keys(spec: dict, allowed: set, path: str, *, actuator=True) -> list[FieldError]:
+    """Unknown keys of a table; *actuator* adds the keys every actuator table has."""
+    allowed = set(allowed) | ({"name", "type", "zone", "role"} if actuator else set())
+    return [FieldError(f"{path}.{key}", "unknown key; allowed keys are " + ", ".join(sorted(allowed)))
+            for key in spec if key not in allowed and key != "_modes"]
+
+
+def check_pin(value, path: str) -> list[FieldError]:
+    from appliance.config import GPIO_RANGE, RESERVED_PINS
+
+    if isinstance(value, bool) or not isinstance(value, int) or value not in GPIO_RANGE:
+        return [FieldError(path, f"{value!r} is not a GPIO; use a BCM GPIO number 4 to 27")]
+    if value in RESERVED_PINS:
+        return [FieldError(path, f"GPIO{value} is reserved for {RESERVED_PINS[value]}; "
+                                 "use another BCM GPIO 4 to 27")]
+    return []
+
+
+def check_int(spec: dict, key: str, path: str, lo: int, hi: int, *, required=False):
+    if key not in spec:
+        return [FieldError(f"{path}.{key}", f"is required: a whole number {lo} to {hi}")] \
+            if required else []
+    value = spec[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        return [FieldError(f"{path}.{key}", f"{value!r} is not allowed; use a whole number "
+                                            f"{lo} to {hi}")]
+    return []
+
+
+def check_bool(spec: dict, key: str, path: str):
+    if key in spec and not isinstance(spec[key], bool):
+        return [FieldError(f"{path}.{key}", f"must be true or false, not {spec[key]!r}")]
+    return []
+
+
+def check_mode_names(names, path: str) -> list[FieldError]:
+    from appliance.config import MODE_RE
+
+    return [FieldError(path, f"{name!r} is not a mode name; use lower-case letters, digits, "
+                             "'-' and '_', starting with a letter")
+            for name in names if not isinstance(name, str) or not MODE_RE.match(name)]

@@ -1,0 +1,208 @@
+"""``keypad``: relays across the keys of a dedicated phone, dialling a feature code.
+
+Most legacy PBXs switch night service with a feature code dialled from a programming
+extension (NEC SV8100 ``718`` + mode, Mitel SX ``312``/``313``, OpenScape ``*88``), not over
+the serial port (FIELD_NOTES section 0). A spare phone on the desk and a relay across each
+key it needs (and across its hook switch) lets the appliance dial that code.
+
+A sequence is the keys in order; a space waits ``pause_ms`` (for a second dial tone or a
+prompt), and ``{password}`` is replaced by the ``password`` (never logged).
+
+Config::
+
+    [[actuators]]
+    name = "feature-code"
+    type = "keypad"
+    hook_pin = 20
+    keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }
+    sequences = { night = "718 1", day = "718 2" }
+    password = ""            # e.g. "1234" and "718 {password} 1"
+    press_ms = 150
+    gap_ms = 150
+    offhook_ms = 800         # wait for dial tone
+    pause_ms = 1000
+    hangup_ms = 500          # hold the line after the last key, for the confirmation tone
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from appliance.actuators.base import (Actuator, ActuatorError, check_bool, check_int,
+                                      check_keys, check_mode_names, check_pin)
+from appliance.actuators.contact import wait_for_sense
+from appliance.actuators.relay import Relay
+from appliance.actuators.sense import SenseInput, check_sense
+from appliance.errors import FieldError
+
+ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",
+           "offhook_ms", "pause_ms", "hangup_ms", "settle_ms", "sense"}
+KEY_NAMES = set("0123456789*#")
+TIMINGS = {"press_ms": (150, 30, 2000), "gap_ms": (150, 30, 2000),
+           "offhook_ms": (800, 0, 10000), "pause_ms": (1000, 0, 10000),
+           "hangup_ms": (500, 0, 10000), "settle_ms": (3000, 0, 60000)}
+
+
+def expand(sequence: str, password: str) -> str:
+    return sequence.replace("{password}", password)
+
+
+def check(spec: dict, path: str, **_) -> list[FieldError]:
+    errors = check_keys(spec, ALLOWED, path)
+    if "hook_pin" not in spec:
+        errors.append(FieldError(f"{path}.hook_pin", "is required: the GPIO of the relay across "
+                                                     "the phone's hook switch"))
+    else:
+        errors += check_pin(spec["hook_pin"], f"{path}.hook_pin")
+    errors += check_bool(spec, "active_high", path)
+    for key, (_, lo, hi) in TIMINGS.items():
+        errors += check_int(spec, key, path, lo, hi)
+    keys = spec.get("keys")
+    if not isinstance(keys, dict) or not keys:
+        errors.append(FieldError(f"{path}.keys", "is required: the GPIO of the relay across each "
+                                 "key, such as { \"7\" = 21, \"1\" = 12 }"))
+        keys = {}
+    for key, pin in keys.items():
+        if key not in KEY_NAMES:
+            errors.append(FieldError(f"{path}.keys", f"{key!r} is not a phone key; use 0-9, * or #"))
+        errors += check_pin(pin, f"{path}.keys.{key}")
+    password = spec.get("password", "")
+    if not isinstance(password, str) or not re.fullmatch(r"[0-9*#]*", password):
+        errors.append(FieldError(f"{path}.password", "must be a string of phone keys (0-9 * #)"))
+        password = ""
+    sequences = spec.get("sequences")
+    if not isinstance(sequences, dict) or not sequences:
+        errors.append(FieldError(f"{path}.sequences", "is required: the keys to dial per mode, "
+                                 "such as { night = \"718 1\", day = \"718 2\" }"))
+        sequences = {}
+    errors += check_mode_names(sequences, f"{path}.sequences")
+    for mode, sequence in sequences.items():
+        where = f"{path}.sequences.{mode}"
+        if not isinstance(sequence, str) or not sequence.strip():
+            errors.append(FieldError(where, "must be a non-empty string of keys"))
+            continue
+        if "{password}" in sequence and not password:
+            errors.append(FieldError(where, "uses {password} but no password is set"))
+        leftover = re.sub(r"\{password\}", "", sequence)
+        for ch in leftover:
+            if ch == " ":
+                continue
+            if ch not in KEY_NAMES:
+                errors.append(FieldError(where, f"{ch!r} is not a phone key; use 0-9, *, #, a "
+                                                "space for a pause and {password}"))
+            elif ch not in keys:
+                errors.append(FieldError(where, f"key {ch!r} has no relay; add it to keys"))
+        for ch in password:
+            if "{password}" in sequence and ch not in keys:
+                errors.append(FieldError(f"{path}.password", "a key of the password has no relay; "
+                                                             "add every key it uses to keys"))
+                break
+    if "sense" in spec:
+        errors += check_sense(spec["sense"], f"{path}.sense", set(sequences))
+    return errors
+
+
+def modes_of(spec: dict, **_) -> set[str]:
+    return set(spec["sequences"])
+
+
+def pins_of(spec: dict):
+    yield "hook", spec["hook_pin"]
+    for key, pin in spec["keys"].items():
+        yield f"key {key}", pin
+    if "sense" in spec:
+        yield "sense", spec["sense"]["pin"]
+
+
+def build(spec: dict, *, pin_factory=None, sleep=time.sleep, **_):
+    return KeypadActuator(spec, pin_factory=pin_factory, sleep=sleep)
+
+
+class KeypadActuator(Actuator):
+    """Dials a feature code on a phone through relays. See the module docstring."""
+
+    type_name = "keypad"
+
+    def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
+        super().__init__(spec, sleep=sleep)
+        active_high = spec.get("active_high", True)
+        self.hook = Relay(f"{self.name}-hook", spec["hook_pin"], active_high=active_high,
+                          pin_factory=pin_factory)
+        self.keys = {}
+        try:
+            for key, pin in spec["keys"].items():
+                self.keys[key] = Relay(f"{self.name}-key-{key}", pin, active_high=active_high,
+                                       pin_factory=pin_factory)
+        except Exception:
+            self.close()
+            raise
+        self.t = {key: spec.get(key, default) / 1000 for key, (default, _, _) in TIMINGS.items()}
+        self._password = spec.get("password", "")
+        self.sense = SenseInput(spec["sense"], pin_factory=pin_factory) if "sense" in spec else None
+        self.can_read_back = self.sense is not None
+
+    def dial(self, sequence: str) -> None:
+        """Go off-hook, press each key of *sequence* and hang up, whatever happens."""
+        try:
+            self.hook.close_contact()
+            self.sleep(self.t["offhook_ms"])
+            for ch in sequence:
+                if ch == " ":
+                    self.sleep(self.t["pause_ms"])
+                    continue
+                relay = self.keys[ch]
+                try:
+                    relay.close_contact()
+                    self.sleep(self.t["press_ms"])
+                finally:
+                    relay.open_contact()
+                self.sleep(self.t["gap_ms"])
+            self.sleep(self.t["hangup_ms"])
+        finally:
+            for relay in self.keys.values():
+                relay.open_contact()
+            self.hook.open_contact()
+
+    def apply(self, mode: str) -> None:
+        sequence = self.spec["sequences"].get(mode)
+        if sequence is None:
+            raise ActuatorError(f"{self.name}: no sequence for mode {mode!r}; it knows "
+                                + ", ".join(sorted(self.spec["sequences"])))
+        self.dial(expand(sequence, self._password))
+        self.last_mode = mode
+        if self.sense and not wait_for_sense(self.sense, self.sense.expects_active(mode),
+                                             self.t["settle_ms"], self.sleep):
+            raise ActuatorError(
+                f"{self.name}: dialled the code for {mode}, but the PBX status input on "
+                f"GPIO{self.spec['sense']['pin']} did not follow within "
+                f"{self.t['settle_ms'] * 1000:.0f} ms; check the code and the password")
+
+    def read_back(self) -> str | None:
+        if self.sense is None:
+            return None
+        active = self.sense.is_active
+        if self.last_mode is not None and self.sense.expects_active(self.last_mode) == active:
+            return self.last_mode
+        candidates = sorted(m for m in self.spec["sequences"]
+                            if self.sense.expects_active(m) == active)
+        return candidates[0] if candidates else None
+
+    def relays(self) -> dict[str, str]:
+        states = {self.hook.name: "closed" if self.hook.is_closed else "open"}
+        for relay in self.keys.values():
+            states[relay.name] = "closed" if relay.is_closed else "open"
+        return states
+
+    def close(self) -> None:
+        if not self.closed:
+            for relay in [self.hook, *self.keys.values()]:
+                relay.close()
+            if self.sense:
+                self.sense.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        # The password is a secret: never in a repr, a log line or an error.
+        return (f"<KeypadActuator {self.name!r} zone={self.zone} keys="
+                f"{''.join(sorted(self.keys))} password={'***' if self._password else 'none'}>")

@@ -1,0 +1,232 @@
+"""The only place that reads the time.
+
+Everything else is given ``now`` or a :class:`Clock`. Two clocks exist:
+
+* :class:`SystemClock` is the wall clock of the Pi, plus the question the daemon must
+  ask before it switches anything on a schedule: *is this time true?* A Pi without an
+  RTC boots with the time fake-hwclock saved at shutdown, minutes or hours stale, until
+  systemd-timesyncd steps it (PI_NOTES 4.3).
+* :class:`SimClock` is a clock that tests and ``nightswitch simulate`` set and advance.
+  Waiting on it sleeps in *simulated* time: advancing the clock wakes every waiter whose
+  deadline has passed, so a test can cross a schedule boundary without sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Protocol
+
+#: Touched by systemd-timesyncd each time it synchronizes (systemd-timesyncd(8)).
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+
+
+class Clock(Protocol):
+    """What the controller needs of a clock."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps, for timeouts and backoff."""
+
+    def is_synchronized(self) -> bool:
+        """True when :meth:`now` can be trusted for switching on a schedule."""
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """Block until *event* is set or *timeout* seconds of this clock's time pass.
+
+        Returns True if the event was set.
+        """
+
+
+def _kernel_clock_synchronized() -> bool | None:
+    """Ask the kernel (adjtimex) whether NTP has disciplined the clock.
+
+    Returns None where the call is unavailable (not Linux, or a sandbox forbids it).
+    """
+    try:
+        import ctypes
+        import ctypes.util
+
+        class Timex(ctypes.Structure):
+            # struct timex from <sys/timex.h>; only `status` is read, the rest is padding
+            # large enough for every architecture's layout.
+            _fields_ = [("modes", ctypes.c_uint), ("_pad", ctypes.c_char * 252)]
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        buf = Timex()
+        state = libc.adjtimex(ctypes.byref(buf))
+        if state < 0:
+            return None
+        TIME_ERROR = 5  # the kernel's "clock not synchronized" state
+        return state != TIME_ERROR
+    except (OSError, AttributeError):
+        return None
+
+
+class SystemClock:
+    """The real clock.
+
+    :param str sync_policy:
+        How to decide that the clock is synchronized:
+
+        * ``"timesyncd"`` (default): the flag file systemd-timesyncd touches after each
+          sync, or the kernel's NTP state (set by chrony or ntpd too), or an RTC
+          (``/dev/rtc0`` present, which the kernel read at boot).
+        * ``"always"``: trust the clock (a PC, or a Pi whose clock is set by other means).
+    :param flag_path:
+        The timesyncd flag file; tests point it elsewhere.
+    :param rtc_path:
+        The RTC device whose presence counts as a trusted clock.
+    """
+
+    def __init__(self, sync_policy: str = "timesyncd", *, flag_path: Path = TIMESYNC_FLAG,
+                 rtc_path: Path = Path("/dev/rtc0")):
+        if sync_policy not in ("timesyncd", "always"):
+            raise ValueError(f"sync_policy must be 'timesyncd' or 'always', not {sync_policy!r}")
+        self.sync_policy = sync_policy
+        self.flag_path = Path(flag_path)
+        self.rtc_path = Path(rtc_path)
+        self._synced_latch = False
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def is_synchronized(self) -> bool:
+        if self.sync_policy == "always" or self._synced_latch:
+            return True
+        # Once the clock has been right since boot it stays right enough for switching at
+        # minute resolution, even if a later NTP poll fails: latch it.
+        synced = (self.flag_path.exists() or self.rtc_path.exists()
+                  or _kernel_clock_synchronized() is True)
+        self._synced_latch = synced
+        return synced
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        return event.wait(timeout)
+
+    def __repr__(self) -> str:
+        return f"<SystemClock policy={self.sync_policy} synchronized={self.is_synchronized()}>"
+
+
+class SimClock:
+    """A clock that only moves when told to.
+
+    :param datetime start:
+        The first instant (aware). Defaults to now, rounded to the minute.
+    :param bool synchronized:
+        What :meth:`is_synchronized` answers until :meth:`set_synchronized` changes it.
+    :param float rate:
+        If above zero, the clock also runs on its own at *rate* simulated seconds per
+        real second (``simulate`` uses 1.0 so the web page's clock moves). Tests keep the
+        default 0 so nothing moves unless they advance it.
+    """
+
+    def __init__(self, start: datetime | None = None, *, synchronized: bool = True,
+                 rate: float = 0.0):
+        if start is None:
+            start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        if start.tzinfo is None:
+            raise ValueError("SimClock needs a timezone-aware start")
+        self._lock = threading.Condition()
+        self._base = start.astimezone(timezone.utc)
+        self._mono = 0.0
+        self._rate = float(rate)
+        self._real_anchor = time.monotonic()
+        self._synchronized = synchronized
+        self._listeners: list = []
+
+    # -- reading ---------------------------------------------------------------------
+    def _elapsed_real(self) -> float:
+        return (time.monotonic() - self._real_anchor) * self._rate if self._rate else 0.0
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._base + timedelta(seconds=self._elapsed_real())
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self._mono + self._elapsed_real()
+
+    def is_synchronized(self) -> bool:
+        return self._synchronized
+
+    # -- moving ----------------------------------------------------------------------
+    def _fold_real(self) -> None:
+        elapsed = self._elapsed_real()
+        self._base += timedelta(seconds=elapsed)
+        self._mono += elapsed
+        self._real_anchor = time.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by *seconds* (monotonic time moves too)."""
+        if seconds < 0:
+            raise ValueError("advance() moves forward only; use set() to jump back")
+        with self._lock:
+            self._fold_real()
+            self._base += timedelta(seconds=seconds)
+            self._mono += seconds
+            self._lock.notify_all()
+        self._notify()
+
+    def set(self, now: datetime) -> None:
+        """Jump the wall clock to *now* (forward or back). Monotonic time does not jump,
+        just as on a real system whose clock is stepped."""
+        if now.tzinfo is None:
+            raise ValueError("SimClock.set needs a timezone-aware datetime")
+        with self._lock:
+            self._fold_real()
+            self._base = now.astimezone(timezone.utc)
+            self._lock.notify_all()
+        self._notify()
+
+    def set_synchronized(self, value: bool) -> None:
+        self._synchronized = bool(value)
+        self._notify()
+
+    def on_change(self, callback) -> None:
+        """Call *callback()* after every :meth:`advance`, :meth:`set` or sync change, so
+        the controller re-decides at once (a jump may skip past its armed deadline)."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            callback()
+
+    def wait(self, event: threading.Event, timeout: float | None) -> bool:
+        """Wait for *event* or *timeout* simulated seconds.
+
+        The event is normally set by whoever posts work (or by :meth:`on_change`
+        listeners), so this polls it with a short real-time wait.
+        """
+        deadline = None if timeout is None else self.monotonic() + timeout
+        while True:
+            if event.is_set():
+                return True
+            remaining_sim = None if deadline is None else deadline - self.monotonic()
+            if remaining_sim is not None and remaining_sim <= 0:
+                return False
+            real = 0.05
+            if remaining_sim is not None and self._rate:
+                real = min(real, remaining_sim / self._rate)
+            with self._lock:
+                self._lock.wait(timeout=max(real, 0.001))
+            if event.wait(0):
+                return True
+
+    def __repr__(self) -> str:
+        return f"<SimClock now={self.now().isoformat()} synchronized={self._synchronized}>"
+
+
+def system_clock_from_env() -> SystemClock:
+    """The clock for ``run``: ``NIGHTSWITCH_TRUST_CLOCK=1`` trusts it unconditionally
+    (for a PC or a container where timesyncd does not run)."""
+    policy = "always" if os.environ.get("NIGHTSWITCH_TRUST_CLOCK") == "1" else "timesyncd"
+    return SystemClock(policy)

@@ -1,0 +1,460 @@
+"""The installer's config file: ``/etc/nightswitch/nightswitch.toml``.
+
+:func:`load_config` reads and validates it and returns a :class:`Config`. Every problem
+in the file is reported at once as a :exc:`~appliance.errors.ValidationError` whose
+lines name the key (``actuators[1].pin``) and say what is allowed. Sections that belong
+to a plug-in (each actuator ``type``) are checked by that plug-in's ``check()``.
+
+Without a file, :func:`default_config` gives the default wiring from
+``hardware/pinmap.toml`` (the single source of pin numbers), which ``simulate`` uses.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from appliance.errors import FieldError, NightswitchError, ValidationError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+KEY_SWITCH_KINDS = ("three-position", "two-position", "button", "none")
+#: The BCM GPIO numbers on the 40-pin header.
+GPIO_RANGE = range(0, 28)
+#: Pins with a job of their own: HAT EEPROM (0, 1), I2C for an RTC (2, 3), UART (14, 15).
+RESERVED_PINS = {0: "HAT EEPROM ID_SD", 1: "HAT EEPROM ID_SC", 2: "I2C SDA (RTC)",
+                 3: "I2C SCL (RTC)", 14: "UART TXD (PBX port)", 15: "UART RXD (PBX port)"}
+PANEL_PIN_KEYS = ("key_day", "key_night", "key", "led_day", "led_night", "led_fault")
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """One front panel: a key switch and LEDs, bound to one zone."""
+
+    zone: str
+    key_switch: str
+    pins: dict
+    debounce_ms: int = 50
+    hold_s: float = 3.0
+    pull_up: bool = True
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    name: str
+    label: str
+
+
+@dataclass
+class Config:
+    """A validated config. Build it with :func:`load_config` or :func:`default_config`."""
+
+    source: str
+    site_name: str = "Nightswitch"
+    timezone: str = "UTC"
+    clock_sync: str = "timesyncd"
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    public_status: bool = False
+    check_minutes: int = 15
+    drift: str = "enforce"
+    zones: list[ZoneConfig] = field(default_factory=lambda: [ZoneConfig("main", "Main")])
+    panels: list[PanelConfig] = field(default_factory=list)
+    actuators: list[dict] = field(default_factory=list)
+    smdr: dict | None = None
+    profiles_dir: str = "/etc/nightswitch/profiles"
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def zone_names(self) -> list[str]:
+        return [z.name for z in self.zones]
+
+    def zone_actuators(self, zone: str, role: str | None = None) -> list[dict]:
+        return [a for a in self.actuators
+                if a["zone"] == zone and (role is None or a["role"] == role)]
+
+    def zone_modes(self, zone: str) -> set[str] | None:
+        """The modes every primary actuator of *zone* can produce, or None (any mode)
+        when the zone has no actuators."""
+        modes = None
+        for spec in self.zone_actuators(zone, "primary"):
+            produced = set(spec["_modes"])
+            modes = produced if modes is None else modes & produced
+        return modes
+
+
+# -- small typed readers that collect errors instead of raising -------------------------
+
+class _Checker:
+    def __init__(self):
+        self.errors: list[FieldError] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def table(self, data: dict, key: str, path: str, *, required=False) -> dict | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.err(path, "is required (a table)")
+            return None
+        if not isinstance(value, dict):
+            self.err(path, f"must be a table, not {type(value).__name__}")
+            return None
+        return value
+
+    def unknown(self, data: dict, allowed, path: str) -> None:
+        for key in data:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else key
+                self.err(where, "unknown key; allowed keys are " + ", ".join(sorted(allowed)))
+
+    def string(self, data, key, path, default=None, *, choices=None, pattern=None):
+        value = data.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.err(path, "must be a non-empty string")
+            return default
+        if choices and value not in choices:
+            self.err(path, f"{value!r} is not allowed; use one of " + ", ".join(choices))
+            return default
+        if pattern and not pattern.match(value):
+            self.err(path, f"{value!r} is not allowed; use lower-case letters, digits, '-' and '_'")
+            return default
+        return value
+
+    def integer(self, data, key, path, default=None, *, lo=None, hi=None):
+        value = data.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.err(path, f"must be a whole number, not {value!r}")
+            return default
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            self.err(path, f"{value} is out of range; allowed {lo} to {hi}")
+            return default
+        return value
+
+    def number(self, data, key, path, default=None, *, lo=None, hi=None):
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.err(path, f"must be a number, not {value!r}")
+            return default
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            self.err(path, f"{value} is out of range; allowed {lo} to {hi}")
+            return default
+        return value
+
+    def boolean(self, data, key, path, default=None):
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.err(path, f"must be true or false, not {value!r}")
+            return default
+        return value
+
+    def pin(self, value, path) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in GPIO_RANGE:
+            self.err(path, f"{value!r} is not a GPIO; use a BCM GPIO number 4 to 27 "
+                           "(not 0/1, 2/3 or 14/15, which have other jobs)")
+            return None
+        if value in RESERVED_PINS:
+            self.err(path, f"GPIO{value} is reserved for {RESERVED_PINS[value]}; "
+                           "use another BCM GPIO 4 to 27")
+            return None
+        return value
+
+
+# -- the sections ------------------------------------------------------------------------
+
+TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
+            "actuators", "smdr", "profiles", "spare", "reserved"}
+
+
+def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
+    site = c.table(data, "site", "site") or {}
+    c.unknown(site, {"name", "timezone"}, "site")
+    cfg.site_name = c.string(site, "name", "site.name", cfg.site_name)
+    tz = site.get("timezone", cfg.timezone)
+    try:
+        if not isinstance(tz, str) or not tz:
+            raise ZoneInfoNotFoundError
+        ZoneInfo(tz)
+        cfg.timezone = tz
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = [z for z in sorted(available_timezones())
+                if isinstance(tz, str) and tz and tz.split("/")[-1].lower() in z.lower()][:3]
+        c.err("site.timezone", f"{tz!r} is not an IANA time zone such as 'Europe/Berlin'"
+              + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+
+    clock = c.table(data, "clock", "clock") or {}
+    c.unknown(clock, {"sync"}, "clock")
+    cfg.clock_sync = c.string(clock, "sync", "clock.sync", cfg.clock_sync,
+                              choices=("timesyncd", "always"))
+
+    web = c.table(data, "web", "web") or {}
+    c.unknown(web, {"listen", "public_status"}, "web")
+    listen = c.string(web, "listen", "web.listen", f"{cfg.listen_host}:{cfg.listen_port}")
+    if listen:
+        host, sep, port = listen.rpartition(":")
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
+            c.err("web.listen", f"{listen!r} must be HOST:PORT, such as '0.0.0.0:8080'")
+        else:
+            cfg.listen_host, cfg.listen_port = host.strip("[]"), int(port)
+    cfg.public_status = c.boolean(web, "public_status", "web.public_status", False)
+
+    verify = c.table(data, "verify", "verify") or {}
+    c.unknown(verify, {"check_minutes", "drift"}, "verify")
+    cfg.check_minutes = c.integer(verify, "check_minutes", "verify.check_minutes", 15,
+                                  lo=1, hi=1440)
+    cfg.drift = c.string(verify, "drift", "verify.drift", "enforce",
+                         choices=("enforce", "adopt"))
+
+    profiles = c.table(data, "profiles", "profiles") or {}
+    c.unknown(profiles, {"dir"}, "profiles")
+    cfg.profiles_dir = c.string(profiles, "dir", "profiles.dir", cfg.profiles_dir)
+
+
+def _check_zones(c: _Checker, data: dict, cfg: Config) -> None:
+    zones = data.get("zones")
+    if zones is None:
+        return
+    if not isinstance(zones, list) or not zones:
+        c.err("zones", "must be a list of [[zones]] tables with at least one zone")
+        return
+    seen, result = set(), []
+    for i, zone in enumerate(zones):
+        path = f"zones[{i}]"
+        if not isinstance(zone, dict):
+            c.err(path, "must be a table with name and label")
+            continue
+        c.unknown(zone, {"name", "label"}, path)
+        name = c.string(zone, "name", f"{path}.name", pattern=NAME_RE)
+        if zone.get("name") is None:
+            c.err(f"{path}.name", "is required")
+        if name in seen:
+            c.err(f"{path}.name", f"zone {name!r} is defined twice")
+        if name:
+            seen.add(name)
+            result.append(ZoneConfig(name, c.string(zone, "label", f"{path}.label",
+                                                    name.replace("-", " ").title())))
+    if result:
+        cfg.zones = result
+
+
+def _check_panels(c: _Checker, data: dict, cfg: Config) -> None:
+    raw = []
+    if "front_panel" in data and "front_panels" in data:
+        c.err("front_panel", "use either [front_panel] or [[front_panels]], not both")
+    if isinstance(data.get("front_panel"), dict):
+        raw = [("front_panel", data["front_panel"])]
+    elif "front_panel" in data:
+        c.err("front_panel", "must be a table")
+    if "front_panels" in data:
+        if not isinstance(data["front_panels"], list):
+            c.err("front_panels", "must be a list of [[front_panels]] tables")
+        else:
+            raw = [(f"front_panels[{i}]", p) for i, p in enumerate(data["front_panels"])]
+    zones_with_panel = set()
+    for path, panel in raw:
+        if not isinstance(panel, dict):
+            c.err(path, "must be a table")
+            continue
+        c.unknown(panel, {"zone", "key_switch", "debounce_ms", "hold_s", "pull_up", "pins"}, path)
+        zone = c.string(panel, "zone", f"{path}.zone", cfg.zones[0].name)
+        if zone and zone not in cfg.zone_names:
+            c.err(f"{path}.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
+        if zone in zones_with_panel:
+            c.err(f"{path}.zone", f"zone {zone!r} already has a front panel")
+        zones_with_panel.add(zone)
+        kind = c.string(panel, "key_switch", f"{path}.key_switch", "three-position",
+                        choices=KEY_SWITCH_KINDS)
+        debounce = c.integer(panel, "debounce_ms", f"{path}.debounce_ms", 50, lo=5, hi=1000)
+        hold = c.number(panel, "hold_s", f"{path}.hold_s", 3.0, lo=1, hi=10)
+        pull_up = c.boolean(panel, "pull_up", f"{path}.pull_up", True)
+        pins = c.table(panel, "pins", f"{path}.pins") or {}
+        c.unknown(pins, set(PANEL_PIN_KEYS), f"{path}.pins")
+        checked = {}
+        for key, value in pins.items():
+            if key in PANEL_PIN_KEYS:
+                pin = c.pin(value, f"{path}.pins.{key}")
+                if pin is not None:
+                    checked[key] = pin
+        needed = {"three-position": ("key_day", "key_night"), "two-position": ("key",),
+                  "button": ("key",), "none": ()}.get(kind, ())
+        for key in needed:
+            if key not in pins:
+                c.err(f"{path}.pins.{key}", f"is required for a {kind} key switch")
+        if kind != "three-position":
+            for key in ("key_day", "key_night"):
+                if key in pins:
+                    c.err(f"{path}.pins.{key}", f"is only used by a three-position key switch; "
+                                                f"a {kind} switch uses 'key'")
+        if kind == "three-position" and "key" in pins:
+            c.err(f"{path}.pins.key", "a three-position key switch uses key_day and key_night")
+        if kind == "none" and "key" in pins:
+            c.err(f"{path}.pins.key", "key_switch is 'none', so no key pin is used")
+        cfg.panels.append(PanelConfig(zone or cfg.zones[0].name, kind or "none", checked,
+                                      debounce or 50, float(hold or 3.0), bool(pull_up)))
+
+
+def _actuator_module(type_name: str):
+    from appliance.actuators import actuator_module
+    return actuator_module(type_name)
+
+
+def _check_actuators(c: _Checker, data: dict, cfg: Config) -> None:
+    from appliance.actuators import ACTUATOR_TYPES
+
+    actuators = data.get("actuators", [])
+    if not isinstance(actuators, list):
+        c.err("actuators", "must be a list of [[actuators]] tables")
+        return
+    names = set()
+    for i, spec in enumerate(actuators):
+        path = f"actuators[{i}]"
+        if not isinstance(spec, dict):
+            c.err(path, "must be a table")
+            continue
+        spec = dict(spec)
+        type_name = spec.get("type")
+        if type_name not in ACTUATOR_TYPES:
+            c.err(f"{path}.type", f"{type_name!r} is not an actuator type; use one of "
+                  + ", ".join(ACTUATOR_TYPES))
+            continue
+        name = spec.setdefault("name", f"{type_name}-{i + 1}")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            c.err(f"{path}.name", f"{name!r} is not allowed; use lower-case letters, digits, "
+                                  "'-' and '_' (up to 32)")
+        elif name in names:
+            c.err(f"{path}.name", f"actuator {name!r} is defined twice")
+        names.add(name)
+        zone = spec.setdefault("zone", cfg.zones[0].name)
+        if zone not in cfg.zone_names:
+            c.err(f"{path}.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
+        role = spec.setdefault("role", "primary")
+        if role not in ("primary", "fallback"):
+            c.err(f"{path}.role", f"{role!r} is not allowed; use 'primary' or 'fallback'")
+        module = _actuator_module(type_name)
+        errors = module.check(spec, path, profiles_dir=cfg.profiles_dir)
+        c.errors.extend(errors)
+        if not errors:
+            spec["_modes"] = frozenset(module.modes_of(spec, profiles_dir=cfg.profiles_dir))
+            cfg.actuators.append(spec)
+    for zone in cfg.zone_names:
+        if cfg.zone_actuators(zone) and not cfg.zone_actuators(zone, "primary"):
+            c.err("actuators", f"zone {zone!r} has only fallback actuators; "
+                               "give it at least one with role = \"primary\"")
+
+
+def _check_pins_unique(c: _Checker, cfg: Config) -> None:
+    from appliance.actuators import pins_of
+
+    used: dict[int, str] = {}
+    claims = []
+    for p, panel in enumerate(cfg.panels):
+        for key, pin in panel.pins.items():
+            claims.append((pin, f"front panel {panel.zone} {key}"))
+    for spec in cfg.actuators:
+        for what, pin in pins_of(spec):
+            claims.append((pin, f"actuator {spec['name']} {what}"))
+    for pin, who in claims:
+        if pin in used and used[pin] != who:
+            c.err("pins", f"GPIO{pin} is used twice: by {used[pin]} and by {who}")
+        used.setdefault(pin, who)
+
+
+def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
+    smdr = c.table(data, "smdr", "smdr")
+    if smdr is None:
+        return
+    c.unknown(smdr, {"port", "format", "zone", "settings"}, "smdr")
+    port = c.string(smdr, "port", "smdr.port")
+    fmt = c.string(smdr, "format", "smdr.format")
+    if port is None:
+        c.err("smdr.port", "is required: a serial device or URL such as /dev/ttyUSB0 "
+                           "or socket://192.0.2.10:2300")
+    if fmt is None:
+        c.err("smdr.format", "is required: the name of an SMDR format "
+                             "(see `nightswitch calls formats`)")
+    else:
+        try:
+            from appliance.smdr.formats import load_format
+        except ImportError:
+            load_format = None
+        if load_format is not None:
+            try:
+                load_format(fmt)
+            except (NightswitchError, LookupError, ValueError) as exc:
+                c.err("smdr.format", str(exc))
+    zone = c.string(smdr, "zone", "smdr.zone", cfg.zones[0].name)
+    if zone not in cfg.zone_names:
+        c.err("smdr.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
+    settings = c.table(smdr, "settings", "smdr.settings") or {}
+    cfg.smdr = {"port": port, "format": fmt, "zone": zone, "settings": dict(settings)}
+
+
+def validate_config(data: dict, source: str = "config") -> Config:
+    """Validate a parsed TOML document and return the :class:`Config`."""
+    c = _Checker()
+    cfg = Config(source=source, raw=data)
+    if not isinstance(data, dict):
+        raise ValidationError([FieldError("", "the config must be a TOML document")], source)
+    c.unknown(data, TOP_KEYS, "")
+    _check_site(c, data, cfg)
+    _check_zones(c, data, cfg)
+    _check_panels(c, data, cfg)
+    _check_actuators(c, data, cfg)
+    _check_pins_unique(c, cfg)
+    _check_smdr(c, data, cfg)
+    if c.errors:
+        raise ValidationError(c.errors, source)
+    return cfg
+
+
+def load_config_text(text: str, source: str = "config") -> Config:
+    """Parse and validate TOML *text*."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError([FieldError("", f"not valid TOML: {exc}")], source) from None
+    return validate_config(data, source)
+
+
+def load_config(path) -> Config:
+    """Read and validate the config file at *path*."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NightswitchError(
+            f"{path}: no config file here; run install.sh, or copy hardware/pinmap.toml "
+            "there and add a [site] section") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NightswitchError(f"{path}: cannot read the config: {exc}") from None
+    return load_config_text(text, str(path))
+
+
+def find_pinmap() -> Path:
+    """The default wiring: ``hardware/pinmap.toml`` in a checkout, or the copy installed
+    beside the package (``<prefix>/share/nightswitch/pinmap.toml``)."""
+    candidates = [Path(__file__).resolve().parent.parent / "hardware" / "pinmap.toml",
+                  Path(sys.prefix) / "share" / "nightswitch" / "pinmap.toml"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise NightswitchError("hardware/pinmap.toml is missing from this installation; "
+                           "reinstall nightswitch")
+
+
+def default_config(timezone: str = "Europe/Berlin") -> Config:
+    """The default wiring (the pin map) with a site in *timezone*: what ``simulate``
+    runs without ``--config``."""
+    path = find_pinmap()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["site"] = {"name": "Nightswitch (simulation)", "timezone": timezone}
+    return validate_config(data, str(path))
