@@ -1,0 +1,204 @@
+"""One local date's plan: which mode when, and why.
+
+A schedule's levels 3 to 6 (SPEC section 2) all work on whole local dates, so the plan
+of a date is worked out in one place: a date exception wins over a public or custom
+holiday, which wins over a season, which wins over the weekly plan. The result is a
+:class:`DayPlan`, the day cut into :class:`Piece` entries that together cover 00:00 to
+24:00 in wall-clock minutes, each with its mode, its source and its reason in words.
+
+Turning wall-clock minutes into instants (daylight-saving gaps and overlaps) is the
+job of :mod:`appliance.decide`; this module knows nothing about time zones.
+
+Public holidays come from the ``holidays`` library, looked up once per year, country
+and subdivision and then kept (the library itself fills its tables lazily per year).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from appliance.schedule import (
+    DAY_MINUTES, WEEKDAY_NAMES, WEEKDAYS, HolidayRules, Schedule, TimeRange,
+    format_minutes, holiday_language, holiday_name_key,
+)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of one local date in one mode.
+
+    :param int start:
+        Wall-clock minutes after midnight where the piece begins.
+    :param int end:
+        Wall-clock minutes after midnight where it ends (1440 = the end of the day).
+    :param str mode:
+        The mode in force.
+    :param str source:
+        Which level decided: ``exception``, ``holiday``, ``season``, ``weekly`` or
+        ``default``.
+    :param str why:
+        The reason without the mode, such as ``"weekly hours Monday 08:00-18:00"``.
+    """
+
+    start: int
+    end: int
+    mode: str
+    source: str
+    why: str
+
+    @property
+    def reason(self) -> str:
+        """The reason as shown to people: ``"day: weekly hours Monday 08:00-18:00"``."""
+        return f"{self.mode}: {self.why}"
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """The pieces of one local date, in order, covering 00:00 to 24:00 without gaps."""
+
+    day: date
+    pieces: tuple[Piece, ...]
+
+    def piece_at(self, minute: int) -> Piece:
+        """The piece in force *minute* minutes after local midnight (0 to 1439)."""
+        for piece in self.pieces:
+            if piece.start <= minute < piece.end:
+                return piece
+        raise ValueError(f"minute {minute} is outside the day (0 to {DAY_MINUTES - 1})")
+
+    def mode_at(self, minute: int) -> str:
+        return self.piece_at(minute).mode
+
+
+# -- holidays -----------------------------------------------------------------------------
+
+@lru_cache(maxsize=256)
+def library_holidays(country: str, subdivision: str | None,
+                     year: int) -> dict[date, tuple[str, ...]]:
+    """The ``holidays`` library's public holidays of one year, as ``{date: names}``.
+
+    Cached per (country, subdivision, year): the appliance asks about the same year
+    thousands of times (every preview, every decision), and the answer never changes
+    within one installed library version.
+    """
+    import holidays
+
+    table = holidays.country_holidays(country, subdiv=subdivision, years=year,
+                                      language=holiday_language(country))
+    return {day: tuple(table.get_list(day)) for day in sorted(table)}
+
+
+def clear_holiday_cache() -> None:
+    """Forget the cached holiday tables (the benchmark measures a cold start with it)."""
+    library_holidays.cache_clear()
+    _rules_index.cache_clear()
+
+
+@dataclass(frozen=True)
+class _RulesIndex:
+    ignore_dates: frozenset[date]
+    ignore_names: frozenset[str]
+    fixed: dict[date, tuple[str, ...]]
+    yearly: dict[tuple[int, int], tuple[str, ...]]
+
+
+@lru_cache(maxsize=64)
+def _rules_index(rules: HolidayRules) -> _RulesIndex:
+    ignore_dates, ignore_names = set(), set()
+    for item in rules.ignore:
+        try:
+            ignore_dates.add(date.fromisoformat(item))
+        except ValueError:
+            ignore_names.add(holiday_name_key(item))
+    fixed: dict[date, tuple[str, ...]] = {}
+    yearly: dict[tuple[int, int], tuple[str, ...]] = {}
+    for item in rules.custom:
+        if item.date is not None:
+            fixed[item.date] = fixed.get(item.date, ()) + (item.name,)
+        else:
+            key = (item.month, item.day)
+            yearly[key] = yearly.get(key, ()) + (item.name,)
+    return _RulesIndex(frozenset(ignore_dates), frozenset(ignore_names), fixed, yearly)
+
+
+def holiday_reason(rules: HolidayRules, day: date) -> str | None:
+    """Why *day* is a holiday under *rules* (``"public holiday Christmas Day (DE)"``), or
+    None when it is not one.
+
+    A library holiday named in ``rules.ignore`` (by name or date) does not count; custom
+    dates always do.
+    """
+    index = _rules_index(rules)
+    parts = []
+    if rules.country is not None and day not in index.ignore_dates:
+        names = library_holidays(rules.country, rules.subdivision, day.year).get(day, ())
+        names = [n for n in names if holiday_name_key(n) not in index.ignore_names]
+        if names:
+            # A holiday of the whole country is labelled (DE); one kept only in the
+            # subdivision (Corpus Christi in Bavaria) is labelled (DE-BY), so staff in a
+            # multi-site company see why their office is closed and another is not.
+            place = rules.country
+            if rules.subdivision is not None and day not in library_holidays(
+                    rules.country, None, day.year):
+                place = f"{rules.country}-{rules.subdivision}"
+            parts.append(f"public holiday {', '.join(names)} ({place})")
+    custom = index.fixed.get(day, ()) + index.yearly.get((day.month, day.day), ())
+    if custom:
+        parts.append(f"holiday {', '.join(custom)}")
+    return "; ".join(parts) if parts else None
+
+
+# -- building a day -----------------------------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def _fill(ranges: tuple[TimeRange, ...], default_mode: str, range_source: str,
+          range_label: str, gap_source: str, gap_why: str) -> tuple[Piece, ...]:
+    """Cut a day into pieces: each range, and the default mode in the time between.
+
+    Cached because the same weekday's ranges make the same pieces every week.
+    """
+    pieces = []
+    at = 0
+    for rng in ranges:   # sorted and non-overlapping, as parse_schedule guarantees
+        if rng.start > at:
+            pieces.append(Piece(at, rng.start, default_mode, gap_source, gap_why))
+        pieces.append(Piece(rng.start, rng.end, rng.mode, range_source,
+                            f"{range_label} {format_minutes(rng.start)}-"
+                            f"{format_minutes(rng.end)}"))
+        at = rng.end
+    if at < DAY_MINUTES:
+        pieces.append(Piece(at, DAY_MINUTES, default_mode, gap_source, gap_why))
+    return tuple(pieces)
+
+
+def day_plan(schedule: Schedule, day: date) -> DayPlan:
+    """The plan of one local date: exception > holiday > season > weekly.
+
+    :param Schedule schedule:
+        A schedule from :func:`~appliance.schedule.parse_schedule`.
+    :param date day:
+        The local date.
+    """
+    default = schedule.default_mode
+    for exc in schedule.exceptions:
+        if exc.covers(day):
+            gap_why = (f"exception {exc.name}, outside its hours" if exc.ranges
+                       else f"exception {exc.name} (closed)")
+            return DayPlan(day, _fill(exc.ranges, default, "exception",
+                                      f"exception {exc.name}", "exception", gap_why))
+    if schedule.holidays is not None:
+        why = holiday_reason(schedule.holidays, day)
+        if why is not None:
+            return DayPlan(day, (Piece(0, DAY_MINUTES, schedule.holidays.mode, "holiday",
+                                       why),))
+    weekday = day.weekday()
+    for season in schedule.seasons:
+        if season.covers(day):
+            return DayPlan(day, _fill(season.weekly[WEEKDAYS[weekday]], default, "season",
+                                      f"season {season.name}, {WEEKDAY_NAMES[weekday]}",
+                                      "season", f"season {season.name}, outside hours"))
+    return DayPlan(day, _fill(schedule.weekly[WEEKDAYS[weekday]], default, "weekly",
+                              f"weekly hours {WEEKDAY_NAMES[weekday]}", "default",
+                              "outside hours"))

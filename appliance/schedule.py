@@ -1,0 +1,811 @@
+"""The schedule model: weekly hours, holidays, seasons and date exceptions.
+
+A schedule arrives as JSON (the web page edits it; ``preview``, the API, export and
+import all use the same shape, SPEC section 2). :func:`parse_schedule` checks it once,
+reports *every* problem at once as a :exc:`~appliance.errors.ValidationError` whose
+lines name the field (``weekly.mon[1].end``, ``seasons[0].from``, ``holidays.country``)
+and say what is allowed, and returns frozen dataclasses that the pure core
+(:mod:`appliance.dayplan`, :mod:`appliance.decide`) reads without further checks.
+:func:`schedule_to_json` turns a :class:`Schedule` back into the same JSON.
+
+Nothing here reads the clock; time zones and holiday tables are only named here and
+looked up by the core.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+from appliance.errors import FieldError, ValidationError
+
+#: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: The weekday names used in reasons ("weekly hours Monday 08:00-18:00").
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                 "Sunday")
+
+MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+_TIME_RE = re.compile(r"^([0-9]{2}):([0-9]{2})$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+#: Names end up in reasons, on the LCD-less web page and in the audit log: keep them short.
+NAME_MAX = 80
+DAY_MINUTES = 24 * 60
+
+_TOP_KEYS = ("timezone", "default_mode", "weekly", "holidays", "seasons", "exceptions")
+_RANGE_KEYS = ("start", "end", "mode")
+_HOLIDAY_KEYS = ("country", "subdivision", "mode", "ignore", "custom")
+_SEASON_KEYS = ("name", "from", "to", "weekly")
+_EXCEPTION_KEYS = ("name", "from", "to", "ranges")
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """One ``[start, end)`` stretch of a day in one mode.
+
+    :param int start:
+        Minutes after local midnight, 0 to 1439.
+    :param int end:
+        Minutes after local midnight, 1 to 1440 (1440 is ``"24:00"``, the end of the day).
+    :param str mode:
+        The mode in force during the range.
+    """
+
+    start: int
+    end: int
+    mode: str
+
+    def __str__(self) -> str:
+        return f"{format_minutes(self.start)}-{format_minutes(self.end)}"
+
+
+@dataclass(frozen=True)
+class CustomHoliday:
+    """A site's own holiday: one fixed *date*, or every year on *month* / *day*.
+
+    :param str name:
+        Shown in reasons ("night: holiday Company day").
+    :param date date:
+        The one date, or None for a yearly holiday.
+    :param int month:
+        For a yearly holiday, 1 to 12; else None.
+    :param int day:
+        For a yearly holiday, the day of the month; 29 February counts only in leap years.
+    """
+
+    name: str
+    date: date | None = None
+    month: int | None = None
+    day: int | None = None
+
+    def falls_on(self, day: date) -> bool:
+        if self.date is not None:
+            return self.date == day
+        return day.month == self.month and day.day == self.day
+
+
+@dataclass(frozen=True)
+class HolidayRules:
+    """Which dates are holidays, and the mode they take.
+
+    :param str country:
+        A country code the ``holidays`` library knows (``DE``), or None for custom
+        dates only.
+    :param str subdivision:
+        The state or province code (``BY``), or None for the country's national
+        holidays only.
+    :param str mode:
+        The mode of a holiday, all day (default ``night``).
+    :param tuple ignore:
+        Names (``"Corpus Christi"``) or ISO dates (``"2026-06-04"``) of library holidays
+        that this site works on anyway.
+    :param tuple custom:
+        :class:`CustomHoliday` entries.
+    """
+
+    country: str | None = None
+    subdivision: str | None = None
+    mode: str = "night"
+    ignore: tuple[str, ...] = ()
+    custom: tuple[CustomHoliday, ...] = ()
+
+
+@dataclass(frozen=True)
+class Season:
+    """A date range, inclusive at both ends, with its own weekly plan (summer hours).
+
+    A weekday missing from the season's plan has no ranges: the default mode all day.
+    """
+
+    name: str
+    first: date
+    last: date
+    weekly: dict[str, tuple[TimeRange, ...]] = field(hash=False)
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
+class DateException:
+    """One date or a date range, inclusive, with its own ranges.
+
+    No ranges means closed all day (the default mode all day).
+    """
+
+    name: str
+    first: date
+    last: date
+    ranges: tuple[TimeRange, ...]
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A validated schedule; build it with :func:`parse_schedule`.
+
+    :param str timezone:
+        The IANA time zone every time in the schedule is local to.
+    :param str default_mode:
+        The mode of time that no range covers.
+    :param dict weekly:
+        All seven :data:`WEEKDAYS`, each a tuple of :class:`TimeRange` sorted by start.
+    :param HolidayRules holidays:
+        Or None: no holidays.
+    :param tuple seasons:
+        :class:`Season` entries, which never overlap.
+    :param tuple exceptions:
+        :class:`DateException` entries, which never overlap.
+    """
+
+    timezone: str
+    default_mode: str
+    weekly: dict[str, tuple[TimeRange, ...]] = field(hash=False)
+    holidays: HolidayRules | None = None
+    seasons: tuple[Season, ...] = ()
+    exceptions: tuple[DateException, ...] = ()
+
+    @property
+    def modes(self) -> set[str]:
+        """Every mode this schedule can produce."""
+        found = {self.default_mode}
+        if self.holidays is not None:
+            found.add(self.holidays.mode)
+        plans = [self.weekly] + [s.weekly for s in self.seasons]
+        for plan in plans:
+            for ranges in plan.values():
+                found.update(r.mode for r in ranges)
+        for exc in self.exceptions:
+            found.update(r.mode for r in exc.ranges)
+        return found
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+def format_minutes(minutes: int) -> str:
+    """``510`` -> ``"08:30"``; ``1440`` -> ``"24:00"``."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _show(value) -> str:
+    """A value as the user wrote it, shortened so an error line stays one line."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# -- the validator ------------------------------------------------------------------------
+
+class _Checker:
+    """Collects :class:`FieldError` entries while the document is walked once."""
+
+    def __init__(self, allowed_modes):
+        self.errors: list[FieldError] = []
+        self.allowed_modes = set(allowed_modes) if allowed_modes is not None else None
+
+    def err(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def obj(self, value, path: str, allowed: tuple[str, ...], what: str) -> dict | None:
+        """*value* as an object with only *allowed* keys, or None after an error."""
+        if not isinstance(value, dict):
+            self.err(path, f"must be an object ({what}), not {_json_type(value)}")
+            return None
+        for key in value:
+            if key not in allowed:
+                self.err(_join(path, str(key)),
+                         f"unknown key {_show(key)}; allowed keys here: {', '.join(allowed)}")
+        return value
+
+    def listof(self, value, path: str, what: str) -> list | None:
+        if not isinstance(value, list):
+            self.err(path, f"must be a list ({what}), not {_json_type(value)}")
+            return None
+        return value
+
+    def name(self, data: dict, path: str, what: str) -> str | None:
+        value = data.get("name")
+        where = _join(path, "name")
+        if value is None:
+            self.err(where, f"is required: a short name for the {what}, shown in reasons")
+            return None
+        if not isinstance(value, str):
+            self.err(where, f"must be a string, not {_json_type(value)}")
+            return None
+        if not value.strip():
+            self.err(where, f"must not be empty: give the {what} a short name")
+            return None
+        if len(value) > NAME_MAX:
+            self.err(where, f"is {len(value)} characters long; at most {NAME_MAX} are allowed")
+            return None
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            self.err(where, "must be one line of printable text (no tabs or line breaks)")
+            return None
+        return value.strip()
+
+    def mode(self, value, path: str) -> str | None:
+        if not isinstance(value, str):
+            self.err(path, f"must be a mode name as a string (such as \"day\" or "
+                           f"\"night\"), not {_json_type(value)}")
+            return None
+        if not MODE_RE.match(value):
+            self.err(path, f"{_show(value)} is not a mode name; use lower-case letters, "
+                           "digits, '_' or '-', starting with a letter (day, night, lunch)")
+            return None
+        if self.allowed_modes is not None and value not in self.allowed_modes:
+            self.err(path, f"mode {_show(value)} cannot be produced by this zone's actuators;"
+                           f" allowed: {', '.join(sorted(self.allowed_modes))}")
+            return None
+        return value
+
+    def time(self, value, path: str, *, is_end: bool) -> int | None:
+        end_note = ", or 24:00 for the end of the day" if is_end else ""
+        if not isinstance(value, str):
+            self.err(path, f"must be a time as a string \"HH:MM\", not {_json_type(value)}")
+            return None
+        match = _TIME_RE.match(value)
+        if match:
+            hours, minutes = int(match.group(1)), int(match.group(2))
+            if value == "24:00":
+                if is_end:
+                    return DAY_MINUTES
+                self.err(path, "24:00 is allowed only as an end; a range that starts at "
+                               "midnight starts at 00:00")
+                return None
+            if hours < 24 and minutes < 60:
+                return hours * 60 + minutes
+        self.err(path, f"{_show(value)} is not a time; use \"HH:MM\" from 00:00 to "
+                       f"23:59{end_note}")
+        return None
+
+    def date(self, value, path: str) -> date | None:
+        if not isinstance(value, str):
+            self.err(path, f"must be a date as a string \"YYYY-MM-DD\", not "
+                           f"{_json_type(value)}")
+            return None
+        if _DATE_RE.match(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        self.err(path, f"{_show(value)} is not a date; use \"YYYY-MM-DD\", such as "
+                       "\"2026-12-24\"")
+        return None
+
+    def integer(self, value, path: str, low: int, high: int, what: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                self.err(path, f"must be a whole number ({what}, {low} to {high}), not "
+                               f"{_show(value) if isinstance(value, (int, float)) else _json_type(value)}")
+                return None
+        if not low <= value <= high:
+            self.err(path, f"{value} is out of range; {what} is {low} to {high}")
+            return None
+        return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
+    """A list of ranges for one day: each valid, ``end > start``, none overlapping."""
+    items = check.listof(value, path, 'time ranges such as [{"start": "08:00", '
+                                      '"end": "18:00", "mode": "day"}]')
+    if items is None:
+        return ()
+    parsed: list[tuple[int, TimeRange]] = []
+    for index, item in enumerate(items):
+        where = f"{path}[{index}]"
+        data = check.obj(item, where, _RANGE_KEYS,
+                         'a time range such as {"start": "08:00", "end": "18:00", '
+                         '"mode": "day"}')
+        if data is None:
+            continue
+        missing = False
+        for key, hint in (("start", "a time \"HH:MM\""), ("end", "a time \"HH:MM\""),
+                          ("mode", "a mode such as day or night")):
+            if key not in data:
+                check.err(f"{where}.{key}", f"is required ({hint})")
+                missing = True
+        start = check.time(data["start"], f"{where}.start", is_end=False) \
+            if "start" in data else None
+        end = check.time(data["end"], f"{where}.end", is_end=True) if "end" in data else None
+        mode = check.mode(data["mode"], f"{where}.mode") if "mode" in data else None
+        if start is not None and end is not None and end <= start:
+            check.err(f"{where}.end",
+                      f"{format_minutes(end)} must be later than start "
+                      f"{format_minutes(start)}; a range cannot cross midnight, so split it "
+                      "into one that ends at 24:00 and one that starts at 00:00 the next day")
+            continue
+        if missing or start is None or end is None or mode is None:
+            continue
+        parsed.append((index, TimeRange(start, end, mode)))
+    # Sort by start and compare neighbours: O(n log n) even for a hostile document.
+    parsed.sort(key=lambda item: (item[1].start, item[0]))
+    reach: tuple[int, TimeRange] | None = None   # the range that reaches furthest so far
+    for index, rng in parsed:
+        if reach is not None and rng.start < reach[1].end:
+            pair = sorted([(index, rng), reach], key=lambda item: item[0])
+            (first_index, first), (second_index, second) = pair
+            check.err(f"{path}[{second_index}]",
+                      f"{second} overlaps {path}[{first_index}] ({first}); ranges on one "
+                      "day must not overlap")
+        if reach is None or rng.end > reach[1].end:
+            reach = (index, rng)
+    return tuple(rng for _, rng in parsed)
+
+
+def _parse_weekly(check: _Checker, value, path: str) -> dict[str, tuple[TimeRange, ...]]:
+    weekly = {day: () for day in WEEKDAYS}
+    if not isinstance(value, dict):
+        check.err(path, f"must be an object with a list of ranges per weekday "
+                        f"(keys {', '.join(WEEKDAYS)}), not {_json_type(value)}")
+        return weekly
+    for key, ranges in value.items():
+        if key not in WEEKDAYS:
+            check.err(_join(path, str(key)),
+                      f"unknown weekday {_show(key)}; use {', '.join(WEEKDAYS)}")
+            continue
+        weekly[key] = _parse_ranges(check, ranges, _join(path, key))
+    return weekly
+
+
+def _parse_span(check: _Checker, data: dict, path: str) -> tuple[date | None, date | None]:
+    """The inclusive ``from``/``to`` of a season or exception (``to`` defaults to ``from``)."""
+    first = last = None
+    if "from" not in data:
+        check.err(_join(path, "from"), "is required: the first date, \"YYYY-MM-DD\"")
+    else:
+        first = check.date(data["from"], _join(path, "from"))
+    if "to" in data:
+        last = check.date(data["to"], _join(path, "to"))
+    else:
+        last = first
+    if first is not None and last is not None and last < first:
+        check.err(_join(path, "to"), f"{last.isoformat()} is before from "
+                                     f"{first.isoformat()}; to must be on or after from")
+        return None, None
+    return first, last
+
+
+def _check_no_overlap(check: _Checker, spans, path: str, what: str) -> None:
+    """Seasons (and exceptions) must not overlap: which one wins would be a guess."""
+    ordered = sorted(spans, key=lambda item: (item[1].first, item[0]))
+    reach = None   # the span that reaches furthest so far
+    for index, span in ordered:
+        if reach is not None and span.first <= reach[1].last:
+            (first_index, first), (second_index, _) = sorted([(index, span), reach],
+                                                             key=lambda item: item[0])
+            check.err(f"{path}[{second_index}]",
+                      f"overlaps {path}[{first_index}] {first.name!r} "
+                      f"({first.first.isoformat()} to {first.last.isoformat()}); "
+                      f"{what} must not overlap")
+        if reach is None or span.last > reach[1].last:
+            reach = (index, span)
+
+
+def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
+    items = check.listof(value, "seasons", 'seasons such as {"name": "Summer hours", '
+                                           '"from": "2026-07-01", "to": "2026-08-31", '
+                                           '"weekly": {...}}')
+    if items is None:
+        return ()
+    seasons = []
+    for index, item in enumerate(items):
+        where = f"seasons[{index}]"
+        data = check.obj(item, where, _SEASON_KEYS, "a season")
+        if data is None:
+            continue
+        name = check.name(data, where, "season")
+        first, last = _parse_span(check, data, where)
+        if "weekly" not in data:
+            check.err(f"{where}.weekly", "is required: the season's own weekly plan "
+                                         "(a weekday left out has no ranges)")
+            continue
+        weekly = _parse_weekly(check, data["weekly"], f"{where}.weekly")
+        if name is not None and first is not None and last is not None:
+            seasons.append((index, Season(name, first, last, weekly)))
+    _check_no_overlap(check, seasons, "seasons", "seasons")
+    return tuple(season for _, season in seasons)
+
+
+def _parse_exceptions(check: _Checker, value) -> tuple[DateException, ...]:
+    items = check.listof(value, "exceptions", 'date exceptions such as {"name": '
+                                              '"Christmas Eve", "from": "2026-12-24", '
+                                              '"to": "2026-12-24", "ranges": [...]}')
+    if items is None:
+        return ()
+    found = []
+    for index, item in enumerate(items):
+        where = f"exceptions[{index}]"
+        data = check.obj(item, where, _EXCEPTION_KEYS, "a date exception")
+        if data is None:
+            continue
+        name = check.name(data, where, "exception")
+        first, last = _parse_span(check, data, where)
+        if "ranges" not in data:
+            check.err(f"{where}.ranges", "is required: the day's time ranges, or [] for "
+                                         "closed all day")
+            continue
+        ranges = _parse_ranges(check, data["ranges"], f"{where}.ranges")
+        if name is not None and first is not None and last is not None:
+            found.append((index, DateException(name, first, last, ranges)))
+    _check_no_overlap(check, found, "exceptions", "exceptions")
+    return tuple(exc for _, exc in found)
+
+
+# -- holidays -----------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _supported_countries() -> dict[str, tuple[str, ...]]:
+    import holidays
+
+    return {code: tuple(subdivs) for code, subdivs in
+            holidays.list_supported_countries().items()}
+
+
+@lru_cache(maxsize=64)
+def _subdivision_aliases(country: str) -> dict[str, str]:
+    import holidays
+
+    return dict(getattr(holidays.country_holidays(country), "subdivisions_aliases", {}))
+
+
+def holiday_language(country: str) -> str | None:
+    """The language for holiday names: English where the library has it, since reasons
+    are in English ("public holiday Christmas Day"); else the country's own."""
+    import holidays
+
+    probe = holidays.country_holidays(country)
+    default = probe.default_language
+    if default and default.startswith("en"):
+        return default
+    if "en_US" in (probe.supported_languages or ()):
+        return "en_US"
+    return default
+
+
+def holiday_name_key(name: str) -> str:
+    """How ``holidays.ignore`` names are compared: case-insensitive, and a holiday's
+    "(observed)" day counts as the holiday itself."""
+    key = name.strip().casefold()
+    if key.endswith("(observed)"):
+        key = key[: -len("(observed)")].strip()
+    return key
+
+
+#: The years over which ``holidays.ignore`` names are looked up. Wide enough for any
+#: appliance in service, and cheap (the whole span takes milliseconds once per country).
+_NAME_YEARS = range(2000, 2061)
+
+
+@lru_cache(maxsize=64)
+def _holiday_names(country: str, subdivision: str | None) -> dict[str, str]:
+    import holidays
+
+    table = holidays.country_holidays(country, subdiv=subdivision, years=_NAME_YEARS,
+                                      language=holiday_language(country))
+    names: dict[str, str] = {}
+    for day in table:
+        for name in table.get_list(day):
+            names.setdefault(holiday_name_key(name), name)
+    return names
+
+
+def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
+    if value is None:
+        return None
+    data = check.obj(value, "holidays", _HOLIDAY_KEYS,
+                     'such as {"country": "DE", "subdivision": "BY", "mode": "night"}')
+    if data is None:
+        return None
+    country = subdivision = None
+    country_ok = True
+    if data.get("country") is not None:
+        country = data["country"]
+        supported = _supported_countries()
+        if not isinstance(country, str):
+            check.err("holidays.country", f"must be a country code as a string (such as "
+                                          f"\"DE\"), not {_json_type(country)}")
+            country, country_ok = None, False
+        elif country not in supported:
+            hint = ""
+            if country.upper() in supported:
+                hint = f"; country codes are upper-case: {country.upper()!r}"
+            else:
+                close = difflib.get_close_matches(country, list(supported), n=3)
+                if close:
+                    hint = f"; did you mean {', '.join(close)}?"
+            check.err("holidays.country",
+                      f"unknown country {_show(country)}{hint}; use an ISO 3166 code that "
+                      "the holidays library supports, such as DE, AT, CH, GB, US")
+            country, country_ok = None, False
+    if data.get("subdivision") is not None:
+        subdivision = data["subdivision"]
+        if not isinstance(subdivision, str):
+            check.err("holidays.subdivision", f"must be a subdivision code as a string "
+                                              f"(such as \"BY\"), not "
+                                              f"{_json_type(subdivision)}")
+            subdivision = None
+        elif country is None:
+            if country_ok:
+                check.err("holidays.subdivision", "needs holidays.country: a subdivision "
+                                                  "is part of a country")
+            subdivision = None
+        elif subdivision not in _supported_countries()[country]:
+            allowed = _supported_countries()[country]
+            alias = _subdivision_aliases(country).get(subdivision)
+            if alias:
+                check.err("holidays.subdivision",
+                          f"use the code {alias!r} for {_show(subdivision)}")
+            elif allowed:
+                check.err("holidays.subdivision",
+                          f"unknown subdivision {_show(subdivision)} for {country}; "
+                          f"allowed: {', '.join(allowed)}")
+            else:
+                check.err("holidays.subdivision",
+                          f"{country} has no subdivisions in the holidays library; "
+                          "leave subdivision out")
+            subdivision = None
+    mode = "night"
+    if "mode" in data:
+        mode = check.mode(data["mode"], "holidays.mode") or "night"
+    ignore = _parse_ignore(check, data.get("ignore", []), country, subdivision, country_ok)
+    custom = _parse_custom(check, data.get("custom", []))
+    return HolidayRules(country, subdivision, mode, ignore, custom)
+
+
+def _parse_ignore(check: _Checker, value, country, subdivision, country_ok) -> tuple[str, ...]:
+    items = check.listof(value, "holidays.ignore", 'holiday names or dates such as '
+                                                   '["Corpus Christi", "2026-06-04"]')
+    if items is None:
+        return ()
+    place = f"{country}-{subdivision}" if subdivision else country
+    kept = []
+    for index, item in enumerate(items):
+        where = f"holidays.ignore[{index}]"
+        if not isinstance(item, str) or not item.strip():
+            check.err(where, f"must be a holiday name or a date \"YYYY-MM-DD\", not "
+                             f"{_json_type(item) if not isinstance(item, str) else 'empty'}")
+            continue
+        if country is None:
+            if country_ok:
+                check.err(where, "needs holidays.country: only the library's holidays "
+                                 "can be ignored (remove a custom date instead)")
+            continue
+        if _DATE_RE.match(item.strip()):
+            day = check.date(item.strip(), where)
+            if day is None:
+                continue
+            from appliance.dayplan import library_holidays
+
+            if day not in library_holidays(country, subdivision, day.year):
+                check.err(where, f"{day.isoformat()} is not a public holiday in {place}, "
+                                 "so there is nothing to ignore")
+                continue
+        else:
+            names = _holiday_names(country, subdivision)
+            if holiday_name_key(item) not in names:
+                close = difflib.get_close_matches(holiday_name_key(item), list(names), n=1)
+                hint = f"did you mean {names[close[0]]!r}? " if close else ""
+                known = ", ".join(sorted(set(names.values()))[:40])
+                check.err(where, f"no holiday called {_show(item)} in {place}; {hint}"
+                                 f"names are: {known}")
+                continue
+        kept.append(item.strip())
+    return tuple(kept)
+
+
+def _parse_custom(check: _Checker, value) -> tuple[CustomHoliday, ...]:
+    items = check.listof(value, "holidays.custom",
+                         'dates such as {"date": "2026-06-12", "name": "Company day"} or '
+                         '{"month": 12, "day": 31, "name": "New Year\'s Eve"}')
+    if items is None:
+        return ()
+    found = []
+    for index, item in enumerate(items):
+        where = f"holidays.custom[{index}]"
+        data = check.obj(item, where, ("date", "month", "day", "name"),
+                         'a fixed {"date", "name"} or a yearly {"month", "day", "name"}')
+        if data is None:
+            continue
+        name = check.name(data, where, "holiday")
+        if "date" in data:
+            if "month" in data or "day" in data:
+                check.err(where, "use either date (one day) or month and day (every year),"
+                                 " not both")
+                continue
+            day = check.date(data["date"], f"{where}.date")
+            if name is not None and day is not None:
+                found.append(CustomHoliday(name, date=day))
+        elif "month" in data or "day" in data:
+            month = day = None
+            if "month" not in data:
+                check.err(f"{where}.month", "is required with day (1 to 12)")
+            else:
+                month = check.integer(data["month"], f"{where}.month", 1, 12, "the month")
+            if "day" not in data:
+                check.err(f"{where}.day", "is required with month (1 to 31)")
+            elif month is not None:
+                # 29 February is allowed: it is a holiday in leap years only.
+                longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+                day = check.integer(data["day"], f"{where}.day", 1, longest,
+                                    f"the day of month {month}")
+            if name is not None and month is not None and day is not None:
+                found.append(CustomHoliday(name, month=month, day=day))
+        else:
+            check.err(where, 'needs either "date": "YYYY-MM-DD" (one day) or "month" and '
+                             '"day" (every year)')
+    return tuple(found)
+
+
+# -- time zones ---------------------------------------------------------------------------
+
+def _check_timezone(check: _Checker, value) -> str | None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str):
+        check.err("timezone", f"must be an IANA time zone name as a string (such as "
+                              f"\"Europe/Berlin\"), not {_json_type(value)}")
+        return None
+    try:
+        # zoneinfo also accepts relative file paths; a name never has "..", a leading
+        # "/" or a trailing "/".
+        if not value or value.startswith("/") or ".." in value or value.endswith("/"):
+            raise ValueError(value)
+        ZoneInfo(value)
+        return value
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        from zoneinfo import available_timezones
+
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        check.err("timezone", f"unknown time zone {_show(value)}{hint}; use an IANA name "
+                              "such as Europe/Berlin or America/New_York")
+        return None
+
+
+# -- the public functions -----------------------------------------------------------------
+
+def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Schedule:
+    """Check a schedule document and return it as a :class:`Schedule`.
+
+    Every problem is collected before anything is raised, so a person fixing a file sees
+    the whole list at once.
+
+    :param data:
+        The JSON document, already decoded (``json.loads``).
+    :param set allowed_modes:
+        The modes this zone's actuators can produce. When given, every mode the schedule
+        uses must be one of them; when None (``preview`` without a config), any
+        well-formed mode name is accepted.
+    :raises ~appliance.errors.ValidationError:
+        With one :class:`~appliance.errors.FieldError` per problem.
+    """
+    check = _Checker(allowed_modes)
+    doc = check.obj(data, "", _TOP_KEYS,
+                    'a schedule document such as {"timezone": "Europe/Berlin", '
+                    '"weekly": {...}}')
+    if doc is None:
+        # A non-object has no fields to name; the error above already says what is allowed.
+        raise ValidationError(check.errors)
+    timezone = None
+    if "timezone" not in doc:
+        check.err("timezone", "is required: the site's IANA time zone, such as "
+                              "\"Europe/Berlin\"")
+    else:
+        timezone = _check_timezone(check, doc["timezone"])
+    default_mode = "night"
+    if "default_mode" in doc:
+        default_mode = check.mode(doc["default_mode"], "default_mode") or "night"
+    elif check.allowed_modes is not None and "night" not in check.allowed_modes:
+        check.err("default_mode", "is required here: the default 'night' cannot be produced"
+                                  f" by this zone's actuators; allowed: "
+                                  f"{', '.join(sorted(check.allowed_modes))}")
+    weekly = _parse_weekly(check, doc.get("weekly", {}), "weekly")
+    holiday_rules = _parse_holidays(check, doc.get("holidays"))
+    if (holiday_rules is not None and "mode" not in (doc.get("holidays") or {})
+            and check.allowed_modes is not None and "night" not in check.allowed_modes):
+        check.err("holidays.mode", "is required here: the default 'night' cannot be "
+                                   "produced by this zone's actuators")
+    seasons = _parse_seasons(check, doc.get("seasons", []))
+    exceptions = _parse_exceptions(check, doc.get("exceptions", []))
+    if check.errors:
+        raise ValidationError(check.errors)
+    return Schedule(timezone, default_mode, weekly, holiday_rules, seasons, exceptions)
+
+
+def _ranges_to_json(ranges) -> list[dict]:
+    return [{"start": format_minutes(r.start), "end": format_minutes(r.end), "mode": r.mode}
+            for r in ranges]
+
+
+def _weekly_to_json(weekly) -> dict:
+    return {day: _ranges_to_json(weekly.get(day, ())) for day in WEEKDAYS}
+
+
+def schedule_to_json(schedule: Schedule) -> dict:
+    """The JSON document of *schedule*; :func:`parse_schedule` gives the same schedule
+    back. Every weekday is written out, so a reader never has to know the "missing
+    weekday = no ranges" rule."""
+    holidays_json = None
+    rules = schedule.holidays
+    if rules is not None:
+        holidays_json = {"country": rules.country, "subdivision": rules.subdivision,
+                         "mode": rules.mode, "ignore": list(rules.ignore), "custom": []}
+        for item in rules.custom:
+            if item.date is not None:
+                holidays_json["custom"].append({"date": item.date.isoformat(),
+                                                "name": item.name})
+            else:
+                holidays_json["custom"].append({"month": item.month, "day": item.day,
+                                                "name": item.name})
+    return {
+        "timezone": schedule.timezone,
+        "default_mode": schedule.default_mode,
+        "weekly": _weekly_to_json(schedule.weekly),
+        "holidays": holidays_json,
+        "seasons": [{"name": s.name, "from": s.first.isoformat(), "to": s.last.isoformat(),
+                     "weekly": _weekly_to_json(s.weekly)} for s in schedule.seasons],
+        "exceptions": [{"name": e.name, "from": e.first.isoformat(),
+                        "to": e.last.isoformat(), "ranges": _ranges_to_json(e.ranges)}
+                       for e in schedule.exceptions],
+    }
+
+
+def default_schedule_json(timezone: str = "Europe/Berlin") -> dict:
+    """The schedule a fresh appliance starts with: Monday to Friday 08:00-18:00 ``day``,
+    ``night`` at all other times, no holidays (the installer picks the country)."""
+    office = [{"start": "08:00", "end": "18:00", "mode": "day"}]
+    return {
+        "timezone": timezone,
+        "default_mode": "night",
+        "weekly": {day: (list(map(dict, office)) if day not in ("sat", "sun") else [])
+                   for day in WEEKDAYS},
+        "holidays": None,
+        "seasons": [],
+        "exceptions": [],
+    }
