@@ -1,0 +1,52 @@
+"""``nightswitch simulate``: the whole appliance on a PC."""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+
+
+def register(subparsers, common) -> None:
+    p = subparsers.add_parser(
+        "simulate", help="run the whole appliance on this PC with mock pins and a simulated PBX",
+        description="Run the appliance with gpiozero's mock pins, the built-in PBX simulator and a "
+                    "simulated clock. The web page (with a virtual front panel: key switch, LEDs, "
+                    "relays) is on http://127.0.0.1:PORT/. Without --config the default pin map is "
+                    "used; without --data a fresh data directory holds the default schedule.")
+    p.add_argument("--port", type=int, default=8080, help="web port (default 8080; 0 picks one)")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="a config file (default: hardware/pinmap.toml's wiring)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="data directory (default: a fresh temporary one)")
+    p.add_argument("--timezone", default="Europe/Berlin",
+                   help="site time zone when no --config is given (default Europe/Berlin)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from gpiozero.pins.mock import MockFactory
+
+    from appliance.config import default_config, load_config
+    from appliance.daemon import Appliance, simulated_clock
+    from appliance.errors import FieldError, ValidationError
+
+    if not 0 <= args.port <= 65535:
+        raise ValidationError([FieldError("--port", f"{args.port} is not a port; use 0 to 65535")])
+    config = load_config(args.config) if args.config else default_config(args.timezone)
+    config.clock_sync = "always"
+    data = args.data or tempfile.mkdtemp(prefix="nightswitch-sim-")
+    appliance = Appliance(config, data, pin_factory=MockFactory(), clock=simulated_clock(config),
+                          simulate=True, port=args.port, host=args.host)
+    password = None
+    if not any(u.get("role") == "admin" for u in appliance.store.list_users()):
+        password = secrets.token_urlsafe(9)
+        appliance.store.add_user("admin", "admin", password)
+    appliance.start()
+    print(f"nightswitch simulate: data in {data}")
+    print(f"nightswitch simulate: open http://{args.host}:{appliance.port}/ "
+          "(the virtual front panel is on the Installer page)")
+    if password:
+        print(f"nightswitch simulate: log in as admin with password {password}")
+    print("nightswitch simulate: Ctrl+C stops it")
+    return appliance.wait_for_signal()

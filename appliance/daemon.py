@@ -1,0 +1,256 @@
+"""Builds the appliance from a config and runs it: what ``run`` and ``simulate`` share.
+
+The order of start-up is the order of safety:
+
+1. take the data directory's lock (one daemon per data directory);
+2. open the store;
+3. build the actuators: every relay comes up *off* as it is constructed;
+4. build the panels (reading the key's level) and the controller;
+5. start the controller (lamp test, then the mode in force is asserted);
+6. start the web server;
+7. tell systemd ``READY=1``.
+
+Shutdown reverses it and leaves every relay de-energized, which the wiring guide makes
+the PBX's safe state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import schedule as periodic
+
+from appliance.actuators import build_actuator
+from appliance.clock import SimClock, SystemClock
+from appliance.controller import Controller
+from appliance.errors import NightswitchError
+from appliance.panel import FrontPanel
+from appliance.sdnotify import SystemdNotifier
+from appliance.store import Store
+from appliance.store.lock import DataDirLock
+
+log = logging.getLogger("nightswitch.daemon")
+
+CLI_TOKEN_FILE = "cli-token"
+CLI_TOKEN_LABEL = "local CLI (created by the daemon)"
+
+
+class Appliance:
+    """Everything of one running appliance.
+
+    :param config: the validated :class:`~appliance.config.Config`.
+    :param data_dir: the data directory (``/var/lib/nightswitch``).
+    :param pin_factory: gpiozero pin factory; None picks gpiozero's default (lgpio on a Pi).
+    :param clock: the clock; defaults to :class:`SystemClock` with the config's sync policy.
+    :param bool simulate: also build the simulated PBX and the virtual front panel.
+    :param bool web: serve the web page (tests of the controller alone turn it off).
+    :param notifier: a :class:`SystemdNotifier`.
+    """
+
+    def __init__(self, config, data_dir, *, pin_factory=None, clock=None, simulate=False,
+                 web=True, notifier=None, port=None, host=None):
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.simulate = simulate
+        self.clock = clock or SystemClock(config.clock_sync)
+        self.notifier = notifier or SystemdNotifier()
+        self.pin_factory = pin_factory
+        self.host = host or config.listen_host
+        self.port = config.listen_port if port is None else port
+        self.started_at = time.monotonic()
+        self.timings: dict[str, float] = {}
+        self._stopping = threading.Event()
+        self.web_server = None
+        self.web_thread = None
+        self.intake = None
+        self.pbx_sim = None
+        self.housekeeping = periodic.Scheduler()
+        self.actuators = []
+        self.panels = []
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = DataDirLock(self.data_dir)
+        if not self.lock.acquire(blocking=False):
+            raise NightswitchError(f"another nightswitch is already running on {self.data_dir}; "
+                                   "stop it first (systemctl stop nightswitch)")
+        try:
+            self.store = Store(self.data_dir)
+            self._build_hardware()
+            self.timings["relays_safe_s"] = time.monotonic() - self.started_at
+            self.controller = Controller(config, self.store, self.clock,
+                                         actuators=self.actuators, panels=self.panels,
+                                         on_tick=self._tick)
+            if simulate:
+                from appliance.virtual_panel import VirtualPanel
+
+                self.controller.sim = VirtualPanel(self.controller, self.clock)
+                self._build_pbx_sim()
+        except BaseException:
+            self._close_hardware()
+            self.lock.release()
+            raise
+        self.housekeeping.every(6).hours.do(self._prune)
+
+    # -- building -------------------------------------------------------------------------
+    def _build_hardware(self) -> None:
+        for spec in self.config.actuators:
+            self.actuators.append(build_actuator(spec, pin_factory=self.pin_factory,
+                                                 clock=self.clock,
+                                                 profiles_dir=self.config.profiles_dir))
+        for panel_cfg in self.config.panels:
+            self.panels.append(FrontPanel(panel_cfg, pin_factory=self.pin_factory,
+                                          clock=self.clock))
+
+    def _build_pbx_sim(self) -> None:
+        """In simulate, the simulated PBX answers the relays and drives the sense inputs."""
+        try:
+            from appliance.sim.pbx_model import PbxModel
+            from appliance.sim.pin_pbx import PinSidePbx
+        except ImportError:  # pragma: no cover - the simulator ships with the package
+            log.warning("the PBX simulator is not available; sense inputs stay idle")
+            return
+        specs = [a for a in self.config.actuators if a["type"] != "serial"]
+        if specs:
+            self.pbx_sim = PinSidePbx(self.pin_factory, specs, PbxModel())
+            self.pbx_sim.start()
+
+    def _close_hardware(self) -> None:
+        for actuator in self.actuators:
+            try:
+                actuator.close()
+            except Exception:
+                log.exception("closing %s", actuator)
+        for panel in self.panels:
+            panel.close()
+
+    # -- running --------------------------------------------------------------------------
+    def _tick(self) -> None:
+        self.notifier.watchdog()
+        try:
+            self.housekeeping.run_pending()
+        except Exception:
+            log.exception("housekeeping failed")
+
+    def _prune(self) -> None:
+        from datetime import timedelta
+
+        now = self.clock.now()
+        self.store.prune_audit(now - timedelta(days=3 * 366))
+        self.store.prune_calls(now - timedelta(days=3 * 366))
+
+    def write_cli_token(self) -> Path:
+        """A fresh admin token for the local CLI (``status``, ``day``, ``night``), readable
+        only by the service user and root; the previous one is revoked."""
+        for token in self.store.list_tokens():
+            if token.get("label") == CLI_TOKEN_LABEL:
+                self.store.revoke_token(token["id"])
+        token = self.store.create_token("admin", label=CLI_TOKEN_LABEL, by="nightswitch",
+                                        at=self.clock.now())
+        path = self.data_dir / CLI_TOKEN_FILE
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{token}\nhttp://{_connect_host(self.host)}:{self.port}\n")
+        os.replace(tmp, path)
+        return path
+
+    def start(self) -> None:
+        self.controller.start()
+        if self.config.smdr:
+            self._start_smdr()
+        self._start_web()
+        self.write_cli_token()
+        self.timings["ready_s"] = time.monotonic() - self.started_at
+        self.notifier.ready(f"serving on {self.host}:{self.port}")
+        log.info("ready in %.2f s (relays safe after %.2f s); web on http://%s:%s/",
+                 self.timings["ready_s"], self.timings["relays_safe_s"],
+                 _connect_host(self.host), self.port)
+
+    def _start_smdr(self) -> None:
+        from appliance.smdr.formats import load_format
+        from appliance.smdr.intake import SmdrIntake
+
+        smdr = self.config.smdr
+        self.intake = SmdrIntake(smdr["port"], load_format(smdr["format"]), self.store,
+                                 smdr["zone"], self.config.timezone, self.clock,
+                                 smdr.get("settings") or {})
+        self.intake.start()
+
+    def _start_web(self) -> None:
+        from waitress import create_server
+
+        from web import create_app
+
+        app = create_app(controller=self.controller,
+                         test_config={"NIGHTSWITCH_SIMULATE": self.simulate,
+                                      "NIGHTSWITCH_INTAKE": self.intake})
+        # waitress in this process: the pins and the serial port belong to one process.
+        self.web_server = create_server(app, host=self.host, port=self.port, threads=8,
+                                        ident="nightswitch", channel_timeout=30)
+        self.port = self.web_server.effective_port
+        self.web_thread = threading.Thread(target=self._serve, name="web", daemon=True)
+        self.web_thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.web_server.run()
+        except Exception:
+            if not self._stopping.is_set():
+                log.exception("web server stopped")
+
+    def stop(self) -> None:
+        """Stop everything and leave the relays de-energized. Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self.notifier.stopping()
+        if self.web_server is not None:
+            self.web_server.close()
+        if self.intake is not None:
+            self.intake.stop()
+        if self.pbx_sim is not None:
+            self.pbx_sim.close()
+        self.controller.close()
+        self.store.close()
+        self.lock.release()
+        log.info("stopped; relays de-energized")
+
+    def run_forever(self) -> int:
+        """Start, then run until SIGTERM or SIGINT (systemd stop, Ctrl+C)."""
+        self.start()
+        return self.wait_for_signal()
+
+    def wait_for_signal(self) -> int:
+        """Block until SIGTERM or SIGINT, then stop."""
+        done = threading.Event()
+
+        def on_signal(signum, frame):
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            done.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            while not done.wait(1.0):
+                pass
+        finally:
+            self.stop()
+        return 0
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def simulated_clock(config) -> SimClock:
+    """The clock of ``simulate``: it starts at the real time and runs at real speed until
+    the virtual panel moves it."""
+    return SimClock(rate=1.0)
+
+
+__all__ = ["Appliance", "simulated_clock"]
