@@ -1,0 +1,258 @@
+"""``nightswitch schedule``: export, import, history and rollback of a zone's schedule.
+
+Offline, on the data directory: a facilities manager can keep the hours in a file under
+version control, and an installer can put back last week's hours after a bad edit. An
+import is checked exactly as the web page checks a schedule (and, when the config file
+is there, against the modes the zone's actuators can produce); one that fails changes
+nothing and lists every problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.store import Store
+from appliance.store import files
+from appliance.store.offline import actor, now, parse_whole_number, print_json, table
+from appliance.store.validate import Checker
+
+NAME = "schedule"
+DEFAULT_ZONE = "main"
+MAX_FILE = 4 * 1024 * 1024
+
+
+def register(subparsers, common) -> None:
+    parser = subparsers.add_parser(
+        NAME, help="export, import, list and roll back the schedule",
+        description="Export and import a zone's schedule as JSON (the same shape as the web "
+                    "page and GET /api/v1/schedule), list its saved versions, and put an "
+                    "old version back. Works without the daemon.")
+    sub = parser.add_subparsers(dest="schedule_command", metavar="ACTION")
+    sub.required = True
+    zone_help = ("the zone (default: the config's first zone, or the only zone with a "
+                 f"schedule, or '{DEFAULT_ZONE}')")
+
+    export = sub.add_parser("export", parents=[common.data, common.config],
+                            help="write the schedule as JSON",
+                            description="Write the zone's schedule as pretty JSON to FILE, "
+                                        "or to standard output.")
+    export.add_argument("file", metavar="FILE", nargs="?", help="where to write (default: stdout)")
+    export.add_argument("--zone", metavar="NAME", help=zone_help)
+    export.add_argument("--version", dest="version", metavar="N",
+                        help="an older saved version (see 'schedule history')")
+    export.set_defaults(func=run_export)
+
+    imp = sub.add_parser("import", parents=[common.data, common.config],
+                         help="check a JSON schedule and save it as the newest version",
+                         description="Check a JSON schedule and save it as the zone's newest "
+                                     "version. When the config file exists, its modes are "
+                                     "checked against what the zone's actuators can produce. "
+                                     "A schedule with errors changes nothing; every error is "
+                                     "listed and the exit code is 2.")
+    imp.add_argument("file", metavar="FILE", help="the schedule as JSON; '-' reads stdin")
+    imp.add_argument("--zone", metavar="NAME", help=zone_help)
+    imp.set_defaults(func=run_import)
+
+    hist = sub.add_parser("history", parents=[common.data, common.config],
+                          help="list the saved versions",
+                          description="List the zone's saved schedule versions, newest first.")
+    hist.add_argument("--zone", metavar="NAME", help=zone_help)
+    hist.add_argument("--limit", metavar="N", default="20", help="how many (default 20)")
+    hist.add_argument("--json", action="store_true", help="print JSON")
+    hist.set_defaults(func=run_history)
+
+    back = sub.add_parser("rollback", parents=[common.data, common.config],
+                          help="make an old version the schedule again",
+                          description="Save a copy of an old version as the newest version. "
+                                      "History is never rewritten: the rollback is itself a "
+                                      "new version.")
+    back.add_argument("version", metavar="VERSION", help="the version to go back to")
+    back.add_argument("--zone", metavar="NAME", help=zone_help)
+    back.set_defaults(func=run_rollback)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _load_config(args):
+    """The installer's config if the file exists, else None (imported lazily: a fresh
+    Pi may have no config yet, and the schedule commands must still work)."""
+    path = Path(args.config)
+    if not path.is_file():
+        return None
+    from appliance.config import load_config
+
+    return load_config(path)
+
+
+def _zone(args, store: Store, config) -> str:
+    if args.zone is not None:
+        check = Checker()
+        zone = check.zone("--zone", args.zone)
+        check.done()
+        if config is not None and zone not in config.zone_names:
+            raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
+                                                        f"zones: {', '.join(config.zone_names)}")])
+        return zone
+    if config is not None:
+        return config.zone_names[0]
+    zones = store.schedule_zones()
+    if not zones or DEFAULT_ZONE in zones:
+        return DEFAULT_ZONE
+    if len(zones) == 1:
+        return zones[0]
+    raise ValidationError([FieldError("--zone", f"this site has several zones "
+                                                f"({', '.join(zones)}); choose one with --zone")])
+
+
+def _allowed_modes(config, zone):
+    return config.zone_modes(zone) if config is not None else None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs):
+    # json keeps the last of two equal keys; two "mon" lists would silently lose one.
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json_file(path: str) -> object:
+    """The JSON document in *path* ('-' for stdin), or a ValidationError naming the file,
+    and the line and column of a syntax error."""
+    source = "<stdin>" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read(MAX_FILE + 1)
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise ValidationError([FieldError("FILE", f"cannot read {path}: "
+                                                  f"{exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise ValidationError([FieldError("", "is not UTF-8 text; save the schedule as UTF-8 "
+                                              "JSON")], source) from None
+    if len(text) > MAX_FILE:
+        raise ValidationError([FieldError("", "is larger than 4 MiB; a schedule is a few "
+                                              "kilobytes")], source)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates,
+                          parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValidationError([FieldError("", f"not valid JSON at line {exc.lineno} column "
+                                              f"{exc.colno}: {exc.msg}")], source) from None
+    except _DuplicateKey as exc:
+        raise ValidationError([FieldError("", f"the key {exc.args[0]!r} appears twice in one "
+                                              "object; each key may appear only once")],
+                              source) from None
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError([FieldError("", f"not valid JSON: {exc}")], source) from None
+
+
+def _natural_order(data: dict) -> dict:
+    """*data* with its keys in the order people read them (timezone first, weekdays
+    Monday to Sunday) rather than the store's sorted order."""
+    from appliance.schedule import parse_schedule, schedule_to_json
+
+    try:
+        return schedule_to_json(parse_schedule(data))
+    except ValidationError:
+        # A version saved by an older nightswitch that today's rules reject: export it
+        # as stored, so it can still be fixed and imported again.
+        return data
+
+
+# -- commands --------------------------------------------------------------------------
+
+def run_export(args) -> int:
+    config = _load_config(args)
+    with Store(args.data) as store:
+        zone = _zone(args, store, config)
+        if args.version is not None:
+            number = parse_whole_number(args.version, "--version")
+            data = store.get_schedule_version(zone, number)
+            if data is None:
+                raise ValidationError([FieldError("--version", f"zone {zone!r} has no schedule "
+                                                               f"version {number}")])
+        else:
+            data = store.get_schedule(zone)
+            if data is None:
+                raise NightswitchError(f"zone {zone!r} has no saved schedule yet; import one "
+                                       "with: nightswitch schedule import FILE")
+    text = json.dumps(_natural_order(data), indent=2, ensure_ascii=False) + "\n"
+    if args.file in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    try:
+        files.write_durably(Path(args.file), text.encode("utf-8"), mode=None)
+    except OSError as exc:
+        raise NightswitchError(f"cannot write {args.file}: {exc.strerror or exc}") from None
+    print(f"zone {zone}: schedule written to {args.file}", file=sys.stderr)
+    return 0
+
+
+def run_import(args) -> int:
+    from appliance.schedule import parse_schedule, schedule_to_json
+
+    data = read_json_file(args.file)
+    config = _load_config(args)
+    with Store(args.data) as store:
+        zone = _zone(args, store, config)
+        try:
+            schedule = parse_schedule(data, allowed_modes=_allowed_modes(config, zone))
+        except ValidationError as exc:
+            raise ValidationError(exc.errors, source=args.file) from None
+        version = store.save_schedule(zone, schedule_to_json(schedule), by=actor(), at=now())
+    print(f"zone {zone}: saved {args.file} as schedule version {version}")
+    return 0
+
+
+def run_history(args) -> int:
+    limit = parse_whole_number(args.limit, "--limit")
+    config = _load_config(args)
+    with Store(args.data) as store:
+        zone = _zone(args, store, config)
+        history = store.schedule_history(zone, limit=min(limit, 1000))
+    if args.json:
+        print_json(history)
+    elif not history:
+        print(f"zone {zone} has no saved schedule yet")
+    else:
+        rows = [[str(h["version"]), h["saved_at"], h["by"],
+                 f"copy of version {h['restored_from']}" if "restored_from" in h else ""]
+                for h in history]
+        print(table(rows, ["VERSION", "SAVED (UTC)", "BY", "NOTE"]))
+    return 0
+
+
+def run_rollback(args) -> int:
+    from appliance.schedule import parse_schedule
+
+    number = parse_whole_number(args.version, "VERSION")
+    config = _load_config(args)
+    with Store(args.data) as store:
+        zone = _zone(args, store, config)
+        old = store.get_schedule_version(zone, number)
+        if old is not None:
+            # An old version may use a mode the actuators no longer produce: check it as
+            # an import would be checked.
+            try:
+                parse_schedule(old, allowed_modes=_allowed_modes(config, zone))
+            except ValidationError as exc:
+                raise ValidationError(exc.errors, source=f"version {number}") from None
+        version = store.rollback_schedule(zone, number, by=actor(), at=now())
+    print(f"zone {zone}: version {number} is the schedule again, saved as version {version}")
+    return 0

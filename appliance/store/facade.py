@@ -1,0 +1,319 @@
+"""The :class:`Store`: the one object the rest of nightswitch uses for persistent data.
+
+Each method checks its arguments, takes the store's lock and runs one transaction,
+delegating the SQL to one module per kind of data (:mod:`.schedules`, :mod:`.modes`,
+:mod:`.users`, :mod:`.tokens`, :mod:`.audit`, :mod:`.calls`, :mod:`.settings`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from appliance.store import audit as _audit
+from appliance.store import calls as _calls
+from appliance.store import files
+from appliance.store import modes as _modes
+from appliance.store import schedules as _schedules
+from appliance.store import settings as _settings
+from appliance.store import tokens as _tokens
+from appliance.store import users as _users
+from appliance.store.backup import snapshot
+from appliance.store.db import DB_NAME, Database
+
+
+class Store:
+    """Nightswitch's data in SQLite at ``data_dir/nightswitch.db``.
+
+    Opening creates the directory (mode 0750) and the database, sets write-ahead
+    logging with ``synchronous=FULL`` (a change acknowledged is a change that survives
+    a power cut), and migrates an older schema. A damaged file is renamed to
+    ``nightswitch.db.corrupt-YYYYmmddTHHMMSS`` and a fresh database is started, so the
+    daemon keeps running; :attr:`quarantined` then names the file set aside, for the web
+    page to show. A database written by a newer nightswitch raises
+    :exc:`~appliance.store.db.SchemaTooNewError`.
+
+    The store never reads the clock: methods that record an instant take ``at`` (a
+    timezone-aware :class:`~datetime.datetime`). Instants come back as ISO-8601 text in
+    UTC (``2026-12-24T17:00:00+00:00``). Every method may be called from any thread.
+    Arguments a person could have got wrong raise
+    :exc:`~appliance.errors.ValidationError` naming the argument; trouble with the
+    disk raises :exc:`~appliance.store.db.StoreError`.
+
+    ::
+
+        with Store("/var/lib/nightswitch") as store:
+            store.set_applied("main", "night", at=clock.now())
+
+    :param data_dir:
+        The data directory.
+    :param clock:
+        Optional; its ``now()`` names a quarantined file. Without one the system clock
+        is read for that name, and for nothing else.
+    """
+
+    def __init__(self, data_dir, *, clock=None):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_NAME
+        created = _ensure_dir(self.data_dir)
+        self._db = Database(self.path, stamp=lambda: _stamp(clock))
+        if created:
+            files.adopt_owner(self.data_dir.parent, self.data_dir)
+
+    @property
+    def quarantined(self) -> Path | None:
+        """The damaged file moved aside when this store was opened, or None."""
+        return self._db.quarantined
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.schema_version
+
+    def close(self) -> None:
+        """Close the database (idempotent). Later calls raise StoreError."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path}>"
+
+    # -- schedule ------------------------------------------------------------------
+
+    def get_schedule(self, zone) -> dict | None:
+        """The newest saved schedule of *zone* (SPEC 2 JSON), or None."""
+        with self._db.read() as conn:
+            return _schedules.latest(conn, zone)
+
+    def get_schedule_version(self, zone, version) -> dict | None:
+        """One version from the history of *zone*, or None if there is no such version."""
+        with self._db.read() as conn:
+            return _schedules.version(conn, zone, version)
+
+    def save_schedule(self, zone, data: dict, *, by, at) -> int:
+        """Save *data*, already validated by :func:`appliance.schedule.parse_schedule`,
+        as the newest version of *zone*'s schedule.
+
+        :returns: the new version number (1 for the first).
+        """
+        with self._db.write() as conn:
+            return _schedules.save(conn, zone, data, by=by, at=at)
+
+    def schedule_history(self, zone, limit=20) -> list[dict]:
+        """Newest first: ``{version, saved_at, by}``, plus ``restored_from`` for rollbacks."""
+        with self._db.read() as conn:
+            return _schedules.history(conn, zone, limit)
+
+    def rollback_schedule(self, zone, version, *, by, at) -> int:
+        """Save a copy of an old *version* as the newest; the history is never rewritten.
+
+        :returns: the new version number.
+        """
+        with self._db.write() as conn:
+            return _schedules.rollback(conn, zone, version, by=by, at=at)
+
+    def schedule_zones(self) -> list[str]:
+        """The zones that have a saved schedule."""
+        with self._db.read() as conn:
+            return _schedules.zones(conn)
+
+    # -- overrides -----------------------------------------------------------------
+
+    def get_override(self, zone) -> dict | None:
+        """``{mode, until, by, set_at}`` (``until`` ISO text or None), or None."""
+        with self._db.read() as conn:
+            return _modes.get_override(conn, zone)
+
+    def set_override(self, zone, mode, until: datetime | None, *, by, at) -> None:
+        with self._db.write() as conn:
+            _modes.set_override(conn, zone, mode, until, by=by, at=at)
+
+    def clear_override(self, zone) -> bool:
+        """Remove *zone*'s override; returns whether there was one."""
+        with self._db.write() as conn:
+            return _modes.clear_override(conn, zone)
+
+    # -- users ---------------------------------------------------------------------
+
+    def add_user(self, name, role, password) -> None:
+        name, role, password = _users.check_new(name, role, password)
+        password_hash = _users.hash_password(password)      # slow: outside the lock
+        with self._db.write() as conn:
+            _users.insert(conn, name, role, password_hash)
+
+    def get_user(self, name) -> dict | None:
+        """``{name, role}`` or None; the hash never leaves the store."""
+        with self._db.read() as conn:
+            return _users.get(conn, name)
+
+    def list_users(self) -> list[dict]:
+        with self._db.read() as conn:
+            return _users.list_all(conn)
+
+    def delete_user(self, name) -> None:
+        """Delete a user; refused for the only admin."""
+        with self._db.write() as conn:
+            _users.delete(conn, name)
+
+    def set_password(self, name, password) -> None:
+        name = _users.check_name(name)
+        password = _users.check_password_value(password)
+        password_hash = _users.hash_password(password)
+        with self._db.write() as conn:
+            _users.update_hash(conn, name, password_hash)
+
+    def set_role(self, name, role) -> None:
+        """Change a user's role; demoting the only admin is refused."""
+        with self._db.write() as conn:
+            _users.set_role(conn, name, role)
+
+    def check_password(self, name, password) -> dict | None:
+        """The user ``{name, role}`` if *password* is theirs, else None."""
+        with self._db.read() as conn:
+            user, password_hash = _users.password_hash(conn, name)
+        return user if _users.verify(password_hash, password) else None
+
+    # -- API tokens ----------------------------------------------------------------
+
+    def create_token(self, role, *, label, by, at) -> str:
+        """A new token for *role*. The plaintext is returned once; only its SHA-256 is kept."""
+        with self._db.write() as conn:
+            return _tokens.create(conn, role, label=label, by=by, at=at)
+
+    def check_token(self, token) -> dict | None:
+        """``{id, role, label}`` for a valid token, else None (constant time)."""
+        with self._db.read() as conn:
+            return _tokens.check(conn, token)
+
+    def list_tokens(self) -> list[dict]:
+        """``{id, label, role, created_at, created_by}``; never the token."""
+        with self._db.read() as conn:
+            return _tokens.list_all(conn)
+
+    def revoke_token(self, id) -> None:  # noqa: A002 (the contract's name)
+        with self._db.write() as conn:
+            _tokens.revoke(conn, id)
+
+    # -- audit ---------------------------------------------------------------------
+
+    def add_audit(self, zone, *, at, who, source, old_mode, new_mode, reason) -> int:
+        """Append an audit row; returns its id. Modes may be None (nothing before)."""
+        with self._db.write() as conn:
+            return _audit.add(conn, zone, at=at, who=who, source=source, old_mode=old_mode,
+                              new_mode=new_mode, reason=reason)
+
+    def audit(self, zone=None, *, limit=50, offset=0, who=None, source=None, since=None,
+              until=None) -> list[dict]:
+        """Audit rows, newest first, in ``[since, until)``; every filter is optional.
+
+        Each row: ``{id, zone, at, who, source, old_mode, new_mode, reason}``.
+        """
+        with self._db.read() as conn:
+            return _audit.query(conn, zone, limit=limit, offset=offset, who=who,
+                                source=source, since=since, until=until)
+
+    def audit_count(self, zone=None, *, who=None, source=None, since=None, until=None) -> int:
+        """How many rows :meth:`audit` would page through with these filters."""
+        with self._db.read() as conn:
+            return _audit.count(conn, zone, who=who, source=source, since=since, until=until)
+
+    def prune_audit(self, before) -> int:
+        """Delete audit rows older than *before*; returns how many. Keep two years
+        (:data:`appliance.store.audit.DEFAULT_RETENTION_DAYS`)."""
+        with self._db.write() as conn:
+            return _audit.prune(conn, before)
+
+    # -- applied mode --------------------------------------------------------------
+
+    def get_applied(self, zone) -> dict | None:
+        """``{mode, at}``: the mode last applied to *zone* and since when, or None."""
+        with self._db.read() as conn:
+            return _modes.get_applied(conn, zone)
+
+    def set_applied(self, zone, mode, *, at) -> bool:
+        """Record that *mode* is now applied; a change is appended to the mode history.
+
+        :returns: True if the mode changed (the same mode again records nothing).
+        """
+        with self._db.write() as conn:
+            return _modes.set_applied(conn, zone, mode, at=at)
+
+    def mode_history(self, zone, start, end) -> list[dict]:
+        """``[{at, mode}]``: the entry in force at *start*, then each change before *end*."""
+        with self._db.read() as conn:
+            return _modes.mode_history(conn, zone, start, end)
+
+    def prune_mode_history(self, before) -> int:
+        """Delete mode history before *before*, keeping each zone's entry in force then."""
+        with self._db.write() as conn:
+            return _modes.prune_mode_history(conn, before)
+
+    # -- settings ------------------------------------------------------------------
+
+    def get_setting(self, key) -> str | None:
+        with self._db.read() as conn:
+            return _settings.get(conn, key)
+
+    def set_setting(self, key, value) -> None:
+        with self._db.write() as conn:
+            _settings.set_(conn, key, value)
+
+    # -- SMDR ----------------------------------------------------------------------
+
+    def add_call(self, zone, record) -> int:
+        """Store a call record (any object with the attributes of
+        :class:`appliance.smdr.record.CallRecord`); returns its id."""
+        with self._db.write() as conn:
+            return _calls.add(conn, zone, record)
+
+    def calls(self, zone, start, end) -> list[dict]:
+        """Calls of *zone* started in ``[start, end)``, oldest first."""
+        with self._db.read() as conn:
+            return _calls.between(conn, zone, start, end)
+
+    def add_unparsed(self, *, at, fmt, raw, reason) -> int:
+        """Keep a line no SMDR format could parse, with why."""
+        with self._db.write() as conn:
+            return _calls.add_unparsed(conn, at=at, fmt=fmt, raw=raw, reason=reason)
+
+    def unparsed_count(self) -> int:
+        with self._db.read() as conn:
+            return _calls.unparsed_count(conn)
+
+    def unparsed(self, *, limit=50, offset=0) -> list[dict]:
+        """The most recent unparsed lines: ``{id, at, fmt, raw, reason}``, newest first."""
+        with self._db.read() as conn:
+            return _calls.unparsed(conn, limit=limit, offset=offset)
+
+    def prune_calls(self, before) -> int:
+        """Delete calls and unparsed lines older than *before*; returns how many."""
+        with self._db.write() as conn:
+            return _calls.prune(conn, before)
+
+    # -- backup --------------------------------------------------------------------
+
+    def backup_to(self, path) -> None:
+        """Write a consistent copy of the database to *path* with SQLite's online
+        backup API; safe while other threads and processes keep writing."""
+        with self._db.read():
+            pass        # a closed store raises StoreError here, as every other method does
+        snapshot(self.path, Path(path))
+
+
+def _ensure_dir(path: Path) -> bool:
+    from appliance.store.db import StoreError
+    try:
+        return files.ensure_dir(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data directory {path}: {exc.strerror or exc}; "
+                         "run as the nightswitch user or with sudo, or pass --data DIR") from None
+
+
+def _stamp(clock) -> str:
+    # Only names the quarantined file; a wrong clock gives a wrong name, nothing worse.
+    now = clock.now() if clock is not None else datetime.now(timezone.utc)
+    return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S")

@@ -1,0 +1,55 @@
+"""What the offline commands (``schedule``, ``user``, ``token``, ``backup``) share.
+
+They work on the data directory directly, with or without the daemon running: SQLite's
+locking and the store's ``BEGIN IMMEDIATE`` keep their writes and the daemon's apart.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from datetime import datetime
+
+from appliance.errors import FieldError, ValidationError
+
+
+def now() -> datetime:
+    """The current instant, from the one module that reads the clock."""
+    from appliance.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def actor() -> str:
+    """Who a change made from the command line is recorded as: ``cli:<login name>``."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = str(os.getuid())
+    return f"cli:{name}"[:128]
+
+
+def print_json(value) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def parse_whole_number(text: str, field: str, *, minimum: int = 1) -> int:
+    """*text* as an int >= *minimum*, or a ValidationError naming *field* (argparse's own
+    ``type=int`` would print the usage text as well as the error)."""
+    try:
+        value = int(text, 10)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < minimum:
+        raise ValidationError([FieldError(field, f"{text!r} is not a whole number of at least "
+                                                 f"{minimum}")])
+    return value
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Rows as left-aligned columns under *header*."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+             for r in [header, *rows]]
+    return "\n".join(lines)

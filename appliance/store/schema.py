@@ -1,0 +1,122 @@
+"""The database schema as an ordered list of migration steps.
+
+``PRAGMA user_version`` holds the number of steps applied. Opening a database applies
+the missing steps in order, each in its own transaction together with the bump of
+``user_version``, so a power cut mid-migration leaves the database at the previous
+version, never half-way. A step is never edited once released: a change to the schema
+is a new step at the end. A database whose version is higher than ``len(MIGRATIONS)``
+was written by a newer nightswitch and is refused rather than guessed at.
+
+Instants are ISO-8601 text in UTC (see :func:`appliance.store.validate.to_utc_text`), so
+the ``(zone, at)`` indices serve the time-range queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema.
+
+    :param int version:
+        The ``user_version`` the database has after this step.
+    :param str summary:
+        What the step adds, for the log line written when it is applied.
+    :param tuple statements:
+        The SQL statements, run one by one inside one transaction.
+    """
+
+    version: int
+    summary: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "schedules, overrides, users, tokens, audit, applied mode, settings", (
+        """CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL)""",
+        # Schedule history is append-only: a rollback is a new version that copies an
+        # old one, so "who changed the hours, when" can always be answered.
+        """CREATE TABLE schedules (
+            zone TEXT NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            data TEXT NOT NULL,
+            saved_at TEXT NOT NULL,
+            saved_by TEXT NOT NULL,
+            restored_from INTEGER,
+            PRIMARY KEY (zone, version))""",
+        """CREATE TABLE overrides (
+            zone TEXT PRIMARY KEY,
+            mode TEXT NOT NULL,
+            until TEXT,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL)""",
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+            password_hash TEXT NOT NULL)""",
+        """CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+            label TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL)""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            zone TEXT NOT NULL,
+            at TEXT NOT NULL,
+            who TEXT NOT NULL,
+            source TEXT NOT NULL,
+            old_mode TEXT,
+            new_mode TEXT,
+            reason TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX audit_zone_at ON audit (zone, at)",
+        "CREATE INDEX audit_at ON audit (at)",
+        """CREATE TABLE applied (
+            zone TEXT PRIMARY KEY,
+            mode TEXT NOT NULL,
+            at TEXT NOT NULL)""",
+        """CREATE TABLE mode_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            zone TEXT NOT NULL,
+            at TEXT NOT NULL,
+            mode TEXT NOT NULL)""",
+        "CREATE INDEX mode_history_zone_at ON mode_history (zone, at)",
+    )),
+    # SMDR came with issue 6: call records and the lines no format could parse.
+    Migration(2, "SMDR call records and unparsed lines", (
+        """CREATE TABLE calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            zone TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            duration_s INTEGER CHECK (duration_s IS NULL OR duration_s >= 0),
+            extension TEXT,
+            trunk TEXT,
+            direction TEXT CHECK (direction IS NULL OR direction IN ('in', 'out', 'internal')),
+            answered INTEGER CHECK (answered IS NULL OR answered IN (0, 1)),
+            ring_s INTEGER CHECK (ring_s IS NULL OR ring_s >= 0),
+            number TEXT,
+            fmt TEXT NOT NULL,
+            raw TEXT NOT NULL)""",
+        "CREATE INDEX calls_zone_started ON calls (zone, started_at)",
+        "CREATE INDEX calls_started ON calls (started_at)",
+        """CREATE TABLE unparsed (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            fmt TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            reason TEXT NOT NULL)""",
+        "CREATE INDEX unparsed_at ON unparsed (at)",
+    )),
+)
+
+#: The schema version this code writes and understands.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+# A broken list (gap, duplicate, wrong order) must fail on import, in every test run,
+# rather than on an installer's Pi.
+assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
