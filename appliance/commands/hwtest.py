@@ -1,0 +1,173 @@
+"""``nightswitch test leds|relays|key|pbx``: commissioning, one part at a time.
+
+It drives the real pins, so the daemon must be stopped first (the pins belong to one
+process). Interactive by default: it says what to look for and asks; ``--yes`` runs
+without questions for scripts. ``--simulate`` runs it on gpiozero's mock pins to try it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from appliance.errors import NightswitchError
+
+
+def register(subparsers, common) -> None:
+    p = subparsers.add_parser(
+        "test", parents=[common.config, common.data],
+        help="commissioning: test the LEDs, relays, key switch or PBX dialogue",
+        description="Test one part of the installation. Stop the service first "
+                    "(systemctl stop nightswitch): the test drives the same pins.")
+    p.add_argument("part", choices=("leds", "relays", "key", "pbx"), help="what to test")
+    p.add_argument("--yes", action="store_true",
+                   help="do not ask; run every step and report (for scripts)")
+    p.add_argument("--seconds", type=float, default=2.0,
+                   help="how long each LED or relay stays on (default 2)")
+    p.add_argument("--simulate", action="store_true", help="use gpiozero's mock pins")
+    p.set_defaults(func=run)
+
+
+class Asker:
+    def __init__(self, yes: bool, out=print, read=input):
+        self.yes, self.out, self.read = yes, out, read
+        self.failures: list[str] = []
+
+    def ask(self, question: str, label: str) -> None:
+        if self.yes:
+            self.out(f"  {question} (not asked: --yes)")
+            return
+        try:
+            answer = self.read(f"  {question} [y/n] ").strip().lower()
+        except EOFError:
+            answer = "n"
+        if not answer.startswith("y"):
+            self.failures.append(label)
+
+
+def _factory(args):
+    if args.simulate:
+        from gpiozero.pins.mock import MockFactory
+
+        return MockFactory()
+    return None
+
+
+def _ensure_daemon_stopped(data_dir) -> None:
+    from appliance.store.lock import DataDirLock
+
+    lock = DataDirLock(data_dir)
+    try:
+        if not lock.acquire(blocking=False):
+            raise NightswitchError("the nightswitch service is running and owns the pins; stop it "
+                                   "first: sudo systemctl stop nightswitch")
+    finally:
+        lock.release()
+
+
+def test_leds(config, factory, asker: Asker, seconds: float) -> None:
+    from appliance.panel import StatusLeds
+
+    for panel in config.panels:
+        leds = StatusLeds(panel.pins, pin_factory=factory)
+        try:
+            for name, led in leds.leds.items():
+                asker.out(f"LED {name} (GPIO{panel.pins['led_' + name]}) on for {seconds:g} s")
+                led.on()
+                time.sleep(seconds)
+                led.off()
+                asker.ask(f"did the {name} LED light?", f"led {name}")
+        finally:
+            leds.close()
+
+
+def test_relays(config, factory, asker: Asker, seconds: float) -> None:
+    from appliance.actuators import pins_of
+    from appliance.actuators.relay import Relay
+
+    for spec in config.actuators:
+        if spec["type"] == "serial":
+            continue
+        for what, pin in pins_of(spec):
+            if what in ("sense", "lamp"):
+                continue
+            relay = Relay(f"{spec['name']} {what}", pin, active_high=spec.get("active_high", True),
+                          pin_factory=factory)
+            try:
+                asker.out(f"relay {spec['name']} {what} (GPIO{pin}) closed for {seconds:g} s: "
+                          "listen for the click; its LED on the relay board lights")
+                relay.close_contact()
+                time.sleep(seconds)
+                relay.open_contact()
+                asker.ask(f"did relay {spec['name']} {what} click on and off?",
+                          f"relay {spec['name']} {what}")
+            finally:
+                relay.close()
+
+
+def test_key(config, factory, asker: Asker, seconds: float) -> None:
+    from appliance.clock import SystemClock
+    from appliance.panel import FrontPanel
+
+    clock = SystemClock("always")
+    for cfg in config.panels:
+        if cfg.key_switch == "none":
+            asker.out(f"zone {cfg.zone}: no key switch configured")
+            continue
+        panel = FrontPanel(cfg, pin_factory=factory, clock=clock)
+        try:
+            asker.out(f"key switch ({cfg.key_switch}) of zone {cfg.zone}: reads "
+                      + ", ".join(f"{name}={'closed' if d.is_active else 'open'}"
+                                  for name, d in panel.inputs.items()))
+            if cfg.key_switch == "three-position":
+                for position in ("day", "night", "auto"):
+                    if asker.yes:
+                        asker.out(f"  turn the key to {position.upper()} (not waited for: --yes)")
+                        continue
+                    asker.read(f"  turn the key to {position.upper()} and press Enter ")
+                    time.sleep(cfg.debounce_ms / 1000 * 2)
+                    panel.poll()
+                    seen = FrontPanel._position_of(panel._read()).value
+                    ok = seen == position
+                    asker.out(f"  reads {seen.upper()}: {'OK' if ok else 'WRONG'}")
+                    if not ok:
+                        asker.failures.append(f"key {position}")
+            elif not asker.yes:
+                asker.read("  operate the key or button and press Enter ")
+                asker.out("  reads " + ", ".join(f"{n}={'closed' if d.is_active else 'open'}"
+                                                 for n, d in panel.inputs.items()))
+        finally:
+            panel.close()
+
+
+def test_pbx(config, factory, asker: Asker, seconds: float) -> None:
+    from appliance.pbx.commission import test_dialogue
+
+    serial_specs = [s for s in config.actuators if s["type"] == "serial"]
+    if not serial_specs:
+        raise NightswitchError("no serial actuator in the config: nothing to test on the PBX "
+                               "port (add an [[actuators]] table with type = \"serial\")")
+    for spec in serial_specs:
+        asker.out(f"PBX dialogue of {spec['name']}: profile {spec['profile']} on {spec['port']}")
+        if not test_dialogue(spec, profiles_dir=config.profiles_dir, out=asker.out):
+            asker.failures.append(f"pbx {spec['name']}")
+
+
+TESTS = {"leds": test_leds, "relays": test_relays, "key": test_key, "pbx": test_pbx}
+
+
+def run(args) -> int:
+    from appliance.config import load_config
+
+    if not 0.1 <= args.seconds <= 60:
+        raise NightswitchError("--seconds must be between 0.1 and 60")
+    config = load_config(args.config)
+    if not args.simulate:
+        _ensure_daemon_stopped(args.data)
+    asker = Asker(args.yes)
+    TESTS[args.part](config, _factory(args), asker, args.seconds)
+    if asker.failures:
+        print("FAILED: " + ", ".join(asker.failures), file=sys.stderr)
+        return 1
+    print(f"test {args.part}: done" + ("" if args.yes else ", all confirmed"))
+    return 0
