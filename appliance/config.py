@@ -11,6 +11,7 @@ Without a file, :func:`default_config` gives the default wiring from
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 import tomllib
@@ -186,8 +187,8 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
         ZoneInfo(tz)
         cfg.timezone = tz
     except (ZoneInfoNotFoundError, ValueError):
-        hint = [z for z in sorted(available_timezones())
-                if isinstance(tz, str) and tz and tz.split("/")[-1].lower() in z.lower()][:3]
+        hint = difflib.get_close_matches(tz, sorted(available_timezones()), n=3, cutoff=0.6) \
+            if isinstance(tz, str) else []
         c.err("site.timezone", f"{tz!r} is not an IANA time zone such as 'Europe/Berlin'"
               + (f"; did you mean {', '.join(hint)}?" if hint else ""))
 
