@@ -1,0 +1,217 @@
+"""Date, time-of-day and duration templates, as SMDR manuals print them.
+
+A format file says how its dates look (``"MM/DD/YY"``), how its times look
+(``"hh:mmAP"``) and how its durations look (``"HH:MM'SS"``) in the notation the
+manuals use, so an installer can copy the column heading of a printout into a site
+format without writing a regular expression. Each template compiles once to a regular
+expression for parsing and a renderer for the PBX simulator.
+
+Tokens (a run of the same letter is one field; its length is the printed width):
+
+* dates: ``YYYY`` or ``YY`` year, ``MM`` month, ``DD`` day;
+* times of day: ``hh`` hour, ``mm`` minute, ``ss`` second, ``AP`` for ``AM``/``PM``
+  (``hh`` is then a 12-hour clock);
+* durations: ``H`` hours, ``M`` minutes, ``S`` seconds, ``t`` tenths of a second,
+  ``m`` tenths of a minute (Definity). The first field absorbs what the template has no
+  field for: ``"M'SS"`` prints 75 minutes as ``75'00``.
+
+Any other character is printed and matched literally. A field one letter wide accepts
+any number of digits; a wider field accepts a leading space in place of a zero, since
+some printers pad ``" 9:05"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: The letters each kind of template understands, with what they mean.
+KINDS = {
+    "date": {"Y": "year", "M": "month", "D": "day"},
+    "clock": {"h": "hour", "m": "minute", "s": "second"},
+    "duration": {"H": "hours", "M": "minutes", "S": "seconds", "t": "tenths of a second",
+                 "m": "tenths of a minute"},
+}
+
+
+class TemplateError(ValueError):
+    """A template that cannot be compiled; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    letter: str
+    width: int
+
+
+@dataclass(frozen=True)
+class Template:
+    """One compiled template.
+
+    :param str kind:
+        ``"date"``, ``"clock"`` or ``"duration"``.
+    :param str text:
+        The template as written in the format file.
+    """
+
+    kind: str
+    text: str
+    parts: tuple  # of _Field | str (literal) | "AP"
+    regex: re.Pattern
+
+    @property
+    def letters(self) -> set[str]:
+        return {p.letter for p in self.parts if isinstance(p, _Field)}
+
+    def match(self, text: str) -> dict[str, int | str] | None:
+        """The fields of *text* (``{"Y": 98, "M": 12, ...}``), or None if it does not fit."""
+        m = self.regex.fullmatch(text.strip())
+        if m is None:
+            return None
+        out: dict[str, int | str] = {}
+        for index, part in enumerate(p for p in self.parts if not isinstance(p, str)
+                                     or p == "AP"):
+            value = m.group(index + 1)
+            if part == "AP":
+                out["AP"] = value.upper()[0]
+            else:
+                out[part.letter] = int(value.replace(" ", "0"))
+                if part.letter == "Y":
+                    out["Y_width"] = part.width
+        return out
+
+    def render(self, values: dict[str, int | str]) -> str:
+        """Print *values* (as :meth:`match` returns them) in this template."""
+        out = []
+        for part in self.parts:
+            if part == "AP":
+                out.append("AM" if values["AP"] == "A" else "PM")
+            elif isinstance(part, str):
+                out.append(part)
+            else:
+                value = int(values[part.letter])
+                if part.letter == "Y" and part.width == 2:
+                    value %= 100
+                out.append(str(value).zfill(part.width))
+        return "".join(out)
+
+
+def compile_template(kind: str, text: str) -> Template:
+    """Compile *text* as a template of *kind*.
+
+    :param str kind: ``"date"``, ``"clock"`` or ``"duration"``.
+    :param str text: the template, such as ``"MM/DD/YY"``.
+    :raises TemplateError: naming the offending part and the tokens allowed.
+    """
+    if kind not in KINDS:
+        raise TemplateError(f"unknown template kind {kind!r}")
+    if not isinstance(text, str) or not text.strip():
+        raise TemplateError("must be a non-empty string such as "
+                            + {"date": '"MM/DD/YY"', "clock": '"hh:mm"',
+                               "duration": '"HH:MM:SS"'}[kind])
+    letters = KINDS[kind]
+    parts: list = []
+    pattern = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if kind == "clock" and text.startswith("AP", i):
+            parts.append("AP")
+            pattern.append(r"(AM|PM|A|P|am|pm|a|p)")
+            i += 2
+            continue
+        if ch in letters:
+            j = i
+            while j < len(text) and text[j] == ch:
+                j += 1
+            width = j - i
+            parts.append(_Field(ch, width))
+            pattern.append(r"(\d+)" if width == 1 else r"([ \d]\d{%d})" % (width - 1))
+            i = j
+            continue
+        if ch.isalpha():
+            allowed = ", ".join(f"{k} ({v})" for k, v in letters.items())
+            extra = ", AP (AM/PM)" if kind == "clock" else ""
+            raise TemplateError(f"{text!r}: letter {ch!r} is not a {kind} token; "
+                                f"tokens are {allowed}{extra}")
+        parts.append(ch)
+        pattern.append(re.escape(ch))
+        i += 1
+    seen = [p.letter for p in parts if isinstance(p, _Field)]
+    if len(seen) != len(set(seen)):
+        raise TemplateError(f"{text!r}: each field may appear once")
+    problems = {
+        "date": lambda: (None if {"M", "D"} <= set(seen) else "needs MM and DD")
+        or next((f"year must be YY or YYYY" for p in parts
+                 if isinstance(p, _Field) and p.letter == "Y" and p.width not in (2, 4)), None),
+        "clock": lambda: None if {"h", "m"} <= set(seen) else "needs hh and mm",
+        "duration": lambda: None if seen else "needs at least one of H, M, S, m",
+    }[kind]()
+    if problems:
+        raise TemplateError(f"{text!r}: {problems}")
+    return Template(kind, text, tuple(parts), re.compile("".join(pattern)))
+
+
+# -- conversions the parser and the renderer share -------------------------------------
+
+def duration_seconds(template: Template, text: str) -> int | None:
+    """Seconds in *text* printed by duration *template*, or None if it does not fit."""
+    v = template.match(text)
+    if v is None:
+        return None
+    minutes = v.get("M", 0)
+    seconds = v.get("S", 0)
+    if ("H" in v or "M" in v) and seconds > 59 and "S" in v:
+        return None
+    if "H" in v and "M" in v and minutes > 59:
+        return None
+    total = v.get("H", 0) * 3600 + minutes * 60 + seconds + v.get("m", 0) * 6
+    return total
+
+
+def render_duration(template: Template, seconds: int) -> str:
+    """Print *seconds* in duration *template* (tenths of a second print as 0)."""
+    letters = template.letters
+    rest = int(seconds)
+    values: dict[str, int] = {}
+    if "H" in letters:
+        values["H"], rest = divmod(rest, 3600)
+    if "M" in letters:
+        if "S" in letters or "m" in letters:
+            values["M"], rest = divmod(rest, 60)
+        else:
+            values["M"], rest = rest // 60, 0
+    if "m" in letters:
+        values["m"] = rest // 6 if "S" not in letters else 0
+        rest = rest % 6 if "S" in letters else 0
+    if "S" in letters:
+        values["S"] = rest
+    values["t"] = 0
+    return template.render(values)
+
+
+def clock_values(template: Template, text: str) -> tuple[int, int, int] | None:
+    """``(hour, minute, second)`` in 24-hour time, or None if *text* is not such a time."""
+    v = template.match(text)
+    if v is None:
+        return None
+    hour, minute, second = v["h"], v["m"], v.get("s", 0)
+    if "AP" in v:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if v["AP"] == "P" else 0)
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return hour, minute, second
+
+
+def render_clock(template: Template, hour: int, minute: int, second: int) -> str:
+    values: dict[str, int | str] = {"h": hour, "m": minute, "s": second}
+    if "AP" in template.parts:
+        values["AP"] = "P" if hour >= 12 else "A"
+        values["h"] = hour % 12 or 12
+    return template.render(values)
+
+
+def render_date(template: Template, year: int, month: int, day: int) -> str:
+    return template.render({"Y": year, "M": month, "D": day})
