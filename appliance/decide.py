@@ -85,7 +85,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class Transition:
-    """One entry of a preview: from *at* (aware, in the site's time zone) on, *mode*."""
+    """One entry of a preview: from *at* on, *mode*, for *reason*.
+
+    *at* is aware and in the site's time zone, ready to show. Compare it with instants
+    in other zones by ordering or after ``astimezone(timezone.utc)``: Python never finds
+    an instant in an autumn overlap ``==`` to one in another zone (PEP 495).
+    """
 
     at: datetime
     mode: str
@@ -116,16 +121,17 @@ def wall_to_instant(tz: ZoneInfo, day: date, minute: int) -> datetime:
     # *wall* does not exist. With fold=0 zoneinfo used the offset from before the gap,
     # which lands after the change; with fold=1 the offset after it, which lands before.
     # The change itself lies in between: find the first second with the new offset.
-    low = wall.replace(tzinfo=tz, fold=1).astimezone(_UTC)
-    high = instant
-    old_offset = low.astimezone(tz).utcoffset()
-    while (high - low) > timedelta(seconds=1):
-        middle = low + (high - low) // 2
-        if middle.astimezone(tz).utcoffset() == old_offset:
+    # Transitions fall on whole seconds, so search whole POSIX seconds.
+    low = int(wall.replace(tzinfo=tz, fold=1).timestamp())
+    high = int(instant.timestamp())
+    old_offset = datetime.fromtimestamp(low, tz).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, tz).utcoffset() == old_offset:
             low = middle
         else:
             high = middle
-    return high
+    return datetime.fromtimestamp(high, _UTC)
 
 
 def _timeline(schedule: Schedule, tz: ZoneInfo, first_day: date,

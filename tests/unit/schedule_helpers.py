@@ -41,10 +41,15 @@ def make_schedule(**fields) -> Schedule:
 
 
 def local(schedule: Schedule, text: str, fold: int = 0) -> datetime:
-    """The instant at local wall-clock *text* (``"2026-12-24 12:30"``) in the schedule's
-    zone; *fold* = 1 picks the second pass of an autumn overlap."""
+    """The instant (in UTC) at local wall-clock *text* (``"2026-12-24 12:30"``) in the
+    schedule's zone; *fold* = 1 picks the second pass of an autumn overlap.
+
+    UTC, because Python never finds a local time in an autumn overlap ``==`` to an
+    instant in another zone (PEP 495), which would make equal instants look different.
+    """
     naive = datetime.fromisoformat(text)
-    return naive.replace(tzinfo=ZoneInfo(schedule.timezone), fold=fold)
+    return naive.replace(tzinfo=ZoneInfo(schedule.timezone), fold=fold).astimezone(
+        timezone.utc)
 
 
 def utc(text: str) -> datetime:
