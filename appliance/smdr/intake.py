@@ -1,0 +1,364 @@
+"""The SMDR intake: a thread that reads the PBX's call-record port and stores each call.
+
+Port → :class:`~appliance.smdr.framing.LineFramer` → :func:`~appliance.smdr.parser.parse_line`
+→ :meth:`Store.add_call` for a call, :meth:`Store.add_unparsed` for junk (kept raw with the
+reason, never dropped silently), a counter for page headers.
+
+The intake is meant to run unattended for years in a comms cupboard, so it survives:
+
+* the port vanishing (a USB adapter unplugged, a ``socket://`` PBX rebooting): it closes,
+  keeps the partial line, and reopens with a backoff of 1 s doubling to 60 s;
+* garbage: random bytes, a wrong baud rate, a line without an end (memory is bounded by
+  the framer's line limit);
+* the store failing for a while (a full disk): records wait in a bounded queue and are
+  written when the store works again; if the queue overflows, what is lost is counted
+  and logged.
+
+:meth:`SmdrIntake.stats` gives the counts and the last error for the installer's page.
+The port is opened with :func:`serial.serial_for_url`, so ``/dev/ttyUSB0``,
+``socket://host:port``, ``rfc2217://`` and ``spy://`` (a hex log of the port) all work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from datetime import tzinfo
+
+import serial
+
+from appliance.errors import FieldError, ValidationError
+from appliance.pbx.settings import SerialSettings, parse_settings
+from appliance.smdr.formats import SmdrFormat, UnknownFormat, load_format
+from appliance.smdr.framing import FramedLine, LineFramer
+from appliance.smdr.parser import LineKind, parse_line
+
+log = logging.getLogger(__name__)
+
+#: Records kept in memory while the store cannot write (about a night's worth).
+STORE_QUEUE = 1000
+
+
+def next_backoff(current: float, initial: float = 1.0, maximum: float = 60.0) -> float:
+    """The wait after *current*: doubled, from *initial* up to *maximum*."""
+    return min(max(current * 2, initial), maximum)
+
+
+def serial_settings(fmt: SmdrFormat, overrides: dict | None, path: str = "smdr.settings"
+                    ) -> SerialSettings:
+    """The port settings: the format's documented defaults (or 9600 8N1), then the
+    config's *overrides*.
+
+    :raises ValidationError: naming each bad key of *overrides*.
+    """
+    base = fmt.serial or SerialSettings()
+    settings, errors = parse_settings(overrides or {}, path, base)
+    if errors:
+        raise ValidationError(errors)
+    return settings
+
+
+def check(spec: dict, path: str = "smdr", *, site_dir=None) -> list[FieldError]:
+    """Check a config's ``[smdr]`` table beyond its keys: the format loads and the
+    serial overrides are valid for it. Returns every problem (empty when fine)."""
+    try:
+        fmt = load_format(spec.get("format", ""), site_dir)
+    except UnknownFormat as exc:
+        return [FieldError(f"{path}.format", str(exc))]
+    except ValidationError as exc:
+        return [FieldError(f"{path}.format", f"the format file is broken: {e}")
+                for e in exc.errors]
+    _, errors = parse_settings(spec.get("settings") or {}, f"{path}.settings",
+                               fmt.serial or SerialSettings())
+    return errors
+
+
+class SmdrIntake:
+    """Reads SMDR lines from a port and stores them, in its own thread.
+
+    ::
+
+        intake = SmdrIntake("/dev/ttyUSB0", load_format("panasonic-kx-td"), store,
+                            "main", ZoneInfo("Europe/Berlin"), SystemClock())
+        intake.start()
+        ...
+        intake.stop()
+
+    :param str port_url:
+        A device path or any pyserial URL.
+    :param SmdrFormat fmt:
+        The PBX's SMDR format.
+    :param store:
+        The :class:`~appliance.store.Store` (``add_call``, ``add_unparsed``).
+    :param str zone:
+        The zone whose calls these are.
+    :param tz:
+        The site's time zone: the PBX prints local time.
+    :param clock:
+        The :class:`~appliance.clock.Clock`: ``now()`` stamps each line and is the
+        reference for a missing year; ``wait()`` paces the reopen backoff.
+    :param settings:
+        Serial overrides from the config (``{baudrate = 1200}``) over the format's
+        documented defaults, or a :class:`SerialSettings`.
+    :param float read_timeout:
+        Seconds each read waits; bounds how long :meth:`stop` takes.
+    :param float idle_flush_s:
+        A partial line left this long without its line end is taken as complete (a PBX
+        that sends the line end *before* each record).
+    :param tuple backoff:
+        First and longest wait between attempts to reopen the port, in seconds.
+    :param int max_line:
+        The longest line kept (see :class:`LineFramer`).
+    """
+
+    def __init__(self, port_url, fmt: SmdrFormat, store, zone: str, tz: tzinfo, clock,
+                 settings=None, *, read_timeout: float = 0.5, idle_flush_s: float = 5.0,
+                 backoff: tuple[float, float] = (1.0, 60.0), max_line: int = 512):
+        self.port_url = str(port_url)
+        self.fmt = fmt
+        self.store = store
+        self.zone = zone
+        self.tz = tz
+        self.clock = clock
+        if isinstance(settings, SerialSettings):
+            self.settings = settings
+        else:
+            self.settings = serial_settings(fmt, settings)
+        self.read_timeout = read_timeout
+        self.idle_flush_s = idle_flush_s
+        self.backoff = backoff
+        self.max_line = max_line
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._port = None
+        self._lock = threading.Lock()
+        self._queue: deque = deque()
+        self._stats = {
+            "port": self.port_url, "format": fmt.name, "zone": zone,
+            "settings": self.settings.describe().split(",")[0], "connected": False,
+            "bytes": 0, "lines": 0, "calls": 0, "headers": 0, "unparsed": 0, "overlong": 0,
+            "opens": 0, "store_errors": 0, "lost": 0, "last_line_at": None,
+            "last_call_at": None, "last_error": None, "last_error_at": None,
+        }
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reading thread (once)."""
+        if self._thread is not None:
+            raise RuntimeError("SmdrIntake.start() may be called once")
+        self._thread = threading.Thread(target=self._run, name=f"smdr-{self.zone}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading, close the port, write what the store could not take yet, and
+        join the thread (idempotent)."""
+        self._stop.set()
+        port = self._port
+        if port is not None and hasattr(port, "cancel_read"):
+            try:
+                port.cancel_read()
+            except (serial.SerialException, OSError, AttributeError):
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> SmdrIntake:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stats(self) -> dict:
+        """Counts since start, for the installer's page: ``lines``, ``calls``, ``headers``
+        (skipped page headers), ``unparsed`` (kept raw), ``overlong``, ``bytes``, ``opens``,
+        ``connected``, ``store_errors``, ``pending_store``, ``lost``, ``last_line_at``,
+        ``last_call_at``, ``last_error`` and ``last_error_at``."""
+        with self._lock:
+            out = dict(self._stats)
+            out["pending_store"] = len(self._queue)
+        return out
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        state = "connected" if s["connected"] else "waiting for the port"
+        return (f"<SmdrIntake {self.port_url} {self.fmt.name} zone={self.zone} {state} "
+                f"calls={s['calls']} unparsed={s['unparsed']}>")
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        wait = self.backoff[0]
+        while not self._stop.is_set():
+            port = self._open()
+            if port is not None:
+                got_data = self._read(port)
+                if got_data:
+                    wait = self.backoff[0]
+            if self._stop.is_set() or self.clock.wait(self._stop, wait):
+                break
+            wait = next_backoff(wait, *self.backoff)
+        self._drain_queue()
+
+    def _open(self):
+        try:
+            port = serial.serial_for_url(self.port_url, timeout=self.read_timeout,
+                                         **self.settings.pyserial_kwargs())
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self._error(f"cannot open the SMDR port {self.port_url}: {exc}")
+            return None
+        with self._lock:
+            self._stats["connected"] = True
+            self._stats["opens"] += 1
+        self._port = port
+        log.info("SMDR port %s open (%s, format %s)", self.port_url,
+                 self.settings.describe(), self.fmt.name)
+        return port
+
+    def _read(self, port) -> bool:
+        """Read until stopped or the port fails; True if any data came."""
+        framer = LineFramer(self.max_line, nul=self.fmt.nul)
+        got_data = False
+        last_data = self.clock.monotonic()
+        try:
+            while not self._stop.is_set():
+                data = port.read(port.in_waiting or 1)
+                if data:
+                    got_data = True
+                    last_data = self.clock.monotonic()
+                    with self._lock:
+                        self._stats["bytes"] += len(data)
+                    for line in framer.feed(data):
+                        self._handle(line)
+                elif (framer.pending
+                      and self.clock.monotonic() - last_data >= self.idle_flush_s):
+                    for line in framer.flush():
+                        self._handle(line)
+                if self._queue:
+                    self._drain_queue()
+        except (serial.SerialException, OSError, ValueError, TypeError) as exc:
+            # pyserial reports an unplugged adapter as SerialException, a closed pty as
+            # OSError (EIO), and a socket:// peer gone as SerialException too.
+            if not self._stop.is_set():
+                self._error(f"the SMDR port {self.port_url} failed: {exc}")
+        finally:
+            for line in framer.flush():
+                self._handle(line)
+            self._port = None
+            try:
+                port.close()
+            except (serial.SerialException, OSError):
+                pass
+            with self._lock:
+                self._stats["connected"] = False
+        return got_data
+
+    # -- one line ----------------------------------------------------------------------
+
+    def _handle(self, framed: FramedLine) -> None:
+        now = self.clock.now()
+        with self._lock:
+            self._stats["lines"] += 1
+            self._stats["last_line_at"] = now.isoformat()
+        if framed.dropped:
+            with self._lock:
+                self._stats["overlong"] += 1
+                self._stats["unparsed"] += 1
+            self._save(("unparsed", dict(
+                at=now, fmt=self.fmt.name, raw=framed.text,
+                reason=f"line longer than {self.max_line} characters: "
+                       f"{framed.dropped} more were cut off")))
+            return
+        parsed = parse_line(framed.text, self.fmt, now=now, tz=self.tz)
+        if parsed.kind is LineKind.CALL:
+            with self._lock:
+                self._stats["calls"] += 1
+                self._stats["last_call_at"] = now.isoformat()
+            self._save(("call", parsed.record))
+        elif parsed.kind is LineKind.HEADER:
+            with self._lock:
+                self._stats["headers"] += 1
+        else:
+            with self._lock:
+                self._stats["unparsed"] += 1
+            self._save(("unparsed", dict(at=now, fmt=self.fmt.name, raw=parsed.raw,
+                                         reason=parsed.reason)))
+
+    def _save(self, item) -> None:
+        if self._queue:
+            # Keep the order: older records first.
+            self._queue.append(item)
+            self._drain_queue()
+            self._trim_queue()
+            return
+        if not self._write(item):
+            self._queue.append(item)
+            self._trim_queue()
+
+    def _write(self, item) -> bool:
+        kind, value = item
+        try:
+            if kind == "call":
+                self.store.add_call(self.zone, value)
+            else:
+                self.store.add_unparsed(**value)
+            return True
+        except ValidationError as exc:
+            if kind == "call":
+                # The store refuses this record for good (a field too long for it); keep
+                # the line as unparsed so that it is not lost.
+                with self._lock:
+                    self._stats["calls"] -= 1
+                    self._stats["unparsed"] += 1
+                return self._write(("unparsed", dict(
+                    at=self.clock.now(), fmt=self.fmt.name, raw=value.raw,
+                    reason=f"the store refused the record: {exc}"[:500])))
+            self._error(f"the store refused an unparsed line: {exc}")
+            with self._lock:
+                self._stats["lost"] += 1
+            return True
+        except Exception as exc:  # noqa: BLE001 - a full disk must not end the thread
+            with self._lock:
+                self._stats["store_errors"] += 1
+            self._error(f"cannot store SMDR records: {exc}")
+            return False
+
+    def _drain_queue(self) -> None:
+        while self._queue:
+            if not self._write(self._queue[0]):
+                return
+            self._queue.popleft()
+
+    def _trim_queue(self) -> None:
+        while len(self._queue) > STORE_QUEUE:
+            self._queue.popleft()
+            with self._lock:
+                self._stats["lost"] += 1
+            log.error("SMDR: the store has been failing; the oldest waiting record was lost")
+
+    def _error(self, message: str) -> None:
+        with self._lock:
+            repeated = self._stats["last_error"] == message
+            self._stats["last_error"] = message
+            self._stats["last_error_at"] = self.clock.now().isoformat()
+        # A port that stays away would log the same line every minute for a week.
+        (log.debug if repeated else log.warning)("%s", message)
+
+
+def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None) -> SmdrIntake:
+    """The intake for a validated config's ``smdr`` table (``{port, format, zone,
+    settings}``), as the daemon builds it.
+
+    :raises NightswitchError: when the format is unknown or broken, or a setting is bad.
+    """
+    fmt = load_format(smdr["format"], site_dir)
+    return SmdrIntake(smdr["port"], fmt, store, smdr["zone"], tz, clock,
+                      smdr.get("settings") or {})
+
