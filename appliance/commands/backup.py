@@ -63,5 +63,5 @@ def run_restore(args) -> int:
         print(f"config: {result.config_path}{kept}")
     else:
         print(f"config: the backup has none; {args.config} was left as it is")
-    print("start the service again: systemctl start nightswitch")
+    print("now start the service: systemctl start nightswitch")
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sqlite3
 import tarfile
 import tempfile
@@ -173,9 +172,3 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None
     _normalize(info, mtime)
     tar.addfile(info, io.BytesIO(data))
 
-
-def file_mode(path: Path) -> int | None:
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        return None

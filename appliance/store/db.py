@@ -23,7 +23,7 @@ from pathlib import Path
 
 from appliance.errors import NightswitchError
 from appliance.store import files
-from appliance.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
+from appliance.store.schema import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,19 @@ def migrate(conn: sqlite3.Connection, path: Path,
     return before, user_version(conn)
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def _open_sound(path: Path) -> sqlite3.Connection:
+    # Look before SQLite does: given a file that is not a database, SQLite deletes the
+    # -wal beside it on close, and that log may be what a person wants to recover.
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        head = b""
+    if head and head != SQLITE_HEADER:
+        raise _CorruptDatabase("file is not a database (no SQLite header)")
     conn = connect(path)
     try:
         problems = quick_check(conn)
@@ -191,7 +203,7 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from None
         except OSError as exc:
-            raise StoreError(f"{path}: {exc.strerror or exc}") from None
+            raise StoreError(f"{path}: cannot open the database: {exc.strerror or exc}") from None
         self._adopt()
 
     def _open(self, stamp: Callable[[], str]) -> sqlite3.Connection:

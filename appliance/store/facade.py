@@ -19,7 +19,7 @@ from appliance.store import settings as _settings
 from appliance.store import tokens as _tokens
 from appliance.store import users as _users
 from appliance.store.backup import snapshot
-from appliance.store.db import DB_NAME, Database
+from appliance.store.db import DB_NAME, Database, StoreError
 
 
 class Store:
@@ -305,7 +305,6 @@ class Store:
 
 
 def _ensure_dir(path: Path) -> bool:
-    from appliance.store.db import StoreError
     try:
         return files.ensure_dir(path)
     except OSError as exc:

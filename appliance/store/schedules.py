@@ -102,9 +102,3 @@ def rollback(conn: sqlite3.Connection, zone, number, *, by, at) -> int:
 def zones(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT zone FROM schedules ORDER BY zone")]
 
-
-def all_versions(conn: sqlite3.Connection):
-    """Every stored ``(zone, version, data)``, for checking a backup before restoring it."""
-    for zone, number, text in conn.execute(
-            "SELECT zone, version, data FROM schedules ORDER BY zone, version"):
-        yield zone, number, text
