@@ -1,0 +1,18 @@
+"""The PBX simulator: a tested stand-in for the PBX at the other end of the wires.
+
+:mod:`appliance.sim.pbx_model`
+    The simulated PBX's state (mode, power, password, feature codes), shared by both sides.
+:mod:`appliance.sim.pty_pbx`
+    The serial side: the profile's maintenance dialogue and SMDR output on real ptys,
+    at the profile's baud rate, with faults on request.
+:mod:`appliance.sim.pin_pbx`
+    The pin side: reacts to the relay actuators on gpiozero mock pins and drives the
+    sense inputs.
+"""
+
+from appliance.sim.pbx_model import KeypadResult, ModeChange, PbxModel, SimError
+from appliance.sim.pin_pbx import PinSidePbx
+from appliance.sim.pty_pbx import FAULTS, PbxSimulator
+
+__all__ = ["FAULTS", "KeypadResult", "ModeChange", "PbxModel", "PbxSimulator", "PinSidePbx",
+           "SimError"]

@@ -1,0 +1,675 @@
+"""The simulated PBX's serial side: its maintenance port and SMDR output on real ptys.
+
+:class:`PbxSimulator` opens a pseudo-terminal (``pty.openpty()``) and answers on it as
+the profile's dialogue says a PBX of that family answers: it waits for each line the
+profile sends and prints the ``sample`` the profile documents for it, keeps the PBX's
+mode in a shared :class:`~appliance.sim.pbx_model.PbxModel`, and prints SMDR records on
+a second pty in the profile's SMDR format. Nothing about the PBX is coded here: a site
+profile with a login dialogue gets a simulator with that login.
+
+A pty has no baud rate of its own, so the simulator supplies the wire: every byte it
+writes costs ``bits/baud`` seconds (10/baud at 8N1) before it appears, and bytes it
+reads are acted on only when they would have finished arriving. It also reads the port
+settings the client set on the pty (termios) and, like a real UART, answers line noise
+when they differ from its own.
+
+Faults, from :meth:`PbxSimulator.inject` or the ``pbx-sim`` command's stdin:
+
+``silence``          reads everything, answers nothing
+``garbage``          answers line noise instead of text
+``slow``             answers, but later than the profile's timeouts
+``wrong_password``   rejects every password (the PBX's password was changed)
+``drop``             closes the pty: the port vanishes, and comes back as a new pty
+                     (the stable path follows it) after some seconds or on ``clear``
+``power_cut``        power off (silent) and back on in the profile's power-up mode
+``clear``            all of the above off; a dropped port comes back at once
+
+The stable path (:attr:`PbxSimulator.port_path`) is a symlink in a private directory
+that always points at the current pty, so a client configured with it survives a drop,
+just as ``/dev/serial/by-id/...`` survives a USB adapter being replugged.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import pty
+import random
+import re
+import select
+import tempfile
+import termios
+import threading
+import time
+import tty
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from appliance.pbx.settings import SerialSettings
+from appliance.sim.pbx_model import PbxModel, SimError
+
+log = logging.getLogger("appliance.sim")
+
+FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "power_cut", "clear")
+_PLACEHOLDER = re.compile(r"\{(username|password)\}")
+#: Bytes written in one go; small so a long answer trickles out as on a real wire.
+WIRE_CHUNK = 16
+#: The most a pty read takes at once.
+READ_SIZE = 4096
+
+
+def _now_utc() -> datetime:
+    from appliance.clock import SystemClock
+    return SystemClock().now()
+
+
+class PtyEnd:
+    """One pty pair the simulator holds: the master it talks on, and a slave it keeps
+    open itself so the line stays up between client sessions and is in raw mode from the
+    start (a cooked pty would echo our own answers back to us).
+
+    :param link: the stable path, a symlink replaced atomically at each :meth:`open`.
+    """
+
+    def __init__(self, link: Path):
+        self.link = link
+        self.master: int | None = None
+        self.slave: int | None = None
+        self.device: str | None = None
+
+    def open(self) -> str:
+        master, slave = pty.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self.master, self.slave = master, slave
+        self.device = os.ttyname(slave)
+        tmp = self.link.with_name(self.link.name + ".new")
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(self.device, tmp)
+        os.replace(tmp, self.link)
+        return self.device
+
+    @property
+    def is_open(self) -> bool:
+        return self.master is not None
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.master = self.slave = None
+
+    def read(self, timeout: float) -> bytes | None:
+        """What the client wrote, b"" on a timeout, None when the line is down."""
+        if self.master is None:
+            return None
+        try:
+            ready, _, _ = select.select([self.master], [], [], timeout)
+            if not ready:
+                return b""
+            return os.read(self.master, READ_SIZE)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            if exc.errno in (errno.EIO, errno.EBADF):
+                return None
+            raise
+
+    def write(self, data: bytes) -> int:
+        """Write what fits; a PBX whose output buffer is full drops the rest."""
+        if self.master is None:
+            return 0
+        try:
+            return os.write(self.master, data)
+        except (BlockingIOError, OSError):
+            return 0
+
+    def client_settings_match(self, settings: SerialSettings) -> bool:
+        """Whether the client set the port as the PBX's UART is set (termios on the pty)."""
+        if self.slave is None:
+            return False
+        try:
+            attrs = termios.tcgetattr(self.slave)
+        except termios.error:
+            return False
+        cflag, ospeed = attrs[2], attrs[5]
+        speed = getattr(termios, f"B{settings.baudrate}", None)
+        if speed is not None and ospeed != speed:
+            return False
+        size = termios.CS7 if settings.bytesize == 7 else termios.CS8
+        if cflag & termios.CSIZE != size:
+            return False
+        if bool(cflag & termios.CSTOPB) != (settings.stopbits == 2):
+            return False
+        cmspar = getattr(termios, "CMSPAR", 0o10000000000)
+        want_parenb = settings.parity != "none"
+        if bool(cflag & termios.PARENB) != want_parenb:
+            return False
+        if want_parenb:
+            if bool(cflag & cmspar) != (settings.parity in ("mark", "space")):
+                return False
+            odd = bool(cflag & termios.PARODD)
+            if settings.parity in ("odd", "mark") and not odd:
+                return False
+            if settings.parity in ("even", "space") and odd:
+                return False
+        return True
+
+
+class _Conversation:
+    """Where the simulated PBX is in the profile's dialogue."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.logged_in = False
+        self.login_step = 0
+        self.username: str | None = None
+        self.active = None          # (purpose, steps, next index)
+
+
+class PbxSimulator:
+    """A PBX on a pty that speaks a profile's maintenance dialogue and prints SMDR.
+
+    :param profile: the :class:`~appliance.pbx.profiles.Profile`.
+    :param model: the shared :class:`~appliance.sim.pbx_model.PbxModel`; one is made
+        from the profile when None.
+    :param int baud: the PBX's port speed, overriding the profile's.
+    :param str username: the maintenance login's user (the profile's default if None).
+    :param str password: the maintenance login's password.
+    :param float smdr_every: emit a generated call record every so many seconds.
+    :param smdr_format: an SMDR format object (with ``render(record, tz)``), or a name,
+        or None for the profile's ``smdr_format``.
+    :param tz: the site's time zone for SMDR times (UTC by default).
+    :param now: the wall clock for SMDR records (an ``appliance.clock`` clock's ``now``).
+    :param link_dir: where the stable symlinks go (a private temp dir by default).
+    :param int seed: seeds the random calls and line noise, for repeatable tests.
+    :param on_event: called with a one-line message when the port vanishes, comes back,
+        or the power changes (the CLI prints these).
+    """
+
+    def __init__(self, profile, *, model: PbxModel | None = None, baud: int | None = None,
+                 username: str | None = None, password: str = "", smdr_every: float | None = None,
+                 smdr_format=None, tz=timezone.utc, now=None, link_dir=None,
+                 seed: int | None = None, on_event=None):
+        self.profile = profile
+        self.serial = profile.serial if profile.has_serial else None
+        settings = self.serial.settings if self.serial else SerialSettings()
+        if baud is not None:
+            settings = replace(settings, baudrate=baud)
+        self.settings = settings
+        if username is None:
+            username = self.serial.username if self.serial else ""
+        self.model = model or PbxModel.from_profile(profile, username=username,
+                                                    password=password)
+        self.username = username
+        self._password = password
+        if self.serial and self.serial.needs_password and not password:
+            raise SimError(f"profile {profile.name}'s login asks for a password: give the "
+                           "simulator one (--password)")
+        self.tz = tz
+        self.now = now or _now_utc
+        self.rng = random.Random(seed)
+        self.on_event = on_event or (lambda message: None)
+        self.smdr_every = smdr_every
+        self.smdr = self._smdr_format(smdr_format)
+        self.smdr_settings = getattr(self.smdr, "serial", None) or settings
+        if baud is not None and self.smdr is not None:
+            self.smdr_settings = replace(self.smdr_settings, baudrate=baud)
+        self._own_dir = link_dir is None
+        self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="pbx-sim-"))
+        self.port = PtyEnd(self.link_dir / "maintenance") if self.serial else None
+        self.smdr_port = PtyEnd(self.link_dir / "smdr") if self.smdr is not None else None
+        self.faults: set[str] = set()
+        self.slow_s = (self.serial.step_timeout_s + 1.0) if self.serial else 1.0
+        self.conversation = _Conversation()
+        self.replies = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.calls_emitted = 0
+        self._reopen_at: float | None = None
+        self._power_back_at: float | None = None
+        self._power_back_mode: str | None = None
+        self._rx_free = 0.0
+        self._pending = ""          # a line being typed
+        self._last_cr = False
+        self._fd_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = False
+
+    def _smdr_format(self, fmt):
+        if fmt is None:
+            fmt = self.profile.smdr_format
+        if fmt is None or hasattr(fmt, "render"):
+            return fmt
+        from appliance.smdr.formats import load_format
+        return load_format(fmt)
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> "PbxSimulator":
+        """Open the ptys and start answering. Returns self."""
+        if self.port is None and self.smdr_port is None:
+            raise SimError(f"profile {self.profile.name} has neither a maintenance-port "
+                           f"dialogue ({self.profile.serial.note}) nor an SMDR format; "
+                           "there is nothing to simulate on a serial port")
+        if self._started:
+            return self
+        self._started = True
+        if self.port is not None:
+            self.port.open()
+            self._spawn(self._serve, "pbx-sim-port")
+        if self.smdr_port is not None:
+            self.smdr_port.open()
+            if self.smdr_every:
+                self._spawn(self._smdr_loop, "pbx-sim-smdr")
+        return self
+
+    def _spawn(self, target, name) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def close(self) -> None:
+        """Stop, close the ptys and remove the stable links. Idempotent."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        with self._fd_lock:
+            for end in (self.port, self.smdr_port):
+                if end is not None:
+                    end.close()
+                    for path in (end.link, end.link.with_name(end.link.name + ".new")):
+                        if path.is_symlink():
+                            path.unlink()
+        if self._own_dir:
+            try:
+                self.link_dir.rmdir()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        faults = ",".join(sorted(self.faults)) or "none"
+        return (f"<PbxSimulator {self.profile.name} {self.settings.describe()} "
+                f"port={self.device} mode={self.model.mode} faults={faults}>")
+
+    @property
+    def port_path(self) -> str | None:
+        """The stable path of the maintenance port (follows the pty across drops)."""
+        return str(self.port.link) if self.port else None
+
+    @property
+    def device(self) -> str | None:
+        """The maintenance port's current ``/dev/pts/N`` (None while dropped)."""
+        return self.port.device if self.port and self.port.is_open else None
+
+    @property
+    def smdr_path(self) -> str | None:
+        return str(self.smdr_port.link) if self.smdr_port else None
+
+    @property
+    def smdr_device(self) -> str | None:
+        return self.smdr_port.device if self.smdr_port and self.smdr_port.is_open else None
+
+    @property
+    def delay_s(self) -> float:
+        """The PBX's own processing delay per answer (the profile's ``sim.delay_ms``)."""
+        return self.serial.sim.delay_ms / 1000 if self.serial else 0.0
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def inject(self, fault: str, *, seconds: float | None = None, mode: str | None = None) -> None:
+        """Start *fault* (see the module docstring).
+
+        :param seconds: ``slow``: the extra delay per answer (default: the profile's step
+            timeout + 1 s); ``drop``: how long the port stays away (default: until
+            :meth:`clear`); ``power_cut``: how long the power stays off (default 0).
+        :param mode: ``power_cut``: the mode it comes back in, instead of the profile's.
+        :raises SimError: for an unknown fault or one this profile cannot have.
+        """
+        if fault not in FAULTS:
+            raise SimError(f"{fault!r} is not a fault; use one of " + ", ".join(FAULTS))
+        if fault == "clear":
+            self.clear()
+            return
+        if fault == "wrong_password" and not (self.serial and self.serial.needs_password):
+            raise SimError(f"profile {self.profile.name} has no login with a password, so "
+                           "there is no password to get wrong")
+        if fault in ("silence", "garbage", "slow", "wrong_password", "drop") and \
+                self.port is None:
+            raise SimError(f"profile {self.profile.name} has no maintenance port to {fault}")
+        if fault == "slow" and seconds is not None:
+            self.slow_s = float(seconds)
+        if fault == "drop":
+            with self._fd_lock:
+                self.port.close()
+                self.conversation.reset()
+                self._reopen_at = None if seconds is None else time.monotonic() + seconds
+            self.on_event("maintenance port dropped (the pty is closed)")
+        if fault == "power_cut":
+            self.model.power_off()
+            self.conversation.reset()
+            if not seconds:
+                back = self.model.power_on(mode)
+                self.on_event(f"power cut: back on in {back}")
+            else:
+                self._power_back_at = time.monotonic() + seconds
+                self._power_back_mode = mode
+                self.on_event(f"power cut: off for {seconds:g} s")
+            return
+        self.faults.add(fault)
+
+    def clear(self) -> None:
+        """End every fault; a dropped port comes back now."""
+        self.faults.clear()
+        self.slow_s = (self.serial.step_timeout_s + 1.0) if self.serial else 1.0
+        with self._fd_lock:
+            self.conversation.reset()
+            if self.port is not None and not self.port.is_open:
+                self._reopen_at = time.monotonic()
+        if self._power_back_at is not None:
+            self._power_back_at = time.monotonic()
+        if self.port is not None:
+            self._wait_for(lambda: self.port.is_open, 2.0)
+
+    def _wait_for(self, condition, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() >= end or self._stop.is_set() or not self._threads:
+                return condition()
+            time.sleep(0.005)
+        return True
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        if self._reopen_at is not None and now >= self._reopen_at:
+            with self._fd_lock:
+                self._reopen_at = None
+                device = self.port.open()
+                self._rx_free = 0.0
+            self.on_event(f"maintenance port back at {device} ({self.port_path})")
+        if self._power_back_at is not None and now >= self._power_back_at:
+            self._power_back_at = None
+            back = self.model.power_on(self._power_back_mode)
+            self.on_event(f"power back on, in {back}")
+
+    # -- the wire ---------------------------------------------------------------------------
+
+    def _write(self, end: PtyEnd, data: bytes, settings: SerialSettings) -> None:
+        """Write *data* at the wire's speed: each chunk appears when its last bit would
+        have arrived."""
+        char = settings.char_time_s
+        for i in range(0, len(data), WIRE_CHUNK):
+            chunk = data[i:i + WIRE_CHUNK]
+            if self._stop.wait(len(chunk) * char):
+                return
+            with self._fd_lock:
+                written = end.write(chunk)
+            if end is self.port:
+                self.bytes_out += written
+
+    def _noise(self, size: int) -> bytes:
+        return bytes(self.rng.randrange(256) for _ in range(size))
+
+    # -- the maintenance port --------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._timers()
+            with self._fd_lock:
+                is_open = self.port.is_open
+            if not is_open:
+                self._stop.wait(0.01)
+                continue
+            with self._fd_lock:
+                # Held while reading so a drop cannot close the fd under us (and a new
+                # file reuse its number).
+                data = self.port.read(0.02)
+            if not data:
+                if data is None:
+                    self._stop.wait(0.01)
+                continue
+            self.bytes_in += len(data)
+            # Act on the bytes only when they would have finished crossing the wire.
+            now = time.monotonic()
+            self._rx_free = max(now, self._rx_free) + len(data) * self.settings.char_time_s
+            if self._stop.wait(max(0.0, self._rx_free - time.monotonic())):
+                return
+            try:
+                self._received(data)
+            except Exception:  # pragma: no cover - keep the simulated PBX up, say why
+                log.exception("pbx-sim: error handling input")
+
+    def _received(self, data: bytes) -> None:
+        if not self.model.powered or "silence" in self.faults:
+            return
+        if not self.port.client_settings_match(self.settings):
+            # Wrong speed or framing: the PBX's UART sees junk and answers junk.
+            self._write(self.port, self._noise(max(1, len(data) // 2)), self.settings)
+            return
+        text = data.decode("latin-1")
+        echo = []
+        lines = []
+        for ch in text:
+            if ch in "\r\n":
+                if ch == "\n" and self._last_cr:
+                    self._last_cr = False
+                    continue
+                self._last_cr = ch == "\r"
+                echo.append("\r\n")
+                lines.append(self._pending)
+                self._pending = ""
+                continue
+            self._last_cr = False
+            if ch in "\x08\x7f":
+                self._pending = self._pending[:-1]
+            else:
+                self._pending += ch
+            echo.append(ch)
+        if self.serial.sim.echo and not self._awaiting_password():
+            out = "".join(echo).encode("latin-1")
+            if "garbage" in self.faults:
+                out = self._noise(len(out))
+            self._write(self.port, out, self.settings)
+        for line in lines:
+            for reply in self._answer(line):
+                self._reply(reply)
+
+    def _reply(self, text: str) -> None:
+        delay = self.delay_s + (self.slow_s if "slow" in self.faults else 0.0)
+        if self._stop.wait(delay):
+            return
+        if text.endswith((" ", ":", ">", "?", "#")) and not text.endswith("\r\n"):
+            data = ("\r\n" + text).encode("latin-1", errors="replace")   # a prompt
+        else:
+            data = (text + "\r\n").encode("latin-1", errors="replace")
+        if "garbage" in self.faults:
+            data = self._noise(len(data) + self.rng.randrange(20, 80))
+        self.replies += 1
+        self._write(self.port, data, self.settings)
+
+    def _awaiting_password(self) -> bool:
+        c = self.conversation
+        steps = self.serial.login
+        if c.logged_in or c.login_step >= len(steps):
+            return False
+        return steps[c.login_step].uses_password
+
+    def _match_send(self, template: str | None, line: str):
+        """``(matched, captured)`` for a received *line* against a ``send`` template."""
+        if template is None:
+            return False, {}
+        if template.strip() == "":
+            return True, {}
+        parts, pos = [], 0
+        for m in _PLACEHOLDER.finditer(template):
+            parts.append(re.escape(template[pos:m.start()]))
+            parts.append(f"(?P<{m.group(1)}>.*?)")
+            pos = m.end()
+        parts.append(re.escape(template[pos:]))
+        match = re.fullmatch("".join(parts), line.strip(), re.IGNORECASE)
+        if match is None:
+            return False, {}
+        return True, match.groupdict()
+
+    def _samples(self, steps) -> list[str]:
+        status = self.serial.status
+        out = []
+        for step in steps:
+            if step.expect is None or step.sample is None:
+                continue
+            text = step.sample
+            if "{status}" in text and status is not None:
+                text = text.replace("{status}", status.word_for(self.model.mode) or "?")
+            out.append(text)
+        return out
+
+    def _consume(self, steps, index: int) -> tuple[list, int]:
+        """Steps answered by one received line: step *index* and the wait-only steps
+        that follow it. Returns (those steps, the next index)."""
+        done = [steps[index]]
+        index += 1
+        while index < len(steps) and steps[index].send is None:
+            done.append(steps[index])
+            index += 1
+        return done, index
+
+    def _auth_error(self) -> list[str]:
+        for error in self.serial.errors:
+            if error.kind == "auth" and error.sample:
+                return [error.sample]
+        return []
+
+    def _answer(self, line: str) -> list[str]:
+        """The replies to one received line, acting on the model as the line asks."""
+        c = self.conversation
+        s = self.serial
+        if c.active is not None:
+            purpose, steps, index = c.active
+            matched, _ = self._match_send(steps[index].send, line)
+            if matched:
+                done, index = self._consume(steps, index)
+                if index >= len(steps):
+                    c.active = None
+                    self._effect(purpose)
+                else:
+                    c.active = (purpose, steps, index)
+                return self._samples(done)
+            c.active = None
+        if s.login and not c.logged_in:
+            return self._login(line)
+        for purpose, steps in self._dialogues():
+            matched, _ = self._match_send(steps[0].send, line)
+            if matched and steps[0].send and steps[0].send.strip():
+                done, index = self._consume(steps, 0)
+                if index >= len(steps):
+                    self._effect(purpose)
+                else:
+                    c.active = (purpose, steps, index)
+                return self._samples(done)
+        if s.login and self._match_send(s.login[0].send, line)[0]:
+            # A new client starting its login while we thought a session was open (the
+            # last one dropped without logging out): start over, as a PBX re-prompts.
+            c.reset()
+            return self._login(line)
+        return [s.sim.unknown] if s.sim.unknown and line.strip() else []
+
+    def _dialogues(self):
+        s = self.serial
+        for mode, steps in s.commands.items():
+            yield ("command", mode), steps
+        if s.status is not None:
+            yield ("status", None), s.status.steps
+        if s.logout:
+            yield ("logout", None), s.logout
+
+    def _effect(self, purpose) -> None:
+        kind, mode = purpose
+        if kind == "command":
+            self.model.set_mode(mode, by="serial")
+        elif kind == "logout":
+            self.conversation.reset()
+
+    def _login(self, line: str) -> list[str]:
+        c = self.conversation
+        steps = self.serial.login
+        step = steps[c.login_step]
+        matched, captured = self._match_send(step.send, line)
+        if not matched and c.login_step > 0:
+            c.reset()
+            step = steps[0]
+            matched, captured = self._match_send(step.send, line)
+        if not matched:
+            return [self.serial.sim.unknown] if self.serial.sim.unknown else []
+        if "username" in captured:
+            c.username = captured["username"]
+        if "password" in captured:
+            user_ok = c.username is None or c.username == self.username
+            if "wrong_password" in self.faults or not user_ok or \
+                    captured["password"] != self._password:
+                c.reset()
+                return self._auth_error()
+        done, index = self._consume(steps, c.login_step)
+        c.login_step = index
+        if index >= len(steps):
+            c.logged_in = True
+        return self._samples(done)
+
+    # -- SMDR -------------------------------------------------------------------------------
+
+    def _smdr_loop(self) -> None:
+        while not self._stop.wait(self.smdr_every):
+            try:
+                self.call()
+            except Exception:  # pragma: no cover - keep the simulated PBX up, say why
+                log.exception("pbx-sim: cannot emit a call record")
+
+    def make_call(self, **fields):
+        """A plausible call that just ended, as a CallRecord; *fields* override."""
+        from appliance.smdr.record import CallRecord
+
+        rng = self.rng
+        direction = fields.pop("direction", rng.choice(["in", "in", "out"]))
+        answered = fields.pop("answered", rng.random() < 0.7 if direction == "in" else True)
+        duration = fields.pop("duration_s", rng.randrange(5, 600) if answered else 0)
+        ring = fields.pop("ring_s", rng.randrange(2, 40))
+        started = fields.pop("started_at", self.now() - timedelta(seconds=duration))
+        number = fields.pop("number", "0" + "".join(str(rng.randrange(10)) for _ in range(9)))
+        values = dict(started_at=started, duration_s=duration,
+                      extension=fields.pop("extension", str(rng.randrange(101, 121))),
+                      trunk=fields.pop("trunk", f"{rng.randrange(1, 9):02d}"),
+                      direction=direction, answered=answered, ring_s=ring, number=number,
+                      fmt=getattr(self.smdr, "name", "sim"), raw="")
+        if fields:
+            raise SimError("unknown call fields: " + ", ".join(sorted(fields)))
+        return CallRecord(**values)
+
+    def call(self, **fields) -> str:
+        """Print one call record on the SMDR pty now; returns the line.
+
+        :raises SimError: when the profile has no SMDR format.
+        """
+        if self.smdr is None:
+            raise SimError(f"profile {self.profile.name} has no SMDR format")
+        record = self.make_call(**fields)
+        line = self.smdr.render(record, self.tz)
+        if self.model.powered:
+            self._write(self.smdr_port, (line + "\r\n").encode("latin-1", errors="replace"),
+                        self.smdr_settings)
+            self.calls_emitted += 1
+        return line
