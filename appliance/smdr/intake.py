@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 #: Records kept in memory while the store cannot write (about a night's worth).
 STORE_QUEUE = 1000
+#: Unparsed lines kept raw per hour. A port at the wrong baud rate turns every byte into
+#: garbage lines; storing each would write the SD card all night and fill the database.
+#: Beyond this many, lines are counted and one summary row per hour says how many.
+UNPARSED_PER_HOUR = 300
 
 
 def next_backoff(current: float, initial: float = 1.0, maximum: float = 60.0) -> float:
@@ -114,7 +118,8 @@ class SmdrIntake:
 
     def __init__(self, port_url, fmt: SmdrFormat, store, zone: str, tz: tzinfo, clock,
                  settings=None, *, read_timeout: float = 0.5, idle_flush_s: float = 5.0,
-                 backoff: tuple[float, float] = (1.0, 60.0), max_line: int = 512):
+                 backoff: tuple[float, float] = (1.0, 60.0), max_line: int = 512,
+                 unparsed_per_hour: int = UNPARSED_PER_HOUR):
         self.port_url = str(port_url)
         self.fmt = fmt
         self.store = store
@@ -129,6 +134,11 @@ class SmdrIntake:
         self.idle_flush_s = idle_flush_s
         self.backoff = backoff
         self.max_line = max_line
+        self.unparsed_per_hour = unparsed_per_hour
+        self._window_start = clock.monotonic()
+        self._window_kept = 0
+        self._window_first_suppressed = None
+        self._suppressed_in_window = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._port = None
@@ -138,7 +148,8 @@ class SmdrIntake:
             "port": self.port_url, "format": fmt.name, "zone": zone,
             "settings": self.settings.describe().split(",")[0], "connected": False,
             "bytes": 0, "lines": 0, "calls": 0, "headers": 0, "unparsed": 0, "overlong": 0,
-            "opens": 0, "store_errors": 0, "lost": 0, "last_line_at": None,
+            "opens": 0, "store_errors": 0, "lost": 0, "unparsed_not_kept": 0,
+            "last_line_at": None,
             "last_call_at": None, "last_error": None, "last_error_at": None,
         }
 
@@ -179,11 +190,18 @@ class SmdrIntake:
     def stats(self) -> dict:
         """Counts since start, for the installer's page: ``lines``, ``calls``, ``headers``
         (skipped page headers), ``unparsed`` (kept raw), ``overlong``, ``bytes``, ``opens``,
-        ``connected``, ``store_errors``, ``pending_store``, ``lost``, ``last_line_at``,
-        ``last_call_at``, ``last_error`` and ``last_error_at``."""
+        ``connected``, ``store_errors``, ``pending_store``, ``lost``,
+        ``unparsed_not_kept`` (over the hourly limit, counted only), ``last_line_at``,
+        ``last_call_at``, ``last_error``, ``last_error_at``, and ``hint`` (a sentence for
+        the installer when nothing parses, else None)."""
         with self._lock:
             out = dict(self._stats)
             out["pending_store"] = len(self._queue)
+        out["hint"] = None
+        if out["calls"] == 0 and out["unparsed"] >= 20:
+            out["hint"] = ("no line has read as a call yet: check the port's baud rate and "
+                           f"parity ({out['settings']}) and that the PBX prints the "
+                           f"{self.fmt.name} format")
         return out
 
     def __repr__(self) -> str:
@@ -205,6 +223,7 @@ class SmdrIntake:
             if self._stop.is_set() or self.clock.wait(self._stop, wait):
                 break
             wait = next_backoff(wait, *self.backoff)
+        self._close_window(self.clock.now())
         self._drain_queue()
 
     def _open(self):
@@ -243,6 +262,8 @@ class SmdrIntake:
                         self._handle(line)
                 if self._queue:
                     self._drain_queue()
+                if self.clock.monotonic() - self._window_start >= 3600:
+                    self._close_window(self.clock.now())
         except (serial.SerialException, OSError, ValueError, TypeError) as exc:
             # pyserial reports an unplugged adapter as SerialException, a closed pty as
             # OSError (EIO), and a socket:// peer gone as SerialException too.
@@ -271,10 +292,10 @@ class SmdrIntake:
             with self._lock:
                 self._stats["overlong"] += 1
                 self._stats["unparsed"] += 1
-            self._save(("unparsed", dict(
+            self._keep_unparsed(now, dict(
                 at=now, fmt=self.fmt.name, raw=framed.text,
                 reason=f"line longer than {self.max_line} characters: "
-                       f"{framed.dropped} more were cut off")))
+                       f"{framed.dropped} more were cut off"))
             return
         parsed = parse_line(framed.text, self.fmt, now=now, tz=self.tz)
         if parsed.kind is LineKind.CALL:
@@ -288,8 +309,38 @@ class SmdrIntake:
         else:
             with self._lock:
                 self._stats["unparsed"] += 1
-            self._save(("unparsed", dict(at=now, fmt=self.fmt.name, raw=parsed.raw,
-                                         reason=parsed.reason)))
+            self._keep_unparsed(now, dict(at=now, fmt=self.fmt.name, raw=parsed.raw,
+                                          reason=parsed.reason))
+
+    def _keep_unparsed(self, now, row: dict) -> None:
+        if self.clock.monotonic() - self._window_start >= 3600:
+            self._close_window(now)
+        if self._window_kept < self.unparsed_per_hour:
+            self._window_kept += 1
+            self._save(("unparsed", row))
+            return
+        with self._lock:
+            self._stats["unparsed_not_kept"] += 1
+        if self._window_first_suppressed is None:
+            self._window_first_suppressed = now
+        self._suppressed_in_window += 1
+
+    def _close_window(self, now) -> None:
+        """End the hour of the unparsed-line limit; say in one row what was not kept."""
+        if self._suppressed_in_window:
+            first = self._window_first_suppressed
+            self._save(("unparsed", dict(
+                at=now, fmt=self.fmt.name, raw="",
+                reason=f"{self._suppressed_in_window} more unparsed lines from "
+                       f"{first.isoformat()} to {now.isoformat()} were counted but not kept "
+                       f"(limit {self.unparsed_per_hour} per hour); garbage on the port "
+                       "usually means a wrong baud rate or parity")))
+            log.warning("SMDR: %d unparsed lines over the hourly limit were counted, not "
+                        "kept", self._suppressed_in_window)
+        self._window_start = self.clock.monotonic()
+        self._window_kept = 0
+        self._suppressed_in_window = 0
+        self._window_first_suppressed = None
 
     def _save(self, item) -> None:
         if self._queue:

@@ -15,9 +15,12 @@ Tokens (a run of the same letter is one field; its length is the printed width):
   ``m`` tenths of a minute (Definity). The first field absorbs what the template has no
   field for: ``"M'SS"`` prints 75 minutes as ``75'00``.
 
-Any other character is printed and matched literally. A field one letter wide accepts
-any number of digits; a wider field accepts a leading space in place of a zero, since
-some printers pad ``" 9:05"``.
+Any other character is printed and matched literally. A field followed by a literal (or
+ending the template) accepts fewer digits than its width, since printers write ``9:05``
+as well as ``09:05``; a field one letter wide there, and the first field of a duration,
+accept any number (``"M'SS"`` reads ``75'00``). Fields written back to back with no
+literal between them (``"MMDDYYYY"``, Definity's ``"HMMm"``) take exactly their width.
+Rendering pads each field with zeros to its width.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class Template:
             if part == "AP":
                 out["AP"] = value.upper()[0]
             else:
-                out[part.letter] = int(value.replace(" ", "0"))
+                out[part.letter] = int(value)
                 if part.letter == "Y":
                     out["Y_width"] = part.width
         return out
@@ -111,22 +114,18 @@ def compile_template(kind: str, text: str) -> Template:
                                "duration": '"HH:MM:SS"'}[kind])
     letters = KINDS[kind]
     parts: list = []
-    pattern = []
     i = 0
     while i < len(text):
         ch = text[i]
         if kind == "clock" and text.startswith("AP", i):
             parts.append("AP")
-            pattern.append(r"(AM|PM|A|P|am|pm|a|p)")
             i += 2
             continue
         if ch in letters:
             j = i
             while j < len(text) and text[j] == ch:
                 j += 1
-            width = j - i
-            parts.append(_Field(ch, width))
-            pattern.append(r"(\d+)" if width == 1 else r"([ \d]\d{%d})" % (width - 1))
+            parts.append(_Field(ch, j - i))
             i = j
             continue
         if ch.isalpha():
@@ -135,7 +134,6 @@ def compile_template(kind: str, text: str) -> Template:
             raise TemplateError(f"{text!r}: letter {ch!r} is not a {kind} token; "
                                 f"tokens are {allowed}{extra}")
         parts.append(ch)
-        pattern.append(re.escape(ch))
         i += 1
     seen = [p.letter for p in parts if isinstance(p, _Field)]
     if len(seen) != len(set(seen)):
@@ -149,7 +147,28 @@ def compile_template(kind: str, text: str) -> Template:
     }[kind]()
     if problems:
         raise TemplateError(f"{text!r}: {problems}")
-    return Template(kind, text, tuple(parts), re.compile("".join(pattern)))
+    return Template(kind, text, tuple(parts), re.compile(_pattern(kind, parts)))
+
+
+def _pattern(kind: str, parts: list) -> str:
+    pattern = []
+    first_field = True
+    for index, part in enumerate(parts):
+        if part == "AP":
+            pattern.append(r"(AM|PM|A|P|am|pm|a|p)")
+        elif isinstance(part, str):
+            pattern.append(re.escape(part))
+        else:
+            following = parts[index + 1] if index + 1 < len(parts) else None
+            adjacent = isinstance(following, _Field)
+            if adjacent:
+                pattern.append(r"(\d{%d})" % part.width)
+            elif part.width == 1 or (kind == "duration" and first_field):
+                pattern.append(r"(\d+)")
+            else:
+                pattern.append(r"(\d{1,%d})" % part.width)
+            first_field = False
+    return "".join(pattern)
 
 
 # -- conversions the parser and the renderer share -------------------------------------
