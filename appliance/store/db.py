@@ -23,6 +23,7 @@ from pathlib import Path
 
 from appliance.errors import NightswitchError
 from appliance.store import files
+from appliance.store.lock import held_by_another_process
 from appliance.store.schema import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,11 @@ class Database:
         except (sqlite3.DatabaseError, _CorruptDatabase) as exc:
             if not is_corruption(exc):
                 raise
+            if held_by_another_process(self.path.parent):
+                # Renaming the file under a running daemon would split the data between
+                # the file it keeps writing and a new one; the daemon sets it aside itself.
+                raise StoreError(f"{self.path} is damaged ({exc}); restart the service so "
+                                 "it sets the file aside: systemctl restart nightswitch") from None
             self.quarantined = set_aside(self.path, f".corrupt-{stamp()}")
             log.critical("%s is damaged (%s); moved it aside to %s and started a fresh, empty "
                          "database. Users, schedule and audit must be restored from a backup "

@@ -99,3 +99,18 @@ def is_held_elsewhere(data_dir) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def held_by_another_process(data_dir) -> bool:
+    """True if a *different* process (normally the daemon) holds *data_dir*'s lock.
+
+    The holder writes its PID into the lock file, which tells this process's own lock
+    apart from another's.
+    """
+    if not is_held_elsewhere(data_dir):
+        return False
+    try:
+        pid = int((Path(data_dir) / LOCK_NAME).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return True
+    return pid != os.getpid()

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import tarfile
@@ -35,9 +36,11 @@ def config_file(tmp_path):
     return path
 
 
-@pytest.fixture
-def site(data_dir, config_file):
-    """A data directory with something of every kind in it."""
+@pytest.fixture(scope="module")
+def site_template(tmp_path_factory):
+    """A data directory with something of every kind in it, built once per module
+    (password hashing is slow on purpose) and copied for each test."""
+    data_dir = tmp_path_factory.mktemp("template") / "data"
     with Store(data_dir) as s:
         s.add_user("anna", "admin", "correct horse")
         s.add_user("ben", "operator", "battery staple")
@@ -57,7 +60,14 @@ def site(data_dir, config_file):
                                       fmt="panasonic-kx-td", raw="12/24/26 05:00PM 201 01 ..."))
         s.add_unparsed(at=T0, fmt="panasonic-kx-td", raw="garbled", reason="no date")
         s.set_setting("web.secret_key", "s3cret")
-    return {"token": token}
+    return data_dir, {"token": token}
+
+
+@pytest.fixture
+def site(site_template, data_dir, config_file):
+    template, info = site_template
+    shutil.copy2(template / "nightswitch.db", data_dir / "nightswitch.db")
+    return info
 
 
 def state(data_dir) -> dict:

@@ -141,17 +141,44 @@ def test_a_second_quarantine_in_the_same_second_does_not_overwrite(data_dir):
 
 
 def test_a_damaged_page_is_found_by_quick_check_and_quarantined(data_dir):
-    with Store(data_dir) as store:
-        for i in range(300):
-            store.add_audit("main", at=T0, who="x", source="web", old_mode=None,
-                            new_mode="day", reason="r" * 200 + str(i))
+    Store(data_dir).close()
     path = data_dir / "nightswitch.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany("INSERT INTO audit (zone, at, who, source, reason) VALUES "
+                         "('main', '2026-03-01T09:30:15+00:00', 'x', 'web', ?)",
+                         [("r" * 200 + str(i),) for i in range(300)])
+    conn.close()
     with open(path, "r+b") as fh:          # scribble over page 3 onwards, header intact
         fh.seek(4096 * 2 + 100)
         fh.write(os.urandom(4096 * 3))
     with Store(data_dir, clock=SimClock(T0)) as store:
         assert store.quarantined is not None
         assert store.audit_count() == 0
+
+
+def test_no_quarantine_under_a_running_daemon(data_dir):
+    # A CLI command finding the file damaged while the daemon runs must not rename the
+    # daemon's file away; the daemon (lock holder) does that at its next start.
+    path = data_dir / "nightswitch.db"
+    path.write_bytes(b"garbage" * 100)
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from appliance.store import DataDirLock;"
+         f"DataDirLock({str(data_dir)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match="systemctl restart nightswitch"):
+            Store(data_dir)
+        assert path.read_bytes() == b"garbage" * 100
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    with DataDirLock(data_dir):             # the daemon's own lock does not stop it
+        with Store(data_dir, clock=SimClock(T0)) as store:
+            assert store.quarantined is not None
 
 
 def test_an_unopenable_path_is_an_error_not_a_quarantine(data_dir):

@@ -36,7 +36,7 @@ def call_at(started_at):
                            fmt="test", raw=started_at.isoformat())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.lists(instants(), min_size=1, max_size=15), instants(), instants())
 def test_calls_between_match_python(times, start, end):
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
@@ -46,7 +46,7 @@ def test_calls_between_match_python(times, start, end):
     assert got == sorted(t.isoformat() for t in times if start <= t < end)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(st.lists(st.tuples(instants(), st.sampled_from(["day", "night", "lunch"])),
                 min_size=1, max_size=12),
        instants(), instants())
