@@ -491,9 +491,14 @@ class PbxSimulator:
                 self._reply(reply)
 
     def _reply(self, text: str) -> None:
-        delay = self.delay_s + (self.slow_s if "slow" in self.faults else 0.0)
-        if self._stop.wait(delay):
+        if self._stop.wait(self.delay_s):
             return
+        if "slow" in self.faults:
+            # In small steps, so a clear() takes effect on the answer already waiting.
+            end = time.monotonic() + self.slow_s
+            while "slow" in self.faults and time.monotonic() < end:
+                if self._stop.wait(0.01):
+                    return
         if text.endswith((" ", ":", ">", "?", "#")) and not text.endswith("\r\n"):
             data = ("\r\n" + text).encode("latin-1", errors="replace")   # a prompt
         else:
