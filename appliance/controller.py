@@ -116,6 +116,11 @@ class Controller:
             if panel.wiring_fault:
                 self._fault(zone, "wiring", "the key switch reads DAY and NIGHT at once; "
                                             "check its wiring (treated as AUTO)")
+        if getattr(store, "quarantined", None):
+            for zone in self.zones.values():
+                self._fault(zone, "store", f"the database was damaged and set aside as "
+                                           f"{store.quarantined}; a fresh one was started "
+                                           "(restore a backup with nightswitch restore)")
         if hasattr(clock, "on_change"):
             clock.on_change(self.wake)
 

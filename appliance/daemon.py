@@ -142,6 +142,7 @@ class Appliance:
         now = self.clock.now()
         self.store.prune_audit(now - timedelta(days=3 * 366))
         self.store.prune_calls(now - timedelta(days=3 * 366))
+        self.store.prune_mode_history(now - timedelta(days=3 * 366))
 
     def write_cli_token(self) -> Path:
         """A fresh admin token for the local CLI (``status``, ``day``, ``night``), readable
