@@ -22,6 +22,7 @@ The port is opened with :func:`serial.serial_for_url`, so ``/dev/ttyUSB0``,
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections import deque
 from datetime import tzinfo
@@ -148,7 +149,7 @@ class SmdrIntake:
             "port": self.port_url, "format": fmt.name, "zone": zone,
             "settings": self.settings.describe().split(",")[0], "connected": False,
             "bytes": 0, "lines": 0, "calls": 0, "headers": 0, "unparsed": 0, "overlong": 0,
-            "opens": 0, "store_errors": 0, "lost": 0, "unparsed_not_kept": 0,
+            "open_attempts": 0, "opens": 0, "store_errors": 0, "lost": 0, "unparsed_not_kept": 0,
             "last_line_at": None,
             "last_call_at": None, "last_error": None, "last_error_at": None,
         }
@@ -189,7 +190,8 @@ class SmdrIntake:
 
     def stats(self) -> dict:
         """Counts since start, for the installer's page: ``lines``, ``calls``, ``headers``
-        (skipped page headers), ``unparsed`` (kept raw), ``overlong``, ``bytes``, ``opens``,
+        (skipped page headers), ``unparsed`` (kept raw), ``overlong``, ``bytes``,
+        ``open_attempts``, ``opens``,
         ``connected``, ``store_errors``, ``pending_store``, ``lost``,
         ``unparsed_not_kept`` (over the hourly limit, counted only), ``last_line_at``,
         ``last_call_at``, ``last_error``, ``last_error_at``, and ``hint`` (a sentence for
@@ -227,11 +229,14 @@ class SmdrIntake:
         self._drain_queue()
 
     def _open(self):
+        with self._lock:
+            self._stats["open_attempts"] += 1
         try:
             port = serial.serial_for_url(self.port_url, timeout=self.read_timeout,
                                          **self.settings.pyserial_kwargs())
         except (serial.SerialException, OSError, ValueError) as exc:
-            self._error(f"cannot open the SMDR port {self.port_url}: {exc}")
+            # pyserial's message names the port already
+            self._error(f"cannot open the SMDR port: {exc}")
             return None
         with self._lock:
             self._stats["connected"] = True
@@ -273,10 +278,7 @@ class SmdrIntake:
             for line in framer.flush():
                 self._handle(line)
             self._port = None
-            try:
-                port.close()
-            except (serial.SerialException, OSError):
-                pass
+            _close_port(port)
             with self._lock:
                 self._stats["connected"] = False
         return got_data
@@ -401,6 +403,21 @@ class SmdrIntake:
             self._stats["last_error_at"] = self.clock.now().isoformat()
         # A port that stays away would log the same line every minute for a week.
         (log.debug if repeated else log.warning)("%s", message)
+
+
+def _close_port(port) -> None:
+    try:
+        port.close()
+    except (serial.SerialException, OSError):
+        pass
+    # pyserial's spy:// handler opens its log file and never closes it; every reopen of
+    # the port would leak a descriptor in a daemon that runs for years.
+    output = getattr(getattr(port, "formatter", None), "output", None)
+    if output is not None and output not in (sys.stderr, sys.stdout):
+        try:
+            output.close()
+        except OSError:
+            pass
 
 
 def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None) -> SmdrIntake:
