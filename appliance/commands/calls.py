@@ -264,8 +264,8 @@ def format_summary(result: dict, *, zone: str, first: date, last: date) -> str:
     if t["no_history"]:
         lines.append(f"{t['no_history']} calls came before any recorded mode and are not "
                      "counted")
-    lines += ["", "Night       began            ended             calls  answered  "
-                  "unanswered  unknown"]
+    lines += ["", f"{'Night':<11} {'began':<16} {'ended':<16} {'calls':>6} {'answered':>9} "
+                  f"{'unanswered':>11} {'unknown':>8}"]
     if not result["per_night"]:
         lines.append("(no after-hours periods in this range)")
     for n in result["per_night"]:
@@ -273,12 +273,12 @@ def format_summary(result: dict, *, zone: str, first: date, last: date) -> str:
         ended = _short(n["ended"]) if n["ended"] else "(still on)"
         lines.append(f"{n['night']:<11} {began:<16} {ended:<16} {n['calls']:>6} "
                      f"{n['answered']:>9} {n['unanswered']:>11} {n['unknown']:>8}")
-    lines += ["", "Hour  calls  answered  unanswered  unknown"]
+    lines += ["", f"{'Hour':<5} {'calls':>5} {'answered':>9} {'unanswered':>11} {'unknown':>8}"]
     peak = max((h["calls"] for h in result["per_hour"]), default=0)
     for h in result["per_hour"]:
         bar = "#" * (round(20 * h["calls"] / peak) if peak else 0)
         lines.append(f"{h['hour']:02d}    {h['calls']:>5} {h['answered']:>9} "
-                     f"{h['unanswered']:>11} {h['unknown']:>8}  {bar}")
+                     f"{h['unanswered']:>11} {h['unknown']:>8}  {bar}".rstrip())
     return "\n".join(lines)
 
 
