@@ -323,7 +323,8 @@ def _check_actuators(c: _Checker, data: dict, cfg: Config) -> None:
             continue
         spec = dict(spec)
         type_name = spec.get("type")
-        if type_name not in ACTUATOR_TYPES:
+        # isinstance first: `type = ["contact"]` is unhashable and must be an error, not a crash
+        if not isinstance(type_name, str) or type_name not in ACTUATOR_TYPES:
             c.err(f"{path}.type", f"{type_name!r} is not an actuator type; use one of "
                   + ", ".join(ACTUATOR_TYPES))
             continue
@@ -333,7 +334,8 @@ def _check_actuators(c: _Checker, data: dict, cfg: Config) -> None:
                                   "'-' and '_' (up to 32)")
         elif name in names:
             c.err(f"{path}.name", f"actuator {name!r} is defined twice")
-        names.add(name)
+        else:
+            names.add(name)
         zone = spec.setdefault("zone", cfg.zones[0].name)
         if zone not in cfg.zone_names:
             c.err(f"{path}.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
