@@ -53,7 +53,9 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
         if lamp not in ("lit", "dark"):
             errors.append(FieldError(f"{path}.modes.{mode}",
                                      f"{lamp!r} is not allowed; use \"lit\" or \"dark\""))
-    if modes and set(modes.values()) != {"lit", "dark"}:
+    # only when every lamp is lit/dark: a bad (even unhashable) one is reported above
+    if modes and all(lamp in ("lit", "dark") for lamp in modes.values()) \
+            and set(modes.values()) != {"lit", "dark"}:
         errors.append(FieldError(f"{path}.modes", "a toggle key has two states: give at least "
                                  "one mode with \"lit\" and one with \"dark\""))
     sense = spec.get("sense")
