@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.errors import FieldError, ValidationError
 from appliance.pbx.settings import SerialSettings, parse_settings
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -407,7 +407,8 @@ def _read_steps(r: _Reader, value, path: str, *, status_values=None) -> tuple[St
                 if match is None:
                     r.err(f"{where}.sample", f"{text!r} does not match expect {expect!r}; the "
                                              "pattern or the sample is wrong")
-                elif is_status and match.group("status") is not None and \
+                elif is_status and "status" in pattern.groupindex and \
+                        match.group("status") is not None and \
                         match.group("status").strip().upper() not in \
                         {w.upper() for w in status_values}:
                     r.err(f"{where}.expect", f"captures {match.group('status')!r} from the "
@@ -722,25 +723,37 @@ def load_profile_file(path, *, bases: Mapping[str, dict] | None = None) -> Profi
     """
     path = Path(path)
     data = _read_toml(path)
-    if bases is None:
-        bases = {p.stem: _read_toml(p) for p in sorted(SHIPPED_DIR.glob("*.toml"))}
-    data = _resolve_extends(data, path, bases, [])
+    shipped = {p.stem: _read_toml(p) for p in sorted(SHIPPED_DIR.glob("*.toml"))}
+    data = _resolve_extends(data, path, shipped if bases is None else bases, [path.stem],
+                            shipped=shipped)
     return parse_profile(data, str(path), name=path.stem)
 
 
-def _resolve_extends(data: dict, path: Path, bases: Mapping[str, dict], seen: list) -> dict:
+def _resolve_extends(data: dict, path: Path, bases: Mapping[str, dict], seen: list, *,
+                     shipped: Mapping[str, dict] | None = None) -> dict:
+    """*data* merged over the profile it ``extends`` (recursively).
+
+    :param seen: the names on the chain so far, the file's own name first.
+    :param shipped: the shipped documents, when *data* is a site file: a site file that
+        extends its own name extends the shipped profile of that name.
+    """
     parent = data.get("extends")
     if parent is None:
         return data
-    if not isinstance(parent, str) or parent not in bases:
-        raise ValidationError([FieldError("extends", f"{parent!r} is not a profile to extend; "
-                                          "use one of " + ", ".join(sorted(bases)))], str(path))
-    if parent in seen:
-        raise ValidationError([FieldError("extends", "profiles extend each other in a circle: "
-                                          + " -> ".join(seen + [parent]))], str(path))
-    base = _resolve_extends(bases[parent], path, bases, seen + [parent])
-    merged = _merge(base, {k: v for k, v in data.items() if k != "extends"})
-    return merged
+    own = seen[0] if seen else None
+    if isinstance(parent, str) and parent == own and shipped and parent in shipped:
+        base = _resolve_extends(shipped[parent], path, shipped, [parent])
+    else:
+        if not isinstance(parent, str) or parent not in bases:
+            raise ValidationError([FieldError("extends", f"{parent!r} is not a profile to "
+                                              "extend; use one of " + ", ".join(sorted(bases)))],
+                                  str(path))
+        if parent in seen:
+            raise ValidationError([FieldError("extends", "profiles extend each other in a "
+                                              "circle: " + " -> ".join(seen + [parent]))],
+                                  str(path))
+        base = _resolve_extends(bases[parent], path, bases, seen + [parent], shipped=shipped)
+    return _merge(base, {k: v for k, v in data.items() if k != "extends"})
 
 
 def load_profiles(site_dir=DEFAULT_SITE_DIR) -> ProfileSet:
@@ -780,12 +793,13 @@ def load_profiles(site_dir=DEFAULT_SITE_DIR) -> ProfileSet:
                                            str(shipped[name]), name=name)
         except ValidationError as exc:
             problems.append(exc)
+    bases = {**raw, **site_raw}
     for name, data in site_raw.items():
-        # A site file extends the shipped profile of its own name, or another site file.
-        bases = dict(raw)
-        bases.update({k: v for k, v in site_raw.items() if k != name})
+        # A site file extends another profile by name; one that extends its own name
+        # extends the shipped profile it overrides.
         try:
-            profiles[name] = parse_profile(_resolve_extends(data, site[name], bases, []),
+            profiles[name] = parse_profile(_resolve_extends(data, site[name], bases, [name],
+                                                            shipped=raw),
                                            str(site[name]), name=name)
         except ValidationError as exc:
             problems.append(exc)
@@ -796,6 +810,3 @@ def describe_problems(profiles: ProfileSet) -> list[str]:
     """One line per profile file that failed to load, for logs and ``check``."""
     return [line for problem in profiles.problems for line in problem.render().splitlines()]
 
-
-class ProfileError(NightswitchError):
-    """A profile that exists but cannot do what was asked (no serial dialogue, ...)."""
