@@ -38,6 +38,10 @@ YEAR_SLACK = timedelta(days=2)
 DAY_SLACK = timedelta(hours=1)
 
 
+#: No call lasts longer; a bigger figure is line noise in the duration column.
+MAX_DURATION_S = 7 * 86400
+
+
 class LineKind(str, enum.Enum):
     """What a line turned out to be."""
 
@@ -88,6 +92,9 @@ def parse_line(line: str, fmt: SmdrFormat, *, now: datetime, tz: tzinfo) -> Pars
         record = _record(groups, fmt, line, now, tz)
     except _Bad as exc:
         return ParsedLine(LineKind.JUNK, line, reason=str(exc))
+    except (ValueError, OverflowError) as exc:
+        # A site format can produce values no one foresaw; the line is kept, not lost.
+        return ParsedLine(LineKind.JUNK, line, reason=f"cannot be read as a call: {exc}")
     return ParsedLine(LineKind.CALL, line, record=record)
 
 
@@ -122,6 +129,8 @@ def _seconds(groups: dict[str, str], name: str, template) -> int | None:
     value = duration_seconds(template, text)
     if value is None:
         raise _Bad(f"{name} {text!r} is not {template.text}")
+    if value > MAX_DURATION_S:
+        raise _Bad(f"{name} {text!r} is longer than a week")
     return value
 
 

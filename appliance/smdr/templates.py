@@ -61,36 +61,36 @@ class Template:
     text: str
     parts: tuple  # of _Field | str (literal) | "AP"
     regex: re.Pattern
+    #: The regex groups in order: a field's letter, or "AP".
+    slots: tuple[str, ...]
+    year_width: int
 
     @property
     def letters(self) -> set[str]:
         return {p.letter for p in self.parts if isinstance(p, _Field)}
 
     def match(self, text: str) -> dict[str, int | str] | None:
-        """The fields of *text* (``{"Y": 98, "M": 12, ...}``), or None if it does not fit."""
+        """The fields of *text* (``{"Y": 98, "M": 12, ...}``), or None if it does not fit.
+
+        A year also gives ``Y_width`` (2 or 4), so the parser knows whether to pick the
+        century.
+        """
         m = self.regex.fullmatch(text.strip())
         if m is None:
             return None
         out: dict[str, int | str] = {}
-        for index, part in enumerate(p for p in self.parts if not isinstance(p, str)
-                                     or p == "AP"):
-            value = m.group(index + 1)
-            if part == "AP":
-                out["AP"] = value.upper()[0]
-            else:
-                out[part.letter] = int(value)
-                if part.letter == "Y":
-                    out["Y_width"] = part.width
+        for slot, value in zip(self.slots, m.groups()):
+            out[slot] = value[0].upper() if slot == "AP" else int(value)
+        if self.year_width:
+            out["Y_width"] = self.year_width
         return out
 
     def render(self, values: dict[str, int | str]) -> str:
         """Print *values* (as :meth:`match` returns them) in this template."""
         out = []
         for part in self.parts:
-            if part == "AP":
-                out.append("AM" if values["AP"] == "A" else "PM")
-            elif isinstance(part, str):
-                out.append(part)
+            if isinstance(part, str):
+                out.append(("AM" if values["AP"] == "A" else "PM") if part == "AP" else part)
             else:
                 value = int(values[part.letter])
                 if part.letter == "Y" and part.width == 2:
@@ -147,7 +147,11 @@ def compile_template(kind: str, text: str) -> Template:
     }[kind]()
     if problems:
         raise TemplateError(f"{text!r}: {problems}")
-    return Template(kind, text, tuple(parts), re.compile(_pattern(kind, parts)))
+    slots = tuple("AP" if p == "AP" else p.letter for p in parts
+                  if isinstance(p, _Field) or p == "AP")
+    year_width = next((p.width for p in parts if isinstance(p, _Field) and p.letter == "Y"), 0)
+    return Template(kind, text, tuple(parts), re.compile(_pattern(kind, parts)), slots,
+                    year_width)
 
 
 def _pattern(kind: str, parts: list) -> str:
@@ -226,7 +230,7 @@ def clock_values(template: Template, text: str) -> tuple[int, int, int] | None:
 
 def render_clock(template: Template, hour: int, minute: int, second: int) -> str:
     values: dict[str, int | str] = {"h": hour, "m": minute, "s": second}
-    if "AP" in template.parts:
+    if "AP" in template.slots:
         values["AP"] = "P" if hour >= 12 else "A"
         values["h"] = hour % 12 or 12
     return template.render(values)

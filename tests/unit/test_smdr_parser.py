@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from appliance.smdr.formats import load_format
+from appliance.smdr.formats import load_format, parse_format
 from appliance.smdr.parser import LineKind, parse_line
 from appliance.smdr.templates import (TemplateError, clock_values, compile_template,
                                       duration_seconds, render_duration)
@@ -113,6 +115,20 @@ def test_junk_is_kept_with_a_reason(line, reason):
     assert parsed.raw == line and parsed.record is None
 
 
+def test_an_absurd_duration_is_junk_not_a_crash():
+    # A site format whose duration is plain seconds, fed line noise.
+    fmt = parse_format({
+        "name": "seconds", "title": "t", "source": "s", "verified": False,
+        "layout": {"regex": r"(?P<time>\d\d:\d\d) (?P<duration>\d+)"},
+        "time": {"clock": "hh:mm", "printed": "end", "duration": "S"},
+        "render": [{"template": "{time} {duration}"}]})
+    now = local("2026-06-15T12:00")
+    assert parse_line("10:00 90", fmt, now=now, tz=BERLIN).record.duration_s == 90
+    parsed = parse_line("10:00 " + "9" * 40, fmt, now=now, tz=BERLIN)
+    assert parsed.kind is LineKind.JUNK
+    assert parsed.reason.endswith("is longer than a week")
+
+
 def test_page_headers_are_headers_not_junk():
     for line in ("SMDR REPORT FOR [STA Miami ] Mar/21/1999 13:49",
                  "T EXT AUTH TRK MM/DD STT.TIME DURATION FG DIALED DIGIT ACCOUNT CODE",
@@ -178,3 +194,21 @@ def test_bad_templates_say_what_is_allowed(kind, text, words):
     with pytest.raises(TemplateError) as info:
         compile_template(kind, text)
     assert words in str(info.value)
+
+
+FORMATS = [load_format(name, NO_SITE) for name in (
+    "panasonic-kx-ta", "panasonic-kx-td", "panasonic-kx-tda", "avaya-partner", "avaya-merlin",
+    "nec-sl1100", "nec-electra-elite", "mitel-sx200", "samsung-dcs", "esi-ivx",
+    "nortel-meridian")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.characters(min_codepoint=9, max_codepoint=255), max_size=160)
+       | st.from_regex(r"[0-9 /:'\"<>IAPMCNT.,*#-]{0,90}", fullmatch=True),
+       which=st.integers(0, 10))
+def test_any_text_gives_a_verdict_never_an_exception(text, which):
+    parsed = parse_line(text, FORMATS[which], now=local("2026-06-15T12:00"), tz=BERLIN)
+    assert parsed.raw == text
+    assert (parsed.record is not None) == (parsed.kind is LineKind.CALL)
+    if parsed.kind is not LineKind.CALL:
+        assert parsed.reason

@@ -1,0 +1,98 @@
+"""SMDR parsing speed: lines parsed per second for each format, and framing throughput.
+
+Target (issue 4): more than 5,000 lines per second per format on a PC; a PBX at 9600
+baud prints at most about 12 lines of 80 characters per second, so the margin is what
+``calls import`` of a year's log and a Pi Zero need.
+
+Run: ``python bench/bench_smdr.py [--seconds S]``. Prints a table; exits 1 if a format
+misses the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from appliance.smdr.formats import load_all
+from appliance.smdr.framing import LineFramer
+from appliance.smdr.parser import LineKind, parse_line
+from appliance.smdr.record import CallRecord
+
+TARGET = 5000
+TZ = ZoneInfo("Europe/Berlin")
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def workload(fmt, n: int, rng: random.Random) -> list[str]:
+    """*n* lines as the PBX would print them: rendered calls of every direction, mixed
+    with the format's sample lines (headers included)."""
+    base = CallRecord(NOW, 0, "201", "001", "out", None, None, "0301234567", fmt.name, "")
+    lines = []
+    for i in range(n):
+        direction = rng.choice(["in", "out", "internal", None])
+        rec = replace(base, started_at=NOW - timedelta(minutes=rng.randrange(60 * 24 * 200)),
+                      duration_s=rng.randrange(3600), direction=direction,
+                      answered=rng.choice([None, False]) if direction == "in" else None,
+                      ring_s=rng.randrange(60) if fmt.ring else None)
+        lines.append(fmt.render(rec, TZ))
+    samples = [s["line"] for s in fmt.samples]
+    for i in range(0, n, 10):
+        if samples:
+            lines[i] = samples[i // 10 % len(samples)]
+    return lines
+
+
+def measure(fmt, lines: list[str], seconds: float) -> tuple[int, float, int]:
+    done = calls = 0
+    start = time.perf_counter()
+    while True:
+        for line in lines:
+            if parse_line(line, fmt, now=NOW, tz=TZ).kind is LineKind.CALL:
+                calls += 1
+        done += len(lines)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done, elapsed, calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=0.5,
+                        help="time spent on each format (default 0.5)")
+    args = parser.parse_args()
+    formats, broken = load_all("/nonexistent/nightswitch-smdr-site")
+    if broken:
+        print("broken formats: " + ", ".join(broken), file=sys.stderr)
+        return 1
+    rng = random.Random(1)
+    print(f"{'format':<22} {'lines':>8} {'calls %':>8} {'lines/s':>10}  target {TARGET}/s")
+    worst = None
+    for name, fmt in sorted(formats.items()):
+        lines = workload(fmt, 2000, rng)
+        done, elapsed, calls = measure(fmt, lines, args.seconds)
+        rate = done / elapsed
+        worst = rate if worst is None else min(worst, rate)
+        print(f"{name:<22} {done:>8} {100 * calls / done:>7.0f}% {rate:>10,.0f}  "
+              f"{'ok' if rate > TARGET else 'SLOW'}")
+
+    data = bytes(rng.getrandbits(8) for _ in range(1 << 20))
+    start = time.perf_counter()
+    framer = LineFramer()
+    count = 0
+    for offset in range(0, len(data), 4096):
+        count += len(framer.feed(data[offset:offset + 4096]))
+    elapsed = time.perf_counter() - start
+    print(f"\nframing: 1 MiB of random bytes in {elapsed * 1000:.0f} ms "
+          f"({len(data) / elapsed / 1e6:.1f} MB/s, {count} lines)")
+    print(f"slowest format: {worst:,.0f} lines/s "
+          f"({'meets' if worst > TARGET else 'MISSES'} the {TARGET}/s target)")
+    return 0 if worst > TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
