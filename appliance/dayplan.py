@@ -96,6 +96,12 @@ def clear_holiday_cache() -> None:
     _rules_index.cache_clear()
 
 
+def clear_caches() -> None:
+    """Forget every cached table and day, as in a freshly started process."""
+    clear_holiday_cache()
+    _fill.cache_clear()
+
+
 @dataclass(frozen=True)
 class _RulesIndex:
     ignore_dates: frozenset[date]
