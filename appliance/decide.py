@@ -30,6 +30,9 @@ from appliance.schedule import Schedule
 
 #: How far ahead the next change is searched for before saying "never" (SPEC 2).
 SEARCH_DAYS = 400
+#: The years decide() works in; beyond them date arithmetic would overflow. (1970 is
+#: inside: a Pi without an RTC boots there, and still shows a decision.)
+SUPPORTED_YEARS = (1000, 9989)
 #: The longest preview (ten years), and the dates it may cover.
 MAX_PREVIEW_DAYS = 3660
 PREVIEW_YEARS = (1970, 2199)
@@ -158,13 +161,19 @@ def _pieces_from(schedule: Schedule, since: datetime,
                  days: int = SEARCH_DAYS) -> Iterator[tuple[datetime, Piece]]:
     """The piece in force at *since* (its start given as *since*), then every later piece,
     for about *days* days."""
+    try:
+        far = since.astimezone(_UTC).year > SUPPORTED_YEARS[1]
+    except OverflowError:
+        far = True
+    if far:
+        return      # an override "until" the far future: nothing to search
     tz = ZoneInfo(schedule.timezone)
     local_day = since.astimezone(tz).date()
+    last_day = min(local_day + timedelta(days=days), date(SUPPORTED_YEARS[1] + 1, 12, 31))
     held: Piece | None = None
     # Start a day early: the piece in force just after local midnight may have begun
     # the evening before (and an overlap at midnight can move the date back).
-    for at, piece in _timeline(schedule, tz, local_day - _ONE_DAY,
-                               local_day + timedelta(days=days)):
+    for at, piece in _timeline(schedule, tz, local_day - _ONE_DAY, last_day):
         if at <= since:
             held = piece
             continue
@@ -188,6 +197,9 @@ def _first_other(pieces: Iterator[tuple[datetime, Piece]], mode: str) -> Change 
 def _check_aware(now: datetime, name: str = "now") -> None:
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not {now!r}")
+    if not SUPPORTED_YEARS[0] <= now.year <= SUPPORTED_YEARS[1]:
+        raise ValueError(f"{name} {now.isoformat()} is out of range; decisions are made "
+                         f"for the years {SUPPORTED_YEARS[0]} to {SUPPORTED_YEARS[1]}")
 
 
 def next_schedule_change(schedule: Schedule, now: datetime) -> Change | None:
@@ -207,7 +219,10 @@ def next_schedule_change(schedule: Schedule, now: datetime) -> Change | None:
 
 
 def _format_until(until: datetime, now: datetime, tz: ZoneInfo) -> str:
-    local_until = until.astimezone(tz)
+    try:
+        local_until = until.astimezone(tz)
+    except OverflowError:      # the end of time itself: no local date to show
+        return until.isoformat()
     if local_until.date() == now.astimezone(tz).date():
         return local_until.strftime("%H:%M")
     return local_until.strftime("%a %Y-%m-%d %H:%M")

@@ -505,6 +505,7 @@ def _subdivision_aliases(country: str) -> dict[str, str]:
     return dict(getattr(holidays.country_holidays(country), "subdivisions_aliases", {}))
 
 
+@lru_cache(maxsize=64)
 def holiday_language(country: str) -> str | None:
     """The language for holiday names: English where the library has it, since reasons
     are in English ("public holiday Christmas Day"); else the country's own."""
@@ -695,6 +696,11 @@ def _parse_custom(check: _Checker, value) -> tuple[CustomHoliday, ...]:
 
 # -- time zones ---------------------------------------------------------------------------
 
+#: Names zoneinfo loads that do not name a place: the machine's own setting (which
+#: differs between the PC that wrote the schedule and the Pi), and tzdata's placeholder.
+_NOT_SITE_ZONES = frozenset({"localtime", "Factory", "posixrules", "posixrules.d"})
+
+
 def _check_timezone(check: _Checker, value) -> str | None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -705,7 +711,8 @@ def _check_timezone(check: _Checker, value) -> str | None:
     try:
         # zoneinfo also accepts relative file paths; a name never has "..", a leading
         # "/" or a trailing "/".
-        if not value or value.startswith("/") or ".." in value or value.endswith("/"):
+        if (not value or value.startswith("/") or ".." in value or value.endswith("/")
+                or value in _NOT_SITE_ZONES):
             raise ValueError(value)
         ZoneInfo(value)
         return value

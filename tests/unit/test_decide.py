@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -206,6 +207,23 @@ def test_key_in_auto_or_absent_defers(key):
 def test_unknown_key_position_is_refused():
     with pytest.raises(ValueError):
         decide(utc("2026-12-21 10:00"), spec_schedule(), key="middle")
+
+
+def test_override_until_the_far_future_never_hands_back():
+    schedule = spec_schedule()
+    now = local(schedule, "2026-12-21 10:00")
+    for until in (utc("9999-12-31 00:00"), datetime.max.replace(tzinfo=timezone.utc),
+                  datetime.max.replace(tzinfo=ZoneInfo("America/New_York"))):
+        decision = decide(now, schedule, Override("night", until, "anna", now))
+        assert decision.mode == "night" and decision.next_change is None
+        assert decision.reason.startswith("night: override by anna until ")
+
+
+def test_decisions_work_on_a_pi_that_booted_in_1970_and_refuse_year_9999():
+    schedule = spec_schedule()
+    assert decide(utc("1970-01-01 00:00"), schedule).mode == "night"
+    with pytest.raises(ValueError, match="out of range; decisions are made for the years"):
+        decide(utc("9999-01-01 00:00"), schedule)
 
 
 def test_now_must_be_aware():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from appliance.dayplan import day_plan
 from appliance.decide import Change, Override, decide, next_schedule_change, preview, \
     wall_to_instant
-from appliance.schedule import WEEKDAYS, format_minutes, parse_schedule
+from appliance.schedule import WEEKDAYS, format_minutes, parse_schedule, schedule_to_json
 
 #: Zones that keep DST in 2026-2027, both hemispheres, with the odd ones: Dublin's
 #: negative DST, Lord Howe's 30 minutes, Chatham's 45-minute offset, and changes at
@@ -317,3 +317,10 @@ def test_override_hands_over_at_its_end(case, data):
         later = [e for e in entries if e.at > until]
         if later:
             assert during.next_change == Change(later[0].at.astimezone(UTC), later[0].mode)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ANY_SCENARIO)
+def test_schedule_round_trips_through_json(case):
+    schedule, _, _ = case
+    assert parse_schedule(schedule_to_json(schedule)) == schedule

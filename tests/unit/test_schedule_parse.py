@@ -186,6 +186,8 @@ ERROR_CASES = [
      {"timezone": "unknown time zone 'Europe/Berln' (did you mean Europe/Berlin"}),
     ("timezone-path", {"timezone": "../../etc/passwd"},
      {"timezone": "unknown time zone"}),
+    ("timezone-of-this-machine", {"timezone": "localtime"},
+     {"timezone": "unknown time zone 'localtime'"}),
     ("unknown-country", {"holidays": {"country": "XY"}},
      {"holidays.country": "unknown country 'XY'"}),
     ("lowercase-country", {"holidays": {"country": "de"}},
