@@ -1,0 +1,90 @@
+"""The web page and the HTTP API of the appliance.
+
+:func:`create_app` builds a Flask app around a running
+:class:`~appliance.controller.Controller`, which it keeps in
+``app.extensions["nightswitch"]``. The views reach the daemon only through that object's
+narrow interface (status, overrides, schedule, preview, subscriptions, the store for
+reading); they never touch pins or the serial port. Waitress serves the app inside the
+daemon's process (:meth:`appliance.daemon.Appliance._start_web`).
+
+Blueprints, one concern each:
+
+* :mod:`web.auth`: who is asking (session or bearer token), roles, login, first run;
+* :mod:`web.api`: the JSON API under ``/api/v1`` (SPEC 8);
+* :mod:`web.sse`: the live status stream ``/api/v1/events``;
+* :mod:`web.pages`: the HTML pages, which work without JavaScript.
+
+:mod:`web.security` adds the per-device secret key, CSRF tokens, security headers and
+the login rate limiter; :mod:`web.errors` turns every error into a clear answer
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask
+
+log = logging.getLogger("nightswitch.web")
+
+#: Bodies larger than this are refused with 413 (a schedule is a few KB).
+MAX_BODY = 256 * 1024
+
+
+def create_app(controller=None, test_config=None) -> Flask:
+    """Build the web app.
+
+    :param controller:
+        The running :class:`~appliance.controller.Controller`. Without one the app can
+        only answer ``/health`` with 503 (useful to check the factory itself).
+    :param dict test_config:
+        Settings that override the defaults, such as ``{"TESTING": True,
+        "NIGHTSWITCH_SIMULATE": True, "NIGHTSWITCH_INTAKE": intake}``.
+        ``NIGHTSWITCH_SIMULATE`` turns on the virtual front panel and ``/api/v1/sim``;
+        ``NIGHTSWITCH_INTAKE`` is the SMDR intake, for its counters on the installer page;
+        ``NIGHTSWITCH_MAX_STREAMS`` bounds live-update connections (each holds one of
+        waitress's threads); ``NIGHTSWITCH_LOGIN_CLOCK`` is the monotonic clock of the
+        login rate limiter; ``NIGHTSWITCH_TEST_SECONDS`` how long the installer page's
+        hardware test holds each LED and relay.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        MAX_FORM_MEMORY_SIZE=MAX_BODY,
+        MAX_FORM_PARTS=4000,
+        SESSION_COOKIE_NAME="nightswitch_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Plain HTTP on a LAN: a Secure cookie would never be sent back (PI_NOTES 7.2).
+        SESSION_COOKIE_SECURE=False,
+        # A facilities manager's phone stays logged in for two weeks of use; each request
+        # extends it.
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        JSON_SORT_KEYS=False,
+        NIGHTSWITCH_SIMULATE=False,
+        NIGHTSWITCH_INTAKE=None,
+        NIGHTSWITCH_MAX_STREAMS=4,
+        NIGHTSWITCH_STREAM_SECONDS=300.0,
+        NIGHTSWITCH_HEARTBEAT_SECONDS=5.0,
+        NIGHTSWITCH_LOGIN_CLOCK=None,
+        NIGHTSWITCH_TEST_SECONDS=1.0,
+    )
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False
+    app.extensions["nightswitch"] = controller
+
+    from web import api, auth, errors, pages, security, sse
+
+    security.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(sse.bp)
+    app.register_blueprint(pages.bp)
+    return app
+
+
+__all__ = ["create_app", "MAX_BODY"]

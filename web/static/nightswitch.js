@@ -1,0 +1,171 @@
+/* Nightswitch: progressive enhancement only. Every action works without this file
+   (plain forms, server-side confirmation); with it the status page follows the appliance
+   live, long overrides ask in a dialog, the schedule preview follows the form as it is
+   typed, and the simulated front panel answers without reloading the page. */
+(function () {
+  "use strict";
+
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function get(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+  }
+
+  /* Confirmation of long overrides, deletions, restores. The server asks too when
+     this script is absent; confirm=1 tells it the question was answered here. */
+  document.addEventListener("click", function (ev) {
+    var el = ev.target.closest ? ev.target.closest("[data-confirm]") : null;
+    if (!el || el.disabled) { return; }
+    if (!window.confirm(el.getAttribute("data-confirm"))) { ev.preventDefault(); return; }
+    var form = el.form;
+    if (form && !form.querySelector('input[name="confirm"]')) {
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = "confirm"; input.value = "1";
+      form.appendChild(input);
+    }
+  });
+
+  document.addEventListener("change", function (ev) {
+    if (ev.target.hasAttribute && ev.target.hasAttribute("data-autosubmit")) { ev.target.form.submit(); }
+  });
+
+  /* Live status: server-sent events say something changed; the server renders it. */
+  function initLive() {
+    var live = document.getElementById("live");
+    if (!live) { return; }
+    var busy = false, again = false, poller = null;
+    function swap(html) {
+      var active = document.activeElement;
+      var typing = active && live.contains(active) && active.tagName === "INPUT" && active.value;
+      if (!typing) { live.innerHTML = html; }
+      else {
+        /* Someone is typing an end time: keep their field, refresh the rest. */
+        var tmp = document.createElement("div");
+        tmp.innerHTML = html;
+        [".status-card", ".facts", "#as-of"].forEach(function (sel) {
+          var a = live.querySelector(sel), b = tmp.querySelector(sel);
+          if (a && b) { a.replaceWith(b); }
+        });
+        var fs = live.querySelector("#override-section fieldset");
+        var nfs = tmp.querySelector("#override-section fieldset");
+        if (fs && nfs) { fs.disabled = nfs.disabled; }
+      }
+      var mode = live.querySelector("#mode");
+      if (mode) { document.title = document.title.replace(/^[^\u2013]*\u2013/, mode.textContent + " \u2013"); }
+      live.setAttribute("data-updated", String(Date.now()));
+    }
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      get(live.getAttribute("data-live-url")).then(function (r) {
+        return r.ok ? r.text().then(swap) : null;
+      }).catch(function () {}).then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+    }
+    function connect() {
+      if (!window.EventSource) { poller = poller || setInterval(refresh, 5000); return; }
+      var es = new EventSource(live.getAttribute("data-events-url"));
+      es.addEventListener("status", function (ev) {
+        try {
+          if (JSON.parse(ev.data).zone === live.getAttribute("data-zone")) { refresh(); }
+        } catch (e) { /* a malformed event: wait for the next one */ }
+      });
+      es.addEventListener("error", function () {
+        if (es.readyState === EventSource.CLOSED) {
+          /* Refused (too many live pages): poll, and try the stream again later. */
+          if (!poller) { poller = setInterval(refresh, 5000); }
+          setTimeout(function () { clearInterval(poller); poller = null; connect(); }, 60000);
+        }
+      });
+    }
+    connect();
+    /* The "for 1 hour" buttons state a clock time: keep it current. */
+    setInterval(refresh, 60000);
+  }
+
+  /* Schedule editor: preview the unsaved form as it changes. */
+  function initSchedule() {
+    var form = document.getElementById("schedule-form");
+    if (!form) { return; }
+    var timer = null, seq = 0;
+    function update() {
+      var mine = ++seq;
+      var data = new FormData(form);
+      data.delete("action");
+      fetch(form.getAttribute("data-preview-url"), {
+        method: "POST", credentials: "same-origin", body: new URLSearchParams(data),
+        headers: { "X-CSRF-Token": csrf(), "X-Requested-With": "fetch" }
+      }).then(function (r) {
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        if (html === null || mine !== seq) { return; }
+        var wrap = document.getElementById("preview-wrap");
+        if (wrap) { wrap.innerHTML = html; wrap.setAttribute("data-updated", String(Date.now())); }
+      }).catch(function () {});
+    }
+    function later(ms) { clearTimeout(timer); timer = setTimeout(update, ms); }
+    form.addEventListener("input", function () { later(350); });
+    form.addEventListener("change", function () { later(80); });
+    var country = form.querySelector("[data-country]");
+    var sub = form.querySelector("[data-subdivision]");
+    if (country && sub) {
+      country.addEventListener("change", function () {
+        get(form.getAttribute("data-subdivisions-url") + "?country=" + encodeURIComponent(country.value))
+          .then(function (r) { return r.json(); })
+          .then(function (data) {
+            while (sub.options.length > 1) { sub.remove(1); }
+            data.subdivisions.forEach(function (pair) { sub.add(new Option(pair[1], pair[0])); });
+            update();
+          }).catch(function () {});
+      });
+    }
+  }
+
+  /* The simulated front panel: turn the key and move the clock without a reload. */
+  function initPanel() {
+    if (!document.getElementById("vpanel")) { return; }
+    function refresh() {
+      var panel = document.getElementById("vpanel");
+      if (!panel || document.hidden) { return; }
+      var active = document.activeElement;
+      if (active && panel.contains(active) && active.tagName === "INPUT") { return; }
+      get(panel.getAttribute("data-fragment")).then(function (r) {
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        var current = document.getElementById("vpanel");
+        if (html && current) { current.outerHTML = html; }
+      }).catch(function () {});
+    }
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target, panel = document.getElementById("vpanel");
+      var kind = form.getAttribute("data-sim");
+      if (!kind || !panel || !panel.contains(form)) { return; }
+      ev.preventDefault();
+      var button = ev.submitter, body;
+      if (kind === "key") { body = { position: button ? button.value : "" }; }
+      else if (button && button.name === "advance_s") { body = { advance_s: Number(button.value) }; }
+      else { body = { now: (form.querySelector('input[name="now"]') || {}).value }; }
+      fetch(panel.getAttribute(kind === "key" ? "data-key-api" : "data-clock-api"), {
+        method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }
+      }).then(function (r) {
+        if (!r.ok) { return r.json().then(function (e) { window.alert(e.error); }); }
+      }).catch(function () {}).then(function () {
+        if (document.activeElement) { document.activeElement.blur(); }
+        refresh();
+      });
+    });
+    setInterval(refresh, 500);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initLive();
+    initSchedule();
+    initPanel();
+  });
+}());
