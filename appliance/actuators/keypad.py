@@ -126,6 +126,9 @@ class KeypadActuator(Actuator):
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
+        # set before any pin is claimed: close() and repr() must work on a half-built keypad
+        self.sense = None
+        self._password = spec.get("password", "")
         active_high = spec.get("active_high", True)
         self.hook = Relay(f"{self.name}-hook", spec["hook_pin"], active_high=active_high,
                           pin_factory=pin_factory)
