@@ -283,6 +283,23 @@ install_packages() {
         return 0
     fi
     system env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    if [ "$TEST_MODE" = 0 ]; then
+        local available=()
+        for pkg in "${missing[@]}"; do
+            if system apt-cache show "$pkg" >/dev/null 2>&1; then
+                available+=("$pkg")
+            elif [ "$pkg" = python3-lgpio ]; then
+                # Raspberry Pi OS ships it; plain Debian may not.  gpiozero then falls back
+                # to another pin driver (none works on a Pi 5).
+                warn "python3-lgpio is not in this system's package sources (Raspberry Pi OS has it); GPIO may not work, above all on a Pi 5"
+                PROBLEMS+=("python3-lgpio missing: use Raspberry Pi OS, or install lgpio by hand")
+            else
+                die "the Debian package $pkg is not available; check /etc/apt/sources.list and the network"
+            fi
+        done
+        missing=("${available[@]}")
+        [ ${#missing[@]} -gt 0 ] || return 0
+    fi
     system env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
@@ -314,6 +331,9 @@ stage_source() {
     local dest
     dest=$(p "$PREFIX/src")
     [ "$SRC_DIR" = "$dest" ] && return 0
+    case "$dest/" in
+        "$SRC_DIR"/*) die "the source in $SRC_DIR would be copied into itself; unpack it outside $(p "$PREFIX") or choose another --prefix" ;;
+    esac
     rm -rf "$dest.new"
     mkdir -p "$dest.new"
     tar -C "$SRC_DIR" \

@@ -61,6 +61,21 @@ def make_root(path: Path, *, legacy_boot: bool = False) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def installed(source, tmp_path_factory):
+    """One fresh install (the slow part), shared by the tests that only read it or clone it."""
+    root = make_root(tmp_path_factory.mktemp("installed") / "root")
+    result = run_install(source, root, "--unattended")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root, result
+
+
+def clone(root: Path, dest: Path) -> Path:
+    """A copy of an installed root (modes, links and all) for a test that changes it."""
+    shutil.copytree(root, dest, symlinks=True)
+    return dest
+
+
 def run_install(source: Path, root: Path | None, *args: str, model: str | None = None,
                 test_mode: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ)
@@ -154,10 +169,8 @@ def test_test_switch_refuses_the_real_root(source):
     assert "needs --root DIR" in result.stderr
 
 
-def test_install_lays_out_the_files_as_on_a_pi(source, tmp_path):
-    root = make_root(tmp_path / "root")
-    result = run_install(source, root, "--unattended")
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_install_lays_out_the_files_as_on_a_pi(installed):
+    root, result = installed
 
     # config: the pin map plus [site], root:nightswitch 0640, in a 0750 directory
     conf_dir = root / "etc/nightswitch"
@@ -238,10 +251,8 @@ def test_install_lays_out_the_files_as_on_a_pi(source, tmp_path):
     assert "REBOOT" in result.stdout
 
 
-def test_running_again_changes_nothing_and_keeps_site_edits(source, tmp_path):
-    root = make_root(tmp_path / "root")
-    first = run_install(source, root, "--unattended")
-    assert first.returncode == 0, first.stdout + first.stderr
+def test_running_again_changes_nothing_and_keeps_site_edits(source, installed, tmp_path):
+    root = clone(installed[0], tmp_path / "root")
     before = tree(root)
 
     second = run_install(source, root, "--unattended")
@@ -268,9 +279,8 @@ def test_running_again_changes_nothing_and_keeps_site_edits(source, tmp_path):
     assert boot_config.read_text().splitlines().count(BEGIN) == 1
 
 
-def test_uninstall_removes_what_it_added_and_keeps_config_and_data(source, tmp_path):
-    root = make_root(tmp_path / "root")
-    assert run_install(source, root, "--unattended").returncode == 0
+def test_uninstall_removes_what_it_added_and_keeps_config_and_data(source, installed, tmp_path):
+    root = clone(installed[0], tmp_path / "root")
     config = (root / "etc/nightswitch/nightswitch.toml").read_bytes()
     database = root / "var/lib/nightswitch/nightswitch.db"
     assert database.is_file()
@@ -297,9 +307,8 @@ def test_uninstall_removes_what_it_added_and_keeps_config_and_data(source, tmp_p
     assert admin_password(again.stdout) is None
 
 
-def test_uninstall_purge_removes_config_data_and_user(source, tmp_path):
-    root = make_root(tmp_path / "root")
-    assert run_install(source, root, "--unattended").returncode == 0
+def test_uninstall_purge_removes_config_data_and_user(source, installed, tmp_path):
+    root = clone(installed[0], tmp_path / "root")
     result = run_install(source, root, "--uninstall", "--purge")
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (root / "etc/nightswitch").exists()
