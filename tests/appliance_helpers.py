@@ -96,6 +96,55 @@ def connect(factory, relay_pin: int, sense_pin: int):
     return factory.pin(relay_pin, pin_class=MockConnectedPin, input_pin=factory.pin(sense_pin))
 
 
+class ToggleKey:
+    """The PBX side of a toggle night key with its lamp, built from gpiozero parts.
+
+    The relay's output pin is a ``MockConnectedPin`` wired to a spare *wire* pin; a
+    gpiozero ``DigitalInputDevice`` on that wire sees each closure of the relay (in the
+    test's thread, synchronously) and toggles the lamp, which the actuator's sense input
+    reads. Build it before the actuator.
+
+    :param int relay: the relay's GPIO.
+    :param int lamp: the lamp (sense) input's GPIO.
+    :param int wire: a free GPIO standing for the wire to the key.
+    :param bool lamp_pull_up: the sense input's pull (lit = LOW when pulled up).
+    :param bool relay_active_high: which level closes the relay.
+    """
+
+    def __init__(self, factory, relay: int, lamp: int, wire: int, *,
+                 lamp_pull_up: bool = True, relay_active_high: bool = True):
+        from gpiozero import DigitalInputDevice
+
+        self.factory = factory
+        self.lamp_pin = factory.pin(lamp)
+        self.lamp_pull_up = lamp_pull_up
+        self.lit = False
+        self.presses: list[float] = []
+        self.responding = True
+        self.wire = DigitalInputDevice(wire, pull_up=False, pin_factory=factory)
+        connect(factory, relay, wire)
+        if relay_active_high:
+            self.wire.when_activated = self._pressed
+        else:
+            self.wire.when_deactivated = self._pressed
+
+    def _pressed(self) -> None:
+        self.presses.append(time.monotonic())
+        if self.responding:
+            self.set_lit(not self.lit)
+
+    def set_lit(self, lit: bool) -> None:
+        """Light or darken the lamp (the PBX switched, by us or behind our back)."""
+        self.lit = lit
+        if lit == self.lamp_pull_up:
+            self.lamp_pin.drive_low()
+        else:
+            self.lamp_pin.drive_high()
+
+    def close(self) -> None:
+        self.wire.close()
+
+
 def close_contact(device) -> None:
     """Close a key-switch contact on a gpiozero input device: drive its pin to its active
     level, as a contact to ground does on a pulled-up input."""
