@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from appliance.schedule import (
     DAY_MINUTES, WEEKDAY_NAMES, WEEKDAYS, HolidayRules, Schedule, TimeRange,
-    format_minutes, holiday_language, holiday_name_key,
+    format_minutes, holiday_language, holiday_name_key, library_categories,
 )
 
 
@@ -75,18 +75,22 @@ class DayPlan:
 # -- holidays -----------------------------------------------------------------------------
 
 @lru_cache(maxsize=256)
-def library_holidays(country: str, subdivision: str | None,
-                     year: int) -> dict[date, tuple[str, ...]]:
+def library_holidays(country: str, subdivision: str | None, year: int,
+                     categories: tuple[str, ...] = ()) -> dict[date, tuple[str, ...]]:
     """The ``holidays`` library's public holidays of one year, as ``{date: names}``.
 
-    Cached per (country, subdivision, year): the appliance asks about the same year
-    thousands of times (every preview, every decision), and the answer never changes
-    within one installed library version.
+    Cached per (country, subdivision, year, extra categories): the appliance asks about
+    the same year thousands of times (every preview, every decision), and the answer
+    never changes within one installed library version.
+
+    :param tuple categories:
+        Extra categories on top of the public holidays, such as ``("catholic",)``.
     """
     import holidays
 
     table = holidays.country_holidays(country, subdiv=subdivision, years=year,
-                                      language=holiday_language(country))
+                                      language=holiday_language(country),
+                                      categories=library_categories(categories))
     return {day: tuple(table.get_list(day)) for day in sorted(table)}
 
 
@@ -139,7 +143,8 @@ def holiday_reason(rules: HolidayRules, day: date) -> str | None:
     index = _rules_index(rules)
     parts = []
     if rules.country is not None and day not in index.ignore_dates:
-        names = library_holidays(rules.country, rules.subdivision, day.year).get(day, ())
+        names = library_holidays(rules.country, rules.subdivision, day.year,
+                                 rules.categories).get(day, ())
         names = [n for n in names if holiday_name_key(n) not in index.ignore_names]
         if names:
             # A holiday of the whole country is labelled (DE); one kept only in the
@@ -147,7 +152,7 @@ def holiday_reason(rules: HolidayRules, day: date) -> str | None:
             # multi-site company see why their office is closed and another is not.
             place = rules.country
             if rules.subdivision is not None and day not in library_holidays(
-                    rules.country, None, day.year):
+                    rules.country, None, day.year, rules.categories):
                 place = f"{rules.country}-{rules.subdivision}"
             parts.append(f"public holiday {', '.join(names)} ({place})")
     custom = index.fixed.get(day, ()) + index.yearly.get((day.month, day.day), ())

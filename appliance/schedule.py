@@ -37,7 +37,7 @@ DAY_MINUTES = 24 * 60
 
 _TOP_KEYS = ("timezone", "default_mode", "weekly", "holidays", "seasons", "exceptions")
 _RANGE_KEYS = ("start", "end", "mode")
-_HOLIDAY_KEYS = ("country", "subdivision", "mode", "ignore", "custom")
+_HOLIDAY_KEYS = ("country", "subdivision", "categories", "mode", "ignore", "custom")
 _SEASON_KEYS = ("name", "from", "to", "weekly")
 _EXCEPTION_KEYS = ("name", "from", "to", "ranges")
 
@@ -81,11 +81,6 @@ class CustomHoliday:
     month: int | None = None
     day: int | None = None
 
-    def falls_on(self, day: date) -> bool:
-        if self.date is not None:
-            return self.date == day
-        return day.month == self.month and day.day == self.day
-
 
 @dataclass(frozen=True)
 class HolidayRules:
@@ -104,6 +99,10 @@ class HolidayRules:
         that this site works on anyway.
     :param tuple custom:
         :class:`CustomHoliday` entries.
+    :param tuple categories:
+        Extra ``holidays`` library categories kept *on top of* the public holidays,
+        such as ``("catholic",)``: in Bavaria, Assumption Day (15 August) is a holiday
+        only in Catholic municipalities, which are most of them.
     """
 
     country: str | None = None
@@ -111,6 +110,7 @@ class HolidayRules:
     mode: str = "night"
     ignore: tuple[str, ...] = ()
     custom: tuple[CustomHoliday, ...] = ()
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -317,8 +317,9 @@ class _Checker:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
+                given = value if isinstance(value, float) else _json_type(value)
                 self.err(path, f"must be a whole number ({what}, {low} to {high}), not "
-                               f"{_show(value) if isinstance(value, (int, float)) else _json_type(value)}")
+                               f"{given}")
                 return None
         if not low <= value <= high:
             self.err(path, f"{value} is out of range; {what} is {low} to {high}")
@@ -499,6 +500,13 @@ def _country_subdivisions(country: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
+def _country_categories(country: str) -> tuple[str, ...]:
+    import holidays
+
+    return tuple(sorted(holidays.country_holidays(country).supported_categories))
+
+
+@lru_cache(maxsize=64)
 def _subdivision_aliases(country: str) -> dict[str, str]:
     import holidays
 
@@ -534,12 +542,19 @@ def holiday_name_key(name: str) -> str:
 _NAME_YEARS = range(2000, 2061)
 
 
+def library_categories(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """The categories to ask the library for: public holidays plus *extra*."""
+    return ("public",) + tuple(c for c in extra if c != "public")
+
+
 @lru_cache(maxsize=64)
-def _holiday_names(country: str, subdivision: str | None) -> dict[str, str]:
+def _holiday_names(country: str, subdivision: str | None,
+                   categories: tuple[str, ...] = ()) -> dict[str, str]:
     import holidays
 
     table = holidays.country_holidays(country, subdiv=subdivision, years=_NAME_YEARS,
-                                      language=holiday_language(country))
+                                      language=holiday_language(country),
+                                      categories=library_categories(categories))
     names: dict[str, str] = {}
     for day in table:
         for name in table.get_list(day):
@@ -602,15 +617,45 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
                           f"{country} has no subdivisions in the holidays library; "
                           "leave subdivision out")
             subdivision = None
+    categories = _parse_categories(check, data.get("categories", []), country, country_ok)
     mode = "night"
     if "mode" in data:
         mode = check.mode(data["mode"], "holidays.mode") or "night"
-    ignore = _parse_ignore(check, data.get("ignore", []), country, subdivision, country_ok)
+    ignore = _parse_ignore(check, data.get("ignore", []), country, subdivision, categories,
+                           country_ok)
     custom = _parse_custom(check, data.get("custom", []))
-    return HolidayRules(country, subdivision, mode, ignore, custom)
+    return HolidayRules(country, subdivision, mode, ignore, custom, categories)
 
 
-def _parse_ignore(check: _Checker, value, country, subdivision, country_ok) -> tuple[str, ...]:
+def _parse_categories(check: _Checker, value, country, country_ok) -> tuple[str, ...]:
+    items = check.listof(value, "holidays.categories",
+                         'extra holiday categories such as ["catholic"]')
+    if items is None:
+        return ()
+    kept = []
+    for index, item in enumerate(items):
+        where = f"holidays.categories[{index}]"
+        if country is None:
+            if country_ok:
+                check.err(where, "needs holidays.country: categories are the library's")
+            continue
+        allowed = _country_categories(country)
+        if not isinstance(item, str):
+            check.err(where, f"must be a category name as a string, not {_json_type(item)};"
+                             f" allowed: {', '.join(allowed)}")
+            continue
+        if item not in allowed:
+            check.err(where, f"unknown holiday category {_show(item)} for {country}; "
+                             f"allowed: {', '.join(allowed)} (public holidays are always "
+                             "kept)")
+            continue
+        if item not in kept:
+            kept.append(item)
+    return tuple(kept)
+
+
+def _parse_ignore(check: _Checker, value, country, subdivision, categories,
+                  country_ok) -> tuple[str, ...]:
     items = check.listof(value, "holidays.ignore", 'holiday names or dates such as '
                                                    '["Corpus Christi", "2026-06-04"]')
     if items is None:
@@ -634,12 +679,12 @@ def _parse_ignore(check: _Checker, value, country, subdivision, country_ok) -> t
                 continue
             from appliance.dayplan import library_holidays
 
-            if day not in library_holidays(country, subdivision, day.year):
+            if day not in library_holidays(country, subdivision, day.year, categories):
                 check.err(where, f"{day.isoformat()} is not a public holiday in {place}, "
                                  "so there is nothing to ignore")
                 continue
         else:
-            names = _holiday_names(country, subdivision)
+            names = _holiday_names(country, subdivision, categories)
             if holiday_name_key(item) not in names:
                 close = difflib.get_close_matches(holiday_name_key(item), list(names), n=1)
                 hint = f"did you mean {names[close[0]]!r}? " if close else ""
@@ -793,7 +838,8 @@ def schedule_to_json(schedule: Schedule) -> dict:
     rules = schedule.holidays
     if rules is not None:
         holidays_json = {"country": rules.country, "subdivision": rules.subdivision,
-                         "mode": rules.mode, "ignore": list(rules.ignore), "custom": []}
+                         "categories": list(rules.categories), "mode": rules.mode,
+                         "ignore": list(rules.ignore), "custom": []}
         for item in rules.custom:
             if item.date is not None:
                 holidays_json["custom"].append({"date": item.date.isoformat(),

@@ -111,3 +111,17 @@ def test_names_are_english_where_the_library_has_them():
     # Germany's default language in the library is German; reasons are in English.
     assert library_holidays("DE", None, 2026)[date(2026, 12, 25)] == ("Christmas Day",)
     assert library_holidays("GB", "ENG", 2026)[date(2026, 12, 25)] == ("Christmas Day",)
+
+
+def test_extra_categories_add_to_the_public_holidays():
+    # Assumption Day is kept in Bavaria's Catholic municipalities only (the library's
+    # "catholic" category); public holidays stay.
+    plain = make_schedule(holidays=BAVARIA)
+    catholic = make_schedule(holidays={**BAVARIA, "categories": ["catholic"]})
+    # 15 August 2029 is a Wednesday.
+    assert_mode_at(plain, "2029-08-15 10:00", "day", source="weekly")
+    assert_mode_at(catholic, "2029-08-15 10:00", "night",
+                   reason="night: public holiday Assumption Day (DE-BY)")
+    assert_mode_at(catholic, "2026-12-25 10:00", "night",
+                   reason="night: public holiday Christmas Day (DE)")
+    assert catholic.holidays.categories == ("catholic",)

@@ -199,7 +199,14 @@ ERROR_CASES = [
     ("subdivision-without-country", {"holidays": {"subdivision": "BY"}},
      {"holidays.subdivision": "needs holidays.country"}),
     ("unknown-holiday-key", {"holidays": {"country": "DE", "region": "BY"}},
-     {"holidays.region": "allowed keys here: country, subdivision, mode, ignore, custom"}),
+     {"holidays.region": "allowed keys here: country, subdivision, categories, mode, "
+                         "ignore, custom"}),
+    ("unknown-category", {"holidays": {"country": "DE", "categories": ["Catholic", 1]}},
+     {"holidays.categories[0]": "unknown holiday category 'Catholic' for DE; allowed: "
+                                "catholic, public, school",
+      "holidays.categories[1]": "must be a category name as a string, not a number"}),
+    ("category-without-country", {"holidays": {"categories": ["catholic"]}},
+     {"holidays.categories[0]": "needs holidays.country"}),
     ("bad-holiday-mode", {"holidays": {"country": "DE", "mode": "NIGHT"}},
      {"holidays.mode": "'NIGHT' is not a mode name"}),
     ("custom-bad-date", {"holidays": {"custom": [{"date": "2026-02-30", "name": "x"}]}},
