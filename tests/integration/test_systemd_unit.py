@@ -91,6 +91,21 @@ def test_verify_would_catch_a_mistake(tmp_path):
     assert "Invalid device rights 'rx'" in result.stderr
 
 
+def test_systemd_rates_the_sandbox_well(tmp_path):
+    # systemd's own exposure score (0 = locked down, 10 = unprotected): the hardening
+    # must stay strong while GPIO and serial remain reachable
+    program = tmp_path / "nightswitch"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    copy = tmp_path / "nightswitch.service"
+    copy.write_text(UNIT.read_text(encoding="utf-8").replace(EXEC, str(program)))
+    result = subprocess.run([systemd_analyze(), "security", "--offline=yes", str(copy)],
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for nightswitch.service: ([\d.]+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 3.0
+
+
 def test_notify_watchdog_and_restart_forever(unit):
     assert value(unit, "Service", "Type") == "notify"
     assert value(unit, "Service", "NotifyAccess") == "main"
