@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import termios
 import time
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
@@ -129,7 +130,7 @@ def run(args) -> int:
         try:
             port = serial.serial_for_url(port_url, do_not_open=False, exclusive=True,
                                          **settings.pyserial_kwargs())
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
             raise NightswitchError(f"cannot open {port_url}: {exc} (is the daemon in the "
                                    "middle of an operation, or another console open?)") \
                 from None

@@ -21,6 +21,12 @@ from contextlib import contextmanager
 
 import serial
 
+try:
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - not POSIX
+    class _TermiosError(Exception):
+        pass
+
 from appliance.pbx.dialogue import Dialogue, DialogueError, PortError
 from appliance.pbx.profiles import Profile
 from appliance.pbx.settings import SerialSettings
@@ -79,8 +85,11 @@ class PbxLink:
             port = self.open_port(self.url, do_not_open=False, timeout=READ_SLICE_S,
                                   write_timeout=WRITE_TIMEOUT_S, exclusive=True,
                                   **self.settings.pyserial_kwargs())
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise PortError(f"{self.label}: cannot open the port: {exc}") from None
+        except (serial.SerialException, OSError, ValueError, _TermiosError) as exc:
+            # termios.error is not an OSError: a port that refuses a setting (a pty
+            # refuses 7 data bits) raises it from inside pyserial's open().
+            raise PortError(f"{self.label}: cannot open the port with "
+                            f"{self.settings.describe()}: {exc}") from None
         try:
             # Whatever the port holds from before (a previous session's tail, SMDR
             # chatter on a shared port) is not an answer to us.

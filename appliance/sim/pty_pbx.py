@@ -11,7 +11,8 @@ A pty has no baud rate of its own, so the simulator supplies the wire: every byt
 writes costs ``bits/baud`` seconds (10/baud at 8N1) before it appears, and bytes it
 reads are acted on only when they would have finished arriving. It also reads the port
 settings the client set on the pty (termios) and, like a real UART, answers line noise
-when they differ from its own.
+when their speed or stop bits differ from its own (a pty does not keep parity or data
+bits).
 
 Faults, from :meth:`PbxSimulator.inject` or the ``pbx-sim`` command's stdin:
 
@@ -131,7 +132,12 @@ class PtyEnd:
             return 0
 
     def client_settings_match(self, settings: SerialSettings) -> bool:
-        """Whether the client set the port as the PBX's UART is set (termios on the pty)."""
+        """Whether the client set the port's speed and stop bits as the PBX's UART is set.
+
+        Only those two: a Linux pty keeps the speed and CSTOPB a client sets, but drops
+        PARENB/PARODD, and refuses 7 data bits without parity (7N1, 7N2: EINVAL), so
+        parity and data bits cannot be checked on a pty.
+        """
         if self.slave is None:
             return False
         try:
@@ -142,24 +148,7 @@ class PtyEnd:
         speed = getattr(termios, f"B{settings.baudrate}", None)
         if speed is not None and ospeed != speed:
             return False
-        size = termios.CS7 if settings.bytesize == 7 else termios.CS8
-        if cflag & termios.CSIZE != size:
-            return False
-        if bool(cflag & termios.CSTOPB) != (settings.stopbits == 2):
-            return False
-        cmspar = getattr(termios, "CMSPAR", 0o10000000000)
-        want_parenb = settings.parity != "none"
-        if bool(cflag & termios.PARENB) != want_parenb:
-            return False
-        if want_parenb:
-            if bool(cflag & cmspar) != (settings.parity in ("mark", "space")):
-                return False
-            odd = bool(cflag & termios.PARODD)
-            if settings.parity in ("odd", "mark") and not odd:
-                return False
-            if settings.parity in ("even", "space") and odd:
-                return False
-        return True
+        return bool(cflag & termios.CSTOPB) == (settings.stopbits == 2)
 
 
 class _Conversation:
@@ -234,6 +223,7 @@ class PbxSimulator:
         self.bytes_in = 0
         self.bytes_out = 0
         self.calls_emitted = 0
+        self._epoch = 0             # bumped by clear(): answers still queued are dropped
         self._reopen_at: float | None = None
         self._power_back_at: float | None = None
         self._power_back_mode: str | None = None
@@ -375,15 +365,25 @@ class PbxSimulator:
         self.faults.add(fault)
 
     def clear(self) -> None:
-        """End every fault; a dropped port comes back now."""
+        """End every fault; a dropped port comes back now, the power comes back now, and
+        whatever the faulty PBX had not yet answered is forgotten (a PBX that recovers
+        starts afresh, it does not replay a queue of stale answers)."""
         self.faults.clear()
         self.slow_s = (self.serial.step_timeout_s + 1.0) if self.serial else 1.0
         with self._fd_lock:
+            self._epoch += 1
             self.conversation.reset()
-            if self.port is not None and not self.port.is_open:
-                self._reopen_at = time.monotonic()
+            self._pending = ""
+            if self.port is not None:
+                if self.port.is_open:
+                    while self.port.read(0):
+                        pass
+                else:
+                    self._reopen_at = time.monotonic()
         if self._power_back_at is not None:
-            self._power_back_at = time.monotonic()
+            self._power_back_at = None
+            back = self.model.power_on(self._power_back_mode)
+            self.on_event(f"power back on, in {back}")
         if self.port is not None:
             self._wait_for(lambda: self.port.is_open, 2.0)
 
@@ -481,16 +481,19 @@ class PbxSimulator:
             else:
                 self._pending += ch
             echo.append(ch)
+        epoch = self._epoch
         if self.serial.sim.echo and not self._awaiting_password():
             out = "".join(echo).encode("latin-1")
             if "garbage" in self.faults:
                 out = self._noise(len(out))
             self._write(self.port, out, self.settings)
         for line in lines:
+            if self._epoch != epoch:
+                return
             for reply in self._answer(line):
-                self._reply(reply)
+                self._reply(reply, epoch)
 
-    def _reply(self, text: str) -> None:
+    def _reply(self, text: str, epoch: int) -> None:
         if self._stop.wait(self.delay_s):
             return
         if "slow" in self.faults:
@@ -499,6 +502,8 @@ class PbxSimulator:
             while "slow" in self.faults and time.monotonic() < end:
                 if self._stop.wait(0.01):
                     return
+        if self._epoch != epoch:
+            return
         if text.endswith((" ", ":", ">", "?", "#")) and not text.endswith("\r\n"):
             data = ("\r\n" + text).encode("latin-1", errors="replace")   # a prompt
         else:
@@ -614,6 +619,10 @@ class PbxSimulator:
         c = self.conversation
         steps = self.serial.login
         step = steps[c.login_step]
+        if c.login_step > 0 and step.send and _PLACEHOLDER.search(step.send) \
+                and not line.strip():
+            # An empty answer to "login:" or "Password:" gets the prompt again.
+            return self._samples([steps[c.login_step - 1]])
         matched, captured = self._match_send(step.send, line)
         if not matched and c.login_step > 0:
             c.reset()

@@ -1,0 +1,204 @@
+"""The serial actuator against the simulated PBX on a real pty, per profile with a
+serial dialogue: every mode, the read-back, and every fault the simulator injects."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from appliance.actuators import serial_port
+from appliance.actuators.base import ActuatorError
+from appliance.sim import PbxModel, PbxSimulator, SimError
+from tests.fixtures.pbx.simhelp import PASSWORD, fast, profiles, serial_profiles, spec_for
+
+SERIAL = serial_profiles()
+
+
+def test_every_serial_profile_is_covered():
+    assert "mitel-3300" in SERIAL and "mitel-3300-login" in SERIAL
+
+
+@pytest.fixture(params=SERIAL)
+def rig(request):
+    """A fast-failing copy of the profile, its simulator, and an actuator on it."""
+    profile = fast(profiles()[request.param])
+    sim = PbxSimulator(profile, password=PASSWORD if profile.serial.needs_password else "",
+                       seed=7).start()
+    actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                 profiles={profile.name: profile})
+    yield profile, sim, actuator
+    actuator.close()
+    sim.close()
+
+
+def test_every_mode_is_set_and_read_back(rig):
+    profile, sim, actuator = rig
+    for mode in profile.serial.commands:
+        actuator.apply(mode)
+        assert sim.model.mode == mode
+        assert actuator.read_back() == mode
+    assert [c.by for c in sim.model.history] == ["serial"] * len(profile.serial.commands)
+    if profile.serial.logout:
+        assert not sim.conversation.logged_in      # each operation logged out
+
+
+def test_a_mode_changed_behind_our_back_is_read_back(rig):
+    profile, sim, actuator = rig
+    actuator.apply("day")
+    sim.model.set_mode("night", by="console")
+    assert actuator.read_back() == "night"
+
+
+@pytest.mark.parametrize("fault,words", [
+    ("silence", "received nothing"),
+    ("garbage", "no answer within"),
+    ("slow", "no answer within"),
+])
+def test_fault_then_recovery(rig, fault, words):
+    profile, sim, actuator = rig
+    actuator.apply("day")
+    sim.inject(fault)
+    with pytest.raises(ActuatorError) as caught:
+        actuator.apply("night")
+    message = str(caught.value)
+    assert words in message
+    assert f"[{profile.name} on {sim.port_path}]" in message
+    assert sim.model.mode != "night" or fault in ("garbage", "slow")
+    sim.clear()
+    actuator.apply("night")
+    assert sim.model.mode == "night" and actuator.read_back() == "night"
+
+
+def test_wrong_password_then_recovery(rig):
+    profile, sim, actuator = rig
+    if not profile.serial.needs_password:
+        with pytest.raises(SimError, match="no login with a password"):
+            sim.inject("wrong_password")
+        return
+    sim.inject("wrong_password")
+    with pytest.raises(ActuatorError) as caught:
+        actuator.apply("night")
+    assert "the PBX refused the login" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    assert sim.model.mode == "day"
+    sim.clear()
+    actuator.apply("night")
+    assert sim.model.mode == "night"
+
+
+def test_dropped_port_vanishes_and_comes_back(rig):
+    profile, sim, actuator = rig
+    first = sim.device
+    sim.inject("drop")
+    assert sim.device is None
+    with pytest.raises(ActuatorError) as caught:
+        actuator.apply("night")
+    assert "cannot open the port" in str(caught.value)
+    sim.clear()
+    assert sim.device is not None
+    actuator.apply("night")
+    assert actuator.read_back() == "night"
+    assert first is not None
+
+
+def test_a_drop_with_a_time_comes_back_by_itself(rig):
+    profile, sim, actuator = rig
+    sim.inject("drop", seconds=0.3)
+    with pytest.raises(ActuatorError):
+        actuator.read_back()
+    from tests.fixtures.pbx.simhelp import wait_until
+    assert wait_until(lambda: sim.device is not None, 3.0)
+    assert actuator.read_back() == "day"
+
+
+def test_power_cut_back_in_another_mode_is_seen_by_read_back(rig):
+    profile, sim, actuator = rig
+    actuator.apply("day")
+    sim.inject("power_cut", mode="night")
+    assert actuator.read_back() == "night"          # the controller sees the drift
+    actuator.apply("day")
+    assert actuator.read_back() == "day"
+
+
+def test_power_cut_follows_the_profile(rig):
+    profile, sim, actuator = rig
+    actuator.apply("night")
+    sim.inject("power_cut")
+    # mitel-3300: "after a reboot the prior service is restored"
+    assert profile.power.on_power_up == "retain"
+    assert actuator.read_back() == "night"
+
+
+def test_while_the_power_is_off_the_port_is_silent(rig):
+    profile, sim, actuator = rig
+    sim.inject("power_cut", seconds=30)
+    with pytest.raises(ActuatorError, match="received nothing"):
+        actuator.read_back()
+    sim.clear()
+    assert actuator.read_back() in profile.modes
+
+
+def test_wrong_port_speed_gets_line_noise():
+    profile = fast(profiles()["mitel-3300"], step_s=2.0)
+    with PbxSimulator(profile, baud=1200, seed=3) as sim:
+        actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                     profiles={profile.name: profile})
+        with pytest.raises(ActuatorError) as caught:
+            actuator.apply("night")
+        assert "no answer within" in str(caught.value)
+        assert sim.model.mode == "day"
+        right = serial_port.build(spec_for(profile, sim.port_path,
+                                           settings={"baudrate": 1200}),
+                                  profiles={profile.name: profile})
+        right.apply("night")
+        assert sim.model.mode == "night"
+
+
+def test_a_shared_model_with_the_pin_side(mock_factory):
+    """A mode set on the pins shows on the maintenance port's status query."""
+    profile = fast(profiles()["mitel-3300"])
+    model = PbxModel.from_profile(profile)
+    with PbxSimulator(profile, model=model) as sim:
+        actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                     profiles={profile.name: profile})
+        model.set_mode("night2", by="keypad")
+        assert actuator.read_back() == "night2"
+
+
+def test_a_profile_mode_we_do_not_map_is_reported_by_its_own_name():
+    profile = fast(profiles()["mitel-3300"])
+    with PbxSimulator(profile) as sim:
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path, modes={"day": "day", "night": "night"}),
+            profiles={profile.name: profile})
+        sim.model.set_mode("night2", by="console")
+        assert actuator.read_back() == "night2"
+        assert "night2" not in actuator.modes
+
+
+def test_the_password_never_reaches_the_log(caplog):
+    profile = fast(profiles()["mitel-3300-login"])
+    caplog.set_level(logging.DEBUG)
+    with PbxSimulator(profile, password=PASSWORD) as sim:
+        actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                     profiles={profile.name: profile})
+        actuator.apply("night")
+        sim.inject("wrong_password")
+        with pytest.raises(ActuatorError) as caught:
+            actuator.apply("day")
+    assert "system" in caplog.text and "***" in caplog.text
+    for text in (caplog.text, str(caught.value), repr(actuator), repr(actuator.link)):
+        assert PASSWORD not in text
+
+
+def test_retries_on_a_fresh_port_recover_from_one_lost_answer():
+    profile = fast(profiles()["mitel-3300"], retries=1)
+    with PbxSimulator(profile) as sim:
+        actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                     profiles={profile.name: profile})
+        sim.inject("silence")
+        import threading
+        threading.Timer(0.2, sim.clear).start()    # the PBX wakes up during attempt 1
+        actuator.apply("night")
+        assert sim.model.mode == "night"

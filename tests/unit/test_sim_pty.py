@@ -1,0 +1,236 @@
+"""The simulated PBX's serial side on its own, seen from a plain pyserial port."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+
+import pytest
+import serial
+
+from appliance.sim import PbxSimulator, SimError
+from appliance.smdr.parser import LineKind, parse_line
+from tests.fixtures.pbx.simhelp import PASSWORD, profiles, wait_until
+
+
+def open_port(path, **kwargs):
+    kwargs.setdefault("baudrate", 9600)
+    return serial.serial_for_url(path, do_not_open=False, timeout=0.05, **kwargs)
+
+
+def read_until(port, text: bytes, timeout=3.0) -> bytes:
+    got = b""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and text not in got:
+        got += port.read(max(1, port.in_waiting))
+    return got
+
+
+@pytest.fixture
+def mitel():
+    with PbxSimulator(profiles()["mitel-3300"], seed=1) as sim:
+        yield sim
+
+
+def test_a_pty_path_and_a_stable_link(mitel):
+    assert mitel.device.startswith("/dev/pts/")
+    assert os.path.realpath(mitel.port_path) == mitel.device
+    assert "mitel-3300" in repr(mitel) and "9600 8N1" in repr(mitel)
+
+
+def test_it_speaks_the_profiles_dialogue_with_echo(mitel):
+    with open_port(mitel.port_path) as port:
+        port.write(b"CP SERVICE NIGHT2\r")
+        got = read_until(port, b"TO NIGHT2\r\n")
+        assert got == b"CP SERVICE NIGHT2\r\nSYSTEM STATUS CHANGED TO NIGHT2\r\n"
+        assert mitel.model.mode == "night2"
+        port.write(b"cp service display\r")       # commands are not case-sensitive
+        assert b"CURRENT SYSTEM STATUS IS NIGHT2" in read_until(port, b"IS NIGHT2")
+
+
+def test_writes_take_the_wires_time(mitel):
+    with open_port(mitel.port_path) as port:
+        start = time.monotonic()
+        port.write(b"CP SERVICE DISPLAY\r")
+        got = read_until(port, b"IS DAY\r\n")
+        elapsed = time.monotonic() - start
+    wire = (len(b"CP SERVICE DISPLAY\r") + len(got)) * 10 / 9600
+    assert elapsed >= wire + mitel.delay_s
+    assert mitel.bytes_in == 19 and mitel.bytes_out == len(got)
+
+
+def test_a_slower_port_is_slower():
+    with PbxSimulator(profiles()["mitel-3300"], baud=1200) as sim:
+        with open_port(sim.port_path, baudrate=1200) as port:
+            start = time.monotonic()
+            port.write(b"CP SERVICE DISPLAY\r")
+            got = read_until(port, b"IS DAY\r\n")
+            elapsed = time.monotonic() - start
+    assert b"CURRENT SYSTEM STATUS IS DAY" in got
+    assert elapsed >= (19 + len(got)) * 10 / 1200
+
+
+def test_the_wrong_speed_or_stop_bits_get_line_noise(mitel):
+    # A pty keeps only these two of the settings a client makes (see PtyEnd).
+    for wrong in ({"baudrate": 1200}, {"stopbits": serial.STOPBITS_TWO}):
+        with open_port(mitel.port_path, **wrong) as port:
+            port.write(b"CP SERVICE NIGHT1\r")
+            time.sleep(0.3)
+            got = port.read(port.in_waiting)
+        assert got and b"SYSTEM STATUS" not in got, wrong
+    assert mitel.model.mode == "day"
+
+
+def test_a_login_with_username_and_password():
+    profile = profiles()["mitel-3300-login"]
+    with PbxSimulator(profile, password=PASSWORD) as sim, open_port(sim.port_path) as port:
+        port.write(b"CP SERVICE NIGHT1\r")             # not logged in: a wake-up line
+        assert read_until(port, b"login: ").endswith(b"\r\nlogin: ")
+        port.write(b"\r")                               # no user: asked again
+        assert read_until(port, b"login: ").endswith(b"\r\nlogin: ")
+        port.write(b"system\r")
+        assert b"Password: " in read_until(port, b"Password: ")
+        port.write(PASSWORD.encode() + b"\r")
+        got = read_until(port, b"MAINT> ")
+        assert PASSWORD.encode() not in got         # no echo of the password
+        assert sim.conversation.logged_in and sim.model.mode == "day"
+        port.write(b"LOGOUT\r")
+        assert b"GOODBYE" in read_until(port, b"GOODBYE")
+        assert not sim.conversation.logged_in
+
+
+def test_a_port_that_refuses_a_setting_is_an_actuator_error(mitel):
+    # A Linux pty that has been opened 8N1 refuses 7 data bits without parity with
+    # termios.error (EINVAL), which is not an OSError: it must still become an
+    # ActuatorError that names the settings.
+    from appliance.actuators import serial_port
+    from appliance.actuators.base import ActuatorError
+    from tests.fixtures.pbx.simhelp import fast
+
+    open_port(mitel.port_path).close()
+    profile = fast(profiles()["mitel-3300"])
+    actuator = serial_port.build(
+        {"name": "p", "type": "serial", "zone": "main", "role": "primary",
+         "profile": "mitel-3300", "port": mitel.port_path,
+         "settings": {"bytesize": 7, "parity": "none"}}, profiles={"mitel-3300": profile})
+    with pytest.raises(ActuatorError) as caught:
+        actuator.read_back()
+    assert "cannot open the port with 9600 7N1" in str(caught.value)
+
+
+def test_a_wrong_password_gets_the_documented_refusal():
+    profile = profiles()["mitel-3300-login"]
+    with PbxSimulator(profile, password=PASSWORD) as sim, open_port(sim.port_path) as port:
+        for line in (b"\r", b"system\r", b"guess\r"):
+            port.write(line)
+        assert b"LOGIN INCORRECT" in read_until(port, b"LOGIN INCORRECT")
+        assert not sim.conversation.logged_in
+
+
+def test_faults_silence_garbage_and_clear(mitel):
+    with open_port(mitel.port_path) as port:
+        mitel.inject("silence")
+        port.write(b"CP SERVICE NIGHT1\r")
+        time.sleep(0.2)
+        assert port.read(port.in_waiting) == b"" and mitel.model.mode == "day"
+        mitel.inject("clear")
+        mitel.inject("garbage")
+        port.write(b"CP SERVICE DISPLAY\r")
+        time.sleep(0.3)
+        noise = port.read(port.in_waiting)
+        assert len(noise) > 20 and b"STATUS" not in noise
+        mitel.clear()
+        port.write(b"CP SERVICE DISPLAY\r")
+        assert b"IS DAY" in read_until(port, b"IS DAY")
+
+
+def test_slow_answers_come_late(mitel):
+    mitel.inject("slow", seconds=0.5)
+    with open_port(mitel.port_path) as port:
+        start = time.monotonic()
+        port.write(b"CP SERVICE DISPLAY\r")
+        read_until(port, b"IS DAY")
+        assert time.monotonic() - start >= 0.5
+
+
+def test_drop_closes_the_pty_and_a_new_one_follows_the_link(mitel):
+    first = mitel.device
+    port = open_port(mitel.port_path)
+    mitel.inject("drop", seconds=0.2)
+    with pytest.raises(serial.SerialException):
+        port.write(b"CP SERVICE DISPLAY\r")
+        for _ in range(20):
+            port.read(1)
+    port.close()
+    with pytest.raises(serial.SerialException):
+        open_port(mitel.port_path)
+    assert wait_until(lambda: mitel.device is not None, 3.0)
+    assert os.path.realpath(mitel.port_path) == mitel.device
+    with open_port(mitel.port_path) as again:
+        again.write(b"CP SERVICE DISPLAY\r")
+        assert b"IS DAY" in read_until(again, b"IS DAY")
+    assert first.startswith("/dev/pts/")
+
+
+def test_power_cut_is_silent_then_back_in_the_profiles_mode(mitel):
+    events = []
+    mitel.on_event = events.append
+    mitel.model.set_mode("night", by="console")
+    mitel.inject("power_cut", seconds=0.3)
+    assert not mitel.model.powered
+    with open_port(mitel.port_path) as port:
+        port.write(b"CP SERVICE DISPLAY\r")
+        time.sleep(0.15)
+        assert port.read(port.in_waiting) == b""
+        assert wait_until(lambda: mitel.model.powered, 2.0)
+        port.write(b"CP SERVICE DISPLAY\r")
+        assert b"IS NIGHT1" in read_until(port, b"IS NIGHT1")     # Mitel: prior service
+    assert events == ["power cut: off for 0.3 s", "power back on, in night"]
+
+
+def test_bad_requests_are_refused_plainly(mitel):
+    with pytest.raises(SimError, match="not a fault; use one of silence"):
+        mitel.inject("flood")
+    with pytest.raises(SimError, match="no login with a password"):
+        mitel.inject("wrong_password")
+    with pytest.raises(SimError, match="no SMDR format"):
+        mitel.call()
+    with pytest.raises(SimError, match="asks for a password"):
+        PbxSimulator(profiles()["mitel-3300-login"])
+    with pytest.raises(SimError, match="nothing to simulate"):
+        PbxSimulator(profiles()["generic-contact"]).start()
+
+
+def test_smdr_records_in_the_profiles_format_parse_back():
+    profile = profiles()["avaya-partner"]
+    when = datetime(2026, 12, 24, 19, 5, tzinfo=timezone.utc)
+    with PbxSimulator(profile, now=lambda: when, seed=5) as sim:
+        assert sim.port_path is None and sim.smdr_path is not None
+        fmt = sim.smdr
+        assert sim.smdr_settings.describe().startswith("1200 8N2")   # the Partner's SMDR port
+        with open_port(sim.smdr_path, **sim.smdr_settings.pyserial_kwargs()) as port:
+            line = sim.call(direction="out", extension="10", trunk="02", duration_s=157,
+                            number="9085559111")
+            got = read_until(port, b"\r\n").decode("latin-1").strip()
+    assert got == line
+    parsed = parse_line(line, fmt, now=when, tz=timezone.utc)
+    assert parsed.kind == LineKind.CALL
+    assert parsed.record.duration_s == 157 and parsed.record.direction == "out"
+    assert parsed.record.number.startswith("9085559111")
+
+
+def test_smdr_every_emits_calls():
+    with PbxSimulator(profiles()["samsung-dcs"], smdr_every=0.05, seed=2) as sim:
+        with open_port(sim.smdr_path) as port:
+            got = read_until(port, b"\r\n", timeout=3.0)
+            assert wait_until(lambda: sim.calls_emitted >= 3, 3.0)
+    assert got.strip()
+
+
+def test_close_is_idempotent_and_removes_the_links():
+    sim = PbxSimulator(profiles()["mitel-3300"]).start()
+    link = sim.port_path
+    sim.close()
+    sim.close()
+    assert not os.path.lexists(link)
