@@ -796,14 +796,14 @@ do_uninstall() {
             system userdel "$SERVICE_USER"
         fi
         say "  config, data and the '$SERVICE_USER' user deleted"
-    else
+    elif [ -e "$(p "$CONF_DIR")" ] || [ -e "$(p "$DATA_DIR")" ]; then
         say "  kept $CONF_DIR (config) and $DATA_DIR (schedule, users, audit, calls);"
         say "  --uninstall --purge deletes them"
     fi
     say ""
-    say "  Left in place: the Debian packages (${APT_PACKAGES[*]}), and the serial login"
-    say "  console stays off (a console on a PBX port would type into the PBX); turn it"
-    say "  back on with: raspi-config nonint do_serial_cons 0"
+    say "  Left in place: the Debian packages (${APT_PACKAGES[*]})."
+    say "  The serial login console stays off (a console on a PBX port would type into"
+    say "  the PBX); turn it back on with: raspi-config nonint do_serial_cons 0"
     [ -n "$(boot_file cmdline.txt)" ] && [ -e "$(p "$(boot_file cmdline.txt)")$BACKUP_SUFFIX" ] \
         && say "  (the original kernel command line is in $(boot_file cmdline.txt)$BACKUP_SUFFIX)"
     return 0
