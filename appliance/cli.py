@@ -87,6 +87,12 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback with -v
+        log = logging.getLogger("nightswitch")
+        log.debug("internal error", exc_info=True)
+        print(f"nightswitch: internal error: {type(exc).__name__}: {exc}"
+              + ("" if args.verbose else " (run with -v for details)"), file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

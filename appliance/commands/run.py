@@ -6,6 +6,7 @@ import logging
 import sys
 
 from appliance.config import load_config
+from appliance.errors import NightswitchError
 
 
 def register(subparsers, common) -> None:
@@ -25,6 +26,14 @@ def run(args) -> int:
     logging.getLogger().handlers[0].setFormatter(
         logging.Formatter("<%(levelno)s>%(name)s: %(message)s" if not sys.stderr.isatty()
                           else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from gpiozero.exc import GPIOZeroError
+
     config = load_config(args.config)
-    appliance = Appliance(config, args.data)
+    try:
+        appliance = Appliance(config, args.data)
+    except GPIOZeroError as exc:
+        raise NightswitchError(
+            f"cannot open the GPIO pins ({exc}); on a Raspberry Pi check that python3-lgpio is "
+            "installed and the user is in the gpio group; on a PC use `nightswitch simulate`"
+        ) from None
     return appliance.run_forever()
