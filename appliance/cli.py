@@ -76,6 +76,8 @@ def main(argv=None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Library warnings (gpiozero's pin-factory fallbacks) become one log line each.
+    logging.captureWarnings(True)
     try:
         return int(args.func(args) or 0)
     except ValidationError as exc:
