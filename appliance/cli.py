@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from types import SimpleNamespace
 
 from appliance import __version__
@@ -70,6 +71,10 @@ def build_parser(modules=None) -> argparse.ArgumentParser:
     return parser
 
 
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    logging.getLogger("nightswitch").warning("%s: %s", category.__name__, message)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -77,7 +82,7 @@ def main(argv=None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # Library warnings (gpiozero's pin-factory fallbacks) become one log line each.
-    logging.captureWarnings(True)
+    warnings.showwarning = _log_warning
     try:
         return int(args.func(args) or 0)
     except ValidationError as exc:
