@@ -9,6 +9,21 @@ from appliance.config import load_config
 from appliance.errors import NightswitchError
 
 
+class JournalFormatter(logging.Formatter):
+    """Prefix each line with its syslog priority (``<4>`` for a warning), which journald
+    reads from a service's stdout/stderr; journald adds its own timestamps."""
+
+    PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6,
+                logging.DEBUG: 7}
+
+    def __init__(self):
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record) -> str:
+        priority = self.PRIORITY.get(record.levelno, 6)
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
+
+
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
         "run", parents=[common.config, common.data],
@@ -22,10 +37,8 @@ def register(subparsers, common) -> None:
 def run(args) -> int:
     from appliance.daemon import Appliance
 
-    # journald adds its own timestamps; keep lines short and level-tagged.
-    logging.getLogger().handlers[0].setFormatter(
-        logging.Formatter("<%(levelno)s>%(name)s: %(message)s" if not sys.stderr.isatty()
-                          else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if not sys.stderr.isatty():
+        logging.getLogger().handlers[0].setFormatter(JournalFormatter())
     from gpiozero.exc import GPIOZeroError
 
     config = load_config(args.config)
