@@ -227,6 +227,14 @@ class SmdrIntake:
             wait = next_backoff(wait, *self.backoff)
         self._close_window(self.clock.now())
         self._drain_queue()
+        if self._queue:
+            with self._lock:
+                self._stats["lost"] += len(self._queue)
+            log.error("SMDR: stopping with %d records the store would not take; they are "
+                      "lost; their raw lines follow", len(self._queue))
+            for kind, value in self._queue:
+                log.error("SMDR record not stored: %s",
+                          value.raw if kind == "call" else value["raw"])
 
     def _open(self):
         with self._lock:

@@ -236,6 +236,8 @@ def test_a_failing_store_does_not_stop_the_intake(port, data_dir):
         assert intake.running
         stats = intake.stats()
         assert stats["store_errors"] >= 1 and "cannot store" in stats["last_error"]
+    # Stopping with records the store never took: counted as lost, never silently.
+    assert intake.stats()["lost"] == 2
 
 
 def test_stop_is_idempotent_and_start_is_once(port, store):

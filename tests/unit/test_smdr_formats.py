@@ -286,3 +286,24 @@ def test_load_all_reports_a_broken_site_file_without_hiding_the_rest(tmp_path):
 def test_parse_format_rejects_a_document_that_is_not_a_table():
     with pytest.raises(ValidationError):
         parse_format(["not", "a", "table"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(FORMATS)),
+       direction=st.sampled_from(["in", "out", "internal", None]),
+       answered=st.sampled_from([True, False, None]),
+       duration=st.integers(0, 3 * 3600), ring=st.integers(0, 90),
+       extension=st.integers(10, 9999), trunk=st.integers(1, 99),
+       number=st.from_regex(r"0[1-9][0-9]{3,12}", fullmatch=True))
+def test_any_plausible_call_renders_to_a_line_that_parses(name, direction, answered, duration,
+                                                          ring, extension, trunk, number):
+    """What the PBX simulator prints for any profile must read back as a call at the same
+    time (to the printout's resolution)."""
+    fmt = FORMATS[name]
+    now = datetime(2026, 3, 2, 12, 0, 30, tzinfo=timezone.utc)
+    rec = CallRecord(now - timedelta(seconds=duration), duration, str(extension),
+                     f"{trunk:02d}", direction, answered, ring, number, name, "")
+    line = fmt.render(rec, TZ)
+    parsed = parse_line(line, fmt, now=now + timedelta(seconds=3), tz=TZ)
+    assert parsed.kind is LineKind.CALL, (line, parsed.reason)
+    assert abs((parsed.record.started_at - rec.started_at).total_seconds()) < 60, line

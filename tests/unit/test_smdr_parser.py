@@ -212,3 +212,29 @@ def test_any_text_gives_a_verdict_never_an_exception(text, which):
     assert (parsed.record is not None) == (parsed.kind is LineKind.CALL)
     if parsed.kind is not LineKind.CALL:
         assert parsed.reason
+
+
+def test_no_format_backtracks_catastrophically_on_long_noise():
+    """A regex with nested repeats can take exponential time on a line that almost fits
+    and would freeze the intake thread. This is not a speed target (bench/ has those):
+    every adversarial line must simply come back, and 2 s is a thousand times too long."""
+    import time
+
+    now = local("2026-06-15T12:00")
+    fillers = ["A", "1", " ", "A1 ", "<I>", "'", ":", "/", "AB CD ", "*#"]
+    for fmt in FORMATS:
+        bases = [s["line"] for s in fmt.samples] or [fmt.render(_generic_call(fmt), BERLIN)]
+        for base in bases:
+            for cut in (len(base) // 3, 2 * len(base) // 3, len(base)):
+                for filler in fillers:
+                    line = (base[:cut] + filler * 500)[:500] + " !"
+                    start = time.perf_counter()
+                    parse_line(line, fmt, now=now, tz=BERLIN)
+                    assert time.perf_counter() - start < 2.0, (fmt.name, line)
+
+
+def _generic_call(fmt):
+    from appliance.smdr.record import CallRecord
+
+    return CallRecord(datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc), 65, "201", "01",
+                      "in", False, 5, "0301234567", fmt.name, "")
