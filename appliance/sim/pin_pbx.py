@@ -170,7 +170,7 @@ class _Keypad:
         self.model = model
         active_high = spec.get("active_high", True)
         self.hook = _PinWatch(pin_factory.pin(spec["hook_pin"]), active_high)
-        self.keys = {(f"<{name}>" if len(name) > 1 else name):
+        self.keys = {(name if len(name) == 1 or name.startswith("<") else f"<{name}>"):
                      _PinWatch(pin_factory.pin(pin), active_high)
                      for name, pin in spec["keys"].items()}
         if not model.feature_codes:
