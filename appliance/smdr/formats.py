@@ -1,4 +1,4 @@
-"""SMDR formats as data: one TOML file per PBX family, extensible from a site directory.
+r"""SMDR formats as data: one TOML file per PBX family, extensible from a site directory.
 
 Each PBX family prints its call records differently. Rather than one parser per family,
 a format file describes the printout: a layout (a regular expression with named groups,
@@ -13,6 +13,13 @@ a registry keyed by name, no if-chains.
 
 :func:`load_format` is what the config check and the intake call; :func:`load_all` is
 what ``nightswitch calls formats`` lists.
+
+A note for whoever writes a layout regex: avoid a repeat inside a repeat whose pieces can
+match the same text (``(\s?[A-Z]\w*)*``). Python's ``re`` backtracks, and such a pattern
+takes exponential time on a line that almost fits, which would freeze the intake. Make
+each repeated piece start with something the previous one cannot end with
+(``\w+(?:\s+\w+)*``). ``tests/unit/test_smdr_parser.py`` feeds every shipped format
+long noise to catch this.
 """
 
 from __future__ import annotations
