@@ -38,8 +38,10 @@ RETRY_MIN_S = 2.0
 RETRY_MAX_S = 300.0
 WATCHDOG_S = 10.0
 LAMP_TEST_S = 1.0
-#: Faults shown with the fault LED steady; the others make it blink (SPEC 3).
-STEADY_FAULTS = {"actuator", "link"}
+#: Faults shown with the fault LED steady; the others make it blink (SPEC 3). A fallback
+#: in use means a primary actuator failed verification: steady, not the blink that says
+#: "clock or config".
+STEADY_FAULTS = {"actuator", "link", "fallback"}
 
 
 @dataclass
