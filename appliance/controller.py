@@ -407,9 +407,10 @@ class Controller:
                 until = next_schedule_change(zone.schedule, self.clock.now())
                 self._set_override(zone, seen, until.at if until else None, by="pbx",
                                    source="drift")
-                self._audit(zone, who="pbx", source="drift", old=mode, new=seen,
-                            reason=f"PBX found in {seen} by {actuator.name}; adopted until the "
-                                   "next change")
+                # decide again now: the adopted override is the mode in force (and the
+                # relays must agree with it) without waiting for some later wake-up
+                self._reconcile(zone, ("pbx", "drift", f"PBX found in {seen} by "
+                                       f"{actuator.name}; adopted until the next change"))
             else:
                 self._audit(zone, who="pbx", source="drift", old=seen, new=mode,
                             reason=f"PBX found in {seen} by {actuator.name}; switching it back "
