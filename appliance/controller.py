@@ -322,6 +322,10 @@ class Controller:
             if not fb_failures:
                 used_fallback = True
             failures += fb_failures
+        elif zone.using_fallback and zone.fallback:
+            # The fallback held the PBX last time: bring it to this mode too, or a fallback
+            # contact left closed keeps forcing the old mode now that the primary works.
+            self._apply_all(zone.fallback, mode)
         zone.switching = False
         now = self.clock.now()
         ok = not failures or used_fallback
