@@ -68,6 +68,7 @@ class Config:
     actuators: list[dict] = field(default_factory=list)
     smdr: dict | None = None
     profiles_dir: str = "/etc/nightswitch/profiles"
+    smdr_dir: str = "/etc/nightswitch/smdr"
     raw: dict = field(default_factory=dict)
 
     @property
@@ -385,15 +386,9 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
         c.err("smdr.format", "is required: the name of an SMDR format "
                              "(see `nightswitch calls formats`)")
     else:
-        try:
-            from appliance.smdr.formats import load_format
-        except ImportError:
-            load_format = None
-        if load_format is not None:
-            try:
-                load_format(fmt)
-            except (NightswitchError, LookupError, ValueError) as exc:
-                c.err("smdr.format", str(exc))
+        from appliance.smdr.intake import check as check_smdr
+
+        c.errors.extend(check_smdr(smdr, "smdr", site_dir=cfg.smdr_dir))
     zone = c.string(smdr, "zone", "smdr.zone", cfg.zones[0].name)
     if zone not in cfg.zone_names:
         c.err("smdr.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
@@ -401,10 +396,13 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
     cfg.smdr = {"port": port, "format": fmt, "zone": zone, "settings": dict(settings)}
 
 
-def validate_config(data: dict, source: str = "config") -> Config:
+def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Config:
     """Validate a parsed TOML document and return the :class:`Config`."""
     c = _Checker()
     cfg = Config(source=source, raw=data)
+    if site_dir is not None:
+        cfg.profiles_dir = str(Path(site_dir) / "profiles")
+        cfg.smdr_dir = str(Path(site_dir) / "smdr")
     if not isinstance(data, dict):
         raise ValidationError([FieldError("", "the config must be a TOML document")], source)
     c.unknown(data, TOP_KEYS, "")
@@ -419,13 +417,14 @@ def validate_config(data: dict, source: str = "config") -> Config:
     return cfg
 
 
-def load_config_text(text: str, source: str = "config") -> Config:
-    """Parse and validate TOML *text*."""
+def load_config_text(text: str, source: str = "config", *, site_dir=None) -> Config:
+    """Parse and validate TOML *text*. *site_dir* (the config file's directory) holds the
+    site's own PBX profiles (``profiles/``) and SMDR formats (``smdr/``)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError([FieldError("", f"not valid TOML: {exc}")], source) from None
-    return validate_config(data, source)
+    return validate_config(data, source, site_dir=site_dir)
 
 
 def load_config(path) -> Config:
@@ -439,7 +438,7 @@ def load_config(path) -> Config:
             "there and add a [site] section") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NightswitchError(f"{path}: cannot read the config: {exc}") from None
-    return load_config_text(text, str(path))
+    return load_config_text(text, str(path), site_dir=path.resolve().parent)
 
 
 def find_pinmap() -> Path:

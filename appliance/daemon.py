@@ -173,13 +173,13 @@ class Appliance:
                  _connect_host(self.host), self.port)
 
     def _start_smdr(self) -> None:
-        from appliance.smdr.formats import load_format
-        from appliance.smdr.intake import SmdrIntake
+        from zoneinfo import ZoneInfo
 
-        smdr = self.config.smdr
-        self.intake = SmdrIntake(smdr["port"], load_format(smdr["format"]), self.store,
-                                 smdr["zone"], self.config.timezone, self.clock,
-                                 smdr.get("settings") or {})
+        from appliance.smdr.intake import build_intake
+
+        self.intake = build_intake(self.config.smdr, store=self.store,
+                                   tz=ZoneInfo(self.config.timezone), clock=self.clock,
+                                   site_dir=self.config.smdr_dir)
         self.intake.start()
 
     def _start_web(self) -> None:
