@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from appliance.controller import parse_until
 from appliance.errors import FieldError, ValidationError
 from appliance.smdr import report
+from appliance.store.validate import Checker
 from web.auth import controller, require
 from web.errors import ApiError
 
@@ -408,10 +409,17 @@ def users_change(name):
     store = controller().store
     if store.get_user(name) is None:
         raise ApiError(404, f"there is no user named {name!r}")
+    # Check both before changing either: a refused request changes nothing.
+    check = Checker()
+    if "role" in data:
+        check.role("role", data["role"])
+    if "password" in data:
+        check.password("password", data["password"])
+    check.done()
+    if "role" in data:
+        store.set_role(name, data["role"])       # may refuse demoting the only admin
     if "password" in data:
         store.set_password(name, data["password"])
-    if "role" in data:
-        store.set_role(name, data["role"])
     return jsonify(store.get_user(name))
 
 

@@ -102,7 +102,8 @@ def _before() -> None:
     if request.endpoint == "static":
         return
     _load_identity()
-    _check_csrf()
+    if request.routing_exception is None:     # 404 and 405 answer for themselves
+        _check_csrf()
 
 
 def _inject() -> dict:

@@ -151,6 +151,8 @@ def status_view(zone: str) -> dict:
                  else "no change scheduled")
     key = st.get("key", "none")
     key_forced = key in ("day", "night")
+    if key_forced:
+        next_text = "when the key at reception is turned back to AUTO"
     override = st.get("override")
     sched_change = next_schedule_change(schedule, now)
     sched_mode = decide(now, schedule).mode
@@ -186,9 +188,9 @@ def status_view(zone: str) -> dict:
                              "verified": other.get("verified")})
     return dict(
         st=st, mode=mode, reason=reason, next_text=next_text, key=key, key_forced=key_forced,
-        override=override and dict(override, until_text=timefmt.when(override.get("until"), now,
-                                                                     tz)
-                                   if override.get("until") else "until cancelled"),
+        override=override and dict(override, until_text=(
+            "until " + timefmt.when(override["until"], now, tz) if override.get("until")
+            else "until cancelled")),
         verified=st.get("verified"), switching=st.get("switching"), faults=faults,
         all_unverified=bool(st.get("actuators")) and len(unverified) == len(st["actuators"]),
         no_actuators=not st.get("actuators"),

@@ -1,0 +1,276 @@
+"""The HTML pages, through plain form posts (as a browser without JavaScript)."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta, timezone
+
+from appliance.smdr.record import CallRecord
+from tests.web.webhelp import make_app, make_appliance, settle, site_config, turn_key
+
+
+def _text(response) -> str:
+    """The page as text, tags removed, whitespace collapsed."""
+    page = response.get_data(as_text=True)
+    page = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r"</?(strong|small|span|a|code|em)\b[^>]*>", "", page)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)).strip())
+
+
+def test_status_page_says_mode_reason_next_change(as_user):
+    page = as_user("viewer").get("/")
+    assert page.status_code == 200
+    text = _text(page)
+    assert "The phones are in DAY" in text
+    assert "weekly hours Monday 08:00-18:00" in text
+    assert "Next change: night at 18:00 today" in text
+    assert "Key switch at reception: AUTO" in text
+    assert "Switched (this PBX cannot report its mode back)" in text
+    assert "zone" not in text.lower()          # a single-zone site never sees the word
+
+
+def test_override_buttons_state_concrete_end_times(as_user):
+    text = _text(as_user("operator").get("/"))
+    # it is Monday 10:00; the schedule says day, so "night until the next change" ends 18:00
+    assert "Night until the next change until 18:00 today" in text
+    assert "Night for 1 hour until 11:00" in text
+    assert "Night for 2 hours until 12:00" in text
+    assert "Day for 1 hour until 11:00" in text
+    # day is what the schedule gives now, so "day until the next change" is not offered
+    assert "Day until the next change" not in text
+
+
+def test_short_override_needs_no_confirmation(as_user, appliance):
+    browser = as_user("operator")
+    r = browser.post("/override", {"mode": "night", "until": "1h"})
+    assert r.status_code == 302
+    override = appliance.store.get_override("main")
+    assert override["mode"] == "night" and override["by"] == "operator"
+    assert datetime.fromisoformat(override["until"]) == appliance.clock.now() + timedelta(hours=1)
+    page = browser.get("/")
+    text = _text(page)
+    assert "Night until 11:00 today." in text          # the flash message
+    assert "The phones are in NIGHT" in text
+    assert "Override by operator: night until 11:00 today" in text
+    assert "Cancel the override" in text
+
+
+def test_long_override_asks_first(as_user, appliance):
+    browser = as_user("operator")
+    appliance.clock.set(datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc))   # 19:30 Berlin
+    settle(appliance)
+    # "day until the next change" after closing lasts all night: the FreePBX trap
+    r = browser.post("/override", {"mode": "day", "until": "next"})
+    assert r.status_code == 200
+    text = _text(r)
+    assert "Are you sure?" in text
+    assert "DAY until 08:00 tomorrow (Tue 3 Mar)" in text and "12 h 30 min from now" in text
+    assert appliance.store.get_override("main") is None
+    r = browser.post("/override", {"mode": "day", "until": "next", "confirm": "1"})
+    assert r.status_code == 302
+    assert appliance.store.get_override("main")["until"] == "2026-03-03T07:00:00+00:00"
+
+
+def test_until_a_time_and_until_cancelled(as_user, appliance):
+    browser = as_user("operator")
+    r = browser.post("/override", {"mode": "night", "until": "at", "at": "12:30"})
+    assert r.status_code == 302
+    assert appliance.store.get_override("main")["until"] == "2026-03-02T11:30:00+00:00"
+    r = browser.post("/override", {"mode": "night", "until": "at", "at": "07:00"})
+    assert r.status_code == 200 and "Are you sure?" in _text(r)     # tomorrow 07:00: 21 h
+    r = browser.post("/override", {"mode": "night", "until": "never"})
+    assert "until someone cancels it" in _text(r)
+    r = browser.post("/override", {"mode": "night", "until": "never", "confirm": "1"})
+    assert appliance.store.get_override("main")["until"] is None
+    r = browser.post("/override", {"mode": "night", "until": "at", "at": "25:99"})
+    assert r.status_code == 400 and "not a time of day" in _text(r)
+    r = browser.post("/override", {"mode": "night", "until": "at", "at": ""})
+    assert r.status_code == 400 and "HH:MM" in _text(r)
+    r = browser.post("/override", {"mode": "disco", "until": "1h"})
+    assert r.status_code == 400 and "disco" in _text(r)
+
+
+def test_cancel_goes_back_to_the_schedule(as_user, appliance):
+    browser = as_user("operator")
+    browser.post("/override", {"mode": "night", "until": "1h"})
+    r = browser.post("/override/cancel")
+    assert r.status_code == 302
+    assert appliance.store.get_override("main") is None
+    assert "Back to the schedule: day." in _text(browser.get("/"))
+
+
+def test_forced_key_disables_the_buttons_with_the_reason(as_user, appliance):
+    turn_key(appliance, "night")
+    browser = as_user("operator")
+    page = browser.get("/")
+    text = _text(page)
+    assert "The phones are in NIGHT" in text
+    assert "The key switch at reception is in NIGHT. Turn it to AUTO" in text
+    assert re.search(r"<fieldset disabled>", page.get_data(as_text=True))
+    r = browser.post("/override", {"mode": "day", "until": "1h"})
+    assert r.status_code == 409 and "turn it to AUTO" in _text(r)
+
+
+def test_live_fragment_follows_the_key(as_user, appliance):
+    browser = as_user("viewer")
+    assert "DAY" in _text(browser.get("/status/live"))
+    turn_key(appliance, "night")
+    fragment = browser.get("/status/live")
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.get_data(as_text=True)
+    assert "The phones are in NIGHT" in _text(fragment)
+
+
+def test_faults_in_plain_words(as_user, appliance):
+    appliance.clock.set_synchronized(False)
+    settle(appliance)
+    text = _text(as_user("viewer").get("/"))
+    assert "Clock not synchronized" in text
+    assert "holding the last mode applied" in text
+
+
+def test_multi_zone_switcher_and_overview(tmp_path, user_db, mock_factory):
+    appliance = make_appliance(tmp_path, user_db, mock_factory,
+                               config=site_config(zones=["main", "sales"]))
+    try:
+        client = make_app(appliance).test_client()
+        with client.session_transaction() as session:
+            session["user"], session["csrf"] = "operator", "t"
+        appliance.controller.set_override("sales", "night", None, by="anna")
+        page = client.get("/?zone=sales")
+        text = _text(page)
+        assert "Sales" in text and "The phones are in NIGHT" in text
+        assert 'name="zone"' in page.get_data(as_text=True)
+        assert "All zones" in text and "Main day" in text and "Sales night" in text
+        r = client.post("/override", data={"csrf_token": "t", "zone": "main", "mode": "night",
+                                           "until": "1h"})
+        assert r.status_code == 302 and "zone=main" in r.headers["Location"]
+        assert appliance.store.get_override("main")["mode"] == "night"
+        assert client.get("/?zone=nowhere").status_code == 404
+        assert "zone=sales" in client.get("/log?zone=sales").get_data(as_text=True)
+    finally:
+        appliance.stop()
+
+
+def test_log_page_filters_and_pages(as_user, appliance):
+    for i in range(60):
+        appliance.store.add_audit("main", at=appliance.clock.now() + timedelta(seconds=i),
+                                  who="anna" if i % 2 else "ben", source="web",
+                                  old_mode="day", new_mode="night", reason=f"entry {i}")
+    browser = as_user("viewer")
+    page = browser.get("/log")
+    text = _text(page)
+    assert "page 1 of 2" in text and "entry 59" in text and "entry 9 " not in text
+    assert "Older" in text
+    text = _text(browser.get("/log?page=2"))
+    assert "entry 0" in text
+    text = _text(browser.get("/log?who=anna"))
+    assert "30 entries" in text and "ben" not in text.split("entries", 1)[1]
+    text = _text(browser.get("/log?source=web&from=2026-03-02&to=2026-03-02"))
+    assert "60 entries" in text
+    r = browser.get("/log?from=March")
+    assert r.status_code == 200 and "is not a date" in _text(r)
+    assert browser.get("/log?page=x").status_code == 400
+
+
+def test_calls_page_with_charts_and_csv(as_user, appliance):
+    base = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+    appliance.store.set_applied("main", "night", at=base)
+    for hour in (19, 20, 21):
+        appliance.store.add_call("main", CallRecord(
+            started_at=base + timedelta(hours=hour), duration_s=20, extension="10", trunk="1",
+            direction="in", answered=hour != 20, ring_s=3, number="0301", fmt="t", raw="r"))
+    browser = as_user("viewer")
+    page = browser.get("/calls?from=2026-02-28&to=2026-03-02")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count("<svg") >= 2 and 'class="c-unanswered"' in html
+    text = _text(page)
+    assert "3 calls after hours" in text and "2 answered" in text
+    assert "Call records (SMDR) are not set up" in text
+    csv = browser.get("/calls.csv?from=2026-02-28&to=2026-03-02")
+    assert csv.mimetype == "text/csv" and csv.get_data(as_text=True).count("\n") == 4
+    assert "is before from" in _text(browser.get("/calls?from=2026-03-05&to=2026-03-01"))
+
+
+def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
+    extra = {"smdr": {"port": "socket://192.0.2.10:2300", "format": "panasonic-kx-td",
+                      "settings": {"password": "pccsmdr"}}}
+    appliance = make_appliance(tmp_path, user_db, mock_factory, config=site_config(extra=extra))
+    try:
+        client = make_app(appliance).test_client()
+        with client.session_transaction() as session:
+            session["user"], session["csrf"] = "admin", "t"
+        page = client.get("/installer")
+        assert page.status_code == 200
+        text = _text(page)
+        assert "pccsmdr" not in page.get_data(as_text=True)
+        assert 'password = "********"' in html.unescape(page.get_data(as_text=True))
+        assert "night-service" in text and "GPIO17" in text
+        assert "Key switch, live" in text and "AUTO" in text
+        assert "socket://192.0.2.10:2300" in text
+        r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",
+                                                 "name": "night-service"})
+        assert r.status_code == 302
+        assert "Relay night-service closed" in _text(client.get("/installer"))
+        r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",
+                                                 "name": "ghost"})
+        assert "no relay named" in _text(client.get(r.headers["Location"]))
+    finally:
+        appliance.stop()
+
+
+def test_users_page_creates_a_token_shown_once(as_user, appliance):
+    browser = as_user("admin")
+    r = browser.post("/tokens/create", {"role": "viewer", "label": "wall display"})
+    assert r.status_code == 201
+    token = re.search(r'id="new-token">(ns_[^<]+)<', r.get_data(as_text=True)).group(1)
+    assert appliance.store.check_token(token)["label"] == "wall display"
+    page = browser.get("/users").get_data(as_text=True)
+    assert token not in page and "wall display" in page
+    r = browser.post("/users/add", {"name": "anna", "role": "operator",
+                                    "password": "secret password"})
+    assert r.status_code == 302
+    assert appliance.store.get_user("anna")["role"] == "operator"
+    r = browser.post("/users/add", {"name": "bob", "role": "operator", "password": "x"})
+    assert r.status_code == 400 and "at least 8" in _text(r)
+    r = browser.post("/users/role", {"name": "anna", "role": "viewer"})
+    assert appliance.store.get_user("anna")["role"] == "viewer"
+    r = browser.post("/users/delete", {"name": "admin"})
+    assert r.status_code == 400 and "cannot delete yourself" in _text(r)
+    r = browser.post("/users/delete", {"name": "anna"})
+    assert appliance.store.get_user("anna") is None
+    token_id = appliance.store.check_token(token)["id"]
+    browser.post("/tokens/revoke", {"id": str(token_id)})
+    assert appliance.store.check_token(token) is None
+
+
+def test_virtual_panel_forms_work_without_javascript(as_user, appliance):
+    browser = as_user("operator")
+    appliance.clock.advance(2)       # past the start-up lamp test
+    page = browser.get("/panel")
+    assert page.status_code == 200 and "Key switch" in _text(page)
+    r = browser.post("/sim/key", {"position": "night", "next": "/panel"})
+    assert r.status_code == 302 and r.headers["Location"] == "/panel"
+    browser.post("/sim/clock", {"advance_s": "0.2", "next": "/"})
+    settle(appliance, 3)
+    assert "The phones are in NIGHT" in _text(browser.get("/"))
+    r = browser.post("/sim/clock", {"now": "2026-03-02T20:00", "next": "https://evil/"})
+    assert r.headers["Location"] == "/"
+    assert appliance.clock.now() == datetime(2026, 3, 2, 19, 0, tzinfo=timezone.utc)
+    r = browser.post("/sim/key", {"position": "sideways"})
+    assert "not a position" in _text(browser.get(r.headers["Location"]))
+    r = browser.post("/sim/clock", {"advance_s": "nan"})
+    assert "number of seconds" in _text(browser.get(r.headers["Location"]))
+    fragment = browser.get("/panel/fragment").get_data(as_text=True)
+    assert 'class="led led-night led-slow"' in fragment
+
+
+def test_error_pages_have_no_traceback(as_user):
+    browser = as_user("viewer")
+    r = browser.get("/no/such/page")
+    assert r.status_code == 404 and "Not found" in _text(r)
+    r = browser.client.put("/")
+    assert r.status_code == 405 and "PUT is not allowed" in _text(r)
+    assert "Traceback" not in r.get_data(as_text=True)
