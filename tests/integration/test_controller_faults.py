@@ -1,0 +1,369 @@
+"""The controller when the PBX does not do what it is told: fallback actuators, retries with
+backoff, the periodic read-back (drift enforced or adopted), link failures, and the rule
+that only the controller's thread ever drives a relay."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from appliance.actuators.base import ActuatorError
+from tests.appliance_helpers import (MONDAY_0759, ToggleKey, build_rig, changes, config,
+                                     contact_toml, panel_toml, wait_until)
+
+NIGHT_2200 = MONDAY_0759 + timedelta(hours=14, minutes=1)     # Monday 22:00
+
+
+def count_calls(actuator, method="apply"):
+    """Wrap *method* of a live actuator to record each call's argument and thread."""
+    calls = []
+    real = getattr(actuator, method)
+
+    def wrapper(*args):
+        calls.append((args, threading.current_thread().name))
+        return real(*args)
+
+    setattr(actuator, method, wrapper)
+    return calls
+
+
+# -- fallback -----------------------------------------------------------------------------------
+
+def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
+    cfg = config(panel_toml(),
+                 contact_toml(name="night-input", pin=17, sense_pin=24),       # never follows
+                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    rig = build_rig(mock_factory, data_dir, cfg, wires={27: 25})
+    try:
+        primary, fallback = rig.actuators
+        primary_calls, fallback_calls = count_calls(primary), count_calls(fallback)
+        rig.step()
+        status = rig.status()
+        assert status["mode"] == "night" and status["applied_mode"] == "night"
+        assert [c[0] for c in primary_calls] == [("night",)]
+        assert [c[0] for c in fallback_calls] == [("night",)]
+        assert rig.pin(27).state is True                        # the fallback holds night
+        (fault,) = status["faults"]
+        assert fault["kind"] == "fallback"
+        assert fault["message"].startswith("primary actuator failed, fallback used: "
+                                           "night-input: relay closed for night")
+        assert rig.panel.leds.patterns["fault"] == "on"         # an actuator failed: steady
+        entry = [a for a in rig.audit() if a["source"] == "fallback"]
+        assert len(entry) == 1 and "night-input" in entry[0]["reason"]
+        # night again later: the primary is tried first, and falls back again quietly
+        rig.advance(3600)                                       # 09:00 day (see below)
+        rig.controller.set_override(None, "night", None, by="anna")
+        assert [c[0] for c in primary_calls][-1] == ("night",)
+        assert fallback_calls[-1][0] == ("night",) and rig.pin(27).state is True
+        # one audit entry per episode of fallback, not one per switch
+        assert len([a for a in rig.audit() if a["source"] == "fallback"]) == 2
+    finally:
+        rig.close()
+
+
+def test_the_fallback_follows_when_the_primary_works_again(mock_factory, data_dir):
+    cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
+                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    rig = build_rig(mock_factory, data_dir, cfg, wires={27: 25})
+    try:
+        rig.step()
+        assert rig.pin(27).state is True and rig.status()["faults"][0]["kind"] == "fallback"
+        # 08:00: day. The dead status input idles at "inactive", which is what day looks
+        # like, so the primary succeeds; the fallback's contact must not stay closed
+        rig.advance(60)
+        status = rig.status()
+        assert status["mode"] == "day" and status["faults"] == []
+        assert rig.pin(17).state is False and rig.pin(27).state is False
+    finally:
+        rig.close()
+
+
+def test_the_fallback_is_unused_while_the_primary_works(mock_factory, data_dir):
+    cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
+                 contact_toml(name="console-key", pin=27, sense_pin=None, role="fallback"))
+    rig = build_rig(mock_factory, data_dir, cfg, wires={17: 24})
+    try:
+        rig.step()
+        assert rig.status()["faults"] == [] and changes(rig.pin(27)) == [False]
+    finally:
+        rig.close()
+
+
+# -- retries --------------------------------------------------------------------------------
+
+def test_a_failed_change_is_retried_with_doubling_backoff_capped_at_five_minutes(
+        mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    start=NIGHT_2200)                           # sense not wired: always fails
+    try:
+        calls = count_calls(rig.actuators[0])
+        rig.step()
+        assert len(calls) == 1
+        expected_gaps = [2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
+        for n, gap in enumerate(expected_gaps, start=2):
+            rig.advance(gap - 0.01)
+            assert len(calls) == n - 1, f"attempt {n} came early"
+            rig.advance(0.01)
+            assert len(calls) == n, f"attempt {n} did not come {gap} s after the last"
+        status = rig.status()
+        assert not status["verified"] and status["faults"][0]["kind"] == "actuator"
+        assert "still reads inactive" in status["faults"][0]["message"]
+        assert rig.panel.leds.patterns == {"day": "off", "night": "fast", "fault": "on"}
+        # the same failure is one audit entry, not one per retry
+        faults = [a for a in rig.audit(limit=100) if a["source"] == "fault"]
+        assert len(faults) == 1 and "retrying in 2 s" in faults[0]["reason"]
+        # fixed: the next retry succeeds, the fault clears, the backoff starts over
+        rig.pin(24).drive_high()
+        rig.advance(300)
+        status = rig.status()
+        assert status["verified"] and status["faults"] == []
+        assert rig.zone.backoff == 2.0
+        assert any(a["source"] == "recovered" for a in rig.audit())
+    finally:
+        rig.close()
+
+
+def test_retries_stop_when_the_mode_is_no_longer_wanted(mock_factory, data_dir):
+    start = MONDAY_0759 + timedelta(minutes=1) - timedelta(seconds=3)   # 07:59:57
+    rig = build_rig(mock_factory, data_dir, config(contact_toml(sense_pull_up=False)),
+                    start=start)
+    try:
+        calls = count_calls(rig.actuators[0])
+        rig.step()                                  # night fails (sense stays inactive)
+        rig.advance(2)                              # retry night: fails
+        rig.pin(24).drive_low()                     # the PBX now reads day ...
+        rig.advance(1)                              # ... and at 08:00 day is wanted at once
+        assert [c[0][0] for c in calls] == ["night", "night", "day"]
+        assert rig.status()["verified"] and rig.status()["mode"] == "day"
+        rig.advance(600)
+        assert len(calls) == 3                      # nothing more to retry
+    finally:
+        rig.close()
+
+
+def test_retries_happen_on_the_controller_thread_as_time_passes(mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, config(contact_toml()), start=NIGHT_2200)
+    try:
+        calls = count_calls(rig.actuators[0])
+        rig.start()
+        for n, gap in [(1, 2), (2, 4), (3, 8)]:
+            # the retry is due `gap` seconds after the attempt *ended*
+            wait_until(lambda: len(calls) == n and rig.zone.retry_at is not None
+                       and not rig.zone.switching)
+            rig.clock.advance(gap)
+        wait_until(lambda: len(calls) == 4)
+        assert {thread for _, thread in calls} == {"controller"}
+    finally:
+        rig.close()
+
+
+# -- read-back: drift ------------------------------------------------------------------------
+
+def drift_config(drift: str):
+    return config(panel_toml(), contact_toml(), f'[verify]\ncheck_minutes = 15\ndrift = "{drift}"')
+
+
+def test_drift_enforce_switches_a_contact_pbx_back(mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
+                    start=NIGHT_2200)
+    try:
+        calls = count_calls(rig.actuators[0])
+        rig.step()
+        rig.pin(24).drive_low()                     # the PBX went to day behind our back
+        rig.advance(15 * 60 - 1)
+        assert len(calls) == 1                      # not read back yet
+        rig.advance(1)
+        assert [c[0][0] for c in calls] == ["night", "night"]
+        assert rig.pin(24).state is True            # re-asserting the relay put it back
+        entry = [a for a in rig.audit() if a["source"] == "drift"][0]
+        assert (entry["who"], entry["old_mode"], entry["new_mode"]) == ("pbx", "day", "night")
+        assert entry["reason"] == ("PBX found in day by night-service; switching it back "
+                                   "to night")
+        assert rig.status()["verified"] and rig.status()["faults"] == []
+    finally:
+        rig.close()
+
+
+def test_drift_enforce_pulses_a_toggle_key_back(mock_factory, data_dir):
+    key = ToggleKey(mock_factory, relay=27, lamp=25, wire=4)
+    cfg = config("""
+[[actuators]]
+name = "console-night-key"
+type = "pulse"
+pin = 27
+pulse_ms = 40
+settle_ms = 60
+modes = { day = "dark", night = "lit" }
+sense = { pin = 25, pull_up = true }
+""")
+    rig = build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200)
+    try:
+        rig.step()
+        assert key.lit and len(key.presses) == 1
+        key.set_lit(False)                          # the night key pressed at the console
+        rig.advance(15 * 60)
+        assert key.lit and len(key.presses) == 2    # pulsed once more: night again
+        assert any(a["source"] == "drift" for a in rig.audit())
+    finally:
+        rig.close()
+        key.close()
+
+
+def test_drift_adopt_takes_the_pbx_mode_as_an_override_until_the_next_change(
+        mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
+                    start=NIGHT_2200)
+    try:
+        rig.step()
+        assert rig.pin(17).state is True
+        rig.pin(24).drive_low()                     # someone switched the PBX to day
+        rig.advance(15 * 60)
+        status = rig.status()
+        assert status["override"] == {"mode": "day", "by": "pbx",
+                                      "until": "2026-03-03T08:00:00+01:00"}
+        assert (status["mode"], status["source"]) == ("day", "override")
+        assert rig.pin(17).state is False           # the relay now agrees with the PBX
+        entry = [a for a in rig.audit() if a["source"] == "drift"][0]
+        assert "adopted until the next change" in entry["reason"]
+    finally:
+        rig.close()
+
+
+def test_drift_adopt_on_the_controller_thread(mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
+                    start=NIGHT_2200)
+    try:
+        rig.start()
+        wait_until(lambda: rig.status()["verified"])
+        rig.pin(24).drive_low()
+        rig.clock.advance(15 * 60)
+        wait_until(lambda: rig.status()["mode"] == "day", timeout=3,
+                   message="the adopted mode was not applied without a further wake-up")
+    finally:
+        rig.close()
+
+
+def test_read_back_happens_every_check_minutes(mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
+                    start=NIGHT_2200)
+    try:
+        reads = count_calls(rig.actuators[0], "read_back")
+        rig.step()
+        assert len(reads) == 1                       # the check right after applying
+        for n in range(2, 5):
+            rig.advance(15 * 60)
+            assert len(reads) == n
+    finally:
+        rig.close()
+
+
+def test_a_link_failure_on_read_back_is_a_steady_fault_then_clears(mock_factory, data_dir):
+    rig = build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
+                    start=NIGHT_2200)
+    try:
+        rig.step()
+        actuator = rig.actuators[0]
+        real = actuator.read_back
+        broken = {"on": True}
+
+        def read_back():
+            if broken["on"]:
+                raise ActuatorError("night-service: no answer from the PBX")
+            return real()
+
+        actuator.read_back = read_back
+        rig.advance(15 * 60)
+        status = rig.status()
+        assert status["faults"][0]["kind"] == "link" and not status["verified"]
+        assert rig.panel.leds.patterns["fault"] == "on"
+        broken["on"] = False
+        rig.advance(2)                               # read again after the backoff
+        status = rig.status()
+        assert status["faults"] == [] and status["verified"]
+    finally:
+        rig.close()
+
+
+# -- one thread ---------------------------------------------------------------------------------
+
+def test_only_the_controller_thread_drives_relays(mock_factory, data_dir):
+    cfg = config(panel_toml(), contact_toml(), '[verify]\ncheck_minutes = 1')
+    rig = build_rig(mock_factory, data_dir, cfg, wires={17: 24})
+    try:
+        actuator = rig.actuators[0]
+        applies, reads = count_calls(actuator), count_calls(actuator, "read_back")
+        rig.start()
+        errors = []
+
+        def web_client(n):
+            try:
+                for i in range(5):
+                    rig.controller.set_override(None, "day" if (i + n) % 2 else "night",
+                                                "next", by=f"web-{n}")
+                    rig.controller.status()
+                rig.controller.cancel_override(None, by=f"web-{n}")
+            except Exception as exc:     # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        clients = [threading.Thread(target=web_client, args=(n,), name=f"web-{n}")
+                   for n in range(4)]
+        for t in clients:
+            t.start()
+        rig.turn_key("day")
+        rig.clock.advance(0.05)
+        rig.turn_key("auto")
+        rig.clock.advance(0.05)
+        for _ in range(5):
+            rig.clock.advance(60)
+        for t in clients:
+            t.join(10)
+        wait_until(lambda: rig.status()["key"] == "auto")
+        assert errors == [] or all("key switch" in str(e) for e in errors)
+        assert len(applies) > 3 and len(reads) > 1
+        assert {thread for _, thread in applies + reads} == {"controller"}
+    finally:
+        rig.close()
+
+
+def test_close_leaves_every_relay_de_energized(mock_factory, data_dir):
+    cfg = config(panel_toml(), contact_toml(name="a", pin=17, sense_pin=None),
+                 contact_toml(name="b", pin=27, sense_pin=None, active_high=False))
+    rig = build_rig(mock_factory, data_dir, cfg)
+    rig.start()
+    wait_until(lambda: rig.status()["verified"])
+    assert rig.pin(17).state is True and rig.pin(27).state is False     # both closed
+    rig.close()
+    assert rig.pin(17).state is False and rig.pin(27).state is True     # both released
+    assert rig.controller._thread is None
+    rig.close()                                                          # idempotent
+
+
+@pytest.mark.parametrize("kind", ["leds", "relay", "key"])
+def test_hardware_tests_run_on_the_controller_thread(mock_factory, data_dir, kind):
+    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    wires={17: 24}, start=NIGHT_2200)
+    try:
+        rig.start()
+        wait_until(lambda: rig.status()["verified"])
+        applies = count_calls(rig.actuators[0])
+        relay = rig.pin(17)
+        relay.clear_states()
+        result = rig.controller.hardware_test(kind, "night-service", by="installer",
+                                              seconds=0.05)
+        if kind == "leds":
+            assert result == {"tested": ["main:day", "main:night", "main:fault"]}
+        elif kind == "relay":
+            assert result == {"tested": "night-service", "reasserted": "night"}
+            # night holds the relay closed: the test opens it for its click, then
+            # the mode is put back
+            assert changes(relay) == [True, False, True]
+            assert relay.state is True and {t for _, t in applies} == {"controller"}
+            assert any(a["source"] == "test" for a in rig.audit())
+        else:
+            assert result["zones"]["main"] == {"position": "auto",
+                                               "raw": {"key_day": False, "key_night": False},
+                                               "wiring_fault": False}
+    finally:
+        rig.close()
