@@ -225,8 +225,9 @@ class SimClock:
         return f"<SimClock now={self.now().isoformat()} synchronized={self._synchronized}>"
 
 
-def system_clock_from_env() -> SystemClock:
+def system_clock_from_env(default: str = "timesyncd") -> SystemClock:
     """The clock for ``run``: ``NIGHTSWITCH_TRUST_CLOCK=1`` trusts it unconditionally
-    (for a PC or a container where timesyncd does not run)."""
-    policy = "always" if os.environ.get("NIGHTSWITCH_TRUST_CLOCK") == "1" else "timesyncd"
+    (for a PC or a container where timesyncd does not run); otherwise *default*, the
+    config's ``[clock] sync``."""
+    policy = "always" if os.environ.get("NIGHTSWITCH_TRUST_CLOCK") == "1" else default
     return SystemClock(policy)

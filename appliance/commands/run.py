@@ -35,6 +35,7 @@ def register(subparsers, common) -> None:
 
 
 def run(args) -> int:
+    from appliance.clock import system_clock_from_env
     from appliance.daemon import Appliance
 
     if not sys.stderr.isatty():
@@ -43,7 +44,8 @@ def run(args) -> int:
 
     config = load_config(args.config)
     try:
-        appliance = Appliance(config, args.data)
+        appliance = Appliance(config, args.data,
+                              clock=system_clock_from_env(config.clock_sync))
     except GPIOZeroError as exc:
         raise NightswitchError(
             f"cannot open the GPIO pins ({exc}); on a Raspberry Pi check that python3-lgpio is "
