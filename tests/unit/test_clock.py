@@ -197,5 +197,7 @@ def test_trust_clock_environment_variable(monkeypatch):
     assert system_clock_from_env().sync_policy == "always"
     monkeypatch.setenv("NIGHTSWITCH_TRUST_CLOCK", "0")
     assert system_clock_from_env().sync_policy == "timesyncd"
+    assert system_clock_from_env("always").sync_policy == "always"    # the config's choice
     monkeypatch.delenv("NIGHTSWITCH_TRUST_CLOCK")
     assert system_clock_from_env().sync_policy == "timesyncd"
+    assert system_clock_from_env("always").sync_policy == "always"
