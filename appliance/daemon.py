@@ -57,6 +57,7 @@ class Appliance:
         self.config = config
         self.data_dir = Path(data_dir)
         self.simulate = simulate
+        self.web = web
         self.clock = clock or SystemClock(config.clock_sync)
         self.notifier = notifier or SystemdNotifier()
         self.pin_factory = pin_factory
@@ -164,8 +165,9 @@ class Appliance:
         self.controller.start()
         if self.config.smdr:
             self._start_smdr()
-        self._start_web()
-        self.write_cli_token()
+        if self.web:              # documented above, but was ignored: the web always started
+            self._start_web()
+            self.write_cli_token()
         self.timings["ready_s"] = time.monotonic() - self.started_at
         self.notifier.ready(f"serving on {self.host}:{self.port}")
         log.info("ready in %.2f s (relays safe after %.2f s); web on http://%s:%s/",
