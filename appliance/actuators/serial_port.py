@@ -19,6 +19,11 @@ Config::
     password = "..."                # a secret: never logged, never shown
     settings = { baudrate = 1200 }  # optional: overrides of the profile's port settings
     modes = { day = "day", night = "night2" }   # optional: our mode -> profile mode
+
+Field debugging: ``port = "spy:///dev/ttyAMA0?file=/dev/stderr"`` hex-dumps every byte
+into the journal. (pyserial's spy rewrites a ``file=`` log at each open, and the port is
+opened per operation, so a plain file holds only the last operation. The dump shows
+the password as typed: remove it when done.)
 """
 
 from __future__ import annotations

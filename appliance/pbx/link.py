@@ -16,6 +16,7 @@ wrong password: a second wrong login can lock the maintenance account.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from contextlib import contextmanager
 
@@ -115,6 +116,7 @@ class PbxLink:
                 port.close()
             except (serial.SerialException, OSError):
                 pass
+            _close_spy_log(port)
 
     # -- dialogue pieces ------------------------------------------------------------
 
@@ -214,3 +216,18 @@ class PbxLink:
     def read_mode(self) -> str:
         """Log in, ask the PBX its mode, log out. Returns the profile mode."""
         return self._operation("reading the mode", lambda d, deadline: self.status(d, deadline))
+
+
+def _close_spy_log(port) -> None:
+    """pyserial's ``spy://`` opens its ``file=`` log at each open and never closes it;
+    as the port is opened per operation, close it here or every operation leaks a file.
+    (It also opens the file with "w": the log holds the last operation only. Use
+    ``file=/dev/stderr`` under systemd to keep every operation in the journal.)"""
+    if not type(port).__module__.endswith("protocol_spy"):
+        return
+    output = getattr(getattr(port, "formatter", None), "output", None)
+    if output is not None and output not in (sys.stderr, sys.stdout, sys.__stderr__):
+        try:
+            output.close()
+        except OSError:
+            pass

@@ -22,8 +22,8 @@ NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
 NEEDS_NAMED_KEYS = {"samsung-dcs"}
 METHOD_OF = {"serial": "serial", "keypad": "keypad", "pulse": "toggle_key",
              "contact": "contact"}
-FAST_KEYS = {"press_ms": 60, "gap_ms": 60, "offhook_ms": 400, "pause_ms": 100,
-             "hangup_ms": 50}
+FAST_KEYS = {"press_ms": 50, "gap_ms": 50, "offhook_ms": 350, "pause_ms": 50,
+             "hangup_ms": 30}
 
 
 def profile_named_in(path: Path) -> str:

@@ -140,7 +140,7 @@ def test_while_the_power_is_off_the_port_is_silent(rig):
 
 
 def test_wrong_port_speed_gets_line_noise():
-    profile = fast(profiles()["mitel-3300"], step_s=2.0)
+    profile = fast(profiles()["mitel-3300"], step_s=1.0)
     with PbxSimulator(profile, baud=1200, seed=3) as sim:
         actuator = serial_port.build(spec_for(profile, sim.port_path),
                                      profiles={profile.name: profile})
@@ -202,3 +202,77 @@ def test_retries_on_a_fresh_port_recover_from_one_lost_answer():
         threading.Timer(0.2, sim.clear).start()    # the PBX wakes up during attempt 1
         actuator.apply("night")
         assert sim.model.mode == "night"
+
+
+class TerminalServer:
+    """A TCP port in front of the simulated PBX's serial port, as a ser2net box or a
+    terminal server puts a PBX's maintenance port on the LAN."""
+
+    def __init__(self, device: str, baudrate: int):
+        import socket
+        import threading
+
+        import serial
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.serial = serial.serial_for_url(device, do_not_open=False, baudrate=baudrate,
+                                            timeout=0.02)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        import select
+
+        self.listener.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            with conn:
+                while not self._stop.is_set():
+                    ready, _, _ = select.select([conn], [], [], 0.01)
+                    if ready:
+                        data = conn.recv(4096)
+                        if not data:
+                            break
+                        self.serial.write(data)
+                    waiting = self.serial.in_waiting
+                    if waiting:
+                        conn.sendall(self.serial.read(waiting))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.listener.close()
+        self.serial.close()
+
+
+def test_a_pbx_behind_a_terminal_server_over_socket_url():
+    profile = fast(profiles()["mitel-3300"], step_s=1.0)
+    with PbxSimulator(profile) as sim:
+        server = TerminalServer(sim.port_path, 9600)
+        try:
+            actuator = serial_port.build(
+                spec_for(profile, f"socket://127.0.0.1:{server.port}"),
+                profiles={profile.name: profile})
+            actuator.apply("night")
+            assert sim.model.mode == "night" and actuator.read_back() == "night"
+        finally:
+            server.close()
+
+
+def test_a_spy_url_logs_the_traffic_for_field_debugging(tmp_path):
+    profile = fast(profiles()["mitel-3300"])
+    log = tmp_path / "pbx-port.log"
+    with PbxSimulator(profile) as sim:
+        actuator = serial_port.build(
+            spec_for(profile, f"spy://{sim.port_path}?file={log}"),
+            profiles={profile.name: profile})
+        actuator.apply("night")
+        assert sim.model.mode == "night"
+    text = log.read_text()            # a hex dump: 16 bytes per line, text at the right
+    assert "TX   0000  43 50 20 53 45 52 56 49" in text        # "CP SERVI..."
+    assert "ATUS IS NIGHT1" in text                           # the read-back's answer

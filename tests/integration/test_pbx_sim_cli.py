@@ -66,7 +66,7 @@ def test_an_installer_session():
         found = sim.wait_for(r"maintenance port at (/dev/pts/\d+) \(9600 8N1.*stable path (\S+)\)")
         device, link = found.group(1), found.group(2)
         assert Path(link).resolve() == Path(device)
-        profile = fast(profiles()["mitel-3300"], step_s=2.0)
+        profile = fast(profiles()["mitel-3300"], step_s=0.6)
         actuator = serial_port.build(spec_for(profile, link), profiles={profile.name: profile})
         assert actuator.read_back() == "night"
         actuator.apply("day")

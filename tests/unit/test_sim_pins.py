@@ -25,8 +25,8 @@ PULSE = {"name": "night-key", "type": "pulse", "zone": "main", "role": "primary"
 KEYPAD = {"name": "feature-code", "type": "keypad", "zone": "main", "role": "primary",
           "hook_pin": 20, "keys": {"7": 21, "1": 12, "8": 18, "2": 16, "*": 23, "#": 22},
           "sequences": {"day": "*71 {password}", "night": "*72 {password}"},
-          "password": "1288", "press_ms": 60, "gap_ms": 60, "offhook_ms": 400,
-          "pause_ms": 100, "hangup_ms": 50}
+          "password": "1288", "press_ms": 50, "gap_ms": 50, "offhook_ms": 350,
+          "pause_ms": 50, "hangup_ms": 30}
 
 
 def model(**kwargs):
@@ -160,7 +160,7 @@ class Phone:
         self.hook = OutputDevice(spec["hook_pin"], pin_factory=factory)
         self.keys = {k: OutputDevice(p, pin_factory=factory) for k, p in spec["keys"].items()}
 
-    def dial(self, keys: str, *, offhook=0.4, press=0.06, gap=0.06):
+    def dial(self, keys: str, *, offhook=0.35, press=0.05, gap=0.05):
         self.hook.on()
         time.sleep(offhook)
         for key in keys:

@@ -84,7 +84,8 @@ def test_the_wrong_speed_or_stop_bits_get_line_noise(mitel):
 
 def test_a_login_with_username_and_password():
     profile = profiles()["mitel-3300-login"]
-    with PbxSimulator(profile, password=PASSWORD) as sim, open_port(sim.port_path) as port:
+    with PbxSimulator(profile, password=PASSWORD) as sim, \
+            open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
         port.write(b"CP SERVICE NIGHT1\r")             # not logged in: a wake-up line
         assert read_until(port, b"login: ").endswith(b"\r\nlogin: ")
         port.write(b"\r")                               # no user: asked again
@@ -121,7 +122,8 @@ def test_a_port_that_refuses_a_setting_is_an_actuator_error(mitel):
 
 def test_a_wrong_password_gets_the_documented_refusal():
     profile = profiles()["mitel-3300-login"]
-    with PbxSimulator(profile, password=PASSWORD) as sim, open_port(sim.port_path) as port:
+    with PbxSimulator(profile, password=PASSWORD) as sim, \
+            open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
         for line in (b"\r", b"system\r", b"guess\r"):
             port.write(line)
         assert b"LOGIN INCORRECT" in read_until(port, b"LOGIN INCORRECT")
