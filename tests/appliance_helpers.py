@@ -354,8 +354,12 @@ class OutputCollector:
                           + "".join(self.out) + "".join(self.err))
 
     def join(self, timeout: float = 5.0) -> None:
+        """Wait for the process's output to end (call after it exited) and close the pipes."""
         for t in self._threads:
             t.join(timeout)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
     @property
     def stdout(self) -> str:
