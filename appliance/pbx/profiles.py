@@ -23,8 +23,36 @@ those samples.
 
 Shipped profiles live in ``appliance/pbx/profiles/``; a site directory (default
 ``/etc/nightswitch/profiles/``) adds more or overrides one by name. A site file may say
-``extends = "mitel-3300"`` and give only the tables it changes. One bad site file never
-stops the others loading: :func:`load_profiles` keeps it in :attr:`ProfileSet.problems`.
+``extends = "mitel-3300"`` and give only the tables it changes (tables merge, lists and
+values replace). One bad site file never stops the others loading: :func:`load_profiles`
+keeps it in :attr:`ProfileSet.problems`.
+
+The file, in outline (``appliance/pbx/profiles/mitel-3300.toml`` is a full example)::
+
+    name = "mitel-3300"               # = the file name
+    title = "..."; families = ["..."]; source = "FIELD_NOTES 1.5: ..."
+    verified = "Nothing verified on a real unit; ..."
+    modes = ["day", "night", "night2"]
+    smdr_format = "..."               # optional: a file in appliance/smdr/formats/
+    notes = ["..."]
+    [power]          on_power_up = "retain" | "unknown" | a mode; note; source
+    [methods.contact]     supported; note; source; wiring; night_when = closed|open|unknown
+    [methods.toggle_key]  supported; note; source; key; lamp; lit_in = [modes]; password
+    [methods.keypad]      supported; note; source; sequences = {mode = "718 2"}; password
+                          (bool); password_default; feedback; timing = {press_ms, ...}
+    [methods.serial]      supported; note; source; username; retries (0-5)
+    [methods.serial.settings]  baudrate; bytesize; parity; stopbits; xonxoff; rtscts;
+                               line_ending = cr|lf|crlf; pacing_ms
+    [methods.serial.timeouts]  step_s; operation_s
+    [[methods.serial.login]]   send = "{username}"; expect = 'Password:'; sample = "...";
+                               timeout_s; retries; eol
+    [[methods.serial.commands.MODE]]   steps as above
+    [methods.serial.status]    values = { DAY = "day", ... }
+    [[methods.serial.status.steps]]    the last expect captures (?P<status>...);
+                                       its sample holds {status}
+    [[methods.serial.logout]]  steps
+    [[methods.serial.errors]]  pattern; kind = auth|refused|busy|error; message; sample
+    [methods.serial.sim]       echo; delay_ms; unknown   (the simulator only)
 """
 
 from __future__ import annotations

@@ -139,6 +139,13 @@ class PbxModel:
             for callback in list(self._listeners):
                 callback(change)
 
+    def add_modes(self, modes) -> None:
+        """Give the PBX more modes (the pin side adds those its actuators use, so a
+        simulated PBX has whatever modes the installation switches)."""
+        with self._lock:
+            self.modes = self.modes + tuple(m for m in dict.fromkeys(modes)
+                                            if m not in self.modes)
+
     def toggle(self, pair=("day", "night"), *, by: str = "toggle") -> str:
         """A toggle key: from any mode but the second of *pair* to it, else to the first."""
         with self._lock:

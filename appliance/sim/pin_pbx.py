@@ -25,10 +25,13 @@ slow poll never turns a 150 ms press into a different one.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from appliance.sim.pbx_model import PbxModel
+
+log = logging.getLogger("appliance.sim")
 
 #: The shortest relay closure a PBX input or a DTMF detector takes as a press.
 MIN_PRESS_S = 0.04
@@ -211,6 +214,11 @@ class _Keypad:
 WATCHERS = {"contact": _Contact, "pulse": _Toggle, "keypad": _Keypad}
 
 
+def _modes_of(spec: dict) -> list[str]:
+    table = spec.get("sequences") if spec.get("type") == "keypad" else spec.get("modes")
+    return list(table or {})
+
+
 class PinSidePbx:
     """The PBX end of the relay wiring, on gpiozero mock pins.
 
@@ -229,7 +237,9 @@ class PinSidePbx:
         for spec in actuator_specs:
             kind = WATCHERS.get(spec.get("type"))
             if kind is not None:
+                model.add_modes(_modes_of(spec))
                 self.watchers.append(kind(spec, pin_factory, model))
+        self._failed: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -239,8 +249,15 @@ class PinSidePbx:
         ``poll_s``; tests may call it directly)."""
         with self._lock:
             now = time.monotonic()
-            for watcher in self.watchers:
-                watcher.poll(now)
+            for i, watcher in enumerate(self.watchers):
+                try:
+                    watcher.poll(now)
+                except Exception:
+                    # The simulated PBX must outlive a bug in one of its inputs: say so
+                    # once, keep the others running.
+                    if i not in self._failed:
+                        self._failed.add(i)
+                        log.exception("pbx-sim: the %s input failed", type(watcher).__name__)
 
     def start(self) -> "PinSidePbx":
         if self._thread is None:

@@ -249,3 +249,13 @@ def test_serial_specs_are_left_to_the_pty_side(mock_factory):
     assert repr(side) == "<PinSidePbx contact mode=day>"
     side.close()
     side.close()
+
+
+def test_the_pbx_gets_the_modes_its_actuators_use(mock_factory):
+    pbx = PbxModel()                                   # as simulate builds it: day, night
+    spec = dict(CONTACT, modes={"day": "open", "lunch": "open", "night": "closed"})
+    keypad = dict(KEYPAD, sequences={"day": "*71 {password}", "holiday": "*79 {password}"})
+    with PinSidePbx(mock_factory, [spec, keypad], pbx):
+        assert set(pbx.modes) == {"day", "night", "lunch", "holiday"}
+        pbx.set_mode("lunch", by="console")
+        assert pbx.mode == "lunch"
