@@ -162,7 +162,8 @@ class Dialogue:
         data = line.encode("latin-1", errors="replace")
         log.debug("%s > %r", self.label, shown)
         self._buffer = ""
-        self._echo = text.strip() or None
+        # Only a line ended with Enter is echoed as a line; see _answer.
+        self._echo = (text.strip() or None) if eol else None
         try:
             pacing = self.settings.pacing_ms / 1000
             if pacing > 0:
@@ -209,10 +210,15 @@ class Dialogue:
             return self._buffer
         stripped = self._buffer.lstrip("\r\n\t ")
         if stripped.startswith(self._echo):
-            self._buffer = stripped[len(self._echo):]
-            self._echo = None
-            return self._buffer
-        if self._echo.startswith(stripped):
+            rest = stripped[len(self._echo):]
+            if not rest:
+                return None       # our line so far: its echo, or an answer starting so
+            if rest[0] in "\r\n":
+                # An echo ends where the typed line did, with the echoed Enter.
+                self._buffer = rest
+                self._echo = None
+                return self._buffer
+        elif self._echo.startswith(stripped):
             return None
         self._echo = None  # this PBX does not echo (or not this line)
         return self._buffer

@@ -276,3 +276,22 @@ def test_a_spy_url_logs_the_traffic_for_field_debugging(tmp_path):
     text = log.read_text()            # a hex dump: 16 bytes per line, text at the right
     assert "TX   0000  43 50 20 53 45 52 56 49" in text        # "CP SERVI..."
     assert "ATUS IS NIGHT1" in text                           # the read-back's answer
+
+
+def test_a_console_session_and_the_daemon_take_turns():
+    """`nightswitch console` opens the port exclusively, as the actuator does: while it is
+    open the actuator fails cleanly (and the controller retries), then works again."""
+    import serial
+
+    profile = fast(profiles()["mitel-3300"])
+    with PbxSimulator(profile) as sim:
+        actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                     profiles={profile.name: profile})
+        console = serial.serial_for_url(sim.port_path, do_not_open=False, exclusive=True)
+        try:
+            with pytest.raises(ActuatorError, match="Could not exclusively lock port"):
+                actuator.apply("night")
+        finally:
+            console.close()
+        actuator.apply("night")
+        assert sim.model.mode == "night"

@@ -116,6 +116,13 @@ def test_echo_arriving_in_pieces_then_the_answer(peer):
     assert match.group(0) == "NIGHT SET"
 
 
+def test_an_answer_that_starts_like_our_line_is_not_taken_for_its_echo(peer):
+    peer.on(b"DAY\r", b"DAY SERVICE ON\r\n")          # no echo; the answer repeats us
+    d = dialogue(peer)
+    d.send("DAY")
+    assert d.expect(re.compile(r"\ADAY SERVICE ON"), 2.0) is not None
+
+
 def test_escape_sequence_cut_between_reads_is_removed(peer):
     peer.on(b"X\r", b"\x1b[", b"1mSYSTEM STATUS CHANGED TO DAY\x1b[0m\r\n", gap=0.1)
     d = dialogue(peer)
