@@ -1,0 +1,87 @@
+"""Options and shared fixtures of the reliability suite.
+
+``--run-slow`` (or ``NIGHTSWITCH_SOAK=1``) runs the tests marked ``slow``: the 60-day
+soak. ``--kills N`` (or ``NIGHTSWITCH_KILLS=N``) sets how many times the power-cut test
+kills the daemon (default 200). ``--rel-examples N`` (or ``NIGHTSWITCH_FUZZ_EXAMPLES``)
+scales the hypothesis fuzzers.
+
+pytest only reads options from conftest files it loads at start-up, which this one is
+when the run names ``tests/reliability`` (or a file in it); a run of the whole ``tests``
+tree takes the environment variables instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.reliability.relhelp import Figures
+
+_FIGURES = Figures()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nightswitch reliability")
+    group.addoption("--run-slow", action="store_true", default=False,
+                    help="also run the long soak (or set NIGHTSWITCH_SOAK=1)")
+    group.addoption("--kills", type=int, default=None,
+                    help="daemon kills in the power-cut test (default 200, or "
+                         "NIGHTSWITCH_KILLS)")
+    group.addoption("--rel-examples", type=int, default=None,
+                    help="hypothesis examples per fuzzer (or NIGHTSWITCH_FUZZ_EXAMPLES)")
+
+
+def _option(config, name, env, default):
+    try:
+        value = config.getoption(name)
+    except ValueError:  # the option was not registered (a run of the whole tree)
+        value = None
+    if value is None:
+        value = os.environ.get(env)
+    return default if value in (None, "") else value
+
+
+def run_slow(config) -> bool:
+    return bool(_option(config, "--run-slow", "NIGHTSWITCH_SOAK", False)) and \
+        os.environ.get("NIGHTSWITCH_SOAK", "1") != "0"
+
+
+def pytest_collection_modifyitems(config, items):
+    if run_slow(config):
+        return
+    skip = pytest.mark.skip(reason="the soak runs with --run-slow, NIGHTSWITCH_SOAK=1 or "
+                                   "python bench/run_all.py")
+    for item in items:
+        if "slow" in item.keywords and "reliability" in str(item.fspath):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def kills(pytestconfig) -> int:
+    return int(_option(pytestconfig, "--kills", "NIGHTSWITCH_KILLS", 200))
+
+
+@pytest.fixture(scope="session")
+def fuzz_examples(pytestconfig) -> int:
+    return int(_option(pytestconfig, "--rel-examples", "NIGHTSWITCH_FUZZ_EXAMPLES", 0)) or 0
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    """The run's figures; written to $NIGHTSWITCH_REL_REPORT at the end of the session."""
+    return _FIGURES
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _FIGURES.write()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _FIGURES.values:
+        return
+    terminalreporter.section("nightswitch reliability figures")
+    for name, item in sorted(_FIGURES.values.items()):
+        unit = f" {item['unit']}" if item["unit"] else ""
+        note = f"  ({item['note']})" if item["note"] else ""
+        terminalreporter.write_line(f"{name}: {item['value']}{unit}{note}")
