@@ -302,6 +302,10 @@ class Controller:
         if decision.source == "hold":
             if zone.applied_mode and zone.needs_apply:
                 self._apply(zone, zone.applied_mode)   # re-assert after a restart
+            elif zone.verify_at is not None and self.clock.monotonic() >= zone.verify_at:
+                # The read-back falls due on a wrong clock too; left undone, its past
+                # deadline made the loop wake without pause (a core at 100 %).
+                self._verify(zone)
             return
         mono = self.clock.monotonic()
         wanted_change = decision.mode != zone.applied_mode or zone.needs_apply
