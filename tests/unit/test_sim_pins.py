@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from gpiozero import DigitalInputDevice, OutputDevice
 
 from appliance.actuators.contact import ContactActuator
