@@ -62,6 +62,23 @@ def _find_profile(spec: dict, path: str, profiles) -> tuple[object, list[FieldEr
     return profiles[name], []
 
 
+def _known_scheme(scheme: str) -> bool:
+    """Whether pyserial has a URL handler for *scheme* (as serial_for_url looks it up)."""
+    import importlib
+
+    import serial
+
+    if not scheme.isidentifier():
+        return False
+    for package in serial.protocol_handler_packages:
+        try:
+            importlib.import_module(f".protocol_{scheme}", package)
+            return True
+        except ImportError:
+            continue
+    return False
+
+
 def mode_map(spec: dict, profile) -> dict[str, str]:
     """Our mode -> the profile's mode: the ``modes`` table, or every mode the profile has
     a command for under its own name."""
@@ -77,6 +94,10 @@ def check(spec: dict, path: str, *, profiles_dir=None, profiles=None, **_) -> li
     if not isinstance(port, str) or not port.strip():
         errors.append(FieldError(f"{path}.port", "is required: a serial device or pyserial URL "
                                  "such as /dev/ttyAMA0, /dev/ttyUSB0 or socket://host:port"))
+    elif "://" in port and not _known_scheme(port.split("://", 1)[0]):
+        errors.append(FieldError(f"{path}.port", f"{port.split('://', 1)[0]!r} is not a "
+                                 "pyserial URL scheme; use a device such as /dev/ttyAMA0, or "
+                                 "socket://, rfc2217:// or spy://"))
     for key in ("username", "password"):
         if key in spec and not isinstance(spec[key], str):
             errors.append(FieldError(f"{path}.{key}", "must be a string"))

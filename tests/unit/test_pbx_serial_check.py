@@ -24,6 +24,8 @@ def errors_of(table, **kwargs):
 
 def test_a_good_table_passes():
     assert errors_of(spec()) == {}
+    assert errors_of(spec(port="rfc2217://192.0.2.10:2002")) == {}
+    assert errors_of(spec(port="spy:///dev/ttyUSB0?file=/dev/stderr")) == {}
     assert errors_of(spec(port="socket://192.0.2.10:2002",
                           settings={"baudrate": 1200, "parity": "even", "bytesize": 7})) == {}
 
@@ -31,6 +33,7 @@ def test_a_good_table_passes():
 BAD = [
     (spec(port=None), "actuators[0].port", "is required"),
     (spec(port=""), "actuators[0].port", "pyserial URL"),
+    (spec(port="tcp://192.0.2.1:2002"), "actuators[0].port", "'tcp' is not a pyserial URL"),
     (spec(profile=None), "actuators[0].profile", "is required"),
     (spec(profile="mitel-33OO"), "actuators[0].profile", "use one of avaya-partner"),
     (spec(profile="nec-sv9100"), "actuators[0].profile",
