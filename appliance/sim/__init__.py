@@ -12,7 +12,7 @@
 
 from appliance.sim.pbx_model import KeypadResult, ModeChange, PbxModel, SimError
 from appliance.sim.pin_pbx import PinSidePbx
-from appliance.sim.pty_pbx import FAULTS, PbxSimulator
+from appliance.sim.pty_pbx import FAULTS, PbxSimulator, simulate_serial_ports
 
 __all__ = ["FAULTS", "KeypadResult", "ModeChange", "PbxModel", "PbxSimulator", "PinSidePbx",
-           "SimError"]
+           "SimError", "simulate_serial_ports"]

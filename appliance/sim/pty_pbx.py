@@ -687,3 +687,41 @@ class PbxSimulator:
                         self.smdr_settings)
             self.calls_emitted += 1
         return line
+
+
+def simulate_serial_ports(specs, model: PbxModel, *, profiles_dir=None, profiles=None,
+                          **options) -> tuple[list[dict], list[PbxSimulator]]:
+    """For ``simulate``: one started :class:`PbxSimulator` per ``serial`` actuator table,
+    all on the shared *model*, and the tables with their ``port`` pointed at it.
+
+    :param specs: the config's actuator tables (others pass through unchanged).
+    :param model: the :class:`~appliance.sim.pbx_model.PbxModel` the pin side uses too.
+    :param profiles_dir: the site profile directory.
+    :param options: passed to each :class:`PbxSimulator` (``seed``, ``on_event`` ...).
+    :returns: ``(tables, simulators)``; close the simulators when done.
+    """
+    from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
+
+    found = profiles if profiles is not None else \
+        load_profiles(DEFAULT_SITE_DIR if profiles_dir is None else profiles_dir)
+    tables, sims = [], []
+    try:
+        for spec in specs:
+            if spec.get("type") != "serial":
+                tables.append(spec)
+                continue
+            profile = found[spec["profile"]]
+            model.add_modes(profile.modes)
+            sim = PbxSimulator(profile, model=model, username=spec.get("username"),
+                               password=spec.get("password", ""), **options).start()
+            sims.append(sim)
+            settings = dict(spec.get("settings", {}))
+            if "baudrate" in settings:
+                # The installer's speed override is the PBX's speed in this simulation.
+                sim.settings = replace(sim.settings, baudrate=settings["baudrate"])
+            tables.append(dict(spec, port=sim.port_path))
+    except Exception:
+        for sim in sims:
+            sim.close()
+        raise
+    return tables, sims

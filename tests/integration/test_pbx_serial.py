@@ -295,3 +295,31 @@ def test_a_console_session_and_the_daemon_take_turns():
             console.close()
         actuator.apply("night")
         assert sim.model.mode == "night"
+
+
+def test_simulate_points_serial_actuators_at_simulated_pbxs(mock_factory):
+    """What `nightswitch simulate` does with a config that has a serial actuator."""
+    from appliance.actuators import build_actuator
+    from appliance.sim import PinSidePbx, simulate_serial_ports
+
+    contact = {"name": "night-service", "type": "contact", "zone": "main", "role": "fallback",
+               "pin": 17, "modes": {"day": "open", "night": "closed"}}
+    serial_table = {"name": "maintenance-port", "type": "serial", "zone": "main",
+                    "role": "primary", "profile": "mitel-3300", "port": "/dev/ttyAMA0",
+                    "settings": {"baudrate": 19200}}
+    model = PbxModel()
+    tables, sims = simulate_serial_ports([serial_table, contact], model)
+    side = PinSidePbx(mock_factory, tables, model).start()
+    try:
+        assert tables[1] is contact and tables[0]["port"] == sims[0].port_path
+        assert sims[0].settings.baudrate == 19200
+        assert "night2" in model.modes
+        actuators = [build_actuator(t, pin_factory=mock_factory) for t in tables]
+        actuators[0].apply("night2")
+        assert model.mode == "night2" and actuators[0].read_back() == "night2"
+        for actuator in actuators:
+            actuator.close()
+    finally:
+        side.close()
+        for sim in sims:
+            sim.close()
