@@ -163,11 +163,9 @@ def test_the_link_reader_finds_what_markdown_renders():
             "```\n[in a block](nowhere-either.md)\n```\n[ref]: ../README.md\n")
     blocks, prose = blocks_and_prose(text)
     assert len(blocks) == 1 and "nowhere-either" in blocks[0].text
-    doc = REPO / "docs" / "_probe.md"
     assert [m["target"] for m in LINK.finditer(re.sub(r"`[^`]*`", "", prose))] == [
         "reception-card.md", "diagrams/leds.svg", "WIRING.md#e-leds"]
     assert [m["target"] for m in REF_LINK.finditer(prose)] == ["../README.md"]
-    assert doc.parent == DOCS
 
 
 def test_heading_anchors_follow_github():
@@ -375,9 +373,10 @@ def test_the_family_table_says_what_each_profile_says(profiles):
 
 def test_the_guide_says_plainly_that_nothing_is_verified(profiles):
     unverified = [n for n in SHIPPED_PROFILES if profiles[n].verified.startswith("Nothing verified")]
-    text = INSTALLER.read_text(encoding="utf-8")
-    if unverified == SHIPPED_PROFILES:
-        assert "nothing in the shipped PBX profiles has been verified against a real" in text
+    text = " ".join(INSTALLER.read_text(encoding="utf-8").split())
+    claims_none = "nothing in the shipped PBX profiles has been verified against a real" in text
+    assert claims_none == (unverified == SHIPPED_PROFILES), \
+        "the guide's opening warning must match the profiles' own verified notes"
 
 
 def test_every_smdr_format_the_guides_name_is_shipped_and_the_table_is_complete():
