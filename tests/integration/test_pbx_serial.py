@@ -323,3 +323,30 @@ def test_simulate_points_serial_actuators_at_simulated_pbxs(mock_factory):
         side.close()
         for sim in sims:
             sim.close()
+
+
+def test_multi_step_dialogues_and_an_error_answer():
+    from appliance.pbx.profiles import load_profiles
+    from tests.fixtures.pbx.simhelp import HERE
+
+    profile = load_profiles(HERE / "extra")["two-step"]
+    with PbxSimulator(profile) as sim:
+        actuator = serial_port.build(spec_for(profile, sim.port_path),
+                                     profiles={profile.name: profile})
+        actuator.apply("night")
+        assert sim.model.mode == "night" and actuator.read_back() == "night"
+        actuator.apply("day")
+        assert actuator.read_back() == "day"
+        sim.inject("power_cut")                  # this fixture comes back in night
+        assert actuator.read_back() == "night"
+        # A PBX that answers "?SYNTAX": a refusal, reported at once, not a timeout.
+        broken = profile.serial.commands["day"][0]
+        from dataclasses import replace
+        bad = replace(profile, methods={**profile.methods, "serial": replace(
+            profile.serial, commands={**profile.serial.commands,
+                                      "day": (replace(broken, send="SET DAI"),)})})
+        wrong = serial_port.build(spec_for(bad, sim.port_path), profiles={bad.name: bad})
+        with pytest.raises(ActuatorError) as caught:
+            wrong.apply("day")
+        assert "the PBX did not understand the command (the PBX said '?SYNTAX')" in \
+            str(caught.value)
