@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from appliance.errors import NightswitchError
+from appliance.errors import FieldError, NightswitchError, ValidationError
 
 
 def register(subparsers, common) -> None:
@@ -64,9 +64,16 @@ def _request(args, method: str, path: str, body=None) -> dict:
             return json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
         try:
-            message = json.loads(exc.read()).get("error", exc.reason)
+            body = json.loads(exc.read())
         except ValueError:
-            message = exc.reason
+            body = None
+        body = body if isinstance(body, dict) else {}
+        message = body.get("error", exc.reason)
+        if exc.code == 400:
+            # bad input (`--until 25:00`): exit 2 with the field named, as every command does
+            errors = [FieldError(str(e.get("field", "")), str(e.get("message", "")))
+                      for e in body.get("errors") or [] if isinstance(e, dict)]
+            raise ValidationError(errors or [FieldError("", str(message))]) from None
         raise NightswitchError(f"{message} (HTTP {exc.code})") from None
     except (urllib.error.URLError, OSError) as exc:
         raise NightswitchError(f"cannot reach the daemon at {url}: {exc}; is it running?") from None
