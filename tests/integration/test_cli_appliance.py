@@ -1,0 +1,277 @@
+"""The appliance's commands as an installer and reception type them: ``check``,
+``test leds|relays|key|pbx``, and ``status``/``day``/``night``/``auto`` against a running
+``nightswitch simulate``. Each runs as a real subprocess; errors are one line, never a
+traceback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+
+import pytest
+
+from appliance.store.lock import DataDirLock
+from tests.appliance_helpers import (SITE, OutputCollector, contact_toml, nightswitch,
+                                     panel_toml, spawn, wait_until)
+
+KEYPAD = """
+[[actuators]]
+name = "feature-code"
+type = "keypad"
+role = "fallback"
+hook_pin = 20
+keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }
+sequences = { night = "718 1", day = "718 2" }
+press_ms = 30
+gap_ms = 30
+offhook_ms = 0
+hangup_ms = 0
+"""
+
+
+@pytest.fixture
+def good_config(tmp_path):
+    path = tmp_path / "nightswitch.toml"
+    path.write_text(SITE + panel_toml() + contact_toml() + KEYPAD)
+    return path
+
+
+def assert_one_line_errors(result, code: int) -> list[str]:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines and all(line.startswith("nightswitch: error: ") for line in lines), lines
+    return lines
+
+
+# -- check ---------------------------------------------------------------------------------
+
+def test_check_a_good_config_summarizes_it(good_config):
+    result = nightswitch("check", "--config", good_config)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[0] == "site: Test office (Europe/Berlin), web on 0.0.0.0:8080"
+    assert out[1] == "zone main (Main): modes day, night"
+    assert out[2].startswith("  front panel: three-position key switch, debounce 50 ms; ")
+    assert "key_day=GPIO5" in out[2] and "led_fault=GPIO26" in out[2]
+    assert "  actuator night-service: contact (primary), modes day, night" in out
+    assert "  actuator feature-code: keypad (fallback), modes day, night" in out
+    assert "PBX read-back every 15 min, drift = enforce" in out
+    assert out[-1] == f"{good_config}: OK"
+
+
+def test_check_a_bad_config_lists_every_error_and_exits_2(tmp_path):
+    path = tmp_path / "nightswitch.toml"
+    path.write_text(SITE + "[verify]\ndrift = 'ignore'\n"
+                    + panel_toml().replace("key_night = 6", "key_night = 14")
+                    + contact_toml(pin=5))
+    result = nightswitch("check", "--config", path)
+    lines = assert_one_line_errors(result, 2)
+    assert f"nightswitch: error: {path}: verify.drift: 'ignore' is not allowed; use one of " \
+           "enforce, adopt" in lines
+    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in l for l in lines)
+    assert any("pins: GPIO5 is used twice" in l for l in lines)
+    assert result.stdout == ""
+
+
+def test_check_a_toml_syntax_error(tmp_path):
+    path = tmp_path / "nightswitch.toml"
+    path.write_text("[site\nname = 'x'\n")
+    (line,) = assert_one_line_errors(nightswitch("check", "--config", path), 2)
+    assert "not valid TOML" in line and "line 1" in line
+
+
+def test_check_without_a_config_file(tmp_path):
+    (line,) = assert_one_line_errors(nightswitch("check", "--config", tmp_path / "none.toml"), 1)
+    assert "no config file here; run install.sh" in line
+
+
+@pytest.mark.parametrize("command", ["check", "test", "run", "simulate", "status", "day",
+                                     "night", "auto"])
+def test_every_command_has_help(command):
+    result = nightswitch(command, "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: nightswitch " + command)
+
+
+def test_unknown_arguments_are_one_usage_error():
+    result = nightswitch("test", "lights", "--simulate")
+    assert result.returncode == 2 and "invalid choice: 'lights'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- test (commissioning) ---------------------------------------------------------------------
+
+def test_test_leds_on_mock_pins(good_config, tmp_path):
+    result = nightswitch("test", "leds", "--yes", "--simulate", "--seconds", "0.1",
+                         "--config", good_config, "--data", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for name, gpio in (("day", 13), ("night", 19), ("fault", 26)):
+        assert f"LED {name} (GPIO{gpio}) on for 0.1 s" in out
+        assert f"did the {name} LED light? (not asked: --yes)" in out
+    assert out.strip().endswith("test leds: done")
+
+
+def test_test_relays_clicks_every_relay_and_skips_sense_inputs(good_config, tmp_path):
+    result = nightswitch("test", "relays", "--yes", "--simulate", "--seconds", "0.1",
+                         "--config", good_config, "--data", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    lines = [l for l in result.stdout.splitlines() if l.startswith("relay ")]
+    assert [l.split(" closed for")[0] for l in lines] == [
+        "relay night-service relay (GPIO17)", "relay feature-code hook (GPIO20)",
+        "relay feature-code key 7 (GPIO21)", "relay feature-code key 1 (GPIO12)",
+        "relay feature-code key 8 (GPIO18)", "relay feature-code key 2 (GPIO16)"]
+    assert "GPIO24" not in result.stdout
+
+
+def test_test_key_reads_the_contacts(good_config, tmp_path):
+    result = nightswitch("test", "key", "--yes", "--simulate", "--config", good_config,
+                         "--data", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "key switch (three-position) of zone main: reads key_day=open, key_night=open" \
+        in result.stdout
+    assert "turn the key to DAY (not waited for: --yes)" in result.stdout
+
+
+def test_test_answers_no_is_a_failure(good_config, tmp_path):
+    result = nightswitch("test", "leds", "--simulate", "--seconds", "0.1", "--config",
+                         good_config, "--data", tmp_path / "data", input="y\nn\ny\n")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "FAILED: led night"
+
+
+def test_test_pbx_without_a_serial_actuator(good_config, tmp_path):
+    (line,) = assert_one_line_errors(
+        nightswitch("test", "pbx", "--yes", "--simulate", "--config", good_config,
+                    "--data", tmp_path / "data"), 1)
+    assert "no serial actuator in the config" in line
+
+
+def test_test_refuses_while_the_daemon_owns_the_pins(good_config, tmp_path):
+    data = tmp_path / "data"
+    lock = DataDirLock(data)
+    assert lock.acquire()
+    try:
+        (line,) = assert_one_line_errors(
+            nightswitch("test", "relays", "--yes", "--config", good_config, "--data", data), 1)
+        assert "the nightswitch service is running and owns the pins" in line
+    finally:
+        lock.release()
+
+
+def test_test_seconds_out_of_range(good_config, tmp_path):
+    (line,) = assert_one_line_errors(
+        nightswitch("test", "leds", "--yes", "--simulate", "--seconds", "0",
+                    "--config", good_config, "--data", tmp_path / "data"), 1)
+    assert "--seconds must be between 0.1 and 60" in line
+
+
+# -- status, day, night, auto against a running appliance ----------------------------------------
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory):
+    """``nightswitch simulate`` on a free port with its clock set to Monday 10:00."""
+    data = tmp_path_factory.mktemp("sim")
+    proc = spawn("simulate", "--port", "0", "--data", data)
+    out = OutputCollector(proc)
+    try:
+        out.wait_for("open http://", timeout=30)
+        token, url = (data / "cli-token").read_text().split()
+        api("POST", url, token, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})
+        wait_until(lambda: api("GET", url, token, "/status")["mode"] == "day")
+        yield {"data": data, "url": url, "token": token}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        out.join()
+    assert proc.returncode == 0, out.stderr
+
+
+def api(method, url, token, path, body=None):
+    req = urllib.request.Request(url + "/api/v1" + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def cli(appliance, *args):
+    return nightswitch(*args, "--data", appliance["data"])
+
+
+def test_status_tells_the_mode_why_and_the_next_change(appliance):
+    result = cli(appliance, "status")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "DAY  (day: weekly hours Monday 08:00-18:00)",
+        "next change: night at 2026-03-02T18:00:00+01:00",
+        "key switch: auto",
+        "verified: yes"]
+
+
+def test_night_until_a_time_then_auto(appliance):
+    result = cli(appliance, "night", "--until", "19:30")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("NIGHT  (night: override by ") and first.endswith("until 19:30)")
+    status = json.loads(cli(appliance, "status", "--json").stdout)
+    assert status["override"]["mode"] == "night"
+    assert status["override"]["until"] == "2026-03-02T19:30:00+01:00"
+    result = cli(appliance, "auto")
+    assert result.returncode == 0 and result.stdout.startswith("DAY  (day: weekly hours")
+    assert api("GET", appliance["url"], appliance["token"], "/status")["override"] is None
+
+
+def test_day_until_never_and_next(appliance):
+    result = cli(appliance, "night", "--until", "never")
+    assert result.returncode == 0 and "until cancelled" in result.stdout
+    result = cli(appliance, "night")                        # --until next by default
+    assert result.returncode == 0
+    override = json.loads(cli(appliance, "status", "--json").stdout)["override"]
+    assert override["until"] == "2026-03-02T18:00:00+01:00"
+    assert cli(appliance, "auto").returncode == 0
+
+
+def test_a_bad_until_is_named(appliance):
+    result = cli(appliance, "night", "--until", "25:00")
+    (line,) = assert_one_line_errors(result, 2)
+    assert "until" in line and "'25:00' is not a time of day" in line
+
+
+def test_the_key_in_night_refuses_the_cli(appliance):
+    url, token = appliance["url"], appliance["token"]
+    api("POST", url, token, "/sim/key", {"position": "night"})
+    try:
+        wait_until(lambda: api("GET", url, token, "/status")["key"] == "night")
+        (line,) = assert_one_line_errors(cli(appliance, "day"), 1)
+        assert "the key switch at reception is in NIGHT; turn it to AUTO" in line
+        assert line.endswith("(HTTP 409)")
+        assert "key switch: night" in cli(appliance, "status").stdout
+    finally:
+        api("POST", url, token, "/sim/key", {"position": "auto"})
+        wait_until(lambda: api("GET", url, token, "/status")["key"] == "auto")
+
+
+def test_an_unknown_zone_is_named(appliance):
+    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 1)
+    assert line == "nightswitch: error: there is no zone 'sales'; zones are main (HTTP 404)"
+
+
+def test_an_override_in_the_past_is_bad_input(appliance):
+    (line,) = assert_one_line_errors(cli(appliance, "day", "--until", "2026-03-02T09:00"), 2)
+    assert line == ('nightswitch: error: until: is in the past; give a later time, "next" '
+                    "or null")
+
+
+def test_status_without_a_running_daemon(tmp_path):
+    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
+    assert line == (f"nightswitch: error: the daemon is not running on {tmp_path} (no "
+                    f"{tmp_path}/cli-token); start it with systemctl start nightswitch")
+
+
+def test_a_stale_token_file_after_the_daemon_stopped(tmp_path):
+    (tmp_path / "cli-token").write_text("ns_x\nhttp://127.0.0.1:9\n")
+    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
+    assert "cannot reach the daemon at http://127.0.0.1:9" in line and "is it running?" in line
