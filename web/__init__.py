@@ -61,6 +61,10 @@ def create_app(controller=None, test_config=None) -> Flask:
         # A facilities manager's phone stays logged in for two weeks of use; each request
         # extends it.
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        # The page polls fragments in the background; if each answer re-sent the cookie, a
+        # slow one could overwrite the cookie a form post had just set (and lose its
+        # message). web.auth refreshes the session once a day instead.
+        SESSION_REFRESH_EACH_REQUEST=False,
         JSON_SORT_KEYS=False,
         NIGHTSWITCH_SIMULATE=False,
         NIGHTSWITCH_INTAKE=None,

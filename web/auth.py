@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import time
 from dataclasses import dataclass
 
 from flask import (
@@ -31,6 +32,9 @@ from web.security import csrf_token, csrf_valid, limiter, sent_csrf_token
 bp = Blueprint("auth", __name__)
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: Full pages (not the fragments the page's script polls): loading one refreshes the session.
+_FULL_PAGES = {"pages.status", "pages.schedule", "pages.log", "pages.calls", "pages.installer",
+               "pages.users", "pages.panel", "auth.account"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,11 @@ def _load_identity() -> None:
             session.pop("user", None)      # deleted since: log them out
             return
         g.identity = Identity(user["name"], user["role"], "session")
+        # Slide the two-week session along, once a day, on a page load.
+        day = int(time.time() // 86400)
+        if request.method == "GET" and session.get("day") != day and not request.path.startswith(
+                "/api/") and request.endpoint in _FULL_PAGES:
+            session["day"] = day
 
 
 def _check_csrf() -> None:

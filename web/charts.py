@@ -73,43 +73,49 @@ def day_rows(schedule, first: date, days: int, *, day_plan) -> list[DayRow]:
     return rows
 
 
+def _pct(minutes: int) -> str:
+    return f"{100 * minutes / 1440:.3f}%"
+
+
 def timeline_svg(rows: list[DayRow], *, now_day: date | None = None,
                  now_minute: int | None = None) -> Markup:
-    """Horizontal bars, one per day, 00:00 to 24:00, coloured by mode."""
-    label_w, bar_w, row_h, gap, top = 150, 840, 22, 6, 22
-    width = label_w + bar_w + 10
-    height = top + len(rows) * (row_h + gap) + 4
-    out = [f'<svg class="timeline" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="The mode for each of the next {len(rows)} days" '
-           f'xmlns="http://www.w3.org/2000/svg">']
-    for hour in range(0, 25, 3):
-        x = label_w + bar_w * hour / 24
-        out.append(f'<line class="grid" x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" '
-                   f'y2="{height - 2}"/>')
+    """One bar per day, 00:00 to 24:00, coloured by mode.
+
+    Each bar is its own small SVG whose shapes are placed in percent, so it stretches to
+    any width while its text keeps the page's font size: the same markup reads on a
+    phone and on a desktop.
+    """
+    out = ['<div class="timeline" role="img" aria-label="The mode for each of the next '
+           f'{len(rows)} days">', '<div class="tl-row tl-head"><span></span>'
+           '<svg class="tl-axis" xmlns="http://www.w3.org/2000/svg">']
+    for hour in range(0, 25, 6):
         anchor = "start" if hour == 0 else "end" if hour == 24 else "middle"
-        out.append(f'<text class="axis" x="{x:.1f}" y="{top - 8}" text-anchor="{anchor}">'
+        out.append(f'<text x="{_pct(hour * 60)}" y="12" text-anchor="{anchor}">'
                    f'{hour:02d}:00</text>')
-    for i, row in enumerate(rows):
-        y = top + i * (row_h + gap)
+    out.append("</svg></div>")
+    for row in rows:
         label = f"{row.day:%a} {row.day.day} {row.day:%b}"
-        cls = "day-label special" if row.special else "day-label"
-        out.append(f'<text class="{cls}" x="0" y="{y + row_h - 6}">{escape(label)}'
-                   + (f' · {escape(row.special)}' if row.special else "") + "</text>")
+        cls = "tl-label special" if row.special else "tl-label"
+        title = f' title="{escape(row.special)}"' if row.special else ""
+        out.append(f'<div class="tl-row"><span class="{cls}"{title}>{escape(label)}</span>'
+                   '<svg class="tl-bar" xmlns="http://www.w3.org/2000/svg">')
         for seg in row.segments:
-            x = label_w + bar_w * seg.start / 1440
-            w = bar_w * (seg.end - seg.start) / 1440
-            title = f"{row.day:%a %d %b} {hhmm(seg.start)}–{hhmm(seg.end)} {seg.reason}"
-            out.append(f'<rect class="{mode_class(seg.mode)}" x="{x:.1f}" y="{y}" '
-                       f'width="{max(w, 0.5):.1f}" height="{row_h}">'
-                       f'<title>{escape(title)}</title></rect>')
-            if w > 46:
+            share = (seg.end - seg.start) / 1440
+            title_text = f"{row.day:%a %d %b} {hhmm(seg.start)}–{hhmm(seg.end)} {seg.reason}"
+            out.append(f'<rect class="{mode_class(seg.mode)}" x="{_pct(seg.start)}" y="0" '
+                       f'width="{100 * share:.3f}%" height="100%">'
+                       f'<title>{escape(title_text)}</title></rect>')
+            if share >= 0.14:
                 out.append(f'<text class="seg-label {mode_class(seg.mode)}-text" '
-                           f'x="{x + 4:.1f}" y="{y + row_h - 6}">{escape(seg.mode)}</text>')
+                           f'x="{_pct(seg.start)}" dx="4" y="15">{escape(seg.mode)}</text>')
+        for hour in (6, 12, 18):
+            out.append(f'<line class="grid" x1="{_pct(hour * 60)}" x2="{_pct(hour * 60)}" '
+                       'y1="0" y2="100%"/>')
         if now_day == row.day and now_minute is not None:
-            x = label_w + bar_w * now_minute / 1440
-            out.append(f'<line class="now" x1="{x:.1f}" y1="{y - 2}" x2="{x:.1f}" '
-                       f'y2="{y + row_h + 2}"><title>now</title></line>')
-    out.append("</svg>")
+            out.append(f'<line class="now" x1="{_pct(now_minute)}" x2="{_pct(now_minute)}" '
+                       'y1="0" y2="100%"><title>now</title></line>')
+        out.append("</svg></div>")
+    out.append("</div>")
     return Markup("".join(out))
 
 
@@ -148,7 +154,10 @@ def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
     width, height = left + plot_w + 10, top + plot_h + bottom
     slot = plot_w / n
     bar = max(2.0, slot * 0.7)
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    # Drawn at its natural size (width, height) and only ever shrunk to fit: a chart of
+    # three nights must not blow its labels up to headline size on a wide screen.
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+           f'height="{height}" role="img" '
            f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">']
     for k in range(0, 6):
         value = top_value * k / 5

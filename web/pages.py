@@ -11,6 +11,7 @@ never shows the word.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -585,9 +586,13 @@ def mask_secrets(value):
 def config_text(config) -> str:
     raw = {k: v for k, v in (config.raw or {}).items() if not str(k).startswith("_")}
     try:
-        return tomli_w.dumps(mask_secrets(raw))
+        text = tomli_w.dumps(mask_secrets(raw))
     except (TypeError, ValueError) as exc:
         return f"# the config cannot be shown as TOML: {exc}"
+    # tomli_w puts every array item on a line of its own; a pin list reads better on one.
+    return re.sub(r"\[\n((?:[ \t]+[^\n\[\]{}]+,\n)+)\]",
+                  lambda m: "[" + ", ".join(item.strip().rstrip(",")
+                                            for item in m.group(1).splitlines()) + "]", text)
 
 
 @bp.route("/installer", methods=["GET"])
@@ -666,7 +671,9 @@ def _panel_view():
                  "button": ("press", "release")}.get(kind, ())
     tz = _tz()
     now = timefmt.to_local(snap.get("now"), tz) if snap.get("now") else _now().astimezone(tz)
-    return {"snap": snap, "kind": kind, "positions": positions,
+    status = ctl.status(getattr(panel, "zone", None) if panel is not None else None)
+    return {"snap": snap, "kind": kind, "positions": positions, "mode": status["mode"],
+            "verified": status["verified"],
             "now_text": f"{now:%a %d %b %Y %H:%M:%S}", "now_value": f"{now:%Y-%m-%dT%H:%M}",
             "api": url_for("api.sim_panel")}
 

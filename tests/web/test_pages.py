@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from appliance.smdr.record import CallRecord
+from appliance.config import validate_config
 from tests.web.webhelp import make_app, make_appliance, settle, site_config, turn_key
 
 
@@ -52,7 +53,7 @@ def test_short_override_needs_no_confirmation(as_user, appliance):
     text = _text(page)
     assert "Night until 11:00 today." in text          # the flash message
     assert "The phones are in NIGHT" in text
-    assert "Override by operator: night until 11:00 today" in text
+    assert "override by operator until 11:00" in text
     assert "Cancel the override" in text
 
 
@@ -195,9 +196,16 @@ def test_calls_page_with_charts_and_csv(as_user, appliance):
 
 
 def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
-    extra = {"smdr": {"port": "socket://192.0.2.10:2300", "format": "panasonic-kx-td",
-                      "settings": {"password": "pccsmdr"}}}
-    appliance = make_appliance(tmp_path, user_db, mock_factory, config=site_config(extra=extra))
+    config = site_config(extra={"smdr": {"port": "socket://192.0.2.10:2300",
+                                         "format": "panasonic-kx-td"}})
+    raw = dict(config.raw)
+    # A fallback serial link is only used when the relay fails, so this test never dials it.
+    raw["actuators"] = raw["actuators"] + [{"name": "maintenance-port", "type": "serial",
+                                            "role": "fallback", "profile": "mitel-3300",
+                                            "port": "socket://127.0.0.1:9",
+                                            "password": "pccsmdr"}]
+    appliance = make_appliance(tmp_path, user_db, mock_factory,
+                               config=validate_config(raw, "test config"))
     try:
         client = make_app(appliance).test_client()
         with client.session_transaction() as session:
@@ -208,6 +216,7 @@ def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
         assert "pccsmdr" not in page.get_data(as_text=True)
         assert 'password = "********"' in html.unescape(page.get_data(as_text=True))
         assert "night-service" in text and "GPIO17" in text
+        assert "profile mitel-3300, port socket://127.0.0.1:9" in text
         assert "Key switch, live" in text and "AUTO" in text
         assert "socket://192.0.2.10:2300" in text
         r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",

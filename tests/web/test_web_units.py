@@ -148,7 +148,8 @@ def test_timeline_svg():
     assert [s.mode for s in rows[0].segments] == ["night", "day", "lunch", "day", "night"]
     assert rows[3].special == "exception" and rows[4].special == "holiday"
     svg = str(charts.timeline_svg(rows, now_day=date(2026, 12, 21), now_minute=600))
-    assert svg.startswith("<svg") and svg.count('<rect class="m-night"') >= 7
+    assert svg.count('<svg class="tl-bar"') == 7 and svg.count('<rect class="m-night"') >= 7
+    assert 'x="33.333%"' in svg            # 08:00
     assert 'class="now"' in svg
     assert "Christmas Eve" in svg
 
