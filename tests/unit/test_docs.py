@@ -557,3 +557,33 @@ def test_printed_output_in_the_guides_is_what_the_command_prints(tmp_path, capsy
                 f"`nightswitch {' '.join(args)}` prints"
             checked += 1
     assert checked >= 1
+
+
+# -- the web page's own words -----------------------------------------------------------------------
+
+#: Buttons, headings and messages of the web page that the facilities guide tells people to
+#: look for. Renaming one on the page without the guide leaves a reader searching for a
+#: button that is not there.
+UI_WORDS = (
+    "Change the mode", "Cancel the override: back to the schedule", "or until cancelled",
+    "Are you sure?", "Switched and confirmed by the PBX",
+    "Switching the PBX now, not yet confirmed", "Not confirmed: the PBX has not switched yet",
+    "Switched (this PBX cannot report its mode back)",
+    "The key switch at reception is in", "Turn it to AUTO to change the mode here",
+    "Copy Monday to Tuesday–Friday", "Tick the ones you work on anyway", "Your own holidays",
+    "State or region", "Mode on a holiday", "+ Add an exception", "Download the schedule as JSON",
+    "Discard changes", "as edited, not saved", "As a list", "Download CSV",
+    "before the appliance kept a history", "Create a token", "Too many failed logins",
+    "Using the fallback switch", "Clock not synchronized", "Switching failed", "PBX link failed",
+    "Configuration problem", "Key switch wiring fault",
+    "There are no holidays and no exceptions in the next 12 months",
+)
+
+
+def test_the_words_the_facilities_guide_quotes_are_on_the_web_page():
+    web = " ".join(" ".join(p.read_text(encoding="utf-8").split())
+                   for p in sorted((REPO / "web").rglob("*")) if p.suffix in (".html", ".py"))
+    web = web.replace('" "', "")    # messages split over two string literals in Python
+    guide = " ".join(FACILITIES.read_text(encoding="utf-8").split())
+    assert [w for w in UI_WORDS if w not in guide] == [], "the guide no longer quotes these"
+    assert [w for w in UI_WORDS if w not in web] == [], "the web page no longer says these"
