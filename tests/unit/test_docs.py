@@ -273,10 +273,10 @@ def test_the_command_checker_catches_mistakes():
 
 
 def test_the_command_finder_skips_the_service_and_user_names():
-    blocks, _ = blocks_and_prose("```sh\nsudo systemctl stop nightswitch\n"
-                                 "journalctl -u nightswitch -f\n"
-                                 "sudo ln -sf /opt/nightswitch/venv/bin/nightswitch /usr/local/bin\n"
-                                 "sudo nightswitch check && sudo systemctl restart nightswitch\n```\n")
+    blocks, _ = blocks_and_prose(
+        "```sh\nsudo systemctl stop nightswitch\njournalctl -u nightswitch -f\n"
+        "sudo ln -sf /opt/nightswitch/venv/bin/nightswitch /usr/local/bin\n"
+        "sudo nightswitch check && sudo systemctl restart nightswitch\n```\n")
     texts = blocks[0].text.splitlines()
     found = [re.split(r"&&|;", t[m.end():])[0].strip() for t in texts
              for m in COMMAND.finditer(t)]
@@ -372,7 +372,8 @@ def test_the_family_table_says_what_each_profile_says(profiles):
 
 
 def test_the_guide_says_plainly_that_nothing_is_verified(profiles):
-    unverified = [n for n in SHIPPED_PROFILES if profiles[n].verified.startswith("Nothing verified")]
+    unverified = [n for n in SHIPPED_PROFILES
+                  if profiles[n].verified.startswith("Nothing verified")]
     text = " ".join(INSTALLER.read_text(encoding="utf-8").split())
     claims_none = "nothing in the shipped PBX profiles has been verified against a real" in text
     assert claims_none == (unverified == SHIPPED_PROFILES), \
@@ -559,7 +560,7 @@ def test_printed_output_in_the_guides_is_what_the_command_prints(tmp_path, capsy
     assert checked >= 1
 
 
-# -- the web page's own words -----------------------------------------------------------------------
+# -- the web page's own words -------------------------------------------------------------
 
 #: Buttons, headings and messages of the web page that the facilities guide tells people to
 #: look for. Renaming one on the page without the guide leaves a reader searching for a
