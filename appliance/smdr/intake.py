@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import termios
 import threading
 from collections import deque
 from datetime import tzinfo
@@ -242,8 +243,10 @@ class SmdrIntake:
         try:
             port = serial.serial_for_url(self.port_url, timeout=self.read_timeout,
                                          **self.settings.pyserial_kwargs())
-        except (serial.SerialException, OSError, ValueError) as exc:
-            # pyserial's message names the port already
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+            # pyserial's message names the port already. termios.error is no OSError:
+            # a port that refuses its settings (tcsetattr EINVAL) raised it out of the
+            # thread, and call records stopped for good.
             self._error(f"cannot open the SMDR port: {exc}")
             return None
         with self._lock:
