@@ -158,7 +158,8 @@ def status_view(zone: str) -> dict:
     sched_change = next_schedule_change(schedule, now)
     sched_mode = decide(now, schedule).mode
     choices = []
-    for m in _modes_of(st, schedule):
+    # The modes one can switch *to* come first: at 17:30 the likely wish is "night now".
+    for m in sorted(_modes_of(st, schedule), key=lambda m: m == mode):
         group = ModeChoices(m)
         if m != sched_mode:
             end = sched_change.at if sched_change else None
@@ -623,6 +624,7 @@ def installer():
     except (NightswitchError, TimeoutError) as exc:
         key_test = {"error": str(exc)}
     return render("installer.html", zone=zone, statuses=statuses, actuators=actuators,
+                  events_url=url_for("sse.events"),
                   relays=ctl.relay_states(), key_test=key_test, smdr=ctl.config.smdr,
                   stats=stats, unparsed_count=store.unparsed_count(),
                   unparsed=store.unparsed(limit=10), config_text=config_text(ctl.config),

@@ -31,6 +31,13 @@ def test_status_page_says_mode_reason_next_change(as_user):
     assert "zone" not in text.lower()          # a single-zone site never sees the word
 
 
+def test_a_single_zone_site_never_says_zone(as_user):
+    browser = as_user("admin")
+    for url in ("/", "/schedule", "/log", "/calls", "/users", "/panel", "/account"):
+        # (a "time zone" is another thing: the schedule's clock)
+        assert "zone" not in _text(browser.get(url)).lower().replace("time zone", ""), url
+
+
 def test_override_buttons_state_concrete_end_times(as_user):
     text = _text(as_user("operator").get("/"))
     # it is Monday 10:00; the schedule says day, so "night until the next change" ends 18:00

@@ -163,8 +163,23 @@
     setInterval(refresh, 500);
   }
 
+  /* Installer page: the key switch's position as it turns (commissioning). */
+  function initKeyLive() {
+    var el = document.getElementById("key-live");
+    if (!el || !window.EventSource) { return; }
+    var out = el.querySelector("[data-key-live]");
+    var es = new EventSource(el.getAttribute("data-events-url"));
+    es.addEventListener("status", function (ev) {
+      try {
+        var st = JSON.parse(ev.data);
+        if (st.zone === el.getAttribute("data-zone")) { out.textContent = String(st.key).toUpperCase(); }
+      } catch (e) { /* wait for the next event */ }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initLive();
+    initKeyLive();
     initSchedule();
     initPanel();
   });
