@@ -367,3 +367,21 @@ def test_hardware_tests_run_on_the_controller_thread(mock_factory, data_dir, kin
                                                "wiring_fault": False}
     finally:
         rig.close()
+
+
+def test_the_audit_keeps_cause_before_consequence(mock_factory, data_dir):
+    """The action's row is written after the relays moved (so no fsync delays a key turn)
+    but still before what the switch led to."""
+    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    start=NIGHT_2200)          # the status input is dead: it reads "day"
+    try:
+        rig.step()                             # night cannot be verified: a fault
+        rig.turn_key("day")
+        rig.settle_key()                       # day can: recovered
+        rig.turn_key("night")
+        rig.settle_key()                       # night fails again
+        oldest_first = [(a["source"], a["new_mode"]) for a in reversed(rig.audit())]
+        assert oldest_first == [("default", "night"), ("fault", "night"), ("key", "day"),
+                                ("recovered", "day"), ("key", "night"), ("fault", "night")]
+    finally:
+        rig.close()
