@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -332,3 +332,42 @@ def test_key_events_are_handled_on_the_controller_thread(rig):
     wait_until(lambda: rig.status()["mode"] == "day")
     assert relay(rig).state is False
     assert threads == {"controller"}
+
+
+# -- the virtual panel of `simulate` ---------------------------------------------------------
+
+def test_the_virtual_panel_turns_the_key_through_the_mock_pins(rig):
+    from appliance.errors import ValidationError
+    from appliance.virtual_panel import VirtualPanel
+
+    sim = VirtualPanel(rig.controller, rig.clock)
+    rig.step()
+    assert sim.snapshot()["key"] == "auto"
+    assert sim.set_key("night") == {"key": "night"}
+    assert rig.panel.inputs["key_night"].pin.state is False      # pulled-up contact closed
+    rig.settle_key()
+    snap = sim.snapshot()
+    assert snap["key"] == "night" and snap["relays"] == {"night-service": "closed"}
+    assert snap["now"] == "2026-03-02T06:59:00+00:00"
+    with pytest.raises(ValidationError, match="'press' is not a position of a three-position"):
+        sim.set_key("press")
+    with pytest.raises(ValidationError, match="advance_s"):
+        sim.advance(-5)
+    with pytest.raises(ValidationError, match="must include a UTC offset"):
+        sim.set_now(datetime(2026, 3, 2, 12, 0))
+    sim.advance(3600)
+    assert rig.clock.now() > MONDAY_0759
+
+
+def test_the_virtual_panel_without_a_key_switch(mock_factory, data_dir):
+    from appliance.errors import ValidationError
+    from appliance.virtual_panel import VirtualPanel
+
+    rig = build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()))
+    try:
+        sim = VirtualPanel(rig.controller, rig.clock)
+        assert sim.key() == "none"
+        with pytest.raises(ValidationError, match="no key switch"):
+            sim.set_key("day")
+    finally:
+        rig.close()
