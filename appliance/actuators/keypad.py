@@ -1,7 +1,7 @@
 """``keypad``: relays across the keys of a dedicated phone, dialling a feature code.
 
 Most legacy PBXs switch night service with a feature code dialled from a programming
-extension (NEC SV8100 ``718`` + mode, Mitel SX ``312``/``313``, OpenScape ``*88``), not over
+extension (NEC SV8100 ``718`` + mode, Mitel SX ``312``/``313``), not over
 the serial port (FIELD_NOTES section 0). A spare phone on the desk and a relay across each
 key it needs (and across its hook switch) lets the appliance dial that code.
 
@@ -15,8 +15,8 @@ Config::
     type = "keypad"
     hook_pin = 20
     keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }
-    sequences = { night = "718 1", day = "718 2" }
-    password = ""            # e.g. "1234" and "718 {password} 1"
+    sequences = { day = "718 1", night = "718 2" }   # NEC: 1 = Day1, 2 = Night
+    password = ""            # e.g. "1234" and "718 {password} 2"
     press_ms = 150
     gap_ms = 150
     offhook_ms = 800         # wait for dial tone
@@ -74,7 +74,7 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
     sequences = spec.get("sequences")
     if not isinstance(sequences, dict) or not sequences:
         errors.append(FieldError(f"{path}.sequences", "is required: the keys to dial per mode, "
-                                 "such as { night = \"718 1\", day = \"718 2\" }"))
+                                 "such as { day = \"718 1\", night = \"718 2\" }"))
         sequences = {}
     errors += check_mode_names(sequences, f"{path}.sequences")
     for mode, sequence in sequences.items():

@@ -177,6 +177,9 @@ class SerialActuator(Actuator):
     :param open_port: port factory for the link (:func:`serial.serial_for_url`).
     """
 
+    #: apply() ends with the profile's status query, so the controller need not ask again.
+    verifies_on_apply = True
+
     type_name = "serial"
 
     def __init__(self, spec: dict, profile, *, sleep=time.sleep, open_port=None,
