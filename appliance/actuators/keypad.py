@@ -6,7 +6,8 @@ the serial port (FIELD_NOTES section 0). A spare phone on the desk and a relay a
 key it needs (and across its hook switch) lets the appliance dial that code.
 
 A sequence is the keys in order; a space waits ``pause_ms`` (for a second dial tone or a
-prompt), and ``{password}`` is replaced by the ``password`` (never logged).
+prompt), ``{password}`` is replaced by the ``password`` (never logged), and ``<NAME>`` is
+a named key of the phone, such as Samsung's ``<NIGHT>`` programmable button.
 
 Config::
 
@@ -39,13 +40,24 @@ from appliance.errors import FieldError
 ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",
            "offhook_ms", "pause_ms", "hangup_ms", "settle_ms", "sense"}
 KEY_NAMES = set("0123456789*#")
+NAMED_KEY = re.compile(r"<[A-Z][A-Z0-9_]{0,15}>")
+TOKEN = re.compile(r"<[A-Z][A-Z0-9_]{0,15}>|\{password\}|[0-9*#]| |.")
 TIMINGS = {"press_ms": (150, 30, 2000), "gap_ms": (150, 30, 2000),
            "offhook_ms": (800, 0, 10000), "pause_ms": (1000, 0, 10000),
            "hangup_ms": (500, 0, 10000), "settle_ms": (3000, 0, 60000)}
 
 
-def expand(sequence: str, password: str) -> str:
-    return sequence.replace("{password}", password)
+def tokens(sequence: str, password: str = "") -> list[str]:
+    """The keys of *sequence* in order: digits, ``*``, ``#``, named keys like ``<NIGHT>``,
+    and ``" "`` for a pause; ``{password}`` becomes the password's keys."""
+    result = []
+    for token in TOKEN.findall(sequence):
+        result.extend(password if token == "{password}" else [token])
+    return result
+
+
+def is_key(token: str) -> bool:
+    return token in KEY_NAMES or bool(NAMED_KEY.fullmatch(token))
 
 
 def check(spec: dict, path: str, **_) -> list[FieldError]:
@@ -64,8 +76,9 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
                                  "key, such as { \"7\" = 21, \"1\" = 12 }"))
         keys = {}
     for key, pin in keys.items():
-        if key not in KEY_NAMES:
-            errors.append(FieldError(f"{path}.keys", f"{key!r} is not a phone key; use 0-9, * or #"))
+        if not is_key(key):
+            errors.append(FieldError(f"{path}.keys", f"{key!r} is not a phone key; use 0-9, *, # "
+                                                     "or a named key such as \"<NIGHT>\""))
         errors += check_pin(pin, f"{path}.keys.{key}")
     password = spec.get("password", "")
     if not isinstance(password, str) or not re.fullmatch(r"[0-9*#]*", password):
@@ -84,15 +97,15 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
             continue
         if "{password}" in sequence and not password:
             errors.append(FieldError(where, "uses {password} but no password is set"))
-        leftover = re.sub(r"\{password\}", "", sequence)
-        for ch in leftover:
-            if ch == " ":
+        for token in tokens(sequence):
+            if token == " ":
                 continue
-            if ch not in KEY_NAMES:
-                errors.append(FieldError(where, f"{ch!r} is not a phone key; use 0-9, *, #, a "
-                                                "space for a pause and {password}"))
-            elif ch not in keys:
-                errors.append(FieldError(where, f"key {ch!r} has no relay; add it to keys"))
+            if not is_key(token):
+                errors.append(FieldError(where, f"{token!r} is not a phone key; use 0-9, *, #, "
+                                                "<NAME> for a named key, a space for a pause "
+                                                "and {password}"))
+            elif token not in keys:
+                errors.append(FieldError(where, f"key {token!r} has no relay; add it to keys"))
         for ch in password:
             if "{password}" in sequence and ch not in keys:
                 errors.append(FieldError(f"{path}.password", "a key of the password has no relay; "
@@ -135,7 +148,7 @@ class KeypadActuator(Actuator):
         self.keys = {}
         try:
             for key, pin in spec["keys"].items():
-                self.keys[key] = Relay(f"{self.name}-key-{key}", pin, active_high=active_high,
+                self.keys[key] = Relay(f"{self.name}-key-{key.strip('<>').lower()}", pin, active_high=active_high,
                                        pin_factory=pin_factory)
         except Exception:
             self.close()
@@ -146,15 +159,17 @@ class KeypadActuator(Actuator):
         self.can_read_back = self.sense is not None
 
     def dial(self, sequence: str) -> None:
-        """Go off-hook, press each key of *sequence* and hang up, whatever happens."""
+        """Go off-hook, press each key of *sequence* (``{password}`` filled in) and hang
+        up, whatever happens."""
+        keys = tokens(sequence, self._password)
         try:
             self.hook.close_contact()
             self.sleep(self.t["offhook_ms"])
-            for ch in sequence:
-                if ch == " ":
+            for key in keys:
+                if key == " ":
                     self.sleep(self.t["pause_ms"])
                     continue
-                relay = self.keys[ch]
+                relay = self.keys[key]
                 try:
                     relay.close_contact()
                     self.sleep(self.t["press_ms"])
@@ -172,7 +187,7 @@ class KeypadActuator(Actuator):
         if sequence is None:
             raise ActuatorError(f"{self.name}: no sequence for mode {mode!r}; it knows "
                                 + ", ".join(sorted(self.spec["sequences"])))
-        self.dial(expand(sequence, self._password))
+        self.dial(sequence)
         self.last_mode = mode
         if self.sense and not wait_for_sense(self.sense, self.sense.expects_active(mode),
                                              self.t["settle_ms"], self.sleep):
@@ -208,4 +223,4 @@ class KeypadActuator(Actuator):
     def __repr__(self) -> str:
         # The password is a secret: never in a repr, a log line or an error.
         return (f"<KeypadActuator {self.name!r} zone={self.zone} keys="
-                f"{''.join(sorted(self.keys))} password={'***' if self._password else 'none'}>")
+                f"{' '.join(sorted(self.keys))} password={'***' if self._password else 'none'}>")

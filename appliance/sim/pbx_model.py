@@ -106,6 +106,9 @@ class PbxModel:
         keypad feature codes."""
         keypad = profile.methods["keypad"]
         codes = dict(keypad.details.get("sequences", {})) if keypad.supported else {}
+        if not password and keypad.supported:
+            # A PBX fresh from the factory has the documented default passcode.
+            password = str(keypad.details.get("password_default", ""))
         if username is None:
             username = profile.serial.username if profile.has_serial else ""
         return cls(profile.modes, mode=mode, on_power_up=profile.power.on_power_up,

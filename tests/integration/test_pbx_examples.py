@@ -18,8 +18,6 @@ from tests.fixtures.pbx.simhelp import fast, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "hardware" / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
-#: The keypad actuator does not take named keys (<NIGHT>) yet; see the file's header.
-NEEDS_NAMED_KEYS = {"samsung-dcs"}
 METHOD_OF = {"serial": "serial", "keypad": "keypad", "pulse": "toggle_key",
              "contact": "contact"}
 FAST_KEYS = {"press_ms": 50, "gap_ms": 50, "offhook_ms": 350, "pause_ms": 50,
@@ -51,21 +49,13 @@ def test_example_uses_a_method_its_profile_documents(name):
             assert table["profile"] == name
 
 
-@pytest.mark.parametrize("name", sorted(set(NAMES) - NEEDS_NAMED_KEYS))
+@pytest.mark.parametrize("name", NAMES)
 def test_example_passes_the_config_check(name):
     config = load_config(EXAMPLES / f"{name}.toml")
     assert config.actuators and {"day", "night"} <= set(config.actuators[0]["_modes"])
 
 
-def test_the_samsung_example_waits_only_for_named_keys():
-    with pytest.raises(ValidationError) as caught:
-        load_config(EXAMPLES / "samsung-dcs.toml")
-    fields = {e.field for e in caught.value.errors}
-    assert fields == {"actuators[0].keys", "actuators[0].sequences.night",
-                      "actuators[0].sequences.day"}
-
-
-@pytest.mark.parametrize("name", sorted(set(NAMES) - NEEDS_NAMED_KEYS))
+@pytest.mark.parametrize("name", NAMES)
 def test_example_switches_the_simulated_pbx(name, mock_factory):
     config = load_config(EXAMPLES / f"{name}.toml")
     profile = load_profiles(None)[name]

@@ -8,7 +8,7 @@ from gpiozero.exc import GPIOPinInUse
 
 from appliance.actuators import build_actuator
 from appliance.actuators.base import ActuatorError
-from appliance.actuators.keypad import check, expand
+from appliance.actuators.keypad import check, tokens
 from appliance.config import load_config_text
 from appliance.errors import ValidationError
 from tests.appliance_helpers import SITE, config, connect, timeline
@@ -96,7 +96,8 @@ def test_password_is_substituted_and_never_shown(mock_factory):
     assert "dialled the code for night" in str(info.value)
     assert "GPIO24 did not follow within 40 ms" in str(info.value)
     assert "4331" not in repr(keypad) and "password=***" in repr(keypad)
-    assert expand("7{password}1", "4331") == "743311"
+    assert tokens("7{password}1", "4331") == list("743311")
+    assert tokens("<NIGHT> {password} 1", "00") == ["<NIGHT>", " ", "0", "0", " ", "1"]
     keypad.close()
 
 
