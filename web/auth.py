@@ -145,6 +145,7 @@ def require(role: str, *, public: bool = False):
     def decorator(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
+            controller()            # 503 while the appliance is starting
             identity = g.get("identity")
             if identity is None:
                 if public and public_status_allowed() and not g.get("auth_error"):

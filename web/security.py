@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, request, session, url_for
 
 SECRET_SETTING = "web.secret_key"
 CSRF_FIELD = "csrf_token"
@@ -150,6 +150,20 @@ def limiter() -> LoginLimiter:
     return current_app.extensions["nightswitch.login_limiter"]
 
 
+def asset_versions(app: Flask) -> dict[str, str]:
+    """A short hash of each static file, added to its URL, so browsers may cache the
+    stylesheet and script for an hour yet fetch the new ones right after an upgrade."""
+    import hashlib
+    from pathlib import Path
+
+    versions = {}
+    folder = Path(app.static_folder or "")
+    for path in folder.glob("*"):
+        if path.is_file():
+            versions[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    return versions
+
+
 def init_app(app: Flask) -> None:
     controller = app.extensions.get("nightswitch")
     if not app.config.get("SECRET_KEY"):
@@ -159,6 +173,9 @@ def init_app(app: Flask) -> None:
         app.config.get("NIGHTSWITCH_LOGIN_CLOCK"))
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    versions = asset_versions(app)
+    app.jinja_env.globals["asset"] = lambda name: url_for("static", filename=name,
+                                                          v=versions.get(name, "0"))
 
 
 __all__ = ["LoginLimiter", "csrf_token", "csrf_valid", "device_secret", "sent_csrf_token",

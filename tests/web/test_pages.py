@@ -290,3 +290,63 @@ def test_error_pages_have_no_traceback(as_user):
     r = browser.client.put("/")
     assert r.status_code == 405 and "PUT is not allowed" in _text(r)
     assert "Traceback" not in r.get_data(as_text=True)
+
+
+def test_installer_shows_the_smdr_intake_counters(tmp_path, user_db, mock_factory):
+    """A real intake on a pseudo-terminal: a line it cannot read is kept and counted."""
+    import os
+    import pty
+    import time
+    import tty
+    from zoneinfo import ZoneInfo
+
+    from appliance.smdr.intake import build_intake
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    smdr = {"port": os.ttyname(slave), "format": "samsung-dcs", "zone": "main", "settings": {}}
+    appliance = make_appliance(tmp_path, user_db, mock_factory)
+    intake = build_intake(smdr, store=appliance.store, tz=ZoneInfo("Europe/Berlin"),
+                          clock=appliance.clock)
+    intake.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not intake.stats()["connected"] and time.monotonic() < deadline:
+            time.sleep(0.02)        # opening the port flushes what came before
+        os.write(master, b"this is not a call record at all\r\n")
+        while intake.stats()["unparsed"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        client = make_app(appliance, NIGHTSWITCH_INTAKE=intake).test_client()
+        with client.session_transaction() as session:
+            session["user"] = "admin"
+        text = _text(client.get("/installer"))
+        assert "connected True" in text and "unparsed 1" in text
+        assert "Lines that no format could read are kept: 1" in text
+        assert "this is not a call record at all" in text
+    finally:
+        intake.stop()
+        appliance.stop()
+        os.close(master)
+        os.close(slave)
+
+
+def test_an_app_without_a_controller_says_it_is_starting():
+    from web import create_app
+
+    client = create_app().test_client()
+    r = client.get("/health")
+    assert r.status_code == 503 and r.get_json()["ok"] is False
+    r = client.get("/api/v1/status")
+    assert r.status_code == 503 and "starting" in r.get_json()["error"]
+    assert client.get("/").status_code == 503
+
+
+def test_static_files_are_versioned_and_cached(as_user):
+    page = as_user("viewer").get("/").get_data(as_text=True)
+    css = re.search(r'href="(/static/nightswitch.css\?v=[0-9a-f]{10})"', page).group(1)
+    r = as_user("viewer").get(css)
+    try:
+        assert r.status_code == 200 and "max-age=3600" in r.headers["Cache-Control"]
+        assert "Content-Security-Policy" in r.headers
+    finally:
+        r.close()
