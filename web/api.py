@@ -90,10 +90,15 @@ def query_date(name: str, default: date | None) -> date | None:
     if value is None or value == "":
         return default
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ValidationError([FieldError(name, f"{value[:40]!r} is not a date; use "
                                                 "YYYY-MM-DD")]) from None
+    if not 1970 <= day.year <= 2199:
+        # Far dates overflow when they become instants; nothing is stored out there.
+        raise ValidationError([FieldError(name, f"{day} is out of range; use a date in the "
+                                                "years 1970 to 2199")])
+    return day
 
 
 def query_int(name: str, default: int, low: int, high: int) -> int:
@@ -126,10 +131,6 @@ def date_span(default_days: int) -> tuple[date, date]:
     elif (last - first).days >= MAX_CALL_DAYS:
         errors.append(FieldError("from", f"the span is {(last - first).days + 1} days; at most "
                                          f"{MAX_CALL_DAYS} are allowed"))
-    for name, day in (("from", first), ("to", last)):
-        if not 1970 <= day.year <= 2199:
-            errors.append(FieldError(name, f"{day} is out of range; use a year from 1970 to "
-                                           "2199"))
     if errors:
         raise ValidationError(errors)
     return first, last
