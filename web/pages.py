@@ -121,15 +121,36 @@ class ModeChoices:
     buttons: list[Choice] = field(default_factory=list)
 
 
-def _confirm_text(mode: str, end, now, tz) -> str | None:
+def _first_other_change(schedule, now, mode: str):
+    """The schedule's first change, after *now*, to a mode other than *mode*: the one an
+    override to *mode* would hide."""
+    at = now
+    for _ in range(4):
+        change = next_schedule_change(schedule, at)
+        if change is None or change.mode != mode:
+            return change
+        at = change.at
+    return None
+
+
+def _confirm_text(mode: str, end, now, tz, schedule) -> str | None:
+    """The question to ask before an override that lasts more than four hours (SPEC 2),
+    or None. It names the scheduled change the override would run past: the FreePBX trap
+    of a "temporary" day set after closing that keeps the lines open all night."""
+    change = _first_other_change(schedule, now, mode)
     if end is not None and end - now <= CONFIRM_AFTER:
         return None
+    scheduled = decide(now, schedule).mode
+    past = (f" The schedule has them in {scheduled.upper()} now." if scheduled != mode
+            else "")
+    if change is not None and (end is None or end > change.at):
+        past += (f" It overrules the schedule's change to {change.mode} at "
+                 f"{timefmt.when(change.at, now, tz)}.")
     if end is None:
         return (f"Keep the phones in {mode.upper()} until someone cancels it? It will not "
-                "end by itself, not even when the office opens or closes.")
+                "end by itself." + past)
     return (f"Keep the phones in {mode.upper()} until {timefmt.when(end, now, tz)}? That is "
-            f"{timefmt.duration((end - now).total_seconds())} from now, past the next "
-            "opening or closing time.")
+            f"{timefmt.duration((end - now).total_seconds())} from now." + past)
 
 
 def _modes_of(st: dict, schedule) -> list[str]:
@@ -166,13 +187,13 @@ def status_view(zone: str) -> dict:
             group.buttons.append(Choice(
                 "next", f"{m.capitalize()} until the next change",
                 f"until {timefmt.when(end, now, tz)}" if end else "until cancelled",
-                _confirm_text(m, end, now, tz)))
+                _confirm_text(m, end, now, tz, schedule)))
         for hours in FOR_HOURS:
             end = now + timedelta(hours=hours)
             group.buttons.append(Choice(f"{hours}h", f"{m.capitalize()} for {hours} hour"
                                         + ("s" if hours > 1 else ""),
                                         f"until {timefmt.short_when(end, now, tz)}",
-                                        _confirm_text(m, end, now, tz)))
+                                        _confirm_text(m, end, now, tz, schedule)))
         choices.append(group)
     faults = [{"title": FAULT_TITLES.get(f["kind"], f["kind"].capitalize()),
                "message": f["message"],
@@ -250,8 +271,9 @@ def override():
     until = request.form.get("until", "next")
     at = request.form.get("at", "").strip()
     try:
-        end, value = _override_end(until, at, now, tz, ctl.resolve_zone(zone).schedule)
-        confirm = _confirm_text(mode, end, now, tz)
+        schedule = ctl.resolve_zone(zone).schedule
+        end, value = _override_end(until, at, now, tz, schedule)
+        confirm = _confirm_text(mode, end, now, tz, schedule)
         if confirm and request.form.get("confirm") != "1":
             return render("confirm.html", zone=zone, mode=mode, until=until, at=at,
                           question=confirm,
@@ -422,8 +444,8 @@ def schedule_post():
               f"Now {result['status']['mode']}: {result['status']['reason']}.")
         return redirect(zurl("pages.schedule", zone))
     try:
-        default_mode = "day"
-        focus = schedule_form.apply_action(model, action, default_mode=default_mode)
+        # A new range is "day": hours are added to open, closed is the default mode.
+        focus = schedule_form.apply_action(model, action, default_mode="day")
     except schedule_form.FormError as exc:
         raise ApiError(400, str(exc)) from None
     return schedule_page(zone, model, unsaved=True, focus=focus)

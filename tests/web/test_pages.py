@@ -74,6 +74,7 @@ def test_long_override_asks_first(as_user, appliance):
     text = _text(r)
     assert "Are you sure?" in text
     assert "DAY until 08:00 tomorrow (Tue 3 Mar)" in text and "12 h 30 min from now" in text
+    assert "The schedule has them in NIGHT now" in text
     assert appliance.store.get_override("main") is None
     r = browser.post("/override", {"mode": "day", "until": "next", "confirm": "1"})
     assert r.status_code == 302
@@ -89,6 +90,8 @@ def test_until_a_time_and_until_cancelled(as_user, appliance):
     assert r.status_code == 200 and "Are you sure?" in _text(r)     # tomorrow 07:00: 21 h
     r = browser.post("/override", {"mode": "night", "until": "never"})
     assert "until someone cancels it" in _text(r)
+    # it names the change it hides: not 18:00 (to night anyway) but the next opening
+    assert "overrules the schedule's change to day at 08:00 tomorrow (Tue 3 Mar)" in _text(r)
     r = browser.post("/override", {"mode": "night", "until": "never", "confirm": "1"})
     assert appliance.store.get_override("main")["until"] is None
     r = browser.post("/override", {"mode": "night", "until": "at", "at": "25:99"})
