@@ -90,6 +90,7 @@ def base_context() -> dict:
         simulate=bool(current_app.config.get("NIGHTSWITCH_SIMULATE")) and ctl.sim is not None,
         nav=[item for item in NAV if identity is not None and identity.may(item[2])],
         zurl=zurl, mode_class=charts.mode_class, dom_id=schedule_form.dom_id,
+        field_label=schedule_form.field_label,
     )
 
 

@@ -415,6 +415,43 @@ def apply_action(model: dict, action: str, *, default_mode: str = "day") -> str 
     raise FormError(f"{verb[:30]!r} is not an editing action; use add, remove or copy")
 
 
+_DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                  "Saturday", "Sunday")))
+_WORDS = {"weekly": None, "ranges": "hours", "start": "from", "end": "until", "mode": "mode",
+          "from": "from", "to": "to", "name": "name", "date": "date", "month": "date",
+          "day": "date", "holidays": "holidays", "country": "country",
+          "subdivision": "state or region", "ignore": "worked holiday", "custom": "own holiday",
+          "seasons": "season", "exceptions": "exception", "timezone": "time zone",
+          "default_mode": "mode outside all hours"}
+
+
+def field_label(path: str) -> str:
+    """A field's path in words for the error list: ``weekly.tue[0].end`` ->
+    ``Tuesday, hours 1, until``; ``seasons[1].from`` -> ``season 2, from``."""
+    try:
+        parts = parse_path(path)
+    except FormError:
+        return path or "schedule"
+    words: list[str] = []
+    for i, part in enumerate(parts):
+        previous = parts[i - 1] if i else None
+        if isinstance(part, int):
+            if previous in WEEKDAYS:
+                words[-1] += f", hours {part + 1}"
+            elif previous == "ranges":
+                words[-1] = f"hours {part + 1}"
+            elif words:
+                words[-1] += f" {part + 1}"
+        elif part in WEEKDAYS:
+            words.append(_DAY_NAMES[part])
+        else:
+            word = _WORDS.get(part, part)
+            if word:
+                words.append(word)
+    text = ", ".join(words) or "schedule"
+    return text[:1].upper() + text[1:]
+
+
 # -- what the page shows besides the form -----------------------------------------------
 
 def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int = 365) -> str | None:
@@ -448,5 +485,5 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
             "Pick your country under Holidays, or add closures under Exceptions." + hint)
 
 
-__all__ = ["FormError", "form_to_model", "model_from_json", "model_to_json", "apply_action",
+__all__ = ["field_label", "FormError", "form_to_model", "model_from_json", "model_to_json", "apply_action",
            "IndexMap", "dom_id", "parse_path", "join_path", "coming_year_warning", "normalize"]

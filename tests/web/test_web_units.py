@@ -39,6 +39,16 @@ SPEC_EXAMPLE = {
 }
 
 
+def test_field_labels_in_words():
+    label = schedule_form.field_label
+    assert label("weekly.tue[0].end") == "Tuesday, hours 1, until"
+    assert label("seasons[1].weekly.mon[0].start") == "Season 2, Monday, hours 1, from"
+    assert label("exceptions[2].ranges[1].mode") == "Exception 3, hours 2, mode"
+    assert label("holidays.custom[1].month") == "Holidays, own holiday 2, date"
+    assert label("timezone") == "Time zone"
+    assert label("") == "schedule" and label("weird[") == "weird["
+
+
 def test_paths():
     assert schedule_form.parse_path("weekly.mon[1].end") == ["weekly", "mon", 1, "end"]
     assert schedule_form.join_path(["seasons", 0, "weekly", "tue", 2]) == "seasons[0].weekly.tue[2]"
