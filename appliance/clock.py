@@ -68,30 +68,72 @@ def _kernel_clock_synchronized() -> bool | None:
         return None
 
 
+#: An RTC reading before this cannot be a kept time: the chip lost its battery.
+RTC_FLOOR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SYNC_POLICIES = ("timesyncd", "rtc", "always")
+
+
+def _timedatectl_synchronized() -> bool | None:
+    """Ask systemd-timedated (over D-Bus, through ``timedatectl``) whether NTP has
+    synchronized the clock. It sees chrony and ntpd too, and works under the unit's
+    ``ProtectClock=yes``, which forbids this process the adjtimex() call itself."""
+    import shutil
+    import subprocess
+
+    if shutil.which("timedatectl") is None:
+        return None
+    try:
+        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                             capture_output=True, text=True, timeout=3, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = out.stdout.strip()
+    return {"yes": True, "no": False}.get(value)
+
+
+def _rtc_time(sysfs: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(sysfs.read_text().strip()), timezone.utc)
+    except (OSError, ValueError):
+        return None
+
+
 class SystemClock:
     """The real clock.
 
     :param str sync_policy:
-        How to decide that the clock is synchronized:
+        How to decide that the clock is synchronized (config ``[clock] sync``):
 
-        * ``"timesyncd"`` (default): the flag file systemd-timesyncd touches after each
-          sync, or the kernel's NTP state (set by chrony or ntpd too), or an RTC
-          (``/dev/rtc0`` present, which the kernel read at boot).
-        * ``"always"``: trust the clock (a PC, or a Pi whose clock is set by other means).
+        * ``"timesyncd"`` (default): systemd-timesyncd's flag file (touched after each
+          sync), or the kernel's NTP state as ``timedatectl`` reports it (chrony and
+          ntpd set it too), or, where this process may read it, adjtimex() itself.
+        * ``"rtc"``: as above, or a battery-backed RTC (a DS3231, a Pi 5 with its cell)
+          whose time is plausible (after 2026-01-01) and within 10 minutes of the system
+          clock. Choose it only with a battery fitted: a Pi 5 always has ``/dev/rtc0``,
+          and without a cell its time after a power cut is wrong.
+        * ``"always"``: trust the clock (a PC, or a site that sets the clock otherwise).
     :param flag_path:
         The timesyncd flag file; tests point it elsewhere.
-    :param rtc_path:
-        The RTC device whose presence counts as a trusted clock.
+    :param rtc_sysfs:
+        The RTC's ``since_epoch`` file.
+    :param float recheck_s:
+        How long a "not synchronized" answer is cached, so a controller woken by key
+        presses does not start ``timedatectl`` for each.
     """
 
     def __init__(self, sync_policy: str = "timesyncd", *, flag_path: Path = TIMESYNC_FLAG,
-                 rtc_path: Path = Path("/dev/rtc0")):
-        if sync_policy not in ("timesyncd", "always"):
-            raise ValueError(f"sync_policy must be 'timesyncd' or 'always', not {sync_policy!r}")
+                 rtc_sysfs: Path = Path("/sys/class/rtc/rtc0/since_epoch"),
+                 recheck_s: float = 10.0, ask_timedated=_timedatectl_synchronized):
+        if sync_policy not in SYNC_POLICIES:
+            raise ValueError(f"sync_policy must be one of {', '.join(SYNC_POLICIES)}, "
+                             f"not {sync_policy!r}")
         self.sync_policy = sync_policy
         self.flag_path = Path(flag_path)
-        self.rtc_path = Path(rtc_path)
+        self.rtc_sysfs = Path(rtc_sysfs)
+        self.recheck_s = recheck_s
+        self._ask_timedated = ask_timedated
         self._synced_latch = False
+        self._checked_at: float | None = None
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
@@ -99,12 +141,23 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def _rtc_trusted(self) -> bool:
+        rtc = _rtc_time(self.rtc_sysfs)
+        return (rtc is not None and rtc >= RTC_FLOOR
+                and abs((rtc - self.now()).total_seconds()) < 600)
+
     def is_synchronized(self) -> bool:
         if self.sync_policy == "always" or self._synced_latch:
             return True
+        mono = time.monotonic()
+        if self._checked_at is not None and mono - self._checked_at < self.recheck_s:
+            return False
+        self._checked_at = mono
         # Once the clock has been right since boot it stays right enough for switching at
         # minute resolution, even if a later NTP poll fails: latch it.
-        synced = (self.flag_path.exists() or self.rtc_path.exists()
+        synced = (self.flag_path.exists()
+                  or (self.sync_policy == "rtc" and self._rtc_trusted())
+                  or self._ask_timedated() is True
                   or _kernel_clock_synchronized() is True)
         self._synced_latch = synced
         return synced
@@ -113,7 +166,7 @@ class SystemClock:
         return event.wait(timeout)
 
     def __repr__(self) -> str:
-        return f"<SystemClock policy={self.sync_policy} synchronized={self.is_synchronized()}>"
+        return f"<SystemClock policy={self.sync_policy} synchronized={self._synced_latch}>"
 
 
 class SimClock:

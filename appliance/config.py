@@ -196,7 +196,7 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
     clock = c.table(data, "clock", "clock") or {}
     c.unknown(clock, {"sync"}, "clock")
     cfg.clock_sync = c.string(clock, "sync", "clock.sync", cfg.clock_sync,
-                              choices=("timesyncd", "always"))
+                              choices=("timesyncd", "rtc", "always"))
 
     web = c.table(data, "web", "web") or {}
     c.unknown(web, {"listen", "public_status"}, "web")

@@ -144,37 +144,63 @@ def test_systemclock_reads_the_real_time():
 def test_systemclock_refuses_an_unknown_policy():
     with pytest.raises(ValueError, match="timesyncd"):
         SystemClock("ntp")
+    for policy in clock_module.SYNC_POLICIES:
+        assert SystemClock(policy).sync_policy == policy
+
+
+def _clock(tmp_path, policy="timesyncd", timedated=lambda: None, **kw):
+    return SystemClock(policy, flag_path=tmp_path / "synchronized",
+                       rtc_sysfs=tmp_path / "since_epoch", recheck_s=0,
+                       ask_timedated=timedated, **kw)
 
 
 def test_policy_always_trusts_the_clock(tmp_path):
-    clock = SystemClock("always", flag_path=tmp_path / "none", rtc_path=tmp_path / "none")
+    clock = _clock(tmp_path, "always")
     assert clock.is_synchronized() is True
     assert "policy=always" in repr(clock)
 
 
 def test_timesyncd_flag_makes_the_clock_trusted_and_it_stays_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: False)
-    flag = tmp_path / "synchronized"
-    clock = SystemClock("timesyncd", flag_path=flag, rtc_path=tmp_path / "rtc0")
+    clock = _clock(tmp_path)
     assert clock.is_synchronized() is False        # booted with a stale clock
-    flag.touch()                                   # timesyncd synchronized
+    (tmp_path / "synchronized").touch()            # timesyncd synchronized
     assert clock.is_synchronized() is True
-    flag.unlink()                                  # a later NTP poll failed: still right
+    (tmp_path / "synchronized").unlink()           # a later NTP poll failed: still right
     assert clock.is_synchronized() is True
 
 
-def test_an_rtc_counts_as_a_trusted_clock(tmp_path, monkeypatch):
+def test_a_not_synchronized_answer_is_cached_for_recheck_s(tmp_path, monkeypatch):
     monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: None)
-    rtc = tmp_path / "rtc0"
-    rtc.touch()
-    assert SystemClock(flag_path=tmp_path / "none", rtc_path=rtc).is_synchronized() is True
+    asked = []
+    clock = SystemClock("timesyncd", flag_path=tmp_path / "synchronized",
+                        rtc_sysfs=tmp_path / "since_epoch", recheck_s=60,
+                        ask_timedated=lambda: asked.append(1))
+    assert clock.is_synchronized() is False
+    assert clock.is_synchronized() is False
+    assert len(asked) == 1                         # timedatectl is not run per key press
 
 
-def test_the_kernel_ntp_state_counts_when_no_flag_or_rtc(tmp_path, monkeypatch):
+def test_an_rtc_counts_only_with_policy_rtc_and_a_plausible_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: None)
+    rtc = tmp_path / "since_epoch"
+    rtc.write_text(f"{int(time.time())}\n")
+    # A Pi 5 always has an RTC; without a cell it is wrong after a power cut, so its mere
+    # presence must not count under the default policy.
+    assert _clock(tmp_path).is_synchronized() is False
+    assert _clock(tmp_path, "rtc").is_synchronized() is True
+    rtc.write_text("86400\n")                      # 1970: the cell is flat
+    assert _clock(tmp_path, "rtc").is_synchronized() is False
+    rtc.write_text(f"{int(time.time()) - 3600}\n")  # an hour off the system clock
+    assert _clock(tmp_path, "rtc").is_synchronized() is False
+
+
+def test_timedated_and_the_kernel_ntp_state_count(tmp_path, monkeypatch):
+    monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: None)
+    assert _clock(tmp_path, timedated=lambda: True).is_synchronized() is True
+    assert _clock(tmp_path, timedated=lambda: False).is_synchronized() is False
     monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: True)
-    assert SystemClock(flag_path=tmp_path / "a", rtc_path=tmp_path / "b").is_synchronized()
-    monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: None)
-    assert not SystemClock(flag_path=tmp_path / "a", rtc_path=tmp_path / "b").is_synchronized()
+    assert _clock(tmp_path).is_synchronized() is True
 
 
 def test_the_kernel_is_asked_without_crashing():

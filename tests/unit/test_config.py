@@ -173,7 +173,7 @@ BAD = [
                                                       "did you mean Europe/Berlin"]),
     ("[site]\ntimezone = 1", "site.timezone", ["not an IANA time zone"]),
     ("[site]\ntimezone = ''", "site.timezone", ["not an IANA time zone"]),
-    ("[clock]\nsync = 'ntp'", "clock.sync", ["'ntp' is not allowed", "timesyncd, always"]),
+    ("[clock]\nsync = 'ntp'", "clock.sync", ["'ntp' is not allowed", "timesyncd, rtc, always"]),
     ("[clock]\nrtc = true", "clock.rtc", ["unknown key"]),
     ("[web]\nlisten = '8080'", "web.listen", ["HOST:PORT"]),
     ("[web]\nlisten = '0.0.0.0:http'", "web.listen", ["HOST:PORT"]),
