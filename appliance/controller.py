@@ -69,6 +69,7 @@ class ZoneState:
     backoff: float = RETRY_MIN_S
     verify_at: float | None = None
     faults: dict = field(default_factory=dict)   # kind -> (message, since ISO)
+    schedule_version: int | None = None
 
     @property
     def actuators(self):
@@ -152,6 +153,7 @@ class Controller:
                          primary=[a for a in actuators if a.zone == name and a.role == "primary"],
                          fallback=[a for a in actuators if a.zone == name and a.role == "fallback"],
                          faults=faults)
+        zone.schedule_version = self._stored_schedule_version(name)
         applied = self.store.get_applied(name)
         if applied:
             zone.applied_mode = applied["mode"]
@@ -164,6 +166,30 @@ class Controller:
                                      by=override.get("by", "?"),
                                      set_at=_parse_time(override.get("set_at")) or self.clock.now())
         return zone
+
+    def _stored_schedule_version(self, zone: str) -> int | None:
+        history = self.store.schedule_history(zone, limit=1)
+        return history[0]["version"] if history else None
+
+    def _reload_changed_schedules(self) -> None:
+        """Pick up a schedule saved behind the controller's back (``nightswitch schedule
+        import`` or ``rollback`` while the service runs)."""
+        for zone in self.zones.values():
+            version = self._stored_schedule_version(zone.name)
+            if version is None or version == zone.schedule_version:
+                continue
+            data = self.store.get_schedule(zone.name)
+            try:
+                parsed = parse_schedule(data, allowed_modes=zone.modes)
+            except ValidationError as exc:
+                zone.schedule_version = version
+                self._fault(zone, "config", f"schedule version {version} was not loaded: "
+                            + exc.render().replace("\n", "; "))
+                continue
+            zone.schedule, zone.schedule_json, zone.schedule_version = parsed, data, version
+            self._clear_fault(zone, "config")
+            self._reconcile(zone, ("nightswitch", "schedule",
+                                   f"schedule version {version} loaded (saved outside the web page)"))
 
     # -- the thread -----------------------------------------------------------------------
     def start(self) -> None:
@@ -218,12 +244,15 @@ class Controller:
                     self._on_key_event(self.zones[panel.zone], event)
         if self._lamp_test_until is not None and self.clock.monotonic() >= self._lamp_test_until:
             self._lamp_test_until = None
+        mono = self.clock.monotonic()
+        tick = self._last_tick is None or mono - self._last_tick >= WATCHDOG_S / 2
+        if tick:
+            self._last_tick = mono
+            self._reload_changed_schedules()
         for zone in self.zones.values():
             self._reconcile(zone)
         self._publish()
-        mono = self.clock.monotonic()
-        if self.on_tick and (self._last_tick is None or mono - self._last_tick >= WATCHDOG_S / 2):
-            self._last_tick = mono
+        if tick and self.on_tick:
             self.on_tick()
 
     def _next_timeout(self) -> float:
@@ -650,6 +679,7 @@ class Controller:
         def do():
             version = self.store.save_schedule(state.name, data, by=by, at=self.clock.now())
             state.schedule, state.schedule_json = parsed, data
+            state.schedule_version = version
             self._clear_fault(state, "config")
             self._reconcile(state, (by, "schedule", f"schedule saved (version {version})"))
             self._publish()
