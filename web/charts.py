@@ -138,19 +138,20 @@ def _nice_max(value: int) -> int:
 
 
 def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
-                  label_every: int = 1) -> Markup:
+                  label_every: int = 1, titles: list[str] | None = None) -> Markup:
     """Stacked vertical bars with a y axis: one bar per label.
 
     :param list labels: the x-axis labels (nights, hours).
     :param list series: the stacked parts, bottom first.
     :param str title: what the chart shows (for screen readers).
     :param int label_every: print every n-th label (24 hours fit as every 3rd).
+    :param list titles: longer names of the bars for their tooltips (default: *labels*).
     """
     n = max(len(labels), 1)
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     top_value = _nice_max(max(totals, default=0))
     left, bottom, top, plot_h = 40, 34, 10, 180
-    plot_w = max(360, min(900, n * 28))
+    plot_w = max(300, min(900, n * 18))
     width, height = left + plot_w + 10, top + plot_h + bottom
     slot = plot_w / n
     bar = max(2.0, slot * 0.7)
@@ -167,6 +168,7 @@ def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
         out.append(f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
                    f'{value:g}</text>')
     for i, label in enumerate(labels):
+        name = titles[i] if titles else label
         x = left + i * slot + (slot - bar) / 2
         base = top + plot_h
         parts = []
@@ -177,7 +179,7 @@ def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
             h = plot_h * value / top_value
             base -= h
             out.append(f'<rect class="{escape(s.css)}" x="{x:.1f}" y="{base:.1f}" '
-                       f'width="{bar:.1f}" height="{h:.1f}"><title>{escape(label)}: '
+                       f'width="{bar:.1f}" height="{h:.1f}"><title>{escape(name)}: '
                        f'{value} {escape(s.name)}</title></rect>')
             parts.append(f"{value} {s.name}")
         if i % label_every == 0:

@@ -559,13 +559,15 @@ def calls():
     rows, history, start, end = api.calls_data(zone, first, last)
     summary = report.summary(rows, history, _tz(), start, end)
     nights = summary["per_night"]
-    night_labels = [datetime.fromisoformat(n["night"]).strftime("%a %d") for n in nights]
+    night_days = [datetime.fromisoformat(n["night"]) for n in nights]
+    night_labels = [str(d.day) for d in night_days]
     series_for = (("answered", "c-answered"), ("unanswered", "c-unanswered"),
                   ("unknown", "c-unknown"))
     night_chart = charts.bar_chart_svg(
         night_labels, [charts.Series(name, css, tuple(n[name] for n in nights))
                        for name, css in series_for],
-        title="After-hours calls per night", label_every=max(1, len(nights) // 14))
+        title="After-hours calls per night", label_every=max(1, len(nights) // 31),
+        titles=[f"night of {d:%a} {d.day} {d:%b}" for d in night_days])
     hour_chart = charts.bar_chart_svg(
         [f"{h:02d}" for h in range(24)],
         [charts.Series(name, css, tuple(h[name] for h in summary["per_hour"]))
@@ -573,8 +575,13 @@ def calls():
         title="After-hours calls per hour of the day", label_every=3)
     tz, now = _tz(), _now()
     for n in nights:
-        n["began_text"] = timefmt.stamp(n["began"], tz)[:16]
-        n["ended_text"] = timefmt.stamp(n["ended"], tz)[:16] if n["ended"] else "still running"
+        began = timefmt.to_local(n["began"], tz)
+        n["night_text"] = f"{began:%a} {began.day} {began:%b}"
+        ended = timefmt.to_local(n["ended"], tz) if n["ended"] else None
+        days = (ended.date() - began.date()).days if ended else None
+        n["span_text"] = f"{began:%H:%M}–" + (
+            "now" if ended is None else f"{ended:%H:%M}" if days in (0, 1)
+            else f"{ended:%a} {ended:%H:%M}" if days < 7 else f"{ended.day} {ended:%b %H:%M}")
     return render("calls.html", zone=zone, first=first, last=last, summary=summary,
                   nights=nights, night_chart=night_chart, hour_chart=hour_chart, errors=errors,
                   smdr=controller().config.smdr, now=now)
