@@ -362,6 +362,7 @@ install_program() {
         mkdir -p "$(p "$venv/bin")"
         ln -sfn "$py" "$(p "$venv/bin/python")"
         ln -sfn "$cmd" "$(p "$venv/bin/$APP")"
+        link_command
         return 0
     fi
     if [ ! -x "$(p "$venv/bin/python")" ]; then
@@ -372,6 +373,13 @@ install_program() {
     system "$venv/bin/python" -m pip install --quiet --upgrade pip
     system "$venv/bin/python" -m pip install --quiet --upgrade "$PREFIX/src"
     system "$venv/bin/$APP" --version
+    link_command
+}
+
+link_command() {
+    # `sudo nightswitch status` from any shell: the command itself lives in the venv.
+    mkdir -p "$(p /usr/local/bin)"
+    ln -sfn "$PREFIX/venv/bin/$APP" "$(p "/usr/local/bin/$APP")"
 }
 
 site_timezone() {
@@ -778,6 +786,7 @@ do_uninstall() {
         fi
     fi
     remove_path "/etc/systemd/system/$APP.service"
+    remove_path "/usr/local/bin/$APP"
     remove_path /etc/udev/rules.d/90-nightswitch.rules
     remove_path /etc/modules-load.d/nightswitch.conf
     remove_path /etc/systemd/system.conf.d/nightswitch-watchdog.conf

@@ -172,6 +172,10 @@ def test_test_switch_refuses_the_real_root(source):
 def test_install_lays_out_the_files_as_on_a_pi(installed):
     root, result = installed
 
+    # the command is on PATH for `sudo nightswitch status`
+    link = root / "usr/local/bin/nightswitch"
+    assert link.is_symlink() and os.readlink(link) == "/opt/nightswitch/venv/bin/nightswitch"
+
     # config: the pin map plus [site], root:nightswitch 0640, in a 0750 directory
     conf_dir = root / "etc/nightswitch"
     config = conf_dir / "nightswitch.toml"
@@ -288,7 +292,7 @@ def test_uninstall_removes_what_it_added_and_keeps_config_and_data(source, insta
     result = run_install(source, root, "--uninstall")
     assert result.returncode == 0, result.stdout + result.stderr
     for gone in ("opt/nightswitch", "etc/systemd/system/nightswitch.service",
-                 "etc/udev/rules.d/90-nightswitch.rules", "etc/modules-load.d/nightswitch.conf",
+                 "usr/local/bin/nightswitch", "etc/udev/rules.d/90-nightswitch.rules", "etc/modules-load.d/nightswitch.conf",
                  "etc/systemd/system.conf.d/nightswitch-watchdog.conf",
                  "boot/firmware/config.txt.nightswitch-backup"):
         assert not (root / gone).exists(), gone
