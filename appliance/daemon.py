@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -162,12 +163,21 @@ class Appliance:
         return path
 
     def start(self) -> None:
-        self.controller.start()
-        if self.config.smdr:
-            self._start_smdr()
-        if self.web:              # documented above, but was ignored: the web always started
-            self._start_web()
-            self.write_cli_token()
+        try:
+            if self.config.smdr:
+                self._start_smdr()
+            if self.web:          # documented above, but was ignored: the web always started
+                # Bind the port before any relay moves: a port already taken must fail the
+                # start here, not after the mode was asserted, or every systemd restart
+                # would click the relays on and off again.
+                self._start_web()
+            self.controller.start()
+            if self.web:
+                self.web_thread.start()
+                self.write_cli_token()
+        except BaseException:
+            self.stop()           # whatever failed, leave the relays de-energized
+            raise
         self.timings["ready_s"] = time.monotonic() - self.started_at
         self.notifier.ready(f"serving on {self.host}:{self.port}")
         log.info("ready in %.2f s (relays safe after %.2f s); web on http://%s:%s/",
@@ -193,11 +203,22 @@ class Appliance:
                          test_config={"NIGHTSWITCH_SIMULATE": self.simulate,
                                       "NIGHTSWITCH_INTAKE": self.intake})
         # waitress in this process: the pins and the serial port belong to one process.
-        self.web_server = create_server(app, host=self.host, port=self.port, threads=8,
+        # Bind here, not inside waitress: when its bind fails it leaves its trigger pipe,
+        # socket and eight worker threads behind.
+        try:
+            family = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0][0]
+            listener = socket.create_server((self.host, self.port), family=family)
+        except OSError as exc:
+            raise NightswitchError(
+                f"cannot serve the web page on {self.host}:{self.port}: {exc.strerror or exc}; "
+                "another program (or another nightswitch) may be using the port: change "
+                "[web] listen (or --port)") from None
+        self.web_server = create_server(app, sockets=[listener], threads=8,
                                         ident="nightswitch", channel_timeout=30)
         self.port = self.web_server.effective_port
+        # started by start() once the controller thread runs: a request answered before
+        # would run the controller's first pass on the web thread
         self.web_thread = threading.Thread(target=self._serve, name="web", daemon=True)
-        self.web_thread.start()
 
     def _serve(self) -> None:
         try:
