@@ -234,6 +234,10 @@ class Appliance:
         self._stopping.set()
         self.notifier.stopping()
         if self.web_server is not None:
+            # Let request threads finish before the server's wake-up pipe closes under them
+            # (each stop logged an "OSError: Bad file descriptor" traceback when a request
+            # had just been answered); a live event stream is not waited for long.
+            self.web_server.task_dispatcher.shutdown(timeout=1)
             self.web_server.close()
         if self.intake is not None:
             self.intake.stop()
