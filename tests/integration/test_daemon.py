@@ -324,5 +324,44 @@ def test_simulate_subprocess_serves_its_panel_and_stops_on_sigterm(tmp_path):
         code = stop(proc, out)
         listener.close()
     assert code == 0, out.stderr
-    assert "Traceback" not in out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
     assert "stopped; relays de-energized" in out.stderr
+
+
+def test_a_taken_web_port_fails_the_start_before_any_relay_moves(mock_factory, data_dir):
+    from appliance.errors import NightswitchError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        connect(mock_factory, 17, 24)
+        appliance = Appliance(config(panel_toml(), contact_toml()), data_dir,
+                              pin_factory=mock_factory, clock=SimClock(MONDAY_0759),
+                              notifier=SystemdNotifier({}), host="127.0.0.1", port=port)
+        relay = mock_factory.pin(17)
+        relay.clear_states()
+        with pytest.raises(NightswitchError, match=f"cannot serve the web page on "
+                                                   f"127.0.0.1:{port}: Address already in use"):
+            appliance.start()
+    # night was never asserted: under systemd each restart would have clicked the relay
+    assert [s.state for s in relay.states] == [False]
+    assert relay.function == "input"                  # released by the stop
+    lock = DataDirLock(data_dir)
+    assert lock.acquire()
+    lock.release()
+
+
+def test_run_with_its_port_taken_is_one_line_and_exit_1(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cfg = write_run_config(tmp_path, taken.getsockname()[1])
+        proc = spawn("run", "--config", cfg, "--data", tmp_path / "data",
+                     env=cli_env(NIGHTSWITCH_TRUST_CLOCK="1"))
+        out = OutputCollector(proc)
+        code = proc.wait(20)
+        out.join()
+    assert code == 1, out.stderr
+    assert "Traceback" not in out.stderr and "applied" not in out.stderr
+    assert "nightswitch: error: cannot serve the web page on 127.0.0.1:" in out.stderr
