@@ -84,3 +84,12 @@ def holiday_names(country: str, subdivision: str | None, today: date) -> set[str
 
 
 __all__ = ["countries", "country_name", "subdivisions", "upcoming", "holiday_names"]
+
+
+@lru_cache(maxsize=64)
+def categories(country: str) -> tuple[str, ...]:
+    """The holiday categories the library has for *country* (``public``, ``catholic``,
+    ``bank`` ...); a schedule's ``holidays.categories`` adds any beyond ``public``."""
+    import holidays
+
+    return tuple(sorted(holidays.country_holidays(country).supported_categories))

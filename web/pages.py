@@ -394,12 +394,20 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
     listed = {name.casefold() for _, name in upcoming}
     # Ignored holidays not in the coming year's list (dates, rarer holidays) stay as they are.
     ignore_hidden = [i for i in hol["ignore"] if i.casefold() not in listed]
+    categories = ()
+    if country_ok:
+        try:
+            categories = tuple(c for c in holiday_choices.categories(hol["country"])
+                               if c != "public")
+        except Exception:   # an unknown country: its own field error says so
+            categories = ()
     return render(
         "schedule.html", status=status, zone=zone, model=model, errors=errors,
         weekdays=list(zip(WEEKDAYS, WEEKDAY_NAMES)), modes=_mode_options(zone, model),
         countries=holiday_choices.countries(),
         subdivisions=holiday_choices.subdivisions(hol["country"]) if country_ok else (),
         upcoming=upcoming, ignored=ignored, ignore_hidden=ignore_hidden, unsaved=unsaved, focus=focus,
+        categories=categories,
         preview=preview_view(parsed if not errors else None, today, now),
         history=ctl.store.schedule_history(zone, 10),
         can_edit=g.identity.may("admin"), now=now, tz=_tz(), timefmt=timefmt,

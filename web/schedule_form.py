@@ -116,7 +116,7 @@ def form_to_model(form) -> dict:
         if key in NOT_SCHEDULE:
             continue
         parts = parse_path(key)
-        if parts == ["holidays", "ignore"]:
+        if parts in (["holidays", "ignore"], ["holidays", "categories"]):
             value = [v for v in form.getlist(key) if isinstance(v, str)]
         else:
             value = form.get(key, "")
@@ -166,6 +166,11 @@ def normalize(model) -> dict:
         ignore = [ignore]
     if not isinstance(ignore, list):
         ignore = []
+    categories = hol.get("categories", [])
+    if isinstance(categories, str):
+        categories = [categories]
+    if not isinstance(categories, list):
+        categories = []
     custom = []
     for row in (hol.get("custom") if isinstance(hol.get("custom"), list) else [])[:MAX_ROWS]:
         row = row if isinstance(row, dict) else {}
@@ -189,6 +194,7 @@ def normalize(model) -> dict:
                      "subdivision": _text(hol.get("subdivision")),
                      "mode": _text(hol.get("mode")) or "night",
                      "ignore": [_text(v) for v in ignore if _text(v)][:MAX_ROWS],
+                     "categories": sorted({_text(v) for v in categories if _text(v)})[:MAX_ROWS],
                      "custom": custom},
         "seasons": seasons,
         "exceptions": exceptions,
@@ -221,7 +227,8 @@ def model_from_json(doc: dict) -> dict:
         "weekly": _weekly_from_json(doc.get("weekly")),
         "holidays": {"country": hol.get("country") or "", "subdivision": hol.get("subdivision")
                      or "", "mode": hol.get("mode") or "night",
-                     "ignore": list(hol.get("ignore") or []), "custom": custom},
+                     "ignore": list(hol.get("ignore") or []),
+                     "categories": list(hol.get("categories") or []), "custom": custom},
         "seasons": [{"name": s.get("name", ""), "from": s.get("from", ""), "to": s.get("to", ""),
                      "weekly": _weekly_from_json(s.get("weekly"))}
                     for s in doc.get("seasons") or []],
@@ -305,6 +312,9 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
         doc["holidays"] = {"country": hol["country"] or None,
                            "subdivision": hol["subdivision"] or None,
                            "mode": hol["mode"], "ignore": ignore, "custom": custom}
+        if hol["categories"] and hol["country"]:
+            # Extra holiday categories (Bavaria's catholic Assumption Day) on top of public.
+            doc["holidays"]["categories"] = hol["categories"]
     else:
         doc["holidays"] = None
     seasons = []

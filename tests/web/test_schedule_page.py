@@ -249,3 +249,30 @@ def test_malformed_forms_are_refused_cleanly(as_user, appliance):
     form["weekly"] = "oops"            # a value where the form has a table
     assert browser.post("/schedule", form).status_code == 400
     assert len(appliance.store.schedule_history("main")) == 1
+
+
+def test_holiday_categories_survive_the_editor(as_user, appliance):
+    """Bavaria's Assumption Day is in the library's 'catholic' category: a site that ticks
+    it keeps it through every save from the page (it used to be dropped)."""
+    browser = as_user("admin")
+    form = _form()
+    form["holidays.country"] = "DE"
+    form["holidays.subdivision"] = "BY"
+    form.add("holidays.categories", "catholic")
+    form["action"] = "save"
+    r = browser.post("/schedule", form)
+    assert r.status_code == 302, _text(r)[:2000]
+    assert appliance.store.get_schedule("main")["holidays"]["categories"] == ["catholic"]
+    html = browser.get("/schedule").get_data(as_text=True)
+    assert re.search(r'name="holidays.categories" value="catholic" checked', html)
+    # Saving again without touching it keeps it; unticking removes it.
+    form = _form()
+    form["holidays.country"] = "DE"
+    form["holidays.subdivision"] = "BY"
+    form["action"] = "save"
+    assert browser.post("/schedule", form).status_code == 302
+    assert "categories" not in appliance.store.get_schedule("main")["holidays"]
+    form.add("holidays.categories", "no-such-category")
+    r = browser.post("/schedule", form)
+    assert r.status_code == 400
+    assert "categories" in _text(r)
