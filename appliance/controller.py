@@ -604,8 +604,10 @@ class Controller:
 
         allowed = zone.modes or ({"day", "night"} | _schedule_modes(zone.schedule_json))
         if not isinstance(mode, str) or not MODE_RE.match(mode) or mode not in allowed:
-            raise ValidationError([FieldError("mode", f"{mode!r} is not a mode of zone "
-                                              f"{zone.name}; use one of " + ", ".join(sorted(allowed)))])
+            # A single-zone site never sees the word "zone" (SPEC 2).
+            where = f" of zone {zone.name}" if len(self.zones) > 1 else ""
+            raise ValidationError([FieldError("mode", f"{mode!r} is not a mode{where}; use one "
+                                              "of " + ", ".join(sorted(allowed)))])
 
     def _refuse_if_key_forced(self, zone: ZoneState) -> None:
         if zone.key in (Key.DAY, Key.NIGHT):

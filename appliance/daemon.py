@@ -202,6 +202,9 @@ class Appliance:
         app = create_app(controller=self.controller,
                          test_config={"NIGHTSWITCH_SIMULATE": self.simulate,
                                       "NIGHTSWITCH_INTAKE": self.intake})
+        # Under a burst of browsers waitress warns of its queue depth on every request;
+        # that is load, not a fault, and must not flood the journal.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         # waitress in this process: the pins and the serial port belong to one process.
         # Bind here, not inside waitress: when its bind fails it leaves its trigger pipe,
         # socket and eight worker threads behind.
