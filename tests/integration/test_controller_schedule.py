@@ -178,7 +178,7 @@ def test_override_until_cancelled_lasts_across_boundaries(rig):
 
 def test_override_requests_with_bad_input_name_the_field(rig):
     rig.step()
-    with pytest.raises(ValidationError, match="'lunch' is not a mode of zone main; use one of "
+    with pytest.raises(ValidationError, match="'lunch' is not a mode; use one of "
                                               "day, night"):
         rig.controller.set_override(None, "lunch", "next", by="anna")
     with pytest.raises(ValidationError, match="must include a UTC offset"):
