@@ -1,4 +1,5 @@
-"""``nightswitch backup`` and ``nightswitch restore``: the data directory and config in one file.
+"""``nightswitch backup`` and ``nightswitch restore``: the data directory, the config and
+the site's own PBX profiles and SMDR formats in one file.
 
 ``backup`` works while the daemon runs (SQLite's online backup API). ``restore`` checks
 the whole file first and changes nothing unless every check passes; it refuses while
@@ -7,6 +8,7 @@ the daemon runs.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from appliance import __version__
@@ -18,11 +20,13 @@ from appliance.store.restore import restore
 def register(subparsers, common) -> None:
     backup = subparsers.add_parser(
         "backup", parents=[common.config, common.data],
-        help="write the database and config to one backup file",
+        help="write the database, config and site profiles to one backup file",
         description="Write a consistent snapshot of the database (users, tokens, schedule "
-                    "history, overrides, audit, calls), the config file if there is one, and "
-                    "a manifest with checksums to FILE (.tar.gz). Safe while the daemon runs. "
-                    "The file holds password hashes and the PBX password: keep it private.")
+                    "history, overrides, audit, calls), the config file if there is one, the "
+                    "site's PBX profiles (profiles/*.toml beside the config) and SMDR formats "
+                    "(smdr/*.toml), and a manifest with checksums to FILE (.tar.gz). Safe "
+                    "while the daemon runs. The file holds password hashes and the PBX "
+                    "password: keep it private.")
     backup.add_argument("file", metavar="FILE", help="the backup to write, such as "
                                                      "nightswitch-2026-06-01.tar.gz")
     backup.set_defaults(func=run_backup)
@@ -31,9 +35,11 @@ def register(subparsers, common) -> None:
         "restore", parents=[common.config, common.data],
         help="check a backup file and put it back",
         description="Check a backup (manifest, checksums, database integrity and schema, "
-                    "every schedule, the config) and only then replace the database and the "
-                    "config. The previous ones are kept with the suffix .before-restore. Stop "
-                    "the daemon first: systemctl stop nightswitch.")
+                    "every schedule, the site's profiles and SMDR formats, the config against "
+                    "them) and only then replace the database, the config and the site files "
+                    "it holds. The previous ones are kept with the suffix .before-restore; "
+                    "site files the backup does not have are left alone. Stop the daemon "
+                    "first: systemctl stop nightswitch.")
     rest.add_argument("file", metavar="FILE", help="a file made by 'nightswitch backup'")
     rest.set_defaults(func=run_restore)
 
@@ -45,7 +51,22 @@ def run_backup(args) -> int:
               else f"no config (none at {args.config})")
     print(f"backup written to {summary.path}: database (schema {summary.schema_version}, "
           f"{summary.db_size} bytes) and {config}")
+    site_dir = summary.manifest.get("site_dir")
+    profiles = [n for n in summary.site_files if n.startswith("profiles/")]
+    formats = [n for n in summary.site_files if n.startswith("smdr/")]
+    print(f"site files from {site_dir}: {_count(profiles, 'PBX profile')} "
+          f"{_names(profiles)}and {_count(formats, 'SMDR format')} {_names(formats)}".rstrip())
+    for warning in summary.warnings:
+        print(f"nightswitch: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _count(names, what: str) -> str:
+    return f"{len(names)} {what}{'' if len(names) == 1 else 's'}"
+
+
+def _names(names) -> str:
+    return f"({', '.join(names)}) " if names else ""
 
 
 def run_restore(args) -> int:
@@ -63,5 +84,36 @@ def run_restore(args) -> int:
         print(f"config: {result.config_path}{kept}")
     else:
         print(f"config: the backup has none; {args.config} was left as it is")
+    for line in _site_lines(result):
+        print(line)
     print("now start the service: systemctl start nightswitch")
     return 0
+
+
+def _site_lines(result) -> list[str]:
+    """What happened to the site's profiles and formats, one line per kind of outcome."""
+    site = result.site_dir
+    if site is None:
+        return []
+    if not result.site_included:
+        return [f"site files: this backup (format {result.manifest['format_version']}) holds "
+                f"no profiles or SMDR formats; {site / 'profiles'} and {site / 'smdr'} were "
+                "left as they are"]
+
+    def rel(paths):
+        return ", ".join(str(p.relative_to(site)) for p in paths)
+
+    lines = []
+    if not (result.site_written or result.site_unchanged):
+        lines.append("site files: the backup has no profiles or SMDR formats")
+    if result.site_written:
+        lines.append(f"site files written in {site}: {rel(result.site_written)}")
+    if result.site_previous:
+        lines.append(f"site files replaced, the previous ones kept as: "
+                     f"{rel(result.site_previous)}")
+    if result.site_unchanged:
+        lines.append(f"site files already as in the backup: {rel(result.site_unchanged)}")
+    if result.site_left:
+        lines.append(f"site files not in the backup, left as they are (remove them if the "
+                     f"site no longer needs them): {rel(result.site_left)}")
+    return lines

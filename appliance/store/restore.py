@@ -3,10 +3,16 @@
 A restore is what an installer reaches for on a bad day, so it must not make the day
 worse. Every check runs before anything in the data directory or ``/etc`` is touched,
 and all problems are reported together: the manifest, the checksums, the database's
-``integrity_check``, its schema version, every stored schedule, and the config. Only a
-backup that passes all of them is installed: each file is written beside its target,
-fsynced and renamed over it, and the previous database is kept as
-``nightswitch.db.before-restore`` (the previous config as ``<config>.before-restore``).
+``integrity_check``, its schema version, every stored schedule, the site's PBX profiles
+and SMDR formats, and the config (against those profiles and formats). Only a backup
+that passes all of them is installed: each file is written beside its target, fsynced
+and renamed over it, and the previous database is kept as
+``nightswitch.db.before-restore`` (the previous config as ``<config>.before-restore``,
+a replaced site file as ``NAME.toml.before-restore``, which the loaders do not read).
+
+Site files are checked as they will be after the restore: the backup's files laid over
+the ones already beside the config, in a scratch directory. Files the backup does not
+have are left where they are, never deleted: the restore says which they are.
 
 The daemon must be stopped: it holds the data directory's lock, and pulling its
 database away would leave it writing to a deleted file.
@@ -16,8 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
 import tarfile
+import tempfile
 import tomllib
 import zlib
 from dataclasses import dataclass, field
@@ -26,14 +35,21 @@ from pathlib import Path
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.store import files
 from appliance.store.backup import (CONFIG_MEMBER, DB_MEMBER, FORMAT, FORMAT_VERSION, MANIFEST,
-                                    snapshot)
+                                    MAX_SITE_FILE, MAX_SITE_FILES, SITE_DIRS, SITE_MEMBER_RE,
+                                    check_site_files, site_dir_of, snapshot)
 from appliance.store.db import DB_NAME, SIDECARS, StoreError, set_aside, user_version
 from appliance.store.lock import DataDirLock
 from appliance.store.schema import SCHEMA_VERSION
 
-MAX_MANIFEST = 64 * 1024
+MAX_MANIFEST = 256 * 1024
 MAX_CONFIG = 1024 * 1024
 _MEMBERS = (MANIFEST, DB_MEMBER, CONFIG_MEMBER)
+#: The first format version whose backups hold the site's profiles and formats.
+SITE_FILES_SINCE = 2
+
+
+def _is_member(name: str) -> bool:
+    return name in _MEMBERS or SITE_MEMBER_RE.fullmatch(name) is not None
 
 
 class DaemonRunning(NightswitchError):
@@ -48,10 +64,23 @@ class CheckedBackup:
     db_tmp: Path
     config_bytes: bytes | None
     problems: list[FieldError] = field(default_factory=list)
+    #: ``profiles/NAME.toml`` / ``smdr/NAME.toml`` -> contents, checked.
+    site_files: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RestoreResult:
+    """What :func:`restore` did.
+
+    :attr site_dir: where the site's ``profiles/`` and ``smdr/`` are (None when no config
+        path was given, and site files were left alone).
+    :attr site_included: whether the backup records site files at all (format 2 on).
+    :attr site_written: site files written, new or changed.
+    :attr site_previous: the ``.before-restore`` copies of the changed ones.
+    :attr site_unchanged: site files already as the backup has them.
+    :attr site_left: site files the backup does not have, left as they were.
+    """
+
     manifest: dict
     db_path: Path
     previous_db: Path | None
@@ -59,6 +88,12 @@ class RestoreResult:
     previous_config: Path | None
     schema_before: int
     schema_after: int
+    site_dir: Path | None = None
+    site_included: bool = False
+    site_written: tuple[Path, ...] = ()
+    site_previous: tuple[Path, ...] = ()
+    site_unchanged: tuple[Path, ...] = ()
+    site_left: tuple[Path, ...] = ()
 
 
 def _problem(where: str, message: str) -> FieldError:
@@ -94,12 +129,21 @@ def _read_manifest(raw: bytes, problems: list[FieldError]) -> dict | None:
         for v in members.values())
     if not ok:
         problems.append(_problem(f"{MANIFEST}.members", f"must list {DB_MEMBER} (and "
-                                 f"{CONFIG_MEMBER} if included), each with its sha256"))
+                                 f"{CONFIG_MEMBER} and site files if included), each with its "
+                                 "sha256"))
         return None
-    unknown = sorted(set(members) - {DB_MEMBER, CONFIG_MEMBER})
+    site_ok = version >= SITE_FILES_SINCE
+    unknown = sorted(n for n in members if n not in (DB_MEMBER, CONFIG_MEMBER)
+                     and not (site_ok and SITE_MEMBER_RE.fullmatch(n)))
     if unknown:
         problems.append(_problem(f"{MANIFEST}.members",
-                                 f"lists unknown files {', '.join(unknown)}"))
+                                 f"lists unknown files {', '.join(unknown)}"
+                                 + ("" if site_ok else f" (format version {version} holds "
+                                    "only the database and the config)")))
+    site = [n for n in members if SITE_MEMBER_RE.fullmatch(n)]
+    if len(site) > MAX_SITE_FILES:
+        problems.append(_problem(f"{MANIFEST}.members", f"lists {len(site)} site files; a "
+                                 f"backup holds up to {MAX_SITE_FILES}"))
     return manifest
 
 
@@ -115,8 +159,12 @@ def _extract_checked(tar: tarfile.TarFile, info: tarfile.TarInfo, dest, expected
                                             "backup is damaged or was altered"))
 
 
-def _check_config(text: str, problems: list[FieldError]):
-    """Parse the config the way the daemon will; returns the config object or None."""
+def _check_config(text: str, problems: list[FieldError], site_dir: Path | None = None):
+    """Parse the config the way the daemon will; returns the config object or None.
+
+    :param site_dir: where its ``profiles/`` and ``smdr/`` are (the scratch copy of what
+        the restore will leave beside it); None for the defaults.
+    """
     try:
         from appliance.config import load_config_text
     except ImportError:
@@ -125,10 +173,10 @@ def _check_config(text: str, problems: list[FieldError]):
         if load_config_text is None:
             tomllib.loads(text)     # without the config module, at least the syntax
             return None
-        return load_config_text(text)
+        return load_config_text(text, CONFIG_MEMBER, site_dir=site_dir)
     except ValidationError as exc:
         problems.extend(FieldError(f"{CONFIG_MEMBER}: {e.field}" if e.field else CONFIG_MEMBER,
-                                   e.message) for e in exc.errors)
+                                   _unstage(e.message, site_dir)) for e in exc.errors)
     except tomllib.TOMLDecodeError as exc:
         problems.append(_problem(CONFIG_MEMBER, f"is not valid TOML: {exc}"))
     except Exception as exc:  # a config the checker chokes on is not one to install
@@ -200,9 +248,53 @@ def _check_schedules(conn: sqlite3.Connection, config, problems: list[FieldError
             problems.extend(FieldError(f"{where}: {e.field}", e.message) for e in exc.errors)
 
 
-def check_backup(archive: Path, data_dir: Path) -> CheckedBackup:
+def _unstage(message: str, stage: Path | None) -> str:
+    """*message* with the scratch directory's path turned back into member names
+    (``profiles/x.toml``), which is what the installer can find in the backup."""
+    if stage is None:
+        return message
+    return message.replace(f"{stage}{os.sep}", "").replace(str(stage), "the backup")
+
+
+def _live_site_files(site_dir: Path | None) -> dict[str, Path]:
+    """The profile and format files beside the config now, by member name."""
+    found: dict[str, Path] = {}
+    if site_dir is None:
+        return found
+    for sub in SITE_DIRS:
+        try:
+            paths = sorted(p for p in (site_dir / sub).glob("*.toml") if p.is_file())
+        except OSError:
+            continue
+        for path in paths:
+            found[f"{sub}/{path.name}"] = path
+    return found
+
+
+def _stage_site(stage: Path, site_dir: Path | None, site_files: dict[str, bytes]) -> None:
+    """Lay out in *stage* what the site directories will hold after the restore: the files
+    there now, with the backup's written over them."""
+    for sub in SITE_DIRS:
+        (stage / sub).mkdir()
+    for name, path in _live_site_files(site_dir).items():
+        if name in site_files:
+            continue
+        try:
+            shutil.copyfile(path, stage / name)
+        except OSError:
+            # Unreadable here: it stays as it is, and a config that needs it is told the
+            # profile is missing, which is what the daemon would find too.
+            continue
+    for name, data in site_files.items():
+        (stage / name).write_bytes(data)
+
+
+def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None) -> CheckedBackup:
     """Run every check on *archive*; unpack its database to a temporary file in *data_dir*.
 
+    :param site_dir: the directory the config and its ``profiles/`` and ``smdr/`` will be
+        in; the backup's site files and config are checked together with the site files
+        already there (which stay). None checks them on their own.
     :raises ValidationError: listing every problem found (nothing is left behind).
     """
     archive = Path(archive)
@@ -214,13 +306,14 @@ def check_backup(archive: Path, data_dir: Path) -> CheckedBackup:
     db_tmp = files.temp_path_beside(Path(data_dir) / DB_NAME, ".restore")
     manifest = None
     config_bytes = None
+    site_files: dict[str, bytes] = {}
     try:
         try:
             with tarfile.open(archive, "r:gz") as tar:
                 infos = tar.getmembers()       # reads to the end: finds truncation now
                 by_name: dict[str, tarfile.TarInfo] = {}
                 for info in infos:
-                    if info.name not in _MEMBERS:
+                    if not _is_member(info.name):
                         problems.append(_problem(info.name, "is not part of a nightswitch backup"))
                     elif info.name in by_name:
                         problems.append(_problem(info.name, "appears twice"))
@@ -236,49 +329,70 @@ def check_backup(archive: Path, data_dir: Path) -> CheckedBackup:
                 else:
                     manifest = _read_manifest(tar.extractfile(by_name[MANIFEST]).read(), problems)
                 if manifest is not None:
-                    members = manifest["members"]
-                    for name in (DB_MEMBER, CONFIG_MEMBER):
+                    members = {n: v for n, v in manifest["members"].items()
+                               if _is_member(n) and n != MANIFEST}
+                    names = sorted((set(members) | set(by_name)) - {MANIFEST})
+                    for name in names:
                         if name in members and name not in by_name:
                             problems.append(_problem(name, "is listed in the manifest but "
                                                            "missing from the file"))
                         elif name in by_name and name not in members:
                             problems.append(_problem(name, "is in the file but not in the "
                                                            "manifest"))
+                    site = [n for n in names if SITE_MEMBER_RE.fullmatch(n)
+                            and n in members and n in by_name]
+                    for name in site if len(site) <= MAX_SITE_FILES else ():
+                        data = _read_small(tar, by_name[name], members[name]["sha256"],
+                                           MAX_SITE_FILE, problems)
+                        if data is not None:
+                            site_files[name] = data
                     if DB_MEMBER in by_name and DB_MEMBER in members:
                         with open(db_tmp, "wb") as out:
                             _extract_checked(tar, by_name[DB_MEMBER], out,
                                              members[DB_MEMBER]["sha256"], problems)
                     if CONFIG_MEMBER in by_name and CONFIG_MEMBER in members:
-                        info = by_name[CONFIG_MEMBER]
-                        if info.size > MAX_CONFIG:
-                            problems.append(_problem(CONFIG_MEMBER, "is larger than 1 MiB"))
-                        else:
-                            config_bytes = tar.extractfile(info).read()
-                            if (hashlib.sha256(config_bytes).hexdigest()
-                                    != members[CONFIG_MEMBER]["sha256"]):
-                                problems.append(_problem(
-                                    CONFIG_MEMBER, "does not match its sha256 in the manifest; "
-                                                   "the backup is damaged or was altered"))
+                        config_bytes = _read_small(tar, by_name[CONFIG_MEMBER],
+                                                   members[CONFIG_MEMBER]["sha256"], MAX_CONFIG,
+                                                   problems)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             problems.append(_problem("", f"cannot be read as a nightswitch backup (.tar.gz): "
                                          f"{exc}; the file is truncated, damaged or of "
                                          "another kind"))
         if manifest is not None and not problems:
-            config = None
-            if config_bytes is not None:
-                try:
-                    text = config_bytes.decode("utf-8")
-                except UnicodeDecodeError:
-                    problems.append(_problem(CONFIG_MEMBER, "is not UTF-8 text"))
-                else:
-                    config = _check_config(text, problems)
+            with tempfile.TemporaryDirectory(prefix="nightswitch-restore-") as scratch:
+                stage = Path(scratch)
+                _stage_site(stage, site_dir, site_files)
+                problems.extend(FieldError(p.field, _unstage(p.message, stage))
+                                for p in check_site_files(stage, site_files))
+                config = None
+                if config_bytes is not None:
+                    try:
+                        text = config_bytes.decode("utf-8")
+                    except UnicodeDecodeError:
+                        problems.append(_problem(CONFIG_MEMBER, "is not UTF-8 text"))
+                    else:
+                        config = _check_config(text, problems, stage)
             _check_database(db_tmp, manifest, config, problems)
         if problems:
             raise ValidationError(problems, source=source)
     except BaseException:
         db_tmp.unlink(missing_ok=True)
         raise
-    return CheckedBackup(manifest, db_tmp, config_bytes)
+    return CheckedBackup(manifest, db_tmp, config_bytes, site_files=site_files)
+
+
+def _read_small(tar: tarfile.TarFile, info: tarfile.TarInfo, expected: str, limit: int,
+                problems: list[FieldError]) -> bytes | None:
+    """A small member's bytes, if it is within *limit* and matches its checksum."""
+    if info.size > limit:
+        problems.append(_problem(info.name, f"is larger than {limit // 1024 // 1024} MiB"))
+        return None
+    data = tar.extractfile(info).read()
+    if hashlib.sha256(data).hexdigest() != expected:
+        problems.append(_problem(info.name, "does not match its sha256 in the manifest; the "
+                                            "backup is damaged or was altered"))
+        return None
+    return data
 
 
 def _keep_previous_db(db_path: Path) -> Path | None:
@@ -304,22 +418,103 @@ def _keep_previous_db(db_path: Path) -> Path | None:
     return keep
 
 
+def _owner_root_only(path: Path, like: os.stat_result) -> None:
+    """Give *path* the owner and group of *like* when running as root.
+
+    A file written by ``sudo nightswitch restore`` would otherwise be root's alone, and the
+    service account (the group of ``/etc/nightswitch``) could no longer read it.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.chown(path, like.st_uid, like.st_gid)
+
+
+def _install_file(path: Path, data: bytes, *, like: Path | None = None) -> None:
+    """Write *data* to *path* atomically (temp file, fsync, rename, fsync the directory).
+
+    :param like: a file whose mode and owner the result takes (the one it replaces);
+        without one, mode 0640 and the owner of the directory, as install.sh sets them.
+    """
+    ref = os.stat(like) if like is not None and like.exists() else None
+    tmp = files.temp_path_beside(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _owner_root_only(tmp, ref or os.stat(path.parent))
+        files.replace_durably(tmp, path, mode=(ref.st_mode & 0o777) if ref else
+                              files.DATA_FILE_MODE)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _ensure_site_subdir(directory: Path) -> None:
+    if directory.is_dir():
+        return
+    directory.mkdir(mode=0o750)
+    os.chmod(directory, 0o750)      # whatever the umask
+    _owner_root_only(directory, os.stat(directory.parent))
+    files.fsync_dir(directory.parent)
+
+
+def _install_config(config_path: Path, data: bytes) -> Path | None:
+    """Write the config; returns the ``.before-restore`` copy of the one replaced.
+
+    A symlinked config is written through the link, into the directory whose
+    ``profiles/`` and ``smdr/`` the daemon reads (:func:`site_dir_of`).
+    """
+    config_path = config_path.resolve()
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    previous = None
+    if config_path.exists():
+        previous = config_path.with_name(config_path.name + ".before-restore")
+        # The config holds the PBX password: the copy keeps its mode (never wider).
+        _install_file(previous, config_path.read_bytes(), like=config_path)
+    _install_file(config_path, data, like=config_path)
+    return previous
+
+
+def _install_site(site_dir: Path, site_files: dict[str, bytes]):
+    """Write the backup's site files under *site_dir*, keeping any file they replace.
+
+    :returns: (written, previous copies, unchanged), as paths.
+    """
+    written, previous, unchanged = [], [], []
+    for name, data in sorted(site_files.items()):
+        target = site_dir / name
+        _ensure_site_subdir(target.parent)
+        if target.is_file():
+            old = target.read_bytes()
+            if old == data:
+                unchanged.append(target)
+                continue
+            # NAME.toml.before-restore: no longer *.toml, so no loader picks it up.
+            keep = target.with_name(target.name + ".before-restore")
+            _install_file(keep, old, like=target)
+            previous.append(keep)
+        _install_file(target, data, like=target)
+        written.append(target)
+    return tuple(written), tuple(previous), tuple(unchanged)
+
+
 def restore(archive, data_dir, config_path=None) -> RestoreResult:
-    """Check *archive* and, if it is sound, install its database and config.
+    """Check *archive* and, if it is sound, install its database, config and site files.
 
     :param archive: a file made by :func:`appliance.store.backup.write_backup`.
     :param data_dir: the data directory to restore into.
-    :param config_path: where the config goes; None leaves any config alone.
+    :param config_path: where the config goes; the site's ``profiles/`` and ``smdr/``
+        are beside it. None leaves any config and site files alone.
     :raises DaemonRunning: while a daemon holds the data directory's lock.
     :raises ValidationError: listing every problem with the backup; nothing changes.
     """
     data_dir = Path(data_dir)
+    site_dir = site_dir_of(config_path) if config_path is not None else None
     lock = DataDirLock(data_dir)
     if not lock.acquire(blocking=False):
         raise DaemonRunning(f"the nightswitch daemon is running on {data_dir}; stop the "
                             "service first: systemctl stop nightswitch")
     try:
-        checked = check_backup(Path(archive), data_dir)
+        checked = check_backup(Path(archive), data_dir, site_dir)
         db_path = data_dir / DB_NAME
         try:
             previous_db = _keep_previous_db(db_path)
@@ -327,18 +522,21 @@ def restore(archive, data_dir, config_path=None) -> RestoreResult:
         finally:
             checked.db_tmp.unlink(missing_ok=True)
         files.adopt_owner(data_dir, db_path)
+        site_included = checked.manifest["format_version"] >= SITE_FILES_SINCE
+        written = previous = unchanged = left = ()
+        if site_dir is not None:
+            if checked.site_files:
+                site_dir.mkdir(parents=True, exist_ok=True)
+            # Profiles before the config that names them: a cut here leaves the old config
+            # with profiles it may not need, not a new config without its profiles.
+            written, previous, unchanged = _install_site(site_dir, checked.site_files)
+            if site_included:
+                left = tuple(path for name, path in _live_site_files(site_dir).items()
+                             if name not in checked.site_files)
         previous_config = written_config = None
         if checked.config_bytes is not None and config_path is not None:
             config_path = Path(config_path)
-            config_path.parent.mkdir(parents=True, exist_ok=True)
-            mode = None
-            if config_path.exists():
-                previous_config = config_path.with_name(config_path.name + ".before-restore")
-                mode = config_path.stat().st_mode & 0o777
-                files.write_durably(previous_config, config_path.read_bytes(), mode=mode)
-            # The config holds the PBX password: never world-readable.
-            files.write_durably(config_path, checked.config_bytes,
-                                mode=mode if mode is not None else files.DATA_FILE_MODE)
+            previous_config = _install_config(config_path, checked.config_bytes)
             written_config = config_path
         schema_before = user_version_of(db_path)
         # Open it once as the daemon will, so an older schema is migrated now, with the
@@ -347,7 +545,8 @@ def restore(archive, data_dir, config_path=None) -> RestoreResult:
         with Store(data_dir) as store:
             schema_after = store.schema_version
         return RestoreResult(checked.manifest, db_path, previous_db, written_config,
-                             previous_config, schema_before, schema_after)
+                             previous_config, schema_before, schema_after, site_dir,
+                             site_included, written, previous, unchanged, left)
     except OSError as exc:
         raise StoreError(f"restore failed while writing: {exc}") from None
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import main
-from appliance.config import find_pinmap
+from appliance.config import find_pinmap, load_config
 from appliance.schedule import default_schedule_json
 from appliance.smdr.record import CallRecord
 from appliance.store import DataDirLock, Store
@@ -24,6 +24,30 @@ from appliance.store.schema import MIGRATIONS
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 24, 17, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
+SITE_PROFILE = REPO / "tests" / "fixtures" / "pbx" / "site" / "mitel-3300-login.toml"
+SHIPPED_FORMAT = REPO / "appliance" / "smdr" / "formats" / "panasonic-kx-td.toml"
+#: A config that needs the site's own profile and SMDR format to load.
+USES_SITE_FILES = """
+[[actuators]]
+name = "maint-port"
+type = "serial"
+zone = "main"
+role = "fallback"
+profile = "mitel-3300-login"
+port = "/dev/ttyUSB1"
+password = "1234"
+modes = { day = "day", night = "night" }
+
+[smdr]
+port = "/dev/ttyUSB0"
+format = "acme-kx"
+zone = "main"
+"""
+
+
+def site_format(name: str) -> str:
+    return SHIPPED_FORMAT.read_text().replace('name = "panasonic-kx-td"', f'name = "{name}"')
 
 
 @pytest.fixture
@@ -64,7 +88,21 @@ def site_template(tmp_path_factory):
 
 
 @pytest.fixture
-def site(site_template, data_dir, config_file):
+def site_files(config_file):
+    """The site's own profile and SMDR format beside the config, which the config uses."""
+    etc = config_file.parent
+    (etc / "profiles").mkdir()
+    (etc / "smdr").mkdir()
+    shutil.copy(SITE_PROFILE, etc / "profiles" / "mitel-3300-login.toml")
+    (etc / "smdr" / "acme-kx.toml").write_text(site_format("acme-kx"))
+    (etc / "profiles" / "README").write_text("not a profile: left out of backups")
+    config_file.write_text(config_file.read_text() + USES_SITE_FILES)
+    return {"profiles/mitel-3300-login.toml": SITE_PROFILE.read_bytes(),
+            "smdr/acme-kx.toml": site_format("acme-kx").encode()}
+
+
+@pytest.fixture
+def site(site_template, data_dir, config_file, site_files):
     template, info = site_template
     shutil.copy2(template / "nightswitch.db", data_dir / "nightswitch.db")
     return info
@@ -133,23 +171,45 @@ def backup(site, data_dir, config_file, tmp_path, capsys):
     assert (code, err) == (0, "")
     assert out.startswith(f"backup written to {archive}: database (schema 2,")
     assert f"config {config_file}" in out
+    assert (f"site files from {config_file.parent}: 1 PBX profile "
+            "(profiles/mitel-3300-login.toml) and 1 SMDR format (smdr/acme-kx.toml)") in out
     return archive
 
 
 # -- what a backup holds -------------------------------------------------------------------
 
-def test_backup_holds_manifest_db_and_config(backup, config_file):
+def test_backup_holds_manifest_db_config_and_site_files(backup, config_file, site_files):
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     members = members_of(backup)
-    assert list(members) == ["manifest.json", "nightswitch.db", "nightswitch.toml"]
+    assert list(members) == ["manifest.json", "nightswitch.db", "nightswitch.toml",
+                             "profiles/mitel-3300-login.toml", "smdr/acme-kx.toml"]
     manifest = json.loads(members["manifest.json"])
-    assert manifest["format"] == "nightswitch-backup" and manifest["format_version"] == 1
+    assert manifest["format"] == "nightswitch-backup" and manifest["format_version"] == 2
     assert manifest["schema_version"] == 2 and manifest["nightswitch_version"]
+    assert manifest["site_dir"] == str(config_file.parent)
     assert datetime.fromisoformat(manifest["created_at"]).tzinfo is not None
-    for name in ("nightswitch.db", "nightswitch.toml"):
+    assert set(manifest["members"]) == set(members) - {"manifest.json"}
+    for name in manifest["members"]:
         assert manifest["members"][name]["sha256"] == hashlib.sha256(members[name]).hexdigest()
+        assert manifest["members"][name]["size"] == len(members[name])
     assert members["nightswitch.toml"] == config_file.read_bytes()
+    for name, data in site_files.items():
+        assert members[name] == data
     assert not list(backup.parent.glob(".nightswitch-backup*"))     # no temporaries left
+
+
+def test_backup_takes_a_broken_site_file_but_warns(site, data_dir, config_file, tmp_path,
+                                                   capsys):
+    # The backup records the site as it is; the warning says the restore would refuse it.
+    broken = config_file.parent / "smdr" / "half-done.toml"
+    broken.write_text('name = "half-done"\n')
+    archive = tmp_path / "b.tar.gz"
+    code, out, err = run(capsys, "backup", str(archive), "--data", str(data_dir),
+                         "--config", str(config_file))
+    assert code == 0 and "2 SMDR formats (smdr/acme-kx.toml, smdr/half-done.toml)" in out
+    assert members_of(archive)["smdr/half-done.toml"] == broken.read_bytes()
+    assert "nightswitch: warning: smdr/half-done.toml: " in err
+    assert "restore refuses a backup with a site file that does not load" in err
 
 
 def test_backup_sees_writes_still_in_the_write_ahead_log(data_dir, tmp_path, capsys):
@@ -206,6 +266,8 @@ def test_restore_brings_everything_back(backup, site, data_dir, config_file, cap
     assert (code, err) == (0, "")
     assert out.splitlines()[0].startswith(f"restored {backup} (made ")
     assert f"the previous one is {data_dir / 'nightswitch.db.before-restore'}" in out
+    assert ("site files already as in the backup: profiles/mitel-3300-login.toml, "
+            "smdr/acme-kx.toml") in out
     assert state(data_dir) == before
     with Store(data_dir) as s:
         assert s.check_password("ben", "battery staple")["role"] == "operator"
@@ -223,7 +285,7 @@ def test_restore_brings_everything_back(backup, site, data_dir, config_file, cap
     assert not list(data_dir.glob(".nightswitch.db.*"))      # no temporaries left
 
 
-def test_restore_into_a_new_data_directory(backup, tmp_path, data_dir, capsys):
+def test_restore_into_a_new_data_directory(backup, tmp_path, data_dir, site_files, capsys):
     fresh = tmp_path / "new-pi" / "data"
     config = tmp_path / "new-pi" / "etc" / "nightswitch.toml"
     code, out, _ = run(capsys, "restore", str(backup), "--data", str(fresh),
@@ -231,6 +293,68 @@ def test_restore_into_a_new_data_directory(backup, tmp_path, data_dir, capsys):
     assert code == 0 and "before-restore" not in out
     assert state(fresh) == state(data_dir)
     assert config.is_file() and stat.S_IMODE(config.stat().st_mode) == 0o640
+    # The config names a profile and a format that only the backup's site files have.
+    assert (f"site files written in {config.parent}: profiles/mitel-3300-login.toml, "
+            "smdr/acme-kx.toml") in out
+    for name, data in site_files.items():
+        assert (config.parent / name).read_bytes() == data
+        assert stat.S_IMODE((config.parent / name).stat().st_mode) == 0o640
+    cfg = load_config(config)
+    assert cfg.smdr["format"] == "acme-kx"
+    assert [a["profile"] for a in cfg.actuators if a["type"] == "serial"] == ["mitel-3300-login"]
+    assert not [p for p in config.parent.rglob("*") if p.name.startswith(".")]  # no temporaries
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="only root can hand files to another group, as sudo restore does")
+def test_restore_as_root_keeps_the_service_group_on_what_it_writes(backup, tmp_path, capsys):
+    # install.sh makes /etc/nightswitch root:nightswitch 0750 and the config 0640: the
+    # service reads them through the group, so files written by sudo must keep it.
+    service_gid = 4242
+    etc = tmp_path / "pi" / "etc"
+    etc.mkdir(parents=True)
+    os.chown(etc, 0, service_gid)
+    config = etc / "nightswitch.toml"
+    config.write_text("# the installer's first config\n")
+    os.chown(config, 0, service_gid)
+    config.chmod(0o640)
+    code, _, err = run(capsys, "restore", str(backup), "--data", str(tmp_path / "pi" / "data"),
+                       "--config", str(config))
+    assert (code, err) == (0, "")
+    for path in (config, etc / "nightswitch.toml.before-restore", etc / "profiles",
+                 etc / "profiles" / "mitel-3300-login.toml", etc / "smdr" / "acme-kx.toml"):
+        assert path.stat().st_gid == service_gid, path
+    assert stat.S_IMODE((etc / "profiles").stat().st_mode) == 0o750
+
+
+def test_restore_puts_site_files_back_and_keeps_what_it_replaces(backup, data_dir, config_file,
+                                                                 site_files, capsys):
+    etc = config_file.parent
+    profile = etc / "profiles" / "mitel-3300-login.toml"
+    edited = profile.read_text().replace("pacing_ms = 1", "pacing_ms = 5")
+    profile.write_text(edited)
+    profile.chmod(0o644)
+    (etc / "smdr" / "acme-kx.toml").unlink()
+    # Added after the backup: the restore must not delete it, and must say it is there.
+    (etc / "profiles" / "later.toml").write_text(SITE_PROFILE.read_text().replace(
+        'name = "mitel-3300-login"', 'name = "later"'))
+
+    code, out, err = run(capsys, "restore", str(backup), "--data", str(data_dir),
+                         "--config", str(config_file))
+    assert (code, err) == (0, "")
+    assert (f"site files written in {etc}: profiles/mitel-3300-login.toml, smdr/acme-kx.toml"
+            in out)
+    assert ("site files replaced, the previous ones kept as: "
+            "profiles/mitel-3300-login.toml.before-restore") in out
+    assert ("site files not in the backup, left as they are (remove them if the site no "
+            "longer needs them): profiles/later.toml") in out
+    for name, data in site_files.items():
+        assert (etc / name).read_bytes() == data
+    assert (etc / "profiles" / "mitel-3300-login.toml.before-restore").read_text() == edited
+    assert stat.S_IMODE(profile.stat().st_mode) == 0o644          # the mode it had
+    assert (etc / "profiles" / "later.toml").is_file()
+    assert (etc / "profiles" / "README").is_file()
+    assert not (etc / "smdr" / "acme-kx.toml.before-restore").exists()
 
 
 def test_restore_over_a_damaged_database_sets_it_aside(backup, data_dir, config_file, capsys):
@@ -261,6 +385,8 @@ def test_restore_of_an_older_schema_migrates_it(tmp_path, data_dir, capsys):
     assert (code, err) == (0, "")
     assert "migrated from schema 1 to 2" in out
     assert "the backup has none" in out and not (tmp_path / "none.toml").exists()
+    assert (f"site files: this backup (format 1) holds no profiles or SMDR formats; "
+            f"{tmp_path / 'profiles'} and {tmp_path / 'smdr'} were left as they are") in out
     with Store(data_dir) as s:
         assert s.list_users() == [{"name": "anna", "role": "admin"}]
         assert s.unparsed_count() == 0
@@ -273,7 +399,10 @@ def snapshot_of(data_dir: Path, config_file: Path) -> dict:
             # .lock is where restore and the daemon meet (restore takes it while it
             # checks); it holds no data.
             "files": sorted(p.name for p in data_dir.iterdir() if p.name != ".lock"),
-            "config": config_file.read_bytes()}
+            "config": config_file.read_bytes(),
+            # the config, the site's profiles and formats, and anything else beside them
+            "etc": {str(p.relative_to(config_file.parent)): p.read_bytes()
+                    for p in sorted(config_file.parent.rglob("*")) if p.is_file()}}
 
 
 def refused(capsys, archive, data_dir, config_file, *fragments, code=2):
@@ -315,7 +444,7 @@ def test_restore_refuses_a_file_that_is_no_backup(data_dir, site, config_file, t
 
 @pytest.mark.parametrize("change, message", [
     ({"format": "someone-elses-backup"}, "manifest.json.format: must be 'nightswitch-backup'"),
-    ({"format_version": 99}, "manifest.json.format_version: must be 1 to 1"),
+    ({"format_version": 99}, "manifest.json.format_version: must be 1 to 2"),
     ({"schema_version": 1}, "manifest.json.schema_version: says 1 but the database has 2"),
     ({"members": "all of them"}, "manifest.json.members: must list nightswitch.db"),
 ])
@@ -386,6 +515,81 @@ def test_restore_refuses_a_newer_schema_and_a_damaged_database(backup, data_dir,
     bad = write_archive(tmp_path / "damaged.tar.gz",
                         dict(members, **{"nightswitch.db": bytes(scrambled)}))
     refused(capsys, bad, data_dir, config_file, "nightswitch.db:")
+
+
+def test_restore_refuses_broken_site_files_naming_every_problem(
+        backup, data_dir, config_file, tmp_path, capsys):
+    members = members_of(backup)
+    profile = members["profiles/mitel-3300-login.toml"].replace(b'sample = "MAINT> "',
+                                                                b'sample = "READY> "')
+    quotes = b"'" * 3
+    fmt = members["smdr/acme-kx.toml"].replace(b"regex = " + quotes + b"^",
+                                               b"regex = " + quotes + b"^((")
+    # A second format whose name does not match its file.
+    other = site_format("someone-else").encode()
+    bad = write_archive(tmp_path / "bad.tar.gz", dict(members, **{
+        "profiles/mitel-3300-login.toml": profile, "smdr/acme-kx.toml": fmt,
+        "smdr/other.toml": other}))
+    err = refused(capsys, bad, data_dir, config_file,
+                  "profiles/mitel-3300-login.toml: methods.serial.login[2].sample: 'READY> ' "
+                  "does not match expect 'MAINT>'",
+                  "smdr/acme-kx.toml: layout.regex: not a valid regular expression",
+                  "smdr/other.toml: name: 'someone-else' must match the file name other.toml",
+                  # and the config, which needs both, says so too
+                  "nightswitch.toml: actuators[1].profile",
+                  "nightswitch.toml: smdr")
+    assert "nightswitch-restore-" not in err        # no scratch paths, only member names
+
+
+def test_restore_refuses_a_site_file_that_fails_its_checksum(backup, data_dir, config_file,
+                                                              tmp_path, capsys):
+    members = members_of(backup)
+    altered = members["smdr/acme-kx.toml"].replace(b"verified = false", b"verified = true")
+    assert altered != members["smdr/acme-kx.toml"]
+    bad = write_archive(tmp_path / "bad.tar.gz", dict(members, **{"smdr/acme-kx.toml": altered}),
+                        fix_sums=False)
+    refused(capsys, bad, data_dir, config_file,
+            "smdr/acme-kx.toml: does not match its sha256 in the manifest")
+
+
+def test_restore_checks_the_config_against_the_site_profiles_it_will_have(
+        backup, data_dir, config_file, tmp_path, capsys):
+    members = members_of(backup)
+    del members["profiles/mitel-3300-login.toml"]
+    without = write_archive(tmp_path / "without.tar.gz", members)
+    # On a fresh Pi nothing supplies the profile the config names: refused.
+    fresh = tmp_path / "new-pi"
+    code, out, err = run(capsys, "restore", str(without), "--data", str(fresh / "data"),
+                         "--config", str(fresh / "etc" / "nightswitch.toml"))
+    assert code == 2 and out == ""
+    assert "nightswitch.toml: actuators[1].profile: 'mitel-3300-login' is not a known PBX" in err
+    assert not (fresh / "etc").exists() and not (fresh / "data" / "nightswitch.db").exists()
+    # Here the site file is already beside the config and stays: accepted, and left alone.
+    code, out, err = run(capsys, "restore", str(without), "--data", str(data_dir),
+                         "--config", str(config_file))
+    assert (code, err) == (0, ""), err
+    assert ("left as they are (remove them if the site no longer needs them): "
+            "profiles/mitel-3300-login.toml") in out
+
+
+def test_restore_refuses_site_files_a_format_1_backup_cannot_hold(
+        backup, data_dir, config_file, tmp_path, capsys):
+    members = members_of(backup)
+    manifest = json.loads(members["manifest.json"])
+    manifest["format_version"] = 1
+    bad = write_archive(tmp_path / "v1.tar.gz", members, manifest)
+    refused(capsys, bad, data_dir, config_file,
+            "manifest.json.members: lists unknown files profiles/mitel-3300-login.toml, "
+            "smdr/acme-kx.toml (format version 1 holds only the database and the config)")
+    unlisted = json.loads(members["manifest.json"])
+    del unlisted["members"]["smdr/acme-kx.toml"]
+    bad = write_archive(tmp_path / "unlisted.tar.gz", members, unlisted, fix_sums=False)
+    refused(capsys, bad, data_dir, config_file,
+            "smdr/acme-kx.toml: is in the file but not in the manifest")
+    evil = write_archive(tmp_path / "evil.tar.gz",
+                         dict(members, **{"profiles/../../x.toml": b"name = 'x'"}))
+    refused(capsys, evil, data_dir, config_file,
+            "profiles/../../x.toml: is not part of a nightswitch backup")
 
 
 def test_restore_refused_while_the_daemon_holds_the_lock(backup, data_dir, config_file, capsys):
