@@ -14,6 +14,7 @@ from datetime import date
 
 from appliance.decide import MAX_PREVIEW_DAYS, check_preview_span, preview
 from appliance.errors import FieldError, ValidationError
+from appliance.jsonfile import read_json_file
 from appliance.preview_text import format_preview, transitions_to_json
 from appliance.schedule import parse_schedule
 
@@ -78,55 +79,9 @@ def _parse_args(args) -> tuple[date | None, int]:
     return start, days
 
 
-class _DuplicateKey(Exception):
-    pass
-
-
-def _object_without_duplicates(pairs):
-    # json keeps the last of two equal keys; two "mon" lists would silently lose one.
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read_schedule_file(path: str) -> object:
-    """Read and decode the JSON document at *path* ('-' for standard input).
-
-    :raises ~appliance.errors.ValidationError:
-        When it cannot be read or is not valid JSON, naming the line and column.
-    """
-    source = "<stdin>" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-    except OSError as exc:
-        raise ValidationError([FieldError("--schedule", f"cannot read {path}: "
-                                                        f"{exc.strerror or exc}")]) from None
-    except UnicodeDecodeError:
-        raise ValidationError([FieldError("", "is not UTF-8 text; save the schedule as "
-                                              "UTF-8 JSON")], source) from None
-    try:
-        return json.loads(text, object_pairs_hook=_object_without_duplicates,
-                          parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ValidationError([FieldError("", f"not valid JSON at line {exc.lineno} column "
-                                              f"{exc.colno}: {exc.msg}")], source) from None
-    except _DuplicateKey as exc:
-        raise ValidationError([FieldError("", f"the key {exc.args[0]!r} appears twice in one "
-                                              "object; each key may appear only once")],
-                              source) from None
-    except ValueError as exc:   # NaN or Infinity
-        raise ValidationError([FieldError("", f"not valid JSON: {exc}")], source) from None
+    """The JSON document at *path* ('-' for standard input)."""
+    return read_json_file(path, option="--schedule")
 
 
 def _allowed_modes(args) -> set[str] | None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.jsonfile import read_json_file
 from appliance.store import Store
 from appliance.store import files
 from appliance.store.offline import actor, now, parse_whole_number, print_json, table
@@ -21,7 +22,6 @@ from appliance.store.validate import Checker
 
 NAME = "schedule"
 DEFAULT_ZONE = "main"
-MAX_FILE = 4 * 1024 * 1024
 
 
 def register(subparsers, common) -> None:
@@ -109,57 +109,6 @@ def _zone(args, store: Store, config) -> str:
 
 def _allowed_modes(config, zone):
     return config.zone_modes(zone) if config is not None else None
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _no_duplicates(pairs):
-    # json keeps the last of two equal keys; two "mon" lists would silently lose one.
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def read_json_file(path: str) -> object:
-    """The JSON document in *path* ('-' for stdin), or a ValidationError naming the file,
-    and the line and column of a syntax error."""
-    source = "<stdin>" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read(MAX_FILE + 1)
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read(MAX_FILE + 1)
-    except OSError as exc:
-        raise ValidationError([FieldError("FILE", f"cannot read {path}: "
-                                                  f"{exc.strerror or exc}")]) from None
-    except UnicodeDecodeError:
-        raise ValidationError([FieldError("", "is not UTF-8 text; save the schedule as UTF-8 "
-                                              "JSON")], source) from None
-    if len(text) > MAX_FILE:
-        raise ValidationError([FieldError("", "is larger than 4 MiB; a schedule is a few "
-                                              "kilobytes")], source)
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates,
-                          parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ValidationError([FieldError("", f"not valid JSON at line {exc.lineno} column "
-                                              f"{exc.colno}: {exc.msg}")], source) from None
-    except _DuplicateKey as exc:
-        raise ValidationError([FieldError("", f"the key {exc.args[0]!r} appears twice in one "
-                                              "object; each key may appear only once")],
-                              source) from None
-    except (ValueError, RecursionError) as exc:
-        raise ValidationError([FieldError("", f"not valid JSON: {exc}")], source) from None
 
 
 def _natural_order(data: dict) -> dict:
