@@ -117,3 +117,13 @@ def check_mode_names(names, path: str) -> list[FieldError]:
     return [FieldError(path, f"{name!r} is not a mode name; use lower-case letters, digits, "
                              "'-' and '_', starting with a letter")
             for name in names if not isinstance(name, str) or not MODE_RE.match(name)]
+
+
+def check_relay(spec: dict, path: str, key: str = "pin") -> list[FieldError]:
+    """The relay's GPIO (required) and its polarity."""
+    errors = []
+    if key not in spec:
+        errors.append(FieldError(f"{path}.{key}", "is required: the GPIO driving the relay"))
+    else:
+        errors += check_pin(spec[key], f"{path}.{key}")
+    return errors + check_bool(spec, "active_high", path)

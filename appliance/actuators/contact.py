@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import (Actuator, ActuatorError, check_bool, check_int,
-                                      check_keys, check_mode_names, check_pin)
+from appliance.actuators.base import (Actuator, ActuatorError, check_int, check_keys,
+                                      check_mode_names, check_relay)
 from appliance.actuators.relay import Relay
-from appliance.actuators.sense import SenseInput, check_sense
+from appliance.actuators.sense import SenseInput, check_sense, mode_read_back
 from appliance.errors import FieldError
 
 ALLOWED = {"pin", "active_high", "modes", "sense", "settle_ms"}
@@ -31,12 +31,7 @@ STATES = ("open", "closed")
 
 
 def check(spec: dict, path: str, **_) -> list[FieldError]:
-    errors = check_keys(spec, ALLOWED, path)
-    if "pin" not in spec:
-        errors.append(FieldError(f"{path}.pin", "is required: the GPIO driving the relay"))
-    else:
-        errors += check_pin(spec["pin"], f"{path}.pin")
-    errors += check_bool(spec, "active_high", path)
+    errors = check_keys(spec, ALLOWED, path) + check_relay(spec, path)
     errors += check_int(spec, "settle_ms", path, 0, 60000)
     modes = spec.get("modes")
     if not isinstance(modes, dict) or not modes:
@@ -113,16 +108,8 @@ class ContactActuator(Actuator):
     def read_back(self) -> str | None:
         if self.sense is None:
             return None
-        active = self.sense.is_active
-        if self.last_mode is not None and self.sense.expects_active(self.last_mode) == active:
-            return self.last_mode
-        # The PBX shows the other state: name the mode it most plainly means.
-        candidates = sorted(m for m in self.spec["modes"]
-                            if self.sense.expects_active(m) == active)
-        for preferred in ("night", "day"):
-            if preferred in candidates:
-                return preferred
-        return candidates[0] if candidates else None
+        return mode_read_back(self.sense.is_active, self.last_mode, self.spec["modes"],
+                              self.sense.active_in)
 
     def relays(self) -> dict[str, str]:
         return {self.name: "closed" if self.relay.is_closed else "open"}

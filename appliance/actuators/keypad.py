@@ -30,11 +30,11 @@ from __future__ import annotations
 import re
 import time
 
-from appliance.actuators.base import (Actuator, ActuatorError, check_bool, check_int,
-                                      check_keys, check_mode_names, check_pin)
+from appliance.actuators.base import (Actuator, ActuatorError, check_int, check_keys,
+                                      check_mode_names, check_pin, check_relay)
 from appliance.actuators.contact import wait_for_sense
 from appliance.actuators.relay import Relay
-from appliance.actuators.sense import SenseInput, check_sense
+from appliance.actuators.sense import SenseInput, check_sense, mode_read_back
 from appliance.errors import FieldError
 
 ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",
@@ -61,13 +61,7 @@ def is_key(token: str) -> bool:
 
 
 def check(spec: dict, path: str, **_) -> list[FieldError]:
-    errors = check_keys(spec, ALLOWED, path)
-    if "hook_pin" not in spec:
-        errors.append(FieldError(f"{path}.hook_pin", "is required: the GPIO of the relay across "
-                                                     "the phone's hook switch"))
-    else:
-        errors += check_pin(spec["hook_pin"], f"{path}.hook_pin")
-    errors += check_bool(spec, "active_high", path)
+    errors = check_keys(spec, ALLOWED, path) + check_relay(spec, path, "hook_pin")
     for key, (_, lo, hi) in TIMINGS.items():
         errors += check_int(spec, key, path, lo, hi)
     keys = spec.get("keys")
@@ -199,12 +193,8 @@ class KeypadActuator(Actuator):
     def read_back(self) -> str | None:
         if self.sense is None:
             return None
-        active = self.sense.is_active
-        if self.last_mode is not None and self.sense.expects_active(self.last_mode) == active:
-            return self.last_mode
-        candidates = sorted(m for m in self.spec["sequences"]
-                            if self.sense.expects_active(m) == active)
-        return candidates[0] if candidates else None
+        return mode_read_back(self.sense.is_active, self.last_mode, self.spec["sequences"],
+                              self.sense.active_in)
 
     def relays(self) -> dict[str, str]:
         states = {self.hook.name: "closed" if self.hook.is_closed else "open"}

@@ -24,22 +24,17 @@ from __future__ import annotations
 import time
 
 from appliance.actuators.base import (Actuator, ActuatorError, check_bool, check_int,
-                                      check_keys, check_mode_names, check_pin)
+                                      check_keys, check_mode_names, check_pin, check_relay)
 from appliance.actuators.contact import wait_for_sense
 from appliance.actuators.relay import Relay
-from appliance.actuators.sense import SenseInput
+from appliance.actuators.sense import SenseInput, mode_read_back
 from appliance.errors import FieldError
 
 ALLOWED = {"pin", "active_high", "modes", "sense", "pulse_ms", "settle_ms", "unverified"}
 
 
 def check(spec: dict, path: str, **_) -> list[FieldError]:
-    errors = check_keys(spec, ALLOWED, path)
-    if "pin" not in spec:
-        errors.append(FieldError(f"{path}.pin", "is required: the GPIO driving the relay"))
-    else:
-        errors += check_pin(spec["pin"], f"{path}.pin")
-    errors += check_bool(spec, "active_high", path)
+    errors = check_keys(spec, ALLOWED, path) + check_relay(spec, path)
     errors += check_bool(spec, "unverified", path)
     errors += check_int(spec, "pulse_ms", path, 20, 5000)
     errors += check_int(spec, "settle_ms", path, 0, 60000)
@@ -149,14 +144,8 @@ class PulseActuator(Actuator):
     def read_back(self) -> str | None:
         if self.sense is None:
             return None
-        lit = self.sense.is_active
-        if self.last_mode is not None and (self.last_mode in self.lit_modes) == lit:
-            return self.last_mode
-        candidates = sorted(m for m in self.spec["modes"] if (m in self.lit_modes) == lit)
-        for preferred in ("night", "day"):
-            if preferred in candidates:
-                return preferred
-        return candidates[0] if candidates else None
+        return mode_read_back(self.sense.is_active, self.last_mode, self.spec["modes"],
+                              self.lit_modes)
 
     def relays(self) -> dict[str, str]:
         return {self.name: "closed" if self.relay.is_closed else "open"}

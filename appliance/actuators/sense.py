@@ -58,3 +58,19 @@ class SenseInput:
 
     def __repr__(self) -> str:
         return f"<SenseInput pin={self.device.pin} active={self.is_active}>"
+
+
+def mode_read_back(active: bool, last_mode: str | None, modes, active_in) -> str | None:
+    """The mode a sense input reading *active* means.
+
+    The last mode applied, if the input agrees with it; otherwise the mode the reading most
+    plainly means (``night`` or ``day`` first), so a PBX switched behind our back or reset
+    by a power cut shows as drift.
+    """
+    if last_mode is not None and (last_mode in active_in) == active:
+        return last_mode
+    candidates = sorted(m for m in modes if (m in active_in) == active)
+    for preferred in ("night", "day"):
+        if preferred in candidates:
+            return preferred
+    return candidates[0] if candidates else None
