@@ -518,7 +518,7 @@ def _rules(c: _Collector, data: dict, key: str, groups: set[str], ok, allowed: s
         c.unknown(rule, {"field", "match", "value"}, path)
         group = rule.get("field")
         if not isinstance(group, str) or (groups and group not in groups):
-            c.err(f"{path}.field", f"must name a layout group; groups are "
+            c.err(f"{path}.field", "must name a layout group; groups are "
                                    + ", ".join(sorted(groups)))
         pattern = c.regex(rule.get("match", ".+"), f"{path}.match")
         value = rule.get("value")

@@ -140,7 +140,7 @@ def compile_template(kind: str, text: str) -> Template:
         raise TemplateError(f"{text!r}: each field may appear once")
     problems = {
         "date": lambda: (None if {"M", "D"} <= set(seen) else "needs MM and DD")
-        or next((f"year must be YY or YYYY" for p in parts
+        or next(("year must be YY or YYYY" for p in parts
                  if isinstance(p, _Field) and p.letter == "Y" and p.width not in (2, 4)), None),
         "clock": lambda: None if {"h", "m"} <= set(seen) else "needs hh and mm",
         "duration": lambda: None if seen else "needs at least one of H, M, S, m",

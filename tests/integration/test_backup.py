@@ -484,7 +484,7 @@ def test_restore_refuses_an_invalid_schedule_and_config_naming_both(backup, data
     bad_config = members["nightswitch.toml"] + b"\n[verify]\ndrift = \"ignore\"\n"
     bad = write_archive(tmp_path / "bad.tar.gz",
                         dict(members, **{"nightswitch.db": db, "nightswitch.toml": bad_config}))
-    err = refused(capsys, bad, data_dir, config_file,
+    refused(capsys, bad, data_dir, config_file,
                   "nightswitch.db: schedule main version 4: weekly.tue[0]",
                   "nightswitch.toml: verify.drift")
 

@@ -11,7 +11,6 @@ import pytest
 
 from appliance.actuators import build_actuator
 from appliance.config import load_config
-from appliance.errors import ValidationError
 from appliance.pbx.profiles import SHIPPED_DIR, load_profiles
 from appliance.sim import PbxModel, PbxSimulator, PinSidePbx
 from tests.fixtures.pbx.simhelp import fast, wait_until
