@@ -238,7 +238,8 @@ def schedule_history(zone):
 def rollback(zone_name: str, version, by: str) -> dict:
     """Make an old *version* the schedule in force again, through the controller, so
     the decision and the audit follow at once. The history keeps every version."""
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    # SQLite integers are 64-bit: a larger number is no version (and must not overflow).
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**63:
         raise ValidationError([FieldError("version", f"{version!r} is not a version number; "
                                                      "see the schedule's history")])
     data = controller().store.get_schedule_version(zone_name, version)
@@ -459,7 +460,8 @@ def tokens_create():
 @bp.route("/tokens/<token_id>", methods=["DELETE"])
 @require("admin")
 def tokens_revoke(token_id):
-    if not token_id.isdigit() or len(token_id) > 18:
+    # isascii: "¹".isdigit() is True but int("¹") fails
+    if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
         raise ApiError(404, f"there is no token with id {token_id!r}")
     controller().store.revoke_token(int(token_id))
     return jsonify({"revoked": int(token_id)})

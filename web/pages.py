@@ -248,7 +248,8 @@ def _override_end(until: str, at: str, now, tz, schedule):
         return (change.at if change else None), "next"
     if until == "never":
         return None, None
-    if until.endswith("h") and until[:-1].isdigit() and 1 <= int(until[:-1]) <= 24:
+    if until.endswith("h") and until[:-1].isascii() and until[:-1].isdigit() \
+            and 1 <= int(until[:-1]) <= 24:
         end = now + timedelta(hours=int(until[:-1]))
         return end, end
     if until == "at":
@@ -490,7 +491,9 @@ def schedule_rollback():
     g.zone = zone
     version = request.form.get("version", "")
     try:
-        number = int(version) if version.isdigit() and len(version) < 10 else version
+        # isascii: "¹".isdigit() is True but int("¹") fails
+        number = int(version) if version.isascii() and version.isdigit() and len(version) < 10 \
+            else version
         result = api.rollback(zone, number, g.identity.name)
     except ValidationError as exc:
         flash("; ".join(e.message for e in exc.errors), "error")
@@ -854,7 +857,7 @@ def tokens_create():
 @require("admin")
 def tokens_revoke():
     token_id = request.form.get("id", "")
-    if not token_id.isdigit() or len(token_id) > 18:
+    if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
         return users_page(400, errors={"token": f"{token_id[:20]!r} is not a token id"})
     return _user_action(lambda: controller().store.revoke_token(int(token_id)),
                         f"Token #{token_id} revoked.")
