@@ -166,8 +166,8 @@ class Figures:
         self.values[name] = {"value": value, "unit": unit, "note": note}
 
     def bump(self, name: str, by: int = 1, unit: str = "", note: str = "") -> None:
-        current = self.values.get(name, {"value": 0})["value"]
-        self.add(name, current + by, unit, note)
+        old = self.values.get(name, {"value": 0, "unit": unit, "note": note})
+        self.add(name, old["value"] + by, unit or old["unit"], note or old["note"])
 
     def write(self) -> Path | None:
         target = os.environ.get("NIGHTSWITCH_REL_REPORT")

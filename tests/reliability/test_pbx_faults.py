@@ -1,0 +1,263 @@
+"""PBX faults in random sequence over a long simulated run, through the maintenance port.
+
+The controller's thread runs against a serial actuator talking, over a real pty, to the
+PBX simulator (:class:`~appliance.sim.pty_pbx.PbxSimulator`) at 9600 baud with its wire
+timing. The simulator's faults are injected one after another, in an order drawn at
+random: ``silence``, ``garbage``, ``slow``, ``wrong_password``, ``drop`` (the port
+vanishes until cleared), a timed drop (it comes back by itself), and ``power_cut`` (the
+PBX comes back in another mode). Each one meets the appliance either when it switches
+(an override) or at its periodic read-back; the simulated clock is advanced to get
+there, and on through several retry periods with the fault still in place.
+
+For each episode:
+
+* nothing crashes (the controller thread lives; no internal error is logged);
+* the fault is on the status page (``faults``) within 5 s of the appliance's first
+  contact with the PBX after the fault began;
+* once the fault clears, the very next retry (at most one retry period later, on the
+  simulated clock) restores the mode the decision wants, on the PBX itself, verified;
+* the audit log tells the story: a fault entry and a recovery entry (or, for the power
+  cut, the drift that was found and switched back).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from appliance.actuators import build_actuator
+from appliance.clock import SimClock
+from appliance.config import load_config_text
+from appliance.controller import Controller
+from appliance.pbx.profiles import load_profiles
+from appliance.sim.pty_pbx import PbxSimulator
+from appliance.store import Store
+from tests.appliance_helpers import MONDAY_0759, REPO
+
+FIXTURE_SITE = REPO / "tests" / "fixtures" / "pbx" / "site"
+PASSWORD = "s3cret-Pa55"
+#: The fixture's login with timeouts short enough that a silent PBX fails in 0.3 s.
+FAST_PROFILE = """\
+# Reliability suite: the fixture's invented login (tests/fixtures/pbx/site) with short
+# timeouts, so each failed attempt costs a fraction of a second of real time.
+extends = "mitel-3300-login"
+name = "mitel-3300-rel"
+title = "Test fixture: mitel-3300-login with short timeouts"
+verified = "Test fixture."
+
+[methods.serial.timeouts]
+step_s = 0.3
+operation_s = 2.0
+"""
+FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "drop_timed", "power_cut")
+SHOWN_WITHIN_S = 5.0
+
+
+class PbxRig:
+    """A controller, a serial actuator and the simulated PBX on a pty."""
+
+    def __init__(self, tmp_path: Path, *, check_minutes: int = 1, seed: int = 7):
+        site = tmp_path / "profiles"
+        site.mkdir()
+        for f in FIXTURE_SITE.glob("*.toml"):
+            shutil.copy(f, site / f.name)
+        (site / "mitel-3300-rel.toml").write_text(FAST_PROFILE)
+        profile = load_profiles(site)["mitel-3300-rel"]
+        self.clock = SimClock(MONDAY_0759)
+        self.sim = PbxSimulator(profile, password=PASSWORD, link_dir=tmp_path / "links",
+                                seed=seed, now=self.clock.now)
+        (tmp_path / "links").mkdir()
+        self.sim.start()
+        text = f"""
+[site]
+name = "PBX faults"
+timezone = "Europe/Berlin"
+[profiles]
+dir = "{site}"
+[verify]
+check_minutes = {check_minutes}
+drift = "enforce"
+[[actuators]]
+name = "pbx-port"
+type = "serial"
+profile = "mitel-3300-rel"
+port = "{self.sim.port_path}"
+password = "{PASSWORD}"
+modes = {{ day = "day", night = "night" }}
+"""
+        self.config = load_config_text(text, "pbx-faults.toml")
+        self.store = Store(tmp_path / "data")
+        self.actuators = [build_actuator(spec, clock=self.clock,
+                                         profiles_dir=self.config.profiles_dir)
+                          for spec in self.config.actuators]
+        self.controller = Controller(self.config, self.store, self.clock,
+                                     actuators=self.actuators)
+        self.zone = self.controller.zones["main"]
+
+    def start(self):
+        self.controller.start()
+        self.wait(lambda: self.status()["verified"], 10, "the first switch")
+
+    def status(self):
+        return self.controller.status()
+
+    def idle(self):
+        """Wait until the controller thread is between two steps; returns its view of
+        the zone's pending deadlines then."""
+        self.controller.call(lambda: None)
+        return self.controller.call(lambda: (self.zone.retry_at, self.zone.verify_at,
+                                             self.clock.monotonic(), self.zone.backoff))
+
+    def wait(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {timeout} s; status "
+                                     f"{self.status()}; sim {self.sim!r}")
+            time.sleep(0.01)
+
+    def advance_to_next_attempt(self) -> float:
+        """Advance the simulated clock to the controller's next contact with the PBX
+        (a retry or the read-back); returns how far that was."""
+        retry_at, verify_at, mono, _ = self.idle()
+        due = [t for t in (retry_at, verify_at) if t is not None]
+        assert due, "the controller has no next contact with the PBX armed"
+        step = max(0.0, min(due) - mono)
+        self.clock.advance(step)
+        return step
+
+    def close(self):
+        self.controller.close()
+        self.store.close()
+        self.sim.close()
+
+
+def fault_kinds(status) -> set[str]:
+    return {f["kind"] for f in status["faults"]}
+
+
+@pytest.fixture
+def internal_errors(caplog):
+    """Log records that say something crashed inside the appliance or the simulator."""
+    caplog.set_level(logging.WARNING)
+
+    def errors():
+        return [r for r in caplog.records
+                if r.exc_info or (r.levelno >= logging.ERROR and "crash" in r.getMessage())]
+    return errors
+
+
+def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_examples):
+    rng = random.Random(20260302)
+    episodes = list(FAULTS) * 2 + [rng.choice(FAULTS) for _ in range(max(0, fuzz_examples))]
+    rng.shuffle(episodes)
+    rig = PbxRig(tmp_path)
+    latencies, recoveries, retries_failed = [], [], 0
+    sim_start = rig.clock.now()
+    try:
+        rig.start()
+        assert rig.sim.model.mode == rig.status()["mode"] == "night"
+        for n, fault in enumerate(episodes):
+            first_audit = max((a["id"] for a in rig.store.audit(limit=1)), default=0)
+            wanted_before = rig.status()["mode"]
+            via_change = rng.random() < 0.5 and fault != "power_cut"
+            if fault == "drop_timed":
+                rig.sim.inject("drop", seconds=1.5)
+            elif fault == "power_cut":
+                other = "day" if rig.sim.model.mode == "night" else "night"
+                rig.sim.inject("power_cut", mode=other)
+                assert rig.sim.model.mode == other
+            else:
+                rig.sim.inject(fault)
+
+            # -- the appliance meets the fault: a switch, or the read-back
+            t0 = time.monotonic()
+            if via_change:
+                target = "day" if wanted_before == "night" else "night"
+                threading.Thread(target=rig.controller.set_override,
+                                 args=(None, target, None), kwargs={"by": "rel-test"},
+                                 daemon=True).start()
+            else:
+                rig.advance_to_next_attempt()
+
+            if fault == "power_cut":
+                # Not a fault of the link: drift, found by the read-back and put right.
+                rig.wait(lambda: rig.sim.model.mode == wanted_before
+                         and rig.status()["verified"], SHOWN_WITHIN_S, "power cut undone")
+                latencies.append(time.monotonic() - t0)
+                drift = [a for a in rig.store.audit(source="drift") if a["id"] > first_audit]
+                assert drift and f"found in {other}" in drift[0]["reason"], drift
+                figures.bump("pbx_faults_injected", unit="faults")
+                continue
+
+            rig.wait(lambda: fault_kinds(rig.status()) & {"actuator", "link"},
+                     SHOWN_WITHIN_S, f"{fault} shown")
+            latencies.append(time.monotonic() - t0)
+            assert not rig.status()["verified"]
+
+            # -- the long run with the fault in place: retries fail, backoff grows
+            if fault != "drop_timed":
+                for _ in range(rng.randrange(1, 4)):
+                    rig.advance_to_next_attempt()
+                    rig.idle()
+                    retries_failed += 1
+                    assert fault_kinds(rig.status()) & {"actuator", "link"}
+                rig.sim.clear()
+            else:
+                rig.wait(lambda: rig.sim.device is not None, 5, "the port comes back")
+
+            # -- the fault is gone: the pending retry, at most one retry period away,
+            # restores the mode (a read-back due earlier may come first)
+            retry_at, verify_at, mono, backoff = rig.idle()
+            period = (retry_at if retry_at is not None else verify_at) - mono
+            assert period <= rig.controller.retry_max
+            wanted = rig.status()["mode"]
+            advanced = 0.0
+
+            def restored():
+                s = rig.status()
+                if s["verified"]:
+                    # Never "verified" for a mode the PBX is not in.
+                    assert s["applied_mode"] == s["mode"] == rig.sim.model.mode, s
+                return s["verified"] and not s["faults"]
+
+            while not restored():
+                assert advanced <= period, (
+                    f"{fault}: not restored within one retry period ({period:.0f} s) after "
+                    f"the fault cleared: {rig.status()}")
+                advanced += rig.advance_to_next_attempt()
+                t1 = time.monotonic()
+                rig.idle()
+            recoveries.append(time.monotonic() - t1)
+            assert rig.sim.model.mode == rig.status()["mode"] == wanted
+
+            story = [a for a in rig.store.audit(limit=200) if a["id"] > first_audit]
+            faults = [a["id"] for a in story if a["source"] == "fault"]
+            recovered = [a["id"] for a in story if a["source"] == "recovered"]
+            assert faults and recovered and min(faults) < max(recovered), (
+                f"{fault} ({'a switch' if via_change else 'the read-back'}): the audit log "
+                f"does not tell the story: {[(a['source'], a['reason']) for a in story]}")
+            figures.bump("pbx_faults_injected", unit="faults")
+            assert rig.controller._thread.is_alive()
+            assert not internal_errors(), internal_errors()
+        # Clean up an override left by the last change, and end healthy.
+        assert rig.controller._thread.is_alive()
+    finally:
+        rig.close()
+    figures.add("pbx_fault_shown_max_s", round(max(latencies), 2), "s",
+                f"target {SHOWN_WITHIN_S} s after the appliance's first contact with the PBX")
+    figures.add("pbx_recovery_max_s", round(max(recoveries), 2), "s",
+                "real time from the first retry after the fault cleared to verified")
+    figures.add("pbx_fault_simulated_days", round((rig.clock.now() - sim_start)
+                                                  / timedelta(days=1), 2), "days")
+    figures.add("pbx_failed_retries", retries_failed, "retries")
