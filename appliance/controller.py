@@ -447,11 +447,21 @@ class Controller:
             try:
                 seen = actuator.read_back()
             except ActuatorError as exc:
+                if "link" not in zone.faults:
+                    # The audit tells the story of a link that failed between changes too.
+                    self._audit(zone, who="nightswitch", source="fault", old=mode, new=mode,
+                                reason=f"could not read the PBX back: {exc}; retrying in "
+                                       f"{zone.backoff:.0f} s")
                 self._fault(zone, "link", str(exc))
                 zone.verified = False
                 zone.verify_at = self.clock.monotonic() + zone.backoff
                 zone.backoff = min(zone.backoff * 2, self.retry_max)
                 return
+            if "link" in zone.faults:
+                self._audit(zone, who="nightswitch", source="recovered", old=mode, new=mode,
+                            reason=f"the PBX answers again ({actuator.name} reads back {seen})")
+                if zone.retry_at is None:
+                    zone.backoff = self.retry_min
             self._clear_fault(zone, "link")
             if seen is None or seen == mode:
                 continue
@@ -470,7 +480,9 @@ class Controller:
                 zone.needs_apply = True
                 self._apply(zone, zone.decision.mode if zone.decision else mode)
             return
-        zone.verified = True
+        # The PBX confirms the mode last applied; while a change to another mode is still
+        # waiting for its retry, that is not the mode in force, so nothing is verified.
+        zone.verified = not zone.needs_apply
 
     # -- faults, audit, LEDs --------------------------------------------------------------
     def _fault(self, zone: ZoneState, kind: str, message: str) -> None:
