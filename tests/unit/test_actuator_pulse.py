@@ -54,7 +54,8 @@ def test_pulses_once_when_the_lamp_disagrees_and_checks_it_followed(mock_factory
     pulse.apply("night")
     assert key.lit and len(key.presses) == 1
     assert changes(relay) == [False, True, False]
-    assert relay.states[2].timestamp == pytest.approx(0.120, abs=0.03)   # the press length
+    # the press lasts at least pulse_ms; a shared CI machine may add to a sleep
+    assert 0.118 <= relay.states[2].timestamp <= 0.120 + 0.08
     assert pulse.read_back() == "night"
     pulse.apply("day")
     assert not key.lit and len(key.presses) == 2
