@@ -47,6 +47,9 @@ def _endpoint(data_dir: str) -> tuple[str, str]:
                                "start it with systemctl start nightswitch") from None
     except PermissionError:
         raise NightswitchError(f"cannot read {path}; run as root (sudo)") from None
+    except OSError as exc:   # --data is a file, or the disk fails: say which, no traceback
+        raise NightswitchError(f"cannot read {path}: {exc.strerror or exc}; --data must be "
+                               "the daemon's data directory") from None
     except ValueError:
         raise NightswitchError(f"{path} is damaged; restart the daemon") from None
     return token, url
