@@ -63,11 +63,10 @@ CONFIG = """
 name = "Bench"
 timezone = "Europe/Berlin"
 [front_panel]
-key_switch = "three-position"
+key_switch = "{kind}"
 debounce_ms = 50
 [front_panel.pins]
-key_day = 5
-key_night = 6
+{keys}
 led_day = 13
 led_night = 19
 led_fault = 26
@@ -75,9 +74,9 @@ led_fault = 26
 name = "night-service"
 type = "contact"
 pin = 17
-modes = { day = "open", night = "closed" }
+modes = {{ day = "open", night = "closed" }}
 settle_ms = 200
-sense = { pin = 24, pull_up = false, active_in = ["night"] }
+sense = {{ pin = 24, pull_up = false, active_in = ["night"] }}
 """
 
 
@@ -98,10 +97,11 @@ def wait_until(predicate, timeout=5.0):
 class Rig:
     """A controller thread on mock pins, as the daemon builds it."""
 
-    def __init__(self, clock, data_dir):
+    def __init__(self, clock, data_dir, kind="three-position"):
         self.factory = MockFactory()
         self.factory.pin(17, pin_class=MockConnectedPin, input_pin=self.factory.pin(24))
-        self.config = load_config_text(CONFIG, "bench.toml")
+        keys = "key_day = 5\nkey_night = 6" if kind == "three-position" else "key = 5"
+        self.config = load_config_text(CONFIG.format(kind=kind, keys=keys), "bench.toml")
         self.clock = clock
         self.store = Store(data_dir)
         self.actuators = [build_actuator(s, pin_factory=self.factory, clock=clock)
@@ -126,16 +126,20 @@ def relay_change_time(pin, anchor):
 
 # -- key edge to relay -----------------------------------------------------------------------
 
-def bench_key(turns: int) -> list[float]:
+def bench_key(turns: int, kind: str = "three-position") -> list[float]:
+    """Three-position: DAY <-> NIGHT turns. Two-position: flips, each an override."""
     with tempfile.TemporaryDirectory() as tmp:
-        clock = SimClock(datetime(2026, 3, 2, 22, 0, tzinfo=BERLIN))   # night by schedule
-        rig = Rig(clock, tmp)
+        # three-position: night by the schedule, the first turn is to DAY; two-position:
+        # day by the schedule, the first flip is to NIGHT (each flip must move the relay)
+        hour = 22 if kind == "three-position" else 10
+        clock = SimClock(datetime(2026, 3, 2, hour, 0, tzinfo=BERLIN))
+        rig = Rig(clock, tmp, kind)
         accepted: list[float] = []
         real_poll = rig.panel.poll
 
         def poll():
             events = real_poll()
-            if any(e.kind is PanelEvent.POSITION for e in events):
+            if any(e.kind in (PanelEvent.POSITION, PanelEvent.FLIP) for e in events):
                 accepted.append(time.monotonic())
             return events
 
@@ -143,18 +147,24 @@ def bench_key(turns: int) -> list[float]:
         rig.controller.start()
         clock.advance(1.0)                                   # past the lamp test
         wait_until(lambda: rig.controller.status()["verified"])
-        day = rig.panel.inputs["key_day"].pin
-        night = rig.panel.inputs["key_night"].pin
+        if kind == "three-position":
+            day = rig.panel.inputs["key_day"].pin
+            night = rig.panel.inputs["key_night"].pin
+        else:                                                # closed = NIGHT
+            night = day = rig.panel.inputs["key"].pin
         latencies = []
         try:
             for i in range(turns):
-                to_day = i % 2 == 0
+                to_day = (i % 2 == 0) == (kind == "three-position")
                 rig.relay.clear_states()
                 anchor = rig.relay._last_change
                 before = len(accepted)
                 # turn the key: one contact opens, the other closes (pulled-up inputs)
-                (night.drive_high(), day.drive_low()) if to_day else \
-                    (day.drive_high(), night.drive_low())
+                if kind == "three-position":
+                    (night.drive_high(), day.drive_low()) if to_day else \
+                        (day.drive_high(), night.drive_low())
+                else:
+                    night.drive_high() if to_day else night.drive_low()
                 clock.advance(0.05)                          # the reading holds 50 ms
                 changed = relay_change_time(rig.relay, anchor)
                 wait_until(lambda: len(accepted) > before)
@@ -306,11 +316,13 @@ def main(argv=None) -> int:
         rows.append((what, f"{value:.2f} {unit}" if isinstance(value, float) else str(value),
                      target, "ok" if ok else "MISSED"))
 
-    keys = bench_key(args.turns)
-    p50, p99 = statistics.median(keys), percentile(keys, 99)
-    row(f"key edge (debounced) -> relay, p50 of {len(keys)}", p50, "ms", "", True)
-    row(f"key edge (debounced) -> relay, p99 of {len(keys)}", p99, "ms", "p99 < 5 ms", p99 < 5)
-    row("key edge (debounced) -> relay, max", max(keys), "ms", "", True)
+    for kind, label in (("three-position", "key turn"), ("two-position", "key flip")):
+        keys = bench_key(args.turns, kind)
+        p50, p99 = statistics.median(keys), percentile(keys, 99)
+        row(f"{label} (debounced) -> relay, p50 of {len(keys)}", p50, "ms", "", True)
+        row(f"{label} (debounced) -> relay, p99 of {len(keys)}", p99, "ms", "p99 < 5 ms",
+            p99 < 5)
+        row(f"{label} (debounced) -> relay, max", max(keys), "ms", "", True)
 
     late = bench_boundary(2 if args.quick else 5, lead_s=1.5)
     row(f"schedule boundary -> relay, worst of {len(late)}", max(late), "ms", "< 1000 ms",

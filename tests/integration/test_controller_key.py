@@ -184,6 +184,8 @@ def test_two_position_flip_is_an_override_until_the_next_change(mock_factory, da
         assert status["override"] == {"mode": "night", "by": "key switch",
                                       "until": "2026-03-02T18:00:00+01:00"}
         assert relay(rig).state is True
+        stored = rig.store.get_override("main")          # survives a restart
+        assert (stored["mode"], stored["by"]) == ("night", "key switch")
         # unlike the three-position key, the web may still act: it is only an override
         rig.controller.cancel_override(None, by="anna")
         assert rig.status()["mode"] == "day"
@@ -219,6 +221,7 @@ def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_facto
         rig.advance(0.1)
         status = rig.status()
         assert status["override"] is None and status["source"] == "weekly"
+        assert rig.store.get_override("main") is None
         open_contact(button)
         rig.settle_key()
         assert rig.status()["override"] is None          # no toggle after the hold
