@@ -275,3 +275,32 @@ def test_a_saved_schedule_that_no_longer_fits_the_config_is_a_config_fault(mock_
         assert rig.panel.leds.patterns["fault"] == "slow"
     finally:
         rig.close()
+
+
+def test_restart_never_pulses_an_unverified_toggle_blind(mock_factory, data_dir):
+    """A pulse actuator without a lamp trusts the mode stored as applied: after a restart it
+    must not pulse again, which would invert the PBX."""
+    pulse = """
+[[actuators]]
+name = "console-night-key"
+type = "pulse"
+pin = 27
+pulse_ms = 30
+unverified = true
+modes = { day = "dark", night = "lit" }
+"""
+    rig = build_rig(mock_factory, data_dir, config(pulse))
+    rig.step()
+    assert changes(rig.pin(27)) == [False, True, False]       # nothing known: one pulse
+    assert rig.status()["actuators"][0]["unverified"] is True
+    rig.close()
+    again = build_rig(mock_factory, data_dir, config(pulse))
+    try:
+        again.pin(27).clear_states()
+        again.step()
+        assert again.status()["mode"] == "night"
+        assert changes(again.pin(27)) == [False]               # no second pulse
+        again.advance(60)                                      # 08:00: day, one pulse
+        assert changes(again.pin(27)) == [False, True, False]
+    finally:
+        again.close()
