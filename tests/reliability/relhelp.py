@@ -219,6 +219,40 @@ def dst_changes(tz_name: str, years) -> list[datetime]:
     return out
 
 
+#: Tables whose content a refused request or command must leave as it was.
+GUARDED_TABLES = ("schedules", "overrides", "users", "tokens", "settings", "calls", "unparsed",
+                  "audit")
+#: Append-only tables (rows are only added, outside pruning): their row count and last
+#: row stand for their content, which keeps a check cheap.
+APPEND_ONLY = {"schedules", "audit", "calls", "unparsed"}
+
+
+def db_fingerprint(db_path) -> dict:
+    """What a refused request must not change: per table, a hash of every row (or, for
+    append-only tables, their count and last rowid). Missing tables read as None."""
+    import hashlib
+    import sqlite3
+
+    conn = sqlite3.connect(db_path, timeout=10)
+    try:
+        out = {}
+        for table in GUARDED_TABLES:
+            try:
+                if table in APPEND_ONLY:
+                    out[table] = conn.execute(
+                        f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone()
+                    continue
+                h = hashlib.sha256()
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+                    h.update(repr(row).encode())
+                out[table] = h.hexdigest()
+            except sqlite3.OperationalError:
+                out[table] = None
+        return out
+    finally:
+        conn.close()
+
+
 def rss_kb(pid: int | str = "self") -> int:
     """Resident memory of a process in KiB, from /proc (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

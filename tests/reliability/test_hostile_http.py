@@ -16,12 +16,10 @@ printed a traceback. A second test throws raw bytes and broken HTTP at the socke
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
 import socket
-import sqlite3
 import time
 from urllib.parse import quote, urlencode
 
@@ -31,11 +29,10 @@ from hypothesis import strategies as st
 
 from appliance.store import Store
 from tests.reliability.daemon_rig import SimDaemon, write_config
-from tests.reliability.relhelp import every_day
+from tests.reliability.relhelp import GUARDED_TABLES, db_fingerprint, every_day
 
 #: Tables a refused request must leave exactly as they were.
-GUARDED = ("schedules", "overrides", "users", "tokens", "settings", "calls", "unparsed",
-           "audit")
+GUARDED = GUARDED_TABLES
 #: Endpoints that move the simulated clock; fuzzed on their own (below), since a clock
 #: moved by an accepted request makes the controller write later, on its own.
 CLOCK_ENDPOINTS = {"/api/v1/sim/clock", "/sim/clock"}
@@ -85,27 +82,8 @@ path_values = st.sampled_from(["main", "nosuchzone", "admin", "..", "%00", "x" *
     st.sampled_from(NASTY) | st.text(min_size=1, max_size=30)
 
 
-#: Append-only tables (the store never updates or deletes their rows outside pruning):
-#: their row count and last row stand for their content, which keeps a check cheap.
-APPEND_ONLY = {"schedules", "audit", "calls", "unparsed"}
-
-
 def fingerprint(db_path) -> dict:
-    conn = sqlite3.connect(db_path, timeout=10)
-    try:
-        out = {}
-        for table in GUARDED:
-            if table in APPEND_ONLY:
-                out[table] = conn.execute(
-                    f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone()
-                continue
-            h = hashlib.sha256()
-            for row in conn.execute(f"SELECT * FROM {table} ORDER BY rowid"):
-                h.update(repr(row).encode())
-            out[table] = h.hexdigest()
-        return out
-    finally:
-        conn.close()
+    return db_fingerprint(db_path)
 
 
 class Browser:

@@ -31,8 +31,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from appliance.decide import Key, Override, decide
 from appliance.schedule import parse_schedule
 from appliance.smdr.formats import load_format
