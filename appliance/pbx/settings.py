@@ -110,7 +110,8 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
                                      + ", ".join(KEYS)))
     if "baudrate" in data:
         value = data["baudrate"]
-        if isinstance(value, bool) or value not in BAUD_RATES:
+        # isinstance first: a list or table is unhashable, and `in` would raise
+        if isinstance(value, bool) or not isinstance(value, int) or value not in BAUD_RATES:
             errors.append(FieldError(f"{path}.baudrate", f"{value!r} is not allowed; use one of "
                                      + ", ".join(map(str, BAUD_RATES))))
         else:
@@ -118,7 +119,8 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
     for key, allowed in (("bytesize", BYTESIZES), ("stopbits", STOPBITS)):
         if key in data:
             value = data[key]
-            if isinstance(value, bool) or value not in allowed:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or value not in allowed:
                 errors.append(FieldError(f"{path}.{key}", f"{value!r} is not allowed; use "
                                          + " or ".join(map(str, allowed))))
             else:
