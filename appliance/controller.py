@@ -211,18 +211,34 @@ class Controller:
         self._wake.set()
 
     def _run(self) -> None:
+        self._lamp_test()
+        self._guarded_step()
+        while not self._stop.is_set():
+            self.clock.wait(self._wake, self._next_timeout())
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            self._guarded_step()
+
+    def _guarded_step(self) -> None:
+        """A step that survives a failing disk (a full or read-only SD card makes the
+        store raise): the fault is shown and the loop goes on, so the key switch still
+        works. If every step keeps failing, the watchdog ping stops and systemd restarts
+        the service."""
         try:
-            self._lamp_test()
             self.step()
-            while not self._stop.is_set():
-                self.clock.wait(self._wake, self._next_timeout())
-                self._wake.clear()
-                if self._stop.is_set():
-                    break
-                self.step()
-        except Exception:  # pragma: no cover - logged so journald has it; systemd restarts us
-            log.exception("controller loop crashed")
-            raise
+        except Exception as exc:
+            log.exception("controller step failed")
+            for zone in self.zones.values():
+                self._fault(zone, "internal", f"the controller hit an error and carries on: "
+                                              f"{type(exc).__name__}: {exc}")
+            try:
+                self._publish()
+            except Exception:
+                log.exception("publishing the status failed")
+            # Real seconds, whatever the clock: this only keeps a persistent error from
+            # spinning the CPU.
+            self._stop.wait(1.0)
 
     def step(self) -> None:
         """One pass: run queued calls, settle the panels, reconcile each zone, publish.
@@ -543,7 +559,8 @@ class Controller:
             "override": override,
             "next_change": ({"at": _iso(d.next_change.at, self.tz), "mode": d.next_change.mode}
                             if d and d.next_change else None),
-            "verified": bool(zone.verified and not zone.switching),
+            # A fallback holding the mode is not "every actuator applied it" (SPEC 8).
+            "verified": bool(zone.verified and not zone.switching and not zone.using_fallback),
             "switching": zone.switching,
             "applied_mode": zone.applied_mode,
             "faults": [{"kind": k, "message": m, "since": s}

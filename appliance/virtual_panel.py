@@ -41,7 +41,8 @@ class VirtualPanel:
 
     def set_key(self, position: str) -> dict:
         """Turn the key to *position*: ``auto``, ``day`` or ``night`` (a three-position
-        switch), ``day``/``night`` (two-position), ``press``/``hold`` (button)."""
+        switch), ``day``/``night`` (two-position), ``press``/``release`` (button; hold it
+        pressed for ``hold_s`` to return to AUTO)."""
         if self.panel is None or self.panel.kind == "none":
             raise ValidationError([FieldError("position", "this site has no key switch "
                                                           "(front_panel.key_switch = none)")])

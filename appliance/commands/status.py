@@ -77,6 +77,9 @@ def _request(args, method: str, path: str, body=None) -> dict:
             errors = [FieldError(str(e.get("field", "")), str(e.get("message", "")))
                       for e in body.get("errors") or [] if isinstance(e, dict)]
             raise ValidationError(errors or [FieldError("", str(message))]) from None
+        if exc.code == 404:
+            # an unknown --zone is bad input too
+            raise ValidationError([FieldError("", f"{message} (HTTP {exc.code})")]) from None
         raise NightswitchError(f"{message} (HTTP {exc.code})") from None
     except (urllib.error.URLError, OSError) as exc:
         raise NightswitchError(f"cannot reach the daemon at {url}: {exc}; is it running?") from None

@@ -255,7 +255,7 @@ def test_the_key_in_night_refuses_the_cli(appliance):
 
 
 def test_an_unknown_zone_is_named(appliance):
-    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 1)
+    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 2)   # bad input: exit 2
     assert line == "nightswitch: error: there is no zone 'sales'; zones are main (HTTP 404)"
 
 

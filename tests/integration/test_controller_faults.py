@@ -45,6 +45,7 @@ def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
         assert [c[0] for c in primary_calls] == [("night",)]
         assert [c[0] for c in fallback_calls] == [("night",)]
         assert rig.pin(27).state is True                        # the fallback holds night
+        assert status["verified"] is False      # not every actuator applied it (SPEC 8)
         (fault,) = status["faults"]
         assert fault["kind"] == "fallback"
         assert fault["message"].startswith("primary actuator failed, fallback used: "
