@@ -43,8 +43,11 @@ def _option(config, name, env, default):
 
 
 def run_slow(config) -> bool:
-    return bool(_option(config, "--run-slow", "NIGHTSWITCH_SOAK", False)) and \
-        os.environ.get("NIGHTSWITCH_SOAK", "1") != "0"
+    try:
+        flag = config.getoption("--run-slow")
+    except ValueError:
+        flag = False
+    return bool(flag) or os.environ.get("NIGHTSWITCH_SOAK", "") not in ("", "0")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,455 @@
+"""Run every benchmark in bench/ and the soak; print one table; write BENCHMARKS.md.
+
+::
+
+    python bench/run_all.py            # full runs (several minutes) and the 60-day soak
+    python bench/run_all.py --quick    # shorter runs and a 7-day soak
+    python bench/run_all.py --reliability   # also the reliability suite, figures into
+                                            # RELIABILITY.md
+
+Each ``bench/bench_*.py`` script is run in a process of its own. Besides its own
+human-readable output, a script reports each figure on a line of this form, which is
+what this runner reads::
+
+    BENCH name=<id> value=<number> unit=<unit> target=<comparison>[ free text]
+
+``target`` starts with a comparison the runner can check (``<5``, ``<=0``, ``>5000``,
+``=1``); anything after it is shown but not evaluated. A script that prints no such
+lines yet is read by a parser for its present human output (marked ``(parsed)`` in the
+table); a figure that cannot be found is reported as missing, never guessed.
+
+The table gives each figure, its target from SPEC 9 (or the script's own), the physical
+floor where there is one, and pass/fail. It is printed and written to ``BENCHMARKS.md``
+with the machine (CPU model, cores, RAM, Python version), the commit and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BENCH_RE = re.compile(r"^BENCH\s+name=(?P<name>\S+)\s+value=(?P<value>\S+)\s+unit=(?P<unit>\S*)"
+                      r"\s+target=(?P<target>.*)$")
+COMPARE_RE = re.compile(r"^\s*(?P<op><=|>=|<|>|==|=)?\s*(?P<num>-?[0-9]+(?:\.[0-9]+)?)")
+
+#: Arguments per script: (full run, --quick run). Scripts not listed get none.
+SCRIPT_ARGS = {
+    "bench_appliance.py": ([], ["--quick"]),
+    "bench_preview.py": ([], ["--runs", "5"]),
+    "bench_serial.py": ([], ["--runs", "5"]),
+    "bench_smdr.py": ([], ["--seconds", "0.2"]),
+    "bench_web.py": ([], ["--requests", "30", "--seconds", "20"]),
+}
+
+#: SPEC 9, row by row: (script, figure name) patterns, the row's words, its physical floor.
+SPEC9 = [
+    ("appliance", r"key.*relay|key_edge", "debounced key edge to relay output: p99 < 5 ms",
+     "relay operate time, ~10 ms"),
+    ("appliance", r"boundary", "schedule boundary to relay output: < 1 s late", "0"),
+    ("serial", r"", "serial change to verified at 9600 baud: < 1.5 x (wire time + the "
+     "PBX's own delay)", "bytes x 10 / baud"),
+    ("appliance", r"cpu", "idle CPU of the daemon: < 1 % of a core", ""),
+    ("appliance", r"rss|memory|resident", "resident memory of the daemon: < 60 MB", ""),
+    ("appliance", r"start|ready|safe|web_answer", "start to web answering and relays in safe "
+     "state: < 3 s", ""),
+    ("web", r"", "status page under 20 clients: p99 < 50 ms, no external requests, < 100 KB",
+     ""),
+    ("preview", r"preview_366", "preview of 366 days: < 200 ms", ""),
+    ("smdr", r"", "not in SPEC 9: SMDR parsing keeps far ahead of any serial line", ""),
+    ("soak", r"", "reliability: 60 simulated days, exact transitions, memory flat within "
+     "10 %", ""),
+]
+
+
+@dataclass
+class Figure:
+    script: str
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    parsed: bool = False            # read from human output, not a BENCH line
+    note: str = ""
+    floor: str = ""                 # the physical floor worked out for this run, if any
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "MISSING"
+        match = COMPARE_RE.match(self.target or "")
+        if not match:
+            return "-"
+        op, num = match.group("op") or "=", float(match.group("num"))
+        ok = {"<": self.value < num, "<=": self.value <= num, ">": self.value > num,
+              ">=": self.value >= num, "=": self.value == num, "==": self.value == num}[op]
+        return "pass" if ok else "FAIL"
+
+    def spec(self) -> tuple[str, str]:
+        for script, pattern, row, floor in SPEC9:
+            if script in self.script.lower() and re.search(pattern, self.name.lower()):
+                return row, floor
+        return "", ""
+
+
+@dataclass
+class ScriptRun:
+    script: str
+    argv: list
+    seconds: float = 0.0
+    returncode: int | None = None
+    figures: list = field(default_factory=list)
+    output: str = ""
+    error: str = ""
+
+
+# -- reading the scripts' output -------------------------------------------------------------
+
+def bench_lines(script: str, text: str) -> list[Figure]:
+    out = []
+    for line in text.splitlines():
+        m = BENCH_RE.match(line.strip())
+        if not m:
+            continue
+        try:
+            value = float(m.group("value"))
+        except ValueError:
+            value = None
+        out.append(Figure(script, m.group("name"), value, m.group("unit"),
+                          m.group("target").strip()))
+    return out
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def parse_human(script: str, text: str) -> list[Figure]:
+    """Figures from the present human-readable output of the known scripts."""
+    figures: list[Figure] = []
+
+    def add(name, value, unit, target, note=""):
+        figures.append(Figure(script, name, value, unit, target, parsed=True, note=note))
+
+    if script == "bench_preview.py":
+        for m in re.finditer(r"^(\w+_ms)\s+([-0-9.]+)(?:\s+target\s+(\S+))?", text, re.M):
+            add(m.group(1), _num(m.group(2)), "ms", m.group(3) or "")
+    elif script == "bench_serial.py":
+        m = re.search(r"^\s*ratio\s+([0-9.]+)x\s+([0-9.]+)x", text, re.M)
+        target = re.search(r"target: ratio < ([0-9.]+)", text)
+        wire = re.search(r"bytes on the wire per change: (\d+)", text)
+        baud = re.search(r"(\d+) \d[NEOMS]\d", text)
+        if m:
+            add("serial_ratio_p99", _num(m.group(2)), "x",
+                f"<{target.group(1) if target else '1.5'}",
+                "time to verified / (wire time + PBX delay)")
+            if wire and baud:
+                figures[-1].floor = (f"{int(wire.group(1)) * 10 / int(baud.group(1)) * 1000:.0f}"
+                                     f" ms = {wire.group(1)} bytes x 10 / {baud.group(1)}")
+        m = re.search(r"^\s*time to verified\s+([0-9.]+)\s+([0-9.]+)", text, re.M)
+        if m:
+            add("serial_change_to_verified_p99", _num(m.group(2)), "ms", "")
+    elif script == "bench_smdr.py":
+        m = re.search(r"slowest format: ([0-9,]+) lines/s", text)
+        target = re.search(r"target (\d+)/s", text)
+        if m:
+            add("smdr_slowest_format_lines_per_s", _num(m.group(1)), "lines/s",
+                f">{target.group(1) if target else '5000'}")
+        m = re.search(r"framing: 1 MiB of random bytes in (\d+) ms", text)
+        if m:
+            add("smdr_framing_1mib_ms", _num(m.group(1)), "ms", "")
+    elif script == "bench_appliance.py":
+        row = re.compile(r"^(?P<what>\S.*?)\s{2,}(?P<value>-?[0-9.]+)\s*(?P<unit>[^\d\s][^ ]*"
+                         r"(?: of a core)?)?\s+(?P<target>(?:p99 )?[<>=]=?\s?[0-9.]+"
+                         r"(?:\s[^\s]+)?|0)?\s+(?P<ok>ok|MISSED)\s*$")
+        for line in text.splitlines():
+            m = row.match(line)
+            if not m:
+                continue
+            target = (m.group("target") or "").replace("p99 ", "").strip()
+            target_num = re.sub(r"^([<>=]+)\s*([0-9.]+).*$", r"\1\2", target) if target else ""
+            if target == "0":
+                target_num = "=0"
+            name = re.sub(r"[^a-z0-9]+", "_", m.group("what").lower()).strip("_")
+            add(name, _num(m.group("value")), (m.group("unit") or "").strip(), target_num,
+                "script says " + m.group("ok"))
+    elif script == "bench_web.py":
+        run = ""
+        for line in text.splitlines():
+            head = re.match(r"^bench_web (\S+):", line)
+            if head:
+                run = head.group(1)
+                continue
+            m = re.match(r"^\s+(?P<label>.+?)\s+p50\s+(?P<p50>[0-9.]+) ms\s+p99\s+"
+                         r"(?P<p99>[0-9.]+) ms", line)
+            if m:
+                label = re.sub(r"[^a-z0-9]+", "_", m.group("label").lower()).strip("_")
+                # SPEC 9's target is for 20 browsing clients; the saturation run has none
+                add(f"web_{run}_{label}_p99", _num(m.group("p99")), "ms",
+                    "<50" if run == "browsing" else "")
+        m = re.search(r"status page with its assets: ([0-9.]+) KB", text)
+        if m:
+            add("web_status_page_kb", _num(m.group(1)), "KB", "<100")
+        m = re.search(r"references to other hosts: (\d+)", text)
+        if m:
+            add("web_external_references", _num(m.group(1)), "count", "=0")
+    return figures
+
+
+# -- running ------------------------------------------------------------------------------------
+
+def run_script(path: Path, argv: list, timeout: float) -> ScriptRun:
+    run = ScriptRun(path.name, argv)
+    started = time.monotonic()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        proc = subprocess.run([sys.executable, str(path), *argv], capture_output=True,
+                              text=True, timeout=timeout, cwd=REPO, env=env)
+        run.returncode, run.output, run.error = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        run.returncode = None
+        run.output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        run.error = f"timed out after {timeout:.0f} s"
+    run.seconds = time.monotonic() - started
+    run.figures = bench_lines(path.name, run.output)
+    if not run.figures:
+        run.figures = parse_human(path.name, run.output)
+    return run
+
+
+def run_soak(days: int, timeout: float) -> ScriptRun:
+    run = ScriptRun(f"soak ({days} days)", ["-m", "tests.reliability.soak", "--days", str(days)])
+    started = time.monotonic()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        proc = subprocess.run([sys.executable, *run.argv], capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO, env=env)
+        run.returncode, run.output, run.error = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired:
+        run.error = f"timed out after {timeout:.0f} s"
+    run.seconds = time.monotonic() - started
+    run.figures = bench_lines(run.script, run.output)
+    return run
+
+
+def run_reliability(quick: bool, report: Path) -> ScriptRun:
+    """The reliability suite, with the soak unless --quick; its figures as JSON."""
+    argv = ["-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider"]
+    env = dict(os.environ, NIGHTSWITCH_REL_REPORT=str(report))
+    if not quick:
+        env["NIGHTSWITCH_SOAK"] = "1"
+    run = ScriptRun("reliability suite", argv)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=3600)
+    run.returncode, run.output, run.error = proc.returncode, proc.stdout, proc.stderr
+    run.seconds = time.monotonic() - started
+    return run
+
+
+# -- the machine ------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "model\t")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=REPO, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    try:
+        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "ram": ram,
+            "python": platform.python_version(), "os": platform.platform(terse=True),
+            "commit": commit, "load": load,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# -- the table --------------------------------------------------------------------------------
+
+def fmt_value(f: Figure) -> str:
+    if f.value is None:
+        return "missing"
+    v = f.value
+    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+    return f"{text} {f.unit}".strip()
+
+
+def rows_of(runs: list[ScriptRun]) -> list[list[str]]:
+    rows = []
+    for run in runs:
+        if not run.figures:
+            state = "timed out" if run.returncode is None else f"exit {run.returncode}"
+            rows.append([run.script, "(no figures)", "-", "-", "-", f"MISSING ({state})"])
+            continue
+        for f in run.figures:
+            spec, floor = f.spec() if f.target else ("", "")
+            target = f"{f.target}  ({spec})" if spec else (f.target or "-")
+            name = f.name + (" (parsed)" if f.parsed else "")
+            rows.append([run.script, name, fmt_value(f), target, f.floor or floor or "-",
+                         f.verdict])
+    return rows
+
+
+def text_table(rows, header) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    widths[3] = min(widths[3], 60)
+    lines = ["  ".join(str(c)[:widths[i]].ljust(widths[i]) for i, c in enumerate(header))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(str(c)[:widths[i]].ljust(widths[i]) for i, c in enumerate(r)))
+    return "\n".join(lines)
+
+
+def markdown(rows, header, info: dict, runs: list[ScriptRun], quick: bool) -> str:
+    def cell(x):
+        return str(x).replace("|", "\\|")
+
+    out = ["# Benchmarks", "",
+           "Generated by `python bench/run_all.py" + (" --quick" if quick else "") + "`; "
+           "do not edit by hand, run it again. Targets are SPEC section 9's (on a PC in "
+           "`simulate`); the physical floor is what no software can beat.", "",
+           f"- date: {info['date']}",
+           f"- machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM",
+           f"- Python {info['python']} on {info['os']}",
+           f"- commit: {info['commit'] or 'unknown'}",
+           f"- load average when the run finished: {info['load'] or 'unknown'} "
+           "(the machine is shared; latencies include that load)", "",
+           "| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    failed = [r for r in rows if r[5] in ("FAIL", "MISSING") or r[5].startswith("MISSING")]
+    out += ["", f"{len(rows)} figures, {sum(r[5] == 'pass' for r in rows)} pass, "
+                f"{len(failed)} fail or missing."]
+    parsed = sorted({r[0] for r in rows if r[1].endswith("(parsed)")})
+    if parsed:
+        out += ["", "`(parsed)`: read from the script's human output, because it prints no "
+                    "`BENCH name=... value=... unit=... target=...` lines yet: "
+                    + ", ".join(parsed) + "."]
+    out += ["", "## Runs", "", "| script | arguments | seconds | exit |", "|---|---|---|---|"]
+    for run in runs:
+        out.append(f"| {run.script} | {' '.join(run.argv) or '-'} | {run.seconds:.0f} | "
+                   f"{'timeout' if run.returncode is None else run.returncode} |")
+    return "\n".join(out) + "\n"
+
+
+def reliability_block(report: Path, run: ScriptRun) -> str:
+    try:
+        figures = json.loads(report.read_text())
+    except (OSError, ValueError):
+        figures = {}
+    summary = [ln for ln in run.output.splitlines() if re.search(r"\d+ (passed|failed)", ln)]
+    lines = [f"Last run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}, "
+             f"{run.seconds:.0f} s, pytest: {summary[-1].strip('= ') if summary else 'no summary'}.",
+             "", "| figure | value | detail |", "|---|---|---|"]
+    for name, item in sorted(figures.items()):
+        value = f"{item['value']} {item.get('unit', '')}".strip()
+        lines.append(f"| {name} | {value} | {str(item.get('note', '')).replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def update_reliability_md(block: str) -> bool:
+    path = REPO / "RELIABILITY.md"
+    begin, end = "<!-- figures:begin -->", "<!-- figures:end -->"
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(head + begin + "\n" + block + "\n" + end + tail)
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark in bench/ and the soak; "
+                                                 "print one table and write BENCHMARKS.md.")
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter runs and a 7-day soak (about 3 minutes)")
+    parser.add_argument("--only", metavar="NAME", action="append",
+                        help="run only these scripts (bench_preview.py, soak, ...)")
+    parser.add_argument("--no-soak", action="store_true", help="skip the soak")
+    parser.add_argument("--reliability", action="store_true",
+                        help="also run tests/reliability (with the soak unless --quick) and "
+                             "put its figures into RELIABILITY.md")
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"),
+                        help="where to write the table (default BENCHMARKS.md)")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds each script may take (default 900)")
+    args = parser.parse_args(argv)
+
+    scripts = sorted(p for p in HERE.glob("bench_*.py"))
+    if args.only:
+        scripts = [p for p in scripts if p.name in args.only or p.stem in args.only]
+    runs = []
+    for path in scripts:
+        full, quick = SCRIPT_ARGS.get(path.name, ([], []))
+        script_argv = quick if args.quick else full
+        print(f"run_all: {path.name} {' '.join(script_argv)}", file=sys.stderr, flush=True)
+        run = run_script(path, script_argv, args.timeout)
+        if run.returncode not in (0, None) and not run.figures:
+            print(f"run_all: {path.name} exited {run.returncode}: "
+                  f"{run.error.strip().splitlines()[-1] if run.error.strip() else ''}",
+                  file=sys.stderr)
+        runs.append(run)
+    if not args.no_soak and (not args.only or "soak" in args.only):
+        days = 7 if args.quick else 60
+        print(f"run_all: soak, {days} simulated days", file=sys.stderr, flush=True)
+        runs.append(run_soak(days, args.timeout * 2))
+    header = ["script", "figure", "measured", "target", "physical floor", "result"]
+    rows = rows_of(runs)
+    info = machine()
+    print(f"\n{info['date']}  {info['cpu']}, {info['cores']} cores, {info['ram']}, "
+          f"Python {info['python']}, commit {info['commit']}\n")
+    print(text_table(rows, header))
+    Path(args.output).write_text(markdown(rows, header, info, runs, args.quick))
+    print(f"\nrun_all: wrote {args.output}", file=sys.stderr)
+    if args.reliability:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "figures.json"
+            print("run_all: tests/reliability" + ("" if args.quick else " with the soak"),
+                  file=sys.stderr, flush=True)
+            rel = run_reliability(args.quick, report)
+            block = reliability_block(report, rel)
+        print("\n" + block)
+        if update_reliability_md(block):
+            print("run_all: RELIABILITY.md figures updated", file=sys.stderr)
+        if rel.returncode != 0:
+            print(rel.output[-3000:], file=sys.stderr)
+            return 1
+    bad = [r for r in rows if r[5] in ("FAIL",) or r[5].startswith("MISSING")]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
