@@ -257,7 +257,7 @@ class SimClock:
         """Wait for *event* or *timeout* simulated seconds.
 
         The event is normally set by whoever posts work (or by :meth:`on_change`
-        listeners), so this polls it with a short real-time wait.
+        listeners).
         """
         deadline = None if timeout is None else self.monotonic() + timeout
         while True:
@@ -266,9 +266,15 @@ class SimClock:
             remaining_sim = None if deadline is None else deadline - self.monotonic()
             if remaining_sim is not None and remaining_sim <= 0:
                 return False
-            real = 0.05
-            if remaining_sim is not None and self._rate:
-                real = min(real, remaining_sim / self._rate)
+            if self._rate:
+                # A running clock (simulate): its own passage is predictable and a jump
+                # wakes the controller through on_change(), so sleep on the event itself
+                # (at most 1 s, for waiters that have no listener) rather than polling.
+                real = 1.0 if remaining_sim is None else min(1.0, remaining_sim / self._rate)
+                if event.wait(max(real, 0.001)):
+                    return True
+                continue
+            real = 0.05   # a frozen clock (tests) moves only by advance()/set(): poll it
             with self._lock:
                 self._lock.wait(timeout=max(real, 0.001))
             if event.wait(0):

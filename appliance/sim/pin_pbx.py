@@ -38,9 +38,9 @@ MIN_PRESS_S = 0.04
 #: After going off-hook, keys pressed before dial tone are lost.
 DIAL_TONE_S = 0.3
 #: Presses are decoded from each pin's timestamped history, so a slow poll loses none;
-#: 25 ms keeps `simulate` idle under 1 % of a core (5 ms cost about 2 %) and a PBX
+#: 50 ms keeps `simulate` idle well under 1 % of a core (5 ms cost about 2 %) and a PBX
 #: input's reaction well inside any settle time.
-POLL_S = 0.025
+POLL_S = 0.05
 
 
 class _PinWatch:
