@@ -75,7 +75,7 @@ class Appliance:
         self.actuators = []
         self.panels = []
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The lock creates the data directory (mode 0750), or says why it cannot.
         self.lock = DataDirLock(self.data_dir)
         if not self.lock.acquire(blocking=False):
             raise NightswitchError(f"another nightswitch is already running on {self.data_dir}; "

@@ -46,8 +46,14 @@ class DataDirLock:
         """Take the lock; returns False if another holder has it and *blocking* is False."""
         if self._fd is not None:
             return True
-        files.ensure_dir(self.data_dir)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            files.ensure_dir(self.data_dir)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            # --data naming a file, a read-only card: one line of error, no traceback
+            from appliance.store.db import StoreError
+            raise StoreError(f"cannot use {self.data_dir} as the data directory: "
+                             f"{exc.strerror or exc}; pass --data DIR (a directory)") from None
         files.adopt_owner(self.data_dir, self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
