@@ -23,6 +23,7 @@ The number of kills is ``--kills`` / ``NIGHTSWITCH_KILLS`` (default 200).
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import sqlite3
@@ -101,7 +102,7 @@ class Client(threading.Thread):
                 n += 1
                 self.one(n)
                 self.done += 1
-        except (ConnectionError, OSError, TimeoutError):
+        except (ConnectionError, OSError, TimeoutError, http.client.HTTPException):
             return                      # the power went: this request is in flight
         except Exception as exc:        # noqa: BLE001 - reported by the test
             self.errors.append(repr(exc))
