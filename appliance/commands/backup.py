@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from appliance import __version__
+from appliance.errors import FieldError, ValidationError
 from appliance.store.backup import write_backup
 from appliance.store.offline import now
 from appliance.store.restore import restore
@@ -45,6 +46,12 @@ def register(subparsers, common) -> None:
 
 
 def run_backup(args) -> int:
+    if args.file == "-" or Path(args.file).is_dir():
+        # A backup is a binary archive and holds password hashes: it goes to a named file
+        # (mode 0600), never to a terminal or a pipe, and never to a stray file called "-".
+        raise ValidationError([FieldError("FILE", f"{args.file!r} is not a file name; give "
+                                                  "the path of the backup to write, such as "
+                                                  "nightswitch-backup.tar.gz")])
     summary = write_backup(Path(args.file), Path(args.data), Path(args.config),
                            created_at=now(), nightswitch_version=__version__)
     config = (f"config {args.config}" if summary.config_included
