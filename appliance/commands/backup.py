@@ -46,7 +46,7 @@ def register(subparsers, common) -> None:
 
 
 def run_backup(args) -> int:
-    if args.file == "-" or Path(args.file).is_dir():
+    if args.file == "-":
         # A backup is a binary archive and holds password hashes: it goes to a named file
         # (mode 0600), never to a terminal or a pipe, and never to a stray file called "-".
         raise ValidationError([FieldError("FILE", f"{args.file!r} is not a file name; give "
