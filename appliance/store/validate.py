@@ -167,12 +167,15 @@ class Checker:
 
     def count(self, field: str, value, *, minimum: int = 0, maximum: int | None = None,
               optional: bool = False) -> int | None:
-        """A whole number (not a bool) within limits."""
+        """A whole number (not a bool) within limits (at most SQLite's 64-bit largest
+        integer, which a larger one would overflow)."""
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(field, f"must be a whole number, not {type(value).__name__}")
             return None
+        if maximum is None and value > 2**63 - 1:
+            maximum = 2**63 - 1
         if value < minimum or (maximum is not None and value > maximum):
             upper = f" and at most {maximum}" if maximum is not None else ""
             self.fail(field, f"must be at least {minimum}{upper} (got {value})")
