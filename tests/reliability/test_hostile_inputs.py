@@ -187,6 +187,11 @@ def test_a_megabyte_of_noise_on_the_smdr_line(tmp_path, figures):
                         idle_flush_s=0.2)
     try:
         intake.start()
+        # pyserial empties the line when it opens the port: start the noise after that.
+        deadline = time.monotonic() + 10
+        while not intake.stats()["connected"]:
+            assert time.monotonic() < deadline, intake.stats()
+            time.sleep(0.01)
         line.start()
         deadline = time.monotonic() + 120
         while intake.stats()["bytes"] < MEGABYTE:
