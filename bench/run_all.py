@@ -265,9 +265,14 @@ def run_reliability(quick: bool, report: Path) -> ScriptRun:
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "model\t")):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+        # x86 names the CPU in "model name" ("model" is a number); a Pi in "Model"/"Hardware"
+        for key in ("model name", "hardware", "model"):
+            if fields.get(key) and not fields[key].isdigit():
+                cpu = fields[key]
                 break
     except OSError:
         pass
