@@ -8,6 +8,7 @@ actuator never needs a lock of its own.
 
 from __future__ import annotations
 
+import abc
 import time
 
 from appliance.errors import FieldError, NightswitchError
@@ -18,7 +19,7 @@ class ActuatorError(NightswitchError):
     says what failed and, where it can, what to look at."""
 
 
-class Actuator:
+class Actuator(abc.ABC):
     """The base of the relay actuators; the ``serial`` actuator follows the same shape.
 
     :param dict spec:
@@ -44,8 +45,9 @@ class Actuator:
     def modes(self) -> frozenset[str]:
         return frozenset(self.spec["_modes"])
 
+    @abc.abstractmethod
     def apply(self, mode: str) -> None:
-        raise NotImplementedError  # each type implements it; the base is never built
+        """Put the PBX in *mode*; raise :exc:`ActuatorError` saying what failed."""
 
     def read_back(self) -> str | None:
         """The PBX's mode as read back, or None when this actuator cannot tell."""

@@ -95,13 +95,18 @@ def test_build_actuator_builds_the_type_with_the_injected_factory(mock_factory):
 
 def test_the_base_actuator_shape(mock_factory):
     spec = {"name": "x", "zone": "main", "role": "fallback", "_modes": frozenset({"day"})}
-    base = Actuator(spec)
+    with pytest.raises(TypeError, match="apply"):
+        Actuator(spec)                       # every type must say how it applies a mode
+
+    class Minimal(Actuator):
+        def apply(self, mode):
+            self.last_mode = mode
+
+    base = Minimal(spec)
     assert base.read_back() is None and base.relays() == {} and not base.can_read_back
-    with pytest.raises(NotImplementedError):
-        base.apply("day")
     base.assume("day")
     assert base.last_mode == "day"
-    assert repr(base) == "<Actuator 'x' zone=main role=fallback last_mode=day>"
+    assert repr(base) == "<Minimal 'x' zone=main role=fallback last_mode=day>"
     with base as same:
         assert same is base
     assert base.closed and repr(base).endswith("closed>")
