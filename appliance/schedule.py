@@ -428,54 +428,49 @@ def _check_no_overlap(check: _Checker, spans, path: str, what: str) -> None:
             reach = (index, span)
 
 
-def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
-    items = check.listof(value, "seasons", 'seasons such as {"name": "Summer hours", '
-                                           '"from": "2026-07-01", "to": "2026-08-31", '
-                                           '"weekly": {...}}')
-    if items is None:
-        return ()
-    seasons = []
-    for index, item in enumerate(items):
-        where = f"seasons[{index}]"
-        data = check.obj(item, where, _SEASON_KEYS, "a season")
-        if data is None:
-            continue
-        name = check.name(data, where, "season")
-        first, last = _parse_span(check, data, where)
-        if "weekly" not in data:
-            check.err(f"{where}.weekly", "is required: the season's own weekly plan "
-                                         "(a weekday left out has no ranges)")
-            continue
-        weekly = _parse_weekly(check, data["weekly"], f"{where}.weekly")
-        if name is not None and first is not None and last is not None:
-            seasons.append((index, Season(name, first, last, weekly)))
-    _check_no_overlap(check, seasons, "seasons", "seasons")
-    return tuple(season for _, season in seasons)
-
-
-def _parse_exceptions(check: _Checker, value) -> tuple[DateException, ...]:
-    items = check.listof(value, "exceptions", 'date exceptions such as {"name": '
-                                              '"Christmas Eve", "from": "2026-12-24", '
-                                              '"to": "2026-12-24", "ranges": [...]}')
+def _parse_dated(check: _Checker, value, *, key: str, allowed, example: str, what: str,
+                 body: str, missing_body: str, parse_body, build) -> tuple:
+    """A list of named date spans, each with a *body* (a season's weekly plan, an
+    exception's ranges): the shape seasons and exceptions share, checked one way."""
+    items = check.listof(value, key, example)
     if items is None:
         return ()
     found = []
     for index, item in enumerate(items):
-        where = f"exceptions[{index}]"
-        data = check.obj(item, where, _EXCEPTION_KEYS, "a date exception")
+        where = f"{key}[{index}]"
+        data = check.obj(item, where, allowed, f"a {what}")
         if data is None:
             continue
-        name = check.name(data, where, "exception")
+        name = check.name(data, where, what.split()[-1])
         first, last = _parse_span(check, data, where)
-        if "ranges" not in data:
-            check.err(f"{where}.ranges", "is required: the day's time ranges, or [] for "
-                                         "closed all day")
+        if body not in data:
+            check.err(f"{where}.{body}", missing_body)
             continue
-        ranges = _parse_ranges(check, data["ranges"], f"{where}.ranges")
+        parsed = parse_body(check, data[body], f"{where}.{body}")
         if name is not None and first is not None and last is not None:
-            found.append((index, DateException(name, first, last, ranges)))
-    _check_no_overlap(check, found, "exceptions", "exceptions")
-    return tuple(exc for _, exc in found)
+            found.append((index, build(name, first, last, parsed)))
+    _check_no_overlap(check, found, key, key)
+    return tuple(entry for _, entry in found)
+
+
+def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
+    return _parse_dated(
+        check, value, key="seasons", allowed=_SEASON_KEYS, what="season",
+        example='seasons such as {"name": "Summer hours", "from": "2026-07-01", '
+                '"to": "2026-08-31", "weekly": {...}}',
+        body="weekly", missing_body="is required: the season's own weekly plan "
+                                    "(a weekday left out has no ranges)",
+        parse_body=_parse_weekly, build=Season)
+
+
+def _parse_exceptions(check: _Checker, value) -> tuple[DateException, ...]:
+    return _parse_dated(
+        check, value, key="exceptions", allowed=_EXCEPTION_KEYS, what="date exception",
+        example='date exceptions such as {"name": "Christmas Eve", "from": "2026-12-24", '
+                '"to": "2026-12-24", "ranges": [...]}',
+        body="ranges", missing_body="is required: the day's time ranges, or [] for "
+                                    "closed all day",
+        parse_body=_parse_ranges, build=DateException)
 
 
 # -- holidays -----------------------------------------------------------------------------
