@@ -453,7 +453,11 @@ def _read_steps(r: _Reader, value, path: str, *, status_values=None) -> tuple[St
     return tuple(steps)
 
 
-def _unsupported(r: _Reader, table: dict, path: str, allowed_extra) -> Method | None:
+def _unsupported(r: _Reader, table: dict, path: str, allowed_extra,
+                 make=None) -> Method | None:
+    """The method as ``supported = false`` (built with *make*, :class:`Method` by
+    default), or None when it is supported and its other keys are read by the caller."""
+    make = make or Method
     supported = r.boolean(table, "supported", path, required=True)
     note = r.string(table, "note", path, default="")
     source = r.string(table, "source", path, default="")
@@ -462,7 +466,7 @@ def _unsupported(r: _Reader, table: dict, path: str, allowed_extra) -> Method | 
             r.err(f"{path}.note", "is required when supported = false: say what the sources "
                                   "do (not) document, so nobody invents it")
         r.unknown(table, {"supported", "note", "source"}, path)
-        return Method(False, note, source)
+        return make(False, note, source)
     r.unknown(table, {"supported", "note", "source"} | set(allowed_extra), path)
     return None
 
@@ -548,16 +552,10 @@ SERIAL_KEYS = {"settings", "username", "login", "commands", "status", "logout", 
 
 
 def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
-    supported = r.boolean(table, "supported", path, required=True)
-    note = r.string(table, "note", path, default="")
-    source = r.string(table, "source", path, default="")
-    if not supported:
-        if not note:
-            r.err(f"{path}.note", "is required when supported = false: say what the sources "
-                                  "do (not) document, so nobody invents it")
-        r.unknown(table, {"supported", "note", "source"}, path)
-        return SerialMethod(False, note, source)
-    r.unknown(table, {"supported", "note", "source"} | SERIAL_KEYS, path)
+    done = _unsupported(r, table, path, SERIAL_KEYS, make=SerialMethod)
+    if done:
+        return done
+    note, source = table.get("note", ""), table.get("source", "")
     settings_table = r.table(table, "settings", path, required=True) or {}
     settings, errors = parse_settings(settings_table, f"{path}.settings")
     r.errors.extend(errors)
@@ -571,7 +569,7 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
             commands[mode] = _read_steps(r, steps, f"{path}.commands.{mode}")
             if not commands[mode]:
                 r.err(f"{path}.commands.{mode}", "needs at least one step")
-    if supported and not commands:
+    if not commands:
         r.err(f"{path}.commands", "needs a command dialogue for at least one mode")
     status = None
     status_table = r.table(table, "status", path)
