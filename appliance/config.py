@@ -12,6 +12,7 @@ Without a file, :func:`default_config` gives the default wiring from
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 import sys
 import tomllib
@@ -30,6 +31,29 @@ GPIO_RANGE = range(0, 28)
 RESERVED_PINS = {0: "HAT EEPROM ID_SD", 1: "HAT EEPROM ID_SC", 2: "I2C SDA (RTC)",
                  3: "I2C SCL (RTC)", 14: "UART TXD (PBX port)", 15: "UART RXD (PBX port)"}
 PANEL_PIN_KEYS = ("key_day", "key_night", "key", "led_day", "led_night", "led_fault")
+_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def listen_host_problem(host: str) -> str | None:
+    """Say what is wrong with *host* as a listen address, or return :data:`None`.
+
+    An IPv4 or IPv6 address, or an ASCII host name (letters, digits and hyphens in
+    dot-separated labels), is allowed. Anything else would only fail later, inside the
+    resolver, with a message about codecs rather than about the setting.
+    """
+    if not host:
+        return "an empty host is not an address; use 0.0.0.0 for every interface or 127.0.0.1 for this machine only"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if (len(host) <= 253 and all(_HOST_LABEL_RE.match(label) for label in labels)
+            and not labels[-1].isdigit()):
+        return None
+    return (f"{host!r} is not an address; use an IPv4 address (0.0.0.0, 192.168.1.20), "
+            "an IPv6 address (::, ::1) or a host name of letters, digits, '-' and '.'")
 
 
 @dataclass(frozen=True)
@@ -205,6 +229,8 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
         host, sep, port = listen.rpartition(":")
         if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
             c.err("web.listen", f"{listen!r} must be HOST:PORT, such as '0.0.0.0:8080'")
+        elif problem := listen_host_problem(host.strip("[]")):
+            c.err("web.listen", f"the host {problem}")
         else:
             cfg.listen_host, cfg.listen_port = host.strip("[]"), int(port)
     cfg.public_status = c.boolean(web, "public_status", "web.public_status", False)

@@ -211,11 +211,10 @@ class Appliance:
         try:
             family = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)[0][0]
             listener = socket.create_server((self.host, self.port), family=family)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             raise NightswitchError(
-                f"cannot serve the web page on {self.host}:{self.port}: {exc.strerror or exc}; "
-                "another program (or another nightswitch) may be using the port: change "
-                "[web] listen (or --port)") from None
+                f"cannot serve the web page on {self.host}:{self.port}: "
+                f"{getattr(exc, 'strerror', None) or exc}; {_bind_advice(exc)}") from None
         self.web_server = create_server(app, sockets=[listener], threads=8,
                                         ident="nightswitch", channel_timeout=30)
         self.port = self.web_server.effective_port
@@ -285,3 +284,20 @@ def simulated_clock(config) -> SimClock:
 
 
 __all__ = ["Appliance", "simulated_clock"]
+
+
+def _bind_advice(exc: Exception) -> str:
+    """What the installer can do about a listen socket that would not open."""
+    import errno
+
+    if isinstance(exc, socket.gaierror) or isinstance(exc, UnicodeError):
+        return "the host is not a name this machine can resolve: change [web] listen (or --host)"
+    if getattr(exc, "errno", None) == errno.EADDRINUSE:
+        return ("another program (or another nightswitch) is using the port: change "
+                "[web] listen (or --port)")
+    if getattr(exc, "errno", None) == errno.EADDRNOTAVAIL:
+        return ("no network interface of this machine has that address: use 0.0.0.0 or "
+                "one of this machine's addresses in [web] listen (or --host)")
+    if getattr(exc, "errno", None) == errno.EACCES:
+        return "ports below 1024 need root: use a port of 1024 or above in [web] listen"
+    return "change [web] listen (or --host and --port)"

@@ -27,12 +27,14 @@ def register(subparsers, common) -> None:
 def run(args) -> int:
     from gpiozero.pins.mock import MockFactory
 
-    from appliance.config import default_config, load_config
+    from appliance.config import default_config, listen_host_problem, load_config
     from appliance.daemon import Appliance, simulated_clock
     from appliance.errors import FieldError, ValidationError
 
     if not 0 <= args.port <= 65535:
         raise ValidationError([FieldError("--port", f"{args.port} is not a port; use 0 to 65535")])
+    if problem := listen_host_problem(args.host):
+        raise ValidationError([FieldError("--host", problem)])
     config = load_config(args.config) if args.config else default_config(args.timezone)
     config.clock_sync = "always"
     data = args.data or tempfile.mkdtemp(prefix="nightswitch-sim-")

@@ -167,6 +167,30 @@ def test_test_seconds_out_of_range(good_config, tmp_path):
     assert "--seconds must be between 0.1 and 60" in line
 
 
+@pytest.mark.parametrize("host, says", [
+    ("\x80", "is not an address"),            # once an 'idna' codec traceback, exit 70
+    ("front desk", "is not an address"),
+    ("", "an empty host"),
+])
+def test_simulate_refuses_a_host_that_is_not_an_address(tmp_path, host, says):
+    (line,) = assert_one_line_errors(
+        nightswitch("simulate", "--host", host, "--port", "0", "--data", tmp_path / "d",
+                    timeout=30), 2)
+    assert line.startswith("nightswitch: error: --host: ") and says in line
+    assert "0.0.0.0" in line
+
+
+def test_simulate_on_an_address_this_machine_lacks_says_so(tmp_path):
+    # 192.0.2.0/24 is TEST-NET-1: never assigned to a real interface
+    result = nightswitch("simulate", "--host", "192.0.2.55", "--port", "0", "--data",
+                         tmp_path / "d", timeout=30)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    # the daemon's journal lines (INFO ...) come first; the error is the one last line
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("nightswitch: ")]
+    assert line.startswith("nightswitch: error: cannot serve the web page on 192.0.2.55:0")
+    assert "no network interface of this machine has that address" in line
+
+
 # -- status, day, night, auto against a running appliance ----------------------------------------
 
 @pytest.fixture(scope="module")

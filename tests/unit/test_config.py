@@ -180,6 +180,10 @@ BAD = [
     ("[web]\nlisten = '0.0.0.0:0'", "web.listen", ["HOST:PORT"]),
     ("[web]\nlisten = '0.0.0.0:70000'", "web.listen", ["HOST:PORT"]),
     ("[web]\nlisten = ':8080'", "web.listen", ["HOST:PORT"]),
+    ("[web]\nlisten = '\\u0080:8080'", "web.listen", ["not an address", "IPv4", "host name"]),
+    ("[web]\nlisten = 'front desk:8080'", "web.listen", ["not an address"]),
+    ("[web]\nlisten = '300.1.1.1:8080'", "web.listen", ["not an address"]),
+    ("[web]\nlisten = '-pi-:8080'", "web.listen", ["not an address"]),
     ("[web]\nlisten = 8080", "web.listen", ["non-empty string"]),
     ("[web]\npublic_status = 'yes'", "web.public_status", ["true or false"]),
     ("[web]\nport = 80", "web.port", ["unknown key", "listen, public_status"]),
@@ -486,3 +490,23 @@ def test_any_junk_anywhere_is_a_field_error_never_a_crash(mutations):
         assert exc.errors and all(isinstance(e.message, str) and e.message for e in exc.errors)
     else:
         assert cfg.zone_names
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "fe80::1", "nightswitch",
+                                  "pi.office.lan", "pi.office.lan.", "switch-01"])
+def test_listen_accepts_addresses_and_host_names(host):
+    from appliance.config import listen_host_problem
+
+    assert listen_host_problem(host) is None
+    bracketed = f"[{host}]" if ":" in host else host
+    cfg = load_config_text(GOOD + f"\n[web]\nlisten = '{bracketed}:8081'\n", "site.toml")
+    assert (cfg.listen_host, cfg.listen_port) == (host, 8081)
+
+
+@pytest.mark.parametrize("host", ["", " ", "\x80", "\udc80", "a b", "300.1.1.1", "1.2.3",
+                                  "a..b", "-x", "x-", "caf\u00e9", "a" * 64, "x:y"])
+def test_listen_host_problem_names_what_is_allowed(host):
+    from appliance.config import listen_host_problem
+
+    problem = listen_host_problem(host)
+    assert problem and ("IPv4" in problem or "0.0.0.0" in problem)
