@@ -1,10 +1,25 @@
-"""Fixtures shared by every test: gpiozero's own MockFactory, data directories on disk."""
+"""Fixtures shared by every test: gpiozero's own MockFactory, data directories on disk.
+
+Hypothesis draws the same examples on every run (``derandomize``), so a red CI run means
+the code changed, not that the draw was unlucky. ``NIGHTSWITCH_FUZZ=explore`` draws fresh
+examples each run instead: use it to hunt for new failures (RELIABILITY.md, "Exploring"),
+then pin each one as a plain test.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
+
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False,
+                          max_examples=int(os.environ.get("NIGHTSWITCH_FUZZ_EXAMPLES") or 100))
+settings.load_profile("explore" if os.environ.get("NIGHTSWITCH_FUZZ") == "explore"
+                      else "repeatable")
 
 
 @pytest.fixture
