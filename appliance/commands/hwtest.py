@@ -7,7 +7,6 @@ without questions for scripts. ``--simulate`` runs it on gpiozero's mock pins to
 
 from __future__ import annotations
 
-import sys
 import time
 
 from appliance.errors import NightswitchError
@@ -34,15 +33,22 @@ class Asker:
         self.failures: list[str] = []
 
     def ask(self, question: str, label: str) -> None:
+        """Ask *question*; anything but yes records *label* as a failure."""
         if self.yes:
             self.out(f"  {question} (not asked: --yes)")
             return
-        try:
-            answer = self.read(f"  {question} [y/n] ").strip().lower()
-        except EOFError:
-            answer = "n"
-        if not answer.startswith("y"):
+        if not self.prompt(f"  {question} [y/n] ").strip().lower().startswith("y"):
             self.failures.append(label)
+
+    def prompt(self, text: str) -> str:
+        """Read one answer. A closed input is nobody there to answer, not a "no": the
+        installer learns how to run it unattended instead of seeing their wiring fail."""
+        try:
+            return self.read(text)
+        except EOFError:
+            raise NightswitchError(
+                f"no answer to {text.strip()!r}: standard input is closed; run the test at a "
+                "terminal to answer, or add --yes to run every step without asking") from None
 
 
 def _factory(args):
@@ -124,7 +130,7 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
                     if asker.yes:
                         asker.out(f"  turn the key to {position.upper()} (not waited for: --yes)")
                         continue
-                    asker.read(f"  turn the key to {position.upper()} and press Enter ")
+                    asker.prompt(f"  turn the key to {position.upper()} and press Enter ")
                     time.sleep(cfg.debounce_ms / 1000 * 2)
                     panel.poll()
                     seen = FrontPanel._position_of(panel._read()).value
@@ -133,7 +139,7 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
                     if not ok:
                         asker.failures.append(f"key {position}")
             elif not asker.yes:
-                asker.read("  operate the key or button and press Enter ")
+                asker.prompt("  operate the key or button and press Enter ")
                 asker.out("  reads " + ", ".join(f"{n}={'closed' if d.is_active else 'open'}"
                                                  for n, d in panel.inputs.items()))
         finally:
@@ -167,7 +173,7 @@ def run(args) -> int:
     asker = Asker(args.yes)
     TESTS[args.part](config, _factory(args), asker, args.seconds)
     if asker.failures:
-        print("FAILED: " + ", ".join(asker.failures), file=sys.stderr)
-        return 1
+        raise NightswitchError(f"test {args.part} failed: not confirmed: "
+                               + ", ".join(asker.failures))
     print(f"test {args.part}: done" + ("" if args.yes else ", all confirmed"))
     return 0

@@ -137,8 +137,18 @@ def test_test_key_reads_the_contacts(good_config, tmp_path):
 def test_test_answers_no_is_a_failure(good_config, tmp_path):
     result = nightswitch("test", "leds", "--simulate", "--seconds", "0.1", "--config",
                          good_config, "--data", tmp_path / "data", input="y\nn\ny\n")
-    assert result.returncode == 1
-    assert result.stderr.strip() == "FAILED: led night"
+    (line,) = assert_one_line_errors(result, 1)
+    assert line == "nightswitch: error: test leds failed: not confirmed: led night"
+
+
+@pytest.mark.parametrize("part", ["leds", "relays", "key"])
+def test_test_with_nobody_to_answer_says_how_to_run_it_unattended(good_config, tmp_path, part):
+    # stdin closed (a script, ssh without a tty): once "FAILED: relay ..." as if the wiring
+    # were wrong, found by the hostile-CLI fuzzer
+    (line,) = assert_one_line_errors(
+        nightswitch("test", part, "--simulate", "--seconds", "0.1", "--config", good_config,
+                    "--data", tmp_path / "data", input=""), 1)
+    assert "standard input is closed" in line and "--yes" in line
 
 
 def test_test_pbx_without_a_serial_actuator(good_config, tmp_path):
