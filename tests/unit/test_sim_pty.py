@@ -57,6 +57,9 @@ def test_writes_take_the_wires_time(mitel):
         elapsed = time.monotonic() - start
     wire = (len(b"CP SERVICE DISPLAY\r") + len(got)) * 10 / 9600
     assert elapsed >= wire + mitel.delay_s
+    # the simulator counts a chunk after its write() returns, and the reader may already
+    # have it by then: wait for the count rather than race the simulator's thread
+    assert wait_until(lambda: mitel.bytes_out == len(got), timeout=2.0), mitel.bytes_out
     assert mitel.bytes_in == 19 and mitel.bytes_out == len(got)
 
 
