@@ -237,6 +237,13 @@ class Rig:
         wait_until(lambda: self.controller.zones and all(
             z.decision is not None for z in self.controller.zones.values()),
             message="the controller made no first decision")
+        self.settle()   # the decision is set before the relays move
+
+    def settle(self) -> None:
+        """Wait for the controller thread's current step to finish. The status shows a new
+        mode (switching) before the relays move, so a test that saw the mode change waits
+        here before it looks at a relay."""
+        self.controller.call(lambda: None)
 
     def advance(self, seconds: float) -> None:
         """Advance the simulated clock; with no thread, step the controller at once."""

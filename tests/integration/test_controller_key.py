@@ -261,10 +261,12 @@ def test_lamp_test_lasts_about_one_second_of_real_time(mock_factory, data_dir):
     try:
         day_led = rig.pin(13)
         rig.controller.start()
-        time.sleep(1.4)
-        # day LED: on for the lamp test, then off (it is night)
+        wait_until(lambda: len(changes(day_led)) >= 3 and rig.pin(19).state is True,
+                   timeout=5, message="the lamp test did not end")
+        # day LED: on for the lamp test, then off (it is night); a loaded machine only
+        # makes it late, never early
         assert changes(day_led) == [False, True, False]
-        assert day_led.states[2].timestamp == pytest.approx(1.0, abs=0.15)
+        assert 0.95 <= day_led.states[2].timestamp <= 1.5, day_led.states
         assert rig.pin(19).state is True and rig.pin(26).state is False
     finally:
         rig.close()
@@ -333,6 +335,7 @@ def test_key_events_are_handled_on_the_controller_thread(rig):
     rig.turn_key("day")                 # the edge arrives on this (the test's) thread
     rig.clock.advance(0.05)
     wait_until(lambda: rig.status()["mode"] == "day")
+    rig.settle()
     assert relay(rig).state is False
     assert threads == {"controller"}
 

@@ -68,6 +68,7 @@ def test_a_clock_step_past_the_boundary_is_noticed_at_once(rig):
     rig.start()
     rig.clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=BERLIN))   # NTP stepped the clock
     wait_until(lambda: rig.status()["mode"] == "day")
+    rig.settle()
     assert relay(rig).state is False
 
 
@@ -89,6 +90,7 @@ def test_unsynchronized_clock_holds_the_last_mode_but_key_and_override_act(rig):
     rig.turn_key("day")
     rig.clock.advance(0.05)
     wait_until(lambda: rig.status()["mode"] == "day")
+    rig.settle()
     assert rig.status()["source"] == "key" and relay(rig).state is False
     rig.turn_key("auto")
     rig.clock.advance(0.05)

@@ -311,6 +311,8 @@ def test_simulate_subprocess_serves_its_panel_and_stops_on_sigterm(tmp_path):
     try:
         line = out.wait_for("open http://")
         url = line.split("open ")[1].split("/ ")[0]
+        # the datagram is recorded by the listener's own thread: wait for it, then once only
+        wait_until(lambda: listener.count("READY=1") >= 1, message="no READY=1")
         assert listener.count("READY=1") == 1
         token = (data / "cli-token").read_text().split()[0]
         # the simulated PBX answers the relay: the mode is verified

@@ -318,9 +318,10 @@ def test_led_blink_timings_from_the_pin_history(mock_factory, pattern, half):
     assert all(a != b for a, b in zip(states, states[1:]))    # a clean alternation
     ons, offs = _periods(pin)
     assert len(ons) >= 2 and len(offs) >= 2, pin.states
-    # a shared CI machine adds jitter; the middle value must still be the pattern's
-    assert statistics.median(ons[:-1] or ons) == pytest.approx(half, abs=0.04)
-    assert statistics.median(offs) == pytest.approx(half, abs=0.04)
+    # a loaded machine only ever wakes the blink thread late, never early: the bound is
+    # tight below and loose above (still far from the other pattern's 0.5 or 0.125 s)
+    assert half - 0.02 <= statistics.median(ons[:-1] or ons) <= half + 0.1, ons
+    assert half - 0.02 <= statistics.median(offs) <= half + 0.1, offs
     assert pin.state is False and leds.patterns["night"] == "off"
     assert PATTERNS[pattern] == (half, half)
     leds.close()
@@ -330,13 +331,14 @@ def test_showing_the_same_blink_again_keeps_its_rhythm(mock_factory):
     leds = StatusLeds(LED_PINS, pin_factory=mock_factory)
     pin = mock_factory.pin(26)
     leds.show("fault", "fast")
-    time.sleep(0.06)
+    time.sleep(0.09)
     leds.show("fault", "fast")                  # the controller republishes often
-    time.sleep(0.2)
+    time.sleep(0.25)
     leds.show("fault", "off")
-    # an unbroken 125 ms rhythm: the second show() did not restart the blink at 60 ms
+    # an unbroken 125 ms rhythm: a restart by the second show() at 90 ms would make the
+    # first on-phase about 215 ms; lateness alone stays under 200 ms
     first_on = pin.states[2].timestamp
-    assert first_on == pytest.approx(0.125, abs=0.04)
+    assert 0.115 <= first_on <= 0.2, first_on
     leds.close()
 
 
