@@ -127,7 +127,7 @@ def test_turning_the_key_updates_the_status_page_within_a_second(browser, served
     admin = _page(browser, base)
     _login(admin, base, "operator")
     admin.goto(base + "/panel")
-    time.sleep(0.5)                                   # let the event stream connect
+    status.wait_for_selector("#live[data-stream=open]", state="attached")   # stream is up
     timings = []
     for position, mode in (("night", "NIGHT"), ("auto", "DAY"), ("day", "DAY"),
                            ("auto", "DAY"), ("night", "NIGHT")):

@@ -70,12 +70,16 @@
     function connect() {
       if (!window.EventSource) { poller = poller || setInterval(refresh, 5000); return; }
       var es = new EventSource(live.getAttribute("data-events-url"));
+      /* data-stream says whether the page is live (tests and curious installers read it). */
+      es.addEventListener("open", function () { live.setAttribute("data-stream", "open"); });
       es.addEventListener("status", function (ev) {
         try {
           if (JSON.parse(ev.data).zone === live.getAttribute("data-zone")) { refresh(); }
         } catch (e) { /* a malformed event: wait for the next one */ }
       });
       es.addEventListener("error", function () {
+        live.setAttribute("data-stream", es.readyState === EventSource.CLOSED ? "polling"
+                                                                               : "reconnecting");
         if (es.readyState === EventSource.CLOSED) {
           /* Refused (too many live pages): poll, and try the stream again later. */
           if (!poller) { poller = setInterval(refresh, 5000); }
