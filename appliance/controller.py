@@ -709,14 +709,42 @@ class Controller:
 
         def do():
             version = self.store.save_schedule(state.name, data, by=by, at=self.clock.now())
-            state.schedule, state.schedule_json = parsed, data
-            state.schedule_version = version
-            self._clear_fault(state, "config")
-            self._reconcile(state, (by, "schedule", f"schedule saved (version {version})"))
-            self._publish()
+            self._put_in_force(state, parsed, data, version, by,
+                               f"schedule saved (version {version})")
             return {"version": version, "status": self._zone_status(state)}
 
         return self.call(do)
+
+    def rollback_schedule(self, zone: str | None, version, *, by: str) -> dict:
+        """Put an old *version* of the schedule in force again. History is never rewritten:
+        the copy is saved as the newest version, marked as restored from *version*, so the
+        history and the audit say "rolled back" rather than "saved"."""
+        state = self.resolve_zone(zone)
+        data = self.store.get_schedule_version(state.name, version)
+        if data is None:
+            # The store's own error names the versions that do exist.
+            self.store.rollback_schedule(state.name, version, by=by, at=self.clock.now())
+        # The modes may have changed in the config since that version was saved.
+        parsed = parse_schedule(data, allowed_modes=state.modes)
+
+        def do():
+            saved = self.store.rollback_schedule(state.name, version, by=by,
+                                                 at=self.clock.now())
+            self._put_in_force(state, parsed, data, saved, by,
+                               f"schedule rolled back to version {version} "
+                               f"(saved as version {saved})")
+            return {"version": saved, "restored_from": version,
+                    "status": self._zone_status(state)}
+
+        return self.call(do)
+
+    def _put_in_force(self, state: ZoneState, parsed, data: dict, version: int, by: str,
+                      what: str) -> None:
+        state.schedule, state.schedule_json = parsed, data
+        state.schedule_version = version
+        self._clear_fault(state, "config")
+        self._reconcile(state, (by, "schedule", what))
+        self._publish()
 
     def preview(self, zone: str | None, start: date, days: int) -> list[dict]:
         state = self.resolve_zone(zone)

@@ -242,11 +242,7 @@ def rollback(zone_name: str, version, by: str) -> dict:
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**63:
         raise ValidationError([FieldError("version", f"{version!r} is not a version number; "
                                                      "see the schedule's history")])
-    data = controller().store.get_schedule_version(zone_name, version)
-    if data is None:
-        raise ValidationError([FieldError("version", f"there is no version {version}; see "
-                                                     "the schedule's history")])
-    return controller().put_schedule(zone_name, data, by=by)
+    return controller().rollback_schedule(zone_name, version, by=by)
 
 
 @zone_route("/schedule/rollback", methods=["POST"])

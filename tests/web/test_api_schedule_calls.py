@@ -60,12 +60,23 @@ def test_history_and_rollback(client, tokens, appliance):
     r = client.post("/api/v1/schedule/rollback", json={"version": 1}, headers=admin)
     assert r.status_code == 200
     assert r.get_json()["version"] == 3
+    assert r.get_json()["restored_from"] == 1
     assert appliance.store.get_schedule("main")["weekly"]["mon"] == [
         {"start": "08:00", "end": "18:00", "mode": "day"}]
+    # The history and the audit say it was a rollback, not an ordinary save.
+    history = client.get("/api/v1/schedule/history", headers=admin).get_json()
+    assert history[0]["version"] == 3 and history[0]["restored_from"] == 1
+    reasons = [row["reason"] for row in appliance.store.audit("main", source="schedule")]
+    assert any(r.startswith("schedule rolled back to version 1 (saved as version 3)")
+               for r in reasons), reasons
     for bad in ({"version": 99}, {"version": "1"}, {"version": True}, {}):
         r = client.post("/api/v1/schedule/rollback", json=bad, headers=admin)
         assert r.status_code == 400, bad
         assert r.get_json()["errors"][0]["field"] == "version"
+    r = client.post("/api/v1/schedule/rollback", json={"version": 99}, headers=admin)
+    assert "has no schedule version 99; versions 1 to 3 exist" in \
+        r.get_json()["errors"][0]["message"]
+    assert len(appliance.store.schedule_history("main")) == 3
 
 
 def test_preview(client, tokens):

@@ -231,7 +231,9 @@ def test_history_rollback_and_export(as_user, appliance):
     assert appliance.store.get_schedule("main")["weekly"]["mon"][0]["end"] == "18:00"
     assert "Version 1 is in force again" in _text(browser.get("/schedule"))
     r = browser.post("/schedule/rollback", {"version": "77"})
-    assert "there is no version 77" in _text(browser.get(r.headers["Location"]))
+    assert "has no schedule version 77; versions 1 to 3 exist" in _text(
+        browser.get(r.headers["Location"]))
+    assert "(copy of 1)" in _text(browser.get("/schedule"))
     r = browser.get("/schedule/export")
     assert r.mimetype == "application/json" and "attachment" in r.headers["Content-Disposition"]
     assert r.get_json()["weekly"]["mon"][0]["end"] == "18:00"
