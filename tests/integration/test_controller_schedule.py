@@ -306,3 +306,26 @@ modes = { day = "dark", night = "lit" }
         assert changes(again.pin(27)) == [False, True, False]
     finally:
         again.close()
+
+
+def test_rolling_back_to_a_version_the_config_no_longer_allows_is_refused(rig):
+    """An old version may use a mode the actuators cannot make any more: the rollback is
+    refused with the field named, and the schedule in force and its history stay."""
+    in_force = rig.controller.get_schedule("main")
+    lunch = {"timezone": "Europe/Berlin", "default_mode": "night",
+             "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]}}
+    unfit = rig.store.save_schedule("main", lunch, by="anna", at=MONDAY_0759)
+    fit = rig.store.save_schedule("main", in_force, by="anna", at=MONDAY_0759)
+    rig.start()
+    with pytest.raises(ValidationError) as refused:
+        rig.controller.rollback_schedule("main", unfit, by="ben")
+    assert [e.field for e in refused.value.errors] == ["weekly.mon[0].mode"]
+    assert "'lunch'" in refused.value.errors[0].message
+    with pytest.raises(ValidationError, match=f"has no schedule version 99; versions 1 to "
+                                              f"{fit} exist"):
+        rig.controller.rollback_schedule("main", 99, by="ben")
+    assert rig.store.schedule_history("main")[0]["version"] == fit
+    assert rig.controller.get_schedule("main") == in_force
+    result = rig.controller.rollback_schedule("main", fit, by="ben")
+    assert (result["version"], result["restored_from"]) == (fit + 1, fit)
+    assert rig.store.schedule_history("main")[0]["restored_from"] == fit
