@@ -360,7 +360,11 @@ install_program() {
         py=$(command -v python3) || die "test mode needs python3 on PATH"
         cmd=$(command -v "$APP") || die "test mode needs the '$APP' command on PATH (pip install -e .)"
         mkdir -p "$(p "$venv/bin")"
-        ln -sfn "$py" "$(p "$venv/bin/python")"
+        # A script, not a link: Python finds its venv from the path it was started by,
+        # and a link from here into the test's venv would start it outside that venv.
+        rm -f "$(p "$venv/bin/python")"
+        printf '#!/bin/sh\nexec %q "$@"\n' "$py" >"$(p "$venv/bin/python")"
+        chmod 755 "$(p "$venv/bin/python")"
         ln -sfn "$cmd" "$(p "$venv/bin/$APP")"
         link_command
         return 0
