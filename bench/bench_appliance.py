@@ -22,8 +22,9 @@ idle CPU and memory
     simulate`` (which also runs the simulated PBX) and for ``nightswitch run`` alone.
     Targets < 1 % of a core and < 60 MB.
 
-Run: ``python bench/bench_appliance.py [--quick] [--turns N]``. Prints a table; exits 1
-if a figure misses its target.
+Run: ``python bench/bench_appliance.py [--quick] [--turns N]``. Prints a table, then a
+``BENCH name=... value=... unit=... target=...`` line per figure for ``bench/run_all.py``;
+exits 1 if a figure misses its target.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from appliance.config import find_pinmap, load_config_text   # noqa: E402
 from appliance.controller import Controller   # noqa: E402
 from appliance.panel import FrontPanel, PanelEvent   # noqa: E402
 from appliance.store import Store   # noqa: E402
+from benchline import bench_line   # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CONFIG = """
@@ -311,40 +313,54 @@ def main(argv=None) -> int:
     idle_s = 10.0 if args.quick else 60.0
 
     rows = []
+    bench = []                                      # BENCH lines, printed after the table
 
-    def row(what, value, unit, target, ok):
+    def row(name, what, value, unit, target, ok, bench_target="-", digits=3):
+        """A row of the table and its BENCH line; *bench_target* is *target* as the
+        runner checks it (``<5``), ``-`` for none."""
         rows.append((what, f"{value:.2f} {unit}" if isinstance(value, float) else str(value),
                      target, "ok" if ok else "MISSED"))
+        if not isinstance(value, (int, float)):        # an exit status of "killed"
+            value = -int(signal.SIGKILL)
+        bench.append(bench_line(name, value, unit, bench_target, digits=digits))
 
     for kind, label in (("three-position", "key turn"), ("two-position", "key flip")):
         keys = bench_key(args.turns, kind)
         p50, p99 = statistics.median(keys), percentile(keys, 99)
-        row(f"{label} (debounced) -> relay, p50 of {len(keys)}", p50, "ms", "", True)
-        row(f"{label} (debounced) -> relay, p99 of {len(keys)}", p99, "ms", "p99 < 5 ms",
-            p99 < 5)
-        row(f"{label} (debounced) -> relay, max", max(keys), "ms", "", True)
+        key = f"key_{label.split()[1]}_debounced_relay"
+        row(f"{key}_p50_of_{len(keys)}", f"{label} (debounced) -> relay, p50 of {len(keys)}",
+            p50, "ms", "", True)
+        row(f"{key}_p99_of_{len(keys)}", f"{label} (debounced) -> relay, p99 of {len(keys)}",
+            p99, "ms", "p99 < 5 ms", p99 < 5, "<5")
+        row(f"{key}_max", f"{label} (debounced) -> relay, max", max(keys), "ms", "", True)
 
     late = bench_boundary(2 if args.quick else 5, lead_s=1.5)
-    row(f"schedule boundary -> relay, worst of {len(late)}", max(late), "ms", "< 1000 ms",
-        max(late) < 1000)
-    row(f"schedule boundary -> relay, median of {len(late)}", statistics.median(late), "ms",
+    row(f"schedule_boundary_relay_worst_of_{len(late)}",
+        f"schedule boundary -> relay, worst of {len(late)}", max(late), "ms", "< 1000 ms",
+        max(late) < 1000, "<1000")
+    row(f"schedule_boundary_relay_median_of_{len(late)}",
+        f"schedule boundary -> relay, median of {len(late)}", statistics.median(late), "ms",
         "", True)
 
     for kind in ("run", "simulate"):
         r = run_daemon(kind, idle_s)
-        row(f"{kind}: start -> relays safe", r["relays_safe_s"], "s", "< 3 s",
-            r["relays_safe_s"] < 3)
-        row(f"{kind}: start -> web answering", r["web_s"], "s", "< 3 s", r["web_s"] < 3)
-        row(f"{kind}: start -> READY=1", r["ready_s"], "s", "", True)
-        row(f"{kind}: idle CPU over {idle_s:.0f} s", r["cpu_pct"], "% of a core", "< 1 %",
-            r["cpu_pct"] < 1)
-        row(f"{kind}: resident memory (VmRSS)", r["rss_mb"], "MB", "< 60 MB", r["rss_mb"] < 60)
-        row(f"{kind}: exit status after SIGTERM", r["exit"], "", "0", r["exit"] == 0)
+        row(f"{kind}_start_relays_safe", f"{kind}: start -> relays safe", r["relays_safe_s"],
+            "s", "< 3 s", r["relays_safe_s"] < 3, "<3")
+        row(f"{kind}_start_web_answering", f"{kind}: start -> web answering", r["web_s"], "s",
+            "< 3 s", r["web_s"] < 3, "<3")
+        row(f"{kind}_start_ready_1", f"{kind}: start -> READY=1", r["ready_s"], "s", "", True)
+        row(f"{kind}_idle_cpu_over_{idle_s:.0f}_s", f"{kind}: idle CPU over {idle_s:.0f} s",
+            r["cpu_pct"], "% of a core", "< 1 %", r["cpu_pct"] < 1, "<1")
+        row(f"{kind}_resident_memory_vmrss", f"{kind}: resident memory (VmRSS)", r["rss_mb"],
+            "MB", "< 60 MB", r["rss_mb"] < 60, "<60", digits=1)
+        row(f"{kind}_exit_status_after_sigterm", f"{kind}: exit status after SIGTERM",
+            r["exit"], "", "0", r["exit"] == 0, "=0")
 
     width = max(len(r[0]) for r in rows)
     print(f"{'what':<{width}}  {'measured':>16}  {'target':<12}  result")
     for what, value, target, ok in rows:
         print(f"{what:<{width}}  {value:>16}  {target:<12}  {ok}")
+    print("\n".join(bench))
     return 0 if all(r[3] == "ok" for r in rows) else 1
 
 

@@ -8,6 +8,9 @@ the ratio measures what the appliance adds: opening the port, the dialogue engin
 loop, pyserial, the scheduler.
 
     python bench/bench_serial.py [--runs 20] [--baud 9600] [--profile mitel-3300]
+
+Besides the human table it prints a ``BENCH name=... value=... unit=... floor="..."
+target=...`` line per figure for ``bench/run_all.py``, the wire time as the ratio's floor.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from appliance.actuators import serial_port  # noqa: E402
 from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles  # noqa: E402
 from appliance.sim import PbxSimulator  # noqa: E402
+from benchline import bench_line  # noqa: E402
 
 TARGET = 1.5
 
@@ -88,6 +92,12 @@ def main(argv=None) -> int:
         print(f"  {label:<28} {cells[0]} {cells[1]} {cells[2]}   ({unit})")
     verdict = "meets" if percentile(ratios, 99) < TARGET else "MISSES"
     print(f"  target: ratio < {TARGET} -> p99 {percentile(ratios, 99):.3f}x {verdict} it")
+    bits = round(char * args.baud)                     # bits per character, 10 for 8N1
+    wire_ms = rows[0][1] * char * 1000
+    print(bench_line("serial_ratio_p99", percentile(ratios, 99), "x", f"<{TARGET}",
+                     floor=f"{wire_ms:.0f} ms = {rows[0][1]} bytes x {bits} / {args.baud}"))
+    print(bench_line("serial_change_to_verified_p99", percentile(elapsed, 99) * 1000, "ms",
+                     digits=1))
     return 0 if verdict == "meets" else 1
 
 

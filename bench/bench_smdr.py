@@ -4,8 +4,9 @@ Target (issue 4): more than 5,000 lines per second per format on a PC; a PBX at 
 baud prints at most about 12 lines of 80 characters per second, so the margin is what
 ``calls import`` of a year's log and a Pi Zero need.
 
-Run: ``python bench/bench_smdr.py [--seconds S]``. Prints a table; exits 1 if a format
-misses the target.
+Run: ``python bench/bench_smdr.py [--seconds S]``. Prints a table, then a ``BENCH
+name=... value=... unit=... target=...`` line per figure for ``bench/run_all.py``; exits 1
+if a format misses the target.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from appliance.smdr.formats import load_all
 from appliance.smdr.framing import LineFramer
 from appliance.smdr.parser import LineKind, parse_line
 from appliance.smdr.record import CallRecord
+from benchline import bench_line
 
 TARGET = 5000
 TZ = ZoneInfo("Europe/Berlin")
@@ -91,6 +93,9 @@ def main() -> int:
           f"({len(data) / elapsed / 1e6:.1f} MB/s, {count} lines)")
     print(f"slowest format: {worst:,.0f} lines/s "
           f"({'meets' if worst > TARGET else 'MISSES'} the {TARGET}/s target)")
+    print(bench_line("smdr_slowest_format_lines_per_s", worst, "lines/s", f">{TARGET}",
+                     digits=0))
+    print(bench_line("smdr_framing_1mib_ms", elapsed * 1000, "ms", digits=1))
     return 0 if worst > TARGET else 1
 
 

@@ -9,14 +9,22 @@
 
 Each ``bench/bench_*.py`` script is run in a process of its own. Besides its own
 human-readable output, a script reports each figure on a line of this form, which is
-what this runner reads::
+the only thing this runner reads::
 
-    BENCH name=<id> value=<number> unit=<unit> target=<comparison>[ free text]
+    BENCH name=<id> value=<number> unit=<unit> [floor="<text>"] target=<comparison>[ free text]
 
-``target`` starts with a comparison the runner can check (``<5``, ``<=0``, ``>5000``,
-``=1``); anything after it is shown but not evaluated. A script that prints no such
-lines yet is read by a parser for its present human output (marked ``(parsed)`` in the
-table); a figure that cannot be found is reported as missing, never guessed.
+``value`` is a plain number (``12.3``, ``14036``; no thousands separators; ``nan`` when
+the script could not measure it). ``unit`` is one word, or any text in double quotes
+(``unit="% of a core"``); it may be empty (``unit= target=...``). The optional ``floor``
+is the physical floor worked out for this run (``floor="147 ms = 141 bytes x 10 /
+9600"``), shown in the table instead of SPEC 9's generic one. ``target`` starts with a
+comparison the runner can check (``<5``, ``<=0``, ``>5000``, ``=1``); anything after it
+is shown but not evaluated. An informational figure with no target writes ``target=-``.
+The scripts write these lines with ``bench/benchline.py``.
+
+``EXPECTED`` lists the figures each script must report. A figure that is not reported,
+or whose value is not a number, is shown as MISSING, never guessed, whatever the
+script's exit status.
 
 The table gives each figure, its target from SPEC 9 (or the script's own), the physical
 floor where there is one, and pass/fail. It is printed and written to ``BENCHMARKS.md``
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -40,8 +49,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-BENCH_RE = re.compile(r"^BENCH\s+name=(?P<name>\S+)\s+value=(?P<value>\S+)\s+unit=(?P<unit>\S*)"
-                      r"\s+target=(?P<target>.*)$")
+BENCH_RE = re.compile(r'^BENCH\s+name=(?P<name>\S+)\s+value=(?P<value>\S+)'
+                      r'\s+unit=(?:"(?P<qunit>[^"]*)"|(?P<unit>\S*))'
+                      r'(?:\s+floor="(?P<floor>[^"]*)")?'
+                      r'\s+target=(?P<target>.*)$')
 COMPARE_RE = re.compile(r"^\s*(?P<op><=|>=|<|>|==|=)?\s*(?P<num>-?[0-9]+(?:\.[0-9]+)?)")
 
 #: Arguments per script: (full run, --quick run). Scripts not listed get none.
@@ -51,6 +62,34 @@ SCRIPT_ARGS = {
     "bench_serial.py": ([], ["--runs", "5"]),
     "bench_smdr.py": ([], ["--seconds", "0.2"]),
     "bench_web.py": ([], ["--requests", "30", "--seconds", "20"]),
+}
+
+#: The figures each script must report; ``{n}`` stands for a number that depends on the
+#: run's arguments (``_of_200`` key turns, ``over_60_s`` of idle CPU). A figure listed
+#: here and not reported is shown as MISSING; one reported and not listed is shown too.
+EXPECTED = {
+    "bench_appliance.py": [
+        *(f"key_{what}_debounced_relay_{stat}" for what in ("turn", "flip")
+          for stat in ("p50_of_{n}", "p99_of_{n}", "max")),
+        "schedule_boundary_relay_worst_of_{n}", "schedule_boundary_relay_median_of_{n}",
+        *(f"{kind}_{what}" for kind in ("run", "simulate")
+          for what in ("start_relays_safe", "start_web_answering", "start_ready_1",
+                       "idle_cpu_over_{n}_s", "resident_memory_vmrss",
+                       "exit_status_after_sigterm")),
+    ],
+    "bench_preview.py": [
+        "preview_366_days_ms", "preview_366_days_best_ms", "preview_366_days_cold_ms",
+        "parse_schedule_cold_ms", "first_preview_in_fresh_process_ms", "decide_ms",
+        "decide_nothing_for_400_days_ms",
+    ],
+    "bench_serial.py": ["serial_ratio_p99", "serial_change_to_verified_p99"],
+    "bench_smdr.py": ["smdr_slowest_format_lines_per_s", "smdr_framing_1mib_ms"],
+    "bench_web.py": [
+        *(f"web_{run}_{what}_p99" for run in ("browsing", "saturation")
+          for what in ("status_page_get", "api_get_api_v1_status")),
+        "web_status_page_kb", "web_external_references",
+    ],
+    "soak": ["soak_transitions_exact", "soak_rss_growth", "soak_calls_lost"],
 }
 
 #: SPEC 9, row by row: (script, figure name) patterns, the row's words, its physical floor.
@@ -80,8 +119,6 @@ class Figure:
     value: float | None
     unit: str
     target: str
-    parsed: bool = False            # read from human output, not a BENCH line
-    note: str = ""
     floor: str = ""                 # the physical floor worked out for this run, if any
 
     @property
@@ -117,6 +154,8 @@ class ScriptRun:
 # -- reading the scripts' output -------------------------------------------------------------
 
 def bench_lines(script: str, text: str) -> list[Figure]:
+    """The figures of the ``BENCH`` lines in *text*; a value that is not a finite number
+    is kept as None (reported as MISSING)."""
     out = []
     for line in text.splitlines():
         m = BENCH_RE.match(line.strip())
@@ -126,85 +165,24 @@ def bench_lines(script: str, text: str) -> list[Figure]:
             value = float(m.group("value"))
         except ValueError:
             value = None
-        out.append(Figure(script, m.group("name"), value, m.group("unit"),
-                          m.group("target").strip()))
+        if value is not None and not math.isfinite(value):
+            value = None
+        target = m.group("target").strip()
+        unit = m.group("qunit") if m.group("qunit") is not None else m.group("unit")
+        out.append(Figure(script, m.group("name"), value, unit,
+                          "" if target == "-" else target, floor=m.group("floor") or ""))
     return out
 
 
-def _num(text: str) -> float:
-    return float(text.replace(",", ""))
-
-
-def parse_human(script: str, text: str) -> list[Figure]:
-    """Figures from the present human-readable output of the known scripts."""
-    figures: list[Figure] = []
-
-    def add(name, value, unit, target, note=""):
-        figures.append(Figure(script, name, value, unit, target, parsed=True, note=note))
-
-    if script == "bench_preview.py":
-        for m in re.finditer(r"^(\w+_ms)\s+([-0-9.]+)(?:\s+target\s+(\S+))?", text, re.M):
-            add(m.group(1), _num(m.group(2)), "ms", m.group(3) or "")
-    elif script == "bench_serial.py":
-        m = re.search(r"^\s*ratio\s+([0-9.]+)x\s+([0-9.]+)x", text, re.M)
-        target = re.search(r"target: ratio < ([0-9.]+)", text)
-        wire = re.search(r"bytes on the wire per change: (\d+)", text)
-        baud = re.search(r"(\d+) \d[NEOMS]\d", text)
-        if m:
-            add("serial_ratio_p99", _num(m.group(2)), "x",
-                f"<{target.group(1) if target else '1.5'}",
-                "time to verified / (wire time + PBX delay)")
-            if wire and baud:
-                figures[-1].floor = (f"{int(wire.group(1)) * 10 / int(baud.group(1)) * 1000:.0f}"
-                                     f" ms = {wire.group(1)} bytes x 10 / {baud.group(1)}")
-        m = re.search(r"^\s*time to verified\s+([0-9.]+)\s+([0-9.]+)", text, re.M)
-        if m:
-            add("serial_change_to_verified_p99", _num(m.group(2)), "ms", "")
-    elif script == "bench_smdr.py":
-        m = re.search(r"slowest format: ([0-9,]+) lines/s", text)
-        target = re.search(r"target (\d+)/s", text)
-        if m:
-            add("smdr_slowest_format_lines_per_s", _num(m.group(1)), "lines/s",
-                f">{target.group(1) if target else '5000'}")
-        m = re.search(r"framing: 1 MiB of random bytes in (\d+) ms", text)
-        if m:
-            add("smdr_framing_1mib_ms", _num(m.group(1)), "ms", "")
-    elif script == "bench_appliance.py":
-        row = re.compile(r"^(?P<what>\S.*?)\s{2,}(?P<value>-?[0-9.]+)\s*(?P<unit>[^\d\s][^ ]*"
-                         r"(?: of a core)?)?\s+(?P<target>(?:p99 )?[<>=]=?\s?[0-9.]+"
-                         r"(?:\s[^\s]+)?|0)?\s+(?P<ok>ok|MISSED)\s*$")
-        for line in text.splitlines():
-            m = row.match(line)
-            if not m:
-                continue
-            target = (m.group("target") or "").replace("p99 ", "").strip()
-            target_num = re.sub(r"^([<>=]+)\s*([0-9.]+).*$", r"\1\2", target) if target else ""
-            if target == "0":
-                target_num = "=0"
-            name = re.sub(r"[^a-z0-9]+", "_", m.group("what").lower()).strip("_")
-            add(name, _num(m.group("value")), (m.group("unit") or "").strip(), target_num,
-                "script says " + m.group("ok"))
-    elif script == "bench_web.py":
-        run = ""
-        for line in text.splitlines():
-            head = re.match(r"^bench_web (\S+):", line)
-            if head:
-                run = head.group(1)
-                continue
-            m = re.match(r"^\s+(?P<label>.+?)\s+p50\s+(?P<p50>[0-9.]+) ms\s+p99\s+"
-                         r"(?P<p99>[0-9.]+) ms", line)
-            if m:
-                label = re.sub(r"[^a-z0-9]+", "_", m.group("label").lower()).strip("_")
-                # SPEC 9's target is for 20 browsing clients; the saturation run has none
-                add(f"web_{run}_{label}_p99", _num(m.group("p99")), "ms",
-                    "<50" if run == "browsing" else "")
-        m = re.search(r"status page with its assets: ([0-9.]+) KB", text)
-        if m:
-            add("web_status_page_kb", _num(m.group(1)), "KB", "<100")
-        m = re.search(r"references to other hosts: (\d+)", text)
-        if m:
-            add("web_external_references", _num(m.group(1)), "count", "=0")
-    return figures
+def missing_figures(script: str, expected: list[str], figures: list[Figure]) -> list[Figure]:
+    """A MISSING figure (value None) for each expected name that no figure matches."""
+    names = [f.name for f in figures]
+    out = []
+    for template in expected:
+        pattern = re.compile(re.escape(template).replace(re.escape("{n}"), r"[0-9]+") + "$")
+        if not any(pattern.match(name) for name in names):
+            out.append(Figure(script, template, None, "", ""))
+    return out
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -224,8 +202,7 @@ def run_script(path: Path, argv: list, timeout: float) -> ScriptRun:
         run.error = f"timed out after {timeout:.0f} s"
     run.seconds = time.monotonic() - started
     run.figures = bench_lines(path.name, run.output)
-    if not run.figures:
-        run.figures = parse_human(path.name, run.output)
+    run.figures += missing_figures(path.name, EXPECTED.get(path.name, []), run.figures)
     return run
 
 
@@ -242,6 +219,7 @@ def run_soak(days: int, timeout: float) -> ScriptRun:
         run.error = f"timed out after {timeout:.0f} s"
     run.seconds = time.monotonic() - started
     run.figures = bench_lines(run.script, run.output)
+    run.figures += missing_figures(run.script, EXPECTED["soak"], run.figures)
     return run
 
 
@@ -315,12 +293,14 @@ def rows_of(runs: list[ScriptRun]) -> list[list[str]]:
             state = "timed out" if run.returncode is None else f"exit {run.returncode}"
             rows.append([run.script, "(no figures)", "-", "-", "-", f"MISSING ({state})"])
             continue
+        state = "" if run.returncode == 0 else \
+            " (timed out)" if run.returncode is None else f" (exit {run.returncode})"
         for f in run.figures:
             spec, floor = f.spec() if f.target else ("", "")
             target = f"{f.target}  ({spec})" if spec else (f.target or "-")
-            name = f.name + (" (parsed)" if f.parsed else "")
-            rows.append([run.script, name, fmt_value(f), target, f.floor or floor or "-",
-                         f.verdict])
+            verdict = f.verdict + (state if f.verdict == "MISSING" else "")
+            rows.append([run.script, f.name, fmt_value(f), target, f.floor or floor or "-",
+                         verdict])
     return rows
 
 
@@ -354,11 +334,6 @@ def markdown(rows, header, info: dict, runs: list[ScriptRun], quick: bool) -> st
     failed = [r for r in rows if r[5] in ("FAIL", "MISSING") or r[5].startswith("MISSING")]
     out += ["", f"{len(rows)} figures, {sum(r[5] == 'pass' for r in rows)} pass, "
                 f"{len(failed)} fail or missing."]
-    parsed = sorted({r[0] for r in rows if r[1].endswith("(parsed)")})
-    if parsed:
-        out += ["", "`(parsed)`: read from the script's human output, because it prints no "
-                    "`BENCH name=... value=... unit=... target=...` lines yet: "
-                    + ", ".join(parsed) + "."]
     out += ["", "## Runs", "", "| script | arguments | seconds | exit |", "|---|---|---|---|"]
     for run in runs:
         out.append(f"| {run.script} | {' '.join(run.argv) or '-'} | {run.seconds:.0f} | "
@@ -422,7 +397,7 @@ def main(argv=None) -> int:
         script_argv = quick if args.quick else full
         print(f"run_all: {path.name} {' '.join(script_argv)}", file=sys.stderr, flush=True)
         run = run_script(path, script_argv, args.timeout)
-        if run.returncode not in (0, None) and not run.figures:
+        if run.returncode not in (0, None) and all(f.value is None for f in run.figures):
             print(f"run_all: {path.name} exited {run.returncode}: "
                   f"{run.error.strip().splitlines()[-1] if run.error.strip() else ''}",
                   file=sys.stderr)
