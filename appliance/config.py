@@ -374,6 +374,15 @@ def _check_actuators(c: _Checker, data: dict, cfg: Config) -> None:
         c.errors.extend(errors)
         if not errors:
             spec["_modes"] = frozenset(module.modes_of(spec, profiles_dir=cfg.profiles_dir))
+            missing = {"day", "night"} - spec["_modes"]
+            if role == "primary" and missing:
+                # The key switch and the schedule's default plan ask for both; a zone that
+                # cannot make one of them would retry that mode for ever.
+                c.err(f"{path}.modes", f"actuator {name!r} cannot make "
+                      + " or ".join(repr(m) for m in sorted(missing))
+                      + "; a primary actuator must make both 'day' and 'night' (it makes "
+                      + ", ".join(sorted(spec["_modes"])) + ")")
+                continue
             cfg.actuators.append(spec)
     for zone in cfg.zone_names:
         if cfg.zone_actuators(zone) and not cfg.zone_actuators(zone, "primary"):

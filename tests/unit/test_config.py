@@ -324,6 +324,9 @@ ACT_BAD = [
      "actuators[0].role", ["'primary' or 'fallback'"]),
     ("[[actuators]]\ntype = 'contact'\nrole = 'fallback'\npin = 17\nmodes = { day = 'open' }",
      "actuators", ["only fallback actuators", "role = \"primary\""]),
+    ("[[actuators]]\ntype = 'contact'\npin = 17\nmodes = { night = 'closed', lunch = 'open' }",
+     "actuators[0].modes", ["cannot make 'day'", "must make both 'day' and 'night'",
+                            "it makes lunch, night"]),
     # contact's own table
     ("[[actuators]]\ntype = 'contact'\nmodes = { day = 'open' }", "actuators[0].pin",
      ["is required"]),
