@@ -141,10 +141,12 @@ class Appliance:
     def _prune(self) -> None:
         from datetime import timedelta
 
-        now = self.clock.now()
-        self.store.prune_audit(now - timedelta(days=3 * 366))
-        self.store.prune_calls(now - timedelta(days=3 * 366))
-        self.store.prune_mode_history(now - timedelta(days=3 * 366))
+        from appliance.store.facade import RETENTION_DAYS
+
+        before = self.clock.now() - timedelta(days=RETENTION_DAYS)
+        self.store.prune_audit(before)
+        self.store.prune_calls(before)
+        self.store.prune_mode_history(before)
 
     def write_cli_token(self) -> Path:
         """A fresh admin token for the local CLI (``status``, ``day``, ``night``), readable

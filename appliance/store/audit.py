@@ -11,8 +11,6 @@ import sqlite3
 
 from appliance.store.validate import Checker
 
-#: SPEC: the audit trail is kept at least two years; the daemon prunes older rows.
-DEFAULT_RETENTION_DAYS = 731
 MAX_PAGE = 1000
 
 _COLUMNS = ("id", "zone", "at", "who", "source", "old_mode", "new_mode", "reason")

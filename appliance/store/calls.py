@@ -11,8 +11,6 @@ import sqlite3
 
 from appliance.store.validate import DIRECTIONS, MAX_RAW, Checker
 
-#: Call records kept by default: a year and a bit, enough to compare a season with last year's.
-DEFAULT_RETENTION_DAYS = 400
 MAX_PAGE = 1000
 
 _FIELDS = ("started_at", "duration_s", "extension", "trunk", "direction", "answered",
