@@ -64,7 +64,10 @@ class ZoneState:
     verified: bool = False
     switching: bool = False
     needs_apply: bool = True
-    using_fallback: bool = False
+    using_fallback: bool = False     # the fallback holds the mode in force now
+    fallback_engaged: bool = False   # the fallback has been driven since start: keep it in step
+    primary_retry_at: float | None = None   # while the fallback holds: try the primary again
+    primary_backoff: float = RETRY_MIN_S
     retry_at: float | None = None
     backoff: float = RETRY_MIN_S
     verify_at: float | None = None
@@ -285,7 +288,8 @@ class Controller:
                 waits.append((change.at - now).total_seconds())
             if zone.override and zone.override.until:
                 waits.append((zone.override.until - now).total_seconds())
-            for t in (zone.retry_at, zone.verify_at):
+            for t in (zone.retry_at, zone.verify_at,
+                      zone.primary_retry_at if zone.using_fallback else None):
                 if t is not None:
                     waits.append(t - mono)
         return max(0.0, min(waits))
@@ -351,6 +355,9 @@ class Controller:
         if decision.source == "hold":
             if zone.applied_mode and zone.needs_apply:
                 self._apply(zone, zone.applied_mode, pending)   # re-assert after a restart
+            elif (zone.using_fallback and zone.primary_retry_at is not None
+                  and self.clock.monotonic() >= zone.primary_retry_at):
+                self._retry_primary(zone)       # the mode held, by the primary if it can
             elif zone.verify_at is not None and self.clock.monotonic() >= zone.verify_at:
                 # The read-back falls due on a wrong clock too; left undone, its past
                 # deadline made the loop wake without pause (a core at 100 %).
@@ -363,6 +370,9 @@ class Controller:
                               or decision.mode != zone.applied_mode and previous is not None
                               and previous.mode != decision.mode):
             self._apply(zone, decision.mode, pending)
+        elif (zone.using_fallback and zone.primary_retry_at is not None
+              and mono >= zone.primary_retry_at):
+            self._retry_primary(zone)
         elif zone.verify_at is not None and mono >= zone.verify_at:
             self._verify(zone)
         self._flush_audit(zone, pending)
@@ -383,8 +393,8 @@ class Controller:
             if not fb_failures:
                 used_fallback = True
             failures += fb_failures
-        elif zone.using_fallback and zone.fallback:
-            # The fallback held the PBX last time: bring it to this mode too, or a fallback
+        elif zone.fallback_engaged and zone.fallback:
+            # The fallback has held the PBX: bring it to this mode too, or a fallback
             # contact left closed keeps forcing the old mode now that the primary works.
             self._apply_all(zone.fallback, mode)
         zone.switching = False
@@ -409,8 +419,12 @@ class Controller:
                 if not zone.using_fallback:
                     self._audit(zone, who="nightswitch", source="fallback", old=mode, new=mode,
                                 reason="fallback used: " + "; ".join(str(e) for _, e in failures))
+                    zone.primary_backoff = self.retry_min
+                zone.fallback_engaged = True
+                self._schedule_primary_retry(zone)
             else:
                 self._clear_fault(zone, "fallback")
+                zone.primary_retry_at = None
             zone.using_fallback = used_fallback
             self._schedule_verify(zone)
             log.info("zone %s: %s applied%s", zone.name, mode, "" if changed else " (re-asserted)")
@@ -426,6 +440,32 @@ class Controller:
             zone.backoff = min(zone.backoff * 2, self.retry_max)
             zone.needs_apply = True
             log.warning("zone %s: %s failed: %s", zone.name, mode, message)
+
+    def _schedule_primary_retry(self, zone: ZoneState) -> None:
+        zone.primary_retry_at = self.clock.monotonic() + zone.primary_backoff
+        zone.primary_backoff = min(zone.primary_backoff * 2, self.retry_max)
+
+    def _retry_primary(self, zone: ZoneState) -> None:
+        """While the fallback holds the mode, try the primary again with backoff (SPEC 4:
+        retried until it succeeds), so a primary that recovers takes over again without
+        waiting for the next change of mode."""
+        mode = zone.applied_mode
+        failures = self._apply_all(zone.primary, mode)
+        if failures:
+            message = "; ".join(str(e) for _, e in failures)
+            self._fault(zone, "fallback", f"primary actuator failed, fallback used: {message}")
+            self._schedule_primary_retry(zone)
+            log.info("zone %s: primary still fails (%s); next try in %.0f s", zone.name,
+                     message, zone.primary_retry_at - self.clock.monotonic())
+            return
+        zone.using_fallback, zone.primary_retry_at = False, None
+        zone.verified = True
+        self._clear_fault(zone, "fallback")
+        self._audit(zone, who="nightswitch", source="recovered", old=mode, new=mode,
+                    reason=f"the primary actuator applies {mode} again; the fallback is "
+                           "no longer needed")
+        self._schedule_verify(zone)
+        log.info("zone %s: primary works again; fallback no longer needed", zone.name)
 
     def _apply_all(self, actuators, mode: str) -> list:
         failures = []

@@ -81,6 +81,51 @@ def test_the_fallback_follows_when_the_primary_works_again(mock_factory, data_di
         rig.close()
 
 
+def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_factory, data_dir):
+    """SPEC 4: retried until it succeeds. The fallback holding the mode is not success: the
+    primary is tried again (2 s doubling), quietly, and takes over when it works again."""
+    cfg = config(panel_toml(), contact_toml(name="night-input", pin=17, sense_pin=24),
+                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    rig = build_rig(mock_factory, data_dir, cfg, wires={27: 25}, start=NIGHT_2200)
+    try:
+        tries = []
+        primary = rig.actuators[0]
+        real_apply = primary.apply
+
+        def apply(mode):
+            tries.append((rig.clock.monotonic(), mode))
+            return real_apply(mode)
+
+        primary.apply = apply
+        rig.step()
+        assert rig.status()["faults"][0]["kind"] == "fallback"
+        while rig.clock.monotonic() - tries[0][0] < 31:
+            rig.advance(0.25)
+        gaps = [round(b[0] - a[0], 2) for a, b in zip(tries, tries[1:])]
+        assert [m for _, m in tries] == ["night"] * 5
+        for gap, wanted in zip(gaps, (2, 4, 8, 16)):
+            assert wanted <= gap <= wanted + 0.3, gaps
+        status = rig.status()
+        assert status["verified"] is False and status["faults"][0]["kind"] == "fallback"
+        assert rig.panel.leds.patterns["fault"] == "on"
+        assert len([a for a in rig.audit() if a["source"] in ("fallback", "fault")]) == 1
+        # The PBX's night input is mended: the next try (32 s on) finds it working.
+        rig.pin(24).drive_high()
+        while len(tries) < 6:
+            rig.advance(0.25)
+        status = rig.status()
+        assert status["faults"] == [] and status["verified"] is True
+        assert 32 <= round(tries[5][0] - tries[4][0], 2) <= 32.3
+        (recovered,) = [a for a in rig.audit() if a["source"] == "recovered"]
+        assert recovered["reason"] == ("the primary actuator applies night again; the "
+                                       "fallback is no longer needed")
+        assert rig.panel.leds.patterns["fault"] == "off"
+        rig.advance(600)
+        assert len(tries) == 6                  # no more tries once it works
+    finally:
+        rig.close()
+
+
 def test_the_fallback_is_unused_while_the_primary_works(mock_factory, data_dir):
     cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
                  contact_toml(name="console-key", pin=27, sense_pin=None, role="fallback"))
