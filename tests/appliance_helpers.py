@@ -16,6 +16,7 @@ The web engineer's tests may import these too.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -309,6 +310,17 @@ def cli_env(**extra) -> dict:
     env.pop("NOTIFY_SOCKET", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def console_script() -> str:
+    """The installed ``nightswitch`` command of the Python running the tests (its venv's
+    ``bin``, whether or not that is on PATH). Missing is a failure, not a skip: the console
+    script is what installers and systemd run."""
+    beside = Path(sys.executable).parent / "nightswitch"
+    found = str(beside) if beside.exists() else shutil.which("nightswitch")
+    assert found, f"no nightswitch console script beside {sys.executable} or on PATH: " \
+                  "install the project (pip install -e .)"
+    return found
 
 
 def nightswitch(*args, env=None, timeout: float = 60, input: str | None = None):

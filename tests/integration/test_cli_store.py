@@ -7,7 +7,6 @@ import io
 import json
 import os
 import select
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -19,6 +18,7 @@ from appliance.cli import main
 from appliance.config import find_pinmap
 from appliance.schedule import default_schedule_json
 from appliance.store import Store
+from tests.appliance_helpers import console_script
 
 
 @pytest.fixture
@@ -307,12 +307,8 @@ def test_every_store_command_has_help(capsys):
 
 # -- real processes --------------------------------------------------------------------
 
-NIGHTSWITCH = shutil.which("nightswitch")
-
-
-@pytest.mark.skipif(NIGHTSWITCH is None, reason="the nightswitch console script is not installed")
 def test_real_process_bad_input_exits_2_with_one_line(data_dir):
-    result = subprocess.run([NIGHTSWITCH, "token", "revoke", "abc", "--data", str(data_dir)],
+    result = subprocess.run([console_script(), "token", "revoke", "abc", "--data", str(data_dir)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stdout == ""
@@ -337,10 +333,9 @@ def _read_until(fd: int, wanted: bytes, timeout: float = 30) -> bytes:
     return seen
 
 
-@pytest.mark.skipif(NIGHTSWITCH is None, reason="the nightswitch console script is not installed")
 def test_real_process_user_add_prompts_twice_on_a_terminal(data_dir):
     master, slave = os.openpty()
-    child = subprocess.Popen([NIGHTSWITCH, "user", "add", "anna", "--role", "admin",
+    child = subprocess.Popen([console_script(), "user", "add", "anna", "--role", "admin",
                               "--data", str(data_dir)],
                              stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)

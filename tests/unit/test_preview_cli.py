@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.cli import main
+from tests.appliance_helpers import console_script
 from tests.unit.test_schedule_parse import SPEC_EXAMPLE
 
 PINMAP = Path(__file__).resolve().parents[2] / "hardware" / "pinmap.toml"
@@ -168,7 +170,7 @@ def test_help(capsys):
 def test_console_script_survives_a_closed_pipe(spec_file):
     """``nightswitch preview ... | head -1``: no BrokenPipeError traceback."""
     result = subprocess.run(
-        f"{shutil.which('nightswitch') or 'nightswitch'} preview --schedule {spec_file} "
+        f"{shlex.quote(console_script())} preview --schedule {spec_file} "
         "--from 2026-01-01 --days 3660 | head -1",
         shell=True, capture_output=True, text=True, timeout=60)
     assert result.stdout.startswith("Preview Thu 2026-01-01 to ")
