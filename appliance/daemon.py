@@ -71,6 +71,8 @@ class Appliance:
         self.web_thread = None
         self.intake = None
         self.pbx_sim = None
+        self.pbx_model = None
+        self.serial_sims = []
         self.housekeeping = periodic.Scheduler()
         self.actuators = []
         self.panels = []
@@ -82,7 +84,10 @@ class Appliance:
                                    "stop it first (systemctl stop nightswitch)")
         try:
             self.store = Store(self.data_dir)
-            self._build_hardware()
+            specs = self.config.actuators
+            if simulate:
+                specs = self._simulate_serial_ports(specs)
+            self._build_hardware(specs)
             self.timings["relays_safe_s"] = time.monotonic() - self.started_at
             self.controller = Controller(config, self.store, self.clock,
                                          actuators=self.actuators, panels=self.panels,
@@ -99,8 +104,22 @@ class Appliance:
         self.housekeeping.every(6).hours.do(self._prune)
 
     # -- building -------------------------------------------------------------------------
-    def _build_hardware(self) -> None:
-        for spec in self.config.actuators:
+    def _simulate_serial_ports(self, specs: list) -> list:
+        """In simulate, each ``serial`` actuator talks to the PBX simulator on a pty instead
+        of the port the config names (which on a PC is absent or something else)."""
+        from appliance.sim.pbx_model import PbxModel
+        from appliance.sim.pty_pbx import simulate_serial_ports
+
+        self.pbx_model = PbxModel()
+        specs, self.serial_sims = simulate_serial_ports(
+            specs, self.pbx_model, profiles_dir=self.config.profiles_dir)
+        for spec, sim in zip([s for s in specs if s["type"] == "serial"], self.serial_sims):
+            log.info("simulate: actuator %s talks to the simulated %s on %s", spec["name"],
+                     sim.profile.name, sim.port_path)
+        return specs
+
+    def _build_hardware(self, specs: list) -> None:
+        for spec in specs:
             self.actuators.append(build_actuator(spec, pin_factory=self.pin_factory,
                                                  clock=self.clock,
                                                  profiles_dir=self.config.profiles_dir))
@@ -118,7 +137,9 @@ class Appliance:
             return
         specs = [a for a in self.config.actuators if a["type"] != "serial"]
         if specs:
-            self.pbx_sim = PinSidePbx(self.pin_factory, specs, PbxModel())
+            # One PBX: the pin side shares the model the serial side answers from.
+            self.pbx_model = self.pbx_model or PbxModel()
+            self.pbx_sim = PinSidePbx(self.pin_factory, specs, self.pbx_model)
             self.pbx_sim.start()
 
     def _close_hardware(self) -> None:
@@ -129,6 +150,9 @@ class Appliance:
                 log.exception("closing %s", actuator)
         for panel in self.panels:
             panel.close()
+        for sim in self.serial_sims:
+            sim.close()
+        self.serial_sims = []
 
     # -- running --------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -248,6 +272,8 @@ class Appliance:
         if self.pbx_sim is not None:
             self.pbx_sim.close()
         self.controller.close()
+        for sim in self.serial_sims:      # after the controller: no dialogue is mid-way
+            sim.close()
         self.store.close()
         self.lock.release()
         log.info("stopped; relays de-energized")

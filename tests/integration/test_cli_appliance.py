@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from appliance.store.lock import DataDirLock
-from tests.appliance_helpers import (SITE, OutputCollector, contact_toml, nightswitch,
+from tests.appliance_helpers import (REPO, SITE, OutputCollector, contact_toml, nightswitch,
                                      panel_toml, spawn, wait_until)
 
 KEYPAD = """
@@ -309,3 +309,32 @@ def test_a_stale_token_file_after_the_daemon_stopped(tmp_path):
     (tmp_path / "cli-token").write_text("ns_x\nhttp://127.0.0.1:9\n")
     (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
     assert "cannot reach the daemon at http://127.0.0.1:9" in line and "is it running?" in line
+
+
+def test_simulate_answers_a_serial_actuator_with_the_pbx_simulator(tmp_path):
+    """SPEC 5: ``simulate`` uses the PBX simulator. A config whose actuator is a maintenance
+    port (the Mitel 3300 example names /dev/ttyAMA0) talks to the simulator on a pty, and
+    the mode is verified by reading the simulated PBX back."""
+    data = tmp_path / "d"
+    proc = spawn("simulate", "--config", REPO / "hardware/examples/mitel-3300.toml",
+                 "--port", "0", "--data", data)
+    out = OutputCollector(proc)
+    try:
+        out.wait_for("open http://", timeout=30)
+        assert "actuator maintenance-port talks to the simulated mitel-3300 on " in out.stderr
+        token, url = (data / "cli-token").read_text().split()
+        status = wait_until(lambda: (s := api("GET", url, token, "/status"))["verified"] and s,
+                            message="the serial actuator never verified night")
+        assert status["mode"] == "night" and status["faults"] == []
+        api("POST", url, token, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})
+        status = wait_until(lambda: (s := api("GET", url, token, "/status"))["mode"] == "day"
+                            and s["verified"] and s, message="day never verified")
+        assert status["faults"] == []
+        reasons = [a["reason"] for a in api("GET", url, token, "/audit?limit=10")["entries"]]
+        assert any("day" in r for r in reasons), reasons
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        out.join()
+    assert proc.returncode == 0, out.stderr
+    assert "/dev/ttyAMA0" not in out.stderr
