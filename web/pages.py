@@ -200,7 +200,10 @@ def status_view(zone: str) -> dict:
                "message": f["message"],
                "since": timefmt.when(f.get("since"), now, tz) if f.get("since") else ""}
               for f in st.get("faults", [])]
-    unverified = [a["name"] for a in st.get("actuators", [])
+    # The primaries applied the mode in force (while a fallback holds it, nothing is
+    # "confirmed" anyway); a spare fallback that cannot read back does not weaken that.
+    primaries = [a for a in st.get("actuators", []) if a.get("role", "primary") == "primary"]
+    unverified = [a["name"] for a in primaries
                   if a.get("unverified") or not a.get("can_read_back")]
     overview = []
     if len(ctl.zone_names()) > 1:
@@ -216,7 +219,8 @@ def status_view(zone: str) -> dict:
             "until " + timefmt.when(override["until"], now, tz) if override.get("until")
             else "until cancelled")),
         verified=st.get("verified"), switching=st.get("switching"), faults=faults,
-        all_unverified=bool(st.get("actuators")) and len(unverified) == len(st["actuators"]),
+        all_unverified=bool(primaries) and len(unverified) == len(primaries),
+        unverified_names=unverified,
         no_actuators=not st.get("actuators"),
         choices=choices, overview=overview, now_text=f"{now.astimezone(tz):%a %d %b %H:%M}",
         can_override=g.identity is not None and g.identity.may("operator"),

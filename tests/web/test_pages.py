@@ -31,6 +31,29 @@ def test_status_page_says_mode_reason_next_change(as_user):
     assert "zone" not in text.lower()          # a single-zone site never sees the word
 
 
+def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock_factory):
+    """Contact with a status input plus a keypad that cannot hear the PBX: the page must
+    not say "confirmed by the PBX" for the whole switch (SPEC 4: the UI says so)."""
+    raw = dict(site_config(sense=True).raw)
+    raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad", "hook_pin": 20,
+                             "keys": {"7": 21, "1": 12, "8": 18, "2": 16},
+                             "sequences": {"night": "718 1", "day": "718 2"},
+                             "press_ms": 30, "gap_ms": 30, "offhook_ms": 0, "hangup_ms": 0}]
+    appliance = make_appliance(tmp_path, user_db, mock_factory,
+                               config=validate_config(raw, "test config"))
+    try:
+        client = make_app(appliance).test_client()
+        with client.session_transaction() as session:
+            session["user"], session["csrf"] = "viewer", "t"
+        settle(appliance, 4)
+        text = _text(client.get("/"))
+        assert ("Switched; confirmed by the PBX except through feature-code, which cannot "
+                "report back") in text, text
+        assert "Switched and confirmed by the PBX" not in text
+    finally:
+        appliance.stop()
+
+
 def test_a_single_zone_site_never_says_zone(as_user):
     browser = as_user("admin")
     for url in ("/", "/schedule", "/log", "/calls", "/users", "/panel", "/account"):
