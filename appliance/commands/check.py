@@ -2,17 +2,72 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
+
 from appliance.config import load_config
+from appliance.errors import FieldError, ValidationError
+from appliance.schedule import parse_schedule
+from appliance.store.db import DB_NAME
 
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "check", parents=[common.config],
-        help="validate the config file and summarize it",
+        "check", parents=[common.config, common.data],
+        help="validate the config file (and the saved schedules against it) and summarize it",
         description="Validate the config file. Every problem is listed with its key and what is "
-                    "allowed; exit status 2 when there is any. With no problem, print what the "
-                    "config sets up: zones, key switch, LEDs, actuators and the modes they produce.")
+                    "allowed; exit status 2 when there is any. The schedules saved in the data "
+                    "directory (if it exists and is readable) are checked against the config: "
+                    "a mode the actuators cannot make is a config error. With no problem, print "
+                    "what the config sets up: zones, key switch, LEDs, actuators and the modes "
+                    "they produce.")
     p.set_defaults(func=run)
+
+
+def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
+    """The saved schedules' conflicts with *config*, read without writing anything (the
+    daemon may be running, and ``check`` may run as someone who must not create files).
+    Returns ``(errors, what was checked)``."""
+    db = Path(data_dir) / DB_NAME
+    try:
+        if not db.is_file():
+            return [], f"no saved schedule in {data_dir} yet: the default plan will be used"
+        # Read-only must not mean "creates files": opening a WAL database makes its -shm
+        # (owned by whoever runs check, so root's would lock the service out). While the
+        # daemon runs, its -wal and -shm exist and are shared; otherwise the file is
+        # complete on its own (a clean close checkpoints it) and is read as immutable.
+        live = all(Path(f"{db}{suffix}").exists() for suffix in ("-wal", "-shm"))
+        conn = sqlite3.connect(f"file:{db}?{'mode=ro' if live else 'immutable=1'}", uri=True,
+                               timeout=5)
+        try:
+            rows = {zone: conn.execute(
+                "SELECT version, data FROM schedules WHERE zone = ? ORDER BY version DESC "
+                "LIMIT 1", (zone,)).fetchone() for zone in config.zone_names}
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        # Not this command's business to fail on: the service user owns the data, and a
+        # damaged file is the daemon's to quarantine.
+        hint = "; run it with sudo" if isinstance(exc, PermissionError) else ""
+        return [], f"saved schedules not checked: cannot read {db} ({exc}){hint}"
+    errors, checked = [], []
+    single = len(config.zone_names) == 1
+    for zone, row in rows.items():
+        if row is None:
+            continue
+        version, text = row
+        where = f"schedule version {version}" + ("" if single else f" of zone {zone}")
+        checked.append(where)
+        try:
+            parse_schedule(json.loads(text), allowed_modes=config.zone_modes(zone))
+        except ValidationError as exc:
+            errors += [FieldError(f"{where}: {e.field}", e.message) for e in exc.errors]
+        except ValueError as exc:
+            errors.append(FieldError(where, f"is not readable JSON ({exc})"))
+    if not checked:
+        return errors, f"no saved schedule in {data_dir} yet: the default plan will be used"
+    return errors, "saved " + ", ".join(checked) + " fits the config"
 
 
 def summarize(config) -> list[str]:
@@ -45,7 +100,14 @@ def summarize(config) -> list[str]:
 
 def run(args) -> int:
     config = load_config(args.config)
+    errors, checked = saved_schedule_errors(config, args.data)
+    if errors:
+        # SPEC 2: a schedule mode no actuator can make is a config error, file, key, reason.
+        raise ValidationError(errors + [FieldError(
+            "", "change the actuators' modes in the config, or save a schedule that uses "
+                "only the modes listed by a successful check")], str(Path(args.data) / DB_NAME))
     for line in summarize(config):
         print(line)
+    print(checked)
     print(f"{args.config}: OK")
     return 0

@@ -47,8 +47,8 @@ def assert_one_line_errors(result, code: int) -> list[str]:
 
 # -- check ---------------------------------------------------------------------------------
 
-def test_check_a_good_config_summarizes_it(good_config):
-    result = nightswitch("check", "--config", good_config)
+def test_check_a_good_config_summarizes_it(good_config, tmp_path):
+    result = nightswitch("check", "--config", good_config, "--data", tmp_path / "none")
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     assert out[0] == "site: Test office (Europe/Berlin), web on 0.0.0.0:8080"
@@ -59,6 +59,39 @@ def test_check_a_good_config_summarizes_it(good_config):
     assert "  actuator feature-code: keypad (fallback), modes day, night" in out
     assert "PBX read-back every 15 min, drift = enforce" in out
     assert out[-1] == f"{good_config}: OK"
+
+
+def test_check_judges_the_saved_schedule_against_the_config(good_config, tmp_path):
+    """SPEC 2: a mode the schedule uses that no actuator can make is a config error, with
+    file, key and reason; check reads the data directory without writing to it."""
+    from datetime import datetime, timezone
+
+    from appliance.store import Store
+
+    data = tmp_path / "data"
+    lunch = {"timezone": "Europe/Berlin", "default_mode": "night",
+             "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]}}
+    with Store(data) as store:
+        store.save_schedule("main", lunch, by="anna", at=datetime.now(timezone.utc))
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in data.iterdir())
+    result = nightswitch("check", "--config", good_config, "--data", data)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == (f"nightswitch: error: {data}/nightswitch.db: schedule version 1: "
+                        "weekly.mon[0].mode: mode 'lunch' cannot be produced by this zone's "
+                        "actuators; allowed: day, night")
+    assert "save a schedule that uses only the modes" in lines[1]
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in data.iterdir()) == before
+    with Store(data) as store:
+        store.save_schedule("main", dict(lunch, weekly={}), by="anna",
+                            at=datetime.now(timezone.utc))
+    result = nightswitch("check", "--config", good_config, "--data", data)
+    assert result.returncode == 0, result.stderr
+    assert "saved schedule version 2 fits the config" in result.stdout.splitlines()
+    (data / "nightswitch.db").write_bytes(b"not a database at all" * 100)
+    result = nightswitch("check", "--config", good_config, "--data", data)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "saved schedules not checked: cannot read" in result.stdout
 
 
 def test_check_a_bad_config_lists_every_error_and_exits_2(tmp_path):
