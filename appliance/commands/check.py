@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from appliance.actuators import pins_of
 from appliance.config import load_config
 from appliance.errors import FieldError, ValidationError
 from appliance.schedule import parse_schedule
@@ -22,7 +23,63 @@ def register(subparsers, common) -> None:
                     "a mode the actuators cannot make is a config error. With no problem, print "
                     "what the config sets up: zones, key switch, LEDs, actuators and the modes "
                     "they produce.")
+    p.add_argument("--boot-config", metavar="PATH",
+                   help="the Pi's boot config to compare the relay pins with (default: "
+                        "/boot/firmware/config.txt, else /boot/config.txt)")
     p.set_defaults(func=run)
+
+
+BOOT_CONFIGS = ("/boot/firmware/config.txt", "/boot/config.txt")
+_INPUT_PINS = ("sense", "lamp")
+
+
+def boot_levels(text: str) -> dict[int, str]:
+    """The level each GPIO is driven to at boot by ``gpio=`` lines: ``{17: "dl"}``. Later
+    lines win, as in the firmware; model filters (``[pi4]``) are not evaluated."""
+    levels: dict[int, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("gpio=") or line.count("=") != 2:
+            continue
+        _, pins, options = line.split("=")
+        opts = {o.strip() for o in options.split(",")}
+        level = "dl" if "dl" in opts else "dh" if "dh" in opts else None
+        for part in pins.split(","):
+            lo, _, hi = part.strip().partition("-")
+            try:
+                numbers = range(int(lo), int(hi or lo) + 1)
+            except ValueError:
+                continue
+            for n in numbers:
+                if "ip" in opts:
+                    levels.pop(n, None)
+                elif level:
+                    levels[n] = level
+    return levels
+
+
+def boot_warnings(config, boot_config: str | None) -> list[str]:
+    """Relay outputs the boot config does not hold OFF while the Pi starts (SPEC 4: the
+    safe state at power-on is set by firmware/). A moved or added relay pin, or an
+    active-low relay, is not covered by the shipped fragment."""
+    paths = [boot_config] if boot_config else [p for p in BOOT_CONFIGS if Path(p).is_file()]
+    if not paths:
+        return ["boot levels not checked: no /boot/firmware/config.txt here (not a Pi?)"]
+    try:
+        levels = boot_levels(Path(paths[0]).read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        return [f"boot levels not checked: cannot read {paths[0]} ({exc.strerror})"]
+    out = []
+    for spec in config.actuators:
+        off = "dl" if spec.get("active_high", True) else "dh"
+        for what, pin in pins_of(spec):
+            if what in _INPUT_PINS or levels.get(pin) == off:
+                continue
+            out.append(f"warning: actuator {spec['name']} {what} GPIO{pin} is not held "
+                       f"{'LOW' if off == 'dl' else 'HIGH'} (off) at boot by {paths[0]}: "
+                       f"add gpio={pin}=op,{off} in the nightswitch block, or the relay may "
+                       "close while the Pi starts (firmware/README.md)")
+    return out or [f"boot levels: every relay is held off at boot by {paths[0]}"]
 
 
 def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
@@ -109,5 +166,7 @@ def run(args) -> int:
     for line in summarize(config):
         print(line)
     print(checked)
+    for line in boot_warnings(config, args.boot_config):
+        print(line)
     print(f"{args.config}: OK")
     return 0

@@ -353,3 +353,42 @@ def test_the_checker_catches_reserved_duplicate_and_unsafe_pins(pinmap, fragment
     assert "actuators[1].keys.'2' = 40: not a GPIO on the 40-pin header" in problems
     unsafe = boot_problems([u for u in uses if u.gpio == 14], boot_states(fragment))
     assert unsafe and "op,dh" in unsafe[0]
+
+
+# -- nightswitch check compares a site's relays with the boot config ---------------------------
+
+def test_check_parses_gpio_lines_as_the_firmware_does():
+    from appliance.commands.check import boot_levels
+
+    levels = boot_levels("[all]\ngpio=17=op,dl\ngpio=4-6,9=op,dh\n# gpio=2=op,dl\n"
+                         "gpio=5=ip,pu\ngpio=17=op,dh\ngpio=x=op,dl\n")
+    assert levels == {17: "dh", 4: "dh", 6: "dh", 9: "dh"}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
+def test_check_finds_every_example_relay_held_off_by_the_fragment(example):
+    from appliance.commands.check import boot_warnings
+    from appliance.config import load_config
+
+    assert boot_warnings(load_config(example), str(FRAGMENT)) == [
+        f"boot levels: every relay is held off at boot by {FRAGMENT}"]
+
+
+def test_check_warns_of_a_moved_or_active_low_relay(tmp_path):
+    from appliance.commands.check import boot_warnings
+    from appliance.config import load_config_text
+
+    site = '[site]\nname = "x"\ntimezone = "Europe/Berlin"\n'
+    config = load_config_text(
+        site + '[[actuators]]\nname = "moved"\ntype = "contact"\npin = 4\n'
+        'modes = { day = "open", night = "closed" }\n'
+        '[[actuators]]\nname = "inverted"\ntype = "contact"\npin = 27\nactive_high = false\n'
+        'role = "fallback"\nmodes = { day = "open", night = "closed" }\n', "site.toml")
+    warnings = boot_warnings(config, str(FRAGMENT))
+    assert warnings == [
+        f"warning: actuator moved relay GPIO4 is not held LOW (off) at boot by {FRAGMENT}: "
+        "add gpio=4=op,dl in the nightswitch block, or the relay may close while the Pi "
+        "starts (firmware/README.md)",
+        f"warning: actuator inverted relay GPIO27 is not held HIGH (off) at boot by "
+        f"{FRAGMENT}: add gpio=27=op,dh in the nightswitch block, or the relay may close "
+        "while the Pi starts (firmware/README.md)"]
