@@ -77,7 +77,7 @@ def boot_warnings(config, boot_config: str | None) -> list[str]:
                 continue
             out.append(f"warning: actuator {spec['name']} {what} GPIO{pin} is not held "
                        f"{'LOW' if off == 'dl' else 'HIGH'} (off) at boot by {paths[0]}: "
-                       f"add gpio={pin}=op,{off} in the nightswitch block, or the relay may "
+                       f"add gpio={pin}=op,{off} below the nightswitch block, or the relay may "
                        "close while the Pi starts (firmware/README.md)")
     return out or [f"boot levels: every relay is held off at boot by {paths[0]}"]
 

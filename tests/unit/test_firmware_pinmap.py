@@ -387,8 +387,8 @@ def test_check_warns_of_a_moved_or_active_low_relay(tmp_path):
     warnings = boot_warnings(config, str(FRAGMENT))
     assert warnings == [
         f"warning: actuator moved relay GPIO4 is not held LOW (off) at boot by {FRAGMENT}: "
-        "add gpio=4=op,dl in the nightswitch block, or the relay may close while the Pi "
+        "add gpio=4=op,dl below the nightswitch block, or the relay may close while the Pi "
         "starts (firmware/README.md)",
         f"warning: actuator inverted relay GPIO27 is not held HIGH (off) at boot by "
-        f"{FRAGMENT}: add gpio=27=op,dh in the nightswitch block, or the relay may close "
+        f"{FRAGMENT}: add gpio=27=op,dh below the nightswitch block, or the relay may close "
         "while the Pi starts (firmware/README.md)"]
