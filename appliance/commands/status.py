@@ -1,4 +1,4 @@
-"""``nightswitch status|day|night|auto``: talk to the running daemon.
+"""``nightswitch status|day|night|override|auto``: talk to the running daemon.
 
 The daemon writes a local admin token and its address to ``DATA/cli-token`` at start
 (readable by root and the service user only); these commands use the HTTP API with it.
@@ -31,6 +31,17 @@ def register(subparsers, common) -> None:
                             "or 'never' (until cancelled)")
         q.add_argument("--zone", help="the zone (default: the first)")
         q.set_defaults(func=run_override, mode=mode)
+    o = subparsers.add_parser("override", parents=[common.data],
+                              help="override to any mode the zone can make (lunch, night2 ...)",
+                              description="Put the PBX in MODE now, until the schedule's next "
+                                          "change unless --until says otherwise. `nightswitch "
+                                          "status --json` lists the zone's modes.")
+    o.add_argument("mode", metavar="MODE", help="a mode of the zone, such as day, night, lunch")
+    o.add_argument("--until", default="next",
+                   help="next (default), HH:MM (the next such local time), an ISO-8601 time, "
+                        "or 'never' (until cancelled)")
+    o.add_argument("--zone", help="the zone (default: the first)")
+    o.set_defaults(func=run_override)
     a = subparsers.add_parser("auto", parents=[common.data],
                               help="cancel the override: back to the schedule",
                               description="Cancel any override; the schedule decides again.")

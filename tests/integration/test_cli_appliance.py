@@ -301,6 +301,17 @@ def test_day_until_never_and_next(appliance):
     assert cli(appliance, "auto").returncode == 0
 
 
+def test_override_takes_any_mode_the_zone_can_make(appliance):
+    result = cli(appliance, "override", "night", "--until", "19:30")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("NIGHT  (night: override by ")
+    # the default wiring's contact makes day and night only: lunch is named, not guessed
+    (line,) = assert_one_line_errors(cli(appliance, "override", "lunch"), 2)
+    assert "'lunch' is not a mode" in line and "day, night" in line
+    assert json.loads(cli(appliance, "status", "--json").stdout)["override"]["mode"] == "night"
+    assert cli(appliance, "auto").returncode == 0
+
+
 def test_a_bad_until_is_named(appliance):
     result = cli(appliance, "night", "--until", "25:00")
     (line,) = assert_one_line_errors(result, 2)
