@@ -87,6 +87,7 @@ class Config:
     public_status: bool = False
     check_minutes: int = 15
     drift: str = "enforce"
+    reassert_minutes: int = 60
     zones: list[ZoneConfig] = field(default_factory=lambda: [ZoneConfig("main", "Main")])
     panels: list[PanelConfig] = field(default_factory=list)
     actuators: list[dict] = field(default_factory=list)
@@ -236,11 +237,15 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
     cfg.public_status = c.boolean(web, "public_status", "web.public_status", False)
 
     verify = c.table(data, "verify", "verify") or {}
-    c.unknown(verify, {"check_minutes", "drift"}, "verify")
+    c.unknown(verify, {"check_minutes", "drift", "reassert_minutes"}, "verify")
     cfg.check_minutes = c.integer(verify, "check_minutes", "verify.check_minutes", 15,
                                   lo=1, hi=1440)
     cfg.drift = c.string(verify, "drift", "verify.drift", "enforce",
                          choices=("enforce", "adopt"))
+    # A PBX may come back from its own power cut in another mode (FIELD_NOTES 6); an
+    # actuator that cannot read it back dials its absolute code again this often (0: never).
+    cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify.reassert_minutes",
+                                     60, lo=0, hi=1440)
 
     profiles = c.table(data, "profiles", "profiles") or {}
     c.unknown(profiles, {"dir"}, "profiles")

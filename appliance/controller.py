@@ -71,6 +71,7 @@ class ZoneState:
     retry_at: float | None = None
     backoff: float = RETRY_MIN_S
     verify_at: float | None = None
+    reassert_at: float | None = None      # next blind re-assert (actuators that cannot read)
     faults: dict = field(default_factory=dict)   # kind -> (message, since ISO)
     schedule_version: int | None = None
 
@@ -288,7 +289,7 @@ class Controller:
                 waits.append((change.at - now).total_seconds())
             if zone.override and zone.override.until:
                 waits.append((zone.override.until - now).total_seconds())
-            for t in (zone.retry_at, zone.verify_at,
+            for t in (zone.retry_at, zone.verify_at, zone.reassert_at,
                       zone.primary_retry_at if zone.using_fallback else None):
                 if t is not None:
                     waits.append(t - mono)
@@ -358,6 +359,8 @@ class Controller:
             elif (zone.using_fallback and zone.primary_retry_at is not None
                   and self.clock.monotonic() >= zone.primary_retry_at):
                 self._retry_primary(zone)       # the mode held, by the primary if it can
+            elif zone.reassert_at is not None and self.clock.monotonic() >= zone.reassert_at:
+                self._reassert(zone)            # the held mode, dialled again
             elif zone.verify_at is not None and self.clock.monotonic() >= zone.verify_at:
                 # The read-back falls due on a wrong clock too; left undone, its past
                 # deadline made the loop wake without pause (a core at 100 %).
@@ -373,6 +376,8 @@ class Controller:
         elif (zone.using_fallback and zone.primary_retry_at is not None
               and mono >= zone.primary_retry_at):
             self._retry_primary(zone)
+        elif zone.reassert_at is not None and mono >= zone.reassert_at:
+            self._reassert(zone)
         elif zone.verify_at is not None and mono >= zone.verify_at:
             self._verify(zone)
         self._flush_audit(zone, pending)
@@ -427,6 +432,7 @@ class Controller:
                 zone.primary_retry_at = None
             zone.using_fallback = used_fallback
             self._schedule_verify(zone)
+            self._schedule_reassert(zone)
             log.info("zone %s: %s applied%s", zone.name, mode, "" if changed else " (re-asserted)")
         else:
             message = "; ".join(str(e) for _, e in failures)
@@ -439,6 +445,7 @@ class Controller:
             zone.retry_at = self.clock.monotonic() + zone.backoff
             zone.backoff = min(zone.backoff * 2, self.retry_max)
             zone.needs_apply = True
+            zone.reassert_at = None      # never dial the old mode while the new one is due
             log.warning("zone %s: %s failed: %s", zone.name, mode, message)
 
     def _schedule_primary_retry(self, zone: ZoneState) -> None:
@@ -461,6 +468,7 @@ class Controller:
         zone.using_fallback, zone.primary_retry_at = False, None
         zone.verified = True
         self._clear_fault(zone, "fallback")
+        self._schedule_reassert(zone)
         self._audit(zone, who="nightswitch", source="recovered", old=mode, new=mode,
                     reason=f"the primary actuator applies {mode} again; the fallback is "
                            "no longer needed")
@@ -485,6 +493,35 @@ class Controller:
                 log.exception("actuator %s crashed", actuator.name)
                 failures.append((actuator, ActuatorError(f"{actuator.name}: internal error {exc!r}")))
         return failures
+
+    def _active_actuators(self, zone: ZoneState) -> list:
+        return zone.fallback if zone.using_fallback else zone.primary
+
+    def _schedule_reassert(self, zone: ZoneState) -> None:
+        minutes = self.config.reassert_minutes
+        if minutes and any(a.reasserts_blind for a in self._active_actuators(zone)):
+            zone.reassert_at = self.clock.monotonic() + minutes * 60
+        else:
+            zone.reassert_at = None
+
+    def _reassert(self, zone: ZoneState) -> None:
+        """Apply the mode in force again through the actuators that cannot read the PBX
+        back (FIELD_NOTES 6: many PBXs revert after their own power cut). Nothing changes,
+        so nothing is audited unless it fails."""
+        mode = zone.applied_mode
+        self._schedule_reassert(zone)
+        if zone.needs_apply or mode is None:
+            return
+        blind = [a for a in self._active_actuators(zone) if a.reasserts_blind]
+        failures = self._apply_all(blind, mode)
+        if failures:
+            # The ordinary retry path takes it from here (fault, audit, backoff).
+            zone.needs_apply, zone.retry_at = True, None
+            log.warning("zone %s: re-asserting %s failed: %s", zone.name, mode,
+                        "; ".join(str(e) for _, e in failures))
+        else:
+            log.info("zone %s: %s re-asserted by %s", zone.name, mode,
+                     ", ".join(a.name for a in blind))
 
     def _schedule_verify(self, zone: ZoneState) -> None:
         if any(a.can_read_back for a in zone.actuators):

@@ -31,6 +31,10 @@ class Actuator(abc.ABC):
 
     type_name = "?"
     can_read_back = False
+    #: True when the PBX cannot be read back but applying the mode again is harmless (an
+    #: absolute code): the controller then re-asserts it every ``[verify]
+    #: reassert_minutes``. Never true for a toggle, which a second apply would invert.
+    reasserts_blind = False
 
     def __init__(self, spec: dict, *, sleep=time.sleep):
         self.name = spec["name"]

@@ -151,6 +151,9 @@ class KeypadActuator(Actuator):
         self._password = spec.get("password", "")
         self.sense = SenseInput(spec["sense"], pin_factory=pin_factory) if "sense" in spec else None
         self.can_read_back = self.sense is not None
+        sequences = list(spec["sequences"].values())
+        # One code per mode is absolute; the same code for two modes is a toggle.
+        self.reasserts_blind = self.sense is None and len(set(sequences)) == len(sequences)
 
     def dial(self, sequence: str) -> None:
         """Go off-hook, press each key of *sequence* (``{password}`` filled in) and hang

@@ -431,3 +431,62 @@ def test_the_audit_keeps_cause_before_consequence(mock_factory, data_dir):
                                 ("recovered", "day"), ("key", "night"), ("fault", "night")]
     finally:
         rig.close()
+
+
+# -- re-assert through actuators that cannot read back ------------------------------------------
+
+def keypad_toml(sequences: str, reassert: int | None = None) -> str:
+    text = ('[[actuators]]\nname = "feature-code"\ntype = "keypad"\nhook_pin = 20\n'
+            'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }\n'
+            f"sequences = {sequences}\n"
+            "press_ms = 30\ngap_ms = 30\noffhook_ms = 0\nhangup_ms = 0\npause_ms = 0\n")
+    if reassert is not None:
+        text += f"[verify]\nreassert_minutes = {reassert}\n"
+    return text
+
+
+def dials(rig) -> int:
+    """How many times the phone went off-hook (the hook relay closed)."""
+    return changes(rig.pin(20)).count(True)
+
+
+def test_a_blind_absolute_code_is_dialled_again_every_hour(mock_factory, data_dir):
+    """FIELD_NOTES 6: many PBXs revert after their own power cut. A keypad with one code
+    per mode and no status input re-asserts the mode in force every reassert_minutes."""
+    cfg = config(keypad_toml('{ night = "718 1", day = "718 2" }'))
+    rig = build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None)
+    try:
+        rig.step()
+        assert dials(rig) == 1 and rig.status()["mode"] == "night"
+        rig.advance(59 * 60)
+        assert dials(rig) == 1
+        rig.advance(60)
+        assert dials(rig) == 2                      # 23:00: "718 1" again
+        rig.advance(3600)
+        assert dials(rig) == 3
+        assert rig.status()["faults"] == [] and rig.status()["mode"] == "night"
+        # a re-assert is not a change: the audit has only the first switch
+        assert len([a for a in rig.audit() if a["new_mode"] == "night"]) == 1
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("sequences, reassert", [
+    ('{ night = "<NIGHT>", day = "<NIGHT>" }', None),      # a toggle: never dialled blind
+    ('{ night = "718 1", day = "718 2" }', 0),              # switched off by the installer
+])
+def test_no_blind_re_assert_for_a_toggle_or_when_off(mock_factory, data_dir, sequences,
+                                                     reassert):
+    keys = ('keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }' if "718" in sequences
+            else 'keys = { "<NIGHT>" = 21 }')
+    text = keypad_toml(sequences, reassert).replace(
+        'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }', keys)
+    rig = build_rig(mock_factory, data_dir, config(text), start=NIGHT_2200,
+                    sleep=lambda s: None)
+    try:
+        rig.step()
+        assert dials(rig) == 1
+        rig.advance(5 * 3600)
+        assert dials(rig) == 1
+    finally:
+        rig.close()
