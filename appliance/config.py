@@ -416,7 +416,7 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
     smdr = c.table(data, "smdr", "smdr")
     if smdr is None:
         return
-    c.unknown(smdr, {"port", "format", "zone", "settings"}, "smdr")
+    c.unknown(smdr, {"port", "format", "zone", "settings", "routes"}, "smdr")
     port = c.string(smdr, "port", "smdr.port")
     fmt = c.string(smdr, "format", "smdr.format")
     if port is None:
@@ -433,7 +433,12 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
     if zone not in cfg.zone_names:
         c.err("smdr.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
     settings = c.table(smdr, "settings", "smdr.settings") or {}
-    cfg.smdr = {"port": port, "format": fmt, "zone": zone, "settings": dict(settings)}
+    from appliance.smdr.routing import check_routes
+
+    routes, errors = check_routes(smdr.get("routes"), cfg.zone_names)
+    c.errors.extend(errors)
+    cfg.smdr = {"port": port, "format": fmt, "zone": zone, "settings": dict(settings),
+                "routes": routes}
 
 
 def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Config:

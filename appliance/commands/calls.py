@@ -131,6 +131,20 @@ def _site(args):
             f"note: no config at {args.config} and no --tz: times are read as UTC")
 
 
+def _router(args, zone: str):
+    """Without ``--zone``, the config's ``[[smdr.routes]]`` share the calls out among the
+    zones as the live intake does; with it, every call goes to that zone."""
+    from appliance.smdr.routing import CallRouter
+
+    if args.zone is None and args.config and Path(args.config).exists():
+        from appliance.config import load_config
+
+        smdr = load_config(args.config).smdr
+        if smdr and smdr.get("routes"):
+            return CallRouter(smdr["zone"], smdr["routes"])
+    return CallRouter(zone)
+
+
 def _zone(args, zones) -> str:
     zone = args.zone or (zones[0] if zones else "main")
     if zones is not None and zone not in zones:
@@ -343,6 +357,7 @@ def run_import(args) -> int:
         raise ValidationError(errors)
     tz, zones, note = _site(args)
     zone = _zone(args, zones)
+    router = _router(args, zone)
     fmt = _load_format(args.fmt, _formats_dir(args))
     data, mtime = _read_capture(args.file)
     now = _capture_time(args, tz, mtime)
@@ -370,10 +385,12 @@ def run_import(args) -> int:
     if not args.dry_run:
         store = _open_store(args.data, must_exist=False)
         try:
-            duplicates = _store_import(store, zone, fmt.name, calls, junk, now)
+            duplicates = _store_import(store, router, fmt.name, calls, junk, now)
         finally:
             store.close()
-    lines = [f"{args.file}: {len(parsed)} lines as {fmt.name} (zone {zone}, "
+    where = (f"zone {zone}" if not router.routes
+             else "zones " + ", ".join(router.zones) + " by [[smdr.routes]]")
+    lines = [f"{args.file}: {len(parsed)} lines as {fmt.name} ({where}, "
              f"{getattr(tz, 'key', tz)}): {len(calls)} calls, {len(headers)} headers "
              f"skipped, {len(junk)} unparsed"]
     if args.dry_run:
@@ -396,15 +413,20 @@ def run_import(args) -> int:
     return 0
 
 
-def _store_import(store, zone, fmt_name, calls, junk, now) -> int:
-    """Store *calls* not already stored and the *junk* lines; returns the duplicates."""
+def _store_import(store, router, fmt_name, calls, junk, now) -> int:
+    """Store *calls* not already stored (each in the zone *router* gives it) and the *junk*
+    lines; returns the duplicates."""
     duplicates = 0
     if calls:
         starts = [p.record.started_at for p in calls]
-        existing = {(c["started_at"], c["raw"]) for c in
-                    store.calls(zone, min(starts), max(starts) + timedelta(seconds=1))}
+        existing = set()
+        for zone in router.zones:
+            existing |= {(zone, c["started_at"], c["raw"]) for c in
+                         store.calls(zone, min(starts), max(starts) + timedelta(seconds=1))}
         for p in calls:
-            key = (p.record.started_at.astimezone(timezone.utc).isoformat(), p.record.raw)
+            zone = router.zone_of(p.record)
+            key = (zone, p.record.started_at.astimezone(timezone.utc).isoformat(),
+                   p.record.raw)
             if key in existing:
                 duplicates += 1
                 continue

@@ -152,6 +152,10 @@ def summarize(config) -> list[str]:
     if config.smdr:
         lines.append(f"SMDR: {config.smdr['format']} on {config.smdr['port']} "
                      f"(zone {config.smdr['zone']})")
+        for route in config.smdr.get("routes") or ():
+            what = [f"extensions {' '.join(route.extensions)}"] if route.extensions else []
+            what += [f"trunks {' '.join(route.trunks)}"] if route.trunks else []
+            lines.append(f"  calls on {' or '.join(what)} go to zone {route.zone}")
     return lines
 
 

@@ -98,7 +98,7 @@ class SmdrIntake:
     :param store:
         The :class:`~appliance.store.Store` (``add_call``, ``add_unparsed``).
     :param str zone:
-        The zone whose calls these are.
+        The zone whose calls these are (those no route claims).
     :param tz:
         The site's time zone: the PBX prints local time.
     :param clock:
@@ -116,16 +116,22 @@ class SmdrIntake:
         First and longest wait between attempts to reopen the port, in seconds.
     :param int max_line:
         The longest line kept (see :class:`LineFramer`).
+    :param routes:
+        :class:`~appliance.smdr.routing.Route` objects giving other zones their calls by
+        extension or trunk.
     """
 
     def __init__(self, port_url, fmt: SmdrFormat, store, zone: str, tz: tzinfo, clock,
                  settings=None, *, read_timeout: float = 0.5, idle_flush_s: float = 5.0,
                  backoff: tuple[float, float] = (1.0, 60.0), max_line: int = 512,
-                 unparsed_per_hour: int = UNPARSED_PER_HOUR):
+                 unparsed_per_hour: int = UNPARSED_PER_HOUR, routes=()):
+        from appliance.smdr.routing import CallRouter
+
         self.port_url = str(port_url)
         self.fmt = fmt
         self.store = store
         self.zone = zone
+        self.router = CallRouter(zone, routes)
         self.tz = tz
         self.clock = clock
         if isinstance(settings, SerialSettings):
@@ -370,7 +376,7 @@ class SmdrIntake:
         kind, value = item
         try:
             if kind == "call":
-                self.store.add_call(self.zone, value)
+                self.store.add_call(self.router.zone_of(value), value)
             else:
                 self.store.add_unparsed(**value)
             return True
@@ -439,5 +445,5 @@ def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None) -> Smdr
     """
     fmt = load_format(smdr["format"], site_dir)
     return SmdrIntake(smdr["port"], fmt, store, smdr["zone"], tz, clock,
-                      smdr.get("settings") or {})
+                      smdr.get("settings") or {}, routes=smdr.get("routes") or ())
 

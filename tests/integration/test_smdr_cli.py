@@ -89,6 +89,30 @@ def test_import_stores_calls_once(capsys, tmp_path, no_config):
         ("1998-12-31T11:54:00+00:00", "in")]
 
 
+def test_import_shares_calls_out_by_the_configs_routes(capsys, tmp_path):
+    """Without --zone, [[smdr.routes]] apply as they do to the live intake; --zone still
+    puts every call in one zone."""
+    config = tmp_path / "nightswitch.toml"
+    config.write_text(PINMAP.read_text() + '\n[site]\nname = "T"\ntimezone = "Europe/Berlin"\n'
+                      '[[zones]]\nname = "main"\n[[zones]]\nname = "service"\n'
+                      '[smdr]\nport = "/dev/ttyUSB0"\nformat = "panasonic-kx-ta"\n'
+                      '[[smdr.routes]]\nzone = "service"\nextensions = ["101"]\n')
+    data = tmp_path / "data"
+    code, out, _ = run(capsys, "import", str(FIXTURES / "panasonic-kx-ta.txt"), "--format",
+                       "panasonic-kx-ta", "--data", str(data), "--config", str(config))
+    assert code == 0 and "(zones main, service by [[smdr.routes]], Europe/Berlin)" in out
+    window = (datetime(1998, 12, 31, tzinfo=timezone.utc), datetime(1999, 1, 1, tzinfo=timezone.utc))
+    with Store(data) as store:
+        assert [c["extension"] for c in store.calls("main", *window)] == ["103", "103"]
+        assert [c["extension"] for c in store.calls("service", *window)] == ["101"]
+    code, out, _ = run(capsys, "import", str(FIXTURES / "panasonic-kx-ta.txt"), "--format",
+                       "panasonic-kx-ta", "--data", str(data), "--config", str(config),
+                       "--zone", "service")
+    assert code == 0 and "(zone service," in out
+    with Store(data) as store:
+        assert [c["extension"] for c in store.calls("service", *window)] == ["103", "103", "101"]
+
+
 def test_import_infers_the_year_from_now(capsys, tmp_path, no_config):
     data = tmp_path / "data"
     code, out, _ = run(capsys, "import", str(FIXTURES / "samsung-dcs.txt"), "--format",

@@ -104,6 +104,28 @@ def test_lines_from_the_port_end_up_in_sqlite(port, store):
     assert store.unparsed()[0]["reason"] == "does not match the samsung-dcs layout"
 
 
+def test_routes_give_each_zone_its_own_calls(port, store):
+    """SPEC 6: a call is judged by its zone's history, so a multi-zone site's calls must
+    land in their zones: by extension or trunk, first route first, the rest in smdr.zone."""
+    from appliance.smdr.routing import Route
+
+    routes = [Route("sales", extensions=("2*",)), Route("service", trunks=("70[5-9]",))]
+    calls = [recent_call(30, extension="201", trunk="701"),        # sales by extension
+             recent_call(25, extension="301", trunk="706"),        # service by trunk
+             recent_call(20, extension="301", trunk="701"),        # nobody's: main
+             recent_call(15, extension="205", trunk="706")]        # both: first route wins
+    with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
+                    routes=routes, **FAST) as intake:
+        assert wait_for(lambda: intake.stats()["connected"])
+        port.write(b"".join(SAMSUNG.render(c, TZ).encode() + b"\r\n" for c in calls))
+        assert wait_for(lambda: intake.stats()["calls"] == 4)
+    window = (calls[0].started_at - timedelta(hours=1), calls[-1].started_at + timedelta(hours=1))
+    by_zone = {zone: [(c["extension"], c["trunk"]) for c in store.calls(zone, *window)]
+               for zone in ("main", "sales", "service")}
+    assert by_zone == {"sales": [("201", "701"), ("205", "706")],
+                       "service": [("301", "706")], "main": [("301", "701")]}
+
+
 def test_the_port_vanishing_and_coming_back(tmp_path, store):
     # The intake opens a stable name (as /dev/serial/by-id/... on a Pi); the device behind
     # it goes away (adapter unplugged) and a new one appears.

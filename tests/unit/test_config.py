@@ -122,7 +122,8 @@ settings = { baudrate = 9600 }
     assert [(z.name, z.label) for z in cfg.zones] == [("sales", "Sales"),
                                                       ("service-desk", "Service Desk")]
     assert cfg.smdr == {"port": "socket://192.0.2.10:2300", "format": "panasonic-kx-td",
-                        "zone": "service-desk", "settings": {"baudrate": 9600}}
+                        "zone": "service-desk", "settings": {"baudrate": 9600},
+                        "routes": []}
 
 
 # -- syntax and files -----------------------------------------------------------------------
@@ -395,7 +396,7 @@ SMDR_BAD = [
     ("[smdr]\nport = '/dev/ttyUSB0'\nformat = 'panasonic-kx-td'\nzone = 'x'", "smdr.zone",
      ["unknown zone 'x'"]),
     ("[smdr]\nport = '/dev/ttyUSB0'\nformat = 'panasonic-kx-td'\nbaud = 1", "smdr.baud",
-     ["unknown key", "format, port, settings, zone"]),
+     ["unknown key", "format, port, routes, settings, zone"]),
     ("[smdr]\nport = '/dev/ttyUSB0'\nformat = 'panasonic-kx-td'\nsettings = 9600",
      "smdr.settings", ["must be a table"]),
     ("[smdr]\nport = ''\nformat = 'panasonic-kx-td'", "smdr.port", ["non-empty string"]),
