@@ -416,6 +416,7 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
         preview=preview_view(parsed if not errors else None, today, now),
         history=ctl.store.schedule_history(zone, 10),
         can_edit=g.identity.may("admin"), now=now, tz=_tz(), timefmt=timefmt,
+        site_tz=ctl.config.timezone,
     )
 
 

@@ -85,7 +85,8 @@ def boot_warnings(config, boot_config: str | None) -> list[str]:
 def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
     """The saved schedules' conflicts with *config*, read without writing anything (the
     daemon may be running, and ``check`` may run as someone who must not create files).
-    Returns ``(errors, what was checked)``."""
+    Returns ``(errors, what was checked)``; what was checked ends with a warning line per
+    schedule whose time zone is not the site's."""
     db = Path(data_dir) / DB_NAME
     try:
         if not db.is_file():
@@ -108,7 +109,7 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
         # damaged file is the daemon's to quarantine.
         hint = "; run it with sudo" if isinstance(exc, PermissionError) else ""
         return [], f"saved schedules not checked: cannot read {db} ({exc}){hint}"
-    errors, checked = [], []
+    errors, checked, warnings = [], [], []
     single = len(config.zone_names) == 1
     for zone, row in rows.items():
         if row is None:
@@ -117,14 +118,21 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
         where = f"schedule version {version}" + ("" if single else f" of zone {zone}")
         checked.append(where)
         try:
-            parse_schedule(json.loads(text), allowed_modes=config.zone_modes(zone))
+            data = json.loads(text)
+            parse_schedule(data, allowed_modes=config.zone_modes(zone))
+            if data.get("timezone") != config.timezone:
+                # The schedule decides in its zone; the page, the log and "until 19:30"
+                # use the site's: two clocks an hour apart confuse everybody.
+                warnings.append(f"warning: {where} runs on {data.get('timezone')}, but "
+                                f"site.timezone is {config.timezone}; make them the same "
+                                "(Schedule page, Advanced, or the config)")
         except ValidationError as exc:
             errors += [FieldError(f"{where}: {e.field}", e.message) for e in exc.errors]
         except ValueError as exc:
             errors.append(FieldError(where, f"is not readable JSON ({exc})"))
     if not checked:
         return errors, f"no saved schedule in {data_dir} yet: the default plan will be used"
-    return errors, "saved " + ", ".join(checked) + " fits the config"
+    return errors, "\n".join(["saved " + ", ".join(checked) + " fits the config", *warnings])
 
 
 def summarize(config) -> list[str]:

@@ -88,6 +88,15 @@ def test_check_judges_the_saved_schedule_against_the_config(good_config, tmp_pat
     result = nightswitch("check", "--config", good_config, "--data", data)
     assert result.returncode == 0, result.stderr
     assert "saved schedule version 2 fits the config" in result.stdout.splitlines()
+    assert "warning: schedule" not in result.stdout          # Europe/Berlin on both sides
+    with Store(data) as store:
+        store.save_schedule("main", dict(lunch, weekly={}, timezone="America/New_York"),
+                            by="anna", at=datetime.now(timezone.utc))
+    result = nightswitch("check", "--config", good_config, "--data", data)
+    assert result.returncode == 0, result.stderr
+    assert ("warning: schedule version 3 runs on America/New_York, but site.timezone is "
+            "Europe/Berlin; make them the same (Schedule page, Advanced, or the config)"
+            in result.stdout.splitlines())
     (data / "nightswitch.db").write_bytes(b"not a database at all" * 100)
     result = nightswitch("check", "--config", good_config, "--data", data)
     assert result.returncode == 0 and "Traceback" not in result.stderr

@@ -278,3 +278,13 @@ def test_holiday_categories_survive_the_editor(as_user, appliance):
     r = browser.post("/schedule", form)
     assert r.status_code == 400
     assert "categories" in _text(r)
+
+
+def test_a_schedule_on_another_time_zone_than_the_site_is_pointed_out(as_user, appliance):
+    page = _text(as_user("viewer").get("/schedule"))
+    assert "runs on" not in page                             # Europe/Berlin on both sides
+    data = dict(appliance.controller.get_schedule("main"), timezone="America/New_York")
+    appliance.controller.put_schedule("main", data, by="anna")
+    page = _text(as_user("viewer").get("/schedule"))
+    assert ("This schedule runs on America/New_York time, but this site shows and takes "
+            "times in Europe/Berlin.") in page
