@@ -19,6 +19,14 @@ def _text(response) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)).strip())
 
 
+def logged_in(appliance, user: str):
+    """A test client of *appliance*'s web app with *user* logged in."""
+    client = make_app(appliance).test_client()
+    with client.session_transaction() as session:
+        session["user"], session["csrf"] = user, "t"
+    return client
+
+
 def test_status_page_says_mode_reason_next_change(as_user):
     page = as_user("viewer").get("/")
     assert page.status_code == 200
@@ -42,9 +50,7 @@ def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock
     appliance = make_appliance(tmp_path, user_db, mock_factory,
                                config=validate_config(raw, "test config"))
     try:
-        client = make_app(appliance).test_client()
-        with client.session_transaction() as session:
-            session["user"], session["csrf"] = "viewer", "t"
+        client = logged_in(appliance, "viewer")
         settle(appliance, 4)
         text = _text(client.get("/"))
         assert ("Switched; confirmed by the PBX except through feature-code, which cannot "
@@ -168,9 +174,7 @@ def test_multi_zone_switcher_and_overview(tmp_path, user_db, mock_factory):
     appliance = make_appliance(tmp_path, user_db, mock_factory,
                                config=site_config(zones=["main", "sales"]))
     try:
-        client = make_app(appliance).test_client()
-        with client.session_transaction() as session:
-            session["user"], session["csrf"] = "operator", "t"
+        client = logged_in(appliance, "operator")
         appliance.controller.set_override("sales", "night", None, by="anna")
         page = client.get("/?zone=sales")
         text = _text(page)
@@ -241,9 +245,7 @@ def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
     appliance = make_appliance(tmp_path, user_db, mock_factory,
                                config=validate_config(raw, "test config"))
     try:
-        client = make_app(appliance).test_client()
-        with client.session_transaction() as session:
-            session["user"], session["csrf"] = "admin", "t"
+        client = logged_in(appliance, "admin")
         page = client.get("/installer")
         assert page.status_code == 200
         text = _text(page)
