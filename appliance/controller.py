@@ -515,8 +515,8 @@ class Controller:
         blind = [a for a in self._active_actuators(zone) if a.reasserts_blind]
         failures = self._apply_all(blind, mode)
         if failures:
-            # The ordinary retry path takes it from here (fault, audit, backoff).
-            zone.needs_apply, zone.retry_at = True, None
+            # The ordinary retry path takes it from here (fault, audit, backoff), at once.
+            zone.needs_apply, zone.retry_at = True, self.clock.monotonic()
             log.warning("zone %s: re-asserting %s failed: %s", zone.name, mode,
                         "; ".join(str(e) for _, e in failures))
         else:
@@ -799,8 +799,11 @@ class Controller:
         state = self.resolve_zone(zone)
         data = self.store.get_schedule_version(state.name, version)
         if data is None:
-            # The store's own error names the versions that do exist.
-            self.store.rollback_schedule(state.name, version, by=by, at=self.clock.now())
+            newest = self.store.schedule_history(state.name, 1)
+            have = (f"versions 1 to {newest[0]['version']} exist" if newest
+                    else "it has no saved schedule yet")
+            raise ValidationError([FieldError(
+                "version", f"zone {state.name!r} has no schedule version {version}; {have}")])
         # The modes may have changed in the config since that version was saved.
         parsed = parse_schedule(data, allowed_modes=state.modes)
 

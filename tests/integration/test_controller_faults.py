@@ -490,3 +490,31 @@ def test_no_blind_re_assert_for_a_toggle_or_when_off(mock_factory, data_dir, seq
         assert dials(rig) == 1
     finally:
         rig.close()
+
+
+def test_a_failed_re_assert_is_a_fault_and_is_retried(mock_factory, data_dir):
+    cfg = config(keypad_toml('{ night = "718 1", day = "718 2" }'))
+    rig = build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None)
+    try:
+        rig.step()
+        keypad = rig.actuators[0]
+        real_apply = keypad.apply
+        broken = [True]
+
+        def apply(mode):
+            if broken[0]:
+                raise ActuatorError("feature-code: the hook relay is stuck")
+            return real_apply(mode)
+
+        keypad.apply = apply
+        rig.advance(3600)                       # the re-assert fails ...
+        rig.step()                              # ... and the retry path runs at once
+        status = rig.status()
+        assert [f["kind"] for f in status["faults"]] == ["actuator"]
+        assert "hook relay is stuck" in status["faults"][0]["message"]
+        assert [a["source"] for a in rig.audit()][0] == "fault"
+        broken[0] = False
+        rig.advance(2)                          # the first retry, 2 s on
+        assert rig.status()["faults"] == [] and dials(rig) == 2
+    finally:
+        rig.close()
