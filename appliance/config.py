@@ -30,7 +30,7 @@ GPIO_RANGE = range(0, 28)
 #: Pins with a job of their own: HAT EEPROM (0, 1), I2C for an RTC (2, 3), UART (14, 15).
 RESERVED_PINS = {0: "HAT EEPROM ID_SD", 1: "HAT EEPROM ID_SC", 2: "I2C SDA (RTC)",
                  3: "I2C SCL (RTC)", 14: "UART TXD (PBX port)", 15: "UART RXD (PBX port)"}
-PANEL_PIN_KEYS = ("key_day", "key_night", "key", "led_day", "led_night", "led_fault")
+PANEL_PIN_KEYS = ("key_day", "key_night", "key", "button", "led_day", "led_night", "led_fault")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
@@ -331,6 +331,9 @@ def _check_panels(c: _Checker, data: dict, cfg: Config) -> None:
             c.err(f"{path}.pins.key", "a three-position key switch uses key_day and key_night")
         if kind == "none" and "key" in pins:
             c.err(f"{path}.pins.key", "key_switch is 'none', so no key pin is used")
+        if kind == "button" and "button" in pins:
+            c.err(f"{path}.pins.button", "a button key switch is wired to 'key'; 'button' is "
+                                         "a push button beside a key switch")
         cfg.panels.append(PanelConfig(zone or cfg.zones[0].name, kind or "none", checked,
                                       debounce or 50, float(hold or 3.0), bool(pull_up)))
 

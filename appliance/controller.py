@@ -854,6 +854,14 @@ class Controller:
                 cause = ("key switch", "fault", "key switch wiring fault: DAY and NIGHT both closed")
             else:
                 self._clear_fault(zone, "wiring")
+        elif (event.kind in (PanelEvent.TOGGLE, PanelEvent.RELEASE_TO_AUTO)
+              and zone.key in (Key.DAY, Key.NIGHT)):
+            # SPEC 2: while the key is not in AUTO it is the authority; the push button
+            # beside it asks for nothing.
+            log.info("zone %s: %s ignored: the key switch is in %s", zone.name, event.by,
+                     zone.key.value.upper())
+            cause = (event.by, "key", f"{event.by} pressed while the key switch is in "
+                                      f"{zone.key.value.upper()}: ignored, the key decides")
         elif event.kind in (PanelEvent.FLIP, PanelEvent.TOGGLE):
             if event.kind is PanelEvent.FLIP:
                 mode = event.value
@@ -862,14 +870,14 @@ class Controller:
                 mode = "night" if current == "day" else "day"
             change = next_schedule_change(zone.schedule, self.clock.now())
             override = Override(mode=mode, until=change.at if change else None,
-                                by="key switch", set_at=self.clock.now())
+                                by=event.by, set_at=self.clock.now())
             zone.override = override
             persist = lambda: self.store.set_override(zone.name, override.mode, override.until,
                                                       by=override.by, at=override.set_at)
-            cause = ("key switch", "key", f"reception switched to {mode} until the next change")
+            cause = (event.by, "key", f"reception switched to {mode} until the next change")
         elif event.kind is PanelEvent.RELEASE_TO_AUTO:
             if zone.override is not None:
-                cause = ("key switch", "key", "reception button held: back to the schedule")
+                cause = (event.by, "key", "reception button held: back to the schedule")
                 zone.override = None
                 persist = lambda: self.store.clear_override(zone.name)
         self._reconcile(zone, cause)
@@ -886,8 +894,7 @@ class Controller:
         def do():
             if kind == "key":
                 return {"zones": {z.name: {"position": z.key.value,
-                                           "raw": dict(zip(z.panel.inputs, z.panel._read()))
-                                           if z.panel else {},
+                                           "raw": z.panel.contacts() if z.panel else {},
                                            "wiring_fault": bool(z.panel and z.panel.wiring_fault)}
                                   for z in self.zones.values()}}
             if kind == "leds":

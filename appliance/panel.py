@@ -14,6 +14,10 @@ Key switch kinds (SPEC 3):
 ``none``
     No key; LEDs only.
 
+Any kind but ``button`` may also have a reception push button (pin ``button``) beside the
+key: it works as the ``button`` kind does, and while a three-position key is in DAY or
+NIGHT the key decides and a press is ignored.
+
 Why debouncing is done here, by stable readings, rather than with gpiozero's
 ``bounce_time``: mock pins ignore ``bounce_time`` and its software debounce can drop the
 edge that matters (PI_NOTES 1.3). An edge callback only *records* the raw reading and
@@ -86,6 +90,43 @@ class PanelEvent(Enum):
 class KeyEvent:
     kind: PanelEvent
     value: object = None
+    by: str = "key switch"     # the reception push button beside a key says so
+
+
+class PressAndHold:
+    """What a momentary button means: released before *hold_s*, a press (toggle); held
+    for *hold_s*, back to AUTO (once, then nothing until it is released).
+
+    Pure: it is fed debounced levels and times.
+    """
+
+    def __init__(self, hold_s: float, by: str = "key switch"):
+        self.hold_s = hold_s
+        self.by = by
+        self.pressed_at: float | None = None
+        self.held = False
+
+    @property
+    def deadline(self) -> float | None:
+        """When a press still down becomes a hold, or None."""
+        if self.pressed_at is None or self.held:
+            return None
+        return self.pressed_at + self.hold_s
+
+    def update(self, pressed: bool | None, now: float) -> list[KeyEvent]:
+        """*pressed* is the newly accepted level (None: unchanged)."""
+        events = []
+        if pressed is not None:
+            if pressed:
+                self.pressed_at, self.held = now, False
+            else:
+                if self.pressed_at is not None and not self.held:
+                    events.append(KeyEvent(PanelEvent.TOGGLE, by=self.by))
+                self.pressed_at, self.held = None, False
+        if self.deadline is not None and now >= self.deadline:
+            self.held = True
+            events.append(KeyEvent(PanelEvent.RELEASE_TO_AUTO, by=self.by))
+        return events
 
 
 #: blink timings (on, off) in seconds for each LED pattern
@@ -170,11 +211,25 @@ class FrontPanel:
         except Exception:
             self.close()
             raise
+        # A reception push button beside the key: its own input, debouncer and meaning.
+        self.button: DigitalInputDevice | None = None
+        self._button_debouncer = self._button = None
+        if "button" in cfg.pins and self.kind != "button":
+            try:
+                self.button = DigitalInputDevice(cfg.pins["button"], pull_up=cfg.pull_up,
+                                                 pin_factory=pin_factory)
+            except Exception:
+                self.close()
+                raise
+            self.button.when_activated = self._edge
+            self.button.when_deactivated = self._edge
+            self._button_debouncer = Debouncer(cfg.debounce_ms / 1000,
+                                               bool(self.button.is_active))
+            self._button = PressAndHold(cfg.hold_s, by="reception button")
         # Read the level at start-up, not only edges: a key left in NIGHT over a reboot
         # must be NIGHT from the first decision.
         self._debouncer = Debouncer(cfg.debounce_ms / 1000, self._read())
-        self._pressed_at = None
-        self._held = False
+        self._press = PressAndHold(cfg.hold_s) if self.kind == "button" else None
         self.wiring_fault = self.kind == "three-position" and self._read() == (True, True)
 
     # -- reading -------------------------------------------------------------------------
@@ -183,8 +238,19 @@ class FrontPanel:
 
     def _edge(self) -> None:
         with self._lock:
-            self._debouncer.observe(self._read(), self.clock.monotonic())
+            now = self.clock.monotonic()
+            self._debouncer.observe(self._read(), now)
+            if self.button is not None:
+                self._button_debouncer.observe(bool(self.button.is_active), now)
         self._wake()
+
+    def contacts(self) -> dict[str, bool]:
+        """Each input's raw reading, closed = True (the push button as ``button``): for
+        commissioning, which shows the wiring rather than what it means."""
+        readings = {name: bool(d.is_active) for name, d in self.inputs.items()}
+        if self.button is not None:
+            readings["button"] = bool(self.button.is_active)
+        return readings
 
     @property
     def position(self) -> Key:
@@ -207,8 +273,10 @@ class FrontPanel:
         """The next monotonic time at which :meth:`poll` has work, or None."""
         with self._lock:
             times = [self._debouncer.deadline]
-        if self.kind == "button" and self._pressed_at is not None and not self._held:
-            times.append(self._pressed_at + self.hold_s)
+            if self.button is not None:
+                times += [self._button_debouncer.deadline, self._button.deadline]
+        if self._press is not None:
+            times.append(self._press.deadline)
         times = [t for t in times if t is not None]
         return min(times) if times else None
 
@@ -221,6 +289,9 @@ class FrontPanel:
             # debounced state behind the real key for ever.
             self._debouncer.observe(self._read(), now)
             accepted = self._debouncer.settle(now)
+            if self.button is not None:
+                self._button_debouncer.observe(bool(self.button.is_active), now)
+                button = self._button_debouncer.settle(now)
         events: list[KeyEvent] = []
         if self.kind == "three-position" and accepted is not None:
             fault = accepted == (True, True)
@@ -230,23 +301,17 @@ class FrontPanel:
             events.append(KeyEvent(PanelEvent.POSITION, self._position_of(accepted)))
         elif self.kind == "two-position" and accepted is not None:
             events.append(KeyEvent(PanelEvent.FLIP, "night" if accepted[0] else "day"))
-        elif self.kind == "button":
-            if accepted is not None:
-                if accepted[0]:
-                    self._pressed_at, self._held = now, False
-                else:
-                    if self._pressed_at is not None and not self._held:
-                        events.append(KeyEvent(PanelEvent.TOGGLE))
-                    self._pressed_at, self._held = None, False
-            if (self._pressed_at is not None and not self._held
-                    and now >= self._pressed_at + self.hold_s):
-                self._held = True
-                events.append(KeyEvent(PanelEvent.RELEASE_TO_AUTO))
+        elif self._press is not None:
+            events += self._press.update(None if accepted is None else accepted[0], now)
+        if self.button is not None:
+            events += self._button.update(button, now)
         return events
 
     def close(self) -> None:
         for device in self.inputs.values():
             device.close()
+        if getattr(self, "button", None) is not None:
+            self.button.close()
         self.leds.close()
 
     def __repr__(self) -> str:

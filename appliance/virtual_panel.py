@@ -41,19 +41,20 @@ class VirtualPanel:
 
     def set_key(self, position: str) -> dict:
         """Turn the key to *position*: ``auto``, ``day`` or ``night`` (a three-position
-        switch), ``day``/``night`` (two-position), ``press``/``release`` (button; hold it
-        pressed for ``hold_s`` to return to AUTO)."""
-        if self.panel is None or self.panel.kind == "none":
+        switch), ``day``/``night`` (two-position), ``press``/``release`` (button, or the
+        push button beside a key; hold it pressed for ``hold_s`` to return to AUTO)."""
+        if not self.positions():
             raise ValidationError([FieldError("position", "this site has no key switch "
                                                           "(front_panel.key_switch = none)")])
         kind = self.panel.kind
-        allowed = {"three-position": ("auto", "day", "night"), "two-position": ("day", "night"),
-                   "button": ("press", "release")}[kind]
+        allowed = self.positions()
         if position not in allowed:
             raise ValidationError([FieldError("position", f"{position!r} is not a position of "
                                               f"a {kind} key switch; use " + ", ".join(allowed))])
         inputs = self.panel.inputs
-        if kind == "three-position":
+        if position in ("press", "release") and self.panel.button is not None:
+            self._drive(self.panel.button, position == "press")
+        elif kind == "three-position":
             self._drive(inputs["key_day"], position == "day")
             self._drive(inputs["key_night"], position == "night")
         elif kind == "two-position":
@@ -61,6 +62,17 @@ class VirtualPanel:
         else:
             self._drive(inputs["key"], position == "press")
         return {"key": position}
+
+    def positions(self) -> tuple[str, ...]:
+        """What :meth:`set_key` takes on this panel."""
+        if self.panel is None:
+            return ()
+        kind = self.panel.kind
+        allowed = {"three-position": ("day", "auto", "night"), "two-position": ("day", "night"),
+                   "button": ("press", "release")}.get(kind, ())
+        if self.panel.button is not None:
+            allowed += ("press", "release")
+        return allowed
 
     def leds(self) -> dict[str, str]:
         if self.panel is None:

@@ -715,8 +715,7 @@ def _panel_view():
     snap = ctl.sim.snapshot()
     panel = getattr(ctl.sim, "panel", None)
     kind = getattr(panel, "kind", "none") if panel is not None else "none"
-    positions = {"three-position": ("day", "auto", "night"), "two-position": ("day", "night"),
-                 "button": ("press", "release")}.get(kind, ())
+    positions = ctl.sim.positions()
     tz = _tz()
     now = timefmt.to_local(snap.get("now"), tz) if snap.get("now") else _now().astimezone(tz)
     status = ctl.status(getattr(panel, "zone", None) if panel is not None else None)

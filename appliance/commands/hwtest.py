@@ -117,14 +117,17 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
 
     clock = SystemClock("always")
     for cfg in config.panels:
-        if cfg.key_switch == "none":
+        if cfg.key_switch == "none" and "button" not in cfg.pins:
             asker.out(f"zone {cfg.zone}: no key switch configured")
             continue
         panel = FrontPanel(cfg, pin_factory=factory, clock=clock)
+
+        def reads() -> str:
+            return ", ".join(f"{name}={'closed' if closed else 'open'}"
+                             for name, closed in panel.contacts().items())
+
         try:
-            asker.out(f"key switch ({cfg.key_switch}) of zone {cfg.zone}: reads "
-                      + ", ".join(f"{name}={'closed' if d.is_active else 'open'}"
-                                  for name, d in panel.inputs.items()))
+            asker.out(f"key switch ({cfg.key_switch}) of zone {cfg.zone}: reads {reads()}")
             if cfg.key_switch == "three-position":
                 for position in ("day", "night", "auto"):
                     if asker.yes:
@@ -138,10 +141,15 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
                     asker.out(f"  reads {seen.upper()}: {'OK' if ok else 'WRONG'}")
                     if not ok:
                         asker.failures.append(f"key {position}")
-            elif not asker.yes:
+            elif cfg.key_switch != "none" and not asker.yes:
                 asker.prompt("  operate the key or button and press Enter ")
-                asker.out("  reads " + ", ".join(f"{n}={'closed' if d.is_active else 'open'}"
-                                                 for n, d in panel.inputs.items()))
+                asker.out(f"  reads {reads()}")
+            if panel.button is not None and not asker.yes:
+                asker.prompt("  hold the reception push button down and press Enter ")
+                ok = panel.contacts()["button"]
+                asker.out(f"  button reads {'closed: OK' if ok else 'open: WRONG'}")
+                if not ok:
+                    asker.failures.append("push button")
         finally:
             panel.close()
 

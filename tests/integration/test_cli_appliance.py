@@ -176,6 +176,21 @@ def test_test_key_reads_the_contacts(good_config, tmp_path):
     assert "turn the key to DAY (not waited for: --yes)" in result.stdout
 
 
+def test_test_key_asks_for_the_push_button_beside_the_key(tmp_path):
+    config = tmp_path / "nightswitch.toml"
+    config.write_text(SITE + panel_toml("none").replace("[front_panel.pins]",
+                                                        "[front_panel.pins]\nbutton = 22")
+                      + contact_toml())
+    # On mock pins nobody holds the button down: the step reads open and fails, by name.
+    result = nightswitch("test", "key", "--simulate", "--config", config, "--data",
+                         tmp_path / "data", input="\n")
+    assert "key switch (none) of zone main: reads button=open" in result.stdout
+    assert "hold the reception push button down and press Enter" in result.stdout
+    assert "button reads open: WRONG" in result.stdout
+    (line,) = assert_one_line_errors(result, 1)
+    assert line == "nightswitch: error: test key failed: not confirmed: push button"
+
+
 def test_test_answers_no_is_a_failure(good_config, tmp_path):
     result = nightswitch("test", "leds", "--simulate", "--seconds", "0.1", "--config",
                          good_config, "--data", tmp_path / "data", input="y\nn\ny\n")

@@ -231,6 +231,46 @@ def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_facto
         rig.close()
 
 
+def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
+    """SPEC 2 names the reception push button as an override source of its own: beside a
+    three-position key it toggles and holds like a button panel, as "reception button";
+    while the key is in DAY or NIGHT the key decides and a press is ignored."""
+    cfg = config(panel_toml().replace("[front_panel.pins]", "[front_panel.pins]\nbutton = 22"),
+                 contact_toml())
+    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED,
+                    start=MONDAY_0759 + timedelta(hours=3))       # 10:59, day
+    try:
+        rig.step()
+        button = rig.panel.button
+
+        def press(seconds: float = 0.2) -> None:
+            close_contact(button)
+            rig.settle_key()
+            rig.advance(seconds)
+            open_contact(button)
+            rig.settle_key()
+
+        press()
+        status = rig.status()
+        assert (status["mode"], status["source"]) == ("night", "override")
+        assert status["override"]["by"] == "reception button"
+        assert rig.pin(17).state is True                       # night: contact closed
+        press(3.0)                                             # a hold: back to AUTO
+        assert rig.status()["override"] is None and rig.status()["mode"] == "day"
+        rig.turn_key("day")
+        rig.settle_key()
+        press()
+        status = rig.status()
+        assert (status["mode"], status["source"], status["override"]) == ("day", "key", None)
+        assert rig.store.get_override("main") is None
+        (ignored,) = [a for a in rig.audit() if "ignored" in a["reason"]]
+        assert ignored["who"] == "reception button"
+        assert ignored["reason"] == ("reception button pressed while the key switch is in "
+                                     "DAY: ignored, the key decides")
+    finally:
+        rig.close()
+
+
 def test_a_site_without_key_switch(mock_factory, data_dir):
     rig = build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()),
                     wires=WIRED)

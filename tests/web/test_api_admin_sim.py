@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 
-from tests.web.webhelp import bearer, make_app, make_appliance, settle
+from appliance.config import validate_config
+from tests.web.webhelp import bearer, make_app, make_appliance, settle, site_config
 
 
 def test_users_crud(client, tokens, appliance):
@@ -116,6 +117,35 @@ def test_sim_panel_key_and_clock(client, tokens, appliance):
         assert client.post("/api/v1/sim/clock", json=body, headers=op).status_code == 400, body
     assert client.post("/api/v1/sim/key", json={"position": "day"},
                        headers=bearer(tokens["viewer"])).status_code == 403
+
+
+def test_the_virtual_panel_presses_the_push_button_beside_the_key(tmp_path, user_db,
+                                                                 mock_factory):
+    raw = dict(site_config().raw)
+    raw["front_panel"] = dict(raw["front_panel"], pins=dict(raw["front_panel"]["pins"],
+                                                            button=22))
+    appliance = make_appliance(tmp_path, user_db, mock_factory,
+                               config=validate_config(raw, "test config"))
+    try:
+        client = make_app(appliance).test_client()
+        op = bearer(appliance.store.create_token("operator", label="t", by="t",
+                                                 at=appliance.clock.now()))
+        r = client.post("/api/v1/sim/key", json={"position": "sideways"}, headers=op)
+        assert "use day, auto, night, press, release" in r.get_json()["error"]
+        for position in ("press", "release"):
+            assert client.post("/api/v1/sim/key", json={"position": position},
+                               headers=op).status_code == 200
+            client.post("/api/v1/sim/clock", json={"advance_s": 0.2}, headers=op)
+            settle(appliance, 3)
+        status = client.get("/api/v1/status", headers=op).get_json()
+        assert (status["mode"], status["override"]["by"]) == ("night", "reception button")
+        assert status["key"] == "auto"
+        with client.session_transaction() as session:
+            session["user"] = "operator"
+        page = client.get("/panel").get_data(as_text=True)
+        assert 'value="press"' in page and 'value="auto"' in page
+    finally:
+        appliance.stop()
 
 
 def test_sim_endpoints_are_404_outside_simulate(tmp_path, user_db, mock_factory):
