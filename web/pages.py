@@ -507,6 +507,41 @@ def schedule_rollback():
     return redirect(zurl("pages.schedule", zone))
 
 
+@bp.route("/schedule/import", methods=["POST"])
+@require("admin")
+def schedule_import():
+    """A schedule from a JSON file (as the export gives, or as `nightswitch schedule
+    export` writes) put in force; a file with any error changes nothing."""
+    import json
+
+    zone = page_zone()
+    g.zone = zone
+    upload = request.files.get("file")
+    name = (upload.filename or "")[:80] if upload is not None else ""
+    problem = None
+    if not name:
+        problem = "Choose a schedule file (.json, as \"Download the schedule as JSON\" gives)."
+    else:
+        try:
+            data = json.loads(upload.read().decode("utf-8"))
+            if not isinstance(data, dict):
+                problem = f"{name} is not a schedule: it must be one JSON object {{...}}."
+        except (UnicodeDecodeError, ValueError) as exc:
+            problem = f"{name} is not JSON ({str(exc)[:120]}); nothing was imported."
+    if problem is None:
+        try:
+            result = controller().put_schedule(zone, data, by=g.identity.name)
+        except ValidationError as exc:
+            problem = (f"{name} was not imported, nothing changed: "
+                       + "; ".join(str(e) for e in exc.errors[:10])
+                       + (f" (and {len(exc.errors) - 10} more)" if len(exc.errors) > 10 else ""))
+        else:
+            flash(f"Imported {name}: saved as version {result['version']}, now in force.")
+    if problem:
+        flash(problem, "error")
+    return redirect(zurl("pages.schedule", zone))
+
+
 @bp.route("/schedule/export", methods=["GET"])
 @require("viewer")
 def schedule_export():

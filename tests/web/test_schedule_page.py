@@ -288,3 +288,36 @@ def test_a_schedule_on_another_time_zone_than_the_site_is_pointed_out(as_user, a
     page = _text(as_user("viewer").get("/schedule"))
     assert ("This schedule runs on America/New_York time, but this site shows and takes "
             "times in Europe/Berlin.") in page
+
+
+def test_import_a_schedule_file_from_the_page(as_user, appliance):
+    import io
+    import json
+
+    browser = as_user("admin")
+    good = dict(appliance.controller.get_schedule("main"))
+    good["weekly"] = dict(good["weekly"], mon=[{"start": "07:00", "end": "19:00", "mode": "day"}])
+
+    def upload(content: bytes, name: str = "ours.json"):
+        r = browser.post("/schedule/import", {"file": (io.BytesIO(content), name)},
+                         content_type="multipart/form-data")
+        assert r.status_code == 302
+        return _text(browser.get(r.headers["Location"]))
+
+    before = len(appliance.store.schedule_history("main"))
+    bad = dict(good, weekly={"mon": [{"start": "19:00", "end": "07:00", "mode": "day"}]})
+    for content, says in ((b"\xff\xfe not json", "ours.json is not JSON"),
+                          (b"[1, 2]", "it must be one JSON object"),
+                          (json.dumps(bad).encode(), "ours.json was not imported, nothing "
+                                                     "changed: weekly.mon[0].end")):
+        assert says in upload(content), says
+    assert "Choose a schedule file" in upload(b"", name="")
+    assert len(appliance.store.schedule_history("main")) == before
+    page = upload(json.dumps(good).encode())
+    assert f"Imported ours.json: saved as version {before + 1}, now in force." in page
+    assert appliance.store.get_schedule("main")["weekly"]["mon"][0]["start"] == "07:00"
+    # viewers and operators see no import form and cannot post one
+    assert 'name="file"' not in as_user("operator").get("/schedule").get_data(as_text=True)
+    r = as_user("operator").post("/schedule/import", {"file": (io.BytesIO(b"{}"), "x.json")},
+                                 content_type="multipart/form-data")
+    assert r.status_code == 403
