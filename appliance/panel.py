@@ -201,36 +201,32 @@ class FrontPanel:
         self.leds = StatusLeds(cfg.pins, pin_factory=pin_factory)
         names = {"three-position": ("key_day", "key_night"), "two-position": ("key",),
                  "button": ("key",)}.get(self.kind, ())
-        try:
-            for name in names:
-                device = DigitalInputDevice(cfg.pins[name], pull_up=cfg.pull_up,
-                                            pin_factory=pin_factory)
-                device.when_activated = self._edge
-                device.when_deactivated = self._edge
-                self.inputs[name] = device
-        except Exception:
-            self.close()
-            raise
         # A reception push button beside the key: its own input, debouncer and meaning.
         self.button: DigitalInputDevice | None = None
         self._button_debouncer = self._button = None
-        if "button" in cfg.pins and self.kind != "button":
-            try:
+        try:
+            for name in names:
+                self.inputs[name] = DigitalInputDevice(cfg.pins[name], pull_up=cfg.pull_up,
+                                                       pin_factory=pin_factory)
+            if "button" in cfg.pins and self.kind != "button":
                 self.button = DigitalInputDevice(cfg.pins["button"], pull_up=cfg.pull_up,
                                                  pin_factory=pin_factory)
-            except Exception:
-                self.close()
-                raise
-            self.button.when_activated = self._edge
-            self.button.when_deactivated = self._edge
-            self._button_debouncer = Debouncer(cfg.debounce_ms / 1000,
-                                               bool(self.button.is_active))
-            self._button = PressAndHold(cfg.hold_s, by="reception button")
+                self._button_debouncer = Debouncer(cfg.debounce_ms / 1000,
+                                                   bool(self.button.is_active))
+                self._button = PressAndHold(cfg.hold_s, by="reception button")
+        except Exception:
+            self.close()
+            raise
         # Read the level at start-up, not only edges: a key left in NIGHT over a reboot
         # must be NIGHT from the first decision.
         self._debouncer = Debouncer(cfg.debounce_ms / 1000, self._read())
         self._press = PressAndHold(cfg.hold_s) if self.kind == "button" else None
         self.wiring_fault = self.kind == "three-position" and self._read() == (True, True)
+        # Edges only once everything they touch exists (gpiozero calls back from its own
+        # thread as soon as a callback is set).
+        for device in [*self.inputs.values(), *([self.button] if self.button else [])]:
+            device.when_activated = self._edge
+            device.when_deactivated = self._edge
 
     # -- reading -------------------------------------------------------------------------
     def _read(self):
