@@ -1,8 +1,9 @@
 """Web benchmark: the status page and GET /api/v1/status under 20 clients.
 
 Runs a real appliance in simulate (mock pins, simulated clock at real speed, SQLite on
-disk) with waitress on a free loopback port, as ``nightswitch simulate`` does. Twenty
-client threads, each with one keep-alive ``http.client`` connection, alternate between
+disk) with waitress on a free loopback port, as ``nightswitch simulate`` does, in a
+process of its own as on the Pi (the load generator's threads must not share the
+server's interpreter lock). Twenty client threads, each with one keep-alive ``http.client`` connection, alternate between
 the status page (logged in with a session cookie) and ``/api/v1/status`` (bearer token),
 for a bounded number of requests and a bounded time. It prints the latency p50/p99/max
 of each, and the bytes a browser fetches for the status page with its assets.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import logging
+import multiprocessing
 import random
 import re
 import shutil
@@ -132,17 +134,11 @@ def client(port: int, cookie: str, token: str, count: int, deadline: float,
         conn.close()
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=100, help="per client (default 100)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="time bound (default 60)")
-    args = parser.parse_args(argv)
-    # waitress warns for every queued request; in a load test that is the point.
+def serve(conn, data: Path) -> None:
+    """The appliance under test, in its own process: report ``(port, token)`` on *conn*,
+    serve until told to stop."""
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("nightswitch").setLevel(logging.ERROR)
-
-    data = Path(tempfile.mkdtemp(prefix="nightswitch-bench-web-"))
     config = default_config("Europe/Berlin")
     config.clock_sync = "always"
     appliance = Appliance(config, data, pin_factory=MockFactory(), clock=SimClock(rate=1.0),
@@ -150,10 +146,32 @@ def main(argv=None) -> int:
     try:
         appliance.store.add_user("admin", "admin", PASSWORD)
         appliance.start()
-        port = appliance.port
-        cookie = login(port)
         token = appliance.store.create_token("viewer", label="bench", by="bench",
                                              at=appliance.clock.now())
+        conn.send((appliance.port, token))
+        conn.recv()                     # anything: stop
+    finally:
+        appliance.stop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=100, help="per client (default 100)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="time bound (default 60)")
+    args = parser.parse_args(argv)
+    data = Path(tempfile.mkdtemp(prefix="nightswitch-bench-web-"))
+    ours, theirs = multiprocessing.Pipe()
+    # waitress warns for every queued request (in a load test that is the point): the
+    # child quiets it.
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(theirs, data),
+                                                          name="appliance")
+    server.start()
+    try:
+        if not ours.poll(60):
+            raise SystemExit("bench: the appliance did not start within 60 s")
+        port, token = ours.recv()
+        cookie = login(port)
         total, items, external = transfer_size(port, cookie)
 
         runs = {}
@@ -171,7 +189,11 @@ def main(argv=None) -> int:
                 t.join()
             runs[run] = (results, errors, time.perf_counter() - started)
     finally:
-        appliance.stop()
+        if server.is_alive():
+            ours.send("stop")
+            server.join(30)
+        if server.is_alive():
+            server.kill()
         shutil.rmtree(data, ignore_errors=True)
 
     failed = False

@@ -138,9 +138,9 @@ def _confirm_text(mode: str, end, now, tz, schedule) -> str | None:
     """The question to ask before an override that lasts more than four hours (SPEC 2),
     or None. It names the scheduled change the override would run past: the FreePBX trap
     of a "temporary" day set after closing that keeps the lines open all night."""
-    change = _first_other_change(schedule, now, mode)
     if end is not None and end - now <= CONFIRM_AFTER:
-        return None
+        return None                 # first: the schedule walk below is most of a page's cost
+    change = _first_other_change(schedule, now, mode)
     scheduled = decide(now, schedule).mode
     past = (f" The schedule has them in {scheduled.upper()} now." if scheduled != mode
             else "")
