@@ -797,20 +797,17 @@ class Controller:
         the copy is saved as the newest version, marked as restored from *version*, so the
         history and the audit say "rolled back" rather than "saved"."""
         state = self.resolve_zone(zone)
-        data = self.store.get_schedule_version(state.name, version)
-        if data is None:
-            newest = self.store.schedule_history(state.name, 1)
-            have = (f"versions 1 to {newest[0]['version']} exist" if newest
-                    else "it has no saved schedule yet")
-            raise ValidationError([FieldError(
-                "version", f"zone {state.name!r} has no schedule version {version}; {have}")])
-        # The modes may have changed in the config since that version was saved.
-        parsed = parse_schedule(data, allowed_modes=state.modes)
 
         def do():
+            old = {}
+
+            def fits(data):
+                # The modes may have changed in the config since that version was saved.
+                old["parsed"], old["data"] = parse_schedule(data, allowed_modes=state.modes), data
+
             saved = self.store.rollback_schedule(state.name, version, by=by,
-                                                 at=self.clock.now())
-            self._put_in_force(state, parsed, data, saved, by,
+                                                 at=self.clock.now(), fits=fits)
+            self._put_in_force(state, old["parsed"], old["data"], saved, by,
                                f"schedule rolled back to version {version} "
                                f"(saved as version {saved})")
             return {"version": saved, "restored_from": version,

@@ -109,7 +109,8 @@ def register(subparsers, common) -> None:
 # -- shared helpers ------------------------------------------------------------------
 
 def _site(args):
-    """``(tz, zone names or None, note)`` from the config, else ``--tz``, else UTC."""
+    """``(tz, config or None, note)``: the time zone from the config, else ``--tz``, else
+    UTC."""
     tz_arg = getattr(args, "tz", None)
     if args.config and Path(args.config).exists():
         from appliance.config import load_config   # lazily: `calls formats` needs no config
@@ -119,7 +120,7 @@ def _site(args):
         if tz_arg and tz_arg != config.timezone:
             note = (f"note: --tz {tz_arg} ignored; the config {args.config} sets "
                     f"site.timezone = {config.timezone}")
-        return ZoneInfo(config.timezone), config.zone_names, note
+        return ZoneInfo(config.timezone), config, note
     if tz_arg:
         try:
             return ZoneInfo(tz_arg), None, None
@@ -131,21 +132,19 @@ def _site(args):
             f"note: no config at {args.config} and no --tz: times are read as UTC")
 
 
-def _router(args, zone: str):
+def _router(args, zone: str, config):
     """Without ``--zone``, the config's ``[[smdr.routes]]`` share the calls out among the
     zones as the live intake does; with it, every call goes to that zone."""
     from appliance.smdr.routing import CallRouter
 
-    if args.zone is None and args.config and Path(args.config).exists():
-        from appliance.config import load_config
-
-        smdr = load_config(args.config).smdr
-        if smdr and smdr.get("routes"):
-            return CallRouter(smdr["zone"], smdr["routes"])
+    smdr = config.smdr if config is not None else None
+    if args.zone is None and smdr and smdr.get("routes"):
+        return CallRouter(smdr["zone"], smdr["routes"])
     return CallRouter(zone)
 
 
-def _zone(args, zones) -> str:
+def _zone(args, config) -> str:
+    zones = config.zone_names if config is not None else None
     zone = args.zone or (zones[0] if zones else "main")
     if zones is not None and zone not in zones:
         raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
@@ -232,8 +231,8 @@ def _local_midnight(day: date, tz) -> datetime:
 def run_report(args) -> int:
     from appliance.smdr.report import summary, to_csv
 
-    tz, zones, note = _site(args)
-    zone = _zone(args, zones)
+    tz, config, note = _site(args)
+    zone = _zone(args, config)
     first, last = _report_span(args, tz)
     if args.csv and args.json:
         raise ValidationError([FieldError("--csv", "choose one of --csv or --json")])
@@ -355,9 +354,9 @@ def run_import(args) -> int:
         show = 0
     if errors:
         raise ValidationError(errors)
-    tz, zones, note = _site(args)
-    zone = _zone(args, zones)
-    router = _router(args, zone)
+    tz, config, note = _site(args)
+    zone = _zone(args, config)
+    router = _router(args, zone, config)
     fmt = _load_format(args.fmt, _formats_dir(args))
     data, mtime = _read_capture(args.file)
     now = _capture_time(args, tz, mtime)

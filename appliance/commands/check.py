@@ -82,15 +82,16 @@ def boot_warnings(config, boot_config: str | None) -> list[str]:
     return out or [f"boot levels: every relay is held off at boot by {paths[0]}"]
 
 
-def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
+def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], list[str]]:
     """The saved schedules' conflicts with *config*, read without writing anything (the
     daemon may be running, and ``check`` may run as someone who must not create files).
-    Returns ``(errors, what was checked)``; what was checked ends with a warning line per
-    schedule whose time zone is not the site's."""
+    Returns ``(errors, lines to print)``: what was checked, then a warning per schedule
+    whose time zone is not the site's."""
     db = Path(data_dir) / DB_NAME
+    nothing = [f"no saved schedule in {data_dir} yet: the default plan will be used"]
     try:
         if not db.is_file():
-            return [], f"no saved schedule in {data_dir} yet: the default plan will be used"
+            return [], nothing
         # Read-only must not mean "creates files": opening a WAL database makes its -shm
         # (owned by whoever runs check, so root's would lock the service out). While the
         # daemon runs, its -wal and -shm exist and are shared; otherwise the file is
@@ -108,7 +109,7 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
         # Not this command's business to fail on: the service user owns the data, and a
         # damaged file is the daemon's to quarantine.
         hint = "; run it with sudo" if isinstance(exc, PermissionError) else ""
-        return [], f"saved schedules not checked: cannot read {db} ({exc}){hint}"
+        return [], [f"saved schedules not checked: cannot read {db} ({exc}){hint}"]
     errors, checked, warnings = [], [], []
     single = len(config.zone_names) == 1
     for zone, row in rows.items():
@@ -131,8 +132,8 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], str]:
         except ValueError as exc:
             errors.append(FieldError(where, f"is not readable JSON ({exc})"))
     if not checked:
-        return errors, f"no saved schedule in {data_dir} yet: the default plan will be used"
-    return errors, "\n".join(["saved " + ", ".join(checked) + " fits the config", *warnings])
+        return errors, nothing
+    return errors, ["saved " + ", ".join(checked) + " fits the config", *warnings]
 
 
 def summarize(config) -> list[str]:
@@ -169,16 +170,14 @@ def summarize(config) -> list[str]:
 
 def run(args) -> int:
     config = load_config(args.config)
-    errors, checked = saved_schedule_errors(config, args.data)
+    errors, schedule_lines = saved_schedule_errors(config, args.data)
     if errors:
         # SPEC 2: a schedule mode no actuator can make is a config error, file, key, reason.
         raise ValidationError(errors + [FieldError(
             "", "change the actuators' modes in the config, or save a schedule that uses "
                 "only the modes listed by a successful check")], str(Path(args.data) / DB_NAME))
-    for line in summarize(config):
-        print(line)
-    print(checked)
-    for line in boot_warnings(config, args.boot_config):
+    for line in [*summarize(config), *schedule_lines,
+                 *boot_warnings(config, args.boot_config)]:
         print(line)
     print(f"{args.config}: OK")
     return 0

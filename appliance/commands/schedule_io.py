@@ -194,14 +194,15 @@ def run_rollback(args) -> int:
     config = _load_config(args)
     with Store(args.data) as store:
         zone = _zone(args, store, config)
-        old = store.get_schedule_version(zone, number)
-        if old is not None:
+
+        def fits(old):
             # An old version may use a mode the actuators no longer produce: check it as
             # an import would be checked.
             try:
                 parse_schedule(old, allowed_modes=_allowed_modes(config, zone))
             except ValidationError as exc:
                 raise ValidationError(exc.errors, source=f"version {number}") from None
-        version = store.rollback_schedule(zone, number, by=actor(), at=now())
+
+        version = store.rollback_schedule(zone, number, by=actor(), at=now(), fits=fits)
     print(f"zone {zone}: version {number} is the schedule again, saved as version {version}")
     return 0

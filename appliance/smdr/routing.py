@@ -87,14 +87,15 @@ def check_routes(raw, zone_names, path: str = "smdr.routes") -> tuple[list[Route
         if not isinstance(table, dict):
             errors.append(FieldError(where, "must be a table with zone, extensions, trunks"))
             continue
-        for key in sorted(set(table) - {"zone", "extensions", "trunks"}):
-            errors.append(FieldError(f"{where}.{key}", "is not a known key; use zone, "
-                                                       "extensions, trunks"))
         zone = table.get("zone")
         if not isinstance(zone, str) or zone not in zone_names:
             errors.append(FieldError(f"{where}.zone", f"{zone!r} is not a zone; zones are "
                                                       + ", ".join(zone_names)))
-        lists = {}
+        lists, bad_key = {}, False
+        for key in sorted(set(table) - {"zone", "extensions", "trunks"}):
+            errors.append(FieldError(f"{where}.{key}", "is not a known key; use zone, "
+                                                       "extensions, trunks"))
+            bad_key = True
         for key in ("extensions", "trunks"):
             value = table.get(key, [])
             if (not isinstance(value, list) or len(value) > MAX_PATTERNS
@@ -103,10 +104,9 @@ def check_routes(raw, zone_names, path: str = "smdr.routes") -> tuple[list[Route
                     f"{where}.{key}", f"must be a list of up to {MAX_PATTERNS} patterns such "
                                       "as \"2*\", \"3?\" or \"401\" (digits, letters, * ? [ ] "
                                       "# + -, up to 32 characters each)"))
-                value = []
+                value, bad_key = [], True
             lists[key] = tuple(value)
-        if not lists["extensions"] and not lists["trunks"] and not any(
-                e.field.startswith(f"{where}.") and e.field != f"{where}.zone" for e in errors):
+        if not bad_key and not lists["extensions"] and not lists["trunks"]:
             errors.append(FieldError(where, "needs extensions or trunks (or both) to match"))
         if isinstance(zone, str):
             routes.append(Route(zone, lists["extensions"], lists["trunks"]))

@@ -113,13 +113,16 @@ class Store:
         with self._db.read() as conn:
             return _schedules.history(conn, zone, limit)
 
-    def rollback_schedule(self, zone, version, *, by, at) -> int:
+    def rollback_schedule(self, zone, version, *, by, at, fits=None) -> int:
         """Save a copy of an old *version* as the newest; the history is never rewritten.
 
+        :param fits: called with the old version's JSON inside the transaction, before
+            anything is written; whatever it raises (a schedule that no longer fits the
+            config) leaves the history as it was.
         :returns: the new version number.
         """
         with self._db.write() as conn:
-            return _schedules.rollback(conn, zone, version, by=by, at=at)
+            return _schedules.rollback(conn, zone, version, by=by, at=at, fits=fits)
 
     def schedule_zones(self) -> list[str]:
         """The zones that have a saved schedule."""

@@ -81,7 +81,7 @@ def history(conn: sqlite3.Connection, zone, limit=20) -> list[dict]:
     return [_row_dict(r) for r in rows]
 
 
-def rollback(conn: sqlite3.Connection, zone, number, *, by, at) -> int:
+def rollback(conn: sqlite3.Connection, zone, number, *, by, at, fits=None) -> int:
     check = Checker()
     zone = check.zone("zone", zone)
     number = check.count("version", number, minimum=1)
@@ -96,6 +96,8 @@ def rollback(conn: sqlite3.Connection, zone, number, *, by, at) -> int:
         have = f"versions 1 to {top} exist" if top else "it has no saved schedule yet"
         raise ValidationError([FieldError(
             "version", f"zone {zone!r} has no schedule version {number}; {have}")])
+    if fits is not None:
+        fits(json.loads(row[0]))        # raising rolls the transaction back
     return _insert(conn, zone, row[0], by, at, restored_from=number)
 
 
