@@ -222,6 +222,8 @@ def main(argv=None) -> int:
         # SPEC 9's target is for 20 browsing clients; the saturation run has none
         for name, label in (("page", "status_page_get"), ("api", "api_get_api_v1_status")):
             if results[name]:
+                print(bench_line(f"web_{run}_{label}_p50", statistics.median(results[name])
+                                 * 1000, "ms", "-", digits=2))
                 print(bench_line(f"web_{run}_{label}_p99", percentile(results[name], 99) * 1000,
                                  "ms", "<50" if run == "browsing" else "-", digits=2))
     print(bench_line("web_status_page_kb", total / 1024, "KB", "<100", digits=1))

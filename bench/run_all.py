@@ -85,8 +85,8 @@ EXPECTED = {
     "bench_serial.py": ["serial_ratio_p99", "serial_change_to_verified_p99"],
     "bench_smdr.py": ["smdr_slowest_format_lines_per_s", "smdr_framing_1mib_ms"],
     "bench_web.py": [
-        *(f"web_{run}_{what}_p99" for run in ("browsing", "saturation")
-          for what in ("status_page_get", "api_get_api_v1_status")),
+        *(f"web_{run}_{what}_{stat}" for run in ("browsing", "saturation")
+          for what in ("status_page_get", "api_get_api_v1_status") for stat in ("p50", "p99")),
         "web_status_page_kb", "web_external_references",
     ],
     "soak": ["soak_transitions_exact", "soak_rss_growth", "soak_calls_lost"],
