@@ -27,11 +27,11 @@ from pathlib import Path
 import schedule as periodic
 
 from appliance.actuators import build_actuator
-from appliance.clock import SimClock, SystemClock
-from appliance.controller import Controller
+from appliance.inputs.clock import SimClock, SystemClock
+from appliance.control.controller import Controller
 from appliance.errors import NightswitchError
-from appliance.panel import FrontPanel
-from appliance.sdnotify import SystemdNotifier
+from appliance.inputs.panel import FrontPanel
+from appliance.outputs.sdnotify import SystemdNotifier
 from appliance.store import Store
 from appliance.store.lock import DataDirLock
 
@@ -93,7 +93,7 @@ class Appliance:
                                          actuators=self.actuators, panels=self.panels,
                                          on_tick=self._tick)
             if simulate:
-                from appliance.virtual_panel import VirtualPanel
+                from appliance.sim.virtual_panel import VirtualPanel
 
                 self.controller.sim = VirtualPanel(self.controller, self.clock)
                 self._build_pbx_sim()

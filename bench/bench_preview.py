@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
 
-from appliance.dayplan import clear_caches   # noqa: E402
-from appliance.decide import decide, preview   # noqa: E402
-from appliance.schedule import parse_schedule   # noqa: E402
+from appliance.decision.dayplan import clear_caches   # noqa: E402
+from appliance.decision.decide import decide, preview   # noqa: E402
+from appliance.decision.schedule import parse_schedule   # noqa: E402
 from benchline import bench_line   # noqa: E402
 
 TARGET_MS = 200.0

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from gpiozero.pins.mock import MockFactory  # noqa: E402
 
-from appliance.clock import SimClock  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
 from appliance.config import default_config  # noqa: E402
 from appliance.daemon import Appliance  # noqa: E402
 from benchline import bench_line  # noqa: E402

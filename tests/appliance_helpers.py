@@ -1,7 +1,7 @@
 """Helpers for tests of the appliance core, in the words of the wiring.
 
 A test builds a :class:`Rig`: the config (TOML text, as an installer writes it), gpiozero's
-own ``MockFactory`` pins, a :class:`~appliance.clock.SimClock`, a :class:`Store` on disk
+own ``MockFactory`` pins, a :class:`~appliance.inputs.clock.SimClock`, a :class:`Store` on disk
 and a :class:`Controller` wired exactly as the daemon wires them. ``connect`` wires a relay
 output to a sense input with gpiozero's ``MockConnectedPin``, which is how a PBX whose
 night-service status follows the relay looks from the Pi.
@@ -30,10 +30,10 @@ from zoneinfo import ZoneInfo
 from gpiozero.pins.mock import MockConnectedPin
 
 from appliance.actuators import build_actuator
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
-from appliance.controller import Controller
-from appliance.panel import FrontPanel
+from appliance.control.controller import Controller
+from appliance.inputs.panel import FrontPanel
 from appliance.store import Store
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,7 +1,7 @@
 """The web page and the HTTP API of the appliance.
 
 :func:`create_app` builds a Flask app around a running
-:class:`~appliance.controller.Controller`, which it keeps in
+:class:`~appliance.control.controller.Controller`, which it keeps in
 ``app.extensions["nightswitch"]``. The views reach the daemon only through that object's
 narrow interface (status, overrides, schedule, preview, subscriptions, the store for
 reading); they never touch pins or the serial port. Waitress serves the app inside the
@@ -36,7 +36,7 @@ def create_app(controller=None, test_config=None) -> Flask:
     """Build the web app.
 
     :param controller:
-        The running :class:`~appliance.controller.Controller`. Without one the app can
+        The running :class:`~appliance.control.controller.Controller`. Without one the app can
         only answer ``/health`` with 503 (useful to check the factory itself).
     :param dict test_config:
         Settings that override the defaults, such as ``{"TESTING": True,

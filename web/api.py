@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from appliance.controller import parse_until
+from appliance.control.controller import parse_until
 from appliance.errors import FieldError, ValidationError
 from appliance.smdr import report
 from appliance.store.validate import Checker

@@ -49,10 +49,10 @@ class DayRow:
 def day_rows(schedule, first: date, days: int, *, day_plan) -> list[DayRow]:
     """The timeline's rows: each local date's plan cut into segments.
 
-    :param schedule: a parsed :class:`~appliance.schedule.Schedule`.
+    :param schedule: a parsed :class:`~appliance.decision.schedule.Schedule`.
     :param date first: the first local date.
     :param int days: how many dates.
-    :param day_plan: :func:`appliance.dayplan.day_plan`.
+    :param day_plan: :func:`appliance.decision.dayplan.day_plan`.
     """
     from datetime import timedelta
 

@@ -57,7 +57,7 @@ def subdivisions(country: str) -> tuple[tuple[str, str], ...]:
 def upcoming(country: str, subdivision: str | None, today: date,
              days: int = 365) -> list[tuple[date, str]]:
     """The library's public holidays from *today* for *days* days: ``(date, name)``."""
-    from appliance.dayplan import library_holidays
+    from appliance.decision.dayplan import library_holidays
 
     if not country:
         return []
@@ -73,8 +73,8 @@ def upcoming(country: str, subdivision: str | None, today: date,
 def holiday_names(country: str, subdivision: str | None, today: date) -> set[str]:
     """Casefolded names of the holidays around *today* (last year to two years ahead),
     to tell an ``ignore`` entry of this country from one left over from another."""
-    from appliance.dayplan import library_holidays
-    from appliance.schedule import holiday_name_key
+    from appliance.decision.dayplan import library_holidays
+    from appliance.decision.schedule import holiday_name_key
 
     names = set()
     for year in range(today.year - 1, today.year + 3):

@@ -21,11 +21,11 @@ from flask import (
     url_for,
 )
 
-from appliance.controller import parse_until
-from appliance.dayplan import day_plan, holiday_reason
-from appliance.decide import decide, next_schedule_change
+from appliance.control.controller import parse_until
+from appliance.decision.dayplan import day_plan, holiday_reason
+from appliance.decision.decide import decide, next_schedule_change
 from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
-from appliance.schedule import WEEKDAY_NAMES, WEEKDAYS, parse_schedule
+from appliance.decision.schedule import WEEKDAY_NAMES, WEEKDAYS, parse_schedule
 from appliance.smdr import report
 from web import api, charts, holiday_choices, schedule_form, timefmt
 from web.auth import controller, require

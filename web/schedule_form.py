@@ -1,7 +1,7 @@
 """The schedule editor's form, to and from the schedule JSON (SPEC 2).
 
 Pure: no Flask, no clock. The form's field names *are* the JSON paths that
-:func:`~appliance.schedule.parse_schedule` names in its errors (``weekly.mon[1].end``,
+:func:`~appliance.decision.schedule.parse_schedule` names in its errors (``weekly.mon[1].end``,
 ``seasons[0].from``), so an error lands on the very field that caused it.
 
 The *model* is the form's state: the JSON's shape with every value as the text typed,
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from appliance.schedule import WEEKDAYS, holiday_name_key
+from appliance.decision.schedule import WEEKDAYS, holiday_name_key
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d{1,4})\]|(\.)")
 #: Form fields that are not part of the schedule.
@@ -468,9 +468,9 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
     """A warning when the next year has no holiday and no exception at all: the phones
     would then follow weekly hours on Christmas Day.
 
-    :param schedule: a parsed :class:`~appliance.schedule.Schedule`.
+    :param schedule: a parsed :class:`~appliance.decision.schedule.Schedule`.
     :param today: the local date.
-    :param holiday_reason: :func:`appliance.dayplan.holiday_reason`.
+    :param holiday_reason: :func:`appliance.decision.dayplan.holiday_reason`.
     """
     from datetime import timedelta
 

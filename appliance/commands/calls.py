@@ -210,7 +210,7 @@ def _report_span(args, tz) -> tuple[date, date]:
     if errors:
         raise ValidationError(errors)
     if end is None:
-        from appliance.clock import SystemClock   # the one place the time is read
+        from appliance.inputs.clock import SystemClock   # the one place the time is read
 
         end = SystemClock().now().astimezone(tz).date()
     if start is None:
@@ -334,7 +334,7 @@ def _capture_time(args, tz, mtime) -> datetime:
         return when.replace(tzinfo=tz) if when.tzinfo is None else when
     if mtime is not None:
         return mtime
-    from appliance.clock import SystemClock   # the one place the time is read
+    from appliance.inputs.clock import SystemClock   # the one place the time is read
 
     return SystemClock().now()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from appliance.actuators import pins_of
 from appliance.config import load_config
 from appliance.errors import FieldError, ValidationError
-from appliance.schedule import parse_schedule
+from appliance.decision.schedule import parse_schedule
 from appliance.store.db import DB_NAME
 
 

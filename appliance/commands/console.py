@@ -117,7 +117,7 @@ def run(args) -> int:
     import serial
     from serial.tools.miniterm import Miniterm, key_description
 
-    from appliance.clock import SystemClock
+    from appliance.inputs.clock import SystemClock
 
     profile, port_url, settings, zone = resolve(args)
     if not sys.stdin.isatty():

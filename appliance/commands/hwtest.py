@@ -72,7 +72,7 @@ def _ensure_daemon_stopped(data_dir) -> None:
 
 
 def test_leds(config, factory, asker: Asker, seconds: float) -> None:
-    from appliance.panel import StatusLeds
+    from appliance.inputs.panel import StatusLeds
 
     for panel in config.panels:
         leds = StatusLeds(panel.pins, pin_factory=factory)
@@ -112,8 +112,8 @@ def test_relays(config, factory, asker: Asker, seconds: float) -> None:
 
 
 def test_key(config, factory, asker: Asker, seconds: float) -> None:
-    from appliance.clock import SystemClock
-    from appliance.panel import FrontPanel
+    from appliance.inputs.clock import SystemClock
+    from appliance.inputs.panel import FrontPanel
 
     clock = SystemClock("always")
     for cfg in config.panels:

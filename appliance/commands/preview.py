@@ -12,11 +12,11 @@ import os
 import sys
 from datetime import date
 
-from appliance.decide import MAX_PREVIEW_DAYS, check_preview_span, preview
+from appliance.decision.decide import MAX_PREVIEW_DAYS, check_preview_span, preview
 from appliance.errors import FieldError, ValidationError
-from appliance.jsonfile import read_json_file
-from appliance.preview_text import format_preview, transitions_to_json
-from appliance.schedule import parse_schedule
+from appliance.commands.jsonfile import read_json_file
+from appliance.decision.preview_text import format_preview, transitions_to_json
+from appliance.decision.schedule import parse_schedule
 
 NAME = "preview"
 DEFAULT_DAYS = 7
@@ -100,7 +100,7 @@ def _allowed_modes(args) -> set[str] | None:
 def _today(timezone: str) -> date:
     from zoneinfo import ZoneInfo
 
-    from appliance.clock import SystemClock   # the one place the time is read
+    from appliance.inputs.clock import SystemClock   # the one place the time is read
 
     return SystemClock().now().astimezone(ZoneInfo(timezone)).date()
 

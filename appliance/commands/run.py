@@ -35,7 +35,7 @@ def register(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from appliance.clock import system_clock_from_env
+    from appliance.inputs.clock import system_clock_from_env
     from appliance.daemon import Appliance
 
     if not sys.stderr.isatty():

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
-from appliance.jsonfile import read_json_file
+from appliance.commands.jsonfile import read_json_file
 from appliance.store import Store
 from appliance.store import files
 from appliance.store.offline import actor, now, parse_whole_number, print_json, table
@@ -114,7 +114,7 @@ def _allowed_modes(config, zone):
 def _natural_order(data: dict) -> dict:
     """*data* with its keys in the order people read them (timezone first, weekdays
     Monday to Sunday) rather than the store's sorted order."""
-    from appliance.schedule import parse_schedule, schedule_to_json
+    from appliance.decision.schedule import parse_schedule, schedule_to_json
 
     try:
         return schedule_to_json(parse_schedule(data))
@@ -154,7 +154,7 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from appliance.schedule import parse_schedule, schedule_to_json
+    from appliance.decision.schedule import parse_schedule, schedule_to_json
 
     data = read_json_file(args.file)
     config = _load_config(args)
@@ -188,7 +188,7 @@ def run_history(args) -> int:
 
 
 def run_rollback(args) -> int:
-    from appliance.schedule import parse_schedule
+    from appliance.decision.schedule import parse_schedule
 
     number = parse_whole_number(args.version, "VERSION")
     config = _load_config(args)

@@ -62,7 +62,7 @@ READ_SIZE = 4096
 
 
 def _now_utc() -> datetime:
-    from appliance.clock import SystemClock
+    from appliance.inputs.clock import SystemClock
     return SystemClock().now()
 
 
@@ -177,7 +177,7 @@ class PbxSimulator:
     :param smdr_format: an SMDR format object (with ``render(record, tz)``), or a name,
         or None for the profile's ``smdr_format``.
     :param tz: the site's time zone for SMDR times (UTC by default).
-    :param now: the wall clock for SMDR records (an ``appliance.clock`` clock's ``now``).
+    :param now: the wall clock for SMDR records (an ``appliance.inputs.clock`` clock's ``now``).
     :param link_dir: where the stable symlinks go (a private temp dir by default).
     :param int seed: seeds the random calls and line noise, for repeatable tests.
     :param on_event: called with a one-line message when the port vanishes, comes back,

@@ -102,7 +102,7 @@ class SmdrIntake:
     :param tz:
         The site's time zone: the PBX prints local time.
     :param clock:
-        The :class:`~appliance.clock.Clock`: ``now()`` stamps each line and is the
+        The :class:`~appliance.inputs.clock.Clock`: ``now()`` stamps each line and is the
         reference for a missing year; ``wait()`` paces the reopen backoff.
     :param settings:
         Serial overrides from the config (``{baudrate = 1200}``) over the format's

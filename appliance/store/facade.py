@@ -100,7 +100,7 @@ class Store:
             return _schedules.version(conn, zone, version)
 
     def save_schedule(self, zone, data: dict, *, by, at) -> int:
-        """Save *data*, already validated by :func:`appliance.schedule.parse_schedule`,
+        """Save *data*, already validated by :func:`appliance.decision.schedule.parse_schedule`,
         as the newest version of *zone*'s schedule.
 
         :returns: the new version number (1 for the first).

@@ -16,7 +16,7 @@ from appliance.errors import FieldError, ValidationError
 
 def now() -> datetime:
     """The current instant, from the one module that reads the clock."""
-    from appliance.clock import SystemClock
+    from appliance.inputs.clock import SystemClock
 
     return SystemClock().now()
 

@@ -227,7 +227,7 @@ def _check_database(path: Path, manifest: dict, config, problems: list[FieldErro
 
 def _check_schedules(conn: sqlite3.Connection, config, problems: list[FieldError]) -> None:
     try:
-        from appliance.schedule import parse_schedule
+        from appliance.decision.schedule import parse_schedule
     except ImportError:
         parse_schedule = None
     for zone, number, text in conn.execute(

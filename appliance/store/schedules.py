@@ -1,6 +1,6 @@
 """Schedule versions per zone: append-only history, rollback as a new version.
 
-The store does not understand schedules; :func:`appliance.schedule.parse_schedule` does,
+The store does not understand schedules; :func:`appliance.decision.schedule.parse_schedule` does,
 and callers validate before saving. The store keeps the JSON as canonical text (sorted
 keys, no spaces) so two equal schedules are equal bytes and an export is stable.
 """

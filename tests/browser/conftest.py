@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.daemon import Appliance
 from tests.web.webhelp import MONDAY_10, make_user_db, site_config
 

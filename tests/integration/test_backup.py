@@ -17,7 +17,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.config import find_pinmap, load_config
-from appliance.schedule import default_schedule_json
+from appliance.decision.schedule import default_schedule_json
 from appliance.smdr.record import CallRecord
 from appliance.store import DataDirLock, Store
 from appliance.store.schema import MIGRATIONS

@@ -16,7 +16,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.config import find_pinmap
-from appliance.schedule import default_schedule_json
+from appliance.decision.schedule import default_schedule_json
 from appliance.store import Store
 from tests.appliance_helpers import console_script
 

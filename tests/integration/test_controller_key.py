@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from appliance.clock import SimClock
-from appliance.decide import Key
+from appliance.inputs.clock import SimClock
+from appliance.decision.decide import Key
 from appliance.errors import Refused
 from tests.appliance_helpers import (MONDAY_0759, build_rig, changes, close_contact, config,
                                      contact_toml, open_contact, panel_toml, wait_until)
@@ -125,7 +125,7 @@ def test_the_position_read_at_construction_is_the_controllers_key(mock_factory, 
         assert rig.zone.key is Key.AUTO
         rig.turn_key("day")
         rig.panel._debouncer.settle(10**9)             # as if read as DAY when built
-        from appliance.controller import Controller
+        from appliance.control.controller import Controller
 
         again = Controller(cfg, rig.store, rig.clock, actuators=rig.actuators,
                            panels=rig.panels)
@@ -384,7 +384,7 @@ def test_key_events_are_handled_on_the_controller_thread(rig):
 
 def test_the_virtual_panel_turns_the_key_through_the_mock_pins(rig):
     from appliance.errors import ValidationError
-    from appliance.virtual_panel import VirtualPanel
+    from appliance.sim.virtual_panel import VirtualPanel
 
     sim = VirtualPanel(rig.controller, rig.clock)
     rig.step()
@@ -407,7 +407,7 @@ def test_the_virtual_panel_turns_the_key_through_the_mock_pins(rig):
 
 def test_the_virtual_panel_without_a_key_switch(mock_factory, data_dir):
     from appliance.errors import ValidationError
-    from appliance.virtual_panel import VirtualPanel
+    from appliance.sim.virtual_panel import VirtualPanel
 
     rig = build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()))
     try:

@@ -3,8 +3,8 @@ is picked up by the running controller within its watchdog interval, and audited
 
 from __future__ import annotations
 
-from appliance.controller import WATCHDOG_S
-from appliance.schedule import default_schedule_json
+from appliance.control.controller import WATCHDOG_S
+from appliance.decision.schedule import default_schedule_json
 from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml
 
 

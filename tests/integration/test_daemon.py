@@ -19,9 +19,9 @@ import urllib.request
 
 import pytest
 
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.daemon import Appliance
-from appliance.sdnotify import SystemdNotifier
+from appliance.outputs.sdnotify import SystemdNotifier
 from appliance.store.lock import DataDirLock
 from tests.appliance_helpers import (MONDAY_0759, SITE, OutputCollector, cli_env, config,
                                      connect, contact_toml, free_port, panel_toml, spawn,
@@ -284,7 +284,7 @@ def test_run_without_trusted_clock_holds(tmp_path):
         token, url = (data / "cli-token").read_text().split()
         status, body = http_get(url + "/api/v1/status", token)
         # a PC has no timesyncd flag; whether the kernel reports NTP sync decides it
-        from appliance.clock import SystemClock
+        from appliance.inputs.clock import SystemClock
         trusted = SystemClock("timesyncd").is_synchronized()
         assert (body["source"] == "hold") is (not trusted)
     finally:

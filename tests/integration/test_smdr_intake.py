@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.clock import SimClock, SystemClock
+from appliance.inputs.clock import SimClock, SystemClock
 from appliance.errors import ValidationError
 from appliance.smdr.formats import load_format
 from appliance.smdr.intake import SmdrIntake, build_intake, check, next_backoff

@@ -119,7 +119,7 @@ def test_notify_watchdog_and_restart_forever(unit):
 
 def test_the_daemon_pets_the_watchdog_well_inside_watchdogsec(unit):
     # sd_watchdog_enabled(3): notify every half of WATCHDOG_USEC or more often
-    from appliance.controller import WATCHDOG_S
+    from appliance.control.controller import WATCHDOG_S
     assert WATCHDOG_S <= int(value(unit, "Service", "WatchdogSec")) / 2
 
 

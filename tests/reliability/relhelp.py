@@ -5,8 +5,8 @@ happens to its clock, its PBX, its power and its inputs. These helpers keep the 
 those words:
 
 * :class:`Oracle` answers "which mode should be in force at instant *t*" from
-  :func:`~appliance.decide.preview` alone, so the controller (which uses
-  :func:`~appliance.decide.decide` and its ``next_change``) is checked against a second
+  :func:`~appliance.decision.decide.preview` alone, so the controller (which uses
+  :func:`~appliance.decision.decide.decide` and its ``next_change``) is checked against a second
   reading of the schedule.
 * :func:`run_until` runs a controller exactly as its thread does (sleep until the
   earliest deadline, then step) but with an infinitely fast simulated clock, so days of
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from appliance.decide import preview
+from appliance.decision.decide import preview
 
 UTC = timezone.utc
 #: The relay state the default contact actuator holds per mode (hardware/pinmap.toml).
@@ -39,7 +39,7 @@ SPIN_LIMIT = 1000
 class Oracle:
     """The mode in force at any instant, read from :func:`preview` only.
 
-    :param schedule: a parsed :class:`~appliance.schedule.Schedule`.
+    :param schedule: a parsed :class:`~appliance.decision.schedule.Schedule`.
     :param date first: the first local date covered.
     :param int days: how many days are covered.
     """
@@ -90,7 +90,7 @@ def run_until(controller, clock, end: datetime, *, after_step=None, max_steps=2_
     """Run *controller* as its own thread would, until the simulated *end*.
 
     The thread sleeps ``_next_timeout()`` on the clock and then steps; here the sleep is
-    an :meth:`~appliance.clock.SimClock.advance` of exactly that long, so each wake-up
+    an :meth:`~appliance.inputs.clock.SimClock.advance` of exactly that long, so each wake-up
     lands on its exact instant and no real time passes. Returns the number of steps.
 
     :param after_step: called after each step (a :class:`RelayWatch`'s ``look``).

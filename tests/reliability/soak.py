@@ -6,7 +6,7 @@ Run it on its own (``python -m tests.reliability.soak --days 60``), from
 One process holds the whole appliance as ``simulate`` builds it: the controller thread,
 the front panel and relays on gpiozero's MockFactory, the PBX simulator's pin side
 answering the night-service relay, the SMDR intake reading a pty, waitress serving the
-web app. Its :class:`~appliance.clock.SimClock` stands still unless this driver moves
+web app. Its :class:`~appliance.inputs.clock.SimClock` stands still unless this driver moves
 it; the driver moves it straight to the next thing that happens (a schedule change, an
 override's end, an injected event) or by an hour at most, and waits for the controller
 to finish each step. So 60 days take about a minute, and every change happens at its
@@ -44,10 +44,10 @@ from zoneinfo import ZoneInfo
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from appliance.clock import SimClock  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
 from appliance.config import load_config_text  # noqa: E402
-from appliance.decide import preview  # noqa: E402
-from appliance.schedule import parse_schedule  # noqa: E402
+from appliance.decision.decide import preview  # noqa: E402
+from appliance.decision.schedule import parse_schedule  # noqa: E402
 from appliance.smdr.formats import load_format  # noqa: E402
 from appliance.smdr.record import CallRecord  # noqa: E402
 from appliance.store import Store  # noqa: E402

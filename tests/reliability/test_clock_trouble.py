@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance import controller as controller_module
+from appliance.control import controller as controller_module
 from appliance.config import load_config_text
-from appliance.schedule import parse_schedule
+from appliance.decision.schedule import parse_schedule
 from appliance.store import Store
 from tests.appliance_helpers import build_rig, contact_toml, panel_toml
 from tests.reliability.relhelp import (RELAY_FOR, UTC, Oracle, RelayWatch, dst_changes, every_day,

@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.actuators import build_actuator
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
-from appliance.controller import Controller
+from appliance.control.controller import Controller
 from appliance.errors import NightswitchError, ValidationError
 from appliance.pbx.profiles import SHIPPED_DIR, load_profiles
 from appliance.smdr.formats import load_format

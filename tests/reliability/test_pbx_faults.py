@@ -33,9 +33,9 @@ from pathlib import Path
 import pytest
 
 from appliance.actuators import build_actuator
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
-from appliance.controller import Controller
+from appliance.control.controller import Controller
 from appliance.pbx.profiles import load_profiles
 from appliance.sim.pty_pbx import PbxSimulator
 from appliance.store import Store

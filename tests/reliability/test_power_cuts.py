@@ -32,8 +32,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from appliance.decide import Key, Override, decide
-from appliance.schedule import parse_schedule
+from appliance.decision.decide import Key, Override, decide
+from appliance.decision.schedule import parse_schedule
 from appliance.smdr.formats import load_format
 from appliance.smdr.record import CallRecord
 from tests.reliability.daemon_rig import SimDaemon, SmdrLine, write_config

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.decide import Key, Override, decide, preview
+from appliance.decision.decide import Key, Override, decide, preview
 from appliance.errors import ValidationError
-from appliance.schedule import Schedule, parse_schedule
+from appliance.decision.schedule import Schedule, parse_schedule
 
 OFFICE_HOURS = [{"start": "08:00", "end": "18:00", "mode": "day"}]
 

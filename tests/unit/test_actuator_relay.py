@@ -9,7 +9,7 @@ from appliance.actuators import ACTUATOR_TYPES, actuator_module, build_actuator,
 from appliance.actuators.base import Actuator
 from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from tests.appliance_helpers import MONDAY_0759, changes, config, contact_toml
 
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from appliance import clock as clock_module
-from appliance.clock import SimClock, SystemClock, system_clock_from_env
+from appliance.inputs import clock as clock_module
+from appliance.inputs.clock import SimClock, SystemClock, system_clock_from_env
 from tests.appliance_helpers import BERLIN
 
 START = datetime(2026, 3, 2, 7, 59, tzinfo=BERLIN)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.decide import (
+from appliance.decision.decide import (
     Change, Key, Override, decide, next_schedule_change,
 )
 from tests.unit.schedule_helpers import (

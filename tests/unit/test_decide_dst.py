@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from appliance.decide import decide, preview, wall_to_instant
+from appliance.decision.decide import decide, preview, wall_to_instant
 from tests.unit.schedule_helpers import (
     assert_mode_at, assert_next_change, local, make_schedule, mode_changes, preview_table,
     utc,

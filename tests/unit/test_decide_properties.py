@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.dayplan import day_plan
-from appliance.decide import Change, Override, decide, next_schedule_change, preview, \
+from appliance.decision.dayplan import day_plan
+from appliance.decision.decide import Change, Override, decide, next_schedule_change, preview, \
     wall_to_instant
-from appliance.schedule import WEEKDAYS, format_minutes, parse_schedule, schedule_to_json
+from appliance.decision.schedule import WEEKDAYS, format_minutes, parse_schedule, schedule_to_json
 
 #: Zones that keep DST in 2026-2027, both hemispheres, with the odd ones: Dublin's
 #: negative DST, Lord Howe's 30 minutes, Chatham's 45-minute offset, and changes at

@@ -15,7 +15,7 @@ checked; the line before a fenced block may be:
     :func:`appliance.config.load_config_text`. A ```toml block without a marker is a
     complete config and is loaded the same way.
 ``<!-- check: schedule -->``
-    a ```json block that must parse with :func:`appliance.schedule.parse_schedule`.
+    a ```json block that must parse with :func:`appliance.decision.schedule.parse_schedule`.
 ``<!-- check: output -->``
     a ```text block that must be, line for line, what the ``nightswitch`` command in the
     ```sh block before it prints (run in-process, with the guide's own schedule file).
@@ -38,7 +38,7 @@ from appliance.config import load_config_text, validate_config
 from appliance.errors import ValidationError
 from appliance.pbx.profiles import load_profiles
 from appliance.pbx.settings import KEYS as SERIAL_SETTING_KEYS
-from appliance.schedule import parse_schedule
+from appliance.decision.schedule import parse_schedule
 from appliance.smdr.formats import load_all
 
 REPO = Path(__file__).resolve().parents[2]

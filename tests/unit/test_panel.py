@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.clock import SimClock
-from appliance.decide import Key
-from appliance.panel import PATTERNS, Debouncer, FrontPanel, KeyEvent, PanelEvent, StatusLeds
+from appliance.inputs.clock import SimClock
+from appliance.decision.decide import Key
+from appliance.inputs.panel import PATTERNS, Debouncer, FrontPanel, KeyEvent, PanelEvent, StatusLeds
 from tests.appliance_helpers import (MONDAY_0759, close_contact, config, open_contact,
                                      panel_toml)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from appliance.dayplan import (
+from appliance.decision.dayplan import (
     clear_holiday_cache, day_plan, holiday_reason, library_holidays,
 )
 from tests.unit.schedule_helpers import assert_mode_at, make_schedule

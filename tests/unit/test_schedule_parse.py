@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from appliance.errors import ValidationError
-from appliance.schedule import (
+from appliance.decision.schedule import (
     WEEKDAYS, CustomHoliday, DateException, HolidayRules, Season, TimeRange,
     default_schedule_json, parse_schedule, schedule_to_json,
 )

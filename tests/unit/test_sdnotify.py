@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from appliance.sdnotify import SystemdNotifier
+from appliance.outputs.sdnotify import SystemdNotifier
 
 
 @pytest.fixture

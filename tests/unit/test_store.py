@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.errors import ValidationError
-from appliance.schedule import default_schedule_json
+from appliance.decision.schedule import default_schedule_json
 from appliance.smdr.record import CallRecord
 from appliance.store import SCHEMA_VERSION, Store, StoreError
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.store import (SCHEMA_VERSION, DataDirLock, SchemaTooNewError, Store, StoreError,
                              is_held_elsewhere)
 

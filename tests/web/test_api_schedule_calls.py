@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 
-from appliance.schedule import default_schedule_json
+from appliance.decision.schedule import default_schedule_json
 from appliance.smdr.record import CallRecord
 from tests.web.webhelp import bearer
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from appliance.dayplan import day_plan
-from appliance.schedule import parse_schedule, schedule_to_json
+from appliance.decision.dayplan import day_plan
+from appliance.decision.schedule import parse_schedule, schedule_to_json
 from web import charts, schedule_form, timefmt
 from web.pages import mask_secrets
 
@@ -139,7 +139,7 @@ def test_any_weekly_plan_survives_the_form(weekly):
 def test_coming_year_warning():
     bare = parse_schedule({"timezone": "Europe/Berlin"})
     today = date(2026, 3, 2)
-    from appliance.dayplan import holiday_reason
+    from appliance.decision.dayplan import holiday_reason
 
     assert "no holidays and no exceptions" in schedule_form.coming_year_warning(
         bare, today, holiday_reason=holiday_reason)

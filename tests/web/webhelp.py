@@ -7,7 +7,7 @@ import shutil
 import tomllib
 from datetime import datetime, timezone
 
-from appliance.clock import SimClock
+from appliance.inputs.clock import SimClock
 from appliance.config import find_pinmap, validate_config
 from appliance.daemon import Appliance
 from web import create_app

@@ -5,7 +5,7 @@ import all use the same shape, SPEC section 2). :func:`parse_schedule` checks it
 reports *every* problem at once as a :exc:`~appliance.errors.ValidationError` whose
 lines name the field (``weekly.mon[1].end``, ``seasons[0].from``, ``holidays.country``)
 and say what is allowed, and returns frozen dataclasses that the pure core
-(:mod:`appliance.dayplan`, :mod:`appliance.decide`) reads without further checks.
+(:mod:`appliance.decision.dayplan`, :mod:`appliance.decision.decide`) reads without further checks.
 :func:`schedule_to_json` turns a :class:`Schedule` back into the same JSON.
 
 Nothing here reads the clock; time zones and holiday tables are only named here and
@@ -672,7 +672,7 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
             day = check.date(item.strip(), where)
             if day is None:
                 continue
-            from appliance.dayplan import library_holidays
+            from appliance.decision.dayplan import library_holidays
 
             if day not in library_holidays(country, subdivision, day.year, categories):
                 check.err(where, f"{day.isoformat()} is not a public holiday in {place}, "

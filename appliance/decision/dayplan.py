@@ -7,7 +7,7 @@ holiday, which wins over a season, which wins over the weekly plan. The result i
 24:00 in wall-clock minutes, each with its mode, its source and its reason in words.
 
 Turning wall-clock minutes into instants (daylight-saving gaps and overlaps) is the
-job of :mod:`appliance.decide`; this module knows nothing about time zones.
+job of :mod:`appliance.decision.decide`; this module knows nothing about time zones.
 
 Public holidays come from the ``holidays`` library, looked up once per year, country
 and subdivision and then kept (the library itself fills its tables lazily per year).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from appliance.schedule import (
+from appliance.decision.schedule import (
     DAY_MINUTES, WEEKDAY_NAMES, WEEKDAYS, HolidayRules, Schedule, TimeRange,
     format_minutes, holiday_language, holiday_name_key, library_categories,
 )
@@ -188,7 +188,7 @@ def day_plan(schedule: Schedule, day: date) -> DayPlan:
     """The plan of one local date: exception > holiday > season > weekly.
 
     :param Schedule schedule:
-        A schedule from :func:`~appliance.schedule.parse_schedule`.
+        A schedule from :func:`~appliance.decision.schedule.parse_schedule`.
     :param date day:
         The local date.
     """

@@ -1,6 +1,6 @@
 """A preview as people read it: a table in the site's local time, or JSON.
 
-:func:`~appliance.decide.preview` gives :class:`~appliance.decide.Transition` entries;
+:func:`~appliance.decision.decide.preview` gives :class:`~appliance.decision.decide.Transition` entries;
 this module only renders them, for ``nightswitch preview`` and for the web layer.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from appliance.decide import Transition
+from appliance.decision.decide import Transition
 
 _HEADER = ("Day", "Date", "Time", "Mode", "Reason")
 
@@ -38,7 +38,7 @@ def format_preview(entries: list[Transition], *, timezone: str, start: date,
     an autumn overlap and the hour after a spring gap are never ambiguous.
 
     :param list entries:
-        From :func:`~appliance.decide.preview`; their ``at`` is in the site's zone.
+        From :func:`~appliance.decision.decide.preview`; their ``at`` is in the site's zone.
     :param str timezone:
         The site's time zone, named in the title line.
     :param date start:

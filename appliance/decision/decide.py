@@ -2,7 +2,7 @@
 
 :func:`decide` answers for one instant, taking the key switch and a manual override into
 account (SPEC section 2, levels 1 and 2); the schedule's own levels 3 to 6 come from
-:func:`~appliance.dayplan.day_plan`. :func:`preview` lists the changes over a span of
+:func:`~appliance.decision.dayplan.day_plan`. :func:`preview` lists the changes over a span of
 days. The controller, the LEDs, the web page, the API and ``nightswitch preview`` all
 get their answer from here, so they can never disagree (FreePBX's two evaluators did).
 
@@ -24,9 +24,9 @@ from enum import Enum
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from appliance.dayplan import Piece, day_plan
+from appliance.decision.dayplan import Piece, day_plan
 from appliance.errors import FieldError, ValidationError
-from appliance.schedule import Schedule
+from appliance.decision.schedule import Schedule
 
 #: How far ahead the next change is searched for before saying "never" (SPEC 2).
 SEARCH_DAYS = 400

@@ -3,7 +3,7 @@
 Everything that can change the mode is an event on the controller's queue: a key turn
 (the panel's edge callbacks only wake it), a button press, a web/API/CLI request, the
 clock reaching the next change, a retry falling due, the periodic read-back of the PBX.
-The controller thread alone calls :func:`~appliance.decide.decide` and drives actuators,
+The controller thread alone calls :func:`~appliance.decision.decide.decide` and drives actuators,
 so no two threads ever drive a relay.
 
 It sleeps exactly until the earliest of: the decision's ``next_change``, a debounce or
@@ -27,10 +27,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from appliance.actuators.base import ActuatorError
-from appliance.decide import Decision, Key, Override, decide, next_schedule_change, preview
+from appliance.decision.decide import Decision, Key, Override, decide, next_schedule_change, preview
 from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
-from appliance.panel import PanelEvent
-from appliance.schedule import default_schedule_json, parse_schedule
+from appliance.inputs.panel import PanelEvent
+from appliance.decision.schedule import default_schedule_json, parse_schedule
 
 log = logging.getLogger("nightswitch.controller")
 
@@ -85,9 +85,9 @@ class Controller:
 
     :param config: the validated :class:`~appliance.config.Config`.
     :param store: the :class:`~appliance.store.Store`.
-    :param clock: a :class:`~appliance.clock.Clock` (system or simulated).
+    :param clock: a :class:`~appliance.inputs.clock.Clock` (system or simulated).
     :param list actuators: live actuators (each knows its zone and role), in apply order.
-    :param list panels: live :class:`~appliance.panel.FrontPanel` objects.
+    :param list panels: live :class:`~appliance.inputs.panel.FrontPanel` objects.
     :param on_tick: called from the loop at least every :data:`WATCHDOG_S` seconds (the
         daemon sends systemd ``WATCHDOG=1`` and runs housekeeping from it).
     :param float retry_min: first retry delay; it doubles up to *retry_max* (SPEC 4).

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from appliance.decide import Key
+from appliance.decision.decide import Key
 from appliance.errors import FieldError, ValidationError
 
 
 class VirtualPanel:
     """The simulated panel of the first zone's key switch.
 
-    :param controller: the running :class:`~appliance.controller.Controller`.
-    :param clock: the :class:`~appliance.clock.SimClock`.
+    :param controller: the running :class:`~appliance.control.controller.Controller`.
+    :param clock: the :class:`~appliance.inputs.clock.SimClock`.
     """
 
     def __init__(self, controller, clock):

@@ -34,7 +34,7 @@ from enum import Enum
 
 from gpiozero import LED, DigitalInputDevice
 
-from appliance.decide import Key
+from appliance.decision.decide import Key
 
 
 class Debouncer:
