@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import Actuator, ActuatorError, check_keys
+from appliance.actuators.base import Abandoned, Actuator, ActuatorError, check_keys
 from appliance.errors import FieldError, ValidationError
 from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
@@ -197,7 +197,8 @@ class SerialActuator(Actuator):
             settings, _ = parse_settings(spec["settings"], "settings", settings)
         self.link = PbxLink(profile, self.port, username=spec.get("username"),
                             password=self._password, settings=settings, monotonic=monotonic,
-                            sleep=sleep, open_port=open_port, label=self.name)
+                            sleep=sleep, open_port=open_port, label=self.name,
+                            should_abandon=lambda: self.should_abandon())
         self.can_read_back = profile.serial.status is not None
 
     @property
@@ -219,7 +220,7 @@ class SerialActuator(Actuator):
         try:
             self.link.set_mode(theirs)
         except DialogueError as exc:
-            raise ActuatorError(f"{exc} [{self.profile.name} on {self.port}]") from None
+            raise _actuator_error(exc, self) from None
         self.last_mode = mode
 
     def read_back(self) -> str | None:
@@ -238,7 +239,7 @@ class SerialActuator(Actuator):
         try:
             theirs = self.link.read_mode()
         except DialogueError as exc:
-            raise ActuatorError(f"{exc} [{self.profile.name} on {self.port}]") from None
+            raise _actuator_error(exc, self) from None
         return self._back.get(theirs, theirs)
 
     def close(self) -> None:
@@ -250,3 +251,15 @@ class SerialActuator(Actuator):
         return (f"<SerialActuator {self.name!r} zone={self.zone} role={self.role} "
                 f"profile={self.profile.name} port={self.port} "
                 f"password={'***' if self._password else 'none'} last_mode={self.last_mode}>")
+
+
+def _actuator_error(exc: DialogueError, actuator: SerialActuator) -> ActuatorError:
+    """The dialogue's failure as the worker sees it: abandoned at a safe point (a newer
+    mode is wanted), a refused login (never retried by itself), or a plain failure."""
+    message = f"{exc} [{actuator.profile.name} on {actuator.port}]"
+    if exc.kind == "abandoned":
+        return Abandoned(message)
+    error = ActuatorError(message)
+    if exc.kind == "auth":
+        error.retry_automatically = False
+    return error

@@ -12,6 +12,9 @@ there, and on through several retry periods with the fault still in place.
 For each episode:
 
 * nothing crashes (the controller thread lives; no internal error is logged);
+* a refused login (``wrong_password``) is never retried by itself within a day, by a
+  switch or a read-back, so a PBX that locks its maintenance account after a few
+  failures is not locked by the appliance; an operator's retry restores the mode;
 * the fault is on the status page (``faults``) within 5 s of the appliance's first
   contact with the PBX after the fault began;
 * once the fault clears, the very next retry (at most one retry period later, on the
@@ -36,6 +39,7 @@ from appliance.actuators import build_actuator
 from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
 from appliance.control.controller import Controller
+from appliance.control.worker import REFUSED_RETRY_S
 from appliance.pbx.profiles import load_profiles
 from appliance.sim.pty_pbx import PbxSimulator
 from appliance.store import Store
@@ -100,6 +104,12 @@ modes = {{ day = "day", night = "night" }}
         self.controller = Controller(self.config, self.store, self.clock,
                                      actuators=self.actuators)
         self.zone = self.controller.zones["main"]
+        # Every session the actuator opens with the PBX (a login), in order.
+        self.operations: list[str] = []
+        link = self.actuators[0].link
+        real_operation = link._operation
+        link._operation = lambda name, body: (self.operations.append(name),
+                                              real_operation(name, body))[1]
 
     def start(self):
         self.controller.start()
@@ -109,11 +119,12 @@ modes = {{ day = "day", night = "night" }}
         return self.controller.status()
 
     def idle(self):
-        """Wait until the controller thread is between two steps; returns its view of
-        the zone's pending deadlines then."""
-        self.controller.call(lambda: None)
-        return self.controller.call(lambda: (self.zone.retry_at, self.zone.verify_at,
-                                             self.clock.monotonic(), self.zone.backoff))
+        """Wait until the controller and the zone's worker have nothing to do now;
+        returns the worker's pending deadlines then."""
+        self.controller.wait_idle()
+        worker = self.zone.worker
+        return (worker.retry_due_at(), worker.verify_at, self.clock.monotonic(),
+                worker.backoff)
 
     def wait(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
@@ -205,10 +216,33 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
                 figures.bump("pbx_faults_injected", unit="faults")
                 continue
 
-            rig.wait(lambda: fault_kinds(rig.status()) & {"actuator", "link"},
+            shown_as = {"auth"} if fault == "wrong_password" else {"actuator", "link"}
+            rig.wait(lambda: fault_kinds(rig.status()) & shown_as,
                      SHOWN_WITHIN_S, f"{fault} shown")
             latencies.append(time.monotonic() - t0)
             assert not rig.status()["verified"]
+
+            if fault == "wrong_password":
+                rig.idle()
+                logins_before, waited = len(rig.operations), 0.0
+                for _ in range(rng.randrange(1, 5)):     # read-backs; perhaps the day
+                    waited += rig.advance_to_next_attempt()
+                    rig.idle()
+                    assert fault_kinds(rig.status()) & {"auth"}
+                # at most one login per day of waiting, never one per retry period
+                assert len(rig.operations) - logins_before <= waited // REFUSED_RETRY_S, \
+                    rig.operations[logins_before:]
+                retries_failed += 1
+                rig.sim.clear()
+                rig.controller.retry(None, by="rel-test")     # the operator's Retry
+                rig.wait(lambda: rig.status()["verified"] and not rig.status()["faults"],
+                         10, "restored by the operator's retry")
+                assert rig.sim.model.mode == rig.status()["mode"]
+                story = [a for a in rig.store.audit(limit=200) if a["id"] > first_audit]
+                assert [a for a in story if a["source"] == "fault"] and \
+                    [a for a in story if a["source"] == "recovered"], story
+                figures.bump("pbx_faults_injected", unit="faults")
+                continue
 
             # -- the long run with the fault in place: retries fail, backoff grows
             if fault != "drop_timed":
