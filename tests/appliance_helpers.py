@@ -181,6 +181,35 @@ def changes(pin) -> list[bool]:
     return [s.state for s in pin.states]
 
 
+class RecordingSleep:
+    """A ``sleep`` for actuators that records each requested duration, with the relays
+    that were closed while it lasted, then really sleeps (the sense inputs' deadlines are
+    real time).
+
+    Tests of relay timings assert on what was *asked for*, which no load on the machine
+    changes, instead of on the wall time the mock pins saw.
+
+    :param dict relays: ``{name: relay}`` (anything with ``is_closed``), the relays whose
+        state each entry records.
+    :param float polls_below: requested durations below this are polls (waiting for a
+        sense input), recorded apart in :attr:`polls`.
+    """
+
+    def __init__(self, relays: dict | None = None, *, polls_below: float = 0.01):
+        self.relays = relays or {}
+        self.polls_below = polls_below
+        self.calls: list[tuple[float, frozenset]] = []
+        self.polls = 0
+
+    def __call__(self, seconds: float) -> None:
+        if seconds < self.polls_below:
+            self.polls += 1
+        else:
+            closed = frozenset(name for name, relay in self.relays.items() if relay.is_closed)
+            self.calls.append((round(seconds, 6), closed))
+        time.sleep(seconds)
+
+
 # -- waiting -------------------------------------------------------------------------------
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.005, message: str = ""):
@@ -239,6 +268,13 @@ class Rig:
             z.decision is not None for z in self.controller.zones.values()),
             message="the controller made no first decision")
         self.settle()   # the decision is set before the relays move
+
+    def start_without_waiting(self) -> None:
+        """Start the controller thread and wait for its first decision only (the worker
+        may still be applying it)."""
+        self.controller.start()
+        wait_until(lambda: all(z.decision is not None for z in self.controller.zones.values()),
+                   message="the controller made no first decision")
 
     def settle(self) -> None:
         """Wait until the controller has handled what it was woken for and every zone's

@@ -81,6 +81,7 @@ class Controller:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._answers: list = []        # (future, result, exception) of this step's calls
         self._thread: threading.Thread | None = None
         self._snapshot_lock = threading.Lock()
         self._snapshots: dict[str, dict] = {}
@@ -220,7 +221,9 @@ class Controller:
         the service."""
         try:
             self.step()
+            self._clear_internal_fault()
         except Exception as exc:
+            self._answer_calls()
             log.exception("controller step failed")
             for zone in self.zones.values():
                 self._fault(zone, FaultKind.INTERNAL, f"the controller hit an error and carries "
@@ -255,12 +258,23 @@ class Controller:
         if self._thread is None:
             self._run_workers_inline()
         self._publish()
+        self._answer_calls()
         if (tick or self._tick_owed) and self.on_tick:
             # A keep-alive held back for a hung worker is sent at the first step after it
             # recovers, not a whole watchdog interval later.
             self._tick_owed = not self._workers_alive()
             if not self._tick_owed:
                 self.on_tick()
+
+    def _clear_internal_fault(self) -> None:
+        """A step that went through ends an ``internal`` fault raised by one that did
+        not (a full disk that was cleaned up, a store that answers again)."""
+        for zone in self.zones.values():
+            if FaultKind.INTERNAL in zone.faults:
+                zone.clear_fault(FaultKind.INTERNAL)
+                self._audit(zone, who="nightswitch", source="recovered", old=None, new=None,
+                            reason="the controller works normally again")
+                self._publish()
 
     def _workers_alive(self) -> bool:
         """False when a worker has been busy longer than any dialogue may take: then the
@@ -302,9 +316,19 @@ class Controller:
                 fn, future = item
                 if future.set_running_or_notify_cancel():
                     try:
-                        future.set_result(fn())
+                        self._answers.append((future, fn(), None))
                     except BaseException as exc:  # handed to the caller's thread
-                        future.set_exception(exc)
+                        self._answers.append((future, None, exc))
+
+    def _answer_calls(self) -> None:
+        """Hand back the results of this step's calls, once the step has published: a
+        caller that gets its answer then sees everything the step did in the status."""
+        answers, self._answers = self._answers, []
+        for future, result, exc in answers:
+            if exc is None:
+                future.set_result(result)
+            else:
+                future.set_exception(exc)
 
     def _next_timeout(self) -> float:
         mono, now = self.clock.monotonic(), self.clock.now()
@@ -337,6 +361,14 @@ class Controller:
         else:
             self.wake()
         return future.result(timeout)
+
+    def sync(self, timeout: float = 30.0) -> None:
+        """Return once every step that was running or due when this was called has
+        finished: a key edge or clock change that woke the controller has been decided,
+        its LEDs set and its status published. (One :meth:`call` is not enough: it is
+        answered at the start of the next step, before that step looks at the panel.)"""
+        self.call(lambda: None, timeout=timeout)
+        self.call(lambda: None, timeout=timeout)
 
     def _post(self, item) -> None:
         self._inbox.put(item)

@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
+from dataclasses import replace
 
 from appliance.actuators.base import Abandoned, ActuatorError
 from appliance.control.commissioning import describe_relay_test, exercise_relay
@@ -79,6 +80,7 @@ class ActuatorWorker:
         self._lock = threading.Lock()
         self._wanted: str | None = None
         self._force = False
+        self._ack = False
         self._jobs: deque = deque()
         self._wake = threading.Event()
         self._interrupt = threading.Event()     # ends a hardware test's pause early
@@ -99,6 +101,7 @@ class ActuatorWorker:
         self.verify_backoff = retry_min
         self.reassert_at: float | None = None
         self.refused: dict[str, tuple[float, str]] = {}   # actuator -> (until, message)
+        self.last_failure: Outcome | None = None
         self._applying: str | None = None       # the mode an apply is driving now
         for actuator in self.actuators:
             actuator.should_abandon = self._superseded
@@ -113,6 +116,8 @@ class ActuatorWorker:
         actuators are already in it when *force* (after a restart, a drift, a test).
         Returns at once."""
         with self._lock:
+            if mode != self._wanted:
+                self._ack = True        # every change of the wanted mode gets an outcome
             self._wanted = mode
             self._force = self._force or force
         self._interrupt.set()
@@ -238,10 +243,16 @@ class ActuatorWorker:
             due = self._has_change_due()
             mode = self._wanted
             job = self._jobs.popleft() if not due and self._jobs else None
+            ack, self._ack = self._ack, False
             if due:
                 self._force = False
             # Set under the lock with the pop, so idle() never sees neither.
             self.busy = due or job is not None
+        if ack and not due:
+            # The wanted mode came back to one the actuators are in (or are waiting to
+            # retry) before anything was driven: say so, or the controller would show
+            # "switching" for ever.
+            self._acknowledge(mode)
         if due:
             work = lambda: self._apply(mode, again=mode in (self.done, self.failed_mode))  # noqa: E731
         elif job is not None:
@@ -264,6 +275,14 @@ class ActuatorWorker:
             self.busy = False
             self.busy_since = None
         return True
+
+    def _acknowledge(self, mode: str | None) -> None:
+        if mode is not None and mode == self.done:
+            self.report(Outcome(self.zone, OutcomeKind.APPLIED, mode, reasserted=True))
+        elif mode is not None and mode == self.failed_mode and self.last_failure is not None:
+            retry_in = (None if self.retry_at is None
+                        else max(0.0, self.retry_at - self.clock.monotonic()))
+            self.report(replace(self.last_failure, retry_in=retry_in))
 
     def _superseded(self) -> bool:
         """Asked by an apply at its safe points: stop, a newer mode is wanted?"""
@@ -339,9 +358,10 @@ class ActuatorWorker:
             retry_in = self.retry_at - self.clock.monotonic()
             self.reassert_at = None      # never dial the old mode while the new one is due
             log.warning("zone %s: %s failed: %s", self.zone, mode, message)
-            self.report(Outcome(self.zone, OutcomeKind.FAILED, mode, message,
-                                retry_in=retry_in, needs_operator=operator,
-                                by=", ".join(a.name for a, _ in failures)))
+            self.last_failure = Outcome(self.zone, OutcomeKind.FAILED, mode, message,
+                                        retry_in=retry_in, needs_operator=operator,
+                                        by=", ".join(a.name for a, _ in failures))
+            self.report(self.last_failure)
             return
         self.done, self.failed_mode = mode, None
         self.retry_at, self.backoff = None, self.retry_min

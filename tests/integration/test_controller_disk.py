@@ -8,9 +8,8 @@ from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml,
 
 
 def test_a_store_that_fails_is_a_fault_and_the_key_still_switches(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir,
-                    config(panel_toml(), contact_toml(sense_pin=None)))
-    try:
+    with build_rig(mock_factory, data_dir,
+                    config(panel_toml(), contact_toml(sense_pin=None))) as rig:
         rig.start()
         wait_until(lambda: rig.status()["mode"] == "night")      # 07:59: before hours
 
@@ -29,5 +28,3 @@ def test_a_store_that_fails_is_a_fault_and_the_key_still_switches(mock_factory, 
         rig.turn_key("night")                                     # it still answers
         rig.settle_key()
         wait_until(lambda: rig.pin(17).state is True)
-    finally:
-        rig.close()

@@ -40,8 +40,7 @@ def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
     cfg = config(panel_toml(),
                  contact_toml(name="night-input", pin=17, sense_pin=24),       # never follows
                  contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
-    rig = build_rig(mock_factory, data_dir, cfg, wires={27: 25})
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires={27: 25}) as rig:
         primary, fallback = rig.actuators
         primary_calls, fallback_calls = count_calls(primary), count_calls(fallback)
         rig.step()
@@ -65,15 +64,12 @@ def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
         assert fallback_calls[-1][0] == ("night",) and rig.pin(27).state is True
         # one audit entry per episode of fallback, not one per switch
         assert len([a for a in rig.audit() if a["source"] == "fallback"]) == 2
-    finally:
-        rig.close()
 
 
 def test_the_fallback_follows_when_the_primary_works_again(mock_factory, data_dir):
     cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
                  contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
-    rig = build_rig(mock_factory, data_dir, cfg, wires={27: 25})
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires={27: 25}) as rig:
         rig.step()
         assert rig.pin(27).state is True and rig.status()["faults"][0]["kind"] == "fallback"
         # 08:00: day. The dead status input idles at "inactive", which is what day looks
@@ -82,8 +78,6 @@ def test_the_fallback_follows_when_the_primary_works_again(mock_factory, data_di
         status = rig.status()
         assert status["mode"] == "day" and status["faults"] == []
         assert rig.pin(17).state is False and rig.pin(27).state is False
-    finally:
-        rig.close()
 
 
 def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_factory, data_dir):
@@ -91,8 +85,7 @@ def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_facto
     primary is tried again (2 s doubling), quietly, and takes over when it works again."""
     cfg = config(panel_toml(), contact_toml(name="night-input", pin=17, sense_pin=24),
                  contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
-    rig = build_rig(mock_factory, data_dir, cfg, wires={27: 25}, start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires={27: 25}, start=NIGHT_2200) as rig:
         tries = []
         primary = rig.actuators[0]
         real_apply = primary.apply
@@ -127,28 +120,22 @@ def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_facto
         assert rig.panel.leds.patterns["fault"] == "off"
         rig.advance(600)
         assert len(tries) == 6                  # no more tries once it works
-    finally:
-        rig.close()
 
 
 def test_the_fallback_is_unused_while_the_primary_works(mock_factory, data_dir):
     cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
                  contact_toml(name="console-key", pin=27, sense_pin=None, role="fallback"))
-    rig = build_rig(mock_factory, data_dir, cfg, wires={17: 24})
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires={17: 24}) as rig:
         rig.step()
         assert rig.status()["faults"] == [] and changes(rig.pin(27)) == [False]
-    finally:
-        rig.close()
 
 
 # -- retries --------------------------------------------------------------------------------
 
 def test_a_failed_change_is_retried_with_doubling_backoff_capped_at_five_minutes(
         mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    start=NIGHT_2200)                           # sense not wired: always fails
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    start=NIGHT_2200) as rig:                           # sense not wired: always fails
         calls = count_calls(rig.actuators[0])
         rig.step()
         assert len(calls) == 1
@@ -172,15 +159,12 @@ def test_a_failed_change_is_retried_with_doubling_backoff_capped_at_five_minutes
         assert status["verified"] and status["faults"] == []
         assert rig.zone.worker.backoff == 2.0
         assert any(a["source"] == "recovered" for a in rig.audit())
-    finally:
-        rig.close()
 
 
 def test_retries_stop_when_the_mode_is_no_longer_wanted(mock_factory, data_dir):
     start = MONDAY_0759 + timedelta(minutes=1) - timedelta(seconds=3)   # 07:59:57
-    rig = build_rig(mock_factory, data_dir, config(contact_toml(sense_pull_up=False)),
-                    start=start)
-    try:
+    with build_rig(mock_factory, data_dir, config(contact_toml(sense_pull_up=False)),
+                    start=start) as rig:
         calls = count_calls(rig.actuators[0])
         rig.step()                                  # night fails (sense stays inactive)
         rig.advance(2)                              # retry night: fails
@@ -190,13 +174,10 @@ def test_retries_stop_when_the_mode_is_no_longer_wanted(mock_factory, data_dir):
         assert rig.status()["verified"] and rig.status()["mode"] == "day"
         rig.advance(600)
         assert len(calls) == 3                      # nothing more to retry
-    finally:
-        rig.close()
 
 
 def test_retries_happen_on_the_zone_worker_as_time_passes(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(contact_toml()), start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, config(contact_toml()), start=NIGHT_2200) as rig:
         calls = count_calls(rig.actuators[0])
         rig.start()
         for n, gap in [(1, 2), (2, 4), (3, 8)]:
@@ -206,8 +187,6 @@ def test_retries_happen_on_the_zone_worker_as_time_passes(mock_factory, data_dir
             rig.clock.advance(gap)
         wait_until(lambda: len(calls) == 4)
         assert {thread for _, thread in calls} == {"worker-main"}
-    finally:
-        rig.close()
 
 
 # -- read-back: drift ------------------------------------------------------------------------
@@ -217,9 +196,8 @@ def drift_config(drift: str):
 
 
 def test_drift_enforce_switches_a_contact_pbx_back(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
-                    start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
+                    start=NIGHT_2200) as rig:
         calls = count_calls(rig.actuators[0])
         rig.step()
         rig.pin(24).drive_low()                     # the PBX went to day behind our back
@@ -233,8 +211,6 @@ def test_drift_enforce_switches_a_contact_pbx_back(mock_factory, data_dir):
         assert entry["reason"] == ("PBX found in day by night-service; switching it back "
                                    "to night")
         assert rig.status()["verified"] and rig.status()["faults"] == []
-    finally:
-        rig.close()
 
 
 def test_drift_enforce_pulses_a_toggle_key_back(mock_factory, data_dir):
@@ -264,9 +240,8 @@ sense = { pin = 25, pull_up = true }
 
 def test_drift_adopt_takes_the_pbx_mode_as_an_override_until_the_next_change(
         mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
-                    start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
+                    start=NIGHT_2200) as rig:
         rig.step()
         assert rig.pin(17).state is True
         rig.pin(24).drive_low()                     # someone switched the PBX to day
@@ -278,42 +253,33 @@ def test_drift_adopt_takes_the_pbx_mode_as_an_override_until_the_next_change(
         assert rig.pin(17).state is False           # the relay now agrees with the PBX
         entry = [a for a in rig.audit() if a["source"] == "drift"][0]
         assert "adopted until the next change" in entry["reason"]
-    finally:
-        rig.close()
 
 
 def test_drift_adopt_on_the_controller_thread(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
-                    start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
+                    start=NIGHT_2200) as rig:
         rig.start()
         wait_until(lambda: rig.status()["verified"])
         rig.pin(24).drive_low()
         rig.clock.advance(15 * 60)
         wait_until(lambda: rig.status()["mode"] == "day", timeout=3,
                    message="the adopted mode was not applied without a further wake-up")
-    finally:
-        rig.close()
 
 
 def test_read_back_happens_every_check_minutes(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
-                    start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
+                    start=NIGHT_2200) as rig:
         reads = count_calls(rig.actuators[0], "read_back")
         rig.step()
         assert len(reads) == 1                       # the check right after applying
         for n in range(2, 5):
             rig.advance(15 * 60)
             assert len(reads) == n
-    finally:
-        rig.close()
 
 
 def test_a_link_failure_on_read_back_is_a_steady_fault_then_clears(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
-                    start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
+                    start=NIGHT_2200) as rig:
         rig.step()
         actuator = rig.actuators[0]
         real = actuator.read_back
@@ -333,16 +299,13 @@ def test_a_link_failure_on_read_back_is_a_steady_fault_then_clears(mock_factory,
         rig.advance(2)                               # read again after the backoff
         status = rig.status()
         assert status["faults"] == [] and status["verified"]
-    finally:
-        rig.close()
 
 
 # -- one thread ---------------------------------------------------------------------------------
 
 def test_only_the_zone_worker_drives_relays(mock_factory, data_dir):
     cfg = config(panel_toml(), contact_toml(), '[verify]\ncheck_minutes = 1')
-    rig = build_rig(mock_factory, data_dir, cfg, wires={17: 24})
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires={17: 24}) as rig:
         actuator = rig.actuators[0]
         applies, reads = count_calls(actuator), count_calls(actuator, "read_back")
         rig.start()
@@ -377,8 +340,6 @@ def test_only_the_zone_worker_drives_relays(mock_factory, data_dir):
         assert {thread for _, thread in applies + reads} == {"worker-main"}
         # the newest wanted mode won: the relay shows what the controller decided
         assert relay_state(rig) == (rig.status()["mode"] == "night")
-    finally:
-        rig.close()
 
 
 def test_close_leaves_every_relay_de_energized(mock_factory, data_dir):
@@ -396,9 +357,8 @@ def test_close_leaves_every_relay_de_energized(mock_factory, data_dir):
 
 @pytest.mark.parametrize("kind", ["leds", "relay", "key"])
 def test_hardware_tests_never_run_on_the_controller_thread(mock_factory, data_dir, kind):
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    wires={17: 24}, start=NIGHT_2200)
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    wires={17: 24}, start=NIGHT_2200) as rig:
         rig.start()
         wait_until(lambda: rig.status()["verified"])
         rig.settle()
@@ -427,16 +387,13 @@ def test_hardware_tests_never_run_on_the_controller_thread(mock_factory, data_di
             assert result["zones"]["main"] == {"position": "auto",
                                                "raw": {"key_day": False, "key_night": False},
                                                "wiring_fault": False}
-    finally:
-        rig.close()
 
 
 def test_the_audit_keeps_cause_before_consequence(mock_factory, data_dir):
     """The action's row is written after the relays moved (so no fsync delays a key turn)
     but still before what the switch led to."""
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    start=NIGHT_2200)          # the status input is dead: it reads "day"
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    start=NIGHT_2200) as rig:          # the status input is dead: it reads "day"
         rig.step()                             # night cannot be verified: a fault
         rig.turn_key("day")
         rig.settle_key()                       # day can: recovered
@@ -445,8 +402,6 @@ def test_the_audit_keeps_cause_before_consequence(mock_factory, data_dir):
         oldest_first = [(a["source"], a["new_mode"]) for a in reversed(rig.audit())]
         assert oldest_first == [("default", "night"), ("fault", "night"), ("key", "day"),
                                 ("recovered", "day"), ("key", "night"), ("fault", "night")]
-    finally:
-        rig.close()
 
 
 # -- re-assert through actuators that cannot read back ------------------------------------------
@@ -470,8 +425,7 @@ def test_a_blind_absolute_code_is_dialled_again_every_hour(mock_factory, data_di
     """FIELD_NOTES 6: many PBXs revert after their own power cut. A keypad with one code
     per mode and no status input re-asserts the mode in force every reassert_minutes."""
     cfg = config(keypad_toml('{ night = "718 1", day = "718 2" }'))
-    rig = build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None) as rig:
         rig.step()
         assert dials(rig) == 1 and rig.status()["mode"] == "night"
         rig.advance(59 * 60)
@@ -483,8 +437,6 @@ def test_a_blind_absolute_code_is_dialled_again_every_hour(mock_factory, data_di
         assert rig.status()["faults"] == [] and rig.status()["mode"] == "night"
         # a re-assert is not a change: the audit has only the first switch
         assert len([a for a in rig.audit() if a["new_mode"] == "night"]) == 1
-    finally:
-        rig.close()
 
 
 @pytest.mark.parametrize("sequences, reassert", [
@@ -497,21 +449,17 @@ def test_no_blind_re_assert_for_a_toggle_or_when_off(mock_factory, data_dir, seq
             else 'keys = { "<NIGHT>" = 21 }')
     text = keypad_toml(sequences, reassert).replace(
         'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }', keys)
-    rig = build_rig(mock_factory, data_dir, config(text), start=NIGHT_2200,
-                    sleep=lambda s: None)
-    try:
+    with build_rig(mock_factory, data_dir, config(text), start=NIGHT_2200,
+                    sleep=lambda s: None) as rig:
         rig.step()
         assert dials(rig) == 1
         rig.advance(5 * 3600)
         assert dials(rig) == 1
-    finally:
-        rig.close()
 
 
 def test_a_failed_re_assert_is_a_fault_and_is_retried(mock_factory, data_dir):
     cfg = config(keypad_toml('{ night = "718 1", day = "718 2" }'))
-    rig = build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None) as rig:
         rig.step()
         keypad = rig.actuators[0]
         real_apply = keypad.apply
@@ -532,5 +480,3 @@ def test_a_failed_re_assert_is_a_fault_and_is_retried(mock_factory, data_dir):
         broken[0] = False
         rig.advance(2)                          # the first retry, 2 s on
         assert rig.status()["faults"] == [] and dials(rig) == 2
-    finally:
-        rig.close()

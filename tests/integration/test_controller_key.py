@@ -24,9 +24,8 @@ WIRED = {17: 24}
 
 @pytest.fixture
 def rig(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED)
-    yield rig
-    rig.close()
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED) as rig:
+        yield rig
 
 
 def relay(rig):
@@ -104,8 +103,7 @@ def test_a_key_left_in_night_is_night_from_the_first_decision(mock_factory, data
     NIGHT, even though the schedule says DAY, and the relay must never show day."""
     cfg = config(panel_toml(), contact_toml())
     start = MONDAY_0759 + timedelta(hours=2)           # 09:59, office hours
-    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start) as rig:
         rig.turn_key("night")
         rig.clock.advance(0.05)                        # the contact has been closed a while
         relay(rig).clear_states()
@@ -114,14 +112,11 @@ def test_a_key_left_in_night_is_night_from_the_first_decision(mock_factory, data
         assert changes(relay(rig)) == [False, True]    # off (safe) -> night; no day first
         first = rig.audit()[-1]
         assert first["new_mode"] == "night"
-    finally:
-        rig.close()
 
 
 def test_the_position_read_at_construction_is_the_controllers_key(mock_factory, data_dir):
     cfg = config(panel_toml(), contact_toml())
-    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires=WIRED) as rig:
         assert rig.zone.key is Key.AUTO
         rig.turn_key("day")
         rig.panel._debouncer.settle(10**9)             # as if read as DAY when built
@@ -130,8 +125,6 @@ def test_the_position_read_at_construction_is_the_controllers_key(mock_factory, 
         again = Controller(cfg, rig.store, rig.clock, actuators=rig.actuators,
                            panels=rig.panels)
         assert again.zones["main"].key is Key.DAY
-    finally:
-        rig.close()
 
 
 def test_wiring_fault_is_shown_treated_as_auto_and_cleared_when_fixed(rig):
@@ -156,16 +149,13 @@ def test_wiring_fault_is_shown_treated_as_auto_and_cleared_when_fixed(rig):
 
 def test_a_wiring_fault_present_at_start_is_reported(mock_factory, data_dir):
     cfg = config(panel_toml(), contact_toml())
-    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires=WIRED) as rig:
         rig.turn_key("day")
         close_contact(rig.panel.inputs["key_night"])
         rig.clock.advance(0.05)
         rig.step()
         status = rig.status()
         assert status["key"] == "auto" and [f["kind"] for f in status["faults"]] == ["wiring"]
-    finally:
-        rig.close()
 
 
 # -- two-position and button ------------------------------------------------------------------
@@ -173,8 +163,7 @@ def test_a_wiring_fault_present_at_start_is_reported(mock_factory, data_dir):
 def test_two_position_flip_is_an_override_until_the_next_change(mock_factory, data_dir):
     cfg = config(panel_toml("two-position"), contact_toml())
     start = MONDAY_0759 + timedelta(hours=3)           # 10:59, day by the schedule
-    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start) as rig:
         rig.step()
         assert rig.status()["mode"] == "day" and rig.status()["key"] == "none"
         close_contact(rig.panel.inputs["key"])
@@ -192,16 +181,13 @@ def test_two_position_flip_is_an_override_until_the_next_change(mock_factory, da
         open_contact(rig.panel.inputs["key"])
         rig.settle_key()
         assert rig.status()["override"]["mode"] == "day"
-    finally:
-        rig.close()
 
 
 def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_factory,
                                                                      data_dir):
     cfg = config(panel_toml("button", hold_s=3.0), contact_toml())
     start = MONDAY_0759 + timedelta(hours=3)
-    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start)
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start) as rig:
         rig.step()
         button = rig.panel.inputs["key"]
         close_contact(button)
@@ -227,8 +213,6 @@ def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_facto
         assert rig.status()["override"] is None          # no toggle after the hold
         reasons = [a["reason"] for a in rig.audit()]
         assert any("reception button held: back to the schedule" in r for r in reasons)
-    finally:
-        rig.close()
 
 
 def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
@@ -237,9 +221,8 @@ def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
     while the key is in DAY or NIGHT the key decides and a press is ignored."""
     cfg = config(panel_toml().replace("[front_panel.pins]", "[front_panel.pins]\nbutton = 22"),
                  contact_toml())
-    rig = build_rig(mock_factory, data_dir, cfg, wires=WIRED,
-                    start=MONDAY_0759 + timedelta(hours=3))       # 10:59, day
-    try:
+    with build_rig(mock_factory, data_dir, cfg, wires=WIRED,
+                    start=MONDAY_0759 + timedelta(hours=3)) as rig:       # 10:59, day
         rig.step()
         button = rig.panel.button
 
@@ -267,18 +250,13 @@ def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
         assert ignored["who"] == "reception button"
         assert ignored["reason"] == ("reception button pressed while the key switch is in "
                                      "DAY: ignored, the key decides")
-    finally:
-        rig.close()
 
 
 def test_a_site_without_key_switch(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()),
-                    wires=WIRED)
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()),
+                    wires=WIRED) as rig:
         rig.step()
         assert rig.status()["key"] == "none" and rig.status()["mode"] == "night"
-    finally:
-        rig.close()
 
 
 # -- LEDs ----------------------------------------------------------------------------------------
@@ -296,9 +274,8 @@ def test_lamp_test_then_the_steady_verified_mode(rig):
 
 def test_lamp_test_lasts_about_one_second_of_real_time(mock_factory, data_dir):
     clock = SimClock(MONDAY_0759, rate=1.0)            # as in `simulate`
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    wires=WIRED, clock=clock)
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
+                    wires=WIRED, clock=clock) as rig:
         day_led = rig.pin(13)
         rig.controller.start()
         wait_until(lambda: len(changes(day_led)) >= 3 and rig.pin(19).state is True,
@@ -308,8 +285,6 @@ def test_lamp_test_lasts_about_one_second_of_real_time(mock_factory, data_dir):
         assert changes(day_led) == [False, True, False]
         assert 0.95 <= day_led.states[2].timestamp <= 1.5, day_led.states
         assert rig.pin(19).state is True and rig.pin(26).state is False
-    finally:
-        rig.close()
 
 
 def test_patterns_for_key_override_switching_and_faults(rig):
@@ -337,27 +312,21 @@ def test_patterns_for_key_override_switching_and_faults(rig):
 
 
 def test_unverified_mode_blinks_fast_with_the_fault_led_steady(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()))  # not wired
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml())) as rig:  # not wired
         rig.step()                          # no thread: no lamp test either
         status = rig.status()
         assert not status["verified"] and status["faults"][0]["kind"] == "actuator"
         assert leds(rig) == {"day": "off", "night": "fast", "fault": "on"}
-    finally:
-        rig.close()
 
 
 def test_unsynchronized_clock_blinks_the_fault_led(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED,
-                    synchronized=False)
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED,
+                    synchronized=False) as rig:
         rig.step()
         status = rig.status()
         assert status["source"] == "hold" and [f["kind"] for f in status["faults"]] == ["clock"]
         assert leds(rig) == {"day": "off", "night": "off", "fault": "slow"}   # nothing applied
         assert relay(rig).state is False                                     # still safe
-    finally:
-        rig.close()
 
 
 def test_key_events_are_decided_on_the_controller_and_applied_by_the_worker(rig):
@@ -409,11 +378,8 @@ def test_the_virtual_panel_without_a_key_switch(mock_factory, data_dir):
     from appliance.errors import ValidationError
     from appliance.sim.virtual_panel import VirtualPanel
 
-    rig = build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()))
-    try:
+    with build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml())) as rig:
         sim = VirtualPanel(rig.controller, rig.clock)
         assert sim.key() == "none"
         with pytest.raises(ValidationError, match="no key switch"):
             sim.set_key("day")
-    finally:
-        rig.close()

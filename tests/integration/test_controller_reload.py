@@ -9,9 +9,8 @@ from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml
 
 
 def test_a_schedule_saved_behind_the_controllers_back_is_loaded(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir,
-                    config(panel_toml(), contact_toml(sense_pin=None)))
-    try:
+    with build_rig(mock_factory, data_dir,
+                    config(panel_toml(), contact_toml(sense_pin=None))) as rig:
         rig.step()
         rig.advance(60)                       # 08:00 Monday: day by the default schedule
         assert rig.status()["mode"] == "day"
@@ -25,15 +24,12 @@ def test_a_schedule_saved_behind_the_controllers_back_is_loaded(mock_factory, da
         entry = rig.audit(limit=1)[0]
         assert entry["source"] == "schedule" and f"version {version} loaded" in entry["reason"]
         assert entry["old_mode"] == "day" and entry["new_mode"] == "night"
-    finally:
-        rig.close()
 
 
 def test_a_broken_schedule_saved_behind_its_back_is_a_fault_not_a_crash(mock_factory,
                                                                         data_dir):
-    rig = build_rig(mock_factory, data_dir,
-                    config(panel_toml(), contact_toml(sense_pin=None)))
-    try:
+    with build_rig(mock_factory, data_dir,
+                    config(panel_toml(), contact_toml(sense_pin=None))) as rig:
         rig.step()
         rig.advance(60)
         bad = default_schedule_json("Europe/Berlin")
@@ -44,5 +40,3 @@ def test_a_broken_schedule_saved_behind_its_back_is_a_fault_not_a_crash(mock_fac
         assert status["mode"] == "day"        # still the schedule it had
         assert any(f["kind"] == "config" and "lunch" in f["message"]
                    for f in status["faults"]), status["faults"]
-    finally:
-        rig.close()

@@ -19,9 +19,8 @@ CFG = (panel_toml(), contact_toml())
 
 @pytest.fixture
 def rig(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED)
-    yield rig
-    rig.close()
+    with build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED) as rig:
+        yield rig
 
 
 def relay(rig):
@@ -111,16 +110,13 @@ def test_unsynchronized_clock_holds_the_last_mode_but_key_and_override_act(rig):
 
 
 def test_a_fresh_appliance_without_a_trusted_clock_switches_nothing(mock_factory, data_dir):
-    rig = build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED, synchronized=False)
-    try:
+    with build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED, synchronized=False) as rig:
         rig.step()
         status = rig.status()
         assert (status["mode"], status["source"]) == ("unknown", "hold")
         assert status["reason"] == "waiting for the clock: nothing applied yet"
         assert changes(relay(rig)) == [False]
         assert rig.store.get_applied("main") is None
-    finally:
-        rig.close()
 
 
 # -- overrides ------------------------------------------------------------------------------
@@ -234,14 +230,11 @@ def test_restart_reasserts_the_stored_mode(mock_factory, data_dir):
     clock = rig.clock
     rig.close()
     assert relay(rig).state is False                   # stopped: de-energized
-    again = build_rig(mock_factory, data_dir, config(*CFG), clock=clock)
-    try:
+    with build_rig(mock_factory, data_dir, config(*CFG), clock=clock) as again:
         assert again.zone.applied_mode == "night" and again.zone.override.by == "anna"
         again.step()
         assert relay(again).state is True              # night put back
         assert again.status()["source"] == "override" and again.status()["verified"]
-    finally:
-        again.close()
 
 
 def test_restart_without_a_trusted_clock_reasserts_the_last_mode(mock_factory, data_dir):
@@ -250,16 +243,13 @@ def test_restart_without_a_trusted_clock_reasserts_the_last_mode(mock_factory, d
     rig.close()
     assert relay(rig).state is False
     # a Pi without an RTC boots hours later with a stale clock
-    again = build_rig(mock_factory, data_dir, config(*CFG), synchronized=False,
-                      start=MONDAY_0759 + timedelta(hours=5))
-    try:
+    with build_rig(mock_factory, data_dir, config(*CFG), synchronized=False,
+                      start=MONDAY_0759 + timedelta(hours=5)) as again:
         again.step()
         status = again.status()
         assert (status["mode"], status["source"]) == ("night", "hold")
         assert relay(again).state is True
         assert again.store.get_applied("main")["mode"] == "night"
-    finally:
-        again.close()
 
 
 def test_a_saved_schedule_that_no_longer_fits_the_config_is_a_config_fault(mock_factory,
@@ -271,15 +261,12 @@ def test_a_saved_schedule_that_no_longer_fits_the_config_is_a_config_fault(mock_
            "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]}}
     store.save_schedule("main", doc, by="anna", at=MONDAY_0759)
     store.close()
-    rig = build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED)
-    try:
+    with build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED) as rig:
         rig.step()
         faults = rig.status()["faults"]
         assert [f["kind"] for f in faults] == ["config"]
         assert "does not fit the config" in faults[0]["message"] and "lunch" in faults[0]["message"]
         assert rig.panel.leds.patterns["fault"] == "slow"
-    finally:
-        rig.close()
 
 
 def test_restart_never_pulses_an_unverified_toggle_blind(mock_factory, data_dir):
@@ -299,16 +286,13 @@ modes = { day = "dark", night = "lit" }
     assert changes(rig.pin(27)) == [False, True, False]       # nothing known: one pulse
     assert rig.status()["actuators"][0]["unverified"] is True
     rig.close()
-    again = build_rig(mock_factory, data_dir, config(pulse))
-    try:
+    with build_rig(mock_factory, data_dir, config(pulse)) as again:
         again.pin(27).clear_states()
         again.step()
         assert again.status()["mode"] == "night"
         assert changes(again.pin(27)) == [False]               # no second pulse
         again.advance(60)                                      # 08:00: day, one pulse
         assert changes(again.pin(27)) == [False, True, False]
-    finally:
-        again.close()
 
 
 def test_rolling_back_to_a_version_the_config_no_longer_allows_is_refused(rig):

@@ -248,9 +248,8 @@ def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
 
     # The Pi boots with fake-hwclock's stale time: Wednesday 10:00, which would be day.
     stale = at("2026-03-04 10:00")
-    rig = build_rig(mock_factory, data, site_config("Europe/Berlin"), start=stale,
-                    wires={17: 24}, synchronized=False)
-    try:
+    with build_rig(mock_factory, data, site_config("Europe/Berlin"), start=stale,
+                    wires={17: 24}, synchronized=False) as rig:
         watch = RelayWatch(relay_of(rig), rig.clock)
         rig.step()
         watch.look()
@@ -290,8 +289,6 @@ def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
         assert not any(f["kind"] == "clock" for f in status["faults"])
         assert watch.pin_changes == len(watch.changes)
         figures.bump("clock_unsynchronized_boots", unit="boots")
-    finally:
-        rig.close()
 
 
 def test_first_boot_on_an_unsynchronized_clock_applies_nothing(mock_factory, tmp_path,
