@@ -16,7 +16,26 @@ from appliance.errors import FieldError, NightswitchError
 
 class ActuatorError(NightswitchError):
     """An actuator could not apply or confirm a mode. The message is for people: it
-    says what failed and, where it can, what to look at."""
+    says what failed and, where it can, what to look at.
+
+    :attr retry_automatically: True when trying again later may work by itself (a
+        silent port, a busy PBX); the controller retries with backoff.
+    """
+
+    retry_automatically = True
+
+
+class LoginRefused(ActuatorError):
+    """The PBX refused the maintenance login (a wrong password or user name).
+
+    Trying again with the same password cannot work and can lock the PBX's maintenance
+    account after a few failures, so :attr:`retry_automatically` is False: whoever drives
+    the actuator stops, shows the fault, and tries again only when the config or the
+    site profile changes, when an operator asks for a retry, or after a long interval.
+    The message says what to check and how to try it by hand.
+    """
+
+    retry_automatically = False
 
 
 class Actuator(abc.ABC):

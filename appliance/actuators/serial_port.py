@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import Actuator, ActuatorError, check_keys
+from appliance.actuators.base import Actuator, ActuatorError, LoginRefused, check_keys
 from appliance.errors import FieldError, ValidationError
+from appliance.pbx import dialogue
 from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
 from appliance.pbx.profiles import MODE_RE, DEFAULT_SITE_DIR, ProfileSet, load_profiles
@@ -207,8 +208,9 @@ class SerialActuator(Actuator):
     def apply(self, mode: str) -> None:
         """Switch the PBX to *mode* and verify it with the status query.
 
-        :raises ActuatorError: naming what failed: the port, the login, the command, the
-            answer, or a read-back that disagrees.
+        :raises LoginRefused: the PBX refused the login (do not retry automatically).
+        :raises ActuatorError: naming what failed: the port, the command, the answer, or
+            a read-back that disagrees.
         """
         if self.closed:
             raise ActuatorError(f"{self.name}: the actuator is closed")
@@ -219,8 +221,14 @@ class SerialActuator(Actuator):
         try:
             self.link.set_mode(theirs)
         except DialogueError as exc:
-            raise ActuatorError(f"{exc} [{self.profile.name} on {self.port}]") from None
+            raise self._error(exc) from None
         self.last_mode = mode
+
+    def _error(self, exc: DialogueError) -> ActuatorError:
+        """The link's error for the controller: a refused login is :exc:`LoginRefused`
+        (never retried automatically), anything else an :exc:`ActuatorError`."""
+        cls = LoginRefused if isinstance(exc, dialogue.LoginRefused) else ActuatorError
+        return cls(f"{exc} [{self.profile.name} on {self.port}]")
 
     def read_back(self) -> str | None:
         """The PBX's mode as it reports it now.
@@ -229,7 +237,8 @@ class SerialActuator(Actuator):
         (``night2``), so the controller sees a mode other than the one it wants and
         reports drift instead of guessing.
 
-        :raises ActuatorError: when the dialogue fails.
+        :raises LoginRefused: the PBX refused the login (do not retry automatically).
+        :raises ActuatorError: when the dialogue fails otherwise.
         """
         if not self.can_read_back:
             return None
@@ -238,7 +247,7 @@ class SerialActuator(Actuator):
         try:
             theirs = self.link.read_mode()
         except DialogueError as exc:
-            raise ActuatorError(f"{exc} [{self.profile.name} on {self.port}]") from None
+            raise self._error(exc) from None
         return self._back.get(theirs, theirs)
 
     def close(self) -> None:
