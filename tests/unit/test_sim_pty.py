@@ -302,3 +302,28 @@ def test_close_is_idempotent_and_removes_the_links():
     sim.close()
     sim.close()
     assert not os.path.lexists(link)
+
+
+def test_the_port_reads_as_open_only_once_the_link_points_at_it(tmp_path, monkeypatch):
+    """The race behind a flaky drop test: open() used to mark the port open before the
+    stable link pointed at the new pty, so a client that waited for "open" could still
+    find the old one. Now the link is swapped first."""
+    from appliance.sim import pty_pbx
+
+    end = pty_pbx.PtyEnd(tmp_path / "maintenance")
+    seen = []
+    real_replace = os.replace
+
+    def watching_replace(src, dst):
+        seen.append(end.is_open)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(pty_pbx.os, "replace", watching_replace)
+    try:
+        device = end.open()
+        assert seen == [False]
+        assert end.is_open and os.path.realpath(end.link) == device == end.device
+        end.close(unlink=True)
+        assert not end.is_open and not os.path.lexists(end.link)   # gone, as a pulled adapter
+    finally:
+        end.close()
