@@ -146,13 +146,14 @@ class PbxLink:
         return path
 
     def _refused_message(self, exc: LoginRefused) -> str:
+        """What to check after a refusal, short enough for the status page (``check``
+        names the profile's file)."""
         user = self._username
-        who = f" and the user name ({user!r})" if self.method.needs_username and user else ""
+        who = f" and user {user!r}" if self.method.needs_username and user else ""
         return (f"{self.label}: the PBX refused the login: check the password{who} in the "
-                f"actuator's table of the config and the login steps of profile "
-                f"{self.profile.name} ({self.profile.path or 'shipped'}); try them by hand "
-                f"with `nightswitch console`. The PBX said {exc.said!r}. Not tried again "
-                "automatically, so a wrong password cannot lock the maintenance account")
+                f"config and the login of profile {self.profile.name}, and try them with "
+                f"`nightswitch console` (the PBX said {exc.said!r}). Not retried "
+                "automatically: a wrong password could lock the account")
 
     def command(self, d: Dialogue, mode: str, deadline: float) -> None:
         steps = self.method.commands.get(mode)
