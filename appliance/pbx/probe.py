@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 #: The most states one operation passes through (e.g. logged in -> login -> logged in).
 MAX_MOVES = 6
-#: How long the terminal must stay quiet after a prompt before we act on it.
-SETTLE_S = 0.2
+#: How long the terminal must stay quiet after a prompt before we act on it: the time of
+#: this many characters on the wire (a prompt is the last thing a terminal prints, and
+#: anything after it follows at once), and never less than SETTLE_MIN_S.
+SETTLE_CHARS = 10
+SETTLE_MIN_S = 0.05
 
 
 def reach_command_prompt(d: Dialogue, method, *, deadline: float, label: str) -> list[str]:
@@ -90,16 +93,17 @@ def _look(d: Dialogue, method, terminal, deadline: float, label: str, *, wake: b
     something no state knows and the profile says to carry on (``unknown``)."""
     timeout = terminal.timeout_s or method.step_timeout_s
     wake_errors = tuple(e for e in method.errors if e.applies("wake"))
+    settle = max(SETTLE_MIN_S, SETTLE_CHARS * d.settings.char_time_s)
     if not wake:
         found = d.expect_prompt(terminal.prompts, min(timeout, method.step_timeout_s),
-                                deadline=deadline, settle_s=SETTLE_S, errors=wake_errors)
+                                deadline=deadline, settle_s=settle, errors=wake_errors)
         if found is not None:
             return terminal.state(found[0])
     answers = []
     for line in terminal.wake:
         d.send(line)
         found = d.expect_prompt(terminal.prompts, timeout, deadline=deadline,
-                                settle_s=SETTLE_S, errors=wake_errors)
+                                settle_s=settle, errors=wake_errors)
         if found is not None:
             return terminal.state(found[0])
         if d.received:
