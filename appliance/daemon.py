@@ -76,6 +76,7 @@ class Appliance:
         self.housekeeping = periodic.Scheduler()
         self.actuators = []
         self.panels = []
+        self.virtual_panel = None
 
         # The lock creates the data directory (mode 0750), or says why it cannot.
         self.lock = DataDirLock(self.data_dir)
@@ -95,7 +96,7 @@ class Appliance:
             if simulate:
                 from appliance.sim.virtual_panel import VirtualPanel
 
-                self.controller.sim = VirtualPanel(self.controller, self.clock)
+                self.virtual_panel = VirtualPanel(self.controller, self.clock)
                 self._build_pbx_sim()
         except BaseException:
             self._close_hardware()
@@ -223,11 +224,12 @@ class Appliance:
     def _start_web(self) -> None:
         from waitress import create_server
 
+        from appliance.control.facade import ApplianceFacade
         from web import create_app
 
-        app = create_app(controller=self.controller,
-                         test_config={"NIGHTSWITCH_SIMULATE": self.simulate,
-                                      "NIGHTSWITCH_INTAKE": self.intake})
+        app = create_app(ApplianceFacade(self.controller, self.config), store=self.store,
+                         virtual_panel=self.virtual_panel,
+                         test_config={"NIGHTSWITCH_INTAKE": self.intake})
         # Under a burst of browsers waitress warns of its queue depth on every request;
         # that is load, not a fault, and must not flood the journal.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)

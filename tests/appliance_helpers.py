@@ -241,10 +241,14 @@ class Rig:
         self.settle()   # the decision is set before the relays move
 
     def settle(self) -> None:
-        """Wait for the controller thread's current step to finish. The status shows a new
-        mode (switching) before the relays move, so a test that saw the mode change waits
-        here before it looks at a relay."""
-        self.controller.call(lambda: None)
+        """Wait until the controller has handled what it was woken for and every zone's
+        worker has applied what is wanted now. The status shows a new mode (switching)
+        before the relays move, so a test that saw the mode change waits here before it
+        looks at a relay."""
+        if self.controller.running:
+            self.controller.wait_idle()
+        else:
+            self.controller.call(lambda: None)
 
     def advance(self, seconds: float) -> None:
         """Advance the simulated clock; with no thread, step the controller at once."""
@@ -270,6 +274,12 @@ class Rig:
             self.closed = True
             self.controller.close()
             self.store.close()
+
+    def __enter__(self) -> "Rig":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def build_rig(factory, data_dir, cfg, *, start: datetime = MONDAY_0759, clock=None,

@@ -1,10 +1,11 @@
 """The web page and the HTTP API of the appliance.
 
-:func:`create_app` builds a Flask app around a running
-:class:`~appliance.control.controller.Controller`, which it keeps in
-``app.extensions["nightswitch"]``. The views reach the daemon only through that object's
-narrow interface (status, overrides, schedule, preview, subscriptions, the store for
-reading); they never touch pins or the serial port. Waitress serves the app inside the
+:func:`create_app` builds a Flask app around the running appliance's
+:class:`~appliance.control.facade.ApplianceFacade`, kept in
+``app.extensions["nightswitch"]``, and the :class:`~appliance.store.Store` it is given
+(``app.extensions["nightswitch.store"]``). The views reach the daemon only through the
+facade's operations (status, override plans, schedule, preview, hardware tests); they
+never touch the controller, pins or the serial port. Waitress serves the app inside the
 daemon's process (:meth:`appliance.daemon.Appliance._start_web`).
 
 Blueprints, one concern each:
@@ -32,16 +33,22 @@ log = logging.getLogger("nightswitch.web")
 MAX_BODY = 256 * 1024
 
 
-def create_app(controller=None, test_config=None) -> Flask:
+def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=None) -> Flask:
     """Build the web app.
 
-    :param controller:
-        The running :class:`~appliance.control.controller.Controller`. Without one the app can
-        only answer ``/health`` with 503 (useful to check the factory itself).
+    :param appliance:
+        The running appliance as an :class:`~appliance.control.facade.ApplianceFacade`
+        (or any object with its methods, :class:`~appliance.control.facade.ApplianceInterface`).
+        Without one the app can only answer ``/health`` with 503 (useful to check the
+        factory itself).
+    :param store:
+        The :class:`~appliance.store.Store`: users, tokens, the audit log, call records.
+    :param virtual_panel:
+        The :class:`~appliance.sim.virtual_panel.VirtualPanel` of ``simulate``, which turns
+        on the virtual front panel and ``/api/v1/sim``; None on a real appliance.
     :param dict test_config:
         Settings that override the defaults, such as ``{"TESTING": True,
-        "NIGHTSWITCH_SIMULATE": True, "NIGHTSWITCH_INTAKE": intake}``.
-        ``NIGHTSWITCH_SIMULATE`` turns on the virtual front panel and ``/api/v1/sim``;
+        "NIGHTSWITCH_INTAKE": intake}``.
         ``NIGHTSWITCH_INTAKE`` is the SMDR intake, for its counters on the installer page;
         ``NIGHTSWITCH_MAX_STREAMS`` bounds live-update connections (each holds one of
         waitress's threads); ``NIGHTSWITCH_LOGIN_CLOCK`` is the monotonic clock of the
@@ -66,7 +73,6 @@ def create_app(controller=None, test_config=None) -> Flask:
         # message). web.auth refreshes the session once a day instead.
         SESSION_REFRESH_EACH_REQUEST=False,
         JSON_SORT_KEYS=False,
-        NIGHTSWITCH_SIMULATE=False,
         NIGHTSWITCH_INTAKE=None,
         NIGHTSWITCH_MAX_STREAMS=4,
         NIGHTSWITCH_STREAM_SECONDS=300.0,
@@ -77,7 +83,9 @@ def create_app(controller=None, test_config=None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
-    app.extensions["nightswitch"] = controller
+    app.extensions["nightswitch"] = appliance
+    app.extensions["nightswitch.store"] = store
+    app.extensions["nightswitch.virtual_panel"] = virtual_panel
 
     from web import api, auth, errors, pages, security, sse
 

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from appliance.control.controller import parse_until
+from appliance.decision.until import parse_until
 from appliance.errors import FieldError, ValidationError
 from appliance.smdr import report
 from appliance.store.validate import Checker
-from web.auth import controller, require
+from web.auth import appliance, require, store
 from web.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -33,21 +33,20 @@ HISTORY_LEAD = timedelta(days=31)
 # -- helpers shared with the pages -------------------------------------------------------
 
 def site_tz() -> ZoneInfo:
-    return ZoneInfo(controller().config.timezone)
+    return appliance().site.tz
 
 
 def now():
-    return controller().clock.now()
+    return appliance().now()
 
 
 def resolve_zone(zone: str | None) -> str:
     """The zone's name; 404 for a zone the site does not have."""
-    ctl = controller()
+    names = appliance().zone_names()
     if zone is None:
-        return ctl.zone_names()[0]
-    if zone not in ctl.zone_names():
-        raise ApiError(404, f"there is no zone {zone!r}; zones are "
-                            + ", ".join(ctl.zone_names()))
+        return names[0]
+    if zone not in names:
+        raise ApiError(404, f"there is no zone {zone!r}; zones are " + ", ".join(names))
     return zone
 
 
@@ -167,7 +166,7 @@ def local_iso(value) -> str | None:
 @zone_route("/status", methods=["GET"])
 @require("viewer", public=True)
 def status(zone):
-    return jsonify(controller().status(resolve_zone(zone)))
+    return jsonify(appliance().status(resolve_zone(zone)))
 
 
 #: The furthest an override may be set ahead; beyond that "until cancelled" (null) says it.
@@ -198,7 +197,7 @@ def override_set(zone):
         raise ValidationError([FieldError("mode", "is required: the mode to force, such as "
                                                   "\"day\" or \"night\"")])
     until = checked_until(data.get("until", "next"))
-    return jsonify(controller().set_override(name, data["mode"], until, by=who(),
+    return jsonify(appliance().set_override(name, data["mode"], until, by=who(),
                                              source=source()))
 
 
@@ -207,7 +206,7 @@ def override_set(zone):
 def override_cancel(zone):
     name = resolve_zone(zone)
     json_body(required=False)
-    return jsonify(controller().cancel_override(name, by=who(), source=source()))
+    return jsonify(appliance().cancel_override(name, by=who(), source=source()))
 
 
 # -- schedule ------------------------------------------------------------------------------
@@ -215,7 +214,7 @@ def override_cancel(zone):
 @zone_route("/schedule", methods=["GET"])
 @require("viewer")
 def schedule_get(zone):
-    return jsonify(controller().get_schedule(resolve_zone(zone)))
+    return jsonify(appliance().get_schedule(resolve_zone(zone)))
 
 
 @zone_route("/schedule", methods=["PUT"])
@@ -223,7 +222,7 @@ def schedule_get(zone):
 def schedule_put(zone):
     name = resolve_zone(zone)
     data = json_body()
-    return jsonify(controller().put_schedule(name, data, by=who()))
+    return jsonify(appliance().put_schedule(name, data, by=who()))
 
 
 @zone_route("/schedule/history", methods=["GET"])
@@ -231,7 +230,7 @@ def schedule_put(zone):
 def schedule_history(zone):
     name = resolve_zone(zone)
     limit = query_int("limit", 20, 1, 200)
-    rows = controller().store.schedule_history(name, limit)
+    rows = store().schedule_history(name, limit)
     return jsonify([dict(row, saved_at=local_iso(row.get("saved_at"))) for row in rows])
 
 
@@ -242,7 +241,7 @@ def rollback(zone_name: str, version, by: str) -> dict:
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**63:
         raise ValidationError([FieldError("version", f"{version!r} is not a version number; "
                                                      "see the schedule's history")])
-    return controller().rollback_schedule(zone_name, version, by=by)
+    return appliance().rollback_schedule(zone_name, version, by=by)
 
 
 @zone_route("/schedule/rollback", methods=["POST"])
@@ -260,7 +259,7 @@ def preview(zone):
     name = resolve_zone(zone)
     start = query_date("from", now().astimezone(site_tz()).date())
     days = query_int("days", 14, 1, 3660)
-    return jsonify(controller().preview(name, start, days))
+    return jsonify(appliance().preview(name, start, days))
 
 
 # -- audit and calls -------------------------------------------------------------------------
@@ -270,11 +269,11 @@ def audit_query(zone_name: str | None, *, limit: int, offset: int, who_filter, s
     tz = site_tz()
     since = local_midnight(first, tz) if first else None
     until = local_midnight(last + timedelta(days=1), tz) if last else None
-    store = controller().store
+    db = store()
     filters = dict(who=who_filter or None, source=source_filter or None, since=since,
                    until=until)
-    rows = store.audit(zone_name, limit=limit, offset=offset, **filters)
-    total = store.audit_count(zone_name, **filters)
+    rows = db.audit(zone_name, limit=limit, offset=offset, **filters)
+    total = db.audit_count(zone_name, **filters)
     return [dict(row, at=local_iso(row["at"])) for row in rows], total
 
 
@@ -296,9 +295,9 @@ def calls_data(zone_name: str, first: date, last: date) -> tuple[list[dict], lis
     """The calls of ``[first, last]`` (local dates) and the mode history around them."""
     tz = site_tz()
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
-    store = controller().store
-    calls = store.calls(zone_name, start, end)
-    history = store.mode_history(zone_name, start - HISTORY_LEAD, end)
+    db = store()
+    calls = db.calls(zone_name, start, end)
+    history = db.mode_history(zone_name, start - HISTORY_LEAD, end)
     return calls, history, start, end
 
 
@@ -347,22 +346,22 @@ def csv_response(text: str, zone_name: str, first: date, last: date) -> Response
 @bp.route("/zones", methods=["GET"])
 @require("viewer", public=True)
 def zones():
-    ctl = controller()
+    facade = appliance()
     out = []
-    for name in ctl.zone_names():
-        st = ctl.status(name)
+    for name in facade.zone_names():
+        st = facade.status(name)
         out.append({"name": name, "label": st.get("label", name), "status": st})
     return jsonify({"zones": out})
 
 
 def health_report() -> tuple[dict, int]:
-    ctl = current_app.extensions.get("nightswitch")
-    if ctl is None:
+    facade = current_app.extensions.get("nightswitch")
+    if facade is None:
         return {"ok": False, "zones": {}, "faults": [{"kind": "starting",
                                                        "message": "the appliance is starting"}]}, 503
     zones_out, faults = {}, []
-    for name in ctl.zone_names():
-        st = ctl.status(name)
+    for name in facade.zone_names():
+        st = facade.status(name)
         zones_out[name] = {"mode": st["mode"], "verified": st["verified"],
                            "faults": st["faults"]}
         faults += [dict(f, zone=name) for f in st["faults"]]
@@ -384,7 +383,7 @@ def health():
 @bp.route("/users", methods=["GET"])
 @require("admin")
 def users_list():
-    return jsonify(controller().store.list_users())
+    return jsonify(store().list_users())
 
 
 @bp.route("/users", methods=["POST"])
@@ -392,9 +391,9 @@ def users_list():
 def users_add():
     data = json_body()
     only_keys(data, ("name", "role", "password"))
-    store = controller().store
-    store.add_user(data.get("name"), data.get("role"), data.get("password"))
-    return jsonify(store.get_user(data["name"])), 201
+    db = store()
+    db.add_user(data.get("name"), data.get("role"), data.get("password"))
+    return jsonify(db.get_user(data["name"])), 201
 
 
 @bp.route("/users/<name>", methods=["PATCH"])
@@ -404,8 +403,8 @@ def users_change(name):
     only_keys(data, ("role", "password"))
     if not data:
         raise ValidationError([FieldError("", "send role and/or password to change")])
-    store = controller().store
-    if store.get_user(name) is None:
+    db = store()
+    if db.get_user(name) is None:
         raise ApiError(404, f"there is no user named {name!r}")
     # Check both before changing either: a refused request changes nothing.
     check = Checker()
@@ -415,19 +414,19 @@ def users_change(name):
         check.password("password", data["password"])
     check.done()
     if "role" in data:
-        store.set_role(name, data["role"])       # may refuse demoting the only admin
+        db.set_role(name, data["role"])       # may refuse demoting the only admin
     if "password" in data:
-        store.set_password(name, data["password"])
-    return jsonify(store.get_user(name))
+        db.set_password(name, data["password"])
+    return jsonify(db.get_user(name))
 
 
 @bp.route("/users/<name>", methods=["DELETE"])
 @require("admin")
 def users_delete(name):
-    store = controller().store
-    if store.get_user(name) is None:
+    db = store()
+    if db.get_user(name) is None:
         raise ApiError(404, f"there is no user named {name!r}")
-    store.delete_user(name)
+    db.delete_user(name)
     return jsonify({"deleted": name})
 
 
@@ -435,13 +434,13 @@ def users_delete(name):
 @require("admin")
 def tokens_list():
     return jsonify([dict(t, created_at=local_iso(t.get("created_at")))
-                    for t in controller().store.list_tokens()])
+                    for t in store().list_tokens()])
 
 
 def create_token(role, label) -> dict:
-    store = controller().store
-    token = store.create_token(role, label=label, by=who(), at=now())
-    found = store.check_token(token)
+    db = store()
+    token = db.create_token(role, label=label, by=who(), at=now())
+    found = db.check_token(token)
     return {"id": found["id"], "role": found["role"], "label": found["label"], "token": token}
 
 
@@ -459,7 +458,7 @@ def tokens_revoke(token_id):
     # isascii: "¹".isdigit() is True but int("¹") fails
     if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
         raise ApiError(404, f"there is no token with id {token_id!r}")
-    controller().store.revoke_token(int(token_id))
+    store().revoke_token(int(token_id))
     return jsonify({"revoked": int(token_id)})
 
 
@@ -480,7 +479,7 @@ def test_seconds(data: dict) -> float:
 def test_leds():
     data = json_body(required=False)
     only_keys(data, ("seconds",))
-    return jsonify(controller().hardware_test("leds", by=who(), seconds=test_seconds(data)))
+    return jsonify(appliance().test_leds(test_seconds(data), by=who()))
 
 
 @bp.route("/test/relay", methods=["POST"])
@@ -491,9 +490,8 @@ def test_relay():
     name = data.get("name")
     if not isinstance(name, str):
         raise ValidationError([FieldError("name", "is required: the relay's name; relays are "
-                                                  + ", ".join(controller().relay_names()))])
-    return jsonify(controller().hardware_test("relay", name, by=who(),
-                                              seconds=test_seconds(data)))
+                                                  + ", ".join(appliance().relay_names()))])
+    return jsonify(appliance().test_relay(name, test_seconds(data), by=who()))
 
 
 @bp.route("/test/key", methods=["GET", "POST"])
@@ -501,16 +499,16 @@ def test_relay():
 def test_key():
     if request.method == "POST":
         only_keys(json_body(required=False), ())
-    return jsonify(controller().hardware_test("key", by=who()))
+    return jsonify(appliance().read_key())
 
 
 # -- the simulator (simulate only) --------------------------------------------------------------
 
 def sim():
-    ctl = controller()
-    if not current_app.config.get("NIGHTSWITCH_SIMULATE") or getattr(ctl, "sim", None) is None:
+    panel = current_app.extensions.get("nightswitch.virtual_panel")
+    if panel is None:
         raise ApiError(404, "the simulator endpoints exist only in 'nightswitch simulate'")
-    return ctl.sim
+    return panel
 
 
 @bp.route("/sim/panel", methods=["GET"])

@@ -54,17 +54,26 @@ class Identity:
         return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
-def controller():
-    ctl = current_app.extensions.get("nightswitch")
-    if ctl is None:
+def appliance():
+    """The running appliance's :class:`~appliance.control.facade.ApplianceFacade` (503
+    while it starts)."""
+    facade = current_app.extensions.get("nightswitch")
+    if facade is None:
         raise ApiError(503, "the appliance is starting; try again in a moment")
-    return ctl
+    return facade
+
+
+def store():
+    """The :class:`~appliance.store.Store`: users, tokens, the audit log, call records."""
+    found = current_app.extensions.get("nightswitch.store")
+    if found is None:
+        raise ApiError(503, "the appliance is starting; try again in a moment")
+    return found
 
 
 def _load_identity() -> None:
     g.identity = None
-    ctl = current_app.extensions.get("nightswitch")
-    if ctl is None:
+    if current_app.extensions.get("nightswitch.store") is None:
         return
     header = request.headers.get("Authorization")
     if header is not None:
@@ -72,7 +81,7 @@ def _load_identity() -> None:
         if scheme.lower() != "bearer" or not token.strip():
             g.auth_error = "the Authorization header must be 'Bearer TOKEN'"
             return
-        found = ctl.store.check_token(token.strip())
+        found = store().check_token(token.strip())
         if found is None:
             g.auth_error = "the bearer token is not valid (mistyped or revoked)"
             return
@@ -81,7 +90,7 @@ def _load_identity() -> None:
         return
     name = session.get("user")
     if name:
-        user = ctl.store.get_user(name)
+        user = store().get_user(name)
         if user is None:
             session.pop("user", None)      # deleted since: log them out
             return
@@ -120,8 +129,8 @@ def _inject() -> dict:
 
 
 def public_status_allowed() -> bool:
-    ctl = current_app.extensions.get("nightswitch")
-    return bool(ctl is not None and getattr(ctl.config, "public_status", False))
+    facade = current_app.extensions.get("nightswitch")
+    return bool(facade is not None and facade.site.public_status)
 
 
 def _deny_anonymous():
@@ -145,7 +154,7 @@ def require(role: str, *, public: bool = False):
     def decorator(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
-            controller()            # 503 while the appliance is starting
+            appliance()             # 503 while the appliance is starting
             identity = g.get("identity")
             if identity is None:
                 if public and public_status_allowed() and not g.get("auth_error"):
@@ -180,8 +189,7 @@ def _safe_next(target) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    ctl = controller()
-    no_users = not ctl.store.list_users()
+    no_users = not store().list_users()
     next_url = _safe_next(request.values.get("next"))
     error = None
     status = 200
@@ -193,7 +201,7 @@ def login():
         if wait > 0:
             error = (f"Too many failed logins. Try again in {math.ceil(wait)} seconds.")
             status = 429
-        elif ctl.store.check_password(name, password) is not None:
+        elif store().check_password(name, password) is not None:
             limiter().succeeded(*keys)
             session.clear()
             session.permanent = True
@@ -217,8 +225,7 @@ def logout():
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     """The first admin, from the appliance itself, while there is no user at all."""
-    ctl = controller()
-    if ctl.store.list_users() or not is_local_request():
+    if store().list_users() or not is_local_request():
         abort(404)
     errors = {}
     name = ""
@@ -229,7 +236,7 @@ def setup():
             errors["password2"] = "The two passwords differ."
         else:
             try:
-                ctl.store.add_user(name, "admin", password)
+                store().add_user(name, "admin", password)
             except ValidationError as exc:
                 errors = {e.field: e.message for e in exc.errors}
         if not errors:
@@ -251,20 +258,19 @@ def account():
     if identity.via != "session":
         abort(404)
     if request.method == "POST":
-        ctl = controller()
         current = request.form.get("current", "")
         new = request.form.get("password", "")
         keys = (f"ip:{request.remote_addr}", f"user:{identity.name}")
         if limiter().wait_for(*keys) > 0:
             errors["current"] = "Too many wrong passwords; try again later."
-        elif ctl.store.check_password(identity.name, current) is None:
+        elif store().check_password(identity.name, current) is None:
             limiter().failed(*keys)
             errors["current"] = "That is not your current password."
         elif new != request.form.get("password2", ""):
             errors["password2"] = "The two new passwords differ."
         else:
             try:
-                ctl.store.set_password(identity.name, new)
+                store().set_password(identity.name, new)
             except ValidationError as exc:
                 errors = {e.field: e.message for e in exc.errors}
         if not errors:
@@ -278,4 +284,4 @@ def init_app(app: Flask) -> None:
     app.context_processor(_inject)
 
 
-__all__ = ["Identity", "bp", "controller", "require", "init_app", "is_local_request"]
+__all__ = ["Identity", "bp", "appliance", "store", "require", "init_app", "is_local_request"]

@@ -15,26 +15,26 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import tomli_w
 from flask import (
     Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
     url_for,
 )
 
-from appliance.control.controller import parse_until
+from appliance.control import commissioning
+from appliance.control.facade import confirm_question
 from appliance.decision.dayplan import day_plan, holiday_reason
 from appliance.decision.decide import decide, next_schedule_change
 from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
 from appliance.decision.schedule import WEEKDAY_NAMES, WEEKDAYS, parse_schedule
 from appliance.smdr import report
-from web import api, charts, holiday_choices, schedule_form, timefmt
-from web.auth import controller, require
+from appliance import timetext as timefmt
+from web import api, charts, holiday_choices, schedule_form
+from web.auth import appliance, require, store
 from web.errors import ApiError
 
 bp = Blueprint("pages", __name__)
 
 #: Ask before an override that lasts longer than this (SPEC 2: the FreePBX trap).
-CONFIRM_AFTER = timedelta(hours=4)
 #: The "for N hours" buttons.
 FOR_HOURS = (1, 2)
 PREVIEW_DAYS = 14
@@ -51,7 +51,6 @@ FAULT_TITLES = {
 NAV = (("pages.status", "Status", "viewer"), ("pages.schedule", "Schedule", "viewer"),
        ("pages.log", "Log", "viewer"), ("pages.calls", "Calls", "viewer"),
        ("pages.installer", "Installer", "admin"), ("pages.users", "Users", "admin"))
-SECRET_WORDS = ("pass", "secret", "token", "credential", "community")
 
 
 # -- shared page context ------------------------------------------------------------------
@@ -67,27 +66,27 @@ def _tz():
 
 def zurl(endpoint: str, zone: str | None = None, **values) -> str:
     """``url_for`` that keeps the zone on a multi-zone site."""
-    ctl = controller()
-    if len(ctl.zone_names()) > 1:
-        values["zone"] = zone or g.get("zone") or ctl.zone_names()[0]
+    names = appliance().zone_names()
+    if len(names) > 1:
+        values["zone"] = zone or g.get("zone") or names[0]
     return url_for(endpoint, **values)
 
 
 @bp.app_context_processor
 def base_context() -> dict:
     """What every page's frame needs: the site, its zones, the navigation."""
-    ctl = current_app.extensions.get("nightswitch")
-    if ctl is None:
+    facade = current_app.extensions.get("nightswitch")
+    if facade is None:
         return {"site_name": "Nightswitch", "zones": [], "multi_zone": False, "nav": [],
                 "simulate": False, "zurl": url_for, "mode_class": charts.mode_class}
-    names = ctl.zone_names()
-    labels = {z.name: z.label for z in ctl.config.zones}
+    names = facade.zone_names()
+    labels = dict(facade.site.zones)
     zone = g.get("zone") or names[0]
     identity = g.get("identity")
     return dict(
-        site_name=ctl.config.site_name, zones=[(n, labels.get(n, n)) for n in names],
+        site_name=facade.site.name, zones=[(n, labels.get(n, n)) for n in names],
         multi_zone=len(names) > 1, zone=zone, zone_label=labels.get(zone, zone),
-        simulate=bool(current_app.config.get("NIGHTSWITCH_SIMULATE")) and ctl.sim is not None,
+        simulate=current_app.extensions.get("nightswitch.virtual_panel") is not None,
         nav=[item for item in NAV if identity is not None and identity.may(item[2])],
         zurl=zurl, mode_class=charts.mode_class, dom_id=schedule_form.dom_id,
         field_label=schedule_form.field_label,
@@ -101,7 +100,7 @@ def render(template: str, status: int = 200, **values):
 
 
 def _now():
-    return controller().clock.now()
+    return appliance().now()
 
 
 # -- status ------------------------------------------------------------------------------
@@ -122,49 +121,17 @@ class ModeChoices:
     buttons: list[Choice] = field(default_factory=list)
 
 
-def _first_other_change(schedule, now, mode: str):
-    """The schedule's first change, after *now*, to a mode other than *mode*: the one an
-    override to *mode* would hide."""
-    at = now
-    for _ in range(4):
-        change = next_schedule_change(schedule, at)
-        if change is None or change.mode != mode:
-            return change
-        at = change.at
-    return None
-
-
-def _confirm_text(mode: str, end, now, tz, schedule) -> str | None:
-    """The question to ask before an override that lasts more than four hours (SPEC 2),
-    or None. It names the scheduled change the override would run past: the FreePBX trap
-    of a "temporary" day set after closing that keeps the lines open all night."""
-    if end is not None and end - now <= CONFIRM_AFTER:
-        return None                 # first: the schedule walk below is most of a page's cost
-    change = _first_other_change(schedule, now, mode)
-    scheduled = decide(now, schedule).mode
-    past = (f" The schedule has them in {scheduled.upper()} now." if scheduled != mode
-            else "")
-    if change is not None and (end is None or end > change.at):
-        past += (f" It overrules the schedule's change to {change.mode} at "
-                 f"{timefmt.when(change.at, now, tz)}.")
-    if end is None:
-        return (f"Keep the phones in {mode.upper()} until someone cancels it? It will not "
-                "end by itself." + past)
-    return (f"Keep the phones in {mode.upper()} until {timefmt.when(end, now, tz)}? That is "
-            f"{timefmt.duration((end - now).total_seconds())} from now." + past)
-
-
 def _modes_of(st: dict, schedule) -> list[str]:
     modes = set(st.get("modes") or ()) or ({"day", "night"} | set(schedule.modes))
     return sorted(modes, key=lambda m: (m != "day", m != "night", m))
 
 
 def status_view(zone: str) -> dict:
-    ctl = controller()
-    st = ctl.status(zone)
+    facade = appliance()
+    st = facade.status(zone)
     tz = _tz()
     now = _now()
-    schedule = ctl.resolve_zone(zone).schedule
+    schedule = facade.schedule_in_force(zone)
     mode = st["mode"]
     reason = st["reason"]
     if reason.startswith(f"{mode}: "):
@@ -188,13 +155,13 @@ def status_view(zone: str) -> dict:
             group.buttons.append(Choice(
                 "next", f"{m.capitalize()} until the next change",
                 f"until {timefmt.when(end, now, tz)}" if end else "until cancelled",
-                _confirm_text(m, end, now, tz, schedule)))
+                confirm_question(m, end, now, tz, schedule)))
         for hours in FOR_HOURS:
             end = now + timedelta(hours=hours)
             group.buttons.append(Choice(f"{hours}h", f"{m.capitalize()} for {hours} hour"
                                         + ("s" if hours > 1 else ""),
                                         f"until {timefmt.short_when(end, now, tz)}",
-                                        _confirm_text(m, end, now, tz, schedule)))
+                                        confirm_question(m, end, now, tz, schedule)))
         choices.append(group)
     faults = [{"title": FAULT_TITLES.get(f["kind"], f["kind"].capitalize()),
                "message": f["message"],
@@ -206,9 +173,9 @@ def status_view(zone: str) -> dict:
     unverified = [a["name"] for a in primaries
                   if a.get("unverified") or not a.get("can_read_back")]
     overview = []
-    if len(ctl.zone_names()) > 1:
-        for name in ctl.zone_names():
-            other = ctl.status(name)
+    if len(facade.zone_names()) > 1:
+        for name in facade.zone_names():
+            other = facade.status(name)
             overview.append({"name": name, "label": other.get("label", name),
                              "mode": other["mode"], "reason": other["reason"],
                              "faults": len(other.get("faults", [])),
@@ -245,23 +212,19 @@ def status_live():
     return render("_live.html", zone=zone, **status_view(zone))
 
 
-def _override_end(until: str, at: str, now, tz, schedule):
-    """The concrete end a form asks for, and the value for ``set_override``."""
-    if until == "next":
-        change = next_schedule_change(schedule, now)
-        return (change.at if change else None), "next"
-    if until == "never":
-        return None, None
+def _form_until(until: str, at: str, now):
+    """What the override form asks for, as an ``until`` the facade plans with: the
+    buttons' ``next``, ``1h`` .. ``24h`` and ``never``, or ``at`` with a time of day."""
+    if until in ("next", "never"):
+        return until
     if until.endswith("h") and until[:-1].isascii() and until[:-1].isdigit() \
             and 1 <= int(until[:-1]) <= 24:
-        end = now + timedelta(hours=int(until[:-1]))
-        return end, end
+        return now + timedelta(hours=int(until[:-1]))
     if until == "at":
-        if not at or len(at) > 5 or ":" not in at:
-            raise ValidationError([FieldError("at", "give the end as a time of day, HH:MM, "
-                                                    "such as 19:30")])
-        end = parse_until(at, tz, now)
-        return end, end
+        if not at or len(at) > 16:
+            raise ValidationError([FieldError("at", "give the end as a time of day, such as "
+                                                    "19:30")])
+        return at
     raise ValidationError([FieldError("until", "choose next, 1h, 2h, at (with a time) or "
                                                "never")])
 
@@ -271,20 +234,26 @@ def _override_end(until: str, at: str, now, tz, schedule):
 def override():
     zone = page_zone()
     g.zone = zone
-    ctl = controller()
+    facade = appliance()
     tz, now = _tz(), _now()
     mode = request.form.get("mode", "")
     until = request.form.get("until", "next")
     at = request.form.get("at", "").strip()
     try:
-        schedule = ctl.resolve_zone(zone).schedule
-        end, value = _override_end(until, at, now, tz, schedule)
-        confirm = _confirm_text(mode, end, now, tz, schedule)
-        if confirm and request.form.get("confirm") != "1":
+        asked = _form_until(until, at, now)
+        try:
+            plan = facade.plan_override(zone, mode, asked)
+        except ValidationError as exc:
+            if until == "at":   # the error is about the time typed in the "at" field
+                raise ValidationError([FieldError("at", e.message) for e in exc.errors]) \
+                    from None
+            raise
+        end = plan.end
+        if plan.question and request.form.get("confirm") != "1":
             return render("confirm.html", zone=zone, mode=mode, until=until, at=at,
-                          question=confirm,
+                          question=plan.question,
                           end_text=timefmt.when(end, now, tz) if end else "until cancelled")
-        ctl.set_override(zone, mode, value, by=g.identity.name, source="web")
+        facade.set_override(zone, mode, plan.until, by=g.identity.name, source="web")
     except Refused as exc:
         return _status_error(zone, str(exc), 409)
     except ValidationError as exc:
@@ -301,7 +270,7 @@ def override_cancel():
     zone = page_zone()
     g.zone = zone
     try:
-        st = controller().cancel_override(zone, by=g.identity.name, source="web")
+        st = appliance().cancel_override(zone, by=g.identity.name, source="web")
     except Refused as exc:
         return _status_error(zone, str(exc), 409)
     flash(f"Back to the schedule: {st['mode']}.")
@@ -332,7 +301,7 @@ class ErrorIndex:
 
 
 def _allowed_modes(zone: str):
-    modes = controller().status(zone).get("modes")
+    modes = appliance().status(zone).get("modes")
     return set(modes) if modes else None
 
 
@@ -382,7 +351,7 @@ def preview_view(parsed, today, now) -> dict:
 
 def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = False,
                   focus: str | None = None, errors: ErrorIndex | None = None):
-    ctl = controller()
+    facade = appliance()
     now = _now()
     today = now.astimezone(_tz()).date()
     _, parsed, found = _check(zone, model, today)
@@ -414,9 +383,9 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
         upcoming=upcoming, ignored=ignored, ignore_hidden=ignore_hidden, unsaved=unsaved, focus=focus,
         categories=categories,
         preview=preview_view(parsed if not errors else None, today, now),
-        history=ctl.store.schedule_history(zone, 10),
+        history=store().schedule_history(zone, 10),
         can_edit=g.identity.may("admin"), now=now, tz=_tz(), timefmt=timefmt,
-        site_tz=ctl.config.timezone,
+        site_tz=facade.site.timezone,
     )
 
 
@@ -425,7 +394,7 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
 def schedule():
     zone = page_zone()
     g.zone = zone
-    model = schedule_form.model_from_json(controller().get_schedule(zone))
+    model = schedule_form.model_from_json(appliance().get_schedule(zone))
     return schedule_page(zone, model)
 
 
@@ -451,7 +420,7 @@ def schedule_post():
         if errors:
             return schedule_page(zone, model, status=400, unsaved=True, errors=errors)
         try:
-            result = controller().put_schedule(zone, doc, by=g.identity.name)
+            result = appliance().put_schedule(zone, doc, by=g.identity.name)
         except ValidationError as exc:
             return schedule_page(zone, model, status=400, unsaved=True,
                                  errors=ErrorIndex([(e.field, e.message) for e in exc.errors]))
@@ -530,7 +499,7 @@ def schedule_import():
             problem = f"{name} is not JSON ({str(exc)[:120]}); nothing was imported."
     if problem is None:
         try:
-            result = controller().put_schedule(zone, data, by=g.identity.name)
+            result = appliance().put_schedule(zone, data, by=g.identity.name)
         except ValidationError as exc:
             problem = (f"{name} was not imported, nothing changed: "
                        + "; ".join(str(e) for e in exc.errors[:10])
@@ -548,7 +517,7 @@ def schedule_export():
     import json
 
     zone = page_zone()
-    body = json.dumps(controller().get_schedule(zone), indent=2, ensure_ascii=False)
+    body = json.dumps(appliance().get_schedule(zone), indent=2, ensure_ascii=False)
     return current_app.response_class(
         body + "\n", mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="schedule-{zone}.json"'})
@@ -635,7 +604,7 @@ def calls():
             else f"{ended:%a} {ended:%H:%M}" if days < 7 else f"{ended.day} {ended:%b %H:%M}")
     return render("calls.html", zone=zone, first=first, last=last, summary=summary,
                   nights=nights, night_chart=night_chart, hour_chart=hour_chart, errors=errors,
-                  smdr=controller().config.smdr, now=now)
+                  smdr=appliance().site.smdr, now=now)
 
 
 @bp.route("/calls.csv", methods=["GET"])
@@ -649,49 +618,21 @@ def calls_csv():
 
 # -- installer ----------------------------------------------------------------------------------
 
-def mask_secrets(value):
-    """A copy of a config table with passwords and other secrets replaced."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if isinstance(key, str) and any(w in key.lower() for w in SECRET_WORDS) \
-                    and not isinstance(item, (dict, list)):
-                out[key] = "********" if item not in (None, "") else item
-            else:
-                out[key] = mask_secrets(item)
-        return out
-    if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
-    return value
-
-
-def config_text(config) -> str:
-    raw = {k: v for k, v in (config.raw or {}).items() if not str(k).startswith("_")}
-    try:
-        text = tomli_w.dumps(mask_secrets(raw))
-    except (TypeError, ValueError) as exc:
-        return f"# the config cannot be shown as TOML: {exc}"
-    # tomli_w puts every array item on a line of its own; a pin list reads better on one.
-    return re.sub(r"\[\n((?:[ \t]+[^\n\[\]{}]+,\n)+)\]",
-                  lambda m: "[" + ", ".join(item.strip().rstrip(",")
-                                            for item in m.group(1).splitlines()) + "]", text)
-
-
 @bp.route("/installer", methods=["GET"])
 @require("admin")
 def installer():
     zone = page_zone()
     g.zone = zone
-    ctl = controller()
-    statuses = {name: ctl.status(name) for name in ctl.zone_names()}
+    facade = appliance()
+    info = facade.installer_info()
+    statuses = {name: facade.status(name) for name in facade.zone_names()}
     actuators = []
-    for spec in ctl.config.actuators:
-        shown = mask_secrets({k: v for k, v in spec.items() if not k.startswith("_")})
+    for spec in info["actuators"]:
         st = statuses.get(spec.get("zone"), {})
         live = next((a for a in st.get("actuators", []) if a["name"] == spec.get("name")), {})
-        actuators.append({"spec": shown, "live": live,
+        actuators.append({"spec": spec, "live": live,
                           "faults": [f for f in st.get("faults", [])
-                                     if f["kind"] in ("link", "actuator", "fallback")]})
+                                     if f["kind"] in ("link", "actuator", "fallback", "auth")]})
     intake = current_app.config.get("NIGHTSWITCH_INTAKE")
     stats = None
     if intake is not None:
@@ -699,20 +640,19 @@ def installer():
             stats = intake.stats()
         except Exception as exc:  # the page must show, even if the intake misbehaves
             stats = {"error": str(exc)}
-    store = ctl.store
+    db = store()
     try:
-        key_test = ctl.hardware_test("key", by=g.identity.name)
+        key_test = facade.read_key()
     except (NightswitchError, TimeoutError) as exc:
         key_test = {"error": str(exc)}
     return render("installer.html", zone=zone, statuses=statuses, actuators=actuators,
                   events_url=url_for("sse.events"),
-                  relays=ctl.relay_states(), key_test=key_test, smdr=ctl.config.smdr,
-                  stats=stats, unparsed_count=store.unparsed_count(),
-                  unparsed=store.unparsed(limit=10), config_text=config_text(ctl.config),
-                  config_source=ctl.config.source, panel=_panel_view(),
-                  verify={"check_minutes": ctl.config.check_minutes,
-                          "drift": ctl.config.drift},
-                  quarantined=getattr(store, "quarantined", None), tz=_tz(), timefmt=timefmt,
+                  relays=facade.relay_states(), key_test=key_test, smdr=facade.site.smdr,
+                  stats=stats, unparsed_count=db.unparsed_count(),
+                  unparsed=db.unparsed(limit=10), config_text=info["config_text"],
+                  config_source=info["config_source"], panel=_panel_view(),
+                  verify=info["verify"],
+                  quarantined=getattr(db, "quarantined", None), tz=_tz(), timefmt=timefmt,
                   now=_now())
 
 
@@ -722,19 +662,30 @@ def installer_test():
     zone = page_zone()
     kind = request.form.get("kind", "")
     name = request.form.get("name") or None
-    ctl = controller()
+    facade = appliance()
+    seconds = float(current_app.config["NIGHTSWITCH_TEST_SECONDS"])
     try:
-        result = ctl.hardware_test(kind, name, by=g.identity.name,
-                                   seconds=float(current_app.config["NIGHTSWITCH_TEST_SECONDS"]))
-    except ValidationError as exc:
-        flash("; ".join(e.message for e in exc.errors), "error")
+        if kind == "leds":
+            result = facade.test_leds(seconds, by=g.identity.name)
+        elif kind == "relay":
+            if name is None:
+                raise ValidationError([FieldError("name", "choose a relay")])
+            result = facade.test_relay(name, seconds, by=g.identity.name)
+        elif kind == "key":
+            result = facade.read_key()
+        else:
+            raise ValidationError([FieldError("kind", f"{kind[:20]!r} is not a test; use "
+                                                      "leds, relay or key")])
+    except (ValidationError, Refused) as exc:
+        errors = exc.errors if isinstance(exc, ValidationError) else [FieldError("kind", str(exc))]
+        flash("; ".join(e.message for e in errors), "error")
         return redirect(zurl("pages.installer", zone))
     if kind == "leds":
         flash("LED test done: " + (", ".join(result.get("tested", [])) or "no LEDs are wired")
-              + ".")
+              + (" (ended early: the key was turned)." if result.get("interrupted") else "."))
     elif kind == "relay":
-        flash(f"Relay {result.get('tested')} closed for 1 s and opened again; the mode "
-              f"{result.get('reasserted')} was applied again.")
+        flash(commissioning.describe_relay_test(result).capitalize()
+              + f"; then the mode {result.get('reasserted')} was applied again.")
     else:
         flash("Key switch read: " + ", ".join(f"{z}: {v['position'].upper()}"
                                               for z, v in result.get("zones", {}).items()))
@@ -743,17 +694,22 @@ def installer_test():
 
 # -- the virtual front panel (simulate) -----------------------------------------------------------
 
+def virtual_panel():
+    """The virtual front panel of ``simulate``, or None."""
+    return current_app.extensions.get("nightswitch.virtual_panel")
+
+
 def _panel_view():
-    ctl = controller()
-    if not current_app.config.get("NIGHTSWITCH_SIMULATE") or ctl.sim is None:
+    sim = virtual_panel()
+    if sim is None:
         return None
-    snap = ctl.sim.snapshot()
-    panel = getattr(ctl.sim, "panel", None)
+    snap = sim.snapshot()
+    panel = getattr(sim, "panel", None)
     kind = getattr(panel, "kind", "none") if panel is not None else "none"
-    positions = ctl.sim.positions()
+    positions = sim.positions()
     tz = _tz()
     now = timefmt.to_local(snap.get("now"), tz) if snap.get("now") else _now().astimezone(tz)
-    status = ctl.status(getattr(panel, "zone", None) if panel is not None else None)
+    status = appliance().status(getattr(panel, "zone", None) if panel is not None else None)
     return {"snap": snap, "kind": kind, "positions": positions, "mode": status["mode"],
             "verified": status["verified"],
             "now_text": f"{now:%a %d %b %Y %H:%M:%S}", "now_value": f"{now:%Y-%m-%dT%H:%M}",
@@ -818,11 +774,11 @@ def sim_clock():
 # -- users and tokens -------------------------------------------------------------------------
 
 def users_page(status: int = 200, *, new_token=None, errors=None, form=None):
-    store = controller().store
+    db = store()
     tz, now = _tz(), _now()
     tokens = [dict(t, created=timefmt.stamp(t.get("created_at"), tz))
-              for t in store.list_tokens()]
-    return render("users.html", status=status, users=store.list_users(), tokens=tokens,
+              for t in db.list_tokens()]
+    return render("users.html", status=status, users=db.list_users(), tokens=tokens,
                   new_token=new_token, errors=errors or {}, form=form or {},
                   roles=("viewer", "operator", "admin"), now=now)
 
@@ -846,9 +802,9 @@ def _user_action(fn, done: str):
 @bp.route("/users/add", methods=["POST"])
 @require("admin")
 def users_add():
-    store = controller().store
+    db = store()
     name = request.form.get("name", "").strip()
-    return _user_action(lambda: store.add_user(name, request.form.get("role"),
+    return _user_action(lambda: db.add_user(name, request.form.get("role"),
                                                request.form.get("password", "")),
                         f"User {name} added.")
 
@@ -856,28 +812,28 @@ def users_add():
 @bp.route("/users/role", methods=["POST"])
 @require("admin")
 def users_role():
-    store = controller().store
+    db = store()
     name, role = request.form.get("name", ""), request.form.get("role", "")
-    return _user_action(lambda: store.set_role(name, role), f"{name} is now {role}.")
+    return _user_action(lambda: db.set_role(name, role), f"{name} is now {role}.")
 
 
 @bp.route("/users/password", methods=["POST"])
 @require("admin")
 def users_password():
-    store = controller().store
+    db = store()
     name = request.form.get("name", "")
-    return _user_action(lambda: store.set_password(name, request.form.get("password", "")),
+    return _user_action(lambda: db.set_password(name, request.form.get("password", "")),
                         f"Password of {name} changed.")
 
 
 @bp.route("/users/delete", methods=["POST"])
 @require("admin")
 def users_delete():
-    store = controller().store
+    db = store()
     name = request.form.get("name", "")
     if name == g.identity.name:
         return users_page(400, errors={"user": "you cannot delete yourself; ask another admin"})
-    return _user_action(lambda: store.delete_user(name), f"User {name} deleted.")
+    return _user_action(lambda: db.delete_user(name), f"User {name} deleted.")
 
 
 @bp.route("/tokens/create", methods=["POST"])
@@ -898,7 +854,7 @@ def tokens_revoke():
     token_id = request.form.get("id", "")
     if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
         return users_page(400, errors={"token": f"{token_id[:20]!r} is not a token id"})
-    return _user_action(lambda: controller().store.revoke_token(int(token_id)),
+    return _user_action(lambda: store().revoke_token(int(token_id)),
                         f"Token #{token_id} revoked.")
 
 
@@ -910,4 +866,4 @@ def health():
     return jsonify(body), code
 
 
-__all__ = ["bp", "mask_secrets", "status_view"]
+__all__ = ["bp", "status_view"]

@@ -165,9 +165,9 @@ def asset_versions(app: Flask) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    controller = app.extensions.get("nightswitch")
+    store = app.extensions.get("nightswitch.store")
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = (device_secret(controller.store) if controller is not None
+        app.config["SECRET_KEY"] = (device_secret(store) if store is not None
                                     else secrets.token_hex(32))
     app.extensions["nightswitch.login_limiter"] = LoginLimiter(
         app.config.get("NIGHTSWITCH_LOGIN_CLOCK"))

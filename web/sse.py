@@ -21,7 +21,7 @@ import time
 
 from flask import Blueprint, Response, current_app
 
-from web.auth import controller, require
+from web.auth import appliance, require
 from web.errors import ApiError
 
 bp = Blueprint("sse", __name__, url_prefix="/api/v1")
@@ -102,7 +102,7 @@ class StatusStream:
 @bp.route("/events", methods=["GET"])
 @require("viewer", public=True)
 def events():
-    ctl = controller()
+    ctl = appliance()
     streams = _streams()
     if not streams.acquire():
         raise ApiError(503, f"too many live connections (at most {streams.limit}); poll "

@@ -1,9 +1,14 @@
 """What every actuator is, and the error it raises.
 
 An actuator turns a mode name into something the PBX notices: a relay held, a key
-pulsed, digits dialled, a command typed on the maintenance port. The controller calls
-:meth:`Actuator.apply` and :meth:`Actuator.read_back` from its own thread only, so an
-actuator never needs a lock of its own.
+pulsed, digits dialled, a command typed on the maintenance port. Each zone's actuators
+are driven by that zone's worker thread only (:mod:`appliance.control.worker`), so an
+actuator never needs a lock of its own: no two threads ever drive one relay.
+
+A slow apply (a keypad sequence, a maintenance-port dialogue) asks
+:attr:`Actuator.should_abandon` at its safe points (before going off-hook, between the
+steps of a dialogue; never in the middle of a key sequence) and raises :exc:`Abandoned`
+when a newer mode is wanted, so the worker can apply that one at once.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ class ActuatorError(NightswitchError):
     """An actuator could not apply or confirm a mode. The message is for people: it
     says what failed and, where it can, what to look at.
 
-    :attr retry_automatically: True when trying again later may work by itself (a
-        silent port, a busy PBX); the controller retries with backoff.
+    ``retry_automatically`` is False for a failure that retrying would make worse (a
+    login the PBX refused: a few more tries can lock the maintenance account, see
+    :exc:`LoginRefused`); the worker then waits for an operator's retry or a long
+    interval.
     """
 
     retry_automatically = True
@@ -36,6 +43,15 @@ class LoginRefused(ActuatorError):
     """
 
     retry_automatically = False
+
+
+class Abandoned(ActuatorError):
+    """An apply stopped at a safe point because a newer mode is wanted (or the appliance
+    is stopping). Not a fault: the worker applies the newest mode next."""
+
+
+def never_abandon() -> bool:
+    return False
 
 
 class Actuator(abc.ABC):
@@ -63,6 +79,15 @@ class Actuator(abc.ABC):
         self.sleep = sleep
         self.last_mode: str | None = None
         self.closed = False
+        #: Asked at the apply's safe points; the zone's worker sets it (see the module
+        #: docstring). True means: stop here and raise :exc:`Abandoned`.
+        self.should_abandon = never_abandon
+
+    def check_abandon(self, where: str) -> None:
+        """Raise :exc:`Abandoned` if :attr:`should_abandon` says so; *where* names the
+        safe point for the log."""
+        if self.should_abandon():
+            raise Abandoned(f"{self.name}: stopped {where}: a newer mode is wanted")
 
     @property
     def modes(self) -> frozenset[str]:
@@ -83,6 +108,12 @@ class Actuator(abc.ABC):
 
     def relays(self) -> dict[str, str]:
         """``{relay name: "open"|"closed"}`` for the web page's hardware view."""
+        return {name: "closed" if relay.is_closed else "open"
+                for name, relay in self.relay_devices().items()}
+
+    def relay_devices(self) -> dict:
+        """``{relay name: Relay}``: the relays this actuator drives (none for the
+        maintenance port), for commissioning."""
         return {}
 
     def close(self) -> None:
@@ -97,6 +128,38 @@ class Actuator(abc.ABC):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"last_mode={self.last_mode}"
         return f"<{type(self).__name__} {self.name!r} zone={self.zone} role={self.role} {state}>"
+
+
+class RelayActuator(Actuator):
+    """The base of the actuators that drive relays (``contact``, ``pulse``,
+    ``keypad``): they hold :class:`~appliance.actuators.relay.Relay` channels and
+    perhaps a :class:`~appliance.actuators.sense.SenseInput`, and closing them leaves
+    every relay de-energized.
+
+    Subclasses add their relays with :meth:`_add_relay` (in the order the hardware view
+    lists them) and set :attr:`sense`.
+    """
+
+    def __init__(self, spec: dict, *, sleep=time.sleep):
+        super().__init__(spec, sleep=sleep)
+        # set before any pin is claimed: close() and repr() must work half-built
+        self._relays: dict = {}
+        self.sense = None
+
+    def _add_relay(self, relay):
+        self._relays[relay.name] = relay
+        return relay
+
+    def relay_devices(self) -> dict:
+        return dict(self._relays)
+
+    def close(self) -> None:
+        if not self.closed:
+            for relay in self._relays.values():
+                relay.close()
+            if self.sense is not None:
+                self.sense.close()
+        super().close()
 
 
 # -- helpers the type modules share when checking their tables -----------------------

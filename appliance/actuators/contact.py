@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import (Actuator, ActuatorError, check_int, check_keys,
+from appliance.actuators.base import (ActuatorError, RelayActuator, check_int, check_keys,
                                       check_mode_names, check_relay)
 from appliance.actuators.relay import Relay
-from appliance.actuators.sense import SenseInput, check_sense, mode_read_back
+from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
 from appliance.errors import FieldError
 
 ALLOWED = {"pin", "active_high", "modes", "sense", "settle_ms"}
@@ -62,27 +62,16 @@ def build(spec: dict, *, pin_factory=None, sleep=time.sleep, **_):
     return ContactActuator(spec, pin_factory=pin_factory, sleep=sleep)
 
 
-def wait_for_sense(sense: SenseInput, want_active: bool, timeout_s: float, sleep) -> bool:
-    """Poll *sense* until it reads *want_active* or *timeout_s* passes (real time: the
-    PBX takes real milliseconds to answer)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if sense.is_active == want_active:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        sleep(0.005)
-
-
-class ContactActuator(Actuator):
+class ContactActuator(RelayActuator):
     """A maintained relay contact. See the module docstring for the config."""
 
     type_name = "contact"
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        self.relay = Relay(self.name, spec["pin"], active_high=spec.get("active_high", True),
-                           pin_factory=pin_factory)
+        self.relay = self._add_relay(Relay(self.name, spec["pin"],
+                                           active_high=spec.get("active_high", True),
+                                           pin_factory=pin_factory))
         self.sense = SenseInput(spec["sense"], pin_factory=pin_factory) if "sense" in spec else None
         self.settle_s = spec.get("settle_ms", 1000) / 1000
         self.can_read_back = self.sense is not None
@@ -111,12 +100,3 @@ class ContactActuator(Actuator):
         return mode_read_back(self.sense.is_active, self.last_mode, self.spec["modes"],
                               self.sense.active_in)
 
-    def relays(self) -> dict[str, str]:
-        return {self.name: "closed" if self.relay.is_closed else "open"}
-
-    def close(self) -> None:
-        if not self.closed:
-            self.relay.close()
-            if self.sense:
-                self.sense.close()
-        super().close()

@@ -30,11 +30,10 @@ from __future__ import annotations
 import re
 import time
 
-from appliance.actuators.base import (Actuator, ActuatorError, check_int, check_keys,
+from appliance.actuators.base import (ActuatorError, RelayActuator, check_int, check_keys,
                                       check_mode_names, check_pin, check_relay)
-from appliance.actuators.contact import wait_for_sense
 from appliance.actuators.relay import Relay
-from appliance.actuators.sense import SenseInput, check_sense, mode_read_back
+from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
 from appliance.errors import FieldError
 
 ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",
@@ -126,29 +125,27 @@ def build(spec: dict, *, pin_factory=None, sleep=time.sleep, **_):
     return KeypadActuator(spec, pin_factory=pin_factory, sleep=sleep)
 
 
-class KeypadActuator(Actuator):
+class KeypadActuator(RelayActuator):
     """Dials a feature code on a phone through relays. See the module docstring."""
 
     type_name = "keypad"
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        # set before any pin is claimed: close() and repr() must work on a half-built keypad
-        self.sense = None
         self._password = spec.get("password", "")
-        active_high = spec.get("active_high", True)
-        self.hook = Relay(f"{self.name}-hook", spec["hook_pin"], active_high=active_high,
-                          pin_factory=pin_factory)
         self.keys = {}
+        active_high = spec.get("active_high", True)
         try:
+            self.hook = self._add_relay(Relay(f"{self.name}-hook", spec["hook_pin"],
+                                              active_high=active_high, pin_factory=pin_factory))
             for key, pin in spec["keys"].items():
-                self.keys[key] = Relay(f"{self.name}-key-{key.strip('<>').lower()}", pin, active_high=active_high,
-                                       pin_factory=pin_factory)
+                self.keys[key] = self._add_relay(Relay(
+                    f"{self.name}-key-{key.strip('<>').lower()}", pin, active_high=active_high,
+                    pin_factory=pin_factory))
         except Exception:
             self.close()
             raise
         self.t = {key: spec.get(key, default) / 1000 for key, (default, _, _) in TIMINGS.items()}
-        self._password = spec.get("password", "")
         self.sense = SenseInput(spec["sense"], pin_factory=pin_factory) if "sense" in spec else None
         self.can_read_back = self.sense is not None
         sequences = list(spec["sequences"].values())
@@ -159,6 +156,9 @@ class KeypadActuator(Actuator):
         """Go off-hook, press each key of *sequence* (``{password}`` filled in) and hang
         up, whatever happens."""
         keys = tokens(sequence, self._password)
+        # The one safe point: once off-hook, the whole sequence is dialled, since half
+        # a feature code leaves the phone in some menu of the PBX's.
+        self.check_abandon("before going off-hook")
         try:
             self.hook.close_contact()
             self.sleep(self.t["offhook_ms"])
@@ -199,19 +199,6 @@ class KeypadActuator(Actuator):
         return mode_read_back(self.sense.is_active, self.last_mode, self.spec["sequences"],
                               self.sense.active_in)
 
-    def relays(self) -> dict[str, str]:
-        states = {self.hook.name: "closed" if self.hook.is_closed else "open"}
-        for relay in self.keys.values():
-            states[relay.name] = "closed" if relay.is_closed else "open"
-        return states
-
-    def close(self) -> None:
-        if not self.closed:
-            for relay in [self.hook, *self.keys.values()]:
-                relay.close()
-            if self.sense:
-                self.sense.close()
-        super().close()
 
     def __repr__(self) -> str:
         # The password is a secret: never in a repr, a log line or an error.

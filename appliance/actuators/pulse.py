@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import (Actuator, ActuatorError, check_bool, check_int,
+from appliance.actuators.base import (ActuatorError, RelayActuator, check_bool, check_int,
                                       check_keys, check_mode_names, check_pin, check_relay)
-from appliance.actuators.contact import wait_for_sense
 from appliance.actuators.relay import Relay
-from appliance.actuators.sense import SenseInput, mode_read_back
+from appliance.actuators.sense import SenseInput, mode_read_back, wait_for_sense
 from appliance.errors import FieldError
 
 ALLOWED = {"pin", "active_high", "modes", "sense", "pulse_ms", "settle_ms", "unverified"}
@@ -89,17 +88,17 @@ def build(spec: dict, *, pin_factory=None, sleep=time.sleep, **_):
     return PulseActuator(spec, pin_factory=pin_factory, sleep=sleep)
 
 
-class PulseActuator(Actuator):
+class PulseActuator(RelayActuator):
     """A toggle key pulsed by a relay. See the module docstring for the config."""
 
     type_name = "pulse"
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        self.relay = Relay(self.name, spec["pin"], active_high=spec.get("active_high", True),
-                           pin_factory=pin_factory)
+        self.relay = self._add_relay(Relay(self.name, spec["pin"],
+                                           active_high=spec.get("active_high", True),
+                                           pin_factory=pin_factory))
         self.lit_modes = frozenset(m for m, lamp in spec["modes"].items() if lamp == "lit")
-        self.sense = None
         if "sense" in spec:
             sense_spec = dict(spec["sense"], active_in=sorted(self.lit_modes))
             self.sense = SenseInput(sense_spec, pin_factory=pin_factory)
@@ -131,6 +130,7 @@ class PulseActuator(Actuator):
         if lit is not None and lit == want_lit:
             self.last_mode = mode
             return
+        self.check_abandon("before pulsing the key")
         self.pulse()
         if self.sense is not None and not wait_for_sense(self.sense, want_lit, self.settle_s,
                                                          self.sleep):
@@ -147,12 +147,3 @@ class PulseActuator(Actuator):
         return mode_read_back(self.sense.is_active, self.last_mode, self.spec["modes"],
                               self.lit_modes)
 
-    def relays(self) -> dict[str, str]:
-        return {self.name: "closed" if self.relay.is_closed else "open"}
-
-    def close(self) -> None:
-        if not self.closed:
-            self.relay.close()
-            if self.sense:
-                self.sense.close()
-        super().close()

@@ -38,7 +38,10 @@ class Relay:
         self.device.on()
 
     def open_contact(self) -> None:
-        self.device.off()
+        # At shutdown a stuck worker may let go of a relay after close() released it
+        # directly: de-energized is what both wanted.
+        if not self.device.closed:
+            self.device.off()
 
     def close(self) -> None:
         if not self.device.closed:

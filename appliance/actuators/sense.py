@@ -6,6 +6,8 @@ optocoupler to a GPIO. It is *active* in the modes listed in ``active_in``.
 
 from __future__ import annotations
 
+import time
+
 from gpiozero import DigitalInputDevice
 
 from appliance.actuators.base import check_bool, check_keys, check_mode_names, check_pin
@@ -74,3 +76,15 @@ def mode_read_back(active: bool, last_mode: str | None, modes, active_in) -> str
         if preferred in candidates:
             return preferred
     return candidates[0] if candidates else None
+
+
+def wait_for_sense(sense: SenseInput, want_active: bool, timeout_s: float, sleep) -> bool:
+    """Poll *sense* until it reads *want_active* or *timeout_s* passes (real time: the
+    PBX takes real milliseconds to answer)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if sense.is_active == want_active:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        sleep(0.005)

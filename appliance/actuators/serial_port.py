@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import Actuator, ActuatorError, LoginRefused, check_keys
+from appliance.actuators.base import (Abandoned, Actuator, ActuatorError, LoginRefused,
+                                      check_keys)
 from appliance.errors import FieldError, ValidationError
 from appliance.pbx import dialogue
 from appliance.pbx.dialogue import DialogueError
@@ -198,7 +199,8 @@ class SerialActuator(Actuator):
             settings, _ = parse_settings(spec["settings"], "settings", settings)
         self.link = PbxLink(profile, self.port, username=spec.get("username"),
                             password=self._password, settings=settings, monotonic=monotonic,
-                            sleep=sleep, open_port=open_port, label=self.name)
+                            sleep=sleep, open_port=open_port, label=self.name,
+                            should_abandon=lambda: self.should_abandon())
         self.can_read_back = profile.serial.status is not None
 
     @property
@@ -221,14 +223,8 @@ class SerialActuator(Actuator):
         try:
             self.link.set_mode(theirs)
         except DialogueError as exc:
-            raise self._error(exc) from None
+            raise _actuator_error(exc, self) from None
         self.last_mode = mode
-
-    def _error(self, exc: DialogueError) -> ActuatorError:
-        """The link's error for the controller: a refused login is :exc:`LoginRefused`
-        (never retried automatically), anything else an :exc:`ActuatorError`."""
-        cls = LoginRefused if isinstance(exc, dialogue.LoginRefused) else ActuatorError
-        return cls(f"{exc} [{self.profile.name} on {self.port}]")
 
     def read_back(self) -> str | None:
         """The PBX's mode as it reports it now.
@@ -247,7 +243,7 @@ class SerialActuator(Actuator):
         try:
             theirs = self.link.read_mode()
         except DialogueError as exc:
-            raise self._error(exc) from None
+            raise _actuator_error(exc, self) from None
         return self._back.get(theirs, theirs)
 
     def close(self) -> None:
@@ -259,3 +255,15 @@ class SerialActuator(Actuator):
         return (f"<SerialActuator {self.name!r} zone={self.zone} role={self.role} "
                 f"profile={self.profile.name} port={self.port} "
                 f"password={'***' if self._password else 'none'} last_mode={self.last_mode}>")
+
+
+def _actuator_error(exc: DialogueError, actuator: SerialActuator) -> ActuatorError:
+    """The dialogue's failure as the worker sees it: abandoned at a safe point (a newer
+    mode is wanted), a refused login (:exc:`LoginRefused`, never retried by itself), or a
+    plain failure."""
+    message = f"{exc} [{actuator.profile.name} on {actuator.port}]"
+    if exc.kind == "abandoned":
+        return Abandoned(message)
+    if isinstance(exc, dialogue.LoginRefused) or exc.kind == "auth":
+        return LoginRefused(message)
+    return ActuatorError(message)

@@ -1,15 +1,22 @@
-"""The one thread that decides and switches.
+"""The one thread that decides.
 
-Everything that can change the mode is an event on the controller's queue: a key turn
-(the panel's edge callbacks only wake it), a button press, a web/API/CLI request, the
-clock reaching the next change, a retry falling due, the periodic read-back of the PBX.
-The controller thread alone calls :func:`~appliance.decision.decide.decide` and drives actuators,
-so no two threads ever drive a relay.
+Everything that can change the mode is an event on the controller's inbox: a key turn
+(the panel's edge callbacks only wake it), a button press, a web, API, CLI or MQTT
+request, the clock reaching the next change, a calendar refreshed, and the outcomes the
+zones' actuator workers report. The controller thread alone calls
+:func:`~appliance.decision.decide.decide` and alone writes the audit log, the faults, the
+LEDs and the published status.
 
-It sleeps exactly until the earliest of: the decision's ``next_change``, a debounce or
-button-hold deadline, a retry, the next PBX read-back, or the watchdog interval (at most
-10 s, so systemd hears from it and a stepped clock is noticed). It never polls the clock
-every second.
+It never drives an actuator itself: it hands the wanted mode to the zone's
+:class:`~appliance.control.worker.ActuatorWorker` and goes straight back to its inbox,
+so a slow maintenance-port dialogue, a keypad sequence or a hardware test never keeps a
+key turn, another zone or the LEDs waiting. The LEDs show the wanted mode (blinking
+fast) the moment it is decided; the worker's outcome makes it steady.
+
+It sleeps exactly until the earliest of: the decision's ``next_change``, an override's
+end, a debounce or button-hold deadline, the lamp test's end, or the watchdog interval
+(at most 10 s, so systemd hears from it and a stepped clock is noticed). It never polls
+the clock every second.
 
 Requests from other threads go through :meth:`Controller.call`, which runs a function on
 the controller thread and waits for its result, and :meth:`Controller.status`, which
@@ -22,62 +29,30 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from appliance.actuators.base import ActuatorError
-from appliance.decision.decide import Decision, Key, Override, decide, next_schedule_change, preview
+from appliance.control.commissioning import LED_ORDER, LedTest
+from appliance.control.outcomes import Outcome, OutcomeKind
+from appliance.control.worker import RETRY_MAX_S, RETRY_MIN_S, ActuatorWorker
+from appliance.control.zone import ZoneState, led_patterns, zone_status
+from appliance.decision.decide import Key, Override, decide, next_schedule_change, preview
+from appliance.decision.schedule import default_schedule_json, parse_schedule
+from appliance.decision.until import resolve_end
 from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
 from appliance.inputs.panel import PanelEvent
-from appliance.decision.schedule import default_schedule_json, parse_schedule
+from appliance.vocabulary import MODE_RE, FaultKind, Role, Source
 
-log = logging.getLogger("nightswitch.controller")
+log = logging.getLogger(__name__)
 
-RETRY_MIN_S = 2.0
-RETRY_MAX_S = 300.0
 WATCHDOG_S = 10.0
 LAMP_TEST_S = 1.0
-#: Faults shown with the fault LED steady; the others make it blink (SPEC 3). A fallback
-#: in use means a primary actuator failed verification: steady, not the blink that says
-#: "clock or config".
-STEADY_FAULTS = {"actuator", "link", "fallback"}
-
-
-@dataclass
-class ZoneState:
-    """Everything the controller knows about one zone."""
-
-    name: str
-    label: str
-    schedule: object
-    schedule_json: dict
-    modes: set | None
-    primary: list
-    fallback: list
-    panel: object = None
-    key: Key = Key.NONE
-    override: Override | None = None
-    decision: Decision | None = None
-    applied_mode: str | None = None
-    applied_at: datetime | None = None
-    verified: bool = False
-    switching: bool = False
-    needs_apply: bool = True
-    using_fallback: bool = False     # the fallback holds the mode in force now
-    fallback_engaged: bool = False   # the fallback has been driven since start: keep it in step
-    primary_retry_at: float | None = None   # while the fallback holds: try the primary again
-    primary_backoff: float = RETRY_MIN_S
-    retry_at: float | None = None
-    backoff: float = RETRY_MIN_S
-    verify_at: float | None = None
-    reassert_at: float | None = None      # next blind re-assert (actuators that cannot read)
-    faults: dict = field(default_factory=dict)   # kind -> (message, since ISO)
-    schedule_version: int | None = None
-
-    @property
-    def actuators(self):
-        return self.primary + self.fallback
+#: A worker busy this long (real seconds) is hung: every dialogue and key sequence has
+#: its own deadline far below it. The watchdog keep-alive stops, so systemd restarts the
+#: service (and the relays are de-energized on the way down).
+WORKER_STUCK_S = 300.0
+#: How long a shutdown waits for a busy worker before it releases the relays directly.
+STOP_WAIT_S = 2.0
 
 
 class Controller:
@@ -101,7 +76,7 @@ class Controller:
         self.tz = ZoneInfo(config.timezone)
         self.on_tick = on_tick
         self.retry_min, self.retry_max = retry_min, retry_max
-        self.sim = None
+        self.worker_stuck_s = WORKER_STUCK_S
         self.panels = list(panels)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -111,7 +86,9 @@ class Controller:
         self._snapshots: dict[str, dict] = {}
         self._subscribers: list[queue.Queue] = []
         self._lamp_test_until: float | None = None
-        self._last_tick = None
+        self._led_test: LedTest | None = None
+        self._last_tick: float | None = None
+        self._tick_owed = False
         self.zones: dict[str, ZoneState] = {}
         for zone_cfg in config.zones:
             self.zones[zone_cfg.name] = self._load_zone(zone_cfg, actuators)
@@ -121,13 +98,13 @@ class Controller:
             zone.panel = panel
             zone.key = panel.position if panel.kind == "three-position" else Key.NONE
             if panel.wiring_fault:
-                self._fault(zone, "wiring", "the key switch reads DAY and NIGHT at once; "
-                                            "check its wiring (treated as AUTO)")
+                self._fault(zone, FaultKind.WIRING, "the key switch reads DAY and NIGHT at "
+                                                    "once; check its wiring (treated as AUTO)")
         if getattr(store, "quarantined", None):
             for zone in self.zones.values():
-                self._fault(zone, "store", f"the database was damaged and set aside as "
-                                           f"{store.quarantined}; a fresh one was started "
-                                           "(restore a backup with nightswitch restore)")
+                self._fault(zone, FaultKind.STORE, f"the database was damaged and set aside as "
+                                                   f"{store.quarantined}; a fresh one was started "
+                                                   "(restore a backup with nightswitch restore)")
         if hasattr(clock, "on_change"):
             clock.on_change(self.wake)
 
@@ -150,13 +127,20 @@ class Controller:
             # A config change can make a saved schedule use a mode the actuators no longer
             # produce. Keep running on it, loudly, rather than crash-looping.
             schedule = parse_schedule(stored)
-            faults["config"] = ("the saved schedule does not fit the config: "
-                                + exc.render().replace("\n", "; "), self.clock.now().isoformat())
+            faults[FaultKind.CONFIG] = ("the saved schedule does not fit the config: "
+                                        + exc.render().replace("\n", "; "),
+                                        self.clock.now().isoformat())
+        mine = [a for a in actuators if a.zone == name]
+        primary = [a for a in mine if a.role == Role.PRIMARY]
+        fallback = [a for a in mine if a.role == Role.FALLBACK]
         zone = ZoneState(name=name, label=zone_cfg.label, schedule=schedule,
-                         schedule_json=stored, modes=modes,
-                         primary=[a for a in actuators if a.zone == name and a.role == "primary"],
-                         fallback=[a for a in actuators if a.zone == name and a.role == "fallback"],
-                         faults=faults)
+                         schedule_json=stored, modes=modes, actuators=primary + fallback,
+                         faults=faults, base_schedule=schedule)
+        zone.worker = ActuatorWorker(
+            name, primary, fallback, clock=self.clock, report=self._post_outcome,
+            check_minutes=self.config.check_minutes,
+            reassert_minutes=self.config.reassert_minutes,
+            retry_min=self.retry_min, retry_max=self.retry_max)
         zone.schedule_version = self._stored_schedule_version(name)
         applied = self.store.get_applied(name)
         if applied:
@@ -187,20 +171,25 @@ class Controller:
                 parsed = parse_schedule(data, allowed_modes=zone.modes)
             except ValidationError as exc:
                 zone.schedule_version = version
-                self._fault(zone, "config", f"schedule version {version} was not loaded: "
+                self._fault(zone, FaultKind.CONFIG, f"schedule version {version} was not loaded: "
                             + exc.render().replace("\n", "; "))
                 continue
-            zone.schedule, zone.schedule_json, zone.schedule_version = parsed, data, version
-            self._clear_fault(zone, "config")
-            self._reconcile(zone, ("nightswitch", "schedule",
-                                   f"schedule version {version} loaded (saved outside the web page)"))
+            self._put_in_force(zone, parsed, data, version, "nightswitch",
+                               f"schedule version {version} loaded (saved outside the web page)")
 
     # -- the thread -----------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
-        """Start the controller thread. It does a lamp test, then asserts every zone's
-        mode (relays came up off, so the mode in force must be put back)."""
+        """Start the controller thread and the zones' workers. The controller does a lamp
+        test, then asserts every zone's mode (relays came up off, so the mode in force must
+        be put back)."""
         if self._thread is not None:
             return
+        for zone in self.zones.values():
+            zone.worker.start()
         self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
         self._thread.start()
 
@@ -234,8 +223,8 @@ class Controller:
         except Exception as exc:
             log.exception("controller step failed")
             for zone in self.zones.values():
-                self._fault(zone, "internal", f"the controller hit an error and carries on: "
-                                              f"{type(exc).__name__}: {exc}")
+                self._fault(zone, FaultKind.INTERNAL, f"the controller hit an error and carries "
+                                                      f"on: {type(exc).__name__}: {exc}")
             try:
                 self._publish()
             except Exception:
@@ -245,18 +234,10 @@ class Controller:
             self._stop.wait(1.0)
 
     def step(self) -> None:
-        """One pass: run queued calls, settle the panels, reconcile each zone, publish.
-        The thread calls this; tests with no thread may call it directly."""
-        while True:
-            try:
-                fn, future = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as exc:  # handed to the caller's thread
-                    future.set_exception(exc)
+        """One pass: handle the inbox (calls and outcomes), settle the panels, decide
+        each zone, publish. The thread calls this; tests with no thread may call it
+        directly, and then the workers run inline, so one step does the whole round."""
+        self._drain_inbox()
         for panel in self.panels:
             deadline = panel.deadline
             if deadline is not None and self.clock.monotonic() >= deadline:
@@ -271,9 +252,59 @@ class Controller:
             self._reload_changed_schedules()
         for zone in self.zones.values():
             self._reconcile(zone)
+        if self._thread is None:
+            self._run_workers_inline()
         self._publish()
-        if tick and self.on_tick:
-            self.on_tick()
+        if (tick or self._tick_owed) and self.on_tick:
+            # A keep-alive held back for a hung worker is sent at the first step after it
+            # recovers, not a whole watchdog interval later.
+            self._tick_owed = not self._workers_alive()
+            if not self._tick_owed:
+                self.on_tick()
+
+    def _workers_alive(self) -> bool:
+        """False when a worker has been busy longer than any dialogue may take: then the
+        watchdog keep-alive (sent from :attr:`on_tick`) stops and systemd restarts us."""
+        for zone in self.zones.values():
+            stuck = zone.worker.stuck_for()
+            if stuck > self.worker_stuck_s:
+                log.error("zone %s: the actuator worker has been busy for %.0f s; stopping "
+                          "the watchdog keep-alive so systemd restarts the service",
+                          zone.name, stuck)
+                return False
+        return True
+
+    def _run_workers_inline(self) -> None:
+        """Without threads: let each worker do what is due, then handle its outcomes,
+        until nothing more happens (a drift enforced is one more round)."""
+        for _ in range(20):
+            did = False
+            for zone in self.zones.values():
+                if zone.worker.threaded:
+                    continue
+                while zone.worker.run_pending():
+                    did = True
+            self._drain_inbox()
+            if not did:
+                return
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Outcome):
+                self._on_outcome(item)
+            elif isinstance(item, tuple) and item and isinstance(item[1], LedTest):
+                self._on_led_test(*item)
+            else:
+                fn, future = item
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn())
+                    except BaseException as exc:  # handed to the caller's thread
+                        future.set_exception(exc)
 
     def _next_timeout(self) -> float:
         mono, now = self.clock.monotonic(), self.clock.now()
@@ -289,10 +320,11 @@ class Controller:
                 waits.append((change.at - now).total_seconds())
             if zone.override and zone.override.until:
                 waits.append((zone.override.until - now).total_seconds())
-            for t in (zone.retry_at, zone.verify_at, zone.reassert_at,
-                      zone.primary_retry_at if zone.using_fallback else None):
-                if t is not None:
-                    waits.append(t - mono)
+            if not zone.worker.threaded:
+                # Inline workers keep time through the controller's step.
+                deadline = zone.worker.next_deadline()
+                if deadline is not None:
+                    waits.append(deadline - mono)
         return max(0.0, min(waits))
 
     def call(self, fn, *args, timeout: float = 60.0, **kwargs):
@@ -306,8 +338,34 @@ class Controller:
             self.wake()
         return future.result(timeout)
 
-    # -- deciding and applying --------------------------------------------------------------
-    def _decide(self, zone: ZoneState) -> Decision:
+    def _post(self, item) -> None:
+        self._inbox.put(item)
+        self.wake()
+
+    def _post_outcome(self, outcome: Outcome) -> None:
+        """The workers' report: handled on the controller thread."""
+        self._post(outcome)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until every worker has finished what is wanted now and the controller
+        has handled its outcomes (a retry or read-back due later is not waited for).
+        For tests and commissioning, which must look at the relays after a change."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            self.call(lambda: None, timeout=max(0.1, deadline - time.monotonic()))
+            if all(z.worker.idle() for z in self.zones.values()) and self._inbox.empty():
+                self.call(lambda: None, timeout=max(0.1, deadline - time.monotonic()))
+                if all(z.worker.idle() for z in self.zones.values()) and self._inbox.empty():
+                    return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the workers are still busy after {timeout} s: "
+                                   + ", ".join(repr(z.worker) for z in self.zones.values()))
+            time.sleep(0.002)
+
+    # -- deciding -------------------------------------------------------------------------
+    def _decide(self, zone: ZoneState):
         now = self.clock.now()
         if zone.override and zone.override.until and zone.override.until <= now:
             ended = zone.override
@@ -316,279 +374,169 @@ class Controller:
             self._audit(zone, who=ended.by, source="override", old=ended.mode, new=None,
                         reason=f"override to {ended.mode} ended at "
                                f"{ended.until.astimezone(self.tz):%H:%M}")
-        decision = decide(now, zone.schedule, zone.override, zone.key)
-        if not self.clock.is_synchronized():
-            self._fault(zone, "clock", "the system clock is not synchronized; holding the last "
-                                       "mode applied until it is")
-            if decision.source not in ("key", "override"):
-                held = zone.applied_mode
-                return Decision(mode=held or "unknown", source="hold",
-                                reason=(f"{held}: holding the last mode applied, the clock is "
-                                        "not synchronized" if held else
-                                        "waiting for the clock: nothing applied yet"),
-                                next_change=None)
+        synchronized = self.clock.is_synchronized()
+        if synchronized:
+            self._clear_fault(zone, FaultKind.CLOCK)
         else:
-            self._clear_fault(zone, "clock")
-        return decision
+            self._fault(zone, FaultKind.CLOCK, "the system clock is not synchronized; holding "
+                                               "the last mode applied until it is")
+        return decide(now, zone.schedule, zone.override, zone.key,
+                      clock_synchronized=synchronized, held_mode=zone.applied_mode)
 
     def _reconcile(self, zone: ZoneState, cause: tuple[str, str, str] | None = None) -> None:
-        """Decide and apply. *cause* is ``(who, source, what)`` when a person's action
-        led here; it becomes the one audit entry for the action, with the mode change it
-        caused (if any)."""
+        """Decide, and hand the mode in force to the zone's worker if it changed. *cause*
+        is ``(who, source, what)`` when a person's action led here; it becomes the one
+        audit entry for the action, with the mode change it caused (if any)."""
         decision = self._decide(zone)
         previous = zone.decision
         zone.decision = decision
         old = previous.mode if previous else zone.applied_mode
         changed = previous is None or previous.mode != decision.mode
-        # The audit row is written once the relays have moved (by _apply, before its own
-        # rows, so the order stays): SQLite's fsync must not sit between a key turn and
-        # its relay (SPEC 9: p99 < 5 ms; it cost 2-50 ms here).
-        pending = []
+        target = None if decision.mode == "unknown" else decision.mode
+        if target is not None and target != zone.wanted_mode:
+            self._want(zone, target)
+        # The audit row is written once the worker has the mode: SQLite's fsync must not
+        # sit between a key turn and its relay (SPEC 9: p99 < 5 ms; it costs 2-50 ms).
         if cause is not None:
             who, source, what = cause
-            pending.append(dict(who=who, source=source, old=old, new=decision.mode,
-                                reason=f"{what}; now {decision.reason}" if changed else what))
+            self._audit(zone, who=who, source=source, old=old, new=decision.mode,
+                        reason=f"{what}; now {decision.reason}" if changed else what)
         elif changed:
-            who = {"key": "key switch", "override": zone.override.by if zone.override else "?",
-                   "hold": "nightswitch"}.get(decision.source, "schedule")
-            pending.append(dict(who=who, source=decision.source, old=old,
-                                new=decision.mode, reason=decision.reason))
-        if decision.source == "hold":
-            if zone.applied_mode and zone.needs_apply:
-                self._apply(zone, zone.applied_mode, pending)   # re-assert after a restart
-            elif (zone.using_fallback and zone.primary_retry_at is not None
-                  and self.clock.monotonic() >= zone.primary_retry_at):
-                self._retry_primary(zone)       # the mode held, by the primary if it can
-            elif zone.reassert_at is not None and self.clock.monotonic() >= zone.reassert_at:
-                self._reassert(zone)            # the held mode, dialled again
-            elif zone.verify_at is not None and self.clock.monotonic() >= zone.verify_at:
-                # The read-back falls due on a wrong clock too; left undone, its past
-                # deadline made the loop wake without pause (a core at 100 %).
-                self._verify(zone)
-            self._flush_audit(zone, pending)
-            return
-        mono = self.clock.monotonic()
-        wanted_change = decision.mode != zone.applied_mode or zone.needs_apply
-        if wanted_change and (zone.retry_at is None or mono >= zone.retry_at
-                              or decision.mode != zone.applied_mode and previous is not None
-                              and previous.mode != decision.mode):
-            self._apply(zone, decision.mode, pending)
-        elif (zone.using_fallback and zone.primary_retry_at is not None
-              and mono >= zone.primary_retry_at):
-            self._retry_primary(zone)
-        elif zone.reassert_at is not None and mono >= zone.reassert_at:
-            self._reassert(zone)
-        elif zone.verify_at is not None and mono >= zone.verify_at:
-            self._verify(zone)
-        self._flush_audit(zone, pending)
+            who = {Source.KEY: "key switch",
+                   Source.OVERRIDE: zone.override.by if zone.override else "?",
+                   Source.HOLD: "nightswitch"}.get(decision.source, "schedule")
+            self._audit(zone, who=who, source=decision.source, old=old, new=decision.mode,
+                        reason=decision.reason)
 
-    def _flush_audit(self, zone: ZoneState, pending: list) -> None:
-        while pending:
-            entry = pending.pop(0)
-            self._audit(zone, who=entry["who"], source=entry["source"], old=entry["old"],
-                        new=entry["new"], reason=entry["reason"])
-
-    def _apply(self, zone: ZoneState, mode: str, pending: list | None = None) -> None:
+    def _want(self, zone: ZoneState, mode: str, *, force: bool = False) -> None:
+        """Hand *mode* to the zone's worker and show it on the LEDs at once (blinking
+        fast until the worker confirms it)."""
+        zone.wanted_mode = mode
         zone.switching, zone.verified = True, False
-        self._publish()
-        failures = self._apply_all(zone.primary, mode)
-        used_fallback = False
-        if failures and zone.fallback:
-            fb_failures = self._apply_all(zone.fallback, mode)
-            if not fb_failures:
-                used_fallback = True
-            failures += fb_failures
-        elif zone.fallback_engaged and zone.fallback:
-            # The fallback has held the PBX: bring it to this mode too, or a fallback
-            # contact left closed keeps forcing the old mode now that the primary works.
-            self._apply_all(zone.fallback, mode)
-        zone.switching = False
-        self._flush_audit(zone, pending or [])
-        now = self.clock.now()
-        ok = not failures or used_fallback
-        if ok:
-            changed = mode != zone.applied_mode
-            zone.applied_mode, zone.applied_at = mode, now
-            zone.needs_apply = False
-            zone.retry_at, zone.backoff = None, self.retry_min
-            zone.verified = True
-            self.store.set_applied(zone.name, mode, at=now)
-            if "actuator" in zone.faults or "link" in zone.faults:
-                self._audit(zone, who="nightswitch", source="recovered", old=mode, new=mode,
-                            reason=f"{mode} applied and verified after the fault cleared")
-            self._clear_fault(zone, "actuator")
-            self._clear_fault(zone, "link")
-            if used_fallback:
-                self._fault(zone, "fallback", "primary actuator failed, fallback used: "
-                            + "; ".join(str(e) for _, e in failures))
+        zone.worker.want(mode, force=force)
+        if self._led_test is None:
+            self._update_leds(zone)
+
+    # -- what the workers report ----------------------------------------------------------
+    def _on_outcome(self, o: Outcome) -> None:
+        zone = self.zones[o.zone]
+        current = o.mode == zone.wanted_mode
+        kind = o.kind
+        if kind in (OutcomeKind.APPLIED, OutcomeKind.FELL_BACK, OutcomeKind.PRIMARY_BACK):
+            self._applied(zone, o.mode)
+            if current:
+                zone.switching = False
+                zone.verified = True
+            if any(k in zone.faults for k in (FaultKind.ACTUATOR, FaultKind.LINK,
+                                              FaultKind.AUTH)) \
+                    and kind is OutcomeKind.APPLIED:
+                self._audit(zone, who="nightswitch", source="recovered", old=o.mode,
+                            new=o.mode, reason=f"{o.mode} applied and verified after the "
+                                               "fault cleared")
+            for cleared in (FaultKind.ACTUATOR, FaultKind.LINK):
+                self._clear_fault(zone, cleared)
+            if not o.needs_operator:
+                self._clear_fault(zone, FaultKind.AUTH)
+            if kind is OutcomeKind.FELL_BACK:
+                self._fault(zone, FaultKind.FALLBACK, "primary actuator failed, fallback used: "
+                            + o.message)
+                if o.needs_operator:
+                    self._fault(zone, FaultKind.AUTH, _refused_text(o.message))
                 if not zone.using_fallback:
-                    self._audit(zone, who="nightswitch", source="fallback", old=mode, new=mode,
-                                reason="fallback used: " + "; ".join(str(e) for _, e in failures))
-                    zone.primary_backoff = self.retry_min
-                zone.fallback_engaged = True
-                self._schedule_primary_retry(zone)
+                    self._audit(zone, who="nightswitch", source="fallback", old=o.mode,
+                                new=o.mode, reason="fallback used: " + o.message)
+                zone.using_fallback = True
             else:
-                self._clear_fault(zone, "fallback")
-                zone.primary_retry_at = None
-            zone.using_fallback = used_fallback
-            self._schedule_verify(zone)
-            self._schedule_reassert(zone)
-            log.info("zone %s: %s applied%s", zone.name, mode, "" if changed else " (re-asserted)")
-        else:
-            message = "; ".join(str(e) for _, e in failures)
-            first = "actuator" not in zone.faults
-            self._fault(zone, "actuator", message)
-            if first or zone.faults["actuator"][0] != message:
+                if kind is OutcomeKind.PRIMARY_BACK:
+                    self._audit(zone, who="nightswitch", source="recovered", old=o.mode,
+                                new=o.mode, reason=f"the primary actuator applies {o.mode} "
+                                                   "again; the fallback is no longer needed")
+                self._clear_fault(zone, FaultKind.FALLBACK)
+                self._clear_fault(zone, FaultKind.AUTH)
+                zone.using_fallback = False
+        elif kind is OutcomeKind.FAILED:
+            if current:
+                zone.switching, zone.verified = False, False
+            fault = FaultKind.AUTH if o.needs_operator else FaultKind.ACTUATOR
+            message = _refused_text(o.message) if o.needs_operator else o.message
+            first = fault not in zone.faults
+            if first or zone.faults[fault][0] != message:
+                retry = (f"retrying in {o.retry_in:.0f} s" if not o.needs_operator else
+                         "not retried by itself (a retry could lock the PBX's account); "
+                         "fix the password, then press Retry or restart the service")
                 self._audit(zone, who="nightswitch", source="fault", old=zone.applied_mode,
-                            new=mode, reason=f"could not apply {mode}: {message}; retrying in "
-                                             f"{zone.backoff:.0f} s")
-            zone.retry_at = self.clock.monotonic() + zone.backoff
-            zone.backoff = min(zone.backoff * 2, self.retry_max)
-            zone.needs_apply = True
-            zone.reassert_at = None      # never dial the old mode while the new one is due
-            log.warning("zone %s: %s failed: %s", zone.name, mode, message)
-
-    def _schedule_primary_retry(self, zone: ZoneState) -> None:
-        zone.primary_retry_at = self.clock.monotonic() + zone.primary_backoff
-        zone.primary_backoff = min(zone.primary_backoff * 2, self.retry_max)
-
-    def _retry_primary(self, zone: ZoneState) -> None:
-        """While the fallback holds the mode, try the primary again with backoff (SPEC 4:
-        retried until it succeeds), so a primary that recovers takes over again without
-        waiting for the next change of mode."""
-        mode = zone.applied_mode
-        failures = self._apply_all(zone.primary, mode)
-        if failures:
-            message = "; ".join(str(e) for _, e in failures)
-            self._fault(zone, "fallback", f"primary actuator failed, fallback used: {message}")
-            self._schedule_primary_retry(zone)
-            log.info("zone %s: primary still fails (%s); next try in %.0f s", zone.name,
-                     message, zone.primary_retry_at - self.clock.monotonic())
-            return
-        zone.using_fallback, zone.primary_retry_at = False, None
-        zone.verified = True
-        self._clear_fault(zone, "fallback")
-        self._schedule_reassert(zone)
-        self._audit(zone, who="nightswitch", source="recovered", old=mode, new=mode,
-                    reason=f"the primary actuator applies {mode} again; the fallback is "
-                           "no longer needed")
-        self._schedule_verify(zone)
-        log.info("zone %s: primary works again; fallback no longer needed", zone.name)
-
-    def _apply_all(self, actuators, mode: str) -> list:
-        failures = []
-        for actuator in actuators:
-            try:
-                actuator.apply(mode)
-                # Some actuators confirm by a status query inside apply(); asking again
-                # would cost a second login on a slow maintenance port.
-                if actuator.can_read_back and not getattr(actuator, "verifies_on_apply", False):
-                    seen = actuator.read_back()
-                    if seen is not None and seen != mode:
-                        raise ActuatorError(f"{actuator.name}: the PBX reads back {seen}, "
-                                            f"not {mode}")
-            except ActuatorError as exc:
-                failures.append((actuator, exc))
-            except Exception as exc:  # a driver bug must not take the appliance down
-                log.exception("actuator %s crashed", actuator.name)
-                failures.append((actuator, ActuatorError(f"{actuator.name}: internal error {exc!r}")))
-        return failures
-
-    def _active_actuators(self, zone: ZoneState) -> list:
-        return zone.fallback if zone.using_fallback else zone.primary
-
-    def _schedule_reassert(self, zone: ZoneState) -> None:
-        minutes = self.config.reassert_minutes
-        if minutes and any(a.reasserts_blind for a in self._active_actuators(zone)):
-            zone.reassert_at = self.clock.monotonic() + minutes * 60
-        else:
-            zone.reassert_at = None
-
-    def _reassert(self, zone: ZoneState) -> None:
-        """Apply the mode in force again through the actuators that cannot read the PBX
-        back (FIELD_NOTES 6: many PBXs revert after their own power cut). Nothing changes,
-        so nothing is audited unless it fails."""
-        mode = zone.applied_mode
-        self._schedule_reassert(zone)
-        if zone.needs_apply or mode is None:
-            return
-        blind = [a for a in self._active_actuators(zone) if a.reasserts_blind]
-        failures = self._apply_all(blind, mode)
-        if failures:
-            # The ordinary retry path takes it from here (fault, audit, backoff), at once.
-            zone.needs_apply, zone.retry_at = True, self.clock.monotonic()
-            log.warning("zone %s: re-asserting %s failed: %s", zone.name, mode,
-                        "; ".join(str(e) for _, e in failures))
-        else:
-            log.info("zone %s: %s re-asserted by %s", zone.name, mode,
-                     ", ".join(a.name for a in blind))
-
-    def _schedule_verify(self, zone: ZoneState) -> None:
-        if any(a.can_read_back for a in zone.actuators):
-            zone.verify_at = self.clock.monotonic() + self.config.check_minutes * 60
-        else:
-            zone.verify_at = None
-
-    def _verify(self, zone: ZoneState) -> None:
-        """The periodic read-back: notice a PBX switched behind our back (or reset by a
-        power cut) and enforce or adopt per ``[verify] drift``."""
-        self._schedule_verify(zone)
-        mode = zone.applied_mode
-        for actuator in zone.primary if not zone.using_fallback else zone.fallback:
-            if not actuator.can_read_back:
-                continue
-            try:
-                seen = actuator.read_back()
-            except ActuatorError as exc:
-                if "link" not in zone.faults:
-                    # The audit tells the story of a link that failed between changes too.
-                    self._audit(zone, who="nightswitch", source="fault", old=mode, new=mode,
-                                reason=f"could not read the PBX back: {exc}; retrying in "
-                                       f"{zone.backoff:.0f} s")
-                self._fault(zone, "link", str(exc))
+                            new=o.mode, reason=f"could not apply {o.mode}: {o.message}; {retry}")
+            self._fault(zone, fault, message)
+        elif kind is OutcomeKind.VERIFIED:
+            self._link_answers(zone, o)
+            if current:
+                zone.verified = not zone.switching
+        elif kind is OutcomeKind.LINK_DOWN and o.needs_operator:
+            if FaultKind.AUTH not in zone.faults:
+                self._audit(zone, who="nightswitch", source="fault", old=o.mode, new=o.mode,
+                            reason=f"could not read the PBX back: {o.message}; not retried "
+                                   "by itself (a retry could lock the PBX's account)")
+            self._fault(zone, FaultKind.AUTH, _refused_text(o.message))
+            if current:
                 zone.verified = False
-                zone.verify_at = self.clock.monotonic() + zone.backoff
-                zone.backoff = min(zone.backoff * 2, self.retry_max)
-                return
-            if "link" in zone.faults:
-                self._audit(zone, who="nightswitch", source="recovered", old=mode, new=mode,
-                            reason=f"the PBX answers again ({actuator.name} reads back {seen})")
-                if zone.retry_at is None:
-                    zone.backoff = self.retry_min
-            self._clear_fault(zone, "link")
-            if seen is None or seen == mode:
-                continue
-            if self.config.drift == "adopt" and (zone.modes is None or seen in zone.modes):
-                until = next_schedule_change(zone.schedule, self.clock.now())
-                self._set_override(zone, seen, until.at if until else None, by="pbx",
-                                   source="drift")
-                # decide again now: the adopted override is the mode in force (and the
-                # relays must agree with it) without waiting for some later wake-up
-                self._reconcile(zone, ("pbx", "drift", f"PBX found in {seen} by "
-                                       f"{actuator.name}; adopted until the next change"))
-            else:
-                self._audit(zone, who="pbx", source="drift", old=seen, new=mode,
-                            reason=f"PBX found in {seen} by {actuator.name}; switching it back "
-                                   f"to {mode}")
-                zone.needs_apply = True
-                self._apply(zone, zone.decision.mode if zone.decision else mode)
+        elif kind is OutcomeKind.LINK_DOWN:
+            if FaultKind.LINK not in zone.faults:
+                # The audit tells the story of a link that failed between changes too.
+                self._audit(zone, who="nightswitch", source="fault", old=o.mode, new=o.mode,
+                            reason=f"could not read the PBX back: {o.message}; retrying in "
+                                   f"{o.retry_in:.0f} s")
+            self._fault(zone, FaultKind.LINK, o.message)
+            if current:
+                zone.verified = False
+        elif kind is OutcomeKind.DRIFT:
+            self._link_answers(zone, o)
+            if current:
+                self._on_drift(zone, o)
+        elif kind is OutcomeKind.TESTED:
+            # The worker applies the mode again by itself after the test.
+            self._audit(zone, who=o.by, source="test", old=None, new=None,
+                        reason=o.message)
+        if self._led_test is None:
+            self._update_leds(zone)
+
+    def _applied(self, zone: ZoneState, mode: str) -> None:
+        now = self.clock.now()
+        zone.applied_mode, zone.applied_at = mode, now
+        self.store.set_applied(zone.name, mode, at=now)
+
+    def _link_answers(self, zone: ZoneState, o: Outcome) -> None:
+        if FaultKind.LINK in zone.faults:
+            seen = o.seen or o.mode
+            self._audit(zone, who="nightswitch", source="recovered", old=o.mode, new=o.mode,
+                        reason=f"the PBX answers again ({o.by} reads back {seen})")
+            self._clear_fault(zone, FaultKind.LINK)
+
+    def _on_drift(self, zone: ZoneState, o: Outcome) -> None:
+        """The PBX was found in another mode: adopt it as an override until the next
+        change, or switch it back (``[verify] drift``)."""
+        seen = o.seen
+        if self.config.drift == "adopt" and (zone.modes is None or seen in zone.modes):
+            until = next_schedule_change(zone.schedule, self.clock.now())
+            self._set_override(zone, seen, until.at if until else None, by="pbx")
+            self._reconcile(zone, ("pbx", "drift", f"PBX found in {seen} by {o.by}; adopted "
+                                                   "until the next change"))
+            if zone.wanted_mode == seen:
+                zone.worker.want(seen, force=True)
             return
-        # The PBX confirms the mode last applied; while a change to another mode is still
-        # waiting for its retry, that is not the mode in force, so nothing is verified.
-        zone.verified = not zone.needs_apply
+        self._audit(zone, who="pbx", source="drift", old=seen, new=o.mode,
+                    reason=f"PBX found in {seen} by {o.by}; switching it back to {o.mode}")
+        self._want(zone, zone.wanted_mode, force=True)
 
     # -- faults, audit, LEDs --------------------------------------------------------------
     def _fault(self, zone: ZoneState, kind: str, message: str) -> None:
-        if zone.faults.get(kind, (None,))[0] != message:
-            since = zone.faults.get(kind, (None, self.clock.now().isoformat()))[1]
-            zone.faults[kind] = (message, since)
+        zone.fault(kind, message, self.clock.now().isoformat())
 
     def _clear_fault(self, zone: ZoneState, kind: str) -> None:
-        zone.faults.pop(kind, None)
+        zone.clear_fault(kind)
 
     def _audit(self, zone, *, who, source, old, new, reason) -> None:
         try:
-            self.store.add_audit(zone.name, at=self.clock.now(), who=who, source=source,
+            self.store.add_audit(zone.name, at=self.clock.now(), who=who, source=str(source),
                                  old_mode=old, new_mode=new, reason=reason)
         except Exception:  # the audit must never stop a switch
             log.exception("could not write the audit log")
@@ -603,58 +551,19 @@ class Controller:
         panel = zone.panel
         if panel is None or self._lamp_test_until is not None:
             return
-        decision = zone.decision
-        mode = decision.mode if decision else None
-        if decision is None or decision.source == "hold":
-            pattern = "on" if zone.applied_mode else "off"
-            mode = zone.applied_mode
-        elif zone.switching or not zone.verified:
-            pattern = "fast"
-        elif decision.source in ("key", "override"):
-            pattern = "slow"
-        else:
-            pattern = "on"
-        panel.leds.show("day", pattern if mode == "day" else "off")
-        panel.leds.show("night", pattern if mode not in (None, "day", "unknown") else "off")
-        kinds = set(zone.faults)
-        panel.leds.show("fault", "on" if kinds & STEADY_FAULTS else "slow" if kinds else "off")
+        for led, pattern in led_patterns(zone).items():
+            panel.leds.show(led, str(pattern))
 
     # -- snapshots --------------------------------------------------------------------------
     def _zone_status(self, zone: ZoneState) -> dict:
-        d = zone.decision
-        override = None
-        if zone.override:
-            override = {"mode": zone.override.mode, "by": zone.override.by,
-                        "until": _iso(zone.override.until, self.tz)}
-        return {
-            "zone": zone.name,
-            "label": zone.label,
-            "mode": d.mode if d else zone.applied_mode or "unknown",
-            "source": d.source if d else "hold",
-            "reason": d.reason if d else "starting",
-            "key": zone.key.value,
-            "override": override,
-            "next_change": ({"at": _iso(d.next_change.at, self.tz), "mode": d.next_change.mode}
-                            if d and d.next_change else None),
-            # A fallback holding the mode is not "every actuator applied it" (SPEC 8).
-            "verified": bool(zone.verified and not zone.switching and not zone.using_fallback),
-            "switching": zone.switching,
-            "applied_mode": zone.applied_mode,
-            "faults": [{"kind": k, "message": m, "since": s}
-                       for k, (m, s) in sorted(zone.faults.items())],
-            "modes": sorted(zone.modes) if zone.modes else None,
-            "actuators": [{"name": a.name, "type": a.type_name, "role": a.role,
-                           "can_read_back": a.can_read_back,
-                           "unverified": bool(getattr(a, "unverified", False))}
-                          for a in zone.actuators],
-            "clock_synchronized": self.clock.is_synchronized(),
-            "now": _iso(self.clock.now(), self.tz),
-        }
+        return zone_status(zone, tz=self.tz, now=self.clock.now(),
+                           clock_synchronized=self.clock.is_synchronized())
 
     def _publish(self) -> None:
         changed = []
         for zone in self.zones.values():
-            self._update_leds(zone)
+            if self._led_test is None:
+                self._update_leds(zone)
             snap = self._zone_status(zone)
             comparable = {k: v for k, v in snap.items() if k != "now"}
             with self._snapshot_lock:
@@ -694,6 +603,12 @@ class Controller:
             return self.call(lambda: self._zone_status(self.zones[name]))
         return dict(snap)
 
+    def schedule_in_force(self, zone: str | None = None):
+        """The parsed :class:`~appliance.decision.schedule.Schedule` in force (with its
+        layers). It is immutable: other threads may compute with it (previews, the page's
+        override choices) without asking the controller."""
+        return self.resolve_zone(zone).schedule
+
     def subscribe(self) -> queue.Queue:
         q: queue.Queue = queue.Queue(maxsize=100)
         with self._snapshot_lock:
@@ -706,8 +621,6 @@ class Controller:
                 self._subscribers.remove(q)
 
     def _check_mode(self, zone: ZoneState, mode) -> None:
-        from appliance.config import MODE_RE
-
         allowed = zone.modes or ({"day", "night"} | _schedule_modes(zone.schedule_json))
         if not isinstance(mode, str) or not MODE_RE.match(mode) or mode not in allowed:
             # A single-zone site never sees the word "zone" (SPEC 2).
@@ -720,39 +633,29 @@ class Controller:
             raise Refused(f"the key switch at reception is in {zone.key.value.upper()}; "
                           "turn it to AUTO to change the mode from here")
 
-    def _set_override(self, zone, mode, until, *, by, source) -> None:
+    def _set_override(self, zone, mode, until, *, by) -> None:
+        """Save the override first, then hold it in memory: a failing disk must not leave
+        an override in force that no audit row and no restart knows about."""
         now = self.clock.now()
-        zone.override = Override(mode=mode, until=until, by=by, set_at=now)
         self.store.set_override(zone.name, mode, until, by=by, at=now)
+        zone.override = Override(mode=mode, until=until, by=by, set_at=now)
 
     def set_override(self, zone: str | None, mode: str, until, *, by: str,
                      source: str = "web") -> dict:
         """Force *mode* until ``"next"`` (the schedule's next change), an aware datetime,
-        or None (until cancelled). Raises :exc:`~appliance.errors.Refused` while the key
-        switch is in a forced position."""
+        or None (until cancelled). Returns the zone's status as soon as the decision is
+        stored and the worker has the mode (``switching`` true); the PBX's confirmation
+        follows in the status and the live updates. Raises
+        :exc:`~appliance.errors.Refused` while the key switch is in a forced position."""
         state = self.resolve_zone(zone)
 
         def do():
             self._refuse_if_key_forced(state)
             self._check_mode(state, mode)
             now = self.clock.now()
-            if until == "next":
-                change = next_schedule_change(state.schedule, now)
-                end = change.at if change else None
-            elif until is None:
-                end = None
-            elif isinstance(until, datetime):
-                if until.tzinfo is None:
-                    raise ValidationError([FieldError("until", "must include a UTC offset, such "
-                                                               "as 2026-12-24T18:00:00+01:00")])
-                if until <= now:
-                    raise ValidationError([FieldError("until", "is in the past; give a later "
-                                                               "time, \"next\" or null")])
-                end = until
-            else:
-                raise ValidationError([FieldError("until", "must be \"next\", an ISO-8601 time "
-                                                           "or null")])
-            self._set_override(state, mode, end, by=by, source=source)
+            change = next_schedule_change(state.schedule, now) if until == "next" else None
+            end = resolve_end(until, now, change.at if change else None)
+            self._set_override(state, mode, end, by=by)
             self._reconcile(state, (by, source, f"override to {mode} " + (
                 f"until {end.astimezone(self.tz):%a %d %b %H:%M}" if end else "until cancelled")))
             self._publish()
@@ -768,9 +671,26 @@ class Controller:
             cause = None
             if state.override is not None:
                 cause = (by, source, f"override to {state.override.mode} cancelled")
-                state.override = None
                 self.store.clear_override(state.name)
+                state.override = None
             self._reconcile(state, cause)
+            self._publish()
+            return self._zone_status(state)
+
+        return self.call(do)
+
+    def retry(self, zone: str | None, *, by: str, source: str = "web") -> dict:
+        """An operator's retry: try the zone's actuators again now, a refused login
+        included (which the worker otherwise tries again only after a day)."""
+        state = self.resolve_zone(zone)
+
+        def do():
+            self._audit(state, who=by, source=source, old=state.applied_mode,
+                        new=state.wanted_mode, reason="retry requested: the actuators are "
+                                                      "tried again now")
+            state.worker.retry_now()
+            if state.wanted_mode is not None:
+                self._want(state, state.wanted_mode, force=True)
             self._publish()
             return self._zone_status(state)
 
@@ -788,6 +708,7 @@ class Controller:
             version = self.store.save_schedule(state.name, data, by=by, at=self.clock.now())
             self._put_in_force(state, parsed, data, version, by,
                                f"schedule saved (version {version})")
+            self._publish()
             return {"version": version, "status": self._zone_status(state)}
 
         return self.call(do)
@@ -810,6 +731,7 @@ class Controller:
             self._put_in_force(state, old["parsed"], old["data"], saved, by,
                                f"schedule rolled back to version {version} "
                                f"(saved as version {saved})")
+            self._publish()
             return {"version": saved, "restored_from": version,
                     "status": self._zone_status(state)}
 
@@ -817,27 +739,48 @@ class Controller:
 
     def _put_in_force(self, state: ZoneState, parsed, data: dict, version: int, by: str,
                       what: str) -> None:
-        state.schedule, state.schedule_json = parsed, data
+        state.base_schedule, state.schedule_json = parsed, data
+        state.schedule = _with_layers(parsed, state.layers)
         state.schedule_version = version
-        self._clear_fault(state, "config")
+        self._clear_fault(state, FaultKind.CONFIG)
         self._reconcile(state, (by, "schedule", what))
-        self._publish()
+
+    def set_schedule_layer(self, zone: str | None, kind: str, layer, *,
+                           fault: str | None = None) -> None:
+        """Put a layer of closures (``calendar`` or ``company``) under the zone's own
+        schedule, or every zone's when *zone* is None, and decide again. *layer* None
+        keeps the last one (a source that failed keeps its last good copy); *fault*
+        raises the fault of that kind with the message, None clears it. Returns at once:
+        the caller is a refresher's thread."""
+        def do():
+            for state in ([self.resolve_zone(zone)] if zone is not None
+                          else list(self.zones.values())):
+                if fault is None:
+                    self._clear_fault(state, kind)
+                else:
+                    self._fault(state, kind, fault)
+                if layer is not None:
+                    state.layers[kind] = layer
+                    state.schedule = _with_layers(state.base_schedule, state.layers)
+                self._reconcile(state)
+            self._publish()
+
+        future: Future = Future()
+        self._post((do, future))
 
     def preview(self, zone: str | None, start: date, days: int) -> list[dict]:
         state = self.resolve_zone(zone)
         return [{"at": _iso(t.at, self.tz), "mode": t.mode, "reason": t.reason,
                  "source": t.source} for t in preview(state.schedule, start, days)]
 
-    def press(self, zone: str | None, event) -> None:
-        """Feed a key event (from a reception button wired elsewhere, or a test)."""
-        state = self.resolve_zone(zone)
-        self.call(lambda: (self._on_key_event(state, event), self._publish()))
-
     def _on_key_event(self, zone: ZoneState, event) -> None:
+        if self._led_test is not None:
+            # Reception comes first: the test ends, the LEDs show the mode again.
+            self._led_test.cancel()
+            self._end_led_test(self._led_test)
         cause = None
-        # An override from the key is stored after the relays moved, as the audit row is:
-        # an fsync must not sit between the key and the relay (SPEC 9; it made a
-        # two-position flip miss p99 < 5 ms).
+        # An override from the key is stored after the worker has the mode, as the audit
+        # row is: an fsync must not sit between the key and the relay (SPEC 9).
         persist = None
         if event.kind is PanelEvent.POSITION:
             if event.value != zone.key:
@@ -846,11 +789,11 @@ class Controller:
                 zone.key = event.value
         elif event.kind is PanelEvent.WIRING:
             if event.value:
-                self._fault(zone, "wiring", "the key switch reads DAY and NIGHT at once; check "
-                                            "its wiring (treated as AUTO)")
+                self._fault(zone, FaultKind.WIRING, "the key switch reads DAY and NIGHT at once; "
+                                                    "check its wiring (treated as AUTO)")
                 cause = ("key switch", "fault", "key switch wiring fault: DAY and NIGHT both closed")
             else:
-                self._clear_fault(zone, "wiring")
+                self._clear_fault(zone, FaultKind.WIRING)
         elif (event.kind in (PanelEvent.TOGGLE, PanelEvent.RELEASE_TO_AUTO)
               and zone.key in (Key.DAY, Key.NIGHT)):
             # SPEC 2: while the key is not in AUTO it is the authority; the push button
@@ -869,66 +812,77 @@ class Controller:
             override = Override(mode=mode, until=change.at if change else None,
                                 by=event.by, set_at=self.clock.now())
             zone.override = override
-            persist = lambda: self.store.set_override(zone.name, override.mode, override.until,
+            persist = lambda: self.store.set_override(zone.name, override.mode, override.until,  # noqa: E731
                                                       by=override.by, at=override.set_at)
             cause = (event.by, "key", f"reception switched to {mode} until the next change")
         elif event.kind is PanelEvent.RELEASE_TO_AUTO:
             if zone.override is not None:
                 cause = (event.by, "key", "reception button held: back to the schedule")
                 zone.override = None
-                persist = lambda: self.store.clear_override(zone.name)
+                persist = lambda: self.store.clear_override(zone.name)  # noqa: E731
         self._reconcile(zone, cause)
         if persist is not None:
             persist()
 
-    def hardware_test(self, kind: str, name: str | None = None, *, by: str,
-                      seconds: float = 1.0) -> dict:
-        """Commissioning from the installer page: ``leds`` lights each LED in turn,
-        ``relay`` closes one relay for *seconds* then puts the mode back, ``key`` reads the
-        key switch. Runs on the controller thread, so it never races a switch."""
-        import time
+    # -- hardware tests ---------------------------------------------------------------------
+    def test_leds(self, seconds: float, *, by: str) -> Future:
+        """Light each LED of each panel in turn for *seconds* (real time). Returns a
+        future of ``{"tested": [...], "interrupted": bool}`` at once; a key turn ends the
+        test early. Nothing waits on the controller thread."""
+        def begin():
+            if self._led_test is not None:
+                raise Refused("an LED test is running already; wait for it to end")
+            steps = [(panel, led) for panel in self.panels for led in LED_ORDER
+                     if led in panel.leds.leds]
+            test = LedTest(steps, seconds, self._post, by=by)
+            self._led_test = test
+            test.start()
+            return test.future
+        return self.call(begin)
 
-        def do():
-            if kind == "key":
-                return {"zones": {z.name: {"position": z.key.value,
-                                           "raw": z.panel.contacts() if z.panel else {},
-                                           "wiring_fault": bool(z.panel and z.panel.wiring_fault)}
-                                  for z in self.zones.values()}}
-            if kind == "leds":
-                done = []
-                for panel in self.panels:
-                    for led in ("day", "night", "fault"):
-                        if led in panel.leds.leds:
-                            panel.leds.show(led, "on")
-                            time.sleep(seconds)
-                            panel.leds.show(led, "off")
-                            done.append(f"{panel.zone}:{led}")
-                self._publish()
-                return {"tested": done}
-            if kind == "relay":
-                for zone in self.zones.values():
-                    for actuator in zone.actuators:
-                        relays = _relays_of(actuator)
-                        if name in relays:
-                            relay = relays[name]
-                            relay.close_contact()
-                            time.sleep(seconds)
-                            relay.open_contact()
-                            self._audit(zone, who=by, source="test", old=None, new=None,
-                                        reason=f"relay {name} tested for {seconds:g} s")
-                            zone.needs_apply = True
-                            self._reconcile(zone)
-                            self._publish()
-                            return {"tested": name, "reasserted": zone.applied_mode}
-                raise ValidationError([FieldError("name", f"no relay named {name!r}; relays are "
-                                                          + ", ".join(self.relay_names()))])
-            raise ValidationError([FieldError("kind", f"{kind!r} is not a test; use leds, relay "
-                                                      "or key")])
+    def _on_led_test(self, what: str, test: LedTest, panel, led) -> None:
+        if test is not self._led_test:
+            return                  # ended already (a key turn); its pacer is late
+        if what == "show":
+            for name in LED_ORDER:
+                panel.leds.show(name, "on" if name == led else "off")
+            test.lit.append(f"{panel.zone}:{led}")
+        else:
+            self._end_led_test(test)
 
-        return self.call(do, timeout=120)
+    def _end_led_test(self, test: LedTest) -> None:
+        if test is not self._led_test:
+            return
+        self._led_test = None
+        for zone in self.zones.values():
+            self._update_leds(zone)
+        self._audit(self.resolve_zone(None), who=test.by, source="test", old=None, new=None,
+                    reason=f"LED test: {', '.join(test.lit) or 'no LEDs are wired'} lit for "
+                           f"{test.seconds:g} s each"
+                           + (" (ended early: the key was turned)" if test.interrupted else ""))
+        if not test.future.done():
+            test.future.set_result({"tested": list(test.lit), "interrupted": test.interrupted})
+
+    def test_relay(self, name: str, seconds: float, *, by: str) -> Future:
+        """Show relay *name* in the other state for *seconds*, on its zone's worker
+        (:meth:`~appliance.control.worker.ActuatorWorker.relay_test`). Returns the
+        worker's future at once."""
+        for zone in self.zones.values():
+            if name in zone.worker.relays():
+                return zone.worker.relay_test(name, seconds, by=by)
+        raise ValidationError([FieldError("name", f"no relay named {name!r}; relays are "
+                                                  + ", ".join(self.relay_names()))])
+
+    def read_key(self) -> dict:
+        """The key switch of each zone: its debounced position and each contact's raw
+        reading (commissioning shows the wiring rather than what it means)."""
+        return {"zones": {z.name: {"position": z.key.value,
+                                   "raw": z.panel.contacts() if z.panel else {},
+                                   "wiring_fault": bool(z.panel and z.panel.wiring_fault)}
+                          for z in self.zones.values()}}
 
     def relay_names(self) -> list[str]:
-        return [n for z in self.zones.values() for a in z.actuators for n in _relays_of(a)]
+        return [n for z in self.zones.values() for n in z.worker.relays()]
 
     def relay_states(self) -> dict[str, str]:
         states = {}
@@ -938,28 +892,33 @@ class Controller:
         return states
 
     def close(self) -> None:
-        """Stop the loop and leave every relay in its safe (de-energized) state."""
+        """Stop the loop and the workers, and leave every relay in its safe
+        (de-energized) state, even when a worker is stuck in a dialogue: it gets
+        :data:`STOP_WAIT_S` to reach a safe point, then its relays are released from
+        here."""
         self.stop()
+        if self._led_test is not None:
+            self._led_test.cancel()
         for zone in self.zones.values():
-            for actuator in zone.actuators:
-                try:
-                    actuator.close()
-                except Exception:
-                    log.exception("closing actuator %s", actuator.name)
+            if not zone.worker.stop(STOP_WAIT_S):
+                log.warning("zone %s: the actuator worker did not stop within %.0f s; "
+                            "releasing its relays directly", zone.name, STOP_WAIT_S)
+            zone.worker.release_relays()
         for panel in self.panels:
             panel.close()
 
 
-def _relays_of(actuator) -> dict:
-    relays = {}
-    for attr in ("relay", "hook"):
-        relay = getattr(actuator, attr, None)
-        if relay is not None:
-            relays[relay.name] = relay
-    for relay in getattr(actuator, "keys", {}).values() if isinstance(
-            getattr(actuator, "keys", None), dict) else ():
-        relays[relay.name] = relay
-    return relays
+def _with_layers(schedule, layers: dict):
+    """*schedule* with the zone's closure layers, where the schedule model has them."""
+    if not layers or not hasattr(schedule, "with_layers"):
+        return schedule
+    return schedule.with_layers(*layers.values())
+
+
+def _refused_text(message: str) -> str:
+    return (f"{message}. The PBX refused the login: check the password in the config "
+            "(nightswitch check), then press Retry on the status page (or run nightswitch "
+            "retry); it is not tried again by itself for a day, so the account is not locked")
 
 
 def _schedule_modes(data: dict) -> set:
@@ -981,29 +940,4 @@ def _iso(at: datetime | None, tz) -> str | None:
     return at.astimezone(tz).isoformat(timespec="seconds") if at else None
 
 
-def parse_until(value, tz, now: datetime) -> object:
-    """Turn a CLI/API ``until`` into what :meth:`Controller.set_override` takes:
-    ``"next"``, None, ``HH:MM`` (the next such local time) or an ISO-8601 time."""
-    if value is None or value == "next":
-        return value
-    if not isinstance(value, str):
-        raise ValidationError([FieldError("until", "must be \"next\", HH:MM, an ISO-8601 time "
-                                                   "or null")])
-    import re
-
-    if re.fullmatch(r"\d{1,2}:\d{2}", value):
-        h, m = map(int, value.split(":"))
-        if h > 23 or m > 59:
-            raise ValidationError([FieldError("until", f"{value!r} is not a time of day")])
-        now = now.astimezone(tz)
-        end = now.replace(hour=h, minute=m, second=0, microsecond=0)
-        return end if end > now else end + timedelta(days=1)
-    try:
-        end = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError([FieldError("until", f"{value!r} is not \"next\", HH:MM or an "
-                                                   "ISO-8601 time")]) from None
-    return end if end.tzinfo else end.replace(tzinfo=tz)
-
-
-__all__ = ["Controller", "ZoneState", "NightswitchError", "parse_until"]
+__all__ = ["Controller", "NightswitchError"]

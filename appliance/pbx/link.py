@@ -68,7 +68,8 @@ class PbxLink:
 
     def __init__(self, profile: Profile, url: str, *, username: str | None = None,
                  password: str = "", settings: SerialSettings | None = None,
-                 monotonic=time.monotonic, sleep=time.sleep, open_port=None, label=None):
+                 monotonic=time.monotonic, sleep=time.sleep, open_port=None, label=None,
+                 should_abandon=None):
         if not profile.has_serial:
             raise ValueError(f"profile {profile.name} has no serial dialogue")
         self.profile = profile
@@ -81,6 +82,8 @@ class PbxLink:
         self.sleep = sleep
         self.open_port = open_port or serial.serial_for_url
         self.label = label or f"{profile.name}@{url}"
+        #: Asked between the dialogue's steps (see :meth:`_safe_point`).
+        self.should_abandon = should_abandon or (lambda: False)
         self.bytes_sent = 0
         self.bytes_received = 0
         self.last_path: list[str] = []
@@ -200,6 +203,14 @@ class PbxLink:
 
     # -- operations -----------------------------------------------------------------
 
+    def _safe_point(self, where: str) -> None:
+        """Between two dialogues (after the login, before the command or the status
+        query) the session may stop: a newer mode is wanted. It logs out as after a
+        failure, and the worker applies the newest mode on a fresh session."""
+        if self.should_abandon():
+            raise DialogueError(f"{self.label}: stopped {where}: a newer mode is wanted",
+                                "abandoned")
+
     def _operation(self, name: str, body):
         attempts = self.method.retries + 1
         for attempt in range(1, attempts + 1):
@@ -208,8 +219,10 @@ class PbxLink:
                     deadline = self._deadline()
                     logged_in = False
                     try:
+                        self._safe_point("before logging in")
                         self.login(d, deadline)
                         logged_in = True
+                        self._safe_point("after the login")
                         result = body(d, deadline)
                         self.logout(d, deadline)
                         return result
@@ -218,7 +231,7 @@ class PbxLink:
                             raise _left_open(exc, self.method) from None
                         raise
             except DialogueError as exc:
-                if exc.kind in ("auth", "verify", "protocol") or attempt == attempts:
+                if exc.kind in ("auth", "verify", "protocol", "abandoned") or attempt == attempts:
                     raise
                 log.info("%s: %s failed (%s); trying again on a fresh port (%d of %d)",
                          self.label, name, exc, attempt + 1, attempts)
@@ -236,6 +249,7 @@ class PbxLink:
             self.command(d, mode, deadline)
             if self.method.status is None:
                 return None
+            self._safe_point("after the command, before the read-back")
             got = self.status(d, deadline)
             if got != mode:
                 raise DialogueError(f"{self.label}: sent the command for {mode}, but the PBX "

@@ -16,6 +16,11 @@ from tests.appliance_helpers import (MONDAY_0759, ToggleKey, build_rig, changes,
 NIGHT_2200 = MONDAY_0759 + timedelta(hours=14, minutes=1)     # Monday 22:00
 
 
+def relay_state(rig) -> bool:
+    """The night-service relay's level (GPIO17)."""
+    return rig.pin(17).state
+
+
 def count_calls(actuator, method="apply"):
     """Wrap *method* of a live actuator to record each call's argument and thread."""
     calls = []
@@ -165,7 +170,7 @@ def test_a_failed_change_is_retried_with_doubling_backoff_capped_at_five_minutes
         rig.advance(300)
         status = rig.status()
         assert status["verified"] and status["faults"] == []
-        assert rig.zone.backoff == 2.0
+        assert rig.zone.worker.backoff == 2.0
         assert any(a["source"] == "recovered" for a in rig.audit())
     finally:
         rig.close()
@@ -189,18 +194,18 @@ def test_retries_stop_when_the_mode_is_no_longer_wanted(mock_factory, data_dir):
         rig.close()
 
 
-def test_retries_happen_on_the_controller_thread_as_time_passes(mock_factory, data_dir):
+def test_retries_happen_on_the_zone_worker_as_time_passes(mock_factory, data_dir):
     rig = build_rig(mock_factory, data_dir, config(contact_toml()), start=NIGHT_2200)
     try:
         calls = count_calls(rig.actuators[0])
         rig.start()
         for n, gap in [(1, 2), (2, 4), (3, 8)]:
             # the retry is due `gap` seconds after the attempt *ended*
-            wait_until(lambda: len(calls) == n and rig.zone.retry_at is not None
-                       and not rig.zone.switching)
+            wait_until(lambda: len(calls) == n and rig.zone.worker.retry_at is not None
+                       and rig.zone.worker.idle())
             rig.clock.advance(gap)
         wait_until(lambda: len(calls) == 4)
-        assert {thread for _, thread in calls} == {"controller"}
+        assert {thread for _, thread in calls} == {"worker-main"}
     finally:
         rig.close()
 
@@ -334,7 +339,7 @@ def test_a_link_failure_on_read_back_is_a_steady_fault_then_clears(mock_factory,
 
 # -- one thread ---------------------------------------------------------------------------------
 
-def test_only_the_controller_thread_drives_relays(mock_factory, data_dir):
+def test_only_the_zone_worker_drives_relays(mock_factory, data_dir):
     cfg = config(panel_toml(), contact_toml(), '[verify]\ncheck_minutes = 1')
     rig = build_rig(mock_factory, data_dir, cfg, wires={17: 24})
     try:
@@ -367,8 +372,11 @@ def test_only_the_controller_thread_drives_relays(mock_factory, data_dir):
             t.join(10)
         wait_until(lambda: rig.status()["key"] == "auto")
         assert errors == [] or all("key switch" in str(e) for e in errors)
-        assert len(applies) > 3 and len(reads) > 1
-        assert {thread for _, thread in applies + reads} == {"controller"}
+        rig.settle()
+        assert len(applies) >= 1 and len(reads) > 1
+        assert {thread for _, thread in applies + reads} == {"worker-main"}
+        # the newest wanted mode won: the relay shows what the controller decided
+        assert relay_state(rig) == (rig.status()["mode"] == "night")
     finally:
         rig.close()
 
@@ -387,27 +395,35 @@ def test_close_leaves_every_relay_de_energized(mock_factory, data_dir):
 
 
 @pytest.mark.parametrize("kind", ["leds", "relay", "key"])
-def test_hardware_tests_run_on_the_controller_thread(mock_factory, data_dir, kind):
+def test_hardware_tests_never_run_on_the_controller_thread(mock_factory, data_dir, kind):
     rig = build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
                     wires={17: 24}, start=NIGHT_2200)
     try:
         rig.start()
         wait_until(lambda: rig.status()["verified"])
+        rig.settle()
         applies = count_calls(rig.actuators[0])
         relay = rig.pin(17)
         relay.clear_states()
-        result = rig.controller.hardware_test(kind, "night-service", by="installer",
-                                              seconds=0.05)
         if kind == "leds":
-            assert result == {"tested": ["main:day", "main:night", "main:fault"]}
+            result = rig.controller.test_leds(0.05, by="installer").result(10)
+            assert result == {"tested": ["main:day", "main:night", "main:fault"],
+                              "interrupted": False}
         elif kind == "relay":
-            assert result == {"tested": "night-service", "reasserted": "night"}
+            result = rig.controller.test_relay("night-service", 0.05, by="installer").result(10)
+            assert (result["relay"], result["was"], result["shown"]) == \
+                ("night-service", "closed", "open")
+            assert result["interrupted"] is False and result["reasserted"] == "night"
+            rig.settle()
             # night holds the relay closed: the test opens it for its click, then
-            # the mode is put back
-            assert changes(relay) == [True, False, True]
-            assert relay.state is True and {t for _, t in applies} == {"controller"}
-            assert any(a["source"] == "test" for a in rig.audit())
+            # the mode is put back by the zone's worker
+            assert changes(relay) == [True, False, True, True] or \
+                changes(relay) == [True, False, True]
+            assert relay.state is True and {t for _, t in applies} == {"worker-main"}
+            assert any(a["source"] == "test" and "opened for 0.05 s" in a["reason"]
+                       for a in rig.audit())
         else:
+            result = rig.controller.read_key()
             assert result["zones"]["main"] == {"position": "auto",
                                                "raw": {"key_day": False, "key_night": False},
                                                "wiring_fault": False}

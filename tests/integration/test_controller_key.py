@@ -360,7 +360,7 @@ def test_unsynchronized_clock_blinks_the_fault_led(mock_factory, data_dir):
         rig.close()
 
 
-def test_key_events_are_handled_on_the_controller_thread(rig):
+def test_key_events_are_decided_on_the_controller_and_applied_by_the_worker(rig):
     threads = set()
     actuator = rig.actuators[0]
     real_apply = actuator.apply
@@ -377,7 +377,7 @@ def test_key_events_are_handled_on_the_controller_thread(rig):
     wait_until(lambda: rig.status()["mode"] == "day")
     rig.settle()
     assert relay(rig).state is False
-    assert threads == {"controller"}
+    assert threads == {"worker-main"}
 
 
 # -- the virtual panel of `simulate` ---------------------------------------------------------

@@ -142,16 +142,19 @@ def test_watchdog_is_fed_by_the_controller_loop_and_stops_when_it_hangs(mock_fac
             clock.advance(10)                                    # the loop's longest sleep
             wait_until(lambda: listener.count("WATCHDOG=1") >= n)
         assert set(threads) == {"controller"}
-        # a controller stuck in an actuator stops the keep-alives: systemd restarts us
+        # a worker hung in an actuator stops the keep-alives: systemd restarts us (the
+        # controller itself goes on deciding meanwhile)
+        appliance.controller.worker_stuck_s = 0.2
         stuck = threading.Event()
         actuator = appliance.actuators[0]
         real_apply = actuator.apply
         actuator.apply = lambda mode: (stuck.wait(10), real_apply(mode))
-        appliance.controller.call(lambda: setattr(appliance.controller.zones["main"],
-                                                  "needs_apply", True))
+        zone = appliance.controller.zones["main"]
+        appliance.controller.call(lambda: zone.worker.want(zone.wanted_mode, force=True))
+        wait_until(lambda: zone.worker.stuck_for() > 0.3)
         before = listener.count("WATCHDOG=1")
         clock.advance(30)
-        time.sleep(0.5)
+        appliance.controller.call(lambda: None)
         assert listener.count("WATCHDOG=1") == before
         stuck.set()
         clock.advance(10)

@@ -110,7 +110,8 @@ def run_until(controller, clock, end: datetime, *, after_step=None, max_steps=2_
                 f"{SPIN_LIMIT} steps, so its thread would wake without pause (a deadline it "
                 f"never clears); zones: " + "; ".join(
                     f"{z.name} source={z.decision.source if z.decision else None} "
-                    f"retry_at={z.retry_at} verify_at={z.verify_at} "
+                    f"worker={z.worker!r} retry_at={z.worker.retry_due_at()} "
+                    f"verify_at={z.worker.verify_at} "
                     f"mono={clock.monotonic()}" for z in controller.zones.values()))
         clock.advance(min(wait, (end - now).total_seconds()))
         controller.step()

@@ -148,7 +148,7 @@ def test_a_megabyte_of_noise_from_the_pbx_port(tmp_path, figures):
             status = controller.status()
             assert not status["verified"]
             assert {f["kind"] for f in status["faults"]} & {"actuator", "link"}, status
-            clock.advance(controller.zones["main"].backoff)
+            clock.advance(controller.zones["main"].worker.backoff)
             assert time.monotonic() - started < 120, f"only {line.sent} bytes taken in 2 min"
         # Bounded memory: the dialogue keeps 16 KB of what it reads, not a megabyte.
         assert rss_kb() - rss_before < 20 * 1024
@@ -166,7 +166,7 @@ def test_a_megabyte_of_noise_from_the_pbx_port(tmp_path, figures):
     with PbxSimulator(profile, password=PASSWORD, link_dir=tmp_path / "links") as sim:
         for actuator in controller.zones["main"].actuators:
             actuator.link.url = sim.port_path
-        clock.advance(controller.zones["main"].backoff)
+        clock.advance(controller.zones["main"].worker.backoff)
         controller.step()
         status = controller.status()
         assert status["verified"] and not status["faults"], status

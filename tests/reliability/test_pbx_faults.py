@@ -3,29 +3,34 @@
 The controller's thread runs against a serial actuator talking, over a real pty, to the
 PBX simulator (:class:`~appliance.sim.pty_pbx.PbxSimulator`) at 9600 baud with its wire
 timing. The simulator's faults are injected one after another, in an order drawn at
-random: ``silence``, ``garbage``, ``slow``, ``drop`` (the port vanishes until cleared), a
-timed drop (it comes back by itself), ``cut`` (the line is cut in the middle of a command:
-the PBX stays logged in with half a line typed), ``power_cut`` (the PBX comes back in
-another mode), and two states a cut session leaves the terminal in without any fault
-(logged in with a partial line, or at the password prompt). Each one meets the
-appliance either when it switches (an override) or at its periodic read-back; the
-simulated clock is advanced to get there, and on through several retry periods with the
-fault still in place.
+random: ``silence``, ``garbage``, ``slow``, ``wrong_password``, ``drop`` (the port
+vanishes until cleared), a timed drop (it comes back by itself), ``cut`` (the line is cut
+in the middle of a command: the PBX stays logged in with half a line typed),
+``power_cut`` (the PBX comes back in another mode), and two states a cut session leaves
+the terminal in without any fault (logged in with a partial line, or at the password
+prompt). Each one meets the appliance either when it switches (an override) or at its
+periodic read-back; the simulated clock is advanced to get there, and on through several
+retry periods with the fault still in place.
 
-A wrong password is not in that sequence: it must not be retried automatically (a PBX
-that locks its maintenance account after a few failures would be locked within a
-minute), so it is tested on its own at the link: one login per operation, never a
-second, and an error the controller can tell apart (``retry_automatically = False``).
+The refused login is also tested on its own at the link
+(:func:`test_a_refused_login_is_never_retried_at_the_link`): one login per operation
+however many retries the profile allows, :exc:`~appliance.actuators.base.LoginRefused`
+with ``retry_automatically = False``, and no wedge once the password fits.
 
 For each episode:
 
 * nothing crashes (the controller thread lives; no internal error is logged);
+* a refused login (``wrong_password``) is never retried by itself within a day, by a
+  switch or a read-back, so a PBX that locks its maintenance account after a few
+  failures is not locked by the appliance; an operator's retry restores the mode;
 * the fault is on the status page (``faults``) within 5 s of the appliance's first
   contact with the PBX after the fault began;
 * once the fault clears, the very next retry (at most one retry period later, on the
   simulated clock) restores the mode the decision wants, on the PBX itself, verified;
 * the audit log tells the story: a fault entry and a recovery entry (or, for the power
-  cut, the drift that was found and switched back).
+  cut, the drift that was found and switched back);
+* a terminal left logged in or at its password prompt is found and brought to its
+  command prompt at the next contact, with no fault at all.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from appliance.actuators import build_actuator
 from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
 from appliance.control.controller import Controller
+from appliance.control.worker import REFUSED_RETRY_S
 from appliance.pbx.profiles import load_profiles
 from appliance.sim.pty_pbx import PbxSimulator
 from appliance.store import Store
@@ -64,8 +70,8 @@ verified = "Test fixture."
 step_s = 0.3
 operation_s = 2.0
 """
-FAULTS = ("silence", "garbage", "slow", "drop", "drop_timed", "cut", "power_cut",
-          "left_logged_in", "left_at_password")
+FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "drop_timed", "cut",
+          "power_cut", "left_logged_in", "left_at_password")
 #: Not faults: states a cut session leaves the terminal in, which the next contact must
 #: find its way out of without a fault.
 LEFT_STATES = {"left_logged_in": ("logged_in", "CP SE"), "left_at_password": ("password", "")}
@@ -112,6 +118,12 @@ modes = {{ day = "day", night = "night" }}
         self.controller = Controller(self.config, self.store, self.clock,
                                      actuators=self.actuators)
         self.zone = self.controller.zones["main"]
+        # Every session the actuator opens with the PBX (a login), in order.
+        self.operations: list[str] = []
+        link = self.actuators[0].link
+        real_operation = link._operation
+        link._operation = lambda name, body: (self.operations.append(name),
+                                              real_operation(name, body))[1]
 
     def start(self):
         self.controller.start()
@@ -121,11 +133,12 @@ modes = {{ day = "day", night = "night" }}
         return self.controller.status()
 
     def idle(self):
-        """Wait until the controller thread is between two steps; returns its view of
-        the zone's pending deadlines then."""
-        self.controller.call(lambda: None)
-        return self.controller.call(lambda: (self.zone.retry_at, self.zone.verify_at,
-                                             self.clock.monotonic(), self.zone.backoff))
+        """Wait until the controller and the zone's worker have nothing to do now;
+        returns the worker's pending deadlines then."""
+        self.controller.wait_idle()
+        worker = self.zone.worker
+        return (worker.retry_due_at(), worker.verify_at, self.clock.monotonic(),
+                worker.backoff)
 
     def wait(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
@@ -236,10 +249,33 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
                 figures.bump("pbx_faults_injected", unit="faults")
                 continue
 
-            rig.wait(lambda: fault_kinds(rig.status()) & {"actuator", "link"},
+            shown_as = {"auth"} if fault == "wrong_password" else {"actuator", "link"}
+            rig.wait(lambda: fault_kinds(rig.status()) & shown_as,
                      SHOWN_WITHIN_S, f"{fault} shown")
             latencies.append(time.monotonic() - t0)
             assert not rig.status()["verified"]
+
+            if fault == "wrong_password":
+                rig.idle()
+                logins_before, waited = len(rig.operations), 0.0
+                for _ in range(rng.randrange(1, 5)):     # read-backs; perhaps the day
+                    waited += rig.advance_to_next_attempt()
+                    rig.idle()
+                    assert fault_kinds(rig.status()) & {"auth"}
+                # at most one login per day of waiting, never one per retry period
+                assert len(rig.operations) - logins_before <= waited // REFUSED_RETRY_S, \
+                    rig.operations[logins_before:]
+                retries_failed += 1
+                rig.sim.clear()
+                rig.controller.retry(None, by="rel-test")     # the operator's Retry
+                rig.wait(lambda: rig.status()["verified"] and not rig.status()["faults"],
+                         10, "restored by the operator's retry")
+                assert rig.sim.model.mode == rig.status()["mode"]
+                story = [a for a in rig.store.audit(limit=200) if a["id"] > first_audit]
+                assert [a for a in story if a["source"] == "fault"] and \
+                    [a for a in story if a["source"] == "recovered"], story
+                figures.bump("pbx_faults_injected", unit="faults")
+                continue
 
             # -- the long run with the fault in place: retries fail, backoff grows
             if fault != "drop_timed":

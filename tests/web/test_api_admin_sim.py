@@ -77,9 +77,13 @@ def test_hardware_tests(client, tokens, appliance):
     r = client.post("/api/v1/test/relay", json={"name": "night-service", "seconds": 0.05},
                     headers=admin)
     assert r.status_code == 200
-    assert r.get_json()["tested"] == "night-service"
+    result = r.get_json()
+    assert (result["relay"], result["was"], result["shown"]) == ("night-service", "open",
+                                                                 "closed")
+    assert result["reasserted"] == "day" and result["interrupted"] is False
     r = client.post("/api/v1/test/leds", json={"seconds": 0.05}, headers=admin)
-    assert r.get_json()["tested"] == ["main:day", "main:night", "main:fault"]
+    assert r.get_json() == {"tested": ["main:day", "main:night", "main:fault"],
+                            "interrupted": False}
     r = client.post("/api/v1/test/relay", json={"name": "nope"}, headers=admin)
     assert r.status_code == 400 and "night-service" in r.get_json()["error"]
     r = client.post("/api/v1/test/leds", json={"seconds": 60}, headers=admin)
@@ -87,7 +91,9 @@ def test_hardware_tests(client, tokens, appliance):
     assert client.post("/api/v1/test/relay", json={"name": "night-service"},
                        headers=bearer(tokens["operator"])).status_code == 403
     audit = appliance.store.audit("main", source="test")
-    assert audit and "night-service" in audit[0]["reason"]
+    assert any("relay night-service closed for 0.05 s" in a["reason"]
+               and a["who"] == "token:test admin" for a in audit)
+    assert "LED test: main:day, main:night, main:fault lit for 0.05 s each" in audit[0]["reason"]
 
 
 def test_sim_panel_key_and_clock(client, tokens, appliance):

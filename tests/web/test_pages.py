@@ -126,7 +126,7 @@ def test_until_a_time_and_until_cancelled(as_user, appliance):
     r = browser.post("/override", {"mode": "night", "until": "at", "at": "25:99"})
     assert r.status_code == 400 and "not a time of day" in _text(r)
     r = browser.post("/override", {"mode": "night", "until": "at", "at": ""})
-    assert r.status_code == 400 and "HH:MM" in _text(r)
+    assert r.status_code == 400 and "give the end as a time of day, such as 19:30" in _text(r)
     r = browser.post("/override", {"mode": "disco", "until": "1h"})
     assert r.status_code == 400 and "disco" in _text(r)
 

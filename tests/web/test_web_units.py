@@ -12,8 +12,9 @@ from werkzeug.datastructures import MultiDict
 
 from appliance.decision.dayplan import day_plan
 from appliance.decision.schedule import parse_schedule, schedule_to_json
-from web import charts, schedule_form, timefmt
-from web.pages import mask_secrets
+from appliance import timetext as timefmt
+from web import charts, schedule_form
+from appliance.control.facade import mask_secrets
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from appliance.inputs.clock import SimClock
 from appliance.config import find_pinmap, validate_config
+from appliance.control.facade import ApplianceFacade
 from appliance.daemon import Appliance
 from web import create_app
 
@@ -62,18 +63,19 @@ def make_appliance(tmp_path, user_db, pin_factory, *, config=None, clock=None, s
 
 
 def settle(appliance, steps: int = 2) -> None:
-    """Let the controller thread finish what it was woken for (each call waits for one
-    pass of its loop)."""
+    """Let the controller thread finish what it was woken for, and the zones' workers
+    finish applying what is wanted now (each round waits for one pass of the loop)."""
     for _ in range(steps):
-        appliance.controller.call(lambda: None)
+        appliance.controller.wait_idle()
 
 
 def make_app(appliance, **config):
-    settings = {"TESTING": True, "NIGHTSWITCH_SIMULATE": appliance.simulate,
-                "NIGHTSWITCH_TEST_SECONDS": 0.05, "NIGHTSWITCH_STREAM_SECONDS": 2.0,
+    settings = {"TESTING": True, "NIGHTSWITCH_TEST_SECONDS": 0.05, "NIGHTSWITCH_STREAM_SECONDS": 2.0,
                 "NIGHTSWITCH_HEARTBEAT_SECONDS": 0.2}
     settings.update(config)
-    return create_app(controller=appliance.controller, test_config=settings)
+    return create_app(ApplianceFacade(appliance.controller, appliance.config),
+                      store=appliance.store, virtual_panel=appliance.virtual_panel,
+                      test_config=settings)
 
 
 def bearer(token: str) -> dict:
@@ -109,6 +111,6 @@ class Browser:
 
 def turn_key(appliance, position: str) -> None:
     """Turn the virtual key and let the debounce time pass on the simulated clock."""
-    appliance.controller.sim.set_key(position)
+    appliance.virtual_panel.set_key(position)
     appliance.clock.advance(0.2)
     settle(appliance, 3)

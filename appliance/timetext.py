@@ -1,4 +1,4 @@
-"""Times as people at reception say them: "18:00 today", "08:00 tomorrow (Tue 3 Mar)".
+"""Times for people, in the site's time zone: "18:00 today", "08:00 tomorrow (Tue 3 Mar)".
 
 Pure: the caller passes ``now``. Every end of an override is shown as a concrete local
 time (SPEC 2), never as "until next change" alone.
