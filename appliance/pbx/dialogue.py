@@ -278,15 +278,11 @@ class Dialogue:
         :raises PortError: the port failed or vanished.
         """
         errors = self.errors if errors is None else tuple(errors)
-        start = self.monotonic()
-        own = start + timeout_s
-        end = own if deadline is None else min(own, deadline)
+        own, end = self._ends(timeout_s, deadline)
         while True:
             answer = self._answer()
             if answer is not None:
-                for error in errors:
-                    if error.pattern.search(answer):
-                        self._raise_error(error, answer)
+                self._check_errors(errors, answer)
                 match = pattern.search(answer)
                 if match is not None:
                     log.debug("%s < %r", self.label, self.mask(answer[:match.end()]))
@@ -299,6 +295,16 @@ class Dialogue:
                     f"{self.label}: {what + ': ' if what else ''}{why} while waiting for "
                     f"{pattern.pattern!r}; {self.describe_received()}")
             self._receive()
+
+    def _ends(self, timeout_s: float, deadline: float | None) -> tuple[float, float]:
+        """``(this wait's own end, the end that applies)`` on the monotonic clock."""
+        own = self.monotonic() + timeout_s
+        return own, (own if deadline is None else min(own, deadline))
+
+    def _check_errors(self, errors, answer: str) -> None:
+        for error in errors:
+            if error.pattern.search(answer):
+                self._raise_error(error, answer)
 
     def _raise_error(self, error, answer: str):
         said = printable(self.mask(answer))
@@ -351,16 +357,13 @@ class Dialogue:
         :raises DialogueError: an error pattern matched.
         :raises PortError: the port failed or vanished.
         """
-        own = self.monotonic() + timeout_s
-        end = own if deadline is None else min(own, deadline)
+        _, end = self._ends(timeout_s, deadline)
         found = None
         quiet_since = self.monotonic()
         while True:
             answer = self._answer()
             if answer is not None:
-                for error in errors:
-                    if error.pattern.search(answer):
-                        self._raise_error(error, answer)
+                self._check_errors(errors, answer)
                 found = None
                 for name, pattern in prompts.items():
                     match = prompt_at_end(pattern, answer)

@@ -4,23 +4,13 @@ cable before the Pi is mounted. The "real PBX" here is the simulator on a real p
 
 from __future__ import annotations
 
-import json
 import signal
-import urllib.request
 
 from appliance.sim import PbxSimulator
 from tests.appliance_helpers import (SITE, OutputCollector, cli_env, free_port, panel_toml,
                                      spawn, wait_until)
 from tests.fixtures.pbx.simhelp import profiles
-
-
-def api(method, url, token, path, body=None):
-    req = urllib.request.Request(url + "/api/v1" + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+from tests.integration.test_cli_appliance import api
 
 
 def write_config(tmp_path, port_path: str) -> str:
