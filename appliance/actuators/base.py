@@ -24,11 +24,25 @@ class ActuatorError(NightswitchError):
     says what failed and, where it can, what to look at.
 
     ``retry_automatically`` is False for a failure that retrying would make worse (a
-    login the PBX refused: a few more tries can lock the maintenance account); the
-    worker then waits for an operator's retry or a long interval.
+    login the PBX refused: a few more tries can lock the maintenance account, see
+    :exc:`LoginRefused`); the worker then waits for an operator's retry or a long
+    interval.
     """
 
     retry_automatically = True
+
+
+class LoginRefused(ActuatorError):
+    """The PBX refused the maintenance login (a wrong password or user name).
+
+    Trying again with the same password cannot work and can lock the PBX's maintenance
+    account after a few failures, so :attr:`retry_automatically` is False: whoever drives
+    the actuator stops, shows the fault, and tries again only when the config or the
+    site profile changes, when an operator asks for a retry, or after a long interval.
+    The message says what to check and how to try it by hand.
+    """
+
+    retry_automatically = False
 
 
 class Abandoned(ActuatorError):

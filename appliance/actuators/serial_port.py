@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import Abandoned, Actuator, ActuatorError, check_keys
+from appliance.actuators.base import (Abandoned, Actuator, ActuatorError, LoginRefused,
+                                      check_keys)
 from appliance.errors import FieldError, ValidationError
+from appliance.pbx import dialogue
 from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
 from appliance.pbx.profiles import MODE_RE, DEFAULT_SITE_DIR, ProfileSet, load_profiles
@@ -208,8 +210,9 @@ class SerialActuator(Actuator):
     def apply(self, mode: str) -> None:
         """Switch the PBX to *mode* and verify it with the status query.
 
-        :raises ActuatorError: naming what failed: the port, the login, the command, the
-            answer, or a read-back that disagrees.
+        :raises LoginRefused: the PBX refused the login (do not retry automatically).
+        :raises ActuatorError: naming what failed: the port, the command, the answer, or
+            a read-back that disagrees.
         """
         if self.closed:
             raise ActuatorError(f"{self.name}: the actuator is closed")
@@ -230,7 +233,8 @@ class SerialActuator(Actuator):
         (``night2``), so the controller sees a mode other than the one it wants and
         reports drift instead of guessing.
 
-        :raises ActuatorError: when the dialogue fails.
+        :raises LoginRefused: the PBX refused the login (do not retry automatically).
+        :raises ActuatorError: when the dialogue fails otherwise.
         """
         if not self.can_read_back:
             return None
@@ -255,11 +259,11 @@ class SerialActuator(Actuator):
 
 def _actuator_error(exc: DialogueError, actuator: SerialActuator) -> ActuatorError:
     """The dialogue's failure as the worker sees it: abandoned at a safe point (a newer
-    mode is wanted), a refused login (never retried by itself), or a plain failure."""
+    mode is wanted), a refused login (:exc:`LoginRefused`, never retried by itself), or a
+    plain failure."""
     message = f"{exc} [{actuator.profile.name} on {actuator.port}]"
     if exc.kind == "abandoned":
         return Abandoned(message)
-    error = ActuatorError(message)
-    if exc.kind == "auth":
-        error.retry_automatically = False
-    return error
+    if isinstance(exc, dialogue.LoginRefused) or exc.kind == "auth":
+        return LoginRefused(message)
+    return ActuatorError(message)

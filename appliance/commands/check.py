@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from appliance.actuators import pins_of
+from appliance.commands.check_profiles import profile_lines
 from appliance.config import load_config
 from appliance.errors import FieldError, ValidationError
 from appliance.decision.schedule import parse_schedule
@@ -22,7 +23,9 @@ def register(subparsers, common) -> None:
                     "directory (if it exists and is readable) are checked against the config: "
                     "a mode the actuators cannot make is a config error. With no problem, print "
                     "what the config sets up: zones, key switch, LEDs, actuators and the modes "
-                    "they produce.")
+                    "they produce, the PBX profile file each serial actuator uses, and warnings "
+                    "(a password the profile never sends, files in the site profile folder no "
+                    "actuator uses, relays not held off at boot).")
     p.add_argument("--boot-config", metavar="PATH",
                    help="the Pi's boot config to compare the relay pins with (default: "
                         "/boot/firmware/config.txt, else /boot/config.txt)")
@@ -176,7 +179,7 @@ def run(args) -> int:
         raise ValidationError(errors + [FieldError(
             "", "change the actuators' modes in the config, or save a schedule that uses "
                 "only the modes listed by a successful check")], str(Path(args.data) / DB_NAME))
-    for line in [*summarize(config), *schedule_lines,
+    for line in [*summarize(config), *profile_lines(config), *schedule_lines,
                  *boot_warnings(config, args.boot_config)]:
         print(line)
     print(f"{args.config}: OK")

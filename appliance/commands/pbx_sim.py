@@ -17,8 +17,11 @@ from appliance.errors import FieldError, NightswitchError, ValidationError
 
 HELP = """commands:
   mode MODE            put the PBX in MODE (as if changed at its console)
-  fault FAULT [S]      inject silence | garbage | slow [S] | wrong_password | drop [S]
-                       (S: slow = extra seconds per answer; drop = seconds away)
+  fault FAULT [S]      inject silence | garbage | slow [S] | wrong_password | drop [S] | cut
+                       (S: slow = extra seconds per answer; drop = seconds away; cut =
+                       the next line typed while logged in arrives half, then nothing)
+  terminal PLACE [TEXT]  leave the maintenance terminal at login | password | logged_in,
+                       with TEXT typed but not ended (as a cut session leaves it)
   powercut [S] [MODE]  power off for S seconds (default 0), back in the profile's
                        power-up mode, or MODE
   call                 print one SMDR record now
@@ -43,8 +46,8 @@ def register(subparsers, common) -> None:
     p.add_argument("--smdr-every", type=float, metavar="S",
                    help="print a generated call record every S seconds")
     p.add_argument("--fault", action="append", default=[], metavar="F",
-                   help="start with fault F (silence, garbage, slow, wrong_password, drop); "
-                        "may be repeated")
+                   help="start with fault F (silence, garbage, slow, wrong_password, drop, "
+                        "cut); may be repeated")
     p.add_argument("--mode", metavar="MODE", help="the mode the PBX starts in")
     p.add_argument("--username", metavar="NAME", help="the login's user (profile default)")
     p.add_argument("--password", metavar="PW", default=None,
@@ -72,7 +75,7 @@ def _check_args(args, profile) -> list[FieldError]:
     for fault in args.fault:
         if fault not in FAULTS or fault in ("clear", "power_cut"):
             errors.append(FieldError("--fault", f"{fault!r} is not allowed; use silence, "
-                                     "garbage, slow, wrong_password or drop"))
+                                     "garbage, slow, wrong_password, drop or cut"))
     return errors
 
 
@@ -129,6 +132,10 @@ def describe(sim) -> list[str]:
         every = f", a call every {sim.smdr_every:g} s" if sim.smdr_every else ""
         lines.append(f"pbx-sim: SMDR output at {sim.smdr_device} (format {p.smdr_format}"
                      f"{every}; stable path {sim.smdr_path})")
+    if sim.terminal is not None:
+        pending = sim.terminal.session.pending
+        lines.append(f"pbx-sim: terminal at {sim.terminal.where}"
+                     + (f", {pending!r} typed without Enter" if pending else ""))
     if sim.faults:
         lines.append("pbx-sim: faults: " + ", ".join(sorted(sim.faults)))
     return lines
@@ -159,6 +166,8 @@ def execute(sim, line: str, out=print) -> bool:
         elif cmd in ("powercut", "power_cut"):
             seconds = _seconds(rest[0]) if rest else 0.0
             sim.inject("power_cut", seconds=seconds, mode=rest[1] if len(rest) > 1 else None)
+        elif cmd == "terminal" and rest:
+            sim.put_terminal(rest[0], pending=" ".join(rest[1:]))
         elif cmd == "call":
             out(f"pbx-sim: SMDR {sim.call()}")
         elif cmd == "clear":

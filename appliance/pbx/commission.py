@@ -89,9 +89,10 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
             say("port opened")
             deadline = time.monotonic() + method.operation_timeout_s * (len(modes) + 2)
             if method.login:
-                link.login(d, deadline)
-                say(f"logged in ({len(method.login)} steps); look for: the PBX's session "
-                    "or maintenance log showing a login")
+                path = link.login(d, deadline)
+                found = f"; the terminal was at: {' -> '.join(path)}" if path else ""
+                say(f"logged in ({len(method.login)} steps{found}); look for: the PBX's "
+                    "session or maintenance log showing a login")
             else:
                 say("no login in this profile; if the PBX asks for one, add it in a site "
                     f"profile (extends = \"{profile.name}\")")

@@ -20,6 +20,12 @@ pattern. It is written for the ports found in comms cupboards:
   ask for a pause after each character.
 * **Secrets.** ``{password}`` is filled in only in the bytes written. Logs and error
   messages show ``***``; received text is masked too, in case a PBX echoes it.
+* **Errors where they belong.** An error pattern may say which steps it is about
+  (:meth:`~appliance.pbx.profiles.ErrorPattern.applies`): "Login incorrect" is a refusal
+  in the answer to the password, not in the answer to a wake-up line.
+* **Prompts.** :meth:`Dialogue.expect_prompt` tells which of several prompts the terminal
+  is showing now (the last thing it printed), for finding where a terminal is before
+  logging in (:mod:`appliance.pbx.probe`).
 """
 
 from __future__ import annotations
@@ -64,6 +70,19 @@ class DialogueError(NightswitchError):
         self.kind = kind
 
 
+class LoginRefused(DialogueError):
+    """The PBX refused the login: an error pattern of kind ``auth`` matched the answer to
+    a login step. Never retried by the engine or the link: a second wrong password can
+    lock the maintenance account.
+
+    :param str said: what the PBX printed (masked, one line).
+    """
+
+    def __init__(self, message: str, said: str = ""):
+        super().__init__(message, "auth")
+        self.said = said
+
+
 class DialogueTimeout(DialogueError):
     def __init__(self, message: str):
         super().__init__(message, "timeout")
@@ -77,6 +96,15 @@ class PortError(DialogueError):
 def clean(text: str) -> str:
     """*text* without escape sequences and control characters other than TAB/LF/CR."""
     return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def prompt_at_end(pattern: re.Pattern, text: str) -> re.Match | None:
+    """The last match of *pattern* in *text* with nothing but white space after it: the
+    prompt a terminal is showing now, not one it showed earlier in the same answer."""
+    for match in reversed(list(pattern.finditer(text))):
+        if not text[match.end():].strip():
+            return match
+    return None
 
 
 def printable(text: str, limit: int = QUOTE_CHARS) -> str:
@@ -126,6 +154,10 @@ class Dialogue:
         self._buffer = ""
         self._carry = ""          # an escape sequence cut in half by a read
         self._echo: str | None = None
+        self._sent_line = ""      # the last line sent, as shown (for messages)
+        self._texts = 0             # reads that brought something other than white space
+        self._texts_at_send = 0
+        self._echo_removed = False
 
     # -- secrets --------------------------------------------------------------------
 
@@ -162,6 +194,9 @@ class Dialogue:
         data = line.encode("latin-1", errors="replace")
         log.debug("%s > %r", self.label, shown)
         self._buffer = ""
+        self._sent_line = shown
+        self._texts_at_send = self._texts
+        self._echo_removed = False
         # Only a line ended with Enter is echoed as a line; see _answer.
         self._echo = (text.strip() or None) if eol else None
         try:
@@ -198,7 +233,10 @@ class Dialogue:
             self._carry, text = text[partial.start():], text[:partial.start()]
         else:
             self._carry = ""
-        self._buffer += clean(text)
+        text = clean(text)
+        if text.strip():
+            self._texts += 1
+        self._buffer += text
         if len(self._buffer) > self.max_buffer:
             self._buffer = self._buffer[-self.max_buffer:]
         return True
@@ -217,6 +255,7 @@ class Dialogue:
                 # An echo ends where the typed line did, with the echoed Enter.
                 self._buffer = rest
                 self._echo = None
+                self._echo_removed = True
                 return self._buffer
         elif self._echo.startswith(stripped):
             return None
@@ -224,56 +263,142 @@ class Dialogue:
         return self._buffer
 
     def expect(self, pattern: re.Pattern, timeout_s: float, *, deadline: float | None = None,
-               what: str = "") -> re.Match:
+               what: str = "", errors=None) -> re.Match:
         """Wait until *pattern* matches what the PBX sent since the last :meth:`send`.
 
         :param pattern: a compiled regular expression.
         :param float timeout_s: the longest wait for this step.
         :param deadline: a monotonic instant the whole operation must finish by.
         :param str what: names the step in messages (``login step 2``).
+        :param errors: the :class:`~appliance.pbx.profiles.ErrorPattern` s that end this
+            wait (default: all of the dialogue's).
         :raises DialogueTimeout: nothing matched in time.
-        :raises DialogueError: an error pattern matched first (its ``kind``).
+        :raises LoginRefused: an error pattern of kind ``auth`` matched first.
+        :raises DialogueError: another error pattern matched first (its ``kind``).
         :raises PortError: the port failed or vanished.
         """
-        start = self.monotonic()
-        own = start + timeout_s
-        end = own if deadline is None else min(own, deadline)
+        errors = self.errors if errors is None else tuple(errors)
+        own, end = self._ends(timeout_s, deadline)
         while True:
             answer = self._answer()
             if answer is not None:
-                for error in self.errors:
-                    if error.pattern.search(answer):
-                        log.debug("%s < %r (error %s)", self.label, self.mask(answer), error.kind)
-                        raise DialogueError(
-                            f"{self.label}: {error.message} (the PBX said "
-                            f"{printable(self.mask(answer))!r})", error.kind)
+                self._check_errors(errors, answer)
                 match = pattern.search(answer)
                 if match is not None:
                     log.debug("%s < %r", self.label, self.mask(answer[:match.end()]))
                     self._buffer = answer[match.end():]
                     return match
             if self.monotonic() >= end:
-                seen = printable(self.mask(self._buffer))
                 why = "the operation's time limit ran out" if end != own else \
                     f"no answer within {timeout_s:g} s"
                 raise DialogueTimeout(
                     f"{self.label}: {what + ': ' if what else ''}{why} while waiting for "
-                    f"{pattern.pattern!r}; "
-                    + (f"received {seen!r}" if seen else "received nothing (is the PBX on, "
-                       "the cable right and the port settings "
-                       f"{self.settings.describe()}?)"))
+                    f"{pattern.pattern!r}; {self.describe_received()}")
             self._receive()
 
+    def _ends(self, timeout_s: float, deadline: float | None) -> tuple[float, float]:
+        """``(this wait's own end, the end that applies)`` on the monotonic clock."""
+        own = self.monotonic() + timeout_s
+        return own, (own if deadline is None else min(own, deadline))
+
+    def _check_errors(self, errors, answer: str) -> None:
+        for error in errors:
+            if error.pattern.search(answer):
+                self._raise_error(error, answer)
+
+    def _raise_error(self, error, answer: str):
+        said = printable(self.mask(answer))
+        log.debug("%s < %r (error %s)", self.label, self.mask(answer), error.kind)
+        message = f"{self.label}: {error.message} (the PBX said {said!r})"
+        if error.kind == "auth":
+            raise LoginRefused(message, said)
+        raise DialogueError(message, error.kind)
+
+    @property
+    def received(self) -> str:
+        """What the PBX sent since the last :meth:`send`, masked, as one short line."""
+        return printable(self.mask(self._buffer))
+
+    @property
+    def heard_anything(self) -> bool:
+        """Whether the PBX sent anything but white space on this port so far."""
+        return self._texts > 0
+
+    def describe_received(self) -> str:
+        """What came back after the last line sent, said for a person: nothing at all
+        (then the wire is the suspect), nothing more after earlier answers (the PBX
+        stopped answering), only the echo of our line, or the text itself."""
+        seen = self.received
+        if self._texts == 0:
+            # Nothing but white space or noise control characters on this port so far.
+            return ("received nothing (is the PBX on, the cable right and the port settings "
+                    f"{self.settings.describe()}?)")
+        if self._texts == self._texts_at_send:
+            return ("received nothing more: the PBX answered earlier on this port but not "
+                    f"to {self._sent_line!r}; it may be busy, or at a prompt that ignores "
+                    "this line")
+        if (self._echo_removed and not seen) or \
+                (self._echo is not None and self._echo.startswith(seen.strip())):
+            return f"received only the echo of {self._sent_line!r}, no answer after it"
+        return f"received {seen!r}"
+
+    def expect_prompt(self, prompts, timeout_s: float, *, deadline: float | None = None,
+                      settle_s: float = 0.2, errors=()):
+        """Wait until the terminal shows one of *prompts*: a pattern that matches at the
+        very end of what it sent (only white space after it), and then nothing more for
+        *settle_s* seconds (a prompt followed by more text is not where it stopped).
+
+        :param prompts: ``{name: compiled pattern}``.
+        :param errors: error patterns that end the wait (none by default: an answer on
+            the way to a prompt, such as "Login incorrect" before "login:", is part of
+            where the terminal is).
+        :returns: ``(name, match)``, or None when no prompt showed in time (the received
+            text stays in :attr:`received` for the message).
+        :raises DialogueError: an error pattern matched.
+        :raises PortError: the port failed or vanished.
+        """
+        _, end = self._ends(timeout_s, deadline)
+        found = None
+        quiet_since = self.monotonic()
+        while True:
+            answer = self._answer()
+            if answer is not None:
+                self._check_errors(errors, answer)
+                found = None
+                for name, pattern in prompts.items():
+                    match = prompt_at_end(pattern, answer)
+                    if match is not None:
+                        found = (name, match)
+                        break
+            now = self.monotonic()
+            if found is not None and now - quiet_since >= settle_s:
+                name, match = found
+                log.debug("%s < %r (prompt %s)", self.label, self.mask(answer), name)
+                self._buffer = answer[match.end():]
+                return found
+            if now >= end:
+                return None
+            if self._receive():
+                quiet_since = self.monotonic()
+
     def run(self, steps, *, default_timeout_s: float, deadline: float | None = None,
-            what: str = "") -> re.Match | None:
+            what: str = "", part: str | None = None, first_step: int = 1) -> re.Match | None:
         """Run *steps* in order; the last match (or None when the last step only sends).
 
         A step with ``retries`` sends again after a timeout (ports that need a second
         carriage return to wake); other failures end the run at once.
+
+        :param part: which part of the dialogue this is (``login``, ``command``,
+            ``status``, ``logout``): each error pattern applies only to the steps it
+            is about. None applies every error pattern to every step.
+        :param int first_step: the number of the first of *steps* in its dialogue (a
+            login continued at its second step), for messages and error scopes.
         """
         match = None
-        for i, step in enumerate(steps):
-            label = f"{what} step {i + 1}" if what else f"step {i + 1}"
+        for i, step in enumerate(steps, start=first_step):
+            label = f"{what} step {i}" if what else f"step {i}"
+            errors = self.errors if part is None else \
+                tuple(e for e in self.errors if e.applies(part, i))
             for attempt in range(step.retries + 1):
                 if step.send is not None:
                     self.send(step.send, eol=step.eol)
@@ -282,7 +407,7 @@ class Dialogue:
                     break
                 try:
                     match = self.expect(step.pattern, step.timeout_s or default_timeout_s,
-                                        deadline=deadline, what=label)
+                                        deadline=deadline, what=label, errors=errors)
                     break
                 except DialogueTimeout:
                     if attempt == step.retries or (deadline is not None and

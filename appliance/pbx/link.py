@@ -8,9 +8,16 @@ the next try with no state to reset. Ports are opened only through
 ``socket://host:port``, ``rfc2217://host:port`` and ``spy:///dev/ttyUSB0?file=...``
 (a hex log for field debugging) all work without code changes.
 
+Before it logs in, each operation finds out where the terminal is (a 3-wire line has
+no hang-up, so a session cut earlier may have left it logged in, at a password prompt,
+or at a login prompt after a refusal) and leaves that state as the profile says
+(:mod:`appliance.pbx.probe`).
+
 Operations (:meth:`PbxLink.set_mode`, :meth:`PbxLink.read_mode`) retry a failed attempt
 on a freshly opened port as often as the profile's ``retries`` says, except after a
-wrong password: a second wrong login can lock the maintenance account.
+refused login (:exc:`~appliance.pbx.dialogue.LoginRefused`): a second wrong login can
+lock the maintenance account, so that is never retried here, and the message says what
+to check.
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ except ImportError:  # pragma: no cover - not POSIX
     class _TermiosError(Exception):
         pass
 
-from appliance.pbx.dialogue import Dialogue, DialogueError, PortError
+from appliance.pbx.dialogue import Dialogue, DialogueError, LoginRefused, PortError
+from appliance.pbx.probe import reach_command_prompt
 from appliance.pbx.profiles import Profile
 from appliance.pbx.settings import SerialSettings
 
-log = logging.getLogger("appliance.pbx")
+log = logging.getLogger(__name__)
 
 #: The port's own read timeout: short, because the dialogue loops on its deadlines.
 READ_SLICE_S = 0.05
@@ -78,6 +86,7 @@ class PbxLink:
         self.should_abandon = should_abandon or (lambda: False)
         self.bytes_sent = 0
         self.bytes_received = 0
+        self.last_path: list[str] = []
 
     def __repr__(self) -> str:
         return f"<PbxLink {self.profile.name} {self.url} {self.settings.describe()}>"
@@ -126,10 +135,28 @@ class PbxLink:
     def _deadline(self) -> float:
         return self.monotonic() + self.method.operation_timeout_s
 
-    def login(self, d: Dialogue, deadline: float) -> None:
-        if self.method.login:
-            d.run(self.method.login, default_timeout_s=self.method.step_timeout_s,
-                  deadline=deadline, what="login")
+    def login(self, d: Dialogue, deadline: float) -> list[str]:
+        """Bring the terminal to its command prompt from wherever it is, logging in as
+        needed. Returns the states it passed (``[]`` without a login).
+
+        :raises LoginRefused: the PBX refused the login; the message says what to check.
+        """
+        try:
+            path = reach_command_prompt(d, self.method, deadline=deadline, label=self.label)
+        except LoginRefused as exc:
+            raise LoginRefused(self._refused_message(exc), exc.said) from None
+        self.last_path = path
+        return path
+
+    def _refused_message(self, exc: LoginRefused) -> str:
+        """What to check after a refusal, short enough for the status page (``check``
+        names the profile's file)."""
+        user = self._username
+        who = f" and user {user!r}" if self.method.needs_username and user else ""
+        return (f"{self.label}: the PBX refused the login: check the password{who} in the "
+                f"config and the login of profile {self.profile.name}, and try them with "
+                f"`nightswitch console` (the PBX said {exc.said!r}). Not retried "
+                "automatically: a wrong password could lock the account")
 
     def command(self, d: Dialogue, mode: str, deadline: float) -> None:
         steps = self.method.commands.get(mode)
@@ -138,7 +165,7 @@ class PbxLink:
                                 f"for mode {mode!r}; it has " + ", ".join(self.method.commands),
                                 "protocol")
         d.run(steps, default_timeout_s=self.method.step_timeout_s, deadline=deadline,
-              what=f"command {mode}")
+              what=f"command {mode}", part="command")
 
     def status(self, d: Dialogue, deadline: float) -> str:
         """The profile mode the PBX reports."""
@@ -147,7 +174,7 @@ class PbxLink:
             raise DialogueError(f"{self.label}: profile {self.profile.name} has no status "
                                 "query, so the mode cannot be read back", "protocol")
         match = d.run(query.steps, default_timeout_s=self.method.step_timeout_s,
-                      deadline=deadline, what="status")
+                      deadline=deadline, what="status", part="status")
         word = match.group("status") if match is not None else None
         mode = query.mode_of(word) if word is not None else None
         if mode is None:
@@ -159,17 +186,20 @@ class PbxLink:
     def logout(self, d: Dialogue, deadline: float) -> None:
         if self.method.logout:
             d.run(self.method.logout, default_timeout_s=self.method.step_timeout_s,
-                  deadline=deadline, what="logout")
+                  deadline=deadline, what="logout", part="logout")
 
-    def _cleanup(self, d: Dialogue) -> None:
+    def _cleanup(self, d: Dialogue) -> bool:
         """Log out after a failure, briefly and quietly: leaving a maintenance session
-        logged in is worse than a slow failure, but the failure is what we report."""
+        logged in is worse than a slow failure, but the failure is what we report.
+        Returns False when the logout failed too (the session may be left open)."""
         if not self.method.logout:
-            return
+            return True
         try:
             self.logout(d, self.monotonic() + CLEANUP_TIMEOUT_S)
+            return True
         except DialogueError as exc:
             log.debug("%s: logout after a failure also failed: %s", self.label, exc)
+            return False
 
     # -- operations -----------------------------------------------------------------
 
@@ -197,8 +227,8 @@ class PbxLink:
                         self.logout(d, deadline)
                         return result
                     except DialogueError as exc:
-                        if logged_in and exc.kind != "port":
-                            self._cleanup(d)
+                        if logged_in and exc.kind != "port" and not self._cleanup(d):
+                            raise _left_open(exc, self.method) from None
                         raise
             except DialogueError as exc:
                 if exc.kind in ("auth", "verify", "protocol", "abandoned") or attempt == attempts:
@@ -230,6 +260,15 @@ class PbxLink:
     def read_mode(self) -> str:
         """Log in, ask the PBX its mode, log out. Returns the profile mode."""
         return self._operation("reading the mode", lambda d, deadline: self.status(d, deadline))
+
+
+def _left_open(exc: DialogueError, method) -> DialogueError:
+    """*exc* with a word on the session it left: logged in, its logout lost too."""
+    known = method.terminal is not None and method.terminal.state("logged_in") is not None
+    after = ("the next attempt finds it and logs it out first" if known else
+             "log it out with `nightswitch console` if the next attempt fails the same way")
+    return DialogueError(f"{exc}; the logout after it got no answer either, so the PBX may "
+                         f"still be logged in: {after}", exc.kind)
 
 
 def _close_spy_log(port) -> None:

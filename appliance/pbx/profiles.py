@@ -51,8 +51,14 @@ The file, in outline (``appliance/pbx/profiles/mitel-3300.toml`` is a full examp
     [[methods.serial.status.steps]]    the last expect captures (?P<status>...);
                                        its sample holds {status}
     [[methods.serial.logout]]  steps
-    [[methods.serial.errors]]  pattern; kind = auth|refused|busy|error; message; sample
-    [methods.serial.sim]       echo; delay_ms; unknown   (the simulator only)
+    [[methods.serial.errors]]  pattern; kind = auth|refused|busy|error; message; sample;
+                               during = ["login step 3", "command", ...] (the steps it
+                               is about; see appliance.pbx.terminal for the defaults)
+    [methods.serial.terminal]  wake; unknown; timeout_s; source; note
+    [methods.serial.terminal.states.NAME]  expect; sample; then; send
+                               (where the terminal can be: appliance/pbx/terminal.py)
+    [methods.serial.sim]       echo; delay_ms; unknown; reprompt; blank_login
+                               (the simulator only)
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from pathlib import Path
 
 from appliance.errors import FieldError, ValidationError
 from appliance.pbx.settings import SerialSettings, parse_settings
+from appliance.pbx.terminal import Terminal, read_during, read_terminal
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_SITE_DIR = Path("/etc/nightswitch/profiles")
@@ -118,12 +125,21 @@ class ErrorPattern:
     :param kind: ``auth`` (wrong login: never retried, to avoid a lock-out), ``refused``,
         ``busy`` or ``error``.
     :param message: what to tell a person, such as "the PBX refused the password".
+    :param during: the parts and steps it is about (``login``, ``login step 3``,
+        ``command``, ``status``, ``logout``, ``wake``); None: every step.
     """
 
     pattern: re.Pattern
     kind: str
     message: str
     sample: str | None = None
+    during: tuple[str, ...] | None = None
+
+    def applies(self, part: str, step: int | None = None) -> bool:
+        """Whether this pattern ends a wait in *part* (at its *step*, counted from 1)."""
+        if self.during is None:
+            return True
+        return part in self.during or (step is not None and f"{part} step {step}" in self.during)
 
 
 @dataclass(frozen=True)
@@ -156,11 +172,19 @@ class StatusQuery:
 @dataclass(frozen=True)
 class SimBehaviour:
     """How the simulator behaves beyond the documented samples. None of this is a PBX
-    fact; it makes the simulator a harder test (echo on, a processing delay)."""
+    fact; it makes the simulator a harder test (echo on, a processing delay).
+
+    :param reprompt: a blank line at the command prompt prints the prompt again (off:
+        the terminal says nothing at all).
+    :param blank_login: a blank line at the login prompt is ``refused`` as an empty user
+        name ("Login incorrect", then the prompt), or ``ignored`` (no answer, no prompt).
+    """
 
     echo: bool = True
     delay_ms: int = 20
     unknown: str | None = None
+    reprompt: bool = False
+    blank_login: str = "refused"
 
 
 @dataclass(frozen=True)
@@ -181,6 +205,7 @@ class SerialMethod:
     operation_timeout_s: float = 60.0
     retries: int = 1
     sim: SimBehaviour = SimBehaviour()
+    terminal: Terminal | None = None
 
     @property
     def needs_password(self) -> bool:
@@ -548,7 +573,7 @@ def _read_keypad(r: _Reader, table: dict, path: str, modes) -> Method:
 
 
 SERIAL_KEYS = {"settings", "username", "login", "commands", "status", "logout", "errors",
-               "timeouts", "retries", "sim"}
+               "timeouts", "retries", "sim", "terminal"}
 
 
 def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
@@ -591,6 +616,9 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
             if mode not in values.values():
                 r.err(f"{path}.status.values", f"has no word for mode {mode!r}, so a change to "
                                                f"{mode} could never be verified")
+    counts = {"login": len(login), "logout": len(logout),
+              "command": max((len(c) for c in commands.values()), default=0),
+              "status": len(status.steps) if status is not None else 0}
     errors_list = []
     raw_errors = table.get("errors", [])
     if not isinstance(raw_errors, list):
@@ -602,7 +630,7 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
         if not isinstance(raw, dict):
             r.err(where, "must be a table with pattern, kind and message")
             continue
-        r.unknown(raw, {"pattern", "kind", "message", "sample"}, where)
+        r.unknown(raw, {"pattern", "kind", "message", "sample", "during"}, where)
         pattern = r.regex(raw.get("pattern"), f"{where}.pattern")
         kind = r.string(raw, "kind", where, default="error")
         if kind not in ERROR_KINDS:
@@ -612,9 +640,11 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
         if sample is not None and (not isinstance(sample, str) or
                                    (pattern is not None and not pattern.search(sample))):
             r.err(f"{where}.sample", f"{sample!r} does not match pattern {raw.get('pattern')!r}")
+        during = read_during(r, raw.get("during"), f"{where}.during", kind, login, counts)
         if pattern is not None:
             errors_list.append(ErrorPattern(pattern, kind, message,
-                                            sample if isinstance(sample, str) else None))
+                                            sample if isinstance(sample, str) else None,
+                                            during))
     if any(step.uses_password for step in login) and not any(e.kind == "auth" and e.sample
                                                              for e in errors_list):
         r.err(f"{path}.errors", "the login sends {password}, so give an error of kind = \"auth\" "
@@ -628,13 +658,28 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
         r.err(f"{path}.retries", f"{retries!r} is not allowed; use a whole number 0 to 5")
         retries = 1
     sim_table = r.table(table, "sim", path) or {}
-    r.unknown(sim_table, {"echo", "delay_ms", "unknown"}, f"{path}.sim")
+    r.unknown(sim_table, {"echo", "delay_ms", "unknown", "reprompt", "blank_login"},
+              f"{path}.sim")
+    blank_login = r.string(sim_table, "blank_login", f"{path}.sim", default="refused")
+    if blank_login not in ("refused", "ignored"):
+        r.err(f"{path}.sim.blank_login", f"{blank_login!r} is not allowed; use \"refused\" (a "
+                                         "blank line at the login prompt is an empty user "
+                                         "name) or \"ignored\" (no answer at all)")
+        blank_login = "refused"
     sim = SimBehaviour(
         echo=r.boolean(sim_table, "echo", f"{path}.sim", default=True),
         delay_ms=int(r.number(sim_table, "delay_ms", f"{path}.sim", 0, 10000, 20)),
-        unknown=r.string(sim_table, "unknown", f"{path}.sim", default=None))
+        unknown=r.string(sim_table, "unknown", f"{path}.sim", default=None),
+        reprompt=r.boolean(sim_table, "reprompt", f"{path}.sim", default=False),
+        blank_login=blank_login)
+    terminal = read_terminal(r, table.get("terminal"), f"{path}.terminal", login, logout)
+    if terminal is not None and terminal.declared and not login and \
+            any(s.login_step for s in terminal.states):
+        r.err(f"{path}.terminal", "a state continues the login, but the profile has no "
+                                  "[[methods.serial.login]]")
     return SerialMethod(True, note, source, settings, username, login, commands, status, logout,
-                        tuple(errors_list), float(step_s), float(operation_s), retries, sim)
+                        tuple(errors_list), float(step_s), float(operation_s), retries, sim,
+                        terminal)
 
 
 READERS = {"contact": _read_contact, "toggle_key": _read_toggle, "keypad": _read_keypad,

@@ -2,17 +2,21 @@
 
 :mod:`appliance.sim.pbx_model`
     The simulated PBX's state (mode, power, password, feature codes), shared by both sides.
+:mod:`appliance.sim.maintenance_terminal`
+    The maintenance terminal's conversation as a pure responder (text in, text out, its
+    state explicit), as unkind as a real terminal on a 3-wire line.
 :mod:`appliance.sim.pty_pbx`
-    The serial side: the profile's maintenance dialogue and SMDR output on real ptys,
-    at the profile's baud rate, with faults on request.
+    The serial side's wire: that conversation and SMDR output on real ptys, at the
+    profile's baud rate, with faults on request.
 :mod:`appliance.sim.pin_pbx`
     The pin side: reacts to the relay actuators on gpiozero mock pins and drives the
     sense inputs.
 """
 
+from appliance.sim.maintenance_terminal import MaintenanceTerminal
 from appliance.sim.pbx_model import KeypadResult, ModeChange, PbxModel, SimError
 from appliance.sim.pin_pbx import PinSidePbx
 from appliance.sim.pty_pbx import FAULTS, PbxSimulator, simulate_serial_ports
 
-__all__ = ["FAULTS", "KeypadResult", "ModeChange", "PbxModel", "PbxSimulator", "PinSidePbx",
-           "SimError", "simulate_serial_ports"]
+__all__ = ["FAULTS", "KeypadResult", "MaintenanceTerminal", "ModeChange", "PbxModel",
+           "PbxSimulator", "PinSidePbx", "SimError", "simulate_serial_ports"]

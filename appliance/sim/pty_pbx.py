@@ -1,11 +1,18 @@
 """The simulated PBX's serial side: its maintenance port and SMDR output on real ptys.
 
 :class:`PbxSimulator` opens a pseudo-terminal (``pty.openpty()``) and answers on it as
-the profile's dialogue says a PBX of that family answers: it waits for each line the
-profile sends and prints the ``sample`` the profile documents for it, keeps the PBX's
-mode in a shared :class:`~appliance.sim.pbx_model.PbxModel`, and prints SMDR records on
-a second pty in the profile's SMDR format. Nothing about the PBX is coded here: a site
-profile with a login dialogue gets a simulator with that login.
+the profile's dialogue says a PBX of that family answers. The conversation itself (what
+is printed for what is typed, where the terminal is) is the pure
+:class:`~appliance.sim.maintenance_terminal.MaintenanceTerminal`; this module is the
+wire and the threads around it: the pty, the wire's timing, the faults, and SMDR
+records printed on a second pty in the profile's SMDR format. The PBX's mode lives in a
+shared :class:`~appliance.sim.pbx_model.PbxModel`. Nothing about the PBX is coded here:
+a site profile with a login dialogue gets a simulator with that login.
+
+As on a real 3-wire line, the terminal never learns that a client went away: a session
+cut by a fault stays logged in (or half logged in) until it is logged out, across
+``clear``, a dropped port and any number of client sessions; only a power cut puts it
+back at its login prompt.
 
 A pty has no baud rate of its own, so the simulator supplies the wire: every byte it
 writes costs ``bits/baud`` seconds (10/baud at 8N1) before it appears, and bytes it
@@ -22,8 +29,14 @@ Faults, from :meth:`PbxSimulator.inject` or the ``pbx-sim`` command's stdin:
 ``wrong_password``   rejects every password (the PBX's password was changed)
 ``drop``             closes the pty: the port vanishes, and comes back as a new pty
                      (the stable path follows it) after some seconds or on ``clear``
-``power_cut``        power off (silent) and back on in the profile's power-up mode
-``clear``            all of the above off; a dropped port comes back at once
+``cut``              the line is cut in the middle of the next line typed while logged
+                     in: the PBX keeps the first half in its line buffer (no Enter) and
+                     nothing more gets through either way until ``clear``; the session
+                     stays logged in
+``power_cut``        power off (silent) and back on in the profile's power-up mode, the
+                     terminal at its login prompt
+``clear``            all of the above off; a dropped port comes back at once; the
+                     terminal stays where the fault left it
 
 The stable path (:attr:`PbxSimulator.port_path`) is a symlink in a private directory
 that always points at the current pty, so a client configured with it survives a drop,
@@ -37,7 +50,6 @@ import logging
 import os
 import pty
 import random
-import re
 import select
 import tempfile
 import termios
@@ -49,12 +61,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from appliance.pbx.settings import SerialSettings
+from appliance.sim.maintenance_terminal import ECHO, MaintenanceTerminal
 from appliance.sim.pbx_model import PbxModel, SimError
 
 log = logging.getLogger("appliance.sim")
 
-FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "power_cut", "clear")
-_PLACEHOLDER = re.compile(r"\{(username|password)\}")
+FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "cut", "power_cut", "clear")
 #: Bytes written in one go; small so a long answer trickles out as on a real wire.
 WIRE_CHUNK = 16
 #: The most a pty read takes at once.
@@ -84,27 +96,35 @@ class PtyEnd:
         master, slave = pty.openpty()
         tty.setraw(slave)
         os.set_blocking(master, False)
-        self.master, self.slave = master, slave
-        self.device = os.ttyname(slave)
+        device = os.ttyname(slave)
         tmp = self.link.with_name(self.link.name + ".new")
         if tmp.is_symlink() or tmp.exists():
             tmp.unlink()
-        os.symlink(self.device, tmp)
+        os.symlink(device, tmp)
         os.replace(tmp, self.link)
-        return self.device
+        # Open only now that the stable path points at the new pty: a client that sees
+        # the port open must find it at the link, not the old (closed) pty.
+        self.slave, self.device = slave, device
+        self.master = master
+        return device
 
     @property
     def is_open(self) -> bool:
         return self.master is not None
 
-    def close(self) -> None:
-        for fd in (self.master, self.slave):
+    def close(self, *, unlink: bool = False) -> None:
+        """Close the pty. With *unlink*, the stable path goes too, as a USB adapter's
+        ``/dev/serial/by-id`` link does when it is pulled (so nobody opens a stale
+        ``/dev/pts/N`` that another program's pty may reuse)."""
+        fds, self.master, self.slave = (self.master, self.slave), None, None
+        for fd in fds:
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self.master = self.slave = None
+        if unlink and self.link.is_symlink():
+            self.link.unlink()
 
     def read(self, timeout: float) -> bytes | None:
         """What the client wrote, b"" on a timeout, None when the line is down."""
@@ -149,19 +169,6 @@ class PtyEnd:
         if speed is not None and ospeed != speed:
             return False
         return bool(cflag & termios.CSTOPB) == (settings.stopbits == 2)
-
-
-class _Conversation:
-    """Where the simulated PBX is in the profile's dialogue."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self) -> None:
-        self.logged_in = False
-        self.login_step = 0
-        self.username: str | None = None
-        self.active = None          # (purpose, steps, next index)
 
 
 class PbxSimulator:
@@ -218,7 +225,10 @@ class PbxSimulator:
         self.smdr_port = PtyEnd(self.link_dir / "smdr") if self.smdr is not None else None
         self.faults: set[str] = set()
         self.slow_s = (self.serial.step_timeout_s + 1.0) if self.serial else 1.0
-        self.conversation = _Conversation()
+        #: The conversation: where the terminal is, what it prints (pure, no I/O).
+        self.terminal = MaintenanceTerminal(self.serial, self.model, username=username,
+                                            password=password) if self.serial else None
+        self._cut_now = False       # the cut fault has struck: nothing gets through
         self.replies = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -228,8 +238,6 @@ class PbxSimulator:
         self._power_back_at: float | None = None
         self._power_back_mode: str | None = None
         self._rx_free = 0.0
-        self._pending = ""          # a line being typed
-        self._last_cr = False
         self._fd_lock = threading.RLock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -340,20 +348,22 @@ class PbxSimulator:
         if fault == "wrong_password" and not (self.serial and self.serial.needs_password):
             raise SimError(f"profile {self.profile.name} has no login with a password, so "
                            "there is no password to get wrong")
-        if fault in ("silence", "garbage", "slow", "wrong_password", "drop") and \
+        if fault in ("silence", "garbage", "slow", "wrong_password", "drop", "cut") and \
                 self.port is None:
             raise SimError(f"profile {self.profile.name} has no maintenance port to {fault}")
         if fault == "slow" and seconds is not None:
             self.slow_s = float(seconds)
         if fault == "drop":
             with self._fd_lock:
-                self.port.close()
-                self.conversation.reset()
+                # The PBX does not notice: its terminal stays where it was.
+                self.port.close(unlink=True)
                 self._reopen_at = None if seconds is None else time.monotonic() + seconds
             self.on_event("maintenance port dropped (the pty is closed)")
         if fault == "power_cut":
             self.model.power_off()
-            self.conversation.reset()
+            if self.terminal is not None:
+                with self._fd_lock:
+                    self.terminal.power_up()     # what it had typed and logged is gone
             if not seconds:
                 back = self.model.power_on(mode)
                 self.on_event(f"power cut: back on in {back}")
@@ -366,14 +376,14 @@ class PbxSimulator:
 
     def clear(self) -> None:
         """End every fault; a dropped port comes back now, the power comes back now, and
-        whatever the faulty PBX had not yet answered is forgotten (a PBX that recovers
-        starts afresh, it does not replay a queue of stale answers)."""
+        whatever the faulty PBX had not yet answered is forgotten (it does not replay a
+        queue of stale answers). The terminal stays where the fault left it: logged in,
+        half logged in, a partial line in its buffer, as a real one would."""
         self.faults.clear()
+        self._cut_now = False
         self.slow_s = (self.serial.step_timeout_s + 1.0) if self.serial else 1.0
         with self._fd_lock:
             self._epoch += 1
-            self.conversation.reset()
-            self._pending = ""
             if self.port is not None:
                 if self.port.is_open:
                     while self.port.read(0):
@@ -386,6 +396,23 @@ class PbxSimulator:
             self.on_event(f"power back on, in {back}")
         if self.port is not None:
             self._wait_for(lambda: self.port.is_open, 2.0)
+
+    def put_terminal(self, where: str, *, pending: str = "", username: str | None = None) -> None:
+        """Leave the terminal where a cut session would: ``login``, ``password`` (after
+        the user name *username*, ours by default) or ``logged_in``, with *pending*
+        characters typed but not ended.
+
+        :raises SimError: for a place this profile's terminal does not have.
+        """
+        if self.terminal is None:
+            raise SimError(f"profile {self.profile.name} has no maintenance port")
+        with self._fd_lock:
+            try:
+                self.terminal.put(where, pending=pending, username=username)
+            except ValueError as exc:
+                raise SimError(str(exc)) from None
+        self.on_event(f"terminal at {self.terminal.where}"
+                      + (f", {pending!r} typed" if pending else ""))
 
     def _wait_for(self, condition, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -456,44 +483,52 @@ class PbxSimulator:
                 log.exception("pbx-sim: error handling input")
 
     def _received(self, data: bytes) -> None:
-        if not self.model.powered or "silence" in self.faults:
+        if not self.model.powered or "silence" in self.faults or self._cut_now:
             return
         if not self.port.client_settings_match(self.settings):
             # Wrong speed or framing: the PBX's UART sees junk and answers junk.
             self._write(self.port, self._noise(max(1, len(data) // 2)), self.settings)
             return
         text = data.decode("latin-1")
-        echo = []
-        lines = []
-        for ch in text:
-            if ch in "\r\n":
-                if ch == "\n" and self._last_cr:
-                    self._last_cr = False
-                    continue
-                self._last_cr = ch == "\r"
-                echo.append("\r\n")
-                lines.append(self._pending)
-                self._pending = ""
-                continue
-            self._last_cr = False
-            if ch in "\x08\x7f":
-                self._pending = self._pending[:-1]
-            else:
-                self._pending += ch
-            echo.append(ch)
+        if "cut" in self.faults and self.terminal.logged_in:
+            text = self._cut(text)
+            if self._cut_now:
+                return
         epoch = self._epoch
-        if self.serial.sim.echo and not self._awaiting_password():
-            out = "".join(echo).encode("latin-1")
-            if "garbage" in self.faults:
-                out = self._noise(len(out))
-            self._write(self.port, out, self.settings)
-        for line in lines:
+        with self._fd_lock:
+            outputs = self.terminal.receive(text,
+                                            wrong_password="wrong_password" in self.faults)
+        for output in outputs:
             if self._epoch != epoch:
                 return
-            for reply in self._answer(line):
-                self._reply(reply, epoch)
+            if output.kind == ECHO:
+                data = output.text.encode("latin-1", errors="replace")
+                if "garbage" in self.faults:
+                    data = self._noise(len(data))
+                self._write(self.port, data, self.settings)
+            else:
+                self._reply(output.text, epoch)
+
+    def _cut(self, text: str) -> str:
+        """The ``cut`` fault: a chunk whose first line has something on it reaches the
+        PBX only half (no Enter), and from then on nothing gets through. A chunk that
+        starts with a blank line passes whole (the fault waits for a real line). Returns
+        what the terminal should still process normally."""
+        pending = self.terminal.session.pending
+        end = next((i for i, ch in enumerate(text) if ch in "\r\n"), len(text))
+        if not (pending + text[:end]).strip():
+            return text
+        first = text[:end]
+        half = first[:max(1, len(first) // 2)] if first.strip() else ""
+        with self._fd_lock:
+            self.terminal.receive(half)        # its echo is lost on the cut line
+        self._cut_now = True
+        self.on_event(f"line cut after {(pending + half)!r}: the session stays logged in")
+        return ""
 
     def _reply(self, text: str, epoch: int) -> None:
+        """Write one answer after the PBX's processing delay (and the ``slow`` fault's);
+        an answer the PBX had not finished before a ``clear`` is dropped."""
         if self._stop.wait(self.delay_s):
             return
         if "slow" in self.faults:
@@ -504,145 +539,11 @@ class PbxSimulator:
                     return
         if self._epoch != epoch:
             return
-        if text.endswith((" ", ":", ">", "?", "#")) and not text.endswith("\r\n"):
-            data = ("\r\n" + text).encode("latin-1", errors="replace")   # a prompt
-        else:
-            data = (text + "\r\n").encode("latin-1", errors="replace")
+        data = text.encode("latin-1", errors="replace")
         if "garbage" in self.faults:
             data = self._noise(len(data) + self.rng.randrange(20, 80))
         self.replies += 1
         self._write(self.port, data, self.settings)
-
-    def _awaiting_password(self) -> bool:
-        c = self.conversation
-        steps = self.serial.login
-        if c.logged_in or c.login_step >= len(steps):
-            return False
-        return steps[c.login_step].uses_password
-
-    def _match_send(self, template: str | None, line: str):
-        """``(matched, captured)`` for a received *line* against a ``send`` template."""
-        if template is None:
-            return False, {}
-        if template.strip() == "":
-            return True, {}
-        parts, pos = [], 0
-        for m in _PLACEHOLDER.finditer(template):
-            parts.append(re.escape(template[pos:m.start()]))
-            parts.append(f"(?P<{m.group(1)}>.*?)")
-            pos = m.end()
-        parts.append(re.escape(template[pos:]))
-        match = re.fullmatch("".join(parts), line.strip(), re.IGNORECASE)
-        if match is None:
-            return False, {}
-        return True, match.groupdict()
-
-    def _samples(self, steps) -> list[str]:
-        status = self.serial.status
-        out = []
-        for step in steps:
-            if step.expect is None or step.sample is None:
-                continue
-            text = step.sample
-            if "{status}" in text and status is not None:
-                text = text.replace("{status}", status.word_for(self.model.mode) or "?")
-            out.append(text)
-        return out
-
-    def _consume(self, steps, index: int) -> tuple[list, int]:
-        """Steps answered by one received line: step *index* and the wait-only steps
-        that follow it. Returns (those steps, the next index)."""
-        done = [steps[index]]
-        index += 1
-        while index < len(steps) and steps[index].send is None:
-            done.append(steps[index])
-            index += 1
-        return done, index
-
-    def _auth_error(self) -> list[str]:
-        for error in self.serial.errors:
-            if error.kind == "auth" and error.sample:
-                return [error.sample]
-        return []
-
-    def _answer(self, line: str) -> list[str]:
-        """The replies to one received line, acting on the model as the line asks."""
-        c = self.conversation
-        s = self.serial
-        if c.active is not None:
-            purpose, steps, index = c.active
-            matched, _ = self._match_send(steps[index].send, line)
-            if matched:
-                done, index = self._consume(steps, index)
-                if index >= len(steps):
-                    c.active = None
-                    self._effect(purpose)
-                else:
-                    c.active = (purpose, steps, index)
-                return self._samples(done)
-            c.active = None
-        if s.login and not c.logged_in:
-            return self._login(line)
-        for purpose, steps in self._dialogues():
-            matched, _ = self._match_send(steps[0].send, line)
-            if matched and steps[0].send and steps[0].send.strip():
-                done, index = self._consume(steps, 0)
-                if index >= len(steps):
-                    self._effect(purpose)
-                else:
-                    c.active = (purpose, steps, index)
-                return self._samples(done)
-        if s.login and self._match_send(s.login[0].send, line)[0]:
-            # A new client starting its login while we thought a session was open (the
-            # last one dropped without logging out): start over, as a PBX re-prompts.
-            c.reset()
-            return self._login(line)
-        return [s.sim.unknown] if s.sim.unknown and line.strip() else []
-
-    def _dialogues(self):
-        s = self.serial
-        for mode, steps in s.commands.items():
-            yield ("command", mode), steps
-        if s.status is not None:
-            yield ("status", None), s.status.steps
-        if s.logout:
-            yield ("logout", None), s.logout
-
-    def _effect(self, purpose) -> None:
-        kind, mode = purpose
-        if kind == "command":
-            self.model.set_mode(mode, by="serial")
-        elif kind == "logout":
-            self.conversation.reset()
-
-    def _login(self, line: str) -> list[str]:
-        c = self.conversation
-        steps = self.serial.login
-        step = steps[c.login_step]
-        if c.login_step > 0 and step.send and _PLACEHOLDER.search(step.send) \
-                and not line.strip():
-            # An empty answer to "login:" or "Password:" gets the prompt again.
-            return self._samples([steps[c.login_step - 1]])
-        matched, captured = self._match_send(step.send, line)
-        if not matched and c.login_step > 0:
-            c.reset()
-            step = steps[0]
-            matched, captured = self._match_send(step.send, line)
-        if not matched:
-            return [self.serial.sim.unknown] if self.serial.sim.unknown else []
-        if "username" in captured:
-            c.username = captured["username"]
-        if "password" in captured:
-            user_ok = c.username is None or c.username == self.username
-            if "wrong_password" in self.faults or not user_ok or \
-                    captured["password"] != self._password:
-                c.reset()
-                return self._auth_error()
-        done, index = self._consume(steps, c.login_step)
-        c.login_step = index
-        if index >= len(steps):
-            c.logged_in = True
-        return self._samples(done)
 
     # -- SMDR -------------------------------------------------------------------------------
 

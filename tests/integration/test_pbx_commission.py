@@ -34,7 +34,7 @@ def test_a_login_profile_with_a_password_that_is_never_printed():
     with PbxSimulator(profile, password=PASSWORD) as sim:
         ok, report = run(profile, sim.port_path, {"password": PASSWORD})
     assert ok, report
-    assert "logged in (3 steps)" in report and "logged out" in report
+    assert "logged in (3 steps; the terminal was at: login)" in report and "logged out" in report
     assert PASSWORD not in report
 
 

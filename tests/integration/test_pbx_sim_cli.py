@@ -139,3 +139,35 @@ def test_bad_arguments_are_one_line_errors(args, message):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("nightswitch: error: ")
+
+
+def test_terminal_states_and_the_cut_from_stdin():
+    """An installer rehearses the states a real terminal is found in."""
+    from tests.fixtures.pbx.simhelp import PASSWORD, SITE_DIR
+
+    sim = SimProcess("--profile", "mitel-3300-login", "--profiles-dir", str(SITE_DIR),
+                     "--password", PASSWORD)
+    try:
+        link = sim.wait_for(r"maintenance port at /dev/pts/\d+ .*stable path (\S+)\)").group(1)
+        sim.wait_for("terminal at login")
+        profile = fast(profiles()["mitel-3300-login"], step_s=1.0, operation_s=8.0)
+        actuator = serial_port.build(spec_for(profile, link), profiles={profile.name: profile})
+        sim.send("terminal logged_in CP SERV")
+        sim.wait_for(r"terminal at logged_in, 'CP SERV' typed")
+        assert actuator.read_back() == "day"
+        sim.send("status")
+        sim.wait_for(r"terminal at login$")             # logged out again afterwards
+        sim.send("fault cut")
+        sim.wait_for("fault cut on")
+        with pytest.raises(ActuatorError, match="the PBX may still be logged in"):
+            actuator.apply("night")
+        sim.wait_for(r"line cut after 'C[^']*': the session stays logged in")
+        sim.send("clear")
+        sim.wait_for("faults cleared")
+        actuator.apply("night")
+        sim.wait_for(r"mode day -> night \(by serial\)")
+        sim.send("terminal upstairs")
+        sim.wait_for("'upstairs' is not a place this terminal has; use one of login, "
+                     "password, logged_in")
+    finally:
+        assert sim.stop() == 0

@@ -4,10 +4,18 @@ The controller's thread runs against a serial actuator talking, over a real pty,
 PBX simulator (:class:`~appliance.sim.pty_pbx.PbxSimulator`) at 9600 baud with its wire
 timing. The simulator's faults are injected one after another, in an order drawn at
 random: ``silence``, ``garbage``, ``slow``, ``wrong_password``, ``drop`` (the port
-vanishes until cleared), a timed drop (it comes back by itself), and ``power_cut`` (the
-PBX comes back in another mode). Each one meets the appliance either when it switches
-(an override) or at its periodic read-back; the simulated clock is advanced to get
-there, and on through several retry periods with the fault still in place.
+vanishes until cleared), a timed drop (it comes back by itself), ``cut`` (the line is cut
+in the middle of a command: the PBX stays logged in with half a line typed),
+``power_cut`` (the PBX comes back in another mode), and two states a cut session leaves
+the terminal in without any fault (logged in with a partial line, or at the password
+prompt). Each one meets the appliance either when it switches (an override) or at its
+periodic read-back; the simulated clock is advanced to get there, and on through several
+retry periods with the fault still in place.
+
+The refused login is also tested on its own at the link
+(:func:`test_a_refused_login_is_never_retried_at_the_link`): one login per operation
+however many retries the profile allows, :exc:`~appliance.actuators.base.LoginRefused`
+with ``retry_automatically = False``, and no wedge once the password fits.
 
 For each episode:
 
@@ -20,7 +28,9 @@ For each episode:
 * once the fault clears, the very next retry (at most one retry period later, on the
   simulated clock) restores the mode the decision wants, on the PBX itself, verified;
 * the audit log tells the story: a fault entry and a recovery entry (or, for the power
-  cut, the drift that was found and switched back).
+  cut, the drift that was found and switched back);
+* a terminal left logged in or at its password prompt is found and brought to its
+  command prompt at the next contact, with no fault at all.
 """
 
 from __future__ import annotations
@@ -60,7 +70,11 @@ verified = "Test fixture."
 step_s = 0.3
 operation_s = 2.0
 """
-FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "drop_timed", "power_cut")
+FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "drop_timed", "cut",
+          "power_cut", "left_logged_in", "left_at_password")
+#: Not faults: states a cut session leaves the terminal in, which the next contact must
+#: find its way out of without a fault.
+LEFT_STATES = {"left_logged_in": ("logged_in", "CP SE"), "left_at_password": ("password", "")}
 SHOWN_WITHIN_S = 5.0
 
 
@@ -187,7 +201,11 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
             first_audit = max((a["id"] for a in rig.store.audit(limit=1)), default=0)
             wanted_before = rig.status()["mode"]
             via_change = rng.random() < 0.5 and fault != "power_cut"
-            if fault == "drop_timed":
+            events_before = len(rig.sim.terminal.events)
+            if fault in LEFT_STATES:
+                where, typed = LEFT_STATES[fault]
+                rig.sim.put_terminal(where, pending=typed)
+            elif fault == "drop_timed":
                 rig.sim.inject("drop", seconds=1.5)
             elif fault == "power_cut":
                 other = "day" if rig.sim.model.mode == "night" else "night"
@@ -205,6 +223,21 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
                                  daemon=True).start()
             else:
                 rig.advance_to_next_attempt()
+
+            if fault in LEFT_STATES:
+                # Not a fault at all: the next contact finds the terminal where it was left
+                # and gets it to its command prompt, with nothing for the status page.
+                rig.wait(lambda: "logged out" in rig.sim.terminal.events[events_before:],
+                         SHOWN_WITHIN_S, f"{fault} found and left")
+                rig.idle()
+                assert rig.status()["verified"] and not rig.status()["faults"], rig.status()
+                since = rig.sim.terminal.events[events_before:]
+                # The half-done login at the password prompt is ended by the wake-up line
+                # (one refusal, not of our password); a session left open costs none.
+                assert since.count("refused: password") == (fault == "left_at_password")
+                latencies.append(time.monotonic() - t0)
+                figures.bump("pbx_faults_injected", unit="faults")
+                continue
 
             if fault == "power_cut":
                 # Not a fault of the link: drift, found by the read-back and put right.
@@ -300,3 +333,45 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
     figures.add("pbx_fault_simulated_days", round((rig.clock.now() - sim_start)
                                                   / timedelta(days=1), 2), "days")
     figures.add("pbx_failed_retries", retries_failed, "retries")
+
+
+REFUSING_PROFILE = FAST_PROFILE.replace('name = "mitel-3300-rel"', 'name = "mitel-3300-refusing"') \
+    + "\n[methods.serial]\nretries = 5\n"
+
+
+def test_a_refused_login_is_never_retried_at_the_link(tmp_path):
+    """However many retries the profile allows for other failures, a refused login is
+    one login per operation, an error that says not to retry it automatically, and no
+    wedge afterwards: once the password fits, the next operation logs in from wherever
+    the refusal left the terminal."""
+    from appliance.actuators.base import LoginRefused
+
+    site = tmp_path / "profiles"
+    site.mkdir()
+    for f in FIXTURE_SITE.glob("*.toml"):
+        shutil.copy(f, site / f.name)
+    (site / "mitel-3300-refusing.toml").write_text(REFUSING_PROFILE)
+    profile = load_profiles(site)["mitel-3300-refusing"]
+    assert profile.serial.retries == 5
+    with PbxSimulator(profile, password=PASSWORD, link_dir=tmp_path) as sim:
+        actuator = build_actuator({"name": "pbx-port", "type": "serial", "zone": "main",
+                                   "role": "primary", "profile": profile.name,
+                                   "port": sim.port_path, "password": PASSWORD,
+                                   "_modes": ["day", "night"]}, profiles_dir=site)
+        actuator.apply("night")
+        sim.inject("wrong_password")
+        operations = 4
+        for n in range(1, operations + 1):
+            with pytest.raises(LoginRefused) as caught:
+                if n % 2:
+                    actuator.apply("day")
+                else:
+                    actuator.read_back()
+            assert caught.value.retry_automatically is False
+            assert sim.terminal.events.count("refused: password") == n
+        assert "the PBX refused the login: check the password" in str(caught.value)
+        assert sim.model.mode == "night"
+        sim.clear()
+        actuator.apply("day")
+        assert sim.model.mode == "day" and actuator.read_back() == "day"
+        assert sim.terminal.events.count("refused: password") == operations

@@ -14,6 +14,10 @@ checked; the line before a fenced block may be:
     a ```toml block that is part of a config; it must still load on its own through
     :func:`appliance.config.load_config_text`. A ```toml block without a marker is a
     complete config and is loaded the same way.
+``<!-- check: profile-fragment -->``
+    a ```toml block that is part of a site PBX profile: written into a site profile that
+    extends the test fixture ``mitel-3300-login``, it must load through
+    :func:`appliance.pbx.profiles.load_profiles` with no problem.
 ``<!-- check: schedule -->``
     a ```json block that must parse with :func:`appliance.decision.schedule.parse_schedule`.
 ``<!-- check: output -->``
@@ -504,8 +508,17 @@ def examples(lang: str) -> list:
 
 @pytest.mark.parametrize("doc,block", examples("toml"))
 def test_every_toml_example_is_a_config_that_loads(doc, block, tmp_path):
-    assert block.check in (None, "config-fragment"), \
+    assert block.check in (None, "config-fragment", "profile-fragment"), \
         f"{rel(doc)} line {block.line}: unknown marker {block.check!r} on a TOML block"
+    if block.check == "profile-fragment":
+        fixture = REPO / "tests/fixtures/pbx/site/mitel-3300-login.toml"
+        (tmp_path / fixture.name).write_text(fixture.read_text())
+        (tmp_path / "from-the-guide.toml").write_text(
+            'extends = "mitel-3300-login"\nname = "from-the-guide"\n' + block.text)
+        found = load_profiles(tmp_path)
+        assert not found.problems, "\n".join(p.render() for p in found.problems)
+        assert "from-the-guide" in found
+        return
     try:
         config = load_config_text(block.text, f"{rel(doc)} line {block.line}", site_dir=tmp_path)
     except ValidationError as exc:

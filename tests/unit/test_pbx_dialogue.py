@@ -15,7 +15,7 @@ import serial
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from appliance.pbx.dialogue import (MAX_BUFFER, Dialogue, DialogueError, DialogueTimeout,
-                                    PortError, clean)
+                                    LoginRefused, PortError, clean, prompt_at_end)
 from appliance.pbx.profiles import ErrorPattern, Step
 from appliance.pbx.settings import SerialSettings
 
@@ -204,7 +204,89 @@ def test_an_error_pattern_ends_the_wait_with_its_kind(peer):
         d.expect(ANSWER, 5.0)
     assert time.monotonic() - start < 3.0           # at once, not after the 5 s
     assert caught.value.kind == "auth"
+    assert isinstance(caught.value, LoginRefused) and caught.value.said == "LOGIN INCORRECT"
     assert "the PBX refused the login (the PBX said 'LOGIN INCORRECT')" in str(caught.value)
+
+
+def test_an_error_pattern_belongs_to_the_steps_it_is_about(peer):
+    # "Login incorrect" answers a blank wake-up line at a login prompt (an empty user
+    # name): that is where the terminal is, not a refusal of our password.
+    refused = ErrorPattern(re.compile("LOGIN INCORRECT"), "auth", "the PBX refused the login",
+                           during=("login step 3",))
+    peer.on(b"\r", b"\r\nLOGIN INCORRECT\r\n\r\nlogin: ")
+    peer.on(b"system\r", b"\r\nPassword: ")
+    peer.on(b"pw\r", b"\r\nLOGIN INCORRECT\r\n\r\nlogin: ")
+    d = dialogue(peer, password="pw", errors=[refused])
+    steps = [Step(send="", expect="login:", sample="login: ", pattern=re.compile("login:")),
+             Step(send="{username}", expect="Password:", sample="Password: ",
+                  pattern=re.compile("Password:")),
+             Step(send="{password}", expect="MAINT>", sample="MAINT> ",
+                  pattern=re.compile("MAINT>"))]
+    with pytest.raises(LoginRefused) as caught:
+        d.run(steps, default_timeout_s=2.0, what="login", part="login")
+    assert peer.script == []            # steps 1 and 2 passed; step 3 was refused
+    # Without a part every pattern applies everywhere, as before: step 1 fails.
+    peer.on(b"\r", b"\r\nLOGIN INCORRECT\r\n\r\nlogin: ")
+    with pytest.raises(LoginRefused):
+        d.run(steps[:1], default_timeout_s=2.0, what="login")
+
+
+def test_run_continues_a_dialogue_at_a_later_step(peer):
+    peer.on(b"system\r", b"\r\nPassword: ")
+    d = dialogue(peer)
+    steps = [Step(send="{username}", expect="OK", sample="OK", pattern=re.compile("OK"),
+                  timeout_s=0.3)]
+    with pytest.raises(DialogueTimeout) as caught:
+        d.run(steps, default_timeout_s=1.0, what="login", first_step=2)
+    assert "login step 2: no answer within 0.3 s" in str(caught.value)
+
+
+@pytest.mark.parametrize("text,found", [
+    ("\r\nlogin: ", True),
+    ("LOGIN INCORRECT\r\n\r\nlogin: ", True),
+    ("login: \r\nPassword: ", False),            # it moved on: the password prompt shows
+    ("Last login: Monday\r\nWelcome", False),
+    ("", False),
+])
+def test_a_prompt_counts_only_at_the_end(text, found):
+    assert (prompt_at_end(re.compile("login:"), text) is not None) is found
+
+
+def test_expect_prompt_reports_the_prompt_shown_last(peer):
+    prompts = {"logged_in": re.compile(r"MAINT>\s*$"), "login": re.compile(r"login:\s*$")}
+    peer.on(b"\r", b"\r\nMAINT> ", b"?\r\n\r\nlogin: ", gap=0.05)
+    d = dialogue(peer)
+    d.send("")
+    name, _ = d.expect_prompt(prompts, 3.0, settle_s=0.3)
+    assert name == "login"
+
+
+def test_expect_prompt_gives_none_and_keeps_what_it_saw(peer):
+    peer.on(b"\r", b"\r\nOVL111 IDLE\r\n")
+    d = dialogue(peer)
+    d.send("")
+    assert d.expect_prompt({"login": re.compile("login:")}, 0.3) is None
+    assert d.received == "OVL111 IDLE"
+
+
+def test_messages_say_what_came_back(peer):
+    d = dialogue(peer)
+    d.send("CP SERVICE DAY")
+    with pytest.raises(DialogueTimeout) as caught:
+        d.expect(ANSWER, 0.2)
+    assert "received nothing (is the PBX on" in str(caught.value)
+    peer.on(b"CP SERVICE NIGHT1\r", b"CP SERVICE NIGHT1\r\n")       # an echo, no answer
+    d.send("CP SERVICE NIGHT1")
+    with pytest.raises(DialogueTimeout) as caught:
+        d.expect(ANSWER, 0.5)
+    assert "received only the echo of 'CP SERVICE NIGHT1'" in str(caught.value)
+    assert "is the PBX on" not in str(caught.value)
+    d.send("CP SERVICE DAY")
+    with pytest.raises(DialogueTimeout) as caught:
+        d.expect(ANSWER, 0.2)
+    assert "received nothing more: the PBX answered earlier on this port but not to " \
+           "'CP SERVICE DAY'" in str(caught.value)
+    assert "is the PBX on" not in str(caught.value)
 
 
 def test_pacing_spaces_the_characters(peer):

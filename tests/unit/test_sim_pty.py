@@ -90,19 +90,80 @@ def test_a_login_with_username_and_password():
     profile = profiles()["mitel-3300-login"]
     with PbxSimulator(profile, password=PASSWORD) as sim, \
             open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
-        port.write(b"CP SERVICE NIGHT1\r")             # not logged in: a wake-up line
-        assert read_until(port, b"login: ").endswith(b"\r\nlogin: ")
-        port.write(b"\r")                               # no user: asked again
-        assert read_until(port, b"login: ").endswith(b"\r\nlogin: ")
+        # No re-prompt: a blank line at the login prompt is an empty user name, refused.
+        port.write(b"\r")
+        assert read_until(port, b"login: ") == b"\r\nLOGIN INCORRECT\r\n\r\nlogin: "
         port.write(b"system\r")
         assert b"Password: " in read_until(port, b"Password: ")
         port.write(PASSWORD.encode() + b"\r")
         got = read_until(port, b"MAINT> ")
         assert PASSWORD.encode() not in got         # no echo of the password
-        assert sim.conversation.logged_in and sim.model.mode == "day"
+        assert sim.terminal.logged_in and sim.model.mode == "day"
         port.write(b"LOGOUT\r")
-        assert b"GOODBYE" in read_until(port, b"GOODBYE")
-        assert not sim.conversation.logged_in
+        assert read_until(port, b"login: ").endswith(b"GOODBYE\r\n\r\nlogin: ")
+        assert not sim.terminal.logged_in
+        assert sim.terminal.events == ["refused: empty user name", "logged in", "logged out"]
+
+
+def test_a_session_left_logged_in_outlives_the_client_and_the_faults():
+    """A 3-wire line has no hang-up: closing the port, a drop and a clear all leave the
+    PBX logged in, with what was typed without Enter still in its line buffer."""
+    profile = profiles()["mitel-3300-login"]
+    with PbxSimulator(profile, password=PASSWORD) as sim:
+        with open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
+            port.write(b"system\r" + PASSWORD.encode() + b"\rCP SERV")
+            read_until(port, b"MAINT> ")
+            assert wait_until(lambda: sim.terminal.session.pending == "CP SERV")
+        sim.inject("drop")
+        sim.clear()
+        sim.inject("silence")
+        sim.clear()
+        assert sim.terminal.where == "logged_in" and sim.terminal.session.pending == "CP SERV"
+        with open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
+            port.write(b"\r")                      # submits "CP SERV": unknown, a prompt
+            assert read_until(port, b"MAINT> ").endswith(b"\r\n\r\nMAINT> ")
+            port.write(b"\r")                      # a blank line: no re-prompt at all
+            time.sleep(0.2)
+            assert port.read(port.in_waiting) == b"\r\n"      # only the echo
+            port.write(b"CP SERVICE NIGHT1\r")     # no idle timeout: still logged in
+            assert b"CHANGED TO NIGHT1" in read_until(port, b"MAINT> ")
+        assert sim.terminal.events == ["logged in", "unknown: CP SERV"]
+        sim.inject("power_cut")                   # only a power-up logs it out
+        assert sim.terminal.where == "login"
+
+
+def test_the_cut_fault_leaves_half_a_line_and_a_session_open():
+    profile = profiles()["mitel-3300-login"]
+    events = []
+    with PbxSimulator(profile, password=PASSWORD, on_event=events.append) as sim:
+        sim.put_terminal("logged_in")
+        sim.inject("cut")
+        with open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
+            port.write(b"\r")                      # a blank line passes: the cut waits
+            assert read_until(port, b"\r\n") == b"\r\n"
+            port.write(b"CP SERVICE NIGHT1\r")
+            assert wait_until(lambda: sim.terminal.session.pending.startswith("CP SERV"))
+            half = sim.terminal.session.pending
+            assert "CP SERVICE NIGHT1".startswith(half) and len(half) < 17
+            port.write(b"LOGOUT\r")                # lost on the cut line
+            time.sleep(0.2)
+            assert port.read(port.in_waiting) == b""
+        assert sim.terminal.where == "logged_in" and sim.model.mode == "day"
+        assert f"line cut after {half!r}: the session stays logged in" in events
+        sim.clear()
+        assert sim.terminal.where == "logged_in" and sim.terminal.session.pending == half
+
+
+def test_put_terminal_and_its_bad_places():
+    profile = profiles()["mitel-3300-login"]
+    with PbxSimulator(profile, password=PASSWORD) as sim:
+        sim.put_terminal("password", pending="s3c")
+        assert sim.terminal.where == "password" and sim.terminal.session.username == "system"
+        with pytest.raises(SimError, match="'upstairs' is not a place this terminal has"):
+            sim.put_terminal("upstairs")
+    with PbxSimulator(profiles()["mitel-3300"]) as sim:
+        with pytest.raises(SimError, match="use one of login, logged_in"):
+            sim.put_terminal("password")
 
 
 def test_a_port_that_refuses_a_setting_is_an_actuator_error(mitel):
@@ -128,10 +189,11 @@ def test_a_wrong_password_gets_the_documented_refusal():
     profile = profiles()["mitel-3300-login"]
     with PbxSimulator(profile, password=PASSWORD) as sim, \
             open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
-        for line in (b"\r", b"system\r", b"guess\r"):
+        for line in (b"system\r", b"guess\r"):
             port.write(line)
         assert b"LOGIN INCORRECT" in read_until(port, b"LOGIN INCORRECT")
-        assert not sim.conversation.logged_in
+        assert not sim.terminal.logged_in
+        assert wait_until(lambda: sim.terminal.events == ["refused: password"])
 
 
 def test_faults_silence_garbage_and_clear(mitel):
@@ -240,3 +302,28 @@ def test_close_is_idempotent_and_removes_the_links():
     sim.close()
     sim.close()
     assert not os.path.lexists(link)
+
+
+def test_the_port_reads_as_open_only_once_the_link_points_at_it(tmp_path, monkeypatch):
+    """The race behind a flaky drop test: open() used to mark the port open before the
+    stable link pointed at the new pty, so a client that waited for "open" could still
+    find the old one. Now the link is swapped first."""
+    from appliance.sim import pty_pbx
+
+    end = pty_pbx.PtyEnd(tmp_path / "maintenance")
+    seen = []
+    real_replace = os.replace
+
+    def watching_replace(src, dst):
+        seen.append(end.is_open)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(pty_pbx.os, "replace", watching_replace)
+    try:
+        device = end.open()
+        assert seen == [False]
+        assert end.is_open and os.path.realpath(end.link) == device == end.device
+        end.close(unlink=True)
+        assert not end.is_open and not os.path.lexists(end.link)   # gone, as a pulled adapter
+    finally:
+        end.close()
