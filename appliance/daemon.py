@@ -139,7 +139,8 @@ class Appliance:
             self.controller.set_schedule_layer(zone, "calendar", layers, fault=fault)
 
         self.calendars = CalendarService(self.config.calendars, self.store, self.clock,
-                                         publish=publish, timezone=self.config.timezone)
+                                         publish=publish, timezone=self.config.timezone,
+                                         worker=True)
         self.calendars.prime()
 
     def _build_pbx_sim(self) -> None:

@@ -885,6 +885,12 @@ class Controller:
             for state in states:
                 record(state)
             return None
+        if all((layers is None or state.layers.get(kind, ()) is layers
+                or state.layers.get(kind, ()) == layers)
+               and state.faults.get(kind, (None,))[0] == fault for state in states):
+            # Nothing new (a refresh that found the same closures): the controller
+            # thread is not woken at all. A stale read here only costs one call.
+            return None
 
         def do():
             for state in states:

@@ -274,3 +274,35 @@ def test_status_is_json_for_the_web_page(feeds, data_dir):
     assert status[0]["next"][0] == {"when": "Fri 2026-10-02 14:00-18:00",
                                     "summary": "Team offsite", "mode": "night"}
     assert status[0]["closures"] == 6 and status[0]["events"] == 4
+
+
+def test_the_worker_process_gives_the_same_closures_and_sends_nothing_when_unchanged(
+        feeds, data_dir):
+    published = []
+    item = cal("Closures", feeds.url("switchable.ics"))
+    feeds.switchable = (200, (FIXTURES / "outlook.ics").read_bytes())
+    with Store(data_dir) as store:
+        inline = CalendarService([item], store, SimClock(NOW), timezone="Europe/Berlin",
+                                 publish=lambda *a: None)
+        expected = inline.refresh(item.key).entries
+        service = CalendarService([item], store, SimClock(NOW), timezone="Europe/Berlin",
+                                  publish=lambda z, layers, fault: published.append(
+                                      (layers, fault)), worker=True)
+        try:
+            first = service.refresh(item.key)
+            assert first.entries == expected and first.error is None
+            layer = published[-1][0][0]
+            # The same feed again: the worker says "same", the very same layer object
+            # is published (the controller has nothing to compare or take in).
+            service.refresh(item.key)
+            assert published[-1][0][0] is layer
+            feeds.switchable = (404, b"Not Found")
+            state = service.refresh(item.key)
+            assert "HTTP 404" in state.error and published[-1][0][0] is layer
+            assert "HTTP 404" in published[-1][1]
+            feeds.switchable = (200, (FIXTURES / "google.ics").read_bytes())
+            state = service.refresh(item.key)
+            assert state.error is None and published[-1][1] is None
+            assert [e.summary for e in published[-1][0][0].entries][0] == "Staff meeting"
+        finally:
+            service.stop()

@@ -212,3 +212,49 @@ def test_config_file_with_calendars_loads():
     cfg = load_config_text('[site]\ntimezone = "Europe/Berlin"\n[[calendars]]\nname = '
                            '"Closures"\nurl = "https://calendar.example/a.ics"\n')
     assert [c.key for c in cfg.calendars] == ["main/Closures"]
+
+
+# -- the quick first pass agrees with the full parser ----------------------------------------
+
+def _full_path(body: bytes, rules: Rules) -> list:
+    """Every event through icalendar and recurring-ical-events (no first pass)."""
+    from appliance.inputs.calendars import expand as module
+
+    begin, end = module.window(NOW, BERLIN)
+    entries = module._expand_series(body.decode(), rules, BERLIN, begin, end, [], 10**6)
+    entries.sort(key=lambda e: (module._sort_instant(e.start, BERLIN), e.summary))
+    return list(module._dedupe(entries))
+
+
+@pytest.mark.parametrize("name", ["outlook", "google", "nextcloud"])
+def test_quick_first_pass_gives_what_the_full_parser_gives(name):
+    body = (FIXTURES / f"{name}.ics").read_bytes()
+    rules = Rules(category_modes={"Training": "lunch"})
+    assert list(expand_feed(body, rules, now=NOW, tz=BERLIN).entries) == \
+        _full_path(body, rules)
+
+
+def test_quick_first_pass_on_the_benchmark_feed_agrees_too():
+    import sys
+
+    sys.path.insert(0, str(FIXTURES.parents[2] / "bench"))
+    from bench_calendar import big_feed
+
+    body = big_feed(600)
+    assert list(expand_feed(body, Rules(), now=NOW, tz=BERLIN).entries) == \
+        _full_path(body, Rules())
+
+
+def test_quick_first_pass_reads_escapes_parameters_and_folding():
+    body = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n"
+            b"SUMMARY;LANGUAGE=\"de:DE\":Closed\\, all\\; day \\\\ now\r\n"
+            b"CATEGORIES:Clo\r\n sure,Other\\,one\r\n"
+            b"DTSTART;TZID=\"W. Europe Standard Time\":20261005T100000\r\n"
+            b"DTEND;TZID=\"W. Europe Standard Time\":20261005T110000\r\n"
+            b"BEGIN:VALARM\r\nTRIGGER:-PT15M\r\nACTION:DISPLAY\r\nEND:VALARM\r\n"
+            b"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    expansion = expand_feed(body, Rules(categories=("closure",)), now=NOW, tz=BERLIN)
+    entry = expansion.entries[0]
+    assert entry.summary == "Closed, all; day \\ now"
+    assert describe_entry(entry, BERLIN) == "Mon 2026-10-05 10:00-11:00"
+    assert expand_feed(body, Rules(categories=("Other,one",)), now=NOW, tz=BERLIN).entries

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from appliance.decision.layers import CalendarEntry
@@ -159,32 +159,68 @@ def _when(value, tz: ZoneInfo):
 def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Expansion:
     """The closures *body* contributes in the window around *now*.
 
+    Single events are read by :mod:`~appliance.inputs.calendars.quickparse`; series and
+    moved occurrences go through ``icalendar`` and ``recurring-ical-events``.
+
     :param bytes body: the iCalendar text.
     :param Rules rules: which events count and their mode.
     :param datetime now: the present instant (aware); the window is measured from it.
     :param ZoneInfo tz: the site's time zone, for floating times and the window.
     :raises FeedError: when the feed as a whole cannot be used.
     """
+    from appliance.inputs.calendars.quickparse import Unreadable, first_pass
+
+    check_feed_bytes(body)
+    text = body.decode("utf-8", "replace")
+    try:
+        split = first_pass(text, tz)
+    except Unreadable as exc:
+        raise FeedError(f"the iCalendar file cannot be read: the line {str(exc)!r} is "
+                        "not NAME:VALUE") from None
+    begin, end = window(now, tz)
+    problems: list[str] = []
+    entries: list[CalendarEntry] = []
+    if len(split.singles) > MAX_OCCURRENCES:
+        raise FeedError(_too_many())
+    for single in split.singles:
+        if single.status == "CANCELLED":
+            continue
+        entry = _make_entry(_short(_CONTROL.sub(" ", single.summary).strip()),
+                            single.categories, single.start,
+                            single.end if single.end is not None else single.start,
+                            rules, tz, begin, end, problems)
+        if entry is not None:
+            entries.append(entry)
+    if split.rest is not None:
+        entries += _expand_series(split.rest, rules, tz, begin, end, problems,
+                                  MAX_OCCURRENCES - len(split.singles))
+    entries.sort(key=lambda e: (_sort_instant(e.start, tz), e.summary))
+    return Expansion(tuple(_dedupe(entries)), problems, split.events)
+
+
+def _too_many() -> str:
+    return (f"the feed has more than {MAX_OCCURRENCES:,} occurrences in the "
+            f"{WINDOW_DAYS_AHEAD} days ahead; filter it by category or summary, or use a "
+            "calendar of closures only")
+
+
+def _expand_series(text: str, rules: Rules, tz: ZoneInfo, begin: datetime, end: datetime,
+                   problems: list[str], budget: int) -> list[CalendarEntry]:
+    """Series, moved occurrences and whatever the first pass left: in full."""
     import icalendar
     import recurring_ical_events
 
-    check_feed_bytes(body)
     try:
-        calendar = icalendar.Calendar.from_ical(body)
+        calendar = icalendar.Calendar.from_ical(text)
     except Exception as exc:        # icalendar raises ValueError and others on junk
         raise FeedError(f"the iCalendar file cannot be read: {_first_line(exc)}") from None
-    if getattr(calendar, "name", "") != "VCALENDAR":
-        raise FeedError("not an iCalendar file: it has no VCALENDAR")
-    problems: list[str] = []
-    events = [c for c in calendar.subcomponents if c.name == "VEVENT"]
-    for event in events:
+    for event in [c for c in calendar.subcomponents if c.name == "VEVENT"]:
         rrule = event.get("RRULE")
         freq = [str(f).upper() for f in (rrule.get("FREQ", []) if rrule else [])]
         if any(f in _TOO_FINE for f in freq):
             problems.append(f"{_short(_text(event, 'SUMMARY'))!r} repeats {freq[0]}: "
                             "left out; a closure may repeat daily or less often")
             calendar.subcomponents.remove(event)
-    begin, end = window(now, tz)
     try:
         query = recurring_ical_events.of(calendar)
         series_list = list(query.series)
@@ -192,26 +228,43 @@ def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Ex
         raise FeedError(f"the events cannot be expanded: {_first_line(exc)}") from None
     entries: list[CalendarEntry] = []
     seen = 0
+    described: dict[int, tuple] = {}
     for series in series_list:
         try:
             for occurrence in series.between(begin, end):
                 seen += 1
-                if seen > MAX_OCCURRENCES:
-                    raise FeedError(f"the feed has more than {MAX_OCCURRENCES:,} "
-                                    f"occurrences in the {WINDOW_DAYS_AHEAD} days ahead; "
-                                    "filter it by category or summary, or use a calendar "
-                                    "of closures only")
-                entry = _entry(occurrence, rules, tz, begin, end, problems)
+                if seen > budget:
+                    raise FeedError(_too_many())
+                summary, categories, status = _describe(occurrence, described)
+                if status == "CANCELLED":
+                    continue
+                entry = _make_entry(summary, categories, occurrence.start, occurrence.end,
+                                    rules, tz, begin, end, problems)
                 if entry is not None:
                     entries.append(entry)
         except FeedError:
             raise
         except Exception as exc:
-            name = _series_name(series)
-            problems.append(f"{name!r} cannot be expanded and was left out: "
-                            f"{_first_line(exc)}")
-    entries.sort(key=lambda e: (_sort_instant(e.start, tz), e.summary))
-    return Expansion(tuple(_dedupe(entries)), problems, len(events))
+            problems.append(f"{_series_name(series)!r} cannot be expanded and was left "
+                            f"out: {_first_line(exc)}")
+    return entries
+
+
+def _describe(occurrence, cache: dict) -> tuple:
+    """Summary, categories and status of an occurrence, read once per component (a
+    series' occurrences share the master's; a moved one has its own)."""
+    adapter = getattr(occurrence, "_adapter", None)
+    key = id(adapter) if adapter is not None else None
+    if key is not None and key in cache:
+        return cache[key][1]
+    component = getattr(adapter, "_component", None)
+    if component is None:
+        component = occurrence.as_component(False)
+    found = (_short(_text(component, "SUMMARY")), _categories(component),
+             _text(component, "STATUS").upper())
+    if key is not None:
+        cache[key] = (adapter, found)       # the adapter is kept so its id stays unique
+    return found
 
 
 def _series_name(series) -> str:
@@ -235,16 +288,11 @@ def _dedupe(entries):
         last = entry
 
 
-def _entry(occurrence, rules: Rules, tz: ZoneInfo, begin: datetime, end: datetime,
-           problems: list[str]) -> CalendarEntry | None:
-    component = occurrence.as_component(False)
-    if _text(component, "STATUS").upper() == "CANCELLED":
-        return None
-    summary = _short(_text(component, "SUMMARY"))
-    categories = _categories(component)
+def _make_entry(summary: str, categories: list, start, stop, rules: Rules, tz: ZoneInfo,
+                begin: datetime, end: datetime, problems: list[str]) -> CalendarEntry | None:
     if not rules.counts(summary, categories):
         return None
-    start, stop = _when(occurrence.start, tz), _when(occurrence.end, tz)
+    start, stop = _when(start, tz), _when(stop, tz)
     all_day = not isinstance(start, datetime)
     if all_day and isinstance(stop, datetime):
         stop = stop.date()
@@ -253,9 +301,10 @@ def _entry(occurrence, rules: Rules, tz: ZoneInfo, begin: datetime, end: datetim
     if all_day and stop <= start:
         stop = start + timedelta(days=1)     # RFC 5545: a date with no end is one day
     if stop <= start:
-        problems.append(f"{summary!r} on {start.astimezone(tz):%Y-%m-%d %H:%M} has no end "
-                        "(no DTEND or DURATION): left out, as it would close nothing; "
-                        "give it an end")
+        if begin <= start < end:
+            problems.append(f"{summary!r} on {start.astimezone(tz):%Y-%m-%d %H:%M} has no "
+                            "end (no DTEND or DURATION): left out, as it would close "
+                            "nothing; give it an end")
         return None
     # Cut to the window: an event that runs for years costs no more than the window.
     if all_day:
@@ -265,6 +314,10 @@ def _entry(occurrence, rules: Rules, tz: ZoneInfo, begin: datetime, end: datetim
         start, stop = max(start, begin), min(stop, end)
     if stop <= start:
         return None
+    if not all_day:
+        # One form for every instant, whatever zone the feed named: entries from two
+        # refreshes compare equal when they are the same closures.
+        start, stop = start.astimezone(timezone.utc), stop.astimezone(timezone.utc)
     return CalendarEntry(summary, rules.mode_of(categories), start, stop)
 
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from appliance.decision.layers import ClosureLayer
 from appliance.inputs.calendars.expand import (
-    FeedError, describe_entry, expand_feed, upcoming, window,
+    Expansion, FeedError, describe_entry, expand_feed, upcoming, window,
 )
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class CalendarState:
     error: str | None = None
     due: float = 0.0                  # monotonic seconds
     refresh_s: float | None = None    # how long the last refresh took
+    layer: ClosureLayer | None = None  # built once per change of entries
+    digest: str | None = None         # of the entries, as the worker computes it
 
 
 def fetch_body(cal, *, now: datetime, tz: ZoneInfo) -> bytes:
@@ -69,10 +71,17 @@ class CalendarService:
         in config order) and a fault message or None.
     :param str timezone: the site's time zone (floating times, the window).
     :param fetch: ``fetch(cal, now=, tz=) -> bytes``; tests may pass their own.
+    :param bool worker: fetch and expand in a worker process
+        (:mod:`~appliance.inputs.calendars.worker`), as the daemon does, so a big feed
+        never shares the interpreter with the controller thread; without it (tests, the
+        CLI) the work runs on the calling thread.
     """
 
     def __init__(self, calendars, store, clock, *, publish, timezone: str,
-                 fetch=fetch_body):
+                 fetch=fetch_body, worker: bool = False):
+        from appliance.inputs.calendars.worker import Worker
+
+        self._worker = Worker() if worker else None
         self.store = store
         self.clock = clock
         self.publish = publish
@@ -120,6 +129,8 @@ class CalendarService:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._worker is not None:
+            self._worker.close()
 
     def refresh_soon(self) -> None:
         """Make every calendar due now (the page's "refresh now")."""
@@ -159,16 +170,25 @@ class CalendarService:
         cal = state.config
         started = time.monotonic()
         now = self.clock.now()
-        error = expansion = body = None
+        error = expansion = body = found = None
+        same = False
         try:
-            body = self.fetch(cal, now=now, tz=self.tz)
-            expansion = expand_feed(body, cal.rules, now=now, tz=self.tz)
+            if self._worker is not None:
+                expansion, body, found, problems, events = self._worker.run(
+                    cal, now=now, tz_name=self.tz.key, known=state.digest)
+                if expansion is None:
+                    # The same closures as held: nothing to take in, store or compare.
+                    same = True
+                    expansion = Expansion(state.entries, problems, events)
+            else:
+                body = self.fetch(cal, now=now, tz=self.tz)
+                expansion = expand_feed(body, cal.rules, now=now, tz=self.tz)
         except FeedError as exc:
             error = str(exc)
         except Exception as exc:   # a library bug on odd input: still a fault, never a crash
             log.exception("calendar %s: unexpected error", cal.key)
             error = f"unexpected error while reading the calendar: {type(exc).__name__}: {exc}"
-        if error is None:
+        if error is None and not same:
             try:
                 self.store.save_calendar_copy(cal.key, body, source=cal.source, at=now)
             except Exception as exc:
@@ -179,7 +199,13 @@ class CalendarService:
             state.refresh_s = time.monotonic() - started
             state.due = time.monotonic() + cal.refresh_minutes * 60
             if error is None:
-                state.entries, state.events = expansion.entries, expansion.events
+                # With a digest held, the worker already said whether they changed; the
+                # first time (or without the worker) they are compared here.
+                if not same and (state.digest is not None
+                                 or expansion.entries != state.entries):
+                    state.entries = expansion.entries
+                state.digest = found
+                state.events = expansion.events
                 state.problems, state.fetched_at = expansion.problems, now.isoformat()
                 state.error = None
             else:
@@ -197,10 +223,21 @@ class CalendarService:
         self._publish(cal.zone)
         return state
 
+    def _layer(self, state: CalendarState) -> ClosureLayer:
+        """The state's layer, made again only when its entries changed (the controller
+        then sees the same object and has nothing to compare), with its per-date index
+        built here, on this thread, so the controller thread never builds it."""
+        layer = state.layer
+        if layer is None or layer.entries is not state.entries:
+            layer = ClosureLayer("calendar", state.config.name, state.entries)
+            layer.segments_on(self.clock.now().astimezone(self.tz).date(), self.tz)
+            state.layer = layer
+        return layer
+
     def _publish(self, zone: str) -> None:
         with self._lock:
             states = [s for s in self._states if s.config.zone == zone]
-            layers = tuple(ClosureLayer("calendar", s.config.name, s.entries) for s in states)
+            layers = tuple(self._layer(s) for s in states)
             failing = [f"{s.config.name}: {s.error}" for s in states if s.error]
         try:
             self.publish(zone, layers, "; ".join(failing) if failing else None)
