@@ -189,7 +189,8 @@ def _fill(ranges: tuple[TimeRange, ...], default_mode: str, range_source: str,
 def day_plan(schedule: Schedule, day: date) -> DayPlan:
     """The plan of one local date (SPEC 2, levels 3 to 6):
 
-    a date exception (the whole date) > calendar closures (during each event) > a
+    a date exception (the whole date; a dated one before a yearly one) > calendar
+    closures (during each event) > a
     company closure (the whole date) > holiday > season > weekly hours.
 
     :param Schedule schedule:
@@ -199,11 +200,13 @@ def day_plan(schedule: Schedule, day: date) -> DayPlan:
         The local date.
     """
     default = schedule.default_mode
-    for exc in schedule.exceptions:
-        if exc.covers(day):
-            # A hand-entered exception wins over every layer for the whole date.
-            return DayPlan(day, _exception_pieces(exc, default, "exception",
-                                                  f"exception {exc.name}"))
+    # A hand-entered exception wins over every layer for the whole date; one for this
+    # date alone wins over one that repeats every year.
+    for yearly in (False, True):
+        for exc in schedule.exceptions:
+            if (exc.yearly is not None) == yearly and exc.covers(day):
+                return DayPlan(day, _exception_pieces(exc, default, "exception",
+                                                      f"exception {exc.name}"))
     pieces = None
     for layer in schedule.layers:
         if layer.kind == "company":

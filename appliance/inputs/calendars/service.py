@@ -245,6 +245,12 @@ class CalendarService:
             log.exception("calendar: publishing zone %s failed", zone)
 
     # -- for the web page -----------------------------------------------------------------
+    def layers(self, zone: str) -> tuple:
+        """The closure layers of *zone* as they are in force (for the page's preview of
+        an edited, unsaved schedule)."""
+        with self._lock:
+            return tuple(self._layer(s) for s in self._states if s.config.zone == zone)
+
     def status(self, zone: str | None = None, *, count: int = 5) -> list[dict]:
         """Each calendar (of *zone*, or all): source, last refresh, the next closures it
         contributes, problems and error."""
