@@ -48,8 +48,8 @@ BLANKS = {
 }
 #: The "Repeats" choices of an exception: once (its dates), every year on its date, or
 #: every year on a weekday near its date ("the Friday before 24 December").
-REPEATS = (("", "once, on these dates"), ("yearly", "every year on this date"),
-           ("weekday", "every year, on a weekday near this date"))
+REPEATS = (("", "once"), ("yearly", "every year on this date"),
+           ("weekday", "every year, a weekday near it"))
 WHEN_CHOICES = (("before", "before"), ("after", "after"), ("on_or_before", "on or before"),
                 ("on_or_after", "on or after"))
 _MONTH_DAY = re.compile(r"^(?:\d{4}-)?(\d{1,2})-(\d{1,2})$")
@@ -380,7 +380,10 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
     seasons = []
     kept = []
     for i, season in enumerate(model["seasons"]):
-        weekly_blank = all(_blank_range(r) for rows in season["weekly"].values() for r in rows)
+        # A season just added holds a copy of the weekly hours: untouched and without
+        # name or dates it is not filled in yet, and not an error to shout about.
+        weekly_blank = all(_blank_range(r) for rows in season["weekly"].values()
+                           for r in rows) or season["weekly"] == model["weekly"]
         if not (season["name"] or season["from"] or season["to"]) and weekly_blank:
             continue
         kept.append(i)
@@ -546,6 +549,8 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
     from datetime import timedelta
 
     last = today + timedelta(days=horizon)
+    if any(layer.entries for layer in getattr(schedule, "layers", ())):
+        return None        # closures come from a subscribed calendar
     for exc in schedule.exceptions:
         if exc.yearly is not None or exc.last >= today and exc.first < last:
             return None
