@@ -306,3 +306,21 @@ def test_the_worker_process_gives_the_same_closures_and_sends_nothing_when_uncha
             assert [e.summary for e in published[-1][0][0].entries][0] == "Staff meeting"
         finally:
             service.stop()
+
+
+def test_stopping_abandons_a_slow_fetch_at_once(feeds, data_dir):
+    published = []
+    item = cal("Slow", feeds.url("slow.ics"), timeout=30)
+    with Store(data_dir) as store:
+        service = CalendarService([item], store, SimClock(NOW), timezone="Europe/Berlin",
+                                  publish=lambda z, layers, fault: published.append(layers),
+                                  worker=True)
+        service.start()
+        wait_until(lambda: any(path.startswith("/slow.ics") for path in feeds.hits),
+                   timeout=30)
+        service.stop(timeout=60)
+        assert service._thread is None
+        # The slow answer (a good calendar, 4 s later) was never taken in: the fetch was
+        # abandoned, not waited for.
+        assert all(not layer.entries for layers in published for layer in layers)
+        assert store.get_calendar_copy(item.key) is None

@@ -124,13 +124,15 @@ class CalendarService:
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop refreshing. A fetch under way is abandoned: its worker is killed, so a
+        slow server never holds up the daemon's shutdown."""
         self._stop.set()
         self._wake.set()
+        if self._worker is not None:
+            self._worker.close(kill=True)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        if self._worker is not None:
-            self._worker.close()
 
     def refresh_soon(self) -> None:
         """Make every calendar due now (the page's "refresh now")."""
