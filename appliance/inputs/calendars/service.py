@@ -129,7 +129,7 @@ class CalendarService:
         self._stop.set()
         self._wake.set()
         if self._worker is not None:
-            self._worker.close(kill=True)
+            self._worker.shutdown()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -112,6 +112,7 @@ class Worker:
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
+        self._stopped = False
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -130,6 +131,8 @@ class Worker:
         :raises FeedError: when the feed cannot be used, or the worker fails or hangs.
         """
         limit = cal.timeout_s + EXPAND_LIMIT_S
+        if self._stopped:
+            raise FeedError("not read: nightswitch is stopping")
         try:
             future = self._executor().submit(job, cal, now.isoformat(), tz_name, None, known)
             result = future.result(timeout=limit)
@@ -147,6 +150,11 @@ class Worker:
             return None, None, result["digest"], result["problems"], result["events"]
         return (Expansion(unpack(result["entries"]), result["problems"], result["events"]),
                 result["body"], result["digest"], result["problems"], result["events"])
+
+    def shutdown(self) -> None:
+        """Kill a job under way and take no more (the daemon is stopping)."""
+        self._stopped = True
+        self.close(kill=True)
 
     def close(self, kill: bool = False) -> None:
         pool, self._pool = self._pool, None
