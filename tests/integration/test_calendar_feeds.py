@@ -325,3 +325,56 @@ def test_stopping_abandons_a_slow_fetch_at_once(feeds, data_dir):
         # abandoned, not waited for.
         assert all(not layer.entries for layers in published for layer in layers)
         assert store.get_calendar_copy(item.key) is None
+
+
+# -- the whole daemon: a restart while the calendar is down never reopens the office ------
+
+def _daemon_config(url: str):
+    from appliance.config import load_config_text
+    from tests.appliance_helpers import SITE
+
+    return load_config_text(SITE + contact_toml() + f"""
+[[calendars]]
+name = "Closures"
+url = "{url}"
+""", "test.toml")
+
+
+def test_a_daemon_restarted_while_its_calendar_is_down_keeps_the_closure(
+        feeds, mock_factory, tmp_path):
+    from appliance.daemon import Appliance
+    from tests.appliance_helpers import connect
+
+    data = tmp_path / "data"
+    start = datetime(2026, 10, 2, 15, 0, tzinfo=BERLIN)      # inside "Team offsite" 14-18
+    feeds.switchable = (200, (FIXTURES / "outlook.ics").read_bytes())
+    connect(mock_factory, 17, 24)
+    first = Appliance(_daemon_config(feeds.url("switchable.ics")), data,
+                      pin_factory=mock_factory, clock=SimClock(start), web=False)
+    try:
+        first.start()
+        wait_until(lambda: first.controller.status()["source"] == "calendar", timeout=60)
+    finally:
+        first.stop()
+    # The calendar goes away; the Pi reboots.
+    feeds.switchable = (404, b"Not Found")
+    relay = mock_factory.pin(17)
+    relay.clear_states()
+    second = Appliance(_daemon_config(feeds.url("switchable.ics")), data,
+                       pin_factory=mock_factory, clock=SimClock(start), web=False)
+    try:
+        # Before the controller's first decision the stored copy is in force already.
+        reasons = [row["reason"] for row in second.controller.preview(None, start.date(), 1)]
+        assert "night: calendar Closures: Team offsite" in reasons
+        second.start()
+        status = second.controller.status()
+        assert (status["mode"], status["source"]) == ("night", "calendar")
+        assert status["reason"] == "night: calendar Closures: Team offsite"
+        wait_until(lambda: any(f["kind"] == "calendar" and "HTTP 404" in f["message"]
+                               for f in second.controller.status()["faults"]), timeout=60)
+        assert second.controller.status()["source"] == "calendar"
+        # The relay (closed = night) went to night once and never opened for day.
+        states = [s.state for s in relay.states]
+        assert True in states and False not in states[states.index(True):], states
+    finally:
+        second.stop()
