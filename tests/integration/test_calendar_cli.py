@@ -108,3 +108,21 @@ def test_preview_without_schedule_and_without_data_says_what_to_do(tmp_path):
                          env=cli_env())
     assert result.returncode == 1
     assert "no saved schedule here" in result.stderr and "--schedule FILE" in result.stderr
+
+
+def test_check_lists_the_calendars_without_their_secrets(tmp_path):
+    config = tmp_path / "nightswitch.toml"
+    config.write_text('[site]\ntimezone = "Europe/Berlin"\n[[calendars]]\nname = "Closures"\n'
+                      'url = "https://calendar.example/ical/private-KEY42/basic.ics"\n'
+                      'refresh_minutes = 30\n')
+    result = nightswitch("check", "--config", config, "--data", tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert ("  calendar Closures: https://calendar.example/..., every 30 min (try it: "
+            "nightswitch calendar check --name 'Closures')") in result.stdout
+    assert "KEY42" not in result.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[site]\ntimezone = "Europe/Berlin"\n[[calendars]]\nname = "Closures"\n'
+                   'url = "ftp://calendar.example/a.ics"\n')
+    result = nightswitch("check", "--config", bad, "--data", tmp_path / "data")
+    assert result.returncode == 2
+    assert "calendars[0].url" in result.stderr and "Traceback" not in result.stderr
