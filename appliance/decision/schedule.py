@@ -173,9 +173,11 @@ class YearlyDate:
         return anchor + timedelta(days=ahead)
 
     def covers(self, day: date) -> bool:
-        # An occurrence may start in the year before (24 December for 10 days).
-        for year in (day.year, day.year - 1):
-            if year < 1:
+        # An occurrence may start in the year before (24 December for 10 days; the
+        # Monday after 31 December), or lie in the year before its own (the Friday
+        # before 1 January).
+        for year in (day.year + 1, day.year, day.year - 1):
+            if not 1 <= year <= 9999:
                 continue
             first = self.first_in(year)
             if first is not None and first <= day < first + timedelta(days=self.days):
@@ -557,8 +559,9 @@ def _check_yearly_overlap(check: _Checker, found, key: str) -> None:
     """Two yearly exceptions on one date would leave which one wins to a guess."""
     if len(found) < 2:
         return
+    # One table for all years: the Friday before 1 January 2027 lies in 2026.
+    taken: dict[date, tuple[int, object]] = {}
     for year in _YEARLY_CHECK_YEARS:
-        taken: dict[date, tuple[int, object]] = {}
         for index, entry in found:
             first = entry.yearly.first_in(year)
             if first is None:

@@ -22,6 +22,9 @@ from hypothesis import strategies as st
 
 from appliance.decision.decide import Change, decide, next_schedule_change, preview
 from appliance.decision.layers import CalendarEntry, ClosureLayer, parse_company_closures
+from appliance.decision.schedule import (
+    WEEKDAYS, YEARLY_WHEN, parse_schedule, schedule_to_json,
+)
 from tests.unit.test_decide_properties import (
     ANY_SCENARIO, MODES, PROPERTY_SETTINGS, SECOND, UTC, _instants, _is_ambiguous,
     _mode_from_preview, _offset_changes, _window, day_ranges, reference_mode,
@@ -31,6 +34,17 @@ from tests.unit.test_decide_properties import (
 @st.composite
 def layered(draw):
     schedule, start, days = draw(ANY_SCENARIO)
+    if draw(st.booleans()):
+        # A yearly exception near the window: a fixed date or a weekday rule.
+        doc = schedule_to_json(schedule)
+        anchor = start + timedelta(days=draw(st.integers(-3, days + 3)))
+        rule = {"month": anchor.month, "day": anchor.day}
+        if draw(st.booleans()):
+            rule.update(weekday=draw(st.sampled_from(WEEKDAYS)),
+                        when=draw(st.sampled_from(YEARLY_WHEN)))
+        doc["exceptions"].append({"name": "Yearly", "yearly": rule,
+                                  "ranges": draw(day_ranges())})
+        schedule = parse_schedule(doc)
     tz = ZoneInfo(schedule.timezone)
     begin, end = _window(schedule, start, days)
     span = int((end - begin).total_seconds())

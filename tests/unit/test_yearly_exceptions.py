@@ -116,3 +116,41 @@ def test_company_closures_may_repeat_too():
     schedule = make_schedule().with_layers(layer)
     assert_mode_at(schedule, "2028-06-12 10:00", "night",
                    reason="night: company closure v2: Founders' day (closed)")
+
+
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.integers(1, 12), st.integers(1, 31), st.integers(0, 6),
+       st.sampled_from(["before", "after", "on_or_before", "on_or_after"]),
+       st.integers(1901, 2199), st.integers(1, 31))
+def test_a_weekday_rule_is_the_nearest_such_weekday_on_the_right_side(month, day, weekday,
+                                                                      when, year, days):
+    try:
+        anchor = date(year, month, day)
+    except ValueError:
+        return
+    rule = YearlyDate(month, day, weekday, when, days)
+    first = rule.first_in(year)
+    assert first.weekday() == weekday
+    gap = (first - anchor).days
+    expected = {"before": range(-7, 0), "on_or_before": range(-6, 1),
+                "after": range(1, 8), "on_or_after": range(0, 7)}[when]
+    assert gap in expected
+    # covers() is exactly the days from first on, however the span falls over a new year.
+    for offset in (-1, 0, days - 1, days):
+        assert rule.covers(first + timedelta(days=offset)) == (0 <= offset < days)
+
+
+def test_rules_that_cross_the_new_year_are_found_and_checked():
+    schedule = make_schedule(exceptions=[
+        yearly("Stock-taking", month=1, day=1, weekday="mon", when="before")])
+    assert_mode_at(schedule, "2029-12-31 10:00", "night", source="exception")   # a Monday
+    assert_mode_at(schedule, "2030-01-07 10:00", "day", source="weekly")
+    assert_errors(schedule_json(exceptions=[
+        yearly("Stock-taking", month=1, day=1, weekday="mon", when="before"),
+        yearly("Year end", month=12, day=29, days=3)]),
+        {"exceptions[1]": "in some years; yearly exceptions must not overlap"})
