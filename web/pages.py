@@ -47,6 +47,8 @@ FAULT_TITLES = {
     "config": "Configuration problem",
     "wiring": "Key switch wiring fault",
     "fallback": "Using the fallback switch",
+    "calendar": "Calendar cannot be read",
+    "company": "Company closures cannot be read",
 }
 NAV = (("pages.status", "Status", "viewer"), ("pages.schedule", "Schedule", "viewer"),
        ("pages.log", "Log", "viewer"), ("pages.calls", "Calls", "viewer"),
@@ -677,6 +679,13 @@ def mask_secrets(value):
 
 def config_text(config) -> str:
     raw = {k: v for k, v in (config.raw or {}).items() if not str(k).startswith("_")}
+    if isinstance(raw.get("calendars"), list):
+        # A calendar's secret address carries its key in the URL itself.
+        from appliance.inputs.calendars.fetch import redact_url
+
+        raw["calendars"] = [{k: redact_url(v) if k in ("url", "caldav_url")
+                             and isinstance(v, str) else v for k, v in item.items()}
+                            if isinstance(item, dict) else item for item in raw["calendars"]]
     try:
         text = tomli_w.dumps(mask_secrets(raw))
     except (TypeError, ValueError) as exc:

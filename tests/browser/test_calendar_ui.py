@@ -52,6 +52,9 @@ def test_schedule_page_calendar_parts(browser, served_with_calendars, shots):
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page = _page(browser, base, viewport)
         _login(page, base)
+        page.goto(base + "/")
+        assert "Calendar cannot be read" in page.inner_text("body")
+        page.screenshot(path=str(shots / f"status-calendar-fault-{label}.png"), full_page=True)
         page.goto(base + "/schedule")
         section = page.locator("#calendars")
         text = section.inner_text()
@@ -82,5 +85,8 @@ def test_schedule_page_calendar_parts(browser, served_with_calendars, shots):
         page.locator("#exceptions").screenshot(
             path=str(shots / f"schedule-yearly-exception-{label}.png"))
         page.locator("#seasons").screenshot(path=str(shots / f"schedule-season-{label}.png"))
+        page.goto(base + "/installer")
+        config = page.inner_text("body")
+        assert "[[calendars]]" in config and "outlook.ics" not in config
         assert page.outside_requests == []
         page.context.close()
