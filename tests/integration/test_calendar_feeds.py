@@ -378,3 +378,23 @@ def test_a_daemon_restarted_while_its_calendar_is_down_keeps_the_closure(
         assert True in states and False not in states[states.index(True):], states
     finally:
         second.stop()
+
+
+def test_the_refresh_thread_fetches_at_start_and_again_when_asked(feeds, data_dir):
+    published = []
+    item = cal("Closures", feeds.url("switchable.ics"))
+    feeds.switchable = (200, (FIXTURES / "outlook.ics").read_bytes())
+    with Store(data_dir) as store:
+        service = CalendarService([item], store, SimClock(NOW), timezone="Europe/Berlin",
+                                  publish=lambda z, layers, fault: published.append(
+                                      (layers, fault)))
+        service.start()
+        try:
+            wait_until(lambda: published and published[-1][0][0].entries, timeout=30)
+            feeds.switchable = (503, b"Service Unavailable")
+            service.refresh_soon()
+            wait_until(lambda: published[-1][1] and "HTTP 503" in published[-1][1],
+                       timeout=30)
+            assert published[-1][0][0].entries          # the last good copy, still
+        finally:
+            service.stop()
