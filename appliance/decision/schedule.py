@@ -612,23 +612,30 @@ def _exception_when(check: _Checker, data: dict, where: str):
     return None, None, _parse_yearly(check, data["yearly"], f"{where}.yearly")
 
 
+def _month_day(check: _Checker, data: dict, path: str, with_word: str):
+    """``month`` and ``day`` of a date that repeats every year (a custom holiday, a
+    yearly exception); 29 February is allowed: it counts in leap years only."""
+    month = day = None
+    if "month" not in data:
+        check.err(f"{path}.month", f"is required{with_word and ' with day'} (1 to 12)")
+    else:
+        month = check.integer(data["month"], f"{path}.month", 1, 12, "the month")
+    if "day" not in data:
+        check.err(f"{path}.day", f"is required{with_word and ' with month'} (1 to 31)")
+    elif month is not None:
+        longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+        day = check.integer(data["day"], f"{path}.day", 1, longest,
+                            f"the day of month {month}")
+    return month, day
+
+
 def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
     data = check.obj(value, path, _YEARLY_KEYS,
                      'a yearly date such as {"month": 12, "day": 24}, or {"month": 12, '
                      '"day": 25, "weekday": "fri", "when": "before"}')
     if data is None:
         return None
-    month = day = None
-    if "month" not in data:
-        check.err(f"{path}.month", "is required (1 to 12)")
-    else:
-        month = check.integer(data["month"], f"{path}.month", 1, 12, "the month")
-    if "day" not in data:
-        check.err(f"{path}.day", "is required (1 to 31)")
-    elif month is not None:
-        longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
-        day = check.integer(data["day"], f"{path}.day", 1, longest,
-                            f"the day of month {month}")
+    month, day = _month_day(check, data, path, "")
     weekday = when = None
     if "weekday" in data or "when" in data:
         raw = data.get("weekday")
@@ -893,18 +900,7 @@ def _parse_custom(check: _Checker, value) -> tuple[CustomHoliday, ...]:
             if name is not None and day is not None:
                 found.append(CustomHoliday(name, date=day))
         elif "month" in data or "day" in data:
-            month = day = None
-            if "month" not in data:
-                check.err(f"{where}.month", "is required with day (1 to 12)")
-            else:
-                month = check.integer(data["month"], f"{where}.month", 1, 12, "the month")
-            if "day" not in data:
-                check.err(f"{where}.day", "is required with month (1 to 31)")
-            elif month is not None:
-                # 29 February is allowed: it is a holiday in leap years only.
-                longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
-                day = check.integer(data["day"], f"{where}.day", 1, longest,
-                                    f"the day of month {month}")
+            month, day = _month_day(check, data, where, " with")
             if name is not None and month is not None and day is not None:
                 found.append(CustomHoliday(name, month=month, day=day))
         else:

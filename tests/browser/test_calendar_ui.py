@@ -5,39 +5,25 @@ Screenshots at phone and desktop width go to build/screenshots/."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from gpiozero.pins.mock import MockFactory
 
-from appliance.daemon import Appliance
-from appliance.inputs.clock import SimClock
+from tests.browser.conftest import start_appliance
 from tests.browser.test_ui import DESKTOP, PHONE, _login, _page, until
 from tests.calendar_servers import FeedServer
-from tests.web.webhelp import MONDAY_10, make_user_db, site_config
+from tests.web.webhelp import site_config
 
 
 @pytest.fixture
 def served_with_calendars(tmp_path):
     with FeedServer() as feeds:
-        users = tmp_path / "users"
-        users.mkdir()
-        make_user_db(users)
-        data = tmp_path / "data"
-        data.mkdir()
-        for item in users.iterdir():
-            shutil.copy(item, data / item.name)
         config = site_config(extra={"calendars": [
             {"name": "Closures", "url": feeds.url("outlook.ics")},
             {"name": "Facilities", "url": feeds.url("nextcloud.ics"),
              "categories": ["Closure", "Training"], "category_modes": {"Training": "day"}},
             {"name": "Team", "url": feeds.url("missing.ics")}]})
-        appliance = Appliance(config, data, pin_factory=MockFactory(),
-                              clock=SimClock(MONDAY_10, rate=1.0), simulate=True,
-                              host="127.0.0.1", port=0)
-        appliance.start()
+        appliance, base = start_appliance(tmp_path, config)
         try:
-            yield appliance, f"http://127.0.0.1:{appliance.port}"
+            yield appliance, base
         finally:
             appliance.stop()
 

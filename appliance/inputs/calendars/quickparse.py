@@ -67,24 +67,17 @@ def split_line(line: str) -> tuple[str, dict, str]:
         if not sep:
             raise Unreadable(line[:60])
         parts = head.split(";")
-        name = parts[0].upper()
-        if not name:
-            raise Unreadable(line[:60])
-        params = {}
-        for part in parts[1:]:
-            key, _, val = part.partition("=")
-            params[key.upper()] = val
-        return name, params, value
-    quoted = False
-    for index, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif char == ":" and not quoted:
-            head, value = line[:index], line[index + 1:]
-            break
     else:
-        raise Unreadable(line[:60])
-    parts = _split_params(head)
+        quoted = False
+        for index, char in enumerate(line):
+            if char == '"':
+                quoted = not quoted
+            elif char == ":" and not quoted:
+                head, value = line[:index], line[index + 1:]
+                break
+        else:
+            raise Unreadable(line[:60])
+        parts = _split_params(head)
     name = parts[0].upper()
     if not name:
         raise Unreadable(line[:60])
