@@ -94,6 +94,7 @@ class Config:
     smdr: dict | None = None
     profiles_dir: str = "/etc/nightswitch/profiles"
     smdr_dir: str = "/etc/nightswitch/smdr"
+    calendars: list = field(default_factory=list)   # CalendarConfig (inputs.calendars)
     raw: dict = field(default_factory=dict)
 
     @property
@@ -199,7 +200,7 @@ class _Checker:
 # -- the sections ------------------------------------------------------------------------
 
 TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
-            "actuators", "smdr", "profiles", "spare", "reserved"}
+            "actuators", "smdr", "profiles", "spare", "reserved", "calendars"}
 
 
 def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
@@ -460,6 +461,11 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     _check_actuators(c, data, cfg)
     _check_pins_unique(c, cfg)
     _check_smdr(c, data, cfg)
+    from appliance.inputs.calendars.settings import check_calendars
+
+    cfg.calendars, errors = check_calendars(data.get("calendars"), cfg.zone_names,
+                                            cfg.zone_modes)
+    c.errors.extend(errors)
     if c.errors:
         raise ValidationError(c.errors, source)
     return cfg

@@ -70,6 +70,7 @@ class Appliance:
         self.web_server = None
         self.web_thread = None
         self.intake = None
+        self.calendars = None
         self.pbx_sim = None
         self.pbx_model = None
         self.serial_sims = []
@@ -93,6 +94,8 @@ class Appliance:
             self.controller = Controller(config, self.store, self.clock,
                                          actuators=self.actuators, panels=self.panels,
                                          on_tick=self._tick)
+            if config.calendars:
+                self._build_calendars()
             if simulate:
                 from appliance.sim.virtual_panel import VirtualPanel
 
@@ -127,6 +130,19 @@ class Appliance:
         for panel_cfg in self.config.panels:
             self.panels.append(FrontPanel(panel_cfg, pin_factory=self.pin_factory,
                                           clock=self.clock))
+
+    def _build_calendars(self) -> None:
+        """Calendar subscriptions: their last good copies are in force before the
+        controller's first decision; fetching starts with :meth:`start`."""
+        from appliance.inputs.calendars.service import CalendarService
+
+        def publish(zone, layers, fault):
+            self.controller.set_schedule_layer(zone, "calendar", layers, fault=fault)
+
+        self.calendars = CalendarService(self.config.calendars, self.store, self.clock,
+                                         publish=publish, timezone=self.config.timezone,
+                                         worker=True)
+        self.calendars.prime()
 
     def _build_pbx_sim(self) -> None:
         """In simulate, the simulated PBX answers the relays and drives the sense inputs."""
@@ -199,6 +215,8 @@ class Appliance:
                 # would click the relays on and off again.
                 self._start_web()
             self.controller.start()
+            if self.calendars is not None:
+                self.calendars.start()
             if self.web:
                 self.web_thread.start()
                 self.write_cli_token()
@@ -229,7 +247,8 @@ class Appliance:
 
         app = create_app(ApplianceFacade(self.controller, self.config), store=self.store,
                          virtual_panel=self.virtual_panel,
-                         test_config={"NIGHTSWITCH_INTAKE": self.intake})
+                         test_config={"NIGHTSWITCH_INTAKE": self.intake,
+                                      "NIGHTSWITCH_CALENDARS": self.calendars})
         # Under a burst of browsers waitress warns of its queue depth on every request;
         # that is load, not a fault, and must not flood the journal.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -271,6 +290,8 @@ class Appliance:
             self.web_server.close()
         if self.intake is not None:
             self.intake.stop()
+        if self.calendars is not None:
+            self.calendars.stop()
         if self.pbx_sim is not None:
             self.pbx_sim.close()
         self.controller.close()

@@ -62,6 +62,7 @@ SCRIPT_ARGS = {
     "bench_serial.py": ([], ["--runs", "5"]),
     "bench_smdr.py": ([], ["--seconds", "0.2"]),
     "bench_web.py": ([], ["--requests", "30", "--seconds", "20"]),
+    "bench_calendar.py": ([], ["--runs", "3", "--turns", "60"]),
 }
 
 #: The figures each script must report; ``{n}`` stands for a number that depends on the
@@ -88,6 +89,13 @@ EXPECTED = {
         *(f"web_{run}_{what}_{stat}" for run in ("browsing", "saturation")
           for what in ("status_page_get", "api_get_api_v1_status") for stat in ("p50", "p99")),
         "web_status_page_kb", "web_external_references",
+    ],
+    "bench_calendar.py": [
+        "calendar_refresh_5000_events_p50", "calendar_refresh_5000_events_max",
+        "calendar_expand_5000_events_p50", "calendar_publish_controller_busy_p50",
+        "calendar_publish_controller_busy_max", "key_turn_calendar_idle_p99_of_{n}",
+        "key_turn_during_calendar_refresh_p50_of_{n}",
+        "key_turn_during_calendar_refresh_p99_of_{n}",
     ],
     "soak": ["soak_transitions_exact", "soak_rss_growth", "soak_calls_lost"],
 }

@@ -50,6 +50,8 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
         Settings that override the defaults, such as ``{"TESTING": True,
         "NIGHTSWITCH_INTAKE": intake}``.
         ``NIGHTSWITCH_INTAKE`` is the SMDR intake, for its counters on the installer page;
+        ``NIGHTSWITCH_CALENDARS`` the calendar service, for the Schedule page's list of
+        calendars and the closures in its preview;
         ``NIGHTSWITCH_MAX_STREAMS`` bounds live-update connections (each holds one of
         waitress's threads); ``NIGHTSWITCH_LOGIN_CLOCK`` is the monotonic clock of the
         login rate limiter; ``NIGHTSWITCH_TEST_SECONDS`` how long the installer page's
@@ -74,6 +76,7 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
         SESSION_REFRESH_EACH_REQUEST=False,
         JSON_SORT_KEYS=False,
         NIGHTSWITCH_INTAKE=None,
+        NIGHTSWITCH_CALENDARS=None,
         NIGHTSWITCH_MAX_STREAMS=4,
         NIGHTSWITCH_STREAM_SECONDS=300.0,
         NIGHTSWITCH_HEARTBEAT_SECONDS=5.0,

@@ -68,7 +68,8 @@ def day_rows(schedule, first: date, days: int, *, day_plan) -> list[DayRow]:
             else:
                 segments.append(Segment(piece.start, piece.end, piece.mode, piece.reason))
         sources = {p.source for p in plan.pieces}
-        special = next((s for s in ("exception", "holiday", "season") if s in sources), None)
+        special = next((s for s in ("exception", "calendar", "company", "holiday", "season")
+                        if s in sources), None)
         rows.append(DayRow(day, tuple(segments), special))
     return rows
 

@@ -28,7 +28,7 @@ from appliance.errors import FieldError, NightswitchError, Refused, ValidationEr
 from appliance.decision.schedule import WEEKDAY_NAMES, WEEKDAYS, parse_schedule
 from appliance.smdr import report
 from appliance import timetext as timefmt
-from web import api, charts, holiday_choices, schedule_form
+from web import api, calendar_view, charts, holiday_choices, schedule_form
 from web.auth import appliance, require, store
 from web.errors import ApiError
 
@@ -47,6 +47,8 @@ FAULT_TITLES = {
     "config": "Configuration problem",
     "wiring": "Key switch wiring fault",
     "fallback": "Using the fallback switch",
+    "calendar": "Calendar cannot be read",
+    "company": "Company closures cannot be read",
 }
 NAV = (("pages.status", "Status", "viewer"), ("pages.schedule", "Schedule", "viewer"),
        ("pages.log", "Log", "viewer"), ("pages.calls", "Calls", "viewer"),
@@ -334,19 +336,27 @@ def _check(zone: str, model: dict, today):
         return doc, None, ErrorIndex([(index.to_model(e.field), e.message) for e in exc.errors])
 
 
-def preview_view(parsed, today, now) -> dict:
+def preview_view(parsed, today, now, zone: str | None = None) -> dict:
+    first, days, span_problem = calendar_view.preview_span(request.values, today)
+    span = {"from": first, "to": first + timedelta(days=days - 1), "days": days,
+            "problem": span_problem, "default": days == calendar_view.DEFAULT_DAYS
+            and first == today}
     if parsed is None:
-        return {"rows": None, "warning": None}
+        return {"rows": None, "warning": None, "span": span}
+    if zone is not None:
+        # The calendars' closures as they are in force, on the saved or edited hours.
+        parsed = parsed.with_layers(*calendar_view.layers(zone))
     tz = _tz()
     local = now.astimezone(tz)
-    rows = charts.day_rows(parsed, today, PREVIEW_DAYS, day_plan=day_plan)
+    rows = charts.day_rows(parsed, first, days, day_plan=day_plan)
     modes = sorted({s.mode for r in rows for s in r.segments},
                    key=lambda m: (m != "day", m != "night", m))
     return {"rows": rows, "modes": modes,
             "svg": charts.timeline_svg(rows, now_day=local.date(),
                                        now_minute=local.hour * 60 + local.minute),
             "warning": schedule_form.coming_year_warning(parsed, today,
-                                                         holiday_reason=holiday_reason)}
+                                                         holiday_reason=holiday_reason),
+            "season_warnings": schedule_form.season_warnings(parsed), "span": span}
 
 
 def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = False,
@@ -382,8 +392,10 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
         subdivisions=holiday_choices.subdivisions(hol["country"]) if country_ok else (),
         upcoming=upcoming, ignored=ignored, ignore_hidden=ignore_hidden, unsaved=unsaved, focus=focus,
         categories=categories,
-        preview=preview_view(parsed if not errors else None, today, now),
+        preview=preview_view(parsed if not errors else None, today, now, zone),
         history=store().schedule_history(zone, 10),
+        calendars=calendar_view.calendars(zone, _tz()),
+        repeats=schedule_form.REPEATS, when_choices=schedule_form.WHEN_CHOICES,
         can_edit=g.identity.may("admin"), now=now, tz=_tz(), timefmt=timefmt,
         site_tz=facade.site.timezone,
     )
@@ -446,7 +458,7 @@ def schedule_preview():
     today = now.astimezone(_tz()).date()
     _, parsed, errors = _check(zone, model, today)
     return render("_preview.html", zone=zone, errors=errors,
-                  preview=preview_view(parsed if not errors else None, today, now),
+                  preview=preview_view(parsed if not errors else None, today, now, zone),
                   unsaved=True)
 
 

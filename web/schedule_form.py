@@ -16,13 +16,13 @@ Add, remove and copy buttons are plain submit buttons named ``action``
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from appliance.decision.schedule import WEEKDAYS, holiday_name_key
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d{1,4})\]|(\.)")
 #: Form fields that are not part of the schedule.
-NOT_SCHEDULE = {"csrf_token", "action", "zone", "confirm"}
+NOT_SCHEDULE = {"csrf_token", "action", "zone", "confirm", "preview_from", "preview_to"}
 MAX_ROWS = 200
 _YEARLY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
 
@@ -43,8 +43,16 @@ BLANKS = {
     "range": blank_range,
     "custom": lambda: {"name": "", "date": ""},
     "season": lambda: {"name": "", "from": "", "to": "", "weekly": blank_weekly()},
-    "exception": lambda: {"name": "", "from": "", "to": "", "ranges": []},
+    "exception": lambda: {"name": "", "from": "", "to": "", "repeat": "", "weekday": "",
+                          "when": "", "ranges": []},
 }
+#: The "Repeats" choices of an exception: once (its dates), every year on its date, or
+#: every year on a weekday near its date ("the Friday before 24 December").
+REPEATS = (("", "once"), ("yearly", "every year on this date"),
+           ("weekday", "every year, a weekday near it"))
+WHEN_CHOICES = (("before", "before"), ("after", "after"), ("on_or_before", "on or before"),
+                ("on_or_after", "on or after"))
+_MONTH_DAY = re.compile(r"^(?:\d{4}-)?(\d{1,2})-(\d{1,2})$")
 
 
 # -- paths --------------------------------------------------------------------------------
@@ -185,7 +193,10 @@ def normalize(model) -> dict:
                 else [])[:MAX_ROWS]:
         row = row if isinstance(row, dict) else {}
         exceptions.append({"name": _text(row.get("name")), "from": _text(row.get("from")),
-                           "to": _text(row.get("to")), "ranges": _ranges(row.get("ranges"))})
+                           "to": _text(row.get("to")), "repeat": _text(row.get("repeat")),
+                           "weekday": _text(row.get("weekday")),
+                           "when": _text(row.get("when")),
+                           "ranges": _ranges(row.get("ranges"))})
     return {
         "timezone": _text(model.get("timezone")),
         "default_mode": _text(model.get("default_mode")) or "night",
@@ -232,10 +243,54 @@ def model_from_json(doc: dict) -> dict:
         "seasons": [{"name": s.get("name", ""), "from": s.get("from", ""), "to": s.get("to", ""),
                      "weekly": _weekly_from_json(s.get("weekly"))}
                     for s in doc.get("seasons") or []],
-        "exceptions": [{"name": e.get("name", ""), "from": e.get("from", ""),
-                        "to": e.get("to", ""), "ranges": _ranges_from_json(e.get("ranges"))}
-                       for e in doc.get("exceptions") or []],
+        "exceptions": [_exception_from_json(e) for e in doc.get("exceptions") or []],
     })
+
+
+def _exception_from_json(exc: dict) -> dict:
+    row = {"name": exc.get("name", ""), "from": exc.get("from", ""), "to": exc.get("to", ""),
+           "repeat": "", "weekday": "", "when": "",
+           "ranges": _ranges_from_json(exc.get("ranges"))}
+    yearly = exc.get("yearly")
+    if isinstance(yearly, dict):
+        month, day = int(yearly.get("month", 0)), int(yearly.get("day", 0))
+        row["from"] = f"{month:02d}-{day:02d}"
+        row["repeat"] = "weekday" if yearly.get("weekday") else "yearly"
+        row["weekday"], row["when"] = yearly.get("weekday", ""), yearly.get("when", "")
+        days = int(yearly.get("days", 1))
+        if days > 1:
+            try:
+                last = date(2000, month, day) + timedelta(days=days - 1)
+                row["to"] = f"{last.month:02d}-{last.day:02d}"
+            except ValueError:
+                row["to"] = ""
+    return row
+
+
+def _yearly_json(exc: dict) -> dict:
+    """The ``yearly`` of an exception row; what cannot be read is passed on as typed,
+    so the schedule's own check names it (and the error lands on the row's field)."""
+    found = _MONTH_DAY.match(exc["from"])
+    yearly: dict = ({"month": int(found.group(1)), "day": int(found.group(2))} if found
+                    else {"month": exc["from"] or None, "day": None})
+    if exc["repeat"] == "weekday":
+        yearly["weekday"] = exc["weekday"] or None
+        yearly["when"] = exc["when"] or None
+    elif exc["to"] and found:
+        last = _MONTH_DAY.match(exc["to"])
+        try:
+            first_day = date(2000, yearly["month"], yearly["day"])
+            last_day = date(2000, int(last.group(1)), int(last.group(2))) if last else None
+        except ValueError:
+            first_day = last_day = None
+        if last_day is None:
+            yearly["days"] = exc["to"]
+        else:
+            if last_day < first_day:            # 24 December to 2 January
+                last_day = last_day.replace(year=2001) if not (
+                    last_day.month == 2 and last_day.day == 29) else last_day
+            yearly["days"] = (last_day - first_day).days + 1
+    return yearly
 
 
 class IndexMap:
@@ -262,7 +317,12 @@ class IndexMap:
                 out.append(part)
         path = join_path(out)
         # A yearly custom holiday is one field in the form: MM-DD in its date.
-        return re.sub(r"^(holidays\.custom\[\d+\])\.(month|day)$", r"\1.date", path)
+        path = re.sub(r"^(holidays\.custom\[\d+\])\.(month|day)$", r"\1.date", path)
+        # A yearly exception's date is its From (and its length its To).
+        for key, field in (("month", "from"), ("day", "from"), ("days", "to"),
+                           ("weekday", "weekday"), ("when", "when")):
+            path = re.sub(rf"^(exceptions\[\d+\])\.yearly\.{key}$", rf"\1.{field}", path)
+        return re.sub(r"^(exceptions\[\d+\])\.yearly$", r"\1.repeat", path)
 
 
 def _blank_range(row: dict) -> bool:
@@ -320,7 +380,10 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
     seasons = []
     kept = []
     for i, season in enumerate(model["seasons"]):
-        weekly_blank = all(_blank_range(r) for rows in season["weekly"].values() for r in rows)
+        # A season just added holds a copy of the weekly hours: untouched and without
+        # name or dates it is not filled in yet, and not an error to shout about.
+        weekly_blank = all(_blank_range(r) for rows in season["weekly"].values()
+                           for r in rows) or season["weekly"] == model["weekly"]
         if not (season["name"] or season["from"] or season["to"]) and weekly_blank:
             continue
         kept.append(i)
@@ -338,9 +401,12 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
                 _blank_range(r) for r in exc["ranges"]):
             continue
         kept.append(i)
-        entry = {"name": exc["name"], "from": exc["from"]}
-        if exc["to"]:
-            entry["to"] = exc["to"]
+        if exc["repeat"] in ("yearly", "weekday"):
+            entry = {"name": exc["name"], "yearly": _yearly_json(exc)}
+        else:
+            entry = {"name": exc["name"], "from": exc["from"]}
+            if exc["to"]:
+                entry["to"] = exc["to"]
         entry["ranges"] = _ranges_json(exc["ranges"], f"exceptions[{i}].ranges", index)
         exceptions.append(entry)
     index.keep("exceptions", kept)
@@ -399,7 +465,13 @@ def apply_action(model: dict, action: str, *, default_mode: str = "day") -> str 
             raise FormError(f"cannot add a row to {path[:60]!r}")
         if len(target) >= MAX_ROWS:
             raise FormError(f"{path} already has {MAX_ROWS} rows")
-        target.append(BLANKS[kind](default_mode) if kind == "range" else BLANKS[kind]())
+        row = BLANKS[kind](default_mode) if kind == "range" else BLANKS[kind]()
+        if kind == "season":
+            # A new season starts as a copy of the weekly hours: saved with only its
+            # dates, it must not close the office for the whole season (issue 17).
+            row["weekly"] = {day: [dict(r) for r in model["weekly"][day]]
+                             for day in WEEKDAYS}
+        target.append(row)
         first = {"range": "start", "custom": "name", "season": "name",
                  "exception": "name"}[kind]
         return f"{path}[{len(target) - 1}].{first}"
@@ -432,6 +504,8 @@ _WORDS = {"weekly": None, "ranges": "hours", "start": "from", "end": "until", "m
           "day": "date", "holidays": "holidays", "country": "country",
           "subdivision": "state or region", "ignore": "worked holiday", "custom": "own holiday",
           "seasons": "season", "exceptions": "exception", "timezone": "time zone",
+          "repeat": "repeats", "weekday": "weekday", "when": "before or after",
+          "yearly": "repeats", "days": "to",
           "default_mode": "mode outside all hours"}
 
 
@@ -475,8 +549,10 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
     from datetime import timedelta
 
     last = today + timedelta(days=horizon)
+    if any(layer.entries for layer in getattr(schedule, "layers", ())):
+        return None        # closures come from a subscribed calendar
     for exc in schedule.exceptions:
-        if exc.last >= today and exc.first < last:
+        if exc.yearly is not None or exc.last >= today and exc.first < last:
             return None
     if schedule.holidays is not None:
         day = today
@@ -484,7 +560,7 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
             if holiday_reason(schedule.holidays, day) is not None:
                 return None
             day += timedelta(days=1)
-    past = [e for e in schedule.exceptions if e.last < today]
+    past = [e for e in schedule.exceptions if e.last is not None and e.last < today]
     hint = ""
     if past:
         latest = max(past, key=lambda e: e.last)
@@ -495,5 +571,19 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
             "Pick your country under Holidays, or add closures under Exceptions." + hint)
 
 
-__all__ = ["field_label", "FormError", "form_to_model", "model_from_json", "model_to_json", "apply_action",
+def season_warnings(schedule) -> list[str]:
+    """One line per season without any open hours: saved like that, it keeps the phones
+    in the default mode (night service) for the whole season."""
+    found = []
+    for season in schedule.seasons:
+        if not any(r.mode != schedule.default_mode for ranges in season.weekly.values()
+                   for r in ranges):
+            found.append(f"Season {season.name} has no open hours: from "
+                         f"{season.first:%a %d %b %Y} to {season.last:%a %d %b %Y} the "
+                         f"phones stay in {schedule.default_mode} all day. Give it hours, "
+                         "or remove it if the office is not closed then.")
+    return found
+
+
+__all__ = ["field_label", "season_warnings", "FormError", "form_to_model", "model_from_json", "model_to_json", "apply_action",
            "IndexMap", "dom_id", "parse_path", "join_path", "coming_year_warning", "normalize"]

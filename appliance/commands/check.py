@@ -160,6 +160,11 @@ def summarize(config) -> list[str]:
                 extra = f" profile {spec.get('profile')} on {spec.get('port')}"
             lines.append(f"  actuator {spec['name']}: {spec['type']} ({spec['role']}), modes "
                          + ", ".join(sorted(spec["_modes"])) + extra)
+        for cal in config.calendars:
+            if cal.zone == zone.name:
+                lines.append(f"  calendar {cal.name}: {cal.source}, every "
+                             f"{cal.refresh_minutes} min (try it: nightswitch calendar check "
+                             f"--name '{cal.name}')")
     lines.append(f"PBX read-back every {config.check_minutes} min, drift = {config.drift}")
     if config.smdr:
         lines.append(f"SMDR: {config.smdr['format']} on {config.smdr['port']} "

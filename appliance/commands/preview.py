@@ -1,8 +1,12 @@
-"""``nightswitch preview``: the changes of mode a schedule file makes, offline.
+"""``nightswitch preview``: the changes of mode a schedule makes, offline.
 
 An installer or a facilities manager can try a schedule before loading it: every
 change of mode over the coming days, with its reason, in the site's local time; or the
 same as JSON (SPEC 8). A bad file is reported field by field and exits 2.
+
+Without ``--schedule`` it shows the schedule in force: the zone's newest saved
+schedule in the data directory, with the closures of its subscribed calendars (their
+last good copies in the store, fetched by the daemon).
 """
 
 from __future__ import annotations
@@ -29,8 +33,12 @@ def register(subparsers, common) -> None:
                     "edits and GET /api/v1/schedule returns) makes: the mode in force at "
                     "local midnight starting DATE, then every change in the next N days, "
                     "each with its reason. Nothing is switched.")
-    parser.add_argument("--schedule", metavar="FILE", required=True,
-                        help="the schedule as JSON; '-' reads standard input")
+    parser.add_argument("--schedule", metavar="FILE", default=None,
+                        help="the schedule as JSON; '-' reads standard input (default: "
+                             "the schedule in force, read from the data directory)")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="without --schedule: the data directory (default "
+                             "/var/lib/nightswitch)")
     parser.add_argument("--from", dest="start", metavar="DATE",
                         help="the first local date, YYYY-MM-DD (default: today in the "
                              "schedule's time zone)")
@@ -45,8 +53,8 @@ def register(subparsers, common) -> None:
                         help="also check the schedule's modes against what this config's "
                              "actuators can produce")
     parser.add_argument("--zone", metavar="NAME", default=None,
-                        help="with --config: the zone whose actuators count (default: the "
-                             "config's first zone)")
+                        help="the zone whose actuators count, or whose saved schedule is "
+                             "shown (default: the config's first zone)")
     parser.set_defaults(func=run)
 
 
@@ -71,7 +79,10 @@ def _parse_args(args) -> tuple[date | None, int]:
         except ValueError:
             errors.append(FieldError("--days", f"{args.days!r} is not a number; use a whole "
                                                f"number from 1 to {MAX_PREVIEW_DAYS}"))
-    if args.zone is not None and args.config is None:
+    if args.data is not None and args.schedule is not None:
+        errors.append(FieldError("--data", "reads the schedule in force; leave it out with "
+                                           "--schedule FILE"))
+    if args.zone is not None and args.config is None and args.schedule is not None:
         errors.append(FieldError("--zone", "needs --config: zones are defined in the "
                                            "config file"))
     if errors:
@@ -105,15 +116,66 @@ def _today(timezone: str) -> date:
     return SystemClock().now().astimezone(ZoneInfo(timezone)).date()
 
 
+def _in_force(args):
+    """The zone's saved schedule with its calendars' closures, and a line saying so."""
+    from pathlib import Path
+
+    from appliance.cli import DEFAULT_CONFIG, DEFAULT_DATA
+    from appliance.config import load_config
+    from appliance.errors import NightswitchError
+    from appliance.inputs.calendars.service import layers_from_store
+    from appliance.store import Store
+    from appliance.store.offline import now
+
+    data_dir = Path(args.data or DEFAULT_DATA)
+    if not (data_dir / "nightswitch.db").is_file():
+        raise NightswitchError(f"{data_dir}: no saved schedule here (no nightswitch.db); "
+                               "give --data DIR, or --schedule FILE to preview a file")
+    config_path = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
+    config = load_config(config_path) if config_path else None
+    with Store(data_dir) as store:
+        zones = config.zone_names if config else store.schedule_zones()
+        zone = args.zone or (zones[0] if zones else "main")
+        if config is not None and zone not in config.zone_names:
+            raise ValidationError([FieldError("--zone", f"no zone {zone!r} in the config; "
+                                                        f"zones: {', '.join(zones)}")])
+        data = store.get_schedule(zone)
+        if data is None:
+            raise NightswitchError(f"{data_dir}: zone {zone!r} has no saved schedule")
+        history = store.schedule_history(zone, limit=1)
+        calendars = [c for c in (config.calendars if config else []) if c.zone == zone]
+        layers = layers_from_store(calendars, store, now=now(),
+                                   timezone=config.timezone if config else data["timezone"])
+        copies = {c.name: store.get_calendar_copy(c.key) for c in calendars}
+    try:
+        schedule = parse_schedule(data, allowed_modes=config.zone_modes(zone)
+                                  if config else None)
+    except ValidationError:
+        schedule = parse_schedule(data)     # in force all the same; `check` reports it
+    schedule = schedule.with_layers(*layers.get(zone, ()))
+    note = f"Schedule in force for zone {zone}: version {history[0]['version']}" \
+        if history else f"Schedule in force for zone {zone}"
+    if calendars:
+        parts = [f"{name} (fetched {copy['fetched_at'][:16].replace('T', ' ')} UTC)"
+                 if copy else f"{name} (never fetched)" for name, copy in copies.items()]
+        note += ", with calendars " + ", ".join(parts)
+    return schedule, note
+
+
 def run(args) -> int:
     start, days = _parse_args(args)
-    data = read_schedule_file(args.schedule)
-    allowed = _allowed_modes(args)
-    try:
-        schedule = parse_schedule(data, allowed_modes=allowed)
-    except ValidationError as exc:
-        raise ValidationError(exc.errors,
-                              "<stdin>" if args.schedule == "-" else args.schedule) from None
+    note = None
+    if args.schedule is None:
+        schedule, note = _in_force(args)
+    else:
+        data = read_schedule_file(args.schedule)
+        allowed = _allowed_modes(args)
+        try:
+            schedule = parse_schedule(data, allowed_modes=allowed)
+        except ValidationError as exc:
+            raise ValidationError(exc.errors,
+                                  "<stdin>" if args.schedule == "-" else args.schedule) \
+                from None
     if start is None:
         start = _today(schedule.timezone)
     try:
@@ -126,6 +188,8 @@ def run(args) -> int:
         text = json.dumps(transitions_to_json(entries), indent=2, ensure_ascii=False)
     else:
         text = format_preview(entries, timezone=schedule.timezone, start=start, days=days)
+        if note:
+            text = f"{note}\n{text}"
     try:
         print(text)
         sys.stdout.flush()

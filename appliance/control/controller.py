@@ -772,33 +772,84 @@ class Controller:
     def _put_in_force(self, state: ZoneState, parsed, data: dict, version: int, by: str,
                       what: str) -> None:
         state.base_schedule, state.schedule_json = parsed, data
-        state.schedule = _with_layers(parsed, state.layers)
+        state.schedule = self._layered(state, parsed)
         state.schedule_version = version
         self._clear_fault(state, FaultKind.CONFIG)
         self._reconcile(state, (by, "schedule", what))
 
-    def set_schedule_layer(self, zone: str | None, kind: str, layer, *,
+    # -- closure layers (calendar subscriptions, company closures) -------------------------
+    LAYER_KINDS = ("calendar", "company")
+
+    @staticmethod
+    def _layered(zone: ZoneState, parsed):
+        """*parsed* (the saved schedule) with the zone's closure layers, calendar first."""
+        return parsed.with_layers(*zone.layers.get("calendar", ()),
+                                  *zone.layers.get("company", ()))
+
+    def set_schedule_layer(self, zone: str | None, kind: str, layer=None, *,
                            fault: str | None = None) -> None:
-        """Put a layer of closures (``calendar`` or ``company``) under the zone's own
-        schedule, or every zone's when *zone* is None, and decide again. *layer* None
-        keeps the last one (a source that failed keeps its last good copy); *fault*
-        raises the fault of that kind with the message, None clears it. Returns at once:
-        the caller is a refresher's thread."""
+        """Put closures from outside the saved schedule in force (SPEC 2, level 3).
+
+        :param zone: a zone name, or None for every zone.
+        :param str kind: ``calendar`` or ``company``.
+        :param layer: a :class:`~appliance.decision.layers.ClosureLayer` of that kind, a
+            tuple of them (several calendars of one zone; the first wins), or None to
+            keep the layer last given (a source that failed keeps its last good copy).
+        :param str fault: a message raises the fault *kind* on the zone; None clears it.
+
+        Runs on the controller thread and decides again at once. A changed layer, a new
+        fault and a cleared fault are audited. Before :meth:`start` the layer is only
+        recorded, so nothing moves before the lamp test and the first decision.
+        """
+        from appliance.decision.layers import ClosureLayer
+
+        if kind not in self.LAYER_KINDS:
+            raise ValidationError([FieldError("kind", f"{kind!r} is not a layer kind; use "
+                                                      + " or ".join(self.LAYER_KINDS))])
+        layers = None if layer is None else (
+            (layer,) if isinstance(layer, ClosureLayer) else tuple(layer))
+        if layers is not None and any(not isinstance(item, ClosureLayer) or item.kind != kind
+                                      for item in layers):
+            raise ValidationError([FieldError("layer", f"must be {kind} ClosureLayer objects")])
+        states = list(self.zones.values()) if zone is None else [self.resolve_zone(zone)]
+
+        def record(state) -> tuple | None:
+            """Set the layer and fault; return the audit cause, if anything changed."""
+            what = []
+            if layers is not None and state.layers.get(kind, ()) != layers:
+                state.layers[kind] = layers
+                state.schedule = self._layered(state, state.base_schedule)
+                count = sum(len(item.entries) for item in layers)
+                what.append(f"{kind} closures updated ({count} entr"
+                            f"{'y' if count == 1 else 'ies'})")
+            old = state.faults.get(kind, (None,))[0]
+            if fault is not None and old != fault:
+                self._fault(state, kind, fault)
+                what.append(f"{kind} fault: {fault}; the last good copy stays in force")
+            elif fault is None and old is not None:
+                self._clear_fault(state, kind)
+                what.append(f"{kind} fault cleared")
+            return ("nightswitch", kind, "; ".join(what)) if what else None
+
+        if self._thread is None:
+            for state in states:
+                record(state)
+            return None
+        if all((layers is None or state.layers.get(kind, ()) is layers
+                or state.layers.get(kind, ()) == layers)
+               and state.faults.get(kind, (None,))[0] == fault for state in states):
+            # Nothing new (a refresh that found the same closures): the controller
+            # thread is not woken at all. A stale read here only costs one call.
+            return None
+
         def do():
-            for state in ([self.resolve_zone(zone)] if zone is not None
-                          else list(self.zones.values())):
-                if fault is None:
-                    self._clear_fault(state, kind)
-                else:
-                    self._fault(state, kind, fault)
-                if layer is not None:
-                    state.layers[kind] = layer
-                    state.schedule = _with_layers(state.base_schedule, state.layers)
-                self._reconcile(state)
+            for state in states:
+                cause = record(state)
+                if cause is not None:
+                    self._reconcile(state, cause)
             self._publish()
 
-        future: Future = Future()
-        self._post((do, future))
+        return self.call(do)
 
     def preview(self, zone: str | None, start: date, days: int) -> list[dict]:
         state = self.resolve_zone(zone)
@@ -938,13 +989,6 @@ class Controller:
             zone.worker.release_relays()
         for panel in self.panels:
             panel.close()
-
-
-def _with_layers(schedule, layers: dict):
-    """*schedule* with the zone's closure layers, where the schedule model has them."""
-    if not layers or not hasattr(schedule, "with_layers"):
-        return schedule
-    return schedule.with_layers(*layers.values())
 
 
 def _refused_text(message: str) -> str:

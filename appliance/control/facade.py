@@ -271,6 +271,13 @@ def mask_secrets(value):
 def config_text(config) -> str:
     """The config as TOML, secrets masked, for the Installer page."""
     raw = {k: v for k, v in (config.raw or {}).items() if not str(k).startswith("_")}
+    if isinstance(raw.get("calendars"), list):
+        # A calendar's secret address carries its key in the URL itself.
+        from appliance.inputs.calendars.fetch import redact_url
+
+        raw["calendars"] = [{k: redact_url(v) if k in ("url", "caldav_url")
+                             and isinstance(v, str) else v for k, v in item.items()}
+                            if isinstance(item, dict) else item for item in raw["calendars"]]
     try:
         text = tomli_w.dumps(mask_secrets(raw))
     except (TypeError, ValueError) as exc:

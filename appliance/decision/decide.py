@@ -77,7 +77,8 @@ class Decision:
     """The mode in force, who decided (*source*), why in words, and the next change.
 
     *source* is a :class:`~appliance.vocabulary.Source`: ``key``, ``override``,
-    ``exception``, ``holiday``, ``season``, ``weekly``, ``default`` or ``hold``.
+    ``exception``, ``calendar``, ``company``, ``holiday``, ``season``, ``weekly``,
+    ``default`` or ``hold``.
     """
 
     mode: str

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from functools import lru_cache
 
 from appliance.errors import FieldError, ValidationError
@@ -39,7 +39,13 @@ _TOP_KEYS = ("timezone", "default_mode", "weekly", "holidays", "seasons", "excep
 _RANGE_KEYS = ("start", "end", "mode")
 _HOLIDAY_KEYS = ("country", "subdivision", "categories", "mode", "ignore", "custom")
 _SEASON_KEYS = ("name", "from", "to", "weekly")
-_EXCEPTION_KEYS = ("name", "from", "to", "ranges")
+_EXCEPTION_KEYS = ("name", "from", "to", "yearly", "ranges")
+_YEARLY_KEYS = ("month", "day", "weekday", "when", "days")
+#: How a yearly exception's weekday rule reads its date: "the Friday before 25 December".
+YEARLY_WHEN = ("before", "after", "on_or_before", "on_or_after")
+#: The years over which two yearly exceptions are checked for overlap: every weekday and
+#: leap-year pattern of the Gregorian calendar occurs in a century.
+_YEARLY_CHECK_YEARS = range(2000, 2100)
 
 
 @dataclass(frozen=True)
@@ -130,18 +136,80 @@ class Season:
 
 
 @dataclass(frozen=True)
+class YearlyDate:
+    """Where a yearly exception falls each year.
+
+    Either a fixed date (*month*, *day*; 29 February only in leap years), or a weekday
+    relative to it: ``YearlyDate(12, 25, weekday=4, when="before")`` is the Friday
+    before 25 December.
+
+    :param int weekday: 0 (Monday) to 6, or None for the fixed date itself.
+    :param str when: one of :data:`YEARLY_WHEN` (with *weekday*).
+    :param int days: how many days it lasts from there (1 to 31).
+    """
+
+    month: int
+    day: int
+    weekday: int | None = None
+    when: str | None = None
+    days: int = 1
+
+    def first_in(self, year: int) -> date | None:
+        """The first date of this year's occurrence, or None (29 February, no leap)."""
+        try:
+            anchor = date(year, self.month, self.day)
+        except ValueError:
+            return None
+        if self.weekday is None:
+            return anchor
+        back = (anchor.weekday() - self.weekday) % 7
+        ahead = (self.weekday - anchor.weekday()) % 7
+        if self.when == "before":
+            return anchor - timedelta(days=back or 7)
+        if self.when == "on_or_before":
+            return anchor - timedelta(days=back)
+        if self.when == "after":
+            return anchor + timedelta(days=ahead or 7)
+        return anchor + timedelta(days=ahead)
+
+    def covers(self, day: date) -> bool:
+        # An occurrence may start in the year before (24 December for 10 days; the
+        # Monday after 31 December), or lie in the year before its own (the Friday
+        # before 1 January).
+        for year in (day.year + 1, day.year, day.year - 1):
+            if not 1 <= year <= 9999:
+                continue
+            first = self.first_in(year)
+            if first is not None and first <= day < first + timedelta(days=self.days):
+                return True
+        return False
+
+    def __str__(self) -> str:
+        month = ("January", "February", "March", "April", "May", "June", "July", "August",
+                 "September", "October", "November", "December")[self.month - 1]
+        where = f"{self.day} {month}"
+        if self.weekday is not None:
+            where = f"the {WEEKDAY_NAMES[self.weekday]} {self.when.replace('_', ' ')} {where}"
+        return f"every year on {where}" + (f" for {self.days} days" if self.days > 1 else "")
+
+
+@dataclass(frozen=True)
 class DateException:
-    """One date or a date range, inclusive, with its own ranges.
+    """One date or a date range, inclusive, with its own ranges; or, with *yearly*, the
+    same every year (then *first* and *last* are None).
 
     No ranges means closed all day (the default mode all day).
     """
 
     name: str
-    first: date
-    last: date
+    first: date | None
+    last: date | None
     ranges: tuple[TimeRange, ...]
+    yearly: YearlyDate | None = None
 
     def covers(self, day: date) -> bool:
+        if self.yearly is not None:
+            return self.yearly.covers(day)
         return self.first <= day <= self.last
 
 
@@ -161,6 +229,10 @@ class Schedule:
         :class:`Season` entries, which never overlap.
     :param tuple exceptions:
         :class:`DateException` entries, which never overlap.
+    :param tuple layers:
+        :class:`~appliance.decision.layers.ClosureLayer` entries (calendar and company
+        closures) that are not part of the saved JSON; set them with
+        :meth:`with_layers`.
     """
 
     timezone: str
@@ -169,6 +241,23 @@ class Schedule:
     holidays: HolidayRules | None = None
     seasons: tuple[Season, ...] = ()
     exceptions: tuple[DateException, ...] = ()
+    layers: tuple = ()
+
+    def with_layers(self, *layers) -> "Schedule":
+        """A copy of this schedule carrying *layers* (and no others).
+
+        :param layers:
+            :class:`~appliance.decision.layers.ClosureLayer` objects; None entries are
+            left out, so ``schedule.with_layers(calendar, company)`` works when either
+            is missing. Among layers of one kind the first wins.
+        """
+        from appliance.decision.layers import ClosureLayer
+
+        kept = tuple(layer for layer in layers if layer is not None)
+        for layer in kept:
+            if not isinstance(layer, ClosureLayer):
+                raise TypeError(f"a layer must be a ClosureLayer, not {type(layer).__name__}")
+        return replace(self, layers=kept)
 
     @property
     def modes(self) -> set[str]:
@@ -182,6 +271,8 @@ class Schedule:
                 found.update(r.mode for r in ranges)
         for exc in self.exceptions:
             found.update(r.mode for r in exc.ranges)
+        for layer in self.layers:
+            found.update(layer.modes)
         return found
 
 
@@ -429,9 +520,13 @@ def _check_no_overlap(check: _Checker, spans, path: str, what: str) -> None:
 
 
 def _parse_dated(check: _Checker, value, *, key: str, allowed, example: str, what: str,
-                 body: str, missing_body: str, parse_body, build) -> tuple:
+                 body: str, missing_body: str, parse_body, build, parse_when=None) -> tuple:
     """A list of named date spans, each with a *body* (a season's weekly plan, an
-    exception's ranges): the shape seasons and exceptions share, checked one way."""
+    exception's ranges): the shape seasons and exceptions share, checked one way.
+
+    *parse_when*, if given, reads an entry's dates instead of ``from``/``to`` and returns
+    ``(first, last, extra)``; *extra* (a yearly rule) is passed on to *build*, and
+    entries with one are checked for overlap among themselves year by year."""
     items = check.listof(value, key, example)
     if items is None:
         return ()
@@ -442,15 +537,46 @@ def _parse_dated(check: _Checker, value, *, key: str, allowed, example: str, wha
         if data is None:
             continue
         name = check.name(data, where, what.split()[-1])
-        first, last = _parse_span(check, data, where)
+        if parse_when is not None:
+            first, last, extra = parse_when(check, data, where)
+        else:
+            (first, last), extra = _parse_span(check, data, where), None
         if body not in data:
             check.err(f"{where}.{body}", missing_body)
             continue
         parsed = parse_body(check, data[body], f"{where}.{body}")
-        if name is not None and first is not None and last is not None:
+        if name is not None and extra is not None:
+            found.append((index, build(name, None, None, parsed, extra)))
+        elif name is not None and first is not None and last is not None:
             found.append((index, build(name, first, last, parsed)))
-    _check_no_overlap(check, found, key, key)
+    _check_no_overlap(check, [item for item in found if item[1].first is not None],
+                      key, key)
+    _check_yearly_overlap(check, [item for item in found if item[1].first is None], key)
     return tuple(entry for _, entry in found)
+
+
+def _check_yearly_overlap(check: _Checker, found, key: str) -> None:
+    """Two yearly exceptions on one date would leave which one wins to a guess."""
+    if len(found) < 2:
+        return
+    # One table for all years: the Friday before 1 January 2027 lies in 2026.
+    taken: dict[date, tuple[int, object]] = {}
+    for year in _YEARLY_CHECK_YEARS:
+        for index, entry in found:
+            first = entry.yearly.first_in(year)
+            if first is None:
+                continue
+            for offset in range(entry.yearly.days):
+                day = first + timedelta(days=offset)
+                if day in taken and taken[day][0] != index:
+                    other_index, other = taken[day]
+                    check.err(f"{key}[{max(index, other_index)}]",
+                              f"falls on {day.isoformat()} together with "
+                              f"{key}[{min(index, other_index)}] "
+                              f"{(other if other_index < index else entry).name!r} "
+                              f"in some years; yearly exceptions must not overlap")
+                    return
+                taken[day] = (index, entry)
 
 
 def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
@@ -463,14 +589,74 @@ def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
         parse_body=_parse_weekly, build=Season)
 
 
-def _parse_exceptions(check: _Checker, value) -> tuple[DateException, ...]:
+def _parse_exceptions(check: _Checker, value,
+                      key: str = "exceptions") -> tuple[DateException, ...]:
     return _parse_dated(
-        check, value, key="exceptions", allowed=_EXCEPTION_KEYS, what="date exception",
+        check, value, key=key, allowed=_EXCEPTION_KEYS, what="date exception",
         example='date exceptions such as {"name": "Christmas Eve", "from": "2026-12-24", '
                 '"to": "2026-12-24", "ranges": [...]}',
         body="ranges", missing_body="is required: the day's time ranges, or [] for "
                                     "closed all day",
-        parse_body=_parse_ranges, build=DateException)
+        parse_body=_parse_ranges, build=DateException, parse_when=_exception_when)
+
+
+def _exception_when(check: _Checker, data: dict, where: str):
+    """An exception's dates: ``from``/``to``, or ``yearly``."""
+    if "yearly" not in data:
+        first, last = _parse_span(check, data, where)
+        return first, last, None
+    for key in ("from", "to"):
+        if key in data:
+            check.err(f"{where}.{key}", "leave out from and to in a yearly exception: "
+                                        "yearly says when it falls each year")
+    return None, None, _parse_yearly(check, data["yearly"], f"{where}.yearly")
+
+
+def _month_day(check: _Checker, data: dict, path: str, with_word: str):
+    """``month`` and ``day`` of a date that repeats every year (a custom holiday, a
+    yearly exception); 29 February is allowed: it counts in leap years only."""
+    month = day = None
+    if "month" not in data:
+        check.err(f"{path}.month", f"is required{with_word and ' with day'} (1 to 12)")
+    else:
+        month = check.integer(data["month"], f"{path}.month", 1, 12, "the month")
+    if "day" not in data:
+        check.err(f"{path}.day", f"is required{with_word and ' with month'} (1 to 31)")
+    elif month is not None:
+        longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+        day = check.integer(data["day"], f"{path}.day", 1, longest,
+                            f"the day of month {month}")
+    return month, day
+
+
+def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
+    data = check.obj(value, path, _YEARLY_KEYS,
+                     'a yearly date such as {"month": 12, "day": 24}, or {"month": 12, '
+                     '"day": 25, "weekday": "fri", "when": "before"}')
+    if data is None:
+        return None
+    month, day = _month_day(check, data, path, "")
+    weekday = when = None
+    if "weekday" in data or "when" in data:
+        raw = data.get("weekday")
+        if raw not in WEEKDAYS:
+            check.err(f"{path}.weekday", f"{_show(raw)} is not a weekday; use one of "
+                                         f"{', '.join(WEEKDAYS)} (with when)")
+        else:
+            weekday = WEEKDAYS.index(raw)
+        when = data.get("when")
+        if when not in YEARLY_WHEN:
+            check.err(f"{path}.when", f"{_show(when)} is not allowed; use one of "
+                                      f"{', '.join(YEARLY_WHEN)} (the weekday before the "
+                                      "date, and so on)")
+            when = None
+    days = 1
+    if "days" in data:
+        days = check.integer(data["days"], f"{path}.days", 1, 31, "the number of days")
+    if month is None or day is None or days is None or ("weekday" in data or "when" in data) \
+            and (weekday is None or when is None):
+        return None
+    return YearlyDate(month, day, weekday, when, days)
 
 
 # -- holidays -----------------------------------------------------------------------------
@@ -714,18 +900,7 @@ def _parse_custom(check: _Checker, value) -> tuple[CustomHoliday, ...]:
             if name is not None and day is not None:
                 found.append(CustomHoliday(name, date=day))
         elif "month" in data or "day" in data:
-            month = day = None
-            if "month" not in data:
-                check.err(f"{where}.month", "is required with day (1 to 12)")
-            else:
-                month = check.integer(data["month"], f"{where}.month", 1, 12, "the month")
-            if "day" not in data:
-                check.err(f"{where}.day", "is required with month (1 to 31)")
-            elif month is not None:
-                # 29 February is allowed: it is a holiday in leap years only.
-                longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
-                day = check.integer(data["day"], f"{where}.day", 1, longest,
-                                    f"the day of month {month}")
+            month, day = _month_day(check, data, where, " with")
             if name is not None and month is not None and day is not None:
                 found.append(CustomHoliday(name, month=month, day=day))
         else:
@@ -816,6 +991,21 @@ def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Sc
     return Schedule(timezone, default_mode, weekly, holiday_rules, seasons, exceptions)
 
 
+def parse_exception_list(value: object, *, path: str = "exceptions",
+                         allowed_modes: set[str] | None = None) -> tuple[DateException, ...]:
+    """Check a list of date exceptions on its own (a company closure set is one) and
+    return them; the errors name fields under *path* (``closures[1].from``).
+
+    :raises ~appliance.errors.ValidationError:
+        With one line per problem, as :func:`parse_schedule`.
+    """
+    check = _Checker(allowed_modes)
+    found = _parse_exceptions(check, value, path)
+    if check.errors:
+        raise ValidationError(check.errors)
+    return found
+
+
 def _ranges_to_json(ranges) -> list[dict]:
     return [{"start": format_minutes(r.start), "end": format_minutes(r.end), "mode": r.mode}
             for r in ranges]
@@ -849,10 +1039,21 @@ def schedule_to_json(schedule: Schedule) -> dict:
         "holidays": holidays_json,
         "seasons": [{"name": s.name, "from": s.first.isoformat(), "to": s.last.isoformat(),
                      "weekly": _weekly_to_json(s.weekly)} for s in schedule.seasons],
-        "exceptions": [{"name": e.name, "from": e.first.isoformat(),
-                        "to": e.last.isoformat(), "ranges": _ranges_to_json(e.ranges)}
-                       for e in schedule.exceptions],
+        "exceptions": [_exception_to_json(e) for e in schedule.exceptions],
     }
+
+
+def _exception_to_json(exc: DateException) -> dict:
+    if exc.yearly is None:
+        return {"name": exc.name, "from": exc.first.isoformat(), "to": exc.last.isoformat(),
+                "ranges": _ranges_to_json(exc.ranges)}
+    rule = exc.yearly
+    yearly: dict = {"month": rule.month, "day": rule.day}
+    if rule.weekday is not None:
+        yearly.update(weekday=WEEKDAYS[rule.weekday], when=rule.when)
+    if rule.days != 1:
+        yearly["days"] = rule.days
+    return {"name": exc.name, "yearly": yearly, "ranges": _ranges_to_json(exc.ranges)}
 
 
 def default_schedule_json(timezone: str = "Europe/Berlin") -> dict:

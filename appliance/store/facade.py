@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from appliance.store import audit as _audit
+from appliance.store import calendars as _calendars
 from appliance.store import calls as _calls
 from appliance.store import files
 from appliance.store import modes as _modes
@@ -301,6 +302,18 @@ class Store:
         """Delete calls and unparsed lines older than *before*; returns how many."""
         with self._db.write() as conn:
             return _calls.prune(conn, before)
+
+    # -- calendar subscriptions ------------------------------------------------------
+
+    def save_calendar_copy(self, key, body: bytes, *, source, at) -> None:
+        """Keep *body* as the last good copy of calendar *key* (``zone/name``)."""
+        with self._db.write() as conn:
+            _calendars.save(conn, key, body, source=source, at=at)
+
+    def get_calendar_copy(self, key) -> dict | None:
+        """``{body, source, fetched_at}`` of calendar *key*, or None."""
+        with self._db.read() as conn:
+            return _calendars.get(conn, key)
 
     # -- backup --------------------------------------------------------------------
 

@@ -112,6 +112,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             reason TEXT NOT NULL)""",
         "CREATE INDEX unparsed_at ON unparsed (at)",
     )),
+    # Calendar subscriptions came with issue 17: the last good copy of each feed.
+    Migration(3, "last good copy of each subscribed calendar", (
+        """CREATE TABLE calendar_copies (
+            key TEXT PRIMARY KEY,
+            body BLOB NOT NULL,
+            source TEXT NOT NULL DEFAULT '',
+            fetched_at TEXT NOT NULL)""",
+    )),
 )
 
 #: The schema version this code writes and understands.

@@ -35,9 +35,9 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def served(tmp_path):
-    """A started appliance with its web server; yields (appliance, base URL)."""
+def start_appliance(tmp_path, config):
+    """A started appliance with its web server on *config*; returns (appliance, base URL).
+    The caller stops it."""
     users = tmp_path / "users"
     users.mkdir()
     make_user_db(users)
@@ -45,12 +45,19 @@ def served(tmp_path):
     data.mkdir()
     for item in users.iterdir():
         shutil.copy(item, data / item.name)
-    appliance = Appliance(site_config(), data, pin_factory=MockFactory(),
+    appliance = Appliance(config, data, pin_factory=MockFactory(),
                           clock=SimClock(MONDAY_10, rate=1.0), simulate=True,
                           host="127.0.0.1", port=0)
     appliance.start()
+    return appliance, f"http://127.0.0.1:{appliance.port}"
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A started appliance with its web server; yields (appliance, base URL)."""
+    appliance, base = start_appliance(tmp_path, site_config())
     try:
-        yield appliance, f"http://127.0.0.1:{appliance.port}"
+        yield appliance, base
     finally:
         appliance.stop()
 

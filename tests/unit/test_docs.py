@@ -431,6 +431,8 @@ SECTIONS = {
     "[[zones]]": ({"zones": [{"name": "main", PROBE: 1}]}, f"zones[0].{PROBE}"),
     "[smdr]": ({"smdr": {"port": "/dev/ttyUSB0", "format": SHIPPED_FORMATS[0], PROBE: 1}},
                f"smdr.{PROBE}"),
+    "[[calendars]]": ({"calendars": [{"name": "x", "url": "https://x.example/a.ics",
+                                      PROBE: 1}]}, f"calendars[0].{PROBE}"),
     "": ({PROBE: 1}, PROBE),
 }
 

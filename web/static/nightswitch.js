@@ -101,6 +101,12 @@
       var mine = ++seq;
       var data = new FormData(form);
       data.delete("action");
+      /* The preview's own From and To (outside the form) choose its range. */
+      document.querySelectorAll("[data-preview-range]").forEach(function (input) {
+        data.set(input.name, input.value);
+        var hidden = form.querySelector('input[type="hidden"][name="' + input.name + '"]');
+        if (hidden) { hidden.value = input.value; }
+      });
       fetch(form.getAttribute("data-preview-url"), {
         method: "POST", credentials: "same-origin", body: new URLSearchParams(data),
         headers: { "X-CSRF-Token": csrf(), "X-Requested-With": "fetch" }
@@ -113,6 +119,15 @@
       }).catch(function () {});
     }
     function later(ms) { clearTimeout(timer); timer = setTimeout(update, ms); }
+    /* An admin's unsaved edits must survive a change of the preview's range: the range
+       form then redraws the preview in place instead of reloading the page. */
+    var editable = form.querySelector("fieldset.plain:not([disabled])");
+    document.addEventListener("submit", function (ev) {
+      if (editable && ev.target && ev.target.id === "preview-range") {
+        ev.preventDefault();
+        update();
+      }
+    });
     form.addEventListener("input", function () { later(350); });
     form.addEventListener("change", function () { later(80); });
     var country = form.querySelector("[data-country]");
