@@ -92,6 +92,7 @@ class Config:
     panels: list[PanelConfig] = field(default_factory=list)
     actuators: list[dict] = field(default_factory=list)
     smdr: dict | None = None
+    mqtt: object = None           # appliance.outputs.mqtt.settings.MqttSettings
     profiles_dir: str = "/etc/nightswitch/profiles"
     smdr_dir: str = "/etc/nightswitch/smdr"
     raw: dict = field(default_factory=dict)
@@ -199,7 +200,7 @@ class _Checker:
 # -- the sections ------------------------------------------------------------------------
 
 TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
-            "actuators", "smdr", "profiles", "spare", "reserved"}
+            "actuators", "smdr", "profiles", "spare", "reserved", "mqtt"}
 
 
 def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
@@ -460,6 +461,8 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     _check_actuators(c, data, cfg)
     _check_pins_unique(c, cfg)
     _check_smdr(c, data, cfg)
+    from appliance.outputs.mqtt.settings import check_mqtt
+    cfg.mqtt = check_mqtt(data, c.errors)
     if c.errors:
         raise ValidationError(c.errors, source)
     return cfg

@@ -70,6 +70,7 @@ class Appliance:
         self.web_server = None
         self.web_thread = None
         self.intake = None
+        self.mqtt = None
         self.pbx_sim = None
         self.pbx_model = None
         self.serial_sims = []
@@ -198,6 +199,8 @@ class Appliance:
                 # would click the relays on and off again.
                 self._start_web()
             self.controller.start()
+            if self.config.mqtt is not None:   # after the controller: it reads its snapshots
+                self._start_mqtt()
             if self.web:
                 self.web_thread.start()
                 self.write_cli_token()
@@ -219,6 +222,12 @@ class Appliance:
                                    tz=ZoneInfo(self.config.timezone), clock=self.clock,
                                    site_dir=self.config.smdr_dir)
         self.intake.start()
+
+    def _start_mqtt(self) -> None:
+        from appliance.outputs.mqtt.client import MqttBridge
+
+        self.mqtt = MqttBridge(self.controller, self.config.mqtt)
+        self.mqtt.start()     # connects in the background: a broker that is down waits
 
     def _start_web(self) -> None:
         from waitress import create_server
@@ -267,6 +276,8 @@ class Appliance:
             # had just been answered); a live event stream is not waited for long.
             self.web_server.task_dispatcher.shutdown(timeout=1)
             self.web_server.close()
+        if self.mqtt is not None:     # says "offline" while the controller still runs
+            self.mqtt.stop()
         if self.intake is not None:
             self.intake.stop()
         if self.pbx_sim is not None:

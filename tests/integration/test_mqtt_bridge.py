@@ -1,0 +1,285 @@
+"""The site's MQTT client against a real Mosquitto: discovery, state, commands, outages.
+
+Each test runs the real controller (gpiozero's MockFactory pins, a simulated clock, the
+store on disk) with the real :class:`MqttBridge` on Debian's Mosquitto, started on a free
+port. A :class:`Watcher` (another paho client) plays Home Assistant: it records what the
+broker carries and sends what Home Assistant would send.
+
+Timing requirements ("discovery within 2 s", "state within 1 s") are measured by
+bench/bench_mqtt.py; these tests wait for each message with a generous timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from appliance.outputs.mqtt.client import MqttBridge
+from appliance.outputs.mqtt.topics import Topics
+from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml, wait_until
+from tests.mqtt_helpers import Mosquitto, Watcher
+from tests.unit.test_mqtt_discovery import check_device_discovery
+
+SITE = "branch-017"
+T = Topics("nightswitch", SITE)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def watcher(broker):
+    w = Watcher(broker).start()
+    yield w
+    w.stop()
+
+
+class Site:
+    """A controller rig with its MQTT bridge."""
+
+    def __init__(self, factory, data_dir, broker, *fragments, start_bridge=True, **mqtt):
+        mqtt.setdefault("username", "ns-branch-017")
+        self.cfg = config(panel_toml(), contact_toml(), *fragments, broker.mqtt_toml(SITE, **mqtt))
+        self.rig = build_rig(factory, data_dir, self.cfg, wires={17: 24})
+        self.rig.start()
+        self.bridge = MqttBridge(self.rig.controller, self.cfg.mqtt)
+        if start_bridge:
+            self.bridge.start()
+
+    def turn_key(self, position: str) -> None:
+        self.rig.turn_key(position)
+        self.rig.settle_key()
+
+    def close(self) -> None:
+        self.bridge.stop()
+        self.rig.close()
+
+
+@pytest.fixture
+def site(mock_factory, data_dir, broker):
+    s = Site(mock_factory, data_dir, broker)
+    yield s
+    s.close()
+
+
+def state_of(watcher, since=0.0, zone="main", **match):
+    """The first state of *zone* after *since* whose fields equal *match*."""
+    return watcher.wait_for(T.state(zone), lambda m: all(m.json().get(k) == v
+                                                         for k, v in match.items()),
+                            since=since).json()
+
+
+def test_discovery_state_and_online_after_connecting(site, watcher):
+    disc = watcher.wait_for(T.discovery)
+    payload = disc.json()
+    check_device_discovery(payload)
+    assert payload["device"]["identifiers"] == ["nightswitch-branch-017"]
+    assert payload["device"]["name"] == "Test office"
+    override = payload["components"]["main.override"]
+    assert override["options"] == ["auto", "day", "night"]
+    assert override["command_topic"] == T.command("main")
+    state = watcher.wait_for(T.state("main")).json()
+    assert state["mode"] == "night" and state["override_mode"] == "auto"
+    assert state["key"] == "auto"
+    assert watcher.wait_for(T.availability).text == "online"
+    status = watcher.wait_for(T.status).json()
+    assert status["site"] == SITE and status["zones"]["main"]["mode"] == "night"
+
+
+def test_discovery_again_when_home_assistant_comes_online(site, watcher):
+    watcher.wait_for(T.discovery)
+    since = time.monotonic()
+    watcher.publish("homeassistant/status", "online")
+    again = watcher.wait_for(T.discovery, since=since)
+    check_device_discovery(again.json())
+    # "offline" from Home Assistant asks for nothing
+    since = time.monotonic()
+    watcher.publish("homeassistant/status", "offline")
+    watcher.publish("homeassistant/status", "online")
+    watcher.wait_for(T.discovery, since=since)
+    assert len(watcher.on(T.discovery, since)) == 1
+
+
+def test_state_follows_a_key_turn(site, watcher):
+    state_of(watcher, mode="night", key="auto")
+    since = time.monotonic()
+    site.turn_key("day")
+    state = state_of(watcher, since, mode="day", key="day")
+    assert state["source"] == "key"
+    # and the confirmation by the PBX (the sense input) follows
+    state_of(watcher, since, mode="day", key="day", verified=True)
+
+
+def test_override_command_is_carried_out_and_audited_like_the_api(site, watcher):
+    state_of(watcher, mode="night")
+    since = time.monotonic()
+    watcher.publish(T.command("main"), "day")
+    result = watcher.wait_for(T.result("main"), since=since).json()
+    assert result["ok"] is True and result["mode"] == "day"
+    assert result["override"]["by"] == "ns-branch-017"
+    state = state_of(watcher, since, mode="day", override_mode="day", verified=True)
+    assert state["source"] == "override"
+    audit = site.rig.audit(limit=1)[0]
+    assert (audit["who"], audit["source"], audit["new_mode"]) == ("ns-branch-017", "mqtt", "day")
+    assert audit["reason"].startswith("override to day until ")
+
+    # JSON with an end time; then auto cancels
+    since = time.monotonic()
+    watcher.publish(T.command("main"), {"mode": "night", "until": None})
+    assert watcher.wait_for(T.result("main"), since=since).json()["ok"] is True
+    state = state_of(watcher, since, mode="night", override_mode="night")
+    assert state["override"]["until"] is None
+    since = time.monotonic()
+    watcher.publish(T.command("main"), "auto")
+    assert watcher.wait_for(T.result("main"), since=since).json()["ok"] is True
+    state_of(watcher, since, override_mode="auto", mode="night")
+    audit = site.rig.audit(limit=1)[0]
+    assert (audit["source"], audit["reason"]) == ("mqtt", "override to night cancelled")
+
+
+def test_command_refused_while_the_key_is_forced(site, watcher):
+    site.turn_key("night")
+    state_of(watcher, key="night")
+    audit_before = site.rig.store.audit_count()
+    since = time.monotonic()
+    watcher.publish(T.command("main"), "day")
+    result = watcher.wait_for(T.result("main"), since=since).json()
+    assert result["ok"] is False and result["refused_by"] == "key"
+    assert "key switch at reception is in NIGHT" in result["error"]
+    assert site.rig.store.audit_count() == audit_before
+    assert site.rig.status()["mode"] == "night" and site.rig.status()["override"] is None
+
+
+BAD_COMMANDS = [
+    (b"holiday", "mode", "'holiday' is not a mode; use one of day, night"),
+    (b'{"mode": "day", "until": "someday"}', "until", "is not \"next\", HH:MM"),
+    (b'{"mode": "day", "colour": "red"}', "colour", "unknown key"),
+    (b"{not json", "payload", "is not valid JSON"),
+    (b"\xff\xfe night", "payload", "is not UTF-8 text"),
+    (b"x" * (1 << 20), "payload", "is 1,048,576 bytes; a command is at most 4,096 bytes"),
+    (b'{"mode": "auto", "until": "18:00"}', "until", "does not go with \"auto\""),
+]
+
+
+@pytest.mark.parametrize("payload,field,message", BAD_COMMANDS,
+                         ids=["unknown-mode", "bad-until", "unknown-key", "not-json",
+                              "not-utf8", "one-mebibyte", "auto-until"])
+def test_bad_commands_are_refused_with_the_error_published(site, watcher, payload, field,
+                                                           message):
+    state_of(watcher, mode="night")
+    audit_before = site.rig.store.audit_count()
+    since = time.monotonic()
+    watcher.publish(T.command("main"), payload)
+    result = watcher.wait_for(T.result("main"), since=since).json()
+    assert result["ok"] is False and result["refused_by"] == "validation"
+    assert result["errors"][0]["field"] == field
+    assert message in result["errors"][0]["message"]
+    assert len(result["command"]) <= 200
+    assert site.rig.store.audit_count() == audit_before
+    assert site.rig.status()["override"] is None
+    # the bridge is alive: the next good command is carried out
+    since = time.monotonic()
+    watcher.publish(T.command("main"), "day")
+    assert watcher.wait_for(T.result("main"), since=since).json()["ok"] is True
+
+
+def test_a_retained_command_is_never_replayed(mock_factory, data_dir, broker, watcher):
+    # Left on the broker before the site connects (a select with "retain: true", an
+    # operator's mosquitto_pub -r): at connection time it is stale, refused and cleared.
+    watcher.publish(T.command("main"), "day", retain=True)
+    since = time.monotonic()
+    s = Site(mock_factory, data_dir, broker)
+    try:
+        result = watcher.wait_for(T.result("main"), since=since).json()
+        assert result["ok"] is False and result["errors"][0]["field"] == "retain"
+        assert s.rig.status()["override"] is None
+        assert s.rig.store.audit_count(source="mqtt") == 0
+        # sent retained while the site listens, it is carried out once and cleared
+        since = time.monotonic()
+        watcher.publish(T.command("main"), "night", retain=True)
+        assert watcher.wait_for(T.result("main"), since=since).json()["ok"] is True
+        assert s.rig.status()["override"]["mode"] == "night"
+    finally:
+        s.close()
+    late = Watcher(broker, [T.command("main")]).start()
+    try:
+        time.sleep(0.5)
+        assert [m for m in late.messages if m.payload] == []   # nothing left to replay
+    finally:
+        late.stop()
+
+
+def test_a_command_for_an_unknown_zone_is_refused(site, watcher):
+    state_of(watcher, mode="night")
+    since = time.monotonic()
+    watcher.publish(T.command("cellar"), "day")
+    result = watcher.wait_for(T.result("cellar"), since=since).json()
+    assert result["ok"] is False and "there is no zone 'cellar'" in result["error"]
+
+
+def test_broker_restart_the_site_comes_back_by_itself(site, watcher, broker):
+    watcher.wait_for(T.availability, lambda m: m.text == "online")
+    broker.stop()
+    wait_until(lambda: not site.bridge.connected.is_set(), 20, message="no disconnect seen")
+    # the appliance switches on while the broker is away
+    site.turn_key("day")
+    wait_until(lambda: site.rig.status()["mode"] == "day", 10)
+    broker.start()
+    w2 = Watcher(broker).start()
+    try:
+        since = time.monotonic() - 30
+        w2.wait_for(T.availability, lambda m: m.text == "online", timeout=60)
+        state = w2.wait_for(T.state("main"), lambda m: m.json()["key"] == "day",
+                            since=since, timeout=60).json()
+        assert state["mode"] == "day"
+        w2.wait_for(T.discovery, timeout=60)
+    finally:
+        w2.stop()
+
+
+def test_broker_down_at_boot(mock_factory, data_dir, tmp_path):
+    broker = Mosquitto(tmp_path / "late-broker")     # configured, not started
+    s = Site(mock_factory, data_dir, broker)
+    try:
+        # the appliance runs and switches without its broker
+        s.turn_key("day")
+        wait_until(lambda: s.rig.status()["mode"] == "day" and s.rig.status()["verified"], 10)
+        assert not s.bridge.connected.is_set()
+        broker.start()
+        w = Watcher(broker).start()
+        try:
+            w.wait_for(T.availability, lambda m: m.text == "online", timeout=60)
+            state = w.wait_for(T.state("main"), timeout=60).json()
+            assert (state["mode"], state["key"], state["verified"]) == ("day", "day", True)
+            check_device_discovery(w.wait_for(T.discovery, timeout=60).json())
+        finally:
+            w.stop()
+    finally:
+        s.close()
+        broker.kill()
+
+
+def test_clean_stop_says_offline(mock_factory, data_dir, broker, watcher):
+    s = Site(mock_factory, data_dir, broker)
+    watcher.wait_for(T.availability, lambda m: m.text == "online")
+    since = time.monotonic()
+    s.close()
+    assert watcher.wait_for(T.availability, since=since).text == "offline"
+
+
+def test_state_payload_is_json_with_every_field(site, watcher):
+    state = state_of(watcher, mode="night")
+    assert set(state) == {"zone", "label", "mode", "source", "reason", "key", "override",
+                          "override_mode", "next_change", "next_change_at", "next_mode",
+                          "verified", "switching", "faults", "fault_kinds",
+                          "after_hours_last_night", "updated"}
+    assert state["next_change_at"] == "2026-03-02T08:00:00+01:00"
+    assert state["next_mode"] == "day"
+    message = watcher.last(T.state("main"))
+    json.loads(message.payload.decode("utf-8"))
