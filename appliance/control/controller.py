@@ -74,6 +74,9 @@ class ZoneState:
     reassert_at: float | None = None      # next blind re-assert (actuators that cannot read)
     faults: dict = field(default_factory=dict)   # kind -> (message, since ISO)
     schedule_version: int | None = None
+    # Closure layers by kind ("calendar", "company"), each a tuple of ClosureLayer; kept
+    # apart from the parsed schedule and put on it by _layered() (set_schedule_layer).
+    layers: dict = field(default_factory=dict)
 
     @property
     def actuators(self):
@@ -190,7 +193,8 @@ class Controller:
                 self._fault(zone, "config", f"schedule version {version} was not loaded: "
                             + exc.render().replace("\n", "; "))
                 continue
-            zone.schedule, zone.schedule_json, zone.schedule_version = parsed, data, version
+            zone.schedule, zone.schedule_json, zone.schedule_version = \
+                self._layered(zone, parsed), data, version
             self._clear_fault(zone, "config")
             self._reconcile(zone, ("nightswitch", "schedule",
                                    f"schedule version {version} loaded (saved outside the web page)"))
@@ -817,11 +821,79 @@ class Controller:
 
     def _put_in_force(self, state: ZoneState, parsed, data: dict, version: int, by: str,
                       what: str) -> None:
-        state.schedule, state.schedule_json = parsed, data
+        state.schedule, state.schedule_json = self._layered(state, parsed), data
         state.schedule_version = version
         self._clear_fault(state, "config")
         self._reconcile(state, (by, "schedule", what))
         self._publish()
+
+    # -- closure layers (calendar subscriptions, company closures) -------------------------
+    LAYER_KINDS = ("calendar", "company")
+
+    @staticmethod
+    def _layered(zone: ZoneState, parsed):
+        """*parsed* (the saved schedule) with the zone's closure layers, calendar first."""
+        return parsed.with_layers(*zone.layers.get("calendar", ()),
+                                  *zone.layers.get("company", ()))
+
+    def set_schedule_layer(self, zone: str | None, kind: str, layer=None, *,
+                           fault: str | None = None) -> None:
+        """Put closures from outside the saved schedule in force (SPEC 2, level 3).
+
+        :param zone: a zone name, or None for every zone.
+        :param str kind: ``calendar`` or ``company``.
+        :param layer: a :class:`~appliance.decision.layers.ClosureLayer` of that kind, a
+            tuple of them (several calendars of one zone; the first wins), or None to
+            keep the layer last given (a source that failed keeps its last good copy).
+        :param str fault: a message raises the fault *kind* on the zone; None clears it.
+
+        Runs on the controller thread and decides again at once. A changed layer, a new
+        fault and a cleared fault are audited. Before :meth:`start` the layer is only
+        recorded, so nothing moves before the lamp test and the first decision.
+        """
+        from appliance.decision.layers import ClosureLayer
+
+        if kind not in self.LAYER_KINDS:
+            raise ValidationError([FieldError("kind", f"{kind!r} is not a layer kind; use "
+                                                      + " or ".join(self.LAYER_KINDS))])
+        layers = None if layer is None else (
+            (layer,) if isinstance(layer, ClosureLayer) else tuple(layer))
+        if layers is not None and any(not isinstance(item, ClosureLayer) or item.kind != kind
+                                      for item in layers):
+            raise ValidationError([FieldError("layer", f"must be {kind} ClosureLayer objects")])
+        states = list(self.zones.values()) if zone is None else [self.resolve_zone(zone)]
+
+        def record(state) -> tuple | None:
+            """Set the layer and fault; return the audit cause, if anything changed."""
+            what = []
+            if layers is not None and state.layers.get(kind, ()) != layers:
+                state.layers[kind] = layers
+                state.schedule = self._layered(state, state.schedule.with_layers())
+                count = sum(len(item.entries) for item in layers)
+                what.append(f"{kind} closures updated ({count} entr"
+                            f"{'y' if count == 1 else 'ies'})")
+            old = state.faults.get(kind, (None,))[0]
+            if fault is not None and old != fault:
+                self._fault(state, kind, fault)
+                what.append(f"{kind} fault: {fault}; the last good copy stays in force")
+            elif fault is None and old is not None:
+                self._clear_fault(state, kind)
+                what.append(f"{kind} fault cleared")
+            return ("nightswitch", kind, "; ".join(what)) if what else None
+
+        if self._thread is None:
+            for state in states:
+                record(state)
+            return None
+
+        def do():
+            for state in states:
+                cause = record(state)
+                if cause is not None:
+                    self._reconcile(state, cause)
+            self._publish()
+
+        return self.call(do)
 
     def preview(self, zone: str | None, start: date, days: int) -> list[dict]:
         state = self.resolve_zone(zone)

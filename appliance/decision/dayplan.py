@@ -1,8 +1,10 @@
 """One local date's plan: which mode when, and why.
 
-A schedule's levels 3 to 6 (SPEC section 2) all work on whole local dates, so the plan
-of a date is worked out in one place: a date exception wins over a public or custom
-holiday, which wins over a season, which wins over the weekly plan. The result is a
+A schedule's levels 3 to 6 (SPEC section 2) all work on local dates, so the plan
+of a date is worked out in one place: a date exception wins over the closures of a
+subscribed calendar, which win over a company closure, then a public or custom
+holiday, a season, and the weekly plan. The closures come from the schedule's layers
+(:mod:`appliance.decision.layers`). The result is a
 :class:`DayPlan`, the day cut into :class:`Piece` entries that together cover 00:00 to
 24:00 in wall-clock minutes, each with its mode, its source and its reason in words.
 
@@ -36,8 +38,8 @@ class Piece:
     :param str mode:
         The mode in force.
     :param str source:
-        Which level decided: ``exception``, ``holiday``, ``season``, ``weekly`` or
-        ``default``.
+        Which level decided: ``exception``, ``calendar``, ``company``, ``holiday``,
+        ``season``, ``weekly`` or ``default``.
     :param str why:
         The reason without the mode, such as ``"weekly hours Monday 08:00-18:00"``.
     """
@@ -185,31 +187,99 @@ def _fill(ranges: tuple[TimeRange, ...], default_mode: str, range_source: str,
 
 
 def day_plan(schedule: Schedule, day: date) -> DayPlan:
-    """The plan of one local date: exception > holiday > season > weekly.
+    """The plan of one local date (SPEC 2, levels 3 to 6):
+
+    a date exception (the whole date) > calendar closures (during each event) > a
+    company closure (the whole date) > holiday > season > weekly hours.
 
     :param Schedule schedule:
-        A schedule from :func:`~appliance.decision.schedule.parse_schedule`.
+        A schedule from :func:`~appliance.decision.schedule.parse_schedule`, with the
+        closure layers of :meth:`~appliance.decision.schedule.Schedule.with_layers`.
     :param date day:
         The local date.
     """
     default = schedule.default_mode
     for exc in schedule.exceptions:
         if exc.covers(day):
-            gap_why = (f"exception {exc.name}, outside its hours" if exc.ranges
-                       else f"exception {exc.name} (closed)")
-            return DayPlan(day, _fill(exc.ranges, default, "exception",
-                                      f"exception {exc.name}", "exception", gap_why))
+            # A hand-entered exception wins over every layer for the whole date.
+            return DayPlan(day, _exception_pieces(exc, default, "exception",
+                                                  f"exception {exc.name}"))
+    pieces = None
+    for layer in schedule.layers:
+        if layer.kind == "company":
+            closure = layer.company_entry_on(day)
+            if closure is not None:
+                pieces = _exception_pieces(closure, default, "company",
+                                           f"{layer.prefix}: {closure.name}")
+                break
+    if pieces is None:
+        pieces = _plain_pieces(schedule, day)
+    segments = []
+    for layer in schedule.layers:
+        if layer.kind == "calendar" and layer.entries:
+            segments.extend(layer.segments_on(day, _zone(schedule.timezone)))
+    if segments:
+        pieces = _paint(pieces, segments)
+    return DayPlan(day, pieces)
+
+
+def _exception_pieces(exc, default: str, source: str, label: str) -> tuple[Piece, ...]:
+    """A date planned by an exception-shaped entry: its ranges, the default between."""
+    gap_why = f"{label}, outside its hours" if exc.ranges else f"{label} (closed)"
+    return _fill(exc.ranges, default, source, label, source, gap_why)
+
+
+def _plain_pieces(schedule: Schedule, day: date) -> tuple[Piece, ...]:
+    """Holiday > season > weekly hours."""
+    default = schedule.default_mode
     if schedule.holidays is not None:
         why = holiday_reason(schedule.holidays, day)
         if why is not None:
-            return DayPlan(day, (Piece(0, DAY_MINUTES, schedule.holidays.mode, "holiday",
-                                       why),))
+            return (Piece(0, DAY_MINUTES, schedule.holidays.mode, "holiday", why),)
     weekday = day.weekday()
     for season in schedule.seasons:
         if season.covers(day):
-            return DayPlan(day, _fill(season.weekly[WEEKDAYS[weekday]], default, "season",
-                                      f"season {season.name}, {WEEKDAY_NAMES[weekday]}",
-                                      "season", f"season {season.name}, outside hours"))
-    return DayPlan(day, _fill(schedule.weekly[WEEKDAYS[weekday]], default, "weekly",
-                              f"weekly hours {WEEKDAY_NAMES[weekday]}", "default",
-                              "outside hours"))
+            return _fill(season.weekly[WEEKDAYS[weekday]], default, "season",
+                         f"season {season.name}, {WEEKDAY_NAMES[weekday]}",
+                         "season", f"season {season.name}, outside hours")
+    return _fill(schedule.weekly[WEEKDAYS[weekday]], default, "weekly",
+                 f"weekly hours {WEEKDAY_NAMES[weekday]}", "default", "outside hours")
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _paint(pieces: tuple[Piece, ...], segments) -> tuple[Piece, ...]:
+    """*pieces* with each calendar segment laid over them; where segments overlap, the
+    first listed wins (so they are painted last first). Neighbours left with the same
+    mode and reason are joined, so a piece is never cut for nothing."""
+    result = list(pieces)
+    for segment in reversed(segments):
+        if segment.end <= segment.start:
+            continue
+        over = Piece(segment.start, segment.end, segment.mode, "calendar", segment.why)
+        cut = []
+        for piece in result:
+            if piece.end <= over.start or piece.start >= over.end:
+                cut.append(piece)
+                continue
+            if piece.start < over.start:
+                cut.append(Piece(piece.start, over.start, piece.mode, piece.source, piece.why))
+            if piece.end > over.end:
+                cut.append(Piece(over.end, piece.end, piece.mode, piece.source, piece.why))
+        cut.append(over)
+        cut.sort(key=lambda piece: piece.start)
+        result = cut
+    joined: list[Piece] = []
+    for piece in result:
+        last = joined[-1] if joined else None
+        if (last is not None and last.end == piece.start and last.mode == piece.mode
+                and last.source == piece.source and last.why == piece.why):
+            joined[-1] = Piece(last.start, piece.end, piece.mode, piece.source, piece.why)
+        else:
+            joined.append(piece)
+    return tuple(joined)

@@ -76,8 +76,8 @@ class Change:
 class Decision:
     """The mode in force, who decided (*source*), why in words, and the next change.
 
-    *source* is one of ``key``, ``override``, ``exception``, ``holiday``, ``season``,
-    ``weekly`` or ``default``.
+    *source* is one of ``key``, ``override``, ``exception``, ``calendar``, ``company``,
+    ``holiday``, ``season``, ``weekly`` or ``default``.
     """
 
     mode: str

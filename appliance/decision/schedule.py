@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 
@@ -161,6 +161,10 @@ class Schedule:
         :class:`Season` entries, which never overlap.
     :param tuple exceptions:
         :class:`DateException` entries, which never overlap.
+    :param tuple layers:
+        :class:`~appliance.decision.layers.ClosureLayer` entries (calendar and company
+        closures) that are not part of the saved JSON; set them with
+        :meth:`with_layers`.
     """
 
     timezone: str
@@ -169,6 +173,23 @@ class Schedule:
     holidays: HolidayRules | None = None
     seasons: tuple[Season, ...] = ()
     exceptions: tuple[DateException, ...] = ()
+    layers: tuple = ()
+
+    def with_layers(self, *layers) -> "Schedule":
+        """A copy of this schedule carrying *layers* (and no others).
+
+        :param layers:
+            :class:`~appliance.decision.layers.ClosureLayer` objects; None entries are
+            left out, so ``schedule.with_layers(calendar, company)`` works when either
+            is missing. Among layers of one kind the first wins.
+        """
+        from appliance.decision.layers import ClosureLayer
+
+        kept = tuple(layer for layer in layers if layer is not None)
+        for layer in kept:
+            if not isinstance(layer, ClosureLayer):
+                raise TypeError(f"a layer must be a ClosureLayer, not {type(layer).__name__}")
+        return replace(self, layers=kept)
 
     @property
     def modes(self) -> set[str]:
@@ -182,6 +203,8 @@ class Schedule:
                 found.update(r.mode for r in ranges)
         for exc in self.exceptions:
             found.update(r.mode for r in exc.ranges)
+        for layer in self.layers:
+            found.update(layer.modes)
         return found
 
 
@@ -463,9 +486,10 @@ def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
         parse_body=_parse_weekly, build=Season)
 
 
-def _parse_exceptions(check: _Checker, value) -> tuple[DateException, ...]:
+def _parse_exceptions(check: _Checker, value,
+                      key: str = "exceptions") -> tuple[DateException, ...]:
     return _parse_dated(
-        check, value, key="exceptions", allowed=_EXCEPTION_KEYS, what="date exception",
+        check, value, key=key, allowed=_EXCEPTION_KEYS, what="date exception",
         example='date exceptions such as {"name": "Christmas Eve", "from": "2026-12-24", '
                 '"to": "2026-12-24", "ranges": [...]}',
         body="ranges", missing_body="is required: the day's time ranges, or [] for "
@@ -814,6 +838,21 @@ def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Sc
     if check.errors:
         raise ValidationError(check.errors)
     return Schedule(timezone, default_mode, weekly, holiday_rules, seasons, exceptions)
+
+
+def parse_exception_list(value: object, *, path: str = "exceptions",
+                         allowed_modes: set[str] | None = None) -> tuple[DateException, ...]:
+    """Check a list of date exceptions on its own (a company closure set is one) and
+    return them; the errors name fields under *path* (``closures[1].from``).
+
+    :raises ~appliance.errors.ValidationError:
+        With one line per problem, as :func:`parse_schedule`.
+    """
+    check = _Checker(allowed_modes)
+    found = _parse_exceptions(check, value, path)
+    if check.errors:
+        raise ValidationError(check.errors)
+    return found
 
 
 def _ranges_to_json(ranges) -> list[dict]:
