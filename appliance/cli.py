@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "appliance.commands.pbx_sim",
     "appliance.commands.console",
     "appliance.commands.calls",
+    "appliance.commands.fleet",
 ]
 
 

@@ -198,9 +198,11 @@ class Appliance:
                 # start here, not after the mode was asserted, or every systemd restart
                 # would click the relays on and off again.
                 self._start_web()
+            if self.config.mqtt is not None:
+                self._build_mqtt()
             self.controller.start()
-            if self.config.mqtt is not None:   # after the controller: it reads its snapshots
-                self._start_mqtt()
+            if self.mqtt is not None:   # after the controller: it reads its snapshots
+                self.mqtt.start()       # connects in the background: a broker that is down waits
             if self.web:
                 self.web_thread.start()
                 self.write_cli_token()
@@ -223,11 +225,12 @@ class Appliance:
                                    site_dir=self.config.smdr_dir)
         self.intake.start()
 
-    def _start_mqtt(self) -> None:
-        from appliance.outputs.mqtt.client import MqttBridge
+    def _build_mqtt(self) -> None:
+        from appliance.outputs.mqtt.client import build_bridge
 
-        self.mqtt = MqttBridge(self.controller, self.config.mqtt)
-        self.mqtt.start()     # connects in the background: a broker that is down waits
+        # The company closures kept in the store are put in force here, before the
+        # controller's first decision, broker or no broker.
+        self.mqtt = build_bridge(self.controller, self.config.mqtt)
 
     def _start_web(self) -> None:
         from waitress import create_server

@@ -27,7 +27,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 
 from appliance.outputs.mqtt.client import close_client
-from tests.appliance_helpers import REPO, free_port, wait_until
+from tests.appliance_helpers import (REPO, build_rig, config, contact_toml, free_port,
+                                     panel_toml, wait_until)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 #: The per-site ACL that docs/mqtt.md tells installers to use.
@@ -252,3 +253,35 @@ class Watcher:
     def last(self, topic: str) -> Message | None:
         found = self.on(topic)
         return found[-1] if found else None
+
+
+class Site:
+    """A site as the daemon builds it: the controller on gpiozero's MockFactory pins (the
+    relay wired to its sense input), a simulated clock, the store on disk, and the MQTT
+    bridge with its company closures (kept ones in force before the controller starts).
+
+    :param fragments: more TOML for the config (zones, actuators...).
+    :param mqtt: keys of the ``[mqtt]`` table (``username="ns-branch-017"`` by default).
+    """
+
+    def __init__(self, factory, data_dir, broker, *fragments, site_id="branch-017",
+                 start_bridge=True, base=None, wires=None, **mqtt):
+        from appliance.outputs.mqtt.client import build_bridge
+
+        mqtt.setdefault("username", f"ns-{site_id}")
+        parts = (panel_toml(), contact_toml()) if base is None else base
+        self.cfg = config(*parts, *fragments, broker.mqtt_toml(site_id, **mqtt))
+        self.rig = build_rig(factory, data_dir, self.cfg,
+                             wires={17: 24} if wires is None else wires)
+        self.bridge = build_bridge(self.rig.controller, self.cfg.mqtt)
+        self.rig.start()
+        if start_bridge:
+            self.bridge.start()
+
+    def turn_key(self, position: str) -> None:
+        self.rig.turn_key(position)
+        self.rig.settle_key()
+
+    def close(self) -> None:
+        self.bridge.stop()
+        self.rig.close()

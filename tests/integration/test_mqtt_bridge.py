@@ -16,14 +16,12 @@ import time
 
 import pytest
 
-from appliance.outputs.mqtt.client import MqttBridge
 from appliance.outputs.mqtt.topics import Topics
-from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml, wait_until
-from tests.mqtt_helpers import Mosquitto, Watcher
+from tests.appliance_helpers import wait_until
+from tests.mqtt_helpers import Mosquitto, Site, Watcher
 from tests.unit.test_mqtt_discovery import check_device_discovery
 
-SITE = "branch-017"
-T = Topics("nightswitch", SITE)
+T = Topics("nightswitch", "branch-017")
 
 
 @pytest.fixture
@@ -38,27 +36,6 @@ def watcher(broker):
     w = Watcher(broker).start()
     yield w
     w.stop()
-
-
-class Site:
-    """A controller rig with its MQTT bridge."""
-
-    def __init__(self, factory, data_dir, broker, *fragments, start_bridge=True, **mqtt):
-        mqtt.setdefault("username", "ns-branch-017")
-        self.cfg = config(panel_toml(), contact_toml(), *fragments, broker.mqtt_toml(SITE, **mqtt))
-        self.rig = build_rig(factory, data_dir, self.cfg, wires={17: 24})
-        self.rig.start()
-        self.bridge = MqttBridge(self.rig.controller, self.cfg.mqtt)
-        if start_bridge:
-            self.bridge.start()
-
-    def turn_key(self, position: str) -> None:
-        self.rig.turn_key(position)
-        self.rig.settle_key()
-
-    def close(self) -> None:
-        self.bridge.stop()
-        self.rig.close()
 
 
 @pytest.fixture
@@ -89,7 +66,7 @@ def test_discovery_state_and_online_after_connecting(site, watcher):
     assert state["key"] == "auto"
     assert watcher.wait_for(T.availability).text == "online"
     status = watcher.wait_for(T.status).json()
-    assert status["site"] == SITE and status["zones"]["main"]["mode"] == "night"
+    assert status["site"] == "branch-017" and status["zones"]["main"]["mode"] == "night"
 
 
 def test_discovery_again_when_home_assistant_comes_online(site, watcher):

@@ -447,6 +447,18 @@ class MqttBridge:
                                                            tz=self.tz, status=status))
 
 
+def build_bridge(controller, settings) -> MqttBridge:
+    """The bridge of the daemon, with the company closures (when ``[mqtt] fleet``) kept
+    in the store already in force. Call before the controller starts."""
+    fleet = None
+    if settings.fleet:
+        from appliance.outputs.mqtt.fleet import CompanyClosures
+
+        fleet = CompanyClosures(controller, ZoneInfo(controller.config.timezone))
+        fleet.restore()
+    return MqttBridge(controller, settings, fleet=fleet)
+
+
 def _forceable_modes(controller, zone: str, snapshot: dict) -> list[str]:
     """The modes an override can force in *zone*, as the controller checks them: what
     the actuators make, or (a zone without actuators) day, night and the schedule's."""
@@ -459,4 +471,4 @@ def _forceable_modes(controller, zone: str, snapshot: dict) -> list[str]:
     return sorted(found)
 
 
-__all__ = ["MqttBridge", "close_client", "make_client", "reason_text"]
+__all__ = ["MqttBridge", "build_bridge", "close_client", "make_client", "reason_text"]
