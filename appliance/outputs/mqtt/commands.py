@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from appliance.config import MODE_RE
 from appliance.control.controller import parse_until
 from appliance.errors import FieldError, Refused, ValidationError
 from appliance.outputs.mqtt.state import AUTO
@@ -98,8 +99,9 @@ def parse_command(payload: bytes, *, tz: tzinfo, now: datetime) -> Command:
         mode, until = data["mode"], data.get("until", "next")
     else:
         mode, until = text, "next"
-    if not isinstance(mode, str):
-        raise ValidationError([FieldError("mode", f"{str(mode)[:40]!r} is not a mode; "
+    if not isinstance(mode, str) or not MODE_RE.match(mode):
+        # Which modes the zone has is the controller's to say (it lists them).
+        raise ValidationError([FieldError("mode", f"{str(mode)[:40]!r} is not a mode name; "
                                                   f"{EXAMPLES}")])
     if mode == AUTO:
         if until != "next":
