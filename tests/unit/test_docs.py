@@ -427,6 +427,8 @@ SECTIONS = {
     "[[zones]]": ({"zones": [{"name": "main", PROBE: 1}]}, f"zones[0].{PROBE}"),
     "[smdr]": ({"smdr": {"port": "/dev/ttyUSB0", "format": SHIPPED_FORMATS[0], PROBE: 1}},
                f"smdr.{PROBE}"),
+    "[mqtt]": ({"mqtt": {"broker": "mqtt://192.0.2.10", "site_id": "a", PROBE: 1}},
+               f"mqtt.{PROBE}"),
     "": ({PROBE: 1}, PROBE),
 }
 

@@ -25,6 +25,9 @@ FAULT_KINDS = {
     "config": "Configuration",
     "wiring": "Key switch wiring",
     "store": "Database",
+    "smdr": "Call records (SMDR)",
+    "calendar": "Calendar subscription",
+    "internal": "Internal error",
 }
 #: What the override select shows and accepts for "no override: follow the schedule".
 AUTO = "auto"
