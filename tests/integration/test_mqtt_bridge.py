@@ -260,3 +260,66 @@ def test_state_payload_is_json_with_every_field(site, watcher):
     assert state["next_mode"] == "day"
     message = watcher.last(T.state("main"))
     json.loads(message.payload.decode("utf-8"))
+
+
+def test_after_hours_calls_of_last_night(mock_factory, data_dir, broker, watcher):
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from appliance.smdr.record import CallRecord
+    from appliance.store import Store
+
+    berlin = ZoneInfo("Europe/Berlin")
+
+    def call(day, hour, answered):
+        return CallRecord(started_at=datetime(2026, 2, day, hour, 5, tzinfo=berlin)
+                          .astimezone(timezone.utc), duration_s=60, extension="201",
+                          trunk="01", direction="in", answered=answered, ring_s=None,
+                          number=None, fmt="panasonic-kx-ta", raw="-")
+
+    # What the SMDR intake and the controller stored before: Friday's day service, then
+    # the weekend's night (one night, Friday's, SPEC 6), three calls in it, one by day.
+    with Store(data_dir) as store:
+        store.set_applied("main", "day", at=datetime(2026, 2, 27, 8, 0, tzinfo=berlin))
+        store.set_applied("main", "night", at=datetime(2026, 2, 27, 18, 0, tzinfo=berlin))
+        for day, hour, answered in ((27, 10, True), (27, 20, True), (28, 11, False),
+                                    (28, 23, None)):
+            store.add_call("main", call(day, hour, answered))
+    s = Site(mock_factory, data_dir, broker,
+             '[smdr]\nport = "/dev/null"\nformat = "panasonic-kx-ta"\n')
+    try:
+        comps = watcher.wait_for(T.discovery).json()["components"]
+        assert comps["main.after_hours_calls"]["unit_of_measurement"] == "calls"
+        state = watcher.wait_for(T.state("main"),
+                                 lambda m: m.json()["after_hours_last_night"]).json()
+        assert state["after_hours_last_night"] == {
+            "night": "2026-02-27", "began": "2026-02-27T18:00:00+01:00",
+            "ended": None, "calls": 3, "answered": 1, "unanswered": 1, "unknown": 1}
+    finally:
+        s.close()
+
+
+def test_several_zones_each_with_its_state_and_commands(mock_factory, data_dir, broker,
+                                                        watcher):
+    from tests.appliance_helpers import contact_toml
+
+    zones = '[[zones]]\nname = "sales"\nlabel = "Sales"\n[[zones]]\nname = "service"\n' \
+            'label = "Service desk"\n'
+    s = Site(mock_factory, data_dir, broker, zones, base=(
+        contact_toml(zone="sales"), contact_toml(name="desk", pin=22, sense_pin=23,
+                                                 zone="service")),
+        wires={17: 24, 22: 23})
+    try:
+        disc = watcher.wait_for(T.discovery).json()
+        assert disc["components"]["service.mode"]["name"] == "Service desk mode"
+        watcher.wait_for(T.state("sales"))
+        since = time.monotonic()
+        watcher.publish(T.command("service"), "day")
+        assert watcher.wait_for(T.result("service"), since=since).json()["ok"] is True
+        state_of(watcher, since, zone="service", override_mode="day", mode="day")
+        assert s.rig.status("sales")["override"] is None
+        status = watcher.wait_for(T.status, lambda m: m.json()["zones"]["service"]["override"],
+                                  since=since).json()
+        assert status["zones"]["sales"]["mode"] == "night"
+    finally:
+        s.close()

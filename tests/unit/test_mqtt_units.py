@@ -162,16 +162,20 @@ def test_result_payloads():
 
 # -- state -----------------------------------------------------------------------------------
 
-def test_last_night_reads_the_night_that_began_yesterday():
-    summary = {"per_night": [{"night": "2026-03-01", "calls": 5, "answered": 4,
-                              "unanswered": 1, "unknown": 0},
-                             {"night": "2026-03-02", "calls": 1, "answered": 1,
-                              "unanswered": 0, "unknown": 0}]}
-    assert state.last_night(summary, NOW.date())["calls"] == 5
-    assert state.last_night({"per_night": []}, NOW.date()) == {
-        "night": "2026-03-01", "calls": 0, "answered": 0, "unanswered": 0, "unknown": 0}
+def night(label, calls):
+    return {"night": label, "began": f"{label}T18:00:00+01:00", "ended": None,
+            "calls": calls, "answered": calls, "unanswered": 0, "unknown": 0}
+
+
+def test_last_night_is_the_latest_night_that_began_before_today():
+    summary = {"per_night": [night("2026-02-26", 9), night("2026-02-27", 5),
+                             night("2026-03-02", 1)]}
+    # Monday 2 March: the weekend's night began on Friday 27 February
+    got = state.last_night(summary, NOW.date())
+    assert (got["night"], got["calls"]) == ("2026-02-27", 5)
+    assert state.last_night({"per_night": []}, NOW.date())["night"] is None
     start, end, today = state.last_night_window(NOW, BERLIN)
-    assert start == datetime(2026, 3, 1, tzinfo=BERLIN) and end == NOW
+    assert start == datetime(2026, 2, 16, tzinfo=BERLIN) and end == NOW
 
 
 # -- closure-set versions ----------------------------------------------------------------------
@@ -209,3 +213,13 @@ def test_the_digest_ignores_key_order_but_not_content():
     b = [{"ranges": [], "to": "2026-01-02", "from": "2026-01-02", "name": "x"}]
     assert fleet.digest_of(a) == fleet.digest_of(b)
     assert fleet.digest_of(a) != fleet.digest_of([dict(a[0], name="y")])
+
+
+def test_check_says_what_the_section_sets_up():
+    from appliance.commands.check import summarize
+
+    cfg = load('[mqtt]\nbroker = "mqtt://192.0.2.10"\nsite_id = "branch-017"\n'
+               'username = "branch-017"\npassword = "x"\nfleet = false\n')
+    assert summarize(cfg)[-1] == ("MQTT: site branch-017 on mqtt://192.0.2.10:1883 as "
+                                  "branch-017, keepalive 30 s, Home Assistant discovery under "
+                                  "homeassistant/")

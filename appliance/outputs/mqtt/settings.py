@@ -250,4 +250,16 @@ def check_mqtt(data: dict, errors: list) -> MqttSettings | None:
                         reconnect_max_s=float(reconnect_max))
 
 
-__all__ = ["MqttSettings", "check_mqtt"]
+def describe(settings: MqttSettings) -> str:
+    """One line for ``nightswitch check``: what the section sets up."""
+    parts = [f"MQTT: site {settings.site_id} on {settings.broker_url}",
+             f"as {settings.username}" if settings.username else "without an account",
+             f"keepalive {settings.keepalive} s"]
+    if settings.discovery:
+        parts.append(f"Home Assistant discovery under {settings.discovery_prefix}/")
+    if settings.fleet:
+        parts.append("company closures from the fleet")
+    return parts[0] + " " + ", ".join(parts[1:])
+
+
+__all__ = ["MqttSettings", "check_mqtt", "describe"]

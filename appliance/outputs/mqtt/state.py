@@ -84,26 +84,33 @@ def site_status(*, site_id: str, site_name: str, zones: dict[str, dict], closure
     }
 
 
-def last_night(summary: dict, today: date) -> dict:
-    """The after-hours calls of last night from :func:`appliance.smdr.report.summary`.
+#: How far back :func:`last_night_window` reads: a closure between the years is a night
+#: of two weeks.
+NIGHT_WINDOW_DAYS = 14
 
-    "Last night" is the night that began on the day before *today* (SPEC 6 labels a
-    night by the local date it began), so at 07:00 on Tuesday it is Monday evening to
-    Tuesday morning, and all of Tuesday it stays the same night.
+
+def last_night(summary: dict, today: date) -> dict:
+    """The after-hours calls of "last night" from :func:`appliance.smdr.report.summary`.
+
+    SPEC 6 labels a night with the local date its after-hours span began, so a weekend
+    without day service is one night, Friday's. "Last night" is the latest night that
+    began before *today*: on Tuesday, Monday evening to Tuesday morning; on Monday, the
+    whole weekend since Friday's closing; and it stays that night until a night begins
+    after today's midnight.
     """
-    label = (today - timedelta(days=1)).isoformat()
-    for night in summary.get("per_night", ()):
-        if night["night"] == label:
-            return {"night": label, "calls": night["calls"], "answered": night["answered"],
-                    "unanswered": night["unanswered"], "unknown": night["unknown"]}
-    return {"night": label, "calls": 0, "answered": 0, "unanswered": 0, "unknown": 0}
+    nights = [n for n in summary.get("per_night", ()) if n["night"] < today.isoformat()]
+    if not nights:
+        return {"night": None, "began": None, "ended": None, "calls": 0, "answered": 0,
+                "unanswered": 0, "unknown": 0}
+    night = max(nights, key=lambda n: n["night"])
+    return {key: night[key] for key in ("night", "began", "ended", "calls", "answered",
+                                        "unanswered", "unknown")}
 
 
 def last_night_window(now: datetime, tz: tzinfo) -> tuple[datetime, datetime, date]:
-    """``(start, end, today)``: the calls to read for :func:`last_night` (from the
-    midnight that began yesterday to *now*)."""
+    """``(start, end, today)``: the calls and nights to read for :func:`last_night`."""
     today = now.astimezone(tz).date()
-    start = datetime.combine(today - timedelta(days=1), time(0), tz)
+    start = datetime.combine(today - timedelta(days=NIGHT_WINDOW_DAYS), time(0), tz)
     return start, now, today
 
 
