@@ -60,6 +60,7 @@ from gpiozero import Device   # noqa: E402
 from gpiozero.pins.mock import MockFactory   # noqa: E402
 
 from appliance.outputs.mqtt.topics import Topics, fleet_closures_topic   # noqa: E402
+from bench_appliance import proc_cpu_s, proc_rss_mb   # noqa: E402
 from benchline import bench_line   # noqa: E402
 from tests.appliance_helpers import cli_env, wait_until   # noqa: E402
 from tests.mqtt_helpers import Mosquitto, Site, Watcher   # noqa: E402
@@ -209,18 +210,6 @@ def offline_after_signals(folder: Path) -> None:
 
 
 # -- the fleet -------------------------------------------------------------------------------
-
-def proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
 
 def fleet(folder: Path, count: int, idle_s: float) -> None:
     print(f"a fleet of {count} sites (nightswitch simulate processes) on one Mosquitto:")

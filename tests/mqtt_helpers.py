@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
+import pytest
 
 from appliance.outputs.mqtt.client import close_client
 from tests.appliance_helpers import (REPO, build_rig, config, contact_toml, free_port,
@@ -285,3 +286,21 @@ class Site:
     def close(self) -> None:
         self.bridge.stop()
         self.rig.close()
+
+
+# -- fixtures (import them into a test module by name) ---------------------------------------
+
+@pytest.fixture
+def broker(tmp_path):
+    """A plain Mosquitto, anonymous clients allowed, killed after the test."""
+    b = Mosquitto(tmp_path / "broker").start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def watcher(broker):
+    """A client subscribed to everything on :func:`broker`."""
+    w = Watcher(broker).start()
+    yield w
+    w.stop()

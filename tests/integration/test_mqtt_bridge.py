@@ -18,24 +18,10 @@ import pytest
 
 from appliance.outputs.mqtt.topics import Topics
 from tests.appliance_helpers import wait_until
-from tests.mqtt_helpers import Mosquitto, Site, Watcher
+from tests.mqtt_helpers import Mosquitto, Site, Watcher, broker, watcher  # noqa: F401
 from tests.unit.test_mqtt_discovery import check_device_discovery
 
 T = Topics("nightswitch", "branch-017")
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
-def watcher(broker):
-    w = Watcher(broker).start()
-    yield w
-    w.stop()
 
 
 @pytest.fixture

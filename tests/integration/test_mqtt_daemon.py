@@ -18,7 +18,7 @@ import pytest
 
 from appliance.outputs.mqtt.topics import Topics
 from tests.appliance_helpers import REPO, OutputCollector, spawn
-from tests.mqtt_helpers import Mosquitto, Watcher
+from tests.mqtt_helpers import Mosquitto, Watcher, broker, watcher  # noqa: F401
 
 T = Topics("nightswitch", "branch-017")
 KEEPALIVE = 5
@@ -31,20 +31,6 @@ def site_config(tmp_path, broker, **mqtt) -> str:
                     + '\n[site]\nname = "Branch 17"\ntimezone = "Europe/Berlin"\n\n'
                     + broker.mqtt_toml("branch-017", keepalive=KEEPALIVE, **mqtt))
     return str(path)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
-def watcher(broker):
-    w = Watcher(broker).start()
-    yield w
-    w.stop()
 
 
 def start_simulate(tmp_path, broker):

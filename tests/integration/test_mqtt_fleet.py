@@ -13,7 +13,7 @@ import pytest
 
 from appliance.outputs.mqtt.fleet import SETTING
 from appliance.outputs.mqtt.topics import Topics, fleet_closures_topic
-from tests.mqtt_helpers import Mosquitto, Site, Watcher
+from tests.mqtt_helpers import Mosquitto, Site, Watcher, broker, watcher  # noqa: F401
 
 T = Topics("nightswitch", "branch-017")
 FLEET = fleet_closures_topic("nightswitch")
@@ -27,20 +27,6 @@ HALF_DAY = {"name": "Half day", "from": "2026-03-06", "to": "2026-03-06",
 
 def closure_set(version, *closures):
     return {"version": version, "closures": list(closures or [STAFF_DAY])}
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Mosquitto(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
-def watcher(broker):
-    w = Watcher(broker).start()
-    yield w
-    w.stop()
 
 
 @pytest.fixture
