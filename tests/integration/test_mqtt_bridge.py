@@ -309,3 +309,4 @@ def test_several_zones_each_with_its_state_and_commands(mock_factory, data_dir, 
         assert status["zones"]["sales"]["mode"] == "night"
     finally:
         s.close()
+

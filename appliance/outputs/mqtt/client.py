@@ -177,7 +177,16 @@ class MqttBridge:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError, OSError):
                 pass   # the broker went away meanwhile: the will says offline instead
-        close_client(self.client)
+        # paho's thread may be inside a connection attempt (a DNS lookup or a TCP connect
+        # to a host that does not answer) and loop_stop() waits for it without a limit:
+        # the daemon's shutdown (and its relays) must not wait for that.
+        closer = threading.Thread(target=close_client, args=(self.client,),
+                                  name="mqtt-close", daemon=True)
+        closer.start()
+        closer.join(timeout)
+        if closer.is_alive():
+            log.warning("mqtt: the connection attempt in progress did not end within "
+                        "%.0f s; leaving it behind", timeout)
         for thread in self._threads:
             thread.join(timeout)
 
