@@ -223,3 +223,37 @@ def test_check_says_what_the_section_sets_up():
     assert summarize(cfg)[-1] == ("MQTT: site branch-017 on mqtt://192.0.2.10:1883 as "
                                   "branch-017, keepalive 30 s, Home Assistant discovery under "
                                   "homeassistant/")
+
+
+# -- anything at all on the topics ------------------------------------------------------------
+
+from hypothesis import given, strategies as st   # noqa: E402
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                       | st.text(max_size=20),
+                       lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+@given(st.binary(max_size=300) | JSONISH.map(lambda v: json.dumps(v).encode())
+       | st.fixed_dictionaries({"mode": JSONISH, "until": JSONISH}).map(
+           lambda v: json.dumps(v).encode()))
+def test_any_payload_is_a_command_or_a_validation_error(payload):
+    try:
+        command = parse(payload)
+    except ValidationError as exc:
+        assert exc.errors and all(e.message for e in exc.errors)
+        return
+    assert command.mode is None or isinstance(command.mode, str)
+
+
+@given(st.binary(max_size=300) | JSONISH.map(lambda v: json.dumps(v).encode())
+       | st.fixed_dictionaries({"version": JSONISH, "closures": st.lists(
+           st.fixed_dictionaries({"name": JSONISH, "from": JSONISH, "to": JSONISH,
+                                  "ranges": JSONISH}), max_size=3)}).map(
+           lambda v: json.dumps(v).encode()))
+def test_any_payload_is_a_closure_set_or_a_validation_error(payload):
+    try:
+        fleet.parse_closure_set(fleet.load_document(payload), {"main": {"day", "night"}})
+    except ValidationError as exc:
+        assert exc.errors and all(e.message for e in exc.errors)
