@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "appliance.commands.console",
     "appliance.commands.calls",
     "appliance.commands.calendar",
+    "appliance.commands.fleet",
 ]
 
 

@@ -92,6 +92,7 @@ class Config:
     panels: list[PanelConfig] = field(default_factory=list)
     actuators: list[dict] = field(default_factory=list)
     smdr: dict | None = None
+    mqtt: object = None           # appliance.outputs.mqtt.settings.MqttSettings
     profiles_dir: str = "/etc/nightswitch/profiles"
     smdr_dir: str = "/etc/nightswitch/smdr"
     calendars: list = field(default_factory=list)   # CalendarConfig (inputs.calendars)
@@ -200,7 +201,7 @@ class _Checker:
 # -- the sections ------------------------------------------------------------------------
 
 TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
-            "actuators", "smdr", "profiles", "spare", "reserved", "calendars"}
+            "actuators", "smdr", "profiles", "spare", "reserved", "calendars", "mqtt"}
 
 
 def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
@@ -466,6 +467,8 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     cfg.calendars, errors = check_calendars(data.get("calendars"), cfg.zone_names,
                                             cfg.zone_modes)
     c.errors.extend(errors)
+    from appliance.outputs.mqtt.settings import check_mqtt
+    cfg.mqtt = check_mqtt(data, c.errors)
     if c.errors:
         raise ValidationError(c.errors, source)
     return cfg

@@ -71,6 +71,7 @@ class Appliance:
         self.web_thread = None
         self.intake = None
         self.calendars = None
+        self.mqtt = None
         self.pbx_sim = None
         self.pbx_model = None
         self.serial_sims = []
@@ -214,9 +215,13 @@ class Appliance:
                 # start here, not after the mode was asserted, or every systemd restart
                 # would click the relays on and off again.
                 self._start_web()
+            if self.config.mqtt is not None:
+                self._build_mqtt()
             self.controller.start()
             if self.calendars is not None:
                 self.calendars.start()
+            if self.mqtt is not None:   # after the controller: it reads its snapshots
+                self.mqtt.start()       # connects in the background: a broker that is down waits
             if self.web:
                 self.web_thread.start()
                 self.write_cli_token()
@@ -238,6 +243,13 @@ class Appliance:
                                    tz=ZoneInfo(self.config.timezone), clock=self.clock,
                                    site_dir=self.config.smdr_dir)
         self.intake.start()
+
+    def _build_mqtt(self) -> None:
+        from appliance.outputs.mqtt.client import build_bridge
+
+        # The company closures kept in the store are put in force here, before the
+        # controller's first decision, broker or no broker.
+        self.mqtt = build_bridge(self.controller, self.config.mqtt)
 
     def _start_web(self) -> None:
         from waitress import create_server
@@ -288,6 +300,8 @@ class Appliance:
             # had just been answered); a live event stream is not waited for long.
             self.web_server.task_dispatcher.shutdown(timeout=1)
             self.web_server.close()
+        if self.mqtt is not None:     # says "offline" while the controller still runs
+            self.mqtt.stop()
         if self.intake is not None:
             self.intake.stop()
         if self.calendars is not None:

@@ -63,6 +63,7 @@ SCRIPT_ARGS = {
     "bench_smdr.py": ([], ["--seconds", "0.2"]),
     "bench_web.py": ([], ["--requests", "30", "--seconds", "20"]),
     "bench_calendar.py": ([], ["--runs", "3", "--turns", "60"]),
+    "bench_mqtt.py": ([], ["--sites", "50", "--idle", "10"]),
 }
 
 #: The figures each script must report; ``{n}`` stands for a number that depends on the
@@ -97,6 +98,15 @@ EXPECTED = {
         "key_turn_during_calendar_refresh_p50_of_{n}",
         "key_turn_during_calendar_refresh_p99_of_{n}",
     ],
+    "bench_mqtt.py": [
+        "mqtt_discovery_after_connect_s", "mqtt_discovery_after_ha_online_s",
+        "mqtt_state_after_key_turn_s", "mqtt_state_after_confirmation_s",
+        "mqtt_state_after_override_command_s", "mqtt_state_after_override_s",
+        "mqtt_offline_after_sigkill_s", "mqtt_offline_after_sigstop_s",
+        "mqtt_fleet_site_idle_cpu_mean", "mqtt_fleet_site_idle_cpu_max",
+        "mqtt_fleet_site_rss_mean", "mqtt_fleet_site_rss_max",
+        "mqtt_fleet_publish_all_acknowledged_s", "mqtt_fleet_all_back_after_broker_restart_s",
+    ],
     "soak": ["soak_transitions_exact", "soak_rss_growth", "soak_calls_lost"],
 }
 
@@ -115,6 +125,10 @@ SPEC9 = [
      ""),
     ("preview", r"preview_366", "preview of 366 days: < 200 ms", ""),
     ("smdr", r"", "not in SPEC 9: SMDR parsing keeps far ahead of any serial line", ""),
+    ("mqtt", r"fleet_publish|broker_restart", "fleet of 50 sites on one MQTT broker: closure "
+     "set to all acknowledged < 5 s / all back after a broker restart < 10 s", ""),
+    ("mqtt", r"", "issue 18: discovery < 2 s, state < 1 s, offline within 1.5 x keepalive; "
+     "memory and CPU per site", ""),
     ("soak", r"", "reliability: 60 simulated days, exact transitions, memory flat within "
      "10 %", ""),
 ]

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from appliance.decision.until import parse_until
+from appliance.decision import until as until_rules
 from appliance.errors import FieldError, ValidationError
 from appliance.smdr import report
 from appliance.store.validate import Checker
@@ -169,22 +169,9 @@ def status(zone):
     return jsonify(appliance().status(resolve_zone(zone)))
 
 
-#: The furthest an override may be set ahead; beyond that "until cancelled" (null) says it.
-MAX_OVERRIDE = timedelta(days=400)
-
-
 def checked_until(value):
-    """An override's end as the controller takes it: ``"next"``, None or an aware
-    datetime, from ``"next"``, ``"HH:MM"``, ISO-8601 or null."""
-    current = now()
-    until = parse_until(value, site_tz(), current)
-    if isinstance(until, datetime):
-        if until.tzinfo is None or until.utcoffset() is None:
-            until = until.replace(tzinfo=site_tz())
-        if not 1970 <= until.year <= 2199 or until - current > MAX_OVERRIDE:
-            raise ValidationError([FieldError("until", "must be within 400 days from now; "
-                                                       "use null for until cancelled")])
-    return until
+    """An override's end as the controller takes it, from the request's ``until``."""
+    return until_rules.checked_until(value, site_tz(), now())
 
 
 @zone_route("/override", methods=["POST"])

@@ -173,6 +173,10 @@ def summarize(config) -> list[str]:
             what = [f"extensions {' '.join(route.extensions)}"] if route.extensions else []
             what += [f"trunks {' '.join(route.trunks)}"] if route.trunks else []
             lines.append(f"  calls on {' or '.join(what)} go to zone {route.zone}")
+    if config.mqtt:
+        from appliance.outputs.mqtt.settings import describe
+
+        lines.append(describe(config.mqtt))
     return lines
 
 

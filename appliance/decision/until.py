@@ -101,6 +101,26 @@ def parse_until(value, tz: ZoneInfo, now: datetime, *, field: str = "until"):
     return end if end.tzinfo else end.replace(tzinfo=tz)
 
 
+#: The furthest an override may be set ahead; beyond that "until cancelled" says it.
+MAX_OVERRIDE = timedelta(days=400)
+
+
+def checked_until(value, tz: ZoneInfo, now: datetime):
+    """:func:`parse_until`, bounded as every surface bounds it (the API, MQTT): an end
+    at most 400 days ahead, in the years 1970 to 2199.
+
+    :raises ~appliance.errors.ValidationError: naming ``until``.
+    """
+    until = parse_until(value, tz, now)
+    if isinstance(until, datetime):
+        if until.tzinfo is None or until.utcoffset() is None:
+            until = until.replace(tzinfo=tz)
+        if not 1970 <= until.year <= 2199 or until - now > MAX_OVERRIDE:
+            raise ValidationError([FieldError("until", "must be within 400 days from now; "
+                                                       "use null for until cancelled")])
+    return until
+
+
 def resolve_end(until, now: datetime, next_change_at: datetime | None):
     """The concrete end of an override asked for with *until* (what
     :func:`parse_until` returns), checked: ``"next"`` becomes *next_change_at* (None when
@@ -124,5 +144,5 @@ def resolve_end(until, now: datetime, next_change_at: datetime | None):
     return until
 
 
-__all__ = ["UNTIL_FORMS", "next_wall_time", "parse_time_of_day", "parse_until",
+__all__ = ["MAX_OVERRIDE", "UNTIL_FORMS", "checked_until", "next_wall_time", "parse_time_of_day", "parse_until",
            "resolve_end"]

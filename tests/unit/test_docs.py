@@ -433,6 +433,8 @@ SECTIONS = {
                f"smdr.{PROBE}"),
     "[[calendars]]": ({"calendars": [{"name": "x", "url": "https://x.example/a.ics",
                                       PROBE: 1}]}, f"calendars[0].{PROBE}"),
+    "[mqtt]": ({"mqtt": {"broker": "mqtt://192.0.2.10", "site_id": "a", PROBE: 1}},
+               f"mqtt.{PROBE}"),
     "": ({PROBE: 1}, PROBE),
 }
 
