@@ -94,6 +94,7 @@ class Config:
     smdr: dict | None = None
     profiles_dir: str = "/etc/nightswitch/profiles"
     smdr_dir: str = "/etc/nightswitch/smdr"
+    alerts: object = None       # appliance.outputs.alerts.settings.AlertsConfig
     raw: dict = field(default_factory=dict)
 
     @property
@@ -199,7 +200,7 @@ class _Checker:
 # -- the sections ------------------------------------------------------------------------
 
 TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
-            "actuators", "smdr", "profiles", "spare", "reserved"}
+            "actuators", "smdr", "profiles", "spare", "reserved", "alerts"}
 
 
 def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
@@ -460,6 +461,9 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     _check_actuators(c, data, cfg)
     _check_pins_unique(c, cfg)
     _check_smdr(c, data, cfg)
+    from appliance.outputs.alerts.settings import check_alerts   # issue 15: its own module
+    cfg.alerts, alert_errors = check_alerts(data.get("alerts"), cfg.zone_names)
+    c.errors.extend(alert_errors)
     if c.errors:
         raise ValidationError(c.errors, source)
     return cfg

@@ -70,6 +70,8 @@ class Appliance:
         self.web_server = None
         self.web_thread = None
         self.intake = None
+        self.alerts = None
+        self.metrics = None
         self.pbx_sim = None
         self.pbx_model = None
         self.serial_sims = []
@@ -171,6 +173,7 @@ class Appliance:
         self.store.prune_audit(before)
         self.store.prune_calls(before)
         self.store.prune_mode_history(before)
+        self.store.prune_outbox(self.clock.now() - timedelta(days=90))
 
     def write_cli_token(self) -> Path:
         """A fresh admin token for the local CLI (``status``, ``day``, ``night``), readable
@@ -192,12 +195,15 @@ class Appliance:
         try:
             if self.config.smdr:
                 self._start_smdr()
+            self._build_outputs()
             if self.web:          # documented above, but was ignored: the web always started
                 # Bind the port before any relay moves: a port already taken must fail the
                 # start here, not after the mode was asserted, or every systemd restart
                 # would click the relays on and off again.
                 self._start_web()
             self.controller.start()
+            self.alerts.start()         # subscribers of the controller: after its start
+            self.metrics.start()
             if self.web:
                 self.web_thread.start()
                 self.write_cli_token()
@@ -220,6 +226,15 @@ class Appliance:
                                    site_dir=self.config.smdr_dir)
         self.intake.start()
 
+    def _build_outputs(self) -> None:
+        """The alert engine and the metrics (issue 15): both only read the controller's
+        published snapshots, in threads of their own."""
+        from appliance.outputs.alerts import AlertEngine
+        from appliance.outputs.metrics import Metrics
+
+        self.alerts = AlertEngine(self.controller, intake=self.intake)
+        self.metrics = Metrics(self.controller, intake=self.intake, engine=self.alerts)
+
     def _start_web(self) -> None:
         from waitress import create_server
 
@@ -227,7 +242,9 @@ class Appliance:
 
         app = create_app(controller=self.controller,
                          test_config={"NIGHTSWITCH_SIMULATE": self.simulate,
-                                      "NIGHTSWITCH_INTAKE": self.intake})
+                                      "NIGHTSWITCH_INTAKE": self.intake,
+                                      "NIGHTSWITCH_ALERTS": self.alerts,
+                                      "NIGHTSWITCH_METRICS": self.metrics})
         # Under a burst of browsers waitress warns of its queue depth on every request;
         # that is load, not a fault, and must not flood the journal.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -267,6 +284,9 @@ class Appliance:
             # had just been answered); a live event stream is not waited for long.
             self.web_server.task_dispatcher.shutdown(timeout=1)
             self.web_server.close()
+        for output in (self.alerts, self.metrics):
+            if output is not None:
+                output.stop()
         if self.intake is not None:
             self.intake.stop()
         if self.pbx_sim is not None:

@@ -68,6 +68,8 @@ def create_app(controller=None, test_config=None) -> Flask:
         JSON_SORT_KEYS=False,
         NIGHTSWITCH_SIMULATE=False,
         NIGHTSWITCH_INTAKE=None,
+        NIGHTSWITCH_ALERTS=None,
+        NIGHTSWITCH_METRICS=None,
         NIGHTSWITCH_MAX_STREAMS=4,
         NIGHTSWITCH_STREAM_SECONDS=300.0,
         NIGHTSWITCH_HEARTBEAT_SECONDS=5.0,
@@ -79,7 +81,7 @@ def create_app(controller=None, test_config=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["nightswitch"] = controller
 
-    from web import api, auth, errors, pages, security, sse
+    from web import api, auth, errors, followup, pages, security, sse
 
     security.init_app(app)
     errors.init_app(app)
@@ -88,6 +90,7 @@ def create_app(controller=None, test_config=None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(sse.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(followup.bp)
     return app
 
 

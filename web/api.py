@@ -167,7 +167,11 @@ def local_iso(value) -> str | None:
 @zone_route("/status", methods=["GET"])
 @require("viewer", public=True)
 def status(zone):
-    return jsonify(controller().status(resolve_zone(zone)))
+    from web.followup import stale_view
+
+    name = resolve_zone(zone)
+    # issue 15: the stale-schedule warnings beside the controller's snapshot
+    return jsonify(dict(controller().status(name), warnings=stale_view(name)))
 
 
 #: The furthest an override may be set ahead; beyond that "until cancelled" (null) says it.

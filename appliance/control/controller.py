@@ -42,6 +42,9 @@ LAMP_TEST_S = 1.0
 #: in use means a primary actuator failed verification: steady, not the blink that says
 #: "clock or config".
 STEADY_FAULTS = {"actuator", "link", "fallback"}
+#: Faults found outside the controller (set_external_fault) that reception can do nothing
+#: about: shown on the page, /health and by alert, never on the panel's fault LED.
+QUIET_FAULTS = {"smdr"}
 
 
 @dataclass
@@ -616,7 +619,7 @@ class Controller:
             pattern = "on"
         panel.leds.show("day", pattern if mode == "day" else "off")
         panel.leds.show("night", pattern if mode not in (None, "day", "unknown") else "off")
-        kinds = set(zone.faults)
+        kinds = set(zone.faults) - QUIET_FAULTS
         panel.leds.show("fault", "on" if kinds & STEADY_FAULTS else "slow" if kinds else "off")
 
     # -- snapshots --------------------------------------------------------------------------
@@ -775,6 +778,22 @@ class Controller:
             return self._zone_status(state)
 
         return self.call(do)
+
+    def set_external_fault(self, zone: str | None, kind: str, message: str | None) -> None:
+        """Show (or, with *message* None, clear) a fault that another part found, such as
+        the SMDR port being dead (issue 15): it is in the status, /health and the pages
+        like the controller's own faults, but never on the fault LED
+        (:data:`QUIET_FAULTS`) and it never changes a decision."""
+        state = self.resolve_zone(zone)
+
+        def do():
+            if message is None:
+                self._clear_fault(state, kind)
+            else:
+                self._fault(state, kind, message)
+            self._publish()
+
+        self.call(do)
 
     def get_schedule(self, zone: str | None = None) -> dict:
         return dict(self.resolve_zone(zone).schedule_json)
