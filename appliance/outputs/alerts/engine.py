@@ -227,9 +227,9 @@ class AlertEngine:
         return seen[1]
 
     def _check_smdr(self, now) -> None:
-        if self.intake is None or not self.config.smdr:
+        if self.intake is None:
             return
-        zone = self.config.smdr["zone"]
+        zone = self.intake.zone
         stats = self.intake.stats()
 
         def open_in_window() -> bool:

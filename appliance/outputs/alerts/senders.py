@@ -12,6 +12,7 @@ Each ``send`` raises :exc:`DeliveryError` with a sentence an installer can act o
 
 from __future__ import annotations
 
+import email.policy
 import json
 import smtplib
 import socket
@@ -55,7 +56,9 @@ class MailSender:
 
     def send(self, message: dict) -> None:
         p = self.parts
-        mail = EmailMessage()
+        # Python folds a long subject before its first word, which some clients show
+        # with a leading blank; RFC 5322's hard limit is 998 characters.
+        mail = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
         mail["Subject"] = message["subject"]
         mail["From"] = p["sender"]
         mail["To"] = ", ".join(p["to"])
