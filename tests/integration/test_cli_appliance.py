@@ -88,7 +88,7 @@ def test_check_judges_the_saved_schedule_against_the_config(good_config, tmp_pat
     result = nightswitch("check", "--config", good_config, "--data", data)
     assert result.returncode == 0, result.stderr
     assert "saved schedule version 2 fits the config" in result.stdout.splitlines()
-    assert "warning: schedule" not in result.stdout          # Europe/Berlin on both sides
+    assert "runs on" not in result.stdout          # Europe/Berlin on both sides
     with Store(data) as store:
         store.save_schedule("main", dict(lunch, weekly={}, timezone="America/New_York"),
                             by="anna", at=datetime.now(timezone.utc))
