@@ -144,7 +144,7 @@ def callback_text(data: dict, tz) -> str:
 def weekly_summary(calls, history, tz, start: datetime, end: datetime) -> dict:
     """Calls per night, the answer rate and the busiest hours of ``[start, end)``::
 
-        {"from", "to", "nights": [{"night", "calls", "answered", "unanswered"}],
+        {"from", "to", "first_day", "last_day", "nights": [{"night", "calls", "answered", "unanswered"}],
          "calls": N, "answered": N, "unanswered": N, "answer_rate": 0.0-1.0 | None,
          "busiest_hours": [{"hour": 18, "calls": 5}, ...]}   # up to three, busiest first
     """
@@ -154,6 +154,8 @@ def weekly_summary(calls, history, tz, start: datetime, end: datetime) -> dict:
     known = totals["answered"] + totals["unanswered"]
     hours = Counter({h["hour"]: h["calls"] for h in summary["per_hour"] if h["calls"]})
     return {"from": summary["from"], "to": summary["to"],
+            "first_day": start.astimezone(tz).date().isoformat(),
+            "last_day": (end.astimezone(tz) - timedelta(microseconds=1)).date().isoformat(),
             "nights": [{k: n[k] for k in ("night", "calls", "answered", "unanswered")}
                        for n in summary["per_night"]],
             "calls": totals["after_hours"], "answered": totals["answered"],
@@ -165,7 +167,7 @@ def weekly_summary(calls, history, tz, start: datetime, end: datetime) -> dict:
 
 def summary_text(data: dict) -> str:
     rate = "not known" if data["answer_rate"] is None else f"{data['answer_rate']:.0%}"
-    lines = [f"After-hours calls from {data['from'][:10]} to {data['to'][:10]}: "
+    lines = [f"After-hours calls from {data['first_day']} to {data['last_day']}: "
              f"{data['calls']}, answer rate {rate}.", "", "Per night:"]
     lines += [f"    {n['night']}: {n['calls']} calls, {n['unanswered']} not answered"
               for n in data["nights"]] or ["    no after-hours periods"]
