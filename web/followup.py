@@ -261,9 +261,22 @@ def metrics_object():
 
 
 @bp.route("/metrics", methods=["GET"])
-@require("viewer", public=True)
 def metrics():
+    """A scraper is no browser: without a token it gets 401, never the login page (a
+    redirect it would follow and fail to parse). Public like the status when
+    ``web.public_status`` says so."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
+    from web.auth import public_status_allowed
+    from web.errors import ApiError
+
+    controller()
+    identity = g.get("identity")
+    if identity is None and not (public_status_allowed() and not g.get("auth_error")):
+        raise ApiError(401, g.get("auth_error") or "send 'Authorization: Bearer TOKEN' (a "
+                            "viewer token from nightswitch token create), or set "
+                            "web.public_status = true")
+    if identity is not None and not identity.may("viewer"):
+        raise ApiError(403, "this needs the viewer role")
     return Response(metrics_object().scrape(), mimetype=None,
                     headers={"Content-Type": CONTENT_TYPE_LATEST})

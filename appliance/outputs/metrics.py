@@ -153,9 +153,9 @@ class StateCollector:
         next_change = GaugeMetricFamily("nightswitch_next_change_timestamp_seconds",
                                         "When the mode changes next (Unix time)",
                                         labels=["zone", "mode"])
-        ahead = GaugeMetricFamily("nightswitch_schedule_days_ahead", "Days to the end of "
-                                  "the last dated exception, season or closure",
-                                  labels=["zone"])
+        ahead = GaugeMetricFamily("nightswitch_schedule_ahead_seconds", "Time to the end "
+                                  "of the last dated exception, season or closure (whole "
+                                  "days)", labels=["zone"])
         stale = GaugeMetricFamily("nightswitch_schedule_warnings", "Stale-schedule "
                                   "warnings open", labels=["zone"])
         clock = GaugeMetricFamily("nightswitch_clock_synchronized", "1 when the system "
@@ -179,7 +179,7 @@ class StateCollector:
             if change:
                 next_change.add_metric([zone, change["mode"]], _timestamp(change["at"]))
             schedule = ctl.resolve_zone(zone).schedule
-            ahead.add_metric([zone], float(days_ahead(schedule, today)))
+            ahead.add_metric([zone], float(days_ahead(schedule, today) * 86400))
             try:
                 stale.add_metric([zone], float(len(zone_warnings(ctl, zone))))
             except Exception:  # noqa: BLE001 - a failing store shows as a fault instead
