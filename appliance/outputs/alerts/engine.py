@@ -327,6 +327,8 @@ class AlertEngine:
             try:
                 wait = min(wait, self.deliver(name))
             except Exception:  # noqa: BLE001 - the store failing must not end the thread
+                if self._stop.is_set():
+                    break       # the store closed while a slow server was being tried
                 log.exception("alerts: delivery to %s failed", name)
             if self._stop.is_set():
                 break
