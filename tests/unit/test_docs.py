@@ -427,6 +427,9 @@ SECTIONS = {
     "[[zones]]": ({"zones": [{"name": "main", PROBE: 1}]}, f"zones[0].{PROBE}"),
     "[smdr]": ({"smdr": {"port": "/dev/ttyUSB0", "format": SHIPPED_FORMATS[0], PROBE: 1}},
                f"smdr.{PROBE}"),
+    "[alerts]": ({"alerts": {PROBE: 1}}, f"alerts.{PROBE}"),
+    "[[alerts.targets]]": ({"alerts": {"targets": [{"url": "https://h.example.com/x",
+                                                     PROBE: 1}]}}, f"alerts.targets[0].{PROBE}"),
     "": ({PROBE: 1}, PROBE),
 }
 
