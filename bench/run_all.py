@@ -95,7 +95,8 @@ EXPECTED = {
           for what in ("key_relay_p99", "key_relay_p50", "delivery_attempts")),
         "metrics_scrape_p50", "metrics_scrape_p99",
     ],
-    "soak": ["soak_transitions_exact", "soak_rss_growth", "soak_calls_lost"],
+    "soak": ["soak_transitions_exact", "soak_rss_growth", "soak_calls_lost",
+             "soak_metrics_counters_fell"],
 }
 
 #: SPEC 9, row by row: (script, figure name) patterns, the row's words, its physical floor.
