@@ -47,6 +47,7 @@ FAULT_TITLES = {
     "config": "Configuration problem",
     "wiring": "Key switch wiring fault",
     "fallback": "Using the fallback switch",
+    "smdr": "Call records (SMDR) not arriving",
 }
 NAV = (("pages.status", "Status", "viewer"), ("pages.schedule", "Schedule", "viewer"),
        ("pages.log", "Log", "viewer"), ("pages.calls", "Calls", "viewer"),
