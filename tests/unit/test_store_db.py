@@ -106,7 +106,7 @@ def test_refuses_a_database_from_a_newer_nightswitch(data_dir):
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     before = path.read_bytes()
-    with pytest.raises(SchemaTooNewError, match="schema version 99.*up to version 2"):
+    with pytest.raises(SchemaTooNewError, match="schema version 99.*up to version 3"):
         Store(data_dir)
     assert path.read_bytes() == before
     assert not list(data_dir.glob("*.corrupt-*"))
