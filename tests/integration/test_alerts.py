@@ -355,7 +355,8 @@ def test_a_broken_webhook_is_retried_and_never_stops_the_switching(mock_factory,
         a.rig.clock.set_synchronized(False)
         wait_until(lambda: smtp.events() == ["clock start"])
         wait_until(lambda: any("to hook: failed (the webhook" in r["reason"] and "500"
-                               in r["reason"] for r in a.rig.store.audit(source="alert")))
+                               in r["reason"] for r in a.rig.store.audit(source="alert")),
+                   timeout=60)
         a.rig.clock.set_synchronized(True)
         a.rig.turn_key("day")                        # reception switches meanwhile
         a.advance(0.2)

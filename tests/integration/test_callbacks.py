@@ -110,7 +110,7 @@ def test_the_callback_list_equals_the_calls_api_for_that_night(feed):
     # the morning mail at 08:30 carries the same list
     rig.clock.set(t(day=3, hour=8, minute=31))
     rig.settle()
-    wait_until(lambda: any("to call back" in s for s in smtp.subjects()), timeout=20)
+    wait_until(lambda: any("to call back" in s for s in smtp.subjects()), timeout=60)
     (mail,) = [m for m in smtp.messages if "to call back" in str(m["Subject"])]
     assert str(mail["Subject"]) == ("[Test office] 4 after-hours calls to call back, night of "
                                     "2026-03-02")
@@ -134,7 +134,7 @@ def test_the_callback_list_equals_the_calls_api_for_that_night(feed):
     assert "is not on the callback list of the night of 2026-03-02" in bad.get_json()["error"]
 
     # the weekly summary goes out on Tuesday with the same figures
-    wait_until(lambda: any("week to" in s for s in smtp.subjects()), timeout=20)
+    wait_until(lambda: any("week to" in s for s in smtp.subjects()), timeout=60)
     (summary,) = [m for m in smtp.messages if "week to" in str(m["Subject"])]
     text = summary.get_content().replace("\r\n", "\n")
     assert "After-hours calls from 2026-02-24 to 2026-03-02: 4, answer rate not known." in text
