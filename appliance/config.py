@@ -96,6 +96,7 @@ class Config:
     profiles_dir: str = "/etc/nightswitch/profiles"
     smdr_dir: str = "/etc/nightswitch/smdr"
     calendars: list = field(default_factory=list)   # CalendarConfig (inputs.calendars)
+    alerts: object = None       # appliance.outputs.alerts.settings.AlertsConfig
     raw: dict = field(default_factory=dict)
 
     @property
@@ -201,7 +202,7 @@ class _Checker:
 # -- the sections ------------------------------------------------------------------------
 
 TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
-            "actuators", "smdr", "profiles", "spare", "reserved", "calendars", "mqtt"}
+            "actuators", "smdr", "profiles", "spare", "reserved", "calendars", "mqtt", "alerts"}
 
 
 def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
@@ -469,6 +470,9 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     c.errors.extend(errors)
     from appliance.outputs.mqtt.settings import check_mqtt
     cfg.mqtt = check_mqtt(data, c.errors)
+    from appliance.outputs.alerts.settings import check_alerts   # issue 15: its own module
+    cfg.alerts, alert_errors = check_alerts(data.get("alerts"), cfg.zone_names)
+    c.errors.extend(alert_errors)
     if c.errors:
         raise ValidationError(c.errors, source)
     return cfg

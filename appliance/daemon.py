@@ -72,6 +72,8 @@ class Appliance:
         self.intake = None
         self.calendars = None
         self.mqtt = None
+        self.alerts = None
+        self.metrics = None
         self.pbx_sim = None
         self.pbx_model = None
         self.serial_sims = []
@@ -189,6 +191,7 @@ class Appliance:
         self.store.prune_audit(before)
         self.store.prune_calls(before)
         self.store.prune_mode_history(before)
+        self.store.prune_outbox(self.clock.now() - timedelta(days=90))
 
     def write_cli_token(self) -> Path:
         """A fresh admin token for the local CLI (``status``, ``day``, ``night``), readable
@@ -210,6 +213,7 @@ class Appliance:
         try:
             if self.config.smdr:
                 self._start_smdr()
+            self._build_outputs()
             if self.web:          # documented above, but was ignored: the web always started
                 # Bind the port before any relay moves: a port already taken must fail the
                 # start here, not after the mode was asserted, or every systemd restart
@@ -222,6 +226,8 @@ class Appliance:
                 self.calendars.start()
             if self.mqtt is not None:   # after the controller: it reads its snapshots
                 self.mqtt.start()       # connects in the background: a broker that is down waits
+            self.alerts.start()         # subscribers of the controller: after its start
+            self.metrics.start()
             if self.web:
                 self.web_thread.start()
                 self.write_cli_token()
@@ -250,6 +256,14 @@ class Appliance:
         # The company closures kept in the store are put in force here, before the
         # controller's first decision, broker or no broker.
         self.mqtt = build_bridge(self.controller, self.config.mqtt)
+    def _build_outputs(self) -> None:
+        """The alert engine and the metrics (issue 15): both only read the controller's
+        published snapshots, in threads of their own."""
+        from appliance.outputs.alerts import AlertEngine
+        from appliance.outputs.metrics import Metrics
+
+        self.alerts = AlertEngine(self.controller, intake=self.intake)
+        self.metrics = Metrics(self.controller, intake=self.intake, engine=self.alerts)
 
     def _start_web(self) -> None:
         from waitress import create_server
@@ -257,10 +271,13 @@ class Appliance:
         from appliance.control.facade import ApplianceFacade
         from web import create_app
 
-        app = create_app(ApplianceFacade(self.controller, self.config), store=self.store,
+        app = create_app(ApplianceFacade(self.controller, self.config, metrics=self.metrics),
+                         store=self.store,
                          virtual_panel=self.virtual_panel,
                          test_config={"NIGHTSWITCH_INTAKE": self.intake,
-                                      "NIGHTSWITCH_CALENDARS": self.calendars})
+                                      "NIGHTSWITCH_CALENDARS": self.calendars,
+                                      "NIGHTSWITCH_ALERTS": self.alerts,
+                                      "NIGHTSWITCH_METRICS": self.metrics})
         # Under a burst of browsers waitress warns of its queue depth on every request;
         # that is load, not a fault, and must not flood the journal.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -302,6 +319,9 @@ class Appliance:
             self.web_server.close()
         if self.mqtt is not None:     # says "offline" while the controller still runs
             self.mqtt.stop()
+        for output in (self.alerts, self.metrics):
+            if output is not None:
+                output.stop()
         if self.intake is not None:
             self.intake.stop()
         if self.calendars is not None:

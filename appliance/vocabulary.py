@@ -61,6 +61,13 @@ class FaultKind(StrEnum):
         return _FAULT_TITLES[self]
 
     @property
+    def quiet(self) -> bool:
+        """True for a fault found outside the switch that reception can do nothing about
+        (the SMDR port): shown on the page, ``/health`` and by alert, never on the fault
+        LED."""
+        return self is FaultKind.SMDR
+
+    @property
     def steady(self) -> bool:
         """True when the fault LED is lit steadily for this kind (the switch itself
         failed), False when it blinks."""

@@ -77,6 +77,8 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
         JSON_SORT_KEYS=False,
         NIGHTSWITCH_INTAKE=None,
         NIGHTSWITCH_CALENDARS=None,
+        NIGHTSWITCH_ALERTS=None,
+        NIGHTSWITCH_METRICS=None,
         NIGHTSWITCH_MAX_STREAMS=4,
         NIGHTSWITCH_STREAM_SECONDS=300.0,
         NIGHTSWITCH_HEARTBEAT_SECONDS=5.0,
@@ -90,7 +92,7 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
     app.extensions["nightswitch.store"] = store
     app.extensions["nightswitch.virtual_panel"] = virtual_panel
 
-    from web import api, auth, errors, pages, security, sse
+    from web import api, auth, errors, followup, pages, security, sse
 
     security.init_app(app)
     errors.init_app(app)
@@ -99,6 +101,7 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
     app.register_blueprint(api.bp)
     app.register_blueprint(sse.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(followup.bp)
     return app
 
 

@@ -166,7 +166,11 @@ def local_iso(value) -> str | None:
 @zone_route("/status", methods=["GET"])
 @require("viewer", public=True)
 def status(zone):
-    return jsonify(appliance().status(resolve_zone(zone)))
+    from web.followup import stale_view
+
+    name = resolve_zone(zone)
+    # issue 15: the stale-schedule warnings beside the controller's snapshot
+    return jsonify(dict(appliance().status(name), warnings=stale_view(name)))
 
 
 def checked_until(value):

@@ -49,6 +49,7 @@ FAULT_TITLES = {
     "fallback": "Using the fallback switch",
     "calendar": "Calendar cannot be read",
     "company": "Company closures cannot be read",
+    "smdr": "Call records (SMDR) not arriving",
 }
 NAV = (("pages.status", "Status", "viewer"), ("pages.schedule", "Schedule", "viewer"),
        ("pages.log", "Log", "viewer"), ("pages.calls", "Calls", "viewer"),

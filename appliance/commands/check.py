@@ -123,7 +123,8 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], list[str]
         checked.append(where)
         try:
             data = json.loads(text)
-            parse_schedule(data, allowed_modes=config.zone_modes(zone))
+            parsed = parse_schedule(data, allowed_modes=config.zone_modes(zone))
+            warnings += stale_lines(config, zone, parsed, db, where)
             if data.get("timezone") != config.timezone:
                 # The schedule decides in its zone; the page, the log and "until 19:30"
                 # use the site's: two clocks an hour apart confuse everybody.
@@ -137,6 +138,17 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], list[str]
     if not checked:
         return errors, nothing
     return errors, ["saved " + ", ".join(checked) + " fits the config", *warnings]
+
+
+def stale_lines(config, zone, parsed, db, where) -> list[str]:
+    """The stale-schedule warnings (issue 15) as ``warning:`` lines naming the field."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from appliance.outputs.alerts.check_lines import stale_warning_lines
+
+    today = datetime.now(ZoneInfo(config.timezone)).date()
+    return stale_warning_lines(config, zone, parsed, db, where, today)
 
 
 def summarize(config) -> list[str]:

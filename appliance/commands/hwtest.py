@@ -1,4 +1,4 @@
-"""``nightswitch test leds|relays|key|pbx``: commissioning, one part at a time.
+"""``nightswitch test leds|relays|key|pbx|alerts``: commissioning, one part at a time.
 
 It drives the real pins, so the daemon must be stopped first (the pins belong to one
 process). Interactive by default: it says what to look for and asks; ``--yes`` runs
@@ -18,7 +18,9 @@ def register(subparsers, common) -> None:
         help="commissioning: test the LEDs, relays, key switch or PBX dialogue",
         description="Test one part of the installation. Stop the service first "
                     "(systemctl stop nightswitch): the test drives the same pins.")
-    p.add_argument("part", choices=("leds", "relays", "key", "pbx"), help="what to test")
+    p.add_argument("part", choices=("leds", "relays", "key", "pbx", "alerts"),
+                   help="what to test (alerts: a test message to each [[alerts.targets]]; "
+                        "the service may keep running)")
     p.add_argument("--yes", action="store_true",
                    help="do not ask; run every step and report (for scripts)")
     p.add_argument("--seconds", type=float, default=2.0,
@@ -167,7 +169,14 @@ def test_pbx(config, factory, asker: Asker, seconds: float) -> None:
             asker.failures.append(f"pbx {spec['name']}")
 
 
-TESTS = {"leds": test_leds, "relays": test_relays, "key": test_key, "pbx": test_pbx}
+def test_alerts(config, factory, asker: Asker, seconds: float) -> None:
+    from appliance.outputs.alerts.commands import run_test
+
+    run_test(config, asker)
+
+
+TESTS = {"leds": test_leds, "relays": test_relays, "key": test_key, "pbx": test_pbx,
+         "alerts": test_alerts}
 
 
 def run(args) -> int:
@@ -176,7 +185,7 @@ def run(args) -> int:
     if not 0.1 <= args.seconds <= 60:
         raise NightswitchError("--seconds must be between 0.1 and 60")
     config = load_config(args.config)
-    if not args.simulate:
+    if not args.simulate and args.part != "alerts":      # alerts touch no pin
         _ensure_daemon_stopped(args.data)
     asker = Asker(args.yes)
     TESTS[args.part](config, _factory(args), asker, args.seconds)

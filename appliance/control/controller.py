@@ -40,6 +40,7 @@ from appliance.decision.decide import Key, Override, decide, next_schedule_chang
 from appliance.decision.schedule import default_schedule_json, parse_schedule
 from appliance.decision.until import resolve_end
 from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
+from appliance.store.db import StoreError
 from appliance.inputs.panel import PanelEvent
 from appliance.vocabulary import MODE_RE, FaultKind, Role, Source
 
@@ -221,13 +222,19 @@ class Controller:
         the service."""
         try:
             self.step()
-            self._clear_internal_fault()
+            self._clear_step_faults()
         except Exception as exc:
             self._answer_calls()
             log.exception("controller step failed")
             for zone in self.zones.values():
-                self._fault(zone, FaultKind.INTERNAL, f"the controller hit an error and carries "
-                                                      f"on: {type(exc).__name__}: {exc}")
+                if isinstance(exc, StoreError):
+                    self._fault(zone, FaultKind.STORE, f"the database cannot be written: "
+                                                       f"{exc}; switching goes on, but "
+                                                       "changes may not be kept")
+                else:
+                    self._fault(zone, FaultKind.INTERNAL, f"the controller hit an error and "
+                                                          f"carries on: {type(exc).__name__}: "
+                                                          f"{exc}")
             try:
                 self._publish()
             except Exception:
@@ -266,15 +273,34 @@ class Controller:
             if not self._tick_owed:
                 self.on_tick()
 
-    def _clear_internal_fault(self) -> None:
+    def _clear_step_faults(self) -> None:
         """A step that went through ends an ``internal`` fault raised by one that did
-        not (a full disk that was cleaned up, a store that answers again)."""
+        not. A ``store`` fault ends only when the store takes a write again (a full disk
+        that was cleaned up), which is tried here while the fault lasts."""
         for zone in self.zones.values():
+            recovered = []
             if FaultKind.INTERNAL in zone.faults:
-                zone.clear_fault(FaultKind.INTERNAL)
+                recovered.append(FaultKind.INTERNAL)
+            if FaultKind.STORE in zone.faults and self._store_writable(zone):
+                recovered.append(FaultKind.STORE)
+            for kind in recovered:
+                zone.clear_fault(kind)
                 self._audit(zone, who="nightswitch", source="recovered", old=None, new=None,
-                            reason="the controller works normally again")
+                            reason="the controller works normally again" if kind is
+                            FaultKind.INTERNAL else "the database takes writes again")
+            if recovered:
                 self._publish()
+
+    def _store_writable(self, zone: ZoneState) -> bool:
+        """Try the write the controller needs most (the mode applied, which the call
+        report and a restart read back); it changes nothing when it is already saved."""
+        if getattr(self.store, "quarantined", None) or zone.applied_mode is None:
+            return False        # a damaged database set aside stays a fault until restored
+        try:
+            self.store.set_applied(zone.name, zone.applied_mode, at=self.clock.now())
+            return True
+        except Exception:  # still failing: the fault stays
+            return False
 
     def _workers_alive(self) -> bool:
         """False when a worker has been busy longer than any dialogue may take: then the
@@ -727,6 +753,23 @@ class Controller:
             return self._zone_status(state)
 
         return self.call(do)
+
+    def set_external_fault(self, zone: str | None, kind: str, message: str | None) -> None:
+        """Show (or, with *message* None, clear) a fault that another part found, such as
+        the SMDR port being dead: it is in the status, ``/health`` and the pages like the
+        controller's own faults, but never on the fault LED when reception can do nothing
+        about it (:attr:`~appliance.vocabulary.FaultKind.quiet`), and it never changes a
+        decision."""
+        state = self.resolve_zone(zone)
+
+        def do():
+            if message is None:
+                self._clear_fault(state, kind)
+            else:
+                self._fault(state, kind, message)
+            self._publish()
+
+        self.call(do)
 
     def get_schedule(self, zone: str | None = None) -> dict:
         return dict(self.resolve_zone(zone).schedule_json)

@@ -107,11 +107,13 @@ class ApplianceFacade:
 
     :param controller: the running :class:`~appliance.control.controller.Controller`.
     :param config: the validated :class:`~appliance.config.Config`.
+    :param metrics: the daemon's :class:`~appliance.outputs.metrics.Metrics`, or None.
     """
 
-    def __init__(self, controller, config):
+    def __init__(self, controller, config, *, metrics=None):
         self._controller = controller
         self._config = config
+        self._metrics = metrics
         self.site = SiteInfo(
             name=config.site_name, timezone=config.timezone,
             zones=tuple((z.name, z.label) for z in config.zones),
@@ -195,6 +197,45 @@ class ApplianceFacade:
 
     def relay_states(self) -> dict[str, str]:
         return self._controller.relay_states()
+
+    # -- follow-up: stale schedules, alerts, metrics ----------------------------------------
+    def stale_warnings(self, zone: str) -> list:
+        """The zone's stale-schedule warnings
+        (:class:`~appliance.decision.staleness.StaleWarning`)."""
+        from appliance.outputs.alerts.review import zone_warnings
+
+        return zone_warnings(self._controller, zone)
+
+    def record_review(self, zone: str, *, by: str) -> None:
+        """*by* confirms the zone's schedule is still right (audited)."""
+        from appliance.outputs.alerts.review import record_review
+
+        record_review(self._controller.store, zone, by=by, at=self.now())
+
+    def alert_targets(self) -> list:
+        """The configured ``[[alerts.targets]]`` (URLs with secrets masked in their
+        ``describe()``)."""
+        from appliance.outputs.alerts.settings import AlertsConfig
+
+        return list((getattr(self._config, "alerts", None) or AlertsConfig()).targets)
+
+    def send_test_alert(self, *, by: str, only: str | None = None) -> list[dict]:
+        """Send a test message to every target (or *only* one), now, from the request's
+        thread; ``[{"target", "ok", "detail"}]``."""
+        from appliance.outputs.alerts import send_test
+
+        return send_test(self._config, by=by, now=self.now(), store=self._controller.store,
+                         only=only)
+
+    def metrics(self, *, intake=None, engine=None):
+        """The :class:`~appliance.outputs.metrics.Metrics` of this appliance (made on
+        first use where the daemon gave none)."""
+        if self._metrics is None:
+            from appliance.outputs.metrics import Metrics
+
+            self._metrics = Metrics(self._controller, intake=intake, engine=engine)
+            self._metrics.start()
+        return self._metrics
 
     # -- the installer's view --------------------------------------------------------------
     def installer_info(self) -> dict:

@@ -127,13 +127,20 @@ def led_patterns(zone: ZoneState) -> dict[str, LedPattern]:
         pattern = LedPattern.SLOW
     else:
         pattern = LedPattern.ON
-    kinds = set(zone.faults)
+    kinds = {k for k in zone.faults if not _quiet(k)}
     steady = any(_steady(k) for k in kinds)
     return {
         "day": pattern if mode == "day" else LedPattern.OFF,
         "night": pattern if mode not in (None, "day", "unknown") else LedPattern.OFF,
         "fault": LedPattern.ON if steady else LedPattern.SLOW if kinds else LedPattern.OFF,
     }
+
+
+def _quiet(kind: str) -> bool:
+    try:
+        return FaultKind(kind).quiet
+    except ValueError:
+        return False
 
 
 def _steady(kind: str) -> bool:

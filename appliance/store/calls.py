@@ -72,6 +72,13 @@ def between(conn: sqlite3.Connection, zone, start, end) -> list[dict]:
     return [_call_dict(r) for r in rows]
 
 
+def after_id(conn: sqlite3.Connection, after_id, limit=1000) -> list[dict]:
+    """Calls of every zone with an id above *after_id*, oldest first."""
+    rows = conn.execute(f"SELECT id, zone, {', '.join(_FIELDS)} FROM calls WHERE id > ? "
+                        "ORDER BY id LIMIT ?", (int(after_id), int(limit)))
+    return [_call_dict(r) for r in rows]
+
+
 def add_unparsed(conn: sqlite3.Connection, *, at, fmt, raw, reason) -> int:
     check = Checker()
     at = check.instant("at", at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from appliance.store import alerts as _alerts
 from appliance.store import audit as _audit
 from appliance.store import calendars as _calendars
 from appliance.store import calls as _calls
@@ -314,6 +315,70 @@ class Store:
         """``{body, source, fetched_at}`` of calendar *key*, or None."""
         with self._db.read() as conn:
             return _calendars.get(conn, key)
+
+    # -- alerts (issue 15) -----------------------------------------------------------
+
+    def alert_states(self) -> dict[str, dict]:
+        """The open alerts: ``{key: {key, zone, event, message, since, started_at,
+        last_notice_at}}``."""
+        with self._db.read() as conn:
+            return _alerts.states(conn)
+
+    def alert_transition(self, *, upsert=(), delete=(), messages=(), at) -> list[int]:
+        """Change the alert state and queue the messages it causes, in one transaction;
+        returns the new outbox ids."""
+        with self._db.write() as conn:
+            return _alerts.apply_changes(conn, upsert=upsert, delete=delete,
+                                         messages=messages, at=at)
+
+    def outbox_add(self, messages, *, at) -> list[int]:
+        """Queue messages (dicts: target, zone, event, phase, subject, body, payload)."""
+        with self._db.write() as conn:
+            return _alerts.enqueue(conn, messages, at=at)
+
+    def outbox_pending(self, target, *, limit=20) -> list[dict]:
+        """*target*'s pending messages, oldest first."""
+        with self._db.read() as conn:
+            return _alerts.pending(conn, target, limit=limit)
+
+    def outbox_next_due(self, target) -> str | None:
+        with self._db.read() as conn:
+            return _alerts.next_due(conn, target)
+
+    def outbox_sent(self, id, *, at) -> None:  # noqa: A002
+        with self._db.write() as conn:
+            _alerts.mark_sent(conn, id, at=at)
+
+    def outbox_failed(self, id, *, error, retry_at, at) -> None:  # noqa: A002
+        with self._db.write() as conn:
+            _alerts.mark_failed(conn, id, error=error, retry_at=retry_at, at=at)
+
+    def outbox(self, *, limit=50, status=None) -> list[dict]:
+        with self._db.read() as conn:
+            return _alerts.outbox(conn, limit=limit, status=status)
+
+    def prune_outbox(self, before) -> int:
+        with self._db.write() as conn:
+            return _alerts.prune(conn, before)
+
+    def set_callback(self, zone, night, number, *, done, by, at) -> bool:
+        with self._db.write() as conn:
+            return _alerts.set_callback(conn, zone, night, number, done=done, by=by, at=at)
+
+    def callbacks(self, zone, night) -> dict[str, dict]:
+        with self._db.read() as conn:
+            return _alerts.callbacks(conn, zone, night)
+
+    def calls_after_id(self, after_id, limit=1000) -> list[dict]:
+        """Calls of every zone with an id above *after_id*, oldest first (the metrics'
+        running count of after-hours calls)."""
+        with self._db.read() as conn:
+            return _calls.after_id(conn, after_id, limit)
+
+    def last_call_id(self) -> int:
+        """The highest call id stored (0 when none)."""
+        with self._db.read() as conn:
+            return conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
 
     # -- backup --------------------------------------------------------------------
 

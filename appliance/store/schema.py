@@ -120,6 +120,43 @@ MIGRATIONS: tuple[Migration, ...] = (
             source TEXT NOT NULL DEFAULT '',
             fetched_at TEXT NOT NULL)""",
     )),
+    # Alerts (issue 15): the outbox that survives a reboot, the state of each alert (so
+    # a restart neither repeats a "started" nor forgets a "resolved"), and the morning
+    # callback list's ticks.
+    Migration(4, "alert outbox, alert state and call-back ticks", (
+        """CREATE TABLE alert_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            target TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            event TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'sent', 'failed')),
+            last_error TEXT,
+            done_at TEXT)""",
+        "CREATE INDEX alert_outbox_due ON alert_outbox (status, target, next_attempt_at)",
+        """CREATE TABLE alert_state (
+            key TEXT PRIMARY KEY,
+            zone TEXT NOT NULL,
+            event TEXT NOT NULL,
+            message TEXT NOT NULL,
+            since TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            last_notice_at TEXT NOT NULL)""",
+        """CREATE TABLE callbacks (
+            zone TEXT NOT NULL,
+            night TEXT NOT NULL,
+            number TEXT NOT NULL,
+            done_by TEXT NOT NULL,
+            done_at TEXT NOT NULL,
+            PRIMARY KEY (zone, night, number))""",
+    )),
 )
 
 #: The schema version this code writes and understands.

@@ -88,7 +88,7 @@ def test_check_judges_the_saved_schedule_against_the_config(good_config, tmp_pat
     result = nightswitch("check", "--config", good_config, "--data", data)
     assert result.returncode == 0, result.stderr
     assert "saved schedule version 2 fits the config" in result.stdout.splitlines()
-    assert "warning: schedule" not in result.stdout          # Europe/Berlin on both sides
+    assert "runs on" not in result.stdout          # Europe/Berlin on both sides
     with Store(data) as store:
         store.save_schedule("main", dict(lunch, weekly={}, timezone="America/New_York"),
                             by="anna", at=datetime.now(timezone.utc))
@@ -391,7 +391,10 @@ def test_simulate_answers_a_serial_actuator_with_the_pbx_simulator(tmp_path):
         out.wait_for("open http://", timeout=30)
         assert "actuator maintenance-port talks to the simulated mitel-3300 on " in out.stderr
         token, url = (data / "cli-token").read_text().split()
-        status = wait_until(lambda: (s := api("GET", url, token, "/status"))["verified"] and s,
+        # simulate starts at the real time of day: set a night first
+        api("POST", url, token, "/sim/clock", {"now": "2026-03-02T06:00:00+01:00"})
+        status = wait_until(lambda: (s := api("GET", url, token, "/status"))["verified"]
+                            and s["mode"] == "night" and s,
                             message="the serial actuator never verified night")
         assert status["mode"] == "night" and status["faults"] == []
         api("POST", url, token, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})

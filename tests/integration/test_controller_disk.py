@@ -21,7 +21,7 @@ def test_a_store_that_fails_is_a_fault_and_the_key_still_switches(mock_factory, 
         rig.turn_key("day")
         rig.settle_key()
         wait_until(lambda: rig.pin(17).state is False, message="the relay did not follow")
-        wait_until(lambda: any(f["kind"] == "internal" and "disk is full" in f["message"]
+        wait_until(lambda: any(f["kind"] == "store" and "disk is full" in f["message"]
                                for f in rig.status()["faults"]),
                    message=f"no fault shown: {rig.status()['faults']}")
         assert rig.controller._thread.is_alive()

@@ -172,6 +172,25 @@ class Client:
             conn.close()
 
 
+def scrape_counters(client: Client, counters: dict) -> None:
+    """Read /metrics and note every counter that fell since the last scrape (issue 15:
+    counters only rise while the daemon runs)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.call("GET", "/metrics").decode()
+    latest = counters.setdefault("latest", {})
+    for family in text_string_to_metric_families(text):
+        if family.type not in ("counter", "histogram"):
+            continue
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if sample.value < latest.get(key, float("-inf")):
+                counters.setdefault("fell", []).append(
+                    f"{sample.name}{dict(sample.labels)}: {latest[key]} -> {sample.value}")
+            latest[key] = sample.value
+    counters["scrapes"] = counters.get("scrapes", 0) + 1
+
+
 def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
     import os
     import pty
@@ -242,6 +261,7 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
         next_sample = START + timedelta(days=WARM_UP_DAYS)
         next_poll = START + timedelta(hours=1)
         next_daily = START + timedelta(days=1)
+        counters: dict = {}
         i = 0
         while clock.now() < plan.end:
             status = ctl.status()
@@ -290,6 +310,7 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
                 client.call("GET", f"/api/v1/calls/summary?from={day - timedelta(days=6)}"
                                    f"&to={day}")
                 client.call("GET", "/api/v1/audit?limit=50")
+                scrape_counters(client, counters)
                 next_daily = now + timedelta(days=1)
             if now >= next_sample:
                 rss.append(rss_kb())
@@ -330,6 +351,10 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
         "intake": {k: intake.get(k) for k in ("lines", "calls", "unparsed", "lost")},
         "http_requests": client.requests,
         "rss_kb": rss, "rss_growth_pct": round(growth, 2),
+        "metrics_scrapes": counters.get("scrapes", 0),
+        "counters_fell": counters.get("fell", []),
+        "switches_counted": sum(v for (n, _), v in counters.get("latest", {}).items()
+                                if n == "nightswitch_switches_total"),
         "controller_alive": alive, "final_mode": final["mode"],
         "final_faults": final["faults"],
     }
@@ -348,6 +373,10 @@ def check(result: dict) -> list[str]:
         problems.append(f"{result['calls_sent'] - result['calls_stored']} call records lost")
     if result["rss_growth_pct"] > 10:
         problems.append(f"resident memory grew {result['rss_growth_pct']} % after warm-up")
+    if result.get("counters_fell"):
+        problems.append(f"counters fell on /metrics: {result['counters_fell'][:3]}")
+    if result.get("metrics_scrapes", 1) == 0:
+        problems.append("/metrics was never scraped")
     if not result["controller_alive"]:
         problems.append("the controller thread died")
     if result["final_faults"]:
@@ -385,6 +414,9 @@ def main(argv=None) -> int:
     print(f"BENCH name=soak_rss_growth value={result['rss_growth_pct']} unit=% target=<10")
     print(f"BENCH name=soak_calls_lost value={result['calls_sent'] - result['calls_stored']} "
           f"unit=count target=0")
+    print(f"BENCH name=soak_metrics_counters_fell value={len(result['counters_fell'])} "
+          f"unit=count target=0 ({result['metrics_scrapes']} scrapes of /metrics, "
+          f"{result['switches_counted']:g} switches counted)")
     return 1 if problems else 0
 
 

@@ -435,6 +435,9 @@ SECTIONS = {
                                       PROBE: 1}]}, f"calendars[0].{PROBE}"),
     "[mqtt]": ({"mqtt": {"broker": "mqtt://192.0.2.10", "site_id": "a", PROBE: 1}},
                f"mqtt.{PROBE}"),
+    "[alerts]": ({"alerts": {PROBE: 1}}, f"alerts.{PROBE}"),
+    "[[alerts.targets]]": ({"alerts": {"targets": [{"url": "https://h.example.com/x",
+                                                     PROBE: 1}]}}, f"alerts.targets[0].{PROBE}"),
     "": ({PROBE: 1}, PROBE),
 }
 
