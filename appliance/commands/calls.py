@@ -363,7 +363,7 @@ def run_import(args) -> int:
     _note(note)
 
     parsed = []
-    for number, line in enumerate(frame_bytes(data, nul=fmt.nul), start=1):
+    for number, line in enumerate(frame_bytes(data, **fmt.framer_options()), start=1):
         if line.dropped:
             parsed.append((number, None, f"line longer than 512 characters: {line.dropped} "
                                          "more were cut off", line.text))

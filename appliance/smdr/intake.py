@@ -265,7 +265,7 @@ class SmdrIntake:
 
     def _read(self, port) -> bool:
         """Read until stopped or the port fails; True if any data came."""
-        framer = LineFramer(self.max_line, nul=self.fmt.nul)
+        framer = LineFramer(self.max_line, **self.fmt.framer_options())
         got_data = False
         last_data = self.clock.monotonic()
         try:
