@@ -25,13 +25,14 @@ prompts and the buffer size quoted above; the rest makes the simulator a harder 
 from __future__ import annotations
 
 import logging
-import random
 import select
 import socket
 import threading
 import time
 from collections import deque
-from datetime import timedelta, timezone
+from datetime import timezone
+
+from appliance.sim.call_maker import CallMaker
 
 log = logging.getLogger("appliance.sim")
 
@@ -42,43 +43,6 @@ ECHO, SGA, TTYPE, NAWS = 1, 3, 24, 31
 NEGOTIATION = bytes([IAC, WILL, ECHO, IAC, WILL, SGA, IAC, DO, TTYPE, IAC, DO, NAWS])
 #: IP Office keeps this many records while the collector is away (FIELD_NOTES 1.2).
 IP_OFFICE_BUFFER = 3000
-
-
-def _now_utc():
-    from appliance.inputs.clock import SystemClock
-    return SystemClock().now()
-
-
-class _CallMaker:
-    """Plausible calls that just ended, as CallRecords (shared by both simulators)."""
-
-    def __init__(self, fmt, tz, now, seed):
-        self.fmt = fmt
-        self.tz = tz
-        self.now = now or _now_utc
-        self.rng = random.Random(seed)
-
-    def record(self, **fields):
-        from appliance.smdr.record import CallRecord
-
-        rng = self.rng
-        direction = fields.pop("direction", rng.choice(["in", "in", "out"]))
-        answered = fields.pop("answered", True)
-        duration = fields.pop("duration_s", rng.randrange(5, 600) if answered else 0)
-        values = dict(
-            started_at=fields.pop("started_at", (self.now() - timedelta(seconds=duration))
-                                  .replace(microsecond=0)),
-            duration_s=duration, extension=fields.pop("extension", str(rng.randrange(101, 121))),
-            trunk=fields.pop("trunk", f"{rng.randrange(1, 9):02d}"), direction=direction,
-            answered=answered, ring_s=fields.pop("ring_s", rng.randrange(2, 40)),
-            number=fields.pop("number", "0" + "".join(str(rng.randrange(10)) for _ in range(9))),
-            fmt=self.fmt.name, raw="")
-        if fields:
-            raise ValueError("unknown call fields: " + ", ".join(sorted(fields)))
-        return CallRecord(**values)
-
-    def line(self, record) -> str:
-        return self.fmt.render(record, self.tz)
 
 
 class _Session:
@@ -131,7 +95,7 @@ class TelnetSmdrPbx:
     def __init__(self, fmt, *, password: str = "pccsmdr", host: str = "127.0.0.1",
                  port: int = 0, login_prompt: bool = False, prompt_char_s: float = 0.0,
                  negotiate: bool = True, tz=timezone.utc, now=None, seed=None, stored=()):
-        self.maker = _CallMaker(fmt, tz, now, seed)
+        self.maker = CallMaker(fmt, tz, now, seed)
         self._password = password
         self.host = host
         self.port = port
@@ -377,7 +341,7 @@ class IpOfficeSmdr:
 
     def __init__(self, fmt, host: str, port: int, *, source_address: str | None = None,
                  retry_s: float = 0.1, tz=timezone.utc, now=None, seed=None):
-        self.maker = _CallMaker(fmt, tz, now, seed)
+        self.maker = CallMaker(fmt, tz, now, seed)
         self.host = host
         self.port = port
         self.source_address = source_address
