@@ -149,3 +149,18 @@ def test_telnet_options_are_refused_and_never_reach_the_data():
     with pytest.raises(Exception) as info:
         port.read(1)
     assert "closed the connection" in str(info.value)
+
+
+def test_check_says_how_the_network_records_come_in():
+    from appliance.commands.check import summarize
+
+    telnet = load_config_text(BASE + '[smdr]\nport = "telnet://192.0.2.10:2300"\n'
+                              'format = "panasonic-kx-tda"\npassword = "1234"\n',
+                              site_dir=NO_SITE)
+    assert ("SMDR: panasonic-kx-tda on telnet://192.0.2.10:2300 (zone main), login "
+            "panasonic-telnet") in summarize(telnet)
+    listen = load_config_text(BASE + '[smdr]\nport = "listen://:33333"\n'
+                              'format = "avaya-ip-office"\n', site_dir=NO_SITE)
+    assert any("the PBX connects (from any address: set smdr.allow)" in line
+               for line in summarize(listen))
+    assert "1234" not in "\n".join(summarize(telnet))
