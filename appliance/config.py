@@ -422,12 +422,14 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
     smdr = c.table(data, "smdr", "smdr")
     if smdr is None:
         return
-    c.unknown(smdr, {"port", "format", "zone", "settings", "routes"}, "smdr")
+    c.unknown(smdr, {"port", "format", "zone", "settings", "routes", "login", "username",
+                     "password", "allow"}, "smdr")
     port = c.string(smdr, "port", "smdr.port")
     fmt = c.string(smdr, "format", "smdr.format")
     if port is None:
-        c.err("smdr.port", "is required: a serial device or URL such as /dev/ttyUSB0 "
-                           "or socket://192.0.2.10:2300")
+        c.err("smdr.port", "is required: a serial device or URL such as /dev/ttyUSB0, "
+                           "socket://192.0.2.10:2300, telnet://192.0.2.10:2300 or "
+                           "listen://:33333")
     if fmt is None:
         c.err("smdr.format", "is required: the name of an SMDR format "
                              "(see `nightswitch calls formats`)")
@@ -445,6 +447,9 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
     c.errors.extend(errors)
     cfg.smdr = {"port": port, "format": fmt, "zone": zone, "settings": dict(settings),
                 "routes": routes}
+    # The network keys (telnet://, listen://), checked by appliance.smdr.sources.
+    cfg.smdr.update({k: smdr[k] for k in ("login", "username", "password", "allow")
+                     if k in smdr})
 
 
 def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Config:

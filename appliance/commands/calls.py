@@ -8,6 +8,8 @@
   format reads their PBX's printout before wiring the port.
 * ``calls formats`` lists the SMDR formats, shipped and site ones, with their source and
   whether they were checked against a real unit.
+* ``calls detect --port PATH`` listens on an SMDR port at the usual rates and proposes
+  the format and settings that read the most lines (:mod:`appliance.smdr.detect`).
 
 The site's time zone comes from the config's ``site.timezone`` when the config exists,
 else from ``--tz``, else UTC (with a note), since PBXs print local time.
@@ -104,6 +106,34 @@ def register(subparsers, common) -> None:
     fmts.add_argument("--formats-dir", metavar="DIR",
                       help="the site's format directory (default: smdr/ beside the config)")
     fmts.set_defaults(func=run_formats)
+
+    det = sub.add_parser(
+        "detect", parents=[common.config],
+        help="find the SMDR format and port settings by listening to the port",
+        description="Listen on an SMDR port at each usual rate (1200 to 9600 baud) and "
+                    "read what arrives as every SMDR format at 8N1 and at 7E1; propose "
+                    "the format and settings that read the most lines, with examples and "
+                    "the [smdr] lines for the config. Make a few calls while it listens. "
+                    "One listen per rate serves both framings: a 7E1 and an 8N1 receiver "
+                    "sample the same bits, and the top bit of each character (the parity "
+                    "bit from a 7E1 PBX, 0 from an 8N1 one) tells which the PBX sends. "
+                    "Stop the service first if it reads this port "
+                    "(sudo systemctl stop nightswitch).")
+    det.add_argument("--port", required=True, metavar="PATH",
+                     help="the serial port the PBX's SMDR output is on, such as /dev/ttyUSB0")
+    det.add_argument("--seconds", metavar="S", default="30",
+                     help="the longest listen at each rate, 1 to 600 seconds (default 30)")
+    det.add_argument("--lines", metavar="N", default="12",
+                     help="stop listening at a rate after N lines, 1 to 1000 (default 12)")
+    det.add_argument("--rates", metavar="LIST", default="1200,2400,4800,9600",
+                     help="the rates to try, comma-separated (default 1200,2400,4800,9600)")
+    det.add_argument("--format", dest="formats", metavar="NAME", action="append",
+                     help="try only this format (repeat for several; default: every format)")
+    det.add_argument("--json", action="store_true", help="print the result as JSON")
+    det.add_argument("--tz", metavar="ZONE", help=tz_help)
+    det.add_argument("--formats-dir", metavar="DIR",
+                     help="the site's format directory (default: smdr/ beside the config)")
+    det.set_defaults(func=run_detect)
 
 
 # -- shared helpers ------------------------------------------------------------------
@@ -363,7 +393,7 @@ def run_import(args) -> int:
     _note(note)
 
     parsed = []
-    for number, line in enumerate(frame_bytes(data, nul=fmt.nul), start=1):
+    for number, line in enumerate(frame_bytes(data, **fmt.framer_options()), start=1):
         if line.dropped:
             parsed.append((number, None, f"line longer than 512 characters: {line.dropped} "
                                          "more were cut off", line.text))
@@ -473,3 +503,164 @@ def run_formats(args) -> int:
         for line in exc.render().splitlines():
             print(f"nightswitch: error: format {name}: {line}", file=sys.stderr)
     return 2 if bad else 0
+
+
+# -- detect ---------------------------------------------------------------------------
+
+def _number(text: str, option: str, lo, hi, kind=float):
+    try:
+        value = kind(text)
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+    except ValueError:
+        raise ValidationError([FieldError(option, f"{text!r} is not allowed; use a number "
+                                                  f"{lo} to {hi}")]) from None
+
+
+def _rates(text: str) -> list[int]:
+    from appliance.pbx.settings import BAUD_RATES
+
+    rates = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) not in BAUD_RATES:
+            raise ValidationError([FieldError("--rates", f"{part!r} is not a rate; use "
+                                                         "comma-separated rates from "
+                                                         + ", ".join(map(str, BAUD_RATES)))])
+        rates.append(int(part))
+    return list(dict.fromkeys(rates))
+
+
+PARITY_WORDS = {"even": "even parity (7E1)", "odd": "odd parity (7O1)",
+                "none": "always 0 (8N1)", "mark": "always 1 (mark parity)", None: "no pattern"}
+
+
+def run_detect(args) -> int:
+    from appliance.smdr.detect import detect
+    from appliance.smdr.formats import load_all
+
+    seconds = _number(args.seconds, "--seconds", 1, 600)
+    lines = _number(args.lines, "--lines", 1, 1000, int)
+    rates = _rates(args.rates)
+    tz, _, note = _site(args)
+    good, bad = load_all(_formats_dir(args))
+    if args.formats:
+        unknown = [n for n in args.formats if n not in good]
+        if unknown:
+            raise ValidationError([FieldError("--format", f"unknown SMDR format "
+                                                          f"{', '.join(map(repr, unknown))}; "
+                                                          "formats are " + ", ".join(good))])
+        formats = [good[n] for n in args.formats]
+    else:
+        formats = list(good.values())
+    _note(note)
+    if not args.json:
+        print(f"Listening on {args.port} at {', '.join(map(str, rates))} baud, up to "
+              f"{seconds:g} s each (make a few calls now) ...", file=sys.stderr)
+
+    def progress(rate, data):
+        if not args.json:
+            print(f"  {rate} baud: {len(data)} bytes", file=sys.stderr)
+
+    result = detect(args.port, formats, rates=rates, seconds=seconds, lines=lines, tz=tz,
+                    progress=progress)
+    if args.json:
+        _print(json.dumps(_detection_json(result, args.port, good), indent=2))
+    else:
+        _print("\n".join(_detection_text(result, args.port, good, tz)))
+    return 0 if result.proposal is not None else 1
+
+
+def _proposed_settings(reading, good) -> dict:
+    fmt = good[reading.fmt]
+    bits, parity = {"8N1": (8, "none"), "7E1": (7, "even")}[reading.framing]
+    stopbits = fmt.serial.stopbits if fmt.serial is not None else 1
+    return {"baudrate": reading.rate, "bytesize": bits, "parity": parity,
+            "stopbits": stopbits}
+
+
+def _detection_text(result, port, good, tz) -> list[str]:
+    out = [f"{'rate':>5}  {'bytes':>6}  {'lines':>5}  {'best format':<24} {'read':>7} "
+           f"{'calls':>5} {'junk':>5}  top bit"]
+    for rate, best in result.best_per_rate().items():
+        data = result.captured[rate]
+        if rate in result.errors:
+            out.append(f"{rate:>5}  cannot listen: {result.errors[rate]}")
+            continue
+        if best is None or not best.calls:
+            lines = best.lines if best else 0
+            out.append(f"{rate:>5}  {len(data):>6}  {lines:>5}  {'(none reads)':<24} "
+                       f"{'':>7} {'':>5} {'':>5}  {PARITY_WORDS[result.parity[rate]]}")
+            continue
+        out.append(f"{rate:>5}  {len(data):>6}  {best.lines:>5}  {best.fmt:<24} "
+                   f"{best.read:>3}/{best.lines:<3} {best.calls:>5} {best.junk:>5}  "
+                   f"{PARITY_WORDS[result.parity[rate]]}")
+    out.append("")
+    best = result.proposal
+    if best is None:
+        if not any(result.captured.values()):
+            out.append("Nothing arrived at any rate. Check that the PBX's SMDR output is on, "
+                       "the cable (a null-modem adapter?) and the port; make calls while "
+                       "listening, or listen longer with --seconds.")
+        else:
+            out.append("Bytes arrived, but no line read as any format at any of these rates "
+                       "and framings. Capture a sample (section 7 of the installer guide), "
+                       "try it with `nightswitch calls import FILE --format NAME --dry-run`, "
+                       "and write a site format if none fits.")
+        return out
+    settings = _proposed_settings(best, good)
+    out.append(f"Proposal: format {best.fmt} at {best.rate} baud {best.framing} "
+               f"({best.read} of {best.lines} lines read: {best.calls} calls, "
+               f"{best.headers} headers, {best.junk} unparsed)")
+    said = result.parity[best.rate]
+    other = "8N1" if best.framing == "7E1" else "7E1"
+    if said == "even":
+        out.append(f"  {other} reads the same lines; the top bit of every character is the "
+                   "even parity of the other seven, so the PBX sends 7 data bits with even "
+                   "parity.")
+    elif said == "none":
+        out.append(f"  {other} reads the same lines; the top bit is always 0, so the PBX "
+                   "sends 8 data bits without parity.")
+    else:
+        out.append(f"  the top bit shows {PARITY_WORDS[said]}: check the PBX's parity "
+                   "setting; the lines read either way.")
+    out.append("  Stop bits cannot be told by listening; 1 reads a PBX that sends 2.")
+    for tie in result.ties:
+        out.append(f"  {tie.fmt} reads as many lines: compare the examples of both with "
+                   "`calls import --dry-run`.")
+    out += ["", "[smdr]", f'port = "{port}"', f'format = "{best.fmt}"',
+            "settings = { " + ", ".join(f'{k} = {v}' if not isinstance(v, str)
+                                        else f'{k} = "{v}"'
+                                        for k, v in settings.items()) + " }", "",
+            "Examples:"]
+    for raw, record in best.examples:
+        out.append(f"  {raw.strip()[:78]}")
+        out.append(f"    -> {record.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S} "
+                   f"{record.direction or '?'} ext {record.extension or '-'} trunk "
+                   f"{record.trunk or '-'} dur {_dur(record.duration_s)} answered "
+                   f"{_yes(record.answered)} {record.number or ''}".rstrip())
+    return out
+
+
+def _detection_json(result, port, good) -> dict:
+    best = result.proposal
+    rates = []
+    for rate, reading in result.best_per_rate().items():
+        rates.append({"rate": rate, "bytes": len(result.captured[rate]),
+                      "error": result.errors.get(rate), "top_bit": result.parity[rate],
+                      "best": None if reading is None or not reading.calls else
+                      {"format": reading.fmt, "framing": reading.framing,
+                       "lines": reading.lines, "calls": reading.calls,
+                       "headers": reading.headers, "junk": reading.junk}})
+    proposal = None
+    if best is not None:
+        proposal = {"format": best.fmt, "rate": best.rate, "framing": best.framing,
+                    "settings": _proposed_settings(best, good), "lines": best.lines,
+                    "calls": best.calls, "headers": best.headers, "junk": best.junk,
+                    "ties": [t.fmt for t in result.ties],
+                    "examples": [{"line": raw, "start": r.started_at.isoformat(),
+                                  "direction": r.direction, "extension": r.extension,
+                                  "trunk": r.trunk, "duration_s": r.duration_s}
+                                 for raw, r in best.examples]}
+    return {"port": port, "rates": rates, "proposal": proposal}

@@ -180,7 +180,7 @@ def summarize(config) -> list[str]:
     lines.append(f"PBX read-back every {config.check_minutes} min, drift = {config.drift}")
     if config.smdr:
         lines.append(f"SMDR: {config.smdr['format']} on {config.smdr['port']} "
-                     f"(zone {config.smdr['zone']})")
+                     f"(zone {config.smdr['zone']})" + _smdr_network(config.smdr))
         for route in config.smdr.get("routes") or ():
             what = [f"extensions {' '.join(route.extensions)}"] if route.extensions else []
             what += [f"trunks {' '.join(route.trunks)}"] if route.trunks else []
@@ -190,6 +190,18 @@ def summarize(config) -> list[str]:
 
         lines.append(describe(config.mqtt))
     return lines
+
+
+def _smdr_network(smdr: dict) -> str:
+    """What a network SMDR port adds to the summary: the login, or who may connect."""
+    port = smdr["port"]
+    if port.startswith("telnet://"):
+        return f", login {smdr.get('login', 'panasonic-telnet')}"
+    if port.startswith("listen://"):
+        allow = smdr.get("allow")
+        return ", the PBX connects" + (f" from {', '.join(allow)} only" if allow else
+                                       " (from any address: set smdr.allow)")
+    return ""
 
 
 def run(args) -> int:

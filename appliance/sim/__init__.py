@@ -11,6 +11,12 @@
 :mod:`appliance.sim.pin_pbx`
     The pin side: reacts to the relay actuators on gpiozero mock pins and drives the
     sense inputs.
+:mod:`appliance.sim.smdr_line`
+    An SMDR printer on a simulated RS-232 line (two ptys and a wire, through the UART
+    model of :mod:`appliance.sim.uart`), for ``calls detect``.
+:mod:`appliance.sim.smdr_lan`
+    PBXs that give SMDR on the LAN: a Telnet port behind a login (Panasonic) and a TCP
+    client that connects to the collector (IP Office).
 """
 
 from appliance.sim.maintenance_terminal import MaintenanceTerminal

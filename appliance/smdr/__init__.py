@@ -7,7 +7,11 @@ One idea per module, in the order a byte travels:
 * :mod:`.formats` — the PBX families' printouts as TOML data (``formats/*.toml``, plus a
   site directory), with :mod:`.templates` for their date, time and duration notation;
 * :mod:`.parser` — one line to a :class:`~.record.CallRecord`, a header or junk, pure;
-* :mod:`.intake` — the thread that reads the port and stores what it parses;
+* :mod:`.sources` — where the bytes come from: a serial port, a Telnet login
+  (:mod:`.telnet`, :mod:`.login` with its dialogues in ``logins/*.toml``), or a PBX that
+  connects to us;
+* :mod:`.intake` — the thread that reads the source and stores what it parses;
+* :mod:`.detect` — which format and port settings read an unknown PBX's port;
 * :mod:`.report` — after-hours calls per night and per hour, and CSV, from the store's
   data.
 """

@@ -42,11 +42,14 @@ from appliance.smdr.templates import (Template, TemplateError, compile_template,
 SITE_DIR = Path("/etc/nightswitch/smdr")
 
 #: Layout groups the parser converts itself; every other group is only for rules/fields.
-TIME_GROUPS = ("date", "time", "duration", "ring")
+#: ``end_date``/``end_time`` are for PBXs that print when the call ended beside when it
+#: started, and no duration (NEC NEAX): the duration is worked out from the two.
+TIME_GROUPS = ("date", "time", "duration", "ring", "end_date", "end_time")
 #: CallRecord fields a format may fill straight from layout groups.
 TEXT_FIELDS = ("extension", "trunk", "number")
 #: What a render template may use.
-RENDER_KEYS = ("date", "time", "duration", "ring", "extension", "trunk", "number")
+RENDER_KEYS = ("date", "time", "duration", "ring", "extension", "trunk", "number",
+               "end_date", "end_time")
 PRINTED = ("start", "end", "unknown")
 NUL_MODES = ("strip", "end")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -160,6 +163,14 @@ class SmdrFormat:
     serial: SerialSettings | None
     nul: str = "strip"
     samples: tuple[dict, ...] = field(default=(), repr=False)
+    ascii7: bool = True
+
+    def framer_options(self) -> dict:
+        """Keyword arguments for :class:`~appliance.smdr.framing.LineFramer`: how this
+        PBX's records are framed (a NUL ends a record or is noise; whether the top bit
+        is parity to clear, or part of UTF-8 names that must not be turned into commas
+        and line ends)."""
+        return {"nul": self.nul, "ascii7": self.ascii7}
 
     @property
     def year_printed(self) -> bool:
@@ -184,6 +195,7 @@ class SmdrFormat:
         if self.printed == "end":
             when = when + timedelta(seconds=record.duration_s or 0)
         local = when.astimezone(tz)
+        ended = (record.started_at + timedelta(seconds=record.duration_s or 0)).astimezone(tz)
         values = {
             "date": render_date(self.date[0], local.year, local.month, local.day)
             if self.date else "",
@@ -195,6 +207,9 @@ class SmdrFormat:
             "extension": record.extension or "",
             "trunk": record.trunk or "",
             "number": record.number or "",
+            "end_date": render_date(self.date[0], ended.year, ended.month, ended.day)
+            if self.date else "",
+            "end_time": render_clock(self.clock[0], ended.hour, ended.minute, ended.second),
         }
         for rule in self.renders:
             if rule.applies(record, values):
@@ -314,9 +329,16 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
         c.errors.extend(errors)
 
     nul = "strip"
+    ascii7 = True
     framing = c.table(data, "framing")
     if framing is not None:
-        c.unknown(framing, {"nul"}, "framing")
+        c.unknown(framing, {"nul", "ascii7"}, "framing")
+        ascii7 = framing.get("ascii7", True)
+        if not isinstance(ascii7, bool):
+            c.err("framing.ascii7", f"{ascii7!r} is not allowed; use true (clear the top bit: "
+                                    "a 7-bit port read at 8 bits) or false (keep every byte, "
+                                    "for a TCP stream whose names are UTF-8)")
+            ascii7 = True
         nul = framing.get("nul", "strip")
         if nul not in NUL_MODES:
             c.err("framing.nul", f"{nul!r} is not allowed; use \"strip\" (NULs may appear "
@@ -343,7 +365,8 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
         name=name, title=title, source=src, verified=verified, notes=notes, path=source,
         layout=layout, fields=fields, date=date, clock=clock, printed=printed,
         duration=duration, ring=ring, direction=direction, answered=answered, skip=skip,
-        renders=renders, serial=serial, nul=nul, samples=samples)
+        renders=renders, serial=serial, nul=nul, samples=samples,
+                     ascii7=ascii7)
 
 
 class _Collector:
@@ -502,6 +525,10 @@ def _time(c: _Collector, data: dict, groups: set[str]):
         ring = found[0] if len(found) == 1 else None
     if printed == "end" and "duration" not in table:
         c.err("time.printed", "\"end\" needs a `duration` template: the start is end - duration")
+    if groups and "end_date" in groups and "date" not in table:
+        c.err("time.date", "the layout has an `end_date` group; say how dates are printed")
+    if groups and "end_date" in groups and "end_time" not in groups:
+        c.err("layout", "an `end_date` group needs an `end_time` group beside it")
     for group, present in (("date", "date" in table), ("duration", "duration" in table),
                            ("ring", "ring" in table)):
         if groups and present and group not in groups:

@@ -6,8 +6,12 @@ reason, never dropped silently), a counter for page headers.
 
 The intake is meant to run unattended for years in a comms cupboard, so it survives:
 
-* the port vanishing (a USB adapter unplugged, a ``socket://`` PBX rebooting): it closes,
-  keeps the partial line, and reopens with a backoff of 1 s doubling to 60 s;
+* the port vanishing (a USB adapter unplugged, a ``socket://`` PBX rebooting, a Telnet
+  session dropped, a PBX that connected to us gone): it closes, keeps the partial line,
+  and reopens with a backoff of 1 s doubling to 60 s;
+* a refused login (a Telnet PBX that does not take the password): no quick retries that
+  could lock the account; it tries again after :data:`AUTH_RETRY_S`, or at once when the
+  service restarts with a changed config;
 * garbage: random bytes, a wrong baud rate, a line without an end (memory is bounded by
   the framer's line limit);
 * the store failing for a while (a full disk): records wait in a bounded queue and are
@@ -15,8 +19,10 @@ The intake is meant to run unattended for years in a comms cupboard, so it survi
   and logged.
 
 :meth:`SmdrIntake.stats` gives the counts and the last error for the installer's page.
-The port is opened with :func:`serial.serial_for_url`, so ``/dev/ttyUSB0``,
-``socket://host:port``, ``rfc2217://`` and ``spy://`` (a hex log of the port) all work.
+The port comes from a source (:mod:`appliance.smdr.sources`): a serial device or any
+pyserial URL (``/dev/ttyUSB0``, ``socket://host:port``, ``rfc2217://``, ``spy://``), a
+Telnet login (``telnet://host:port``) or a port the PBX connects to
+(``listen://:port``). Framing, parsing, junk handling and backoff are the same for all.
 """
 
 from __future__ import annotations
@@ -34,7 +40,10 @@ from appliance.errors import FieldError, ValidationError
 from appliance.pbx.settings import SerialSettings, parse_settings
 from appliance.smdr.formats import SmdrFormat, UnknownFormat, load_format
 from appliance.smdr.framing import FramedLine, LineFramer
+from appliance.smdr.login import LoginRefused
 from appliance.smdr.parser import LineKind, parse_line
+from appliance.smdr.sources import SerialSource, SourceError, build_source
+from appliance.smdr.sources import check as check_source
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,9 @@ STORE_QUEUE = 1000
 #: garbage lines; storing each would write the SD card all night and fill the database.
 #: Beyond this many, lines are counted and one summary row per hour says how many.
 UNPARSED_PER_HOUR = 300
+#: After the PBX refused a login, wait this long before the next try: a few quick retries
+#: with a wrong password can lock the account on PBXs that count failures.
+AUTH_RETRY_S = 3600.0
 
 
 def next_backoff(current: float, initial: float = 1.0, maximum: float = 60.0) -> float:
@@ -66,18 +78,21 @@ def serial_settings(fmt: SmdrFormat, overrides: dict | None, path: str = "smdr.s
 
 
 def check(spec: dict, path: str = "smdr", *, site_dir=None) -> list[FieldError]:
-    """Check a config's ``[smdr]`` table beyond its keys: the format loads and the
-    serial overrides are valid for it. Returns every problem (empty when fine)."""
+    """Check a config's ``[smdr]`` table beyond its keys: the format loads, the serial
+    overrides are valid for it, and the network keys (``port`` URL, ``login``,
+    ``username``, ``password``, ``allow``) fit the port. Returns every problem (empty
+    when fine)."""
     try:
         fmt = load_format(spec.get("format", ""), site_dir)
     except UnknownFormat as exc:
-        return [FieldError(f"{path}.format", str(exc))]
+        return [FieldError(f"{path}.format", str(exc))] + check_source(spec, path,
+                                                                       site_dir=site_dir)
     except ValidationError as exc:
         return [FieldError(f"{path}.format", f"the format file is broken: {e}")
                 for e in exc.errors]
     _, errors = parse_settings(spec.get("settings") or {}, f"{path}.settings",
                                fmt.serial or SerialSettings())
-    return errors
+    return errors + check_source(spec, path, site_dir=site_dir)
 
 
 class SmdrIntake:
@@ -119,12 +134,18 @@ class SmdrIntake:
     :param routes:
         :class:`~appliance.smdr.routing.Route` objects giving other zones their calls by
         extension or trunk.
+    :param source:
+        Where the records come from (:mod:`appliance.smdr.sources`); a
+        :class:`~appliance.smdr.sources.SerialSource` on *port_url* when None.
+    :param float auth_retry_s:
+        How long to wait after the PBX refused a login (:data:`AUTH_RETRY_S`).
     """
 
     def __init__(self, port_url, fmt: SmdrFormat, store, zone: str, tz: tzinfo, clock,
                  settings=None, *, read_timeout: float = 0.5, idle_flush_s: float = 5.0,
                  backoff: tuple[float, float] = (1.0, 60.0), max_line: int = 512,
-                 unparsed_per_hour: int = UNPARSED_PER_HOUR, routes=()):
+                 unparsed_per_hour: int = UNPARSED_PER_HOUR, routes=(), source=None,
+                 auth_retry_s: float = AUTH_RETRY_S):
         from appliance.smdr.routing import CallRouter
 
         self.port_url = str(port_url)
@@ -139,6 +160,10 @@ class SmdrIntake:
         else:
             self.settings = serial_settings(fmt, settings)
         self.read_timeout = read_timeout
+        self.source = source or SerialSource(self.port_url, self.settings,
+                                             read_timeout=read_timeout)
+        self.auth_retry_s = auth_retry_s
+        self._refused = False
         self.idle_flush_s = idle_flush_s
         self.backoff = backoff
         self.max_line = max_line
@@ -154,7 +179,7 @@ class SmdrIntake:
         self._queue: deque = deque()
         self._stats = {
             "port": self.port_url, "format": fmt.name, "zone": zone,
-            "settings": self.settings.describe().split(",")[0], "connected": False,
+            "settings": self.source.describe(), "connected": False,
             "bytes": 0, "lines": 0, "calls": 0, "headers": 0, "unparsed": 0, "overlong": 0,
             "open_attempts": 0, "opens": 0, "store_errors": 0, "lost": 0, "unparsed_not_kept": 0,
             "last_line_at": None,
@@ -206,6 +231,7 @@ class SmdrIntake:
         with self._lock:
             out = dict(self._stats)
             out["pending_store"] = len(self._queue)
+        out.update(self.source.stats())
         out["hint"] = None
         if out["calls"] == 0 and out["unparsed"] >= 20:
             out["hint"] = ("no line has read as a call yet: check the port's baud rate and "
@@ -222,16 +248,21 @@ class SmdrIntake:
     # -- the thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        wait = self.backoff[0]
+        initial, maximum = self.source.backoff or self.backoff
+        wait = initial
         while not self._stop.is_set():
+            self._refused = False
             port = self._open()
             if port is not None:
                 got_data = self._read(port)
                 if got_data:
-                    wait = self.backoff[0]
-            if self._stop.is_set() or self.clock.wait(self._stop, wait):
+                    wait = initial
+            delay = self.auth_retry_s if self._refused else wait
+            if self._stop.is_set() or self.clock.wait(self._stop, delay):
                 break
-            wait = next_backoff(wait, *self.backoff)
+            if not self._refused:
+                wait = next_backoff(wait, initial, maximum)
+        self.source.close()
         self._close_window(self.clock.now())
         self._drain_queue()
         if self._queue:
@@ -247,25 +278,35 @@ class SmdrIntake:
         with self._lock:
             self._stats["open_attempts"] += 1
         try:
-            port = serial.serial_for_url(self.port_url, timeout=self.read_timeout,
-                                         **self.settings.pyserial_kwargs())
+            port = self.source.open(self._stop)
+        except LoginRefused as exc:
+            self._refused = True
+            self._error(f"{exc}. Not retried for {self.auth_retry_s / 60:g} min, so that a "
+                        "wrong password cannot lock the account; restart the service after "
+                        "fixing the config to try at once")
+            return None
+        except SourceError as exc:
+            self._error(str(exc))
+            return None
         except (serial.SerialException, OSError, ValueError, termios.error) as exc:
             # pyserial's message names the port already. termios.error is no OSError:
             # a port that refuses its settings (tcsetattr EINVAL) raised it out of the
             # thread, and call records stopped for good.
             self._error(f"cannot open the SMDR port: {exc}")
             return None
+        if port is None:                  # stopped while waiting for the PBX
+            return None
         with self._lock:
             self._stats["connected"] = True
             self._stats["opens"] += 1
         self._port = port
         log.info("SMDR port %s open (%s, format %s)", self.port_url,
-                 self.settings.describe(), self.fmt.name)
+                 self.source.describe(), self.fmt.name)
         return port
 
     def _read(self, port) -> bool:
         """Read until stopped or the port fails; True if any data came."""
-        framer = LineFramer(self.max_line, nul=self.fmt.nul)
+        framer = LineFramer(self.max_line, **self.fmt.framer_options())
         got_data = False
         last_data = self.clock.monotonic()
         try:
@@ -437,13 +478,18 @@ def _close_port(port) -> None:
             pass
 
 
-def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None) -> SmdrIntake:
+def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None,
+                 **options) -> SmdrIntake:
     """The intake for a validated config's ``smdr`` table (``{port, format, zone,
-    settings}``), as the daemon builds it.
+    settings}``, and ``login``, ``username``, ``password``, ``allow`` for a network
+    port), as the daemon builds it. *options* go to :class:`SmdrIntake`.
 
     :raises NightswitchError: when the format is unknown or broken, or a setting is bad.
     """
     fmt = load_format(smdr["format"], site_dir)
-    return SmdrIntake(smdr["port"], fmt, store, smdr["zone"], tz, clock,
-                      smdr.get("settings") or {}, routes=smdr.get("routes") or ())
+    settings = serial_settings(fmt, smdr.get("settings") or {})
+    source = build_source(smdr, settings, read_timeout=options.get("read_timeout", 0.5),
+                          site_dir=site_dir)
+    return SmdrIntake(smdr["port"], fmt, store, smdr["zone"], tz, clock, settings,
+                      routes=smdr.get("routes") or (), source=source, **options)
 

@@ -15,6 +15,9 @@ Two things a printout leaves out are worked out here:
   Two-digit years are placed in the century that satisfies the same rule.
 * **The start of the call**, when the format prints its end (Panasonic KX-TD): start =
   end - duration.
+* **The duration**, when the format prints the start and the end of the call but no
+  duration (NEC NEAX): the end is placed at the first moment not before the start that
+  the printed end time (and end date, without a year) allows.
 
 Local times are read in the site's zone and stored as aware UTC. In the hour that
 occurs twice in autumn the first occurrence is taken: the printout cannot say which.
@@ -109,6 +112,8 @@ def _record(groups: dict[str, str], fmt: SmdrFormat, line: str, now: datetime,
     local = _local_time(groups, fmt, now.astimezone(tz).replace(tzinfo=None))
     # fold=0: in the repeated autumn hour take the first occurrence (the printout is silent).
     instant = local.replace(tzinfo=tz).astimezone(timezone.utc)
+    if duration is None and groups.get("end_time"):
+        duration = _duration_from_end(groups, fmt, local, instant, tz)
     if fmt.printed == "end" and duration is not None:
         instant -= timedelta(seconds=duration)
     direction = next((r.value for r in fmt.direction if r.applies(groups)), None)
@@ -132,6 +137,38 @@ def _seconds(groups: dict[str, str], name: str, template) -> int | None:
     if value > MAX_DURATION_S:
         raise _Bad(f"{name} {text!r} is longer than a week")
     return value
+
+
+def _duration_from_end(groups: dict[str, str], fmt: SmdrFormat, start: datetime,
+                       start_utc: datetime, tz: tzinfo) -> int:
+    """Seconds from the printed start to the printed end (``end_date``/``end_time``)."""
+    text = groups["end_time"]
+    hms = next((v for t in fmt.clock if (v := clock_values(t, text)) is not None), None)
+    if hms is None:
+        raise _Bad(f"end time {text!r} is not " + " or ".join(t.text for t in fmt.clock))
+    day_text = groups.get("end_date", "")
+    if day_text and fmt.date:
+        parts = next((v for t in fmt.date if (v := t.match(day_text)) is not None), None)
+        if parts is None:
+            raise _Bad(f"end date {day_text!r} is not "
+                       + " or ".join(t.text for t in fmt.date))
+        candidates = []
+        for year in (start.year, start.year + 1):
+            try:
+                candidates.append(datetime(year, parts["M"], parts["D"], *hms))
+            except ValueError:
+                continue
+    else:
+        candidates = [datetime.combine(start.date() + timedelta(days=d), datetime.min.time())
+                      .replace(hour=hms[0], minute=hms[1], second=hms[2]) for d in (0, 1)]
+    later = [c for c in candidates if c >= start]
+    if not later:
+        raise _Bad(f"the call ends ({day_text} {text}) before it starts")
+    seconds = int((min(later).replace(tzinfo=tz).astimezone(timezone.utc)
+                   - start_utc).total_seconds())
+    if seconds > MAX_DURATION_S:
+        raise _Bad(f"the call ends ({day_text} {text}) more than a week after it starts")
+    return max(seconds, 0)
 
 
 def _local_time(groups: dict[str, str], fmt: SmdrFormat, now: datetime) -> datetime:

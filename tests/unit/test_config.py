@@ -401,7 +401,7 @@ SMDR_BAD = [
     ("[smdr]\nport = '/dev/ttyUSB0'\nformat = 'panasonic-kx-td'\nzone = 'x'", "smdr.zone",
      ["unknown zone 'x'"]),
     ("[smdr]\nport = '/dev/ttyUSB0'\nformat = 'panasonic-kx-td'\nbaud = 1", "smdr.baud",
-     ["unknown key", "format, port, routes, settings, zone"]),
+     ["unknown key", "allow, format, login, password, port, routes, settings, username, zone"]),
     ("[smdr]\nport = '/dev/ttyUSB0'\nformat = 'panasonic-kx-td'\nsettings = 9600",
      "smdr.settings", ["must be a table"]),
     ("[smdr]\nport = ''\nformat = 'panasonic-kx-td'", "smdr.port", ["non-empty string"]),

@@ -20,11 +20,13 @@ def raw(name: str) -> dict:
     return tomllib.loads((SHIPPED_DIR / f"{name}.toml").read_text(encoding="utf-8"))
 
 
-def test_the_eight_families_are_shipped():
+def test_the_families_are_shipped():
     for name in ("mitel-3300", "nec-sv9100", "nec-sv8100", "mitel-sx5", "avaya-partner",
                  "samsung-dcs", "panasonic-kx-ta", "panasonic-kx-tda", "openscape-4000",
-                 "generic-contact"):
+                 "generic-contact", "toshiba-strata", "avaya-definity", "avaya-merlin",
+                 "nortel-meridian", "vimar", "nec-neax", "panasonic-kx-td"):
         assert name in SHIPPED
+    assert len(SHIPPED) >= 16       # issue 14: at least 16 PBX families
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -237,7 +239,7 @@ def test_a_bad_site_profile_never_stops_the_others(tmp_path):
     assert "exists but does not load" in caught.value.render()
     with pytest.raises(ValidationError) as caught:
         profiles.require("mitel-330")
-    assert "use one of avaya-partner" in caught.value.render()
+    assert "use one of avaya-definity, avaya-merlin, avaya-partner" in caught.value.render()
 
 
 def test_site_profile_overrides_a_shipped_one_by_name(tmp_path):
@@ -296,3 +298,22 @@ def test_missing_site_directory_is_fine(tmp_path):
 def test_profile_repr_is_short():
     assert repr(load_profiles(None)["mitel-3300"]) == \
         "<Profile mitel-3300 modes=day/night/night2 methods=keypad,serial>"
+
+
+def test_the_new_families_say_what_their_notes_say():
+    profiles = load_profiles(None)
+    vimar = profiles["vimar"].method("keypad").details
+    assert vimar["sequences"] == {"night": "901 <R>", "day": "900 <R>"}
+    assert profiles["nortel-meridian"].power.on_power_up == "night"   # FIELD_NOTES 1.3
+    for name in ("toshiba-strata", "avaya-definity", "avaya-merlin", "panasonic-kx-td"):
+        toggle = profiles[name].method("toggle_key")
+        assert toggle.supported and toggle.details["lit_in"] == ("night",), name
+    # Lamps the notes do not describe are not invented.
+    assert profiles["nortel-meridian"].method("toggle_key").details["lit_in"] == ()
+    assert profiles["nec-neax"].method("contact").details["night_when"] == "unknown"
+    # A toggle feature code dialled blind can invert the mode: not offered.
+    assert not profiles["avaya-merlin"].method("keypad").supported
+    assert {n: profiles[n].smdr_format for n in ("toshiba-strata", "avaya-definity",
+                                                 "nec-neax", "panasonic-kx-td")} == {
+        "toshiba-strata": "toshiba-strata-dk", "avaya-definity": "avaya-definity",
+        "nec-neax": "nec-neax", "panasonic-kx-td": "panasonic-kx-td"}

@@ -35,7 +35,7 @@ BAD = [
     (spec(port=""), "actuators[0].port", "pyserial URL"),
     (spec(port="tcp://192.0.2.1:2002"), "actuators[0].port", "'tcp' is not a pyserial URL"),
     (spec(profile=None), "actuators[0].profile", "is required"),
-    (spec(profile="mitel-33OO"), "actuators[0].profile", "use one of avaya-partner"),
+    (spec(profile="mitel-33OO"), "actuators[0].profile", "use one of avaya-definity"),
     (spec(profile="nec-sv9100"), "actuators[0].profile",
      "has no maintenance-port dialogue"),
     (spec(settings={"baudrate": 1234}), "actuators[0].settings.baudrate", "use one of 300"),

@@ -30,6 +30,9 @@ NOT_RENDERABLE = {
     ("mitel-sx200", 2): "the ACD calling party TO01 is neither a trunk nor an extension",
     ("samsung-dcs", 3): "the cost printed in place of the duration is not in a CallRecord",
 }
+#: Formats that print no answered flag: whether a call was answered is read from its
+#: duration, so a varied duration varies it too (IP Office: 00:00:00 = lost call).
+ANSWERED_FROM_DURATION = {"avaya-ip-office": lambda seconds: seconds > 0}
 
 
 def _now(sample) -> datetime:
@@ -39,7 +42,7 @@ def _now(sample) -> datetime:
 
 def test_every_shipped_format_loads():
     assert not BROKEN
-    assert len(FORMATS) >= 6
+    assert len(FORMATS) >= 20       # issue 14: at least 20 SMDR formats
     for fmt in FORMATS.values():
         assert fmt.source.startswith("FIELD_NOTES"), fmt.name
         assert fmt.verified is False  # none was checked against a real unit yet
@@ -49,7 +52,12 @@ def test_formats_with_samples_cover_the_field_notes():
     with_samples = {name for name, _, s in SAMPLES if s["expect"]["kind"] == "call"}
     assert with_samples >= {"panasonic-kx-ta", "panasonic-kx-tda", "avaya-partner",
                             "avaya-merlin", "nec-electra-elite", "mitel-sx200",
-                            "samsung-dcs", "esi-ivx"}
+                            "samsung-dcs", "esi-ivx", "samsung-officeserv-tcp",
+                            "avaya-ip-office", "nec-neax", "toshiba-strata-ctx",
+                            "toshiba-strata-dk", "inter-tel-5000", "avaya-definity",
+                            "siemens-hicom", "panasonic-dbs", "panasonic-dbs-576"}
+    # Every format has a sample test: a sample line here, or a golden line below.
+    assert set(FORMATS) == with_samples | {name for name, _, _ in GOLDEN}
 
 
 @pytest.mark.parametrize("name,index,sample", SAMPLES,
@@ -102,6 +110,13 @@ def test_render_then_parse_gives_the_record_back(name, index, record, now):
     assert _same(again.record, record), line
 
 
+def _resolution(template) -> int:
+    """The smallest step, in seconds, a duration template prints (Definity: 6 s)."""
+    letters = template.letters if template is not None else {"S"}
+    return next(step for letter, step in (("S", 1), ("m", 6), ("M", 60), ("H", 3600))
+                if letter in letters)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pick=st.integers(0, len(RECORDS) - 1),
        minutes_ago=st.integers(0, 300 * 24 * 60),
@@ -112,17 +127,24 @@ def test_round_trip_holds_for_other_times_and_durations(pick, minutes_ago, secon
                                                         duration, ring):
     name, _, record, _ = RECORDS[pick]
     fmt = FORMATS[name]
+    duration -= duration % _resolution(fmt.duration)
     now = datetime(2026, 3, 30, 12, 0, tzinfo=timezone.utc)
     has_seconds = any("s" in t.letters for t in fmt.clock)
     start = now - timedelta(minutes=minutes_ago, seconds=seconds if has_seconds else 0)
     local = start.astimezone(TZ)
     # In the autumn hour that happens twice the printout cannot say which; skip it.
     assume(local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset())
-    if not has_seconds:
+    if not has_seconds and fmt.printed == "end" and record.duration_s is not None:
+        # The printout shows the end to the minute: the end must fall on a minute.
+        start = (start + timedelta(seconds=duration)).replace(second=0) \
+            - timedelta(seconds=duration)
+    elif not has_seconds:
         start = start.replace(second=0)
     varied = replace(record, started_at=start,
                      duration_s=duration if record.duration_s is not None else None,
                      ring_s=ring if record.ring_s is not None else None)
+    if name in ANSWERED_FROM_DURATION:
+        varied = replace(varied, answered=ANSWERED_FROM_DURATION[name](duration))
     line = fmt.render(varied, TZ)
     received = start + timedelta(seconds=duration + 5)
     again = parse_line(line, fmt, now=received, tz=TZ)
@@ -307,3 +329,125 @@ def test_any_plausible_call_renders_to_a_line_that_parses(name, direction, answe
     parsed = parse_line(line, fmt, now=now + timedelta(seconds=3), tz=TZ)
     assert parsed.kind is LineKind.CALL, (line, parsed.reason)
     assert abs((parsed.record.started_at - rec.started_at).total_seconds()) < 60, line
+
+
+# -- Samsung OfficeServ 7200 over TCP: records built at the offsets of FIELD_NOTES 1.7 --
+
+#: brofield/pbxlog's slices (Go: 0-based, end excluded) of a record read up to its NUL.
+OFFICESERV_OFFSETS = {"callid": (2, 8), "ext": (9, 15), "auth": (16, 25), "mm": (26, 28),
+                      "time": (29, 40), "dur": (41, 49), "code": (50, 52),
+                      "dialed": (53, 71), "account": (72, 89), "cost": (90, 100),
+                      "clid": (101, 117), "clidname": (118, 136), "gpno": (137, 143),
+                      "ring": (143, 151)}
+
+
+def officeserv_record(length: int, **fields: str) -> bytes:
+    """A record of *length* characters, NUL included, with each field at its offset and
+    CR LF in the two characters before the call id."""
+    chars = [" "] * (length - 1)
+    chars[0:2] = ["\r", "\n"]
+    chars[28] = "/"
+    for name, text in fields.items():
+        start, end = OFFICESERV_OFFSETS[name]
+        assert len(text) <= end - start and end <= length - 1, name
+        chars[start:start + len(text)] = text
+    return ("".join(chars) + "\0").encode("ascii")
+
+
+def test_officeserv_tcp_records_read_field_by_field():
+    from appliance.smdr.framing import frame_bytes
+
+    fmt = FORMATS["samsung-officeserv-tcp"]
+    long_record = officeserv_record(
+        154, callid="59369", ext="2501", auth="8503", mm="12", time="23 08:45:43",
+        dur="00:00:18", code="IT", dialed="0712345600", cost="0.0", clid="0412345678",
+        clidname="A CALLER", gpno="5004", ring="00:00:02")
+    short_record = officeserv_record(
+        122, callid="85619", ext="372", auth="8501", mm="12", time="23 08:58:31",
+        dur="00:00:44", code="O", dialed="0491234562#", account="0", cost="0")
+    header = b"\x0c" + b"=" * 60
+    assert len(long_record) == 154 and len(short_record) == 122
+    stream = header + long_record + short_record
+    lines = [line.text for line in frame_bytes(stream, **fmt.framer_options())]
+    now = datetime(2018, 12, 23, 9, 30, tzinfo=TZ)
+    parsed = [parse_line(text, fmt, now=now, tz=TZ) for text in lines]
+    assert [p.kind for p in parsed] == [LineKind.HEADER, LineKind.CALL, LineKind.CALL]
+    incoming, outgoing = parsed[1].record, parsed[2].record
+    assert incoming.extension == "2501"               # not the call id 59369
+    assert incoming.trunk is None                     # no source says which field it is
+    assert incoming.started_at == datetime(2018, 12, 23, 8, 45, 43, tzinfo=TZ)
+    assert (incoming.duration_s, incoming.ring_s) == (18, 2)
+    assert (incoming.direction, incoming.number) == ("in", "0412345678")
+    assert outgoing.extension == "372"
+    assert (outgoing.direction, outgoing.number, outgoing.ring_s) == ("out", "0491234562#",
+                                                                      None)
+    assert outgoing.duration_s == 44
+
+
+def test_officeserv_tcp_calls_go_to_the_zone_of_their_extension():
+    from appliance.smdr.framing import frame_bytes
+    from appliance.smdr.routing import CallRouter, check_routes
+
+    fmt = FORMATS["samsung-officeserv-tcp"]
+    routes, errors = check_routes([{"zone": "sales", "extensions": ["25*"]}],
+                                  ["main", "sales"])
+    assert not errors
+    router = CallRouter("main", routes)
+    stream = b"".join(officeserv_record(154, callid=callid, ext=ext, auth="8503", mm="12",
+                                        time="23 10:00:00", dur="00:01:00", code="IA")
+                      for callid, ext in (("250101", "3001"), ("300101", "2502")))
+    now = datetime(2018, 12, 23, 11, 0, tzinfo=TZ)
+    zones = [router.zone_of(parse_line(line.text, fmt, now=now, tz=TZ).record)
+             for line in frame_bytes(stream, **fmt.framer_options())]
+    # A call id of 2501xx must not send extension 3001's call to sales.
+    assert zones == ["main", "sales"]
+
+
+def test_officeserv_tcp_columns_are_the_go_offsets_minus_one():
+    fmt = FORMATS["samsung-officeserv-tcp"]
+    for name, (start, end) in OFFICESERV_OFFSETS.items():
+        group = {"ext": "extension", "mm": None, "time": None, "dur": "duration",
+                 "gpno": "group"}.get(name, name)
+        if group is None:
+            continue
+        assert fmt.layout.columns[group] == (start - 1, end - 2), name
+    assert fmt.layout.columns["date"] == (25, 29) and fmt.layout.columns["time"] == (31, 38)
+
+
+def test_ip_office_keeps_utf8_names_whole():
+    """IP Office names are UTF-8 over TCP: clearing the top bit, as for a 7-bit serial
+    port, would turn the second byte of Ê (0x8A) into a line feed and split the record."""
+    from appliance.smdr.framing import frame_bytes
+
+    fmt = FORMATS["avaya-ip-office"]
+    data = ("2017/07/03 08:06:16,00:01:50,4,213,O,222,222,,1,1005736,0,E213,TURZNO,"
+            "E222,MŁYN Ê,0,0\r\n").encode("utf-8")
+    assert len(frame_bytes(data, nul="strip", ascii7=True)) == 2
+    lines = frame_bytes(data, **fmt.framer_options())
+    assert len(lines) == 1
+    record = parse_line(lines[0].text, fmt, now=DEFAULT_NOW, tz=TZ).record
+    assert (record.extension, record.number, record.direction) == ("213", "222", "internal")
+
+
+@pytest.mark.parametrize("extra,field,words", [
+    ('[framing]\nascii7 = "no"\n', "framing.ascii7", "use true"),
+    ('[framing]\nparity = 1\n', "framing.parity", "unknown key"),
+])
+def test_framing_options_are_checked(tmp_path, extra, field, words):
+    errors = _errors(MINIMAL + extra, tmp_path)
+    assert words in errors[field]
+
+
+def test_an_end_date_needs_an_end_time(tmp_path):
+    text = MINIMAL.replace("(?P<duration>", "(?P<end_date>\\\\S+) (?P<duration>")
+    assert "end_date" in text
+    errors = _errors(text, tmp_path)
+    assert "needs an `end_time` group" in errors["layout"]
+
+
+def test_a_call_that_ends_before_it_starts_is_kept_as_junk():
+    fmt = FORMATS["nec-neax"]
+    line = "0!KA001012001701   030814201003081405351234         000"
+    parsed = parse_line(line, fmt, now=datetime(2026, 3, 8, 15, 0, tzinfo=TZ), tz=TZ)
+    # 14:05:35 on the same day is before 14:20:10: no end date, so no guess.
+    assert parsed.kind is LineKind.JUNK and "ends" in parsed.reason
