@@ -142,9 +142,11 @@ class LoginLimiter:
             ip = ipaddress.ip_address((address or "").split("%")[0])
         except ValueError:
             return f"ip:{address}"
-        if ip.version == 6 and ip.ipv4_mapped is None:
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.version == 6:
             return "ip:" + str(ipaddress.ip_network(f"{ip}/64", strict=False))
-        return f"ip:{ip.ipv4_mapped or ip}"
+        return f"ip:{ip}"
 
     def _delay(self, count: int) -> float:
         if count < self.free:

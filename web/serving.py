@@ -87,9 +87,11 @@ def address_key(address) -> str:
         ip = ipaddress.ip_address(str(address).split("%")[0])
     except ValueError:
         return str(address)
-    if ip.version == 6 and ip.ipv4_mapped is None:
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped or ip)
+    return str(ip)
 
 
 class GuardedTcpServer(TcpWSGIServer):
