@@ -20,7 +20,7 @@ from appliance.config import find_pinmap, load_config
 from appliance.decision.schedule import default_schedule_json
 from appliance.smdr.record import CallRecord
 from appliance.store import DataDirLock, Store
-from appliance.store.schema import MIGRATIONS
+from appliance.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 24, 17, 0, tzinfo=UTC)
@@ -169,7 +169,7 @@ def backup(site, data_dir, config_file, tmp_path, capsys):
     code, out, err = run(capsys, "backup", str(archive), "--data", str(data_dir),
                          "--config", str(config_file))
     assert (code, err) == (0, "")
-    assert out.startswith(f"backup written to {archive}: database (schema 2,")
+    assert out.startswith(f"backup written to {archive}: database (schema {SCHEMA_VERSION},")
     assert f"config {config_file}" in out
     assert (f"site files from {config_file.parent}: 1 PBX profile "
             "(profiles/mitel-3300-login.toml) and 1 SMDR format (smdr/acme-kx.toml)") in out
@@ -185,7 +185,7 @@ def test_backup_holds_manifest_db_config_and_site_files(backup, config_file, sit
                              "profiles/mitel-3300-login.toml", "smdr/acme-kx.toml"]
     manifest = json.loads(members["manifest.json"])
     assert manifest["format"] == "nightswitch-backup" and manifest["format_version"] == 2
-    assert manifest["schema_version"] == 2 and manifest["nightswitch_version"]
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["nightswitch_version"]
     assert manifest["site_dir"] == str(config_file.parent)
     assert datetime.fromisoformat(manifest["created_at"]).tzinfo is not None
     assert set(manifest["members"]) == set(members) - {"manifest.json"}
@@ -383,7 +383,7 @@ def test_restore_of_an_older_schema_migrates_it(tmp_path, data_dir, capsys):
     code, out, err = run(capsys, "restore", str(archive), "--data", str(data_dir),
                          "--config", str(tmp_path / "none.toml"))
     assert (code, err) == (0, "")
-    assert "migrated from schema 1 to 2" in out
+    assert f"migrated from schema 1 to {SCHEMA_VERSION}" in out
     assert "the backup has none" in out and not (tmp_path / "none.toml").exists()
     assert (f"site files: this backup (format 1) holds no profiles or SMDR formats; "
             f"{tmp_path / 'profiles'} and {tmp_path / 'smdr'} were left as they are") in out
@@ -445,7 +445,7 @@ def test_restore_refuses_a_file_that_is_no_backup(data_dir, site, config_file, t
 @pytest.mark.parametrize("change, message", [
     ({"format": "someone-elses-backup"}, "manifest.json.format: must be 'nightswitch-backup'"),
     ({"format_version": 99}, "manifest.json.format_version: must be 1 to 2"),
-    ({"schema_version": 1}, "manifest.json.schema_version: says 1 but the database has 2"),
+    ({"schema_version": 1}, f"manifest.json.schema_version: says 1 but the database has {SCHEMA_VERSION}"),
     ({"members": "all of them"}, "manifest.json.members: must list nightswitch.db"),
 ])
 def test_restore_refuses_a_wrong_manifest(backup, data_dir, config_file, tmp_path, capsys,
