@@ -142,7 +142,7 @@ def who() -> str:
 
 
 def source() -> str:
-    return "api" if g.identity.via == "token" else "web"
+    return {"token": "api", "local": "cli"}.get(g.identity.via, "web")
 
 
 def zone_route(rule: str, **options):

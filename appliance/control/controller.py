@@ -347,7 +347,8 @@ class Controller:
         if cause is not None:
             who, source, what = cause
             pending.append(dict(who=who, source=source, old=old, new=decision.mode,
-                                reason=f"{what}; now {decision.reason}" if changed else what))
+                                reason=f"{what}; now {decision.reason}" if changed else what,
+                                strict=True))
         elif changed:
             who = {"key": "key switch", "override": zone.override.by if zone.override else "?",
                    "hold": "nightswitch"}.get(decision.source, "schedule")
@@ -386,7 +387,8 @@ class Controller:
         while pending:
             entry = pending.pop(0)
             self._audit(zone, who=entry["who"], source=entry["source"], old=entry["old"],
-                        new=entry["new"], reason=entry["reason"])
+                        new=entry["new"], reason=entry["reason"],
+                        strict=entry.get("strict", False))
 
     def _apply(self, zone: ZoneState, mode: str, pending: list | None = None) -> None:
         zone.switching, zone.verified = True, False
@@ -586,12 +588,16 @@ class Controller:
     def _clear_fault(self, zone: ZoneState, kind: str) -> None:
         zone.faults.pop(kind, None)
 
-    def _audit(self, zone, *, who, source, old, new, reason) -> None:
+    def _audit(self, zone, *, who, source, old, new, reason, strict=False) -> None:
         try:
             self.store.add_audit(zone.name, at=self.clock.now(), who=who, source=source,
                                  old_mode=old, new_mode=new, reason=reason)
-        except Exception:  # the audit must never stop a switch
+        except Exception as exc:  # the audit must never stop a switch
             log.exception("could not write the audit log")
+            if strict:
+                # SECURITY (issue 13, finding 5): a person's request whose audit entry
+                # could not be written fails (after the switch: see _audit_checked).
+                self._audit_failure = exc
 
     def _lamp_test(self) -> None:
         for panel in self.panels:
@@ -722,8 +728,30 @@ class Controller:
 
     def _set_override(self, zone, mode, until, *, by, source) -> None:
         now = self.clock.now()
-        zone.override = Override(mode=mode, until=until, by=by, set_at=now)
+        # SECURITY (issue 13, finding 5): the store first, memory only once it is saved,
+        # so a refused write changes nothing that the next decision could act on.
         self.store.set_override(zone.name, mode, until, by=by, at=now)
+        zone.override = Override(mode=mode, until=until, by=by, set_at=now)
+
+    @staticmethod
+    def _check_actor(by, source) -> None:
+        """Refuse, before anything changes, a *by* or *source* the audit could not record
+        (issue 13, finding 5: a token label with a control character)."""
+        from appliance.store.validate import Checker
+
+        check = Checker()
+        check.who("by", by)
+        check.word("source", source, what="an audit source")
+        check.done()
+
+    def _audit_checked(self) -> None:
+        """Raise if an audit entry for this request could not be written."""
+        failure, self._audit_failure = getattr(self, "_audit_failure", None), None
+        if failure is not None:
+            from appliance.store.db import StoreError
+
+            raise StoreError(f"the change was made but its audit entry could not be written "
+                             f"({failure}); check the disk (journalctl -u nightswitch)")
 
     def set_override(self, zone: str | None, mode: str, until, *, by: str,
                      source: str = "web") -> dict:
@@ -731,8 +759,10 @@ class Controller:
         or None (until cancelled). Raises :exc:`~appliance.errors.Refused` while the key
         switch is in a forced position."""
         state = self.resolve_zone(zone)
+        self._check_actor(by, source)
 
         def do():
+            self._audit_failure = None
             self._refuse_if_key_forced(state)
             self._check_mode(state, mode)
             now = self.clock.now()
@@ -756,22 +786,26 @@ class Controller:
             self._reconcile(state, (by, source, f"override to {mode} " + (
                 f"until {end.astimezone(self.tz):%a %d %b %H:%M}" if end else "until cancelled")))
             self._publish()
+            self._audit_checked()
             return self._zone_status(state)
 
         return self.call(do)
 
     def cancel_override(self, zone: str | None, *, by: str, source: str = "web") -> dict:
         state = self.resolve_zone(zone)
+        self._check_actor(by, source)
 
         def do():
+            self._audit_failure = None
             self._refuse_if_key_forced(state)
             cause = None
             if state.override is not None:
                 cause = (by, source, f"override to {state.override.mode} cancelled")
+                self.store.clear_override(state.name)       # the store first (finding 5)
                 state.override = None
-                self.store.clear_override(state.name)
             self._reconcile(state, cause)
             self._publish()
+            self._audit_checked()
             return self._zone_status(state)
 
         return self.call(do)
