@@ -34,7 +34,7 @@ SEEN_EVERY = timedelta(minutes=5)
 #: The longest expiry a token may be given (a year and a day: next year's renewal).
 MAX_TOKEN_DAYS = 366
 #: Events worth a warning in the journal rather than a note.
-_WARN = {"login_failed", "lockout", "bad_host"}
+_WARN = {"login_failed", "lockout"}
 
 
 def utc_now() -> datetime:

@@ -16,9 +16,9 @@ from appliance.store.validate import Checker
 
 #: What happened: the events :class:`appliance.accounts.Accounts` records.
 EVENTS = (
-    "login", "login_failed", "lockout", "logout", "logout_everywhere", "session_expired",
+    "login", "login_failed", "lockout", "logout", "logout_everywhere",
     "user_added", "user_deleted", "role_changed", "password_changed", "password_reset",
-    "token_created", "token_revoked", "token_expired", "restore", "bad_host",
+    "token_created", "token_revoked", "restore",
 )
 EVENT_RE = re.compile(r"[a-z][a-z_]*\Z")
 MAX_PAGE = 500
