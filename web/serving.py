@@ -37,6 +37,7 @@ No token is involved: the socket's permissions are the credential.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import pwd
@@ -47,7 +48,7 @@ from pathlib import Path
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer, UnixWSGIServer
-from waitress.task import ThreadedTaskDispatcher, WSGITask
+from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
 from web import MAX_BODY
 from web.hosts import LOCAL_SOCKET, TRUSTED_PROXIES
@@ -94,9 +95,39 @@ def address_key(address) -> str:
     return str(ip)
 
 
+#: What waitress's own refusals say, as the API's other errors do ({"error": ...}).
+_ERROR_TEXT = {
+    400: "the request is malformed: {detail}",
+    413: "the request body is too large; at most 256 KB is accepted",
+    431: "the request's headers are too large",
+}
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's answer to a request it refuses itself (a body over the limit, a
+    malformed request line), in the API's JSON shape instead of waitress's plain text."""
+
+    def execute(self):
+        error = self.request.error
+        text = _ERROR_TEXT.get(error.code, "the request was refused: {detail}")
+        body = (json.dumps({"error": text.format(detail=str(error.body)[:200])}) + "\n").encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend([("Content-Type", "application/json"),
+                                      ("Cache-Control", "no-store"),
+                                      ("X-Content-Type-Options", "nosniff")])
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
+
+
 class GuardedTcpServer(TcpWSGIServer):
     """waitress's TCP server with a cap per client address and a deadline per request."""
 
+    channel_class = JsonErrorChannel
     per_address = PER_ADDRESS
     request_deadline = REQUEST_DEADLINE_S
 
@@ -200,7 +231,7 @@ class PeerTask(WSGITask):
         return environ
 
 
-class PeerChannel(HTTPChannel):
+class PeerChannel(JsonErrorChannel):
     task_class = PeerTask
 
     def __init__(self, server, sock, addr, adj, map=None):
