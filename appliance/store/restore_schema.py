@@ -58,8 +58,9 @@ def differences(conn: sqlite3.Connection, version: int) -> list[str]:
     have_by_name = {(kind, name): e for e in have for kind, name in [e[:2]]}
     for key in sorted(set(have_by_name) - set(want_by_name)):
         kind, name = key
-        problems.append(f"has a {kind} {name!r} (on {have_by_name[key][2]}) that nightswitch "
-                        "never makes")
+        article = "an" if kind[0] in "aeiou" else "a"
+        problems.append(f"has {article} {kind} {name!r} (on {have_by_name[key][2]}) that "
+                        "nightswitch never makes")
     for key in sorted(set(want_by_name) - set(have_by_name)):
         kind, name = key
         problems.append(f"lacks the {kind} {name!r} of schema version {version}")
