@@ -120,14 +120,14 @@ class LoopbackProxyFix:
 
 
 def allowed_names(app) -> tuple[str, ...]:
-    names = app.extensions.get("nightswitch.allowed_hosts")
-    if names is None:
-        controller = app.extensions.get("nightswitch")
-        extra = tuple(getattr(getattr(controller, "config", None), "allowed_hosts", ()) or ())
-        names = tuple(dict.fromkeys(default_host_names()
-                                    + tuple(n.lower().rstrip(".") for n in extra)))
-        app.extensions["nightswitch.allowed_hosts"] = names
-    return names
+    """This machine's names (looked up once) and the config's ``allowed_hosts`` (read
+    each time, so a reloaded config takes effect)."""
+    own = app.extensions.get("nightswitch.host_names")
+    if own is None:
+        own = app.extensions["nightswitch.host_names"] = default_host_names()
+    controller = app.extensions.get("nightswitch")
+    extra = getattr(getattr(controller, "config", None), "allowed_hosts", ()) or ()
+    return own + tuple(n.lower().rstrip(".") for n in extra)
 
 
 _last_warning = {"at": 0.0}
