@@ -88,6 +88,21 @@ def is_address(host: str) -> bool:
     return True
 
 
+def address_key(address) -> str:
+    """One client, for counting connections and failed logins: an IPv4 address as it
+    is, an IPv6 address as its /64 (one host may hold a whole /64), an IPv4-mapped IPv6
+    address as the IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(str(address).split("%")[0])
+    except ValueError:
+        return str(address)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def host_allowed(host: str | None, names) -> bool:
     """Whether *host* (from :func:`split_host`) is one of *names* or an address.
 
@@ -164,5 +179,5 @@ def init_app(app) -> None:
     app.after_request(strict_transport)
 
 
-__all__ = ["LOCAL_SOCKET", "LoopbackProxyFix", "check_host", "default_host_names",
+__all__ = ["LOCAL_SOCKET", "LoopbackProxyFix", "address_key", "check_host", "default_host_names",
            "host_allowed", "init_app", "split_host"]

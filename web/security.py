@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
 import threading
 import time
@@ -138,15 +137,10 @@ class LoginLimiter:
 
     @staticmethod
     def address_key(address: str | None) -> str:
-        try:
-            ip = ipaddress.ip_address((address or "").split("%")[0])
-        except ValueError:
-            return f"ip:{address}"
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if ip.version == 6:
-            return "ip:" + str(ipaddress.ip_network(f"{ip}/64", strict=False))
-        return f"ip:{ip}"
+        """The limiter's key for a client address (an IPv6 address counts per /64)."""
+        from web.hosts import address_key
+
+        return f"ip:{address_key(address or '')}"
 
     def _delay(self, count: int) -> float:
         if count < self.free:

@@ -36,7 +36,6 @@ No token is involved: the socket's permissions are the credential.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -51,7 +50,7 @@ from waitress.server import TcpWSGIServer, UnixWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
 from web import MAX_BODY
-from web.hosts import LOCAL_SOCKET, TRUSTED_PROXIES
+from web.hosts import LOCAL_SOCKET, TRUSTED_PROXIES, address_key
 
 log = logging.getLogger("nightswitch.web")
 
@@ -80,19 +79,6 @@ def adjustments(**overrides) -> dict:
     )
     settings.update(overrides)
     return settings
-
-
-def address_key(address) -> str:
-    """One client for the per-address cap: an IPv4 address, or an IPv6 /64."""
-    try:
-        ip = ipaddress.ip_address(str(address).split("%")[0])
-    except ValueError:
-        return str(address)
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 #: What waitress's own refusals say, as the API's other errors do ({"error": ...}).
