@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Nightswitch installer for Raspberry Pi OS (Debian Bookworm or later).
 #
-# Usage: sudo ./install.sh [--unattended] [--prefix DIR] [--root DIR]
+# Usage: sudo ./install.sh [--unattended] [--tls [--tls-cert FILE --tls-key FILE]]
+#                          [--prefix DIR] [--root DIR]
 #        sudo ./install.sh --uninstall [--purge] [--prefix DIR] [--root DIR]
 #
 #   (no option)     install, or upgrade and repair an existing install: safe to run again
 #   --unattended    never ask (the only question: reboot now?); for scripted installs
+#   --tls           serve the web page over HTTPS: Debian's nginx on 443 (80 redirects)
+#                   in front of the appliance, which then listens on 127.0.0.1:8080 only;
+#                   a self-signed certificate is made unless one is given
+#   --tls-cert FILE, --tls-key FILE
+#                   with --tls: use this certificate (PEM, full chain) and private key
 #   --uninstall     remove the program, service, udev rule, watchdog drop-in and the
 #                   config.txt block; KEEP /etc/nightswitch and /var/lib/nightswitch
 #   --purge         with --uninstall: also delete the config, the data and the user
@@ -46,6 +52,9 @@ PREFIX=/opt/nightswitch
 ACTION=install
 PURGE=0
 UNATTENDED=0
+TLS=0
+TLS_CERT=""
+TLS_KEY=""
 TEST_MODE=0
 [ "${NIGHTSWITCH_INSTALL_TEST:-0}" = 1 ] && TEST_MODE=1
 
@@ -87,6 +96,12 @@ parse_args() {
         case "$1" in
             -h|--help) usage; exit 0 ;;
             --unattended) UNATTENDED=1 ;;
+            --tls) TLS=1 ;;
+            --tls-cert|--tls-key)
+                if [ $# -lt 2 ] || [ -z "$2" ]; then bad_usage "$1 needs a file"; fi
+                [ -f "$2" ] || bad_usage "$1 $2: no such file"
+                if [ "$1" = --tls-cert ]; then TLS_CERT=$(realpath "$2"); else TLS_KEY=$(realpath "$2"); fi
+                shift ;;
             --uninstall) ACTION=uninstall ;;
             --purge) PURGE=1 ;;
             --root|--prefix)
@@ -96,12 +111,15 @@ parse_args() {
             --root=*|--prefix=*)
                 [ -n "${1#*=}" ] || bad_usage "${1%%=*} needs a directory"
                 set_dir_option "${1%%=*}" "${1#*=}" ;;
-            *) bad_usage "unknown option '$1'; allowed: --unattended, --uninstall, --purge, --root DIR, --prefix DIR, --help" ;;
+            *) bad_usage "unknown option '$1'; allowed: --unattended, --tls, --tls-cert FILE, --tls-key FILE, --uninstall, --purge, --root DIR, --prefix DIR, --help" ;;
         esac
         shift
     done
     if [ "$PURGE" = 1 ] && [ "$ACTION" != uninstall ]; then
         bad_usage "--purge only goes with --uninstall"
+    fi
+    if { [ -n "$TLS_CERT" ] || [ -n "$TLS_KEY" ]; } && { [ -z "$TLS_CERT" ] || [ -z "$TLS_KEY" ] || [ "$TLS" = 0 ]; }; then
+        bad_usage "--tls-cert and --tls-key go together, with --tls"
     fi
     if [ "$TEST_MODE" = 1 ] && [ "$ROOT" = / ]; then
         bad_usage "NIGHTSWITCH_INSTALL_TEST=1 needs --root DIR (a scratch directory), never the real /"
@@ -601,6 +619,87 @@ install_system_files() {
     fi
 }
 
+# ---- HTTPS front (--tls) ----------------------------------------------------------------
+
+readonly TLS_DIR=/etc/nightswitch/tls
+readonly NGINX_SITE=/etc/nginx/sites-available/nightswitch
+TLS_FINGERPRINT=""
+
+# The appliance must listen on loopback only, or the page stays reachable without TLS.
+# The config is never overwritten: a [web] table is added when it has none, and a
+# [web] table that says otherwise is the installer's to change.
+tls_listen_on_loopback() {
+    local config listen
+    config=$(p "$CONF_DIR/$APP.toml")
+    if ! grep -q '^\[web\]' "$config"; then
+        {
+            say ""
+            say "# Added by install.sh --tls: nginx serves HTTPS and passes requests to"
+            say "# the appliance on this machine only."
+            say "[web]"
+            say "listen = \"127.0.0.1:$WEB_PORT\""
+        } >> "$config"
+        say "  $CONF_DIR/$APP.toml: [web] listen = \"127.0.0.1:$WEB_PORT\" added"
+        return 0
+    fi
+    listen=$(sed -n '/^\[web\]/,/^\[/{s/^listen *= *"\(.*\)".*/\1/p}' "$config" | head -n 1)
+    case "$listen" in
+        127.0.0.1:"$WEB_PORT"|localhost:"$WEB_PORT"|"[::1]:$WEB_PORT")
+            say "  $CONF_DIR/$APP.toml already listens on $listen" ;;
+        *)
+            warn "$CONF_DIR/$APP.toml has a [web] table with listen = \"${listen:-0.0.0.0:$WEB_PORT}\"; set listen = \"127.0.0.1:$WEB_PORT\" there, or the page stays reachable over plain HTTP on port $WEB_PORT"
+            PROBLEMS+=("set [web] listen = \"127.0.0.1:$WEB_PORT\" in $CONF_DIR/$APP.toml for --tls") ;;
+    esac
+}
+
+setup_tls() {
+    step "HTTPS: nginx in front of the appliance"
+    local dir cert key name addresses=() site tmp
+    system env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx openssl
+    dir=$(p "$TLS_DIR")
+    mkdir -p "$dir"
+    chmod 0750 "$dir"
+    cert=$dir/nightswitch.crt
+    key=$dir/nightswitch.key
+    if [ -n "$TLS_CERT" ]; then
+        install -m 0644 "$TLS_CERT" "$cert.new" && mv -f "$cert.new" "$cert"
+        install -m 0600 "$TLS_KEY" "$key.new" && mv -f "$key.new" "$key"
+        say "  certificate: $TLS_CERT (copied to $TLS_DIR)"
+    elif [ -f "$cert" ] && [ -f "$key" ]; then
+        say "  certificate: $TLS_DIR/nightswitch.crt (kept)"
+    else
+        name=$(site_hostname)
+        if [ "$TEST_MODE" = 0 ]; then
+            read -r -a addresses <<< "$(hostname -I 2>/dev/null || true)"
+        fi
+        bash "$SRC_DIR/tls/make-cert.sh" "$cert" "$key" "$name" "${addresses[@]}"
+        say "  certificate: self-signed for $name, $name.local${addresses[*]:+ and ${addresses[*]}}"
+    fi
+    chmod 0600 "$key"
+    own "root:root" "$dir" "$cert" "$key"
+    TLS_FINGERPRINT=$(openssl x509 -in "$cert" -noout -fingerprint -sha256 | sed 's/^.*=//')
+    site=$(p "$NGINX_SITE")
+    mkdir -p "$(dirname "$site")" "$(p /etc/nginx/sites-enabled)"
+    tmp=$(mktemp)
+    sed -e "s#@HTTP_LISTEN@#80#; s#@HTTPS_LISTEN@#443#; s#@HTTPS_SUFFIX@##" \
+        -e "s#@CERT@#$TLS_DIR/nightswitch.crt#; s#@KEY@#$TLS_DIR/nightswitch.key#" \
+        -e "s#@UPSTREAM@#127.0.0.1:$WEB_PORT#" "$SRC_DIR/tls/nginx-nightswitch.conf.in" > "$tmp"
+    put_file "$tmp" "$NGINX_SITE" 0644 >/dev/null
+    rm -f "$tmp"
+    ln -sfn "$NGINX_SITE" "$(p /etc/nginx/sites-enabled/nightswitch)"
+    # Debian's welcome page would take port 80 from the redirect.
+    if [ -L "$(p /etc/nginx/sites-enabled/default)" ]; then
+        rm -f "$(p /etc/nginx/sites-enabled/default)"
+        say "  Debian's default nginx site disabled (it held port 80)"
+    fi
+    tls_listen_on_loopback
+    if [ "$ROOT" = / ] || [ "$TEST_MODE" = 1 ]; then
+        system nginx -t -q
+        system systemctl enable nginx.service
+        system systemctl reload-or-restart nginx.service
+    fi
+}
+
 install_unit() {
     step "systemd service"
     local tmp fresh=1
@@ -694,12 +793,20 @@ print_summary() {
     host=$(site_hostname)
     ip=$(hostname -I 2>/dev/null | awk '{ print $1 }') || ip=""
     step "Done"
-    say "  Web page:  http://$host.local:$WEB_PORT/"
-    [ -n "$ip" ] && say "             http://$ip:$WEB_PORT/"
+    if [ "$TLS" = 1 ]; then
+        say "  Web page:  https://$host.local/"
+        [ -n "$ip" ] && say "             https://$ip/"
+        say "  Certificate SHA-256 fingerprint (check it when the browser asks):"
+        say "             $TLS_FINGERPRINT"
+    else
+        say "  Web page:  http://$host.local:$WEB_PORT/"
+        [ -n "$ip" ] && say "             http://$ip:$WEB_PORT/"
+    fi
     if [ -n "$ADMIN_PASSWORD" ]; then
         say ""
         say "  Log in as 'admin' with password:  $ADMIN_PASSWORD"
-        say "  It is shown only this once.  Change it after logging in."
+        say "  It is shown only this once, and works once: at the first login the page"
+        say "  asks for a password of your own before anything else."
     fi
     say ""
     say "  Logs:      journalctl -u $APP -f"
@@ -737,6 +844,7 @@ do_install() {
     install_program
     write_config
     make_data_dir
+    [ "$TLS" = 0 ] || setup_tls
     merge_boot_config
     disable_serial_console
     disable_bluetooth_uart
@@ -795,6 +903,14 @@ do_uninstall() {
     remove_path /etc/modules-load.d/nightswitch.conf
     remove_path /etc/systemd/system.conf.d/nightswitch-watchdog.conf
     rmdir "$(p /etc/systemd/system.conf.d)" 2>/dev/null || true
+    if [ -e "$(p "$NGINX_SITE")" ]; then
+        remove_path /etc/nginx/sites-enabled/nightswitch
+        remove_path "$NGINX_SITE"
+        if [ "$ROOT" = / ] || [ "$TEST_MODE" = 1 ]; then
+            system systemctl reload-or-restart nginx.service
+        fi
+        say "  nginx no longer serves the appliance (nginx itself and $TLS_DIR are kept)"
+    fi
     if [ "$ROOT" = / ] || [ "$TEST_MODE" = 1 ]; then
         system systemctl daemon-reload
         system systemctl daemon-reexec

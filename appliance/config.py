@@ -85,6 +85,7 @@ class Config:
     listen_host: str = "0.0.0.0"
     listen_port: int = 8080
     public_status: bool = False
+    allowed_hosts: tuple = ()
     check_minutes: int = 15
     drift: str = "enforce"
     reassert_minutes: int = 60
@@ -227,7 +228,7 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
                               choices=("timesyncd", "rtc", "always"))
 
     web = c.table(data, "web", "web") or {}
-    c.unknown(web, {"listen", "public_status"}, "web")
+    c.unknown(web, {"listen", "public_status", "allowed_hosts"}, "web")
     listen = c.string(web, "listen", "web.listen", f"{cfg.listen_host}:{cfg.listen_port}")
     if listen:
         host, sep, port = listen.rpartition(":")
@@ -238,6 +239,8 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
         else:
             cfg.listen_host, cfg.listen_port = host.strip("[]"), int(port)
     cfg.public_status = c.boolean(web, "public_status", "web.public_status", False)
+    from appliance.web_config import check_allowed_hosts
+    check_allowed_hosts(c, web, cfg)
 
     verify = c.table(data, "verify", "verify") or {}
     c.unknown(verify, {"check_minutes", "drift", "reassert_minutes"}, "verify")

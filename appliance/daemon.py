@@ -37,8 +37,11 @@ from appliance.store.lock import DataDirLock
 
 log = logging.getLogger("nightswitch.daemon")
 
-CLI_TOKEN_FILE = "cli-token"
-CLI_TOKEN_LABEL = "local CLI (created by the daemon)"
+#: Where the running daemon says how to reach it: ``{"socket": ..., "web": ...}``. No
+#: secret: the command line's socket is guarded by its permissions (web.serving).
+ENDPOINT_FILE = "daemon.json"
+#: The admin token file older versions wrote for the command line; removed at start.
+OLD_CLI_TOKEN_FILE = "cli-token"
 
 
 class Appliance:
@@ -69,6 +72,9 @@ class Appliance:
         self._stopping = threading.Event()
         self.web_server = None
         self.web_thread = None
+        self.cli_server = None
+        self.cli_thread = None
+        self.cli_socket = None
         self.intake = None
         self.calendars = None
         self.mqtt = None
@@ -183,7 +189,7 @@ class Appliance:
             log.exception("housekeeping failed")
 
     def _prune(self) -> None:
-        from datetime import timedelta
+        from datetime import datetime, timedelta, timezone
 
         from appliance.store.facade import RETENTION_DAYS
 
@@ -191,21 +197,23 @@ class Appliance:
         self.store.prune_audit(before)
         self.store.prune_calls(before)
         self.store.prune_mode_history(before)
+        self.store.prune_security_log(before)
+        self.store.prune_sessions(at=datetime.now(timezone.utc))
         self.store.prune_outbox(self.clock.now() - timedelta(days=90))
 
-    def write_cli_token(self) -> Path:
-        """A fresh admin token for the local CLI (``status``, ``day``, ``night``), readable
-        only by the service user and root; the previous one is revoked."""
-        for token in self.store.list_tokens():
-            if token.get("label") == CLI_TOKEN_LABEL:
-                self.store.revoke_token(token["id"])
-        token = self.store.create_token("admin", label=CLI_TOKEN_LABEL, by="nightswitch",
-                                        at=self.clock.now())
-        path = self.data_dir / CLI_TOKEN_FILE
+    def write_endpoint(self) -> Path:
+        """Say where the command line finds this daemon (``DATA/daemon.json``); remove
+        the admin token file that older versions wrote for it."""
+        import json
+
+        (self.data_dir / OLD_CLI_TOKEN_FILE).unlink(missing_ok=True)
+        path = self.data_dir / ENDPOINT_FILE
+        body = {"socket": str(self.cli_socket) if self.cli_socket else None,
+                "web": f"http://{_connect_host(self.host)}:{self.port}", "pid": os.getpid()}
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "w") as f:
-            f.write(f"{token}\nhttp://{_connect_host(self.host)}:{self.port}\n")
+            f.write(json.dumps(body) + "\n")
         os.replace(tmp, path)
         return path
 
@@ -230,7 +238,8 @@ class Appliance:
             self.metrics.start()
             if self.web:
                 self.web_thread.start()
-                self.write_cli_token()
+                self.cli_thread.start()
+                self.write_endpoint()
         except BaseException:
             self.stop()           # whatever failed, leave the relays de-energized
             raise
@@ -266,10 +275,9 @@ class Appliance:
         self.metrics = Metrics(self.controller, intake=self.intake, engine=self.alerts)
 
     def _start_web(self) -> None:
-        from waitress import create_server
-
         from appliance.control.facade import ApplianceFacade
         from web import create_app
+        from web.serving import cli_server, default_socket_path, web_server
 
         app = create_app(ApplianceFacade(self.controller, self.config, metrics=self.metrics),
                          store=self.store,
@@ -291,16 +299,27 @@ class Appliance:
             raise NightswitchError(
                 f"cannot serve the web page on {self.host}:{self.port}: "
                 f"{getattr(exc, 'strerror', None) or exc}; {_bind_advice(exc)}") from None
-        self.web_server = create_server(app, sockets=[listener], threads=8,
-                                        ident="nightswitch", channel_timeout=30)
+        # Connection limits, timeouts and the body limit: web.serving says why each.
+        self.web_server = web_server(app, listener)
         self.port = self.web_server.effective_port
+        # The command line's own socket: it answers while the web port is flooded.
+        self.cli_socket = default_socket_path(self.data_dir)
+        try:
+            self.cli_server = cli_server(app, self.cli_socket, group_of=self.data_dir)
+        except OSError as exc:
+            self.web_server.close()
+            raise NightswitchError(f"cannot open the command line's socket {self.cli_socket}: "
+                                   f"{exc.strerror or exc}") from None
         # started by start() once the controller thread runs: a request answered before
         # would run the controller's first pass on the web thread
-        self.web_thread = threading.Thread(target=self._serve, name="web", daemon=True)
+        self.web_thread = threading.Thread(target=self._serve, args=(self.web_server,),
+                                           name="web", daemon=True)
+        self.cli_thread = threading.Thread(target=self._serve, args=(self.cli_server,),
+                                           name="cli-socket", daemon=True)
 
-    def _serve(self) -> None:
+    def _serve(self, server) -> None:
         try:
-            self.web_server.run()
+            server.run()
         except Exception:
             if not self._stopping.is_set():
                 log.exception("web server stopped")
@@ -317,6 +336,12 @@ class Appliance:
             # had just been answered); a live event stream is not waited for long.
             self.web_server.task_dispatcher.shutdown(timeout=1)
             self.web_server.close()
+        if self.cli_server is not None:
+            self.cli_server.task_dispatcher.shutdown(timeout=1)
+            self.cli_server.close()
+            if self.cli_socket is not None:
+                self.cli_socket.unlink(missing_ok=True)
+            (self.data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
         if self.mqtt is not None:     # says "offline" while the controller still runs
             self.mqtt.stop()
         for output in (self.alerts, self.metrics):

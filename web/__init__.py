@@ -16,8 +16,11 @@ Blueprints, one concern each:
 * :mod:`web.pages`: the HTML pages, which work without JavaScript.
 
 :mod:`web.security` adds the per-device secret key, CSRF tokens, security headers and
-the login rate limiter; :mod:`web.errors` turns every error into a clear answer
-without a traceback.
+the login rate limiter; :mod:`web.sessions` keeps logins on the appliance;
+:mod:`web.hosts` checks the Host header and trusts a TLS front on 127.0.0.1 only;
+:mod:`web.serving` builds the hardened waitress servers (the web port and the command
+line's Unix socket); :mod:`web.errors` turns every error into a clear answer without a
+traceback.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
         calendars and the closures in its preview;
         ``NIGHTSWITCH_MAX_STREAMS`` bounds live-update connections (each holds one of
         waitress's threads); ``NIGHTSWITCH_LOGIN_CLOCK`` is the monotonic clock of the
-        login rate limiter; ``NIGHTSWITCH_TEST_SECONDS`` how long the installer page's
-        hardware test holds each LED and relay.
+        login rate limiter; ``NIGHTSWITCH_ACCOUNT_CLOCK`` the UTC clock of sessions and
+        token expiry (web.sessions); ``NIGHTSWITCH_TEST_SECONDS`` how long the installer
+        page's hardware test holds each LED and relay.
     """
     app = Flask(__name__)
     app.config.from_mapping(
@@ -66,13 +70,14 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Plain HTTP on a LAN: a Secure cookie would never be sent back (PI_NOTES 7.2).
+        # Over the HTTPS front web.sessions marks it Secure, request by request.
         SESSION_COOKIE_SECURE=False,
-        # A facilities manager's phone stays logged in for two weeks of use; each request
-        # extends it.
+        # A login lasts two weeks from the moment of login, never slid along; the session
+        # itself lives on the appliance (web.sessions) and is what counts.
         PERMANENT_SESSION_LIFETIME=timedelta(days=14),
         # The page polls fragments in the background; if each answer re-sent the cookie, a
         # slow one could overwrite the cookie a form post had just set (and lose its
-        # message). web.auth refreshes the session once a day instead.
+        # message).
         SESSION_REFRESH_EACH_REQUEST=False,
         JSON_SORT_KEYS=False,
         NIGHTSWITCH_INTAKE=None,

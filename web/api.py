@@ -20,6 +20,7 @@ from appliance.smdr import report
 from appliance.store.validate import Checker
 from web.auth import appliance, require, store
 from web.errors import ApiError
+from web.sessions import accounts, client_address, token_owner
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -140,7 +141,7 @@ def who() -> str:
 
 
 def source() -> str:
-    return "api" if g.identity.via == "token" else "web"
+    return {"token": "api", "local": "cli"}.get(g.identity.via, "web")
 
 
 def zone_route(rule: str, **options):
@@ -198,6 +199,17 @@ def override_cancel(zone):
     name = resolve_zone(zone)
     json_body(required=False)
     return jsonify(appliance().cancel_override(name, by=who(), source=source()))
+
+
+@zone_route("/retry", methods=["POST"])
+@require("operator")
+def retry(zone):
+    """Try the zone's actuators again now (after a fault; a refused PBX login included,
+    which is otherwise tried again only after a day). Answers at once with the status;
+    the outcome follows in it."""
+    name = resolve_zone(zone)
+    only_keys(json_body(required=False), ())
+    return jsonify(appliance().retry(name, by=who(), source=source()))
 
 
 # -- schedule ------------------------------------------------------------------------------
@@ -382,9 +394,10 @@ def users_list():
 def users_add():
     data = json_body()
     only_keys(data, ("name", "role", "password"))
-    db = store()
-    db.add_user(data.get("name"), data.get("role"), data.get("password"))
-    return jsonify(db.get_user(data["name"])), 201
+    # The admin chose the password: its owner replaces it at the first login.
+    accounts().add_user(data.get("name"), data.get("role"), data.get("password"), by=who(),
+                        address=client_address(), must_change=True)
+    return jsonify(store().get_user(data["name"])), 201
 
 
 @bp.route("/users/<name>", methods=["PATCH"])
@@ -402,13 +415,13 @@ def users_change(name):
     if "role" in data:
         check.role("role", data["role"])
     if "password" in data:
-        check.password("password", data["password"])
+        check.password("password", data["password"], name)
     check.done()
-    if "role" in data:
-        db.set_role(name, data["role"])       # may refuse demoting the only admin
+    if "role" in data:          # may refuse demoting the only admin
+        accounts().set_role(name, data["role"], by=who(), address=client_address())
     if "password" in data:
-        db.set_password(name, data["password"])
-    return jsonify(db.get_user(name))
+        accounts().reset_password(name, data["password"], by=who(), address=client_address())
+    return jsonify(store().get_user(name))
 
 
 @bp.route("/users/<name>", methods=["DELETE"])
@@ -417,30 +430,33 @@ def users_delete(name):
     db = store()
     if db.get_user(name) is None:
         raise ApiError(404, f"there is no user named {name!r}")
-    db.delete_user(name)
-    return jsonify({"deleted": name})
+    ended = accounts().delete_user(name, by=who(), address=client_address())
+    return jsonify({"deleted": name, "sessions_ended": ended["sessions"],
+                    "tokens_revoked": ended["tokens"]})
 
 
 @bp.route("/tokens", methods=["GET"])
 @require("admin")
 def tokens_list():
-    return jsonify([dict(t, created_at=local_iso(t.get("created_at")))
-                    for t in store().list_tokens()])
+    return jsonify([dict(t, created_at=local_iso(t.get("created_at")),
+                         expires_at=local_iso(t.get("expires_at")),
+                         last_used_at=local_iso(t.get("last_used_at")))
+                    for t in accounts().tokens()])
 
 
-def create_token(role, label) -> dict:
-    db = store()
-    token = db.create_token(role, label=label, by=who(), at=now())
-    found = db.check_token(token)
-    return {"id": found["id"], "role": found["role"], "label": found["label"], "token": token}
+def create_token(role, label, expires_days=None) -> dict:
+    created = accounts().create_token(role, label=label, by=who(), owner=token_owner(),
+                                      expires_days=expires_days, address=client_address())
+    return dict(created, expires_at=local_iso(created["expires_at"]))
 
 
 @bp.route("/tokens", methods=["POST"])
 @require("admin")
 def tokens_create():
     data = json_body()
-    only_keys(data, ("role", "label"))
-    return jsonify(create_token(data.get("role"), data.get("label", ""))), 201
+    only_keys(data, ("role", "label", "expires_days"))
+    return jsonify(create_token(data.get("role"), data.get("label", ""),
+                                data.get("expires_days"))), 201
 
 
 @bp.route("/tokens/<token_id>", methods=["DELETE"])
@@ -449,8 +465,18 @@ def tokens_revoke(token_id):
     # isascii: "¹".isdigit() is True but int("¹") fails
     if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
         raise ApiError(404, f"there is no token with id {token_id!r}")
-    store().revoke_token(int(token_id))
+    accounts().revoke_token(int(token_id), by=who(), address=client_address())
     return jsonify({"revoked": int(token_id)})
+
+
+@bp.route("/security-log", methods=["GET"])
+@require("admin")
+def security_log():
+    limit = query_int("limit", 50, 1, 500)
+    offset = query_int("offset", 0, 0, 10**9)
+    rows = store().security_log(limit=limit, offset=offset)
+    return jsonify({"limit": limit, "offset": offset,
+                    "entries": [dict(r, at=local_iso(r["at"])) for r in rows]})
 
 
 # -- hardware tests (admin) ---------------------------------------------------------------------

@@ -31,6 +31,8 @@ from appliance import timetext as timefmt
 from web import api, calendar_view, charts, holiday_choices, schedule_form
 from web.auth import appliance, require, store
 from web.errors import ApiError
+from web.redirects import safe_local_path
+from web.sessions import accounts, client_address
 
 bp = Blueprint("pages", __name__)
 
@@ -129,6 +131,10 @@ def _modes_of(st: dict, schedule) -> list[str]:
     return sorted(modes, key=lambda m: (m != "day", m != "night", m))
 
 
+#: Faults of the switch itself, which an operator's "try again" addresses.
+RETRY_FAULTS = ("actuator", "auth", "link", "fallback")
+
+
 def status_view(zone: str) -> dict:
     facade = appliance()
     st = facade.status(zone)
@@ -168,7 +174,9 @@ def status_view(zone: str) -> dict:
         choices.append(group)
     faults = [{"title": FAULT_TITLES.get(f["kind"], f["kind"].capitalize()),
                "message": f["message"],
-               "since": timefmt.when(f.get("since"), now, tz) if f.get("since") else ""}
+               "since": timefmt.when(f.get("since"), now, tz) if f.get("since") else "",
+               # the switch itself failed: an operator may have it tried again now
+               "retry": f["kind"] in RETRY_FAULTS}
               for f in st.get("faults", [])]
     # The primaries applied the mode in force (while a fallback holds it, nothing is
     # "confirmed" anyway); a spare fallback that cannot read back does not weaken that.
@@ -277,6 +285,18 @@ def override_cancel():
     except Refused as exc:
         return _status_error(zone, str(exc), 409)
     flash(f"Back to the schedule: {st['mode']}.")
+    return redirect(zurl("pages.status", zone))
+
+
+@bp.route("/retry", methods=["POST"])
+@require("operator")
+def retry():
+    """An operator's retry after a switching fault: the zone's actuators are tried again
+    now, a login the PBX refused included (it is not tried again by itself for a day)."""
+    zone = page_zone()
+    g.zone = zone
+    appliance().retry(zone, by=g.identity.name, source="web")
+    flash("Trying the PBX again now; the status below shows the outcome.")
     return redirect(zurl("pages.status", zone))
 
 
@@ -510,6 +530,9 @@ def schedule_import():
                 problem = f"{name} is not a schedule: it must be one JSON object {{...}}."
         except (UnicodeDecodeError, ValueError) as exc:
             problem = f"{name} is not JSON ({str(exc)[:120]}); nothing was imported."
+        except RecursionError:
+            problem = (f"{name} is nested too deeply to be a schedule; nothing was "
+                       "imported.")
     if problem is None:
         try:
             result = appliance().put_schedule(zone, data, by=g.identity.name)
@@ -747,10 +770,7 @@ def panel_fragment():
 
 
 def _back():
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return redirect(target)
-    return redirect(url_for("pages.status"))
+    return redirect(safe_local_path(request.form.get("next")) or url_for("pages.status"))
 
 
 @bp.route("/sim/key", methods=["POST"])
@@ -789,10 +809,14 @@ def sim_clock():
 def users_page(status: int = 200, *, new_token=None, errors=None, form=None):
     db = store()
     tz, now = _tz(), _now()
-    tokens = [dict(t, created=timefmt.stamp(t.get("created_at"), tz))
-              for t in db.list_tokens()]
-    return render("users.html", status=status, users=db.list_users(), tokens=tokens,
-                  new_token=new_token, errors=errors or {}, form=form or {},
+    tokens = [dict(t, created=timefmt.stamp(t.get("created_at"), tz),
+                   expires=timefmt.stamp(t["expires_at"], tz) if t.get("expires_at") else "",
+                   last_used=timefmt.stamp(t["last_used_at"], tz) if t.get("last_used_at")
+                   else "")
+              for t in accounts().tokens()]
+    events = [dict(e, when=timefmt.stamp(e["at"], tz)) for e in db.security_log(limit=30)]
+    return render("users.html", status=status, users=accounts().overview(), tokens=tokens,
+                  new_token=new_token, errors=errors or {}, form=form or {}, events=events,
                   roles=("viewer", "operator", "admin"), now=now)
 
 
@@ -812,48 +836,61 @@ def _user_action(fn, done: str):
     return redirect(url_for("pages.users"))
 
 
+def _by() -> dict:
+    return {"by": g.identity.name, "address": client_address()}
+
+
 @bp.route("/users/add", methods=["POST"])
 @require("admin")
 def users_add():
-    db = store()
     name = request.form.get("name", "").strip()
-    return _user_action(lambda: db.add_user(name, request.form.get("role"),
-                                               request.form.get("password", "")),
-                        f"User {name} added.")
+    return _user_action(lambda: accounts().add_user(name, request.form.get("role"),
+                                                    request.form.get("password", ""),
+                                                    must_change=True, **_by()),
+                        f"User {name} added; they choose their own password at their first "
+                        "login.")
 
 
 @bp.route("/users/role", methods=["POST"])
 @require("admin")
 def users_role():
-    db = store()
     name, role = request.form.get("name", ""), request.form.get("role", "")
-    return _user_action(lambda: db.set_role(name, role), f"{name} is now {role}.")
+    return _user_action(lambda: accounts().set_role(name, role, **_by()),
+                        f"{name} is now {role}; their sessions were logged out.")
 
 
 @bp.route("/users/password", methods=["POST"])
 @require("admin")
 def users_password():
-    db = store()
     name = request.form.get("name", "")
-    return _user_action(lambda: db.set_password(name, request.form.get("password", "")),
-                        f"Password of {name} changed.")
+    if name == g.identity.name:
+        return users_page(400, errors={"user": "change your own password on the Account "
+                                               "page, with your current one"})
+    return _user_action(lambda: accounts().reset_password(name, request.form.get("password", ""),
+                                                          **_by()),
+                        f"Password of {name} set; they choose their own at their next login.")
 
 
 @bp.route("/users/delete", methods=["POST"])
 @require("admin")
 def users_delete():
-    db = store()
     name = request.form.get("name", "")
     if name == g.identity.name:
         return users_page(400, errors={"user": "you cannot delete yourself; ask another admin"})
-    return _user_action(lambda: db.delete_user(name), f"User {name} deleted.")
+    return _user_action(lambda: accounts().delete_user(name, **_by()),
+                        f"User {name} deleted; their sessions and tokens ended.")
 
 
 @bp.route("/tokens/create", methods=["POST"])
 @require("admin")
 def tokens_create():
+    days = request.form.get("expires_days", "").strip()
     try:
-        created = api.create_token(request.form.get("role"), request.form.get("label", ""))
+        if days and not (days.isascii() and days.isdigit() and len(days) < 6):
+            raise ValidationError([FieldError("expires_days", f"{days[:20]!r} is not a number "
+                                                              "of days")])
+        created = api.create_token(request.form.get("role"), request.form.get("label", ""),
+                                   int(days) if days else None)
     except ValidationError as exc:
         return users_page(400, errors={"token": "; ".join(e.message for e in exc.errors)},
                           form=request.form)
@@ -867,7 +904,7 @@ def tokens_revoke():
     token_id = request.form.get("id", "")
     if not (token_id.isascii() and token_id.isdigit()) or len(token_id) > 18:
         return users_page(400, errors={"token": f"{token_id[:20]!r} is not a token id"})
-    return _user_action(lambda: store().revoke_token(int(token_id)),
+    return _user_action(lambda: accounts().revoke_token(int(token_id), **_by()),
                         f"Token #{token_id} revoked.")
 
 

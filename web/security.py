@@ -1,7 +1,8 @@
 """Security of a plain-HTTP appliance on an office LAN.
 
-* **Secret key**: generated on the device's first start and kept in the store's
-  settings, so sessions survive a restart and no two appliances share a key.
+* **Secret key**: generated on the device's first start and kept in a 0600 file in the
+  data directory (:mod:`appliance.accounts.keyfile`), so sessions survive a restart, no
+  two appliances share a key, and no backup carries it.
 * **CSRF**: a synchronizer token per session, in every form (``csrf_token``) and in the
   ``X-CSRF-Token`` header of the page's own JavaScript calls, compared in constant time.
   Requests with a bearer token carry no cookie, so they need none.
@@ -17,10 +18,10 @@ import hmac
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import Flask, current_app, request, session, url_for
 
-SECRET_SETTING = "web.secret_key"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -29,15 +30,13 @@ CSP = ("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
 
 
 def device_secret(store) -> str:
-    """The per-device secret key, made on first start.
+    """The per-device secret key, made on first start, in the store's data directory.
 
-    :param store: the :class:`~appliance.store.Store` that keeps it.
+    :param store: the :class:`~appliance.store.Store` whose directory keeps it.
     """
-    key = store.get_setting(SECRET_SETTING)
-    if not key:
-        key = secrets.token_hex(32)
-        store.set_setting(SECRET_SETTING, key)
-    return key
+    from appliance.accounts.keyfile import session_key
+
+    return session_key(store.data_dir)
 
 
 def csrf_token() -> str:
@@ -82,14 +81,44 @@ def _security_headers(response):
     return response
 
 
+@dataclass
+class Attempt:
+    """The answer of :meth:`LoginLimiter.begin`.
+
+    :attr wait: seconds to wait before trying again; 0 when the attempt may be checked
+        (it has then already been counted as a failure: :meth:`LoginLimiter.succeeded`
+        takes it back).
+    :attr locked: keys this attempt locked (for the security log).
+    """
+
+    keys: tuple[str, ...]
+    wait: float = 0.0
+    locked: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.wait <= 0
+
+
 class LoginLimiter:
     """Counts failed logins per client address and per user name, in memory.
 
-    After :attr:`free` failures in a row, each further attempt must wait: 30 s, then
-    twice as long after every further failure, up to :attr:`longest` (15 minutes), so a
-    password cannot be guessed from the LAN while a person who mistyped five times is
-    only slowed down. A success clears both counters. Entries idle for a day are
-    forgotten, and the table is bounded, so a flood of addresses cannot fill memory.
+    After :attr:`free` failures, each further attempt must wait: 30 s, then twice as long
+    after every further failure, up to :attr:`longest` (15 minutes). One failure is
+    forgotten for every :attr:`decay` seconds without one, so a typo a week after a bad
+    day starts afresh. A success clears both counters.
+
+    Three rules close the holes a probe found (issue 13, finding 8):
+
+    * an attempt is counted *before* its password is checked, under the lock
+      (:meth:`begin`), so forty guesses sent at once still get only :attr:`free` checks;
+    * a locked *user name* does not stop an address that has no failures: anyone could
+      otherwise lock the admin out with one guess every quarter hour. Such an address
+      gets its one check; if that fails, it is counted like any other;
+    * IPv6 addresses count per /64 (one host may hold a whole /64).
+
+    Entries are forgotten once fully decayed, and the table is bounded, so a flood of
+    addresses cannot fill memory.
 
     :param clock: a monotonic clock (seconds); :func:`time.monotonic` by default. Not
         the appliance's clock: ``simulate`` lets anyone move that one.
@@ -98,7 +127,7 @@ class LoginLimiter:
     free = 5
     first = 30.0
     longest = 900.0
-    forget_after = 86400.0
+    decay = 600.0
     max_entries = 10000
 
     def __init__(self, clock=None):
@@ -106,37 +135,62 @@ class LoginLimiter:
         self._lock = threading.Lock()
         self._failures: dict[str, tuple[int, float]] = {}
 
+    @staticmethod
+    def address_key(address: str | None) -> str:
+        """The limiter's key for a client address (an IPv6 address counts per /64)."""
+        from web.hosts import address_key
+
+        return f"ip:{address_key(address or '')}"
+
     def _delay(self, count: int) -> float:
         if count < self.free:
             return 0.0
         return min(self.longest, self.first * 2 ** (count - self.free))
 
+    def _count(self, key: str, now: float) -> tuple[int, float]:
+        """The failures of *key* after decay, and the time of the last one."""
+        count, last = self._failures.get(key, (0, now))
+        forgotten = int((now - last) // self.decay) if now > last else 0
+        return max(0, count - forgotten), last
+
+    def _wait(self, key: str, now: float) -> float:
+        count, last = self._count(key, now)
+        return max(0.0, last + self._delay(count) - now) if count else 0.0
+
+    def begin(self, address_key: str, *other_keys: str) -> Attempt:
+        """Ask to check one password. When allowed, the attempt is counted at once."""
+        now = self.clock()
+        keys = (address_key, *other_keys)
+        with self._lock:
+            wait = self._wait(address_key, now)
+            if wait <= 0 and self._count(address_key, now)[0] > 0:
+                # An address that has failed before waits for a locked user name too.
+                wait = max([self._wait(k, now) for k in other_keys] + [0.0])
+            if wait > 0:
+                return Attempt(keys, wait)
+            if len(self._failures) >= self.max_entries:
+                self._forget(now)
+            locked = []
+            for key in keys:
+                count, _ = self._count(key, now)
+                self._failures[key] = (count + 1, now)
+                if count + 1 == self.free:
+                    locked.append(key)
+            return Attempt(keys, 0.0, tuple(locked))
+
+    def succeeded(self, attempt: Attempt) -> None:
+        with self._lock:
+            for key in attempt.keys:
+                self._failures.pop(key, None)
+
     def wait_for(self, *keys: str) -> float:
         """Seconds until another attempt for any of *keys* is allowed (0: now)."""
         now = self.clock()
-        wait = 0.0
         with self._lock:
-            for key in keys:
-                count, last = self._failures.get(key, (0, now))
-                wait = max(wait, last + self._delay(count) - now)
-        return max(0.0, wait)
-
-    def failed(self, *keys: str) -> None:
-        now = self.clock()
-        with self._lock:
-            if len(self._failures) >= self.max_entries:
-                self._forget(now)
-            for key in keys:
-                count, _ = self._failures.get(key, (0, now))
-                self._failures[key] = (count + 1, now)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+            return max([self._wait(key, now) for key in keys] + [0.0])
 
     def _forget(self, now: float) -> None:
-        old = [k for k, (_, last) in self._failures.items() if now - last > self.forget_after]
+        old = [k for k in self._failures if self._count(k, now)[0] == 0]
         for key in old:
             del self._failures[key]
         if len(self._failures) >= self.max_entries:

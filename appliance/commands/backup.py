@@ -14,8 +14,8 @@ from pathlib import Path
 from appliance import __version__
 from appliance.errors import FieldError, ValidationError
 from appliance.store.backup import write_backup
-from appliance.store.offline import now
-from appliance.store.restore import restore
+from appliance.store.offline import actor, now
+from appliance.store.restore import MAX_DB_BYTES, restore
 
 
 def register(subparsers, common) -> None:
@@ -26,8 +26,9 @@ def register(subparsers, common) -> None:
                     "history, overrides, audit, calls), the config file if there is one, the "
                     "site's PBX profiles (profiles/*.toml beside the config) and SMDR formats "
                     "(smdr/*.toml), and a manifest with checksums to FILE (.tar.gz). Safe "
-                    "while the daemon runs. The file holds password hashes and the PBX "
-                    "password: keep it private.")
+                    "while the daemon runs. The file holds password and token hashes and the PBX "
+                    "password: whoever holds it can become admin; keep it as you would the "
+                    "admin password. It never holds the web session key.")
     backup.add_argument("file", metavar="FILE", help="the backup to write, such as "
                                                      "nightswitch-2026-06-01.tar.gz")
     backup.set_defaults(func=run_backup)
@@ -42,6 +43,9 @@ def register(subparsers, common) -> None:
                     "site files the backup does not have are left alone. Stop the daemon "
                     "first: systemctl stop nightswitch.")
     rest.add_argument("file", metavar="FILE", help="a file made by 'nightswitch backup'")
+    rest.add_argument("--max-db-mib", type=int, default=MAX_DB_BYTES // (1024 * 1024),
+                      metavar="N", help="refuse a database larger than N MiB (default "
+                                        "%(default)s)")
     rest.set_defaults(func=run_restore)
 
 
@@ -77,7 +81,11 @@ def _names(names) -> str:
 
 
 def run_restore(args) -> int:
-    result = restore(Path(args.file), Path(args.data), Path(args.config))
+    if args.max_db_mib < 1:
+        raise ValidationError([FieldError("--max-db-mib", "must be a whole number of MiB, 1 "
+                                                          "or more")])
+    result = restore(Path(args.file), Path(args.data), Path(args.config),
+                     max_db=args.max_db_mib * 1024 * 1024, by=actor())
     m = result.manifest
     print(f"restored {args.file} (made {m['created_at']} by nightswitch "
           f"{m['nightswitch_version']})")
@@ -93,6 +101,8 @@ def run_restore(args) -> int:
         print(f"config: the backup has none; {args.config} was left as it is")
     for line in _site_lines(result):
         print(line)
+    print("web sessions: all ended; everyone logs in again (a new session key is made at "
+          "the next start)")
     print("now start the service: systemctl start nightswitch")
     return 0
 

@@ -1,17 +1,15 @@
-"""``nightswitch status|day|night|override|auto``: talk to the running daemon.
+"""``nightswitch status|day|night|override|auto|retry``: talk to the running daemon.
 
-The daemon writes a local admin token and its address to ``DATA/cli-token`` at start
-(readable by root and the service user only); these commands use the HTTP API with it.
+These commands use the HTTP API over the daemon's Unix socket
+(:mod:`appliance.commands.daemon_client`), which only root and the ``nightswitch``
+group may open; no token is needed, and they work while the web port is flooded.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-from pathlib import Path
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.commands import daemon_client
 
 
 def register(subparsers, common) -> None:
@@ -42,6 +40,15 @@ def register(subparsers, common) -> None:
                         "or 'never' (until cancelled)")
     o.add_argument("--zone", help="the zone (default: the first)")
     o.set_defaults(func=run_override)
+    r = subparsers.add_parser("retry", parents=[common.data],
+                              help="try the PBX again now, after a switching fault",
+                              description="Have the daemon try the zone's actuators again "
+                                          "now. After the PBX refused the login, fix the "
+                                          "password first: a refused login is otherwise "
+                                          "tried again only after a day, so the PBX's "
+                                          "account is not locked.")
+    r.add_argument("--zone", help="the zone (default: the first)")
+    r.set_defaults(func=run_retry)
     a = subparsers.add_parser("auto", parents=[common.data],
                               help="cancel the override: back to the schedule",
                               description="Cancel any override; the schedule decides again.")
@@ -49,51 +56,9 @@ def register(subparsers, common) -> None:
     a.set_defaults(func=run_auto)
 
 
-def _endpoint(data_dir: str) -> tuple[str, str]:
-    path = Path(data_dir) / "cli-token"
-    try:
-        token, url = path.read_text().split()[:2]
-    except FileNotFoundError:
-        raise NightswitchError(f"the daemon is not running on {data_dir} (no {path}); "
-                               "start it with systemctl start nightswitch") from None
-    except PermissionError:
-        raise NightswitchError(f"cannot read {path}; run as root (sudo)") from None
-    except OSError as exc:   # --data is a file, or the disk fails: say which, no traceback
-        raise NightswitchError(f"cannot read {path}: {exc.strerror or exc}; --data must be "
-                               "the daemon's data directory") from None
-    except ValueError:
-        raise NightswitchError(f"{path} is damaged; restart the daemon") from None
-    return token, url
-
-
 def _request(args, method: str, path: str, body=None) -> dict:
-    token, url = _endpoint(args.data)
     prefix = f"/api/v1/zones/{args.zone}" if getattr(args, "zone", None) else "/api/v1"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + prefix + path, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            body = json.loads(exc.read())
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
-        message = body.get("error", exc.reason)
-        if exc.code == 400:
-            # bad input (`--until 25:00`): exit 2 with the field named, as every command does
-            errors = [FieldError(str(e.get("field", "")), str(e.get("message", "")))
-                      for e in body.get("errors") or [] if isinstance(e, dict)]
-            raise ValidationError(errors or [FieldError("", str(message))]) from None
-        if exc.code == 404:
-            # an unknown --zone is bad input too
-            raise ValidationError([FieldError("", f"{message} (HTTP {exc.code})")]) from None
-        raise NightswitchError(f"{message} (HTTP {exc.code})") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise NightswitchError(f"cannot reach the daemon at {url}: {exc}; is it running?") from None
+    return daemon_client.request(args.data, method, prefix + path, body)
 
 
 def describe(status: dict) -> str:
@@ -113,6 +78,11 @@ def describe(status: dict) -> str:
 def run_status(args) -> int:
     status = _request(args, "GET", "/status")
     print(json.dumps(status, indent=2) if args.json else describe(status))
+    return 0
+
+
+def run_retry(args) -> int:
+    print(describe(_request(args, "POST", "/retry", {})))
     return 0
 
 

@@ -7,8 +7,9 @@ looked up.
 
 from __future__ import annotations
 
+from appliance.accounts import MAX_TOKEN_DAYS, Accounts
 from appliance.store import Store
-from appliance.store.offline import actor, now, parse_whole_number, print_json, table
+from appliance.store.offline import actor, parse_whole_number, print_json, table
 
 NAME = "token"
 
@@ -28,6 +29,9 @@ def register(subparsers, common) -> None:
                         help="what the token may do")
     create.add_argument("--label", metavar="TEXT", default="",
                         help="what the token is for, such as 'reception wallboard'")
+    create.add_argument("--expires-days", metavar="N", default=None,
+                        help=f"stop working after N days (1 to {MAX_TOKEN_DAYS}); default: "
+                             "never")
     create.set_defaults(func=run_create)
 
     lst = sub.add_parser("list", parents=[common.data], help="list tokens (never the tokens)",
@@ -44,32 +48,39 @@ def register(subparsers, common) -> None:
 
 
 def run_create(args) -> int:
+    days = None if args.expires_days is None else parse_whole_number(args.expires_days,
+                                                                     "--expires-days")
     with Store(args.data) as store:
-        token = store.create_token(args.role, label=args.label, by=actor(), at=now())
-        created = store.check_token(token)
+        created = Accounts(store).create_token(args.role, label=args.label, by=actor(),
+                                               owner=None, expires_days=days)
     label = f", label {created['label']!r}" if created["label"] else ""
-    print(f"created token {created['id']} (role {created['role']}{label}); it is shown only "
-          "this once:")
-    print(token)
+    expires = f", expires {created['expires_at'][:16]} UTC" if created["expires_at"] else ""
+    print(f"created token {created['id']} (role {created['role']}{label}{expires}); it is "
+          "shown only this once:")
+    print(created["token"])
     return 0
 
 
 def run_list(args) -> int:
     with Store(args.data) as store:
-        tokens = store.list_tokens()
+        tokens = Accounts(store).tokens()
     if args.json:
         print_json(tokens)
     elif not tokens:
         print("no tokens; make one with: nightswitch token create --role viewer --label TEXT")
     else:
-        print(table([[str(t["id"]), t["role"], t["created_at"], t["created_by"], t["label"]]
-                     for t in tokens], ["ID", "ROLE", "CREATED (UTC)", "BY", "LABEL"]))
+        print(table([[str(t["id"]), t["effective_role"], t["created_at"][:16],
+                      t["created_by"], (t["expires_at"] or "never")[:16]
+                      + (" (expired)" if t["expired"] else ""),
+                      (t["last_used_at"] or "never")[:16], t["label"]]
+                     for t in tokens], ["ID", "ROLE", "CREATED (UTC)", "BY", "EXPIRES (UTC)",
+                                        "LAST USED (UTC)", "LABEL"]))
     return 0
 
 
 def run_revoke(args) -> int:
     token_id = parse_whole_number(args.id, "ID")
     with Store(args.data) as store:
-        store.revoke_token(token_id)
+        Accounts(store).revoke_token(token_id, by=actor())
     print(f"revoked token {token_id}")
     return 0

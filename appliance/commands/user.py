@@ -8,12 +8,13 @@ the password once, as the last word of the last line).
 from __future__ import annotations
 
 import getpass
-import secrets
 import sys
 
+from appliance.accounts import Accounts
+from appliance.accounts.passwords import generate
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.store import Store
-from appliance.store.offline import print_json, table
+from appliance.store.offline import actor, print_json, table
 from appliance.store.validate import Checker
 
 NAME = "user"
@@ -35,7 +36,9 @@ def register(subparsers, common) -> None:
                          help="read the password from the first line of standard input")
         how.add_argument("--generate-password", action="store_true",
                          help="make up a strong password and print it once, as the last "
-                              "word of the last line")
+                              "word of the last line; it must be changed at the first login")
+        p.add_argument("--must-change", action="store_true",
+                       help="the user must choose a new password at their next login")
 
     add = sub.add_parser("add", parents=[common.data], help="add a user",
                          description="Add a user. Without --password-stdin or "
@@ -72,7 +75,7 @@ def register(subparsers, common) -> None:
 def _password(args, name: str) -> tuple[str, bool]:
     """The new password and whether it was generated (and so must be printed)."""
     if args.generate_password:
-        return secrets.token_urlsafe(15), True
+        return generate(), True
     if args.password_stdin:
         line = sys.stdin.readline()
         return line.removesuffix("\n").removesuffix("\r"), False
@@ -98,8 +101,13 @@ def run_add(args) -> int:
             raise ValidationError([FieldError("NAME", f"a user named {args.name!r} already "
                                                       "exists; use 'user passwd' or 'user role'")])
         password, generated = _password(args, args.name)
-        store.add_user(args.name, args.role, password)
+        # A password printed on a screen is a temporary one (install.sh's first admin).
+        must_change = generated or args.must_change
+        Accounts(store).add_user(args.name, args.role, password, by=actor(),
+                                 must_change=must_change)
     line = f"added user {args.name} with role {args.role}"
+    if must_change:
+        line += " (to choose a new password at the first login)"
     print(f"{line}; password: {password}" if generated else line)
     return 0
 
@@ -118,8 +126,9 @@ def run_list(args) -> int:
 
 def run_delete(args) -> int:
     with Store(args.data) as store:
-        store.delete_user(args.name)
-    print(f"deleted user {args.name}")
+        ended = Accounts(store).delete_user(args.name, by=actor())
+    print(f"deleted user {args.name}; {ended['sessions']} web session(s) ended, "
+          f"{ended['tokens']} token(s) they made revoked")
     return 0
 
 
@@ -128,14 +137,18 @@ def run_passwd(args) -> int:
         if store.get_user(args.name) is None:
             raise ValidationError([FieldError("NAME", f"there is no user named {args.name!r}")])
         password, generated = _password(args, args.name)
-        store.set_password(args.name, password)
-    line = f"changed the password of {args.name}"
+        must_change = generated or args.must_change
+        ended = Accounts(store).reset_password(args.name, password, by=actor(),
+                                               must_change=must_change)
+    line = f"changed the password of {args.name}; {ended} web session(s) ended"
+    if must_change:
+        line += "; to be changed at the next login"
     print(f"{line}; new password: {password}" if generated else line)
     return 0
 
 
 def run_role(args) -> int:
     with Store(args.data) as store:
-        store.set_role(args.name, args.role)
-    print(f"{args.name} now has role {args.role}")
+        Accounts(store).set_role(args.name, args.role, by=actor())
+    print(f"{args.name} now has role {args.role}; their web sessions ended")
     return 0

@@ -83,6 +83,7 @@ class Controller:
         self._stop = threading.Event()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._answers: list = []        # (future, result, exception) of this step's calls
+        self._audit_failure: Exception | None = None
         self._thread: threading.Thread | None = None
         self._snapshot_lock = threading.Lock()
         self._snapshots: dict[str, dict] = {}
@@ -458,7 +459,8 @@ class Controller:
         if cause is not None:
             who, source, what = cause
             self._audit(zone, who=who, source=source, old=old, new=decision.mode,
-                        reason=f"{what}; now {decision.reason}" if changed else what)
+                        reason=f"{what}; now {decision.reason}" if changed else what,
+                        strict=True)
         elif changed:
             who = {Source.KEY: "key switch",
                    Source.OVERRIDE: zone.override.by if zone.override else "?",
@@ -592,12 +594,35 @@ class Controller:
     def _clear_fault(self, zone: ZoneState, kind: str) -> None:
         zone.clear_fault(kind)
 
-    def _audit(self, zone, *, who, source, old, new, reason) -> None:
+    def _audit(self, zone, *, who, source, old, new, reason, strict=False) -> None:
+        """Write an audit row. A failing write never stops a switch; with *strict* (a
+        person's request) it is remembered, and the request fails once the switch is
+        made (:meth:`_audit_checked`): a change nobody can account for is refused."""
         try:
             self.store.add_audit(zone.name, at=self.clock.now(), who=who, source=str(source),
                                  old_mode=old, new_mode=new, reason=reason)
-        except Exception:  # the audit must never stop a switch
+        except Exception as exc:  # the audit must never stop a switch
             log.exception("could not write the audit log")
+            if strict:
+                self._audit_failure = exc
+
+    @staticmethod
+    def _check_actor(by, source) -> None:
+        """Refuse, before anything changes, a *by* or *source* the audit could not record
+        (a token label with a control character)."""
+        from appliance.store.validate import Checker
+
+        check = Checker()
+        check.who("by", by)
+        check.word("source", source, what="an audit source")
+        check.done()
+
+    def _audit_checked(self) -> None:
+        """Raise if an audit entry for this request could not be written."""
+        failure, self._audit_failure = self._audit_failure, None
+        if failure is not None:
+            raise StoreError(f"the change was made but its audit entry could not be written "
+                             f"({failure}); check the disk (journalctl -u nightswitch)")
 
     def _lamp_test(self) -> None:
         for panel in self.panels:
@@ -706,8 +731,10 @@ class Controller:
         follows in the status and the live updates. Raises
         :exc:`~appliance.errors.Refused` while the key switch is in a forced position."""
         state = self.resolve_zone(zone)
+        self._check_actor(by, source)
 
         def do():
+            self._audit_failure = None
             self._refuse_if_key_forced(state)
             self._check_mode(state, mode)
             now = self.clock.now()
@@ -717,14 +744,17 @@ class Controller:
             self._reconcile(state, (by, source, f"override to {mode} " + (
                 f"until {end.astimezone(self.tz):%a %d %b %H:%M}" if end else "until cancelled")))
             self._publish()
+            self._audit_checked()
             return self._zone_status(state)
 
         return self.call(do)
 
     def cancel_override(self, zone: str | None, *, by: str, source: str = "web") -> dict:
         state = self.resolve_zone(zone)
+        self._check_actor(by, source)
 
         def do():
+            self._audit_failure = None
             self._refuse_if_key_forced(state)
             cause = None
             if state.override is not None:
@@ -733,6 +763,7 @@ class Controller:
                 state.override = None
             self._reconcile(state, cause)
             self._publish()
+            self._audit_checked()
             return self._zone_status(state)
 
         return self.call(do)
@@ -741,6 +772,7 @@ class Controller:
         """An operator's retry: try the zone's actuators again now, a refused login
         included (which the worker otherwise tries again only after a day)."""
         state = self.resolve_zone(zone)
+        self._check_actor(by, source)
 
         def do():
             self._audit(state, who=by, source=source, old=state.applied_mode,

@@ -42,6 +42,8 @@ class SiteInfo:
     :param tuple zones: ``(name, label)`` of each zone, the first first.
     :param bool public_status: the status page may be read without logging in.
     :param dict smdr: the ``[smdr]`` table (secrets masked), or None.
+    :param tuple allowed_hosts: the names the page may be reached by, beyond the Pi's
+        own (``[web] allowed_hosts``).
     """
 
     name: str
@@ -49,6 +51,7 @@ class SiteInfo:
     zones: tuple[tuple[str, str], ...]
     public_status: bool
     smdr: dict | None
+    allowed_hosts: tuple = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -118,7 +121,8 @@ class ApplianceFacade:
             name=config.site_name, timezone=config.timezone,
             zones=tuple((z.name, z.label) for z in config.zones),
             public_status=bool(getattr(config, "public_status", False)),
-            smdr=mask_secrets(config.smdr) if config.smdr else None)
+            smdr=mask_secrets(config.smdr) if config.smdr else None,
+            allowed_hosts=tuple(getattr(config, "allowed_hosts", ()) or ()))
 
     # -- time and zones ----------------------------------------------------------------
     def now(self) -> datetime:

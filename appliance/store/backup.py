@@ -1,6 +1,12 @@
 """Backups: one ``.tar.gz`` holding a database snapshot, the config, the site's own
 PBX profiles and SMDR formats, and a manifest.
 
+What a backup holds is as good as an admin login: the users and their password hashes,
+the API tokens' hashes, the schedule and audit, and the config with the PBX's
+maintenance password. It never holds the web session key (``web-session.key`` beside
+the database, :mod:`appliance.accounts.keyfile`) nor the sessions. The checksums find
+damage, not tampering: anyone who can write a backup can write its manifest.
+
 The snapshot is taken with SQLite's online backup API, from a separate connection, so
 it is consistent even while the daemon keeps writing. The manifest says what the file
 is and carries a SHA-256 of every member, so :mod:`appliance.store.restore` can refuse
@@ -233,6 +239,7 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
         snapshot(db_path, snap)
         conn = sqlite3.connect(snap)
         try:
+            _drop_sessions(conn)
             problems = quick_check(conn)
             schema = user_version(conn)
         except sqlite3.DatabaseError as exc:
@@ -296,6 +303,16 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
             tmp.unlink(missing_ok=True)
     return BackupSummary(archive, schema, members[DB_MEMBER]["size"], config_bytes is not None,
                          manifest, tuple(site_files), tuple(warnings))
+
+
+def _drop_sessions(conn: sqlite3.Connection) -> None:
+    """Leave the web's sessions out of the copy: a restore ends them anyway, and what is
+    not in a backup cannot leak from it (secure_delete overwrites the freed pages)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'"
+                    ).fetchone():
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("DELETE FROM sessions")
+        conn.commit()
 
 
 def _normalize(info: tarfile.TarInfo, mtime: int) -> None:

@@ -17,6 +17,8 @@ from appliance.store import calls as _calls
 from appliance.store import files
 from appliance.store import modes as _modes
 from appliance.store import schedules as _schedules
+from appliance.store import security_log as _security_log
+from appliance.store import sessions as _sessions
 from appliance.store import settings as _settings
 from appliance.store import tokens as _tokens
 from appliance.store import users as _users
@@ -148,12 +150,15 @@ class Store:
             return _modes.clear_override(conn, zone)
 
     # -- users ---------------------------------------------------------------------
+    # Changing an account ends its sessions in the same transaction (store.sessions), so
+    # the web page, the API and the command line cannot differ on it.
 
-    def add_user(self, name, role, password) -> None:
+    def add_user(self, name, role, password, *, must_change: bool = False) -> None:
+        """Add a user; *must_change*: the password is to be changed at the first login."""
         name, role, password = _users.check_new(name, role, password)
         password_hash = _users.hash_password(password)      # slow: outside the lock
         with self._db.write() as conn:
-            _users.insert(conn, name, role, password_hash)
+            _users.insert(conn, name, role, password_hash, must_change=must_change)
 
     def get_user(self, name) -> dict | None:
         """``{name, role}`` or None; the hash never leaves the store."""
@@ -164,22 +169,33 @@ class Store:
         with self._db.read() as conn:
             return _users.list_all(conn)
 
-    def delete_user(self, name) -> None:
-        """Delete a user; refused for the only admin."""
-        with self._db.write() as conn:
-            _users.delete(conn, name)
+    def users_to_change_password(self) -> set[str]:
+        """The users who must change their password at their next login."""
+        with self._db.read() as conn:
+            return _users.must_change(conn)
 
-    def set_password(self, name, password) -> None:
+    def delete_user(self, name) -> dict:
+        """Delete a user, end their sessions and revoke the tokens they made; refused for
+        the only admin. Returns ``{"sessions": n, "tokens": n}``."""
+        with self._db.write() as conn:
+            return _users.delete(conn, name)
+
+    def set_password(self, name, password, *, must_change: bool = False,
+                     keep_session: str | None = None) -> int:
+        """Set a password and end the user's sessions (but *keep_session*); returns how
+        many ended. *must_change*: to be changed at the next login (a reset)."""
         name = _users.check_name(name)
-        password = _users.check_password_value(password)
+        password = _users.check_password_value(password, name)
         password_hash = _users.hash_password(password)
         with self._db.write() as conn:
-            _users.update_hash(conn, name, password_hash)
+            return _users.update_hash(conn, name, password_hash, must_change=must_change,
+                                      keep_session=keep_session)
 
-    def set_role(self, name, role) -> None:
-        """Change a user's role; demoting the only admin is refused."""
+    def set_role(self, name, role) -> str:
+        """Change a user's role and end their sessions; demoting the only admin is
+        refused. Returns the previous role."""
         with self._db.write() as conn:
-            _users.set_role(conn, name, role)
+            return _users.set_role(conn, name, role)
 
     def check_password(self, name, password) -> dict | None:
         """The user ``{name, role}`` if *password* is theirs, else None."""
@@ -187,26 +203,101 @@ class Store:
             user, password_hash = _users.password_hash(conn, name)
         return user if _users.verify(password_hash, password) else None
 
+    # -- sessions ------------------------------------------------------------------
+
+    def create_session(self, session_id, user, *, at, expires, address="") -> None:
+        """Record a new web session (only the id's SHA-256 is kept)."""
+        with self._db.write() as conn:
+            _sessions.create(conn, session_id, user, at=at, expires=expires, address=address)
+
+    def session(self, session_id, *, at) -> dict | None:
+        """``{user, role, must_change_password, created_at, expires_at, last_seen_at}`` of
+        a session valid at *at*, else None."""
+        with self._db.read() as conn:
+            return _sessions.lookup(conn, session_id, at)
+
+    def touch_session(self, session_id, *, at) -> None:
+        with self._db.write() as conn:
+            _sessions.touch(conn, session_id, at)
+
+    def end_session(self, session_id) -> bool:
+        with self._db.write() as conn:
+            return _sessions.revoke(conn, session_id)
+
+    def end_sessions(self, user, *, keep: str | None = None) -> int:
+        """End every session of *user* but *keep* (a session id); returns how many."""
+        with self._db.write() as conn:
+            return _sessions.revoke_user(conn, user, keep=keep)
+
+    def end_all_sessions(self) -> int:
+        with self._db.write() as conn:
+            return _sessions.revoke_all(conn)
+
+    def session_counts(self, *, at) -> dict[str, int]:
+        """Open sessions per user."""
+        with self._db.read() as conn:
+            return _sessions.count_by_user(conn, at)
+
+    def prune_sessions(self, *, at) -> int:
+        with self._db.write() as conn:
+            return _sessions.prune(conn, at)
+
     # -- API tokens ----------------------------------------------------------------
 
-    def create_token(self, role, *, label, by, at) -> str:
-        """A new token for *role*. The plaintext is returned once; only its SHA-256 is kept."""
-        with self._db.write() as conn:
-            return _tokens.create(conn, role, label=label, by=by, at=at)
+    def create_token(self, role, *, label, by, at, expires=None, owner=None) -> str:
+        """A new token for *role*. The plaintext is returned once; only its SHA-256 is kept.
 
-    def check_token(self, token) -> dict | None:
-        """``{id, role, label}`` for a valid token, else None (constant time)."""
+        :param expires: when it stops working (aware datetime), or None: never.
+        :param owner: the user whose current role caps it and whose deletion revokes it;
+            None for a token made on the command line.
+        """
+        with self._db.write() as conn:
+            return _tokens.create(conn, role, label=label, by=by, at=at, expires=expires,
+                                  owner=owner)
+
+    def check_token(self, token, *, at=None) -> dict | None:
+        """``{id, role, label, owner, expires_at, last_used_at}`` for a valid token, else
+        None (constant time). The role is capped at the owner's current role. With *at*
+        an expired token is None; without it expiry is not checked (the web always
+        passes it)."""
         with self._db.read() as conn:
-            return _tokens.check(conn, token)
+            return _tokens.check(conn, token, at)
+
+    def token_used(self, token_id, *, at) -> bool:
+        """Note the token's last use (at most one write per 5 minutes)."""
+        with self._db.write() as conn:
+            return _tokens.mark_used(conn, token_id, at)
+
+    def get_token(self, token_id) -> dict | None:
+        with self._db.read() as conn:
+            return _tokens.get(conn, token_id)
 
     def list_tokens(self) -> list[dict]:
-        """``{id, label, role, created_at, created_by}``; never the token."""
+        """``{id, label, role, created_at, created_by, owner, expires_at, last_used_at}``;
+        never the token."""
         with self._db.read() as conn:
             return _tokens.list_all(conn)
 
     def revoke_token(self, id) -> None:  # noqa: A002 (the contract's name)
         with self._db.write() as conn:
             _tokens.revoke(conn, id)
+
+    # -- security log --------------------------------------------------------------
+
+    def add_security_event(self, *, at, event, who, address="", target="", detail="") -> int:
+        """Append a row to the security log (accounts, logins, tokens, restores)."""
+        with self._db.write() as conn:
+            return _security_log.add(conn, at=at, event=event, who=who, address=address,
+                                     target=target, detail=detail)
+
+    def security_log(self, *, limit=50, offset=0, event=None) -> list[dict]:
+        """Newest first: ``{id, at, event, who, address, target, detail}``."""
+        with self._db.read() as conn:
+            return _security_log.query(conn, limit=limit, offset=offset, event=event)
+
+    def prune_security_log(self, before) -> int:
+        with self._db.write() as conn:
+            return _security_log.prune(conn, before)
 
     # -- audit ---------------------------------------------------------------------
 

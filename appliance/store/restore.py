@@ -30,6 +30,7 @@ import tempfile
 import tomllib
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
@@ -39,10 +40,17 @@ from appliance.store.backup import (CONFIG_MEMBER, DB_MEMBER, FORMAT, FORMAT_VER
                                     check_site_files, site_dir_of, snapshot)
 from appliance.store.db import DB_NAME, SIDECARS, StoreError, set_aside, user_version
 from appliance.store.lock import DataDirLock
+from appliance.store.restore_schema import differences
 from appliance.store.schema import SCHEMA_VERSION
 
 MAX_MANIFEST = 256 * 1024
 MAX_CONFIG = 1024 * 1024
+#: The largest database a restore unpacks. Three years of call records at a busy site
+#: are tens of MB; a member declaring more is refused before a byte of it is written
+#: (a 300 KB archive once expanded to 301 MiB). ``restore --max-db-mib`` raises it.
+MAX_DB_BYTES = 256 * 1024 * 1024
+#: Free space a restore leaves on the data directory's disk, beyond the database.
+SPARE_BYTES = 64 * 1024 * 1024
 _MEMBERS = (MANIFEST, DB_MEMBER, CONFIG_MEMBER)
 #: The first format version whose backups hold the site's profiles and formats.
 SITE_FILES_SINCE = 2
@@ -218,6 +226,12 @@ def _check_database(path: Path, manifest: dict, config, problems: list[FieldErro
             problems.append(_problem(f"{MANIFEST}.schema_version",
                                      f"says {manifest.get('schema_version')!r} but the "
                                      f"database has {version}"))
+        # Nothing but nightswitch's own tables: no trigger, view or table slipped in.
+        shape = differences(conn, version)
+        if shape:
+            problems.extend(_problem(DB_MEMBER, f"{p}; a backup whose database was altered "
+                                                "is refused") for p in shape)
+            return
         _check_schedules(conn, config, problems)
     except sqlite3.DatabaseError as exc:
         problems.append(_problem(DB_MEMBER, f"cannot be read: {exc}"))
@@ -289,7 +303,47 @@ def _stage_site(stage: Path, site_dir: Path | None, site_files: dict[str, bytes]
         (stage / name).write_bytes(data)
 
 
-def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None) -> CheckedBackup:
+def _members(tar: tarfile.TarFile, max_db: int, problems: list[FieldError]):
+    """The archive's members, read header by header; stops at a member larger than any
+    backup holds, or at too many members, before its data is unpacked."""
+    limits = {MANIFEST: MAX_MANIFEST, DB_MEMBER: max_db, CONFIG_MEMBER: MAX_CONFIG}
+    found = []
+    for info in tar:
+        limit = limits.get(info.name, MAX_SITE_FILE)
+        if info.size > limit:
+            problems.append(_problem(info.name, f"is {info.size // (1024 * 1024)} MiB, more "
+                                                f"than a backup holds (at most "
+                                                f"{limit // (1024 * 1024) or 1} MiB)"
+                                     + ("; restore --max-db-mib N allows a larger database"
+                                        if info.name == DB_MEMBER else "")))
+            break
+        found.append(info)
+        if len(found) > MAX_SITE_FILES + len(limits):
+            problems.append(_problem("", f"holds more than {MAX_SITE_FILES + len(limits)} "
+                                         "files; no backup has that many"))
+            break
+    return found
+
+
+def _db_fits(info: tarfile.TarInfo, listed: dict, data_dir: Path,
+             problems: list[FieldError]) -> bool:
+    """Whether the database member matches its manifest size and fits on the disk."""
+    size = listed.get("size")
+    if size is not None and size != info.size:
+        problems.append(_problem(DB_MEMBER, f"is {info.size} bytes but the manifest says "
+                                            f"{size}; the backup is damaged or was altered"))
+        return False
+    free = shutil.disk_usage(data_dir).free
+    if info.size + SPARE_BYTES > free:
+        problems.append(_problem(DB_MEMBER, f"needs {info.size // (1024 * 1024) + 1} MiB and "
+                                            f"{SPARE_BYTES // (1024 * 1024)} MiB to spare, but "
+                                            f"{data_dir} has {free // (1024 * 1024)} MiB free"))
+        return False
+    return True
+
+
+def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
+                 max_db: int = MAX_DB_BYTES) -> CheckedBackup:
     """Run every check on *archive*; unpack its database to a temporary file in *data_dir*.
 
     :param site_dir: the directory the config and its ``profiles/`` and ``smdr/`` will be
@@ -310,7 +364,7 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None) ->
     try:
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                infos = tar.getmembers()       # reads to the end: finds truncation now
+                infos = _members(tar, max_db, problems)   # to the end: finds truncation now
                 by_name: dict[str, tarfile.TarInfo] = {}
                 for info in infos:
                     if not _is_member(info.name):
@@ -346,7 +400,9 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None) ->
                                            MAX_SITE_FILE, problems)
                         if data is not None:
                             site_files[name] = data
-                    if DB_MEMBER in by_name and DB_MEMBER in members:
+                    if DB_MEMBER in by_name and DB_MEMBER in members \
+                            and _db_fits(by_name[DB_MEMBER], members[DB_MEMBER], data_dir,
+                                         problems):
                         with open(db_tmp, "wb") as out:
                             _extract_checked(tar, by_name[DB_MEMBER], out,
                                              members[DB_MEMBER]["sha256"], problems)
@@ -497,7 +553,8 @@ def _install_site(site_dir: Path, site_files: dict[str, bytes]):
     return tuple(written), tuple(previous), tuple(unchanged)
 
 
-def restore(archive, data_dir, config_path=None) -> RestoreResult:
+def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
+            by: str = "restore") -> RestoreResult:
     """Check *archive* and, if it is sound, install its database, config and site files.
 
     :param archive: a file made by :func:`appliance.store.backup.write_backup`.
@@ -514,7 +571,7 @@ def restore(archive, data_dir, config_path=None) -> RestoreResult:
         raise DaemonRunning(f"the nightswitch daemon is running on {data_dir}; stop the "
                             "service first: systemctl stop nightswitch")
     try:
-        checked = check_backup(Path(archive), data_dir, site_dir)
+        checked = check_backup(Path(archive), data_dir, site_dir, max_db=max_db)
         db_path = data_dir / DB_NAME
         try:
             previous_db = _keep_previous_db(db_path)
@@ -541,9 +598,18 @@ def restore(archive, data_dir, config_path=None) -> RestoreResult:
         schema_before = user_version_of(db_path)
         # Open it once as the daemon will, so an older schema is migrated now, with the
         # installer watching, rather than at the next start.
+        from appliance.accounts.keyfile import discard
         from appliance.store.facade import Store
         with Store(data_dir) as store:
             schema_after = store.schema_version
+            # Nothing of the web's logins survives a restore: the sessions the backup
+            # holds end, and the next start signs cookies with a new key.
+            ended = store.end_all_sessions()
+            store.add_security_event(at=datetime.now(timezone.utc), event="restore", who=by,
+                                     target=Path(archive).name[:200],
+                                     detail=f"made {checked.manifest.get('created_at')}; "
+                                            f"{ended} session(s) ended, new session key")
+        discard(data_dir)
         return RestoreResult(checked.manifest, db_path, previous_db, written_config,
                              previous_config, schema_before, schema_after, site_dir,
                              site_included, written, previous, unchanged, left)

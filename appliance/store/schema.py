@@ -157,6 +157,41 @@ MIGRATIONS: tuple[Migration, ...] = (
             done_at TEXT NOT NULL,
             PRIMARY KEY (zone, night, number))""",
     )),
+    # Accounts hardened with issue 13: sessions kept on the appliance (so they can be
+    # revoked), the security log, tokens that expire and answer to their owner's role,
+    # passwords that must be changed at the next login. The session signing key leaves
+    # the database for a file of its own (backups must not carry it), and the daemon's
+    # old command-line token goes: the CLI uses a Unix socket now.
+    Migration(5, "sessions, security log, token expiry and owner, forced password change", (
+        """CREATE TABLE sessions (
+            id_sha256 TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX sessions_user ON sessions (user)",
+        """CREATE TABLE security_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            who TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            target TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX security_log_at ON security_log (at)",
+        "ALTER TABLE tokens ADD COLUMN expires_at TEXT",
+        "ALTER TABLE tokens ADD COLUMN last_used_at TEXT",
+        # The user whose current role caps the token and whose deletion revokes it;
+        # NULL for tokens made on the command line (by root, who is above every role).
+        "ALTER TABLE tokens ADD COLUMN owner TEXT",
+        "UPDATE tokens SET owner = created_by WHERE created_by IN (SELECT name FROM users)",
+        "DELETE FROM tokens WHERE created_by = 'nightswitch' "
+        "AND label = 'local CLI (created by the daemon)'",
+        "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (must_change_password IN (0, 1))",
+        "DELETE FROM settings WHERE key = 'web.secret_key'",
+    )),
 )
 
 #: The schema version this code writes and understands.

@@ -12,6 +12,8 @@ import sqlite3
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance.errors import FieldError, ValidationError
+from appliance.store import sessions as _sessions
+from appliance.store import tokens as _tokens
 from appliance.store.validate import Checker
 
 # A login attempt for an unknown name costs as much as one for a known name, so timing
@@ -23,7 +25,7 @@ def check_new(name, role, password) -> tuple[str, str, str]:
     check = Checker()
     name = check.user_name("name", name)
     role = check.role("role", role)
-    password = check.password("password", password)
+    password = check.password("password", password, name if isinstance(name, str) else None)
     check.done()
     return name, role, password
 
@@ -35,9 +37,9 @@ def check_name(name) -> str:
     return name
 
 
-def check_password_value(password) -> str:
+def check_password_value(password, name: str | None = None) -> str:
     check = Checker()
-    password = check.password("password", password)
+    password = check.password("password", password, name)
     check.done()
     return password
 
@@ -63,12 +65,16 @@ def _unknown(name: str) -> ValidationError:
     return ValidationError([FieldError("name", f"there is no user named {name!r}")])
 
 
-def insert(conn: sqlite3.Connection, name: str, role: str, password_hash: str) -> None:
+def insert(conn: sqlite3.Connection, name: str, role: str, password_hash: str, *,
+           must_change: bool = False) -> None:
     if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
         raise ValidationError([FieldError("name", f"a user named {name!r} already exists; "
-                                                  "use 'user passwd' or 'user role' to change it")])
-    conn.execute("INSERT INTO users (name, role, password_hash) VALUES (?, ?, ?)",
-                 (name, role, password_hash))
+                                                  "change their password or role instead")])
+    # A name used before starts clean: nothing of the old user's may apply to the new one.
+    _sessions.revoke_user(conn, name)
+    _tokens.revoke_owner(conn, name)
+    conn.execute("INSERT INTO users (name, role, password_hash, must_change_password) "
+                 "VALUES (?, ?, ?, ?)", (name, role, password_hash, int(must_change)))
 
 
 def get(conn: sqlite3.Connection, name) -> dict | None:
@@ -93,6 +99,11 @@ def list_all(conn: sqlite3.Connection) -> list[dict]:
             conn.execute("SELECT name, role FROM users ORDER BY name")]
 
 
+def must_change(conn: sqlite3.Connection) -> set[str]:
+    """The users who must change their password at their next login."""
+    return {n for (n,) in conn.execute("SELECT name FROM users WHERE must_change_password = 1")}
+
+
 def _refuse_last_admin(conn: sqlite3.Connection, name: str, doing: str) -> None:
     row = conn.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
     if row is None:
@@ -106,24 +117,38 @@ def _refuse_last_admin(conn: sqlite3.Connection, name: str, doing: str) -> None:
                     "users, tokens and the schedule. Add another admin first")])
 
 
-def delete(conn: sqlite3.Connection, name) -> None:
+def delete(conn: sqlite3.Connection, name) -> dict:
+    """Delete the user, end their sessions and revoke the tokens they made, in one
+    transaction; returns ``{"sessions": n, "tokens": n}``."""
     name = check_name(name)
     _refuse_last_admin(conn, name, "deleting them")
     conn.execute("DELETE FROM users WHERE name = ?", (name,))
+    return {"sessions": _sessions.revoke_user(conn, name),
+            "tokens": _tokens.revoke_owner(conn, name)}
 
 
-def update_hash(conn: sqlite3.Connection, name: str, password_hash: str) -> None:
-    if conn.execute("UPDATE users SET password_hash = ? WHERE name = ?",
-                    (password_hash, name)).rowcount == 0:
+def update_hash(conn: sqlite3.Connection, name: str, password_hash: str, *,
+                must_change: bool = False, keep_session: str | None = None) -> int:
+    """Set a new password hash and end the user's sessions (but *keep_session*, the one
+    that changed its own password); returns how many sessions ended."""
+    if conn.execute("UPDATE users SET password_hash = ?, must_change_password = ? "
+                    "WHERE name = ?", (password_hash, int(must_change), name)).rowcount == 0:
         raise _unknown(name)
+    return _sessions.revoke_user(conn, name, keep=keep_session)
 
 
-def set_role(conn: sqlite3.Connection, name, role) -> None:
+def set_role(conn: sqlite3.Connection, name, role) -> str:
+    """Change the role and end the user's sessions; returns the previous role."""
     check = Checker()
     name = check.user_name("name", name)
     role = check.role("role", role)
     check.done()
+    row = conn.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise _unknown(name)
     if role != "admin":
         _refuse_last_admin(conn, name, f"making them {role}")
-    if conn.execute("UPDATE users SET role = ? WHERE name = ?", (role, name)).rowcount == 0:
-        raise _unknown(name)
+    conn.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+    if row[0] != role:
+        _sessions.revoke_user(conn, name)
+    return row[0]

@@ -29,6 +29,7 @@ MAX_NAME = 64
 MAX_PASSWORD = 1024     # hashing a megabyte "password" is a cheap way to stall a Pi
 MIN_PASSWORD = 8
 MAX_TEXT = 2000
+MAX_LABEL = 100
 MAX_RAW = 8192          # an SMDR record is one to three printer lines
 MAX_SETTING = 65536
 
@@ -124,7 +125,7 @@ class Checker:
             return None
         return value
 
-    def password(self, field: str, value) -> str | None:
+    def password(self, field: str, value, name: str | None = None) -> str | None:
         if not isinstance(value, str):
             self.fail(field, f"must be text, not {type(value).__name__}")
             return None
@@ -135,6 +136,11 @@ class Checker:
         if len(value) > MAX_PASSWORD:
             self.fail(field, f"must be at most {MAX_PASSWORD} characters")
             return None
+        from appliance.accounts.passwords import weakness
+
+        if problem := weakness(value, name):
+            self.fail(field, problem)
+            return None
         return value
 
     def text(self, field: str, value, *, max_len: int = MAX_TEXT, allow_empty: bool = True,
@@ -142,6 +148,20 @@ class Checker:
         if value is None and optional:
             return None
         return self._string(field, value, max_len=max_len, allow_empty=allow_empty)
+
+    def label(self, field: str, value) -> str:
+        """What a token is for: up to 100 printable characters (spaces allowed, no
+        control characters, no line breaks), or empty."""
+        if value is None:
+            return ""
+        value = self._string(field, value, max_len=MAX_LABEL, allow_empty=True)
+        if value is None:
+            return ""
+        if not value.isprintable():
+            self.fail(field, "must be printable text: letters, digits, spaces and punctuation, "
+                             "no control characters or line breaks")
+            return ""
+        return value.strip()
 
     def who(self, field: str, value) -> str | None:
         """Who did something: a user name, ``schedule``, ``key``, ``cli:root`` ..."""

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import signal
-import urllib.request
+import socket
 
 import pytest
 
+from appliance.commands import daemon_client
 from appliance.store.lock import DataDirLock
 from tests.appliance_helpers import (REPO, SITE, OutputCollector, contact_toml, nightswitch,
                                      panel_toml, spawn, wait_until)
@@ -268,10 +269,10 @@ def appliance(tmp_path_factory):
     out = OutputCollector(proc)
     try:
         out.wait_for("open http://", timeout=30)
-        token, url = (data / "cli-token").read_text().split()
-        api("POST", url, token, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})
-        wait_until(lambda: api("GET", url, token, "/status")["mode"] == "day")
-        yield {"data": data, "url": url, "token": token}
+        wait_until(lambda: (data / "daemon.json").exists())
+        api("POST", data, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})
+        wait_until(lambda: api("GET", data, "/status")["mode"] == "day")
+        yield {"data": data}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
@@ -279,13 +280,9 @@ def appliance(tmp_path_factory):
     assert proc.returncode == 0, out.stderr
 
 
-def api(method, url, token, path, body=None):
-    req = urllib.request.Request(url + "/api/v1" + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
+def api(method, data, path, body=None):
+    """The daemon's API over the command line's Unix socket (as the operator cli:USER)."""
+    return daemon_client.request(data, method, "/api/v1" + path, body)
 
 
 def cli(appliance, *args):
@@ -312,7 +309,7 @@ def test_night_until_a_time_then_auto(appliance):
     assert status["override"]["until"] == "2026-03-02T19:30:00+01:00"
     result = cli(appliance, "auto")
     assert result.returncode == 0 and result.stdout.startswith("DAY  (day: weekly hours")
-    assert api("GET", appliance["url"], appliance["token"], "/status")["override"] is None
+    assert api("GET", appliance["data"], "/status")["override"] is None
 
 
 def test_day_until_never_and_next(appliance):
@@ -343,17 +340,17 @@ def test_a_bad_until_is_named(appliance):
 
 
 def test_the_key_in_night_refuses_the_cli(appliance):
-    url, token = appliance["url"], appliance["token"]
-    api("POST", url, token, "/sim/key", {"position": "night"})
+    data = appliance["data"]
+    api("POST", data, "/sim/key", {"position": "night"})
     try:
-        wait_until(lambda: api("GET", url, token, "/status")["key"] == "night")
+        wait_until(lambda: api("GET", data, "/status")["key"] == "night")
         (line,) = assert_one_line_errors(cli(appliance, "day"), 1)
         assert "the key switch at reception is in NIGHT; turn it to AUTO" in line
         assert line.endswith("(HTTP 409)")
         assert "key switch: night" in cli(appliance, "status").stdout
     finally:
-        api("POST", url, token, "/sim/key", {"position": "auto"})
-        wait_until(lambda: api("GET", url, token, "/status")["key"] == "auto")
+        api("POST", data, "/sim/key", {"position": "auto"})
+        wait_until(lambda: api("GET", data, "/status")["key"] == "auto")
 
 
 def test_an_unknown_zone_is_named(appliance):
@@ -369,14 +366,22 @@ def test_an_override_in_the_past_is_bad_input(appliance):
 
 def test_status_without_a_running_daemon(tmp_path):
     (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
-    assert line == (f"nightswitch: error: the daemon is not running on {tmp_path} (no "
-                    f"{tmp_path}/cli-token); start it with systemctl start nightswitch")
+    assert line == (f"nightswitch: error: the daemon is not running on {tmp_path}; start it "
+                    "with systemctl start nightswitch (or nightswitch simulate)")
 
 
-def test_a_stale_token_file_after_the_daemon_stopped(tmp_path):
-    (tmp_path / "cli-token").write_text("ns_x\nhttp://127.0.0.1:9\n")
+def test_a_stale_endpoint_after_the_daemon_was_killed(tmp_path):
+    # SIGKILL leaves daemon.json behind, naming a socket nobody listens on any more
+    stale = tmp_path / "cli.sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(stale))
+    (tmp_path / "daemon.json").write_text(json.dumps({"socket": str(stale)}))
     (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
-    assert "cannot reach the daemon at http://127.0.0.1:9" in line and "is it running?" in line
+    assert line == (f"nightswitch: error: the daemon is not running on {tmp_path}; start it "
+                    "with systemctl start nightswitch (or nightswitch simulate)")
+    (tmp_path / "daemon.json").write_text("{not json")
+    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
+    assert line.endswith("daemon.json is damaged; restart the daemon")
 
 
 def test_simulate_answers_a_serial_actuator_with_the_pbx_simulator(tmp_path):
@@ -390,18 +395,18 @@ def test_simulate_answers_a_serial_actuator_with_the_pbx_simulator(tmp_path):
     try:
         out.wait_for("open http://", timeout=30)
         assert "actuator maintenance-port talks to the simulated mitel-3300 on " in out.stderr
-        token, url = (data / "cli-token").read_text().split()
+        wait_until(lambda: (data / "daemon.json").exists())
         # simulate starts at the real time of day: set a night first
-        api("POST", url, token, "/sim/clock", {"now": "2026-03-02T06:00:00+01:00"})
-        status = wait_until(lambda: (s := api("GET", url, token, "/status"))["verified"]
+        api("POST", data, "/sim/clock", {"now": "2026-03-02T06:00:00+01:00"})
+        status = wait_until(lambda: (s := api("GET", data, "/status"))["verified"]
                             and s["mode"] == "night" and s,
                             message="the serial actuator never verified night")
         assert status["mode"] == "night" and status["faults"] == []
-        api("POST", url, token, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})
-        status = wait_until(lambda: (s := api("GET", url, token, "/status"))["mode"] == "day"
+        api("POST", data, "/sim/clock", {"now": "2026-03-02T10:00:00+01:00"})
+        status = wait_until(lambda: (s := api("GET", data, "/status"))["mode"] == "day"
                             and s["verified"] and s, message="day never verified")
         assert status["faults"] == []
-        reasons = [a["reason"] for a in api("GET", url, token, "/audit?limit=10")["entries"]]
+        reasons = [a["reason"] for a in api("GET", data, "/audit?limit=10")["entries"]]
         assert any("day" in r for r in reasons), reasons
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -91,7 +91,7 @@ def test_user_list_role_passwd_delete(cli, data_dir):
         stdin="battery staple\n")
     code, out, _ = cli("user", "list", config=False)
     assert code == 0 and out.splitlines() == ["NAME  ROLE", "anna  admin", "ben   viewer"]
-    assert cli("user", "role", "ben", "operator", config=False)[:2] == (0, "ben now has role operator\n")
+    assert cli("user", "role", "ben", "operator", config=False)[:2] == (0, "ben now has role operator; their web sessions ended\n")
     code, out, _ = cli("user", "passwd", "ben", "--generate-password", config=False)
     new = out.split()[-1]
     code, out, _ = cli("user", "list", "--json", config=False)

@@ -16,9 +16,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from appliance.commands import daemon_client
 from appliance.inputs.clock import SimClock
 from appliance.daemon import Appliance
 from appliance.outputs.sdnotify import SystemdNotifier
@@ -110,12 +112,14 @@ def test_ready_is_sent_only_after_relays_are_safe_and_the_web_answers(mock_facto
         assert 0 <= seen["timings"]["relays_safe_s"] <= seen["timings"]["ready_s"] < 3
         ready = [m for _, m in listener.messages if m.startswith("READY=1")]
         assert ready == [f"READY=1\nSTATUS=serving on 127.0.0.1:{appliance.port}"]
-        token_file = data_dir / "cli-token"
-        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-        token, url = token_file.read_text().split()
-        assert url == f"http://127.0.0.1:{appliance.port}"
-        status, body = http_get(url + "/api/v1/status", token)
-        assert status == 200 and body["zone"] == "main"
+        # the command line's way in: a Unix socket for root and the service's group, no token
+        endpoint = json.loads((data_dir / "daemon.json").read_text())
+        assert endpoint["web"] == f"http://127.0.0.1:{appliance.port}"
+        sock = Path(endpoint["socket"])
+        assert sock.is_socket() and oct(sock.stat().st_mode & 0o777) == "0o660"
+        assert not (data_dir / "cli-token").exists()
+        body = daemon_client.request(data_dir, "GET", "/api/v1/status")
+        assert body["zone"] == "main"
     finally:
         appliance.stop()
         listener.close()
@@ -220,7 +224,7 @@ def test_without_web_the_controller_runs_alone(mock_factory, data_dir):
     try:
         appliance.start()
         wait_until(lambda: appliance.controller.status()["verified"])
-        assert appliance.web_server is None and not (data_dir / "cli-token").exists()
+        assert appliance.web_server is None and not (data_dir / "daemon.json").exists()
     finally:
         appliance.stop()
     assert mock_factory.pin(17).state is False
@@ -260,9 +264,9 @@ def test_run_subprocess_notifies_systemd_and_stops_on_sigterm(tmp_path):
         status, body = http_get(f"http://127.0.0.1:{port}/api/v1/health")
         assert status in (200, 503) and isinstance(body, dict)   # answering at READY
         wait_until(lambda: listener.count("WATCHDOG=1"), timeout=5)
-        token, url = (data / "cli-token").read_text().split()
-        status, body = http_get(url + "/api/v1/status", token)
-        assert status == 200 and body["source"] != "hold", body   # the clock was trusted
+        wait_until(lambda: (data / "daemon.json").exists(), timeout=20)
+        body = daemon_client.request(data, "GET", "/api/v1/status")
+        assert body["source"] != "hold", body   # the clock was trusted
         assert ready_after < 20
     finally:
         code = stop(proc, out)
@@ -282,10 +286,9 @@ def test_run_without_trusted_clock_holds(tmp_path):
     proc = spawn("run", "--config", cfg, "--data", data, env=flagless)
     out = OutputCollector(proc)
     try:
-        wait_until(lambda: (data / "cli-token").exists(), timeout=20,
+        wait_until(lambda: (data / "daemon.json").exists(), timeout=20,
                    message="run did not start:\n" + out.stderr)
-        token, url = (data / "cli-token").read_text().split()
-        status, body = http_get(url + "/api/v1/status", token)
+        body = daemon_client.request(data, "GET", "/api/v1/status")
         # a PC has no timesyncd flag; whether the kernel reports NTP sync decides it
         from appliance.inputs.clock import SystemClock
         trusted = SystemClock("timesyncd").is_synchronized()
@@ -317,12 +320,12 @@ def test_simulate_subprocess_serves_its_panel_and_stops_on_sigterm(tmp_path):
         # the datagram is recorded by the listener's own thread: wait for it, then once only
         wait_until(lambda: listener.count("READY=1") >= 1, message="no READY=1")
         assert listener.count("READY=1") == 1
-        token = (data / "cli-token").read_text().split()[0]
+        wait_until(lambda: (data / "daemon.json").exists(), timeout=20)
         # the simulated PBX answers the relay: the mode is verified
-        mode = wait_until(lambda: (s := http_get(url + "/api/v1/status", token)[1])["verified"]
-                          and s["mode"], timeout=10)
-        status, panel = http_get(url + "/api/v1/sim/panel", token)
-        assert status == 200
+        mode = wait_until(lambda: (s := daemon_client.request(data, "GET", "/api/v1/status"))
+                          ["verified"] and s["mode"], timeout=10)
+        panel = daemon_client.request(data, "GET", "/api/v1/sim/panel")
+        assert http_get(url + "/api/v1/health")[0] in (200, 503)
         assert panel["relays"] == {"night-service": "closed" if mode == "night" else "open"}
         assert set(panel["leds"]) == {"day", "night", "fault"}
     finally:

@@ -249,6 +249,8 @@ def test_install_lays_out_the_files_as_on_a_pi(installed):
     try:
         user = store.check_password("admin", password)
         assert user is not None and user["role"] == "admin"
+        # issue 13, finding 12: the printed password works once, then must be replaced
+        assert store.users_to_change_password() == {"admin"}
     finally:
         store.close()
     assert "http://reception-pi.local:8080/" in result.stdout
@@ -386,3 +388,88 @@ def test_a_missing_boot_config_is_reported_not_invented(source, tmp_path):
     assert not (root / "boot/firmware/config.txt").exists()
     # everything else was still installed
     assert (root / "etc/systemd/system/nightswitch.service").is_file()
+
+
+# -- the HTTPS front (issue 13, finding 14) ---------------------------------------------------
+
+def test_tls_puts_nginx_in_front_with_a_self_signed_certificate(source, tmp_path):
+    root = make_root(tmp_path / "root")
+    result = run_install(source, root, "--unattended", "--tls")
+    assert result.returncode == 0, result.stdout + result.stderr
+    site = root / "etc/nginx/sites-available/nightswitch"
+    text = site.read_text()
+    assert "listen 443 ssl;" in text and "listen 80;" in text
+    assert "proxy_pass http://127.0.0.1:8080;" in text
+    assert "ssl_certificate /etc/nightswitch/tls/nightswitch.crt;" in text
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in text
+    assert "return 301 https://$host$request_uri;" in text
+    assert "@" not in "".join(line.split("#")[0] for line in text.splitlines())
+    assert os.readlink(root / "etc/nginx/sites-enabled/nightswitch") == \
+        "/etc/nginx/sites-available/nightswitch"
+    tls = root / "etc/nightswitch/tls"
+    assert mode_of(tls / "nightswitch.key") == 0o600
+    assert mode_of(tls / "nightswitch.crt") == 0o644
+    san = subprocess.run(["openssl", "x509", "-in", str(tls / "nightswitch.crt"), "-noout",
+                          "-ext", "subjectAltName"], capture_output=True, text=True).stdout
+    assert "DNS:reception-pi.local" in san
+    # the appliance itself now listens on this machine only
+    from appliance.config import load_config
+    config = load_config(root / "etc/nightswitch/nightswitch.toml")
+    assert (config.listen_host, config.listen_port) == ("127.0.0.1", 8080)
+    log = stub_log(root)
+    assert ("env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+            "nginx openssl") in log
+    assert log.index("nginx -t -q") < log.index("systemctl reload-or-restart nginx.service")
+    fingerprint = subprocess.run(["openssl", "x509", "-in", str(tls / "nightswitch.crt"),
+                                  "-noout", "-fingerprint", "-sha256"], capture_output=True,
+                                 text=True).stdout.split("=")[1].strip()
+    assert "https://reception-pi.local/" in result.stdout and fingerprint in result.stdout
+    assert "http://reception-pi.local:8080/" not in result.stdout
+    # run again: the certificate and the config are kept, nothing is added twice
+    again = run_install(source, root, "--unattended", "--tls")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (root / "etc/nightswitch/nightswitch.toml").read_text().count("[web]") == 1
+    assert "certificate: /etc/nightswitch/tls/nightswitch.crt (kept)" in again.stdout
+    assert fingerprint in again.stdout
+    # and uninstall takes the site away, keeping the certificate with the config
+    gone = run_install(source, root, "--uninstall")
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert not site.exists() and not (root / "etc/nginx/sites-enabled/nightswitch").exists()
+    assert (tls / "nightswitch.crt").exists()
+
+
+def test_tls_with_a_given_certificate(source, tmp_path):
+    root = make_root(tmp_path / "root")
+    cert, key = tmp_path / "site.crt", tmp_path / "site.key"
+    subprocess.run(["bash", str(source / "tls/make-cert.sh"), str(cert), str(key),
+                    "pbx-office"], check=True)
+    result = run_install(source, root, "--unattended", "--tls", "--tls-cert", str(cert),
+                         "--tls-key", str(key))
+    assert result.returncode == 0, result.stdout + result.stderr
+    tls = root / "etc/nightswitch/tls"
+    assert (tls / "nightswitch.crt").read_bytes() == cert.read_bytes()
+    assert (tls / "nightswitch.key").read_bytes() == key.read_bytes()
+    assert mode_of(tls / "nightswitch.key") == 0o600
+
+
+def test_tls_leaves_a_listen_address_the_installer_chose_and_says_so(source, tmp_path):
+    root = make_root(tmp_path / "root")
+    (root / "etc/nightswitch").mkdir(parents=True)
+    config = root / "etc/nightswitch/nightswitch.toml"
+    config.write_text((REPO / "hardware/pinmap.toml").read_text()
+                      + '\n[site]\nname = "x"\ntimezone = "Europe/Vienna"\n'
+                      '\n[web]\nlisten = "0.0.0.0:8080"\n')
+    result = run_install(source, root, "--unattended", "--tls")
+    assert result.returncode == 1
+    assert 'set [web] listen = "127.0.0.1:8080"' in result.stderr
+    assert config.read_text().count("[web]") == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--tls-cert", "/etc/hostname"), "--tls-cert and --tls-key go together, with --tls"),
+    (("--tls", "--tls-key", "/etc/hostname"), "--tls-cert and --tls-key go together"),
+    (("--tls", "--tls-cert", "/nonexistent.crt"), "--tls-cert /nonexistent.crt: no such file"),
+])
+def test_tls_options_are_checked(source, tmp_path, args, message):
+    result = run_install(source, tmp_path, *args)
+    assert result.returncode == 2 and message in result.stderr

@@ -8,6 +8,8 @@ keepalive). bench/bench_mqtt.py measures how long each took.
 
 from __future__ import annotations
 
+from appliance.commands import daemon_client
+
 import json
 import os
 import signal
@@ -96,11 +98,8 @@ def test_a_command_over_mqtt_in_the_daemon_is_in_the_audit(tmp_path, broker, wat
         watcher.publish(T.command("main"), json.dumps({"mode": "day", "until": "23:59"}))
         result = watcher.wait_for(T.result("main"), since=since, timeout=30).json()
         assert result["ok"] is True and result["override"]["by"] == "mqtt:branch-017"
-        token = (tmp_path / "data" / "cli-token").read_text().split()[0]
-        request = urllib.request.Request(url + "/api/v1/audit?limit=5",
-                                         headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            audit = json.loads(response.read())
+        # the command line's own socket, as `nightswitch` itself talks to the daemon
+        audit = daemon_client.request(tmp_path / "data", "GET", "/api/v1/audit?limit=5")
         entries = audit["entries"] if isinstance(audit, dict) else audit
         assert any(e["source"] == "mqtt" and e["who"] == "mqtt:branch-017"
                    and e["new_mode"] == "day" for e in entries), entries

@@ -35,16 +35,15 @@ def test_run_with_mock_pins_switches_a_real_serial_port(tmp_path):
         proc = spawn("run", "--mock-pins", "--config", cfg, "--data", data, env=env)
         out = OutputCollector(proc)
         try:
-            wait_until(lambda: (data / "cli-token").exists(), timeout=30,
+            wait_until(lambda: (data / "daemon.json").exists(), timeout=30,
                        message="run --mock-pins did not start:\n" + out.stderr)
-            token, url = (data / "cli-token").read_text().split()
-            status = wait_until(lambda: (s := api("GET", url, token, "/status"))["verified"]
+            status = wait_until(lambda: (s := api("GET", data, "/status"))["verified"]
                                 and s, timeout=30, message="never verified:\n" + out.stderr)
             assert pbx.model.mode == status["mode"] and status["faults"] == []
             other = "night" if status["mode"] == "day" else "day"
-            api("POST", url, token, "/override", {"mode": other, "until": None})
+            api("POST", data, "/override", {"mode": other, "until": None})
             wait_until(lambda: pbx.model.mode == other and
-                       api("GET", url, token, "/status")["verified"], timeout=30,
+                       api("GET", data, "/status")["verified"], timeout=30,
                        message="the override never reached the PBX:\n" + out.stderr)
             assert [c.by for c in pbx.model.history][-1] == "serial"
         finally:

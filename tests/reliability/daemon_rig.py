@@ -1,9 +1,10 @@
 """The real daemon in a child process: ``nightswitch simulate`` with a config on disk.
 
 :class:`SimDaemon` starts ``python -m appliance simulate --port 0 --data DIR --config
-FILE``, learns its address and an admin token from ``DIR/cli-token`` (which the daemon
-writes at every start), talks to it over HTTP like any client, and kills it with
-SIGKILL like a power cut. Its stdout and stderr go to files, so a test can prove that no
+FILE``, learns its address from ``DIR/daemon.json`` (which the daemon writes at every
+start), talks to it over HTTP like any client with an admin token it made in the data
+directory beforehand (as ``nightswitch token create`` would), and kills it with SIGKILL
+like a power cut. Its stdout and stderr go to files, so a test can prove that no
 traceback was ever printed.
 
 :class:`SmdrLine` is the PBX's call-record port: a pty whose slave path goes in the
@@ -106,10 +107,21 @@ class SimDaemon:
         self.port = None
 
     # -- life --------------------------------------------------------------------------
+    def _admin_token(self) -> str:
+        from datetime import datetime, timezone
+
+        from appliance.store import Store
+
+        with Store(self.data) as store:
+            return store.create_token("admin", label="reliability rig", by="test",
+                                      at=datetime.now(timezone.utc))
+
     def spawn(self) -> None:
-        token_file = self.data / "cli-token"
-        if token_file.exists():
-            token_file.unlink()   # the daemon writes a fresh one when it is ready
+        endpoint = self.data / "daemon.json"
+        if endpoint.exists():
+            endpoint.unlink()   # the daemon writes a fresh one when it is ready
+        if self.token is None:
+            self.token = self._admin_token()
         self.starts += 1
         out = open(self.logs / f"start{self.starts}.out", "w")
         err = open(self.logs / f"start{self.starts}.err", "w")
@@ -121,22 +133,21 @@ class SimDaemon:
         err.close()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        token_file = self.data / "cli-token"
+        endpoint = self.data / "daemon.json"
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the daemon exited ({self.proc.returncode}) while "
                                      f"starting:\n{self.stderr()}")
             try:
-                token, url = token_file.read_text().split()[:2]
+                url = json.loads(endpoint.read_text())["web"]
                 break
-            except (FileNotFoundError, ValueError):
+            except (FileNotFoundError, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"the daemon was not ready after {timeout} s:\n"
                                      + self.stderr())
             time.sleep(0.01)
-        self.token = token
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
 

@@ -226,6 +226,9 @@ GUARDED_TABLES = ("schedules", "overrides", "users", "tokens", "settings", "call
 #: Append-only tables (rows are only added, outside pruning): their row count and last
 #: row stand for their content, which keeps a check cheap.
 APPEND_ONLY = {"schedules", "audit", "calls", "unparsed"}
+#: Bookkeeping a refused request may update: a token used for a refused request was
+#: still used (its last use is noted, at most every 5 minutes).
+BOOKKEEPING = {"tokens": {"last_used_at"}}
 
 
 def db_fingerprint(db_path) -> dict:
@@ -244,7 +247,10 @@ def db_fingerprint(db_path) -> dict:
                         f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone()
                     continue
                 h = hashlib.sha256()
-                for row in conn.execute(f"SELECT * FROM {table} ORDER BY rowid"):
+                columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")
+                           if c[1] not in BOOKKEEPING.get(table, ())]
+                for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table} "
+                                        "ORDER BY rowid"):
                     h.update(repr(row).encode())
                 out[table] = h.hexdigest()
             except sqlite3.OperationalError:

@@ -233,7 +233,8 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
     events.sort(key=lambda e: e[0])
     try:
         appliance.start()
-        token = (workdir / "data" / "cli-token").read_text().split()[0]
+        token = appliance.store.create_token("admin", label="soak", by="soak",
+                                             at=datetime.now(timezone.utc))
         client = Client(appliance.port, token)
         ctl = appliance.controller
 

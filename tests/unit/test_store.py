@@ -261,9 +261,12 @@ def test_token_created_once_only_hash_stored(store, data_dir):
     assert token[3:] not in json.dumps(rows)
     import hashlib
     assert hashlib.sha256(token.encode()).hexdigest() in rows[0]
-    assert store.check_token(token) == {"id": 1, "role": "operator", "label": "wallboard"}
+    assert store.check_token(token) == {"id": 1, "role": "operator", "label": "wallboard",
+                                        "owner": None, "expires_at": None,
+                                        "last_used_at": None}
     assert store.list_tokens() == [{"id": 1, "label": "wallboard", "role": "operator",
-                                    "created_at": "2026-12-24T17:00:00+00:00", "created_by": "anna"}]
+                                    "created_at": "2026-12-24T17:00:00+00:00", "created_by": "anna",
+                                    "owner": None, "expires_at": None, "last_used_at": None}]
     assert token not in json.dumps(store.list_tokens())
 
 

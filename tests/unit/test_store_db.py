@@ -77,13 +77,12 @@ def version_of(path) -> int:
 def test_migrates_a_v1_database_and_keeps_its_data(data_dir, caplog):
     make_v1(data_dir)
     with caplog.at_level(logging.WARNING), Store(data_dir) as store:
-        assert store.schema_version == SCHEMA_VERSION
+        assert store.schema_version == SCHEMA_VERSION >= 2
         assert store.get_schedule("main") == {"default_mode": "night"}
         assert store.audit()[0]["reason"] == "key turned"
         assert store.unparsed_count() == 0          # the v2 tables exist and work
         assert store.calls("main", T0, T0 + timedelta(days=1)) == []
-    assert "migrated schema to version 2" in caplog.text
-    assert "migrated schema to version 3" in caplog.text
+    assert f"migrated schema to version {SCHEMA_VERSION}" in caplog.text
     kept = data_dir / "nightswitch.db.before-migration-v1"
     assert version_of(kept) == 1 and "calls" not in tables(kept)
 

@@ -6,7 +6,7 @@ import json
 import threading
 
 from appliance.config import validate_config
-from tests.web.webhelp import bearer, make_app, make_appliance, settle, site_config
+from tests.web.webhelp import bearer, log_in, make_app, make_appliance, settle, site_config
 
 
 def test_users_crud(client, tokens, appliance):
@@ -146,8 +146,7 @@ def test_the_virtual_panel_presses_the_push_button_beside_the_key(tmp_path, user
         status = client.get("/api/v1/status", headers=op).get_json()
         assert (status["mode"], status["override"]["by"]) == ("night", "reception button")
         assert status["key"] == "auto"
-        with client.session_transaction() as session:
-            session["user"] = "operator"
+        log_in(client, "operator")
         page = client.get("/panel").get_data(as_text=True)
         assert 'value="press"' in page and 'value="auto"' in page
     finally:
@@ -164,8 +163,7 @@ def test_sim_endpoints_are_404_outside_simulate(tmp_path, user_db, mock_factory)
         assert r.status_code == 404 and "simulate" in r.get_json()["error"]
         assert client.post("/api/v1/sim/key", json={"position": "day"},
                            headers=bearer(token)).status_code == 404
-        with client.session_transaction() as session:
-            session["user"] = "admin"
+        log_in(client, "admin")
         assert client.get("/panel").status_code == 404
         assert b"vpanel" not in client.get("/").data
     finally:

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from tests.web.webhelp import PASSWORDS, make_app, make_appliance
-from web.security import SECRET_SETTING, LoginLimiter
+from appliance.accounts.keyfile import KEY_FILE
+from web.security import LoginLimiter
 
 
 def _csrf(page: bytes) -> str:
@@ -68,15 +69,17 @@ def test_limiter_counts_per_key_and_forgets_on_success():
     now = [0.0]
     limiter = LoginLimiter(lambda: now[0])
     for _ in range(4):
-        limiter.failed("ip:a", "user:x")
+        assert limiter.begin("ip:a", "user:x").allowed
     assert limiter.wait_for("ip:a") == 0
-    limiter.failed("ip:a", "user:x")
+    attempt = limiter.begin("ip:a", "user:x")
+    assert attempt.allowed and attempt.locked == ("ip:a", "user:x")
     assert limiter.wait_for("ip:a") == 30 and limiter.wait_for("user:x") == 30
     assert limiter.wait_for("ip:b", "user:y") == 0
-    for _ in range(20):
-        limiter.failed("ip:a")
+    for _ in range(10):     # each try as soon as allowed: the wait doubles up to the longest
+        now[0] += limiter.wait_for("ip:a")
+        assert limiter.begin("ip:a").allowed
     assert limiter.wait_for("ip:a") == LoginLimiter.longest
-    limiter.succeeded("ip:a", "user:x")
+    limiter.succeeded(limiter.begin("ip:c", "ip:a", "user:x"))
     assert limiter.wait_for("ip:a", "user:x") == 0
 
 
@@ -85,7 +88,7 @@ def test_limiter_is_bounded():
     limiter = LoginLimiter(lambda: now[0])
     limiter.max_entries = 10
     for i in range(50):
-        limiter.failed(f"ip:{i}")
+        limiter.begin(f"ip:{i}")
     assert len(limiter._failures) <= 10
 
 
@@ -134,7 +137,10 @@ def test_deleted_user_is_logged_out(as_user, appliance):
 
 def test_secret_key_is_made_once_per_device(appliance):
     first = make_app(appliance).config["SECRET_KEY"]
-    assert appliance.store.get_setting(SECRET_SETTING) == first
+    key_file = appliance.data_dir / KEY_FILE
+    assert key_file.read_text().strip() == first
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert appliance.store.get_setting("web.secret_key") is None
     assert len(first) == 64
     assert make_app(appliance).config["SECRET_KEY"] == first
 
@@ -160,6 +166,9 @@ def test_first_run_setup_only_from_localhost_and_only_once(empty_appliance):
     r = client.post("/setup", data={"csrf_token": token, "name": "boss",
                                     "password": "long enough", "password2": "different"})
     assert r.status_code == 400 and b"differ" in r.data
+    r = client.post("/setup", data={"csrf_token": token, "name": "boss",
+                                    "password": "password", "password2": "password"})
+    assert r.status_code == 400 and b"most common passwords" in r.data
     r = client.post("/setup", data={"csrf_token": token, "name": "boss",
                                     "password": "long enough", "password2": "long enough"})
     assert r.status_code == 302

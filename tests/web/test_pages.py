@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from appliance.smdr.record import CallRecord
 from appliance.config import validate_config
-from tests.web.webhelp import make_app, make_appliance, settle, site_config, turn_key
+from tests.web.webhelp import log_in, make_app, make_appliance, settle, site_config, turn_key
 
 
 def _text(response) -> str:
@@ -22,8 +22,7 @@ def _text(response) -> str:
 def logged_in(appliance, user: str):
     """A test client of *appliance*'s web app with *user* logged in."""
     client = make_app(appliance).test_client()
-    with client.session_transaction() as session:
-        session["user"], session["csrf"] = user, "t"
+    log_in(client, user, csrf="t")
     return client
 
 
@@ -347,8 +346,7 @@ def test_installer_shows_the_smdr_intake_counters(tmp_path, user_db, mock_factor
         while appliance.store.unparsed_count() < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         client = make_app(appliance, NIGHTSWITCH_INTAKE=intake).test_client()
-        with client.session_transaction() as session:
-            session["user"] = "admin"
+        log_in(client, "admin")
         text = _text(client.get("/installer"))
         assert "connected True" in text and "unparsed 1" in text
         assert "Lines that no format could read are kept: 1" in text

@@ -82,6 +82,17 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def log_in(client, user: str, csrf: str | None = None) -> str:
+    """Give *client* a real session of *user* (as the login form would), and a CSRF
+    token if *csrf* is given; returns the session id."""
+    session_id = client.application.extensions["nightswitch.accounts"].start_session(user)
+    with client.session_transaction() as session:
+        session["sid"] = session_id
+        if csrf:
+            session["csrf"] = csrf
+    return session_id
+
+
 class Browser:
     """A logged-in person: the test client with a session and its CSRF token."""
 
@@ -89,9 +100,14 @@ class Browser:
         self.client = client
         self.user = user
         self.csrf = "test-csrf-token"
+        self.session_id = None
+        if user:
+            # A real session on the appliance, as the login form makes (web.sessions).
+            accounts = client.application.extensions["nightswitch.accounts"]
+            self.session_id = accounts.start_session(user)
         with client.session_transaction() as session:
-            if user:
-                session["user"] = user
+            if self.session_id:
+                session["sid"] = self.session_id
             session["csrf"] = self.csrf
 
     def get(self, url, **kw):
