@@ -55,6 +55,7 @@ class FaultKind(StrEnum):
     CALENDAR = "calendar"
     COMPANY = "company"
     SMDR = "smdr"
+    DRILL = "drill"
 
     @property
     def title(self) -> str:
@@ -88,6 +89,7 @@ _FAULT_TITLES = {
     FaultKind.CALENDAR: "Calendar not readable",
     FaultKind.COMPANY: "Company closures refused",
     FaultKind.SMDR: "Call records not arriving",
+    FaultKind.DRILL: "The fallback failed its drill",
 }
 
 
