@@ -21,15 +21,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.validation import GPIO_RANGE, MODE_RE, RESERVED_PINS, Problems
+from appliance.inputs.keyswitch import KEY_SWITCHES, key_switch
+from appliance.vocabulary import KeySwitchKind
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-KEY_SWITCH_KINDS = ("three-position", "two-position", "button", "none")
-#: The BCM GPIO numbers on the 40-pin header.
-GPIO_RANGE = range(0, 28)
-#: Pins with a job of their own: HAT EEPROM (0, 1), I2C for an RTC (2, 3), UART (14, 15).
-RESERVED_PINS = {0: "HAT EEPROM ID_SD", 1: "HAT EEPROM ID_SC", 2: "I2C SDA (RTC)",
-                 3: "I2C SCL (RTC)", 14: "UART TXD (PBX port)", 15: "UART RXD (PBX port)"}
+KEY_SWITCH_KINDS = tuple(KeySwitchKind)
 PANEL_PIN_KEYS = ("key_day", "key_night", "key", "button", "led_day", "led_night", "led_fault")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -119,98 +116,16 @@ class Config:
         return modes
 
 
-# -- small typed readers that collect errors instead of raising -------------------------
-
-class _Checker:
-    def __init__(self):
-        self.errors: list[FieldError] = []
-
-    def err(self, path: str, message: str) -> None:
-        self.errors.append(FieldError(path, message))
-
-    def table(self, data: dict, key: str, path: str, *, required=False) -> dict | None:
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.err(path, "is required (a table)")
-            return None
-        if not isinstance(value, dict):
-            self.err(path, f"must be a table, not {type(value).__name__}")
-            return None
-        return value
-
-    def unknown(self, data: dict, allowed, path: str) -> None:
-        for key in data:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else key
-                self.err(where, "unknown key; allowed keys are " + ", ".join(sorted(allowed)))
-
-    def string(self, data, key, path, default=None, *, choices=None, pattern=None):
-        value = data.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.err(path, "must be a non-empty string")
-            return default
-        if choices and value not in choices:
-            self.err(path, f"{value!r} is not allowed; use one of " + ", ".join(choices))
-            return default
-        if pattern and not pattern.match(value):
-            self.err(path, f"{value!r} is not allowed; use lower-case letters, digits, '-' and '_'")
-            return default
-        return value
-
-    def integer(self, data, key, path, default=None, *, lo=None, hi=None):
-        value = data.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.err(path, f"must be a whole number, not {value!r}")
-            return default
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.err(path, f"{value} is out of range; allowed {lo} to {hi}")
-            return default
-        return value
-
-    def number(self, data, key, path, default=None, *, lo=None, hi=None):
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.err(path, f"must be a number, not {value!r}")
-            return default
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.err(path, f"{value} is out of range; allowed {lo} to {hi}")
-            return default
-        return value
-
-    def boolean(self, data, key, path, default=None):
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            self.err(path, f"must be true or false, not {value!r}")
-            return default
-        return value
-
-    def pin(self, value, path) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int) or value not in GPIO_RANGE:
-            self.err(path, f"{value!r} is not a GPIO; use a BCM GPIO number 4 to 27 "
-                           "(not 0/1, 2/3 or 14/15, which have other jobs)")
-            return None
-        if value in RESERVED_PINS:
-            self.err(path, f"GPIO{value} is reserved for {RESERVED_PINS[value]}; "
-                           "use another BCM GPIO 4 to 27")
-            return None
-        return value
-
-
 # -- the sections ------------------------------------------------------------------------
 
 TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
             "actuators", "smdr", "profiles", "spare", "reserved", "calendars", "mqtt", "alerts"}
 
 
-def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
-    site = c.table(data, "site", "site") or {}
+def _check_site(c: Problems, data: dict, cfg: Config) -> None:
+    site = c.table(data, "site", "") or {}
     c.unknown(site, {"name", "timezone"}, "site")
-    cfg.site_name = c.string(site, "name", "site.name", cfg.site_name)
+    cfg.site_name = c.string(site, "name", "site", default=cfg.site_name)
     tz = site.get("timezone", cfg.timezone)
     try:
         if not isinstance(tz, str) or not tz:
@@ -223,14 +138,14 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
         c.err("site.timezone", f"{tz!r} is not an IANA time zone such as 'Europe/Berlin'"
               + (f"; did you mean {', '.join(hint)}?" if hint else ""))
 
-    clock = c.table(data, "clock", "clock") or {}
+    clock = c.table(data, "clock", "") or {}
     c.unknown(clock, {"sync"}, "clock")
-    cfg.clock_sync = c.string(clock, "sync", "clock.sync", cfg.clock_sync,
+    cfg.clock_sync = c.string(clock, "sync", "clock", default=cfg.clock_sync,
                               choices=("timesyncd", "rtc", "always"))
 
-    web = c.table(data, "web", "web") or {}
+    web = c.table(data, "web", "") or {}
     c.unknown(web, {"listen", "public_status", "allowed_hosts"}, "web")
-    listen = c.string(web, "listen", "web.listen", f"{cfg.listen_host}:{cfg.listen_port}")
+    listen = c.string(web, "listen", "web", default=f"{cfg.listen_host}:{cfg.listen_port}")
     if listen:
         host, sep, port = listen.rpartition(":")
         if not sep or not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
@@ -239,32 +154,31 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
             c.err("web.listen", f"the host {problem}")
         else:
             cfg.listen_host, cfg.listen_port = host.strip("[]"), int(port)
-    cfg.public_status = c.boolean(web, "public_status", "web.public_status", False)
+    cfg.public_status = c.boolean(web, "public_status", "web", default=False)
     from appliance.web_config import check_allowed_hosts
     check_allowed_hosts(c, web, cfg)
 
-    verify = c.table(data, "verify", "verify") or {}
+    verify = c.table(data, "verify", "") or {}
     c.unknown(verify, {"check_minutes", "drift", "reassert_minutes", "fallback_drill_days"},
               "verify")
-    cfg.check_minutes = c.integer(verify, "check_minutes", "verify.check_minutes", 15,
-                                  lo=1, hi=1440)
-    cfg.drift = c.string(verify, "drift", "verify.drift", "enforce",
+    cfg.check_minutes = c.integer(verify, "check_minutes", "verify", default=15, lo=1, hi=1440)
+    cfg.drift = c.string(verify, "drift", "verify", default="enforce",
                          choices=("enforce", "adopt"))
     # A PBX may come back from its own power cut in another mode (FIELD_NOTES 6); an
     # actuator that cannot read it back dials its absolute code again this often (0: never).
-    cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify.reassert_minutes",
-                                     60, lo=0, hi=1440)
+    cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify", default=60,
+                                     lo=0, hi=1440)
     # A backup route is only worth something if it is tested: every N days the fallback
     # applies the mode in force and reads it back (0: never, the default).
-    cfg.fallback_drill_days = c.integer(verify, "fallback_drill_days",
-                                        "verify.fallback_drill_days", 0, lo=0, hi=365)
+    cfg.fallback_drill_days = c.integer(verify, "fallback_drill_days", "verify", default=0,
+                                        lo=0, hi=365)
 
-    profiles = c.table(data, "profiles", "profiles") or {}
+    profiles = c.table(data, "profiles", "") or {}
     c.unknown(profiles, {"dir"}, "profiles")
-    cfg.profiles_dir = c.string(profiles, "dir", "profiles.dir", cfg.profiles_dir)
+    cfg.profiles_dir = c.string(profiles, "dir", "profiles", default=cfg.profiles_dir)
 
 
-def _check_zones(c: _Checker, data: dict, cfg: Config) -> None:
+def _check_zones(c: Problems, data: dict, cfg: Config) -> None:
     zones = data.get("zones")
     if zones is None:
         return
@@ -278,20 +192,20 @@ def _check_zones(c: _Checker, data: dict, cfg: Config) -> None:
             c.err(path, "must be a table with name and label")
             continue
         c.unknown(zone, {"name", "label"}, path)
-        name = c.string(zone, "name", f"{path}.name", pattern=NAME_RE)
+        name = c.string(zone, "name", path, pattern=NAME_RE)
         if zone.get("name") is None:
             c.err(f"{path}.name", "is required")
         if name in seen:
             c.err(f"{path}.name", f"zone {name!r} is defined twice")
         if name:
             seen.add(name)
-            result.append(ZoneConfig(name, c.string(zone, "label", f"{path}.label",
-                                                    name.replace("-", " ").title())))
+            result.append(ZoneConfig(name, c.string(zone, "label", path,
+                                                    default=name.replace("-", " ").title())))
     if result:
         cfg.zones = result
 
 
-def _check_panels(c: _Checker, data: dict, cfg: Config) -> None:
+def _check_panels(c: Problems, data: dict, cfg: Config) -> None:
     raw = []
     if "front_panel" in data and "front_panels" in data:
         c.err("front_panel", "use either [front_panel] or [[front_panels]], not both")
@@ -310,18 +224,18 @@ def _check_panels(c: _Checker, data: dict, cfg: Config) -> None:
             c.err(path, "must be a table")
             continue
         c.unknown(panel, {"zone", "key_switch", "debounce_ms", "hold_s", "pull_up", "pins"}, path)
-        zone = c.string(panel, "zone", f"{path}.zone", cfg.zones[0].name)
+        zone = c.string(panel, "zone", path, default=cfg.zones[0].name)
         if zone and zone not in cfg.zone_names:
             c.err(f"{path}.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
         if zone in zones_with_panel:
             c.err(f"{path}.zone", f"zone {zone!r} already has a front panel")
         zones_with_panel.add(zone)
-        kind = c.string(panel, "key_switch", f"{path}.key_switch", "three-position",
+        kind = c.string(panel, "key_switch", path, default="three-position",
                         choices=KEY_SWITCH_KINDS)
-        debounce = c.integer(panel, "debounce_ms", f"{path}.debounce_ms", 50, lo=5, hi=1000)
-        hold = c.number(panel, "hold_s", f"{path}.hold_s", 3.0, lo=1, hi=10)
-        pull_up = c.boolean(panel, "pull_up", f"{path}.pull_up", True)
-        pins = c.table(panel, "pins", f"{path}.pins") or {}
+        debounce = c.integer(panel, "debounce_ms", path, default=50, lo=5, hi=1000)
+        hold = c.number(panel, "hold_s", path, default=3.0, lo=1, hi=10)
+        pull_up = c.boolean(panel, "pull_up", path, default=True)
+        pins = c.table(panel, "pins", path) or {}
         c.unknown(pins, set(PANEL_PIN_KEYS), f"{path}.pins")
         checked = {}
         for key, value in pins.items():
@@ -329,21 +243,20 @@ def _check_panels(c: _Checker, data: dict, cfg: Config) -> None:
                 pin = c.pin(value, f"{path}.pins.{key}")
                 if pin is not None:
                     checked[key] = pin
-        needed = {"three-position": ("key_day", "key_night"), "two-position": ("key",),
-                  "button": ("key",), "none": ()}.get(kind, ())
-        for key in needed:
+        switch = key_switch(kind or "none")
+        for key in switch.inputs:
             if key not in pins:
                 c.err(f"{path}.pins.{key}", f"is required for a {kind} key switch")
-        if kind != "three-position":
-            for key in ("key_day", "key_night"):
-                if key in pins:
-                    c.err(f"{path}.pins.{key}", f"is only used by a three-position key switch; "
-                                                f"a {kind} switch uses 'key'")
-        if kind == "three-position" and "key" in pins:
-            c.err(f"{path}.pins.key", "a three-position key switch uses key_day and key_night")
-        if kind == "none" and "key" in pins:
-            c.err(f"{path}.pins.key", "key_switch is 'none', so no key pin is used")
-        if kind == "button" and "button" in pins:
+        for key in ("key_day", "key_night", "key"):
+            if key in pins and key not in switch.inputs:
+                if not switch.inputs:
+                    c.err(f"{path}.pins.{key}", f"key_switch is {kind!r}, so no key pin is used")
+                    continue
+                users = " or ".join(k.kind for k in KEY_SWITCHES.values() if key in k.inputs)
+                uses = " and ".join(f"'{i}'" for i in switch.inputs)
+                c.err(f"{path}.pins.{key}", f"is only used by a {users} key switch; a {kind} "
+                                            f"switch uses {uses}")
+        if switch.momentary and "button" in pins:
             c.err(f"{path}.pins.button", "a button key switch is wired to 'key'; 'button' is "
                                          "a push button beside a key switch")
         cfg.panels.append(PanelConfig(zone or cfg.zones[0].name, kind or "none", checked,
@@ -355,7 +268,7 @@ def _actuator_module(type_name: str):
     return actuator_module(type_name)
 
 
-def _check_actuators(c: _Checker, data: dict, cfg: Config) -> None:
+def _check_actuators(c: Problems, data: dict, cfg: Config) -> None:
     from appliance.actuators import ACTUATOR_TYPES
 
     actuators = data.get("actuators", [])
@@ -410,7 +323,7 @@ def _check_actuators(c: _Checker, data: dict, cfg: Config) -> None:
                                "give it at least one with role = \"primary\"")
 
 
-def _check_pins_unique(c: _Checker, cfg: Config) -> None:
+def _check_pins_unique(c: Problems, cfg: Config) -> None:
     from appliance.actuators import pins_of
 
     used: dict[int, str] = {}
@@ -427,14 +340,14 @@ def _check_pins_unique(c: _Checker, cfg: Config) -> None:
         used.setdefault(pin, who)
 
 
-def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
-    smdr = c.table(data, "smdr", "smdr")
+def _check_smdr(c: Problems, data: dict, cfg: Config) -> None:
+    smdr = c.table(data, "smdr", "")
     if smdr is None:
         return
     c.unknown(smdr, {"port", "format", "zone", "settings", "routes", "login", "username",
                      "password", "allow"}, "smdr")
-    port = c.string(smdr, "port", "smdr.port")
-    fmt = c.string(smdr, "format", "smdr.format")
+    port = c.string(smdr, "port", "smdr")
+    fmt = c.string(smdr, "format", "smdr")
     if port is None:
         c.err("smdr.port", "is required: a serial device or URL such as /dev/ttyUSB0, "
                            "socket://192.0.2.10:2300, telnet://192.0.2.10:2300 or "
@@ -446,10 +359,10 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
         from appliance.smdr.intake import check as check_smdr
 
         c.errors.extend(check_smdr(smdr, "smdr", site_dir=cfg.smdr_dir))
-    zone = c.string(smdr, "zone", "smdr.zone", cfg.zones[0].name)
+    zone = c.string(smdr, "zone", "smdr", default=cfg.zones[0].name)
     if zone not in cfg.zone_names:
         c.err("smdr.zone", f"unknown zone {zone!r}; zones are " + ", ".join(cfg.zone_names))
-    settings = c.table(smdr, "settings", "smdr.settings") or {}
+    settings = c.table(smdr, "settings", "smdr") or {}
     from appliance.smdr.routing import check_routes
 
     routes, errors = check_routes(smdr.get("routes"), cfg.zone_names)
@@ -463,7 +376,7 @@ def _check_smdr(c: _Checker, data: dict, cfg: Config) -> None:
 
 def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Config:
     """Validate a parsed TOML document and return the :class:`Config`."""
-    c = _Checker()
+    c = Problems()
     cfg = Config(source=source, raw=data)
     if site_dir is not None:
         cfg.profiles_dir = str(Path(site_dir) / "profiles")

@@ -17,6 +17,7 @@ import abc
 import time
 
 from appliance.errors import FieldError, NightswitchError
+from appliance.validation import Problems, mode_problem, pin_problem
 
 
 class ActuatorError(NightswitchError):
@@ -167,44 +168,31 @@ class RelayActuator(Actuator):
 def check_keys(spec: dict, allowed: set, path: str, *, actuator=True) -> list[FieldError]:
     """Unknown keys of a table; *actuator* adds the keys every actuator table has."""
     allowed = set(allowed) | ({"name", "type", "zone", "role"} if actuator else set())
-    return [FieldError(f"{path}.{key}", "unknown key; allowed keys are " + ", ".join(sorted(allowed)))
-            for key in spec if key not in allowed and key != "_modes"]
+    problems = Problems()
+    # "_modes" is the appliance's own note on a checked table, never the installer's
+    problems.unknown({k: v for k, v in spec.items() if k != "_modes"}, allowed, path)
+    return problems.errors
 
 
 def check_pin(value, path: str) -> list[FieldError]:
-    from appliance.config import GPIO_RANGE, RESERVED_PINS
-
-    if isinstance(value, bool) or not isinstance(value, int) or value not in GPIO_RANGE:
-        return [FieldError(path, f"{value!r} is not a GPIO; use a BCM GPIO number 4 to 27")]
-    if value in RESERVED_PINS:
-        return [FieldError(path, f"GPIO{value} is reserved for {RESERVED_PINS[value]}; "
-                                 "use another BCM GPIO 4 to 27")]
-    return []
+    problem = pin_problem(value)
+    return [FieldError(path, problem)] if problem else []
 
 
 def check_int(spec: dict, key: str, path: str, lo: int, hi: int, *, required=False):
-    if key not in spec:
-        return [FieldError(f"{path}.{key}", f"is required: a whole number {lo} to {hi}")] \
-            if required else []
-    value = spec[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        return [FieldError(f"{path}.{key}", f"{value!r} is not allowed; use a whole number "
-                                            f"{lo} to {hi}")]
-    return []
+    problems = Problems()
+    problems.integer(spec, key, path, lo=lo, hi=hi, required=required)
+    return problems.errors
 
 
 def check_bool(spec: dict, key: str, path: str):
-    if key in spec and not isinstance(spec[key], bool):
-        return [FieldError(f"{path}.{key}", f"must be true or false, not {spec[key]!r}")]
-    return []
+    problems = Problems()
+    problems.boolean(spec, key, path)
+    return problems.errors
 
 
 def check_mode_names(names, path: str) -> list[FieldError]:
-    from appliance.config import MODE_RE
-
-    return [FieldError(path, f"{name!r} is not a mode name; use lower-case letters, digits, "
-                             "'-' and '_', starting with a letter")
-            for name in names if not isinstance(name, str) or not MODE_RE.match(name)]
+    return [FieldError(path, problem) for problem in map(mode_problem, names) if problem]
 
 
 def check_relay(spec: dict, path: str, key: str = "pin") -> list[FieldError]:

@@ -35,12 +35,14 @@ from appliance.actuators.base import (ActuatorError, RelayActuator, check_int, c
 from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
 from appliance.errors import FieldError
+from appliance.validation import KEY_TOKEN_RE, NAMED_KEY_RE
 
 ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",
            "offhook_ms", "pause_ms", "hangup_ms", "settle_ms", "sense"}
 KEY_NAMES = set("0123456789*#")
-NAMED_KEY = re.compile(r"<[A-Z][A-Z0-9_]{0,15}>")
-TOKEN = re.compile(r"<[A-Z][A-Z0-9_]{0,15}>|\{password\}|[0-9*#]| |.")
+#: A sequence read token by token: the keys of KEY_TOKEN_RE, a space (a pause), and any
+#: other character (an error the check names).
+TOKEN = re.compile(KEY_TOKEN_RE.pattern + "| |.")
 TIMINGS = {"press_ms": (150, 30, 2000), "gap_ms": (150, 30, 2000),
            "offhook_ms": (800, 0, 10000), "pause_ms": (1000, 0, 10000),
            "hangup_ms": (500, 0, 10000), "settle_ms": (3000, 0, 60000)}
@@ -56,7 +58,7 @@ def tokens(sequence: str, password: str = "") -> list[str]:
 
 
 def is_key(token: str) -> bool:
-    return token in KEY_NAMES or bool(NAMED_KEY.fullmatch(token))
+    return token in KEY_NAMES or bool(NAMED_KEY_RE.fullmatch(token))
 
 
 def check(spec: dict, path: str, **_) -> list[FieldError]:

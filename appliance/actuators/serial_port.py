@@ -36,7 +36,8 @@ from appliance.errors import FieldError, ValidationError
 from appliance.pbx import dialogue
 from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
-from appliance.pbx.profiles import MODE_RE, DEFAULT_SITE_DIR, ProfileSet, load_profiles
+from appliance.pbx.profiles import DEFAULT_SITE_DIR, ProfileSet, load_profiles
+from appliance.validation import MODE_RE
 from appliance.pbx.settings import parse_settings
 
 ALLOWED = {"profile", "port", "username", "password", "settings", "modes"}

@@ -114,12 +114,14 @@ def test_relays(config, factory, asker: Asker, seconds: float) -> None:
 
 
 def test_key(config, factory, asker: Asker, seconds: float) -> None:
+    from appliance.decision.decide import Key
     from appliance.inputs.clock import SystemClock
+    from appliance.inputs.keyswitch import key_switch
     from appliance.inputs.panel import FrontPanel
 
     clock = SystemClock("always")
     for cfg in config.panels:
-        if cfg.key_switch == "none" and "button" not in cfg.pins:
+        if not key_switch(cfg.key_switch).inputs and "button" not in cfg.pins:
             asker.out(f"zone {cfg.zone}: no key switch configured")
             continue
         panel = FrontPanel(cfg, pin_factory=factory, clock=clock)
@@ -130,7 +132,7 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
 
         try:
             asker.out(f"key switch ({cfg.key_switch}) of zone {cfg.zone}: reads {reads()}")
-            if cfg.key_switch == "three-position":
+            if Key.AUTO.value in panel.switch.positions:      # a key with DAY, AUTO, NIGHT
                 for position in ("day", "night", "auto"):
                     if asker.yes:
                         asker.out(f"  turn the key to {position.upper()} (not waited for: --yes)")
@@ -138,12 +140,12 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
                     asker.prompt(f"  turn the key to {position.upper()} and press Enter ")
                     time.sleep(cfg.debounce_ms / 1000 * 2)
                     panel.poll()
-                    seen = FrontPanel._position_of(panel._read()).value
+                    seen = panel.reading_position().value
                     ok = seen == position
                     asker.out(f"  reads {seen.upper()}: {'OK' if ok else 'WRONG'}")
                     if not ok:
                         asker.failures.append(f"key {position}")
-            elif cfg.key_switch != "none" and not asker.yes:
+            elif panel.switch.inputs and not asker.yes:
                 asker.prompt("  operate the key or button and press Enter ")
                 asker.out(f"  reads {reads()}")
             if panel.button is not None and not asker.yes:

@@ -99,7 +99,7 @@ class Controller:
             panel._wake = self.wake
             zone = self.zones[panel.zone]
             zone.panel = panel
-            zone.key = panel.position if panel.kind == "three-position" else Key.NONE
+            zone.key = panel.position
             if panel.wiring_fault:
                 self._fault(zone, FaultKind.WIRING, "the key switch reads DAY and NIGHT at "
                                                     "once; check its wiring (treated as AUTO)")
@@ -168,10 +168,14 @@ class Controller:
         """Pick up a schedule saved behind the controller's back (``nightswitch schedule
         import`` or ``rollback`` while the service runs)."""
         for zone in self.zones.values():
-            version = self._stored_schedule_version(zone.name)
+            version = self._kept(lambda: self._stored_schedule_version(zone.name), zone,
+                                 "reading the saved schedule")
             if version is None or version == zone.schedule_version:
                 continue
-            data = self.store.get_schedule(zone.name)
+            data = self._kept(lambda: self.store.get_schedule(zone.name), zone,
+                              "reading the saved schedule")
+            if data is None:
+                continue
             try:
                 parsed = parse_schedule(data, allowed_modes=zone.modes)
             except ValidationError as exc:
@@ -431,7 +435,8 @@ class Controller:
         if zone.override and zone.override.until and zone.override.until <= now:
             ended = zone.override
             zone.override = None
-            self.store.clear_override(zone.name)
+            self._kept(lambda: self.store.clear_override(zone.name), zone,
+                       "clearing an ended override")
             self._audit(zone, who=ended.by, source="override", old=ended.mode, new=None,
                         reason=f"override to {ended.mode} ended at "
                                f"{ended.until.astimezone(self.tz):%H:%M}")
@@ -598,7 +603,21 @@ class Controller:
     def _applied(self, zone: ZoneState, mode: str) -> None:
         now = self.clock.now()
         zone.applied_mode, zone.applied_at = mode, now
-        self.store.set_applied(zone.name, mode, at=now)
+        self._kept(lambda: self.store.set_applied(zone.name, mode, at=now), zone,
+                   f"saving that {mode} was applied")
+
+    def _kept(self, write, zone: ZoneState, what: str):
+        """Run a store operation the switch does not depend on; a failing disk becomes the
+        zone's ``store`` fault (cleared when the store takes writes again) instead of
+        stopping the controller's step. Returns the operation's result, or None."""
+        try:
+            return write()
+        except StoreError as exc:
+            log.error("zone %s: %s failed: %s", zone.name, what, exc)
+            self._fault(zone, FaultKind.STORE, f"the database cannot be written: {exc}; "
+                                               "switching goes on, but changes may not be "
+                                               "kept")
+            return None
 
     def _link_answers(self, zone: ZoneState, o: Outcome) -> None:
         if FaultKind.LINK in zone.faults:
@@ -1016,7 +1035,7 @@ class Controller:
                 persist = lambda: self.store.clear_override(zone.name)  # noqa: E731
         self._reconcile(zone, cause)
         if persist is not None:
-            persist()
+            self._kept(persist, zone, "saving the reception's override")
 
     # -- hardware tests ---------------------------------------------------------------------
     def test_leds(self, seconds: float, *, by: str) -> Future:

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from appliance.errors import FieldError, ValidationError
+from appliance.validation import MODE_RE, Problems, join, json_type, show
 
 #: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -28,7 +29,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
                  "Sunday")
 
-MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 _TIME_RE = re.compile(r"^([0-9]{2}):([0-9]{2})$")
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 #: Names end up in reasons, on the LCD-less web page and in the audit log: keep them short.
@@ -283,65 +283,42 @@ def format_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _show(value) -> str:
-    """A value as the user wrote it, shortened so an error line stays one line."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 # -- the validator ------------------------------------------------------------------------
 
-class _Checker:
-    """Collects :class:`FieldError` entries while the document is walked once."""
+class _Checker(Problems):
+    """The schedule's JSON readers, on the one :class:`~appliance.validation.Problems`:
+    objects, lists, names, times and dates as JSON writes them, and modes this zone's
+    actuators can make."""
 
     def __init__(self, allowed_modes):
-        self.errors: list[FieldError] = []
+        super().__init__()
         self.allowed_modes = set(allowed_modes) if allowed_modes is not None else None
-
-    def err(self, path: str, message: str) -> None:
-        self.errors.append(FieldError(path, message))
 
     def obj(self, value, path: str, allowed: tuple[str, ...], what: str) -> dict | None:
         """*value* as an object with only *allowed* keys, or None after an error."""
         if not isinstance(value, dict):
-            self.err(path, f"must be an object ({what}), not {_json_type(value)}")
+            self.err(path, f"must be an object ({what}), not {json_type(value)}")
             return None
         for key in value:
             if key not in allowed:
-                self.err(_join(path, str(key)),
-                         f"unknown key {_show(key)}; allowed keys here: {', '.join(allowed)}")
+                self.err(join(path, str(key)),
+                         f"unknown key {show(key)}; allowed keys here: {', '.join(allowed)}")
         return value
 
     def listof(self, value, path: str, what: str) -> list | None:
         if not isinstance(value, list):
-            self.err(path, f"must be a list ({what}), not {_json_type(value)}")
+            self.err(path, f"must be a list ({what}), not {json_type(value)}")
             return None
         return value
 
     def name(self, data: dict, path: str, what: str) -> str | None:
         value = data.get("name")
-        where = _join(path, "name")
+        where = join(path, "name")
         if value is None:
             self.err(where, f"is required: a short name for the {what}, shown in reasons")
             return None
         if not isinstance(value, str):
-            self.err(where, f"must be a string, not {_json_type(value)}")
+            self.err(where, f"must be a string, not {json_type(value)}")
             return None
         if not value.strip():
             self.err(where, f"must not be empty: give the {what} a short name")
@@ -357,14 +334,14 @@ class _Checker:
     def mode(self, value, path: str) -> str | None:
         if not isinstance(value, str):
             self.err(path, f"must be a mode name as a string (such as \"day\" or "
-                           f"\"night\"), not {_json_type(value)}")
+                           f"\"night\"), not {json_type(value)}")
             return None
         if not MODE_RE.match(value):
-            self.err(path, f"{_show(value)} is not a mode name; use lower-case letters, "
+            self.err(path, f"{show(value)} is not a mode name; use lower-case letters, "
                            "digits, '_' or '-', starting with a letter (day, night, lunch)")
             return None
         if self.allowed_modes is not None and value not in self.allowed_modes:
-            self.err(path, f"mode {_show(value)} cannot be produced by this zone's actuators;"
+            self.err(path, f"mode {show(value)} cannot be produced by this zone's actuators;"
                            f" allowed: {', '.join(sorted(self.allowed_modes))}")
             return None
         return value
@@ -372,7 +349,7 @@ class _Checker:
     def time(self, value, path: str, *, is_end: bool) -> int | None:
         end_note = ", or 24:00 for the end of the day" if is_end else ""
         if not isinstance(value, str):
-            self.err(path, f"must be a time as a string \"HH:MM\", not {_json_type(value)}")
+            self.err(path, f"must be a time as a string \"HH:MM\", not {json_type(value)}")
             return None
         match = _TIME_RE.match(value)
         if match:
@@ -385,21 +362,21 @@ class _Checker:
                 return None
             if hours < 24 and minutes < 60:
                 return hours * 60 + minutes
-        self.err(path, f"{_show(value)} is not a time; use \"HH:MM\" from 00:00 to "
+        self.err(path, f"{show(value)} is not a time; use \"HH:MM\" from 00:00 to "
                        f"23:59{end_note}")
         return None
 
     def date(self, value, path: str) -> date | None:
         if not isinstance(value, str):
             self.err(path, f"must be a date as a string \"YYYY-MM-DD\", not "
-                           f"{_json_type(value)}")
+                           f"{json_type(value)}")
             return None
         if _DATE_RE.match(value):
             try:
                 return date.fromisoformat(value)
             except ValueError:
                 pass
-        self.err(path, f"{_show(value)} is not a date; use \"YYYY-MM-DD\", such as "
+        self.err(path, f"{show(value)} is not a date; use \"YYYY-MM-DD\", such as "
                        "\"2026-12-24\"")
         return None
 
@@ -408,7 +385,7 @@ class _Checker:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                given = value if isinstance(value, float) else _json_type(value)
+                given = value if isinstance(value, float) else json_type(value)
                 self.err(path, f"must be a whole number ({what}, {low} to {high}), not "
                                f"{given}")
                 return None
@@ -416,10 +393,6 @@ class _Checker:
             self.err(path, f"{value} is out of range; {what} is {low} to {high}")
             return None
         return value
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
@@ -474,14 +447,14 @@ def _parse_weekly(check: _Checker, value, path: str) -> dict[str, tuple[TimeRang
     weekly = {day: () for day in WEEKDAYS}
     if not isinstance(value, dict):
         check.err(path, f"must be an object with a list of ranges per weekday "
-                        f"(keys {', '.join(WEEKDAYS)}), not {_json_type(value)}")
+                        f"(keys {', '.join(WEEKDAYS)}), not {json_type(value)}")
         return weekly
     for key, ranges in value.items():
         if key not in WEEKDAYS:
-            check.err(_join(path, str(key)),
-                      f"unknown weekday {_show(key)}; use {', '.join(WEEKDAYS)}")
+            check.err(join(path, str(key)),
+                      f"unknown weekday {show(key)}; use {', '.join(WEEKDAYS)}")
             continue
-        weekly[key] = _parse_ranges(check, ranges, _join(path, key))
+        weekly[key] = _parse_ranges(check, ranges, join(path, key))
     return weekly
 
 
@@ -489,15 +462,15 @@ def _parse_span(check: _Checker, data: dict, path: str) -> tuple[date | None, da
     """The inclusive ``from``/``to`` of a season or exception (``to`` defaults to ``from``)."""
     first = last = None
     if "from" not in data:
-        check.err(_join(path, "from"), "is required: the first date, \"YYYY-MM-DD\"")
+        check.err(join(path, "from"), "is required: the first date, \"YYYY-MM-DD\"")
     else:
-        first = check.date(data["from"], _join(path, "from"))
+        first = check.date(data["from"], join(path, "from"))
     if "to" in data:
-        last = check.date(data["to"], _join(path, "to"))
+        last = check.date(data["to"], join(path, "to"))
     else:
         last = first
     if first is not None and last is not None and last < first:
-        check.err(_join(path, "to"), f"{last.isoformat()} is before from "
+        check.err(join(path, "to"), f"{last.isoformat()} is before from "
                                      f"{first.isoformat()}; to must be on or after from")
         return None, None
     return first, last
@@ -640,13 +613,13 @@ def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
     if "weekday" in data or "when" in data:
         raw = data.get("weekday")
         if raw not in WEEKDAYS:
-            check.err(f"{path}.weekday", f"{_show(raw)} is not a weekday; use one of "
+            check.err(f"{path}.weekday", f"{show(raw)} is not a weekday; use one of "
                                          f"{', '.join(WEEKDAYS)} (with when)")
         else:
             weekday = WEEKDAYS.index(raw)
         when = data.get("when")
         if when not in YEARLY_WHEN:
-            check.err(f"{path}.when", f"{_show(when)} is not allowed; use one of "
+            check.err(f"{path}.when", f"{show(when)} is not allowed; use one of "
                                       f"{', '.join(YEARLY_WHEN)} (the weekday before the "
                                       "date, and so on)")
             when = None
@@ -757,7 +730,7 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
         supported = _country_codes()
         if not isinstance(country, str):
             check.err("holidays.country", f"must be a country code as a string (such as "
-                                          f"\"DE\"), not {_json_type(country)}")
+                                          f"\"DE\"), not {json_type(country)}")
             country, country_ok = None, False
         elif country not in supported:
             hint = ""
@@ -768,7 +741,7 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
                 if close:
                     hint = f"; did you mean {', '.join(close)}?"
             check.err("holidays.country",
-                      f"unknown country {_show(country)}{hint}; use an ISO 3166 code that "
+                      f"unknown country {show(country)}{hint}; use an ISO 3166 code that "
                       "the holidays library supports, such as DE, AT, CH, GB, US")
             country, country_ok = None, False
     if data.get("subdivision") is not None:
@@ -776,7 +749,7 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
         if not isinstance(subdivision, str):
             check.err("holidays.subdivision", f"must be a subdivision code as a string "
                                               f"(such as \"BY\"), not "
-                                              f"{_json_type(subdivision)}")
+                                              f"{json_type(subdivision)}")
             subdivision = None
         elif country is None:
             if country_ok:
@@ -788,10 +761,10 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
             alias = _subdivision_aliases(country).get(subdivision)
             if alias:
                 check.err("holidays.subdivision",
-                          f"use the code {alias!r} for {_show(subdivision)}")
+                          f"use the code {alias!r} for {show(subdivision)}")
             elif allowed:
                 check.err("holidays.subdivision",
-                          f"unknown subdivision {_show(subdivision)} for {country}; "
+                          f"unknown subdivision {show(subdivision)} for {country}; "
                           f"allowed: {', '.join(allowed)}")
             else:
                 check.err("holidays.subdivision",
@@ -822,11 +795,11 @@ def _parse_categories(check: _Checker, value, country, country_ok) -> tuple[str,
             continue
         allowed = _country_categories(country)
         if not isinstance(item, str):
-            check.err(where, f"must be a category name as a string, not {_json_type(item)};"
+            check.err(where, f"must be a category name as a string, not {json_type(item)};"
                              f" allowed: {', '.join(allowed)}")
             continue
         if item not in allowed:
-            check.err(where, f"unknown holiday category {_show(item)} for {country}; "
+            check.err(where, f"unknown holiday category {show(item)} for {country}; "
                              f"allowed: {', '.join(allowed)} (public holidays are always "
                              "kept)")
             continue
@@ -847,7 +820,7 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
         where = f"holidays.ignore[{index}]"
         if not isinstance(item, str) or not item.strip():
             check.err(where, f"must be a holiday name or a date \"YYYY-MM-DD\", not "
-                             f"{_json_type(item) if not isinstance(item, str) else 'empty'}")
+                             f"{json_type(item) if not isinstance(item, str) else 'empty'}")
             continue
         if country is None:
             if country_ok:
@@ -870,7 +843,7 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
                 close = difflib.get_close_matches(holiday_name_key(item), list(names), n=1)
                 hint = f"did you mean {names[close[0]]!r}? " if close else ""
                 known = ", ".join(sorted(set(names.values()))[:40])
-                check.err(where, f"no holiday called {_show(item)} in {place}; {hint}"
+                check.err(where, f"no holiday called {show(item)} in {place}; {hint}"
                                  f"names are: {known}")
                 continue
         kept.append(item.strip())
@@ -921,7 +894,7 @@ def _check_timezone(check: _Checker, value) -> str | None:
 
     if not isinstance(value, str):
         check.err("timezone", f"must be an IANA time zone name as a string (such as "
-                              f"\"Europe/Berlin\"), not {_json_type(value)}")
+                              f"\"Europe/Berlin\"), not {json_type(value)}")
         return None
     try:
         # zoneinfo also accepts relative file paths; a name never has "..", a leading
@@ -936,7 +909,7 @@ def _check_timezone(check: _Checker, value) -> str | None:
 
         close = difflib.get_close_matches(value, sorted(available_timezones()), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        check.err("timezone", f"unknown time zone {_show(value)}{hint}; use an IANA name "
+        check.err("timezone", f"unknown time zone {show(value)}{hint}; use an IANA name "
                               "such as Europe/Berlin or America/New_York")
         return None
 

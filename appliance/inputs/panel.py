@@ -29,12 +29,11 @@ controller's one thread.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from enum import Enum
 
 from gpiozero import LED, DigitalInputDevice
 
 from appliance.decision.decide import Key
+from appliance.inputs.keyswitch import KeyEvent, PanelEvent, PressAndHold, key_switch
 
 
 class Debouncer:
@@ -74,59 +73,6 @@ class Debouncer:
             self._since = None
             return self.value
         return None
-
-
-class PanelEvent(Enum):
-    """What the key switch asks of the controller."""
-
-    POSITION = "position"      # three-position: a new position (Key) in `value`
-    FLIP = "flip"              # two-position: an override to `value` (a mode) until next
-    TOGGLE = "toggle"          # button press: toggle day/night until next
-    RELEASE_TO_AUTO = "auto"   # button hold: cancel the override
-    WIRING = "wiring"          # both contacts closed (value True) or cleared (False)
-
-
-@dataclass(frozen=True)
-class KeyEvent:
-    kind: PanelEvent
-    value: object = None
-    by: str = "key switch"     # the reception push button beside a key says so
-
-
-class PressAndHold:
-    """What a momentary button means: released before *hold_s*, a press (toggle); held
-    for *hold_s*, back to AUTO (once, then nothing until it is released).
-
-    Pure: it is fed debounced levels and times.
-    """
-
-    def __init__(self, hold_s: float, by: str = "key switch"):
-        self.hold_s = hold_s
-        self.by = by
-        self.pressed_at: float | None = None
-        self.held = False
-
-    @property
-    def deadline(self) -> float | None:
-        """When a press still down becomes a hold, or None."""
-        if self.pressed_at is None or self.held:
-            return None
-        return self.pressed_at + self.hold_s
-
-    def update(self, pressed: bool | None, now: float) -> list[KeyEvent]:
-        """*pressed* is the newly accepted level (None: unchanged)."""
-        events = []
-        if pressed is not None:
-            if pressed:
-                self.pressed_at, self.held = now, False
-            else:
-                if self.pressed_at is not None and not self.held:
-                    events.append(KeyEvent(PanelEvent.TOGGLE, by=self.by))
-                self.pressed_at, self.held = None, False
-        if self.deadline is not None and now >= self.deadline:
-            self.held = True
-            events.append(KeyEvent(PanelEvent.RELEASE_TO_AUTO, by=self.by))
-        return events
 
 
 #: blink timings (on, off) in seconds for each LED pattern
@@ -199,8 +145,8 @@ class FrontPanel:
         self._lock = threading.Lock()
         self.inputs: dict[str, DigitalInputDevice] = {}
         self.leds = StatusLeds(cfg.pins, pin_factory=pin_factory)
-        names = {"three-position": ("key_day", "key_night"), "two-position": ("key",),
-                 "button": ("key",)}.get(self.kind, ())
+        self.switch = key_switch(self.kind)
+        names = self.switch.inputs
         # A reception push button beside the key: its own input, debouncer and meaning.
         self.button: DigitalInputDevice | None = None
         self._button_debouncer = self._button = None
@@ -208,7 +154,7 @@ class FrontPanel:
             for name in names:
                 self.inputs[name] = DigitalInputDevice(cfg.pins[name], pull_up=cfg.pull_up,
                                                        pin_factory=pin_factory)
-            if "button" in cfg.pins and self.kind != "button":
+            if "button" in cfg.pins and not self.switch.momentary:
                 self.button = DigitalInputDevice(cfg.pins["button"], pull_up=cfg.pull_up,
                                                  pin_factory=pin_factory)
                 self._button_debouncer = Debouncer(cfg.debounce_ms / 1000,
@@ -220,8 +166,8 @@ class FrontPanel:
         # Read the level at start-up, not only edges: a key left in NIGHT over a reboot
         # must be NIGHT from the first decision.
         self._debouncer = Debouncer(cfg.debounce_ms / 1000, self._read())
-        self._press = PressAndHold(cfg.hold_s) if self.kind == "button" else None
-        self.wiring_fault = self.kind == "three-position" and self._read() == (True, True)
+        self._press = self.switch.tracker(cfg.hold_s)
+        self.wiring_fault = self.switch.wiring_fault(self._read())
         # Edges only once everything they touch exists (gpiozero calls back from its own
         # thread as soon as a callback is set).
         for device in [*self.inputs.values(), *([self.button] if self.button else [])]:
@@ -251,18 +197,16 @@ class FrontPanel:
     @property
     def position(self) -> Key:
         """The debounced key position (``Key.NONE`` without a three-position switch)."""
-        if self.kind != "three-position":
-            return Key.NONE
-        return self._position_of(self._debouncer.value)
+        return self.switch.position(self._debouncer.value)
 
-    @staticmethod
-    def _position_of(reading) -> Key:
-        day, night = reading
-        if day and not night:
-            return Key.DAY
-        if night and not day:
-            return Key.NIGHT
-        return Key.AUTO  # both open, or both closed (wiring fault, treated as AUTO)
+    def reading(self) -> tuple:
+        """The contacts as they read now, not yet debounced (the virtual panel and
+        commissioning show the wiring as it is)."""
+        return self._read()
+
+    def reading_position(self) -> Key:
+        """The position the contacts read now, not yet debounced (commissioning)."""
+        return self.switch.position(self._read())
 
     @property
     def deadline(self) -> float | None:
@@ -288,17 +232,8 @@ class FrontPanel:
             if self.button is not None:
                 self._button_debouncer.observe(bool(self.button.is_active), now)
                 button = self._button_debouncer.settle(now)
-        events: list[KeyEvent] = []
-        if self.kind == "three-position" and accepted is not None:
-            fault = accepted == (True, True)
-            if fault != self.wiring_fault:
-                self.wiring_fault = fault
-                events.append(KeyEvent(PanelEvent.WIRING, fault))
-            events.append(KeyEvent(PanelEvent.POSITION, self._position_of(accepted)))
-        elif self.kind == "two-position" and accepted is not None:
-            events.append(KeyEvent(PanelEvent.FLIP, "night" if accepted[0] else "day"))
-        elif self._press is not None:
-            events += self._press.update(None if accepted is None else accepted[0], now)
+        events, self.wiring_fault = self.switch.events(accepted, self.wiring_fault,
+                                                       self._press, now)
         if self.button is not None:
             events += self._button.update(button, now)
         return events

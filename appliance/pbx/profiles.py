@@ -70,13 +70,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.errors import FieldError, ValidationError
+from appliance.validation import MODE_RE, Problems
 from appliance.pbx.settings import SerialSettings, parse_settings
 from appliance.pbx.terminal import Terminal, read_during, read_terminal
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_SITE_DIR = Path("/etc/nightswitch/profiles")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 SECRET_RE = re.compile(r"\{([^{}]*)\}")
 SECRET_NAMES = ("username", "password")
 #: A keypad sequence: phone keys, a space for a pause, {password}, or a named key of a
@@ -315,80 +315,9 @@ class ProfileSet(Mapping):
 
 # -- reading ---------------------------------------------------------------------------
 
-class _Reader:
-    """Collects FieldErrors while reading a parsed TOML document."""
-
-    def __init__(self):
-        self.errors: list[FieldError] = []
-
-    def err(self, path: str, message: str) -> None:
-        self.errors.append(FieldError(path, message))
-
-    def unknown(self, table: dict, allowed, path: str) -> None:
-        for key in table:
-            if key not in allowed:
-                where = f"{path}.{key}" if path else key
-                self.err(where, "unknown key; allowed keys are " + ", ".join(sorted(allowed)))
-
-    def string(self, table: dict, key: str, path: str, *, required=False, default="",
-               allow_empty=False):
-        where = f"{path}.{key}" if path else key
-        if key not in table:
-            if required:
-                self.err(where, "is required (a string)")
-            return default
-        value = table[key]
-        if not isinstance(value, str) or (not allow_empty and not value.strip()):
-            self.err(where, f"must be a non-empty string, not {value!r}")
-            return default
-        return value
-
-    def boolean(self, table: dict, key: str, path: str, *, required=False, default=False):
-        where = f"{path}.{key}" if path else key
-        if key not in table:
-            if required:
-                self.err(where, "is required: true or false")
-            return default
-        if not isinstance(table[key], bool):
-            self.err(where, f"must be true or false, not {table[key]!r}")
-            return default
-        return table[key]
-
-    def number(self, table: dict, key: str, path: str, lo: float, hi: float, default):
-        if key not in table:
-            return default
-        value = table[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-            self.err(f"{path}.{key}", f"{value!r} is not allowed; use a number {lo:g} to {hi:g}")
-            return default
-        return value
-
-    def table(self, parent: dict, key: str, path: str, *, required=False) -> dict | None:
-        where = f"{path}.{key}" if path else key
-        if key not in parent:
-            if required:
-                self.err(where, "is required (a table)")
-            return None
-        value = parent[key]
-        if not isinstance(value, dict):
-            self.err(where, f"must be a table, not {type(value).__name__}")
-            return None
-        return value
-
-    def regex(self, source, path: str, *, groups=()) -> re.Pattern | None:
-        if not isinstance(source, str) or not source:
-            self.err(path, f"must be a regular expression (a non-empty string), not {source!r}")
-            return None
-        try:
-            pattern = re.compile(source)
-        except re.error as exc:
-            self.err(path, f"is not a valid regular expression: {exc}")
-            return None
-        for group in groups:
-            if group not in pattern.groupindex:
-                self.err(path, f"needs a named group (?P<{group}>...) that captures the PBX's "
-                               "word for its mode")
-        return pattern
+class _Reader(Problems):
+    """The profile's readers on the one :class:`~appliance.validation.Problems`, plus its
+    own: placeholders in a dialogue and the profile's mode names."""
 
     def template(self, value, path: str, allowed=SECRET_NAMES) -> None:
         for name in SECRET_RE.findall(value):
@@ -467,7 +396,7 @@ def _read_steps(r: _Reader, value, path: str, *, status_values=None) -> tuple[St
                     r.err(f"{where}.expect", f"captures {match.group('status')!r} from the "
                                              f"sample {text!r}, which is not one of the status "
                                              "values")
-        timeout = r.number(raw, "timeout_s", where, 0.05, MAX_STEP_TIMEOUT_S, None)
+        timeout = r.number(raw, "timeout_s", where, lo=0.05, hi=MAX_STEP_TIMEOUT_S)
         retries = raw.get("retries", 0)
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
             r.err(f"{where}.retries", f"{retries!r} is not allowed; use a whole number 0 to 5")
@@ -651,8 +580,10 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
                                 "with the pattern and sample of the PBX's wrong-password answer")
     timeouts = r.table(table, "timeouts", path) or {}
     r.unknown(timeouts, {"step_s", "operation_s"}, f"{path}.timeouts")
-    step_s = r.number(timeouts, "step_s", f"{path}.timeouts", 0.05, MAX_STEP_TIMEOUT_S, 5.0)
-    operation_s = r.number(timeouts, "operation_s", f"{path}.timeouts", 0.1, 3600, 60.0)
+    step_s = r.number(timeouts, "step_s", f"{path}.timeouts", lo=0.05, hi=MAX_STEP_TIMEOUT_S,
+                      default=5.0)
+    operation_s = r.number(timeouts, "operation_s", f"{path}.timeouts", lo=0.1, hi=3600,
+                           default=60.0)
     retries = table.get("retries", 1)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 5:
         r.err(f"{path}.retries", f"{retries!r} is not allowed; use a whole number 0 to 5")
@@ -668,7 +599,8 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
         blank_login = "refused"
     sim = SimBehaviour(
         echo=r.boolean(sim_table, "echo", f"{path}.sim", default=True),
-        delay_ms=int(r.number(sim_table, "delay_ms", f"{path}.sim", 0, 10000, 20)),
+        delay_ms=int(r.number(sim_table, "delay_ms", f"{path}.sim", lo=0, hi=10000,
+                              default=20)),
         unknown=r.string(sim_table, "unknown", f"{path}.sim", default=None),
         reprompt=r.boolean(sim_table, "reprompt", f"{path}.sim", default=False),
         blank_login=blank_login)

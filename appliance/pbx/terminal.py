@@ -237,7 +237,7 @@ def read_terminal(r, table, path: str, login, logout) -> Terminal | None:
         if uses_placeholder(line) or "{" in line:
             r.err(f"{path}.wake[{i}]", "must not use {username} or {password}: a wake-up line "
                                        "reaches a terminal whose state is not known yet")
-    timeout = r.number(table, "timeout_s", path, 0.05, 300.0, None)
+    timeout = r.number(table, "timeout_s", path, lo=0.05, hi=300.0)
     raw_states = r.table(table, "states", path, required=True) or {}
     if not raw_states and "states" in table:
         r.err(f"{path}.states", "needs at least one state, such as [..states.login]")

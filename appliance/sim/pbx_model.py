@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from appliance.errors import NightswitchError
+from appliance.validation import KEY_TOKEN_RE
 
 
 class SimError(NightswitchError):
@@ -50,14 +51,13 @@ class KeypadResult:
     dialled: str
 
 
-_TOKEN = re.compile(r"\{password\}|<[A-Z][A-Z0-9_]*>|[0-9*#]")
 
 
 def _code_pattern(template: str, password_length: int | None) -> re.Pattern:
     """A feature-code template (``718 2``, ``<NIGHT> {password} 1``) as a regex over
     the dialled keys; spaces are pauses and do not appear in what is dialled."""
     parts = []
-    for token in _TOKEN.findall(template):
+    for token in KEY_TOKEN_RE.findall(template):
         if token == "{password}":
             size = f"{{{password_length}}}" if password_length else "+?"
             parts.append(f"(?P<password>[0-9*#]{size})")

@@ -27,11 +27,12 @@ class VirtualPanel:
         self.panel = controller.panels[0] if controller.panels else None
 
     def key(self) -> str:
-        if self.panel is None or self.panel.kind == "none":
+        if self.panel is None:
             return "none"
-        if self.panel.kind == "three-position":
-            return self.panel.position.value
-        return "night" if self.panel._read()[0] else "day"
+        position = self.panel.position          # debounced, as the controller sees it
+        if position is not Key.NONE:
+            return position.value
+        return self.panel.switch.shown(self.panel.reading())
 
     def _drive(self, device, active: bool) -> None:
         pin = device.pin
@@ -54,22 +55,16 @@ class VirtualPanel:
         inputs = self.panel.inputs
         if position in ("press", "release") and self.panel.button is not None:
             self._drive(self.panel.button, position == "press")
-        elif kind == "three-position":
-            self._drive(inputs["key_day"], position == "day")
-            self._drive(inputs["key_night"], position == "night")
-        elif kind == "two-position":
-            self._drive(inputs["key"], position == "night")
         else:
-            self._drive(inputs["key"], position == "press")
+            for name, closed in self.panel.switch.contacts_for(position).items():
+                self._drive(inputs[name], closed)
         return {"key": position}
 
     def positions(self) -> tuple[str, ...]:
         """What :meth:`set_key` takes on this panel."""
         if self.panel is None:
             return ()
-        kind = self.panel.kind
-        allowed = {"three-position": ("day", "auto", "night"), "two-position": ("day", "night"),
-                   "button": ("press", "release")}.get(kind, ())
+        allowed = self.panel.switch.positions
         if self.panel.button is not None:
             allowed += ("press", "release")
         return allowed

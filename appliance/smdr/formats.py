@@ -33,6 +33,7 @@ from pathlib import Path
 from string import Formatter
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.validation import Problems
 from appliance.pbx.settings import SerialSettings, parse_settings
 from appliance.smdr.record import DIRECTIONS, CallRecord
 from appliance.smdr.templates import (Template, TemplateError, compile_template,
@@ -302,22 +303,22 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
     :param expected_name: the file's stem; ``name`` must equal it.
     :raises ValidationError: listing every problem.
     """
-    c = _Collector()
+    c = Problems()
     if not isinstance(data, dict):
         raise ValidationError([FieldError("", "a format must be a TOML document")], source)
     for key in data:
         if key not in TOP_KEYS:
             c.err(key, "unknown key; allowed keys are " + ", ".join(sorted(TOP_KEYS)))
 
-    name = c.text(data, "name", required=True)
+    name = c.string(data, "name", "", required=True)
     if name is not None and not NAME_RE.fullmatch(name):
         c.err("name", f"{name!r} is not allowed; use lower-case letters, digits and '-' "
                       "such as 'panasonic-kx-td'")
     if name is not None and expected_name is not None and name != expected_name:
         c.err("name", f"{name!r} must match the file name {expected_name}.toml")
-    title = c.text(data, "title", required=True)
-    src = c.text(data, "source", required=True)
-    notes = c.text(data, "notes") or ""
+    title = c.string(data, "title", "", required=True)
+    src = c.string(data, "source", "", required=True)
+    notes = c.string(data, "notes", "") or ""
     verified = data.get("verified")
     if not isinstance(verified, bool):
         c.err("verified", "is required: true only when the layout was checked against a "
@@ -330,7 +331,7 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
 
     nul = "strip"
     ascii7 = True
-    framing = c.table(data, "framing")
+    framing = c.table(data, "framing", "")
     if framing is not None:
         c.unknown(framing, {"nul", "ascii7"}, "framing")
         ascii7 = framing.get("ascii7", True)
@@ -369,60 +370,8 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
                      ascii7=ascii7)
 
 
-class _Collector:
-    def __init__(self):
-        self.errors: list[FieldError] = []
-
-    def err(self, path: str, message: str) -> None:
-        self.errors.append(FieldError(path, message))
-
-    def text(self, data: dict, key: str, path: str | None = None, *, required=False):
-        path = path or key
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.err(path, "is required (a string)")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.err(path, f"must be a non-empty string, not {value!r}")
-            return None
-        return value
-
-    def table(self, data: dict, key: str, path: str | None = None):
-        value = data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            self.err(path or key, "must be a table")
-            return None
-        return value
-
-    def array(self, data: dict, key: str):
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.err(key, f"must be an array of tables ([[{key}]])")
-            return []
-        return value
-
-    def unknown(self, data: dict, allowed, path: str) -> None:
-        for key in data:
-            if key not in allowed:
-                self.err(f"{path}.{key}", "unknown key; allowed keys are "
-                                          + ", ".join(sorted(allowed)))
-
-    def regex(self, value, path: str, flags=0):
-        if not isinstance(value, str) or not value:
-            self.err(path, "must be a regular expression (a non-empty string)")
-            return None
-        try:
-            return re.compile(value, flags)
-        except re.error as exc:
-            self.err(path, f"not a valid regular expression: {exc}")
-            return None
-
-
-def _layout(c: _Collector, data: dict) -> Layout | None:
-    layout = c.table(data, "layout")
+def _layout(c: Problems, data: dict) -> Layout | None:
+    layout = c.table(data, "layout", "")
     if layout is None:
         c.err("layout", "is required: a table with `regex` (named groups) or `columns`")
         return None
@@ -460,8 +409,8 @@ def _layout(c: _Collector, data: dict) -> Layout | None:
     return Layout(columns=parsed, require=require)
 
 
-def _fields(c: _Collector, data: dict, groups: set[str]) -> dict[str, tuple[str, ...]]:
-    table = c.table(data, "fields") or {}
+def _fields(c: Problems, data: dict, groups: set[str]) -> dict[str, tuple[str, ...]]:
+    table = c.table(data, "fields", "") or {}
     c.unknown(table, set(TEXT_FIELDS), "fields")
     out: dict[str, tuple[str, ...]] = {}
     for name in TEXT_FIELDS:
@@ -481,7 +430,7 @@ def _fields(c: _Collector, data: dict, groups: set[str]) -> dict[str, tuple[str,
     return out
 
 
-def _template(c: _Collector, kind: str, value, path: str) -> tuple[Template, ...]:
+def _template(c: Problems, kind: str, value, path: str) -> tuple[Template, ...]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not values:
         c.err(path, "must be a template string or a list of them")
@@ -495,8 +444,8 @@ def _template(c: _Collector, kind: str, value, path: str) -> tuple[Template, ...
     return tuple(out)
 
 
-def _time(c: _Collector, data: dict, groups: set[str]):
-    table = c.table(data, "time")
+def _time(c: Problems, data: dict, groups: set[str]):
+    table = c.table(data, "time", "")
     if table is None:
         c.err("time", "is required: a table with `clock` (and `date`, `printed`, "
                       "`duration`, `ring` as the format has them)")
@@ -538,9 +487,9 @@ def _time(c: _Collector, data: dict, groups: set[str]):
     return date, clock, printed, duration, ring
 
 
-def _rules(c: _Collector, data: dict, key: str, groups: set[str], ok, allowed: str):
+def _rules(c: Problems, data: dict, key: str, groups: set[str], ok, allowed: str):
     out = []
-    for i, rule in enumerate(c.array(data, key)):
+    for i, rule in enumerate(c.tables(data, key, "")):
         path = f"{key}[{i}]"
         c.unknown(rule, {"field", "match", "value"}, path)
         group = rule.get("field")
@@ -556,28 +505,28 @@ def _rules(c: _Collector, data: dict, key: str, groups: set[str], ok, allowed: s
     return tuple(out)
 
 
-def _skips(c: _Collector, data: dict) -> tuple[Skip, ...]:
+def _skips(c: Problems, data: dict) -> tuple[Skip, ...]:
     out = []
-    for i, rule in enumerate(c.array(data, "skip")):
+    for i, rule in enumerate(c.tables(data, "skip", "")):
         path = f"skip[{i}]"
         c.unknown(rule, {"name", "pattern"}, path)
-        name = c.text(rule, "name", f"{path}.name", required=True)
+        name = c.string(rule, "name", f"{path}", required=True)
         pattern = c.regex(rule.get("pattern"), f"{path}.pattern")
         if name and pattern is not None:
             out.append(Skip(name, pattern))
     return tuple(out)
 
 
-def _renders(c: _Collector, data: dict) -> tuple[RenderRule, ...]:
+def _renders(c: Problems, data: dict) -> tuple[RenderRule, ...]:
     out = []
-    rules = c.array(data, "render")
+    rules = c.tables(data, "render", "")
     if not rules:
         c.err("render", "is required: at least one [[render]] with a `template`, so the "
                         "PBX simulator can print this format")
     for i, rule in enumerate(rules):
         path = f"render[{i}]"
         c.unknown(rule, {"template", "when"}, path)
-        template = c.text(rule, "template", f"{path}.template", required=True)
+        template = c.string(rule, "template", f"{path}", required=True)
         if template is not None:
             try:
                 keys = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
@@ -615,9 +564,9 @@ def _renders(c: _Collector, data: dict) -> tuple[RenderRule, ...]:
     return tuple(out)
 
 
-def _samples(c: _Collector, data: dict) -> tuple[dict, ...]:
+def _samples(c: Problems, data: dict) -> tuple[dict, ...]:
     out = []
-    for i, sample in enumerate(c.array(data, "samples")):
+    for i, sample in enumerate(c.tables(data, "samples", "")):
         path = f"samples[{i}]"
         c.unknown(sample, {"line", "now", "note", "expect"}, path)
         if not isinstance(sample.get("line"), str):

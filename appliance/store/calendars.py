@@ -23,7 +23,7 @@ def save(conn: sqlite3.Connection, key, body, *, source, at) -> None:
     source = check.text("source", source, max_len=MAX_KEY)
     at = check.instant("at", at)
     if not isinstance(body, (bytes, bytearray)) or len(body) > MAX_COPY_BYTES:
-        check.fail("body", f"must be the feed's bytes, at most {MAX_COPY_BYTES} bytes")
+        check.err("body", f"must be the feed's bytes, at most {MAX_COPY_BYTES} bytes")
     check.done()
     conn.execute("INSERT INTO calendar_copies (key, body, source, fetched_at) "
                  "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "

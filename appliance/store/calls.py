@@ -23,7 +23,7 @@ def _record_values(check: Checker, record) -> tuple:
     for name in _FIELDS:
         got[name] = getattr(record, name, _MISSING)
         if got[name] is _MISSING:
-            check.fail(f"record.{name}", "is missing; a call record needs "
+            check.err(f"record.{name}", "is missing; a call record needs "
                                          + ", ".join(_FIELDS))
     if check.errors:
         return ()

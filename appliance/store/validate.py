@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from appliance.errors import FieldError, ValidationError
+from appliance.validation import MODE_RE, Problems
 
 ZONE_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
-MODE_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
 WORD_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
 SETTING_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 
@@ -43,8 +42,8 @@ def to_utc_text(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat()
 
 
-class Checker:
-    """Collects :class:`~appliance.errors.FieldError` objects while values are checked.
+class Checker(Problems):
+    """The store's argument checks, on the one :class:`~appliance.validation.Problems`.
 
     Each ``check`` method returns the value in the form the database wants (or ``None``
     when it is bad), so a caller checks every argument first and calls :meth:`done`
@@ -56,26 +55,15 @@ class Checker:
         check.done()
     """
 
-    def __init__(self) -> None:
-        self.errors: list[FieldError] = []
-
-    def fail(self, field: str, message: str) -> None:
-        self.errors.append(FieldError(field, message))
-
-    def done(self) -> None:
-        """Raise :exc:`~appliance.errors.ValidationError` if anything was wrong."""
-        if self.errors:
-            raise ValidationError(self.errors)
-
     def _string(self, field, value, *, max_len, allow_empty=False):
         if not isinstance(value, str):
-            self.fail(field, f"must be text, not {type(value).__name__}")
+            self.err(field, f"must be text, not {type(value).__name__}")
             return None
         if not value and not allow_empty:
-            self.fail(field, "must not be empty")
+            self.err(field, "must not be empty")
             return None
         if len(value) > max_len:
-            self.fail(field, f"must be at most {max_len} characters (got {len(value)})")
+            self.err(field, f"must be at most {max_len} characters (got {len(value)})")
             return None
         return value
 
@@ -83,7 +71,7 @@ class Checker:
         """A zone name: lower-case letters, digits, ``_`` and ``-``, starting with a letter or digit."""
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not ZONE_RE.match(value):
-            self.fail(field, f"{value!r} is not a zone name: use lower-case letters, digits, "
+            self.err(field, f"{value!r} is not a zone name: use lower-case letters, digits, "
                              "'_' and '-', starting with a letter or digit (such as 'main')")
             return None
         return value
@@ -94,7 +82,7 @@ class Checker:
             return None
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not MODE_RE.match(value):
-            self.fail(field, f"{value!r} is not a mode name: use a lower-case word "
+            self.err(field, f"{value!r} is not a mode name: use a lower-case word "
                              "such as 'day', 'night' or 'lunch' ([a-z][a-z0-9_-]*)")
             return None
         return value
@@ -103,14 +91,14 @@ class Checker:
         """A lower-case identifier such as an audit source (``key``, ``web``, ``schedule``)."""
         value = self._string(field, value, max_len=32)
         if value is not None and not WORD_RE.match(value):
-            self.fail(field, f"{value!r} is not {what}: use a lower-case word "
+            self.err(field, f"{value!r} is not {what}: use a lower-case word "
                              "([a-z][a-z0-9_-]*, at most 32 characters)")
             return None
         return value
 
     def role(self, field: str, value) -> str | None:
         if value not in ROLES:
-            self.fail(field, f"{value!r} is not a role: use one of {', '.join(ROLES)}")
+            self.err(field, f"{value!r} is not a role: use one of {', '.join(ROLES)}")
             return None
         return value
 
@@ -120,26 +108,26 @@ class Checker:
         if value is None:
             return None
         if not value.isprintable() or any(ch.isspace() for ch in value):
-            self.fail(field, f"{value!r} is not a user name: use 1 to {MAX_NAME} printable "
+            self.err(field, f"{value!r} is not a user name: use 1 to {MAX_NAME} printable "
                              "characters without spaces")
             return None
         return value
 
     def password(self, field: str, value, name: str | None = None) -> str | None:
         if not isinstance(value, str):
-            self.fail(field, f"must be text, not {type(value).__name__}")
+            self.err(field, f"must be text, not {type(value).__name__}")
             return None
         if len(value) < MIN_PASSWORD:
             # never echo the password itself, not even a short one
-            self.fail(field, f"must be at least {MIN_PASSWORD} characters (got {len(value)})")
+            self.err(field, f"must be at least {MIN_PASSWORD} characters (got {len(value)})")
             return None
         if len(value) > MAX_PASSWORD:
-            self.fail(field, f"must be at most {MAX_PASSWORD} characters")
+            self.err(field, f"must be at most {MAX_PASSWORD} characters")
             return None
         from appliance.accounts.passwords import weakness
 
         if problem := weakness(value, name):
-            self.fail(field, problem)
+            self.err(field, problem)
             return None
         return value
 
@@ -158,7 +146,7 @@ class Checker:
         if value is None:
             return ""
         if not value.isprintable():
-            self.fail(field, "must be printable text: letters, digits, spaces and punctuation, "
+            self.err(field, "must be printable text: letters, digits, spaces and punctuation, "
                              "no control characters or line breaks")
             return ""
         return value.strip()
@@ -167,7 +155,7 @@ class Checker:
         """Who did something: a user name, ``schedule``, ``key``, ``cli:root`` ..."""
         value = self._string(field, value, max_len=128)
         if value is not None and not value.isprintable():
-            self.fail(field, "must be printable text without control characters")
+            self.err(field, "must be printable text without control characters")
             return None
         return value
 
@@ -177,10 +165,10 @@ class Checker:
             return None
         if not isinstance(value, datetime):
             allowed = "a timezone-aware datetime" + (" or None" if optional else "")
-            self.fail(field, f"must be {allowed}, not {type(value).__name__}")
+            self.err(field, f"must be {allowed}, not {type(value).__name__}")
             return None
         if value.tzinfo is None or value.utcoffset() is None:
-            self.fail(field, f"must be timezone-aware (got naive {value.isoformat()}); "
+            self.err(field, f"must be timezone-aware (got naive {value.isoformat()}); "
                              "pass an instant with its offset, such as UTC")
             return None
         return to_utc_text(value)
@@ -192,13 +180,13 @@ class Checker:
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(field, f"must be a whole number, not {type(value).__name__}")
+            self.err(field, f"must be a whole number, not {type(value).__name__}")
             return None
         if maximum is None and value > 2**63 - 1:
             maximum = 2**63 - 1
         if value < minimum or (maximum is not None and value > maximum):
             upper = f" and at most {maximum}" if maximum is not None else ""
-            self.fail(field, f"must be at least {minimum}{upper} (got {value})")
+            self.err(field, f"must be at least {minimum}{upper} (got {value})")
             return None
         return value
 
@@ -207,7 +195,7 @@ class Checker:
         if value is None and optional:
             return None
         if not isinstance(value, bool):
-            self.fail(field, f"must be true, false or unknown (None), not {type(value).__name__}")
+            self.err(field, f"must be true, false or unknown (None), not {type(value).__name__}")
             return None
         return int(value)
 
@@ -216,14 +204,14 @@ class Checker:
             return None
         if value not in choices:
             extra = " or None" if optional else ""
-            self.fail(field, f"{value!r} is not allowed: use one of {', '.join(choices)}{extra}")
+            self.err(field, f"{value!r} is not allowed: use one of {', '.join(choices)}{extra}")
             return None
         return value
 
     def setting_key(self, field: str, value) -> str | None:
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not SETTING_RE.match(value):
-            self.fail(field, f"{value!r} is not a setting name: use lower-case letters, digits, "
+            self.err(field, f"{value!r} is not a setting name: use lower-case letters, digits, "
                              "'_', '.' and '-'")
             return None
         return value

@@ -38,7 +38,7 @@ def write(tmp_path, text: str):
      "alerts.targets[0].url", "has a password in it"),
     ('[[alerts.targets]]\nurl = "http:///nohost"\n',
      "alerts.targets[0].url", "has no valid host name"),
-    ('[alerts]\nreminder_hours = -1\n', "alerts.reminder_hours", "out of range"),
+    ('[alerts]\nreminder_hours = -1\n', "alerts.reminder_hours", "is not allowed; use a number 0 to 168"),
     ('[alerts]\ncallback_time = "25:00"\n', "alerts.callback_time", "use the form 08:30"),
     ('[alerts]\nclosures_by = "13-01"\n', "alerts.closures_by", "use the form 11-01"),
     ('[alerts]\nremind = 4\n', "alerts.remind", "unknown key"),

@@ -534,7 +534,7 @@ def test_restore_refuses_broken_site_files_naming_every_problem(
     err = refused(capsys, bad, data_dir, config_file,
                   "profiles/mitel-3300-login.toml: methods.serial.login[2].sample: 'READY> ' "
                   "does not match expect 'MAINT>'",
-                  "smdr/acme-kx.toml: layout.regex: not a valid regular expression",
+                  "smdr/acme-kx.toml: layout.regex: is not a valid regular expression",
                   "smdr/other.toml: name: 'someone-else' must match the file name other.toml",
                   # and the config, which needs both, says so too
                   "nightswitch.toml: actuators[1].profile",

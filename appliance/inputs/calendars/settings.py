@@ -27,11 +27,11 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from appliance.errors import FieldError
+from appliance.validation import Problems
 from appliance.inputs.calendars.expand import Rules
 
 KEYS = ("name", "zone", "url", "caldav_url", "username", "password", "categories",
         "summary_contains", "mode", "category_modes", "refresh_minutes", "timeout_s")
-MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 NAME_MAX = 40
 DEFAULT_REFRESH_MINUTES = 15
 DEFAULT_TIMEOUT_S = 20
@@ -79,15 +79,10 @@ def _strings(value, path: str, errors: list, what: str) -> tuple[str, ...]:
 
 
 def _mode(value, path: str, errors: list, allowed: set | None) -> str | None:
-    if not isinstance(value, str) or not MODE_RE.match(value):
-        errors.append(FieldError(path, f"{value!r} is not a mode name; use lower-case "
-                                       "letters, digits, '_' or '-' (night, holiday)"))
-        return None
-    if allowed is not None and value not in allowed:
-        errors.append(FieldError(path, f"mode {value!r} cannot be produced by this zone's "
-                                       f"actuators; allowed: {', '.join(sorted(allowed))}"))
-        return None
-    return value
+    problems = Problems()
+    mode = problems.mode(value, path, allowed)
+    errors.extend(problems.errors)
+    return mode
 
 
 def _url(value, path: str, errors: list, schemes: tuple[str, ...]) -> str | None:
@@ -210,9 +205,7 @@ def check_calendars(value, zone_names: list[str], zone_modes) -> tuple[list, lis
 
 
 def _integer(item, key, path, errors, default, low, high) -> int:
-    value = item.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        errors.append(FieldError(f"{path}.{key}", f"must be a whole number from {low} to "
-                                                  f"{high}, not {value!r}"))
-        return default
+    problems = Problems()
+    value = problems.integer(item, key, path, default=default, lo=low, hi=high)
+    errors.extend(problems.errors)
     return value

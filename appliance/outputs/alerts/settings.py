@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from appliance.errors import FieldError
+from appliance.validation import Problems
 from appliance.outputs.alerts.events import EVENTS, FAULT_EVENTS
 
 SCHEMES = ("smtp", "smtps", "http", "https")
@@ -154,16 +155,11 @@ def _valid_host(host: str) -> bool:
 
 
 def _number(raw: dict, key: str, default, lo, hi, errors, whole=False):
-    value = raw.get(key, default)
-    ok = (isinstance(value, int) if whole else isinstance(value, (int, float)))
-    if isinstance(value, bool) or not ok:
-        errors.append(FieldError(f"alerts.{key}", f"must be a {'whole ' if whole else ''}"
-                                                  f"number, not {value!r}"))
-        return default
-    if not lo <= value <= hi:
-        errors.append(FieldError(f"alerts.{key}", f"{value} is out of range; allowed {lo} "
-                                                  f"to {hi}"))
-        return default
+    """A number of the ``[alerts]`` table, read by the one toolkit."""
+    problems = Problems()
+    read = problems.integer if whole else problems.number
+    value = read(raw, key, "alerts", default=default, lo=lo, hi=hi)
+    errors.extend(problems.errors)
     return value
 
 

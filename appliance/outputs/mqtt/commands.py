@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from appliance.config import MODE_RE
+from appliance.validation import MODE_RE
 from appliance.decision.until import checked_until
 from appliance.errors import FieldError, Refused, ValidationError
 from appliance.outputs.mqtt.state import AUTO
