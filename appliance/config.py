@@ -248,8 +248,9 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
                                   lo=1, hi=1440)
     cfg.drift = c.string(verify, "drift", "verify.drift", "enforce",
                          choices=("enforce", "adopt"))
-    # A PBX may come back from its own power cut in another mode (FIELD_NOTES 6); an
-    # actuator that cannot read it back dials its absolute code again this often (0: never).
+    # A PBX may come back from its own power cut in another mode
+    # (docs/pbx-families.md#after-a-power-cut); an actuator that cannot read it back
+    # dials its absolute code again this often (0: never).
     cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify.reassert_minutes",
                                      60, lo=0, hi=1440)
 
