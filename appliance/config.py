@@ -89,6 +89,7 @@ class Config:
     check_minutes: int = 15
     drift: str = "enforce"
     reassert_minutes: int = 60
+    fallback_drill_days: int = 0
     zones: list[ZoneConfig] = field(default_factory=lambda: [ZoneConfig("main", "Main")])
     panels: list[PanelConfig] = field(default_factory=list)
     actuators: list[dict] = field(default_factory=list)
@@ -243,7 +244,8 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
     check_allowed_hosts(c, web, cfg)
 
     verify = c.table(data, "verify", "verify") or {}
-    c.unknown(verify, {"check_minutes", "drift", "reassert_minutes"}, "verify")
+    c.unknown(verify, {"check_minutes", "drift", "reassert_minutes", "fallback_drill_days"},
+              "verify")
     cfg.check_minutes = c.integer(verify, "check_minutes", "verify.check_minutes", 15,
                                   lo=1, hi=1440)
     cfg.drift = c.string(verify, "drift", "verify.drift", "enforce",
@@ -253,6 +255,10 @@ def _check_site(c: _Checker, data: dict, cfg: Config) -> None:
     # dials its absolute code again this often (0: never).
     cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify.reassert_minutes",
                                      60, lo=0, hi=1440)
+    # A backup route is only worth something if it is tested: every N days the fallback
+    # applies the mode in force and reads it back (0: never, the default).
+    cfg.fallback_drill_days = c.integer(verify, "fallback_drill_days",
+                                        "verify.fallback_drill_days", 0, lo=0, hi=365)
 
     profiles = c.table(data, "profiles", "profiles") or {}
     c.unknown(profiles, {"dir"}, "profiles")

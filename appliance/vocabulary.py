@@ -56,6 +56,7 @@ class FaultKind(StrEnum):
     CALENDAR = "calendar"
     COMPANY = "company"
     SMDR = "smdr"
+    DRILL = "drill"
 
     @property
     def title(self) -> str:
@@ -89,6 +90,7 @@ _FAULT_TITLES = {
     FaultKind.CALENDAR: "Calendar not readable",
     FaultKind.COMPANY: "Company closures refused",
     FaultKind.SMDR: "Call records not arriving",
+    FaultKind.DRILL: "The fallback failed its drill",
 }
 
 

@@ -58,12 +58,15 @@ def preview_span(values, today: date) -> tuple[date, int, str | None]:
     try:
         if raw_from:
             first = date.fromisoformat(raw_from)
-            last = first + timedelta(days=DEFAULT_DAYS - 1)
         if raw_to:
             last = date.fromisoformat(raw_to)
     except ValueError:
         return today, DEFAULT_DAYS, ("The preview's dates must look like 2026-12-21; "
                                      "showing the next 14 days.")
+    if not 1970 <= first.year <= 2199 or not 1970 <= last.year <= 2199:
+        return today, DEFAULT_DAYS, "The preview covers the years 1970 to 2199."
+    if raw_from and not raw_to:
+        last = first + timedelta(days=DEFAULT_DAYS - 1)
     if last < first:
         return first, DEFAULT_DAYS, "The preview's To is before its From; showing 14 days."
     days = (last - first).days + 1

@@ -217,7 +217,8 @@ def api_alerts_test():
     data = api.json_body(required=False)
     api.only_keys(data, ("target",))
     only = data.get("target")
-    if only is not None and only not in {t.name for t in alert_targets()}:
+    if only is not None and (not isinstance(only, str)
+                             or only not in {t.name for t in alert_targets()}):
         raise ValidationError([FieldError("target", f"{str(only)[:40]!r} is not a target; "
                                           "targets are " + (", ".join(
                                               t.name for t in alert_targets()) or "none"))])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,8 +100,14 @@ def _calendar_from_args(args, config):
     item["caldav_url" if args.caldav else "url"] = args.url
     if args.user:
         item["username"] = args.user
-        item["password"] = os.environ.get(PASSWORD_ENV) or getpass.getpass(
-            f"password for {args.user}: ")
+        password = os.environ.get(PASSWORD_ENV)
+        if not password:
+            if not sys.stdin.isatty():
+                raise NightswitchError(f"--user {args.user[:40]!r} needs a password: no "
+                                       "terminal to ask on, so give it in the environment "
+                                       f"variable {PASSWORD_ENV}")
+            password = getpass.getpass(f"password for {args.user}: ")
+        item["password"] = password
     modes = {}
     for pair in args.category_mode:
         category, sep, mode = pair.partition("=")

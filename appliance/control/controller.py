@@ -144,7 +144,9 @@ class Controller:
             name, primary, fallback, clock=self.clock, report=self._post_outcome,
             check_minutes=self.config.check_minutes,
             reassert_minutes=self.config.reassert_minutes,
-            retry_min=self.retry_min, retry_max=self.retry_max)
+            retry_min=self.retry_min, retry_max=self.retry_max,
+            drill_days=self.config.fallback_drill_days)
+        self._schedule_drill(zone)
         zone.schedule_version = self._stored_schedule_version(name)
         applied = self.store.get_applied(name)
         if applied:
@@ -554,12 +556,46 @@ class Controller:
             self._link_answers(zone, o)
             if current:
                 self._on_drift(zone, o)
+        elif kind is OutcomeKind.DRILLED:
+            self._on_drill(zone, o)
         elif kind is OutcomeKind.TESTED:
             # The worker applies the mode again by itself after the test.
             self._audit(zone, who=o.by, source="test", old=None, new=None,
                         reason=o.message)
         if self._led_test is None:
             self._update_leds(zone)
+
+    def _schedule_drill(self, zone: ZoneState) -> None:
+        """The next fallback drill falls due N days after the last one, across restarts
+        (a daemon restarted every night would otherwise never drill)."""
+        worker = zone.worker
+        if not worker.drill_s:
+            return
+        last = self.store.get_setting(f"drill.{zone.name}")
+        if last:
+            try:
+                since = (self.clock.now() - datetime.fromisoformat(last)).total_seconds()
+                worker.schedule_drill(worker.drill_s - since)
+            except (ValueError, TypeError):
+                pass
+
+    def _on_drill(self, zone: ZoneState, o: Outcome) -> None:
+        try:
+            self.store.set_setting(f"drill.{zone.name}", self.clock.now().isoformat())
+        except Exception:  # the drill's time is a convenience; the audit tells the story
+            log.exception("could not keep the time of the fallback drill")
+        if o.message:
+            self._fault(zone, FaultKind.DRILL, f"the fallback ({o.by}) could not apply "
+                                               f"{o.mode} in its drill: {o.message}; the "
+                                               "primary still switches, but there is no "
+                                               "working backup")
+            self._audit(zone, who="nightswitch", source="drill", old=o.mode, new=o.mode,
+                        reason=f"fallback drill failed: {o.message}")
+        else:
+            cleared = zone.clear_fault(FaultKind.DRILL)
+            self._audit(zone, who="nightswitch", source="drill", old=o.mode, new=o.mode,
+                        reason=f"fallback drill: {o.by} applied {o.mode} and read it back"
+                               + ("; the drill fault is cleared" if cleared else ""))
 
     def _applied(self, zone: ZoneState, mode: str) -> None:
         now = self.clock.now()

@@ -35,6 +35,9 @@ class OutcomeKind(StrEnum):
     LINK_DOWN = "link down"
     #: A hardware test finished on the worker (``message`` describes it for the audit).
     TESTED = "tested"
+    #: The fallback drill applied ``mode`` through the fallback and read it back
+    #: (``message`` empty), or failed (``message`` says why).
+    DRILLED = "drilled"
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,14 @@ class ActuatorWorker:
     :param float reassert_minutes: the blind re-assert interval (0: never).
     :param float retry_min: the first retry delay; it doubles up to *retry_max*.
     :param float refused_retry_s: see :data:`REFUSED_RETRY_S`.
+    :param float drill_days: every this many days the fallback applies the mode in force
+        and reads it back (a backup route must be tested to be worth anything); 0: never.
     """
 
     def __init__(self, zone: str, primary, fallback, *, clock, report,
                  check_minutes: float = 15, reassert_minutes: float = 60,
                  retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S,
-                 refused_retry_s: float = REFUSED_RETRY_S):
+                 refused_retry_s: float = REFUSED_RETRY_S, drill_days: float = 0):
         self.zone = zone
         self.primary = list(primary)
         self.fallback = list(fallback)
@@ -76,6 +78,7 @@ class ActuatorWorker:
         self.reassert_s = reassert_minutes * 60
         self.retry_min, self.retry_max = retry_min, retry_max
         self.refused_retry_s = refused_retry_s
+        self.drill_s = drill_days * 86400 if self.fallback else 0
         # Written by other threads, under the lock.
         self._lock = threading.Lock()
         self._wanted: str | None = None
@@ -100,6 +103,8 @@ class ActuatorWorker:
         self.verify_at: float | None = None
         self.verify_backoff = retry_min
         self.reassert_at: float | None = None
+        self.drill_at: float | None = (self.clock.monotonic() + self.drill_s
+                                       if self.drill_s else None)
         self.refused: dict[str, tuple[float, str]] = {}   # actuator -> (until, message)
         self.last_failure: Outcome | None = None
         self._applying: str | None = None       # the mode an apply is driving now
@@ -216,7 +221,7 @@ class ActuatorWorker:
         """The next monotonic time at which :meth:`run_pending` has work, or None."""
         times = [t for t in (self.retry_due_at(),
                              self.primary_retry_at if self.using_fallback else None,
-                             self.reassert_at, self.verify_at) if t is not None]
+                             self.reassert_at, self.verify_at, self.drill_at) if t is not None]
         return min(times) if times else None
 
     def retry_due_at(self) -> float | None:
@@ -264,6 +269,8 @@ class ActuatorWorker:
             work = self._reassert
         elif self.verify_at is not None and mono >= self.verify_at:
             work = self._verify
+        elif self.drill_at is not None and mono >= self.drill_at:
+            work = self._drill
         else:
             self.busy = False
             return False
@@ -486,6 +493,33 @@ class ActuatorWorker:
         self.verify_backoff = self.retry_min
         self.report(Outcome(self.zone, OutcomeKind.VERIFIED, mode,
                             by=", ".join(a.name for a in readers)))
+
+    def schedule_drill(self, delay_s: float) -> None:
+        """Set the next fallback drill *delay_s* seconds from now (the controller keeps
+        when the last one ran, across restarts). Call before :meth:`start`."""
+        if self.drill_s:
+            self.drill_at = self.clock.monotonic() + max(0.0, delay_s)
+
+    def _drill(self) -> None:
+        """The fallback drill: apply the mode in force through the fallback actuators and
+        read it back, without changing the mode. From then on the fallback is kept in
+        step with every change (it holds the PBX now too). Put off while a change is
+        pending or the fallback already holds the mode."""
+        mode = self.done
+        self.drill_at = self.clock.monotonic() + self.drill_s
+        if mode is None or self._wanted != mode or self.using_fallback:
+            self.drill_at = self.clock.monotonic() + min(self.drill_s, 3600.0)
+            return
+        failures, abandoned = self._drive(self.fallback, mode)
+        if abandoned:
+            self.drill_at = self.clock.monotonic()      # again, once the change is done
+            return
+        self.fallback_engaged = True
+        message = "; ".join(str(e) for _, e in failures)
+        log.info("zone %s: fallback drill with %s: %s", self.zone, mode,
+                 message or "applied and read back")
+        self.report(Outcome(self.zone, OutcomeKind.DRILLED, mode, message,
+                            by=", ".join(a.name for a in self.fallback)))
 
     # -- hardware tests ----------------------------------------------------------------
     def _run_job(self, job, future: Future) -> None:

@@ -323,6 +323,15 @@ def test_day_until_never_and_next(appliance):
     assert cli(appliance, "auto").returncode == 0
 
 
+def test_retry_asks_the_daemon_to_try_the_pbx_again(appliance):
+    result = cli(appliance, "retry")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("DAY  (day: weekly hours")
+    audit = api("GET", appliance["data"], "/audit?limit=5")["entries"]
+    assert any(a["reason"].startswith("retry requested") and a["who"].startswith("cli:")
+               for a in audit), audit
+
+
 def test_override_takes_any_mode_the_zone_can_make(appliance):
     result = cli(appliance, "override", "night", "--until", "19:30")
     assert result.returncode == 0, result.stderr

@@ -236,3 +236,40 @@ def test_override_longer_than_a_year_is_refused(client, tokens, appliance):
                     headers=bearer(tokens["operator"]))
     assert r.status_code == 400
     assert "400 days" in r.get_json()["error"]
+
+
+def test_retry_tries_a_failed_switch_again_from_the_page_api_and_cli(tmp_path, user_db,
+                                                                     mock_factory):
+    """A switching fault offers "try the PBX again now": on the page (operators), as
+    POST /api/v1/retry, and as `nightswitch retry`; each is audited with who asked."""
+    from tests.web.webhelp import Browser, bearer, make_app, make_appliance, settle, site_config
+
+    # no PBX behind the contact: its status input never follows night
+    appliance = make_appliance(tmp_path, user_db, mock_factory, config=site_config(sense=True),
+                               simulate=False)
+    try:
+        appliance.controller.set_override(None, "night", None, by="anna")
+        settle(appliance)
+        assert [f["kind"] for f in appliance.controller.status()["faults"]] == ["actuator"]
+        client = make_app(appliance).test_client()
+        page = Browser(client, "operator").get("/")
+        assert "Try the PBX again now" in page.get_data(as_text=True)
+        assert "Try the PBX again now" not in Browser(client, "viewer").get("/").get_data(
+            as_text=True)
+        token = appliance.store.create_token("operator", label="ops", by="test",
+                                             at=appliance.clock.now())
+        r = client.post("/api/v1/retry", json={}, headers=bearer(token))
+        assert r.status_code == 200 and r.get_json()["mode"] == appliance.controller.status()[
+            "mode"]
+        viewer = appliance.store.create_token("viewer", label="v", by="test",
+                                              at=appliance.clock.now())
+        assert client.post("/api/v1/retry", json={}, headers=bearer(viewer)).status_code == 403
+        assert client.post("/api/v1/retry", json={"x": 1}, headers=bearer(token)
+                           ).status_code == 400
+        r = Browser(client, "operator").post("/retry", {})
+        assert r.status_code == 302
+        asked = [a["who"] for a in appliance.store.audit(limit=20)
+                 if a["reason"].startswith("retry requested")]
+        assert asked == ["operator", "token:ops"]
+    finally:
+        appliance.stop()

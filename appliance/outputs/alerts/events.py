@@ -29,6 +29,9 @@ class Event:
 EVENTS: dict[str, Event] = {e.name: e for e in (
     Event("not_confirmed", "The PBX did not confirm the mode", ("actuator",)),
     Event("fallback", "The primary switch failed; the fallback holds the mode", ("fallback",)),
+    Event("login_refused", "The PBX refused the appliance's login", ("auth",)),
+    Event("fallback_drill", "The fallback switch failed its drill", ("drill",)),
+    Event("calendar", "A closure calendar cannot be read", ("calendar", "company")),
     Event("link_down", "The PBX link is down", ("link",)),
     Event("clock", "The clock is not synchronized", ("clock",)),
     Event("wiring", "Key switch wiring fault", ("wiring",)),
