@@ -164,8 +164,9 @@ def _check_site(c: Problems, data: dict, cfg: Config) -> None:
     cfg.check_minutes = c.integer(verify, "check_minutes", "verify", default=15, lo=1, hi=1440)
     cfg.drift = c.string(verify, "drift", "verify", default="enforce",
                          choices=("enforce", "adopt"))
-    # A PBX may come back from its own power cut in another mode (FIELD_NOTES 6); an
-    # actuator that cannot read it back dials its absolute code again this often (0: never).
+    # A PBX may come back from its own power cut in another mode
+    # (docs/pbx-families.md#after-a-power-cut); an actuator that cannot read it back
+    # dials its absolute code again this often (0: never).
     cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify", default=60,
                                      lo=0, hi=1440)
     # A backup route is only worth something if it is tested: every N days the fallback

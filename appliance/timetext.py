@@ -1,7 +1,7 @@
 """Times for people, in the site's time zone: "18:00 today", "08:00 tomorrow (Tue 3 Mar)".
 
 Pure: the caller passes ``now``. Every end of an override is shown as a concrete local
-time (SPEC 2), never as "until next change" alone.
+time (docs/design.md#overrides-and-their-ends), never as "until next change" alone.
 """
 
 from __future__ import annotations

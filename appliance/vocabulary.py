@@ -13,13 +13,13 @@ import re
 from enum import StrEnum
 
 #: A mode's name as the config, the schedule and the API write it: ``day``, ``night``,
-#: ``lunch``, ``night2`` (SPEC 2).
+#: ``lunch``, ``night2`` (docs/design.md#modes-and-precedence).
 MODE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 MODE_RULE = "lower-case letters, digits, '-' and '_', starting with a letter"
 
 
 class Source(StrEnum):
-    """Who decided the mode in force, highest first (SPEC 2)."""
+    """Who decided the mode in force, highest first (docs/design.md#modes-and-precedence)."""
 
     KEY = "key"                  # the key switch in DAY or NIGHT
     OVERRIDE = "override"        # web, API, CLI, MQTT, the reception button, a key flip
@@ -41,7 +41,8 @@ class Source(StrEnum):
 class FaultKind(StrEnum):
     """What can be wrong with a zone. Each has a title for people and says whether the
     fault LED shows it steadily (the PBX may not be in the mode shown) or by blinking
-    (SPEC 3: clock or configuration trouble; the PBX itself is fine)."""
+    (clock or configuration trouble; the PBX itself is fine). See
+    docs/design.md#the-front-panel."""
 
     ACTUATOR = "actuator"
     LINK = "link"
@@ -103,14 +104,14 @@ def fault_title(kind: str) -> str:
 
 class Role(StrEnum):
     """What an actuator is for: the primary ones switch the PBX; a fallback is used only
-    when a primary fails (SPEC 4)."""
+    when a primary fails (docs/design.md#actuators-and-verification)."""
 
     PRIMARY = "primary"
     FALLBACK = "fallback"
 
 
 class UserRole(StrEnum):
-    """What a person or token may do (SPEC 8), lowest first."""
+    """What a person or token may do (docs/API.md#authentication-and-roles), lowest first."""
 
     VIEWER = "viewer"
     OPERATOR = "operator"
@@ -122,7 +123,7 @@ class UserRole(StrEnum):
 
 
 class LedPattern(StrEnum):
-    """What an LED shows (SPEC 3)."""
+    """What an LED shows (docs/design.md#the-front-panel)."""
 
     OFF = "off"
     ON = "on"        # steady: in force and verified

@@ -1,4 +1,5 @@
-"""The appliance core against SPEC 9's targets, on a PC with gpiozero's mock pins.
+"""The appliance core against the targets of docs/design.md#performance-targets, on a
+PC with gpiozero's mock pins.
 
 What it measures, and how:
 

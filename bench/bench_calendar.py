@@ -13,7 +13,8 @@ Figures:
 - publish: how long the controller thread is busy taking the new layer and deciding
   again (the only part of a refresh that runs there);
 - key turn while refreshing: debounced key edge to relay, p99, with a refresh of the
-  5,000-event feed running back to back on the calendar thread (SPEC 9: p99 < 5 ms).
+  5,000-event feed running back to back on the calendar thread (p99 < 5 ms,
+  docs/design.md#performance-targets).
 
 Run: ``python bench/bench_calendar.py [--runs N] [--turns N]``.
 """

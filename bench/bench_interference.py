@@ -1,4 +1,5 @@
-"""Key edge to relay while the rest of the appliance is busy (SPEC 9, issue 11).
+"""Key edge to relay while the rest of the appliance is busy (issue 11,
+docs/design.md#performance-targets).
 
 The whole daemon (:class:`appliance.daemon.Appliance`: the controller, a worker per
 zone, waitress, the SMDR intake) runs on gpiozero's mock pins with two zones: ``main``

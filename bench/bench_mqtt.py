@@ -1,4 +1,5 @@
-"""MQTT: one site's latencies, and a fleet of 50 sites on one Mosquitto (SPEC 9, issue 18).
+"""MQTT: one site's latencies, and a fleet of 50 sites on one Mosquitto (issue 18,
+docs/design.md#performance-targets).
 
 Everything real: Debian's Mosquitto on 127.0.0.1 (tests/mqtt_helpers.py starts it), paho
 clients, and for the fleet 50 ``nightswitch simulate`` processes, each a whole appliance

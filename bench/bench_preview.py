@@ -1,4 +1,5 @@
-"""Preview speed: 366 days of a realistic schedule (SPEC 9: under 200 ms).
+"""Preview speed: 366 days of a realistic schedule (under 200 ms:
+docs/design.md#performance-targets).
 
 The schedule is what a Bavarian office really keeps: Monday to Friday with a lunch
 break and a short Friday, Bavarian public holidays with one ignored and two custom

@@ -1,4 +1,5 @@
-"""Serial mode change to verified, against the simulated PBX on a pty (SPEC 9).
+"""Serial mode change to verified, against the simulated PBX on a pty
+(docs/design.md#performance-targets).
 
 Target: time-to-verified < 1.5 x (the bytes' wire time + the PBX's own delay), where the
 wire time is bytes x bits-per-character / baud for every byte exchanged both ways (the

@@ -15,8 +15,8 @@ whose browsers load the page once and then follow the event stream), and
 requests always wait for the server's eight threads, so it measures throughput and the
 p99 there is about 20 / throughput whatever the page costs.
 
-SPEC 9 targets (checked on the browsing run): p99 < 50 ms, no external requests,
-< 100 KB.
+The targets of docs/design.md#performance-targets (checked on the browsing run): p99 <
+50 ms, no external requests, < 100 KB.
 
     python bench/bench_web.py [--clients 20] [--requests 100] [--seconds 60]
 
@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     print(f"targets on the browsing run (p99 < 50 ms, < 100 KB, no external requests): "
           f"{verdict}")
     for run, (results, _errors, _wall) in runs.items():
-        # SPEC 9's target is for 20 browsing clients; the saturation run has none
+        # The design's target is for 20 browsing clients; the saturation run has none
         for name, label in (("page", "status_page_get"), ("api", "api_get_api_v1_status")):
             if results[name]:
                 print(bench_line(f"web_{run}_{label}_p50", statistics.median(results[name])

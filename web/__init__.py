@@ -11,7 +11,7 @@ daemon's process (:meth:`appliance.daemon.Appliance._start_web`).
 Blueprints, one concern each:
 
 * :mod:`web.auth`: who is asking (session or bearer token), roles, login, first run;
-* :mod:`web.api`: the JSON API under ``/api/v1`` (SPEC 8);
+* :mod:`web.api`: the JSON API under ``/api/v1`` (docs/API.md);
 * :mod:`web.sse`: the live status stream ``/api/v1/events``;
 * :mod:`web.pages`: the HTML pages, which work without JavaScript.
 
@@ -69,7 +69,8 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
         SESSION_COOKIE_NAME="nightswitch_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        # Plain HTTP on a LAN: a Secure cookie would never be sent back (PI_NOTES 7.2).
+        # Plain HTTP on a LAN: a Secure cookie would never be sent back
+        # (docs/raspberry-pi.md#waitress-and-flask-on-a-lan).
         # Over the HTTPS front web.sessions marks it Secure, request by request.
         SESSION_COOKIE_SECURE=False,
         # A login lasts two weeks from the moment of login, never slid along; the session

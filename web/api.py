@@ -1,4 +1,4 @@
-"""The HTTP API v1 (SPEC 8): JSON in, JSON out, under ``/api/v1``.
+"""The HTTP API v1 (docs/API.md): JSON in, JSON out, under ``/api/v1``.
 
 Every zone-scoped endpoint exists twice: ``/api/v1/status`` acts on the first zone and
 ``/api/v1/zones/NAME/status`` on zone NAME. Errors are ``{"error": ...}`` (plus

@@ -2,7 +2,7 @@
 
 A request is made by a person with a browser session (the login form) or by a program
 with ``Authorization: Bearer TOKEN``. Roles rank ``viewer`` < ``operator`` < ``admin``
-(SPEC 8): viewers read, operators also override, admins also edit the schedule, users,
+(docs/API.md): viewers read, operators also override, admins also edit the schedule, users,
 tokens and run hardware tests. The session (:mod:`web.sessions`) and the user are read
 from the store on every request, so a logout, a deleted user, a changed role or
 password takes effect at once. The command line (``nightswitch status``, ``night``...)

@@ -36,7 +36,8 @@ from web.sessions import accounts, client_address
 
 bp = Blueprint("pages", __name__)
 
-#: Ask before an override that lasts longer than this (SPEC 2: the FreePBX trap).
+#: Ask before an override that lasts longer than this (the FreePBX trap:
+#: docs/design.md#overrides-and-their-ends).
 #: The "for N hours" buttons.
 FOR_HOURS = (1, 2)
 PREVIEW_DAYS = 14

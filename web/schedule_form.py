@@ -1,4 +1,4 @@
-"""The schedule editor's form, to and from the schedule JSON (SPEC 2).
+"""The schedule editor's form, to and from the schedule JSON (docs/API.md#schedule).
 
 Pure: no Flask, no clock. The form's field names *are* the JSON paths that
 :func:`~appliance.decision.schedule.parse_schedule` names in its errors (``weekly.mon[1].end``,

@@ -1,10 +1,10 @@
 """Live status for the page: server-sent events at ``/api/v1/events``.
 
-The controller pushes a zone's status into every subscriber's queue whenever it
-changes (a key turn, a switch, a verification); this stream forwards each one as an
-``event: status`` whose data is the status JSON (SPEC 8 ``GET /status`` shape, with
-``zone``). On connect it first sends every zone's current status, so a page is in step
-without a second request.
+The controller pushes a zone's status into every subscriber's queue whenever it changes
+(a key turn, a switch, a verification); this stream forwards each one as an
+``event: status`` whose data is the status JSON (the shape of ``GET /status``,
+docs/API.md#get-status, with ``zone``). On connect it first sends every zone's current
+status, so a page is in step without a second request.
 
 Each open stream holds one of waitress's worker threads, so streams are bounded
 (``NIGHTSWITCH_MAX_STREAMS``, 4 by default; beyond that 503 and the page falls back to

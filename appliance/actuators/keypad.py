@@ -2,8 +2,9 @@
 
 Most legacy PBXs switch night service with a feature code dialled from a programming
 extension (NEC SV8100 ``718`` + mode, Mitel SX ``312``/``313``), not over
-the serial port (FIELD_NOTES section 0). A spare phone on the desk and a relay across each
-key it needs (and across its hook switch) lets the appliance dial that code.
+the serial port (docs/pbx-families.md#dedicated-night-inputs-are-rare). A spare phone on
+the desk and a relay across each key it needs (and across its hook switch) lets the
+appliance dial that code.
 
 A sequence is the keys in order; a space waits ``pause_ms`` (for a second dial tone or a
 prompt), ``{password}`` is replaced by the ``password`` (never logged), and ``<NAME>`` is

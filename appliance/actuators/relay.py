@@ -1,8 +1,9 @@
 """One relay output, off at construction and at close.
 
 Why a wrapper at all: the relay must come up *off* without a blip. lgpio claims an
-output LOW before gpiozero sets the initial level (PI_NOTES 1.4), so an active-high
-relay (off = LOW) is never pulsed on at start-up; an active-low relay would be, for a
+output LOW before gpiozero sets the initial level
+(docs/raspberry-pi.md#outputs-and-the-lgpio-blip), so an active-high relay (off = LOW)
+is never pulsed on at start-up; an active-low relay would be, for a
 few microseconds, and the docs say so. ``close()`` drives it off before releasing the
 line, because a released line floats and only the external pull-down holds it.
 """

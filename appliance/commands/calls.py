@@ -2,7 +2,7 @@
 
 * ``calls report`` prints the after-hours calls of a zone per night and per hour of the
   day, or writes them as CSV, from the call records and mode history in the data
-  directory (SPEC 6).
+  directory (docs/design.md#after-hours-calls-smdr).
 * ``calls import FILE --format NAME`` feeds a captured SMDR log through the same framing
   and parser as the live port. Installers use it with ``--dry-run`` to check that a
   format reads their PBX's printout before wiring the port.

@@ -62,8 +62,9 @@ def boot_levels(text: str) -> dict[int, str]:
 
 
 def boot_warnings(config, boot_config: str | None) -> list[str]:
-    """Relay outputs the boot config does not hold OFF while the Pi starts (SPEC 4: the
-    safe state at power-on is set by firmware/). A moved or added relay pin, or an
+    """Relay outputs the boot config does not hold OFF while the Pi starts (the safe
+    state at power-on is set by firmware/:
+    docs/design.md#the-safe-relay-state-in-three-places). A moved or added relay pin, or an
     active-low relay, is not covered by the shipped fragment."""
     paths = [boot_config] if boot_config else [p for p in BOOT_CONFIGS if Path(p).is_file()]
     if not paths:
@@ -208,7 +209,8 @@ def run(args) -> int:
     config = load_config(args.config)
     errors, schedule_lines = saved_schedule_errors(config, args.data)
     if errors:
-        # SPEC 2: a schedule mode no actuator can make is a config error, file, key, reason.
+        # A schedule mode no actuator can make is a config error, file, key, reason
+        # (docs/design.md#modes-and-precedence).
         raise ValidationError(errors + [FieldError(
             "", "change the actuators' modes in the config, or save a schedule that uses "
                 "only the modes listed by a successful check")], str(Path(args.data) / DB_NAME))

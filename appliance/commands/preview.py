@@ -2,7 +2,8 @@
 
 An installer or a facilities manager can try a schedule before loading it: every
 change of mode over the coming days, with its reason, in the site's local time; or the
-same as JSON (SPEC 8). A bad file is reported field by field and exits 2.
+same as JSON (docs/design.md#the-api-and-the-command-line). A bad file is reported field
+by field and exits 2.
 
 Without ``--schedule`` it shows the schedule in force: the zone's newest saved
 schedule in the data directory, with the closures of its subscribed calendars (their
@@ -48,7 +49,8 @@ def register(subparsers, common) -> None:
     parser.add_argument("--json", action="store_true",
                         help='print [{"at", "mode", "reason"}] instead of a table')
     # Not the common --config: its default path would make every preview depend on an
-    # installed config, and SPEC 8 checks modes only where a config is given.
+    # installed config, and modes are checked only where a config is given
+    # (docs/design.md#the-api-and-the-command-line).
     parser.add_argument("--config", metavar="PATH", default=None,
                         help="also check the schedule's modes against what this config's "
                              "actuators can produce")

@@ -66,7 +66,8 @@ class Controller:
     :param list panels: live :class:`~appliance.inputs.panel.FrontPanel` objects.
     :param on_tick: called from the loop at least every :data:`WATCHDOG_S` seconds (the
         daemon sends systemd ``WATCHDOG=1`` and runs housekeeping from it).
-    :param float retry_min: first retry delay; it doubles up to *retry_max* (SPEC 4).
+    :param float retry_min: first retry delay; it doubles up to *retry_max*
+        (docs/design.md#retries-and-the-refused-login-rule).
     """
 
     def __init__(self, config, store, clock, *, actuators=(), panels=(), on_tick=None,
@@ -462,7 +463,8 @@ class Controller:
         if target is not None and target != zone.wanted_mode:
             self._want(zone, target)
         # The audit row is written once the worker has the mode: SQLite's fsync must not
-        # sit between a key turn and its relay (SPEC 9: p99 < 5 ms; it costs 2-50 ms).
+        # sit between a key turn and its relay (p99 < 5 ms, docs/design.md#performance-targets;
+        # it costs 2-50 ms).
         if cause is not None:
             who, source, what = cause
             self._audit(zone, who=who, source=source, old=old, new=decision.mode,
@@ -761,7 +763,7 @@ class Controller:
     def _check_mode(self, zone: ZoneState, mode) -> None:
         allowed = zone.modes or ({"day", "night"} | _schedule_modes(zone.schedule_json))
         if not isinstance(mode, str) or not MODE_RE.match(mode) or mode not in allowed:
-            # A single-zone site never sees the word "zone" (SPEC 2).
+            # A single-zone site never sees the word "zone" (docs/design.md#zones).
             where = f" of zone {zone.name}" if len(self.zones) > 1 else ""
             raise ValidationError([FieldError("mode", f"{mode!r} is not a mode{where}; use one "
                                               "of " + ", ".join(sorted(allowed)))])
@@ -918,7 +920,8 @@ class Controller:
 
     def set_schedule_layer(self, zone: str | None, kind: str, layer=None, *,
                            fault: str | None = None) -> None:
-        """Put closures from outside the saved schedule in force (SPEC 2, level 3).
+        """Put closures from outside the saved schedule in force (level 3 of
+        docs/design.md#modes-and-precedence).
 
         :param zone: a zone name, or None for every zone.
         :param str kind: ``calendar`` or ``company``.
@@ -993,7 +996,8 @@ class Controller:
             self._end_led_test(self._led_test)
         cause = None
         # An override from the key is stored after the worker has the mode, as the audit
-        # row is: an fsync must not sit between the key and the relay (SPEC 9).
+        # row is: an fsync must not sit between the key and the relay
+        # (docs/design.md#one-thread-decides).
         persist = None
         if event.kind is PanelEvent.POSITION:
             if event.value != zone.key:
@@ -1009,8 +1013,8 @@ class Controller:
                 self._clear_fault(zone, FaultKind.WIRING)
         elif (event.kind in (PanelEvent.TOGGLE, PanelEvent.RELEASE_TO_AUTO)
               and zone.key in (Key.DAY, Key.NIGHT)):
-            # SPEC 2: while the key is not in AUTO it is the authority; the push button
-            # beside it asks for nothing.
+            # While the key is not in AUTO it is the authority; the push button beside it
+            # asks for nothing (docs/design.md#the-keys-authority).
             log.info("zone %s: %s ignored: the key switch is in %s", zone.name, event.by,
                      zone.key.value.upper())
             cause = (event.by, "key", f"{event.by} pressed while the key switch is in "

@@ -27,7 +27,8 @@ from appliance.decision.decide import decide, next_schedule_change
 from appliance.decision.until import parse_until, resolve_end
 from appliance.errors import FieldError, ValidationError
 
-#: An override that would last longer than this asks "are you sure?" first (SPEC 2).
+#: An override that would last longer than this asks "are you sure?" first
+#: (docs/design.md#overrides-and-their-ends).
 CONFIRM_AFTER = timedelta(hours=4)
 #: Words in a config key that mark a secret: its value is never shown.
 SECRET_WORDS = ("pass", "secret", "token", "credential", "community")
@@ -276,7 +277,8 @@ def first_other_change(schedule, now, mode: str):
 
 
 def confirm_question(mode: str, end, now, tz, schedule) -> str | None:
-    """The question to ask before an override that lasts more than four hours (SPEC 2),
+    """The question to ask before an override that lasts more than four hours
+    (docs/design.md#overrides-and-their-ends),
     or None. It names the scheduled change the override would run past: the FreePBX trap
     of a "temporary" day set after closing that keeps the lines open all night."""
     from appliance.timetext import duration, when

@@ -392,9 +392,9 @@ class ActuatorWorker:
         self.primary_backoff = min(self.primary_backoff * 2, self.retry_max)
 
     def _retry_primary(self) -> None:
-        """While the fallback holds the mode, try the primary again with backoff (SPEC 4:
-        retried until it succeeds), so a primary that recovers takes over again without
-        waiting for the next change of mode."""
+        """While the fallback holds the mode, try the primary again with backoff (retried
+        until it succeeds: docs/design.md#retries-and-the-refused-login-rule), so a primary
+        that recovers takes over again without waiting for the next change of mode."""
         mode = self.done
         if mode is None:
             self.primary_retry_at = None

@@ -4,9 +4,9 @@
 decision, the mode it wants and the mode its actuators confirmed, and its faults. It is
 written on the controller thread only. Two pure functions read it: :func:`zone_status`
 (the published status, which the web page, the API, ``/health``, MQTT and the alerts all
-read) and :func:`led_patterns` (what the three LEDs show, SPEC 3). Keeping them pure
-means the LEDs and the page can never disagree about a zone, and both are tested without
-a thread or a pin.
+read) and :func:`led_patterns` (what the three LEDs show, docs/design.md#the-front-panel).
+Keeping them pure means the LEDs and the page can never disagree about a zone, and both
+are tested without a thread or a pin.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _iso(at: datetime | None, tz) -> str | None:
 
 def zone_status(zone: ZoneState, *, tz: ZoneInfo, now: datetime,
                 clock_synchronized: bool) -> dict:
-    """The zone's status as the API publishes it (SPEC 8 ``GET /status``).
+    """The zone's status as the API publishes it (``GET /status``, docs/API.md#get-status).
 
     ``verified`` is true once the wanted mode is applied by every primary actuator
     without error and confirmed by every one that can read the PBX back; a fallback
@@ -108,7 +108,8 @@ def zone_status(zone: ZoneState, *, tz: ZoneInfo, now: datetime,
 
 
 def led_patterns(zone: ZoneState) -> dict[str, LedPattern]:
-    """What the zone's ``day``, ``night`` and ``fault`` LEDs show (SPEC 3).
+    """What the zone's ``day``, ``night`` and ``fault`` LEDs show
+    (docs/design.md#the-front-panel).
 
     The wanted mode's LED blinks fast from the instant it is decided until the actuators
     confirm it, then shows steadily (by the schedule) or blinks slowly (forced by the key

@@ -1,8 +1,8 @@
 """One local date's plan: which mode when, and why.
 
-A schedule's levels 3 to 6 (SPEC section 2) all work on local dates, so the plan
-of a date is worked out in one place: a date exception wins over the closures of a
-subscribed calendar, which win over a company closure, then a public or custom
+A schedule's levels 3 to 6 (docs/design.md#modes-and-precedence) all work on local
+dates, so the plan of a date is worked out in one place: a date exception wins over the
+closures of a subscribed calendar, which win over a company closure, then a public or custom
 holiday, a season, and the weekly plan. The closures come from the schedule's layers
 (:mod:`appliance.decision.layers`). The result is a
 :class:`DayPlan`, the day cut into :class:`Piece` entries that together cover 00:00 to
@@ -187,7 +187,7 @@ def _fill(ranges: tuple[TimeRange, ...], default_mode: str, range_source: str,
 
 
 def day_plan(schedule: Schedule, day: date) -> DayPlan:
-    """The plan of one local date (SPEC 2, levels 3 to 6):
+    """The plan of one local date (docs/design.md#modes-and-precedence, levels 3 to 6):
 
     a date exception (the whole date; a dated one before a yearly one) > calendar
     closures (during each event) > a

@@ -1,10 +1,11 @@
 """Which mode is in force, why, and when it changes next: the one evaluator.
 
 :func:`decide` answers for one instant, taking the key switch and a manual override into
-account (SPEC section 2, levels 1 and 2); the schedule's own levels 3 to 6 come from
-:func:`~appliance.decision.dayplan.day_plan`. :func:`preview` lists the changes over a span of
-days. The controller, the LEDs, the web page, the API and ``nightswitch preview`` all
-get their answer from here, so they can never disagree (FreePBX's two evaluators did).
+account (docs/design.md#modes-and-precedence, levels 1 and 2); the schedule's own levels 3
+to 6 come from :func:`~appliance.decision.dayplan.day_plan`. :func:`preview` lists the
+changes over a span of days. The controller, the LEDs, the web page, the API and
+``nightswitch preview`` all get their answer from here, so they can never disagree
+(FreePBX's two evaluators did).
 
 Wall-clock to instant: every piece of a day starts at a local wall-clock time. That
 time is turned into an instant by :func:`wall_to_instant`, which is monotonic: a time
@@ -28,7 +29,8 @@ from appliance.decision.dayplan import Piece, day_plan
 from appliance.errors import FieldError, ValidationError
 from appliance.decision.schedule import Schedule
 
-#: How far ahead the next change is searched for before saying "never" (SPEC 2).
+#: How far ahead the next change is searched for before saying "never"
+#: (docs/design.md#modes-and-precedence).
 SEARCH_DAYS = 400
 #: The years decide() works in; beyond them date arithmetic would overflow. (1970 is
 #: inside: a Pi without an RTC boots there, and still shows a decision.)
@@ -108,8 +110,8 @@ def wall_to_instant(tz: ZoneInfo, day: date, minute: int) -> datetime:
     """The instant (aware, UTC) at which the local wall clock reaches *minute* on *day*.
 
     In the autumn overlap the first occurrence counts; a time that the spring change
-    skips becomes the first instant after the gap (SPEC 2). The result never decreases
-    as (*day*, *minute*) increases.
+    skips becomes the first instant after the gap (docs/design.md#modes-and-precedence).
+    The result never decreases as (*day*, *minute*) increases.
 
     :param ZoneInfo tz:
         The site's time zone.
@@ -238,8 +240,9 @@ def decide(now: datetime, schedule: Schedule, override: Override | None = None,
     not expired; then the schedule (exception, holiday, season, weekly hours, default).
     On a clock that is not known to be right, the schedule is not trusted at all: the
     mode last applied is *held* (source ``hold``) until the clock is synchronized, so the
-    appliance never switches on a wrong clock (SPEC 2). The key and an override still
-    decide then: a person asked for them now, whatever the clock says.
+    appliance never switches on a wrong clock (docs/design.md#the-clock-hold). The key
+    and an override still decide then: a person asked for them now, whatever the clock
+    says.
 
     :param datetime now:
         The instant, timezone-aware.
@@ -304,7 +307,8 @@ def check_preview_span(start: date, days: int) -> None:
 
 
 def preview(schedule: Schedule, start: date, days: int) -> list[Transition]:
-    """The changes of mode the schedule makes over *days* days from *start* (SPEC 8).
+    """The changes of mode the schedule makes over *days* days from *start*
+    (docs/design.md#the-api-and-the-command-line).
 
     The first entry is the mode in force at local midnight starting *start*; then one
     entry for each instant in the next *days* days at which the mode changes. A new

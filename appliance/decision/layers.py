@@ -1,6 +1,7 @@
 """Closure layers: closures that come from outside the saved schedule.
 
-Two kinds sit between the date exceptions and the public holidays (SPEC section 2):
+Two kinds sit between the date exceptions and the public holidays
+(docs/design.md#modes-and-precedence):
 
 - ``calendar``: the events of a subscribed calendar (ICS URL or CalDAV), each a
   :class:`CalendarEntry`. An all-day event closes whole local dates (its end date is
@@ -27,7 +28,7 @@ Calendar times are instants; the core works in local wall-clock minutes, so a ti
 entry is turned into the wall-clock span from its local start (rounded down to the
 minute) to its local end (rounded up), in the schedule's own time zone. In an autumn
 overlap the first occurrence of a wall-clock time counts, as for every time in the
-schedule (SPEC 2).
+schedule (docs/design.md#modes-and-precedence).
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ _HEADER = ("Day", "Date", "Time", "Mode", "Reason")
 
 
 def transition_to_json(entry: Transition) -> dict:
-    """One entry as SPEC 8's JSON: ``{"at": ISO-8601 with the local offset, "mode",
-    "reason"}``."""
+    """One entry as the preview's JSON: ``{"at": ISO-8601 with the local offset, "mode",
+    "reason"}`` (docs/design.md#the-api-and-the-command-line)."""
     return {"at": entry.at.isoformat(), "mode": entry.mode, "reason": entry.reason}
 
 
 def transitions_to_json(entries: list[Transition]) -> list[dict]:
-    """The whole preview as SPEC 8's JSON list."""
+    """The whole preview as a JSON list (docs/design.md#the-api-and-the-command-line)."""
     return [transition_to_json(entry) for entry in entries]
 
 

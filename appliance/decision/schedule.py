@@ -1,8 +1,8 @@
 """The schedule model: weekly hours, holidays, seasons and date exceptions.
 
 A schedule arrives as JSON (the web page edits it; ``preview``, the API, export and
-import all use the same shape, SPEC section 2). :func:`parse_schedule` checks it once,
-reports *every* problem at once as a :exc:`~appliance.errors.ValidationError` whose
+import all use the same shape, docs/API.md#schedule). :func:`parse_schedule` checks it
+once, reports *every* problem at once as a :exc:`~appliance.errors.ValidationError` whose
 lines name the field (``weekly.mon[1].end``, ``seasons[0].from``, ``holidays.country``)
 and say what is allowed, and returns frozen dataclasses that the pure core
 (:mod:`appliance.decision.dayplan`, :mod:`appliance.decision.decide`) reads without further checks.

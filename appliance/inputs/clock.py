@@ -5,7 +5,7 @@ Everything else is given ``now`` or a :class:`Clock`. Two clocks exist:
 * :class:`SystemClock` is the wall clock of the Pi, plus the question the daemon must
   ask before it switches anything on a schedule: *is this time true?* A Pi without an
   RTC boots with the time fake-hwclock saved at shutdown, minutes or hours stale, until
-  systemd-timesyncd steps it (PI_NOTES 4.3).
+  systemd-timesyncd steps it (docs/raspberry-pi.md#clocks-without-an-rtc).
 * :class:`SimClock` is a clock that tests and ``nightswitch simulate`` set and advance.
   Waiting on it sleeps in *simulated* time: advancing the clock wakes every waiter whose
   deadline has passed, so a test can cross a schedule boundary without sleeping.

@@ -1,6 +1,6 @@
 """The front panel at reception: a key switch and three LEDs, through gpiozero only.
 
-Key switch kinds (SPEC 3):
+Key switch kinds (docs/design.md#the-keys-authority):
 
 ``three-position``
     Two inputs, DAY and NIGHT; both open is AUTO. Both closed at once is a wiring fault:
@@ -20,10 +20,10 @@ NIGHT the key decides and a press is ignored.
 
 Why debouncing is done here, by stable readings, rather than with gpiozero's
 ``bounce_time``: mock pins ignore ``bounce_time`` and its software debounce can drop the
-edge that matters (PI_NOTES 1.3). An edge callback only *records* the raw reading and
-wakes the controller; the controller calls :meth:`FrontPanel.poll` when the reading has
-been stable for ``debounce_ms`` on the injected clock, so every decision stays on the
-controller's one thread.
+edge that matters (docs/raspberry-pi.md#inputs-and-debouncing). An edge callback only
+*records* the raw reading and wakes the controller; the controller calls
+:meth:`FrontPanel.poll` when the reading has been stable for ``debounce_ms`` on the
+injected clock, so every decision stays on the controller's one thread.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ pattern. It is written for the ports found in comms cupboards:
   and the whole operation may have one too; a PBX that trickles garbage forever cannot
   keep us waiting longer than that.
 * **Noise.** NUL, form feed, XON/XOFF and other control characters, and VT100 escape
-  sequences are dropped before matching (FIELD_NOTES 0.9: Meridian TTYs emit NULs
-  anywhere, Samsung sends form-feed page headers). Bytes are decoded as Latin-1, so no
-  byte sequence can raise a decode error.
+  sequences are dropped before matching (docs/pbx-families.md#stream-hygiene: Meridian
+  TTYs emit NULs anywhere, Samsung sends form-feed page headers). Bytes are decoded as
+  Latin-1, so no byte sequence can raise a decode error.
 * **Echo.** Many maintenance terminals echo what is typed. The echo of the line just
   sent is removed before matching, so ``NIGHT`` sent cannot satisfy ``NIGHT`` expected.
 * **A bounded buffer.** Only the last :data:`MAX_BUFFER` characters are kept, so a

@@ -30,7 +30,7 @@ keeps it in :attr:`ProfileSet.problems`.
 The file, in outline (``appliance/pbx/profiles/mitel-3300.toml`` is a full example)::
 
     name = "mitel-3300"               # = the file name
-    title = "..."; families = ["..."]; source = "FIELD_NOTES 1.5: ..."
+    title = "..."; families = ["..."]; source = "docs/pbx-families.md#mitel-3300: ..."
     verified = "Nothing verified on a real unit; ..."
     modes = ["day", "night", "night2"]
     smdr_format = "..."               # optional: a file in appliance/smdr/formats/

@@ -7,9 +7,10 @@ round, as on a real PBX. It knows nothing about ptys or pins: it is plain state 
 lock, listeners, and the decoding of dialled digits into feature codes.
 
 What the model does after a power cut follows the profile's ``[power] on_power_up``
-(FIELD_NOTES: Mitel restores the prior service after a reboot, Partner keeps its night
-state). Where the sources do not say (``unknown``), the simulator comes back in a mode
-*other* than the one it had: the worst case, so a test proves the read-back notices.
+(docs/pbx-families.md#after-a-power-cut: Mitel restores the prior service after a
+reboot, Partner keeps its night state). Where the sources do not say (``unknown``), the
+simulator comes back in a mode *other* than the one it had: the worst case, so a test
+proves the read-back notices.
 """
 
 from __future__ import annotations

@@ -5,16 +5,16 @@ Two ways a PBX delivers SMDR on the network, each as unkind as the real thing:
 :class:`TelnetSmdrPbx`
     a Panasonic KX-TDE/NCP/NS Telnet port: Telnet option negotiation at connect, the
     ``> `` prompt, the ``smdr`` command, ``Enter password:``, then records; a wrong
-    password gives the prompt again without a word (as the emulator of FIELD_NOTES 1.1
-    does); typed characters are echoed, the password too; an empty command line ends
-    the session. Faults: a slow prompt, a silent server, garbage, a connection dropped
-    in the middle of a record, connections refused.
+    password gives the prompt again without a word (as the emulator in
+    docs/pbx-families.md#panasonic-kx-tda does); typed characters are echoed, the
+    password too; an empty command line ends the session. Faults: a slow prompt, a silent
+    server, garbage, a connection dropped in the middle of a record, connections refused.
 :class:`IpOfficeSmdr`
     IP Office's SMDR link: a TCP *client* that connects to the collector, keeps up to
-    3000 records while it cannot (FIELD_NOTES 1.2), and sends each as a CSV line. Faults:
-    a record cut in half by a dropped connection, garbage, a connection left half-open
-    while a new one is made (a PBX that rebooted), a source address of one's choosing
-    (for the collector's allow list).
+    3000 records while it cannot (docs/pbx-families.md#avaya-ip-office), and sends each
+    as a CSV line. Faults: a record cut in half by a dropped connection, garbage, a
+    connection left half-open while a new one is made (a PBX that rebooted), a source
+    address of one's choosing (for the collector's allow list).
 
 The records are rendered by the SMDR format, as the serial simulator renders them
 (:meth:`appliance.smdr.formats.SmdrFormat.render`), so what the intake reads back can be
@@ -41,7 +41,8 @@ ECHO, SGA, TTYPE, NAWS = 1, 3, 24, 31
 #: What a Telnet server typically says first: it will echo and suppress go-ahead, and
 #: asks for the terminal type and window size.
 NEGOTIATION = bytes([IAC, WILL, ECHO, IAC, WILL, SGA, IAC, DO, TTYPE, IAC, DO, NAWS])
-#: IP Office keeps this many records while the collector is away (FIELD_NOTES 1.2).
+#: IP Office keeps this many records while the collector is away
+#: (docs/pbx-families.md#avaya-ip-office).
 IP_OFFICE_BUFFER = 3000
 
 

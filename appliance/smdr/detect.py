@@ -2,9 +2,10 @@
 
 An installer at a PBX whose SMDR port settings nobody wrote down runs
 ``nightswitch calls detect --port /dev/ttyUSB0``. The port is opened at each usual rate
-(1200 to 9600 baud, FIELD_NOTES 0.7) for a while, and what arrives is read as every
-shipped format at each usual framing (8N1 and 7E1). The settings and format that read the
-most lines (calls and page headers) win; examples of what they read are shown.
+(1200 to 9600 baud, docs/pbx-families.md#serial-settings) for a while, and what arrives is
+read as every shipped format at each usual framing (8N1 and 7E1). The settings and format
+that read the most lines (calls and page headers) win; examples of what they read are
+shown.
 
 Two facts of the wire make one listen per rate enough for both framings:
 
@@ -31,7 +32,8 @@ import serial
 from appliance.smdr.framing import LineFramer
 from appliance.smdr.parser import LineKind, parse_line
 
-#: The rates listened at, slowest first (FIELD_NOTES 0.7: 1200 to 9600 are the usual).
+#: The rates listened at, slowest first (1200 to 9600 are the usual:
+#: docs/pbx-families.md#serial-settings).
 RATES = (1200, 2400, 4800, 9600)
 #: The framings each capture is read as: name -> (data bits, parity).
 FRAMINGS = {"8N1": (8, "none"), "7E1": (7, "even")}

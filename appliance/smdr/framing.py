@@ -3,7 +3,7 @@
 Framing is kept apart from parsing (as pyserial's ``threaded.LineReader`` keeps it): the
 :class:`LineFramer` only decides where one record ends and the next begins, and cleans
 what no format wants, so that the parser sees one tidy line at a time. What PBXs send,
-from FIELD_NOTES 0.9 and 6:
+from docs/pbx-families.md#stream-hygiene:
 
 * line ends as CR LF, LF, CR alone (Panasonic's "NL code" may be CR) or LF CR;
 * NUL bytes at arbitrary positions (Meridian TTY), or a NUL at the end of each record

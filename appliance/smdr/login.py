@@ -1,8 +1,8 @@
 """The login some PBXs want before they send call records over the network, as data.
 
 A Panasonic KX-TDE/NCP/NS gives its SMDR on a Telnet port only after a short dialogue
-(FIELD_NOTES 1.1: a prompt, the command ``smdr``, a password). The dialogue is a TOML
-file like the PBX profiles' serial dialogues, run by the same engine
+(docs/pbx-families.md#panasonic-kx-tda: a prompt, the command ``smdr``, a password). The
+dialogue is a TOML file like the PBX profiles' serial dialogues, run by the same engine
 (:class:`appliance.pbx.dialogue.Dialogue`), so a site whose PBX prompts differently
 writes a file instead of code. Shipped files live in ``appliance/smdr/logins/``; a site
 adds or overrides one in ``logins/`` beside its SMDR formats (``/etc/nightswitch/smdr/
@@ -10,7 +10,8 @@ logins/``).
 
 The file, in outline (``appliance/smdr/logins/panasonic-telnet.toml`` is the example)::
 
-    name = "panasonic-telnet"; title = "..."; source = "FIELD_NOTES ..."; verified = "..."
+    name = "panasonic-telnet"; title = "..."; verified = "..."
+    source = "docs/pbx-families.md#panasonic-kx-tda ..."
     port = 2300                  # the usual TCP port (the config's URL may give another)
     username = "SMDR"            # the default user name
     line_ending = "crlf"         # cr, lf or crlf after what we type

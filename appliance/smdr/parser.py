@@ -8,10 +8,11 @@ site's time zone go in; nothing is read from the clock, the port or the disk. Fr
 Two things a printout leaves out are worked out here:
 
 * **The year** (and on some PBXs the date). Many PBXs print ``MM/DD`` or only ``hh:mm``
-  (FIELD_NOTES 3). The record is placed at the *latest* date that is not later than the
-  moment it was received, plus a little slack for a PBX clock that runs fast: a
-  ``12/31`` record received on 2 January is last year's, and a ``06/15`` record that sat
-  in the PBX's buffer while the port was down, received in January, is last June's.
+  (docs/pbx-families.md#timestamps-and-years). The record is placed at the *latest* date
+  that is not later than the moment it was received, plus a little slack for a PBX clock
+  that runs fast: a ``12/31`` record received on 2 January is last year's, and a
+  ``06/15`` record that sat in the PBX's buffer while the port was down, received in
+  January, is last June's.
   Two-digit years are placed in the century that satisfies the same rule.
 * **The start of the call**, when the format prints its end (Panasonic KX-TD): start =
   end - duration.

@@ -3,7 +3,8 @@
 Pure functions over the data they are given: calls (the store's dicts, or
 :class:`~appliance.smdr.record.CallRecord` objects) and the zone's mode history
 (``store.mode_history(zone, start, end)`` → ``[{at, mode}]``). A call is *after-hours*
-when the mode in force at its start, according to that history, is not ``day`` (SPEC 6).
+when the mode in force at its start, according to that history, is not ``day``
+(docs/design.md#after-hours-calls-smdr).
 It is the history that counts, not the schedule: a manual override, the key switch or a
 hold all changed what the PBX did, and the history records what was applied.
 

@@ -1,5 +1,5 @@
-"""Which zone a call belongs to, from its extension or trunk (SPEC 6: a call is judged by
-its zone's mode history).
+"""Which zone a call belongs to, from its extension or trunk (a call is judged by its
+zone's mode history: docs/design.md#after-hours-calls-smdr).
 
 A site with one zone needs nothing here. A site whose zones are departments or tenants of
 one PBX lists, in ``[smdr]``, which extensions and trunks belong to which zone; the first

@@ -2,7 +2,7 @@
 
 Records arrive as :class:`appliance.smdr.record.CallRecord` objects, but the store only
 reads their attributes, so it never imports the SMDR or serial code. Unparseable lines
-are kept and counted, never dropped silently (SPEC 6).
+are kept and counted, never dropped silently (docs/design.md#after-hours-calls-smdr).
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def connect(path: Path) -> sqlite3.Connection:
     """Open *path* with the pragmas every nightswitch connection uses.
 
     ``journal_mode=WAL`` with ``synchronous=FULL``: a committed change survives a power
-    cut (PI_NOTES 4.2), and readers (the web page) never wait for the writer.
+    cut (docs/raspberry-pi.md#sqlite-durability-on-sd-cards), and readers (the web page)
+    never wait for the writer.
     Transactions are managed explicitly (``isolation_level=None``).
     """
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,

@@ -25,9 +25,10 @@ from appliance.store import users as _users
 from appliance.store.backup import snapshot
 from appliance.store.db import DB_NAME, Database, StoreError
 
-#: How long the daemon keeps the audit log, call records and mode history (SPEC sets no
-#: figure). Three years: this season against the last two, and an audit that still covers
-#: a dispute from the year before last; a few MB on the card.
+#: How long the daemon keeps the audit log, call records and mode history (the design sets
+#: no figure: docs/design.md#storage-and-config). Three years: this season against the last
+#: two, and an audit that still covers a dispute from the year before last; a few MB on the
+#: card.
 RETENTION_DAYS = 3 * 366
 
 
@@ -94,7 +95,7 @@ class Store:
     # -- schedule ------------------------------------------------------------------
 
     def get_schedule(self, zone) -> dict | None:
-        """The newest saved schedule of *zone* (SPEC 2 JSON), or None."""
+        """The newest saved schedule of *zone* (the JSON of docs/API.md#schedule), or None."""
         with self._db.read() as conn:
             return _schedules.latest(conn, zone)
 

@@ -5,7 +5,7 @@ Two problems an appliance meets in its first week in a cupboard:
 * power is cut half-way through a write. Whole files are therefore replaced, never
   rewritten in place: write a temporary file in the same directory, ``fsync`` it,
   :func:`os.replace` it over the old one, then ``fsync`` the directory so the rename
-  itself is on the card (PI_NOTES 4.2);
+  itself is on the card (docs/raspberry-pi.md#sqlite-durability-on-sd-cards);
 * an installer runs ``sudo nightswitch user add ...`` before the daemon (which runs as
   its own user) ever started, and the database is created owned by root, so the
   daemon cannot open it. When running as root in a data directory owned by someone

@@ -1,9 +1,10 @@
 """Overrides per zone, the mode last applied per zone, and the history of applied modes.
 
 The history answers "which mode was the PBX in at 21:14 last Tuesday?", which is what
-makes a call after-hours (SPEC 6): the history, not the schedule, because keys and
-overrides count. Only *changes* are appended: the controller may report the same mode
-after every verification, and an SD card should not pay for that.
+makes a call after-hours (docs/design.md#after-hours-calls-smdr): the history, not the
+schedule, because keys and overrides count. Only *changes* are appended: the controller
+may report the same mode after every verification, and an SD card should not pay for
+that.
 """
 
 from __future__ import annotations

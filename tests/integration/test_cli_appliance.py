@@ -63,8 +63,9 @@ def test_check_a_good_config_summarizes_it(good_config, tmp_path):
 
 
 def test_check_judges_the_saved_schedule_against_the_config(good_config, tmp_path):
-    """SPEC 2: a mode the schedule uses that no actuator can make is a config error, with
-    file, key and reason; check reads the data directory without writing to it."""
+    """A mode the schedule uses that no actuator can make is a config error, with
+    file, key and reason (docs/design.md#modes-and-precedence); check reads the data
+    directory without writing to it."""
     from datetime import datetime, timezone
 
     from appliance.store import Store
@@ -394,9 +395,10 @@ def test_a_stale_endpoint_after_the_daemon_was_killed(tmp_path):
 
 
 def test_simulate_answers_a_serial_actuator_with_the_pbx_simulator(tmp_path):
-    """SPEC 5: ``simulate`` uses the PBX simulator. A config whose actuator is a maintenance
-    port (the Mitel 3300 example names /dev/ttyAMA0) talks to the simulator on a pty, and
-    the mode is verified by reading the simulated PBX back."""
+    """``simulate`` uses the PBX simulator (docs/design.md#the-pbx-simulator). A config
+    whose actuator is a maintenance port (the Mitel 3300 example names /dev/ttyAMA0) talks
+    to the simulator on a pty, and the mode is verified by reading the simulated PBX
+    back."""
     data = tmp_path / "d"
     proc = spawn("simulate", "--config", REPO / "hardware/examples/mitel-3300.toml",
                  "--port", "0", "--data", data)

@@ -49,7 +49,8 @@ def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
         assert [c[0] for c in primary_calls] == [("night",)]
         assert [c[0] for c in fallback_calls] == [("night",)]
         assert rig.pin(27).state is True                        # the fallback holds night
-        assert status["verified"] is False      # not every actuator applied it (SPEC 8)
+        # not every actuator applied it (docs/API.md#get-status)
+        assert status["verified"] is False
         (fault,) = status["faults"]
         assert fault["kind"] == "fallback"
         assert fault["message"].startswith("primary actuator failed, fallback used: "
@@ -81,8 +82,9 @@ def test_the_fallback_follows_when_the_primary_works_again(mock_factory, data_di
 
 
 def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_factory, data_dir):
-    """SPEC 4: retried until it succeeds. The fallback holding the mode is not success: the
-    primary is tried again (2 s doubling), quietly, and takes over when it works again."""
+    """Retried until it succeeds (docs/design.md#retries-and-the-refused-login-rule). The
+    fallback holding the mode is not success: the primary is tried again (2 s doubling),
+    quietly, and takes over when it works again."""
     cfg = config(panel_toml(), contact_toml(name="night-input", pin=17, sense_pin=24),
                  contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
     with build_rig(mock_factory, data_dir, cfg, wires={27: 25}, start=NIGHT_2200) as rig:
@@ -422,8 +424,9 @@ def dials(rig) -> int:
 
 
 def test_a_blind_absolute_code_is_dialled_again_every_hour(mock_factory, data_dir):
-    """FIELD_NOTES 6: many PBXs revert after their own power cut. A keypad with one code
-    per mode and no status input re-asserts the mode in force every reassert_minutes."""
+    """Many PBXs revert after their own power cut
+    (docs/pbx-families.md#after-a-power-cut). A keypad with one code per mode and no
+    status input re-asserts the mode in force every reassert_minutes."""
     cfg = config(keypad_toml('{ night = "718 1", day = "718 2" }'))
     with build_rig(mock_factory, data_dir, cfg, start=NIGHT_2200, sleep=lambda s: None) as rig:
         rig.step()

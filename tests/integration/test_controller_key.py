@@ -216,9 +216,10 @@ def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_facto
 
 
 def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
-    """SPEC 2 names the reception push button as an override source of its own: beside a
-    three-position key it toggles and holds like a button panel, as "reception button";
-    while the key is in DAY or NIGHT the key decides and a press is ignored."""
+    """docs/design.md#modes-and-precedence names the reception push button as an override
+    source of its own: beside a three-position key it toggles and holds like a button
+    panel, as "reception button"; while the key is in DAY or NIGHT the key decides and a
+    press is ignored."""
     cfg = config(panel_toml().replace("[front_panel.pins]", "[front_panel.pins]\nbutton = 22"),
                  contact_toml())
     with build_rig(mock_factory, data_dir, cfg, wires=WIRED,

@@ -264,7 +264,8 @@ def test_after_hours_calls_of_last_night(mock_factory, data_dir, broker, watcher
                           number=None, fmt="panasonic-kx-ta", raw="-")
 
     # What the SMDR intake and the controller stored before: Friday's day service, then
-    # the weekend's night (one night, Friday's, SPEC 6), three calls in it, one by day.
+    # the weekend's night (one night, Friday's: docs/design.md#after-hours-calls-smdr), three
+    # calls in it, one by day.
     with Store(data_dir) as store:
         store.set_applied("main", "day", at=datetime(2026, 2, 27, 8, 0, tzinfo=berlin))
         store.set_applied("main", "night", at=datetime(2026, 2, 27, 18, 0, tzinfo=berlin))

@@ -46,7 +46,7 @@ def test_formats_lists_every_format_with_its_source(capsys, no_config):
     for name in ("panasonic-kx-ta", "panasonic-kx-td", "avaya-partner", "samsung-dcs",
                  "mitel-sx200", "nec-sl1100"):
         assert name in out
-    assert "source: FIELD_NOTES" in out and "unverified" in out
+    assert "source: docs/pbx-families.md#" in out and "unverified" in out
     code, out, _ = run(capsys, "formats", "--config", no_config, "--json")
     listed = {f["name"]: f for f in json.loads(out)}
     assert listed["panasonic-kx-td"]["time_printed"] == "end"

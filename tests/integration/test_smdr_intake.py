@@ -105,8 +105,9 @@ def test_lines_from_the_port_end_up_in_sqlite(port, store):
 
 
 def test_routes_give_each_zone_its_own_calls(port, store):
-    """SPEC 6: a call is judged by its zone's history, so a multi-zone site's calls must
-    land in their zones: by extension or trunk, first route first, the rest in smdr.zone."""
+    """A call is judged by its zone's history (docs/design.md#after-hours-calls-smdr), so
+    a multi-zone site's calls must land in their zones: by extension or trunk, first route
+    first, the rest in smdr.zone."""
     from appliance.smdr.routing import Route
 
     routes = [Route("sales", extensions=("2*",)), Route("service", trunks=("70[5-9]",))]

@@ -215,7 +215,8 @@ def test_watchdog_dropin_stays_within_the_hardware_limit():
     text = (REPO / "systemd/nightswitch-watchdog.conf").read_text()
     dropin = parse_unit(text)
     seconds = int(value(dropin, "Manager", "RuntimeWatchdogSec"))
-    assert 0 < seconds <= 15   # BCM283x/BCM2711 watchdog maximum (PI_NOTES 2.6)
+    # the BCM283x/BCM2711 watchdog's maximum (docs/raspberry-pi.md#the-hardware-watchdog)
+    assert 0 < seconds <= 15
 
 
 def test_udev_rule_is_well_formed():

@@ -187,7 +187,7 @@ class Figures:
 
 
 def every_day(ranges, *, tz: str, default_mode: str = "night") -> dict:
-    """A schedule (SPEC 2 JSON) with the same ranges on all seven days."""
+    """A schedule (the JSON of docs/API.md#schedule) with the same ranges on all seven days."""
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     return {"timezone": tz, "default_mode": default_mode,
             "weekly": {d: [{"start": s, "end": e, "mode": m} for s, e, m in ranges]

@@ -6,7 +6,7 @@ daemon builds it. :func:`~tests.reliability.relhelp.run_until` drives it as its 
 does, with an infinitely fast clock. Every relay change is stamped with the simulated
 instant it happened and compared, one for one, with what ``preview()`` says: no change
 missed, none doubled, none late, and gpiozero's own pin history agrees (no chatter
-inside a step). SPEC 2: "it never switches on a wrong clock".
+inside a step). It never switches on a wrong clock (docs/design.md#the-clock-hold).
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ path arguments, query strings, headers, a body (JSON of any shape, form fields, 
 bytes, oversized) and who is asking (nobody, a bad token, viewer, operator, admin, a
 logged-in browser with or without its CSRF token).
 
-For every request: no 5xx (SPEC 8: "No request ever gets a 500 for bad input"); an API
-error is ``{"error": ...}``; and a refused request (4xx) changes nothing stored: the
-database's schedules, overrides, users, tokens, settings, calls and audit log are the
-same, row for row, before and after it. At the end the daemon is alive and has never
-printed a traceback. A second test throws raw bytes and broken HTTP at the socket.
+For every request: no 5xx (no request ever gets a 500 for bad input:
+docs/design.md#the-api-and-the-command-line); an API error is ``{"error": ...}``; and a
+refused request (4xx) changes nothing stored: the database's schedules, overrides,
+users, tokens, settings, calls and audit log are the same, row for row, before and after
+it. At the end the daemon is alive and has never printed a traceback. A second test
+throws raw bytes and broken HTTP at the socket.
 """
 
 from __future__ import annotations

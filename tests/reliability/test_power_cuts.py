@@ -1,6 +1,7 @@
 """Power cuts: the daemon is SIGKILLed at random instants while it works, 200 times.
 
-SPEC 7: "A change that was acknowledged survives a power cut at any instant."
+A change that was acknowledged survives a power cut at any instant
+(docs/design.md#storage-and-config).
 
 One real daemon (``nightswitch simulate`` with the default wiring and an SMDR line on a
 pty) keeps one data directory through the whole test. Each round:

@@ -1,6 +1,6 @@
 """``contact``: a relay held open or closed per mode, with the PBX's status read back
-(SPEC 4). Pins are gpiozero's MockFactory; a PBX whose status follows the relay is a
-``MockConnectedPin`` from the relay to the sense input."""
+(docs/design.md#actuators-and-verification). Pins are gpiozero's MockFactory; a PBX whose
+status follows the relay is a ``MockConnectedPin`` from the relay to the sense input."""
 
 from __future__ import annotations
 

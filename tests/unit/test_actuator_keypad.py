@@ -1,4 +1,5 @@
-"""``keypad``: relays across a phone's hook switch and keys dial a feature code (SPEC 4).
+"""``keypad``: relays across a phone's hook switch and keys dial a feature code
+(docs/design.md#actuators-and-verification).
 The order of every relay comes from the mock pins' own state histories; the timings are
 the durations the keypad asked its ``sleep`` for, with the relays closed meanwhile (a
 loaded machine stretches a sleep, never the request)."""

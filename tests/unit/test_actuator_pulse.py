@@ -1,6 +1,7 @@
 """``pulse``: a toggle key pulsed by a relay, pulsed only when its lamp disagrees, and the
-lamp checked afterwards (SPEC 4). The PBX's toggle key is :class:`ToggleKey`: gpiozero
-parts that light or darken the lamp on each closure of the relay."""
+lamp checked afterwards (docs/design.md#actuators-and-verification). The PBX's toggle key
+is :class:`ToggleKey`: gpiozero parts that light or darken the lamp on each closure of the
+relay."""
 
 from __future__ import annotations
 

@@ -27,8 +27,9 @@ def test_an_active_high_relay_never_blips_on_at_construction(mock_factory):
 def test_an_active_low_relay_what_mockfactory_shows(mock_factory):
     """An active-low relay is energized by LOW. A mock pin starts at its pull level (LOW,
     floating) before the device claims it, so the history is LOW (= energized) then HIGH
-    (= off) at construction. On lgpio the claim itself drives LOW first (PI_NOTES 1.4):
-    the blip the pin map avoids by driving relays active-high."""
+    (= off) at construction. On lgpio the claim itself drives LOW first
+    (docs/raspberry-pi.md#outputs-and-the-lgpio-blip): the blip the pin map avoids by
+    driving relays active-high."""
     relay = Relay("key", 27, active_high=False, pin_factory=mock_factory)
     pin = mock_factory.pin(27)
     assert changes(pin) == [False, True]

@@ -1,5 +1,5 @@
 """The clocks: the simulated one tests and ``simulate`` move, and the system clock's
-question *is this time true?* (PI_NOTES 4.3)."""
+question *is this time true?* (docs/raspberry-pi.md#clocks-without-an-rtc)."""
 
 from __future__ import annotations
 

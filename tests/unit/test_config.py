@@ -1,5 +1,5 @@
 """The installer's config: every mistake is named by its key, with what is allowed, and all
-of them are reported at once (SPEC 7, CONTRACTS "Config file")."""
+of them are reported at once (docs/design.md#storage-and-config, CONTRACTS "Config file")."""
 
 from __future__ import annotations
 

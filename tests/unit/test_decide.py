@@ -1,4 +1,5 @@
-"""decide(): every level of SPEC 2's precedence, the reasons in words, the next change."""
+"""decide(): every level of the precedence (docs/design.md#modes-and-precedence), the
+reasons in words, the next change."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Daylight-saving changes: wall-clock ranges, the spring gap, the autumn overlap.
 
-SPEC 2: a range still starts and ends at its local wall-clock times; a start in the
-spring gap takes effect at the first instant after it; in the autumn overlap the first
-occurrence counts. Every date below was checked against the zone's own transitions
-(tests assert the offsets too, so a change in tzdata would show up here first).
+docs/design.md#modes-and-precedence: a range still starts and ends at its local
+wall-clock times; a start in the spring gap takes effect at the first instant after it;
+in the autumn overlap the first occurrence counts. Every date below was checked against
+the zone's own transitions (tests assert the offsets too, so a change in tzdata would
+show up here first).
 """
 
 from __future__ import annotations

@@ -238,7 +238,8 @@ def _is_ambiguous(naive, tz):
 
 
 def reference_mode(schedule, instant):
-    """SPEC 2 read literally: the day plan's mode at the local wall-clock minute.
+    """docs/design.md#modes-and-precedence read literally: the day plan's mode at the local
+    wall-clock minute.
 
     In the second pass of an autumn overlap every boundary already happened at its
     first occurrence, so the piece in force is the one at the last wall minute before

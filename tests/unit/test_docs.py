@@ -608,3 +608,145 @@ def test_the_words_the_facilities_guide_quotes_are_on_the_web_page():
     guide = " ".join(FACILITIES.read_text(encoding="utf-8").split())
     assert [w for w in UI_WORDS if w not in guide] == [], "the guide no longer quotes these"
     assert [w for w in UI_WORDS if w not in web] == [], "the web page no longer says these"
+
+
+# -- the repository stands alone ------------------------------------------------------------------
+
+#: The documents the project started from, kept outside this repository: a file here that
+#: cites them sends the reader somewhere they cannot follow. Their content lives in
+#: docs/design.md, docs/pbx-families.md and docs/raspberry-pi.md.
+OUTSIDE_DOCS = re.compile(r"\b(?:SPEC|PI_NOTES|FIELD_NOTES|DESIGN|ANCHORS|STYLE_ANCHORS)\b"
+                          r"|(?<![\w.-])shared/")
+#: Directories that are not the project's text: tools' caches and build output.
+NOT_OURS = {".git", ".venv", "venv", "build", "dist", "__pycache__", ".pytest_cache",
+            ".hypothesis", ".mypy_cache", ".ruff_cache", "node_modules"}
+#: Test fixtures are data captured or invented for tests, quoted as they are.
+FIXTURES = REPO / "tests" / "fixtures"
+#: A reference to one of the project's documents in any text: ``docs/design.md`` or
+#: ``docs/design.md#the-clock-hold`` (a Markdown link such as ``../docs/...`` too).
+DOC_REFERENCE = re.compile(r"(?<![\w./-])(?:\.\./)*docs/(?P<file>[\w.-]+\.md)"
+                           r"(?:#(?P<anchor>[\w-]+))?")
+
+
+def project_text_files() -> list[Path]:
+    """Every text file of the project (what git would ship), outside tool directories."""
+    found = []
+    for path in sorted(REPO.rglob("*")):
+        parts = path.relative_to(REPO).parts
+        if (not path.is_file() or any(p in NOT_OURS or p.endswith(".egg-info") for p in parts)
+                or path.suffix in (".png", ".jpg", ".pdf", ".db", ".pyc", ".gz")):
+            continue
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found.append(path)
+    return found
+
+
+def without_history(path: Path, text: str) -> str:
+    """*text* less the one place allowed to name the outside documents: the section of
+    docs/design.md that tells where the project's docs came from."""
+    if path != DOCS / "design.md":
+        return text
+    return re.sub(r"^## History of these documents\n.*?(?=^## |\Z)", "", text,
+                  flags=re.M | re.S)
+
+
+def test_the_history_section_that_may_name_the_outside_documents_exists():
+    design = (DOCS / "design.md").read_text(encoding="utf-8")
+    assert "## History of these documents" in design
+    assert OUTSIDE_DOCS.search(design) and not OUTSIDE_DOCS.search(
+        without_history(DOCS / "design.md", design))
+
+
+def test_no_file_cites_documents_outside_the_repository():
+    """SPEC, DESIGN, PI_NOTES, FIELD_NOTES and ANCHORS are not in the repository: a comment,
+    docstring, data file or document that cites them points nowhere. Cite the section of
+    docs/design.md, docs/pbx-families.md or docs/raspberry-pi.md that holds the fact."""
+    me = Path(__file__).resolve()
+    cited = []
+    for path in project_text_files():
+        if path == me or FIXTURES in path.parents:
+            continue
+        text = without_history(path, path.read_text(encoding="utf-8"))
+        for number, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE_DOCS.search(line):
+                cited.append(f"{rel(path)}:{number}: {line.strip()[:100]}")
+    assert not cited, "cite the project's own docs instead:\n" + "\n".join(cited)
+
+
+def test_the_stand_alone_check_catches_a_citation():
+    for line in ("# lgpio claims LOW first (PI_NOTES 1.4)", "see SPEC 2", "FIELD_NOTES 1.2:",
+                 "(DESIGN: three places)", "/work/shared/pbx", "ANCHORS.md"):
+        assert OUTSIDE_DOCS.search(line), line
+    for line in ("SPEC_EXAMPLE = {", "SPEC9 = [", "test_golden_year_of_the_spec_example",
+                 "/usr/share/zoneinfo", "a design decision"):
+        assert not OUTSIDE_DOCS.search(line), line
+
+
+def test_every_docs_reference_names_a_document_and_heading_that_exist():
+    """``docs/X.md#anchor`` in a comment, a docstring, a profile's source or a document must
+    lead to an existing file and heading: a renamed heading breaks every citation of it."""
+    broken = []
+    headings: dict[str, set[str]] = {}
+    for path in project_text_files():
+        if path == Path(__file__).resolve():
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for match in DOC_REFERENCE.finditer(line):
+                target = DOCS / match["file"]
+                where = f"{rel(path)}:{number}: docs/{match['file']}"
+                if not target.is_file():
+                    broken.append(f"{where}: no such document")
+                    continue
+                anchor = match["anchor"]
+                if anchor:
+                    known = headings.setdefault(target.name, anchors(target))
+                    if anchor not in known:
+                        broken.append(f"{where}#{anchor}: no such heading")
+    assert not broken, "\n".join(broken)
+
+
+def test_the_reference_finder_reads_what_comments_write():
+    found = [(m["file"], m["anchor"]) for m in DOC_REFERENCE.finditer(
+        "(docs/design.md#the-clock-hold), docs/API.md; [x](../docs/raspberry-pi.md#uarts). "
+        "see docs/pbx-families.md#nec-neax.")]
+    assert found == [("design.md", "the-clock-hold"), ("API.md", None),
+                     ("raspberry-pi.md", "uarts"), ("pbx-families.md", "nec-neax")]
+    assert not list(DOC_REFERENCE.finditer("mydocs/design.md and tests/docs/x.md"))
+
+
+def test_every_shipped_profile_and_format_has_its_family_section():
+    """Each shipped PBX profile, SMDR format and SMDR login is listed in
+    docs/pbx-families.md, and its ``source`` starts with the section its facts come from."""
+    from appliance.smdr.login import load_login
+
+    families = (DOCS / "pbx-families.md").read_text(encoding="utf-8")
+    sections = anchors(DOCS / "pbx-families.md")
+    good, bad = load_all(REPO / "tests" / "no-such-site-dir")
+    assert not bad
+    shipped = [(f"appliance/pbx/profiles/{n}.toml", p.source)
+               for n, p in load_profiles(REPO / "tests" / "no-such-site-dir").items()]
+    shipped += [(f"appliance/smdr/formats/{n}.toml", f.source) for n, f in good.items()]
+    shipped += [(rel(p), load_login(p.stem).source)
+                for p in sorted((REPO / "appliance/smdr/logins").glob("*.toml"))]
+    problems = []
+    for path, source in shipped:
+        if f"(../{path})" not in families:
+            problems.append(f"{path}: not linked from docs/pbx-families.md")
+        match = re.match(r"docs/pbx-families\.md#([\w-]+)", source)
+        if match is None:
+            problems.append(f"{path}: source does not start with docs/pbx-families.md#...")
+        elif match[1] not in sections:
+            problems.append(f"{path}: docs/pbx-families.md has no heading #{match[1]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_pi_notes_say_why_not_rpi_gpio():
+    """Issue 12: the docs say why the appliance uses gpiozero with lgpio, not RPi.GPIO."""
+    _, prose = read(DOCS / "raspberry-pi.md")
+    section = prose.split("## Why gpiozero with lgpio, and not RPi.GPIO", 1)[1].split("\n## ")[0]
+    assert "cannot run on a Pi 5" in section
+    assert "6.6" in section and "Failed to add edge detection" in section
+    assert "why-gpiozero-with-lgpio-and-not-rpigpio" in anchors(DOCS / "raspberry-pi.md")

@@ -1,10 +1,12 @@
 """The boot fragment (firmware/config.txt) agrees with the pin map (hardware/pinmap.toml).
 
-The relays' safe state is set in three places (DESIGN): the firmware fragment for the
-seconds before Linux runs, device construction, and shutdown.  These tests keep the first
-one honest: every relay pin the pin map names is driven to its OFF level at boot, every
-input gets the pull the pin map asks for, and no pin is used twice or taken from the
-reserved set.  The same pin checks run over every example config in hardware/examples/.
+The relays' safe state is set in three places
+(docs/design.md#the-safe-relay-state-in-three-places): the firmware fragment for the
+seconds before Linux runs, device construction, and shutdown.  These tests keep the
+first one honest: every relay pin the pin map names is driven to its OFF level at boot,
+every input gets the pull the pin map asks for, and no pin is used twice or taken from
+the reserved set.  The same pin checks run over every example config in
+hardware/examples/.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ PINMAP = REPO / "hardware" / "pinmap.toml"
 FRAGMENT = REPO / "firmware" / "config.txt"
 EXAMPLES = REPO / "hardware" / "examples"
 
-#: Pins whose power-on default is a pull-down (BCM2835 datasheet table 6-31, via PI_NOTES
-#: 2.1; the same on a Pi 5 per `pinctrl` dumps): an active-high relay here is OFF even
-#: before the firmware runs.
+#: Pins whose power-on default is a pull-down (BCM2835 datasheet table 6-31, via
+#: docs/raspberry-pi.md#boot-pin-states; the same on a Pi 5 per `pinctrl` dumps): an
+#: active-high relay here is OFF even before the firmware runs.
 PULL_DOWN_AT_RESET = range(9, 28)
 
 #: BCM GPIO number -> 40-pin header position (the pin map's comments use both).

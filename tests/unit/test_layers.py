@@ -1,4 +1,5 @@
-"""Closure layers (calendar and company) in the precedence of SPEC 2.
+"""Closure layers (calendar and company) in the precedence of
+docs/design.md#modes-and-precedence.
 
 key > override > date exception > calendar closure > company closure > holiday >
 season > weekly. The layers ride on a parsed schedule (``with_layers``) and never

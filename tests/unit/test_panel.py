@@ -1,5 +1,6 @@
 """The front panel on gpiozero's MockFactory: each key switch kind, debouncing by stable
-readings on the simulated clock, the wiring fault, and the LED patterns (SPEC 3)."""
+readings on the simulated clock, the wiring fault, and the LED patterns
+(docs/design.md#the-front-panel)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 
 import pytest
@@ -33,7 +34,8 @@ def test_the_families_are_shipped():
 def test_shipped_profile_loads_and_is_honest(name):
     profile = load_profile_file(SHIPPED_DIR / f"{name}.toml")
     assert profile.name == name
-    assert "FIELD_NOTES" in profile.source
+    # Its source names its section of docs/pbx-families.md (test_docs checks the anchor).
+    assert re.match(r"docs/pbx-families\.md#[a-z0-9-]+", profile.source), profile.source
     # No shipped profile may claim a check on real hardware.
     assert profile.verified.lower().startswith("nothing verified on a real unit")
     assert "day" in profile.modes
@@ -53,8 +55,9 @@ def test_shipped_smdr_format_exists(name):
 def test_serial_dialogue_only_where_the_notes_document_one():
     profiles = load_profiles(None)
     with_serial = sorted(n for n, p in profiles.items() if p.has_serial)
-    # FIELD_NOTES 0.6: of our families only the Mitel 3300/MiVB documents a night command
-    # on the maintenance port; every other profile must say so instead of inventing one.
+    # docs/pbx-families.md#night-service-over-the-maintenance-port: of our families only
+    # the Mitel 3300/MiVB documents a night command on the maintenance port; every other
+    # profile must say so instead of inventing one.
     assert with_serial == ["mitel-3300"]
     for name, profile in profiles.items():
         if not profile.has_serial:
@@ -304,7 +307,8 @@ def test_the_new_families_say_what_their_notes_say():
     profiles = load_profiles(None)
     vimar = profiles["vimar"].method("keypad").details
     assert vimar["sequences"] == {"night": "901 <R>", "day": "900 <R>"}
-    assert profiles["nortel-meridian"].power.on_power_up == "night"   # FIELD_NOTES 1.3
+    # docs/pbx-families.md#nortel-meridian
+    assert profiles["nortel-meridian"].power.on_power_up == "night"
     for name in ("toshiba-strata", "avaya-definity", "avaya-merlin", "panasonic-kx-td"):
         toggle = profiles[name].method("toggle_key")
         assert toggle.supported and toggle.details["lit_in"] == ("night",), name

@@ -1,4 +1,5 @@
-"""preview(): the entries SPEC 8 asks for, the table, the JSON, and a golden year."""
+"""preview(): the entries docs/design.md#the-api-and-the-command-line asks for, the table,
+the JSON, and a golden year."""
 
 from __future__ import annotations
 
@@ -141,8 +142,9 @@ def _golden(name: str, text: str) -> None:
 
 
 def test_golden_year_of_the_spec_example():
-    """A year of the SPEC's schedule: lunch, summer hours, Bavarian and custom holidays,
-    Christmas Eve, the office move and both DST changes, reviewed by eye once."""
+    """A year of the example schedule (SPEC_EXAMPLE): lunch, summer hours, Bavarian and
+    custom holidays, Christmas Eve, the office move and both DST changes, reviewed by eye
+    once."""
     schedule = parse_schedule(SPEC_EXAMPLE)
     start = date(2026, 6, 1)
     text = format_preview(preview(schedule, start, 366), timezone=schedule.timezone,

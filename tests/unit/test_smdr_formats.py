@@ -44,7 +44,7 @@ def test_every_shipped_format_loads():
     assert not BROKEN
     assert len(FORMATS) >= 20       # issue 14: at least 20 SMDR formats
     for fmt in FORMATS.values():
-        assert fmt.source.startswith("FIELD_NOTES"), fmt.name
+        assert fmt.source.startswith("docs/pbx-families.md#"), fmt.name
         assert fmt.verified is False  # none was checked against a real unit yet
 
 
@@ -152,7 +152,7 @@ def test_round_trip_holds_for_other_times_and_durations(pick, minutes_ago, secon
     assert _same(again.record, varied), line
 
 
-# Formats without a sample line in FIELD_NOTES: their render is pinned by golden lines
+# Formats without a sample line in their sources: their render is pinned by golden lines
 # built from the documented layout, and parsing the golden line gives the record back.
 GOLDEN = [
     ("panasonic-kx-td",
@@ -331,7 +331,8 @@ def test_any_plausible_call_renders_to_a_line_that_parses(name, direction, answe
     assert abs((parsed.record.started_at - rec.started_at).total_seconds()) < 60, line
 
 
-# -- Samsung OfficeServ 7200 over TCP: records built at the offsets of FIELD_NOTES 1.7 --
+# -- Samsung OfficeServ 7200 over TCP: records built at the offsets of
+# -- docs/pbx-families.md#samsung
 
 #: brofield/pbxlog's slices (Go: 0-based, end excluded) of a record read up to its NUL.
 OFFICESERV_OFFSETS = {"callid": (2, 8), "ext": (9, 15), "auth": (16, 25), "mm": (26, 28),

@@ -141,7 +141,8 @@ def test_page_headers_are_headers_not_junk():
 
 
 def test_panasonic_clock_scrambled_during_a_call_is_junk():
-    # "**/**/** **:**" when the clock was changed 4 times during a call (FIELD_NOTES 1.1)
+    # "**/**/** **:**" when the clock was changed 4 times during a call
+    # (docs/pbx-families.md#panasonic-kx-tda)
     line = "**/**/** **:**AM 1200 01 <I>0123 0'05 00:01'00"
     fmt = load_format("panasonic-kx-tda", NO_SITE)
     assert parse_line(line, fmt, now=local("2026-01-02T18:00"), tz=BERLIN).kind \

@@ -98,7 +98,7 @@ def test_check_reports_network_problems_even_with_an_unknown_format():
 
 def test_the_shipped_login_loads_and_cites_its_source():
     login = load_login("panasonic-telnet")
-    assert login.source.startswith("FIELD_NOTES 1.1")
+    assert login.source.startswith("docs/pbx-families.md#panasonic-kx-tda")
     assert login.verified.startswith("Nothing verified on a real unit")
     assert login.port == 2300 and login.username == "SMDR" and login.needs_password
     assert [a.send for a in login.answers] == ["{username}", "smdr", "{password}"]

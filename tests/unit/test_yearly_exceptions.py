@@ -1,5 +1,6 @@
 """Yearly repeating exceptions: a fixed date, or a weekday near a date ("the Friday
-before 24 December"), shown in preview like any exception (issue 17, SPEC 2 level 3)."""
+before 24 December"), shown in preview like any exception (issue 17, level 3 of
+docs/design.md#modes-and-precedence)."""
 
 from __future__ import annotations
 

@@ -112,7 +112,8 @@ def test_sim_panel_key_and_clock(client, tokens, appliance):
     panel = client.get("/api/v1/sim/panel", headers=op).get_json()
     assert panel["key"] == "night"
     assert panel["relays"] == {"night-service": "closed"}
-    assert panel["leds"]["night"] == "slow"           # forced by key: slow blink (SPEC 3)
+    # forced by key: slow blink (docs/design.md#the-front-panel)
+    assert panel["leds"]["night"] == "slow"
     r = client.post("/api/v1/sim/clock", json={"now": "2026-03-02T20:00:00+01:00"}, headers=op)
     assert r.get_json()["now"] == "2026-03-02T19:00:00+00:00"
     for body, field in (({"position": "sideways"}, "position"), ({"position": 3}, "position")):

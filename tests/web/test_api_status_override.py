@@ -1,4 +1,4 @@
-"""GET /status, overrides, zones and health through the JSON API (SPEC 8)."""
+"""GET /status, overrides, zones and health through the JSON API (docs/API.md)."""
 
 from __future__ import annotations
 

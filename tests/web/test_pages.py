@@ -40,7 +40,8 @@ def test_status_page_says_mode_reason_next_change(as_user):
 
 def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock_factory):
     """Contact with a status input plus a keypad that cannot hear the PBX: the page must
-    not say "confirmed by the PBX" for the whole switch (SPEC 4: the UI says so)."""
+    not say "confirmed by the PBX" for the whole switch (the UI says so:
+    docs/design.md#actuators-and-verification)."""
     raw = dict(site_config(sense=True).raw)
     raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad", "hook_pin": 20,
                              "keys": {"7": 21, "1": 12, "8": 18, "2": 16},

@@ -3,10 +3,11 @@
 Expanding a big feed builds hundreds of thousands of short-lived objects. In the
 daemon's process that work would share the interpreter lock with the controller
 thread, and its garbage collections would pause every thread for tens of
-milliseconds: a key turn must never wait for a calendar (SPEC 9: key to relay p99 <
-5 ms). So the calendar thread hands the job to one worker process (started by
-``forkserver``, never by forking the multi-threaded daemon) and waits; what comes back
-is compact (plain tuples), so taking it in costs the daemon almost nothing.
+milliseconds: a key turn must never wait for a calendar (key to relay p99 < 5 ms,
+docs/design.md#performance-targets). So the calendar thread hands the job to one worker
+process (started by ``forkserver``, never by forking the multi-threaded daemon) and
+waits; what comes back is compact (plain tuples), so taking it in costs the daemon almost
+nothing.
 
 The worker is replaced after :data:`JOBS_PER_WORKER` jobs (a feed library that leaks
 cannot grow the daemon), and after a job that fails to come back in time (a worker

@@ -13,9 +13,9 @@ Each closure has the shape of a schedule's date exception and is checked by the 
 parser (:func:`appliance.decision.layers.parse_company_closures`). A site puts the set in
 force as the **company layer** of every zone's schedule
 (:meth:`Controller.set_schedule_layer`, kind ``company``): it never overwrites the site's
-own hours. SPEC 2 places it: the site's own date exceptions and its calendar closures win
-over it, and it wins over public holidays, seasons and the weekly hours. Reasons read
-``company closure v7: Staff day``.
+own hours. docs/design.md#modes-and-precedence places it: the site's own date exceptions
+and its calendar closures win over it, and it wins over public holidays, seasons and the
+weekly hours. Reasons read ``company closure v7: Staff day``.
 
 Versions only go up. A site applies a set whose version is higher than the one in force,
 and acknowledges it in its status (``closures.version``); the same version with the same

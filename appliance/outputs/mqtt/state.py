@@ -92,8 +92,9 @@ NIGHT_WINDOW_DAYS = 14
 def last_night(summary: dict, today: date) -> dict:
     """The after-hours calls of "last night" from :func:`appliance.smdr.report.summary`.
 
-    SPEC 6 labels a night with the local date its after-hours span began, so a weekend
-    without day service is one night, Friday's. "Last night" is the latest night that
+    A night is labelled with the local date its after-hours span began
+    (docs/design.md#after-hours-calls-smdr), so a weekend without day service is one
+    night, Friday's. "Last night" is the latest night that
     began before *today*: on Tuesday, Monday evening to Tuesday morning; on Monday, the
     whole weekend since Friday's closing; and it stays that night until a night begins
     after today's midnight.
