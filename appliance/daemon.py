@@ -35,7 +35,7 @@ from appliance.outputs.sdnotify import SystemdNotifier
 from appliance.store import Store
 from appliance.store.lock import DataDirLock
 
-log = logging.getLogger("nightswitch.daemon")
+log = logging.getLogger(__name__)
 
 #: Where the running daemon says how to reach it: ``{"socket": ..., "web": ...}``. No
 #: secret: the command line's socket is guarded by its permissions (web.serving).
@@ -387,7 +387,7 @@ def _connect_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
-def simulated_clock(config) -> SimClock:
+def simulated_clock() -> SimClock:
     """The clock of ``simulate``: it starts at the real time and runs at real speed until
     the virtual panel moves it."""
     return SimClock(rate=1.0)

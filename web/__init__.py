@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from flask import Flask
 
-log = logging.getLogger("nightswitch.web")
+log = logging.getLogger(__name__)
 
 #: Bodies larger than this are refused with 413 (a schedule is a few KB).
 MAX_BODY = 256 * 1024

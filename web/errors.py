@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.errors import NightswitchError, Refused, ValidationError
 
-log = logging.getLogger("nightswitch.web")
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):

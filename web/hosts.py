@@ -32,6 +32,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web.errors import ApiError
 
+#: Account and security events go to one named channel, so an admin can follow them in
+#: the journal (``journalctl -u nightswitch | grep nightswitch.security``) whichever
+#: module saw them: the one deliberate exception to ``getLogger(__name__)``.
 log = logging.getLogger("nightswitch.security")
 
 #: The WSGI environ key the Unix-socket server sets (web.serving); such a request has

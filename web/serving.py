@@ -52,7 +52,7 @@ from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 from web import MAX_BODY
 from web.hosts import LOCAL_SOCKET, TRUSTED_PROXIES, address_key
 
-log = logging.getLogger("nightswitch.web")
+log = logging.getLogger(__name__)
 
 CONNECTION_LIMIT = 400
 PER_ADDRESS = 24

@@ -25,6 +25,9 @@ from datetime import datetime, timedelta, timezone
 from appliance.errors import FieldError, ValidationError
 from appliance.store.validate import ROLE_RANK
 
+#: Account and security events go to one named channel, so an admin can follow them in
+#: the journal (``journalctl -u nightswitch | grep nightswitch.security``) whichever
+#: module saw them: the one deliberate exception to ``getLogger(__name__)``.
 log = logging.getLogger("nightswitch.security")
 
 #: How long a login lasts, from the moment of login, however much it is used.

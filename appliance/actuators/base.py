@@ -16,39 +16,8 @@ from __future__ import annotations
 import abc
 import time
 
-from appliance.errors import FieldError, NightswitchError
+from appliance.errors import Abandoned, ActuatorError, FieldError, LoginRefused, NightswitchError
 from appliance.validation import Problems, mode_problem, pin_problem
-
-
-class ActuatorError(NightswitchError):
-    """An actuator could not apply or confirm a mode. The message is for people: it
-    says what failed and, where it can, what to look at.
-
-    ``retry_automatically`` is False for a failure that retrying would make worse (a
-    login the PBX refused: a few more tries can lock the maintenance account, see
-    :exc:`LoginRefused`); the worker then waits for an operator's retry or a long
-    interval.
-    """
-
-    retry_automatically = True
-
-
-class LoginRefused(ActuatorError):
-    """The PBX refused the maintenance login (a wrong password or user name).
-
-    Trying again with the same password cannot work and can lock the PBX's maintenance
-    account after a few failures, so :attr:`retry_automatically` is False: whoever drives
-    the actuator stops, shows the fault, and tries again only when the config or the
-    site profile changes, when an operator asks for a retry, or after a long interval.
-    The message says what to check and how to try it by hand.
-    """
-
-    retry_automatically = False
-
-
-class Abandoned(ActuatorError):
-    """An apply stopped at a safe point because a newer mode is wanted (or the appliance
-    is stopping). Not a fault: the worker applies the newest mode next."""
 
 
 def never_abandon() -> bool:

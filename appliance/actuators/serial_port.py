@@ -38,7 +38,7 @@ from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
 from appliance.pbx.profiles import DEFAULT_SITE_DIR, ProfileSet, load_profiles
 from appliance.validation import MODE_RE
-from appliance.pbx.settings import parse_settings
+from appliance.pbx.port_settings import parse_settings
 
 ALLOWED = {"profile", "port", "username", "password", "settings", "modes"}
 

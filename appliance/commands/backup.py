@@ -13,9 +13,9 @@ from pathlib import Path
 
 from appliance import __version__
 from appliance.errors import FieldError, ValidationError
-from appliance.store.backup import write_backup
+from appliance.backup.archive import write_backup
 from appliance.store.offline import actor, now
-from appliance.store.restore import MAX_DB_BYTES, restore
+from appliance.backup.restore import MAX_DB_BYTES, restore
 
 
 def register(subparsers, common) -> None:

@@ -519,7 +519,7 @@ def _number(text: str, option: str, lo, hi, kind=float):
 
 
 def _rates(text: str) -> list[int]:
-    from appliance.pbx.settings import BAUD_RATES
+    from appliance.pbx.port_settings import BAUD_RATES
 
     rates = []
     for part in text.split(","):

@@ -63,7 +63,7 @@ def who() -> str:
 def resolve(args):
     """``(profile, port, settings, zone)`` from the arguments (and the config)."""
     from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
-    from appliance.pbx.settings import SerialSettings, parse_settings
+    from appliance.pbx.port_settings import SerialSettings, parse_settings
 
     if args.profile or args.port:
         if args.actuator:

@@ -59,7 +59,7 @@ def register(subparsers, common) -> None:
 
 
 def _check_args(args, profile) -> list[FieldError]:
-    from appliance.pbx.settings import BAUD_RATES
+    from appliance.pbx.port_settings import BAUD_RATES
 
     errors = []
     if args.baud is not None and args.baud not in BAUD_RATES:

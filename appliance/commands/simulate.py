@@ -38,7 +38,7 @@ def run(args) -> int:
     config = load_config(args.config) if args.config else default_config(args.timezone)
     config.clock_sync = "always"
     data = args.data or tempfile.mkdtemp(prefix="nightswitch-sim-")
-    appliance = Appliance(config, data, pin_factory=MockFactory(), clock=simulated_clock(config),
+    appliance = Appliance(config, data, pin_factory=MockFactory(), clock=simulated_clock(),
                           simulate=True, port=args.port, host=args.host)
     password = None
     if not any(u.get("role") == "admin" for u in appliance.store.list_users()):

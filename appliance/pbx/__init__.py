@@ -2,7 +2,7 @@
 
 Layers, lowest first (each imports only the ones above it in this list):
 
-:mod:`appliance.pbx.settings`
+:mod:`appliance.pbx.port_settings`
     Serial settings (baud, bits, parity, ...) read from TOML and checked.
 :mod:`appliance.pbx.profiles`
     A PBX family described as a TOML file: methods offered, the maintenance-port

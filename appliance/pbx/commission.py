@@ -15,7 +15,7 @@ from appliance.errors import ValidationError
 from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
 from appliance.pbx.profiles import DEFAULT_SITE_DIR, Profile, load_profiles
-from appliance.pbx.settings import parse_settings
+from appliance.pbx.port_settings import parse_settings
 
 
 def _from_spec(spec: dict, profiles_dir, profiles):

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 
 import serial
 
-from appliance.errors import NightswitchError
+from appliance.errors import DialogueError, DialogueTimeout, LoginRefused, NightswitchError, PortError
 
-log = logging.getLogger("appliance.pbx")
+log = logging.getLogger(__name__)
 
 #: Characters kept for matching; older text is dropped. A PBX answer is a few lines.
 MAX_BUFFER = 16 * 1024
@@ -54,43 +54,6 @@ _ANSI_PARTIAL = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*)?$")
 # Everything below space except tab, LF and CR, plus DEL and the C1 block.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PLACEHOLDER = re.compile(r"\{(username|password)\}")
-
-
-class DialogueError(NightswitchError):
-    """The dialogue with the PBX failed. The message is for people and never holds a
-    secret.
-
-    :param str kind: ``timeout``, ``port``, ``auth``, ``refused``, ``busy``, ``error``,
-        ``verify`` or ``protocol``; ``auth`` failures are never retried, to avoid
-        locking the account.
-    """
-
-    def __init__(self, message: str, kind: str = "error"):
-        super().__init__(message)
-        self.kind = kind
-
-
-class LoginRefused(DialogueError):
-    """The PBX refused the login: an error pattern of kind ``auth`` matched the answer to
-    a login step. Never retried by the engine or the link: a second wrong password can
-    lock the maintenance account.
-
-    :param str said: what the PBX printed (masked, one line).
-    """
-
-    def __init__(self, message: str, said: str = ""):
-        super().__init__(message, "auth")
-        self.said = said
-
-
-class DialogueTimeout(DialogueError):
-    def __init__(self, message: str):
-        super().__init__(message, "timeout")
-
-
-class PortError(DialogueError):
-    def __init__(self, message: str):
-        super().__init__(message, "port")
 
 
 def clean(text: str) -> str:
@@ -128,7 +91,7 @@ class Dialogue:
 
     :param port: an open pyserial port (its ``timeout`` should be short, such as
         0.05 s: the dialogue loops on its own deadlines).
-    :param settings: :class:`~appliance.pbx.settings.SerialSettings` (line ending and
+    :param settings: :class:`~appliance.pbx.port_settings.SerialSettings` (line ending and
         pacing are used here).
     :param str username: fills ``{username}``; shown in logs.
     :param str password: fills ``{password}``; never shown.

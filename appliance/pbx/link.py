@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - not POSIX
 from appliance.pbx.dialogue import Dialogue, DialogueError, LoginRefused, PortError
 from appliance.pbx.probe import reach_command_prompt
 from appliance.pbx.profiles import Profile
-from appliance.pbx.settings import SerialSettings
+from appliance.pbx.port_settings import SerialSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class PbxLink:
     :param str url: any pyserial URL or device path.
     :param str username: overrides the profile's default username.
     :param str password: the secret for ``{password}``; never logged or shown.
-    :param settings: :class:`~appliance.pbx.settings.SerialSettings` overriding the
+    :param settings: :class:`~appliance.pbx.port_settings.SerialSettings` overriding the
         profile's, or None.
     :param monotonic: the clock for deadlines; real time, since the wire is real.
     :param sleep: for pacing and the pause before a retry.

@@ -71,7 +71,7 @@ from pathlib import Path
 
 from appliance.errors import FieldError, ValidationError
 from appliance.validation import MODE_RE, Problems
-from appliance.pbx.settings import SerialSettings, parse_settings
+from appliance.pbx.port_settings import SerialSettings, parse_settings
 from appliance.pbx.terminal import Terminal, read_during, read_terminal
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
@@ -807,9 +807,3 @@ def load_profiles(site_dir=DEFAULT_SITE_DIR) -> ProfileSet:
         except ValidationError as exc:
             problems.append(exc)
     return ProfileSet(profiles, problems, site_path)
-
-
-def describe_problems(profiles: ProfileSet) -> list[str]:
-    """One line per profile file that failed to load, for logs and ``check``."""
-    return [line for problem in profiles.problems for line in problem.render().splitlines()]
-

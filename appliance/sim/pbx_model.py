@@ -20,12 +20,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from appliance.errors import NightswitchError
+from appliance.errors import NightswitchError, SimError
 from appliance.validation import KEY_TOKEN_RE
-
-
-class SimError(NightswitchError):
-    """A request the simulator cannot honour, said plainly (no traceback)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +46,6 @@ class KeypadResult:
     mode: str | None
     outcome: str
     dialled: str
-
-
 
 
 def _code_pattern(template: str, password_length: int | None) -> re.Pattern:
@@ -190,10 +184,6 @@ class PbxModel:
 
     def check_password(self, password: str) -> bool:
         return password == self._password
-
-    @property
-    def has_password(self) -> bool:
-        return bool(self._password)
 
     def set_password(self, password: str) -> None:
         """Change the PBX's password (the ``wrong_password`` fault: ours no longer fits)."""

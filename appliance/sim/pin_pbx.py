@@ -31,7 +31,7 @@ import time
 
 from appliance.sim.pbx_model import PbxModel
 
-log = logging.getLogger("appliance.sim")
+log = logging.getLogger(__name__)
 
 #: The shortest relay closure a PBX input or a DTMF detector takes as a press.
 MIN_PRESS_S = 0.04

@@ -60,11 +60,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from appliance.pbx.settings import SerialSettings
+from appliance.pbx.port_settings import SerialSettings
 from appliance.sim.maintenance_terminal import ECHO, MaintenanceTerminal
 from appliance.sim.pbx_model import PbxModel, SimError
 
-log = logging.getLogger("appliance.sim")
+log = logging.getLogger(__name__)
 
 FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "cut", "power_cut", "clear")
 #: Bytes written in one go; small so a long answer trickles out as on a real wire.

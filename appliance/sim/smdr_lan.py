@@ -34,7 +34,7 @@ from datetime import timezone
 
 from appliance.sim.call_maker import CallMaker
 
-log = logging.getLogger("appliance.sim")
+log = logging.getLogger(__name__)
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 ECHO, SGA, TTYPE, NAWS = 1, 3, 24, 31

@@ -31,11 +31,11 @@ from datetime import timezone
 
 import serial
 
-from appliance.pbx.settings import SerialSettings
+from appliance.pbx.port_settings import SerialSettings
 from appliance.sim.call_maker import CallMaker
 from appliance.sim.uart import through_the_wire
 
-log = logging.getLogger("appliance.sim")
+log = logging.getLogger(__name__)
 
 #: termios speed constants back to bits per second.
 _SPEEDS = {getattr(termios, f"B{rate}"): rate

@@ -34,7 +34,7 @@ from string import Formatter
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.validation import Problems
-from appliance.pbx.settings import SerialSettings, parse_settings
+from appliance.pbx.port_settings import SerialSettings, parse_settings
 from appliance.smdr.record import DIRECTIONS, CallRecord
 from appliance.smdr.templates import (Template, TemplateError, compile_template,
                                       render_clock, render_date, render_duration)
@@ -42,10 +42,6 @@ from appliance.smdr.templates import (Template, TemplateError, compile_template,
 #: Where an installer puts site formats (``<name>.toml``); they win over shipped ones.
 SITE_DIR = Path("/etc/nightswitch/smdr")
 
-#: Layout groups the parser converts itself; every other group is only for rules/fields.
-#: ``end_date``/``end_time`` are for PBXs that print when the call ended beside when it
-#: started, and no duration (NEC NEAX): the duration is worked out from the two.
-TIME_GROUPS = ("date", "time", "duration", "ring", "end_date", "end_time")
 #: CallRecord fields a format may fill straight from layout groups.
 TEXT_FIELDS = ("extension", "trunk", "number")
 #: What a render template may use.
@@ -177,10 +173,6 @@ class SmdrFormat:
     def year_printed(self) -> bool:
         """True when the records carry the year (else the parser infers it)."""
         return any("Y" in t.letters for t in self.date)
-
-    @property
-    def date_printed(self) -> bool:
-        return bool(self.date)
 
     def render(self, record: CallRecord, tz: tzinfo = timezone.utc) -> str:
         """Print *record* as this PBX would, in the site's time zone *tz*.

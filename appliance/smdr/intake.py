@@ -37,7 +37,7 @@ from datetime import tzinfo
 import serial
 
 from appliance.errors import FieldError, ValidationError
-from appliance.pbx.settings import SerialSettings, parse_settings
+from appliance.pbx.port_settings import SerialSettings, parse_settings
 from appliance.smdr.formats import SmdrFormat, UnknownFormat, load_format
 from appliance.smdr.framing import FramedLine, LineFramer
 from appliance.smdr.login import LoginRefused

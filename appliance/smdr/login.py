@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.errors import FieldError, LoginRefused, NightswitchError, ValidationError
 from appliance.pbx.dialogue import Dialogue, DialogueError, DialogueTimeout
-from appliance.pbx.settings import LINE_ENDINGS, SerialSettings
+from appliance.pbx.port_settings import LINE_ENDINGS, SerialSettings
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 TOP_KEYS = {"name", "title", "source", "verified", "notes", "port", "username",
@@ -54,10 +54,6 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 #: An answer given more often than this means the PBX is not accepting it.
 MAX_ROUNDS = 8
 _GLOBAL_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
-
-
-class LoginRefused(NightswitchError):
-    """The PBX refused the login (a wrong password). Never retried at once."""
 
 
 class LoginFailed(NightswitchError):

@@ -29,9 +29,9 @@ import time
 
 import serial
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.errors import FieldError, NightswitchError, SourceError, ValidationError
 from appliance.pbx.dialogue import DialogueError
-from appliance.pbx.settings import SerialSettings
+from appliance.pbx.port_settings import SerialSettings
 from appliance.smdr.login import Login, LoginFailed, LoginRefused, load_login, run_login
 from appliance.smdr.telnet import NetPort, keepalive
 
@@ -44,10 +44,6 @@ NETWORK_KEYS = ("login", "username", "password", "allow")
 CONNECT_TIMEOUT_S = 10.0
 _URL = re.compile(r"^(?P<scheme>telnet|listen)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*)"
                   r"(?::(?P<port>\d{1,5}))?/?$")
-
-
-class SourceError(NightswitchError):
-    """The source could not be opened; the message says why (retried with backoff)."""
 
 
 def parse_url(text: str) -> tuple[str, str, int | None]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from appliance.errors import TemplateError
 
 #: The letters each kind of template understands, with what they mean.
 KINDS = {
@@ -35,10 +36,6 @@ KINDS = {
     "duration": {"H": "hours", "M": "minutes", "S": "seconds", "t": "tenths of a second",
                  "m": "tenths of a minute"},
 }
-
-
-class TemplateError(ValueError):
-    """A template that cannot be compiled; the message says what is allowed."""
 
 
 @dataclass(frozen=True)

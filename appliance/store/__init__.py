@@ -1,9 +1,10 @@
-"""Nightswitch's persistent data: SQLite in the data directory, and its backups.
+"""Nightswitch's persistent data: SQLite in the data directory.
 
 :class:`Store` is the façade the daemon, the web layer and the CLI use. The rest of
 the package is one idea per module: :mod:`.db` (opening, pragmas, quarantine,
-migrations), :mod:`.schema` (the migration steps), one module per kind of data,
-:mod:`.lock` (one daemon per data directory), :mod:`.backup` and :mod:`.restore`.
+migrations, the consistent snapshot), :mod:`.schema` (the migration steps), one module
+per kind of data, :mod:`.lock` (one daemon per data directory). Backups and restores are
+:mod:`appliance.backup`.
 """
 
 from appliance.store.db import SchemaTooNewError, StoreError

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from appliance.errors import NightswitchError
+from appliance.errors import NightswitchError, SchemaTooNewError, StoreError
 from appliance.store import files
 from appliance.store.lock import held_by_another_process
 from appliance.store.schema import MIGRATIONS, Migration
@@ -35,14 +35,6 @@ BUSY_TIMEOUT_S = 10.0
 SIDECARS = ("-wal", "-shm")
 
 _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
-
-class StoreError(NightswitchError):
-    """The database cannot be used: the disk, permissions, a lock, a closed store."""
-
-
-class SchemaTooNewError(StoreError):
-    """The database was written by a newer nightswitch than this one."""
 
 
 class _CorruptDatabase(Exception):
@@ -283,3 +275,35 @@ class Database:
                 finally:
                     self._conn = None
                     self._adopt()
+
+
+def snapshot(db_path: Path, dest: Path) -> None:
+    """Copy the database at *db_path* to *dest* consistently, with the online backup API.
+
+    *dest* appears complete or not at all, and is a single self-contained file
+    (``journal_mode=DELETE``), ready to be copied or archived.
+
+    :raises StoreError: if there is no database at *db_path* or it cannot be read.
+    """
+    if not db_path.is_file():
+        raise StoreError(f"there is no database at {db_path}; nothing to back up "
+                         "(check --data)")
+    tmp = files.temp_path_beside(dest)
+    try:
+        # Opened read-write but never written to: a read-only connection cannot see the
+        # write-ahead log of a daemon that is not running and has left none behind.
+        src = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S)
+        try:
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        files.replace_durably(tmp, dest)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db_path}: cannot take a snapshot: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

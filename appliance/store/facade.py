@@ -19,10 +19,10 @@ from appliance.store import modes as _modes
 from appliance.store import schedules as _schedules
 from appliance.store import security_log as _security_log
 from appliance.store import sessions as _sessions
-from appliance.store import settings as _settings
+from appliance.store import key_values as _key_values
 from appliance.store import tokens as _tokens
 from appliance.store import users as _users
-from appliance.store.backup import snapshot
+from appliance.backup.archive import snapshot
 from appliance.store.db import DB_NAME, Database, StoreError
 
 #: How long the daemon keeps the audit log, call records and mode history (the design sets
@@ -358,11 +358,11 @@ class Store:
 
     def get_setting(self, key) -> str | None:
         with self._db.read() as conn:
-            return _settings.get(conn, key)
+            return _key_values.get(conn, key)
 
     def set_setting(self, key, value) -> None:
         with self._db.write() as conn:
-            _settings.set_(conn, key, value)
+            _key_values.set_(conn, key, value)
 
     # -- SMDR ----------------------------------------------------------------------
 

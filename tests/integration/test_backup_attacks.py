@@ -120,7 +120,7 @@ def test_f6_the_trigger_would_have_made_everyone_admin(tmp_path):
         s.add_audit("main", at=NOW, who="key", source="key", old_mode=None, new_mode="day",
                     reason="x")
         assert s.get_user("visitor")["role"] == "admin"
-    from appliance.store.restore_schema import differences
+    from appliance.backup.schema_check import differences
     with sqlite3.connect(tmp_path / "nightswitch.db") as conn:
         from appliance.store.schema import SCHEMA_VERSION
         assert differences(conn, SCHEMA_VERSION) == [

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.cli import main
-from appliance.pbx.settings import SerialSettings
+from appliance.pbx.port_settings import SerialSettings
 from appliance.sim.smdr_line import SmdrLine
 from appliance.smdr.detect import detect
 from appliance.smdr.formats import load_all

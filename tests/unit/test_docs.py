@@ -41,7 +41,7 @@ from appliance.cli import build_parser, main
 from appliance.config import load_config_text, validate_config
 from appliance.errors import ValidationError
 from appliance.pbx.profiles import load_profiles
-from appliance.pbx.settings import KEYS as SERIAL_SETTING_KEYS
+from appliance.pbx.port_settings import KEYS as SERIAL_SETTING_KEYS
 from appliance.decision.schedule import parse_schedule
 from appliance.smdr.formats import load_all
 

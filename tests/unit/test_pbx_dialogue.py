@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from appliance.pbx.dialogue import (MAX_BUFFER, Dialogue, DialogueError, DialogueTimeout,
                                     LoginRefused, PortError, clean, prompt_at_end)
 from appliance.pbx.profiles import ErrorPattern, Step
-from appliance.pbx.settings import SerialSettings
+from appliance.pbx.port_settings import SerialSettings
 
 ANSWER = re.compile(r"SYSTEM STATUS CHANGED TO\s+DAY")
 
@@ -334,7 +334,7 @@ def test_the_password_is_sent_but_never_logged_or_quoted(peer, caplog):
     steps = [Step(send="{username}", expect="Password:", sample="Password: ",
                   pattern=re.compile("Password:")),
              Step(send="{password}", expect="OK", sample="OK", pattern=re.compile("OK"))]
-    caplog.set_level(logging.DEBUG, logger="appliance.pbx")
+    caplog.set_level(logging.DEBUG, logger="appliance.pbx.dialogue")
     with pytest.raises(DialogueError) as caught:
         d.run(steps, default_timeout_s=2.0, what="login")
     assert peer.script == []        # the PBX got the password, and answered

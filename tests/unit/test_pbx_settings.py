@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import serial
 
-from appliance.pbx.settings import BAUD_RATES, SerialSettings, parse_settings
+from appliance.pbx.port_settings import BAUD_RATES, SerialSettings, parse_settings
 
 
 @pytest.mark.parametrize("baud", BAUD_RATES)

@@ -26,6 +26,7 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from appliance.decision.layers import CalendarEntry
+from appliance.errors import FeedError
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,6 @@ WINDOW_DAYS_BACK = 2
 _TOO_FINE = {"SECONDLY", "MINUTELY", "HOURLY"}
 SUMMARY_MAX = 80
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-class FeedError(Exception):
-    """The feed as a whole cannot be used; the message says why, in words for a
-    facilities manager (it is shown as the ``calendar`` fault)."""
 
 
 @dataclass(frozen=True)

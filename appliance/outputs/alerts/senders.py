@@ -24,10 +24,7 @@ from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from appliance import __version__
-
-
-class DeliveryError(Exception):
-    """A message could not be delivered; the text says why."""
+from appliance.errors import DeliveryError
 
 
 def _mail_parts(url: str) -> dict:

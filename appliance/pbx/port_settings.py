@@ -70,15 +70,6 @@ class SerialSettings:
                 "parity": PARITIES[self.parity], "stopbits": STOPBITS[self.stopbits],
                 "xonxoff": self.xonxoff, "rtscts": self.rtscts}
 
-    def miniterm_args(self) -> str:
-        """The same settings as ``python -m serial.tools.miniterm`` options, for a hint."""
-        args = [str(self.baudrate), f"--parity {PARITIES[self.parity]}"]
-        if self.xonxoff:
-            args.append("--xonxoff")
-        if self.rtscts:
-            args.append("--rtscts")
-        return " ".join(args)
-
     def describe(self) -> str:
         """``9600 8N1 CR`` style summary, as written on a PBX manual's port page."""
         flow = " XON/XOFF" if self.xonxoff else ""

@@ -1,4 +1,4 @@
-"""Small key/value settings, such as the web session's secret key."""
+"""Small key/value settings in the database, such as the time of the last fallback drill."""
 
 from __future__ import annotations
 

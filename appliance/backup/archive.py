@@ -9,7 +9,7 @@ damage, not tampering: anyone who can write a backup can write its manifest.
 
 The snapshot is taken with SQLite's online backup API, from a separate connection, so
 it is consistent even while the daemon keeps writing. The manifest says what the file
-is and carries a SHA-256 of every member, so :mod:`appliance.store.restore` can refuse
+is and carries a SHA-256 of every member, so :mod:`appliance.backup.restore` can refuse
 a damaged or foreign file before it touches anything::
 
     manifest.json      {"format": "nightswitch-backup", "format_version": 2,
@@ -40,7 +40,8 @@ from pathlib import Path
 
 from appliance.errors import FieldError
 from appliance.store import files
-from appliance.store.db import BUSY_TIMEOUT_S, DB_NAME, StoreError, quick_check, user_version
+from appliance.store.db import (BUSY_TIMEOUT_S, DB_NAME, StoreError, quick_check, snapshot,
+                                user_version)
 
 FORMAT = "nightswitch-backup"
 FORMAT_VERSION = 2
@@ -67,38 +68,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 16), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def snapshot(db_path: Path, dest: Path) -> None:
-    """Copy the database at *db_path* to *dest* consistently, with the online backup API.
-
-    *dest* appears complete or not at all, and is a single self-contained file
-    (``journal_mode=DELETE``), ready to be copied or archived.
-
-    :raises StoreError: if there is no database at *db_path* or it cannot be read.
-    """
-    if not db_path.is_file():
-        raise StoreError(f"there is no database at {db_path}; nothing to back up "
-                         "(check --data)")
-    tmp = files.temp_path_beside(dest)
-    try:
-        # Opened read-write but never written to: a read-only connection cannot see the
-        # write-ahead log of a daemon that is not running and has left none behind.
-        src = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S)
-        try:
-            dst = sqlite3.connect(tmp)
-            try:
-                src.backup(dst)
-                dst.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                dst.close()
-        finally:
-            src.close()
-        files.replace_durably(tmp, dest)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{db_path}: cannot take a snapshot: {exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def site_dir_of(config_path: Path) -> Path:

@@ -35,12 +35,12 @@ from pathlib import Path
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.store import files
-from appliance.store.backup import (CONFIG_MEMBER, DB_MEMBER, FORMAT, FORMAT_VERSION, MANIFEST,
+from appliance.backup.archive import (CONFIG_MEMBER, DB_MEMBER, FORMAT, FORMAT_VERSION, MANIFEST,
                                     MAX_SITE_FILE, MAX_SITE_FILES, SITE_DIRS, SITE_MEMBER_RE,
                                     check_site_files, site_dir_of, snapshot)
 from appliance.store.db import DB_NAME, SIDECARS, StoreError, set_aside, user_version
 from appliance.store.lock import DataDirLock
-from appliance.store.restore_schema import differences
+from appliance.backup.schema_check import differences
 from appliance.store.schema import SCHEMA_VERSION
 
 MAX_MANIFEST = 256 * 1024
@@ -557,7 +557,7 @@ def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
             by: str = "restore") -> RestoreResult:
     """Check *archive* and, if it is sound, install its database, config and site files.
 
-    :param archive: a file made by :func:`appliance.store.backup.write_backup`.
+    :param archive: a file made by :func:`appliance.backup.archive.write_backup`.
     :param data_dir: the data directory to restore into.
     :param config_path: where the config goes; the site's ``profiles/`` and ``smdr/``
         are beside it. None leaves any config and site files alone.
