@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from appliance.decision.schedule import WEEKDAYS, holiday_name_key
+from appliance.decision.holiday_source import holiday_name_key
+from appliance.decision.schedule import WEEKDAYS
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d{1,4})\]|(\.)")
 #: Form fields that are not part of the schedule.

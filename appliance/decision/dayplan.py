@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from appliance.decision.holiday_source import holiday_name_key, library_holidays
 from appliance.decision.schedule import (
     DAY_MINUTES, WEEKDAY_NAMES, WEEKDAYS, HolidayRules, Schedule, TimeRange,
-    format_minutes, holiday_language, holiday_name_key, library_categories,
+    format_minutes,
 )
 
 
@@ -75,26 +76,6 @@ class DayPlan:
 
 
 # -- holidays -----------------------------------------------------------------------------
-
-@lru_cache(maxsize=256)
-def library_holidays(country: str, subdivision: str | None, year: int,
-                     categories: tuple[str, ...] = ()) -> dict[date, tuple[str, ...]]:
-    """The ``holidays`` library's public holidays of one year, as ``{date: names}``.
-
-    Cached per (country, subdivision, year, extra categories): the appliance asks about
-    the same year thousands of times (every preview, every decision), and the answer
-    never changes within one installed library version.
-
-    :param tuple categories:
-        Extra categories on top of the public holidays, such as ``("catholic",)``.
-    """
-    import holidays
-
-    table = holidays.country_holidays(country, subdiv=subdivision, years=year,
-                                      language=holiday_language(country),
-                                      categories=library_categories(categories))
-    return {day: tuple(table.get_list(day)) for day in sorted(table)}
-
 
 def clear_holiday_cache() -> None:
     """Forget the cached holiday tables (the benchmark measures a cold start with it)."""

@@ -22,6 +22,10 @@ from functools import lru_cache
 
 from appliance.errors import FieldError, ValidationError
 from appliance.validation import MODE_RE, Problems, join, json_type, show
+from appliance.decision.holiday_source import (country_categories, country_codes,
+                                               holiday_name_key, known_holiday_names,
+                                               library_holidays, subdivision_aliases,
+                                               subdivision_codes)
 
 #: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -634,88 +638,6 @@ def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
 
 # -- holidays -----------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _country_codes() -> frozenset[str]:
-    """The ISO codes (alpha-2 and alpha-3) the holidays library has a calendar for.
-
-    Read from its registry rather than ``list_supported_countries()``, which imports
-    every one of its 250 country modules (0.1 s on a PC, seconds on a Pi).
-    """
-    from holidays import registry
-
-    return frozenset(code for names in registry.COUNTRIES.values() for code in names[1:3])
-
-
-@lru_cache(maxsize=64)
-def _country_subdivisions(country: str) -> tuple[str, ...]:
-    import holidays
-
-    return tuple(holidays.country_holidays(country).subdivisions)
-
-
-@lru_cache(maxsize=64)
-def _country_categories(country: str) -> tuple[str, ...]:
-    import holidays
-
-    return tuple(sorted(holidays.country_holidays(country).supported_categories))
-
-
-@lru_cache(maxsize=64)
-def _subdivision_aliases(country: str) -> dict[str, str]:
-    import holidays
-
-    return dict(getattr(holidays.country_holidays(country), "subdivisions_aliases", {}))
-
-
-@lru_cache(maxsize=64)
-def holiday_language(country: str) -> str | None:
-    """The language for holiday names: English where the library has it, since reasons
-    are in English ("public holiday Christmas Day"); else the country's own."""
-    import holidays
-
-    probe = holidays.country_holidays(country)
-    default = probe.default_language
-    if default and default.startswith("en"):
-        return default
-    if "en_US" in (probe.supported_languages or ()):
-        return "en_US"
-    return default
-
-
-def holiday_name_key(name: str) -> str:
-    """How ``holidays.ignore`` names are compared: case-insensitive, and a holiday's
-    "(observed)" day counts as the holiday itself."""
-    key = name.strip().casefold()
-    if key.endswith("(observed)"):
-        key = key[: -len("(observed)")].strip()
-    return key
-
-
-#: The years over which ``holidays.ignore`` names are looked up. Wide enough for any
-#: appliance in service, and cheap (the whole span takes milliseconds once per country).
-_NAME_YEARS = range(2000, 2061)
-
-
-def library_categories(extra: tuple[str, ...]) -> tuple[str, ...]:
-    """The categories to ask the library for: public holidays plus *extra*."""
-    return ("public",) + tuple(c for c in extra if c != "public")
-
-
-@lru_cache(maxsize=64)
-def _holiday_names(country: str, subdivision: str | None,
-                   categories: tuple[str, ...] = ()) -> dict[str, str]:
-    import holidays
-
-    table = holidays.country_holidays(country, subdiv=subdivision, years=_NAME_YEARS,
-                                      language=holiday_language(country),
-                                      categories=library_categories(categories))
-    names: dict[str, str] = {}
-    for day in table:
-        for name in table.get_list(day):
-            names.setdefault(holiday_name_key(name), name)
-    return names
-
-
 def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
     if value is None:
         return None
@@ -727,7 +649,7 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
     country_ok = True
     if data.get("country") is not None:
         country = data["country"]
-        supported = _country_codes()
+        supported = country_codes()
         if not isinstance(country, str):
             check.err("holidays.country", f"must be a country code as a string (such as "
                                           f"\"DE\"), not {json_type(country)}")
@@ -756,9 +678,9 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
                 check.err("holidays.subdivision", "needs holidays.country: a subdivision "
                                                   "is part of a country")
             subdivision = None
-        elif subdivision not in _country_subdivisions(country):
-            allowed = _country_subdivisions(country)
-            alias = _subdivision_aliases(country).get(subdivision)
+        elif subdivision not in subdivision_codes(country):
+            allowed = subdivision_codes(country)
+            alias = subdivision_aliases(country).get(subdivision)
             if alias:
                 check.err("holidays.subdivision",
                           f"use the code {alias!r} for {show(subdivision)}")
@@ -793,7 +715,7 @@ def _parse_categories(check: _Checker, value, country, country_ok) -> tuple[str,
             if country_ok:
                 check.err(where, "needs holidays.country: categories are the library's")
             continue
-        allowed = _country_categories(country)
+        allowed = country_categories(country)
         if not isinstance(item, str):
             check.err(where, f"must be a category name as a string, not {json_type(item)};"
                              f" allowed: {', '.join(allowed)}")
@@ -831,14 +753,12 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
             day = check.date(item.strip(), where)
             if day is None:
                 continue
-            from appliance.decision.dayplan import library_holidays
-
             if day not in library_holidays(country, subdivision, day.year, categories):
                 check.err(where, f"{day.isoformat()} is not a public holiday in {place}, "
                                  "so there is nothing to ignore")
                 continue
         else:
-            names = _holiday_names(country, subdivision, categories)
+            names = known_holiday_names(country, subdivision, categories)
             if holiday_name_key(item) not in names:
                 close = difflib.get_close_matches(holiday_name_key(item), list(names), n=1)
                 hint = f"did you mean {names[close[0]]!r}? " if close else ""

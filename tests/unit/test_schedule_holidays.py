@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from appliance.decision.dayplan import (
-    clear_holiday_cache, day_plan, holiday_reason, library_holidays,
-)
+from appliance.decision.dayplan import clear_holiday_cache, day_plan, holiday_reason
+from appliance.decision.holiday_source import library_holidays
 from tests.unit.schedule_helpers import assert_mode_at, make_schedule
 
 BAVARIA = {"country": "DE", "subdivision": "BY"}
