@@ -14,7 +14,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.errors import FieldError, ValidationError
 from appliance.backup.archive import write_backup
-from appliance.store.offline import actor, now
+from appliance.commands.common import actor, now
 from appliance.backup.restore import MAX_DB_BYTES, restore
 
 

@@ -158,7 +158,7 @@ def _check(args) -> int:
         WINDOW_DAYS_AHEAD, FeedError, describe_entry, expand_feed, upcoming,
     )
     from appliance.inputs.calendars.service import fetch_body
-    from appliance.store.offline import now as read_now
+    from appliance.commands.common import now as read_now
 
     if not 1 <= args.days <= WINDOW_DAYS_AHEAD:
         raise ValidationError([FieldError("--days", f"{args.days} is out of range; use 1 to "

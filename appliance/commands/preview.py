@@ -127,7 +127,7 @@ def _in_force(args):
     from appliance.errors import NightswitchError
     from appliance.inputs.calendars.service import layers_from_store
     from appliance.store import Store
-    from appliance.store.offline import now
+    from appliance.commands.common import now
 
     data_dir = Path(args.data or DEFAULT_DATA)
     if not (data_dir / "nightswitch.db").is_file():

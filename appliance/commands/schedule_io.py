@@ -17,7 +17,7 @@ from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.commands.jsonfile import read_json_file
 from appliance.store import Store
 from appliance.store import files
-from appliance.store.offline import actor, now, parse_whole_number, print_json, table
+from appliance.commands.common import actor, now, parse_whole_number, print_json, table
 from appliance.store.validate import Checker
 
 NAME = "schedule"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from appliance.accounts import MAX_TOKEN_DAYS, Accounts
 from appliance.store import Store
-from appliance.store.offline import actor, parse_whole_number, print_json, table
+from appliance.commands.common import actor, parse_whole_number, print_json, table
 
 NAME = "token"
 

@@ -14,7 +14,7 @@ from appliance.accounts import Accounts
 from appliance.accounts.passwords import generate
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.store import Store
-from appliance.store.offline import actor, print_json, table
+from appliance.commands.common import actor, print_json, table
 from appliance.store.validate import Checker
 
 NAME = "user"

@@ -1,7 +1,9 @@
-"""What the offline commands (``schedule``, ``user``, ``token``, ``backup``) share.
+"""What the command-line subcommands share: who a change is made by, the time, JSON
+and table output, whole numbers from the command line.
 
-They work on the data directory directly, with or without the daemon running: SQLite's
-locking and the store's ``BEGIN IMMEDIATE`` keep their writes and the daemon's apart.
+The offline commands (``schedule``, ``user``, ``token``, ``backup``) work on the data
+directory directly, with or without the daemon running: SQLite's locking and the store's
+``BEGIN IMMEDIATE`` keep their writes and the daemon's apart.
 """
 
 from __future__ import annotations
