@@ -21,8 +21,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
-from appliance.validation import GPIO_RANGE, MODE_RE, RESERVED_PINS, Problems
 from appliance.inputs.keyswitch import KEY_SWITCHES, key_switch
+from appliance.validation import Problems
 from appliance.vocabulary import KeySwitchKind
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -329,7 +329,7 @@ def _check_pins_unique(c: Problems, cfg: Config) -> None:
 
     used: dict[int, str] = {}
     claims = []
-    for p, panel in enumerate(cfg.panels):
+    for _p, panel in enumerate(cfg.panels):
         for key, pin in panel.pins.items():
             claims.append((pin, f"front panel {panel.zone} {key}"))
     for spec in cfg.actuators:
@@ -398,7 +398,7 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     c.errors.extend(errors)
     from appliance.outputs.mqtt.settings import check_mqtt
     cfg.mqtt = check_mqtt(data, c.errors)
-    from appliance.outputs.alerts.settings import check_alerts   # issue 15: its own module
+    from appliance.outputs.alerts.settings import check_alerts  # issue 15: its own module
     cfg.alerts, alert_errors = check_alerts(data.get("alerts"), cfg.zone_names)
     c.errors.extend(alert_errors)
     if c.errors:

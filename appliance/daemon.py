@@ -27,9 +27,9 @@ from pathlib import Path
 import schedule as periodic
 
 from appliance.actuators import build_actuator
-from appliance.inputs.clock import SimClock, SystemClock
 from appliance.control.controller import Controller
 from appliance.errors import NightswitchError
+from appliance.inputs.clock import SimClock, SystemClock
 from appliance.inputs.panel import FrontPanel
 from appliance.outputs.sdnotify import SystemdNotifier
 from appliance.store import Store

@@ -38,10 +38,10 @@ from bench_appliance import Rig, percentile, relay_change_time, wait_until  # no
 from benchline import bench_line  # noqa: E402
 
 from appliance.inputs.clock import SimClock  # noqa: E402
-from appliance.inputs.panel import PanelEvent  # noqa: E402
+from appliance.inputs.keyswitch import PanelEvent  # noqa: E402
 from appliance.outputs.alerts import AlertEngine  # noqa: E402
-from appliance.outputs.alerts.settings import AlertsConfig, Target  # noqa: E402
 from appliance.outputs.alerts.events import EVENTS  # noqa: E402
+from appliance.outputs.alerts.settings import AlertsConfig, Target  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -50,15 +50,16 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # run from a checkout
 
-from gpiozero.pins.mock import MockConnectedPin, MockFactory   # noqa: E402
+from benchline import bench_line  # noqa: E402
+from gpiozero.pins.mock import MockConnectedPin, MockFactory  # noqa: E402
 
-from appliance.actuators import build_actuator   # noqa: E402
-from appliance.inputs.clock import SimClock   # noqa: E402
-from appliance.config import find_pinmap, load_config_text   # noqa: E402
-from appliance.control.controller import Controller   # noqa: E402
-from appliance.inputs.panel import FrontPanel, PanelEvent   # noqa: E402
-from appliance.store import Store   # noqa: E402
-from benchline import bench_line   # noqa: E402
+from appliance.actuators import build_actuator  # noqa: E402
+from appliance.config import find_pinmap, load_config_text  # noqa: E402
+from appliance.control.controller import Controller  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
+from appliance.inputs.keyswitch import PanelEvent  # noqa: E402
+from appliance.inputs.panel import FrontPanel  # noqa: E402
+from appliance.store import Store  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CONFIG = """

@@ -34,14 +34,15 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from appliance.inputs.calendars.expand import Rules, expand_feed   # noqa: E402
-from appliance.inputs.calendars.service import CalendarService   # noqa: E402
-from appliance.inputs.calendars.settings import CalendarConfig   # noqa: E402
-from appliance.inputs.clock import SimClock   # noqa: E402
-from appliance.inputs.panel import PanelEvent   # noqa: E402
-from appliance.store import Store   # noqa: E402
-from bench_appliance import Rig, percentile, relay_change_time, wait_until   # noqa: E402
-from benchline import bench_line   # noqa: E402
+from bench_appliance import Rig, percentile, relay_change_time, wait_until  # noqa: E402
+from benchline import bench_line  # noqa: E402
+
+from appliance.inputs.calendars.expand import Rules, expand_feed  # noqa: E402
+from appliance.inputs.calendars.service import CalendarService  # noqa: E402
+from appliance.inputs.calendars.settings import CalendarConfig  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
+from appliance.inputs.keyswitch import PanelEvent  # noqa: E402
+from appliance.store import Store  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 2, 22, 0, tzinfo=BERLIN)

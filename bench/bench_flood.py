@@ -177,10 +177,10 @@ def calibrate(tmpdir: Path) -> int:
     """write_bytes of a process that spools 8 MiB to *tmpdir* the way waitress spools a
     body (tempfile.TemporaryFile), flushed: proof that the measure sees such writes."""
     code = ("import os, tempfile\n"
-            "f = tempfile.TemporaryFile(dir=%r)\n"
+            f"f = tempfile.TemporaryFile(dir={str(tmpdir)!r})\n"
             "for _ in range(128): f.write(b'a' * 65536)\n"
             "f.flush(); os.fsync(f.fileno())\n"
-            "print(open('/proc/self/io').read())" % str(tmpdir))
+            "print(open('/proc/self/io').read())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     return int(re.search(r"^write_bytes: (\d+)", out, re.M).group(1))

@@ -46,16 +46,16 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))   # run from a checkout
 
-from gpiozero.pins.mock import MockConnectedPin, MockFactory   # noqa: E402
+from benchline import bench_line  # noqa: E402
+from gpiozero.pins.mock import MockConnectedPin, MockFactory  # noqa: E402
 
-from appliance.config import load_config_text   # noqa: E402
-from appliance.daemon import Appliance   # noqa: E402
-from appliance.inputs.clock import SimClock   # noqa: E402
-from appliance.inputs.panel import PanelEvent   # noqa: E402
-from appliance.outputs.sdnotify import SystemdNotifier   # noqa: E402
-from appliance.pbx.profiles import load_profiles   # noqa: E402
-from appliance.sim.pty_pbx import PbxSimulator   # noqa: E402
-from benchline import bench_line   # noqa: E402
+from appliance.config import load_config_text  # noqa: E402
+from appliance.daemon import Appliance  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
+from appliance.inputs.keyswitch import PanelEvent  # noqa: E402
+from appliance.outputs.sdnotify import SystemdNotifier  # noqa: E402
+from appliance.pbx.profiles import load_profiles  # noqa: E402
+from appliance.sim.pty_pbx import PbxSimulator  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TARGET_MS = 5.0

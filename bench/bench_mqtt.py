@@ -57,14 +57,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))           # run from a checkout
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gpiozero import Device   # noqa: E402
-from gpiozero.pins.mock import MockFactory   # noqa: E402
+from bench_appliance import proc_cpu_s, proc_rss_mb  # noqa: E402
+from benchline import bench_line  # noqa: E402
+from gpiozero import Device  # noqa: E402
+from gpiozero.pins.mock import MockFactory  # noqa: E402
 
-from appliance.outputs.mqtt.topics import Topics, fleet_closures_topic   # noqa: E402
-from bench_appliance import proc_cpu_s, proc_rss_mb   # noqa: E402
-from benchline import bench_line   # noqa: E402
-from tests.appliance_helpers import cli_env, wait_until   # noqa: E402
-from tests.mqtt_helpers import Mosquitto, Site, Watcher   # noqa: E402
+from appliance.outputs.mqtt.topics import Topics  # noqa: E402
+from tests.appliance_helpers import cli_env, wait_until  # noqa: E402
+from tests.mqtt_helpers import Mosquitto, Site, Watcher  # noqa: E402
 
 KEEPALIVE = 5
 results: list[tuple[str, float, str, str, str]] = []   # name, value, unit, target, words
@@ -272,7 +272,7 @@ def fleet(folder: Path, count: int, idle_s: float) -> None:
         record("mqtt_fleet_all_back_after_broker_restart_s", last - back, "s", "<10",
                f"all {count} sites online again after a broker restart")
     finally:
-        for proc, log in procs:
+        for proc, _log in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc, log in procs:
@@ -298,7 +298,7 @@ def main() -> int:
         offline_after_signals(folder)
         fleet(folder, args.sites, args.idle)
     failed = 0
-    for name, value, unit, target, words in results:
+    for name, value, unit, target, _words in results:
         print(bench_line(name, value, unit, target))
         if target != "-":
             limit = float(target.lstrip("<"))

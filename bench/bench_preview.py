@@ -25,10 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
 
-from appliance.decision.dayplan import clear_caches   # noqa: E402
-from appliance.decision.decide import decide, preview   # noqa: E402
-from appliance.decision.schedule import parse_schedule   # noqa: E402
-from benchline import bench_line   # noqa: E402
+from benchline import bench_line  # noqa: E402
+
+from appliance.decision.dayplan import clear_caches  # noqa: E402
+from appliance.decision.decide import decide, preview  # noqa: E402
+from appliance.decision.schedule import parse_schedule  # noqa: E402
 
 TARGET_MS = 200.0
 START = date(2026, 6, 1)
@@ -57,7 +58,7 @@ REALISTIC = {
          "weekly": {d: _day(("07:00", "14:00", "day")) for d in ("mon", "tue", "wed", "thu",
                                                                    "fri")}},
         {"name": "Winter", "from": "2027-01-11", "to": "2027-02-26",
-         "weekly": {d: WEEKDAY for d in ("mon", "tue", "wed", "thu")} | {"fri": FRIDAY}}],
+         "weekly": dict.fromkeys(("mon", "tue", "wed", "thu"), WEEKDAY) | {"fri": FRIDAY}}],
     "exceptions": [
         {"name": "Christmas Eve", "from": "2026-12-24",
          "ranges": _day(("08:00", "12:00", "day"))},

@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchline import bench_line  # noqa: E402
+
 from appliance.actuators import serial_port  # noqa: E402
 from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles  # noqa: E402
 from appliance.sim import PbxSimulator  # noqa: E402
-from benchline import bench_line  # noqa: E402
 
 TARGET = 1.5
 

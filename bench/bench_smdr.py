@@ -19,11 +19,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from benchline import bench_line
+
 from appliance.smdr.formats import load_all
 from appliance.smdr.framing import LineFramer
 from appliance.smdr.parser import LineKind, parse_line
 from appliance.smdr.record import CallRecord
-from benchline import bench_line
 
 TARGET = 5000
 TZ = ZoneInfo("Europe/Berlin")
@@ -35,7 +36,7 @@ def workload(fmt, n: int, rng: random.Random) -> list[str]:
     with the format's sample lines (headers included)."""
     base = CallRecord(NOW, 0, "201", "001", "out", None, None, "0301234567", fmt.name, "")
     lines = []
-    for i in range(n):
+    for _i in range(n):
         direction = rng.choice(["in", "out", "internal", None])
         rec = replace(base, started_at=NOW - timedelta(minutes=rng.randrange(60 * 24 * 200)),
                       duration_s=rng.randrange(3600), direction=direction,

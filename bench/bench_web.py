@@ -44,12 +44,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchline import bench_line  # noqa: E402
 from gpiozero.pins.mock import MockFactory  # noqa: E402
 
-from appliance.inputs.clock import SimClock  # noqa: E402
 from appliance.config import default_config  # noqa: E402
 from appliance.daemon import Appliance  # noqa: E402
-from benchline import bench_line  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
 
 PASSWORD = "benchmark password"
 

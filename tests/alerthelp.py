@@ -37,7 +37,7 @@ class SmtpSink:
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted for delivery"
 
-    def start(self) -> "SmtpSink":
+    def start(self) -> SmtpSink:
         self._controller = SmtpController(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
@@ -95,7 +95,7 @@ class WebhookSink:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "WebhookSink":
+    def start(self) -> WebhookSink:
         self.thread.start()
         return self
 

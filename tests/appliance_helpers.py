@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 from gpiozero.pins.mock import MockConnectedPin
 
 from appliance.actuators import build_actuator
-from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
 from appliance.control.controller import Controller
+from appliance.inputs.clock import SimClock
 from appliance.inputs.panel import FrontPanel
 from appliance.store import Store
 
@@ -311,7 +311,7 @@ class Rig:
             self.controller.close()
             self.store.close()
 
-    def __enter__(self) -> "Rig":
+    def __enter__(self) -> Rig:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -208,7 +208,8 @@ class RadicaleServer:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("Radicale did not start: "
-                                       + (self.root / "radicale.log").read_text()[-2000:])
+                                       + (self.root / "radicale.log").read_text()[-2000:]) \
+                        from None
                 time.sleep(0.1)
         return self
 

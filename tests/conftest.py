@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import settings
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
+from hypothesis import settings
 
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False,

@@ -28,8 +28,15 @@ import paho.mqtt.client as paho
 import pytest
 
 from appliance.outputs.mqtt.client import close_client
-from tests.appliance_helpers import (REPO, build_rig, config, contact_toml, free_port,
-                                     panel_toml, wait_until)
+from tests.appliance_helpers import (
+    REPO,
+    build_rig,
+    config,
+    contact_toml,
+    free_port,
+    panel_toml,
+    wait_until,
+)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 #: The per-site ACL that docs/mqtt.md tells installers to use.
@@ -114,7 +121,7 @@ class Mosquitto:
     def url(self) -> str:
         return f"{'mqtts' if self.certs else 'mqtt'}://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "Mosquitto":
+    def start(self, timeout: float = 20.0) -> Mosquitto:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -216,7 +223,7 @@ class Watcher:
             self.messages.append(Message(time.monotonic(), msg.topic, bytes(msg.payload),
                                          bool(msg.retain)))
 
-    def start(self) -> "Watcher":
+    def start(self) -> Watcher:
         self.client.connect_async("127.0.0.1", self.broker.port, keepalive=10)
         self.client.loop_start()
         wait_until(self.connected.is_set, 20, interval=0.01, message="the watcher did not "

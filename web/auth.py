@@ -22,8 +22,17 @@ import math
 from dataclasses import dataclass
 
 from flask import (
-    Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request,
-    session, url_for,
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 
 from appliance.errors import ValidationError

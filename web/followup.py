@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import (Blueprint, Response, current_app, flash, g, jsonify, redirect, request,
-                   url_for)
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, request, url_for
 
+from appliance import timetext as timefmt
 from appliance.errors import FieldError, ValidationError
 from appliance.smdr import callbacks as cb
-from appliance import timetext as timefmt
 from web import api
 from web.auth import appliance, require, store
 

@@ -4,9 +4,14 @@ with readable names, and the public holidays of the coming year (each can be tic
 adapter to the library, :mod:`appliance.decision.holiday_source`.
 """
 
-from appliance.decision.holiday_source import (country_categories as categories, countries,
-                                               country_name, holiday_names, subdivisions,
-                                               upcoming)
+from appliance.decision.holiday_source import (
+                                               countries,
+                                               country_name,
+                                               holiday_names,
+                                               subdivisions,
+                                               upcoming,
+)
+from appliance.decision.holiday_source import country_categories as categories
 
 __all__ = ["categories", "countries", "country_name", "holiday_names", "subdivisions",
            "upcoming"]

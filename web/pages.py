@@ -11,23 +11,30 @@ never shows the word.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import (
-    Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
     url_for,
 )
 
+from appliance import timetext as timefmt
 from appliance.control import commissioning
 from appliance.control.facade import confirm_question
 from appliance.decision.dayplan import day_plan, holiday_reason
 from appliance.decision.decide import decide, next_schedule_change
-from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
 from appliance.decision.schedule import WEEKDAY_NAMES, WEEKDAYS, parse_schedule
+from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
 from appliance.smdr import report
-from appliance import timetext as timefmt
 from web import api, calendar_view, charts, holiday_choices, schedule_form
 from web.auth import appliance, require, store
 from web.errors import ApiError

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import time
 
-from appliance.errors import Abandoned, ActuatorError, FieldError, LoginRefused, NightswitchError
+from appliance.errors import Abandoned, FieldError
 from appliance.validation import Problems, mode_problem, pin_problem
 
 

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import (ActuatorError, RelayActuator, check_int, check_keys,
-                                      check_mode_names, check_relay)
+from appliance.actuators.base import (
+    RelayActuator,
+    check_int,
+    check_keys,
+    check_mode_names,
+    check_relay,
+)
 from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
-from appliance.errors import FieldError
+from appliance.errors import ActuatorError, FieldError
 
 ALLOWED = {"pin", "active_high", "modes", "sense", "settle_ms"}
 STATES = ("open", "closed")

@@ -31,11 +31,17 @@ from __future__ import annotations
 import re
 import time
 
-from appliance.actuators.base import (ActuatorError, RelayActuator, check_int, check_keys,
-                                      check_mode_names, check_pin, check_relay)
+from appliance.actuators.base import (
+    RelayActuator,
+    check_int,
+    check_keys,
+    check_mode_names,
+    check_pin,
+    check_relay,
+)
 from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
-from appliance.errors import FieldError
+from appliance.errors import ActuatorError, FieldError
 from appliance.validation import KEY_TOKEN_RE, NAMED_KEY_RE
 
 ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",

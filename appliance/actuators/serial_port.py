@@ -30,15 +30,20 @@ from __future__ import annotations
 
 import time
 
-from appliance.actuators.base import (Abandoned, Actuator, ActuatorError, LoginRefused,
-                                      check_keys)
-from appliance.errors import FieldError, ValidationError
+from appliance.actuators.base import Actuator, check_keys
+from appliance.errors import (
+    Abandoned,
+    ActuatorError,
+    DialogueError,
+    FieldError,
+    LoginRefused,
+    ValidationError,
+)
 from appliance.pbx import dialogue
-from appliance.pbx.dialogue import DialogueError
 from appliance.pbx.link import PbxLink
+from appliance.pbx.port_settings import parse_settings
 from appliance.pbx.profiles import DEFAULT_SITE_DIR, ProfileSet, load_profiles
 from appliance.validation import MODE_RE
-from appliance.pbx.port_settings import parse_settings
 
 ALLOWED = {"profile", "port", "username", "password", "settings", "modes"}
 

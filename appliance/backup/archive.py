@@ -38,10 +38,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from appliance.errors import FieldError
+from appliance.errors import FieldError, StoreError
 from appliance.store import files
-from appliance.store.db import (BUSY_TIMEOUT_S, DB_NAME, StoreError, quick_check, snapshot,
-                                user_version)
+from appliance.store.db import DB_NAME, quick_check, snapshot, user_version
 
 FORMAT = "nightswitch-backup"
 FORMAT_VERSION = 2

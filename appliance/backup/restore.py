@@ -33,14 +33,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
-from appliance.store import files
-from appliance.backup.archive import (CONFIG_MEMBER, DB_MEMBER, FORMAT, FORMAT_VERSION, MANIFEST,
-                                    MAX_SITE_FILE, MAX_SITE_FILES, SITE_DIRS, SITE_MEMBER_RE,
-                                    check_site_files, site_dir_of, snapshot)
-from appliance.store.db import DB_NAME, SIDECARS, StoreError, set_aside, user_version
-from appliance.store.lock import DataDirLock
+from appliance.backup.archive import (
+    CONFIG_MEMBER,
+    DB_MEMBER,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    MAX_SITE_FILE,
+    MAX_SITE_FILES,
+    SITE_DIRS,
+    SITE_MEMBER_RE,
+    check_site_files,
+    site_dir_of,
+    snapshot,
+)
 from appliance.backup.schema_check import differences
+from appliance.errors import FieldError, NightswitchError, StoreError, ValidationError
+from appliance.store import files
+from appliance.store.db import DB_NAME, SIDECARS, set_aside, user_version
+from appliance.store.lock import DataDirLock
 from appliance.store.schema import SCHEMA_VERSION
 
 MAX_MANIFEST = 256 * 1024

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from appliance import __version__
-from appliance.errors import FieldError, ValidationError
 from appliance.backup.archive import write_backup
-from appliance.commands.common import actor, now
 from appliance.backup.restore import MAX_DB_BYTES, restore
+from appliance.commands.common import actor, now
+from appliance.errors import FieldError, ValidationError
 
 
 def register(subparsers, common) -> None:

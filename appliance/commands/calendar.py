@@ -154,11 +154,15 @@ def run_check(args) -> int:
 
 
 def _check(args) -> int:
+    from appliance.commands.common import now as read_now
+    from appliance.errors import FeedError
     from appliance.inputs.calendars.expand import (
-        WINDOW_DAYS_AHEAD, FeedError, describe_entry, expand_feed, upcoming,
+        WINDOW_DAYS_AHEAD,
+        describe_entry,
+        expand_feed,
+        upcoming,
     )
     from appliance.inputs.calendars.service import fetch_body
-    from appliance.commands.common import now as read_now
 
     if not 1 <= args.days <= WINDOW_DAYS_AHEAD:
         raise ValidationError([FieldError("--days", f"{args.days} is out of range; use 1 to "

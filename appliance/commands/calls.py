@@ -143,7 +143,7 @@ def _site(args):
     UTC."""
     tz_arg = getattr(args, "tz", None)
     if args.config and Path(args.config).exists():
-        from appliance.config import load_config   # lazily: `calls formats` needs no config
+        from appliance.config import load_config  # lazily: `calls formats` needs no config
 
         config = load_config(args.config)
         note = None
@@ -240,7 +240,7 @@ def _report_span(args, tz) -> tuple[date, date]:
     if errors:
         raise ValidationError(errors)
     if end is None:
-        from appliance.inputs.clock import SystemClock   # the one place the time is read
+        from appliance.inputs.clock import SystemClock  # the one place the time is read
 
         end = SystemClock().now().astimezone(tz).date()
     if start is None:
@@ -364,7 +364,7 @@ def _capture_time(args, tz, mtime) -> datetime:
         return when.replace(tzinfo=tz) if when.tzinfo is None else when
     if mtime is not None:
         return mtime
-    from appliance.inputs.clock import SystemClock   # the one place the time is read
+    from appliance.inputs.clock import SystemClock  # the one place the time is read
 
     return SystemClock().now()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from appliance.actuators import pins_of
 from appliance.commands.check_profiles import profile_lines
 from appliance.config import load_config
-from appliance.errors import FieldError, ValidationError
 from appliance.decision.schedule import parse_schedule
+from appliance.errors import FieldError, ValidationError
 from appliance.store.db import DB_NAME
 
 

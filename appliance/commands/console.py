@@ -62,8 +62,8 @@ def who() -> str:
 
 def resolve(args):
     """``(profile, port, settings, zone)`` from the arguments (and the config)."""
-    from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
     from appliance.pbx.port_settings import SerialSettings, parse_settings
+    from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
 
     if args.profile or args.port:
         if args.actuator:
@@ -170,7 +170,8 @@ def run(args) -> int:
 
 
 def _open_store(data_dir):
-    from appliance.store import Store, StoreError
+    from appliance.errors import StoreError
+    from appliance.store import Store
 
     try:
         return Store(data_dir)

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.errors import FieldError, ValidationError
 
 DEFAULT_WAIT = 30.0
 

@@ -126,7 +126,7 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
             continue
         panel = FrontPanel(cfg, pin_factory=factory, clock=clock)
 
-        def reads() -> str:
+        def reads(panel=panel) -> str:
             return ", ".join(f"{name}={'closed' if closed else 'open'}"
                              for name, closed in panel.contacts().items())
 

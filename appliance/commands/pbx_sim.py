@@ -143,7 +143,7 @@ def describe(sim) -> list[str]:
 
 def execute(sim, line: str, out=print) -> bool:
     """Carry out one stdin command; False when it asks to quit."""
-    from appliance.sim.pbx_model import SimError
+    from appliance.errors import SimError
 
     words = line.split()
     if not words:
@@ -191,7 +191,7 @@ def _seconds(text: str) -> float:
 
 
 def run(args) -> int:
-    from appliance.sim.pbx_model import SimError
+    from appliance.errors import SimError
 
     out = _printer()
     try:

@@ -17,11 +17,11 @@ import os
 import sys
 from datetime import date
 
-from appliance.decision.decide import MAX_PREVIEW_DAYS, check_preview_span, preview
-from appliance.errors import FieldError, ValidationError
 from appliance.commands.jsonfile import read_json_file
+from appliance.decision.decide import MAX_PREVIEW_DAYS, check_preview_span, preview
 from appliance.decision.preview_text import format_preview, transitions_to_json
 from appliance.decision.schedule import parse_schedule
+from appliance.errors import FieldError, ValidationError
 
 NAME = "preview"
 DEFAULT_DAYS = 7
@@ -100,7 +100,7 @@ def read_schedule_file(path: str) -> object:
 def _allowed_modes(args) -> set[str] | None:
     if args.config is None:
         return None
-    from appliance.config import load_config   # only when asked: preview works without one
+    from appliance.config import load_config  # only when asked: preview works without one
 
     config = load_config(args.config)
     zone = args.zone if args.zone is not None else config.zone_names[0]
@@ -113,7 +113,7 @@ def _allowed_modes(args) -> set[str] | None:
 def _today(timezone: str) -> date:
     from zoneinfo import ZoneInfo
 
-    from appliance.inputs.clock import SystemClock   # the one place the time is read
+    from appliance.inputs.clock import SystemClock  # the one place the time is read
 
     return SystemClock().now().astimezone(ZoneInfo(timezone)).date()
 
@@ -123,11 +123,11 @@ def _in_force(args):
     from pathlib import Path
 
     from appliance.cli import DEFAULT_CONFIG, DEFAULT_DATA
+    from appliance.commands.common import now
     from appliance.config import load_config
     from appliance.errors import NightswitchError
     from appliance.inputs.calendars.service import layers_from_store
     from appliance.store import Store
-    from appliance.commands.common import now
 
     data_dir = Path(args.data or DEFAULT_DATA)
     if not (data_dir / "nightswitch.db").is_file():

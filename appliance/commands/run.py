@@ -42,8 +42,8 @@ def register(subparsers, common) -> None:
 
 
 def run(args) -> int:
-    from appliance.inputs.clock import system_clock_from_env
     from appliance.daemon import Appliance
+    from appliance.inputs.clock import system_clock_from_env
 
     if not sys.stderr.isatty():
         logging.getLogger().handlers[0].setFormatter(JournalFormatter())

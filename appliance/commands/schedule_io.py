@@ -13,11 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
-from appliance.commands.jsonfile import read_json_file
-from appliance.store import Store
-from appliance.store import files
 from appliance.commands.common import actor, now, parse_whole_number, print_json, table
+from appliance.commands.jsonfile import read_json_file
+from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.store import Store, files
 from appliance.store.validate import Checker
 
 NAME = "schedule"

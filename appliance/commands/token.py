@@ -8,8 +8,8 @@ looked up.
 from __future__ import annotations
 
 from appliance.accounts import MAX_TOKEN_DAYS, Accounts
-from appliance.store import Store
 from appliance.commands.common import actor, parse_whole_number, print_json, table
+from appliance.store import Store
 
 NAME = "token"
 

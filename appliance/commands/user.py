@@ -12,9 +12,9 @@ import sys
 
 from appliance.accounts import Accounts
 from appliance.accounts.passwords import generate
+from appliance.commands.common import actor, print_json, table
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.store import Store
-from appliance.commands.common import actor, print_json, table
 from appliance.store.validate import Checker
 
 NAME = "user"

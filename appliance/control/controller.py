@@ -39,9 +39,8 @@ from appliance.control.zone import ZoneState, led_patterns, zone_status
 from appliance.decision.decide import Key, Override, decide, next_schedule_change, preview
 from appliance.decision.schedule import default_schedule_json, parse_schedule
 from appliance.decision.until import resolve_end
-from appliance.errors import FieldError, NightswitchError, Refused, ValidationError
-from appliance.store.db import StoreError
-from appliance.inputs.panel import PanelEvent
+from appliance.errors import FieldError, NightswitchError, Refused, StoreError, ValidationError
+from appliance.inputs.keyswitch import PanelEvent
 from appliance.vocabulary import MODE_RE, FaultKind, Role, Source
 
 log = logging.getLogger(__name__)
@@ -169,11 +168,11 @@ class Controller:
         """Pick up a schedule saved behind the controller's back (``nightswitch schedule
         import`` or ``rollback`` while the service runs)."""
         for zone in self.zones.values():
-            version = self._kept(lambda: self._stored_schedule_version(zone.name), zone,
+            version = self._kept(lambda z=zone: self._stored_schedule_version(z.name), zone,
                                  "reading the saved schedule")
             if version is None or version == zone.schedule_version:
                 continue
-            data = self._kept(lambda: self.store.get_schedule(zone.name), zone,
+            data = self._kept(lambda z=zone: self.store.get_schedule(z.name), zone,
                               "reading the saved schedule")
             if data is None:
                 continue

@@ -30,9 +30,9 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
 
-from appliance.actuators.base import Abandoned, ActuatorError
 from appliance.control.commissioning import describe_relay_test, exercise_relay
 from appliance.control.outcomes import Outcome, OutcomeKind
+from appliance.errors import Abandoned, ActuatorError
 
 log = logging.getLogger(__name__)
 

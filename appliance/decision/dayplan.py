@@ -23,7 +23,12 @@ from functools import lru_cache
 
 from appliance.decision.holiday_source import holiday_name_key, library_holidays
 from appliance.decision.schedule import (
-    DAY_MINUTES, WEEKDAY_NAMES, WEEKDAYS, HolidayRules, Schedule, TimeRange,
+    DAY_MINUTES,
+    WEEKDAY_NAMES,
+    WEEKDAYS,
+    HolidayRules,
+    Schedule,
+    TimeRange,
     format_minutes,
 )
 

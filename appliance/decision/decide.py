@@ -19,15 +19,15 @@ Nothing here reads the clock: ``now`` is always an argument.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from enum import Enum
-from typing import Iterator
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from appliance.decision.dayplan import Piece, day_plan
-from appliance.errors import FieldError, ValidationError
 from appliance.decision.schedule import Schedule
+from appliance.errors import FieldError, ValidationError
 
 #: How far ahead the next change is searched for before saying "never"
 #: (docs/design.md#modes-and-precedence).
@@ -43,7 +43,7 @@ _ONE_DAY = timedelta(days=1)
 _UTC = timezone.utc
 
 
-class Key(str, Enum):
+class Key(StrEnum):
     """The position of the key switch at reception."""
 
     AUTO = "auto"

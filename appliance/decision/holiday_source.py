@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
+
 @lru_cache(maxsize=1)
 def country_codes() -> frozenset[str]:
     """The ISO codes (alpha-2 and alpha-3) the holidays library has a calendar for.

@@ -39,7 +39,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from appliance.decision.schedule import (
-    DAY_MINUTES, MODE_RE, DateException, parse_exception_list,
+    DAY_MINUTES,
+    MODE_RE,
+    DateException,
+    parse_exception_list,
 )
 from appliance.errors import FieldError, ValidationError
 

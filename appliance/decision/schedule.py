@@ -18,14 +18,18 @@ import difflib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import lru_cache
 
-from appliance.errors import FieldError, ValidationError
+from appliance.decision.holiday_source import (
+    country_categories,
+    country_codes,
+    holiday_name_key,
+    known_holiday_names,
+    library_holidays,
+    subdivision_aliases,
+    subdivision_codes,
+)
+from appliance.errors import ValidationError
 from appliance.validation import MODE_RE, Problems, join, json_type, show
-from appliance.decision.holiday_source import (country_categories, country_codes,
-                                               holiday_name_key, known_holiday_names,
-                                               library_holidays, subdivision_aliases,
-                                               subdivision_codes)
 
 #: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -247,7 +251,7 @@ class Schedule:
     exceptions: tuple[DateException, ...] = ()
     layers: tuple = ()
 
-    def with_layers(self, *layers) -> "Schedule":
+    def with_layers(self, *layers) -> Schedule:
         """A copy of this schedule carrying *layers* (and no others).
 
         :param layers:
@@ -448,7 +452,7 @@ def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
 
 
 def _parse_weekly(check: _Checker, value, path: str) -> dict[str, tuple[TimeRange, ...]]:
-    weekly = {day: () for day in WEEKDAYS}
+    weekly = dict.fromkeys(WEEKDAYS, ())
     if not isinstance(value, dict):
         check.err(path, f"must be an object with a list of ranges per weekday "
                         f"(keys {', '.join(WEEKDAYS)}), not {json_type(value)}")

@@ -33,7 +33,7 @@ import threading
 from gpiozero import LED, DigitalInputDevice
 
 from appliance.decision.decide import Key
-from appliance.inputs.keyswitch import KeyEvent, PanelEvent, PressAndHold, key_switch
+from appliance.inputs.keyswitch import KeyEvent, PressAndHold, key_switch
 
 
 class Debouncer:
@@ -91,7 +91,7 @@ class StatusLeds:
             pin = pins.get(f"led_{name}")
             if pin is not None:
                 self.leds[name] = LED(pin, pin_factory=pin_factory)
-        self.patterns = {name: "off" for name in ("day", "night", "fault")}
+        self.patterns = dict.fromkeys(("day", "night", "fault"), "off")
 
     def show(self, name: str, pattern: str) -> None:
         """Set LED *name* to *pattern*: ``off``, ``on`` (steady), ``slow`` (1 Hz) or

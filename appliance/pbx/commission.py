@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 
-from appliance.errors import ValidationError
-from appliance.pbx.dialogue import DialogueError
+from appliance.errors import DialogueError, ValidationError
 from appliance.pbx.link import PbxLink
-from appliance.pbx.profiles import DEFAULT_SITE_DIR, Profile, load_profiles
 from appliance.pbx.port_settings import parse_settings
+from appliance.pbx.profiles import DEFAULT_SITE_DIR, Profile, load_profiles
 
 
 def _from_spec(spec: dict, profiles_dir, profiles):

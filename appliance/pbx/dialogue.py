@@ -37,7 +37,12 @@ from dataclasses import dataclass
 
 import serial
 
-from appliance.errors import DialogueError, DialogueTimeout, LoginRefused, NightswitchError, PortError
+from appliance.errors import (
+    DialogueError,
+    DialogueTimeout,
+    LoginRefused,
+    PortError,
+)
 
 log = logging.getLogger(__name__)
 

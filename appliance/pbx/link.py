@@ -35,10 +35,11 @@ except ImportError:  # pragma: no cover - not POSIX
     class _TermiosError(Exception):
         pass
 
-from appliance.pbx.dialogue import Dialogue, DialogueError, LoginRefused, PortError
+from appliance.errors import DialogueError, LoginRefused, PortError
+from appliance.pbx.dialogue import Dialogue
+from appliance.pbx.port_settings import SerialSettings
 from appliance.pbx.probe import reach_command_prompt
 from appliance.pbx.profiles import Profile
-from appliance.pbx.port_settings import SerialSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 
-from appliance.pbx.dialogue import Dialogue, DialogueError, DialogueTimeout
+from appliance.errors import DialogueError, DialogueTimeout
+from appliance.pbx.dialogue import Dialogue
 
 log = logging.getLogger(__name__)
 

@@ -70,9 +70,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.errors import FieldError, ValidationError
-from appliance.validation import MODE_RE, Problems
 from appliance.pbx.port_settings import SerialSettings, parse_settings
 from appliance.pbx.terminal import Terminal, read_during, read_terminal
+from appliance.validation import MODE_RE, Problems
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_SITE_DIR = Path("/etc/nightswitch/profiles")

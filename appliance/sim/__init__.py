@@ -19,8 +19,9 @@
     client that connects to the collector (IP Office).
 """
 
+from appliance.errors import SimError
 from appliance.sim.maintenance_terminal import MaintenanceTerminal
-from appliance.sim.pbx_model import KeypadResult, ModeChange, PbxModel, SimError
+from appliance.sim.pbx_model import KeypadResult, ModeChange, PbxModel
 from appliance.sim.pin_pbx import PinSidePbx
 from appliance.sim.pty_pbx import FAULTS, PbxSimulator, simulate_serial_ports
 

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from appliance.errors import NightswitchError, SimError
+from appliance.errors import SimError
 from appliance.validation import KEY_TOKEN_RE
 
 

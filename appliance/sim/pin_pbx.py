@@ -262,7 +262,7 @@ class PinSidePbx:
                         self._failed.add(i)
                         log.exception("pbx-sim: the %s input failed", type(watcher).__name__)
 
-    def start(self) -> "PinSidePbx":
+    def start(self) -> PinSidePbx:
         if self._thread is None:
             self.poll()
             self._thread = threading.Thread(target=self._run, name="pbx-sim-pins", daemon=True)

@@ -60,9 +60,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from appliance.errors import SimError
 from appliance.pbx.port_settings import SerialSettings
 from appliance.sim.maintenance_terminal import ECHO, MaintenanceTerminal
-from appliance.sim.pbx_model import PbxModel, SimError
+from appliance.sim.pbx_model import PbxModel
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class PbxSimulator:
 
     # -- life cycle -----------------------------------------------------------------------
 
-    def start(self) -> "PbxSimulator":
+    def start(self) -> PbxSimulator:
         """Open the ptys and start answering. Returns self."""
         if self.port is None and self.smdr_port is None:
             raise SimError(f"profile {self.profile.name} has neither a maintenance-port "

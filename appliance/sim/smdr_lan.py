@@ -117,7 +117,7 @@ class TelnetSmdrPbx:
 
     # -- life cycle -------------------------------------------------------------------
 
-    def start(self) -> "TelnetSmdrPbx":
+    def start(self) -> TelnetSmdrPbx:
         self.accept_connections()
         return self
 
@@ -359,7 +359,7 @@ class IpOfficeSmdr:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "IpOfficeSmdr":
+    def start(self) -> IpOfficeSmdr:
         self._thread = threading.Thread(target=self._run, daemon=True, name="sim-ipo-smdr")
         self._thread.start()
         return self

@@ -90,7 +90,7 @@ class SmdrLine:
         """The reader's end of the line (a ``/dev/pts/N``), once started."""
         return self._path
 
-    def start(self) -> "SmdrLine":
+    def start(self) -> SmdrLine:
         self._pbx_master, self._pbx_slave = pty.openpty()
         self._reader_master, self._reader_slave = pty.openpty()
         for fd in (self._pbx_slave, self._reader_slave):

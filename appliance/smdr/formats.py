@@ -32,12 +32,17 @@ from importlib import resources
 from pathlib import Path
 from string import Formatter
 
-from appliance.errors import FieldError, NightswitchError, ValidationError
-from appliance.validation import Problems
+from appliance.errors import FieldError, NightswitchError, TemplateError, ValidationError
 from appliance.pbx.port_settings import SerialSettings, parse_settings
 from appliance.smdr.record import DIRECTIONS, CallRecord
-from appliance.smdr.templates import (Template, TemplateError, compile_template,
-                                      render_clock, render_date, render_duration)
+from appliance.smdr.templates import (
+    Template,
+    compile_template,
+    render_clock,
+    render_date,
+    render_duration,
+)
+from appliance.validation import Problems
 
 #: Where an installer puts site formats (``<name>.toml``); they win over shipped ones.
 SITE_DIR = Path("/etc/nightswitch/smdr")
@@ -527,7 +532,7 @@ def _renders(c: Problems, data: dict) -> tuple[RenderRule, ...]:
                     c.err(f"{path}.template", "unknown field " + ", ".join(sorted(bad))
                           + "; fields are " + ", ".join(RENDER_KEYS))
                 else:
-                    template.format(**{k: "" for k in RENDER_KEYS})
+                    template.format(**dict.fromkeys(RENDER_KEYS, ""))
             except (ValueError, IndexError, KeyError) as exc:
                 c.err(f"{path}.template", f"not a valid template: {exc}")
                 template = None

@@ -36,13 +36,12 @@ from datetime import tzinfo
 
 import serial
 
-from appliance.errors import FieldError, ValidationError
+from appliance.errors import FieldError, LoginRefused, SourceError, ValidationError
 from appliance.pbx.port_settings import SerialSettings, parse_settings
 from appliance.smdr.formats import SmdrFormat, UnknownFormat, load_format
 from appliance.smdr.framing import FramedLine, LineFramer
-from appliance.smdr.login import LoginRefused
 from appliance.smdr.parser import LineKind, parse_line
-from appliance.smdr.sources import SerialSource, SourceError, build_source
+from appliance.smdr.sources import SerialSource, build_source
 from appliance.smdr.sources import check as check_source
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from appliance.errors import FieldError, LoginRefused, NightswitchError, ValidationError
-from appliance.pbx.dialogue import Dialogue, DialogueError, DialogueTimeout
+from appliance.errors import (
+    DialogueError,
+    DialogueTimeout,
+    FieldError,
+    LoginRefused,
+    NightswitchError,
+    ValidationError,
+)
+from appliance.pbx.dialogue import Dialogue
 from appliance.pbx.port_settings import LINE_ENDINGS, SerialSettings
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")

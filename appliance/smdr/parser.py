@@ -46,7 +46,7 @@ DAY_SLACK = timedelta(hours=1)
 MAX_DURATION_S = 7 * 86400
 
 
-class LineKind(str, enum.Enum):
+class LineKind(enum.StrEnum):
     """What a line turned out to be."""
 
     #: A call record; :attr:`ParsedLine.record` holds it.

@@ -29,10 +29,9 @@ import time
 
 import serial
 
-from appliance.errors import FieldError, NightswitchError, SourceError, ValidationError
-from appliance.pbx.dialogue import DialogueError
+from appliance.errors import DialogueError, FieldError, LoginRefused, SourceError, ValidationError
 from appliance.pbx.port_settings import SerialSettings
-from appliance.smdr.login import Login, LoginFailed, LoginRefused, load_login, run_login
+from appliance.smdr.login import Login, LoginFailed, load_login, run_login
 from appliance.smdr.telnet import NetPort, keepalive
 
 log = logging.getLogger(__name__)

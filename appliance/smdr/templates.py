@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 from appliance.errors import TemplateError
 
 #: The letters each kind of template understands, with what they mean.
@@ -163,11 +164,11 @@ def _pattern(kind: str, parts: list) -> str:
             following = parts[index + 1] if index + 1 < len(parts) else None
             adjacent = isinstance(following, _Field)
             if adjacent:
-                pattern.append(r"(\d{%d})" % part.width)
+                pattern.append(rf"(\d{{{part.width}}})")
             elif part.width == 1 or (kind == "duration" and first_field):
                 pattern.append(r"(\d+)")
             else:
-                pattern.append(r"(\d{1,%d})" % part.width)
+                pattern.append(rf"(\d{{1,{part.width}}})")
             first_field = False
     return "".join(pattern)
 

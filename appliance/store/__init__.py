@@ -7,7 +7,7 @@ per kind of data, :mod:`.lock` (one daemon per data directory). Backups and rest
 :mod:`appliance.backup`.
 """
 
-from appliance.store.db import SchemaTooNewError, StoreError
+from appliance.errors import SchemaTooNewError, StoreError
 from appliance.store.facade import Store
 from appliance.store.lock import DataDirLock, is_held_elsewhere
 from appliance.store.schema import SCHEMA_VERSION

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from appliance.errors import NightswitchError, SchemaTooNewError, StoreError
+from appliance.errors import SchemaTooNewError, StoreError
 from appliance.store import files
 from appliance.store.lock import held_by_another_process
 from appliance.store.schema import MIGRATIONS, Migration

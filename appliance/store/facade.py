@@ -10,20 +10,21 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from appliance.backup.archive import snapshot
+from appliance.errors import StoreError
 from appliance.store import alerts as _alerts
 from appliance.store import audit as _audit
 from appliance.store import calendars as _calendars
 from appliance.store import calls as _calls
 from appliance.store import files
+from appliance.store import key_values as _key_values
 from appliance.store import modes as _modes
 from appliance.store import schedules as _schedules
 from appliance.store import security_log as _security_log
 from appliance.store import sessions as _sessions
-from appliance.store import key_values as _key_values
 from appliance.store import tokens as _tokens
 from appliance.store import users as _users
-from appliance.backup.archive import snapshot
-from appliance.store.db import DB_NAME, Database, StoreError
+from appliance.store.db import DB_NAME, Database
 
 #: How long the daemon keeps the audit log, call records and mode history (the design sets
 #: no figure: docs/design.md#storage-and-config). Three years: this season against the last

@@ -51,7 +51,7 @@ class DataDirLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as exc:
             # --data naming a file, a read-only card: one line of error, no traceback
-            from appliance.store.db import StoreError
+            from appliance.errors import StoreError
             raise StoreError(f"cannot use {self.data_dir} as the data directory: "
                              f"{exc.strerror or exc}; pass --data DIR (a directory)") from None
         files.adopt_owner(self.data_dir, self.path)

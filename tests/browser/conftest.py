@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from appliance.inputs.clock import SimClock
 from appliance.daemon import Appliance
+from appliance.inputs.clock import SimClock
 from tests.web.webhelp import MONDAY_10, make_user_db, site_config
 
 CHROMIUM = "/usr/bin/chromium"

@@ -16,13 +16,22 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from appliance.actuators.base import ActuatorError
+from appliance.errors import ActuatorError
 from appliance.outputs.alerts import AlertEngine
 from appliance.smdr.formats import load_format
 from appliance.smdr.intake import SmdrIntake
 from tests.alerthelp import SmtpSink, WebhookSink, alerts_toml
-from tests.appliance_helpers import (BERLIN, MONDAY_0759, build_rig, close_contact, config,
-                                     contact_toml, open_contact, panel_toml, wait_until)
+from tests.appliance_helpers import (
+    BERLIN,
+    MONDAY_0759,
+    build_rig,
+    close_contact,
+    config,
+    contact_toml,
+    open_contact,
+    panel_toml,
+    wait_until,
+)
 
 REMINDER_H = 4
 

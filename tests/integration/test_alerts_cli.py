@@ -5,7 +5,7 @@ cannot be reached never stops the daemon."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -14,8 +14,15 @@ from appliance.daemon import Appliance
 from appliance.inputs.clock import SimClock
 from appliance.store import Store
 from tests.alerthelp import SmtpSink, WebhookSink, alerts_toml
-from tests.appliance_helpers import (MONDAY_0759, SITE, contact_toml, free_port, nightswitch,
-                                     panel_toml, wait_until)
+from tests.appliance_helpers import (
+    MONDAY_0759,
+    SITE,
+    contact_toml,
+    free_port,
+    nightswitch,
+    panel_toml,
+    wait_until,
+)
 
 BASE = SITE + panel_toml() + contact_toml(sense_pin=None)
 
@@ -47,7 +54,7 @@ def test_check_refuses_bad_alert_config_naming_the_key(tmp_path, table, key, wor
     result = nightswitch("check", "--config", write(tmp_path, BASE + table),
                          "--data", tmp_path / "none")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    line = [l for l in result.stderr.splitlines() if key in l]
+    line = [text for text in result.stderr.splitlines() if key in text]
     assert line and words in line[0], result.stderr
 
 
@@ -74,15 +81,15 @@ def test_check_prints_stale_schedule_warnings_naming_the_field(tmp_path):
         store.save_schedule("main", schedule, by="anna", at=long_ago)
     result = nightswitch("check", "--config", write(tmp_path, BASE), "--data", data)
     assert result.returncode == 0, result.stderr
-    warnings = [l for l in result.stdout.splitlines() if l.startswith("warning: ")]
+    warnings = [text for text in result.stdout.splitlines() if text.startswith("warning: ")]
     assert ("warning: schedule version 1: seasons[0]: the season 'Summer hours' ended on "
             "2020-08-31 and no season comes after it: add next year's dates, or remove it"
             in warnings)
     assert ("warning: schedule version 1: exceptions: every exception is in the past (the "
             "last ended on 2020-03-06): add the coming closures and special openings"
             in warnings)
-    assert any(l.startswith("warning: schedule version 1: schedule.reviewed: last confirmed "
-                            "by anna on 2020-01-06, ") for l in warnings), warnings
+    assert any(text.startswith("warning: schedule version 1: schedule.reviewed: last "
+                               "confirmed by anna on 2020-01-06, ") for text in warnings), warnings
 
 
 def test_test_alerts_sends_to_real_servers(tmp_path):

@@ -24,7 +24,14 @@ import pytest
 from appliance.accounts.keyfile import KEY_FILE, session_key
 from appliance.store import Store
 from tests.integration.test_backup import (  # noqa: F401  (fixtures)
-    backup, config_file, db_bytes_with, members_of, run, site, site_files, site_template,
+    backup,
+    config_file,
+    db_bytes_with,
+    members_of,
+    run,
+    site,
+    site_files,
+    site_template,
     write_archive,
 )
 

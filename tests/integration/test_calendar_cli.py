@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from appliance.decision.schedule import default_schedule_json
-from appliance.inputs.clock import SimClock
 from appliance.inputs.calendars.service import CalendarService
 from appliance.inputs.calendars.settings import check_calendars
+from appliance.inputs.clock import SimClock
 from appliance.store import Store
 from tests.appliance_helpers import BERLIN, cli_env, nightswitch
 from tests.calendar_servers import FeedServer

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.inputs.calendars.expand import FeedError, Rules
+from appliance.errors import FeedError
+from appliance.inputs.calendars.expand import Rules
 from appliance.inputs.calendars.fetch import fetch_caldav, fetch_ics, redact_url
 from appliance.inputs.calendars.service import CalendarService, layers_from_store
 from appliance.inputs.calendars.settings import CalendarConfig
 from appliance.inputs.clock import SimClock
 from appliance.store import Store
-from tests.appliance_helpers import (build_rig, config, contact_toml, panel_toml,
-                                     wait_until)
+from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml, wait_until
 from tests.calendar_servers import FIXTURES, PASSWORD, USER, FeedServer, RadicaleServer
 
 BERLIN = ZoneInfo("Europe/Berlin")

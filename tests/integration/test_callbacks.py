@@ -10,15 +10,14 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from appliance.control.facade import ApplianceFacade
 from appliance.outputs.alerts import AlertEngine
 from appliance.pbx.profiles import load_profiles
 from appliance.sim.pty_pbx import PbxSimulator
 from appliance.smdr.formats import load_format
 from appliance.smdr.intake import SmdrIntake
 from tests.alerthelp import SmtpSink, alerts_toml
-from tests.appliance_helpers import (BERLIN, build_rig, config, contact_toml, panel_toml,
-                                     wait_until)
-from appliance.control.facade import ApplianceFacade
+from tests.appliance_helpers import BERLIN, build_rig, config, contact_toml, panel_toml, wait_until
 from web import create_app
 
 MONDAY_1700 = datetime(2026, 3, 2, 17, 0, tzinfo=BERLIN)

@@ -13,8 +13,16 @@ import pytest
 
 from appliance.commands import daemon_client
 from appliance.store.lock import DataDirLock
-from tests.appliance_helpers import (REPO, SITE, OutputCollector, contact_toml, nightswitch,
-                                     panel_toml, spawn, wait_until)
+from tests.appliance_helpers import (
+    REPO,
+    SITE,
+    OutputCollector,
+    contact_toml,
+    nightswitch,
+    panel_toml,
+    spawn,
+    wait_until,
+)
 
 KEYPAD = """
 [[actuators]]
@@ -114,8 +122,8 @@ def test_check_a_bad_config_lists_every_error_and_exits_2(tmp_path):
     lines = assert_one_line_errors(result, 2)
     assert f"nightswitch: error: {path}: verify.drift: 'ignore' is not allowed; use one of " \
            "enforce, adopt" in lines
-    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in l for l in lines)
-    assert any("pins: GPIO5 is used twice" in l for l in lines)
+    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in text for text in lines)
+    assert any("pins: GPIO5 is used twice" in text for text in lines)
     assert result.stdout == ""
 
 
@@ -161,8 +169,8 @@ def test_test_relays_clicks_every_relay_and_skips_sense_inputs(good_config, tmp_
     result = nightswitch("test", "relays", "--yes", "--simulate", "--seconds", "0.1",
                          "--config", good_config, "--data", tmp_path / "data")
     assert result.returncode == 0, result.stderr
-    lines = [l for l in result.stdout.splitlines() if l.startswith("relay ")]
-    assert [l.split(" closed for")[0] for l in lines] == [
+    lines = [text for text in result.stdout.splitlines() if text.startswith("relay ")]
+    assert [text.split(" closed for")[0] for text in lines] == [
         "relay night-service relay (GPIO17)", "relay feature-code hook (GPIO20)",
         "relay feature-code key 7 (GPIO21)", "relay feature-code key 1 (GPIO12)",
         "relay feature-code key 8 (GPIO18)", "relay feature-code key 2 (GPIO16)"]

@@ -217,11 +217,11 @@ def test_schedule_import_with_errors_changes_nothing_and_lists_every_error(cli, 
     code, out, err = cli("schedule", "import", str(write_json(tmp_path / "bad.json", bad)))
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
-    assert len(lines) >= 3 and all(l.startswith(f"nightswitch: error: {tmp_path / 'bad.json'}: ")
-                                   for l in lines)
-    assert any("weekly.mon[0]" in l for l in lines)
-    assert any("default_mode" in l for l in lines)
-    assert any("colour" in l for l in lines)
+    assert len(lines) >= 3 and all(
+        text.startswith(f"nightswitch: error: {tmp_path / 'bad.json'}: ") for text in lines)
+    assert any("weekly.mon[0]" in text for text in lines)
+    assert any("default_mode" in text for text in lines)
+    assert any("colour" in text for text in lines)
     assert "Traceback" not in err
     with Store(data_dir) as store:
         assert [h["version"] for h in store.schedule_history("main")] == [1]

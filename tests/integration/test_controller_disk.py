@@ -3,7 +3,7 @@ fault is shown, the relays still follow the key, and the loop goes on."""
 
 from __future__ import annotations
 
-from appliance.store import StoreError
+from appliance.errors import StoreError
 from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml, wait_until
 
 

@@ -9,9 +9,17 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.actuators.base import ActuatorError
-from tests.appliance_helpers import (MONDAY_0759, ToggleKey, build_rig, changes, config,
-                                     contact_toml, panel_toml, wait_until)
+from appliance.errors import ActuatorError
+from tests.appliance_helpers import (
+    MONDAY_0759,
+    ToggleKey,
+    build_rig,
+    changes,
+    config,
+    contact_toml,
+    panel_toml,
+    wait_until,
+)
 
 NIGHT_2200 = MONDAY_0759 + timedelta(hours=14, minutes=1)     # Monday 22:00
 

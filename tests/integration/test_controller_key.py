@@ -13,11 +13,20 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from appliance.inputs.clock import SimClock
 from appliance.decision.decide import Key
 from appliance.errors import Refused
-from tests.appliance_helpers import (MONDAY_0759, build_rig, changes, close_contact, config,
-                                     contact_toml, open_contact, panel_toml, wait_until)
+from appliance.inputs.clock import SimClock
+from tests.appliance_helpers import (
+    MONDAY_0759,
+    build_rig,
+    changes,
+    close_contact,
+    config,
+    contact_toml,
+    open_contact,
+    panel_toml,
+    wait_until,
+)
 
 WIRED = {17: 24}
 

@@ -10,8 +10,15 @@ import pytest
 from appliance.decision.layers import CalendarEntry, ClosureLayer, parse_company_closures
 from appliance.decision.schedule import default_schedule_json
 from appliance.errors import ValidationError
-from tests.appliance_helpers import (BERLIN, build_rig, changes, config, contact_toml,
-                                     panel_toml, wait_until)
+from tests.appliance_helpers import (
+    BERLIN,
+    build_rig,
+    changes,
+    config,
+    contact_toml,
+    panel_toml,
+    wait_until,
+)
 
 WIRED = {17: 24}
 TWO_ZONES = """

@@ -10,8 +10,16 @@ from datetime import datetime, timedelta
 import pytest
 
 from appliance.errors import Refused, ValidationError
-from tests.appliance_helpers import (BERLIN, MONDAY_0759, build_rig, changes, config,
-                                     contact_toml, panel_toml, wait_until)
+from tests.appliance_helpers import (
+    BERLIN,
+    MONDAY_0759,
+    build_rig,
+    changes,
+    config,
+    contact_toml,
+    panel_toml,
+    wait_until,
+)
 
 WIRED = {17: 24}
 CFG = (panel_toml(), contact_toml())

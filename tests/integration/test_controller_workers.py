@@ -27,8 +27,17 @@ from appliance.inputs.panel import FrontPanel
 from appliance.pbx.profiles import load_profiles
 from appliance.sim.pty_pbx import PbxSimulator
 from appliance.store import Store
-from tests.appliance_helpers import (BERLIN, MONDAY_0759, REPO, Rig, close_contact, connect,
-                                     open_contact, panel_toml, wait_until)
+from tests.appliance_helpers import (
+    BERLIN,
+    MONDAY_0759,
+    REPO,
+    Rig,
+    close_contact,
+    connect,
+    open_contact,
+    panel_toml,
+    wait_until,
+)
 
 FIXTURE_SITE = REPO / "tests" / "fixtures" / "pbx" / "site"
 PASSWORD = "s3cret-Pa55"

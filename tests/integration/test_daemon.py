@@ -21,13 +21,23 @@ from pathlib import Path
 import pytest
 
 from appliance.commands import daemon_client
-from appliance.inputs.clock import SimClock
 from appliance.daemon import Appliance
+from appliance.inputs.clock import SimClock
 from appliance.outputs.sdnotify import SystemdNotifier
 from appliance.store.lock import DataDirLock
-from tests.appliance_helpers import (MONDAY_0759, SITE, OutputCollector, cli_env, config,
-                                     connect, contact_toml, free_port, panel_toml, spawn,
-                                     wait_until)
+from tests.appliance_helpers import (
+    MONDAY_0759,
+    SITE,
+    OutputCollector,
+    cli_env,
+    config,
+    connect,
+    contact_toml,
+    free_port,
+    panel_toml,
+    spawn,
+    wait_until,
+)
 
 
 class NotifyListener:
@@ -49,7 +59,7 @@ class NotifyListener:
         while not self._stop.is_set():
             try:
                 data = self.sock.recv(4096).decode()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

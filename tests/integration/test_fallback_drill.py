@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from appliance.outputs.alerts.events import event_of_fault
-from tests.appliance_helpers import (MONDAY_0759, build_rig, config, contact_toml, panel_toml)
+from tests.appliance_helpers import MONDAY_0759, build_rig, config, contact_toml, panel_toml
 
 DAY = 86400
 

@@ -8,16 +8,12 @@ keepalive). bench/bench_mqtt.py measures how long each took.
 
 from __future__ import annotations
 
-from appliance.commands import daemon_client
-
 import json
 import os
 import signal
 import time
-import urllib.request
 
-import pytest
-
+from appliance.commands import daemon_client
 from appliance.outputs.mqtt.topics import Topics
 from tests.appliance_helpers import REPO, OutputCollector, spawn
 from tests.mqtt_helpers import Mosquitto, Watcher, broker, watcher  # noqa: F401

@@ -13,7 +13,8 @@ from appliance.actuators import build_actuator
 from appliance.config import load_config
 from appliance.pbx.profiles import SHIPPED_DIR, load_profiles
 from appliance.sim import PbxModel, PbxSimulator, PinSidePbx
-from tests.fixtures.pbx.simhelp import fast, wait_until
+from tests.appliance_helpers import wait_until
+from tests.fixtures.pbx.simhelp import fast
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "hardware" / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml"))

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from appliance.actuators import serial_port
-from appliance.actuators.base import ActuatorError, LoginRefused
-from appliance.sim import PbxModel, PbxSimulator, SimError
+from appliance.errors import ActuatorError, LoginRefused, SimError
+from appliance.sim import PbxModel, PbxSimulator
 from tests.fixtures.pbx.simhelp import PASSWORD, fast, profiles, serial_profiles, spec_for
 
 SERIAL = serial_profiles()
@@ -120,8 +120,8 @@ def test_a_drop_with_a_time_comes_back_by_itself(rig):
     sim.inject("drop", seconds=2.0)          # long enough that a stalled test still sees it
     with pytest.raises(ActuatorError):
         actuator.read_back()
-    from tests.fixtures.pbx.simhelp import wait_until
-    assert wait_until(lambda: sim.device is not None, 6.0)
+    from tests.appliance_helpers import wait_until
+    assert wait_until(lambda: sim.device is not None, timeout=6.0)
     assert actuator.read_back() == "day"
 
 

@@ -14,7 +14,7 @@ import pytest
 import serial
 
 from appliance.actuators import serial_port
-from appliance.actuators.base import ActuatorError
+from appliance.errors import ActuatorError
 from tests.fixtures.pbx.simhelp import fast, profiles, spec_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from appliance.actuators import serial_port
-from appliance.actuators.base import ActuatorError, LoginRefused
+from appliance.errors import ActuatorError, LoginRefused
 from appliance.pbx.profiles import ErrorPattern
 from appliance.sim import PbxSimulator
 from tests.fixtures.pbx.simhelp import PASSWORD, fast, profiles, spec_for

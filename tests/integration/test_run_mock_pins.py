@@ -7,8 +7,15 @@ from __future__ import annotations
 import signal
 
 from appliance.sim import PbxSimulator
-from tests.appliance_helpers import (SITE, OutputCollector, cli_env, free_port, panel_toml,
-                                     spawn, wait_until)
+from tests.appliance_helpers import (
+    SITE,
+    OutputCollector,
+    cli_env,
+    free_port,
+    panel_toml,
+    spawn,
+    wait_until,
+)
 from tests.fixtures.pbx.simhelp import profiles
 from tests.integration.test_cli_appliance import api
 

@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.inputs.clock import SimClock, SystemClock
 from appliance.errors import ValidationError
+from appliance.inputs.clock import SimClock, SystemClock
 from appliance.smdr.formats import load_format
 from appliance.smdr.intake import SmdrIntake, build_intake, check, next_backoff
 from appliance.smdr.record import CallRecord
 from appliance.store import Store
+from tests.appliance_helpers import wait_until
 
 TZ = ZoneInfo("Europe/Berlin")
 NO_SITE = "/nonexistent/nightswitch-smdr-site"
@@ -61,15 +62,6 @@ def store(data_dir):
     s.close()
 
 
-def wait_for(predicate, timeout=10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def recent_call(minutes_ago: int, **fields) -> CallRecord:
     start = (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)).replace(microsecond=0)
     values = dict(duration_s=42, extension="201", trunk="701", direction="out",
@@ -87,9 +79,9 @@ def test_lines_from_the_port_end_up_in_sqlite(port, store):
             + b"!! line noise !!\r\n")
     with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
                     **FAST) as intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         port.write(wire)
-        assert wait_for(lambda: intake.stats()["lines"] == 5)
+        assert wait_until(lambda: intake.stats()["lines"] == 5)
     stats = intake.stats()
     assert (stats["calls"], stats["headers"], stats["unparsed"]) == (2, 2, 1)
     assert not intake.running and stats["connected"] is False
@@ -117,9 +109,9 @@ def test_routes_give_each_zone_its_own_calls(port, store):
              recent_call(15, extension="205", trunk="706")]        # both: first route wins
     with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
                     routes=routes, **FAST) as intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         port.write(b"".join(SAMSUNG.render(c, TZ).encode() + b"\r\n" for c in calls))
-        assert wait_for(lambda: intake.stats()["calls"] == 4)
+        assert wait_until(lambda: intake.stats()["calls"] == 4)
     window = (calls[0].started_at - timedelta(hours=1), calls[-1].started_at + timedelta(hours=1))
     by_zone = {zone: [(c["extension"], c["trunk"]) for c in store.calls(zone, *window)]
                for zone in ("main", "sales", "service")}
@@ -137,18 +129,18 @@ def test_the_port_vanishing_and_coming_back(tmp_path, store):
     intake.start()
     second = None
     try:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         first.write(SAMSUNG.render(recent_call(10), TZ).encode() + b"\r\n")
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
         first.close()
-        assert wait_for(lambda: not intake.stats()["connected"])
+        assert wait_until(lambda: not intake.stats()["connected"])
         assert "SMDR port" in intake.stats()["last_error"]
         second = Pty()
         os.unlink(link)
         os.symlink(second.path, link)
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         second.write(SAMSUNG.render(recent_call(5), TZ).encode() + b"\r\n")
-        assert wait_for(lambda: intake.stats()["calls"] == 2)
+        assert wait_until(lambda: intake.stats()["calls"] == 2)
         assert intake.stats()["opens"] == 2
         assert intake.running
     finally:
@@ -163,15 +155,15 @@ def test_a_megabyte_of_garbage_then_a_good_line(port, store):
     intake = SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
                         unparsed_per_hour=50, **FAST)
     with intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         writer = threading.Thread(target=port.write, args=(data + b"\r\n",))
         writer.start()
         writer.join(30)
         assert not writer.is_alive()
         good = recent_call(1)
         port.write(SAMSUNG.render(good, TZ).encode() + b"\r\n")
-        assert wait_for(lambda: intake.stats()["calls"] >= 1, timeout=30)
-        assert wait_for(lambda: intake.stats()["bytes"] >= len(data))
+        assert wait_until(lambda: intake.stats()["calls"] >= 1, timeout=30)
+        assert wait_until(lambda: intake.stats()["bytes"] >= len(data))
         stats = intake.stats()
     assert intake.running is False
     assert stats["lines"] > 10_000
@@ -188,9 +180,9 @@ def test_a_megabyte_of_garbage_then_a_good_line(port, store):
 def test_the_installer_gets_a_hint_when_nothing_parses(port, store):
     with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
                     **FAST) as intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         port.write(b"".join(b"%d garbage at the wrong baud rate\r\n" % i for i in range(25)))
-        assert wait_for(lambda: intake.stats()["unparsed"] == 25)
+        assert wait_until(lambda: intake.stats()["unparsed"] == 25)
         assert "baud rate" in intake.stats()["hint"]
 
 
@@ -198,19 +190,19 @@ def test_a_line_without_its_end_is_taken_after_a_quiet_spell(port, store):
     intake = SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
                         idle_flush_s=0.3, **FAST)
     with intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         # This PBX sends CR LF *before* each record, so the last one waits for nothing.
         port.write(b"\r\n" + SAMSUNG.render(recent_call(3), TZ).encode())
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
 
 
 def test_spy_url_logs_the_port_in_hex(port, store, tmp_path):
     log = tmp_path / "smdr-spy.txt"
     url = f"spy://{port.path}?file={log}"
     with SmdrIntake(url, SAMSUNG, store, "main", TZ, SystemClock("always"), **FAST) as intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         port.write(SAMSUNG.render(recent_call(2), TZ).encode() + b"\r\n")
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
     assert "0D 0A" in log.read_text()
 
 
@@ -234,21 +226,21 @@ def test_a_missing_port_is_retried_with_a_growing_backoff(store, tmp_path):
     intake.start()
     try:
         attempts = lambda: intake.stats()["open_attempts"]   # noqa: E731
-        assert wait_for(lambda: attempts() == 1 and intake.stats()["last_error"])
+        assert wait_until(lambda: attempts() == 1 and intake.stats()["last_error"])
         assert "cannot open the SMDR port" in intake.stats()["last_error"]
-        assert wait_for(lambda: waits == [1])
+        assert wait_until(lambda: waits == [1])
         clock.advance(1)                       # first wait: 1 s
-        assert wait_for(lambda: attempts() == 2 and waits == [1, 2])
+        assert wait_until(lambda: attempts() == 2 and waits == [1, 2])
         clock.advance(1)                       # second wait is 2 s: not yet
         time.sleep(0.2)
         assert attempts() == 2
         clock.advance(1)
-        assert wait_for(lambda: attempts() == 3 and waits == [1, 2, 4])
+        assert wait_until(lambda: attempts() == 3 and waits == [1, 2, 4])
         clock.advance(3.5)                     # third wait is 4 s
         time.sleep(0.2)
         assert attempts() == 3
         clock.advance(0.5)
-        assert wait_for(lambda: attempts() == 4)
+        assert wait_until(lambda: attempts() == 4)
     finally:
         intake.stop()
     assert not intake.running
@@ -266,10 +258,10 @@ def test_a_failing_store_does_not_stop_the_intake(port, data_dir):
     broken.close()          # every write now raises StoreError, as a dead disk would
     with SmdrIntake(port.path, SAMSUNG, broken, "main", TZ, SystemClock("always"),
                     **FAST) as intake:
-        assert wait_for(lambda: intake.stats()["connected"])
+        assert wait_until(lambda: intake.stats()["connected"])
         port.write(SAMSUNG.render(recent_call(4), TZ).encode() + b"\r\n"
                    + SAMSUNG.render(recent_call(3), TZ).encode() + b"\r\n")
-        assert wait_for(lambda: intake.stats()["pending_store"] == 2)
+        assert wait_until(lambda: intake.stats()["pending_store"] == 2)
         assert intake.running
         stats = intake.stats()
         assert stats["store_errors"] >= 1 and "cannot store" in stats["last_error"]

@@ -23,6 +23,7 @@ from appliance.smdr.login import load_login
 from appliance.smdr.routing import Route
 from appliance.smdr.sources import ListenSource, TelnetSource
 from appliance.store import Store
+from tests.appliance_helpers import wait_until
 
 TZ = ZoneInfo("Europe/Berlin")
 NO_SITE = "/nonexistent/nightswitch-smdr-site"
@@ -37,15 +38,6 @@ def store(data_dir):
     s = Store(data_dir)
     yield s
     s.close()
-
-
-def wait_for(predicate, timeout=15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def free_port() -> int:
@@ -87,9 +79,9 @@ def test_telnet_login_then_the_records_are_stored(store, caplog):
         waiting = [pbx.maker.record(direction="in"), pbx.maker.record(direction="out")]
         pbx.stored = list(waiting)
         with telnet_intake(pbx, store) as intake:
-            assert wait_for(lambda: intake.stats()["calls"] == 2), intake.stats()
+            assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
             later = [pbx.call(direction="in"), pbx.call(direction="out")]
-            assert wait_for(lambda: intake.stats()["calls"] == 4), intake.stats()
+            assert wait_until(lambda: intake.stats()["calls"] == 4), intake.stats()
         stats = intake.stats()
     assert pbx.logins == 1 and stats["logins"] == 1 and stats["unparsed"] == 0
     rows = stored_calls(store, waiting + later)
@@ -105,22 +97,22 @@ def test_telnet_login_then_the_records_are_stored(store, caplog):
 def test_telnet_asks_for_the_user_smdr_when_the_pbx_prompts_for_it(store):
     with TelnetSmdrPbx(KX_TDA, password=SECRET, login_prompt=True, tz=TZ, seed=2) as pbx, \
             telnet_intake(pbx, store) as intake:
-        assert wait_for(lambda: pbx.logins == 1), intake.stats()
+        assert wait_until(lambda: pbx.logins == 1), intake.stats()
         record = pbx.call(direction="in")
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
     assert same_fields(stored_calls(store, [record])[0], record)
 
 
 def test_telnet_drop_in_the_middle_of_a_record_reconnects(store):
     with TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=3) as pbx, \
             telnet_intake(pbx, store) as intake:
-        assert wait_for(lambda: pbx.logged_in)
+        assert wait_until(lambda: pbx.logged_in)
         first = pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
         pbx.drop(mid_record=True)
-        assert wait_for(lambda: pbx.logins == 2 and pbx.logged_in), intake.stats()
+        assert wait_until(lambda: pbx.logins == 2 and pbx.logged_in), intake.stats()
         second = pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 2), intake.stats()
+        assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
         stats = intake.stats()
     assert stats["opens"] == 2 and stats["unparsed"] == 1
     # The half record is kept as unparsed, not glued to the next session's first line.
@@ -132,11 +124,11 @@ def test_telnet_drop_in_the_middle_of_a_record_reconnects(store):
 def test_telnet_garbage_is_kept_as_junk_and_the_records_still_read(store):
     with TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=4) as pbx, \
             telnet_intake(pbx, store) as intake:
-        assert wait_for(lambda: pbx.logged_in)
+        assert wait_until(lambda: pbx.logged_in)
         pbx.send_raw(bytes(range(1, 256)) * 3 + b"\r\n")
         pbx.send_raw(b"\xff\xfb\x01\xff\xfd\x18")        # late Telnet negotiation: no junk
         record = pbx.call(direction="in")
-        assert wait_for(lambda: intake.stats()["calls"] == 1), intake.stats()
+        assert wait_until(lambda: intake.stats()["calls"] == 1), intake.stats()
         stats = intake.stats()
     assert stats["unparsed"] >= 1
     assert same_fields(stored_calls(store, [record])[0], record)
@@ -146,7 +138,7 @@ def test_a_refused_password_is_not_retried_soon(store, caplog):
     caplog.set_level(logging.DEBUG)
     with TelnetSmdrPbx(KX_TDA, password="the-right-one", tz=TZ, seed=5) as pbx, \
             telnet_intake(pbx, store, password=SECRET) as intake:
-        assert wait_for(lambda: "refused" in (intake.stats()["last_error"] or ""))
+        assert wait_until(lambda: "refused" in (intake.stats()["last_error"] or ""))
         time.sleep(1.5)           # ten times the backoff: a retry would show by now
         stats = intake.stats()
     assert pbx.login_attempts == 1 and pbx.logins == 0
@@ -159,7 +151,7 @@ def test_a_refused_password_is_not_retried_soon(store, caplog):
 def test_after_a_refusal_the_next_try_waits_the_refusal_interval(store):
     with TelnetSmdrPbx(KX_TDA, password="the-right-one", tz=TZ, seed=6) as pbx, \
             telnet_intake(pbx, store, password=SECRET, auth_retry_s=0.5) as intake:
-        assert wait_for(lambda: pbx.login_attempts >= 2), intake.stats()
+        assert wait_until(lambda: pbx.login_attempts >= 2), intake.stats()
         assert pbx.logins == 0
 
 
@@ -167,11 +159,11 @@ def test_connections_refused_then_the_pbx_comes_back(store):
     with TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=7) as pbx:
         pbx.refuse_connections()
         with telnet_intake(pbx, store) as intake:
-            assert wait_for(lambda: "cannot connect" in (intake.stats()["last_error"] or ""))
+            assert wait_until(lambda: "cannot connect" in (intake.stats()["last_error"] or ""))
             pbx.accept_connections()
-            assert wait_for(lambda: pbx.logged_in), intake.stats()
+            assert wait_until(lambda: pbx.logged_in), intake.stats()
             record = pbx.call()
-            assert wait_for(lambda: intake.stats()["calls"] == 1)
+            assert wait_until(lambda: intake.stats()["calls"] == 1)
     assert stored_calls(store, [record])
 
 
@@ -183,10 +175,10 @@ def test_a_silent_pbx_times_the_login_out_and_is_tried_again(store):
                               read_timeout=0.05)
         with SmdrIntake(source.url, KX_TDA, store, "main", TZ, SystemClock("always"),
                         source=source, **FAST) as intake:
-            assert wait_for(lambda: pbx.connections >= 2), intake.stats()
+            assert wait_until(lambda: pbx.connections >= 2), intake.stats()
             assert "no login prompt" in intake.stats()["last_error"]
             pbx.silent = False
-            assert wait_for(lambda: pbx.logged_in, timeout=20), intake.stats()
+            assert wait_until(lambda: pbx.logged_in, timeout=20), intake.stats()
 
 
 # -- IP Office connects to us ----------------------------------------------------------------
@@ -214,7 +206,7 @@ def test_ip_office_connects_and_each_call_goes_to_its_zone(store):
             IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=10) as pbx:
         main = pbx.call(direction="in", extension="301")
         sales = pbx.call(direction="out", extension="201")
-        assert wait_for(lambda: intake.stats()["calls"] == 2), intake.stats()
+        assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
         stats = intake.stats()
     assert stats["accepted"] == 1 and stats["peer"].startswith("127.0.0.1:")
     assert ipo_same(stored_calls(store, [main])[0], main)
@@ -225,9 +217,9 @@ def test_records_buffered_while_the_collector_was_away_arrive(store):
     port = free_port()
     with IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=11) as pbx:
         early = [pbx.call() for _ in range(5)]
-        assert wait_for(lambda: pbx.refused >= 2)     # nobody listening yet
+        assert wait_until(lambda: pbx.refused >= 2)     # nobody listening yet
         with listen_intake(store, port) as intake:
-            assert wait_for(lambda: intake.stats()["calls"] == 5), intake.stats()
+            assert wait_until(lambda: intake.stats()["calls"] == 5), intake.stats()
     assert len(stored_calls(store, early)) == 5
 
 
@@ -236,13 +228,13 @@ def test_a_record_cut_by_a_drop_is_junk_and_the_link_comes_back(store):
     with listen_intake(store, port) as intake, \
             IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=12) as pbx:
         first = pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
         pbx.drop_mid_record()
         pbx.call()                                      # this one is cut in half
-        assert wait_for(lambda: pbx.connects == 2)
+        assert wait_until(lambda: pbx.connects == 2)
         last = pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 2), intake.stats()
-        assert wait_for(lambda: intake.stats()["unparsed"] == 1), intake.stats()
+        assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
+        assert wait_until(lambda: intake.stats()["unparsed"] == 1), intake.stats()
     assert len(stored_calls(store, [first, last])) == 2
 
 
@@ -253,10 +245,10 @@ def test_a_half_open_connection_is_replaced_by_the_new_one(store):
     with listen_intake(store, port) as intake, \
             IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=13) as pbx:
         pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 1)
+        assert wait_until(lambda: intake.stats()["calls"] == 1)
         pbx.abandon_connection()
         after = pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 2), intake.stats()
+        assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
         stats = intake.stats()
     assert pbx.connects == 2 and stats["accepted"] == 2
     assert stored_calls(store, [after])
@@ -268,7 +260,7 @@ def test_garbage_from_the_pbx_is_junk_and_calls_still_read(store):
             IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=14) as pbx:
         pbx.send_raw(bytes(range(256)) * 4 + b"\r\n")
         record = pbx.call()
-        assert wait_for(lambda: intake.stats()["calls"] == 1), intake.stats()
+        assert wait_until(lambda: intake.stats()["calls"] == 1), intake.stats()
         assert intake.stats()["unparsed"] >= 1
     assert stored_calls(store, [record])
 
@@ -278,12 +270,12 @@ def test_only_the_allowed_addresses_may_connect(store):
     with listen_intake(store, port, allow=["127.0.0.2"]) as intake:
         with IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=15) as stranger:
             stranger.call()
-            assert wait_for(lambda: intake.stats()["refused_connections"] >= 1)
+            assert wait_until(lambda: intake.stats()["refused_connections"] >= 1)
         assert intake.stats()["calls"] == 0
         with IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, source_address="127.0.0.2", tz=TZ,
                           seed=16) as pbx:
             record = pbx.call()
-            assert wait_for(lambda: intake.stats()["calls"] == 1), intake.stats()
+            assert wait_until(lambda: intake.stats()["calls"] == 1), intake.stats()
     assert stored_calls(store, [record])
 
 
@@ -295,5 +287,5 @@ def test_a_port_already_taken_is_an_error_and_retried(store):
         source = ListenSource("127.0.0.1", port, read_timeout=0.05)
         with SmdrIntake(source.url, IP_OFFICE, store, "main", TZ, SystemClock("always"),
                         source=source, **FAST) as intake:
-            assert wait_for(lambda: intake.stats()["open_attempts"] >= 2)
+            assert wait_until(lambda: intake.stats()["open_attempts"] >= 2)
             assert "cannot listen on listen://127.0.0.1" in intake.stats()["last_error"]

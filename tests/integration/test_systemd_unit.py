@@ -120,8 +120,9 @@ def test_issue_13_hardening_is_in_place(unit):
     # ProcSubset=pid would hide /proc/cpuinfo and /proc/device-tree, where gpiozero reads
     # the board revision: it costs the GPIO, so it is left out (and said so in the unit)
     assert not values(unit, "Service", "ProcSubset")
-    import gpiozero.pins.local as local
     import inspect
+
+    import gpiozero.pins.local as local
 
     source = inspect.getsource(local.get_pi_revision)
     assert "/proc/device-tree/system/linux,revision" in source and "/proc/cpuinfo" in source

@@ -42,7 +42,8 @@ def wait_port(port: int, proc, log: Path, timeout: float = 30) -> None:
             return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("nginx did not start: " + log.read_text(errors="replace"))
+                raise AssertionError("nginx did not start: "
+                                     + log.read_text(errors="replace")) from None
             time.sleep(0.05)
 
 

@@ -25,11 +25,17 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.actuators.base import ActuatorError
 from appliance.decision.decide import Key, Override, decide
-from appliance.errors import Refused
-from tests.appliance_helpers import (MONDAY_0759, build_rig, close_contact, config,
-                                     contact_toml, open_contact, panel_toml)
+from appliance.errors import ActuatorError, Refused
+from tests.appliance_helpers import (
+    MONDAY_0759,
+    build_rig,
+    close_contact,
+    config,
+    contact_toml,
+    open_contact,
+    panel_toml,
+)
 
 ACTIONS = st.one_of(
     st.tuples(st.just("key"), st.sampled_from(["auto", "day", "night"])),

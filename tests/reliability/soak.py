@@ -44,10 +44,10 @@ from zoneinfo import ZoneInfo
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from appliance.inputs.clock import SimClock  # noqa: E402
 from appliance.config import load_config_text  # noqa: E402
 from appliance.decision.decide import preview  # noqa: E402
 from appliance.decision.schedule import parse_schedule  # noqa: E402
+from appliance.inputs.clock import SimClock  # noqa: E402
 from appliance.smdr.formats import load_format  # noqa: E402
 from appliance.smdr.record import CallRecord  # noqa: E402
 from appliance.store import Store  # noqa: E402
@@ -91,7 +91,7 @@ class Plan:
         self.days = days
         self.end = START + timedelta(days=days)
         self.schedule = parse_schedule(SCHEDULE)
-        self.preview = [e for e in preview(self.schedule, START.date(), days + 2)]
+        self.preview = list(preview(self.schedule, START.date(), days + 2))
         self.instants = [e.at.astimezone(UTC) for e in self.preview]
         # Overrides and key turns, never overlapping one another.
         self.intervals = []        # (start, end or None, mode, kind); end None = "next"

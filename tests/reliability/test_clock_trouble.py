@@ -17,13 +17,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.control import controller as controller_module
 from appliance.config import load_config_text
+from appliance.control import controller as controller_module
 from appliance.decision.schedule import parse_schedule
 from appliance.store import Store
 from tests.appliance_helpers import build_rig, contact_toml, panel_toml
-from tests.reliability.relhelp import (RELAY_FOR, UTC, Oracle, RelayWatch, dst_changes, every_day,
-                                       run_until)
+from tests.reliability.relhelp import (
+    RELAY_FOR,
+    UTC,
+    Oracle,
+    RelayWatch,
+    dst_changes,
+    every_day,
+    run_until,
+)
 
 #: Five zones whose rules differ in every way that matters: northern and southern
 #: hemisphere, a change at midnight (Santiago), a 30-minute shift (Lord Howe).

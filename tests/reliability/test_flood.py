@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.appliance_helpers import nightswitch
+from tests.appliance_helpers import nightswitch, wait_until
 from tests.reliability.daemon_rig import SimDaemon, write_config
 
 IDLE = 200
@@ -56,17 +56,6 @@ def closed_by_server(sock: socket.socket) -> bytes | None:
     return data
 
 
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
-
-
 def health(d: SimDaemon) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
     try:
@@ -105,7 +94,7 @@ def test_f1_two_hundred_idle_connections_from_one_address(daemon):
                         last[i] = got
             return len(last) == len(held)
 
-        wait_for(all_closed, 120, "the idle connections to be closed")
+        wait_until(all_closed, timeout=120, message="the idle connections to be closed")
         refused = [got for got in last.values() if got.startswith(b"HTTP/1.1 503")]
         assert IDLE - 24 <= len(refused) < IDLE
         assert b"too many connections from your address" in refused[0]

@@ -181,7 +181,7 @@ LONG = [(w, p) for w, p in COMMANDS if w[0] in LONG_RUNNING]
 
 @pytest.mark.parametrize("words", [w for w, _ in SHORT], ids=[" ".join(w) for w, _ in SHORT])
 def test_command_under_fuzz(words, files, figures, fuzz_examples, monkeypatch):
-    parser = dict((tuple(w), p) for w, p in COMMANDS)[tuple(words)]
+    parser = {tuple(w): p for w, p in COMMANDS}[tuple(words)]
     db = files["data"] / "nightswitch.db"
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     results = {}

@@ -331,7 +331,7 @@ def page_forms(daemon) -> list[tuple[str, list[str]]]:
             names = sorted({n.decode() for n in re.findall(
                 rb'<(?:input|select|textarea)\b[^>]*\bname="([^"]+)"', inner)} - {"csrf_token"})
             forms.append((action.group(1).decode().replace("&amp;", "&"), names))
-    return sorted(set((a, tuple(n)) for a, n in forms))
+    return sorted({(a, tuple(n)) for a, n in forms})
 
 
 def test_every_field_of_every_endpoint_with_nasty_values(daemon, figures):
@@ -474,7 +474,7 @@ def test_raw_socket_garbage_never_gets_a_5xx(daemon, figures, fuzz_examples):
                 reply = b""
                 while chunk := s.recv(65536):
                     reply += chunk
-            except (ConnectionResetError, BrokenPipeError, socket.timeout):
+            except (TimeoutError, ConnectionResetError, BrokenPipeError):
                 reply = b""
         status = reply[9:12].decode(errors="replace") if reply.startswith(b"HTTP/") else "closed"
         answers[status] = answers.get(status, 0) + 1

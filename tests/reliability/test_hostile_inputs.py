@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.actuators import build_actuator
-from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
 from appliance.control.controller import Controller
 from appliance.errors import NightswitchError, ValidationError
+from appliance.inputs.clock import SimClock
 from appliance.pbx.profiles import SHIPPED_DIR, load_profiles
 from appliance.smdr.formats import load_format
 from appliance.smdr.intake import SmdrIntake
@@ -417,8 +417,8 @@ def test_malformed_smdr_formats_are_refused_by_field(tmp_path, figures, fuzz_exa
             return
         tally["accepted"] += 1
         # A format that loads parses any line without raising.
-        from appliance.smdr.parser import parse_line
         from appliance.smdr.framing import LineFramer
+        from appliance.smdr.parser import parse_line
         for framed in LineFramer(512).feed(line + b"\r\n"):
             parse_line(framed.text, fmt, tz=BERLIN, now=datetime(2026, 3, 2, tzinfo=BERLIN))
 

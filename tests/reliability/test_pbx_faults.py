@@ -46,10 +46,10 @@ from pathlib import Path
 import pytest
 
 from appliance.actuators import build_actuator
-from appliance.inputs.clock import SimClock
 from appliance.config import load_config_text
 from appliance.control.controller import Controller
 from appliance.control.worker import REFUSED_RETRY_S
+from appliance.inputs.clock import SimClock
 from appliance.pbx.profiles import load_profiles
 from appliance.sim.pty_pbx import PbxSimulator
 from appliance.store import Store
@@ -344,7 +344,7 @@ def test_a_refused_login_is_never_retried_at_the_link(tmp_path):
     one login per operation, an error that says not to retry it automatically, and no
     wedge afterwards: once the password fits, the next operation logs in from wherever
     the refusal left the terminal."""
-    from appliance.actuators.base import LoginRefused
+    from appliance.errors import LoginRefused
 
     site = tmp_path / "profiles"
     site.mkdir()

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.decision.decide import Key, Override, decide, preview
-from appliance.errors import ValidationError
 from appliance.decision.schedule import Schedule, parse_schedule
+from appliance.errors import ValidationError
 
 OFFICE_HOURS = [{"start": "08:00", "end": "18:00", "mode": "day"}]
 

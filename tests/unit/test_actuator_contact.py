@@ -9,8 +9,8 @@ import time
 import pytest
 
 from appliance.actuators import build_actuator
-from appliance.actuators.base import ActuatorError
 from appliance.actuators.contact import check
+from appliance.errors import ActuatorError
 from tests.appliance_helpers import changes, config, connect, contact_toml
 
 

@@ -10,10 +10,9 @@ import pytest
 from gpiozero.exc import GPIOPinInUse
 
 from appliance.actuators import build_actuator
-from appliance.actuators.base import ActuatorError
 from appliance.actuators.keypad import check, tokens
 from appliance.config import load_config_text
-from appliance.errors import ValidationError
+from appliance.errors import ActuatorError, ValidationError
 from tests.appliance_helpers import SITE, RecordingSleep, config, connect, timeline
 
 KEYS = {"7": 21, "1": 12, "8": 18, "2": 16, "4": 23, "3": 22}

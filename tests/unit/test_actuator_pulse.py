@@ -8,10 +8,9 @@ from __future__ import annotations
 import pytest
 
 from appliance.actuators import build_actuator
-from appliance.actuators.base import ActuatorError
 from appliance.actuators.pulse import check
 from appliance.config import load_config_text
-from appliance.errors import ValidationError
+from appliance.errors import ActuatorError, ValidationError
 from tests.appliance_helpers import SITE, RecordingSleep, ToggleKey, changes, config
 
 PULSE = """

@@ -7,8 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from appliance.errors import FeedError
 from appliance.inputs.calendars.expand import (
-    MAX_OCCURRENCES, FeedError, Rules, describe_entry, expand_feed, upcoming,
+    MAX_OCCURRENCES,
+    Rules,
+    describe_entry,
+    expand_feed,
+    upcoming,
 )
 from appliance.inputs.calendars.settings import check_calendars
 from tests.calendar_servers import FIXTURES

@@ -10,9 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.config import (RESERVED_PINS, default_config, find_pinmap, load_config,
-                              load_config_text, validate_config)
+from appliance.config import (
+    default_config,
+    find_pinmap,
+    load_config,
+    load_config_text,
+    validate_config,
+)
 from appliance.errors import NightswitchError, ValidationError
+from appliance.validation import RESERVED_PINS
 from tests.appliance_helpers import SITE, contact_toml, panel_toml
 
 

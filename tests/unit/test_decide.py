@@ -9,10 +9,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.decision.decide import (
-    Change, Key, Override, decide, next_schedule_change,
+    Change,
+    Key,
+    Override,
+    decide,
+    next_schedule_change,
 )
 from tests.unit.schedule_helpers import (
-    assert_mode_at, assert_next_change, local, make_schedule, mode_changes, utc,
+    assert_mode_at,
+    assert_next_change,
+    local,
+    make_schedule,
+    mode_changes,
+    utc,
 )
 
 BAVARIA = {"country": "DE", "subdivision": "BY"}

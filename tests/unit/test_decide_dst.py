@@ -14,7 +14,12 @@ from zoneinfo import ZoneInfo
 
 from appliance.decision.decide import decide, preview, wall_to_instant
 from tests.unit.schedule_helpers import (
-    assert_mode_at, assert_next_change, local, make_schedule, mode_changes, preview_table,
+    assert_mode_at,
+    assert_next_change,
+    local,
+    make_schedule,
+    mode_changes,
+    preview_table,
     utc,
 )
 
@@ -160,7 +165,7 @@ def test_new_york_november_change():
 def test_new_york_has_no_change_on_the_european_october_date():
     schedule = make_schedule(timezone="America/New_York")
     # 25 October 2026 is Europe's change; New York is still on EDT until 1 November.
-    assert [e for e in preview_table(schedule, "2026-10-23", 11)] == [
+    assert list(preview_table(schedule, "2026-10-23", 11)) == [
         ("2026-10-23 00:00 EDT", "night"), ("2026-10-23 08:00 EDT", "day"),
         ("2026-10-23 18:00 EDT", "night"),
         ("2026-10-26 08:00 EDT", "day"), ("2026-10-26 18:00 EDT", "night"),

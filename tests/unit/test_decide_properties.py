@@ -10,15 +10,21 @@ at that wall-clock minute. The windows are drawn around each zone's own DST chan
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.decision.dayplan import day_plan
-from appliance.decision.decide import Change, Override, decide, next_schedule_change, preview, \
-    wall_to_instant
+from appliance.decision.decide import (
+    Change,
+    Override,
+    decide,
+    next_schedule_change,
+    preview,
+    wall_to_instant,
+)
 from appliance.decision.schedule import WEEKDAYS, format_minutes, parse_schedule, schedule_to_json
 
 #: Zones that keep DST in 2026-2027, both hemispheres, with the odd ones: Dublin's
@@ -37,7 +43,7 @@ PROPERTY_SETTINGS = settings(max_examples=120, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
 
 
-@lru_cache(maxsize=None)
+@cache
 def dst_dates(tz_name: str) -> tuple[date, ...]:
     """The local dates in 2026-2027 on which *tz_name* changes its UTC offset."""
     tz = ZoneInfo(tz_name)
@@ -54,7 +60,7 @@ def dst_dates(tz_name: str) -> tuple[date, ...]:
     return tuple(found)
 
 
-@lru_cache(maxsize=None)
+@cache
 def dst_changes(tz_name: str) -> tuple[tuple[date, int], ...]:
     """Each offset change in 2026-2027 as (local date, wall-clock minute) just before it."""
     tz = ZoneInfo(tz_name)
@@ -103,7 +109,7 @@ def weekly_plan(draw):
     if draw(st.booleans()):
         # The same ranges every day, so the day of a DST change always has some.
         ranges = draw(day_ranges())
-        return {day: ranges for day in WEEKDAYS}
+        return dict.fromkeys(WEEKDAYS, ranges)
     days = draw(st.lists(st.sampled_from(WEEKDAYS), unique=True))
     return {day: draw(day_ranges()) for day in days}
 
@@ -144,7 +150,7 @@ def dst_scenario(draw):
     near = st.integers(max(0, minute - 90), min(1440, minute + 90))
     ranges = draw(day_ranges(st.one_of(near, st.sampled_from([0, 1440]))))
     doc = {"timezone": tz_name, "default_mode": draw(MODES),
-           "weekly": {weekday: ranges for weekday in WEEKDAYS}}
+           "weekly": dict.fromkeys(WEEKDAYS, ranges)}
     start = day - timedelta(days=draw(st.integers(0, 1)))
     return parse_schedule(doc), start, 2
 

@@ -39,10 +39,10 @@ import pytest
 from appliance.actuators import ACTUATOR_TYPES, actuator_module
 from appliance.cli import build_parser, main
 from appliance.config import load_config_text, validate_config
-from appliance.errors import ValidationError
-from appliance.pbx.profiles import load_profiles
-from appliance.pbx.port_settings import KEYS as SERIAL_SETTING_KEYS
 from appliance.decision.schedule import parse_schedule
+from appliance.errors import ValidationError
+from appliance.pbx.port_settings import KEYS as SERIAL_SETTING_KEYS
+from appliance.pbx.profiles import load_profiles
 from appliance.smdr.formats import load_all
 
 REPO = Path(__file__).resolve().parents[2]
@@ -562,7 +562,7 @@ def test_printed_output_in_the_guides_is_what_the_command_prints(tmp_path, capsy
             if block.check != "output":
                 continue
             command = next(b for b in reversed(blocks[:i]) if b.lang == "sh")
-            line = next(l for l in command.text.splitlines() if "nightswitch " in l)
+            line = next(text for text in command.text.splitlines() if "nightswitch " in text)
             args = shlex.split(line.split("nightswitch ", 1)[1])
             for j, arg in enumerate(args):
                 if arg.endswith(".json"):

@@ -284,7 +284,7 @@ def test_uart_watchdog_and_optional_lines(fragment):
 
 
 def test_shutdown_button_pin_clashes_with_nothing(pinmap, fragment):
-    line = next(l for l in fragment.splitlines() if l.startswith("#dtoverlay=gpio-shutdown,"))
+    line = next(text for text in fragment.splitlines() if text.startswith("#dtoverlay=gpio-shutdown,"))
     params = dict(p.split("=", 1) for p in line.split(",")[1:])
     gpio = int(params["gpio_pin"])
     used = {u.gpio for u in pin_uses(pinmap)} | set(reserved_pins(pinmap))

@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from test_firmware_pinmap import HEADER_PIN, pin_uses, reserved_pins
 
 REPO = Path(__file__).resolve().parents[2]

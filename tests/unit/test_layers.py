@@ -19,7 +19,12 @@ from appliance.decision.layers import CalendarEntry, ClosureLayer, parse_company
 from appliance.decision.schedule import parse_schedule, schedule_to_json
 from appliance.errors import ValidationError
 from tests.unit.schedule_helpers import (
-    assert_mode_at, assert_next_change, local, make_schedule, preview_table, schedule_json,
+    assert_mode_at,
+    assert_next_change,
+    local,
+    make_schedule,
+    preview_table,
+    schedule_json,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -23,11 +23,24 @@ from hypothesis import strategies as st
 from appliance.decision.decide import Change, decide, next_schedule_change, preview
 from appliance.decision.layers import CalendarEntry, ClosureLayer, parse_company_closures
 from appliance.decision.schedule import (
-    WEEKDAYS, YEARLY_WHEN, parse_schedule, schedule_to_json,
+    WEEKDAYS,
+    YEARLY_WHEN,
+    parse_schedule,
+    schedule_to_json,
 )
 from tests.unit.test_decide_properties import (
-    ANY_SCENARIO, MODES, PROPERTY_SETTINGS, SECOND, UTC, _instants, _is_ambiguous,
-    _mode_from_preview, _offset_changes, _window, day_ranges, reference_mode,
+    ANY_SCENARIO,
+    MODES,
+    PROPERTY_SETTINGS,
+    SECOND,
+    UTC,
+    _instants,
+    _is_ambiguous,
+    _mode_from_preview,
+    _offset_changes,
+    _window,
+    day_ranges,
+    reference_mode,
 )
 
 

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from appliance.config import load_config_text
 from appliance.errors import Refused, ValidationError
@@ -227,7 +229,6 @@ def test_check_says_what_the_section_sets_up():
 
 # -- anything at all on the topics ------------------------------------------------------------
 
-from hypothesis import given, strategies as st   # noqa: E402
 
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
                        | st.text(max_size=20),

@@ -4,16 +4,22 @@ readings on the simulated clock, the wiring fault, and the LED patterns
 
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.inputs.clock import SimClock
 from appliance.decision.decide import Key
-from appliance.inputs.panel import PATTERNS, Debouncer, FrontPanel, KeyEvent, PanelEvent, StatusLeds
-from tests.appliance_helpers import (MONDAY_0759, close_contact, config, open_contact,
-                                     panel_toml, wait_until)
+from appliance.inputs.clock import SimClock
+from appliance.inputs.keyswitch import KeyEvent, PanelEvent
+from appliance.inputs.panel import PATTERNS, Debouncer, FrontPanel, StatusLeds
+from tests.appliance_helpers import (
+    MONDAY_0759,
+    close_contact,
+    config,
+    open_contact,
+    panel_toml,
+    wait_until,
+)
 
 
 def make_panel(factory, kind="three-position", **kw):

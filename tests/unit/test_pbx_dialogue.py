@@ -12,12 +12,15 @@ import tty
 
 import pytest
 import serial
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from appliance.pbx.dialogue import (MAX_BUFFER, Dialogue, DialogueError, DialogueTimeout,
-                                    LoginRefused, PortError, clean, prompt_at_end)
-from appliance.pbx.profiles import ErrorPattern, Step
+from appliance.errors import DialogueError, DialogueTimeout, LoginRefused, PortError
+from appliance.pbx.dialogue import MAX_BUFFER, Dialogue, clean, prompt_at_end
 from appliance.pbx.port_settings import SerialSettings
+from appliance.pbx.profiles import ErrorPattern, Step
+from tests.appliance_helpers import wait_until
 
 ANSWER = re.compile(r"SYSTEM STATUS CHANGED TO\s+DAY")
 
@@ -222,7 +225,7 @@ def test_an_error_pattern_belongs_to_the_steps_it_is_about(peer):
                   pattern=re.compile("Password:")),
              Step(send="{password}", expect="MAINT>", sample="MAINT> ",
                   pattern=re.compile("MAINT>"))]
-    with pytest.raises(LoginRefused) as caught:
+    with pytest.raises(LoginRefused):
         d.run(steps, default_timeout_s=2.0, what="login", part="login")
     assert peer.script == []            # steps 1 and 2 passed; step 3 was refused
     # Without a part every pattern applies everywhere, as before: step 1 fails.
@@ -294,7 +297,7 @@ def test_pacing_spaces_the_characters(peer):
     start = time.monotonic()
     d.send("ABCDEFGHIJ")
     assert time.monotonic() - start >= 11 * 0.004
-    assert wait_for(lambda: peer.received == b"ABCDEFGHIJ\r")
+    assert wait_until(lambda: peer.received == b"ABCDEFGHIJ\r")
 
 
 def test_line_endings(peer):
@@ -303,7 +306,7 @@ def test_line_endings(peer):
     d.send("", eol=True)
     d.settings = SerialSettings(line_ending="lf")
     d.send("B")
-    assert wait_for(lambda: peer.received == b"A\r\n\r\nB\n")
+    assert wait_until(lambda: peer.received == b"A\r\n\r\nB\n")
 
 
 def test_a_step_with_retries_sends_again_after_a_timeout(peer):
@@ -374,10 +377,3 @@ def test_the_answer_survives_any_noise_before_it(peer, noise, split):
     assert d.expect(ANSWER, 2.0).group(0) == "SYSTEM STATUS CHANGED TO DAY"
 
 
-def wait_for(condition, timeout=2.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()

@@ -9,8 +9,13 @@ import tomllib
 import pytest
 
 from appliance.errors import ValidationError
-from appliance.pbx.profiles import (METHODS, SHIPPED_DIR, load_profile_file, load_profiles,
-                                    parse_profile)
+from appliance.pbx.profiles import (
+    METHODS,
+    SHIPPED_DIR,
+    load_profile_file,
+    load_profiles,
+    parse_profile,
+)
 from appliance.smdr.formats import load_format
 from tests.fixtures.pbx.simhelp import BAD_DIR, SITE_DIR
 
@@ -59,7 +64,7 @@ def test_serial_dialogue_only_where_the_notes_document_one():
     # the Mitel 3300/MiVB documents a night command on the maintenance port; every other
     # profile must say so instead of inventing one.
     assert with_serial == ["mitel-3300"]
-    for name, profile in profiles.items():
+    for _name, profile in profiles.items():
         if not profile.has_serial:
             assert profile.serial.note
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.actuators import serial_port
-from appliance.actuators.base import ActuatorError
 from appliance.config import load_config_text
-from appliance.errors import ValidationError
+from appliance.errors import ActuatorError, ValidationError
 from tests.fixtures.pbx.simhelp import PASSWORD, SITE_DIR
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance.decision.decide import preview
-from appliance.errors import ValidationError
 from appliance.decision.preview_text import format_preview, transitions_to_json
 from appliance.decision.schedule import parse_schedule
+from appliance.errors import ValidationError
 from tests.unit.schedule_helpers import make_schedule, preview_table
 from tests.unit.test_schedule_parse import SPEC_EXAMPLE
 

@@ -7,11 +7,18 @@ from datetime import date
 
 import pytest
 
-from appliance.errors import ValidationError
 from appliance.decision.schedule import (
-    WEEKDAYS, CustomHoliday, DateException, HolidayRules, Season, TimeRange,
-    default_schedule_json, parse_schedule, schedule_to_json,
+    WEEKDAYS,
+    CustomHoliday,
+    DateException,
+    HolidayRules,
+    Season,
+    TimeRange,
+    default_schedule_json,
+    parse_schedule,
+    schedule_to_json,
 )
+from appliance.errors import ValidationError
 from tests.unit.schedule_helpers import assert_errors, schedule_json
 
 SPEC_EXAMPLE = {
@@ -52,7 +59,7 @@ def test_spec_example_parses_into_the_model():
         (CustomHoliday("Company day", date=date(2026, 6, 12)),
          CustomHoliday("New Year's Eve", month=12, day=31)))
     assert schedule.seasons == (Season("Summer hours", date(2026, 7, 1), date(2026, 8, 31),
-                                       {**{d: () for d in WEEKDAYS},
+                                       {**dict.fromkeys(WEEKDAYS, ()),
                                         "mon": (TimeRange(420, 900, "day"),)}),)
     assert schedule.exceptions == (
         DateException("Christmas Eve", date(2026, 12, 24), date(2026, 12, 24),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from appliance.errors import SimError
 from appliance.pbx.profiles import load_profiles
-from appliance.sim.pbx_model import PbxModel, SimError
+from appliance.sim.pbx_model import PbxModel
 
 
 def test_modes_and_listeners():

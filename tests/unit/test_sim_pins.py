@@ -13,7 +13,7 @@ from appliance.actuators.keypad import KeypadActuator
 from appliance.actuators.pulse import PulseActuator
 from appliance.pbx.profiles import load_profiles
 from appliance.sim import PbxModel, PinSidePbx
-from tests.fixtures.pbx.simhelp import wait_until
+from tests.appliance_helpers import wait_until
 
 CONTACT = {"name": "night-service", "type": "contact", "zone": "main", "role": "primary",
            "pin": 17, "active_high": True, "modes": {"day": "open", "night": "closed"},

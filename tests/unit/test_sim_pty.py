@@ -9,9 +9,11 @@ from datetime import datetime, timezone
 import pytest
 import serial
 
-from appliance.sim import PbxSimulator, SimError
+from appliance.errors import SimError
+from appliance.sim import PbxSimulator
 from appliance.smdr.parser import LineKind, parse_line
-from tests.fixtures.pbx.simhelp import PASSWORD, profiles, wait_until
+from tests.appliance_helpers import wait_until
+from tests.fixtures.pbx.simhelp import PASSWORD, profiles
 
 
 def open_port(path, **kwargs):
@@ -171,7 +173,7 @@ def test_a_port_that_refuses_a_setting_is_an_actuator_error(mitel):
     # termios.error (EINVAL), which is not an OSError: it must still become an
     # ActuatorError that names the settings.
     from appliance.actuators import serial_port
-    from appliance.actuators.base import ActuatorError
+    from appliance.errors import ActuatorError
     from tests.fixtures.pbx.simhelp import fast
 
     open_port(mitel.port_path).close()

@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from appliance.errors import ValidationError
-from appliance.smdr.formats import (UnknownFormat, format_paths, load_all, load_format,
-                                    parse_format)
+from appliance.smdr.formats import UnknownFormat, format_paths, load_all, load_format, parse_format
 from appliance.smdr.parser import LineKind, parse_line
 from appliance.smdr.record import CallRecord
 
@@ -422,7 +421,7 @@ def test_ip_office_keeps_utf8_names_whole():
 
     fmt = FORMATS["avaya-ip-office"]
     data = ("2017/07/03 08:06:16,00:01:50,4,213,O,222,222,,1,1005736,0,E213,TURZNO,"
-            "E222,MŁYN Ê,0,0\r\n").encode("utf-8")
+            "E222,MŁYN Ê,0,0\r\n").encode()
     assert len(frame_bytes(data, nul="strip", ascii7=True)) == 2
     lines = frame_bytes(data, **fmt.framer_options())
     assert len(lines) == 1

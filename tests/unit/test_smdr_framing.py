@@ -108,7 +108,7 @@ def test_a_megabyte_of_random_bytes_through_framing_and_every_parser():
     assert all(len(line.text) <= 256 for line in lines)
     assert all(ch == "\t" or 32 <= ord(ch) < 127 for line in lines for ch in line.text)
     fmts = list(formats.values())
-    kinds = {k: 0 for k in LineKind}
+    kinds = dict.fromkeys(LineKind, 0)
     for i, line in enumerate(lines):
         parsed = parse_line(line.text, fmts[i % len(fmts)], now=now, tz=tz)
         kinds[parsed.kind] += 1

@@ -10,10 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from appliance.errors import TemplateError
 from appliance.smdr.formats import format_paths, load_format, parse_format
 from appliance.smdr.parser import LineKind, parse_line
-from appliance.smdr.templates import (TemplateError, clock_values, compile_template,
-                                      duration_seconds, render_duration)
+from appliance.smdr.templates import (
+    clock_values,
+    compile_template,
+    duration_seconds,
+    render_duration,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NO_SITE = "/nonexistent/nightswitch-smdr-site"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
-from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
-from appliance.errors import ValidationError
 from appliance.decision.schedule import default_schedule_json
+from appliance.errors import StoreError, ValidationError
 from appliance.smdr.record import CallRecord
-from appliance.store import SCHEMA_VERSION, Store, StoreError
+from appliance.store import SCHEMA_VERSION, Store
 
 UTC = timezone.utc
 T0 = datetime(2026, 12, 24, 17, 0, tzinfo=UTC)

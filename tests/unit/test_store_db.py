@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from appliance.errors import SchemaTooNewError, StoreError
 from appliance.inputs.clock import SimClock
-from appliance.store import (SCHEMA_VERSION, DataDirLock, SchemaTooNewError, Store, StoreError,
-                             is_held_elsewhere)
+from appliance.store import SCHEMA_VERSION, DataDirLock, Store, is_held_elsewhere
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 9, 30, 15, tzinfo=UTC)

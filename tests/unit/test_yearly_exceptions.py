@@ -10,7 +10,11 @@ import pytest
 
 from appliance.decision.schedule import YearlyDate, parse_schedule, schedule_to_json
 from tests.unit.schedule_helpers import (
-    assert_errors, assert_mode_at, make_schedule, preview_table, schedule_json,
+    assert_errors,
+    assert_mode_at,
+    make_schedule,
+    preview_table,
+    schedule_json,
 )
 
 MORNING = [{"start": "08:00", "end": "12:00", "mode": "day"}]

@@ -20,7 +20,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from appliance.accounts import SESSION_LIFETIME
 from appliance.accounts.keyfile import KEY_FILE
-from tests.web.webhelp import PASSWORDS, Browser, bearer, log_in, make_app, settle
+from tests.web.webhelp import PASSWORDS, Browser, bearer, make_app, settle
 
 
 def _csrf(page: bytes) -> str:

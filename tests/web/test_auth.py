@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.web.webhelp import PASSWORDS, make_app, make_appliance
 from appliance.accounts.keyfile import KEY_FILE
+from tests.web.webhelp import PASSWORDS, make_app, make_appliance
 from web.security import LoginLimiter
 
 

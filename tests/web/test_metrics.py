@@ -9,7 +9,6 @@ import shutil
 import subprocess
 from datetime import datetime
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.appliance_helpers import REPO
@@ -37,10 +36,10 @@ def value(samples, name, **labels):
 def agree(samples, status) -> None:
     zone = status["zone"]
     assert value(samples, "nightswitch_mode", zone=zone, mode=status["mode"]) == 1.0
-    assert sum(v for (n, l), v in samples.items() if n == "nightswitch_mode") == 1.0
+    assert sum(v for (n, text), v in samples.items() if n == "nightswitch_mode") == 1.0
     assert value(samples, "nightswitch_confirmed", zone=zone) == float(status["verified"])
     assert value(samples, "nightswitch_switching", zone=zone) == float(status["switching"])
-    faults = {dict(l)["kind"] for (n, l), v in samples.items()
+    faults = {dict(text)["kind"] for (n, text), v in samples.items()
               if n == "nightswitch_fault" and v == 1.0}
     assert faults == {f["kind"] for f in status["faults"]}
     assert value(samples, "nightswitch_clock_synchronized") == float(
@@ -50,7 +49,7 @@ def agree(samples, status) -> None:
     assert value(samples, "nightswitch_override_active", zone=zone) == float(
         status["override"] is not None)
     change = status["next_change"]
-    got = [(dict(l)["mode"], v) for (n, l), v in samples.items()
+    got = [(dict(text)["mode"], v) for (n, text), v in samples.items()
            if n == "nightswitch_next_change_timestamp_seconds"]
     if change:
         assert got == [(change["mode"], datetime.fromisoformat(change["at"]).timestamp())]
@@ -86,7 +85,7 @@ def test_switches_are_counted_and_only_rise(appliance, client, tokens):
     for position in ("night", "day", "auto"):
         turn_key(appliance, position)
     _, after = scrape(client, token)
-    total = lambda s: sum(v for (n, l), v in s.items() if n == "nightswitch_switches_total")
+    total = lambda s: sum(v for (n, text), v in s.items() if n == "nightswitch_switches_total")
     assert total(after) >= total(before) + 2
     assert value(after, "nightswitch_switches_total", zone="main", source="key",
                  result="confirmed") >= 2

@@ -6,8 +6,8 @@ import html
 import re
 from datetime import datetime, timedelta, timezone
 
-from appliance.smdr.record import CallRecord
 from appliance.config import validate_config
+from appliance.smdr.record import CallRecord
 from tests.web.webhelp import log_in, make_app, make_appliance, settle, site_config, turn_key
 
 

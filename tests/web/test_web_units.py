@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
+from appliance import timetext as timefmt
+from appliance.control.facade import mask_secrets
 from appliance.decision.dayplan import day_plan
 from appliance.decision.schedule import parse_schedule, schedule_to_json
-from appliance import timetext as timefmt
 from web import charts, schedule_form
-from appliance.control.facade import mask_secrets
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

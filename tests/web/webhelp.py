@@ -7,10 +7,10 @@ import shutil
 import tomllib
 from datetime import datetime, timezone
 
-from appliance.inputs.clock import SimClock
 from appliance.config import find_pinmap, validate_config
 from appliance.control.facade import ApplianceFacade
 from appliance.daemon import Appliance
+from appliance.inputs.clock import SimClock
 from web import create_app
 
 #: Monday 2 March 2026, 10:00 in Berlin: office hours by the default schedule.

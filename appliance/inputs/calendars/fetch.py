@@ -26,7 +26,8 @@ import urllib.parse
 import urllib.request
 from datetime import datetime
 
-from appliance.inputs.calendars.expand import MAX_FEED_BYTES, FeedError, check_feed_bytes
+from appliance.errors import FeedError
+from appliance.inputs.calendars.expand import MAX_FEED_BYTES, check_feed_bytes
 
 _CHUNK = 64 * 1024
 USER_AGENT = "nightswitch-calendar/1"

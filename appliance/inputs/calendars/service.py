@@ -23,8 +23,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from appliance.decision.layers import ClosureLayer
+from appliance.errors import FeedError
 from appliance.inputs.calendars.expand import (
-    Expansion, FeedError, describe_entry, expand_feed, upcoming, window,
+    Expansion,
+    describe_entry,
+    expand_feed,
+    upcoming,
+    window,
 )
 
 log = logging.getLogger(__name__)

@@ -22,13 +22,12 @@ every error names its key (``calendars[1].url``) and says what is allowed.
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from dataclasses import dataclass, field
 
 from appliance.errors import FieldError
-from appliance.validation import Problems
 from appliance.inputs.calendars.expand import Rules
+from appliance.validation import Problems
 
 KEYS = ("name", "zone", "url", "caldav_url", "username", "password", "categories",
         "summary_contains", "mode", "category_modes", "refresh_minutes", "timeout_s")

@@ -25,7 +25,8 @@ from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from appliance.decision.layers import CalendarEntry
-from appliance.inputs.calendars.expand import Expansion, FeedError, expand_feed
+from appliance.errors import FeedError
+from appliance.inputs.calendars.expand import Expansion, expand_feed
 
 log = logging.getLogger(__name__)
 

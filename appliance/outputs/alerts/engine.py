@@ -26,10 +26,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from appliance.decision.decide import next_schedule_change
+from appliance.errors import DeliveryError
 from appliance.outputs.alerts import messages as texts
 from appliance.outputs.alerts.review import zone_warnings
 from appliance.outputs.alerts.rules import ZoneFacts, conditions, track
-from appliance.outputs.alerts.senders import DeliveryError, sender_for
+from appliance.outputs.alerts.senders import sender_for
 from appliance.outputs.alerts.settings import AlertsConfig
 from appliance.smdr import callbacks as cb
 from appliance.smdr.health import port_problem
@@ -89,7 +90,7 @@ class AlertEngine:
         self._smdr_fault: str | None = None
         self._memory: dict[str, deque] = {name: deque() for name in self.targets}
         self._wakes = {name: threading.Event() for name in self.targets}
-        self._force = {name: False for name in self.targets}
+        self._force = dict.fromkeys(self.targets, False)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._queue = None

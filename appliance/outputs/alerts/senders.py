@@ -101,7 +101,7 @@ class MailSender:
                                 f"{_text(exc.smtp_error)}") from None
         except (smtplib.SMTPException, ssl.SSLError) as exc:
             raise DeliveryError(f"mail via {where} failed: {exc}") from None
-        except socket.timeout:
+        except TimeoutError:
             raise DeliveryError(f"the mail server {where} did not answer within "
                                 f"{self.timeout:g} s") from None
         except OSError as exc:
@@ -139,7 +139,7 @@ class WebhookSender:
             reason = exc.reason
             text = getattr(reason, "strerror", None) or str(reason)
             raise DeliveryError(f"cannot reach the webhook {self.where}: {text}") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise DeliveryError(f"the webhook {self.where} did not answer within "
                                 f"{self.timeout:g} s") from None
         except (OSError, ValueError, json.JSONDecodeError) as exc:

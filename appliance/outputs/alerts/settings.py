@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from appliance.errors import FieldError
-from appliance.validation import Problems
 from appliance.outputs.alerts.events import EVENTS, FAULT_EVENTS
+from appliance.validation import Problems
 
 SCHEMES = ("smtp", "smtps", "http", "https")
 TLS_CHOICES = ("auto", "starttls", "off")

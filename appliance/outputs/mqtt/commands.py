@@ -20,10 +20,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from appliance.validation import MODE_RE
 from appliance.decision.until import checked_until
 from appliance.errors import FieldError, Refused, ValidationError
 from appliance.outputs.mqtt.state import AUTO
+from appliance.validation import MODE_RE
 
 #: A command is a mode name or a small JSON object; anything longer is not one.
 MAX_COMMAND_BYTES = 4096
