@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from flask import (
     Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
-    url_for,
+    send_file, url_for,
 )
 
 from appliance.control import commissioning
@@ -689,7 +689,24 @@ def installer():
                   config_source=info["config_source"], panel=_panel_view(),
                   verify=info["verify"],
                   quarantined=getattr(db, "quarantined", None), tz=_tz(), timefmt=timefmt,
-                  now=_now())
+                  now=_now(), report=facade.last_commissioning_report())
+
+
+#: The commissioning report is self-contained (its styles inline) and has no script.
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+@bp.route("/installer/report/<name>", methods=["GET"])
+@require("admin")
+def installer_report(name):
+    """A commissioning report of ``nightswitch test all``, as written."""
+    path = appliance().commissioning_report_file(name)
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="text/html", max_age=0)
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    return response
 
 
 @bp.route("/installer/test", methods=["POST"])

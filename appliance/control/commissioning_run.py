@@ -298,12 +298,16 @@ class CommissioningRun:
     def _faults(self, status: dict) -> str:
         return "; ".join(f"{f['kind']}: {f['message']}" for f in status.get("faults", []))
 
-    def _applied_text(self, status: dict, mode: str) -> tuple[bool, str]:
-        """Whether *mode* is applied and confirmed, and the words for it."""
+    def _applied_text(self, status: dict, mode: str) -> tuple[bool | None, str]:
+        """Whether *mode* is applied, and the words for it: True when it is applied and
+        confirmed (read back from the PBX, or seen on the simulated PBX), None when it is
+        applied but nothing can read the PBX back (only a person can tell), False when it
+        is not applied."""
         readers = [a["name"] for a in status["actuators"] if a["can_read_back"]
                    and a["role"] == "primary"]
         applied = status.get("applied_mode")
-        ok = applied == mode and status.get("verified") and not status.get("switching")
+        ok = bool(applied == mode and status.get("verified") and not status.get("switching"))
+        state = (True if readers else None) if ok else False
         if ok:
             text = (f"{mode} applied and read back by {', '.join(readers)}" if readers else
                     f"{mode} applied (no actuator of this zone can read the PBX back)")
@@ -314,8 +318,9 @@ class CommissioningRun:
         pbx = self._pbx_mode(mode)
         if pbx is not None:
             text += f"; the simulated PBX is in {pbx}"
-            ok = ok and pbx == mode
-        return bool(ok), text
+            if ok:
+                state = pbx == mode
+        return state, text
 
     def _pbx_mode(self, expected: str) -> str | None:
         """The simulated PBX's mode once it has had time to reach *expected* (None on a
@@ -341,7 +346,9 @@ class CommissioningRun:
                      "listen for the click, watch its LED on the relay board")
             result = self.controller.test_relay(name, self.seconds, by=self.by).result(
                 timeout=self.seconds + SWITCH_WAIT_S)
-            detail = describe_relay_test(result) + f", then {result.get('reasserted')} applied again"
+            detail = describe_relay_test(result)
+            if result.get("reasserted"):
+                detail += f", then {result['reasserted']} applied again"
             evidence = None
             if witness is not None:
                 shown = result["shown"] == "closed"
@@ -446,12 +453,13 @@ class CommissioningRun:
         self._settle()
         status = self._status(zone)
         followed, text = self._applied_text(status, position)
-        followed = followed and status["source"] == "key"
+        if status["source"] != "key":
+            followed = False
         ok, answer = self._confirm(f"is the PBX in {position.upper()} now, and does the "
                                    f"{position.upper()} LED blink slowly?")
         step.add(what, self._verdict(followed, ok), f"{detail}; the PBX followed the key: "
-                 f"{text}" if followed else f"{detail}; the PBX did not follow: {text}",
-                 f"{did}; {answer}")
+                 f"{text}" if followed is not False else
+                 f"{detail}; the PBX did not follow: {text}", f"{did}; {answer}")
 
     def _key_flip(self, step: StepResult, panel, position: str) -> None:
         zone = panel.zone
@@ -465,7 +473,7 @@ class CommissioningRun:
         self.controller.sync()
         self._settle()
         followed, text = self._applied_text(self._status(zone), position)
-        step.add(what, PASSED if followed else FAILED, text, did)
+        step.add(what, self._verdict(followed, None), text, did)
 
     def _button_toggle(self, step: StepResult, panel, which: str) -> None:
         zone = panel.zone
@@ -492,7 +500,7 @@ class CommissioningRun:
         self.controller.sync()
         self._settle()
         followed, text = self._applied_text(self._status(zone), wanted)
-        step.add(what, PASSED if followed else FAILED,
+        step.add(what, self._verdict(followed, None),
                  f"reads closed when pressed; the press switched {before} to {wanted}: {text}",
                  did)
 
@@ -530,8 +538,7 @@ class CommissioningRun:
                 ok, answer = self._confirm(
                     f"is the PBX in {mode.upper()} now? (check its display, or call the "
                     "site's number from outside)")
-                step.add(what, self._verdict(ok_applied, ok) if ok_applied else FAILED,
-                         text, answer)
+                step.add(what, self._verdict(ok_applied, ok), text, answer)
 
     # -- 5. fallback ------------------------------------------------------------------------
     def step_fallback(self, step: StepResult) -> None:
@@ -633,7 +640,7 @@ class CommissioningRun:
                      f"{primary['name']} reconnected, but the fallback still holds the mode: "
                      f"{text}", did)
         else:
-            step.add(f"primary{where} takes over again", PASSED if ok_applied else FAILED,
+            step.add(f"primary{where} takes over again", self._verdict(ok_applied, None),
                      f"{primary['name']} reconnected and took over again {how}: {text}", did)
 
     # -- 6. schedule ------------------------------------------------------------------------
@@ -689,8 +696,9 @@ class CommissioningRun:
         self._settle()
         status = self._status(zone)
         ok_applied, text = self._applied_text(status, nxt["mode"])
-        ok_applied = ok_applied and status["source"] not in ("key", "override")
-        step.add(f"schedule{where} switches by itself", PASSED if ok_applied else FAILED,
+        if status["source"] in ("key", "override"):
+            ok_applied = False
+        step.add(f"schedule{where} switches by itself", self._verdict(ok_applied, None),
                  f"{did}; now {status['reason']}; {text}")
 
     # -- 7. holidays ------------------------------------------------------------------------
@@ -714,7 +722,7 @@ class CommissioningRun:
                 ok, answer = self._confirm(f"the schedule{where} has no holidays or closures "
                                            "in the next 12 months: is that right for this "
                                            "office?")
-                step.add(f"holidays{where}", PASSED if ok else FAILED,
+                step.add(f"holidays{where}", FAILED if not ok else PASSED,
                          "no holidays or closures in the next 12 months: on a public holiday "
                          "the phones follow the weekday hours. Choose the country on the "
                          "Schedule page (Holidays), or add the closures", answer)
@@ -724,14 +732,14 @@ class CommissioningRun:
                     for d, pieces in found]
             step.tables.append({"title": f"The next holidays and closures{where}",
                                 "head": ["Date", "Mode", "Why"], "rows": rows})
+            for row in rows:
+                self.out(f"  {row[0]}: {row[1]}: {row[2]}")
             first = found[0]
-            ok, answer = self._confirm(f"the next closed days{where} are listed above (first "
-                                       f"{first[0]:%a %d %b}): are these the office's?")
-            for day, pieces, in found[:3]:
-                self.out(f"  {day:%a %d %b %Y}: {pieces[0].reason}")
+            ok, answer = self._confirm(f"these are the next closed days{where}: are they the "
+                                       "office's?")
             step.add(f"holidays{where}", self._verdict(True, ok),
                      f"{len(found)} closed day(s) found, the first on {first[0]:%a %d %b %Y} "
-                     f"({first[1][0].reason})", answer)
+                     f"({rows[0][2]})", answer)
 
     # -- 8. alerts --------------------------------------------------------------------------
     def step_alerts(self, step: StepResult) -> None:
