@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from flask import (
     Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
-    send_file, url_for,
+    url_for,
 )
 
 from appliance.control import commissioning
@@ -704,8 +704,13 @@ def installer_report(name):
     path = appliance().commissioning_report_file(name)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype="text/html", max_age=0)
+    try:
+        body = path.read_bytes()        # a few dozen kB, written once
+    except OSError:
+        abort(404)
+    response = current_app.response_class(body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = REPORT_CSP
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

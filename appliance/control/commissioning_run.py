@@ -339,8 +339,8 @@ class CommissioningRun:
                                         "maintenance port only)")
             return
         for name, relay in relays.items():
-            gpio = relay.pin.number
-            what = f"relay {name} (GPIO{gpio})"
+            gpio = _gpio(relay.pin)
+            what = f"relay {name} ({gpio})"
             witness = self.installer.watch({name: (gpio, relay.device.active_high)})
             self.out(f"  {what}: moves for {self.seconds:g} s, then the mode is put back: "
                      "listen for the click, watch its LED on the relay board")
@@ -369,7 +369,7 @@ class CommissioningRun:
             step.add("LEDs", SKIPPED, "no LEDs are wired (front_panel.pins has no led_day, "
                                       "led_night, led_fault)")
             return
-        pins = {f"{p.zone}:{name}": (led.pin.number, led.active_high)
+        pins = {f"{p.zone}:{name}": (_gpio(led.pin), led.active_high)
                 for p in panels for name, led in p.leds.leds.items()}
         witness = self.installer.watch(pins)
         order = ", ".join(n.upper() for n in LED_ORDER)
@@ -380,7 +380,7 @@ class CommissioningRun:
         for panel in panels:
             names = [n for n in LED_ORDER if n in panel.leds.leds]
             lit = [t.split(":", 1)[1] for t in result["tested"] if t.startswith(panel.zone + ":")]
-            gpios = ", ".join(f"{n} GPIO{panel.leds.leds[n].pin.number}" for n in names)
+            gpios = ", ".join(f"{n} {_gpio(panel.leds.leds[n].pin)}" for n in names)
             detail = f"lit in turn: {', '.join(lit) or 'none'} ({gpios})"
             evidence = None
             if result.get("interrupted"):
@@ -761,6 +761,12 @@ class CommissioningRun:
             ok, answer = self._confirm(f"did the test message reach {result['target']}?")
             step.add(what, self._verdict(True, ok),
                      f"a test message was delivered to {result['detail']}", answer)
+
+
+def _gpio(pin) -> str:
+    """``GPIO17``: the name gpiozero gives the pin (its ``number`` is deprecated)."""
+    info = getattr(pin, "info", None)
+    return getattr(info, "name", None) or str(pin)
 
 
 def _say(exc: BaseException) -> str:

@@ -116,16 +116,28 @@ def latest(data_dir) -> dict | None:
         try:
             data = json.loads(twin.read_text(encoding="utf-8"))
             finished = str(data["finished"])
+            when = datetime.fromisoformat(finished)
+            if when.tzinfo is None:
+                continue
             found = {"name": html.name, "path": str(html), "finished": finished,
                      "installer": str(data.get("installer", "?")),
                      "overall": str(data.get("summary", {}).get("overall", "?")),
                      "site": str(data.get("site", {}).get("name", "")),
-                     "simulated": bool(data.get("simulated"))}
+                     "simulated": bool(data.get("simulated")), "_at": when}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
-        if best is None or (found["finished"], found["name"]) > (best["finished"], best["name"]):
+        if best is None or _order(found) > _order(best):
             best = found
+    if best is not None:
+        del best["_at"]
     return best
+
+
+def _order(found: dict) -> tuple:
+    """Newest first by the end of the run; two in the same minute by their number."""
+    stem = found["name"][:-len(".html")]
+    number = int(stem.rsplit("-", 1)[1]) if stem.count("-") > 4 else 1
+    return found["_at"], number
 
 
 def report_file(data_dir, name: str) -> Path | None:

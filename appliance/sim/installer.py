@@ -67,9 +67,9 @@ class SimulatedInstaller:
 
     # -- eyes ---------------------------------------------------------------------------
     def watch(self, pins: dict) -> PinWitness:
-        """Start watching *pins* (``{name: (gpio number, active_high)}``)."""
-        return PinWitness({name: (self.factory.pin(number), active_high)
-                           for name, (number, active_high) in pins.items()})
+        """Start watching *pins* (``{name: (pin name such as "GPIO17", active_high)}``)."""
+        return PinWitness({name: (self.factory.pin(spec), active_high)
+                           for name, (spec, active_high) in pins.items()})
 
     def pbx_mode(self) -> str | None:
         """The mode the simulated PBX is in (what a call to the site would find)."""
