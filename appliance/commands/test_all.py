@@ -12,6 +12,7 @@ report is written by :mod:`appliance.outputs.commissioning_report`.
 
 from __future__ import annotations
 
+import signal
 import tempfile
 import time
 from datetime import datetime
@@ -107,6 +108,10 @@ def _build(config, data, simulate: bool):
             "nightswitch test all --simulate") from None
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args, asker) -> int:
     """Run the walk and write the report. Exit 0 when no step failed."""
     from appliance.cli import DEFAULT_DATA
@@ -123,6 +128,10 @@ def run(args, asker) -> int:
         # A rehearsal on a PC has no /var/lib/nightswitch: a scratch directory of its own.
         data = tempfile.mkdtemp(prefix="nightswitch-commission-")
     _ensure_daemon_stopped(data)
+    # systemd or a closed ssh session stops it as Ctrl+C does: the walk puts the site back
+    # on its schedule and the relays are released before the process ends.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     tz = ZoneInfo(config.timezone)
     started, t0 = datetime.now(tz), time.monotonic()
     appliance = _build(config, data, args.simulate)

@@ -232,7 +232,7 @@ class CommissioningRun:
                 try:
                     getattr(self, f"step_{key}")(step)
                 except (KeyboardInterrupt, NobodyThere) as exc:
-                    self.stopped = ("the run was interrupted (Ctrl+C)"
+                    self.stopped = ("the run was interrupted (Ctrl+C, or the terminal closed)"
                                     if isinstance(exc, KeyboardInterrupt) else str(exc))
                     step.error = self.stopped
                 except Exception as exc:  # noqa: BLE001 - recorded, and the walk goes on

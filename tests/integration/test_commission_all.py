@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from appliance.decision.schedule import default_schedule_json
 from appliance.store import Store
 from appliance.store.lock import DataDirLock
 from tests.alerthelp import SmtpSink, WebhookSink, alerts_toml
-from tests.appliance_helpers import cli_env, free_port, nightswitch, wait_until
+from tests.appliance_helpers import (OutputCollector, cli_env, free_port, nightswitch,
+                                     spawn, wait_until)
 
 SITE = """
 [site]
@@ -328,3 +330,34 @@ def test_installer_is_only_for_test_all(tmp_path):
                                              "--installer", "Anna", "--config", config,
                                              "--data", tmp_path / "data"))
     assert "--installer is for test all" in line
+
+
+def test_sigterm_stops_the_walk_and_still_writes_the_report(tmp_path):
+    """systemd, or the ssh session closing, ends the walk as Ctrl+C does: the site is put
+    back on its schedule, and the report says what was done and what was not."""
+    data = tmp_path / "data"
+    seed_schedule(data)
+    config = write_config(tmp_path, SITE, SERIAL_PRIMARY)
+    proc = spawn("test", "all", "--simulate", "--yes", "--installer", "Test", "--seconds",
+                 "0.1", "--config", config, "--data", data,
+                 env=cli_env(PYTHONUNBUFFERED=1))
+    output = OutputCollector(proc)
+    try:
+        output.wait_for("maintenance-port disconnected; switching", timeout=120)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output.join()
+    assert "Traceback" not in output.stderr
+    (line,) = [l for l in output.stderr.splitlines() if l.startswith("nightswitch: ")]
+    assert line.startswith("nightswitch: error: test all stopped: the run was interrupted")
+    (report,) = (data / "reports").glob("*.json")
+    twin = json.loads(report.read_text())
+    assert results(twin)["modes"] == "passed"
+    (fallback,) = [s for s in twin["steps"] if s["key"] == "fallback"]
+    assert fallback["result"] == "failed" and "interrupted" in fallback["error"]
+    assert [c["detail"][:11] for c in checks(twin, "alerts")] == ["not run: th"]
+    with Store(data) as store:
+        assert store.get_override("main") is None
