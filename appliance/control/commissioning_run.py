@@ -152,15 +152,16 @@ class OnSiteInstaller:
     def turn_key(self, panel, position: str) -> str | None:
         if not self.present:
             return None
-        if position in ("press", "release"):
-            verb = "press and hold the push button" if position == "press" else \
-                "let go of the push button"
-        else:
-            verb = f"turn the key of zone {panel.zone} to {position.upper()}"
-        self._prompt(f"  {verb} and press Enter ")
-        if position in ("press", "release"):
-            return f"the installer {position}d the push button"
+        self._prompt(f"  turn the key of zone {panel.zone} to {position.upper()} and press "
+                     "Enter ")
         return f"the installer turned the key to {position.upper()}"
+
+    def press_button(self, panel) -> str | None:
+        if not self.present:
+            return None
+        self._prompt(f"  press the push button of zone {panel.zone} once, briefly, then press "
+                     "Enter ")
+        return "the installer pressed the button"
 
     def disconnect(self, spec: dict) -> str | None:
         if not self.present:
@@ -476,33 +477,27 @@ class CommissioningRun:
         step.add(what, self._verdict(followed, None), text, did)
 
     def _button_toggle(self, step: StepResult, panel, which: str) -> None:
+        """A short press of the button (or the push button beside the key) toggles the
+        mode: the press is seen, and the PBX follows."""
         zone = panel.zone
         what = f"push button{self._zone_words(zone)}"
         before = self._status(zone)["mode"]
-        did = self.installer.turn_key(panel, "press")
+        did = self.installer.press_button(panel)
         if did is None:
             step.add(what, SKIPPED, "pressing the button needs someone at reception (run "
                                     "without --yes)")
             return
-        held = self._wait_for(lambda: self._key_read(zone)["raw"].get(which), KEY_WAIT_S)
-        self.installer.turn_key(panel, "release")
-        if not held:
-            step.add(what, FAILED, "the button's input never read closed: check its wiring",
-                     did)
-            return
-        key = self._status(zone)["key"]
-        if key in ("day", "night"):
-            step.add(what, PASSED, f"reads closed when pressed (the key is in {key.upper()}, "
-                                   "so the press asks for nothing)", did)
-            return
         wanted = "night" if before == "day" else "day"
-        self._wait_for(lambda: self._status(zone)["mode"] == wanted, KEY_WAIT_S)
+        if not self._wait_for(lambda: self._status(zone)["mode"] == wanted, KEY_WAIT_S):
+            reads = "closed" if self._key_read(zone)["raw"].get(which) else "open"
+            step.add(what, FAILED, f"the press did not switch {before} to {wanted}: check the "
+                                   f"button's wiring (its input reads {reads} now)", did)
+            return
         self.controller.sync()
         self._settle()
         followed, text = self._applied_text(self._status(zone), wanted)
         step.add(what, self._verdict(followed, None),
-                 f"reads closed when pressed; the press switched {before} to {wanted}: {text}",
-                 did)
+                 f"the press switched {before} to {wanted}: {text}", did)
 
     # -- 4. each mode -----------------------------------------------------------------------
     def _key_to_auto(self, step: StepResult, zone: str) -> bool:

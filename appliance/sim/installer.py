@@ -83,9 +83,18 @@ class SimulatedInstaller:
         return hands
 
     def turn_key(self, panel, position: str) -> str:
-        """Turn *panel*'s key to *position* (or ``press``/``release`` its button)."""
+        """Turn *panel*'s key to *position*."""
         self._panel(panel).set_key(position)
         return f"the simulated key was turned to {position.upper()} (mock input pins driven)"
+
+    def press_button(self, panel) -> str:
+        """Press *panel*'s button once, longer than its debounce and shorter than a hold."""
+        cfg = next(c for c in self.appliance.config.panels if c.zone == panel.zone)
+        hands = self._panel(panel)
+        hands.set_key("press")
+        time.sleep(min(cfg.debounce_ms / 1000 * 3 + 0.05, cfg.hold_s / 2))
+        hands.set_key("release")
+        return "the simulated button was pressed once (mock input pin driven)"
 
     def disconnect(self, spec: dict) -> str:
         """Make actuator *spec* fail the way a disconnected one does."""

@@ -140,3 +140,56 @@ def test_a_terminal_that_closes_stops_the_walk_and_puts_the_site_back(tmp_path, 
     finally:
         appliance.stop()
 
+
+
+RELAY_PRIMARY = """
+[[actuators]]
+name = "night-service"
+type = "contact"
+pin = 17
+settle_ms = 300
+modes = { day = "open", night = "closed" }
+sense = { pin = 24, pull_up = true, active_in = ["night"] }
+
+[[actuators]]
+name = "console-key"
+type = "pulse"
+role = "fallback"
+pin = 27
+modes = { day = "dark", night = "lit" }
+sense = { pin = 25 }
+"""
+
+
+def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_factory):
+    """On a simulated site: the flip of a two-position key and the push button beside it
+    each switch the PBX; the relay primary's cable pulled (its sense input no longer
+    driven) lets the fallback take over, and plugged back it takes over again."""
+    from appliance.sim.installer import SimulatedInstaller
+
+    panel = PANEL.replace('key_switch = "three-position"', 'key_switch = "two-position"') \
+        .replace("key_day = 5\nkey_night = 6", "key = 5\nbutton = 22")
+    appliance = Appliance(config(panel, RELAY_PRIMARY), tmp_path / "data",
+                          pin_factory=mock_factory, clock=SimClock(rate=1.0), simulate=True,
+                          web=False)
+    appliance.controller.start()
+    try:
+        run = CommissioningRun(appliance, SimulatedInstaller(appliance), by="Anna",
+                               seconds=0.1, out=lambda line: None)
+        run.run()
+        steps = by_key(run)
+        key = steps["key"].checks
+        assert [c.what for c in key] == ["two-position key to NIGHT", "two-position key to DAY",
+                                         "push button"]
+        assert all(c.result == "passed" for c in key), [c.detail for c in key]
+        assert key[0].detail.startswith("night applied and read back by night-service")
+        assert key[2].detail.startswith("the press switched day to night: night applied")
+        takes_over, back = steps["fallback"].checks
+        assert takes_over.result == "passed", takes_over.detail
+        assert "with night-service disconnected, switching to" in takes_over.detail
+        assert "sense input rests at its pull level" in takes_over.answer
+        assert back.result == "passed", back.detail
+        assert [c.result for c in steps["modes"].checks] == ["passed", "passed"]
+        assert appliance.controller.status()["override"] is None
+    finally:
+        appliance.stop()
