@@ -697,7 +697,29 @@ def installer():
                   config_source=info["config_source"], panel=_panel_view(),
                   verify=info["verify"],
                   quarantined=getattr(db, "quarantined", None), tz=_tz(), timefmt=timefmt,
-                  now=_now())
+                  now=_now(), report=facade.last_commissioning_report())
+
+
+#: The commissioning report is self-contained (its styles inline) and has no script.
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+@bp.route("/installer/report/<name>", methods=["GET"])
+@require("admin")
+def installer_report(name):
+    """A commissioning report of ``nightswitch test all``, as written."""
+    path = appliance().commissioning_report_file(name)
+    if path is None:
+        abort(404)
+    try:
+        body = path.read_bytes()        # a few dozen kB, written once
+    except OSError:
+        abort(404)
+    response = current_app.response_class(body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = REPORT_CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/installer/test", methods=["POST"])

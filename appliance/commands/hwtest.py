@@ -1,31 +1,43 @@
-"""``nightswitch test leds|relays|key|pbx|alerts``: commissioning, one part at a time.
+"""``nightswitch test leds|relays|key|pbx|alerts|all``: commissioning.
 
-It drives the real pins, so the daemon must be stopped first (the pins belong to one
-process). Interactive by default: it says what to look for and asks; ``--yes`` runs
-without questions for scripts. ``--simulate`` runs it on gpiozero's mock pins to try it.
+Each part alone, or ``all``: the whole walk on the appliance with a report to hand over
+(:mod:`appliance.commands.test_all`). It drives the real pins, so the daemon must be
+stopped first (the pins belong to one process). Interactive by default: it says what to
+look for and asks; ``--yes`` runs without questions for scripts. ``--simulate`` runs it on
+gpiozero's mock pins (and, for ``all``, the PBX simulator) to try it.
 """
 
 from __future__ import annotations
 
 import time
 
+from appliance.control.commissioning import MAX_TEST_SECONDS
 from appliance.errors import NightswitchError
 
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
         "test", parents=[common.config, common.data],
-        help="commissioning: test the LEDs, relays, key switch or PBX dialogue",
-        description="Test one part of the installation. Stop the service first "
-                    "(systemctl stop nightswitch): the test drives the same pins.")
-    p.add_argument("part", choices=("leds", "relays", "key", "pbx", "alerts"),
+        help="commissioning: test the LEDs, relays, key switch or PBX dialogue, or all of "
+             "it with a report",
+        description="Test one part of the installation, or all of it: 'all' walks through the "
+                    "relays, LEDs, key switch, each mode through the PBX, the fallback, the "
+                    "schedule, the holidays and the alerts, and writes a commissioning report "
+                    "(DATA/reports/commissioning-*.html) to hand to the customer. Stop the "
+                    "service first (systemctl stop nightswitch): the test drives the same pins.")
+    p.add_argument("part", choices=("leds", "relays", "key", "pbx", "alerts", "all"),
                    help="what to test (alerts: a test message to each [[alerts.targets]]; "
-                        "the service may keep running)")
+                        "the service may keep running; all: everything, with a report)")
+    p.add_argument("--installer", metavar="NAME",
+                   help="all: the installer's name, for the report and the log (asked if "
+                        "not given; needed with --yes)")
     p.add_argument("--yes", action="store_true",
                    help="do not ask; run every step and report (for scripts)")
     p.add_argument("--seconds", type=float, default=2.0,
                    help="how long each LED or relay stays on (default 2)")
-    p.add_argument("--simulate", action="store_true", help="use gpiozero's mock pins")
+    p.add_argument("--simulate", action="store_true",
+                   help="use gpiozero's mock pins (all: and the PBX simulator, in a scratch "
+                        "data directory unless --data is given)")
     p.set_defaults(func=run)
 
 
@@ -89,9 +101,17 @@ def test_leds(config, factory, asker: Asker, seconds: float) -> None:
             leds.close()
 
 
+def _sleep(seconds: float) -> bool:
+    """The pause of :func:`~appliance.control.commissioning.exercise_relay` with the
+    service stopped: nothing can cut it short."""
+    time.sleep(seconds)
+    return False
+
+
 def test_relays(config, factory, asker: Asker, seconds: float) -> None:
     from appliance.actuators import pins_of
     from appliance.actuators.relay import Relay
+    from appliance.control.commissioning import exercise_relay
 
     for spec in config.actuators:
         if spec["type"] == "serial":
@@ -102,11 +122,10 @@ def test_relays(config, factory, asker: Asker, seconds: float) -> None:
             relay = Relay(f"{spec['name']} {what}", pin, active_high=spec.get("active_high", True),
                           pin_factory=factory)
             try:
-                asker.out(f"relay {spec['name']} {what} (GPIO{pin}) closed for {seconds:g} s: "
+                verb = "opened" if relay.is_closed else "closed"
+                asker.out(f"relay {spec['name']} {what} (GPIO{pin}) {verb} for {seconds:g} s: "
                           "listen for the click; its LED on the relay board lights")
-                relay.close_contact()
-                time.sleep(seconds)
-                relay.open_contact()
+                exercise_relay(relay, seconds, _sleep)
                 asker.ask(f"did relay {spec['name']} {what} click on and off?",
                           f"relay {spec['name']} {what}")
             finally:
@@ -186,6 +205,15 @@ def run(args) -> int:
 
     if not 0.1 <= args.seconds <= 60:
         raise NightswitchError("--seconds must be between 0.1 and 60")
+    if args.part == "all":
+        from appliance.commands.test_all import run as run_all
+
+        if args.seconds > MAX_TEST_SECONDS:
+            raise NightswitchError(f"--seconds must be between 0.1 and {MAX_TEST_SECONDS:g} "
+                                   "for test all")
+        return run_all(args, Asker(args.yes))
+    if args.installer is not None:
+        raise NightswitchError("--installer is for test all (the report names the installer)")
     config = load_config(args.config)
     if not args.simulate and args.part != "alerts":      # alerts touch no pin
         _ensure_daemon_stopped(args.data)

@@ -104,6 +104,8 @@ class ApplianceInterface(Protocol):
     def relay_names(self) -> list[str]: ...
     def relay_states(self) -> dict[str, str]: ...
     def installer_info(self) -> dict: ...
+    def last_commissioning_report(self) -> dict | None: ...
+    def commissioning_report_file(self, name: str): ...
 
 
 class ApplianceFacade:
@@ -254,6 +256,21 @@ class ApplianceFacade:
             "config_source": config.source,
             "verify": {"check_minutes": config.check_minutes, "drift": config.drift},
         }
+
+    def last_commissioning_report(self) -> dict | None:
+        """The newest report of ``nightswitch test all`` in the data directory:
+        ``{"name", "finished", "installer", "overall", "site", "simulated", "path"}``, or
+        None when the site was never commissioned with it."""
+        from appliance.outputs import commissioning_report
+
+        return commissioning_report.latest(self._controller.store.data_dir)
+
+    def commissioning_report_file(self, name: str):
+        """The path of commissioning report *name*, or None when there is no such report
+        (a name that is not a report's is never looked up)."""
+        from appliance.outputs import commissioning_report
+
+        return commissioning_report.report_file(self._controller.store.data_dir, name)
 
 
 def _test_seconds(seconds) -> float:

@@ -6,6 +6,10 @@ those pins did (gpiozero's own ``MockPin.states`` history, with its timings), ac
 shared :class:`~appliance.sim.pbx_model.PbxModel`, and drives the sense inputs (the night
 lamp, the status output) with ``drive_low()``/``drive_high()`` as the optocoupler would.
 
+An actuator's cable can be pulled (:meth:`PinSidePbx.unplug`): the PBX no longer sees its
+relays, and its sense input, no longer driven, rests at its pull level, which is how a
+disconnected primary looks to the appliance when commissioning tests the fallback.
+
 What the PBX makes of the relays, per actuator type (same tables as the config):
 
 ``contact``
@@ -81,6 +85,10 @@ class _PinWatch:
         return [(at, bool(entry.state) == self.active_high) for at, entry in zip(times, new)]
 
 
+#: Commissioning reads the relays' and LEDs' histories the same way (appliance.sim.installer).
+PinWatch = _PinWatch
+
+
 class _Sense:
     """A sense input driven as the PBX's optocoupler would drive it."""
 
@@ -96,6 +104,15 @@ class _Sense:
         # moves a mock input; the PBX's output would hold the line where it is.
         if self.pin.function == "input" and bool(self.pin.state) != level:
             if level:
+                self.pin.drive_high()
+            else:
+                self.pin.drive_low()
+
+
+    def rest(self) -> None:
+        """Nothing drives the line (its cable is pulled): it rests at its pull level."""
+        if self.pin.function == "input" and bool(self.pin.state) != self.pull_up:
+            if self.pull_up:
                 self.pin.drive_high()
             else:
                 self.pin.drive_low()
@@ -127,9 +144,21 @@ class _Contact:
                 self.model.set_mode(mode, by=by)
                 return
 
+    def drain(self, now: float) -> None:
+        """Forget what the relay did while unplugged, and read the input again, as a PBX
+        does when a cable is plugged back."""
+        self.watch.edges(now)
+        if self.model.powered:
+            self.follow(by="contact")
+
     def poll(self, now: float) -> None:
         edges = self.watch.edges(now)
         powered = self.model.powered
+        history = self.model.history
+        if edges and history and history[-1].at > edges[-1][0]:
+            # The PBX read this input when it changed; the maintenance port switched it
+            # after that. A late poll must not replay the older edge over the newer change.
+            edges = []
         if powered and (edges or not self.was_powered):
             # A PBX reads its night input on every change, and again when it powers up.
             self.follow(by="contact")
@@ -155,6 +184,10 @@ class _Toggle:
         if self.model.powered:
             self.presses += 1
             self.model.toggle(self.pair, by="toggle")
+
+    def drain(self, now: float) -> None:
+        self.watch.edges(now)           # presses made while unplugged never arrived
+        self.pressed_at = None
 
     def poll(self, now: float) -> None:
         for at, on in self.watch.edges(now):
@@ -187,6 +220,11 @@ class _Keypad:
         self.down: dict[str, float] = {}
         self.dialled: list[str] = []
         self.results = []
+
+    def drain(self, now: float) -> None:
+        for watch in (self.hook, *self.keys.values()):
+            watch.edges(now)
+        self.offhook_at, self.down, self.dialled = None, {}, []
 
     def poll(self, now: float) -> None:
         events = [(at, "hook", on) for at, on in self.hook.edges(now)]
@@ -237,11 +275,15 @@ class PinSidePbx:
         self.model = model
         self.poll_s = poll_s
         self.watchers = []
+        self.named: dict = {}
         for spec in actuator_specs:
             kind = WATCHERS.get(spec.get("type"))
             if kind is not None:
                 model.add_modes(_modes_of(spec))
-                self.watchers.append(kind(spec, pin_factory, model))
+                watcher = kind(spec, pin_factory, model)
+                self.watchers.append(watcher)
+                self.named[spec.get("name")] = watcher
+        self.unplugged: set[str] = set()
         self._failed: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -252,7 +294,10 @@ class PinSidePbx:
         ``poll_s``; tests may call it directly)."""
         with self._lock:
             now = time.monotonic()
+            resting = {id(self.named[name]) for name in self.unplugged}
             for i, watcher in enumerate(self.watchers):
+                if id(watcher) in resting:
+                    continue
                 try:
                     watcher.poll(now)
                 except Exception:
@@ -261,6 +306,30 @@ class PinSidePbx:
                     if i not in self._failed:
                         self._failed.add(i)
                         log.exception("pbx-sim: the %s input failed", type(watcher).__name__)
+
+    def unplug(self, name: str) -> None:
+        """Pull the cable of actuator *name*: the PBX stops seeing its relays and its
+        sense input rests at its pull level until :meth:`plug`.
+
+        :raises KeyError: when no relay actuator has that name.
+        """
+        with self._lock:
+            watcher = self.named[name]
+            self.unplugged.add(name)
+            if watcher.sense:
+                watcher.sense.rest()
+
+    def plug(self, name: str) -> None:
+        """Plug actuator *name* back: what its relays did meanwhile is lost; the PBX
+        reads a night-service input again at once."""
+        with self._lock:
+            watcher = self.named[name]
+            if name not in self.unplugged:
+                return
+            self.unplugged.discard(name)
+            watcher.drain(time.monotonic())
+            if watcher.sense:
+                watcher.sense.update(self.model)
 
     def start(self) -> PinSidePbx:
         if self._thread is None:

@@ -192,7 +192,7 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
     try:
         rig.start()
         assert rig.sim.model.mode == rig.status()["mode"] == "night"
-        for n, fault in enumerate(episodes):
+        for _n, fault in enumerate(episodes):
             # Quiet hours between faults: schedule boundaries pass, read-backs happen.
             rig.clock.advance(rng.uniform(0, 10 * 3600))
             rig.idle()

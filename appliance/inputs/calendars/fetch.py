@@ -105,7 +105,7 @@ def fetch_ics(url: str, *, timeout: float = 20.0, username: str | None = None,
     except urllib.error.HTTPError as exc:
         exc.close()        # it holds the answer's socket
         raise FeedError(_http_message(shown, exc.code, exc.reason)) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise FeedError(f"{shown} did not answer within {timeout:g} s") from None
     except urllib.error.URLError as exc:
         raise FeedError(f"cannot reach {shown}: {_reason(exc.reason)}") from None
