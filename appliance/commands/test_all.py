@@ -97,7 +97,7 @@ def _build(config, data, simulate: bool):
         from gpiozero.pins.mock import MockFactory
 
         config.clock_sync = "always"
-        return Appliance(config, data, pin_factory=MockFactory(), clock=simulated_clock(config),
+        return Appliance(config, data, pin_factory=MockFactory(), clock=simulated_clock(),
                          simulate=True, web=False)
     try:
         return Appliance(config, data, clock=system_clock_from_env(config.clock_sync), web=False)
