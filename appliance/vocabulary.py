@@ -87,9 +87,9 @@ _FAULT_TITLES = {
     FaultKind.WIRING: "Key switch wiring fault",
     FaultKind.STORE: "Database problem",
     FaultKind.INTERNAL: "Internal error",
-    FaultKind.CALENDAR: "Calendar not readable",
-    FaultKind.COMPANY: "Company closures refused",
-    FaultKind.SMDR: "Call records not arriving",
+    FaultKind.CALENDAR: "Calendar cannot be read",
+    FaultKind.COMPANY: "Company closures cannot be read",
+    FaultKind.SMDR: "Call records (SMDR) not arriving",
     FaultKind.DRILL: "The fallback failed its drill",
 }
 

@@ -13,7 +13,7 @@ Blueprints, one concern each:
 * :mod:`web.auth`: who is asking (session or bearer token), roles, login, first run;
 * :mod:`web.api`: the JSON API under ``/api/v1`` (docs/API.md);
 * :mod:`web.sse`: the live status stream ``/api/v1/events``;
-* :mod:`web.pages`: the HTML pages, which work without JavaScript.
+* :mod:`web.pages`: the HTML pages, one module per page, which work without JavaScript.
 
 :mod:`web.security` adds the per-device secret key, CSRF tokens, security headers and
 the login rate limiter; :mod:`web.sessions` keeps logins on the appliance;
