@@ -39,9 +39,13 @@ def exercise_relay(relay, seconds: float, pause) -> dict:
         interrupted = bool(pause(seconds))
     finally:
         (relay.close_contact if was_closed else relay.open_contact)()
-    return {"relay": relay.name, "was": "closed" if was_closed else "open",
-            "shown": "open" if was_closed else "closed", "seconds": seconds,
-            "interrupted": interrupted}
+    return {
+        "relay": relay.name,
+        "was": "closed" if was_closed else "open",
+        "shown": "open" if was_closed else "closed",
+        "seconds": seconds,
+        "interrupted": interrupted,
+    }
 
 
 def describe_relay_test(result: dict) -> str:
@@ -99,5 +103,4 @@ class LedTest:
         self.post(("end", self, None, None))
 
 
-__all__ = ["LED_ORDER", "LedTest", "MAX_TEST_SECONDS", "describe_relay_test",
-           "exercise_relay"]
+__all__ = ["LED_ORDER", "LedTest", "MAX_TEST_SECONDS", "describe_relay_test", "exercise_relay"]

@@ -85,7 +85,7 @@ class StepResult:
     key: str
     title: str
     checks: list[Check] = field(default_factory=list)
-    tables: list[dict] = field(default_factory=list)   # {"title", "head", "rows"}
+    tables: list[dict] = field(default_factory=list)  # {"title", "head", "rows"}
     error: str | None = None
 
     @property
@@ -105,9 +105,14 @@ class StepResult:
         return check
 
     def as_dict(self) -> dict:
-        return {"key": self.key, "title": self.title, "result": self.result,
-                "error": self.error, "tables": self.tables,
-                "checks": [vars(c) for c in self.checks]}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "result": self.result,
+            "error": self.error,
+            "tables": self.tables,
+            "checks": [vars(c) for c in self.checks],
+        }
 
 
 class OnSiteInstaller:
@@ -133,7 +138,7 @@ class OnSiteInstaller:
             raise NobodyThere(str(exc)) from None
 
     def watch(self, pins: dict):
-        return None                 # real pins cannot tell whether the relay clicked
+        return None  # real pins cannot tell whether the relay clicked
 
     def pbx_mode(self) -> str | None:
         return None
@@ -152,34 +157,35 @@ class OnSiteInstaller:
     def turn_key(self, panel, position: str) -> str | None:
         if not self.present:
             return None
-        self._prompt(f"  turn the key of zone {panel.zone} to {position.upper()} and press "
-                     "Enter ")
+        self._prompt(f"  turn the key of zone {panel.zone} to {position.upper()} and press Enter ")
         return f"the installer turned the key to {position.upper()}"
 
     def press_button(self, panel) -> str | None:
         if not self.present:
             return None
-        self._prompt(f"  press the push button of zone {panel.zone} once, briefly, then press "
-                     "Enter ")
+        self._prompt(
+            f"  press the push button of zone {panel.zone} once, briefly, then press Enter "
+        )
         return "the installer pressed the button"
 
     def disconnect(self, spec: dict) -> str | None:
         if not self.present:
             return None
-        self._prompt(f"  disconnect the primary {spec['name']} ({_where(spec)}) from the PBX "
-                     "and press Enter ")
+        self._prompt(
+            f"  disconnect the primary {spec['name']} ({_where(spec)}) from the PBX "
+            "and press Enter "
+        )
         return f"the installer disconnected {spec['name']}"
 
     def reconnect(self, spec: dict) -> str | None:
-        self._prompt(f"  connect {spec['name']} ({_where(spec)}) to the PBX again and press "
-                     "Enter ")
+        self._prompt(f"  connect {spec['name']} ({_where(spec)}) to the PBX again and press Enter ")
         return f"the installer connected {spec['name']} again"
 
     def reconnect_all(self) -> None:
-        pass                        # the person was asked; nothing is left to put back
+        pass  # the person was asked; nothing is left to put back
 
     def move_clock_to(self, at) -> None:
-        return None                 # real time cannot be moved
+        return None  # real time cannot be moved
 
 
 def _where(spec: dict) -> str:
@@ -201,10 +207,16 @@ class CommissioningRun:
     :param out: prints one line of progress.
     """
 
-    STEPS = (("relays", "Relays"), ("leds", "LEDs"), ("key", "Key switch and manual switching"),
-             ("modes", "Each mode through the PBX"), ("fallback", "Fallback"),
-             ("schedule", "The automatic schedule"), ("holidays", "Holidays and closures"),
-             ("alerts", "Alerts"))
+    STEPS = (
+        ("relays", "Relays"),
+        ("leds", "LEDs"),
+        ("key", "Key switch and manual switching"),
+        ("modes", "Each mode through the PBX"),
+        ("fallback", "Fallback"),
+        ("schedule", "The automatic schedule"),
+        ("holidays", "Holidays and closures"),
+        ("alerts", "Alerts"),
+    )
 
     def __init__(self, appliance, installer, *, by: str, seconds: float = 2.0, out=print):
         self.appliance = appliance
@@ -233,14 +245,19 @@ class CommissioningRun:
                 try:
                     getattr(self, f"step_{key}")(step)
                 except (KeyboardInterrupt, NobodyThere) as exc:
-                    self.stopped = ("the run was interrupted (Ctrl+C, or the terminal closed)"
-                                    if isinstance(exc, KeyboardInterrupt) else str(exc))
+                    self.stopped = (
+                        "the run was interrupted (Ctrl+C, or the terminal closed)"
+                        if isinstance(exc, KeyboardInterrupt)
+                        else str(exc)
+                    )
                     step.error = self.stopped
                 except Exception as exc:  # noqa: BLE001 - recorded, and the walk goes on
                     log.debug("step %s failed", key, exc_info=True)
                     step.error = _say(exc)
-                self.out(f"   {title}: {step.result.upper()}"
-                         + (f" ({step.error})" if step.error else ""))
+                self.out(
+                    f"   {title}: {step.result.upper()}"
+                    + (f" ({step.error})" if step.error else "")
+                )
         finally:
             self.clean_up()
         return self.steps
@@ -256,8 +273,10 @@ class CommissioningRun:
                 if self.controller.status(zone).get("override"):
                     self.controller.cancel_override(zone, by=self.by, source=SOURCE)
             except Exception as exc:  # noqa: BLE001 - the key may be forced; say so
-                self.out(f"   zone {zone}: the test's override could not be cancelled "
-                         f"({_say(exc)}); run nightswitch auto")
+                self.out(
+                    f"   zone {zone}: the test's override could not be cancelled "
+                    f"({_say(exc)}); run nightswitch auto"
+                )
         try:
             self.controller.wait_idle(SWITCH_WAIT_S)
         except TimeoutError:
@@ -304,14 +323,18 @@ class CommissioningRun:
         confirmed (read back from the PBX, or seen on the simulated PBX), None when it is
         applied but nothing can read the PBX back (only a person can tell), False when it
         is not applied."""
-        readers = [a["name"] for a in status["actuators"] if a["can_read_back"]
-                   and a["role"] == "primary"]
+        readers = [
+            a["name"] for a in status["actuators"] if a["can_read_back"] and a["role"] == "primary"
+        ]
         applied = status.get("applied_mode")
         ok = bool(applied == mode and status.get("verified") and not status.get("switching"))
         state = (True if readers else None) if ok else False
         if ok:
-            text = (f"{mode} applied and read back by {', '.join(readers)}" if readers else
-                    f"{mode} applied (no actuator of this zone can read the PBX back)")
+            text = (
+                f"{mode} applied and read back by {', '.join(readers)}"
+                if readers
+                else f"{mode} applied (no actuator of this zone can read the PBX back)"
+            )
         else:
             text = f"{mode} not confirmed: the PBX is in {applied or 'an unknown mode'}"
             if faults := self._faults(status):
@@ -333,20 +356,29 @@ class CommissioningRun:
 
     # -- 1. relays ------------------------------------------------------------------------
     def step_relays(self, step: StepResult) -> None:
-        relays = {name: relay for actuator in self.appliance.actuators
-                  for name, relay in actuator.relay_devices().items()}
+        relays = {
+            name: relay
+            for actuator in self.appliance.actuators
+            for name, relay in actuator.relay_devices().items()
+        }
         if not relays:
-            step.add("relays", SKIPPED, "no relays in the config (the PBX is switched by its "
-                                        "maintenance port only)")
+            step.add(
+                "relays",
+                SKIPPED,
+                "no relays in the config (the PBX is switched by its maintenance port only)",
+            )
             return
         for name, relay in relays.items():
             gpio = _gpio(relay.pin)
             what = f"relay {name} ({gpio})"
             witness = self.installer.watch({name: (gpio, relay.device.active_high)})
-            self.out(f"  {what}: moves for {self.seconds:g} s, then the mode is put back: "
-                     "listen for the click, watch its LED on the relay board")
+            self.out(
+                f"  {what}: moves for {self.seconds:g} s, then the mode is put back: "
+                "listen for the click, watch its LED on the relay board"
+            )
             result = self.controller.test_relay(name, self.seconds, by=self.by).result(
-                timeout=self.seconds + SWITCH_WAIT_S)
+                timeout=self.seconds + SWITCH_WAIT_S
+            )
             detail = describe_relay_test(result)
             if result.get("reasserted"):
                 detail += f", then {result['reasserted']} applied again"
@@ -354,9 +386,13 @@ class CommissioningRun:
             if witness is not None:
                 shown = result["shown"] == "closed"
                 evidence = any(s[name] == shown for s in witness.states_seen()[1:])
-                detail += ("; the mock pin went " + ("high" if shown == relay.device.active_high
-                                                     else "low") + " and back"
-                           if evidence else "; the mock pin never moved")
+                detail += (
+                    "; the mock pin went "
+                    + ("high" if shown == relay.device.active_high else "low")
+                    + " and back"
+                    if evidence
+                    else "; the mock pin never moved"
+                )
             if result.get("interrupted"):
                 evidence = False
                 detail += " (cut short: the mode changed during the test)"
@@ -367,16 +403,23 @@ class CommissioningRun:
     def step_leds(self, step: StepResult) -> None:
         panels = [p for p in self.appliance.panels if p.leds.leds]
         if not panels:
-            step.add("LEDs", SKIPPED, "no LEDs are wired (front_panel.pins has no led_day, "
-                                      "led_night, led_fault)")
+            step.add(
+                "LEDs",
+                SKIPPED,
+                "no LEDs are wired (front_panel.pins has no led_day, led_night, led_fault)",
+            )
             return
-        pins = {f"{p.zone}:{name}": (_gpio(led.pin), led.active_high)
-                for p in panels for name, led in p.leds.leds.items()}
+        pins = {
+            f"{p.zone}:{name}": (_gpio(led.pin), led.active_high)
+            for p in panels
+            for name, led in p.leds.leds.items()
+        }
         witness = self.installer.watch(pins)
         order = ", ".join(n.upper() for n in LED_ORDER)
         self.out(f"  each LED lights alone for {self.seconds:g} s, in the order {order}")
         result = self.controller.test_leds(self.seconds, by=self.by).result(
-            timeout=self.seconds * len(pins) + SWITCH_WAIT_S)
+            timeout=self.seconds * len(pins) + SWITCH_WAIT_S
+        )
         seen = witness.states_seen() if witness is not None else None
         for panel in panels:
             names = [n for n in LED_ORDER if n in panel.leds.leds]
@@ -390,17 +433,29 @@ class CommissioningRun:
             elif lit != names:
                 evidence = False
             if seen is not None and evidence is not False:
-                alone = [n for n in names
-                         if any(s[f"{panel.zone}:{n}"] and not any(
-                             s[f"{panel.zone}:{o}"] for o in names if o != n) for s in seen)]
+                alone = [
+                    n
+                    for n in names
+                    if any(
+                        s[f"{panel.zone}:{n}"]
+                        and not any(s[f"{panel.zone}:{o}"] for o in names if o != n)
+                        for s in seen
+                    )
+                ]
                 evidence = alone == names
-                detail += ("; each mock pin was lit alone" if evidence else
-                           "; lit alone on the mock pins: " + (", ".join(alone) or "none"))
+                detail += (
+                    "; each mock pin was lit alone"
+                    if evidence
+                    else "; lit alone on the mock pins: " + (", ".join(alone) or "none")
+                )
             ok, answer = self._confirm(
                 f"did the LEDs{self._zone_words(panel.zone)} light one at a time: "
-                + ", ".join(n.upper() for n in names) + "?")
-            step.add(f"LEDs{self._zone_words(panel.zone)}", self._verdict(evidence, ok),
-                     detail, answer)
+                + ", ".join(n.upper() for n in names)
+                + "?"
+            )
+            step.add(
+                f"LEDs{self._zone_words(panel.zone)}", self._verdict(evidence, ok), detail, answer
+            )
 
     # -- 3. key switch --------------------------------------------------------------------
     def _key_read(self, zone: str) -> dict:
@@ -409,8 +464,11 @@ class CommissioningRun:
     def step_key(self, step: StepResult) -> None:
         panels = [p for p in self.appliance.panels if p.kind != "none" or p.button is not None]
         if not panels:
-            step.add("key switch", SKIPPED, "no key switch or push button is configured "
-                                            "(front_panel.key_switch = none)")
+            step.add(
+                "key switch",
+                SKIPPED,
+                "no key switch or push button is configured (front_panel.key_switch = none)",
+            )
             return
         for panel in panels:
             zone = panel.zone
@@ -435,16 +493,28 @@ class CommissioningRun:
         did = self.installer.turn_key(panel, position)
         if did is None:
             raw = self._key_read(zone)
-            step.add(what, SKIPPED, "turning the key needs someone at reception (run without "
-                                    f"--yes); it reads {raw['position'].upper()} now")
+            step.add(
+                what,
+                SKIPPED,
+                "turning the key needs someone at reception (run without "
+                f"--yes); it reads {raw['position'].upper()} now",
+            )
             return
         self._wait_for(lambda: self._key_read(zone)["position"] == position, KEY_WAIT_S)
         read = self._key_read(zone)
         contacts = ", ".join(f"{k} {'closed' if v else 'open'}" for k, v in read["raw"].items())
         if read["position"] != position:
-            step.add(what, FAILED, f"reads {read['position'].upper()} ({contacts})"
-                     + ("; DAY and NIGHT both closed: check the wiring" if read["wiring_fault"]
-                        else "; the two contacts may be swapped, or a wire is open"), did)
+            step.add(
+                what,
+                FAILED,
+                f"reads {read['position'].upper()} ({contacts})"
+                + (
+                    "; DAY and NIGHT both closed: check the wiring"
+                    if read["wiring_fault"]
+                    else "; the two contacts may be swapped, or a wire is open"
+                ),
+                did,
+            )
             return
         detail = f"reads {position.upper()} ({contacts})"
         if position == "auto":
@@ -456,19 +526,27 @@ class CommissioningRun:
         followed, text = self._applied_text(status, position)
         if status["source"] != "key":
             followed = False
-        ok, answer = self._confirm(f"is the PBX in {position.upper()} now, and does the "
-                                   f"{position.upper()} LED blink slowly?")
-        step.add(what, self._verdict(followed, ok), f"{detail}; the PBX followed the key: "
-                 f"{text}" if followed is not False else
-                 f"{detail}; the PBX did not follow: {text}", f"{did}; {answer}")
+        ok, answer = self._confirm(
+            f"is the PBX in {position.upper()} now, and does the "
+            f"{position.upper()} LED blink slowly?"
+        )
+        step.add(
+            what,
+            self._verdict(followed, ok),
+            f"{detail}; the PBX followed the key: {text}"
+            if followed is not False
+            else f"{detail}; the PBX did not follow: {text}",
+            f"{did}; {answer}",
+        )
 
     def _key_flip(self, step: StepResult, panel, position: str) -> None:
         zone = panel.zone
         what = f"two-position key{self._zone_words(zone)} to {position.upper()}"
         did = self.installer.turn_key(panel, position)
         if did is None:
-            step.add(what, SKIPPED, "turning the key needs someone at reception (run without "
-                                    "--yes)")
+            step.add(
+                what, SKIPPED, "turning the key needs someone at reception (run without --yes)"
+            )
             return
         self._wait_for(lambda: self._status(zone)["mode"] == position, KEY_WAIT_S)
         self.controller.sync()
@@ -484,20 +562,30 @@ class CommissioningRun:
         before = self._status(zone)["mode"]
         did = self.installer.press_button(panel)
         if did is None:
-            step.add(what, SKIPPED, "pressing the button needs someone at reception (run "
-                                    "without --yes)")
+            step.add(
+                what, SKIPPED, "pressing the button needs someone at reception (run without --yes)"
+            )
             return
         wanted = "night" if before == "day" else "day"
         if not self._wait_for(lambda: self._status(zone)["mode"] == wanted, KEY_WAIT_S):
             reads = "closed" if self._key_read(zone)["raw"].get(which) else "open"
-            step.add(what, FAILED, f"the press did not switch {before} to {wanted}: check the "
-                                   f"button's wiring (its input reads {reads} now)", did)
+            step.add(
+                what,
+                FAILED,
+                f"the press did not switch {before} to {wanted}: check the "
+                f"button's wiring (its input reads {reads} now)",
+                did,
+            )
             return
         self.controller.sync()
         self._settle()
         followed, text = self._applied_text(self._status(zone), wanted)
-        step.add(what, self._verdict(followed, None),
-                 f"the press switched {before} to {wanted}: {text}", did)
+        step.add(
+            what,
+            self._verdict(followed, None),
+            f"the press switched {before} to {wanted}: {text}",
+            did,
+        )
 
     # -- 4. each mode -----------------------------------------------------------------------
     def _key_to_auto(self, step: StepResult, zone: str) -> bool:
@@ -511,8 +599,12 @@ class CommissioningRun:
             self._wait_for(lambda: self._status(zone)["key"] == "auto", KEY_WAIT_S)
             self.controller.sync()
         if self._status(zone)["key"] in ("day", "night"):
-            step.add(f"zone {zone}", FAILED, f"the key switch is in {key.upper()}: it decides, "
-                                             "so nothing else can switch; turn it to AUTO")
+            step.add(
+                f"zone {zone}",
+                FAILED,
+                f"the key switch is in {key.upper()}: it decides, "
+                "so nothing else can switch; turn it to AUTO",
+            )
             return False
         return True
 
@@ -532,7 +624,8 @@ class CommissioningRun:
                 ok_applied, text = self._applied_text(self._status(zone), mode)
                 ok, answer = self._confirm(
                     f"is the PBX in {mode.upper()} now? (check its display, or call the "
-                    "site's number from outside)")
+                    "site's number from outside)"
+                )
                 step.add(what, self._verdict(ok_applied, ok), text, answer)
 
     # -- 5. fallback ------------------------------------------------------------------------
@@ -545,16 +638,23 @@ class CommissioningRun:
             primaries = [s for s in specs if s.get("role", "primary") == "primary"]
             what = f"fallback{where}"
             if not fallbacks:
-                step.add(what, SKIPPED, f"zone {zone} has no fallback actuator (role = "
-                                        "\"fallback\")")
+                step.add(what, SKIPPED, f'zone {zone} has no fallback actuator (role = "fallback")')
                 continue
-            noticing = [s for s in primaries if s["type"] == "serial"
-                        or getattr(live.get(s["name"]), "can_read_back", False)]
+            noticing = [
+                s
+                for s in primaries
+                if s["type"] == "serial" or getattr(live.get(s["name"]), "can_read_back", False)
+            ]
             if not noticing:
-                step.add(what, SKIPPED, "the primary " + ", ".join(s["name"] for s in primaries)
-                         + " cannot read the PBX back, so it cannot notice that it is "
-                           "disconnected, and the fallback only takes over when a primary "
-                           "reports a failure")
+                step.add(
+                    what,
+                    SKIPPED,
+                    "the primary "
+                    + ", ".join(s["name"] for s in primaries)
+                    + " cannot read the PBX back, so it cannot notice that it is "
+                    "disconnected, and the fallback only takes over when a primary "
+                    "reports a failure",
+                )
                 continue
             if not self._key_to_auto(step, zone):
                 continue
@@ -564,8 +664,11 @@ class CommissioningRun:
         where = self._zone_words(zone)
         did = self.installer.disconnect(primary)
         if did is None:
-            step.add(f"fallback{where}", SKIPPED, f"disconnecting {primary['name']} needs "
-                     "someone at the PBX (run without --yes)")
+            step.add(
+                f"fallback{where}",
+                SKIPPED,
+                f"disconnecting {primary['name']} needs someone at the PBX (run without --yes)",
+            )
             return
         status = self._status(zone)
         modes = status.get("modes") or ["day", "night"]
@@ -584,27 +687,40 @@ class CommissioningRun:
                 faults = self._faults(status) or "the primary reported no failure"
                 tried.append(f"to {mode}: {faults}")
             if engaged is None:
-                step.add(f"fallback{where} takes over", FAILED,
-                         f"with {primary['name']} disconnected, the fallback "
-                         f"({', '.join(fallbacks)}) never held the mode: " + "; ".join(tried),
-                         did)
+                step.add(
+                    f"fallback{where} takes over",
+                    FAILED,
+                    f"with {primary['name']} disconnected, the fallback "
+                    f"({', '.join(fallbacks)}) never held the mode: " + "; ".join(tried),
+                    did,
+                )
             else:
                 message = next(f["message"] for f in status["faults"] if f["kind"] == "fallback")
-                detail = (f"with {primary['name']} disconnected, switching to {engaged} failed "
-                          f"on it and the fallback ({', '.join(fallbacks)}) holds {engaged}; the "
-                          f"status shows: {message}")
+                detail = (
+                    f"with {primary['name']} disconnected, switching to {engaged} failed "
+                    f"on it and the fallback ({', '.join(fallbacks)}) holds {engaged}; the "
+                    f"status shows: {message}"
+                )
                 if tried:
-                    detail += ("; before that, switching " + "; ".join(tried)
-                               + " (a read-back cannot tell that mode from a pulled cable)")
+                    detail += (
+                        "; before that, switching "
+                        + "; ".join(tried)
+                        + " (a read-back cannot tell that mode from a pulled cable)"
+                    )
                 evidence = True
                 pbx = self._pbx_mode(engaged)
                 if pbx is not None:
                     detail += f"; the simulated PBX is in {pbx}"
                     evidence = pbx == engaged
-                ok, answer = self._confirm(f"is the PBX in {engaged.upper()} now (put there "
-                                           "by the fallback)?")
-                step.add(f"fallback{where} takes over", self._verdict(evidence, ok), detail,
-                         f"{did}; {answer}")
+                ok, answer = self._confirm(
+                    f"is the PBX in {engaged.upper()} now (put there by the fallback)?"
+                )
+                step.add(
+                    f"fallback{where} takes over",
+                    self._verdict(evidence, ok),
+                    detail,
+                    f"{did}; {answer}",
+                )
         finally:
             back = self.installer.reconnect(primary)
         if engaged is not None:
@@ -615,8 +731,11 @@ class CommissioningRun:
 
         def back() -> bool:
             status = self._status(zone)
-            return (not any(f["kind"] == "fallback" for f in status["faults"])
-                    and status.get("verified") and status.get("applied_mode") == mode)
+            return (
+                not any(f["kind"] == "fallback" for f in status["faults"])
+                and bool(status.get("verified"))
+                and status.get("applied_mode") == mode
+            )
 
         started = time.monotonic()
         how = None
@@ -626,17 +745,26 @@ class CommissioningRun:
             self.out(f"  {primary['name']} has not taken over yet: pressing Retry")
             self.controller.retry(zone, by=self.by, source=SOURCE)
             if self._wait_for(back, SWITCH_WAIT_S):
-                how = ("after Retry (its own next retry was not due yet: they back off up to "
-                       "5 minutes)")
+                how = (
+                    "after Retry (its own next retry was not due yet: they back off up to "
+                    "5 minutes)"
+                )
         self._settle()
         ok_applied, text = self._applied_text(self._status(zone), mode)
         if how is None:
-            step.add(f"primary{where} takes over again", FAILED,
-                     f"{primary['name']} reconnected, but the fallback still holds the mode: "
-                     f"{text}", did)
+            step.add(
+                f"primary{where} takes over again",
+                FAILED,
+                f"{primary['name']} reconnected, but the fallback still holds the mode: {text}",
+                did,
+            )
         else:
-            step.add(f"primary{where} takes over again", self._verdict(ok_applied, None),
-                     f"{primary['name']} reconnected and took over again {how}: {text}", did)
+            step.add(
+                f"primary{where} takes over again",
+                self._verdict(ok_applied, None),
+                f"{primary['name']} reconnected and took over again {how}: {text}",
+                did,
+            )
 
     # -- 6. schedule ------------------------------------------------------------------------
     def step_schedule(self, step: StepResult) -> None:
@@ -660,18 +788,32 @@ class CommissioningRun:
                 ok_applied = False
                 detail += f"; but the {status['source']} decides, not the schedule"
             if nxt:
-                detail += (f"; next change: {nxt['mode']} "
-                           f"{when(datetime.fromisoformat(nxt['at']), now, tz)}")
+                detail += (
+                    f"; next change: {nxt['mode']} "
+                    f"{when(datetime.fromisoformat(nxt['at']), now, tz)}"
+                )
             ok, answer = self._confirm(
                 f"the schedule{where} has the phones in {expected.mode.upper()} now"
-                + (f" and switches to {nxt['mode'].upper()} "
-                   f"{when(datetime.fromisoformat(nxt['at']), now, tz)}" if nxt else "")
-                + ": are these the office's hours?")
+                + (
+                    f" and switches to {nxt['mode'].upper()} "
+                    f"{when(datetime.fromisoformat(nxt['at']), now, tz)}"
+                    if nxt
+                    else ""
+                )
+                + ": are these the office's hours?"
+            )
             step.add(f"schedule{where} in force", self._verdict(ok_applied, ok), detail, answer)
-            rows = [(t.at.strftime("%a %d %b"), t.at.strftime("%H:%M %Z"), t.mode, t.reason)
-                    for t in preview(schedule, now.astimezone(tz).date(), 7)]
-            step.tables.append({"title": f"The next 7 days{where}",
-                                "head": ["Date", "Time", "Mode", "Why"], "rows": rows})
+            rows = [
+                (t.at.strftime("%a %d %b"), t.at.strftime("%H:%M %Z"), t.mode, t.reason)
+                for t in preview(schedule, now.astimezone(tz).date(), 7)
+            ]
+            step.tables.append(
+                {
+                    "title": f"The next 7 days{where}",
+                    "head": ["Date", "Time", "Mode", "Why"],
+                    "rows": rows,
+                }
+            )
             if nxt:
                 self._next_change(step, zone, nxt)
 
@@ -682,9 +824,12 @@ class CommissioningRun:
         at = datetime.fromisoformat(nxt["at"]) + timedelta(seconds=1)
         did = self.installer.move_clock_to(at)
         if did is None:
-            step.add(f"schedule{where} switches by itself", SKIPPED,
-                     f"real time cannot be moved: the change to {nxt['mode']} at "
-                     f"{nxt['at'][11:16]} happens then (the log will show it)")
+            step.add(
+                f"schedule{where} switches by itself",
+                SKIPPED,
+                f"real time cannot be moved: the change to {nxt['mode']} at "
+                f"{nxt['at'][11:16]} happens then (the log will show it)",
+            )
             return
         self._wait_for(lambda: self._status(zone)["mode"] == nxt["mode"], KEY_WAIT_S)
         self.controller.sync()
@@ -693,8 +838,11 @@ class CommissioningRun:
         ok_applied, text = self._applied_text(status, nxt["mode"])
         if status["source"] in ("key", "override"):
             ok_applied = False
-        step.add(f"schedule{where} switches by itself", self._verdict(ok_applied, None),
-                 f"{did}; now {status['reason']}; {text}")
+        step.add(
+            f"schedule{where} switches by itself",
+            self._verdict(ok_applied, None),
+            f"{did}; now {status['reason']}; {text}",
+        )
 
     # -- 7. holidays ------------------------------------------------------------------------
     def step_holidays(self, step: StepResult) -> None:
@@ -714,27 +862,48 @@ class CommissioningRun:
                     if len(found) >= HOLIDAY_LIMIT:
                         break
             if not found:
-                ok, answer = self._confirm(f"the schedule{where} has no holidays or closures "
-                                           "in the next 12 months: is that right for this "
-                                           "office?")
-                step.add(f"holidays{where}", FAILED if not ok else PASSED,
-                         "no holidays or closures in the next 12 months: on a public holiday "
-                         "the phones follow the weekday hours. Choose the country on the "
-                         "Schedule page (Holidays), or add the closures", answer)
+                ok, answer = self._confirm(
+                    f"the schedule{where} has no holidays or closures "
+                    "in the next 12 months: is that right for this "
+                    "office?"
+                )
+                step.add(
+                    f"holidays{where}",
+                    FAILED if not ok else PASSED,
+                    "no holidays or closures in the next 12 months: on a public holiday "
+                    "the phones follow the weekday hours. Choose the country on the "
+                    "Schedule page (Holidays), or add the closures",
+                    answer,
+                )
                 continue
-            rows = [(d.strftime("%a %d %b %Y"), ", ".join(sorted({p.mode for p in pieces})),
-                     "; ".join(dict.fromkeys(p.why for p in pieces)))
-                    for d, pieces in found]
-            step.tables.append({"title": f"The next holidays and closures{where}",
-                                "head": ["Date", "Mode", "Why"], "rows": rows})
+            rows = [
+                (
+                    d.strftime("%a %d %b %Y"),
+                    ", ".join(sorted({p.mode for p in pieces})),
+                    "; ".join(dict.fromkeys(p.why for p in pieces)),
+                )
+                for d, pieces in found
+            ]
+            step.tables.append(
+                {
+                    "title": f"The next holidays and closures{where}",
+                    "head": ["Date", "Mode", "Why"],
+                    "rows": rows,
+                }
+            )
             for row in rows:
                 self.out(f"  {row[0]}: {row[1]}: {row[2]}")
             first = found[0]
-            ok, answer = self._confirm(f"these are the next closed days{where}: are they the "
-                                       "office's?")
-            step.add(f"holidays{where}", self._verdict(True, ok),
-                     f"{len(found)} closed day(s) found, the first on {first[0]:%a %d %b %Y} "
-                     f"({rows[0][2]})", answer)
+            ok, answer = self._confirm(
+                f"these are the next closed days{where}: are they the office's?"
+            )
+            step.add(
+                f"holidays{where}",
+                self._verdict(True, ok),
+                f"{len(found)} closed day(s) found, the first on {first[0]:%a %d %b %Y} "
+                f"({rows[0][2]})",
+                answer,
+            )
 
     # -- 8. alerts --------------------------------------------------------------------------
     def step_alerts(self, step: StepResult) -> None:
@@ -743,19 +912,28 @@ class CommissioningRun:
 
         settings = getattr(self.config, "alerts", None) or AlertsConfig()
         if not settings.targets:
-            step.add("alerts", SKIPPED, "no [[alerts.targets]] in the config: nobody is told "
-                                        "of a fault but the page and the fault LED")
+            step.add(
+                "alerts",
+                SKIPPED,
+                "no [[alerts.targets]] in the config: nobody is told "
+                "of a fault but the page and the fault LED",
+            )
             return
-        results = send_test(self.config, by=self.by, now=self.controller.clock.now(),
-                            store=self.appliance.store)
+        results = send_test(
+            self.config, by=self.by, now=self.controller.clock.now(), store=self.appliance.store
+        )
         for result in results:
             what = f"alert target {result['target']}"
             if not result["ok"]:
                 step.add(what, FAILED, f"not delivered: {result['detail']}")
                 continue
             ok, answer = self._confirm(f"did the test message reach {result['target']}?")
-            step.add(what, self._verdict(True, ok),
-                     f"a test message was delivered to {result['detail']}", answer)
+            step.add(
+                what,
+                self._verdict(True, ok),
+                f"a test message was delivered to {result['detail']}",
+                answer,
+            )
 
 
 def _gpio(pin) -> str:
@@ -776,12 +954,19 @@ def _say(exc: BaseException) -> str:
 
 def summary(steps: list[StepResult]) -> dict:
     """How the walk went: counts of each result, and the overall word."""
-    counts = {r: sum(1 for s in steps if s.result == r)
-              for r in (PASSED, FAILED, SKIPPED, UNCONFIRMED)}
-    overall = (FAILED if counts[FAILED] else UNCONFIRMED if counts[UNCONFIRMED]
-               else PASSED if counts[PASSED] else SKIPPED)
+    counts = {
+        r: sum(1 for s in steps if s.result == r) for r in (PASSED, FAILED, SKIPPED, UNCONFIRMED)
+    }
+    overall = (
+        FAILED
+        if counts[FAILED]
+        else UNCONFIRMED
+        if counts[UNCONFIRMED]
+        else PASSED
+        if counts[PASSED]
+        else SKIPPED
+    )
     return {"overall": overall, **counts}
 
 
-__all__ = ["Check", "CommissioningRun", "NobodyThere", "OnSiteInstaller", "StepResult",
-           "summary"]
+__all__ = ["Check", "CommissioningRun", "NobodyThere", "OnSiteInstaller", "StepResult", "summary"]

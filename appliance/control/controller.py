@@ -70,8 +70,18 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         (docs/design.md#retries-and-the-refused-login-rule).
     """
 
-    def __init__(self, config, store, clock, *, actuators=(), panels=(), on_tick=None,
-                 retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S):
+    def __init__(
+        self,
+        config,
+        store,
+        clock,
+        *,
+        actuators=(),
+        panels=(),
+        on_tick=None,
+        retry_min: float = RETRY_MIN_S,
+        retry_max: float = RETRY_MAX_S,
+    ):
         self.config = config
         self.store = store
         self.clock = clock
@@ -83,7 +93,7 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._answers: list = []        # (future, result, exception) of this step's calls
+        self._answers: list = []  # (future, result, exception) of this step's calls
         self._audit_failure: Exception | None = None
         self._thread: threading.Thread | None = None
         self._snapshot_lock = threading.Lock()
@@ -102,13 +112,21 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
             zone.panel = panel
             zone.key = panel.position
             if panel.wiring_fault:
-                self._fault(zone, FaultKind.WIRING, "the key switch reads DAY and NIGHT at "
-                                                    "once; check its wiring (treated as AUTO)")
+                self._fault(
+                    zone,
+                    FaultKind.WIRING,
+                    "the key switch reads DAY and NIGHT at "
+                    "once; check its wiring (treated as AUTO)",
+                )
         if getattr(store, "quarantined", None):
             for zone in self.zones.values():
-                self._fault(zone, FaultKind.STORE, f"the database was damaged and set aside as "
-                                                   f"{store.quarantined}; a fresh one was started "
-                                                   "(restore a backup with nightswitch restore)")
+                self._fault(
+                    zone,
+                    FaultKind.STORE,
+                    f"the database was damaged and set aside as "
+                    f"{store.quarantined}; a fresh one was started "
+                    "(restore a backup with nightswitch restore)",
+                )
         if hasattr(clock, "on_change"):
             clock.on_change(self.wake)
 
@@ -122,8 +140,9 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
             stored = default_schedule_json(self.config.timezone)
             if modes is not None:
                 # The default plan uses day and night only; both are always producible.
-                stored["weekly"] = {d: [r for r in rs if r["mode"] in modes]
-                                    for d, rs in stored["weekly"].items()}
+                stored["weekly"] = {
+                    d: [r for r in rs if r["mode"] in modes] for d, rs in stored["weekly"].items()
+                }
             self.store.save_schedule(name, stored, by="nightswitch", at=self.clock.now())
         try:
             schedule = parse_schedule(stored, allowed_modes=modes)
@@ -131,21 +150,36 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
             # A config change can make a saved schedule use a mode the actuators no longer
             # produce. Keep running on it, loudly, rather than crash-looping.
             schedule = parse_schedule(stored)
-            faults[FaultKind.CONFIG] = ("the saved schedule does not fit the config: "
-                                        + exc.render().replace("\n", "; "),
-                                        self.clock.now().isoformat())
+            faults[FaultKind.CONFIG] = (
+                "the saved schedule does not fit the config: " + exc.render().replace("\n", "; "),
+                self.clock.now().isoformat(),
+            )
         mine = [a for a in actuators if a.zone == name]
         primary = [a for a in mine if a.role == Role.PRIMARY]
         fallback = [a for a in mine if a.role == Role.FALLBACK]
-        zone = ZoneState(name=name, label=zone_cfg.label, schedule=schedule,
-                         schedule_json=stored, modes=modes, actuators=primary + fallback,
-                         faults=faults, base_schedule=schedule)
-        zone.worker = ActuatorWorker(
-            name, primary, fallback, clock=self.clock, report=self._post_outcome,
+        worker = ActuatorWorker(
+            name,
+            primary,
+            fallback,
+            clock=self.clock,
+            report=self._post_outcome,
             check_minutes=self.config.check_minutes,
             reassert_minutes=self.config.reassert_minutes,
-            retry_min=self.retry_min, retry_max=self.retry_max,
-            drill_days=self.config.fallback_drill_days)
+            retry_min=self.retry_min,
+            retry_max=self.retry_max,
+            drill_days=self.config.fallback_drill_days,
+        )
+        zone = ZoneState(
+            name=name,
+            label=zone_cfg.label,
+            schedule=schedule,
+            schedule_json=stored,
+            modes=modes,
+            worker=worker,
+            actuators=primary + fallback,
+            faults=faults,
+            base_schedule=schedule,
+        )
         self._schedule_drill(zone)
         zone.schedule_version = self._stored_schedule_version(name)
         applied = self.store.get_applied(name)
@@ -156,9 +190,12 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
             actuator.assume(zone.applied_mode)
         override = self.store.get_override(name)
         if override:
-            zone.override = Override(mode=override["mode"], until=_parse_time(override.get("until")),
-                                     by=override.get("by", "?"),
-                                     set_at=_parse_time(override.get("set_at")) or self.clock.now())
+            zone.override = Override(
+                mode=override["mode"],
+                until=_parse_time(override.get("until")),
+                by=override.get("by", "?"),
+                set_at=_parse_time(override.get("set_at")) or self.clock.now(),
+            )
         return zone
 
     def _stored_schedule_version(self, zone: str) -> int | None:
@@ -169,23 +206,37 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         """Pick up a schedule saved behind the controller's back (``nightswitch schedule
         import`` or ``rollback`` while the service runs)."""
         for zone in self.zones.values():
-            version = self._kept(lambda z=zone: self._stored_schedule_version(z.name), zone,
-                                 "reading the saved schedule")
+            version = self._kept(
+                lambda z=zone: self._stored_schedule_version(z.name),
+                zone,
+                "reading the saved schedule",
+            )
             if version is None or version == zone.schedule_version:
                 continue
-            data = self._kept(lambda z=zone: self.store.get_schedule(z.name), zone,
-                              "reading the saved schedule")
+            data = self._kept(
+                lambda z=zone: self.store.get_schedule(z.name), zone, "reading the saved schedule"
+            )
             if data is None:
                 continue
             try:
                 parsed = parse_schedule(data, allowed_modes=zone.modes)
             except ValidationError as exc:
                 zone.schedule_version = version
-                self._fault(zone, FaultKind.CONFIG, f"schedule version {version} was not loaded: "
-                            + exc.render().replace("\n", "; "))
+                self._fault(
+                    zone,
+                    FaultKind.CONFIG,
+                    f"schedule version {version} was not loaded: "
+                    + exc.render().replace("\n", "; "),
+                )
                 continue
-            self._put_in_force(zone, parsed, data, version, "nightswitch",
-                               f"schedule version {version} loaded (saved outside the web page)")
+            self._put_in_force(
+                zone,
+                parsed,
+                data,
+                version,
+                "nightswitch",
+                f"schedule version {version} loaded (saved outside the web page)",
+            )
 
     # -- the thread -----------------------------------------------------------------------
     def step(self) -> None:
@@ -230,9 +281,16 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
                 recovered.append(FaultKind.STORE)
             for kind in recovered:
                 zone.clear_fault(kind)
-                self._audit(zone, who="nightswitch", source="recovered", old=None, new=None,
-                            reason="the controller works normally again" if kind is
-                            FaultKind.INTERNAL else "the database takes writes again")
+                self._audit(
+                    zone,
+                    who="nightswitch",
+                    source="recovered",
+                    old=None,
+                    new=None,
+                    reason="the controller works normally again"
+                    if kind is FaultKind.INTERNAL
+                    else "the database takes writes again",
+                )
             if recovered:
                 self._publish()
 
@@ -240,7 +298,7 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         """Try the write the controller needs most (the mode applied, which the call
         report and a restart read back); it changes nothing when it is already saved."""
         if getattr(self.store, "quarantined", None) or zone.applied_mode is None:
-            return False        # a damaged database set aside stays a fault until restored
+            return False  # a damaged database set aside stays a fault until restored
         try:
             self.store.set_applied(zone.name, zone.applied_mode, at=self.clock.now())
             return True
@@ -271,22 +329,37 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
     # -- deciding -------------------------------------------------------------------------
     def _decide(self, zone: ZoneState):
         now = self.clock.now()
-        if zone.override and zone.override.until and zone.override.until <= now:
-            ended = zone.override
+        ended = zone.override
+        if ended is not None and ended.until is not None and ended.until <= now:
             zone.override = None
-            self._kept(lambda: self.store.clear_override(zone.name), zone,
-                       "clearing an ended override")
-            self._audit(zone, who=ended.by, source="override", old=ended.mode, new=None,
-                        reason=f"override to {ended.mode} ended at "
-                               f"{ended.until.astimezone(self.tz):%H:%M}")
+            self._kept(
+                lambda: self.store.clear_override(zone.name), zone, "clearing an ended override"
+            )
+            self._audit(
+                zone,
+                who=ended.by,
+                source="override",
+                old=ended.mode,
+                new=None,
+                reason=f"override to {ended.mode} ended at {ended.until.astimezone(self.tz):%H:%M}",
+            )
         synchronized = self.clock.is_synchronized()
         if synchronized:
             self._clear_fault(zone, FaultKind.CLOCK)
         else:
-            self._fault(zone, FaultKind.CLOCK, "the system clock is not synchronized; holding "
-                                               "the last mode applied until it is")
-        return decide(now, zone.schedule, zone.override, zone.key,
-                      clock_synchronized=synchronized, held_mode=zone.applied_mode)
+            self._fault(
+                zone,
+                FaultKind.CLOCK,
+                "the system clock is not synchronized; holding the last mode applied until it is",
+            )
+        return decide(
+            now,
+            zone.schedule,
+            zone.override,
+            zone.key,
+            clock_synchronized=synchronized,
+            held_mode=zone.applied_mode,
+        )
 
     def _reconcile(self, zone: ZoneState, cause: tuple[str, str, str] | None = None) -> None:
         """Decide, and hand the mode in force to the zone's worker if it changed. *cause*
@@ -305,15 +378,29 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         # it costs 2-50 ms).
         if cause is not None:
             who, source, what = cause
-            self._audit(zone, who=who, source=source, old=old, new=decision.mode,
-                        reason=f"{what}; now {decision.reason}" if changed else what,
-                        strict=True)
+            self._audit(
+                zone,
+                who=who,
+                source=source,
+                old=old,
+                new=decision.mode,
+                reason=f"{what}; now {decision.reason}" if changed else what,
+                strict=True,
+            )
         elif changed:
-            who = {Source.KEY: "key switch",
-                   Source.OVERRIDE: zone.override.by if zone.override else "?",
-                   Source.HOLD: "nightswitch"}.get(decision.source, "schedule")
-            self._audit(zone, who=who, source=decision.source, old=old, new=decision.mode,
-                        reason=decision.reason)
+            who = {
+                Source.KEY: "key switch",
+                Source.OVERRIDE: zone.override.by if zone.override else "?",
+                Source.HOLD: "nightswitch",
+            }.get(decision.source, "schedule")
+            self._audit(
+                zone,
+                who=who,
+                source=decision.source,
+                old=old,
+                new=decision.mode,
+                reason=decision.reason,
+            )
 
     def _want(self, zone: ZoneState, mode: str, *, force: bool = False) -> None:
         """Hand *mode* to the zone's worker and show it on the LEDs at once (blinking
@@ -336,8 +423,15 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         person's request) it is remembered, and the request fails once the switch is
         made (:meth:`_audit_checked`): a change nobody can account for is refused."""
         try:
-            self.store.add_audit(zone.name, at=self.clock.now(), who=who, source=str(source),
-                                 old_mode=old, new_mode=new, reason=reason)
+            self.store.add_audit(
+                zone.name,
+                at=self.clock.now(),
+                who=who,
+                source=str(source),
+                old_mode=old,
+                new_mode=new,
+                reason=reason,
+            )
         except Exception as exc:  # the audit must never stop a switch
             log.exception("could not write the audit log")
             if strict:
@@ -358,8 +452,10 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
         """Raise if an audit entry for this request could not be written."""
         failure, self._audit_failure = self._audit_failure, None
         if failure is not None:
-            raise StoreError(f"the change was made but its audit entry could not be written "
-                             f"({failure}); check the disk (journalctl -u nightswitch)")
+            raise StoreError(
+                f"the change was made but its audit entry could not be written "
+                f"({failure}); check the disk (journalctl -u nightswitch)"
+            )
 
     def _lamp_test(self) -> None:
         for panel in self.panels:
@@ -376,8 +472,9 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
 
     # -- snapshots --------------------------------------------------------------------------
     def _zone_status(self, zone: ZoneState) -> dict:
-        return zone_status(zone, tz=self.tz, now=self.clock.now(),
-                           clock_synchronized=self.clock.is_synchronized())
+        return zone_status(
+            zone, tz=self.tz, now=self.clock.now(), clock_synchronized=self.clock.is_synchronized()
+        )
 
     def _publish(self) -> None:
         changed = []
@@ -411,8 +508,12 @@ class Controller(Mailbox, PanelEvents, OutcomeHandling, Requests, HardwareTests)
             self._led_test.cancel()
         for zone in self.zones.values():
             if not zone.worker.stop(STOP_WAIT_S):
-                log.warning("zone %s: the actuator worker did not stop within %.0f s; "
-                            "releasing its relays directly", zone.name, STOP_WAIT_S)
+                log.warning(
+                    "zone %s: the actuator worker did not stop within %.0f s; "
+                    "releasing its relays directly",
+                    zone.name,
+                    STOP_WAIT_S,
+                )
             zone.worker.release_relays()
         for panel in self.panels:
             panel.close()

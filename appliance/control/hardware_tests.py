@@ -9,16 +9,20 @@ the one thread that drives that relay; reading the key switch is a look at the p
 from __future__ import annotations
 
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from appliance.control.commissioning import LED_ORDER, LedTest
 from appliance.errors import FieldError, Refused, ValidationError
+
+if TYPE_CHECKING:
+    from appliance.control.parts import ControllerParts
 
 
 class HardwareTests:
     """The :class:`~appliance.control.controller.Controller`'s hardware tests (a part of
     it, in a module of its own)."""
 
-    def test_leds(self, seconds: float, *, by: str) -> Future:
+    def test_leds(self: ControllerParts, seconds: float, *, by: str) -> Future:
         """Light each LED of each panel in turn for *seconds* (real time). Returns a
         future of ``{"tested": [...], "interrupted": bool}`` at once; a key turn ends the
         test early. Nothing waits on the controller thread."""
@@ -33,7 +37,7 @@ class HardwareTests:
             return test.future
         return self.call(begin)
 
-    def _on_led_test(self, what: str, test: LedTest, panel, led) -> None:
+    def _on_led_test(self: ControllerParts, what: str, test: LedTest, panel, led) -> None:
         if test is not self._led_test:
             return                  # ended already (a key turn); its pacer is late
         if what == "show":
@@ -43,7 +47,7 @@ class HardwareTests:
         else:
             self._end_led_test(test)
 
-    def _end_led_test(self, test: LedTest) -> None:
+    def _end_led_test(self: ControllerParts, test: LedTest) -> None:
         if test is not self._led_test:
             return
         self._led_test = None
@@ -56,7 +60,7 @@ class HardwareTests:
         if not test.future.done():
             test.future.set_result({"tested": list(test.lit), "interrupted": test.interrupted})
 
-    def test_relay(self, name: str, seconds: float, *, by: str) -> Future:
+    def test_relay(self: ControllerParts, name: str, seconds: float, *, by: str) -> Future:
         """Show relay *name* in the other state for *seconds*, on its zone's worker
         (:meth:`~appliance.control.worker.ActuatorWorker.relay_test`). Returns the
         worker's future at once."""
@@ -66,7 +70,7 @@ class HardwareTests:
         raise ValidationError([FieldError("name", f"no relay named {name!r}; relays are "
                                                   + ", ".join(self.relay_names()))])
 
-    def read_key(self) -> dict:
+    def read_key(self: ControllerParts) -> dict:
         """The key switch of each zone: its debounced position and each contact's raw
         reading (commissioning shows the wiring rather than what it means)."""
         return {"zones": {z.name: {"position": z.key.value,
@@ -74,10 +78,10 @@ class HardwareTests:
                                    "wiring_fault": bool(z.panel and z.panel.wiring_fault)}
                           for z in self.zones.values()}}
 
-    def relay_names(self) -> list[str]:
+    def relay_names(self: ControllerParts) -> list[str]:
         return [n for z in self.zones.values() for n in z.worker.relays()]
 
-    def relay_states(self) -> dict[str, str]:
+    def relay_states(self: ControllerParts) -> dict[str, str]:
         states = {}
         for zone in self.zones.values():
             for actuator in zone.actuators:

@@ -10,6 +10,7 @@ ends an LED test at once: reception comes first.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from appliance.control.zone import ZoneState
 from appliance.decision.decide import Key, Override, next_schedule_change
@@ -18,12 +19,15 @@ from appliance.vocabulary import FaultKind
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from appliance.control.parts import ControllerParts
+
 
 class PanelEvents:
     """The :class:`~appliance.control.controller.Controller`'s handling of key events (a
     part of it, in a module of its own)."""
 
-    def _on_key_event(self, zone: ZoneState, event) -> None:
+    def _on_key_event(self: ControllerParts, zone: ZoneState, event) -> None:
         if self._led_test is not None:
             # Reception comes first: the test ends, the LEDs show the mode again.
             self._led_test.cancel()
@@ -35,24 +39,45 @@ class PanelEvents:
         persist = None
         if event.kind is PanelEvent.POSITION:
             if event.value != zone.key:
-                cause = ("key switch", "key",
-                         f"key turned from {zone.key.value.upper()} to {event.value.value.upper()}")
+                cause = (
+                    "key switch",
+                    "key",
+                    f"key turned from {zone.key.value.upper()} to {event.value.value.upper()}",
+                )
                 zone.key = event.value
         elif event.kind is PanelEvent.WIRING:
             if event.value:
-                self._fault(zone, FaultKind.WIRING, "the key switch reads DAY and NIGHT at once; "
-                                                    "check its wiring (treated as AUTO)")
-                cause = ("key switch", "fault", "key switch wiring fault: DAY and NIGHT both closed")
+                self._fault(
+                    zone,
+                    FaultKind.WIRING,
+                    "the key switch reads DAY and NIGHT at once; "
+                    "check its wiring (treated as AUTO)",
+                )
+                cause = (
+                    "key switch",
+                    "fault",
+                    "key switch wiring fault: DAY and NIGHT both closed",
+                )
             else:
                 self._clear_fault(zone, FaultKind.WIRING)
-        elif (event.kind in (PanelEvent.TOGGLE, PanelEvent.RELEASE_TO_AUTO)
-              and zone.key in (Key.DAY, Key.NIGHT)):
+        elif event.kind in (PanelEvent.TOGGLE, PanelEvent.RELEASE_TO_AUTO) and zone.key in (
+            Key.DAY,
+            Key.NIGHT,
+        ):
             # While the key is not in AUTO it is the authority; the push button beside it
             # asks for nothing (docs/design.md#the-keys-authority).
-            log.info("zone %s: %s ignored: the key switch is in %s", zone.name, event.by,
-                     zone.key.value.upper())
-            cause = (event.by, "key", f"{event.by} pressed while the key switch is in "
-                                      f"{zone.key.value.upper()}: ignored, the key decides")
+            log.info(
+                "zone %s: %s ignored: the key switch is in %s",
+                zone.name,
+                event.by,
+                zone.key.value.upper(),
+            )
+            cause = (
+                event.by,
+                "key",
+                f"{event.by} pressed while the key switch is in "
+                f"{zone.key.value.upper()}: ignored, the key decides",
+            )
         elif event.kind in (PanelEvent.FLIP, PanelEvent.TOGGLE):
             if event.kind is PanelEvent.FLIP:
                 mode = event.value
@@ -60,11 +85,17 @@ class PanelEvents:
                 current = zone.decision.mode if zone.decision else zone.applied_mode
                 mode = "night" if current == "day" else "day"
             change = next_schedule_change(zone.schedule, self.clock.now())
-            override = Override(mode=mode, until=change.at if change else None,
-                                by=event.by, set_at=self.clock.now())
+            override = Override(
+                mode=mode, until=change.at if change else None, by=event.by, set_at=self.clock.now()
+            )
             zone.override = override
-            persist = lambda: self.store.set_override(zone.name, override.mode, override.until,  # noqa: E731
-                                                      by=override.by, at=override.set_at)
+            persist = lambda: self.store.set_override(
+                zone.name,
+                override.mode,
+                override.until,  # noqa: E731
+                by=override.by,
+                at=override.set_at,
+            )
             cause = (event.by, "key", f"reception switched to {mode} until the next change")
         elif event.kind is PanelEvent.RELEASE_TO_AUTO:
             if zone.override is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 from datetime import date, datetime
+from typing import TYPE_CHECKING, ClassVar
 
 from appliance.control.zone import ZoneState
 from appliance.decision.decide import Key, Override, next_schedule_change, preview
@@ -22,23 +23,27 @@ from appliance.vocabulary import MODE_RE, FaultKind
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from appliance.control.parts import ControllerParts
+
 
 class Requests:
     """The :class:`~appliance.control.controller.Controller`'s interface for the web
     page, the CLI, MQTT, calendars and alerts (a part of it, in a module of its own)."""
 
-    def zone_names(self) -> list[str]:
+    def zone_names(self: ControllerParts) -> list[str]:
         return list(self.zones)
 
-    def resolve_zone(self, zone: str | None) -> ZoneState:
+    def resolve_zone(self: ControllerParts, zone: str | None) -> ZoneState:
         if zone is None:
             return next(iter(self.zones.values()))
         if zone not in self.zones:
-            raise ValidationError([FieldError("zone", f"unknown zone {zone!r}; zones are "
-                                                      + ", ".join(self.zones))])
+            raise ValidationError(
+                [FieldError("zone", f"unknown zone {zone!r}; zones are " + ", ".join(self.zones))]
+            )
         return self.zones[zone]
 
-    def status(self, zone: str | None = None) -> dict:
+    def status(self: ControllerParts, zone: str | None = None) -> dict:
         """The last published status of *zone* (the first zone by default), without
         waiting for the controller thread."""
         name = self.resolve_zone(zone).name
@@ -48,45 +53,54 @@ class Requests:
             return self.call(lambda: self._zone_status(self.zones[name]))
         return dict(snap)
 
-    def schedule_in_force(self, zone: str | None = None):
+    def schedule_in_force(self: ControllerParts, zone: str | None = None):
         """The parsed :class:`~appliance.decision.schedule.Schedule` in force (with its
         layers). It is immutable: other threads may compute with it (previews, the page's
         override choices) without asking the controller."""
         return self.resolve_zone(zone).schedule
 
-    def subscribe(self) -> queue.Queue:
+    def subscribe(self: ControllerParts) -> queue.Queue:
         q: queue.Queue = queue.Queue(maxsize=100)
         with self._snapshot_lock:
             self._subscribers.append(q)
         return q
 
-    def unsubscribe(self, q) -> None:
+    def unsubscribe(self: ControllerParts, q) -> None:
         with self._snapshot_lock:
             if q in self._subscribers:
                 self._subscribers.remove(q)
 
-    def _check_mode(self, zone: ZoneState, mode) -> None:
+    def _check_mode(self: ControllerParts, zone: ZoneState, mode) -> None:
         allowed = zone.modes or ({"day", "night"} | _schedule_modes(zone.schedule_json))
         if not isinstance(mode, str) or not MODE_RE.match(mode) or mode not in allowed:
             # A single-zone site never sees the word "zone" (docs/design.md#zones).
             where = f" of zone {zone.name}" if len(self.zones) > 1 else ""
-            raise ValidationError([FieldError("mode", f"{mode!r} is not a mode{where}; use one "
-                                              "of " + ", ".join(sorted(allowed)))])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "mode",
+                        f"{mode!r} is not a mode{where}; use one of " + ", ".join(sorted(allowed)),
+                    )
+                ]
+            )
 
-    def _refuse_if_key_forced(self, zone: ZoneState) -> None:
+    def _refuse_if_key_forced(self: ControllerParts, zone: ZoneState) -> None:
         if zone.key in (Key.DAY, Key.NIGHT):
-            raise Refused(f"the key switch at reception is in {zone.key.value.upper()}; "
-                          "turn it to AUTO to change the mode from here")
+            raise Refused(
+                f"the key switch at reception is in {zone.key.value.upper()}; "
+                "turn it to AUTO to change the mode from here"
+            )
 
-    def _set_override(self, zone, mode, until, *, by) -> None:
+    def _set_override(self: ControllerParts, zone, mode, until, *, by) -> None:
         """Save the override first, then hold it in memory: a failing disk must not leave
         an override in force that no audit row and no restart knows about."""
         now = self.clock.now()
         self.store.set_override(zone.name, mode, until, by=by, at=now)
         zone.override = Override(mode=mode, until=until, by=by, set_at=now)
 
-    def set_override(self, zone: str | None, mode: str, until, *, by: str,
-                     source: str = "web") -> dict:
+    def set_override(
+        self: ControllerParts, zone: str | None, mode: str, until, *, by: str, source: str = "web"
+    ) -> dict:
         """Force *mode* until ``"next"`` (the schedule's next change), an aware datetime,
         or None (until cancelled). Returns the zone's status as soon as the decision is
         stored and the worker has the mode (``switching`` true); the PBX's confirmation
@@ -103,15 +117,28 @@ class Requests:
             change = next_schedule_change(state.schedule, now) if until == "next" else None
             end = resolve_end(until, now, change.at if change else None)
             self._set_override(state, mode, end, by=by)
-            self._reconcile(state, (by, source, f"override to {mode} " + (
-                f"until {end.astimezone(self.tz):%a %d %b %H:%M}" if end else "until cancelled")))
+            self._reconcile(
+                state,
+                (
+                    by,
+                    source,
+                    f"override to {mode} "
+                    + (
+                        f"until {end.astimezone(self.tz):%a %d %b %H:%M}"
+                        if end
+                        else "until cancelled"
+                    ),
+                ),
+            )
             self._publish()
             self._audit_checked()
             return self._zone_status(state)
 
         return self.call(do)
 
-    def cancel_override(self, zone: str | None, *, by: str, source: str = "web") -> dict:
+    def cancel_override(
+        self: ControllerParts, zone: str | None, *, by: str, source: str = "web"
+    ) -> dict:
         state = self.resolve_zone(zone)
         self._check_actor(by, source)
 
@@ -130,16 +157,21 @@ class Requests:
 
         return self.call(do)
 
-    def retry(self, zone: str | None, *, by: str, source: str = "web") -> dict:
+    def retry(self: ControllerParts, zone: str | None, *, by: str, source: str = "web") -> dict:
         """An operator's retry: try the zone's actuators again now, a refused login
         included (which the worker otherwise tries again only after a day)."""
         state = self.resolve_zone(zone)
         self._check_actor(by, source)
 
         def do():
-            self._audit(state, who=by, source=source, old=state.applied_mode,
-                        new=state.wanted_mode, reason="retry requested: the actuators are "
-                                                      "tried again now")
+            self._audit(
+                state,
+                who=by,
+                source=source,
+                old=state.applied_mode,
+                new=state.wanted_mode,
+                reason="retry requested: the actuators are tried again now",
+            )
             state.worker.retry_now()
             if state.wanted_mode is not None:
                 self._want(state, state.wanted_mode, force=True)
@@ -148,7 +180,9 @@ class Requests:
 
         return self.call(do)
 
-    def set_external_fault(self, zone: str | None, kind: str, message: str | None) -> None:
+    def set_external_fault(
+        self: ControllerParts, zone: str | None, kind: str, message: str | None
+    ) -> None:
         """Show (or, with *message* None, clear) a fault that another part found, such as
         the SMDR port being dead: it is in the status, ``/health`` and the pages like the
         controller's own faults, but never on the fault LED when reception can do nothing
@@ -165,24 +199,25 @@ class Requests:
 
         self.call(do)
 
-    def get_schedule(self, zone: str | None = None) -> dict:
+    def get_schedule(self: ControllerParts, zone: str | None = None) -> dict:
         return dict(self.resolve_zone(zone).schedule_json)
 
-    def put_schedule(self, zone: str | None, data, *, by: str) -> dict:
+    def put_schedule(self: ControllerParts, zone: str | None, data, *, by: str) -> dict:
         """Validate and save a schedule; nothing is saved when it has errors."""
         state = self.resolve_zone(zone)
         parsed = parse_schedule(data, allowed_modes=state.modes)
 
         def do():
             version = self.store.save_schedule(state.name, data, by=by, at=self.clock.now())
-            self._put_in_force(state, parsed, data, version, by,
-                               f"schedule saved (version {version})")
+            self._put_in_force(
+                state, parsed, data, version, by, f"schedule saved (version {version})"
+            )
             self._publish()
             return {"version": version, "status": self._zone_status(state)}
 
         return self.call(do)
 
-    def rollback_schedule(self, zone: str | None, version, *, by: str) -> dict:
+    def rollback_schedule(self: ControllerParts, zone: str | None, version, *, by: str) -> dict:
         """Put an old *version* of the schedule in force again. History is never rewritten:
         the copy is saved as the newest version, marked as restored from *version*, so the
         history and the audit say "rolled back" rather than "saved"."""
@@ -195,19 +230,31 @@ class Requests:
                 # The modes may have changed in the config since that version was saved.
                 old["parsed"], old["data"] = parse_schedule(data, allowed_modes=state.modes), data
 
-            saved = self.store.rollback_schedule(state.name, version, by=by,
-                                                 at=self.clock.now(), fits=fits)
-            self._put_in_force(state, old["parsed"], old["data"], saved, by,
-                               f"schedule rolled back to version {version} "
-                               f"(saved as version {saved})")
+            saved = self.store.rollback_schedule(
+                state.name, version, by=by, at=self.clock.now(), fits=fits
+            )
+            self._put_in_force(
+                state,
+                old["parsed"],
+                old["data"],
+                saved,
+                by,
+                f"schedule rolled back to version {version} (saved as version {saved})",
+            )
             self._publish()
-            return {"version": saved, "restored_from": version,
-                    "status": self._zone_status(state)}
+            return {"version": saved, "restored_from": version, "status": self._zone_status(state)}
 
         return self.call(do)
 
-    def _put_in_force(self, state: ZoneState, parsed, data: dict, version: int, by: str,
-                      what: str) -> None:
+    def _put_in_force(
+        self: ControllerParts,
+        state: ZoneState,
+        parsed,
+        data: dict,
+        version: int,
+        by: str,
+        what: str,
+    ) -> None:
         state.base_schedule, state.schedule_json = parsed, data
         state.schedule = self._layered(state, parsed)
         state.schedule_version = version
@@ -215,16 +262,16 @@ class Requests:
         self._reconcile(state, (by, "schedule", what))
 
     # -- closure layers (calendar subscriptions, company closures) -------------------------
-    LAYER_KINDS = ("calendar", "company")
+    LAYER_KINDS: ClassVar[tuple[str, ...]] = ("calendar", "company")
 
     @staticmethod
     def _layered(zone: ZoneState, parsed):
         """*parsed* (the saved schedule) with the zone's closure layers, calendar first."""
-        return parsed.with_layers(*zone.layers.get("calendar", ()),
-                                  *zone.layers.get("company", ()))
+        return parsed.with_layers(*zone.layers.get("calendar", ()), *zone.layers.get("company", ()))
 
-    def set_schedule_layer(self, zone: str | None, kind: str, layer=None, *,
-                           fault: str | None = None) -> None:
+    def set_schedule_layer(
+        self: ControllerParts, zone: str | None, kind: str, layer=None, *, fault: str | None = None
+    ) -> None:
         """Put closures from outside the saved schedule in force (level 3 of
         docs/design.md#modes-and-precedence).
 
@@ -242,12 +289,22 @@ class Requests:
         from appliance.decision.layers import ClosureLayer
 
         if kind not in self.LAYER_KINDS:
-            raise ValidationError([FieldError("kind", f"{kind!r} is not a layer kind; use "
-                                                      + " or ".join(self.LAYER_KINDS))])
-        layers = None if layer is None else (
-            (layer,) if isinstance(layer, ClosureLayer) else tuple(layer))
-        if layers is not None and any(not isinstance(item, ClosureLayer) or item.kind != kind
-                                      for item in layers):
+            raise ValidationError(
+                [
+                    FieldError(
+                        "kind",
+                        f"{kind!r} is not a layer kind; use " + " or ".join(self.LAYER_KINDS),
+                    )
+                ]
+            )
+        layers = (
+            None
+            if layer is None
+            else ((layer,) if isinstance(layer, ClosureLayer) else tuple(layer))
+        )
+        if layers is not None and any(
+            not isinstance(item, ClosureLayer) or item.kind != kind for item in layers
+        ):
             raise ValidationError([FieldError("layer", f"must be {kind} ClosureLayer objects")])
         states = list(self.zones.values()) if zone is None else [self.resolve_zone(zone)]
 
@@ -258,8 +315,7 @@ class Requests:
                 state.layers[kind] = layers
                 state.schedule = self._layered(state, state.base_schedule)
                 count = sum(len(item.entries) for item in layers)
-                what.append(f"{kind} closures updated ({count} entr"
-                            f"{'y' if count == 1 else 'ies'})")
+                what.append(f"{kind} closures updated ({count} entr{'y' if count == 1 else 'ies'})")
             old = state.faults.get(kind, (None,))[0]
             if fault is not None and old != fault:
                 self._fault(state, kind, fault)
@@ -273,9 +329,15 @@ class Requests:
             for state in states:
                 record(state)
             return None
-        if all((layers is None or state.layers.get(kind, ()) is layers
-                or state.layers.get(kind, ()) == layers)
-               and state.faults.get(kind, (None,))[0] == fault for state in states):
+        if all(
+            (
+                layers is None
+                or state.layers.get(kind, ()) is layers
+                or state.layers.get(kind, ()) == layers
+            )
+            and state.faults.get(kind, (None,))[0] == fault
+            for state in states
+        ):
             # Nothing new (a refresh that found the same closures): the controller
             # thread is not woken at all. A stale read here only costs one call.
             return None
@@ -289,10 +351,12 @@ class Requests:
 
         return self.call(do)
 
-    def preview(self, zone: str | None, start: date, days: int) -> list[dict]:
+    def preview(self: ControllerParts, zone: str | None, start: date, days: int) -> list[dict]:
         state = self.resolve_zone(zone)
-        return [{"at": _iso(t.at, self.tz), "mode": t.mode, "reason": t.reason,
-                 "source": t.source} for t in preview(state.schedule, start, days)]
+        return [
+            {"at": _iso(t.at, self.tz), "mode": t.mode, "reason": t.reason, "source": t.source}
+            for t in preview(state.schedule, start, days)
+        ]
 
 
 def _schedule_modes(data: dict) -> set:

@@ -36,24 +36,43 @@ def wiring(config) -> dict:
 
     :returns: ``{"zones": [...], "panels": [...], "actuators": [...], "profiles": [...]}``.
     """
-    zones = [{"name": z.name, "label": z.label,
-              "modes": sorted(config.zone_modes(z.name) or {"day", "night"})}
-             for z in config.zones]
-    panels = [{"zone": p.zone, "key_switch": p.key_switch, "debounce_ms": p.debounce_ms,
-               "pins": [f"{name} GPIO{pin}" for name, pin in p.pins.items()]}
-              for p in config.panels]
+    zones = [
+        {
+            "name": z.name,
+            "label": z.label,
+            "modes": sorted(config.zone_modes(z.name) or {"day", "night"}),
+        }
+        for z in config.zones
+    ]
+    panels = [
+        {
+            "zone": p.zone,
+            "key_switch": p.key_switch,
+            "debounce_ms": p.debounce_ms,
+            "pins": [f"{name} GPIO{pin}" for name, pin in p.pins.items()],
+        }
+        for p in config.panels
+    ]
     actuators = []
     for spec in config.actuators:
         row = {key: spec[key] for key in SHOWN_KEYS if key in spec}
         row["pins"] = _pins(spec)
-        row["modes"] = sorted(spec.get("_modes") or spec.get("modes") or spec.get("sequences")
-                              or ())
+        row["modes"] = sorted(
+            spec.get("_modes") or spec.get("modes") or spec.get("sequences") or ()
+        )
         if spec["type"] == "serial" and spec.get("settings"):
-            row["settings"] = ", ".join(f"{k} {v}" for k, v in sorted(spec["settings"].items())
-                                        if isinstance(v, (int, float, str)))
+            row["settings"] = ", ".join(
+                f"{k} {v}"
+                for k, v in sorted(spec["settings"].items())
+                if isinstance(v, (int, float, str))
+            )
         actuators.append(row)
-    return {"zones": zones, "panels": panels, "actuators": actuators,
-            "profiles": profile_facts(config)}
+    return {
+        "zones": zones,
+        "panels": panels,
+        "actuators": actuators,
+        "profiles": profile_facts(config),
+    }
 
 
 def profile_facts(config) -> list[dict]:
@@ -71,12 +90,16 @@ def profile_facts(config) -> list[dict]:
         if profile is None:
             continue
         path = Path(profile.path) if profile.path else None
-        facts.append({"actuator": spec["name"], "profile": profile.name,
-                      "title": profile.title,
-                      "file": str(path) if path else "?",
-                      "kind": "shipped" if path and path.parent == SHIPPED_DIR
-                      else "site profile",
-                      "verified": profile.verified})
+        facts.append(
+            {
+                "actuator": spec["name"],
+                "profile": profile.name,
+                "title": profile.title,
+                "file": str(path) if path else "?",
+                "kind": "shipped" if path and path.parent == SHIPPED_DIR else "site profile",
+                "verified": profile.verified,
+            }
+        )
     return facts
 
 
@@ -107,8 +130,13 @@ def versions(simulated: bool) -> dict:
         gpiozero = metadata.version("gpiozero")
     except metadata.PackageNotFoundError:
         gpiozero = "not installed"
-    return {"nightswitch": __version__, "python": platform.python_version(),
-            "gpiozero": gpiozero, "hardware": hardware(simulated), "os": _os_name()}
+    return {
+        "nightswitch": __version__,
+        "python": platform.python_version(),
+        "gpiozero": gpiozero,
+        "hardware": hardware(simulated),
+        "os": _os_name(),
+    }
 
 
 __all__ = ["hardware", "profile_facts", "versions", "wiring"]

@@ -65,10 +65,21 @@ class ActuatorWorker:
         and reads it back (a backup route must be tested to be worth anything); 0: never.
     """
 
-    def __init__(self, zone: str, primary, fallback, *, clock, report,
-                 check_minutes: float = 15, reassert_minutes: float = 60,
-                 retry_min: float = RETRY_MIN_S, retry_max: float = RETRY_MAX_S,
-                 refused_retry_s: float = REFUSED_RETRY_S, drill_days: float = 0):
+    def __init__(
+        self,
+        zone: str,
+        primary,
+        fallback,
+        *,
+        clock,
+        report,
+        check_minutes: float = 15,
+        reassert_minutes: float = 60,
+        retry_min: float = RETRY_MIN_S,
+        retry_max: float = RETRY_MAX_S,
+        refused_retry_s: float = REFUSED_RETRY_S,
+        drill_days: float = 0,
+    ):
         self.zone = zone
         self.primary = list(primary)
         self.fallback = list(fallback)
@@ -86,28 +97,29 @@ class ActuatorWorker:
         self._ack = False
         self._jobs: deque = deque()
         self._wake = threading.Event()
-        self._interrupt = threading.Event()     # ends a hardware test's pause early
+        self._interrupt = threading.Event()  # ends a hardware test's pause early
         self._stopping = False
         self._thread: threading.Thread | None = None
         # The worker's own state: read and written on its thread only.
         self.busy = False
-        self.busy_since: float | None = None    # real time, for the liveness check
-        self.done: str | None = None            # applied successfully since start
+        self.busy_since: float | None = None  # real time, for the liveness check
+        self.done: str | None = None  # applied successfully since start
         self.failed_mode: str | None = None
         self.retry_at: float | None = None
         self.backoff = retry_min
         self.using_fallback = False
-        self.fallback_engaged = False           # driven since start: keep it in step
+        self.fallback_engaged = False  # driven since start: keep it in step
         self.primary_retry_at: float | None = None
         self.primary_backoff = retry_min
         self.verify_at: float | None = None
         self.verify_backoff = retry_min
         self.reassert_at: float | None = None
-        self.drill_at: float | None = (self.clock.monotonic() + self.drill_s
-                                       if self.drill_s else None)
-        self.refused: dict[str, tuple[float, str]] = {}   # actuator -> (until, message)
+        self.drill_at: float | None = (
+            self.clock.monotonic() + self.drill_s if self.drill_s else None
+        )
+        self.refused: dict[str, tuple[float, str]] = {}  # actuator -> (until, message)
         self.last_failure: Outcome | None = None
-        self._applying: str | None = None       # the mode an apply is driving now
+        self._applying: str | None = None  # the mode an apply is driving now
         for actuator in self.actuators:
             actuator.should_abandon = self._superseded
 
@@ -122,7 +134,7 @@ class ActuatorWorker:
         Returns at once."""
         with self._lock:
             if mode != self._wanted:
-                self._ack = True        # every change of the wanted mode gets an outcome
+                self._ack = True  # every change of the wanted mode gets an outcome
             self._wanted = mode
             self._force = self._force or force
         self._interrupt.set()
@@ -131,12 +143,14 @@ class ActuatorWorker:
     def retry_now(self) -> None:
         """An operator's retry: forget refused logins and waiting retries, and apply the
         wanted mode again at once."""
+
         def reset():
             self.refused.clear()
             self.failed_mode = self.retry_at = None
             self.backoff = self.retry_min
             self.primary_retry_at = self.clock.monotonic() if self.using_fallback else None
             self.done = None
+
         self.submit(reset)
 
     def submit(self, job) -> Future:
@@ -161,8 +175,9 @@ class ActuatorWorker:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"worker-{self.zone}",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"worker-{self.zone}", daemon=True
+            )
             self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> bool:
@@ -201,9 +216,8 @@ class ActuatorWorker:
             try:
                 did = self.run_pending()
             except Exception:
-                log.exception("zone %s: the actuator worker hit an error and carries on",
-                              self.zone)
-                time.sleep(1.0)     # real seconds: only to keep a persistent error from spinning
+                log.exception("zone %s: the actuator worker hit an error and carries on", self.zone)
+                time.sleep(1.0)  # real seconds: only to keep a persistent error from spinning
                 continue
             if did:
                 continue
@@ -219,9 +233,17 @@ class ActuatorWorker:
 
     def next_deadline(self) -> float | None:
         """The next monotonic time at which :meth:`run_pending` has work, or None."""
-        times = [t for t in (self.retry_due_at(),
-                             self.primary_retry_at if self.using_fallback else None,
-                             self.reassert_at, self.verify_at, self.drill_at) if t is not None]
+        times = [
+            t
+            for t in (
+                self.retry_due_at(),
+                self.primary_retry_at if self.using_fallback else None,
+                self.reassert_at,
+                self.verify_at,
+                self.drill_at,
+            )
+            if t is not None
+        ]
         return min(times) if times else None
 
     def retry_due_at(self) -> float | None:
@@ -258,12 +280,15 @@ class ActuatorWorker:
             # retry) before anything was driven: say so, or the controller would show
             # "switching" for ever.
             self._acknowledge(mode)
-        if due:
+        if due and mode is not None:
             work = lambda: self._apply(mode, again=mode in (self.done, self.failed_mode))  # noqa: E731
         elif job is not None:
             work = lambda: self._run_job(*job)  # noqa: E731
-        elif self.using_fallback and self.primary_retry_at is not None \
-                and mono >= self.primary_retry_at:
+        elif (
+            self.using_fallback
+            and self.primary_retry_at is not None
+            and mono >= self.primary_retry_at
+        ):
             work = self._retry_primary
         elif self.reassert_at is not None and mono >= self.reassert_at:
             work = self._reassert
@@ -287,14 +312,14 @@ class ActuatorWorker:
         if mode is not None and mode == self.done:
             self.report(Outcome(self.zone, OutcomeKind.APPLIED, mode, reasserted=True))
         elif mode is not None and mode == self.failed_mode and self.last_failure is not None:
-            retry_in = (None if self.retry_at is None
-                        else max(0.0, self.retry_at - self.clock.monotonic()))
+            retry_in = (
+                None if self.retry_at is None else max(0.0, self.retry_at - self.clock.monotonic())
+            )
             self.report(replace(self.last_failure, retry_in=retry_in))
 
     def _superseded(self) -> bool:
         """Asked by an apply at its safe points: stop, a newer mode is wanted?"""
-        return self._stopping or (self._applying is not None
-                                  and self._wanted != self._applying)
+        return self._stopping or (self._applying is not None and self._wanted != self._applying)
 
     # -- applying ----------------------------------------------------------------------
     def _drive(self, actuators, mode: str) -> tuple[list, bool]:
@@ -309,17 +334,17 @@ class ActuatorWorker:
                     if now < refused[0]:
                         failures.append((actuator, _refused_error(refused[1])))
                         continue
-                    del self.refused[actuator.name]   # the long interval has passed
+                    del self.refused[actuator.name]  # the long interval has passed
                 try:
                     actuator.apply(mode)
                     # Some actuators confirm by a status query inside apply(); asking
                     # again would cost a second login on a slow maintenance port.
-                    if actuator.can_read_back and not getattr(actuator, "verifies_on_apply",
-                                                              False):
+                    if actuator.can_read_back and not getattr(actuator, "verifies_on_apply", False):
                         seen = actuator.read_back()
                         if seen is not None and seen != mode:
-                            raise ActuatorError(f"{actuator.name}: the PBX reads back {seen}, "
-                                                f"not {mode}")
+                            raise ActuatorError(
+                                f"{actuator.name}: the PBX reads back {seen}, not {mode}"
+                            )
                 except Abandoned as exc:
                     log.info("zone %s: %s", self.zone, exc)
                     return failures, True
@@ -329,8 +354,9 @@ class ActuatorWorker:
                     failures.append((actuator, exc))
                 except Exception as exc:  # a driver bug must not take the appliance down
                     log.exception("actuator %s crashed", actuator.name)
-                    failures.append((actuator, ActuatorError(
-                        f"{actuator.name}: internal error {exc!r}")))
+                    failures.append(
+                        (actuator, ActuatorError(f"{actuator.name}: internal error {exc!r}"))
+                    )
             return failures, False
         finally:
             self._applying = None
@@ -338,7 +364,7 @@ class ActuatorWorker:
     def _apply(self, mode: str, *, again: bool) -> None:
         failures, abandoned = self._drive(self.primary, mode)
         if abandoned:
-            return                      # the loop comes back for the newest mode
+            return  # the loop comes back for the newest mode
         used_fallback = False
         if failures and self.fallback:
             fb_failures, abandoned = self._drive(self.fallback, mode)
@@ -357,17 +383,26 @@ class ActuatorWorker:
             self.failed_mode = mode
             if operator:
                 # Only refused logins failed: no retry before the long interval.
-                self.retry_at = min(until for until, _ in self.refused.values()) \
-                    if self.refused else self.clock.monotonic() + self.refused_retry_s
+                self.retry_at = (
+                    min(until for until, _ in self.refused.values())
+                    if self.refused
+                    else self.clock.monotonic() + self.refused_retry_s
+                )
             else:
                 self.retry_at = self.clock.monotonic() + self.backoff
                 self.backoff = min(self.backoff * 2, self.retry_max)
             retry_in = self.retry_at - self.clock.monotonic()
-            self.reassert_at = None      # never dial the old mode while the new one is due
+            self.reassert_at = None  # never dial the old mode while the new one is due
             log.warning("zone %s: %s failed: %s", self.zone, mode, message)
-            self.last_failure = Outcome(self.zone, OutcomeKind.FAILED, mode, message,
-                                        retry_in=retry_in, needs_operator=operator,
-                                        by=", ".join(a.name for a, _ in failures))
+            self.last_failure = Outcome(
+                self.zone,
+                OutcomeKind.FAILED,
+                mode,
+                message,
+                retry_in=retry_in,
+                needs_operator=operator,
+                by=", ".join(a.name for a, _ in failures),
+            )
             self.report(self.last_failure)
             return
         self.done, self.failed_mode = mode, None
@@ -381,11 +416,17 @@ class ActuatorWorker:
             self.using_fallback, self.primary_retry_at = False, None
         self._schedule_verify(reset=True)
         self._schedule_reassert()
-        log.info("zone %s: %s applied%s%s", self.zone, mode, " (again)" if again else "",
-                 " by the fallback" if used_fallback else "")
+        log.info(
+            "zone %s: %s applied%s%s",
+            self.zone,
+            mode,
+            " (again)" if again else "",
+            " by the fallback" if used_fallback else "",
+        )
         kind = OutcomeKind.FELL_BACK if used_fallback else OutcomeKind.APPLIED
-        self.report(Outcome(self.zone, kind, mode, message, reasserted=again,
-                            needs_operator=operator))
+        self.report(
+            Outcome(self.zone, kind, mode, message, reasserted=again, needs_operator=operator)
+        )
 
     def _schedule_primary_retry(self) -> None:
         self.primary_retry_at = self.clock.monotonic() + self.primary_backoff
@@ -406,9 +447,16 @@ class ActuatorWorker:
             self._schedule_primary_retry()
             message = "; ".join(str(e) for _, e in failures)
             log.info("zone %s: primary still fails (%s)", self.zone, message)
-            self.report(Outcome(self.zone, OutcomeKind.FELL_BACK, mode, message,
-                                reasserted=True, needs_operator=all(
-                                    not e.retry_automatically for _, e in failures)))
+            self.report(
+                Outcome(
+                    self.zone,
+                    OutcomeKind.FELL_BACK,
+                    mode,
+                    message,
+                    reasserted=True,
+                    needs_operator=all(not e.retry_automatically for _, e in failures),
+                )
+            )
             return
         self.using_fallback, self.primary_retry_at = False, None
         self._schedule_reassert()
@@ -440,11 +488,16 @@ class ActuatorWorker:
         if failures:
             # The ordinary apply takes it from here (fault, retry with backoff), at once.
             self.done, self.failed_mode, self.retry_at = None, None, None
-            log.warning("zone %s: re-asserting %s failed: %s", self.zone, mode,
-                        "; ".join(str(e) for _, e in failures))
+            log.warning(
+                "zone %s: re-asserting %s failed: %s",
+                self.zone,
+                mode,
+                "; ".join(str(e) for _, e in failures),
+            )
         else:
-            log.info("zone %s: %s re-asserted by %s", self.zone, mode,
-                     ", ".join(a.name for a in blind))
+            log.info(
+                "zone %s: %s re-asserted by %s", self.zone, mode, ", ".join(a.name for a in blind)
+            )
 
     def _schedule_verify(self, *, reset: bool = False) -> None:
         if reset:
@@ -464,8 +517,11 @@ class ActuatorWorker:
         now = self.clock.monotonic()
         # A maintenance account that refused our login is not asked again by a read-back
         # either: every read-back is a login.
-        readers = [a for a in self._active() if a.can_read_back
-                   and not (a.name in self.refused and now < self.refused[a.name][0])]
+        readers = [
+            a
+            for a in self._active()
+            if a.can_read_back and not (a.name in self.refused and now < self.refused[a.name][0])
+        ]
         if not readers:
             return
         for actuator in readers:
@@ -474,25 +530,43 @@ class ActuatorWorker:
             except ActuatorError as exc:
                 if not exc.retry_automatically:
                     self.refused[actuator.name] = (now + self.refused_retry_s, str(exc))
-                    self.report(Outcome(self.zone, OutcomeKind.LINK_DOWN, mode, str(exc),
-                                        by=actuator.name, retry_in=self.refused_retry_s,
-                                        needs_operator=True))
+                    self.report(
+                        Outcome(
+                            self.zone,
+                            OutcomeKind.LINK_DOWN,
+                            mode,
+                            str(exc),
+                            by=actuator.name,
+                            retry_in=self.refused_retry_s,
+                            needs_operator=True,
+                        )
+                    )
                     return
                 retry_in = self.verify_backoff
                 self.verify_at = now + retry_in
                 self.verify_backoff = min(self.verify_backoff * 2, self.retry_max)
-                self.report(Outcome(self.zone, OutcomeKind.LINK_DOWN, mode, str(exc),
-                                    by=actuator.name, retry_in=retry_in))
+                self.report(
+                    Outcome(
+                        self.zone,
+                        OutcomeKind.LINK_DOWN,
+                        mode,
+                        str(exc),
+                        by=actuator.name,
+                        retry_in=retry_in,
+                    )
+                )
                 return
             if seen is not None and seen != mode:
                 # What to do is the controller's decision (enforce or adopt): it wants
                 # the mode again, or another, and this worker applies that.
-                self.report(Outcome(self.zone, OutcomeKind.DRIFT, mode, seen=seen,
-                                    by=actuator.name))
+                self.report(
+                    Outcome(self.zone, OutcomeKind.DRIFT, mode, seen=seen, by=actuator.name)
+                )
                 return
         self.verify_backoff = self.retry_min
-        self.report(Outcome(self.zone, OutcomeKind.VERIFIED, mode,
-                            by=", ".join(a.name for a in readers)))
+        self.report(
+            Outcome(self.zone, OutcomeKind.VERIFIED, mode, by=", ".join(a.name for a in readers))
+        )
 
     def schedule_drill(self, delay_s: float) -> None:
         """Set the next fallback drill *delay_s* seconds from now (the controller keeps
@@ -512,14 +586,25 @@ class ActuatorWorker:
             return
         failures, abandoned = self._drive(self.fallback, mode)
         if abandoned:
-            self.drill_at = self.clock.monotonic()      # again, once the change is done
+            self.drill_at = self.clock.monotonic()  # again, once the change is done
             return
         self.fallback_engaged = True
         message = "; ".join(str(e) for _, e in failures)
-        log.info("zone %s: fallback drill with %s: %s", self.zone, mode,
-                 message or "applied and read back")
-        self.report(Outcome(self.zone, OutcomeKind.DRILLED, mode, message,
-                            by=", ".join(a.name for a in self.fallback)))
+        log.info(
+            "zone %s: fallback drill with %s: %s",
+            self.zone,
+            mode,
+            message or "applied and read back",
+        )
+        self.report(
+            Outcome(
+                self.zone,
+                OutcomeKind.DRILLED,
+                mode,
+                message,
+                by=", ".join(a.name for a in self.fallback),
+            )
+        )
 
     # -- hardware tests ----------------------------------------------------------------
     def _run_job(self, job, future: Future) -> None:
@@ -535,15 +620,20 @@ class ActuatorWorker:
         (:func:`~appliance.control.commissioning.exercise_relay`), then apply the zone's
         mode again. A newer wanted mode ends the test early. The future holds the
         result of ``exercise_relay`` plus ``reasserted`` (the mode applied after)."""
+
         def job():
             try:
                 result = exercise_relay(self.relays()[name], seconds, self.pause)
             finally:
-                self.done = None        # whatever happened, the mode is applied again
+                self.done = None  # whatever happened, the mode is applied again
             result["reasserted"] = self._wanted
-            self.report(Outcome(self.zone, OutcomeKind.TESTED, self._wanted,
-                                describe_relay_test(result), by=by))
+            self.report(
+                Outcome(
+                    self.zone, OutcomeKind.TESTED, self._wanted, describe_relay_test(result), by=by
+                )
+            )
             return result
+
         return self.submit(job)
 
     def relays(self) -> dict:
@@ -563,9 +653,11 @@ class ActuatorWorker:
                 log.exception("closing actuator %s", actuator.name)
 
     def __repr__(self) -> str:
-        return (f"<ActuatorWorker zone={self.zone} wanted={self._wanted} done={self.done} "
-                f"{'busy' if self.busy else 'idle'}"
-                f"{' fallback' if self.using_fallback else ''}>")
+        return (
+            f"<ActuatorWorker zone={self.zone} wanted={self._wanted} done={self.done} "
+            f"{'busy' if self.busy else 'idle'}"
+            f"{' fallback' if self.using_fallback else ''}>"
+        )
 
 
 def _refused_error(message: str) -> ActuatorError:

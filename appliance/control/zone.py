@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from appliance.decision.decide import Decision, Key, Override
 from appliance.vocabulary import FaultKind, LedPattern, Source
+
+if TYPE_CHECKING:
+    from appliance.control.worker import ActuatorWorker
+    from appliance.decision.schedule import Schedule
 
 
 @dataclass
@@ -34,25 +39,25 @@ class ZoneState:
 
     name: str
     label: str
-    schedule: object
+    schedule: Schedule
     schedule_json: dict
     modes: set | None
-    worker: object = None
+    worker: ActuatorWorker
     actuators: list = field(default_factory=list)
-    panel: object = None
+    panel: Any = None  # the zone's key switch and LEDs, if any
     key: Key = Key.NONE
     override: Override | None = None
     decision: Decision | None = None
-    wanted_mode: str | None = None          # handed to the worker
-    applied_mode: str | None = None         # the actuators last put the PBX in it
+    wanted_mode: str | None = None  # handed to the worker
+    applied_mode: str | None = None  # the actuators last put the PBX in it
     applied_at: datetime | None = None
-    verified: bool = False                  # the wanted mode is applied and confirmed
-    switching: bool = False                 # the worker is applying the wanted mode
+    verified: bool = False  # the wanted mode is applied and confirmed
+    switching: bool = False  # the worker is applying the wanted mode
     using_fallback: bool = False
-    faults: dict = field(default_factory=dict)   # kind -> (message, since ISO)
+    faults: dict = field(default_factory=dict)  # kind -> (message, since ISO)
     schedule_version: int | None = None
-    base_schedule: object = None            # the saved schedule without layers
-    layers: dict = field(default_factory=dict)   # kind -> layer (calendar, company)
+    base_schedule: Schedule | None = None  # the saved schedule without layers
+    layers: dict = field(default_factory=dict)  # kind -> layer (calendar, company)
 
     def fault(self, kind: str, message: str, since: str) -> None:
         """Raise (or update the message of) fault *kind*; *since* stays the first time."""
@@ -69,8 +74,7 @@ def _iso(at: datetime | None, tz) -> str | None:
     return at.astimezone(tz).isoformat(timespec="seconds") if at else None
 
 
-def zone_status(zone: ZoneState, *, tz: ZoneInfo, now: datetime,
-                clock_synchronized: bool) -> dict:
+def zone_status(zone: ZoneState, *, tz: ZoneInfo, now: datetime, clock_synchronized: bool) -> dict:
     """The zone's status as the API publishes it (``GET /status``, docs/API.md#get-status).
 
     ``verified`` is true once the wanted mode is applied by every primary actuator
@@ -80,8 +84,11 @@ def zone_status(zone: ZoneState, *, tz: ZoneInfo, now: datetime,
     d = zone.decision
     override = None
     if zone.override:
-        override = {"mode": zone.override.mode, "by": zone.override.by,
-                    "until": _iso(zone.override.until, tz)}
+        override = {
+            "mode": zone.override.mode,
+            "by": zone.override.by,
+            "until": _iso(zone.override.until, tz),
+        }
     return {
         "zone": zone.name,
         "label": zone.label,
@@ -90,18 +97,28 @@ def zone_status(zone: ZoneState, *, tz: ZoneInfo, now: datetime,
         "reason": d.reason if d else "starting",
         "key": zone.key.value,
         "override": override,
-        "next_change": ({"at": _iso(d.next_change.at, tz), "mode": d.next_change.mode}
-                        if d and d.next_change else None),
+        "next_change": (
+            {"at": _iso(d.next_change.at, tz), "mode": d.next_change.mode}
+            if d and d.next_change
+            else None
+        ),
         "verified": bool(zone.verified and not zone.switching and not zone.using_fallback),
         "switching": zone.switching,
         "applied_mode": zone.applied_mode,
-        "faults": [{"kind": k, "message": m, "since": s}
-                   for k, (m, s) in sorted(zone.faults.items())],
+        "faults": [
+            {"kind": k, "message": m, "since": s} for k, (m, s) in sorted(zone.faults.items())
+        ],
         "modes": sorted(zone.modes) if zone.modes else None,
-        "actuators": [{"name": a.name, "type": a.type_name, "role": a.role,
-                       "can_read_back": a.can_read_back,
-                       "unverified": bool(getattr(a, "unverified", False))}
-                      for a in zone.actuators],
+        "actuators": [
+            {
+                "name": a.name,
+                "type": a.type_name,
+                "role": a.role,
+                "can_read_back": a.can_read_back,
+                "unverified": bool(getattr(a, "unverified", False)),
+            }
+            for a in zone.actuators
+        ],
         "clock_synchronized": clock_synchronized,
         "now": _iso(now, tz),
     }

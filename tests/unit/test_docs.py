@@ -602,8 +602,10 @@ UI_WORDS = (
 
 
 def test_the_words_the_facilities_guide_quotes_are_on_the_web_page():
-    web = " ".join(" ".join(p.read_text(encoding="utf-8").split())
-                   for p in sorted((REPO / "web").rglob("*")) if p.suffix in (".html", ".py"))
+    # The pages' own words, and the fault titles they show (from the vocabulary).
+    sources = [p for p in sorted((REPO / "web").rglob("*")) if p.suffix in (".html", ".py")]
+    sources.append(REPO / "appliance" / "vocabulary.py")
+    web = " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in sources)
     web = web.replace('" "', "")    # messages split over two string literals in Python
     guide = " ".join(FACILITIES.read_text(encoding="utf-8").split())
     assert [w for w in UI_WORDS if w not in guide] == [], "the guide no longer quotes these"
