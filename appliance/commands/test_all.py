@@ -67,7 +67,7 @@ def _duration(seconds: float) -> str:
 def report_data(config, run, *, installer: str, simulated: bool, started: datetime,
                 finished: datetime) -> dict:
     """Everything the report shows, as plain data (the JSON twin holds the same)."""
-    from appliance.control.commissioning_run import summary
+    from appliance.control.commissioning_results import summary
     from appliance.control.site_facts import versions, wiring
 
     return {
@@ -117,12 +117,9 @@ def run(args, asker) -> int:
     from appliance.cli import DEFAULT_DATA
     from appliance.commands.hwtest import _ensure_daemon_stopped
     from appliance.config import load_config
-    from appliance.control.commissioning_run import (
-        FAILED,
-        CommissioningRun,
-        OnSiteInstaller,
-        summary,
-    )
+    from appliance.control.commissioning_results import FAILED, summary
+    from appliance.control.commissioning_run import CommissioningRun
+    from appliance.control.onsite_installer import OnSiteInstaller
     from appliance.outputs import commissioning_report
 
     config = load_config(args.config)

@@ -16,7 +16,8 @@ methods, so what is tested is what will run:
 7. **holidays**: the holidays and closures of the next twelve months;
 8. **alerts**: a test message to each alert target.
 
-Who does what the software cannot is an *installer*: :class:`OnSiteInstaller` asks the
+Who does what the software cannot is an *installer*:
+:class:`~appliance.control.onsite_installer.OnSiteInstaller` asks the
 person at the terminal (turn the key, pull the cable, did the LED light?);
 :class:`~appliance.sim.installer.SimulatedInstaller` does it on a simulated site and reads
 the mock pins instead of a person's eyes. A step that fails is recorded with what went
@@ -28,11 +29,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from appliance.control.commissioning import LED_ORDER, describe_relay_test
-from appliance.errors import NightswitchError
+from appliance.control.commissioning_results import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    UNCONFIRMED,
+    NobodyThere,
+    StepResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,148 +60,6 @@ HOLIDAY_DAYS = 366
 HOLIDAY_LIMIT = 12
 #: The sources of a date that is not an ordinary working day.
 CLOSED_SOURCES = ("holiday", "exception", "calendar", "company")
-
-PASSED, FAILED, SKIPPED, UNCONFIRMED = "passed", "failed", "skipped", "unconfirmed"
-
-
-class NobodyThere(NightswitchError):
-    """The installer's terminal closed in the middle of the walk."""
-
-
-@dataclass
-class Check:
-    """One thing a step checked.
-
-    :param str what: what was checked (``relay night-service (GPIO17)``).
-    :param str result: ``passed``, ``failed``, ``skipped`` or ``unconfirmed`` (done, but
-        nobody could look: ``--yes`` on a real site).
-    :param str detail: what happened, in words.
-    :param answer: what the installer answered, or why nobody was asked.
-    """
-
-    what: str
-    result: str
-    detail: str
-    answer: str | None = None
-
-
-@dataclass
-class StepResult:
-    """One step of the walk and its checks."""
-
-    key: str
-    title: str
-    checks: list[Check] = field(default_factory=list)
-    tables: list[dict] = field(default_factory=list)  # {"title", "head", "rows"}
-    error: str | None = None
-
-    @property
-    def result(self) -> str:
-        results = [c.result for c in self.checks]
-        if self.error or FAILED in results:
-            return FAILED
-        if not results or all(r == SKIPPED for r in results):
-            return SKIPPED
-        if UNCONFIRMED in results:
-            return UNCONFIRMED
-        return PASSED
-
-    def add(self, what: str, result: str, detail: str, answer: str | None = None) -> Check:
-        check = Check(what, result, detail, answer)
-        self.checks.append(check)
-        return check
-
-    def as_dict(self) -> dict:
-        return {
-            "key": self.key,
-            "title": self.title,
-            "result": self.result,
-            "error": self.error,
-            "tables": self.tables,
-            "checks": [vars(c) for c in self.checks],
-        }
-
-
-class OnSiteInstaller:
-    """The person at the terminal: the hands for the key and the cables, and the eyes.
-
-    :param asker: a :class:`~appliance.commands.hwtest.Asker` (``--yes``: nobody asked,
-        and nothing that needs a hand is done).
-    """
-
-    simulated = False
-
-    def __init__(self, asker):
-        self.asker = asker
-
-    @property
-    def present(self) -> bool:
-        return not self.asker.yes
-
-    def _prompt(self, text: str) -> str:
-        try:
-            return self.asker.prompt(text)
-        except NightswitchError as exc:
-            raise NobodyThere(str(exc)) from None
-
-    def watch(self, pins: dict):
-        return None  # real pins cannot tell whether the relay clicked
-
-    def pbx_mode(self) -> str | None:
-        return None
-
-    def confirm(self, question: str) -> tuple[bool | None, str]:
-        """Ask *question*; ``(True, "yes")``, ``(False, "no: what they saw")`` or
-        ``(None, why nobody was asked)``."""
-        if not self.present:
-            return None, "not asked (--yes)"
-        answer = self._prompt(f"  {question} [y/n] ").strip()
-        if answer.lower().startswith("y"):
-            return True, "yes"
-        note = self._prompt("  what did you see? (Enter to skip) ").strip()
-        return False, "no" + (f": {note}" if note else "")
-
-    def turn_key(self, panel, position: str) -> str | None:
-        if not self.present:
-            return None
-        self._prompt(f"  turn the key of zone {panel.zone} to {position.upper()} and press Enter ")
-        return f"the installer turned the key to {position.upper()}"
-
-    def press_button(self, panel) -> str | None:
-        if not self.present:
-            return None
-        self._prompt(
-            f"  press the push button of zone {panel.zone} once, briefly, then press Enter "
-        )
-        return "the installer pressed the button"
-
-    def disconnect(self, spec: dict) -> str | None:
-        if not self.present:
-            return None
-        self._prompt(
-            f"  disconnect the primary {spec['name']} ({_where(spec)}) from the PBX "
-            "and press Enter "
-        )
-        return f"the installer disconnected {spec['name']}"
-
-    def reconnect(self, spec: dict) -> str | None:
-        self._prompt(f"  connect {spec['name']} ({_where(spec)}) to the PBX again and press Enter ")
-        return f"the installer connected {spec['name']} again"
-
-    def reconnect_all(self) -> None:
-        pass  # the person was asked; nothing is left to put back
-
-    def move_clock_to(self, at) -> None:
-        return None  # real time cannot be moved
-
-
-def _where(spec: dict) -> str:
-    if spec["type"] == "serial":
-        return f"maintenance port {spec.get('port')}"
-    from appliance.actuators import pins_of
-
-    return ", ".join(f"{what} GPIO{pin}" for what, pin in pins_of(spec))
-
 
 class CommissioningRun:
     """The walk through every step, on a built appliance whose controller runs.
@@ -952,21 +817,4 @@ def _say(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def summary(steps: list[StepResult]) -> dict:
-    """How the walk went: counts of each result, and the overall word."""
-    counts = {
-        r: sum(1 for s in steps if s.result == r) for r in (PASSED, FAILED, SKIPPED, UNCONFIRMED)
-    }
-    overall = (
-        FAILED
-        if counts[FAILED]
-        else UNCONFIRMED
-        if counts[UNCONFIRMED]
-        else PASSED
-        if counts[PASSED]
-        else SKIPPED
-    )
-    return {"overall": overall, **counts}
-
-
-__all__ = ["Check", "CommissioningRun", "NobodyThere", "OnSiteInstaller", "StepResult", "summary"]
+__all__ = ["CommissioningRun"]

@@ -9,7 +9,9 @@ of the maintenance port). What they answer is what the report must say.
 from __future__ import annotations
 
 from appliance.commands.hwtest import Asker
-from appliance.control.commissioning_run import CommissioningRun, OnSiteInstaller, summary
+from appliance.control.commissioning_results import summary
+from appliance.control.commissioning_run import CommissioningRun
+from appliance.control.onsite_installer import OnSiteInstaller
 from appliance.daemon import Appliance
 from appliance.inputs.clock import SimClock
 from appliance.sim.virtual_panel import VirtualPanel

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.commands.test_all import report_data, secret_values
-from appliance.control.commissioning_run import StepResult
+from appliance.control.commissioning_results import StepResult
 from appliance.control.site_facts import wiring
 from appliance.outputs import commissioning_report
 from tests.appliance_helpers import config
