@@ -39,7 +39,8 @@ def listen_host_problem(host: str) -> str | None:
     resolver, with a message about codecs rather than about the setting.
     """
     if not host:
-        return "an empty host is not an address; use 0.0.0.0 for every interface or 127.0.0.1 for this machine only"
+        return ("an empty host is not an address; use 0.0.0.0 for every interface or "
+                "127.0.0.1 for this machine only")
     try:
         ipaddress.ip_address(host)
         return None

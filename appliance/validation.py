@@ -84,17 +84,9 @@ def pin_problem(value) -> str | None:
     return None
 
 
-class Problems:
-    """Collects :class:`~appliance.errors.FieldError` entries while a document is read.
-
-    Each reader returns the value (or a *default* after an error), so a caller reads every
-    field first and calls :meth:`done` once::
-
-        problems = Problems()
-        site = problems.table(data, "site", "") or {}
-        name = problems.string(site, "name", "site", required=True)
-        problems.done()
-    """
+class ProblemList:
+    """Collects :class:`~appliance.errors.FieldError` entries and raises them together:
+    what :class:`Problems` (a document's readers) and the store's checks share."""
 
     def __init__(self):
         self.errors: list[FieldError] = []
@@ -106,13 +98,26 @@ class Problems:
     def extend(self, errors) -> None:
         self.errors.extend(errors)
 
-    def done(self, source: str | None = None) -> None:
+    def done(self, source: str = "") -> None:
         """Raise :exc:`~appliance.errors.ValidationError` with every problem, if any."""
         if self.errors:
             raise ValidationError(self.errors, source)
 
     def __bool__(self) -> bool:
         return bool(self.errors)
+
+
+class Problems(ProblemList):
+    """Collects :class:`~appliance.errors.FieldError` entries while a document is read.
+
+    Each reader returns the value (or a *default* after an error), so a caller reads every
+    field first and calls :meth:`done` once::
+
+        problems = Problems()
+        site = problems.table(data, "site", "") or {}
+        name = problems.string(site, "name", "site", required=True)
+        problems.done()
+    """
 
     # -- tables ---------------------------------------------------------------------------
     def unknown(self, table: dict, allowed, path: str) -> None:

@@ -59,7 +59,9 @@ class FaultKind(StrEnum):
     DRILL = "drill"
 
     @property
-    def title(self) -> str:
+    def display_title(self) -> str:
+        """The title for people (not ``title``: that is :meth:`str.title`, which a
+        property would hide)."""
         return _FAULT_TITLES[self]
 
     @property
@@ -97,7 +99,7 @@ _FAULT_TITLES = {
 def fault_title(kind: str) -> str:
     """The title of fault *kind* for people; an unknown kind is shown capitalised."""
     try:
-        return FaultKind(kind).title
+        return FaultKind(kind).display_title
     except ValueError:
         return kind.capitalize()
 

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import abc
 import time
+from typing import TYPE_CHECKING
 
 from appliance.errors import Abandoned, FieldError
 from appliance.validation import Problems, mode_problem, pin_problem
+
+if TYPE_CHECKING:
+    from appliance.actuators.sense import SenseInput
 
 
 def never_abandon() -> bool:
@@ -114,7 +118,7 @@ class RelayActuator(Actuator):
         super().__init__(spec, sleep=sleep)
         # set before any pin is claimed: close() and repr() must work half-built
         self._relays: dict = {}
-        self.sense = None
+        self.sense: SenseInput | None = None
 
     def _add_relay(self, relay):
         self._relays[relay.name] = relay

@@ -58,7 +58,7 @@ TIMINGS = {"press_ms": (150, 30, 2000), "gap_ms": (150, 30, 2000),
 def tokens(sequence: str, password: str = "") -> list[str]:
     """The keys of *sequence* in order: digits, ``*``, ``#``, named keys like ``<NIGHT>``,
     and ``" "`` for a pause; ``{password}`` becomes the password's keys."""
-    result = []
+    result: list[str] = []
     for token in TOKEN.findall(sequence):
         result.extend(password if token == "{password}" else [token])
     return result
@@ -70,7 +70,7 @@ def is_key(token: str) -> bool:
 
 def check(spec: dict, path: str, **_) -> list[FieldError]:
     errors = check_keys(spec, ALLOWED, path) + check_relay(spec, path, "hook_pin")
-    for key, (_, lo, hi) in TIMINGS.items():
+    for key, (_default, lo, hi) in TIMINGS.items():
         errors += check_int(spec, key, path, lo, hi)
     keys = spec.get("keys")
     if not isinstance(keys, dict) or not keys:

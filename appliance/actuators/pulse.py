@@ -67,11 +67,13 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
                 "the key's lamp through an optocoupler to a GPIO and give sense = { pin = N }, "
                 "or accept the risk with unverified = true"))
     elif not isinstance(sense, dict):
-        errors.append(FieldError(f"{path}.sense", "must be a table such as { pin = 25, pull_up = true }"))
+        errors.append(FieldError(f"{path}.sense",
+                                 "must be a table such as { pin = 25, pull_up = true }"))
     else:
         errors += check_keys(sense, {"pin", "pull_up"}, f"{path}.sense", actuator=False)
         if "pin" not in sense:
-            errors.append(FieldError(f"{path}.sense.pin", "is required: the GPIO of the lamp input"))
+            errors.append(FieldError(f"{path}.sense.pin",
+                                     "is required: the GPIO of the lamp input"))
         else:
             errors += check_pin(sense["pin"], f"{path}.sense.pin")
         errors += check_bool(sense, "pull_up", f"{path}.sense")
@@ -143,7 +145,8 @@ class PulseActuator(RelayActuator):
                                                          self.sleep):
             raise ActuatorError(
                 f"{self.name}: pulsed the key for {mode}, but its lamp on "
-                f"GPIO{self.spec['sense']['pin']} is still {'lit' if self.sense.is_active else 'dark'} "
+                f"GPIO{self.spec['sense']['pin']} is still "
+                f"{'lit' if self.sense.is_active else 'dark'} "
                 f"after {self.settle_s * 1000:.0f} ms; check the relay across the key and "
                 "the lamp wiring")
         self.last_mode = mode

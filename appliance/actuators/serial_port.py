@@ -42,7 +42,7 @@ from appliance.errors import (
 from appliance.pbx import dialogue
 from appliance.pbx.link import PbxLink
 from appliance.pbx.port_settings import parse_settings
-from appliance.pbx.profiles import DEFAULT_SITE_DIR, ProfileSet, load_profiles
+from appliance.pbx.profiles import DEFAULT_SITE_DIR, Profile, ProfileSet, load_profiles
 from appliance.validation import MODE_RE
 
 ALLOWED = {"profile", "port", "username", "password", "settings", "modes"}
@@ -54,7 +54,7 @@ def _profiles(profiles=None, profiles_dir=None):
     return load_profiles(DEFAULT_SITE_DIR if profiles_dir is None else profiles_dir)
 
 
-def _find_profile(spec: dict, path: str, profiles) -> tuple[object, list[FieldError]]:
+def _find_profile(spec: dict, path: str, profiles) -> tuple[Profile | None, list[FieldError]]:
     name = spec.get("profile")
     if not isinstance(name, str) or not name:
         return None, [FieldError(f"{path}.profile", "is required: the PBX profile, such as "
@@ -124,8 +124,7 @@ def check(spec: dict, path: str, *, profiles_dir=None, profiles=None, **_) -> li
         return errors
     method = profile.serial
     if "settings" in spec:
-        _, problems = parse_settings(spec["settings"], f"{path}.settings", method.settings)
-        errors += problems
+        errors += parse_settings(spec["settings"], f"{path}.settings", method.settings)[1]
     if method.needs_password and not spec.get("password"):
         errors.append(FieldError(f"{path}.password", f"is required: profile {profile.name}'s "
                                  "login sends a password"))
@@ -155,7 +154,7 @@ def check(spec: dict, path: str, *, profiles_dir=None, profiles=None, **_) -> li
 
 def modes_of(spec: dict, *, profiles_dir=None, profiles=None, **_) -> set[str]:
     """The modes the actuator can produce (for a spec that passed :func:`check`)."""
-    profile, _ = _find_profile(spec, "", _profiles(profiles, profiles_dir))
+    profile = _find_profile(spec, "", _profiles(profiles, profiles_dir))[0]
     return set(mode_map(spec, profile))
 
 
@@ -172,7 +171,7 @@ def build(spec: dict, *, pin_factory=None, clock=None, profiles_dir=None, sleep=
     errors = check(spec, spec.get("name", "actuator"), profiles=found)
     if errors:
         raise ValidationError(errors)
-    profile, _ = _find_profile(spec, "", found)
+    profile = _find_profile(spec, "", found)[0]
     return SerialActuator(spec, profile, sleep=sleep, open_port=open_port)
 
 

@@ -37,6 +37,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 from appliance.errors import FieldError, StoreError
 from appliance.store import files
@@ -161,6 +162,13 @@ def _profiles_elsewhere(config_bytes: bytes | None, site_dir: Path) -> str | Non
     return None if same else other
 
 
+class MemberEntry(TypedDict):
+    """A member's line in the manifest."""
+
+    sha256: str
+    size: int
+
+
 @dataclass(frozen=True)
 class BackupSummary:
     """What :func:`write_backup` put in the file.
@@ -218,7 +226,8 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
             raise StoreError(f"{db_path} is damaged ({'; '.join(problems[:3])}); a backup of it "
                              "would not restore. Restart the daemon, which sets a damaged "
                              "database aside, and restore an earlier backup")
-        members = {DB_MEMBER: {"sha256": sha256_file(snap), "size": snap.stat().st_size}}
+        members: dict[str, MemberEntry] = {
+            DB_MEMBER: {"sha256": sha256_file(snap), "size": snap.stat().st_size}}
         config_bytes = None
         if config_path is not None and Path(config_path).is_file():
             try:
@@ -230,13 +239,14 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
                                       "size": len(config_bytes)}
         for name, data in site_files.items():
             members[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-        broken = check_site_files(site_dir, site_files) if site_files else []
+        broken = check_site_files(site_dir, site_files) \
+            if site_dir is not None and site_files else []
         warnings = [str(p) for p in broken]
         if broken:
             warnings.append("restore refuses a backup with a site file that does not load: "
                             "fix or remove it and back up again")
         elsewhere = _profiles_elsewhere(config_bytes, site_dir) if site_dir else None
-        if elsewhere is not None:
+        if elsewhere is not None and site_dir is not None:
             warnings.append(f"the config keeps its PBX profiles in {elsewhere} ([profiles] "
                             f"dir), which the backup does not include (only "
                             f"{site_dir / 'profiles'}); copy them yourself")

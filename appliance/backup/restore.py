@@ -29,9 +29,11 @@ import tarfile
 import tempfile
 import tomllib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from appliance.backup.archive import (
     CONFIG_MEMBER,
@@ -53,6 +55,10 @@ from appliance.store import files
 from appliance.store.db import DB_NAME, SIDECARS, set_aside, user_version
 from appliance.store.lock import DataDirLock
 from appliance.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from appliance.config import Config
+    from appliance.decision.schedule import Schedule
 
 MAX_MANIFEST = 256 * 1024
 MAX_CONFIG = 1024 * 1024
@@ -133,7 +139,8 @@ def _read_manifest(raw: bytes, problems: list[FieldError]) -> dict | None:
                                  f"{manifest.get('format')!r}); this is not a nightswitch backup"))
         return None
     version = manifest.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) \
+            or not 1 <= version <= FORMAT_VERSION:
         problems.append(_problem(f"{MANIFEST}.format_version",
                                  f"must be 1 to {FORMAT_VERSION} (got {version!r}); a newer "
                                  "nightswitch made this backup"))
@@ -146,7 +153,7 @@ def _read_manifest(raw: bytes, problems: list[FieldError]) -> dict | None:
     ok = isinstance(members, dict) and DB_MEMBER in members and all(
         isinstance(v, dict) and isinstance(v.get("sha256"), str) and len(v["sha256"]) == 64
         for v in members.values())
-    if not ok:
+    if not ok or not isinstance(members, dict):
         problems.append(_problem(f"{MANIFEST}.members", f"must list {DB_MEMBER} (and "
                                  f"{CONFIG_MEMBER} and site files if included), each with its "
                                  "sha256"))
@@ -166,10 +173,19 @@ def _read_manifest(raw: bytes, problems: list[FieldError]) -> dict | None:
     return manifest
 
 
+def _reader(tar: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:
+    """The contents of member *info*, a regular file (the others are refused when the
+    members are listed)."""
+    src = tar.extractfile(info)
+    if src is None:
+        raise ValidationError([_problem(info.name, "is not a regular file")])
+    return src
+
+
 def _extract_checked(tar: tarfile.TarFile, info: tarfile.TarInfo, dest, expected: str,
                      problems: list[FieldError]) -> None:
     h = hashlib.sha256()
-    src = tar.extractfile(info)
+    src = _reader(tar, info)
     for block in iter(lambda: src.read(1 << 16), b""):
         h.update(block)
         dest.write(block)
@@ -178,16 +194,31 @@ def _extract_checked(tar: tarfile.TarFile, info: tarfile.TarInfo, dest, expected
                                             "backup is damaged or was altered"))
 
 
+def _config_loader() -> Callable[..., Config] | None:
+    """:func:`appliance.config.load_config_text`, or None without the config module."""
+    try:
+        from appliance.config import load_config_text
+    except ImportError:
+        return None
+    return load_config_text
+
+
+def _schedule_parser() -> Callable[..., Schedule] | None:
+    """:func:`appliance.decision.schedule.parse_schedule`, or None without that module."""
+    try:
+        from appliance.decision.schedule import parse_schedule
+    except ImportError:
+        return None
+    return parse_schedule
+
+
 def _check_config(text: str, problems: list[FieldError], site_dir: Path | None = None):
     """Parse the config the way the daemon will; returns the config object or None.
 
     :param site_dir: where its ``profiles/`` and ``smdr/`` are (the scratch copy of what
         the restore will leave beside it); None for the defaults.
     """
-    try:
-        from appliance.config import load_config_text
-    except ImportError:
-        load_config_text = None
+    load_config_text = _config_loader()
     try:
         if load_config_text is None:
             tomllib.loads(text)     # without the config module, at least the syntax
@@ -251,10 +282,7 @@ def _check_database(path: Path, manifest: dict, config, problems: list[FieldErro
 
 
 def _check_schedules(conn: sqlite3.Connection, config, problems: list[FieldError]) -> None:
-    try:
-        from appliance.decision.schedule import parse_schedule
-    except ImportError:
-        parse_schedule = None
+    parse_schedule = _schedule_parser()
     for zone, number, text in conn.execute(
             "SELECT zone, version, data FROM schedules ORDER BY zone, version"):
         where = f"{DB_MEMBER}: schedule {zone} version {number}"
@@ -392,7 +420,7 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
                 elif by_name[MANIFEST].size > MAX_MANIFEST:
                     problems.append(_problem(MANIFEST, "is too large to be a manifest"))
                 else:
-                    manifest = _read_manifest(tar.extractfile(by_name[MANIFEST]).read(), problems)
+                    manifest = _read_manifest(_reader(tar, by_name[MANIFEST]).read(), problems)
                 if manifest is not None:
                     members = {n: v for n, v in manifest["members"].items()
                                if _is_member(n) and n != MANIFEST}
@@ -440,7 +468,7 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
                     else:
                         config = _check_config(text, problems, stage)
             _check_database(db_tmp, manifest, config, problems)
-        if problems:
+        if problems or manifest is None:     # no manifest has put its problem
             raise ValidationError(problems, source=source)
     except BaseException:
         db_tmp.unlink(missing_ok=True)
@@ -454,7 +482,7 @@ def _read_small(tar: tarfile.TarFile, info: tarfile.TarInfo, expected: str, limi
     if info.size > limit:
         problems.append(_problem(info.name, f"is larger than {limit // 1024 // 1024} MiB"))
         return None
-    data = tar.extractfile(info).read()
+    data = _reader(tar, info).read()
     if hashlib.sha256(data).hexdigest() != expected:
         problems.append(_problem(info.name, "does not match its sha256 in the manifest; the "
                                             "backup is damaged or was altered"))
@@ -591,7 +619,10 @@ def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
             checked.db_tmp.unlink(missing_ok=True)
         files.adopt_owner(data_dir, db_path)
         site_included = checked.manifest["format_version"] >= SITE_FILES_SINCE
-        written = previous = unchanged = left = ()
+        written: tuple[Path, ...] = ()
+        previous: tuple[Path, ...] = ()
+        unchanged: tuple[Path, ...] = ()
+        left: tuple[Path, ...] = ()
         if site_dir is not None:
             if checked.site_files:
                 site_dir.mkdir(parents=True, exist_ok=True)

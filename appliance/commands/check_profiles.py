@@ -28,7 +28,8 @@ def _where(profile, site_dir: Path) -> str:
 
 def _extends_chain(name: str, site_dir: Path) -> set[str]:
     """The site files *name* is built from: itself and whatever it ``extends``, by stem."""
-    chain, seen = set(), name
+    chain: set[str] = set()
+    seen: str | None = name
     while seen and seen not in chain:
         chain.add(seen)
         path = site_dir / f"{seen}.toml"

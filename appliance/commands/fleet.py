@@ -134,6 +134,8 @@ def run_publish(args) -> int:
         version, digest = check_set(data)
     except ValidationError as exc:
         raise ValidationError(exc.errors, source) from None
+    if not isinstance(data, dict):        # check_set refuses anything else
+        raise ValidationError([FieldError("", "must be a JSON object")], source)
     if not 0 < args.wait <= 3600:
         raise ValidationError([FieldError("--wait", f"{args.wait:g} is not allowed; use "
                                                     "seconds from 1 to 3600")])

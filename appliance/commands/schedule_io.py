@@ -90,7 +90,8 @@ def _zone(args, store: Store, config) -> str:
     if args.zone is not None:
         check = Checker()
         zone = check.zone("--zone", args.zone)
-        check.done()
+        if zone is None:                  # its problem is in check
+            raise ValidationError(check.errors)
         if config is not None and zone not in config.zone_names:
             raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
                                                         f"zones: {', '.join(config.zone_names)}")])

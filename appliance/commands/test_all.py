@@ -16,9 +16,14 @@ import signal
 import tempfile
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from appliance.errors import NightswitchError
+
+if TYPE_CHECKING:
+    from appliance.control.commissioning_run import OnSiteInstaller
+    from appliance.sim.installer import SimulatedInstaller
 
 #: The longest installer's name the report and the audit log take.
 MAX_NAME = 80
@@ -136,6 +141,7 @@ def run(args, asker) -> int:
     tz = ZoneInfo(config.timezone)
     started, t0 = datetime.now(tz), time.monotonic()
     appliance = _build(config, data, args.simulate)
+    installer: SimulatedInstaller | OnSiteInstaller
     try:
         if args.simulate:
             from appliance.sim.installer import SimulatedInstaller

@@ -49,7 +49,7 @@ class Debouncer:
         self.stable_s = stable_s
         self.value = initial
         self._pending = initial
-        self._since = None
+        self._since: float | None = None
 
     def observe(self, reading, t: float) -> None:
         """Record the raw *reading* seen at time *t*."""
@@ -76,7 +76,8 @@ class Debouncer:
 
 
 #: blink timings (on, off) in seconds for each LED pattern
-PATTERNS = {"off": None, "on": None, "slow": (0.5, 0.5), "fast": (0.125, 0.125)}
+BLINKS = {"slow": (0.5, 0.5), "fast": (0.125, 0.125)}
+PATTERNS: dict[str, tuple[float, float] | None] = {"off": None, "on": None, **BLINKS}
 
 
 class StatusLeds:
@@ -110,7 +111,7 @@ class StatusLeds:
         elif pattern == "on":
             led.on()
         else:
-            on_time, off_time = PATTERNS[pattern]
+            on_time, off_time = BLINKS[pattern]
             led.blink(on_time=on_time, off_time=off_time, background=True)
 
     def lamp_test(self) -> None:
@@ -241,8 +242,9 @@ class FrontPanel:
     def close(self) -> None:
         for device in self.inputs.values():
             device.close()
-        if getattr(self, "button", None) is not None:
-            self.button.close()
+        button = getattr(self, "button", None)
+        if button is not None:
+            button.close()
         self.leds.close()
 
     def __repr__(self) -> str:

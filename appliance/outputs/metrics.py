@@ -59,9 +59,9 @@ class SwitchCounter:
                                  buckets=CONFIRM_BUCKETS, registry=registry)
         self._last_mode: dict[str, str] = {}
         self._open: dict[str, tuple] = {}
-        self._queue = None
+        self._queue: queue.Queue | None = None
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._queue = self.controller.subscribe()
@@ -82,9 +82,12 @@ class SwitchCounter:
             self._thread.join(5)
 
     def _run(self) -> None:
+        snapshots = self._queue
+        if snapshots is None:             # start() subscribes before it starts this thread
+            return
         while not self._stop.is_set():
             try:
-                snap = self._queue.get(timeout=1.0)
+                snap = snapshots.get(timeout=1.0)
             except queue.Empty:
                 continue
             if snap is None:

@@ -56,6 +56,8 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
         modes = modes or spec_modes
     if not isinstance(profile, Profile):
         raise TypeError("profile must be a Profile or a serial actuator table")
+    if port_url is None:
+        raise TypeError("port_url is required with a Profile")
     if not profile.has_serial:
         out(f"  profile {profile.name} has no maintenance-port dialogue: {profile.serial.note}")
         return False
@@ -152,4 +154,4 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
 
 
 # pytest would otherwise collect this function from any test module that imports it.
-test_dialogue.__test__ = False
+test_dialogue.__dict__["__test__"] = False

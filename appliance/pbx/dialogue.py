@@ -339,7 +339,8 @@ class Dialogue:
                         found = (name, match)
                         break
             now = self.monotonic()
-            if found is not None and now - quiet_since >= settle_s:
+            # (found comes from an answer: once there is one, there always is)
+            if found is not None and answer is not None and now - quiet_since >= settle_s:
                 name, match = found
                 log.debug("%s < %r (prompt %s)", self.label, self.mask(answer), name)
                 self._buffer = answer[match.end():]

@@ -29,11 +29,11 @@ from contextlib import contextmanager
 
 import serial
 
-try:
-    from termios import error as _TermiosError
-except ImportError:  # pragma: no cover - not POSIX
+if sys.platform == "win32":  # pragma: no cover - not POSIX: no termios
     class _TermiosError(Exception):
         pass
+else:
+    from termios import error as _TermiosError
 
 from appliance.errors import DialogueError, LoginRefused, PortError
 from appliance.pbx.dialogue import Dialogue
@@ -78,7 +78,10 @@ class PbxLink:
         self.url = url
         self._username = self.method.username if username is None else username
         self._password = password or ""
-        self.settings = settings or self.method.settings
+        settings = settings or self.method.settings
+        if settings is None:   # a supported serial method is always read with its settings
+            raise ValueError(f"profile {profile.name} has no serial settings")
+        self.settings = settings
         self.monotonic = monotonic
         self.sleep = sleep
         self.open_port = open_port or serial.serial_for_url

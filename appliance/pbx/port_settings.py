@@ -14,6 +14,7 @@ because their UARTs have a one-byte buffer and drop what arrives while they are 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import serial
 
@@ -94,7 +95,8 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
         return None, [FieldError(path, "must be a table such as { baudrate = 9600, parity = "
                                        "\"none\" }")]
     errors: list[FieldError] = []
-    values = {}
+    # keyword arguments for dataclasses.replace: each value checked below for its field
+    values: dict[str, Any] = {}
     for key in data:
         if key not in KEYS:
             errors.append(FieldError(f"{path}.{key}", "unknown key; allowed keys are "
@@ -107,13 +109,13 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
                                      + ", ".join(map(str, BAUD_RATES))))
         else:
             values["baudrate"] = value
-    for key, allowed in (("bytesize", BYTESIZES), ("stopbits", STOPBITS)):
+    for key, sizes in (("bytesize", BYTESIZES), ("stopbits", STOPBITS)):
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or value not in allowed:
+                    or value not in sizes:
                 errors.append(FieldError(f"{path}.{key}", f"{value!r} is not allowed; use "
-                                         + " or ".join(map(str, allowed))))
+                                         + " or ".join(map(str, sizes))))
             else:
                 values[key] = value
     for key, allowed in (("parity", PARITIES), ("line_ending", LINE_ENDINGS)):

@@ -65,9 +65,10 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from appliance.errors import FieldError, ValidationError
 from appliance.pbx.port_settings import SerialSettings, parse_settings
@@ -230,6 +231,10 @@ class Method:
     note: str = ""
     source: str = ""
     details: dict = field(default_factory=dict)
+
+
+#: Either kind of method, for code that builds one kind or the other.
+AnyMethod = TypeVar("AnyMethod", Method, SerialMethod)
 
 
 @dataclass(frozen=True)
@@ -407,11 +412,11 @@ def _read_steps(r: _Reader, value, path: str, *, status_values=None) -> tuple[St
     return tuple(steps)
 
 
-def _unsupported(r: _Reader, table: dict, path: str, allowed_extra,
-                 make=None) -> Method | None:
-    """The method as ``supported = false`` (built with *make*, :class:`Method` by
-    default), or None when it is supported and its other keys are read by the caller."""
-    make = make or Method
+def _unsupported(r: _Reader, table: dict, path: str, allowed_extra, *,
+                 make: Callable[[bool, str, str], AnyMethod]) -> AnyMethod | None:
+    """The method as ``supported = false`` (built with *make*: :class:`Method` or
+    :class:`SerialMethod`), or None when it is supported and its other keys are read by
+    the caller."""
     supported = r.boolean(table, "supported", path, required=True)
     note = r.string(table, "note", path, default="")
     source = r.string(table, "source", path, default="")
@@ -426,7 +431,7 @@ def _unsupported(r: _Reader, table: dict, path: str, allowed_extra,
 
 
 def _read_contact(r: _Reader, table: dict, path: str, modes) -> Method:
-    done = _unsupported(r, table, path, {"wiring", "night_when"})
+    done = _unsupported(r, table, path, {"wiring", "night_when"}, make=Method)
     if done:
         return done
     wiring = r.string(table, "wiring", path, required=True)
@@ -439,7 +444,7 @@ def _read_contact(r: _Reader, table: dict, path: str, modes) -> Method:
 
 
 def _read_toggle(r: _Reader, table: dict, path: str, modes) -> Method:
-    done = _unsupported(r, table, path, {"key", "lamp", "lit_in", "password"})
+    done = _unsupported(r, table, path, {"key", "lamp", "lit_in", "password"}, make=Method)
     if done:
         return done
     key = r.string(table, "key", path, required=True)
@@ -461,7 +466,7 @@ KEYPAD_TIMINGS = {"press_ms": (30, 2000), "gap_ms": (30, 2000), "offhook_ms": (0
 
 def _read_keypad(r: _Reader, table: dict, path: str, modes) -> Method:
     done = _unsupported(r, table, path, {"sequences", "password", "password_default",
-                                         "feedback", "timing"})
+                                         "feedback", "timing"}, make=Method)
     if done:
         return done
     sequences = table.get("sequences", {})
@@ -614,8 +619,9 @@ def _read_serial(r: _Reader, table: dict, path: str, modes) -> SerialMethod:
                         terminal)
 
 
-READERS = {"contact": _read_contact, "toggle_key": _read_toggle, "keypad": _read_keypad,
-           "serial": _read_serial}
+READERS: dict[str, Callable[[_Reader, dict, str, list[str]], Method | SerialMethod]] = {
+    "contact": _read_contact, "toggle_key": _read_toggle, "keypad": _read_keypad,
+    "serial": _read_serial}
 
 
 def parse_profile(data: dict, source: str, *, name: str | None = None) -> Profile:
@@ -675,7 +681,7 @@ def parse_profile(data: dict, source: str, *, name: str | None = None) -> Profil
                   r.string(power_table, "source", "power", default=""))
     methods_table = r.table(data, "methods", "", required=True) or {}
     r.unknown(methods_table, METHODS, "methods")
-    methods = {}
+    methods: dict[str, Method | SerialMethod] = {}
     for method in METHODS:
         table = r.table(methods_table, method, "methods", required=True)
         if table is None:

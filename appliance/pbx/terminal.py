@@ -272,7 +272,7 @@ def read_terminal(r, table, path: str, login, logout) -> Terminal | None:
                                        "reached before we know whose login is under way")
         elif "send" in raw:
             r.err(f"{where}.send", "is only for then = \"send\"")
-        if pattern is not None and then:
+        if pattern is not None and isinstance(expect, str) and then:   # pattern is of expect
             states.append(TerminalState(name, pattern, expect, sample or "", then, send))
     unknown = r.string(table, "unknown", path, default="stop")
     if unknown != "stop" and not _login_step_ok(unknown, login):

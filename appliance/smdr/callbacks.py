@@ -43,8 +43,8 @@ def night_span(history, tz, night: date) -> tuple[datetime, datetime | None] | N
     found = [s for s in nights(history, tz) if s.began.astimezone(tz).date() == night]
     if not found:
         return None
-    ends = [s.ended for s in found]
-    return min(s.began for s in found), (None if None in ends else max(ends))
+    ends = [s.ended for s in found if s.ended is not None]
+    return min(s.began for s in found), (max(ends) if len(ends) == len(found) else None)
 
 
 def latest_night(history, tz, now: datetime, *, ended: bool = False) -> date | None:
@@ -144,7 +144,8 @@ def callback_text(data: dict, tz) -> str:
 def weekly_summary(calls, history, tz, start: datetime, end: datetime) -> dict:
     """Calls per night, the answer rate and the busiest hours of ``[start, end)``::
 
-        {"from", "to", "first_day", "last_day", "nights": [{"night", "calls", "answered", "unanswered"}],
+        {"from", "to", "first_day", "last_day",
+         "nights": [{"night", "calls", "answered", "unanswered"}],
          "calls": N, "answered": N, "unanswered": N, "answer_rate": 0.0-1.0 | None,
          "busiest_hours": [{"hour": 18, "calls": 5}, ...]}   # up to three, busiest first
     """

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from importlib import resources
 from pathlib import Path
 from string import Formatter
+from typing import Generic, TypeGuard, TypeVar
 
 from appliance.errors import FieldError, NightswitchError, TemplateError, ValidationError
 from appliance.pbx.port_settings import SerialSettings, parse_settings
@@ -61,17 +63,20 @@ EXPECT_KEYS = {"kind", "reason", "start", "duration_s", "extension", "trunk", "d
                "answered", "ring_s", "number"}
 
 
+V = TypeVar("V")
+
+
 class UnknownFormat(NightswitchError, LookupError):
     """No format of that name is shipped or in the site directory."""
 
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(Generic[V]):
     """"When layout group *group* fully matches *pattern*, the field is *value*"."""
 
     group: str
     pattern: re.Pattern
-    value: object
+    value: V
 
     def applies(self, groups: dict[str, str]) -> bool:
         return self.pattern.fullmatch(groups.get(self.group) or "") is not None
@@ -133,7 +138,7 @@ class Layout:
         if self.require is not None and self.require.search(line) is None:
             return None
         return {name: line[first - 1:last].strip()
-                for name, (first, last) in self.columns.items()}
+                for name, (first, last) in (self.columns or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,8 @@ class SmdrFormat:
     printed: str
     duration: Template | None
     ring: Template | None
-    direction: tuple[Rule, ...]
-    answered: tuple[Rule, ...]
+    direction: tuple[Rule[str], ...]
+    answered: tuple[Rule[bool], ...]
     skip: tuple[Skip, ...]
     renders: tuple[RenderRule, ...]
     serial: SerialSettings | None
@@ -350,14 +355,14 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
     fields = _fields(c, data, groups)
     date, clock, printed, duration, ring = _time(c, data, groups)
     direction = _rules(c, data, "direction", groups,
-                       lambda v: v in DIRECTIONS, "one of " + ", ".join(DIRECTIONS))
-    answered = _rules(c, data, "answered", groups,
-                      lambda v: isinstance(v, bool), "true or false")
+                       _is_direction, "one of " + ", ".join(DIRECTIONS))
+    answered = _rules(c, data, "answered", groups, _is_bool, "true or false")
     skip = _skips(c, data)
     renders = _renders(c, data)
     samples = _samples(c, data)
 
-    if c.errors:
+    if c.errors or layout is None or not isinstance(verified, bool):
+        # a missing layout or verified flag has put its error in c.errors
         raise ValidationError(c.errors, source)
     return SmdrFormat(
         name=name, title=title, source=src, verified=verified, notes=notes, path=source,
@@ -484,8 +489,17 @@ def _time(c: Problems, data: dict, groups: set[str]):
     return date, clock, printed, duration, ring
 
 
-def _rules(c: Problems, data: dict, key: str, groups: set[str], ok, allowed: str):
-    out = []
+def _is_direction(value: object) -> TypeGuard[str]:
+    return value in DIRECTIONS
+
+
+def _is_bool(value: object) -> TypeGuard[bool]:
+    return isinstance(value, bool)
+
+
+def _rules(c: Problems, data: dict, key: str, groups: set[str],
+           ok: Callable[[object], TypeGuard[V]], allowed: str) -> tuple[Rule[V], ...]:
+    out: list[Rule[V]] = []
     for i, rule in enumerate(c.tables(data, key, "")):
         path = f"{key}[{i}]"
         c.unknown(rule, {"field", "match", "value"}, path)

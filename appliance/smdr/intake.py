@@ -32,7 +32,8 @@ import sys
 import termios
 import threading
 from collections import deque
-from datetime import tzinfo
+from datetime import datetime, tzinfo
+from typing import Any, TypedDict
 
 import serial
 
@@ -57,6 +58,31 @@ UNPARSED_PER_HOUR = 300
 AUTH_RETRY_S = 3600.0
 
 
+class IntakeStats(TypedDict):
+    """The intake's own counts and state (:meth:`SmdrIntake.stats` adds the source's)."""
+
+    port: str
+    format: str
+    zone: str
+    settings: str
+    connected: bool
+    bytes: int
+    lines: int
+    calls: int
+    headers: int
+    unparsed: int
+    overlong: int
+    open_attempts: int
+    opens: int
+    store_errors: int
+    lost: int
+    unparsed_not_kept: int
+    last_line_at: str | None
+    last_call_at: str | None
+    last_error: str | None
+    last_error_at: str | None
+
+
 def next_backoff(current: float, initial: float = 1.0, maximum: float = 60.0) -> float:
     """The wait after *current*: doubled, from *initial* up to *maximum*."""
     return min(max(current * 2, initial), maximum)
@@ -71,7 +97,7 @@ def serial_settings(fmt: SmdrFormat, overrides: dict | None, path: str = "smdr.s
     """
     base = fmt.serial or SerialSettings()
     settings, errors = parse_settings(overrides or {}, path, base)
-    if errors:
+    if settings is None:                  # None exactly when there are errors
         raise ValidationError(errors)
     return settings
 
@@ -169,14 +195,14 @@ class SmdrIntake:
         self.unparsed_per_hour = unparsed_per_hour
         self._window_start = clock.monotonic()
         self._window_kept = 0
-        self._window_first_suppressed = None
+        self._window_first_suppressed: datetime | None = None
         self._suppressed_in_window = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._port = None
         self._lock = threading.Lock()
         self._queue: deque = deque()
-        self._stats = {
+        self._stats: IntakeStats = {
             "port": self.port_url, "format": fmt.name, "zone": zone,
             "settings": self.source.describe(), "connected": False,
             "bytes": 0, "lines": 0, "calls": 0, "headers": 0, "unparsed": 0, "overlong": 0,
@@ -228,7 +254,7 @@ class SmdrIntake:
         ``last_call_at``, ``last_error``, ``last_error_at``, and ``hint`` (a sentence for
         the installer when nothing parses, else None)."""
         with self._lock:
-            out = dict(self._stats)
+            out: dict[str, Any] = dict(self._stats)
             out["pending_store"] = len(self._queue)
         out.update(self.source.stats())
         out["hint"] = None
@@ -386,8 +412,8 @@ class SmdrIntake:
 
     def _close_window(self, now) -> None:
         """End the hour of the unparsed-line limit; say in one row what was not kept."""
-        if self._suppressed_in_window:
-            first = self._window_first_suppressed
+        first = self._window_first_suppressed
+        if self._suppressed_in_window and first is not None:   # first is set with the count
             self._save(("unparsed", dict(
                 at=now, fmt=self.fmt.name, raw="",
                 reason=f"{self._suppressed_in_window} more unparsed lines from "

@@ -39,6 +39,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from appliance.errors import (
@@ -112,9 +113,9 @@ def _shipped_dir():
     return resources.files("appliance.smdr") / "logins"
 
 
-def login_paths(site_dir=None) -> dict[str, object]:
+def login_paths(site_dir=None) -> dict[str, Traversable]:
     """``{name: path}`` of the shipped login files, then the site's over them."""
-    found = {entry.name[:-5]: entry for entry in _shipped_dir().iterdir()
+    found: dict[str, Traversable] = {entry.name[:-5]: entry for entry in _shipped_dir().iterdir()
              if entry.name.endswith(".toml")}
     if site_dir is not None:
         try:
@@ -200,7 +201,8 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
             if key not in ANSWER_KEYS:
                 err(f"{where}.{key}", "unknown key; allowed keys are "
                                       + ", ".join(sorted(ANSWER_KEYS)))
-        name = raw.get("name") if isinstance(raw.get("name"), str) else f"answer {i + 1}"
+        raw_name = raw.get("name")
+        name = raw_name if isinstance(raw_name, str) else f"answer {i + 1}"
         pattern = _pattern(raw.get("expect"), raw.get("sample"), f"{where}", err)
         send = raw.get("send")
         if not isinstance(send, str):
@@ -232,15 +234,16 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
                                       + ", ".join(sorted(REFUSED_KEYS)))
         refused_pattern = _pattern(refused.get("expect"), refused.get("sample"), "refused",
                                    err)
-        message = refused.get("message")
-        if not isinstance(message, str) or not message.strip():
+        raw_message = refused.get("message")
+        if not isinstance(raw_message, str) or not raw_message.strip():
             err("refused.message", "is required: what to tell the installer")
-            message = ""
+        else:
+            message = raw_message
         wait = refused.get("wait_s", 3.0)
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0.2 <= wait <= 60:
             err("refused.wait_s", f"{wait!r} is not allowed; use 0.2 to 60 seconds")
             wait = 3.0
-    if errors:
+    if errors or refused_pattern is None:   # no refused pattern has put its error
         raise ValidationError(errors, source)
     return Login(text["name"], text["title"], text["source"], text["verified"], source,
                  tuple(answers), refused_pattern, message, float(wait), port, username,

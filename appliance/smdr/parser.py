@@ -149,14 +149,15 @@ def _duration_from_end(groups: dict[str, str], fmt: SmdrFormat, start: datetime,
         raise _Bad(f"end time {text!r} is not " + " or ".join(t.text for t in fmt.clock))
     day_text = groups.get("end_date", "")
     if day_text and fmt.date:
-        parts = next((v for t in fmt.date if (v := t.match(day_text)) is not None), None)
-        if parts is None:
+        fields = next((f for t in fmt.date if (f := t.match(day_text)) is not None), None)
+        if fields is None:
             raise _Bad(f"end date {day_text!r} is not "
                        + " or ".join(t.text for t in fmt.date))
         candidates = []
         for year in (start.year, start.year + 1):
             try:
-                candidates.append(datetime(year, parts["M"], parts["D"], *hms))
+                candidates.append(datetime(year, fields.numbers["M"], fields.numbers["D"],
+                                           *hms))
             except ValueError:
                 continue
     else:
@@ -184,9 +185,10 @@ def _local_time(groups: dict[str, str], fmt: SmdrFormat, now: datetime) -> datet
              .replace(hour=hms[0], minute=hms[1], second=hms[2]) for d in (1, 0, -1)],
             now + DAY_SLACK)
     text = groups.get("date", "")
-    parts = next((v for t in fmt.date if (v := t.match(text)) is not None), None)
-    if parts is None:
+    fields = next((f for t in fmt.date if (f := t.match(text)) is not None), None)
+    if fields is None:
         raise _Bad(f"date {text!r} is not " + " or ".join(t.text for t in fmt.date))
+    parts = fields.numbers
     month, day = parts["M"], parts["D"]
     if "Y" in parts and parts["Y_width"] == 4:
         years = [parts["Y"]]

@@ -168,10 +168,15 @@ def build_source(spec: dict, settings: SerialSettings, *, read_timeout: float = 
     kind, host, number = parse_url(spec["port"])
     if kind == "telnet":
         login = load_login(spec.get("login", DEFAULT_LOGIN), _logins_dir(site_dir))
-        return TelnetSource(host, number or login.port, login,
+        port = number or login.port
+        if port is None:                  # check() refuses this table
+            raise ValueError(f"{spec['port']}: no port, and the login has no usual port")
+        return TelnetSource(host, port, login,
                             username=spec.get("username", ""),
                             password=spec.get("password", ""), read_timeout=read_timeout)
     if kind == "listen":
+        if number is None:                # check() refuses this table
+            raise ValueError(f"{spec['port']}: listen:// needs a port")
         return ListenSource(host, number, allow=spec.get("allow"), read_timeout=read_timeout)
     return SerialSource(spec["port"], settings, read_timeout=read_timeout)
 

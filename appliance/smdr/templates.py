@@ -26,6 +26,7 @@ Rendering pads each field with zeros to its width.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from appliance.errors import TemplateError
@@ -43,6 +44,15 @@ KINDS = {
 class _Field:
     letter: str
     width: int
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What :meth:`Template.match` read: the numbers by letter, and ``AM``/``PM`` as
+    ``"A"``/``"P"`` (None when the template has no ``AP``)."""
+
+    numbers: dict[str, int]
+    ap: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,24 +77,30 @@ class Template:
     def letters(self) -> set[str]:
         return {p.letter for p in self.parts if isinstance(p, _Field)}
 
-    def match(self, text: str) -> dict[str, int | str] | None:
-        """The fields of *text* (``{"Y": 98, "M": 12, ...}``), or None if it does not fit.
+    def match(self, text: str) -> Fields | None:
+        """The fields of *text*, or None if it does not fit: the numbers by letter
+        (``{"Y": 98, "M": 12, ...}``) and, with ``AP``, ``"A"`` or ``"P"``.
 
-        A year also gives ``Y_width`` (2 or 4), so the parser knows whether to pick the
-        century.
+        A year also gives ``Y_width`` (2 or 4) among the numbers, so the parser knows
+        whether to pick the century.
         """
         m = self.regex.fullmatch(text.strip())
         if m is None:
             return None
-        out: dict[str, int | str] = {}
+        numbers: dict[str, int] = {}
+        ap = None
         for slot, value in zip(self.slots, m.groups()):
-            out[slot] = value[0].upper() if slot == "AP" else int(value)
+            if slot == "AP":
+                ap = value[0].upper()
+            else:
+                numbers[slot] = int(value)
         if self.year_width:
-            out["Y_width"] = self.year_width
-        return out
+            numbers["Y_width"] = self.year_width
+        return Fields(numbers, ap)
 
-    def render(self, values: dict[str, int | str]) -> str:
-        """Print *values* (as :meth:`match` returns them) in this template."""
+    def render(self, values: Mapping[str, int | str]) -> str:
+        """Print *values* (numbers by letter, ``"AP"``: ``"A"`` or ``"P"``) in this
+        template."""
         out = []
         for part in self.parts:
             if isinstance(part, str):
@@ -177,9 +193,10 @@ def _pattern(kind: str, parts: list) -> str:
 
 def duration_seconds(template: Template, text: str) -> int | None:
     """Seconds in *text* printed by duration *template*, or None if it does not fit."""
-    v = template.match(text)
-    if v is None:
+    fields = template.match(text)
+    if fields is None:
         return None
+    v = fields.numbers
     minutes = v.get("M", 0)
     seconds = v.get("S", 0)
     if ("H" in v or "M" in v) and seconds > 59 and "S" in v:
@@ -213,14 +230,15 @@ def render_duration(template: Template, seconds: int) -> str:
 
 def clock_values(template: Template, text: str) -> tuple[int, int, int] | None:
     """``(hour, minute, second)`` in 24-hour time, or None if *text* is not such a time."""
-    v = template.match(text)
-    if v is None:
+    fields = template.match(text)
+    if fields is None:
         return None
+    v = fields.numbers
     hour, minute, second = v["h"], v["m"], v.get("s", 0)
-    if "AP" in v:
+    if fields.ap is not None:
         if not 1 <= hour <= 12:
             return None
-        hour = hour % 12 + (12 if v["AP"] == "P" else 0)
+        hour = hour % 12 + (12 if fields.ap == "P" else 0)
     if hour > 23 or minute > 59 or second > 59:
         return None
     return hour, minute, second

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from appliance.store.db import inserted_id
 from appliance.store.validate import MAX_TEXT, Checker
 
 PHASES = ("start", "reminder", "resolved", "test", "report")
@@ -44,7 +45,7 @@ def enqueue(conn: sqlite3.Connection, messages, *, at) -> list[int]:
             "INSERT INTO alert_outbox (target, zone, event, phase, subject, body, payload, "
             "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*row, at, at))
-        ids.append(cur.lastrowid)
+        ids.append(inserted_id(cur))
     return ids
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from appliance.store.db import inserted_id
 from appliance.store.validate import Checker
 
 MAX_PAGE = 1000
@@ -29,7 +30,7 @@ def add(conn: sqlite3.Connection, zone, *, at, who, source, old_mode, new_mode, 
     cur = conn.execute("INSERT INTO audit (zone, at, who, source, old_mode, new_mode, reason) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (zone, at, who, source, old_mode, new_mode, reason))
-    return cur.lastrowid
+    return inserted_id(cur)
 
 
 def _where(zone, who, source, since, until):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from appliance.store.db import inserted_id
 from appliance.store.validate import DIRECTIONS, MAX_RAW, Checker
 
 MAX_PAGE = 1000
@@ -48,7 +49,7 @@ def add(conn: sqlite3.Connection, zone, record) -> int:
     check.done()
     cur = conn.execute(f"INSERT INTO calls (zone, {', '.join(_FIELDS)}) "
                        f"VALUES (?, {', '.join('?' * len(_FIELDS))})", (zone, *values))
-    return cur.lastrowid
+    return inserted_id(cur)
 
 
 def _call_dict(row) -> dict:
@@ -88,7 +89,7 @@ def add_unparsed(conn: sqlite3.Connection, *, at, fmt, raw, reason) -> int:
     check.done()
     cur = conn.execute("INSERT INTO unparsed (at, fmt, raw, reason) VALUES (?, ?, ?, ?)",
                        (at, fmt, raw, reason))
-    return cur.lastrowid
+    return inserted_id(cur)
 
 
 def unparsed_count(conn: sqlite3.Connection) -> int:

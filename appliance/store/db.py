@@ -37,6 +37,14 @@ SIDECARS = ("-wal", "-shm")
 _CORRUPTION_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The row id of the row *cur* has just inserted (an INSERT on a rowid table always
+    sets it; None would mean the statement was no such INSERT)."""
+    if cur.lastrowid is None:
+        raise StoreError("the insert gave no row id")
+    return cur.lastrowid
+
+
 class _CorruptDatabase(Exception):
     """Raised internally when ``quick_check`` finds damage."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
+from appliance.store.db import inserted_id
 from appliance.store.validate import Checker
 
 #: What happened: the events :class:`appliance.accounts.Accounts` records.
@@ -36,7 +37,7 @@ def add(conn: sqlite3.Connection, *, at, event, who, address="", target="", deta
     check.done()
     cur = conn.execute("INSERT INTO security_log (at, event, who, address, target, detail) "
                        "VALUES (?, ?, ?, ?, ?, ?)", (at, event, who, address, target, detail))
-    return cur.lastrowid
+    return inserted_id(cur)
 
 
 def query(conn: sqlite3.Connection, *, limit=50, offset=0, event=None) -> list[dict]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from appliance.validation import MODE_RE, Problems
+from appliance.validation import MODE_RE, ProblemList
 
 ZONE_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 WORD_RE = re.compile(r"[a-z][a-z0-9_-]*\Z")
@@ -42,8 +42,9 @@ def to_utc_text(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat()
 
 
-class Checker(Problems):
-    """The store's argument checks, on the one :class:`~appliance.validation.Problems`.
+class Checker(ProblemList):
+    """The store's argument checks, on the :class:`~appliance.validation.ProblemList` that
+    :class:`~appliance.validation.Problems` shares.
 
     Each ``check`` method returns the value in the form the database wants (or ``None``
     when it is bad), so a caller checks every argument first and calls :meth:`done`
@@ -68,7 +69,8 @@ class Checker(Problems):
         return value
 
     def zone(self, field: str, value) -> str | None:
-        """A zone name: lower-case letters, digits, ``_`` and ``-``, starting with a letter or digit."""
+        """A zone name: lower-case letters, digits, ``_`` and ``-``, starting with a letter
+        or digit."""
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not ZONE_RE.match(value):
             self.err(field, f"{value!r} is not a zone name: use lower-case letters, digits, "

@@ -128,7 +128,7 @@ def _text(component, key: str) -> str:
 
 
 def _categories(component) -> list[str]:
-    found = []
+    found: list[str] = []
     raw = component.get("CATEGORIES")
     if raw is None:
         return found
@@ -324,7 +324,8 @@ def _first_line(exc: Exception) -> str:
 
 def describe_entry(entry: CalendarEntry, tz: ZoneInfo) -> str:
     """One entry for people: ``Thu 2026-12-24 all day`` or ``Tue 2026-10-06 12:00-16:00``."""
-    if entry.all_day:
+    if not isinstance(entry.start, datetime) or not isinstance(entry.end, datetime):
+        # all day: start and end are both dates (the entry checks they are alike)
         last = entry.end - timedelta(days=1)
         if last == entry.start:
             return f"{entry.start:%a %Y-%m-%d} all day"

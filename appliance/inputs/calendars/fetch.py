@@ -150,12 +150,12 @@ def fetch_caldav(url: str, *, username: str | None, password: str | None,
     :param str url: the calendar collection's URL (not the server's root).
     :raises FeedError: with the reason in words.
     """
-    import caldav
+    from caldav.davclient import DAVClient
     from caldav.lib import error as dav_error
 
     shown = redact_url(url)
     try:
-        with caldav.DAVClient(url=url, username=username or None, password=password or None,
+        with DAVClient(url=url, username=username or None, password=password or None,
                               timeout=int(max(1, timeout)), enable_rfc6764=False) as client:
             calendar = client.calendar(url=url)
             found = calendar.search(start=start, end=end, event=True, expand=False)

@@ -89,7 +89,9 @@ def split_line(line: str) -> tuple[str, dict, str]:
 
 
 def _split_params(head: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in head:
         if char == '"':
             quoted = not quoted
@@ -147,7 +149,8 @@ def _when(params: dict, value: str, site_tz):
     match = _DATETIME.match(value)
     if not match or params.get("VALUE", "DATE-TIME").upper() != "DATE-TIME":
         return None
-    naive = datetime(*(int(match[i]) for i in range(1, 7)))
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    naive = datetime(year, month, day, hour, minute, second)
     if match[7]:
         return naive.replace(tzinfo=timezone.utc)
     tzid = params.get("TZID")
@@ -275,7 +278,8 @@ def first_pass(text: str, site_tz) -> FirstPass:
                 block.append(line)
         elif stack and stack[1] != "VEVENT":
             block.append(line)      # inside a VTIMEZONE's STANDARD and DAYLIGHT
-    singles, rest_blocks = [], []
+    singles: list[SingleEvent] = []
+    rest_blocks: list[list[str]] = []
     for uid in order:
         group = by_uid[uid]
         single = None

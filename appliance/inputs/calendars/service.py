@@ -25,12 +25,14 @@ from zoneinfo import ZoneInfo
 from appliance.decision.layers import ClosureLayer
 from appliance.errors import FeedError
 from appliance.inputs.calendars.expand import (
+    CalendarEntry,
     Expansion,
     describe_entry,
     expand_feed,
     upcoming,
     window,
 )
+from appliance.inputs.calendars.settings import CalendarConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,10 @@ class CalendarState:
     """What is known of one calendar (read by the web page through
     :meth:`CalendarService.status`)."""
 
-    config: object
-    entries: tuple = ()
+    config: CalendarConfig
+    entries: tuple[CalendarEntry, ...] = ()
     events: int = 0
-    problems: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     fetched_at: str | None = None     # when the copy in force was fetched (ISO)
     attempted_at: str | None = None   # the last refresh, good or not (ISO)
     error: str | None = None
@@ -177,8 +179,11 @@ class CalendarService:
         cal = state.config
         started = time.monotonic()
         now = self.clock.now()
-        error = expansion = body = found = None
+        body: bytes | None = None
+        found: str | None = None
         same = False
+        # the expansion, or why there is none
+        outcome: Expansion | str
         try:
             if self._worker is not None:
                 expansion, body, found, problems, events = self._worker.run(
@@ -190,43 +195,45 @@ class CalendarService:
             else:
                 body = self.fetch(cal, now=now, tz=self.tz)
                 expansion = expand_feed(body, cal.rules, now=now, tz=self.tz)
+            outcome = expansion
         except FeedError as exc:
-            error = str(exc)
+            outcome = str(exc)
         except Exception as exc:   # a library bug on odd input: still a fault, never a crash
             log.exception("calendar %s: unexpected error", cal.key)
-            error = f"unexpected error while reading the calendar: {type(exc).__name__}: {exc}"
-        if error is None and not same:
+            outcome = (f"unexpected error while reading the calendar: "
+                       f"{type(exc).__name__}: {exc}")
+        if isinstance(outcome, Expansion) and not same:
             try:
                 self.store.save_calendar_copy(cal.key, body, source=cal.source, at=now)
             except Exception as exc:
                 log.exception("calendar %s: the copy was not saved", cal.key)
-                error = f"fetched, but the copy could not be saved: {exc}"
+                outcome = f"fetched, but the copy could not be saved: {exc}"
         with self._lock:
             state.attempted_at = now.isoformat()
             state.refresh_s = time.monotonic() - started
             state.due = time.monotonic() + cal.refresh_minutes * 60
-            if error is None:
+            if isinstance(outcome, Expansion):
                 # With a digest held, the worker already said whether they changed; the
                 # first time (or without the worker) they are compared here.
                 if not same and (state.digest is not None
-                                 or expansion.entries != state.entries):
-                    state.entries = expansion.entries
+                                 or outcome.entries != state.entries):
+                    state.entries = outcome.entries
                 state.digest = found
-                state.events = expansion.events
-                state.problems, state.fetched_at = expansion.problems, now.isoformat()
+                state.events = outcome.events
+                state.problems, state.fetched_at = outcome.problems, now.isoformat()
                 state.error = None
             else:
                 if state.fetched_at is None:
-                    error += "; no closures from this calendar yet"
+                    outcome += "; no closures from this calendar yet"
                 else:
-                    error += f"; the copy fetched {_short_time(state.fetched_at, self.tz)} " \
-                             "stays in force"
-                state.error = error
-        if error is None:
+                    outcome += f"; the copy fetched {_short_time(state.fetched_at, self.tz)} " \
+                               "stays in force"
+                state.error = outcome
+        if isinstance(outcome, Expansion):
             log.info("calendar %s: %d closures from %d events", cal.key,
-                     len(expansion.entries), expansion.events)
+                     len(outcome.entries), outcome.events)
         else:
-            log.warning("calendar %s: %s", cal.key, error)
+            log.warning("calendar %s: %s", cal.key, outcome)
         self._publish(cal.zone)
         return state
 
@@ -295,7 +302,7 @@ def layers_from_store(calendars, store, *, now: datetime, timezone: str) -> dict
     found: dict[str, list] = {}
     for cal in calendars:
         copy = store.get_calendar_copy(cal.key)
-        entries = ()
+        entries: tuple[CalendarEntry, ...] = ()
         if copy is not None:
             try:
                 entries = expand_feed(copy["body"], cal.rules, now=now, tz=tz).entries

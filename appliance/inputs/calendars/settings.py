@@ -194,7 +194,7 @@ def check_calendars(value, zone_names: list[str], zone_modes) -> tuple[list, lis
         refresh = _integer(item, "refresh_minutes", path, errors, DEFAULT_REFRESH_MINUTES,
                            1, 1440)
         timeout = _integer(item, "timeout_s", path, errors, DEFAULT_TIMEOUT_S, 1, 120)
-        if len(errors) == before and name and zone and url:
+        if len(errors) == before and name and zone and kind and url:
             found.append(CalendarConfig(
                 name=name, zone=zone, kind=kind, url=url,
                 rules=Rules(categories, summaries, mode, category_modes),

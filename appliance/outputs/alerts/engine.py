@@ -93,9 +93,9 @@ class AlertEngine:
         self._force = dict.fromkeys(self.targets, False)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._queue = None
-        self._started_mono = None
-        self._started_at = None
+        self._queue: queue.Queue | None = None
+        self._started_mono: float | None = None
+        self._started_at: datetime | None = None
         self._reports_done: dict[str, str] = {}
         self.evaluations = 0
 
@@ -139,11 +139,14 @@ class AlertEngine:
     # -- evaluating -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        events = self._queue
+        if events is None:              # start() subscribes before it starts this thread
+            return
         while not self._stop.is_set():
             try:
-                self._queue.get(timeout=self.tick_s)
+                events.get(timeout=self.tick_s)
                 while True:             # a burst of snapshots is one evaluation
-                    self._queue.get_nowait()
+                    events.get_nowait()
             except queue.Empty:
                 pass
             if self._stop.is_set():
@@ -228,7 +231,8 @@ class AlertEngine:
         return seen[1]
 
     def _check_smdr(self, now) -> None:
-        if self.intake is None:
+        started_at = self._started_at
+        if self.intake is None or started_at is None:   # no port, or not started yet
             return
         zone = self.intake.zone
         stats = self.intake.stats()
@@ -238,10 +242,10 @@ class AlertEngine:
             return any(h["mode"] == "day" for h in self.store.mode_history(zone, start, now))
 
         silent_for = now - (datetime.fromisoformat(stats["last_line_at"])
-                            if stats.get("last_line_at") else self._started_at)
+                            if stats.get("last_line_at") else started_at)
         window = (silent_for >= timedelta(hours=self.settings.smdr_silent_hours)
                   and open_in_window())
-        problem = port_problem(stats, now, started_at=self._started_at,
+        problem = port_problem(stats, now, started_at=started_at,
                                silent_hours=self.settings.smdr_silent_hours,
                                open_in_window=window)
         if problem != self._smdr_fault:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import overload
 
 from appliance.outputs.alerts.events import EVENTS, event_of_fault
 
@@ -57,7 +58,15 @@ class Notice:
     since: datetime
 
 
-def _parse(value) -> datetime | None:
+@overload
+def _parse(value: None) -> None: ...
+
+
+@overload
+def _parse(value: datetime | str) -> datetime: ...
+
+
+def _parse(value: datetime | str | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value)
@@ -120,7 +129,8 @@ def conditions(facts: dict[str, ZoneFacts], now: datetime, settings) -> list[Con
 def _local(at: datetime | None, snap: dict) -> str:
     if at is None:
         return "?"
-    tz = _parse(snap.get("now")).tzinfo if snap.get("now") else None
+    snap_now: datetime | str | None = snap.get("now")
+    tz = _parse(snap_now).tzinfo if snap_now else None
     local = at.astimezone(tz) if tz else at
     return f"{local:%a %d %b %H:%M}"
 

@@ -31,7 +31,8 @@ def _mail_parts(url: str) -> dict:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     to = [a.strip() for v in query.get("to", []) for a in v.split(",") if a.strip()]
-    sender = (query.get("from") or [None])[0] or f"nightswitch@{socket.gethostname()}"
+    senders = query.get("from")
+    sender = (senders[0] if senders else None) or f"nightswitch@{socket.gethostname()}"
     return dict(scheme=parts.scheme, host=parts.hostname,
                 port=parts.port or (465 if parts.scheme == "smtps" else 25),
                 user=unquote(parts.username) if parts.username else None,
@@ -64,6 +65,7 @@ class MailSender:
         mail["X-Nightswitch-Event"] = f"{message['event']} {message['phase']}"
         mail.set_content(message["body"])
         where = f"{p['host']}:{p['port']}"
+        client: smtplib.SMTP
         try:
             if p["scheme"] == "smtps":
                 client = smtplib.SMTP_SSL(p["host"], p["port"], timeout=self.timeout,

@@ -260,7 +260,8 @@ def check_alerts(raw, zone_names) -> tuple[AlertsConfig, list[FieldError]]:
             if value is not None and (not isinstance(value, str) or not value):
                 errors.append(FieldError(f"{path}.{key}", "must be a non-empty string"))
             secrets[key] = value if isinstance(value, str) and value else None
-        url = item.get("url") if isinstance(item.get("url"), str) else ""
+        raw_url = item.get("url")
+        url = raw_url if isinstance(raw_url, str) else ""
         if secrets["password"] and not url.startswith("smtp"):
             errors.append(FieldError(f"{path}.password", "is for a mail server; a webhook "
                                                          "takes a token (sent as a bearer "

@@ -93,9 +93,11 @@ def close_client(client: paho.Client) -> None:
 def _no_delay(client: paho.Client) -> None:
     """Send each message at once: with Nagle's algorithm a state published right after a
     command's result waited for the broker's delayed ACK (about 40 ms on Linux)."""
-    sock = client.socket()
+    setsockopt = getattr(client.socket(), "setsockopt", None)
+    if setsockopt is None:
+        return  # not a TCP socket (websockets, a test double): nothing to tune
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):
         pass    # not a TCP socket (websockets, a test double): nothing to tune
 
@@ -487,8 +489,10 @@ def _forceable_modes(controller, zone: str, snapshot: dict) -> list[str]:
         return list(snapshot["modes"])
     found = {"day", "night"}
     for ranges in (controller.get_schedule(zone).get("weekly") or {}).values():
-        found |= {r.get("mode") for r in ranges if isinstance(r, dict)
-                  and isinstance(r.get("mode"), str)}
+        for r in ranges:
+            mode = r.get("mode") if isinstance(r, dict) else None
+            if isinstance(mode, str):
+                found.add(mode)
     return sorted(found)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from appliance.decision.until import checked_until
 from appliance.errors import FieldError, Refused, ValidationError
@@ -55,7 +56,7 @@ def decode_text(payload: bytes, *, limit: int, what: str) -> str:
                                                      f"{what} is UTF-8 text")]) from None
 
 
-def parse_command(payload: bytes, *, tz: tzinfo, now: datetime) -> Command:
+def parse_command(payload: bytes, *, tz: ZoneInfo, now: datetime) -> Command:
     """Check one command payload.
 
     :param bytes payload: the MQTT message's payload.

@@ -110,6 +110,8 @@ def parse_closure_set(data: dict, zone_modes: dict) -> ClosureSet:
                     errors.append(error)
     if errors:
         raise ValidationError(errors)
+    if not isinstance(version, int):      # each zone's check refused it already
+        raise ValidationError([FieldError("version", "must be a whole number, 1 or more")])
     return ClosureSet(version, digest_of(data["closures"]), data, layers)
 
 

@@ -18,6 +18,7 @@ from appliance.decision.layers import parse_company_closures
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.outputs.mqtt.client import close_client, make_client, reason_text
 from appliance.outputs.mqtt.fleet import MAX_SET_BYTES, MAX_VERSION, digest_of
+from appliance.outputs.mqtt.settings import MqttSettings
 from appliance.outputs.mqtt.topics import fleet_closures_topic, site_of
 
 
@@ -63,7 +64,7 @@ class FleetOperator:
         the operator's account, TLS, the topic prefix).
     """
 
-    settings: object
+    settings: MqttSettings
     sites: dict = field(default_factory=dict)
     current_set: dict | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 from urllib.parse import urlsplit
 
 from appliance.errors import FieldError
@@ -108,11 +109,21 @@ def _readable_file(errors: list, path: str, value) -> str | None:
     return value
 
 
-def _string(errors: list, table: dict, key: str, default=None, *, pattern=None,
-            hint: str = "") -> str | None:
-    value = table.get(key, default)
+@overload
+def _string(errors: list, table: dict, key: str, default: str, *, pattern=None,
+            hint: str = "") -> str: ...
+
+
+@overload
+def _string(errors: list, table: dict, key: str, default: None = None, *, pattern=None,
+            hint: str = "") -> str | None: ...
+
+
+def _string(errors: list, table: dict, key: str, default: str | None = None, *,
+            pattern=None, hint: str = "") -> str | None:
+    value = table.get(key)
     if value is None:
-        return None
+        return default
     if not isinstance(value, str) or not value or (pattern and not pattern.match(value)):
         errors.append(FieldError(f"mqtt.{key}", f"{value!r} is not allowed{hint}"))
         return default
