@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from appliance.errors import NightswitchError
 
 if TYPE_CHECKING:
-    from appliance.control.commissioning_run import OnSiteInstaller
+    from appliance.control.onsite_installer import OnSiteInstaller
     from appliance.sim.installer import SimulatedInstaller
 
 #: The longest installer's name the report and the audit log take.

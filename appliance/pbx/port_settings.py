@@ -117,7 +117,8 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
                 errors.append(FieldError(f"{path}.{key}", f"{value!r} is not allowed; use "
                                          + " or ".join(map(str, sizes))))
             else:
-                values[key] = value
+                # TOML's 8.0 is the 8 of "8N1": kept whole, so it is described that way.
+                values[key] = int(value)
     for key, allowed in (("parity", PARITIES), ("line_ending", LINE_ENDINGS)):
         if key in data:
             value = data[key]

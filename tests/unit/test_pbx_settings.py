@@ -64,3 +64,13 @@ def test_not_a_table():
     settings, errors = parse_settings("9600 8N1", "actuators[2].settings")
     assert settings is None and errors[0].field == "actuators[2].settings"
     assert "must be a table" in errors[0].message
+
+
+def test_whole_numbers_written_as_floats_are_kept_whole():
+    # TOML reads "bytesize = 8.0" as a float; the port is still described as 8N1.
+    settings, errors = parse_settings({"bytesize": 8.0, "stopbits": 1.0}, "s")
+    assert errors == []
+    assert settings.bytesize == 8 and isinstance(settings.bytesize, int)
+    assert settings.stopbits == 1 and isinstance(settings.stopbits, int)
+    assert settings.describe().startswith("9600 8N1")
+    assert parse_settings({"bytesize": 7.5}, "s")[0] is None   # no such thing
