@@ -6,7 +6,10 @@ time (docs/design.md#overrides-and-their-ends), never as "until next change" alo
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import re
+from datetime import datetime, time, tzinfo
+
+from appliance.errors import FieldError, ValidationError
 
 
 def to_local(value, tz: tzinfo) -> datetime | None:
@@ -70,4 +73,65 @@ def stamp(value, tz: tzinfo) -> str:
     return "" if at is None else f"{at:%Y-%m-%d %H:%M:%S}"
 
 
-__all__ = ["to_local", "when", "short_when", "duration", "stamp"]
+#: How people may type a time of day, for error messages.
+TIME_OF_DAY_FORMS = "a time of day from 00:00 to 23:59, such as 8:00, 08:00, 0800 or 17.30"
+
+_TIME_OF_DAY = re.compile(r"(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2})|(?P<m2>\d{2}))?")
+
+
+def read_time_of_day(text) -> time | None:
+    """The time of day in *text* as people type it, or None when *text* is not one.
+
+    Accepts ``8``, ``8:00``, ``08:00``, ``0800``, ``17.30`` and ``17h30``; hours 0 to 23
+    (``24:00`` is not a time of day: it is tomorrow's ``00:00``). For callers that try
+    other readings next (an override's ``until``); :func:`parse_time_of_day` says what
+    is wrong instead.
+    """
+    if not isinstance(text, str):
+        return None
+    match = _TIME_OF_DAY.fullmatch(text.strip())
+    if match is None:
+        return None
+    minutes = match["m"] or match["m2"]
+    if minutes is None and len(match["h"]) > 2:
+        return None
+    hour, minute = int(match["h"]), int(minutes or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def parse_time_of_day(text, *, field: str = "time") -> time:
+    """The time of day in *text* as people type it: ``8:00``, ``08:00``, ``0800``,
+    ``17.30``, ``17h30`` or ``8``.
+
+    :param str text: what the person typed; surrounding spaces are ignored.
+    :param str field: the field named in the error.
+    :raises ~appliance.errors.ValidationError: one :class:`~appliance.errors.FieldError`
+        on *field* saying what is wrong and what is allowed, such as ``"'25:00' is not a
+        time of day: hours go from 0 to 23"``.
+    """
+    found = read_time_of_day(text)
+    if found is not None:
+        return found
+    raise ValidationError([FieldError(field, _time_of_day_problem(text))])
+
+
+def _time_of_day_problem(text) -> str:
+    if not isinstance(text, str) or not text.strip():
+        return f"is empty; give {TIME_OF_DAY_FORMS}"
+    shown = repr(text.strip()[:20])
+    match = _TIME_OF_DAY.fullmatch(text.strip())
+    if match is not None and (match["m"] or match["m2"]):
+        hour, minute = int(match["h"]), int(match["m"] or match["m2"])
+        if hour == 24 and minute == 0:
+            return f"{shown} is not a time of day; use 00:00 (midnight, the day after) or 23:59"
+        if hour > 23:
+            return f"{shown} is not a time of day: hours go from 0 to 23"
+        if minute > 59:
+            return f"{shown} is not a time of day: minutes go from 00 to 59"
+    return f"{shown} is not a time of day; use {TIME_OF_DAY_FORMS}"
+
+
+__all__ = ["TIME_OF_DAY_FORMS", "to_local", "when", "short_when", "duration", "stamp",
+           "read_time_of_day", "parse_time_of_day"]
