@@ -1,4 +1,9 @@
-"""Times for people, in the site's time zone: "18:00 today", "08:00 tomorrow (Tue 3 Mar)".
+"""Times for people, in the site's time zone, written one way everywhere: the status
+page, the override buttons and their questions, the logs and the command line all say
+``"Thu 3 Dec 08:00"`` (:func:`when`), and records ``"Thu 3 Dec 2026 08:00:05"``
+(:func:`stamp`). JSON keeps ISO-8601, which is right for machines.
+
+Also the one reader of a time of day as people type it (:func:`parse_time_of_day`).
 
 Pure: the caller passes ``now``. Every end of an override is shown as a concrete local
 time (docs/design.md#overrides-and-their-ends), never as "until next change" alone.
@@ -12,47 +17,39 @@ from datetime import datetime, time, tzinfo
 from appliance.errors import FieldError, ValidationError
 
 
-def to_local(value, tz: tzinfo) -> datetime | None:
-    """An aware datetime (or ISO-8601 text) in the site's time zone."""
+def to_local(value, tz: tzinfo | None) -> datetime | None:
+    """An aware datetime (or ISO-8601 text) in the site's time zone *tz*. With *tz* None
+    the value keeps its own offset: the API already gives local times (the CLI, which has
+    no config, shows them as they come)."""
     if value is None:
         return None
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
-    return when.astimezone(tz)
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=tz)
+    return at.astimezone(tz) if tz is not None else at
 
 
-def when(value, now: datetime, tz: tzinfo) -> str:
-    """``"18:00 today"``, ``"08:00 tomorrow (Tue 3 Mar)"``, ``"Thu 5 Mar 08:00"``,
-    ``"24 Dec 2027 17:00"`` (another year)."""
+def day(value, now: datetime | None = None, tz: tzinfo | None = None) -> str:
+    """A date as people read it: ``"Thu 3 Dec"``, with the year when it is not *now*'s
+    (``"Fri 24 Dec 2027"``) or when there is no *now*. *value* is a date or a datetime."""
+    if isinstance(value, datetime) or isinstance(value, str):
+        value = to_local(value, tz).date()
+    text = f"{value:%a} {value.day} {value:%b}"
+    this_year = now.astimezone(tz).year if now is not None else None
+    return text if value.year == this_year else f"{text} {value.year}"
+
+
+def when(value, now: datetime, tz: tzinfo | None) -> str:
+    """A moment, the one way people read it everywhere: ``"Thu 3 Dec 08:00"`` in the
+    site's time zone, with the year when it is not *now*'s (``"Fri 24 Dec 2027 17:00"``).
+
+    Never "today" or "tomorrow": at 01:00 "tomorrow 08:00" is read both ways, and the
+    same end must read the same on a button, in a question and in the status line.
+    """
     at = to_local(value, tz)
     if at is None:
         return "never"
-    today = now.astimezone(tz).date()
-    days = (at.date() - today).days
-    clock = f"{at:%H:%M}"
-    if days == 0:
-        return f"{clock} today"
-    if days == 1:
-        return f"{clock} tomorrow ({at:%a} {at.day} {at:%b})"
-    if days == -1:
-        return f"{clock} yesterday"
-    if at.year != today.year and abs(days) > 300:
-        return f"{at.day} {at:%b %Y} {clock}"
-    return f"{at:%a} {at.day} {at:%b} {clock}"
-
-
-def short_when(value, now: datetime, tz: tzinfo) -> str:
-    """Like :func:`when` but shorter, for buttons: ``"18:00"``, ``"Tue 08:00"``."""
-    at = to_local(value, tz)
-    if at is None:
-        return "cancelled"
-    days = (at.date() - now.astimezone(tz).date()).days
-    if days == 0:
-        return f"{at:%H:%M}"
-    if 0 < days < 7:
-        return f"{at:%a} {at:%H:%M}"
-    return f"{at.day} {at:%b} {at:%H:%M}"
+    return f"{day(at.date(), now, tz)} {at:%H:%M}"
 
 
 def duration(seconds: float) -> str:
@@ -67,10 +64,14 @@ def duration(seconds: float) -> str:
     return f"{days} days" + (f" {hours} h" if hours else "")
 
 
-def stamp(value, tz: tzinfo) -> str:
-    """A log line's time: ``"2026-03-02 18:00:00"`` local."""
+def stamp(value, tz: tzinfo | None, *, seconds: bool = True) -> str:
+    """When something happened, for logs, histories and tables: ``"Mon 2 Mar 2026
+    18:00:05"`` local, always with the year (a record is read years later); without
+    *seconds* ``"Mon 2 Mar 2026 18:00"``. Empty for None."""
     at = to_local(value, tz)
-    return "" if at is None else f"{at:%Y-%m-%d %H:%M:%S}"
+    if at is None:
+        return ""
+    return f"{day(at.date())} {at:%H:%M:%S}" if seconds else f"{day(at.date())} {at:%H:%M}"
 
 
 #: How people may type a time of day, for error messages.
@@ -133,5 +134,5 @@ def _time_of_day_problem(text) -> str:
     return f"{shown} is not a time of day; use {TIME_OF_DAY_FORMS}"
 
 
-__all__ = ["TIME_OF_DAY_FORMS", "to_local", "when", "short_when", "duration", "stamp",
+__all__ = ["TIME_OF_DAY_FORMS", "to_local", "day", "when", "duration", "stamp",
            "read_time_of_day", "parse_time_of_day"]
