@@ -1,7 +1,7 @@
 """Issue 16 on the status page without JavaScript: override errors stay with what was
 typed, an end date and time with quick ends from the schedule, tolerant times, "until
 cancelled" as a warning, and the Day and Night groups in fixed places. The API takes the
-same ends (docs/API.md#override)."""
+same ends (docs/API.md#post-override)."""
 
 from __future__ import annotations
 
