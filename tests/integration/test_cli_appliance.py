@@ -312,7 +312,8 @@ def test_night_until_a_time_then_auto(appliance):
     result = cli(appliance, "night", "--until", "19:30")
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
-    assert first.startswith("NIGHT  (night: override by ") and first.endswith("until Mon 2 Mar 19:30)")
+    assert first.startswith("NIGHT  (night: override by ")
+    assert first.endswith("until Mon 2 Mar 19:30)")
     status = json.loads(cli(appliance, "status", "--json").stdout)
     assert status["override"]["mode"] == "night"
     assert status["override"]["until"] == "2026-03-02T19:30:00+01:00"
