@@ -81,7 +81,15 @@ def main(argv=None) -> int:
     # Library warnings (gpiozero's pin-factory fallbacks) become one log line each.
     warnings.showwarning = _log_warning
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()      # inside the try: a reader that left raises here, not at exit
+        return code
+    except BrokenPipeError:
+        # `nightswitch ... | head`: the reader has what it wanted; not an error.
+        from appliance.commands.output import reader_gone
+
+        reader_gone()
+        return 0
     except ValidationError as exc:
         for line in exc.render().splitlines():
             print(f"nightswitch: error: {line}", file=sys.stderr)

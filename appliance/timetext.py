@@ -1,4 +1,9 @@
-"""Times for people, in the site's time zone: "18:00 today", "08:00 tomorrow (Tue 3 Mar)".
+"""Times for people, in the site's time zone, written one way everywhere: the status
+page, the override buttons and their questions, the logs and the command line all say
+``"Thu 3 Dec 08:00"`` (:func:`when`), and records ``"Thu 3 Dec 2026 08:00:05"``
+(:func:`stamp`). JSON keeps ISO-8601, which is right for machines.
+
+Also the one reader of a time of day as people type it (:func:`parse_time_of_day`).
 
 Pure: the caller passes ``now``. Every end of an override is shown as a concrete local
 time (docs/design.md#overrides-and-their-ends), never as "until next change" alone.
@@ -6,50 +11,45 @@ time (docs/design.md#overrides-and-their-ends), never as "until next change" alo
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import re
+from datetime import datetime, time, tzinfo
+
+from appliance.errors import FieldError, ValidationError
 
 
-def to_local(value, tz: tzinfo) -> datetime | None:
-    """An aware datetime (or ISO-8601 text) in the site's time zone."""
+def to_local(value, tz: tzinfo | None) -> datetime | None:
+    """An aware datetime (or ISO-8601 text) in the site's time zone *tz*. With *tz* None
+    the value keeps its own offset: the API already gives local times (the CLI, which has
+    no config, shows them as they come)."""
     if value is None:
         return None
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=tz)
-    return when.astimezone(tz)
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=tz)
+    return at.astimezone(tz) if tz is not None else at
 
 
-def when(value, now: datetime, tz: tzinfo) -> str:
-    """``"18:00 today"``, ``"08:00 tomorrow (Tue 3 Mar)"``, ``"Thu 5 Mar 08:00"``,
-    ``"24 Dec 2027 17:00"`` (another year)."""
+def day(value, now: datetime | None = None, tz: tzinfo | None = None) -> str:
+    """A date as people read it: ``"Thu 3 Dec"``, with the year when it is not *now*'s
+    (``"Fri 24 Dec 2027"``) or when there is no *now*. *value* is a date or a datetime."""
+    if isinstance(value, datetime) or isinstance(value, str):
+        value = to_local(value, tz).date()
+    text = f"{value:%a} {value.day} {value:%b}"
+    this_year = now.astimezone(tz).year if now is not None else None
+    return text if value.year == this_year else f"{text} {value.year}"
+
+
+def when(value, now: datetime, tz: tzinfo | None) -> str:
+    """A moment, the one way people read it everywhere: ``"Thu 3 Dec 08:00"`` in the
+    site's time zone, with the year when it is not *now*'s (``"Fri 24 Dec 2027 17:00"``).
+
+    Never "today" or "tomorrow": at 01:00 "tomorrow 08:00" is read both ways, and the
+    same end must read the same on a button, in a question and in the status line.
+    """
     at = to_local(value, tz)
     if at is None:
         return "never"
-    today = now.astimezone(tz).date()
-    days = (at.date() - today).days
-    clock = f"{at:%H:%M}"
-    if days == 0:
-        return f"{clock} today"
-    if days == 1:
-        return f"{clock} tomorrow ({at:%a} {at.day} {at:%b})"
-    if days == -1:
-        return f"{clock} yesterday"
-    if at.year != today.year and abs(days) > 300:
-        return f"{at.day} {at:%b %Y} {clock}"
-    return f"{at:%a} {at.day} {at:%b} {clock}"
-
-
-def short_when(value, now: datetime, tz: tzinfo) -> str:
-    """Like :func:`when` but shorter, for buttons: ``"18:00"``, ``"Tue 08:00"``."""
-    at = to_local(value, tz)
-    if at is None:
-        return "cancelled"
-    days = (at.date() - now.astimezone(tz).date()).days
-    if days == 0:
-        return f"{at:%H:%M}"
-    if 0 < days < 7:
-        return f"{at:%a} {at:%H:%M}"
-    return f"{at.day} {at:%b} {at:%H:%M}"
+    return f"{day(at.date(), now, tz)} {at:%H:%M}"
 
 
 def duration(seconds: float) -> str:
@@ -64,10 +64,75 @@ def duration(seconds: float) -> str:
     return f"{days} days" + (f" {hours} h" if hours else "")
 
 
-def stamp(value, tz: tzinfo) -> str:
-    """A log line's time: ``"2026-03-02 18:00:00"`` local."""
+def stamp(value, tz: tzinfo | None, *, seconds: bool = True) -> str:
+    """When something happened, for logs, histories and tables: ``"Mon 2 Mar 2026
+    18:00:05"`` local, always with the year (a record is read years later); without
+    *seconds* ``"Mon 2 Mar 2026 18:00"``. Empty for None."""
     at = to_local(value, tz)
-    return "" if at is None else f"{at:%Y-%m-%d %H:%M:%S}"
+    if at is None:
+        return ""
+    return f"{day(at.date())} {at:%H:%M:%S}" if seconds else f"{day(at.date())} {at:%H:%M}"
 
 
-__all__ = ["to_local", "when", "short_when", "duration", "stamp"]
+#: How people may type a time of day, for error messages.
+TIME_OF_DAY_FORMS = "a time of day from 00:00 to 23:59, such as 8:00, 08:00, 0800 or 17.30"
+
+_TIME_OF_DAY = re.compile(r"(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2})|(?P<m2>\d{2}))?")
+
+
+def read_time_of_day(text) -> time | None:
+    """The time of day in *text* as people type it, or None when *text* is not one.
+
+    Accepts ``8``, ``8:00``, ``08:00``, ``0800``, ``17.30`` and ``17h30``; hours 0 to 23
+    (``24:00`` is not a time of day: it is tomorrow's ``00:00``). For callers that try
+    other readings next (an override's ``until``); :func:`parse_time_of_day` says what
+    is wrong instead.
+    """
+    if not isinstance(text, str):
+        return None
+    match = _TIME_OF_DAY.fullmatch(text.strip())
+    if match is None:
+        return None
+    minutes = match["m"] or match["m2"]
+    if minutes is None and len(match["h"]) > 2:
+        return None
+    hour, minute = int(match["h"]), int(minutes or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def parse_time_of_day(text, *, field: str = "time") -> time:
+    """The time of day in *text* as people type it: ``8:00``, ``08:00``, ``0800``,
+    ``17.30``, ``17h30`` or ``8``.
+
+    :param str text: what the person typed; surrounding spaces are ignored.
+    :param str field: the field named in the error.
+    :raises ~appliance.errors.ValidationError: one :class:`~appliance.errors.FieldError`
+        on *field* saying what is wrong and what is allowed, such as ``"'25:00' is not a
+        time of day: hours go from 0 to 23"``.
+    """
+    found = read_time_of_day(text)
+    if found is not None:
+        return found
+    raise ValidationError([FieldError(field, _time_of_day_problem(text))])
+
+
+def _time_of_day_problem(text) -> str:
+    if not isinstance(text, str) or not text.strip():
+        return f"is empty; give {TIME_OF_DAY_FORMS}"
+    shown = repr(text.strip()[:20])
+    match = _TIME_OF_DAY.fullmatch(text.strip())
+    if match is not None and (match["m"] or match["m2"]):
+        hour, minute = int(match["h"]), int(match["m"] or match["m2"])
+        if hour == 24 and minute == 0:
+            return f"{shown} is not a time of day; use 00:00 (midnight, the day after) or 23:59"
+        if hour > 23:
+            return f"{shown} is not a time of day: hours go from 0 to 23"
+        if minute > 59:
+            return f"{shown} is not a time of day: minutes go from 00 to 59"
+    return f"{shown} is not a time of day; use {TIME_OF_DAY_FORMS}"
+
+
+__all__ = ["TIME_OF_DAY_FORMS", "to_local", "day", "when", "duration", "stamp",
+           "read_time_of_day", "parse_time_of_day"]

@@ -14,8 +14,9 @@ from pathlib import Path
 from appliance import __version__
 from appliance.backup.archive import write_backup
 from appliance.backup.restore import MAX_DB_BYTES, restore
-from appliance.commands.common import actor, now
+from appliance.commands.common import actor, now, site_tz
 from appliance.errors import FieldError, ValidationError
+from appliance.timetext import stamp
 
 
 def register(subparsers, common) -> None:
@@ -87,7 +88,9 @@ def run_restore(args) -> int:
     result = restore(Path(args.file), Path(args.data), Path(args.config),
                      max_db=args.max_db_mib * 1024 * 1024, by=actor())
     m = result.manifest
-    print(f"restored {args.file} (made {m['created_at']} by nightswitch "
+    made = stamp(m["created_at"], site_tz(args), seconds=False) if m.get("created_at") \
+        else "at an unknown time"
+    print(f"restored {args.file} (made {made} by nightswitch "
           f"{m['nightswitch_version']})")
     kept = f"; the previous one is {result.previous_db}" if result.previous_db else ""
     migrated = (f", migrated from schema {result.schema_before} to {result.schema_after}"

@@ -146,10 +146,9 @@ def run_check(args) -> int:
         return _check(args)
     except BrokenPipeError:
         # `nightswitch calendar check URL | head`: the reader has enough; no traceback.
-        import sys
+        from appliance.commands.output import reader_gone
 
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        reader_gone()
         return 0
 
 

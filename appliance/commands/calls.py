@@ -25,7 +25,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.commands.output import emit
 from appliance.errors import FieldError, ValidationError
+from appliance.timetext import stamp
 
 NAME = "calls"
 DEFAULT_DAYS = 7
@@ -203,16 +205,6 @@ def _note(text: str | None) -> None:
         print(text, file=sys.stderr)
 
 
-def _print(text: str) -> None:
-    try:
-        print(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `nightswitch calls report | head`: the reader has enough; no traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-
-
 def _open_store(data_dir, *, must_exist: bool):
     from appliance.store import Store
 
@@ -278,7 +270,7 @@ def run_report(args) -> int:
     if args.csv:
         text = to_csv(calls, history, tz)
         if args.csv == "-":
-            sys.stdout.write(text)
+            emit(text, end="")
             return 0
         try:
             with open(args.csv, "w", encoding="utf-8", newline="") as handle:
@@ -291,9 +283,9 @@ def run_report(args) -> int:
         return 0
     result = summary(calls, history, tz, start, end)
     if args.json:
-        _print(json.dumps(result, indent=2))
+        emit(json.dumps(result, indent=2))
     else:
-        _print(format_summary(result, zone=zone, first=first, last=last))
+        emit(format_summary(result, zone=zone, first=first, last=last))
     return 0
 
 
@@ -307,14 +299,14 @@ def format_summary(result: dict, *, zone: str, first: date, last: date) -> str:
     if t["no_history"]:
         lines.append(f"{t['no_history']} calls came before any recorded mode and are not "
                      "counted")
-    lines += ["", f"{'Night':<11} {'began':<16} {'ended':<16} {'calls':>6} {'answered':>9} "
+    lines += ["", f"{'Night':<11} {'began':<21} {'ended':<21} {'calls':>6} {'answered':>9} "
                   f"{'unanswered':>11} {'unknown':>8}"]
     if not result["per_night"]:
         lines.append("(no after-hours periods in this range)")
     for n in result["per_night"]:
         began = _short(n["began"])
         ended = _short(n["ended"]) if n["ended"] else "(still on)"
-        lines.append(f"{n['night']:<11} {began:<16} {ended:<16} {n['calls']:>6} "
+        lines.append(f"{n['night']:<11} {began:<21} {ended:<21} {n['calls']:>6} "
                      f"{n['answered']:>9} {n['unanswered']:>11} {n['unknown']:>8}")
     lines += ["", f"{'Hour':<5} {'calls':>5} {'answered':>9} {'unanswered':>11} {'unknown':>8}"]
     peak = max((h["calls"] for h in result["per_hour"]), default=0)
@@ -326,8 +318,7 @@ def format_summary(result: dict, *, zone: str, first: date, last: date) -> str:
 
 
 def _short(iso: str) -> str:
-    when = datetime.fromisoformat(iso)
-    return when.strftime("%a %d %b %H:%M")
+    return stamp(iso, None, seconds=False)      # the report's times are local already
 
 
 # -- import ---------------------------------------------------------------------------
@@ -426,7 +417,7 @@ def run_import(args) -> int:
         lines[0] += " — dry run, nothing stored"
         for p in calls[:show]:
             r = p.record
-            lines.append(f"  {r.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S}  "
+            lines.append(f"  {stamp(r.started_at, tz)}  "
                          f"{r.direction or '?':<8} ext {r.extension or '-':<6} "
                          f"trunk {r.trunk or '-':<5} dur {_dur(r.duration_s):>8}  "
                          f"answered {_yes(r.answered):<3}  {r.number or ''}")
@@ -438,7 +429,7 @@ def run_import(args) -> int:
         lines.append(f"  line {n} unparsed: {reason}: {text[:60]!r}")
     if len(junk) > SHOW_UNPARSED:
         lines.append(f"  ... {len(junk) - SHOW_UNPARSED} more unparsed lines")
-    _print("\n".join(lines))
+    emit("\n".join(lines))
     return 0
 
 
@@ -487,7 +478,7 @@ def run_formats(args) -> int:
 
     good, bad = load_all(_formats_dir(args))
     if args.json:
-        _print(json.dumps([{"name": f.name, "title": f.title, "verified": f.verified,
+        emit(json.dumps([{"name": f.name, "title": f.title, "verified": f.verified,
                             "source": f.source, "path": f.path,
                             "year_printed": f.year_printed, "time_printed": f.printed}
                            for f in good.values()], indent=2))
@@ -498,7 +489,7 @@ def run_formats(args) -> int:
             lines += textwrap.wrap(f"source: {f.source}", 100, initial_indent=" " * 23,
                                    subsequent_indent=" " * 31, break_on_hyphens=False,
                                    break_long_words=False)
-        _print("\n".join(lines))
+        emit("\n".join(lines))
     for name, exc in bad.items():
         for line in exc.render().splitlines():
             print(f"nightswitch: error: format {name}: {line}", file=sys.stderr)
@@ -566,9 +557,9 @@ def run_detect(args) -> int:
     result = detect(args.port, formats, rates=rates, seconds=seconds, lines=lines, tz=tz,
                     progress=progress)
     if args.json:
-        _print(json.dumps(_detection_json(result, args.port, good), indent=2))
+        emit(json.dumps(_detection_json(result, args.port, good), indent=2))
     else:
-        _print("\n".join(_detection_text(result, args.port, good, tz)))
+        emit("\n".join(_detection_text(result, args.port, good, tz)))
     return 0 if result.proposal is not None else 1
 
 
@@ -636,7 +627,7 @@ def _detection_text(result, port, good, tz) -> list[str]:
             "Examples:"]
     for raw, record in best.examples:
         out.append(f"  {raw.strip()[:78]}")
-        out.append(f"    -> {record.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S} "
+        out.append(f"    -> {stamp(record.started_at, tz)} "
                    f"{record.direction or '?'} ext {record.extension or '-'} trunk "
                    f"{record.trunk or '-'} dur {_dur(record.duration_s)} answered "
                    f"{_yes(record.answered)} {record.number or ''}".rstrip())

@@ -9,7 +9,6 @@ directory directly, with or without the daemon running: SQLite's locking and the
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from datetime import datetime
 
@@ -32,8 +31,29 @@ def actor() -> str:
     return f"cli:{name}"[:128]
 
 
+def site_tz(args):
+    """The time zone for times printed to people: the config's ``site.timezone`` when
+    ``--config`` names a file that loads, else this machine's own zone (on the appliance
+    it is the site's). Times are shown with :mod:`appliance.timetext`."""
+    path = getattr(args, "config", None)
+    if path and os.path.isfile(path):
+        from zoneinfo import ZoneInfo
+
+        from appliance.config import load_config
+        from appliance.errors import NightswitchError
+
+        try:
+            return ZoneInfo(load_config(path).timezone)
+        except (NightswitchError, OSError, ValueError):
+            pass                    # `check` reports a broken config; times still print
+    return datetime.now().astimezone().tzinfo
+
+
 def print_json(value) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    """*value* as JSON on standard output (:func:`appliance.commands.output.emit_json`)."""
+    from appliance.commands.output import emit_json
+
+    emit_json(value)
 
 
 def parse_whole_number(text: str, field: str, *, minimum: int = 1) -> int:

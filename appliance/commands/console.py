@@ -19,7 +19,9 @@ import sys
 import termios
 import time
 
+from appliance.commands.common import site_tz
 from appliance.errors import FieldError, NightswitchError, ValidationError
+from appliance.timetext import stamp
 
 EXIT_CHARACTER = "\x1d"     # Ctrl+]
 MENU_CHARACTER = "\x14"     # Ctrl+T
@@ -162,7 +164,7 @@ def run(args) -> int:
         store.add_audit(zone, at=ended, who=user, source="console", old_mode=None,
                         new_mode=None, reason=f"console session on {port_url} ended after "
                                               f"{time.monotonic() - began:.0f} s (started "
-                                              f"{started.isoformat()})")
+                                              f"{stamp(started, site_tz(args))})")
         print("\n--- console closed", file=sys.stderr)
     finally:
         store.close()

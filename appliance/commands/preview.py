@@ -13,15 +13,16 @@ last good copies in the store, fetched by the daemon).
 from __future__ import annotations
 
 import json
-import os
-import sys
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from appliance.commands.jsonfile import read_json_file
+from appliance.commands.output import emit
 from appliance.decision.decide import MAX_PREVIEW_DAYS, check_preview_span, preview
 from appliance.decision.preview_text import format_preview, transitions_to_json
 from appliance.decision.schedule import parse_schedule
 from appliance.errors import FieldError, ValidationError
+from appliance.timetext import stamp
 
 NAME = "preview"
 DEFAULT_DAYS = 7
@@ -158,7 +159,8 @@ def _in_force(args):
     note = f"Schedule in force for zone {zone}: version {history[0]['version']}" \
         if history else f"Schedule in force for zone {zone}"
     if calendars:
-        parts = [f"{name} (fetched {copy['fetched_at'][:16].replace('T', ' ')} UTC)"
+        fetched_tz = ZoneInfo(schedule.timezone)
+        parts = [f"{name} (fetched {stamp(copy['fetched_at'], fetched_tz, seconds=False)})"
                  if copy else f"{name} (never fetched)" for name, copy in copies.items()]
         note += ", with calendars " + ", ".join(parts)
     return schedule, note
@@ -192,11 +194,5 @@ def run(args) -> int:
         text = format_preview(entries, timezone=schedule.timezone, start=start, days=days)
         if note:
             text = f"{note}\n{text}"
-    try:
-        print(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `nightswitch preview ... | head`: the reader has enough; no traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    emit(text)      # `nightswitch preview ... | head`: the reader may leave early
     return 0

@@ -13,11 +13,20 @@ import json
 import sys
 from pathlib import Path
 
-from appliance.commands.common import actor, now, parse_whole_number, print_json, table
+from appliance.commands.common import (
+    actor,
+    now,
+    parse_whole_number,
+    print_json,
+    site_tz,
+    table,
+)
 from appliance.commands.jsonfile import read_json_file
+from appliance.commands.output import emit
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.store import Store, files
 from appliance.store.validate import Checker
+from appliance.timetext import stamp
 
 NAME = "schedule"
 DEFAULT_ZONE = "main"
@@ -180,10 +189,11 @@ def run_history(args) -> int:
     elif not history:
         print(f"zone {zone} has no saved schedule yet")
     else:
-        rows = [[str(h["version"]), h["saved_at"], h["by"],
+        tz = site_tz(args)
+        rows = [[str(h["version"]), stamp(h["saved_at"], tz, seconds=False), h["by"],
                  f"copy of version {h['restored_from']}" if "restored_from" in h else ""]
                 for h in history]
-        print(table(rows, ["VERSION", "SAVED (UTC)", "BY", "NOTE"]))
+        emit(table(rows, ["VERSION", "SAVED", "BY", "NOTE"]))
     return 0
 
 

@@ -7,9 +7,11 @@ group may open; no token is needed, and they work while the web port is flooded.
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 
 from appliance.commands import daemon_client
+from appliance.commands.output import emit, emit_json
+from appliance.timetext import when
 
 
 def register(subparsers, common) -> None:
@@ -23,10 +25,12 @@ def register(subparsers, common) -> None:
         q = subparsers.add_parser(mode, parents=[common.data],
                                   help=f"override to {mode} (until the next change by default)",
                                   description=f"Put the PBX in {mode} service now, until the "
-                                              "schedule's next change unless --until says otherwise.")
+                                              "schedule's next change unless --until says "
+                                              "otherwise.")
         q.add_argument("--until", default="next",
-                       help="next (default), HH:MM (the next such local time), an ISO-8601 time, "
-                            "or 'never' (until cancelled)")
+                       help="next (default), HH:MM (the next such local time), a local date "
+                            "and time such as '2026-12-24 08:00', or 'never' (until "
+                            "cancelled)")
         q.add_argument("--zone", help="the zone (default: the first)")
         q.set_defaults(func=run_override, mode=mode)
     o = subparsers.add_parser("override", parents=[common.data],
@@ -36,8 +40,8 @@ def register(subparsers, common) -> None:
                                           "status --json` lists the zone's modes.")
     o.add_argument("mode", metavar="MODE", help="a mode of the zone, such as day, night, lunch")
     o.add_argument("--until", default="next",
-                   help="next (default), HH:MM (the next such local time), an ISO-8601 time, "
-                        "or 'never' (until cancelled)")
+                   help="next (default), HH:MM (the next such local time), a local date and "
+                        "time such as '2026-12-24 08:00', or 'never' (until cancelled)")
     o.add_argument("--zone", help="the zone (default: the first)")
     o.set_defaults(func=run_override)
     r = subparsers.add_parser("retry", parents=[common.data],
@@ -62,12 +66,22 @@ def _request(args, method: str, path: str, body=None) -> dict:
 
 
 def describe(status: dict) -> str:
+    """The status as people read it, times as everywhere else (``Thu 3 Dec 08:00``, in
+    the site's time zone: the API gives local times). ``--json`` keeps ISO-8601."""
+    now = datetime.fromisoformat(status["now"]) if status.get("now") else None
     lines = [f"{status['mode'].upper()}  ({status['reason']})"]
     if status.get("label") and status.get("zone") != "main":
         lines[0] = f"{status['label']}: " + lines[0]
+    override = status.get("override")
     change = status.get("next_change")
-    lines.append(f"next change: {change['mode']} at {change['at']}" if change
-                 else "next change: none scheduled")
+    if status.get("key") in ("day", "night"):
+        lines.append("next change: when the key at reception is turned back to AUTO")
+    elif override and not override.get("until"):
+        lines.append(f"next change: none: {override['mode'].upper()} until someone cancels "
+                     "the override (nightswitch auto)")
+    else:
+        lines.append(f"next change: {change['mode']} at {when(change['at'], now, None)}"
+                     if change else "next change: none scheduled")
     lines.append(f"key switch: {status['key']}")
     lines.append("verified: " + ("yes" if status.get("verified") else "no"))
     for fault in status.get("faults", []):
@@ -77,23 +91,26 @@ def describe(status: dict) -> str:
 
 def run_status(args) -> int:
     status = _request(args, "GET", "/status")
-    print(json.dumps(status, indent=2) if args.json else describe(status))
+    if args.json:
+        emit_json(status)
+    else:
+        emit(describe(status))
     return 0
 
 
 def run_retry(args) -> int:
-    print(describe(_request(args, "POST", "/retry", {})))
+    emit(describe(_request(args, "POST", "/retry", {})))
     return 0
 
 
 def run_override(args) -> int:
-    # The API takes HH:MM as well as ISO-8601 and resolves it in the site's time zone.
+    # The API reads HH:MM and local dates and times in the site's time zone.
     until = None if args.until == "never" else args.until
     body = {"mode": args.mode, "until": until}
-    print(describe(_request(args, "POST", "/override", body)))
+    emit(describe(_request(args, "POST", "/override", body)))
     return 0
 
 
 def run_auto(args) -> int:
-    print(describe(_request(args, "DELETE", "/override")))
+    emit(describe(_request(args, "DELETE", "/override")))
     return 0

@@ -8,8 +8,10 @@ looked up.
 from __future__ import annotations
 
 from appliance.accounts import MAX_TOKEN_DAYS, Accounts
-from appliance.commands.common import actor, parse_whole_number, print_json, table
+from appliance.commands.common import actor, parse_whole_number, print_json, site_tz, table
+from appliance.commands.output import emit
 from appliance.store import Store
+from appliance.timetext import stamp
 
 NAME = "token"
 
@@ -22,7 +24,7 @@ def register(subparsers, common) -> None:
     sub = parser.add_subparsers(dest="token_command", metavar="ACTION")
     sub.required = True
 
-    create = sub.add_parser("create", parents=[common.data], help="make a new token",
+    create = sub.add_parser("create", parents=[common.config, common.data], help="make a new token",
                             description="Make a new token and print it once. Only its hash "
                                         "is stored: copy it now.")
     create.add_argument("--role", metavar="viewer|operator|admin", required=True,
@@ -34,7 +36,8 @@ def register(subparsers, common) -> None:
                              "never")
     create.set_defaults(func=run_create)
 
-    lst = sub.add_parser("list", parents=[common.data], help="list tokens (never the tokens)",
+    lst = sub.add_parser("list", parents=[common.config, common.data],
+                         help="list tokens (never the tokens)",
                          description="List tokens: id, label, role, when and by whom they "
                                      "were created. The tokens themselves are not stored.")
     lst.add_argument("--json", action="store_true", help="print JSON")
@@ -54,7 +57,8 @@ def run_create(args) -> int:
         created = Accounts(store).create_token(args.role, label=args.label, by=actor(),
                                                owner=None, expires_days=days)
     label = f", label {created['label']!r}" if created["label"] else ""
-    expires = f", expires {created['expires_at'][:16]} UTC" if created["expires_at"] else ""
+    expires = (f", expires {stamp(created['expires_at'], site_tz(args), seconds=False)}"
+               if created["expires_at"] else "")
     print(f"created token {created['id']} (role {created['role']}{label}{expires}); it is "
           "shown only this once:")
     print(created["token"])
@@ -69,12 +73,17 @@ def run_list(args) -> int:
     elif not tokens:
         print("no tokens; make one with: nightswitch token create --role viewer --label TEXT")
     else:
-        print(table([[str(t["id"]), t["effective_role"], t["created_at"][:16],
-                      t["created_by"], (t["expires_at"] or "never")[:16]
-                      + (" (expired)" if t["expired"] else ""),
-                      (t["last_used_at"] or "never")[:16], t["label"]]
-                     for t in tokens], ["ID", "ROLE", "CREATED (UTC)", "BY", "EXPIRES (UTC)",
-                                        "LAST USED (UTC)", "LABEL"]))
+        tz = site_tz(args)
+
+        def shown(value, empty="never"):
+            return stamp(value, tz, seconds=False) if value else empty
+
+        emit(table([[str(t["id"]), t["effective_role"], shown(t["created_at"]),
+                     t["created_by"], shown(t["expires_at"])
+                     + (" (expired)" if t["expired"] else ""),
+                     shown(t["last_used_at"]), t["label"]]
+                    for t in tokens], ["ID", "ROLE", "CREATED", "BY", "EXPIRES",
+                                       "LAST USED", "LABEL"]))
     return 0
 
 

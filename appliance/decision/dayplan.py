@@ -192,7 +192,7 @@ def day_plan(schedule: Schedule, day: date) -> DayPlan:
         for exc in schedule.exceptions:
             if (exc.yearly is not None) == yearly and exc.covers(day):
                 return DayPlan(day, _exception_pieces(exc, default, "exception",
-                                                      f"exception {exc.name}"))
+                                                      exc.name))
     pieces = None
     for layer in schedule.layers:
         if layer.kind == "company":
@@ -213,9 +213,13 @@ def day_plan(schedule: Schedule, day: date) -> DayPlan:
 
 
 def _exception_pieces(exc, default: str, source: str, label: str) -> tuple[Piece, ...]:
-    """A date planned by an exception-shaped entry: its ranges, the default between."""
-    gap_why = f"{label}, outside its hours" if exc.ranges else f"{label} (closed)"
-    return _fill(exc.ranges, default, source, label, source, gap_why)
+    """A date planned by an exception-shaped entry: its ranges, the default between.
+
+    The reasons are read at reception, so they name the day in plain words (``Christmas
+    Eve, special hours 08:00-12:00``), never the schedule's word "exception"."""
+    gap_why = (f"{label}, outside its special hours" if exc.ranges
+               else f"{label}, closed all day")
+    return _fill(exc.ranges, default, source, f"{label}, special hours", source, gap_why)
 
 
 def _plain_pieces(schedule: Schedule, day: date) -> tuple[Piece, ...]:

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from appliance.decision.dayplan import Piece, day_plan
 from appliance.decision.schedule import Schedule
 from appliance.errors import FieldError, ValidationError
+from appliance.timetext import when
 
 #: How far ahead the next change is searched for before saying "never"
 #: (docs/design.md#modes-and-precedence).
@@ -223,12 +224,10 @@ def next_schedule_change(schedule: Schedule, now: datetime) -> Change | None:
 
 def _format_until(until: datetime, now: datetime, tz: ZoneInfo) -> str:
     try:
-        local_until = until.astimezone(tz)
+        until.astimezone(tz)
     except OverflowError:      # the end of time itself: no local date to show
         return until.isoformat()
-    if local_until.date() == now.astimezone(tz).date():
-        return local_until.strftime("%H:%M")
-    return local_until.strftime("%a %Y-%m-%d %H:%M")
+    return when(until, now, tz)
 
 
 def decide(now: datetime, schedule: Schedule, override: Override | None = None,

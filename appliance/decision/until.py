@@ -3,7 +3,7 @@
 The API, the CLI, the web page's form, MQTT commands and the controller all take an
 override's end through :func:`parse_until`, so ``19:30`` means the same everywhere: the
 next 19:30 on the site's wall clock. Times of day are read as people type them
-(:func:`parse_time_of_day`): ``8:00``, ``08:00``, ``0800``, ``17.30``.
+(:func:`appliance.timetext.read_time_of_day`): ``8:00``, ``08:00``, ``0800``, ``17.30``.
 
 Pure: ``now`` and the time zone are arguments.
 """
@@ -15,32 +15,14 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from appliance.errors import FieldError, ValidationError
+from appliance.timetext import parse_time_of_day, read_time_of_day
 
 #: What an ``until`` may be, for error messages.
 UNTIL_FORMS = ("\"next\" (the schedule's next change), a time of day such as 19:30 (the "
                "next such time), a date and time such as 2026-12-24 08:00 or an ISO-8601 "
                "time, or null (until cancelled)")
 
-_TIME_OF_DAY = re.compile(r"(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2})|(?P<m2>\d{2}))?")
 _DATE_TIME = re.compile(r"(?P<d>\d{4}-\d{2}-\d{2})[ T](?P<t>\d{1,2}[:.]\d{2})")
-
-
-def parse_time_of_day(text: str) -> tuple[int, int] | None:
-    """``(hour, minute)`` for a time of day as people type it, or None when *text* is
-    not one. Accepts ``8``, ``8:00``, ``08:00``, ``0800``, ``17.30`` and ``17h30``;
-    hours 0 to 23 (``24:00`` is not a time of day: it is tomorrow's ``00:00``)."""
-    if not isinstance(text, str):
-        return None
-    match = _TIME_OF_DAY.fullmatch(text.strip())
-    if match is None:
-        return None
-    hour = int(match["h"])
-    minute = int(match["m"] or match["m2"] or 0)
-    if match["m"] is None and match["m2"] is None and len(match["h"]) > 2:
-        return None
-    if hour > 23 or minute > 59:
-        return None
-    return hour, minute
 
 
 def next_wall_time(hour: int, minute: int, tz: ZoneInfo, now: datetime,
@@ -76,15 +58,14 @@ def parse_until(value, tz: ZoneInfo, now: datetime, *, field: str = "until"):
     text = value.strip()
     if text == "never":
         return None
-    tod = parse_time_of_day(text)
+    tod = read_time_of_day(text)
     if tod is not None:
-        return next_wall_time(*tod, tz, now)
-    if re.fullmatch(r"\d{1,2}[:.]\d{2}", text):
-        raise ValidationError([FieldError(field, f"{value[:40]!r} is not a time of day; use "
-                                                 "00:00 to 23:59")])
+        return next_wall_time(tod.hour, tod.minute, tz, now)
+    if re.fullmatch(r"\d{1,2}[:.h]?\d{2}", text):
+        parse_time_of_day(text, field=field)  # not one: raises, saying what is wrong
     match = _DATE_TIME.fullmatch(text)
     if match is not None:
-        tod = parse_time_of_day(match["t"])
+        tod = read_time_of_day(match["t"])
         try:
             day = date.fromisoformat(match["d"])
         except ValueError:
@@ -92,7 +73,7 @@ def parse_until(value, tz: ZoneInfo, now: datetime, *, field: str = "until"):
         if tod is None or day is None:
             raise ValidationError([FieldError(field, f"{value[:40]!r} is not a date and "
                                                      "time; use YYYY-MM-DD HH:MM")])
-        return next_wall_time(*tod, tz, now, day=day)
+        return next_wall_time(tod.hour, tod.minute, tz, now, day=day)
     try:
         end = datetime.fromisoformat(text)
     except ValueError:
@@ -144,5 +125,5 @@ def resolve_end(until, now: datetime, next_change_at: datetime | None):
     return until
 
 
-__all__ = ["MAX_OVERRIDE", "UNTIL_FORMS", "checked_until", "next_wall_time", "parse_time_of_day", "parse_until",
+__all__ = ["MAX_OVERRIDE", "UNTIL_FORMS", "checked_until", "next_wall_time", "parse_until",
            "resolve_end"]

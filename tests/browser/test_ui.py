@@ -54,11 +54,11 @@ def test_log_in_see_the_mode_and_override_it(browser, served):
     assert "/login" in page.url                        # not logged in yet
     _login(page, base, "operator")
     assert page.text_content("#mode").strip() == "DAY"
-    assert "18:00 today" in page.text_content("#next")
+    assert "Mon 2 Mar 18:00" in page.text_content("#next")
     page.click("button.choice:has-text('Night for 1 hour')")
     page.wait_for_selector(".flash-ok")
     assert page.text_content("#mode").strip() == "NIGHT"
-    assert "override by operator until 11:00" in page.text_content("#reason")
+    assert "override by operator until Mon 2 Mar 11:00" in page.text_content("#reason")
     assert appliance.store.get_override("main")["mode"] == "night"
     # "day until the next change" now would run to 18:00: short, no question asked;
     # "or until cancelled" asks in a dialog, which we decline.
@@ -199,7 +199,7 @@ def test_without_javascript_the_server_asks_before_a_long_override(browser, serv
         # 10:00 now; the next change is 18:00: eight hours away, so it asks first
         page.click("button.choice:has-text('Night until the next change')")
         page.wait_for_selector(".confirm")
-        assert "until 18:00 today" in page.text_content(".question")
+        assert "until Mon 2 Mar 18:00" in page.text_content(".question")
         page.screenshot(path=str(shots / f"confirm-{label}.png"), full_page=True)
         page.click(".confirm button[type=submit]")
         page.wait_for_selector(".flash-ok")

@@ -198,7 +198,7 @@ def test_schedule_import_export_history_rollback(cli, tmp_path, data_dir):
         0, "zone main: version 1 is the schedule again, saved as version 3\n")
     code, out, _ = cli("schedule", "history")
     lines = out.splitlines()
-    assert lines[0].split() == ["VERSION", "SAVED", "(UTC)", "BY", "NOTE"]
+    assert lines[0].split() == ["VERSION", "SAVED", "BY", "NOTE"]
     assert lines[1].split()[0] == "3" and lines[1].endswith("copy of version 1")
     assert [line.split()[0] for line in lines[1:]] == ["3", "2", "1"]
     code, out, _ = cli("schedule", "history", "--json", "--limit", "2")

@@ -182,7 +182,7 @@ def test_test_all_on_the_simulator_writes_the_report(tmp_path):
                             for t in s["tables"]]
         assert len(holiday_table["rows"]) == 12
         whys = " ".join(row[2] for row in holiday_table["rows"])
-        assert "public holiday" in whys and "exception Christmas Eve" in whys
+        assert "public holiday" in whys and "Christmas Eve, special hours" in whys
         # alerts: delivered to real servers
         assert [c["what"] for c in checks(twin, "alerts")] == ["alert target office",
                                                                  "alert target pager"]

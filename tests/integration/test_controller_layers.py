@@ -127,7 +127,7 @@ def test_hand_entered_exception_wins_over_the_calendar(rig):
     doc["exceptions"] = [{"name": "Open day", "from": "2026-03-02", "to": "2026-03-02",
                           "ranges": [{"start": "08:00", "end": "20:00", "mode": "day"}]}]
     rig.controller.put_schedule(None, doc, by="anna")
-    assert at_0801(rig)["reason"] == "day: exception Open day 08:00-20:00"
+    assert at_0801(rig)["reason"] == "day: Open day, special hours 08:00-20:00"
 
 
 def test_company_layer_below_the_calendar(rig):
@@ -135,10 +135,10 @@ def test_company_layer_below_the_calendar(rig):
     company = parse_company_closures({"version": 4, "closures": [
         {"name": "Staff day", "from": "2026-03-02", "to": "2026-03-02", "ranges": []}]})
     rig.controller.set_schedule_layer(None, "company", company)
-    assert rig.status()["reason"] == "night: company closure v4: Staff day (closed)"
+    assert rig.status()["reason"] == "night: company closure v4: Staff day, closed all day"
     rig.controller.set_schedule_layer(None, "calendar", closed_monday_morning())
     rows = reasons(rig)
-    assert rows == [("00:00", "night", "night: company closure v4: Staff day (closed)")]
+    assert rows == [("00:00", "night", "night: company closure v4: Staff day, closed all day")]
     assert at_0801(rig)["reason"] == "night: calendar Closures: Staff outing"
     # Taking the company closure away (an empty set) opens at noon, after the event.
     rig.controller.set_schedule_layer(None, "company", ClosureLayer("company", "v5", ()))

@@ -54,7 +54,7 @@ def test_a_set_is_applied_as_the_company_layer_and_acknowledged(site, watcher):
     assert closures["refused"] is None and closures["closures"] == 1
     # preview reasons name the company closure and its version
     assert preview_reasons(site) == [
-        ("2026-03-04T00:00", "night", "night: company closure v7: Staff day (closed)")]
+        ("2026-03-04T00:00", "night", "night: company closure v7: Staff day, closed all day")]
     # a change of the layer is audited on the site
     entry = site.rig.audit(limit=1)[0]
     assert (entry["who"], entry["source"]) == ("nightswitch", "company")
@@ -78,12 +78,14 @@ def test_the_site_own_exception_wins_and_the_company_beats_holidays(site, watche
     closures_of(watcher, since, lambda c: c["version"] == 3)
     reasons = preview_reasons(site, "2026-03-05", 2)
     assert reasons == [
-        ("2026-03-05T00:00", "night", "night: exception Open day here, outside its hours"),
-        ("2026-03-05T08:00", "day", "day: exception Open day here 08:00-18:00"),
-        ("2026-03-05T18:00", "night", "night: exception Open day here, outside its hours"),
+        ("2026-03-05T00:00", "night", "night: Open day here, outside its special hours"),
+        ("2026-03-05T08:00", "day", "day: Open day here, special hours 08:00-18:00"),
+        ("2026-03-05T18:00", "night", "night: Open day here, outside its special hours"),
         # the custom holiday of that date gives way to the company's half day
-        ("2026-03-06T09:00", "day", "day: company closure v3: Half day 09:00-12:00"),
-        ("2026-03-06T12:00", "night", "night: company closure v3: Half day, outside its hours"),
+        ("2026-03-06T09:00", "day",
+         "day: company closure v3: Half day, special hours 09:00-12:00"),
+        ("2026-03-06T12:00", "night",
+         "night: company closure v3: Half day, outside its special hours"),
     ]
     # the site's own schedule is untouched: the layer is never saved into it
     assert site.rig.controller.get_schedule()["exceptions"] == schedule["exceptions"]
@@ -170,7 +172,8 @@ def test_an_offline_site_catches_up_when_it_reconnects(mock_factory, data_dir, b
         assert s.bridge.fleet.status()["version"] in (1, 2)
         # ...and version 2 once the retained set arrives
         closures_of(watcher, since, lambda c: c["version"] == 2)
-        assert ("2026-03-06T09:00", "day", "day: company closure v2: Half day 09:00-12:00") in \
+        assert ("2026-03-06T09:00", "day",
+                "day: company closure v2: Half day, special hours 09:00-12:00") in \
             preview_reasons(s, "2026-03-06")
     finally:
         s.close()
@@ -190,7 +193,7 @@ def test_kept_closures_are_in_force_at_boot_without_a_broker(mock_factory, data_
         assert not s.bridge.connected.is_set()
         assert s.bridge.fleet.status()["version"] == 4
         assert preview_reasons(s) == [
-            ("2026-03-04T00:00", "night", "night: company closure v4: Staff day (closed)")]
+            ("2026-03-04T00:00", "night", "night: company closure v4: Staff day, closed all day")]
     finally:
         s.close()
 
@@ -202,7 +205,7 @@ def test_a_cleared_retained_set_withdraws_nothing(site, watcher):
     time.sleep(0.5)
     status = site.bridge.fleet.status()
     assert (status["version"], status["closures"], status["refused"]) == (3, 1, None)
-    assert preview_reasons(site)[0][2] == "night: company closure v3: Staff day (closed)"
+    assert preview_reasons(site)[0][2] == "night: company closure v3: Staff day, closed all day"
     # withdrawing is a higher version with no closures
     since = time.monotonic()
     watcher.publish(FLEET, {"version": 4, "closures": []}, retain=True)

@@ -70,7 +70,7 @@ def test_import_dry_run_shows_and_stores_nothing(capsys, tmp_path, no_config):
                        "--data", str(data), "--config", no_config)
     assert code == 0
     assert "4 lines as panasonic-kx-ta" in out and "3 calls, 1 headers skipped, 0 unparsed" in out
-    assert "1998-12-31 12:52:00  out" in out and "dry run" in out
+    assert "Thu 31 Dec 1998 12:52:00  out" in out and "dry run" in out
     assert not data.exists()
 
 
@@ -195,7 +195,8 @@ def test_report_table(capsys, filled, no_config):
                          "--tz", "Europe/Berlin", "--data", str(filled), "--config", no_config)
     assert code == 0 and err == ""
     assert "3 calls in all, 2 after hours: 0 answered, 1 unanswered, 1 not said by the PBX" in out
-    assert "2026-03-02  Mon 02 Mar 18:00 Tue 03 Mar 08:00      2         0           1" in out
+    assert ("2026-03-02  Mon 2 Mar 2026 18:00  Tue 3 Mar 2026 08:00       2         0           1"
+            in out)
     hours = {line[:2]: line for line in out.splitlines() if line[:2].isdigit() and
              line[2:4] == "  "}
     assert hours["18"].split()[1] == "1" and hours["02"].split()[1] == "1"

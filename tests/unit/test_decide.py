@@ -104,12 +104,12 @@ def test_holiday_beats_season_and_weekly():
 def test_exception_with_ranges_and_closed_all_day():
     schedule = spec_schedule()
     assert_mode_at(schedule, "2026-12-24 08:30", "day", source="exception",
-                   reason="day: exception Christmas Eve 08:00-12:00")
+                   reason="day: Christmas Eve, special hours 08:00-12:00")
     assert_mode_at(schedule, "2026-12-24 12:30", "night", source="exception",
-                   reason="night: exception Christmas Eve, outside its hours")
+                   reason="night: Christmas Eve, outside its special hours")
     for day in ("2027-01-04", "2027-01-05", "2027-01-08"):
         assert_mode_at(schedule, f"{day} 10:00", "night", source="exception",
-                       reason="night: exception Office move (closed)")
+                       reason="night: Office move, closed all day")
     assert_mode_at(schedule, "2027-01-11 10:00", "day", source="weekly")
 
 
@@ -118,7 +118,7 @@ def test_exception_beats_holiday():
         "name": "Boxing day sale", "from": "2026-12-26",
         "ranges": [{"start": "10:00", "end": "14:00", "mode": "day"}]}])
     assert_mode_at(schedule, "2026-12-26 11:00", "day", source="exception",
-                   reason="day: exception Boxing day sale 10:00-14:00")
+                   reason="day: Boxing day sale, special hours 10:00-14:00")
     assert_mode_at(schedule, "2026-12-25 11:00", "night", source="holiday")
 
 
@@ -129,7 +129,7 @@ def test_override_beats_exception_and_says_until_when():
     ov = override(schedule, "day", "2026-12-24 18:00", set_local="2026-12-24 12:05")
     decision = assert_mode_at(schedule, "2026-12-24 14:00", "day", override=ov,
                               source="override",
-                              reason="day: override by anna until 18:00")
+                              reason="day: override by anna until Thu 24 Dec 18:00")
     # At its end the schedule says night (the exception's afternoon).
     assert decision.next_change == Change(local(schedule, "2026-12-24 18:00"), "night")
 
@@ -138,14 +138,14 @@ def test_override_end_in_another_zone_offset_is_shown_in_local_time():
     schedule = spec_schedule()
     ov = Override("day", utc("2026-12-21 17:00"), "anna", utc("2026-12-21 16:00"))
     assert_mode_at(schedule, "2026-12-21 17:30", "day", override=ov,
-                   reason="day: override by anna until 18:00")
+                   reason="day: override by anna until Mon 21 Dec 18:00")
 
 
 def test_override_ending_on_another_day_names_the_date():
     schedule = spec_schedule()
     ov = override(schedule, "night", "2026-12-22 09:00")
     assert_mode_at(schedule, "2026-12-21 10:00", "night", override=ov,
-                   reason="night: override by anna until Tue 2026-12-22 09:00")
+                   reason="night: override by anna until Tue 22 Dec 09:00")
 
 
 def test_override_until_cancelled():
@@ -181,7 +181,7 @@ def test_until_next_set_after_closing_lasts_all_night():
     assert end == Change(local(schedule, "2026-12-22 08:00"), "day")
     ov = Override("day", end.at, "anna", now)
     decision = assert_mode_at(schedule, now, "day", override=ov,
-                              reason="day: override by anna until Tue 2026-12-22 08:00")
+                              reason="day: override by anna until Tue 22 Dec 08:00")
     # The schedule is day at the override's end too: the next change is at 18:00.
     assert decision.next_change == Change(local(schedule, "2026-12-22 18:00"), "night")
 
@@ -190,7 +190,7 @@ def test_override_by_nobody_in_particular():
     schedule = spec_schedule()
     ov = override(schedule, "night", "2026-12-21 11:00", by="")
     assert_mode_at(schedule, "2026-12-21 10:00", "night", override=ov,
-                   reason="night: override until 11:00")
+                   reason="night: override until Mon 21 Dec 11:00")
 
 
 # -- level 1: the key switch -----------------------------------------------------------
@@ -267,7 +267,7 @@ def test_next_change_skips_holidays_and_a_closed_week():
 def test_a_new_reason_for_the_same_mode_is_not_a_change():
     schedule = spec_schedule()
     decision = decide(local(schedule, "2026-12-24 20:00"), schedule)
-    assert decision.reason == "night: exception Christmas Eve, outside its hours"
+    assert decision.reason == "night: Christmas Eve, outside its special hours"
     assert decision.next_change.at == local(schedule, "2026-12-28 08:00")
     changes = mode_changes(schedule, local(schedule, "2026-12-24 18:00"),
                            local(schedule, "2026-12-28 09:00"), timedelta(minutes=5))

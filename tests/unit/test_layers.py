@@ -188,7 +188,7 @@ def test_hand_entered_exception_wins_over_calendar_and_company_for_the_whole_dat
         calendar(all_day("Closed", "2026-12-24", "2026-12-25")),
         company(closure("Staff day", "2026-12-24")))
     assert_mode_at(schedule, "2026-12-24 10:00", "day", source="exception",
-                   reason="day: exception Christmas Eve 08:00-12:00")
+                   reason="day: Christmas Eve, special hours 08:00-12:00")
     assert_mode_at(schedule, "2026-12-24 13:00", "night", source="exception")
 
 
@@ -197,12 +197,12 @@ def test_calendar_wins_over_company_during_the_event_only():
         company(closure("Half day", "2026-10-06", ranges=MORNING)),
         calendar(timed("Fire drill", "2026-10-06 09:00", "2026-10-06 10:00")))
     assert_mode_at(schedule, "2026-10-06 08:30", "day", source="company",
-                   reason="day: company closure v7: Half day 08:00-12:00")
+                   reason="day: company closure v7: Half day, special hours 08:00-12:00")
     assert_mode_at(schedule, "2026-10-06 09:30", "night", source="calendar",
                    reason="night: calendar Closures: Fire drill")
     assert_mode_at(schedule, "2026-10-06 10:30", "day", source="company")
     assert_mode_at(schedule, "2026-10-06 14:00", "night", source="company",
-                   reason="night: company closure v7: Half day, outside its hours")
+                   reason="night: company closure v7: Half day, outside its special hours")
 
 
 def test_company_closure_wins_over_holiday_season_and_weekly():
@@ -214,7 +214,7 @@ def test_company_closure_wins_over_holiday_season_and_weekly():
     # 25 December is a public holiday; 28 December a Monday of the season.
     assert_mode_at(schedule, "2026-12-25 09:00", "day", source="company")
     assert_mode_at(schedule, "2026-12-28 09:00", "day",
-                   reason="day: company closure v7: Inventory 08:00-12:00")
+                   reason="day: company closure v7: Inventory, special hours 08:00-12:00")
     assert_mode_at(schedule, "2026-12-29 09:00", "night", source="season")  # Tue in season
 
 
@@ -222,7 +222,7 @@ def test_company_closed_all_day_reason():
     schedule = make_schedule().with_layers(company(closure("Staff day", "2026-10-06"),
                                                    version=12))
     assert_mode_at(schedule, "2026-10-06 10:00", "night", source="company",
-                   reason="night: company closure v12: Staff day (closed)")
+                   reason="night: company closure v12: Staff day, closed all day")
 
 
 def test_first_company_layer_wins():
@@ -230,7 +230,7 @@ def test_first_company_layer_wins():
         company(closure("Newer", "2026-10-06"), version=8),
         company(closure("Older", "2026-10-06", ranges=MORNING), version=7))
     assert_mode_at(schedule, "2026-10-06 10:00", "night",
-                   reason="night: company closure v8: Newer (closed)")
+                   reason="night: company closure v8: Newer, closed all day")
 
 
 def test_key_and_override_still_win_over_layers():

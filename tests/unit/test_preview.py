@@ -103,9 +103,9 @@ def test_table_format():
     assert text.splitlines() == [
         "Preview Thu 2026-12-24 to Fri 2026-12-25 (2 days), local time Europe/Berlin",
         "Day  Date        Time       Mode   Reason",
-        "Thu  2026-12-24  00:00 CET  night  exception Christmas Eve, outside its hours",
-        "Thu  2026-12-24  08:00 CET  day    exception Christmas Eve 08:00-12:00",
-        "Thu  2026-12-24  12:00 CET  night  exception Christmas Eve, outside its hours",
+        "Thu  2026-12-24  00:00 CET  night  Christmas Eve, outside its special hours",
+        "Thu  2026-12-24  08:00 CET  day    Christmas Eve, special hours 08:00-12:00",
+        "Thu  2026-12-24  12:00 CET  night  Christmas Eve, outside its special hours",
         "2 changes of mode after the first entry",
     ]
     one = format_preview(preview(schedule, date(2026, 12, 25), 1), timezone="Europe/Berlin",

@@ -40,7 +40,7 @@ def test_table(capsys, spec_file):
     assert code == 0 and err == ""
     assert out.splitlines()[0] == ("Preview Thu 2026-12-24 to Fri 2026-12-25 (2 days), "
                                    "local time Europe/Berlin")
-    assert "Thu  2026-12-24  08:00 CET  day    exception Christmas Eve 08:00-12:00" in out
+    assert "Thu  2026-12-24  08:00 CET  day    Christmas Eve, special hours 08:00-12:00" in out
 
 
 def test_json(capsys, spec_file):

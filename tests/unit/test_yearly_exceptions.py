@@ -42,7 +42,7 @@ def test_every_year_with_the_same_reason_as_any_exception():
     schedule = make_schedule(exceptions=[yearly("Christmas Eve", MORNING, month=12, day=24)])
     for year in (2026, 2027, 2030):
         assert_mode_at(schedule, f"{year}-12-24 10:00", "day", source="exception",
-                       reason="day: exception Christmas Eve 08:00-12:00")
+                       reason="day: Christmas Eve, special hours 08:00-12:00")
         assert_mode_at(schedule, f"{year}-12-24 13:00", "night", source="exception")
     assert_mode_at(schedule, "2026-12-23 13:00", "day", source="weekly")
 
@@ -68,7 +68,7 @@ def test_a_dated_exception_wins_over_a_yearly_one():
     schedule = make_schedule(exceptions=[
         yearly("Christmas Eve", MORNING, month=12, day=24),
         {"name": "Move", "from": "2026-12-21", "to": "2026-12-31", "ranges": []}])
-    assert_mode_at(schedule, "2026-12-24 10:00", "night", reason="night: exception Move (closed)")
+    assert_mode_at(schedule, "2026-12-24 10:00", "night", reason="night: Move, closed all day")
     assert_mode_at(schedule, "2027-12-24 10:00", "day", source="exception")
 
 
@@ -120,7 +120,7 @@ def test_company_closures_may_repeat_too():
         yearly("Founders' day", month=6, day=12)]})
     schedule = make_schedule().with_layers(layer)
     assert_mode_at(schedule, "2028-06-12 10:00", "night",
-                   reason="night: company closure v2: Founders' day (closed)")
+                   reason="night: company closure v2: Founders' day, closed all day")
 
 
 from datetime import timedelta  # noqa: E402

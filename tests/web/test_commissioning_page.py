@@ -23,7 +23,7 @@ def test_installer_page_links_the_last_report_for_admins_only(as_user, appliance
     html = page.get_data(as_text=True)
     assert f'href="/installer/report/{path.name}"' in html
     text = _text(page)
-    assert f"{path.name}: 2026-03-02 10:15:00, by Ben: every step passed." in text
+    assert f"{path.name}: Mon 2 Mar 2026 10:15:00, by Ben: every step passed." in text
 
     report = admin.get(f"/installer/report/{path.name}")
     assert report.status_code == 200 and report.mimetype == "text/html"

@@ -32,7 +32,7 @@ def test_status_page_says_mode_reason_next_change(as_user):
     text = _text(page)
     assert "The phones are in DAY" in text
     assert "weekly hours Monday 08:00-18:00" in text
-    assert "Next change: night at 18:00 today" in text
+    assert "Next change: night at Mon 2 Mar 18:00" in text
     assert "Key switch at reception: AUTO" in text
     assert "Switched (this PBX cannot report its mode back)" in text
     assert "zone" not in text.lower()          # a single-zone site never sees the word
@@ -70,10 +70,10 @@ def test_a_single_zone_site_never_says_zone(as_user):
 def test_override_buttons_state_concrete_end_times(as_user):
     text = _text(as_user("operator").get("/"))
     # it is Monday 10:00; the schedule says day, so "night until the next change" ends 18:00
-    assert "Night until the next change until 18:00 today" in text
-    assert "Night for 1 hour until 11:00" in text
-    assert "Night for 2 hours until 12:00" in text
-    assert "Day for 1 hour until 11:00" in text
+    assert "Night until the next change until Mon 2 Mar 18:00" in text
+    assert "Night for 1 hour until Mon 2 Mar 11:00" in text
+    assert "Night for 2 hours until Mon 2 Mar 12:00" in text
+    assert "Day for 1 hour until Mon 2 Mar 11:00" in text
     # day is what the schedule gives now, so "day until the next change" is not offered
     assert "Day until the next change" not in text
 
@@ -87,9 +87,9 @@ def test_short_override_needs_no_confirmation(as_user, appliance):
     assert datetime.fromisoformat(override["until"]) == appliance.clock.now() + timedelta(hours=1)
     page = browser.get("/")
     text = _text(page)
-    assert "Night until 11:00 today." in text          # the flash message
+    assert "Night until Mon 2 Mar 11:00." in text          # the flash message
     assert "The phones are in NIGHT" in text
-    assert "override by operator until 11:00" in text
+    assert "override by operator until Mon 2 Mar 11:00" in text
     assert "Cancel the override" in text
 
 
@@ -102,7 +102,7 @@ def test_long_override_asks_first(as_user, appliance):
     assert r.status_code == 200
     text = _text(r)
     assert "Are you sure?" in text
-    assert "DAY until 08:00 tomorrow (Tue 3 Mar)" in text and "12 h 30 min from now" in text
+    assert "DAY until Tue 3 Mar 08:00" in text and "12 h 30 min from now" in text
     assert "The schedule has them in NIGHT now" in text
     assert appliance.store.get_override("main") is None
     r = browser.post("/override", {"mode": "day", "until": "next", "confirm": "1"})
@@ -120,13 +120,13 @@ def test_until_a_time_and_until_cancelled(as_user, appliance):
     r = browser.post("/override", {"mode": "night", "until": "never"})
     assert "until someone cancels it" in _text(r)
     # it names the change it hides: not 18:00 (to night anyway) but the next opening
-    assert "overrules the schedule's change to day at 08:00 tomorrow (Tue 3 Mar)" in _text(r)
+    assert "overrules the schedule's change to day at Tue 3 Mar 08:00" in _text(r)
     r = browser.post("/override", {"mode": "night", "until": "never", "confirm": "1"})
     assert appliance.store.get_override("main")["until"] is None
     r = browser.post("/override", {"mode": "night", "until": "at", "at": "25:99"})
     assert r.status_code == 400 and "not a time of day" in _text(r)
     r = browser.post("/override", {"mode": "night", "until": "at", "at": ""})
-    assert r.status_code == 400 and "give the end as a time of day, such as 19:30" in _text(r)
+    assert r.status_code == 400 and "is empty; give a time of day from 00:00 to 23:59" in _text(r)
     r = browser.post("/override", {"mode": "disco", "until": "1h"})
     assert r.status_code == 400 and "disco" in _text(r)
 

@@ -119,8 +119,8 @@ def test_yearly_exception_saved_from_the_editor(as_user, appliance):
     assert re.search(r'<option value="weekday" selected>', html)
     text = _text(page)
     # 2027: the Friday before 24 December is the 17th; Christmas Eve is a Friday.
-    assert "exception Christmas party (closed)" in text
-    assert "exception Christmas Eve 08:00-12:00" in text
+    assert "Christmas party, closed all day" in text
+    assert "Christmas Eve, special hours 08:00-12:00" in text
 
 
 def test_yearly_exception_errors_land_on_the_row(as_user, appliance):

@@ -177,13 +177,12 @@ def test_charts_escape_text():
 
 def test_time_wording():
     now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)      # Monday 10:00 Berlin
-    assert timefmt.when("2026-03-02T18:00:00+01:00", now, BERLIN) == "18:00 today"
-    assert timefmt.when(now + timedelta(hours=22), now, BERLIN) == "08:00 tomorrow (Tue 3 Mar)"
+    # one way everywhere (issue 16): never "today"/"tomorrow", the year when it differs
+    assert timefmt.when("2026-03-02T18:00:00+01:00", now, BERLIN) == "Mon 2 Mar 18:00"
+    assert timefmt.when(now + timedelta(hours=22), now, BERLIN) == "Tue 3 Mar 08:00"
     assert timefmt.when(now + timedelta(days=3), now, BERLIN) == "Thu 5 Mar 10:00"
-    assert timefmt.when(now + timedelta(days=400), now, BERLIN) == "6 Apr 2027 11:00"
+    assert timefmt.when(now + timedelta(days=400), now, BERLIN) == "Tue 6 Apr 2027 11:00"
     assert timefmt.when(None, now, BERLIN) == "never"
-    assert timefmt.short_when(now + timedelta(hours=1), now, BERLIN) == "11:00"
-    assert timefmt.short_when(now + timedelta(hours=20), now, BERLIN) == "Tue 06:00"
     assert timefmt.duration(45 * 60) == "45 min"
     assert timefmt.duration(14 * 3600 + 20 * 60) == "14 h 20 min"
     assert timefmt.duration(3 * 86400 + 7200) == "3 days 2 h"

@@ -37,17 +37,23 @@
     var live = document.getElementById("live");
     if (!live) { return; }
     var busy = false, again = false, poller = null;
+    /* An error of the override form (data-hold), or an end typed or chosen in it, stays
+       until the person acts: submits again or dismisses it (issue 16). */
+    function holding() {
+      if (live.querySelector("[data-hold]")) { return true; }
+      return Array.prototype.some.call(
+        live.querySelectorAll(".until-time input:not([type=hidden])"),
+        function (input) { return input.value !== ""; });
+    }
     function swap(html) {
-      var active = document.activeElement;
-      var typing = active && live.contains(active) && active.tagName === "INPUT" && active.value;
-      if (!typing) { live.innerHTML = html; }
+      if (!holding()) { live.innerHTML = html; }
       else {
-        /* Someone is typing an end time: keep their field, refresh the rest. */
+        /* Keep the form as the person left it; refresh the parts marked data-live-part. */
         var tmp = document.createElement("div");
         tmp.innerHTML = html;
-        [".status-card", ".facts", "#as-of"].forEach(function (sel) {
-          var a = live.querySelector(sel), b = tmp.querySelector(sel);
-          if (a && b) { a.replaceWith(b); }
+        live.querySelectorAll("[data-live-part]").forEach(function (a) {
+          var b = tmp.querySelector('[data-live-part="' + a.getAttribute("data-live-part") + '"]');
+          if (b) { a.replaceWith(b); }
         });
         var fs = live.querySelector("#override-section fieldset");
         var nfs = tmp.querySelector("#override-section fieldset");
