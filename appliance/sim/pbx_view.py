@@ -29,6 +29,13 @@ FAULT_WORDS = {
     "power_cut": "the PBX loses power and comes back in its power-up mode",
     "clear": "every fault ends: ports and cables are back",
 }
+#: Each fault's short name, for a list to choose from.
+FAULT_NAMES = {
+    "silence": "falls silent", "garbage": "answers line noise", "slow": "answers too late",
+    "wrong_password": "password changed", "drop": "port vanishes",
+    "cut": "line cut mid-command", "unplug": "cable pulled", "power_cut": "power cut",
+    "clear": "every fault ends",
+}
 #: The faults of a maintenance port, in the order the page offers them.
 PORT_FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "cut")
 #: The fault of a relay actuator's cable.
@@ -172,4 +179,4 @@ def _pin_name(pin) -> str:
     return str(getattr(info, "name", None) or pin)
 
 
-__all__ = ["FAULT_WORDS", "PIN_FAULTS", "PORT_FAULTS", "PbxView"]
+__all__ = ["FAULT_NAMES", "FAULT_WORDS", "PIN_FAULTS", "PORT_FAULTS", "PbxView"]

@@ -352,7 +352,7 @@ def test_installer_shows_the_smdr_intake_counters(tmp_path, user_db, mock_factor
         log_in(client, "admin")
         text = _text(client.get("/installer"))
         # plain words, not Python values (issue 16)
-        assert "Port open, reading" in text and "Lines no format could read 1" in text
+        assert "State port open, reading" in text and "Lines no format could read 1" in text
         counters = text[text.index("Call records (SMDR)"):text.index("Lines that no format")]
         assert "True" not in counters and "None" not in counters, counters
         assert "Lines that no format could read are kept: 1" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     abort,
     current_app,
@@ -109,8 +111,8 @@ def smdr_facts(stats: dict | None) -> list[tuple[str, str]]:
     if not stats or "error" in stats and len(stats) == 1:
         return []
     tz = site_tz()
-    facts = [("Port", "open, reading" if stats.get("connected") else
-              "not open: waiting for it (tried again by itself)")]
+    facts = [("State", "port open, reading" if stats.get("connected") else
+              "port not open: waiting for it (tried again by itself)")]
     for key, label in SMDR_COUNTS:
         if stats.get(key) is not None:
             facts.append((label, f"{stats[key]:,}".replace(",", " ")))
@@ -130,7 +132,13 @@ def pbx_test_view() -> dict | None:
     result = appliance().last_pbx_test()
     if result is None:
         return None
-    return dict(result, at_text=timefmt.stamp(result.get("at"), site_tz()))
+    # The walk's own lines are numbered ("3. the PBX reports ..."); the lines before them
+    # describe the profile, and the last ones count bytes and give the verdict.
+    about, steps = [], []
+    for line in result["steps"]:
+        (steps if steps or re.match(r"\d+\. ", line) else about).append(line)
+    return dict(result, at_text=timefmt.stamp(result.get("at"), site_tz()), about=about,
+                steps=steps)
 
 
 #: The commissioning report is self-contained (its styles inline) and has no script.

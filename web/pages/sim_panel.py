@@ -23,7 +23,7 @@ from flask import (
 
 from appliance import timetext as timefmt
 from appliance.errors import FieldError, ValidationError
-from appliance.sim.pbx_view import FAULT_WORDS
+from appliance.sim.pbx_view import FAULT_NAMES, FAULT_WORDS
 from web import api
 from web.auth import appliance, require
 from web.pages.frame import bp, render, site_now, site_tz
@@ -54,7 +54,7 @@ def panel_view():
             "may_turn": identity is not None and identity.may("operator"),
             "may_pbx": identity is not None and identity.may("admin"),
             "role": getattr(identity, "role", None), "pbx": snap.get("pbx"),
-            "fault_words": FAULT_WORDS}
+            "fault_names": FAULT_NAMES}
 
 
 @bp.route("/panel", methods=["GET"])
