@@ -360,8 +360,8 @@ def zones():
 def health_report() -> tuple[dict, int]:
     facade = current_app.extensions.get("nightswitch")
     if facade is None:
-        return {"ok": False, "zones": {}, "faults": [{"kind": "starting",
-                                                       "message": "the appliance is starting"}]}, 503
+        starting = {"kind": "starting", "message": "the appliance is starting"}
+        return {"ok": False, "zones": {}, "faults": [starting]}, 503
     zones_out, faults = {}, []
     for name in facade.zone_names():
         st = facade.status(name)

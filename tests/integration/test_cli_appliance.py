@@ -123,7 +123,8 @@ def test_check_a_bad_config_lists_every_error_and_exits_2(tmp_path):
     lines = assert_one_line_errors(result, 2)
     assert f"nightswitch: error: {path}: verify.drift: 'ignore' is not allowed; use one of " \
            "enforce, adopt" in lines
-    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in text for text in lines)
+    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in text
+               for text in lines)
     assert any("pins: GPIO5 is used twice" in text for text in lines)
     assert result.stdout == ""
 
@@ -373,7 +374,8 @@ def test_the_key_in_night_refuses_the_cli(appliance):
 
 
 def test_an_unknown_zone_is_named(appliance):
-    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 2)   # bad input: exit 2
+    # bad input: exit 2
+    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 2)
     assert line == "nightswitch: error: there is no zone 'sales'; zones are main (HTTP 404)"
 
 

@@ -43,7 +43,8 @@ def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock
     not say "confirmed by the PBX" for the whole switch (the UI says so:
     docs/design.md#actuators-and-verification)."""
     raw = dict(site_config(sense=True).raw)
-    raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad", "hook_pin": 20,
+    raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad",
+                                            "hook_pin": 20,
                              "keys": {"7": 21, "1": 12, "8": 18, "2": 16},
                              "sequences": {"night": "718 1", "day": "718 2"},
                              "press_ms": 30, "gap_ms": 30, "offhook_ms": 0, "hangup_ms": 0}]
