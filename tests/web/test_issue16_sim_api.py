@@ -265,3 +265,27 @@ def test_the_installer_key_part_reads_the_key_now(as_user, appliance):
     after = _text(admin.get("/installer/key"))
     assert after.startswith("Now: NIGHT") and "day: open, night: closed" in after
     assert as_user("operator").get("/installer/key").status_code == 403
+
+
+def test_the_transcript_hides_a_password_sent_one_character_at_a_time():
+    from appliance.pbx.transcript import Transcript
+
+    class Port:
+        def __init__(self):
+            self.answers = [b"Password: ", b"", b"MAINT> "]
+
+        def write(self, data):
+            return len(data)
+
+        def read(self, size=1):
+            return self.answers.pop(0) if self.answers else b""
+
+    transcript = Transcript(secrets=[PBX_PASSWORD], open_port=lambda url, **kw: Port())
+    port = transcript.open_port("/dev/pts/9", timeout=0.05)
+    assert port.read() == b"Password: "
+    for ch in PBX_PASSWORD + "\r":            # paced: one byte per write
+        port.write(ch.encode())
+    port.read()
+    port.read()
+    assert transcript.lines() == [("received", "Password:"), ("sent", "***"),
+                                  ("received", "MAINT>")]
