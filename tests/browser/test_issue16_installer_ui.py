@@ -3,7 +3,8 @@ Installer page's live key part with and without live-update slots (bug 4), the r
 test of a closed relay (bug 5), the panel's buttons by role with refusals shown in the
 panel (bug 12), the simulated PBX behind the appliance, its faults and the PBX dialogue
 test with its transcript, the port really used and the call records in plain words.
-Screenshots: build/screenshots/installer-*.png, panel-*.png."""
+Screenshots: build/screenshots/installer-pbx-*.png, installer-relay-test-*.png, panel-pbx-*.png,
+panel-viewer-*.png."""
 
 from __future__ import annotations
 
@@ -197,10 +198,10 @@ def test_the_installer_works_the_simulated_pbx_and_tests_its_dialogue(
     assert "True" not in smdr and "False" not in smdr and "None" not in smdr
     assert "+00:00" not in smdr
     label = _label(viewport)
-    page.screenshot(path=str(shots / f"installer-{label}.png"), full_page=True)
+    page.screenshot(path=str(shots / f"installer-pbx-{label}.png"), full_page=True)
     page.goto(base + "/panel")
     page.wait_for_selector("#vp-pbx")
-    page.screenshot(path=str(shots / f"panel-{label}.png"), full_page=True)
+    page.screenshot(path=str(shots / f"panel-pbx-{label}.png"), full_page=True)
     # the page fits the phone: nothing wider than the screen
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"], width
