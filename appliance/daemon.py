@@ -108,8 +108,9 @@ class Appliance:
             if simulate:
                 from appliance.sim.virtual_panel import VirtualPanel
 
-                self.virtual_panel = VirtualPanel(self.controller, self.clock)
                 self._build_pbx_sim()
+                self.virtual_panel = VirtualPanel(self.controller, self.clock,
+                                                  pbx=self._pbx_view())
         except BaseException:
             self._close_hardware()
             self.lock.release()
@@ -167,6 +168,17 @@ class Appliance:
             self.pbx_model = self.pbx_model or PbxModel()
             self.pbx_sim = PinSidePbx(self.pin_factory, specs, self.pbx_model)
             self.pbx_sim.start()
+
+    def _pbx_view(self):
+        """The simulated PBX as the page shows it, or None when nothing is simulated."""
+        from appliance.sim.pbx_view import PbxView
+
+        if self.pbx_model is None:
+            return None
+        serial = [s for s in self.config.actuators if s["type"] == "serial"]
+        return PbxView(self.pbx_model, pins=self.pbx_sim,
+                       ports={spec["name"]: sim for spec, sim in zip(serial, self.serial_sims)},
+                       configured={spec["name"]: spec.get("port") for spec in serial})
 
     def _close_hardware(self) -> None:
         for actuator in self.actuators:

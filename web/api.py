@@ -360,8 +360,8 @@ def zones():
 def health_report() -> tuple[dict, int]:
     facade = current_app.extensions.get("nightswitch")
     if facade is None:
-        return {"ok": False, "zones": {}, "faults": [{"kind": "starting",
-                                                       "message": "the appliance is starting"}]}, 503
+        starting = {"kind": "starting", "message": "the appliance is starting"}
+        return {"ok": False, "zones": {}, "faults": [starting]}, 503
     zones_out, faults = {}, []
     for name in facade.zone_names():
         st = facade.status(name)
@@ -580,6 +580,39 @@ def sim_clock():
     panel = sim()
     move_clock(panel, json_body())
     return jsonify(panel.snapshot())
+
+
+def sim_pbx():
+    """The simulated PBX (:class:`~appliance.sim.pbx_view.PbxView`); 404 without one."""
+    pbx = sim().pbx
+    if pbx is None:
+        raise ApiError(404, "this simulation has no simulated PBX (no actuators)")
+    return pbx
+
+
+def work_pbx(pbx, data: dict) -> dict:
+    """Switch the simulated PBX behind the appliance's back (``mode``) or start one of its
+    faults (``fault``, on ``actuator``); the page's form and the API share this."""
+    only_keys(data, ("mode", "fault", "actuator"))
+    if ("mode" in data) == ("fault" in data):
+        raise ValidationError([FieldError("", "send either mode (switch the PBX at its own "
+                                              "console) or fault (with actuator), not both "
+                                              "or neither")])
+    if "mode" in data:
+        return pbx.set_mode(data["mode"])
+    return pbx.inject(data["fault"], data.get("actuator"))
+
+
+@bp.route("/sim/pbx", methods=["GET"])
+@require("viewer")
+def sim_pbx_get():
+    return jsonify(sim_pbx().snapshot())
+
+
+@bp.route("/sim/pbx", methods=["POST"])
+@require("admin")
+def sim_pbx_post():
+    return jsonify(work_pbx(sim_pbx(), json_body()))
 
 
 __all__ = ["bp", "json_body", "resolve_zone", "site_tz", "now", "health_report"]

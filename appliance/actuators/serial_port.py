@@ -251,6 +251,28 @@ class SerialActuator(Actuator):
             raise _actuator_error(exc, self) from None
         return self._back.get(theirs, theirs)
 
+    def test_dialogue(self) -> dict:
+        """The commissioning walk (:func:`~appliance.pbx.commission.test_dialogue`: log
+        in, read the mode, switch to each mode and read it back, put the PBX back, log
+        out) on this actuator's port with its own login, for the Installer page. Run it
+        on the zone's worker, the one thread that uses the port.
+
+        :returns: ``{"actuator", "port", "ok", "steps": [line, ...], "transcript":
+            [(direction, text), ...]}``; the password is hidden in both.
+        """
+        from appliance.pbx.commission import test_dialogue
+        from appliance.pbx.transcript import Transcript
+
+        transcript = Transcript(secrets=[self._password], open_port=self.link.open_port)
+        steps: list[str] = []
+        ok = test_dialogue(self.profile, self.port,
+                           {"username": self.spec.get("username"), "password": self._password},
+                           modes=dict(self._map), settings=self.link.settings,
+                           out=lambda line: steps.append(transcript.mask(line.strip())),
+                           open_port=transcript.open_port, sleep=self.link.sleep)
+        return {"actuator": self.name, "port": self.port, "ok": bool(ok), "steps": steps,
+                "transcript": transcript.lines()}
+
     def close(self) -> None:
         # Nothing is held between operations; closing only refuses further ones.
         super().close()

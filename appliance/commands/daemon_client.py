@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import tempfile
 from pathlib import Path
 
 from appliance.errors import FieldError, NightswitchError, ValidationError
@@ -38,9 +40,52 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _marker_glob() -> tuple[Path, str]:
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()), f"nightswitch-simulate-{uid}-*.json"
+
+
+def announce_simulation(data_dir, web: str) -> Path:
+    """Say, for this user's other commands, that ``simulate`` runs on *data_dir* (a small
+    file in the temporary directory, removed when the simulation ends): a command run
+    without ``--data`` then names the one to use instead of the service's start."""
+    folder, pattern = _marker_glob()
+    path = folder / pattern.replace("*", str(os.getpid()))
+    path.write_text(json.dumps({"data": str(Path(data_dir).resolve()), "web": web,
+                                "pid": os.getpid()}) + "\n", encoding="utf-8")
+    return path
+
+
+def running_simulations() -> list[dict]:
+    """The simulations this user runs now: ``[{"data", "web", "pid"}, ...]``."""
+    folder, pattern = _marker_glob()
+    found = []
+    for path in sorted(folder.glob(pattern)):
+        try:
+            marker = json.loads(path.read_text(encoding="utf-8"))
+            os.kill(int(marker["pid"]), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)        # left by a simulation that was killed
+            continue
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        found.append(marker)
+    return found
+
+
 def not_running(data_dir) -> NightswitchError:
-    return NightswitchError(f"the daemon is not running on {data_dir}; start it with "
-                            "systemctl start nightswitch (or nightswitch simulate)")
+    """What to do when nothing answers on *data_dir*: use the running simulation's data
+    directory, or start the service (or a simulation on that data)."""
+    here = Path(data_dir).resolve()
+    others = [s for s in running_simulations() if Path(s["data"]) != here]
+    if others:
+        data = others[0]["data"]
+        return NightswitchError(f"nothing is running on {data_dir}, but a simulation is "
+                                f"(nightswitch simulate, data in {data}): add --data {data} "
+                                "to reach it")
+    return NightswitchError(f"nothing is running on {data_dir}: start the service (sudo "
+                            "systemctl start nightswitch), or a simulation on this data "
+                            f"(nightswitch simulate --data {data_dir})")
 
 
 def socket_path(data_dir) -> str:
@@ -107,4 +152,5 @@ def request(data_dir, method: str, path: str, body=None) -> dict:
     raise NightswitchError(f"{message} (HTTP {status})")
 
 
-__all__ = ["ENDPOINT_FILE", "UnixHTTPConnection", "request", "socket_path"]
+__all__ = ["ENDPOINT_FILE", "UnixHTTPConnection", "announce_simulation", "not_running",
+           "request", "running_simulations", "socket_path"]

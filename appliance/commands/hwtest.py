@@ -9,6 +9,7 @@ gpiozero's mock pins (and, for ``all``, the PBX simulator) to try it.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from appliance.control.commissioning import MAX_TEST_SECONDS
@@ -36,8 +37,9 @@ def register(subparsers, common) -> None:
     p.add_argument("--seconds", type=float, default=2.0,
                    help="how long each LED or relay stays on (default 2)")
     p.add_argument("--simulate", action="store_true",
-                   help="use gpiozero's mock pins (all: and the PBX simulator, in a scratch "
-                        "data directory unless --data is given)")
+                   help="use gpiozero's mock pins (pbx and all: and the PBX simulator on a "
+                        "pseudo-terminal; all: in a scratch data directory unless --data is "
+                        "given)")
     p.set_defaults(func=run)
 
 
@@ -177,17 +179,36 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
             panel.close()
 
 
-def test_pbx(config, factory, asker: Asker, seconds: float) -> None:
+def test_pbx(config, factory, asker: Asker, seconds: float, *, simulate: bool = False) -> None:
+    """The PBX dialogue of each serial actuator; with *simulate*, against the PBX
+    simulator on a pseudo-terminal (as ``simulate`` runs it) instead of the config's
+    port."""
     from appliance.pbx.commission import test_dialogue
 
     serial_specs = [s for s in config.actuators if s["type"] == "serial"]
     if not serial_specs:
         raise NightswitchError("no serial actuator in the config: nothing to test on the PBX "
                                "port (add an [[actuators]] table with type = \"serial\")")
-    for spec in serial_specs:
-        asker.out(f"PBX dialogue of {spec['name']}: profile {spec['profile']} on {spec['port']}")
-        if not test_dialogue(spec, profiles_dir=config.profiles_dir, out=asker.out):
-            asker.failures.append(f"pbx {spec['name']}")
+    sims = []
+    if simulate:
+        from appliance.sim.pbx_model import PbxModel
+        from appliance.sim.pty_pbx import simulate_serial_ports
+
+        configured = {spec["name"]: spec["port"] for spec in serial_specs}
+        serial_specs, sims = simulate_serial_ports(serial_specs, PbxModel(),
+                                                   profiles_dir=config.profiles_dir)
+        for spec in serial_specs:
+            asker.out(f"simulated: {spec['name']} talks to the PBX simulator on {spec['port']}"
+                      f" (a pseudo-terminal) instead of {configured[spec['name']]}")
+    try:
+        for spec in serial_specs:
+            asker.out(f"PBX dialogue of {spec['name']}: profile {spec['profile']} on "
+                      f"{spec['port']}")
+            if not test_dialogue(spec, profiles_dir=config.profiles_dir, out=asker.out):
+                asker.failures.append(f"pbx {spec['name']}")
+    finally:
+        for sim in sims:
+            sim.close()
 
 
 def test_alerts(config, factory, asker: Asker, seconds: float) -> None:
@@ -218,7 +239,10 @@ def run(args) -> int:
     if not args.simulate and args.part != "alerts":      # alerts touch no pin
         _ensure_daemon_stopped(args.data)
     asker = Asker(args.yes)
-    TESTS[args.part](config, _factory(args), asker, args.seconds)
+    test = TESTS[args.part]
+    if args.part == "pbx":
+        test = functools.partial(test_pbx, simulate=args.simulate)
+    test(config, _factory(args), asker, args.seconds)
     if asker.failures:
         raise NightswitchError(f"test {args.part} failed: not confirmed: "
                                + ", ".join(asker.failures))

@@ -27,6 +27,7 @@ def register(subparsers, common) -> None:
 def run(args) -> int:
     from gpiozero.pins.mock import MockFactory
 
+    from appliance.commands.daemon_client import announce_simulation
     from appliance.config import default_config, listen_host_problem, load_config
     from appliance.daemon import Appliance, simulated_clock
     from appliance.errors import FieldError, ValidationError
@@ -45,10 +46,31 @@ def run(args) -> int:
         password = secrets.token_urlsafe(9)
         appliance.store.add_user("admin", "admin", password)
     appliance.start()
-    print(f"nightswitch simulate: data in {data}")
-    print(f"nightswitch simulate: open http://{args.host}:{appliance.port}/ "
-          "(the virtual front panel is on the Installer page)")
+    web = f"http://{args.host}:{appliance.port}/"
+    marker = announce_simulation(data, web)
+    try:
+        for line in started_lines(data, web, password, fresh=args.data is None):
+            print(f"nightswitch simulate: {line}", flush=True)
+        return appliance.wait_for_signal()
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def started_lines(data, web: str, password: str | None, *, fresh: bool) -> list[str]:
+    """What ``simulate`` tells the person who started it: where its data is and how
+    other commands reach it, how to log in (or reset the admin's password when the
+    data was used before), and how to come back to it."""
+    lines = [f"data in {data}" + (" (a new temporary directory; it stays after Ctrl+C)"
+                                  if fresh else ""),
+             f"open {web} (the virtual front panel and the simulated PBX are on the "
+             "Installer page)"]
     if password:
-        print(f"nightswitch simulate: log in as admin with password {password}")
-    print("nightswitch simulate: Ctrl+C stops it")
-    return appliance.wait_for_signal()
+        lines.append(f"log in as admin with password {password}")
+    else:
+        lines.append(f"log in with the accounts already in {data}; forgot the admin's "
+                     f"password? nightswitch user passwd admin --data {data}")
+    lines += [f"other commands reach this simulation with --data {data}, such as: "
+              f"nightswitch status --data {data}",
+              f"to come back to it later: nightswitch simulate --data {data}",
+              "Ctrl+C stops it"]
+    return lines

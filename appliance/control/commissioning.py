@@ -49,9 +49,13 @@ def exercise_relay(relay, seconds: float, pause) -> dict:
 
 
 def describe_relay_test(result: dict) -> str:
-    """One line for the audit log and the page: ``relay night-service opened for 1 s``."""
+    """One line for the audit log and the page: ``relay night-service was closed: opened
+    for 1 s, then closed again`` (the state it was in, so nobody reads "closed for 1 s"
+    of a relay that never opened)."""
     verb = "opened" if result["shown"] == "open" else "closed"
-    text = f"relay {result['relay']} {verb} for {result['seconds']:g} s"
+    back = "closed" if result["shown"] == "open" else "opened"
+    text = (f"relay {result['relay']} was {result['was']}: {verb} for {result['seconds']:g} s, "
+            f"then {back} again")
     if result.get("interrupted"):
         text += " (ended early: the mode changed)"
     return text

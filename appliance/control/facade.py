@@ -30,6 +30,8 @@ from appliance.errors import FieldError, ValidationError
 #: An override that would last longer than this asks "are you sure?" first
 #: (docs/design.md#overrides-and-their-ends).
 CONFIRM_AFTER = timedelta(hours=4)
+#: The longest the page waits for a PBX dialogue test (login, each mode, back, logout).
+PBX_TEST_TIMEOUT_S = 120.0
 #: Words in a config key that mark a secret: its value is never shown.
 SECRET_WORDS = ("pass", "secret", "token", "credential", "community")
 
@@ -100,6 +102,8 @@ class ApplianceInterface(Protocol):
     def preview(self, zone: str | None, start: date, days: int) -> list[dict]: ...
     def test_leds(self, seconds: float, *, by: str) -> dict: ...
     def test_relay(self, name: str, seconds: float, *, by: str) -> dict: ...
+    def test_pbx(self, name: str, *, by: str) -> dict: ...
+    def last_pbx_test(self) -> dict | None: ...
     def read_key(self) -> dict: ...
     def relay_names(self) -> list[str]: ...
     def relay_states(self) -> dict[str, str]: ...
@@ -120,6 +124,7 @@ class ApplianceFacade:
         self._controller = controller
         self._config = config
         self._metrics = metrics
+        self._last_pbx_test = None
         self.site = SiteInfo(
             name=config.site_name, timezone=config.timezone,
             zones=tuple((z.name, z.label) for z in config.zones),
@@ -196,6 +201,22 @@ class ApplianceFacade:
         future = self._controller.test_relay(name, _test_seconds(seconds), by=by)
         return future.result(timeout=MAX_TEST_SECONDS + 120)
 
+    def test_pbx(self, name: str, *, by: str) -> dict:
+        """The PBX dialogue test of serial actuator *name* on its zone's worker; waits
+        here (a minute at most) and keeps the result for :meth:`last_pbx_test`.
+
+        :returns: ``{"actuator", "port", "ok", "steps", "transcript", "reasserted",
+            "by", "at"}``, the password hidden.
+        """
+        future = self._controller.test_pbx(name, by=by)
+        result = dict(future.result(timeout=PBX_TEST_TIMEOUT_S), by=by, at=self.now())
+        self._last_pbx_test = result
+        return result
+
+    def last_pbx_test(self) -> dict | None:
+        """The last PBX dialogue test since the start (:meth:`test_pbx`), or None."""
+        return self._last_pbx_test
+
     def read_key(self) -> dict:
         return self._controller.read_key()
 
@@ -249,9 +270,18 @@ class ApplianceFacade:
         """What the Installer page shows of the config, secrets masked: the actuators'
         tables, the config as TOML, where it was read from, the read-back settings."""
         config = self._config
+        # The port really used, beside the one the config names (they differ in
+        # simulate, where a serial actuator talks to the PBX simulator's pty).
+        used = self._controller.actuator_ports()
+        actuators = []
+        for spec in config.actuators:
+            shown = mask_secrets({k: v for k, v in spec.items() if not k.startswith("_")})
+            if spec.get("name") in used:
+                shown["port_configured"] = shown.get("port")
+                shown["port"] = used[spec["name"]]
+            actuators.append(shown)
         return {
-            "actuators": [mask_secrets({k: v for k, v in spec.items() if not k.startswith("_")})
-                          for spec in config.actuators],
+            "actuators": actuators,
             "config_text": config_text(config),
             "config_source": config.source,
             "verify": {"check_minutes": config.check_minutes, "drift": config.drift},

@@ -70,6 +70,31 @@ class HardwareTests:
         raise ValidationError([FieldError("name", f"no relay named {name!r}; relays are "
                                                   + ", ".join(self.relay_names()))])
 
+    def test_pbx(self: ControllerParts, name: str, *, by: str) -> Future:
+        """Run the PBX dialogue test of serial actuator *name* on its zone's worker
+        (:meth:`~appliance.control.worker.ActuatorWorker.dialogue_test`). Returns the
+        worker's future at once."""
+        for zone in self.zones.values():
+            for actuator in zone.actuators:
+                if actuator.name == name and hasattr(actuator, "test_dialogue"):
+                    return zone.worker.dialogue_test(actuator, by=by)
+        names = self.serial_actuator_names()
+        raise ValidationError([FieldError("name", f"no serial actuator named {name!r}; "
+                                                  + ("they are " + ", ".join(names) if names
+                                                     else "this site switches no PBX over "
+                                                          "its maintenance port"))])
+
+    def serial_actuator_names(self: ControllerParts) -> list[str]:
+        """The actuators that talk to the PBX over its maintenance port."""
+        return [a.name for z in self.zones.values() for a in z.actuators
+                if hasattr(a, "test_dialogue")]
+
+    def actuator_ports(self: ControllerParts) -> dict[str, str]:
+        """``{actuator name: port}`` of the actuators that use a serial port, as they
+        really use it (in ``simulate``: the simulated PBX's pseudo-terminal)."""
+        return {a.name: a.port for z in self.zones.values() for a in z.actuators
+                if isinstance(getattr(a, "port", None), str)}
+
     def read_key(self: ControllerParts) -> dict:
         """The key switch of each zone: its debounced position and each contact's raw
         reading (commissioning shows the wiring rather than what it means)."""

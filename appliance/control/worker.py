@@ -636,6 +636,23 @@ class ActuatorWorker:
 
         return self.submit(job)
 
+    def dialogue_test(self, actuator, *, by: str = "installer") -> Future:
+        """The PBX dialogue test of serial *actuator* (its ``test_dialogue()``) on this
+        worker, the one thread that uses its port, then the zone's mode applied again (the
+        test switches the PBX through its modes). The future holds the test's result plus
+        ``reasserted``."""
+        def job():
+            try:
+                result = actuator.test_dialogue()
+            finally:
+                self.done = None        # whatever happened, the mode is applied again
+            result["reasserted"] = self._wanted
+            self.report(Outcome(self.zone, OutcomeKind.TESTED, self._wanted,
+                                f"PBX dialogue test of {actuator.name}: "
+                                + ("every step worked" if result["ok"] else "FAILED"), by=by))
+            return result
+        return self.submit(job)
+
     def relays(self) -> dict:
         """``{name: Relay}`` of every relay of the zone's actuators."""
         found = {}

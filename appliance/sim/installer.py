@@ -91,7 +91,8 @@ class SimulatedInstaller:
         """Press *panel*'s button once, longer than its debounce and shorter than a hold."""
         cfg = next(c for c in self.appliance.config.panels if c.zone == panel.zone)
         hands = self._panel(panel)
-        hands.set_key("press")
+        # The press is timed here, so its pins are driven without waiting in between.
+        hands.set_key("press", settle=False)
         time.sleep(min(cfg.debounce_ms / 1000 * 3 + 0.05, cfg.hold_s / 2))
         hands.set_key("release")
         return "the simulated button was pressed once (mock input pin driven)"

@@ -17,6 +17,7 @@ from tests.appliance_helpers import (
     REPO,
     SITE,
     OutputCollector,
+    cli_env,
     contact_toml,
     nightswitch,
     panel_toml,
@@ -122,7 +123,8 @@ def test_check_a_bad_config_lists_every_error_and_exits_2(tmp_path):
     lines = assert_one_line_errors(result, 2)
     assert f"nightswitch: error: {path}: verify.drift: 'ignore' is not allowed; use one of " \
            "enforce, adopt" in lines
-    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in text for text in lines)
+    assert any("front_panel.pins.key_night: GPIO14 is reserved for UART TXD" in text
+               for text in lines)
     assert any("pins: GPIO5 is used twice" in text for text in lines)
     assert result.stdout == ""
 
@@ -373,7 +375,8 @@ def test_the_key_in_night_refuses_the_cli(appliance):
 
 
 def test_an_unknown_zone_is_named(appliance):
-    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 2)   # bad input: exit 2
+    # bad input: exit 2
+    (line,) = assert_one_line_errors(cli(appliance, "status", "--zone", "sales"), 2)
     assert line == "nightswitch: error: there is no zone 'sales'; zones are main (HTTP 404)"
 
 
@@ -383,10 +386,22 @@ def test_an_override_in_the_past_is_bad_input(appliance):
                     "or null")
 
 
+#: issue 16: the service or a simulation, not the service alone
+NOTHING_RUNNING = ("nightswitch: error: nothing is running on {data}: start the service (sudo "
+                   "systemctl start nightswitch), or a simulation on this data (nightswitch "
+                   "simulate --data {data})")
+
+
+def no_simulation(tmp_path) -> dict:
+    """The command line's environment with a temporary directory of its own, where no
+    running simulation has left its note."""
+    return dict(cli_env(), TMPDIR=str(tmp_path))
+
+
 def test_status_without_a_running_daemon(tmp_path):
-    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
-    assert line == (f"nightswitch: error: the daemon is not running on {tmp_path}; start it "
-                    "with systemctl start nightswitch (or nightswitch simulate)")
+    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path,
+                                                 env=no_simulation(tmp_path)), 1)
+    assert line == NOTHING_RUNNING.format(data=tmp_path)
 
 
 def test_a_stale_endpoint_after_the_daemon_was_killed(tmp_path):
@@ -395,9 +410,9 @@ def test_a_stale_endpoint_after_the_daemon_was_killed(tmp_path):
     with socket.socket(socket.AF_UNIX) as s:
         s.bind(str(stale))
     (tmp_path / "daemon.json").write_text(json.dumps({"socket": str(stale)}))
-    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
-    assert line == (f"nightswitch: error: the daemon is not running on {tmp_path}; start it "
-                    "with systemctl start nightswitch (or nightswitch simulate)")
+    (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path,
+                                                 env=no_simulation(tmp_path)), 1)
+    assert line == NOTHING_RUNNING.format(data=tmp_path)
     (tmp_path / "daemon.json").write_text("{not json")
     (line,) = assert_one_line_errors(nightswitch("status", "--data", tmp_path), 1)
     assert line.endswith("daemon.json is damaged; restart the daemon")

@@ -91,7 +91,7 @@ def test_hardware_tests(client, tokens, appliance):
     assert client.post("/api/v1/test/relay", json={"name": "night-service"},
                        headers=bearer(tokens["operator"])).status_code == 403
     audit = appliance.store.audit("main", source="test")
-    assert any("relay night-service closed for 0.05 s" in a["reason"]
+    assert any("relay night-service was open: closed for 0.05 s" in a["reason"]
                and a["who"] == "token:test admin" for a in audit)
     assert "LED test: main:day, main:night, main:fault lit for 0.05 s each" in audit[0]["reason"]
 

@@ -43,7 +43,8 @@ def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock
     not say "confirmed by the PBX" for the whole switch (the UI says so:
     docs/design.md#actuators-and-verification)."""
     raw = dict(site_config(sense=True).raw)
-    raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad", "hook_pin": 20,
+    raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad",
+                                            "hook_pin": 20,
                              "keys": {"7": 21, "1": 12, "8": 18, "2": 16},
                              "sequences": {"night": "718 1", "day": "718 2"},
                              "press_ms": 30, "gap_ms": 30, "offhook_ms": 0, "hangup_ms": 0}]
@@ -252,13 +253,15 @@ def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
         assert "pccsmdr" not in page.get_data(as_text=True)
         assert 'password = "********"' in html.unescape(page.get_data(as_text=True))
         assert "night-service" in text and "GPIO17" in text
-        assert "profile mitel-3300, port socket://127.0.0.1:9" in text
+        # simulate: the port really used is the PBX simulator's, the config's is named
+        assert "profile mitel-3300, port /" in text
+        assert "pseudo-terminal; the config says socket://127.0.0.1:9" in text
         assert "Key switch, live" in text and "AUTO" in text
         assert "socket://192.0.2.10:2300" in text
         r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",
                                                  "name": "night-service"})
         assert r.status_code == 302
-        assert "Relay night-service closed" in _text(client.get("/installer"))
+        assert "Relay night-service was open: closed for" in _text(client.get("/installer"))
         r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",
                                                  "name": "ghost"})
         assert "no relay named" in _text(client.get(r.headers["Location"]))
@@ -349,7 +352,10 @@ def test_installer_shows_the_smdr_intake_counters(tmp_path, user_db, mock_factor
         client = make_app(appliance, NIGHTSWITCH_INTAKE=intake).test_client()
         log_in(client, "admin")
         text = _text(client.get("/installer"))
-        assert "connected True" in text and "unparsed 1" in text
+        # plain words, not Python values (issue 16)
+        assert "State port open, reading" in text and "Lines no format could read 1" in text
+        counters = text[text.index("Call records (SMDR)"):text.index("Lines that no format")]
+        assert "True" not in counters and "None" not in counters, counters
         assert "Lines that no format could read are kept: 1" in text
         assert "this is not a call record at all" in text
     finally:

@@ -154,16 +154,24 @@
   /* The simulated front panel: turn the key and move the clock without a reload. */
   function initPanel() {
     if (!document.getElementById("vpanel")) { return; }
+    var shown = null;
+    function showError() {
+      var box = document.querySelector("#vpanel [data-vp-error]");
+      if (!box) { return; }
+      box.textContent = shown || "";
+      box.hidden = !shown;
+    }
+    showError();
     function refresh() {
       var panel = document.getElementById("vpanel");
       if (!panel || document.hidden) { return; }
       var active = document.activeElement;
-      if (active && panel.contains(active) && active.tagName === "INPUT") { return; }
+      if (active && panel.contains(active) && (active.tagName === "INPUT" || active.tagName === "SELECT")) { return; }
       get(panel.getAttribute("data-fragment")).then(function (r) {
         return r.ok ? r.text() : null;
       }).then(function (html) {
         var current = document.getElementById("vpanel");
-        if (html && current) { current.outerHTML = html; }
+        if (html && current) { current.outerHTML = html; showError(); }
       }).catch(function () {});
     }
     document.addEventListener("submit", function (ev) {
@@ -171,35 +179,81 @@
       var kind = form.getAttribute("data-sim");
       if (!kind || !panel || !panel.contains(form)) { return; }
       ev.preventDefault();
-      var button = ev.submitter, body;
-      if (kind === "key") { body = { position: button ? button.value : "" }; }
+      var button = ev.submitter, body, api = "data-clock-api";
+      if (kind === "key") { body = { position: button ? button.value : "" }; api = "data-key-api"; }
+      else if (kind === "pbx") {
+        /* The simulated PBX: a mode, a fault ("part:fault") or clear. */
+        api = "data-pbx-api";
+        var choice = (form.querySelector('select[name="fault"]') || {}).value || "";
+        if (button && button.name === "mode") { body = { mode: button.value }; }
+        else if (button && button.name === "clear") { body = { fault: "clear" }; }
+        else {
+          var cut = choice.lastIndexOf(":");
+          body = { fault: choice.slice(cut + 1), actuator: choice.slice(0, cut) };
+        }
+      }
       else if (button && button.name === "advance_s") { body = { advance_s: Number(button.value) }; }
       else { body = { now: (form.querySelector('input[name="now"]') || {}).value }; }
-      fetch(panel.getAttribute(kind === "key" ? "data-key-api" : "data-clock-api"), {
+      shown = null;
+      fetch(panel.getAttribute(api), {
         method: "POST", credentials: "same-origin", body: JSON.stringify(body),
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }
       }).then(function (r) {
-        if (!r.ok) { return r.json().then(function (e) { window.alert(e.error); }); }
-      }).catch(function () {}).then(function () {
+        /* A refusal is said in the panel, where the person looks, until the next try. */
+        if (!r.ok) { return r.json().then(function (e) { shown = e.error || ("HTTP " + r.status); }); }
+      }).catch(function () { shown = "the appliance did not answer; try again"; }).then(function () {
         if (document.activeElement) { document.activeElement.blur(); }
+        showError();
         refresh();
       });
     });
     setInterval(refresh, 500);
   }
 
-  /* Installer page: the key switch's position as it turns (commissioning). */
+  /* Installer page: the key switch as it turns (commissioning). Live updates say when
+     the key moved and the server renders the contacts; when the live connections are
+     all taken (or the browser has none) the part is polled instead. */
   function initKeyLive() {
     var el = document.getElementById("key-live");
-    if (!el || !window.EventSource) { return; }
-    var out = el.querySelector("[data-key-live]");
-    var es = new EventSource(el.getAttribute("data-events-url"));
-    es.addEventListener("status", function (ev) {
-      try {
-        var st = JSON.parse(ev.data);
-        if (st.zone === el.getAttribute("data-zone")) { out.textContent = String(st.key).toUpperCase(); }
-      } catch (e) { /* wait for the next event */ }
-    });
+    if (!el) { return; }
+    var busy = false, again = false, poller = null;
+    function refresh() {
+      if (busy) { again = true; return; }
+      busy = true;
+      get(el.getAttribute("data-fragment")).then(function (r) {
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        if (html !== null) { el.innerHTML = html; el.setAttribute("data-updated", String(Date.now())); }
+      }).catch(function () {}).then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+    }
+    function poll() {
+      el.setAttribute("data-stream", "polling");
+      if (!poller) { poller = setInterval(refresh, 2000); }
+    }
+    function connect() {
+      if (!window.EventSource) { poll(); return; }
+      var es = new EventSource(el.getAttribute("data-events-url"));
+      es.addEventListener("open", function () { el.setAttribute("data-stream", "open"); });
+      es.addEventListener("status", function (ev) {
+        try {
+          var st = JSON.parse(ev.data);
+          if (st.zone !== el.getAttribute("data-zone")) { return; }
+          var out = el.querySelector("[data-key-live]");
+          if (out) { out.textContent = String(st.key).toUpperCase(); }
+          refresh();
+        } catch (e) { /* wait for the next event */ }
+      });
+      es.addEventListener("error", function () {
+        if (es.readyState !== EventSource.CLOSED) { el.setAttribute("data-stream", "reconnecting"); return; }
+        /* Refused (too many live pages): poll, and try the stream again later. */
+        poll();
+        setTimeout(function () { clearInterval(poller); poller = null; connect(); }, 60000);
+      });
+    }
+    connect();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
