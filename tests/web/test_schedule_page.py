@@ -55,7 +55,7 @@ def test_an_error_is_shown_at_its_field_and_nothing_is_saved(as_user, appliance)
     # the field itself is marked, and the message sits next to it
     assert re.search(r'name="weekly.tue\[0\].end" value="07:00"[^>]*aria-invalid="true"', html)
     assert "07:00 must be later than start 08:00" in _text(r)
-    assert "overlaps weekly.wed[0]" in _text(r)
+    assert "overlaps Wednesday's hours 08:00-18:00" in _text(r)
     assert 'href="#f-weekly-tue-0-end"' in html
     assert "2 problems to fix" in _text(r)
     assert len(appliance.store.schedule_history("main")) == 1
