@@ -302,12 +302,14 @@ def audit(zone):
 
 def calls_data(zone_name: str, first: date, last: date) -> tuple[list[dict], list[dict],
                                                                  datetime, datetime]:
-    """The calls of ``[first, last]`` (local dates) and the mode history around them."""
+    """The calls of ``[first, last]`` (local dates) and the mode history around them: from
+    a while before (a night that began earlier gets its true label) up to now (a night
+    that ended after ``last`` says when it did, rather than seeming to run on)."""
     tz = site_tz()
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
     db = store()
     calls = db.calls(zone_name, start, end)
-    history = db.mode_history(zone_name, start - HISTORY_LEAD, end)
+    history = db.mode_history(zone_name, start - HISTORY_LEAD, max(end, now()))
     return calls, history, start, end
 
 

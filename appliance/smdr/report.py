@@ -221,6 +221,15 @@ def summary(calls, history, tz, start, end) -> dict:
     }
 
 
+def span_text(began: datetime, ended: datetime | None) -> str:
+    """A night's after-hours span for people, with the date it ended: ``"18:00 to Tue
+    3 Mar 08:00"`` (a bare "05:37-09:30" leaves open which morning it was), or ``"18:00
+    to now"`` while it runs. Both are local datetimes."""
+    if ended is None:
+        return f"{began:%H:%M} to now"
+    return f"{began:%H:%M} to {ended:%a} {ended.day} {ended:%b} {ended:%H:%M}"
+
+
 def _cell(value) -> str:
     """A CSV cell that a spreadsheet will not run as a formula.
 

@@ -49,19 +49,11 @@ def calls():
     for n in nights:
         began = timefmt.to_local(n["began"], tz)
         n["night_text"] = f"{began:%a} {began.day} {began:%b}"
-        n["span_text"] = span_text(began, timefmt.to_local(n["ended"], tz))
+        n["span_text"] = report.span_text(began, timefmt.to_local(n["ended"], tz))
         n["missed_text"] = missed_text(n)
     return render("calls.html", zone=zone, first=first, last=last, summary=summary,
                   nights=nights, night_chart=night_chart, hour_chart=hour_chart, errors=errors,
                   smdr=appliance().site.smdr, now=now)
-
-
-def span_text(began: datetime, ended: datetime | None) -> str:
-    """A night's after-hours span with the date it ended ("17:00 to Tue 3 Mar 08:00"):
-    a bare "05:37–09:30" leaves open which morning it was."""
-    if ended is None:
-        return f"{began:%H:%M} to now"
-    return f"{began:%H:%M} to {ended:%a} {ended.day} {ended:%b} {ended:%H:%M}"
 
 
 def missed_text(night: dict) -> str:
