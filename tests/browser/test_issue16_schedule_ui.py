@@ -182,6 +182,8 @@ def test_without_javascript_the_show_button_lists_a_new_countrys_holidays(browse
         assert "Tick the ones you work on anyway" in page.text_content("#holiday-choices")
         assert page.locator("[data-subdivision] option").count() > 5
         assert page.is_visible("#unsaved")
+        page.locator("#holidays").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"schedule-nojs-{label}.png"))
         context.close()
 
 

@@ -141,6 +141,7 @@ def holiday_view(model: dict, today) -> dict:
     offered = {c["code"] for c in categories}
     return {
         "upcoming": upcoming, "categories": categories,
+        "subdivisions_exist": bool(country and holiday_choices.subdivisions(country)),
         "ignored": {i.casefold() for i in hol["ignore"]},
         # Ignored holidays not in the coming year's list (dates, rarer holidays) and
         # categories not offered here stay as they are.
