@@ -119,16 +119,22 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz)
 
 
+def check_order(first: date | None, last: date | None) -> None:
+    """Refuse a ``to`` before ``from`` (an empty answer would look like "nothing
+    happened")."""
+    if first is not None and last is not None and last < first:
+        raise ValidationError([FieldError("to", f"{last} is before from {first}; to must be "
+                                                "on or after from")])
+
+
 def date_span(default_days: int) -> tuple[date, date]:
     """``from`` and ``to`` (local dates, inclusive) from the query, checked."""
     today = now().astimezone(site_tz()).date()
     last = query_date("to", today)
     first = query_date("from", last - timedelta(days=default_days - 1))
+    check_order(first, last)
     errors = []
-    if last < first:
-        errors.append(FieldError("to", f"{last} is before from {first}; to must be on or "
-                                       "after from"))
-    elif (last - first).days >= MAX_CALL_DAYS:
+    if (last - first).days >= MAX_CALL_DAYS:
         errors.append(FieldError("from", f"the span is {(last - first).days + 1} days; at most "
                                          f"{MAX_CALL_DAYS} are allowed"))
     if errors:
@@ -269,6 +275,7 @@ def preview(zone):
 
 def audit_query(zone_name: str | None, *, limit: int, offset: int, who_filter, source_filter,
                 first: date | None, last: date | None) -> tuple[list[dict], int]:
+    check_order(first, last)
     tz = site_tz()
     since = local_midnight(first, tz) if first else None
     until = local_midnight(last + timedelta(days=1), tz) if last else None
@@ -295,12 +302,14 @@ def audit(zone):
 
 def calls_data(zone_name: str, first: date, last: date) -> tuple[list[dict], list[dict],
                                                                  datetime, datetime]:
-    """The calls of ``[first, last]`` (local dates) and the mode history around them."""
+    """The calls of ``[first, last]`` (local dates) and the mode history around them: from
+    a while before (a night that began earlier gets its true label) up to now (a night
+    that ended after ``last`` says when it did, rather than seeming to run on)."""
     tz = site_tz()
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
     db = store()
     calls = db.calls(zone_name, start, end)
-    history = db.mode_history(zone_name, start - HISTORY_LEAD, end)
+    history = db.mode_history(zone_name, start - HISTORY_LEAD, max(end, now()))
     return calls, history, start, end
 
 
@@ -326,7 +335,9 @@ def calls_summary(zone):
     name = resolve_zone(zone)
     first, last = date_span(7)
     rows, history, start, end = calls_data(name, first, last)
-    return jsonify(report.summary(rows, history, site_tz(), start, end))
+    # The local dates asked for, as GET /calls answers them.
+    return jsonify(dict(report.summary(rows, history, site_tz(), start, end),
+                        **{"from": first.isoformat(), "to": last.isoformat()}))
 
 
 @zone_route("/calls.csv", methods=["GET"])

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect,
 from appliance import timetext as timefmt
 from appliance.errors import FieldError, ValidationError
 from appliance.smdr import callbacks as cb
+from appliance.smdr import report
 from web import api
 from web.auth import appliance, require, store
 
@@ -88,8 +89,19 @@ def callbacks_view(zone: str) -> dict:
             call["time_text"] = timefmt.to_local(call["started_at"], tz).strftime("%a %H:%M")
         if group["called_back"]:
             group["called_back"]["when"] = timefmt.stamp(group["called_back"]["at"], tz)
+    # Issue 16: the night's end with its date, and no "0 not answered" where the call
+    # records do not say.
+    began = timefmt.to_local(data.get("began"), tz)
+    span = report.span_text(began, timefmt.to_local(data.get("ended"), tz)) if began else ""
+    answers = [c.get("answered") for n in data["numbers"] for c in n["calls"]]
+    unknown = answers.count(None)
+    if unknown and unknown == len(answers):
+        answered_text = "whether they were answered is not known"
+    else:
+        answered_text = f"{data['unanswered']} not answered" + (
+            f", {unknown} not known" if unknown else "")
     st = appliance().status(zone)
-    return {"data": data, "errors": errors,
+    return {"data": data, "errors": errors, "span_text": span, "answered_text": answered_text,
             "night_text": (f"{night:%a} {night.day} {night:%b}" if night else None),
             "prev": (night - timedelta(days=1)).isoformat() if night else None,
             "next": (night + timedelta(days=1)).isoformat() if night else None,

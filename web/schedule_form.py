@@ -19,7 +19,7 @@ import re
 from datetime import date, timedelta
 
 from appliance.decision.holiday_source import holiday_name_key
-from appliance.decision.schedule import WEEKDAYS
+from appliance.decision.schedule import DAY_MINUTES, WEEKDAYS, format_minutes, parse_typed_time
 
 _TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d{1,4})\]|(\.)")
 #: Form fields that are not part of the schedule.
@@ -30,6 +30,11 @@ _YEARLY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
 
 class FormError(ValueError):
     """The form itself is malformed (a hand-made request, not a typo)."""
+
+
+class DayFull(FormError):
+    """"+ Add hours" on a day whose hours already cover 00:00 to 24:00: said on the page,
+    nothing added."""
 
 
 def blank_range(mode: str = "day") -> dict:
@@ -150,13 +155,20 @@ def _text(value) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _time(value) -> str:
+    """A time as typed, written "HH:MM" when it reads as one ("8:00", "0800", "17.30"),
+    else as typed, so the schedule's check names it at its field."""
+    text = _text(value)
+    return parse_typed_time(text) or text
+
+
 def _ranges(value) -> list[dict]:
     if not isinstance(value, list):
         return []
     out = []
     for row in value[:MAX_ROWS]:
         row = row if isinstance(row, dict) else {}
-        out.append({"start": _text(row.get("start")), "end": _text(row.get("end")),
+        out.append({"start": _time(row.get("start")), "end": _time(row.get("end")),
                     "mode": _text(row.get("mode"))})
     return out
 
@@ -467,6 +479,13 @@ def apply_action(model: dict, action: str, *, default_mode: str = "day") -> str 
         if len(target) >= MAX_ROWS:
             raise FormError(f"{path} already has {MAX_ROWS} rows")
         row = BLANKS[kind](default_mode) if kind == "range" else BLANKS[kind]()
+        if kind == "range":
+            # Never an empty row: one that the person only has to adjust (issue 16).
+            hours = next_hours(target, usual_hours(model))
+            if hours is None:
+                raise DayFull(f"{field_label(path)}: the hours already cover 00:00 to "
+                              "24:00; change a range instead of adding one")
+            row["start"], row["end"] = hours
         if kind == "season":
             # A new season starts as a copy of the weekly hours: saved with only its
             # dates, it must not close the office for the whole season (issue 17).
@@ -496,6 +515,57 @@ def apply_action(model: dict, action: str, *, default_mode: str = "day") -> str 
                 model["weekly"][day] = [dict(r) for r in rows]
         return path
     raise FormError(f"{verb[:30]!r} is not an editing action; use add, remove or copy")
+
+
+#: The hours a new range starts with when there is nothing to go by.
+OFFICE_HOURS = ("08:00", "18:00")
+
+
+def _minutes(text: str, *, is_end: bool = False) -> int | None:
+    typed = parse_typed_time(text)
+    if typed is None:
+        return None
+    minutes = int(typed[:2]) * 60 + int(typed[3:])
+    return minutes if minutes < DAY_MINUTES or is_end else None
+
+
+def usual_hours(model: dict) -> tuple[str, str]:
+    """The office's usual hours: the first readable range of the weekly hours, Monday
+    first (08:00-18:00 when there is none)."""
+    for day in WEEKDAYS:
+        for row in model["weekly"][day]:
+            start, end = _minutes(row["start"]), _minutes(row["end"], is_end=True)
+            if start is not None and end is not None and end > start:
+                return format_minutes(start), format_minutes(end)
+    return OFFICE_HOURS
+
+
+def next_hours(rows: list[dict], usual: tuple[str, str]) -> tuple[str, str] | None:
+    """The hours a new range of a day starts with: the *usual* hours on an empty day;
+    after the last range otherwise (up to 4 hours, as for an afternoon after a morning);
+    the first free time of the day when the last range runs to midnight; None when the
+    day is covered from 00:00 to 24:00.
+
+    :param rows: the day's ranges as typed (unreadable ones are passed over).
+    :param usual: :func:`usual_hours`.
+    """
+    taken = []
+    for row in rows:
+        start, end = _minutes(row["start"]), _minutes(row["end"], is_end=True)
+        if start is not None and end is not None and end > start:
+            taken.append((start, end))
+    if not taken:
+        return usual
+    taken.sort()
+    last_end = max(end for _, end in taken)
+    if last_end < DAY_MINUTES:
+        return format_minutes(last_end), format_minutes(min(last_end + 240, DAY_MINUTES))
+    at = 0
+    for start, end in taken:
+        if start > at:
+            return format_minutes(at), format_minutes(min(start, at + 240))
+        at = max(at, end)
+    return None
 
 
 _DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
@@ -535,6 +605,77 @@ def field_label(path: str) -> str:
                 words.append(word)
     text = ", ".join(words) or "schedule"
     return text[:1].upper() + text[1:]
+
+
+# -- a saved version in words, and the difference between two -----------------------------
+
+def _hours_text(rows: list[dict], closed: str) -> str:
+    return ", ".join(f"{r['mode']} {r['start']}-{r['end']}" for r in rows) or closed
+
+
+def _exception_when(exc: dict) -> str:
+    span = exc["from"] + (f" to {exc['to']}" if exc["to"] and exc["to"] != exc["from"] else "")
+    if exc["repeat"] == "weekday":
+        when = dict(WHEN_CHOICES).get(exc["when"], exc["when"])
+        return f"every year, the {_DAY_NAMES.get(exc['weekday'], exc['weekday'])} {when} " \
+               f"{exc['from']}"
+    if exc["repeat"] == "yearly":
+        return f"every year, {span}"
+    return span
+
+
+def describe(doc: dict) -> list[str]:
+    """A saved schedule as lines a person reads, one fact a line, each line whole on its
+    own (so a difference between two versions is a list of lines): the weekly hours day
+    by day, holidays, exceptions and seasons.
+
+    :param dict doc: a schedule document (docs/API.md#schedule).
+    """
+    from appliance.decision.holiday_source import category_word, country_name
+
+    model = model_from_json(doc)
+    default = model["default_mode"]
+    lines = [f"{_DAY_NAMES[day]}: {_hours_text(model['weekly'][day], default + ' all day')}"
+             for day in WEEKDAYS]
+    lines.append(f"Outside all hours: {default}")
+    hol = model["holidays"]
+    if hol["country"]:
+        place = f"{country_name(hol['country'])} ({hol['country']})"
+        if hol["subdivision"]:
+            place += f", region {hol['subdivision']}"
+        lines.append(f"Public holidays of {place}: {hol['mode']} all day")
+        for category in hol["categories"]:
+            word = category_word(category)
+            lines.append(f"Also closed on: {word if word.endswith('s') else word + 's'}")
+        lines += [f"Worked anyway: {item}" for item in hol["ignore"]]
+    else:
+        lines.append("Public holidays: none")
+    lines += [f"Own holiday {c['name']}: {c['date']}" for c in hol["custom"]]
+    for exc in model["exceptions"]:
+        lines.append(f"Exception {exc['name']} ({_exception_when(exc)}): "
+                     f"{_hours_text(exc['ranges'], 'closed all day (' + default + ')')}")
+    for season in model["seasons"]:
+        head = f"Season {season['name']} ({season['from']} to {season['to']})"
+        lines += [f"{head}, {_DAY_NAMES[day]}: "
+                  f"{_hours_text(season['weekly'][day], default + ' all day')}"
+                  for day in WEEKDAYS]
+    lines.append(f"Time zone: {model['timezone']}")
+    return lines
+
+
+def difference(in_force: list[str], other: list[str]) -> list[tuple[str, str]]:
+    """What changes from *in_force* to *other* (lines of :func:`describe`), in the
+    schedule's order: ``("removed", line)`` for a line only in force now, ``("added",
+    line)`` for one only in *other*. Empty when they say the same."""
+    import difflib
+
+    out = []
+    for line in difflib.ndiff(in_force, other):
+        if line.startswith("- "):
+            out.append(("removed", line[2:]))
+        elif line.startswith("+ "):
+            out.append(("added", line[2:]))
+    return out
 
 
 # -- what the page shows besides the form -----------------------------------------------
@@ -586,5 +727,7 @@ def season_warnings(schedule) -> list[str]:
     return found
 
 
-__all__ = ["field_label", "season_warnings", "FormError", "form_to_model", "model_from_json", "model_to_json", "apply_action",
-           "IndexMap", "dom_id", "parse_path", "join_path", "coming_year_warning", "normalize"]
+__all__ = ["field_label", "season_warnings", "FormError", "DayFull", "form_to_model",
+           "model_from_json", "model_to_json", "apply_action", "IndexMap", "dom_id",
+           "parse_path", "join_path", "coming_year_warning", "normalize", "describe",
+           "difference", "next_hours", "usual_hours"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from appliance.control.zone import ZoneState
 from appliance.decision.decide import Key, Override, next_schedule_change, preview
-from appliance.decision.schedule import parse_schedule
+from appliance.decision.schedule import parse_schedule, schedule_to_json
 from appliance.decision.until import resolve_end
 from appliance.errors import FieldError, Refused, ValidationError
 from appliance.vocabulary import MODE_RE, FaultKind
@@ -203,17 +203,24 @@ class Requests:
         return dict(self.resolve_zone(zone).schedule_json)
 
     def put_schedule(self: ControllerParts, zone: str | None, data, *, by: str) -> dict:
-        """Validate and save a schedule; nothing is saved when it has errors."""
+        """Validate and save a schedule; nothing is saved when it has errors, and no new
+        version is made when it means the same as the one in force (``changed`` false:
+        a history of identical versions would hide the real changes)."""
         state = self.resolve_zone(zone)
         parsed = parse_schedule(data, allowed_modes=state.modes)
 
         def do():
+            if (state.schedule_version is not None and FaultKind.CONFIG not in state.faults
+                    and state.base_schedule is not None
+                    and schedule_to_json(parsed) == schedule_to_json(state.base_schedule)):
+                return {"version": state.schedule_version, "changed": False,
+                        "status": self._zone_status(state)}
             version = self.store.save_schedule(state.name, data, by=by, at=self.clock.now())
             self._put_in_force(
                 state, parsed, data, version, by, f"schedule saved (version {version})"
             )
             self._publish()
-            return {"version": version, "status": self._zone_status(state)}
+            return {"version": version, "changed": True, "status": self._zone_status(state)}
 
         return self.call(do)
 

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from appliance.decision.holiday_source import holiday_name_key, library_holidays
+from appliance.decision.holiday_source import (
+    category_word,
+    holiday_categories_on,
+    holiday_name_key,
+    library_holidays,
+)
 from appliance.decision.schedule import (
     DAY_MINUTES,
     WEEKDAY_NAMES,
@@ -135,18 +140,39 @@ def holiday_reason(rules: HolidayRules, day: date) -> str | None:
                                  rules.categories).get(day, ())
         names = [n for n in names if holiday_name_key(n) not in index.ignore_names]
         if names:
-            # A holiday of the whole country is labelled (DE); one kept only in the
-            # subdivision (Corpus Christi in Bavaria) is labelled (DE-BY), so staff in a
-            # multi-site company see why their office is closed and another is not.
-            place = rules.country
-            if rules.subdivision is not None and day not in library_holidays(
-                    rules.country, None, day.year, rules.categories):
-                place = f"{rules.country}-{rules.subdivision}"
-            parts.append(f"public holiday {', '.join(names)} ({place})")
+            parts.append(_named_by_category(rules, day, names))
     custom = index.fixed.get(day, ()) + index.yearly.get((day.month, day.day), ())
     if custom:
         parts.append(f"holiday {', '.join(custom)}")
     return "; ".join(parts) if parts else None
+
+
+def _named_by_category(rules: HolidayRules, day: date, names: list[str]) -> str:
+    """``"public holiday Christmas Day (DE)"``; with extra categories each name says its
+    own (``"school holidays Summer Break (DE-BY)"``), so a six-week school break is never
+    called a public holiday.
+
+    A holiday of the whole country is labelled (DE); one kept only in the subdivision
+    (Corpus Christi in Bavaria) is labelled (DE-BY), so staff in a multi-site company
+    see why their office is closed and another is not.
+    """
+    found = (holiday_categories_on(rules.country, rules.subdivision, day, rules.categories)
+             if rules.categories else {})
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(found.get(name, "public"), []).append(name)
+    national = None
+    if rules.subdivision is not None:
+        national = set(library_holidays(rules.country, None, day.year,
+                                        rules.categories).get(day, ()))
+    parts = []
+    for category in sorted(groups, key=lambda c: c != "public"):
+        group = groups[category]
+        place = rules.country
+        if national is not None and not set(group) <= national:
+            place = f"{rules.country}-{rules.subdivision}"
+        parts.append(f"{category_word(category)} {', '.join(group)} ({place})")
+    return "; ".join(parts)
 
 
 # -- building a day -----------------------------------------------------------------------

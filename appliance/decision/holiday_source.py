@@ -121,6 +121,50 @@ def library_holidays(country: str, subdivision: str | None, year: int,
     return {day: tuple(table.get_list(day)) for day in sorted(table)}
 
 
+@lru_cache(maxsize=512)
+def category_holidays(country: str, subdivision: str | None, year: int,
+                      category: str) -> dict[date, tuple[str, ...]]:
+    """The holidays of one library *category* alone (``"school"``, ``"catholic"``) in
+    one year, as ``{date: names}``: a reason names the category a holiday comes from."""
+    import holidays
+
+    table = holidays.country_holidays(country, subdiv=subdivision, years=year,
+                                      language=holiday_language(country),
+                                      categories=(category,))
+    return {day: tuple(table.get_list(day)) for day in sorted(table)}
+
+
+#: How a reason names a holiday of each library category ("school holidays: Summer
+#: Break"); one the library adds later reads "<category> holiday".
+CATEGORY_WORDS = {
+    "public": "public holiday", "school": "school holidays", "catholic": "Catholic holiday",
+    "protestant": "Protestant holiday", "orthodox": "Orthodox holiday",
+    "bank": "bank holiday", "half_day": "half-day holiday",
+    "optional": "optional holiday", "government": "government holiday",
+    "unofficial": "unofficial holiday", "workday": "working-day observance",
+    "armed_forces": "armed forces holiday", "de_facto": "de facto holiday",
+}
+
+
+def category_word(category: str) -> str:
+    """The words a reason uses for a holiday of *category*: ``"school holidays"``."""
+    return CATEGORY_WORDS.get(category) or f"{category.replace('_', ' ')} holiday"
+
+
+def holiday_categories_on(country: str, subdivision: str | None, day: date,
+                          extra: tuple[str, ...]) -> dict[str, str]:
+    """``{name: category}`` of the holidays on *day*: ``public`` for a public holiday,
+    else the first of *extra* that has it."""
+    found = dict.fromkeys(library_holidays(country, subdivision, day.year).get(day, ()),
+                          "public")
+    for category in extra:
+        if category == "public":
+            continue
+        for name in category_holidays(country, subdivision, day.year, category).get(day, ()):
+            found.setdefault(name, category)
+    return found
+
+
 @lru_cache(maxsize=1)
 def countries() -> tuple[tuple[str, str], ...]:
     """``(code, name)`` for every country the library supports, sorted by name."""
@@ -187,7 +231,8 @@ def holiday_names(country: str, subdivision: str | None, today: date) -> set[str
     return names
 
 
-__all__ = ["country_categories", "country_codes", "known_holiday_names", "subdivision_aliases",
+__all__ = ["CATEGORY_WORDS", "category_holidays", "category_word", "holiday_categories_on",
+           "country_categories", "country_codes", "known_holiday_names", "subdivision_aliases",
            "subdivision_codes", "country_name", "countries", "holiday_language",
            "holiday_name_key", "holiday_names", "library_categories", "library_holidays",
            "subdivisions", "upcoming"]

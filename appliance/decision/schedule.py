@@ -291,6 +291,34 @@ def format_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+# ASCII digits only: \d would also read other scripts' digits.
+_TYPED_TIME_RE = re.compile(r"^([0-9]{1,2})(?: *[:.h] *([0-9]{2}))?$|^([0-9]{1,2})([0-9]{2})$")
+
+
+def parse_typed_time(text) -> str | None:
+    """A time of day as people type it, written the schedule's way (``"HH:MM"``), or
+    None when it is not one.
+
+    ``"8:00"``, ``"08:00"``, ``"0800"``, ``"800"``, ``"8"``, ``"17.30"`` and ``"17h30"``
+    all read as clock times; ``"24:00"`` (``"2400"``, ``"24"``) is the end of the day.
+    The schedule's JSON keeps the strict ``"HH:MM"``: the editor passes what people type
+    through this first, so the check that follows names only what could not be read.
+
+    :param str text: what was typed (surrounding spaces are ignored).
+    """
+    if not isinstance(text, str):
+        return None
+    found = _TYPED_TIME_RE.match(text.strip())
+    if found is None:
+        return None
+    hours, minutes = (found.group(1), found.group(2)) if found.group(1) is not None \
+        else (found.group(3), found.group(4))
+    hours, minutes = int(hours), int(minutes or 0)
+    if minutes > 59 or hours > 24 or hours == 24 and minutes:
+        return None
+    return f"{hours:02d}:{minutes:02d}"
+
+
 # -- the validator ------------------------------------------------------------------------
 
 class _Checker(Problems):
@@ -428,10 +456,7 @@ def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
         end = check.time(data["end"], f"{where}.end", is_end=True) if "end" in data else None
         mode = check.mode(data["mode"], f"{where}.mode") if "mode" in data else None
         if start is not None and end is not None and end <= start:
-            check.err(f"{where}.end",
-                      f"{format_minutes(end)} must be later than start "
-                      f"{format_minutes(start)}; a range cannot cross midnight, so split it "
-                      "into one that ends at 24:00 and one that starts at 00:00 the next day")
+            check.err(f"{where}.end", _end_before_start(start, end))
             continue
         if missing or start is None or end is None or mode is None:
             continue
@@ -442,13 +467,37 @@ def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
     for index, rng in parsed:
         if reach is not None and rng.start < reach[1].end:
             pair = sorted([(index, rng), reach], key=lambda item: item[0])
-            (first_index, first), (second_index, second) = pair
+            (_, first), (second_index, second) = pair
             check.err(f"{path}[{second_index}]",
-                      f"{second} overlaps {path}[{first_index}] ({first}); ranges on one "
-                      "day must not overlap")
+                      f"{second} overlaps {_hours_of(path)} {first}; the hours of one day "
+                      "must not overlap")
         if reach is None or rng.end > reach[1].end:
             reach = (index, rng)
     return tuple(rng for _, rng in parsed)
+
+
+def _end_before_start(start: int, end: int) -> str:
+    """Why an end at or before its start is wrong, with the midnight advice only where
+    the range could have meant to run past midnight (22:00 to 06:00), not after a slip
+    of the finger (13:30 to 13:00)."""
+    text = f"{format_minutes(end)} must be later than start {format_minutes(start)}"
+    if end == 0:
+        return text + "; for midnight at the end of the day use 24:00"
+    if end < start and start >= 12 * 60 and end <= 12 * 60:
+        return (text + "; a range cannot cross midnight, so split it into one that ends at "
+                "24:00 and one that starts at 00:00 the next day")
+    return text
+
+
+def _hours_of(path: str) -> str:
+    """Whose hours a list of ranges holds, in words: "Monday's hours", "the hours"."""
+    day = path.rsplit(".", 1)[-1]
+    return f"{WEEKDAY_NAMES[WEEKDAYS.index(day)]}'s hours" if day in WEEKDAYS else "the hours"
+
+
+def _one(key: str) -> str:
+    """One entry of a list named *key*, in words: "season", "exception", "closure"."""
+    return key.rsplit(".", 1)[-1].removesuffix("s")
 
 
 def _parse_weekly(check: _Checker, value, path: str) -> dict[str, tuple[TimeRange, ...]]:
@@ -490,10 +539,10 @@ def _check_no_overlap(check: _Checker, spans, path: str, what: str) -> None:
     reach = None   # the span that reaches furthest so far
     for index, span in ordered:
         if reach is not None and span.first <= reach[1].last:
-            (first_index, first), (second_index, _) = sorted([(index, span), reach],
-                                                             key=lambda item: item[0])
+            (_, first), (second_index, _) = sorted([(index, span), reach],
+                                                   key=lambda item: item[0])
             check.err(f"{path}[{second_index}]",
-                      f"overlaps {path}[{first_index}] {first.name!r} "
+                      f"overlaps {_one(path)} {first.name!r} "
                       f"({first.first.isoformat()} to {first.last.isoformat()}); "
                       f"{what} must not overlap")
         if reach is None or span.last > reach[1].last:
@@ -553,7 +602,7 @@ def _check_yearly_overlap(check: _Checker, found, key: str) -> None:
                     other_index, other = taken[day]
                     check.err(f"{key}[{max(index, other_index)}]",
                               f"falls on {day.isoformat()} together with "
-                              f"{key}[{min(index, other_index)}] "
+                              f"{_one(key)} "
                               f"{(other if other_index < index else entry).name!r} "
                               f"in some years; yearly exceptions must not overlap")
                     return
@@ -679,7 +728,7 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
             subdivision = None
         elif country is None:
             if country_ok:
-                check.err("holidays.subdivision", "needs holidays.country: a subdivision "
+                check.err("holidays.subdivision", "needs a country: a subdivision "
                                                   "is part of a country")
             subdivision = None
         elif subdivision not in subdivision_codes(country):
@@ -717,7 +766,7 @@ def _parse_categories(check: _Checker, value, country, country_ok) -> tuple[str,
         where = f"holidays.categories[{index}]"
         if country is None:
             if country_ok:
-                check.err(where, "needs holidays.country: categories are the library's")
+                check.err(where, "needs a country: the extra categories are those of a country")
             continue
         allowed = country_categories(country)
         if not isinstance(item, str):
@@ -750,7 +799,7 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
             continue
         if country is None:
             if country_ok:
-                check.err(where, "needs holidays.country: only the library's holidays "
+                check.err(where, "needs a country: only a country's holidays "
                                  "can be ignored (remove a custom date instead)")
             continue
         if _DATE_RE.match(item.strip()):

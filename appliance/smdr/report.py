@@ -145,8 +145,8 @@ def summary(calls, history, tz, start, end) -> dict:
 
     ``per_night`` lists every night whose span began in ``[start, end)``, with zero calls
     too (a quiet night is an answer), plus any earlier night that holds a counted call.
-    ``began``/``ended`` are local ISO-8601 with offset; ``ended`` is null while the span
-    runs on past the history's end.
+    ``from``/``to`` (the instants asked for), ``began`` and ``ended`` are local ISO-8601
+    with offset; ``ended`` is null while the span runs on past the history's end.
 
     :param calls: the store's call dicts or :class:`CallRecord` objects.
     :param history: the zone's mode history (see :func:`after_hours_calls`).
@@ -214,10 +214,20 @@ def summary(calls, history, tz, start, end) -> dict:
             entry["ended"].astimezone(tz).isoformat()
         per_night.append(entry)
     return {
-        "from": start.isoformat(), "to": end.isoformat(), "timezone": _zone_name(tz),
+        "from": start.astimezone(tz).isoformat(), "to": end.astimezone(tz).isoformat(),
+        "timezone": _zone_name(tz),
         "totals": totals, "per_night": per_night, "per_hour": hours,
         "by_mode": dict(sorted(by_mode.items())), "by_direction": by_direction,
     }
+
+
+def span_text(began: datetime, ended: datetime | None) -> str:
+    """A night's after-hours span for people, with the date it ended: ``"18:00 to Tue
+    3 Mar 08:00"`` (a bare "05:37-09:30" leaves open which morning it was), or ``"18:00
+    to now"`` while it runs. Both are local datetimes."""
+    if ended is None:
+        return f"{began:%H:%M} to now"
+    return f"{began:%H:%M} to {ended:%a} {ended.day} {ended:%b} {ended:%H:%M}"
 
 
 def _cell(value) -> str:

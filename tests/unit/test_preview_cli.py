@@ -81,8 +81,8 @@ def test_bad_schedule_names_every_field_and_exits_2(capsys, tmp_path):
     code, out, err = run(capsys, "--schedule", path, "--from", "2026-12-21")
     assert code == 2 and out == ""
     assert err.splitlines() == [
-        f"nightswitch: error: {path}: weekly.mon[1]: 11:00-13:00 overlaps weekly.mon[0] "
-        "(08:00-12:00); ranges on one day must not overlap",
+        f"nightswitch: error: {path}: weekly.mon[1]: 11:00-13:00 overlaps Monday's "
+        "hours 08:00-12:00; the hours of one day must not overlap",
         f"nightswitch: error: {path}: holidays.subdivision: unknown subdivision 'XX' for DE; "
         "allowed: BB, BE, BW, BY, HB, HE, HH, MV, NI, NW, RP, SH, SL, SN, ST, TH, Augsburg"]
 

@@ -120,7 +120,18 @@ def test_extra_categories_add_to_the_public_holidays():
     # 15 August 2029 is a Wednesday.
     assert_mode_at(plain, "2029-08-15 10:00", "day", source="weekly")
     assert_mode_at(catholic, "2029-08-15 10:00", "night",
-                   reason="night: public holiday Assumption Day (DE-BY)")
+                   reason="night: Catholic holiday Assumption Day (DE-BY)")
     assert_mode_at(catholic, "2026-12-25 10:00", "night",
                    reason="night: public holiday Christmas Day (DE)")
     assert catholic.holidays.categories == ("catholic",)
+
+
+def test_school_holidays_are_named_as_what_they_are_never_public_holidays():
+    # Issue 16: Bavaria's summer break closed the office for six weeks "on a public
+    # holiday". Each name now says the category it comes from.
+    school = make_schedule(holidays={**BAVARIA, "categories": ["school"]})
+    assert_mode_at(school, "2026-08-20 10:00", "night",
+                   reason="night: school holidays Summer Break (DE-BY)")
+    assert_mode_at(school, "2026-12-25 10:00", "night",
+                   reason="night: public holiday Christmas Day (DE); school holidays "
+                          "Christmas Break (DE-BY)")

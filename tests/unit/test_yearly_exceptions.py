@@ -110,7 +110,7 @@ def test_yearly_exceptions_that_can_fall_on_one_date_are_an_error():
     assert_errors(schedule_json(exceptions=[
         yearly("Eve", month=12, day=24),
         yearly("Party", month=12, day=25, weekday="fri", when="before")]),
-        {"exceptions[1]": "together with exceptions[0] 'Eve' in some years"})
+        {"exceptions[1]": "together with exception 'Eve' in some years"})
 
 
 def test_company_closures_may_repeat_too():

@@ -55,7 +55,7 @@ def test_an_error_is_shown_at_its_field_and_nothing_is_saved(as_user, appliance)
     # the field itself is marked, and the message sits next to it
     assert re.search(r'name="weekly.tue\[0\].end" value="07:00"[^>]*aria-invalid="true"', html)
     assert "07:00 must be later than start 08:00" in _text(r)
-    assert "overlaps weekly.wed[0]" in _text(r)
+    assert "overlaps Wednesday's hours 08:00-18:00" in _text(r)
     assert 'href="#f-weekly-tue-0-end"' in html
     assert "2 problems to fix" in _text(r)
     assert len(appliance.store.schedule_history("main")) == 1
@@ -99,7 +99,9 @@ def test_add_remove_and_copy_rows_without_javascript(as_user, appliance):
     r = browser.post("/schedule", form)
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    assert re.search(r'name="weekly.sat\[0\].start" value=""[^>]*autofocus', html)
+    # Issue 16: never an empty row; a free day starts with the office's usual hours.
+    assert re.search(r'name="weekly.sat\[0\].start" value="08:00"[^>]*autofocus', html)
+    assert 'name="weekly.sat[0].end" value="18:00"' in html
     assert "not saved yet" in _text(r)
     form = _form(action="remove:weekly.mon[0]")
     html = browser.post("/schedule", form).get_data(as_text=True)
@@ -128,7 +130,7 @@ def test_preview_of_the_unsaved_form(as_user, appliance):
     fragment = r.get_data(as_text=True)
     assert "<html" not in fragment and "<svg" in fragment
     assert "Mon 02 Mar: night 00:00–08:00, day 08:00–12:00, night 12:00–24:00" in _text(r)
-    form["weekly.mon[0].end"] = "7"
+    form["weekly.mon[0].end"] = "25:00"
     r = browser.post("/schedule/preview", form)
     assert "<svg" not in r.get_data(as_text=True)
     assert "is not a time" in _text(r)

@@ -101,7 +101,8 @@ def test_ignore_left_over_from_another_country_is_dropped():
 def test_actions():
     model = schedule_form.model_from_json(SPEC_EXAMPLE)
     assert schedule_form.apply_action(model, "add:weekly.wed") == "weekly.wed[0].start"
-    assert model["weekly"]["wed"] == [{"start": "", "end": "", "mode": "day"}]
+    # Never an empty row (issue 16): an empty day starts with the first weekly hours.
+    assert model["weekly"]["wed"] == [{"start": "08:00", "end": "12:00", "mode": "day"}]
     assert schedule_form.apply_action(model, "remove:weekly.mon[1]") == "weekly.mon"
     assert [r["mode"] for r in model["weekly"]["mon"]] == ["day", "day"]
     schedule_form.apply_action(model, "copy:weekly.tue")

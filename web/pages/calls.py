@@ -49,14 +49,21 @@ def calls():
     for n in nights:
         began = timefmt.to_local(n["began"], tz)
         n["night_text"] = f"{began:%a} {began.day} {began:%b}"
-        ended = timefmt.to_local(n["ended"], tz) if n["ended"] else None
-        days = (ended.date() - began.date()).days if ended else None
-        n["span_text"] = f"{began:%H:%M}–" + (
-            "now" if ended is None else f"{ended:%H:%M}" if days in (0, 1)
-            else f"{ended:%a} {ended:%H:%M}" if days < 7 else f"{ended.day} {ended:%b %H:%M}")
+        n["span_text"] = report.span_text(began, timefmt.to_local(n["ended"], tz))
+        n["missed_text"] = missed_text(n)
     return render("calls.html", zone=zone, first=first, last=last, summary=summary,
                   nights=nights, night_chart=night_chart, hour_chart=hour_chart, errors=errors,
                   smdr=appliance().site.smdr, now=now)
+
+
+def missed_text(night: dict) -> str:
+    """The calls not answered in a night; "unknown" where the call records do not say
+    (a "0" there would claim every call was answered)."""
+    if night["unknown"] and not night["answered"] and not night["unanswered"]:
+        return "unknown"
+    if night["unknown"]:
+        return f"{night['unanswered']} (+{night['unknown']} unknown)"
+    return str(night["unanswered"])
 
 
 @bp.route("/calls.csv", methods=["GET"])

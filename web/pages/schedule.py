@@ -97,7 +97,8 @@ def preview_view(parsed, today, now, zone: str | None = None) -> dict:
 
 
 def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = False,
-                  focus: str | None = None, errors: ErrorIndex | None = None):
+                  focus: str | None = None, errors: ErrorIndex | None = None,
+                  notice: str | None = None):
     facade = appliance()
     now = site_now()
     today = now.astimezone(site_tz()).date()
@@ -105,38 +106,48 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
     errors = errors if errors is not None else found
     hol = model["holidays"]
     country_ok = hol["country"] in dict(holiday_choices.countries())
-    upcoming = []
-    if country_ok:
-        try:
-            upcoming = holiday_choices.upcoming(hol["country"], hol["subdivision"], today)
-        except Exception:   # a subdivision the library does not know: the error says so
-            upcoming = holiday_choices.upcoming(hol["country"], None, today)
-    ignored = {i.casefold() for i in hol["ignore"]}
-    listed = {name.casefold() for _, name in upcoming}
-    # Ignored holidays not in the coming year's list (dates, rarer holidays) stay as they are.
-    ignore_hidden = [i for i in hol["ignore"] if i.casefold() not in listed]
-    categories = ()
-    if country_ok:
-        try:
-            categories = tuple(c for c in holiday_choices.categories(hol["country"])
-                               if c != "public")
-        except Exception:   # an unknown country: its own field error says so
-            categories = ()
     return render(
         "schedule.html", status=status, zone=zone, model=model, errors=errors,
         weekdays=list(zip(WEEKDAYS, WEEKDAY_NAMES)), modes=_mode_options(zone, model),
         countries=holiday_choices.countries(),
         subdivisions=holiday_choices.subdivisions(hol["country"]) if country_ok else (),
-        upcoming=upcoming, ignored=ignored, ignore_hidden=ignore_hidden, unsaved=unsaved,
-        focus=focus,
-        categories=categories,
+        unsaved=unsaved, focus=focus, notice=notice,
         preview=preview_view(parsed if not errors else None, today, now, zone),
         history=store().schedule_history(zone, 10),
         calendars=calendar_view.calendars(zone, site_tz()),
         repeats=schedule_form.REPEATS, when_choices=schedule_form.WHEN_CHOICES,
         can_edit=g.identity.may("admin"), now=now, tz=site_tz(), timefmt=timefmt,
-        site_tz=facade.site.timezone,
+        site_tz=facade.site.timezone, **holiday_view(model, today),
     )
+
+
+def holiday_view(model: dict, today) -> dict:
+    """What the holiday picker shows for the model's country and region: the coming
+    year's public holidays (to tick the ones worked anyway) and the extra categories, each
+    with what it does. A region the country does not have is left out here (the field's
+    own error says so), so a change of country shows the new country's holidays at once."""
+    hol = model["holidays"]
+    country = hol["country"] if hol["country"] in dict(holiday_choices.countries()) else ""
+    subdivision = hol["subdivision"] if country and hol["subdivision"] in dict(
+        holiday_choices.subdivisions(country)) else None
+    upcoming, categories = [], []
+    if country:
+        try:
+            upcoming = holiday_choices.upcoming(country, subdivision, today)
+            categories = holiday_choices.category_choices(country, subdivision, today)
+        except Exception:   # a library quirk: the picker shows less, the form still works
+            upcoming, categories = [], []
+    listed = {name.casefold() for _, name in upcoming}
+    offered = {c["code"] for c in categories}
+    return {
+        "upcoming": upcoming, "categories": categories,
+        "subdivisions_exist": bool(country and holiday_choices.subdivisions(country)),
+        "ignored": {i.casefold() for i in hol["ignore"]},
+        # Ignored holidays not in the coming year's list (dates, rarer holidays) and
+        # categories not offered here stay as they are.
+        "ignore_hidden": [i for i in hol["ignore"] if i.casefold() not in listed],
+        "categories_hidden": [c for c in hol["categories"] if c not in offered],
+    }
 
 
 @bp.route("/schedule", methods=["GET"])
@@ -174,15 +185,28 @@ def schedule_post():
         except ValidationError as exc:
             return schedule_page(zone, model, status=400, unsaved=True,
                                  errors=ErrorIndex([(e.field, e.message) for e in exc.errors]))
-        flash(f"Schedule saved (version {result['version']}). "
-              f"Now {result['status']['mode']}: {result['status']['reason']}.")
+        if not result.get("changed", True):
+            flash(f"No changes to save: version {result['version']} stays in force as it "
+                  "is.")
+        else:
+            flash(f"Schedule saved (version {result['version']}). "
+                  f"Now {mode_and_reason(result['status'])}.")
         return redirect(zurl("pages.schedule", zone))
     try:
         # A new range is "day": hours are added to open, closed is the default mode.
         focus = schedule_form.apply_action(model, action, default_mode="day")
+    except schedule_form.DayFull as exc:
+        return schedule_page(zone, model, unsaved=True, notice=str(exc))
     except schedule_form.FormError as exc:
         raise ApiError(400, str(exc)) from None
     return schedule_page(zone, model, unsaved=True, focus=focus)
+
+
+def mode_and_reason(status: dict) -> str:
+    """``"day: weekly hours Monday 08:00-18:00"``: the mode said once (a reason already
+    starts with its mode)."""
+    mode, reason = status["mode"], status["reason"]
+    return reason if reason.startswith(f"{mode}:") else f"{mode}: {reason}"
 
 
 @bp.route("/schedule/preview", methods=["POST"])
@@ -198,6 +222,41 @@ def schedule_preview():
     return render("_preview.html", zone=zone, errors=errors,
                   preview=preview_view(parsed if not errors else None, today, now, zone),
                   unsaved=True)
+
+
+@bp.route("/schedule/holidays", methods=["POST"])
+@require("viewer")
+def schedule_holidays():
+    """The holiday picker for the form's country and region (the page's script calls
+    this as either changes; without the script the "Show" button redraws the page)."""
+    zone = page_zone()
+    g.zone = zone
+    model = _form_model()
+    today = site_now().astimezone(site_tz()).date()
+    return render("_holidays.html", zone=zone, model=model, **holiday_view(model, today))
+
+
+@bp.route("/schedule/versions/<int:version>", methods=["GET"])
+@require("viewer")
+def schedule_version(version: int):
+    """One saved version: what it contains, and what putting it back would change in the
+    schedule in force, before anyone restores it."""
+    zone = page_zone()
+    g.zone = zone
+    db = store()
+    doc = db.get_schedule_version(zone, version) if 1 <= version < 2**63 else None
+    if doc is None:
+        raise ApiError(404, f"there is no schedule version {version}; the History lists "
+                            "the saved versions")
+    history = db.schedule_history(zone, 1000)
+    row = next((h for h in history if h["version"] == version), {"version": version})
+    current = appliance().get_schedule(zone)
+    in_force = history[0]["version"] if history else None
+    lines = schedule_form.describe(doc)
+    return render("schedule_version.html", zone=zone, row=row, lines=lines,
+                  in_force=in_force, is_in_force=version == in_force,
+                  changes=schedule_form.difference(schedule_form.describe(current), lines),
+                  can_edit=g.identity.may("admin"), tz=site_tz(), timefmt=timefmt)
 
 
 @bp.route("/schedule/subdivisions", methods=["GET"])

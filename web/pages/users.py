@@ -56,6 +56,12 @@ def _by() -> dict:
 @require("admin")
 def users_add():
     name = request.form.get("name", "").strip()
+    if name and store().get_user(name) is not None:
+        # Said for this page: the rows above have the buttons (issue 16).
+        return users_page(400, errors={"user": f"a user named {name!r} already exists: "
+                                               "use Set role or Set password in their row "
+                                               "above, or choose another name"},
+                          form=request.form)
     return _user_action(lambda: accounts().add_user(name, request.form.get("role"),
                                                     request.form.get("password", ""),
                                                     must_change=True, **_by()),
