@@ -77,29 +77,39 @@ def stamp(value, tz: tzinfo | None, *, seconds: bool = True) -> str:
 #: How people may type a time of day, for error messages.
 TIME_OF_DAY_FORMS = "a time of day from 00:00 to 23:59, such as 8:00, 08:00, 0800 or 17.30"
 
-_TIME_OF_DAY = re.compile(r"(?P<h>\d{1,2})(?:[:.h](?P<m>\d{2})|(?P<m2>\d{2}))?")
+# ASCII digits only: str.isdigit() and \d take other scripts' digits too.
+_TIME_OF_DAY = re.compile(r"(?P<h>[0-9]{1,2})(?: *[:.h] *(?P<m>[0-9]{2})|(?P<m2>[0-9]{2}))?")
 
 
-def read_time_of_day(text) -> time | None:
-    """The time of day in *text* as people type it, or None when *text* is not one.
+def read_clock(text, *, end_of_day: bool = False) -> tuple[int, int] | None:
+    """The hour and minute in *text* as people type a clock time, or None when *text*
+    is not one.
 
-    Accepts ``8``, ``8:00``, ``08:00``, ``0800``, ``17.30`` and ``17h30``; hours 0 to 23
-    (``24:00`` is not a time of day: it is tomorrow's ``00:00``). For callers that try
-    other readings next (an override's ``until``); :func:`parse_time_of_day` says what
-    is wrong instead.
+    Accepts ``8``, ``8:00``, ``08:00``, ``0800``, ``800``, ``17.30`` and ``17h30``, with
+    hours 0 to 23. With *end_of_day* ``24:00`` (``2400``, ``24``) is read too: a
+    schedule's range may end at the end of the day, which is no time of day.
+
+    :param str text: what was typed; surrounding spaces are ignored.
     """
     if not isinstance(text, str):
         return None
     match = _TIME_OF_DAY.fullmatch(text.strip())
     if match is None:
         return None
-    minutes = match["m"] or match["m2"]
-    if minutes is None and len(match["h"]) > 2:
+    hour, minute = int(match["h"]), int(match["m"] or match["m2"] or 0)
+    if minute > 59 or hour > 24 or hour == 24 and (minute or not end_of_day):
         return None
-    hour, minute = int(match["h"]), int(minutes or 0)
-    if hour > 23 or minute > 59:
-        return None
-    return time(hour, minute)
+    return hour, minute
+
+
+def read_time_of_day(text) -> time | None:
+    """The time of day in *text* as people type it (see :func:`read_clock`), or None
+    when *text* is not one; ``24:00`` is not (it is tomorrow's ``00:00``). For callers
+    that try other readings next (an override's ``until``); :func:`parse_time_of_day`
+    says what is wrong instead.
+    """
+    found = read_clock(text)
+    return time(*found) if found is not None else None
 
 
 def parse_time_of_day(text, *, field: str = "time") -> time:
@@ -135,4 +145,4 @@ def _time_of_day_problem(text) -> str:
 
 
 __all__ = ["TIME_OF_DAY_FORMS", "to_local", "day", "when", "duration", "stamp",
-           "read_time_of_day", "parse_time_of_day"]
+           "read_clock", "read_time_of_day", "parse_time_of_day"]

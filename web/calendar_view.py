@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 
+from appliance import timetext as timefmt
+
 #: The preview's default length, and the longest range the page draws.
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
@@ -72,8 +74,8 @@ def preview_span(values, today: date) -> tuple[date, int, str | None]:
     days = (last - first).days + 1
     if days > MAX_DAYS:
         return first, MAX_DAYS, (f"The preview shows at most {MAX_DAYS} days at once; "
-                                 f"showing {first:%d %b %Y} to "
-                                 f"{first + timedelta(days=MAX_DAYS - 1):%d %b %Y}.")
+                                 f"showing {timefmt.day(first)} to "
+                                 f"{timefmt.day(first + timedelta(days=MAX_DAYS - 1))}.")
     if not 1970 <= first.year <= 2199:
         return today, DEFAULT_DAYS, "The preview covers the years 1970 to 2199."
     return first, days, problem

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from appliance import timetext as timefmt
 from appliance.decision.holiday_source import holiday_name_key
 from appliance.decision.schedule import DAY_MINUTES, WEEKDAYS, format_minutes, parse_typed_time
 
@@ -721,7 +722,7 @@ def season_warnings(schedule) -> list[str]:
         if not any(r.mode != schedule.default_mode for ranges in season.weekly.values()
                    for r in ranges):
             found.append(f"Season {season.name} has no open hours: from "
-                         f"{season.first:%a %d %b %Y} to {season.last:%a %d %b %Y} the "
+                         f"{timefmt.day(season.first)} to {timefmt.day(season.last)} the "
                          f"phones stay in {schedule.default_mode} all day. Give it hours, "
                          "or remove it if the office is not closed then.")
     return found

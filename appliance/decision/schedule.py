@@ -29,6 +29,7 @@ from appliance.decision.holiday_source import (
     subdivision_codes,
 )
 from appliance.errors import ValidationError
+from appliance.timetext import read_clock
 from appliance.validation import MODE_RE, Problems, join, json_type, show
 
 #: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
@@ -292,31 +293,20 @@ def format_minutes(minutes: int) -> str:
 
 
 # ASCII digits only: \d would also read other scripts' digits.
-_TYPED_TIME_RE = re.compile(r"^([0-9]{1,2})(?: *[:.h] *([0-9]{2}))?$|^([0-9]{1,2})([0-9]{2})$")
-
-
 def parse_typed_time(text) -> str | None:
     """A time of day as people type it, written the schedule's way (``"HH:MM"``), or
     None when it is not one.
 
-    ``"8:00"``, ``"08:00"``, ``"0800"``, ``"800"``, ``"8"``, ``"17.30"`` and ``"17h30"``
-    all read as clock times; ``"24:00"`` (``"2400"``, ``"24"``) is the end of the day.
-    The schedule's JSON keeps the strict ``"HH:MM"``: the editor passes what people type
-    through this first, so the check that follows names only what could not be read.
+    ``"8:00"``, ``"0800"``, ``"800"``, ``"17.30"`` and the rest that
+    :func:`appliance.timetext.read_clock` reads; ``"24:00"`` (``"2400"``, ``"24"``) is
+    the end of the day. The schedule's JSON keeps the strict ``"HH:MM"``: the editor
+    passes what people type through this first, so the check that follows names only
+    what could not be read.
 
     :param str text: what was typed (surrounding spaces are ignored).
     """
-    if not isinstance(text, str):
-        return None
-    found = _TYPED_TIME_RE.match(text.strip())
-    if found is None:
-        return None
-    hours, minutes = (found.group(1), found.group(2)) if found.group(1) is not None \
-        else (found.group(3), found.group(4))
-    hours, minutes = int(hours), int(minutes or 0)
-    if minutes > 59 or hours > 24 or hours == 24 and minutes:
-        return None
-    return f"{hours:02d}:{minutes:02d}"
+    found = read_clock(text, end_of_day=True)
+    return f"{found[0]:02d}:{found[1]:02d}" if found is not None else None
 
 
 # -- the validator ------------------------------------------------------------------------

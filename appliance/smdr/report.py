@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+from appliance.timetext import when
+
 DAY = "day"
 #: Columns of :func:`to_csv`, in order.
 CSV_COLUMNS = ("start_local", "night", "mode", "extension", "trunk", "direction",
@@ -227,7 +229,7 @@ def span_text(began: datetime, ended: datetime | None) -> str:
     to now"`` while it runs. Both are local datetimes."""
     if ended is None:
         return f"{began:%H:%M} to now"
-    return f"{began:%H:%M} to {ended:%a} {ended.day} {ended:%b} {ended:%H:%M}"
+    return f"{began:%H:%M} to {when(ended, began, ended.tzinfo)}"
 
 
 def _cell(value) -> str:

@@ -49,7 +49,7 @@ def panel_view():
     identity = g.get("identity")
     return {"snap": snap, "kind": kind, "positions": positions, "mode": status["mode"],
             "verified": status["verified"],
-            "now_text": f"{now:%a %d %b %Y %H:%M:%S}", "now_value": f"{now:%Y-%m-%dT%H:%M}",
+            "now_text": timefmt.stamp(now, tz), "now_value": f"{now:%Y-%m-%dT%H:%M}",
             "api": url_for("api.sim_panel"),
             "may_turn": identity is not None and identity.may("operator"),
             "may_pbx": identity is not None and identity.may("admin"),
