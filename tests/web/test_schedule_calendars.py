@@ -152,7 +152,7 @@ def test_a_season_without_open_hours_is_warned_about(as_user):
     form = _form(**{"seasons[0].name": "Winter", "seasons[0].from": "2026-03-01",
                     "seasons[0].to": "2026-03-31", "action": "preview"})
     text = _text(as_user("admin").post("/schedule", form))
-    assert ("Season Winter has no open hours: from Sun 01 Mar 2026 to Tue 31 Mar 2026 the "
+    assert ("Season Winter has no open hours: from Sun 1 Mar 2026 to Tue 31 Mar 2026 the "
             "phones stay in night all day") in text
 
 
