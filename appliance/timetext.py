@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, tzinfo
+from typing import overload
 
 from appliance.errors import FieldError, ValidationError
 
 
+@overload
+def to_local(value: None, tz: tzinfo | None) -> None: ...
+@overload
+def to_local(value: datetime | str, tz: tzinfo | None) -> datetime: ...
 def to_local(value, tz: tzinfo | None) -> datetime | None:
     """An aware datetime (or ISO-8601 text) in the site's time zone *tz*. With *tz* None
     the value keeps its own offset: the API already gives local times (the CLI, which has
@@ -39,9 +44,10 @@ def day(value, now: datetime | None = None, tz: tzinfo | None = None) -> str:
     return text if value.year == this_year else f"{text} {value.year}"
 
 
-def when(value, now: datetime, tz: tzinfo | None) -> str:
+def when(value, now: datetime | None, tz: tzinfo | None) -> str:
     """A moment, the one way people read it everywhere: ``"Thu 3 Dec 08:00"`` in the
-    site's time zone, with the year when it is not *now*'s (``"Fri 24 Dec 2027 17:00"``).
+    site's time zone, with the year when it is not *now*'s (``"Fri 24 Dec 2027 17:00"``;
+    always with the year when *now* is None).
 
     Never "today" or "tomorrow": at 01:00 "tomorrow 08:00" is read both ways, and the
     same end must read the same on a button, in a question and in the status line.

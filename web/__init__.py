@@ -29,6 +29,13 @@ import logging
 from datetime import timedelta
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+
+class DocumentedOrderJSON(DefaultJSONProvider):
+    """Flask's JSON, with an answer's fields in the order docs/API.md gives them."""
+
+    sort_keys = False
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,7 @@ def create_app(appliance=None, *, store=None, virtual_panel=None, test_config=No
     )
     if test_config:
         app.config.from_mapping(test_config)
-    app.json.sort_keys = False
+    app.json = DocumentedOrderJSON(app)
     app.extensions["nightswitch"] = appliance
     app.extensions["nightswitch.store"] = store
     app.extensions["nightswitch.virtual_panel"] = virtual_panel

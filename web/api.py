@@ -130,8 +130,8 @@ def check_order(first: date | None, last: date | None) -> None:
 def date_span(default_days: int) -> tuple[date, date]:
     """``from`` and ``to`` (local dates, inclusive) from the query, checked."""
     today = now().astimezone(site_tz()).date()
-    last = query_date("to", today)
-    first = query_date("from", last - timedelta(days=default_days - 1))
+    last = query_date("to", today) or today
+    first = query_date("from", last - timedelta(days=default_days - 1)) or last
     check_order(first, last)
     errors = []
     if (last - first).days >= MAX_CALL_DAYS:

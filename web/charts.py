@@ -60,7 +60,7 @@ def day_rows(schedule, first: date, days: int, *, day_plan) -> list[DayRow]:
     for offset in range(days):
         day = first + timedelta(days=offset)
         plan = day_plan(schedule, day)
-        segments = []
+        segments: list[Segment] = []
         for piece in plan.pieces:
             if segments and segments[-1].mode == piece.mode and segments[-1].reason == piece.reason:
                 last = segments.pop()
@@ -171,7 +171,7 @@ def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
     for i, label in enumerate(labels):
         name = titles[i] if titles else label
         x = left + i * slot + (slot - bar) / 2
-        base = top + plot_h
+        base = float(top + plot_h)
         parts = []
         for s in series:
             value = s.values[i]

@@ -53,10 +53,9 @@ def _answer(status: int, message: str, *, errors=None, headers=None):
         except Exception:  # the error page itself must never fail
             log.exception("rendering the error page")
             html = f"<!doctype html><title>Error {status}</title><p>{status}</p>"
-        response = html, status
         from flask import make_response
 
-        response = make_response(response)
+        response = make_response(html, status)
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

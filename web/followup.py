@@ -86,7 +86,7 @@ def callbacks_view(zone: str) -> dict:
     tz = api.site_tz()
     for group in data["numbers"]:
         for call in group["calls"]:
-            call["time_text"] = timefmt.to_local(call["started_at"], tz).strftime("%a %H:%M")
+            call["time_text"] = f"{timefmt.to_local(call['started_at'], tz):%a %H:%M}"
         if group["called_back"]:
             group["called_back"]["when"] = timefmt.stamp(group["called_back"]["at"], tz)
     # Issue 16: the night's end with its date, and no "0 not answered" where the call

@@ -16,6 +16,7 @@ Add, remove and copy buttons are plain submit buttons named ``action``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from appliance import timetext as timefmt
@@ -46,7 +47,7 @@ def blank_weekly() -> dict:
     return {day: [] for day in WEEKDAYS}
 
 
-BLANKS = {
+BLANKS: dict[str, Callable[..., dict]] = {
     "range": blank_range,
     "custom": lambda: {"name": "", "date": ""},
     "season": lambda: {"name": "", "from": "", "to": "", "weekly": blank_weekly()},
@@ -194,7 +195,8 @@ def normalize(model) -> dict:
     if not isinstance(categories, list):
         categories = []
     custom = []
-    for row in (hol.get("custom") if isinstance(hol.get("custom"), list) else [])[:MAX_ROWS]:
+    rows = hol.get("custom")
+    for row in (rows if isinstance(rows, list) else [])[:MAX_ROWS]:
         row = row if isinstance(row, dict) else {}
         custom.append({"name": _text(row.get("name")), "date": _text(row.get("date"))})
     seasons = []
@@ -292,12 +294,14 @@ def _yearly_json(exc: dict) -> dict:
         yearly["when"] = exc["when"] or None
     elif exc["to"] and found:
         last = _MONTH_DAY.match(exc["to"])
+        first_day: date | None
+        last_day: date | None
         try:
             first_day = date(2000, yearly["month"], yearly["day"])
             last_day = date(2000, int(last.group(1)), int(last.group(2))) if last else None
         except ValueError:
             first_day = last_day = None
-        if last_day is None:
+        if last_day is None or first_day is None:
             yearly["days"] = exc["to"]
         else:
             if last_day < first_day:            # 24 December to 2 January

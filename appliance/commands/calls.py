@@ -362,7 +362,7 @@ def _capture_time(args, tz, mtime) -> datetime:
 
 def run_import(args) -> int:
     from appliance.smdr.framing import frame_bytes
-    from appliance.smdr.parser import LineKind, parse_line
+    from appliance.smdr.parser import LineKind, ParsedLine, parse_line
 
     errors = []
     try:
@@ -383,7 +383,8 @@ def run_import(args) -> int:
     now = _capture_time(args, tz, mtime)
     _note(note)
 
-    parsed = []
+    # (line number, what it read as or None when cut off, why it is junk, the text)
+    parsed: list[tuple[int, ParsedLine | None, str | None, str]] = []
     for number, line in enumerate(frame_bytes(data, **fmt.framer_options()), start=1):
         if line.dropped:
             parsed.append((number, None, f"line longer than 512 characters: {line.dropped} "
@@ -417,6 +418,8 @@ def run_import(args) -> int:
         lines[0] += " — dry run, nothing stored"
         for p in calls[:show]:
             r = p.record
+            if r is None:
+                continue    # a call line always carries its record
             lines.append(f"  {stamp(r.started_at, tz)}  "
                          f"{r.direction or '?':<8} ext {r.extension or '-':<6} "
                          f"trunk {r.trunk or '-':<5} dur {_dur(r.duration_s):>8}  "

@@ -189,7 +189,7 @@ def test_pbx(config, factory, asker: Asker, seconds: float, *, simulate: bool = 
     if not serial_specs:
         raise NightswitchError("no serial actuator in the config: nothing to test on the PBX "
                                "port (add an [[actuators]] table with type = \"serial\")")
-    sims = []
+    sims: list = []     # the PBX simulators started for --simulate, stopped at the end
     if simulate:
         from appliance.sim.pbx_model import PbxModel
         from appliance.sim.pty_pbx import simulate_serial_ports

@@ -83,6 +83,9 @@ class ControllerParts(Protocol):
         self, state: ZoneState, parsed: Any, data: dict, version: int, by: str, what: str
     ) -> None: ...
 
+    # the hardware tests (hardware_tests.py)
+    def serial_actuator_names(self) -> list[str]: ...
+
     # key events (panel_events.py)
     def _end_led_test(self, test: LedTest) -> None: ...
 

@@ -202,9 +202,9 @@ def summary(calls, history, tz, start, end) -> dict:
         hour = hours[at.astimezone(tz).hour]
         hour["calls"] += 1
         hour[key] += 1
-        span = hist.span_at(at)
-        if span is not None:
-            entry = night_entry(span)
+        night = hist.span_at(at)
+        if night is not None:
+            entry = night_entry(night)
             entry["calls"] += 1
             entry[key] += 1
 

@@ -134,7 +134,8 @@ def pbx_test_view() -> dict | None:
         return None
     # The walk's own lines are numbered ("3. the PBX reports ..."); the lines before them
     # describe the profile, and the last ones count bytes and give the verdict.
-    about, steps = [], []
+    about: list[str] = []
+    steps: list[str] = []
     for line in result["steps"]:
         (steps if steps or re.match(r"\d+\. ", line) else about).append(line)
     return dict(result, at_text=timefmt.stamp(result.get("at"), site_tz()), about=about,
