@@ -42,7 +42,8 @@ from appliance.errors import (
 from appliance.pbx import dialogue
 from appliance.pbx.link import PbxLink
 from appliance.pbx.port_settings import parse_settings
-from appliance.pbx.profiles import DEFAULT_SITE_DIR, Profile, ProfileSet, load_profiles
+from appliance.pbx.profile_model import Profile, ProfileSet
+from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
 from appliance.validation import MODE_RE
 
 ALLOWED = {"profile", "port", "username", "password", "settings", "modes"}

@@ -14,7 +14,8 @@ import time
 from appliance.errors import DialogueError, ValidationError
 from appliance.pbx.link import PbxLink
 from appliance.pbx.port_settings import parse_settings
-from appliance.pbx.profiles import DEFAULT_SITE_DIR, Profile, load_profiles
+from appliance.pbx.profile_model import Profile
+from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
 
 
 def _from_spec(spec: dict, profiles_dir, profiles):

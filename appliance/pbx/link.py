@@ -39,7 +39,7 @@ from appliance.errors import DialogueError, LoginRefused, PortError
 from appliance.pbx.dialogue import Dialogue
 from appliance.pbx.port_settings import SerialSettings
 from appliance.pbx.probe import reach_command_prompt
-from appliance.pbx.profiles import Profile
+from appliance.pbx.profile_model import Profile
 
 log = logging.getLogger(__name__)
 

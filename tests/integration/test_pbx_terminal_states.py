@@ -14,7 +14,7 @@ import pytest
 
 from appliance.actuators import serial_port
 from appliance.errors import ActuatorError, LoginRefused
-from appliance.pbx.profiles import ErrorPattern
+from appliance.pbx.profile_model import ErrorPattern
 from appliance.sim import PbxSimulator
 from tests.fixtures.pbx.simhelp import PASSWORD, fast, profiles, spec_for
 

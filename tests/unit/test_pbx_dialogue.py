@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from appliance.errors import DialogueError, DialogueTimeout, LoginRefused, PortError
 from appliance.pbx.dialogue import MAX_BUFFER, Dialogue, clean, prompt_at_end
 from appliance.pbx.port_settings import SerialSettings
-from appliance.pbx.profiles import ErrorPattern, Step
+from appliance.pbx.profile_model import ErrorPattern, Step
 from tests.appliance_helpers import wait_until
 
 ANSWER = re.compile(r"SYSTEM STATUS CHANGED TO\s+DAY")

@@ -9,13 +9,9 @@ import tomllib
 import pytest
 
 from appliance.errors import ValidationError
-from appliance.pbx.profiles import (
-    METHODS,
-    SHIPPED_DIR,
-    load_profile_file,
-    load_profiles,
-    parse_profile,
-)
+from appliance.pbx.profile_model import METHODS
+from appliance.pbx.profile_reader import parse_profile
+from appliance.pbx.profiles import SHIPPED_DIR, load_profile_file, load_profiles
 from appliance.smdr.formats import load_format
 from tests.fixtures.pbx.simhelp import BAD_DIR, SITE_DIR
 

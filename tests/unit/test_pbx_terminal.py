@@ -9,7 +9,8 @@ import tomllib
 import pytest
 
 from appliance.errors import ValidationError
-from appliance.pbx.profiles import SHIPPED_DIR, _merge, load_profiles, parse_profile
+from appliance.pbx.profile_reader import parse_profile
+from appliance.pbx.profiles import SHIPPED_DIR, _merge, load_profiles
 from appliance.pbx.terminal import default_during, derive_terminal
 from tests.fixtures.pbx.simhelp import SITE_DIR, profiles
 
