@@ -48,7 +48,7 @@ HEARTBEAT_S = 300.0
 #: Messages waiting for the inbox thread; beyond that a flood is dropped, not queued.
 INBOX_SIZE = 64
 #: How far before last night the mode history is read, as the API reads it
-#: (web/api.py HISTORY_LEAD): a night that began before the window keeps its label.
+#: (web/api/common.py HISTORY_LEAD): a night that began before the window keeps its label.
 HISTORY_LEAD = timedelta(days=31)
 _RESYNC = object()   # put in the snapshot queue: publish everything again
 
