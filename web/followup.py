@@ -59,7 +59,7 @@ def callback_data(zone: str, night: date | None) -> dict:
     db = store()
     now = api.now()
     start = api.local_midnight(night, tz)
-    history = db.mode_history(zone, start - api.HISTORY_LEAD, now + timedelta(seconds=1))
+    history = db.mode_history(zone, start - report.HISTORY_LEAD, now + timedelta(seconds=1))
     span = cb.night_span(history, tz, night)
     calls = []
     if span is not None:

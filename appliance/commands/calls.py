@@ -15,26 +15,31 @@ The site's time zone comes from the config's ``site.timezone`` when the config e
 else from ``--tz``, else UTC (with a note), since PBXs print local time.
 """
 
+
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.commands.calls_common import (
+    _date,
+    _formats_dir,
+    _note,
+    _open_store,
+    _site,
+    _zone,
+)
+from appliance.commands.calls_detect import run_detect
+from appliance.commands.calls_import import run_import
 from appliance.commands.output import emit
 from appliance.errors import FieldError, ValidationError
 from appliance.timetext import stamp
 
 NAME = "calls"
 DEFAULT_DAYS = 7
-#: History fetched before a report's start so that a night that began earlier gets its
-#: true label (see appliance.smdr.report).
-HISTORY_LEAD = timedelta(days=31)
-SHOW_UNPARSED = 5
+
 
 
 def register(subparsers, common) -> None:
@@ -138,85 +143,6 @@ def register(subparsers, common) -> None:
     det.set_defaults(func=run_detect)
 
 
-# -- shared helpers ------------------------------------------------------------------
-
-def _site(args):
-    """``(tz, config or None, note)``: the time zone from the config, else ``--tz``, else
-    UTC."""
-    tz_arg = getattr(args, "tz", None)
-    if args.config and Path(args.config).exists():
-        from appliance.config import load_config  # lazily: `calls formats` needs no config
-
-        config = load_config(args.config)
-        note = None
-        if tz_arg and tz_arg != config.timezone:
-            note = (f"note: --tz {tz_arg} ignored; the config {args.config} sets "
-                    f"site.timezone = {config.timezone}")
-        return ZoneInfo(config.timezone), config, note
-    if tz_arg:
-        try:
-            return ZoneInfo(tz_arg), None, None
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError([FieldError("--tz", f"{tz_arg!r} is not an IANA time zone; "
-                                                      "use a name such as Europe/Berlin or "
-                                                      "America/Chicago")]) from None
-    return (ZoneInfo("UTC"), None,
-            f"note: no config at {args.config} and no --tz: times are read as UTC")
-
-
-def _router(args, zone: str, config):
-    """Without ``--zone``, the config's ``[[smdr.routes]]`` share the calls out among the
-    zones as the live intake does; with it, every call goes to that zone."""
-    from appliance.smdr.routing import CallRouter
-
-    smdr = config.smdr if config is not None else None
-    if args.zone is None and smdr and smdr.get("routes"):
-        return CallRouter(smdr["zone"], smdr["routes"])
-    return CallRouter(zone)
-
-
-def _zone(args, config) -> str:
-    zones = config.zone_names if config is not None else None
-    zone = args.zone or (zones[0] if zones else "main")
-    if zones is not None and zone not in zones:
-        raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
-                                                    f"zones: {', '.join(zones)}")])
-    return zone
-
-
-def _date(value: str, option: str) -> date:
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError([FieldError(option, f"{value!r} is not a date; use YYYY-MM-DD, "
-                                                  "such as 2026-03-01")]) from None
-
-
-def _formats_dir(args) -> Path:
-    if getattr(args, "formats_dir", None):
-        return Path(args.formats_dir)
-    return Path(args.config).parent / "smdr"
-
-
-def _note(text: str | None) -> None:
-    if text:
-        print(text, file=sys.stderr)
-
-
-def _open_store(data_dir, *, must_exist: bool):
-    from appliance.store import Store
-
-    path = Path(data_dir)
-    if must_exist and not (path / "nightswitch.db").exists():
-        raise ValidationError([FieldError("--data", f"no nightswitch database in {path}; "
-                                                     "give the data directory of the "
-                                                     "appliance (default /var/lib/nightswitch)")])
-    return Store(path)
-
-
-# -- report ---------------------------------------------------------------------------
 
 def _report_span(args, tz) -> tuple[date, date]:
     errors = []
@@ -251,7 +177,7 @@ def _local_midnight(day: date, tz) -> datetime:
 
 
 def run_report(args) -> int:
-    from appliance.smdr.report import summary, to_csv
+    from appliance.smdr.report import HISTORY_LEAD, summary, to_csv
 
     tz, config, note = _site(args)
     zone = _zone(args, config)
@@ -321,161 +247,6 @@ def _short(iso: str) -> str:
     return stamp(iso, None, seconds=False)      # the report's times are local already
 
 
-# -- import ---------------------------------------------------------------------------
-
-def _load_format(name: str, site_dir: Path):
-    from appliance.smdr.formats import UnknownFormat, load_format
-
-    try:
-        return load_format(name, site_dir)
-    except UnknownFormat as exc:
-        raise ValidationError([FieldError("--format", str(exc))]) from None
-
-
-def _read_capture(path: str) -> tuple[bytes, datetime | None]:
-    try:
-        if path == "-":
-            return sys.stdin.buffer.read(), None
-        data = Path(path).read_bytes()
-        mtime = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc)
-        return data, mtime
-    except OSError as exc:
-        raise ValidationError([FieldError("FILE", f"cannot read {path}: "
-                                                  f"{exc.strerror or exc}")]) from None
-
-
-def _capture_time(args, tz, mtime) -> datetime:
-    if args.now:
-        try:
-            when = datetime.fromisoformat(args.now)
-        except ValueError:
-            raise ValidationError([FieldError("--now", f"{args.now!r} is not a date and time; "
-                                                       "use YYYY-MM-DDTHH:MM such as "
-                                                       "2026-03-02T08:30")]) from None
-        return when.replace(tzinfo=tz) if when.tzinfo is None else when
-    if mtime is not None:
-        return mtime
-    from appliance.inputs.clock import SystemClock  # the one place the time is read
-
-    return SystemClock().now()
-
-
-def run_import(args) -> int:
-    from appliance.smdr.framing import frame_bytes
-    from appliance.smdr.parser import LineKind, ParsedLine, parse_line
-
-    errors = []
-    try:
-        show = int(args.show, 10)
-        if show < 0:
-            raise ValueError
-    except ValueError:
-        errors.append(FieldError("--show", f"{args.show!r} is not allowed; use a whole "
-                                           "number 0 or more"))
-        show = 0
-    if errors:
-        raise ValidationError(errors)
-    tz, config, note = _site(args)
-    zone = _zone(args, config)
-    router = _router(args, zone, config)
-    fmt = _load_format(args.fmt, _formats_dir(args))
-    data, mtime = _read_capture(args.file)
-    now = _capture_time(args, tz, mtime)
-    _note(note)
-
-    # (line number, what it read as or None when cut off, why it is junk, the text)
-    parsed: list[tuple[int, ParsedLine | None, str | None, str]] = []
-    for number, line in enumerate(frame_bytes(data, **fmt.framer_options()), start=1):
-        if line.dropped:
-            parsed.append((number, None, f"line longer than 512 characters: {line.dropped} "
-                                         "more were cut off", line.text))
-            continue
-        result = parse_line(line.text, fmt, now=now, tz=tz)
-        parsed.append((number, result, result.reason, line.text))
-    calls = [p for _, p, _, _ in parsed if p is not None and p.kind is LineKind.CALL]
-    headers = [p for _, p, _, _ in parsed if p is not None and p.kind is LineKind.HEADER]
-    junk = [(n, reason, text) for n, p, reason, text in parsed
-            if p is None or p.kind is LineKind.JUNK]
-    if junk and not calls:
-        n, reason, _ = junk[0]
-        raise ValidationError([FieldError("--format", f"no line of {args.file} reads as a "
-                                                      f"{fmt.name} call (line {n}: {reason}); "
-                                                      "check the format with --dry-run or "
-                                                      "`nightswitch calls formats`")])
-    duplicates = 0
-    if not args.dry_run:
-        store = _open_store(args.data, must_exist=False)
-        try:
-            duplicates = _store_import(store, router, fmt.name, calls, junk, now)
-        finally:
-            store.close()
-    where = (f"zone {zone}" if not router.routes
-             else "zones " + ", ".join(router.zones) + " by [[smdr.routes]]")
-    lines = [f"{args.file}: {len(parsed)} lines as {fmt.name} ({where}, "
-             f"{getattr(tz, 'key', tz)}): {len(calls)} calls, {len(headers)} headers "
-             f"skipped, {len(junk)} unparsed"]
-    if args.dry_run:
-        lines[0] += " — dry run, nothing stored"
-        for p in calls[:show]:
-            r = p.record
-            if r is None:
-                continue    # a call line always carries its record
-            lines.append(f"  {stamp(r.started_at, tz)}  "
-                         f"{r.direction or '?':<8} ext {r.extension or '-':<6} "
-                         f"trunk {r.trunk or '-':<5} dur {_dur(r.duration_s):>8}  "
-                         f"answered {_yes(r.answered):<3}  {r.number or ''}")
-        if len(calls) > show:
-            lines.append(f"  ... {len(calls) - show} more calls")
-    elif duplicates:
-        lines.append(f"{duplicates} of the calls were stored already and were skipped")
-    for n, reason, text in junk[:SHOW_UNPARSED]:
-        lines.append(f"  line {n} unparsed: {reason}: {text[:60]!r}")
-    if len(junk) > SHOW_UNPARSED:
-        lines.append(f"  ... {len(junk) - SHOW_UNPARSED} more unparsed lines")
-    emit("\n".join(lines))
-    return 0
-
-
-def _store_import(store, router, fmt_name, calls, junk, now) -> int:
-    """Store *calls* not already stored (each in the zone *router* gives it) and the *junk*
-    lines; returns the duplicates."""
-    duplicates = 0
-    if calls:
-        starts = [p.record.started_at for p in calls]
-        existing = set()
-        for zone in router.zones:
-            existing |= {(zone, c["started_at"], c["raw"]) for c in
-                         store.calls(zone, min(starts), max(starts) + timedelta(seconds=1))}
-        for p in calls:
-            zone = router.zone_of(p.record)
-            key = (zone, p.record.started_at.astimezone(timezone.utc).isoformat(),
-                   p.record.raw)
-            if key in existing:
-                duplicates += 1
-                continue
-            try:
-                store.add_call(zone, p.record)
-            except ValidationError as exc:
-                store.add_unparsed(at=now, fmt=fmt_name, raw=p.record.raw,
-                                   reason=f"the store refused the record: {exc}"[:500])
-            existing.add(key)
-    for _, reason, text in junk:
-        store.add_unparsed(at=now, fmt=fmt_name, raw=text, reason=reason)
-    return duplicates
-
-
-def _dur(seconds) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _yes(value) -> str:
-    return "?" if value is None else ("yes" if value else "no")
-
-
-# -- formats --------------------------------------------------------------------------
-
 def run_formats(args) -> int:
     from appliance.smdr.formats import load_all
 
@@ -497,164 +268,3 @@ def run_formats(args) -> int:
         for line in exc.render().splitlines():
             print(f"nightswitch: error: format {name}: {line}", file=sys.stderr)
     return 2 if bad else 0
-
-
-# -- detect ---------------------------------------------------------------------------
-
-def _number(text: str, option: str, lo, hi, kind=float):
-    try:
-        value = kind(text)
-        if not lo <= value <= hi:
-            raise ValueError
-        return value
-    except ValueError:
-        raise ValidationError([FieldError(option, f"{text!r} is not allowed; use a number "
-                                                  f"{lo} to {hi}")]) from None
-
-
-def _rates(text: str) -> list[int]:
-    from appliance.pbx.port_settings import BAUD_RATES
-
-    rates = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) not in BAUD_RATES:
-            raise ValidationError([FieldError("--rates", f"{part!r} is not a rate; use "
-                                                         "comma-separated rates from "
-                                                         + ", ".join(map(str, BAUD_RATES)))])
-        rates.append(int(part))
-    return list(dict.fromkeys(rates))
-
-
-PARITY_WORDS = {"even": "even parity (7E1)", "odd": "odd parity (7O1)",
-                "none": "always 0 (8N1)", "mark": "always 1 (mark parity)", None: "no pattern"}
-
-
-def run_detect(args) -> int:
-    from appliance.smdr.detect import detect
-    from appliance.smdr.formats import load_all
-
-    seconds = _number(args.seconds, "--seconds", 1, 600)
-    lines = _number(args.lines, "--lines", 1, 1000, int)
-    rates = _rates(args.rates)
-    tz, _, note = _site(args)
-    good, bad = load_all(_formats_dir(args))
-    if args.formats:
-        unknown = [n for n in args.formats if n not in good]
-        if unknown:
-            raise ValidationError([FieldError("--format", f"unknown SMDR format "
-                                                          f"{', '.join(map(repr, unknown))}; "
-                                                          "formats are " + ", ".join(good))])
-        formats = [good[n] for n in args.formats]
-    else:
-        formats = list(good.values())
-    _note(note)
-    if not args.json:
-        print(f"Listening on {args.port} at {', '.join(map(str, rates))} baud, up to "
-              f"{seconds:g} s each (make a few calls now) ...", file=sys.stderr)
-
-    def progress(rate, data):
-        if not args.json:
-            print(f"  {rate} baud: {len(data)} bytes", file=sys.stderr)
-
-    result = detect(args.port, formats, rates=rates, seconds=seconds, lines=lines, tz=tz,
-                    progress=progress)
-    if args.json:
-        emit(json.dumps(_detection_json(result, args.port, good), indent=2))
-    else:
-        emit("\n".join(_detection_text(result, args.port, good, tz)))
-    return 0 if result.proposal is not None else 1
-
-
-def _proposed_settings(reading, good) -> dict:
-    fmt = good[reading.fmt]
-    bits, parity = {"8N1": (8, "none"), "7E1": (7, "even")}[reading.framing]
-    stopbits = fmt.serial.stopbits if fmt.serial is not None else 1
-    return {"baudrate": reading.rate, "bytesize": bits, "parity": parity,
-            "stopbits": stopbits}
-
-
-def _detection_text(result, port, good, tz) -> list[str]:
-    out = [f"{'rate':>5}  {'bytes':>6}  {'lines':>5}  {'best format':<24} {'read':>7} "
-           f"{'calls':>5} {'junk':>5}  top bit"]
-    for rate, best in result.best_per_rate().items():
-        data = result.captured[rate]
-        if rate in result.errors:
-            out.append(f"{rate:>5}  cannot listen: {result.errors[rate]}")
-            continue
-        if best is None or not best.calls:
-            lines = best.lines if best else 0
-            out.append(f"{rate:>5}  {len(data):>6}  {lines:>5}  {'(none reads)':<24} "
-                       f"{'':>7} {'':>5} {'':>5}  {PARITY_WORDS[result.parity[rate]]}")
-            continue
-        out.append(f"{rate:>5}  {len(data):>6}  {best.lines:>5}  {best.fmt:<24} "
-                   f"{best.read:>3}/{best.lines:<3} {best.calls:>5} {best.junk:>5}  "
-                   f"{PARITY_WORDS[result.parity[rate]]}")
-    out.append("")
-    best = result.proposal
-    if best is None:
-        if not any(result.captured.values()):
-            out.append("Nothing arrived at any rate. Check that the PBX's SMDR output is on, "
-                       "the cable (a null-modem adapter?) and the port; make calls while "
-                       "listening, or listen longer with --seconds.")
-        else:
-            out.append("Bytes arrived, but no line read as any format at any of these rates "
-                       "and framings. Capture a sample (section 7 of the installer guide), "
-                       "try it with `nightswitch calls import FILE --format NAME --dry-run`, "
-                       "and write a site format if none fits.")
-        return out
-    settings = _proposed_settings(best, good)
-    out.append(f"Proposal: format {best.fmt} at {best.rate} baud {best.framing} "
-               f"({best.read} of {best.lines} lines read: {best.calls} calls, "
-               f"{best.headers} headers, {best.junk} unparsed)")
-    said = result.parity[best.rate]
-    other = "8N1" if best.framing == "7E1" else "7E1"
-    if said == "even":
-        out.append(f"  {other} reads the same lines; the top bit of every character is the "
-                   "even parity of the other seven, so the PBX sends 7 data bits with even "
-                   "parity.")
-    elif said == "none":
-        out.append(f"  {other} reads the same lines; the top bit is always 0, so the PBX "
-                   "sends 8 data bits without parity.")
-    else:
-        out.append(f"  the top bit shows {PARITY_WORDS[said]}: check the PBX's parity "
-                   "setting; the lines read either way.")
-    out.append("  Stop bits cannot be told by listening; 1 reads a PBX that sends 2.")
-    for tie in result.ties:
-        out.append(f"  {tie.fmt} reads as many lines: compare the examples of both with "
-                   "`calls import --dry-run`.")
-    out += ["", "[smdr]", f'port = "{port}"', f'format = "{best.fmt}"',
-            "settings = { " + ", ".join(f'{k} = {v}' if not isinstance(v, str)
-                                        else f'{k} = "{v}"'
-                                        for k, v in settings.items()) + " }", "",
-            "Examples:"]
-    for raw, record in best.examples:
-        out.append(f"  {raw.strip()[:78]}")
-        out.append(f"    -> {stamp(record.started_at, tz)} "
-                   f"{record.direction or '?'} ext {record.extension or '-'} trunk "
-                   f"{record.trunk or '-'} dur {_dur(record.duration_s)} answered "
-                   f"{_yes(record.answered)} {record.number or ''}".rstrip())
-    return out
-
-
-def _detection_json(result, port, good) -> dict:
-    best = result.proposal
-    rates = []
-    for rate, reading in result.best_per_rate().items():
-        rates.append({"rate": rate, "bytes": len(result.captured[rate]),
-                      "error": result.errors.get(rate), "top_bit": result.parity[rate],
-                      "best": None if reading is None or not reading.calls else
-                      {"format": reading.fmt, "framing": reading.framing,
-                       "lines": reading.lines, "calls": reading.calls,
-                       "headers": reading.headers, "junk": reading.junk}})
-    proposal = None
-    if best is not None:
-        proposal = {"format": best.fmt, "rate": best.rate, "framing": best.framing,
-                    "settings": _proposed_settings(best, good), "lines": best.lines,
-                    "calls": best.calls, "headers": best.headers, "junk": best.junk,
-                    "ties": [t.fmt for t in result.ties],
-                    "examples": [{"line": raw, "start": r.started_at.isoformat(),
-                                  "direction": r.direction, "extension": r.extension,
-                                  "trunk": r.trunk, "duration_s": r.duration_s}
-                                 for raw, r in best.examples]}
-    return {"port": port, "rates": rates, "proposal": proposal}

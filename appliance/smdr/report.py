@@ -29,12 +29,15 @@ import bisect
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from appliance.timetext import when
 
 DAY = "day"
+#: How far before a report's start the mode history is read, so a night that began
+#: before the start gets its true label.
+HISTORY_LEAD = timedelta(days=31)
 #: Columns of :func:`to_csv`, in order.
 CSV_COLUMNS = ("start_local", "night", "mode", "extension", "trunk", "direction",
                "duration_s", "answered", "number")

@@ -11,7 +11,6 @@ lists every endpoint with a curl example.
 from web.api import accounts, hardware, health, records, schedule, simulator, status  # noqa: F401
 from web.api.accounts import create_token
 from web.api.common import (
-    HISTORY_LEAD,
     bp,
     date_span,
     json_body,
@@ -32,7 +31,7 @@ from web.api.schedule import rollback
 from web.api.simulator import move_clock, sim, sim_pbx, work_pbx
 
 #: What the pages use of the API's helpers.
-__all__ = ["HISTORY_LEAD", "audit_query", "bp", "calls_data", "create_token", "csv_response",
+__all__ = ["audit_query", "bp", "calls_data", "create_token", "csv_response",
            "date_span", "health_report", "json_body", "local_iso", "local_midnight",
            "move_clock", "now", "only_keys", "query_date", "query_int", "resolve_zone",
            "rollback", "sim", "sim_pbx", "site_tz", "who", "work_pbx", "zone_route"]

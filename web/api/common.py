@@ -17,9 +17,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 #: The longest span of call records one request may ask for.
 MAX_CALL_DAYS = 400
-#: How far before a report's start the mode history is read, so a night that began
-#: before the start gets its true label (appliance.smdr.report).
-HISTORY_LEAD = timedelta(days=31)
 
 
 

@@ -9,7 +9,6 @@ from flask import Response, jsonify, request
 
 from appliance.smdr import report
 from web.api.common import (
-    HISTORY_LEAD,
     check_order,
     date_span,
     local_iso,
@@ -60,7 +59,7 @@ def calls_data(zone_name: str, first: date, last: date) -> tuple[list[dict], lis
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
     db = store()
     calls = db.calls(zone_name, start, end)
-    history = db.mode_history(zone_name, start - HISTORY_LEAD, max(end, now()))
+    history = db.mode_history(zone_name, start - report.HISTORY_LEAD, max(end, now()))
     return calls, history, start, end
 
 

@@ -29,7 +29,6 @@ import socket
 import ssl
 import threading
 import time
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as paho
@@ -47,9 +46,6 @@ REFRESH_S = 60.0
 HEARTBEAT_S = 300.0
 #: Messages waiting for the inbox thread; beyond that a flood is dropped, not queued.
 INBOX_SIZE = 64
-#: How far before last night the mode history is read, as the API reads it
-#: (web/api/common.py HISTORY_LEAD): a night that began before the window keeps its label.
-HISTORY_LEAD = timedelta(days=31)
 _RESYNC = object()   # put in the snapshot queue: publish everything again
 
 
@@ -397,7 +393,7 @@ class MqttBridge:
         for name in self.controller.zone_names():
             try:
                 calls = store.calls(name, start, end)
-                history = store.mode_history(name, start - HISTORY_LEAD, end)
+                history = store.mode_history(name, start - report.HISTORY_LEAD, end)
                 summary = report.summary(calls, history, self.tz, start, end)
                 self._after_hours[name] = state.last_night(summary, today)
             except Exception:
