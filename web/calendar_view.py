@@ -8,7 +8,7 @@ in the app's config); a page served without one (tests, a site without
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import current_app
 
@@ -33,7 +33,7 @@ def _when(iso: str | None, tz) -> str | None:
     if not iso:
         return None
     try:
-        return f"{datetime.fromisoformat(iso).astimezone(tz):%a %d %b %Y %H:%M}"
+        return timefmt.stamp(iso, tz, seconds=False)
     except ValueError:
         return iso
 

@@ -102,7 +102,7 @@ def timeline_svg(rows: list[DayRow], *, now_day: date | None = None,
                    '<svg class="tl-bar" xmlns="http://www.w3.org/2000/svg">')
         for seg in row.segments:
             share = (seg.end - seg.start) / 1440
-            title_text = f"{row.day:%a %d %b} {hhmm(seg.start)}–{hhmm(seg.end)} {seg.reason}"
+            title_text = f"{label} {hhmm(seg.start)}–{hhmm(seg.end)} {seg.reason}"
             out.append(f'<rect class="{mode_class(seg.mode)}" x="{_pct(seg.start)}" y="0" '
                        f'width="{100 * share:.3f}%" height="100%">'
                        f'<title>{escape(title_text)}</title></rect>')

@@ -19,6 +19,7 @@ from appliance.decision.decide import Key, Override, next_schedule_change, previ
 from appliance.decision.schedule import parse_schedule, schedule_to_json
 from appliance.decision.until import resolve_end
 from appliance.errors import FieldError, Refused, ValidationError
+from appliance.timetext import when
 from appliance.vocabulary import MODE_RE, FaultKind
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class Requests:
                     source,
                     f"override to {mode} "
                     + (
-                        f"until {end.astimezone(self.tz):%a %d %b %H:%M}"
+                        f"until {when(end, self.clock.now(), self.tz)}"
                         if end
                         else "until cancelled"
                     ),

@@ -222,7 +222,7 @@ def test_every_override_action_is_one_audit_entry(rig):
     assert len(rig.audit()) == before + 2
     assert (entries[1]["who"], entries[1]["source"], entries[1]["new_mode"]) == \
         ("anna", "api", "day")
-    assert entries[1]["reason"].startswith("override to day until Mon 02 Mar 08:00")
+    assert entries[1]["reason"].startswith("override to day until Mon 2 Mar 08:00")
     assert (entries[0]["who"], entries[0]["source"], entries[0]["new_mode"]) == \
         ("bob", "cli", "night")
 

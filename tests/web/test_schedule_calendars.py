@@ -45,7 +45,7 @@ def test_calendars_are_listed_with_last_refresh_next_closures_and_errors(applian
     text = _text(page)
     section = text[text.index("Calendars"):text.index("History")]
     assert "Closures http://127.0.0.1:" in section
-    assert "Last refresh: Mon 02 Mar 2026 10:00" in section
+    assert "Last refresh: Mon 2 Mar 2026 10:00" in section
     assert "6 closures from 4 events" in section
     assert "Fri 2026-10-02 14:00-18:00 night Team offsite" in section
     assert "Thu 2026-10-15 15:00-18:00 night Team offsite (moved)" in section

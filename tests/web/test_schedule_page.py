@@ -129,7 +129,7 @@ def test_preview_of_the_unsaved_form(as_user, appliance):
     assert r.status_code == 200
     fragment = r.get_data(as_text=True)
     assert "<html" not in fragment and "<svg" in fragment
-    assert "Mon 02 Mar: night 00:00–08:00, day 08:00–12:00, night 12:00–24:00" in _text(r)
+    assert "Mon 2 Mar: night 00:00–08:00, day 08:00–12:00, night 12:00–24:00" in _text(r)
     form["weekly.mon[0].end"] = "25:00"
     r = browser.post("/schedule/preview", form)
     assert "<svg" not in r.get_data(as_text=True)

@@ -48,12 +48,13 @@ def calls():
     tz, now = site_tz(), site_now()
     for n in nights:
         began = timefmt.to_local(n["began"], tz)
-        n["night_text"] = f"{began:%a} {began.day} {began:%b}"
+        n["night_text"] = timefmt.day(began, now, tz)
         n["span_text"] = report.span_text(began, timefmt.to_local(n["ended"], tz))
         n["missed_text"] = missed_text(n)
     return render("calls.html", zone=zone, first=first, last=last, summary=summary,
                   nights=nights, night_chart=night_chart, hour_chart=hour_chart, errors=errors,
-                  smdr=appliance().site.smdr, now=now)
+                  smdr=appliance().site.smdr, now=now,
+                  span_text=f"{timefmt.day(first, now, tz)} to {timefmt.day(last, now, tz)}")
 
 
 def missed_text(night: dict) -> str:

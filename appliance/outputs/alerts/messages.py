@@ -11,13 +11,14 @@ import json
 from datetime import datetime
 
 from appliance.outputs.alerts.rules import Notice, title
+from appliance.timetext import stamp
 
 PHASE_WORDS = {"start": "Alert", "reminder": "Still", "resolved": "Resolved", "test": "Test",
                "report": "Report"}
 
 
 def _local(at: datetime | None, tz) -> str:
-    return f"{at.astimezone(tz):%a %d %b %Y %H:%M}" if at else "?"
+    return stamp(at, tz, seconds=False) if at else "?"
 
 
 def notice_message(notice: Notice, *, target: str, site: str, tz, now: datetime,

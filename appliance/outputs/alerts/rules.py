@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import overload
 
 from appliance.outputs.alerts.events import EVENTS, event_of_fault
+from appliance.timetext import when
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,7 @@ def _local(at: datetime | None, snap: dict) -> str:
         return "?"
     snap_now: datetime | str | None = snap.get("now")
     tz = _parse(snap_now).tzinfo if snap_now else None
-    local = at.astimezone(tz) if tz else at
-    return f"{local:%a %d %b %H:%M}"
+    return when(at, _parse(snap_now) if snap_now else None, tz)
 
 
 def track(open_alerts: dict[str, dict], found: list[Condition], now: datetime, *,
