@@ -62,7 +62,7 @@ def test_preview_shows_calendar_closures_and_any_range(appliance, feeds):
     browser = Browser(client, "viewer")
     page = browser.get("/schedule?preview_from=2026-10-01&preview_to=2026-10-31")
     text = _text(page)
-    assert "Thu 01 Oct 2026 to Sat 31 Oct 2026" in text
+    assert "Thu 1 Oct 2026 to Sat 31 Oct 2026" in text
     assert page.get_data(as_text=True).count('class="tl-row"') == 31
     assert "calendar Closures: Team offsite" in text
     assert 'value="2026-10-01"' in page.get_data(as_text=True)

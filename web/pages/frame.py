@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 
+from appliance import timetext as timefmt
 from web import api, charts, schedule_form
 from web.auth import appliance
 
@@ -56,7 +57,8 @@ def base_context() -> dict:
     facade = current_app.extensions.get("nightswitch")
     if facade is None:
         return {"site_name": "Nightswitch", "zones": [], "multi_zone": False, "nav": [],
-                "simulate": False, "zurl": url_for, "mode_class": charts.mode_class}
+                "simulate": False, "zurl": url_for, "mode_class": charts.mode_class,
+                "timefmt": timefmt}
     names = facade.zone_names()
     labels = dict(facade.site.zones)
     zone = g.get("zone") or names[0]
@@ -66,7 +68,7 @@ def base_context() -> dict:
         multi_zone=len(names) > 1, zone=zone, zone_label=labels.get(zone, zone),
         simulate=current_app.extensions.get("nightswitch.virtual_panel") is not None,
         nav=[item for item in NAV if identity is not None and identity.may(item[2])],
-        zurl=zurl, mode_class=charts.mode_class, dom_id=schedule_form.dom_id,
+        zurl=zurl, mode_class=charts.mode_class, dom_id=schedule_form.dom_id, timefmt=timefmt,
         field_label=schedule_form.field_label,
     )
 
