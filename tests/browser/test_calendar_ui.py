@@ -52,7 +52,7 @@ def test_schedule_page_calendar_parts(browser, served_with_calendars, shots):
         page.fill("#preview-from", "2026-10-01")
         page.fill("#preview-to", "2026-10-31")
         page.click("#preview-range button[type=submit]")
-        until(lambda: "Thu 01 Oct 2026 to Sat 31 Oct 2026" in page.inner_text("#preview"),
+        until(lambda: "Thu 1 Oct 2026 to Sat 31 Oct 2026" in page.inner_text("#preview"),
               10, "the preview to show October")
         page.click("#preview details.as-list summary")
         assert "calendar Closures: Team offsite" in page.inner_text("#preview")
