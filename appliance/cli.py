@@ -43,19 +43,25 @@ COMMAND_MODULES = [
 def _common_parents() -> SimpleNamespace:
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument(
-        "--config", metavar="PATH", default=DEFAULT_CONFIG,
-        help=f"the installer's config file (default: {DEFAULT_CONFIG})")
+        "--config",
+        metavar="PATH",
+        default=DEFAULT_CONFIG,
+        help=f"the installer's config file (default: {DEFAULT_CONFIG})",
+    )
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument(
-        "--data", metavar="DIR", default=DEFAULT_DATA,
-        help=f"the data directory holding nightswitch.db (default: {DEFAULT_DATA})")
+        "--data",
+        metavar="DIR",
+        default=DEFAULT_DATA,
+        help=f"the data directory holding nightswitch.db (default: {DEFAULT_DATA})",
+    )
     return SimpleNamespace(config=config, data=data)
 
 
 def build_parser(modules=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nightswitch",
-        description="Switch a legacy office PBX between day and night service.")
+        prog="nightswitch", description="Switch a legacy office PBX between day and night service."
+    )
     parser.add_argument("--version", action="version", version=f"nightswitch {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -77,12 +83,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     # Library warnings (gpiozero's pin-factory fallbacks) become one log line each.
     warnings.showwarning = _log_warning
     try:
         code = int(args.func(args) or 0)
-        sys.stdout.flush()      # inside the try: a reader that left raises here, not at exit
+        sys.stdout.flush()  # inside the try: a reader that left raises here, not at exit
         return code
     except BrokenPipeError:
         # `nightswitch ... | head`: the reader has what it wanted; not an error.
@@ -102,8 +110,11 @@ def main(argv=None) -> int:
     except Exception as exc:  # a bug: one line for the user, the traceback with -v
         log = logging.getLogger(__name__)
         log.debug("internal error", exc_info=True)
-        print(f"nightswitch: internal error: {type(exc).__name__}: {exc}"
-              + ("" if args.verbose else " (run with -v for details)"), file=sys.stderr)
+        print(
+            f"nightswitch: internal error: {type(exc).__name__}: {exc}"
+            + ("" if args.verbose else " (run with -v for details)"),
+            file=sys.stderr,
+        )
         return 70
 
 

@@ -39,19 +39,26 @@ def listen_host_problem(host: str) -> str | None:
     resolver, with a message about codecs rather than about the setting.
     """
     if not host:
-        return ("an empty host is not an address; use 0.0.0.0 for every interface or "
-                "127.0.0.1 for this machine only")
+        return (
+            "an empty host is not an address; use 0.0.0.0 for every interface or "
+            "127.0.0.1 for this machine only"
+        )
     try:
         ipaddress.ip_address(host)
         return None
     except ValueError:
         pass
     labels = host.rstrip(".").split(".")
-    if (len(host) <= 253 and all(_HOST_LABEL_RE.match(label) for label in labels)
-            and not labels[-1].isdigit()):
+    if (
+        len(host) <= 253
+        and all(_HOST_LABEL_RE.match(label) for label in labels)
+        and not labels[-1].isdigit()
+    ):
         return None
-    return (f"{host!r} is not an address; use an IPv4 address (0.0.0.0, 192.168.1.20), "
-            "an IPv6 address (::, ::1) or a host name of letters, digits, '-' and '.'")
+    return (
+        f"{host!r} is not an address; use an IPv4 address (0.0.0.0, 192.168.1.20), "
+        "an IPv6 address (::, ::1) or a host name of letters, digits, '-' and '.'"
+    )
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,11 @@ class Config:
     panels: list[PanelConfig] = field(default_factory=list)
     actuators: list[dict] = field(default_factory=list)
     smdr: dict | None = None
-    mqtt: object = None           # appliance.outputs.mqtt.settings.MqttSettings
+    mqtt: object = None  # appliance.outputs.mqtt.settings.MqttSettings
     profiles_dir: str = "/etc/nightswitch/profiles"
     smdr_dir: str = "/etc/nightswitch/smdr"
-    calendars: list = field(default_factory=list)   # CalendarConfig (inputs.calendars)
-    alerts: object = None       # appliance.outputs.alerts.settings.AlertsConfig
+    calendars: list = field(default_factory=list)  # CalendarConfig (inputs.calendars)
+    alerts: object = None  # appliance.outputs.alerts.settings.AlertsConfig
     raw: dict = field(default_factory=dict)
 
     @property
@@ -104,8 +111,9 @@ class Config:
         return [z.name for z in self.zones]
 
     def zone_actuators(self, zone: str, role: str | None = None) -> list[dict]:
-        return [a for a in self.actuators
-                if a["zone"] == zone and (role is None or a["role"] == role)]
+        return [
+            a for a in self.actuators if a["zone"] == zone and (role is None or a["role"] == role)
+        ]
 
     def zone_modes(self, zone: str) -> set[str] | None:
         """The modes every primary actuator of *zone* can produce, or None (any mode)
@@ -119,8 +127,23 @@ class Config:
 
 # -- the sections ------------------------------------------------------------------------
 
-TOP_KEYS = {"site", "clock", "web", "verify", "zones", "front_panel", "front_panels",
-            "actuators", "smdr", "profiles", "spare", "reserved", "calendars", "mqtt", "alerts"}
+TOP_KEYS = {
+    "site",
+    "clock",
+    "web",
+    "verify",
+    "zones",
+    "front_panel",
+    "front_panels",
+    "actuators",
+    "smdr",
+    "profiles",
+    "spare",
+    "reserved",
+    "calendars",
+    "mqtt",
+    "alerts",
+}
 
 
 def _check_site(c: Problems, data: dict, cfg: Config) -> None:
@@ -134,15 +157,22 @@ def _check_site(c: Problems, data: dict, cfg: Config) -> None:
         ZoneInfo(tz)
         cfg.timezone = tz
     except (ZoneInfoNotFoundError, ValueError):
-        hint = difflib.get_close_matches(tz, sorted(available_timezones()), n=3, cutoff=0.6) \
-            if isinstance(tz, str) else []
-        c.err("site.timezone", f"{tz!r} is not an IANA time zone such as 'Europe/Berlin'"
-              + (f"; did you mean {', '.join(hint)}?" if hint else ""))
+        hint = (
+            difflib.get_close_matches(tz, sorted(available_timezones()), n=3, cutoff=0.6)
+            if isinstance(tz, str)
+            else []
+        )
+        c.err(
+            "site.timezone",
+            f"{tz!r} is not an IANA time zone such as 'Europe/Berlin'"
+            + (f"; did you mean {', '.join(hint)}?" if hint else ""),
+        )
 
     clock = c.table(data, "clock", "") or {}
     c.unknown(clock, {"sync"}, "clock")
-    cfg.clock_sync = c.string(clock, "sync", "clock", default=cfg.clock_sync,
-                              choices=("timesyncd", "rtc", "always"))
+    cfg.clock_sync = c.string(
+        clock, "sync", "clock", default=cfg.clock_sync, choices=("timesyncd", "rtc", "always")
+    )
 
     web = c.table(data, "web", "") or {}
     c.unknown(web, {"listen", "public_status", "allowed_hosts"}, "web")
@@ -157,23 +187,26 @@ def _check_site(c: Problems, data: dict, cfg: Config) -> None:
             cfg.listen_host, cfg.listen_port = host.strip("[]"), int(port)
     cfg.public_status = c.boolean(web, "public_status", "web", default=False)
     from appliance.web_config import check_allowed_hosts
+
     check_allowed_hosts(c, web, cfg)
 
     verify = c.table(data, "verify", "") or {}
-    c.unknown(verify, {"check_minutes", "drift", "reassert_minutes", "fallback_drill_days"},
-              "verify")
+    c.unknown(
+        verify, {"check_minutes", "drift", "reassert_minutes", "fallback_drill_days"}, "verify"
+    )
     cfg.check_minutes = c.integer(verify, "check_minutes", "verify", default=15, lo=1, hi=1440)
-    cfg.drift = c.string(verify, "drift", "verify", default="enforce",
-                         choices=("enforce", "adopt"))
+    cfg.drift = c.string(verify, "drift", "verify", default="enforce", choices=("enforce", "adopt"))
     # A PBX may come back from its own power cut in another mode
     # (docs/pbx-families.md#after-a-power-cut); an actuator that cannot read it back
     # dials its absolute code again this often (0: never).
-    cfg.reassert_minutes = c.integer(verify, "reassert_minutes", "verify", default=60,
-                                     lo=0, hi=1440)
+    cfg.reassert_minutes = c.integer(
+        verify, "reassert_minutes", "verify", default=60, lo=0, hi=1440
+    )
     # A backup route is only worth something if it is tested: every N days the fallback
     # applies the mode in force and reads it back (0: never, the default).
-    cfg.fallback_drill_days = c.integer(verify, "fallback_drill_days", "verify", default=0,
-                                        lo=0, hi=365)
+    cfg.fallback_drill_days = c.integer(
+        verify, "fallback_drill_days", "verify", default=0, lo=0, hi=365
+    )
 
     profiles = c.table(data, "profiles", "") or {}
     c.unknown(profiles, {"dir"}, "profiles")
@@ -201,8 +234,11 @@ def _check_zones(c: Problems, data: dict, cfg: Config) -> None:
             c.err(f"{path}.name", f"zone {name!r} is defined twice")
         if name:
             seen.add(name)
-            result.append(ZoneConfig(name, c.string(zone, "label", path,
-                                                    default=name.replace("-", " ").title())))
+            result.append(
+                ZoneConfig(
+                    name, c.string(zone, "label", path, default=name.replace("-", " ").title())
+                )
+            )
     if result:
         cfg.zones = result
 
@@ -232,8 +268,9 @@ def _check_panels(c: Problems, data: dict, cfg: Config) -> None:
         if zone in zones_with_panel:
             c.err(f"{path}.zone", f"zone {zone!r} already has a front panel")
         zones_with_panel.add(zone)
-        kind = c.string(panel, "key_switch", path, default="three-position",
-                        choices=KEY_SWITCH_KINDS)
+        kind = c.string(
+            panel, "key_switch", path, default="three-position", choices=KEY_SWITCH_KINDS
+        )
         debounce = c.integer(panel, "debounce_ms", path, default=50, lo=5, hi=1000)
         hold = c.number(panel, "hold_s", path, default=3.0, lo=1, hi=10)
         pull_up = c.boolean(panel, "pull_up", path, default=True)
@@ -256,17 +293,31 @@ def _check_panels(c: Problems, data: dict, cfg: Config) -> None:
                     continue
                 users = " or ".join(k.kind for k in KEY_SWITCHES.values() if key in k.inputs)
                 uses = " and ".join(f"'{i}'" for i in switch.inputs)
-                c.err(f"{path}.pins.{key}", f"is only used by a {users} key switch; a {kind} "
-                                            f"switch uses {uses}")
+                c.err(
+                    f"{path}.pins.{key}",
+                    f"is only used by a {users} key switch; a {kind} switch uses {uses}",
+                )
         if switch.momentary and "button" in pins:
-            c.err(f"{path}.pins.button", "a button key switch is wired to 'key'; 'button' is "
-                                         "a push button beside a key switch")
-        cfg.panels.append(PanelConfig(zone or cfg.zones[0].name, kind or "none", checked,
-                                      debounce or 50, float(hold or 3.0), bool(pull_up)))
+            c.err(
+                f"{path}.pins.button",
+                "a button key switch is wired to 'key'; 'button' is "
+                "a push button beside a key switch",
+            )
+        cfg.panels.append(
+            PanelConfig(
+                zone or cfg.zones[0].name,
+                kind or "none",
+                checked,
+                debounce or 50,
+                float(hold or 3.0),
+                bool(pull_up),
+            )
+        )
 
 
 def _actuator_module(type_name: str):
     from appliance.actuators import actuator_module
+
     return actuator_module(type_name)
 
 
@@ -287,13 +338,17 @@ def _check_actuators(c: Problems, data: dict, cfg: Config) -> None:
         type_name = spec.get("type")
         # isinstance first: `type = ["contact"]` is unhashable and must be an error, not a crash
         if not isinstance(type_name, str) or type_name not in ACTUATOR_TYPES:
-            c.err(f"{path}.type", f"{type_name!r} is not an actuator type; use one of "
-                  + ", ".join(ACTUATOR_TYPES))
+            c.err(
+                f"{path}.type",
+                f"{type_name!r} is not an actuator type; use one of " + ", ".join(ACTUATOR_TYPES),
+            )
             continue
         name = spec.setdefault("name", f"{type_name}-{i + 1}")
         if not isinstance(name, str) or not NAME_RE.match(name):
-            c.err(f"{path}.name", f"{name!r} is not allowed; use lower-case letters, digits, "
-                                  "'-' and '_' (up to 32)")
+            c.err(
+                f"{path}.name",
+                f"{name!r} is not allowed; use lower-case letters, digits, '-' and '_' (up to 32)",
+            )
         elif name in names:
             c.err(f"{path}.name", f"actuator {name!r} is defined twice")
         else:
@@ -313,16 +368,23 @@ def _check_actuators(c: Problems, data: dict, cfg: Config) -> None:
             if role == "primary" and missing:
                 # The key switch and the schedule's default plan ask for both; a zone that
                 # cannot make one of them would retry that mode for ever.
-                c.err(f"{path}.modes", f"actuator {name!r} cannot make "
-                      + " or ".join(repr(m) for m in sorted(missing))
-                      + "; a primary actuator must make both 'day' and 'night' (it makes "
-                      + ", ".join(sorted(spec["_modes"])) + ")")
+                c.err(
+                    f"{path}.modes",
+                    f"actuator {name!r} cannot make "
+                    + " or ".join(repr(m) for m in sorted(missing))
+                    + "; a primary actuator must make both 'day' and 'night' (it makes "
+                    + ", ".join(sorted(spec["_modes"]))
+                    + ")",
+                )
                 continue
             cfg.actuators.append(spec)
     for zone in cfg.zone_names:
         if cfg.zone_actuators(zone) and not cfg.zone_actuators(zone, "primary"):
-            c.err("actuators", f"zone {zone!r} has only fallback actuators; "
-                               "give it at least one with role = \"primary\"")
+            c.err(
+                "actuators",
+                f"zone {zone!r} has only fallback actuators; "
+                'give it at least one with role = "primary"',
+            )
 
 
 def _check_pins_unique(c: Problems, cfg: Config) -> None:
@@ -346,17 +408,25 @@ def _check_smdr(c: Problems, data: dict, cfg: Config) -> None:
     smdr = c.table(data, "smdr", "")
     if smdr is None:
         return
-    c.unknown(smdr, {"port", "format", "zone", "settings", "routes", "login", "username",
-                     "password", "allow"}, "smdr")
+    c.unknown(
+        smdr,
+        {"port", "format", "zone", "settings", "routes", "login", "username", "password", "allow"},
+        "smdr",
+    )
     port = c.string(smdr, "port", "smdr")
     fmt = c.string(smdr, "format", "smdr")
     if port is None:
-        c.err("smdr.port", "is required: a serial device or URL such as /dev/ttyUSB0, "
-                           "socket://192.0.2.10:2300, telnet://192.0.2.10:2300 or "
-                           "listen://:33333")
+        c.err(
+            "smdr.port",
+            "is required: a serial device or URL such as /dev/ttyUSB0, "
+            "socket://192.0.2.10:2300, telnet://192.0.2.10:2300 or "
+            "listen://:33333",
+        )
     if fmt is None:
-        c.err("smdr.format", "is required: the name of an SMDR format "
-                             "(see `nightswitch calls formats`)")
+        c.err(
+            "smdr.format",
+            "is required: the name of an SMDR format (see `nightswitch calls formats`)",
+        )
     else:
         from appliance.smdr.intake import check as check_smdr
 
@@ -369,11 +439,15 @@ def _check_smdr(c: Problems, data: dict, cfg: Config) -> None:
 
     routes, errors = check_routes(smdr.get("routes"), cfg.zone_names)
     c.errors.extend(errors)
-    cfg.smdr = {"port": port, "format": fmt, "zone": zone, "settings": dict(settings),
-                "routes": routes}
+    cfg.smdr = {
+        "port": port,
+        "format": fmt,
+        "zone": zone,
+        "settings": dict(settings),
+        "routes": routes,
+    }
     # The network keys (telnet://, listen://), checked by appliance.smdr.sources.
-    cfg.smdr.update({k: smdr[k] for k in ("login", "username", "password", "allow")
-                     if k in smdr})
+    cfg.smdr.update({k: smdr[k] for k in ("login", "username", "password", "allow") if k in smdr})
 
 
 def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Config:
@@ -394,12 +468,13 @@ def validate_config(data: dict, source: str = "config", *, site_dir=None) -> Con
     _check_smdr(c, data, cfg)
     from appliance.inputs.calendars.settings import check_calendars
 
-    cfg.calendars, errors = check_calendars(data.get("calendars"), cfg.zone_names,
-                                            cfg.zone_modes)
+    cfg.calendars, errors = check_calendars(data.get("calendars"), cfg.zone_names, cfg.zone_modes)
     c.errors.extend(errors)
     from appliance.outputs.mqtt.settings import check_mqtt
+
     cfg.mqtt = check_mqtt(data, c.errors)
     from appliance.outputs.alerts.settings import check_alerts  # issue 15: its own module
+
     cfg.alerts, alert_errors = check_alerts(data.get("alerts"), cfg.zone_names)
     c.errors.extend(alert_errors)
     if c.errors:
@@ -425,7 +500,8 @@ def load_config(path) -> Config:
     except FileNotFoundError:
         raise NightswitchError(
             f"{path}: no config file here; run install.sh, or copy hardware/pinmap.toml "
-            "there and add a [site] section") from None
+            "there and add a [site] section"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NightswitchError(f"{path}: cannot read the config: {exc}") from None
     return load_config_text(text, str(path), site_dir=path.resolve().parent)
@@ -434,13 +510,16 @@ def load_config(path) -> Config:
 def find_pinmap() -> Path:
     """The default wiring: ``hardware/pinmap.toml`` in a checkout, or the copy installed
     beside the package (``<prefix>/share/nightswitch/pinmap.toml``)."""
-    candidates = [Path(__file__).resolve().parent.parent / "hardware" / "pinmap.toml",
-                  Path(sys.prefix) / "share" / "nightswitch" / "pinmap.toml"]
+    candidates = [
+        Path(__file__).resolve().parent.parent / "hardware" / "pinmap.toml",
+        Path(sys.prefix) / "share" / "nightswitch" / "pinmap.toml",
+    ]
     for path in candidates:
         if path.is_file():
             return path
-    raise NightswitchError("hardware/pinmap.toml is missing from this installation; "
-                           "reinstall nightswitch")
+    raise NightswitchError(
+        "hardware/pinmap.toml is missing from this installation; reinstall nightswitch"
+    )
 
 
 def default_config(timezone: str = "Europe/Berlin") -> Config:

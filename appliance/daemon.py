@@ -56,8 +56,19 @@ class Appliance:
     :param notifier: a :class:`SystemdNotifier`.
     """
 
-    def __init__(self, config, data_dir, *, pin_factory=None, clock=None, simulate=False,
-                 web=True, notifier=None, port=None, host=None):
+    def __init__(
+        self,
+        config,
+        data_dir,
+        *,
+        pin_factory=None,
+        clock=None,
+        simulate=False,
+        web=True,
+        notifier=None,
+        port=None,
+        host=None,
+    ):
         self.config = config
         self.data_dir = Path(data_dir)
         self.simulate = simulate
@@ -91,8 +102,10 @@ class Appliance:
         # The lock creates the data directory (mode 0750), or says why it cannot.
         self.lock = DataDirLock(self.data_dir)
         if not self.lock.acquire(blocking=False):
-            raise NightswitchError(f"another nightswitch is already running on {self.data_dir}; "
-                                   "stop it first (systemctl stop nightswitch)")
+            raise NightswitchError(
+                f"another nightswitch is already running on {self.data_dir}; "
+                "stop it first (systemctl stop nightswitch)"
+            )
         try:
             self.store = Store(self.data_dir)
             specs = self.config.actuators
@@ -100,17 +113,21 @@ class Appliance:
                 specs = self._simulate_serial_ports(specs)
             self._build_hardware(specs)
             self.timings["relays_safe_s"] = time.monotonic() - self.started_at
-            self.controller = Controller(config, self.store, self.clock,
-                                         actuators=self.actuators, panels=self.panels,
-                                         on_tick=self._tick)
+            self.controller = Controller(
+                config,
+                self.store,
+                self.clock,
+                actuators=self.actuators,
+                panels=self.panels,
+                on_tick=self._tick,
+            )
             if config.calendars:
                 self._build_calendars()
             if simulate:
                 from appliance.sim.virtual_panel import VirtualPanel
 
                 self._build_pbx_sim()
-                self.virtual_panel = VirtualPanel(self.controller, self.clock,
-                                                  pbx=self._pbx_view())
+                self.virtual_panel = VirtualPanel(self.controller, self.clock, pbx=self._pbx_view())
         except BaseException:
             self._close_hardware()
             self.lock.release()
@@ -126,20 +143,31 @@ class Appliance:
 
         self.pbx_model = PbxModel()
         specs, self.serial_sims = simulate_serial_ports(
-            specs, self.pbx_model, profiles_dir=self.config.profiles_dir)
+            specs, self.pbx_model, profiles_dir=self.config.profiles_dir
+        )
         for spec, sim in zip([s for s in specs if s["type"] == "serial"], self.serial_sims):
-            log.info("simulate: actuator %s talks to the simulated %s on %s", spec["name"],
-                     sim.profile.name, sim.port_path)
+            log.info(
+                "simulate: actuator %s talks to the simulated %s on %s",
+                spec["name"],
+                sim.profile.name,
+                sim.port_path,
+            )
         return specs
 
     def _build_hardware(self, specs: list) -> None:
         for spec in specs:
-            self.actuators.append(build_actuator(spec, pin_factory=self.pin_factory,
-                                                 clock=self.clock,
-                                                 profiles_dir=self.config.profiles_dir))
+            self.actuators.append(
+                build_actuator(
+                    spec,
+                    pin_factory=self.pin_factory,
+                    clock=self.clock,
+                    profiles_dir=self.config.profiles_dir,
+                )
+            )
         for panel_cfg in self.config.panels:
-            self.panels.append(FrontPanel(panel_cfg, pin_factory=self.pin_factory,
-                                          clock=self.clock))
+            self.panels.append(
+                FrontPanel(panel_cfg, pin_factory=self.pin_factory, clock=self.clock)
+            )
 
     def _build_calendars(self) -> None:
         """Calendar subscriptions: their last good copies are in force before the
@@ -149,9 +177,14 @@ class Appliance:
         def publish(zone, layers, fault):
             self.controller.set_schedule_layer(zone, "calendar", layers, fault=fault)
 
-        self.calendars = CalendarService(self.config.calendars, self.store, self.clock,
-                                         publish=publish, timezone=self.config.timezone,
-                                         worker=True)
+        self.calendars = CalendarService(
+            self.config.calendars,
+            self.store,
+            self.clock,
+            publish=publish,
+            timezone=self.config.timezone,
+            worker=True,
+        )
         self.calendars.prime()
 
     def _build_pbx_sim(self) -> None:
@@ -176,9 +209,12 @@ class Appliance:
         if self.pbx_model is None:
             return None
         serial = [s for s in self.config.actuators if s["type"] == "serial"]
-        return PbxView(self.pbx_model, pins=self.pbx_sim,
-                       ports={spec["name"]: sim for spec, sim in zip(serial, self.serial_sims)},
-                       configured={spec["name"]: spec.get("port") for spec in serial})
+        return PbxView(
+            self.pbx_model,
+            pins=self.pbx_sim,
+            ports={spec["name"]: sim for spec, sim in zip(serial, self.serial_sims)},
+            configured={spec["name"]: spec.get("port") for spec in serial},
+        )
 
     def _close_hardware(self) -> None:
         for actuator in self.actuators:
@@ -220,8 +256,11 @@ class Appliance:
 
         (self.data_dir / OLD_CLI_TOKEN_FILE).unlink(missing_ok=True)
         path = self.data_dir / ENDPOINT_FILE
-        body = {"socket": str(self.cli_socket) if self.cli_socket else None,
-                "web": f"http://{_connect_host(self.host)}:{self.port}", "pid": os.getpid()}
+        body = {
+            "socket": str(self.cli_socket) if self.cli_socket else None,
+            "web": f"http://{_connect_host(self.host)}:{self.port}",
+            "pid": os.getpid(),
+        }
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "w") as f:
@@ -234,7 +273,7 @@ class Appliance:
             if self.config.smdr:
                 self._start_smdr()
             self._build_outputs()
-            if self.web:          # documented above, but was ignored: the web always started
+            if self.web:  # documented above, but was ignored: the web always started
                 # Bind the port before any relay moves: a port already taken must fail the
                 # start here, not after the mode was asserted, or every systemd restart
                 # would click the relays on and off again.
@@ -244,31 +283,39 @@ class Appliance:
             self.controller.start()
             if self.calendars is not None:
                 self.calendars.start()
-            if self.mqtt is not None:   # after the controller: it reads its snapshots
-                self.mqtt.start()       # connects in the background: a broker that is down waits
-            self.alerts.start()         # subscribers of the controller: after its start
+            if self.mqtt is not None:  # after the controller: it reads its snapshots
+                self.mqtt.start()  # connects in the background: a broker that is down waits
+            self.alerts.start()  # subscribers of the controller: after its start
             self.metrics.start()
             if self.web:
                 self.web_thread.start()
                 self.cli_thread.start()
                 self.write_endpoint()
         except BaseException:
-            self.stop()           # whatever failed, leave the relays de-energized
+            self.stop()  # whatever failed, leave the relays de-energized
             raise
         self.timings["ready_s"] = time.monotonic() - self.started_at
         self.notifier.ready(f"serving on {self.host}:{self.port}")
-        log.info("ready in %.2f s (relays safe after %.2f s); web on http://%s:%s/",
-                 self.timings["ready_s"], self.timings["relays_safe_s"],
-                 _connect_host(self.host), self.port)
+        log.info(
+            "ready in %.2f s (relays safe after %.2f s); web on http://%s:%s/",
+            self.timings["ready_s"],
+            self.timings["relays_safe_s"],
+            _connect_host(self.host),
+            self.port,
+        )
 
     def _start_smdr(self) -> None:
         from zoneinfo import ZoneInfo
 
         from appliance.smdr.intake import build_intake
 
-        self.intake = build_intake(self.config.smdr, store=self.store,
-                                   tz=ZoneInfo(self.config.timezone), clock=self.clock,
-                                   site_dir=self.config.smdr_dir)
+        self.intake = build_intake(
+            self.config.smdr,
+            store=self.store,
+            tz=ZoneInfo(self.config.timezone),
+            clock=self.clock,
+            site_dir=self.config.smdr_dir,
+        )
         self.intake.start()
 
     def _build_mqtt(self) -> None:
@@ -277,6 +324,7 @@ class Appliance:
         # The company closures kept in the store are put in force here, before the
         # controller's first decision, broker or no broker.
         self.mqtt = build_bridge(self.controller, self.config.mqtt)
+
     def _build_outputs(self) -> None:
         """The alert engine and the metrics (issue 15): both only read the controller's
         published snapshots, in threads of their own."""
@@ -291,13 +339,17 @@ class Appliance:
         from web import create_app
         from web.serving import cli_server, default_socket_path, web_server
 
-        app = create_app(ApplianceFacade(self.controller, self.config, metrics=self.metrics),
-                         store=self.store,
-                         virtual_panel=self.virtual_panel,
-                         test_config={"NIGHTSWITCH_INTAKE": self.intake,
-                                      "NIGHTSWITCH_CALENDARS": self.calendars,
-                                      "NIGHTSWITCH_ALERTS": self.alerts,
-                                      "NIGHTSWITCH_METRICS": self.metrics})
+        app = create_app(
+            ApplianceFacade(self.controller, self.config, metrics=self.metrics),
+            store=self.store,
+            virtual_panel=self.virtual_panel,
+            test_config={
+                "NIGHTSWITCH_INTAKE": self.intake,
+                "NIGHTSWITCH_CALENDARS": self.calendars,
+                "NIGHTSWITCH_ALERTS": self.alerts,
+                "NIGHTSWITCH_METRICS": self.metrics,
+            },
+        )
         # Under a burst of browsers waitress warns of its queue depth on every request;
         # that is load, not a fault, and must not flood the journal.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -310,7 +362,8 @@ class Appliance:
         except (OSError, UnicodeError) as exc:
             raise NightswitchError(
                 f"cannot serve the web page on {self.host}:{self.port}: "
-                f"{getattr(exc, 'strerror', None) or exc}; {_bind_advice(exc)}") from None
+                f"{getattr(exc, 'strerror', None) or exc}; {_bind_advice(exc)}"
+            ) from None
         # Connection limits, timeouts and the body limit: web.serving says why each.
         self.web_server = web_server(app, listener)
         self.port = self.web_server.effective_port
@@ -320,14 +373,17 @@ class Appliance:
             self.cli_server = cli_server(app, self.cli_socket, group_of=self.data_dir)
         except OSError as exc:
             self.web_server.close()
-            raise NightswitchError(f"cannot open the command line's socket {self.cli_socket}: "
-                                   f"{exc.strerror or exc}") from None
+            raise NightswitchError(
+                f"cannot open the command line's socket {self.cli_socket}: {exc.strerror or exc}"
+            ) from None
         # started by start() once the controller thread runs: a request answered before
         # would run the controller's first pass on the web thread
-        self.web_thread = threading.Thread(target=self._serve, args=(self.web_server,),
-                                           name="web", daemon=True)
-        self.cli_thread = threading.Thread(target=self._serve, args=(self.cli_server,),
-                                           name="cli-socket", daemon=True)
+        self.web_thread = threading.Thread(
+            target=self._serve, args=(self.web_server,), name="web", daemon=True
+        )
+        self.cli_thread = threading.Thread(
+            target=self._serve, args=(self.cli_server,), name="cli-socket", daemon=True
+        )
 
     def _serve(self, server) -> None:
         try:
@@ -354,7 +410,7 @@ class Appliance:
             if self.cli_socket is not None:
                 self.cli_socket.unlink(missing_ok=True)
             (self.data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
-        if self.mqtt is not None:     # says "offline" while the controller still runs
+        if self.mqtt is not None:  # says "offline" while the controller still runs
             self.mqtt.stop()
         for output in (self.alerts, self.metrics):
             if output is not None:
@@ -366,7 +422,7 @@ class Appliance:
         if self.pbx_sim is not None:
             self.pbx_sim.close()
         self.controller.close()
-        for sim in self.serial_sims:      # after the controller: no dialogue is mid-way
+        for sim in self.serial_sims:  # after the controller: no dialogue is mid-way
             sim.close()
         self.store.close()
         self.lock.release()
@@ -415,11 +471,15 @@ def _bind_advice(exc: Exception) -> str:
     if isinstance(exc, socket.gaierror) or isinstance(exc, UnicodeError):
         return "the host is not a name this machine can resolve: change [web] listen (or --host)"
     if getattr(exc, "errno", None) == errno.EADDRINUSE:
-        return ("another program (or another nightswitch) is using the port: change "
-                "[web] listen (or --port)")
+        return (
+            "another program (or another nightswitch) is using the port: change "
+            "[web] listen (or --port)"
+        )
     if getattr(exc, "errno", None) == errno.EADDRNOTAVAIL:
-        return ("no network interface of this machine has that address: use 0.0.0.0 or "
-                "one of this machine's addresses in [web] listen (or --host)")
+        return (
+            "no network interface of this machine has that address: use 0.0.0.0 or "
+            "one of this machine's addresses in [web] listen (or --host)"
+        )
     if getattr(exc, "errno", None) == errno.EACCES:
         return "ports below 1024 need root: use a port of 1024 or above in [web] listen"
     return "change [web] listen (or --host and --port)"

@@ -150,5 +150,14 @@ def _time_of_day_problem(text) -> str:
     return f"{shown} is not a time of day; use {TIME_OF_DAY_FORMS}"
 
 
-__all__ = ["TIME_OF_DAY_FORMS", "to_local", "day", "when", "duration", "stamp",
-           "read_clock", "read_time_of_day", "parse_time_of_day"]
+__all__ = [
+    "TIME_OF_DAY_FORMS",
+    "to_local",
+    "day",
+    "when",
+    "duration",
+    "stamp",
+    "read_clock",
+    "read_time_of_day",
+    "parse_time_of_day",
+]

@@ -29,11 +29,29 @@ KEY_TOKEN_RE = re.compile(r"<[A-Z][A-Z0-9_]{0,15}>|\{password\}|[0-9*#]")
 #: BCM GPIO numbers on the 40-pin header.
 GPIO_RANGE = range(0, 28)
 #: GPIOs with another job on this appliance's Pi (see hardware/pinmap.toml).
-RESERVED_PINS = {0: "HAT EEPROM ID_SD", 1: "HAT EEPROM ID_SC", 2: "I2C SDA (RTC)",
-                 3: "I2C SCL (RTC)", 14: "UART TXD (PBX port)", 15: "UART RXD (PBX port)"}
+RESERVED_PINS = {
+    0: "HAT EEPROM ID_SD",
+    1: "HAT EEPROM ID_SC",
+    2: "I2C SDA (RTC)",
+    3: "I2C SCL (RTC)",
+    14: "UART TXD (PBX port)",
+    15: "UART RXD (PBX port)",
+}
 
-__all__ = ["GPIO_RANGE", "KEY_TOKEN_RE", "MODE_RE", "MODE_RULE", "NAMED_KEY_RE", "Problems",
-           "RESERVED_PINS", "join", "json_type", "mode_problem", "pin_problem", "show"]
+__all__ = [
+    "GPIO_RANGE",
+    "KEY_TOKEN_RE",
+    "MODE_RE",
+    "MODE_RULE",
+    "NAMED_KEY_RE",
+    "Problems",
+    "RESERVED_PINS",
+    "join",
+    "json_type",
+    "mode_problem",
+    "pin_problem",
+    "show",
+]
 
 
 def join(path: str, key) -> str:
@@ -77,8 +95,10 @@ def mode_problem(value) -> str | None:
 def pin_problem(value) -> str | None:
     """Why *value* is not a GPIO the appliance may use, or None when it is one."""
     if isinstance(value, bool) or not isinstance(value, int) or value not in GPIO_RANGE:
-        return (f"{show(value)} is not a GPIO; use a BCM GPIO number 4 to 27 (not 0/1, "
-                "2/3 or 14/15, which have other jobs)")
+        return (
+            f"{show(value)} is not a GPIO; use a BCM GPIO number 4 to 27 (not 0/1, "
+            "2/3 or 14/15, which have other jobs)"
+        )
     if value in RESERVED_PINS:
         return f"GPIO{value} is reserved for {RESERVED_PINS[value]}; use another BCM GPIO 4 to 27"
     return None
@@ -124,8 +144,9 @@ class Problems(ProblemList):
         """A problem for each key of *table* not in *allowed*."""
         for key in table:
             if key not in allowed:
-                self.err(join(path, key), "unknown key; allowed keys are "
-                                          + ", ".join(sorted(allowed)))
+                self.err(
+                    join(path, key), "unknown key; allowed keys are " + ", ".join(sorted(allowed))
+                )
 
     def table(self, parent: dict, key: str, path: str, *, required: bool = False) -> dict | None:
         """The table at *key*, or None (missing, or not a table)."""
@@ -149,8 +170,18 @@ class Problems(ProblemList):
         return value
 
     # -- values ---------------------------------------------------------------------------
-    def string(self, table: dict, key: str, path: str, *, default=None, required=False,
-               choices=None, pattern=None, allow_empty=False):
+    def string(
+        self,
+        table: dict,
+        key: str,
+        path: str,
+        *,
+        default=None,
+        required=False,
+        choices=None,
+        pattern=None,
+        allow_empty=False,
+    ):
         """A string (non-empty unless *allow_empty*), one of *choices*, or matching
         *pattern* (a mode-like word)."""
         where = join(path, key)
@@ -170,13 +201,15 @@ class Problems(ProblemList):
             return default
         return value
 
-    def integer(self, table: dict, key: str, path: str, *, default=None, lo=None, hi=None,
-                required=False):
+    def integer(
+        self, table: dict, key: str, path: str, *, default=None, lo=None, hi=None, required=False
+    ):
         """A whole number (not true/false) from *lo* to *hi*."""
         return self._number(table, key, path, default, lo, hi, required, whole=True)
 
-    def number(self, table: dict, key: str, path: str, *, default=None, lo=None, hi=None,
-               required=False):
+    def number(
+        self, table: dict, key: str, path: str, *, default=None, lo=None, hi=None, required=False
+    ):
         """A number (whole or not, not true/false) from *lo* to *hi*."""
         return self._number(table, key, path, default, lo, hi, required, whole=False)
 
@@ -184,13 +217,20 @@ class Problems(ProblemList):
         where = join(path, key)
         if key not in table:
             if required:
-                self.err(where, f"is required: a {'whole ' if whole else ''}number"
-                         + (f" {lo:g} to {hi:g}" if lo is not None and hi is not None else ""))
+                self.err(
+                    where,
+                    f"is required: a {'whole ' if whole else ''}number"
+                    + (f" {lo:g} to {hi:g}" if lo is not None and hi is not None else ""),
+                )
             return default
         value = table[key]
         kinds = int if whole else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or \
-                (lo is not None and value < lo) or (hi is not None and value > hi):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or (lo is not None and value < lo)
+            or (hi is not None and value > hi)
+        ):
             allowed = f"a {'whole ' if whole else ''}number"
             if lo is not None and hi is not None:
                 allowed += f" {lo:g} to {hi:g}"
@@ -213,8 +253,7 @@ class Problems(ProblemList):
     def regex(self, source, path: str, *, flags: int = 0, groups=()) -> re.Pattern | None:
         """A regular expression, compiled, with each named group of *groups*."""
         if not isinstance(source, str) or not source:
-            self.err(path, f"must be a regular expression (a non-empty string), not "
-                           f"{show(source)}")
+            self.err(path, f"must be a regular expression (a non-empty string), not {show(source)}")
             return None
         try:
             pattern = re.compile(source, flags)
@@ -241,7 +280,10 @@ class Problems(ProblemList):
             self.err(path, problem)
             return None
         if modes is not None and value not in modes:
-            self.err(path, f"mode {value!r} cannot be produced by this zone's actuators; "
-                           "allowed: " + ", ".join(sorted(modes)))
+            self.err(
+                path,
+                f"mode {value!r} cannot be produced by this zone's actuators; "
+                "allowed: " + ", ".join(sorted(modes)),
+            )
             return None
         return value

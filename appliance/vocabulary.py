@@ -21,16 +21,16 @@ MODE_RULE = "lower-case letters, digits, '-' and '_', starting with a letter"
 class Source(StrEnum):
     """Who decided the mode in force, highest first (docs/design.md#modes-and-precedence)."""
 
-    KEY = "key"                  # the key switch in DAY or NIGHT
-    OVERRIDE = "override"        # web, API, CLI, MQTT, the reception button, a key flip
-    EXCEPTION = "exception"      # a date exception (or a calendar or company closure)
-    CALENDAR = "calendar"        # a closure from a subscribed calendar
-    COMPANY = "company"          # a company closure pushed to every site of a fleet
-    HOLIDAY = "holiday"          # a public or custom holiday
-    SEASON = "season"            # a seasonal plan
-    WEEKLY = "weekly"            # the weekly hours
-    DEFAULT = "default"          # time no range covers
-    HOLD = "hold"                # the clock is not synchronized: the last mode is kept
+    KEY = "key"  # the key switch in DAY or NIGHT
+    OVERRIDE = "override"  # web, API, CLI, MQTT, the reception button, a key flip
+    EXCEPTION = "exception"  # a date exception (or a calendar or company closure)
+    CALENDAR = "calendar"  # a closure from a subscribed calendar
+    COMPANY = "company"  # a company closure pushed to every site of a fleet
+    HOLIDAY = "holiday"  # a public or custom holiday
+    SEASON = "season"  # a seasonal plan
+    WEEKLY = "weekly"  # the weekly hours
+    DEFAULT = "default"  # time no range covers
+    HOLD = "hold"  # the clock is not synchronized: the last mode is kept
 
     @property
     def is_manual(self) -> bool:
@@ -75,8 +75,7 @@ class FaultKind(StrEnum):
     def steady(self) -> bool:
         """True when the fault LED is lit steadily for this kind (the switch itself
         failed), False when it blinks."""
-        return self in (FaultKind.ACTUATOR, FaultKind.LINK, FaultKind.FALLBACK,
-                        FaultKind.AUTH)
+        return self in (FaultKind.ACTUATOR, FaultKind.LINK, FaultKind.FALLBACK, FaultKind.AUTH)
 
 
 _FAULT_TITLES = {
@@ -128,9 +127,9 @@ class LedPattern(StrEnum):
     """What an LED shows (docs/design.md#the-front-panel)."""
 
     OFF = "off"
-    ON = "on"        # steady: in force and verified
-    SLOW = "slow"    # 1 Hz: in force by key or override, verified
-    FAST = "fast"    # 4 Hz: being switched, not yet verified
+    ON = "on"  # steady: in force and verified
+    SLOW = "slow"  # 1 Hz: in force by key or override, verified
+    FAST = "fast"  # 4 Hz: being switched, not yet verified
 
 
 class KeySwitchKind(StrEnum):
@@ -142,5 +141,14 @@ class KeySwitchKind(StrEnum):
     NONE = "none"
 
 
-__all__ = ["MODE_RE", "MODE_RULE", "FaultKind", "KeySwitchKind", "LedPattern", "Role",
-           "Source", "UserRole", "fault_title"]
+__all__ = [
+    "MODE_RE",
+    "MODE_RULE",
+    "FaultKind",
+    "KeySwitchKind",
+    "LedPattern",
+    "Role",
+    "Source",
+    "UserRole",
+    "fault_title",
+]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 
 #: A host name as DNS allows it (labels of letters, digits and '-'), optionally after '*.'.
-HOST_RE = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}"
-                     r"[a-z0-9])?)*\.?\Z")
+HOST_RE = re.compile(
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}"
+    r"[a-z0-9])?)*\.?\Z"
+)
 MAX_HOSTS = 50
 
 
@@ -24,7 +26,7 @@ def check_allowed_hosts(c, web: dict, cfg) -> None:
     value = web.get("allowed_hosts", [])
     path = "web.allowed_hosts"
     if not isinstance(value, list):
-        c.err(path, "must be a list of host names, such as [\"nightswitch.example.com\"]")
+        c.err(path, 'must be a list of host names, such as ["nightswitch.example.com"]')
         return
     if len(value) > MAX_HOSTS:
         c.err(path, f"lists {len(value)} names; at most {MAX_HOSTS} are allowed")
@@ -35,7 +37,10 @@ def check_allowed_hosts(c, web: dict, cfg) -> None:
         if name == "*" or (name and len(name) <= 253 and HOST_RE.match(name)):
             names.append(name.rstrip("."))
         else:
-            c.err(f"{path}[{i}]", f"{item!r} is not a host name; use a name such as "
-                                  "'nightswitch.example.com', '*.example.com' for a whole "
-                                  "domain, or '*' for any name (turns the check off)")
+            c.err(
+                f"{path}[{i}]",
+                f"{item!r} is not a host name; use a name such as "
+                "'nightswitch.example.com', '*.example.com' for a whole "
+                "domain, or '*' for any name (turns the check off)",
+            )
     cfg.allowed_hosts = tuple(names)

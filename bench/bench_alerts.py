@@ -94,9 +94,20 @@ def key_latencies(turns: int, server: str) -> tuple[list[float], int]:
         # aiosmtpd in a process of its own, as a real mail server is elsewhere: in this
         # process it would share the interpreter with the controller it is measured against
         port = free_port()
-        sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-c",
-                                 "aiosmtpd.handlers.Sink", "-l", f"127.0.0.1:{port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sink = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-c",
+                "aiosmtpd.handlers.Sink",
+                "-l",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: _listening(port), timeout=20)
     elif server == "down":
         port = free_port()
@@ -106,8 +117,7 @@ def key_latencies(turns: int, server: str) -> tuple[list[float], int]:
     with tempfile.TemporaryDirectory() as tmp:
         clock = SimClock(datetime(2026, 3, 2, 22, 0, tzinfo=BERLIN))
         rig = Rig(clock, tmp)
-        target = Target("mail", f"smtp://127.0.0.1:{port}/?to=a@example.com",
-                        frozenset(EVENTS))
+        target = Target("mail", f"smtp://127.0.0.1:{port}/?to=a@example.com", frozenset(EVENTS))
         rig.controller.config.alerts = AlertsConfig(targets=(target,), timeout_s=5.0)
         accepted: list[float] = []
         real_poll = rig.panel.poll
@@ -120,8 +130,7 @@ def key_latencies(turns: int, server: str) -> tuple[list[float], int]:
 
         rig.panel.poll = poll
         rig.controller.start()
-        engine = AlertEngine(rig.controller, tick_s=0.05, startup_grace_s=0,
-                             backoff=(0.01, 0.01))
+        engine = AlertEngine(rig.controller, tick_s=0.05, startup_grace_s=0, backoff=(0.01, 0.01))
         engine.start()
         clock.advance(1.0)
         wait_until(lambda: rig.controller.status()["verified"])
@@ -129,24 +138,37 @@ def key_latencies(turns: int, server: str) -> tuple[list[float], int]:
         latencies = []
         try:
             for i in range(turns):
-                rig.store.outbox_add([dict(target="mail", zone="main", event="clock",
-                                           phase="start", subject=f"bench {i}", body="x",
-                                           payload="{}")], at=clock.now())
+                rig.store.outbox_add(
+                    [
+                        dict(
+                            target="mail",
+                            zone="main",
+                            event="clock",
+                            phase="start",
+                            subject=f"bench {i}",
+                            body="x",
+                            payload="{}",
+                        )
+                    ],
+                    at=clock.now(),
+                )
                 engine._force["mail"] = True
                 engine._wakes["mail"].set()
-                time.sleep(0.002)                 # let the sender start its attempt
+                time.sleep(0.002)  # let the sender start its attempt
                 to_day = i % 2 == 0
                 rig.relay.clear_states()
                 anchor = rig.relay._last_change
                 before = len(accepted)
-                (night.drive_high(), day.drive_low()) if to_day else \
-                    (day.drive_high(), night.drive_low())
+                (night.drive_high(), day.drive_low()) if to_day else (
+                    day.drive_high(),
+                    night.drive_low(),
+                )
                 clock.advance(0.05)
                 changed = relay_change_time(rig.relay, anchor)
                 wait_until(lambda: len(accepted) > before)
                 latencies.append((changed - accepted[before]) * 1000)
                 wait_until(lambda: rig.controller.status()["verified"])
-            engine.stop(timeout=6)               # a hanging attempt ends at its time-out
+            engine.stop(timeout=6)  # a hanging attempt ends at its time-out
             attempts = len(rig.store.audit(source="alert", limit=1000))
         finally:
             engine.stop(timeout=6)
@@ -170,27 +192,37 @@ def scrape_times(scrapes: int) -> list[float]:
         config = default_config()
         config.listen_host, config.listen_port = "127.0.0.1", free_port()
         clock = SimClock(datetime(2026, 3, 2, 22, 0, tzinfo=BERLIN))
-        appliance = Appliance(config, Path(tmp) / "data", pin_factory=MockFactory(),
-                              clock=clock, simulate=True)
+        appliance = Appliance(
+            config, Path(tmp) / "data", pin_factory=MockFactory(), clock=clock, simulate=True
+        )
         start = clock.now() - timedelta(days=30)
         for n in range(2000):
-            appliance.store.add_call("main", CallRecord(
-                start + timedelta(minutes=20 * n), duration_s=30, extension="201", trunk="01",
-                direction="in", answered=n % 3 > 0, ring_s=12, number=f"030{n:07d}",
-                fmt="bench", raw=""))
+            appliance.store.add_call(
+                "main",
+                CallRecord(
+                    start + timedelta(minutes=20 * n),
+                    duration_s=30,
+                    extension="201",
+                    trunk="01",
+                    direction="in",
+                    answered=n % 3 > 0,
+                    ring_s=12,
+                    number=f"030{n:07d}",
+                    fmt="bench",
+                    raw="",
+                ),
+            )
         appliance.start()
-        token = appliance.store.create_token("viewer", label="bench", by="bench",
-                                             at=clock.now())
+        token = appliance.store.create_token("viewer", label="bench", by="bench", at=clock.now())
         url = f"http://127.0.0.1:{appliance.port}/metrics"
         times = []
         try:
             for i in range(scrapes + 10):
-                request = urllib.request.Request(url, headers={"Authorization":
-                                                               f"Bearer {token}"})
+                request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
                 t0 = time.perf_counter()
                 with urllib.request.urlopen(request, timeout=10) as answer:
                     answer.read()
-                if i >= 10:                            # the first ones warm the caches
+                if i >= 10:  # the first ones warm the caches
                     times.append((time.perf_counter() - t0) * 1000)
         finally:
             appliance.stop()
@@ -208,14 +240,23 @@ def main(argv=None) -> int:
         lat, attempts = key_latencies(args.turns, server)
         p50, p99 = percentile(lat, 50), percentile(lat, 99)
         print(f"{server:<12} {p50:8.3f} {p99:8.3f} {max(lat):8.3f} {attempts:9d}")
-        lines.append(bench_line(f"alerts_key_relay_p99_mail_{server}", p99, "ms", "<5",
-                                floor="relay operate time, ~10 ms"))
+        lines.append(
+            bench_line(
+                f"alerts_key_relay_p99_mail_{server}",
+                p99,
+                "ms",
+                "<5",
+                floor="relay operate time, ~10 ms",
+            )
+        )
         lines.append(bench_line(f"alerts_key_relay_p50_mail_{server}", p50, "ms", "-"))
         lines.append(bench_line(f"alerts_delivery_attempts_mail_{server}", attempts, "", "-"))
     times = scrape_times(args.scrapes)
     p50, p99 = percentile(times, 50), percentile(times, 99)
-    print(f"GET /metrics over HTTP: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {max(times):.2f} ms "
-          f"({len(times)} scrapes)")
+    print(
+        f"GET /metrics over HTTP: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {max(times):.2f} ms "
+        f"({len(times)} scrapes)"
+    )
     lines.append(bench_line("metrics_scrape_p50", p50, "ms", "<20"))
     lines.append(bench_line("metrics_scrape_p99", p99, "ms", "<20"))
     print("\n".join(lines))

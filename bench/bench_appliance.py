@@ -48,7 +48,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # run from a checkout
+sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from benchline import bench_line  # noqa: E402
 from gpiozero.pins.mock import MockConnectedPin, MockFactory  # noqa: E402
@@ -108,11 +108,13 @@ class Rig:
         self.config = load_config_text(CONFIG.format(kind=kind, keys=keys), "bench.toml")
         self.clock = clock
         self.store = Store(data_dir)
-        self.actuators = [build_actuator(s, pin_factory=self.factory, clock=clock)
-                          for s in self.config.actuators]
+        self.actuators = [
+            build_actuator(s, pin_factory=self.factory, clock=clock) for s in self.config.actuators
+        ]
         self.panel = FrontPanel(self.config.panels[0], pin_factory=self.factory, clock=clock)
-        self.controller = Controller(self.config, self.store, clock, actuators=self.actuators,
-                                     panels=[self.panel])
+        self.controller = Controller(
+            self.config, self.store, clock, actuators=self.actuators, panels=[self.panel]
+        )
         self.relay = self.factory.pin(17)
 
     def close(self):
@@ -129,6 +131,7 @@ def relay_change_time(pin, anchor):
 
 
 # -- key edge to relay -----------------------------------------------------------------------
+
 
 def bench_key(turns: int, kind: str = "three-position") -> list[float]:
     """Three-position: DAY <-> NIGHT turns. Two-position: flips, each an override."""
@@ -149,12 +152,12 @@ def bench_key(turns: int, kind: str = "three-position") -> list[float]:
 
         rig.panel.poll = poll
         rig.controller.start()
-        clock.advance(1.0)                                   # past the lamp test
+        clock.advance(1.0)  # past the lamp test
         wait_until(lambda: rig.controller.status()["verified"])
         if kind == "three-position":
             day = rig.panel.inputs["key_day"].pin
             night = rig.panel.inputs["key_night"].pin
-        else:                                                # closed = NIGHT
+        else:  # closed = NIGHT
             night = day = rig.panel.inputs["key"].pin
         latencies = []
         try:
@@ -165,11 +168,13 @@ def bench_key(turns: int, kind: str = "three-position") -> list[float]:
                 before = len(accepted)
                 # turn the key: one contact opens, the other closes (pulled-up inputs)
                 if kind == "three-position":
-                    (night.drive_high(), day.drive_low()) if to_day else \
-                        (day.drive_high(), night.drive_low())
+                    (night.drive_high(), day.drive_low()) if to_day else (
+                        day.drive_high(),
+                        night.drive_low(),
+                    )
                 else:
                     night.drive_high() if to_day else night.drive_low()
-                clock.advance(0.05)                          # the reading holds 50 ms
+                clock.advance(0.05)  # the reading holds 50 ms
                 changed = relay_change_time(rig.relay, anchor)
                 wait_until(lambda: len(accepted) > before)
                 latencies.append((changed - accepted[before]) * 1000)
@@ -180,6 +185,7 @@ def bench_key(turns: int, kind: str = "three-position") -> list[float]:
 
 
 # -- schedule boundary to relay -----------------------------------------------------------------
+
 
 def bench_boundary(samples: int, lead_s: float) -> list[float]:
     lateness = []
@@ -198,7 +204,7 @@ def bench_boundary(samples: int, lead_s: float) -> list[float]:
                 wait_until(lambda: rig.relay.state is True)
                 rig.relay.clear_states()
                 anchor = rig.relay._last_change
-                changed = relay_change_time(rig.relay, anchor)   # blocks until 08:00 + x
+                changed = relay_change_time(rig.relay, anchor)  # blocks until 08:00 + x
                 lateness.append((changed - (t0 + lead_s)) * 1000)
             finally:
                 rig.close()
@@ -206,6 +212,7 @@ def bench_boundary(samples: int, lead_s: float) -> list[float]:
 
 
 # -- the daemon as a process ----------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -231,7 +238,7 @@ def http_answers(url: str) -> bool:
         with urllib.request.urlopen(url, timeout=1):
             return True
     except urllib.error.HTTPError:
-        return True                                # a 503 is an answer too
+        return True  # a 503 is an answer too
     except OSError:
         return False
 
@@ -255,21 +262,38 @@ def run_daemon(kind: str, idle_s: float) -> dict:
                 ready_at.append(time.monotonic())
 
     threading.Thread(target=listen, daemon=True).start()
-    env = dict(os.environ, GPIOZERO_PIN_FACTORY="mock", NIGHTSWITCH_TRUST_CLOCK="1",
-               NOTIFY_SOCKET=notify_path, PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        GPIOZERO_PIN_FACTORY="mock",
+        NIGHTSWITCH_TRUST_CLOCK="1",
+        NOTIFY_SOCKET=notify_path,
+        PYTHONPATH=str(ROOT),
+    )
     if kind == "run":
         cfg = Path(tmp, "nightswitch.toml")
-        cfg.write_text(find_pinmap().read_text().replace("[front_panel]",
-                       f'[site]\ntimezone = "Europe/Berlin"\n[web]\nlisten = '
-                       f'"127.0.0.1:{port}"\n\n[front_panel]', 1))
+        cfg.write_text(
+            find_pinmap()
+            .read_text()
+            .replace(
+                "[front_panel]",
+                f'[site]\ntimezone = "Europe/Berlin"\n[web]\nlisten = '
+                f'"127.0.0.1:{port}"\n\n[front_panel]',
+                1,
+            )
+        )
         args = ["run", "--config", str(cfg), "--data", os.path.join(tmp, "data")]
     else:
         args = ["simulate", "--port", str(port), "--data", os.path.join(tmp, "data")]
     log_path = Path(tmp, "stderr.log")
     t_spawn = time.monotonic()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "appliance", *args], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     result = {}
     try:
         url = f"http://127.0.0.1:{port}/api/v1/health"
@@ -282,12 +306,11 @@ def run_daemon(kind: str, idle_s: float) -> dict:
         wait_until(lambda: ready_at, timeout=10)
         result["ready_s"] = ready_at[0] - t_spawn
         wait_until(lambda: "ready in" in log_path.read_text(), timeout=10)
-        m = re.search(r"ready in ([\d.]+) s \(relays safe after ([\d.]+) s\)",
-                      log_path.read_text())
+        m = re.search(r"ready in ([\d.]+) s \(relays safe after ([\d.]+) s\)", log_path.read_text())
         ready_in, safe_after = float(m.group(1)), float(m.group(2))
         # the daemon times both from the start of Appliance(); anchor at READY's arrival
         result["relays_safe_s"] = result["ready_s"] - (ready_in - safe_after)
-        time.sleep(3)                                   # settle: lamp test, first switch
+        time.sleep(3)  # settle: lamp test, first switch
         cpu0, t0 = proc_cpu_s(proc.pid), time.monotonic()
         time.sleep(idle_s)
         cpu1, t1 = proc_cpu_s(proc.pid), time.monotonic()
@@ -306,23 +329,33 @@ def run_daemon(kind: str, idle_s: float) -> dict:
 
 # -- report ------------------------------------------------------------------------------------
 
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="10 s of idle CPU instead of 60 s, fewer boundary samples")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="10 s of idle CPU instead of 60 s, fewer boundary samples",
+    )
     parser.add_argument("--turns", type=int, default=200, help="key turns (default 200)")
     args = parser.parse_args(argv)
     idle_s = 10.0 if args.quick else 60.0
 
     rows = []
-    bench = []                                      # BENCH lines, printed after the table
+    bench = []  # BENCH lines, printed after the table
 
     def row(name, what, value, unit, target, ok, bench_target="-", digits=3):
         """A row of the table and its BENCH line; *bench_target* is *target* as the
         runner checks it (``<5``), ``-`` for none."""
-        rows.append((what, f"{value:.2f} {unit}" if isinstance(value, float) else str(value),
-                     target, "ok" if ok else "MISSED"))
-        if not isinstance(value, (int, float)):        # an exit status of "killed"
+        rows.append(
+            (
+                what,
+                f"{value:.2f} {unit}" if isinstance(value, float) else str(value),
+                target,
+                "ok" if ok else "MISSED",
+            )
+        )
+        if not isinstance(value, (int, float)):  # an exit status of "killed"
             value = -int(signal.SIGKILL)
         bench.append(bench_line(name, value, unit, bench_target, digits=digits))
 
@@ -330,33 +363,93 @@ def main(argv=None) -> int:
         keys = bench_key(args.turns, kind)
         p50, p99 = statistics.median(keys), percentile(keys, 99)
         key = f"key_{label.split()[1]}_debounced_relay"
-        row(f"{key}_p50_of_{len(keys)}", f"{label} (debounced) -> relay, p50 of {len(keys)}",
-            p50, "ms", "", True)
-        row(f"{key}_p99_of_{len(keys)}", f"{label} (debounced) -> relay, p99 of {len(keys)}",
-            p99, "ms", "p99 < 5 ms", p99 < 5, "<5")
+        row(
+            f"{key}_p50_of_{len(keys)}",
+            f"{label} (debounced) -> relay, p50 of {len(keys)}",
+            p50,
+            "ms",
+            "",
+            True,
+        )
+        row(
+            f"{key}_p99_of_{len(keys)}",
+            f"{label} (debounced) -> relay, p99 of {len(keys)}",
+            p99,
+            "ms",
+            "p99 < 5 ms",
+            p99 < 5,
+            "<5",
+        )
         row(f"{key}_max", f"{label} (debounced) -> relay, max", max(keys), "ms", "", True)
 
     late = bench_boundary(2 if args.quick else 5, lead_s=1.5)
-    row(f"schedule_boundary_relay_worst_of_{len(late)}",
-        f"schedule boundary -> relay, worst of {len(late)}", max(late), "ms", "< 1000 ms",
-        max(late) < 1000, "<1000")
-    row(f"schedule_boundary_relay_median_of_{len(late)}",
-        f"schedule boundary -> relay, median of {len(late)}", statistics.median(late), "ms",
-        "", True)
+    row(
+        f"schedule_boundary_relay_worst_of_{len(late)}",
+        f"schedule boundary -> relay, worst of {len(late)}",
+        max(late),
+        "ms",
+        "< 1000 ms",
+        max(late) < 1000,
+        "<1000",
+    )
+    row(
+        f"schedule_boundary_relay_median_of_{len(late)}",
+        f"schedule boundary -> relay, median of {len(late)}",
+        statistics.median(late),
+        "ms",
+        "",
+        True,
+    )
 
     for kind in ("run", "simulate"):
         r = run_daemon(kind, idle_s)
-        row(f"{kind}_start_relays_safe", f"{kind}: start -> relays safe", r["relays_safe_s"],
-            "s", "< 3 s", r["relays_safe_s"] < 3, "<3")
-        row(f"{kind}_start_web_answering", f"{kind}: start -> web answering", r["web_s"], "s",
-            "< 3 s", r["web_s"] < 3, "<3")
+        row(
+            f"{kind}_start_relays_safe",
+            f"{kind}: start -> relays safe",
+            r["relays_safe_s"],
+            "s",
+            "< 3 s",
+            r["relays_safe_s"] < 3,
+            "<3",
+        )
+        row(
+            f"{kind}_start_web_answering",
+            f"{kind}: start -> web answering",
+            r["web_s"],
+            "s",
+            "< 3 s",
+            r["web_s"] < 3,
+            "<3",
+        )
         row(f"{kind}_start_ready_1", f"{kind}: start -> READY=1", r["ready_s"], "s", "", True)
-        row(f"{kind}_idle_cpu_over_{idle_s:.0f}_s", f"{kind}: idle CPU over {idle_s:.0f} s",
-            r["cpu_pct"], "% of a core", "< 1 %", r["cpu_pct"] < 1, "<1")
-        row(f"{kind}_resident_memory_vmrss", f"{kind}: resident memory (VmRSS)", r["rss_mb"],
-            "MB", "< 60 MB", r["rss_mb"] < 60, "<60", digits=1)
-        row(f"{kind}_exit_status_after_sigterm", f"{kind}: exit status after SIGTERM",
-            r["exit"], "", "0", r["exit"] == 0, "=0")
+        row(
+            f"{kind}_idle_cpu_over_{idle_s:.0f}_s",
+            f"{kind}: idle CPU over {idle_s:.0f} s",
+            r["cpu_pct"],
+            "% of a core",
+            "< 1 %",
+            r["cpu_pct"] < 1,
+            "<1",
+        )
+        row(
+            f"{kind}_resident_memory_vmrss",
+            f"{kind}: resident memory (VmRSS)",
+            r["rss_mb"],
+            "MB",
+            "< 60 MB",
+            r["rss_mb"] < 60,
+            "<60",
+            digits=1,
+        )
+        row(
+            f"{kind}_exit_status_after_sigterm",
+            f"{kind}: exit status after SIGTERM",
+            r["exit"],
+            "",
+            "0",
+            r["exit"] == 0,
+            "=0",
+        )
 
     width = max(len(r[0]) for r in rows)
     print(f"{'what':<{width}}  {'measured':>16}  {'target':<12}  result")

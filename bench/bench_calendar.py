@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_appliance import Rig, percentile, relay_change_time, wait_until  # noqa: E402
@@ -60,34 +60,50 @@ def big_feed(events: int = EVENTS) -> bytes:
         day = start + timedelta(days=(n * 400) // events, hours=8 + n % 9)
         stamp = day.strftime("%Y%m%dT%H%M%S")
         end = (day + timedelta(minutes=30 + 15 * (n % 8))).strftime("%Y%m%dT%H%M%S")
-        lines += ["BEGIN:VEVENT", f"UID:bench-{n}@example.com", "DTSTAMP:20260101T000000Z",
-                  f"SUMMARY:Closure number {n}", f"CATEGORIES:{'Closure' if n % 3 else 'Other'}"]
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:bench-{n}@example.com",
+            "DTSTAMP:20260101T000000Z",
+            f"SUMMARY:Closure number {n}",
+            f"CATEGORIES:{'Closure' if n % 3 else 'Other'}",
+        ]
         if n % 10 == 0:
-            lines += [f"DTSTART;VALUE=DATE:{day:%Y%m%d}",
-                      f"DTEND;VALUE=DATE:{day + timedelta(days=1 + n % 3):%Y%m%d}"]
+            lines += [
+                f"DTSTART;VALUE=DATE:{day:%Y%m%d}",
+                f"DTEND;VALUE=DATE:{day + timedelta(days=1 + n % 3):%Y%m%d}",
+            ]
         elif n % 10 == 1:
             zone = _ZONES[n % 3]
-            lines += [f"DTSTART;TZID={zone}:{stamp}", f"DTEND;TZID={zone}:{end}",
-                      "RRULE:FREQ=WEEKLY;COUNT=20",
-                      f"EXDATE;TZID={zone}:{(day + timedelta(weeks=2)):%Y%m%dT%H%M%S}",
-                      f"EXDATE;TZID={zone}:{(day + timedelta(weeks=5)):%Y%m%dT%H%M%S}"]
+            lines += [
+                f"DTSTART;TZID={zone}:{stamp}",
+                f"DTEND;TZID={zone}:{end}",
+                "RRULE:FREQ=WEEKLY;COUNT=20",
+                f"EXDATE;TZID={zone}:{(day + timedelta(weeks=2)):%Y%m%dT%H%M%S}",
+                f"EXDATE;TZID={zone}:{(day + timedelta(weeks=5)):%Y%m%dT%H%M%S}",
+            ]
         elif n % 10 == 2:
             utc = day.replace(tzinfo=BERLIN).astimezone(ZoneInfo("UTC"))
-            lines += [f"DTSTART:{utc:%Y%m%dT%H%M%SZ}",
-                      f"DTEND:{utc + timedelta(hours=1):%Y%m%dT%H%M%SZ}"]
+            lines += [
+                f"DTSTART:{utc:%Y%m%dT%H%M%SZ}",
+                f"DTEND:{utc + timedelta(hours=1):%Y%m%dT%H%M%SZ}",
+            ]
         else:
             zone = _ZONES[n % 3]
             lines += [f"DTSTART;TZID={zone}:{stamp}", f"DTEND;TZID={zone}:{end}"]
         lines.append("END:VEVENT")
-        if n % 10 == 1:     # a moved occurrence of the series just written
+        if n % 10 == 1:  # a moved occurrence of the series just written
             moved = day + timedelta(weeks=1)
             zone = _ZONES[n % 3]
-            lines += ["BEGIN:VEVENT", f"UID:bench-{n}@example.com",
-                      "DTSTAMP:20260101T000000Z", f"SUMMARY:Closure number {n} (moved)",
-                      f"RECURRENCE-ID;TZID={zone}:{moved:%Y%m%dT%H%M%S}",
-                      f"DTSTART;TZID={zone}:{(moved + timedelta(days=1)):%Y%m%dT%H%M%S}",
-                      f"DTEND;TZID={zone}:{(moved + timedelta(days=1, hours=1)):%Y%m%dT%H%M%S}",
-                      "END:VEVENT"]
+            lines += [
+                "BEGIN:VEVENT",
+                f"UID:bench-{n}@example.com",
+                "DTSTAMP:20260101T000000Z",
+                f"SUMMARY:Closure number {n} (moved)",
+                f"RECURRENCE-ID;TZID={zone}:{moved:%Y%m%dT%H%M%S}",
+                f"DTSTART;TZID={zone}:{(moved + timedelta(days=1)):%Y%m%dT%H%M%S}",
+                f"DTEND;TZID={zone}:{(moved + timedelta(days=1, hours=1)):%Y%m%dT%H%M%S}",
+                "END:VEVENT",
+            ]
     lines.append("END:VCALENDAR")
     return ("\r\n".join(lines) + "\r\n").encode()
 
@@ -104,9 +120,20 @@ class _Server:
         with __import__("socket").socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        self.proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port),
-                                      "--bind", "127.0.0.1", "--directory", self.dir.name],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                self.dir.name,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.url = f"http://127.0.0.1:{port}/big.ics"
         import urllib.request
 
@@ -127,18 +154,22 @@ class _Server:
 
 
 def calendar(url: str) -> CalendarConfig:
-    return CalendarConfig(name="Big", zone="main", kind="ics", url=url, rules=Rules(),
-                          timeout_s=30)
+    return CalendarConfig(name="Big", zone="main", kind="ics", url=url, rules=Rules(), timeout_s=30)
 
 
 def bench_refresh(url: str, runs: int) -> tuple[list[float], list[float], int]:
     refresh, expand = [], []
     closures = 0
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
-        service = CalendarService([calendar(url)], store, SimClock(NOW),
-                                  timezone="Europe/Berlin", publish=lambda *a: None,
-                                  worker=True)
-        service.refresh("main/Big")          # starts the worker process: not timed
+        service = CalendarService(
+            [calendar(url)],
+            store,
+            SimClock(NOW),
+            timezone="Europe/Berlin",
+            publish=lambda *a: None,
+            worker=True,
+        )
+        service.refresh("main/Big")  # starts the worker process: not timed
         for _ in range(runs):
             started = time.perf_counter()
             state = service.refresh("main/Big")
@@ -155,8 +186,9 @@ def bench_refresh(url: str, runs: int) -> tuple[list[float], list[float], int]:
     return refresh, expand, closures
 
 
-def bench_key_while_refreshing(url: str, turns: int, *, refreshing: bool = True
-                               ) -> tuple[list[float], list[float], int]:
+def bench_key_while_refreshing(
+    url: str, turns: int, *, refreshing: bool = True
+) -> tuple[list[float], list[float], int]:
     """Key turns on a running controller while the calendar thread refreshes the big feed
     back to back and publishes each result to the controller (*refreshing* False: the
     same turns with the calendar idle, the baseline on this machine at this moment)."""
@@ -170,8 +202,14 @@ def bench_key_while_refreshing(url: str, turns: int, *, refreshing: bool = True
             rig.controller.set_schedule_layer(zone, "calendar", layers, fault=fault)
             publish_ms.append((time.perf_counter() - started) * 1000)
 
-        service = CalendarService([calendar(url)], rig.store, clock,
-                                  timezone="Europe/Berlin", publish=publish, worker=True)
+        service = CalendarService(
+            [calendar(url)],
+            rig.store,
+            clock,
+            timezone="Europe/Berlin",
+            publish=publish,
+            worker=True,
+        )
         accepted: list[float] = []
         real_poll = rig.panel.poll
 
@@ -209,14 +247,16 @@ def bench_key_while_refreshing(url: str, turns: int, *, refreshing: bool = True
                 rig.relay.clear_states()
                 anchor = rig.relay._last_change
                 before = len(accepted)
-                (night.drive_high(), day.drive_low()) if to_day else \
-                    (day.drive_high(), night.drive_low())
+                (night.drive_high(), day.drive_low()) if to_day else (
+                    day.drive_high(),
+                    night.drive_low(),
+                )
                 clock.advance(0.05)
                 changed = relay_change_time(rig.relay, anchor)
                 wait_until(lambda: len(accepted) > before)
                 latencies.append((changed - accepted[before]) * 1000)
                 wait_until(lambda: rig.controller.status()["verified"])
-                time.sleep(0.01)      # spread the turns over several refreshes
+                time.sleep(0.01)  # spread the turns over several refreshes
         finally:
             stop.set()
             thread.join(60)
@@ -240,31 +280,57 @@ def main() -> int:
         server.close()
     refresh_p50 = statistics.median(refresh)
     key_p99 = percentile(keys, 99)
-    print(f"feed: {EVENTS} events, {len(body) / 1e6:.2f} MB, {closures} closures in the "
-          "400 days ahead")
-    print(f"refresh (HTTP + expand + save), median of {len(refresh)}: {refresh_p50:.0f} ms "
-          f"(max {max(refresh):.0f} ms); target < {TARGET_MS:.0f} ms")
+    print(
+        f"feed: {EVENTS} events, {len(body) / 1e6:.2f} MB, {closures} closures in the "
+        "400 days ahead"
+    )
+    print(
+        f"refresh (HTTP + expand + save), median of {len(refresh)}: {refresh_p50:.0f} ms "
+        f"(max {max(refresh):.0f} ms); target < {TARGET_MS:.0f} ms"
+    )
     print(f"expand alone, median: {statistics.median(expand):.0f} ms")
-    print(f"controller busy taking the layer, median {statistics.median(publish_ms):.1f} ms,"
-          f" max {max(publish_ms):.1f} ms over {len(publish_ms)} publishes")
-    print(f"key turn -> relay, calendar idle (baseline): p50 {statistics.median(baseline):.2f}"
-          f" ms, p99 {percentile(baseline, 99):.2f} ms")
-    print(f"key turn -> relay during {refreshes} refreshes: p50 "
-          f"{statistics.median(keys):.2f} ms, p99 {key_p99:.2f} ms (target < 5 ms)")
+    print(
+        f"controller busy taking the layer, median {statistics.median(publish_ms):.1f} ms,"
+        f" max {max(publish_ms):.1f} ms over {len(publish_ms)} publishes"
+    )
+    print(
+        f"key turn -> relay, calendar idle (baseline): p50 {statistics.median(baseline):.2f}"
+        f" ms, p99 {percentile(baseline, 99):.2f} ms"
+    )
+    print(
+        f"key turn -> relay during {refreshes} refreshes: p50 "
+        f"{statistics.median(keys):.2f} ms, p99 {key_p99:.2f} ms (target < 5 ms)"
+    )
     print(bench_line("calendar_refresh_5000_events_p50", refresh_p50, "ms", "<1000", digits=1))
     print(bench_line("calendar_refresh_5000_events_max", max(refresh), "ms", digits=1))
-    print(bench_line("calendar_expand_5000_events_p50", statistics.median(expand), "ms",
-                     digits=1))
-    print(bench_line("calendar_publish_controller_busy_p50", statistics.median(publish_ms),
-                     "ms", digits=2))
-    print(bench_line("calendar_publish_controller_busy_max", max(publish_ms), "ms",
-                     digits=2))
-    print(bench_line(f"key_turn_calendar_idle_p99_of_{len(baseline)}",
-                     percentile(baseline, 99), "ms", digits=3))
-    print(bench_line(f"key_turn_during_calendar_refresh_p50_of_{len(keys)}",
-                     statistics.median(keys), "ms", digits=3))
-    print(bench_line(f"key_turn_during_calendar_refresh_p99_of_{len(keys)}", key_p99, "ms",
-                     "<5", digits=3))
+    print(bench_line("calendar_expand_5000_events_p50", statistics.median(expand), "ms", digits=1))
+    print(
+        bench_line(
+            "calendar_publish_controller_busy_p50", statistics.median(publish_ms), "ms", digits=2
+        )
+    )
+    print(bench_line("calendar_publish_controller_busy_max", max(publish_ms), "ms", digits=2))
+    print(
+        bench_line(
+            f"key_turn_calendar_idle_p99_of_{len(baseline)}",
+            percentile(baseline, 99),
+            "ms",
+            digits=3,
+        )
+    )
+    print(
+        bench_line(
+            f"key_turn_during_calendar_refresh_p50_of_{len(keys)}",
+            statistics.median(keys),
+            "ms",
+            digits=3,
+        )
+    )
+    print(
+        bench_line(
+            f"key_turn_during_calendar_refresh_p99_of_{len(keys)}", key_p99, "ms", "<5", digits=3
+        )
+    )
     return 0 if refresh_p50 < TARGET_MS and key_p99 < 5 else 1
 
 

@@ -58,17 +58,27 @@ def percentile(values, p):
 
 def start_daemon(base: Path):
     data = base / "data"
-    env = dict(os.environ, PYTHONPATH=str(REPO), GPIOZERO_PIN_FACTORY="mock",
-               NIGHTSWITCH_TRUST_CLOCK="1", TMPDIR=str(base / "tmp"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        GPIOZERO_PIN_FACTORY="mock",
+        NIGHTSWITCH_TRUST_CLOCK="1",
+        TMPDIR=str(base / "tmp"),
+    )
     (base / "tmp").mkdir()
     from appliance.store import Store
 
     with Store(data) as store:
         store.add_user("bench", "admin", "bench password one")
     log = open(base / "daemon.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "simulate", "--port", "0",
-                             "--data", str(data)], stdout=log, stderr=log, env=env, cwd=REPO,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "simulate", "--port", "0", "--data", str(data)],
+        stdout=log,
+        stderr=log,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not (data / "daemon.json").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -92,8 +102,14 @@ def health_ms(port: int) -> float:
 
 def status_ms(data: Path, env: dict) -> float:
     t0 = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "appliance", "status", "--data", str(data)],
-                            capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "status", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     elapsed = (time.perf_counter() - t0) * 1000
     if result.returncode != 0:
         raise SystemExit(f"nightswitch status failed: {result.stderr}")
@@ -118,15 +134,16 @@ def flood_figures(port, data, env, label, sources, baseline_status):
     finally:
         for s in held:
             s.close()
-    print(f"{label}: /health p50 {statistics.median(times):.1f} ms, p99 "
-          f"{percentile(times, 99):.1f} ms; nightswitch status worst {max(statuses):.0f} ms "
-          f"(no flood: {baseline_status:.0f} ms)")
-    print(bench_line(f"flood_{label}_health_p50_ms", statistics.median(times), "ms", "-",
-                     digits=1))
-    print(bench_line(f"flood_{label}_health_p99_ms", percentile(times, 99), "ms", "<1000",
-                     digits=1))
-    print(bench_line(f"flood_{label}_cli_status_worst_ms", max(statuses), "ms", "<1000",
-                     digits=0))
+    print(
+        f"{label}: /health p50 {statistics.median(times):.1f} ms, p99 "
+        f"{percentile(times, 99):.1f} ms; nightswitch status worst {max(statuses):.0f} ms "
+        f"(no flood: {baseline_status:.0f} ms)"
+    )
+    print(bench_line(f"flood_{label}_health_p50_ms", statistics.median(times), "ms", "-", digits=1))
+    print(
+        bench_line(f"flood_{label}_health_p99_ms", percentile(times, 99), "ms", "<1000", digits=1)
+    )
+    print(bench_line(f"flood_{label}_cli_status_worst_ms", max(statuses), "ms", "<1000", digits=0))
 
 
 def proc_io(pid: int) -> dict:
@@ -139,8 +156,10 @@ def big_body(port: int, pid: int, chunked: bool) -> tuple[int, int, int]:
     before = proc_io(pid)
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     sent = 0
-    head = (b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\n")
+    head = (
+        b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+    )
     try:
         if chunked:
             s.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
@@ -160,7 +179,7 @@ def big_body(port: int, pid: int, chunked: bool) -> tuple[int, int, int]:
                 raise SystemExit(f"expected 413, got {answer[:100]!r}")
             s.settimeout(5)
             block = b"a" * 65536
-            try:                       # the body anyway, as an attacker would
+            try:  # the body anyway, as an attacker would
                 while sent < 64 * 1024 * 1024:
                     s.sendall(block)
                     sent += len(block)
@@ -176,13 +195,16 @@ def big_body(port: int, pid: int, chunked: bool) -> tuple[int, int, int]:
 def calibrate(tmpdir: Path) -> int:
     """write_bytes of a process that spools 8 MiB to *tmpdir* the way waitress spools a
     body (tempfile.TemporaryFile), flushed: proof that the measure sees such writes."""
-    code = ("import os, tempfile\n"
-            f"f = tempfile.TemporaryFile(dir={str(tmpdir)!r})\n"
-            "for _ in range(128): f.write(b'a' * 65536)\n"
-            "f.flush(); os.fsync(f.fileno())\n"
-            "print(open('/proc/self/io').read())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import os, tempfile\n"
+        f"f = tempfile.TemporaryFile(dir={str(tmpdir)!r})\n"
+        "for _ in range(128): f.write(b'a' * 65536)\n"
+        "f.flush(); os.fsync(f.fileno())\n"
+        "print(open('/proc/self/io').read())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     return int(re.search(r"^write_bytes: (\d+)", out, re.M).group(1))
 
 
@@ -202,10 +224,15 @@ def guesses_live(port: int, seconds: float) -> tuple[int, int]:
                 page = resp.read().decode()
                 cookie = resp.getheader("Set-Cookie", "").split(";")[0]
                 token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-                body = urllib.parse.urlencode({"csrf_token": token, "name": "bench",
-                                               "password": "not the password"})
-                conn.request("POST", "/login", body=body, headers={
-                    "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+                body = urllib.parse.urlencode(
+                    {"csrf_token": token, "name": "bench", "password": "not the password"}
+                )
+                conn.request(
+                    "POST",
+                    "/login",
+                    body=body,
+                    headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                )
                 code = conn.getresponse().status
             finally:
                 conn.close()
@@ -256,26 +283,48 @@ def main(argv=None) -> int:
             baseline = min(status_ms(data, env) for _ in range(3))
             flood_figures(port, data, env, "one_address", ["127.0.0.2"] * IDLE, baseline)
             time.sleep(1)
-            flood_figures(port, data, env, "many_addresses",
-                          [f"127.0.1.{i + 1}" for i in range(IDLE)], baseline)
+            flood_figures(
+                port,
+                data,
+                env,
+                "many_addresses",
+                [f"127.0.1.{i + 1}" for i in range(IDLE)],
+                baseline,
+            )
             for chunked in (False, True):
                 written, read, sent = big_body(port, proc.pid, chunked)
                 kind = "chunked" if chunked else "content_length"
-                print(f"64 MiB body ({kind}): the client got {sent} bytes into the socket "
-                      f"before the daemon closed it; the daemon wrote {written} bytes to "
-                      "storage")
-                print(bench_line(f"body_64mib_{kind}_bytes_written_to_disk", written, "bytes",
-                                 "<1048576"))
+                print(
+                    f"64 MiB body ({kind}): the client got {sent} bytes into the socket "
+                    f"before the daemon closed it; the daemon wrote {written} bytes to "
+                    "storage"
+                )
+                print(
+                    bench_line(
+                        f"body_64mib_{kind}_bytes_written_to_disk", written, "bytes", "<1048576"
+                    )
+                )
             spool = calibrate(Path(tmp) / "tmp")
-            print(f"calibration: a process spooling 8 MiB to the same TMPDIR shows "
-                  f"write_bytes {spool} (the measure sees spooled bodies)")
+            print(
+                f"calibration: a process spooling 8 MiB to the same TMPDIR shows "
+                f"write_bytes {spool} (the measure sees spooled bodies)"
+            )
             print(bench_line("body_calibration_8mib_spool_write_bytes", spool, "bytes", "-"))
             checked, refused = guesses_live(port, args.guess_seconds)
             per_minute = checked / (args.guess_seconds / 60)
-            print(f"password guesses from one address for {args.guess_seconds:.0f} s, 8 at a "
-                  f"time: {checked} checked, {refused} refused")
-            print(bench_line("login_guesses_checked_per_minute_one_address", per_minute,
-                             "guesses/min", "-", digits=1))
+            print(
+                f"password guesses from one address for {args.guess_seconds:.0f} s, 8 at a "
+                f"time: {checked} checked, {refused} refused"
+            )
+            print(
+                bench_line(
+                    "login_guesses_checked_per_minute_one_address",
+                    per_minute,
+                    "guesses/min",
+                    "-",
+                    digits=1,
+                )
+            )
         finally:
             proc.terminate()
             proc.wait(30)

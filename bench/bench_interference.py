@@ -44,7 +44,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # run from a checkout
+sys.path.insert(0, str(ROOT))  # run from a checkout
 
 from benchline import bench_line  # noqa: E402
 from gpiozero.pins.mock import MockConnectedPin, MockFactory  # noqa: E402
@@ -156,29 +156,45 @@ class Site:
             shutil.copy(f, site / f.name)
         (tmp / "links").mkdir()
         profile = load_profiles(site)["mitel-3300-login"]
-        self.sim = PbxSimulator(profile, password=PASSWORD, link_dir=tmp / "links",
-                                seed=5).start()
+        self.sim = PbxSimulator(profile, password=PASSWORD, link_dir=tmp / "links", seed=5).start()
         if slow:
             self.sim.inject("slow", seconds=0.4)
-        text = ('[site]\nname = "Bench"\ntimezone = "Europe/Berlin"\n'
-                f'[profiles]\ndir = "{site}"\n' + PANEL)
+        text = (
+            '[site]\nname = "Bench"\ntimezone = "Europe/Berlin"\n'
+            f'[profiles]\ndir = "{site}"\n' + PANEL
+        )
         if two_zones:
-            text += ('[[zones]]\nname = "main"\n[[zones]]\nname = "sales"\n' + CONTACT
-                     + SERIAL.format(name="sales-port", port=self.sim.port_path,
-                                     password=PASSWORD, zone='zone = "sales"'))
+            text += (
+                '[[zones]]\nname = "main"\n[[zones]]\nname = "sales"\n'
+                + CONTACT
+                + SERIAL.format(
+                    name="sales-port",
+                    port=self.sim.port_path,
+                    password=PASSWORD,
+                    zone='zone = "sales"',
+                )
+            )
         else:
-            text += SERIAL.format(name="pbx-port", port=self.sim.port_path, password=PASSWORD,
-                                  zone="")
+            text += SERIAL.format(
+                name="pbx-port", port=self.sim.port_path, password=PASSWORD, zone=""
+            )
         if smdr_port:
-            text += (f'[smdr]\nport = "{smdr_port}"\nformat = "panasonic-kx-tda"\n'
-                     'settings = { baudrate = 9600 }\n')
+            text += (
+                f'[smdr]\nport = "{smdr_port}"\nformat = "panasonic-kx-tda"\n'
+                "settings = { baudrate = 9600 }\n"
+            )
         text += f'[web]\nlisten = "127.0.0.1:{free_port()}"\n'
         config = load_config_text(text, "bench.toml")
         self.factory = MockFactory()
         self.factory.pin(17, pin_class=MockConnectedPin, input_pin=self.factory.pin(24))
         self.clock = SimClock(datetime(2026, 3, 2, 10, 0, tzinfo=BERLIN), rate=1.0)
-        self.appliance = Appliance(config, tmp / "data", pin_factory=self.factory,
-                                   clock=self.clock, notifier=SystemdNotifier(None))
+        self.appliance = Appliance(
+            config,
+            tmp / "data",
+            pin_factory=self.factory,
+            clock=self.clock,
+            notifier=SystemdNotifier(None),
+        )
         self.controller = self.appliance.controller
         self.panel = self.appliance.panels[0]
         self.accepted: list[float] = []
@@ -189,9 +205,10 @@ class Site:
             if any(e.kind is PanelEvent.POSITION for e in events):
                 self.accepted.append(time.monotonic())
             return events
+
         self.panel.poll = poll
         self.appliance.start()
-        self.clock.advance(2)                         # past the lamp test
+        self.clock.advance(2)  # past the lamp test
         self.relay = self.factory.pin(17)
         self.day_pin = self.panel.inputs["key_day"].pin
         self.night_pin = self.panel.inputs["key_night"].pin
@@ -220,6 +237,7 @@ def first_change(pin, anchor: float, *, to: bool | None = None) -> float:
     """The absolute monotonic time of *pin*'s first change after ``clear_states()`` (to
     the level *to*, when given): MockPin stamps each state with the time since the
     previous one."""
+
     def found():
         t = anchor
         for state in pin.states[1:]:
@@ -227,6 +245,7 @@ def first_change(pin, anchor: float, *, to: bool | None = None) -> float:
             if to is None or state.state == to:
                 return t
         return None
+
     wait_until(lambda: found() is not None)
     return found()
 
@@ -234,7 +253,7 @@ def first_change(pin, anchor: float, *, to: bool | None = None) -> float:
 def key_to_relay(site: Site, turns: int, between=None) -> list[float]:
     latencies = []
     for i in range(turns):
-        to_day = i % 2 == 1            # 10:00 is day by the schedule: NIGHT first
+        to_day = i % 2 == 1  # 10:00 is day by the schedule: NIGHT first
         site.relay.clear_states()
         anchor = site.relay._last_change
         before = len(site.accepted)
@@ -259,7 +278,7 @@ def key_to_led(site: Site, turns: int) -> list[float]:
         anchor = pin._last_change
         before = len(site.accepted)
         site.turn(to_day)
-        changed = first_change(pin, anchor, to=True)      # the LED lights: its blink began
+        changed = first_change(pin, anchor, to=True)  # the LED lights: its blink began
         wait_until(lambda: len(site.accepted) > before)
         latencies.append((changed - site.accepted[before]) * 1000)
         wait_until(lambda: site.controller.status()["key"] == ("day" if to_day else "night"))
@@ -289,11 +308,11 @@ def run(turns: int) -> list[tuple[str, str, list[float]]]:
                     site.controller.set_override("sales", modes[i % 2], None, by="bench")
                     i += 1
                     stop.wait(0.5)
+
             churner = threading.Thread(target=churn, daemon=True)
             churner.start()
             wait_until(lambda: site.controller.zones["sales"].worker.busy)
-            results.append(("b", "a silent serial PBX on another zone",
-                            key_to_relay(site, turns)))
+            results.append(("b", "a silent serial PBX on another zone", key_to_relay(site, turns)))
             stop.set()
             churner.join()
             site.sim.clear()
@@ -301,15 +320,18 @@ def run(turns: int) -> list[tuple[str, str, list[float]]]:
             # (c) an LED test running, started again after each turn ends it
             def led_test():
                 site.controller.test_leds(10.0, by="bench")
+
             led_test()
             results.append(("c", "an LED test running", key_to_relay(site, turns, led_test)))
 
             # (d) 20 browsing clients in another process
-            token = site.appliance.store.create_token("viewer", label="bench", by="bench",
-                                                      at=site.clock.now())
+            token = site.appliance.store.create_token(
+                "viewer", label="bench", by="bench", at=site.clock.now()
+            )
             stop_file = tmp / "stop-clients"
-            clients = subprocess.Popen([sys.executable, "-c", CLIENTS, site.url(), token,
-                                        str(stop_file)])
+            clients = subprocess.Popen(
+                [sys.executable, "-c", CLIENTS, site.url(), token, str(stop_file)]
+            )
             time.sleep(1.0)
             results.append(("d", "20 web clients browsing", key_to_relay(site, turns)))
             stop_file.touch()
@@ -326,8 +348,13 @@ def run(turns: int) -> list[tuple[str, str, list[float]]]:
             os.close(slave)
         slow = Site(tmp / "slow", two_zones=False, slow=True)
         try:
-            results.append(("led", "key edge to LED, the zone's only actuator a slow PBX",
-                             key_to_led(slow, max(10, turns // 4))))
+            results.append(
+                (
+                    "led",
+                    "key edge to LED, the zone's only actuator a slow PBX",
+                    key_to_led(slow, max(10, turns // 4)),
+                )
+            )
         finally:
             slow.close()
     return results
@@ -345,13 +372,16 @@ def main(argv=None) -> int:
         p50, p99, worst = percentile(values, 50), percentile(values, 99), max(values)
         good = p99 < TARGET_MS
         ok &= good
-        print(f"({tag:>2}) {what:55} {p50:8.3f} {p99:8.3f} {worst:8.3f}  "
-              f"{'ok' if good else 'MISSED'}  ({len(values)} turns)")
+        print(
+            f"({tag:>2}) {what:55} {p50:8.3f} {p99:8.3f} {worst:8.3f}  "
+            f"{'ok' if good else 'MISSED'}  ({len(values)} turns)"
+        )
         name = "key_to_led" if tag == "led" else f"key_to_relay_{tag}"
         floor = "" if tag == "led" else "relay operate time ~10 ms"
         lines.append(bench_line(f"{name}_p50", round(p50, 3), "ms", floor=floor))
-        lines.append(bench_line(f"{name}_p99", round(p99, 3), "ms", target=f"<{TARGET_MS}",
-                                floor=floor))
+        lines.append(
+            bench_line(f"{name}_p99", round(p99, 3), "ms", target=f"<{TARGET_MS}", floor=floor)
+        )
         lines.append(bench_line(f"{name}_max", round(worst, 3), "ms", floor=floor))
     print()
     for line in lines:

@@ -54,7 +54,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))           # run from a checkout
+sys.path.insert(0, str(ROOT))  # run from a checkout
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_appliance import proc_cpu_s, proc_rss_mb  # noqa: E402
@@ -67,16 +67,20 @@ from tests.appliance_helpers import cli_env, wait_until  # noqa: E402
 from tests.mqtt_helpers import Mosquitto, Site, Watcher  # noqa: E402
 
 KEEPALIVE = 5
-results: list[tuple[str, float, str, str, str]] = []   # name, value, unit, target, words
+results: list[tuple[str, float, str, str, str]] = []  # name, value, unit, target, words
 
 
 def record(name, value, unit, target, words):
     results.append((name, value, unit, target, words))
-    print(f"  {words}: {value:.3f} {unit}" if isinstance(value, float)
-          else f"  {words}: {value} {unit}")
+    print(
+        f"  {words}: {value:.3f} {unit}"
+        if isinstance(value, float)
+        else f"  {words}: {value} {unit}"
+    )
 
 
 # -- one site -----------------------------------------------------------------------------------
+
 
 def one_site(folder: Path) -> None:
     print("one site:")
@@ -92,13 +96,23 @@ def one_site(folder: Path) -> None:
         wait_until(lambda: any(w == "connected" for _, w in site.bridge.events), 20)
         connected = next(at for at, w in site.bridge.events if w == "connected")
         disc = watcher.wait_for(t.discovery)
-        record("mqtt_discovery_after_connect_s", disc.at - connected, "s", "<2",
-               "discovery after connecting")
+        record(
+            "mqtt_discovery_after_connect_s",
+            disc.at - connected,
+            "s",
+            "<2",
+            "discovery after connecting",
+        )
         since = time.monotonic()
         watcher.publish(t.ha_status, "online")
         disc = watcher.wait_for(t.discovery, since=since)
-        record("mqtt_discovery_after_ha_online_s", disc.at - since, "s", "<2",
-               "discovery after homeassistant/status online")
+        record(
+            "mqtt_discovery_after_ha_online_s",
+            disc.at - since,
+            "s",
+            "<2",
+            "discovery after homeassistant/status online",
+        )
 
         seen: list[tuple[float, dict]] = []
 
@@ -116,8 +130,12 @@ def one_site(folder: Path) -> None:
 
         def published(predicate, since):
             """The instant the controller published a snapshot matching *predicate*."""
-            return wait_until(lambda: next((at for at, snap in list(seen)
-                                            if at >= since and predicate(snap)), None), 20)
+            return wait_until(
+                lambda: next(
+                    (at for at, snap in list(seen) if at >= since and predicate(snap)), None
+                ),
+                20,
+            )
 
         watcher.wait_for(t.state("main"), lambda m: m.json()["verified"])
         # a key turn: measured from the end of the debounce
@@ -125,27 +143,44 @@ def one_site(folder: Path) -> None:
         site.rig.turn_key("day")
         site.rig.settle_key()
         edge = time.monotonic()
-        state = watcher.wait_for(t.state("main"), lambda m: m.json()["key"] == "day",
-                                 since=since)
-        record("mqtt_state_after_key_turn_s", state.at - edge, "s", "<1",
-               "state after a key turn")
+        state = watcher.wait_for(t.state("main"), lambda m: m.json()["key"] == "day", since=since)
+        record("mqtt_state_after_key_turn_s", state.at - edge, "s", "<1", "state after a key turn")
         confirmed_at = published(lambda s: s["key"] == "day" and s["verified"], since)
-        state = watcher.wait_for(t.state("main"), lambda m: m.json()["key"] == "day"
-                                 and m.json()["verified"], since=since)
-        record("mqtt_state_after_confirmation_s", state.at - confirmed_at, "s",
-               "<1", "state after the PBX's confirmation")
+        state = watcher.wait_for(
+            t.state("main"),
+            lambda m: m.json()["key"] == "day" and m.json()["verified"],
+            since=since,
+        )
+        record(
+            "mqtt_state_after_confirmation_s",
+            state.at - confirmed_at,
+            "s",
+            "<1",
+            "state after the PBX's confirmation",
+        )
         site.rig.turn_key("auto")
         site.rig.settle_key()
         watcher.wait_for(t.state("main"), lambda m: m.json()["key"] == "auto", since=since)
         since = time.monotonic()
         watcher.publish(t.command("main"), "day")
-        state = watcher.wait_for(t.state("main"), lambda m: m.json()["override_mode"] == "day",
-                                 since=since)
-        record("mqtt_state_after_override_command_s", state.at - since, "s", "<1",
-               "state after an override sent over MQTT (command to state)")
+        state = watcher.wait_for(
+            t.state("main"), lambda m: m.json()["override_mode"] == "day", since=since
+        )
+        record(
+            "mqtt_state_after_override_command_s",
+            state.at - since,
+            "s",
+            "<1",
+            "state after an override sent over MQTT (command to state)",
+        )
         changed_at = published(lambda s: s["override"] and s["override"]["mode"] == "day", since)
-        record("mqtt_state_after_override_s", state.at - changed_at, "s", "<1",
-               "state after the override took effect in the controller")
+        record(
+            "mqtt_state_after_override_s",
+            state.at - changed_at,
+            "s",
+            "<1",
+            "state after the override took effect in the controller",
+        )
     finally:
         snapshots.put(None)
         site.close()
@@ -156,19 +191,35 @@ def one_site(folder: Path) -> None:
 
 def simulate_config(folder: Path, broker: Mosquitto, site_id: str, keepalive: int) -> Path:
     path = folder / f"{site_id}.toml"
-    path.write_text((ROOT / "hardware" / "pinmap.toml").read_text()
-                    + f'\n[site]\nname = "Site {site_id}"\ntimezone = "Europe/Berlin"\n\n'
-                    + broker.mqtt_toml(site_id, keepalive=keepalive))
+    path.write_text(
+        (ROOT / "hardware" / "pinmap.toml").read_text()
+        + f'\n[site]\nname = "Site {site_id}"\ntimezone = "Europe/Berlin"\n\n'
+        + broker.mqtt_toml(site_id, keepalive=keepalive)
+    )
     return path
 
 
 def spawn_simulate(folder: Path, broker: Mosquitto, site_id: str, keepalive: int):
     config = simulate_config(folder, broker, site_id, keepalive)
     log = open(folder / f"{site_id}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "appliance", "simulate", "--port", "0",
-                             "--data", str(folder / f"data-{site_id}"), "--config",
-                             str(config)], stdout=log, stderr=subprocess.STDOUT,
-                            env=cli_env(), cwd=ROOT), log
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "appliance",
+            "simulate",
+            "--port",
+            "0",
+            "--data",
+            str(folder / f"data-{site_id}"),
+            "--config",
+            str(config),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=cli_env(),
+        cwd=ROOT,
+    ), log
 
 
 def offline_after_signals(folder: Path) -> None:
@@ -185,8 +236,12 @@ def offline_after_signals(folder: Path) -> None:
                 time.sleep(1)
                 since = time.monotonic()
                 os.kill(proc.pid, sig)
-                offline = watcher.wait_for(t.availability, lambda m: m.text == "offline",
-                                           since=since, timeout=10 * KEEPALIVE)
+                offline = watcher.wait_for(
+                    t.availability,
+                    lambda m: m.text == "offline",
+                    since=since,
+                    timeout=10 * KEEPALIVE,
+                )
                 if sig == signal.SIGKILL:
                     # The kernel closes the socket: the broker sends the will at once.
                     target = f"<{1.5 * KEEPALIVE:g}"
@@ -196,9 +251,14 @@ def offline_after_signals(folder: Path) -> None:
                     # arithmetic, checked about once a second), and paho pings up to
                     # a second late: at most 2 x keepalive.
                     target = f"<{2 * KEEPALIVE:g}"
-                record(f"mqtt_offline_after_{name}_s", offline.at - since, "s", target,
-                       f"offline after {name.upper()} (keepalive {KEEPALIVE} s, "
-                       f"1.5 x = {1.5 * KEEPALIVE:g} s)")
+                record(
+                    f"mqtt_offline_after_{name}_s",
+                    offline.at - since,
+                    "s",
+                    target,
+                    f"offline after {name.upper()} (keepalive {KEEPALIVE} s, "
+                    f"1.5 x = {1.5 * KEEPALIVE:g} s)",
+                )
             finally:
                 if sig == signal.SIGSTOP:
                     os.kill(proc.pid, signal.SIGCONT)
@@ -212,6 +272,7 @@ def offline_after_signals(folder: Path) -> None:
 
 # -- the fleet -------------------------------------------------------------------------------
 
+
 def fleet(folder: Path, count: int, idle_s: float) -> None:
     print(f"a fleet of {count} sites (nightswitch simulate processes) on one Mosquitto:")
     broker = Mosquitto(folder / "broker-fleet").start()
@@ -223,38 +284,89 @@ def fleet(folder: Path, count: int, idle_s: float) -> None:
         for site_id in ids:
             procs.append(spawn_simulate(folder, broker, site_id, 30))
         for site_id in ids:
-            watcher.wait_for(Topics("nightswitch", site_id).availability,
-                             lambda m: m.text == "online", timeout=600)
+            watcher.wait_for(
+                Topics("nightswitch", site_id).availability,
+                lambda m: m.text == "online",
+                timeout=600,
+            )
         print(f"  all {count} online {time.monotonic() - started:.0f} s after the first spawn")
-        time.sleep(5)     # let start-up work (first verify, discovery) settle
+        time.sleep(5)  # let start-up work (first verify, discovery) settle
         cpu0 = {p.pid: proc_cpu_s(p.pid) for p, _ in procs}
         t0 = time.monotonic()
         time.sleep(idle_s)
         elapsed = time.monotonic() - t0
         cpu = [100 * (proc_cpu_s(p.pid) - cpu0[p.pid]) / elapsed for p, _ in procs]
         rss = [proc_rss_mb(p.pid) for p, _ in procs]
-        record("mqtt_fleet_site_idle_cpu_mean", statistics.mean(cpu), "% of a core", "<1",
-               f"idle CPU per site, mean of {count} over {idle_s:g} s")
-        record("mqtt_fleet_site_idle_cpu_max", max(cpu), "% of a core", "-",
-               "idle CPU per site, the busiest")
-        record("mqtt_fleet_site_rss_mean", statistics.mean(rss), "MB", "<60",
-               "resident memory per site (whole simulate process), mean")
+        record(
+            "mqtt_fleet_site_idle_cpu_mean",
+            statistics.mean(cpu),
+            "% of a core",
+            "<1",
+            f"idle CPU per site, mean of {count} over {idle_s:g} s",
+        )
+        record(
+            "mqtt_fleet_site_idle_cpu_max",
+            max(cpu),
+            "% of a core",
+            "-",
+            "idle CPU per site, the busiest",
+        )
+        record(
+            "mqtt_fleet_site_rss_mean",
+            statistics.mean(rss),
+            "MB",
+            "<60",
+            "resident memory per site (whole simulate process), mean",
+        )
         record("mqtt_fleet_site_rss_max", max(rss), "MB", "-", "resident memory per site, max")
 
         # fleet publish -> every acknowledgement
         closures = folder / "closures.json"
-        closures.write_text(json.dumps({"version": 1, "closures": [
-            {"name": "Staff day", "from": "2026-06-12", "to": "2026-06-12", "ranges": []}]}))
-        done = subprocess.run([sys.executable, "-m", "appliance", "fleet", "publish",
-                               str(closures), "--broker", broker.url, "--wait", "60",
-                               "--json"], capture_output=True, text=True, env=cli_env(),
-                              cwd=ROOT, timeout=120)
+        closures.write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "closures": [
+                        {
+                            "name": "Staff day",
+                            "from": "2026-06-12",
+                            "to": "2026-06-12",
+                            "ranges": [],
+                        }
+                    ],
+                }
+            )
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "fleet",
+                "publish",
+                str(closures),
+                "--broker",
+                broker.url,
+                "--wait",
+                "60",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            cwd=ROOT,
+            timeout=120,
+        )
         answer = json.loads(done.stdout)
         applied = sum(1 for s in answer["sites"].values() if s["result"] == "applied")
         print(f"  fleet publish: {applied} of {count} applied")
-        record("mqtt_fleet_publish_all_acknowledged_s",
-               answer["seconds"] if applied == count else float("nan"), "s", "<5",
-               f"fleet publish to all {count} acknowledgements")
+        record(
+            "mqtt_fleet_publish_all_acknowledged_s",
+            answer["seconds"] if applied == count else float("nan"),
+            "s",
+            "<5",
+            f"fleet publish to all {count} acknowledgements",
+        )
 
         # broker restart -> every site back
         broker.stop()
@@ -264,13 +376,21 @@ def fleet(folder: Path, count: int, idle_s: float) -> None:
         try:
             last = 0.0
             for site_id in ids:
-                m = w2.wait_for(Topics("nightswitch", site_id).availability,
-                                lambda m: m.text == "online" and not m.retain, timeout=120)
+                m = w2.wait_for(
+                    Topics("nightswitch", site_id).availability,
+                    lambda m: m.text == "online" and not m.retain,
+                    timeout=120,
+                )
                 last = max(last, m.at)
         finally:
             w2.stop()
-        record("mqtt_fleet_all_back_after_broker_restart_s", last - back, "s", "<10",
-               f"all {count} sites online again after a broker restart")
+        record(
+            "mqtt_fleet_all_back_after_broker_restart_s",
+            last - back,
+            "s",
+            "<10",
+            f"all {count} sites online again after a broker restart",
+        )
     finally:
         for proc, _log in procs:
             if proc.poll() is None:
@@ -289,8 +409,9 @@ def fleet(folder: Path, count: int, idle_s: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=50, help="sites in the fleet (50)")
-    parser.add_argument("--idle", type=float, default=30.0,
-                        help="seconds of idle CPU measured per site (30)")
+    parser.add_argument(
+        "--idle", type=float, default=30.0, help="seconds of idle CPU measured per site (30)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nightswitch-bench-mqtt-") as tmp:
         folder = Path(tmp)

@@ -38,10 +38,14 @@ def workload(fmt, n: int, rng: random.Random) -> list[str]:
     lines = []
     for _i in range(n):
         direction = rng.choice(["in", "out", "internal", None])
-        rec = replace(base, started_at=NOW - timedelta(minutes=rng.randrange(60 * 24 * 200)),
-                      duration_s=rng.randrange(3600), direction=direction,
-                      answered=rng.choice([None, False]) if direction == "in" else None,
-                      ring_s=rng.randrange(60) if fmt.ring else None)
+        rec = replace(
+            base,
+            started_at=NOW - timedelta(minutes=rng.randrange(60 * 24 * 200)),
+            duration_s=rng.randrange(3600),
+            direction=direction,
+            answered=rng.choice([None, False]) if direction == "in" else None,
+            ring_s=rng.randrange(60) if fmt.ring else None,
+        )
         lines.append(fmt.render(rec, TZ))
     samples = [s["line"] for s in fmt.samples]
     for i in range(0, n, 10):
@@ -65,8 +69,9 @@ def measure(fmt, lines: list[str], seconds: float) -> tuple[int, float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=0.5,
-                        help="time spent on each format (default 0.5)")
+    parser.add_argument(
+        "--seconds", type=float, default=0.5, help="time spent on each format (default 0.5)"
+    )
     args = parser.parse_args()
     formats, broken = load_all("/nonexistent/nightswitch-smdr-site")
     if broken:
@@ -80,26 +85,33 @@ def main() -> int:
         done, elapsed, calls = measure(fmt, lines, args.seconds)
         rate = done / elapsed
         worst = rate if worst is None else min(worst, rate)
-        print(f"{name:<22} {done:>8} {100 * calls / done:>7.0f}% {rate:>10,.0f}  "
-              f"{'ok' if rate > TARGET else 'SLOW'}")
+        print(
+            f"{name:<22} {done:>8} {100 * calls / done:>7.0f}% {rate:>10,.0f}  "
+            f"{'ok' if rate > TARGET else 'SLOW'}"
+        )
 
     data = bytes(rng.getrandbits(8) for _ in range(1 << 20))
     start = time.perf_counter()
     framer = LineFramer()
     count = 0
     for offset in range(0, len(data), 4096):
-        count += len(framer.feed(data[offset:offset + 4096]))
+        count += len(framer.feed(data[offset : offset + 4096]))
     elapsed = time.perf_counter() - start
-    print(f"\nframing: 1 MiB of random bytes in {elapsed * 1000:.0f} ms "
-          f"({len(data) / elapsed / 1e6:.1f} MB/s, {count} lines)")
-    print(f"slowest format: {worst:,.0f} lines/s "
-          f"({'meets' if worst > TARGET else 'MISSES'} the {TARGET}/s target)")
-    print(bench_line("smdr_slowest_format_lines_per_s", worst, "lines/s", f">{TARGET}",
-                     digits=0))
+    print(
+        f"\nframing: 1 MiB of random bytes in {elapsed * 1000:.0f} ms "
+        f"({len(data) / elapsed / 1e6:.1f} MB/s, {count} lines)"
+    )
+    print(
+        f"slowest format: {worst:,.0f} lines/s "
+        f"({'meets' if worst > TARGET else 'MISSES'} the {TARGET}/s target)"
+    )
+    print(bench_line("smdr_slowest_format_lines_per_s", worst, "lines/s", f">{TARGET}", digits=0))
     print(bench_line("smdr_framing_1mib_ms", elapsed * 1000, "ms", digits=1))
     detect_ms = measure_detect(formats, rng)
-    print(f"calls detect: reading 4 rates x 30 s of a 9600 baud port as every format "
-          f"at 8N1 and 7E1 takes {detect_ms:.0f} ms")
+    print(
+        f"calls detect: reading 4 rates x 30 s of a 9600 baud port as every format "
+        f"at 8N1 and 7E1 takes {detect_ms:.0f} ms"
+    )
     print(bench_line("smdr_detect_evaluate_ms", detect_ms, "ms", digits=0))
     return 0 if worst > TARGET else 1
 
@@ -112,10 +124,12 @@ def measure_detect(formats, rng) -> float:
 
     fmt = formats["panasonic-kx-tda"]
     text = "\r\n".join(workload(fmt, 600, rng)).encode("latin-1")[:28800]
-    captured = {1200: bytes(rng.getrandbits(8) for _ in range(28800)),
-                2400: bytes(rng.getrandbits(8) for _ in range(28800)),
-                4800: bytes(rng.getrandbits(8) for _ in range(28800)),
-                9600: text}
+    captured = {
+        1200: bytes(rng.getrandbits(8) for _ in range(28800)),
+        2400: bytes(rng.getrandbits(8) for _ in range(28800)),
+        4800: bytes(rng.getrandbits(8) for _ in range(28800)),
+        9600: text,
+    }
     start = time.perf_counter()
     result = evaluate(captured, list(formats.values()), now=NOW, tz=TZ)
     elapsed = time.perf_counter() - start

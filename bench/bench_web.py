@@ -3,8 +3,9 @@
 Runs a real appliance in simulate (mock pins, simulated clock at real speed, SQLite on
 disk) with waitress on a free loopback port, as ``nightswitch simulate`` does, in a
 process of its own as on the Pi (the load generator's threads must not share the
-server's interpreter lock). Twenty client threads, each with one keep-alive ``http.client`` connection, alternate between
-the status page (logged in with a session cookie) and ``/api/v1/status`` (bearer token),
+server's interpreter lock). Twenty client threads, each with one keep-alive
+``http.client`` connection, alternate between the status page (logged in with a session
+cookie) and ``/api/v1/status`` (bearer token),
 for a bounded number of requests and a bounded time. It prints the latency p50/p99/max
 of each, and the bytes a browser fetches for the status page with its assets.
 
@@ -71,8 +72,12 @@ def login(port: int) -> str:
     cookie = r.getheader("Set-Cookie").split(";", 1)[0]
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     body = urllib.parse.urlencode({"csrf_token": token, "name": "admin", "password": PASSWORD})
-    conn.request("POST", "/login", body=body, headers={
-        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    conn.request(
+        "POST",
+        "/login",
+        body=body,
+        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     r = conn.getresponse()
     r.read()
     if r.status != 302:
@@ -107,12 +112,23 @@ def transfer_size(port: int, cookie: str) -> tuple[int, list[tuple[str, int]], l
     return sum(n for _, n in items), items, external
 
 
-def client(port: int, cookie: str, token: str, count: int, deadline: float,
-           results: dict, errors: list, think: tuple[float, float], seed: int) -> None:
+def client(
+    port: int,
+    cookie: str,
+    token: str,
+    count: int,
+    deadline: float,
+    results: dict,
+    errors: list,
+    think: tuple[float, float],
+    seed: int,
+) -> None:
     pause = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    plan = (("page", "/", {"Cookie": cookie}),
-            ("api", "/api/v1/status", {"Authorization": f"Bearer {token}"}))
+    plan = (
+        ("page", "/", {"Cookie": cookie}),
+        ("api", "/api/v1/status", {"Authorization": f"Bearer {token}"}),
+    )
     try:
         for i in range(count):
             if time.monotonic() > deadline:
@@ -141,15 +157,23 @@ def serve(conn, data: Path) -> None:
     logging.getLogger("nightswitch").setLevel(logging.ERROR)
     config = default_config("Europe/Berlin")
     config.clock_sync = "always"
-    appliance = Appliance(config, data, pin_factory=MockFactory(), clock=SimClock(rate=1.0),
-                          simulate=True, host="127.0.0.1", port=0)
+    appliance = Appliance(
+        config,
+        data,
+        pin_factory=MockFactory(),
+        clock=SimClock(rate=1.0),
+        simulate=True,
+        host="127.0.0.1",
+        port=0,
+    )
     try:
         appliance.store.add_user("admin", "admin", PASSWORD)
         appliance.start()
-        token = appliance.store.create_token("viewer", label="bench", by="bench",
-                                             at=appliance.clock.now())
+        token = appliance.store.create_token(
+            "viewer", label="bench", by="bench", at=appliance.clock.now()
+        )
         conn.send((appliance.port, token))
-        conn.recv()                     # anything: stop
+        conn.recv()  # anything: stop
     finally:
         appliance.stop()
 
@@ -164,8 +188,9 @@ def main(argv=None) -> int:
     ours, theirs = multiprocessing.Pipe()
     # waitress warns for every queued request (in a load test that is the point): the
     # child quiets it.
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(theirs, data),
-                                                          name="appliance")
+    server = multiprocessing.get_context("spawn").Process(
+        target=serve, args=(theirs, data), name="appliance"
+    )
     server.start()
     try:
         if not ours.poll(60):
@@ -179,9 +204,13 @@ def main(argv=None) -> int:
             results = {"page": [], "api": []}
             errors: list[str] = []
             deadline = time.monotonic() + args.seconds
-            threads = [threading.Thread(target=client, args=(
-                port, cookie, token, args.requests, deadline, results, errors, think, n))
-                for n in range(args.clients)]
+            threads = [
+                threading.Thread(
+                    target=client,
+                    args=(port, cookie, token, args.requests, deadline, results, errors, think, n),
+                )
+                for n in range(args.clients)
+            ]
             started = time.perf_counter()
             for t in threads:
                 t.start()
@@ -199,33 +228,54 @@ def main(argv=None) -> int:
     failed = False
     for run, (results, errors, wall) in runs.items():
         done = len(results["page"]) + len(results["api"])
-        print(f"bench_web {run}: {args.clients} clients, {done} requests in {wall:.1f} s "
-              f"({done / wall:.0f}/s), {len(errors)} errors")
+        print(
+            f"bench_web {run}: {args.clients} clients, {done} requests in {wall:.1f} s "
+            f"({done / wall:.0f}/s), {len(errors)} errors"
+        )
         for name, label in (("page", "status page  GET /"), ("api", "API  GET /api/v1/status")):
             values = results[name]
             if values:
-                print(f"  {label:28s} p50 {statistics.median(values) * 1000:6.1f} ms   "
-                      f"p99 {percentile(values, 99) * 1000:6.1f} ms   "
-                      f"max {max(values) * 1000:6.1f} ms   (n={len(values)})")
+                print(
+                    f"  {label:28s} p50 {statistics.median(values) * 1000:6.1f} ms   "
+                    f"p99 {percentile(values, 99) * 1000:6.1f} ms   "
+                    f"max {max(values) * 1000:6.1f} ms   (n={len(values)})"
+                )
         for line in errors[:5]:
             print(f"  error: {line}")
         failed = failed or bool(errors)
-    print(f"status page with its assets: {total / 1024:.1f} KB "
-          + "(" + ", ".join(f"{p} {n / 1024:.1f} KB" for p, n in items) + ")")
+    print(
+        f"status page with its assets: {total / 1024:.1f} KB "
+        + "("
+        + ", ".join(f"{p} {n / 1024:.1f} KB" for p, n in items)
+        + ")"
+    )
     print(f"references to other hosts: {len(external)}" + (f" {external}" if external else ""))
     results = runs["browsing"][0]
     p99 = max(percentile(results["page"], 99), percentile(results["api"], 99))
     verdict = "within" if p99 < 0.050 and total < 100 * 1024 and not external else "OUTSIDE"
-    print(f"targets on the browsing run (p99 < 50 ms, < 100 KB, no external requests): "
-          f"{verdict}")
+    print(f"targets on the browsing run (p99 < 50 ms, < 100 KB, no external requests): {verdict}")
     for run, (results, _errors, _wall) in runs.items():
         # The design's target is for 20 browsing clients; the saturation run has none
         for name, label in (("page", "status_page_get"), ("api", "api_get_api_v1_status")):
             if results[name]:
-                print(bench_line(f"web_{run}_{label}_p50", statistics.median(results[name])
-                                 * 1000, "ms", "-", digits=2))
-                print(bench_line(f"web_{run}_{label}_p99", percentile(results[name], 99) * 1000,
-                                 "ms", "<50" if run == "browsing" else "-", digits=2))
+                print(
+                    bench_line(
+                        f"web_{run}_{label}_p50",
+                        statistics.median(results[name]) * 1000,
+                        "ms",
+                        "-",
+                        digits=2,
+                    )
+                )
+                print(
+                    bench_line(
+                        f"web_{run}_{label}_p99",
+                        percentile(results[name], 99) * 1000,
+                        "ms",
+                        "<50" if run == "browsing" else "-",
+                        digits=2,
+                    )
+                )
     print(bench_line("web_status_page_kb", total / 1024, "KB", "<100", digits=1))
     print(bench_line("web_external_references", len(external), "count", "=0"))
     return 1 if failed else 0

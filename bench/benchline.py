@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 
 
-def bench_line(name: str, value: float | int, unit: str, target: str = "-", *,
-               digits: int = 3, floor: str = "") -> str:
+def bench_line(
+    name: str, value: float | int, unit: str, target: str = "-", *, digits: int = 3, floor: str = ""
+) -> str:
     """One ``BENCH`` line. *value* is written as a plain number with *digits* decimals
     (an int as it is), ``nan`` if it is not finite (the runner reports that as MISSING);
     a *unit* with spaces is quoted; *target* ``-`` means informational, no target."""

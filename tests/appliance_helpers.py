@@ -52,35 +52,59 @@ timezone = "Europe/Berlin"
 """
 
 
-def panel_toml(kind: str = "three-position", *, debounce_ms: int = 50, hold_s: float = 3.0,
-               leds: bool = True, pull_up: bool = True) -> str:
+def panel_toml(
+    kind: str = "three-position",
+    *,
+    debounce_ms: int = 50,
+    hold_s: float = 3.0,
+    leds: bool = True,
+    pull_up: bool = True,
+) -> str:
     """A ``[front_panel]`` table with the default pin map's pins for *kind*."""
-    pins = {"three-position": {"key_day": 5, "key_night": 6}, "two-position": {"key": 5},
-            "button": {"key": 5}, "none": {}}[kind]
+    pins = {
+        "three-position": {"key_day": 5, "key_night": 6},
+        "two-position": {"key": 5},
+        "button": {"key": 5},
+        "none": {},
+    }[kind]
     if leds:
         pins.update(led_day=13, led_night=19, led_fault=26)
-    lines = [f'[front_panel]\nkey_switch = "{kind}"\ndebounce_ms = {debounce_ms}\n'
-             f"hold_s = {hold_s}\npull_up = {str(pull_up).lower()}\n[front_panel.pins]"]
+    lines = [
+        f'[front_panel]\nkey_switch = "{kind}"\ndebounce_ms = {debounce_ms}\n'
+        f"hold_s = {hold_s}\npull_up = {str(pull_up).lower()}\n[front_panel.pins]"
+    ]
     lines += [f"{k} = {v}" for k, v in pins.items()]
     return "\n".join(lines) + "\n"
 
 
-def contact_toml(*, name: str = "night-service", pin: int = 17, sense_pin: int | None = 24,
-                 role: str = "primary", active_high: bool = True, settle_ms: int = 60,
-                 sense_pull_up: bool = False, zone: str | None = None) -> str:
+def contact_toml(
+    *,
+    name: str = "night-service",
+    pin: int = 17,
+    sense_pin: int | None = 24,
+    role: str = "primary",
+    active_high: bool = True,
+    settle_ms: int = 60,
+    sense_pull_up: bool = False,
+    zone: str | None = None,
+) -> str:
     """A ``contact`` actuator; with *sense_pin* its PBX status input is active in night.
 
     ``sense_pull_up = false`` makes the input active-high, so a relay pin wired to it with
     ``MockConnectedPin`` reads *active* exactly when an active-high relay is closed.
     """
-    text = (f'[[actuators]]\nname = "{name}"\ntype = "contact"\nrole = "{role}"\n'
-            f"pin = {pin}\nactive_high = {str(active_high).lower()}\nsettle_ms = {settle_ms}\n"
-            'modes = { day = "open", night = "closed" }\n')
+    text = (
+        f'[[actuators]]\nname = "{name}"\ntype = "contact"\nrole = "{role}"\n'
+        f"pin = {pin}\nactive_high = {str(active_high).lower()}\nsettle_ms = {settle_ms}\n"
+        'modes = { day = "open", night = "closed" }\n'
+    )
     if zone:
         text += f'zone = "{zone}"\n'
     if sense_pin is not None:
-        text += (f"sense = {{ pin = {sense_pin}, pull_up = {str(sense_pull_up).lower()}, "
-                 'active_in = ["night"] }\n')
+        text += (
+            f"sense = {{ pin = {sense_pin}, pull_up = {str(sense_pull_up).lower()}, "
+            'active_in = ["night"] }\n'
+        )
     return text
 
 
@@ -90,6 +114,7 @@ def config(*fragments: str):
 
 
 # -- pins ----------------------------------------------------------------------------------
+
 
 def connect(factory, relay_pin: int, sense_pin: int):
     """Wire relay output *relay_pin* to input *sense_pin* (gpiozero's MockConnectedPin):
@@ -112,8 +137,16 @@ class ToggleKey:
     :param bool relay_active_high: which level closes the relay.
     """
 
-    def __init__(self, factory, relay: int, lamp: int, wire: int, *,
-                 lamp_pull_up: bool = True, relay_active_high: bool = True):
+    def __init__(
+        self,
+        factory,
+        relay: int,
+        lamp: int,
+        wire: int,
+        *,
+        lamp_pull_up: bool = True,
+        relay_active_high: bool = True,
+    ):
         from gpiozero import DigitalInputDevice
 
         self.factory = factory
@@ -212,6 +245,7 @@ class RecordingSleep:
 
 # -- waiting -------------------------------------------------------------------------------
 
+
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.005, message: str = ""):
     """Poll *predicate* until it returns something truthy; fail the test after *timeout*
     real seconds. Returns the predicate's value."""
@@ -226,6 +260,7 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.005, message
 
 
 # -- the rig -------------------------------------------------------------------------------
+
 
 @dataclass
 class Rig:
@@ -264,17 +299,23 @@ class Rig:
     def start(self) -> None:
         """Start the controller thread and wait for its first decision."""
         self.controller.start()
-        wait_until(lambda: self.controller.zones and all(
-            z.decision is not None for z in self.controller.zones.values()),
-            message="the controller made no first decision")
-        self.settle()   # the decision is set before the relays move
+        wait_until(
+            lambda: (
+                self.controller.zones
+                and all(z.decision is not None for z in self.controller.zones.values())
+            ),
+            message="the controller made no first decision",
+        )
+        self.settle()  # the decision is set before the relays move
 
     def start_without_waiting(self) -> None:
         """Start the controller thread and wait for its first decision only (the worker
         may still be applying it)."""
         self.controller.start()
-        wait_until(lambda: all(z.decision is not None for z in self.controller.zones.values()),
-                   message="the controller made no first decision")
+        wait_until(
+            lambda: all(z.decision is not None for z in self.controller.zones.values()),
+            message="the controller made no first decision",
+        )
 
     def settle(self) -> None:
         """Wait until the controller has handled what it was woken for and every zone's
@@ -318,9 +359,20 @@ class Rig:
         self.close()
 
 
-def build_rig(factory, data_dir, cfg, *, start: datetime = MONDAY_0759, clock=None,
-              wires: dict | None = None, retry_min: float = 2.0, retry_max: float = 300.0,
-              synchronized: bool = True, on_tick=None, sleep=time.sleep) -> Rig:
+def build_rig(
+    factory,
+    data_dir,
+    cfg,
+    *,
+    start: datetime = MONDAY_0759,
+    clock=None,
+    wires: dict | None = None,
+    retry_min: float = 2.0,
+    retry_max: float = 300.0,
+    synchronized: bool = True,
+    on_tick=None,
+    sleep=time.sleep,
+) -> Rig:
     """Build a controller exactly as the daemon does, on *factory*'s mock pins.
 
     :param wires: ``{relay_gpio: sense_gpio}`` wired with MockConnectedPin before the
@@ -330,15 +382,26 @@ def build_rig(factory, data_dir, cfg, *, start: datetime = MONDAY_0759, clock=No
         connect(factory, relay_pin, sense_pin)
     clock = clock or SimClock(start, synchronized=synchronized)
     store = Store(data_dir)
-    actuators = [build_actuator(spec, pin_factory=factory, clock=clock, sleep=sleep)
-                 for spec in cfg.actuators]
+    actuators = [
+        build_actuator(spec, pin_factory=factory, clock=clock, sleep=sleep)
+        for spec in cfg.actuators
+    ]
     panels = [FrontPanel(p, pin_factory=factory, clock=clock) for p in cfg.panels]
-    controller = Controller(cfg, store, clock, actuators=actuators, panels=panels,
-                            on_tick=on_tick, retry_min=retry_min, retry_max=retry_max)
+    controller = Controller(
+        cfg,
+        store,
+        clock,
+        actuators=actuators,
+        panels=panels,
+        on_tick=on_tick,
+        retry_min=retry_min,
+        retry_max=retry_max,
+    )
     return Rig(factory, clock, store, cfg, Path(data_dir), actuators, panels, controller)
 
 
 # -- processes -----------------------------------------------------------------------------
+
 
 def free_port() -> int:
     """A TCP port that was free a moment ago (the config needs a concrete port)."""
@@ -364,23 +427,36 @@ def console_script() -> str:
     script is what installers and systemd run."""
     beside = Path(sys.executable).parent / "nightswitch"
     found = str(beside) if beside.exists() else shutil.which("nightswitch")
-    assert found, f"no nightswitch console script beside {sys.executable} or on PATH: " \
-                  "install the project (pip install -e .)"
+    assert found, (
+        f"no nightswitch console script beside {sys.executable} or on PATH: "
+        "install the project (pip install -e .)"
+    )
     return found
 
 
 def nightswitch(*args, env=None, timeout: float = 60, input: str | None = None):
     """Run ``python -m appliance ARGS`` and return the CompletedProcess (text)."""
-    return subprocess.run([sys.executable, "-m", "appliance", *map(str, args)],
-                          capture_output=True, text=True, env=env or cli_env(),
-                          timeout=timeout, input=input, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env or cli_env(),
+        timeout=timeout,
+        input=input,
+        cwd=REPO,
+    )
 
 
 def spawn(*args, env=None) -> subprocess.Popen:
     """Start ``python -m appliance ARGS`` in the background (stdout and stderr piped)."""
-    return subprocess.Popen([sys.executable, "-m", "appliance", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env or cli_env(), cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "appliance", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or cli_env(),
+        cwd=REPO,
+    )
 
 
 class OutputCollector:
@@ -391,10 +467,10 @@ class OutputCollector:
         self.proc = proc
         self.out: list[str] = []
         self.err: list[str] = []
-        self._threads = [threading.Thread(target=self._read, args=(proc.stdout, self.out),
-                                          daemon=True),
-                         threading.Thread(target=self._read, args=(proc.stderr, self.err),
-                                          daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._read, args=(proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(proc.stderr, self.err), daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -411,12 +487,20 @@ class OutputCollector:
                 if text in line:
                     return line
             if self.proc.poll() is not None:
-                raise AssertionError(f"process exited ({self.proc.returncode}) before {text!r}:\n"
-                                     + "".join(self.out) + "".join(self.err))
+                raise AssertionError(
+                    f"process exited ({self.proc.returncode}) before {text!r}:\n"
+                    + "".join(self.out)
+                    + "".join(self.err)
+                )
             return None
 
-        return wait_until(found, timeout, message=f"no {text!r} in {stream} after {timeout} s:\n"
-                          + "".join(self.out) + "".join(self.err))
+        return wait_until(
+            found,
+            timeout,
+            message=f"no {text!r} in {stream} after {timeout} s:\n"
+            + "".join(self.out)
+            + "".join(self.err),
+        )
 
     def join(self, timeout: float = 5.0) -> None:
         """Wait for the process's output to end (call after it exited) and close the pipes."""

@@ -30,10 +30,10 @@ USER, PASSWORD = "facilities", "s3cret-Password"
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "TestFeeds/1"
 
-    def log_message(self, *args):      # keep the test output quiet
+    def log_message(self, *args):  # keep the test output quiet
         pass
 
-    def do_GET(self):                  # noqa: N802 (the stdlib's name)
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
         feeds: FeedServer = self.server.feeds
         feeds.hits.append(self.path)
         path = self.path.split("?")[0]
@@ -56,8 +56,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 pass
             return None
         if path == "/garbage.ics":
-            return self._send(200, b"<!DOCTYPE html><html><body>Sign in to continue"
-                                   b"</body></html>", "text/html")
+            return self._send(
+                200, b"<!DOCTYPE html><html><body>Sign in to continue</body></html>", "text/html"
+            )
         if path == "/huge.ics":
             return self._huge()
         if path == "/private.ics":
@@ -132,6 +133,7 @@ class FeedServer:
 
 # -- Radicale -----------------------------------------------------------------------------
 
+
 def split_by_uid(text: str) -> dict[str, str]:
     """One iCalendar text per event UID (master and moved occurrences together), each
     with every ``VTIMEZONE`` of the original, as a CalDAV server wants them."""
@@ -184,22 +186,38 @@ class RadicaleServer:
         storage = self.root / "collections"
         storage.mkdir(parents=True, exist_ok=True)
         config = self.root / "radicale.conf"
-        lines = ["[server]", f"hosts = 127.0.0.1:{self.port}", "[storage]",
-                 f"filesystem_folder = {storage}", "[logging]", "level = warning",
-                 "[web]", "type = none", "[auth]"]
+        lines = [
+            "[server]",
+            f"hosts = 127.0.0.1:{self.port}",
+            "[storage]",
+            f"filesystem_folder = {storage}",
+            "[logging]",
+            "level = warning",
+            "[web]",
+            "type = none",
+            "[auth]",
+        ]
         if self.auth:
             users = self.root / "users"
             users.write_text(f"{USER}:{PASSWORD}\n")
-            lines += ["type = htpasswd", f"htpasswd_filename = {users}",
-                      "htpasswd_encryption = plain", "[rights]", "type = owner_only"]
+            lines += [
+                "type = htpasswd",
+                f"htpasswd_filename = {users}",
+                "htpasswd_encryption = plain",
+                "[rights]",
+                "type = owner_only",
+            ]
         else:
             # No login at all: Radicale takes the user from nothing, so anyone may read
             # and write (as a careless home server is set up).
             lines += ["type = none", "[rights]", "type = authenticated"]
         config.write_text("\n".join(lines) + "\n")
         self.log = open(self.root / "radicale.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config",
-                                      str(config)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(config)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -207,9 +225,10 @@ class RadicaleServer:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("Radicale did not start: "
-                                       + (self.root / "radicale.log").read_text()[-2000:]) \
-                        from None
+                    raise RuntimeError(
+                        "Radicale did not start: "
+                        + (self.root / "radicale.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.1)
         return self
 
@@ -223,14 +242,16 @@ class RadicaleServer:
                 self.proc.wait(20)
         self.log.close()
 
-    def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict | None = None) -> tuple[int, bytes]:
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             headers = dict(headers or {})
             if self.auth:
-                headers["Authorization"] = "Basic " + base64.b64encode(
-                    f"{USER}:{PASSWORD}".encode()).decode()
+                headers["Authorization"] = (
+                    "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+                )
             conn.request(method, path, body=body, headers=headers)
             answer = conn.getresponse()
             return answer.status, answer.read()
@@ -249,15 +270,22 @@ class RadicaleServer:
             raise RuntimeError(f"MKCALENDAR {path}: {status} {body[:300]!r}")
         for uid, text in split_by_uid(ics_text).items():
             safe = "".join(c if c.isalnum() else "-" for c in uid)[:80]
-            status, body = self._request("PUT", f"{path}{safe}.ics", text.encode(),
-                                         {"Content-Type": "text/calendar; charset=utf-8"})
+            status, body = self._request(
+                "PUT",
+                f"{path}{safe}.ics",
+                text.encode(),
+                {"Content-Type": "text/calendar; charset=utf-8"},
+            )
             if status not in (201, 204):
                 raise RuntimeError(f"PUT {uid}: {status} {body[:300]!r}")
         return self.calendar_url(name)
 
     def try_put_whole(self, name: str, ics_text: str) -> int:
         """PUT a whole multi-UID file as one object: what a real server refuses."""
-        status, _ = self._request("PUT", f"/{self.user}/{name}/whole.ics",
-                                  ics_text.encode(),
-                                  {"Content-Type": "text/calendar; charset=utf-8"})
+        status, _ = self._request(
+            "PUT",
+            f"/{self.user}/{name}/whole.ics",
+            ics_text.encode(),
+            {"Content-Type": "text/calendar; charset=utf-8"},
+        )
         return status

@@ -16,10 +16,14 @@ from gpiozero.pins.mock import MockFactory
 from hypothesis import settings
 
 settings.register_profile("repeatable", derandomize=True)
-settings.register_profile("explore", derandomize=False,
-                          max_examples=int(os.environ.get("NIGHTSWITCH_FUZZ_EXAMPLES") or 100))
-settings.load_profile("explore" if os.environ.get("NIGHTSWITCH_FUZZ") == "explore"
-                      else "repeatable")
+settings.register_profile(
+    "explore",
+    derandomize=False,
+    max_examples=int(os.environ.get("NIGHTSWITCH_FUZZ_EXAMPLES") or 100),
+)
+settings.load_profile(
+    "explore" if os.environ.get("NIGHTSWITCH_FUZZ") == "explore" else "repeatable"
+)
 
 
 @pytest.fixture

@@ -47,23 +47,55 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     """A test CA, a server certificate for 127.0.0.1 and a client certificate, with
     openssl (EC keys: quick to make)."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / name for name in ("ca.crt", "ca.key", "server.crt", "server.key",
-                                              "client.crt", "client.key")}
+    paths = {
+        name: folder / name
+        for name in ("ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key")
+    }
     key_args = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
     def run(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
 
-    run("req", "-x509", *key_args, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3",
-        "-subj", "/CN=Nightswitch test CA")
-    for who, subject, ext in (("server", "/CN=127.0.0.1",
-                               "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                               "extendedKeyUsage=serverAuth\n"),
-                              ("client", "/CN=branch-017", "extendedKeyUsage=clientAuth\n")):
+    run(
+        "req",
+        "-x509",
+        *key_args,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=Nightswitch test CA",
+    )
+    for who, subject, ext in (
+        (
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "/CN=branch-017", "extendedKeyUsage=clientAuth\n"),
+    ):
         (folder / f"{who}.ext").write_text(ext)
         run("req", *key_args, "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", subject)
-        run("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{who}.crt", "-days", "3", "-extfile", f"{who}.ext")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{who}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{who}.crt",
+            "-days",
+            "3",
+            "-extfile",
+            f"{who}.ext",
+        )
     return paths
 
 
@@ -72,8 +104,9 @@ def password_file(folder: Path, accounts: dict[str, str]) -> Path:
     path = folder / "passwd"
     path.write_text("")
     for user, password in accounts.items():
-        subprocess.run(["mosquitto_passwd", "-b", str(path), user, password], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["mosquitto_passwd", "-b", str(path), user, password], check=True, capture_output=True
+        )
     return path
 
 
@@ -87,27 +120,47 @@ class Mosquitto:
     :param acl: the text of an ACL file (Mosquitto's ``acl_file``).
     """
 
-    def __init__(self, folder: Path, *, certs: dict | None = None, client_certs: bool = False,
-                 accounts: dict | None = None, acl: str | None = None,
-                 persistence: bool = True):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        certs: dict | None = None,
+        client_certs: bool = False,
+        accounts: dict | None = None,
+        acl: str | None = None,
+        persistence: bool = True,
+    ):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.certs = certs
         self.log = self.folder / "mosquitto.log"
-        lines = ["user root", f"listener {self.port} 127.0.0.1",
-                 f"log_dest file {self.log}", "log_type all", "connection_messages true"]
+        lines = [
+            "user root",
+            f"listener {self.port} 127.0.0.1",
+            f"log_dest file {self.log}",
+            "log_type all",
+            "connection_messages true",
+        ]
         if persistence:
-            lines += ["persistence true", f"persistence_location {self.folder}/",
-                      "autosave_interval 1"]
+            lines += [
+                "persistence true",
+                f"persistence_location {self.folder}/",
+                "autosave_interval 1",
+            ]
         if certs:
-            lines += [f"cafile {certs['ca.crt']}", f"certfile {certs['server.crt']}",
-                      f"keyfile {certs['server.key']}"]
+            lines += [
+                f"cafile {certs['ca.crt']}",
+                f"certfile {certs['server.crt']}",
+                f"keyfile {certs['server.key']}",
+            ]
             if client_certs:
                 lines += ["require_certificate true"]
         if accounts:
-            lines += [f"password_file {password_file(self.folder, accounts)}",
-                      "allow_anonymous false"]
+            lines += [
+                f"password_file {password_file(self.folder, accounts)}",
+                "allow_anonymous false",
+            ]
         else:
             lines += ["allow_anonymous true"]
         if acl is not None:
@@ -122,14 +175,17 @@ class Mosquitto:
         return f"{'mqtts' if self.certs else 'mqtt'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> Mosquitto:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
         def listening():
             if self.proc.poll() is not None:
-                raise AssertionError(f"mosquitto exited ({self.proc.returncode}): "
-                                     f"{self.proc.stderr.read().decode(errors='replace')}\n"
-                                     f"{self.read_log()}")
+                raise AssertionError(
+                    f"mosquitto exited ({self.proc.returncode}): "
+                    f"{self.proc.stderr.read().decode(errors='replace')}\n"
+                    f"{self.read_log()}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return True
@@ -192,22 +248,33 @@ class Watcher:
     :param str user: the account (with *password*), if the broker needs one.
     """
 
-    def __init__(self, broker: Mosquitto, topics=("#",), *, user=None, password=None,
-                 client_id: str | None = None):
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topics=("#",),
+        *,
+        user=None,
+        password=None,
+        client_id: str | None = None,
+    ):
         self.broker = broker
         self.messages: list[Message] = []
         self.lock = threading.Lock()
         self.connected = threading.Event()
         self.topics = list(topics)
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"watcher-{os.getpid()}-{id(self)}",
-                                  protocol=paho.MQTTv311)
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"watcher-{os.getpid()}-{id(self)}",
+            protocol=paho.MQTTv311,
+        )
         if user:
             self.client.username_pw_set(user, password)
         if broker.certs:
-            self.client.tls_set(ca_certs=str(broker.certs["ca.crt"]),
-                                certfile=str(broker.certs["client.crt"]),
-                                keyfile=str(broker.certs["client.key"]))
+            self.client.tls_set(
+                ca_certs=str(broker.certs["ca.crt"]),
+                certfile=str(broker.certs["client.crt"]),
+                keyfile=str(broker.certs["client.key"]),
+            )
         self.client.reconnect_delay_set(1, 1)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -220,15 +287,15 @@ class Watcher:
 
     def _on_message(self, client, userdata, msg):
         with self.lock:
-            self.messages.append(Message(time.monotonic(), msg.topic, bytes(msg.payload),
-                                         bool(msg.retain)))
+            self.messages.append(
+                Message(time.monotonic(), msg.topic, bytes(msg.payload), bool(msg.retain))
+            )
 
     def start(self) -> Watcher:
         self.client.connect_async("127.0.0.1", self.broker.port, keepalive=10)
         self.client.loop_start()
-        wait_until(self.connected.is_set, 20, interval=0.01, message="the watcher did not "
-                                                                      "connect")
-        time.sleep(0.2)    # let the subscription's retained messages arrive
+        wait_until(self.connected.is_set, 20, interval=0.01, message="the watcher did not connect")
+        time.sleep(0.2)  # let the subscription's retained messages arrive
         return self
 
     def stop(self) -> None:
@@ -245,18 +312,24 @@ class Watcher:
         with self.lock:
             return [m for m in self.messages if m.topic == topic and m.at >= since]
 
-    def wait_for(self, topic: str, predicate=lambda m: True, *, since: float = 0.0,
-                 timeout: float = 20.0) -> Message:
+    def wait_for(
+        self, topic: str, predicate=lambda m: True, *, since: float = 0.0, timeout: float = 20.0
+    ) -> Message:
         """The first message on *topic* at or after *since* that satisfies *predicate*."""
+
         def found():
             for m in self.on(topic, since):
                 if predicate(m):
                     return m
             return None
 
-        return wait_until(found, timeout, interval=0.01,
-                          message=f"no matching message on {topic} within {timeout} s; got "
-                                  f"{[(m.topic, m.text[:120]) for m in self.on(topic)]}")
+        return wait_until(
+            found,
+            timeout,
+            interval=0.01,
+            message=f"no matching message on {topic} within {timeout} s; got "
+            f"{[(m.topic, m.text[:120]) for m in self.on(topic)]}",
+        )
 
     def last(self, topic: str) -> Message | None:
         found = self.on(topic)
@@ -272,15 +345,26 @@ class Site:
     :param mqtt: keys of the ``[mqtt]`` table (``username="ns-branch-017"`` by default).
     """
 
-    def __init__(self, factory, data_dir, broker, *fragments, site_id="branch-017",
-                 start_bridge=True, base=None, wires=None, **mqtt):
+    def __init__(
+        self,
+        factory,
+        data_dir,
+        broker,
+        *fragments,
+        site_id="branch-017",
+        start_bridge=True,
+        base=None,
+        wires=None,
+        **mqtt,
+    ):
         from appliance.outputs.mqtt.client import build_bridge
 
         mqtt.setdefault("username", f"ns-{site_id}")
         parts = (panel_toml(), contact_toml()) if base is None else base
         self.cfg = config(*parts, *fragments, broker.mqtt_toml(site_id, **mqtt))
-        self.rig = build_rig(factory, data_dir, self.cfg,
-                             wires={17: 24} if wires is None else wires)
+        self.rig = build_rig(
+            factory, data_dir, self.cfg, wires={17: 24} if wires is None else wires
+        )
         self.bridge = build_bridge(self.rig.controller, self.cfg.mqtt)
         self.rig.start()
         if start_bridge:
@@ -296,6 +380,7 @@ class Site:
 
 
 # -- fixtures (import them into a test module by name) ---------------------------------------
+
 
 @pytest.fixture
 def broker(tmp_path):

@@ -37,6 +37,7 @@ class DocumentedOrderJSON(DefaultJSONProvider):
 
     sort_keys = False
 
+
 log = logging.getLogger(__name__)
 
 #: Bodies larger than this are refused with 413 (a schedule is a few KB).

@@ -46,8 +46,14 @@ bp = Blueprint("auth", __name__)
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: What a person who must change their password may still reach.
-_BEFORE_NEW_PASSWORD = {"auth.account", "auth.logout", "auth.login", "static", "pages.health",
-                        "api.health"}
+_BEFORE_NEW_PASSWORD = {
+    "auth.account",
+    "auth.logout",
+    "auth.login",
+    "static",
+    "pages.health",
+    "api.health",
+}
 #: The role of the command line on the Unix socket: status and overrides, nothing more.
 CLI_ROLE = "operator"
 
@@ -107,30 +113,35 @@ def _load_identity() -> None:
             g.auth_error = "the bearer token is not valid (mistyped, expired or revoked)"
             return
         label = found.get("label") or ""
-        if not label.isprintable():       # a label saved before labels were checked
+        if not label.isprintable():  # a label saved before labels were checked
             label = ""
-        g.identity = Identity(f"token:{label or '#' + str(found['id'])}"[:128], found["role"],
-                              "token")
+        g.identity = Identity(
+            f"token:{label or '#' + str(found['id'])}"[:128], found["role"], "token"
+        )
         g.token_owner = found.get("owner")
         return
     found = sessions.current()
     if found is not None:
-        g.identity = Identity(found["user"], found["role"], "session",
-                              found["must_change_password"])
+        g.identity = Identity(
+            found["user"], found["role"], "session", found["must_change_password"]
+        )
 
 
 def _require_new_password():
     """A person whose password was set by someone else (or printed by install.sh) must
     choose their own before anything else."""
     identity = g.get("identity")
-    if identity is None or not identity.must_change_password \
-            or request.endpoint in _BEFORE_NEW_PASSWORD:
+    if (
+        identity is None
+        or not identity.must_change_password
+        or request.endpoint in _BEFORE_NEW_PASSWORD
+    ):
         return None
     if wants_json():
-        raise ApiError(403, "change your password first: it was set by someone else; use "
-                            "the Account page")
-    flash("Choose your own password before you go on: this one was set by someone else.",
-          "error")
+        raise ApiError(
+            403, "change your password first: it was set by someone else; use the Account page"
+        )
+    flash("Choose your own password before you go on: this one was set by someone else.", "error")
     return redirect(url_for("auth.account"))
 
 
@@ -142,10 +153,13 @@ def _check_csrf() -> None:
     if identity is not None and identity.via in ("token", "local"):
         return
     if request.path.startswith("/api/") and identity is None:
-        return      # not logged in at all: the view answers 401
+        return  # not logged in at all: the view answers 401
     if not csrf_valid(sent_csrf_token()):
-        raise ApiError(400, "the form has expired or did not come from this appliance's page "
-                            "(CSRF token missing or wrong); reload the page and try again")
+        raise ApiError(
+            400,
+            "the form has expired or did not come from this appliance's page "
+            "(CSRF token missing or wrong); reload the page and try again",
+        )
 
 
 def _before():
@@ -153,7 +167,7 @@ def _before():
     if request.endpoint == "static":
         return None
     _load_identity()
-    if request.routing_exception is None:     # 404 and 405 answer for themselves
+    if request.routing_exception is None:  # 404 and 405 answer for themselves
         _check_csrf()
         return _require_new_password()
     return None
@@ -170,9 +184,12 @@ def public_status_allowed() -> bool:
 
 def _deny_anonymous():
     if wants_json():
-        raise ApiError(401, g.get("auth_error") or
-                       "log in first: send 'Authorization: Bearer TOKEN' (nightswitch token "
-                       "create) or use the login page")
+        raise ApiError(
+            401,
+            g.get("auth_error")
+            or "log in first: send 'Authorization: Bearer TOKEN' (nightswitch token "
+            "create) or use the login page",
+        )
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -189,7 +206,7 @@ def require(role: str, *, public: bool = False):
     def decorator(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
-            appliance()             # 503 while the appliance is starting
+            appliance()  # 503 while the appliance is starting
             identity = g.get("identity")
             if identity is None:
                 if public and public_status_allowed() and not g.get("auth_error"):
@@ -197,8 +214,11 @@ def require(role: str, *, public: bool = False):
                     return view(*args, **kwargs)
                 return _deny_anonymous()
             if not identity.may(role):
-                raise ApiError(403, f"this needs the {role} role; {identity.name} is "
-                                    f"{identity.role or 'not logged in'}")
+                raise ApiError(
+                    403,
+                    f"this needs the {role} role; {identity.name} is "
+                    f"{identity.role or 'not logged in'}",
+                )
             return view(*args, **kwargs)
 
         wrapped.required_role = role
@@ -235,8 +255,7 @@ def login():
         password = request.form.get("password", "")
         accounts = sessions.accounts()
         address = client_address()
-        attempt = limiter().begin(limiter().address_key(request.remote_addr),
-                                  f"user:{name[:64]}")
+        attempt = limiter().begin(limiter().address_key(request.remote_addr), f"user:{name[:64]}")
         if not attempt.allowed:
             wait = math.ceil(attempt.wait)
             error = f"Too many failed logins. Try again in {wait} seconds."
@@ -251,13 +270,26 @@ def login():
                     return redirect(url_for("auth.account"))
                 return redirect(next_url)
             for key in attempt.locked:
-                accounts.record("lockout", who="anonymous", address=address,
-                                target=key.split(":", 1)[1][:64],
-                                detail=f"{limiter().free} failed logins; further attempts wait")
+                accounts.record(
+                    "lockout",
+                    who="anonymous",
+                    address=address,
+                    target=key.split(":", 1)[1][:64],
+                    detail=f"{limiter().free} failed logins; further attempts wait",
+                )
             error = "That user name and password do not match."
             status = 401
-    return render_template("login.html", error=error, next_url=next_url, no_users=no_users,
-                           local=is_local_request()), status, headers
+    return (
+        render_template(
+            "login.html",
+            error=error,
+            next_url=next_url,
+            no_users=no_users,
+            local=is_local_request(),
+        ),
+        status,
+        headers,
+    )
 
 
 @bp.route("/logout", methods=["POST"])
@@ -294,8 +326,9 @@ def setup():
             errors["password2"] = "The two passwords differ."
         else:
             try:
-                sessions.accounts().add_user(name, "admin", password, by="setup (localhost)",
-                                             address=client_address())
+                sessions.accounts().add_user(
+                    name, "admin", password, by="setup (localhost)", address=client_address()
+                )
             except ValidationError as exc:
                 errors = {e.field: e.message for e in exc.errors}
         if not errors:
@@ -316,8 +349,9 @@ def account():
     if request.method == "POST":
         current = request.form.get("current", "")
         new = request.form.get("password", "")
-        attempt = limiter().begin(limiter().address_key(request.remote_addr),
-                                  f"user:{identity.name}")
+        attempt = limiter().begin(
+            limiter().address_key(request.remote_addr), f"user:{identity.name}"
+        )
         if not attempt.allowed:
             errors["current"] = "Too many wrong passwords; try again later."
         elif store().check_password(identity.name, current) is None:
@@ -332,8 +366,11 @@ def account():
             else:
                 try:
                     sessions.accounts().change_own_password(
-                        identity.name, new, session_id=sessions.current_id(),
-                        address=client_address())
+                        identity.name,
+                        new,
+                        session_id=sessions.current_id(),
+                        address=client_address(),
+                    )
                 except ValidationError as exc:
                     errors = {e.field: e.message for e in exc.errors}
         if not errors:

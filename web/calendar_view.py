@@ -46,8 +46,13 @@ def calendars(zone: str, tz) -> list[dict]:
         return []
     rows = []
     for item in found.status(zone):
-        rows.append(dict(item, attempted=_when(item["attempted_at"], tz),
-                         fetched=_when(item["fetched_at"], tz)))
+        rows.append(
+            dict(
+                item,
+                attempted=_when(item["attempted_at"], tz),
+                fetched=_when(item["fetched_at"], tz),
+            )
+        )
     return rows
 
 
@@ -63,8 +68,11 @@ def preview_span(values, today: date) -> tuple[date, int, str | None]:
         if raw_to:
             last = date.fromisoformat(raw_to)
     except ValueError:
-        return today, DEFAULT_DAYS, ("The preview's dates must look like 2026-12-21; "
-                                     "showing the next 14 days.")
+        return (
+            today,
+            DEFAULT_DAYS,
+            ("The preview's dates must look like 2026-12-21; showing the next 14 days."),
+        )
     if not 1970 <= first.year <= 2199 or not 1970 <= last.year <= 2199:
         return today, DEFAULT_DAYS, "The preview covers the years 1970 to 2199."
     if raw_from and not raw_to:
@@ -73,9 +81,15 @@ def preview_span(values, today: date) -> tuple[date, int, str | None]:
         return first, DEFAULT_DAYS, "The preview's To is before its From; showing 14 days."
     days = (last - first).days + 1
     if days > MAX_DAYS:
-        return first, MAX_DAYS, (f"The preview shows at most {MAX_DAYS} days at once; "
-                                 f"showing {timefmt.day(first)} to "
-                                 f"{timefmt.day(first + timedelta(days=MAX_DAYS - 1))}.")
+        return (
+            first,
+            MAX_DAYS,
+            (
+                f"The preview shows at most {MAX_DAYS} days at once; "
+                f"showing {timefmt.day(first)} to "
+                f"{timefmt.day(first + timedelta(days=MAX_DAYS - 1))}."
+            ),
+        )
     if not 1970 <= first.year <= 2199:
         return today, DEFAULT_DAYS, "The preview covers the years 1970 to 2199."
     return first, days, problem

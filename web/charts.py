@@ -43,7 +43,7 @@ class Segment:
 class DayRow:
     day: date
     segments: tuple[Segment, ...]
-    special: str | None = None      # "holiday", "exception", "season": worth a mark
+    special: str | None = None  # "holiday", "exception", "season": worth a mark
 
 
 def day_rows(schedule, first: date, days: int, *, day_plan) -> list[DayRow]:
@@ -68,8 +68,10 @@ def day_rows(schedule, first: date, days: int, *, day_plan) -> list[DayRow]:
             else:
                 segments.append(Segment(piece.start, piece.end, piece.mode, piece.reason))
         sources = {p.source for p in plan.pieces}
-        special = next((s for s in ("exception", "calendar", "company", "holiday", "season")
-                        if s in sources), None)
+        special = next(
+            (s for s in ("exception", "calendar", "company", "holiday", "season") if s in sources),
+            None,
+        )
         rows.append(DayRow(day, tuple(segments), special))
     return rows
 
@@ -78,43 +80,58 @@ def _pct(minutes: int) -> str:
     return f"{100 * minutes / 1440:.3f}%"
 
 
-def timeline_svg(rows: list[DayRow], *, now_day: date | None = None,
-                 now_minute: int | None = None) -> Markup:
+def timeline_svg(
+    rows: list[DayRow], *, now_day: date | None = None, now_minute: int | None = None
+) -> Markup:
     """One bar per day, 00:00 to 24:00, coloured by mode.
 
     Each bar is its own small SVG whose shapes are placed in percent, so it stretches to
     any width while its text keeps the page's font size: the same markup reads on a
     phone and on a desktop.
     """
-    out = ['<div class="timeline" role="img" aria-label="The mode for each of the next '
-           f'{len(rows)} days">', '<div class="tl-row tl-head"><span></span>'
-           '<svg class="tl-axis" xmlns="http://www.w3.org/2000/svg">']
+    out = [
+        '<div class="timeline" role="img" aria-label="The mode for each of the next '
+        f'{len(rows)} days">',
+        '<div class="tl-row tl-head"><span></span>'
+        '<svg class="tl-axis" xmlns="http://www.w3.org/2000/svg">',
+    ]
     for hour in range(0, 25, 6):
         anchor = "start" if hour == 0 else "end" if hour == 24 else "middle"
-        out.append(f'<text x="{_pct(hour * 60)}" y="12" text-anchor="{anchor}">'
-                   f'{hour:02d}:00</text>')
+        out.append(
+            f'<text x="{_pct(hour * 60)}" y="12" text-anchor="{anchor}">{hour:02d}:00</text>'
+        )
     out.append("</svg></div>")
     for row in rows:
         label = f"{row.day:%a} {row.day.day} {row.day:%b}"
         cls = "tl-label special" if row.special else "tl-label"
         title = f' title="{escape(row.special)}"' if row.special else ""
-        out.append(f'<div class="tl-row"><span class="{cls}"{title}>{escape(label)}</span>'
-                   '<svg class="tl-bar" xmlns="http://www.w3.org/2000/svg">')
+        out.append(
+            f'<div class="tl-row"><span class="{cls}"{title}>{escape(label)}</span>'
+            '<svg class="tl-bar" xmlns="http://www.w3.org/2000/svg">'
+        )
         for seg in row.segments:
             share = (seg.end - seg.start) / 1440
             title_text = f"{label} {hhmm(seg.start)}–{hhmm(seg.end)} {seg.reason}"
-            out.append(f'<rect class="{mode_class(seg.mode)}" x="{_pct(seg.start)}" y="0" '
-                       f'width="{100 * share:.3f}%" height="100%">'
-                       f'<title>{escape(title_text)}</title></rect>')
+            out.append(
+                f'<rect class="{mode_class(seg.mode)}" x="{_pct(seg.start)}" y="0" '
+                f'width="{100 * share:.3f}%" height="100%">'
+                f"<title>{escape(title_text)}</title></rect>"
+            )
             if share >= 0.14:
-                out.append(f'<text class="seg-label {mode_class(seg.mode)}-text" '
-                           f'x="{_pct(seg.start)}" dx="4" y="15">{escape(seg.mode)}</text>')
+                out.append(
+                    f'<text class="seg-label {mode_class(seg.mode)}-text" '
+                    f'x="{_pct(seg.start)}" dx="4" y="15">{escape(seg.mode)}</text>'
+                )
         for hour in (6, 12, 18):
-            out.append(f'<line class="grid" x1="{_pct(hour * 60)}" x2="{_pct(hour * 60)}" '
-                       'y1="0" y2="100%"/>')
+            out.append(
+                f'<line class="grid" x1="{_pct(hour * 60)}" x2="{_pct(hour * 60)}" '
+                'y1="0" y2="100%"/>'
+            )
         if now_day == row.day and now_minute is not None:
-            out.append(f'<line class="now" x1="{_pct(now_minute)}" x2="{_pct(now_minute)}" '
-                       'y1="0" y2="100%"><title>now</title></line>')
+            out.append(
+                f'<line class="now" x1="{_pct(now_minute)}" x2="{_pct(now_minute)}" '
+                'y1="0" y2="100%"><title>now</title></line>'
+            )
         out.append("</svg></div>")
     out.append("</div>")
     return Markup("".join(out))
@@ -138,8 +155,14 @@ def _nice_max(value: int) -> int:
     return ((value // 5000) + 1) * 5000
 
 
-def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
-                  label_every: int = 1, titles: list[str] | None = None) -> Markup:
+def bar_chart_svg(
+    labels: list[str],
+    series: list[Series],
+    *,
+    title: str,
+    label_every: int = 1,
+    titles: list[str] | None = None,
+) -> Markup:
     """Stacked vertical bars with a y axis: one bar per label.
 
     :param list labels: the x-axis labels (nights, hours).
@@ -158,16 +181,20 @@ def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
     bar = max(2.0, slot * 0.7)
     # Drawn at its natural size (width, height) and only ever shrunk to fit: a chart of
     # three nights must not blow its labels up to headline size on a wide screen.
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
-           f'height="{height}" role="img" '
-           f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for k in range(0, 6):
         value = top_value * k / 5
         y = top + plot_h - plot_h * k / 5
-        out.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" '
-                   f'y2="{y:.1f}"/>')
-        out.append(f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">'
-                   f'{value:g}</text>')
+        out.append(
+            f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}"/>'
+        )
+        out.append(
+            f'<text class="axis" x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>'
+        )
     for i, label in enumerate(labels):
         name = titles[i] if titles else label
         x = left + i * slot + (slot - bar) / 2
@@ -179,24 +206,31 @@ def bar_chart_svg(labels: list[str], series: list[Series], *, title: str,
                 continue
             h = plot_h * value / top_value
             base -= h
-            out.append(f'<rect class="{escape(s.css)}" x="{x:.1f}" y="{base:.1f}" '
-                       f'width="{bar:.1f}" height="{h:.1f}"><title>{escape(name)}: '
-                       f'{value} {escape(s.name)}</title></rect>')
+            out.append(
+                f'<rect class="{escape(s.css)}" x="{x:.1f}" y="{base:.1f}" '
+                f'width="{bar:.1f}" height="{h:.1f}"><title>{escape(name)}: '
+                f"{value} {escape(s.name)}</title></rect>"
+            )
             parts.append(f"{value} {s.name}")
         if i % label_every == 0:
-            out.append(f'<text class="axis" x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" '
-                       f'text-anchor="middle">{escape(label)}</text>')
-    out.append(f'<line class="axis-line" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
-               f'y2="{top + plot_h}"/>')
+            out.append(
+                f'<text class="axis" x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" '
+                f'text-anchor="middle">{escape(label)}</text>'
+            )
+    out.append(
+        f'<line class="axis-line" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
+        f'y2="{top + plot_h}"/>'
+    )
     legend_x = left
     for s in series:
-        out.append(f'<rect class="{escape(s.css)}" x="{legend_x}" y="{height - 12}" width="10" '
-                   f'height="10"/><text class="axis" x="{legend_x + 14}" y="{height - 3}">'
-                   f'{escape(s.name)}</text>')
+        out.append(
+            f'<rect class="{escape(s.css)}" x="{legend_x}" y="{height - 12}" width="10" '
+            f'height="10"/><text class="axis" x="{legend_x + 14}" y="{height - 3}">'
+            f"{escape(s.name)}</text>"
+        )
         legend_x += 24 + 7 * len(s.name)
     out.append("</svg>")
     return Markup("".join(out))
 
 
-__all__ = ["mode_class", "day_rows", "timeline_svg", "bar_chart_svg", "Series", "DayRow",
-           "Segment"]
+__all__ = ["mode_class", "day_rows", "timeline_svg", "bar_chart_svg", "Series", "DayRow", "Segment"]

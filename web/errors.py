@@ -36,8 +36,11 @@ class ApiError(Exception):
 def wants_json() -> bool:
     """Whether the answer to this request is JSON (the API, health) or a page."""
     path = request.path
-    return path.startswith("/api/") or path == "/health" or (
-        request.accept_mimetypes.best == "application/json")
+    return (
+        path.startswith("/api/")
+        or path == "/health"
+        or (request.accept_mimetypes.best == "application/json")
+    )
 
 
 def _answer(status: int, message: str, *, errors=None, headers=None):
@@ -48,8 +51,9 @@ def _answer(status: int, message: str, *, errors=None, headers=None):
         response = jsonify(body)
     else:
         try:
-            html = render_template("error.html", status=status, message=message,
-                                   errors=errors or [])
+            html = render_template(
+                "error.html", status=status, message=message, errors=errors or []
+            )
         except Exception:  # the error page itself must never fail
             log.exception("rendering the error page")
             html = f"<!doctype html><title>Error {status}</title><p>{status}</p>"
@@ -64,8 +68,7 @@ def _answer(status: int, message: str, *, errors=None, headers=None):
 
 _HTTP_MESSAGES = {
     400: "the request is malformed",
-    401: "log in first: send a session cookie from the login page or "
-         "'Authorization: Bearer TOKEN'",
+    401: "log in first: send a session cookie from the login page or 'Authorization: Bearer TOKEN'",
     403: "your role does not allow this",
     413: "the request body is too large; at most 256 KB is accepted",
     415: "send the body as JSON with 'Content-Type: application/json'",
@@ -76,13 +79,15 @@ def _http_error(exc: HTTPException):
     status = exc.code or 500
     if status == 404:
         what = "endpoint" if request.path.startswith("/api/") else "page"
-        message = (f"there is no {what} {request.path}"
-                   + ("; see docs/API.md for the endpoints" if what == "endpoint" else ""))
+        message = f"there is no {what} {request.path}" + (
+            "; see docs/API.md for the endpoints" if what == "endpoint" else ""
+        )
     elif status == 405:
         allowed = exc.valid_methods if hasattr(exc, "valid_methods") else None
         allowed = sorted(m for m in (allowed or []) if m not in ("HEAD", "OPTIONS"))
-        message = (f"{request.method} is not allowed on {request.path}"
-                   + (f"; use {', '.join(allowed)}" if allowed else ""))
+        message = f"{request.method} is not allowed on {request.path}" + (
+            f"; use {', '.join(allowed)}" if allowed else ""
+        )
     elif status in _HTTP_MESSAGES:
         message = _HTTP_MESSAGES[status]
         if status == 400 and exc.description and "CSRF" in exc.description:
@@ -116,18 +121,19 @@ def _nightswitch_error(exc: NightswitchError):
 
 def _timeout(exc: TimeoutError):
     # The controller thread did not answer in time (a slow PBX dialogue in progress).
-    log.error("request %s %s timed out waiting for the controller", request.method,
-              request.path)
-    return _answer(503, "the appliance is busy switching the PBX and did not answer in "
-                        "time; try again in a minute", headers={"Retry-After": "30"})
+    log.error("request %s %s timed out waiting for the controller", request.method, request.path)
+    return _answer(
+        503,
+        "the appliance is busy switching the PBX and did not answer in time; try again in a minute",
+        headers={"Retry-After": "30"},
+    )
 
 
 def _unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return _http_error(exc)
     log.exception("unexpected error in %s %s", request.method, request.path)
-    return _answer(500, "an internal error happened and was logged; "
-                        "the request was not completed")
+    return _answer(500, "an internal error happened and was logged; the request was not completed")
 
 
 def init_app(app: Flask) -> None:

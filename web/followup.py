@@ -28,6 +28,7 @@ bp = Blueprint("followup", __name__)
 
 # -- shared views ---------------------------------------------------------------------------
 
+
 def stale_view(zone: str) -> list[dict]:
     """The zone's stale-schedule warnings as dicts ``{field, message}``."""
     try:
@@ -42,8 +43,9 @@ def _night_param(value, zone: str) -> date | None:
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise ValidationError([FieldError("night", f"{value[:20]!r} is not a date; use "
-                                                       "YYYY-MM-DD")]) from None
+            raise ValidationError(
+                [FieldError("night", f"{value[:20]!r} is not a date; use YYYY-MM-DD")]
+            ) from None
     tz = api.site_tz()
     now = api.now()
     history = store().mode_history(zone, now - timedelta(days=40), now)
@@ -53,8 +55,14 @@ def _night_param(value, zone: str) -> date | None:
 def callback_data(zone: str, night: date | None) -> dict:
     """The callback list of *night* (the latest night when None)."""
     if night is None:
-        return {"night": None, "began": None, "ended": None, "calls": 0, "unanswered": 0,
-                "numbers": []}
+        return {
+            "night": None,
+            "began": None,
+            "ended": None,
+            "calls": 0,
+            "unanswered": 0,
+            "numbers": [],
+        }
     tz = api.site_tz()
     db = store()
     now = api.now()
@@ -65,8 +73,7 @@ def callback_data(zone: str, night: date | None) -> dict:
     if span is not None:
         # the night's own calls, however long it ran (a long weekend is one night)
         calls = db.calls(zone, span[0], (span[1] or now) + timedelta(seconds=1))
-    return cb.callback_list(calls, history, tz, night,
-                            db.callbacks(zone, night.isoformat()))
+    return cb.callback_list(calls, history, tz, night, db.callbacks(zone, night.isoformat()))
 
 
 @bp.app_context_processor
@@ -99,46 +106,69 @@ def callbacks_view(zone: str) -> dict:
         answered_text = "whether they were answered is not known"
     else:
         answered_text = f"{data['unanswered']} not answered" + (
-            f", {unknown} not known" if unknown else "")
+            f", {unknown} not known" if unknown else ""
+        )
     st = appliance().status(zone)
-    return {"data": data, "errors": errors, "span_text": span, "answered_text": answered_text,
-            "night_text": (f"{night:%a} {night.day} {night:%b}" if night else None),
-            "prev": (night - timedelta(days=1)).isoformat() if night else None,
-            "next": (night + timedelta(days=1)).isoformat() if night else None,
-            "smdr_faults": [f for f in st.get("faults", []) if f["kind"] == "smdr"],
-            "can_tick": g.identity is not None and g.identity.may("operator")}
+    return {
+        "data": data,
+        "errors": errors,
+        "span_text": span,
+        "answered_text": answered_text,
+        "night_text": (f"{night:%a} {night.day} {night:%b}" if night else None),
+        "prev": (night - timedelta(days=1)).isoformat() if night else None,
+        "next": (night + timedelta(days=1)).isoformat() if night else None,
+        "smdr_faults": [f for f in st.get("faults", []) if f["kind"] == "smdr"],
+        "can_tick": g.identity is not None and g.identity.may("operator"),
+    }
 
 
 def _tick(zone: str, night_text, number, done) -> bool:
     if not isinstance(night_text, str):
-        raise ValidationError([FieldError("night", "is required: the night's date, "
-                                                   "YYYY-MM-DD")])
+        raise ValidationError([FieldError("night", "is required: the night's date, YYYY-MM-DD")])
     try:
         night = date.fromisoformat(night_text)
     except ValueError:
-        raise ValidationError([FieldError("night", f"{night_text[:20]!r} is not a date; use "
-                                                   "YYYY-MM-DD")]) from None
+        raise ValidationError(
+            [FieldError("night", f"{night_text[:20]!r} is not a date; use YYYY-MM-DD")]
+        ) from None
     if not isinstance(number, str) or not number.strip():
-        raise ValidationError([FieldError("number", "is required: the caller's number as "
-                                                    "the list shows it")])
+        raise ValidationError(
+            [FieldError("number", "is required: the caller's number as the list shows it")]
+        )
     if not isinstance(done, bool):
         raise ValidationError([FieldError("done", "must be true (called back) or false")])
     listed = {g_["number"] for g_ in callback_data(zone, night)["numbers"] if g_["number"]}
     if number not in listed:
-        raise ValidationError([FieldError("number", f"{number[:40]!r} is not on the callback "
-                                                    f"list of the night of {night}")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "number", f"{number[:40]!r} is not on the callback list of the night of {night}"
+                )
+            ]
+        )
     db = store()
-    changed = db.set_callback(zone, night.isoformat(), number, done=done, by=api.who(),
-                                 at=api.now())
+    changed = db.set_callback(
+        zone, night.isoformat(), number, done=done, by=api.who(), at=api.now()
+    )
     if changed:
-        db.add_audit(zone, at=api.now(), who=api.who(), source="callback", old_mode=None,
-                        new_mode=None,
-                        reason=(f"called back {number} (night of {night})" if done else
-                                f"call-back of {number} (night of {night}) ticked off again"))
+        db.add_audit(
+            zone,
+            at=api.now(),
+            who=api.who(),
+            source="callback",
+            old_mode=None,
+            new_mode=None,
+            reason=(
+                f"called back {number} (night of {night})"
+                if done
+                else f"call-back of {number} (night of {night}) ticked off again"
+            ),
+        )
     return changed
 
 
 # -- the Calls page's ticks ------------------------------------------------------------------
+
 
 @bp.route("/calls/callback", methods=["POST"])
 @require("operator")
@@ -146,8 +176,7 @@ def calls_callback():
     zone = api.resolve_zone(request.form.get("zone") or None)
     night = request.form.get("night", "")
     try:
-        _tick(zone, night, request.form.get("number", ""),
-              request.form.get("done", "1") == "1")
+        _tick(zone, night, request.form.get("number", ""), request.form.get("done", "1") == "1")
     except ValidationError as exc:
         flash("; ".join(e.message for e in exc.errors), "error")
     values = {"night": night}
@@ -170,11 +199,13 @@ def api_callbacks_tick(zone):
     data = api.json_body()
     api.only_keys(data, ("night", "number", "done"))
     changed = _tick(name, data.get("night"), data.get("number"), data.get("done", True))
-    return jsonify({"changed": changed,
-                    "list": callback_data(name, date.fromisoformat(data["night"]))})
+    return jsonify(
+        {"changed": changed, "list": callback_data(name, date.fromisoformat(data["night"]))}
+    )
 
 
 # -- the schedule review ---------------------------------------------------------------------
+
 
 @bp.route("/schedule/reviewed", methods=["POST"])
 @require("admin")
@@ -194,11 +225,17 @@ def api_schedule_reviewed(zone):
     name = api.resolve_zone(zone)
     api.only_keys(api.json_body(required=False), ())
     appliance().record_review(name, by=api.who())
-    return jsonify({"reviewed_by": api.who(), "reviewed_at": api.local_iso(api.now()),
-                    "warnings": stale_view(name)})
+    return jsonify(
+        {
+            "reviewed_by": api.who(),
+            "reviewed_at": api.local_iso(api.now()),
+            "warnings": stale_view(name),
+        }
+    )
 
 
 # -- alerts: the installer's test ------------------------------------------------------------
+
 
 def alert_targets() -> list:
     return appliance().alert_targets()
@@ -212,8 +249,7 @@ def _send_test(only=None) -> list[dict]:
 @require("admin")
 def installer_alerts_test():
     if not alert_targets():
-        flash("No alert targets are configured: add [[alerts.targets]] to the config.",
-              "error")
+        flash("No alert targets are configured: add [[alerts.targets]] to the config.", "error")
     for result in _send_test(request.form.get("target") or None):
         if result["ok"]:
             flash(f"Test sent to {result['target']}: {result['detail']}.")
@@ -228,11 +264,18 @@ def api_alerts_test():
     data = api.json_body(required=False)
     api.only_keys(data, ("target",))
     only = data.get("target")
-    if only is not None and (not isinstance(only, str)
-                             or only not in {t.name for t in alert_targets()}):
-        raise ValidationError([FieldError("target", f"{str(only)[:40]!r} is not a target; "
-                                          "targets are " + (", ".join(
-                                              t.name for t in alert_targets()) or "none"))])
+    if only is not None and (
+        not isinstance(only, str) or only not in {t.name for t in alert_targets()}
+    ):
+        raise ValidationError(
+            [
+                FieldError(
+                    "target",
+                    f"{str(only)[:40]!r} is not a target; "
+                    "targets are " + (", ".join(t.name for t in alert_targets()) or "none"),
+                )
+            ]
+        )
     return jsonify({"results": _send_test(only)})
 
 
@@ -243,8 +286,11 @@ def installer_alerts_view() -> dict:
     for row in rows:
         row["when"] = timefmt.stamp(row["done_at"] or row["created_at"], tz)
     engine = current_app.config.get("NIGHTSWITCH_ALERTS")
-    return {"targets": alert_targets(), "deliveries": rows,
-            "open": engine.open_alerts() if engine is not None else []}
+    return {
+        "targets": alert_targets(),
+        "deliveries": rows,
+        "open": engine.open_alerts() if engine is not None else [],
+    }
 
 
 @bp.app_context_processor
@@ -254,11 +300,14 @@ def installer_context() -> dict:
 
 # -- metrics ------------------------------------------------------------------------------------
 
+
 def metrics_object():
     metrics = current_app.config.get("NIGHTSWITCH_METRICS")
     if metrics is None:
-        metrics = appliance().metrics(intake=current_app.config.get("NIGHTSWITCH_INTAKE"),
-                                      engine=current_app.config.get("NIGHTSWITCH_ALERTS"))
+        metrics = appliance().metrics(
+            intake=current_app.config.get("NIGHTSWITCH_INTAKE"),
+            engine=current_app.config.get("NIGHTSWITCH_ALERTS"),
+        )
     return metrics
 
 
@@ -272,13 +321,18 @@ def metrics():
     from web.auth import public_status_allowed
     from web.errors import ApiError
 
-    appliance()             # 503 while the appliance is starting
+    appliance()  # 503 while the appliance is starting
     identity = g.get("identity")
     if identity is None and not (public_status_allowed() and not g.get("auth_error")):
-        raise ApiError(401, g.get("auth_error") or "send 'Authorization: Bearer TOKEN' (a "
-                            "viewer token from nightswitch token create), or set "
-                            "web.public_status = true")
+        raise ApiError(
+            401,
+            g.get("auth_error")
+            or "send 'Authorization: Bearer TOKEN' (a "
+            "viewer token from nightswitch token create), or set "
+            "web.public_status = true",
+        )
     if identity is not None and not identity.may("viewer"):
         raise ApiError(403, "this needs the viewer role")
-    return Response(metrics_object().scrape(), mimetype=None,
-                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(
+        metrics_object().scrape(), mimetype=None, headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

@@ -69,12 +69,15 @@ def default_host_names() -> tuple[str, ...]:
 def split_host(header: str) -> str | None:
     """The host part of a ``Host`` header, lower case, or None when it is malformed."""
     header = (header or "").strip().lower()
-    if not header or len(header) > 300 or any(ch.isspace() or not ch.isprintable()
-                                              for ch in header):
+    if (
+        not header
+        or len(header) > 300
+        or any(ch.isspace() or not ch.isprintable() for ch in header)
+    ):
         return None
     if header.startswith("["):
         end = header.find("]")
-        if end < 0 or (header[end + 1:] and not header[end + 1:].startswith(":")):
+        if end < 0 or (header[end + 1 :] and not header[end + 1 :].startswith(":")):
             return None
         return header[1:end]
     host, _, port = header.partition(":")
@@ -162,13 +165,19 @@ def check_host() -> None:
     now = time.monotonic()
     if now - _last_warning["at"] > _WARN_EVERY_S:
         _last_warning["at"] = now
-        log.warning("refused a request for Host %r from %s (not a name of this appliance; "
-                    "add it to [web] allowed_hosts if it is one)", raw[:100],
-                    request.remote_addr)
+        log.warning(
+            "refused a request for Host %r from %s (not a name of this appliance; "
+            "add it to [web] allowed_hosts if it is one)",
+            raw[:100],
+            request.remote_addr,
+        )
     shown = raw[:100] if raw.isprintable() else repr(raw[:100])
-    raise ApiError(400, f"this appliance does not answer to the name {shown!r}; use its "
-                        "address or one of its names (an installer adds names in [web] "
-                        "allowed_hosts of /etc/nightswitch/nightswitch.toml)")
+    raise ApiError(
+        400,
+        f"this appliance does not answer to the name {shown!r}; use its "
+        "address or one of its names (an installer adds names in [web] "
+        "allowed_hosts of /etc/nightswitch/nightswitch.toml)",
+    )
 
 
 def strict_transport(response):
@@ -182,5 +191,13 @@ def init_app(app) -> None:
     app.after_request(strict_transport)
 
 
-__all__ = ["LOCAL_SOCKET", "LoopbackProxyFix", "address_key", "check_host", "default_host_names",
-           "host_allowed", "init_app", "split_host"]
+__all__ = [
+    "LOCAL_SOCKET",
+    "LoopbackProxyFix",
+    "address_key",
+    "check_host",
+    "default_host_names",
+    "host_allowed",
+    "init_app",
+    "split_host",
+]

@@ -35,7 +35,7 @@ class FormError(ValueError):
 
 
 class DayFull(FormError):
-    """"+ Add hours" on a day whose hours already cover 00:00 to 24:00: said on the page,
+    """ "+ Add hours" on a day whose hours already cover 00:00 to 24:00: said on the page,
     nothing added."""
 
 
@@ -51,19 +51,34 @@ BLANKS: dict[str, Callable[..., dict]] = {
     "range": blank_range,
     "custom": lambda: {"name": "", "date": ""},
     "season": lambda: {"name": "", "from": "", "to": "", "weekly": blank_weekly()},
-    "exception": lambda: {"name": "", "from": "", "to": "", "repeat": "", "weekday": "",
-                          "when": "", "ranges": []},
+    "exception": lambda: {
+        "name": "",
+        "from": "",
+        "to": "",
+        "repeat": "",
+        "weekday": "",
+        "when": "",
+        "ranges": [],
+    },
 }
 #: The "Repeats" choices of an exception: once (its dates), every year on its date, or
 #: every year on a weekday near its date ("the Friday before 24 December").
-REPEATS = (("", "once"), ("yearly", "every year on this date"),
-           ("weekday", "every year, a weekday near it"))
-WHEN_CHOICES = (("before", "before"), ("after", "after"), ("on_or_before", "on or before"),
-                ("on_or_after", "on or after"))
+REPEATS = (
+    ("", "once"),
+    ("yearly", "every year on this date"),
+    ("weekday", "every year, a weekday near it"),
+)
+WHEN_CHOICES = (
+    ("before", "before"),
+    ("after", "after"),
+    ("on_or_before", "on or before"),
+    ("on_or_after", "on or after"),
+)
 _MONTH_DAY = re.compile(r"^(?:\d{4}-)?(\d{1,2})-(\d{1,2})$")
 
 
 # -- paths --------------------------------------------------------------------------------
+
 
 def parse_path(path: str) -> list:
     """``"weekly.mon[1].end"`` -> ``["weekly", "mon", 1, "end"]``."""
@@ -112,6 +127,7 @@ def dom_id(path: str) -> str:
 
 
 # -- form <-> model -----------------------------------------------------------------------
+
 
 def _lists(node):
     """Turn ``{0: a, 2: b}`` dicts (from indexed names) into lists, in index order."""
@@ -170,8 +186,13 @@ def _ranges(value) -> list[dict]:
     out = []
     for row in value[:MAX_ROWS]:
         row = row if isinstance(row, dict) else {}
-        out.append({"start": _time(row.get("start")), "end": _time(row.get("end")),
-                    "mode": _text(row.get("mode"))})
+        out.append(
+            {
+                "start": _time(row.get("start")),
+                "end": _time(row.get("end")),
+                "mode": _text(row.get("mode")),
+            }
+        )
     return out
 
 
@@ -202,35 +223,57 @@ def normalize(model) -> dict:
     seasons = []
     for row in (model.get("seasons") if isinstance(model.get("seasons"), list) else [])[:MAX_ROWS]:
         row = row if isinstance(row, dict) else {}
-        seasons.append({"name": _text(row.get("name")), "from": _text(row.get("from")),
-                        "to": _text(row.get("to")), "weekly": _weekly(row.get("weekly"))})
+        seasons.append(
+            {
+                "name": _text(row.get("name")),
+                "from": _text(row.get("from")),
+                "to": _text(row.get("to")),
+                "weekly": _weekly(row.get("weekly")),
+            }
+        )
     exceptions = []
-    for row in (model.get("exceptions") if isinstance(model.get("exceptions"), list)
-                else [])[:MAX_ROWS]:
+    for row in (model.get("exceptions") if isinstance(model.get("exceptions"), list) else [])[
+        :MAX_ROWS
+    ]:
         row = row if isinstance(row, dict) else {}
-        exceptions.append({"name": _text(row.get("name")), "from": _text(row.get("from")),
-                           "to": _text(row.get("to")), "repeat": _text(row.get("repeat")),
-                           "weekday": _text(row.get("weekday")),
-                           "when": _text(row.get("when")),
-                           "ranges": _ranges(row.get("ranges"))})
+        exceptions.append(
+            {
+                "name": _text(row.get("name")),
+                "from": _text(row.get("from")),
+                "to": _text(row.get("to")),
+                "repeat": _text(row.get("repeat")),
+                "weekday": _text(row.get("weekday")),
+                "when": _text(row.get("when")),
+                "ranges": _ranges(row.get("ranges")),
+            }
+        )
     return {
         "timezone": _text(model.get("timezone")),
         "default_mode": _text(model.get("default_mode")) or "night",
         "weekly": _weekly(model.get("weekly")),
-        "holidays": {"country": _text(hol.get("country")),
-                     "subdivision": _text(hol.get("subdivision")),
-                     "mode": _text(hol.get("mode")) or "night",
-                     "ignore": [_text(v) for v in ignore if _text(v)][:MAX_ROWS],
-                     "categories": sorted({_text(v) for v in categories if _text(v)})[:MAX_ROWS],
-                     "custom": custom},
+        "holidays": {
+            "country": _text(hol.get("country")),
+            "subdivision": _text(hol.get("subdivision")),
+            "mode": _text(hol.get("mode")) or "night",
+            "ignore": [_text(v) for v in ignore if _text(v)][:MAX_ROWS],
+            "categories": sorted({_text(v) for v in categories if _text(v)})[:MAX_ROWS],
+            "custom": custom,
+        },
         "seasons": seasons,
         "exceptions": exceptions,
     }
 
 
 def _ranges_from_json(ranges) -> list[dict]:
-    return [{"start": str(r.get("start", "")), "end": str(r.get("end", "")),
-             "mode": str(r.get("mode", ""))} for r in ranges or [] if isinstance(r, dict)]
+    return [
+        {
+            "start": str(r.get("start", "")),
+            "end": str(r.get("end", "")),
+            "mode": str(r.get("mode", "")),
+        }
+        for r in ranges or []
+        if isinstance(r, dict)
+    ]
 
 
 def _weekly_from_json(weekly) -> dict:
@@ -248,25 +291,43 @@ def model_from_json(doc: dict) -> dict:
         else:
             when = f"{int(item.get('month', 0)):02d}-{int(item.get('day', 0)):02d}"
         custom.append({"name": str(item.get("name", "")), "date": when})
-    return normalize({
-        "timezone": doc.get("timezone", ""),
-        "default_mode": doc.get("default_mode", "night"),
-        "weekly": _weekly_from_json(doc.get("weekly")),
-        "holidays": {"country": hol.get("country") or "", "subdivision": hol.get("subdivision")
-                     or "", "mode": hol.get("mode") or "night",
-                     "ignore": list(hol.get("ignore") or []),
-                     "categories": list(hol.get("categories") or []), "custom": custom},
-        "seasons": [{"name": s.get("name", ""), "from": s.get("from", ""), "to": s.get("to", ""),
-                     "weekly": _weekly_from_json(s.get("weekly"))}
-                    for s in doc.get("seasons") or []],
-        "exceptions": [_exception_from_json(e) for e in doc.get("exceptions") or []],
-    })
+    return normalize(
+        {
+            "timezone": doc.get("timezone", ""),
+            "default_mode": doc.get("default_mode", "night"),
+            "weekly": _weekly_from_json(doc.get("weekly")),
+            "holidays": {
+                "country": hol.get("country") or "",
+                "subdivision": hol.get("subdivision") or "",
+                "mode": hol.get("mode") or "night",
+                "ignore": list(hol.get("ignore") or []),
+                "categories": list(hol.get("categories") or []),
+                "custom": custom,
+            },
+            "seasons": [
+                {
+                    "name": s.get("name", ""),
+                    "from": s.get("from", ""),
+                    "to": s.get("to", ""),
+                    "weekly": _weekly_from_json(s.get("weekly")),
+                }
+                for s in doc.get("seasons") or []
+            ],
+            "exceptions": [_exception_from_json(e) for e in doc.get("exceptions") or []],
+        }
+    )
 
 
 def _exception_from_json(exc: dict) -> dict:
-    row = {"name": exc.get("name", ""), "from": exc.get("from", ""), "to": exc.get("to", ""),
-           "repeat": "", "weekday": "", "when": "",
-           "ranges": _ranges_from_json(exc.get("ranges"))}
+    row = {
+        "name": exc.get("name", ""),
+        "from": exc.get("from", ""),
+        "to": exc.get("to", ""),
+        "repeat": "",
+        "weekday": "",
+        "when": "",
+        "ranges": _ranges_from_json(exc.get("ranges")),
+    }
     yearly = exc.get("yearly")
     if isinstance(yearly, dict):
         month, day = int(yearly.get("month", 0)), int(yearly.get("day", 0))
@@ -287,8 +348,11 @@ def _yearly_json(exc: dict) -> dict:
     """The ``yearly`` of an exception row; what cannot be read is passed on as typed,
     so the schedule's own check names it (and the error lands on the row's field)."""
     found = _MONTH_DAY.match(exc["from"])
-    yearly: dict = ({"month": int(found.group(1)), "day": int(found.group(2))} if found
-                    else {"month": exc["from"] or None, "day": None})
+    yearly: dict = (
+        {"month": int(found.group(1)), "day": int(found.group(2))}
+        if found
+        else {"month": exc["from"] or None, "day": None}
+    )
     if exc["repeat"] == "weekday":
         yearly["weekday"] = exc["weekday"] or None
         yearly["when"] = exc["when"] or None
@@ -304,9 +368,12 @@ def _yearly_json(exc: dict) -> dict:
         if last_day is None or first_day is None:
             yearly["days"] = exc["to"]
         else:
-            if last_day < first_day:            # 24 December to 2 January
-                last_day = last_day.replace(year=2001) if not (
-                    last_day.month == 2 and last_day.day == 29) else last_day
+            if last_day < first_day:  # 24 December to 2 January
+                last_day = (
+                    last_day.replace(year=2001)
+                    if not (last_day.month == 2 and last_day.day == 29)
+                    else last_day
+                )
             yearly["days"] = (last_day - first_day).days + 1
     return yearly
 
@@ -337,8 +404,13 @@ class IndexMap:
         # A yearly custom holiday is one field in the form: MM-DD in its date.
         path = re.sub(r"^(holidays\.custom\[\d+\])\.(month|day)$", r"\1.date", path)
         # A yearly exception's date is its From (and its length its To).
-        for key, field in (("month", "from"), ("day", "from"), ("days", "to"),
-                           ("weekday", "weekday"), ("when", "when")):
+        for key, field in (
+            ("month", "from"),
+            ("day", "from"),
+            ("days", "to"),
+            ("weekday", "weekday"),
+            ("when", "when"),
+        ):
             path = re.sub(rf"^(exceptions\[\d+\])\.yearly\.{key}$", rf"\1.{field}", path)
         return re.sub(r"^(exceptions\[\d+\])\.yearly$", r"\1.repeat", path)
 
@@ -366,8 +438,11 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
         the country was changed) are dropped. None keeps them all.
     """
     index = IndexMap()
-    doc: dict = {"timezone": model["timezone"], "default_mode": model["default_mode"],
-                 "weekly": _weekly_json(model["weekly"], "weekly", index)}
+    doc: dict = {
+        "timezone": model["timezone"],
+        "default_mode": model["default_mode"],
+        "weekly": _weekly_json(model["weekly"], "weekly", index),
+    }
     hol = model["holidays"]
     kept_custom = [i for i, row in enumerate(hol["custom"]) if row["name"] or row["date"]]
     index.keep("holidays.custom", kept_custom)
@@ -376,8 +451,9 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
         row = hol["custom"][i]
         yearly = _YEARLY.match(row["date"])
         if yearly:
-            custom.append({"month": int(yearly.group(1)), "day": int(yearly.group(2)),
-                           "name": row["name"]})
+            custom.append(
+                {"month": int(yearly.group(1)), "day": int(yearly.group(2)), "name": row["name"]}
+            )
         else:
             custom.append({"date": row["date"], "name": row["name"]})
     if hol["country"] or custom:
@@ -387,9 +463,13 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
                 is_date = re.match(r"^\d{4}-\d{2}-\d{2}$", item)
                 if is_date or holiday_names is None or holiday_name_key(item) in holiday_names:
                     ignore.append(item)
-        doc["holidays"] = {"country": hol["country"] or None,
-                           "subdivision": hol["subdivision"] or None,
-                           "mode": hol["mode"], "ignore": ignore, "custom": custom}
+        doc["holidays"] = {
+            "country": hol["country"] or None,
+            "subdivision": hol["subdivision"] or None,
+            "mode": hol["mode"],
+            "ignore": ignore,
+            "custom": custom,
+        }
         if hol["categories"] and hol["country"]:
             # Extra holiday categories (Bavaria's catholic Assumption Day) on top of public.
             doc["holidays"]["categories"] = hol["categories"]
@@ -400,8 +480,10 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
     for i, season in enumerate(model["seasons"]):
         # A season just added holds a copy of the weekly hours: untouched and without
         # name or dates it is not filled in yet, and not an error to shout about.
-        weekly_blank = all(_blank_range(r) for rows in season["weekly"].values()
-                           for r in rows) or season["weekly"] == model["weekly"]
+        weekly_blank = (
+            all(_blank_range(r) for rows in season["weekly"].values() for r in rows)
+            or season["weekly"] == model["weekly"]
+        )
         if not (season["name"] or season["from"] or season["to"]) and weekly_blank:
             continue
         kept.append(i)
@@ -416,7 +498,8 @@ def model_to_json(model: dict, *, holiday_names: set[str] | None = None) -> tupl
     kept = []
     for i, exc in enumerate(model["exceptions"]):
         if not (exc["name"] or exc["from"] or exc["to"]) and all(
-                _blank_range(r) for r in exc["ranges"]):
+            _blank_range(r) for r in exc["ranges"]
+        ):
             continue
         kept.append(i)
         if exc["repeat"] in ("yearly", "weekday"):
@@ -488,25 +571,24 @@ def apply_action(model: dict, action: str, *, default_mode: str = "day") -> str 
             # Never an empty row: one that the person only has to adjust (issue 16).
             hours = next_hours(target, usual_hours(model))
             if hours is None:
-                raise DayFull(f"{field_label(path)}: the hours already cover 00:00 to "
-                              "24:00; change a range instead of adding one")
+                raise DayFull(
+                    f"{field_label(path)}: the hours already cover 00:00 to "
+                    "24:00; change a range instead of adding one"
+                )
             row["start"], row["end"] = hours
         if kind == "season":
             # A new season starts as a copy of the weekly hours: saved with only its
             # dates, it must not close the office for the whole season (issue 17).
-            row["weekly"] = {day: [dict(r) for r in model["weekly"][day]]
-                             for day in WEEKDAYS}
+            row["weekly"] = {day: [dict(r) for r in model["weekly"][day]] for day in WEEKDAYS}
         target.append(row)
-        first = {"range": "start", "custom": "name", "season": "name",
-                 "exception": "name"}[kind]
+        first = {"range": "start", "custom": "name", "season": "name", "exception": "name"}[kind]
         return f"{path}[{len(target) - 1}].{first}"
     if verb == "remove":
         if not parts or not isinstance(parts[-1], int):
             raise FormError(f"cannot remove {path[:60]!r}")
         list_path = join_path(parts[:-1])
         target = _node(model, parts[:-1])
-        if _kind_of(list_path) is None or not isinstance(target, list) \
-                or parts[-1] >= len(target):
+        if _kind_of(list_path) is None or not isinstance(target, list) or parts[-1] >= len(target):
             raise FormError(f"cannot remove {path[:60]!r}")
         del target[parts[-1]]
         return list_path
@@ -573,16 +655,36 @@ def next_hours(rows: list[dict], usual: tuple[str, str]) -> tuple[str, str] | No
     return None
 
 
-_DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
-                                  "Saturday", "Sunday")))
-_WORDS = {"weekly": None, "ranges": "hours", "start": "from", "end": "until", "mode": "mode",
-          "from": "from", "to": "to", "name": "name", "date": "date", "month": "date",
-          "day": "date", "holidays": "holidays", "country": "country",
-          "subdivision": "state or region", "ignore": "worked holiday", "custom": "own holiday",
-          "seasons": "season", "exceptions": "exception", "timezone": "time zone",
-          "repeat": "repeats", "weekday": "weekday", "when": "before or after",
-          "yearly": "repeats", "days": "to",
-          "default_mode": "mode outside all hours"}
+_DAY_NAMES = dict(
+    zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
+)
+_WORDS = {
+    "weekly": None,
+    "ranges": "hours",
+    "start": "from",
+    "end": "until",
+    "mode": "mode",
+    "from": "from",
+    "to": "to",
+    "name": "name",
+    "date": "date",
+    "month": "date",
+    "day": "date",
+    "holidays": "holidays",
+    "country": "country",
+    "subdivision": "state or region",
+    "ignore": "worked holiday",
+    "custom": "own holiday",
+    "seasons": "season",
+    "exceptions": "exception",
+    "timezone": "time zone",
+    "repeat": "repeats",
+    "weekday": "weekday",
+    "when": "before or after",
+    "yearly": "repeats",
+    "days": "to",
+    "default_mode": "mode outside all hours",
+}
 
 
 def field_label(path: str) -> str:
@@ -614,6 +716,7 @@ def field_label(path: str) -> str:
 
 # -- a saved version in words, and the difference between two -----------------------------
 
+
 def _hours_text(rows: list[dict], closed: str) -> str:
     return ", ".join(f"{r['mode']} {r['start']}-{r['end']}" for r in rows) or closed
 
@@ -622,8 +725,9 @@ def _exception_when(exc: dict) -> str:
     span = exc["from"] + (f" to {exc['to']}" if exc["to"] and exc["to"] != exc["from"] else "")
     if exc["repeat"] == "weekday":
         when = dict(WHEN_CHOICES).get(exc["when"], exc["when"])
-        return f"every year, the {_DAY_NAMES.get(exc['weekday'], exc['weekday'])} {when} " \
-               f"{exc['from']}"
+        return (
+            f"every year, the {_DAY_NAMES.get(exc['weekday'], exc['weekday'])} {when} {exc['from']}"
+        )
     if exc["repeat"] == "yearly":
         return f"every year, {span}"
     return span
@@ -640,8 +744,10 @@ def describe(doc: dict) -> list[str]:
 
     model = model_from_json(doc)
     default = model["default_mode"]
-    lines = [f"{_DAY_NAMES[day]}: {_hours_text(model['weekly'][day], default + ' all day')}"
-             for day in WEEKDAYS]
+    lines = [
+        f"{_DAY_NAMES[day]}: {_hours_text(model['weekly'][day], default + ' all day')}"
+        for day in WEEKDAYS
+    ]
     lines.append(f"Outside all hours: {default}")
     hol = model["holidays"]
     if hol["country"]:
@@ -657,13 +763,16 @@ def describe(doc: dict) -> list[str]:
         lines.append("Public holidays: none")
     lines += [f"Own holiday {c['name']}: {c['date']}" for c in hol["custom"]]
     for exc in model["exceptions"]:
-        lines.append(f"Exception {exc['name']} ({_exception_when(exc)}): "
-                     f"{_hours_text(exc['ranges'], 'closed all day (' + default + ')')}")
+        lines.append(
+            f"Exception {exc['name']} ({_exception_when(exc)}): "
+            f"{_hours_text(exc['ranges'], 'closed all day (' + default + ')')}"
+        )
     for season in model["seasons"]:
         head = f"Season {season['name']} ({season['from']} to {season['to']})"
-        lines += [f"{head}, {_DAY_NAMES[day]}: "
-                  f"{_hours_text(season['weekly'][day], default + ' all day')}"
-                  for day in WEEKDAYS]
+        lines += [
+            f"{head}, {_DAY_NAMES[day]}: {_hours_text(season['weekly'][day], default + ' all day')}"
+            for day in WEEKDAYS
+        ]
     lines.append(f"Time zone: {model['timezone']}")
     return lines
 
@@ -685,6 +794,7 @@ def difference(in_force: list[str], other: list[str]) -> list[tuple[str, str]]:
 
 # -- what the page shows besides the form -----------------------------------------------
 
+
 def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int = 365) -> str | None:
     """A warning when the next year has no holiday and no exception at all: the phones
     would then follow weekly hours on Christmas Day.
@@ -697,7 +807,7 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
 
     last = today + timedelta(days=horizon)
     if any(layer.entries for layer in getattr(schedule, "layers", ())):
-        return None        # closures come from a subscribed calendar
+        return None  # closures come from a subscribed calendar
     for exc in schedule.exceptions:
         if exc.yearly is not None or exc.last >= today and exc.first < last:
             return None
@@ -711,11 +821,14 @@ def coming_year_warning(schedule, today: date, *, holiday_reason, horizon: int =
     hint = ""
     if past:
         latest = max(past, key=lambda e: e.last)
-        hint = (f" The last exception was {latest.name} on {latest.first.isoformat()}; "
-                "add this year's.")
-    return ("There are no holidays and no exceptions in the next 12 months, so the phones "
-            "will follow the weekly hours on every public holiday and on Christmas Eve. "
-            "Pick your country under Holidays, or add closures under Exceptions." + hint)
+        hint = (
+            f" The last exception was {latest.name} on {latest.first.isoformat()}; add this year's."
+        )
+    return (
+        "There are no holidays and no exceptions in the next 12 months, so the phones "
+        "will follow the weekly hours on every public holiday and on Christmas Eve. "
+        "Pick your country under Holidays, or add closures under Exceptions." + hint
+    )
 
 
 def season_warnings(schedule) -> list[str]:
@@ -723,16 +836,35 @@ def season_warnings(schedule) -> list[str]:
     in the default mode (night service) for the whole season."""
     found = []
     for season in schedule.seasons:
-        if not any(r.mode != schedule.default_mode for ranges in season.weekly.values()
-                   for r in ranges):
-            found.append(f"Season {season.name} has no open hours: from "
-                         f"{timefmt.day(season.first)} to {timefmt.day(season.last)} the "
-                         f"phones stay in {schedule.default_mode} all day. Give it hours, "
-                         "or remove it if the office is not closed then.")
+        if not any(
+            r.mode != schedule.default_mode for ranges in season.weekly.values() for r in ranges
+        ):
+            found.append(
+                f"Season {season.name} has no open hours: from "
+                f"{timefmt.day(season.first)} to {timefmt.day(season.last)} the "
+                f"phones stay in {schedule.default_mode} all day. Give it hours, "
+                "or remove it if the office is not closed then."
+            )
     return found
 
 
-__all__ = ["field_label", "season_warnings", "FormError", "DayFull", "form_to_model",
-           "model_from_json", "model_to_json", "apply_action", "IndexMap", "dom_id",
-           "parse_path", "join_path", "coming_year_warning", "normalize", "describe",
-           "difference", "next_hours", "usual_hours"]
+__all__ = [
+    "field_label",
+    "season_warnings",
+    "FormError",
+    "DayFull",
+    "form_to_model",
+    "model_from_json",
+    "model_to_json",
+    "apply_action",
+    "IndexMap",
+    "dom_id",
+    "parse_path",
+    "join_path",
+    "coming_year_warning",
+    "normalize",
+    "describe",
+    "difference",
+    "next_hours",
+    "usual_hours",
+]

@@ -25,8 +25,10 @@ from flask import Flask, current_app, request, session, url_for
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
-CSP = ("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-       "form-action 'self'; base-uri 'none'; object-src 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 
 
 def device_secret(store) -> str:
@@ -221,16 +223,27 @@ def asset_versions(app: Flask) -> dict[str, str]:
 def init_app(app: Flask) -> None:
     store = app.extensions.get("nightswitch.store")
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = (device_secret(store) if store is not None
-                                    else secrets.token_hex(32))
+        app.config["SECRET_KEY"] = (
+            device_secret(store) if store is not None else secrets.token_hex(32)
+        )
     app.extensions["nightswitch.login_limiter"] = LoginLimiter(
-        app.config.get("NIGHTSWITCH_LOGIN_CLOCK"))
+        app.config.get("NIGHTSWITCH_LOGIN_CLOCK")
+    )
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
     versions = asset_versions(app)
-    app.jinja_env.globals["asset"] = lambda name: url_for("static", filename=name,
-                                                          v=versions.get(name, "0"))
+    app.jinja_env.globals["asset"] = lambda name: url_for(
+        "static", filename=name, v=versions.get(name, "0")
+    )
 
 
-__all__ = ["LoginLimiter", "csrf_token", "csrf_valid", "device_secret", "sent_csrf_token",
-           "CSRF_FIELD", "CSRF_HEADER", "CSP"]
+__all__ = [
+    "LoginLimiter",
+    "csrf_token",
+    "csrf_valid",
+    "device_secret",
+    "sent_csrf_token",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "CSP",
+]

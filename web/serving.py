@@ -62,20 +62,27 @@ REQUEST_DEADLINE_S = 30.0
 WEB_THREADS = 8
 CLI_THREADS = 2
 SOCKET_MODE = 0o660
-_REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            b"Connection: close\r\nContent-Length: 68\r\n\r\n"
-            b'{"error": "too many connections from your address; try again soon"}\n')
+_REFUSED = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\nContent-Length: 68\r\n\r\n"
+    b'{"error": "too many connections from your address; try again soon"}\n'
+)
 assert len(_REFUSED.split(b"\r\n\r\n", 1)[1]) == 68
 
 
 def adjustments(**overrides) -> dict:
     """The waitress settings both servers share (see the module's text)."""
     settings = dict(
-        ident="nightswitch", threads=WEB_THREADS, connection_limit=CONNECTION_LIMIT,
-        channel_timeout=IDLE_TIMEOUT_S, cleanup_interval=CLEANUP_INTERVAL_S,
-        max_request_body_size=MAX_BODY, asyncore_use_poll=True,
+        ident="nightswitch",
+        threads=WEB_THREADS,
+        connection_limit=CONNECTION_LIMIT,
+        channel_timeout=IDLE_TIMEOUT_S,
+        cleanup_interval=CLEANUP_INTERVAL_S,
+        max_request_body_size=MAX_BODY,
+        asyncore_use_poll=True,
         # No X-Forwarded-* handling here: web.hosts trusts them from 127.0.0.1 only.
-        clear_untrusted_proxy_headers=False, log_socket_errors=False,
+        clear_untrusted_proxy_headers=False,
+        log_socket_errors=False,
     )
     settings.update(overrides)
     return settings
@@ -98,9 +105,13 @@ class JsonErrorTask(ErrorTask):
         text = _ERROR_TEXT.get(error.code, "the request was refused: {detail}")
         body = (json.dumps({"error": text.format(detail=str(error.body)[:200])}) + "\n").encode()
         self.status = f"{error.code} {error.reason}"
-        self.response_headers.extend([("Content-Type", "application/json"),
-                                      ("Cache-Control", "no-store"),
-                                      ("X-Content-Type-Options", "nosniff")])
+        self.response_headers.extend(
+            [
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
+        )
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
@@ -132,14 +143,22 @@ class GuardedTcpServer(TcpWSGIServer):
         conn, addr = accepted
         if addr and addr[0] not in TRUSTED_PROXIES:
             key = address_key(addr[0])
-            held = sum(1 for ch in list(self.active_channels.values())
-                       if ch.addr and address_key(ch.addr[0]) == key)
+            held = sum(
+                1
+                for ch in list(self.active_channels.values())
+                if ch.addr and address_key(ch.addr[0]) == key
+            )
             if held >= self.per_address:
                 self.refused += 1
                 if self.refused == 1 or self.refused % 1000 == 0:
-                    log.warning("refused a connection from %s: it holds %d already (at most "
-                                "%d per address); %d refused so far", addr[0], held,
-                                self.per_address, self.refused)
+                    log.warning(
+                        "refused a connection from %s: it holds %d already (at most "
+                        "%d per address); %d refused so far",
+                        addr[0],
+                        held,
+                        self.per_address,
+                        self.refused,
+                    )
                 _refuse(conn)
                 return
         try:
@@ -187,11 +206,20 @@ def web_server(app, listener: socket.socket, **overrides) -> GuardedTcpServer:
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     sockinfo = (listener.family, listener.type, listener.proto, listener.getsockname())
-    return GuardedTcpServer(app, {}, True, listener, dispatcher=dispatcher, adj=adj,
-                            bind_socket=False, sockinfo=sockinfo)
+    return GuardedTcpServer(
+        app,
+        {},
+        True,
+        listener,
+        dispatcher=dispatcher,
+        adj=adj,
+        bind_socket=False,
+        sockinfo=sockinfo,
+    )
 
 
 # -- the command line's socket ------------------------------------------------------------
+
 
 def peer_user(sock: socket.socket) -> dict:
     """``{uid, user}`` of the process at the other end of a Unix socket (SO_PEERCRED)."""
@@ -238,11 +266,14 @@ def cli_server(app, path: Path, *, group_of: Path | None = None) -> CliSocketSer
     path = Path(path)
     if path.is_socket():
         path.unlink()
-    adj = Adjustments(**adjustments(unix_socket=str(path), unix_socket_perms="660",
-                                    threads=CLI_THREADS, connection_limit=64))
+    adj = Adjustments(
+        **adjustments(
+            unix_socket=str(path), unix_socket_perms="660", threads=CLI_THREADS, connection_limit=64
+        )
+    )
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
-    old_umask = os.umask(0o117)        # never world-accessible, not even for a moment
+    old_umask = os.umask(0o117)  # never world-accessible, not even for a moment
     try:
         server = CliSocketServer(app, {}, True, None, dispatcher=dispatcher, adj=adj)
     finally:
@@ -277,6 +308,16 @@ def wait_closed(server, seconds: float = 1.0) -> None:
     server.close()
 
 
-__all__ = ["CONNECTION_LIMIT", "PER_ADDRESS", "IDLE_TIMEOUT_S", "CLEANUP_INTERVAL_S",
-           "GuardedTcpServer", "CliSocketServer", "cli_server", "web_server",
-           "default_socket_path", "peer_user", "address_key"]
+__all__ = [
+    "CONNECTION_LIMIT",
+    "PER_ADDRESS",
+    "IDLE_TIMEOUT_S",
+    "CLEANUP_INTERVAL_S",
+    "GuardedTcpServer",
+    "CliSocketServer",
+    "cli_server",
+    "web_server",
+    "default_socket_path",
+    "peer_user",
+    "address_key",
+]

@@ -55,8 +55,11 @@ def current() -> dict | None:
     if found is None:
         session.clear()
         if request.method == "GET" and not request.path.startswith("/api/"):
-            flash("Your session has ended (logged out, expired, or the account was changed). "
-                  "Log in again.", "error")
+            flash(
+                "Your session has ended (logged out, expired, or the account was changed). "
+                "Log in again.",
+                "error",
+            )
     return found
 
 
@@ -72,7 +75,7 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app) -> bool:
         try:
             return bool(request.is_secure) or super().get_cookie_secure(app)
-        except RuntimeError:      # outside a request
+        except RuntimeError:  # outside a request
             return super().get_cookie_secure(app)
 
 
@@ -80,13 +83,22 @@ def init_app(app) -> None:
     store = app.extensions.get("nightswitch.store")
     if store is not None and "nightswitch.accounts" not in app.extensions:
         app.extensions["nightswitch.accounts"] = Accounts(
-            store, now=app.config.get("NIGHTSWITCH_ACCOUNT_CLOCK"))
+            store, now=app.config.get("NIGHTSWITCH_ACCOUNT_CLOCK")
+        )
     app.session_interface = SessionInterface()
     app.permanent_session_lifetime = SESSION_LIFETIME
 
 
-__all__ = ["accounts", "begin", "client_address", "current", "current_id", "end",
-           "init_app", "SESSION_ID"]
+__all__ = [
+    "accounts",
+    "begin",
+    "client_address",
+    "current",
+    "current_id",
+    "end",
+    "init_app",
+    "SESSION_ID",
+]
 
 
 def token_owner() -> str | None:

@@ -52,7 +52,8 @@ def _streams() -> _Streams:
     streams = app.extensions.get("nightswitch.streams")
     if streams is None:
         streams = app.extensions.setdefault(
-            "nightswitch.streams", _Streams(int(app.config["NIGHTSWITCH_MAX_STREAMS"])))
+            "nightswitch.streams", _Streams(int(app.config["NIGHTSWITCH_MAX_STREAMS"]))
+        )
     return streams
 
 
@@ -105,13 +106,19 @@ def events():
     ctl = appliance()
     streams = _streams()
     if not streams.acquire():
-        raise ApiError(503, f"too many live connections (at most {streams.limit}); poll "
-                            "/api/v1/status instead or close another page",
-                       headers={"Retry-After": "10"})
+        raise ApiError(
+            503,
+            f"too many live connections (at most {streams.limit}); poll "
+            "/api/v1/status instead or close another page",
+            headers={"Retry-After": "10"},
+        )
     try:
-        body = StatusStream(ctl, streams,
-                            seconds=float(current_app.config["NIGHTSWITCH_STREAM_SECONDS"]),
-                            heartbeat=float(current_app.config["NIGHTSWITCH_HEARTBEAT_SECONDS"]))
+        body = StatusStream(
+            ctl,
+            streams,
+            seconds=float(current_app.config["NIGHTSWITCH_STREAM_SECONDS"]),
+            heartbeat=float(current_app.config["NIGHTSWITCH_HEARTBEAT_SECONDS"]),
+        )
     except BaseException:
         streams.release()
         raise

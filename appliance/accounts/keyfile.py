@@ -35,9 +35,12 @@ def session_key(data_dir) -> str:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             os.chmod(path, KEY_MODE)
-            log.warning("%s was readable by others (mode %o); narrowed to 0600. Delete it and "
-                        "restart to end every web session if it may have been copied",
-                        path, mode)
+            log.warning(
+                "%s was readable by others (mode %o); narrowed to 0600. Delete it and "
+                "restart to end every web session if it may have been copied",
+                path,
+                mode,
+            )
         if len(text) >= 32:
             return text
         log.warning("%s is damaged; making a new one (everyone logs in again)", path)
@@ -46,7 +49,7 @@ def session_key(data_dir) -> str:
     except UnicodeDecodeError:
         log.warning("%s is damaged; making a new one (everyone logs in again)", path)
     key = secrets.token_hex(32)
-    tmp = files.temp_path_beside(path)          # created 0600 by mkstemp
+    tmp = files.temp_path_beside(path)  # created 0600 by mkstemp
     try:
         with open(tmp, "w", encoding="ascii") as fh:
             fh.write(key + "\n")

@@ -31,8 +31,10 @@ def weakness(password: str, name: str | None = None) -> str | None:
     """Why *password* is refused, or None. Never repeats the password."""
     folded = password.casefold()
     if folded in common_passwords():
-        return ("is one of the most common passwords, which guessing tries first; choose "
-                "another (a few unrelated words make a strong one)")
+        return (
+            "is one of the most common passwords, which guessing tries first; choose "
+            "another (a few unrelated words make a strong one)"
+        )
     if name and folded == name.casefold():
         return "must not be the user name"
     return None

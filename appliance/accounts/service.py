@@ -57,8 +57,9 @@ class Accounts:
         self.now = now or utc_now
 
     # -- the record ------------------------------------------------------------------------
-    def record(self, event: str, *, who: str, address: str = "", target: str = "",
-               detail: str = "") -> None:
+    def record(
+        self, event: str, *, who: str, address: str = "", target: str = "", detail: str = ""
+    ) -> None:
         """Write *event* to the security log and the journal.
 
         A failure to write propagates: the caller's request fails rather than leave an
@@ -67,58 +68,99 @@ class Accounts:
         where = f" from {address}" if address else ""
         what = f" {target}" if target else ""
         more = f": {detail}" if detail else ""
-        log.log(logging.WARNING if event in _WARN else logging.INFO, "%s by %s%s%s%s",
-                event.replace("_", " "), who, where, what, more)
-        self.store.add_security_event(at=self.now(), event=event, who=_printable(who),
-                                      address=address or "", target=_printable(target),
-                                      detail=detail)
+        log.log(
+            logging.WARNING if event in _WARN else logging.INFO,
+            "%s by %s%s%s%s",
+            event.replace("_", " "),
+            who,
+            where,
+            what,
+            more,
+        )
+        self.store.add_security_event(
+            at=self.now(),
+            event=event,
+            who=_printable(who),
+            address=address or "",
+            target=_printable(target),
+            detail=detail,
+        )
 
     # -- users -----------------------------------------------------------------------------
-    def add_user(self, name, role, password, *, by: str, address: str = "",
-                 must_change: bool = False) -> None:
+    def add_user(
+        self, name, role, password, *, by: str, address: str = "", must_change: bool = False
+    ) -> None:
         self.store.add_user(name, role, password, must_change=must_change)
-        self.record("user_added", who=by, address=address, target=name,
-                    detail=f"role {role}" + ("; must change the password at the first login"
-                                             if must_change else ""))
+        self.record(
+            "user_added",
+            who=by,
+            address=address,
+            target=name,
+            detail=f"role {role}"
+            + ("; must change the password at the first login" if must_change else ""),
+        )
 
     def delete_user(self, name, *, by: str, address: str = "") -> dict:
         ended = self.store.delete_user(name)
-        self.record("user_deleted", who=by, address=address, target=name,
-                    detail=f"{ended['sessions']} session(s) ended, {ended['tokens']} "
-                           "token(s) revoked")
+        self.record(
+            "user_deleted",
+            who=by,
+            address=address,
+            target=name,
+            detail=f"{ended['sessions']} session(s) ended, {ended['tokens']} token(s) revoked",
+        )
         return ended
 
     def set_role(self, name, role, *, by: str, address: str = "") -> str:
         before = self.store.set_role(name, role)
         if before != role:
-            self.record("role_changed", who=by, address=address, target=name,
-                        detail=f"{before} to {role}; their sessions ended")
+            self.record(
+                "role_changed",
+                who=by,
+                address=address,
+                target=name,
+                detail=f"{before} to {role}; their sessions ended",
+            )
         return before
 
-    def reset_password(self, name, password, *, by: str, address: str = "",
-                       must_change: bool = True) -> int:
+    def reset_password(
+        self, name, password, *, by: str, address: str = "", must_change: bool = True
+    ) -> int:
         """Another person sets *name*'s password: every session of *name* ends and, by
         default, the password must be changed at the next login."""
         ended = self.store.set_password(name, password, must_change=must_change)
-        self.record("password_reset", who=by, address=address, target=name,
-                    detail=f"{ended} session(s) ended"
-                           + ("; to be changed at the next login" if must_change else ""))
+        self.record(
+            "password_reset",
+            who=by,
+            address=address,
+            target=name,
+            detail=f"{ended} session(s) ended"
+            + ("; to be changed at the next login" if must_change else ""),
+        )
         return ended
 
-    def change_own_password(self, name, password, *, session_id: str | None,
-                            address: str = "") -> int:
+    def change_own_password(
+        self, name, password, *, session_id: str | None, address: str = ""
+    ) -> int:
         """*name* changes their own password: their other sessions end, this one stays."""
         ended = self.store.set_password(name, password, keep_session=session_id)
-        self.record("password_changed", who=name, address=address, target=name,
-                    detail=f"{ended} other session(s) ended")
+        self.record(
+            "password_changed",
+            who=name,
+            address=address,
+            target=name,
+            detail=f"{ended} other session(s) ended",
+        )
         return ended
 
     def overview(self) -> list[dict]:
         """Every user with ``must_change_password`` and their open ``sessions``."""
         change = self.store.users_to_change_password()
         counts = self.store.session_counts(at=self.now())
-        return [dict(u, must_change_password=u["name"] in change,
-                     sessions=counts.get(u["name"], 0)) for u in self.store.list_users()]
+        return [
+            dict(u, must_change_password=u["name"] in change, sessions=counts.get(u["name"], 0))
+            for u in self.store.list_users()
+        ]
 
     # -- sessions --------------------------------------------------------------------------
     def login(self, name, password, *, address: str = "") -> tuple[str, dict] | None:
@@ -127,8 +169,7 @@ class Accounts:
         user = self.store.check_password(name, password)
         if user is None:
             shown = name if isinstance(name, str) and name.isprintable() else repr(name)
-            self.record("login_failed", who="anonymous", address=address,
-                        target=str(shown)[:64])
+            self.record("login_failed", who="anonymous", address=address, target=str(shown)[:64])
             return None
         session_id = self.start_session(user["name"], address=address)
         return session_id, self.store.session(session_id, at=self.now())
@@ -136,8 +177,9 @@ class Accounts:
     def start_session(self, name: str, *, address: str = "", event: str = "login") -> str:
         now = self.now()
         session_id = secrets.token_urlsafe(32)
-        self.store.create_session(session_id, name, at=now, expires=now + SESSION_LIFETIME,
-                                  address=address)
+        self.store.create_session(
+            session_id, name, at=now, expires=now + SESSION_LIFETIME, address=address
+        )
         self.record(event, who=name, address=address)
         return session_id
 
@@ -148,8 +190,7 @@ class Accounts:
             return None
         now = self.now()
         found = self.store.session(session_id, at=now)
-        if found is not None and \
-                datetime.fromisoformat(found["last_seen_at"]) < now - SEEN_EVERY:
+        if found is not None and datetime.fromisoformat(found["last_seen_at"]) < now - SEEN_EVERY:
             self.store.touch_session(session_id, at=now)
         return found
 
@@ -159,13 +200,19 @@ class Accounts:
 
     def logout_everywhere(self, name: str, *, address: str = "") -> int:
         ended = self.store.end_sessions(name)
-        self.record("logout_everywhere", who=name, address=address, target=name,
-                    detail=f"{ended} session(s) ended")
+        self.record(
+            "logout_everywhere",
+            who=name,
+            address=address,
+            target=name,
+            detail=f"{ended} session(s) ended",
+        )
         return ended
 
     # -- tokens ----------------------------------------------------------------------------
-    def create_token(self, role, *, label, by: str, owner: str | None, expires_days=None,
-                     address: str = "") -> dict:
+    def create_token(
+        self, role, *, label, by: str, owner: str | None, expires_days=None, address: str = ""
+    ) -> dict:
         """A new token; the plaintext is in the answer's ``token``, this once.
 
         :param owner: the user who makes it (capped at their role, revoked with them);
@@ -175,21 +222,41 @@ class Accounts:
         now = self.now()
         expires = None
         if expires_days is not None:
-            if isinstance(expires_days, bool) or not isinstance(expires_days, int) \
-                    or not 1 <= expires_days <= MAX_TOKEN_DAYS:
-                raise ValidationError([FieldError(
-                    "expires_days", f"{expires_days!r} is not allowed; give whole days from 1 "
-                                    f"to {MAX_TOKEN_DAYS}, or leave it empty for a token that "
-                                    "never expires")])
+            if (
+                isinstance(expires_days, bool)
+                or not isinstance(expires_days, int)
+                or not 1 <= expires_days <= MAX_TOKEN_DAYS
+            ):
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "expires_days",
+                            f"{expires_days!r} is not allowed; give whole days from 1 "
+                            f"to {MAX_TOKEN_DAYS}, or leave it empty for a token that "
+                            "never expires",
+                        )
+                    ]
+                )
             expires = now + timedelta(days=expires_days)
-        token = self.store.create_token(role, label=label, by=by, at=now, expires=expires,
-                                        owner=owner)
+        token = self.store.create_token(
+            role, label=label, by=by, at=now, expires=expires, owner=owner
+        )
         found = self.store.check_token(token)
-        self.record("token_created", who=by, address=address, target=f"#{found['id']}",
-                    detail=f"role {found['role']}, label {found['label']!r}"
-                           + (f", expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""))
-        return {"id": found["id"], "role": found["role"], "label": found["label"],
-                "expires_at": found["expires_at"], "token": token}
+        self.record(
+            "token_created",
+            who=by,
+            address=address,
+            target=f"#{found['id']}",
+            detail=f"role {found['role']}, label {found['label']!r}"
+            + (f", expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""),
+        )
+        return {
+            "id": found["id"],
+            "role": found["role"],
+            "label": found["label"],
+            "expires_at": found["expires_at"],
+            "token": token,
+        }
 
     def check_token(self, token) -> dict | None:
         """The token's ``{id, role, label, owner, ...}`` if it may be used now, else None;
@@ -203,8 +270,13 @@ class Accounts:
     def revoke_token(self, token_id: int, *, by: str, address: str = "") -> None:
         token = self.store.get_token(token_id)
         self.store.revoke_token(token_id)
-        self.record("token_revoked", who=by, address=address, target=f"#{token_id}",
-                    detail=f"role {token['role']}, label {token['label']!r}" if token else "")
+        self.record(
+            "token_revoked",
+            who=by,
+            address=address,
+            target=f"#{token_id}",
+            detail=f"role {token['role']}, label {token['label']!r}" if token else "",
+        )
 
     def tokens(self) -> list[dict]:
         """Every token with ``expired`` and, for an owned one, ``effective_role``."""
@@ -212,8 +284,7 @@ class Accounts:
         roles = {u["name"]: u["role"] for u in self.store.list_users()}
         out = []
         for t in self.store.list_tokens():
-            expired = t["expires_at"] is not None and \
-                datetime.fromisoformat(t["expires_at"]) <= now
+            expired = t["expires_at"] is not None and datetime.fromisoformat(t["expires_at"]) <= now
             role = t["role"]
             if t["owner"] in roles and ROLE_RANK[roles[t["owner"]]] < ROLE_RANK[role]:
                 role = roles[t["owner"]]

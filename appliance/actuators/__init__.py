@@ -36,9 +36,11 @@ def pins_of(spec: dict) -> list[tuple[str, int]]:
     return list(module.pins_of(spec)) if hasattr(module, "pins_of") else []
 
 
-def build_actuator(spec: dict, *, pin_factory=None, clock=None, profiles_dir=None,
-                   sleep=time.sleep):
+def build_actuator(
+    spec: dict, *, pin_factory=None, clock=None, profiles_dir=None, sleep=time.sleep
+):
     """Build the live actuator for a validated spec."""
     module = actuator_module(spec["type"])
-    return module.build(spec, pin_factory=pin_factory, clock=clock,
-                        profiles_dir=profiles_dir, sleep=sleep)
+    return module.build(
+        spec, pin_factory=pin_factory, clock=clock, profiles_dir=profiles_dir, sleep=sleep
+    )

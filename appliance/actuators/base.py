@@ -82,8 +82,10 @@ class Actuator(abc.ABC):
 
     def relays(self) -> dict[str, str]:
         """``{relay name: "open"|"closed"}`` for the web page's hardware view."""
-        return {name: "closed" if relay.is_closed else "open"
-                for name, relay in self.relay_devices().items()}
+        return {
+            name: "closed" if relay.is_closed else "open"
+            for name, relay in self.relay_devices().items()
+        }
 
     def relay_devices(self) -> dict:
         """``{relay name: Relay}``: the relays this actuator drives (none for the
@@ -137,6 +139,7 @@ class RelayActuator(Actuator):
 
 
 # -- helpers the type modules share when checking their tables -----------------------
+
 
 def check_keys(spec: dict, allowed: set, path: str, *, actuator=True) -> list[FieldError]:
     """Unknown keys of a table; *actuator* adds the keys every actuator table has."""

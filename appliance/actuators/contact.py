@@ -40,14 +40,21 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
     errors += check_int(spec, "settle_ms", path, 0, 60000)
     modes = spec.get("modes")
     if not isinstance(modes, dict) or not modes:
-        errors.append(FieldError(f"{path}.modes", "is required: the relay state per mode, "
-                                 "such as { day = \"open\", night = \"closed\" }"))
+        errors.append(
+            FieldError(
+                f"{path}.modes",
+                'is required: the relay state per mode, such as { day = "open", night = "closed" }',
+            )
+        )
         modes = {}
     errors += check_mode_names(modes, f"{path}.modes")
     for mode, state in modes.items():
         if state not in STATES:
-            errors.append(FieldError(f"{path}.modes.{mode}",
-                                     f"{state!r} is not allowed; use \"open\" or \"closed\""))
+            errors.append(
+                FieldError(
+                    f"{path}.modes.{mode}", f'{state!r} is not allowed; use "open" or "closed"'
+                )
+            )
     if "sense" in spec:
         errors += check_sense(spec["sense"], f"{path}.sense", set(modes))
     return errors
@@ -74,9 +81,14 @@ class ContactActuator(RelayActuator):
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        self.relay = self._add_relay(Relay(self.name, spec["pin"],
-                                           active_high=spec.get("active_high", True),
-                                           pin_factory=pin_factory))
+        self.relay = self._add_relay(
+            Relay(
+                self.name,
+                spec["pin"],
+                active_high=spec.get("active_high", True),
+                pin_factory=pin_factory,
+            )
+        )
         self.sense = SenseInput(spec["sense"], pin_factory=pin_factory) if "sense" in spec else None
         self.settle_s = spec.get("settle_ms", 1000) / 1000
         self.can_read_back = self.sense is not None
@@ -84,24 +96,28 @@ class ContactActuator(RelayActuator):
     def apply(self, mode: str) -> None:
         state = self.spec["modes"].get(mode)
         if state is None:
-            raise ActuatorError(f"{self.name}: cannot produce mode {mode!r}; it knows "
-                                + ", ".join(sorted(self.spec["modes"])))
+            raise ActuatorError(
+                f"{self.name}: cannot produce mode {mode!r}; it knows "
+                + ", ".join(sorted(self.spec["modes"]))
+            )
         if state == "closed":
             self.relay.close_contact()
         else:
             self.relay.open_contact()
         self.last_mode = mode
-        if self.sense and not wait_for_sense(self.sense, self.sense.expects_active(mode),
-                                             self.settle_s, self.sleep):
+        if self.sense and not wait_for_sense(
+            self.sense, self.sense.expects_active(mode), self.settle_s, self.sleep
+        ):
             reads = "active" if self.sense.is_active else "inactive"
             raise ActuatorError(
                 f"{self.name}: relay {state} for {mode}, but the PBX status input on "
                 f"GPIO{self.spec['sense']['pin']} still reads {reads} after "
-                f"{self.settle_s * 1000:.0f} ms; check the wiring to the PBX")
+                f"{self.settle_s * 1000:.0f} ms; check the wiring to the PBX"
+            )
 
     def read_back(self) -> str | None:
         if self.sense is None:
             return None
-        return mode_read_back(self.sense.is_active, self.last_mode, self.spec["modes"],
-                              self.sense.active_in)
-
+        return mode_read_back(
+            self.sense.is_active, self.last_mode, self.spec["modes"], self.sense.active_in
+        )

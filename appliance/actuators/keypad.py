@@ -44,15 +44,32 @@ from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, w
 from appliance.errors import ActuatorError, FieldError
 from appliance.validation import KEY_TOKEN_RE, NAMED_KEY_RE
 
-ALLOWED = {"hook_pin", "keys", "sequences", "password", "active_high", "press_ms", "gap_ms",
-           "offhook_ms", "pause_ms", "hangup_ms", "settle_ms", "sense"}
+ALLOWED = {
+    "hook_pin",
+    "keys",
+    "sequences",
+    "password",
+    "active_high",
+    "press_ms",
+    "gap_ms",
+    "offhook_ms",
+    "pause_ms",
+    "hangup_ms",
+    "settle_ms",
+    "sense",
+}
 KEY_NAMES = set("0123456789*#")
 #: A sequence read token by token: the keys of KEY_TOKEN_RE, a space (a pause), and any
 #: other character (an error the check names).
 TOKEN = re.compile(KEY_TOKEN_RE.pattern + "| |.")
-TIMINGS = {"press_ms": (150, 30, 2000), "gap_ms": (150, 30, 2000),
-           "offhook_ms": (800, 0, 10000), "pause_ms": (1000, 0, 10000),
-           "hangup_ms": (500, 0, 10000), "settle_ms": (3000, 0, 60000)}
+TIMINGS = {
+    "press_ms": (150, 30, 2000),
+    "gap_ms": (150, 30, 2000),
+    "offhook_ms": (800, 0, 10000),
+    "pause_ms": (1000, 0, 10000),
+    "hangup_ms": (500, 0, 10000),
+    "settle_ms": (3000, 0, 60000),
+}
 
 
 def tokens(sequence: str, password: str = "") -> list[str]:
@@ -74,13 +91,22 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
         errors += check_int(spec, key, path, lo, hi)
     keys = spec.get("keys")
     if not isinstance(keys, dict) or not keys:
-        errors.append(FieldError(f"{path}.keys", "is required: the GPIO of the relay across each "
-                                 "key, such as { \"7\" = 21, \"1\" = 12 }"))
+        errors.append(
+            FieldError(
+                f"{path}.keys",
+                "is required: the GPIO of the relay across each "
+                'key, such as { "7" = 21, "1" = 12 }',
+            )
+        )
         keys = {}
     for key, pin in keys.items():
         if not is_key(key):
-            errors.append(FieldError(f"{path}.keys", f"{key!r} is not a phone key; use 0-9, *, # "
-                                                     "or a named key such as \"<NIGHT>\""))
+            errors.append(
+                FieldError(
+                    f"{path}.keys",
+                    f'{key!r} is not a phone key; use 0-9, *, # or a named key such as "<NIGHT>"',
+                )
+            )
         errors += check_pin(pin, f"{path}.keys.{key}")
     password = spec.get("password", "")
     if not isinstance(password, str) or not re.fullmatch(r"[0-9*#]*", password):
@@ -88,8 +114,13 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
         password = ""
     sequences = spec.get("sequences")
     if not isinstance(sequences, dict) or not sequences:
-        errors.append(FieldError(f"{path}.sequences", "is required: the keys to dial per mode, "
-                                 "such as { day = \"718 1\", night = \"718 2\" }"))
+        errors.append(
+            FieldError(
+                f"{path}.sequences",
+                "is required: the keys to dial per mode, "
+                'such as { day = "718 1", night = "718 2" }',
+            )
+        )
         sequences = {}
     errors += check_mode_names(sequences, f"{path}.sequences")
     for mode, sequence in sequences.items():
@@ -103,15 +134,24 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
             if token == " ":
                 continue
             if not is_key(token):
-                errors.append(FieldError(where, f"{token!r} is not a phone key; use 0-9, *, #, "
-                                                "<NAME> for a named key, a space for a pause "
-                                                "and {password}"))
+                errors.append(
+                    FieldError(
+                        where,
+                        f"{token!r} is not a phone key; use 0-9, *, #, "
+                        "<NAME> for a named key, a space for a pause "
+                        "and {password}",
+                    )
+                )
             elif token not in keys:
                 errors.append(FieldError(where, f"key {token!r} has no relay; add it to keys"))
         for ch in password:
             if "{password}" in sequence and ch not in keys:
-                errors.append(FieldError(f"{path}.password", "a key of the password has no relay; "
-                                                             "add every key it uses to keys"))
+                errors.append(
+                    FieldError(
+                        f"{path}.password",
+                        "a key of the password has no relay; add every key it uses to keys",
+                    )
+                )
                 break
     if "sense" in spec:
         errors += check_sense(spec["sense"], f"{path}.sense", set(sequences))
@@ -145,12 +185,23 @@ class KeypadActuator(RelayActuator):
         self.keys = {}
         active_high = spec.get("active_high", True)
         try:
-            self.hook = self._add_relay(Relay(f"{self.name}-hook", spec["hook_pin"],
-                                              active_high=active_high, pin_factory=pin_factory))
+            self.hook = self._add_relay(
+                Relay(
+                    f"{self.name}-hook",
+                    spec["hook_pin"],
+                    active_high=active_high,
+                    pin_factory=pin_factory,
+                )
+            )
             for key, pin in spec["keys"].items():
-                self.keys[key] = self._add_relay(Relay(
-                    f"{self.name}-key-{key.strip('<>').lower()}", pin, active_high=active_high,
-                    pin_factory=pin_factory))
+                self.keys[key] = self._add_relay(
+                    Relay(
+                        f"{self.name}-key-{key.strip('<>').lower()}",
+                        pin,
+                        active_high=active_high,
+                        pin_factory=pin_factory,
+                    )
+                )
         except Exception:
             self.close()
             raise
@@ -191,25 +242,31 @@ class KeypadActuator(RelayActuator):
     def apply(self, mode: str) -> None:
         sequence = self.spec["sequences"].get(mode)
         if sequence is None:
-            raise ActuatorError(f"{self.name}: no sequence for mode {mode!r}; it knows "
-                                + ", ".join(sorted(self.spec["sequences"])))
+            raise ActuatorError(
+                f"{self.name}: no sequence for mode {mode!r}; it knows "
+                + ", ".join(sorted(self.spec["sequences"]))
+            )
         self.dial(sequence)
         self.last_mode = mode
-        if self.sense and not wait_for_sense(self.sense, self.sense.expects_active(mode),
-                                             self.t["settle_ms"], self.sleep):
+        if self.sense and not wait_for_sense(
+            self.sense, self.sense.expects_active(mode), self.t["settle_ms"], self.sleep
+        ):
             raise ActuatorError(
                 f"{self.name}: dialled the code for {mode}, but the PBX status input on "
                 f"GPIO{self.spec['sense']['pin']} did not follow within "
-                f"{self.t['settle_ms'] * 1000:.0f} ms; check the code and the password")
+                f"{self.t['settle_ms'] * 1000:.0f} ms; check the code and the password"
+            )
 
     def read_back(self) -> str | None:
         if self.sense is None:
             return None
-        return mode_read_back(self.sense.is_active, self.last_mode, self.spec["sequences"],
-                              self.sense.active_in)
-
+        return mode_read_back(
+            self.sense.is_active, self.last_mode, self.spec["sequences"], self.sense.active_in
+        )
 
     def __repr__(self) -> str:
         # The password is a secret: never in a repr, a log line or an error.
-        return (f"<KeypadActuator {self.name!r} zone={self.zone} keys="
-                f"{' '.join(sorted(self.keys))} password={'***' if self._password else 'none'}>")
+        return (
+            f"<KeypadActuator {self.name!r} zone={self.zone} keys="
+            f"{' '.join(sorted(self.keys))} password={'***' if self._password else 'none'}>"
+        )

@@ -46,40 +46,62 @@ def check(spec: dict, path: str, **_) -> list[FieldError]:
     errors += check_int(spec, "settle_ms", path, 0, 60000)
     modes = spec.get("modes")
     if not isinstance(modes, dict) or not modes:
-        errors.append(FieldError(f"{path}.modes", "is required: the lamp in each mode, such as "
-                                 "{ day = \"dark\", night = \"lit\" }"))
+        errors.append(
+            FieldError(
+                f"{path}.modes",
+                'is required: the lamp in each mode, such as { day = "dark", night = "lit" }',
+            )
+        )
         modes = {}
     errors += check_mode_names(modes, f"{path}.modes")
     for mode, lamp in modes.items():
         if lamp not in ("lit", "dark"):
-            errors.append(FieldError(f"{path}.modes.{mode}",
-                                     f"{lamp!r} is not allowed; use \"lit\" or \"dark\""))
+            errors.append(
+                FieldError(f"{path}.modes.{mode}", f'{lamp!r} is not allowed; use "lit" or "dark"')
+            )
     # only when every lamp is lit/dark: a bad (even unhashable) one is reported above
-    if modes and all(lamp in ("lit", "dark") for lamp in modes.values()) \
-            and set(modes.values()) != {"lit", "dark"}:
-        errors.append(FieldError(f"{path}.modes", "a toggle key has two states: give at least "
-                                 "one mode with \"lit\" and one with \"dark\""))
+    if (
+        modes
+        and all(lamp in ("lit", "dark") for lamp in modes.values())
+        and set(modes.values()) != {"lit", "dark"}
+    ):
+        errors.append(
+            FieldError(
+                f"{path}.modes",
+                "a toggle key has two states: give at least "
+                'one mode with "lit" and one with "dark"',
+            )
+        )
     sense = spec.get("sense")
     if sense is None:
         if spec.get("unverified") is not True:
-            errors.append(FieldError(
-                f"{path}.sense", "is required: a toggle pulsed blind can invert the mode. Wire "
-                "the key's lamp through an optocoupler to a GPIO and give sense = { pin = N }, "
-                "or accept the risk with unverified = true"))
+            errors.append(
+                FieldError(
+                    f"{path}.sense",
+                    "is required: a toggle pulsed blind can invert the mode. Wire "
+                    "the key's lamp through an optocoupler to a GPIO and give sense = { pin = N }, "
+                    "or accept the risk with unverified = true",
+                )
+            )
     elif not isinstance(sense, dict):
-        errors.append(FieldError(f"{path}.sense",
-                                 "must be a table such as { pin = 25, pull_up = true }"))
+        errors.append(
+            FieldError(f"{path}.sense", "must be a table such as { pin = 25, pull_up = true }")
+        )
     else:
         errors += check_keys(sense, {"pin", "pull_up"}, f"{path}.sense", actuator=False)
         if "pin" not in sense:
-            errors.append(FieldError(f"{path}.sense.pin",
-                                     "is required: the GPIO of the lamp input"))
+            errors.append(
+                FieldError(f"{path}.sense.pin", "is required: the GPIO of the lamp input")
+            )
         else:
             errors += check_pin(sense["pin"], f"{path}.sense.pin")
         errors += check_bool(sense, "pull_up", f"{path}.sense")
         if spec.get("unverified") is True:
-            errors.append(FieldError(f"{path}.unverified",
-                                     "cannot be true when a sense input is given; remove one"))
+            errors.append(
+                FieldError(
+                    f"{path}.unverified", "cannot be true when a sense input is given; remove one"
+                )
+            )
     return errors
 
 
@@ -104,9 +126,14 @@ class PulseActuator(RelayActuator):
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        self.relay = self._add_relay(Relay(self.name, spec["pin"],
-                                           active_high=spec.get("active_high", True),
-                                           pin_factory=pin_factory))
+        self.relay = self._add_relay(
+            Relay(
+                self.name,
+                spec["pin"],
+                active_high=spec.get("active_high", True),
+                pin_factory=pin_factory,
+            )
+        )
         self.lit_modes = frozenset(m for m, lamp in spec["modes"].items() if lamp == "lit")
         if "sense" in spec:
             sense_spec = dict(spec["sense"], active_in=sorted(self.lit_modes))
@@ -132,8 +159,10 @@ class PulseActuator(RelayActuator):
 
     def apply(self, mode: str) -> None:
         if mode not in self.spec["modes"]:
-            raise ActuatorError(f"{self.name}: cannot produce mode {mode!r}; it knows "
-                                + ", ".join(sorted(self.spec["modes"])))
+            raise ActuatorError(
+                f"{self.name}: cannot produce mode {mode!r}; it knows "
+                + ", ".join(sorted(self.spec["modes"]))
+            )
         want_lit = mode in self.lit_modes
         lit = self._lamp_lit()
         if lit is not None and lit == want_lit:
@@ -141,19 +170,21 @@ class PulseActuator(RelayActuator):
             return
         self.check_abandon("before pulsing the key")
         self.pulse()
-        if self.sense is not None and not wait_for_sense(self.sense, want_lit, self.settle_s,
-                                                         self.sleep):
+        if self.sense is not None and not wait_for_sense(
+            self.sense, want_lit, self.settle_s, self.sleep
+        ):
             raise ActuatorError(
                 f"{self.name}: pulsed the key for {mode}, but its lamp on "
                 f"GPIO{self.spec['sense']['pin']} is still "
                 f"{'lit' if self.sense.is_active else 'dark'} "
                 f"after {self.settle_s * 1000:.0f} ms; check the relay across the key and "
-                "the lamp wiring")
+                "the lamp wiring"
+            )
         self.last_mode = mode
 
     def read_back(self) -> str | None:
         if self.sense is None:
             return None
-        return mode_read_back(self.sense.is_active, self.last_mode, self.spec["modes"],
-                              self.lit_modes)
-
+        return mode_read_back(
+            self.sense.is_active, self.last_mode, self.spec["modes"], self.lit_modes
+        )

@@ -24,8 +24,9 @@ class Relay:
 
     def __init__(self, name: str, pin: int, *, active_high: bool = True, pin_factory=None):
         self.name = name
-        self.device = OutputDevice(pin, active_high=active_high, initial_value=False,
-                                   pin_factory=pin_factory)
+        self.device = OutputDevice(
+            pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
+        )
 
     @property
     def pin(self):

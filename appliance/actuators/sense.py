@@ -25,14 +25,23 @@ def check_sense(spec, path: str, modes) -> list[FieldError]:
     errors += check_bool(spec, "pull_up", path)
     active = spec.get("active_in")
     if not isinstance(active, list) or not active:
-        errors.append(FieldError(f"{path}.active_in", "is required: the list of modes in which "
-                                                      "the input is active, such as [\"night\"]"))
+        errors.append(
+            FieldError(
+                f"{path}.active_in",
+                'is required: the list of modes in which the input is active, such as ["night"]',
+            )
+        )
     else:
         errors += check_mode_names(active, f"{path}.active_in")
         for mode in active:
             if isinstance(mode, str) and mode not in modes:
-                errors.append(FieldError(f"{path}.active_in", f"mode {mode!r} is not one of this "
-                                         "actuator's modes: " + ", ".join(sorted(modes))))
+                errors.append(
+                    FieldError(
+                        f"{path}.active_in",
+                        f"mode {mode!r} is not one of this "
+                        "actuator's modes: " + ", ".join(sorted(modes)),
+                    )
+                )
     return errors
 
 
@@ -45,8 +54,9 @@ class SenseInput:
 
     def __init__(self, spec: dict, *, pin_factory=None):
         self.active_in = frozenset(spec["active_in"])
-        self.device = DigitalInputDevice(spec["pin"], pull_up=spec.get("pull_up", True),
-                                         pin_factory=pin_factory)
+        self.device = DigitalInputDevice(
+            spec["pin"], pull_up=spec.get("pull_up", True), pin_factory=pin_factory
+        )
 
     @property
     def is_active(self) -> bool:

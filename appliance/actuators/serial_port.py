@@ -58,16 +58,24 @@ def _profiles(profiles=None, profiles_dir=None):
 def _find_profile(spec: dict, path: str, profiles) -> tuple[Profile | None, list[FieldError]]:
     name = spec.get("profile")
     if not isinstance(name, str) or not name:
-        return None, [FieldError(f"{path}.profile", "is required: the PBX profile, such as "
-                                 "\"mitel-3300\" (see appliance/pbx/profiles/)")]
+        return None, [
+            FieldError(
+                f"{path}.profile",
+                'is required: the PBX profile, such as "mitel-3300" (see appliance/pbx/profiles/)',
+            )
+        ]
     if isinstance(profiles, ProfileSet):
         try:
             return profiles.require(name, f"{path}.profile"), []
         except ValidationError as exc:
             return None, exc.errors
     if name not in profiles:
-        return None, [FieldError(f"{path}.profile", f"{name!r} is not a known PBX profile; use "
-                                 "one of " + ", ".join(sorted(profiles)))]
+        return None, [
+            FieldError(
+                f"{path}.profile",
+                f"{name!r} is not a known PBX profile; use one of " + ", ".join(sorted(profiles)),
+            )
+        ]
     return profiles[name], []
 
 
@@ -101,12 +109,22 @@ def check(spec: dict, path: str, *, profiles_dir=None, profiles=None, **_) -> li
     errors = check_keys(spec, ALLOWED, path)
     port = spec.get("port")
     if not isinstance(port, str) or not port.strip():
-        errors.append(FieldError(f"{path}.port", "is required: a serial device or pyserial URL "
-                                 "such as /dev/ttyAMA0, /dev/ttyUSB0 or socket://host:port"))
+        errors.append(
+            FieldError(
+                f"{path}.port",
+                "is required: a serial device or pyserial URL "
+                "such as /dev/ttyAMA0, /dev/ttyUSB0 or socket://host:port",
+            )
+        )
     elif "://" in port and not _known_scheme(port.split("://", 1)[0]):
-        errors.append(FieldError(f"{path}.port", f"{port.split('://', 1)[0]!r} is not a "
-                                 "pyserial URL scheme; use a device such as /dev/ttyAMA0, or "
-                                 "socket://, rfc2217:// or spy://"))
+        errors.append(
+            FieldError(
+                f"{path}.port",
+                f"{port.split('://', 1)[0]!r} is not a "
+                "pyserial URL scheme; use a device such as /dev/ttyAMA0, or "
+                "socket://, rfc2217:// or spy://",
+            )
+        )
     for key in ("username", "password"):
         if key in spec and not isinstance(spec[key], str):
             errors.append(FieldError(f"{path}.{key}", "must be a string"))
@@ -119,37 +137,69 @@ def check(spec: dict, path: str, *, profiles_dir=None, profiles=None, **_) -> li
     if profile is None:
         return errors
     if not profile.has_serial:
-        errors.append(FieldError(f"{path}.profile", f"profile {profile.name} has no maintenance-"
-                                 f"port dialogue: {profile.serial.note} Use a contact, pulse or "
-                                 f"keypad actuator (see hardware/examples/)"))
+        errors.append(
+            FieldError(
+                f"{path}.profile",
+                f"profile {profile.name} has no maintenance-"
+                f"port dialogue: {profile.serial.note} Use a contact, pulse or "
+                f"keypad actuator (see hardware/examples/)",
+            )
+        )
         return errors
     method = profile.serial
     if "settings" in spec:
         errors += parse_settings(spec["settings"], f"{path}.settings", method.settings)[1]
     if method.needs_password and not spec.get("password"):
-        errors.append(FieldError(f"{path}.password", f"is required: profile {profile.name}'s "
-                                 "login sends a password"))
+        errors.append(
+            FieldError(
+                f"{path}.password", f"is required: profile {profile.name}'s login sends a password"
+            )
+        )
     if method.needs_username and not (spec.get("username") or method.username):
-        errors.append(FieldError(f"{path}.username", f"is required: profile {profile.name}'s "
-                                 "login sends a username and the profile has no default"))
+        errors.append(
+            FieldError(
+                f"{path}.username",
+                f"is required: profile {profile.name}'s "
+                "login sends a username and the profile has no default",
+            )
+        )
     if "modes" in spec:
         modes = spec["modes"]
         if not isinstance(modes, dict) or not modes:
-            errors.append(FieldError(f"{path}.modes", "must be a table of our mode = the "
-                                     "profile's mode, such as { day = \"day\", night = "
-                                     "\"night2\" }"))
+            errors.append(
+                FieldError(
+                    f"{path}.modes",
+                    "must be a table of our mode = the "
+                    'profile\'s mode, such as { day = "day", night = '
+                    '"night2" }',
+                )
+            )
         else:
             for ours, theirs in modes.items():
                 if not MODE_RE.match(ours):
-                    errors.append(FieldError(f"{path}.modes.{ours}", "is not a mode name; use "
-                                             "lower-case letters, digits, '-' and '_'"))
+                    errors.append(
+                        FieldError(
+                            f"{path}.modes.{ours}",
+                            "is not a mode name; use lower-case letters, digits, '-' and '_'",
+                        )
+                    )
                 if theirs not in method.commands:
-                    errors.append(FieldError(f"{path}.modes.{ours}", f"{theirs!r} is not a mode "
-                                             f"profile {profile.name} can set; use one of "
-                                             + ", ".join(method.commands)))
+                    errors.append(
+                        FieldError(
+                            f"{path}.modes.{ours}",
+                            f"{theirs!r} is not a mode "
+                            f"profile {profile.name} can set; use one of "
+                            + ", ".join(method.commands),
+                        )
+                    )
             if len(set(modes.values())) != len(modes):
-                errors.append(FieldError(f"{path}.modes", "two of our modes map to the same "
-                                         "profile mode, so a read-back could not tell them apart"))
+                errors.append(
+                    FieldError(
+                        f"{path}.modes",
+                        "two of our modes map to the same "
+                        "profile mode, so a read-back could not tell them apart",
+                    )
+                )
     return errors
 
 
@@ -163,8 +213,17 @@ def pins_of(spec: dict):
     return []
 
 
-def build(spec: dict, *, pin_factory=None, clock=None, profiles_dir=None, sleep=time.sleep,
-          profiles=None, open_port=None, **_):
+def build(
+    spec: dict,
+    *,
+    pin_factory=None,
+    clock=None,
+    profiles_dir=None,
+    sleep=time.sleep,
+    profiles=None,
+    open_port=None,
+    **_,
+):
     """The live actuator. *pin_factory* and *clock* are unused: the port is the hardware,
     and serial deadlines run on real time whatever the clock (a simulated clock that
     stands still would make a silent PBX hang the controller)."""
@@ -190,8 +249,9 @@ class SerialActuator(Actuator):
 
     type_name = "serial"
 
-    def __init__(self, spec: dict, profile, *, sleep=time.sleep, open_port=None,
-                 monotonic=time.monotonic):
+    def __init__(
+        self, spec: dict, profile, *, sleep=time.sleep, open_port=None, monotonic=time.monotonic
+    ):
         # The password leaves the spec here, so no repr or log of the spec can show it.
         spec = dict(spec)
         self._password = spec.pop("password", "") or ""
@@ -203,10 +263,18 @@ class SerialActuator(Actuator):
         settings = profile.serial.settings
         if "settings" in spec:
             settings, _ = parse_settings(spec["settings"], "settings", settings)
-        self.link = PbxLink(profile, self.port, username=spec.get("username"),
-                            password=self._password, settings=settings, monotonic=monotonic,
-                            sleep=sleep, open_port=open_port, label=self.name,
-                            should_abandon=lambda: self.should_abandon())
+        self.link = PbxLink(
+            profile,
+            self.port,
+            username=spec.get("username"),
+            password=self._password,
+            settings=settings,
+            monotonic=monotonic,
+            sleep=sleep,
+            open_port=open_port,
+            label=self.name,
+            should_abandon=lambda: self.should_abandon(),
+        )
         self.can_read_back = profile.serial.status is not None
 
     @property
@@ -224,8 +292,10 @@ class SerialActuator(Actuator):
             raise ActuatorError(f"{self.name}: the actuator is closed")
         theirs = self._map.get(mode)
         if theirs is None:
-            raise ActuatorError(f"{self.name}: cannot produce mode {mode!r}; it knows "
-                                + ", ".join(sorted(self._map)))
+            raise ActuatorError(
+                f"{self.name}: cannot produce mode {mode!r}; it knows "
+                + ", ".join(sorted(self._map))
+            )
         try:
             self.link.set_mode(theirs)
         except DialogueError as exc:
@@ -266,13 +336,23 @@ class SerialActuator(Actuator):
 
         transcript = Transcript(secrets=[self._password], open_port=self.link.open_port)
         steps: list[str] = []
-        ok = test_dialogue(self.profile, self.port,
-                           {"username": self.spec.get("username"), "password": self._password},
-                           modes=dict(self._map), settings=self.link.settings,
-                           out=lambda line: steps.append(transcript.mask(line.strip())),
-                           open_port=transcript.open_port, sleep=self.link.sleep)
-        return {"actuator": self.name, "port": self.port, "ok": bool(ok), "steps": steps,
-                "transcript": transcript.lines()}
+        ok = test_dialogue(
+            self.profile,
+            self.port,
+            {"username": self.spec.get("username"), "password": self._password},
+            modes=dict(self._map),
+            settings=self.link.settings,
+            out=lambda line: steps.append(transcript.mask(line.strip())),
+            open_port=transcript.open_port,
+            sleep=self.link.sleep,
+        )
+        return {
+            "actuator": self.name,
+            "port": self.port,
+            "ok": bool(ok),
+            "steps": steps,
+            "transcript": transcript.lines(),
+        }
 
     def close(self) -> None:
         # Nothing is held between operations; closing only refuses further ones.
@@ -280,9 +360,11 @@ class SerialActuator(Actuator):
 
     def __repr__(self) -> str:
         # The password is a secret: never in a repr, a log line or an error.
-        return (f"<SerialActuator {self.name!r} zone={self.zone} role={self.role} "
-                f"profile={self.profile.name} port={self.port} "
-                f"password={'***' if self._password else 'none'} last_mode={self.last_mode}>")
+        return (
+            f"<SerialActuator {self.name!r} zone={self.zone} role={self.role} "
+            f"profile={self.profile.name} port={self.port} "
+            f"password={'***' if self._password else 'none'} last_mode={self.last_mode}>"
+        )
 
 
 def _actuator_error(exc: DialogueError, actuator: SerialActuator) -> ActuatorError:

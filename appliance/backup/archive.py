@@ -94,20 +94,27 @@ def read_site_files(site_dir: Path) -> dict[str, bytes]:
         for path in paths:
             name = f"{sub}/{path.name}"
             if not SITE_MEMBER_RE.fullmatch(name):
-                raise StoreError(f"{path}: a file name the backup cannot hold; rename it "
-                                 "(letters, digits, '-', '_' and '.', ending .toml)")
+                raise StoreError(
+                    f"{path}: a file name the backup cannot hold; rename it "
+                    "(letters, digits, '-', '_' and '.', ending .toml)"
+                )
             try:
                 data = path.read_bytes()
             except OSError as exc:
-                raise StoreError(f"cannot read {path}: {exc.strerror or exc} (run the backup "
-                                 "with sudo)") from None
+                raise StoreError(
+                    f"cannot read {path}: {exc.strerror or exc} (run the backup with sudo)"
+                ) from None
             if len(data) > MAX_SITE_FILE:
-                raise StoreError(f"{path} is larger than 1 MiB; it is no profile or format. "
-                                 "Move it out of the directory")
+                raise StoreError(
+                    f"{path} is larger than 1 MiB; it is no profile or format. "
+                    "Move it out of the directory"
+                )
             found[name] = data
     if len(found) > MAX_SITE_FILES:
-        raise StoreError(f"{site_dir} holds {len(found)} profile and format files; a backup "
-                         f"takes up to {MAX_SITE_FILES}")
+        raise StoreError(
+            f"{site_dir} holds {len(found)} profile and format files; a backup "
+            f"takes up to {MAX_SITE_FILES}"
+        )
     return found
 
 
@@ -150,7 +157,7 @@ def _profiles_elsewhere(config_bytes: bytes | None, site_dir: Path) -> str | Non
     try:
         data = tomllib.loads(config_bytes.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None     # the restore's check will name what is wrong with it
+        return None  # the restore's check will name what is wrong with it
     profiles = data.get("profiles")
     other = profiles.get("dir") if isinstance(profiles, dict) else None
     if not isinstance(other, str) or not other:
@@ -187,8 +194,14 @@ class BackupSummary:
     warnings: tuple[str, ...] = ()
 
 
-def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
-                 created_at: datetime, nightswitch_version: str) -> BackupSummary:
+def write_backup(
+    archive: Path,
+    data_dir: Path,
+    config_path: Path | None,
+    *,
+    created_at: datetime,
+    nightswitch_version: str,
+) -> BackupSummary:
     """Write a backup of *data_dir*, *config_path* (if it exists) and the site's profiles
     and SMDR formats beside it to *archive*.
 
@@ -203,8 +216,10 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
     """
     archive = Path(archive)
     if archive.is_dir():
-        raise StoreError(f"{archive} is a directory; give the backup file's name, such as "
-                         f"{archive / 'nightswitch-backup.tar.gz'}")
+        raise StoreError(
+            f"{archive} is a directory; give the backup file's name, such as "
+            f"{archive / 'nightswitch-backup.tar.gz'}"
+        )
     if not archive.parent.is_dir():
         raise StoreError(f"{archive.parent} does not exist; create it or choose another place")
     db_path = Path(data_dir) / DB_NAME
@@ -223,33 +238,44 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
         finally:
             conn.close()
         if problems:
-            raise StoreError(f"{db_path} is damaged ({'; '.join(problems[:3])}); a backup of it "
-                             "would not restore. Restart the daemon, which sets a damaged "
-                             "database aside, and restore an earlier backup")
+            raise StoreError(
+                f"{db_path} is damaged ({'; '.join(problems[:3])}); a backup of it "
+                "would not restore. Restart the daemon, which sets a damaged "
+                "database aside, and restore an earlier backup"
+            )
         members: dict[str, MemberEntry] = {
-            DB_MEMBER: {"sha256": sha256_file(snap), "size": snap.stat().st_size}}
+            DB_MEMBER: {"sha256": sha256_file(snap), "size": snap.stat().st_size}
+        }
         config_bytes = None
         if config_path is not None and Path(config_path).is_file():
             try:
                 config_bytes = Path(config_path).read_bytes()
             except OSError as exc:
-                raise StoreError(f"cannot read the config {config_path}: "
-                                 f"{exc.strerror or exc}") from None
-            members[CONFIG_MEMBER] = {"sha256": hashlib.sha256(config_bytes).hexdigest(),
-                                      "size": len(config_bytes)}
+                raise StoreError(
+                    f"cannot read the config {config_path}: {exc.strerror or exc}"
+                ) from None
+            members[CONFIG_MEMBER] = {
+                "sha256": hashlib.sha256(config_bytes).hexdigest(),
+                "size": len(config_bytes),
+            }
         for name, data in site_files.items():
             members[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-        broken = check_site_files(site_dir, site_files) \
-            if site_dir is not None and site_files else []
+        broken = (
+            check_site_files(site_dir, site_files) if site_dir is not None and site_files else []
+        )
         warnings = [str(p) for p in broken]
         if broken:
-            warnings.append("restore refuses a backup with a site file that does not load: "
-                            "fix or remove it and back up again")
+            warnings.append(
+                "restore refuses a backup with a site file that does not load: "
+                "fix or remove it and back up again"
+            )
         elsewhere = _profiles_elsewhere(config_bytes, site_dir) if site_dir else None
         if elsewhere is not None and site_dir is not None:
-            warnings.append(f"the config keeps its PBX profiles in {elsewhere} ([profiles] "
-                            f"dir), which the backup does not include (only "
-                            f"{site_dir / 'profiles'}); copy them yourself")
+            warnings.append(
+                f"the config keeps its PBX profiles in {elsewhere} ([profiles] "
+                f"dir), which the backup does not include (only "
+                f"{site_dir / 'profiles'}); copy them yourself"
+            )
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -279,15 +305,23 @@ def write_backup(archive: Path, data_dir: Path, config_path: Path | None, *,
             raise StoreError(f"cannot write {archive}: {exc.strerror or exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
-    return BackupSummary(archive, schema, members[DB_MEMBER]["size"], config_bytes is not None,
-                         manifest, tuple(site_files), tuple(warnings))
+    return BackupSummary(
+        archive,
+        schema,
+        members[DB_MEMBER]["size"],
+        config_bytes is not None,
+        manifest,
+        tuple(site_files),
+        tuple(warnings),
+    )
 
 
 def _drop_sessions(conn: sqlite3.Connection) -> None:
     """Leave the web's sessions out of the copy: a restore ends them anyway, and what is
     not in a backup cannot leak from it (secure_delete overwrites the freed pages)."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'"
-                    ).fetchone():
+    if conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'"
+    ).fetchone():
         conn.execute("PRAGMA secure_delete = ON")
         conn.execute("DELETE FROM sessions")
         conn.commit()
@@ -305,4 +339,3 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None
     info.size = len(data)
     _normalize(info, mtime)
     tar.addfile(info, io.BytesIO(data))
-

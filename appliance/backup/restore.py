@@ -135,41 +135,78 @@ def _read_manifest(raw: bytes, problems: list[FieldError]) -> dict | None:
         problems.append(_problem(MANIFEST, "must be a JSON object"))
         return None
     if manifest.get("format") != FORMAT:
-        problems.append(_problem(f"{MANIFEST}.format", f"must be {FORMAT!r} (got "
-                                 f"{manifest.get('format')!r}); this is not a nightswitch backup"))
+        problems.append(
+            _problem(
+                f"{MANIFEST}.format",
+                f"must be {FORMAT!r} (got "
+                f"{manifest.get('format')!r}); this is not a nightswitch backup",
+            )
+        )
         return None
     version = manifest.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) \
-            or not 1 <= version <= FORMAT_VERSION:
-        problems.append(_problem(f"{MANIFEST}.format_version",
-                                 f"must be 1 to {FORMAT_VERSION} (got {version!r}); a newer "
-                                 "nightswitch made this backup"))
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or not 1 <= version <= FORMAT_VERSION
+    ):
+        problems.append(
+            _problem(
+                f"{MANIFEST}.format_version",
+                f"must be 1 to {FORMAT_VERSION} (got {version!r}); a newer "
+                "nightswitch made this backup",
+            )
+        )
         return None
     schema = manifest.get("schema_version")
     if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
-        problems.append(_problem(f"{MANIFEST}.schema_version",
-                                 f"must be a whole number >= 1 (got {schema!r})"))
+        problems.append(
+            _problem(f"{MANIFEST}.schema_version", f"must be a whole number >= 1 (got {schema!r})")
+        )
     members = manifest.get("members")
-    ok = isinstance(members, dict) and DB_MEMBER in members and all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) and len(v["sha256"]) == 64
-        for v in members.values())
+    ok = (
+        isinstance(members, dict)
+        and DB_MEMBER in members
+        and all(
+            isinstance(v, dict) and isinstance(v.get("sha256"), str) and len(v["sha256"]) == 64
+            for v in members.values()
+        )
+    )
     if not ok or not isinstance(members, dict):
-        problems.append(_problem(f"{MANIFEST}.members", f"must list {DB_MEMBER} (and "
-                                 f"{CONFIG_MEMBER} and site files if included), each with its "
-                                 "sha256"))
+        problems.append(
+            _problem(
+                f"{MANIFEST}.members",
+                f"must list {DB_MEMBER} (and "
+                f"{CONFIG_MEMBER} and site files if included), each with its "
+                "sha256",
+            )
+        )
         return None
     site_ok = version >= SITE_FILES_SINCE
-    unknown = sorted(n for n in members if n not in (DB_MEMBER, CONFIG_MEMBER)
-                     and not (site_ok and SITE_MEMBER_RE.fullmatch(n)))
+    unknown = sorted(
+        n
+        for n in members
+        if n not in (DB_MEMBER, CONFIG_MEMBER) and not (site_ok and SITE_MEMBER_RE.fullmatch(n))
+    )
     if unknown:
-        problems.append(_problem(f"{MANIFEST}.members",
-                                 f"lists unknown files {', '.join(unknown)}"
-                                 + ("" if site_ok else f" (format version {version} holds "
-                                    "only the database and the config)")))
+        problems.append(
+            _problem(
+                f"{MANIFEST}.members",
+                f"lists unknown files {', '.join(unknown)}"
+                + (
+                    ""
+                    if site_ok
+                    else f" (format version {version} holds only the database and the config)"
+                ),
+            )
+        )
     site = [n for n in members if SITE_MEMBER_RE.fullmatch(n)]
     if len(site) > MAX_SITE_FILES:
-        problems.append(_problem(f"{MANIFEST}.members", f"lists {len(site)} site files; a "
-                                 f"backup holds up to {MAX_SITE_FILES}"))
+        problems.append(
+            _problem(
+                f"{MANIFEST}.members",
+                f"lists {len(site)} site files; a backup holds up to {MAX_SITE_FILES}",
+            )
+        )
     return manifest
 
 
@@ -182,16 +219,21 @@ def _reader(tar: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:
     return src
 
 
-def _extract_checked(tar: tarfile.TarFile, info: tarfile.TarInfo, dest, expected: str,
-                     problems: list[FieldError]) -> None:
+def _extract_checked(
+    tar: tarfile.TarFile, info: tarfile.TarInfo, dest, expected: str, problems: list[FieldError]
+) -> None:
     h = hashlib.sha256()
     src = _reader(tar, info)
     for block in iter(lambda: src.read(1 << 16), b""):
         h.update(block)
         dest.write(block)
     if h.hexdigest() != expected:
-        problems.append(_problem(info.name, "does not match its sha256 in the manifest; the "
-                                            "backup is damaged or was altered"))
+        problems.append(
+            _problem(
+                info.name,
+                "does not match its sha256 in the manifest; the backup is damaged or was altered",
+            )
+        )
 
 
 def _config_loader() -> Callable[..., Config] | None:
@@ -221,12 +263,17 @@ def _check_config(text: str, problems: list[FieldError], site_dir: Path | None =
     load_config_text = _config_loader()
     try:
         if load_config_text is None:
-            tomllib.loads(text)     # without the config module, at least the syntax
+            tomllib.loads(text)  # without the config module, at least the syntax
             return None
         return load_config_text(text, CONFIG_MEMBER, site_dir=site_dir)
     except ValidationError as exc:
-        problems.extend(FieldError(f"{CONFIG_MEMBER}: {e.field}" if e.field else CONFIG_MEMBER,
-                                   _unstage(e.message, site_dir)) for e in exc.errors)
+        problems.extend(
+            FieldError(
+                f"{CONFIG_MEMBER}: {e.field}" if e.field else CONFIG_MEMBER,
+                _unstage(e.message, site_dir),
+            )
+            for e in exc.errors
+        )
     except tomllib.TOMLDecodeError as exc:
         problems.append(_problem(CONFIG_MEMBER, f"is not valid TOML: {exc}"))
     except Exception as exc:  # a config the checker chokes on is not one to install
@@ -240,7 +287,7 @@ def _allowed_modes(config, zone):
     try:
         return config.zone_modes(zone)
     except Exception:
-        return None     # a zone the config lacks: check the schedule's own consistency only
+        return None  # a zone the config lacks: check the schedule's own consistency only
 
 
 def _check_database(path: Path, manifest: dict, config, problems: list[FieldError]) -> None:
@@ -252,27 +299,38 @@ def _check_database(path: Path, manifest: dict, config, problems: list[FieldErro
     try:
         rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if rows != ["ok"]:
-            problems.append(_problem(DB_MEMBER, "fails SQLite's integrity check: "
-                                                + "; ".join(rows[:5])))
+            problems.append(
+                _problem(DB_MEMBER, "fails SQLite's integrity check: " + "; ".join(rows[:5]))
+            )
             return
         version = user_version(conn)
         if version > SCHEMA_VERSION:
-            problems.append(_problem(DB_MEMBER, f"has schema version {version}, newer than this "
-                                                f"nightswitch understands ({SCHEMA_VERSION}); "
-                                                "install the nightswitch that made it"))
+            problems.append(
+                _problem(
+                    DB_MEMBER,
+                    f"has schema version {version}, newer than this "
+                    f"nightswitch understands ({SCHEMA_VERSION}); "
+                    "install the nightswitch that made it",
+                )
+            )
             return
         if version < 1:
             problems.append(_problem(DB_MEMBER, "is not a nightswitch database (no schema)"))
             return
         if manifest.get("schema_version") != version:
-            problems.append(_problem(f"{MANIFEST}.schema_version",
-                                     f"says {manifest.get('schema_version')!r} but the "
-                                     f"database has {version}"))
+            problems.append(
+                _problem(
+                    f"{MANIFEST}.schema_version",
+                    f"says {manifest.get('schema_version')!r} but the database has {version}",
+                )
+            )
         # Nothing but nightswitch's own tables: no trigger, view or table slipped in.
         shape = differences(conn, version)
         if shape:
-            problems.extend(_problem(DB_MEMBER, f"{p}; a backup whose database was altered "
-                                                "is refused") for p in shape)
+            problems.extend(
+                _problem(DB_MEMBER, f"{p}; a backup whose database was altered is refused")
+                for p in shape
+            )
             return
         _check_schedules(conn, config, problems)
     except sqlite3.DatabaseError as exc:
@@ -284,7 +342,8 @@ def _check_database(path: Path, manifest: dict, config, problems: list[FieldErro
 def _check_schedules(conn: sqlite3.Connection, config, problems: list[FieldError]) -> None:
     parse_schedule = _schedule_parser()
     for zone, number, text in conn.execute(
-            "SELECT zone, version, data FROM schedules ORDER BY zone, version"):
+        "SELECT zone, version, data FROM schedules ORDER BY zone, version"
+    ):
         where = f"{DB_MEMBER}: schedule {zone} version {number}"
         try:
             data = json.loads(text)
@@ -350,39 +409,64 @@ def _members(tar: tarfile.TarFile, max_db: int, problems: list[FieldError]):
     for info in tar:
         limit = limits.get(info.name, MAX_SITE_FILE)
         if info.size > limit:
-            problems.append(_problem(info.name, f"is {info.size // (1024 * 1024)} MiB, more "
-                                                f"than a backup holds (at most "
-                                                f"{limit // (1024 * 1024) or 1} MiB)"
-                                     + ("; restore --max-db-mib N allows a larger database"
-                                        if info.name == DB_MEMBER else "")))
+            problems.append(
+                _problem(
+                    info.name,
+                    f"is {info.size // (1024 * 1024)} MiB, more "
+                    f"than a backup holds (at most "
+                    f"{limit // (1024 * 1024) or 1} MiB)"
+                    + (
+                        "; restore --max-db-mib N allows a larger database"
+                        if info.name == DB_MEMBER
+                        else ""
+                    ),
+                )
+            )
             break
         found.append(info)
         if len(found) > MAX_SITE_FILES + len(limits):
-            problems.append(_problem("", f"holds more than {MAX_SITE_FILES + len(limits)} "
-                                         "files; no backup has that many"))
+            problems.append(
+                _problem(
+                    "",
+                    f"holds more than {MAX_SITE_FILES + len(limits)} "
+                    "files; no backup has that many",
+                )
+            )
             break
     return found
 
 
-def _db_fits(info: tarfile.TarInfo, listed: dict, data_dir: Path,
-             problems: list[FieldError]) -> bool:
+def _db_fits(
+    info: tarfile.TarInfo, listed: dict, data_dir: Path, problems: list[FieldError]
+) -> bool:
     """Whether the database member matches its manifest size and fits on the disk."""
     size = listed.get("size")
     if size is not None and size != info.size:
-        problems.append(_problem(DB_MEMBER, f"is {info.size} bytes but the manifest says "
-                                            f"{size}; the backup is damaged or was altered"))
+        problems.append(
+            _problem(
+                DB_MEMBER,
+                f"is {info.size} bytes but the manifest says "
+                f"{size}; the backup is damaged or was altered",
+            )
+        )
         return False
     free = shutil.disk_usage(data_dir).free
     if info.size + SPARE_BYTES > free:
-        problems.append(_problem(DB_MEMBER, f"needs {info.size // (1024 * 1024) + 1} MiB and "
-                                            f"{SPARE_BYTES // (1024 * 1024)} MiB to spare, but "
-                                            f"{data_dir} has {free // (1024 * 1024)} MiB free"))
+        problems.append(
+            _problem(
+                DB_MEMBER,
+                f"needs {info.size // (1024 * 1024) + 1} MiB and "
+                f"{SPARE_BYTES // (1024 * 1024)} MiB to spare, but "
+                f"{data_dir} has {free // (1024 * 1024)} MiB free",
+            )
+        )
         return False
     return True
 
 
-def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
-                 max_db: int = MAX_DB_BYTES) -> CheckedBackup:
+def check_backup(
+    archive: Path, data_dir: Path, site_dir: Path | None = None, *, max_db: int = MAX_DB_BYTES
+) -> CheckedBackup:
     """Run every check on *archive*; unpack its database to a temporary file in *data_dir*.
 
     :param site_dir: the directory the config and its ``profiles/`` and ``smdr/`` will be
@@ -403,7 +487,7 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
     try:
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                infos = _members(tar, max_db, problems)   # to the end: finds truncation now
+                infos = _members(tar, max_db, problems)  # to the end: finds truncation now
                 by_name: dict[str, tarfile.TarInfo] = {}
                 for info in infos:
                     if not _is_member(info.name):
@@ -415,50 +499,76 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
                     else:
                         by_name[info.name] = info
                 if MANIFEST not in by_name:
-                    problems.append(_problem(MANIFEST, "is missing; this is not a nightswitch "
-                                                       "backup"))
+                    problems.append(
+                        _problem(MANIFEST, "is missing; this is not a nightswitch backup")
+                    )
                 elif by_name[MANIFEST].size > MAX_MANIFEST:
                     problems.append(_problem(MANIFEST, "is too large to be a manifest"))
                 else:
                     manifest = _read_manifest(_reader(tar, by_name[MANIFEST]).read(), problems)
                 if manifest is not None:
-                    members = {n: v for n, v in manifest["members"].items()
-                               if _is_member(n) and n != MANIFEST}
+                    members = {
+                        n: v
+                        for n, v in manifest["members"].items()
+                        if _is_member(n) and n != MANIFEST
+                    }
                     names = sorted((set(members) | set(by_name)) - {MANIFEST})
                     for name in names:
                         if name in members and name not in by_name:
-                            problems.append(_problem(name, "is listed in the manifest but "
-                                                           "missing from the file"))
+                            problems.append(
+                                _problem(
+                                    name, "is listed in the manifest but missing from the file"
+                                )
+                            )
                         elif name in by_name and name not in members:
-                            problems.append(_problem(name, "is in the file but not in the "
-                                                           "manifest"))
-                    site = [n for n in names if SITE_MEMBER_RE.fullmatch(n)
-                            and n in members and n in by_name]
+                            problems.append(
+                                _problem(name, "is in the file but not in the manifest")
+                            )
+                    site = [
+                        n
+                        for n in names
+                        if SITE_MEMBER_RE.fullmatch(n) and n in members and n in by_name
+                    ]
                     for name in site if len(site) <= MAX_SITE_FILES else ():
-                        data = _read_small(tar, by_name[name], members[name]["sha256"],
-                                           MAX_SITE_FILE, problems)
+                        data = _read_small(
+                            tar, by_name[name], members[name]["sha256"], MAX_SITE_FILE, problems
+                        )
                         if data is not None:
                             site_files[name] = data
-                    if DB_MEMBER in by_name and DB_MEMBER in members \
-                            and _db_fits(by_name[DB_MEMBER], members[DB_MEMBER], data_dir,
-                                         problems):
+                    if (
+                        DB_MEMBER in by_name
+                        and DB_MEMBER in members
+                        and _db_fits(by_name[DB_MEMBER], members[DB_MEMBER], data_dir, problems)
+                    ):
                         with open(db_tmp, "wb") as out:
-                            _extract_checked(tar, by_name[DB_MEMBER], out,
-                                             members[DB_MEMBER]["sha256"], problems)
+                            _extract_checked(
+                                tar, by_name[DB_MEMBER], out, members[DB_MEMBER]["sha256"], problems
+                            )
                     if CONFIG_MEMBER in by_name and CONFIG_MEMBER in members:
-                        config_bytes = _read_small(tar, by_name[CONFIG_MEMBER],
-                                                   members[CONFIG_MEMBER]["sha256"], MAX_CONFIG,
-                                                   problems)
+                        config_bytes = _read_small(
+                            tar,
+                            by_name[CONFIG_MEMBER],
+                            members[CONFIG_MEMBER]["sha256"],
+                            MAX_CONFIG,
+                            problems,
+                        )
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-            problems.append(_problem("", f"cannot be read as a nightswitch backup (.tar.gz): "
-                                         f"{exc}; the file is truncated, damaged or of "
-                                         "another kind"))
+            problems.append(
+                _problem(
+                    "",
+                    f"cannot be read as a nightswitch backup (.tar.gz): "
+                    f"{exc}; the file is truncated, damaged or of "
+                    "another kind",
+                )
+            )
         if manifest is not None and not problems:
             with tempfile.TemporaryDirectory(prefix="nightswitch-restore-") as scratch:
                 stage = Path(scratch)
                 _stage_site(stage, site_dir, site_files)
-                problems.extend(FieldError(p.field, _unstage(p.message, stage))
-                                for p in check_site_files(stage, site_files))
+                problems.extend(
+                    FieldError(p.field, _unstage(p.message, stage))
+                    for p in check_site_files(stage, site_files)
+                )
                 config = None
                 if config_bytes is not None:
                     try:
@@ -468,7 +578,7 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
                     else:
                         config = _check_config(text, problems, stage)
             _check_database(db_tmp, manifest, config, problems)
-        if problems or manifest is None:     # no manifest has put its problem
+        if problems or manifest is None:  # no manifest has put its problem
             raise ValidationError(problems, source=source)
     except BaseException:
         db_tmp.unlink(missing_ok=True)
@@ -476,16 +586,25 @@ def check_backup(archive: Path, data_dir: Path, site_dir: Path | None = None, *,
     return CheckedBackup(manifest, db_tmp, config_bytes, site_files=site_files)
 
 
-def _read_small(tar: tarfile.TarFile, info: tarfile.TarInfo, expected: str, limit: int,
-                problems: list[FieldError]) -> bytes | None:
+def _read_small(
+    tar: tarfile.TarFile,
+    info: tarfile.TarInfo,
+    expected: str,
+    limit: int,
+    problems: list[FieldError],
+) -> bytes | None:
     """A small member's bytes, if it is within *limit* and matches its checksum."""
     if info.size > limit:
         problems.append(_problem(info.name, f"is larger than {limit // 1024 // 1024} MiB"))
         return None
     data = _reader(tar, info).read()
     if hashlib.sha256(data).hexdigest() != expected:
-        problems.append(_problem(info.name, "does not match its sha256 in the manifest; the "
-                                            "backup is damaged or was altered"))
+        problems.append(
+            _problem(
+                info.name,
+                "does not match its sha256 in the manifest; the backup is damaged or was altered",
+            )
+        )
         return None
     return data
 
@@ -537,8 +656,9 @@ def _install_file(path: Path, data: bytes, *, like: Path | None = None) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         _owner_root_only(tmp, ref or os.stat(path.parent))
-        files.replace_durably(tmp, path, mode=(ref.st_mode & 0o777) if ref else
-                              files.DATA_FILE_MODE)
+        files.replace_durably(
+            tmp, path, mode=(ref.st_mode & 0o777) if ref else files.DATA_FILE_MODE
+        )
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -547,7 +667,7 @@ def _ensure_site_subdir(directory: Path) -> None:
     if directory.is_dir():
         return
     directory.mkdir(mode=0o750)
-    os.chmod(directory, 0o750)      # whatever the umask
+    os.chmod(directory, 0o750)  # whatever the umask
     _owner_root_only(directory, os.stat(directory.parent))
     files.fsync_dir(directory.parent)
 
@@ -592,8 +712,9 @@ def _install_site(site_dir: Path, site_files: dict[str, bytes]):
     return tuple(written), tuple(previous), tuple(unchanged)
 
 
-def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
-            by: str = "restore") -> RestoreResult:
+def restore(
+    archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES, by: str = "restore"
+) -> RestoreResult:
     """Check *archive* and, if it is sound, install its database, config and site files.
 
     :param archive: a file made by :func:`appliance.backup.archive.write_backup`.
@@ -607,8 +728,10 @@ def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
     site_dir = site_dir_of(config_path) if config_path is not None else None
     lock = DataDirLock(data_dir)
     if not lock.acquire(blocking=False):
-        raise DaemonRunning(f"the nightswitch daemon is running on {data_dir}; stop the "
-                            "service first: systemctl stop nightswitch")
+        raise DaemonRunning(
+            f"the nightswitch daemon is running on {data_dir}; stop the "
+            "service first: systemctl stop nightswitch"
+        )
     try:
         checked = check_backup(Path(archive), data_dir, site_dir, max_db=max_db)
         db_path = data_dir / DB_NAME
@@ -630,8 +753,11 @@ def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
             # with profiles it may not need, not a new config without its profiles.
             written, previous, unchanged = _install_site(site_dir, checked.site_files)
             if site_included:
-                left = tuple(path for name, path in _live_site_files(site_dir).items()
-                             if name not in checked.site_files)
+                left = tuple(
+                    path
+                    for name, path in _live_site_files(site_dir).items()
+                    if name not in checked.site_files
+                )
         previous_config = written_config = None
         if checked.config_bytes is not None and config_path is not None:
             config_path = Path(config_path)
@@ -642,19 +768,36 @@ def restore(archive, data_dir, config_path=None, *, max_db: int = MAX_DB_BYTES,
         # installer watching, rather than at the next start.
         from appliance.accounts.keyfile import discard
         from appliance.store.facade import Store
+
         with Store(data_dir) as store:
             schema_after = store.schema_version
             # Nothing of the web's logins survives a restore: the sessions the backup
             # holds end, and the next start signs cookies with a new key.
             ended = store.end_all_sessions()
-            store.add_security_event(at=datetime.now(timezone.utc), event="restore", who=by,
-                                     target=Path(archive).name[:200],
-                                     detail=f"made {checked.manifest.get('created_at')}; "
-                                            f"{ended} session(s) ended, new session key")
+            store.add_security_event(
+                at=datetime.now(timezone.utc),
+                event="restore",
+                who=by,
+                target=Path(archive).name[:200],
+                detail=f"made {checked.manifest.get('created_at')}; "
+                f"{ended} session(s) ended, new session key",
+            )
         discard(data_dir)
-        return RestoreResult(checked.manifest, db_path, previous_db, written_config,
-                             previous_config, schema_before, schema_after, site_dir,
-                             site_included, written, previous, unchanged, left)
+        return RestoreResult(
+            checked.manifest,
+            db_path,
+            previous_db,
+            written_config,
+            previous_config,
+            schema_before,
+            schema_after,
+            site_dir,
+            site_included,
+            written,
+            previous,
+            unchanged,
+            left,
+        )
     except OSError as exc:
         raise StoreError(f"restore failed while writing: {exc}") from None
     finally:

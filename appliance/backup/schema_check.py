@@ -18,7 +18,7 @@ import sqlite3
 
 from appliance.store.schema import MIGRATIONS
 
-Entry = tuple[str, str, str, str]       # type, name, table, normalized SQL
+Entry = tuple[str, str, str, str]  # type, name, table, normalized SQL
 
 
 def _normalize(sql: str | None) -> str:
@@ -29,7 +29,8 @@ def entries(conn: sqlite3.Connection) -> set[Entry]:
     """Every object in *conn*'s ``sqlite_master`` but SQLite's own."""
     found = set()
     for kind, name, table, sql in conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master"):
+        "SELECT type, name, tbl_name, sql FROM sqlite_master"
+    ):
         if str(name).startswith("sqlite_"):
             continue
         found.add((str(kind), str(name), str(table), _normalize(sql)))
@@ -59,16 +60,19 @@ def differences(conn: sqlite3.Connection, version: int) -> list[str]:
     for key in sorted(set(have_by_name) - set(want_by_name)):
         kind, name = key
         article = "an" if kind[0] in "aeiou" else "a"
-        problems.append(f"has {article} {kind} {name!r} (on {have_by_name[key][2]}) that "
-                        "nightswitch never makes")
+        problems.append(
+            f"has {article} {kind} {name!r} (on {have_by_name[key][2]}) that "
+            "nightswitch never makes"
+        )
     for key in sorted(set(want_by_name) - set(have_by_name)):
         kind, name = key
         problems.append(f"lacks the {kind} {name!r} of schema version {version}")
     for key in sorted(set(want_by_name) & set(have_by_name)):
         if want_by_name[key] != have_by_name[key]:
             kind, name = key
-            problems.append(f"has the {kind} {name!r} defined differently from schema "
-                            f"version {version}")
+            problems.append(
+                f"has the {kind} {name!r} defined differently from schema version {version}"
+            )
     return problems
 
 

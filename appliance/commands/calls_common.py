@@ -22,18 +22,30 @@ def _site(args):
         config = load_config(args.config)
         note = None
         if tz_arg and tz_arg != config.timezone:
-            note = (f"note: --tz {tz_arg} ignored; the config {args.config} sets "
-                    f"site.timezone = {config.timezone}")
+            note = (
+                f"note: --tz {tz_arg} ignored; the config {args.config} sets "
+                f"site.timezone = {config.timezone}"
+            )
         return ZoneInfo(config.timezone), config, note
     if tz_arg:
         try:
             return ZoneInfo(tz_arg), None, None
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError([FieldError("--tz", f"{tz_arg!r} is not an IANA time zone; "
-                                                      "use a name such as Europe/Berlin or "
-                                                      "America/Chicago")]) from None
-    return (ZoneInfo("UTC"), None,
-            f"note: no config at {args.config} and no --tz: times are read as UTC")
+            raise ValidationError(
+                [
+                    FieldError(
+                        "--tz",
+                        f"{tz_arg!r} is not an IANA time zone; "
+                        "use a name such as Europe/Berlin or "
+                        "America/Chicago",
+                    )
+                ]
+            ) from None
+    return (
+        ZoneInfo("UTC"),
+        None,
+        f"note: no config at {args.config} and no --tz: times are read as UTC",
+    )
 
 
 def _router(args, zone: str, config):
@@ -51,8 +63,9 @@ def _zone(args, config) -> str:
     zones = config.zone_names if config is not None else None
     zone = args.zone or (zones[0] if zones else "main")
     if zones is not None and zone not in zones:
-        raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
-                                                    f"zones: {', '.join(zones)}")])
+        raise ValidationError(
+            [FieldError("--zone", f"no zone {zone!r} in {args.config}; zones: {', '.join(zones)}")]
+        )
     return zone
 
 
@@ -62,8 +75,9 @@ def _date(value: str, option: str) -> date:
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise ValidationError([FieldError(option, f"{value!r} is not a date; use YYYY-MM-DD, "
-                                                  "such as 2026-03-01")]) from None
+        raise ValidationError(
+            [FieldError(option, f"{value!r} is not a date; use YYYY-MM-DD, such as 2026-03-01")]
+        ) from None
 
 
 def _formats_dir(args) -> Path:
@@ -82,9 +96,16 @@ def _open_store(data_dir, *, must_exist: bool):
 
     path = Path(data_dir)
     if must_exist and not (path / "nightswitch.db").exists():
-        raise ValidationError([FieldError("--data", f"no nightswitch database in {path}; "
-                                                     "give the data directory of the "
-                                                     "appliance (default /var/lib/nightswitch)")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "--data",
+                    f"no nightswitch database in {path}; "
+                    "give the data directory of the "
+                    "appliance (default /var/lib/nightswitch)",
+                )
+            ]
+        )
     return Store(path)
 
 

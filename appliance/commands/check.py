@@ -16,19 +16,24 @@ from appliance.store.db import DB_NAME
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "check", parents=[common.config, common.data],
+        "check",
+        parents=[common.config, common.data],
         help="validate the config file (and the saved schedules against it) and summarize it",
         description="Validate the config file. Every problem is listed with its key and what is "
-                    "allowed; exit status 2 when there is any. The schedules saved in the data "
-                    "directory (if it exists and is readable) are checked against the config: "
-                    "a mode the actuators cannot make is a config error. With no problem, print "
-                    "what the config sets up: zones, key switch, LEDs, actuators and the modes "
-                    "they produce, the PBX profile file each serial actuator uses, and warnings "
-                    "(a password the profile never sends, files in the site profile folder no "
-                    "actuator uses, relays not held off at boot).")
-    p.add_argument("--boot-config", metavar="PATH",
-                   help="the Pi's boot config to compare the relay pins with (default: "
-                        "/boot/firmware/config.txt, else /boot/config.txt)")
+        "allowed; exit status 2 when there is any. The schedules saved in the data "
+        "directory (if it exists and is readable) are checked against the config: "
+        "a mode the actuators cannot make is a config error. With no problem, print "
+        "what the config sets up: zones, key switch, LEDs, actuators and the modes "
+        "they produce, the PBX profile file each serial actuator uses, and warnings "
+        "(a password the profile never sends, files in the site profile folder no "
+        "actuator uses, relays not held off at boot).",
+    )
+    p.add_argument(
+        "--boot-config",
+        metavar="PATH",
+        help="the Pi's boot config to compare the relay pins with (default: "
+        "/boot/firmware/config.txt, else /boot/config.txt)",
+    )
     p.set_defaults(func=run)
 
 
@@ -79,10 +84,12 @@ def boot_warnings(config, boot_config: str | None) -> list[str]:
         for what, pin in pins_of(spec):
             if what in _INPUT_PINS or levels.get(pin) == off:
                 continue
-            out.append(f"warning: actuator {spec['name']} {what} GPIO{pin} is not held "
-                       f"{'LOW' if off == 'dl' else 'HIGH'} (off) at boot by {paths[0]}: "
-                       f"add gpio={pin}=op,{off} below the nightswitch block, or the relay may "
-                       "close while the Pi starts (firmware/README.md)")
+            out.append(
+                f"warning: actuator {spec['name']} {what} GPIO{pin} is not held "
+                f"{'LOW' if off == 'dl' else 'HIGH'} (off) at boot by {paths[0]}: "
+                f"add gpio={pin}=op,{off} below the nightswitch block, or the relay may "
+                "close while the Pi starts (firmware/README.md)"
+            )
     return out or [f"boot levels: every relay is held off at boot by {paths[0]}"]
 
 
@@ -101,12 +108,18 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], list[str]
         # daemon runs, its -wal and -shm exist and are shared; otherwise the file is
         # complete on its own (a clean close checkpoints it) and is read as immutable.
         live = all(Path(f"{db}{suffix}").exists() for suffix in ("-wal", "-shm"))
-        conn = sqlite3.connect(f"file:{db}?{'mode=ro' if live else 'immutable=1'}", uri=True,
-                               timeout=5)
+        conn = sqlite3.connect(
+            f"file:{db}?{'mode=ro' if live else 'immutable=1'}", uri=True, timeout=5
+        )
         try:
-            rows = {zone: conn.execute(
-                "SELECT version, data FROM schedules WHERE zone = ? ORDER BY version DESC "
-                "LIMIT 1", (zone,)).fetchone() for zone in config.zone_names}
+            rows = {
+                zone: conn.execute(
+                    "SELECT version, data FROM schedules WHERE zone = ? ORDER BY version DESC "
+                    "LIMIT 1",
+                    (zone,),
+                ).fetchone()
+                for zone in config.zone_names
+            }
         finally:
             conn.close()
     except (OSError, sqlite3.Error) as exc:
@@ -129,9 +142,11 @@ def saved_schedule_errors(config, data_dir) -> tuple[list[FieldError], list[str]
             if data.get("timezone") != config.timezone:
                 # The schedule decides in its zone; the page, the log and "until 19:30"
                 # use the site's: two clocks an hour apart confuse everybody.
-                warnings.append(f"warning: {where} runs on {data.get('timezone')}, but "
-                                f"site.timezone is {config.timezone}; make them the same "
-                                "(Schedule page, Advanced, or the config)")
+                warnings.append(
+                    f"warning: {where} runs on {data.get('timezone')}, but "
+                    f"site.timezone is {config.timezone}; make them the same "
+                    "(Schedule page, Advanced, or the config)"
+                )
         except ValidationError as exc:
             errors += [FieldError(f"{where}: {e.field}", e.message) for e in exc.errors]
         except ValueError as exc:
@@ -153,35 +168,48 @@ def stale_lines(config, zone, parsed, db, where) -> list[str]:
 
 
 def summarize(config) -> list[str]:
-    lines = [f"site: {config.site_name} ({config.timezone}), web on "
-             f"{config.listen_host}:{config.listen_port}"
-             + (", public status page" if config.public_status else "")]
+    lines = [
+        f"site: {config.site_name} ({config.timezone}), web on "
+        f"{config.listen_host}:{config.listen_port}"
+        + (", public status page" if config.public_status else "")
+    ]
     for zone in config.zones:
         modes = config.zone_modes(zone.name)
-        lines.append(f"zone {zone.name} ({zone.label}): modes "
-                     + (", ".join(sorted(modes)) if modes is not None else "any (no actuators)"))
+        lines.append(
+            f"zone {zone.name} ({zone.label}): modes "
+            + (", ".join(sorted(modes)) if modes is not None else "any (no actuators)")
+        )
         for panel in config.panels:
             if panel.zone == zone.name:
                 pins = ", ".join(f"{k}=GPIO{v}" for k, v in panel.pins.items())
-                lines.append(f"  front panel: {panel.key_switch} key switch, debounce "
-                             f"{panel.debounce_ms} ms; {pins}")
+                lines.append(
+                    f"  front panel: {panel.key_switch} key switch, debounce "
+                    f"{panel.debounce_ms} ms; {pins}"
+                )
         for spec in config.zone_actuators(zone.name):
             extra = ""
             if spec["type"] == "pulse" and spec.get("unverified"):
                 extra = " UNVERIFIED: no lamp input, a PBX power cut can invert the mode"
             elif spec["type"] == "serial":
                 extra = f" profile {spec.get('profile')} on {spec.get('port')}"
-            lines.append(f"  actuator {spec['name']}: {spec['type']} ({spec['role']}), modes "
-                         + ", ".join(sorted(spec["_modes"])) + extra)
+            lines.append(
+                f"  actuator {spec['name']}: {spec['type']} ({spec['role']}), modes "
+                + ", ".join(sorted(spec["_modes"]))
+                + extra
+            )
         for cal in config.calendars:
             if cal.zone == zone.name:
-                lines.append(f"  calendar {cal.name}: {cal.source}, every "
-                             f"{cal.refresh_minutes} min (try it: nightswitch calendar check "
-                             f"--name '{cal.name}')")
+                lines.append(
+                    f"  calendar {cal.name}: {cal.source}, every "
+                    f"{cal.refresh_minutes} min (try it: nightswitch calendar check "
+                    f"--name '{cal.name}')"
+                )
     lines.append(f"PBX read-back every {config.check_minutes} min, drift = {config.drift}")
     if config.smdr:
-        lines.append(f"SMDR: {config.smdr['format']} on {config.smdr['port']} "
-                     f"(zone {config.smdr['zone']})" + _smdr_network(config.smdr))
+        lines.append(
+            f"SMDR: {config.smdr['format']} on {config.smdr['port']} "
+            f"(zone {config.smdr['zone']})" + _smdr_network(config.smdr)
+        )
         for route in config.smdr.get("routes") or ():
             what = [f"extensions {' '.join(route.extensions)}"] if route.extensions else []
             what += [f"trunks {' '.join(route.trunks)}"] if route.trunks else []
@@ -200,8 +228,9 @@ def _smdr_network(smdr: dict) -> str:
         return f", login {smdr.get('login', 'panasonic-telnet')}"
     if port.startswith("listen://"):
         allow = smdr.get("allow")
-        return ", the PBX connects" + (f" from {', '.join(allow)} only" if allow else
-                                       " (from any address: set smdr.allow)")
+        return ", the PBX connects" + (
+            f" from {', '.join(allow)} only" if allow else " (from any address: set smdr.allow)"
+        )
     return ""
 
 
@@ -211,11 +240,23 @@ def run(args) -> int:
     if errors:
         # A schedule mode no actuator can make is a config error, file, key, reason
         # (docs/design.md#modes-and-precedence).
-        raise ValidationError(errors + [FieldError(
-            "", "change the actuators' modes in the config, or save a schedule that uses "
-                "only the modes listed by a successful check")], str(Path(args.data) / DB_NAME))
-    for line in [*summarize(config), *profile_lines(config), *schedule_lines,
-                 *boot_warnings(config, args.boot_config)]:
+        raise ValidationError(
+            errors
+            + [
+                FieldError(
+                    "",
+                    "change the actuators' modes in the config, or save a schedule that uses "
+                    "only the modes listed by a successful check",
+                )
+            ],
+            str(Path(args.data) / DB_NAME),
+        )
+    for line in [
+        *summarize(config),
+        *profile_lines(config),
+        *schedule_lines,
+        *boot_warnings(config, args.boot_config),
+    ]:
         print(line)
     print(f"{args.config}: OK")
     return 0

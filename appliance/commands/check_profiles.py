@@ -53,16 +53,16 @@ def profile_lines(config) -> list[str]:
     named: set[str] = set()
     for spec in serial:
         profile = found.get(spec["profile"])
-        if profile is None:      # config validation has already refused this
+        if profile is None:  # config validation has already refused this
             continue
         named.add(profile.name)
         used |= _extends_chain(profile.name, site_dir)
-        lines.append(f"actuator {spec['name']}: profile {profile.name} from "
-                     f"{_where(profile, site_dir)}")
+        lines.append(
+            f"actuator {spec['name']}: profile {profile.name} from {_where(profile, site_dir)}"
+        )
         method = profile.serial
         given = [key for key in ("password", "username") if spec.get(key)]
-        sends = {"password": method.needs_password,
-                 "username": method.needs_username}
+        sends = {"password": method.needs_password, "username": method.needs_username}
         unused = [key for key in given if not sends[key]]
         if unused:
             what = " and ".join(unused)
@@ -74,7 +74,8 @@ def profile_lines(config) -> list[str]:
                 f"warning: actuator {spec['name']} gives a {what}, but {why}, so it is never "
                 f"used. If you wrote a site profile with the login, it must be in {site_dir} "
                 f"(the [profiles] dir) as {profile.name}.toml"
-                + _stray_hint(config, profile.name, site_dir))
+                + _stray_hint(config, profile.name, site_dir)
+            )
     warnings += _unused_files(site_dir, used, named, found)
     return lines + warnings
 
@@ -104,17 +105,27 @@ def _unused_files(site_dir: Path, used: set[str], named: set[str], found) -> lis
         files = sorted(p for p in site_dir.iterdir() if p.is_file())
     except OSError as exc:
         return [f"warning: cannot list the site profile folder {site_dir}: {exc.strerror}"]
-    broken = {Path(problem.source).stem: problem for problem in found.problems
-              if Path(problem.source).parent == site_dir}
+    broken = {
+        Path(problem.source).stem: problem
+        for problem in found.problems
+        if Path(problem.source).parent == site_dir
+    }
     out = []
     for path in files:
         if path.suffix != ".toml":
-            out.append(f"warning: {path} is in the site profile folder but is not read: "
-                       "profiles are NAME.toml files")
+            out.append(
+                f"warning: {path} is in the site profile folder but is not read: "
+                "profiles are NAME.toml files"
+            )
         elif path.stem in broken:
-            out.append(f"warning: {path} does not load, so no actuator can use it: "
-                       + broken[path.stem].render().split(": ", 1)[-1])
+            out.append(
+                f"warning: {path} does not load, so no actuator can use it: "
+                + broken[path.stem].render().split(": ", 1)[-1]
+            )
         elif path.stem not in used:
-            out.append(f"warning: {path} is not used by any actuator (their profiles: "
-                       + (", ".join(sorted(named)) or "none") + ")")
+            out.append(
+                f"warning: {path} is not used by any actuator (their profiles: "
+                + (", ".join(sorted(named)) or "none")
+                + ")"
+            )
     return out

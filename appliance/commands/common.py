@@ -45,7 +45,7 @@ def site_tz(args):
         try:
             return ZoneInfo(load_config(path).timezone)
         except (NightswitchError, OSError, ValueError):
-            pass                    # `check` reports a broken config; times still print
+            pass  # `check` reports a broken config; times still print
     return datetime.now().astimezone().tzinfo
 
 
@@ -64,14 +64,16 @@ def parse_whole_number(text: str, field: str, *, minimum: int = 1) -> int:
     except (TypeError, ValueError):
         value = None
     if value is None or value < minimum:
-        raise ValidationError([FieldError(field, f"{text!r} is not a whole number of at least "
-                                                 f"{minimum}")])
+        raise ValidationError(
+            [FieldError(field, f"{text!r} is not a whole number of at least {minimum}")]
+        )
     return value
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     """Rows as left-aligned columns under *header*."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in [header, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]
+    ]
     return "\n".join(lines)

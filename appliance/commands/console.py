@@ -23,31 +23,43 @@ from appliance.commands.common import site_tz
 from appliance.errors import FieldError, NightswitchError, ValidationError
 from appliance.timetext import stamp
 
-EXIT_CHARACTER = "\x1d"     # Ctrl+]
-MENU_CHARACTER = "\x14"     # Ctrl+T
+EXIT_CHARACTER = "\x1d"  # Ctrl+]
+MENU_CHARACTER = "\x14"  # Ctrl+T
 
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "console", parents=[common.config, common.data],
+        "console",
+        parents=[common.config, common.data],
         help="a terminal on the PBX's maintenance port (recorded in the audit log)",
         description="Open a terminal on the PBX maintenance port with the profile's "
-                    "settings. Pick the port from the config's serial actuator "
-                    "(--actuator, or the only one), or give --profile and --port. Quit "
-                    "with Ctrl+]. The session is recorded in the audit log.")
-    p.add_argument("--actuator", metavar="NAME",
-                   help="the config's serial actuator whose port and profile to use")
+        "settings. Pick the port from the config's serial actuator "
+        "(--actuator, or the only one), or give --profile and --port. Quit "
+        "with Ctrl+]. The session is recorded in the audit log.",
+    )
+    p.add_argument(
+        "--actuator",
+        metavar="NAME",
+        help="the config's serial actuator whose port and profile to use",
+    )
     p.add_argument("--profile", metavar="NAME", help="a PBX profile (with --port)")
-    p.add_argument("--port", metavar="URL",
-                   help="a serial device or pyserial URL (with --profile), such as "
-                        "/dev/ttyUSB0 or socket://host:port")
-    p.add_argument("--profiles-dir", metavar="DIR",
-                   help="site profile directory (default: the config's, or "
-                        "/etc/nightswitch/profiles)")
-    p.add_argument("--baud", type=int, metavar="N", help="the port speed, instead of the "
-                   "profile's")
-    p.add_argument("--zone", metavar="ZONE", help="the zone to record the session under "
-                   "(default: the actuator's, or main)")
+    p.add_argument(
+        "--port",
+        metavar="URL",
+        help="a serial device or pyserial URL (with --profile), such as "
+        "/dev/ttyUSB0 or socket://host:port",
+    )
+    p.add_argument(
+        "--profiles-dir",
+        metavar="DIR",
+        help="site profile directory (default: the config's, or /etc/nightswitch/profiles)",
+    )
+    p.add_argument("--baud", type=int, metavar="N", help="the port speed, instead of the profile's")
+    p.add_argument(
+        "--zone",
+        metavar="ZONE",
+        help="the zone to record the session under (default: the actuator's, or main)",
+    )
     p.set_defaults(func=run)
 
 
@@ -69,12 +81,21 @@ def resolve(args):
 
     if args.profile or args.port:
         if args.actuator:
-            raise ValidationError([FieldError("--actuator", "give either --actuator or "
-                                              "--profile with --port, not both")])
-        missing = [FieldError(flag, "is required with " + other)
-                   for flag, value, other in (("--profile", args.profile, "--port"),
-                                              ("--port", args.port, "--profile"))
-                   if not value]
+            raise ValidationError(
+                [
+                    FieldError(
+                        "--actuator", "give either --actuator or --profile with --port, not both"
+                    )
+                ]
+            )
+        missing = [
+            FieldError(flag, "is required with " + other)
+            for flag, value, other in (
+                ("--profile", args.profile, "--port"),
+                ("--port", args.port, "--profile"),
+            )
+            if not value
+        ]
         if missing:
             raise ValidationError(missing)
         profiles = load_profiles(args.profiles_dir or DEFAULT_SITE_DIR)
@@ -90,16 +111,32 @@ def resolve(args):
             chosen = [s for s in serial_specs if s["name"] == args.actuator]
             if not chosen:
                 names = ", ".join(s["name"] for s in serial_specs) or "none"
-                raise ValidationError([FieldError("--actuator", f"{args.actuator!r} is not a "
-                                       f"serial actuator in {args.config}; serial actuators: "
-                                       f"{names}")])
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "--actuator",
+                            f"{args.actuator!r} is not a "
+                            f"serial actuator in {args.config}; serial actuators: "
+                            f"{names}",
+                        )
+                    ]
+                )
         else:
             chosen = serial_specs
             if len(chosen) != 1:
-                raise ValidationError([FieldError("--actuator", (
-                    "the config has no serial actuator; give --profile and --port"
-                    if not chosen else "the config has several serial actuators; name one: "
-                    + ", ".join(s["name"] for s in chosen)))])
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "--actuator",
+                            (
+                                "the config has no serial actuator; give --profile and --port"
+                                if not chosen
+                                else "the config has several serial actuators; name one: "
+                                + ", ".join(s["name"] for s in chosen)
+                            ),
+                        )
+                    ]
+                )
         spec = chosen[0]
         profiles = load_profiles(args.profiles_dir or config.profiles_dir)
         profile = profiles.require(spec["profile"], "profile")
@@ -110,8 +147,9 @@ def resolve(args):
         overrides["baudrate"] = args.baud
     settings, errors = parse_settings(overrides, "settings", settings)
     if errors:
-        raise ValidationError([FieldError("--baud" if args.baud is not None else e.field,
-                                          e.message) for e in errors])
+        raise ValidationError(
+            [FieldError("--baud" if args.baud is not None else e.field, e.message) for e in errors]
+        )
     return profile, spec["port"], settings, zone
 
 
@@ -123,36 +161,50 @@ def run(args) -> int:
 
     profile, port_url, settings, zone = resolve(args)
     if not sys.stdin.isatty():
-        raise NightswitchError("console needs a terminal on stdin; run it from an SSH or "
-                               "local login, not a pipe")
+        raise NightswitchError(
+            "console needs a terminal on stdin; run it from an SSH or local login, not a pipe"
+        )
     store = _open_store(args.data)
     clock = SystemClock()
     user = who()
     try:
         try:
-            port = serial.serial_for_url(port_url, do_not_open=False, exclusive=True,
-                                         **settings.pyserial_kwargs())
+            port = serial.serial_for_url(
+                port_url, do_not_open=False, exclusive=True, **settings.pyserial_kwargs()
+            )
         except (serial.SerialException, OSError, ValueError, termios.error) as exc:
-            raise NightswitchError(f"cannot open {port_url}: {exc} (is the daemon in the "
-                                   "middle of an operation, or another console open?)") \
-                from None
+            raise NightswitchError(
+                f"cannot open {port_url}: {exc} (is the daemon in the "
+                "middle of an operation, or another console open?)"
+            ) from None
         started = clock.now()
-        store.add_audit(zone, at=started, who=user, source="console", old_mode=None,
-                        new_mode=None, reason=f"console session on {port_url} started "
-                                              f"(profile {profile.name})")
+        store.add_audit(
+            zone,
+            at=started,
+            who=user,
+            source="console",
+            old_mode=None,
+            new_mode=None,
+            reason=f"console session on {port_url} started (profile {profile.name})",
+        )
         began = time.monotonic()
         if not profile.has_serial:
-            print(f"--- note: profile {profile.name} has no maintenance dialogue: "
-                  f"{profile.serial.note}", file=sys.stderr)
+            print(
+                f"--- note: profile {profile.name} has no maintenance dialogue: "
+                f"{profile.serial.note}",
+                file=sys.stderr,
+            )
         print(f"--- {profile.title} on {port_url}: {settings.describe()}", file=sys.stderr)
         term = Miniterm(port, echo=False, eol=settings.line_ending, filters=["default"])
         term.exit_character = EXIT_CHARACTER
         term.menu_character = MENU_CHARACTER
         term.set_rx_encoding("latin-1")
         term.set_tx_encoding("latin-1")
-        print(f"--- Quit: {key_description(EXIT_CHARACTER)} | Menu: "
-              f"{key_description(MENU_CHARACTER)} | the session is recorded in the audit log",
-              file=sys.stderr)
+        print(
+            f"--- Quit: {key_description(EXIT_CHARACTER)} | Menu: "
+            f"{key_description(MENU_CHARACTER)} | the session is recorded in the audit log",
+            file=sys.stderr,
+        )
         term.start()
         try:
             term.join(True)
@@ -161,10 +213,17 @@ def run(args) -> int:
         term.join()
         term.close()
         ended = clock.now()
-        store.add_audit(zone, at=ended, who=user, source="console", old_mode=None,
-                        new_mode=None, reason=f"console session on {port_url} ended after "
-                                              f"{time.monotonic() - began:.0f} s (started "
-                                              f"{stamp(started, site_tz(args))})")
+        store.add_audit(
+            zone,
+            at=ended,
+            who=user,
+            source="console",
+            old_mode=None,
+            new_mode=None,
+            reason=f"console session on {port_url} ended after "
+            f"{time.monotonic() - began:.0f} s (started "
+            f"{stamp(started, site_tz(args))})",
+        )
         print("\n--- console closed", file=sys.stderr)
     finally:
         store.close()
@@ -178,6 +237,7 @@ def _open_store(data_dir):
     try:
         return Store(data_dir)
     except (StoreError, OSError) as exc:
-        raise NightswitchError(f"cannot open the data directory {data_dir} to record the "
-                               f"console session: {exc} (run with sudo, or give --data)") \
-            from None
+        raise NightswitchError(
+            f"cannot open the data directory {data_dir} to record the "
+            f"console session: {exc} (run with sudo, or give --data)"
+        ) from None

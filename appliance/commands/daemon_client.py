@@ -51,8 +51,10 @@ def announce_simulation(data_dir, web: str) -> Path:
     without ``--data`` then names the one to use instead of the service's start."""
     folder, pattern = _marker_glob()
     path = folder / pattern.replace("*", str(os.getpid()))
-    path.write_text(json.dumps({"data": str(Path(data_dir).resolve()), "web": web,
-                                "pid": os.getpid()}) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"data": str(Path(data_dir).resolve()), "web": web, "pid": os.getpid()}) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -65,7 +67,7 @@ def running_simulations() -> list[dict]:
             marker = json.loads(path.read_text(encoding="utf-8"))
             os.kill(int(marker["pid"]), 0)
         except ProcessLookupError:
-            path.unlink(missing_ok=True)        # left by a simulation that was killed
+            path.unlink(missing_ok=True)  # left by a simulation that was killed
             continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -80,12 +82,16 @@ def not_running(data_dir) -> NightswitchError:
     others = [s for s in running_simulations() if Path(s["data"]) != here]
     if others:
         data = others[0]["data"]
-        return NightswitchError(f"nothing is running on {data_dir}, but a simulation is "
-                                f"(nightswitch simulate, data in {data}): add --data {data} "
-                                "to reach it")
-    return NightswitchError(f"nothing is running on {data_dir}: start the service (sudo "
-                            "systemctl start nightswitch), or a simulation on this data "
-                            f"(nightswitch simulate --data {data_dir})")
+        return NightswitchError(
+            f"nothing is running on {data_dir}, but a simulation is "
+            f"(nightswitch simulate, data in {data}): add --data {data} "
+            "to reach it"
+        )
+    return NightswitchError(
+        f"nothing is running on {data_dir}: start the service (sudo "
+        "systemctl start nightswitch), or a simulation on this data "
+        f"(nightswitch simulate --data {data_dir})"
+    )
 
 
 def socket_path(data_dir) -> str:
@@ -96,11 +102,13 @@ def socket_path(data_dir) -> str:
     except FileNotFoundError:
         raise not_running(data_dir) from None
     except PermissionError:
-        raise NightswitchError(f"cannot read {path}; run as root (sudo) or as a member of "
-                               "the nightswitch group") from None
-    except OSError as exc:   # --data is a file, or the disk fails: say which, no traceback
-        raise NightswitchError(f"cannot read {path}: {exc.strerror or exc}; --data must be "
-                               "the daemon's data directory") from None
+        raise NightswitchError(
+            f"cannot read {path}; run as root (sudo) or as a member of the nightswitch group"
+        ) from None
+    except OSError as exc:  # --data is a file, or the disk fails: say which, no traceback
+        raise NightswitchError(
+            f"cannot read {path}: {exc.strerror or exc}; --data must be the daemon's data directory"
+        ) from None
     except ValueError:
         raise NightswitchError(f"{path} is damaged; restart the daemon") from None
     found = endpoint.get("socket") if isinstance(endpoint, dict) else None
@@ -126,11 +134,14 @@ def request(data_dir, method: str, path: str, body=None) -> dict:
     except (FileNotFoundError, ConnectionRefusedError):
         raise not_running(data_dir) from None
     except PermissionError:
-        raise NightswitchError(f"not allowed to open {where}; run as root (sudo) or as a "
-                               "member of the nightswitch group") from None
+        raise NightswitchError(
+            f"not allowed to open {where}; run as root (sudo) or as a "
+            "member of the nightswitch group"
+        ) from None
     except (OSError, http.client.HTTPException) as exc:
-        raise NightswitchError(f"cannot reach the daemon at {where}: {exc}; is it "
-                               "running?") from None
+        raise NightswitchError(
+            f"cannot reach the daemon at {where}: {exc}; is it running?"
+        ) from None
     finally:
         conn.close()
     try:
@@ -143,8 +154,11 @@ def request(data_dir, method: str, path: str, body=None) -> dict:
     message = answer.get("error", f"HTTP {status}")
     if status == 400:
         # bad input (`--until 25:00`): exit 2 with the field named, as every command does
-        errors = [FieldError(str(e.get("field", "")), str(e.get("message", "")))
-                  for e in answer.get("errors") or [] if isinstance(e, dict)]
+        errors = [
+            FieldError(str(e.get("field", "")), str(e.get("message", "")))
+            for e in answer.get("errors") or []
+            if isinstance(e, dict)
+        ]
         raise ValidationError(errors or [FieldError("", str(message))])
     if status == 404:
         # an unknown --zone is bad input too
@@ -152,5 +166,12 @@ def request(data_dir, method: str, path: str, body=None) -> dict:
     raise NightswitchError(f"{message} (HTTP {status})")
 
 
-__all__ = ["ENDPOINT_FILE", "UnixHTTPConnection", "announce_simulation", "not_running",
-           "request", "running_simulations", "socket_path"]
+__all__ = [
+    "ENDPOINT_FILE",
+    "UnixHTTPConnection",
+    "announce_simulation",
+    "not_running",
+    "request",
+    "running_simulations",
+    "socket_path",
+]

@@ -20,35 +20,50 @@ DEFAULT_WAIT = 30.0
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "fleet", help="company closures for every site, and every site's state (MQTT)",
+        "fleet",
+        help="company closures for every site, and every site's state (MQTT)",
         description="Run a fleet of sites through their MQTT broker: publish the company "
-                    "closure set, or list every site's mode, confirmation, faults, closure "
-                    "version and when it was last heard of. docs/mqtt.md explains the set "
-                    "and the broker's accounts.")
+        "closure set, or list every site's mode, confirmation, faults, closure "
+        "version and when it was last heard of. docs/mqtt.md explains the set "
+        "and the broker's accounts.",
+    )
     sub = p.add_subparsers(dest="fleet_command", metavar="COMMAND")
     sub.required = True
     connection = _connection_parent(common)
     pub = sub.add_parser(
-        "publish", parents=[connection],
+        "publish",
+        parents=[connection],
         help="check a closure set, publish it to every site and wait for their answers",
-        description="Check FILE (a company closure set: {\"version\": N, \"closures\": "
-                    "[...]} with closures shaped like the schedule's date exceptions), "
-                    "publish it retained on the fleet topic, and wait until every online "
-                    "site has applied or refused it. A site that is offline applies it when "
-                    "it reconnects. Exit 0 when every online site applied it, 1 otherwise, "
-                    "2 for a set with errors (nothing is published).")
+        description='Check FILE (a company closure set: {"version": N, "closures": '
+        "[...]} with closures shaped like the schedule's date exceptions), "
+        "publish it retained on the fleet topic, and wait until every online "
+        "site has applied or refused it. A site that is offline applies it when "
+        "it reconnects. Exit 0 when every online site applied it, 1 otherwise, "
+        "2 for a set with errors (nothing is published).",
+    )
     pub.add_argument("file", metavar="FILE", help="the closure set (JSON); - reads stdin")
-    pub.add_argument("--wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
-                     help=f"how long to wait for the sites (default {DEFAULT_WAIT:g})")
-    pub.add_argument("--dry-run", action="store_true",
-                     help="check the set (and against the one published) without publishing")
+    pub.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for the sites (default {DEFAULT_WAIT:g})",
+    )
+    pub.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the set (and against the one published) without publishing",
+    )
     pub.add_argument("--json", action="store_true", help="print each site's answer as JSON")
     pub.set_defaults(func=run_publish)
     st = sub.add_parser(
-        "status", parents=[connection], help="a table of every site",
+        "status",
+        parents=[connection],
+        help="a table of every site",
         description="Every site the broker knows: online, mode, confirmed by the PBX, "
-                    "faults, the company closure version in force, and when its status "
-                    "was last published.")
+        "faults, the company closure version in force, and when its status "
+        "was last published.",
+    )
     st.add_argument("--json", action="store_true", help="print what each site published")
     st.set_defaults(func=run_status)
 
@@ -59,21 +74,30 @@ def _connection_parent(common):
     from appliance.cli import DEFAULT_CONFIG
 
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--broker", metavar="URL",
-                        help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (default: [mqtt] "
-                             "broker of --config)")
+    parent.add_argument(
+        "--broker",
+        metavar="URL",
+        help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (default: [mqtt] broker of --config)",
+    )
     parent.add_argument("--username", help="the operator's broker account")
-    parent.add_argument("--password-file", metavar="FILE",
-                        help="a file holding the account's password (or set "
-                             "NIGHTSWITCH_MQTT_PASSWORD)")
+    parent.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="a file holding the account's password (or set NIGHTSWITCH_MQTT_PASSWORD)",
+    )
     parent.add_argument("--ca-file", metavar="FILE", help="the CA of the broker's certificate")
     parent.add_argument("--cert-file", metavar="FILE", help="a client certificate")
     parent.add_argument("--key-file", metavar="FILE", help="its private key")
-    parent.add_argument("--prefix", metavar="PREFIX",
-                        help="the topic prefix (default: nightswitch, or --config's)")
-    parent.add_argument("--config", metavar="PATH", default=None,
-                        help=f"take the broker from this config's [mqtt] when --broker is not "
-                             f"given (default {DEFAULT_CONFIG})")
+    parent.add_argument(
+        "--prefix", metavar="PREFIX", help="the topic prefix (default: nightswitch, or --config's)"
+    )
+    parent.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help=f"take the broker from this config's [mqtt] when --broker is not "
+        f"given (default {DEFAULT_CONFIG})",
+    )
     return parent
 
 
@@ -85,26 +109,40 @@ def settings_from(args):
 
     client_id = f"nightswitch-fleet-{os.getpid()}"
     if args.broker:
-        table = {"broker": args.broker, "site_id": "operator", "client_id": client_id,
-                 "discovery": False}
+        table = {
+            "broker": args.broker,
+            "site_id": "operator",
+            "client_id": client_id,
+            "discovery": False,
+        }
     else:
         from appliance.cli import DEFAULT_CONFIG
         from appliance.config import load_config
 
         cfg = load_config(args.config or DEFAULT_CONFIG)
         if cfg.mqtt is None:
-            raise ValidationError([FieldError("--broker", f"{cfg.source} has no [mqtt] section; "
-                                                          "give --broker URL")])
-        table = {"broker": cfg.mqtt.broker_url, "site_id": cfg.mqtt.site_id,
-                 "client_id": client_id, "topic_prefix": cfg.mqtt.topic_prefix}
+            raise ValidationError(
+                [FieldError("--broker", f"{cfg.source} has no [mqtt] section; give --broker URL")]
+            )
+        table = {
+            "broker": cfg.mqtt.broker_url,
+            "site_id": cfg.mqtt.site_id,
+            "client_id": client_id,
+            "topic_prefix": cfg.mqtt.topic_prefix,
+        }
         for key in ("ca_file", "cert_file", "key_file"):
             if getattr(cfg.mqtt, key):
                 table[key] = getattr(cfg.mqtt, key)
         if not args.username and cfg.mqtt.username:
             table["username"], table["password"] = cfg.mqtt.username, cfg.mqtt.password
-    for option, key in (("username", "username"), ("password_file", "password_file"),
-                        ("ca_file", "ca_file"), ("cert_file", "cert_file"),
-                        ("key_file", "key_file"), ("prefix", "topic_prefix")):
+    for option, key in (
+        ("username", "username"),
+        ("password_file", "password_file"),
+        ("ca_file", "ca_file"),
+        ("cert_file", "cert_file"),
+        ("key_file", "key_file"),
+        ("prefix", "topic_prefix"),
+    ):
         value = getattr(args, option)
         if value is not None:
             table[key] = value
@@ -115,12 +153,22 @@ def settings_from(args):
     errors: list = []
     settings = check_mqtt({"mqtt": table}, errors)
     if errors:
-        names = {"broker": "--broker", "username": "--username",
-                 "password_file": "--password-file", "password": "NIGHTSWITCH_MQTT_PASSWORD",
-                 "ca_file": "--ca-file", "cert_file": "--cert-file", "key_file": "--key-file",
-                 "topic_prefix": "--prefix"}
-        raise ValidationError([FieldError(names.get(e.field.removeprefix("mqtt."), e.field),
-                                          e.message) for e in errors])
+        names = {
+            "broker": "--broker",
+            "username": "--username",
+            "password_file": "--password-file",
+            "password": "NIGHTSWITCH_MQTT_PASSWORD",
+            "ca_file": "--ca-file",
+            "cert_file": "--cert-file",
+            "key_file": "--key-file",
+            "topic_prefix": "--prefix",
+        }
+        raise ValidationError(
+            [
+                FieldError(names.get(e.field.removeprefix("mqtt."), e.field), e.message)
+                for e in errors
+            ]
+        )
     return replace(settings, keepalive=30)
 
 
@@ -134,11 +182,12 @@ def run_publish(args) -> int:
         version, digest = check_set(data)
     except ValidationError as exc:
         raise ValidationError(exc.errors, source) from None
-    if not isinstance(data, dict):        # check_set refuses anything else
+    if not isinstance(data, dict):  # check_set refuses anything else
         raise ValidationError([FieldError("", "must be a JSON object")], source)
     if not 0 < args.wait <= 3600:
-        raise ValidationError([FieldError("--wait", f"{args.wait:g} is not allowed; use "
-                                                    "seconds from 1 to 3600")])
+        raise ValidationError(
+            [FieldError("--wait", f"{args.wait:g} is not allowed; use seconds from 1 to 3600")]
+        )
     operator = FleetOperator(settings_from(args))
     operator.connect()
     try:
@@ -148,24 +197,45 @@ def run_publish(args) -> int:
 
             same_digest = digest_of(current.get("closures")) == digest
             if current["version"] > version:
-                raise ValidationError([FieldError("version", f"version {version} is older than "
-                                                             f"version {current['version']}, "
-                                                             "which is published; versions "
-                                                             "only go up")], source)
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "version",
+                            f"version {version} is older than "
+                            f"version {current['version']}, "
+                            "which is published; versions "
+                            "only go up",
+                        )
+                    ],
+                    source,
+                )
             if current["version"] == version and not same_digest:
-                raise ValidationError([FieldError("version", f"version {version} is published "
-                                                             "with other closures; publish "
-                                                             "this as version "
-                                                             f"{version + 1}")], source)
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "version",
+                            f"version {version} is published "
+                            "with other closures; publish "
+                            "this as version "
+                            f"{version + 1}",
+                        )
+                    ],
+                    source,
+                )
         count = len(data["closures"])
         if args.dry_run:
-            print(f"nightswitch fleet: {source}: version {version} with {count} closure"
-                  f"{'' if count == 1 else 's'} is good; not published (--dry-run)")
+            print(
+                f"nightswitch fleet: {source}: version {version} with {count} closure"
+                f"{'' if count == 1 else 's'} is good; not published (--dry-run)"
+            )
             return 0
         started = time.monotonic()
         operator.publish_set(data)
-        print(f"nightswitch fleet: version {version} published ({count} closure"
-              f"{'' if count == 1 else 's'}); waiting for the sites", file=sys.stderr)
+        print(
+            f"nightswitch fleet: version {version} published ({count} closure"
+            f"{'' if count == 1 else 's'}); waiting for the sites",
+            file=sys.stderr,
+        )
         verdicts = operator.wait_for_acks(version, args.wait)
         took = time.monotonic() - started
         sites = operator.snapshot()
@@ -176,11 +246,22 @@ def run_publish(args) -> int:
 
 def _report(args, version, verdicts, sites, took) -> int:
     if args.json:
-        print(json.dumps({"version": version, "seconds": round(took, 3),
-                          "sites": {s: {"result": v,
-                                        "refused": sites[s].closures.get("refused")
-                                        if v == "refused" else None}
-                                    for s, v in verdicts.items()}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "version": version,
+                    "seconds": round(took, 3),
+                    "sites": {
+                        s: {
+                            "result": v,
+                            "refused": sites[s].closures.get("refused") if v == "refused" else None,
+                        }
+                        for s, v in verdicts.items()
+                    },
+                },
+                indent=2,
+            )
+        )
     else:
         width = max([4] + [len(s) for s in verdicts])
         print(f"{'SITE':<{width}}  RESULT")
@@ -193,16 +274,21 @@ def _report(args, version, verdicts, sites, took) -> int:
             elif verdict == "refused":
                 errors = (closures.get("refused") or {}).get("errors") or []
                 text = "refused: " + "; ".join(
-                    f"{e.get('field')}: {e.get('message')}" if e.get("field")
-                    else str(e.get("message")) for e in errors)
+                    f"{e.get('field')}: {e.get('message')}"
+                    if e.get("field")
+                    else str(e.get("message"))
+                    for e in errors
+                )
             elif verdict == "pending":
                 text = f"online, no answer within {args.wait:g} s"
             else:
                 text = "offline: applies it when it reconnects"
             print(f"{site:<{width}}  {text}")
         done = sum(1 for v in verdicts.values() if v in ("applied", "newer"))
-        print(f"{done} of {len(verdicts)} site{'' if len(verdicts) == 1 else 's'} "
-              f"applied version {version} ({took:.1f} s)")
+        print(
+            f"{done} of {len(verdicts)} site{'' if len(verdicts) == 1 else 's'} "
+            f"applied version {version} ({took:.1f} s)"
+        )
     bad = [v for v in verdicts.values() if v in ("refused", "pending")]
     return 1 if bad else 0
 
@@ -218,10 +304,19 @@ def run_status(args) -> int:
     finally:
         operator.close()
     if args.json:
-        print(json.dumps({"closures_published": current.get("version")
-                          if isinstance(current, dict) else None,
-                          "sites": {s: {"online": v.online, "status": v.status}
-                                    for s, v in sites.items()}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "closures_published": current.get("version")
+                    if isinstance(current, dict)
+                    else None,
+                    "sites": {
+                        s: {"online": v.online, "status": v.status} for s, v in sites.items()
+                    },
+                },
+                indent=2,
+            )
+        )
         return 0
     rows = [("SITE", "ONLINE", "MODE", "CONFIRMED", "FAULTS", "CLOSURES", "LAST STATUS")]
     for site, view in sites.items():
@@ -231,20 +326,36 @@ def run_status(args) -> int:
             mode = next(iter(zones.values())).get("mode") or "?"
         else:
             mode = ", ".join(f"{z}={v.get('mode')}" for z, v in zones.items()) or "?"
-        confirmed = ("yes" if zones and all(v.get("verified") for v in zones.values())
-                     else "no" if zones else "?")
+        confirmed = (
+            "yes"
+            if zones and all(v.get("verified") for v in zones.values())
+            else "no"
+            if zones
+            else "?"
+        )
         faults = sorted({k for v in zones.values() for k in v.get("faults") or []})
         closures = status.get("closures") or {}
         text = f"v{closures['version']}" if closures.get("version") else "-"
         if (closures.get("refused") or {}).get("version"):
             text += f" (refused v{closures['refused']['version']})"
         online = {True: "yes", False: "OFFLINE", None: "?"}[view.online]
-        rows.append((site, online, mode, confirmed, ",".join(faults) or "-", text,
-                     status.get("at") or "never"))
+        rows.append(
+            (
+                site,
+                online,
+                mode,
+                confirmed,
+                ",".join(faults) or "-",
+                text,
+                status.get("at") or "never",
+            )
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     published = current.get("version") if isinstance(current, dict) else None
-    print(f"{len(sites)} site{'' if len(sites) == 1 else 's'}; company closures published: "
-          + (f"version {published}" if published else "none"))
+    print(
+        f"{len(sites)} site{'' if len(sites) == 1 else 's'}; company closures published: "
+        + (f"version {published}" if published else "none")
+    )
     return 0

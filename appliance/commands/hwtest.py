@@ -18,28 +18,41 @@ from appliance.errors import NightswitchError
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "test", parents=[common.config, common.data],
+        "test",
+        parents=[common.config, common.data],
         help="commissioning: test the LEDs, relays, key switch or PBX dialogue, or all of "
-             "it with a report",
+        "it with a report",
         description="Test one part of the installation, or all of it: 'all' walks through the "
-                    "relays, LEDs, key switch, each mode through the PBX, the fallback, the "
-                    "schedule, the holidays and the alerts, and writes a commissioning report "
-                    "(DATA/reports/commissioning-*.html) to hand to the customer. Stop the "
-                    "service first (systemctl stop nightswitch): the test drives the same pins.")
-    p.add_argument("part", choices=("leds", "relays", "key", "pbx", "alerts", "all"),
-                   help="what to test (alerts: a test message to each [[alerts.targets]]; "
-                        "the service may keep running; all: everything, with a report)")
-    p.add_argument("--installer", metavar="NAME",
-                   help="all: the installer's name, for the report and the log (asked if "
-                        "not given; needed with --yes)")
-    p.add_argument("--yes", action="store_true",
-                   help="do not ask; run every step and report (for scripts)")
-    p.add_argument("--seconds", type=float, default=2.0,
-                   help="how long each LED or relay stays on (default 2)")
-    p.add_argument("--simulate", action="store_true",
-                   help="use gpiozero's mock pins (pbx and all: and the PBX simulator on a "
-                        "pseudo-terminal; all: in a scratch data directory unless --data is "
-                        "given)")
+        "relays, LEDs, key switch, each mode through the PBX, the fallback, the "
+        "schedule, the holidays and the alerts, and writes a commissioning report "
+        "(DATA/reports/commissioning-*.html) to hand to the customer. Stop the "
+        "service first (systemctl stop nightswitch): the test drives the same pins.",
+    )
+    p.add_argument(
+        "part",
+        choices=("leds", "relays", "key", "pbx", "alerts", "all"),
+        help="what to test (alerts: a test message to each [[alerts.targets]]; "
+        "the service may keep running; all: everything, with a report)",
+    )
+    p.add_argument(
+        "--installer",
+        metavar="NAME",
+        help="all: the installer's name, for the report and the log (asked if "
+        "not given; needed with --yes)",
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="do not ask; run every step and report (for scripts)"
+    )
+    p.add_argument(
+        "--seconds", type=float, default=2.0, help="how long each LED or relay stays on (default 2)"
+    )
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="use gpiozero's mock pins (pbx and all: and the PBX simulator on a "
+        "pseudo-terminal; all: in a scratch data directory unless --data is "
+        "given)",
+    )
     p.set_defaults(func=run)
 
 
@@ -64,7 +77,8 @@ class Asker:
         except EOFError:
             raise NightswitchError(
                 f"no answer to {text.strip()!r}: standard input is closed; run the test at a "
-                "terminal to answer, or add --yes to run every step without asking") from None
+                "terminal to answer, or add --yes to run every step without asking"
+            ) from None
 
 
 def _factory(args):
@@ -81,8 +95,10 @@ def _ensure_daemon_stopped(data_dir) -> None:
     lock = DataDirLock(data_dir)
     try:
         if not lock.acquire(blocking=False):
-            raise NightswitchError("the nightswitch service is running and owns the pins; stop it "
-                                   "first: sudo systemctl stop nightswitch")
+            raise NightswitchError(
+                "the nightswitch service is running and owns the pins; stop it "
+                "first: sudo systemctl stop nightswitch"
+            )
     finally:
         lock.release()
 
@@ -121,15 +137,23 @@ def test_relays(config, factory, asker: Asker, seconds: float) -> None:
         for what, pin in pins_of(spec):
             if what in ("sense", "lamp"):
                 continue
-            relay = Relay(f"{spec['name']} {what}", pin, active_high=spec.get("active_high", True),
-                          pin_factory=factory)
+            relay = Relay(
+                f"{spec['name']} {what}",
+                pin,
+                active_high=spec.get("active_high", True),
+                pin_factory=factory,
+            )
             try:
                 verb = "opened" if relay.is_closed else "closed"
-                asker.out(f"relay {spec['name']} {what} (GPIO{pin}) {verb} for {seconds:g} s: "
-                          "listen for the click; its LED on the relay board lights")
+                asker.out(
+                    f"relay {spec['name']} {what} (GPIO{pin}) {verb} for {seconds:g} s: "
+                    "listen for the click; its LED on the relay board lights"
+                )
                 exercise_relay(relay, seconds, _sleep)
-                asker.ask(f"did relay {spec['name']} {what} click on and off?",
-                          f"relay {spec['name']} {what}")
+                asker.ask(
+                    f"did relay {spec['name']} {what} click on and off?",
+                    f"relay {spec['name']} {what}",
+                )
             finally:
                 relay.close()
 
@@ -148,12 +172,14 @@ def test_key(config, factory, asker: Asker, seconds: float) -> None:
         panel = FrontPanel(cfg, pin_factory=factory, clock=clock)
 
         def reads(panel=panel) -> str:
-            return ", ".join(f"{name}={'closed' if closed else 'open'}"
-                             for name, closed in panel.contacts().items())
+            return ", ".join(
+                f"{name}={'closed' if closed else 'open'}"
+                for name, closed in panel.contacts().items()
+            )
 
         try:
             asker.out(f"key switch ({cfg.key_switch}) of zone {cfg.zone}: reads {reads()}")
-            if Key.AUTO.value in panel.switch.positions:      # a key with DAY, AUTO, NIGHT
+            if Key.AUTO.value in panel.switch.positions:  # a key with DAY, AUTO, NIGHT
                 for position in ("day", "night", "auto"):
                     if asker.yes:
                         asker.out(f"  turn the key to {position.upper()} (not waited for: --yes)")
@@ -187,23 +213,29 @@ def test_pbx(config, factory, asker: Asker, seconds: float, *, simulate: bool = 
 
     serial_specs = [s for s in config.actuators if s["type"] == "serial"]
     if not serial_specs:
-        raise NightswitchError("no serial actuator in the config: nothing to test on the PBX "
-                               "port (add an [[actuators]] table with type = \"serial\")")
-    sims: list = []     # the PBX simulators started for --simulate, stopped at the end
+        raise NightswitchError(
+            "no serial actuator in the config: nothing to test on the PBX "
+            'port (add an [[actuators]] table with type = "serial")'
+        )
+    sims: list = []  # the PBX simulators started for --simulate, stopped at the end
     if simulate:
         from appliance.sim.pbx_model import PbxModel
         from appliance.sim.pty_pbx import simulate_serial_ports
 
         configured = {spec["name"]: spec["port"] for spec in serial_specs}
-        serial_specs, sims = simulate_serial_ports(serial_specs, PbxModel(),
-                                                   profiles_dir=config.profiles_dir)
+        serial_specs, sims = simulate_serial_ports(
+            serial_specs, PbxModel(), profiles_dir=config.profiles_dir
+        )
         for spec in serial_specs:
-            asker.out(f"simulated: {spec['name']} talks to the PBX simulator on {spec['port']}"
-                      f" (a pseudo-terminal) instead of {configured[spec['name']]}")
+            asker.out(
+                f"simulated: {spec['name']} talks to the PBX simulator on {spec['port']}"
+                f" (a pseudo-terminal) instead of {configured[spec['name']]}"
+            )
     try:
         for spec in serial_specs:
-            asker.out(f"PBX dialogue of {spec['name']}: profile {spec['profile']} on "
-                      f"{spec['port']}")
+            asker.out(
+                f"PBX dialogue of {spec['name']}: profile {spec['profile']} on {spec['port']}"
+            )
             if not test_dialogue(spec, profiles_dir=config.profiles_dir, out=asker.out):
                 asker.failures.append(f"pbx {spec['name']}")
     finally:
@@ -217,8 +249,13 @@ def test_alerts(config, factory, asker: Asker, seconds: float) -> None:
     run_test(config, asker)
 
 
-TESTS = {"leds": test_leds, "relays": test_relays, "key": test_key, "pbx": test_pbx,
-         "alerts": test_alerts}
+TESTS = {
+    "leds": test_leds,
+    "relays": test_relays,
+    "key": test_key,
+    "pbx": test_pbx,
+    "alerts": test_alerts,
+}
 
 
 def run(args) -> int:
@@ -230,13 +267,14 @@ def run(args) -> int:
         from appliance.commands.test_all import run as run_all
 
         if args.seconds > MAX_TEST_SECONDS:
-            raise NightswitchError(f"--seconds must be between 0.1 and {MAX_TEST_SECONDS:g} "
-                                   "for test all")
+            raise NightswitchError(
+                f"--seconds must be between 0.1 and {MAX_TEST_SECONDS:g} for test all"
+            )
         return run_all(args, Asker(args.yes))
     if args.installer is not None:
         raise NightswitchError("--installer is for test all (the report names the installer)")
     config = load_config(args.config)
-    if not args.simulate and args.part != "alerts":      # alerts touch no pin
+    if not args.simulate and args.part != "alerts":  # alerts touch no pin
         _ensure_daemon_stopped(args.data)
     asker = Asker(args.yes)
     test = TESTS[args.part]
@@ -244,7 +282,8 @@ def run(args) -> int:
         test = functools.partial(test_pbx, simulate=args.simulate)
     test(config, _factory(args), asker, args.seconds)
     if asker.failures:
-        raise NightswitchError(f"test {args.part} failed: not confirmed: "
-                               + ", ".join(asker.failures))
+        raise NightswitchError(
+            f"test {args.part} failed: not confirmed: " + ", ".join(asker.failures)
+        )
     print(f"test {args.part}: done" + ("" if args.yes else ", all confirmed"))
     return 0

@@ -45,23 +45,34 @@ def read_json_file(path: str, *, option: str = "FILE") -> object:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read(MAX_FILE + 1)
     except OSError as exc:
-        raise ValidationError([FieldError(option, f"cannot read {path}: "
-                                                  f"{exc.strerror or exc}")]) from None
+        raise ValidationError(
+            [FieldError(option, f"cannot read {path}: {exc.strerror or exc}")]
+        ) from None
     except UnicodeDecodeError:
-        raise ValidationError([FieldError("", "is not UTF-8 text; save the schedule as UTF-8 "
-                                              "JSON")], source) from None
+        raise ValidationError(
+            [FieldError("", "is not UTF-8 text; save the schedule as UTF-8 JSON")], source
+        ) from None
     if len(text) > MAX_FILE:
-        raise ValidationError([FieldError("", "is larger than 4 MiB; a schedule is a few "
-                                              "kilobytes")], source)
+        raise ValidationError(
+            [FieldError("", "is larger than 4 MiB; a schedule is a few kilobytes")], source
+        )
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates,
-                          parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ValidationError([FieldError("", f"not valid JSON at line {exc.lineno} column "
-                                              f"{exc.colno}: {exc.msg}")], source) from None
+        raise ValidationError(
+            [FieldError("", f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")],
+            source,
+        ) from None
     except _DuplicateKey as exc:
-        raise ValidationError([FieldError("", f"the key {exc.args[0]!r} appears twice in one "
-                                              "object; each key may appear only once")],
-                              source) from None
-    except (ValueError, RecursionError) as exc:   # NaN, Infinity, absurd nesting
+        raise ValidationError(
+            [
+                FieldError(
+                    "",
+                    f"the key {exc.args[0]!r} appears twice in one "
+                    "object; each key may appear only once",
+                )
+            ],
+            source,
+        ) from None
+    except (ValueError, RecursionError) as exc:  # NaN, Infinity, absurd nesting
         raise ValidationError([FieldError("", f"not valid JSON: {exc}")], source) from None

@@ -33,28 +33,53 @@ HELP = """commands:
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "pbx-sim", help="run a simulated PBX on a pseudo-terminal",
+        "pbx-sim",
+        help="run a simulated PBX on a pseudo-terminal",
         description="Open a pseudo-terminal that answers like a PBX of the given profile: "
-                    "its maintenance dialogue at its baud rate, SMDR records, and faults on "
-                    "request. Type 'help' for the commands it takes on stdin.")
-    p.add_argument("--profile", required=True, metavar="NAME",
-                   help="the PBX profile to simulate (shipped or in --profiles-dir)")
-    p.add_argument("--profiles-dir", metavar="DIR", default=None,
-                   help="site profile directory (default /etc/nightswitch/profiles)")
-    p.add_argument("--baud", type=int, metavar="N",
-                   help="the port speed, instead of the profile's")
-    p.add_argument("--smdr-every", type=float, metavar="S",
-                   help="print a generated call record every S seconds")
-    p.add_argument("--fault", action="append", default=[], metavar="F",
-                   help="start with fault F (silence, garbage, slow, wrong_password, drop, "
-                        "cut); may be repeated")
+        "its maintenance dialogue at its baud rate, SMDR records, and faults on "
+        "request. Type 'help' for the commands it takes on stdin.",
+    )
+    p.add_argument(
+        "--profile",
+        required=True,
+        metavar="NAME",
+        help="the PBX profile to simulate (shipped or in --profiles-dir)",
+    )
+    p.add_argument(
+        "--profiles-dir",
+        metavar="DIR",
+        default=None,
+        help="site profile directory (default /etc/nightswitch/profiles)",
+    )
+    p.add_argument("--baud", type=int, metavar="N", help="the port speed, instead of the profile's")
+    p.add_argument(
+        "--smdr-every",
+        type=float,
+        metavar="S",
+        help="print a generated call record every S seconds",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="F",
+        help="start with fault F (silence, garbage, slow, wrong_password, drop, "
+        "cut); may be repeated",
+    )
     p.add_argument("--mode", metavar="MODE", help="the mode the PBX starts in")
     p.add_argument("--username", metavar="NAME", help="the login's user (profile default)")
-    p.add_argument("--password", metavar="PW", default=None,
-                   help="the login's password, for profiles whose login asks one "
-                        "(default: nightswitch)")
-    p.add_argument("--timezone", metavar="ZONE", default="UTC",
-                   help="time zone for SMDR record times (default UTC)")
+    p.add_argument(
+        "--password",
+        metavar="PW",
+        default=None,
+        help="the login's password, for profiles whose login asks one (default: nightswitch)",
+    )
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        default="UTC",
+        help="time zone for SMDR record times (default UTC)",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,19 +88,36 @@ def _check_args(args, profile) -> list[FieldError]:
 
     errors = []
     if args.baud is not None and args.baud not in BAUD_RATES:
-        errors.append(FieldError("--baud", f"{args.baud} is not allowed; use one of "
-                                 + ", ".join(map(str, BAUD_RATES))))
+        errors.append(
+            FieldError(
+                "--baud",
+                f"{args.baud} is not allowed; use one of " + ", ".join(map(str, BAUD_RATES)),
+            )
+        )
     if args.smdr_every is not None and not 0.05 <= args.smdr_every <= 86400:
-        errors.append(FieldError("--smdr-every", f"{args.smdr_every:g} is not allowed; use "
-                                 "0.05 to 86400 seconds"))
+        errors.append(
+            FieldError(
+                "--smdr-every", f"{args.smdr_every:g} is not allowed; use 0.05 to 86400 seconds"
+            )
+        )
     if args.mode is not None and args.mode not in profile.modes:
-        errors.append(FieldError("--mode", f"{args.mode!r} is not one of the PBX's modes: "
-                                 + ", ".join(profile.modes)))
+        errors.append(
+            FieldError(
+                "--mode",
+                f"{args.mode!r} is not one of the PBX's modes: " + ", ".join(profile.modes),
+            )
+        )
     from appliance.sim.pty_pbx import FAULTS
+
     for fault in args.fault:
         if fault not in FAULTS or fault in ("clear", "power_cut"):
-            errors.append(FieldError("--fault", f"{fault!r} is not allowed; use silence, "
-                                     "garbage, slow, wrong_password, drop or cut"))
+            errors.append(
+                FieldError(
+                    "--fault",
+                    f"{fault!r} is not allowed; use silence, "
+                    "garbage, slow, wrong_password, drop or cut",
+                )
+            )
     return errors
 
 
@@ -85,8 +127,14 @@ def _timezone(name: str):
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError([FieldError("--timezone", f"{name!r} is not a time zone; use "
-                                          "an IANA name such as Europe/Berlin")]) from None
+        raise ValidationError(
+            [
+                FieldError(
+                    "--timezone",
+                    f"{name!r} is not a time zone; use an IANA name such as Europe/Berlin",
+                )
+            ]
+        ) from None
 
 
 def build_simulator(args, out=print):
@@ -110,32 +158,48 @@ def build_simulator(args, out=print):
     username = args.username
     if username is None:
         username = profile.serial.username if profile.has_serial else ""
-    model = PbxModel.from_profile(profile, mode=args.mode, username=username,
-                                  password=password or "")
-    return PbxSimulator(profile, model=model, baud=args.baud, username=username,
-                        password=password or "", smdr_every=args.smdr_every,
-                        tz=_timezone(args.timezone), on_event=lambda m: out(f"pbx-sim: {m}"))
+    model = PbxModel.from_profile(
+        profile, mode=args.mode, username=username, password=password or ""
+    )
+    return PbxSimulator(
+        profile,
+        model=model,
+        baud=args.baud,
+        username=username,
+        password=password or "",
+        smdr_every=args.smdr_every,
+        tz=_timezone(args.timezone),
+        on_event=lambda m: out(f"pbx-sim: {m}"),
+    )
 
 
 def describe(sim) -> list[str]:
     p = sim.profile
     lines = [f"pbx-sim: {p.name} ({p.title}), mode {sim.model.mode}"]
     if sim.port is not None:
-        lines.append(f"pbx-sim: maintenance port at {sim.device} ({sim.settings.describe()}; "
-                     f"stable path {sim.port_path})")
+        lines.append(
+            f"pbx-sim: maintenance port at {sim.device} ({sim.settings.describe()}; "
+            f"stable path {sim.port_path})"
+        )
         if p.serial.needs_password:
-            lines.append(f"pbx-sim: login {sim.username or '(any)'} with password "
-                         "as given (--password, default nightswitch)")
+            lines.append(
+                f"pbx-sim: login {sim.username or '(any)'} with password "
+                "as given (--password, default nightswitch)"
+            )
     else:
         lines.append(f"pbx-sim: no maintenance port: {p.serial.note}")
     if sim.smdr_port is not None:
         every = f", a call every {sim.smdr_every:g} s" if sim.smdr_every else ""
-        lines.append(f"pbx-sim: SMDR output at {sim.smdr_device} (format {p.smdr_format}"
-                     f"{every}; stable path {sim.smdr_path})")
+        lines.append(
+            f"pbx-sim: SMDR output at {sim.smdr_device} (format {p.smdr_format}"
+            f"{every}; stable path {sim.smdr_path})"
+        )
     if sim.terminal is not None:
         pending = sim.terminal.session.pending
-        lines.append(f"pbx-sim: terminal at {sim.terminal.where}"
-                     + (f", {pending!r} typed without Enter" if pending else ""))
+        lines.append(
+            f"pbx-sim: terminal at {sim.terminal.where}"
+            + (f", {pending!r} typed without Enter" if pending else "")
+        )
     if sim.faults:
         lines.append("pbx-sim: faults: " + ", ".join(sorted(sim.faults)))
     return lines
@@ -237,4 +301,5 @@ def _printer():
     def out(text: str) -> None:
         with lock:
             print(text, flush=True)
+
     return out

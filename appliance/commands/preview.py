@@ -30,34 +30,56 @@ DEFAULT_DAYS = 7
 
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser(
-        NAME, help="list the changes of mode a schedule file makes",
+        NAME,
+        help="list the changes of mode a schedule file makes",
         description="List the changes of mode that a schedule (the JSON the web page "
-                    "edits and GET /api/v1/schedule returns) makes: the mode in force at "
-                    "local midnight starting DATE, then every change in the next N days, "
-                    "each with its reason. Nothing is switched.")
-    parser.add_argument("--schedule", metavar="FILE", default=None,
-                        help="the schedule as JSON; '-' reads standard input (default: "
-                             "the schedule in force, read from the data directory)")
-    parser.add_argument("--data", metavar="DIR", default=None,
-                        help="without --schedule: the data directory (default "
-                             "/var/lib/nightswitch)")
-    parser.add_argument("--from", dest="start", metavar="DATE",
-                        help="the first local date, YYYY-MM-DD (default: today in the "
-                             "schedule's time zone)")
-    parser.add_argument("--days", metavar="N",
-                        help=f"how many days, 1 to {MAX_PREVIEW_DAYS} (default: "
-                             f"{DEFAULT_DAYS})")
-    parser.add_argument("--json", action="store_true",
-                        help='print [{"at", "mode", "reason"}] instead of a table')
+        "edits and GET /api/v1/schedule returns) makes: the mode in force at "
+        "local midnight starting DATE, then every change in the next N days, "
+        "each with its reason. Nothing is switched.",
+    )
+    parser.add_argument(
+        "--schedule",
+        metavar="FILE",
+        default=None,
+        help="the schedule as JSON; '-' reads standard input (default: "
+        "the schedule in force, read from the data directory)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="without --schedule: the data directory (default /var/lib/nightswitch)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="DATE",
+        help="the first local date, YYYY-MM-DD (default: today in the schedule's time zone)",
+    )
+    parser.add_argument(
+        "--days",
+        metavar="N",
+        help=f"how many days, 1 to {MAX_PREVIEW_DAYS} (default: {DEFAULT_DAYS})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help='print [{"at", "mode", "reason"}] instead of a table'
+    )
     # Not the common --config: its default path would make every preview depend on an
     # installed config, and modes are checked only where a config is given
     # (docs/design.md#the-api-and-the-command-line).
-    parser.add_argument("--config", metavar="PATH", default=None,
-                        help="also check the schedule's modes against what this config's "
-                             "actuators can produce")
-    parser.add_argument("--zone", metavar="NAME", default=None,
-                        help="the zone whose actuators count, or whose saved schedule is "
-                             "shown (default: the config's first zone)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="also check the schedule's modes against what this config's actuators can produce",
+    )
+    parser.add_argument(
+        "--zone",
+        metavar="NAME",
+        default=None,
+        help="the zone whose actuators count, or whose saved schedule is "
+        "shown (default: the config's first zone)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -70,24 +92,36 @@ def _parse_args(args) -> tuple[date | None, int]:
                 raise ValueError
             start = date.fromisoformat(args.start)
         except ValueError:
-            errors.append(FieldError("--from", f"{args.start!r} is not a date; use "
-                                               "YYYY-MM-DD, such as 2026-12-21"))
+            errors.append(
+                FieldError(
+                    "--from", f"{args.start!r} is not a date; use YYYY-MM-DD, such as 2026-12-21"
+                )
+            )
     days = DEFAULT_DAYS
     if args.days is not None:
         try:
             days = int(args.days, 10)
             if not 1 <= days <= MAX_PREVIEW_DAYS:
-                errors.append(FieldError("--days", f"{days} is out of range; use a whole "
-                                                   f"number from 1 to {MAX_PREVIEW_DAYS}"))
+                errors.append(
+                    FieldError(
+                        "--days",
+                        f"{days} is out of range; use a whole number from 1 to {MAX_PREVIEW_DAYS}",
+                    )
+                )
         except ValueError:
-            errors.append(FieldError("--days", f"{args.days!r} is not a number; use a whole "
-                                               f"number from 1 to {MAX_PREVIEW_DAYS}"))
+            errors.append(
+                FieldError(
+                    "--days",
+                    f"{args.days!r} is not a number; use a whole "
+                    f"number from 1 to {MAX_PREVIEW_DAYS}",
+                )
+            )
     if args.data is not None and args.schedule is not None:
-        errors.append(FieldError("--data", "reads the schedule in force; leave it out with "
-                                           "--schedule FILE"))
+        errors.append(
+            FieldError("--data", "reads the schedule in force; leave it out with --schedule FILE")
+        )
     if args.zone is not None and args.config is None and args.schedule is not None:
-        errors.append(FieldError("--zone", "needs --config: zones are defined in the "
-                                           "config file"))
+        errors.append(FieldError("--zone", "needs --config: zones are defined in the config file"))
     if errors:
         raise ValidationError(errors)
     return start, days
@@ -106,8 +140,14 @@ def _allowed_modes(args) -> set[str] | None:
     config = load_config(args.config)
     zone = args.zone if args.zone is not None else config.zone_names[0]
     if zone not in config.zone_names:
-        raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
-                                                    f"zones: {', '.join(config.zone_names)}")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "--zone",
+                    f"no zone {zone!r} in {args.config}; zones: {', '.join(config.zone_names)}",
+                )
+            ]
+        )
     return config.zone_modes(zone)
 
 
@@ -132,36 +172,46 @@ def _in_force(args):
 
     data_dir = Path(args.data or DEFAULT_DATA)
     if not (data_dir / "nightswitch.db").is_file():
-        raise NightswitchError(f"{data_dir}: no saved schedule here (no nightswitch.db); "
-                               "give --data DIR, or --schedule FILE to preview a file")
+        raise NightswitchError(
+            f"{data_dir}: no saved schedule here (no nightswitch.db); "
+            "give --data DIR, or --schedule FILE to preview a file"
+        )
     config_path = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
     config = load_config(config_path) if config_path else None
     with Store(data_dir) as store:
         zones = config.zone_names if config else store.schedule_zones()
         zone = args.zone or (zones[0] if zones else "main")
         if config is not None and zone not in config.zone_names:
-            raise ValidationError([FieldError("--zone", f"no zone {zone!r} in the config; "
-                                                        f"zones: {', '.join(zones)}")])
+            raise ValidationError(
+                [FieldError("--zone", f"no zone {zone!r} in the config; zones: {', '.join(zones)}")]
+            )
         data = store.get_schedule(zone)
         if data is None:
             raise NightswitchError(f"{data_dir}: zone {zone!r} has no saved schedule")
         history = store.schedule_history(zone, limit=1)
         calendars = [c for c in (config.calendars if config else []) if c.zone == zone]
-        layers = layers_from_store(calendars, store, now=now(),
-                                   timezone=config.timezone if config else data["timezone"])
+        layers = layers_from_store(
+            calendars, store, now=now(), timezone=config.timezone if config else data["timezone"]
+        )
         copies = {c.name: store.get_calendar_copy(c.key) for c in calendars}
     try:
-        schedule = parse_schedule(data, allowed_modes=config.zone_modes(zone)
-                                  if config else None)
+        schedule = parse_schedule(data, allowed_modes=config.zone_modes(zone) if config else None)
     except ValidationError:
-        schedule = parse_schedule(data)     # in force all the same; `check` reports it
+        schedule = parse_schedule(data)  # in force all the same; `check` reports it
     schedule = schedule.with_layers(*layers.get(zone, ()))
-    note = f"Schedule in force for zone {zone}: version {history[0]['version']}" \
-        if history else f"Schedule in force for zone {zone}"
+    note = (
+        f"Schedule in force for zone {zone}: version {history[0]['version']}"
+        if history
+        else f"Schedule in force for zone {zone}"
+    )
     if calendars:
         fetched_tz = ZoneInfo(schedule.timezone)
-        parts = [f"{name} (fetched {stamp(copy['fetched_at'], fetched_tz, seconds=False)})"
-                 if copy else f"{name} (never fetched)" for name, copy in copies.items()]
+        parts = [
+            f"{name} (fetched {stamp(copy['fetched_at'], fetched_tz, seconds=False)})"
+            if copy
+            else f"{name} (never fetched)"
+            for name, copy in copies.items()
+        ]
         note += ", with calendars " + ", ".join(parts)
     return schedule, note
 
@@ -177,16 +227,15 @@ def run(args) -> int:
         try:
             schedule = parse_schedule(data, allowed_modes=allowed)
         except ValidationError as exc:
-            raise ValidationError(exc.errors,
-                                  "<stdin>" if args.schedule == "-" else args.schedule) \
-                from None
+            raise ValidationError(
+                exc.errors, "<stdin>" if args.schedule == "-" else args.schedule
+            ) from None
     if start is None:
         start = _today(schedule.timezone)
     try:
         check_preview_span(start, days)
     except ValidationError as exc:
-        raise ValidationError([FieldError(f"--{e.field}", e.message)
-                               for e in exc.errors]) from None
+        raise ValidationError([FieldError(f"--{e.field}", e.message) for e in exc.errors]) from None
     entries = preview(schedule, start, days)
     if args.json:
         text = json.dumps(transitions_to_json(entries), indent=2, ensure_ascii=False)
@@ -194,5 +243,5 @@ def run(args) -> int:
         text = format_preview(entries, timezone=schedule.timezone, start=start, days=days)
         if note:
             text = f"{note}\n{text}"
-    emit(text)      # `nightswitch preview ... | head`: the reader may leave early
+    emit(text)  # `nightswitch preview ... | head`: the reader may leave early
     return 0

@@ -15,8 +15,13 @@ class JournalFormatter(logging.Formatter):
     """Prefix each line with its syslog priority (``<4>`` for a warning), which journald
     reads from a service's stdout/stderr; journald adds its own timestamps."""
 
-    PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6,
-                logging.DEBUG: 7}
+    PRIORITY = {
+        logging.CRITICAL: 2,
+        logging.ERROR: 3,
+        logging.WARNING: 4,
+        logging.INFO: 6,
+        logging.DEBUG: 7,
+    }
 
     def __init__(self):
         super().__init__("%(name)s: %(message)s")
@@ -28,16 +33,21 @@ class JournalFormatter(logging.Formatter):
 
 def register(subparsers, common) -> None:
     p = subparsers.add_parser(
-        "run", parents=[common.config, common.data],
+        "run",
+        parents=[common.config, common.data],
         help="run the appliance daemon (systemd runs this)",
         description="Run the appliance in the foreground: drive the relays, LEDs and PBX link, "
-                    "serve the web page, log to stdout for journald. SIGTERM stops it with every "
-                    "relay de-energized. With --mock-pins it runs on a PC: the relays, LEDs and "
-                    "key switch are gpiozero's mock pins, while the serial port and the clock "
-                    "are real, to rehearse against a real PBX through a USB-serial cable.")
-    p.add_argument("--mock-pins", action="store_true",
-                   help="use gpiozero's MockFactory for every pin (no GPIO needed: a PC or "
-                        "laptop) and the real serial ports of the config")
+        "serve the web page, log to stdout for journald. SIGTERM stops it with every "
+        "relay de-energized. With --mock-pins it runs on a PC: the relays, LEDs and "
+        "key switch are gpiozero's mock pins, while the serial port and the clock "
+        "are real, to rehearse against a real PBX through a USB-serial cable.",
+    )
+    p.add_argument(
+        "--mock-pins",
+        action="store_true",
+        help="use gpiozero's MockFactory for every pin (no GPIO needed: a PC or "
+        "laptop) and the real serial ports of the config",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,12 +65,20 @@ def run(args) -> int:
         from gpiozero.pins.mock import MockFactory
 
         pin_factory = MockFactory()
-        log.warning("mock pins: no relay, LED or key switch is real; serial ports are: %s",
-                    ", ".join(f"{a['name']} on {a['port']}" for a in config.actuators
-                              if a["type"] == "serial") or "none in the config")
+        log.warning(
+            "mock pins: no relay, LED or key switch is real; serial ports are: %s",
+            ", ".join(
+                f"{a['name']} on {a['port']}" for a in config.actuators if a["type"] == "serial"
+            )
+            or "none in the config",
+        )
     try:
-        appliance = Appliance(config, args.data, pin_factory=pin_factory,
-                              clock=system_clock_from_env(config.clock_sync))
+        appliance = Appliance(
+            config,
+            args.data,
+            pin_factory=pin_factory,
+            clock=system_clock_from_env(config.clock_sync),
+        )
     except GPIOZeroError as exc:
         raise NightswitchError(
             f"cannot open the GPIO pins ({exc}); on a Raspberry Pi check that python3-lgpio is "

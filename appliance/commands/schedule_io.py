@@ -34,55 +34,75 @@ DEFAULT_ZONE = "main"
 
 def register(subparsers, common) -> None:
     parser = subparsers.add_parser(
-        NAME, help="export, import, list and roll back the schedule",
+        NAME,
+        help="export, import, list and roll back the schedule",
         description="Export and import a zone's schedule as JSON (the same shape as the web "
-                    "page and GET /api/v1/schedule), list its saved versions, and put an "
-                    "old version back. Works without the daemon.")
+        "page and GET /api/v1/schedule), list its saved versions, and put an "
+        "old version back. Works without the daemon.",
+    )
     sub = parser.add_subparsers(dest="schedule_command", metavar="ACTION")
     sub.required = True
-    zone_help = ("the zone (default: the config's first zone, or the only zone with a "
-                 f"schedule, or '{DEFAULT_ZONE}')")
+    zone_help = (
+        "the zone (default: the config's first zone, or the only zone with a "
+        f"schedule, or '{DEFAULT_ZONE}')"
+    )
 
-    export = sub.add_parser("export", parents=[common.data, common.config],
-                            help="write the schedule as JSON",
-                            description="Write the zone's schedule as pretty JSON to FILE, "
-                                        "or to standard output.")
+    export = sub.add_parser(
+        "export",
+        parents=[common.data, common.config],
+        help="write the schedule as JSON",
+        description="Write the zone's schedule as pretty JSON to FILE, or to standard output.",
+    )
     export.add_argument("file", metavar="FILE", nargs="?", help="where to write (default: stdout)")
     export.add_argument("--zone", metavar="NAME", help=zone_help)
-    export.add_argument("--version", dest="version", metavar="N",
-                        help="an older saved version (see 'schedule history')")
+    export.add_argument(
+        "--version",
+        dest="version",
+        metavar="N",
+        help="an older saved version (see 'schedule history')",
+    )
     export.set_defaults(func=run_export)
 
-    imp = sub.add_parser("import", parents=[common.data, common.config],
-                         help="check a JSON schedule and save it as the newest version",
-                         description="Check a JSON schedule and save it as the zone's newest "
-                                     "version. When the config file exists, its modes are "
-                                     "checked against what the zone's actuators can produce. "
-                                     "A schedule with errors changes nothing; every error is "
-                                     "listed and the exit code is 2.")
+    imp = sub.add_parser(
+        "import",
+        parents=[common.data, common.config],
+        help="check a JSON schedule and save it as the newest version",
+        description="Check a JSON schedule and save it as the zone's newest "
+        "version. When the config file exists, its modes are "
+        "checked against what the zone's actuators can produce. "
+        "A schedule with errors changes nothing; every error is "
+        "listed and the exit code is 2.",
+    )
     imp.add_argument("file", metavar="FILE", help="the schedule as JSON; '-' reads stdin")
     imp.add_argument("--zone", metavar="NAME", help=zone_help)
     imp.set_defaults(func=run_import)
 
-    hist = sub.add_parser("history", parents=[common.data, common.config],
-                          help="list the saved versions",
-                          description="List the zone's saved schedule versions, newest first.")
+    hist = sub.add_parser(
+        "history",
+        parents=[common.data, common.config],
+        help="list the saved versions",
+        description="List the zone's saved schedule versions, newest first.",
+    )
     hist.add_argument("--zone", metavar="NAME", help=zone_help)
     hist.add_argument("--limit", metavar="N", default="20", help="how many (default 20)")
     hist.add_argument("--json", action="store_true", help="print JSON")
     hist.set_defaults(func=run_history)
 
-    back = sub.add_parser("rollback", parents=[common.data, common.config],
-                          help="make an old version the schedule again",
-                          description="Save a copy of an old version as the newest version. "
-                                      "History is never rewritten: the rollback is itself a "
-                                      "new version.")
+    back = sub.add_parser(
+        "rollback",
+        parents=[common.data, common.config],
+        help="make an old version the schedule again",
+        description="Save a copy of an old version as the newest version. "
+        "History is never rewritten: the rollback is itself a "
+        "new version.",
+    )
     back.add_argument("version", metavar="VERSION", help="the version to go back to")
     back.add_argument("--zone", metavar="NAME", help=zone_help)
     back.set_defaults(func=run_rollback)
 
 
 # -- helpers ---------------------------------------------------------------------------
+
 
 def _load_config(args):
     """The installer's config if the file exists, else None (imported lazily: a fresh
@@ -99,11 +119,17 @@ def _zone(args, store: Store, config) -> str:
     if args.zone is not None:
         check = Checker()
         zone = check.zone("--zone", args.zone)
-        if zone is None:                  # its problem is in check
+        if zone is None:  # its problem is in check
             raise ValidationError(check.errors)
         if config is not None and zone not in config.zone_names:
-            raise ValidationError([FieldError("--zone", f"no zone {zone!r} in {args.config}; "
-                                                        f"zones: {', '.join(config.zone_names)}")])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "--zone",
+                        f"no zone {zone!r} in {args.config}; zones: {', '.join(config.zone_names)}",
+                    )
+                ]
+            )
         return zone
     if config is not None:
         return config.zone_names[0]
@@ -112,8 +138,14 @@ def _zone(args, store: Store, config) -> str:
         return DEFAULT_ZONE
     if len(zones) == 1:
         return zones[0]
-    raise ValidationError([FieldError("--zone", f"this site has several zones "
-                                                f"({', '.join(zones)}); choose one with --zone")])
+    raise ValidationError(
+        [
+            FieldError(
+                "--zone",
+                f"this site has several zones ({', '.join(zones)}); choose one with --zone",
+            )
+        ]
+    )
 
 
 def _allowed_modes(config, zone):
@@ -135,6 +167,7 @@ def _natural_order(data: dict) -> dict:
 
 # -- commands --------------------------------------------------------------------------
 
+
 def run_export(args) -> int:
     config = _load_config(args)
     with Store(args.data) as store:
@@ -143,13 +176,16 @@ def run_export(args) -> int:
             number = parse_whole_number(args.version, "--version")
             data = store.get_schedule_version(zone, number)
             if data is None:
-                raise ValidationError([FieldError("--version", f"zone {zone!r} has no schedule "
-                                                               f"version {number}")])
+                raise ValidationError(
+                    [FieldError("--version", f"zone {zone!r} has no schedule version {number}")]
+                )
         else:
             data = store.get_schedule(zone)
             if data is None:
-                raise NightswitchError(f"zone {zone!r} has no saved schedule yet; import one "
-                                       "with: nightswitch schedule import FILE")
+                raise NightswitchError(
+                    f"zone {zone!r} has no saved schedule yet; import one "
+                    "with: nightswitch schedule import FILE"
+                )
     text = json.dumps(_natural_order(data), indent=2, ensure_ascii=False) + "\n"
     if args.file in (None, "-"):
         sys.stdout.write(text)
@@ -190,9 +226,15 @@ def run_history(args) -> int:
         print(f"zone {zone} has no saved schedule yet")
     else:
         tz = site_tz(args)
-        rows = [[str(h["version"]), stamp(h["saved_at"], tz, seconds=False), h["by"],
-                 f"copy of version {h['restored_from']}" if "restored_from" in h else ""]
-                for h in history]
+        rows = [
+            [
+                str(h["version"]),
+                stamp(h["saved_at"], tz, seconds=False),
+                h["by"],
+                f"copy of version {h['restored_from']}" if "restored_from" in h else "",
+            ]
+            for h in history
+        ]
         emit(table(rows, ["VERSION", "SAVED", "BY", "NOTE"]))
     return 0
 

@@ -34,15 +34,17 @@ def installer_name(args, asker) -> str:
     name = args.installer
     if name is None:
         if asker.yes:
-            raise NightswitchError("--installer NAME is needed with --yes: the report names "
-                                   "who commissioned the site")
+            raise NightswitchError(
+                "--installer NAME is needed with --yes: the report names who commissioned the site"
+            )
         name = asker.prompt("Your name, for the report and the log: ")
     name = " ".join(str(name).split())
     if not name:
-        raise NightswitchError("the installer's name is empty; give --installer \"First Last\"")
+        raise NightswitchError('the installer\'s name is empty; give --installer "First Last"')
     if len(name) > MAX_NAME or not name.isprintable():
-        raise NightswitchError(f"the installer's name must be printable text of at most "
-                               f"{MAX_NAME} characters")
+        raise NightswitchError(
+            f"the installer's name must be printable text of at most {MAX_NAME} characters"
+        )
     return name
 
 
@@ -54,8 +56,11 @@ def secret_values(value, *, secret=False) -> list[str]:
     found = []
     if isinstance(value, dict):
         for key, item in value.items():
-            found += secret_values(item, secret=secret or (
-                isinstance(key, str) and any(w in key.lower() for w in SECRET_WORDS)))
+            found += secret_values(
+                item,
+                secret=secret
+                or (isinstance(key, str) and any(w in key.lower() for w in SECRET_WORDS)),
+            )
     elif isinstance(value, list):
         for item in value:
             found += secret_values(item, secret=secret)
@@ -69,8 +74,9 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def report_data(config, run, *, installer: str, simulated: bool, started: datetime,
-                finished: datetime) -> dict:
+def report_data(
+    config, run, *, installer: str, simulated: bool, started: datetime, finished: datetime
+) -> dict:
     """Everything the report shows, as plain data (the JSON twin holds the same)."""
     from appliance.control.commissioning_results import summary
     from appliance.control.site_facts import versions, wiring
@@ -102,15 +108,22 @@ def _build(config, data, simulate: bool):
         from gpiozero.pins.mock import MockFactory
 
         config.clock_sync = "always"
-        return Appliance(config, data, pin_factory=MockFactory(), clock=simulated_clock(),
-                         simulate=True, web=False)
+        return Appliance(
+            config,
+            data,
+            pin_factory=MockFactory(),
+            clock=simulated_clock(),
+            simulate=True,
+            web=False,
+        )
     try:
         return Appliance(config, data, clock=system_clock_from_env(config.clock_sync), web=False)
     except GPIOZeroError as exc:
         raise NightswitchError(
             f"cannot open the GPIO pins ({exc}); on a Raspberry Pi check that python3-lgpio "
             "is installed and the user is in the gpio group; on a PC rehearse with "
-            "nightswitch test all --simulate") from None
+            "nightswitch test all --simulate"
+        ) from None
 
 
 def _interrupt(signum, frame):
@@ -151,31 +164,36 @@ def run(args, asker) -> int:
             installer = OnSiteInstaller(asker)
         # Only the controller and its workers: see the module docstring.
         appliance.controller.start()
-        walk = CommissioningRun(appliance, installer, by=name, seconds=args.seconds,
-                                out=asker.out)
+        walk = CommissioningRun(appliance, installer, by=name, seconds=args.seconds, out=asker.out)
         steps = walk.run()
     finally:
         appliance.stop()
     finished = datetime.now(tz)
-    data_report = report_data(config, walk, installer=name, simulated=args.simulate,
-                              started=started, finished=finished)
+    data_report = report_data(
+        config, walk, installer=name, simulated=args.simulate, started=started, finished=finished
+    )
     data_report["duration"] = _duration(time.monotonic() - t0)
     try:
-        path = commissioning_report.save(data, data_report, at=finished,
-                                         secrets=secret_values(config.raw or {}))
+        path = commissioning_report.save(
+            data, data_report, at=finished, secrets=secret_values(config.raw or {})
+        )
     except (OSError, ValueError) as exc:
         raise NightswitchError(f"the commissioning report could not be written: {exc}") from None
     counts = summary(steps)
     asker.out(f"commissioning report: {path}")
     failed = [s.title for s in steps if s.result == FAILED]
     if walk.stopped:
-        raise NightswitchError(f"test all stopped: {walk.stopped}; the report of what was "
-                               f"done is in {path}")
+        raise NightswitchError(
+            f"test all stopped: {walk.stopped}; the report of what was done is in {path}"
+        )
     if failed:
-        raise NightswitchError(f"test all: {len(failed)} step(s) failed: {', '.join(failed)}; "
-                               f"see {path}")
-    asker.out(f"test all: {counts['passed']} step(s) passed, {counts['unconfirmed']} done "
-              f"but not confirmed, {counts['skipped']} skipped")
+        raise NightswitchError(
+            f"test all: {len(failed)} step(s) failed: {', '.join(failed)}; see {path}"
+        )
+    asker.out(
+        f"test all: {counts['passed']} step(s) passed, {counts['unconfirmed']} done "
+        f"but not confirmed, {counts['skipped']} skipped"
+    )
     return 0
 
 

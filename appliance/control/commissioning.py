@@ -54,8 +54,10 @@ def describe_relay_test(result: dict) -> str:
     of a relay that never opened)."""
     verb = "opened" if result["shown"] == "open" else "closed"
     back = "closed" if result["shown"] == "open" else "opened"
-    text = (f"relay {result['relay']} was {result['was']}: {verb} for {result['seconds']:g} s, "
-            f"then {back} again")
+    text = (
+        f"relay {result['relay']} was {result['was']}: {verb} for {result['seconds']:g} s, "
+        f"then {back} again"
+    )
     if result.get("interrupted"):
         text += " (ended early: the mode changed)"
     return text

@@ -61,6 +61,7 @@ HOLIDAY_LIMIT = 12
 #: The sources of a date that is not an ordinary working day.
 CLOSED_SOURCES = ("holiday", "exception", "calendar", "company")
 
+
 class CommissioningRun:
     """The walk through every step, on a built appliance whose controller runs.
 

@@ -92,8 +92,9 @@ class ApplianceInterface(Protocol):
     def unsubscribe(self, q) -> None: ...
     def schedule_in_force(self, zone: str | None = None): ...
     def plan_override(self, zone: str | None, mode: str, until) -> OverridePlan: ...
-    def set_override(self, zone: str | None, mode: str, until, *, by: str,
-                     source: str = "web") -> dict: ...
+    def set_override(
+        self, zone: str | None, mode: str, until, *, by: str, source: str = "web"
+    ) -> dict: ...
     def cancel_override(self, zone: str | None, *, by: str, source: str = "web") -> dict: ...
     def retry(self, zone: str | None, *, by: str, source: str = "web") -> dict: ...
     def get_schedule(self, zone: str | None = None) -> dict: ...
@@ -126,11 +127,13 @@ class ApplianceFacade:
         self._metrics = metrics
         self._last_pbx_test = None
         self.site = SiteInfo(
-            name=config.site_name, timezone=config.timezone,
+            name=config.site_name,
+            timezone=config.timezone,
             zones=tuple((z.name, z.label) for z in config.zones),
             public_status=bool(getattr(config, "public_status", False)),
             smdr=mask_secrets(config.smdr) if config.smdr else None,
-            allowed_hosts=tuple(getattr(config, "allowed_hosts", ()) or ()))
+            allowed_hosts=tuple(getattr(config, "allowed_hosts", ()) or ()),
+        )
 
     # -- time and zones ----------------------------------------------------------------
     def now(self) -> datetime:
@@ -165,8 +168,9 @@ class ApplianceFacade:
         value = until if isinstance(until, datetime) else parse_until(until, self.site.tz, now)
         change = next_schedule_change(schedule, now) if value == "next" else None
         end = resolve_end(value, now, change.at if change else None)
-        return OverridePlan(mode, value, end,
-                            confirm_question(mode, end, now, self.site.tz, schedule))
+        return OverridePlan(
+            mode, value, end, confirm_question(mode, end, now, self.site.tz, schedule)
+        )
 
     def set_override(self, zone, mode, until, *, by, source="web") -> dict:
         return self._controller.set_override(zone, mode, until, by=by, source=source)
@@ -252,8 +256,9 @@ class ApplianceFacade:
         thread; ``[{"target", "ok", "detail"}]``."""
         from appliance.outputs.alerts import send_test
 
-        return send_test(self._config, by=by, now=self.now(), store=self._controller.store,
-                         only=only)
+        return send_test(
+            self._config, by=by, now=self.now(), store=self._controller.store, only=only
+        )
 
     def metrics(self, *, intake=None, engine=None):
         """The :class:`~appliance.outputs.metrics.Metrics` of this appliance (made on
@@ -304,10 +309,18 @@ class ApplianceFacade:
 
 
 def _test_seconds(seconds) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not 0.05 <= seconds <= MAX_TEST_SECONDS:
-        raise ValidationError([FieldError("seconds", "must be a number of seconds from 0.05 "
-                                                     f"to {MAX_TEST_SECONDS:g}")])
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0.05 <= seconds <= MAX_TEST_SECONDS
+    ):
+        raise ValidationError(
+            [
+                FieldError(
+                    "seconds", f"must be a number of seconds from 0.05 to {MAX_TEST_SECONDS:g}"
+                )
+            ]
+        )
     return float(seconds)
 
 
@@ -331,19 +344,23 @@ def confirm_question(mode: str, end, now, tz, schedule) -> str | None:
     from appliance.timetext import duration, when
 
     if end is not None and end - now <= CONFIRM_AFTER:
-        return None                 # first: the schedule walk below is most of the cost
+        return None  # first: the schedule walk below is most of the cost
     change = first_other_change(schedule, now, mode)
     scheduled = decide(now, schedule).mode
-    past = (f" The schedule has them in {scheduled.upper()} now." if scheduled != mode
-            else "")
+    past = f" The schedule has them in {scheduled.upper()} now." if scheduled != mode else ""
     if change is not None and (end is None or end > change.at):
-        past += (f" It overrules the schedule's change to {change.mode} at "
-                 f"{when(change.at, now, tz)}.")
+        past += (
+            f" It overrules the schedule's change to {change.mode} at {when(change.at, now, tz)}."
+        )
     if end is None:
-        return (f"Keep the phones in {mode.upper()} until someone cancels it? It will not "
-                "end by itself." + past)
-    return (f"Keep the phones in {mode.upper()} until {when(end, now, tz)}? That is "
-            f"{duration((end - now).total_seconds())} from now." + past)
+        return (
+            f"Keep the phones in {mode.upper()} until someone cancels it? It will not "
+            "end by itself." + past
+        )
+    return (
+        f"Keep the phones in {mode.upper()} until {when(end, now, tz)}? That is "
+        f"{duration((end - now).total_seconds())} from now." + past
+    )
 
 
 def mask_secrets(value):
@@ -351,8 +368,11 @@ def mask_secrets(value):
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            if isinstance(key, str) and any(w in key.lower() for w in SECRET_WORDS) \
-                    and not isinstance(item, (dict, list)):
+            if (
+                isinstance(key, str)
+                and any(w in key.lower() for w in SECRET_WORDS)
+                and not isinstance(item, (dict, list))
+            ):
                 out[key] = "********" if item not in (None, "") else item
             else:
                 out[key] = mask_secrets(item)
@@ -369,19 +389,37 @@ def config_text(config) -> str:
         # A calendar's secret address carries its key in the URL itself.
         from appliance.inputs.calendars.fetch import redact_url
 
-        raw["calendars"] = [{k: redact_url(v) if k in ("url", "caldav_url")
-                             and isinstance(v, str) else v for k, v in item.items()}
-                            if isinstance(item, dict) else item for item in raw["calendars"]]
+        raw["calendars"] = [
+            {
+                k: redact_url(v) if k in ("url", "caldav_url") and isinstance(v, str) else v
+                for k, v in item.items()
+            }
+            if isinstance(item, dict)
+            else item
+            for item in raw["calendars"]
+        ]
     try:
         text = tomli_w.dumps(mask_secrets(raw))
     except (TypeError, ValueError) as exc:
         return f"# the config cannot be shown as TOML: {exc}"
     # tomli_w puts every array item on a line of its own; a pin list reads better on one.
-    return re.sub(r"\[\n((?:[ \t]+[^\n\[\]{}]+,\n)+)\]",
-                  lambda m: "[" + ", ".join(item.strip().rstrip(",")
-                                            for item in m.group(1).splitlines()) + "]", text)
+    return re.sub(
+        r"\[\n((?:[ \t]+[^\n\[\]{}]+,\n)+)\]",
+        lambda m: (
+            "[" + ", ".join(item.strip().rstrip(",") for item in m.group(1).splitlines()) + "]"
+        ),
+        text,
+    )
 
 
-__all__ = ["ApplianceFacade", "ApplianceInterface", "CONFIRM_AFTER", "OverridePlan",
-           "SiteInfo", "config_text", "confirm_question", "first_other_change",
-           "mask_secrets"]
+__all__ = [
+    "ApplianceFacade",
+    "ApplianceInterface",
+    "CONFIRM_AFTER",
+    "OverridePlan",
+    "SiteInfo",
+    "config_text",
+    "confirm_question",
+    "first_other_change",
+    "mask_secrets",
+]

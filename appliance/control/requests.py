@@ -211,11 +211,17 @@ class Requests:
         parsed = parse_schedule(data, allowed_modes=state.modes)
 
         def do():
-            if (state.schedule_version is not None and FaultKind.CONFIG not in state.faults
-                    and state.base_schedule is not None
-                    and schedule_to_json(parsed) == schedule_to_json(state.base_schedule)):
-                return {"version": state.schedule_version, "changed": False,
-                        "status": self._zone_status(state)}
+            if (
+                state.schedule_version is not None
+                and FaultKind.CONFIG not in state.faults
+                and state.base_schedule is not None
+                and schedule_to_json(parsed) == schedule_to_json(state.base_schedule)
+            ):
+                return {
+                    "version": state.schedule_version,
+                    "changed": False,
+                    "status": self._zone_status(state),
+                }
             version = self.store.save_schedule(state.name, data, by=by, at=self.clock.now())
             self._put_in_force(
                 state, parsed, data, version, by, f"schedule saved (version {version})"

@@ -641,16 +641,25 @@ class ActuatorWorker:
         worker, the one thread that uses its port, then the zone's mode applied again (the
         test switches the PBX through its modes). The future holds the test's result plus
         ``reasserted``."""
+
         def job():
             try:
                 result = actuator.test_dialogue()
             finally:
-                self.done = None        # whatever happened, the mode is applied again
+                self.done = None  # whatever happened, the mode is applied again
             result["reasserted"] = self._wanted
-            self.report(Outcome(self.zone, OutcomeKind.TESTED, self._wanted,
-                                f"PBX dialogue test of {actuator.name}: "
-                                + ("every step worked" if result["ok"] else "FAILED"), by=by))
+            self.report(
+                Outcome(
+                    self.zone,
+                    OutcomeKind.TESTED,
+                    self._wanted,
+                    f"PBX dialogue test of {actuator.name}: "
+                    + ("every step worked" if result["ok"] else "FAILED"),
+                    by=by,
+                )
+            )
             return result
+
         return self.submit(job)
 
     def relays(self) -> dict:

@@ -83,8 +83,13 @@ def _timedatectl_synchronized() -> bool | None:
     if shutil.which("timedatectl") is None:
         return None
     try:
-        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                             capture_output=True, text=True, timeout=3, check=False)
+        out = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     value = out.stdout.strip()
@@ -121,12 +126,19 @@ class SystemClock:
         presses does not start ``timedatectl`` for each.
     """
 
-    def __init__(self, sync_policy: str = "timesyncd", *, flag_path: Path = TIMESYNC_FLAG,
-                 rtc_sysfs: Path = Path("/sys/class/rtc/rtc0/since_epoch"),
-                 recheck_s: float = 10.0, ask_timedated=_timedatectl_synchronized):
+    def __init__(
+        self,
+        sync_policy: str = "timesyncd",
+        *,
+        flag_path: Path = TIMESYNC_FLAG,
+        rtc_sysfs: Path = Path("/sys/class/rtc/rtc0/since_epoch"),
+        recheck_s: float = 10.0,
+        ask_timedated=_timedatectl_synchronized,
+    ):
         if sync_policy not in SYNC_POLICIES:
-            raise ValueError(f"sync_policy must be one of {', '.join(SYNC_POLICIES)}, "
-                             f"not {sync_policy!r}")
+            raise ValueError(
+                f"sync_policy must be one of {', '.join(SYNC_POLICIES)}, not {sync_policy!r}"
+            )
         self.sync_policy = sync_policy
         self.flag_path = Path(flag_path)
         self.rtc_sysfs = Path(rtc_sysfs)
@@ -143,8 +155,9 @@ class SystemClock:
 
     def _rtc_trusted(self) -> bool:
         rtc = _rtc_time(self.rtc_sysfs)
-        return (rtc is not None and rtc >= RTC_FLOOR
-                and abs((rtc - self.now()).total_seconds()) < 600)
+        return (
+            rtc is not None and rtc >= RTC_FLOOR and abs((rtc - self.now()).total_seconds()) < 600
+        )
 
     def is_synchronized(self) -> bool:
         if self.sync_policy == "always" or self._synced_latch:
@@ -155,10 +168,12 @@ class SystemClock:
         self._checked_at = mono
         # Once the clock has been right since boot it stays right enough for switching at
         # minute resolution, even if a later NTP poll fails: latch it.
-        synced = (self.flag_path.exists()
-                  or (self.sync_policy == "rtc" and self._rtc_trusted())
-                  or self._ask_timedated() is True
-                  or _kernel_clock_synchronized() is True)
+        synced = (
+            self.flag_path.exists()
+            or (self.sync_policy == "rtc" and self._rtc_trusted())
+            or self._ask_timedated() is True
+            or _kernel_clock_synchronized() is True
+        )
         self._synced_latch = synced
         return synced
 
@@ -182,8 +197,9 @@ class SimClock:
         default 0 so nothing moves unless they advance it.
     """
 
-    def __init__(self, start: datetime | None = None, *, synchronized: bool = True,
-                 rate: float = 0.0):
+    def __init__(
+        self, start: datetime | None = None, *, synchronized: bool = True, rate: float = 0.0
+    ):
         if start is None:
             start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
         if start.tzinfo is None:
@@ -274,7 +290,7 @@ class SimClock:
                 if event.wait(max(real, 0.001)):
                     return True
                 continue
-            real = 0.05   # a frozen clock (tests) moves only by advance()/set(): poll it
+            real = 0.05  # a frozen clock (tests) moves only by advance()/set(): poll it
             with self._lock:
                 self._lock.wait(timeout=max(real, 0.001))
             if event.wait(0):

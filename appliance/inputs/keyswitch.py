@@ -23,18 +23,18 @@ from appliance.vocabulary import KeySwitchKind
 class PanelEvent(Enum):
     """What the key switch asks of the controller."""
 
-    POSITION = "position"      # three-position: a new position (Key) in `value`
-    FLIP = "flip"              # two-position: an override to `value` (a mode) until next
-    TOGGLE = "toggle"          # button press: toggle day/night until next
-    RELEASE_TO_AUTO = "auto"   # button hold: cancel the override
-    WIRING = "wiring"          # both contacts closed (value True) or cleared (False)
+    POSITION = "position"  # three-position: a new position (Key) in `value`
+    FLIP = "flip"  # two-position: an override to `value` (a mode) until next
+    TOGGLE = "toggle"  # button press: toggle day/night until next
+    RELEASE_TO_AUTO = "auto"  # button hold: cancel the override
+    WIRING = "wiring"  # both contacts closed (value True) or cleared (False)
 
 
 @dataclass(frozen=True)
 class KeyEvent:
     kind: PanelEvent
     value: object = None
-    by: str = "key switch"     # the reception push button beside a key says so
+    by: str = "key switch"  # the reception push button beside a key says so
 
 
 class PressAndHold:
@@ -198,8 +198,9 @@ class NoKey(KeySwitch):
 
 
 #: The kinds by their config name (``front_panel.key_switch``).
-KEY_SWITCHES: dict[str, KeySwitch] = {k.kind.value: k for k in (
-    ThreePosition(), TwoPosition(), Button(), NoKey())}
+KEY_SWITCHES: dict[str, KeySwitch] = {
+    k.kind.value: k for k in (ThreePosition(), TwoPosition(), Button(), NoKey())
+}
 
 
 def key_switch(kind: str) -> KeySwitch:
@@ -207,5 +208,4 @@ def key_switch(kind: str) -> KeySwitch:
     return KEY_SWITCHES[kind]
 
 
-__all__ = ["KEY_SWITCHES", "KeyEvent", "KeySwitch", "PanelEvent", "PressAndHold",
-           "key_switch"]
+__all__ = ["KEY_SWITCHES", "KeyEvent", "KeySwitch", "PanelEvent", "PressAndHold", "key_switch"]

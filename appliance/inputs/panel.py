@@ -153,13 +153,16 @@ class FrontPanel:
         self._button_debouncer = self._button = None
         try:
             for name in names:
-                self.inputs[name] = DigitalInputDevice(cfg.pins[name], pull_up=cfg.pull_up,
-                                                       pin_factory=pin_factory)
+                self.inputs[name] = DigitalInputDevice(
+                    cfg.pins[name], pull_up=cfg.pull_up, pin_factory=pin_factory
+                )
             if "button" in cfg.pins and not self.switch.momentary:
-                self.button = DigitalInputDevice(cfg.pins["button"], pull_up=cfg.pull_up,
-                                                 pin_factory=pin_factory)
-                self._button_debouncer = Debouncer(cfg.debounce_ms / 1000,
-                                                   bool(self.button.is_active))
+                self.button = DigitalInputDevice(
+                    cfg.pins["button"], pull_up=cfg.pull_up, pin_factory=pin_factory
+                )
+                self._button_debouncer = Debouncer(
+                    cfg.debounce_ms / 1000, bool(self.button.is_active)
+                )
                 self._button = PressAndHold(cfg.hold_s, by="reception button")
         except Exception:
             self.close()
@@ -233,8 +236,9 @@ class FrontPanel:
             if self.button is not None:
                 self._button_debouncer.observe(bool(self.button.is_active), now)
                 button = self._button_debouncer.settle(now)
-        events, self.wiring_fault = self.switch.events(accepted, self.wiring_fault,
-                                                       self._press, now)
+        events, self.wiring_fault = self.switch.events(
+            accepted, self.wiring_fault, self._press, now
+        )
         if self.button is not None:
             events += self._button.update(button, now)
         return events
@@ -248,5 +252,7 @@ class FrontPanel:
         self.leds.close()
 
     def __repr__(self) -> str:
-        return (f"<FrontPanel zone={self.zone} kind={self.kind} position={self.position.value}"
-                f"{' WIRING-FAULT' if self.wiring_fault else ''}>")
+        return (
+            f"<FrontPanel zone={self.zone} kind={self.kind} position={self.position.value}"
+            f"{' WIRING-FAULT' if self.wiring_fault else ''}>"
+        )

@@ -40,14 +40,21 @@ PREFIX = "commissioning-"
 NAME_RE = re.compile(r"^commissioning-\d{4}-\d{2}-\d{2}-\d{4}(?:-\d+)?\.html$")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-RESULT_WORDS = {"passed": "Passed", "failed": "Failed", "skipped": "Skipped",
-                "unconfirmed": "Done, not confirmed"}
+RESULT_WORDS = {
+    "passed": "Passed",
+    "failed": "Failed",
+    "skipped": "Skipped",
+    "unconfirmed": "Done, not confirmed",
+}
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["result_word"] = lambda r: RESULT_WORDS.get(r, r)
     return env
 
@@ -59,12 +66,16 @@ def render(report: dict, *, secrets=()) -> str:
     :param secrets: values that must not appear in it (the config's passwords).
     :raises ValueError: when one of *secrets* would appear in the report.
     """
-    html = _environment().get_template("commissioning_report.html").render(
-        r=report, words=RESULT_WORDS)
+    html = (
+        _environment()
+        .get_template("commissioning_report.html")
+        .render(r=report, words=RESULT_WORDS)
+    )
     for secret in secrets:
         if isinstance(secret, str) and len(secret) >= 3 and secret in html:
-            raise ValueError("a configured secret would appear in the commissioning report; "
-                             "it was not written")
+            raise ValueError(
+                "a configured secret would appear in the commissioning report; it was not written"
+            )
     return html
 
 
@@ -124,11 +135,16 @@ def latest(data_dir) -> dict | None:
             when = datetime.fromisoformat(finished)
             if when.tzinfo is None:
                 continue
-            found = {"name": html.name, "path": str(html), "finished": finished,
-                     "installer": str(data.get("installer", "?")),
-                     "overall": str(data.get("summary", {}).get("overall", "?")),
-                     "site": str(data.get("site", {}).get("name", "")),
-                     "simulated": bool(data.get("simulated")), "_at": when}
+            found = {
+                "name": html.name,
+                "path": str(html),
+                "finished": finished,
+                "installer": str(data.get("installer", "?")),
+                "overall": str(data.get("summary", {}).get("overall", "?")),
+                "site": str(data.get("site", {}).get("name", "")),
+                "simulated": bool(data.get("simulated")),
+                "_at": when,
+            }
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
         if best is None or _order(found) > _order(best):
@@ -140,7 +156,7 @@ def latest(data_dir) -> dict | None:
 
 def _order(found: dict) -> tuple:
     """Newest first by the end of the run; two in the same minute by their number."""
-    stem = found["name"][:-len(".html")]
+    stem = found["name"][: -len(".html")]
     number = int(stem.rsplit("-", 1)[1]) if stem.count("-") > 4 else 1
     return found["_at"], number
 

@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 
 #: Fault kinds always exported (0 when absent), so a rule can say "== 1" and a graph
 #: has a line from the start.
-FAULT_KINDS = ("actuator", "fallback", "link", "clock", "wiring", "store", "internal",
-               "config", "smdr")
+FAULT_KINDS = (
+    "actuator",
+    "fallback",
+    "link",
+    "clock",
+    "wiring",
+    "store",
+    "internal",
+    "config",
+    "smdr",
+)
 CONFIRM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
 
@@ -51,12 +60,19 @@ class SwitchCounter:
 
     def __init__(self, controller, registry: CollectorRegistry):
         self.controller = controller
-        self.switches = Counter("nightswitch_switches", "Switches of mode by what asked for "
-                                "them and how they ended", ["zone", "source", "result"],
-                                registry=registry)
-        self.confirm = Histogram("nightswitch_switch_confirm_seconds", "Seconds from a "
-                                 "change of mode to its confirmation", ["zone"],
-                                 buckets=CONFIRM_BUCKETS, registry=registry)
+        self.switches = Counter(
+            "nightswitch_switches",
+            "Switches of mode by what asked for them and how they ended",
+            ["zone", "source", "result"],
+            registry=registry,
+        )
+        self.confirm = Histogram(
+            "nightswitch_switch_confirm_seconds",
+            "Seconds from a change of mode to its confirmation",
+            ["zone"],
+            buckets=CONFIRM_BUCKETS,
+            registry=registry,
+        )
         self._last_mode: dict[str, str] = {}
         self._open: dict[str, tuple] = {}
         self._queue: queue.Queue | None = None
@@ -83,7 +99,7 @@ class SwitchCounter:
 
     def _run(self) -> None:
         snapshots = self._queue
-        if snapshots is None:             # start() subscribes before it starts this thread
+        if snapshots is None:  # start() subscribes before it starts this thread
             return
         while not self._stop.is_set():
             try:
@@ -141,28 +157,44 @@ class StateCollector:
 
         ctl = self.controller
         tz = ZoneInfo(ctl.config.timezone)
-        mode = GaugeMetricFamily("nightswitch_mode", "1 for the mode in force in the zone, "
-                                 "0 for its other modes", labels=["zone", "mode"])
-        verified = GaugeMetricFamily("nightswitch_confirmed", "1 when the mode in force is "
-                                     "applied and confirmed by the PBX", labels=["zone"])
-        switching = GaugeMetricFamily("nightswitch_switching", "1 while a change is being "
-                                      "applied", labels=["zone"])
-        faults = GaugeMetricFamily("nightswitch_fault", "1 for each kind of fault present",
-                                   labels=["zone", "kind"])
-        key = GaugeMetricFamily("nightswitch_key_forced", "1 while the key switch is in DAY "
-                                "or NIGHT", labels=["zone"])
-        override = GaugeMetricFamily("nightswitch_override_active", "1 while a manual "
-                                     "override is in force", labels=["zone"])
-        next_change = GaugeMetricFamily("nightswitch_next_change_timestamp_seconds",
-                                        "When the mode changes next (Unix time)",
-                                        labels=["zone", "mode"])
-        ahead = GaugeMetricFamily("nightswitch_schedule_ahead_seconds", "Time to the end "
-                                  "of the last dated exception, season or closure (whole "
-                                  "days)", labels=["zone"])
-        stale = GaugeMetricFamily("nightswitch_schedule_warnings", "Stale-schedule "
-                                  "warnings open", labels=["zone"])
-        clock = GaugeMetricFamily("nightswitch_clock_synchronized", "1 when the system "
-                                  "clock is known to be synchronized")
+        mode = GaugeMetricFamily(
+            "nightswitch_mode",
+            "1 for the mode in force in the zone, 0 for its other modes",
+            labels=["zone", "mode"],
+        )
+        verified = GaugeMetricFamily(
+            "nightswitch_confirmed",
+            "1 when the mode in force is applied and confirmed by the PBX",
+            labels=["zone"],
+        )
+        switching = GaugeMetricFamily(
+            "nightswitch_switching", "1 while a change is being applied", labels=["zone"]
+        )
+        faults = GaugeMetricFamily(
+            "nightswitch_fault", "1 for each kind of fault present", labels=["zone", "kind"]
+        )
+        key = GaugeMetricFamily(
+            "nightswitch_key_forced", "1 while the key switch is in DAY or NIGHT", labels=["zone"]
+        )
+        override = GaugeMetricFamily(
+            "nightswitch_override_active", "1 while a manual override is in force", labels=["zone"]
+        )
+        next_change = GaugeMetricFamily(
+            "nightswitch_next_change_timestamp_seconds",
+            "When the mode changes next (Unix time)",
+            labels=["zone", "mode"],
+        )
+        ahead = GaugeMetricFamily(
+            "nightswitch_schedule_ahead_seconds",
+            "Time to the end of the last dated exception, season or closure (whole days)",
+            labels=["zone"],
+        )
+        stale = GaugeMetricFamily(
+            "nightswitch_schedule_warnings", "Stale-schedule warnings open", labels=["zone"]
+        )
+        clock = GaugeMetricFamily(
+            "nightswitch_clock_synchronized", "1 when the system clock is known to be synchronized"
+        )
         synced = None
         today = ctl.clock.now().astimezone(tz).date()
         for zone in ctl.zone_names():
@@ -188,13 +220,24 @@ class StateCollector:
             except Exception:  # noqa: BLE001 - a failing store shows as a fault instead
                 log.exception("metrics: stale warnings")
         clock.add_metric([], 1.0 if synced else 0.0)
-        yield from (mode, verified, switching, faults, key, override, next_change, ahead,
-                    stale, clock)
+        yield from (
+            mode,
+            verified,
+            switching,
+            faults,
+            key,
+            override,
+            next_change,
+            ahead,
+            stale,
+            clock,
+        )
         yield from self._smdr()
         yield from self._calls()
         if self.engine is not None:
-            open_alerts = GaugeMetricFamily("nightswitch_alerts_open", "Alerts open",
-                                            labels=["event"])
+            open_alerts = GaugeMetricFamily(
+                "nightswitch_alerts_open", "Alerts open", labels=["event"]
+            )
             counts: dict[str, int] = {}
             for state in self.engine.open_alerts():
                 counts[state["event"]] = counts.get(state["event"], 0) + 1
@@ -206,19 +249,22 @@ class StateCollector:
         if self.intake is None:
             return
         stats = self.intake.stats()
-        records = CounterMetricFamily("nightswitch_smdr_records", "SMDR call records "
-                                      "parsed since start")
+        records = CounterMetricFamily(
+            "nightswitch_smdr_records", "SMDR call records parsed since start"
+        )
         records.add_metric([], float(stats["calls"]))
-        unparsed = CounterMetricFamily("nightswitch_smdr_unparsed_lines", "SMDR lines no "
-                                       "format could parse, since start")
+        unparsed = CounterMetricFamily(
+            "nightswitch_smdr_unparsed_lines", "SMDR lines no format could parse, since start"
+        )
         unparsed.add_metric([], float(stats["unparsed"]))
-        connected = GaugeMetricFamily("nightswitch_smdr_connected", "1 while the SMDR port "
-                                      "is open")
+        connected = GaugeMetricFamily("nightswitch_smdr_connected", "1 while the SMDR port is open")
         connected.add_metric([], 1.0 if stats["connected"] else 0.0)
         yield from (records, unparsed, connected)
         if stats.get("last_call_at"):
-            last = GaugeMetricFamily("nightswitch_smdr_last_record_timestamp_seconds",
-                                     "When the last SMDR call record arrived (Unix time)")
+            last = GaugeMetricFamily(
+                "nightswitch_smdr_last_record_timestamp_seconds",
+                "When the last SMDR call record arrived (Unix time)",
+            )
             last.add_metric([], _timestamp(stats["last_call_at"]))
             yield last
 
@@ -238,13 +284,17 @@ class StateCollector:
                 self._calls_cursor = max(self._calls_cursor, row["id"])
             for zone, calls in by_zone.items():
                 starts = [datetime.fromisoformat(c["started_at"]) for c in calls]
-                history = store.mode_history(zone, min(starts) - timedelta(days=31),
-                                             max(starts) + timedelta(seconds=1))
-                self._calls_outside[zone] = (self._calls_outside.get(zone, 0)
-                                             + len(report.after_hours_calls(calls, history)))
-            family = CounterMetricFamily("nightswitch_calls_outside_day", "Calls that "
-                                         "started while the zone was not in day mode, "
-                                         "since start", labels=["zone"])
+                history = store.mode_history(
+                    zone, min(starts) - timedelta(days=31), max(starts) + timedelta(seconds=1)
+                )
+                self._calls_outside[zone] = self._calls_outside.get(zone, 0) + len(
+                    report.after_hours_calls(calls, history)
+                )
+            family = CounterMetricFamily(
+                "nightswitch_calls_outside_day",
+                "Calls that started while the zone was not in day mode, since start",
+                labels=["zone"],
+            )
             for zone in self.controller.zone_names():
                 family.add_metric([zone], float(self._calls_outside.get(zone, 0)))
         yield family

@@ -23,7 +23,7 @@ class SystemdNotifier:
         environ = os.environ if environ is None else environ
         address = environ.get("NOTIFY_SOCKET") or None
         if address and address.startswith("@"):
-            address = "\0" + address[1:]   # abstract namespace socket
+            address = "\0" + address[1:]  # abstract namespace socket
         self.address = address
         usec = environ.get("WATCHDOG_USEC")
         self.watchdog_s = int(usec) / 1e6 if usec and usec.isdigit() else None

@@ -23,8 +23,11 @@ def _from_spec(spec: dict, profiles_dir, profiles):
     from appliance.actuators.serial_port import mode_map
 
     found = profiles if profiles is not None else load_profiles(profiles_dir or DEFAULT_SITE_DIR)
-    profile = found.require(spec.get("profile"), "profile") if hasattr(found, "require") \
+    profile = (
+        found.require(spec.get("profile"), "profile")
+        if hasattr(found, "require")
         else found[spec["profile"]]
+    )
     settings = None
     if "settings" in spec and profile.has_serial:
         settings, errors = parse_settings(spec["settings"], "settings", profile.serial.settings)
@@ -35,9 +38,19 @@ def _from_spec(spec: dict, profiles_dir, profiles):
     return profile, spec["port"], secrets, settings, modes
 
 
-def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = None, *,
-                  modes=None, out=print, profiles_dir=None, profiles=None, settings=None,
-                  open_port=None, sleep=time.sleep) -> bool:
+def test_dialogue(
+    profile,
+    port_url: str | None = None,
+    secrets: dict | None = None,
+    *,
+    modes=None,
+    out=print,
+    profiles_dir=None,
+    profiles=None,
+    settings=None,
+    open_port=None,
+    sleep=time.sleep,
+) -> bool:
     """Run the profile's whole dialogue against the PBX on *port_url*; True if every
     step worked and the PBX is back in the mode it was in.
 
@@ -52,8 +65,9 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
     :param profiles_dir: site profile directory, when *profile* is a table.
     """
     if isinstance(profile, dict):
-        profile, port_url, secrets, settings, spec_modes = _from_spec(profile, profiles_dir,
-                                                                      profiles)
+        profile, port_url, secrets, settings, spec_modes = _from_spec(
+            profile, profiles_dir, profiles
+        )
         modes = modes or spec_modes
     if not isinstance(profile, Profile):
         raise TypeError("profile must be a Profile or a serial actuator table")
@@ -68,9 +82,16 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
         modes = {m: m for m in method.commands}
     elif not isinstance(modes, dict):
         modes = {m: m for m in modes}
-    link = PbxLink(profile, port_url, username=secrets.get("username"),
-                   password=secrets.get("password", ""), settings=settings,
-                   open_port=open_port, sleep=sleep, label=profile.name)
+    link = PbxLink(
+        profile,
+        port_url,
+        username=secrets.get("username"),
+        password=secrets.get("password", ""),
+        settings=settings,
+        open_port=open_port,
+        sleep=sleep,
+        label=profile.name,
+    )
     out(f"  profile {profile.name}: {profile.title}")
     out(f"  port {port_url}: {link.settings.describe()}")
     out(f"  source: {profile.source}")
@@ -93,18 +114,26 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
             if method.login:
                 path = link.login(d, deadline)
                 found = f"; the terminal was at: {' -> '.join(path)}" if path else ""
-                say(f"logged in ({len(method.login)} steps{found}); look for: the PBX's "
-                    "session or maintenance log showing a login")
+                say(
+                    f"logged in ({len(method.login)} steps{found}); look for: the PBX's "
+                    "session or maintenance log showing a login"
+                )
             else:
-                say("no login in this profile; if the PBX asks for one, add it in a site "
-                    f"profile (extends = \"{profile.name}\")")
+                say(
+                    "no login in this profile; if the PBX asks for one, add it in a site "
+                    f'profile (extends = "{profile.name}")'
+                )
             if method.status is not None:
                 original = link.status(d, deadline)
-                say(f"the PBX reports mode {original}; look for: the same mode on a display "
-                    "phone or the attendant console")
+                say(
+                    f"the PBX reports mode {original}; look for: the same mode on a display "
+                    "phone or the attendant console"
+                )
             else:
-                say("this profile has no status query: modes are sent but not read back, "
-                    "and the original mode cannot be restored; watch the PBX yourself")
+                say(
+                    "this profile has no status query: modes are sent but not read back, "
+                    "and the original mode cannot be restored; watch the PBX yourself"
+                )
             for ours, theirs in modes.items():
                 try:
                     link.command(d, theirs, deadline)
@@ -112,14 +141,16 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
                         got = link.status(d, deadline)
                         if got != theirs:
                             ok = False
-                            say(f"FAILED: switched to {ours} ({theirs}), but the PBX reports "
-                                f"{got}")
+                            say(f"FAILED: switched to {ours} ({theirs}), but the PBX reports {got}")
                             continue
-                        say(f"switched to {ours} ({theirs}), read back {got}; look for: "
-                            f"the PBX in {theirs} (night calls to the night destination)")
+                        say(
+                            f"switched to {ours} ({theirs}), read back {got}; look for: "
+                            f"the PBX in {theirs} (night calls to the night destination)"
+                        )
                     else:
-                        say(f"sent the command for {ours} ({theirs}); look for: the PBX "
-                            f"in {theirs}")
+                        say(
+                            f"sent the command for {ours} ({theirs}); look for: the PBX in {theirs}"
+                        )
                 except DialogueError as exc:
                     ok = False
                     say(f"FAILED: switching to {ours}: {exc}")
@@ -146,11 +177,14 @@ def test_dialogue(profile, port_url: str | None = None, secrets: dict | None = N
                 link.set_mode(original)
                 say(f"put the PBX back in {original} (on a fresh session)")
             except DialogueError as again:
-                say(f"FAILED: could not put the PBX back in {original}: {again}; set it by "
-                    "hand")
+                say(f"FAILED: could not put the PBX back in {original}: {again}; set it by hand")
     out(f"  bytes on the wire: {link.bytes_sent} sent, {link.bytes_received} received")
-    out("  PBX dialogue OK" if ok else "  PBX dialogue FAILED: see the steps above; "
-        "`nightswitch console` lets you try the commands by hand")
+    out(
+        "  PBX dialogue OK"
+        if ok
+        else "  PBX dialogue FAILED: see the steps above; "
+        "`nightswitch console` lets you try the commands by hand"
+    )
     return ok
 
 

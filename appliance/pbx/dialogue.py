@@ -70,7 +70,7 @@ def prompt_at_end(pattern: re.Pattern, text: str) -> re.Match | None:
     """The last match of *pattern* in *text* with nothing but white space after it: the
     prompt a terminal is showing now, not one it showed earlier in the same answer."""
     for match in reversed(list(pattern.finditer(text))):
-        if not text[match.end():].strip():
+        if not text[match.end() :].strip():
             return match
     return None
 
@@ -106,9 +106,19 @@ class Dialogue:
     :param str label: names the port in log lines.
     """
 
-    def __init__(self, port, settings, *, username: str = "", password: str = "",
-                 errors=(), monotonic=time.monotonic, sleep=time.sleep, label: str = "pbx",
-                 max_buffer: int = MAX_BUFFER):
+    def __init__(
+        self,
+        port,
+        settings,
+        *,
+        username: str = "",
+        password: str = "",
+        errors=(),
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+        label: str = "pbx",
+        max_buffer: int = MAX_BUFFER,
+    ):
         self.port = port
         self.settings = settings
         self._username = username or ""
@@ -120,10 +130,10 @@ class Dialogue:
         self.max_buffer = max_buffer
         self.counters = Counters()
         self._buffer = ""
-        self._carry = ""          # an escape sequence cut in half by a read
+        self._carry = ""  # an escape sequence cut in half by a read
         self._echo: str | None = None
-        self._sent_line = ""      # the last line sent, as shown (for messages)
-        self._texts = 0             # reads that brought something other than white space
+        self._sent_line = ""  # the last line sent, as shown (for messages)
+        self._texts = 0  # reads that brought something other than white space
         self._texts_at_send = 0
         self._echo_removed = False
 
@@ -137,6 +147,7 @@ class Dialogue:
 
     def _fill(self, template: str) -> tuple[str, str]:
         """The text to send and the text to show for a ``send`` template."""
+
         def real(m):
             return self._username if m.group(1) == "username" else self._password
 
@@ -146,8 +157,9 @@ class Dialogue:
         return _PLACEHOLDER.sub(real, template), _PLACEHOLDER.sub(shown, template)
 
     def __repr__(self) -> str:
-        return (f"<Dialogue {self.label} sent={self.counters.sent} "
-                f"received={self.counters.received}>")
+        return (
+            f"<Dialogue {self.label} sent={self.counters.sent} received={self.counters.received}>"
+        )
 
     # -- sending --------------------------------------------------------------------
 
@@ -171,15 +183,16 @@ class Dialogue:
             pacing = self.settings.pacing_ms / 1000
             if pacing > 0:
                 for i in range(len(data)):
-                    self.port.write(data[i:i + 1])
+                    self.port.write(data[i : i + 1])
                     self.port.flush()
                     self.sleep(pacing)
             else:
                 self.port.write(data)
                 self.port.flush()
         except (serial.SerialException, OSError) as exc:
-            raise PortError(f"{self.label}: cannot write to the port: {self.mask(str(exc))}") \
-                from None
+            raise PortError(
+                f"{self.label}: cannot write to the port: {self.mask(str(exc))}"
+            ) from None
         self.counters.sent += len(data)
 
     # -- receiving ------------------------------------------------------------------
@@ -190,15 +203,16 @@ class Dialogue:
             waiting = self.port.in_waiting
             data = self.port.read(min(waiting, READ_CHUNK) if waiting else 1)
         except (serial.SerialException, OSError) as exc:
-            raise PortError(f"{self.label}: the port failed while reading: "
-                            f"{self.mask(str(exc))}") from None
+            raise PortError(
+                f"{self.label}: the port failed while reading: {self.mask(str(exc))}"
+            ) from None
         if not data:
             return False
         self.counters.received += len(data)
         text = self._carry + data.decode("latin-1")
         partial = _ANSI_PARTIAL.search(text)
         if partial and len(text) - partial.start() < 32:
-            self._carry, text = text[partial.start():], text[:partial.start()]
+            self._carry, text = text[partial.start() :], text[: partial.start()]
         else:
             self._carry = ""
         text = clean(text)
@@ -206,7 +220,7 @@ class Dialogue:
             self._texts += 1
         self._buffer += text
         if len(self._buffer) > self.max_buffer:
-            self._buffer = self._buffer[-self.max_buffer:]
+            self._buffer = self._buffer[-self.max_buffer :]
         return True
 
     def _answer(self) -> str | None:
@@ -216,9 +230,9 @@ class Dialogue:
             return self._buffer
         stripped = self._buffer.lstrip("\r\n\t ")
         if stripped.startswith(self._echo):
-            rest = stripped[len(self._echo):]
+            rest = stripped[len(self._echo) :]
             if not rest:
-                return None       # our line so far: its echo, or an answer starting so
+                return None  # our line so far: its echo, or an answer starting so
             if rest[0] in "\r\n":
                 # An echo ends where the typed line did, with the echoed Enter.
                 self._buffer = rest
@@ -230,8 +244,15 @@ class Dialogue:
         self._echo = None  # this PBX does not echo (or not this line)
         return self._buffer
 
-    def expect(self, pattern: re.Pattern, timeout_s: float, *, deadline: float | None = None,
-               what: str = "", errors=None) -> re.Match:
+    def expect(
+        self,
+        pattern: re.Pattern,
+        timeout_s: float,
+        *,
+        deadline: float | None = None,
+        what: str = "",
+        errors=None,
+    ) -> re.Match:
         """Wait until *pattern* matches what the PBX sent since the last :meth:`send`.
 
         :param pattern: a compiled regular expression.
@@ -253,15 +274,19 @@ class Dialogue:
                 self._check_errors(errors, answer)
                 match = pattern.search(answer)
                 if match is not None:
-                    log.debug("%s < %r", self.label, self.mask(answer[:match.end()]))
-                    self._buffer = answer[match.end():]
+                    log.debug("%s < %r", self.label, self.mask(answer[: match.end()]))
+                    self._buffer = answer[match.end() :]
                     return match
             if self.monotonic() >= end:
-                why = "the operation's time limit ran out" if end != own else \
-                    f"no answer within {timeout_s:g} s"
+                why = (
+                    "the operation's time limit ran out"
+                    if end != own
+                    else f"no answer within {timeout_s:g} s"
+                )
                 raise DialogueTimeout(
                     f"{self.label}: {what + ': ' if what else ''}{why} while waiting for "
-                    f"{pattern.pattern!r}; {self.describe_received()}")
+                    f"{pattern.pattern!r}; {self.describe_received()}"
+                )
             self._receive()
 
     def _ends(self, timeout_s: float, deadline: float | None) -> tuple[float, float]:
@@ -299,19 +324,31 @@ class Dialogue:
         seen = self.received
         if self._texts == 0:
             # Nothing but white space or noise control characters on this port so far.
-            return ("received nothing (is the PBX on, the cable right and the port settings "
-                    f"{self.settings.describe()}?)")
+            return (
+                "received nothing (is the PBX on, the cable right and the port settings "
+                f"{self.settings.describe()}?)"
+            )
         if self._texts == self._texts_at_send:
-            return ("received nothing more: the PBX answered earlier on this port but not "
-                    f"to {self._sent_line!r}; it may be busy, or at a prompt that ignores "
-                    "this line")
-        if (self._echo_removed and not seen) or \
-                (self._echo is not None and self._echo.startswith(seen.strip())):
+            return (
+                "received nothing more: the PBX answered earlier on this port but not "
+                f"to {self._sent_line!r}; it may be busy, or at a prompt that ignores "
+                "this line"
+            )
+        if (self._echo_removed and not seen) or (
+            self._echo is not None and self._echo.startswith(seen.strip())
+        ):
             return f"received only the echo of {self._sent_line!r}, no answer after it"
         return f"received {seen!r}"
 
-    def expect_prompt(self, prompts, timeout_s: float, *, deadline: float | None = None,
-                      settle_s: float = 0.2, errors=()):
+    def expect_prompt(
+        self,
+        prompts,
+        timeout_s: float,
+        *,
+        deadline: float | None = None,
+        settle_s: float = 0.2,
+        errors=(),
+    ):
         """Wait until the terminal shows one of *prompts*: a pattern that matches at the
         very end of what it sent (only white space after it), and then nothing more for
         *settle_s* seconds (a prompt followed by more text is not where it stopped).
@@ -343,15 +380,23 @@ class Dialogue:
             if found is not None and answer is not None and now - quiet_since >= settle_s:
                 name, match = found
                 log.debug("%s < %r (prompt %s)", self.label, self.mask(answer), name)
-                self._buffer = answer[match.end():]
+                self._buffer = answer[match.end() :]
                 return found
             if now >= end:
                 return None
             if self._receive():
                 quiet_since = self.monotonic()
 
-    def run(self, steps, *, default_timeout_s: float, deadline: float | None = None,
-            what: str = "", part: str | None = None, first_step: int = 1) -> re.Match | None:
+    def run(
+        self,
+        steps,
+        *,
+        default_timeout_s: float,
+        deadline: float | None = None,
+        what: str = "",
+        part: str | None = None,
+        first_step: int = 1,
+    ) -> re.Match | None:
         """Run *steps* in order; the last match (or None when the last step only sends).
 
         A step with ``retries`` sends again after a timeout (ports that need a second
@@ -366,8 +411,9 @@ class Dialogue:
         match = None
         for i, step in enumerate(steps, start=first_step):
             label = f"{what} step {i}" if what else f"step {i}"
-            errors = self.errors if part is None else \
-                tuple(e for e in self.errors if e.applies(part, i))
+            errors = (
+                self.errors if part is None else tuple(e for e in self.errors if e.applies(part, i))
+            )
             for attempt in range(step.retries + 1):
                 if step.send is not None:
                     self.send(step.send, eol=step.eol)
@@ -375,12 +421,18 @@ class Dialogue:
                     match = None
                     break
                 try:
-                    match = self.expect(step.pattern, step.timeout_s or default_timeout_s,
-                                        deadline=deadline, what=label, errors=errors)
+                    match = self.expect(
+                        step.pattern,
+                        step.timeout_s or default_timeout_s,
+                        deadline=deadline,
+                        what=label,
+                        errors=errors,
+                    )
                     break
                 except DialogueTimeout:
-                    if attempt == step.retries or (deadline is not None and
-                                                   self.monotonic() >= deadline):
+                    if attempt == step.retries or (
+                        deadline is not None and self.monotonic() >= deadline
+                    ):
                         raise
                     log.debug("%s: %s timed out, sending again", self.label, label)
         return match

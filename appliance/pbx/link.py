@@ -30,6 +30,7 @@ from contextlib import contextmanager
 import serial
 
 if sys.platform == "win32":  # pragma: no cover - not POSIX: no termios
+
     class _TermiosError(Exception):
         pass
 else:
@@ -67,10 +68,20 @@ class PbxLink:
     :param open_port: the port factory, :func:`serial.serial_for_url` by default.
     """
 
-    def __init__(self, profile: Profile, url: str, *, username: str | None = None,
-                 password: str = "", settings: SerialSettings | None = None,
-                 monotonic=time.monotonic, sleep=time.sleep, open_port=None, label=None,
-                 should_abandon=None):
+    def __init__(
+        self,
+        profile: Profile,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str = "",
+        settings: SerialSettings | None = None,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+        open_port=None,
+        label=None,
+        should_abandon=None,
+    ):
         if not profile.has_serial:
             raise ValueError(f"profile {profile.name} has no serial dialogue")
         self.profile = profile
@@ -79,7 +90,7 @@ class PbxLink:
         self._username = self.method.username if username is None else username
         self._password = password or ""
         settings = settings or self.method.settings
-        if settings is None:   # a supported serial method is always read with its settings
+        if settings is None:  # a supported serial method is always read with its settings
             raise ValueError(f"profile {profile.name} has no serial settings")
         self.settings = settings
         self.monotonic = monotonic
@@ -99,14 +110,20 @@ class PbxLink:
 
     def _open(self):
         try:
-            port = self.open_port(self.url, do_not_open=False, timeout=READ_SLICE_S,
-                                  write_timeout=WRITE_TIMEOUT_S, exclusive=True,
-                                  **self.settings.pyserial_kwargs())
+            port = self.open_port(
+                self.url,
+                do_not_open=False,
+                timeout=READ_SLICE_S,
+                write_timeout=WRITE_TIMEOUT_S,
+                exclusive=True,
+                **self.settings.pyserial_kwargs(),
+            )
         except (serial.SerialException, OSError, ValueError, _TermiosError) as exc:
             # termios.error is not an OSError: a port that refuses a setting (a pty
             # refuses 7 data bits) raises it from inside pyserial's open().
-            raise PortError(f"{self.label}: cannot open the port with "
-                            f"{self.settings.describe()}: {exc}") from None
+            raise PortError(
+                f"{self.label}: cannot open the port with {self.settings.describe()}: {exc}"
+            ) from None
         try:
             # Whatever the port holds from before (a previous session's tail, SMDR
             # chatter on a shared port) is not an answer to us.
@@ -120,9 +137,16 @@ class PbxLink:
         """Open the port and yield a :class:`~appliance.pbx.dialogue.Dialogue` on it;
         close the port afterwards whatever happened."""
         port = self._open()
-        dialogue = Dialogue(port, self.settings, username=self._username,
-                            password=self._password, errors=self.method.errors,
-                            monotonic=self.monotonic, sleep=self.sleep, label=self.label)
+        dialogue = Dialogue(
+            port,
+            self.settings,
+            username=self._username,
+            password=self._password,
+            errors=self.method.errors,
+            monotonic=self.monotonic,
+            sleep=self.sleep,
+            label=self.label,
+        )
         try:
             yield dialogue
         finally:
@@ -157,40 +181,65 @@ class PbxLink:
         names the profile's file)."""
         user = self._username
         who = f" and user {user!r}" if self.method.needs_username and user else ""
-        return (f"{self.label}: the PBX refused the login: check the password{who} in the "
-                f"config and the login of profile {self.profile.name}, and try them with "
-                f"`nightswitch console` (the PBX said {exc.said!r}). Not retried "
-                "automatically: a wrong password could lock the account")
+        return (
+            f"{self.label}: the PBX refused the login: check the password{who} in the "
+            f"config and the login of profile {self.profile.name}, and try them with "
+            f"`nightswitch console` (the PBX said {exc.said!r}). Not retried "
+            "automatically: a wrong password could lock the account"
+        )
 
     def command(self, d: Dialogue, mode: str, deadline: float) -> None:
         steps = self.method.commands.get(mode)
         if steps is None:
-            raise DialogueError(f"{self.label}: profile {self.profile.name} has no command "
-                                f"for mode {mode!r}; it has " + ", ".join(self.method.commands),
-                                "protocol")
-        d.run(steps, default_timeout_s=self.method.step_timeout_s, deadline=deadline,
-              what=f"command {mode}", part="command")
+            raise DialogueError(
+                f"{self.label}: profile {self.profile.name} has no command "
+                f"for mode {mode!r}; it has " + ", ".join(self.method.commands),
+                "protocol",
+            )
+        d.run(
+            steps,
+            default_timeout_s=self.method.step_timeout_s,
+            deadline=deadline,
+            what=f"command {mode}",
+            part="command",
+        )
 
     def status(self, d: Dialogue, deadline: float) -> str:
         """The profile mode the PBX reports."""
         query = self.method.status
         if query is None:
-            raise DialogueError(f"{self.label}: profile {self.profile.name} has no status "
-                                "query, so the mode cannot be read back", "protocol")
-        match = d.run(query.steps, default_timeout_s=self.method.step_timeout_s,
-                      deadline=deadline, what="status", part="status")
+            raise DialogueError(
+                f"{self.label}: profile {self.profile.name} has no status "
+                "query, so the mode cannot be read back",
+                "protocol",
+            )
+        match = d.run(
+            query.steps,
+            default_timeout_s=self.method.step_timeout_s,
+            deadline=deadline,
+            what="status",
+            part="status",
+        )
         word = match.group("status") if match is not None else None
         mode = query.mode_of(word) if word is not None else None
         if mode is None:
-            raise DialogueError(f"{self.label}: the PBX reported status {word!r}, which "
-                                f"profile {self.profile.name} does not map to a mode "
-                                "(status.values)", "protocol")
+            raise DialogueError(
+                f"{self.label}: the PBX reported status {word!r}, which "
+                f"profile {self.profile.name} does not map to a mode "
+                "(status.values)",
+                "protocol",
+            )
         return mode
 
     def logout(self, d: Dialogue, deadline: float) -> None:
         if self.method.logout:
-            d.run(self.method.logout, default_timeout_s=self.method.step_timeout_s,
-                  deadline=deadline, what="logout", part="logout")
+            d.run(
+                self.method.logout,
+                default_timeout_s=self.method.step_timeout_s,
+                deadline=deadline,
+                what="logout",
+                part="logout",
+            )
 
     def _cleanup(self, d: Dialogue) -> bool:
         """Log out after a failure, briefly and quietly: leaving a maintenance session
@@ -212,8 +261,9 @@ class PbxLink:
         query) the session may stop: a newer mode is wanted. It logs out as after a
         failure, and the worker applies the newest mode on a fresh session."""
         if self.should_abandon():
-            raise DialogueError(f"{self.label}: stopped {where}: a newer mode is wanted",
-                                "abandoned")
+            raise DialogueError(
+                f"{self.label}: stopped {where}: a newer mode is wanted", "abandoned"
+            )
 
     def _operation(self, name: str, body):
         attempts = self.method.retries + 1
@@ -237,8 +287,14 @@ class PbxLink:
             except DialogueError as exc:
                 if exc.kind in ("auth", "verify", "protocol", "abandoned") or attempt == attempts:
                     raise
-                log.info("%s: %s failed (%s); trying again on a fresh port (%d of %d)",
-                         self.label, name, exc, attempt + 1, attempts)
+                log.info(
+                    "%s: %s failed (%s); trying again on a fresh port (%d of %d)",
+                    self.label,
+                    name,
+                    exc,
+                    attempt + 1,
+                    attempts,
+                )
                 self.sleep(RETRY_PAUSE_S)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -249,6 +305,7 @@ class PbxLink:
         :raises DialogueError: on any failure; kind ``verify`` when the PBX reports a
             different mode afterwards.
         """
+
         def body(d, deadline):
             self.command(d, mode, deadline)
             if self.method.status is None:
@@ -256,9 +313,12 @@ class PbxLink:
             self._safe_point("after the command, before the read-back")
             got = self.status(d, deadline)
             if got != mode:
-                raise DialogueError(f"{self.label}: sent the command for {mode}, but the PBX "
-                                    f"then reported {got}", "verify")
+                raise DialogueError(
+                    f"{self.label}: sent the command for {mode}, but the PBX then reported {got}",
+                    "verify",
+                )
             return got
+
         return self._operation(f"switching to {mode}", body)
 
     def read_mode(self) -> str:
@@ -269,10 +329,16 @@ class PbxLink:
 def _left_open(exc: DialogueError, method) -> DialogueError:
     """*exc* with a word on the session it left: logged in, its logout lost too."""
     known = method.terminal is not None and method.terminal.state("logged_in") is not None
-    after = ("the next attempt finds it and logs it out first" if known else
-             "log it out with `nightswitch console` if the next attempt fails the same way")
-    return DialogueError(f"{exc}; the logout after it got no answer either, so the PBX may "
-                         f"still be logged in: {after}", exc.kind)
+    after = (
+        "the next attempt finds it and logs it out first"
+        if known
+        else "log it out with `nightswitch console` if the next attempt fails the same way"
+    )
+    return DialogueError(
+        f"{exc}; the logout after it got no answer either, so the PBX may "
+        f"still be logged in: {after}",
+        exc.kind,
+    )
 
 
 def _close_spy_log(port) -> None:

@@ -23,12 +23,25 @@ from appliance.errors import FieldError
 #: The standard rates from 300 to 115200; PBX ports use nothing else.
 BAUD_RATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 BYTESIZES = {7: serial.SEVENBITS, 8: serial.EIGHTBITS}
-PARITIES = {"none": serial.PARITY_NONE, "even": serial.PARITY_EVEN, "odd": serial.PARITY_ODD,
-            "mark": serial.PARITY_MARK, "space": serial.PARITY_SPACE}
+PARITIES = {
+    "none": serial.PARITY_NONE,
+    "even": serial.PARITY_EVEN,
+    "odd": serial.PARITY_ODD,
+    "mark": serial.PARITY_MARK,
+    "space": serial.PARITY_SPACE,
+}
 STOPBITS = {1: serial.STOPBITS_ONE, 2: serial.STOPBITS_TWO}
 LINE_ENDINGS = {"cr": "\r", "lf": "\n", "crlf": "\r\n"}
-KEYS = ("baudrate", "bytesize", "parity", "stopbits", "xonxoff", "rtscts", "line_ending",
-        "pacing_ms")
+KEYS = (
+    "baudrate",
+    "bytesize",
+    "parity",
+    "stopbits",
+    "xonxoff",
+    "rtscts",
+    "line_ending",
+    "pacing_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -67,21 +80,29 @@ class SerialSettings:
 
     def pyserial_kwargs(self) -> dict:
         """Keyword arguments for :func:`serial.serial_for_url`."""
-        return {"baudrate": self.baudrate, "bytesize": BYTESIZES[self.bytesize],
-                "parity": PARITIES[self.parity], "stopbits": STOPBITS[self.stopbits],
-                "xonxoff": self.xonxoff, "rtscts": self.rtscts}
+        return {
+            "baudrate": self.baudrate,
+            "bytesize": BYTESIZES[self.bytesize],
+            "parity": PARITIES[self.parity],
+            "stopbits": STOPBITS[self.stopbits],
+            "xonxoff": self.xonxoff,
+            "rtscts": self.rtscts,
+        }
 
     def describe(self) -> str:
         """``9600 8N1 CR`` style summary, as written on a PBX manual's port page."""
         flow = " XON/XOFF" if self.xonxoff else ""
         flow += " RTS/CTS" if self.rtscts else ""
         pace = f", {self.pacing_ms} ms between characters" if self.pacing_ms else ""
-        return (f"{self.baudrate} {self.bytesize}{self.parity[0].upper()}{self.stopbits}"
-                f"{flow}, line ending {self.line_ending.upper()}{pace}")
+        return (
+            f"{self.baudrate} {self.bytesize}{self.parity[0].upper()}{self.stopbits}"
+            f"{flow}, line ending {self.line_ending.upper()}{pace}"
+        )
 
 
-def parse_settings(data, path: str, base: SerialSettings | None = None
-                   ) -> tuple[SerialSettings | None, list[FieldError]]:
+def parse_settings(
+    data, path: str, base: SerialSettings | None = None
+) -> tuple[SerialSettings | None, list[FieldError]]:
     """Read a settings table over *base* (the defaults when None).
 
     :param data: the TOML table (a dict); keys it lacks keep *base*'s values.
@@ -92,30 +113,39 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
     """
     base = base or SerialSettings()
     if not isinstance(data, dict):
-        return None, [FieldError(path, "must be a table such as { baudrate = 9600, parity = "
-                                       "\"none\" }")]
+        return None, [
+            FieldError(path, 'must be a table such as { baudrate = 9600, parity = "none" }')
+        ]
     errors: list[FieldError] = []
     # keyword arguments for dataclasses.replace: each value checked below for its field
     values: dict[str, Any] = {}
     for key in data:
         if key not in KEYS:
-            errors.append(FieldError(f"{path}.{key}", "unknown key; allowed keys are "
-                                     + ", ".join(KEYS)))
+            errors.append(
+                FieldError(f"{path}.{key}", "unknown key; allowed keys are " + ", ".join(KEYS))
+            )
     if "baudrate" in data:
         value = data["baudrate"]
         # isinstance first: a list or table is unhashable, and `in` would raise
         if isinstance(value, bool) or not isinstance(value, int) or value not in BAUD_RATES:
-            errors.append(FieldError(f"{path}.baudrate", f"{value!r} is not allowed; use one of "
-                                     + ", ".join(map(str, BAUD_RATES))))
+            errors.append(
+                FieldError(
+                    f"{path}.baudrate",
+                    f"{value!r} is not allowed; use one of " + ", ".join(map(str, BAUD_RATES)),
+                )
+            )
         else:
             values["baudrate"] = value
     for key, sizes in (("bytesize", BYTESIZES), ("stopbits", STOPBITS)):
         if key in data:
             value = data[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or value not in sizes:
-                errors.append(FieldError(f"{path}.{key}", f"{value!r} is not allowed; use "
-                                         + " or ".join(map(str, sizes))))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in sizes:
+                errors.append(
+                    FieldError(
+                        f"{path}.{key}",
+                        f"{value!r} is not allowed; use " + " or ".join(map(str, sizes)),
+                    )
+                )
             else:
                 # TOML's 8.0 is the 8 of "8N1": kept whole, so it is described that way.
                 values[key] = int(value)
@@ -123,26 +153,38 @@ def parse_settings(data, path: str, base: SerialSettings | None = None
         if key in data:
             value = data[key]
             if not isinstance(value, str) or value.lower() not in allowed:
-                errors.append(FieldError(f"{path}.{key}", f"{value!r} is not allowed; use "
-                                         + ", ".join(f'"{a}"' for a in allowed)))
+                errors.append(
+                    FieldError(
+                        f"{path}.{key}",
+                        f"{value!r} is not allowed; use " + ", ".join(f'"{a}"' for a in allowed),
+                    )
+                )
             else:
                 values[key] = value.lower()
     for key in ("xonxoff", "rtscts"):
         if key in data:
             if not isinstance(data[key], bool):
-                errors.append(FieldError(f"{path}.{key}", f"must be true or false, not "
-                                                          f"{data[key]!r}"))
+                errors.append(
+                    FieldError(f"{path}.{key}", f"must be true or false, not {data[key]!r}")
+                )
             else:
                 values[key] = data[key]
     if "pacing_ms" in data:
         value = data["pacing_ms"]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
-            errors.append(FieldError(f"{path}.pacing_ms", f"{value!r} is not allowed; use a "
-                                     "whole number of milliseconds 0 to 1000"))
+            errors.append(
+                FieldError(
+                    f"{path}.pacing_ms",
+                    f"{value!r} is not allowed; use a whole number of milliseconds 0 to 1000",
+                )
+            )
         else:
             values["pacing_ms"] = value
     merged = replace(base, **values)
     if merged.xonxoff and merged.rtscts:
-        errors.append(FieldError(f"{path}.rtscts", "choose one kind of flow control: "
-                                 "xonxoff or rtscts, not both"))
+        errors.append(
+            FieldError(
+                f"{path}.rtscts", "choose one kind of flow control: xonxoff or rtscts, not both"
+            )
+        )
     return (None if errors else merged), errors

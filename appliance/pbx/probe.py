@@ -67,8 +67,13 @@ def reach_command_prompt(d: Dialogue, method, *, deadline: float, label: str) ->
             _login(d, method, state.login_step, deadline)
             return path
         if state.then == "logout":
-            d.run(method.logout, default_timeout_s=method.step_timeout_s, deadline=deadline,
-                  what="logout of a session left open", part="logout")
+            d.run(
+                method.logout,
+                default_timeout_s=method.step_timeout_s,
+                deadline=deadline,
+                what="logout of a session left open",
+                part="logout",
+            )
         else:  # send
             d.send(state.send or "")
         after = _look(d, method, terminal, deadline, label, wake=False)
@@ -77,15 +82,26 @@ def reach_command_prompt(d: Dialogue, method, *, deadline: float, label: str) ->
                 f"{label}: the terminal is still at its {state.name} prompt "
                 f"({state.sample.strip()!r}) after "
                 + ("logging out" if state.then == "logout" else f"sending {state.send!r}")
-                + f"; {_what_to_try(method)}", "protocol")
+                + f"; {_what_to_try(method)}",
+                "protocol",
+            )
         state = after
-    raise DialogueError(f"{label}: the terminal went through {' -> '.join(path)} without "
-                        f"reaching its command prompt; {_what_to_try(method)}", "protocol")
+    raise DialogueError(
+        f"{label}: the terminal went through {' -> '.join(path)} without "
+        f"reaching its command prompt; {_what_to_try(method)}",
+        "protocol",
+    )
 
 
 def _login(d: Dialogue, method, first: int, deadline: float) -> None:
-    d.run(method.login[first - 1:], default_timeout_s=method.step_timeout_s,
-          deadline=deadline, what="login", part="login", first_step=first)
+    d.run(
+        method.login[first - 1 :],
+        default_timeout_s=method.step_timeout_s,
+        deadline=deadline,
+        what="login",
+        part="login",
+        first_step=first,
+    )
 
 
 def _look(d: Dialogue, method, terminal, deadline: float, label: str, *, wake: bool):
@@ -96,15 +112,21 @@ def _look(d: Dialogue, method, terminal, deadline: float, label: str, *, wake: b
     wake_errors = tuple(e for e in method.errors if e.applies("wake"))
     settle = max(SETTLE_MIN_S, SETTLE_CHARS * d.settings.char_time_s)
     if not wake:
-        found = d.expect_prompt(terminal.prompts, min(timeout, method.step_timeout_s),
-                                deadline=deadline, settle_s=settle, errors=wake_errors)
+        found = d.expect_prompt(
+            terminal.prompts,
+            min(timeout, method.step_timeout_s),
+            deadline=deadline,
+            settle_s=settle,
+            errors=wake_errors,
+        )
         if found is not None:
             return terminal.state(found[0])
     answers = []
     for line in terminal.wake:
         d.send(line)
-        found = d.expect_prompt(terminal.prompts, timeout, deadline=deadline,
-                                settle_s=settle, errors=wake_errors)
+        found = d.expect_prompt(
+            terminal.prompts, timeout, deadline=deadline, settle_s=settle, errors=wake_errors
+        )
         if found is not None:
             return terminal.state(found[0])
         if d.received:
@@ -120,20 +142,22 @@ def _look(d: Dialogue, method, terminal, deadline: float, label: str, *, wake: b
             f"{label}: the terminal answered {said!r} to {line!r}, which shows none of the "
             f"prompts the profile knows ({terminal.describe()}); {_what_to_try(method)}, and "
             "add the prompt it shows as a state ([methods.serial.terminal.states])",
-            "protocol")
+            "protocol",
+        )
     if not d.heard_anything:
         raise DialogueTimeout(
             f"{label}: received nothing in answer to the wake-up lines ({sent}, "
             f"{timeout:g} s each): is the PBX on, the cable right (null-modem or straight) "
             f"and the port settings {d.settings.describe()}? Try them with "
-            "`nightswitch console`")
+            "`nightswitch console`"
+        )
     raise DialogueTimeout(
         f"{label}: the terminal answered something but then no known prompt after the "
-        f"wake-up lines ({sent}); {_what_to_try(method)}")
+        f"wake-up lines ({sent}); {_what_to_try(method)}"
+    )
 
 
 def _what_to_try(method) -> str:
     logout = method.logout[0].send if method.logout and method.logout[0].send else None
     how = f" (type {logout!r})" if logout else ""
-    return ("open `nightswitch console`, press Enter, see where the terminal is and log it "
-            f"out{how}")
+    return f"open `nightswitch console`, press Enter, see where the terminal is and log it out{how}"

@@ -22,7 +22,6 @@ METHODS = ("contact", "toggle_key", "keypad", "serial")
 ERROR_KINDS = ("auth", "refused", "busy", "error")
 
 
-
 @dataclass(frozen=True)
 class Step:
     """One exchange of a dialogue: send a line, then wait for a pattern.
@@ -166,8 +165,6 @@ class Method:
     details: dict = field(default_factory=dict)
 
 
-
-
 @dataclass(frozen=True)
 class Power:
     """What the PBX does with its mode after a power cut.
@@ -220,8 +217,12 @@ class ProfileSet(Mapping):
         naming the file; the daemon and ``nightswitch check`` report them.
     """
 
-    def __init__(self, profiles: dict[str, Profile], problems: list[ValidationError],
-                 site_dir: Path | None = None):
+    def __init__(
+        self,
+        profiles: dict[str, Profile],
+        problems: list[ValidationError],
+        site_dir: Path | None = None,
+    ):
         self._profiles = dict(sorted(profiles.items()))
         self.problems = list(problems)
         self.site_dir = site_dir
@@ -242,10 +243,21 @@ class ProfileSet(Mapping):
             return self._profiles[name]
         for problem in self.problems:
             if isinstance(name, str) and Path(problem.source).stem == name:
-                raise ValidationError([FieldError(field_path, f"profile {name!r} exists but "
-                                       f"does not load: {problem.render()}")])
+                raise ValidationError(
+                    [
+                        FieldError(
+                            field_path,
+                            f"profile {name!r} exists but does not load: {problem.render()}",
+                        )
+                    ]
+                )
         where = f" (shipped, or in {self.site_dir})" if self.site_dir else ""
-        raise ValidationError([FieldError(field_path, f"{name!r} is not a known PBX profile"
-                                          f"{where}; use one of " + ", ".join(self._profiles))])
-
-
+        raise ValidationError(
+            [
+                FieldError(
+                    field_path,
+                    f"{name!r} is not a known PBX profile"
+                    f"{where}; use one of " + ", ".join(self._profiles),
+                )
+            ]
+        )

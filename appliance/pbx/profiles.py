@@ -75,13 +75,11 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_SITE_DIR = Path("/etc/nightswitch/profiles")
 
 
-
 def _read_toml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError([FieldError("", f"cannot read the file: {exc}")], str(path)) \
-            from None
+        raise ValidationError([FieldError("", f"cannot read the file: {exc}")], str(path)) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -110,13 +108,20 @@ def load_profile_file(path, *, bases: Mapping[str, dict] | None = None) -> Profi
     path = Path(path)
     data = _read_toml(path)
     shipped = {p.stem: _read_toml(p) for p in sorted(SHIPPED_DIR.glob("*.toml"))}
-    data = _resolve_extends(data, path, shipped if bases is None else bases, [path.stem],
-                            shipped=shipped)
+    data = _resolve_extends(
+        data, path, shipped if bases is None else bases, [path.stem], shipped=shipped
+    )
     return parse_profile(data, str(path), name=path.stem)
 
 
-def _resolve_extends(data: dict, path: Path, bases: Mapping[str, dict], seen: list, *,
-                     shipped: Mapping[str, dict] | None = None) -> dict:
+def _resolve_extends(
+    data: dict,
+    path: Path,
+    bases: Mapping[str, dict],
+    seen: list,
+    *,
+    shipped: Mapping[str, dict] | None = None,
+) -> dict:
     """*data* merged over the profile it ``extends`` (recursively).
 
     :param seen: the names on the chain so far, the file's own name first.
@@ -131,13 +136,26 @@ def _resolve_extends(data: dict, path: Path, bases: Mapping[str, dict], seen: li
         base = _resolve_extends(shipped[parent], path, shipped, [parent])
     else:
         if not isinstance(parent, str) or parent not in bases:
-            raise ValidationError([FieldError("extends", f"{parent!r} is not a profile to "
-                                              "extend; use one of " + ", ".join(sorted(bases)))],
-                                  str(path))
+            raise ValidationError(
+                [
+                    FieldError(
+                        "extends",
+                        f"{parent!r} is not a profile to "
+                        "extend; use one of " + ", ".join(sorted(bases)),
+                    )
+                ],
+                str(path),
+            )
         if parent in seen:
-            raise ValidationError([FieldError("extends", "profiles extend each other in a "
-                                              "circle: " + " -> ".join(seen + [parent]))],
-                                  str(path))
+            raise ValidationError(
+                [
+                    FieldError(
+                        "extends",
+                        "profiles extend each other in a circle: " + " -> ".join(seen + [parent]),
+                    )
+                ],
+                str(path),
+            )
         base = _resolve_extends(bases[parent], path, bases, seen + [parent], shipped=shipped)
     return _merge(base, {k: v for k, v in data.items() if k != "extends"})
 
@@ -162,8 +180,11 @@ def load_profiles(site_dir=DEFAULT_SITE_DIR) -> ProfileSet:
         try:
             site = {p.stem: p for p in sorted(site_path.glob("*.toml"))}
         except OSError as exc:
-            problems.append(ValidationError([FieldError("", f"cannot list the directory: {exc}")],
-                                            str(site_path)))
+            problems.append(
+                ValidationError(
+                    [FieldError("", f"cannot list the directory: {exc}")], str(site_path)
+                )
+            )
     site_raw: dict[str, dict] = {}
     for name, path in site.items():
         try:
@@ -175,8 +196,9 @@ def load_profiles(site_dir=DEFAULT_SITE_DIR) -> ProfileSet:
         if name in site_raw:
             continue  # the site's file of the same name wins
         try:
-            profiles[name] = parse_profile(_resolve_extends(data, shipped[name], raw, [name]),
-                                           str(shipped[name]), name=name)
+            profiles[name] = parse_profile(
+                _resolve_extends(data, shipped[name], raw, [name]), str(shipped[name]), name=name
+            )
         except ValidationError as exc:
             problems.append(exc)
     bases = {**raw, **site_raw}
@@ -184,10 +206,11 @@ def load_profiles(site_dir=DEFAULT_SITE_DIR) -> ProfileSet:
         # A site file extends another profile by name; one that extends its own name
         # extends the shipped profile it overrides.
         try:
-            profiles[name] = parse_profile(_resolve_extends(data, site[name], bases, [name],
-                                                            shipped=raw),
-                                           str(site[name]), name=name)
+            profiles[name] = parse_profile(
+                _resolve_extends(data, site[name], bases, [name], shipped=raw),
+                str(site[name]),
+                name=name,
+            )
         except ValidationError as exc:
             problems.append(exc)
     return ProfileSet(profiles, problems, site_path)
-

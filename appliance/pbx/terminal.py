@@ -164,8 +164,11 @@ def derive_terminal(login, logout) -> Terminal | None:
             if following.uses_password:
                 name, then, send = "password", "send", ""
             else:
-                name, then, send = ("login" if "login" not in {s.name for s in states}
-                                    else f"login_{i + 2}"), f"login step {i + 2}", None
+                name, then, send = (
+                    ("login" if "login" not in {s.name for s in states} else f"login_{i + 2}"),
+                    f"login step {i + 2}",
+                    None,
+                )
         seen.add(step.expect)
         states.append(TerminalState(name, step.pattern, step.expect, step.sample, then, send))
     wake: list[str] = []
@@ -175,13 +178,18 @@ def derive_terminal(login, logout) -> Terminal | None:
         timeout = login[0].timeout_s
     else:
         wake.append("")
-    if logout and logout[0].send and logout[0].send.strip() and \
-            not uses_placeholder(logout[0].send):
+    if (
+        logout
+        and logout[0].send
+        and logout[0].send.strip()
+        and not uses_placeholder(logout[0].send)
+    ):
         wake.append(logout[0].send)
     # Derived states keep the old behaviour for an answer they do not know: the login
     # from the top (a terminal whose first step sends a command, not a blank line).
-    return Terminal(tuple(wake), tuple(states), unknown="login step 1", declared=False,
-                    timeout_s=timeout)
+    return Terminal(
+        tuple(wake), tuple(states), unknown="login step 1", declared=False, timeout_s=timeout
+    )
 
 
 def default_during(kind: str, login) -> tuple[str, ...]:
@@ -201,19 +209,24 @@ def read_during(r, raw, where: str, kind: str, login, counts: dict) -> tuple[str
     if raw is None:
         return default_during(kind, login)
     if not isinstance(raw, list) or not raw:
-        r.err(where, "must be a list such as [\"login step 3\"] or [\"command\", \"status\"]")
+        r.err(where, 'must be a list such as ["login step 3"] or ["command", "status"]')
         return default_during(kind, login)
     out = []
     for i, item in enumerate(raw):
         match = DURING_RE.match(item) if isinstance(item, str) else None
         if match is None:
-            r.err(f"{where}[{i}]", f"{item!r} is not a part of the dialogue; use one of "
-                                   + ", ".join(PARTS) + ", or a step such as \"login step 3\"")
+            r.err(
+                f"{where}[{i}]",
+                f"{item!r} is not a part of the dialogue; use one of "
+                + ", ".join(PARTS)
+                + ', or a step such as "login step 3"',
+            )
             continue
         part, step = match.group(1), match.group(2)
         if step is not None and part != "wake" and int(step) > counts.get(part, 0):
-            r.err(f"{where}[{i}]", f"{item!r}: the {part} dialogue has {counts.get(part, 0)} "
-                                   "step(s)")
+            r.err(
+                f"{where}[{i}]", f"{item!r}: the {part} dialogue has {counts.get(part, 0)} step(s)"
+            )
             continue
         out.append(item)
     return tuple(out)
@@ -230,13 +243,19 @@ def read_terminal(r, table, path: str, login, logout) -> Terminal | None:
     r.unknown(table, TERMINAL_KEYS, path)
     wake = table.get("wake", [""])
     if not isinstance(wake, list) or not wake or not all(isinstance(w, str) for w in wake):
-        r.err(f"{path}.wake", "must be a list of lines to send, such as [\"\", \"LOGOUT\"] "
-                              "(\"\" sends only the line ending)")
+        r.err(
+            f"{path}.wake",
+            'must be a list of lines to send, such as ["", "LOGOUT"] '
+            '("" sends only the line ending)',
+        )
         wake = [""]
     for i, line in enumerate(wake):
         if uses_placeholder(line) or "{" in line:
-            r.err(f"{path}.wake[{i}]", "must not use {username} or {password}: a wake-up line "
-                                       "reaches a terminal whose state is not known yet")
+            r.err(
+                f"{path}.wake[{i}]",
+                "must not use {username} or {password}: a wake-up line "
+                "reaches a terminal whose state is not known yet",
+            )
     timeout = r.number(table, "timeout_s", path, lo=0.05, hi=300.0)
     raw_states = r.table(table, "states", path, required=True) or {}
     if not raw_states and "states" in table:
@@ -245,8 +264,11 @@ def read_terminal(r, table, path: str, login, logout) -> Terminal | None:
     for name, raw in raw_states.items():
         where = f"{path}.states.{name}"
         if not STATE_NAME_RE.match(name):
-            r.err(where, "is not a state name; use lower-case letters, digits and '_', "
-                         "such as logged_in, password, login")
+            r.err(
+                where,
+                "is not a state name; use lower-case letters, digits and '_', "
+                "such as logged_in, password, login",
+            )
         if not isinstance(raw, dict):
             r.err(where, "must be a table with expect, sample and then")
             continue
@@ -254,34 +276,51 @@ def read_terminal(r, table, path: str, login, logout) -> Terminal | None:
         expect = raw.get("expect")
         pattern = r.regex(expect, f"{where}.expect")
         sample = r.string(raw, "sample", where, required=True, allow_empty=True)
-        if pattern is not None and isinstance(sample, str) and sample and \
-                prompt_at_end(pattern, sample) is None:
-            r.err(f"{where}.sample", f"{sample!r} does not end with a match of expect "
-                                     f"{expect!r}: a state's pattern must match the prompt the "
-                                     "terminal shows last")
+        if (
+            pattern is not None
+            and isinstance(sample, str)
+            and sample
+            and prompt_at_end(pattern, sample) is None
+        ):
+            r.err(
+                f"{where}.sample",
+                f"{sample!r} does not end with a match of expect "
+                f"{expect!r}: a state's pattern must match the prompt the "
+                "terminal shows last",
+            )
         then = _read_then(r, raw, where, login, logout)
         send = None
         if then == "send":
             send = raw.get("send")
             if not isinstance(send, str):
-                r.err(f"{where}.send", "is required with then = \"send\": the line to send "
-                                       "(\"\" sends only the line ending)")
+                r.err(
+                    f"{where}.send",
+                    'is required with then = "send": the line to send '
+                    '("" sends only the line ending)',
+                )
                 send = ""
             elif "{" in send:
-                r.err(f"{where}.send", "must not use {username} or {password}: the state is "
-                                       "reached before we know whose login is under way")
+                r.err(
+                    f"{where}.send",
+                    "must not use {username} or {password}: the state is "
+                    "reached before we know whose login is under way",
+                )
         elif "send" in raw:
-            r.err(f"{where}.send", "is only for then = \"send\"")
-        if pattern is not None and isinstance(expect, str) and then:   # pattern is of expect
+            r.err(f"{where}.send", 'is only for then = "send"')
+        if pattern is not None and isinstance(expect, str) and then:  # pattern is of expect
             states.append(TerminalState(name, pattern, expect, sample or "", then, send))
     unknown = r.string(table, "unknown", path, default="stop")
     if unknown != "stop" and not _login_step_ok(unknown, login):
-        r.err(f"{path}.unknown", f"{unknown!r} is not allowed; use \"stop\" or \"login step N\" "
-                                 f"with N from 1 to {len(login)}")
+        r.err(
+            f"{path}.unknown",
+            f'{unknown!r} is not allowed; use "stop" or "login step N" '
+            f"with N from 1 to {len(login)}",
+        )
         unknown = "stop"
     source = r.string(table, "source", path, default="")
-    return Terminal(tuple(wake), tuple(states), unknown=unknown, declared=True,
-                    timeout_s=timeout, source=source)
+    return Terminal(
+        tuple(wake), tuple(states), unknown=unknown, declared=True, timeout_s=timeout, source=source
+    )
 
 
 def _login_step_ok(then: str, login) -> bool:
@@ -291,14 +330,17 @@ def _login_step_ok(then: str, login) -> bool:
 
 def _read_then(r, raw, where: str, login, logout) -> str:
     then = raw.get("then")
-    allowed = "\"command\", \"logout\", \"send\" or \"login step N\""
+    allowed = '"command", "logout", "send" or "login step N"'
     if not isinstance(then, str):
         r.err(f"{where}.then", f"is required: what to do in this state, one of {allowed}")
         return ""
     if then in THEN_WORDS:
         if then == "logout" and not logout:
-            r.err(f"{where}.then", "is \"logout\", but the profile has no logout dialogue; "
-                                   "add [[methods.serial.logout]] or use \"command\"")
+            r.err(
+                f"{where}.then",
+                'is "logout", but the profile has no logout dialogue; '
+                'add [[methods.serial.logout]] or use "command"',
+            )
             return ""
         return then
     if THEN_LOGIN_RE.match(then):

@@ -51,8 +51,11 @@ def latest_night(history, tz, now: datetime, *, ended: bool = False) -> date | N
     """The label of the newest night that began before *now* (with *ended*: that also
     ended by then)."""
     tz = _tz(tz)
-    labels = [s.began.astimezone(tz).date() for s in nights(history, tz)
-              if s.began <= now and (not ended or (s.ended is not None and s.ended <= now))]
+    labels = [
+        s.began.astimezone(tz).date()
+        for s in nights(history, tz)
+        if s.began <= now and (not ended or (s.ended is not None and s.ended <= now))
+    ]
     return max(labels) if labels else None
 
 
@@ -95,42 +98,55 @@ def callback_list(calls, history, tz, night: date, ticks: dict | None = None) ->
         number = (_get(call, "number") or "").strip() or WITHHELD
         at = report._instant(_get(call, "started_at")).astimezone(tz)  # noqa: SLF001
         group = groups.setdefault(number, {"number": number, "calls": []})
-        group["calls"].append({"id": _get(call, "id"), "started_at": at.isoformat(),
-                               "ring_s": _get(call, "ring_s"),
-                               "answered": _get(call, "answered"),
-                               "duration_s": _get(call, "duration_s"),
-                               "extension": _get(call, "extension"),
-                               "trunk": _get(call, "trunk")})
+        group["calls"].append(
+            {
+                "id": _get(call, "id"),
+                "started_at": at.isoformat(),
+                "ring_s": _get(call, "ring_s"),
+                "answered": _get(call, "answered"),
+                "duration_s": _get(call, "duration_s"),
+                "extension": _get(call, "extension"),
+                "trunk": _get(call, "trunk"),
+            }
+        )
     numbers = []
     for number, group in groups.items():
         answers = [c["answered"] for c in group["calls"]]
         rings = [c["ring_s"] for c in group["calls"] if c["ring_s"] is not None]
-        group.update(count=len(group["calls"]),
-                     answered=True if True in answers else (None if None in answers else False),
-                     ring_s_total=sum(rings) if rings else None,
-                     first=group["calls"][0]["started_at"], last=group["calls"][-1]["started_at"],
-                     called_back=ticks.get(number) if number != WITHHELD else None)
+        group.update(
+            count=len(group["calls"]),
+            answered=True if True in answers else (None if None in answers else False),
+            ring_s_total=sum(rings) if rings else None,
+            first=group["calls"][0]["started_at"],
+            last=group["calls"][-1]["started_at"],
+            called_back=ticks.get(number) if number != WITHHELD else None,
+        )
         numbers.append(group)
     numbers.sort(key=lambda g: (g["number"] == WITHHELD, g["first"]))
-    return {"night": night.isoformat(),
-            "began": span[0].astimezone(tz).isoformat() if span else None,
-            "ended": span[1].astimezone(tz).isoformat() if span and span[1] else None,
-            "calls": len(picked),
-            "unanswered": sum(1 for c in picked if _get(c, "answered") is False),
-            "numbers": numbers}
+    return {
+        "night": night.isoformat(),
+        "began": span[0].astimezone(tz).isoformat() if span else None,
+        "ended": span[1].astimezone(tz).isoformat() if span and span[1] else None,
+        "calls": len(picked),
+        "unanswered": sum(1 for c in picked if _get(c, "answered") is False),
+        "numbers": numbers,
+    }
 
 
 def callback_text(data: dict, tz) -> str:
     """The list as plain text, for the morning mail."""
     tz = _tz(tz)
-    lines = [f"Night of {data['night']}: {data['calls']} calls came in after hours, "
-             f"{data['unanswered']} not answered.", ""]
+    lines = [
+        f"Night of {data['night']}: {data['calls']} calls came in after hours, "
+        f"{data['unanswered']} not answered.",
+        "",
+    ]
     for group in data["numbers"]:
         who = group["number"] or "number withheld"
         state = {True: "answered", False: "NOT answered", None: "answer not known"}[
-            group["answered"]]
-        lines.append(f"{who}: {group['count']} call{'s' if group['count'] > 1 else ''}, "
-                     f"{state}")
+            group["answered"]
+        ]
+        lines.append(f"{who}: {group['count']} call{'s' if group['count'] > 1 else ''}, {state}")
         for call in group["calls"]:
             at = datetime.fromisoformat(call["started_at"]).astimezone(tz)
             ring = f", rang {call['ring_s']} s" if call["ring_s"] is not None else ""
@@ -144,38 +160,57 @@ def callback_text(data: dict, tz) -> str:
 def weekly_summary(calls, history, tz, start: datetime, end: datetime) -> dict:
     """Calls per night, the answer rate and the busiest hours of ``[start, end)``::
 
-        {"from", "to", "first_day", "last_day",
-         "nights": [{"night", "calls", "answered", "unanswered"}],
-         "calls": N, "answered": N, "unanswered": N, "answer_rate": 0.0-1.0 | None,
-         "busiest_hours": [{"hour": 18, "calls": 5}, ...]}   # up to three, busiest first
+    {"from", "to", "first_day", "last_day",
+     "nights": [{"night", "calls", "answered", "unanswered"}],
+     "calls": N, "answered": N, "unanswered": N, "answer_rate": 0.0-1.0 | None,
+     "busiest_hours": [{"hour": 18, "calls": 5}, ...]}   # up to three, busiest first
     """
     tz = _tz(tz)
     summary = report.summary(calls, history, tz, start, end)
     totals = summary["totals"]
     known = totals["answered"] + totals["unanswered"]
     hours = Counter({h["hour"]: h["calls"] for h in summary["per_hour"] if h["calls"]})
-    return {"from": summary["from"], "to": summary["to"],
-            "first_day": start.astimezone(tz).date().isoformat(),
-            "last_day": (end.astimezone(tz) - timedelta(microseconds=1)).date().isoformat(),
-            "nights": [{k: n[k] for k in ("night", "calls", "answered", "unanswered")}
-                       for n in summary["per_night"]],
-            "calls": totals["after_hours"], "answered": totals["answered"],
-            "unanswered": totals["unanswered"],
-            "answer_rate": (totals["answered"] / known) if known else None,
-            "busiest_hours": [{"hour": h, "calls": n} for h, n in
-                              sorted(hours.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]}
+    return {
+        "from": summary["from"],
+        "to": summary["to"],
+        "first_day": start.astimezone(tz).date().isoformat(),
+        "last_day": (end.astimezone(tz) - timedelta(microseconds=1)).date().isoformat(),
+        "nights": [
+            {k: n[k] for k in ("night", "calls", "answered", "unanswered")}
+            for n in summary["per_night"]
+        ],
+        "calls": totals["after_hours"],
+        "answered": totals["answered"],
+        "unanswered": totals["unanswered"],
+        "answer_rate": (totals["answered"] / known) if known else None,
+        "busiest_hours": [
+            {"hour": h, "calls": n}
+            for h, n in sorted(hours.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        ],
+    }
 
 
 def summary_text(data: dict) -> str:
     rate = "not known" if data["answer_rate"] is None else f"{data['answer_rate']:.0%}"
-    lines = [f"After-hours calls from {data['first_day']} to {data['last_day']}: "
-             f"{data['calls']}, answer rate {rate}.", "", "Per night:"]
-    lines += [f"    {n['night']}: {n['calls']} calls, {n['unanswered']} not answered"
-              for n in data["nights"]] or ["    no after-hours periods"]
+    lines = [
+        f"After-hours calls from {data['first_day']} to {data['last_day']}: "
+        f"{data['calls']}, answer rate {rate}.",
+        "",
+        "Per night:",
+    ]
+    lines += [
+        f"    {n['night']}: {n['calls']} calls, {n['unanswered']} not answered"
+        for n in data["nights"]
+    ] or ["    no after-hours periods"]
     if data["busiest_hours"]:
-        lines += ["", "Busiest hours: " + ", ".join(
-            f"{h['hour']:02d}:00-{(h['hour'] + 1) % 24:02d}:00 ({h['calls']})"
-            for h in data["busiest_hours"])]
+        lines += [
+            "",
+            "Busiest hours: "
+            + ", ".join(
+                f"{h['hour']:02d}:00-{(h['hour'] + 1) % 24:02d}:00 ({h['calls']})"
+                for h in data["busiest_hours"]
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 

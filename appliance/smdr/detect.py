@@ -55,7 +55,7 @@ class Reading:
     calls: int = 0
     headers: int = 0
     junk: int = 0
-    examples: list = field(default_factory=list)   # (raw line, CallRecord)
+    examples: list = field(default_factory=list)  # (raw line, CallRecord)
 
     @property
     def read(self) -> int:
@@ -124,8 +124,14 @@ def framing_bytes(data: bytes, framing: str) -> bytes:
     return data if bits == 8 else bytes(b & 0x7F for b in data)
 
 
-def evaluate(captured: dict[int, bytes], formats, *, now: datetime, tz: tzinfo,
-             errors: dict[int, str] | None = None) -> Detection:
+def evaluate(
+    captured: dict[int, bytes],
+    formats,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    errors: dict[int, str] | None = None,
+) -> Detection:
     """Read every capture as every format at every framing; propose the best.
 
     :param captured: ``{rate: bytes read at that rate, 8N1}``.
@@ -164,8 +170,12 @@ def evaluate(captured: dict[int, bytes], formats, *, now: datetime, tz: tzinfo,
     def documented(r: Reading) -> bool:
         serial_ = by_name[r.fmt].serial
         bits, parity_ = FRAMINGS[r.framing]
-        return (serial_ is not None and serial_.baudrate == r.rate
-                and serial_.bytesize == bits and serial_.parity == parity_)
+        return (
+            serial_ is not None
+            and serial_.baudrate == r.rate
+            and serial_.bytesize == bits
+            and serial_.parity == parity_
+        )
 
     def rank(r: Reading):
         # Equal readings: the framing the top bits point to; then a format whose manual
@@ -177,13 +187,26 @@ def evaluate(captured: dict[int, bytes], formats, *, now: datetime, tz: tzinfo,
         return (*r.sort_key(), agrees, documented(r), r.framing == "8N1")
 
     best = max(useful, key=rank)
-    ties = [r for r in useful if r is not best and r.sort_key() == best.sort_key()
-            and (r.rate, r.framing) == (best.rate, best.framing)]
+    ties = [
+        r
+        for r in useful
+        if r is not best
+        and r.sort_key() == best.sort_key()
+        and (r.rate, r.framing) == (best.rate, best.framing)
+    ]
     return Detection(readings, captured, parity, best, ties, errors or {})
 
 
-def listen(port: str, rate: int, *, seconds: float, lines: int, stop=None,
-           opener=serial.serial_for_url, monotonic=time.monotonic) -> bytes:
+def listen(
+    port: str,
+    rate: int,
+    *,
+    seconds: float,
+    lines: int,
+    stop=None,
+    opener=serial.serial_for_url,
+    monotonic=time.monotonic,
+) -> bytes:
     """The bytes that arrive on *port* at *rate* 8N1, for up to *seconds*, or until
     *lines* line ends have come.
 
@@ -192,8 +215,14 @@ def listen(port: str, rate: int, *, seconds: float, lines: int, stop=None,
 
     :raises serial.SerialException: the port cannot be opened.
     """
-    handle = opener(port, baudrate=rate, bytesize=serial.EIGHTBITS,
-                    parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE, timeout=0.1)
+    handle = opener(
+        port,
+        baudrate=rate,
+        bytesize=serial.EIGHTBITS,
+        parity=serial.PARITY_NONE,
+        stopbits=serial.STOPBITS_ONE,
+        timeout=0.1,
+    )
     data = bytearray()
     try:
         handle.reset_input_buffer()
@@ -209,8 +238,18 @@ def listen(port: str, rate: int, *, seconds: float, lines: int, stop=None,
     return bytes(data)
 
 
-def detect(port: str, formats, *, rates=RATES, seconds: float = 30.0, lines: int = 12,
-           tz: tzinfo, now=None, opener=serial.serial_for_url, progress=None) -> Detection:
+def detect(
+    port: str,
+    formats,
+    *,
+    rates=RATES,
+    seconds: float = 30.0,
+    lines: int = 12,
+    tz: tzinfo,
+    now=None,
+    opener=serial.serial_for_url,
+    progress=None,
+) -> Detection:
     """Listen at each of *rates* in turn, then :func:`evaluate`.
 
     :param progress: called with ``(rate, bytes)`` after each rate (the CLI prints it).

@@ -52,15 +52,49 @@ SITE_DIR = Path("/etc/nightswitch/smdr")
 #: CallRecord fields a format may fill straight from layout groups.
 TEXT_FIELDS = ("extension", "trunk", "number")
 #: What a render template may use.
-RENDER_KEYS = ("date", "time", "duration", "ring", "extension", "trunk", "number",
-               "end_date", "end_time")
+RENDER_KEYS = (
+    "date",
+    "time",
+    "duration",
+    "ring",
+    "extension",
+    "trunk",
+    "number",
+    "end_date",
+    "end_time",
+)
 PRINTED = ("start", "end", "unknown")
 NUL_MODES = ("strip", "end")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-TOP_KEYS = {"name", "title", "source", "verified", "notes", "serial", "framing", "layout",
-            "fields", "time", "direction", "answered", "skip", "render", "samples"}
-EXPECT_KEYS = {"kind", "reason", "start", "duration_s", "extension", "trunk", "direction",
-               "answered", "ring_s", "number"}
+TOP_KEYS = {
+    "name",
+    "title",
+    "source",
+    "verified",
+    "notes",
+    "serial",
+    "framing",
+    "layout",
+    "fields",
+    "time",
+    "direction",
+    "answered",
+    "skip",
+    "render",
+    "samples",
+}
+EXPECT_KEYS = {
+    "kind",
+    "reason",
+    "start",
+    "duration_s",
+    "extension",
+    "trunk",
+    "direction",
+    "answered",
+    "ring_s",
+    "number",
+}
 
 
 V = TypeVar("V")
@@ -72,7 +106,7 @@ class UnknownFormat(NightswitchError, LookupError):
 
 @dataclass(frozen=True)
 class Rule(Generic[V]):
-    """"When layout group *group* fully matches *pattern*, the field is *value*"."""
+    """ "When layout group *group* fully matches *pattern*, the field is *value*"."""
 
     group: str
     pattern: re.Pattern
@@ -96,8 +130,8 @@ class RenderRule:
     fields it lacks (``missing``) match."""
 
     template: str
-    direction: str | None = None   # in | out | internal | unknown; None = any
-    answered: bool | None = None   # None = any
+    direction: str | None = None  # in | out | internal | unknown; None = any
+    answered: bool | None = None  # None = any
     missing: tuple[str, ...] = ()  # record fields that must be empty (Partner prints IN)
 
     def applies(self, record: CallRecord, values: dict[str, str]) -> bool:
@@ -137,8 +171,10 @@ class Layout:
             return {k: (v.strip() if v else "") for k, v in m.groupdict().items()}
         if self.require is not None and self.require.search(line) is None:
             return None
-        return {name: line[first - 1:last].strip()
-                for name, (first, last) in (self.columns or {}).items()}
+        return {
+            name: line[first - 1 : last].strip()
+            for name, (first, last) in (self.columns or {}).items()
+        }
 
 
 @dataclass(frozen=True)
@@ -201,17 +237,21 @@ class SmdrFormat:
         ended = (record.started_at + timedelta(seconds=record.duration_s or 0)).astimezone(tz)
         values = {
             "date": render_date(self.date[0], local.year, local.month, local.day)
-            if self.date else "",
+            if self.date
+            else "",
             "time": render_clock(self.clock[0], local.hour, local.minute, local.second),
             "duration": render_duration(self.duration, record.duration_s)
-            if self.duration is not None and record.duration_s is not None else "",
+            if self.duration is not None and record.duration_s is not None
+            else "",
             "ring": render_duration(self.ring, record.ring_s)
-            if self.ring is not None and record.ring_s is not None else "",
+            if self.ring is not None and record.ring_s is not None
+            else "",
             "extension": record.extension or "",
             "trunk": record.trunk or "",
             "number": record.number or "",
             "end_date": render_date(self.date[0], ended.year, ended.month, ended.day)
-            if self.date else "",
+            if self.date
+            else "",
             "end_time": render_clock(self.clock[0], ended.hour, ended.minute, ended.second),
         }
         for rule in self.renders:
@@ -226,6 +266,7 @@ class SmdrFormat:
 
 
 # -- loading --------------------------------------------------------------------------
+
 
 def _shipped_dir():
     return resources.files("appliance.smdr") / "formats"
@@ -257,14 +298,17 @@ def load_format(name: str, site_dir: Path | str | None = None) -> SmdrFormat:
     """
     paths = format_paths(site_dir)
     if name not in paths:
-        raise UnknownFormat(f"unknown SMDR format {name!r}; known formats are "
-                            + ", ".join(sorted(paths))
-                            + f" (site formats go in {Path(site_dir or SITE_DIR)}/NAME.toml)")
+        raise UnknownFormat(
+            f"unknown SMDR format {name!r}; known formats are "
+            + ", ".join(sorted(paths))
+            + f" (site formats go in {Path(site_dir or SITE_DIR)}/NAME.toml)"
+        )
     return _load_path(paths[name], name)
 
 
-def load_all(site_dir: Path | str | None = None
-             ) -> tuple[dict[str, SmdrFormat], dict[str, ValidationError]]:
+def load_all(
+    site_dir: Path | str | None = None,
+) -> tuple[dict[str, SmdrFormat], dict[str, ValidationError]]:
     """Every format that loads, and the error of every one that does not.
 
     A broken site file must not hide the good ones, so errors are returned, not raised.
@@ -284,8 +328,9 @@ def _load_path(path, name: str) -> SmdrFormat:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError([FieldError("", f"cannot read the format file: {exc}")],
-                              source) from None
+        raise ValidationError(
+            [FieldError("", f"cannot read the format file: {exc}")], source
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -293,8 +338,7 @@ def _load_path(path, name: str) -> SmdrFormat:
     return parse_format(data, source=source, expected_name=name)
 
 
-def parse_format(data, *, source: str = "format", expected_name: str | None = None
-                 ) -> SmdrFormat:
+def parse_format(data, *, source: str = "format", expected_name: str | None = None) -> SmdrFormat:
     """Validate a format document (parsed TOML) and compile it.
 
     Every problem is reported at once, each naming its key (``layout.regex``,
@@ -314,8 +358,11 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
 
     name = c.string(data, "name", "", required=True)
     if name is not None and not NAME_RE.fullmatch(name):
-        c.err("name", f"{name!r} is not allowed; use lower-case letters, digits and '-' "
-                      "such as 'panasonic-kx-td'")
+        c.err(
+            "name",
+            f"{name!r} is not allowed; use lower-case letters, digits and '-' "
+            "such as 'panasonic-kx-td'",
+        )
     if name is not None and expected_name is not None and name != expected_name:
         c.err("name", f"{name!r} must match the file name {expected_name}.toml")
     title = c.string(data, "title", "", required=True)
@@ -323,8 +370,11 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
     notes = c.string(data, "notes", "") or ""
     verified = data.get("verified")
     if not isinstance(verified, bool):
-        c.err("verified", "is required: true only when the layout was checked against a "
-                          "printout from a real unit, else false")
+        c.err(
+            "verified",
+            "is required: true only when the layout was checked against a "
+            "printout from a real unit, else false",
+        )
 
     serial = None
     if "serial" in data:
@@ -338,15 +388,21 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
         c.unknown(framing, {"nul", "ascii7"}, "framing")
         ascii7 = framing.get("ascii7", True)
         if not isinstance(ascii7, bool):
-            c.err("framing.ascii7", f"{ascii7!r} is not allowed; use true (clear the top bit: "
-                                    "a 7-bit port read at 8 bits) or false (keep every byte, "
-                                    "for a TCP stream whose names are UTF-8)")
+            c.err(
+                "framing.ascii7",
+                f"{ascii7!r} is not allowed; use true (clear the top bit: "
+                "a 7-bit port read at 8 bits) or false (keep every byte, "
+                "for a TCP stream whose names are UTF-8)",
+            )
             ascii7 = True
         nul = framing.get("nul", "strip")
         if nul not in NUL_MODES:
-            c.err("framing.nul", f"{nul!r} is not allowed; use \"strip\" (NULs may appear "
-                                 "anywhere, as on a Meridian) or \"end\" (NUL ends a record, "
-                                 "as on a Samsung OfficeServ)")
+            c.err(
+                "framing.nul",
+                f'{nul!r} is not allowed; use "strip" (NULs may appear '
+                'anywhere, as on a Meridian) or "end" (NUL ends a record, '
+                "as on a Samsung OfficeServ)",
+            )
             nul = "strip"
 
     layout = _layout(c, data)
@@ -354,8 +410,9 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
 
     fields = _fields(c, data, groups)
     date, clock, printed, duration, ring = _time(c, data, groups)
-    direction = _rules(c, data, "direction", groups,
-                       _is_direction, "one of " + ", ".join(DIRECTIONS))
+    direction = _rules(
+        c, data, "direction", groups, _is_direction, "one of " + ", ".join(DIRECTIONS)
+    )
     answered = _rules(c, data, "answered", groups, _is_bool, "true or false")
     skip = _skips(c, data)
     renders = _renders(c, data)
@@ -365,11 +422,28 @@ def parse_format(data, *, source: str = "format", expected_name: str | None = No
         # a missing layout or verified flag has put its error in c.errors
         raise ValidationError(c.errors, source)
     return SmdrFormat(
-        name=name, title=title, source=src, verified=verified, notes=notes, path=source,
-        layout=layout, fields=fields, date=date, clock=clock, printed=printed,
-        duration=duration, ring=ring, direction=direction, answered=answered, skip=skip,
-        renders=renders, serial=serial, nul=nul, samples=samples,
-                     ascii7=ascii7)
+        name=name,
+        title=title,
+        source=src,
+        verified=verified,
+        notes=notes,
+        path=source,
+        layout=layout,
+        fields=fields,
+        date=date,
+        clock=clock,
+        printed=printed,
+        duration=duration,
+        ring=ring,
+        direction=direction,
+        answered=answered,
+        skip=skip,
+        renders=renders,
+        serial=serial,
+        nul=nul,
+        samples=samples,
+        ascii7=ascii7,
+    )
 
 
 def _layout(c: Problems, data: dict) -> Layout | None:
@@ -399,9 +473,12 @@ def _layout(c: Problems, data: dict) -> Layout | None:
         path = f"layout.columns.{group}"
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", group):
             c.err(path, "a group name must be a letter or _ then letters, digits or _")
-        elif (not isinstance(span, list) or len(span) != 2
-              or not all(isinstance(x, int) and not isinstance(x, bool) for x in span)
-              or not 1 <= span[0] <= span[1] <= 1000):
+        elif (
+            not isinstance(span, list)
+            or len(span) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in span)
+            or not 1 <= span[0] <= span[1] <= 1000
+        ):
             c.err(path, "must be [first, last]: 1-based columns, first <= last <= 1000")
         else:
             parsed[group] = (span[0], span[1])
@@ -420,14 +497,15 @@ def _fields(c: Problems, data: dict, groups: set[str]) -> dict[str, tuple[str, .
         if value is None:
             continue
         names = [value] if isinstance(value, str) else value
-        if not isinstance(names, list) or not names or not all(isinstance(n, str)
-                                                               for n in names):
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             c.err(f"fields.{name}", "must be a group name or a list of group names")
             continue
         for group in names:
             if groups and group not in groups:
-                c.err(f"fields.{name}", f"no layout group called {group!r}; groups are "
-                                        + ", ".join(sorted(groups)))
+                c.err(
+                    f"fields.{name}",
+                    f"no layout group called {group!r}; groups are " + ", ".join(sorted(groups)),
+                )
         out[name] = tuple(names)
     return out
 
@@ -449,21 +527,27 @@ def _template(c: Problems, kind: str, value, path: str) -> tuple[Template, ...]:
 def _time(c: Problems, data: dict, groups: set[str]):
     table = c.table(data, "time", "")
     if table is None:
-        c.err("time", "is required: a table with `clock` (and `date`, `printed`, "
-                      "`duration`, `ring` as the format has them)")
+        c.err(
+            "time",
+            "is required: a table with `clock` (and `date`, `printed`, "
+            "`duration`, `ring` as the format has them)",
+        )
         return (), (), "unknown", None, None
     c.unknown(table, {"date", "clock", "printed", "duration", "ring"}, "time")
     date = _template(c, "date", table["date"], "time.date") if "date" in table else ()
     if "clock" in table:
         clock = _template(c, "clock", table["clock"], "time.clock")
     else:
-        c.err("time.clock", "is required: how the time of day is printed, such as \"hh:mm\"")
+        c.err("time.clock", 'is required: how the time of day is printed, such as "hh:mm"')
         clock = ()
     printed = table.get("printed")
     if printed not in PRINTED:
-        c.err("time.printed", f"{printed!r} is not allowed; use \"start\" or \"end\" (which "
-                              "moment of the call the printed time is), or \"unknown\" when "
-                              "the source does not say (it is then taken as the start)")
+        c.err(
+            "time.printed",
+            f'{printed!r} is not allowed; use "start" or "end" (which '
+            'moment of the call the printed time is), or "unknown" when '
+            "the source does not say (it is then taken as the start)",
+        )
         printed = "unknown"
     duration = ring = None
     if "duration" in table:
@@ -475,13 +559,16 @@ def _time(c: Problems, data: dict, groups: set[str]):
         found = _template(c, "duration", table["ring"], "time.ring")
         ring = found[0] if len(found) == 1 else None
     if printed == "end" and "duration" not in table:
-        c.err("time.printed", "\"end\" needs a `duration` template: the start is end - duration")
+        c.err("time.printed", '"end" needs a `duration` template: the start is end - duration')
     if groups and "end_date" in groups and "date" not in table:
         c.err("time.date", "the layout has an `end_date` group; say how dates are printed")
     if groups and "end_date" in groups and "end_time" not in groups:
         c.err("layout", "an `end_date` group needs an `end_time` group beside it")
-    for group, present in (("date", "date" in table), ("duration", "duration" in table),
-                           ("ring", "ring" in table)):
+    for group, present in (
+        ("date", "date" in table),
+        ("duration", "duration" in table),
+        ("ring", "ring" in table),
+    ):
         if groups and present and group not in groups:
             c.err(f"time.{group}", f"the layout has no `{group}` group to read it from")
         if groups and group in groups and not present:
@@ -497,16 +584,23 @@ def _is_bool(value: object) -> TypeGuard[bool]:
     return isinstance(value, bool)
 
 
-def _rules(c: Problems, data: dict, key: str, groups: set[str],
-           ok: Callable[[object], TypeGuard[V]], allowed: str) -> tuple[Rule[V], ...]:
+def _rules(
+    c: Problems,
+    data: dict,
+    key: str,
+    groups: set[str],
+    ok: Callable[[object], TypeGuard[V]],
+    allowed: str,
+) -> tuple[Rule[V], ...]:
     out: list[Rule[V]] = []
     for i, rule in enumerate(c.tables(data, key, "")):
         path = f"{key}[{i}]"
         c.unknown(rule, {"field", "match", "value"}, path)
         group = rule.get("field")
         if not isinstance(group, str) or (groups and group not in groups):
-            c.err(f"{path}.field", "must name a layout group; groups are "
-                                   + ", ".join(sorted(groups)))
+            c.err(
+                f"{path}.field", "must name a layout group; groups are " + ", ".join(sorted(groups))
+            )
         pattern = c.regex(rule.get("match", ".+"), f"{path}.match")
         value = rule.get("value")
         if not ok(value):
@@ -532,8 +626,11 @@ def _renders(c: Problems, data: dict) -> tuple[RenderRule, ...]:
     out = []
     rules = c.tables(data, "render", "")
     if not rules:
-        c.err("render", "is required: at least one [[render]] with a `template`, so the "
-                        "PBX simulator can print this format")
+        c.err(
+            "render",
+            "is required: at least one [[render]] with a `template`, so the "
+            "PBX simulator can print this format",
+        )
     for i, rule in enumerate(rules):
         path = f"render[{i}]"
         c.unknown(rule, {"template", "when"}, path)
@@ -543,8 +640,13 @@ def _renders(c: Problems, data: dict) -> tuple[RenderRule, ...]:
                 keys = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
                 bad = keys - set(RENDER_KEYS)
                 if bad:
-                    c.err(f"{path}.template", "unknown field " + ", ".join(sorted(bad))
-                          + "; fields are " + ", ".join(RENDER_KEYS))
+                    c.err(
+                        f"{path}.template",
+                        "unknown field "
+                        + ", ".join(sorted(bad))
+                        + "; fields are "
+                        + ", ".join(RENDER_KEYS),
+                    )
                 else:
                     template.format(**dict.fromkeys(RENDER_KEYS, ""))
             except (ValueError, IndexError, KeyError) as exc:
@@ -552,13 +654,15 @@ def _renders(c: Problems, data: dict) -> tuple[RenderRule, ...]:
                 template = None
         when = rule.get("when", {})
         if not isinstance(when, dict):
-            c.err(f"{path}.when", "must be a table such as { direction = \"in\" }")
+            c.err(f"{path}.when", 'must be a table such as { direction = "in" }')
             when = {}
         c.unknown(when, {"direction", "answered", "missing"}, f"{path}.when")
         direction = when.get("direction")
         if direction is not None and direction not in (*DIRECTIONS, "unknown"):
-            c.err(f"{path}.when.direction", f"{direction!r} is not allowed; use "
-                                            "in, out, internal or unknown")
+            c.err(
+                f"{path}.when.direction",
+                f"{direction!r} is not allowed; use in, out, internal or unknown",
+            )
         answered = when.get("answered")
         if answered is not None and not isinstance(answered, bool):
             c.err(f"{path}.when.answered", "must be true or false")
@@ -569,8 +673,7 @@ def _renders(c: Problems, data: dict) -> tuple[RenderRule, ...]:
             missing = []
         if template is not None:
             out.append(RenderRule(template, direction, answered, tuple(missing)))
-    if rules and not any(r.direction is None and r.answered is None and not r.missing
-                         for r in out):
+    if rules and not any(r.direction is None and r.answered is None and not r.missing for r in out):
         c.err("render", "needs one [[render]] without `when`, for records no other matches")
     return tuple(out)
 
@@ -593,6 +696,6 @@ def _samples(c: Problems, data: dict) -> tuple[dict, ...]:
             continue
         c.unknown(expect, EXPECT_KEYS, f"{path}.expect")
         if expect.get("kind") not in ("call", "header", "junk"):
-            c.err(f"{path}.expect.kind", "must be \"call\", \"header\" or \"junk\"")
+            c.err(f"{path}.expect.kind", 'must be "call", "header" or "junk"')
         out.append(sample)
     return tuple(out)

@@ -117,7 +117,7 @@ class LineFramer:
         if len(piece) <= room:
             self._buf += piece
         else:
-            self._buf += piece[:max(room, 0)]
+            self._buf += piece[: max(room, 0)]
             self._dropped += len(piece) - max(room, 0)
 
     def _take(self) -> FramedLine | None:

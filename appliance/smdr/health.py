@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 DEAD_AFTER = timedelta(minutes=2)
 
 
-def port_problem(stats: dict, now: datetime, *, started_at: datetime,
-                 silent_hours: float, open_in_window: bool) -> str | None:
+def port_problem(
+    stats: dict, now: datetime, *, started_at: datetime, silent_hours: float, open_in_window: bool
+) -> str | None:
     """The fault message, or None when the port is fine.
 
     :param stats: :meth:`~appliance.smdr.intake.SmdrIntake.stats`.
@@ -30,15 +31,19 @@ def port_problem(stats: dict, now: datetime, *, started_at: datetime,
     if not stats.get("connected"):
         error = stats.get("last_error")
         if error and now - started_at >= DEAD_AFTER:
-            return (f"the SMDR port {port} cannot be used ({error}); no calls are recorded "
-                    "until it works: check the cable, the USB adapter and [smdr] port")
+            return (
+                f"the SMDR port {port} cannot be used ({error}); no calls are recorded "
+                "until it works: check the cable, the USB adapter and [smdr] port"
+            )
         return None
     last = _parse(stats.get("last_line_at")) or started_at
     last = max(last, started_at)
     if now - last >= timedelta(hours=silent_hours) and open_in_window:
         hours = (now - last).total_seconds() / 3600
-        return (f"no line from the SMDR port {port} for {hours:.0f} h although the office "
-                "was open: check that the PBX's SMDR output is on and the cable is in")
+        return (
+            f"no line from the SMDR port {port} for {hours:.0f} h although the office "
+            "was open: check that the PBX's SMDR output is on and the cable is in"
+        )
     return None
 
 

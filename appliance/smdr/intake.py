@@ -88,8 +88,9 @@ def next_backoff(current: float, initial: float = 1.0, maximum: float = 60.0) ->
     return min(max(current * 2, initial), maximum)
 
 
-def serial_settings(fmt: SmdrFormat, overrides: dict | None, path: str = "smdr.settings"
-                    ) -> SerialSettings:
+def serial_settings(
+    fmt: SmdrFormat, overrides: dict | None, path: str = "smdr.settings"
+) -> SerialSettings:
     """The port settings: the format's documented defaults (or 9600 8N1), then the
     config's *overrides*.
 
@@ -97,7 +98,7 @@ def serial_settings(fmt: SmdrFormat, overrides: dict | None, path: str = "smdr.s
     """
     base = fmt.serial or SerialSettings()
     settings, errors = parse_settings(overrides or {}, path, base)
-    if settings is None:                  # None exactly when there are errors
+    if settings is None:  # None exactly when there are errors
         raise ValidationError(errors)
     return settings
 
@@ -110,13 +111,14 @@ def check(spec: dict, path: str = "smdr", *, site_dir=None) -> list[FieldError]:
     try:
         fmt = load_format(spec.get("format", ""), site_dir)
     except UnknownFormat as exc:
-        return [FieldError(f"{path}.format", str(exc))] + check_source(spec, path,
-                                                                       site_dir=site_dir)
+        return [FieldError(f"{path}.format", str(exc))] + check_source(
+            spec, path, site_dir=site_dir
+        )
     except ValidationError as exc:
-        return [FieldError(f"{path}.format", f"the format file is broken: {e}")
-                for e in exc.errors]
-    _, errors = parse_settings(spec.get("settings") or {}, f"{path}.settings",
-                               fmt.serial or SerialSettings())
+        return [FieldError(f"{path}.format", f"the format file is broken: {e}") for e in exc.errors]
+    _, errors = parse_settings(
+        spec.get("settings") or {}, f"{path}.settings", fmt.serial or SerialSettings()
+    )
     return errors + check_source(spec, path, site_dir=site_dir)
 
 
@@ -166,11 +168,25 @@ class SmdrIntake:
         How long to wait after the PBX refused a login (:data:`AUTH_RETRY_S`).
     """
 
-    def __init__(self, port_url, fmt: SmdrFormat, store, zone: str, tz: tzinfo, clock,
-                 settings=None, *, read_timeout: float = 0.5, idle_flush_s: float = 5.0,
-                 backoff: tuple[float, float] = (1.0, 60.0), max_line: int = 512,
-                 unparsed_per_hour: int = UNPARSED_PER_HOUR, routes=(), source=None,
-                 auth_retry_s: float = AUTH_RETRY_S):
+    def __init__(
+        self,
+        port_url,
+        fmt: SmdrFormat,
+        store,
+        zone: str,
+        tz: tzinfo,
+        clock,
+        settings=None,
+        *,
+        read_timeout: float = 0.5,
+        idle_flush_s: float = 5.0,
+        backoff: tuple[float, float] = (1.0, 60.0),
+        max_line: int = 512,
+        unparsed_per_hour: int = UNPARSED_PER_HOUR,
+        routes=(),
+        source=None,
+        auth_retry_s: float = AUTH_RETRY_S,
+    ):
         from appliance.smdr.routing import CallRouter
 
         self.port_url = str(port_url)
@@ -185,8 +201,9 @@ class SmdrIntake:
         else:
             self.settings = serial_settings(fmt, settings)
         self.read_timeout = read_timeout
-        self.source = source or SerialSource(self.port_url, self.settings,
-                                             read_timeout=read_timeout)
+        self.source = source or SerialSource(
+            self.port_url, self.settings, read_timeout=read_timeout
+        )
         self.auth_retry_s = auth_retry_s
         self._refused = False
         self.idle_flush_s = idle_flush_s
@@ -203,12 +220,26 @@ class SmdrIntake:
         self._lock = threading.Lock()
         self._queue: deque = deque()
         self._stats: IntakeStats = {
-            "port": self.port_url, "format": fmt.name, "zone": zone,
-            "settings": self.source.describe(), "connected": False,
-            "bytes": 0, "lines": 0, "calls": 0, "headers": 0, "unparsed": 0, "overlong": 0,
-            "open_attempts": 0, "opens": 0, "store_errors": 0, "lost": 0, "unparsed_not_kept": 0,
+            "port": self.port_url,
+            "format": fmt.name,
+            "zone": zone,
+            "settings": self.source.describe(),
+            "connected": False,
+            "bytes": 0,
+            "lines": 0,
+            "calls": 0,
+            "headers": 0,
+            "unparsed": 0,
+            "overlong": 0,
+            "open_attempts": 0,
+            "opens": 0,
+            "store_errors": 0,
+            "lost": 0,
+            "unparsed_not_kept": 0,
             "last_line_at": None,
-            "last_call_at": None, "last_error": None, "last_error_at": None,
+            "last_call_at": None,
+            "last_error": None,
+            "last_error_at": None,
         }
 
     # -- life cycle ---------------------------------------------------------------------
@@ -217,8 +248,7 @@ class SmdrIntake:
         """Start the reading thread (once)."""
         if self._thread is not None:
             raise RuntimeError("SmdrIntake.start() may be called once")
-        self._thread = threading.Thread(target=self._run, name=f"smdr-{self.zone}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"smdr-{self.zone}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -259,16 +289,20 @@ class SmdrIntake:
         out.update(self.source.stats())
         out["hint"] = None
         if out["calls"] == 0 and out["unparsed"] >= 20:
-            out["hint"] = ("no line has read as a call yet: check the port's baud rate and "
-                           f"parity ({out['settings']}) and that the PBX prints the "
-                           f"{self.fmt.name} format")
+            out["hint"] = (
+                "no line has read as a call yet: check the port's baud rate and "
+                f"parity ({out['settings']}) and that the PBX prints the "
+                f"{self.fmt.name} format"
+            )
         return out
 
     def __repr__(self) -> str:
         s = self.stats()
         state = "connected" if s["connected"] else "waiting for the port"
-        return (f"<SmdrIntake {self.port_url} {self.fmt.name} zone={self.zone} {state} "
-                f"calls={s['calls']} unparsed={s['unparsed']}>")
+        return (
+            f"<SmdrIntake {self.port_url} {self.fmt.name} zone={self.zone} {state} "
+            f"calls={s['calls']} unparsed={s['unparsed']}>"
+        )
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -293,11 +327,15 @@ class SmdrIntake:
         if self._queue:
             with self._lock:
                 self._stats["lost"] += len(self._queue)
-            log.error("SMDR: stopping with %d records the store would not take; they are "
-                      "lost; their raw lines follow", len(self._queue))
+            log.error(
+                "SMDR: stopping with %d records the store would not take; they are "
+                "lost; their raw lines follow",
+                len(self._queue),
+            )
             for kind, value in self._queue:
-                log.error("SMDR record not stored: %s",
-                          value.raw if kind == "call" else value["raw"])
+                log.error(
+                    "SMDR record not stored: %s", value.raw if kind == "call" else value["raw"]
+                )
 
     def _open(self):
         with self._lock:
@@ -306,9 +344,11 @@ class SmdrIntake:
             port = self.source.open(self._stop)
         except LoginRefused as exc:
             self._refused = True
-            self._error(f"{exc}. Not retried for {self.auth_retry_s / 60:g} min, so that a "
-                        "wrong password cannot lock the account; restart the service after "
-                        "fixing the config to try at once")
+            self._error(
+                f"{exc}. Not retried for {self.auth_retry_s / 60:g} min, so that a "
+                "wrong password cannot lock the account; restart the service after "
+                "fixing the config to try at once"
+            )
             return None
         except SourceError as exc:
             self._error(str(exc))
@@ -319,14 +359,18 @@ class SmdrIntake:
             # thread, and call records stopped for good.
             self._error(f"cannot open the SMDR port: {exc}")
             return None
-        if port is None:                  # stopped while waiting for the PBX
+        if port is None:  # stopped while waiting for the PBX
             return None
         with self._lock:
             self._stats["connected"] = True
             self._stats["opens"] += 1
         self._port = port
-        log.info("SMDR port %s open (%s, format %s)", self.port_url,
-                 self.source.describe(), self.fmt.name)
+        log.info(
+            "SMDR port %s open (%s, format %s)",
+            self.port_url,
+            self.source.describe(),
+            self.fmt.name,
+        )
         return port
 
     def _read(self, port) -> bool:
@@ -344,8 +388,7 @@ class SmdrIntake:
                         self._stats["bytes"] += len(data)
                     for line in framer.feed(data):
                         self._handle(line)
-                elif (framer.pending
-                      and self.clock.monotonic() - last_data >= self.idle_flush_s):
+                elif framer.pending and self.clock.monotonic() - last_data >= self.idle_flush_s:
                     for line in framer.flush():
                         self._handle(line)
                 if self._queue:
@@ -377,10 +420,16 @@ class SmdrIntake:
             with self._lock:
                 self._stats["overlong"] += 1
                 self._stats["unparsed"] += 1
-            self._keep_unparsed(now, dict(
-                at=now, fmt=self.fmt.name, raw=framed.text,
-                reason=f"line longer than {self.max_line} characters: "
-                       f"{framed.dropped} more were cut off"))
+            self._keep_unparsed(
+                now,
+                dict(
+                    at=now,
+                    fmt=self.fmt.name,
+                    raw=framed.text,
+                    reason=f"line longer than {self.max_line} characters: "
+                    f"{framed.dropped} more were cut off",
+                ),
+            )
             return
         parsed = parse_line(framed.text, self.fmt, now=now, tz=self.tz)
         if parsed.kind is LineKind.CALL:
@@ -394,8 +443,9 @@ class SmdrIntake:
         else:
             with self._lock:
                 self._stats["unparsed"] += 1
-            self._keep_unparsed(now, dict(at=now, fmt=self.fmt.name, raw=parsed.raw,
-                                          reason=parsed.reason))
+            self._keep_unparsed(
+                now, dict(at=now, fmt=self.fmt.name, raw=parsed.raw, reason=parsed.reason)
+            )
 
     def _keep_unparsed(self, now, row: dict) -> None:
         if self.clock.monotonic() - self._window_start >= 3600:
@@ -413,15 +463,25 @@ class SmdrIntake:
     def _close_window(self, now) -> None:
         """End the hour of the unparsed-line limit; say in one row what was not kept."""
         first = self._window_first_suppressed
-        if self._suppressed_in_window and first is not None:   # first is set with the count
-            self._save(("unparsed", dict(
-                at=now, fmt=self.fmt.name, raw="",
-                reason=f"{self._suppressed_in_window} more unparsed lines from "
-                       f"{first.isoformat()} to {now.isoformat()} were counted but not kept "
-                       f"(limit {self.unparsed_per_hour} per hour); garbage on the port "
-                       "usually means a wrong baud rate or parity")))
-            log.warning("SMDR: %d unparsed lines over the hourly limit were counted, not "
-                        "kept", self._suppressed_in_window)
+        if self._suppressed_in_window and first is not None:  # first is set with the count
+            self._save(
+                (
+                    "unparsed",
+                    dict(
+                        at=now,
+                        fmt=self.fmt.name,
+                        raw="",
+                        reason=f"{self._suppressed_in_window} more unparsed lines from "
+                        f"{first.isoformat()} to {now.isoformat()} were counted but not kept "
+                        f"(limit {self.unparsed_per_hour} per hour); garbage on the port "
+                        "usually means a wrong baud rate or parity",
+                    ),
+                )
+            )
+            log.warning(
+                "SMDR: %d unparsed lines over the hourly limit were counted, not kept",
+                self._suppressed_in_window,
+            )
         self._window_start = self.clock.monotonic()
         self._window_kept = 0
         self._suppressed_in_window = 0
@@ -453,9 +513,17 @@ class SmdrIntake:
                 with self._lock:
                     self._stats["calls"] -= 1
                     self._stats["unparsed"] += 1
-                return self._write(("unparsed", dict(
-                    at=self.clock.now(), fmt=self.fmt.name, raw=value.raw,
-                    reason=f"the store refused the record: {exc}"[:500])))
+                return self._write(
+                    (
+                        "unparsed",
+                        dict(
+                            at=self.clock.now(),
+                            fmt=self.fmt.name,
+                            raw=value.raw,
+                            reason=f"the store refused the record: {exc}"[:500],
+                        ),
+                    )
+                )
             self._error(f"the store refused an unparsed line: {exc}")
             with self._lock:
                 self._stats["lost"] += 1
@@ -503,8 +571,7 @@ def _close_port(port) -> None:
             pass
 
 
-def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None,
-                 **options) -> SmdrIntake:
+def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None, **options) -> SmdrIntake:
     """The intake for a validated config's ``smdr`` table (``{port, format, zone,
     settings}``, and ``login``, ``username``, ``password``, ``allow`` for a network
     port), as the daemon builds it. *options* go to :class:`SmdrIntake`.
@@ -513,8 +580,18 @@ def build_intake(smdr: dict, *, store, tz: tzinfo, clock, site_dir=None,
     """
     fmt = load_format(smdr["format"], site_dir)
     settings = serial_settings(fmt, smdr.get("settings") or {})
-    source = build_source(smdr, settings, read_timeout=options.get("read_timeout", 0.5),
-                          site_dir=site_dir)
-    return SmdrIntake(smdr["port"], fmt, store, smdr["zone"], tz, clock, settings,
-                      routes=smdr.get("routes") or (), source=source, **options)
-
+    source = build_source(
+        smdr, settings, read_timeout=options.get("read_timeout", 0.5), site_dir=site_dir
+    )
+    return SmdrIntake(
+        smdr["port"],
+        fmt,
+        store,
+        smdr["zone"],
+        tz,
+        clock,
+        settings,
+        routes=smdr.get("routes") or (),
+        source=source,
+        **options,
+    )

@@ -54,8 +54,19 @@ from appliance.pbx.dialogue import Dialogue
 from appliance.pbx.port_settings import LINE_ENDINGS, SerialSettings
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-TOP_KEYS = {"name", "title", "source", "verified", "notes", "port", "username",
-            "line_ending", "timeout_s", "answers", "refused"}
+TOP_KEYS = {
+    "name",
+    "title",
+    "source",
+    "verified",
+    "notes",
+    "port",
+    "username",
+    "line_ending",
+    "timeout_s",
+    "answers",
+    "refused",
+}
 ANSWER_KEYS = {"name", "expect", "sample", "send", "final"}
 REFUSED_KEYS = {"expect", "sample", "wait_s", "message"}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -109,14 +120,16 @@ class Login:
 
 # -- loading ----------------------------------------------------------------------------
 
+
 def _shipped_dir():
     return resources.files("appliance.smdr") / "logins"
 
 
 def login_paths(site_dir=None) -> dict[str, Traversable]:
     """``{name: path}`` of the shipped login files, then the site's over them."""
-    found: dict[str, Traversable] = {entry.name[:-5]: entry for entry in _shipped_dir().iterdir()
-             if entry.name.endswith(".toml")}
+    found: dict[str, Traversable] = {
+        entry.name[:-5]: entry for entry in _shipped_dir().iterdir() if entry.name.endswith(".toml")
+    }
     if site_dir is not None:
         try:
             found.update({p.stem: p for p in sorted(Path(site_dir).glob("*.toml"))})
@@ -133,14 +146,16 @@ def load_login(name: str, site_dir=None) -> Login:
     """
     paths = login_paths(site_dir)
     if name not in paths:
-        raise ValidationError([FieldError("", f"no SMDR login called {name!r}; there are "
-                                              + ", ".join(paths))])
+        raise ValidationError(
+            [FieldError("", f"no SMDR login called {name!r}; there are " + ", ".join(paths))]
+        )
     path = paths[name]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValidationError([FieldError("", f"cannot read the login file: {exc}")],
-                              str(path)) from None
+        raise ValidationError(
+            [FieldError("", f"cannot read the login file: {exc}")], str(path)
+        ) from None
     return parse_login(data, source=str(path), expected_name=name)
 
 
@@ -170,8 +185,9 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
     elif expected_name is not None and text["name"] and text["name"] != expected_name:
         err("name", f"{text['name']!r} must match the file name {expected_name}.toml")
     port = data.get("port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                             or not 1 <= port <= 65535):
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+    ):
         err("port", f"{port!r} is not allowed; use a TCP port 1 to 65535")
         port = None
     username = data.get("username", "")
@@ -183,8 +199,11 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
         err("line_ending", f"{line_ending!r} is not allowed; use " + ", ".join(LINE_ENDINGS))
         line_ending = "crlf"
     timeout = data.get("timeout_s", 30)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-            or not 1 <= timeout <= 600:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 1 <= timeout <= 600
+    ):
         err("timeout_s", f"{timeout!r} is not allowed; use 1 to 600 seconds")
         timeout = 30
     answers = []
@@ -199,21 +218,28 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
             continue
         for key in raw:
             if key not in ANSWER_KEYS:
-                err(f"{where}.{key}", "unknown key; allowed keys are "
-                                      + ", ".join(sorted(ANSWER_KEYS)))
+                err(
+                    f"{where}.{key}",
+                    "unknown key; allowed keys are " + ", ".join(sorted(ANSWER_KEYS)),
+                )
         raw_name = raw.get("name")
         name = raw_name if isinstance(raw_name, str) else f"answer {i + 1}"
         pattern = _pattern(raw.get("expect"), raw.get("sample"), f"{where}", err)
         send = raw.get("send")
         if not isinstance(send, str):
-            err(f"{where}.send", "is required: what to type at this prompt (\"\" = only "
-                                 "the line ending)")
+            err(
+                f"{where}.send",
+                'is required: what to type at this prompt ("" = only the line ending)',
+            )
             send = None
         else:
             for placeholder in PLACEHOLDER.findall(send):
                 if placeholder not in ("username", "password"):
-                    err(f"{where}.send", f"{{{placeholder}}} is not a placeholder; allowed "
-                                         "are {username} and {password}")
+                    err(
+                        f"{where}.send",
+                        f"{{{placeholder}}} is not a placeholder; allowed "
+                        "are {username} and {password}",
+                    )
         final = raw.get("final", False)
         if not isinstance(final, bool):
             err(f"{where}.final", "must be true or false")
@@ -225,15 +251,19 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
     refused = data.get("refused")
     refused_pattern, message, wait = None, "", 3.0
     if not isinstance(refused, dict):
-        err("refused", "is required: a table with expect, sample, message (what the PBX "
-                       "shows when it refuses the login) and wait_s")
+        err(
+            "refused",
+            "is required: a table with expect, sample, message (what the PBX "
+            "shows when it refuses the login) and wait_s",
+        )
     else:
         for key in refused:
             if key not in REFUSED_KEYS:
-                err(f"refused.{key}", "unknown key; allowed keys are "
-                                      + ", ".join(sorted(REFUSED_KEYS)))
-        refused_pattern = _pattern(refused.get("expect"), refused.get("sample"), "refused",
-                                   err)
+                err(
+                    f"refused.{key}",
+                    "unknown key; allowed keys are " + ", ".join(sorted(REFUSED_KEYS)),
+                )
+        refused_pattern = _pattern(refused.get("expect"), refused.get("sample"), "refused", err)
         raw_message = refused.get("message")
         if not isinstance(raw_message, str) or not raw_message.strip():
             err("refused.message", "is required: what to tell the installer")
@@ -243,11 +273,23 @@ def parse_login(data, *, source: str = "login", expected_name: str | None = None
         if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0.2 <= wait <= 60:
             err("refused.wait_s", f"{wait!r} is not allowed; use 0.2 to 60 seconds")
             wait = 3.0
-    if errors or refused_pattern is None:   # no refused pattern has put its error
+    if errors or refused_pattern is None:  # no refused pattern has put its error
         raise ValidationError(errors, source)
-    return Login(text["name"], text["title"], text["source"], text["verified"], source,
-                 tuple(answers), refused_pattern, message, float(wait), port, username,
-                 line_ending, float(timeout))
+    return Login(
+        text["name"],
+        text["title"],
+        text["source"],
+        text["verified"],
+        source,
+        tuple(answers),
+        refused_pattern,
+        message,
+        float(wait),
+        port,
+        username,
+        line_ending,
+        float(timeout),
+    )
 
 
 def _pattern(expect, sample, where: str, err) -> re.Pattern | None:
@@ -275,10 +317,11 @@ def _scoped(pattern: re.Pattern) -> str:
     m = _GLOBAL_FLAGS.match(text)
     if m is None:
         return f"(?:{text})"
-    return f"(?{m.group(1)}:{text[m.end():]})"
+    return f"(?{m.group(1)}:{text[m.end() :]})"
 
 
 # -- running ------------------------------------------------------------------------------
+
 
 class _Tap:
     """Wraps a port and keeps what was read since :meth:`start`."""
@@ -302,8 +345,15 @@ class _Tap:
         return getattr(self.port, name)
 
 
-def run_login(port, login: Login, *, username: str = "", password: str = "",
-              label: str = "smdr", monotonic=None) -> bytes:
+def run_login(
+    port,
+    login: Login,
+    *,
+    username: str = "",
+    password: str = "",
+    label: str = "smdr",
+    monotonic=None,
+) -> bytes:
     """Log in on *port* (an open :class:`~appliance.smdr.telnet.NetPort` or any
     pyserial-like port) and return the bytes that arrived after the final answer: the
     first call records.
@@ -317,24 +367,28 @@ def run_login(port, login: Login, *, username: str = "", password: str = "",
     monotonic = monotonic or time.monotonic
     tap = _Tap(port)
     user = username or login.username
-    dialogue = Dialogue(tap, login.settings, username=user, password=password,
-                        label=label, monotonic=monotonic)
-    combined = re.compile("|".join(f"(?P<a{i}>{_scoped(a.expect)})"
-                                   for i, a in enumerate(login.answers)))
+    dialogue = Dialogue(
+        tap, login.settings, username=user, password=password, label=label, monotonic=monotonic
+    )
+    combined = re.compile(
+        "|".join(f"(?P<a{i}>{_scoped(a.expect)})" for i, a in enumerate(login.answers))
+    )
     deadline = monotonic() + login.timeout_s
     rounds = 0
     while True:
         try:
-            match = dialogue.expect(combined, login.timeout_s, deadline=deadline,
-                                    what="SMDR login")
+            match = dialogue.expect(combined, login.timeout_s, deadline=deadline, what="SMDR login")
         except DialogueTimeout as exc:
-            raise LoginFailed(f"{label}: the PBX showed no login prompt in "
-                              f"{login.timeout_s:g} s ({exc})") from None
+            raise LoginFailed(
+                f"{label}: the PBX showed no login prompt in {login.timeout_s:g} s ({exc})"
+            ) from None
         answer = next(a for i, a in enumerate(login.answers) if match.group(f"a{i}"))
         rounds += 1
         if rounds > MAX_ROUNDS:
-            raise LoginFailed(f"{label}: the PBX keeps asking ({answer.name}) after "
-                              f"{MAX_ROUNDS} answers; check the login {login.name!r}")
+            raise LoginFailed(
+                f"{label}: the PBX keeps asking ({answer.name}) after "
+                f"{MAX_ROUNDS} answers; check the login {login.name!r}"
+            )
         if answer.final:
             tap.start()
         dialogue.send(answer.send)
@@ -357,5 +411,5 @@ def _records_after(data: bytes, password: str) -> bytes:
     secret = password.encode("latin-1", errors="replace")
     stripped = data.lstrip(b"\r\n\t ")
     if stripped.startswith(secret):
-        data = stripped[len(secret):]
+        data = stripped[len(secret) :]
     return data.replace(secret, b"***")

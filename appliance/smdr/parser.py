@@ -90,8 +90,7 @@ def parse_line(line: str, fmt: SmdrFormat, *, now: datetime, tz: tzinfo) -> Pars
             return ParsedLine(LineKind.HEADER, line, reason=skip.name)
     groups = fmt.layout.split(line)
     if groups is None:
-        return ParsedLine(LineKind.JUNK, line,
-                          reason=f"does not match the {fmt.name} layout")
+        return ParsedLine(LineKind.JUNK, line, reason=f"does not match the {fmt.name} layout")
     try:
         record = _record(groups, fmt, line, now, tz)
     except _Bad as exc:
@@ -106,8 +105,9 @@ class _Bad(ValueError):
     pass
 
 
-def _record(groups: dict[str, str], fmt: SmdrFormat, line: str, now: datetime,
-            tz: tzinfo) -> CallRecord:
+def _record(
+    groups: dict[str, str], fmt: SmdrFormat, line: str, now: datetime, tz: tzinfo
+) -> CallRecord:
     duration = _seconds(groups, "duration", fmt.duration)
     ring = _seconds(groups, "ring", fmt.ring)
     local = _local_time(groups, fmt, now.astimezone(tz).replace(tzinfo=None))
@@ -123,9 +123,17 @@ def _record(groups: dict[str, str], fmt: SmdrFormat, line: str, now: datetime,
     for name, sources in fmt.fields.items():
         text[name] = next((groups[g] for g in sources if groups.get(g)), None)
     return CallRecord(
-        started_at=instant, duration_s=duration, extension=text.get("extension"),
-        trunk=text.get("trunk"), direction=direction, answered=answered, ring_s=ring,
-        number=text.get("number"), fmt=fmt.name, raw=line)
+        started_at=instant,
+        duration_s=duration,
+        extension=text.get("extension"),
+        trunk=text.get("trunk"),
+        direction=direction,
+        answered=answered,
+        ring_s=ring,
+        number=text.get("number"),
+        fmt=fmt.name,
+        raw=line,
+    )
 
 
 def _seconds(groups: dict[str, str], name: str, template) -> int | None:
@@ -140,8 +148,9 @@ def _seconds(groups: dict[str, str], name: str, template) -> int | None:
     return value
 
 
-def _duration_from_end(groups: dict[str, str], fmt: SmdrFormat, start: datetime,
-                       start_utc: datetime, tz: tzinfo) -> int:
+def _duration_from_end(
+    groups: dict[str, str], fmt: SmdrFormat, start: datetime, start_utc: datetime, tz: tzinfo
+) -> int:
     """Seconds from the printed start to the printed end (``end_date``/``end_time``)."""
     text = groups["end_time"]
     hms = next((v for t in fmt.clock if (v := clock_values(t, text)) is not None), None)
@@ -151,23 +160,26 @@ def _duration_from_end(groups: dict[str, str], fmt: SmdrFormat, start: datetime,
     if day_text and fmt.date:
         fields = next((f for t in fmt.date if (f := t.match(day_text)) is not None), None)
         if fields is None:
-            raise _Bad(f"end date {day_text!r} is not "
-                       + " or ".join(t.text for t in fmt.date))
+            raise _Bad(f"end date {day_text!r} is not " + " or ".join(t.text for t in fmt.date))
         candidates = []
         for year in (start.year, start.year + 1):
             try:
-                candidates.append(datetime(year, fields.numbers["M"], fields.numbers["D"],
-                                           *hms))
+                candidates.append(datetime(year, fields.numbers["M"], fields.numbers["D"], *hms))
             except ValueError:
                 continue
     else:
-        candidates = [datetime.combine(start.date() + timedelta(days=d), datetime.min.time())
-                      .replace(hour=hms[0], minute=hms[1], second=hms[2]) for d in (0, 1)]
+        candidates = [
+            datetime.combine(start.date() + timedelta(days=d), datetime.min.time()).replace(
+                hour=hms[0], minute=hms[1], second=hms[2]
+            )
+            for d in (0, 1)
+        ]
     later = [c for c in candidates if c >= start]
     if not later:
         raise _Bad(f"the call ends ({day_text} {text}) before it starts")
-    seconds = int((min(later).replace(tzinfo=tz).astimezone(timezone.utc)
-                   - start_utc).total_seconds())
+    seconds = int(
+        (min(later).replace(tzinfo=tz).astimezone(timezone.utc) - start_utc).total_seconds()
+    )
     if seconds > MAX_DURATION_S:
         raise _Bad(f"the call ends ({day_text} {text}) more than a week after it starts")
     return max(seconds, 0)
@@ -181,9 +193,14 @@ def _local_time(groups: dict[str, str], fmt: SmdrFormat, now: datetime) -> datet
         raise _Bad(f"time {text!r} is not " + " or ".join(t.text for t in fmt.clock))
     if not fmt.date:
         return _latest_not_after(
-            [datetime.combine(now.date() + timedelta(days=d), datetime.min.time())
-             .replace(hour=hms[0], minute=hms[1], second=hms[2]) for d in (1, 0, -1)],
-            now + DAY_SLACK)
+            [
+                datetime.combine(now.date() + timedelta(days=d), datetime.min.time()).replace(
+                    hour=hms[0], minute=hms[1], second=hms[2]
+                )
+                for d in (1, 0, -1)
+            ],
+            now + DAY_SLACK,
+        )
     text = groups.get("date", "")
     fields = next((f for t in fmt.date if (f := t.match(text)) is not None), None)
     if fields is None:
@@ -215,4 +232,3 @@ def _latest_not_after(candidates: list[datetime], limit: datetime) -> datetime:
     if not fitting:  # every reading lies in the future: the PBX clock is wrong
         return min(candidates)
     return max(fitting)
-

@@ -59,10 +59,13 @@ class CallRecord:
         if self.started_at.tzinfo is None or self.started_at.utcoffset() is None:
             raise ValueError("CallRecord.started_at must be timezone-aware")
         if self.direction is not None and self.direction not in DIRECTIONS:
-            raise ValueError(f"CallRecord.direction must be one of {DIRECTIONS} or None, "
-                             f"not {self.direction!r}")
+            raise ValueError(
+                f"CallRecord.direction must be one of {DIRECTIONS} or None, not {self.direction!r}"
+            )
         for name in ("duration_s", "ring_s"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"CallRecord.{name} must be a whole number of seconds >= 0 "
-                                 f"or None, not {value!r}")
+                raise ValueError(
+                    f"CallRecord.{name} must be a whole number of seconds >= 0 "
+                    f"or None, not {value!r}"
+                )

@@ -39,8 +39,17 @@ DAY = "day"
 #: before the start gets its true label.
 HISTORY_LEAD = timedelta(days=31)
 #: Columns of :func:`to_csv`, in order.
-CSV_COLUMNS = ("start_local", "night", "mode", "extension", "trunk", "direction",
-               "duration_s", "answered", "number")
+CSV_COLUMNS = (
+    "start_local",
+    "night",
+    "mode",
+    "extension",
+    "trunk",
+    "direction",
+    "duration_s",
+    "answered",
+    "number",
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,7 @@ class _History:
     """The mode history, sorted, with the after-hours spans worked out once."""
 
     def __init__(self, history):
-        entries = sorted(((_instant(h["at"]), str(h["mode"])) for h in history),
-                         key=lambda e: e[0])
+        entries = sorted(((_instant(h["at"]), str(h["mode"])) for h in history), key=lambda e: e[0])
         self.times = [at for at, _ in entries]
         self.modes = [mode for _, mode in entries]
         self.spans: list[Span] = []
@@ -162,8 +170,14 @@ def summary(calls, history, tz, start, end) -> dict:
     tz = _zone(tz)
     start, end = _instant(start), _instant(end)
     hist = _History(history)
-    totals = {"calls": 0, "after_hours": 0, "answered": 0, "unanswered": 0, "unknown": 0,
-              "no_history": 0}
+    totals = {
+        "calls": 0,
+        "after_hours": 0,
+        "answered": 0,
+        "unanswered": 0,
+        "unknown": 0,
+        "no_history": 0,
+    }
     nights: dict[date, dict] = {}
     hours = [dict(hour=h, **_counts()) for h in range(24)]
     by_mode: dict[str, int] = {}
@@ -173,13 +187,13 @@ def summary(calls, history, tz, start, end) -> dict:
         label = span.began.astimezone(tz).date()
         entry = nights.get(label)
         if entry is None:
-            entry = nights[label] = dict(night=label.isoformat(), began=span.began,
-                                         ended=span.ended, **_counts())
+            entry = nights[label] = dict(
+                night=label.isoformat(), began=span.began, ended=span.ended, **_counts()
+            )
         else:
             entry["began"] = min(entry["began"], span.began)
             if entry["ended"] is not None:
-                entry["ended"] = None if span.ended is None else max(entry["ended"],
-                                                                     span.ended)
+                entry["ended"] = None if span.ended is None else max(entry["ended"], span.ended)
         return entry
 
     for span in hist.spans:
@@ -215,14 +229,19 @@ def summary(calls, history, tz, start, end) -> dict:
     for label in sorted(nights):
         entry = dict(nights[label])
         entry["began"] = entry["began"].astimezone(tz).isoformat()
-        entry["ended"] = None if entry["ended"] is None else \
-            entry["ended"].astimezone(tz).isoformat()
+        entry["ended"] = (
+            None if entry["ended"] is None else entry["ended"].astimezone(tz).isoformat()
+        )
         per_night.append(entry)
     return {
-        "from": start.astimezone(tz).isoformat(), "to": end.astimezone(tz).isoformat(),
+        "from": start.astimezone(tz).isoformat(),
+        "to": end.astimezone(tz).isoformat(),
         "timezone": _zone_name(tz),
-        "totals": totals, "per_night": per_night, "per_hour": hours,
-        "by_mode": dict(sorted(by_mode.items())), "by_direction": by_direction,
+        "totals": totals,
+        "per_night": per_night,
+        "per_hour": hours,
+        "by_mode": dict(sorted(by_mode.items())),
+        "by_direction": by_direction,
     }
 
 
@@ -274,17 +293,22 @@ def to_csv(calls, history, tz) -> str:
             continue
         span = hist.span_at(at)
         answered = _get(call, "answered")
-        rows.append((at, [
-            at.astimezone(tz).isoformat(),
-            span.began.astimezone(tz).date().isoformat() if span else "",
-            mode,
-            _cell(_get(call, "extension")),
-            _cell(_get(call, "trunk")),
-            _get(call, "direction") or "",
-            "" if _get(call, "duration_s") is None else str(_get(call, "duration_s")),
-            "" if answered is None else ("yes" if answered else "no"),
-            _cell(_get(call, "number")),
-        ]))
+        rows.append(
+            (
+                at,
+                [
+                    at.astimezone(tz).isoformat(),
+                    span.began.astimezone(tz).date().isoformat() if span else "",
+                    mode,
+                    _cell(_get(call, "extension")),
+                    _cell(_get(call, "trunk")),
+                    _get(call, "direction") or "",
+                    "" if _get(call, "duration_s") is None else str(_get(call, "duration_s")),
+                    "" if answered is None else ("yes" if answered else "no"),
+                    _cell(_get(call, "number")),
+                ],
+            )
+        )
     rows.sort(key=lambda r: r[0])
     writer.writerows(row for _, row in rows)
     return buf.getvalue()

@@ -40,7 +40,7 @@ class Route:
     trunks: tuple[str, ...] = ()
 
     def matches(self, record) -> bool:
-        return (_any(record.extension, self.extensions) or _any(record.trunk, self.trunks))
+        return _any(record.extension, self.extensions) or _any(record.trunk, self.trunks)
 
 
 def _any(value, patterns) -> bool:
@@ -89,21 +89,32 @@ def check_routes(raw, zone_names, path: str = "smdr.routes") -> tuple[list[Route
             continue
         zone = table.get("zone")
         if not isinstance(zone, str) or zone not in zone_names:
-            errors.append(FieldError(f"{where}.zone", f"{zone!r} is not a zone; zones are "
-                                                      + ", ".join(zone_names)))
+            errors.append(
+                FieldError(
+                    f"{where}.zone", f"{zone!r} is not a zone; zones are " + ", ".join(zone_names)
+                )
+            )
         lists, bad_key = {}, False
         for key in sorted(set(table) - {"zone", "extensions", "trunks"}):
-            errors.append(FieldError(f"{where}.{key}", "is not a known key; use zone, "
-                                                       "extensions, trunks"))
+            errors.append(
+                FieldError(f"{where}.{key}", "is not a known key; use zone, extensions, trunks")
+            )
             bad_key = True
         for key in ("extensions", "trunks"):
             value = table.get(key, [])
-            if (not isinstance(value, list) or len(value) > MAX_PATTERNS
-                    or not all(isinstance(p, str) and PATTERN_RE.match(p) for p in value)):
-                errors.append(FieldError(
-                    f"{where}.{key}", f"must be a list of up to {MAX_PATTERNS} patterns such "
-                                      "as \"2*\", \"3?\" or \"401\" (digits, letters, * ? [ ] "
-                                      "# + -, up to 32 characters each)"))
+            if (
+                not isinstance(value, list)
+                or len(value) > MAX_PATTERNS
+                or not all(isinstance(p, str) and PATTERN_RE.match(p) for p in value)
+            ):
+                errors.append(
+                    FieldError(
+                        f"{where}.{key}",
+                        f"must be a list of up to {MAX_PATTERNS} patterns such "
+                        'as "2*", "3?" or "401" (digits, letters, * ? [ ] '
+                        "# + -, up to 32 characters each)",
+                    )
+                )
                 value, bad_key = [], True
             lists[key] = tuple(value)
         if not bad_key and not lists["extensions"] and not lists["trunks"]:

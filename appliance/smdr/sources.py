@@ -41,8 +41,10 @@ DEFAULT_LOGIN = "panasonic-telnet"
 NETWORK_KEYS = ("login", "username", "password", "allow")
 #: How long a TCP connect may take.
 CONNECT_TIMEOUT_S = 10.0
-_URL = re.compile(r"^(?P<scheme>telnet|listen)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*)"
-                  r"(?::(?P<port>\d{1,5}))?/?$")
+_URL = re.compile(
+    r"^(?P<scheme>telnet|listen)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*)"
+    r"(?::(?P<port>\d{1,5}))?/?$"
+)
 
 
 def parse_url(text: str) -> tuple[str, str, int | None]:
@@ -55,8 +57,10 @@ def parse_url(text: str) -> tuple[str, str, int | None]:
         return "serial", "", None
     m = _URL.match(text)
     if m is None:
-        raise ValueError("must be telnet://HOST:PORT or listen://ADDRESS:PORT "
-                         "(listen://:PORT listens on every address)")
+        raise ValueError(
+            "must be telnet://HOST:PORT or listen://ADDRESS:PORT "
+            "(listen://:PORT listens on every address)"
+        )
     host = m.group("host").strip("[]")
     port = int(m.group("port")) if m.group("port") else None
     if port is not None and not 1 <= port <= 65535:
@@ -71,40 +75,66 @@ def check(spec: dict, path: str = "smdr", *, site_dir=None) -> list[FieldError]:
     errors: list[FieldError] = []
     port = spec.get("port")
     if not isinstance(port, str):
-        return errors                       # config.py reports a missing/bad port
+        return errors  # config.py reports a missing/bad port
     try:
         kind, host, number = parse_url(port)
     except ValueError as exc:
         return [FieldError(f"{path}.port", f"{port!r} {exc}")]
     given = [k for k in NETWORK_KEYS if k in spec]
-    allowed = {"serial": (), "telnet": ("login", "username", "password"),
-               "listen": ("allow",)}[kind]
+    allowed = {"serial": (), "telnet": ("login", "username", "password"), "listen": ("allow",)}[
+        kind
+    ]
     for key in given:
         if key not in allowed:
-            where = {"login": "telnet://", "username": "telnet://", "password": "telnet://",
-                     "allow": "listen://"}[key]
-            errors.append(FieldError(f"{path}.{key}", f"only goes with port = \"{where}...\"; "
-                                                      f"this port is {kind}"))
+            where = {
+                "login": "telnet://",
+                "username": "telnet://",
+                "password": "telnet://",
+                "allow": "listen://",
+            }[key]
+            errors.append(
+                FieldError(
+                    f"{path}.{key}", f'only goes with port = "{where}..."; this port is {kind}'
+                )
+            )
     if kind != "serial" and spec.get("settings"):
-        errors.append(FieldError(f"{path}.settings", "serial settings do not apply to a "
-                                                     f"network port ({port}); remove them"))
+        errors.append(
+            FieldError(
+                f"{path}.settings",
+                f"serial settings do not apply to a network port ({port}); remove them",
+            )
+        )
     if kind == "telnet":
         if not host:
-            errors.append(FieldError(f"{path}.port", "telnet:// needs the PBX's address, "
-                                                     "such as telnet://192.0.2.10:2300"))
+            errors.append(
+                FieldError(
+                    f"{path}.port",
+                    "telnet:// needs the PBX's address, such as telnet://192.0.2.10:2300",
+                )
+            )
         errors += _check_login(spec, path, site_dir, number)
     if kind == "listen":
         if number is None:
-            errors.append(FieldError(f"{path}.port", "listen:// needs a port, such as "
-                                                     "listen://:33333 (the port set in the "
-                                                     "PBX's SMDR settings)"))
+            errors.append(
+                FieldError(
+                    f"{path}.port",
+                    "listen:// needs a port, such as "
+                    "listen://:33333 (the port set in the "
+                    "PBX's SMDR settings)",
+                )
+            )
         if host:
             try:
                 ipaddress.ip_address(host)
             except ValueError:
-                errors.append(FieldError(f"{path}.port", f"{host!r} is not an IP address of "
-                                                         "this appliance; give one, or none "
-                                                         "(listen://:PORT) for all"))
+                errors.append(
+                    FieldError(
+                        f"{path}.port",
+                        f"{host!r} is not an IP address of "
+                        "this appliance; give one, or none "
+                        "(listen://:PORT) for all",
+                    )
+                )
         errors += _check_allow(spec.get("allow"), f"{path}.allow")
     return errors
 
@@ -114,29 +144,44 @@ def _check_login(spec: dict, path: str, site_dir, number) -> list[FieldError]:
     name = spec.get("login", DEFAULT_LOGIN)
     login = None
     if not isinstance(name, str) or not name:
-        errors.append(FieldError(f"{path}.login", "must be the name of an SMDR login "
-                                                  f"(such as {DEFAULT_LOGIN!r})"))
+        errors.append(
+            FieldError(
+                f"{path}.login", f"must be the name of an SMDR login (such as {DEFAULT_LOGIN!r})"
+            )
+        )
     else:
         try:
             login = load_login(name, _logins_dir(site_dir))
         except ValidationError as exc:
-            errors += [FieldError(f"{path}.login", e.message if not e.field else
-                                  f"{e.field}: {e.message}") for e in exc.errors]
+            errors += [
+                FieldError(f"{path}.login", e.message if not e.field else f"{e.field}: {e.message}")
+                for e in exc.errors
+            ]
     if login is not None and number is None and login.port is None:
-        errors.append(FieldError(f"{path}.port", f"the login {login.name!r} has no usual "
-                                                 "port: give one, telnet://HOST:PORT"))
+        errors.append(
+            FieldError(
+                f"{path}.port",
+                f"the login {login.name!r} has no usual port: give one, telnet://HOST:PORT",
+            )
+        )
     for key in ("username", "password"):
         value = spec.get(key)
         if value is None:
             continue
-        if not isinstance(value, str) or len(value) > 64 or \
-                re.search(r"[\x00-\x1f\x7f]", value):
-            errors.append(FieldError(f"{path}.{key}", "must be a string of at most 64 "
-                                                      "characters without control characters"))
+        if not isinstance(value, str) or len(value) > 64 or re.search(r"[\x00-\x1f\x7f]", value):
+            errors.append(
+                FieldError(
+                    f"{path}.{key}",
+                    "must be a string of at most 64 characters without control characters",
+                )
+            )
     if login is not None and login.needs_password and not spec.get("password"):
-        errors.append(FieldError(f"{path}.password", f"is required: the login {login.name!r} "
-                                                     "types a password (the PBX's SMDR "
-                                                     "password)"))
+        errors.append(
+            FieldError(
+                f"{path}.password",
+                f"is required: the login {login.name!r} types a password (the PBX's SMDR password)",
+            )
+        )
     return errors
 
 
@@ -144,7 +189,7 @@ def _check_allow(value, path: str) -> list[FieldError]:
     if value is None:
         return []
     if not isinstance(value, list) or not value:
-        return [FieldError(path, "must be a list of IP addresses, such as [\"192.0.2.20\"]")]
+        return [FieldError(path, 'must be a list of IP addresses, such as ["192.0.2.20"]')]
     errors = []
     for item in value:
         try:
@@ -152,30 +197,40 @@ def _check_allow(value, path: str) -> list[FieldError]:
                 raise ValueError
             ipaddress.ip_address(item)
         except ValueError:
-            errors.append(FieldError(path, f"{item!r} is not an IP address; list the PBX's "
-                                           "addresses, such as \"192.0.2.20\""))
+            errors.append(
+                FieldError(
+                    path,
+                    f"{item!r} is not an IP address; list the PBX's "
+                    'addresses, such as "192.0.2.20"',
+                )
+            )
     return errors
 
 
 def _logins_dir(site_dir):
     from pathlib import Path
+
     return Path(site_dir) / "logins" if site_dir is not None else None
 
 
-def build_source(spec: dict, settings: SerialSettings, *, read_timeout: float = 0.5,
-                 site_dir=None):
+def build_source(spec: dict, settings: SerialSettings, *, read_timeout: float = 0.5, site_dir=None):
     """The source for a validated ``[smdr]`` table."""
     kind, host, number = parse_url(spec["port"])
     if kind == "telnet":
         login = load_login(spec.get("login", DEFAULT_LOGIN), _logins_dir(site_dir))
         port = number or login.port
-        if port is None:                  # check() refuses this table
+        if port is None:  # check() refuses this table
             raise ValueError(f"{spec['port']}: no port, and the login has no usual port")
-        return TelnetSource(host, port, login,
-                            username=spec.get("username", ""),
-                            password=spec.get("password", ""), read_timeout=read_timeout)
+        return TelnetSource(
+            host,
+            port,
+            login,
+            username=spec.get("username", ""),
+            password=spec.get("password", ""),
+            read_timeout=read_timeout,
+        )
     if kind == "listen":
-        if number is None:                # check() refuses this table
+        if number is None:  # check() refuses this table
             raise ValueError(f"{spec['port']}: listen:// needs a port")
         return ListenSource(host, number, allow=spec.get("allow"), read_timeout=read_timeout)
     return SerialSource(spec["port"], settings, read_timeout=read_timeout)
@@ -193,8 +248,9 @@ class SerialSource:
         self.read_timeout = read_timeout
 
     def open(self, stop: threading.Event):
-        return serial.serial_for_url(self.url, timeout=self.read_timeout,
-                                     **self.settings.pyserial_kwargs())
+        return serial.serial_for_url(
+            self.url, timeout=self.read_timeout, **self.settings.pyserial_kwargs()
+        )
 
     def describe(self) -> str:
         return self.settings.describe().split(",")[0]
@@ -216,8 +272,16 @@ class TelnetSource:
     kind = "telnet"
     backoff = None
 
-    def __init__(self, host: str, port: int, login: Login, *, username: str = "",
-                 password: str = "", read_timeout: float = 0.5):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        login: Login,
+        *,
+        username: str = "",
+        password: str = "",
+        read_timeout: float = 0.5,
+    ):
         self.host = host
         self.port = port
         self.login = login
@@ -239,14 +303,14 @@ class TelnetSource:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT_S)
         except OSError as exc:
-            raise SourceError(f"cannot connect to {self.url}: "
-                              f"{exc.strerror or exc}") from None
+            raise SourceError(f"cannot connect to {self.url}: {exc.strerror or exc}") from None
         keepalive(sock)
         port = NetPort(sock, timeout=0.05, telnet=True, name=self.url)
         try:
             self.logins += 1
-            leftover = run_login(port, self.login, username=self.username,
-                                 password=self._password, label=self.url)
+            leftover = run_login(
+                port, self.login, username=self.username, password=self._password, label=self.url
+            )
         except LoginRefused:
             port.close()
             raise
@@ -322,13 +386,13 @@ class ListenSource:
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
-                    sock.bind((self.host or ("::" if family == socket.AF_INET6 else ""),
-                               self.port))
+                    sock.bind((self.host or ("::" if family == socket.AF_INET6 else ""), self.port))
                     sock.listen(4)
                 except OSError as exc:
                     sock.close()
-                    raise SourceError(f"cannot listen on {self.url}: "
-                                      f"{exc.strerror or exc}") from None
+                    raise SourceError(
+                        f"cannot listen on {self.url}: {exc.strerror or exc}"
+                    ) from None
                 sock.setblocking(False)
                 self._listener = sock
             return self._listener
@@ -354,15 +418,18 @@ class ListenSource:
                 now = time.monotonic()
                 if now - self._last_refused_log > 60:
                     self._last_refused_log = now
-                    log.warning("SMDR: refused a connection from %s: not in smdr.allow",
-                                peer[0])
+                    log.warning("SMDR: refused a connection from %s: not in smdr.allow", peer[0])
                 continue
             keepalive(sock)
             self.accepted += 1
             self.peer = f"{peer[0]}:{peer[1]}"
             log.info("SMDR: %s connected to %s", self.peer, self.url)
-            return NetPort(sock, timeout=self.read_timeout, name=f"{self.url} from {self.peer}",
-                           interrupt=listener)
+            return NetPort(
+                sock,
+                timeout=self.read_timeout,
+                name=f"{self.url} from {self.peer}",
+                interrupt=listener,
+            )
         return None
 
     def _allowed(self, address: str) -> bool:
@@ -379,8 +446,7 @@ class ListenSource:
         return self.url
 
     def stats(self) -> dict:
-        return {"accepted": self.accepted, "refused_connections": self.refused,
-                "peer": self.peer}
+        return {"accepted": self.accepted, "refused_connections": self.refused, "peer": self.peer}
 
     def close(self) -> None:
         with self._lock:

@@ -36,12 +36,19 @@ class ConnectionClosed(serial.SerialException):
     """The other end closed the connection (or it broke)."""
 
 
-def keepalive(sock: socket.socket, idle: int = KEEPALIVE[0], interval: int = KEEPALIVE[1],
-              count: int = KEEPALIVE[2]) -> None:
+def keepalive(
+    sock: socket.socket,
+    idle: int = KEEPALIVE[0],
+    interval: int = KEEPALIVE[1],
+    count: int = KEEPALIVE[2],
+) -> None:
     """Switch TCP keepalive on for *sock*, where the platform allows it."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval),
-                        ("TCP_KEEPCNT", count)):
+    for name, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", interval),
+        ("TCP_KEEPCNT", count),
+    ):
         option = getattr(socket, name, None)
         if option is not None:
             try:
@@ -62,16 +69,23 @@ class NetPort:
         connection from the PBX replaces a dead one).
     """
 
-    def __init__(self, sock: socket.socket, *, timeout: float = 0.5, telnet: bool = False,
-                 name: str = "tcp", interrupt=None):
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        timeout: float = 0.5,
+        telnet: bool = False,
+        name: str = "tcp",
+        interrupt=None,
+    ):
         self.sock = sock
         self.sock.setblocking(False)
         self.timeout = timeout
         self.telnet = telnet
         self.name = name
         self.interrupt = interrupt
-        self._data = bytearray()      # decoded data not yet read
-        self._state = "data"          # telnet parser: data, iac, option, sb, sb_iac
+        self._data = bytearray()  # decoded data not yet read
+        self._state = "data"  # telnet parser: data, iac, option, sb, sb_iac
         self._verb = 0
         self._closed = False
         self.bytes_in = 0
@@ -198,7 +212,7 @@ class NetPort:
                     self._state = "option"
                 elif byte == SB:
                     self._state = "sb"
-                else:                      # NOP, GA, AYT ...: a command without option
+                else:  # NOP, GA, AYT ...: a command without option
                     self._state = "data"
             elif state == "option":
                 if self._verb == DO:

@@ -35,8 +35,13 @@ from appliance.errors import TemplateError
 KINDS = {
     "date": {"Y": "year", "M": "month", "D": "day"},
     "clock": {"h": "hour", "m": "minute", "s": "second"},
-    "duration": {"H": "hours", "M": "minutes", "S": "seconds", "t": "tenths of a second",
-                 "m": "tenths of a minute"},
+    "duration": {
+        "H": "hours",
+        "M": "minutes",
+        "S": "seconds",
+        "t": "tenths of a second",
+        "m": "tenths of a minute",
+    },
 }
 
 
@@ -123,9 +128,10 @@ def compile_template(kind: str, text: str) -> Template:
     if kind not in KINDS:
         raise TemplateError(f"unknown template kind {kind!r}")
     if not isinstance(text, str) or not text.strip():
-        raise TemplateError("must be a non-empty string such as "
-                            + {"date": '"MM/DD/YY"', "clock": '"hh:mm"',
-                               "duration": '"HH:MM:SS"'}[kind])
+        raise TemplateError(
+            "must be a non-empty string such as "
+            + {"date": '"MM/DD/YY"', "clock": '"hh:mm"', "duration": '"HH:MM:SS"'}[kind]
+        )
     letters = KINDS[kind]
     parts: list = []
     i = 0
@@ -145,27 +151,36 @@ def compile_template(kind: str, text: str) -> Template:
         if ch.isalpha():
             allowed = ", ".join(f"{k} ({v})" for k, v in letters.items())
             extra = ", AP (AM/PM)" if kind == "clock" else ""
-            raise TemplateError(f"{text!r}: letter {ch!r} is not a {kind} token; "
-                                f"tokens are {allowed}{extra}")
+            raise TemplateError(
+                f"{text!r}: letter {ch!r} is not a {kind} token; tokens are {allowed}{extra}"
+            )
         parts.append(ch)
         i += 1
     seen = [p.letter for p in parts if isinstance(p, _Field)]
     if len(seen) != len(set(seen)):
         raise TemplateError(f"{text!r}: each field may appear once")
     problems = {
-        "date": lambda: (None if {"M", "D"} <= set(seen) else "needs MM and DD")
-        or next(("year must be YY or YYYY" for p in parts
-                 if isinstance(p, _Field) and p.letter == "Y" and p.width not in (2, 4)), None),
+        "date": lambda: (
+            (None if {"M", "D"} <= set(seen) else "needs MM and DD")
+            or next(
+                (
+                    "year must be YY or YYYY"
+                    for p in parts
+                    if isinstance(p, _Field) and p.letter == "Y" and p.width not in (2, 4)
+                ),
+                None,
+            )
+        ),
         "clock": lambda: None if {"h", "m"} <= set(seen) else "needs hh and mm",
         "duration": lambda: None if seen else "needs at least one of H, M, S, m",
     }[kind]()
     if problems:
         raise TemplateError(f"{text!r}: {problems}")
-    slots = tuple("AP" if p == "AP" else p.letter for p in parts
-                  if isinstance(p, _Field) or p == "AP")
+    slots = tuple(
+        "AP" if p == "AP" else p.letter for p in parts if isinstance(p, _Field) or p == "AP"
+    )
     year_width = next((p.width for p in parts if isinstance(p, _Field) and p.letter == "Y"), 0)
-    return Template(kind, text, tuple(parts), re.compile(_pattern(kind, parts)), slots,
-                    year_width)
+    return Template(kind, text, tuple(parts), re.compile(_pattern(kind, parts)), slots, year_width)
 
 
 def _pattern(kind: str, parts: list) -> str:
@@ -190,6 +205,7 @@ def _pattern(kind: str, parts: list) -> str:
 
 
 # -- conversions the parser and the renderer share -------------------------------------
+
 
 def duration_seconds(template: Template, text: str) -> int | None:
     """Seconds in *text* printed by duration *template*, or None if it does not fit."""

@@ -12,5 +12,11 @@ from appliance.store.facade import Store
 from appliance.store.lock import DataDirLock, is_held_elsewhere
 from appliance.store.schema import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "DataDirLock", "SchemaTooNewError", "Store", "StoreError",
-           "is_held_elsewhere"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "DataDirLock",
+    "SchemaTooNewError",
+    "Store",
+    "StoreError",
+    "is_held_elsewhere",
+]

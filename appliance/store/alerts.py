@@ -16,20 +16,36 @@ from appliance.store.validate import MAX_TEXT, Checker
 
 PHASES = ("start", "reminder", "resolved", "test", "report")
 STATUSES = ("pending", "sent", "failed")
-_OUTBOX = ("id", "target", "zone", "event", "phase", "subject", "body", "payload",
-           "created_at", "next_attempt_at", "attempts", "status", "last_error", "done_at")
+_OUTBOX = (
+    "id",
+    "target",
+    "zone",
+    "event",
+    "phase",
+    "subject",
+    "body",
+    "payload",
+    "created_at",
+    "next_attempt_at",
+    "attempts",
+    "status",
+    "last_error",
+    "done_at",
+)
 _STATE = ("key", "zone", "event", "message", "since", "started_at", "last_notice_at")
-MAX_BODY = 200_000      # a callback list of a busy night is long; a megabyte is not mail
+MAX_BODY = 200_000  # a callback list of a busy night is long; a megabyte is not mail
 
 
 def _check_message(check: Checker, message: dict) -> tuple:
-    return (check.text("target", message.get("target"), max_len=64, allow_empty=False),
-            check.zone("zone", message.get("zone")),
-            check.text("event", message.get("event"), max_len=64, allow_empty=False),
-            check.choice("phase", message.get("phase"), PHASES),
-            check.text("subject", message.get("subject"), max_len=500, allow_empty=False),
-            check.text("body", message.get("body"), max_len=MAX_BODY),
-            check.text("payload", message.get("payload"), max_len=MAX_BODY))
+    return (
+        check.text("target", message.get("target"), max_len=64, allow_empty=False),
+        check.zone("zone", message.get("zone")),
+        check.text("event", message.get("event"), max_len=64, allow_empty=False),
+        check.choice("phase", message.get("phase"), PHASES),
+        check.text("subject", message.get("subject"), max_len=500, allow_empty=False),
+        check.text("body", message.get("body"), max_len=MAX_BODY),
+        check.text("payload", message.get("payload"), max_len=MAX_BODY),
+    )
 
 
 def enqueue(conn: sqlite3.Connection, messages, *, at) -> list[int]:
@@ -44,7 +60,8 @@ def enqueue(conn: sqlite3.Connection, messages, *, at) -> list[int]:
         cur = conn.execute(
             "INSERT INTO alert_outbox (target, zone, event, phase, subject, body, payload, "
             "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*row, at, at))
+            (*row, at, at),
+        )
         ids.append(inserted_id(cur))
     return ids
 
@@ -55,15 +72,20 @@ def pending(conn: sqlite3.Connection, target, *, limit=20) -> list[dict]:
     target = check.text("target", target, max_len=64, allow_empty=False)
     limit = check.count("limit", limit, minimum=1, maximum=1000)
     check.done()
-    rows = conn.execute(f"SELECT {', '.join(_OUTBOX)} FROM alert_outbox WHERE status = "
-                        "'pending' AND target = ? ORDER BY id LIMIT ?", (target, limit))
+    rows = conn.execute(
+        f"SELECT {', '.join(_OUTBOX)} FROM alert_outbox WHERE status = "
+        "'pending' AND target = ? ORDER BY id LIMIT ?",
+        (target, limit),
+    )
     return [dict(zip(_OUTBOX, r)) for r in rows]
 
 
 def next_due(conn: sqlite3.Connection, target) -> str | None:
     """When *target*'s earliest pending message falls due (UTC text), or None."""
-    row = conn.execute("SELECT MIN(next_attempt_at) FROM alert_outbox WHERE status = "
-                       "'pending' AND target = ?", (target,)).fetchone()
+    row = conn.execute(
+        "SELECT MIN(next_attempt_at) FROM alert_outbox WHERE status = 'pending' AND target = ?",
+        (target,),
+    ).fetchone()
     return row[0]
 
 
@@ -71,8 +93,11 @@ def mark_sent(conn: sqlite3.Connection, id, *, at) -> None:  # noqa: A002
     check = Checker()
     at = check.instant("at", at)
     check.done()
-    conn.execute("UPDATE alert_outbox SET status = 'sent', attempts = attempts + 1, "
-                 "done_at = ?, last_error = NULL WHERE id = ?", (at, int(id)))
+    conn.execute(
+        "UPDATE alert_outbox SET status = 'sent', attempts = attempts + 1, "
+        "done_at = ?, last_error = NULL WHERE id = ?",
+        (at, int(id)),
+    )
 
 
 def mark_failed(conn: sqlite3.Connection, id, *, error, retry_at, at) -> None:  # noqa: A002
@@ -83,11 +108,17 @@ def mark_failed(conn: sqlite3.Connection, id, *, error, retry_at, at) -> None:  
     at = check.instant("at", at)
     check.done()
     if retry_at is None:
-        conn.execute("UPDATE alert_outbox SET status = 'failed', attempts = attempts + 1, "
-                     "last_error = ?, done_at = ? WHERE id = ?", (error, at, int(id)))
+        conn.execute(
+            "UPDATE alert_outbox SET status = 'failed', attempts = attempts + 1, "
+            "last_error = ?, done_at = ? WHERE id = ?",
+            (error, at, int(id)),
+        )
     else:
-        conn.execute("UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, "
-                     "next_attempt_at = ? WHERE id = ?", (error, retry_at, int(id)))
+        conn.execute(
+            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = ? WHERE id = ?",
+            (error, retry_at, int(id)),
+        )
 
 
 def outbox(conn: sqlite3.Connection, *, limit=50, status=None) -> list[dict]:
@@ -97,8 +128,10 @@ def outbox(conn: sqlite3.Connection, *, limit=50, status=None) -> list[dict]:
     limit = check.count("limit", limit, minimum=1, maximum=1000)
     check.done()
     where, args = ("WHERE status = ?", (status,)) if status else ("", ())
-    rows = conn.execute(f"SELECT {', '.join(_OUTBOX)} FROM alert_outbox {where} "
-                        "ORDER BY id DESC LIMIT ?", (*args, limit))
+    rows = conn.execute(
+        f"SELECT {', '.join(_OUTBOX)} FROM alert_outbox {where} ORDER BY id DESC LIMIT ?",
+        (*args, limit),
+    )
     return [dict(zip(_OUTBOX, r)) for r in rows]
 
 
@@ -107,11 +140,13 @@ def prune(conn: sqlite3.Connection, before) -> int:
     check = Checker()
     before = check.instant("before", before)
     check.done()
-    return conn.execute("DELETE FROM alert_outbox WHERE status != 'pending' AND done_at < ?",
-                        (before,)).rowcount
+    return conn.execute(
+        "DELETE FROM alert_outbox WHERE status != 'pending' AND done_at < ?", (before,)
+    ).rowcount
 
 
 # -- alert state -----------------------------------------------------------------------------
+
 
 def states(conn: sqlite3.Connection) -> dict[str, dict]:
     rows = conn.execute(f"SELECT {', '.join(_STATE)} FROM alert_state")
@@ -124,23 +159,31 @@ def apply_changes(conn: sqlite3.Connection, *, upsert=(), delete=(), messages=()
     check = Checker()
     rows = []
     for state in upsert:
-        rows.append((check.text("key", state.get("key"), max_len=200, allow_empty=False),
-                     check.zone("zone", state.get("zone")),
-                     check.text("event", state.get("event"), max_len=64, allow_empty=False),
-                     check.text("message", state.get("message"), max_len=MAX_TEXT),
-                     check.instant("since", state.get("since")),
-                     check.instant("started_at", state.get("started_at")),
-                     check.instant("last_notice_at", state.get("last_notice_at"))))
+        rows.append(
+            (
+                check.text("key", state.get("key"), max_len=200, allow_empty=False),
+                check.zone("zone", state.get("zone")),
+                check.text("event", state.get("event"), max_len=64, allow_empty=False),
+                check.text("message", state.get("message"), max_len=MAX_TEXT),
+                check.instant("since", state.get("since")),
+                check.instant("started_at", state.get("started_at")),
+                check.instant("last_notice_at", state.get("last_notice_at")),
+            )
+        )
     check.done()
     for row in rows:
-        conn.execute(f"INSERT OR REPLACE INTO alert_state ({', '.join(_STATE)}) VALUES "
-                     f"({', '.join('?' * len(_STATE))})", row)
+        conn.execute(
+            f"INSERT OR REPLACE INTO alert_state ({', '.join(_STATE)}) VALUES "
+            f"({', '.join('?' * len(_STATE))})",
+            row,
+        )
     for key in delete:
         conn.execute("DELETE FROM alert_state WHERE key = ?", (str(key),))
     return enqueue(conn, messages, at=at) if messages else []
 
 
 # -- call-back ticks -------------------------------------------------------------------------
+
 
 def set_callback(conn: sqlite3.Connection, zone, night, number, *, done, by, at) -> bool:
     """Tick (or untick) *number* of *night* as called back; True if anything changed."""
@@ -152,16 +195,23 @@ def set_callback(conn: sqlite3.Connection, zone, night, number, *, done, by, at)
     at = check.instant("at", at)
     check.done()
     if done:
-        cur = conn.execute("INSERT OR IGNORE INTO callbacks (zone, night, number, done_by, "
-                           "done_at) VALUES (?, ?, ?, ?, ?)", (zone, night, number, by, at))
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO callbacks (zone, night, number, done_by, "
+            "done_at) VALUES (?, ?, ?, ?, ?)",
+            (zone, night, number, by, at),
+        )
     else:
-        cur = conn.execute("DELETE FROM callbacks WHERE zone = ? AND night = ? AND number = ?",
-                           (zone, night, number))
+        cur = conn.execute(
+            "DELETE FROM callbacks WHERE zone = ? AND night = ? AND number = ?",
+            (zone, night, number),
+        )
     return cur.rowcount > 0
 
 
 def callbacks(conn: sqlite3.Connection, zone, night) -> dict[str, dict]:
     """``{number: {by, at}}`` of the numbers ticked for *night*."""
-    rows = conn.execute("SELECT number, done_by, done_at FROM callbacks WHERE zone = ? AND "
-                        "night = ?", (str(zone), str(night)))
+    rows = conn.execute(
+        "SELECT number, done_by, done_at FROM callbacks WHERE zone = ? AND night = ?",
+        (str(zone), str(night)),
+    )
     return {r[0]: {"by": r[1], "at": r[2]} for r in rows}

@@ -27,9 +27,11 @@ def add(conn: sqlite3.Connection, zone, *, at, who, source, old_mode, new_mode, 
     new_mode = check.mode("new_mode", new_mode, optional=True)
     reason = check.text("reason", reason if reason is not None else "")
     check.done()
-    cur = conn.execute("INSERT INTO audit (zone, at, who, source, old_mode, new_mode, reason) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (zone, at, who, source, old_mode, new_mode, reason))
+    cur = conn.execute(
+        "INSERT INTO audit (zone, at, who, source, old_mode, new_mode, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (zone, at, who, source, old_mode, new_mode, reason),
+    )
     return inserted_id(cur)
 
 
@@ -54,19 +56,32 @@ def _where(zone, who, source, since, until):
     return check, (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def query(conn: sqlite3.Connection, zone=None, *, limit=50, offset=0, who=None, source=None,
-          since=None, until=None) -> list[dict]:
+def query(
+    conn: sqlite3.Connection,
+    zone=None,
+    *,
+    limit=50,
+    offset=0,
+    who=None,
+    source=None,
+    since=None,
+    until=None,
+) -> list[dict]:
     check, where, params = _where(zone, who, source, since, until)
     limit = check.count("limit", limit, minimum=1, maximum=MAX_PAGE)
     offset = check.count("offset", offset, minimum=0)
     check.done()
-    rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit{where} "
-                        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
+    rows = conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM audit{where} "
+        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
     return [dict(zip(_COLUMNS, row)) for row in rows]
 
 
-def count(conn: sqlite3.Connection, zone=None, *, who=None, source=None, since=None,
-          until=None) -> int:
+def count(
+    conn: sqlite3.Connection, zone=None, *, who=None, source=None, since=None, until=None
+) -> int:
     check, where, params = _where(zone, who, source, since, until)
     check.done()
     return conn.execute(f"SELECT COUNT(*) FROM audit{where}", params).fetchone()[0]

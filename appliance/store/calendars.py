@@ -25,18 +25,22 @@ def save(conn: sqlite3.Connection, key, body, *, source, at) -> None:
     if not isinstance(body, (bytes, bytearray)) or len(body) > MAX_COPY_BYTES:
         check.err("body", f"must be the feed's bytes, at most {MAX_COPY_BYTES} bytes")
     check.done()
-    conn.execute("INSERT INTO calendar_copies (key, body, source, fetched_at) "
-                 "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                 "body = excluded.body, source = excluded.source, "
-                 "fetched_at = excluded.fetched_at", (key, bytes(body), source, at))
+    conn.execute(
+        "INSERT INTO calendar_copies (key, body, source, fetched_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "body = excluded.body, source = excluded.source, "
+        "fetched_at = excluded.fetched_at",
+        (key, bytes(body), source, at),
+    )
 
 
 def get(conn: sqlite3.Connection, key) -> dict | None:
     check = Checker()
     key = check.text("key", key, max_len=MAX_KEY, allow_empty=False)
     check.done()
-    row = conn.execute("SELECT body, source, fetched_at FROM calendar_copies WHERE key = ?",
-                       (key,)).fetchone()
+    row = conn.execute(
+        "SELECT body, source, fetched_at FROM calendar_copies WHERE key = ?", (key,)
+    ).fetchone()
     if row is None:
         return None
     return {"body": bytes(row[0]), "source": row[1], "fetched_at": row[2]}

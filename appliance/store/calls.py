@@ -14,8 +14,18 @@ from appliance.store.validate import DIRECTIONS, MAX_RAW, Checker
 
 MAX_PAGE = 1000
 
-_FIELDS = ("started_at", "duration_s", "extension", "trunk", "direction", "answered",
-           "ring_s", "number", "fmt", "raw")
+_FIELDS = (
+    "started_at",
+    "duration_s",
+    "extension",
+    "trunk",
+    "direction",
+    "answered",
+    "ring_s",
+    "number",
+    "fmt",
+    "raw",
+)
 _MISSING = object()
 
 
@@ -24,8 +34,7 @@ def _record_values(check: Checker, record) -> tuple:
     for name in _FIELDS:
         got[name] = getattr(record, name, _MISSING)
         if got[name] is _MISSING:
-            check.err(f"record.{name}", "is missing; a call record needs "
-                                         + ", ".join(_FIELDS))
+            check.err(f"record.{name}", "is missing; a call record needs " + ", ".join(_FIELDS))
     if check.errors:
         return ()
     return (
@@ -47,8 +56,11 @@ def add(conn: sqlite3.Connection, zone, record) -> int:
     zone = check.zone("zone", zone)
     values = _record_values(check, record)
     check.done()
-    cur = conn.execute(f"INSERT INTO calls (zone, {', '.join(_FIELDS)}) "
-                       f"VALUES (?, {', '.join('?' * len(_FIELDS))})", (zone, *values))
+    cur = conn.execute(
+        f"INSERT INTO calls (zone, {', '.join(_FIELDS)}) "
+        f"VALUES (?, {', '.join('?' * len(_FIELDS))})",
+        (zone, *values),
+    )
     return inserted_id(cur)
 
 
@@ -67,16 +79,20 @@ def between(conn: sqlite3.Connection, zone, start, end) -> list[dict]:
     start = check.instant("start", start)
     end = check.instant("end", end)
     check.done()
-    rows = conn.execute(f"SELECT id, zone, {', '.join(_FIELDS)} FROM calls WHERE zone = ? "
-                        "AND started_at >= ? AND started_at < ? ORDER BY started_at, id",
-                        (zone, start, end))
+    rows = conn.execute(
+        f"SELECT id, zone, {', '.join(_FIELDS)} FROM calls WHERE zone = ? "
+        "AND started_at >= ? AND started_at < ? ORDER BY started_at, id",
+        (zone, start, end),
+    )
     return [_call_dict(r) for r in rows]
 
 
 def after_id(conn: sqlite3.Connection, after_id, limit=1000) -> list[dict]:
     """Calls of every zone with an id above *after_id*, oldest first."""
-    rows = conn.execute(f"SELECT id, zone, {', '.join(_FIELDS)} FROM calls WHERE id > ? "
-                        "ORDER BY id LIMIT ?", (int(after_id), int(limit)))
+    rows = conn.execute(
+        f"SELECT id, zone, {', '.join(_FIELDS)} FROM calls WHERE id > ? ORDER BY id LIMIT ?",
+        (int(after_id), int(limit)),
+    )
     return [_call_dict(r) for r in rows]
 
 
@@ -87,8 +103,9 @@ def add_unparsed(conn: sqlite3.Connection, *, at, fmt, raw, reason) -> int:
     raw = check.text("raw", raw, max_len=MAX_RAW)
     reason = check.text("reason", reason, max_len=500, allow_empty=False)
     check.done()
-    cur = conn.execute("INSERT INTO unparsed (at, fmt, raw, reason) VALUES (?, ?, ?, ?)",
-                       (at, fmt, raw, reason))
+    cur = conn.execute(
+        "INSERT INTO unparsed (at, fmt, raw, reason) VALUES (?, ?, ?, ?)", (at, fmt, raw, reason)
+    )
     return inserted_id(cur)
 
 
@@ -101,8 +118,10 @@ def unparsed(conn: sqlite3.Connection, *, limit=50, offset=0) -> list[dict]:
     limit = check.count("limit", limit, minimum=1, maximum=MAX_PAGE)
     offset = check.count("offset", offset, minimum=0)
     check.done()
-    rows = conn.execute("SELECT id, at, fmt, raw, reason FROM unparsed "
-                        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?", (limit, offset))
+    rows = conn.execute(
+        "SELECT id, at, fmt, raw, reason FROM unparsed ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+        (limit, offset),
+    )
     return [dict(zip(("id", "at", "fmt", "raw", "reason"), r)) for r in rows]
 
 

@@ -70,13 +70,16 @@ def connect(path: Path) -> sqlite3.Connection:
     never wait for the writer.
     Transactions are managed explicitly (``isolation_level=None``).
     """
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                           check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
     try:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
-            raise StoreError(f"{path}: SQLite refused write-ahead logging (journal_mode is "
-                             f"{mode!r}); keep the data directory on a local file system")
+            raise StoreError(
+                f"{path}: SQLite refused write-ahead logging (journal_mode is "
+                f"{mode!r}); keep the data directory on a local file system"
+            )
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
@@ -116,8 +119,9 @@ def set_aside(path: Path, suffix: str) -> Path:
     return target
 
 
-def migrate(conn: sqlite3.Connection, path: Path,
-            migrations: tuple[Migration, ...] = MIGRATIONS) -> tuple[int, int]:
+def migrate(
+    conn: sqlite3.Connection, path: Path, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> tuple[int, int]:
     """Apply the steps the database lacks, each in one transaction.
 
     :returns: the version before and after.
@@ -129,7 +133,8 @@ def migrate(conn: sqlite3.Connection, path: Path,
         raise SchemaTooNewError(
             f"{path} has schema version {before}, but this nightswitch understands up to "
             f"version {latest}; install the newer nightswitch again, or restore a backup "
-            "made by this version")
+            "made by this version"
+        )
     if 0 < before < latest:
         # An old database about to change shape: keep a copy a person can go back to.
         keep = path.with_name(f"{path.name}.before-migration-v{before}")
@@ -217,12 +222,19 @@ class Database:
             if held_by_another_process(self.path.parent):
                 # Renaming the file under a running daemon would split the data between
                 # the file it keeps writing and a new one; the daemon sets it aside itself.
-                raise StoreError(f"{self.path} is damaged ({exc}); restart the service so "
-                                 "it sets the file aside: systemctl restart nightswitch") from None
+                raise StoreError(
+                    f"{self.path} is damaged ({exc}); restart the service so "
+                    "it sets the file aside: systemctl restart nightswitch"
+                ) from None
             self.quarantined = set_aside(self.path, f".corrupt-{stamp()}")
-            log.critical("%s is damaged (%s); moved it aside to %s and started a fresh, empty "
-                         "database. Users, schedule and audit must be restored from a backup "
-                         "(nightswitch restore FILE).", self.path, exc, self.quarantined)
+            log.critical(
+                "%s is damaged (%s); moved it aside to %s and started a fresh, empty "
+                "database. Users, schedule and audit must be restored from a backup "
+                "(nightswitch restore FILE).",
+                self.path,
+                exc,
+                self.quarantined,
+            )
             conn = _open_sound(self.path)
         try:
             migrate(conn, self.path)
@@ -294,8 +306,7 @@ def snapshot(db_path: Path, dest: Path) -> None:
     :raises StoreError: if there is no database at *db_path* or it cannot be read.
     """
     if not db_path.is_file():
-        raise StoreError(f"there is no database at {db_path}; nothing to back up "
-                         "(check --data)")
+        raise StoreError(f"there is no database at {db_path}; nothing to back up (check --data)")
     tmp = files.temp_path_beside(dest)
     try:
         # Opened read-write but never written to: a read-only connection cannot see the

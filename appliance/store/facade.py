@@ -158,7 +158,7 @@ class Store:
     def add_user(self, name, role, password, *, must_change: bool = False) -> None:
         """Add a user; *must_change*: the password is to be changed at the first login."""
         name, role, password = _users.check_new(name, role, password)
-        password_hash = _users.hash_password(password)      # slow: outside the lock
+        password_hash = _users.hash_password(password)  # slow: outside the lock
         with self._db.write() as conn:
             _users.insert(conn, name, role, password_hash, must_change=must_change)
 
@@ -182,16 +182,18 @@ class Store:
         with self._db.write() as conn:
             return _users.delete(conn, name)
 
-    def set_password(self, name, password, *, must_change: bool = False,
-                     keep_session: str | None = None) -> int:
+    def set_password(
+        self, name, password, *, must_change: bool = False, keep_session: str | None = None
+    ) -> int:
         """Set a password and end the user's sessions (but *keep_session*); returns how
         many ended. *must_change*: to be changed at the next login (a reset)."""
         name = _users.check_name(name)
         password = _users.check_password_value(password, name)
         password_hash = _users.hash_password(password)
         with self._db.write() as conn:
-            return _users.update_hash(conn, name, password_hash, must_change=must_change,
-                                      keep_session=keep_session)
+            return _users.update_hash(
+                conn, name, password_hash, must_change=must_change, keep_session=keep_session
+            )
 
     def set_role(self, name, role) -> str:
         """Change a user's role and end their sessions; demoting the only admin is
@@ -254,8 +256,9 @@ class Store:
             None for a token made on the command line.
         """
         with self._db.write() as conn:
-            return _tokens.create(conn, role, label=label, by=by, at=at, expires=expires,
-                                  owner=owner)
+            return _tokens.create(
+                conn, role, label=label, by=by, at=at, expires=expires, owner=owner
+            )
 
     def check_token(self, token, *, at=None) -> dict | None:
         """``{id, role, label, owner, expires_at, last_used_at}`` for a valid token, else
@@ -289,8 +292,9 @@ class Store:
     def add_security_event(self, *, at, event, who, address="", target="", detail="") -> int:
         """Append a row to the security log (accounts, logins, tokens, restores)."""
         with self._db.write() as conn:
-            return _security_log.add(conn, at=at, event=event, who=who, address=address,
-                                     target=target, detail=detail)
+            return _security_log.add(
+                conn, at=at, event=event, who=who, address=address, target=target, detail=detail
+            )
 
     def security_log(self, *, limit=50, offset=0, event=None) -> list[dict]:
         """Newest first: ``{id, at, event, who, address, target, detail}``."""
@@ -306,18 +310,35 @@ class Store:
     def add_audit(self, zone, *, at, who, source, old_mode, new_mode, reason) -> int:
         """Append an audit row; returns its id. Modes may be None (nothing before)."""
         with self._db.write() as conn:
-            return _audit.add(conn, zone, at=at, who=who, source=source, old_mode=old_mode,
-                              new_mode=new_mode, reason=reason)
+            return _audit.add(
+                conn,
+                zone,
+                at=at,
+                who=who,
+                source=source,
+                old_mode=old_mode,
+                new_mode=new_mode,
+                reason=reason,
+            )
 
-    def audit(self, zone=None, *, limit=50, offset=0, who=None, source=None, since=None,
-              until=None) -> list[dict]:
+    def audit(
+        self, zone=None, *, limit=50, offset=0, who=None, source=None, since=None, until=None
+    ) -> list[dict]:
         """Audit rows, newest first, in ``[since, until)``; every filter is optional.
 
         Each row: ``{id, zone, at, who, source, old_mode, new_mode, reason}``.
         """
         with self._db.read() as conn:
-            return _audit.query(conn, zone, limit=limit, offset=offset, who=who,
-                                source=source, since=since, until=until)
+            return _audit.query(
+                conn,
+                zone,
+                limit=limit,
+                offset=offset,
+                who=who,
+                source=source,
+                since=since,
+                until=until,
+            )
 
     def audit_count(self, zone=None, *, who=None, source=None, since=None, until=None) -> int:
         """How many rows :meth:`audit` would page through with these filters."""
@@ -421,8 +442,9 @@ class Store:
         """Change the alert state and queue the messages it causes, in one transaction;
         returns the new outbox ids."""
         with self._db.write() as conn:
-            return _alerts.apply_changes(conn, upsert=upsert, delete=delete,
-                                         messages=messages, at=at)
+            return _alerts.apply_changes(
+                conn, upsert=upsert, delete=delete, messages=messages, at=at
+            )
 
     def outbox_add(self, messages, *, at) -> list[int]:
         """Queue messages (dicts: target, zone, event, phase, subject, body, payload)."""
@@ -479,7 +501,7 @@ class Store:
         """Write a consistent copy of the database to *path* with SQLite's online
         backup API; safe while other threads and processes keep writing."""
         with self._db.read():
-            pass        # a closed store raises StoreError here, as every other method does
+            pass  # a closed store raises StoreError here, as every other method does
         snapshot(self.path, Path(path))
 
 
@@ -487,8 +509,10 @@ def _ensure_dir(path: Path) -> bool:
     try:
         return files.ensure_dir(path)
     except OSError as exc:
-        raise StoreError(f"cannot create the data directory {path}: {exc.strerror or exc}; "
-                         "run as the nightswitch user or with sudo, or pass --data DIR") from None
+        raise StoreError(
+            f"cannot create the data directory {path}: {exc.strerror or exc}; "
+            "run as the nightswitch user or with sudo, or pass --data DIR"
+        ) from None
 
 
 def _stamp(clock) -> str:

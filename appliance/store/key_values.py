@@ -20,5 +20,8 @@ def set_(conn: sqlite3.Connection, key, value) -> None:
     key = check.setting_key("key", key)
     value = check.text("value", value, max_len=MAX_SETTING)
     check.done()
-    conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
-                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )

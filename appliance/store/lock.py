@@ -52,8 +52,11 @@ class DataDirLock:
         except OSError as exc:
             # --data naming a file, a read-only card: one line of error, no traceback
             from appliance.errors import StoreError
-            raise StoreError(f"cannot use {self.data_dir} as the data directory: "
-                             f"{exc.strerror or exc}; pass --data DIR (a directory)") from None
+
+            raise StoreError(
+                f"cannot use {self.data_dir} as the data directory: "
+                f"{exc.strerror or exc}; pass --data DIR (a directory)"
+            ) from None
         files.adopt_owner(self.data_dir, self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))

@@ -18,8 +18,9 @@ def get_override(conn: sqlite3.Connection, zone) -> dict | None:
     check = Checker()
     zone = check.zone("zone", zone)
     check.done()
-    row = conn.execute("SELECT mode, until, set_by, set_at FROM overrides WHERE zone = ?",
-                       (zone,)).fetchone()
+    row = conn.execute(
+        "SELECT mode, until, set_by, set_at FROM overrides WHERE zone = ?", (zone,)
+    ).fetchone()
     if row is None:
         return None
     return {"mode": row[0], "until": row[1], "by": row[2], "set_at": row[3]}
@@ -33,10 +34,12 @@ def set_override(conn: sqlite3.Connection, zone, mode, until, *, by, at) -> None
     by = check.who("by", by)
     at = check.instant("at", at)
     check.done()
-    conn.execute("INSERT INTO overrides (zone, mode, until, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
-                 "ON CONFLICT (zone) DO UPDATE SET mode = excluded.mode, until = excluded.until, "
-                 "set_by = excluded.set_by, set_at = excluded.set_at",
-                 (zone, mode, until, by, at))
+    conn.execute(
+        "INSERT INTO overrides (zone, mode, until, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (zone) DO UPDATE SET mode = excluded.mode, until = excluded.until, "
+        "set_by = excluded.set_by, set_at = excluded.set_at",
+        (zone, mode, until, by, at),
+    )
 
 
 def clear_override(conn: sqlite3.Connection, zone) -> bool:
@@ -68,8 +71,11 @@ def set_applied(conn: sqlite3.Connection, zone, mode, *, at) -> bool:
     row = conn.execute("SELECT mode FROM applied WHERE zone = ?", (zone,)).fetchone()
     if row is not None and row[0] == mode:
         return False
-    conn.execute("INSERT INTO applied (zone, mode, at) VALUES (?, ?, ?) ON CONFLICT (zone) "
-                 "DO UPDATE SET mode = excluded.mode, at = excluded.at", (zone, mode, at))
+    conn.execute(
+        "INSERT INTO applied (zone, mode, at) VALUES (?, ?, ?) ON CONFLICT (zone) "
+        "DO UPDATE SET mode = excluded.mode, at = excluded.at",
+        (zone, mode, at),
+    )
     conn.execute("INSERT INTO mode_history (zone, at, mode) VALUES (?, ?, ?)", (zone, at, mode))
     return True
 
@@ -86,12 +92,17 @@ def mode_history(conn: sqlite3.Connection, zone, start, end) -> list[dict]:
     end = check.instant("end", end)
     check.done()
     out = []
-    first = conn.execute("SELECT at, mode FROM mode_history WHERE zone = ? AND at <= ? "
-                         "ORDER BY at DESC, id DESC LIMIT 1", (zone, start)).fetchone()
+    first = conn.execute(
+        "SELECT at, mode FROM mode_history WHERE zone = ? AND at <= ? "
+        "ORDER BY at DESC, id DESC LIMIT 1",
+        (zone, start),
+    ).fetchone()
     if first is not None:
         out.append({"at": first[0], "mode": first[1]})
-    rows = conn.execute("SELECT at, mode FROM mode_history WHERE zone = ? AND at > ? AND at < ? "
-                        "ORDER BY at, id", (zone, start, end))
+    rows = conn.execute(
+        "SELECT at, mode FROM mode_history WHERE zone = ? AND at > ? AND at < ? ORDER BY at, id",
+        (zone, start, end),
+    )
     out.extend({"at": at, "mode": mode} for at, mode in rows)
     return out
 
@@ -106,4 +117,5 @@ def prune_mode_history(conn: sqlite3.Connection, before) -> int:
         " SELECT (SELECT h2.id FROM mode_history h2 WHERE h2.zone = h.zone AND h2.at <= ?"
         "         ORDER BY h2.at DESC, h2.id DESC LIMIT 1)"
         " FROM (SELECT DISTINCT zone FROM mode_history) h)",
-        (before, before)).rowcount
+        (before, before),
+    ).rowcount

@@ -19,11 +19,13 @@ MAX_HISTORY = 1000
 def canonical_json(data: dict) -> str:
     """*data* as canonical JSON text; raises ValidationError if it is not JSON."""
     if not isinstance(data, dict):
-        raise ValidationError([FieldError(
-            "schedule", f"must be a JSON object, not {type(data).__name__}")])
+        raise ValidationError(
+            [FieldError("schedule", f"must be a JSON object, not {type(data).__name__}")]
+        )
     try:
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+        return json.dumps(
+            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise ValidationError([FieldError("schedule", f"is not plain JSON data: {exc}")]) from None
 
@@ -39,8 +41,9 @@ def latest(conn: sqlite3.Connection, zone) -> dict | None:
     check = Checker()
     zone = check.zone("zone", zone)
     check.done()
-    row = conn.execute("SELECT data FROM schedules WHERE zone = ? ORDER BY version DESC LIMIT 1",
-                       (zone,)).fetchone()
+    row = conn.execute(
+        "SELECT data FROM schedules WHERE zone = ? ORDER BY version DESC LIMIT 1", (zone,)
+    ).fetchone()
     return json.loads(row[0]) if row else None
 
 
@@ -49,16 +52,21 @@ def version(conn: sqlite3.Connection, zone, number) -> dict | None:
     zone = check.zone("zone", zone)
     number = check.count("version", number, minimum=1)
     check.done()
-    row = conn.execute("SELECT data FROM schedules WHERE zone = ? AND version = ?",
-                       (zone, number)).fetchone()
+    row = conn.execute(
+        "SELECT data FROM schedules WHERE zone = ? AND version = ?", (zone, number)
+    ).fetchone()
     return json.loads(row[0]) if row else None
 
 
 def _insert(conn, zone, text, by, at, restored_from=None) -> int:
-    (top,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schedules WHERE zone = ?",
-                          (zone,)).fetchone()
-    conn.execute("INSERT INTO schedules (zone, version, data, saved_at, saved_by, restored_from) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (zone, top + 1, text, at, by, restored_from))
+    (top,) = conn.execute(
+        "SELECT COALESCE(MAX(version), 0) FROM schedules WHERE zone = ?", (zone,)
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO schedules (zone, version, data, saved_at, saved_by, restored_from) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (zone, top + 1, text, at, by, restored_from),
+    )
     return top + 1
 
 
@@ -76,8 +84,11 @@ def history(conn: sqlite3.Connection, zone, limit=20) -> list[dict]:
     zone = check.zone("zone", zone)
     limit = check.count("limit", limit, minimum=1, maximum=MAX_HISTORY)
     check.done()
-    rows = conn.execute("SELECT version, saved_at, saved_by, restored_from FROM schedules "
-                        "WHERE zone = ? ORDER BY version DESC LIMIT ?", (zone, limit))
+    rows = conn.execute(
+        "SELECT version, saved_at, saved_by, restored_from FROM schedules "
+        "WHERE zone = ? ORDER BY version DESC LIMIT ?",
+        (zone, limit),
+    )
     return [_row_dict(r) for r in rows]
 
 
@@ -88,19 +99,21 @@ def rollback(conn: sqlite3.Connection, zone, number, *, by, at, fits=None) -> in
     by = check.who("by", by)
     at = check.instant("at", at)
     check.done()
-    row = conn.execute("SELECT data FROM schedules WHERE zone = ? AND version = ?",
-                       (zone, number)).fetchone()
+    row = conn.execute(
+        "SELECT data FROM schedules WHERE zone = ? AND version = ?", (zone, number)
+    ).fetchone()
     if row is None:
-        (top,) = conn.execute("SELECT MAX(version) FROM schedules WHERE zone = ?",
-                              (zone,)).fetchone()
+        (top,) = conn.execute(
+            "SELECT MAX(version) FROM schedules WHERE zone = ?", (zone,)
+        ).fetchone()
         have = f"versions 1 to {top} exist" if top else "it has no saved schedule yet"
-        raise ValidationError([FieldError(
-            "version", f"zone {zone!r} has no schedule version {number}; {have}")])
+        raise ValidationError(
+            [FieldError("version", f"zone {zone!r} has no schedule version {number}; {have}")]
+        )
     if fits is not None:
-        fits(json.loads(row[0]))        # raising rolls the transaction back
+        fits(json.loads(row[0]))  # raising rolls the transaction back
     return _insert(conn, zone, row[0], by, at, restored_from=number)
 
 
 def zones(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT zone FROM schedules ORDER BY zone")]
-

@@ -34,13 +34,16 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "schedules, overrides, users, tokens, audit, applied mode, settings", (
-        """CREATE TABLE settings (
+    Migration(
+        1,
+        "schedules, overrides, users, tokens, audit, applied mode, settings",
+        (
+            """CREATE TABLE settings (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL)""",
-        # Schedule history is append-only: a rollback is a new version that copies an
-        # old one, so "who changed the hours, when" can always be answered.
-        """CREATE TABLE schedules (
+            # Schedule history is append-only: a rollback is a new version that copies an
+            # old one, so "who changed the hours, when" can always be answered.
+            """CREATE TABLE schedules (
             zone TEXT NOT NULL,
             version INTEGER NOT NULL CHECK (version >= 1),
             data TEXT NOT NULL,
@@ -48,24 +51,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             saved_by TEXT NOT NULL,
             restored_from INTEGER,
             PRIMARY KEY (zone, version))""",
-        """CREATE TABLE overrides (
+            """CREATE TABLE overrides (
             zone TEXT PRIMARY KEY,
             mode TEXT NOT NULL,
             until TEXT,
             set_by TEXT NOT NULL,
             set_at TEXT NOT NULL)""",
-        """CREATE TABLE users (
+            """CREATE TABLE users (
             name TEXT PRIMARY KEY,
             role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
             password_hash TEXT NOT NULL)""",
-        """CREATE TABLE tokens (
+            """CREATE TABLE tokens (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             token_sha256 TEXT NOT NULL UNIQUE,
             role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
             label TEXT NOT NULL DEFAULT '',
             created_at TEXT NOT NULL,
             created_by TEXT NOT NULL)""",
-        """CREATE TABLE audit (
+            """CREATE TABLE audit (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             zone TEXT NOT NULL,
             at TEXT NOT NULL,
@@ -74,22 +77,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             old_mode TEXT,
             new_mode TEXT,
             reason TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX audit_zone_at ON audit (zone, at)",
-        "CREATE INDEX audit_at ON audit (at)",
-        """CREATE TABLE applied (
+            "CREATE INDEX audit_zone_at ON audit (zone, at)",
+            "CREATE INDEX audit_at ON audit (at)",
+            """CREATE TABLE applied (
             zone TEXT PRIMARY KEY,
             mode TEXT NOT NULL,
             at TEXT NOT NULL)""",
-        """CREATE TABLE mode_history (
+            """CREATE TABLE mode_history (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             zone TEXT NOT NULL,
             at TEXT NOT NULL,
             mode TEXT NOT NULL)""",
-        "CREATE INDEX mode_history_zone_at ON mode_history (zone, at)",
-    )),
+            "CREATE INDEX mode_history_zone_at ON mode_history (zone, at)",
+        ),
+    ),
     # SMDR came with issue 6: call records and the lines no format could parse.
-    Migration(2, "SMDR call records and unparsed lines", (
-        """CREATE TABLE calls (
+    Migration(
+        2,
+        "SMDR call records and unparsed lines",
+        (
+            """CREATE TABLE calls (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             zone TEXT NOT NULL,
             started_at TEXT NOT NULL,
@@ -102,29 +109,37 @@ MIGRATIONS: tuple[Migration, ...] = (
             number TEXT,
             fmt TEXT NOT NULL,
             raw TEXT NOT NULL)""",
-        "CREATE INDEX calls_zone_started ON calls (zone, started_at)",
-        "CREATE INDEX calls_started ON calls (started_at)",
-        """CREATE TABLE unparsed (
+            "CREATE INDEX calls_zone_started ON calls (zone, started_at)",
+            "CREATE INDEX calls_started ON calls (started_at)",
+            """CREATE TABLE unparsed (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             at TEXT NOT NULL,
             fmt TEXT NOT NULL,
             raw TEXT NOT NULL,
             reason TEXT NOT NULL)""",
-        "CREATE INDEX unparsed_at ON unparsed (at)",
-    )),
+            "CREATE INDEX unparsed_at ON unparsed (at)",
+        ),
+    ),
     # Calendar subscriptions came with issue 17: the last good copy of each feed.
-    Migration(3, "last good copy of each subscribed calendar", (
-        """CREATE TABLE calendar_copies (
+    Migration(
+        3,
+        "last good copy of each subscribed calendar",
+        (
+            """CREATE TABLE calendar_copies (
             key TEXT PRIMARY KEY,
             body BLOB NOT NULL,
             source TEXT NOT NULL DEFAULT '',
             fetched_at TEXT NOT NULL)""",
-    )),
+        ),
+    ),
     # Alerts (issue 15): the outbox that survives a reboot, the state of each alert (so
     # a restart neither repeats a "started" nor forgets a "resolved"), and the morning
     # callback list's ticks.
-    Migration(4, "alert outbox, alert state and call-back ticks", (
-        """CREATE TABLE alert_outbox (
+    Migration(
+        4,
+        "alert outbox, alert state and call-back ticks",
+        (
+            """CREATE TABLE alert_outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             target TEXT NOT NULL,
             zone TEXT NOT NULL,
@@ -140,8 +155,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 CHECK (status IN ('pending', 'sent', 'failed')),
             last_error TEXT,
             done_at TEXT)""",
-        "CREATE INDEX alert_outbox_due ON alert_outbox (status, target, next_attempt_at)",
-        """CREATE TABLE alert_state (
+            "CREATE INDEX alert_outbox_due ON alert_outbox (status, target, next_attempt_at)",
+            """CREATE TABLE alert_state (
             key TEXT PRIMARY KEY,
             zone TEXT NOT NULL,
             event TEXT NOT NULL,
@@ -149,29 +164,33 @@ MIGRATIONS: tuple[Migration, ...] = (
             since TEXT NOT NULL,
             started_at TEXT NOT NULL,
             last_notice_at TEXT NOT NULL)""",
-        """CREATE TABLE callbacks (
+            """CREATE TABLE callbacks (
             zone TEXT NOT NULL,
             night TEXT NOT NULL,
             number TEXT NOT NULL,
             done_by TEXT NOT NULL,
             done_at TEXT NOT NULL,
             PRIMARY KEY (zone, night, number))""",
-    )),
+        ),
+    ),
     # Accounts hardened with issue 13: sessions kept on the appliance (so they can be
     # revoked), the security log, tokens that expire and answer to their owner's role,
     # passwords that must be changed at the next login. The session signing key leaves
     # the database for a file of its own (backups must not carry it), and the daemon's
     # old command-line token goes: the CLI uses a Unix socket now.
-    Migration(5, "sessions, security log, token expiry and owner, forced password change", (
-        """CREATE TABLE sessions (
+    Migration(
+        5,
+        "sessions, security log, token expiry and owner, forced password change",
+        (
+            """CREATE TABLE sessions (
             id_sha256 TEXT PRIMARY KEY,
             user TEXT NOT NULL,
             created_at TEXT NOT NULL,
             expires_at TEXT NOT NULL,
             last_seen_at TEXT NOT NULL,
             address TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX sessions_user ON sessions (user)",
-        """CREATE TABLE security_log (
+            "CREATE INDEX sessions_user ON sessions (user)",
+            """CREATE TABLE security_log (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             at TEXT NOT NULL,
             event TEXT NOT NULL,
@@ -179,19 +198,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             address TEXT NOT NULL DEFAULT '',
             target TEXT NOT NULL DEFAULT '',
             detail TEXT NOT NULL DEFAULT '')""",
-        "CREATE INDEX security_log_at ON security_log (at)",
-        "ALTER TABLE tokens ADD COLUMN expires_at TEXT",
-        "ALTER TABLE tokens ADD COLUMN last_used_at TEXT",
-        # The user whose current role caps the token and whose deletion revokes it;
-        # NULL for tokens made on the command line (by root, who is above every role).
-        "ALTER TABLE tokens ADD COLUMN owner TEXT",
-        "UPDATE tokens SET owner = created_by WHERE created_by IN (SELECT name FROM users)",
-        "DELETE FROM tokens WHERE created_by = 'nightswitch' "
-        "AND label = 'local CLI (created by the daemon)'",
-        "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 "
-        "CHECK (must_change_password IN (0, 1))",
-        "DELETE FROM settings WHERE key = 'web.secret_key'",
-    )),
+            "CREATE INDEX security_log_at ON security_log (at)",
+            "ALTER TABLE tokens ADD COLUMN expires_at TEXT",
+            "ALTER TABLE tokens ADD COLUMN last_used_at TEXT",
+            # The user whose current role caps the token and whose deletion revokes it;
+            # NULL for tokens made on the command line (by root, who is above every role).
+            "ALTER TABLE tokens ADD COLUMN owner TEXT",
+            "UPDATE tokens SET owner = created_by WHERE created_by IN (SELECT name FROM users)",
+            "DELETE FROM tokens WHERE created_by = 'nightswitch' "
+            "AND label = 'local CLI (created by the daemon)'",
+            "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 "
+            "CHECK (must_change_password IN (0, 1))",
+            "DELETE FROM settings WHERE key = 'web.secret_key'",
+        ),
+    ),
 )
 
 #: The schema version this code writes and understands.

@@ -17,9 +17,19 @@ from appliance.store.validate import Checker
 
 #: What happened: the events :class:`appliance.accounts.Accounts` records.
 EVENTS = (
-    "login", "login_failed", "lockout", "logout", "logout_everywhere",
-    "user_added", "user_deleted", "role_changed", "password_changed", "password_reset",
-    "token_created", "token_revoked", "restore",
+    "login",
+    "login_failed",
+    "lockout",
+    "logout",
+    "logout_everywhere",
+    "user_added",
+    "user_deleted",
+    "role_changed",
+    "password_changed",
+    "password_reset",
+    "token_created",
+    "token_revoked",
+    "restore",
 )
 EVENT_RE = re.compile(r"[a-z][a-z_]*\Z")
 MAX_PAGE = 500
@@ -35,8 +45,11 @@ def add(conn: sqlite3.Connection, *, at, event, who, address="", target="", deta
     target = check.text("target", target or "", max_len=200)
     detail = check.text("detail", detail or "")
     check.done()
-    cur = conn.execute("INSERT INTO security_log (at, event, who, address, target, detail) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (at, event, who, address, target, detail))
+    cur = conn.execute(
+        "INSERT INTO security_log (at, event, who, address, target, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (at, event, who, address, target, detail),
+    )
     return inserted_id(cur)
 
 
@@ -47,8 +60,11 @@ def query(conn: sqlite3.Connection, *, limit=50, offset=0, event=None) -> list[d
     event = check.choice("event", event, EVENTS, optional=True)
     check.done()
     where, params = ("", []) if event is None else (" WHERE event = ?", [event])
-    rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM security_log{where} "
-                        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?", (*params, limit, offset))
+    rows = conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM security_log{where} "
+        "ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
     return [dict(zip(_COLUMNS, row)) for row in rows]
 
 

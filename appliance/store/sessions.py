@@ -34,9 +34,11 @@ def create(conn: sqlite3.Connection, session_id, user, *, at, expires, address) 
     expires = check.instant("expires", expires)
     address = check.text("address", address or "", max_len=64)
     check.done()
-    conn.execute("INSERT INTO sessions (id_sha256, user, created_at, expires_at, last_seen_at, "
-                 "address) VALUES (?, ?, ?, ?, ?, ?)",
-                 (digest(session_id), user, at, expires, at, address))
+    conn.execute(
+        "INSERT INTO sessions (id_sha256, user, created_at, expires_at, last_seen_at, "
+        "address) VALUES (?, ?, ?, ?, ?, ?)",
+        (digest(session_id), user, at, expires, at, address),
+    )
 
 
 def lookup(conn: sqlite3.Connection, session_id, now: datetime) -> dict | None:
@@ -48,30 +50,41 @@ def lookup(conn: sqlite3.Connection, session_id, now: datetime) -> dict | None:
         "SELECT s.user, u.role, u.must_change_password, s.created_at, s.expires_at, "
         "s.last_seen_at FROM sessions s JOIN users u ON u.name = s.user "
         "WHERE s.id_sha256 = ? AND s.expires_at > ?",
-        (digest(session_id), to_utc_text(now))).fetchone()
+        (digest(session_id), to_utc_text(now)),
+    ).fetchone()
     if row is None:
         return None
-    return {"user": row[0], "role": row[1], "must_change_password": bool(row[2]),
-            "created_at": row[3], "expires_at": row[4], "last_seen_at": row[5]}
+    return {
+        "user": row[0],
+        "role": row[1],
+        "must_change_password": bool(row[2]),
+        "created_at": row[3],
+        "expires_at": row[4],
+        "last_seen_at": row[5],
+    }
 
 
 def touch(conn: sqlite3.Connection, session_id, now: datetime) -> None:
-    conn.execute("UPDATE sessions SET last_seen_at = ? WHERE id_sha256 = ?",
-                 (to_utc_text(now), digest(session_id)))
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ? WHERE id_sha256 = ?",
+        (to_utc_text(now), digest(session_id)),
+    )
 
 
 def revoke(conn: sqlite3.Connection, session_id) -> bool:
     if not isinstance(session_id, str):
         return False
-    return conn.execute("DELETE FROM sessions WHERE id_sha256 = ?",
-                        (digest(session_id),)).rowcount > 0
+    return (
+        conn.execute("DELETE FROM sessions WHERE id_sha256 = ?", (digest(session_id),)).rowcount > 0
+    )
 
 
 def revoke_user(conn: sqlite3.Connection, user: str, *, keep: str | None = None) -> int:
     """End every session of *user* (but *keep*, a session id, if given); returns how many."""
     if keep:
-        return conn.execute("DELETE FROM sessions WHERE user = ? AND id_sha256 != ?",
-                            (user, digest(keep))).rowcount
+        return conn.execute(
+            "DELETE FROM sessions WHERE user = ? AND id_sha256 != ?", (user, digest(keep))
+        ).rowcount
     return conn.execute("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
 
 
@@ -80,10 +93,13 @@ def revoke_all(conn: sqlite3.Connection) -> int:
 
 
 def count_by_user(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
-    return dict(conn.execute("SELECT user, COUNT(*) FROM sessions WHERE expires_at > ? "
-                             "GROUP BY user", (to_utc_text(now),)))
+    return dict(
+        conn.execute(
+            "SELECT user, COUNT(*) FROM sessions WHERE expires_at > ? GROUP BY user",
+            (to_utc_text(now),),
+        )
+    )
 
 
 def prune(conn: sqlite3.Connection, now: datetime) -> int:
-    return conn.execute("DELETE FROM sessions WHERE expires_at <= ?",
-                        (to_utc_text(now),)).rowcount
+    return conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (to_utc_text(now),)).rowcount

@@ -42,20 +42,35 @@ def create(conn: sqlite3.Connection, role, *, label, by, at, expires=None, owner
     owner = check.user_name("owner", owner) if owner is not None else None
     check.done()
     if expires is not None and expires <= at:
-        raise ValidationError([FieldError("expires", "is not in the future; give a later "
-                                                     "date, or none for a token that never "
-                                                     "expires")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "expires",
+                    "is not in the future; give a later "
+                    "date, or none for a token that never "
+                    "expires",
+                )
+            ]
+        )
     if owner is not None:
         found = conn.execute("SELECT role FROM users WHERE name = ?", (owner,)).fetchone()
         if found is None:
             raise ValidationError([FieldError("owner", f"there is no user named {owner!r}")])
         if ROLE_RANK[role] > ROLE_RANK[found[0]]:
-            raise ValidationError([FieldError("role", f"{owner} is {found[0]}; a token cannot "
-                                                      f"be {role}, more than its maker")])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "role",
+                        f"{owner} is {found[0]}; a token cannot be {role}, more than its maker",
+                    )
+                ]
+            )
     token = new_token()
-    conn.execute("INSERT INTO tokens (token_sha256, role, label, created_at, created_by, "
-                 "expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (digest(token), role, label, at, by, expires, owner))
+    conn.execute(
+        "INSERT INTO tokens (token_sha256, role, label, created_at, created_by, "
+        "expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (digest(token), role, label, at, by, expires, owner),
+    )
     return token
 
 
@@ -73,15 +88,24 @@ def check(conn: sqlite3.Connection, token, now: datetime | None = None) -> dict 
     wanted = digest(token)
     found = None
     for id_, stored, role, label, owner, expires, used in conn.execute(
-            "SELECT id, token_sha256, role, label, owner, expires_at, last_used_at "
-            "FROM tokens"):
+        "SELECT id, token_sha256, role, label, owner, expires_at, last_used_at FROM tokens"
+    ):
         if hmac.compare_digest(stored, wanted):
-            found = {"id": id_, "role": role, "label": label, "owner": owner,
-                     "expires_at": expires, "last_used_at": used}
+            found = {
+                "id": id_,
+                "role": role,
+                "label": label,
+                "owner": owner,
+                "expires_at": expires,
+                "last_used_at": used,
+            }
     if found is None:
         return None
-    if now is not None and found["expires_at"] is not None \
-            and found["expires_at"] <= to_utc_text(now):
+    if (
+        now is not None
+        and found["expires_at"] is not None
+        and found["expires_at"] <= to_utc_text(now)
+    ):
         return None
     if found["owner"] is not None:
         row = conn.execute("SELECT role FROM users WHERE name = ?", (found["owner"],)).fetchone()
@@ -92,22 +116,39 @@ def check(conn: sqlite3.Connection, token, now: datetime | None = None) -> dict 
     return found
 
 
-def mark_used(conn: sqlite3.Connection, token_id: int, now: datetime,
-              every_s: int = USED_EVERY_S) -> bool:
+def mark_used(
+    conn: sqlite3.Connection, token_id: int, now: datetime, every_s: int = USED_EVERY_S
+) -> bool:
     """Record that the token was used at *now*, at most once per *every_s* seconds (a
     write per request would wear the SD card); returns whether it wrote."""
     earlier = to_utc_text(now - timedelta(seconds=every_s))
-    return conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
-                        "(last_used_at IS NULL OR last_used_at < ?)",
-                        (to_utc_text(now), token_id, earlier)).rowcount > 0
+    return (
+        conn.execute(
+            "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
+            "(last_used_at IS NULL OR last_used_at < ?)",
+            (to_utc_text(now), token_id, earlier),
+        ).rowcount
+        > 0
+    )
 
 
 def list_all(conn: sqlite3.Connection) -> list[dict]:
-    return [{"id": i, "label": lab, "role": r, "created_at": at, "created_by": by,
-             "owner": owner, "expires_at": exp, "last_used_at": used}
-            for i, lab, r, at, by, owner, exp, used in conn.execute(
-                "SELECT id, label, role, created_at, created_by, owner, expires_at, "
-                "last_used_at FROM tokens ORDER BY id")]
+    return [
+        {
+            "id": i,
+            "label": lab,
+            "role": r,
+            "created_at": at,
+            "created_by": by,
+            "owner": owner,
+            "expires_at": exp,
+            "last_used_at": used,
+        }
+        for i, lab, r, at, by, owner, exp, used in conn.execute(
+            "SELECT id, label, role, created_at, created_by, owner, expires_at, "
+            "last_used_at FROM tokens ORDER BY id"
+        )
+    ]
 
 
 def get(conn: sqlite3.Connection, token_id: int) -> dict | None:
@@ -119,8 +160,14 @@ def revoke(conn: sqlite3.Connection, token_id) -> None:
     token_id = c.count("id", token_id, minimum=1)
     c.done()
     if conn.execute("DELETE FROM tokens WHERE id = ?", (token_id,)).rowcount == 0:
-        raise ValidationError([FieldError("id", f"there is no token with id {token_id}; "
-                                                "'nightswitch token list' shows them")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "id",
+                    f"there is no token with id {token_id}; 'nightswitch token list' shows them",
+                )
+            ]
+        )
 
 
 def revoke_owner(conn: sqlite3.Connection, owner: str) -> int:

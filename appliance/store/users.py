@@ -65,16 +65,25 @@ def _unknown(name: str) -> ValidationError:
     return ValidationError([FieldError("name", f"there is no user named {name!r}")])
 
 
-def insert(conn: sqlite3.Connection, name: str, role: str, password_hash: str, *,
-           must_change: bool = False) -> None:
+def insert(
+    conn: sqlite3.Connection, name: str, role: str, password_hash: str, *, must_change: bool = False
+) -> None:
     if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-        raise ValidationError([FieldError("name", f"a user named {name!r} already exists; "
-                                                  "change their password or role instead")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "name",
+                    f"a user named {name!r} already exists; change their password or role instead",
+                )
+            ]
+        )
     # A name used before starts clean: nothing of the old user's may apply to the new one.
     _sessions.revoke_user(conn, name)
     _tokens.revoke_owner(conn, name)
-    conn.execute("INSERT INTO users (name, role, password_hash, must_change_password) "
-                 "VALUES (?, ?, ?, ?)", (name, role, password_hash, int(must_change)))
+    conn.execute(
+        "INSERT INTO users (name, role, password_hash, must_change_password) VALUES (?, ?, ?, ?)",
+        (name, role, password_hash, int(must_change)),
+    )
 
 
 def get(conn: sqlite3.Connection, name) -> dict | None:
@@ -87,16 +96,19 @@ def password_hash(conn: sqlite3.Connection, name) -> tuple[dict | None, str | No
     """The user and their hash, or ``(None, None)``; a bad *name* is just "no such user"."""
     if not isinstance(name, str) or not name or len(name) > 64:
         return None, None
-    row = conn.execute("SELECT name, role, password_hash FROM users WHERE name = ?",
-                       (name,)).fetchone()
+    row = conn.execute(
+        "SELECT name, role, password_hash FROM users WHERE name = ?", (name,)
+    ).fetchone()
     if row is None:
         return None, None
     return {"name": row[0], "role": row[1]}, row[2]
 
 
 def list_all(conn: sqlite3.Connection) -> list[dict]:
-    return [{"name": n, "role": r} for n, r in
-            conn.execute("SELECT name, role FROM users ORDER BY name")]
+    return [
+        {"name": n, "role": r}
+        for n, r in conn.execute("SELECT name, role FROM users ORDER BY name")
+    ]
 
 
 def must_change(conn: sqlite3.Connection) -> set[str]:
@@ -112,9 +124,15 @@ def _refuse_last_admin(conn: sqlite3.Connection, name: str, doing: str) -> None:
         return
     (admins,) = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetchone()
     if admins <= 1:
-        raise ValidationError([FieldError(
-            "name", f"{name!r} is the only admin; {doing} would leave nobody able to manage "
-                    "users, tokens and the schedule. Add another admin first")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "name",
+                    f"{name!r} is the only admin; {doing} would leave nobody able to manage "
+                    "users, tokens and the schedule. Add another admin first",
+                )
+            ]
+        )
 
 
 def delete(conn: sqlite3.Connection, name) -> dict:
@@ -123,16 +141,29 @@ def delete(conn: sqlite3.Connection, name) -> dict:
     name = check_name(name)
     _refuse_last_admin(conn, name, "deleting them")
     conn.execute("DELETE FROM users WHERE name = ?", (name,))
-    return {"sessions": _sessions.revoke_user(conn, name),
-            "tokens": _tokens.revoke_owner(conn, name)}
+    return {
+        "sessions": _sessions.revoke_user(conn, name),
+        "tokens": _tokens.revoke_owner(conn, name),
+    }
 
 
-def update_hash(conn: sqlite3.Connection, name: str, password_hash: str, *,
-                must_change: bool = False, keep_session: str | None = None) -> int:
+def update_hash(
+    conn: sqlite3.Connection,
+    name: str,
+    password_hash: str,
+    *,
+    must_change: bool = False,
+    keep_session: str | None = None,
+) -> int:
     """Set a new password hash and end the user's sessions (but *keep_session*, the one
     that changed its own password); returns how many sessions ended."""
-    if conn.execute("UPDATE users SET password_hash = ?, must_change_password = ? "
-                    "WHERE name = ?", (password_hash, int(must_change), name)).rowcount == 0:
+    if (
+        conn.execute(
+            "UPDATE users SET password_hash = ?, must_change_password = ? WHERE name = ?",
+            (password_hash, int(must_change), name),
+        ).rowcount
+        == 0
+    ):
         raise _unknown(name)
     return _sessions.revoke_user(conn, name, keep=keep_session)
 

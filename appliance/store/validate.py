@@ -25,11 +25,11 @@ ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 DIRECTIONS = ("in", "out", "internal")
 
 MAX_NAME = 64
-MAX_PASSWORD = 1024     # hashing a megabyte "password" is a cheap way to stall a Pi
+MAX_PASSWORD = 1024  # hashing a megabyte "password" is a cheap way to stall a Pi
 MIN_PASSWORD = 8
 MAX_TEXT = 2000
 MAX_LABEL = 100
-MAX_RAW = 8192          # an SMDR record is one to three printer lines
+MAX_RAW = 8192  # an SMDR record is one to three printer lines
 MAX_SETTING = 65536
 
 
@@ -73,8 +73,11 @@ class Checker(ProblemList):
         or digit."""
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not ZONE_RE.match(value):
-            self.err(field, f"{value!r} is not a zone name: use lower-case letters, digits, "
-                             "'_' and '-', starting with a letter or digit (such as 'main')")
+            self.err(
+                field,
+                f"{value!r} is not a zone name: use lower-case letters, digits, "
+                "'_' and '-', starting with a letter or digit (such as 'main')",
+            )
             return None
         return value
 
@@ -84,8 +87,11 @@ class Checker(ProblemList):
             return None
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not MODE_RE.match(value):
-            self.err(field, f"{value!r} is not a mode name: use a lower-case word "
-                             "such as 'day', 'night' or 'lunch' ([a-z][a-z0-9_-]*)")
+            self.err(
+                field,
+                f"{value!r} is not a mode name: use a lower-case word "
+                "such as 'day', 'night' or 'lunch' ([a-z][a-z0-9_-]*)",
+            )
             return None
         return value
 
@@ -93,8 +99,11 @@ class Checker(ProblemList):
         """A lower-case identifier such as an audit source (``key``, ``web``, ``schedule``)."""
         value = self._string(field, value, max_len=32)
         if value is not None and not WORD_RE.match(value):
-            self.err(field, f"{value!r} is not {what}: use a lower-case word "
-                             "([a-z][a-z0-9_-]*, at most 32 characters)")
+            self.err(
+                field,
+                f"{value!r} is not {what}: use a lower-case word "
+                "([a-z][a-z0-9_-]*, at most 32 characters)",
+            )
             return None
         return value
 
@@ -110,8 +119,11 @@ class Checker(ProblemList):
         if value is None:
             return None
         if not value.isprintable() or any(ch.isspace() for ch in value):
-            self.err(field, f"{value!r} is not a user name: use 1 to {MAX_NAME} printable "
-                             "characters without spaces")
+            self.err(
+                field,
+                f"{value!r} is not a user name: use 1 to {MAX_NAME} printable "
+                "characters without spaces",
+            )
             return None
         return value
 
@@ -133,8 +145,15 @@ class Checker(ProblemList):
             return None
         return value
 
-    def text(self, field: str, value, *, max_len: int = MAX_TEXT, allow_empty: bool = True,
-             optional: bool = False) -> str | None:
+    def text(
+        self,
+        field: str,
+        value,
+        *,
+        max_len: int = MAX_TEXT,
+        allow_empty: bool = True,
+        optional: bool = False,
+    ) -> str | None:
         if value is None and optional:
             return None
         return self._string(field, value, max_len=max_len, allow_empty=allow_empty)
@@ -148,8 +167,11 @@ class Checker(ProblemList):
         if value is None:
             return ""
         if not value.isprintable():
-            self.err(field, "must be printable text: letters, digits, spaces and punctuation, "
-                             "no control characters or line breaks")
+            self.err(
+                field,
+                "must be printable text: letters, digits, spaces and punctuation, "
+                "no control characters or line breaks",
+            )
             return ""
         return value.strip()
 
@@ -170,13 +192,23 @@ class Checker(ProblemList):
             self.err(field, f"must be {allowed}, not {type(value).__name__}")
             return None
         if value.tzinfo is None or value.utcoffset() is None:
-            self.err(field, f"must be timezone-aware (got naive {value.isoformat()}); "
-                             "pass an instant with its offset, such as UTC")
+            self.err(
+                field,
+                f"must be timezone-aware (got naive {value.isoformat()}); "
+                "pass an instant with its offset, such as UTC",
+            )
             return None
         return to_utc_text(value)
 
-    def count(self, field: str, value, *, minimum: int = 0, maximum: int | None = None,
-              optional: bool = False) -> int | None:
+    def count(
+        self,
+        field: str,
+        value,
+        *,
+        minimum: int = 0,
+        maximum: int | None = None,
+        optional: bool = False,
+    ) -> int | None:
         """A whole number (not a bool) within limits (at most SQLite's 64-bit largest
         integer, which a larger one would overflow)."""
         if value is None and optional:
@@ -213,7 +245,10 @@ class Checker(ProblemList):
     def setting_key(self, field: str, value) -> str | None:
         value = self._string(field, value, max_len=MAX_NAME)
         if value is not None and not SETTING_RE.match(value):
-            self.err(field, f"{value!r} is not a setting name: use lower-case letters, digits, "
-                             "'_', '.' and '-'")
+            self.err(
+                field,
+                f"{value!r} is not a setting name: use lower-case letters, digits, "
+                "'_', '.' and '-'",
+            )
             return None
         return value

@@ -18,8 +18,14 @@ from appliance.inputs.clock import SimClock
 from tests.web.webhelp import MONDAY_10, make_user_db, site_config
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
@@ -45,9 +51,15 @@ def start_appliance(tmp_path, config):
     data.mkdir()
     for item in users.iterdir():
         shutil.copy(item, data / item.name)
-    appliance = Appliance(config, data, pin_factory=MockFactory(),
-                          clock=SimClock(MONDAY_10, rate=1.0), simulate=True,
-                          host="127.0.0.1", port=0)
+    appliance = Appliance(
+        config,
+        data,
+        pin_factory=MockFactory(),
+        clock=SimClock(MONDAY_10, rate=1.0),
+        simulate=True,
+        host="127.0.0.1",
+        port=0,
+    )
     appliance.start()
     return appliance, f"http://127.0.0.1:{appliance.port}"
 

@@ -25,7 +25,7 @@ def test_a_temporary_password_must_be_replaced_first(browser, served, shots, lab
     assert page.url.endswith("/account")
     assert "Choose your own now" in page.text_content("main")
     page.screenshot(path=str(shots / f"account-must-change-{label}.png"), full_page=True)
-    page.goto(base + "/schedule")                      # nothing else opens
+    page.goto(base + "/schedule")  # nothing else opens
     assert page.url.endswith("/account")
     page.fill("#current", "printed on paper")
     page.fill("#password", "password")

@@ -16,11 +16,20 @@ from tests.web.webhelp import site_config
 @pytest.fixture
 def served_with_calendars(tmp_path):
     with FeedServer() as feeds:
-        config = site_config(extra={"calendars": [
-            {"name": "Closures", "url": feeds.url("outlook.ics")},
-            {"name": "Facilities", "url": feeds.url("nextcloud.ics"),
-             "categories": ["Closure", "Training"], "category_modes": {"Training": "day"}},
-            {"name": "Team", "url": feeds.url("missing.ics")}]})
+        config = site_config(
+            extra={
+                "calendars": [
+                    {"name": "Closures", "url": feeds.url("outlook.ics")},
+                    {
+                        "name": "Facilities",
+                        "url": feeds.url("nextcloud.ics"),
+                        "categories": ["Closure", "Training"],
+                        "category_modes": {"Training": "day"},
+                    },
+                    {"name": "Team", "url": feeds.url("missing.ics")},
+                ]
+            }
+        )
         appliance, base = start_appliance(tmp_path, config)
         try:
             yield appliance, base
@@ -31,8 +40,11 @@ def served_with_calendars(tmp_path):
 def test_schedule_page_calendar_parts(browser, served_with_calendars, shots):
     appliance, base = served_with_calendars
     # The daemon's calendar thread fetches all three at start (in its worker process).
-    until(lambda: all(c["attempted_at"] for c in appliance.calendars.status()), 60,
-          "the calendars to be fetched")
+    until(
+        lambda: all(c["attempted_at"] for c in appliance.calendars.status()),
+        60,
+        "the calendars to be fetched",
+    )
     faults = appliance.controller.status()["faults"]
     assert [f["kind"] for f in faults] == ["calendar"] and "Team: " in faults[0]["message"]
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
@@ -52,8 +64,11 @@ def test_schedule_page_calendar_parts(browser, served_with_calendars, shots):
         page.fill("#preview-from", "2026-10-01")
         page.fill("#preview-to", "2026-10-31")
         page.click("#preview-range button[type=submit]")
-        until(lambda: "Thu 1 Oct 2026 to Sat 31 Oct 2026" in page.inner_text("#preview"),
-              10, "the preview to show October")
+        until(
+            lambda: "Thu 1 Oct 2026 to Sat 31 Oct 2026" in page.inner_text("#preview"),
+            10,
+            "the preview to show October",
+        )
         page.click("#preview details.as-list summary")
         assert "calendar Closures: Team offsite" in page.inner_text("#preview")
         page.locator("#preview").screenshot(path=str(shots / f"schedule-range-{label}.png"))
@@ -69,7 +84,8 @@ def test_schedule_page_calendar_parts(browser, served_with_calendars, shots):
         page.wait_for_selector("#f-seasons-0-name")
         assert page.input_value("#f-seasons-0-weekly-mon-0-start") == "08:00"
         page.locator("#exceptions").screenshot(
-            path=str(shots / f"schedule-yearly-exception-{label}.png"))
+            path=str(shots / f"schedule-yearly-exception-{label}.png")
+        )
         page.locator("#seasons").screenshot(path=str(shots / f"schedule-season-{label}.png"))
         page.goto(base + "/installer")
         config = page.inner_text("body")

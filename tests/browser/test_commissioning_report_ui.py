@@ -29,8 +29,9 @@ def test_the_report_from_the_installer_page(browser, tmp_path, shots):
     walk_dir = tmp_path / "walk"
     walk_dir.mkdir()
     seed_schedule(walk_dir / "data")
-    result = run_all(write_config(walk_dir, SITE, SERIAL_PRIMARY), walk_dir / "data",
-                     installer="Anna Schmidt")
+    result = run_all(
+        write_config(walk_dir, SITE, SERIAL_PRIMARY), walk_dir / "data", installer="Anna Schmidt"
+    )
     assert result.returncode == 0, result.stderr
     report, twin, _ = report_of(result)
 
@@ -69,7 +70,8 @@ def test_the_report_from_the_installer_page(browser, tmp_path, shots):
         phone.screenshot(path=str(shots / "commissioning-report-phone.png"), full_page=True)
         phone.goto(base + "/installer")
         phone.locator("#commissioning").screenshot(
-            path=str(shots / "commissioning-installer-card-phone.png"))
+            path=str(shots / "commissioning-installer-card-phone.png")
+        )
 
         # Print: A4, a part per page; the PDF and each page as the printer gets it
         pdf = shots / "commissioning-report.pdf"
@@ -77,10 +79,11 @@ def test_the_report_from_the_installer_page(browser, tmp_path, shots):
         pages = len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes()))
         assert 4 <= pages <= 10, pages
         shown.emulate_media(media="print")
-        shown.set_viewport_size({"width": 794, "height": 1123})        # A4 at 96 dpi
+        shown.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
         shown.screenshot(path=str(shots / "commissioning-report-print.png"), full_page=True)
         breaks = shown.eval_on_selector_all(
-            "section.part", "els => els.map(e => getComputedStyle(e).breakBefore)")
+            "section.part", "els => els.map(e => getComputedStyle(e).breakBefore)"
+        )
         assert breaks == ["page", "page", "page"]
         assert not page.outside_requests and not phone.outside_requests
     finally:

@@ -9,31 +9,49 @@ from datetime import datetime, timedelta, timezone
 from appliance.smdr.record import CallRecord
 from tests.browser.test_ui import DESKTOP, PHONE, _login, _page
 
-SUNDAY_NIGHT = datetime(2026, 3, 1, 17, 0, tzinfo=timezone.utc)     # 18:00 in Berlin
+SUNDAY_NIGHT = datetime(2026, 3, 1, 17, 0, tzinfo=timezone.utc)  # 18:00 in Berlin
 
 
 def _night_of_calls(appliance) -> None:
     """Sunday night's calls; the mode history says night from Sunday 18:00 to Monday 08:00."""
     store = appliance.store
     store.set_applied("main", "night", at=SUNDAY_NIGHT)
-    calls = [(20, "01711234567", False, 32), (95, "030555123", True, 6),
-             (140, "01711234567", False, 41), (300, None, False, 15),
-             (610, "0891234567", False, 25), (790, "01711234567", True, 4)]
+    calls = [
+        (20, "01711234567", False, 32),
+        (95, "030555123", True, 6),
+        (140, "01711234567", False, 41),
+        (300, None, False, 15),
+        (610, "0891234567", False, 25),
+        (790, "01711234567", True, 4),
+    ]
     for minutes, number, answered, ring in calls:
-        store.add_call("main", CallRecord(
-            started_at=SUNDAY_NIGHT + timedelta(minutes=minutes), duration_s=40 if answered
-            else 0, extension="21", trunk="01", direction="in", answered=answered,
-            ring_s=ring, number=number, fmt="test", raw="line"))
+        store.add_call(
+            "main",
+            CallRecord(
+                started_at=SUNDAY_NIGHT + timedelta(minutes=minutes),
+                duration_s=40 if answered else 0,
+                extension="21",
+                trunk="01",
+                direction="in",
+                answered=answered,
+                ring_s=ring,
+                number=number,
+                fmt="test",
+                raw="line",
+            ),
+        )
     store.set_applied("main", "day", at=SUNDAY_NIGHT + timedelta(hours=14))
 
 
 def _stale_schedule(appliance) -> None:
     ctl = appliance.controller
     data = ctl.get_schedule(None)
-    data["seasons"] = [{"name": "Winter hours", "from": "2025-11-01", "to": "2026-02-28",
-                        "weekly": {}}]
-    data["exceptions"] = [{"name": "Stocktaking", "from": "2026-01-05", "to": "2026-01-05",
-                           "ranges": []}]
+    data["seasons"] = [
+        {"name": "Winter hours", "from": "2025-11-01", "to": "2026-02-28", "weekly": {}}
+    ]
+    data["exceptions"] = [
+        {"name": "Stocktaking", "from": "2026-01-05", "to": "2026-01-05", "ranges": []}
+    ]
     ctl.put_schedule(None, data, by="admin")
 
 
@@ -68,7 +86,8 @@ def test_callback_list_and_stale_notice(browser, served, shots):
         page.context.close()
     ticked = appliance.store.audit(source="callback")
     assert [(a["who"], a["reason"]) for a in ticked] == [
-        ("admin", "called back 01711234567 (night of 2026-03-01)")]
+        ("admin", "called back 01711234567 (night of 2026-03-01)")
+    ]
 
     # the review button records who and when, and is audited
     page = _page(browser, base, DESKTOP)

@@ -59,6 +59,7 @@ def serial_served(tmp_path):
 
 # -- bug 4: "Key switch, live" --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("viewport", WIDTHS)
 @pytest.mark.parametrize("streams", [4, 0], ids=["live", "no-live-slot"])
 def test_the_installer_key_part_follows_the_key(browser, served, viewport, streams):
@@ -73,16 +74,24 @@ def test_the_installer_key_part_follows_the_key(browser, served, viewport, strea
     assert page.text_content("#key-live [data-key-live]").strip() == "AUTO"
     for position in ("night", "day", "auto"):
         appliance.virtual_panel.set_key(position)
-        contacts = (f"day: {'closed' if position == 'day' else 'open'}, "
-                    f"night: {'closed' if position == 'night' else 'open'}")
-        until(lambda: page.text_content("#key-live [data-key-live]").strip()
-              == position.upper() and contacts in page.text_content("#key-live tbody tr"),
-              timeout=5, what=f"the key part to read {position}")
+        contacts = (
+            f"day: {'closed' if position == 'day' else 'open'}, "
+            f"night: {'closed' if position == 'night' else 'open'}"
+        )
+        until(
+            lambda: (
+                page.text_content("#key-live [data-key-live]").strip() == position.upper()
+                and contacts in page.text_content("#key-live tbody tr")
+            ),
+            timeout=5,
+            what=f"the key part to read {position}",
+        )
         assert page.text_content("#key-live tbody td").strip() == position.upper()
     page.context.close()
 
 
 # -- bug 5: the relay test of a closed relay ------------------------------------------------
+
 
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_the_relay_test_opens_a_closed_relay_and_says_so(browser, served, viewport, shots):
@@ -98,29 +107,41 @@ def test_the_relay_test_opens_a_closed_relay_and_says_so(browser, served, viewpo
     page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     button.click()
     page.wait_for_selector(".flash-ok")
-    assert asked == ["Relay night-service is closed now. Open it for one second, then put "
-                     "the mode in force back? The PBX may switch briefly."]
-    assert page.text_content(".flash-ok").strip().startswith(
-        "Relay night-service was closed: opened for 1 s, then closed again; then the mode in "
-        "force (night) was applied again.")
+    assert asked == [
+        "Relay night-service is closed now. Open it for one second, then put "
+        "the mode in force back? The PBX may switch briefly."
+    ]
+    assert (
+        page.text_content(".flash-ok")
+        .strip()
+        .startswith(
+            "Relay night-service was closed: opened for 1 s, then closed again; then the mode in "
+            "force (night) was applied again."
+        )
+    )
     assert appliance.controller.relay_states() == {"night-service": "closed"}
-    page.screenshot(path=str(shots / f"installer-relay-test-{_label(viewport)}.png"),
-                    full_page=False)
+    page.screenshot(
+        path=str(shots / f"installer-relay-test-{_label(viewport)}.png"), full_page=False
+    )
     page.context.close()
 
 
 # -- bug 12: the panel's buttons by role ----------------------------------------------------
 
+
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_a_viewer_sees_no_panel_buttons_and_a_refusal_is_said_in_the_panel(
-        browser, served, viewport, shots):
+    browser, served, viewport, shots
+):
     appliance, base = served
     viewer = _page(browser, base, viewport)
     _login(viewer, base, "viewer")
     viewer.goto(base + "/panel")
     assert viewer.locator("#vpanel button").count() == 0
-    assert ("You are logged in as a viewer: turning the simulated key and moving its clock "
-            "take an operator or an admin") in viewer.text_content("#vpanel [data-vp-why]")
+    assert (
+        "You are logged in as a viewer: turning the simulated key and moving its clock "
+        "take an operator or an admin"
+    ) in viewer.text_content("#vpanel [data-vp-why]")
     assert viewer.text_content("#vpanel [data-key]").strip() == "AUTO"
     viewer.screenshot(path=str(shots / f"panel-viewer-{_label(viewport)}.png"), full_page=True)
     viewer.context.close()
@@ -130,20 +151,23 @@ def test_a_viewer_sees_no_panel_buttons_and_a_refusal_is_said_in_the_panel(
     _login(operator, base, "operator")
     operator.goto(base + "/panel")
     operator.click("#vpanel button.keypos[value=night]")
-    until(lambda: "NIGHT" in operator.text_content("#vpanel [data-panel-mode]").upper(),
-          what="the panel to show NIGHT")
+    until(
+        lambda: "NIGHT" in operator.text_content("#vpanel [data-panel-mode]").upper(),
+        what="the panel to show NIGHT",
+    )
     # a refused move of the clock: said in the panel, not in an alert
     operator.fill("#sim-now", "")
     operator.click("#vpanel form[data-sim=clock] button:has-text('Jump')")
     error = operator.locator("#vpanel [data-vp-error]")
     until(lambda: error.is_visible(), what="the refusal in the panel")
     assert "now" in error.text_content() and "ISO-8601" in error.text_content()
-    operator.wait_for_timeout(1200)                 # two refreshes later it is still there
+    operator.wait_for_timeout(1200)  # two refreshes later it is still there
     assert error.is_visible()
     assert dialogs == []
     # the simulated PBX is shown to an operator, its switching and faults are not offered
-    assert "Switching the simulated PBX and its faults are for an admin" in \
-        operator.text_content("#vp-pbx")
+    assert "Switching the simulated PBX and its faults are for an admin" in operator.text_content(
+        "#vp-pbx"
+    )
     assert operator.locator("#pbx-fault").count() == 0
     operator.click("#vpanel button.keypos[value=auto]")
     until(lambda: not error.is_visible(), what="the refusal to go with the next try")
@@ -152,9 +176,11 @@ def test_a_viewer_sees_no_panel_buttons_and_a_refusal_is_said_in_the_panel(
 
 # -- the simulated PBX, its faults, the dialogue test, the port, the call records -----------
 
+
 @pytest.mark.parametrize("viewport", WIDTHS)
 def test_the_installer_works_the_simulated_pbx_and_tests_its_dialogue(
-        browser, serial_served, viewport, shots):
+    browser, serial_served, viewport, shots
+):
     appliance, base = serial_served
     page = _page(browser, base, viewport)
     dialogs = []
@@ -172,10 +198,14 @@ def test_the_installer_works_the_simulated_pbx_and_tests_its_dialogue(
     assert "the config says /dev/ttyAMA0" in page.text_content("tr:has(code[data-port-used])")
     # switch the PBX behind the appliance's back
     box.locator("button[name=mode][value=night]").click()
-    until(lambda: page.locator("#vp-pbx [data-pbx-mode]").text_content() == "NIGHT",
-          what="the PBX box to show NIGHT")
-    until(lambda: page.locator("#vp-pbx [data-pbx-lamp]").text_content() == "lit",
-          what="the night lamp")
+    until(
+        lambda: page.locator("#vp-pbx [data-pbx-mode]").text_content() == "NIGHT",
+        what="the PBX box to show NIGHT",
+    )
+    until(
+        lambda: page.locator("#vp-pbx [data-pbx-lamp]").text_content() == "lit",
+        what="the night lamp",
+    )
     assert appliance.pbx_model.mode == "night"
     # a fault on the maintenance port, then clear
     page.select_option("#pbx-fault", "maintenance-port:silence")
@@ -187,8 +217,9 @@ def test_the_installer_works_the_simulated_pbx_and_tests_its_dialogue(
     page.click("button:has-text('Test the PBX dialogue')")
     page.wait_for_selector("#pbx-test", timeout=60000)
     assert any("switch it to each mode" in d for d in dialogs)
-    assert "PBX dialogue test of maintenance-port: every step worked." in \
-        page.text_content(".flash-ok")
+    assert "PBX dialogue test of maintenance-port: every step worked." in page.text_content(
+        ".flash-ok"
+    )
     transcript = page.text_content("#pbx-test [data-transcript]")
     assert "us  > ***" in transcript and "us  > CP SERVICE NIGHT1" in transcript
     assert PBX_PASSWORD not in page.content()

@@ -21,8 +21,10 @@ WIDTHS = (("phone", PHONE), ("desktop", DESKTOP))
 
 
 def _changed(page, selector: str, before):
-    until(lambda: page.get_attribute(selector, "data-updated") != before,
-          what=f"{selector} to be redrawn")
+    until(
+        lambda: page.get_attribute(selector, "data-updated") != before,
+        what=f"{selector} to be redrawn",
+    )
 
 
 def _type(page, selector: str, text: str) -> None:
@@ -33,8 +35,9 @@ def _type(page, selector: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("label, viewport", WIDTHS)
-def test_the_schedule_editor_as_a_facilities_manager_uses_it(browser, served, shots, label,
-                                                             viewport):
+def test_the_schedule_editor_as_a_facilities_manager_uses_it(
+    browser, served, shots, label, viewport
+):
     appliance, base = served
     page = _page(browser, base, viewport)
     _login(page, base)
@@ -81,18 +84,22 @@ def test_the_schedule_editor_as_a_facilities_manager_uses_it(browser, served, sh
     assert "public holidays. Tick the ones you work on anyway" in choices.text_content()
     school = page.locator("#category-school")
     assert school.is_visible()
-    assert ("School holidays: the office is closed for the whole school break, weeks at a "
-            "time") in school.text_content()
+    assert (
+        "School holidays: the office is closed for the whole school break, weeks at a time"
+    ) in school.text_content()
     assert "warn" in school.get_attribute("class")
     # ...and the region's own holidays with the region.
-    until(lambda: page.locator("[data-subdivision] option[value=BY]").count() == 1,
-          what="the regions of DE")
+    until(
+        lambda: page.locator("[data-subdivision] option[value=BY]").count() == 1,
+        what="the regions of DE",
+    )
     before = page.get_attribute("#holiday-choices", "data-updated")
     page.select_option("[data-subdivision]", "BY")
     _changed(page, "#holiday-choices", before)
     assert "Corpus Christi" in choices.text_content()
-    assert re.search(r"Next 12 months: \d+ more days closed \(.*Summer Break",
-                     school.text_content())
+    assert re.search(
+        r"Next 12 months: \d+ more days closed \(.*Summer Break", school.text_content()
+    )
     page.locator("#category-school").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / f"schedule-holidays-{label}.png"), full_page=False)
 
@@ -120,13 +127,16 @@ def test_the_schedule_editor_as_a_facilities_manager_uses_it(browser, served, sh
     # 10:00 on a Monday: the sim clock runs at real speed from there.
     assert flash == "Schedule saved (version 2). Now day: weekly hours Monday 08:00-12:30."
     saved = appliance.store.get_schedule("main")
-    assert saved["weekly"]["mon"] == [{"start": "08:00", "end": "12:30", "mode": "day"},
-                                      {"start": "13:30", "end": "17:00", "mode": "day"}]
+    assert saved["weekly"]["mon"] == [
+        {"start": "08:00", "end": "12:30", "mode": "day"},
+        {"start": "13:30", "end": "17:00", "mode": "day"},
+    ]
     assert saved["holidays"]["country"] == "DE"
     page.click(".actions button[value=save]")
     page.wait_for_selector(".flash-ok")
-    assert page.text_content(".flash-ok") == ("No changes to save: version 2 stays in force "
-                                              "as it is.")
+    assert page.text_content(".flash-ok") == (
+        "No changes to save: version 2 stays in force as it is."
+    )
     assert len(appliance.store.schedule_history("main")) == 2
     # Saved, the page lets the person go without a question.
     page.on("dialog", lambda dialog: asked.append(dialog.type) or dialog.dismiss())
@@ -138,13 +148,20 @@ def test_the_schedule_editor_as_a_facilities_manager_uses_it(browser, served, sh
 
 
 @pytest.mark.parametrize("label, viewport", WIDTHS)
-def test_a_version_is_compared_with_the_one_in_force_before_a_restore(browser, served, shots,
-                                                                     label, viewport):
+def test_a_version_is_compared_with_the_one_in_force_before_a_restore(
+    browser, served, shots, label, viewport
+):
     appliance, base = served
     doc = appliance.controller.get_schedule("main")
     doc["weekly"]["fri"] = [{"start": "08:00", "end": "14:00", "mode": "day"}]
-    doc["exceptions"] = [{"name": "Christmas Eve", "from": "2026-12-24", "to": "2026-12-24",
-                          "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}]}]
+    doc["exceptions"] = [
+        {
+            "name": "Christmas Eve",
+            "from": "2026-12-24",
+            "to": "2026-12-24",
+            "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}],
+        }
+    ]
     appliance.controller.put_schedule("main", doc, by="anna")
     page = _page(browser, base, viewport)
     _login(page, base)
@@ -153,8 +170,10 @@ def test_a_version_is_compared_with_the_one_in_force_before_a_restore(browser, s
     page.wait_for_selector("#changes")
     removed = page.locator("#changes li.removed").all_text_contents()
     added = page.locator("#changes li.added").all_text_contents()
-    assert removed == ["Friday: day 08:00-14:00",
-                       "Exception Christmas Eve (2026-12-24): day 08:00-12:00"]
+    assert removed == [
+        "Friday: day 08:00-14:00",
+        "Exception Christmas Eve (2026-12-24): day 08:00-12:00",
+    ]
     assert added == ["Friday: day 08:00-18:00"]
     assert "Version 2 is in force." in page.text_content("#version-facts")
     assert "Monday: day 08:00-18:00" in page.text_content("#contents")
@@ -167,8 +186,7 @@ def test_a_version_is_compared_with_the_one_in_force_before_a_restore(browser, s
     page.context.close()
 
 
-def test_without_javascript_the_show_button_lists_a_new_countrys_holidays(browser, served,
-                                                                          shots):
+def test_without_javascript_the_show_button_lists_a_new_countrys_holidays(browser, served, shots):
     _, base = served
     for label, viewport in WIDTHS:
         context = browser.new_context(viewport=viewport, java_script_enabled=False)
@@ -203,7 +221,7 @@ def test_the_logs_date_filters_are_dates(browser, served, shots, label, viewport
     page.click(".filters button[type=submit]")
     page.wait_for_selector(".flash-error")
     assert "2026-03-01 is before from 2026-03-05" in page.text_content(".flash-error")
-    assert page.input_value("#from") == "2026-03-05"          # the filter is kept
+    assert page.input_value("#from") == "2026-03-05"  # the filter is kept
     page.fill("#from", "2026-03-01")
     page.fill("#to", "2026-03-02")
     page.click(".filters button[type=submit]")
@@ -216,22 +234,34 @@ def test_the_logs_date_filters_are_dates(browser, served, shots, label, viewport
 def _calls(appliance):
     """Three nights: calls the PBX says were answered or not, and a night whose call
     records do not say."""
-    start = datetime(2026, 2, 23, 17, 0, tzinfo=timezone.utc)        # Mon 18:00 Berlin
+    start = datetime(2026, 2, 23, 17, 0, tzinfo=timezone.utc)  # Mon 18:00 Berlin
     for day in range(3):
         evening = start + timedelta(days=day)
         appliance.store.set_applied("main", "night", at=evening)
         for n in range(2):
             answered = None if day == 2 else n == 0
-            appliance.store.add_call("main", CallRecord(
-                started_at=evening + timedelta(minutes=40 * n + 5), duration_s=60,
-                extension="21", trunk="01", direction="in", answered=answered, ring_s=8,
-                number="0301234567", fmt="test", raw="line"))
+            appliance.store.add_call(
+                "main",
+                CallRecord(
+                    started_at=evening + timedelta(minutes=40 * n + 5),
+                    duration_s=60,
+                    extension="21",
+                    trunk="01",
+                    direction="in",
+                    answered=answered,
+                    ring_s=8,
+                    number="0301234567",
+                    fmt="test",
+                    raw="line",
+                ),
+            )
         appliance.store.set_applied("main", "day", at=evening + timedelta(hours=14))
 
 
 @pytest.mark.parametrize("label, viewport", WIDTHS)
-def test_calls_show_when_each_night_ended_and_unknown_answers(browser, served, shots, label,
-                                                              viewport):
+def test_calls_show_when_each_night_ended_and_unknown_answers(
+    browser, served, shots, label, viewport
+):
     appliance, base = served
     _calls(appliance)
     page = _page(browser, base, viewport)
@@ -250,8 +280,10 @@ def test_calls_show_when_each_night_ended_and_unknown_answers(browser, served, s
     assert "2 not known" in page.text_content("#totals")
     # The callback list of the newest night says the same, with the date it ended.
     callbacks = page.text_content("#callbacks")
-    assert ("2 calls came in after hours, 18:00 to Thu 26 Feb 08:00; whether they were "
-            "answered is not known.") in " ".join(callbacks.split())
+    assert (
+        "2 calls came in after hours, 18:00 to Thu 26 Feb 08:00; whether they were "
+        "answered is not known."
+    ) in " ".join(callbacks.split())
     assert "0 not answered" not in callbacks
     page.screenshot(path=str(shots / f"calls-{label}.png"), full_page=True)
     page.context.close()

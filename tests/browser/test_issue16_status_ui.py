@@ -24,8 +24,7 @@ def _updated(page) -> str:
 
 
 @pytest.mark.parametrize("label, viewport", WIDTHS)
-def test_a_bad_time_stays_on_screen_through_live_refreshes(browser, served, shots, label,
-                                                           viewport):
+def test_a_bad_time_stays_on_screen_through_live_refreshes(browser, served, shots, label, viewport):
     appliance, base = served
     page = _page(browser, base, viewport)
     _login(page, base, "operator")
@@ -41,8 +40,9 @@ def test_a_bad_time_stays_on_screen_through_live_refreshes(browser, served, shot
     until(lambda: _updated(page) != before, what="a live refresh")
     page.wait_for_timeout(300)
     assert page.is_visible("#override-problem")
-    assert "'25:00' is not a time of day: hours go from 0 to 23" in \
-        page.text_content("#override-problem")
+    assert "'25:00' is not a time of day: hours go from 0 to 23" in page.text_content(
+        "#override-problem"
+    )
     assert page.input_value("#at-day") == "25:00"
     assert page.get_attribute("#at-day", "aria-invalid") == "true"
     assert page.is_visible("#problem-day")
@@ -50,7 +50,7 @@ def test_a_bad_time_stays_on_screen_through_live_refreshes(browser, served, shot
     # acting on it: a good time typed the tolerant way sets the override
     page.fill("#at-day", "1730")
     page.click("[data-mode-choice=day] button[value=at]")
-    page.wait_for_selector(".confirm")                       # 7 h 30 min: it asks first
+    page.wait_for_selector(".confirm")  # 7 h 30 min: it asks first
     page.click(".confirm button[type=submit]")
     page.wait_for_selector(".flash-ok")
     assert "Day until Mon 2 Mar 17:30." in page.text_content(".flash-ok")
@@ -71,7 +71,7 @@ def test_a_409_stays_until_dismissed(browser, served, label, viewport):
     page.unroute("**/status/live")
     page.wait_for_selector("#live[data-stream=open]", state="attached")
     before = _updated(page)
-    _key(appliance, "day")                      # an event: the page refreshes
+    _key(appliance, "day")  # an event: the page refreshes
     until(lambda: _updated(page) != before, what="a live refresh")
     until(lambda: "DAY" in (page.text_content("#key") or ""), what="the key fact")
     assert page.is_visible("#override-problem")
@@ -90,10 +90,12 @@ def test_quick_ends_and_an_end_date(browser, served, shots, label, viewport):
     _login(page, base, "operator")
     ends = page.locator("[data-mode-choice=night] button.quick-end")
     assert [" ".join(t.split()) for t in ends.all_text_contents()] == [
-        "Tonight's closing Mon 2 Mar 18:00", "Tomorrow's opening Tue 3 Mar 08:00"]
+        "Tonight's closing Mon 2 Mar 18:00",
+        "Tomorrow's opening Tue 3 Mar 08:00",
+    ]
     assert page.get_attribute("#on-night", "type") == "date"
     page.screenshot(path=str(shots / f"status-ends-{label}.png"), full_page=True)
-    page.once("dialog", lambda dialog: dialog.accept())      # 22 h: it asks first
+    page.once("dialog", lambda dialog: dialog.accept())  # 22 h: it asks first
     page.click("[data-mode-choice=night] button.quick-end:has-text('Tomorrow')")
     page.wait_for_selector(".flash-ok")
     assert "Night until Tue 3 Mar 08:00." in page.text_content(".flash-ok")
@@ -112,17 +114,22 @@ def test_quick_ends_and_an_end_date(browser, served, shots, label, viewport):
 
 
 @pytest.mark.parametrize("label, viewport", WIDTHS)
-def test_until_cancelled_is_a_warning_and_groups_keep_their_places(browser, served, shots,
-                                                                   label, viewport):
+def test_until_cancelled_is_a_warning_and_groups_keep_their_places(
+    browser, served, shots, label, viewport
+):
     appliance, base = served
     page = _page(browser, base, viewport)
     _login(page, base, "operator")
 
     def places():
         """Day's group before Night's (above it, or left of it on one row)."""
-        def box(mode):     # retried: a live refresh may be swapping the part just now
-            return until(lambda: page.locator(f"[data-mode-choice={mode}]").bounding_box(),
-                         what=f"the {mode} group")
+
+        def box(mode):  # retried: a live refresh may be swapping the part just now
+            return until(
+                lambda: page.locator(f"[data-mode-choice={mode}]").bounding_box(),
+                what=f"the {mode} group",
+            )
+
         day, night = box("day"), box("night")
         return (day["y"], day["x"]) < (night["y"], night["x"])
 
@@ -136,9 +143,11 @@ def test_until_cancelled_is_a_warning_and_groups_keep_their_places(browser, serv
     assert "nobody gets the night message" in warning.text_content()
     assert "no change scheduled" not in page.text_content("#next")
     # the warning stands out: a thick warning border, not the calm card
-    assert page.eval_on_selector("#until-cancelled",
-                                 "e => getComputedStyle(e).borderTopWidth") == "3px"
-    assert places()                              # day is in force: still day first
+    assert (
+        page.eval_on_selector("#until-cancelled", "e => getComputedStyle(e).borderTopWidth")
+        == "3px"
+    )
+    assert places()  # day is in force: still day first
     page.screenshot(path=str(shots / f"status-until-cancelled-{label}.png"), full_page=True)
     page.click("#until-cancelled button:has-text('Back to the schedule now')")
     page.wait_for_selector(".flash-ok")
@@ -146,5 +155,5 @@ def test_until_cancelled_is_a_warning_and_groups_keep_their_places(browser, serv
     page.click("button.choice:has-text('Night for 1 hour')")
     page.wait_for_selector(".flash-ok")
     _wait_mode(page, "NIGHT")
-    assert places()                              # night in force: the groups did not swap
+    assert places()  # night in force: the groups did not swap
     page.context.close()

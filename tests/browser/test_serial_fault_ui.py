@@ -23,7 +23,8 @@ def test_a_refused_login_on_the_status_page(browser, tmp_path, shots):
     (site / "profiles").mkdir(parents=True)
     for f in SITE_DIR.glob("*.toml"):
         shutil.copy(f, site / "profiles" / f.name)
-    config = load_config_text(f"""
+    config = load_config_text(
+        f"""
 [site]
 name = "Test Office"
 timezone = "Europe/Berlin"
@@ -34,13 +35,22 @@ profile = "mitel-3300-states"
 port = "/dev/ttyUSB0"
 password = "{PASSWORD}"
 modes = {{ day = "day", night = "night" }}
-""", "serial-fault.toml", site_dir=site)
+""",
+        "serial-fault.toml",
+        site_dir=site,
+    )
     data = tmp_path / "data"
     data.mkdir()
     make_user_db(data)
-    appliance = Appliance(config, data, pin_factory=MockFactory(),
-                          clock=SimClock(MONDAY_10, rate=1.0), simulate=True,
-                          host="127.0.0.1", port=0)
+    appliance = Appliance(
+        config,
+        data,
+        pin_factory=MockFactory(),
+        clock=SimClock(MONDAY_10, rate=1.0),
+        simulate=True,
+        host="127.0.0.1",
+        port=0,
+    )
     appliance.start()
     base = f"http://127.0.0.1:{appliance.port}"
     try:
@@ -50,9 +60,9 @@ modes = {{ day = "day", night = "night" }}
             time.sleep(0.05)
         pbx = appliance.serial_sims[0]
         pbx.inject("wrong_password")
-        appliance.controller.set_override("main", "night",
-                                          appliance.clock.now() + timedelta(hours=2), by="anna",
-                                          source="web")
+        appliance.controller.set_override(
+            "main", "night", appliance.clock.now() + timedelta(hours=2), by="anna", source="web"
+        )
         while not appliance.controller.status("main")["faults"]:
             assert time.monotonic() < deadline + 30, appliance.controller.status("main")
             time.sleep(0.05)
@@ -62,8 +72,7 @@ modes = {{ day = "day", night = "night" }}
             page.wait_for_selector("text=the PBX refused the login: check the password")
             text = page.inner_text("body")
             assert "nightswitch console" in text and PASSWORD not in text
-            page.screenshot(path=str(shots / f"serial-login-refused-{label}.png"),
-                            full_page=True)
+            page.screenshot(path=str(shots / f"serial-login-refused-{label}.png"), full_page=True)
             page.context.close()
     finally:
         appliance.stop()

@@ -51,7 +51,7 @@ def test_log_in_see_the_mode_and_override_it(browser, served):
     appliance, base = served
     page = _page(browser, base)
     page.goto(base + "/")
-    assert "/login" in page.url                        # not logged in yet
+    assert "/login" in page.url  # not logged in yet
     _login(page, base, "operator")
     assert page.text_content("#mode").strip() == "DAY"
     assert "Mon 2 Mar 18:00" in page.text_content("#next")
@@ -84,20 +84,18 @@ def test_schedule_edit_with_an_error_then_correctly(browser, served):
     # A wrong end time: the preview says so while typing, before anything is saved.
     before = page.get_attribute("#preview-wrap", "data-updated")
     page.fill("input[name='weekly.mon[0].end']", "07:00")
-    until(lambda: page.get_attribute("#preview-wrap", "data-updated") != before,
-          what="the preview")
+    until(lambda: page.get_attribute("#preview-wrap", "data-updated") != before, what="the preview")
     assert "must be later than start 08:00" in page.text_content("#preview")
     page.click(".actions button[value=save]")
     page.wait_for_selector("[aria-invalid=true]")
     assert page.get_attribute("input[name='weekly.mon[0].end']", "aria-invalid") == "true"
     assert "07:00 must be later than start 08:00" in page.text_content(".field-error")
-    assert len(appliance.store.schedule_history("main")) == 1      # nothing saved
+    assert len(appliance.store.schedule_history("main")) == 1  # nothing saved
 
     # Corrected: the preview changes to the new hours, then it is saved.
     before = page.get_attribute("#preview-wrap", "data-updated")
     page.fill("input[name='weekly.mon[0].end']", "12:00")
-    until(lambda: page.get_attribute("#preview-wrap", "data-updated") != before,
-          what="the preview")
+    until(lambda: page.get_attribute("#preview-wrap", "data-updated") != before, what="the preview")
     assert "day 08:00–12:00" in page.text_content(monday)
     assert page.locator("#preview svg rect").count() > 14
     page.click(".actions button[value=save]")
@@ -122,20 +120,26 @@ def test_turning_the_key_updates_the_status_page_within_a_second(browser, served
     appliance, base = served
     status = _page(browser, base)
     _login(status, base, "viewer")
-    panel = status.context.new_page()               # the front panel in a second tab
+    panel = status.context.new_page()  # the front panel in a second tab
     panel.goto(base + "/panel")
     admin = _page(browser, base)
     _login(admin, base, "operator")
     admin.goto(base + "/panel")
-    status.wait_for_selector("#live[data-stream=open]", state="attached")   # stream is up
+    status.wait_for_selector("#live[data-stream=open]", state="attached")  # stream is up
     timings = []
-    for position, mode in (("night", "NIGHT"), ("auto", "DAY"), ("day", "DAY"),
-                           ("auto", "DAY"), ("night", "NIGHT")):
+    for position, mode in (
+        ("night", "NIGHT"),
+        ("auto", "DAY"),
+        ("day", "DAY"),
+        ("auto", "DAY"),
+        ("night", "NIGHT"),
+    ):
         start = time.monotonic()
         admin.click(f"#vpanel button.keypos[value={position}]")
         _wait_mode(status, mode)
-        until(lambda: position.upper() in (status.text_content("#key") or ""),
-              what=f"key {position}")
+        until(
+            lambda: position.upper() in (status.text_content("#key") or ""), what=f"key {position}"
+        )
         timings.append(time.monotonic() - start)
     record_property("key_to_status_s", timings)
     print(f"\nkey turn to status page: {', '.join(f'{t * 1000:.0f} ms' for t in timings)}")
@@ -158,21 +162,40 @@ def _calls(appliance):
         evening = base + timedelta(days=day)
         appliance.store.set_applied("main", "night", at=evening)
         for n in range(day % 4 + 1):
-            appliance.store.add_call("main", CallRecord(
-                started_at=evening + timedelta(minutes=40 * n + 5), duration_s=60,
-                extension="21", trunk="01", direction="in", answered=n % 2 == 0, ring_s=8,
-                number="0301234567", fmt="test", raw="line"))
+            appliance.store.add_call(
+                "main",
+                CallRecord(
+                    started_at=evening + timedelta(minutes=40 * n + 5),
+                    duration_s=60,
+                    extension="21",
+                    trunk="01",
+                    direction="in",
+                    answered=n % 2 == 0,
+                    ring_s=8,
+                    number="0301234567",
+                    fmt="test",
+                    raw="line",
+                ),
+            )
         appliance.store.set_applied("main", "day", at=evening + timedelta(hours=14))
 
 
 def test_screenshots_of_every_page(browser, served, shots):
     appliance, base = served
     _calls(appliance)
-    appliance.controller.set_override("main", "night", appliance.clock.now() + timedelta(hours=2),
-                                      by="anna")
-    pages = [("status", "/"), ("schedule", "/schedule"), ("log", "/log"),
-             ("calls", "/calls?from=2026-02-20&to=2026-03-02"), ("installer", "/installer"),
-             ("users", "/users"), ("panel", "/panel"), ("account", "/account")]
+    appliance.controller.set_override(
+        "main", "night", appliance.clock.now() + timedelta(hours=2), by="anna"
+    )
+    pages = [
+        ("status", "/"),
+        ("schedule", "/schedule"),
+        ("log", "/log"),
+        ("calls", "/calls?from=2026-02-20&to=2026-03-02"),
+        ("installer", "/installer"),
+        ("users", "/users"),
+        ("panel", "/panel"),
+        ("account", "/account"),
+    ]
     for label, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page = _page(browser, base, viewport)
         page.goto(base + "/login")
@@ -186,8 +209,12 @@ def test_screenshots_of_every_page(browser, served, shots):
         assert page.outside_requests == []
         page.context.close()
     names = {p.name for p in shots.glob("*.png")}
-    assert {"status-phone.png", "status-desktop.png", "schedule-phone.png",
-            "calls-desktop.png"} <= names
+    assert {
+        "status-phone.png",
+        "status-desktop.png",
+        "schedule-phone.png",
+        "calls-desktop.png",
+    } <= names
 
 
 def test_without_javascript_the_server_asks_before_a_long_override(browser, served, shots):

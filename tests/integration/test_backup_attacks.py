@@ -50,16 +50,19 @@ def logged_in_site(site, data_dir):
 @pytest.fixture
 def live_backup(logged_in_site, data_dir, config_file, tmp_path, capsys):
     archive = tmp_path / "live.tar.gz"
-    code, out, err = run(capsys, "backup", str(archive), "--data", str(data_dir),
-                         "--config", str(config_file))
+    code, out, err = run(
+        capsys, "backup", str(archive), "--data", str(data_dir), "--config", str(config_file)
+    )
     assert code == 0, err
     return archive
 
 
 # -- finding 4 --------------------------------------------------------------------------------
 
-def test_f4_a_backup_holds_neither_the_session_key_nor_the_sessions(live_backup,
-                                                                    logged_in_site, tmp_path):
+
+def test_f4_a_backup_holds_neither_the_session_key_nor_the_sessions(
+    live_backup, logged_in_site, tmp_path
+):
     key = logged_in_site
     members = members_of(live_backup)
     assert KEY_FILE not in members
@@ -72,13 +75,14 @@ def test_f4_a_backup_holds_neither_the_session_key_nor_the_sessions(live_backup,
     assert b"a-live-session-id" not in members["nightswitch.db"]
 
 
-def test_f4_a_restore_ends_every_session_and_renews_the_key(live_backup, data_dir,
-                                                            config_file, logged_in_site,
-                                                            capsys):
-    with Store(data_dir) as s:      # a session opened after the backup was taken
+def test_f4_a_restore_ends_every_session_and_renews_the_key(
+    live_backup, data_dir, config_file, logged_in_site, capsys
+):
+    with Store(data_dir) as s:  # a session opened after the backup was taken
         s.create_session("after-the-backup", "ben", at=NOW, expires=NOW + timedelta(days=1))
-    code, out, err = run(capsys, "restore", str(live_backup), "--data", str(data_dir),
-                         "--config", str(config_file))
+    code, out, err = run(
+        capsys, "restore", str(live_backup), "--data", str(data_dir), "--config", str(config_file)
+    )
     assert code == 0, err
     assert "web sessions: all ended" in out
     assert not (data_dir / KEY_FILE).exists()
@@ -92,22 +96,31 @@ def test_f4_a_restore_ends_every_session_and_renews_the_key(live_backup, data_di
 
 # -- finding 6 --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sql, named", [
-    ("CREATE TRIGGER promote AFTER INSERT ON audit BEGIN "
-     "UPDATE users SET role = 'admin'; END;", "a trigger 'promote' (on audit)"),
-    ("CREATE VIEW everyone AS SELECT name, password_hash FROM users;", "a view 'everyone'"),
-    ("CREATE TABLE extra (x);", "a table 'extra'"),
-    ("CREATE INDEX sneaky ON users (role);", "an index 'sneaky'"),
-    ("DROP INDEX audit_at;", "lacks the index 'audit_at'"),
-])
-def test_f6_a_database_that_is_more_than_data_is_refused(backup, data_dir, config_file,
-                                                         tmp_path, capsys, sql, named):
+
+@pytest.mark.parametrize(
+    "sql, named",
+    [
+        (
+            "CREATE TRIGGER promote AFTER INSERT ON audit BEGIN "
+            "UPDATE users SET role = 'admin'; END;",
+            "a trigger 'promote' (on audit)",
+        ),
+        ("CREATE VIEW everyone AS SELECT name, password_hash FROM users;", "a view 'everyone'"),
+        ("CREATE TABLE extra (x);", "a table 'extra'"),
+        ("CREATE INDEX sneaky ON users (role);", "an index 'sneaky'"),
+        ("DROP INDEX audit_at;", "lacks the index 'audit_at'"),
+    ],
+)
+def test_f6_a_database_that_is_more_than_data_is_refused(
+    backup, data_dir, config_file, tmp_path, capsys, sql, named
+):
     members = members_of(backup)
     members["nightswitch.db"] = db_bytes_with(tmp_path, members["nightswitch.db"], sql)
-    forged = write_archive(tmp_path / "forged.tar.gz", members)   # sums fixed: anyone can
+    forged = write_archive(tmp_path / "forged.tar.gz", members)  # sums fixed: anyone can
     before = (data_dir / "nightswitch.db").read_bytes()
-    code, out, err = run(capsys, "restore", str(forged), "--data", str(data_dir),
-                         "--config", str(config_file))
+    code, out, err = run(
+        capsys, "restore", str(forged), "--data", str(data_dir), "--config", str(config_file)
+    )
     assert code == 2 and out == ""
     assert named in err and "a backup whose database was altered is refused" in err
     assert (data_dir / "nightswitch.db").read_bytes() == before
@@ -119,29 +132,40 @@ def test_f6_the_trigger_would_have_made_everyone_admin(tmp_path):
     with Store(tmp_path):
         pass
     conn = sqlite3.connect(tmp_path / "nightswitch.db")
-    conn.executescript("CREATE TRIGGER promote AFTER INSERT ON audit BEGIN "
-                       "UPDATE users SET role = 'admin'; END;")
+    conn.executescript(
+        "CREATE TRIGGER promote AFTER INSERT ON audit BEGIN UPDATE users SET role = 'admin'; END;"
+    )
     conn.close()
     with Store(tmp_path) as s:
         s.add_user("visitor", "viewer", "visitor password")
-        s.add_audit("main", at=NOW, who="key", source="key", old_mode=None, new_mode="day",
-                    reason="x")
+        s.add_audit(
+            "main", at=NOW, who="key", source="key", old_mode=None, new_mode="day", reason="x"
+        )
         assert s.get_user("visitor")["role"] == "admin"
     from appliance.backup.schema_check import differences
+
     with sqlite3.connect(tmp_path / "nightswitch.db") as conn:
         from appliance.store.schema import SCHEMA_VERSION
+
         assert differences(conn, SCHEMA_VERSION) == [
-            "has a trigger 'promote' (on audit) that nightswitch never makes"]
+            "has a trigger 'promote' (on audit) that nightswitch never makes"
+        ]
     assert not db.exists()
 
 
 def bomb(path, declared: int) -> None:
     """A backup whose database member declares *declared* bytes (zeros: it compresses to
     almost nothing), written straight through gzip without holding it in memory."""
-    manifest = {"format": "nightswitch-backup", "format_version": 2,
-                "created_at": NOW.isoformat(), "nightswitch_version": "0", "schema_version": 3,
-                "config_path": None, "site_dir": None,
-                "members": {"nightswitch.db": {"sha256": "0" * 64, "size": declared}}}
+    manifest = {
+        "format": "nightswitch-backup",
+        "format_version": 2,
+        "created_at": NOW.isoformat(),
+        "nightswitch_version": "0",
+        "schema_version": 3,
+        "config_path": None,
+        "site_dir": None,
+        "members": {"nightswitch.db": {"sha256": "0" * 64, "size": declared}},
+    }
     with gzip.open(path, "wb", compresslevel=9) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         data = json.dumps(manifest).encode()
         info = tarfile.TarInfo("manifest.json")
@@ -166,12 +190,14 @@ def bomb(path, declared: int) -> None:
 
 
 def test_f6_a_small_archive_holding_a_301_mib_database_is_refused_unpacked(
-        data_dir, config_file, tmp_path, capsys):
+    data_dir, config_file, tmp_path, capsys
+):
     archive = tmp_path / "bomb.tar.gz"
     bomb(archive, 301 * 1024 * 1024)
-    assert archive.stat().st_size < 1024 * 1024          # the report's was 300 KB
-    code, out, err = run(capsys, "restore", str(archive), "--data", str(data_dir),
-                         "--config", str(config_file))
+    assert archive.stat().st_size < 1024 * 1024  # the report's was 300 KB
+    code, out, err = run(
+        capsys, "restore", str(archive), "--data", str(data_dir), "--config", str(config_file)
+    )
     assert code == 2
     assert "nightswitch.db: is 301 MiB, more than a backup holds (at most 256 MiB)" in err
     assert "--max-db-mib" in err
@@ -185,13 +211,22 @@ def test_f6_the_manifest_size_must_match(backup, data_dir, config_file, tmp_path
     manifest = json.loads(members["manifest.json"])
     manifest["members"]["nightswitch.db"]["size"] += 1
     forged = write_archive(tmp_path / "size.tar.gz", members, manifest, fix_sums=False)
-    code, out, err = run(capsys, "restore", str(forged), "--data", str(data_dir),
-                         "--config", str(config_file))
+    code, out, err = run(
+        capsys, "restore", str(forged), "--data", str(data_dir), "--config", str(config_file)
+    )
     assert code == 2 and "but the manifest says" in err
 
 
-def test_f6_a_larger_database_may_be_allowed_on_purpose(backup, data_dir, config_file,
-                                                        capsys):
-    code, _, err = run(capsys, "restore", str(backup), "--data", str(data_dir), "--config",
-                       str(config_file), "--max-db-mib", "0")
+def test_f6_a_larger_database_may_be_allowed_on_purpose(backup, data_dir, config_file, capsys):
+    code, _, err = run(
+        capsys,
+        "restore",
+        str(backup),
+        "--data",
+        str(data_dir),
+        "--config",
+        str(config_file),
+        "--max-db-mib",
+        "0",
+    )
     assert code == 2 and "--max-db-mib: must be a whole number of MiB, 1 or more" in err

@@ -36,9 +36,11 @@ def old_data_dir(path: Path) -> Path:
     conn = connect(path / "nightswitch.db")
     try:
         migrate(conn, path / "nightswitch.db", MIGRATIONS[:2])
-        conn.execute("INSERT INTO tokens (token_sha256, role, label, created_at, created_by) "
-                     "VALUES ('0' , 'admin', ?, '2026-01-01T00:00:00+00:00', 'nightswitch')",
-                     (OLD_LABEL,))
+        conn.execute(
+            "INSERT INTO tokens (token_sha256, role, label, created_at, created_by) "
+            "VALUES ('0' , 'admin', ?, '2026-01-01T00:00:00+00:00', 'nightswitch')",
+            (OLD_LABEL,),
+        )
         conn.execute("INSERT INTO settings (key, value) VALUES ('web.secret_key', 'old')")
     finally:
         conn.close()
@@ -49,9 +51,15 @@ def old_data_dir(path: Path) -> Path:
 @pytest.fixture
 def running(tmp_path, mock_factory):
     data = old_data_dir(tmp_path / "data")
-    appliance = Appliance(config(panel_toml(), contact_toml(sense_pin=None)), data,
-                          pin_factory=mock_factory, clock=SimClock(MONDAY_0759),
-                          notifier=SystemdNotifier({}), host="127.0.0.1", port=0)
+    appliance = Appliance(
+        config(panel_toml(), contact_toml(sense_pin=None)),
+        data,
+        pin_factory=mock_factory,
+        clock=SimClock(MONDAY_0759),
+        notifier=SystemdNotifier({}),
+        host="127.0.0.1",
+        port=0,
+    )
     appliance.start()
     try:
         yield appliance
@@ -65,7 +73,7 @@ def test_the_old_cli_token_is_gone_after_the_upgrade(running):
     assert running.store.list_tokens() == []
     assert running.store.get_setting("web.secret_key") is None
     endpoint = json.loads((data / "daemon.json").read_text())
-    assert set(endpoint) == {"socket", "web", "pid"}        # no secret in it
+    assert set(endpoint) == {"socket", "web", "pid"}  # no secret in it
     result = nightswitch("status", "--data", data)
     assert result.returncode == 0, result.stderr
 
@@ -94,7 +102,7 @@ def test_the_socket_is_for_root_and_the_service_group_only(running):
         assert st.st_uid == os.geteuid()
         return
     # a user neither root nor in the group is refused by the kernel
-    os.chmod(sock.parent, 0o755)      # let "nobody" reach the directory: only the socket decides
+    os.chmod(sock.parent, 0o755)  # let "nobody" reach the directory: only the socket decides
     assert _connect_as(65534, sock) == "refused"
     assert _connect_as(0, sock) == "connected"
 
@@ -102,10 +110,10 @@ def test_the_socket_is_for_root_and_the_service_group_only(running):
 def _connect_as(uid: int, sock: Path) -> str:
     """Fork, become *uid* (no groups), try to connect to *sock*; the child's verdict."""
     read, write = os.pipe()
-    with warnings.catch_warnings():      # 3.12 warns of forking a threaded process: the
-        warnings.simplefilter("ignore", DeprecationWarning)   # child only connects and exits
+    with warnings.catch_warnings():  # 3.12 warns of forking a threaded process: the
+        warnings.simplefilter("ignore", DeprecationWarning)  # child only connects and exits
         pid = os.fork()
-    if pid == 0:                                  # the child: never returns
+    if pid == 0:  # the child: never returns
         verdict = b"error"
         try:
             os.setgroups([])
@@ -132,7 +140,7 @@ def test_a_token_label_from_the_old_daemon_is_no_longer_special(tmp_path):
     for path in list((root / "appliance").rglob("*.py")) + list((root / "web").rglob("*.py")):
         text = path.read_text()
         if OLD_LABEL in text:
-            assert path.name == "schema.py", path     # the migration that deletes it
+            assert path.name == "schema.py", path  # the migration that deletes it
 
 
 def _login_name() -> str:

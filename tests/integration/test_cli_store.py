@@ -24,6 +24,7 @@ from tests.appliance_helpers import console_script
 @pytest.fixture
 def cli(data_dir, tmp_path, capsys):
     """Run ``nightswitch ARGS --data DIR``; returns (exit code, stdout, stderr)."""
+
     def run(*args, config=None, stdin=None):
         argv = [*args, "--data", str(data_dir)]
         if config is not False:
@@ -38,6 +39,7 @@ def cli(data_dir, tmp_path, capsys):
                 os.sys.stdin = old
         out, err = capsys.readouterr()
         return code, out, err
+
     return run
 
 
@@ -45,8 +47,10 @@ def cli(data_dir, tmp_path, capsys):
 def config_file(tmp_path):
     """The default wiring as an installer's config: zone main can produce day and night."""
     path = tmp_path / "nightswitch.toml"
-    path.write_text(find_pinmap().read_text(encoding="utf-8")
-                    + '\n[site]\nname = "Test office"\ntimezone = "Europe/Berlin"\n')
+    path.write_text(
+        find_pinmap().read_text(encoding="utf-8")
+        + '\n[site]\nname = "Test office"\ntimezone = "Europe/Berlin"\n'
+    )
     return path
 
 
@@ -65,9 +69,18 @@ def write_json(path: Path, data) -> Path:
 
 # -- user ------------------------------------------------------------------------------
 
+
 def test_user_add_with_password_stdin(cli, data_dir):
-    code, out, err = cli("user", "add", "anna", "--role", "admin", "--password-stdin",
-                         config=False, stdin="correct horse\n")
+    code, out, err = cli(
+        "user",
+        "add",
+        "anna",
+        "--role",
+        "admin",
+        "--password-stdin",
+        config=False,
+        stdin="correct horse\n",
+    )
     assert (code, err) == (0, "")
     assert out == "added user anna with role admin\n"
     with Store(data_dir) as store:
@@ -75,8 +88,9 @@ def test_user_add_with_password_stdin(cli, data_dir):
 
 
 def test_user_add_generate_password_prints_it_as_last_word(cli, data_dir):
-    code, out, _ = cli("user", "add", "admin", "--role", "admin", "--generate-password",
-                       config=False)
+    code, out, _ = cli(
+        "user", "add", "admin", "--role", "admin", "--generate-password", config=False
+    )
     assert code == 0
     password = out.strip().splitlines()[-1].split()[-1]
     assert len(password) >= 16
@@ -85,17 +99,39 @@ def test_user_add_generate_password_prints_it_as_last_word(cli, data_dir):
 
 
 def test_user_list_role_passwd_delete(cli, data_dir):
-    cli("user", "add", "anna", "--role", "admin", "--password-stdin", config=False,
-        stdin="correct horse\n")
-    cli("user", "add", "ben", "--role", "viewer", "--password-stdin", config=False,
-        stdin="battery staple\n")
+    cli(
+        "user",
+        "add",
+        "anna",
+        "--role",
+        "admin",
+        "--password-stdin",
+        config=False,
+        stdin="correct horse\n",
+    )
+    cli(
+        "user",
+        "add",
+        "ben",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        config=False,
+        stdin="battery staple\n",
+    )
     code, out, _ = cli("user", "list", config=False)
     assert code == 0 and out.splitlines() == ["NAME  ROLE", "anna  admin", "ben   viewer"]
-    assert cli("user", "role", "ben", "operator", config=False)[:2] == (0, "ben now has role operator; their web sessions ended\n")
+    assert cli("user", "role", "ben", "operator", config=False)[:2] == (
+        0,
+        "ben now has role operator; their web sessions ended\n",
+    )
     code, out, _ = cli("user", "passwd", "ben", "--generate-password", config=False)
     new = out.split()[-1]
     code, out, _ = cli("user", "list", "--json", config=False)
-    assert json.loads(out) == [{"name": "anna", "role": "admin"}, {"name": "ben", "role": "operator"}]
+    assert json.loads(out) == [
+        {"name": "anna", "role": "admin"},
+        {"name": "ben", "role": "operator"},
+    ]
     with Store(data_dir) as store:
         assert store.check_password("ben", new)
         assert store.check_password("ben", "battery staple") is None
@@ -103,19 +139,38 @@ def test_user_list_role_passwd_delete(cli, data_dir):
     assert "ben" not in cli("user", "list", config=False)[1]
 
 
-@pytest.mark.parametrize("args, stdin, code, message", [
-    (("user", "add", "anna smith", "--role", "admin", "--password-stdin"), "long enough\n", 2,
-     "NAME: 'anna smith' is not a user name"),
-    (("user", "add", "anna", "--role", "boss", "--password-stdin"), "long enough\n", 2,
-     "--role: 'boss' is not a role: use one of viewer, operator, admin"),
-    (("user", "add", "anna", "--role", "admin", "--password-stdin"), "short\n", 2,
-     "password: must be at least 8 characters"),
-    (("user", "add", "anna", "--role", "admin"), "", 1,
-     "no terminal to ask for the password on"),
-    (("user", "delete", "zoe"), None, 2, "name: there is no user named 'zoe'"),
-    (("user", "role", "zoe", "viewer"), None, 2, "there is no user named 'zoe'"),
-    (("user", "passwd", "zoe", "--generate-password"), None, 2, "there is no user named 'zoe'"),
-])
+@pytest.mark.parametrize(
+    "args, stdin, code, message",
+    [
+        (
+            ("user", "add", "anna smith", "--role", "admin", "--password-stdin"),
+            "long enough\n",
+            2,
+            "NAME: 'anna smith' is not a user name",
+        ),
+        (
+            ("user", "add", "anna", "--role", "boss", "--password-stdin"),
+            "long enough\n",
+            2,
+            "--role: 'boss' is not a role: use one of viewer, operator, admin",
+        ),
+        (
+            ("user", "add", "anna", "--role", "admin", "--password-stdin"),
+            "short\n",
+            2,
+            "password: must be at least 8 characters",
+        ),
+        (
+            ("user", "add", "anna", "--role", "admin"),
+            "",
+            1,
+            "no terminal to ask for the password on",
+        ),
+        (("user", "delete", "zoe"), None, 2, "name: there is no user named 'zoe'"),
+        (("user", "role", "zoe", "viewer"), None, 2, "there is no user named 'zoe'"),
+        (("user", "passwd", "zoe", "--generate-password"), None, 2, "there is no user named 'zoe'"),
+    ],
+)
 def test_user_bad_input_is_one_line(cli, data_dir, args, stdin, code, message):
     got, out, err = cli(*args, config=False, stdin=stdin)
     assert got == code
@@ -125,10 +180,19 @@ def test_user_bad_input_is_one_line(cli, data_dir, args, stdin, code, message):
 
 
 def test_user_duplicate_and_last_admin(cli):
-    cli("user", "add", "anna", "--role", "admin", "--password-stdin", config=False,
-        stdin="correct horse\n")
-    code, _, err = cli("user", "add", "anna", "--role", "viewer", "--generate-password",
-                       config=False)
+    cli(
+        "user",
+        "add",
+        "anna",
+        "--role",
+        "admin",
+        "--password-stdin",
+        config=False,
+        stdin="correct horse\n",
+    )
+    code, _, err = cli(
+        "user", "add", "anna", "--role", "viewer", "--generate-password", config=False
+    )
     assert code == 2 and "already exists" in one_error_line(err)
     code, _, err = cli("user", "delete", "anna", config=False)
     assert code == 2 and "only admin" in one_error_line(err)
@@ -138,9 +202,11 @@ def test_user_duplicate_and_last_admin(cli):
 
 # -- token -----------------------------------------------------------------------------
 
+
 def test_token_create_prints_once_and_stores_only_the_hash(cli, data_dir):
-    code, out, err = cli("token", "create", "--role", "operator", "--label", "wallboard",
-                         config=False)
+    code, out, err = cli(
+        "token", "create", "--role", "operator", "--label", "wallboard", config=False
+    )
     assert (code, err) == (0, "")
     token = out.strip().splitlines()[-1].split()[-1]
     assert token.startswith("ns_")
@@ -161,11 +227,14 @@ def test_token_create_prints_once_and_stores_only_the_hash(cli, data_dir):
         assert store.check_token(token) is None
 
 
-@pytest.mark.parametrize("args, message", [
-    (("token", "create", "--role", "superuser"), "role: 'superuser' is not a role"),
-    (("token", "revoke", "abc"), "ID: 'abc' is not a whole number"),
-    (("token", "revoke", "7"), "id: there is no token with id 7"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("token", "create", "--role", "superuser"), "role: 'superuser' is not a role"),
+        (("token", "revoke", "abc"), "ID: 'abc' is not a whole number"),
+        (("token", "revoke", "7"), "id: there is no token with id 7"),
+    ],
+)
 def test_token_bad_input_is_one_line(cli, data_dir, args, message):
     code, _, err = cli(*args, config=False)
     assert code == 2
@@ -175,6 +244,7 @@ def test_token_bad_input_is_one_line(cli, data_dir, args, message):
 
 
 # -- schedule --------------------------------------------------------------------------
+
 
 def test_schedule_import_export_history_rollback(cli, tmp_path, data_dir):
     week = default_schedule_json()
@@ -187,15 +257,20 @@ def test_schedule_import_export_history_rollback(cli, tmp_path, data_dir):
 
     code, out, _ = cli("schedule", "export")
     assert code == 0 and json.loads(out)["weekly"]["fri"][0]["end"] == "14:00"
-    assert list(json.loads(out))[:2] == ["timezone", "default_mode"]   # people's order
+    assert list(json.loads(out))[:2] == ["timezone", "default_mode"]  # people's order
     code, out, _ = cli("schedule", "export", "--version", "1")
     assert json.loads(out) == week
     code, out, err = cli("schedule", "export", str(tmp_path / "out.json"))
-    assert code == 0 and json.loads((tmp_path / "out.json").read_text())["weekly"]["fri"] == \
-        short["weekly"]["fri"]
+    assert (
+        code == 0
+        and json.loads((tmp_path / "out.json").read_text())["weekly"]["fri"]
+        == short["weekly"]["fri"]
+    )
 
     assert cli("schedule", "rollback", "1")[:2] == (
-        0, "zone main: version 1 is the schedule again, saved as version 3\n")
+        0,
+        "zone main: version 1 is the schedule again, saved as version 3\n",
+    )
     code, out, _ = cli("schedule", "history")
     lines = out.splitlines()
     assert lines[0].split() == ["VERSION", "SAVED", "BY", "NOTE"]
@@ -218,7 +293,8 @@ def test_schedule_import_with_errors_changes_nothing_and_lists_every_error(cli, 
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) >= 3 and all(
-        text.startswith(f"nightswitch: error: {tmp_path / 'bad.json'}: ") for text in lines)
+        text.startswith(f"nightswitch: error: {tmp_path / 'bad.json'}: ") for text in lines
+    )
     assert any("weekly.mon[0]" in text for text in lines)
     assert any("default_mode" in text for text in lines)
     assert any("colour" in text for text in lines)
@@ -227,12 +303,15 @@ def test_schedule_import_with_errors_changes_nothing_and_lists_every_error(cli, 
         assert [h["version"] for h in store.schedule_history("main")] == [1]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON at line 1 column 2"),
-    ('{"weekly": {}, "weekly": {}}', "the key 'weekly' appears twice"),
-    (b"\xff\xfe", "is not UTF-8 text"),
-    ("[1, 2]", None),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON at line 1 column 2"),
+        ('{"weekly": {}, "weekly": {}}', "the key 'weekly' appears twice"),
+        (b"\xff\xfe", "is not UTF-8 text"),
+        ("[1, 2]", None),
+    ],
+)
 def test_schedule_import_of_a_broken_file_is_refused(cli, tmp_path, data_dir, content, message):
     path = tmp_path / "broken.json"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -246,8 +325,10 @@ def test_schedule_import_of_a_broken_file_is_refused(cli, tmp_path, data_dir, co
 
 def test_schedule_import_checks_modes_against_the_config(cli, tmp_path, data_dir, config_file):
     lunch = default_schedule_json()
-    lunch["weekly"]["mon"] = [{"start": "08:00", "end": "12:00", "mode": "day"},
-                              {"start": "12:00", "end": "13:00", "mode": "lunch"}]
+    lunch["weekly"]["mon"] = [
+        {"start": "08:00", "end": "12:00", "mode": "day"},
+        {"start": "12:00", "end": "13:00", "mode": "lunch"},
+    ]
     path = write_json(tmp_path / "lunch.json", lunch)
     code, _, err = cli("schedule", "import", str(path), config=config_file)
     assert code == 2 and "lunch" in err and "Traceback" not in err
@@ -256,8 +337,12 @@ def test_schedule_import_checks_modes_against_the_config(cli, tmp_path, data_dir
     # Without a config file (a fresh Pi), only the schedule's own rules apply.
     assert cli("schedule", "import", str(path))[0] == 0
     # Rolling back to a version the actuators cannot produce is refused the same way.
-    cli("schedule", "import", str(write_json(tmp_path / "ok.json", default_schedule_json())),
-        config=config_file)
+    cli(
+        "schedule",
+        "import",
+        str(write_json(tmp_path / "ok.json", default_schedule_json())),
+        config=config_file,
+    )
     code, _, err = cli("schedule", "rollback", "1", config=config_file)
     assert code == 2 and "lunch" in err
     code, _, err = cli("schedule", "import", str(path), "--zone", "sales", config=config_file)
@@ -267,7 +352,7 @@ def test_schedule_import_checks_modes_against_the_config(cli, tmp_path, data_dir
 def test_schedule_zone_resolution(cli, tmp_path, data_dir):
     path = write_json(tmp_path / "s.json", default_schedule_json())
     assert cli("schedule", "import", str(path), "--zone", "sales")[0] == 0
-    code, out, _ = cli("schedule", "export")        # the only zone with a schedule
+    code, out, _ = cli("schedule", "export")  # the only zone with a schedule
     assert code == 0 and json.loads(out) == default_schedule_json()
     assert cli("schedule", "import", str(path), "--zone", "service")[0] == 0
     code, _, err = cli("schedule", "history")
@@ -276,14 +361,17 @@ def test_schedule_zone_resolution(cli, tmp_path, data_dir):
     assert code == 2 and "is not a zone name" in one_error_line(err)
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (("schedule", "export"), 1, "zone 'main' has no saved schedule yet"),
-    (("schedule", "export", "--version", "x"), 2, "--version: 'x' is not a whole number"),
-    (("schedule", "rollback", "3"), 2, "zone 'main' has no schedule version 3"),
-    (("schedule", "rollback", "0"), 2, "VERSION: '0' is not a whole number of at least 1"),
-    (("schedule", "import", "/nonexistent/s.json"), 2, "FILE: cannot read /nonexistent/s.json"),
-    (("schedule", "history", "--limit", "-3"), 2, "--limit"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (("schedule", "export"), 1, "zone 'main' has no saved schedule yet"),
+        (("schedule", "export", "--version", "x"), 2, "--version: 'x' is not a whole number"),
+        (("schedule", "rollback", "3"), 2, "zone 'main' has no schedule version 3"),
+        (("schedule", "rollback", "0"), 2, "VERSION: '0' is not a whole number of at least 1"),
+        (("schedule", "import", "/nonexistent/s.json"), 2, "FILE: cannot read /nonexistent/s.json"),
+        (("schedule", "history", "--limit", "-3"), 2, "--limit"),
+    ],
+)
 def test_schedule_bad_input_is_one_line(cli, args, code, message):
     got, _, err = cli(*args)
     assert got == code
@@ -291,11 +379,25 @@ def test_schedule_bad_input_is_one_line(cli, args, code, message):
 
 
 def test_every_store_command_has_help(capsys):
-    for args in (["schedule"], ["schedule", "export"], ["schedule", "import"],
-                 ["schedule", "history"], ["schedule", "rollback"], ["user"], ["user", "add"],
-                 ["user", "list"], ["user", "delete"], ["user", "passwd"], ["user", "role"],
-                 ["token"], ["token", "create"], ["token", "list"], ["token", "revoke"],
-                 ["backup"], ["restore"]):
+    for args in (
+        ["schedule"],
+        ["schedule", "export"],
+        ["schedule", "import"],
+        ["schedule", "history"],
+        ["schedule", "rollback"],
+        ["user"],
+        ["user", "add"],
+        ["user", "list"],
+        ["user", "delete"],
+        ["user", "passwd"],
+        ["user", "role"],
+        ["token"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+        ["backup"],
+        ["restore"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main([*args, "--help"])
         assert exc.value.code == 0
@@ -307,9 +409,14 @@ def test_every_store_command_has_help(capsys):
 
 # -- real processes --------------------------------------------------------------------
 
+
 def test_real_process_bad_input_exits_2_with_one_line(data_dir):
-    result = subprocess.run([console_script(), "token", "revoke", "abc", "--data", str(data_dir)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [console_script(), "token", "revoke", "abc", "--data", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == "nightswitch: error: ID: 'abc' is not a whole number of at least 1\n"
@@ -325,7 +432,7 @@ def _read_until(fd: int, wanted: bytes, timeout: float = 30) -> bytes:
         if ready:
             try:
                 chunk = os.read(fd, 1024)
-            except OSError:         # the child closed the pty
+            except OSError:  # the child closed the pty
                 break
             if not chunk:
                 break
@@ -335,9 +442,13 @@ def _read_until(fd: int, wanted: bytes, timeout: float = 30) -> bytes:
 
 def test_real_process_user_add_prompts_twice_on_a_terminal(data_dir):
     master, slave = os.openpty()
-    child = subprocess.Popen([console_script(), "user", "add", "anna", "--role", "admin",
-                              "--data", str(data_dir)],
-                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    child = subprocess.Popen(
+        [console_script(), "user", "add", "anna", "--role", "admin", "--data", str(data_dir)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
     os.close(slave)
     try:
         _read_until(master, b"New password for anna: ")
@@ -351,6 +462,6 @@ def test_real_process_user_add_prompts_twice_on_a_terminal(data_dir):
             child.kill()
             child.wait()
         os.close(master)
-    assert b"correct horse" not in tail          # not echoed
+    assert b"correct horse" not in tail  # not echoed
     with Store(data_dir) as store:
         assert store.check_password("anna", "correct horse") == {"name": "anna", "role": "admin"}

@@ -81,9 +81,13 @@ def seed_schedule(data: Path, *, holidays: bool = True) -> None:
     schedule = default_schedule_json("Europe/Berlin")
     if holidays:
         schedule["holidays"] = {"country": "DE", "subdivision": "BY"}
-        schedule["exceptions"] = [{"name": "Christmas Eve", "yearly": {"month": 12, "day": 24},
-                                   "ranges": [{"start": "08:00", "end": "12:00",
-                                               "mode": "day"}]}]
+        schedule["exceptions"] = [
+            {
+                "name": "Christmas Eve",
+                "yearly": {"month": 12, "day": 24},
+                "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}],
+            }
+        ]
     with Store(data) as store:
         store.save_schedule("main", schedule, by="facilities", at=datetime.now(timezone.utc))
 
@@ -96,7 +100,9 @@ def run_all(config, data, *extra, installer="Test", input=None):
 
 
 def report_of(result) -> tuple[Path, dict, str]:
-    (line,) = [text for text in result.stdout.splitlines() if text.startswith("commissioning report: ")]
+    (line,) = [
+        text for text in result.stdout.splitlines() if text.startswith("commissioning report: ")
+    ]
     path = Path(line.split(": ", 1)[1])
     twin = json.loads(path.with_suffix(".json").read_text())
     return path, twin, path.read_text()
@@ -124,21 +130,32 @@ def test_test_all_on_the_simulator_writes_the_report(tmp_path):
     try:
         data = tmp_path / "data"
         seed_schedule(data)
-        config = write_config(tmp_path, SITE, SERIAL_PRIMARY,
-                              alerts_toml(("office", smtp.url, None), ("pager", hook.url, None)))
+        config = write_config(
+            tmp_path,
+            SITE,
+            SERIAL_PRIMARY,
+            alerts_toml(("office", smtp.url, None), ("pager", hook.url, None)),
+        )
         result = run_all(config, data, installer="Anna  Schmidt")
         assert result.returncode == 0, result.stdout + result.stderr
         path, twin, html = report_of(result)
         assert re.fullmatch(r"commissioning-\d{4}-\d\d-\d\d-\d{4}\.html", path.name)
         assert path.parent == data / "reports"
         assert result.stdout.strip().endswith(
-            "test all: 8 step(s) passed, 0 done but not confirmed, 0 skipped")
+            "test all: 8 step(s) passed, 0 done but not confirmed, 0 skipped"
+        )
 
         assert [s["key"] for s in twin["steps"]] == STEP_KEYS
-        assert results(twin) == dict.fromkeys(STEP_KEYS, "passed"), json.dumps(twin["steps"],
-                                                                               indent=1)
-        assert twin["summary"] == {"overall": "passed", "passed": 8, "failed": 0,
-                                   "skipped": 0, "unconfirmed": 0}
+        assert results(twin) == dict.fromkeys(STEP_KEYS, "passed"), json.dumps(
+            twin["steps"], indent=1
+        )
+        assert twin["summary"] == {
+            "overall": "passed",
+            "passed": 8,
+            "failed": 0,
+            "skipped": 0,
+            "unconfirmed": 0,
+        }
         assert twin["installer"] == "Anna Schmidt" and twin["simulated"] is True
         assert twin["site"] == {"name": "Praxis Dr. Weber <Nord>", "timezone": "Europe/Berlin"}
 
@@ -148,25 +165,32 @@ def test_test_all_on_the_simulator_writes_the_report(tmp_path):
         assert "the mock pin went high and back" in relay["detail"]
         assert relay["answer"] == "nobody to ask on a simulated site"
         (leds,) = checks(twin, "leds")
-        assert leds["detail"].startswith("lit in turn: day, night, fault (day GPIO13, night "
-                                         "GPIO19, fault GPIO26); each mock pin was lit alone")
+        assert leds["detail"].startswith(
+            "lit in turn: day, night, fault (day GPIO13, night "
+            "GPIO19, fault GPIO26); each mock pin was lit alone"
+        )
         # key: each position read, and the PBX followed DAY and NIGHT through the port
         key = checks(twin, "key")
         assert [c["what"] for c in key] == ["key in DAY", "key in NIGHT", "key in AUTO"]
-        assert "the PBX followed the key: night applied and read back by maintenance-port; "\
-               "the simulated PBX is in night" in key[1]["detail"]
+        assert (
+            "the PBX followed the key: night applied and read back by maintenance-port; "
+            "the simulated PBX is in night" in key[1]["detail"]
+        )
         # each mode through the PBX with read-back
         modes = checks(twin, "modes")
         assert sorted(c["what"] for c in modes) == ["DAY", "NIGHT"]
         for check in modes:
             mode = check["what"].lower()
-            assert check["detail"] == (f"{mode} applied and read back by maintenance-port; "
-                                       f"the simulated PBX is in {mode}")
+            assert check["detail"] == (
+                f"{mode} applied and read back by maintenance-port; the simulated PBX is in {mode}"
+            )
         # the fallback takes over with the port silent, the port takes over again
         takes_over, back = checks(twin, "fallback")
         assert takes_over["what"] == "fallback takes over"
-        assert "with maintenance-port disconnected, switching to night failed on it and the " \
-               "fallback (night-service) holds night" in takes_over["detail"]
+        assert (
+            "with maintenance-port disconnected, switching to night failed on it and the "
+            "fallback (night-service) holds night" in takes_over["detail"]
+        )
         assert "the simulated PBX is in night" in takes_over["detail"]
         assert "falls silent" in takes_over["answer"]
         assert back["what"] == "primary takes over again"
@@ -178,23 +202,35 @@ def test_test_all_on_the_simulator_writes_the_report(tmp_path):
         (week,) = [t for s in twin["steps"] if s["key"] == "schedule" for t in s["tables"]]
         assert week["head"] == ["Date", "Time", "Mode", "Why"] and len(week["rows"]) >= 8
         # holidays: the next twelve closed days, the Christmas closure among them
-        (holiday_table,) = [t for s in twin["steps"] if s["key"] == "holidays"
-                            for t in s["tables"]]
+        (holiday_table,) = [t for s in twin["steps"] if s["key"] == "holidays" for t in s["tables"]]
         assert len(holiday_table["rows"]) == 12
         whys = " ".join(row[2] for row in holiday_table["rows"])
         assert "public holiday" in whys and "Christmas Eve, special hours" in whys
         # alerts: delivered to real servers
-        assert [c["what"] for c in checks(twin, "alerts")] == ["alert target office",
-                                                                 "alert target pager"]
+        assert [c["what"] for c in checks(twin, "alerts")] == [
+            "alert target office",
+            "alert target pager",
+        ]
         wait_until(lambda: smtp.subjects(), timeout=30)
         assert "Test: alerts reach this address" in smtp.subjects()[0]
         assert hook.events() == ["test test"]
 
         # the report: site, wiring, versions, installer; escaped, and no secret in it
         assert "Praxis Dr. Weber &lt;Nord&gt;" in html and "<Nord>" not in html
-        for text in ("Anna Schmidt", "key_day GPIO5", "relay GPIO17", "/dev/ttyAMA0",
-                     "mitel-3300", "gpiozero", "PC (simulation", "Rehearsal on a PC",
-                     "Every step passed", "@page", "size: A4", "break-before: page"):
+        for text in (
+            "Anna Schmidt",
+            "key_day GPIO5",
+            "relay GPIO17",
+            "/dev/ttyAMA0",
+            "mitel-3300",
+            "gpiozero",
+            "PC (simulation",
+            "Rehearsal on a PC",
+            "Every step passed",
+            "@page",
+            "size: A4",
+            "break-before: page",
+        ):
             assert text in html, text
         assert "s3cr3t-mqtt-pw" not in html and "s3cr3t-mqtt-pw" not in json.dumps(twin)
         assert "<script" not in html
@@ -216,21 +252,29 @@ def test_a_failing_step_is_recorded_and_the_walk_goes_on(tmp_path):
     data = tmp_path / "data"
     seed_schedule(data, holidays=False)
     closed = free_port()
-    config = write_config(tmp_path, SITE, SERIAL_PRIMARY,
-                          alerts_toml(("office", f"smtp://127.0.0.1:{closed}/?to=a@example.com",
-                                       None), timeout_s=5))
+    config = write_config(
+        tmp_path,
+        SITE,
+        SERIAL_PRIMARY,
+        alerts_toml(("office", f"smtp://127.0.0.1:{closed}/?to=a@example.com", None), timeout_s=5),
+    )
     result = run_all(config, data)
     line = assert_one_line_error(result)
     path, twin, html = report_of(result)
-    assert line == (f"nightswitch: error: test all: 2 step(s) failed: Holidays and closures, "
-                    f"Alerts; see {path}")
-    assert results(twin) == {**dict.fromkeys(STEP_KEYS, "passed"), "holidays": "failed",
-                             "alerts": "failed"}
+    assert line == (
+        f"nightswitch: error: test all: 2 step(s) failed: Holidays and closures, Alerts; see {path}"
+    )
+    assert results(twin) == {
+        **dict.fromkeys(STEP_KEYS, "passed"),
+        "holidays": "failed",
+        "alerts": "failed",
+    }
     (holidays,) = checks(twin, "holidays")
     assert holidays["detail"].startswith("no holidays or closures in the next 12 months")
     (alert,) = checks(twin, "alerts")
-    assert alert["detail"].startswith(f"not delivered: cannot reach the mail server "
-                                      f"127.0.0.1:{closed}")
+    assert alert["detail"].startswith(
+        f"not delivered: cannot reach the mail server 127.0.0.1:{closed}"
+    )
     assert "2 steps failed" in html
 
 
@@ -263,16 +307,34 @@ hangup_ms = 0
 """
     config = write_config(tmp_path, SITE, keypad_fallback)
     # This PC's clock is trusted as timesyncd's would be on the Pi (installer guide 5).
-    result = nightswitch("test", "all", "--yes", "--installer", "Test", "--seconds", "0.1",
-                         "--config", config, "--data", data, timeout=300,
-                         env=cli_env(NIGHTSWITCH_TRUST_CLOCK=1))
+    result = nightswitch(
+        "test",
+        "all",
+        "--yes",
+        "--installer",
+        "Test",
+        "--seconds",
+        "0.1",
+        "--config",
+        config,
+        "--data",
+        data,
+        timeout=300,
+        env=cli_env(NIGHTSWITCH_TRUST_CLOCK=1),
+    )
     assert result.returncode == 0, result.stderr
     path, twin, html = report_of(result)
     assert twin["simulated"] is False and "Rehearsal on a PC" not in html
-    assert results(twin) == {"relays": "unconfirmed", "leds": "unconfirmed", "key": "skipped",
-                             "modes": "unconfirmed", "fallback": "skipped",
-                             "schedule": "unconfirmed", "holidays": "passed",
-                             "alerts": "skipped"}
+    assert results(twin) == {
+        "relays": "unconfirmed",
+        "leds": "unconfirmed",
+        "key": "skipped",
+        "modes": "unconfirmed",
+        "fallback": "skipped",
+        "schedule": "unconfirmed",
+        "holidays": "passed",
+        "alerts": "skipped",
+    }
     assert [c["answer"] for c in checks(twin, "relays")] == ["not asked (--yes)"] * 6
     assert all("needs someone at reception" in c["detail"] for c in checks(twin, "key"))
     (fallback,) = checks(twin, "fallback")
@@ -293,26 +355,44 @@ def test_the_installers_name_is_asked_when_not_given(tmp_path):
     assert twin["installer"] == "Jo Installer"
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--yes"], "--installer NAME is needed with --yes"),
-    (["--yes", "--installer", "   "], "the installer's name is empty"),
-    (["--yes", "--installer", "Anna\x1b[2J"], "must be printable text of at most 80"),
-    (["--yes", "--installer", "x" * 81], "must be printable text of at most 80"),
-    (["--yes", "--installer", "Anna", "--seconds", "30"],
-     "--seconds must be between 0.1 and 10 for test all"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--yes"], "--installer NAME is needed with --yes"),
+        (["--yes", "--installer", "   "], "the installer's name is empty"),
+        (["--yes", "--installer", "Anna\x1b[2J"], "must be printable text of at most 80"),
+        (["--yes", "--installer", "x" * 81], "must be printable text of at most 80"),
+        (
+            ["--yes", "--installer", "Anna", "--seconds", "30"],
+            "--seconds must be between 0.1 and 10 for test all",
+        ),
+    ],
+)
 def test_test_all_refuses_bad_input(tmp_path, args, says):
     config = write_config(tmp_path, SITE, SERIAL_PRIMARY)
-    line = assert_one_line_error(nightswitch("test", "all", "--simulate", "--config", config,
-                                             "--data", tmp_path / "data", *args))
+    line = assert_one_line_error(
+        nightswitch(
+            "test", "all", "--simulate", "--config", config, "--data", tmp_path / "data", *args
+        )
+    )
     assert says in line
     assert not (tmp_path / "data" / "reports").exists()
 
 
 def test_test_all_without_a_config(tmp_path):
-    line = assert_one_line_error(nightswitch("test", "all", "--yes", "--installer", "Anna",
-                                             "--config", tmp_path / "none.toml",
-                                             "--data", tmp_path / "data"))
+    line = assert_one_line_error(
+        nightswitch(
+            "test",
+            "all",
+            "--yes",
+            "--installer",
+            "Anna",
+            "--config",
+            tmp_path / "none.toml",
+            "--data",
+            tmp_path / "data",
+        )
+    )
     assert "no config file here; run install.sh" in line
 
 
@@ -322,8 +402,11 @@ def test_test_all_refuses_while_the_daemon_owns_the_pins(tmp_path):
     lock = DataDirLock(data)
     assert lock.acquire()
     try:
-        line = assert_one_line_error(nightswitch("test", "all", "--yes", "--installer", "Anna",
-                                                 "--config", config, "--data", data))
+        line = assert_one_line_error(
+            nightswitch(
+                "test", "all", "--yes", "--installer", "Anna", "--config", config, "--data", data
+            )
+        )
         assert "the nightswitch service is running and owns the pins" in line
     finally:
         lock.release()
@@ -332,9 +415,20 @@ def test_test_all_refuses_while_the_daemon_owns_the_pins(tmp_path):
 
 def test_installer_is_only_for_test_all(tmp_path):
     config = write_config(tmp_path, SITE, SERIAL_PRIMARY)
-    line = assert_one_line_error(nightswitch("test", "leds", "--simulate", "--yes",
-                                             "--installer", "Anna", "--config", config,
-                                             "--data", tmp_path / "data"))
+    line = assert_one_line_error(
+        nightswitch(
+            "test",
+            "leds",
+            "--simulate",
+            "--yes",
+            "--installer",
+            "Anna",
+            "--config",
+            config,
+            "--data",
+            tmp_path / "data",
+        )
+    )
     assert "--installer is for test all" in line
 
 
@@ -344,9 +438,21 @@ def test_sigterm_stops_the_walk_and_still_writes_the_report(tmp_path):
     data = tmp_path / "data"
     seed_schedule(data)
     config = write_config(tmp_path, SITE, SERIAL_PRIMARY)
-    proc = spawn("test", "all", "--simulate", "--yes", "--installer", "Test", "--seconds",
-                 "0.1", "--config", config, "--data", data,
-                 env=cli_env(PYTHONUNBUFFERED=1))
+    proc = spawn(
+        "test",
+        "all",
+        "--simulate",
+        "--yes",
+        "--installer",
+        "Test",
+        "--seconds",
+        "0.1",
+        "--config",
+        config,
+        "--data",
+        data,
+        env=cli_env(PYTHONUNBUFFERED=1),
+    )
     output = OutputCollector(proc)
     try:
         output.wait_for("maintenance-port disconnected; switching", timeout=120)

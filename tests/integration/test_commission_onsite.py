@@ -47,7 +47,7 @@ class PersonAtTheSite:
     def __call__(self, prompt: str) -> str:
         self.prompts.append(prompt.strip())
         if self.leave_after and self.leave_after in prompt:
-            raise EOFError                      # the ssh session dropped
+            raise EOFError  # the ssh session dropped
         for position in ("DAY", "NIGHT", "AUTO"):
             if f"turn the key of zone main to {position}" in prompt:
                 self.panel.set_key(position.lower())
@@ -65,9 +65,14 @@ class PersonAtTheSite:
 
 
 def build(tmp_path, mock_factory):
-    appliance = Appliance(config(PANEL, SERIAL_PRIMARY), tmp_path / "data",
-                          pin_factory=mock_factory, clock=SimClock(rate=1.0), simulate=True,
-                          web=False)
+    appliance = Appliance(
+        config(PANEL, SERIAL_PRIMARY),
+        tmp_path / "data",
+        pin_factory=mock_factory,
+        clock=SimClock(rate=1.0),
+        simulate=True,
+        web=False,
+    )
     appliance.controller.start()
     return appliance
 
@@ -75,8 +80,9 @@ def build(tmp_path, mock_factory):
 def walk(appliance, person) -> CommissioningRun:
     lines = []
     asker = Asker(False, out=lines.append, read=person)
-    run = CommissioningRun(appliance, OnSiteInstaller(asker), by="Anna", seconds=0.1,
-                           out=lines.append)
+    run = CommissioningRun(
+        appliance, OnSiteInstaller(asker), by="Anna", seconds=0.1, out=lines.append
+    )
     run.run()
     return run
 
@@ -88,19 +94,22 @@ def by_key(run):
 def test_the_installers_answers_are_the_results(tmp_path, mock_factory):
     appliance = build(tmp_path, mock_factory)
     try:
-        person = PersonAtTheSite(appliance, {
-            "did relay night-service click": "y",
-            "did the LEDs light one at a time": "n",
-            "what did you see?": ["the NIGHT LED stayed dark", ""],
-            "is the PBX in": "yes",
-            "are these the office's hours?": "y",
-            "no holidays or closures": "n",
-        })
+        person = PersonAtTheSite(
+            appliance,
+            {
+                "did relay night-service click": "y",
+                "did the LEDs light one at a time": "n",
+                "what did you see?": ["the NIGHT LED stayed dark", ""],
+                "is the PBX in": "yes",
+                "are these the office's hours?": "y",
+                "no holidays or closures": "n",
+            },
+        )
         run = walk(appliance, person)
         steps = by_key(run)
-        relay, = steps["relays"].checks
+        (relay,) = steps["relays"].checks
         assert (relay.result, relay.answer) == ("passed", "yes")
-        leds, = steps["leds"].checks
+        (leds,) = steps["leds"].checks
         assert (leds.result, leds.answer) == ("failed", "no: the NIGHT LED stayed dark")
         assert [c.result for c in steps["key"].checks] == ["passed"] * 3
         assert steps["key"].checks[1].answer == "the installer turned the key to NIGHT; yes"
@@ -112,7 +121,7 @@ def test_the_installers_answers_are_the_results(tmp_path, mock_factory):
         assert back.answer == "the installer connected maintenance-port again"
         in_force, by_itself = steps["schedule"].checks
         assert (in_force.result, by_itself.result) == ("passed", "skipped")
-        holidays, = steps["holidays"].checks     # the default schedule has none
+        (holidays,) = steps["holidays"].checks  # the default schedule has none
         assert (holidays.result, holidays.answer) == ("failed", "no")
         assert steps["alerts"].result == "skipped"
         assert summary(run.steps)["failed"] == 2
@@ -126,9 +135,11 @@ def test_the_installers_answers_are_the_results(tmp_path, mock_factory):
 def test_a_terminal_that_closes_stops_the_walk_and_puts_the_site_back(tmp_path, mock_factory):
     appliance = build(tmp_path, mock_factory)
     try:
-        person = PersonAtTheSite(appliance, {"did relay": "y", "did the LEDs": "y",
-                                             "is the PBX in": "y"},
-                                 leave_after="disconnect the primary")
+        person = PersonAtTheSite(
+            appliance,
+            {"did relay": "y", "did the LEDs": "y", "is the PBX in": "y"},
+            leave_after="disconnect the primary",
+        )
         run = walk(appliance, person)
         steps = by_key(run)
         assert steps["modes"].result == "passed"
@@ -141,7 +152,6 @@ def test_a_terminal_that_closes_stops_the_walk_and_puts_the_site_back(tmp_path, 
         assert appliance.controller.status()["override"] is None
     finally:
         appliance.stop()
-
 
 
 RELAY_PRIMARY = """
@@ -169,20 +179,30 @@ def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_fac
     driven) lets the fallback take over, and plugged back it takes over again."""
     from appliance.sim.installer import SimulatedInstaller
 
-    panel = PANEL.replace('key_switch = "three-position"', 'key_switch = "two-position"') \
-        .replace("key_day = 5\nkey_night = 6", "key = 5\nbutton = 22")
-    appliance = Appliance(config(panel, RELAY_PRIMARY), tmp_path / "data",
-                          pin_factory=mock_factory, clock=SimClock(rate=1.0), simulate=True,
-                          web=False)
+    panel = PANEL.replace('key_switch = "three-position"', 'key_switch = "two-position"').replace(
+        "key_day = 5\nkey_night = 6", "key = 5\nbutton = 22"
+    )
+    appliance = Appliance(
+        config(panel, RELAY_PRIMARY),
+        tmp_path / "data",
+        pin_factory=mock_factory,
+        clock=SimClock(rate=1.0),
+        simulate=True,
+        web=False,
+    )
     appliance.controller.start()
     try:
-        run = CommissioningRun(appliance, SimulatedInstaller(appliance), by="Anna",
-                               seconds=0.1, out=lambda line: None)
+        run = CommissioningRun(
+            appliance, SimulatedInstaller(appliance), by="Anna", seconds=0.1, out=lambda line: None
+        )
         run.run()
         steps = by_key(run)
         key = steps["key"].checks
-        assert [c.what for c in key] == ["two-position key to NIGHT", "two-position key to DAY",
-                                         "push button"]
+        assert [c.what for c in key] == [
+            "two-position key to NIGHT",
+            "two-position key to DAY",
+            "push button",
+        ]
         assert all(c.result == "passed" for c in key), [c.detail for c in key]
         assert key[0].detail.startswith("night applied and read back by night-service")
         assert key[2].detail.startswith("the press switched day to night: night applied")

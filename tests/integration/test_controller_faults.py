@@ -21,7 +21,7 @@ from tests.appliance_helpers import (
     wait_until,
 )
 
-NIGHT_2200 = MONDAY_0759 + timedelta(hours=14, minutes=1)     # Monday 22:00
+NIGHT_2200 = MONDAY_0759 + timedelta(hours=14, minutes=1)  # Monday 22:00
 
 
 def relay_state(rig) -> bool:
@@ -44,10 +44,13 @@ def count_calls(actuator, method="apply"):
 
 # -- fallback -----------------------------------------------------------------------------------
 
+
 def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
-    cfg = config(panel_toml(),
-                 contact_toml(name="night-input", pin=17, sense_pin=24),       # never follows
-                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    cfg = config(
+        panel_toml(),
+        contact_toml(name="night-input", pin=17, sense_pin=24),  # never follows
+        contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"),
+    )
     with build_rig(mock_factory, data_dir, cfg, wires={27: 25}) as rig:
         primary, fallback = rig.actuators
         primary_calls, fallback_calls = count_calls(primary), count_calls(fallback)
@@ -56,18 +59,19 @@ def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
         assert status["mode"] == "night" and status["applied_mode"] == "night"
         assert [c[0] for c in primary_calls] == [("night",)]
         assert [c[0] for c in fallback_calls] == [("night",)]
-        assert rig.pin(27).state is True                        # the fallback holds night
+        assert rig.pin(27).state is True  # the fallback holds night
         # not every actuator applied it (docs/API.md#get-status)
         assert status["verified"] is False
         (fault,) = status["faults"]
         assert fault["kind"] == "fallback"
-        assert fault["message"].startswith("primary actuator failed, fallback used: "
-                                           "night-input: relay closed for night")
-        assert rig.panel.leds.patterns["fault"] == "on"         # an actuator failed: steady
+        assert fault["message"].startswith(
+            "primary actuator failed, fallback used: night-input: relay closed for night"
+        )
+        assert rig.panel.leds.patterns["fault"] == "on"  # an actuator failed: steady
         entry = [a for a in rig.audit() if a["source"] == "fallback"]
         assert len(entry) == 1 and "night-input" in entry[0]["reason"]
         # night again later: the primary is tried first, and falls back again quietly
-        rig.advance(3600)                                       # 09:00 day (see below)
+        rig.advance(3600)  # 09:00 day (see below)
         rig.controller.set_override(None, "night", None, by="anna")
         assert [c[0] for c in primary_calls][-1] == ("night",)
         assert fallback_calls[-1][0] == ("night",) and rig.pin(27).state is True
@@ -76,8 +80,10 @@ def test_a_primary_that_fails_verification_falls_back(mock_factory, data_dir):
 
 
 def test_the_fallback_follows_when_the_primary_works_again(mock_factory, data_dir):
-    cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
-                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    cfg = config(
+        contact_toml(name="night-input", pin=17, sense_pin=24),
+        contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"),
+    )
     with build_rig(mock_factory, data_dir, cfg, wires={27: 25}) as rig:
         rig.step()
         assert rig.pin(27).state is True and rig.status()["faults"][0]["kind"] == "fallback"
@@ -93,8 +99,11 @@ def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_facto
     """Retried until it succeeds (docs/design.md#retries-and-the-refused-login-rule). The
     fallback holding the mode is not success: the primary is tried again (2 s doubling),
     quietly, and takes over when it works again."""
-    cfg = config(panel_toml(), contact_toml(name="night-input", pin=17, sense_pin=24),
-                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    cfg = config(
+        panel_toml(),
+        contact_toml(name="night-input", pin=17, sense_pin=24),
+        contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"),
+    )
     with build_rig(mock_factory, data_dir, cfg, wires={27: 25}, start=NIGHT_2200) as rig:
         tries = []
         primary = rig.actuators[0]
@@ -125,16 +134,19 @@ def test_the_primary_is_retried_with_backoff_while_the_fallback_holds(mock_facto
         assert status["faults"] == [] and status["verified"] is True
         assert 32 <= round(tries[5][0] - tries[4][0], 2) <= 32.3
         (recovered,) = [a for a in rig.audit() if a["source"] == "recovered"]
-        assert recovered["reason"] == ("the primary actuator applies night again; the "
-                                       "fallback is no longer needed")
+        assert recovered["reason"] == (
+            "the primary actuator applies night again; the fallback is no longer needed"
+        )
         assert rig.panel.leds.patterns["fault"] == "off"
         rig.advance(600)
-        assert len(tries) == 6                  # no more tries once it works
+        assert len(tries) == 6  # no more tries once it works
 
 
 def test_the_fallback_is_unused_while_the_primary_works(mock_factory, data_dir):
-    cfg = config(contact_toml(name="night-input", pin=17, sense_pin=24),
-                 contact_toml(name="console-key", pin=27, sense_pin=None, role="fallback"))
+    cfg = config(
+        contact_toml(name="night-input", pin=17, sense_pin=24),
+        contact_toml(name="console-key", pin=27, sense_pin=None, role="fallback"),
+    )
     with build_rig(mock_factory, data_dir, cfg, wires={17: 24}) as rig:
         rig.step()
         assert rig.status()["faults"] == [] and changes(rig.pin(27)) == [False]
@@ -142,10 +154,13 @@ def test_the_fallback_is_unused_while_the_primary_works(mock_factory, data_dir):
 
 # -- retries --------------------------------------------------------------------------------
 
+
 def test_a_failed_change_is_retried_with_doubling_backoff_capped_at_five_minutes(
-        mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    start=NIGHT_2200) as rig:                           # sense not wired: always fails
+    mock_factory, data_dir
+):
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml(), contact_toml()), start=NIGHT_2200
+    ) as rig:  # sense not wired: always fails
         calls = count_calls(rig.actuators[0])
         rig.step()
         assert len(calls) == 1
@@ -172,18 +187,19 @@ def test_a_failed_change_is_retried_with_doubling_backoff_capped_at_five_minutes
 
 
 def test_retries_stop_when_the_mode_is_no_longer_wanted(mock_factory, data_dir):
-    start = MONDAY_0759 + timedelta(minutes=1) - timedelta(seconds=3)   # 07:59:57
-    with build_rig(mock_factory, data_dir, config(contact_toml(sense_pull_up=False)),
-                    start=start) as rig:
+    start = MONDAY_0759 + timedelta(minutes=1) - timedelta(seconds=3)  # 07:59:57
+    with build_rig(
+        mock_factory, data_dir, config(contact_toml(sense_pull_up=False)), start=start
+    ) as rig:
         calls = count_calls(rig.actuators[0])
-        rig.step()                                  # night fails (sense stays inactive)
-        rig.advance(2)                              # retry night: fails
-        rig.pin(24).drive_low()                     # the PBX now reads day ...
-        rig.advance(1)                              # ... and at 08:00 day is wanted at once
+        rig.step()  # night fails (sense stays inactive)
+        rig.advance(2)  # retry night: fails
+        rig.pin(24).drive_low()  # the PBX now reads day ...
+        rig.advance(1)  # ... and at 08:00 day is wanted at once
         assert [c[0][0] for c in calls] == ["night", "night", "day"]
         assert rig.status()["verified"] and rig.status()["mode"] == "day"
         rig.advance(600)
-        assert len(calls) == 3                      # nothing more to retry
+        assert len(calls) == 3  # nothing more to retry
 
 
 def test_retries_happen_on_the_zone_worker_as_time_passes(mock_factory, data_dir):
@@ -192,8 +208,13 @@ def test_retries_happen_on_the_zone_worker_as_time_passes(mock_factory, data_dir
         rig.start()
         for n, gap in [(1, 2), (2, 4), (3, 8)]:
             # the retry is due `gap` seconds after the attempt *ended*
-            wait_until(lambda: len(calls) == n and rig.zone.worker.retry_at is not None
-                       and rig.zone.worker.idle())
+            wait_until(
+                lambda: (
+                    len(calls) == n
+                    and rig.zone.worker.retry_at is not None
+                    and rig.zone.worker.idle()
+                )
+            )
             rig.clock.advance(gap)
         wait_until(lambda: len(calls) == 4)
         assert {thread for _, thread in calls} == {"worker-main"}
@@ -201,25 +222,26 @@ def test_retries_happen_on_the_zone_worker_as_time_passes(mock_factory, data_dir
 
 # -- read-back: drift ------------------------------------------------------------------------
 
+
 def drift_config(drift: str):
     return config(panel_toml(), contact_toml(), f'[verify]\ncheck_minutes = 15\ndrift = "{drift}"')
 
 
 def test_drift_enforce_switches_a_contact_pbx_back(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
-                    start=NIGHT_2200) as rig:
+    with build_rig(
+        mock_factory, data_dir, drift_config("enforce"), wires={17: 24}, start=NIGHT_2200
+    ) as rig:
         calls = count_calls(rig.actuators[0])
         rig.step()
-        rig.pin(24).drive_low()                     # the PBX went to day behind our back
+        rig.pin(24).drive_low()  # the PBX went to day behind our back
         rig.advance(15 * 60 - 1)
-        assert len(calls) == 1                      # not read back yet
+        assert len(calls) == 1  # not read back yet
         rig.advance(1)
         assert [c[0][0] for c in calls] == ["night", "night"]
-        assert rig.pin(24).state is True            # re-asserting the relay put it back
+        assert rig.pin(24).state is True  # re-asserting the relay put it back
         entry = [a for a in rig.audit() if a["source"] == "drift"][0]
         assert (entry["who"], entry["old_mode"], entry["new_mode"]) == ("pbx", "day", "night")
-        assert entry["reason"] == ("PBX found in day by night-service; switching it back "
-                                   "to night")
+        assert entry["reason"] == ("PBX found in day by night-service; switching it back to night")
         assert rig.status()["verified"] and rig.status()["faults"] == []
 
 
@@ -239,9 +261,9 @@ sense = { pin = 25, pull_up = true }
     try:
         rig.step()
         assert key.lit and len(key.presses) == 1
-        key.set_lit(False)                          # the night key pressed at the console
+        key.set_lit(False)  # the night key pressed at the console
         rig.advance(15 * 60)
-        assert key.lit and len(key.presses) == 2    # pulsed once more: night again
+        assert key.lit and len(key.presses) == 2  # pulsed once more: night again
         assert any(a["source"] == "drift" for a in rig.audit())
     finally:
         rig.close()
@@ -249,47 +271,58 @@ sense = { pin = 25, pull_up = true }
 
 
 def test_drift_adopt_takes_the_pbx_mode_as_an_override_until_the_next_change(
-        mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
-                    start=NIGHT_2200) as rig:
+    mock_factory, data_dir
+):
+    with build_rig(
+        mock_factory, data_dir, drift_config("adopt"), wires={17: 24}, start=NIGHT_2200
+    ) as rig:
         rig.step()
         assert rig.pin(17).state is True
-        rig.pin(24).drive_low()                     # someone switched the PBX to day
+        rig.pin(24).drive_low()  # someone switched the PBX to day
         rig.advance(15 * 60)
         status = rig.status()
-        assert status["override"] == {"mode": "day", "by": "pbx",
-                                      "until": "2026-03-03T08:00:00+01:00"}
+        assert status["override"] == {
+            "mode": "day",
+            "by": "pbx",
+            "until": "2026-03-03T08:00:00+01:00",
+        }
         assert (status["mode"], status["source"]) == ("day", "override")
-        assert rig.pin(17).state is False           # the relay now agrees with the PBX
+        assert rig.pin(17).state is False  # the relay now agrees with the PBX
         entry = [a for a in rig.audit() if a["source"] == "drift"][0]
         assert "adopted until the next change" in entry["reason"]
 
 
 def test_drift_adopt_on_the_controller_thread(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drift_config("adopt"), wires={17: 24},
-                    start=NIGHT_2200) as rig:
+    with build_rig(
+        mock_factory, data_dir, drift_config("adopt"), wires={17: 24}, start=NIGHT_2200
+    ) as rig:
         rig.start()
         wait_until(lambda: rig.status()["verified"])
         rig.pin(24).drive_low()
         rig.clock.advance(15 * 60)
-        wait_until(lambda: rig.status()["mode"] == "day", timeout=3,
-                   message="the adopted mode was not applied without a further wake-up")
+        wait_until(
+            lambda: rig.status()["mode"] == "day",
+            timeout=3,
+            message="the adopted mode was not applied without a further wake-up",
+        )
 
 
 def test_read_back_happens_every_check_minutes(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
-                    start=NIGHT_2200) as rig:
+    with build_rig(
+        mock_factory, data_dir, drift_config("enforce"), wires={17: 24}, start=NIGHT_2200
+    ) as rig:
         reads = count_calls(rig.actuators[0], "read_back")
         rig.step()
-        assert len(reads) == 1                       # the check right after applying
+        assert len(reads) == 1  # the check right after applying
         for n in range(2, 5):
             rig.advance(15 * 60)
             assert len(reads) == n
 
 
 def test_a_link_failure_on_read_back_is_a_steady_fault_then_clears(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drift_config("enforce"), wires={17: 24},
-                    start=NIGHT_2200) as rig:
+    with build_rig(
+        mock_factory, data_dir, drift_config("enforce"), wires={17: 24}, start=NIGHT_2200
+    ) as rig:
         rig.step()
         actuator = rig.actuators[0]
         real = actuator.read_back
@@ -306,15 +339,16 @@ def test_a_link_failure_on_read_back_is_a_steady_fault_then_clears(mock_factory,
         assert status["faults"][0]["kind"] == "link" and not status["verified"]
         assert rig.panel.leds.patterns["fault"] == "on"
         broken["on"] = False
-        rig.advance(2)                               # read again after the backoff
+        rig.advance(2)  # read again after the backoff
         status = rig.status()
         assert status["faults"] == [] and status["verified"]
 
 
 # -- one thread ---------------------------------------------------------------------------------
 
+
 def test_only_the_zone_worker_drives_relays(mock_factory, data_dir):
-    cfg = config(panel_toml(), contact_toml(), '[verify]\ncheck_minutes = 1')
+    cfg = config(panel_toml(), contact_toml(), "[verify]\ncheck_minutes = 1")
     with build_rig(mock_factory, data_dir, cfg, wires={17: 24}) as rig:
         actuator = rig.actuators[0]
         applies, reads = count_calls(actuator), count_calls(actuator, "read_back")
@@ -324,15 +358,17 @@ def test_only_the_zone_worker_drives_relays(mock_factory, data_dir):
         def web_client(n):
             try:
                 for i in range(5):
-                    rig.controller.set_override(None, "day" if (i + n) % 2 else "night",
-                                                "next", by=f"web-{n}")
+                    rig.controller.set_override(
+                        None, "day" if (i + n) % 2 else "night", "next", by=f"web-{n}"
+                    )
                     rig.controller.status()
                 rig.controller.cancel_override(None, by=f"web-{n}")
-            except Exception as exc:     # noqa: BLE001 - collected for the assertion
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
                 errors.append(exc)
 
-        clients = [threading.Thread(target=web_client, args=(n,), name=f"web-{n}")
-                   for n in range(4)]
+        clients = [
+            threading.Thread(target=web_client, args=(n,), name=f"web-{n}") for n in range(4)
+        ]
         for t in clients:
             t.start()
         rig.turn_key("day")
@@ -353,22 +389,30 @@ def test_only_the_zone_worker_drives_relays(mock_factory, data_dir):
 
 
 def test_close_leaves_every_relay_de_energized(mock_factory, data_dir):
-    cfg = config(panel_toml(), contact_toml(name="a", pin=17, sense_pin=None),
-                 contact_toml(name="b", pin=27, sense_pin=None, active_high=False))
+    cfg = config(
+        panel_toml(),
+        contact_toml(name="a", pin=17, sense_pin=None),
+        contact_toml(name="b", pin=27, sense_pin=None, active_high=False),
+    )
     rig = build_rig(mock_factory, data_dir, cfg)
     rig.start()
     wait_until(lambda: rig.status()["verified"])
-    assert rig.pin(17).state is True and rig.pin(27).state is False     # both closed
+    assert rig.pin(17).state is True and rig.pin(27).state is False  # both closed
     rig.close()
-    assert rig.pin(17).state is False and rig.pin(27).state is True     # both released
+    assert rig.pin(17).state is False and rig.pin(27).state is True  # both released
     assert rig.controller._thread is None
-    rig.close()                                                          # idempotent
+    rig.close()  # idempotent
 
 
 @pytest.mark.parametrize("kind", ["leds", "relay", "key"])
 def test_hardware_tests_never_run_on_the_controller_thread(mock_factory, data_dir, kind):
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    wires={17: 24}, start=NIGHT_2200) as rig:
+    with build_rig(
+        mock_factory,
+        data_dir,
+        config(panel_toml(), contact_toml()),
+        wires={17: 24},
+        start=NIGHT_2200,
+    ) as rig:
         rig.start()
         wait_until(lambda: rig.status()["verified"])
         rig.settle()
@@ -377,50 +421,71 @@ def test_hardware_tests_never_run_on_the_controller_thread(mock_factory, data_di
         relay.clear_states()
         if kind == "leds":
             result = rig.controller.test_leds(0.05, by="installer").result(10)
-            assert result == {"tested": ["main:day", "main:night", "main:fault"],
-                              "interrupted": False}
+            assert result == {
+                "tested": ["main:day", "main:night", "main:fault"],
+                "interrupted": False,
+            }
         elif kind == "relay":
             result = rig.controller.test_relay("night-service", 0.05, by="installer").result(10)
-            assert (result["relay"], result["was"], result["shown"]) == \
-                ("night-service", "closed", "open")
+            assert (result["relay"], result["was"], result["shown"]) == (
+                "night-service",
+                "closed",
+                "open",
+            )
             assert result["interrupted"] is False and result["reasserted"] == "night"
             rig.settle()
             # night holds the relay closed: the test opens it for its click, then
             # the mode is put back by the zone's worker
-            assert changes(relay) == [True, False, True, True] or \
-                changes(relay) == [True, False, True]
+            assert changes(relay) == [True, False, True, True] or changes(relay) == [
+                True,
+                False,
+                True,
+            ]
             assert relay.state is True and {t for _, t in applies} == {"worker-main"}
-            assert any(a["source"] == "test" and "opened for 0.05 s" in a["reason"]
-                       for a in rig.audit())
+            assert any(
+                a["source"] == "test" and "opened for 0.05 s" in a["reason"] for a in rig.audit()
+            )
         else:
             result = rig.controller.read_key()
-            assert result["zones"]["main"] == {"position": "auto",
-                                               "raw": {"key_day": False, "key_night": False},
-                                               "wiring_fault": False}
+            assert result["zones"]["main"] == {
+                "position": "auto",
+                "raw": {"key_day": False, "key_night": False},
+                "wiring_fault": False,
+            }
 
 
 def test_the_audit_keeps_cause_before_consequence(mock_factory, data_dir):
     """The action's row is written after the relays moved (so no fsync delays a key turn)
     but still before what the switch led to."""
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    start=NIGHT_2200) as rig:          # the status input is dead: it reads "day"
-        rig.step()                             # night cannot be verified: a fault
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml(), contact_toml()), start=NIGHT_2200
+    ) as rig:  # the status input is dead: it reads "day"
+        rig.step()  # night cannot be verified: a fault
         rig.turn_key("day")
-        rig.settle_key()                       # day can: recovered
+        rig.settle_key()  # day can: recovered
         rig.turn_key("night")
-        rig.settle_key()                       # night fails again
+        rig.settle_key()  # night fails again
         oldest_first = [(a["source"], a["new_mode"]) for a in reversed(rig.audit())]
-        assert oldest_first == [("default", "night"), ("fault", "night"), ("key", "day"),
-                                ("recovered", "day"), ("key", "night"), ("fault", "night")]
+        assert oldest_first == [
+            ("default", "night"),
+            ("fault", "night"),
+            ("key", "day"),
+            ("recovered", "day"),
+            ("key", "night"),
+            ("fault", "night"),
+        ]
 
 
 # -- re-assert through actuators that cannot read back ------------------------------------------
 
+
 def keypad_toml(sequences: str, reassert: int | None = None) -> str:
-    text = ('[[actuators]]\nname = "feature-code"\ntype = "keypad"\nhook_pin = 20\n'
-            'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }\n'
-            f"sequences = {sequences}\n"
-            "press_ms = 30\ngap_ms = 30\noffhook_ms = 0\nhangup_ms = 0\npause_ms = 0\n")
+    text = (
+        '[[actuators]]\nname = "feature-code"\ntype = "keypad"\nhook_pin = 20\n'
+        'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }\n'
+        f"sequences = {sequences}\n"
+        "press_ms = 30\ngap_ms = 30\noffhook_ms = 0\nhangup_ms = 0\npause_ms = 0\n"
+    )
     if reassert is not None:
         text += f"[verify]\nreassert_minutes = {reassert}\n"
     return text
@@ -442,7 +507,7 @@ def test_a_blind_absolute_code_is_dialled_again_every_hour(mock_factory, data_di
         rig.advance(59 * 60)
         assert dials(rig) == 1
         rig.advance(60)
-        assert dials(rig) == 2                      # 23:00: "718 1" again
+        assert dials(rig) == 2  # 23:00: "718 1" again
         rig.advance(3600)
         assert dials(rig) == 3
         assert rig.status()["faults"] == [] and rig.status()["mode"] == "night"
@@ -450,18 +515,25 @@ def test_a_blind_absolute_code_is_dialled_again_every_hour(mock_factory, data_di
         assert len([a for a in rig.audit() if a["new_mode"] == "night"]) == 1
 
 
-@pytest.mark.parametrize("sequences, reassert", [
-    ('{ night = "<NIGHT>", day = "<NIGHT>" }', None),      # a toggle: never dialled blind
-    ('{ night = "718 1", day = "718 2" }', 0),              # switched off by the installer
-])
-def test_no_blind_re_assert_for_a_toggle_or_when_off(mock_factory, data_dir, sequences,
-                                                     reassert):
-    keys = ('keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }' if "718" in sequences
-            else 'keys = { "<NIGHT>" = 21 }')
+@pytest.mark.parametrize(
+    "sequences, reassert",
+    [
+        ('{ night = "<NIGHT>", day = "<NIGHT>" }', None),  # a toggle: never dialled blind
+        ('{ night = "718 1", day = "718 2" }', 0),  # switched off by the installer
+    ],
+)
+def test_no_blind_re_assert_for_a_toggle_or_when_off(mock_factory, data_dir, sequences, reassert):
+    keys = (
+        'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }'
+        if "718" in sequences
+        else 'keys = { "<NIGHT>" = 21 }'
+    )
     text = keypad_toml(sequences, reassert).replace(
-        'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }', keys)
-    with build_rig(mock_factory, data_dir, config(text), start=NIGHT_2200,
-                    sleep=lambda s: None) as rig:
+        'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }', keys
+    )
+    with build_rig(
+        mock_factory, data_dir, config(text), start=NIGHT_2200, sleep=lambda s: None
+    ) as rig:
         rig.step()
         assert dials(rig) == 1
         rig.advance(5 * 3600)
@@ -482,12 +554,12 @@ def test_a_failed_re_assert_is_a_fault_and_is_retried(mock_factory, data_dir):
             return real_apply(mode)
 
         keypad.apply = apply
-        rig.advance(3600)                       # the re-assert fails ...
-        rig.step()                              # ... and the retry path runs at once
+        rig.advance(3600)  # the re-assert fails ...
+        rig.step()  # ... and the retry path runs at once
         status = rig.status()
         assert [f["kind"] for f in status["faults"]] == ["actuator"]
         assert "hook relay is stuck" in status["faults"][0]["message"]
         assert [a["source"] for a in rig.audit()][0] == "fault"
         broken[0] = False
-        rig.advance(2)                          # the first retry, 2 s on
+        rig.advance(2)  # the first retry, 2 s on
         assert rig.status()["faults"] == [] and dials(rig) == 2

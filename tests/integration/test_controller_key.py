@@ -33,7 +33,9 @@ WIRED = {17: 24}
 
 @pytest.fixture
 def rig(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED) as rig:
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED
+    ) as rig:
         yield rig
 
 
@@ -46,6 +48,7 @@ def leds(rig):
 
 
 # -- three-position --------------------------------------------------------------------------
+
 
 def test_key_turn_switches_after_debounce_and_not_before(rig):
     rig.step()
@@ -60,8 +63,12 @@ def test_key_turn_switches_after_debounce_and_not_before(rig):
     assert status["reason"] == "day: key switch in DAY" and status["verified"]
     assert changes(relay(rig)) == [True, False]
     entry = rig.audit(limit=1)[0]
-    assert (entry["who"], entry["source"], entry["old_mode"], entry["new_mode"]) == \
-        ("key switch", "key", "night", "day")
+    assert (entry["who"], entry["source"], entry["old_mode"], entry["new_mode"]) == (
+        "key switch",
+        "key",
+        "night",
+        "day",
+    )
     assert entry["reason"].startswith("key turned from AUTO to DAY")
 
 
@@ -70,14 +77,19 @@ def test_key_chatter_is_one_switch_on_the_controller(rig):
     relay(rig).clear_states()
     night = rig.panel.inputs["key_night"]
     day = rig.panel.inputs["key_day"]
-    for dt, device, closed in [(0, day, True), (0.004, day, False), (0.009, day, True),
-                               (0.012, day, False), (0.02, day, True)]:
+    for dt, device, closed in [
+        (0, day, True),
+        (0.004, day, False),
+        (0.009, day, True),
+        (0.012, day, False),
+        (0.02, day, True),
+    ]:
         rig.advance(dt)
         (close_contact if closed else open_contact)(device)
     rig.advance(0.049)
-    assert changes(relay(rig)) == [True]          # not yet: the reading held 49 ms
+    assert changes(relay(rig)) == [True]  # not yet: the reading held 49 ms
     rig.advance(0.001)
-    assert changes(relay(rig)) == [True, False]   # exactly one change
+    assert changes(relay(rig)) == [True, False]  # exactly one change
     assert night.is_active is False
     assert len([a for a in rig.audit() if a["source"] == "key"]) == 1
 
@@ -101,7 +113,7 @@ def test_key_in_day_or_night_refuses_every_other_request(rig):
         rig.controller.set_override(None, "day", "next", by="anna")
     with pytest.raises(Refused):
         rig.controller.cancel_override(None, by="anna")
-    rig.advance(3600)                              # the schedule's 08:00 passes: key wins
+    rig.advance(3600)  # the schedule's 08:00 passes: key wins
     assert rig.status()["mode"] == "night" and relay(rig).state is True
 
 
@@ -111,14 +123,14 @@ def test_a_key_left_in_night_is_night_from_the_first_decision(mock_factory, data
     key was already in NIGHT when the daemon started, the first mode applied must be
     NIGHT, even though the schedule says DAY, and the relay must never show day."""
     cfg = config(panel_toml(), contact_toml())
-    start = MONDAY_0759 + timedelta(hours=2)           # 09:59, office hours
+    start = MONDAY_0759 + timedelta(hours=2)  # 09:59, office hours
     with build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start) as rig:
         rig.turn_key("night")
-        rig.clock.advance(0.05)                        # the contact has been closed a while
+        rig.clock.advance(0.05)  # the contact has been closed a while
         relay(rig).clear_states()
         rig.step()
         assert rig.status()["mode"] == "night" and rig.status()["source"] == "key"
-        assert changes(relay(rig)) == [False, True]    # off (safe) -> night; no day first
+        assert changes(relay(rig)) == [False, True]  # off (safe) -> night; no day first
         first = rig.audit()[-1]
         assert first["new_mode"] == "night"
 
@@ -128,11 +140,10 @@ def test_the_position_read_at_construction_is_the_controllers_key(mock_factory, 
     with build_rig(mock_factory, data_dir, cfg, wires=WIRED) as rig:
         assert rig.zone.key is Key.AUTO
         rig.turn_key("day")
-        rig.panel._debouncer.settle(10**9)             # as if read as DAY when built
+        rig.panel._debouncer.settle(10**9)  # as if read as DAY when built
         from appliance.control.controller import Controller
 
-        again = Controller(cfg, rig.store, rig.clock, actuators=rig.actuators,
-                           panels=rig.panels)
+        again = Controller(cfg, rig.store, rig.clock, actuators=rig.actuators, panels=rig.panels)
         assert again.zones["main"].key is Key.DAY
 
 
@@ -141,15 +152,15 @@ def test_wiring_fault_is_shown_treated_as_auto_and_cleared_when_fixed(rig):
     rig.turn_key("day")
     rig.settle_key()
     assert rig.status()["mode"] == "day"
-    close_contact(rig.panel.inputs["key_night"])      # both closed: a short in the cable
+    close_contact(rig.panel.inputs["key_night"])  # both closed: a short in the cable
     rig.settle_key()
     status = rig.status()
-    assert status["key"] == "auto" and status["mode"] == "night"       # the schedule's
+    assert status["key"] == "auto" and status["mode"] == "night"  # the schedule's
     assert [f["kind"] for f in status["faults"]] == ["wiring"]
     assert "reads DAY and NIGHT at once" in status["faults"][0]["message"]
-    assert leds(rig)["fault"] == "slow"               # a config/wiring problem blinks
+    assert leds(rig)["fault"] == "slow"  # a config/wiring problem blinks
     assert any(a["source"] == "fault" and "wiring fault" in a["reason"] for a in rig.audit())
-    open_contact(rig.panel.inputs["key_day"])         # fixed: NIGHT alone
+    open_contact(rig.panel.inputs["key_day"])  # fixed: NIGHT alone
     rig.settle_key()
     status = rig.status()
     assert status["faults"] == [] and status["key"] == "night"
@@ -169,9 +180,10 @@ def test_a_wiring_fault_present_at_start_is_reported(mock_factory, data_dir):
 
 # -- two-position and button ------------------------------------------------------------------
 
+
 def test_two_position_flip_is_an_override_until_the_next_change(mock_factory, data_dir):
     cfg = config(panel_toml("two-position"), contact_toml())
-    start = MONDAY_0759 + timedelta(hours=3)           # 10:59, day by the schedule
+    start = MONDAY_0759 + timedelta(hours=3)  # 10:59, day by the schedule
     with build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start) as rig:
         rig.step()
         assert rig.status()["mode"] == "day" and rig.status()["key"] == "none"
@@ -179,10 +191,13 @@ def test_two_position_flip_is_an_override_until_the_next_change(mock_factory, da
         rig.settle_key()
         status = rig.status()
         assert (status["mode"], status["source"]) == ("night", "override")
-        assert status["override"] == {"mode": "night", "by": "key switch",
-                                      "until": "2026-03-02T18:00:00+01:00"}
+        assert status["override"] == {
+            "mode": "night",
+            "by": "key switch",
+            "until": "2026-03-02T18:00:00+01:00",
+        }
         assert relay(rig).state is True
-        stored = rig.store.get_override("main")          # survives a restart
+        stored = rig.store.get_override("main")  # survives a restart
         assert (stored["mode"], stored["by"]) == ("night", "key switch")
         # unlike the three-position key, the web may still act: it is only an override
         rig.controller.cancel_override(None, by="anna")
@@ -192,8 +207,7 @@ def test_two_position_flip_is_an_override_until_the_next_change(mock_factory, da
         assert rig.status()["override"]["mode"] == "day"
 
 
-def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_factory,
-                                                                     data_dir):
+def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_factory, data_dir):
     cfg = config(panel_toml("button", hold_s=3.0), contact_toml())
     start = MONDAY_0759 + timedelta(hours=3)
     with build_rig(mock_factory, data_dir, cfg, wires=WIRED, start=start) as rig:
@@ -209,7 +223,7 @@ def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_facto
         open_contact(button)
         rig.settle_key()
         assert rig.status()["mode"] == "day" and rig.status()["override"]["mode"] == "day"
-        close_contact(button)                          # hold it
+        close_contact(button)  # hold it
         rig.settle_key()
         rig.advance(2.9)
         assert rig.status()["override"] is not None
@@ -219,7 +233,7 @@ def test_button_press_toggles_and_a_three_second_hold_returns_to_auto(mock_facto
         assert rig.store.get_override("main") is None
         open_contact(button)
         rig.settle_key()
-        assert rig.status()["override"] is None          # no toggle after the hold
+        assert rig.status()["override"] is None  # no toggle after the hold
         reasons = [a["reason"] for a in rig.audit()]
         assert any("reception button held: back to the schedule" in r for r in reasons)
 
@@ -229,10 +243,13 @@ def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
     source of its own: beside a three-position key it toggles and holds like a button
     panel, as "reception button"; while the key is in DAY or NIGHT the key decides and a
     press is ignored."""
-    cfg = config(panel_toml().replace("[front_panel.pins]", "[front_panel.pins]\nbutton = 22"),
-                 contact_toml())
-    with build_rig(mock_factory, data_dir, cfg, wires=WIRED,
-                    start=MONDAY_0759 + timedelta(hours=3)) as rig:       # 10:59, day
+    cfg = config(
+        panel_toml().replace("[front_panel.pins]", "[front_panel.pins]\nbutton = 22"),
+        contact_toml(),
+    )
+    with build_rig(
+        mock_factory, data_dir, cfg, wires=WIRED, start=MONDAY_0759 + timedelta(hours=3)
+    ) as rig:  # 10:59, day
         rig.step()
         button = rig.panel.button
 
@@ -247,8 +264,8 @@ def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
         status = rig.status()
         assert (status["mode"], status["source"]) == ("night", "override")
         assert status["override"]["by"] == "reception button"
-        assert rig.pin(17).state is True                       # night: contact closed
-        press(3.0)                                             # a hold: back to AUTO
+        assert rig.pin(17).state is True  # night: contact closed
+        press(3.0)  # a hold: back to AUTO
         assert rig.status()["override"] is None and rig.status()["mode"] == "day"
         rig.turn_key("day")
         rig.settle_key()
@@ -258,18 +275,21 @@ def test_a_push_button_beside_the_key_switch(mock_factory, data_dir):
         assert rig.store.get_override("main") is None
         (ignored,) = [a for a in rig.audit() if "ignored" in a["reason"]]
         assert ignored["who"] == "reception button"
-        assert ignored["reason"] == ("reception button pressed while the key switch is in "
-                                     "DAY: ignored, the key decides")
+        assert ignored["reason"] == (
+            "reception button pressed while the key switch is in DAY: ignored, the key decides"
+        )
 
 
 def test_a_site_without_key_switch(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, config(panel_toml("none"), contact_toml()),
-                    wires=WIRED) as rig:
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml("none"), contact_toml()), wires=WIRED
+    ) as rig:
         rig.step()
         assert rig.status()["key"] == "none" and rig.status()["mode"] == "night"
 
 
 # -- LEDs ----------------------------------------------------------------------------------------
+
 
 def test_lamp_test_then_the_steady_verified_mode(rig):
     rig.controller.start()
@@ -283,13 +303,17 @@ def test_lamp_test_then_the_steady_verified_mode(rig):
 
 
 def test_lamp_test_lasts_about_one_second_of_real_time(mock_factory, data_dir):
-    clock = SimClock(MONDAY_0759, rate=1.0)            # as in `simulate`
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                    wires=WIRED, clock=clock) as rig:
+    clock = SimClock(MONDAY_0759, rate=1.0)  # as in `simulate`
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED, clock=clock
+    ) as rig:
         day_led = rig.pin(13)
         rig.controller.start()
-        wait_until(lambda: len(changes(day_led)) >= 3 and rig.pin(19).state is True,
-                   timeout=5, message="the lamp test did not end")
+        wait_until(
+            lambda: len(changes(day_led)) >= 3 and rig.pin(19).state is True,
+            timeout=5,
+            message="the lamp test did not end",
+        )
         # day LED: on for the lamp test, then off (it is night); a loaded machine only
         # makes it late, never early
         assert changes(day_led) == [False, True, False]
@@ -308,35 +332,42 @@ def test_patterns_for_key_override_switching_and_faults(rig):
 
     actuator.apply = apply
     rig.step()
-    assert leds(rig) == {"day": "off", "night": "on", "fault": "off"}   # steady, verified
+    assert leds(rig) == {"day": "off", "night": "on", "fault": "off"}  # steady, verified
     rig.turn_key("day")
     rig.settle_key()
-    assert seen_while_switching[-1]["day"] == "fast"      # being switched
+    assert seen_while_switching[-1]["day"] == "fast"  # being switched
     assert leds(rig) == {"day": "slow", "night": "off", "fault": "off"}  # forced by key
     rig.turn_key("auto")
     rig.settle_key()
     rig.controller.set_override(None, "day", "next", by="anna")
-    assert leds(rig)["day"] == "slow"                     # forced by override
+    assert leds(rig)["day"] == "slow"  # forced by override
     rig.controller.cancel_override(None, by="anna")
     assert leds(rig) == {"day": "off", "night": "on", "fault": "off"}
 
 
 def test_unverified_mode_blinks_fast_with_the_fault_led_steady(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml())) as rig:  # not wired
-        rig.step()                          # no thread: no lamp test either
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml(), contact_toml())
+    ) as rig:  # not wired
+        rig.step()  # no thread: no lamp test either
         status = rig.status()
         assert not status["verified"] and status["faults"][0]["kind"] == "actuator"
         assert leds(rig) == {"day": "off", "night": "fast", "fault": "on"}
 
 
 def test_unsynchronized_clock_blinks_the_fault_led(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()), wires=WIRED,
-                    synchronized=False) as rig:
+    with build_rig(
+        mock_factory,
+        data_dir,
+        config(panel_toml(), contact_toml()),
+        wires=WIRED,
+        synchronized=False,
+    ) as rig:
         rig.step()
         status = rig.status()
         assert status["source"] == "hold" and [f["kind"] for f in status["faults"]] == ["clock"]
-        assert leds(rig) == {"day": "off", "night": "off", "fault": "slow"}   # nothing applied
-        assert relay(rig).state is False                                     # still safe
+        assert leds(rig) == {"day": "off", "night": "off", "fault": "slow"}  # nothing applied
+        assert relay(rig).state is False  # still safe
 
 
 def test_key_events_are_decided_on_the_controller_and_applied_by_the_worker(rig):
@@ -351,7 +382,7 @@ def test_key_events_are_decided_on_the_controller_and_applied_by_the_worker(rig)
     actuator.apply = apply
     rig.start()
     rig.clock.advance(1)
-    rig.turn_key("day")                 # the edge arrives on this (the test's) thread
+    rig.turn_key("day")  # the edge arrives on this (the test's) thread
     rig.clock.advance(0.05)
     wait_until(lambda: rig.status()["mode"] == "day")
     rig.settle()
@@ -361,6 +392,7 @@ def test_key_events_are_decided_on_the_controller_and_applied_by_the_worker(rig)
 
 # -- the virtual panel of `simulate` ---------------------------------------------------------
 
+
 def test_the_virtual_panel_turns_the_key_through_the_mock_pins(rig):
     from appliance.errors import ValidationError
     from appliance.sim.virtual_panel import VirtualPanel
@@ -369,7 +401,7 @@ def test_the_virtual_panel_turns_the_key_through_the_mock_pins(rig):
     rig.step()
     assert sim.snapshot()["key"] == "auto"
     assert sim.set_key("night") == {"key": "night"}
-    assert rig.panel.inputs["key_night"].pin.state is False      # pulled-up contact closed
+    assert rig.panel.inputs["key_night"].pin.state is False  # pulled-up contact closed
     rig.settle_key()
     snap = sim.snapshot()
     assert snap["key"] == "night" and snap["relays"] == {"night-service": "closed"}

@@ -41,13 +41,14 @@ def local(rig) -> datetime:
 
 # -- schedule boundaries ------------------------------------------------------------------------
 
+
 def test_the_boundary_switches_the_relay_at_the_instant_and_not_before(rig):
     rig.start()
     assert rig.status()["next_change"] == {"at": "2026-03-02T08:00:00+01:00", "mode": "day"}
-    assert relay(rig).state is True                    # night: contact closed
+    assert relay(rig).state is True  # night: contact closed
     relay(rig).clear_states()
     rig.clock.advance(59.999)
-    time.sleep(0.3)                                    # give the thread every chance to err
+    time.sleep(0.3)  # give the thread every chance to err
     assert changes(relay(rig)) == [True]
     rig.clock.advance(0.001)
     wait_until(lambda: relay(rig).state is False, message="08:00 passed, relay still night")
@@ -66,20 +67,24 @@ def test_a_day_of_boundaries_switches_exactly_twice(rig):
     for _ in range(24 * 60 // 7):
         rig.advance(7 * 60)
     assert changes(relay(rig)) == [True, False, True]
-    modes = [(a["old_mode"], a["new_mode"]) for a in reversed(rig.audit())
-             if a["source"] in ("weekly", "default")]
+    modes = [
+        (a["old_mode"], a["new_mode"])
+        for a in reversed(rig.audit())
+        if a["source"] in ("weekly", "default")
+    ]
     assert modes == [(None, "night"), ("night", "day"), ("day", "night")]
 
 
 def test_a_clock_step_past_the_boundary_is_noticed_at_once(rig):
     rig.start()
-    rig.clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=BERLIN))   # NTP stepped the clock
+    rig.clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=BERLIN))  # NTP stepped the clock
     wait_until(lambda: rig.status()["mode"] == "day")
     rig.settle()
     assert relay(rig).state is False
 
 
 # -- the clock hold -----------------------------------------------------------------------
+
 
 def test_unsynchronized_clock_holds_the_last_mode_but_key_and_override_act(rig):
     rig.start()
@@ -90,7 +95,7 @@ def test_unsynchronized_clock_holds_the_last_mode_but_key_and_override_act(rig):
     assert status["mode"] == "night" and status["faults"][0]["kind"] == "clock"
     assert "holding the last mode applied, the clock is not synchronized" in status["reason"]
     relay(rig).clear_states()
-    rig.clock.advance(120)                             # 08:01: the schedule says day
+    rig.clock.advance(120)  # 08:01: the schedule says day
     time.sleep(0.3)
     assert rig.status()["source"] == "hold" and changes(relay(rig)) == [True]
     # the key at reception still acts: it does not depend on the clock
@@ -102,7 +107,7 @@ def test_unsynchronized_clock_holds_the_last_mode_but_key_and_override_act(rig):
     rig.turn_key("auto")
     rig.clock.advance(0.05)
     wait_until(lambda: rig.status()["source"] == "hold")
-    assert rig.status()["mode"] == "day"               # the last mode applied, held
+    assert rig.status()["mode"] == "day"  # the last mode applied, held
     # so does a manual override
     rig.controller.set_override(None, "night", None, by="anna")
     rig.settle()
@@ -129,13 +134,17 @@ def test_a_fresh_appliance_without_a_trusted_clock_switches_nothing(mock_factory
 
 # -- overrides ------------------------------------------------------------------------------
 
+
 def test_override_until_next_ends_at_the_schedules_next_change(rig):
     rig.step()
-    rig.advance(3 * 3600)                              # 10:59, day
+    rig.advance(3 * 3600)  # 10:59, day
     status = rig.controller.set_override(None, "night", "next", by="anna")
     assert status["mode"] == "night" and status["source"] == "override"
-    assert status["override"] == {"mode": "night", "by": "anna",
-                                  "until": "2026-03-02T18:00:00+01:00"}
+    assert status["override"] == {
+        "mode": "night",
+        "by": "anna",
+        "until": "2026-03-02T18:00:00+01:00",
+    }
     assert relay(rig).state is True
     stored = rig.store.get_override("main")
     assert stored["mode"] == "night" and stored["by"] == "anna"
@@ -151,13 +160,13 @@ def test_override_until_next_ends_at_the_schedules_next_change(rig):
 
 def test_override_until_a_time_expires_then(rig):
     rig.step()
-    end = MONDAY_0759 + timedelta(minutes=31)          # 08:30
+    end = MONDAY_0759 + timedelta(minutes=31)  # 08:30
     rig.controller.set_override(None, "night", end, by="anna")
-    rig.advance(60 * 10)                               # 08:09: the override holds night
+    rig.advance(60 * 10)  # 08:09: the override holds night
     assert rig.status()["mode"] == "night" and relay(rig).state is True
-    rig.advance(60 * 20 + 59.9)                        # 08:29:59.9
+    rig.advance(60 * 20 + 59.9)  # 08:29:59.9
     assert rig.status()["mode"] == "night"
-    rig.advance(0.1)                                   # 08:30
+    rig.advance(0.1)  # 08:30
     assert rig.status()["mode"] == "day" and relay(rig).state is False
 
 
@@ -167,7 +176,7 @@ def test_override_expiry_wakes_the_controller_thread(rig):
     rig.settle()
     assert relay(rig).state is False
     rig.clock.advance(30)
-    wait_until(lambda: relay(rig).state is True)       # back to night at 07:59:30
+    wait_until(lambda: relay(rig).state is True)  # back to night at 07:59:30
 
 
 def test_override_until_cancelled_lasts_across_boundaries(rig):
@@ -178,7 +187,7 @@ def test_override_until_cancelled_lasts_across_boundaries(rig):
     assert status["mode"] == "night" and status["override"]["until"] is None
     assert status["reason"] == "night: override by anna until cancelled"
     assert local(rig).strftime("%a %H:%M") == "Wed 07:59"
-    rig.advance(60)                                    # Wednesday 08:00: still forced
+    rig.advance(60)  # Wednesday 08:00: still forced
     assert rig.status()["mode"] == "night" and relay(rig).state is True
     status = rig.controller.cancel_override(None, by="anna")
     assert (status["mode"], status["source"]) == ("day", "weekly")
@@ -187,14 +196,15 @@ def test_override_until_cancelled_lasts_across_boundaries(rig):
 
 def test_override_requests_with_bad_input_name_the_field(rig):
     rig.step()
-    with pytest.raises(ValidationError, match="'lunch' is not a mode; use one of "
-                                              "day, night"):
+    with pytest.raises(ValidationError, match="'lunch' is not a mode; use one of day, night"):
         rig.controller.set_override(None, "lunch", "next", by="anna")
     with pytest.raises(ValidationError, match="must include a UTC offset"):
         rig.controller.set_override(None, "day", datetime(2026, 3, 2, 12, 0), by="anna")
     with pytest.raises(ValidationError, match="is in the past"):
         rig.controller.set_override(None, "day", MONDAY_0759 - timedelta(hours=1), by="anna")
-    with pytest.raises(ValidationError, match="must be \"next\" \\(the schedule's next change\\), a time of day"):
+    with pytest.raises(
+        ValidationError, match='must be "next" \\(the schedule\'s next change\\), a time of day'
+    ):
         rig.controller.set_override(None, "day", 3, by="anna")
     with pytest.raises(ValidationError, match="unknown zone 'sales'"):
         rig.controller.set_override("sales", "day", "next", by="anna")
@@ -220,28 +230,35 @@ def test_every_override_action_is_one_audit_entry(rig):
     rig.controller.cancel_override(None, by="bob", source="cli")
     entries = rig.audit(limit=2)
     assert len(rig.audit()) == before + 2
-    assert (entries[1]["who"], entries[1]["source"], entries[1]["new_mode"]) == \
-        ("anna", "api", "day")
+    assert (entries[1]["who"], entries[1]["source"], entries[1]["new_mode"]) == (
+        "anna",
+        "api",
+        "day",
+    )
     assert entries[1]["reason"].startswith("override to day until Mon 2 Mar 08:00")
-    assert (entries[0]["who"], entries[0]["source"], entries[0]["new_mode"]) == \
-        ("bob", "cli", "night")
+    assert (entries[0]["who"], entries[0]["source"], entries[0]["new_mode"]) == (
+        "bob",
+        "cli",
+        "night",
+    )
 
 
 # -- restart ----------------------------------------------------------------------------------
+
 
 def test_restart_reasserts_the_stored_mode(mock_factory, data_dir):
     rig = build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED)
     rig.step()
     rig.controller.set_override(None, "night", None, by="anna")
-    rig.advance(3 * 3600)                              # 10:59, forced night
+    rig.advance(3 * 3600)  # 10:59, forced night
     assert relay(rig).state is True
     clock = rig.clock
     rig.close()
-    assert relay(rig).state is False                   # stopped: de-energized
+    assert relay(rig).state is False  # stopped: de-energized
     with build_rig(mock_factory, data_dir, config(*CFG), clock=clock) as again:
         assert again.zone.applied_mode == "night" and again.zone.override.by == "anna"
         again.step()
-        assert relay(again).state is True              # night put back
+        assert relay(again).state is True  # night put back
         assert again.status()["source"] == "override" and again.status()["verified"]
 
 
@@ -251,8 +268,13 @@ def test_restart_without_a_trusted_clock_reasserts_the_last_mode(mock_factory, d
     rig.close()
     assert relay(rig).state is False
     # a Pi without an RTC boots hours later with a stale clock
-    with build_rig(mock_factory, data_dir, config(*CFG), synchronized=False,
-                      start=MONDAY_0759 + timedelta(hours=5)) as again:
+    with build_rig(
+        mock_factory,
+        data_dir,
+        config(*CFG),
+        synchronized=False,
+        start=MONDAY_0759 + timedelta(hours=5),
+    ) as again:
         again.step()
         status = again.status()
         assert (status["mode"], status["source"]) == ("night", "hold")
@@ -260,13 +282,15 @@ def test_restart_without_a_trusted_clock_reasserts_the_last_mode(mock_factory, d
         assert again.store.get_applied("main")["mode"] == "night"
 
 
-def test_a_saved_schedule_that_no_longer_fits_the_config_is_a_config_fault(mock_factory,
-                                                                           data_dir):
+def test_a_saved_schedule_that_no_longer_fits_the_config_is_a_config_fault(mock_factory, data_dir):
     from appliance.store import Store
 
     store = Store(data_dir)
-    doc = {"timezone": "Europe/Berlin", "default_mode": "night",
-           "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]}}
+    doc = {
+        "timezone": "Europe/Berlin",
+        "default_mode": "night",
+        "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]},
+    }
     store.save_schedule("main", doc, by="anna", at=MONDAY_0759)
     store.close()
     with build_rig(mock_factory, data_dir, config(*CFG), wires=WIRED) as rig:
@@ -291,15 +315,15 @@ modes = { day = "dark", night = "lit" }
 """
     rig = build_rig(mock_factory, data_dir, config(pulse))
     rig.step()
-    assert changes(rig.pin(27)) == [False, True, False]       # nothing known: one pulse
+    assert changes(rig.pin(27)) == [False, True, False]  # nothing known: one pulse
     assert rig.status()["actuators"][0]["unverified"] is True
     rig.close()
     with build_rig(mock_factory, data_dir, config(pulse)) as again:
         again.pin(27).clear_states()
         again.step()
         assert again.status()["mode"] == "night"
-        assert changes(again.pin(27)) == [False]               # no second pulse
-        again.advance(60)                                      # 08:00: day, one pulse
+        assert changes(again.pin(27)) == [False]  # no second pulse
+        again.advance(60)  # 08:00: day, one pulse
         assert changes(again.pin(27)) == [False, True, False]
 
 
@@ -307,8 +331,11 @@ def test_rolling_back_to_a_version_the_config_no_longer_allows_is_refused(rig):
     """An old version may use a mode the actuators cannot make any more: the rollback is
     refused with the field named, and the schedule in force and its history stay."""
     in_force = rig.controller.get_schedule("main")
-    lunch = {"timezone": "Europe/Berlin", "default_mode": "night",
-             "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]}}
+    lunch = {
+        "timezone": "Europe/Berlin",
+        "default_mode": "night",
+        "weekly": {"mon": [{"start": "08:00", "end": "12:00", "mode": "lunch"}]},
+    }
     unfit = rig.store.save_schedule("main", lunch, by="anna", at=MONDAY_0759)
     fit = rig.store.save_schedule("main", in_force, by="anna", at=MONDAY_0759)
     rig.start()
@@ -316,8 +343,9 @@ def test_rolling_back_to_a_version_the_config_no_longer_allows_is_refused(rig):
         rig.controller.rollback_schedule("main", unfit, by="ben")
     assert [e.field for e in refused.value.errors] == ["weekly.mon[0].mode"]
     assert "'lunch'" in refused.value.errors[0].message
-    with pytest.raises(ValidationError, match=f"has no schedule version 99; versions 1 to "
-                                              f"{fit} exist"):
+    with pytest.raises(
+        ValidationError, match=f"has no schedule version 99; versions 1 to {fit} exist"
+    ):
         rig.controller.rollback_schedule("main", 99, by="ben")
     assert rig.store.schedule_history("main")[0]["version"] == fit
     assert rig.controller.get_schedule("main") == in_force

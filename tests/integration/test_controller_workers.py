@@ -54,16 +54,19 @@ def site_profiles(tmp_path):
 
 
 def serial_table(name: str, port: str, zone: str | None = None) -> str:
-    return (f'[[actuators]]\nname = "{name}"\ntype = "serial"\nprofile = "mitel-3300-login"\n'
-            f'port = "{port}"\npassword = "{PASSWORD}"\n'
-            + (f'zone = "{zone}"\n' if zone else ""))
+    return (
+        f'[[actuators]]\nname = "{name}"\ntype = "serial"\nprofile = "mitel-3300-login"\n'
+        f'port = "{port}"\npassword = "{PASSWORD}"\n' + (f'zone = "{zone}"\n' if zone else "")
+    )
 
 
 def contact_table(name: str = "night-service", *, zone: str | None = None) -> str:
-    return (f'[[actuators]]\nname = "{name}"\ntype = "contact"\npin = 17\nsettle_ms = 60\n'
-            'modes = { day = "open", night = "closed" }\n'
-            'sense = { pin = 24, pull_up = false, active_in = ["night"] }\n'
-            + (f'zone = "{zone}"\n' if zone else ""))
+    return (
+        f'[[actuators]]\nname = "{name}"\ntype = "contact"\npin = 17\nsettle_ms = 60\n'
+        'modes = { day = "open", night = "closed" }\n'
+        'sense = { pin = 24, pull_up = false, active_in = ["night"] }\n'
+        + (f'zone = "{zone}"\n' if zone else "")
+    )
 
 
 class SerialSite:
@@ -74,24 +77,40 @@ class SerialSite:
         self.site = site_profiles(tmp_path)
         profile = load_profiles(self.site)["mitel-3300-login"]
         (tmp_path / "links").mkdir()
-        self.sim = PbxSimulator(profile, password=PASSWORD, link_dir=tmp_path / "links",
-                                seed=3).start()
+        self.sim = PbxSimulator(
+            profile, password=PASSWORD, link_dir=tmp_path / "links", seed=3
+        ).start()
         self.port = self.sim.port_path
-        text = (f'[site]\nname = "Workers"\ntimezone = "Europe/Berlin"\n'
-                f'[profiles]\ndir = "{self.site}"\n' + tables.replace("{port}", self.port))
+        text = (
+            f'[site]\nname = "Workers"\ntimezone = "Europe/Berlin"\n'
+            f'[profiles]\ndir = "{self.site}"\n' + tables.replace("{port}", self.port)
+        )
         self.config = load_config_text(text, "workers.toml")
         connect(factory, 17, 24)
         self.clock = SimClock(start)
         self.store = Store(tmp_path / "data")
-        self.actuators = [build_actuator(spec, pin_factory=factory, clock=self.clock,
-                                         profiles_dir=self.config.profiles_dir)
-                          for spec in self.config.actuators]
-        self.panels = [FrontPanel(p, pin_factory=factory, clock=self.clock)
-                       for p in self.config.panels]
-        self.controller = Controller(self.config, self.store, self.clock,
-                                     actuators=self.actuators, panels=self.panels)
-        self.rig = Rig(factory, self.clock, self.store, self.config, tmp_path / "data",
-                       self.actuators, self.panels, self.controller)
+        self.actuators = [
+            build_actuator(
+                spec, pin_factory=factory, clock=self.clock, profiles_dir=self.config.profiles_dir
+            )
+            for spec in self.config.actuators
+        ]
+        self.panels = [
+            FrontPanel(p, pin_factory=factory, clock=self.clock) for p in self.config.panels
+        ]
+        self.controller = Controller(
+            self.config, self.store, self.clock, actuators=self.actuators, panels=self.panels
+        )
+        self.rig = Rig(
+            factory,
+            self.clock,
+            self.store,
+            self.config,
+            tmp_path / "data",
+            self.actuators,
+            self.panels,
+            self.controller,
+        )
 
     def actuator(self, name):
         return next(a for a in self.actuators if a.name == name)
@@ -127,6 +146,7 @@ class Gate:
                 return real(*args, **kw)
             finally:
                 self.log.append((f"{self.name} ends", args))
+
         setattr(obj, method, held)
 
     def open(self):
@@ -140,6 +160,7 @@ def record(obj, method: str, log: list, name: str):
     def recorded(*args, **kw):
         log.append((name, args))
         return real(*args, **kw)
+
     setattr(obj, method, recorded)
 
 
@@ -147,7 +168,7 @@ def turn_key(rig: Rig, position: str) -> None:
     inputs = rig.panel.inputs
     for name, closed in (("key_day", position == "day"), ("key_night", position == "night")):
         (close_contact if closed else open_contact)(inputs[name])
-    rig.clock.advance(0.05)            # the debounce time, on the simulated clock
+    rig.clock.advance(0.05)  # the debounce time, on the simulated clock
 
 
 ZONES = """
@@ -159,13 +180,17 @@ name = "sales"
 
 
 def test_a_key_turn_on_a_relay_zone_while_another_zones_pbx_is_silent(tmp_path, mock_factory):
-    tables = (ZONES + panel_toml() + contact_table(zone="main")
-              + serial_table("sales-port", "{port}", zone="sales"))
+    tables = (
+        ZONES
+        + panel_toml()
+        + contact_table(zone="main")
+        + serial_table("sales-port", "{port}", zone="sales")
+    )
     with SerialSite(tmp_path, mock_factory, tables, start=MONDAY_1000) as site:
         rig = site.rig
         rig.start()
         rig.settle()
-        assert rig.status("sales")["verified"] and rig.pin(17).state is False   # day
+        assert rig.status("sales")["verified"] and rig.pin(17).state is False  # day
         log: list = []
         record(site.actuator("night-service"), "apply", log, "main relay")
         # Sales' PBX falls silent, and the schedule asks sales for night: its worker
@@ -182,17 +207,21 @@ def test_a_key_turn_on_a_relay_zone_while_another_zones_pbx_is_silent(tmp_path, 
                 return real_apply(mode)
             finally:
                 log.append(("sales dialogue ends", (mode,)))
+
         site.actuator("sales-port").apply = sales_apply
         rig.controller.set_override("sales", "night", None, by="test")
         assert sales_busy.wait(10) and sales.busy
         # Reception turns the key on main.
         turn_key(rig, "night")
-        wait_until(lambda: rig.pin(17).state is True, timeout=10,
-                   message="main's relay did not follow the key")
+        wait_until(
+            lambda: rig.pin(17).state is True,
+            timeout=10,
+            message="main's relay did not follow the key",
+        )
         names = [name for name, _ in log]
         # main's relay moved while sales' dialogue was still waiting for its PBX
         assert names.index("main relay") > names.index("sales dialogue begins")
-        assert "sales dialogue ends" not in names[:names.index("main relay")]
+        assert "sales dialogue ends" not in names[: names.index("main relay")]
         assert rig.status("main")["key"] == "night"
         # the silent PBX then shows as a fault of sales alone
         wait_until(lambda: rig.status("sales")["faults"], timeout=20)
@@ -203,11 +232,12 @@ def test_a_key_turn_on_a_relay_zone_while_another_zones_pbx_is_silent(tmp_path, 
 def test_a_key_turn_during_its_own_zones_slow_dialogue(tmp_path, mock_factory):
     """The LEDs show each wanted mode the moment it is decided; the dialogue stops at its
     next safe point; the PBX ends in the newest mode and never gets a stale one."""
-    with SerialSite(tmp_path, mock_factory, panel_toml() + serial_table("pbx-port", "{port}"),
-                    start=NIGHT_2200) as site:
+    with SerialSite(
+        tmp_path, mock_factory, panel_toml() + serial_table("pbx-port", "{port}"), start=NIGHT_2200
+    ) as site:
         rig = site.rig
         rig.start()
-        rig.clock.advance(2)           # past the lamp test
+        rig.clock.advance(2)  # past the lamp test
         rig.settle()
         assert site.sim.model.mode == "night"
         link = site.actuator("pbx-port").link
@@ -219,21 +249,22 @@ def test_a_key_turn_during_its_own_zones_slow_dialogue(tmp_path, mock_factory):
         real_command = link.command
 
         def command(d, mode, deadline):
-            commands.append((mode, worker._wanted))    # what it sends, what was wanted
+            commands.append((mode, worker._wanted))  # what it sends, what was wanted
             return real_command(d, mode, deadline)
+
         link.command = command
 
-        turn_key(rig, "day")           # the worker starts a dialogue for day ...
-        assert gate.entered.wait(10)   # ... and is held in its login
+        turn_key(rig, "day")  # the worker starts a dialogue for day ...
+        assert gate.entered.wait(10)  # ... and is held in its login
         rig.controller.sync()
         assert rig.panel.leds.patterns == {"day": "fast", "night": "off", "fault": "off"}
-        turn_key(rig, "night")         # changed her mind: night ...
+        turn_key(rig, "night")  # changed her mind: night ...
         rig.controller.sync()
         assert rig.panel.leds.patterns == {"day": "off", "night": "fast", "fault": "off"}
-        turn_key(rig, "day")           # ... no: day after all
+        turn_key(rig, "day")  # ... no: day after all
         rig.controller.sync()
         assert rig.panel.leds.patterns == {"day": "fast", "night": "off", "fault": "off"}
-        assert ("login ends", ()) not in [(n, ()) for n, _ in log]   # still in the login
+        assert ("login ends", ()) not in [(n, ()) for n, _ in log]  # still in the login
         gate.open()
         wait_until(lambda: rig.status()["verified"], timeout=20)
         rig.settle()
@@ -248,8 +279,9 @@ def test_a_key_turn_during_its_own_zones_slow_dialogue(tmp_path, mock_factory):
 def test_an_override_answers_before_a_silent_pbx_has(tmp_path, mock_factory):
     """The API's override returns once the decision is stored: switching, not yet
     confirmed; the confirmation (or the fault) follows in the status."""
-    with SerialSite(tmp_path, mock_factory, serial_table("pbx-port", "{port}"),
-                    start=MONDAY_1000) as site:
+    with SerialSite(
+        tmp_path, mock_factory, serial_table("pbx-port", "{port}"), start=MONDAY_1000
+    ) as site:
         rig = site.rig
         rig.start()
         rig.settle()
@@ -265,35 +297,44 @@ def test_an_override_answers_before_a_silent_pbx_has(tmp_path, mock_factory):
 def test_a_key_turn_during_an_led_test_ends_the_test(mock_factory, data_dir):
     from tests.appliance_helpers import build_rig, config, contact_toml
 
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                   wires={17: 24}) as rig:
+    with build_rig(
+        mock_factory, data_dir, config(panel_toml(), contact_toml()), wires={17: 24}
+    ) as rig:
         rig.start()
         rig.clock.advance(2)
         rig.settle()
-        test = rig.controller.test_leds(10.0, by="installer")       # 30 s in all
-        wait_until(lambda: rig.panel.leds.patterns["day"] == "on"
-                   and rig.panel.leds.patterns["night"] == "off", timeout=10)
+        test = rig.controller.test_leds(10.0, by="installer")  # 30 s in all
+        wait_until(
+            lambda: (
+                rig.panel.leds.patterns["day"] == "on" and rig.panel.leds.patterns["night"] == "off"
+            ),
+            timeout=10,
+        )
         turn_key(rig, "night")
-        result = test.result(10)                  # long before the 30 s are up
+        result = test.result(10)  # long before the 30 s are up
         assert result == {"tested": ["main:day"], "interrupted": True}
         rig.settle()
         assert rig.pin(17).state is True
         assert rig.panel.leds.patterns == {"day": "off", "night": "slow", "fault": "off"}
         reasons = [a["reason"] for a in rig.audit() if a["source"] == "test"]
-        assert reasons == ["LED test: main:day lit for 10 s each (ended early: the key was "
-                           "turned)"]
+        assert reasons == ["LED test: main:day lit for 10 s each (ended early: the key was turned)"]
 
 
 def test_a_relay_test_yields_to_a_key_turn(mock_factory, data_dir):
     from tests.appliance_helpers import build_rig, config, contact_toml
 
-    with build_rig(mock_factory, data_dir, config(panel_toml(), contact_toml()),
-                   wires={17: 24}, start=MONDAY_1000) as rig:
+    with build_rig(
+        mock_factory,
+        data_dir,
+        config(panel_toml(), contact_toml()),
+        wires={17: 24},
+        start=MONDAY_1000,
+    ) as rig:
         rig.start()
         rig.settle()
-        assert rig.pin(17).state is False               # day: open
+        assert rig.pin(17).state is False  # day: open
         test = rig.controller.test_relay("night-service", 10.0, by="installer")
-        wait_until(lambda: rig.pin(17).state is True, timeout=10)   # closed for the test
+        wait_until(lambda: rig.pin(17).state is True, timeout=10)  # closed for the test
         turn_key(rig, "night")
         result = test.result(10)
         assert result["interrupted"] is True and result["shown"] == "closed"
@@ -302,31 +343,33 @@ def test_a_relay_test_yields_to_a_key_turn(mock_factory, data_dir):
         assert rig.status()["verified"]
 
 
-def test_shutdown_releases_the_relays_of_a_worker_stuck_mid_sequence(mock_factory, data_dir,
-                                                                     caplog):
+def test_shutdown_releases_the_relays_of_a_worker_stuck_mid_sequence(
+    mock_factory, data_dir, caplog
+):
     """A keypad hung with the phone off-hook and a key held (a driver that never returns):
     the shutdown waits a bounded time, then de-energizes every relay itself."""
     from tests.appliance_helpers import build_rig, config
 
-    keypad = ('[[actuators]]\nname = "feature-code"\ntype = "keypad"\nhook_pin = 20\n'
-              'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }\n'
-              'sequences = { day = "718 2", night = "718 1" }\n')
+    keypad = (
+        '[[actuators]]\nname = "feature-code"\ntype = "keypad"\nhook_pin = 20\n'
+        'keys = { "7" = 21, "1" = 12, "8" = 18, "2" = 16 }\n'
+        'sequences = { day = "718 2", night = "718 1" }\n'
+    )
     hung = threading.Event()
     never = threading.Event()
 
     def sleep(seconds):
-        if seconds == 0.15 and hung.is_set():   # a key press: hang with the key held
+        if seconds == 0.15 and hung.is_set():  # a key press: hang with the key held
             never.wait(60)
 
-    with build_rig(mock_factory, data_dir, config(keypad), start=NIGHT_2200,
-                   sleep=sleep) as rig:
+    with build_rig(mock_factory, data_dir, config(keypad), start=NIGHT_2200, sleep=sleep) as rig:
         rig.start()
         rig.settle()
         hung.set()
         rig.controller.set_override(None, "day", None, by="test")
         relays = [rig.pin(p) for p in (20, 21, 12, 18, 16)]
         wait_until(lambda: rig.pin(20).state and rig.pin(21).state, timeout=10)
-        rig.controller.close()                  # the test's thread; bounded wait inside
+        rig.controller.close()  # the test's thread; bounded wait inside
         assert all(pin.state is False for pin in relays)
         assert "did not stop within 2 s; releasing its relays directly" in caplog.text
     never.set()
@@ -362,12 +405,13 @@ def test_the_controller_is_never_the_thread_that_waits(mock_factory, data_dir, d
 def test_close_is_bounded_and_idempotent_with_idle_workers(mock_factory, data_dir):
     from tests.appliance_helpers import build_rig, config, contact_toml
 
-    with build_rig(mock_factory, data_dir, config(contact_toml(sense_pin=None)),
-                   start=NIGHT_2200) as rig:
+    with build_rig(
+        mock_factory, data_dir, config(contact_toml(sense_pin=None)), start=NIGHT_2200
+    ) as rig:
         rig.start()
         rig.settle()
         assert rig.pin(17).state is True
         rig.controller.close()
         assert rig.pin(17).state is False
         assert all(not z.worker.threaded for z in rig.controller.zones.values())
-        rig.controller.close()                  # idempotent
+        rig.controller.close()  # idempotent

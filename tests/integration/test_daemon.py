@@ -77,8 +77,7 @@ class NotifyListener:
 
 
 def http_get(url: str, token: str | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token
-                                 else {})
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -89,14 +88,23 @@ def http_get(url: str, token: str | None = None) -> tuple[int, dict]:
 def build_appliance(factory, data_dir, notifier, *, clock=None, cfg=None):
     connect(factory, 17, 24)
     cfg = cfg or config(panel_toml(), contact_toml())
-    return Appliance(cfg, data_dir, pin_factory=factory, clock=clock or SimClock(MONDAY_0759),
-                     notifier=notifier, host="127.0.0.1", port=0)
+    return Appliance(
+        cfg,
+        data_dir,
+        pin_factory=factory,
+        clock=clock or SimClock(MONDAY_0759),
+        notifier=notifier,
+        host="127.0.0.1",
+        port=0,
+    )
 
 
 # -- in-process ----------------------------------------------------------------------------
 
-def test_ready_is_sent_only_after_relays_are_safe_and_the_web_answers(mock_factory, data_dir,
-                                                                      tmp_path):
+
+def test_ready_is_sent_only_after_relays_are_safe_and_the_web_answers(
+    mock_factory, data_dir, tmp_path
+):
     seen = {}
     box = {}
 
@@ -118,7 +126,7 @@ def test_ready_is_sent_only_after_relays_are_safe_and_the_web_answers(mock_facto
         appliance.start()
         wait_until(lambda: "health" in seen)
         assert seen["relay_function"] == "output"
-        assert seen["health"] in (200, 503)                    # the web answered at READY
+        assert seen["health"] in (200, 503)  # the web answered at READY
         assert 0 <= seen["timings"]["relays_safe_s"] <= seen["timings"]["ready_s"] < 3
         ready = [m for _, m in listener.messages if m.startswith("READY=1")]
         assert ready == [f"READY=1\nSTATUS=serving on 127.0.0.1:{appliance.port}"]
@@ -135,8 +143,9 @@ def test_ready_is_sent_only_after_relays_are_safe_and_the_web_answers(mock_facto
         listener.close()
 
 
-def test_watchdog_is_fed_by_the_controller_loop_and_stops_when_it_hangs(mock_factory,
-                                                                        data_dir, tmp_path):
+def test_watchdog_is_fed_by_the_controller_loop_and_stops_when_it_hangs(
+    mock_factory, data_dir, tmp_path
+):
     listener = NotifyListener(tmp_path / "notify")
     notifier = SystemdNotifier({"NOTIFY_SOCKET": listener.path})
     threads = []
@@ -151,9 +160,9 @@ def test_watchdog_is_fed_by_the_controller_loop_and_stops_when_it_hangs(mock_fac
     appliance = build_appliance(mock_factory, data_dir, notifier, clock=clock)
     try:
         appliance.start()
-        wait_until(lambda: listener.count("WATCHDOG=1") >= 1)     # from the first pass
+        wait_until(lambda: listener.count("WATCHDOG=1") >= 1)  # from the first pass
         for n in range(2, 5):
-            clock.advance(10)                                    # the loop's longest sleep
+            clock.advance(10)  # the loop's longest sleep
             wait_until(lambda: listener.count("WATCHDOG=1") >= n)
         assert set(threads) == {"controller"}
         # a worker hung in an actuator stops the keep-alives: systemd restarts us (the
@@ -178,31 +187,33 @@ def test_watchdog_is_fed_by_the_controller_loop_and_stops_when_it_hangs(mock_fac
         listener.close()
 
 
-def test_sigterm_stops_cleanly_with_every_relay_de_energized(mock_factory, data_dir,
-                                                             tmp_path):
+def test_sigterm_stops_cleanly_with_every_relay_de_energized(mock_factory, data_dir, tmp_path):
     listener = NotifyListener(tmp_path / "notify")
     notifier = SystemdNotifier({"NOTIFY_SOCKET": listener.path})
-    cfg = config(panel_toml(), contact_toml(),
-                 contact_toml(name="console", pin=27, sense_pin=None, active_high=False))
+    cfg = config(
+        panel_toml(),
+        contact_toml(),
+        contact_toml(name="console", pin=27, sense_pin=None, active_high=False),
+    )
     appliance = build_appliance(mock_factory, data_dir, notifier, cfg=cfg)
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         appliance.start()
         wait_until(lambda: appliance.controller.status()["verified"])
-        assert mock_factory.pin(17).state is True          # night: active-high relay closed
-        assert mock_factory.pin(27).state is False         # active-low relay closed
+        assert mock_factory.pin(17).state is True  # night: active-high relay closed
+        assert mock_factory.pin(27).state is False  # active-low relay closed
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
-        assert appliance.wait_for_signal() == 0            # systemd stop
+        assert appliance.wait_for_signal() == 0  # systemd stop
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
         appliance.stop()
         listener.close()
     assert mock_factory.pin(17).state is False and mock_factory.pin(27).state is True
-    assert mock_factory.pin(17).function == "input"       # released
+    assert mock_factory.pin(17).function == "input"  # released
     assert any(m == "STOPPING=1" for _, m in listener.messages)
     lock = DataDirLock(data_dir)
-    assert lock.acquire() is True                          # the data directory is free
+    assert lock.acquire() is True  # the data directory is free
     lock.release()
 
 
@@ -228,9 +239,14 @@ def test_start_up_timings_are_recorded(mock_factory, data_dir):
 
 def test_without_web_the_controller_runs_alone(mock_factory, data_dir):
     connect(mock_factory, 17, 24)
-    appliance = Appliance(config(panel_toml(), contact_toml()), data_dir,
-                          pin_factory=mock_factory, clock=SimClock(MONDAY_0759),
-                          notifier=SystemdNotifier({}), web=False)
+    appliance = Appliance(
+        config(panel_toml(), contact_toml()),
+        data_dir,
+        pin_factory=mock_factory,
+        clock=SimClock(MONDAY_0759),
+        notifier=SystemdNotifier({}),
+        web=False,
+    )
     try:
         appliance.start()
         wait_until(lambda: appliance.controller.status()["verified"])
@@ -242,10 +258,12 @@ def test_without_web_the_controller_runs_alone(mock_factory, data_dir):
 
 # -- the real commands -----------------------------------------------------------------------
 
+
 def write_run_config(tmp_path, port: int):
     path = tmp_path / "nightswitch.toml"
-    path.write_text(SITE + f'[web]\nlisten = "127.0.0.1:{port}"\n' + panel_toml()
-                    + contact_toml(sense_pin=None))
+    path.write_text(
+        SITE + f'[web]\nlisten = "127.0.0.1:{port}"\n' + panel_toml() + contact_toml(sense_pin=None)
+    )
     return path
 
 
@@ -268,15 +286,16 @@ def test_run_subprocess_notifies_systemd_and_stops_on_sigterm(tmp_path):
     proc = spawn("run", "--config", cfg, "--data", data, env=env)
     out = OutputCollector(proc)
     try:
-        wait_until(lambda: listener.count("READY=1"), timeout=20,
-                   message="no READY=1:\n" + out.stderr)
+        wait_until(
+            lambda: listener.count("READY=1"), timeout=20, message="no READY=1:\n" + out.stderr
+        )
         ready_after = time.monotonic() - t0
         status, body = http_get(f"http://127.0.0.1:{port}/api/v1/health")
-        assert status in (200, 503) and isinstance(body, dict)   # answering at READY
+        assert status in (200, 503) and isinstance(body, dict)  # answering at READY
         wait_until(lambda: listener.count("WATCHDOG=1"), timeout=5)
         wait_until(lambda: (data / "daemon.json").exists(), timeout=20)
         body = daemon_client.request(data, "GET", "/api/v1/status")
-        assert body["source"] != "hold", body   # the clock was trusted
+        assert body["source"] != "hold", body  # the clock was trusted
         assert ready_after < 20
     finally:
         code = stop(proc, out)
@@ -296,11 +315,15 @@ def test_run_without_trusted_clock_holds(tmp_path):
     proc = spawn("run", "--config", cfg, "--data", data, env=flagless)
     out = OutputCollector(proc)
     try:
-        wait_until(lambda: (data / "daemon.json").exists(), timeout=20,
-                   message="run did not start:\n" + out.stderr)
+        wait_until(
+            lambda: (data / "daemon.json").exists(),
+            timeout=20,
+            message="run did not start:\n" + out.stderr,
+        )
         body = daemon_client.request(data, "GET", "/api/v1/status")
         # a PC has no timesyncd flag; whether the kernel reports NTP sync decides it
         from appliance.inputs.clock import SystemClock
+
         trusted = SystemClock("timesyncd").is_synchronized()
         assert (body["source"] == "hold") is (not trusted)
     finally:
@@ -314,15 +337,18 @@ def test_run_with_a_bad_config_exits_2_with_one_line_per_error(tmp_path):
     out = OutputCollector(proc)
     assert proc.wait(20) == 2
     out.join()
-    assert out.stderr.strip() == (f"nightswitch: error: {cfg}: web.listen: 'nowhere' must be "
-                                  "HOST:PORT, such as '0.0.0.0:8080'")
+    assert out.stderr.strip() == (
+        f"nightswitch: error: {cfg}: web.listen: 'nowhere' must be "
+        "HOST:PORT, such as '0.0.0.0:8080'"
+    )
 
 
 def test_simulate_subprocess_serves_its_panel_and_stops_on_sigterm(tmp_path):
     data = tmp_path / "sim"
     listener = NotifyListener(tmp_path / "notify")
-    proc = spawn("simulate", "--port", "0", "--data", data,
-                 env=cli_env(NOTIFY_SOCKET=listener.path))
+    proc = spawn(
+        "simulate", "--port", "0", "--data", data, env=cli_env(NOTIFY_SOCKET=listener.path)
+    )
     out = OutputCollector(proc)
     try:
         line = out.wait_for("open http://")
@@ -332,8 +358,13 @@ def test_simulate_subprocess_serves_its_panel_and_stops_on_sigterm(tmp_path):
         assert listener.count("READY=1") == 1
         wait_until(lambda: (data / "daemon.json").exists(), timeout=20)
         # the simulated PBX answers the relay: the mode is verified
-        mode = wait_until(lambda: (s := daemon_client.request(data, "GET", "/api/v1/status"))
-                          ["verified"] and s["mode"], timeout=10)
+        mode = wait_until(
+            lambda: (
+                (s := daemon_client.request(data, "GET", "/api/v1/status"))["verified"]
+                and s["mode"]
+            ),
+            timeout=10,
+        )
         panel = daemon_client.request(data, "GET", "/api/v1/sim/panel")
         assert http_get(url + "/api/v1/health")[0] in (200, 503)
         assert panel["relays"] == {"night-service": "closed" if mode == "night" else "open"}
@@ -354,17 +385,25 @@ def test_a_taken_web_port_fails_the_start_before_any_relay_moves(mock_factory, d
         taken.listen()
         port = taken.getsockname()[1]
         connect(mock_factory, 17, 24)
-        appliance = Appliance(config(panel_toml(), contact_toml()), data_dir,
-                              pin_factory=mock_factory, clock=SimClock(MONDAY_0759),
-                              notifier=SystemdNotifier({}), host="127.0.0.1", port=port)
+        appliance = Appliance(
+            config(panel_toml(), contact_toml()),
+            data_dir,
+            pin_factory=mock_factory,
+            clock=SimClock(MONDAY_0759),
+            notifier=SystemdNotifier({}),
+            host="127.0.0.1",
+            port=port,
+        )
         relay = mock_factory.pin(17)
         relay.clear_states()
-        with pytest.raises(NightswitchError, match=f"cannot serve the web page on "
-                                                   f"127.0.0.1:{port}: Address already in use"):
+        with pytest.raises(
+            NightswitchError,
+            match=f"cannot serve the web page on 127.0.0.1:{port}: Address already in use",
+        ):
             appliance.start()
     # night was never asserted: under systemd each restart would have clicked the relay
     assert [s.state for s in relay.states] == [False]
-    assert relay.function == "input"                  # released by the stop
+    assert relay.function == "input"  # released by the stop
     lock = DataDirLock(data_dir)
     assert lock.acquire()
     lock.release()
@@ -375,8 +414,14 @@ def test_run_with_its_port_taken_is_one_line_and_exit_1(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         cfg = write_run_config(tmp_path, taken.getsockname()[1])
-        proc = spawn("run", "--config", cfg, "--data", tmp_path / "data",
-                     env=cli_env(NIGHTSWITCH_TRUST_CLOCK="1"))
+        proc = spawn(
+            "run",
+            "--config",
+            cfg,
+            "--data",
+            tmp_path / "data",
+            env=cli_env(NIGHTSWITCH_TRUST_CLOCK="1"),
+        )
         out = OutputCollector(proc)
         code = proc.wait(20)
         out.join()

@@ -16,27 +16,33 @@ DAY = 86400
 
 
 def drill_config(days: int = 1):
-    return config(panel_toml(),
-                  contact_toml(name="night-input", pin=17, sense_pin=24),
-                  contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"),
-                  f"[verify]\nfallback_drill_days = {days}\ncheck_minutes = 1440")
+    return config(
+        panel_toml(),
+        contact_toml(name="night-input", pin=17, sense_pin=24),
+        contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"),
+        f"[verify]\nfallback_drill_days = {days}\ncheck_minutes = 1440",
+    )
 
 
 def drills(rig) -> list[str]:
     return [a["reason"] for a in reversed(rig.audit(limit=200)) if a["source"] == "drill"]
 
 
-def test_the_drill_applies_the_mode_through_the_fallback_and_reads_it_back(mock_factory,
-                                                                          data_dir):
-    with build_rig(mock_factory, data_dir, drill_config(), wires={17: 24, 27: 25},
-                   start=MONDAY_0759 + timedelta(hours=14)) as rig:      # 21:59: night
+def test_the_drill_applies_the_mode_through_the_fallback_and_reads_it_back(mock_factory, data_dir):
+    with build_rig(
+        mock_factory,
+        data_dir,
+        drill_config(),
+        wires={17: 24, 27: 25},
+        start=MONDAY_0759 + timedelta(hours=14),
+    ) as rig:  # 21:59: night
         rig.step()
         assert rig.status()["verified"] and rig.pin(27).state is False  # fallback idle
         rig.advance(DAY - 1)
         assert drills(rig) == []
         rig.advance(1)
         assert drills(rig) == ["fallback drill: console-key applied night and read it back"]
-        assert rig.pin(27).state is True          # it holds night with the primary now
+        assert rig.pin(27).state is True  # it holds night with the primary now
         status = rig.status()
         assert status["mode"] == "night" and status["verified"] and status["faults"] == []
         # from now on the fallback follows every change, so it never forces an old mode
@@ -48,18 +54,22 @@ def test_the_drill_applies_the_mode_through_the_fallback_and_reads_it_back(mock_
 
 
 def test_a_failing_drill_is_a_fault_until_a_drill_works(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drill_config(), wires={17: 24},  # 27 not wired
-                   start=MONDAY_0759 + timedelta(hours=14)) as rig:
+    with build_rig(
+        mock_factory,
+        data_dir,
+        drill_config(),
+        wires={17: 24},  # 27 not wired
+        start=MONDAY_0759 + timedelta(hours=14),
+    ) as rig:
         rig.step()
         rig.advance(DAY)
         status = rig.status()
         (fault,) = status["faults"]
         assert fault["kind"] == "drill"
-        assert "the fallback (console-key) could not apply night in its drill" in \
-            fault["message"]
+        assert "the fallback (console-key) could not apply night in its drill" in fault["message"]
         assert "primary still switches" in fault["message"]
-        assert status["mode"] == "night" and rig.pin(17).state is True   # nothing changed
-        assert rig.panel.leds.patterns["fault"] == "slow"   # no switch failed: it blinks
+        assert status["mode"] == "night" and rig.pin(17).state is True  # nothing changed
+        assert rig.panel.leds.patterns["fault"] == "slow"  # no switch failed: it blinks
         assert drills(rig)[-1].startswith("fallback drill failed: console-key")
         assert event_of_fault("drill") == "fallback_drill"
         # the lamp of the console key is mended: the next drill clears the fault
@@ -70,8 +80,11 @@ def test_a_failing_drill_is_a_fault_until_a_drill_works(mock_factory, data_dir):
 
 
 def test_no_drill_by_default_or_without_a_fallback(mock_factory, data_dir):
-    cfg = config(panel_toml(), contact_toml(name="night-input", pin=17, sense_pin=24),
-                 contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"))
+    cfg = config(
+        panel_toml(),
+        contact_toml(name="night-input", pin=17, sense_pin=24),
+        contact_toml(name="console-key", pin=27, sense_pin=25, role="fallback"),
+    )
     with build_rig(mock_factory, data_dir, cfg, wires={17: 24, 27: 25}) as rig:
         rig.step()
         rig.advance(30 * DAY)
@@ -82,21 +95,27 @@ def test_no_drill_by_default_or_without_a_fallback(mock_factory, data_dir):
 
 
 def test_the_drill_keeps_its_rhythm_across_a_restart(mock_factory, data_dir):
-    with build_rig(mock_factory, data_dir, drill_config(2), wires={17: 24, 27: 25},
-                   start=MONDAY_0759 + timedelta(hours=14)) as rig:
+    with build_rig(
+        mock_factory,
+        data_dir,
+        drill_config(2),
+        wires={17: 24, 27: 25},
+        start=MONDAY_0759 + timedelta(hours=14),
+    ) as rig:
         rig.step()
         rig.advance(2 * DAY)
         assert len(drills(rig)) == 1
         clock = rig.clock
-        clock.advance(DAY)                         # one day later the daemon restarts
+        clock.advance(DAY)  # one day later the daemon restarts
     mock_factory.reset()
-    with build_rig(mock_factory, data_dir, drill_config(2), wires={17: 24, 27: 25},
-                   clock=clock) as rig:
+    with build_rig(
+        mock_factory, data_dir, drill_config(2), wires={17: 24, 27: 25}, clock=clock
+    ) as rig:
         rig.step()
         rig.advance(DAY - 1)
-        assert len(drills(rig)) == 1               # the second drill is not due yet
+        assert len(drills(rig)) == 1  # the second drill is not due yet
         rig.advance(2)
-        assert len(drills(rig)) == 2               # two days after the first
+        assert len(drills(rig)) == 2  # two days after the first
 
 
 def test_the_drill_key_is_checked_by_the_config(mock_factory):

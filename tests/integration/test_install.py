@@ -32,8 +32,10 @@ ORIGINAL_CONFIG_TXT = (
     "\n"
     "[all]\n"
 )
-ORIGINAL_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 "
-                    "rootfstype=ext4 fsck.repair=yes rootwait\n")
+ORIGINAL_CMDLINE = (
+    "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 "
+    "rootfstype=ext4 fsck.repair=yes rootwait\n"
+)
 BEGIN = "# >>> nightswitch >>>"
 END = "# <<< nightswitch <<<"
 TEST_LOG = "var/log/nightswitch-install-test.log"
@@ -43,9 +45,24 @@ TEST_LOG = "var/log/nightswitch-install-test.log"
 def source(tmp_path_factory) -> Path:
     """A frozen copy of the checkout, as an installer would unpack it."""
     dest = tmp_path_factory.mktemp("src") / "nightswitch"
-    shutil.copytree(REPO, dest, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "venv", "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis",
-        ".benchmarks", "node_modules", "build", "var"))
+    shutil.copytree(
+        REPO,
+        dest,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "venv",
+            "__pycache__",
+            "*.egg-info",
+            ".pytest_cache",
+            ".hypothesis",
+            ".benchmarks",
+            "node_modules",
+            "build",
+            "var",
+        ),
+    )
     return dest
 
 
@@ -76,8 +93,9 @@ def clone(root: Path, dest: Path) -> Path:
     return dest
 
 
-def run_install(source: Path, root: Path | None, *args: str, model: str | None = None,
-                test_mode: bool = True) -> subprocess.CompletedProcess:
+def run_install(
+    source: Path, root: Path | None, *args: str, model: str | None = None, test_mode: bool = True
+) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     # The stubbed venv links to the python and nightswitch this test runs with.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -89,8 +107,14 @@ def run_install(source: Path, root: Path | None, *args: str, model: str | None =
     command = ["bash", str(source / "install.sh")]
     if root is not None:
         command += ["--root", str(root)]
-    return subprocess.run(command + list(args), env=env, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        command + list(args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def tree(root: Path) -> dict[str, tuple]:
@@ -128,12 +152,20 @@ def admin_password(stdout: str) -> str | None:
 
 # ---------------------------------------------------------------------------------------
 
+
 def test_shellcheck_is_clean():
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
-        pytest.fail("shellcheck is not installed; ./dev test installs it (apt-get install shellcheck)")
-    result = subprocess.run([shellcheck, "--severity=style", "install.sh"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+        pytest.fail(
+            "shellcheck is not installed; ./dev test installs it (apt-get install shellcheck)"
+        )
+    result = subprocess.run(
+        [shellcheck, "--severity=style", "install.sh"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
 
@@ -142,18 +174,28 @@ def test_help_explains_every_option_and_the_test_switch(source):
     result = run_install(source, None, "--help", test_mode=False)
     assert result.returncode == 0
     assert result.stderr == ""
-    for word in ("--unattended", "--uninstall", "--purge", "--root DIR", "--prefix DIR",
-                 "NIGHTSWITCH_INSTALL_TEST=1", "/opt/nightswitch"):
+    for word in (
+        "--unattended",
+        "--uninstall",
+        "--purge",
+        "--root DIR",
+        "--prefix DIR",
+        "NIGHTSWITCH_INSTALL_TEST=1",
+        "/opt/nightswitch",
+    ):
         assert word in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--frobnicate"], "unknown option '--frobnicate'"),
-    (["--purge"], "--purge only goes with --uninstall"),
-    (["--prefix", "relative/dir"], "must be an absolute path"),
-    (["--prefix"], "--prefix needs a directory"),
-    (["--root", "/nonexistent/scratch"], "--root /nonexistent/scratch: no such directory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["--purge"], "--purge only goes with --uninstall"),
+        (["--prefix", "relative/dir"], "must be an absolute path"),
+        (["--prefix"], "--prefix needs a directory"),
+        (["--root", "/nonexistent/scratch"], "--root /nonexistent/scratch: no such directory"),
+    ],
+)
 def test_bad_options_exit_2_with_one_clear_line(source, args, message):
     result = run_install(source, None, *args, test_mode=False)
     assert result.returncode == 2
@@ -186,6 +228,7 @@ def test_install_lays_out_the_files_as_on_a_pi(installed):
     assert '[site]\nname = "reception-pi"\ntimezone = "Europe/Vienna"\n' in text
     assert (REPO / "hardware/pinmap.toml").read_text() in text
     from appliance.config import load_config
+
     loaded = load_config(config)
     assert loaded.timezone == "Europe/Vienna"
     assert loaded.site_name == "reception-pi"
@@ -198,8 +241,10 @@ def test_install_lays_out_the_files_as_on_a_pi(installed):
         ("etc/systemd/system/nightswitch.service", "systemd/nightswitch.service"),
         ("etc/udev/rules.d/90-nightswitch.rules", "systemd/90-nightswitch.rules"),
         ("etc/modules-load.d/nightswitch.conf", "systemd/nightswitch-modules.conf"),
-        ("etc/systemd/system.conf.d/nightswitch-watchdog.conf",
-         "systemd/nightswitch-watchdog.conf"),
+        (
+            "etc/systemd/system.conf.d/nightswitch-watchdog.conf",
+            "systemd/nightswitch-watchdog.conf",
+        ),
     ]:
         assert (root / installed).read_bytes() == (REPO / shipped).read_bytes(), installed
         assert mode_of(root / installed) == 0o644
@@ -212,7 +257,8 @@ def test_install_lays_out_the_files_as_on_a_pi(installed):
 
     # no raspi-config in this root: the serial console is taken out of cmdline.txt
     assert (boot / "cmdline.txt").read_text() == (
-        "console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait\n")
+        "console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait\n"
+    )
     assert (boot / "cmdline.txt.nightswitch-backup").read_text() == ORIGINAL_CMDLINE
 
     # the program, with its source kept for repairs and --uninstall
@@ -245,6 +291,7 @@ def test_install_lays_out_the_files_as_on_a_pi(installed):
     password = admin_password(result.stdout)
     assert password
     from appliance.store import Store
+
     store = Store(root / "var/lib/nightswitch")
     try:
         user = store.check_password("admin", password)
@@ -293,10 +340,15 @@ def test_uninstall_removes_what_it_added_and_keeps_config_and_data(source, insta
 
     result = run_install(source, root, "--uninstall")
     assert result.returncode == 0, result.stdout + result.stderr
-    for gone in ("opt/nightswitch", "etc/systemd/system/nightswitch.service",
-                 "usr/local/bin/nightswitch", "etc/udev/rules.d/90-nightswitch.rules", "etc/modules-load.d/nightswitch.conf",
-                 "etc/systemd/system.conf.d/nightswitch-watchdog.conf",
-                 "boot/firmware/config.txt.nightswitch-backup"):
+    for gone in (
+        "opt/nightswitch",
+        "etc/systemd/system/nightswitch.service",
+        "usr/local/bin/nightswitch",
+        "etc/udev/rules.d/90-nightswitch.rules",
+        "etc/modules-load.d/nightswitch.conf",
+        "etc/systemd/system.conf.d/nightswitch-watchdog.conf",
+        "boot/firmware/config.txt.nightswitch-backup",
+    ):
         assert not (root / gone).exists(), gone
     assert (root / "boot/firmware/config.txt").read_text() == ORIGINAL_CONFIG_TXT
     assert (root / "etc/nightswitch/nightswitch.toml").read_bytes() == config
@@ -328,7 +380,7 @@ def test_raspi_config_and_bluetooth_on_a_pi4(source, tmp_path):
     root = make_root(tmp_path / "root")
     raspi_config = root / "usr/bin/raspi-config"
     raspi_config.parent.mkdir(parents=True)
-    raspi_config.write_text("#!/bin/sh\nexit 1\n")   # must never actually run
+    raspi_config.write_text("#!/bin/sh\nexit 1\n")  # must never actually run
     raspi_config.chmod(0o755)
     (root / "lib/systemd/system").mkdir(parents=True)
     (root / "lib/systemd/system/hciuart.service").write_text("[Service]\n")
@@ -347,8 +399,14 @@ def test_pi5_with_legacy_boot_path_and_another_prefix(source, tmp_path):
     root = make_root(tmp_path / "root", legacy_boot=True)
     (root / "lib/systemd/system").mkdir(parents=True)
     (root / "lib/systemd/system/hciuart.service").write_text("[Service]\n")
-    result = run_install(source, root, "--unattended", "--prefix", "/srv/nightswitch",
-                         model="Raspberry Pi 5 Model B Rev 1.0")
+    result = run_install(
+        source,
+        root,
+        "--unattended",
+        "--prefix",
+        "/srv/nightswitch",
+        model="Raspberry Pi 5 Model B Rev 1.0",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     # a Pi 5's Bluetooth is not on the header UART: its service is left alone
     log = stub_log(root)
@@ -392,6 +450,7 @@ def test_a_missing_boot_config_is_reported_not_invented(source, tmp_path):
 
 # -- the HTTPS front (issue 13, finding 14) ---------------------------------------------------
 
+
 def test_tls_puts_nginx_in_front_with_a_self_signed_certificate(source, tmp_path):
     root = make_root(tmp_path / "root")
     result = run_install(source, root, "--unattended", "--tls")
@@ -404,25 +463,55 @@ def test_tls_puts_nginx_in_front_with_a_self_signed_certificate(source, tmp_path
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in text
     assert "return 301 https://$host$request_uri;" in text
     assert "@" not in "".join(line.split("#")[0] for line in text.splitlines())
-    assert os.readlink(root / "etc/nginx/sites-enabled/nightswitch") == \
-        "/etc/nginx/sites-available/nightswitch"
+    assert (
+        os.readlink(root / "etc/nginx/sites-enabled/nightswitch")
+        == "/etc/nginx/sites-available/nightswitch"
+    )
     tls = root / "etc/nightswitch/tls"
     assert mode_of(tls / "nightswitch.key") == 0o600
     assert mode_of(tls / "nightswitch.crt") == 0o644
-    san = subprocess.run(["openssl", "x509", "-in", str(tls / "nightswitch.crt"), "-noout",
-                          "-ext", "subjectAltName"], capture_output=True, text=True).stdout
+    san = subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-in",
+            str(tls / "nightswitch.crt"),
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "DNS:reception-pi.local" in san
     # the appliance itself now listens on this machine only
     from appliance.config import load_config
+
     config = load_config(root / "etc/nightswitch/nightswitch.toml")
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 8080)
     log = stub_log(root)
-    assert ("env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-            "nginx openssl") in log
+    assert (
+        "env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+        "nginx openssl"
+    ) in log
     assert log.index("nginx -t -q") < log.index("systemctl reload-or-restart nginx.service")
-    fingerprint = subprocess.run(["openssl", "x509", "-in", str(tls / "nightswitch.crt"),
-                                  "-noout", "-fingerprint", "-sha256"], capture_output=True,
-                                 text=True).stdout.split("=")[1].strip()
+    fingerprint = (
+        subprocess.run(
+            [
+                "openssl",
+                "x509",
+                "-in",
+                str(tls / "nightswitch.crt"),
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        .stdout.split("=")[1]
+        .strip()
+    )
     assert "https://reception-pi.local/" in result.stdout and fingerprint in result.stdout
     assert "http://reception-pi.local:8080/" not in result.stdout
     # run again: the certificate and the config are kept, nothing is added twice
@@ -441,10 +530,12 @@ def test_tls_puts_nginx_in_front_with_a_self_signed_certificate(source, tmp_path
 def test_tls_with_a_given_certificate(source, tmp_path):
     root = make_root(tmp_path / "root")
     cert, key = tmp_path / "site.crt", tmp_path / "site.key"
-    subprocess.run(["bash", str(source / "tls/make-cert.sh"), str(cert), str(key),
-                    "pbx-office"], check=True)
-    result = run_install(source, root, "--unattended", "--tls", "--tls-cert", str(cert),
-                         "--tls-key", str(key))
+    subprocess.run(
+        ["bash", str(source / "tls/make-cert.sh"), str(cert), str(key), "pbx-office"], check=True
+    )
+    result = run_install(
+        source, root, "--unattended", "--tls", "--tls-cert", str(cert), "--tls-key", str(key)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     tls = root / "etc/nightswitch/tls"
     assert (tls / "nightswitch.crt").read_bytes() == cert.read_bytes()
@@ -456,20 +547,25 @@ def test_tls_leaves_a_listen_address_the_installer_chose_and_says_so(source, tmp
     root = make_root(tmp_path / "root")
     (root / "etc/nightswitch").mkdir(parents=True)
     config = root / "etc/nightswitch/nightswitch.toml"
-    config.write_text((REPO / "hardware/pinmap.toml").read_text()
-                      + '\n[site]\nname = "x"\ntimezone = "Europe/Vienna"\n'
-                      '\n[web]\nlisten = "0.0.0.0:8080"\n')
+    config.write_text(
+        (REPO / "hardware/pinmap.toml").read_text()
+        + '\n[site]\nname = "x"\ntimezone = "Europe/Vienna"\n'
+        '\n[web]\nlisten = "0.0.0.0:8080"\n'
+    )
     result = run_install(source, root, "--unattended", "--tls")
     assert result.returncode == 1
     assert 'set [web] listen = "127.0.0.1:8080"' in result.stderr
     assert config.read_text().count("[web]") == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--tls-cert", "/etc/hostname"), "--tls-cert and --tls-key go together, with --tls"),
-    (("--tls", "--tls-key", "/etc/hostname"), "--tls-cert and --tls-key go together"),
-    (("--tls", "--tls-cert", "/nonexistent.crt"), "--tls-cert /nonexistent.crt: no such file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--tls-cert", "/etc/hostname"), "--tls-cert and --tls-key go together, with --tls"),
+        (("--tls", "--tls-key", "/etc/hostname"), "--tls-cert and --tls-key go together"),
+        (("--tls", "--tls-cert", "/nonexistent.crt"), "--tls-cert /nonexistent.crt: no such file"),
+    ],
+)
 def test_tls_options_are_checked(source, tmp_path, args, message):
     result = run_install(source, tmp_path, *args)
     assert result.returncode == 2 and message in result.stderr

@@ -47,19 +47,28 @@ def into_closed_pipe(*args) -> subprocess.CompletedProcess:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "appliance", *map(str, args)],
-                              stdout=write_end, stderr=subprocess.PIPE, text=True,
-                              env=cli_env(), cwd=REPO, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "appliance", *map(str, args)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+            cwd=REPO,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
 
 
 def test_status_json_piped_into_head_ends_quietly(daemon):
     # The pipe exactly as the issue typed it, through a real shell.
-    command = (f"{sys.executable} -m appliance status --json --data {daemon} | head -1; "
-               "exit ${PIPESTATUS[0]}")
-    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                            env=cli_env(), cwd=REPO, timeout=60)
+    command = (
+        f"{sys.executable} -m appliance status --json --data {daemon} | head -1; "
+        "exit ${PIPESTATUS[0]}"
+    )
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=60
+    )
     assert result.stdout == "{\n"
     assert result.returncode == 0 and result.stderr == ""
 
@@ -73,8 +82,11 @@ def test_status_into_a_closed_pipe_is_not_an_error(daemon, args):
 
 
 def test_offline_commands_into_a_closed_pipe_are_not_errors(tmp_path):
-    for args in (("calls", "formats"), ("schedule", "history", "--data", tmp_path),
-                 ("token", "list", "--data", tmp_path)):
+    for args in (
+        ("calls", "formats"),
+        ("schedule", "history", "--data", tmp_path),
+        ("token", "list", "--data", tmp_path),
+    ):
         result = into_closed_pipe(*args)
         assert "BrokenPipeError" not in result.stderr, (args, result.stderr)
         assert "internal error" not in result.stderr, (args, result.stderr)
@@ -96,8 +108,9 @@ def test_day_until_cancelled_is_said_as_the_warning_it_is(daemon):
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert lines[0].startswith("DAY  (day: override by ")
-        assert lines[1] == ("next change: none: DAY until someone cancels the override "
-                            "(nightswitch auto)")
+        assert lines[1] == (
+            "next change: none: DAY until someone cancels the override (nightswitch auto)"
+        )
         result = nightswitch("night", "--until", "2026-03-03 08:00", "--data", daemon)
         assert result.returncode == 0, result.stderr
         assert "until Tue 3 Mar 08:00)" in result.stdout.splitlines()[0]
@@ -112,14 +125,20 @@ def test_schedule_history_in_local_time_without_microseconds(tmp_path):
 
     schedule.write_text(json.dumps(default_schedule_json()))
     config = tmp_path / "none.toml"
-    assert nightswitch("schedule", "import", schedule, "--data", data,
-                       "--config", config).returncode == 0
-    result = nightswitch("schedule", "history", "--data", data, "--config", config,
-                         env=cli_env(TZ="Europe/Berlin"))
+    assert (
+        nightswitch("schedule", "import", schedule, "--data", data, "--config", config).returncode
+        == 0
+    )
+    result = nightswitch(
+        "schedule", "history", "--data", data, "--config", config, env=cli_env(TZ="Europe/Berlin")
+    )
     assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()[:2]
     assert header.split() == ["VERSION", "SAVED", "BY", "NOTE"]
-    assert re.match(r"1 +(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d{4} "
-                    r"\d{2}:\d{2} +cli:", row), row
+    assert re.match(
+        r"1 +(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d{4} "
+        r"\d{2}:\d{2} +cli:",
+        row,
+    ), row
     assert "UTC" not in result.stdout and not ISO.search(result.stdout)
-    assert not re.search(r":\d{2}\.\d{6}", result.stdout)     # no microseconds
+    assert not re.search(r":\d{2}\.\d{6}", result.stdout)  # no microseconds

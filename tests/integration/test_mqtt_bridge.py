@@ -33,9 +33,9 @@ def site(mock_factory, data_dir, broker):
 
 def state_of(watcher, since=0.0, zone="main", **match):
     """The first state of *zone* after *since* whose fields equal *match*."""
-    return watcher.wait_for(T.state(zone), lambda m: all(m.json().get(k) == v
-                                                         for k, v in match.items()),
-                            since=since).json()
+    return watcher.wait_for(
+        T.state(zone), lambda m: all(m.json().get(k) == v for k, v in match.items()), since=since
+    ).json()
 
 
 def test_discovery_state_and_online_after_connecting(site, watcher):
@@ -121,20 +121,29 @@ def test_command_refused_while_the_key_is_forced(site, watcher):
 
 BAD_COMMANDS = [
     (b"holiday", "mode", "'holiday' is not a mode; use one of day, night"),
-    (b'{"mode": "day", "until": "someday"}', "until", "is not allowed; use \"next\""),
+    (b'{"mode": "day", "until": "someday"}', "until", 'is not allowed; use "next"'),
     (b'{"mode": "day", "colour": "red"}', "colour", "unknown key"),
     (b"{not json", "payload", "is not valid JSON"),
     (b"\xff\xfe night", "payload", "is not UTF-8 text"),
     (b"x" * (1 << 20), "payload", "is 1,048,576 bytes; a command is at most 4,096 bytes"),
-    (b'{"mode": "auto", "until": "18:00"}', "until", "does not go with \"auto\""),
+    (b'{"mode": "auto", "until": "18:00"}', "until", 'does not go with "auto"'),
 ]
 
 
-@pytest.mark.parametrize("payload,field,message", BAD_COMMANDS,
-                         ids=["unknown-mode", "bad-until", "unknown-key", "not-json",
-                              "not-utf8", "one-mebibyte", "auto-until"])
-def test_bad_commands_are_refused_with_the_error_published(site, watcher, payload, field,
-                                                           message):
+@pytest.mark.parametrize(
+    "payload,field,message",
+    BAD_COMMANDS,
+    ids=[
+        "unknown-mode",
+        "bad-until",
+        "unknown-key",
+        "not-json",
+        "not-utf8",
+        "one-mebibyte",
+        "auto-until",
+    ],
+)
+def test_bad_commands_are_refused_with_the_error_published(site, watcher, payload, field, message):
     state_of(watcher, mode="night")
     audit_before = site.rig.store.audit_count()
     since = time.monotonic()
@@ -173,7 +182,7 @@ def test_a_retained_command_is_never_replayed(mock_factory, data_dir, broker, wa
     late = Watcher(broker, [T.command("main")]).start()
     try:
         time.sleep(0.5)
-        assert [m for m in late.messages if m.payload] == []   # nothing left to replay
+        assert [m for m in late.messages if m.payload] == []  # nothing left to replay
     finally:
         late.stop()
 
@@ -198,8 +207,9 @@ def test_broker_restart_the_site_comes_back_by_itself(site, watcher, broker):
     try:
         since = time.monotonic() - 30
         w2.wait_for(T.availability, lambda m: m.text == "online", timeout=60)
-        state = w2.wait_for(T.state("main"), lambda m: m.json()["key"] == "day",
-                            since=since, timeout=60).json()
+        state = w2.wait_for(
+            T.state("main"), lambda m: m.json()["key"] == "day", since=since, timeout=60
+        ).json()
         assert state["mode"] == "day"
         w2.wait_for(T.discovery, timeout=60)
     finally:
@@ -207,7 +217,7 @@ def test_broker_restart_the_site_comes_back_by_itself(site, watcher, broker):
 
 
 def test_broker_down_at_boot(mock_factory, data_dir, tmp_path):
-    broker = Mosquitto(tmp_path / "late-broker")     # configured, not started
+    broker = Mosquitto(tmp_path / "late-broker")  # configured, not started
     s = Site(mock_factory, data_dir, broker)
     try:
         # the appliance runs and switches without its broker
@@ -238,10 +248,25 @@ def test_clean_stop_says_offline(mock_factory, data_dir, broker, watcher):
 
 def test_state_payload_is_json_with_every_field(site, watcher):
     state = state_of(watcher, mode="night")
-    assert set(state) == {"zone", "label", "mode", "source", "reason", "key", "override",
-                          "override_mode", "next_change", "next_change_at", "next_mode",
-                          "verified", "switching", "faults", "fault_kinds",
-                          "after_hours_last_night", "updated"}
+    assert set(state) == {
+        "zone",
+        "label",
+        "mode",
+        "source",
+        "reason",
+        "key",
+        "override",
+        "override_mode",
+        "next_change",
+        "next_change_at",
+        "next_mode",
+        "verified",
+        "switching",
+        "faults",
+        "fault_kinds",
+        "after_hours_last_night",
+        "updated",
+    }
     assert state["next_change_at"] == "2026-03-02T08:00:00+01:00"
     assert state["next_mode"] == "day"
     message = watcher.last(T.state("main"))
@@ -258,10 +283,18 @@ def test_after_hours_calls_of_last_night(mock_factory, data_dir, broker, watcher
     berlin = ZoneInfo("Europe/Berlin")
 
     def call(day, hour, answered):
-        return CallRecord(started_at=datetime(2026, 2, day, hour, 5, tzinfo=berlin)
-                          .astimezone(timezone.utc), duration_s=60, extension="201",
-                          trunk="01", direction="in", answered=answered, ring_s=None,
-                          number=None, fmt="panasonic-kx-ta", raw="-")
+        return CallRecord(
+            started_at=datetime(2026, 2, day, hour, 5, tzinfo=berlin).astimezone(timezone.utc),
+            duration_s=60,
+            extension="201",
+            trunk="01",
+            direction="in",
+            answered=answered,
+            ring_s=None,
+            number=None,
+            fmt="panasonic-kx-ta",
+            raw="-",
+        )
 
     # What the SMDR intake and the controller stored before: Friday's day service, then
     # the weekend's night (one night, Friday's: docs/design.md#after-hours-calls-smdr), three
@@ -269,33 +302,53 @@ def test_after_hours_calls_of_last_night(mock_factory, data_dir, broker, watcher
     with Store(data_dir) as store:
         store.set_applied("main", "day", at=datetime(2026, 2, 27, 8, 0, tzinfo=berlin))
         store.set_applied("main", "night", at=datetime(2026, 2, 27, 18, 0, tzinfo=berlin))
-        for day, hour, answered in ((27, 10, True), (27, 20, True), (28, 11, False),
-                                    (28, 23, None)):
+        for day, hour, answered in (
+            (27, 10, True),
+            (27, 20, True),
+            (28, 11, False),
+            (28, 23, None),
+        ):
             store.add_call("main", call(day, hour, answered))
-    s = Site(mock_factory, data_dir, broker,
-             '[smdr]\nport = "/dev/null"\nformat = "panasonic-kx-ta"\n')
+    s = Site(
+        mock_factory, data_dir, broker, '[smdr]\nport = "/dev/null"\nformat = "panasonic-kx-ta"\n'
+    )
     try:
         comps = watcher.wait_for(T.discovery).json()["components"]
         assert comps["main.after_hours_calls"]["unit_of_measurement"] == "calls"
-        state = watcher.wait_for(T.state("main"),
-                                 lambda m: m.json()["after_hours_last_night"]).json()
+        state = watcher.wait_for(
+            T.state("main"), lambda m: m.json()["after_hours_last_night"]
+        ).json()
         assert state["after_hours_last_night"] == {
-            "night": "2026-02-27", "began": "2026-02-27T18:00:00+01:00",
-            "ended": None, "calls": 3, "answered": 1, "unanswered": 1, "unknown": 1}
+            "night": "2026-02-27",
+            "began": "2026-02-27T18:00:00+01:00",
+            "ended": None,
+            "calls": 3,
+            "answered": 1,
+            "unanswered": 1,
+            "unknown": 1,
+        }
     finally:
         s.close()
 
 
-def test_several_zones_each_with_its_state_and_commands(mock_factory, data_dir, broker,
-                                                        watcher):
+def test_several_zones_each_with_its_state_and_commands(mock_factory, data_dir, broker, watcher):
     from tests.appliance_helpers import contact_toml
 
-    zones = '[[zones]]\nname = "sales"\nlabel = "Sales"\n[[zones]]\nname = "service"\n' \
-            'label = "Service desk"\n'
-    s = Site(mock_factory, data_dir, broker, zones, base=(
-        contact_toml(zone="sales"), contact_toml(name="desk", pin=22, sense_pin=23,
-                                                 zone="service")),
-        wires={17: 24, 22: 23})
+    zones = (
+        '[[zones]]\nname = "sales"\nlabel = "Sales"\n[[zones]]\nname = "service"\n'
+        'label = "Service desk"\n'
+    )
+    s = Site(
+        mock_factory,
+        data_dir,
+        broker,
+        zones,
+        base=(
+            contact_toml(zone="sales"),
+            contact_toml(name="desk", pin=22, sense_pin=23, zone="service"),
+        ),
+        wires={17: 24, 22: 23},
+    )
     try:
         disc = watcher.wait_for(T.discovery).json()
         assert disc["components"]["service.mode"]["name"] == "Service desk mode"
@@ -305,9 +358,9 @@ def test_several_zones_each_with_its_state_and_commands(mock_factory, data_dir, 
         assert watcher.wait_for(T.result("service"), since=since).json()["ok"] is True
         state_of(watcher, since, zone="service", override_mode="day", mode="day")
         assert s.rig.status("sales")["override"] is None
-        status = watcher.wait_for(T.status, lambda m: m.json()["zones"]["service"]["override"],
-                                  since=since).json()
+        status = watcher.wait_for(
+            T.status, lambda m: m.json()["zones"]["service"]["override"], since=since
+        ).json()
         assert status["zones"]["sales"]["mode"] == "night"
     finally:
         s.close()
-

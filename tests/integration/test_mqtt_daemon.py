@@ -25,15 +25,24 @@ KEEPALIVE = 5
 def site_config(tmp_path, broker, **mqtt) -> str:
     """The default wiring (hardware/pinmap.toml) with a [site] and an [mqtt] section."""
     path = tmp_path / "nightswitch.toml"
-    path.write_text((REPO / "hardware" / "pinmap.toml").read_text()
-                    + '\n[site]\nname = "Branch 17"\ntimezone = "Europe/Berlin"\n\n'
-                    + broker.mqtt_toml("branch-017", keepalive=KEEPALIVE, **mqtt))
+    path.write_text(
+        (REPO / "hardware" / "pinmap.toml").read_text()
+        + '\n[site]\nname = "Branch 17"\ntimezone = "Europe/Berlin"\n\n'
+        + broker.mqtt_toml("branch-017", keepalive=KEEPALIVE, **mqtt)
+    )
     return str(path)
 
 
 def start_simulate(tmp_path, broker):
-    proc = spawn("simulate", "--port", "0", "--data", tmp_path / "data",
-                 "--config", site_config(tmp_path, broker))
+    proc = spawn(
+        "simulate",
+        "--port",
+        "0",
+        "--data",
+        tmp_path / "data",
+        "--config",
+        site_config(tmp_path, broker),
+    )
     out = OutputCollector(proc)
     line = out.wait_for("open http://", timeout=60)
     return proc, out, line.split("open ")[1].split("/ ")[0]
@@ -55,9 +64,10 @@ def test_sigkill_of_the_daemon_shows_offline(tmp_path, broker, watcher):
         since = time.monotonic()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        offline = watcher.wait_for(T.availability, lambda m: m.text == "offline",
-                                   since=since, timeout=3 * KEEPALIVE)
-        assert offline.retain is False     # live, from the will
+        offline = watcher.wait_for(
+            T.availability, lambda m: m.text == "offline", since=since, timeout=3 * KEEPALIVE
+        )
+        assert offline.retain is False  # live, from the will
     finally:
         kill(proc, out)
     # a new subscriber (Home Assistant after a restart) reads the retained offline
@@ -73,15 +83,17 @@ def test_a_hung_daemon_shows_offline_after_the_keepalive(tmp_path, broker, watch
     try:
         watcher.wait_for(T.availability, lambda m: m.text == "online", timeout=60)
         since = time.monotonic()
-        os.kill(proc.pid, signal.SIGSTOP)       # the socket stays open, nothing answers
+        os.kill(proc.pid, signal.SIGSTOP)  # the socket stays open, nothing answers
         try:
-            watcher.wait_for(T.availability, lambda m: m.text == "offline", since=since,
-                             timeout=10 * KEEPALIVE)
+            watcher.wait_for(
+                T.availability, lambda m: m.text == "offline", since=since, timeout=10 * KEEPALIVE
+            )
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         # alive again, it reconnects and says online by itself
-        watcher.wait_for(T.availability, lambda m: m.text == "online",
-                         since=time.monotonic(), timeout=60)
+        watcher.wait_for(
+            T.availability, lambda m: m.text == "online", since=time.monotonic(), timeout=60
+        )
     finally:
         kill(proc, out)
 
@@ -97,8 +109,10 @@ def test_a_command_over_mqtt_in_the_daemon_is_in_the_audit(tmp_path, broker, wat
         # the command line's own socket, as `nightswitch` itself talks to the daemon
         audit = daemon_client.request(tmp_path / "data", "GET", "/api/v1/audit?limit=5")
         entries = audit["entries"] if isinstance(audit, dict) else audit
-        assert any(e["source"] == "mqtt" and e["who"] == "mqtt:branch-017"
-                   and e["new_mode"] == "day" for e in entries), entries
+        assert any(
+            e["source"] == "mqtt" and e["who"] == "mqtt:branch-017" and e["new_mode"] == "day"
+            for e in entries
+        ), entries
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

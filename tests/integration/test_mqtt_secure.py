@@ -19,8 +19,12 @@ from tests.appliance_helpers import build_rig, config, contact_toml, panel_toml,
 from tests.mqtt_helpers import SHIPPED_ACL, Mosquitto, Watcher, make_certificates
 from tests.unit.test_mqtt_discovery import check_device_discovery
 
-ACCOUNTS = {"branch-017": "pw-017-secret", "branch-018": "pw-018-secret",
-            "homeassistant": "pw-ha", "fleet": "pw-fleet"}
+ACCOUNTS = {
+    "branch-017": "pw-017-secret",
+    "branch-018": "pw-018-secret",
+    "homeassistant": "pw-ha",
+    "fleet": "pw-fleet",
+}
 T17 = Topics("nightswitch", "branch-017")
 T18 = Topics("nightswitch", "branch-018")
 
@@ -43,8 +47,9 @@ def test_tls_with_a_password(mock_factory, data_dir, tmp_path, certs):
     broker = Mosquitto(tmp_path / "b", certs=certs, accounts=ACCOUNTS).start()
     pw = tmp_path / "mqtt-password"
     pw.write_text("pw-017-secret\n")
-    rig, bridge = start_site(mock_factory, data_dir, broker, username="branch-017",
-                             password_file=str(pw))
+    rig, bridge = start_site(
+        mock_factory, data_dir, broker, username="branch-017", password_file=str(pw)
+    )
     watcher = Watcher(broker, user="homeassistant", password="pw-ha").start()
     try:
         assert broker.url.startswith("mqtts://")
@@ -64,9 +69,13 @@ def test_tls_with_a_password(mock_factory, data_dir, tmp_path, certs):
 
 def test_tls_with_a_client_certificate(mock_factory, data_dir, tmp_path, certs):
     broker = Mosquitto(tmp_path / "b", certs=certs, client_certs=True).start()
-    rig, bridge = start_site(mock_factory, data_dir, broker,
-                             cert_file=str(certs["client.crt"]),
-                             key_file=str(certs["client.key"]))
+    rig, bridge = start_site(
+        mock_factory,
+        data_dir,
+        broker,
+        cert_file=str(certs["client.crt"]),
+        key_file=str(certs["client.key"]),
+    )
     watcher = Watcher(broker).start()
     try:
         check_device_discovery(watcher.wait_for(T17.discovery).json())
@@ -78,20 +87,23 @@ def test_tls_with_a_client_certificate(mock_factory, data_dir, tmp_path, certs):
         broker.kill()
 
 
-def test_a_wrong_password_is_reported_and_the_appliance_runs_on(mock_factory, data_dir,
-                                                                tmp_path, certs, caplog):
+def test_a_wrong_password_is_reported_and_the_appliance_runs_on(
+    mock_factory, data_dir, tmp_path, certs, caplog
+):
     broker = Mosquitto(tmp_path / "b", certs=certs, accounts=ACCOUNTS).start()
     caplog.set_level(logging.WARNING, logger="appliance.outputs.mqtt.client")
-    rig, bridge = start_site(mock_factory, data_dir, broker, username="branch-017",
-                             password="wrong")
+    rig, bridge = start_site(
+        mock_factory, data_dir, broker, username="branch-017", password="wrong"
+    )
     try:
-        wait_until(lambda: "refused the connection: Not authorized" in caplog.text, 20,
-                   message=caplog.text)
+        wait_until(
+            lambda: "refused the connection: Not authorized" in caplog.text, 20, message=caplog.text
+        )
         assert not bridge.connected.is_set()
         rig.turn_key("day")
         rig.settle_key()
         wait_until(lambda: rig.status()["mode"] == "day", 10)
-        time.sleep(2.5)    # a few retries later: still one line, not one per retry
+        time.sleep(2.5)  # a few retries later: still one line, not one per retry
         assert caplog.text.count("refused the connection") == 1
     finally:
         bridge.stop()
@@ -103,8 +115,9 @@ def test_a_wrong_password_is_reported_and_the_appliance_runs_on(mock_factory, da
 # (Client._ssl_wrap_socket); CPython frees it as soon as paho drops the exception, with a
 # ResourceWarning. Nothing is kept open: the broker's log shows each attempt closed.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_broker_certificate_from_another_ca_is_refused(mock_factory, data_dir, tmp_path,
-                                                         certs, caplog):
+def test_a_broker_certificate_from_another_ca_is_refused(
+    mock_factory, data_dir, tmp_path, certs, caplog
+):
     other = make_certificates(tmp_path / "other-ca")
     broker = Mosquitto(tmp_path / "b", certs=certs).start()
     caplog.set_level(logging.WARNING, logger="appliance.outputs.mqtt.client")
@@ -124,28 +137,37 @@ def test_an_unreadable_ca_file_is_one_clear_error(tmp_path, certs):
 
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
-    settings = MqttSettings(host="127.0.0.1", port=8883, tls=True, site_id="x",
-                            ca_file=str(junk))
+    settings = MqttSettings(host="127.0.0.1", port=8883, tls=True, site_id="x", ca_file=str(junk))
     with pytest.raises(NightswitchError, match="mqtt: cannot load the TLS files"):
         make_client(settings, client_id="x")
 
 
 # -- the shipped ACL ------------------------------------------------------------------------------
 
+
 def acl_broker(tmp_path):
-    return Mosquitto(tmp_path / "acl-broker", accounts=ACCOUNTS,
-                     acl=SHIPPED_ACL.read_text()).start()
+    return Mosquitto(
+        tmp_path / "acl-broker", accounts=ACCOUNTS, acl=SHIPPED_ACL.read_text()
+    ).start()
 
 
 def test_under_the_shipped_acl_a_site_cannot_write_another_sites_topics(
-        mock_factory, data_dir, tmp_path):
+    mock_factory, data_dir, tmp_path
+):
     broker = acl_broker(tmp_path)
-    rig, bridge = start_site(mock_factory, data_dir, broker, username="branch-017",
-                             password="pw-017-secret")
-    ha = Watcher(broker, ["nightswitch/#", "homeassistant/#"], user="homeassistant",
-                 password="pw-ha").start()
-    intruder = Watcher(broker, ["nightswitch/#"], user="branch-018",
-                       password="pw-018-secret", client_id="branch-018-test").start()
+    rig, bridge = start_site(
+        mock_factory, data_dir, broker, username="branch-017", password="pw-017-secret"
+    )
+    ha = Watcher(
+        broker, ["nightswitch/#", "homeassistant/#"], user="homeassistant", password="pw-ha"
+    ).start()
+    intruder = Watcher(
+        broker,
+        ["nightswitch/#"],
+        user="branch-018",
+        password="pw-018-secret",
+        client_id="branch-018-test",
+    ).start()
     try:
         ha.wait_for(T17.availability, lambda m: m.text == "online")
         ha.wait_for(T17.status)
@@ -157,14 +179,18 @@ def test_under_the_shipped_acl_a_site_cannot_write_another_sites_topics(
         intruder.publish(T17.availability, "offline", retain=True)
         intruder.publish(T17.status, {"site": "branch-017", "forged": True}, retain=True)
         intruder.publish(T17.discovery, {"forged": True}, retain=True)
-        intruder.publish("nightswitch/fleet/closures", {"version": 99, "closures": []},
-                         retain=True)
+        intruder.publish("nightswitch/fleet/closures", {"version": 99, "closures": []}, retain=True)
         # its own topics are allowed (the positive control: the ACL is not just closed)
         intruder.publish(T18.status, {"site": "branch-018"}, retain=True)
         ha.wait_for(T18.status, since=since)
         time.sleep(1.0)
-        for topic in (T17.command("main"), T17.availability, T17.status, T17.discovery,
-                      "nightswitch/fleet/closures"):
+        for topic in (
+            T17.command("main"),
+            T17.availability,
+            T17.status,
+            T17.discovery,
+            "nightswitch/fleet/closures",
+        ):
             assert ha.on(topic, since) == [], f"the broker let branch-018 write {topic}"
         assert rig.store.audit_count() == audit_before
         assert rig.status()["override"] is None
@@ -185,8 +211,9 @@ def test_under_the_shipped_acl_a_site_cannot_write_another_sites_topics(
 
 def test_under_the_shipped_acl_the_fleet_account_publishes_closures(tmp_path):
     broker = acl_broker(tmp_path)
-    site = Watcher(broker, ["nightswitch/fleet/closures"], user="branch-017",
-                   password="pw-017-secret").start()
+    site = Watcher(
+        broker, ["nightswitch/fleet/closures"], user="branch-017", password="pw-017-secret"
+    ).start()
     fleet = Watcher(broker, ["nightswitch/+/status"], user="fleet", password="pw-fleet").start()
     try:
         fleet.publish("nightswitch/fleet/closures", {"version": 1, "closures": []}, retain=True)

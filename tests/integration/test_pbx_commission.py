@@ -19,7 +19,7 @@ def test_the_whole_dialogue_and_the_original_mode_restored():
         sim.model.set_mode("night", by="console")
         ok, report = run(profile, sim.port_path)
         assert ok, report
-        assert sim.model.mode == "night"                 # put back as it was
+        assert sim.model.mode == "night"  # put back as it was
         assert [c.new for c in sim.model.history][1:] == ["day", "night", "night2", "night"]
     assert "the PBX reports mode night" in report
     assert "switched to night2 (night2), read back night2" in report
@@ -73,8 +73,13 @@ def test_a_pbx_that_does_not_follow_is_reported_and_put_back():
     profile = fast(profiles()["mitel-3300"])
     with PbxSimulator(profile) as sim:
         # The PBX answers the command but a power cut puts it straight back.
-        sim.model.subscribe(lambda change: change.new == "night2" and change.by == "serial"
-                            and sim.model.set_mode("day", by="power"))
+        sim.model.subscribe(
+            lambda change: (
+                change.new == "night2"
+                and change.by == "serial"
+                and sim.model.set_mode("day", by="power")
+            )
+        )
         ok, report = run(profile, sim.port_path)
         assert sim.model.mode == "day"
     assert not ok

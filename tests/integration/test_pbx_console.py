@@ -37,9 +37,15 @@ def console(args, env_extra=None):
     """Start ``nightswitch console`` with a pty as its terminal; returns (proc, master)."""
     master, slave = pty.openpty()
     env = dict(os.environ, **(env_extra or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "console", *args], cwd=ROOT,
-                            stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "console", *args],
+        cwd=ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
     os.close(slave)
     return proc, master
 
@@ -54,14 +60,16 @@ def finish(proc, master) -> int:
 def test_a_console_session_talks_to_the_pbx_and_is_audited(tmp_path):
     data = tmp_path / "data"
     with PbxSimulator(profiles()["mitel-3300"]) as sim:
-        proc, master = console(["--profile", "mitel-3300", "--port", sim.port_path,
-                                "--data", str(data)], {"SUDO_USER": "installer-jo"})
+        proc, master = console(
+            ["--profile", "mitel-3300", "--port", sim.port_path, "--data", str(data)],
+            {"SUDO_USER": "installer-jo"},
+        )
         banner = read_until(master, b"audit log")
         assert b"9600 8N1" in banner and b"Ctrl+]" in banner
         os.write(master, b"CP SERVICE NIGHT1\r")
         assert b"SYSTEM STATUS CHANGED TO NIGHT1" in read_until(master, b"TO NIGHT1")
         assert sim.model.mode == "night"
-        os.write(master, b"\x1d")                 # Ctrl+] quits
+        os.write(master, b"\x1d")  # Ctrl+] quits
         read_until(master, b"console closed")
         assert finish(proc, master) == 0
     store = Store(data)
@@ -106,35 +114,71 @@ port = "{sim.port_path}"
         store.close()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--profile", "mitel-3300"], "--port: is required with --profile"),
-    (["--port", "/dev/ttyUSB0"], "--profile: is required with --port"),
-    (["--profile", "mitel-3300", "--port", "/dev/x", "--actuator", "a"],
-     "give either --actuator or --profile"),
-    (["--profile", "mitel-3300", "--port", "/dev/x", "--baud", "7"], "--baud: 7 is not allowed"),
-    (["--profile", "nope", "--port", "/dev/x"], "'nope' is not a known PBX profile"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--profile", "mitel-3300"], "--port: is required with --profile"),
+        (["--port", "/dev/ttyUSB0"], "--profile: is required with --port"),
+        (
+            ["--profile", "mitel-3300", "--port", "/dev/x", "--actuator", "a"],
+            "give either --actuator or --profile",
+        ),
+        (
+            ["--profile", "mitel-3300", "--port", "/dev/x", "--baud", "7"],
+            "--baud: 7 is not allowed",
+        ),
+        (["--profile", "nope", "--port", "/dev/x"], "'nope' is not a known PBX profile"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(args, message, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "appliance", "console", *args, "--data",
-                           str(tmp_path)], cwd=ROOT, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance", "console", *args, "--data", str(tmp_path)],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_without_a_terminal_it_says_so(tmp_path):
     with PbxSimulator(profiles()["mitel-3300"]) as sim:
-        done = subprocess.run([sys.executable, "-m", "appliance", "console", "--profile",
-                               "mitel-3300", "--port", sim.port_path, "--data", str(tmp_path)],
-                              cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "console",
+                "--profile",
+                "mitel-3300",
+                "--port",
+                sim.port_path,
+                "--data",
+                str(tmp_path),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert done.returncode == 1
     assert "console needs a terminal on stdin" in done.stderr
 
 
 def test_a_missing_port_is_a_one_line_error(tmp_path):
-    proc, master = console(["--profile", "mitel-3300", "--port", str(tmp_path / "ttyUSB7"),
-                            "--data", str(tmp_path / "data")])
+    proc, master = console(
+        [
+            "--profile",
+            "mitel-3300",
+            "--port",
+            str(tmp_path / "ttyUSB7"),
+            "--data",
+            str(tmp_path / "data"),
+        ]
+    )
     out = read_until(master, b"\n", timeout=10)
     assert finish(proc, master) == 1
     assert b"nightswitch: error: cannot open" in out and b"ttyUSB7" in out

@@ -18,15 +18,14 @@ from tests.fixtures.pbx.simhelp import fast
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "hardware" / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
-METHOD_OF = {"serial": "serial", "keypad": "keypad", "pulse": "toggle_key",
-             "contact": "contact"}
-FAST_KEYS = {"press_ms": 50, "gap_ms": 50, "offhook_ms": 350, "pause_ms": 50,
-             "hangup_ms": 30}
+METHOD_OF = {"serial": "serial", "keypad": "keypad", "pulse": "toggle_key", "contact": "contact"}
+FAST_KEYS = {"press_ms": 50, "gap_ms": 50, "offhook_ms": 350, "pause_ms": 50, "hangup_ms": 30}
 
 
 def profile_named_in(path: Path) -> str:
-    return re.search(r"Profile: appliance/pbx/profiles/([a-z0-9-]+)\.toml",
-                     path.read_text()).group(1)
+    return re.search(r"Profile: appliance/pbx/profiles/([a-z0-9-]+)\.toml", path.read_text()).group(
+        1
+    )
 
 
 def test_one_example_per_shipped_profile():
@@ -60,15 +59,17 @@ def test_example_switches_the_simulated_pbx(name, mock_factory):
     config = load_config(EXAMPLES / f"{name}.toml")
     profile = load_profiles(None)[name]
     model = PbxModel.from_profile(profile)
-    specs = [dict(spec, **FAST_KEYS) if spec["type"] == "keypad" else spec
-             for spec in config.actuators]
+    specs = [
+        dict(spec, **FAST_KEYS) if spec["type"] == "keypad" else spec for spec in config.actuators
+    ]
     sim = None
     if profile.has_serial:
         sim = PbxSimulator(fast(profile), model=model).start()
         specs = [dict(spec, port=sim.port_path) for spec in specs]
     side = PinSidePbx(mock_factory, specs, model).start()
-    actuators = [build_actuator(spec, pin_factory=mock_factory, profiles_dir=None)
-                 for spec in specs]
+    actuators = [
+        build_actuator(spec, pin_factory=mock_factory, profiles_dir=None) for spec in specs
+    ]
     try:
         for mode in ("night", "day", "night"):
             for actuator in actuators:

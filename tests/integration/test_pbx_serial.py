@@ -23,10 +23,10 @@ def test_every_serial_profile_is_covered():
 def rig(request):
     """A fast-failing copy of the profile, its simulator, and an actuator on it."""
     profile = fast(profiles()[request.param])
-    sim = PbxSimulator(profile, password=PASSWORD if profile.serial.needs_password else "",
-                       seed=7).start()
-    actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                 profiles={profile.name: profile})
+    sim = PbxSimulator(
+        profile, password=PASSWORD if profile.serial.needs_password else "", seed=7
+    ).start()
+    actuator = serial_port.build(spec_for(profile, sim.port_path), profiles={profile.name: profile})
     yield profile, sim, actuator
     actuator.close()
     sim.close()
@@ -40,7 +40,7 @@ def test_every_mode_is_set_and_read_back(rig):
         assert actuator.read_back() == mode
     assert [c.by for c in sim.model.history] == ["serial"] * len(profile.serial.commands)
     if profile.serial.logout:
-        assert not sim.terminal.logged_in          # each operation logged out
+        assert not sim.terminal.logged_in  # each operation logged out
 
 
 def test_a_mode_changed_behind_our_back_is_read_back(rig):
@@ -50,12 +50,15 @@ def test_a_mode_changed_behind_our_back_is_read_back(rig):
     assert actuator.read_back() == "night"
 
 
-@pytest.mark.parametrize("fault,words", [
-    ("silence", ("received nothing",)),
-    # Line noise is quoted where the terminal's state is looked for, else a timeout.
-    ("garbage", ("no answer within", "the terminal answered")),
-    ("slow", ("no answer within", "received nothing")),
-])
+@pytest.mark.parametrize(
+    "fault,words",
+    [
+        ("silence", ("received nothing",)),
+        # Line noise is quoted where the terminal's state is looked for, else a timeout.
+        ("garbage", ("no answer within", "the terminal answered")),
+        ("slow", ("no answer within", "received nothing")),
+    ],
+)
 def test_fault_then_recovery(rig, fault, words):
     profile, sim, actuator = rig
     actuator.apply("day")
@@ -117,10 +120,11 @@ def test_dropped_port_vanishes_and_comes_back(rig):
 
 def test_a_drop_with_a_time_comes_back_by_itself(rig):
     profile, sim, actuator = rig
-    sim.inject("drop", seconds=2.0)          # long enough that a stalled test still sees it
+    sim.inject("drop", seconds=2.0)  # long enough that a stalled test still sees it
     with pytest.raises(ActuatorError):
         actuator.read_back()
     from tests.appliance_helpers import wait_until
+
     assert wait_until(lambda: sim.device is not None, timeout=6.0)
     assert actuator.read_back() == "day"
 
@@ -129,7 +133,7 @@ def test_power_cut_back_in_another_mode_is_seen_by_read_back(rig):
     profile, sim, actuator = rig
     actuator.apply("day")
     sim.inject("power_cut", mode="night")
-    assert actuator.read_back() == "night"          # the controller sees the drift
+    assert actuator.read_back() == "night"  # the controller sees the drift
     actuator.apply("day")
     assert actuator.read_back() == "day"
 
@@ -157,15 +161,17 @@ def test_while_the_power_is_off_the_port_is_silent(rig):
 def test_wrong_port_speed_gets_line_noise():
     profile = fast(profiles()["mitel-3300"], step_s=1.0)
     with PbxSimulator(profile, baud=1200, seed=3) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         with pytest.raises(ActuatorError) as caught:
             actuator.apply("night")
         assert "no answer within" in str(caught.value)
         assert sim.model.mode == "day"
-        right = serial_port.build(spec_for(profile, sim.port_path,
-                                           settings={"baudrate": 1200}),
-                                  profiles={profile.name: profile})
+        right = serial_port.build(
+            spec_for(profile, sim.port_path, settings={"baudrate": 1200}),
+            profiles={profile.name: profile},
+        )
         right.apply("night")
         assert sim.model.mode == "night"
 
@@ -175,8 +181,9 @@ def test_a_shared_model_with_the_pin_side(mock_factory):
     profile = fast(profiles()["mitel-3300"])
     model = PbxModel.from_profile(profile)
     with PbxSimulator(profile, model=model) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         model.set_mode("night2", by="keypad")
         assert actuator.read_back() == "night2"
 
@@ -186,7 +193,8 @@ def test_a_profile_mode_we_do_not_map_is_reported_by_its_own_name():
     with PbxSimulator(profile) as sim:
         actuator = serial_port.build(
             spec_for(profile, sim.port_path, modes={"day": "day", "night": "night"}),
-            profiles={profile.name: profile})
+            profiles={profile.name: profile},
+        )
         sim.model.set_mode("night2", by="console")
         assert actuator.read_back() == "night2"
         assert "night2" not in actuator.modes
@@ -196,8 +204,9 @@ def test_the_password_never_reaches_the_log(caplog):
     profile = fast(profiles()["mitel-3300-login"])
     caplog.set_level(logging.DEBUG)
     with PbxSimulator(profile, password=PASSWORD) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         actuator.apply("night")
         sim.inject("wrong_password")
         with pytest.raises(ActuatorError) as caught:
@@ -210,11 +219,13 @@ def test_the_password_never_reaches_the_log(caplog):
 def test_retries_on_a_fresh_port_recover_from_one_lost_answer():
     profile = fast(profiles()["mitel-3300"], retries=1)
     with PbxSimulator(profile) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         sim.inject("silence")
         import threading
-        threading.Timer(0.2, sim.clear).start()    # the PBX wakes up during attempt 1
+
+        threading.Timer(0.2, sim.clear).start()  # the PBX wakes up during attempt 1
         actuator.apply("night")
         assert sim.model.mode == "night"
 
@@ -231,8 +242,9 @@ class TerminalServer:
 
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.serial = serial.serial_for_url(device, do_not_open=False, baudrate=baudrate,
-                                            timeout=0.02)
+        self.serial = serial.serial_for_url(
+            device, do_not_open=False, baudrate=baudrate, timeout=0.02
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -272,7 +284,8 @@ def test_a_pbx_behind_a_terminal_server_over_socket_url():
         try:
             actuator = serial_port.build(
                 spec_for(profile, f"socket://127.0.0.1:{server.port}"),
-                profiles={profile.name: profile})
+                profiles={profile.name: profile},
+            )
             actuator.apply("night")
             assert sim.model.mode == "night" and actuator.read_back() == "night"
         finally:
@@ -284,13 +297,13 @@ def test_a_spy_url_logs_the_traffic_for_field_debugging(tmp_path):
     log = tmp_path / "pbx-port.log"
     with PbxSimulator(profile) as sim:
         actuator = serial_port.build(
-            spec_for(profile, f"spy://{sim.port_path}?file={log}"),
-            profiles={profile.name: profile})
+            spec_for(profile, f"spy://{sim.port_path}?file={log}"), profiles={profile.name: profile}
+        )
         actuator.apply("night")
         assert sim.model.mode == "night"
-    text = log.read_text()            # a hex dump: 16 bytes per line, text at the right
-    assert "TX   0000  43 50 20 53 45 52 56 49" in text        # "CP SERVI..."
-    assert "ATUS IS NIGHT1" in text                           # the read-back's answer
+    text = log.read_text()  # a hex dump: 16 bytes per line, text at the right
+    assert "TX   0000  43 50 20 53 45 52 56 49" in text  # "CP SERVI..."
+    assert "ATUS IS NIGHT1" in text  # the read-back's answer
 
 
 def test_a_console_session_and_the_daemon_take_turns():
@@ -300,8 +313,9 @@ def test_a_console_session_and_the_daemon_take_turns():
 
     profile = fast(profiles()["mitel-3300"])
     with PbxSimulator(profile) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         console = serial.serial_for_url(sim.port_path, do_not_open=False, exclusive=True)
         try:
             with pytest.raises(ActuatorError, match="Could not exclusively lock port"):
@@ -317,11 +331,23 @@ def test_simulate_points_serial_actuators_at_simulated_pbxs(mock_factory):
     from appliance.actuators import build_actuator
     from appliance.sim import PinSidePbx, simulate_serial_ports
 
-    contact = {"name": "night-service", "type": "contact", "zone": "main", "role": "fallback",
-               "pin": 17, "modes": {"day": "open", "night": "closed"}}
-    serial_table = {"name": "maintenance-port", "type": "serial", "zone": "main",
-                    "role": "primary", "profile": "mitel-3300", "port": "/dev/ttyAMA0",
-                    "settings": {"baudrate": 19200}}
+    contact = {
+        "name": "night-service",
+        "type": "contact",
+        "zone": "main",
+        "role": "fallback",
+        "pin": 17,
+        "modes": {"day": "open", "night": "closed"},
+    }
+    serial_table = {
+        "name": "maintenance-port",
+        "type": "serial",
+        "zone": "main",
+        "role": "primary",
+        "profile": "mitel-3300",
+        "port": "/dev/ttyAMA0",
+        "settings": {"baudrate": 19200},
+    }
     model = PbxModel()
     tables, sims = simulate_serial_ports([serial_table, contact], model)
     side = PinSidePbx(mock_factory, tables, model).start()
@@ -346,22 +372,32 @@ def test_multi_step_dialogues_and_an_error_answer():
 
     profile = load_profiles(HERE / "extra")["two-step"]
     with PbxSimulator(profile) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         actuator.apply("night")
         assert sim.model.mode == "night" and actuator.read_back() == "night"
         actuator.apply("day")
         assert actuator.read_back() == "day"
-        sim.inject("power_cut")                  # this fixture comes back in night
+        sim.inject("power_cut")  # this fixture comes back in night
         assert actuator.read_back() == "night"
         # A PBX that answers "?SYNTAX": a refusal, reported at once, not a timeout.
         broken = profile.serial.commands["day"][0]
         from dataclasses import replace
-        bad = replace(profile, methods={**profile.methods, "serial": replace(
-            profile.serial, commands={**profile.serial.commands,
-                                      "day": (replace(broken, send="SET DAI"),)})})
+
+        bad = replace(
+            profile,
+            methods={
+                **profile.methods,
+                "serial": replace(
+                    profile.serial,
+                    commands={**profile.serial.commands, "day": (replace(broken, send="SET DAI"),)},
+                ),
+            },
+        )
         wrong = serial_port.build(spec_for(bad, sim.port_path), profiles={bad.name: bad})
         with pytest.raises(ActuatorError) as caught:
             wrong.apply("day")
-        assert "the PBX did not understand the command (the PBX said '?SYNTAX')" in \
-            str(caught.value)
+        assert "the PBX did not understand the command (the PBX said '?SYNTAX')" in str(
+            caught.value
+        )

@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 class SimProcess:
     def __init__(self, *args):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "pbx-sim", *args], cwd=ROOT,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [sys.executable, "-m", "appliance", "pbx-sim", *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -82,7 +87,7 @@ def test_an_installer_session():
         sim.wait_for("faults cleared")
         assert actuator.read_back() == "night2"
         sim.send("powercut")
-        sim.wait_for("power cut: back on in night2")        # Mitel: retains its mode
+        sim.wait_for("power cut: back on in night2")  # Mitel: retains its mode
         sim.send("fault wrong_password")
         sim.wait_for("no login with a password")
         sim.send("frobnicate")
@@ -97,8 +102,10 @@ def test_smdr_output_on_a_second_pty():
     sim = SimProcess("--profile", "samsung-dcs", "--smdr-every", "0.1")
     try:
         sim.wait_for("no maintenance port")
-        path = sim.wait_for(r"SMDR output at /dev/pts/\d+ \(format samsung-dcs.*stable path "
-                            r"(\S+)\)").group(1)
+        path = sim.wait_for(
+            r"SMDR output at /dev/pts/\d+ \(format samsung-dcs.*stable path "
+            r"(\S+)\)"
+        ).group(1)
         with serial.serial_for_url(path, do_not_open=False, timeout=2.0) as port:
             line = port.readline()
         assert line.endswith(b"\r\n") and len(line.strip()) > 10
@@ -109,9 +116,14 @@ def test_smdr_output_on_a_second_pty():
 
 
 def test_it_keeps_running_without_stdin_until_terminated():
-    proc = subprocess.Popen([sys.executable, "-m", "appliance", "pbx-sim", "--profile",
-                             "mitel-3300"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance", "pbx-sim", "--profile", "mitel-3300"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "pbx-sim: mitel-3300" in proc.stdout.readline()
         time.sleep(0.3)
@@ -123,18 +135,27 @@ def test_it_keeps_running_without_stdin_until_terminated():
         proc.stderr.close()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--profile", "mitel"], "--profile: 'mitel' is not a known PBX profile"),
-    (["--profile", "mitel-3300", "--baud", "9601"], "--baud: 9601 is not allowed"),
-    (["--profile", "mitel-3300", "--mode", "lunch"], "--mode: 'lunch' is not one of"),
-    (["--profile", "mitel-3300", "--fault", "fire"], "--fault: 'fire' is not allowed"),
-    (["--profile", "mitel-3300", "--smdr-every", "0"], "--smdr-every: 0 is not allowed"),
-    (["--profile", "mitel-3300", "--timezone", "Mars/Base"], "--timezone: 'Mars/Base'"),
-    (["--profile", "generic-contact"], "there is nothing to simulate on a serial port"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--profile", "mitel"], "--profile: 'mitel' is not a known PBX profile"),
+        (["--profile", "mitel-3300", "--baud", "9601"], "--baud: 9601 is not allowed"),
+        (["--profile", "mitel-3300", "--mode", "lunch"], "--mode: 'lunch' is not one of"),
+        (["--profile", "mitel-3300", "--fault", "fire"], "--fault: 'fire' is not allowed"),
+        (["--profile", "mitel-3300", "--smdr-every", "0"], "--smdr-every: 0 is not allowed"),
+        (["--profile", "mitel-3300", "--timezone", "Mars/Base"], "--timezone: 'Mars/Base'"),
+        (["--profile", "generic-contact"], "there is nothing to simulate on a serial port"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(args, message):
-    done = subprocess.run([sys.executable, "-m", "appliance", "pbx-sim", *args], cwd=ROOT,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "appliance", "pbx-sim", *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode in (1, 2)
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -145,8 +166,9 @@ def test_terminal_states_and_the_cut_from_stdin():
     """An installer rehearses the states a real terminal is found in."""
     from tests.fixtures.pbx.simhelp import PASSWORD, SITE_DIR
 
-    sim = SimProcess("--profile", "mitel-3300-login", "--profiles-dir", str(SITE_DIR),
-                     "--password", PASSWORD)
+    sim = SimProcess(
+        "--profile", "mitel-3300-login", "--profiles-dir", str(SITE_DIR), "--password", PASSWORD
+    )
     try:
         link = sim.wait_for(r"maintenance port at /dev/pts/\d+ .*stable path (\S+)\)").group(1)
         sim.wait_for("terminal at login")
@@ -156,7 +178,7 @@ def test_terminal_states_and_the_cut_from_stdin():
         sim.wait_for(r"terminal at logged_in, 'CP SERV' typed")
         assert actuator.read_back() == "day"
         sim.send("status")
-        sim.wait_for(r"terminal at login$")             # logged out again afterwards
+        sim.wait_for(r"terminal at login$")  # logged out again afterwards
         sim.send("fault cut")
         sim.wait_for("fault cut on")
         with pytest.raises(ActuatorError, match="the PBX may still be logged in"):
@@ -167,7 +189,8 @@ def test_terminal_states_and_the_cut_from_stdin():
         actuator.apply("night")
         sim.wait_for(r"mode day -> night \(by serial\)")
         sim.send("terminal upstairs")
-        sim.wait_for("'upstairs' is not a place this terminal has; use one of login, "
-                     "password, logged_in")
+        sim.wait_for(
+            "'upstairs' is not a place this terminal has; use one of login, password, logged_in"
+        )
     finally:
         assert sim.stop() == 0

@@ -25,8 +25,7 @@ LOGIN_PROFILES = ["mitel-3300-login", "mitel-3300-states"]
 def rig(request):
     profile = fast(profiles()[request.param], step_s=1.0, operation_s=8.0)
     sim = PbxSimulator(profile, password=PASSWORD, seed=11).start()
-    actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                 profiles={profile.name: profile})
+    actuator = serial_port.build(spec_for(profile, sim.port_path), profiles={profile.name: profile})
     yield profile, sim, actuator
     actuator.close()
     sim.close()
@@ -50,7 +49,7 @@ def test_from_the_login_prompt_after_a_refusal(rig):
 @pytest.mark.parametrize("pending", ["", "s3c"])
 def test_from_the_password_prompt(rig, pending):
     profile, sim, actuator = rig
-    sim.put_terminal("password", pending=pending)      # a login cut after the user name
+    sim.put_terminal("password", pending=pending)  # a login cut after the user name
     actuator.apply("night")
     assert sim.model.mode == "night"
     # The wake-up line ends that half-done login (an empty or partial password): one
@@ -68,8 +67,9 @@ def test_a_login_prompt_silent_to_blank_lines_goes_through_the_password_prompt()
     serial = replace(profile.serial, sim=replace(profile.serial.sim, blank_login="ignored"))
     profile = replace(profile, methods={**profile.methods, "serial": serial})
     with PbxSimulator(profile, password=PASSWORD) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         actuator.apply("night")
         assert sim.model.mode == "night"
         assert actuator.link.last_path == ["password", "login"]
@@ -82,9 +82,9 @@ def test_from_a_session_left_logged_in_with_half_a_line(rig):
     assert actuator.read_back() == "day"
     path = actuator.link.last_path
     if profile.serial.terminal.declared:
-        assert path == ["logged_in"]                 # then = "command": used as it is
+        assert path == ["logged_in"]  # then = "command": used as it is
     else:
-        assert path == ["logged_in", "login"]        # then = "logout": proved afresh
+        assert path == ["logged_in", "login"]  # then = "logout": proved afresh
     assert "unknown: CP SERV" in sim.terminal.events
     assert refusals(sim) == 0
 
@@ -95,8 +95,9 @@ def test_logged_in_and_silent_to_a_blank_line():
     profile = fast(profiles()["mitel-3300-login"], step_s=1.0, operation_s=8.0)
     assert not profile.serial.sim.reprompt
     with PbxSimulator(profile, password=PASSWORD) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         sim.put_terminal("logged_in")
         actuator.apply("night2")
         assert sim.model.mode == "night2"
@@ -115,11 +116,12 @@ def test_a_cut_in_the_middle_of_a_command_then_the_next_attempt(rig):
     # It says what happened, and not "is the PBX on": the PBX answered the login.
     assert "is the PBX on" not in message
     assert "received nothing more: the PBX answered earlier on this port" in message
-    assert "the PBX may still be logged in: the next attempt finds it and logs it out " \
-           "first" in message
+    assert (
+        "the PBX may still be logged in: the next attempt finds it and logs it out first" in message
+    )
     assert sim.terminal.where == "logged_in" and sim.terminal.session.pending
     sim.clear()
-    actuator.apply("night")                     # no operator needed
+    actuator.apply("night")  # no operator needed
     assert sim.model.mode == "night" and actuator.read_back() == "night"
     assert refusals(sim) == 0
 
@@ -130,12 +132,14 @@ def test_the_old_fixed_login_fails_from_those_states():
     "LOGIN INCORRECT" and the right password is never sent: the wedge the field saw."""
     profile = fast(profiles()["mitel-3300-login"])
     serial = profile.serial
-    old = replace(serial, terminal=None,
-                  errors=tuple(replace(e, during=None) for e in serial.errors))
+    old = replace(
+        serial, terminal=None, errors=tuple(replace(e, during=None) for e in serial.errors)
+    )
     profile = replace(profile, methods={**profile.methods, "serial": old})
     with PbxSimulator(profile, password=PASSWORD) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         sim.put_terminal("login")
         for _ in range(2):
             with pytest.raises(LoginRefused):
@@ -148,33 +152,46 @@ def test_a_prompt_no_state_knows_is_named_with_what_to_do():
     serial = profile.serial
     # This terminal says "?" to anything at its command prompt (LOGOUT too), and its
     # prompt is not the one the profile knows.
-    strange = replace(serial, login=serial.login[:-1] + (replace(
-        serial.login[-1], sample="READY:"),), logout=(), sim=replace(serial.sim, unknown="?"))
+    strange = replace(
+        serial,
+        login=serial.login[:-1] + (replace(serial.login[-1], sample="READY:"),),
+        logout=(),
+        sim=replace(serial.sim, unknown="?"),
+    )
     profile_sim = replace(profile, methods={**profile.methods, "serial": strange})
     with PbxSimulator(profile_sim, password=PASSWORD) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         sim.put_terminal("logged_in", pending="X")
         with pytest.raises(ActuatorError) as caught:
             actuator.read_back()
     message = str(caught.value)
-    assert re.search(r"the terminal answered '\? READY:' to 'LOGOUT', which shows none of the "
-                     r"prompts the profile knows \(logged_in 'MAINT>', password 'Password:', "
-                     r"login '.*login:'\)", message), message
+    assert re.search(
+        r"the terminal answered '\? READY:' to 'LOGOUT', which shows none of the "
+        r"prompts the profile knows \(logged_in 'MAINT>', password 'Password:', "
+        r"login '.*login:'\)",
+        message,
+    ), message
     assert "open `nightswitch console`, press Enter" in message
     assert "log it out (type 'LOGOUT')" in message
 
 
 def test_an_error_pattern_scoped_to_the_wake_stops_the_look():
     profile = fast(profiles()["mitel-3300-states"], step_s=0.5, operation_s=4.0)
-    busy = ErrorPattern(re.compile(r"PORT BUSY"), "busy", "another session holds the port",
-                        "PORT BUSY", ("wake",))
-    serial = replace(profile.serial, errors=profile.serial.errors + (busy,),
-                     sim=replace(profile.serial.sim, unknown="PORT BUSY"))
+    busy = ErrorPattern(
+        re.compile(r"PORT BUSY"), "busy", "another session holds the port", "PORT BUSY", ("wake",)
+    )
+    serial = replace(
+        profile.serial,
+        errors=profile.serial.errors + (busy,),
+        sim=replace(profile.serial.sim, unknown="PORT BUSY"),
+    )
     profile = replace(profile, methods={**profile.methods, "serial": serial})
     with PbxSimulator(profile, password=PASSWORD) as sim:
-        actuator = serial_port.build(spec_for(profile, sim.port_path),
-                                     profiles={profile.name: profile})
+        actuator = serial_port.build(
+            spec_for(profile, sim.port_path), profiles={profile.name: profile}
+        )
         sim.put_terminal("logged_in", pending="X")
         with pytest.raises(ActuatorError, match="another session holds the port"):
             actuator.read_back()

@@ -49,14 +49,14 @@ def settings_for(rate: int, framing: str) -> SerialSettings:
 
 @pytest.mark.parametrize("rate,framing,name", CASES, ids=[f"{r}-{f}-{n}" for r, f, n in CASES])
 def test_detect_finds_the_format_rate_and_framing(rate, framing, name):
-    with SmdrLine(FORMATS[name], settings_for(rate, framing), every=0.1, tz=TZ,
-                  seed=rate) as line:
+    with SmdrLine(FORMATS[name], settings_for(rate, framing), every=0.1, tz=TZ, seed=rate) as line:
         result = detect(line.path, list(FORMATS.values()), tz=TZ, **LISTEN)
         printed = list(line.lines)
     best = result.proposal
     assert best is not None, {r: len(d) for r, d in result.captured.items()}
-    assert (best.fmt, best.rate, best.framing) == (name, rate, framing), \
-        [(r.fmt, r.rate, r.framing, r.read) for r in result.readings if r.calls][:5]
+    assert (best.fmt, best.rate, best.framing) == (name, rate, framing), [
+        (r.fmt, r.rate, r.framing, r.read) for r in result.readings if r.calls
+    ][:5]
     assert best.junk == 0 and best.calls >= 3
     # Formats that print alike are named as ties, for the installer to compare.
     assert {t.fmt for t in result.ties} <= ALIKE.get(name, set())
@@ -71,9 +71,24 @@ def test_detect_finds_the_format_rate_and_framing(rate, framing, name):
 def test_the_command_prints_the_proposal_and_the_config_lines(capsys, tmp_path):
     settings = SerialSettings(baudrate=2400, bytesize=7, parity="even")
     with SmdrLine(FORMATS["panasonic-kx-ta"], settings, every=0.1, tz=TZ, seed=7) as line:
-        code = main(["calls", "detect", "--port", line.path, "--config",
-                     str(tmp_path / "none.toml"), "--tz", "Europe/Berlin", "--seconds", "4",
-                     "--lines", "5", "--rates", "1200,2400"])
+        code = main(
+            [
+                "calls",
+                "detect",
+                "--port",
+                line.path,
+                "--config",
+                str(tmp_path / "none.toml"),
+                "--tz",
+                "Europe/Berlin",
+                "--seconds",
+                "4",
+                "--lines",
+                "5",
+                "--rates",
+                "1200,2400",
+            ]
+        )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "Listening on" in err and "2400 baud:" in err
@@ -87,31 +102,72 @@ def test_the_command_prints_the_proposal_and_the_config_lines(capsys, tmp_path):
 def test_the_command_says_so_when_nothing_reads(capsys, tmp_path):
     settings = SerialSettings(baudrate=9600)
     with SmdrLine(FORMATS["panasonic-kx-ta"], settings, every=None, tz=TZ) as line:
-        code = main(["calls", "detect", "--port", line.path, "--config",
-                     str(tmp_path / "none.toml"), "--tz", "UTC", "--seconds", "1",
-                     "--rates", "9600", "--json"])
+        code = main(
+            [
+                "calls",
+                "detect",
+                "--port",
+                line.path,
+                "--config",
+                str(tmp_path / "none.toml"),
+                "--tz",
+                "UTC",
+                "--seconds",
+                "1",
+                "--rates",
+                "9600",
+                "--json",
+            ]
+        )
     out, _ = capsys.readouterr()
     assert code == 1
     result = json.loads(out)
     assert result["proposal"] is None and result["rates"][0]["bytes"] == 0
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--rates", "1200,1234"], "'1234' is not a rate"),
-    (["--seconds", "0"], "use a number 1 to 600"),
-    (["--lines", "many"], "use a number 1 to 1000"),
-    (["--format", "nope"], "unknown SMDR format 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--rates", "1200,1234"], "'1234' is not a rate"),
+        (["--seconds", "0"], "use a number 1 to 600"),
+        (["--lines", "many"], "use a number 1 to 1000"),
+        (["--format", "nope"], "unknown SMDR format 'nope'"),
+    ],
+)
 def test_bad_options_are_named(capsys, tmp_path, args, words):
-    code = main(["calls", "detect", "--port", "/dev/null", "--config",
-                 str(tmp_path / "none.toml"), "--tz", "UTC", *args])
+    code = main(
+        [
+            "calls",
+            "detect",
+            "--port",
+            "/dev/null",
+            "--config",
+            str(tmp_path / "none.toml"),
+            "--tz",
+            "UTC",
+            *args,
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 2 and words in err and "Traceback" not in err
 
 
 def test_a_port_that_cannot_be_opened_is_reported(capsys, tmp_path):
-    code = main(["calls", "detect", "--port", str(tmp_path / "ttyNONE"), "--config",
-                 str(tmp_path / "none.toml"), "--tz", "UTC", "--seconds", "1",
-                 "--rates", "1200"])
+    code = main(
+        [
+            "calls",
+            "detect",
+            "--port",
+            str(tmp_path / "ttyNONE"),
+            "--config",
+            str(tmp_path / "none.toml"),
+            "--tz",
+            "UTC",
+            "--seconds",
+            "1",
+            "--rates",
+            "1200",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 1 and "cannot listen" in out and "Nothing arrived" in out

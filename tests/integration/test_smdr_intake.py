@@ -32,13 +32,13 @@ class Pty:
 
     def __init__(self):
         self.master, self.slave = pty.openpty()
-        tty.setraw(self.slave)          # no echo, no CR/LF translation, like a raw port
+        tty.setraw(self.slave)  # no echo, no CR/LF translation, like a raw port
         self.path = os.ttyname(self.slave)
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(self.master, view):]
+            view = view[os.write(self.master, view) :]
 
     def close(self) -> None:
         for fd in (self.master, self.slave):
@@ -64,32 +64,44 @@ def store(data_dir):
 
 def recent_call(minutes_ago: int, **fields) -> CallRecord:
     start = (datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)).replace(microsecond=0)
-    values = dict(duration_s=42, extension="201", trunk="701", direction="out",
-                  answered=None, ring_s=None, number="0301234567")
+    values = dict(
+        duration_s=42,
+        extension="201",
+        trunk="701",
+        direction="out",
+        answered=None,
+        ring_s=None,
+        number="0301234567",
+    )
     values.update(fields)
     return CallRecord(start, fmt="samsung-dcs", raw="", **values)
 
 
 def test_lines_from_the_port_end_up_in_sqlite(port, store):
-    calls = [recent_call(30), recent_call(20, direction="in", number="13055553426",
-                                           answered=False, extension=None)]
-    wire = (b"\x0cSMDR REPORT FOR [STA Office] Mar/02/2026 09:00\r\n"
-            b"T EXT AUTH TRK MM/DD STT.TIME DURATION FG DIALED DIGIT ACCOUNT CODE\r\n"
-            + b"".join(SAMSUNG.render(c, TZ).encode() + b"\r\n\x00" for c in calls)
-            + b"!! line noise !!\r\n")
-    with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
-                    **FAST) as intake:
+    calls = [
+        recent_call(30),
+        recent_call(20, direction="in", number="13055553426", answered=False, extension=None),
+    ]
+    wire = (
+        b"\x0cSMDR REPORT FOR [STA Office] Mar/02/2026 09:00\r\n"
+        b"T EXT AUTH TRK MM/DD STT.TIME DURATION FG DIALED DIGIT ACCOUNT CODE\r\n"
+        + b"".join(SAMSUNG.render(c, TZ).encode() + b"\r\n\x00" for c in calls)
+        + b"!! line noise !!\r\n"
+    )
+    with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"), **FAST) as intake:
         assert wait_until(lambda: intake.stats()["connected"])
         port.write(wire)
         assert wait_until(lambda: intake.stats()["lines"] == 5)
     stats = intake.stats()
     assert (stats["calls"], stats["headers"], stats["unparsed"]) == (2, 2, 1)
     assert not intake.running and stats["connected"] is False
-    stored = store.calls("main", calls[0].started_at - timedelta(hours=1),
-                         calls[1].started_at + timedelta(hours=1))
+    stored = store.calls(
+        "main", calls[0].started_at - timedelta(hours=1), calls[1].started_at + timedelta(hours=1)
+    )
     assert [(c["started_at"], c["direction"], c["answered"], c["number"]) for c in stored] == [
         (calls[0].started_at.isoformat(), "out", None, "0301234567"),
-        (calls[1].started_at.isoformat(), "in", False, "13055553426")]
+        (calls[1].started_at.isoformat(), "in", False, "13055553426"),
+    ]
     assert all(c["fmt"] == "samsung-dcs" and c["zone"] == "main" for c in stored)
     assert store.unparsed_count() == 1
     assert store.unparsed()[0]["raw"] == "!! line noise !!"
@@ -103,20 +115,28 @@ def test_routes_give_each_zone_its_own_calls(port, store):
     from appliance.smdr.routing import Route
 
     routes = [Route("sales", extensions=("2*",)), Route("service", trunks=("70[5-9]",))]
-    calls = [recent_call(30, extension="201", trunk="701"),        # sales by extension
-             recent_call(25, extension="301", trunk="706"),        # service by trunk
-             recent_call(20, extension="301", trunk="701"),        # nobody's: main
-             recent_call(15, extension="205", trunk="706")]        # both: first route wins
-    with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
-                    routes=routes, **FAST) as intake:
+    calls = [
+        recent_call(30, extension="201", trunk="701"),  # sales by extension
+        recent_call(25, extension="301", trunk="706"),  # service by trunk
+        recent_call(20, extension="301", trunk="701"),  # nobody's: main
+        recent_call(15, extension="205", trunk="706"),
+    ]  # both: first route wins
+    with SmdrIntake(
+        port.path, SAMSUNG, store, "main", TZ, SystemClock("always"), routes=routes, **FAST
+    ) as intake:
         assert wait_until(lambda: intake.stats()["connected"])
         port.write(b"".join(SAMSUNG.render(c, TZ).encode() + b"\r\n" for c in calls))
         assert wait_until(lambda: intake.stats()["calls"] == 4)
     window = (calls[0].started_at - timedelta(hours=1), calls[-1].started_at + timedelta(hours=1))
-    by_zone = {zone: [(c["extension"], c["trunk"]) for c in store.calls(zone, *window)]
-               for zone in ("main", "sales", "service")}
-    assert by_zone == {"sales": [("201", "701"), ("205", "706")],
-                       "service": [("301", "706")], "main": [("301", "701")]}
+    by_zone = {
+        zone: [(c["extension"], c["trunk"]) for c in store.calls(zone, *window)]
+        for zone in ("main", "sales", "service")
+    }
+    assert by_zone == {
+        "sales": [("201", "701"), ("205", "706")],
+        "service": [("301", "706")],
+        "main": [("301", "701")],
+    }
 
 
 def test_the_port_vanishing_and_coming_back(tmp_path, store):
@@ -152,8 +172,9 @@ def test_the_port_vanishing_and_coming_back(tmp_path, store):
 
 def test_a_megabyte_of_garbage_then_a_good_line(port, store):
     data = os.urandom(1 << 20)
-    intake = SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
-                        unparsed_per_hour=50, **FAST)
+    intake = SmdrIntake(
+        port.path, SAMSUNG, store, "main", TZ, SystemClock("always"), unparsed_per_hour=50, **FAST
+    )
     with intake:
         assert wait_until(lambda: intake.stats()["connected"])
         writer = threading.Thread(target=port.write, args=(data + b"\r\n",))
@@ -169,7 +190,7 @@ def test_a_megabyte_of_garbage_then_a_good_line(port, store):
     assert stats["lines"] > 10_000
     assert stats["unparsed"] + stats["headers"] + stats["calls"] == stats["lines"]
     assert stats["unparsed_not_kept"] == stats["unparsed"] - 50
-    assert stats["hint"] is None   # a call did parse in the end
+    assert stats["hint"] is None  # a call did parse in the end
     # 50 raw lines, then one row saying how many more were counted but not kept
     assert store.unparsed_count() == 51
     summary = store.unparsed(limit=1)[0]
@@ -178,8 +199,7 @@ def test_a_megabyte_of_garbage_then_a_good_line(port, store):
 
 
 def test_the_installer_gets_a_hint_when_nothing_parses(port, store):
-    with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
-                    **FAST) as intake:
+    with SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"), **FAST) as intake:
         assert wait_until(lambda: intake.stats()["connected"])
         port.write(b"".join(b"%d garbage at the wrong baud rate\r\n" % i for i in range(25)))
         assert wait_until(lambda: intake.stats()["unparsed"] == 25)
@@ -187,8 +207,9 @@ def test_the_installer_gets_a_hint_when_nothing_parses(port, store):
 
 
 def test_a_line_without_its_end_is_taken_after_a_quiet_spell(port, store):
-    intake = SmdrIntake(port.path, SAMSUNG, store, "main", TZ, SystemClock("always"),
-                        idle_flush_s=0.3, **FAST)
+    intake = SmdrIntake(
+        port.path, SAMSUNG, store, "main", TZ, SystemClock("always"), idle_flush_s=0.3, **FAST
+    )
     with intake:
         assert wait_until(lambda: intake.stats()["connected"])
         # This PBX sends CR LF *before* each record, so the last one waits for nothing.
@@ -221,22 +242,23 @@ def test_a_missing_port_is_retried_with_a_growing_backoff(store, tmp_path):
             return real_wait(event, timeout)
 
     clock.wait = wait
-    intake = SmdrIntake(str(tmp_path / "no-such-tty"), SAMSUNG, store, "main", TZ, clock,
-                        read_timeout=0.05)
+    intake = SmdrIntake(
+        str(tmp_path / "no-such-tty"), SAMSUNG, store, "main", TZ, clock, read_timeout=0.05
+    )
     intake.start()
     try:
-        attempts = lambda: intake.stats()["open_attempts"]   # noqa: E731
+        attempts = lambda: intake.stats()["open_attempts"]  # noqa: E731
         assert wait_until(lambda: attempts() == 1 and intake.stats()["last_error"])
         assert "cannot open the SMDR port" in intake.stats()["last_error"]
         assert wait_until(lambda: waits == [1])
-        clock.advance(1)                       # first wait: 1 s
+        clock.advance(1)  # first wait: 1 s
         assert wait_until(lambda: attempts() == 2 and waits == [1, 2])
-        clock.advance(1)                       # second wait is 2 s: not yet
+        clock.advance(1)  # second wait is 2 s: not yet
         time.sleep(0.2)
         assert attempts() == 2
         clock.advance(1)
         assert wait_until(lambda: attempts() == 3 and waits == [1, 2, 4])
-        clock.advance(3.5)                     # third wait is 4 s
+        clock.advance(3.5)  # third wait is 4 s
         time.sleep(0.2)
         assert attempts() == 3
         clock.advance(0.5)
@@ -255,12 +277,17 @@ def test_backoff_doubles_up_to_a_minute():
 
 def test_a_failing_store_does_not_stop_the_intake(port, data_dir):
     broken = Store(data_dir)
-    broken.close()          # every write now raises StoreError, as a dead disk would
-    with SmdrIntake(port.path, SAMSUNG, broken, "main", TZ, SystemClock("always"),
-                    **FAST) as intake:
+    broken.close()  # every write now raises StoreError, as a dead disk would
+    with SmdrIntake(
+        port.path, SAMSUNG, broken, "main", TZ, SystemClock("always"), **FAST
+    ) as intake:
         assert wait_until(lambda: intake.stats()["connected"])
-        port.write(SAMSUNG.render(recent_call(4), TZ).encode() + b"\r\n"
-                   + SAMSUNG.render(recent_call(3), TZ).encode() + b"\r\n")
+        port.write(
+            SAMSUNG.render(recent_call(4), TZ).encode()
+            + b"\r\n"
+            + SAMSUNG.render(recent_call(3), TZ).encode()
+            + b"\r\n"
+        )
         assert wait_until(lambda: intake.stats()["pending_store"] == 2)
         assert intake.running
         stats = intake.stats()
@@ -282,25 +309,43 @@ def test_stop_is_idempotent_and_start_is_once(port, store):
 
 def test_config_settings_over_the_format_defaults(port, store):
     partner = load_format("avaya-partner", NO_SITE)
-    intake = SmdrIntake(port.path, partner, store, "main", TZ, SystemClock("always"),
-                        {"baudrate": 9600})
-    assert (intake.settings.baudrate, intake.settings.stopbits,
-            intake.settings.xonxoff) == (9600, 2, True)
+    intake = SmdrIntake(
+        port.path, partner, store, "main", TZ, SystemClock("always"), {"baudrate": 9600}
+    )
+    assert (intake.settings.baudrate, intake.settings.stopbits, intake.settings.xonxoff) == (
+        9600,
+        2,
+        True,
+    )
     with pytest.raises(ValidationError) as info:
-        SmdrIntake(port.path, partner, store, "main", TZ, SystemClock("always"),
-                   {"baudrate": 1234, "parity": "sometimes"})
-    assert {e.field for e in info.value.errors} == {"smdr.settings.baudrate",
-                                                    "smdr.settings.parity"}
+        SmdrIntake(
+            port.path,
+            partner,
+            store,
+            "main",
+            TZ,
+            SystemClock("always"),
+            {"baudrate": 1234, "parity": "sometimes"},
+        )
+    assert {e.field for e in info.value.errors} == {
+        "smdr.settings.baudrate",
+        "smdr.settings.parity",
+    }
 
 
 def test_check_and_build_from_a_config_table(port, store):
-    assert check({"format": "panasonic-kx-td", "settings": {"baudrate": 1200}},
-                 site_dir=NO_SITE) == []
+    assert (
+        check({"format": "panasonic-kx-td", "settings": {"baudrate": 1200}}, site_dir=NO_SITE) == []
+    )
     errors = check({"format": "panasonic-kx-tx"}, site_dir=NO_SITE)
     assert errors[0].field == "smdr.format" and "panasonic-kx-td" in errors[0].message
     errors = check({"format": "samsung-dcs", "settings": {"stopbits": 3}}, site_dir=NO_SITE)
     assert errors[0].field == "smdr.settings.stopbits"
-    intake = build_intake({"port": port.path, "format": "samsung-dcs", "zone": "main",
-                           "settings": {}}, store=store, tz=TZ,
-                          clock=SystemClock("always"), site_dir=NO_SITE)
+    intake = build_intake(
+        {"port": port.path, "format": "samsung-dcs", "zone": "main", "settings": {}},
+        store=store,
+        tz=TZ,
+        clock=SystemClock("always"),
+        site_dir=NO_SITE,
+    )
     assert intake.fmt.name == "samsung-dcs" and intake.zone == "main"

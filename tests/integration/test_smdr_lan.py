@@ -54,21 +54,37 @@ def stored_calls(store, records, zone="main"):
 
 def same_fields(row: dict, record) -> bool:
     """A stored row says what the record said, to the printout's resolution."""
-    printed_start = record.started_at.replace(second=0)   # KX-TDA prints hh:mmAP
-    return (row["started_at"] == printed_start.isoformat()
-            and row["extension"] == record.extension and row["trunk"] == record.trunk
-            and row["direction"] == record.direction and row["number"] == record.number
-            and row["duration_s"] == record.duration_s)
+    printed_start = record.started_at.replace(second=0)  # KX-TDA prints hh:mmAP
+    return (
+        row["started_at"] == printed_start.isoformat()
+        and row["extension"] == record.extension
+        and row["trunk"] == record.trunk
+        and row["direction"] == record.direction
+        and row["number"] == record.number
+        and row["duration_s"] == record.duration_s
+    )
 
 
 def telnet_intake(pbx, store, *, password=SECRET, **options):
-    smdr = {"port": f"telnet://127.0.0.1:{pbx.port}", "format": "panasonic-kx-tda",
-            "zone": "main", "password": password, "settings": {}}
-    return build_intake(smdr, store=store, tz=TZ, clock=SystemClock("always"),
-                        site_dir=NO_SITE, **{**FAST, **options})
+    smdr = {
+        "port": f"telnet://127.0.0.1:{pbx.port}",
+        "format": "panasonic-kx-tda",
+        "zone": "main",
+        "password": password,
+        "settings": {},
+    }
+    return build_intake(
+        smdr,
+        store=store,
+        tz=TZ,
+        clock=SystemClock("always"),
+        site_dir=NO_SITE,
+        **{**FAST, **options},
+    )
 
 
 # -- Panasonic over Telnet ----------------------------------------------------------------
+
 
 def test_telnet_login_then_the_records_are_stored(store, caplog):
     caplog.set_level(logging.DEBUG)
@@ -95,8 +111,10 @@ def test_telnet_login_then_the_records_are_stored(store, caplog):
 
 
 def test_telnet_asks_for_the_user_smdr_when_the_pbx_prompts_for_it(store):
-    with TelnetSmdrPbx(KX_TDA, password=SECRET, login_prompt=True, tz=TZ, seed=2) as pbx, \
-            telnet_intake(pbx, store) as intake:
+    with (
+        TelnetSmdrPbx(KX_TDA, password=SECRET, login_prompt=True, tz=TZ, seed=2) as pbx,
+        telnet_intake(pbx, store) as intake,
+    ):
         assert wait_until(lambda: pbx.logins == 1), intake.stats()
         record = pbx.call(direction="in")
         assert wait_until(lambda: intake.stats()["calls"] == 1)
@@ -104,8 +122,10 @@ def test_telnet_asks_for_the_user_smdr_when_the_pbx_prompts_for_it(store):
 
 
 def test_telnet_drop_in_the_middle_of_a_record_reconnects(store):
-    with TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=3) as pbx, \
-            telnet_intake(pbx, store) as intake:
+    with (
+        TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=3) as pbx,
+        telnet_intake(pbx, store) as intake,
+    ):
         assert wait_until(lambda: pbx.logged_in)
         first = pbx.call()
         assert wait_until(lambda: intake.stats()["calls"] == 1)
@@ -122,11 +142,13 @@ def test_telnet_drop_in_the_middle_of_a_record_reconnects(store):
 
 
 def test_telnet_garbage_is_kept_as_junk_and_the_records_still_read(store):
-    with TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=4) as pbx, \
-            telnet_intake(pbx, store) as intake:
+    with (
+        TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=4) as pbx,
+        telnet_intake(pbx, store) as intake,
+    ):
         assert wait_until(lambda: pbx.logged_in)
         pbx.send_raw(bytes(range(1, 256)) * 3 + b"\r\n")
-        pbx.send_raw(b"\xff\xfb\x01\xff\xfd\x18")        # late Telnet negotiation: no junk
+        pbx.send_raw(b"\xff\xfb\x01\xff\xfd\x18")  # late Telnet negotiation: no junk
         record = pbx.call(direction="in")
         assert wait_until(lambda: intake.stats()["calls"] == 1), intake.stats()
         stats = intake.stats()
@@ -136,10 +158,12 @@ def test_telnet_garbage_is_kept_as_junk_and_the_records_still_read(store):
 
 def test_a_refused_password_is_not_retried_soon(store, caplog):
     caplog.set_level(logging.DEBUG)
-    with TelnetSmdrPbx(KX_TDA, password="the-right-one", tz=TZ, seed=5) as pbx, \
-            telnet_intake(pbx, store, password=SECRET) as intake:
+    with (
+        TelnetSmdrPbx(KX_TDA, password="the-right-one", tz=TZ, seed=5) as pbx,
+        telnet_intake(pbx, store, password=SECRET) as intake,
+    ):
         assert wait_until(lambda: "refused" in (intake.stats()["last_error"] or ""))
-        time.sleep(1.5)           # ten times the backoff: a retry would show by now
+        time.sleep(1.5)  # ten times the backoff: a retry would show by now
         stats = intake.stats()
     assert pbx.login_attempts == 1 and pbx.logins == 0
     assert "check smdr.password" in stats["last_error"]
@@ -149,8 +173,10 @@ def test_a_refused_password_is_not_retried_soon(store, caplog):
 
 
 def test_after_a_refusal_the_next_try_waits_the_refusal_interval(store):
-    with TelnetSmdrPbx(KX_TDA, password="the-right-one", tz=TZ, seed=6) as pbx, \
-            telnet_intake(pbx, store, password=SECRET, auth_retry_s=0.5) as intake:
+    with (
+        TelnetSmdrPbx(KX_TDA, password="the-right-one", tz=TZ, seed=6) as pbx,
+        telnet_intake(pbx, store, password=SECRET, auth_retry_s=0.5) as intake,
+    ):
         assert wait_until(lambda: pbx.login_attempts >= 2), intake.stats()
         assert pbx.logins == 0
 
@@ -171,10 +197,10 @@ def test_a_silent_pbx_times_the_login_out_and_is_tried_again(store):
     with TelnetSmdrPbx(KX_TDA, password=SECRET, tz=TZ, seed=8) as pbx:
         pbx.silent = True
         login = replace(load_login("panasonic-telnet"), timeout_s=0.5)
-        source = TelnetSource("127.0.0.1", pbx.port, login, password=SECRET,
-                              read_timeout=0.05)
-        with SmdrIntake(source.url, KX_TDA, store, "main", TZ, SystemClock("always"),
-                        source=source, **FAST) as intake:
+        source = TelnetSource("127.0.0.1", pbx.port, login, password=SECRET, read_timeout=0.05)
+        with SmdrIntake(
+            source.url, KX_TDA, store, "main", TZ, SystemClock("always"), source=source, **FAST
+        ) as intake:
             assert wait_until(lambda: pbx.connections >= 2), intake.stats()
             assert "no login prompt" in intake.stats()["last_error"]
             pbx.silent = False
@@ -183,27 +209,41 @@ def test_a_silent_pbx_times_the_login_out_and_is_tried_again(store):
 
 # -- IP Office connects to us ----------------------------------------------------------------
 
+
 def listen_intake(store, port, *, allow=None, routes=()):
-    smdr = {"port": f"listen://127.0.0.1:{port}", "format": "avaya-ip-office", "zone": "main",
-            "settings": {}, "routes": routes}
+    smdr = {
+        "port": f"listen://127.0.0.1:{port}",
+        "format": "avaya-ip-office",
+        "zone": "main",
+        "settings": {},
+        "routes": routes,
+    }
     if allow is not None:
         smdr["allow"] = allow
-    return build_intake(smdr, store=store, tz=TZ, clock=SystemClock("always"),
-                        site_dir=NO_SITE, **FAST)
+    return build_intake(
+        smdr, store=store, tz=TZ, clock=SystemClock("always"), site_dir=NO_SITE, **FAST
+    )
 
 
 def ipo_same(row: dict, record) -> bool:
-    return (row["started_at"] == record.started_at.isoformat()
-            and row["extension"] == record.extension and row["trunk"] == record.trunk
-            and row["direction"] == record.direction and row["number"] == record.number
-            and row["duration_s"] == record.duration_s and row["ring_s"] == record.ring_s)
+    return (
+        row["started_at"] == record.started_at.isoformat()
+        and row["extension"] == record.extension
+        and row["trunk"] == record.trunk
+        and row["direction"] == record.direction
+        and row["number"] == record.number
+        and row["duration_s"] == record.duration_s
+        and row["ring_s"] == record.ring_s
+    )
 
 
 def test_ip_office_connects_and_each_call_goes_to_its_zone(store):
     port = free_port()
     routes = [Route("sales", extensions=("2*",))]
-    with listen_intake(store, port, routes=routes) as intake, \
-            IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=10) as pbx:
+    with (
+        listen_intake(store, port, routes=routes) as intake,
+        IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=10) as pbx,
+    ):
         main = pbx.call(direction="in", extension="301")
         sales = pbx.call(direction="out", extension="201")
         assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
@@ -217,7 +257,7 @@ def test_records_buffered_while_the_collector_was_away_arrive(store):
     port = free_port()
     with IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=11) as pbx:
         early = [pbx.call() for _ in range(5)]
-        assert wait_until(lambda: pbx.refused >= 2)     # nobody listening yet
+        assert wait_until(lambda: pbx.refused >= 2)  # nobody listening yet
         with listen_intake(store, port) as intake:
             assert wait_until(lambda: intake.stats()["calls"] == 5), intake.stats()
     assert len(stored_calls(store, early)) == 5
@@ -225,12 +265,14 @@ def test_records_buffered_while_the_collector_was_away_arrive(store):
 
 def test_a_record_cut_by_a_drop_is_junk_and_the_link_comes_back(store):
     port = free_port()
-    with listen_intake(store, port) as intake, \
-            IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=12) as pbx:
+    with (
+        listen_intake(store, port) as intake,
+        IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=12) as pbx,
+    ):
         first = pbx.call()
         assert wait_until(lambda: intake.stats()["calls"] == 1)
         pbx.drop_mid_record()
-        pbx.call()                                      # this one is cut in half
+        pbx.call()  # this one is cut in half
         assert wait_until(lambda: pbx.connects == 2)
         last = pbx.call()
         assert wait_until(lambda: intake.stats()["calls"] == 2), intake.stats()
@@ -242,8 +284,10 @@ def test_a_half_open_connection_is_replaced_by_the_new_one(store):
     """A PBX that rebooted never closes its old connection: the collector must take the
     new one instead of waiting on the dead one for ever."""
     port = free_port()
-    with listen_intake(store, port) as intake, \
-            IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=13) as pbx:
+    with (
+        listen_intake(store, port) as intake,
+        IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=13) as pbx,
+    ):
         pbx.call()
         assert wait_until(lambda: intake.stats()["calls"] == 1)
         pbx.abandon_connection()
@@ -256,8 +300,10 @@ def test_a_half_open_connection_is_replaced_by_the_new_one(store):
 
 def test_garbage_from_the_pbx_is_junk_and_calls_still_read(store):
     port = free_port()
-    with listen_intake(store, port) as intake, \
-            IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=14) as pbx:
+    with (
+        listen_intake(store, port) as intake,
+        IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=14) as pbx,
+    ):
         pbx.send_raw(bytes(range(256)) * 4 + b"\r\n")
         record = pbx.call()
         assert wait_until(lambda: intake.stats()["calls"] == 1), intake.stats()
@@ -272,8 +318,9 @@ def test_only_the_allowed_addresses_may_connect(store):
             stranger.call()
             assert wait_until(lambda: intake.stats()["refused_connections"] >= 1)
         assert intake.stats()["calls"] == 0
-        with IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, source_address="127.0.0.2", tz=TZ,
-                          seed=16) as pbx:
+        with IpOfficeSmdr(
+            IP_OFFICE, "127.0.0.1", port, source_address="127.0.0.2", tz=TZ, seed=16
+        ) as pbx:
             record = pbx.call()
             assert wait_until(lambda: intake.stats()["calls"] == 1), intake.stats()
     assert stored_calls(store, [record])
@@ -285,7 +332,8 @@ def test_a_port_already_taken_is_an_error_and_retried(store):
         squatter.listen(1)
         port = squatter.getsockname()[1]
         source = ListenSource("127.0.0.1", port, read_timeout=0.05)
-        with SmdrIntake(source.url, IP_OFFICE, store, "main", TZ, SystemClock("always"),
-                        source=source, **FAST) as intake:
+        with SmdrIntake(
+            source.url, IP_OFFICE, store, "main", TZ, SystemClock("always"), source=source, **FAST
+        ) as intake:
             assert wait_until(lambda: intake.stats()["open_attempts"] >= 2)
             assert "cannot listen on listen://127.0.0.1" in intake.stats()["last_error"]

@@ -55,8 +55,9 @@ def unit():
 def systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")
     if path is None:
-        pytest.fail("systemd-analyze is not installed; ./dev test installs it "
-                    "(apt-get install systemd)")
+        pytest.fail(
+            "systemd-analyze is not installed; ./dev test installs it (apt-get install systemd)"
+        )
     return path
 
 
@@ -68,8 +69,12 @@ def verify(tmp_path: Path, text: str, name: str = "nightswitch.service"):
     program.chmod(0o755)
     copy = tmp_path / name
     copy.write_text(text.replace(EXEC, str(program)))
-    return subprocess.run([systemd_analyze(), "verify", "--man=no", str(copy)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [systemd_analyze(), "verify", "--man=no", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_systemd_analyze_verify_accepts_the_unit_without_a_word(tmp_path):
@@ -83,9 +88,11 @@ def test_systemd_analyze_verify_accepts_the_unit_without_a_word(tmp_path):
 def test_verify_would_catch_a_mistake(tmp_path):
     # proves the check above has teeth: the same run flags a misspelt directive and a
     # wrong device right that systemd would silently ignore at boot
-    broken = UNIT.read_text(encoding="utf-8").replace(
-        "NoNewPrivileges=yes", "NoNewPrivilege=yes").replace(
-        "DeviceAllow=char-ttyACM rw", "DeviceAllow=char-ttyACM rx")
+    broken = (
+        UNIT.read_text(encoding="utf-8")
+        .replace("NoNewPrivileges=yes", "NoNewPrivilege=yes")
+        .replace("DeviceAllow=char-ttyACM rw", "DeviceAllow=char-ttyACM rx")
+    )
     result = verify(tmp_path, broken)
     assert "Unknown key 'NoNewPrivilege'" in result.stderr
     assert "Invalid device rights 'rx'" in result.stderr
@@ -99,8 +106,12 @@ def test_systemd_rates_the_sandbox_well(tmp_path):
     program.chmod(0o755)
     copy = tmp_path / "nightswitch.service"
     copy.write_text(UNIT.read_text(encoding="utf-8").replace(EXEC, str(program)))
-    result = subprocess.run([systemd_analyze(), "security", "--offline=yes", str(copy)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [systemd_analyze(), "security", "--offline=yes", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     match = re.search(r"Overall exposure level for nightswitch.service: ([\d.]+)", result.stdout)
     assert match, result.stdout + result.stderr
     # 2.1 before issue 13's hardening, 1.5 after it (RELIABILITY.md)
@@ -112,8 +123,10 @@ def test_issue_13_hardening_is_in_place(unit):
     assert value(unit, "Service", "ProtectProc") == "invisible"
     assert value(unit, "Service", "RemoveIPC") == "yes"
     assert value(unit, "Service", "PrivateMounts") == "yes"
-    assert values(unit, "Service", "SystemCallFilter") == ["@system-service",
-                                                           "~@privileged @resources"]
+    assert values(unit, "Service", "SystemCallFilter") == [
+        "@system-service",
+        "~@privileged @resources",
+    ]
     assert value(unit, "Service", "SystemCallErrorNumber") == "EPERM"
     assert value(unit, "Service", "MemoryMax") == "256M"
     assert value(unit, "Service", "TasksMax") == "128"
@@ -143,6 +156,7 @@ def test_notify_watchdog_and_restart_forever(unit):
 def test_the_daemon_pets_the_watchdog_well_inside_watchdogsec(unit):
     # sd_watchdog_enabled(3): notify every half of WATCHDOG_USEC or more often
     from appliance.control.controller import WATCHDOG_S
+
     assert WATCHDOG_S <= int(value(unit, "Service", "WatchdogSec")) / 2
 
 
@@ -164,9 +178,16 @@ def test_user_directories_and_environment(unit):
 
 def test_execstart_is_a_command_the_cli_accepts(unit):
     command = value(unit, "Service", "ExecStart").split()
-    assert command == [EXEC, "run", "--config", "/etc/nightswitch/nightswitch.toml",
-                       "--data", "/var/lib/nightswitch"]
+    assert command == [
+        EXEC,
+        "run",
+        "--config",
+        "/etc/nightswitch/nightswitch.toml",
+        "--data",
+        "/var/lib/nightswitch",
+    ]
     from appliance.cli import build_parser
+
     args = build_parser().parse_args(command[1:])
     assert args.command == "run"
     assert args.config == "/etc/nightswitch/nightswitch.toml"
@@ -182,21 +203,27 @@ def test_it_never_waits_for_ntp(unit):
 
 
 def test_hardening_leaves_gpio_and_serial_reachable(unit):
-    for key, expected in [("ProtectSystem", "strict"), ("ProtectHome", "yes"),
-                          ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),
-                          ("DevicePolicy", "closed")]:
+    for key, expected in [
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("DevicePolicy", "closed"),
+    ]:
         assert value(unit, "Service", key) == expected
     # PrivateDevices=yes would hide /dev/gpiochip* and /dev/ttyAMA0
     assert values(unit, "Service", "PrivateDevices") == []
     allowed = values(unit, "Service", "DeviceAllow")
-    assert sorted(allowed) == sorted(["char-gpiochip rw", "char-ttyAMA rw",
-                                      "char-ttyUSB rw", "char-ttyACM rw"])
+    assert sorted(allowed) == sorted(
+        ["char-gpiochip rw", "char-ttyAMA rw", "char-ttyUSB rw", "char-ttyACM rw"]
+    )
     # systemd owns /dev/watchdog (RuntimeWatchdogSec); the daemon must not open it
     assert not any("watchdog" in a for a in allowed)
 
 
 def test_no_capabilities_because_the_web_port_is_unprivileged(unit):
     from appliance.config import Config
+
     port = Config(source="default").listen_port
     assert port >= 1024, "a port below 1024 needs AmbientCapabilities=CAP_NET_BIND_SERVICE"
     assert value(unit, "Service", "CapabilityBoundingSet") == ""
@@ -206,10 +233,12 @@ def test_no_capabilities_because_the_web_port_is_unprivileged(unit):
 def test_usb_serial_groups_exist_before_the_service_starts(unit):
     # DeviceAllow=char-GROUP is resolved against /proc/devices at start; the module list
     # makes sure the USB serial groups are registered by then.
-    modules = [line.strip() for line in
-               (REPO / "systemd/nightswitch-modules.conf").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
-    assert modules == ["usbserial", "cdc_acm"]   # register ttyUSB and ttyACM
+    modules = [
+        line.strip()
+        for line in (REPO / "systemd/nightswitch-modules.conf").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert modules == ["usbserial", "cdc_acm"]  # register ttyUSB and ttyACM
 
 
 def test_watchdog_dropin_stays_within_the_hardware_limit():
@@ -224,8 +253,11 @@ def test_udev_rule_is_well_formed():
     # udevadm verify only exists from systemd 253; check the grammar ourselves: every
     # rule is comma-separated KEY op "value" pairs, and both ModemManager tags are set.
     token = re.compile(r'\s*([A-Z_]+(?:\{[^}]+\})?)\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(,|$)')
-    rules = [line for line in (REPO / "systemd/90-nightswitch.rules").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    rules = [
+        line
+        for line in (REPO / "systemd/90-nightswitch.rules").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for rule in rules:
         position = 0
         while position < len(rule):

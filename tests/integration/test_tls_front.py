@@ -42,18 +42,23 @@ def wait_port(port: int, proc, log: Path, timeout: float = 30) -> None:
             return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("nginx did not start: "
-                                     + log.read_text(errors="replace")) from None
+                raise AssertionError(
+                    "nginx did not start: " + log.read_text(errors="replace")
+                ) from None
             time.sleep(0.05)
 
 
 def render_site(upstream: str, http_port: int, https_port: int, cert: Path, key: Path) -> str:
     """The site file as install.sh writes it, for these ports and files."""
     text = (REPO / "tls/nginx-nightswitch.conf.in").read_text()
-    for name, value in (("@HTTP_LISTEN@", f"127.0.0.1:{http_port}"),
-                        ("@HTTPS_LISTEN@", f"127.0.0.1:{https_port}"),
-                        ("@HTTPS_SUFFIX@", f":{https_port}"), ("@CERT@", str(cert)),
-                        ("@KEY@", str(key)), ("@UPSTREAM@", upstream)):
+    for name, value in (
+        ("@HTTP_LISTEN@", f"127.0.0.1:{http_port}"),
+        ("@HTTPS_LISTEN@", f"127.0.0.1:{https_port}"),
+        ("@HTTPS_SUFFIX@", f":{https_port}"),
+        ("@CERT@", str(cert)),
+        ("@KEY@", str(key)),
+        ("@UPSTREAM@", upstream),
+    ):
         text = text.replace(name, value)
     assert "@" not in re.sub(r"#.*", "", text), "a placeholder was left"
     return text
@@ -62,12 +67,14 @@ def render_site(upstream: str, http_port: int, https_port: int, cert: Path, key:
 @pytest.fixture(scope="module")
 def front(tmp_path_factory):
     if not Path(NGINX).is_file():
-        pytest.fail("Debian's nginx is not installed; ./dev test installs it "
-                    "(apt-get install nginx)")
+        pytest.fail(
+            "Debian's nginx is not installed; ./dev test installs it (apt-get install nginx)"
+        )
     base = tmp_path_factory.mktemp("tls")
     cert, key = base / "nightswitch.crt", base / "nightswitch.key"
-    subprocess.run(["bash", str(REPO / "tls/make-cert.sh"), str(cert), str(key),
-                    "reception-pi"], check=True)
+    subprocess.run(
+        ["bash", str(REPO / "tls/make-cert.sh"), str(cert), str(key), "reception-pi"], check=True
+    )
     daemon = SimDaemon(base / "data", write_config(base / "nightswitch.toml"), base / "logs")
     from appliance.store import Store
 
@@ -75,8 +82,9 @@ def front(tmp_path_factory):
         store.add_user("facilities", "operator", "facilities password 1")
     daemon.start()
     http_port, https_port = free_port(), free_port()
-    (base / "nightswitch.conf").write_text(render_site(f"127.0.0.1:{daemon.port}", http_port,
-                                                       https_port, cert, key))
+    (base / "nightswitch.conf").write_text(
+        render_site(f"127.0.0.1:{daemon.port}", http_port, https_port, cert, key)
+    )
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (base / sub).mkdir()
     (base / "nginx.conf").write_text(f"""
@@ -95,17 +103,37 @@ http {{
     include {base}/nightswitch.conf;
 }}
 """)
-    check = subprocess.run([NGINX, "-t", "-q", "-p", str(base), "-c", str(base / "nginx.conf"),
-                            "-e", str(base / "error.log")], capture_output=True, text=True)
+    check = subprocess.run(
+        [
+            NGINX,
+            "-t",
+            "-q",
+            "-p",
+            str(base),
+            "-c",
+            str(base / "nginx.conf"),
+            "-e",
+            str(base / "error.log"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr + (base / "error.log").read_text()
-    proc = subprocess.Popen([NGINX, "-p", str(base), "-c", str(base / "nginx.conf"),
-                             "-e", str(base / "error.log")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(https_port, proc, base / "error.log")
         context = ssl.create_default_context(cafile=str(cert))
-        yield {"daemon": daemon, "https": https_port, "http": http_port, "context": context,
-               "cert": cert}
+        yield {
+            "daemon": daemon,
+            "https": https_port,
+            "http": http_port,
+            "context": context,
+            "cert": cert,
+        }
     finally:
         proc.terminate()
         proc.wait(20)
@@ -113,8 +141,13 @@ http {{
 
 
 def https(front, method, path, *, body=None, headers=None, source="127.0.0.5"):
-    conn = http.client.HTTPSConnection("localhost", front["https"], context=front["context"],
-                                       timeout=30, source_address=(source, 0))
+    conn = http.client.HTTPSConnection(
+        "localhost",
+        front["https"],
+        context=front["context"],
+        timeout=30,
+        source_address=(source, 0),
+    )
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -128,8 +161,11 @@ def test_f14_https_with_the_certificate_and_hsts(front):
     assert status in (200, 503) and b'"ok"' in body
     assert headers["Strict-Transport-Security"] == "max-age=31536000"
     # the certificate is for the Pi's names and 127.0.0.1
-    text = subprocess.run(["openssl", "x509", "-in", str(front["cert"]), "-noout", "-ext",
-                           "subjectAltName"], capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["openssl", "x509", "-in", str(front["cert"]), "-noout", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "DNS:reception-pi.local" in text and "IP Address:127.0.0.1" in text
 
 
@@ -138,8 +174,10 @@ def test_f14_plain_http_is_sent_to_https(front):
     conn.request("GET", "/schedule?zone=main", headers={"Host": "reception-pi.local"})
     resp = conn.getresponse()
     assert resp.status == 301
-    assert resp.getheader("Location") == \
-        f"https://reception-pi.local:{front['https']}/schedule?zone=main"
+    assert (
+        resp.getheader("Location")
+        == f"https://reception-pi.local:{front['https']}/schedule?zone=main"
+    )
     conn.close()
 
 
@@ -147,12 +185,22 @@ def test_f14_login_over_https_gets_a_secure_cookie_and_the_real_address(front):
     status, headers, page = https(front, "GET", "/login")
     cookie = headers["Set-Cookie"].split(";")[0]
     token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
-    body = urllib.parse.urlencode({"csrf_token": token, "name": "facilities",
-                                   "password": "facilities password 1"})
+    body = urllib.parse.urlencode(
+        {"csrf_token": token, "name": "facilities", "password": "facilities password 1"}
+    )
     # the client claims to be the appliance itself; nginx replaces the claim
-    status, headers, _ = https(front, "POST", "/login", body=body, headers={
-        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
-        "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http"})
+    status, headers, _ = https(
+        front,
+        "POST",
+        "/login",
+        body=body,
+        headers={
+            "Cookie": cookie,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Forwarded-For": "127.0.0.1",
+            "X-Forwarded-Proto": "http",
+        },
+    )
     assert status == 302
     set_cookie = headers["Set-Cookie"]
     assert "; Secure" in set_cookie and "HttpOnly" in set_cookie
@@ -171,16 +219,22 @@ def test_f14_the_first_run_page_is_not_open_through_the_front(front):
 
 
 def test_f14_nginx_refuses_a_large_body_itself(front):
-    status, _, _ = https(front, "POST", "/login", body=b"a" * (512 * 1024),
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, _, _ = https(
+        front,
+        "POST",
+        "/login",
+        body=b"a" * (512 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 413
 
 
 def test_f14_the_rendered_site_is_what_install_sh_writes(tmp_path):
     # install.sh fills the same placeholders with sed: none may be missed there either
     text = (REPO / "install.sh").read_text()
-    placeholders = set(re.findall(r"@[A-Z_]+@", (REPO / "tls/nginx-nightswitch.conf.in")
-                                  .read_text()))
+    placeholders = set(
+        re.findall(r"@[A-Z_]+@", (REPO / "tls/nginx-nightswitch.conf.in").read_text())
+    )
     for name in placeholders:
         assert f"s#{name}#" in text, name
     assert shutil.which("openssl"), "openssl makes the certificate"

@@ -55,7 +55,7 @@ class GatedActuator:
         self.permits = threading.Semaphore(0)
         self.free = threading.Event()
         self.fail_next = False
-        self.started: list[tuple[str, str | None]] = []   # (mode, wanted at the start)
+        self.started: list[tuple[str, str | None]] = []  # (mode, wanted at the start)
         self.applied: list[str] = []
         real = actuator.apply
 
@@ -69,6 +69,7 @@ class GatedActuator:
                 raise ActuatorError(f"{actuator.name}: the test made this apply fail")
             real(mode)
             self.applied.append(mode)
+
         actuator.apply = apply
 
 
@@ -79,8 +80,11 @@ def turn(rig, position: str) -> None:
     rig.clock.advance(0.05)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(actions=st.lists(ACTIONS, max_size=20))
 def test_the_last_mode_applied_is_the_decision_at_the_end(actions):
     factory = MockFactory()
@@ -89,8 +93,9 @@ def test_the_last_mode_applied_is_the_decision_at_the_end(actions):
             data = Path(tmp) / "data"
             data.mkdir()
             cfg = config(panel_toml(), contact_toml())
-            rig = build_rig(factory, data, cfg, wires={17: 24}, retry_min=2, retry_max=8,
-                            start=MONDAY_0759)
+            rig = build_rig(
+                factory, data, cfg, wires={17: 24}, retry_min=2, retry_max=8, start=MONDAY_0759
+            )
             with rig:
                 zone = rig.controller.zones["main"]
                 gated = GatedActuator(rig.actuators[0], zone.worker)
@@ -99,7 +104,7 @@ def test_the_last_mode_applied_is_the_decision_at_the_end(actions):
                 for action, value in actions:
                     if action == "key":
                         turn(rig, value)
-                        rig.controller.sync()      # the key's event has been decided
+                        rig.controller.sync()  # the key's event has been decided
                         key = value
                     elif action == "override":
                         try:
@@ -127,13 +132,20 @@ def test_the_last_mode_applied_is_the_decision_at_the_end(actions):
                 rig.settle()
                 now = rig.clock.now()
                 expected = decide(
-                    now, zone.schedule,
+                    now,
+                    zone.schedule,
                     Override(override, None, "test", now) if override else None,
-                    Key(key)).mode
+                    Key(key),
+                ).mode
                 assert rig.status()["mode"] == expected
                 assert gated.applied and gated.applied[-1] == expected, gated.applied
                 assert rig.pin(17).state is (expected == "night")
-                assert rig.status()["verified"], (rig.status(), zone.worker, gated.started, gated.applied)
+                assert rig.status()["verified"], (
+                    rig.status(),
+                    zone.worker,
+                    gated.started,
+                    gated.applied,
+                )
                 stale = [(mode, wanted) for mode, wanted in gated.started if mode != wanted]
                 assert not stale, f"applies started for modes no longer wanted: {stale}"
     finally:
@@ -147,8 +159,13 @@ def test_the_property_sees_the_gate_hold_an_apply():
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "data"
             data.mkdir()
-            rig = build_rig(factory, data, config(panel_toml(), contact_toml()),
-                            wires={17: 24}, start=datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+            rig = build_rig(
+                factory,
+                data,
+                config(panel_toml(), contact_toml()),
+                wires={17: 24},
+                start=datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc),
+            )
             with rig:
                 zone = rig.controller.zones["main"]
                 gated = GatedActuator(rig.actuators[0], zone.worker)

@@ -23,13 +23,24 @@ _FIGURES = Figures()
 
 def pytest_addoption(parser):
     group = parser.getgroup("nightswitch reliability")
-    group.addoption("--run-slow", action="store_true", default=False,
-                    help="also run the long soak (or set NIGHTSWITCH_SOAK=1)")
-    group.addoption("--kills", type=int, default=None,
-                    help="daemon kills in the power-cut test (default 200, or "
-                         "NIGHTSWITCH_KILLS)")
-    group.addoption("--rel-examples", type=int, default=None,
-                    help="hypothesis examples per fuzzer (or NIGHTSWITCH_FUZZ_EXAMPLES)")
+    group.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the long soak (or set NIGHTSWITCH_SOAK=1)",
+    )
+    group.addoption(
+        "--kills",
+        type=int,
+        default=None,
+        help="daemon kills in the power-cut test (default 200, or NIGHTSWITCH_KILLS)",
+    )
+    group.addoption(
+        "--rel-examples",
+        type=int,
+        default=None,
+        help="hypothesis examples per fuzzer (or NIGHTSWITCH_FUZZ_EXAMPLES)",
+    )
 
 
 def _option(config, name, env, default):
@@ -53,8 +64,9 @@ def run_slow(config) -> bool:
 def pytest_collection_modifyitems(config, items):
     if run_slow(config):
         return
-    skip = pytest.mark.skip(reason="the soak runs with --run-slow, NIGHTSWITCH_SOAK=1 or "
-                                   "python bench/run_all.py")
+    skip = pytest.mark.skip(
+        reason="the soak runs with --run-slow, NIGHTSWITCH_SOAK=1 or python bench/run_all.py"
+    )
     for item in items:
         if "slow" in item.keywords and "reliability" in str(item.fspath):
             item.add_marker(skip)

@@ -30,8 +30,13 @@ from tests.appliance_helpers import REPO, cli_env
 PINMAP = REPO / "hardware" / "pinmap.toml"
 
 
-def write_config(path: Path, *, smdr_port: str | None = None, smdr_format="panasonic-kx-tda",
-                 timezone="Europe/Berlin") -> Path:
+def write_config(
+    path: Path,
+    *,
+    smdr_port: str | None = None,
+    smdr_format="panasonic-kx-tda",
+    timezone="Europe/Berlin",
+) -> Path:
     """The default wiring (hardware/pinmap.toml) plus a site and, if given, SMDR."""
     text = PINMAP.read_text() + f'\n[site]\nname = "Reliability"\ntimezone = "{timezone}"\n'
     if smdr_port:
@@ -113,22 +118,38 @@ class SimDaemon:
         from appliance.store import Store
 
         with Store(self.data) as store:
-            return store.create_token("admin", label="reliability rig", by="test",
-                                      at=datetime.now(timezone.utc))
+            return store.create_token(
+                "admin", label="reliability rig", by="test", at=datetime.now(timezone.utc)
+            )
 
     def spawn(self) -> None:
         endpoint = self.data / "daemon.json"
         if endpoint.exists():
-            endpoint.unlink()   # the daemon writes a fresh one when it is ready
+            endpoint.unlink()  # the daemon writes a fresh one when it is ready
         if self.token is None:
             self.token = self._admin_token()
         self.starts += 1
         out = open(self.logs / f"start{self.starts}.out", "w")
         err = open(self.logs / f"start{self.starts}.err", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "simulate", "--port", "0", "--data",
-             str(self.data), "--config", str(self.config)],
-            stdout=out, stderr=err, env=cli_env(), cwd=REPO, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "simulate",
+                "--port",
+                "0",
+                "--data",
+                str(self.data),
+                "--config",
+                str(self.config),
+            ],
+            stdout=out,
+            stderr=err,
+            env=cli_env(),
+            cwd=REPO,
+            start_new_session=True,
+        )
         out.close()
         err.close()
 
@@ -137,16 +158,18 @@ class SimDaemon:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the daemon exited ({self.proc.returncode}) while "
-                                     f"starting:\n{self.stderr()}")
+                raise AssertionError(
+                    f"the daemon exited ({self.proc.returncode}) while starting:\n{self.stderr()}"
+                )
             try:
                 url = json.loads(endpoint.read_text())["web"]
                 break
             except (FileNotFoundError, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"the daemon was not ready after {timeout} s:\n"
-                                     + self.stderr())
+                raise AssertionError(
+                    f"the daemon was not ready after {timeout} s:\n" + self.stderr()
+                )
             time.sleep(0.01)
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
@@ -186,8 +209,17 @@ class SimDaemon:
         return "".join(self.stderr(i) for i in range(1, self.starts + 1))
 
     # -- HTTP --------------------------------------------------------------------------
-    def request(self, method: str, path: str, body=None, *, token=True, headers=None,
-                raw: bytes | None = None, timeout: float = 10.0) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        token=True,
+        headers=None,
+        raw: bytes | None = None,
+        timeout: float = 10.0,
+    ) -> Answer:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             hdrs = dict(headers or {})

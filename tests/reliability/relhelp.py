@@ -61,8 +61,9 @@ class Oracle:
         """Preview entries strictly after *start* up to and including *end*."""
         return [e for e in self.entries if start < e.at <= end]
 
-    def expected_relay_changes(self, segments: list[tuple[datetime, datetime]],
-                               relay_for=RELAY_FOR) -> list[tuple[datetime, str]]:
+    def expected_relay_changes(
+        self, segments: list[tuple[datetime, datetime]], relay_for=RELAY_FOR
+    ) -> list[tuple[datetime, str]]:
         """The relay changes a correct appliance makes when its clock runs through
         *segments* (each ``(from, to)`` continuous; between segments the clock jumps).
 
@@ -108,19 +109,24 @@ def run_until(controller, clock, end: datetime, *, after_step=None, max_steps=2_
             raise AssertionError(
                 f"the controller busy-loops at {clock.now()}: _next_timeout() stayed 0 for "
                 f"{SPIN_LIMIT} steps, so its thread would wake without pause (a deadline it "
-                f"never clears); zones: " + "; ".join(
+                f"never clears); zones: "
+                + "; ".join(
                     f"{z.name} source={z.decision.source if z.decision else None} "
                     f"worker={z.worker!r} retry_at={z.worker.retry_due_at()} "
                     f"verify_at={z.worker.verify_at} "
-                    f"mono={clock.monotonic()}" for z in controller.zones.values()))
+                    f"mono={clock.monotonic()}"
+                    for z in controller.zones.values()
+                )
+            )
         clock.advance(min(wait, (end - now).total_seconds()))
         controller.step()
         steps += 1
         if after_step is not None:
             after_step()
         if steps >= max_steps:
-            raise AssertionError(f"the controller did not reach {end} in {max_steps} steps "
-                                 f"(stuck at {clock.now()})")
+            raise AssertionError(
+                f"the controller did not reach {end} in {max_steps} steps (stuck at {clock.now()})"
+            )
 
 
 class RelayWatch:
@@ -189,9 +195,11 @@ class Figures:
 def every_day(ranges, *, tz: str, default_mode: str = "night") -> dict:
     """A schedule (the JSON of docs/API.md#schedule) with the same ranges on all seven days."""
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    return {"timezone": tz, "default_mode": default_mode,
-            "weekly": {d: [{"start": s, "end": e, "mode": m} for s, e, m in ranges]
-                       for d in days}}
+    return {
+        "timezone": tz,
+        "default_mode": default_mode,
+        "weekly": {d: [{"start": s, "end": e, "mode": m} for s, e, m in ranges] for d in days},
+    }
 
 
 def dst_changes(tz_name: str, years) -> list[datetime]:
@@ -221,8 +229,16 @@ def dst_changes(tz_name: str, years) -> list[datetime]:
 
 
 #: Tables whose content a refused request or command must leave as it was.
-GUARDED_TABLES = ("schedules", "overrides", "users", "tokens", "settings", "calls", "unparsed",
-                  "audit")
+GUARDED_TABLES = (
+    "schedules",
+    "overrides",
+    "users",
+    "tokens",
+    "settings",
+    "calls",
+    "unparsed",
+    "audit",
+)
 #: Append-only tables (rows are only added, outside pruning): their row count and last
 #: row stand for their content, which keeps a check cheap.
 APPEND_ONLY = {"schedules", "audit", "calls", "unparsed"}
@@ -244,13 +260,16 @@ def db_fingerprint(db_path) -> dict:
             try:
                 if table in APPEND_ONLY:
                     out[table] = conn.execute(
-                        f"SELECT COUNT(*), MAX(rowid) FROM {table}").fetchone()
+                        f"SELECT COUNT(*), MAX(rowid) FROM {table}"
+                    ).fetchone()
                     continue
                 h = hashlib.sha256()
-                columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")
-                           if c[1] not in BOOKKEEPING.get(table, ())]
-                for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table} "
-                                        "ORDER BY rowid"):
+                columns = [
+                    c[1]
+                    for c in conn.execute(f"PRAGMA table_info({table})")
+                    if c[1] not in BOOKKEEPING.get(table, ())
+                ]
+                for row in conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid"):
                     h.update(repr(row).encode())
                 out[table] = h.hexdigest()
             except sqlite3.OperationalError:

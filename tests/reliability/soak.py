@@ -54,23 +54,37 @@ from appliance.store import Store  # noqa: E402
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
-START = datetime(2026, 3, 2, 0, 0, tzinfo=BERLIN)     # a Monday
+START = datetime(2026, 3, 2, 0, 0, tzinfo=BERLIN)  # a Monday
 RELAY_FOR = {"day": "open", "night": "closed"}
 DEBOUNCE_S = 0.05
 WARM_UP_DAYS = 5
 SCHEDULE = {
-    "timezone": "Europe/Berlin", "default_mode": "night",
-    "weekly": {d: [{"start": "08:00", "end": "18:00", "mode": "day"}]
-               for d in ("mon", "tue", "wed", "thu", "fri")},
-    "holidays": {"country": "DE", "subdivision": "BY", "mode": "night",
-                 "custom": [{"date": "2026-03-20", "name": "Company day"}]},
-    "exceptions": [{"name": "Early close", "from": "2026-03-13", "to": "2026-03-13",
-                    "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}]}],
+    "timezone": "Europe/Berlin",
+    "default_mode": "night",
+    "weekly": {
+        d: [{"start": "08:00", "end": "18:00", "mode": "day"}]
+        for d in ("mon", "tue", "wed", "thu", "fri")
+    },
+    "holidays": {
+        "country": "DE",
+        "subdivision": "BY",
+        "mode": "night",
+        "custom": [{"date": "2026-03-20", "name": "Company day"}],
+    },
+    "exceptions": [
+        {
+            "name": "Early close",
+            "from": "2026-03-13",
+            "to": "2026-03-13",
+            "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}],
+        }
+    ],
 }
 
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -94,14 +108,14 @@ class Plan:
         self.preview = list(preview(self.schedule, START.date(), days + 2))
         self.instants = [e.at.astimezone(UTC) for e in self.preview]
         # Overrides and key turns, never overlapping one another.
-        self.intervals = []        # (start, end or None, mode, kind); end None = "next"
+        self.intervals = []  # (start, end or None, mode, kind); end None = "next"
         # Whole seconds: the status shows instants to the second.
         t = START + timedelta(seconds=round(rng.uniform(6, 30) * 3600))
         while t < self.end - timedelta(days=1):
             kind = rng.choice(["override", "override", "key"])
             mode = "day" if self.schedule_mode(t) == "night" else "night"
             if kind == "override" and rng.random() < 0.4:
-                end = self.next_change(t)          # until "next"
+                end = self.next_change(t)  # until "next"
                 self.intervals.append((t, end, mode, "override-next"))
             else:
                 end = t + timedelta(minutes=rng.randrange(20, 8 * 60))
@@ -109,11 +123,13 @@ class Plan:
                     mode = rng.choice(["day", "night"])
                 self.intervals.append((t, end, mode, kind))
             t = end + timedelta(seconds=round(rng.uniform(4, 40) * 3600))
-        self.calls = sorted(START + timedelta(seconds=rng.randrange(0, days * 86400))
-                            for _ in range(30 * days))
+        self.calls = sorted(
+            START + timedelta(seconds=rng.randrange(0, days * 86400)) for _ in range(30 * days)
+        )
 
     def schedule_mode(self, at: datetime) -> str:
         import bisect
+
         i = bisect.bisect_right(self.instants, at.astimezone(UTC)) - 1
         return self.preview[i].mode
 
@@ -138,7 +154,7 @@ class Plan:
         for start, end, _, kind in self.intervals:
             delay = timedelta(seconds=DEBOUNCE_S) if kind == "key" else timedelta(0)
             points |= {(start + delay).astimezone(UTC), (end + delay).astimezone(UTC)}
-        out, state = [], "open"            # the relay comes up open (safe)
+        out, state = [], "open"  # the relay comes up open (safe)
         for at in sorted(p for p in points if p < self.end):
             new = RELAY_FOR[self.mode_at(at, DEBOUNCE_S)]
             if new != state:
@@ -186,7 +202,8 @@ def scrape_counters(client: Client, counters: dict) -> None:
             key = (sample.name, tuple(sorted(sample.labels.items())))
             if sample.value < latest.get(key, float("-inf")):
                 counters.setdefault("fell", []).append(
-                    f"{sample.name}{dict(sample.labels)}: {latest[key]} -> {sample.value}")
+                    f"{sample.name}{dict(sample.labels)}: {latest[key]} -> {sample.value}"
+                )
             latest[key] = sample.value
     counters["scrapes"] = counters.get("scrapes", 0) + 1
 
@@ -208,16 +225,24 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
     pinmap = (Path(__file__).resolve().parents[2] / "hardware" / "pinmap.toml").read_text()
     config = load_config_text(
         pinmap + f'\n[site]\nname = "Soak"\ntimezone = "Europe/Berlin"\n'
-                 f'[web]\nlisten = "127.0.0.1:{port}"\n'
-                 f'[smdr]\nport = "{os.ttyname(slave)}"\nformat = "panasonic-kx-tda"\n',
-        "soak.toml")
+        f'[web]\nlisten = "127.0.0.1:{port}"\n'
+        f'[smdr]\nport = "{os.ttyname(slave)}"\nformat = "panasonic-kx-tda"\n',
+        "soak.toml",
+    )
     config.clock_sync = "always"
     with Store(workdir / "data") as store:
         store.save_schedule("main", SCHEDULE, by="soak", at=START)
     clock = SimClock(START)
     factory = MockFactory()
-    appliance = Appliance(config, workdir / "data", pin_factory=factory, clock=clock,
-                          simulate=True, port=port, host="127.0.0.1")
+    appliance = Appliance(
+        config,
+        workdir / "data",
+        pin_factory=factory,
+        clock=clock,
+        simulate=True,
+        port=port,
+        host="127.0.0.1",
+    )
     fmt = load_format("panasonic-kx-tda")
     started = time.monotonic()
     relay_pin = factory.pin(17)
@@ -233,8 +258,9 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
     events.sort(key=lambda e: e[0])
     try:
         appliance.start()
-        token = appliance.store.create_token("admin", label="soak", by="soak",
-                                             at=datetime.now(timezone.utc))
+        token = appliance.store.create_token(
+            "admin", label="soak", by="soak", at=datetime.now(timezone.utc)
+        )
         client = Client(appliance.port, token)
         ctl = appliance.controller
 
@@ -287,8 +313,9 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
                         advance_to(clock.now() + timedelta(seconds=DEBOUNCE_S))
                     else:
                         until = "next" if kind == "override-next" else end.isoformat()
-                        answer = client.call("POST", "/api/v1/override",
-                                             {"mode": mode, "until": until})
+                        answer = client.call(
+                            "POST", "/api/v1/override", {"mode": mode, "until": until}
+                        )
                         got = datetime.fromisoformat(answer["override"]["until"])
                         assert got == end, f"override until {got}, expected {end}"
                         look()
@@ -297,10 +324,18 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
                     advance_to(clock.now() + timedelta(seconds=DEBOUNCE_S))
                 else:
                     number = f"0{len(numbers):09d}"
-                    record = CallRecord(started_at=clock.now() - timedelta(seconds=65),
-                                        duration_s=60, extension="101", trunk="01",
-                                        direction="in", answered=True, ring_s=5,
-                                        number=number, fmt=fmt.name, raw="")
+                    record = CallRecord(
+                        started_at=clock.now() - timedelta(seconds=65),
+                        duration_s=60,
+                        extension="101",
+                        trunk="01",
+                        direction="in",
+                        answered=True,
+                        ring_s=5,
+                        number=number,
+                        fmt=fmt.name,
+                        raw="",
+                    )
                     os.write(master, (fmt.render(record, BERLIN) + "\r\n").encode("latin-1"))
                     numbers.add(number)
             if now >= next_poll:
@@ -308,8 +343,7 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
                 next_poll = now + timedelta(hours=1)
             if now >= next_daily:
                 day = now.astimezone(BERLIN).date()
-                client.call("GET", f"/api/v1/calls/summary?from={day - timedelta(days=6)}"
-                                   f"&to={day}")
+                client.call("GET", f"/api/v1/calls/summary?from={day - timedelta(days=6)}&to={day}")
                 client.call("GET", "/api/v1/audit?limit=50")
                 scrape_counters(client, counters)
                 next_daily = now + timedelta(days=1)
@@ -317,13 +351,20 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
                 rss.append(rss_kb())
                 next_sample = now + timedelta(days=1)
                 if verbose:
-                    print(f"day {(now - START).days:3d}: {len(seen)} relay changes, "
-                          f"rss {rss[-1] / 1024:.1f} MB", file=sys.stderr)
+                    print(
+                        f"day {(now - START).days:3d}: {len(seen)} relay changes, "
+                        f"rss {rss[-1] / 1024:.1f} MB",
+                        file=sys.stderr,
+                    )
         # Every call record reaches the database (the intake reads in real time).
         deadline = time.monotonic() + 30
         while True:
-            stored = {c["number"] for c in appliance.store.calls(
-                "main", START - timedelta(days=1), plan.end + timedelta(days=1))}
+            stored = {
+                c["number"]
+                for c in appliance.store.calls(
+                    "main", START - timedelta(days=1), plan.end + timedelta(days=1)
+                )
+            }
             if numbers <= stored or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -339,24 +380,34 @@ def run(days: int = 60, seed: int = 60, verbose: bool = False) -> dict:
     expected = plan.expected_changes()
     growth = (max(rss) - rss[0]) / rss[0] * 100 if len(rss) > 1 else 0.0
     return {
-        "days": days, "seed": seed, "real_s": round(time.monotonic() - started, 1),
-        "transitions": len(seen), "expected_transitions": len(expected),
+        "days": days,
+        "seed": seed,
+        "real_s": round(time.monotonic() - started, 1),
+        "transitions": len(seen),
+        "expected_transitions": len(expected),
         "pin_changes": pin_changes,
         "transitions_match": seen == expected,
-        "first_difference": next(([a, b] for a, b in zip(seen, expected) if a != b),
-                                 None if len(seen) == len(expected) else
-                                 ["length", len(seen), len(expected)]),
+        "first_difference": next(
+            ([a, b] for a, b in zip(seen, expected) if a != b),
+            None if len(seen) == len(expected) else ["length", len(seen), len(expected)],
+        ),
         "overrides": sum(1 for *_, k in plan.intervals if k.startswith("override")),
         "key_turns": sum(1 for *_, k in plan.intervals if k == "key"),
-        "calls_sent": len(numbers), "calls_stored": len(numbers & stored),
+        "calls_sent": len(numbers),
+        "calls_stored": len(numbers & stored),
         "intake": {k: intake.get(k) for k in ("lines", "calls", "unparsed", "lost")},
         "http_requests": client.requests,
-        "rss_kb": rss, "rss_growth_pct": round(growth, 2),
+        "rss_kb": rss,
+        "rss_growth_pct": round(growth, 2),
         "metrics_scrapes": counters.get("scrapes", 0),
         "counters_fell": counters.get("fell", []),
-        "switches_counted": sum(v for (n, _), v in counters.get("latest", {}).items()
-                                if n == "nightswitch_switches_total"),
-        "controller_alive": alive, "final_mode": final["mode"],
+        "switches_counted": sum(
+            v
+            for (n, _), v in counters.get("latest", {}).items()
+            if n == "nightswitch_switches_total"
+        ),
+        "controller_alive": alive,
+        "final_mode": final["mode"],
         "final_faults": final["faults"],
     }
 
@@ -365,11 +416,14 @@ def check(result: dict) -> list[str]:
     """What a soak result fails on (empty when it passed)."""
     problems = []
     if not result["transitions_match"]:
-        problems.append(f"relay changes differ from the plan: first difference "
-                        f"{result['first_difference']}")
+        problems.append(
+            f"relay changes differ from the plan: first difference {result['first_difference']}"
+        )
     if result["pin_changes"] != result["transitions"]:
-        problems.append(f"the relay pin changed {result['pin_changes']} times, "
-                        f"{result['transitions']} seen between steps")
+        problems.append(
+            f"the relay pin changed {result['pin_changes']} times, "
+            f"{result['transitions']} seen between steps"
+        )
     if result["calls_stored"] != result["calls_sent"]:
         problems.append(f"{result['calls_sent'] - result['calls_stored']} call records lost")
     if result["rss_growth_pct"] > 10:
@@ -395,29 +449,38 @@ def main(argv=None) -> int:
     if not 6 <= args.days <= 400:
         parser.error("--days must be 6 to 400")
     import logging
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     result = run(args.days, args.seed, args.verbose)
     problems = check(result)
     if args.json:
         print(json.dumps(result, default=str))
     else:
-        print(f"soak: {result['days']} simulated days in {result['real_s']} s: "
-              f"{result['transitions']} relay changes (expected {result['expected_transitions']}"
-              f"), {result['overrides']} overrides, {result['key_turns']} key turns, "
-              f"{result['calls_stored']}/{result['calls_sent']} calls stored, "
-              f"{result['http_requests']} HTTP requests, memory "
-              f"{result['rss_kb'][0] / 1024:.1f} -> {result['rss_kb'][-1] / 1024:.1f} MB "
-              f"(max growth {result['rss_growth_pct']} %)")
+        print(
+            f"soak: {result['days']} simulated days in {result['real_s']} s: "
+            f"{result['transitions']} relay changes (expected {result['expected_transitions']}"
+            f"), {result['overrides']} overrides, {result['key_turns']} key turns, "
+            f"{result['calls_stored']}/{result['calls_sent']} calls stored, "
+            f"{result['http_requests']} HTTP requests, memory "
+            f"{result['rss_kb'][0] / 1024:.1f} -> {result['rss_kb'][-1] / 1024:.1f} MB "
+            f"(max growth {result['rss_growth_pct']} %)"
+        )
         for problem in problems:
             print(f"soak: FAILED: {problem}")
-    print(f"BENCH name=soak_transitions_exact value={int(result['transitions_match'])} "
-          f"unit=bool target=1 (= {result['expected_transitions']} expected changes)")
+    print(
+        f"BENCH name=soak_transitions_exact value={int(result['transitions_match'])} "
+        f"unit=bool target=1 (= {result['expected_transitions']} expected changes)"
+    )
     print(f"BENCH name=soak_rss_growth value={result['rss_growth_pct']} unit=% target=<10")
-    print(f"BENCH name=soak_calls_lost value={result['calls_sent'] - result['calls_stored']} "
-          f"unit=count target=0")
-    print(f"BENCH name=soak_metrics_counters_fell value={len(result['counters_fell'])} "
-          f"unit=count target=0 ({result['metrics_scrapes']} scrapes of /metrics, "
-          f"{result['switches_counted']:g} switches counted)")
+    print(
+        f"BENCH name=soak_calls_lost value={result['calls_sent'] - result['calls_stored']} "
+        f"unit=count target=0"
+    )
+    print(
+        f"BENCH name=soak_metrics_counters_fell value={len(result['counters_fell'])} "
+        f"unit=count target=0 ({result['metrics_scrapes']} scrapes of /metrics, "
+        f"{result['switches_counted']:g} switches counted)"
+    )
     return 1 if problems else 0
 
 

@@ -34,8 +34,13 @@ from tests.reliability.relhelp import (
 
 #: Five zones whose rules differ in every way that matters: northern and southern
 #: hemisphere, a change at midnight (Santiago), a 30-minute shift (Lord Howe).
-DST_ZONES = ("Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe",
-             "America/Santiago")
+DST_ZONES = (
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+)
 #: Thirty minutes of day at the top of every hour, night in between: a boundary on every
 #: half hour, so whatever local time a zone changes at, boundaries fall in its gap, its
 #: overlap and right beside them.
@@ -44,16 +49,33 @@ DENSE = [(f"{h:02d}:00", f"{h:02d}:30", "day") for h in range(24)]
 #: A working schedule with every level: weekly hours, holidays (DE-BY), a season and
 #: exceptions, in day and night only (the contact relay's two modes).
 OFFICE = {
-    "timezone": "Europe/Berlin", "default_mode": "night",
-    "weekly": {d: [{"start": "08:00", "end": "18:00", "mode": "day"}]
-               for d in ("mon", "tue", "wed", "thu", "fri")} | {
-        "sat": [{"start": "09:00", "end": "12:00", "mode": "day"}]},
+    "timezone": "Europe/Berlin",
+    "default_mode": "night",
+    "weekly": {
+        d: [{"start": "08:00", "end": "18:00", "mode": "day"}]
+        for d in ("mon", "tue", "wed", "thu", "fri")
+    }
+    | {"sat": [{"start": "09:00", "end": "12:00", "mode": "day"}]},
     "holidays": {"country": "DE", "subdivision": "BY", "mode": "night"},
-    "seasons": [{"name": "Summer hours", "from": "2026-07-01", "to": "2026-08-31",
-                 "weekly": {d: [{"start": "07:00", "end": "15:00", "mode": "day"}]
-                            for d in ("mon", "tue", "wed", "thu", "fri")}}],
-    "exceptions": [{"name": "Christmas Eve", "from": "2026-12-24", "to": "2026-12-24",
-                    "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}]}],
+    "seasons": [
+        {
+            "name": "Summer hours",
+            "from": "2026-07-01",
+            "to": "2026-08-31",
+            "weekly": {
+                d: [{"start": "07:00", "end": "15:00", "mode": "day"}]
+                for d in ("mon", "tue", "wed", "thu", "fri")
+            },
+        }
+    ],
+    "exceptions": [
+        {
+            "name": "Christmas Eve",
+            "from": "2026-12-24",
+            "to": "2026-12-24",
+            "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}],
+        }
+    ],
 }
 
 
@@ -79,8 +101,14 @@ def make_rig(mock_factory, data_dir, schedule: dict, start: datetime, *, synchro
     store = Store(data_dir)
     store.save_schedule("main", schedule, by="test", at=start)
     store.close()
-    return build_rig(mock_factory, data_dir, site_config(schedule["timezone"]), start=start,
-                     wires={17: 24}, synchronized=synchronized)
+    return build_rig(
+        mock_factory,
+        data_dir,
+        site_config(schedule["timezone"]),
+        start=start,
+        wires={17: 24},
+        synchronized=synchronized,
+    )
 
 
 def relay_of(rig):
@@ -98,18 +126,24 @@ def expected_from(oracle: Oracle, segments, initial_relay="open"):
 
 def assert_follows(watch: RelayWatch, expected):
     assert watch.changes == expected, (
-        "relay changes differ from preview():\n got      " + repr(watch.changes)
-        + "\n expected " + repr(expected))
+        "relay changes differ from preview():\n got      "
+        + repr(watch.changes)
+        + "\n expected "
+        + repr(expected)
+    )
     assert watch.pin_changes == len(watch.changes), (
         f"the relay pin changed {watch.pin_changes} times but only {len(watch.changes)} "
-        "changes were visible between steps: it chattered inside a step")
+        "changes were visible between steps: it chattered inside a step"
+    )
 
 
 # -- every DST change of 2026 and 2027 in five zones ------------------------------------
 
+
 @pytest.mark.parametrize("tz", DST_ZONES)
-def test_every_dst_change_2026_2027_is_followed_exactly(mock_factory, tmp_path, tz, figures,
-                                                        lazy_watchdog):
+def test_every_dst_change_2026_2027_is_followed_exactly(
+    mock_factory, tmp_path, tz, figures, lazy_watchdog
+):
     changes = dst_changes(tz, (2026, 2027))
     assert len(changes) == 4, f"{tz}: expected two DST changes a year, found {changes}"
     zone = ZoneInfo(tz)
@@ -132,8 +166,9 @@ def test_every_dst_change_2026_2027_is_followed_exactly(mock_factory, tmp_path, 
             status = rig.status()
             assert status["mode"] == oracle.mode_at(end) and status["verified"]
             assert not status["faults"]
-            figures.bump("clock_dst_changes_followed", unit="DST changes",
-                         note="2026-2027, 5 zones")
+            figures.bump(
+                "clock_dst_changes_followed", unit="DST changes", note="2026-2027, 5 zones"
+            )
             figures.bump("clock_relay_transitions_checked", len(expected), unit="transitions")
         finally:
             rig.close()
@@ -151,22 +186,54 @@ def at(text: str) -> datetime:
 
 JUMPS = {
     # name: (start, run until, jump to, run until)
-    "forward 1 h across closing": ("2026-03-04 17:00", "2026-03-04 17:30",
-                                   "2026-03-04 18:30", "2026-03-04 20:00"),
-    "back 1 h across closing": ("2026-03-04 18:00", "2026-03-04 18:30",
-                                "2026-03-04 17:30", "2026-03-04 20:00"),
-    "forward 1 h across opening": ("2026-03-04 07:00", "2026-03-04 07:30",
-                                   "2026-03-04 08:30", "2026-03-04 10:00"),
-    "back 1 h across opening": ("2026-03-04 08:00", "2026-03-04 08:30",
-                                "2026-03-04 07:30", "2026-03-04 10:00"),
-    "forward 1 day into the weekend": ("2026-03-06 16:00", "2026-03-06 17:00",
-                                       "2026-03-07 17:00", "2026-03-09 09:00"),
-    "back 1 day out of a working day": ("2026-03-09 08:30", "2026-03-09 09:00",
-                                        "2026-03-08 09:00", "2026-03-09 12:00"),
-    "forward 1 day onto a holiday": ("2026-01-05 09:00", "2026-01-05 10:00",
-                                     "2026-01-06 10:00", "2026-01-07 09:00"),
-    "back 1 day into Christmas Eve's morning": ("2026-12-25 09:00", "2026-12-25 10:00",
-                                                "2026-12-24 10:00", "2026-12-24 13:00"),
+    "forward 1 h across closing": (
+        "2026-03-04 17:00",
+        "2026-03-04 17:30",
+        "2026-03-04 18:30",
+        "2026-03-04 20:00",
+    ),
+    "back 1 h across closing": (
+        "2026-03-04 18:00",
+        "2026-03-04 18:30",
+        "2026-03-04 17:30",
+        "2026-03-04 20:00",
+    ),
+    "forward 1 h across opening": (
+        "2026-03-04 07:00",
+        "2026-03-04 07:30",
+        "2026-03-04 08:30",
+        "2026-03-04 10:00",
+    ),
+    "back 1 h across opening": (
+        "2026-03-04 08:00",
+        "2026-03-04 08:30",
+        "2026-03-04 07:30",
+        "2026-03-04 10:00",
+    ),
+    "forward 1 day into the weekend": (
+        "2026-03-06 16:00",
+        "2026-03-06 17:00",
+        "2026-03-07 17:00",
+        "2026-03-09 09:00",
+    ),
+    "back 1 day out of a working day": (
+        "2026-03-09 08:30",
+        "2026-03-09 09:00",
+        "2026-03-08 09:00",
+        "2026-03-09 12:00",
+    ),
+    "forward 1 day onto a holiday": (
+        "2026-01-05 09:00",
+        "2026-01-05 10:00",
+        "2026-01-06 10:00",
+        "2026-01-07 09:00",
+    ),
+    "back 1 day into Christmas Eve's morning": (
+        "2026-12-25 09:00",
+        "2026-12-25 10:00",
+        "2026-12-24 10:00",
+        "2026-12-24 13:00",
+    ),
 }
 
 
@@ -206,13 +273,21 @@ def test_random_walk_of_jumps_and_runs(mock_factory, tmp_path, seed, figures, la
     for _ in range(40):
         run = timedelta(minutes=rng.randrange(0, 30 * 60))
         segments.append((t, t + run))
-        t = t + run + rng.choice([timedelta(hours=1), timedelta(hours=-1),
-                                  timedelta(days=1), timedelta(days=-1)])
+        t = (
+            t
+            + run
+            + rng.choice(
+                [timedelta(hours=1), timedelta(hours=-1), timedelta(days=1), timedelta(days=-1)]
+            )
+        )
     segments.append((t, t + timedelta(hours=6)))
     low = min(s for s, _ in segments)
     high = max(e for _, e in segments)
-    oracle = Oracle(parse_schedule(OFFICE), date_of(low) - timedelta(days=1),
-                    (date_of(high) - date_of(low)).days + 3)
+    oracle = Oracle(
+        parse_schedule(OFFICE),
+        date_of(low) - timedelta(days=1),
+        (date_of(high) - date_of(low)).days + 3,
+    )
     rig = make_rig(mock_factory, tmp_path / "data", OFFICE, start)
     try:
         watch = RelayWatch(relay_of(rig), rig.clock)
@@ -231,20 +306,29 @@ def test_random_walk_of_jumps_and_runs(mock_factory, tmp_path, seed, figures, la
                 look()
             run_until(rig.controller, rig.clock, seg_end, after_step=look)
         assert_follows(watch, expected_from(oracle, segments))
-        figures.bump("clock_jumps", len(segments) - 1, unit="jumps",
-                     note="+-1 h and +-1 day, scripted and random")
+        figures.bump(
+            "clock_jumps",
+            len(segments) - 1,
+            unit="jumps",
+            note="+-1 h and +-1 day, scripted and random",
+        )
     finally:
         rig.close()
 
 
 # -- an unsynchronized boot -----------------------------------------------------------------
 
-@pytest.mark.parametrize("true_time,expected_switches", [
-    ("2026-03-04 20:00", 0),     # the truth is night, as last applied: nothing moves
-    ("2026-03-05 09:00", 1),     # the truth is day: one switch, when the clock is right
-])
+
+@pytest.mark.parametrize(
+    "true_time,expected_switches",
+    [
+        ("2026-03-04 20:00", 0),  # the truth is night, as last applied: nothing moves
+        ("2026-03-05 09:00", 1),  # the truth is day: one switch, when the clock is right
+    ],
+)
 def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
-        mock_factory, tmp_path, true_time, expected_switches, figures, lazy_watchdog):
+    mock_factory, tmp_path, true_time, expected_switches, figures, lazy_watchdog
+):
     data = tmp_path / "data"
     # An earlier run applied night at 19:00 and the power went.
     first = make_rig(mock_factory, data, OFFICE, at("2026-03-04 19:00"))
@@ -255,8 +339,14 @@ def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
 
     # The Pi boots with fake-hwclock's stale time: Wednesday 10:00, which would be day.
     stale = at("2026-03-04 10:00")
-    with build_rig(mock_factory, data, site_config("Europe/Berlin"), start=stale,
-                    wires={17: 24}, synchronized=False) as rig:
+    with build_rig(
+        mock_factory,
+        data,
+        site_config("Europe/Berlin"),
+        start=stale,
+        wires={17: 24},
+        synchronized=False,
+    ) as rig:
         watch = RelayWatch(relay_of(rig), rig.clock)
         rig.step()
         watch.look()
@@ -268,13 +358,22 @@ def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
         assert rig.panel.leds.patterns["fault"] == "slow"
         # The wrong clock runs on across opening time, and jumps around: nothing moves.
         run_until(rig.controller, rig.clock, at("2026-03-04 13:00"), after_step=watch.look)
-        for jump in (timedelta(hours=1), timedelta(hours=-1), timedelta(days=1),
-                     timedelta(days=-1), timedelta(days=2)):
+        for jump in (
+            timedelta(hours=1),
+            timedelta(hours=-1),
+            timedelta(days=1),
+            timedelta(days=-1),
+            timedelta(days=2),
+        ):
             rig.clock.set(rig.clock.now() + jump)
             rig.step()
             watch.look()
-            run_until(rig.controller, rig.clock, rig.clock.now() + timedelta(hours=3),
-                      after_step=watch.look)
+            run_until(
+                rig.controller,
+                rig.clock,
+                rig.clock.now() + timedelta(hours=3),
+                after_step=watch.look,
+            )
         assert watch.changes == [(stale.astimezone(UTC), "closed")], "switched on a wrong clock"
         assert rig.status()["mode"] == "night"
 
@@ -284,13 +383,14 @@ def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
         rig.clock.set_synchronized(True)
         rig.step()
         watch.look()
-        run_until(rig.controller, rig.clock, truth + timedelta(minutes=30),
-                  after_step=watch.look)
+        run_until(rig.controller, rig.clock, truth + timedelta(minutes=30), after_step=watch.look)
         oracle = Oracle(parse_schedule(OFFICE), date_of(truth) - timedelta(days=1), 3)
         assert len(watch.changes) - 1 == expected_switches
         assert watch.state == RELAY_FOR[oracle.mode_at(truth)]
         if expected_switches:
-            assert watch.changes[-1][0] == truth.astimezone(UTC), "the switch waited after the clock was right"
+            assert watch.changes[-1][0] == truth.astimezone(UTC), (
+                "the switch waited after the clock was right"
+            )
         status = rig.status()
         assert status["source"] != "hold"
         assert not any(f["kind"] == "clock" for f in status["faults"])
@@ -298,12 +398,14 @@ def test_unsynchronized_boot_holds_the_last_mode_until_the_clock_is_right(
         figures.bump("clock_unsynchronized_boots", unit="boots")
 
 
-def test_first_boot_on_an_unsynchronized_clock_applies_nothing(mock_factory, tmp_path,
-                                                             lazy_watchdog):
+def test_first_boot_on_an_unsynchronized_clock_applies_nothing(
+    mock_factory, tmp_path, lazy_watchdog
+):
     """No mode was ever applied and the clock cannot be trusted: the relay stays in its
     safe state (open) until the clock is right."""
-    rig = make_rig(mock_factory, tmp_path / "data", OFFICE, at("2026-03-04 10:00"),
-                   synchronized=False)
+    rig = make_rig(
+        mock_factory, tmp_path / "data", OFFICE, at("2026-03-04 10:00"), synchronized=False
+    )
     try:
         watch = RelayWatch(relay_of(rig), rig.clock)
         rig.step()

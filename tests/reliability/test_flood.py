@@ -138,7 +138,7 @@ def test_f1_a_slow_loris_is_closed_at_the_request_deadline(daemon):
         closed = None
         deadline = time.monotonic() + 180
         while closed is None and time.monotonic() < deadline:
-            try:                          # a header line every 2 s: never idle for 10 s
+            try:  # a header line every 2 s: never idle for 10 s
                 s.sendall(b"X-Slow: 1\r\n")
             except OSError:
                 closed = b""
@@ -154,10 +154,12 @@ def test_f1_a_slow_loris_is_closed_at_the_request_deadline(daemon):
 def test_f2_a_64_mib_body_is_refused_before_it_is_sent(daemon):
     s = socket.create_connection(("127.0.0.1", daemon.port), timeout=60)
     try:
-        s.sendall(b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
-                  b"Content-Type: application/x-www-form-urlencoded\r\n"
-                  b"Content-Length: 67108864\r\n\r\n")
-        answer = s.recv(4096)            # not one byte of the body was sent
+        s.sendall(
+            b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 67108864\r\n\r\n"
+        )
+        answer = s.recv(4096)  # not one byte of the body was sent
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     finally:
         s.close()
@@ -168,16 +170,18 @@ def test_f2_a_chunked_body_is_cut_off_at_the_limit(daemon):
     sent = 0
     chunk = b"a" * 65536
     try:
-        s.sendall(b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
-                  b"Content-Type: application/x-www-form-urlencoded\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n")
+        s.sendall(
+            b"POST /login HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         s.settimeout(5)
         try:
             while sent < 64 * 1024 * 1024:
                 s.sendall(b"10000\r\n" + chunk + b"\r\n")
                 sent += len(chunk)
         except OSError:
-            pass                          # the server closed: it read all it wanted
+            pass  # the server closed: it read all it wanted
         s.settimeout(60)
         answer = b""
         try:

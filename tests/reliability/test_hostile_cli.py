@@ -41,11 +41,50 @@ from tests.reliability.relhelp import db_fingerprint, every_day
 
 #: Commands that serve until stopped: fuzzed in a child process each.
 LONG_RUNNING = {"run", "simulate", "pbx-sim", "console", "test"}
-NASTY = ["¹", "٣", "9" * 30, "-1", "0", "1e309", "nan", "-0", "\x00", "", " ", "x" * 3000,
-         "24:00", "23:60", "2026-02-30", "0000-01-01", "9999-12-31", "2026-03-29T02:30",
-         "next", "never", "day", "night", "lunch", "admin", "viewer", "main", "Europe/Berlin",
-         "Mars/Olympus", "panasonic-kx-td", "mitel-3300", "../../etc/passwd", "-", "--",
-         "--help-not", "%s", "ümlaut", "\u202e", "leds", "relays", "key", "pbx", "silence"]
+NASTY = [
+    "¹",
+    "٣",
+    "9" * 30,
+    "-1",
+    "0",
+    "1e309",
+    "nan",
+    "-0",
+    "\x00",
+    "",
+    " ",
+    "x" * 3000,
+    "24:00",
+    "23:60",
+    "2026-02-30",
+    "0000-01-01",
+    "9999-12-31",
+    "2026-03-29T02:30",
+    "next",
+    "never",
+    "day",
+    "night",
+    "lunch",
+    "admin",
+    "viewer",
+    "main",
+    "Europe/Berlin",
+    "Mars/Olympus",
+    "panasonic-kx-td",
+    "mitel-3300",
+    "../../etc/passwd",
+    "-",
+    "--",
+    "--help-not",
+    "%s",
+    "ümlaut",
+    "\u202e",
+    "leds",
+    "relays",
+    "key",
+    "pbx",
+    "silence",
+]
 
 
 def commands():
@@ -73,24 +112,34 @@ def files(tmp_path_factory):
     base = tmp_path_factory.mktemp("cli-files")
     data = base / "data"
     with Store(data) as store:
-        store.save_schedule("main", every_day([("08:00", "18:00", "day")], tz="Europe/Berlin"),
-                            by="test", at=datetime.now(timezone.utc))
+        store.save_schedule(
+            "main",
+            every_day([("08:00", "18:00", "day")], tz="Europe/Berlin"),
+            by="test",
+            at=datetime.now(timezone.utc),
+        )
         store.add_user("keeper", "admin", "keeper-password-1")
         store.create_token("viewer", label="keeper", by="test", at=datetime.now(timezone.utc))
         store.backup_to(base / "good-backup.db")
     (base / "good-config.toml").write_text(
-        PINMAP.read_text() + '\n[site]\nname = "CLI"\ntimezone = "Europe/Berlin"\n')
+        PINMAP.read_text() + '\n[site]\nname = "CLI"\ntimezone = "Europe/Berlin"\n'
+    )
     (base / "bad-config.toml").write_text("[site\nname = 1\n")
-    (base / "wrong-config.toml").write_text('[site]\ntimezone = "Mars/Olympus"\n'
-                                            '[[actuators]]\ntype = "contact"\npin = 99\n')
-    (base / "good-schedule.json").write_text(json.dumps(
-        every_day([("08:00", "18:00", "day")], tz="Europe/Berlin")))
-    (base / "bad-schedule.json").write_text('{"timezone": "Europe/Berlin", "weekly": '
-                                            '{"mon": [{"start": "18:00", "end": "08:00"}]}}')
+    (base / "wrong-config.toml").write_text(
+        '[site]\ntimezone = "Mars/Olympus"\n[[actuators]]\ntype = "contact"\npin = 99\n'
+    )
+    (base / "good-schedule.json").write_text(
+        json.dumps(every_day([("08:00", "18:00", "day")], tz="Europe/Berlin"))
+    )
+    (base / "bad-schedule.json").write_text(
+        '{"timezone": "Europe/Berlin", "weekly": {"mon": [{"start": "18:00", "end": "08:00"}]}}'
+    )
     (base / "not-json.json").write_text("{" * 5000)
     (base / "random.bin").write_bytes(os.urandom(4096))
-    (base / "smdr.txt").write_bytes(b"23/11/26 05:03PM 101   01 <I>0301234            0'03 "
-                                    b"00:00'30\r\n" + os.urandom(500) + b"\r\nGARBAGE\r\n")
+    (base / "smdr.txt").write_bytes(
+        b"23/11/26 05:03PM 101   01 <I>0301234            0'03 "
+        b"00:00'30\r\n" + os.urandom(500) + b"\r\nGARBAGE\r\n"
+    )
     (base / "empty").write_bytes(b"")
     (base / "adir").mkdir()
     (base / "out").mkdir()
@@ -99,21 +148,50 @@ def files(tmp_path_factory):
 
 def path_pool(files, kind: str):
     base = files["base"]
-    inputs = [base / n for n in ("good-config.toml", "bad-config.toml", "wrong-config.toml",
-                                 "good-schedule.json", "bad-schedule.json", "not-json.json",
-                                 "random.bin", "smdr.txt", "empty", "good-backup.db", "adir",
-                                 "missing.file")] + ["/dev/null"]
+    inputs = [
+        base / n
+        for n in (
+            "good-config.toml",
+            "bad-config.toml",
+            "wrong-config.toml",
+            "good-schedule.json",
+            "bad-schedule.json",
+            "not-json.json",
+            "random.bin",
+            "smdr.txt",
+            "empty",
+            "good-backup.db",
+            "adir",
+            "missing.file",
+        )
+    ] + ["/dev/null"]
     if kind == "data":
-        return st.sampled_from([files["data"]] * 6 + [base / "fresh-data", base / "random.bin",
-                                                      "/dev/null", base / "adir"])
+        return st.sampled_from(
+            [files["data"]] * 6
+            + [base / "fresh-data", base / "random.bin", "/dev/null", base / "adir"]
+        )
     if kind == "out":
-        return st.sampled_from([base / "out" / "file.out", base / "adir", "/dev/full",
-                                base / "missing-dir" / "x.out", "-"])
+        return st.sampled_from(
+            [
+                base / "out" / "file.out",
+                base / "adir",
+                "/dev/full",
+                base / "missing-dir" / "x.out",
+                "-",
+            ]
+        )
     return st.sampled_from(inputs)
 
 
-PATH_OPTS = {"--config": "in", "--data": "data", "--schedule": "in", "file": "in",
-             "--csv": "out", "--profiles-dir": "in", "--formats-dir": "in"}
+PATH_OPTS = {
+    "--config": "in",
+    "--data": "data",
+    "--schedule": "in",
+    "file": "in",
+    "--csv": "out",
+    "--profiles-dir": "in",
+    "--formats-dir": "in",
+}
 
 
 @st.composite
@@ -125,7 +203,7 @@ def argv_for(draw, words, parser, files):
         name = action.option_strings[0] if action.option_strings else action.dest
         positional = not action.option_strings
         if not positional and not draw(st.booleans()):
-            if name == "--data":                 # never the real /var/lib/nightswitch
+            if name == "--data":  # never the real /var/lib/nightswitch
                 args += ["--data", str(files["data"])]
             continue
         if action.nargs == 0:
@@ -139,20 +217,25 @@ def argv_for(draw, words, parser, files):
         elif action.choices:
             value = draw(st.sampled_from(list(action.choices)) | st.sampled_from(NASTY))
         elif action.type in (int, float):
-            value = draw(st.integers(-10**12, 10**12).map(str) | st.sampled_from(NASTY)
-                         | st.floats(allow_nan=True).map(repr))
+            value = draw(
+                st.integers(-(10**12), 10**12).map(str)
+                | st.sampled_from(NASTY)
+                | st.floats(allow_nan=True).map(repr)
+            )
         else:
-            value = draw(st.sampled_from(NASTY) | st.text(max_size=20).filter(
-                lambda t: "\x00" not in t))
+            value = draw(
+                st.sampled_from(NASTY) | st.text(max_size=20).filter(lambda t: "\x00" not in t)
+            )
         if "\x00" in value:
-            value = value.replace("\x00", "?")   # argv cannot hold NUL
+            value = value.replace("\x00", "?")  # argv cannot hold NUL
         if positional:
             args.append(value)
         else:
             args += [name, value]
     if draw(st.integers(0, 9)) == 0:
-        args.append(draw(st.sampled_from(NASTY + ["--no-such-option", "extra"])).replace(
-            "\x00", "?"))
+        args.append(
+            draw(st.sampled_from(NASTY + ["--no-such-option", "extra"])).replace("\x00", "?")
+        )
     if "--data" not in args and any(a.option_strings == ["--data"] for a in parser._actions):
         args += ["--data", str(files["data"])]
     return args
@@ -186,27 +269,37 @@ def test_command_under_fuzz(words, files, figures, fuzz_examples, monkeypatch):
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     results = {}
 
-    @settings(max_examples=fuzz_examples or 40, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=fuzz_examples or 40,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(argv=argv_for(words, parser, files), stdin=st.binary(max_size=300))
     def fuzz(argv, stdin):
         before = db_fingerprint(db)
         try:
             code, out, err = run_in_process(argv, stdin)
         except Exception as exc:  # noqa: BLE001 - that is the finding
-            raise AssertionError(f"nightswitch {' '.join(argv)[:300]} raised {exc!r}: a "
-                                 "traceback reaches the user") from exc
+            raise AssertionError(
+                f"nightswitch {' '.join(argv)[:300]} raised {exc!r}: a traceback reaches the user"
+            ) from exc
         results[code] = results.get(code, 0) + 1
         assert code in (0, 1, 2), (argv, code, err[-500:])
         assert "Traceback" not in err and "Traceback" not in out, (argv, err[-2000:])
         if code != 0:
             assert err.strip(), f"{argv}: exit {code} without saying why"
-            assert db_fingerprint(db) == before, f"{argv} failed ({code}: {err[:200]}) " \
-                                                 "but changed the database"
+            assert db_fingerprint(db) == before, (
+                f"{argv} failed ({code}: {err[:200]}) but changed the database"
+            )
 
     fuzz()
-    figures.bump("cli_fuzz_runs", sum(results.values()), "runs",
-                 f"{len(COMMANDS)} commands, from the CLI's own parser")
+    figures.bump(
+        "cli_fuzz_runs",
+        sum(results.values()),
+        "runs",
+        f"{len(COMMANDS)} commands, from the CLI's own parser",
+    )
     # every command has --help
     code, out, _ = run_in_process(list(words) + ["--help"], b"")
     assert code == 0 and "usage:" in out
@@ -218,19 +311,34 @@ def test_long_running_commands_start_or_refuse_cleanly(files, figures, fuzz_exam
     outcomes = {"refused": 0, "served": 0}
     env = cli_env()
     base = files["base"]
-    good = [["simulate", "--port", "0", "--data", str(base / "fresh-data")],
-            ["pbx-sim", "--profile", "mitel-3300"],
-            ["test", "leds", "--simulate", "--yes", "--seconds", "0.1", "--config",
-             str(base / "good-config.toml")],
-            ["run", "--config", str(base / "run-config.toml"), "--data",
-             str(base / "fresh-run-data")]]
-    (base / "run-config.toml").write_text((base / "good-config.toml").read_text()
-                                          + f'\n[web]\nlisten = "127.0.0.1:{free_port()}"\n')
+    good = [
+        ["simulate", "--port", "0", "--data", str(base / "fresh-data")],
+        ["pbx-sim", "--profile", "mitel-3300"],
+        [
+            "test",
+            "leds",
+            "--simulate",
+            "--yes",
+            "--seconds",
+            "0.1",
+            "--config",
+            str(base / "good-config.toml"),
+        ],
+        ["run", "--config", str(base / "run-config.toml"), "--data", str(base / "fresh-run-data")],
+    ]
+    (base / "run-config.toml").write_text(
+        (base / "good-config.toml").read_text() + f'\n[web]\nlisten = "127.0.0.1:{free_port()}"\n'
+    )
     for argv in good:
-        proc = subprocess.Popen([sys.executable, "-m", "appliance", *argv],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=dict(env, NIGHTSWITCH_TRUST_CLOCK="1"),
-                                cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env, NIGHTSWITCH_TRUST_CLOCK="1"),
+            cwd=REPO,
+            start_new_session=True,
+        )
         try:
             out, err = proc.communicate(timeout=4)
             assert proc.returncode == 0, (argv, err[-800:])
@@ -241,25 +349,38 @@ def test_long_running_commands_start_or_refuse_cleanly(files, figures, fuzz_exam
         outcomes["served"] += 1
         assert b"Traceback" not in err, (argv, err.decode(errors="replace")[-2000:])
     for words, parser in LONG:
-        @settings(max_examples=max(4, (fuzz_examples or 40) // 6), deadline=None,
-                  database=None, suppress_health_check=list(HealthCheck))
+
+        @settings(
+            max_examples=max(4, (fuzz_examples or 40) // 6),
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(argv=argv_for(words, parser, files))
         def fuzz(argv):
             if words[0] == "simulate" and "--port" not in argv:
-                argv = argv + ["--port", "0"]          # never the real 8080
+                argv = argv + ["--port", "0"]  # never the real 8080
             if words[0] == "run" and "--config" not in argv:
                 argv = argv + ["--config", str(files["base"] / "bad-config.toml")]
-            proc = subprocess.Popen([sys.executable, "-m", "appliance", *argv],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, cwd=REPO,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "appliance", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=REPO,
+                start_new_session=True,
+            )
             try:
                 out, err = proc.communicate(timeout=4)
                 outcomes["refused" if proc.returncode else "served"] += 1
                 if proc.returncode:
                     assert proc.returncode in (1, 2), (argv, proc.returncode, err[-800:])
-                    lines = [ln for ln in err.decode(errors="replace").splitlines()
-                             if ln.startswith("nightswitch: error:") or ln.startswith("usage:")]
+                    lines = [
+                        ln
+                        for ln in err.decode(errors="replace").splitlines()
+                        if ln.startswith("nightswitch: error:") or ln.startswith("usage:")
+                    ]
                     assert lines, (argv, err[-800:])
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -274,6 +395,10 @@ def test_long_running_commands_start_or_refuse_cleanly(files, figures, fuzz_exam
         fuzz()
     for name in ("fresh-data", "fresh-run-data"):
         shutil.rmtree(base / name, ignore_errors=True)
-    figures.add("cli_long_running_runs", sum(outcomes.values()), "runs",
-                f"run, simulate, pbx-sim, console, test: {outcomes['refused']} refused at "
-                f"once, {outcomes['served']} accepted and stopped")
+    figures.add(
+        "cli_long_running_runs",
+        sum(outcomes.values()),
+        "runs",
+        f"run, simulate, pbx-sim, console, test: {outcomes['refused']} refused at "
+        f"once, {outcomes['served']} accepted and stopped",
+    )

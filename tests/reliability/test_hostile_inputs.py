@@ -73,7 +73,7 @@ class NoisyLine:
                 self.sent += os.write(self.master, chunk)
             except BlockingIOError:
                 if not self.discard:
-                    self._stop.wait(0.001)      # the reader is busy: wait for it
+                    self._stop.wait(0.001)  # the reader is busy: wait for it
                     continue
                 # Nobody is reading: the line's buffer is full. Throw away what waits
                 # on our own slave end, as a PBX talking to nobody would.
@@ -126,8 +126,10 @@ modes = {{ day = "day", night = "night" }}
     config = load_config_text(text, "noise.toml")
     clock = SimClock(MONDAY_0759)
     store = Store(tmp_path / "data")
-    actuators = [build_actuator(spec, clock=clock, profiles_dir=config.profiles_dir)
-                 for spec in config.actuators]
+    actuators = [
+        build_actuator(spec, clock=clock, profiles_dir=config.profiles_dir)
+        for spec in config.actuators
+    ]
     return Controller(config, store, clock, actuators=actuators), store, clock, site
 
 
@@ -141,7 +143,7 @@ def test_a_megabyte_of_noise_from_the_pbx_port(tmp_path, figures):
         while not line.done:
             attempts += 1
             t0 = time.monotonic()
-            controller.step()          # apply (fails on the noise), or the retry
+            controller.step()  # apply (fails on the noise), or the retry
             took = time.monotonic() - t0
             # login retries once on a fresh port: two operations of at most 2 s each
             assert took < 2 * 2.0 + 1.0, f"one attempt took {took:.1f} s"
@@ -173,8 +175,12 @@ def test_a_megabyte_of_noise_from_the_pbx_port(tmp_path, figures):
         assert sim.model.mode == status["mode"] == "night"
     controller.close()
     store.close()
-    figures.add("serial_noise_bytes", line.sent, "bytes",
-                f"random bytes from the PBX port over {attempts} failed attempts; then recovered")
+    figures.add(
+        "serial_noise_bytes",
+        line.sent,
+        "bytes",
+        f"random bytes from the PBX port over {attempts} failed attempts; then recovered",
+    )
 
 
 def test_a_megabyte_of_noise_on_the_smdr_line(tmp_path, figures):
@@ -183,8 +189,9 @@ def test_a_megabyte_of_noise_on_the_smdr_line(tmp_path, figures):
     clock = SimClock(datetime(2026, 3, 2, 20, 0, tzinfo=BERLIN))
     before = db_fingerprint(store.path)
     line = NoisyLine(MEGABYTE, seed=9, discard=False)
-    intake = SmdrIntake(line.path, fmt, store, "main", BERLIN, clock, read_timeout=0.05,
-                        idle_flush_s=0.2)
+    intake = SmdrIntake(
+        line.path, fmt, store, "main", BERLIN, clock, read_timeout=0.05, idle_flush_s=0.2
+    )
     try:
         intake.start()
         # pyserial empties the line when it opens the port: start the noise after that.
@@ -199,16 +206,30 @@ def test_a_megabyte_of_noise_on_the_smdr_line(tmp_path, figures):
             assert intake.running, "the SMDR intake thread died"
             time.sleep(0.05)
         # A real record after the noise still counts (after a line end to resync).
-        record = CallRecord(started_at=datetime(2026, 3, 2, 19, 55, tzinfo=BERLIN),
-                            duration_s=42, extension="101", trunk="01", direction="in",
-                            answered=True, ring_s=4, number="0301234567", fmt=fmt.name, raw="")
+        record = CallRecord(
+            started_at=datetime(2026, 3, 2, 19, 55, tzinfo=BERLIN),
+            duration_s=42,
+            extension="101",
+            trunk="01",
+            direction="in",
+            answered=True,
+            ring_s=4,
+            number="0301234567",
+            fmt=fmt.name,
+            raw="",
+        )
         line.write(b"\r\n" + (fmt.render(record, BERLIN) + "\r\n").encode("latin-1"))
         deadline = time.monotonic() + 10
-        while not [c for c in store.calls("main", clock.now() - timedelta(days=1),
-                                          clock.now() + timedelta(days=1))
-                   if c["number"] == "0301234567"]:
-            assert time.monotonic() < deadline, f"the record after the noise was not " \
-                                                f"stored: {intake.stats()}"
+        while not [
+            c
+            for c in store.calls(
+                "main", clock.now() - timedelta(days=1), clock.now() + timedelta(days=1)
+            )
+            if c["number"] == "0301234567"
+        ]:
+            assert time.monotonic() < deadline, (
+                f"the record after the noise was not stored: {intake.stats()}"
+            )
             time.sleep(0.05)
         stats = intake.stats()
         assert intake.running and stats["bytes"] >= MEGABYTE
@@ -224,22 +245,47 @@ def test_a_megabyte_of_noise_on_the_smdr_line(tmp_path, figures):
         intake.stop()
         line.close()
         store.close()
-    figures.add("smdr_noise_bytes", stats["bytes"], "bytes",
-                f"{stats['lines']} lines framed, {kept} kept raw, "
-                f"{stats['unparsed_not_kept']} counted only, the call after it stored")
+    figures.add(
+        "smdr_noise_bytes",
+        stats["bytes"],
+        "bytes",
+        f"{stats['lines']} lines framed, {kept} kept raw, "
+        f"{stats['unparsed_not_kept']} counted only, the call after it stored",
+    )
 
 
 # -- malformed files ---------------------------------------------------------------------
 
 toml_values = st.recursive(
-    st.none().map(lambda _: "") | st.booleans() | st.integers(-2**64, 2**64)
-    | st.floats(allow_nan=True) | st.text(max_size=30)
-    | st.sampled_from(["night", "day", "closed", "open", "Europe/Berlin", "three-position",
-                       "contact", "serial", "/dev/ttyS0", "¹", "9" * 25, "lunch"])
-    | st.datetimes(timezones=st.just(timezone.utc)) | st.dates(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.text(min_size=1, max_size=8), inner, max_size=4),
-    max_leaves=12)
+    st.none().map(lambda _: "")
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        [
+            "night",
+            "day",
+            "closed",
+            "open",
+            "Europe/Berlin",
+            "three-position",
+            "contact",
+            "serial",
+            "/dev/ttyS0",
+            "¹",
+            "9" * 25,
+            "lunch",
+        ]
+    )
+    | st.datetimes(timezones=st.just(timezone.utc))
+    | st.dates(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def paths_of(doc, prefix=()):
@@ -268,7 +314,7 @@ def mutated_toml(draw, text: str):
             elif op == "insert":
                 data[at:at] = draw(st.binary(min_size=1, max_size=8))
             elif data:
-                del data[at:at + draw(st.integers(1, 20))]
+                del data[at : at + draw(st.integers(1, 20))]
         return data.decode("utf-8", errors="replace")
     doc = tomllib.loads(text)
     for _ in range(draw(st.integers(1, 4))):
@@ -306,7 +352,9 @@ def assert_named(exc: ValidationError, what: str):
     assert text.strip() and "Traceback" not in text
 
 
-CONFIG_TEXT = PINMAP.read_text() + """
+CONFIG_TEXT = (
+    PINMAP.read_text()
+    + """
 [site]
 name = "Hostile"
 timezone = "Europe/Berlin"
@@ -317,18 +365,24 @@ drift = "enforce"
 port = "/dev/ttyUSB0"
 format = "panasonic-kx-td"
 """
+)
 
 
 def test_malformed_configs_are_refused_by_field(tmp_path, figures, fuzz_examples):
     data = tmp_path / "data"
     with Store(data) as store:
-        store.save_schedule("main", {"timezone": "Europe/Berlin"}, by="test",
-                            at=datetime.now(timezone.utc))
+        store.save_schedule(
+            "main", {"timezone": "Europe/Berlin"}, by="test", at=datetime.now(timezone.utc)
+        )
     before = db_fingerprint(data / "nightswitch.db")
     tally = {"accepted": 0, "refused": 0}
 
-    @settings(max_examples=fuzz_examples or 300, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=fuzz_examples or 300,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(text=mutated_toml(CONFIG_TEXT))
     def fuzz(text):
         try:
@@ -344,15 +398,22 @@ def test_malformed_configs_are_refused_by_field(tmp_path, figures, fuzz_examples
     from tests.reliability.test_hostile_cli import run_in_process
 
     bad = tmp_path / "bad.toml"
-    bad.write_text(CONFIG_TEXT.replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Base"')
-                   .replace("pin = 17", "pin = 99"))
+    bad.write_text(
+        CONFIG_TEXT.replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Base"').replace(
+            "pin = 17", "pin = 99"
+        )
+    )
     code, out, err = run_in_process(["check", "--config", str(bad)], b"")
     assert code == 2 and "site.timezone" in err and "actuators[0].pin" in err
     code, out, err = run_in_process(["run", "--config", str(bad), "--data", str(data)], b"")
     assert code == 2 and "Traceback" not in err
     assert db_fingerprint(data / "nightswitch.db") == before
-    figures.add("config_fuzz_inputs", sum(tally.values()), "configs",
-                f"{tally['refused']} refused by field, {tally['accepted']} valid")
+    figures.add(
+        "config_fuzz_inputs",
+        sum(tally.values()),
+        "configs",
+        f"{tally['refused']} refused by field, {tally['accepted']} valid",
+    )
 
 
 PROFILE_TEXT = (SHIPPED_DIR / "mitel-3300.toml").read_text()
@@ -364,8 +425,12 @@ def test_malformed_profiles_are_refused_and_spare_the_others(tmp_path, figures, 
     shipped = set(load_profiles(tmp_path / "none"))
     tally = {"accepted": 0, "refused": 0}
 
-    @settings(max_examples=fuzz_examples or 200, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=fuzz_examples or 200,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(text=mutated_toml(PROFILE_TEXT))
     def fuzz(text):
         (site / "mitel-3300.toml").write_text(text)
@@ -378,15 +443,30 @@ def test_malformed_profiles_are_refused_and_spare_the_others(tmp_path, figures, 
         if "mitel-3300" in profiles and profiles["mitel-3300"].has_serial:
             # A profile that loads is one the simulator and the checker can use.
             from appliance.actuators.serial_port import check
-            errors = check({"name": "p", "type": "serial", "zone": "main",
-                            "role": "primary", "profile": "mitel-3300",
-                            "port": "/dev/null", "password": "x", "username": "u"},
-                           "actuators[0]", profiles=profiles)
+
+            errors = check(
+                {
+                    "name": "p",
+                    "type": "serial",
+                    "zone": "main",
+                    "role": "primary",
+                    "profile": "mitel-3300",
+                    "port": "/dev/null",
+                    "password": "x",
+                    "username": "u",
+                },
+                "actuators[0]",
+                profiles=profiles,
+            )
             assert all(e.message for e in errors)
 
     fuzz()
-    figures.add("profile_fuzz_inputs", sum(tally.values()), "profiles",
-                f"{tally['refused']} refused with named errors, {tally['accepted']} loaded")
+    figures.add(
+        "profile_fuzz_inputs",
+        sum(tally.values()),
+        "profiles",
+        f"{tally['refused']} refused with named errors, {tally['accepted']} loaded",
+    )
 
 
 FORMAT_DIR = REPO / "appliance" / "smdr" / "formats"
@@ -395,13 +475,20 @@ FORMAT_DIR = REPO / "appliance" / "smdr" / "formats"
 def test_malformed_smdr_formats_are_refused_by_field(tmp_path, figures, fuzz_examples):
     site = tmp_path / "smdr"
     site.mkdir()
-    text = (FORMAT_DIR / "panasonic-kx-td.toml").read_text().replace(
-        'name = "panasonic-kx-td"', 'name = "hostile"')
+    text = (
+        (FORMAT_DIR / "panasonic-kx-td.toml")
+        .read_text()
+        .replace('name = "panasonic-kx-td"', 'name = "hostile"')
+    )
     assert 'name = "hostile"' in text
     tally = {"accepted": 0, "refused": 0}
 
-    @settings(max_examples=fuzz_examples or 200, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=fuzz_examples or 200,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(text=mutated_toml(text), line=st.binary(max_size=200))
     def fuzz(text, line):
         (site / "hostile.toml").write_text(text)
@@ -419,12 +506,17 @@ def test_malformed_smdr_formats_are_refused_by_field(tmp_path, figures, fuzz_exa
         # A format that loads parses any line without raising.
         from appliance.smdr.framing import LineFramer
         from appliance.smdr.parser import parse_line
+
         for framed in LineFramer(512).feed(line + b"\r\n"):
             parse_line(framed.text, fmt, tz=BERLIN, now=datetime(2026, 3, 2, tzinfo=BERLIN))
 
     fuzz()
-    figures.add("smdr_format_fuzz_inputs", sum(tally.values()), "formats",
-                f"{tally['refused']} refused with named errors, {tally['accepted']} loaded")
+    figures.add(
+        "smdr_format_fuzz_inputs",
+        sum(tally.values()),
+        "formats",
+        f"{tally['refused']} refused with named errors, {tally['accepted']} loaded",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -433,8 +525,9 @@ def _no_leftover_threads():
     yield
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()
-                 and not t.daemon]
+        extra = [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+        ]
         if not extra:
             return
         time.sleep(0.05)

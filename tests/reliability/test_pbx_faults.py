@@ -70,8 +70,18 @@ verified = "Test fixture."
 step_s = 0.3
 operation_s = 2.0
 """
-FAULTS = ("silence", "garbage", "slow", "wrong_password", "drop", "drop_timed", "cut",
-          "power_cut", "left_logged_in", "left_at_password")
+FAULTS = (
+    "silence",
+    "garbage",
+    "slow",
+    "wrong_password",
+    "drop",
+    "drop_timed",
+    "cut",
+    "power_cut",
+    "left_logged_in",
+    "left_at_password",
+)
 #: Not faults: states a cut session leaves the terminal in, which the next contact must
 #: find its way out of without a fault.
 LEFT_STATES = {"left_logged_in": ("logged_in", "CP SE"), "left_at_password": ("password", "")}
@@ -89,8 +99,9 @@ class PbxRig:
         (site / "mitel-3300-rel.toml").write_text(FAST_PROFILE)
         profile = load_profiles(site)["mitel-3300-rel"]
         self.clock = SimClock(MONDAY_0759)
-        self.sim = PbxSimulator(profile, password=PASSWORD, link_dir=tmp_path / "links",
-                                seed=seed, now=self.clock.now)
+        self.sim = PbxSimulator(
+            profile, password=PASSWORD, link_dir=tmp_path / "links", seed=seed, now=self.clock.now
+        )
         (tmp_path / "links").mkdir()
         self.sim.start()
         text = f"""
@@ -112,18 +123,20 @@ modes = {{ day = "day", night = "night" }}
 """
         self.config = load_config_text(text, "pbx-faults.toml")
         self.store = Store(tmp_path / "data")
-        self.actuators = [build_actuator(spec, clock=self.clock,
-                                         profiles_dir=self.config.profiles_dir)
-                          for spec in self.config.actuators]
-        self.controller = Controller(self.config, self.store, self.clock,
-                                     actuators=self.actuators)
+        self.actuators = [
+            build_actuator(spec, clock=self.clock, profiles_dir=self.config.profiles_dir)
+            for spec in self.config.actuators
+        ]
+        self.controller = Controller(self.config, self.store, self.clock, actuators=self.actuators)
         self.zone = self.controller.zones["main"]
         # Every session the actuator opens with the PBX (a login), in order.
         self.operations: list[str] = []
         link = self.actuators[0].link
         real_operation = link._operation
-        link._operation = lambda name, body: (self.operations.append(name),
-                                              real_operation(name, body))[1]
+        link._operation = lambda name, body: (
+            self.operations.append(name),
+            real_operation(name, body),
+        )[1]
 
     def start(self):
         self.controller.start()
@@ -137,8 +150,7 @@ modes = {{ day = "day", night = "night" }}
         returns the worker's pending deadlines then."""
         self.controller.wait_idle()
         worker = self.zone.worker
-        return (worker.retry_due_at(), worker.verify_at, self.clock.monotonic(),
-                worker.backoff)
+        return (worker.retry_due_at(), worker.verify_at, self.clock.monotonic(), worker.backoff)
 
     def wait(self, predicate, timeout, what):
         deadline = time.monotonic() + timeout
@@ -147,8 +159,9 @@ modes = {{ day = "day", night = "night" }}
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not within {timeout} s; status "
-                                     f"{self.status()}; sim {self.sim!r}")
+                raise AssertionError(
+                    f"{what}: not within {timeout} s; status {self.status()}; sim {self.sim!r}"
+                )
             time.sleep(0.01)
 
     def advance_to_next_attempt(self) -> float:
@@ -177,8 +190,12 @@ def internal_errors(caplog):
     caplog.set_level(logging.WARNING)
 
     def errors():
-        return [r for r in caplog.records
-                if r.exc_info or (r.levelno >= logging.ERROR and "crash" in r.getMessage())]
+        return [
+            r
+            for r in caplog.records
+            if r.exc_info or (r.levelno >= logging.ERROR and "crash" in r.getMessage())
+        ]
+
     return errors
 
 
@@ -196,8 +213,11 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
             # Quiet hours between faults: schedule boundaries pass, read-backs happen.
             rig.clock.advance(rng.uniform(0, 10 * 3600))
             rig.idle()
-            rig.wait(lambda: rig.status()["verified"] and not rig.status()["faults"], 10,
-                     "healthy between faults")
+            rig.wait(
+                lambda: rig.status()["verified"] and not rig.status()["faults"],
+                10,
+                "healthy between faults",
+            )
             first_audit = max((a["id"] for a in rig.store.audit(limit=1)), default=0)
             wanted_before = rig.status()["mode"]
             via_change = rng.random() < 0.5 and fault != "power_cut"
@@ -218,17 +238,23 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
             t0 = time.monotonic()
             if via_change:
                 target = "day" if wanted_before == "night" else "night"
-                threading.Thread(target=rig.controller.set_override,
-                                 args=(None, target, None), kwargs={"by": "rel-test"},
-                                 daemon=True).start()
+                threading.Thread(
+                    target=rig.controller.set_override,
+                    args=(None, target, None),
+                    kwargs={"by": "rel-test"},
+                    daemon=True,
+                ).start()
             else:
                 rig.advance_to_next_attempt()
 
             if fault in LEFT_STATES:
                 # Not a fault at all: the next contact finds the terminal where it was left
                 # and gets it to its command prompt, with nothing for the status page.
-                rig.wait(lambda: "logged out" in rig.sim.terminal.events[events_before:],
-                         SHOWN_WITHIN_S, f"{fault} found and left")
+                rig.wait(
+                    lambda: "logged out" in rig.sim.terminal.events[events_before:],
+                    SHOWN_WITHIN_S,
+                    f"{fault} found and left",
+                )
                 rig.idle()
                 assert rig.status()["verified"] and not rig.status()["faults"], rig.status()
                 since = rig.sim.terminal.events[events_before:]
@@ -241,8 +267,11 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
 
             if fault == "power_cut":
                 # Not a fault of the link: drift, found by the read-back and put right.
-                rig.wait(lambda: rig.sim.model.mode == wanted_before
-                         and rig.status()["verified"], SHOWN_WITHIN_S, "power cut undone")
+                rig.wait(
+                    lambda: rig.sim.model.mode == wanted_before and rig.status()["verified"],
+                    SHOWN_WITHIN_S,
+                    "power cut undone",
+                )
                 latencies.append(time.monotonic() - t0)
                 drift = [a for a in rig.store.audit(source="drift") if a["id"] > first_audit]
                 assert drift and f"found in {other}" in drift[0]["reason"], drift
@@ -250,36 +279,40 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
                 continue
 
             shown_as = {"auth"} if fault == "wrong_password" else {"actuator", "link"}
-            rig.wait(lambda: fault_kinds(rig.status()) & shown_as,
-                     SHOWN_WITHIN_S, f"{fault} shown")
+            rig.wait(lambda: fault_kinds(rig.status()) & shown_as, SHOWN_WITHIN_S, f"{fault} shown")
             latencies.append(time.monotonic() - t0)
             assert not rig.status()["verified"]
 
             if fault == "wrong_password":
                 rig.idle()
                 logins_before, waited = len(rig.operations), 0.0
-                for _ in range(rng.randrange(1, 5)):     # read-backs; perhaps the day
+                for _ in range(rng.randrange(1, 5)):  # read-backs; perhaps the day
                     waited += rig.advance_to_next_attempt()
                     rig.idle()
                     assert fault_kinds(rig.status()) & {"auth"}
                 # at most one login per day of waiting, never one per retry period
-                assert len(rig.operations) - logins_before <= waited // REFUSED_RETRY_S, \
+                assert len(rig.operations) - logins_before <= waited // REFUSED_RETRY_S, (
                     rig.operations[logins_before:]
+                )
                 retries_failed += 1
                 rig.sim.clear()
-                rig.controller.retry(None, by="rel-test")     # the operator's Retry
-                rig.wait(lambda: rig.status()["verified"] and not rig.status()["faults"],
-                         10, "restored by the operator's retry")
+                rig.controller.retry(None, by="rel-test")  # the operator's Retry
+                rig.wait(
+                    lambda: rig.status()["verified"] and not rig.status()["faults"],
+                    10,
+                    "restored by the operator's retry",
+                )
                 assert rig.sim.model.mode == rig.status()["mode"]
                 story = [a for a in rig.store.audit(limit=200) if a["id"] > first_audit]
-                assert [a for a in story if a["source"] == "fault"] and \
-                    [a for a in story if a["source"] == "recovered"], story
+                assert [a for a in story if a["source"] == "fault"] and [
+                    a for a in story if a["source"] == "recovered"
+                ], story
                 figures.bump("pbx_faults_injected", unit="faults")
                 continue
 
             # -- the long run with the fault in place: retries fail, backoff grows
             if fault != "drop_timed":
-                for _ in range(rng.randrange(1, 7)):     # backoff 2 s ... 64 s
+                for _ in range(rng.randrange(1, 7)):  # backoff 2 s ... 64 s
                     rig.advance_to_next_attempt()
                     rig.idle()
                     retries_failed += 1
@@ -306,7 +339,8 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
             while not restored():
                 assert advanced <= period, (
                     f"{fault}: not restored within one retry period ({period:.0f} s) after "
-                    f"the fault cleared: {rig.status()}")
+                    f"the fault cleared: {rig.status()}"
+                )
                 advanced += rig.advance_to_next_attempt()
                 t1 = time.monotonic()
                 rig.idle()
@@ -318,7 +352,8 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
             recovered = [a["id"] for a in story if a["source"] == "recovered"]
             assert faults and recovered and min(faults) < max(recovered), (
                 f"{fault} ({'a switch' if via_change else 'the read-back'}): the audit log "
-                f"does not tell the story: {[(a['source'], a['reason']) for a in story]}")
+                f"does not tell the story: {[(a['source'], a['reason']) for a in story]}"
+            )
             figures.bump("pbx_faults_injected", unit="faults")
             assert rig.controller._thread.is_alive()
             assert not internal_errors(), internal_errors()
@@ -326,17 +361,30 @@ def test_pbx_faults_in_random_sequence(tmp_path, figures, internal_errors, fuzz_
         assert rig.controller._thread.is_alive()
     finally:
         rig.close()
-    figures.add("pbx_fault_shown_max_s", round(max(latencies), 2), "s",
-                f"target {SHOWN_WITHIN_S} s after the appliance's first contact with the PBX")
-    figures.add("pbx_recovery_max_s", round(max(recoveries), 2), "s",
-                "real time from the first retry after the fault cleared to verified")
-    figures.add("pbx_fault_simulated_days", round((rig.clock.now() - sim_start)
-                                                  / timedelta(days=1), 2), "days")
+    figures.add(
+        "pbx_fault_shown_max_s",
+        round(max(latencies), 2),
+        "s",
+        f"target {SHOWN_WITHIN_S} s after the appliance's first contact with the PBX",
+    )
+    figures.add(
+        "pbx_recovery_max_s",
+        round(max(recoveries), 2),
+        "s",
+        "real time from the first retry after the fault cleared to verified",
+    )
+    figures.add(
+        "pbx_fault_simulated_days",
+        round((rig.clock.now() - sim_start) / timedelta(days=1), 2),
+        "days",
+    )
     figures.add("pbx_failed_retries", retries_failed, "retries")
 
 
-REFUSING_PROFILE = FAST_PROFILE.replace('name = "mitel-3300-rel"', 'name = "mitel-3300-refusing"') \
+REFUSING_PROFILE = (
+    FAST_PROFILE.replace('name = "mitel-3300-rel"', 'name = "mitel-3300-refusing"')
     + "\n[methods.serial]\nretries = 5\n"
+)
 
 
 def test_a_refused_login_is_never_retried_at_the_link(tmp_path):
@@ -354,10 +402,19 @@ def test_a_refused_login_is_never_retried_at_the_link(tmp_path):
     profile = load_profiles(site)["mitel-3300-refusing"]
     assert profile.serial.retries == 5
     with PbxSimulator(profile, password=PASSWORD, link_dir=tmp_path) as sim:
-        actuator = build_actuator({"name": "pbx-port", "type": "serial", "zone": "main",
-                                   "role": "primary", "profile": profile.name,
-                                   "port": sim.port_path, "password": PASSWORD,
-                                   "_modes": ["day", "night"]}, profiles_dir=site)
+        actuator = build_actuator(
+            {
+                "name": "pbx-port",
+                "type": "serial",
+                "zone": "main",
+                "role": "primary",
+                "profile": profile.name,
+                "port": sim.port_path,
+                "password": PASSWORD,
+                "_modes": ["day", "night"],
+            },
+            profiles_dir=site,
+        )
         actuator.apply("night")
         sim.inject("wrong_password")
         operations = 4

@@ -51,8 +51,7 @@ def schedule_variant(mode: str, tag: str) -> dict:
     name far in the future (so each save is recognisable on disk)."""
     ranges = [("00:00", "24:00", mode)] if mode == "day" else []
     data = every_day(ranges, tz="Europe/Berlin")
-    data["exceptions"] = [{"name": tag, "from": "2031-01-06", "to": "2031-01-06",
-                           "ranges": []}]
+    data["exceptions"] = [{"name": tag, "from": "2031-01-06", "to": "2031-01-06", "ranges": []}]
     return data
 
 
@@ -64,16 +63,23 @@ class Ledger:
     """What the API acknowledged, and the one request in flight."""
 
     def __init__(self):
-        self.override = None          # (mode, until ISO or None) or None, as acknowledged
-        self.override_maybe = []      # states an unacknowledged request may have made
-        self.schedules: dict[int, str] = {}      # version -> tag, acknowledged
+        self.override = None  # (mode, until ISO or None) or None, as acknowledged
+        self.override_maybe = []  # states an unacknowledged request may have made
+        self.schedules: dict[int, str] = {}  # version -> tag, acknowledged
         self.schedule_tag = None
         self.schedule_maybe = []
         self.tokens: set[str] = set()
         self.calls: set[str] = set()
         self.sent_calls: set[str] = set()
-        self.acked = {"override": 0, "cancel": 0, "refused": 0, "key": 0, "schedule": 0,
-                      "token": 0, "calls_seen": 0}
+        self.acked = {
+            "override": 0,
+            "cancel": 0,
+            "refused": 0,
+            "key": 0,
+            "schedule": 0,
+            "token": 0,
+            "calls_seen": 0,
+        }
 
     def settle(self, on_disk: dict):
         """After the checks of a kill: what may have happened is now known, and the
@@ -88,8 +94,9 @@ class Ledger:
 class Client(threading.Thread):
     """Sends a random stream of requests until the daemon dies under it."""
 
-    def __init__(self, daemon: SimDaemon, ledger: Ledger, smdr: SmdrLine, rng: random.Random,
-                 round_no: int):
+    def __init__(
+        self, daemon: SimDaemon, ledger: Ledger, smdr: SmdrLine, rng: random.Random, round_no: int
+    ):
         super().__init__(daemon=True)
         self.d, self.ledger, self.smdr, self.rng, self.round = daemon, ledger, smdr, rng, round_no
         self.fmt = load_format("panasonic-kx-tda")
@@ -104,18 +111,22 @@ class Client(threading.Thread):
                 self.one(n)
                 self.done += 1
         except (ConnectionError, OSError, TimeoutError, http.client.HTTPException):
-            return                      # the power went: this request is in flight
-        except Exception as exc:        # noqa: BLE001 - reported by the test
+            return  # the power went: this request is in flight
+        except Exception as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(repr(exc))
 
     def one(self, n: int):
         L, d, rng = self.ledger, self.d, self.rng
-        op = rng.choices(["override", "cancel", "key", "schedule", "token", "smdr"],
-                         weights=[4, 2, 2, 3, 1, 3])[0]
+        op = rng.choices(
+            ["override", "cancel", "key", "schedule", "token", "smdr"], weights=[4, 2, 2, 3, 1, 3]
+        )[0]
         if op == "override":
             mode = rng.choice(["day", "night"])
-            until = None if rng.random() < 0.5 else \
-                (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+            until = (
+                None
+                if rng.random() < 0.5
+                else (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+            )
             L.override_maybe = [(mode, until)]
             a = d.request("POST", "/api/v1/override", {"mode": mode, "until": until})
             if a.status == 200:
@@ -138,8 +149,11 @@ class Client(threading.Thread):
                 raise AssertionError(f"cancel -> {a.status} {a.body[:200]!r}")
             L.override_maybe = []
         elif op == "key":
-            a = d.request("POST", "/api/v1/sim/key",
-                          {"position": rng.choice(["auto", "auto", "day", "night"])})
+            a = d.request(
+                "POST",
+                "/api/v1/sim/key",
+                {"position": rng.choice(["auto", "auto", "day", "night"])},
+            )
             assert a.status == 200, a.body
             L.acked["key"] += 1
         elif op == "schedule":
@@ -162,9 +176,18 @@ class Client(threading.Thread):
             now = datetime.now(UTC).replace(second=0, microsecond=0)
             for i in range(rng.randrange(1, 4)):
                 number = f"0{self.round:05d}{n:03d}{i}"
-                record = CallRecord(started_at=now - timedelta(minutes=3), duration_s=42,
-                                    extension="101", trunk="01", direction="in",
-                                    answered=True, ring_s=4, number=number, fmt="x", raw="")
+                record = CallRecord(
+                    started_at=now - timedelta(minutes=3),
+                    duration_s=42,
+                    extension="101",
+                    trunk="01",
+                    direction="in",
+                    answered=True,
+                    ring_s=4,
+                    number=number,
+                    fmt="x",
+                    raw="",
+                )
                 self.smdr.write(self.fmt.render(record, BERLIN) + "\r\n")
                 L.sent_calls.add(number)
             # A call record is acknowledged once the API shows it.
@@ -187,28 +210,39 @@ def check_database(db_path, ledger: Ledger) -> dict:
         allowed = [ledger.override] + ledger.override_maybe
         assert any(_same_override(on_disk, want) for want in allowed), (
             f"override on disk {on_disk}, acknowledged {ledger.override}, "
-            f"in flight {ledger.override_maybe}")
-        versions = dict(conn.execute(
-            "SELECT version, data FROM schedules WHERE zone = 'main'").fetchall())
+            f"in flight {ledger.override_maybe}"
+        )
+        versions = dict(
+            conn.execute("SELECT version, data FROM schedules WHERE zone = 'main'").fetchall()
+        )
         tags = {v: tag_of(json.loads(data)) for v, data in versions.items()}
         for version, tag in ledger.schedules.items():
-            assert tags.get(version) == tag, f"acknowledged schedule version {version} ({tag}) " \
-                                             f"is not on disk as such: {tags.get(version)}"
+            assert tags.get(version) == tag, (
+                f"acknowledged schedule version {version} ({tag}) "
+                f"is not on disk as such: {tags.get(version)}"
+            )
         latest = max(tags)
-        allowed_tags = ([ledger.schedule_tag] if ledger.schedule_tag else []) + \
-            ledger.schedule_maybe
+        allowed_tags = (
+            [ledger.schedule_tag] if ledger.schedule_tag else []
+        ) + ledger.schedule_maybe
         assert tags[latest] in allowed_tags or not allowed_tags, (
             f"the schedule in force is {tags[latest]}, acknowledged {ledger.schedule_tag}, "
-            f"in flight {ledger.schedule_maybe}")
+            f"in flight {ledger.schedule_maybe}"
+        )
         labels = {r[0] for r in conn.execute("SELECT label FROM tokens")}
         assert ledger.tokens <= labels, f"tokens lost: {sorted(ledger.tokens - labels)}"
         numbers = {r[0] for r in conn.execute("SELECT number FROM calls")}
         assert ledger.calls <= numbers, f"call records lost: {sorted(ledger.calls - numbers)}"
-        dupes = conn.execute("SELECT number, COUNT(*) FROM calls GROUP BY number "
-                             "HAVING COUNT(*) > 1").fetchall()
+        dupes = conn.execute(
+            "SELECT number, COUNT(*) FROM calls GROUP BY number HAVING COUNT(*) > 1"
+        ).fetchall()
         assert not dupes, f"call records stored twice: {dupes}"
-        return {"override": on_disk, "schedule": json.loads(versions[latest]),
-                "version": latest, "calls": numbers}
+        return {
+            "override": on_disk,
+            "schedule": json.loads(versions[latest]),
+            "version": latest,
+            "calls": numbers,
+        }
     finally:
         conn.close()
 
@@ -239,8 +273,12 @@ def check_restart(daemon: SimDaemon, on_disk: dict, *, leds: bool) -> None:
     override = None
     if on_disk["override"]:
         mode, until = on_disk["override"]
-        override = Override(mode=mode, until=datetime.fromisoformat(until) if until else None,
-                            by="?", set_at=datetime.now(UTC))
+        override = Override(
+            mode=mode,
+            until=datetime.fromisoformat(until) if until else None,
+            by="?",
+            set_at=datetime.now(UTC),
+        )
     now = datetime.fromisoformat(status["now"])
     wanted = decide(now, parse_schedule(on_disk["schedule"]), override, Key.AUTO)
     assert status["mode"] == wanted.mode == status["applied_mode"], (status, wanted)
@@ -251,8 +289,10 @@ def check_restart(daemon: SimDaemon, on_disk: dict, *, leds: bool) -> None:
     if not leds:
         return
     lit = "on" if wanted.source not in ("override", "key") else "slow"
-    assert panel["leds"][wanted.mode] == lit and \
-        panel["leds"]["night" if wanted.mode == "day" else "day"] == "off", panel
+    assert (
+        panel["leds"][wanted.mode] == lit
+        and panel["leds"]["night" if wanted.mode == "day" else "day"] == "off"
+    ), panel
 
 
 def test_power_cut_at_random_instants_loses_nothing_acknowledged(tmp_path, kills, figures):
@@ -294,8 +334,9 @@ def test_power_cut_at_random_instants_loses_nothing_acknowledged(tmp_path, kills
             mid_work += 1
             on_disk = check_database(daemon.data / "nightswitch.db", ledger)
             ledger.settle(on_disk)
-            assert not list(daemon.data.glob("nightswitch.db.corrupt-*")), \
+            assert not list(daemon.data.glob("nightswitch.db.corrupt-*")), (
                 "the database was quarantined after a power cut"
+            )
         # One last start: everything is still there, and it stops cleanly.
         daemon.start()
         check_restart(daemon, on_disk, leds=True)
@@ -306,16 +347,32 @@ def test_power_cut_at_random_instants_loses_nothing_acknowledged(tmp_path, kills
         daemon.kill()
         smdr.close()
     elapsed = time.monotonic() - started
-    figures.add("power_cuts_survived", kills, "kills",
-                f"{mid_work} mid-work, {at_start} during start-up; {elapsed:.0f} s")
-    figures.add("power_cut_requests_acknowledged", ops, "requests",
-                ", ".join(f"{k} {v}" for k, v in ledger.acked.items()))
-    figures.add("power_cut_acknowledged_lost", 0, "changes",
-                f"{len(ledger.schedules)} schedule versions, {len(ledger.tokens)} tokens, "
-                f"{len(ledger.calls)} call records checked on disk after every kill")
+    figures.add(
+        "power_cuts_survived",
+        kills,
+        "kills",
+        f"{mid_work} mid-work, {at_start} during start-up; {elapsed:.0f} s",
+    )
+    figures.add(
+        "power_cut_requests_acknowledged",
+        ops,
+        "requests",
+        ", ".join(f"{k} {v}" for k, v in ledger.acked.items()),
+    )
+    figures.add(
+        "power_cut_acknowledged_lost",
+        0,
+        "changes",
+        f"{len(ledger.schedules)} schedule versions, {len(ledger.tokens)} tokens, "
+        f"{len(ledger.calls)} call records checked on disk after every kill",
+    )
     unseen = len(ledger.sent_calls - on_disk["calls"])
-    figures.add("power_cut_smdr_lines_unstored", unseen, "call records",
-                f"of {len(ledger.sent_calls)} written to the line; written in the last "
-                "instants before a kill, unread, and flushed by pyserial's open at the "
-                "restart (none of them was ever acknowledged)")
+    figures.add(
+        "power_cut_smdr_lines_unstored",
+        unseen,
+        "call records",
+        f"of {len(ledger.sent_calls)} written to the line; written in the last "
+        "instants before a kill, unread, and flushed by pyserial's open at the "
+        "restart (none of them was ever acknowledged)",
+    )
     assert mid_work + at_start == kills

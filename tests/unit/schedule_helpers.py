@@ -29,8 +29,7 @@ def weekdays(ranges) -> dict:
 def schedule_json(**fields) -> dict:
     """A schedule document: Berlin, night by default, office hours Monday to Friday,
     with *fields* replacing the top-level keys."""
-    doc = {"timezone": "Europe/Berlin", "default_mode": "night",
-           "weekly": weekdays(OFFICE_HOURS)}
+    doc = {"timezone": "Europe/Berlin", "default_mode": "night", "weekly": weekdays(OFFICE_HOURS)}
     doc.update(copy.deepcopy(fields))
     return doc
 
@@ -48,17 +47,24 @@ def local(schedule: Schedule, text: str, fold: int = 0) -> datetime:
     instant in another zone (PEP 495), which would make equal instants look different.
     """
     naive = datetime.fromisoformat(text)
-    return naive.replace(tzinfo=ZoneInfo(schedule.timezone), fold=fold).astimezone(
-        timezone.utc)
+    return naive.replace(tzinfo=ZoneInfo(schedule.timezone), fold=fold).astimezone(timezone.utc)
 
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
-def assert_mode_at(schedule: Schedule, when: str | datetime, mode: str, *,
-                   source: str | None = None, reason: str | None = None, fold: int = 0,
-                   override: Override | None = None, key: Key = Key.AUTO):
+def assert_mode_at(
+    schedule: Schedule,
+    when: str | datetime,
+    mode: str,
+    *,
+    source: str | None = None,
+    reason: str | None = None,
+    fold: int = 0,
+    override: Override | None = None,
+    key: Key = Key.AUTO,
+):
     """Assert the mode (and optionally source and reason) at a local wall-clock time."""
     now = when if isinstance(when, datetime) else local(schedule, when, fold)
     decision = decide(now, schedule, override, key)
@@ -70,8 +76,15 @@ def assert_mode_at(schedule: Schedule, when: str | datetime, mode: str, *,
     return decision
 
 
-def assert_next_change(schedule: Schedule, when: str, at_local: str | None,
-                       mode: str | None = None, *, fold: int = 0, at_fold: int = 0):
+def assert_next_change(
+    schedule: Schedule,
+    when: str,
+    at_local: str | None,
+    mode: str | None = None,
+    *,
+    fold: int = 0,
+    at_fold: int = 0,
+):
     """Assert the next change after local *when*: at local *at_local* to *mode*
     (None: nothing changes within the search horizon)."""
     decision = decide(local(schedule, when, fold), schedule)
@@ -82,7 +95,8 @@ def assert_next_change(schedule: Schedule, when: str, at_local: str | None,
     assert decision.next_change is not None, decision
     assert decision.next_change.at == expected, (
         f"next change {decision.next_change.at.astimezone(ZoneInfo(schedule.timezone))}, "
-        f"expected {expected}")
+        f"expected {expected}"
+    )
     if mode is not None:
         assert decision.next_change.mode == mode, decision
     return decision
@@ -100,8 +114,9 @@ def assert_errors(document, expected: dict[str, str], *, allowed_modes=None):
     return info.value
 
 
-def mode_changes(schedule: Schedule, start: datetime, end: datetime,
-                 step: timedelta = timedelta(minutes=1)) -> list[tuple[datetime, str]]:
+def mode_changes(
+    schedule: Schedule, start: datetime, end: datetime, step: timedelta = timedelta(minutes=1)
+) -> list[tuple[datetime, str]]:
     """Sample :func:`decide` every *step* from *start* to *end* and list each change of
     mode, like Home Assistant counting ``state_changed`` events: a flicker at midnight
     shows up as two extra entries."""
@@ -119,5 +134,7 @@ def mode_changes(schedule: Schedule, start: datetime, end: datetime,
 
 def preview_table(schedule: Schedule, start: str, days: int) -> list[tuple[str, str]]:
     """A preview as ``[("2026-12-24 08:00 CET", "day"), ...]`` for compact asserts."""
-    return [(f"{t.at.strftime('%Y-%m-%d %H:%M')} {t.at.tzname()}", t.mode)
-            for t in preview(schedule, date.fromisoformat(start), days)]
+    return [
+        (f"{t.at.strftime('%Y-%m-%d %H:%M')} {t.at.tzname()}", t.mode)
+        for t in preview(schedule, date.fromisoformat(start), days)
+    ]

@@ -25,7 +25,7 @@ def test_each_mode_sets_the_relay_at_its_polarity(mock_factory, active_high, clo
     pin.clear_states()
     contact.apply("night")
     assert pin.state is closed_level and contact.relays() == {"night-service": "closed"}
-    contact.apply("night")                          # holding: no second edge
+    contact.apply("night")  # holding: no second edge
     contact.apply("day")
     assert pin.state is (not closed_level) and contact.relays() == {"night-service": "open"}
     assert changes(pin) == [not closed_level, closed_level, not closed_level]
@@ -39,9 +39,9 @@ def test_sense_that_follows_the_relay_verifies_the_mode(mock_factory):
     contact = build(mock_factory, sense_pin=24, sense_pull_up=False)
     assert contact.can_read_back
     slept = []
-    contact.sleep = slept.append                    # the settle poll's only pause
+    contact.sleep = slept.append  # the settle poll's only pause
     contact.apply("night")
-    assert slept == []                              # no waiting when the PBX answers at once
+    assert slept == []  # no waiting when the PBX answers at once
     contact.sleep = time.sleep
     assert contact.read_back() == "night"
     contact.apply("day")
@@ -56,10 +56,12 @@ def test_sense_that_never_follows_fails_with_a_message_naming_the_input(mock_fac
         contact.apply("night")
     waited = time.monotonic() - t0
     assert 0.075 <= waited < 1.0
-    assert str(info.value) == ("night-service: relay closed for night, but the PBX status "
-                               "input on GPIO24 still reads inactive after 80 ms; check the "
-                               "wiring to the PBX")
-    assert mock_factory.pin(17).state is True        # the relay stays where it was put
+    assert str(info.value) == (
+        "night-service: relay closed for night, but the PBX status "
+        "input on GPIO24 still reads inactive after 80 ms; check the "
+        "wiring to the PBX"
+    )
+    assert mock_factory.pin(17).state is True  # the relay stays where it was put
     contact.close()
 
 
@@ -68,7 +70,7 @@ def test_sense_that_follows_late_but_within_settle_time(mock_factory):
     sense_pin = mock_factory.pin(24)
     slept = []
 
-    def pbx_answers_after_a_while(seconds):        # the injected sleep of the poll loop
+    def pbx_answers_after_a_while(seconds):  # the injected sleep of the poll loop
         slept.append(seconds)
         if len(slept) == 3:
             sense_pin.drive_high()
@@ -83,9 +85,9 @@ def test_sense_that_follows_late_but_within_settle_time(mock_factory):
 def test_read_back_sees_a_pbx_switched_behind_our_back(mock_factory):
     contact = build(mock_factory, sense_pin=24, sense_pull_up=True)
     sense_pin = mock_factory.pin(24)
-    sense_pin.drive_low()                           # PBX reports night
+    sense_pin.drive_low()  # PBX reports night
     contact.apply("night")
-    sense_pin.drive_high()                          # someone pressed the console key
+    sense_pin.drive_high()  # someone pressed the console key
     assert contact.read_back() == "day"
     contact.close()
 
@@ -118,11 +120,20 @@ def test_context_manager_closes(mock_factory):
 
 
 def test_check_accepts_the_documented_table_and_names_bad_fields():
-    good = {"name": "n", "type": "contact", "zone": "main", "role": "primary", "pin": 17,
-            "active_high": True, "modes": {"day": "open", "night": "closed"},
-            "settle_ms": 1000, "sense": {"pin": 24, "pull_up": True, "active_in": ["night"]}}
+    good = {
+        "name": "n",
+        "type": "contact",
+        "zone": "main",
+        "role": "primary",
+        "pin": 17,
+        "active_high": True,
+        "modes": {"day": "open", "night": "closed"},
+        "settle_ms": 1000,
+        "sense": {"pin": 24, "pull_up": True, "active_in": ["night"]},
+    }
     assert check(good, "actuators[0]") == []
-    errors = check({"pin": 17, "modes": {"day": "open"}, "sense": {"pin": 3, "active_in": []}},
-                   "actuators[2]")
+    errors = check(
+        {"pin": 17, "modes": {"day": "open"}, "sense": {"pin": 3, "active_in": []}}, "actuators[2]"
+    )
     fields = {e.field for e in errors}
     assert fields == {"actuators[2].sense.pin", "actuators[2].sense.active_in"}

@@ -25,10 +25,12 @@ modes = {{ day = "dark", night = "lit" }}
 """
 
 
-def pulse_toml(*, pulse_ms=120, settle_ms=60, active_high=True, sense=True,
-               unverified=False) -> str:
-    text = PULSE.format(pulse_ms=pulse_ms, settle_ms=settle_ms,
-                        active_high=str(active_high).lower())
+def pulse_toml(
+    *, pulse_ms=120, settle_ms=60, active_high=True, sense=True, unverified=False
+) -> str:
+    text = PULSE.format(
+        pulse_ms=pulse_ms, settle_ms=settle_ms, active_high=str(active_high).lower()
+    )
     if sense:
         text += "sense = { pin = 25, pull_up = true }\n"
     if unverified:
@@ -70,25 +72,27 @@ def test_pulses_once_when_the_lamp_disagrees_and_checks_it_followed(mock_factory
 
 def test_no_pulse_when_the_lamp_already_agrees(mock_factory, key):
     pulse = build(mock_factory)
-    key.set_lit(True)                       # the PBX is already in night
+    key.set_lit(True)  # the PBX is already in night
     relay = mock_factory.pin(27)
     relay.clear_states()
     pulse.apply("night")
-    assert changes(relay) == [False]        # a blind pulse would have inverted it
+    assert changes(relay) == [False]  # a blind pulse would have inverted it
     assert key.presses == [] and pulse.last_mode == "night"
     pulse.close()
 
 
 def test_a_lamp_that_does_not_follow_is_a_named_failure(mock_factory, key):
     pulse = build(mock_factory, settle_ms=80)
-    key.responding = False                  # the relay is not across the key after all
+    key.responding = False  # the relay is not across the key after all
     with pytest.raises(ActuatorError) as info:
         pulse.apply("night")
-    assert str(info.value) == ("console-night-key: pulsed the key for night, but its lamp on "
-                               "GPIO25 is still dark after 80 ms; check the relay across the "
-                               "key and the lamp wiring")
+    assert str(info.value) == (
+        "console-night-key: pulsed the key for night, but its lamp on "
+        "GPIO25 is still dark after 80 ms; check the relay across the "
+        "key and the lamp wiring"
+    )
     assert len(key.presses) == 1
-    assert mock_factory.pin(27).state is False      # the pulse ended
+    assert mock_factory.pin(27).state is False  # the pulse ended
     pulse.close()
 
 
@@ -107,21 +111,22 @@ def test_active_low_relay_pulses_low(mock_factory):
 def test_read_back_names_the_lamp_state_when_switched_behind_our_back(mock_factory, key):
     pulse = build(mock_factory)
     pulse.apply("night")
-    key.set_lit(False)                      # someone pressed the console key
+    key.set_lit(False)  # someone pressed the console key
     assert pulse.read_back() == "day"
     pulse.close()
 
 
 # -- without a lamp ------------------------------------------------------------------------
 
+
 def test_unverified_trusts_the_last_mode_it_was_told(mock_factory):
     pulse = build(mock_factory, sense=False, unverified=True)
     relay = mock_factory.pin(27)
     assert pulse.unverified and not pulse.can_read_back and pulse.read_back() is None
-    pulse.assume("night")                   # the store says night was applied last
+    pulse.assume("night")  # the store says night was applied last
     relay.clear_states()
     pulse.apply("night")
-    assert changes(relay) == [False]        # no pulse: it is already night
+    assert changes(relay) == [False]  # no pulse: it is already night
     pulse.apply("day")
     assert changes(relay) == [False, True, False]
     assert pulse.last_mode == "day"
@@ -150,9 +155,18 @@ def test_a_pulse_without_lamp_or_unverified_is_a_config_error():
 
 
 def test_check_names_every_bad_field():
-    errors = check({"pin": 27, "modes": {"day": "dim", "night": "lit"}, "pulse_ms": 10,
-                    "settle_ms": 70000, "unverified": "yes", "sense": {"pin": 25, "x": 1},
-                    "active_high": 0}, "actuators[1]")
+    errors = check(
+        {
+            "pin": 27,
+            "modes": {"day": "dim", "night": "lit"},
+            "pulse_ms": 10,
+            "settle_ms": 70000,
+            "unverified": "yes",
+            "sense": {"pin": 25, "x": 1},
+            "active_high": 0,
+        },
+        "actuators[1]",
+    )
     messages = {e.field: e.message for e in errors}
     assert "'dim' is not allowed" in messages["actuators[1].modes.day"]
     assert "20 to 5000" in messages["actuators[1].pulse_ms"]
@@ -160,14 +174,21 @@ def test_check_names_every_bad_field():
     assert "true or false" in messages["actuators[1].unverified"]
     assert "true or false" in messages["actuators[1].active_high"]
     assert "unknown key" in messages["actuators[1].sense.x"]
-    both = check({"pin": 27, "modes": {"day": "dark", "night": "lit"}, "unverified": True,
-                  "sense": {"pin": 25}}, "a")
+    both = check(
+        {
+            "pin": 27,
+            "modes": {"day": "dark", "night": "lit"},
+            "unverified": True,
+            "sense": {"pin": 25},
+        },
+        "a",
+    )
     assert [e.field for e in both] == ["a.unverified"]
-    one_state = check({"pin": 27, "modes": {"day": "lit", "night": "lit"},
-                       "sense": {"pin": 25}}, "a")
+    one_state = check(
+        {"pin": 27, "modes": {"day": "lit", "night": "lit"}, "sense": {"pin": 25}}, "a"
+    )
     assert "two states" in one_state[0].message
-    assert check({"modes": {"day": "dark", "night": "lit"}, "sense": {}}, "a")[0].field == \
-        "a.pin"
+    assert check({"modes": {"day": "dark", "night": "lit"}, "sense": {}}, "a")[0].field == "a.pin"
 
 
 def test_a_mode_it_cannot_produce_is_an_error(mock_factory, key):

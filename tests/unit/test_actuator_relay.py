@@ -37,7 +37,7 @@ def test_an_active_low_relay_what_mockfactory_shows(mock_factory):
     relay.close_contact()
     assert pin.state is False and relay.is_closed
     relay.close()
-    assert changes(pin) == [False, True, False, True]     # de-energized before release
+    assert changes(pin) == [False, True, False, True]  # de-energized before release
 
 
 @pytest.mark.parametrize("active_high", [True, False])
@@ -46,26 +46,28 @@ def test_close_leaves_the_relay_de_energized_and_releases_the_line(mock_factory,
     relay.close_contact()
     assert "closed" in repr(relay)
     relay.close()
-    relay.close()                                           # idempotent
+    relay.close()  # idempotent
     pin = mock_factory.pin(22)
-    assert pin.state is (not active_high)                   # the off level
-    assert pin.function == "input"                          # released
+    assert pin.state is (not active_high)  # the off level
+    assert pin.function == "input"  # released
     assert relay.device.closed
 
 
 def test_a_sense_input_is_active_in_its_modes(mock_factory):
-    sense = SenseInput({"pin": 24, "pull_up": True, "active_in": ["night", "holiday"]},
-                       pin_factory=mock_factory)
+    sense = SenseInput(
+        {"pin": 24, "pull_up": True, "active_in": ["night", "holiday"]}, pin_factory=mock_factory
+    )
     pin = mock_factory.pin(24)
-    assert sense.is_active is False                         # pulled up, opto off
-    pin.drive_low()                                         # opto conducts: PBX in night
+    assert sense.is_active is False  # pulled up, opto off
+    pin.drive_low()  # opto conducts: PBX in night
     assert sense.is_active is True
     assert sense.expects_active("night") and sense.expects_active("holiday")
     assert not sense.expects_active("day")
     assert "active=True" in repr(sense)
     sense.close()
-    pulled_down = SenseInput({"pin": 25, "pull_up": False, "active_in": ["night"]},
-                             pin_factory=mock_factory)
+    pulled_down = SenseInput(
+        {"pin": 25, "pull_up": False, "active_in": ["night"]}, pin_factory=mock_factory
+    )
     mock_factory.pin(25).drive_high()
     assert pulled_down.is_active is True
     pulled_down.close()
@@ -97,7 +99,7 @@ def test_build_actuator_builds_the_type_with_the_injected_factory(mock_factory):
 def test_the_base_actuator_shape(mock_factory):
     spec = {"name": "x", "zone": "main", "role": "fallback", "_modes": frozenset({"day"})}
     with pytest.raises(TypeError, match="apply"):
-        Actuator(spec)                       # every type must say how it applies a mode
+        Actuator(spec)  # every type must say how it applies a mode
 
     class Minimal(Actuator):
         def apply(self, mode):

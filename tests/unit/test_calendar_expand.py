@@ -23,14 +23,23 @@ NOW = datetime(2026, 9, 30, 12, 0, tzinfo=BERLIN)
 
 
 def feed(*events: str, extra: str = "") -> bytes:
-    body = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", extra,
-                        *events, "END:VCALENDAR"])
+    body = "\r\n".join(
+        ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", extra, *events, "END:VCALENDAR"]
+    )
     return "\r\n".join(line for line in body.split("\r\n") if line).encode()
 
 
 def event(uid: str, summary: str, *lines: str) -> str:
-    return "\r\n".join(["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260901T000000Z",
-                        f"SUMMARY:{summary}", *lines, "END:VEVENT"])
+    return "\r\n".join(
+        [
+            "BEGIN:VEVENT",
+            f"UID:{uid}",
+            "DTSTAMP:20260901T000000Z",
+            f"SUMMARY:{summary}",
+            *lines,
+            "END:VEVENT",
+        ]
+    )
 
 
 def shown(body: bytes, rules=Rules(), now=NOW) -> list[str]:
@@ -46,88 +55,118 @@ def test_outlook_windows_zone_names_moved_occurrence_and_two_exdates():
         "Fri 2026-11-06 14:00-18:00 night Team offsite",
         "Fri 2026-11-20 all day night Works council meeting",
         # TZID "GMT Standard Time" with no VTIMEZONE at all: London, 13:00 = 14:00 here.
-        "Fri 2026-11-27 14:00-16:00 night London call-in"]
+        "Fri 2026-11-27 14:00-16:00 night London call-in",
+    ]
 
 
 def test_google_utc_series_stays_at_eight_local_and_cancelled_occurrence_is_gone():
     assert shown((FIXTURES / "google.ics").read_bytes()) == [
         "Mon 2026-10-19 08:00-09:00 night Staff meeting",
-        "Mon 2026-10-26 08:00-09:00 night Staff meeting",   # after the change to CET
-        "Mon 2026-11-09 08:00-09:00 night Staff meeting",   # 2 November cancelled
-        "Wed 2026-11-11 to Fri 2026-11-13 all day night Office move"]
+        "Mon 2026-10-26 08:00-09:00 night Staff meeting",  # after the change to CET
+        "Mon 2026-11-09 08:00-09:00 night Staff meeting",  # 2 November cancelled
+        "Wed 2026-11-11 to Fri 2026-11-13 all day night Office move",
+    ]
 
 
 def test_nextcloud_categories_filter_map_modes_and_a_rule_without_end_is_bounded():
     rules = Rules(categories=("closure", "TRAINING"), category_modes={"training": "lunch"})
-    expansion = expand_feed((FIXTURES / "nextcloud.ics").read_bytes(), rules, now=NOW,
-                            tz=BERLIN)
+    expansion = expand_feed((FIXTURES / "nextcloud.ics").read_bytes(), rules, now=NOW, tz=BERLIN)
     lines = [f"{describe_entry(e, BERLIN)} {e.mode} {e.summary}" for e in expansion.entries]
-    assert lines[:3] == ["Wed 2026-10-07 12:00-14:00 lunch Fire safety training",
-                         "Wed 2026-12-02 12:00-14:00 lunch Fire safety training",
-                         "Fri 2026-12-18 16:00 to Sat 2026-12-19 02:00 night Christmas party"]
+    assert lines[:3] == [
+        "Wed 2026-10-07 12:00-14:00 lunch Fire safety training",
+        "Wed 2026-12-02 12:00-14:00 lunch Fire safety training",
+        "Fri 2026-12-18 16:00 to Sat 2026-12-19 02:00 night Christmas party",
+    ]
     # The monthly rule never ends: expanded to the window's end (400 days), no further.
     last = expansion.entries[-1]
     # 14 first Wednesdays from October 2026 to November 2027, less two EXDATEs, + party.
     assert last.start.date() == date(2027, 11, 3) and len(expansion.entries) == 13
-    assert not any("Birthday" in line for line in lines)            # category Social
+    assert not any("Birthday" in line for line in lines)  # category Social
     assert "has no end" in expansion.problems[0]
 
 
 def test_summary_filter_or_category_filter():
-    body = feed(event("a", "Office closed", "DTSTART;VALUE=DATE:20261005"),
-                event("b", "Lunch", "DTSTART;VALUE=DATE:20261006"),
-                event("c", "Fire drill", "DTSTART;VALUE=DATE:20261007", "CATEGORIES:Drill"))
+    body = feed(
+        event("a", "Office closed", "DTSTART;VALUE=DATE:20261005"),
+        event("b", "Lunch", "DTSTART;VALUE=DATE:20261006"),
+        event("c", "Fire drill", "DTSTART;VALUE=DATE:20261007", "CATEGORIES:Drill"),
+    )
     assert shown(body, Rules(summaries=("CLOSED",), categories=("drill",))) == [
         "Mon 2026-10-05 all day night Office closed",
-        "Wed 2026-10-07 all day night Fire drill"]
+        "Wed 2026-10-07 all day night Fire drill",
+    ]
 
 
 def test_all_day_without_end_is_one_day_and_floating_times_are_local():
-    body = feed(event("a", "One day", "DTSTART;VALUE=DATE:20261005"),
-                event("b", "Floating", "DTSTART:20261006T100000", "DTEND:20261006T113000"))
-    assert shown(body) == ["Mon 2026-10-05 all day night One day",
-                           "Tue 2026-10-06 10:00-11:30 night Floating"]
+    body = feed(
+        event("a", "One day", "DTSTART;VALUE=DATE:20261005"),
+        event("b", "Floating", "DTSTART:20261006T100000", "DTEND:20261006T113000"),
+    )
+    assert shown(body) == [
+        "Mon 2026-10-05 all day night One day",
+        "Tue 2026-10-06 10:00-11:30 night Floating",
+    ]
 
 
 def test_duration_instead_of_end():
-    body = feed(event("a", "Drill", "DTSTART;TZID=Europe/Berlin:20261005T100000",
-                      "DURATION:PT90M"))
+    body = feed(event("a", "Drill", "DTSTART;TZID=Europe/Berlin:20261005T100000", "DURATION:PT90M"))
     assert shown(body) == ["Mon 2026-10-05 10:00-11:30 night Drill"]
 
 
 def test_an_event_that_runs_for_years_is_cut_at_the_window():
-    body = feed(event("a", "Refurbishment", "DTSTART;VALUE=DATE:20200101",
-                      "DTEND;VALUE=DATE:20400101"))
+    body = feed(
+        event("a", "Refurbishment", "DTSTART;VALUE=DATE:20200101", "DTEND;VALUE=DATE:20400101")
+    )
     entry = expand_feed(body, Rules(), now=NOW, tz=BERLIN).entries[0]
     assert entry.start == date(2026, 9, 28) and entry.end == date(2027, 11, 4)
 
 
 def test_repeats_finer_than_daily_are_left_out_with_a_reason():
-    body = feed(event("a", "Every second", "DTSTART:20261001T000000Z",
-                      "DTEND:20261001T000001Z", "RRULE:FREQ=SECONDLY"),
-                event("b", "Closed", "DTSTART;VALUE=DATE:20261005"))
+    body = feed(
+        event(
+            "a",
+            "Every second",
+            "DTSTART:20261001T000000Z",
+            "DTEND:20261001T000001Z",
+            "RRULE:FREQ=SECONDLY",
+        ),
+        event("b", "Closed", "DTSTART;VALUE=DATE:20261005"),
+    )
     expansion = expand_feed(body, Rules(), now=NOW, tz=BERLIN)
     assert [e.summary for e in expansion.entries] == ["Closed"]
-    assert expansion.problems == ["'Every second' repeats SECONDLY: left out; a closure "
-                                  "may repeat daily or less often"]
+    assert expansion.problems == [
+        "'Every second' repeats SECONDLY: left out; a closure may repeat daily or less often"
+    ]
 
 
 def test_too_many_occurrences_refuse_the_whole_feed():
-    events = [event(f"e{n}", f"Daily {n}", "DTSTART;TZID=Europe/Berlin:20261001T080000",
-                    "DTEND;TZID=Europe/Berlin:20261001T081000", "RRULE:FREQ=DAILY")
-              for n in range(MAX_OCCURRENCES // 400 + 2)]
+    events = [
+        event(
+            f"e{n}",
+            f"Daily {n}",
+            "DTSTART;TZID=Europe/Berlin:20261001T080000",
+            "DTEND;TZID=Europe/Berlin:20261001T081000",
+            "RRULE:FREQ=DAILY",
+        )
+        for n in range(MAX_OCCURRENCES // 400 + 2)
+    ]
     with pytest.raises(FeedError, match="more than 50,000 occurrences"):
         expand_feed(feed(*events), Rules(), now=NOW, tz=BERLIN)
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"", "not an iCalendar file: it starts with 'nothing'"),
-    (b"<html><body>Login</body></html>", "a web page"),
-    (b"BEGIN:VCALENDAR\r\nthis is not a property line\r\n", "cannot be read"),
-    (b"\x00\x01\x02 binary", "not an iCalendar file"),
-    (b"BEGIN:VCALENDAR\r\n" + b"X-A:" + b"x" * (11 * 1024 * 1024) + b"\r\nEND:VCALENDAR\r\n",
-     "at most 10 MB is accepted"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"", "not an iCalendar file: it starts with 'nothing'"),
+        (b"<html><body>Login</body></html>", "a web page"),
+        (b"BEGIN:VCALENDAR\r\nthis is not a property line\r\n", "cannot be read"),
+        (b"\x00\x01\x02 binary", "not an iCalendar file"),
+        (
+            b"BEGIN:VCALENDAR\r\n" + b"X-A:" + b"x" * (11 * 1024 * 1024) + b"\r\nEND:VCALENDAR\r\n",
+            "at most 10 MB is accepted",
+        ),
+    ],
+)
 def test_not_icalendar_or_too_big_is_refused(body, message):
     with pytest.raises(FeedError) as info:
         expand_feed(body, Rules(), now=NOW, tz=BERLIN)
@@ -141,57 +180,99 @@ def test_summaries_become_one_short_line():
 
 
 def test_upcoming_skips_what_has_ended():
-    entries = expand_feed((FIXTURES / "outlook.ics").read_bytes(), Rules(), now=NOW,
-                          tz=BERLIN).entries
+    entries = expand_feed(
+        (FIXTURES / "outlook.ics").read_bytes(), Rules(), now=NOW, tz=BERLIN
+    ).entries
     later = datetime(2026, 10, 15, 16, 0, tzinfo=BERLIN)
     assert [describe_entry(e, BERLIN) for e in upcoming(entries, later, BERLIN, 2)] == [
-        "Thu 2026-10-15 15:00-18:00", "Fri 2026-10-30 14:00-18:00"]
+        "Thu 2026-10-15 15:00-18:00",
+        "Fri 2026-10-30 14:00-18:00",
+    ]
     assert upcoming(entries, later + timedelta(days=400), BERLIN) == []
 
 
 # -- the [[calendars]] config ---------------------------------------------------------------
+
 
 def check(items, modes=None):
     return check_calendars(items, ["main", "sales"], lambda zone: modes)
 
 
 def test_config_accepts_ics_and_caldav():
-    found, errors = check([
-        {"name": "Closures", "url": "webcal://calendar.example/private-KEY42/basic.ics"},
-        {"name": "Team", "zone": "sales", "caldav_url": "https://dav.example/u/team/",
-         "username": "u", "password": "hunter2", "categories": ["Closure"],
-         "category_modes": {"Training": "lunch"}, "refresh_minutes": 5}])
+    found, errors = check(
+        [
+            {"name": "Closures", "url": "webcal://calendar.example/private-KEY42/basic.ics"},
+            {
+                "name": "Team",
+                "zone": "sales",
+                "caldav_url": "https://dav.example/u/team/",
+                "username": "u",
+                "password": "hunter2",
+                "categories": ["Closure"],
+                "category_modes": {"Training": "lunch"},
+                "refresh_minutes": 5,
+            },
+        ]
+    )
     assert errors == []
     assert [(c.name, c.zone, c.kind, c.refresh_minutes) for c in found] == [
-        ("Closures", "main", "ics", 15), ("Team", "sales", "caldav", 5)]
+        ("Closures", "main", "ics", 15),
+        ("Team", "sales", "caldav", 5),
+    ]
     assert "hunter2" not in repr(found[1]) and "KEY42" not in repr(found[0])
     assert "KEY42" not in found[0].source
     assert found[1].rules.mode_of(["training"]) == "lunch"
 
 
-@pytest.mark.parametrize("item, field, text", [
-    ({"url": "https://x.example/a.ics"}, "calendars[0].name", "is required"),
-    ({"name": "A"}, "calendars[0].url", "exactly one"),
-    ({"name": "A", "url": "x", "caldav_url": "https://x.example/"}, "calendars[0].url",
-     "exactly one"),
-    ({"name": "A", "url": "ftp://x.example/a.ics"}, "calendars[0].url", "https://"),
-    ({"name": "A", "caldav_url": "webcal://x.example/"}, "calendars[0].caldav_url",
-     "https://"),
-    ({"name": "A", "url": "https://x.example/a", "zone": "nope"}, "calendars[0].zone",
-     "unknown zone"),
-    ({"name": "A", "url": "https://x.example/a", "username": "u"}, "calendars[0].password",
-     "is required with username"),
-    ({"name": "A", "url": "https://x.example/a", "mode": "Night"}, "calendars[0].mode",
-     "not a mode name"),
-    ({"name": "A", "url": "https://x.example/a", "category_modes": {"T": 3}},
-     "calendars[0].category_modes.T", "not a mode name"),
-    ({"name": "A", "url": "https://x.example/a", "categories": "Closure"},
-     "calendars[0].categories", "list of non-empty strings"),
-    ({"name": "A", "url": "https://x.example/a", "refresh_minutes": 0},
-     "calendars[0].refresh_minutes", "1 to 1440"),
-    ({"name": "A", "url": "https://x.example/a", "colour": "red"}, "calendars[0].colour",
-     "unknown key"),
-])
+@pytest.mark.parametrize(
+    "item, field, text",
+    [
+        ({"url": "https://x.example/a.ics"}, "calendars[0].name", "is required"),
+        ({"name": "A"}, "calendars[0].url", "exactly one"),
+        (
+            {"name": "A", "url": "x", "caldav_url": "https://x.example/"},
+            "calendars[0].url",
+            "exactly one",
+        ),
+        ({"name": "A", "url": "ftp://x.example/a.ics"}, "calendars[0].url", "https://"),
+        ({"name": "A", "caldav_url": "webcal://x.example/"}, "calendars[0].caldav_url", "https://"),
+        (
+            {"name": "A", "url": "https://x.example/a", "zone": "nope"},
+            "calendars[0].zone",
+            "unknown zone",
+        ),
+        (
+            {"name": "A", "url": "https://x.example/a", "username": "u"},
+            "calendars[0].password",
+            "is required with username",
+        ),
+        (
+            {"name": "A", "url": "https://x.example/a", "mode": "Night"},
+            "calendars[0].mode",
+            "not a mode name",
+        ),
+        (
+            {"name": "A", "url": "https://x.example/a", "category_modes": {"T": 3}},
+            "calendars[0].category_modes.T",
+            "not a mode name",
+        ),
+        (
+            {"name": "A", "url": "https://x.example/a", "categories": "Closure"},
+            "calendars[0].categories",
+            "list of non-empty strings",
+        ),
+        (
+            {"name": "A", "url": "https://x.example/a", "refresh_minutes": 0},
+            "calendars[0].refresh_minutes",
+            "1 to 1440",
+        ),
+        (
+            {"name": "A", "url": "https://x.example/a", "colour": "red"},
+            "calendars[0].colour",
+            "unknown key",
+        ),
+    ],
+)
 def test_config_errors_name_the_key(item, field, text):
     _, errors = check([item])
     found = {e.field: e.message for e in errors}
@@ -200,26 +281,31 @@ def test_config_errors_name_the_key(item, field, text):
 
 
 def test_config_modes_checked_against_the_zone():
-    _, errors = check([{"name": "A", "url": "https://x.example/a", "mode": "holiday"}],
-                      modes={"day", "night"})
+    _, errors = check(
+        [{"name": "A", "url": "https://x.example/a", "mode": "holiday"}], modes={"day", "night"}
+    )
     assert errors[0].field == "calendars[0].mode" and "cannot be produced" in errors[0].message
 
 
 def test_config_names_unique_per_zone():
-    _, errors = check([{"name": "A", "url": "https://x.example/a"},
-                       {"name": "a", "url": "https://x.example/b"}])
+    _, errors = check(
+        [{"name": "A", "url": "https://x.example/a"}, {"name": "a", "url": "https://x.example/b"}]
+    )
     assert errors[0].field == "calendars[1].name"
 
 
 def test_config_file_with_calendars_loads():
     from appliance.config import load_config_text
 
-    cfg = load_config_text('[site]\ntimezone = "Europe/Berlin"\n[[calendars]]\nname = '
-                           '"Closures"\nurl = "https://calendar.example/a.ics"\n')
+    cfg = load_config_text(
+        '[site]\ntimezone = "Europe/Berlin"\n[[calendars]]\nname = '
+        '"Closures"\nurl = "https://calendar.example/a.ics"\n'
+    )
     assert [c.key for c in cfg.calendars] == ["main/Closures"]
 
 
 # -- the quick first pass agrees with the full parser ----------------------------------------
+
 
 def _full_path(body: bytes, rules: Rules) -> list:
     """Every event through icalendar and recurring-ical-events (no first pass)."""
@@ -235,8 +321,7 @@ def _full_path(body: bytes, rules: Rules) -> list:
 def test_quick_first_pass_gives_what_the_full_parser_gives(name):
     body = (FIXTURES / f"{name}.ics").read_bytes()
     rules = Rules(category_modes={"Training": "lunch"})
-    assert list(expand_feed(body, rules, now=NOW, tz=BERLIN).entries) == \
-        _full_path(body, rules)
+    assert list(expand_feed(body, rules, now=NOW, tz=BERLIN).entries) == _full_path(body, rules)
 
 
 def test_quick_first_pass_on_the_benchmark_feed_agrees_too():
@@ -246,18 +331,19 @@ def test_quick_first_pass_on_the_benchmark_feed_agrees_too():
     from bench_calendar import big_feed
 
     body = big_feed(600)
-    assert list(expand_feed(body, Rules(), now=NOW, tz=BERLIN).entries) == \
-        _full_path(body, Rules())
+    assert list(expand_feed(body, Rules(), now=NOW, tz=BERLIN).entries) == _full_path(body, Rules())
 
 
 def test_quick_first_pass_reads_escapes_parameters_and_folding():
-    body = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n"
-            b"SUMMARY;LANGUAGE=\"de:DE\":Closed\\, all\\; day \\\\ now\r\n"
-            b"CATEGORIES:Clo\r\n sure,Other\\,one\r\n"
-            b"DTSTART;TZID=\"W. Europe Standard Time\":20261005T100000\r\n"
-            b"DTEND;TZID=\"W. Europe Standard Time\":20261005T110000\r\n"
-            b"BEGIN:VALARM\r\nTRIGGER:-PT15M\r\nACTION:DISPLAY\r\nEND:VALARM\r\n"
-            b"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    body = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n"
+        b'SUMMARY;LANGUAGE="de:DE":Closed\\, all\\; day \\\\ now\r\n'
+        b"CATEGORIES:Clo\r\n sure,Other\\,one\r\n"
+        b'DTSTART;TZID="W. Europe Standard Time":20261005T100000\r\n'
+        b'DTEND;TZID="W. Europe Standard Time":20261005T110000\r\n'
+        b"BEGIN:VALARM\r\nTRIGGER:-PT15M\r\nACTION:DISPLAY\r\nEND:VALARM\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     expansion = expand_feed(body, Rules(categories=("closure",)), now=NOW, tz=BERLIN)
     entry = expansion.entries[0]
     assert entry.summary == "Closed, all; day \\ now"

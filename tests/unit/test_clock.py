@@ -18,6 +18,7 @@ START = datetime(2026, 3, 2, 7, 59, tzinfo=BERLIN)
 
 # -- SimClock ---------------------------------------------------------------------------------
 
+
 def test_simclock_reads_aware_utc_and_does_not_move_by_itself():
     clock = SimClock(START)
     first = clock.now()
@@ -55,7 +56,7 @@ def test_advance_refuses_to_go_back():
 def test_set_steps_the_wall_clock_but_not_monotonic_time():
     clock = SimClock(START)
     clock.advance(10)
-    clock.set(START - timedelta(hours=3))          # a stale clock stepped back
+    clock.set(START - timedelta(hours=3))  # a stale clock stepped back
     assert clock.now() == START - timedelta(hours=3)
     assert clock.monotonic() == pytest.approx(10)
     clock.set(datetime(2026, 12, 24, 12, 0, tzinfo=BERLIN))
@@ -92,7 +93,7 @@ def test_wait_times_out_in_simulated_time_only():
     result = []
     waiter = threading.Thread(target=lambda: result.append(clock.wait(event, 30)))
     waiter.start()
-    time.sleep(0.15)                     # real time passes, simulated time does not
+    time.sleep(0.15)  # real time passes, simulated time does not
     assert waiter.is_alive()
     clock.advance(29.9)
     time.sleep(0.15)
@@ -131,11 +132,12 @@ def test_a_running_simclock_times_out_a_wait_in_real_time_scaled_by_rate():
     clock = SimClock(START, rate=100.0)
     event = threading.Event()
     t0 = time.monotonic()
-    assert clock.wait(event, 20) is False          # 20 simulated s = 0.2 real s
+    assert clock.wait(event, 20) is False  # 20 simulated s = 0.2 real s
     assert 0.15 <= time.monotonic() - t0 < 2
 
 
 # -- SystemClock ------------------------------------------------------------------------------
+
 
 def test_systemclock_reads_the_real_time():
     clock = SystemClock("always")
@@ -154,9 +156,14 @@ def test_systemclock_refuses_an_unknown_policy():
 
 
 def _clock(tmp_path, policy="timesyncd", timedated=lambda: None, **kw):
-    return SystemClock(policy, flag_path=tmp_path / "synchronized",
-                       rtc_sysfs=tmp_path / "since_epoch", recheck_s=0,
-                       ask_timedated=timedated, **kw)
+    return SystemClock(
+        policy,
+        flag_path=tmp_path / "synchronized",
+        rtc_sysfs=tmp_path / "since_epoch",
+        recheck_s=0,
+        ask_timedated=timedated,
+        **kw,
+    )
 
 
 def test_policy_always_trusts_the_clock(tmp_path):
@@ -168,22 +175,26 @@ def test_policy_always_trusts_the_clock(tmp_path):
 def test_timesyncd_flag_makes_the_clock_trusted_and_it_stays_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: False)
     clock = _clock(tmp_path)
-    assert clock.is_synchronized() is False        # booted with a stale clock
-    (tmp_path / "synchronized").touch()            # timesyncd synchronized
+    assert clock.is_synchronized() is False  # booted with a stale clock
+    (tmp_path / "synchronized").touch()  # timesyncd synchronized
     assert clock.is_synchronized() is True
-    (tmp_path / "synchronized").unlink()           # a later NTP poll failed: still right
+    (tmp_path / "synchronized").unlink()  # a later NTP poll failed: still right
     assert clock.is_synchronized() is True
 
 
 def test_a_not_synchronized_answer_is_cached_for_recheck_s(tmp_path, monkeypatch):
     monkeypatch.setattr(clock_module, "_kernel_clock_synchronized", lambda: None)
     asked = []
-    clock = SystemClock("timesyncd", flag_path=tmp_path / "synchronized",
-                        rtc_sysfs=tmp_path / "since_epoch", recheck_s=60,
-                        ask_timedated=lambda: asked.append(1))
+    clock = SystemClock(
+        "timesyncd",
+        flag_path=tmp_path / "synchronized",
+        rtc_sysfs=tmp_path / "since_epoch",
+        recheck_s=60,
+        ask_timedated=lambda: asked.append(1),
+    )
     assert clock.is_synchronized() is False
     assert clock.is_synchronized() is False
-    assert len(asked) == 1                         # timedatectl is not run per key press
+    assert len(asked) == 1  # timedatectl is not run per key press
 
 
 def test_an_rtc_counts_only_with_policy_rtc_and_a_plausible_time(tmp_path, monkeypatch):
@@ -194,7 +205,7 @@ def test_an_rtc_counts_only_with_policy_rtc_and_a_plausible_time(tmp_path, monke
     # presence must not count under the default policy.
     assert _clock(tmp_path).is_synchronized() is False
     assert _clock(tmp_path, "rtc").is_synchronized() is True
-    rtc.write_text("86400\n")                      # 1970: the cell is flat
+    rtc.write_text("86400\n")  # 1970: the cell is flat
     assert _clock(tmp_path, "rtc").is_synchronized() is False
     rtc.write_text(f"{int(time.time()) - 3600}\n")  # an hour off the system clock
     assert _clock(tmp_path, "rtc").is_synchronized() is False
@@ -228,7 +239,7 @@ def test_trust_clock_environment_variable(monkeypatch):
     assert system_clock_from_env().sync_policy == "always"
     monkeypatch.setenv("NIGHTSWITCH_TRUST_CLOCK", "0")
     assert system_clock_from_env().sync_policy == "timesyncd"
-    assert system_clock_from_env("always").sync_policy == "always"    # the config's choice
+    assert system_clock_from_env("always").sync_policy == "always"  # the config's choice
     monkeypatch.delenv("NIGHTSWITCH_TRUST_CLOCK")
     assert system_clock_from_env().sync_policy == "timesyncd"
     assert system_clock_from_env("always").sync_policy == "always"

@@ -49,15 +49,30 @@ def a_report(site="Test office", installer="Anna", failed=False) -> dict:
     cfg = config(ACTUATORS)
     cfg.site_name = site
     relays = StepResult("relays", "Relays")
-    relays.add("relay feature-code-hook (GPIO20)", "failed" if failed else "passed",
-               "relay feature-code-hook closed for 2 s", "no: <b>silent</b>")
+    relays.add(
+        "relay feature-code-hook (GPIO20)",
+        "failed" if failed else "passed",
+        "relay feature-code-hook closed for 2 s",
+        "no: <b>silent</b>",
+    )
     holidays = StepResult("holidays", "Holidays and closures")
     holidays.add("holidays", "passed", "12 closed day(s) found")
-    holidays.tables.append({"title": "The next holidays", "head": ["Date", "Mode", "Why"],
-                            "rows": [("Fri 03 Apr 2026", "night", "public holiday Good Friday")]})
+    holidays.tables.append(
+        {
+            "title": "The next holidays",
+            "head": ["Date", "Mode", "Why"],
+            "rows": [("Fri 03 Apr 2026", "night", "public holiday Good Friday")],
+        }
+    )
     run = SimpleNamespace(steps=[relays, holidays], stopped=None)
-    return report_data(cfg, run, installer=installer, simulated=False,
-                       started=AT - timedelta(minutes=12), finished=AT)
+    return report_data(
+        cfg,
+        run,
+        installer=installer,
+        simulated=False,
+        started=AT - timedelta(minutes=12),
+        finished=AT,
+    )
 
 
 def test_the_wiring_shows_pins_and_ports_but_no_secret_and_no_code():
@@ -65,9 +80,16 @@ def test_the_wiring_shows_pins_and_ports_but_no_secret_and_no_code():
     text = json.dumps(facts)
     assert "pbx-pass-77" not in text and "7171" not in text and "718" not in text
     port, keypad = facts["actuators"]
-    assert port == {"name": "maintenance-port", "type": "serial", "zone": "main",
-                    "role": "primary", "port": "/dev/ttyUSB0", "profile": "mitel-3300",
-                    "pins": [], "modes": ["day", "night"]}
+    assert port == {
+        "name": "maintenance-port",
+        "type": "serial",
+        "zone": "main",
+        "role": "primary",
+        "port": "/dev/ttyUSB0",
+        "profile": "mitel-3300",
+        "pins": [],
+        "modes": ["day", "night"],
+    }
     assert keypad["pins"][:2] == ["hook GPIO20", "key 7 GPIO21"]
     assert facts["panels"][0]["pins"] == ["key_day GPIO5", "key_night GPIO6", "led_day GPIO13"]
     (profile,) = facts["profiles"]
@@ -76,8 +98,9 @@ def test_the_wiring_shows_pins_and_ports_but_no_secret_and_no_code():
 
 
 def test_the_report_escapes_what_the_config_and_the_installer_wrote():
-    html = commissioning_report.render(a_report(site="<script>alert(1)</script> & Co",
-                                                installer="O'Brien <i>"))
+    html = commissioning_report.render(
+        a_report(site="<script>alert(1)</script> & Co", installer="O'Brien <i>")
+    )
     assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
     assert "O&#39;Brien &lt;i&gt;" in html
     assert "no: &lt;b&gt;silent&lt;/b&gt;" in html
@@ -90,7 +113,7 @@ def test_a_secret_that_would_reach_the_report_stops_it():
     secrets = secret_values(cfg.raw)
     assert set(secrets) == {"pbx-pass-77", "7171"}
     report = a_report()
-    commissioning_report.render(report, secrets=secrets)          # none in it: fine
+    commissioning_report.render(report, secrets=secrets)  # none in it: fine
     report["steps"][0]["checks"][0]["detail"] = "the PBX said: password pbx-pass-77 wrong"
     with pytest.raises(ValueError, match="secret would appear"):
         commissioning_report.render(report, secrets=secrets)
@@ -101,12 +124,15 @@ def test_reports_are_kept_side_by_side_and_the_newest_is_found(tmp_path):
     first = commissioning_report.save(tmp_path, a_report(installer="Anna"), at=AT)
     second = commissioning_report.save(tmp_path, a_report(installer="Ben", failed=True), at=AT)
     assert first.name == "commissioning-2026-03-02-1015.html"
-    assert second.name == "commissioning-2026-03-02-1015-2.html"       # same minute
+    assert second.name == "commissioning-2026-03-02-1015-2.html"  # same minute
     assert first.read_text() != second.read_text()
     assert oct(first.stat().st_mode & 0o777) == "0o640"
     newest = commissioning_report.latest(tmp_path)
-    assert (newest["name"], newest["installer"], newest["overall"]) == (second.name, "Ben",
-                                                                        "failed")
+    assert (newest["name"], newest["installer"], newest["overall"]) == (
+        second.name,
+        "Ben",
+        "failed",
+    )
     later = a_report(installer="Cem")
     later["finished"] = (AT + timedelta(days=1)).isoformat()
     third = commissioning_report.save(tmp_path, later, at=AT + timedelta(days=1))
@@ -116,10 +142,19 @@ def test_reports_are_kept_side_by_side_and_the_newest_is_found(tmp_path):
     assert commissioning_report.latest(tmp_path)["name"] == second.name
 
 
-@pytest.mark.parametrize("name", ["../nightswitch.db", "commissioning-2026-03-02-1015.json",
-                                  "commissioning-x.html", "/etc/passwd", "", None,
-                                  "commissioning-2026-03-02-1015.html/..",
-                                  "commissioning-2026-03-02-9999.html"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../nightswitch.db",
+        "commissioning-2026-03-02-1015.json",
+        "commissioning-x.html",
+        "/etc/passwd",
+        "",
+        None,
+        "commissioning-2026-03-02-1015.html/..",
+        "commissioning-2026-03-02-9999.html",
+    ],
+)
 def test_only_a_reports_own_name_is_served(tmp_path, name):
     commissioning_report.save(tmp_path, a_report(), at=AT)
     assert commissioning_report.report_file(tmp_path, name) is None

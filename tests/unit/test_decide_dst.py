@@ -37,6 +37,7 @@ def offset_hours(instant, tz):
 
 # -- wall_to_instant itself ------------------------------------------------------------
 
+
 def test_wall_to_instant_in_gap_overlap_and_ordinary_times():
     berlin = ZoneInfo("Europe/Berlin")
     # Ordinary: 08:00 CET = 07:00 UTC.
@@ -54,13 +55,21 @@ def test_wall_to_instant_in_gap_overlap_and_ordinary_times():
 def test_wall_to_instant_never_goes_backwards():
     for tz in ("Europe/Berlin", "America/Santiago", "Australia/Lord_Howe", "Africa/Cairo"):
         zone = ZoneInfo(tz)
-        for day in (date(2026, 3, 29), date(2026, 4, 4), date(2026, 4, 5), date(2026, 9, 6),
-                    date(2026, 10, 4), date(2026, 10, 25), date(2026, 10, 29)):
+        for day in (
+            date(2026, 3, 29),
+            date(2026, 4, 4),
+            date(2026, 4, 5),
+            date(2026, 9, 6),
+            date(2026, 10, 4),
+            date(2026, 10, 25),
+            date(2026, 10, 29),
+        ):
             instants = [wall_to_instant(zone, day, m) for m in range(0, 1441, 5)]
             assert instants == sorted(instants), (tz, day)
 
 
 # -- Europe/Berlin: 29 March 2026 (02:00 -> 03:00) and 25 October 2026 (03:00 -> 02:00)
+
 
 def test_berlin_march_range_starting_in_the_gap_starts_after_it():
     schedule = every_day(("02:30", "04:00", "day"))
@@ -80,7 +89,8 @@ def test_berlin_march_range_inside_the_gap_never_happens():
     assert preview_table(schedule, "2026-03-29", 1) == [
         ("2026-03-29 00:00 CET", "night"),
         ("2026-03-29 08:00 CEST", "day"),
-        ("2026-03-29 18:00 CEST", "night")]
+        ("2026-03-29 18:00 CEST", "night"),
+    ]
     assert preview_table(schedule, "2026-03-28", 1)[1] == ("2026-03-28 02:00 CET", "lunch")
 
 
@@ -94,14 +104,15 @@ def test_berlin_march_range_ending_in_the_gap_ends_after_it():
 
 
 def test_berlin_march_office_hours_keep_their_wall_clock_times():
-    schedule = make_schedule()   # Mon-Fri 08:00-18:00
+    schedule = make_schedule()  # Mon-Fri 08:00-18:00
     assert preview_table(schedule, "2026-03-27", 4) == [
         ("2026-03-27 00:00 CET", "night"),
         ("2026-03-27 08:00 CET", "day"),
         ("2026-03-27 18:00 CET", "night"),
         ("2026-03-30 08:00 CEST", "day"),
-        ("2026-03-30 18:00 CEST", "night")]
-    assert decide(utc("2026-03-30 06:00"), schedule).mode == "day"      # 08:00 CEST
+        ("2026-03-30 18:00 CEST", "night"),
+    ]
+    assert decide(utc("2026-03-30 06:00"), schedule).mode == "day"  # 08:00 CEST
     assert decide(utc("2026-03-30 05:59"), schedule).mode == "night"
 
 
@@ -109,12 +120,14 @@ def test_berlin_october_first_occurrence_counts_and_nothing_flickers():
     schedule = every_day(("02:30", "04:00", "day"))
     # The first 02:30 (CEST, 00:30 UTC) starts the range.
     assert_next_change(schedule, "2026-10-25 01:00", "2026-10-25 02:30", "day")
-    assert decide(local(schedule, "2026-10-25 01:00"), schedule).next_change.at == \
-        utc("2026-10-25 00:30")
+    assert decide(local(schedule, "2026-10-25 01:00"), schedule).next_change.at == utc(
+        "2026-10-25 00:30"
+    )
     # In the repeated hour (02:00-02:30 CET) the range is still on: no flip back.
     assert_mode_at(schedule, "2026-10-25 02:15", "day", fold=1)
-    changes = mode_changes(schedule, local(schedule, "2026-10-25 00:00"),
-                           local(schedule, "2026-10-25 05:00"))
+    changes = mode_changes(
+        schedule, local(schedule, "2026-10-25 00:00"), local(schedule, "2026-10-25 05:00")
+    )
     assert changes == [(utc("2026-10-25 00:30"), "day"), (utc("2026-10-25 03:00"), "night")]
     # So the range lasts 2 h 30 min of real time this night.
     assert changes[1][0] - changes[0][0] == timedelta(hours=2, minutes=30)
@@ -122,10 +135,13 @@ def test_berlin_october_first_occurrence_counts_and_nothing_flickers():
 
 def test_berlin_october_range_ending_in_the_overlap_ends_at_its_first_pass():
     schedule = every_day(("00:00", "02:30", "day"))
-    changes = mode_changes(schedule, local(schedule, "2026-10-24 23:00"),
-                           local(schedule, "2026-10-25 04:00"))
-    assert changes == [(local(schedule, "2026-10-25 00:00"), "day"),
-                       (utc("2026-10-25 00:30"), "night")]
+    changes = mode_changes(
+        schedule, local(schedule, "2026-10-24 23:00"), local(schedule, "2026-10-25 04:00")
+    )
+    assert changes == [
+        (local(schedule, "2026-10-25 00:00"), "day"),
+        (utc("2026-10-25 00:30"), "night"),
+    ]
     assert_mode_at(schedule, "2026-10-25 02:15", "night", fold=1)
 
 
@@ -134,17 +150,20 @@ def test_berlin_october_table_shows_both_passes_apart():
     assert preview_table(schedule, "2026-10-25", 1) == [
         ("2026-10-25 00:00 CEST", "night"),
         ("2026-10-25 02:15 CEST", "lunch"),
-        ("2026-10-25 02:45 CEST", "night")]
+        ("2026-10-25 02:45 CEST", "night"),
+    ]
 
 
 # -- America/New_York: 8 March 2026 and 1 November 2026 (not October) -------------------
+
 
 def test_new_york_march_change():
     schedule = every_day(("02:30", "03:30", "day"), tz="America/New_York")
     assert preview_table(schedule, "2026-03-08", 1) == [
         ("2026-03-08 00:00 EST", "night"),
         ("2026-03-08 03:00 EDT", "day"),
-        ("2026-03-08 03:30 EDT", "night")]
+        ("2026-03-08 03:30 EDT", "night"),
+    ]
     assert_next_change(schedule, "2026-03-08 01:59", "2026-03-08 03:00", "day")
 
 
@@ -153,12 +172,14 @@ def test_new_york_november_change():
     assert preview_table(schedule, "2026-11-01", 1) == [
         ("2026-11-01 00:00 EDT", "night"),
         ("2026-11-01 01:15 EDT", "day"),
-        ("2026-11-01 01:45 EDT", "night")]
+        ("2026-11-01 01:45 EDT", "night"),
+    ]
     # The second 01:15-01:45 (EST) is night: the first occurrence counted.
     assert_mode_at(schedule, "2026-11-01 01:30", "night", fold=1)
     assert_mode_at(schedule, "2026-11-01 01:30", "day", fold=0)
-    changes = mode_changes(schedule, local(schedule, "2026-11-01 00:00"),
-                           local(schedule, "2026-11-01 04:00"))
+    changes = mode_changes(
+        schedule, local(schedule, "2026-11-01 00:00"), local(schedule, "2026-11-01 04:00")
+    )
     assert len(changes) == 2
 
 
@@ -166,49 +187,66 @@ def test_new_york_has_no_change_on_the_european_october_date():
     schedule = make_schedule(timezone="America/New_York")
     # 25 October 2026 is Europe's change; New York is still on EDT until 1 November.
     assert list(preview_table(schedule, "2026-10-23", 11)) == [
-        ("2026-10-23 00:00 EDT", "night"), ("2026-10-23 08:00 EDT", "day"),
+        ("2026-10-23 00:00 EDT", "night"),
+        ("2026-10-23 08:00 EDT", "day"),
         ("2026-10-23 18:00 EDT", "night"),
-        ("2026-10-26 08:00 EDT", "day"), ("2026-10-26 18:00 EDT", "night"),
-        ("2026-10-27 08:00 EDT", "day"), ("2026-10-27 18:00 EDT", "night"),
-        ("2026-10-28 08:00 EDT", "day"), ("2026-10-28 18:00 EDT", "night"),
-        ("2026-10-29 08:00 EDT", "day"), ("2026-10-29 18:00 EDT", "night"),
-        ("2026-10-30 08:00 EDT", "day"), ("2026-10-30 18:00 EDT", "night"),
-        ("2026-11-02 08:00 EST", "day"), ("2026-11-02 18:00 EST", "night")]
+        ("2026-10-26 08:00 EDT", "day"),
+        ("2026-10-26 18:00 EDT", "night"),
+        ("2026-10-27 08:00 EDT", "day"),
+        ("2026-10-27 18:00 EDT", "night"),
+        ("2026-10-28 08:00 EDT", "day"),
+        ("2026-10-28 18:00 EDT", "night"),
+        ("2026-10-29 08:00 EDT", "day"),
+        ("2026-10-29 18:00 EDT", "night"),
+        ("2026-10-30 08:00 EDT", "day"),
+        ("2026-10-30 18:00 EDT", "night"),
+        ("2026-11-02 08:00 EST", "day"),
+        ("2026-11-02 18:00 EST", "night"),
+    ]
 
 
 # -- Australia/Sydney: 4 October 2026 (02:00 -> 03:00, spring in the south) --------------
 
+
 def test_sydney_october_change():
-    schedule = every_day(("02:00", "02:30", "lunch"), ("02:30", "06:00", "day"),
-                         tz="Australia/Sydney")
+    schedule = every_day(
+        ("02:00", "02:30", "lunch"), ("02:30", "06:00", "day"), tz="Australia/Sydney"
+    )
     assert preview_table(schedule, "2026-10-04", 1) == [
         ("2026-10-04 00:00 AEST", "night"),
         ("2026-10-04 03:00 AEDT", "day"),
-        ("2026-10-04 06:00 AEDT", "night")]
-    assert decide(utc("2026-10-03 15:59"), schedule).mode == "night"   # 01:59 AEST
-    assert decide(utc("2026-10-03 16:00"), schedule).mode == "day"     # 03:00 AEDT
+        ("2026-10-04 06:00 AEDT", "night"),
+    ]
+    assert decide(utc("2026-10-03 15:59"), schedule).mode == "night"  # 01:59 AEST
+    assert decide(utc("2026-10-03 16:00"), schedule).mode == "day"  # 03:00 AEDT
 
 
 def test_sydney_april_change_is_an_overlap():
     schedule = every_day(("02:30", "04:00", "day"), tz="Australia/Sydney")
-    changes = mode_changes(schedule, local(schedule, "2026-04-05 00:00"),
-                           local(schedule, "2026-04-05 05:00"))
-    assert changes == [(local(schedule, "2026-04-05 02:30", fold=0), "day"),
-                       (local(schedule, "2026-04-05 04:00"), "night")]
+    changes = mode_changes(
+        schedule, local(schedule, "2026-04-05 00:00"), local(schedule, "2026-04-05 05:00")
+    )
+    assert changes == [
+        (local(schedule, "2026-04-05 02:30", fold=0), "day"),
+        (local(schedule, "2026-04-05 04:00"), "night"),
+    ]
     assert offset_hours(changes[0][0], "Australia/Sydney") == 11
 
 
 # -- oddities: 30-minute DST, negative DST, changes at midnight --------------------------
 
+
 def test_lord_howe_half_hour_gap():
-    schedule = every_day(("02:00", "02:20", "lunch"), ("02:20", "03:00", "day"),
-                         tz="Australia/Lord_Howe")
+    schedule = every_day(
+        ("02:00", "02:20", "lunch"), ("02:20", "03:00", "day"), tz="Australia/Lord_Howe"
+    )
     # On 4 October 2026 the clock jumps 02:00 -> 02:30: lunch never happens; day starts
     # at 02:30 (+11).
     assert preview_table(schedule, "2026-10-04", 1) == [
         ("2026-10-04 00:00 +1030", "night"),
         ("2026-10-04 02:30 +11", "day"),
-        ("2026-10-04 03:00 +11", "night")]
+        ("2026-10-04 03:00 +11", "night"),
+    ]
 
 
 def test_dublin_negative_dst_behaves_like_any_other_change():
@@ -218,32 +256,43 @@ def test_dublin_negative_dst_behaves_like_any_other_change():
     assert preview_table(schedule, "2026-03-29", 1) == [
         ("2026-03-29 00:00 GMT", "night"),
         ("2026-03-29 00:30 GMT", "day"),
-        ("2026-03-29 02:00 IST", "night")]
+        ("2026-03-29 02:00 IST", "night"),
+    ]
     assert preview_table(schedule, "2026-10-25", 1) == [
         ("2026-10-25 00:00 IST", "night"),
         ("2026-10-25 00:30 IST", "day"),
-        ("2026-10-25 01:30 IST", "night")]
+        ("2026-10-25 01:30 IST", "night"),
+    ]
 
 
 def test_santiago_midnight_gap_starts_the_day_at_01_00():
     # Chile moves 00:00 -> 01:00 on 6 September 2026: that date has no midnight.
-    schedule = every_day(("00:00", "06:00", "night"), ("06:00", "24:00", "day"),
-                         tz="America/Santiago", default_mode="day")
+    schedule = every_day(
+        ("00:00", "06:00", "night"),
+        ("06:00", "24:00", "day"),
+        tz="America/Santiago",
+        default_mode="day",
+    )
     entries = preview(schedule, date(2026, 9, 6), 1)
     assert entries[0].at.isoformat() == "2026-09-06T01:00:00-03:00"
-    assert [(e.at.strftime("%H:%M"), e.mode) for e in entries] == [("01:00", "night"),
-                                                                    ("06:00", "day")]
-    assert decide(utc("2026-09-06 03:59"), schedule).mode == "day"   # 23:59 on the 5th
+    assert [(e.at.strftime("%H:%M"), e.mode) for e in entries] == [
+        ("01:00", "night"),
+        ("06:00", "day"),
+    ]
+    assert decide(utc("2026-09-06 03:59"), schedule).mode == "day"  # 23:59 on the 5th
     assert decide(utc("2026-09-06 04:00"), schedule).mode == "night"  # 01:00 on the 6th
 
 
 def test_cairo_midnight_overlap_does_not_flicker():
     # Egypt leaves summer time at 24:00 on 29 October 2026: 23:00-24:00 happens twice.
     schedule = every_day(("22:00", "23:30", "day"), tz="Africa/Cairo")
-    changes = mode_changes(schedule, local(schedule, "2026-10-29 21:00"),
-                           local(schedule, "2026-10-30 01:00"))
-    assert changes == [(local(schedule, "2026-10-29 22:00"), "day"),
-                       (local(schedule, "2026-10-29 23:30", fold=0), "night")]
+    changes = mode_changes(
+        schedule, local(schedule, "2026-10-29 21:00"), local(schedule, "2026-10-30 01:00")
+    )
+    assert changes == [
+        (local(schedule, "2026-10-29 22:00"), "day"),
+        (local(schedule, "2026-10-29 23:30", fold=0), "night"),
+    ]
     assert_mode_at(schedule, "2026-10-29 23:15", "night", fold=1)
 
 
@@ -252,7 +301,10 @@ def test_havana_midnight_changes():
     # 8 March 2026: 00:00 -> 01:00, the whole range is in the gap.
     assert preview_table(schedule, "2026-03-08", 1) == [("2026-03-08 01:00 CDT", "night")]
     # 1 November 2026: 01:00 -> 00:00; 00:00-00:30 is the first pass only.
-    changes = mode_changes(schedule, local(schedule, "2026-10-31 23:00"),
-                           local(schedule, "2026-11-01 02:00"))
-    assert changes == [(local(schedule, "2026-11-01 00:00"), "day"),
-                       (local(schedule, "2026-11-01 00:30"), "night")]
+    changes = mode_changes(
+        schedule, local(schedule, "2026-10-31 23:00"), local(schedule, "2026-11-01 02:00")
+    )
+    assert changes == [
+        (local(schedule, "2026-11-01 00:00"), "day"),
+        (local(schedule, "2026-11-01 00:30"), "night"),
+    ]

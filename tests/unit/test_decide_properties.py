@@ -30,17 +30,31 @@ from appliance.decision.schedule import WEEKDAYS, format_minutes, parse_schedule
 #: Zones that keep DST in 2026-2027, both hemispheres, with the odd ones: Dublin's
 #: negative DST, Lord Howe's 30 minutes, Chatham's 45-minute offset, and changes at
 #: midnight (Santiago, Havana, Cairo, Beirut).
-ZONES = ("Europe/Berlin", "Europe/London", "Europe/Dublin", "America/New_York",
-         "America/Chicago", "America/Santiago", "America/Havana", "Australia/Sydney",
-         "Australia/Adelaide", "Australia/Lord_Howe", "Pacific/Auckland", "Pacific/Chatham",
-         "Asia/Jerusalem", "Africa/Cairo", "Asia/Beirut")
+ZONES = (
+    "Europe/Berlin",
+    "Europe/London",
+    "Europe/Dublin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Santiago",
+    "America/Havana",
+    "Australia/Sydney",
+    "Australia/Adelaide",
+    "Australia/Lord_Howe",
+    "Pacific/Auckland",
+    "Pacific/Chatham",
+    "Asia/Jerusalem",
+    "Africa/Cairo",
+    "Asia/Beirut",
+)
 UTC = timezone.utc
 SECOND = timedelta(seconds=1)
 FIRST_DAY = date(2026, 1, 1)
 LAST_DAY = date(2027, 12, 31)
 
-PROPERTY_SETTINGS = settings(max_examples=120, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @cache
@@ -78,17 +92,22 @@ def test_every_zone_has_dst_in_both_years():
         years = {d.year for d in dst_dates(tz_name)}
         assert years == {2026, 2027}, tz_name
     southern = [z for z in ZONES if dst_dates(z)[0].month == 4]
-    assert len(southern) >= 5       # both hemispheres
-    assert dst_changes("Europe/Berlin")[:2] == ((date(2026, 3, 29), 120),
-                                                (date(2026, 10, 25), 180))
-    assert dst_changes("America/Santiago")[:2] == ((date(2026, 4, 4), 1440),
-                                                   (date(2026, 9, 5), 1440))
+    assert len(southern) >= 5  # both hemispheres
+    assert dst_changes("Europe/Berlin")[:2] == ((date(2026, 3, 29), 120), (date(2026, 10, 25), 180))
+    assert dst_changes("America/Santiago")[:2] == (
+        (date(2026, 4, 4), 1440),
+        (date(2026, 9, 5), 1440),
+    )
 
 
 # Minutes biased towards the hours where clocks change (00:00-04:00, and 23:00-24:00
 # where the change is at midnight).
-MINUTES = st.one_of(st.integers(0, 1440), st.integers(0, 240), st.integers(1380, 1440),
-                    st.sampled_from([0, 60, 120, 150, 180, 1440]))
+MINUTES = st.one_of(
+    st.integers(0, 1440),
+    st.integers(0, 240),
+    st.integers(1380, 1440),
+    st.sampled_from([0, 60, 120, 150, 180, 1440]),
+)
 MODES = st.sampled_from(["day", "night", "lunch"])
 
 
@@ -97,10 +116,11 @@ def day_ranges(draw, minutes=MINUTES):
     points = sorted(draw(st.lists(minutes, max_size=6, unique=True)))
     ranges = []
     for start, end in zip(points, points[1:]):
-        mode = draw(st.one_of(st.none(), MODES))   # None: a gap with the default mode
+        mode = draw(st.one_of(st.none(), MODES))  # None: a gap with the default mode
         if mode is not None:
-            ranges.append({"start": format_minutes(start), "end": format_minutes(end),
-                           "mode": mode})
+            ranges.append(
+                {"start": format_minutes(start), "end": format_minutes(end), "mode": mode}
+            )
     return ranges
 
 
@@ -118,25 +138,48 @@ def weekly_plan(draw):
 def scenario(draw):
     """A schedule and a preview window, often straddling one of the zone's DST changes."""
     tz_name = draw(st.sampled_from(ZONES))
-    start = draw(st.one_of(
-        st.builds(lambda d, back: d - timedelta(days=back),
-                  st.sampled_from(dst_dates(tz_name)), st.integers(0, 2)),
-        st.dates(FIRST_DAY, LAST_DAY)))
+    start = draw(
+        st.one_of(
+            st.builds(
+                lambda d, back: d - timedelta(days=back),
+                st.sampled_from(dst_dates(tz_name)),
+                st.integers(0, 2),
+            ),
+            st.dates(FIRST_DAY, LAST_DAY),
+        )
+    )
     days = draw(st.integers(1, 6))
     doc = {"timezone": tz_name, "default_mode": draw(MODES), "weekly": draw(weekly_plan())}
-    doc["holidays"] = draw(st.sampled_from([
-        None, {"country": "DE", "subdivision": "BY"}, {"country": "US", "mode": "lunch"},
-        {"custom": [{"month": start.month, "day": start.day, "name": "Founders' day"}]}]))
+    doc["holidays"] = draw(
+        st.sampled_from(
+            [
+                None,
+                {"country": "DE", "subdivision": "BY"},
+                {"country": "US", "mode": "lunch"},
+                {"custom": [{"month": start.month, "day": start.day, "name": "Founders' day"}]},
+            ]
+        )
+    )
     if draw(st.booleans()):
         first = start + timedelta(days=draw(st.integers(-1, days)))
-        doc["exceptions"] = [{"name": "Special", "from": first.isoformat(),
-                              "to": (first + timedelta(days=draw(st.integers(0, 2))))
-                              .isoformat(), "ranges": draw(day_ranges())}]
+        doc["exceptions"] = [
+            {
+                "name": "Special",
+                "from": first.isoformat(),
+                "to": (first + timedelta(days=draw(st.integers(0, 2)))).isoformat(),
+                "ranges": draw(day_ranges()),
+            }
+        ]
     if draw(st.booleans()):
         first = start + timedelta(days=draw(st.integers(-3, days)))
-        doc["seasons"] = [{"name": "Season", "from": first.isoformat(),
-                           "to": (first + timedelta(days=draw(st.integers(0, 5)))).isoformat(),
-                           "weekly": draw(weekly_plan())}]
+        doc["seasons"] = [
+            {
+                "name": "Season",
+                "from": first.isoformat(),
+                "to": (first + timedelta(days=draw(st.integers(0, 5)))).isoformat(),
+                "weekly": draw(weekly_plan()),
+            }
+        ]
     return parse_schedule(doc), start, days
 
 
@@ -149,8 +192,11 @@ def dst_scenario(draw):
     day, minute = draw(st.sampled_from(dst_changes(tz_name)))
     near = st.integers(max(0, minute - 90), min(1440, minute + 90))
     ranges = draw(day_ranges(st.one_of(near, st.sampled_from([0, 1440]))))
-    doc = {"timezone": tz_name, "default_mode": draw(MODES),
-           "weekly": dict.fromkeys(WEEKDAYS, ranges)}
+    doc = {
+        "timezone": tz_name,
+        "default_mode": draw(MODES),
+        "weekly": dict.fromkeys(WEEKDAYS, ranges),
+    }
     start = day - timedelta(days=draw(st.integers(0, 1)))
     return parse_schedule(doc), start, 2
 
@@ -167,8 +213,10 @@ def _instants(data, schedule, start, days, entries):
     """Random instants in the window, plus each change and the second before it."""
     begin, end = _window(schedule, start, days)
     span = int((end - begin).total_seconds())
-    picks = [begin + timedelta(seconds=s) for s in
-             data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=6))]
+    picks = [
+        begin + timedelta(seconds=s)
+        for s in data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=6))
+    ]
     for entry in entries[1:]:
         at = entry.at.astimezone(UTC)
         picks += [at, at - SECOND]
@@ -191,10 +239,10 @@ def test_decide_agrees_with_preview_and_next_change_is_the_next(case, data):
     schedule, start, days = case
     entries = preview(schedule, start, days)
     begin, end = _window(schedule, start, days)
-    assert entries[0].at.astimezone(UTC) == begin            # the mode at local midnight
+    assert entries[0].at.astimezone(UTC) == begin  # the mode at local midnight
     for before, after in zip(entries, entries[1:]):
         assert before.at < after.at
-        assert before.mode != after.mode                     # changes alternate modes
+        assert before.mode != after.mode  # changes alternate modes
     for entry in entries:
         assert begin <= entry.at < end
         assert entry.reason.startswith(f"{entry.mode}: ")
@@ -238,9 +286,11 @@ def _offset_changes(tz, begin, end):
 
 def _is_ambiguous(naive, tz):
     first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
-    return (first.utcoffset() != second.utcoffset()
-            and first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
-            and second.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive)
+    return (
+        first.utcoffset() != second.utcoffset()
+        and first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
+        and second.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive
+    )
 
 
 def reference_mode(schedule, instant):
@@ -269,16 +319,21 @@ def test_mode_is_the_day_plans_mode_at_the_wall_clock(case, data):
     tz = ZoneInfo(schedule.timezone)
     begin, end = _window(schedule, start, days)
     span = int((end - begin).total_seconds())
-    instants = [begin + timedelta(seconds=offset) for offset in
-                data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=10))]
+    instants = [
+        begin + timedelta(seconds=offset)
+        for offset in data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=10))
+    ]
     for change in _offset_changes(tz, begin, end):
-        instants += [change + timedelta(minutes=m) for m in (-61, -31, -1, 0, 1, 14, 29, 44,
-                                                             59, 61, 89)]
+        instants += [
+            change + timedelta(minutes=m) for m in (-61, -31, -1, 0, 1, 14, 29, 44, 59, 61, 89)
+        ]
         instants += [change - SECOND, change + SECOND]
     for instant in instants:
         if begin <= instant < end:
             assert decide(instant, schedule).mode == reference_mode(schedule, instant), (
-                instant.astimezone(tz), decide(instant, schedule))
+                instant.astimezone(tz),
+                decide(instant, schedule),
+            )
 
 
 @PROPERTY_SETTINGS
@@ -287,8 +342,11 @@ def test_preview_entries_carry_decide_reason_and_source(case, data):
     schedule, start, days = case
     for entry in preview(schedule, start, days):
         decision = decide(entry.at, schedule)
-        assert (decision.mode, decision.reason, decision.source) == \
-            (entry.mode, entry.reason, entry.source)
+        assert (decision.mode, decision.reason, decision.source) == (
+            entry.mode,
+            entry.reason,
+            entry.source,
+        )
     # Two previews back to back say the same as one long one.
     split = data.draw(st.integers(1, days))
     whole = preview(schedule, start, days)
@@ -309,8 +367,9 @@ def test_override_hands_over_at_its_end(case, data):
     begin, end = _window(schedule, start, days)
     span = int((end - begin).total_seconds())
     set_at = begin + timedelta(seconds=data.draw(st.integers(0, span - 2)))
-    until = set_at + timedelta(seconds=data.draw(
-        st.integers(1, int((end - set_at).total_seconds()) - 1)))
+    until = set_at + timedelta(
+        seconds=data.draw(st.integers(1, int((end - set_at).total_seconds()) - 1))
+    )
     mode = data.draw(MODES)
     ov = Override(mode, until, "tester", set_at)
     during = decide(set_at, schedule, ov)

@@ -51,17 +51,28 @@ INSTALLER = DOCS / "installer-guide.md"
 FACILITIES = DOCS / "facilities-guide.md"
 GUIDES = (INSTALLER, FACILITIES)
 #: Documents whose relative links must resolve.
-LINKED_DOCS = sorted([REPO / "README.md", *DOCS.glob("*.md"), *(REPO / "hardware").glob("*.md"),
-                      *(REPO / "firmware").glob("*.md")])
+LINKED_DOCS = sorted(
+    [
+        REPO / "README.md",
+        *DOCS.glob("*.md"),
+        *(REPO / "hardware").glob("*.md"),
+        *(REPO / "firmware").glob("*.md"),
+    ]
+)
 #: Documents whose ``nightswitch ...`` command lines must parse (CONTRACTS.md is for
 #: developers and quotes Python signatures, not command lines).
-COMMAND_DOCS = sorted([REPO / "README.md", *(p for p in DOCS.glob("*.md")
-                                             if p.name != "CONTRACTS.md")])
+COMMAND_DOCS = sorted(
+    [REPO / "README.md", *(p for p in DOCS.glob("*.md") if p.name != "CONTRACTS.md")]
+)
 SHIPPED_PROFILES = sorted(p.stem for p in (REPO / "appliance/pbx/profiles").glob("*.toml"))
 SHIPPED_FORMATS = sorted(p.stem for p in (REPO / "appliance/smdr/formats").glob("*.toml"))
 #: The family table's method columns and the profile methods they report.
-METHOD_COLUMNS = {"contact input": "contact", "toggle key + lamp": "toggle_key",
-                  "keypad feature code": "keypad", "serial port": "serial"}
+METHOD_COLUMNS = {
+    "contact input": "contact",
+    "toggle key + lamp": "toggle_key",
+    "keypad feature code": "keypad",
+    "serial port": "serial",
+}
 
 
 def rel(path: Path) -> str:
@@ -69,6 +80,7 @@ def rel(path: Path) -> str:
 
 
 # -- reading Markdown -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Block:
@@ -105,8 +117,14 @@ def blocks_and_prose(text: str) -> tuple[list[Block], str]:
         while i < len(lines) and lines[i].strip() != fence:
             body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i].lstrip())
             i += 1
-        blocks.append(Block(opened["lang"], "\n".join(body) + "\n",
-                            marker["kind"] if marker else None, i - len(body)))
+        blocks.append(
+            Block(
+                opened["lang"],
+                "\n".join(body) + "\n",
+                marker["kind"] if marker else None,
+                i - len(body),
+            )
+        )
         prose.extend([""] * (len(body) + 2))
         i += 1
     return blocks, "\n".join(prose)
@@ -115,8 +133,9 @@ def blocks_and_prose(text: str) -> tuple[list[Block], str]:
 def code_spans(prose: str) -> list[str]:
     """Inline code spans, with Markdown table escapes (``\\|``) undone and line breaks
     inside a span turned into spaces."""
-    return [m.group(1).replace("\\|", "|").replace("\n", " ")
-            for m in re.finditer(r"`([^`]+)`", prose)]
+    return [
+        m.group(1).replace("\\|", "|").replace("\n", " ") for m in re.finditer(r"`([^`]+)`", prose)
+    ]
 
 
 def read(path: Path) -> tuple[list[Block], str]:
@@ -126,8 +145,9 @@ def read(path: Path) -> tuple[list[Block], str]:
 def github_slug(heading: str) -> str:
     """The anchor GitHub gives a heading: lower case, punctuation dropped (but not ``-``
     and ``_``), spaces to hyphens."""
-    text = re.sub(r"`|\*\*|\*|_(?=\w)|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "",
-                  heading.strip()).lower()
+    text = re.sub(
+        r"`|\*\*|\*|_(?=\w)|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "", heading.strip()
+    ).lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
@@ -154,31 +174,41 @@ REF_LINK = re.compile(r"^\s*\[[^\]]+\]:\s*(?P<target>\S+)", re.M)
 
 def links(path: Path) -> list[str]:
     _, prose = read(path)
-    prose = re.sub(r"`[^`]*`", "", prose)        # a link inside a code span is not a link
+    prose = re.sub(r"`[^`]*`", "", prose)  # a link inside a code span is not a link
     found = [m["target"].strip("<>") for m in LINK.finditer(prose)]
     return found + [m["target"] for m in REF_LINK.finditer(prose)]
 
 
 # -- links ------------------------------------------------------------------------------------
 
+
 def test_the_link_reader_finds_what_markdown_renders():
-    text = ("See [the card](reception-card.md), ![a diagram](diagrams/leds.svg) and\n"
-            "[a section](WIRING.md#e-leds), not `[code](nowhere.md)`.\n"
-            "```\n[in a block](nowhere-either.md)\n```\n[ref]: ../README.md\n")
+    text = (
+        "See [the card](reception-card.md), ![a diagram](diagrams/leds.svg) and\n"
+        "[a section](WIRING.md#e-leds), not `[code](nowhere.md)`.\n"
+        "```\n[in a block](nowhere-either.md)\n```\n[ref]: ../README.md\n"
+    )
     blocks, prose = blocks_and_prose(text)
     assert len(blocks) == 1 and "nowhere-either" in blocks[0].text
     assert [m["target"] for m in LINK.finditer(re.sub(r"`[^`]*`", "", prose))] == [
-        "reception-card.md", "diagrams/leds.svg", "WIRING.md#e-leds"]
+        "reception-card.md",
+        "diagrams/leds.svg",
+        "WIRING.md#e-leds",
+    ]
     assert [m["target"] for m in REF_LINK.finditer(prose)] == ["../README.md"]
 
 
 def test_heading_anchors_follow_github():
-    assert github_slug("(a) A relay on the PBX's night-service input") == \
-        "a-a-relay-on-the-pbxs-night-service-input"
+    assert (
+        github_slug("(a) A relay on the PBX's night-service input")
+        == "a-a-relay-on-the-pbxs-night-service-input"
+    )
     assert github_slug("Testing `install.sh` off a Pi") == "testing-installsh-off-a-pi"
     assert github_slug("6. Time and the clock") == "6-time-and-the-clock"
-    assert github_slug("Exceptions: early closes, closures, special openings") == \
-        "exceptions-early-closes-closures-special-openings"
+    assert (
+        github_slug("Exceptions: early closes, closures, special openings")
+        == "exceptions-early-closes-closures-special-openings"
+    )
 
 
 @pytest.mark.parametrize("doc", LINKED_DOCS, ids=rel)
@@ -186,7 +216,7 @@ def test_every_relative_link_points_at_something_that_exists(doc):
     broken = []
     for target in links(doc):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
-            continue                        # http:, https:, mailto:, file:
+            continue  # http:, https:, mailto:, file:
         file_part, _, anchor = target.partition("#")
         destination = (doc.parent / unquote(file_part)).resolve() if file_part else doc
         if not destination.exists():
@@ -197,6 +227,7 @@ def test_every_relative_link_points_at_something_that_exists(doc):
 
 
 # -- command lines -------------------------------------------------------------------------------
+
 
 def _subparsers(parser):
     for action in parser._actions:
@@ -221,7 +252,7 @@ def command_lines(doc: Path) -> list[str]:
     found = []
     for text in texts:
         for match in COMMAND.finditer(text):
-            rest = re.split(r"&&|;|\s>|\s<|\s#|\|\|", text[match.end():])[0].strip()
+            rest = re.split(r"&&|;|\s>|\s<|\s#|\|\|", text[match.end() :])[0].strip()
             if rest and not rest.startswith("/"):
                 found.append(rest)
     return found
@@ -250,14 +281,19 @@ def check_command(rest: str) -> list[str]:
         names = tokens.pop(0).split("|")
         unknown = [n for n in names if n not in choices]
         if unknown:
-            return problems + [f"{', '.join(unknown)} is not a {level} of "
-                               f"'{parsers[0].prog}' (it has {', '.join(choices)})"]
+            return problems + [
+                f"{', '.join(unknown)} is not a {level} of "
+                f"'{parsers[0].prog}' (it has {', '.join(choices)})"
+            ]
         parsers = [choices[n] for n in names]
     for token in tokens:
         if re.match(r"^--?[a-zA-Z]", token):
             option = token.split("=")[0]
-            problems += [f"'{p.prog}' has no option {option}" for p in parsers
-                         if option not in p._option_string_actions]
+            problems += [
+                f"'{p.prog}' has no option {option}"
+                for p in parsers
+                if option not in p._option_string_actions
+            ]
     return problems
 
 
@@ -269,8 +305,10 @@ def test_the_command_checker_catches_mistakes():
     assert check_command("-v run --config PATH") == []
     assert check_command("dya") and "dya is not a subcommand" in check_command("dya")[0]
     assert "nope is not a action" in check_command("schedule nope")[0]
-    assert check_command("day|night --yes") == ["'nightswitch day' has no option --yes",
-                                                "'nightswitch night' has no option --yes"]
+    assert check_command("day|night --yes") == [
+        "'nightswitch day' has no option --yes",
+        "'nightswitch night' has no option --yes",
+    ]
     assert check_command("day --untill 19:30") == ["'nightswitch day' has no option --untill"]
     assert check_command("day|night --zone sales") == []
     assert command_lines(INSTALLER), "the installer guide shows no command at all"
@@ -280,21 +318,23 @@ def test_the_command_finder_skips_the_service_and_user_names():
     blocks, _ = blocks_and_prose(
         "```sh\nsudo systemctl stop nightswitch\njournalctl -u nightswitch -f\n"
         "sudo ln -sf /opt/nightswitch/venv/bin/nightswitch /usr/local/bin\n"
-        "sudo nightswitch check && sudo systemctl restart nightswitch\n```\n")
+        "sudo nightswitch check && sudo systemctl restart nightswitch\n```\n"
+    )
     texts = blocks[0].text.splitlines()
-    found = [re.split(r"&&|;", t[m.end():])[0].strip() for t in texts
-             for m in COMMAND.finditer(t)]
+    found = [re.split(r"&&|;", t[m.end() :])[0].strip() for t in texts for m in COMMAND.finditer(t)]
     assert [f for f in found if f and not f.startswith("/")] == ["check"]
 
 
 @pytest.mark.parametrize("doc", COMMAND_DOCS, ids=rel)
 def test_every_nightswitch_command_in_the_docs_is_a_real_one(doc):
-    problems = [f"nightswitch {line}: {p}" for line in command_lines(doc)
-                for p in check_command(line)]
+    problems = [
+        f"nightswitch {line}: {p}" for line in command_lines(doc) for p in check_command(line)
+    ]
     assert not problems, f"{rel(doc)}:\n" + "\n".join(problems)
 
 
 # -- PBX profiles and SMDR formats -------------------------------------------------------------
+
 
 def markdown_tables(prose: str) -> list[list[dict[str, str]]]:
     """Every table of a document as a list of rows, each ``{header: cell}``."""
@@ -340,8 +380,9 @@ def test_every_profile_the_installer_guide_names_is_shipped():
     named |= set(re.findall(r"--profile[ =]([a-z0-9][a-z0-9_-]*)", text))
     named |= {code_name(row["profile"]) for row in table_with(INSTALLER, "profile", "models")}
     assert named, "the guide names no profile at all"
-    assert not named - set(SHIPPED_PROFILES), \
+    assert not named - set(SHIPPED_PROFILES), (
         f"not shipped: {sorted(named - set(SHIPPED_PROFILES))}; shipped: {SHIPPED_PROFILES}"
+    )
 
 
 def test_the_family_table_lists_every_shipped_profile_once():
@@ -359,8 +400,10 @@ def test_the_family_table_says_what_each_profile_says(profiles):
             if said not in ("yes", "no"):
                 problems.append(f"{name} / {column}: starts with {said!r}, not yes or no")
             elif (said == "yes") != profile.method(method).supported:
-                problems.append(f"{name} / {column}: the guide says {said}, the profile says "
-                                f"supported = {profile.method(method).supported}")
+                problems.append(
+                    f"{name} / {column}: the guide says {said}, the profile says "
+                    f"supported = {profile.method(method).supported}"
+                )
         verified = row["verified on a real unit"].split()[0].lower()
         nothing = profile.verified.startswith("Nothing verified")
         if (verified == "no") != nothing:
@@ -370,18 +413,21 @@ def test_the_family_table_says_what_each_profile_says(profiles):
         if (code_name(cell) if fmt else cell) != (fmt or "—"):
             problems.append(f"{name}: SMDR format cell {cell!r}, the profile says {fmt!r}")
         if f"(../hardware/examples/{name}.toml)" not in row["example"]:
-            problems.append(f"{name}: the example column does not link "
-                            f"hardware/examples/{name}.toml")
+            problems.append(
+                f"{name}: the example column does not link hardware/examples/{name}.toml"
+            )
     assert not problems, "\n".join(problems)
 
 
 def test_the_guide_says_plainly_that_nothing_is_verified(profiles):
-    unverified = [n for n in SHIPPED_PROFILES
-                  if profiles[n].verified.startswith("Nothing verified")]
+    unverified = [
+        n for n in SHIPPED_PROFILES if profiles[n].verified.startswith("Nothing verified")
+    ]
     text = " ".join(INSTALLER.read_text(encoding="utf-8").split())
     claims_none = "nothing in the shipped PBX profiles has been verified against a real" in text
-    assert claims_none == (unverified == SHIPPED_PROFILES), \
+    assert claims_none == (unverified == SHIPPED_PROFILES), (
         "the guide's opening warning must match the profiles' own verified notes"
+    )
 
 
 def test_every_smdr_format_the_guides_name_is_shipped_and_the_table_is_complete():
@@ -406,6 +452,7 @@ def test_every_smdr_format_the_guides_name_is_shipped_and_the_table_is_complete(
 
 # -- config keys --------------------------------------------------------------------------------
 
+
 def allowed_keys(data: dict, unknown_at: str) -> set[str]:
     """The keys the config accepts at one place, as its own "unknown key" error lists
     them: the code is the only source of the list."""
@@ -426,18 +473,28 @@ SECTIONS = {
     "[verify]": ({"verify": {PROBE: 1}}, f"verify.{PROBE}"),
     "[profiles]": ({"profiles": {PROBE: 1}}, f"profiles.{PROBE}"),
     "[front_panel]": ({"front_panel": {"key_switch": "none", PROBE: 1}}, f"front_panel.{PROBE}"),
-    "[front_panel.pins]": ({"front_panel": {"key_switch": "none", "pins": {PROBE: 1}}},
-                           f"front_panel.pins.{PROBE}"),
+    "[front_panel.pins]": (
+        {"front_panel": {"key_switch": "none", "pins": {PROBE: 1}}},
+        f"front_panel.pins.{PROBE}",
+    ),
     "[[zones]]": ({"zones": [{"name": "main", PROBE: 1}]}, f"zones[0].{PROBE}"),
-    "[smdr]": ({"smdr": {"port": "/dev/ttyUSB0", "format": SHIPPED_FORMATS[0], PROBE: 1}},
-               f"smdr.{PROBE}"),
-    "[[calendars]]": ({"calendars": [{"name": "x", "url": "https://x.example/a.ics",
-                                      PROBE: 1}]}, f"calendars[0].{PROBE}"),
-    "[mqtt]": ({"mqtt": {"broker": "mqtt://192.0.2.10", "site_id": "a", PROBE: 1}},
-               f"mqtt.{PROBE}"),
+    "[smdr]": (
+        {"smdr": {"port": "/dev/ttyUSB0", "format": SHIPPED_FORMATS[0], PROBE: 1}},
+        f"smdr.{PROBE}",
+    ),
+    "[[calendars]]": (
+        {"calendars": [{"name": "x", "url": "https://x.example/a.ics", PROBE: 1}]},
+        f"calendars[0].{PROBE}",
+    ),
+    "[mqtt]": (
+        {"mqtt": {"broker": "mqtt://192.0.2.10", "site_id": "a", PROBE: 1}},
+        f"mqtt.{PROBE}",
+    ),
     "[alerts]": ({"alerts": {PROBE: 1}}, f"alerts.{PROBE}"),
-    "[[alerts.targets]]": ({"alerts": {"targets": [{"url": "https://h.example.com/x",
-                                                     PROBE: 1}]}}, f"alerts.targets[0].{PROBE}"),
+    "[[alerts.targets]]": (
+        {"alerts": {"targets": [{"url": "https://h.example.com/x", PROBE: 1}]}},
+        f"alerts.targets[0].{PROBE}",
+    ),
     "": ({PROBE: 1}, PROBE),
 }
 
@@ -464,8 +521,12 @@ def section_tables(doc: Path) -> dict[str, list[str]]:
     _, prose = read(doc)
     found = {}
     # the heading's paragraph (no table rows, no blank line), one blank line, the table
-    for match in re.finditer(r"^\*\*`(\[\[?[\w.]+\]\]?)`\*\*[^\n]*\n(?:[^\n|][^\n]*\n)*\n"
-                             r"(\|[^\n]*\n(?:\|[^\n]*\n)+)", prose, re.M):
+    for match in re.finditer(
+        r"^\*\*`(\[\[?[\w.]+\]\]?)`\*\*[^\n]*\n(?:[^\n|][^\n]*\n)*\n"
+        r"(\|[^\n]*\n(?:\|[^\n]*\n)+)",
+        prose,
+        re.M,
+    ):
         rows = markdown_tables(match.group(2))[0]
         found[match.group(1)] = [code_name(row["key"]) for row in rows if "key" in row]
     return found
@@ -476,8 +537,11 @@ def test_every_config_key_the_code_accepts_is_in_the_installer_guide():
     missing = []
     for section, (data, where) in SECTIONS.items():
         for key in sorted(allowed_keys(data, where)):
-            if key not in documented and f"[{key}]" not in documented \
-                    and f"[[{key}]]" not in documented:
+            if (
+                key not in documented
+                and f"[{key}]" not in documented
+                and f"[[{key}]]" not in documented
+            ):
                 missing.append(f"{section} {key}".strip())
     for type_name in ACTUATOR_TYPES:
         for key in sorted(actuator_module(type_name).ALLOWED | {"name", "type", "zone", "role"}):
@@ -495,7 +559,7 @@ def test_every_key_in_the_guides_section_tables_is_one_the_code_accepts():
     problems = []
     for section, keys in tables.items():
         if section == "[[actuators]]":
-            allowed = {"name", "type", "zone", "role"}     # the keys every actuator has
+            allowed = {"name", "type", "zone", "role"}  # the keys every actuator has
         elif section in SECTIONS:
             allowed = allowed_keys(*SECTIONS[section])
         else:
@@ -507,21 +571,28 @@ def test_every_key_in_the_guides_section_tables_is_one_the_code_accepts():
 
 # -- examples that must load ----------------------------------------------------------------------
 
+
 def examples(lang: str) -> list:
     """``(doc, block)`` for every fenced block in *lang* in the guides, with readable ids."""
-    return [pytest.param(doc, block, id=f"{doc.name}:{block.line}")
-            for doc in GUIDES for block in read(doc)[0] if block.lang == lang]
+    return [
+        pytest.param(doc, block, id=f"{doc.name}:{block.line}")
+        for doc in GUIDES
+        for block in read(doc)[0]
+        if block.lang == lang
+    ]
 
 
 @pytest.mark.parametrize("doc,block", examples("toml"))
 def test_every_toml_example_is_a_config_that_loads(doc, block, tmp_path):
-    assert block.check in (None, "config-fragment", "profile-fragment"), \
+    assert block.check in (None, "config-fragment", "profile-fragment"), (
         f"{rel(doc)} line {block.line}: unknown marker {block.check!r} on a TOML block"
+    )
     if block.check == "profile-fragment":
         fixture = REPO / "tests/fixtures/pbx/site/mitel-3300-login.toml"
         (tmp_path / fixture.name).write_text(fixture.read_text())
         (tmp_path / "from-the-guide.toml").write_text(
-            'extends = "mitel-3300-login"\nname = "from-the-guide"\n' + block.text)
+            'extends = "mitel-3300-login"\nname = "from-the-guide"\n' + block.text
+        )
         found = load_profiles(tmp_path)
         assert not found.problems, "\n".join(p.render() for p in found.problems)
         assert "from-the-guide" in found
@@ -573,9 +644,10 @@ def test_printed_output_in_the_guides_is_what_the_command_prints(tmp_path, capsy
             capsys.readouterr()
             assert main(args) == 0
             printed = capsys.readouterr().out
-            assert printed.rstrip("\n").splitlines() == block.text.rstrip("\n").splitlines(), \
-                f"{rel(doc)} line {block.line}: the output shown differs from what " \
+            assert printed.rstrip("\n").splitlines() == block.text.rstrip("\n").splitlines(), (
+                f"{rel(doc)} line {block.line}: the output shown differs from what "
                 f"`nightswitch {' '.join(args)}` prints"
+            )
             checked += 1
     assert checked >= 1
 
@@ -586,17 +658,36 @@ def test_printed_output_in_the_guides_is_what_the_command_prints(tmp_path, capsy
 #: look for. Renaming one on the page without the guide leaves a reader searching for a
 #: button that is not there.
 UI_WORDS = (
-    "Change the mode", "Cancel the override: back to the schedule", "or until cancelled",
-    "Are you sure?", "Switched and confirmed by the PBX",
-    "Switching the PBX now, not yet confirmed", "Not confirmed: the PBX has not switched yet",
+    "Change the mode",
+    "Cancel the override: back to the schedule",
+    "or until cancelled",
+    "Are you sure?",
+    "Switched and confirmed by the PBX",
+    "Switching the PBX now, not yet confirmed",
+    "Not confirmed: the PBX has not switched yet",
     "Switched (this PBX cannot report its mode back)",
-    "The key switch at reception is in", "Turn it to AUTO to change the mode here",
-    "Copy Monday to Tuesday–Friday", "Tick the ones you work on anyway", "Your own holidays",
-    "State or region", "Mode on a holiday", "+ Add an exception", "Download the schedule as JSON",
-    "Discard changes", "as edited, not saved", "As a list", "Download CSV",
-    "before the appliance kept a history", "Create a token", "Too many failed logins",
-    "Using the fallback switch", "Clock not synchronized", "Switching failed", "PBX link failed",
-    "Configuration problem", "Key switch wiring fault",
+    "The key switch at reception is in",
+    "Turn it to AUTO to change the mode here",
+    "Copy Monday to Tuesday–Friday",
+    "Tick the ones you work on anyway",
+    "Your own holidays",
+    "State or region",
+    "Mode on a holiday",
+    "+ Add an exception",
+    "Download the schedule as JSON",
+    "Discard changes",
+    "as edited, not saved",
+    "As a list",
+    "Download CSV",
+    "before the appliance kept a history",
+    "Create a token",
+    "Too many failed logins",
+    "Using the fallback switch",
+    "Clock not synchronized",
+    "Switching failed",
+    "PBX link failed",
+    "Configuration problem",
+    "Key switch wiring fault",
     "There are no holidays and no exceptions in the next 12 months",
 )
 
@@ -606,7 +697,7 @@ def test_the_words_the_facilities_guide_quotes_are_on_the_web_page():
     sources = [p for p in sorted((REPO / "web").rglob("*")) if p.suffix in (".html", ".py")]
     sources.append(REPO / "appliance" / "vocabulary.py")
     web = " ".join(" ".join(p.read_text(encoding="utf-8").split()) for p in sources)
-    web = web.replace('" "', "")    # messages split over two string literals in Python
+    web = web.replace('" "', "")  # messages split over two string literals in Python
     guide = " ".join(FACILITIES.read_text(encoding="utf-8").split())
     assert [w for w in UI_WORDS if w not in guide] == [], "the guide no longer quotes these"
     assert [w for w in UI_WORDS if w not in web] == [], "the web page no longer says these"
@@ -617,17 +708,32 @@ def test_the_words_the_facilities_guide_quotes_are_on_the_web_page():
 #: The documents the project started from, kept outside this repository: a file here that
 #: cites them sends the reader somewhere they cannot follow. Their content lives in
 #: docs/design.md, docs/pbx-families.md and docs/raspberry-pi.md.
-OUTSIDE_DOCS = re.compile(r"\b(?:SPEC|PI_NOTES|FIELD_NOTES|DESIGN|ANCHORS|STYLE_ANCHORS)\b"
-                          r"|(?<![\w.-])shared/")
+OUTSIDE_DOCS = re.compile(
+    r"\b(?:SPEC|PI_NOTES|FIELD_NOTES|DESIGN|ANCHORS|STYLE_ANCHORS)\b"
+    r"|(?<![\w.-])shared/"
+)
 #: Directories that are not the project's text: tools' caches and build output.
-NOT_OURS = {".git", ".venv", "venv", "build", "dist", "__pycache__", ".pytest_cache",
-            ".hypothesis", ".mypy_cache", ".ruff_cache", "node_modules"}
+NOT_OURS = {
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".mypy_cache",
+    ".ruff_cache",
+    "node_modules",
+}
 #: Test fixtures are data captured or invented for tests, quoted as they are.
 FIXTURES = REPO / "tests" / "fixtures"
 #: A reference to one of the project's documents in any text: ``docs/design.md`` or
 #: ``docs/design.md#the-clock-hold`` (a Markdown link such as ``../docs/...`` too).
-DOC_REFERENCE = re.compile(r"(?<![\w./-])(?:\.\./)*docs/(?P<file>[\w.-]+\.md)"
-                           r"(?:#(?P<anchor>[\w-]+))?")
+DOC_REFERENCE = re.compile(
+    r"(?<![\w./-])(?:\.\./)*docs/(?P<file>[\w.-]+\.md)"
+    r"(?:#(?P<anchor>[\w-]+))?"
+)
 
 
 def project_text_files() -> list[Path]:
@@ -635,8 +741,11 @@ def project_text_files() -> list[Path]:
     found = []
     for path in sorted(REPO.rglob("*")):
         parts = path.relative_to(REPO).parts
-        if (not path.is_file() or any(p in NOT_OURS or p.endswith(".egg-info") for p in parts)
-                or path.suffix in (".png", ".jpg", ".pdf", ".db", ".pyc", ".gz")):
+        if (
+            not path.is_file()
+            or any(p in NOT_OURS or p.endswith(".egg-info") for p in parts)
+            or path.suffix in (".png", ".jpg", ".pdf", ".db", ".pyc", ".gz")
+        ):
             continue
         try:
             path.read_text(encoding="utf-8")
@@ -651,15 +760,15 @@ def without_history(path: Path, text: str) -> str:
     docs/design.md that tells where the project's docs came from."""
     if path != DOCS / "design.md":
         return text
-    return re.sub(r"^## History of these documents\n.*?(?=^## |\Z)", "", text,
-                  flags=re.M | re.S)
+    return re.sub(r"^## History of these documents\n.*?(?=^## |\Z)", "", text, flags=re.M | re.S)
 
 
 def test_the_history_section_that_may_name_the_outside_documents_exists():
     design = (DOCS / "design.md").read_text(encoding="utf-8")
     assert "## History of these documents" in design
     assert OUTSIDE_DOCS.search(design) and not OUTSIDE_DOCS.search(
-        without_history(DOCS / "design.md", design))
+        without_history(DOCS / "design.md", design)
+    )
 
 
 def test_no_file_cites_documents_outside_the_repository():
@@ -679,11 +788,22 @@ def test_no_file_cites_documents_outside_the_repository():
 
 
 def test_the_stand_alone_check_catches_a_citation():
-    for line in ("# lgpio claims LOW first (PI_NOTES 1.4)", "see SPEC 2", "FIELD_NOTES 1.2:",
-                 "(DESIGN: three places)", "/work/shared/pbx", "ANCHORS.md"):
+    for line in (
+        "# lgpio claims LOW first (PI_NOTES 1.4)",
+        "see SPEC 2",
+        "FIELD_NOTES 1.2:",
+        "(DESIGN: three places)",
+        "/work/shared/pbx",
+        "ANCHORS.md",
+    ):
         assert OUTSIDE_DOCS.search(line), line
-    for line in ("SPEC_EXAMPLE = {", "SPEC9 = [", "test_golden_year_of_the_spec_example",
-                 "/usr/share/zoneinfo", "a design decision"):
+    for line in (
+        "SPEC_EXAMPLE = {",
+        "SPEC9 = [",
+        "test_golden_year_of_the_spec_example",
+        "/usr/share/zoneinfo",
+        "a design decision",
+    ):
         assert not OUTSIDE_DOCS.search(line), line
 
 
@@ -711,11 +831,19 @@ def test_every_docs_reference_names_a_document_and_heading_that_exist():
 
 
 def test_the_reference_finder_reads_what_comments_write():
-    found = [(m["file"], m["anchor"]) for m in DOC_REFERENCE.finditer(
-        "(docs/design.md#the-clock-hold), docs/API.md; [x](../docs/raspberry-pi.md#uarts). "
-        "see docs/pbx-families.md#nec-neax.")]
-    assert found == [("design.md", "the-clock-hold"), ("API.md", None),
-                     ("raspberry-pi.md", "uarts"), ("pbx-families.md", "nec-neax")]
+    found = [
+        (m["file"], m["anchor"])
+        for m in DOC_REFERENCE.finditer(
+            "(docs/design.md#the-clock-hold), docs/API.md; [x](../docs/raspberry-pi.md#uarts). "
+            "see docs/pbx-families.md#nec-neax."
+        )
+    ]
+    assert found == [
+        ("design.md", "the-clock-hold"),
+        ("API.md", None),
+        ("raspberry-pi.md", "uarts"),
+        ("pbx-families.md", "nec-neax"),
+    ]
     assert not list(DOC_REFERENCE.finditer("mydocs/design.md and tests/docs/x.md"))
 
 
@@ -728,11 +856,15 @@ def test_every_shipped_profile_and_format_has_its_family_section():
     sections = anchors(DOCS / "pbx-families.md")
     good, bad = load_all(REPO / "tests" / "no-such-site-dir")
     assert not bad
-    shipped = [(f"appliance/pbx/profiles/{n}.toml", p.source)
-               for n, p in load_profiles(REPO / "tests" / "no-such-site-dir").items()]
+    shipped = [
+        (f"appliance/pbx/profiles/{n}.toml", p.source)
+        for n, p in load_profiles(REPO / "tests" / "no-such-site-dir").items()
+    ]
     shipped += [(f"appliance/smdr/formats/{n}.toml", f.source) for n, f in good.items()]
-    shipped += [(rel(p), load_login(p.stem).source)
-                for p in sorted((REPO / "appliance/smdr/logins").glob("*.toml"))]
+    shipped += [
+        (rel(p), load_login(p.stem).source)
+        for p in sorted((REPO / "appliance/smdr/logins").glob("*.toml"))
+    ]
     problems = []
     for path, source in shipped:
         if f"(../{path})" not in families:

@@ -30,9 +30,34 @@ PULL_DOWN_AT_RESET = range(9, 28)
 
 #: BCM GPIO number -> 40-pin header position (the pin map's comments use both).
 HEADER_PIN = {
-    2: 3, 3: 5, 4: 7, 14: 8, 15: 10, 17: 11, 18: 12, 27: 13, 22: 15, 23: 16, 24: 18,
-    10: 19, 9: 21, 25: 22, 11: 23, 8: 24, 7: 26, 0: 27, 1: 28, 5: 29, 6: 31, 12: 32,
-    13: 33, 19: 35, 16: 36, 26: 37, 20: 38, 21: 40,
+    2: 3,
+    3: 5,
+    4: 7,
+    14: 8,
+    15: 10,
+    17: 11,
+    18: 12,
+    27: 13,
+    22: 15,
+    23: 16,
+    24: 18,
+    10: 19,
+    9: 21,
+    25: 22,
+    11: 23,
+    8: 24,
+    7: 26,
+    0: 27,
+    1: 28,
+    5: 29,
+    6: 31,
+    12: 32,
+    13: 33,
+    19: 35,
+    16: 36,
+    26: 37,
+    20: 38,
+    21: 40,
 }
 
 
@@ -41,11 +66,12 @@ HEADER_PIN = {
 # ones override earlier ones, and [filter] lines select which models a line applies to.
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class PinState:
-    function: str | None = None   # "ip", "op", "a0".."a5"
-    level: str | None = None      # "dh", "dl"
-    pull: str | None = None       # "pu", "pd", "pn"
+    function: str | None = None  # "ip", "op", "a0".."a5"
+    level: str | None = None  # "dh", "dl"
+    pull: str | None = None  # "pu", "pd", "pn"
 
 
 def parse_pin_set(spec: str) -> list[int]:
@@ -100,13 +126,14 @@ def boot_states(text: str, model_filter: str = "all") -> dict[int, PinState]:
 # Pin uses, read the same way from the pin map and from every example config.
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PinUse:
     gpio: int
-    role: str                  # "relay" | "led" | "input"
-    where: str                 # the TOML path, for messages
-    active_high: bool = True   # relays and LEDs
-    pull_up: bool = True       # inputs
+    role: str  # "relay" | "led" | "input"
+    where: str  # the TOML path, for messages
+    active_high: bool = True  # relays and LEDs
+    pull_up: bool = True  # inputs
 
 
 def _as_pin_list(value, where: str) -> list[tuple[int, str]]:
@@ -153,9 +180,11 @@ def pin_uses(doc: dict) -> list[PinUse]:
 
 
 def reserved_pins(pinmap: dict) -> dict[int, str]:
-    return {gpio: f"reserved.{name}"
-            for name, value in pinmap.get("reserved", {}).items()
-            for gpio, _ in _as_pin_list(value, f"reserved.{name}")}
+    return {
+        gpio: f"reserved.{name}"
+        for name, value in pinmap.get("reserved", {}).items()
+        for gpio, _ in _as_pin_list(value, f"reserved.{name}")
+    }
 
 
 def pin_problems(uses: list[PinUse], reserved: dict[int, str]) -> list[str]:
@@ -183,19 +212,23 @@ def boot_problems(uses: list[PinUse], states: dict[int, PinState]) -> list[str]:
             off = "dl" if use.active_high else "dh"
             if state is None or state.function != "op" or state.level != off:
                 got = "nothing" if state is None else f"{state.function},{state.level}"
-                problems.append(f"{use.where} = GPIO{use.gpio}: config.txt must set op,{off} "
-                                f"(OFF for an active-{'high' if use.active_high else 'low'} "
-                                f"output), it sets {got}")
+                problems.append(
+                    f"{use.where} = GPIO{use.gpio}: config.txt must set op,{off} "
+                    f"(OFF for an active-{'high' if use.active_high else 'low'} "
+                    f"output), it sets {got}"
+                )
         else:
             pull = "pu" if use.pull_up else "pd"
             if state is None or state.function != "ip" or state.pull != pull:
                 got = "nothing" if state is None else f"{state.function},{state.pull}"
-                problems.append(f"{use.where} = GPIO{use.gpio}: config.txt must set ip,{pull}, "
-                                f"it sets {got}")
+                problems.append(
+                    f"{use.where} = GPIO{use.gpio}: config.txt must set ip,{pull}, it sets {got}"
+                )
     return problems
 
 
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def pinmap() -> dict:
@@ -243,8 +276,11 @@ def test_no_pin_used_twice_and_none_reserved(pinmap):
 
 
 def test_active_high_relays_sit_on_pins_pulled_down_at_reset(pinmap):
-    wrong = [f"{u.where} = GPIO{u.gpio}" for u in pin_uses(pinmap)
-             if u.role == "relay" and u.active_high and u.gpio not in PULL_DOWN_AT_RESET]
+    wrong = [
+        f"{u.where} = GPIO{u.gpio}"
+        for u in pin_uses(pinmap)
+        if u.role == "relay" and u.active_high and u.gpio not in PULL_DOWN_AT_RESET
+    ]
     assert wrong == [], "active-high relays need a GPIO 9-27 (pulled down at power-on)"
 
 
@@ -284,7 +320,9 @@ def test_uart_watchdog_and_optional_lines(fragment):
 
 
 def test_shutdown_button_pin_clashes_with_nothing(pinmap, fragment):
-    line = next(text for text in fragment.splitlines() if text.startswith("#dtoverlay=gpio-shutdown,"))
+    line = next(
+        text for text in fragment.splitlines() if text.startswith("#dtoverlay=gpio-shutdown,")
+    )
     params = dict(p.split("=", 1) for p in line.split(",")[1:])
     gpio = int(params["gpio_pin"])
     used = {u.gpio for u in pin_uses(pinmap)} | set(reserved_pins(pinmap))
@@ -320,8 +358,10 @@ def test_examples_use_no_reserved_or_duplicate_pin(pinmap, fragment):
         uses = pin_uses(doc)
         problems += [f"{path.name}: {p}" for p in pin_problems(uses, reserved)]
         # the firmware fragment must hold every relay of every example OFF at boot
-        problems += [f"{path.name}: {p}" for p in boot_problems(
-            [u for u in uses if u.role == "relay"], states)]
+        problems += [
+            f"{path.name}: {p}"
+            for p in boot_problems([u for u in uses if u.role == "relay"], states)
+        ]
     assert problems == []
     # the checks above must also run on the pin map itself, so this test always proves
     # something even before any example exists
@@ -359,11 +399,14 @@ def test_the_checker_catches_reserved_duplicate_and_unsafe_pins(pinmap, fragment
 
 # -- nightswitch check compares a site's relays with the boot config ---------------------------
 
+
 def test_check_parses_gpio_lines_as_the_firmware_does():
     from appliance.commands.check import boot_levels
 
-    levels = boot_levels("[all]\ngpio=17=op,dl\ngpio=4-6,9=op,dh\n# gpio=2=op,dl\n"
-                         "gpio=5=ip,pu\ngpio=17=op,dh\ngpio=x=op,dl\n")
+    levels = boot_levels(
+        "[all]\ngpio=17=op,dl\ngpio=4-6,9=op,dh\n# gpio=2=op,dl\n"
+        "gpio=5=ip,pu\ngpio=17=op,dh\ngpio=x=op,dl\n"
+    )
     assert levels == {17: "dh", 4: "dh", 6: "dh", 9: "dh"}
 
 
@@ -373,7 +416,8 @@ def test_check_finds_every_example_relay_held_off_by_the_fragment(example):
     from appliance.config import load_config
 
     assert boot_warnings(load_config(example), str(FRAGMENT)) == [
-        f"boot levels: every relay is held off at boot by {FRAGMENT}"]
+        f"boot levels: every relay is held off at boot by {FRAGMENT}"
+    ]
 
 
 def test_check_warns_of_a_moved_or_active_low_relay(tmp_path):
@@ -385,7 +429,9 @@ def test_check_warns_of_a_moved_or_active_low_relay(tmp_path):
         site + '[[actuators]]\nname = "moved"\ntype = "contact"\npin = 4\n'
         'modes = { day = "open", night = "closed" }\n'
         '[[actuators]]\nname = "inverted"\ntype = "contact"\npin = 27\nactive_high = false\n'
-        'role = "fallback"\nmodes = { day = "open", night = "closed" }\n', "site.toml")
+        'role = "fallback"\nmodes = { day = "open", night = "closed" }\n',
+        "site.toml",
+    )
     warnings = boot_warnings(config, str(FRAGMENT))
     assert warnings == [
         f"warning: actuator moved relay GPIO4 is not held LOW (off) at boot by {FRAGMENT}: "
@@ -393,4 +439,5 @@ def test_check_warns_of_a_moved_or_active_low_relay(tmp_path):
         "starts (firmware/README.md)",
         f"warning: actuator inverted relay GPIO27 is not held HIGH (off) at boot by "
         f"{FRAGMENT}: add gpio=27=op,dh below the nightswitch block, or the relay may close "
-        "while the Pi starts (firmware/README.md)"]
+        "while the Pi starts (firmware/README.md)",
+    ]

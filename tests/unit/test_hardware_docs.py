@@ -42,9 +42,11 @@ def svg_texts() -> dict[str, str]:
     texts = {}
     for path in sorted(DIAGRAMS.glob("*.svg")):
         root = ET.parse(path).getroot()
-        texts[path.name] = "\n".join(" ".join(el.itertext()) for el in root.iter()
-                                     if el.tag in (f"{SVG_NS}text", f"{SVG_NS}title",
-                                                   f"{SVG_NS}desc"))
+        texts[path.name] = "\n".join(
+            " ".join(el.itertext())
+            for el in root.iter()
+            if el.tag in (f"{SVG_NS}text", f"{SVG_NS}title", f"{SVG_NS}desc")
+        )
     return texts
 
 
@@ -97,11 +99,12 @@ def bom() -> list[dict]:
 
 # --- diagrams ---------------------------------------------------------------------------
 
+
 def test_every_diagram_is_well_formed_svg_with_a_title():
     paths = sorted(DIAGRAMS.glob("*.svg"))
-    assert len(paths) >= 6   # (a) to (f) in WIRING.md
+    assert len(paths) >= 6  # (a) to (f) in WIRING.md
     for path in paths:
-        root = ET.parse(path).getroot()   # raises on malformed XML
+        root = ET.parse(path).getroot()  # raises on malformed XML
         assert root.tag == f"{SVG_NS}svg", path.name
         assert root.get("viewBox"), f"{path.name}: no viewBox, it will not scale"
         title = root.find(f"{SVG_NS}title")
@@ -128,6 +131,7 @@ def test_every_link_in_wiring_points_at_a_file(wiring):
 
 # --- pin numbers ------------------------------------------------------------------------
 
+
 def test_wiring_pin_table_matches_the_pin_map(pinmap, wiring):
     rows = {}
     for line in wiring.splitlines():
@@ -139,7 +143,9 @@ def test_wiring_pin_table_matches_the_pin_map(pinmap, wiring):
     entries = pinmap_entries(pinmap)
     assert rows.keys() == entries.keys()
     for path, gpios in entries.items():
-        assert rows[path][0] == gpios, f"{path}: WIRING.md says GPIO{rows[path][0]}, pin map {gpios}"
+        assert rows[path][0] == gpios, (
+            f"{path}: WIRING.md says GPIO{rows[path][0]}, pin map {gpios}"
+        )
         assert rows[path][1] == [HEADER_PIN[g] for g in gpios], f"{path}: header pins"
 
 
@@ -185,6 +191,7 @@ def test_the_keypad_and_console_examples_use_spare_relays(pinmap, wiring):
 
 # --- bill of materials ------------------------------------------------------------------
 
+
 def test_bom_rows_are_complete(bom):
     seen = set()
     for number, row in enumerate(bom, start=2):
@@ -210,10 +217,10 @@ def test_bom_counts_follow_the_pin_map(pinmap, bom):
     def qty(mpn_start: str) -> int:
         return sum(int(r["qty"]) for r in rows(mpn_start))
 
-    assert qty("G5V-2") == len(relays)                      # one relay per relay pin
-    assert qty("ULN2803") * 8 >= len(relays)                # eight channels each
+    assert qty("G5V-2") == len(relays)  # one relay per relay pin
+    assert qty("ULN2803") * 8 >= len(relays)  # eight channels each
     assert len(expand_refs(rows("MFR-25FBF52-10K")[0]["ref"])) == len(relays)  # pull-downs
-    assert qty("PC817") == len(inputs)                      # one opto per sense input
+    assert qty("PC817") == len(inputs)  # one opto per sense input
     assert qty("WP7113") == len(leds)
     assert qty("XB4BG33") == 1
 

@@ -53,10 +53,10 @@ def layered(draw):
         anchor = start + timedelta(days=draw(st.integers(-3, days + 3)))
         rule = {"month": anchor.month, "day": anchor.day}
         if draw(st.booleans()):
-            rule.update(weekday=draw(st.sampled_from(WEEKDAYS)),
-                        when=draw(st.sampled_from(YEARLY_WHEN)))
-        doc["exceptions"].append({"name": "Yearly", "yearly": rule,
-                                  "ranges": draw(day_ranges())})
+            rule.update(
+                weekday=draw(st.sampled_from(WEEKDAYS)), when=draw(st.sampled_from(YEARLY_WHEN))
+            )
+        doc["exceptions"].append({"name": "Yearly", "yearly": rule, "ranges": draw(day_ranges())})
         schedule = parse_schedule(doc)
     tz = ZoneInfo(schedule.timezone)
     begin, end = _window(schedule, start, days)
@@ -65,24 +65,43 @@ def layered(draw):
     for _ in range(draw(st.integers(0, 4))):
         if draw(st.integers(0, 3)) == 0:
             first = start + timedelta(days=draw(st.integers(-1, days)))
-            entries.append(CalendarEntry("All day", draw(MODES), first,
-                                         first + timedelta(days=draw(st.integers(1, 3)))))
+            entries.append(
+                CalendarEntry(
+                    "All day", draw(MODES), first, first + timedelta(days=draw(st.integers(1, 3)))
+                )
+            )
         else:
             # Whole minutes, from an hour before the window to its end; 1 minute to 30 h.
             offset = draw(st.integers(-60, span // 60)) * 60
             length = draw(st.one_of(st.integers(1, 180), st.integers(1, 1800))) * 60
             first = begin + timedelta(seconds=offset)
-            entries.append(CalendarEntry(f"Event {len(entries)}", draw(MODES),
-                                         first.astimezone(tz),
-                                         (first + timedelta(seconds=length)).astimezone(tz)))
+            entries.append(
+                CalendarEntry(
+                    f"Event {len(entries)}",
+                    draw(MODES),
+                    first.astimezone(tz),
+                    (first + timedelta(seconds=length)).astimezone(tz),
+                )
+            )
     layers = [ClosureLayer("calendar", "Feed", tuple(entries))]
     if draw(st.booleans()):
         first = start + timedelta(days=draw(st.integers(-1, days)))
-        layers.append(parse_company_closures({"version": 1, "closures": [
-            {"name": "Company", "from": first.isoformat(),
-             "to": (first + timedelta(days=draw(st.integers(0, 2)))).isoformat(),
-             "ranges": draw(day_ranges())}]}))
-    order = draw(st.permutations(layers))     # the kinds decide, not the order given
+        layers.append(
+            parse_company_closures(
+                {
+                    "version": 1,
+                    "closures": [
+                        {
+                            "name": "Company",
+                            "from": first.isoformat(),
+                            "to": (first + timedelta(days=draw(st.integers(0, 2)))).isoformat(),
+                            "ranges": draw(day_ranges()),
+                        }
+                    ],
+                }
+            )
+        )
+    order = draw(st.permutations(layers))  # the kinds decide, not the order given
     return schedule.with_layers(*order), start, days
 
 
@@ -127,8 +146,10 @@ def test_layered_mode_is_the_day_plans_mode_at_the_wall_clock(case, data):
     tz = ZoneInfo(schedule.timezone)
     begin, end = _window(schedule, start, days)
     span = int((end - begin).total_seconds())
-    instants = [begin + timedelta(seconds=s) for s in
-                data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=10))]
+    instants = [
+        begin + timedelta(seconds=s)
+        for s in data.draw(st.lists(st.integers(0, span - 1), min_size=1, max_size=10))
+    ]
     for change in _offset_changes(tz, begin, end):
         instants += [change + timedelta(minutes=m) for m in (-61, -1, 0, 1, 29, 59, 61)]
     for entry in _calendar(schedule).entries:
@@ -171,7 +192,8 @@ def test_exception_dates_ignore_every_layer(case, data):
         instant = begin + timedelta(seconds=offset)
         wall = instant.astimezone(tz)
         if _exception_on(schedule, wall.date()) and not _is_ambiguous(
-                wall.replace(tzinfo=None, second=0, microsecond=0), tz):
+            wall.replace(tzinfo=None, second=0, microsecond=0), tz
+        ):
             ours, theirs = decide(instant, schedule), decide(instant, plain)
             assert (ours.mode, ours.reason) == (theirs.mode, theirs.reason)
 
@@ -187,10 +209,12 @@ def test_calendar_changes_nothing_away_from_its_events(case, data):
     spans = []
     for entry in _calendar(schedule).entries:
         if entry.all_day:
-            spans.append((datetime.combine(entry.start, datetime.min.time(), tz)
-                          - timedelta(hours=3),
-                          datetime.combine(entry.end, datetime.min.time(), tz)
-                          + timedelta(hours=3)))
+            spans.append(
+                (
+                    datetime.combine(entry.start, datetime.min.time(), tz) - timedelta(hours=3),
+                    datetime.combine(entry.end, datetime.min.time(), tz) + timedelta(hours=3),
+                )
+            )
         else:
             # An hour either side: wall-clock rounding in an autumn overlap.
             spans.append((entry.start - timedelta(hours=1), entry.end + timedelta(hours=1)))
@@ -199,8 +223,7 @@ def test_calendar_changes_nothing_away_from_its_events(case, data):
         if any(low <= instant < high for low, high in spans):
             continue
         ours, theirs = decide(instant, schedule), decide(instant, without)
-        assert (ours.mode, ours.reason, ours.source) == (theirs.mode, theirs.reason,
-                                                         theirs.source)
+        assert (ours.mode, ours.reason, ours.source) == (theirs.mode, theirs.reason, theirs.source)
 
 
 def test_a_series_at_eight_local_stays_at_eight_across_both_changes():
@@ -214,10 +237,10 @@ def test_a_series_at_eight_local_stays_at_eight_across_both_changes():
         for n in range(5):
             day = first + timedelta(days=n)
             begin = datetime(day.year, day.month, day.day, 8, tzinfo=tz).astimezone(UTC)
-            entries.append(CalendarEntry("Stand-up", "lunch", begin,
-                                         begin + timedelta(hours=1)))
+            entries.append(CalendarEntry("Stand-up", "lunch", begin, begin + timedelta(hours=1)))
     schedule = make_schedule(weekly={}).with_layers(
-        ClosureLayer("calendar", "Team", tuple(entries)))
+        ClosureLayer("calendar", "Team", tuple(entries))
+    )
     for first in ("2026-03-27", "2026-10-23"):
         table = preview_table(schedule, first, 5)
         assert [row[0][11:16] for row in table[1:]] == ["08:00", "09:00"] * 5

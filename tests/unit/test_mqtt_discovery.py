@@ -31,44 +31,145 @@ from appliance.outputs.mqtt.topics import Topics
 
 # -- the documented schema ------------------------------------------------------------------
 
-ABBREVIATIONS = {"dev": "device", "o": "origin", "cmps": "components", "p": "platform",
-                 "avty": "availability", "uniq_id": "unique_id", "stat_t": "state_topic",
-                 "cmd_t": "command_topic", "val_tpl": "value_template"}
-SUPPORTED_COMPONENTS = {"alarm_control_panel", "binary_sensor", "button", "camera", "climate",
-                        "cover", "date", "datetime", "device_automation", "device_tracker",
-                        "event", "fan", "humidifier", "image", "lawn_mower", "light", "lock",
-                        "notify", "number", "scene", "select", "sensor", "siren", "switch",
-                        "tag", "text", "time", "update", "vacuum", "valve", "water_heater"}
-DEVICE_KEYS = {"identifiers", "connections", "manufacturer", "model", "model_id", "name",
-               "hw_version", "serial_number", "sw_version", "via_device", "suggested_area",
-               "configuration_url"}
+ABBREVIATIONS = {
+    "dev": "device",
+    "o": "origin",
+    "cmps": "components",
+    "p": "platform",
+    "avty": "availability",
+    "uniq_id": "unique_id",
+    "stat_t": "state_topic",
+    "cmd_t": "command_topic",
+    "val_tpl": "value_template",
+}
+SUPPORTED_COMPONENTS = {
+    "alarm_control_panel",
+    "binary_sensor",
+    "button",
+    "camera",
+    "climate",
+    "cover",
+    "date",
+    "datetime",
+    "device_automation",
+    "device_tracker",
+    "event",
+    "fan",
+    "humidifier",
+    "image",
+    "lawn_mower",
+    "light",
+    "lock",
+    "notify",
+    "number",
+    "scene",
+    "select",
+    "sensor",
+    "siren",
+    "switch",
+    "tag",
+    "text",
+    "time",
+    "update",
+    "vacuum",
+    "valve",
+    "water_heater",
+}
+DEVICE_KEYS = {
+    "identifiers",
+    "connections",
+    "manufacturer",
+    "model",
+    "model_id",
+    "name",
+    "hw_version",
+    "serial_number",
+    "sw_version",
+    "via_device",
+    "suggested_area",
+    "configuration_url",
+}
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
-AVAILABILITY_ITEM_KEYS = {"topic", "payload_available", "payload_not_available",
-                          "value_template"}
-DEVICE_LEVEL_KEYS = {"device", "origin", "components", "availability", "availability_mode",
-                     "availability_topic", "availability_template", "payload_available",
-                     "payload_not_available", "state_topic", "command_topic", "qos",
-                     "encoding"}
+AVAILABILITY_ITEM_KEYS = {"topic", "payload_available", "payload_not_available", "value_template"}
+DEVICE_LEVEL_KEYS = {
+    "device",
+    "origin",
+    "components",
+    "availability",
+    "availability_mode",
+    "availability_topic",
+    "availability_template",
+    "payload_available",
+    "payload_not_available",
+    "state_topic",
+    "command_topic",
+    "qos",
+    "encoding",
+}
 # MQTT_ENTITY_COMMON_SCHEMA + MQTT_AVAILABILITY_SCHEMA + MQTT_BASE_SCHEMA
-COMMON_KEYS = {"platform", "name", "unique_id", "object_id", "default_entity_id",
-               "enabled_by_default", "entity_category", "entity_picture", "icon",
-               "json_attributes_topic", "json_attributes_template", "availability",
-               "availability_mode", "availability_topic", "availability_template",
-               "payload_available", "payload_not_available", "qos", "encoding", "device",
-               "origin"}
+COMMON_KEYS = {
+    "platform",
+    "name",
+    "unique_id",
+    "object_id",
+    "default_entity_id",
+    "enabled_by_default",
+    "entity_category",
+    "entity_picture",
+    "icon",
+    "json_attributes_topic",
+    "json_attributes_template",
+    "availability",
+    "availability_mode",
+    "availability_topic",
+    "availability_template",
+    "payload_available",
+    "payload_not_available",
+    "qos",
+    "encoding",
+    "device",
+    "origin",
+}
 PLATFORM_KEYS = {
     # MQTT_RO_SCHEMA + sensor's _PLATFORM_SCHEMA_BASE
-    "sensor": {"state_topic", "value_template", "device_class", "expire_after",
-               "force_update", "last_reset_value_template", "options",
-               "suggested_display_precision", "state_class", "unit_of_measurement"},
-    "binary_sensor": {"state_topic", "value_template", "device_class", "expire_after",
-                      "force_update", "off_delay", "payload_on", "payload_off"},
+    "sensor": {
+        "state_topic",
+        "value_template",
+        "device_class",
+        "expire_after",
+        "force_update",
+        "last_reset_value_template",
+        "options",
+        "suggested_display_precision",
+        "state_class",
+        "unit_of_measurement",
+    },
+    "binary_sensor": {
+        "state_topic",
+        "value_template",
+        "device_class",
+        "expire_after",
+        "force_update",
+        "off_delay",
+        "payload_on",
+        "payload_off",
+    },
     # MQTT_RW_SCHEMA + select's schema
-    "select": {"command_topic", "command_template", "state_topic", "value_template",
-               "options", "optimistic", "retain"},
+    "select": {
+        "command_topic",
+        "command_template",
+        "state_topic",
+        "value_template",
+        "options",
+        "optimistic",
+        "retain",
+    },
 }
-REQUIRED = {"sensor": {"state_topic"}, "binary_sensor": {"state_topic"},
-            "select": {"command_topic", "options"}}
+REQUIRED = {
+    "sensor": {"state_topic"},
+    "binary_sensor": {"state_topic"},
+    "select": {"command_topic", "options"},
+}
 SENSOR_DEVICE_CLASSES = {"timestamp", "enum", "date", "duration", "power", "energy"}
 BINARY_DEVICE_CLASSES = {"problem", "connectivity", "running", "safety"}
 STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
@@ -110,8 +211,9 @@ def check_device_discovery(payload: dict) -> None:
     assert set(origin) <= ORIGIN_KEYS and isinstance(origin.get("name"), str)
 
     if "availability" in payload:
-        assert "availability_topic" not in payload, "availability and availability_topic " \
-                                                    "are exclusive"
+        assert "availability_topic" not in payload, (
+            "availability and availability_topic are exclusive"
+        )
         for i, item in enumerate(payload["availability"]):
             assert set(item) <= AVAILABILITY_ITEM_KEYS and "topic" in item
             _topic(item["topic"], f"availability[{i}].topic")
@@ -220,25 +322,54 @@ ZONES = [{"name": "main", "label": "Main", "modes": ["day", "lunch", "night"], "
 
 
 def snapshot(**kw) -> dict:
-    base = {"zone": "main", "label": "Main", "mode": "night", "source": "weekly",
-            "reason": "night: outside opening hours", "key": "auto", "override": None,
-            "next_change": {"at": "2026-03-02T08:00:00+01:00", "mode": "day"},
-            "verified": True, "switching": False, "faults": [],
-            "now": "2026-03-02T07:00:00+01:00"}
+    base = {
+        "zone": "main",
+        "label": "Main",
+        "mode": "night",
+        "source": "weekly",
+        "reason": "night: outside opening hours",
+        "key": "auto",
+        "override": None,
+        "next_change": {"at": "2026-03-02T08:00:00+01:00", "mode": "day"},
+        "verified": True,
+        "switching": False,
+        "faults": [],
+        "now": "2026-03-02T07:00:00+01:00",
+    }
     base.update(kw)
     return base
 
 
 STATES = [
     zone_state(snapshot()),
-    zone_state(snapshot(mode="day", source="override", key="auto",
-                        override={"mode": "day", "until": None, "by": "anna"},
-                        next_change=None, verified=False, switching=True)),
-    zone_state(snapshot(mode="lunch", key="night",
-                        faults=[{"kind": "link", "message": "no answer", "since": "x"},
-                                {"kind": "calendar", "message": "feed down", "since": "y"}]),
-               after_hours={"night": "2026-03-01", "calls": 4, "answered": 3,
-                            "unanswered": 1, "unknown": 0}),
+    zone_state(
+        snapshot(
+            mode="day",
+            source="override",
+            key="auto",
+            override={"mode": "day", "until": None, "by": "anna"},
+            next_change=None,
+            verified=False,
+            switching=True,
+        )
+    ),
+    zone_state(
+        snapshot(
+            mode="lunch",
+            key="night",
+            faults=[
+                {"kind": "link", "message": "no answer", "since": "x"},
+                {"kind": "calendar", "message": "feed down", "since": "y"},
+            ],
+        ),
+        after_hours={
+            "night": "2026-03-01",
+            "calls": 4,
+            "answered": 3,
+            "unanswered": 1,
+            "unknown": 0,
+        },
+    ),
 ]
 
 
@@ -254,9 +385,13 @@ def test_topic_and_device_block():
     check_device_discovery(payload)
     assert payload["device"]["identifiers"] == ["nightswitch-branch-017"]
     assert payload["origin"]["name"] == "nightswitch"
-    assert payload["availability"] == [{"topic": "nightswitch/branch-017/availability",
-                                        "payload_available": "online",
-                                        "payload_not_available": "offline"}]
+    assert payload["availability"] == [
+        {
+            "topic": "nightswitch/branch-017/availability",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+        }
+    ]
 
 
 def test_the_entities_the_issue_asks_for():
@@ -282,38 +417,60 @@ def test_optional_entities_only_where_they_mean_something():
 
 
 def test_unique_ids_are_stable_and_never_collide_across_sites_and_zones():
-    _, a = discovery_message(Topics("nightswitch", "a"), site_name="A", smdr=True, fleet=True,
-                             zones=[dict(ZONES[0], name="b_c", label="BC")])
-    _, b = discovery_message(Topics("nightswitch", "a_b"), site_name="AB", smdr=True,
-                             fleet=True, zones=[dict(ZONES[0], name="c", label="C")])
+    _, a = discovery_message(
+        Topics("nightswitch", "a"),
+        site_name="A",
+        smdr=True,
+        fleet=True,
+        zones=[dict(ZONES[0], name="b_c", label="BC")],
+    )
+    _, b = discovery_message(
+        Topics("nightswitch", "a_b"),
+        site_name="AB",
+        smdr=True,
+        fleet=True,
+        zones=[dict(ZONES[0], name="c", label="C")],
+    )
     ids_a = {c["unique_id"] for c in a["components"].values()}
     ids_b = {c["unique_id"] for c in b["components"].values()}
     assert not ids_a & ids_b
     assert "nightswitch.a.b_c.mode" in ids_a
     # the same site and zone give the same ids whatever the labels and the software
-    _, again = discovery_message(Topics("nightswitch", "a"), site_name="Renamed", smdr=True,
-                                 fleet=True, zones=[dict(ZONES[0], name="b_c", label="X")])
+    _, again = discovery_message(
+        Topics("nightswitch", "a"),
+        site_name="Renamed",
+        smdr=True,
+        fleet=True,
+        zones=[dict(ZONES[0], name="b_c", label="X")],
+    )
     assert ids_a == {c["unique_id"] for c in again["components"].values()}
 
 
 def test_several_zones_name_their_entities_after_the_zone():
-    zones = [dict(ZONES[0], name="sales", label="Sales"),
-             dict(ZONES[0], name="service", label="Service desk", panel=False)]
+    zones = [
+        dict(ZONES[0], name="sales", label="Sales"),
+        dict(ZONES[0], name="service", label="Service desk", panel=False),
+    ]
     _, payload = message(zones=zones)
     check_device_discovery(payload)
     comps = payload["components"]
     assert comps["sales.mode"]["name"] == "Sales mode"
     assert comps["service.verified"]["name"] == "Service desk confirmed by the PBX"
-    assert comps["service.override"]["command_topic"] == \
-        "nightswitch/branch-017/zones/service/override/set"
+    assert (
+        comps["service.override"]["command_topic"]
+        == "nightswitch/branch-017/zones/service/override/set"
+    )
 
 
 @pytest.mark.parametrize("state", STATES, ids=["night", "override-switching", "faults"])
 def test_every_template_renders_a_value_the_entity_takes(state):
     _, payload = message()
     text = json.dumps(state)
-    out = {key: check_rendered(comp, text) for key, comp in payload["components"].items()
-           if comp["state_topic"].endswith("/state")}
+    out = {
+        key: check_rendered(comp, text)
+        for key, comp in payload["components"].items()
+        if comp["state_topic"].endswith("/state")
+    }
     assert out["main.mode"] == state["mode"]
     assert out["main.override"] == state["override_mode"]
     assert out["main.verified"] == ("ON" if state["verified"] else "OFF")
@@ -328,8 +485,9 @@ def test_every_template_renders_a_value_the_entity_takes(state):
 def test_closure_sensor_renders_from_the_site_status():
     _, payload = message()
     comp = payload["components"]["closures"]
-    status = {"closures": {"version": 7, "applied_at": "2026-03-02T07:00:00+01:00",
-                           "refused": None}}
+    status = {
+        "closures": {"version": 7, "applied_at": "2026-03-02T07:00:00+01:00", "refused": None}
+    }
     assert render(comp["value_template"], json.dumps(status)) == "v7"
     none = {"closures": {"version": None, "applied_at": None, "refused": None}}
     assert render(comp["value_template"], json.dumps(none)) == "none"
@@ -347,7 +505,9 @@ def test_the_checker_catches_what_home_assistant_refuses():
         lambda p: p["components"]["main.key"].update(state_class="measurement"),
         lambda p: p["components"]["main.mode"].update(stat_topic="typo"),
         lambda p: p["components"]["main.override"].update(command_topic="a/+/set"),
-        lambda p: p["components"]["main.verified"].update(unique_id="nightswitch.branch-017.main.mode"),
+        lambda p: p["components"]["main.verified"].update(
+            unique_id="nightswitch.branch-017.main.mode"
+        ),
     ]
     for spoil in bad_cases:
         payload = json.loads(json.dumps(good))

@@ -26,8 +26,12 @@ def make_panel(factory, kind="three-position", **kw):
     cfg = config(panel_toml(kind, **kw))
     clock = SimClock(MONDAY_0759)
     wakes = []
-    panel = FrontPanel(cfg.panels[0], pin_factory=factory, clock=clock,
-                       wake=lambda: wakes.append(clock.monotonic()))
+    panel = FrontPanel(
+        cfg.panels[0],
+        pin_factory=factory,
+        clock=clock,
+        wake=lambda: wakes.append(clock.monotonic()),
+    )
     return panel, clock, wakes
 
 
@@ -38,6 +42,7 @@ def poll_at(panel, clock, t):
 
 
 # -- the debouncer, pure ---------------------------------------------------------------------
+
 
 def test_debouncer_accepts_a_reading_only_after_it_held_long_enough():
     d = Debouncer(0.05, "open")
@@ -66,8 +71,7 @@ def test_debouncer_restarts_the_wait_on_every_change():
 
 
 @settings(max_examples=200, deadline=None)
-@given(gaps=st.lists(st.floats(0.0005, 0.2), min_size=1, max_size=30),
-       start=st.booleans())
+@given(gaps=st.lists(st.floats(0.0005, 0.2), min_size=1, max_size=30), start=st.booleans())
 def test_debouncer_property_accepts_exactly_the_readings_that_held(gaps, start):
     """Feed alternating readings at random gaps, settling before each: a value is accepted
     exactly when the reading before it held for the whole window."""
@@ -81,7 +85,7 @@ def test_debouncer_property_accepts_exactly_the_readings_that_held(gaps, start):
         since = t
         t += gap
         got = d.settle(t)
-        held = t >= since + stable              # the same sum the debouncer does
+        held = t >= since + stable  # the same sum the debouncer does
         if held and reading != accepted[-1]:
             assert got == reading
             accepted.append(reading)
@@ -91,6 +95,7 @@ def test_debouncer_property_accepts_exactly_the_readings_that_held(gaps, start):
 
 
 # -- three-position key switch ---------------------------------------------------------------
+
 
 def test_three_position_reads_auto_with_both_contacts_open(mock_factory):
     panel, clock, _ = make_panel(mock_factory)
@@ -108,8 +113,8 @@ def test_three_position_turn_is_accepted_after_debounce(mock_factory, position, 
         close_contact(panel.inputs["key_day"])
     if night:
         close_contact(panel.inputs["key_night"])
-    assert wakes == [0.0]                       # the edge only wakes the controller
-    assert panel.position is Key.AUTO           # not accepted yet
+    assert wakes == [0.0]  # the edge only wakes the controller
+    assert panel.position is Key.AUTO  # not accepted yet
     assert panel.deadline == pytest.approx(0.05)
     assert poll_at(panel, clock, 0.049) == []
     assert poll_at(panel, clock, 0.05) == [KeyEvent(PanelEvent.POSITION, Key(position))]
@@ -123,8 +128,15 @@ def test_three_position_chatter_gives_exactly_one_change_after_stable_debounce(m
     night = panel.inputs["key_night"]
     events = []
     # a worn contact chatters for 30 ms; the controller polls whenever a deadline falls due
-    for t, closed in [(0.000, True), (0.004, False), (0.011, True), (0.019, False),
-                      (0.026, True), (0.030, False), (0.034, True)]:
+    for t, closed in [
+        (0.000, True),
+        (0.004, False),
+        (0.011, True),
+        (0.019, False),
+        (0.026, True),
+        (0.030, False),
+        (0.034, True),
+    ]:
         clock.advance(t - clock.monotonic())
         (close_contact if closed else open_contact)(night)
         deadline = panel.deadline
@@ -152,10 +164,10 @@ def test_chatter_that_settles_back_changes_nothing(mock_factory):
 def test_a_lost_edge_is_caught_by_reading_the_level_when_polled(mock_factory):
     panel, clock, _ = make_panel(mock_factory)
     pin = panel.inputs["key_night"].pin
-    pin.when_changed = None          # as if the driver dropped the edge callbacks
+    pin.when_changed = None  # as if the driver dropped the edge callbacks
     pin.drive_low()
     assert panel.deadline is None
-    assert poll_at(panel, clock, 1.0) == []         # first poll: the level starts the wait
+    assert poll_at(panel, clock, 1.0) == []  # first poll: the level starts the wait
     assert poll_at(panel, clock, 1.05) == [KeyEvent(PanelEvent.POSITION, Key.NIGHT)]
     panel.close()
 
@@ -167,14 +179,18 @@ def test_both_contacts_closed_is_a_wiring_fault_treated_as_auto_until_fixed(mock
     assert panel.poll() == [KeyEvent(PanelEvent.POSITION, Key.DAY)]
     close_contact(panel.inputs["key_night"])
     clock.advance(0.05)
-    assert panel.poll() == [KeyEvent(PanelEvent.WIRING, True), KeyEvent(PanelEvent.POSITION,
-                                                                       Key.AUTO)]
+    assert panel.poll() == [
+        KeyEvent(PanelEvent.WIRING, True),
+        KeyEvent(PanelEvent.POSITION, Key.AUTO),
+    ]
     assert panel.wiring_fault and panel.position is Key.AUTO
     assert "WIRING-FAULT" in repr(panel)
     open_contact(panel.inputs["key_day"])
     clock.advance(0.05)
-    assert panel.poll() == [KeyEvent(PanelEvent.WIRING, False), KeyEvent(PanelEvent.POSITION,
-                                                                        Key.NIGHT)]
+    assert panel.poll() == [
+        KeyEvent(PanelEvent.WIRING, False),
+        KeyEvent(PanelEvent.POSITION, Key.NIGHT),
+    ]
     assert not panel.wiring_fault and panel.position is Key.NIGHT
     panel.close()
 
@@ -202,6 +218,7 @@ def test_the_level_at_construction_is_the_starting_position(mock_factory):
 
 # -- two-position key switch --------------------------------------------------------------
 
+
 def test_two_position_each_flip_is_an_override_request(mock_factory):
     panel, clock, _ = make_panel(mock_factory, "two-position")
     key = panel.inputs["key"]
@@ -210,7 +227,7 @@ def test_two_position_each_flip_is_an_override_request(mock_factory):
     assert poll_at(panel, clock, 0.05) == [KeyEvent(PanelEvent.FLIP, "night")]
     open_contact(key)
     clock.advance(0.02)
-    close_contact(key)                      # bounce back: no flip to day
+    close_contact(key)  # bounce back: no flip to day
     clock.advance(0.02)
     open_contact(key)
     assert poll_at(panel, clock, clock.monotonic() + 0.049) == []
@@ -220,30 +237,30 @@ def test_two_position_each_flip_is_an_override_request(mock_factory):
 
 # -- button ------------------------------------------------------------------------------------
 
+
 def test_button_press_toggles_on_release(mock_factory):
     panel, clock, _ = make_panel(mock_factory, "button", hold_s=3.0)
     button = panel.inputs["key"]
     close_contact(button)
-    assert poll_at(panel, clock, 0.05) == []              # pressed: wait for release or hold
-    assert panel.deadline == pytest.approx(3.05)          # the hold deadline
-    open_contact(button)                                  # released at 0.05
+    assert poll_at(panel, clock, 0.05) == []  # pressed: wait for release or hold
+    assert panel.deadline == pytest.approx(3.05)  # the hold deadline
+    open_contact(button)  # released at 0.05
     assert poll_at(panel, clock, 0.099) == []
     assert poll_at(panel, clock, 0.1) == [KeyEvent(PanelEvent.TOGGLE)]
     assert panel.deadline is None
     panel.close()
 
 
-def test_button_hold_of_three_seconds_returns_to_auto_and_release_does_not_toggle(
-        mock_factory):
+def test_button_hold_of_three_seconds_returns_to_auto_and_release_does_not_toggle(mock_factory):
     panel, clock, _ = make_panel(mock_factory, "button", hold_s=3.0)
     button = panel.inputs["key"]
     close_contact(button)
     assert poll_at(panel, clock, 0.05) == []
     assert poll_at(panel, clock, 3.049) == []
     assert poll_at(panel, clock, 3.05) == [KeyEvent(PanelEvent.RELEASE_TO_AUTO)]
-    assert poll_at(panel, clock, 10.0) == []              # still held: once only
+    assert poll_at(panel, clock, 10.0) == []  # still held: once only
     open_contact(button)
-    assert poll_at(panel, clock, 10.05) == []             # no toggle after a hold
+    assert poll_at(panel, clock, 10.05) == []  # no toggle after a hold
     panel.close()
 
 
@@ -251,15 +268,14 @@ def test_button_bounce_on_press_is_one_press(mock_factory):
     panel, clock, _ = make_panel(mock_factory, "button")
     button = panel.inputs["key"]
     events = []
-    for t, closed in [(0.0, True), (0.003, False), (0.007, True), (0.012, False),
-                      (0.015, True)]:
+    for t, closed in [(0.0, True), (0.003, False), (0.007, True), (0.012, False), (0.015, True)]:
         clock.advance(t - clock.monotonic())
         (close_contact if closed else open_contact)(button)
         events += panel.poll()
     events += poll_at(panel, clock, 0.2)
     open_contact(button)
     clock.advance(0.01)
-    close_contact(button)                                 # bounce on release
+    close_contact(button)  # bounce on release
     clock.advance(0.01)
     open_contact(button)
     events += poll_at(panel, clock, clock.monotonic() + 0.05)
@@ -280,7 +296,7 @@ def test_close_releases_every_pin(mock_factory):
     panel.close()
     assert all(d.closed for d in panel.inputs.values())
     assert all(led.closed for led in panel.leds.leds.values())
-    again, _, _ = make_panel(mock_factory)          # the pins are free again
+    again, _, _ = make_panel(mock_factory)  # the pins are free again
     again.close()
 
 
@@ -294,7 +310,7 @@ def test_led_steady_patterns(mock_factory):
     pin = mock_factory.pin(13)
     assert [s.state for s in pin.states] == [False]
     leds.show("day", "on")
-    leds.show("day", "on")                      # same pattern: nothing happens
+    leds.show("day", "on")  # same pattern: nothing happens
     leds.show("day", "off")
     assert [s.state for s in pin.states] == [False, True, False]
     assert leds.patterns == {"day": "off", "night": "off", "fault": "off"}
@@ -312,6 +328,7 @@ def record_blinks(leds) -> list[tuple[str, float, float]]:
         def blink(*args, _name=name, _real=real, **kw):
             asked.append((_name, kw["on_time"], kw["off_time"]))
             return _real(*args, **kw)
+
         led.blink = blink
     return asked
 
@@ -338,7 +355,7 @@ def test_showing_the_same_blink_again_keeps_its_rhythm(mock_factory):
     leds = StatusLeds(LED_PINS, pin_factory=mock_factory)
     asked = record_blinks(leds)
     leds.show("fault", "fast")
-    leds.show("fault", "fast")                  # the controller republishes often
+    leds.show("fault", "fast")  # the controller republishes often
     # one blink started: a second would restart the rhythm mid-phase
     assert asked == [("fault", 0.125, 0.125)]
     leds.show("fault", "slow")
@@ -358,6 +375,6 @@ def test_lamp_test_lights_every_led(mock_factory):
 def test_missing_leds_are_skipped_but_their_pattern_is_kept(mock_factory):
     leds = StatusLeds({"led_fault": 26}, pin_factory=mock_factory)
     assert list(leds.leds) == ["fault"]
-    leds.show("day", "slow")                    # no LED wired: nothing to drive
+    leds.show("day", "slow")  # no LED wired: nothing to drive
     assert leds.patterns["day"] == "slow"
     leds.close()

@@ -45,6 +45,7 @@ class Peer:
 
     def _run(self):
         import select
+
         while not self._stop.is_set():
             ready, _, _ = select.select([self.master], [], [], 0.02)
             if not ready:
@@ -86,13 +87,16 @@ def peer():
 
 
 def dialogue(peer, password="", errors=(), **settings):
-    return Dialogue(peer.port, SerialSettings(**settings), username="system",
-                    password=password, errors=errors)
+    return Dialogue(
+        peer.port, SerialSettings(**settings), username="system", password=password, errors=errors
+    )
 
 
 def test_answer_through_echo_nul_form_feed_and_bell(peer):
-    peer.on(b"CP SERVICE DAY\r",
-            b"CP SERVICE DAY\r\n\x00\x0cSYS\x00TEM STATUS\x07 CHANGED TO \x00DAY\r\n")
+    peer.on(
+        b"CP SERVICE DAY\r",
+        b"CP SERVICE DAY\r\n\x00\x0cSYS\x00TEM STATUS\x07 CHANGED TO \x00DAY\r\n",
+    )
     d = dialogue(peer)
     d.send("CP SERVICE DAY")
     match = d.expect(ANSWER, 2.0)
@@ -102,7 +106,7 @@ def test_answer_through_echo_nul_form_feed_and_bell(peer):
 
 
 def test_the_echo_of_our_own_line_never_counts_as_the_answer(peer):
-    peer.on(b"NIGHT\r", b"NIGHT\r\n")          # echo only: the PBX did not answer
+    peer.on(b"NIGHT\r", b"NIGHT\r\n")  # echo only: the PBX did not answer
     d = dialogue(peer)
     d.send("NIGHT")
     with pytest.raises(DialogueTimeout) as caught:
@@ -120,7 +124,7 @@ def test_echo_arriving_in_pieces_then_the_answer(peer):
 
 
 def test_an_answer_that_starts_like_our_line_is_not_taken_for_its_echo(peer):
-    peer.on(b"DAY\r", b"DAY SERVICE ON\r\n")          # no echo; the answer repeats us
+    peer.on(b"DAY\r", b"DAY SERVICE ON\r\n")  # no echo; the answer repeats us
     d = dialogue(peer)
     d.send("DAY")
     assert d.expect(re.compile(r"\ADAY SERVICE ON"), 2.0) is not None
@@ -140,7 +144,7 @@ def test_timeout_is_a_deadline_and_says_what_was_awaited(peer):
     with pytest.raises(DialogueTimeout) as caught:
         d.expect(ANSWER, 0.3, what="command day step 1")
     elapsed = time.monotonic() - start
-    assert 0.3 <= elapsed < 2.0                  # the deadline, not the 10 s of a step
+    assert 0.3 <= elapsed < 2.0  # the deadline, not the 10 s of a step
     message = str(caught.value)
     assert "command day step 1: no answer within 0.3 s" in message
     assert "received nothing" in message and "1200 7E1" in message
@@ -152,7 +156,7 @@ def test_operation_deadline_cuts_a_step_short(peer):
     start = time.monotonic()
     with pytest.raises(DialogueTimeout) as caught:
         d.expect(ANSWER, 10.0, deadline=time.monotonic() + 0.2)
-    assert time.monotonic() - start < 3.0           # far under the step's 10 s
+    assert time.monotonic() - start < 3.0  # far under the step's 10 s
     assert "the operation's time limit ran out" in str(caught.value)
 
 
@@ -187,6 +191,7 @@ def test_the_answer_after_a_megabyte_of_junk_is_found(peer):
         for _ in range(16):
             peer.write(junk(64 * 1024))
         peer.write(b"\r\nSYSTEM STATUS CHANGED TO DAY\r\n")
+
     writer = threading.Thread(target=spew)
     d = dialogue(peer)
     writer.start()
@@ -205,7 +210,7 @@ def test_an_error_pattern_ends_the_wait_with_its_kind(peer):
     start = time.monotonic()
     with pytest.raises(DialogueError) as caught:
         d.expect(ANSWER, 5.0)
-    assert time.monotonic() - start < 3.0           # at once, not after the 5 s
+    assert time.monotonic() - start < 3.0  # at once, not after the 5 s
     assert caught.value.kind == "auth"
     assert isinstance(caught.value, LoginRefused) and caught.value.said == "LOGIN INCORRECT"
     assert "the PBX refused the login (the PBX said 'LOGIN INCORRECT')" in str(caught.value)
@@ -214,20 +219,26 @@ def test_an_error_pattern_ends_the_wait_with_its_kind(peer):
 def test_an_error_pattern_belongs_to_the_steps_it_is_about(peer):
     # "Login incorrect" answers a blank wake-up line at a login prompt (an empty user
     # name): that is where the terminal is, not a refusal of our password.
-    refused = ErrorPattern(re.compile("LOGIN INCORRECT"), "auth", "the PBX refused the login",
-                           during=("login step 3",))
+    refused = ErrorPattern(
+        re.compile("LOGIN INCORRECT"), "auth", "the PBX refused the login", during=("login step 3",)
+    )
     peer.on(b"\r", b"\r\nLOGIN INCORRECT\r\n\r\nlogin: ")
     peer.on(b"system\r", b"\r\nPassword: ")
     peer.on(b"pw\r", b"\r\nLOGIN INCORRECT\r\n\r\nlogin: ")
     d = dialogue(peer, password="pw", errors=[refused])
-    steps = [Step(send="", expect="login:", sample="login: ", pattern=re.compile("login:")),
-             Step(send="{username}", expect="Password:", sample="Password: ",
-                  pattern=re.compile("Password:")),
-             Step(send="{password}", expect="MAINT>", sample="MAINT> ",
-                  pattern=re.compile("MAINT>"))]
+    steps = [
+        Step(send="", expect="login:", sample="login: ", pattern=re.compile("login:")),
+        Step(
+            send="{username}",
+            expect="Password:",
+            sample="Password: ",
+            pattern=re.compile("Password:"),
+        ),
+        Step(send="{password}", expect="MAINT>", sample="MAINT> ", pattern=re.compile("MAINT>")),
+    ]
     with pytest.raises(LoginRefused):
         d.run(steps, default_timeout_s=2.0, what="login", part="login")
-    assert peer.script == []            # steps 1 and 2 passed; step 3 was refused
+    assert peer.script == []  # steps 1 and 2 passed; step 3 was refused
     # Without a part every pattern applies everywhere, as before: step 1 fails.
     peer.on(b"\r", b"\r\nLOGIN INCORRECT\r\n\r\nlogin: ")
     with pytest.raises(LoginRefused):
@@ -237,20 +248,24 @@ def test_an_error_pattern_belongs_to_the_steps_it_is_about(peer):
 def test_run_continues_a_dialogue_at_a_later_step(peer):
     peer.on(b"system\r", b"\r\nPassword: ")
     d = dialogue(peer)
-    steps = [Step(send="{username}", expect="OK", sample="OK", pattern=re.compile("OK"),
-                  timeout_s=0.3)]
+    steps = [
+        Step(send="{username}", expect="OK", sample="OK", pattern=re.compile("OK"), timeout_s=0.3)
+    ]
     with pytest.raises(DialogueTimeout) as caught:
         d.run(steps, default_timeout_s=1.0, what="login", first_step=2)
     assert "login step 2: no answer within 0.3 s" in str(caught.value)
 
 
-@pytest.mark.parametrize("text,found", [
-    ("\r\nlogin: ", True),
-    ("LOGIN INCORRECT\r\n\r\nlogin: ", True),
-    ("login: \r\nPassword: ", False),            # it moved on: the password prompt shows
-    ("Last login: Monday\r\nWelcome", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "text,found",
+    [
+        ("\r\nlogin: ", True),
+        ("LOGIN INCORRECT\r\n\r\nlogin: ", True),
+        ("login: \r\nPassword: ", False),  # it moved on: the password prompt shows
+        ("Last login: Monday\r\nWelcome", False),
+        ("", False),
+    ],
+)
 def test_a_prompt_counts_only_at_the_end(text, found):
     assert (prompt_at_end(re.compile("login:"), text) is not None) is found
 
@@ -278,7 +293,7 @@ def test_messages_say_what_came_back(peer):
     with pytest.raises(DialogueTimeout) as caught:
         d.expect(ANSWER, 0.2)
     assert "received nothing (is the PBX on" in str(caught.value)
-    peer.on(b"CP SERVICE NIGHT1\r", b"CP SERVICE NIGHT1\r\n")       # an echo, no answer
+    peer.on(b"CP SERVICE NIGHT1\r", b"CP SERVICE NIGHT1\r\n")  # an echo, no answer
     d.send("CP SERVICE NIGHT1")
     with pytest.raises(DialogueTimeout) as caught:
         d.expect(ANSWER, 0.5)
@@ -287,8 +302,10 @@ def test_messages_say_what_came_back(peer):
     d.send("CP SERVICE DAY")
     with pytest.raises(DialogueTimeout) as caught:
         d.expect(ANSWER, 0.2)
-    assert "received nothing more: the PBX answered earlier on this port but not to " \
-           "'CP SERVICE DAY'" in str(caught.value)
+    assert (
+        "received nothing more: the PBX answered earlier on this port but not to "
+        "'CP SERVICE DAY'" in str(caught.value)
+    )
     assert "is the PBX on" not in str(caught.value)
 
 
@@ -310,10 +327,18 @@ def test_line_endings(peer):
 
 
 def test_a_step_with_retries_sends_again_after_a_timeout(peer):
-    peer.on(b"\r\r", b"\r\nlogin: ")       # this port wakes only on the second CR
+    peer.on(b"\r\r", b"\r\nlogin: ")  # this port wakes only on the second CR
     d = dialogue(peer)
-    steps = [Step(send="", expect="login:", sample="login: ", retries=1,
-                  pattern=re.compile("login:"), timeout_s=0.3)]
+    steps = [
+        Step(
+            send="",
+            expect="login:",
+            sample="login: ",
+            retries=1,
+            pattern=re.compile("login:"),
+            timeout_s=0.3,
+        )
+    ]
     assert d.run(steps, default_timeout_s=1.0, what="login") is not None
 
 
@@ -321,8 +346,7 @@ def test_run_returns_the_last_match_for_a_status(peer):
     peer.on(b"CP SERVICE DISPLAY\r", b"CURRENT SYSTEM STATUS IS NIGHT2\r\n")
     d = dialogue(peer)
     pattern = re.compile(r"CURRENT SYSTEM STATUS IS (?P<status>\w+)")
-    steps = [Step(send="CP SERVICE DISPLAY", expect=pattern.pattern, sample="x",
-                  pattern=pattern)]
+    steps = [Step(send="CP SERVICE DISPLAY", expect=pattern.pattern, sample="x", pattern=pattern)]
     assert d.run(steps, default_timeout_s=1.0).group("status") == "NIGHT2"
 
 
@@ -331,16 +355,24 @@ def test_the_password_is_sent_but_never_logged_or_quoted(peer, caplog):
     refused = ErrorPattern(re.compile("LOGIN INCORRECT"), "auth", "the PBX refused the login")
     # A badly behaved PBX that echoes the password and repeats it in its refusal.
     peer.on(b"system\r", b"\r\nPassword: ")
-    peer.on(secret.encode() + b"\r", secret.encode() + b"\r\nLOGIN INCORRECT for "
-            + secret.encode() + b"\r\n")
+    peer.on(
+        secret.encode() + b"\r",
+        secret.encode() + b"\r\nLOGIN INCORRECT for " + secret.encode() + b"\r\n",
+    )
     d = dialogue(peer, password=secret, errors=[refused])
-    steps = [Step(send="{username}", expect="Password:", sample="Password: ",
-                  pattern=re.compile("Password:")),
-             Step(send="{password}", expect="OK", sample="OK", pattern=re.compile("OK"))]
+    steps = [
+        Step(
+            send="{username}",
+            expect="Password:",
+            sample="Password: ",
+            pattern=re.compile("Password:"),
+        ),
+        Step(send="{password}", expect="OK", sample="OK", pattern=re.compile("OK")),
+    ]
     caplog.set_level(logging.DEBUG, logger="appliance.pbx.dialogue")
     with pytest.raises(DialogueError) as caught:
         d.run(steps, default_timeout_s=2.0, what="login")
-    assert peer.script == []        # the PBX got the password, and answered
+    assert peer.script == []  # the PBX got the password, and answered
     assert secret not in str(caught.value)
     assert "***" in str(caught.value)
     assert secret not in caplog.text and "***" in caplog.text
@@ -363,10 +395,13 @@ def test_clean_leaves_no_control_characters(text):
     assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", cleaned)
 
 
-@hsettings(max_examples=25, deadline=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(noise=st.binary(max_size=300).map(lambda b: b.replace(b"\x1b", b"")),
-       split=st.integers(min_value=0, max_value=40))
+@hsettings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    noise=st.binary(max_size=300).map(lambda b: b.replace(b"\x1b", b"")),
+    split=st.integers(min_value=0, max_value=40),
+)
 def test_the_answer_survives_any_noise_before_it(peer, noise, split):
     answer = b"SYSTEM STATUS CHANGED TO DAY\r\n"
     d = dialogue(peer)
@@ -375,5 +410,3 @@ def test_the_answer_survives_any_noise_before_it(peer, noise, split):
     time.sleep(0.001)
     peer.write(answer[split:])
     assert d.expect(ANSWER, 2.0).group(0) == "SYSTEM STATUS CHANGED TO DAY"
-
-

@@ -23,12 +23,27 @@ def raw(name: str) -> dict:
 
 
 def test_the_families_are_shipped():
-    for name in ("mitel-3300", "nec-sv9100", "nec-sv8100", "mitel-sx5", "avaya-partner",
-                 "samsung-dcs", "panasonic-kx-ta", "panasonic-kx-tda", "openscape-4000",
-                 "generic-contact", "toshiba-strata", "avaya-definity", "avaya-merlin",
-                 "nortel-meridian", "vimar", "nec-neax", "panasonic-kx-td"):
+    for name in (
+        "mitel-3300",
+        "nec-sv9100",
+        "nec-sv8100",
+        "mitel-sx5",
+        "avaya-partner",
+        "samsung-dcs",
+        "panasonic-kx-ta",
+        "panasonic-kx-tda",
+        "openscape-4000",
+        "generic-contact",
+        "toshiba-strata",
+        "avaya-definity",
+        "avaya-merlin",
+        "nortel-meridian",
+        "vimar",
+        "nec-neax",
+        "panasonic-kx-td",
+    ):
         assert name in SHIPPED
-    assert len(SHIPPED) >= 16       # issue 14: at least 16 PBX families
+    assert len(SHIPPED) >= 16  # issue 14: at least 16 PBX families
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -68,13 +83,16 @@ def test_serial_dialogue_only_where_the_notes_document_one():
 def test_mitel_3300_dialogue_is_the_documented_one():
     mitel = load_profiles(None)["mitel-3300"]
     commands = {mode: steps[0].send for mode, steps in mitel.serial.commands.items()}
-    assert commands == {"day": "CP SERVICE DAY", "night": "CP SERVICE NIGHT1",
-                        "night2": "CP SERVICE NIGHT2"}
+    assert commands == {
+        "day": "CP SERVICE DAY",
+        "night": "CP SERVICE NIGHT1",
+        "night2": "CP SERVICE NIGHT2",
+    }
     status = mitel.serial.status
     assert status.steps[0].send == "CP SERVICE DISPLAY"
     match = status.steps[0].pattern.search("CURRENT SYSTEM STATUS IS NIGHT1")
     assert status.mode_of(match.group("status")) == "night"
-    assert mitel.serial.login == ()          # not documented, so not invented
+    assert mitel.serial.login == ()  # not documented, so not invented
     assert mitel.power.on_power_up == "retain"
 
 
@@ -82,8 +100,10 @@ def test_absolute_feature_codes_per_the_notes():
     profiles = load_profiles(None)
     assert profiles["nec-sv9100"].method("keypad").details["sequences"]["night"] == "718 2"
     assert profiles["nec-sv8100"].method("keypad").details["sequences"]["day"] == "818 1"
-    assert profiles["mitel-sx5"].method("keypad").details["sequences"] == {"day": "312",
-                                                                            "night": "313"}
+    assert profiles["mitel-sx5"].method("keypad").details["sequences"] == {
+        "day": "312",
+        "night": "313",
+    }
     samsung = profiles["samsung-dcs"].method("keypad").details
     assert samsung["sequences"]["night"] == "<NIGHT> {password} 1"
     assert samsung["password_default"] == "0000"
@@ -96,6 +116,7 @@ def test_absolute_feature_codes_per_the_notes():
 def mutate(path, value):
     """A change to the mitel-3300 document: set *path* (a tuple of keys) to *value*, or
     delete it when value is DELETE."""
+
     def apply(doc):
         target = doc
         for key in path[:-1]:
@@ -105,6 +126,7 @@ def mutate(path, value):
         else:
             target[path[-1]] = value
         return doc
+
     return apply
 
 
@@ -119,83 +141,186 @@ BAD = [
     ("no title", mutate(("title",), DELETE), "title", "is required"),
     ("no source", mutate(("source",), ""), "source", "non-empty string"),
     ("no verified", mutate(("verified",), DELETE), "verified", "is required"),
-    ("no day", mutate(("modes",), ["night"]), "modes", "must include \"day\""),
+    ("no day", mutate(("modes",), ["night"]), "modes", 'must include "day"'),
     ("bad mode", mutate(("modes",), ["day", "Night"]), "modes[1]", "not a mode name"),
     ("twice", mutate(("modes",), ["day", "day"]), "modes", "twice"),
-    ("power", mutate(("power", "on_power_up"), "sometimes"), "power.on_power_up",
-     "\"retain\""),
-    ("missing method", mutate(("methods", "contact"), DELETE), "methods.contact",
-     "is required"),
-    ("unsupported, no note", mutate(("methods", "contact", "note"), DELETE),
-     "methods.contact.note", "say what the sources"),
-    ("supported not bool", mutate(("methods", "contact", "supported"), "no"),
-     "methods.contact.supported", "true or false"),
-    ("baud", mutate(S + ("settings", "baudrate"), 1234), "methods.serial.settings.baudrate",
-     "300, 600"),
-    ("parity", mutate(S + ("settings", "parity"), "purple"), "methods.serial.settings.parity",
-     "\"even\""),
-    ("bits", mutate(S + ("settings", "bytesize"), 9), "methods.serial.settings.bytesize",
-     "7 or 8"),
-    ("stop", mutate(S + ("settings", "stopbits"), 3), "methods.serial.settings.stopbits",
-     "1 or 2"),
-    ("line ending", mutate(S + ("settings", "line_ending"), "nl"),
-     "methods.serial.settings.line_ending", "\"crlf\""),
-    ("pacing", mutate(S + ("settings", "pacing_ms"), 5000), "methods.serial.settings.pacing_ms",
-     "0 to 1000"),
+    ("power", mutate(("power", "on_power_up"), "sometimes"), "power.on_power_up", '"retain"'),
+    ("missing method", mutate(("methods", "contact"), DELETE), "methods.contact", "is required"),
+    (
+        "unsupported, no note",
+        mutate(("methods", "contact", "note"), DELETE),
+        "methods.contact.note",
+        "say what the sources",
+    ),
+    (
+        "supported not bool",
+        mutate(("methods", "contact", "supported"), "no"),
+        "methods.contact.supported",
+        "true or false",
+    ),
+    (
+        "baud",
+        mutate(S + ("settings", "baudrate"), 1234),
+        "methods.serial.settings.baudrate",
+        "300, 600",
+    ),
+    (
+        "parity",
+        mutate(S + ("settings", "parity"), "purple"),
+        "methods.serial.settings.parity",
+        '"even"',
+    ),
+    ("bits", mutate(S + ("settings", "bytesize"), 9), "methods.serial.settings.bytesize", "7 or 8"),
+    ("stop", mutate(S + ("settings", "stopbits"), 3), "methods.serial.settings.stopbits", "1 or 2"),
+    (
+        "line ending",
+        mutate(S + ("settings", "line_ending"), "nl"),
+        "methods.serial.settings.line_ending",
+        '"crlf"',
+    ),
+    (
+        "pacing",
+        mutate(S + ("settings", "pacing_ms"), 5000),
+        "methods.serial.settings.pacing_ms",
+        "0 to 1000",
+    ),
     ("both flows", mutate(S + ("settings", "rtscts"), True), None, None),  # alone is fine
-    ("regex", mutate(S + ("commands", "day"), [{"send": "X", "expect": "(", "sample": "X"}]),
-     "methods.serial.commands.day[0].expect", "not a valid regular expression"),
-    ("sample", mutate(S + ("commands", "day"), [{"send": "X", "expect": "DONE",
-                                                 "sample": "OK"}]),
-     "methods.serial.commands.day[0].sample", "does not match"),
-    ("no sample", mutate(S + ("commands", "day"), [{"send": "X", "expect": "DONE"}]),
-     "methods.serial.commands.day[0].sample", "is required with expect"),
-    ("placeholder", mutate(S + ("commands", "day"), [{"send": "X {pass}"}]),
-     "methods.serial.commands.day[0].send", "not a placeholder"),
-    ("step key", mutate(S + ("commands", "day"), [{"send": "X", "wait": 3}]),
-     "methods.serial.commands.day[0].wait", "unknown key"),
-    ("step timeout", mutate(S + ("commands", "day"), [{"send": "X", "timeout_s": 0}]),
-     "methods.serial.commands.day[0].timeout_s", "0.05 to 300"),
-    ("retries", mutate(S + ("commands", "day"), [{"send": "X", "retries": 9}]),
-     "methods.serial.commands.day[0].retries", "0 to 5"),
-    ("command mode", mutate(S + ("commands", "evening"), [{"send": "X"}]),
-     "methods.serial.commands.evening", "not in this profile's modes"),
-    ("status group", mutate(S + ("status", "steps"), [{"send": "D", "expect": "IS (DAY)",
-                                                       "sample": "IS {status}"}]),
-     "methods.serial.status.steps[0].expect", "(?P<status>"),
-    ("status word", mutate(S + ("status", "values"), {"DAY": "day", "NIGHT1": "night"}),
-     "methods.serial.status.values", "no word for mode 'night2'"),
-    ("status sample", mutate(S + ("status", "steps"), [{"send": "D",
-                                                        "expect": "(?P<status>DAY|NIGHT1)",
-                                                        "sample": "IS DAY"}]),
-     "methods.serial.status.steps[0].sample", "must contain {status}"),
-    ("password without auth error", mutate(S + ("login",), [{"send": "{password}"}]),
-     "methods.serial.errors", "kind = \"auth\""),
-    ("error kind", mutate(S + ("errors",), [{"pattern": "NO", "kind": "oops",
-                                             "message": "no"}]),
-     "methods.serial.errors[0].kind", "auth, refused"),
-    ("error sample", mutate(S + ("errors",), [{"pattern": "NO", "message": "no",
-                                               "sample": "YES"}]),
-     "methods.serial.errors[0].sample", "does not match"),
-    ("timeouts", mutate(S + ("timeouts", "step_s"), 1000), "methods.serial.timeouts.step_s",
-     "0.05 to 300"),
-    ("sim key", mutate(S + ("sim",), {"echo": True, "speed": 3}), "methods.serial.sim.speed",
-     "unknown key"),
-    ("keypad key", mutate(("methods", "keypad"), {"supported": True,
-                                                  "sequences": {"day": "7A1"}}),
-     "methods.keypad.sequences.day", "not a key"),
-    ("keypad password", mutate(("methods", "keypad"), {"supported": True,
-                                                       "sequences": {"day": "{password}1"}}),
-     "methods.keypad.password", "must be true"),
-    ("keypad timing", mutate(("methods", "keypad"), {"supported": True, "timing":
-                                                     {"press_ms": 5}}),
-     "methods.keypad.timing.press_ms", "30 to 2000"),
-    ("contact night_when", mutate(("methods", "contact"), {"supported": True, "wiring": "w",
-                                                           "night_when": "sometimes"}),
-     "methods.contact.night_when", "\"unknown\""),
-    ("toggle lit_in", mutate(("methods", "toggle_key"), {"supported": True, "key": "k",
-                                                         "lamp": "l", "lit_in": ["dusk"]}),
-     "methods.toggle_key.lit_in[0]", "not in this profile's modes"),
+    (
+        "regex",
+        mutate(S + ("commands", "day"), [{"send": "X", "expect": "(", "sample": "X"}]),
+        "methods.serial.commands.day[0].expect",
+        "not a valid regular expression",
+    ),
+    (
+        "sample",
+        mutate(S + ("commands", "day"), [{"send": "X", "expect": "DONE", "sample": "OK"}]),
+        "methods.serial.commands.day[0].sample",
+        "does not match",
+    ),
+    (
+        "no sample",
+        mutate(S + ("commands", "day"), [{"send": "X", "expect": "DONE"}]),
+        "methods.serial.commands.day[0].sample",
+        "is required with expect",
+    ),
+    (
+        "placeholder",
+        mutate(S + ("commands", "day"), [{"send": "X {pass}"}]),
+        "methods.serial.commands.day[0].send",
+        "not a placeholder",
+    ),
+    (
+        "step key",
+        mutate(S + ("commands", "day"), [{"send": "X", "wait": 3}]),
+        "methods.serial.commands.day[0].wait",
+        "unknown key",
+    ),
+    (
+        "step timeout",
+        mutate(S + ("commands", "day"), [{"send": "X", "timeout_s": 0}]),
+        "methods.serial.commands.day[0].timeout_s",
+        "0.05 to 300",
+    ),
+    (
+        "retries",
+        mutate(S + ("commands", "day"), [{"send": "X", "retries": 9}]),
+        "methods.serial.commands.day[0].retries",
+        "0 to 5",
+    ),
+    (
+        "command mode",
+        mutate(S + ("commands", "evening"), [{"send": "X"}]),
+        "methods.serial.commands.evening",
+        "not in this profile's modes",
+    ),
+    (
+        "status group",
+        mutate(
+            S + ("status", "steps"), [{"send": "D", "expect": "IS (DAY)", "sample": "IS {status}"}]
+        ),
+        "methods.serial.status.steps[0].expect",
+        "(?P<status>",
+    ),
+    (
+        "status word",
+        mutate(S + ("status", "values"), {"DAY": "day", "NIGHT1": "night"}),
+        "methods.serial.status.values",
+        "no word for mode 'night2'",
+    ),
+    (
+        "status sample",
+        mutate(
+            S + ("status", "steps"),
+            [{"send": "D", "expect": "(?P<status>DAY|NIGHT1)", "sample": "IS DAY"}],
+        ),
+        "methods.serial.status.steps[0].sample",
+        "must contain {status}",
+    ),
+    (
+        "password without auth error",
+        mutate(S + ("login",), [{"send": "{password}"}]),
+        "methods.serial.errors",
+        'kind = "auth"',
+    ),
+    (
+        "error kind",
+        mutate(S + ("errors",), [{"pattern": "NO", "kind": "oops", "message": "no"}]),
+        "methods.serial.errors[0].kind",
+        "auth, refused",
+    ),
+    (
+        "error sample",
+        mutate(S + ("errors",), [{"pattern": "NO", "message": "no", "sample": "YES"}]),
+        "methods.serial.errors[0].sample",
+        "does not match",
+    ),
+    (
+        "timeouts",
+        mutate(S + ("timeouts", "step_s"), 1000),
+        "methods.serial.timeouts.step_s",
+        "0.05 to 300",
+    ),
+    (
+        "sim key",
+        mutate(S + ("sim",), {"echo": True, "speed": 3}),
+        "methods.serial.sim.speed",
+        "unknown key",
+    ),
+    (
+        "keypad key",
+        mutate(("methods", "keypad"), {"supported": True, "sequences": {"day": "7A1"}}),
+        "methods.keypad.sequences.day",
+        "not a key",
+    ),
+    (
+        "keypad password",
+        mutate(("methods", "keypad"), {"supported": True, "sequences": {"day": "{password}1"}}),
+        "methods.keypad.password",
+        "must be true",
+    ),
+    (
+        "keypad timing",
+        mutate(("methods", "keypad"), {"supported": True, "timing": {"press_ms": 5}}),
+        "methods.keypad.timing.press_ms",
+        "30 to 2000",
+    ),
+    (
+        "contact night_when",
+        mutate(
+            ("methods", "contact"), {"supported": True, "wiring": "w", "night_when": "sometimes"}
+        ),
+        "methods.contact.night_when",
+        '"unknown"',
+    ),
+    (
+        "toggle lit_in",
+        mutate(
+            ("methods", "toggle_key"),
+            {"supported": True, "key": "k", "lamp": "l", "lit_in": ["dusk"]},
+        ),
+        "methods.toggle_key.lit_in[0]",
+        "not in this profile's modes",
+    ),
     ("smdr format", mutate(("smdr_format",), "Not A Name"), "smdr_format", "format name"),
 ]
 
@@ -226,8 +351,8 @@ def test_all_problems_are_reported_at_once():
 
 def test_a_bad_site_profile_never_stops_the_others(tmp_path):
     (tmp_path / "good-one.toml").write_text(
-        (SITE_DIR / "mitel-3300-login.toml").read_text().replace("mitel-3300-login",
-                                                                 "good-one"))
+        (SITE_DIR / "mitel-3300-login.toml").read_text().replace("mitel-3300-login", "good-one")
+    )
     for bad in BAD_DIR.glob("*.toml"):
         (tmp_path / bad.name).write_text(bad.read_text())
     profiles = load_profiles(tmp_path)
@@ -249,7 +374,8 @@ def test_a_bad_site_profile_never_stops_the_others(tmp_path):
 def test_site_profile_overrides_a_shipped_one_by_name(tmp_path):
     (tmp_path / "mitel-3300.toml").write_text(
         'extends = "mitel-3300"\nname = "mitel-3300"\n'
-        '[methods.serial.settings]\nbaudrate = 1200\nparity = "even"\nbytesize = 7\n')
+        '[methods.serial.settings]\nbaudrate = 1200\nparity = "even"\nbytesize = 7\n'
+    )
     mitel = load_profiles(tmp_path)["mitel-3300"]
     assert mitel.serial.settings.describe().startswith("1200 7E1")
     assert mitel.path == str(tmp_path / "mitel-3300.toml")
@@ -300,8 +426,10 @@ def test_missing_site_directory_is_fine(tmp_path):
 
 
 def test_profile_repr_is_short():
-    assert repr(load_profiles(None)["mitel-3300"]) == \
-        "<Profile mitel-3300 modes=day/night/night2 methods=keypad,serial>"
+    assert (
+        repr(load_profiles(None)["mitel-3300"])
+        == "<Profile mitel-3300 modes=day/night/night2 methods=keypad,serial>"
+    )
 
 
 def test_the_new_families_say_what_their_notes_say():
@@ -318,7 +446,12 @@ def test_the_new_families_say_what_their_notes_say():
     assert profiles["nec-neax"].method("contact").details["night_when"] == "unknown"
     # A toggle feature code dialled blind can invert the mode: not offered.
     assert not profiles["avaya-merlin"].method("keypad").supported
-    assert {n: profiles[n].smdr_format for n in ("toshiba-strata", "avaya-definity",
-                                                 "nec-neax", "panasonic-kx-td")} == {
-        "toshiba-strata": "toshiba-strata-dk", "avaya-definity": "avaya-definity",
-        "nec-neax": "nec-neax", "panasonic-kx-td": "panasonic-kx-td"}
+    assert {
+        n: profiles[n].smdr_format
+        for n in ("toshiba-strata", "avaya-definity", "nec-neax", "panasonic-kx-td")
+    } == {
+        "toshiba-strata": "toshiba-strata-dk",
+        "avaya-definity": "avaya-definity",
+        "nec-neax": "nec-neax",
+        "panasonic-kx-td": "panasonic-kx-td",
+    }

@@ -11,8 +11,14 @@ from tests.fixtures.pbx.simhelp import PASSWORD, SITE_DIR
 
 
 def spec(**extra):
-    table = {"name": "maintenance-port", "type": "serial", "zone": "main", "role": "primary",
-             "profile": "mitel-3300", "port": "/dev/ttyAMA0"}
+    table = {
+        "name": "maintenance-port",
+        "type": "serial",
+        "zone": "main",
+        "role": "primary",
+        "profile": "mitel-3300",
+        "port": "/dev/ttyAMA0",
+    }
     table.update(extra)
     return {k: v for k, v in table.items() if v is not None}
 
@@ -25,8 +31,15 @@ def test_a_good_table_passes():
     assert errors_of(spec()) == {}
     assert errors_of(spec(port="rfc2217://192.0.2.10:2002")) == {}
     assert errors_of(spec(port="spy:///dev/ttyUSB0?file=/dev/stderr")) == {}
-    assert errors_of(spec(port="socket://192.0.2.10:2002",
-                          settings={"baudrate": 1200, "parity": "even", "bytesize": 7})) == {}
+    assert (
+        errors_of(
+            spec(
+                port="socket://192.0.2.10:2002",
+                settings={"baudrate": 1200, "parity": "even", "bytesize": 7},
+            )
+        )
+        == {}
+    )
 
 
 BAD = [
@@ -35,14 +48,16 @@ BAD = [
     (spec(port="tcp://192.0.2.1:2002"), "actuators[0].port", "'tcp' is not a pyserial URL"),
     (spec(profile=None), "actuators[0].profile", "is required"),
     (spec(profile="mitel-33OO"), "actuators[0].profile", "use one of avaya-definity"),
-    (spec(profile="nec-sv9100"), "actuators[0].profile",
-     "has no maintenance-port dialogue"),
+    (spec(profile="nec-sv9100"), "actuators[0].profile", "has no maintenance-port dialogue"),
     (spec(settings={"baudrate": 1234}), "actuators[0].settings.baudrate", "use one of 300"),
     (spec(settings="fast"), "actuators[0].settings", "must be a table"),
     (spec(password=1234), "actuators[0].password", "must be a string"),
     (spec(colour="red"), "actuators[0].colour", "unknown key"),
-    (spec(modes={"day": "day", "night": "evening"}), "actuators[0].modes.night",
-     "'evening' is not a mode profile mitel-3300 can set"),
+    (
+        spec(modes={"day": "day", "night": "evening"}),
+        "actuators[0].modes.night",
+        "'evening' is not a mode profile mitel-3300 can set",
+    ),
     (spec(modes={"day": "day", "night": "day"}), "actuators[0].modes", "same profile mode"),
     (spec(modes={"Day": "day"}), "actuators[0].modes.Day", "not a mode name"),
     (spec(modes=[]), "actuators[0].modes", "must be a table"),
@@ -58,16 +73,18 @@ def test_bad_tables_name_the_key(table, field, words):
 
 def test_a_login_profile_needs_the_password():
     errors = errors_of(spec(profile="mitel-3300-login"), profiles_dir=SITE_DIR)
-    assert "is required: profile mitel-3300-login's login sends a password" in \
-        errors["actuators[0].password"]
-    assert errors_of(spec(profile="mitel-3300-login", password=PASSWORD),
-                     profiles_dir=SITE_DIR) == {}
+    assert (
+        "is required: profile mitel-3300-login's login sends a password"
+        in errors["actuators[0].password"]
+    )
+    assert (
+        errors_of(spec(profile="mitel-3300-login", password=PASSWORD), profiles_dir=SITE_DIR) == {}
+    )
 
 
 def test_modes_are_the_profile_commands_or_the_map():
     assert serial_port.modes_of(spec()) == {"day", "night", "night2"}
-    assert serial_port.modes_of(spec(modes={"day": "day", "night": "night2"})) == \
-        {"day", "night"}
+    assert serial_port.modes_of(spec(modes={"day": "day", "night": "night2"})) == {"day", "night"}
     assert list(serial_port.pins_of(spec())) == []
 
 
@@ -98,13 +115,16 @@ type = "serial"
 profile = "samsung-dcs"
 port = "/dev/ttyUSB0"
 """)
-    assert "actuators[0].profile: profile samsung-dcs has no maintenance-port dialogue" in \
-        caught.value.render()
+    assert (
+        "actuators[0].profile: profile samsung-dcs has no maintenance-port dialogue"
+        in caught.value.render()
+    )
 
 
 def test_build_keeps_the_password_out_of_sight():
-    actuator = serial_port.build(spec(profile="mitel-3300-login", password=PASSWORD),
-                                 profiles_dir=SITE_DIR)
+    actuator = serial_port.build(
+        spec(profile="mitel-3300-login", password=PASSWORD), profiles_dir=SITE_DIR
+    )
     assert actuator.modes == frozenset({"day", "night", "night2"})
     assert actuator.can_read_back
     assert PASSWORD not in repr(actuator)

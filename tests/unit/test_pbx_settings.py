@@ -15,13 +15,27 @@ def test_every_standard_rate_from_300_to_115200(baud):
 
 
 def test_a_full_table_maps_to_pyserial():
-    settings, errors = parse_settings({"baudrate": 1200, "bytesize": 7, "parity": "Mark",
-                                       "stopbits": 2, "xonxoff": True, "line_ending": "crlf",
-                                       "pacing_ms": 20}, "s")
+    settings, errors = parse_settings(
+        {
+            "baudrate": 1200,
+            "bytesize": 7,
+            "parity": "Mark",
+            "stopbits": 2,
+            "xonxoff": True,
+            "line_ending": "crlf",
+            "pacing_ms": 20,
+        },
+        "s",
+    )
     assert errors == []
     assert settings.pyserial_kwargs() == {
-        "baudrate": 1200, "bytesize": serial.SEVENBITS, "parity": serial.PARITY_MARK,
-        "stopbits": serial.STOPBITS_TWO, "xonxoff": True, "rtscts": False}
+        "baudrate": 1200,
+        "bytesize": serial.SEVENBITS,
+        "parity": serial.PARITY_MARK,
+        "stopbits": serial.STOPBITS_TWO,
+        "xonxoff": True,
+        "rtscts": False,
+    }
     assert settings.eol == "\r\n"
     assert settings.describe() == "1200 7M2 XON/XOFF, line ending CRLF, 20 ms between characters"
     # start + 7 data + parity + 2 stop = 11 bits
@@ -73,4 +87,4 @@ def test_whole_numbers_written_as_floats_are_kept_whole():
     assert settings.bytesize == 8 and isinstance(settings.bytesize, int)
     assert settings.stopbits == 1 and isinstance(settings.stopbits, int)
     assert settings.describe().startswith("9600 8N1")
-    assert parse_settings({"bytesize": 7.5}, "s")[0] is None   # no such thing
+    assert parse_settings({"bytesize": 7.5}, "s")[0] is None  # no such thing

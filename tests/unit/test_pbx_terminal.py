@@ -85,43 +85,98 @@ def test_every_fixture_site_profile_loads():
 
 
 T = ("methods", "serial", "terminal")
-GOOD_STATE = {"expect": 'MAINT>\\s*$', "sample": "MAINT> ", "then": "command"}
+GOOD_STATE = {"expect": "MAINT>\\s*$", "sample": "MAINT> ", "then": "command"}
 
 BAD = [
     # (what is wrong, terminal table, the field named, words of the message)
     ("no states", {"wake": [""]}, "methods.serial.terminal.states", "is required"),
-    ("wake not a list", {"wake": "", "states": {"logged_in": GOOD_STATE}},
-     "methods.serial.terminal.wake", "must be a list"),
-    ("password in wake", {"wake": ["{password}"], "states": {"logged_in": GOOD_STATE}},
-     "methods.serial.terminal.wake[0]", "must not use {username} or {password}"),
-    ("unknown key", {"colour": 1, "states": {"logged_in": GOOD_STATE}},
-     "methods.serial.terminal.colour", "unknown key"),
-    ("state name", {"states": {"Logged In": GOOD_STATE}},
-     "methods.serial.terminal.states.Logged In", "not a state name"),
-    ("no then", {"states": {"logged_in": {"expect": "MAINT>", "sample": "MAINT> "}}},
-     "methods.serial.terminal.states.logged_in.then", "is required"),
-    ("bad then", {"states": {"logged_in": dict(GOOD_STATE, then="dance")}},
-     "methods.serial.terminal.states.logged_in.then", "\"login step N\""),
-    ("login step too far", {"states": {"login": {"expect": "login:", "sample": "login: ",
-                                                 "then": "login step 9"}}},
-     "methods.serial.terminal.states.login.then", "the login has 3 step(s)"),
-    ("sample not at the end", {"states": {"logged_in": dict(GOOD_STATE,
-                                                            sample="MAINT> hello")}},
-     "methods.serial.terminal.states.logged_in.sample", "does not end with a match"),
-    ("send without then send", {"states": {"logged_in": dict(GOOD_STATE, send="")}},
-     "methods.serial.terminal.states.logged_in.send", "only for then = \"send\""),
-    ("then send without send", {"states": {"password": {"expect": "Password:",
-                                                        "sample": "Password: ",
-                                                        "then": "send"}}},
-     "methods.serial.terminal.states.password.send", "is required with then = \"send\""),
-    ("send the password", {"states": {"password": {"expect": "Password:",
-                                                  "sample": "Password: ", "then": "send",
-                                                  "send": "{password}"}}},
-     "methods.serial.terminal.states.password.send", "must not use"),
-    ("bad regex", {"states": {"logged_in": dict(GOOD_STATE, expect="(")}},
-     "methods.serial.terminal.states.logged_in.expect", "not a valid regular expression"),
-    ("unknown", {"unknown": "retry", "states": {"logged_in": GOOD_STATE}},
-     "methods.serial.terminal.unknown", "\"stop\" or \"login step N\""),
+    (
+        "wake not a list",
+        {"wake": "", "states": {"logged_in": GOOD_STATE}},
+        "methods.serial.terminal.wake",
+        "must be a list",
+    ),
+    (
+        "password in wake",
+        {"wake": ["{password}"], "states": {"logged_in": GOOD_STATE}},
+        "methods.serial.terminal.wake[0]",
+        "must not use {username} or {password}",
+    ),
+    (
+        "unknown key",
+        {"colour": 1, "states": {"logged_in": GOOD_STATE}},
+        "methods.serial.terminal.colour",
+        "unknown key",
+    ),
+    (
+        "state name",
+        {"states": {"Logged In": GOOD_STATE}},
+        "methods.serial.terminal.states.Logged In",
+        "not a state name",
+    ),
+    (
+        "no then",
+        {"states": {"logged_in": {"expect": "MAINT>", "sample": "MAINT> "}}},
+        "methods.serial.terminal.states.logged_in.then",
+        "is required",
+    ),
+    (
+        "bad then",
+        {"states": {"logged_in": dict(GOOD_STATE, then="dance")}},
+        "methods.serial.terminal.states.logged_in.then",
+        '"login step N"',
+    ),
+    (
+        "login step too far",
+        {"states": {"login": {"expect": "login:", "sample": "login: ", "then": "login step 9"}}},
+        "methods.serial.terminal.states.login.then",
+        "the login has 3 step(s)",
+    ),
+    (
+        "sample not at the end",
+        {"states": {"logged_in": dict(GOOD_STATE, sample="MAINT> hello")}},
+        "methods.serial.terminal.states.logged_in.sample",
+        "does not end with a match",
+    ),
+    (
+        "send without then send",
+        {"states": {"logged_in": dict(GOOD_STATE, send="")}},
+        "methods.serial.terminal.states.logged_in.send",
+        'only for then = "send"',
+    ),
+    (
+        "then send without send",
+        {"states": {"password": {"expect": "Password:", "sample": "Password: ", "then": "send"}}},
+        "methods.serial.terminal.states.password.send",
+        'is required with then = "send"',
+    ),
+    (
+        "send the password",
+        {
+            "states": {
+                "password": {
+                    "expect": "Password:",
+                    "sample": "Password: ",
+                    "then": "send",
+                    "send": "{password}",
+                }
+            }
+        },
+        "methods.serial.terminal.states.password.send",
+        "must not use",
+    ),
+    (
+        "bad regex",
+        {"states": {"logged_in": dict(GOOD_STATE, expect="(")}},
+        "methods.serial.terminal.states.logged_in.expect",
+        "not a valid regular expression",
+    ),
+    (
+        "unknown",
+        {"unknown": "retry", "states": {"logged_in": GOOD_STATE}},
+        "methods.serial.terminal.unknown",
+        '"stop" or "login step N"',
+    ),
 ]
 
 
@@ -139,8 +194,10 @@ def test_the_simulators_blank_login_setting():
     doc["methods"]["serial"]["sim"] = {"blank_login": "sometimes"}
     with pytest.raises(ValidationError) as caught:
         parse_profile(doc, "x.toml", name="mitel-3300")
-    assert "methods.serial.sim.blank_login: 'sometimes' is not allowed; use \"refused\"" in \
-        caught.value.render()
+    assert (
+        "methods.serial.sim.blank_login: 'sometimes' is not allowed; use \"refused\""
+        in caught.value.render()
+    )
 
 
 def test_logout_state_needs_a_logout():
@@ -153,19 +210,23 @@ def test_logout_state_needs_a_logout():
 
 def test_a_login_state_needs_a_login():
     doc = tomllib.loads((SHIPPED_DIR / "mitel-3300.toml").read_text(encoding="utf-8"))
-    doc["methods"]["serial"]["terminal"] = {"states": {"login": {
-        "expect": "login:", "sample": "login: ", "then": "login step 1"}}}
+    doc["methods"]["serial"]["terminal"] = {
+        "states": {"login": {"expect": "login:", "sample": "login: ", "then": "login step 1"}}
+    }
     with pytest.raises(ValidationError) as caught:
         parse_profile(doc, "x.toml", name="mitel-3300")
     assert "the login has 0 step(s)" in caught.value.render()
 
 
-@pytest.mark.parametrize("during,words", [
-    (["login step 4"], "the login dialogue has 3 step(s)"),
-    (["dinner"], "not a part of the dialogue"),
-    ("login", "must be a list"),
-    ([], "must be a list"),
-])
+@pytest.mark.parametrize(
+    "during,words",
+    [
+        (["login step 4"], "the login dialogue has 3 step(s)"),
+        (["dinner"], "not a part of the dialogue"),
+        ("login", "must be a list"),
+        ([], "must be a list"),
+    ],
+)
 def test_error_scopes_are_checked(during, words):
     doc = doc_with_login()
     doc["methods"]["serial"]["errors"][0]["during"] = during

@@ -16,7 +16,7 @@ def test_modes_and_listeners():
     seen = []
     model.subscribe(seen.append)
     model.set_mode("night", by="serial")
-    model.set_mode("night", by="serial")         # no change, no call
+    model.set_mode("night", by="serial")  # no change, no call
     assert model.mode == "night"
     assert [(c.old, c.new, c.by) for c in seen] == [("day", "night", "serial")]
     assert len(model.history) == 2
@@ -26,13 +26,16 @@ def test_modes_and_listeners():
         PbxModel(("day", "night"), mode="lunch")
 
 
-@pytest.mark.parametrize("policy,before,after", [
-    ("retain", "night", "night"),
-    ("night", "day", "night"),
-    ("day", "night", "day"),
-    ("unknown", "day", "night"),          # comes back wrong: the case read-back must catch
-    ("unknown", "night", "day"),
-])
+@pytest.mark.parametrize(
+    "policy,before,after",
+    [
+        ("retain", "night", "night"),
+        ("night", "day", "night"),
+        ("day", "night", "day"),
+        ("unknown", "day", "night"),  # comes back wrong: the case read-back must catch
+        ("unknown", "night", "day"),
+    ],
+)
 def test_power_cut_follows_on_power_up(policy, before, after):
     model = PbxModel(("day", "night"), mode=before, on_power_up=policy)
     assert model.power_cut() == after
@@ -69,8 +72,12 @@ def test_feature_codes_with_a_password():
     assert samsung.mode == "night"
     assert samsung.decode("<NIGHT>00000").mode == "day"
     assert samsung.decode("999").outcome == "unknown_code"
-    assert [r.outcome for r in samsung.keypad_log] == ["accepted", "wrong_password",
-                                                       "accepted", "unknown_code"]
+    assert [r.outcome for r in samsung.keypad_log] == [
+        "accepted",
+        "wrong_password",
+        "accepted",
+        "unknown_code",
+    ]
 
 
 def test_a_powered_off_pbx_ignores_codes():
@@ -87,11 +94,14 @@ def test_toggle():
 
 
 @settings(max_examples=60, deadline=None)
-@given(password=st.text(alphabet="0123456789*#", min_size=1, max_size=6),
-       given_pw=st.text(alphabet="0123456789*#", min_size=1, max_size=6))
+@given(
+    password=st.text(alphabet="0123456789*#", min_size=1, max_size=6),
+    given_pw=st.text(alphabet="0123456789*#", min_size=1, max_size=6),
+)
 def test_only_the_right_password_switches(password, given_pw):
-    model = PbxModel(("day", "night"), password=password,
-                     feature_codes={"night": "*78 {password} 1"})
+    model = PbxModel(
+        ("day", "night"), password=password, feature_codes={"night": "*78 {password} 1"}
+    )
     result = model.decode(f"*78{given_pw}1")
     if given_pw == password:
         assert result.mode == "night"

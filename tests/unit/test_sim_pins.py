@@ -15,17 +15,44 @@ from appliance.pbx.profiles import load_profiles
 from appliance.sim import PbxModel, PinSidePbx
 from tests.appliance_helpers import wait_until
 
-CONTACT = {"name": "night-service", "type": "contact", "zone": "main", "role": "primary",
-           "pin": 17, "active_high": True, "modes": {"day": "open", "night": "closed"},
-           "sense": {"pin": 24, "pull_up": True, "active_in": ["night"]}, "settle_ms": 500}
-PULSE = {"name": "night-key", "type": "pulse", "zone": "main", "role": "primary",
-         "pin": 27, "active_high": True, "pulse_ms": 100, "settle_ms": 500,
-         "modes": {"day": "dark", "night": "lit"}, "sense": {"pin": 25, "pull_up": True}}
-KEYPAD = {"name": "feature-code", "type": "keypad", "zone": "main", "role": "primary",
-          "hook_pin": 20, "keys": {"7": 21, "1": 12, "8": 18, "2": 16, "*": 23, "#": 22},
-          "sequences": {"day": "*71 {password}", "night": "*72 {password}"},
-          "password": "1288", "press_ms": 50, "gap_ms": 50, "offhook_ms": 350,
-          "pause_ms": 50, "hangup_ms": 30}
+CONTACT = {
+    "name": "night-service",
+    "type": "contact",
+    "zone": "main",
+    "role": "primary",
+    "pin": 17,
+    "active_high": True,
+    "modes": {"day": "open", "night": "closed"},
+    "sense": {"pin": 24, "pull_up": True, "active_in": ["night"]},
+    "settle_ms": 500,
+}
+PULSE = {
+    "name": "night-key",
+    "type": "pulse",
+    "zone": "main",
+    "role": "primary",
+    "pin": 27,
+    "active_high": True,
+    "pulse_ms": 100,
+    "settle_ms": 500,
+    "modes": {"day": "dark", "night": "lit"},
+    "sense": {"pin": 25, "pull_up": True},
+}
+KEYPAD = {
+    "name": "feature-code",
+    "type": "keypad",
+    "zone": "main",
+    "role": "primary",
+    "hook_pin": 20,
+    "keys": {"7": 21, "1": 12, "8": 18, "2": 16, "*": 23, "#": 22},
+    "sequences": {"day": "*71 {password}", "night": "*72 {password}"},
+    "password": "1288",
+    "press_ms": 50,
+    "gap_ms": 50,
+    "offhook_ms": 350,
+    "pause_ms": 50,
+    "hangup_ms": 30,
+}
 
 
 def model(**kwargs):
@@ -34,6 +61,7 @@ def model(**kwargs):
 
 # -- contact ---------------------------------------------------------------------------
 
+
 def test_contact_pbx_follows_the_relay_and_drives_its_status_output(mock_factory):
     pbx = model()
     relay = OutputDevice(17, pin_factory=mock_factory)
@@ -41,7 +69,7 @@ def test_contact_pbx_follows_the_relay_and_drives_its_status_output(mock_factory
         status = DigitalInputDevice(24, pull_up=True, pin_factory=mock_factory)
         relay.on()
         assert wait_until(lambda: pbx.mode == "night")
-        assert wait_until(lambda: status.is_active)          # opto pulls low: night
+        assert wait_until(lambda: status.is_active)  # opto pulls low: night
         relay.off()
         assert wait_until(lambda: pbx.mode == "day")
         assert wait_until(lambda: not status.is_active)
@@ -52,7 +80,7 @@ def test_contact_with_the_real_actuator_verifies_through_the_sense(mock_factory)
     pbx = model()
     with PinSidePbx(mock_factory, [CONTACT], pbx):
         actuator = ContactActuator(CONTACT, pin_factory=mock_factory)
-        actuator.apply("night")               # waits for the status input to follow
+        actuator.apply("night")  # waits for the status input to follow
         assert pbx.mode == "night" and actuator.read_back() == "night"
         actuator.apply("day")
         assert pbx.mode == "day" and actuator.read_back() == "day"
@@ -65,7 +93,7 @@ def test_an_active_low_relay(mock_factory):
     relay = OutputDevice(5, active_high=False, pin_factory=mock_factory)
     with PinSidePbx(mock_factory, [spec], pbx):
         assert pbx.mode == "day"
-        relay.on()                               # pin LOW energises the relay
+        relay.on()  # pin LOW energises the relay
         assert wait_until(lambda: pbx.mode == "night")
 
 
@@ -77,11 +105,12 @@ def test_a_contact_pbx_reads_its_input_again_after_a_power_cut(mock_factory):
         assert wait_until(lambda: pbx.mode == "night")
         pbx.power_off()
         side.poll()
-        pbx.power_on()                            # comes up in day...
-        assert wait_until(lambda: pbx.mode == "night")   # ...and follows the input
+        pbx.power_on()  # comes up in day...
+        assert wait_until(lambda: pbx.mode == "night")  # ...and follows the input
 
 
 # -- toggle key with lamp --------------------------------------------------------------
+
 
 def test_each_press_toggles_and_the_lamp_follows(mock_factory):
     pbx = model()
@@ -97,7 +126,7 @@ def test_each_press_toggles_and_the_lamp_follows(mock_factory):
             assert wait_until(lambda: lamp.is_active == (expected == "night"))
             time.sleep(0.05)
         key.on()
-        key.off()                                 # a blip (well under 40 ms) is no press
+        key.off()  # a blip (well under 40 ms) is no press
         time.sleep(0.1)
         assert pbx.mode == "night"
 
@@ -117,12 +146,12 @@ def test_pulse_actuator_against_the_toggle_key(mock_factory):
         actuator = PulseActuator(PULSE, pin_factory=mock_factory)
         actuator.apply("night")
         assert pbx.mode == "night" and actuator.read_back() == "night"
-        actuator.apply("night")                   # the lamp says night already: no pulse
+        actuator.apply("night")  # the lamp says night already: no pulse
         assert pbx.mode == "night"
         assert side.watchers[0].presses == 1
         actuator.apply("day")
         assert pbx.mode == "day"
-        pbx.set_mode("night", by="serial")        # switched behind our back
+        pbx.set_mode("night", by="serial")  # switched behind our back
         assert wait_until(lambda: actuator.read_back() == "night")
         actuator.close()
 
@@ -137,8 +166,11 @@ def test_the_lamp_is_dark_while_the_power_is_off(mock_factory):
 
 
 def test_brief_style_pulse_spec_with_on_off_and_active_in(mock_factory):
-    spec = dict(PULSE, modes={"day": "off", "night": "on"},
-                sense={"pin": 25, "pull_up": True, "active_in": ["night"]})
+    spec = dict(
+        PULSE,
+        modes={"day": "off", "night": "on"},
+        sense={"pin": 25, "pull_up": True, "active_in": ["night"]},
+    )
     pbx = model()
     key = OutputDevice(27, pin_factory=mock_factory)
     with PinSidePbx(mock_factory, [spec], pbx):
@@ -150,6 +182,7 @@ def test_brief_style_pulse_spec_with_on_off_and_active_in(mock_factory):
 
 
 # -- keypad ----------------------------------------------------------------------------
+
 
 class Phone:
     """Relays across a phone's hook switch and keys, driven like the keypad actuator."""
@@ -203,10 +236,10 @@ def test_too_short_presses_are_not_digits(mock_factory):
     pbx = model(password="1288")
     phone = Phone(mock_factory, KEYPAD)
     with PinSidePbx(mock_factory, [KEYPAD], pbx) as side:
-        phone.dial("*721288", press=0)             # far under MIN_PRESS_S, however late
-        side.poll()                                # the hang-up is seen by now
+        phone.dial("*721288", press=0)  # far under MIN_PRESS_S, however late
+        side.poll()  # the hang-up is seen by now
         assert side.watchers[0].offhook_at is None
-        assert side.watchers[0].results == []      # nothing dialled: nothing to decode
+        assert side.watchers[0].results == []  # nothing dialled: nothing to decode
         assert pbx.mode == "day"
 
 
@@ -230,13 +263,17 @@ def test_keypad_actuator_right_and_wrong_password(mock_factory):
 def test_keypad_uses_the_profiles_codes_when_the_model_has_them(mock_factory):
     nec = load_profiles(None)["nec-sv9100"]
     pbx = PbxModel.from_profile(nec)
-    spec = dict(KEYPAD, keys={"7": 21, "1": 12, "8": 18, "2": 16, "6": 23},
-                sequences={"day": "718 1", "night": "718 2"}, password="")
+    spec = dict(
+        KEYPAD,
+        keys={"7": 21, "1": 12, "8": 18, "2": 16, "6": 23},
+        sequences={"day": "718 1", "night": "718 2"},
+        password="",
+    )
     with PinSidePbx(mock_factory, [spec], pbx):
         actuator = KeypadActuator(spec, pin_factory=mock_factory)
         actuator.apply("night")
         assert wait_until(lambda: pbx.mode == "night")
-        actuator.dial("7186")                     # a code the profile has: night2
+        actuator.dial("7186")  # a code the profile has: night2
         assert wait_until(lambda: pbx.mode == "night2")
         actuator.close()
 
@@ -250,7 +287,7 @@ def test_serial_specs_are_left_to_the_pty_side(mock_factory):
 
 
 def test_the_pbx_gets_the_modes_its_actuators_use(mock_factory):
-    pbx = PbxModel()                                   # as simulate builds it: day, night
+    pbx = PbxModel()  # as simulate builds it: day, night
     spec = dict(CONTACT, modes={"day": "open", "lunch": "open", "night": "closed"})
     keypad = dict(KEYPAD, sequences={"day": "*71 {password}", "holiday": "*79 {password}"})
     with PinSidePbx(mock_factory, [spec, keypad], pbx):

@@ -47,7 +47,7 @@ def test_it_speaks_the_profiles_dialogue_with_echo(mitel):
         got = read_until(port, b"TO NIGHT2\r\n")
         assert got == b"CP SERVICE NIGHT2\r\nSYSTEM STATUS CHANGED TO NIGHT2\r\n"
         assert mitel.model.mode == "night2"
-        port.write(b"cp service display\r")       # commands are not case-sensitive
+        port.write(b"cp service display\r")  # commands are not case-sensitive
         assert b"CURRENT SYSTEM STATUS IS NIGHT2" in read_until(port, b"IS NIGHT2")
 
 
@@ -90,8 +90,10 @@ def test_the_wrong_speed_or_stop_bits_get_line_noise(mitel):
 
 def test_a_login_with_username_and_password():
     profile = profiles()["mitel-3300-login"]
-    with PbxSimulator(profile, password=PASSWORD) as sim, \
-            open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
+    with (
+        PbxSimulator(profile, password=PASSWORD) as sim,
+        open_port(sim.port_path, baudrate=sim.settings.baudrate) as port,
+    ):
         # No re-prompt: a blank line at the login prompt is an empty user name, refused.
         port.write(b"\r")
         assert read_until(port, b"login: ") == b"\r\nLOGIN INCORRECT\r\n\r\nlogin: "
@@ -99,7 +101,7 @@ def test_a_login_with_username_and_password():
         assert b"Password: " in read_until(port, b"Password: ")
         port.write(PASSWORD.encode() + b"\r")
         got = read_until(port, b"MAINT> ")
-        assert PASSWORD.encode() not in got         # no echo of the password
+        assert PASSWORD.encode() not in got  # no echo of the password
         assert sim.terminal.logged_in and sim.model.mode == "day"
         port.write(b"LOGOUT\r")
         assert read_until(port, b"login: ").endswith(b"GOODBYE\r\n\r\nlogin: ")
@@ -122,15 +124,15 @@ def test_a_session_left_logged_in_outlives_the_client_and_the_faults():
         sim.clear()
         assert sim.terminal.where == "logged_in" and sim.terminal.session.pending == "CP SERV"
         with open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
-            port.write(b"\r")                      # submits "CP SERV": unknown, a prompt
+            port.write(b"\r")  # submits "CP SERV": unknown, a prompt
             assert read_until(port, b"MAINT> ").endswith(b"\r\n\r\nMAINT> ")
-            port.write(b"\r")                      # a blank line: no re-prompt at all
+            port.write(b"\r")  # a blank line: no re-prompt at all
             time.sleep(0.2)
-            assert port.read(port.in_waiting) == b"\r\n"      # only the echo
-            port.write(b"CP SERVICE NIGHT1\r")     # no idle timeout: still logged in
+            assert port.read(port.in_waiting) == b"\r\n"  # only the echo
+            port.write(b"CP SERVICE NIGHT1\r")  # no idle timeout: still logged in
             assert b"CHANGED TO NIGHT1" in read_until(port, b"MAINT> ")
         assert sim.terminal.events == ["logged in", "unknown: CP SERV"]
-        sim.inject("power_cut")                   # only a power-up logs it out
+        sim.inject("power_cut")  # only a power-up logs it out
         assert sim.terminal.where == "login"
 
 
@@ -141,13 +143,13 @@ def test_the_cut_fault_leaves_half_a_line_and_a_session_open():
         sim.put_terminal("logged_in")
         sim.inject("cut")
         with open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
-            port.write(b"\r")                      # a blank line passes: the cut waits
+            port.write(b"\r")  # a blank line passes: the cut waits
             assert read_until(port, b"\r\n") == b"\r\n"
             port.write(b"CP SERVICE NIGHT1\r")
             assert wait_until(lambda: sim.terminal.session.pending.startswith("CP SERV"))
             half = sim.terminal.session.pending
             assert "CP SERVICE NIGHT1".startswith(half) and len(half) < 17
-            port.write(b"LOGOUT\r")                # lost on the cut line
+            port.write(b"LOGOUT\r")  # lost on the cut line
             time.sleep(0.2)
             assert port.read(port.in_waiting) == b""
         assert sim.terminal.where == "logged_in" and sim.model.mode == "day"
@@ -179,9 +181,17 @@ def test_a_port_that_refuses_a_setting_is_an_actuator_error(mitel):
     open_port(mitel.port_path).close()
     profile = fast(profiles()["mitel-3300"])
     actuator = serial_port.build(
-        {"name": "p", "type": "serial", "zone": "main", "role": "primary",
-         "profile": "mitel-3300", "port": mitel.port_path,
-         "settings": {"bytesize": 7, "parity": "none"}}, profiles={"mitel-3300": profile})
+        {
+            "name": "p",
+            "type": "serial",
+            "zone": "main",
+            "role": "primary",
+            "profile": "mitel-3300",
+            "port": mitel.port_path,
+            "settings": {"bytesize": 7, "parity": "none"},
+        },
+        profiles={"mitel-3300": profile},
+    )
     with pytest.raises(ActuatorError) as caught:
         actuator.read_back()
     assert "cannot open the port with 9600 7N1" in str(caught.value)
@@ -189,8 +199,10 @@ def test_a_port_that_refuses_a_setting_is_an_actuator_error(mitel):
 
 def test_a_wrong_password_gets_the_documented_refusal():
     profile = profiles()["mitel-3300-login"]
-    with PbxSimulator(profile, password=PASSWORD) as sim, \
-            open_port(sim.port_path, baudrate=sim.settings.baudrate) as port:
+    with (
+        PbxSimulator(profile, password=PASSWORD) as sim,
+        open_port(sim.port_path, baudrate=sim.settings.baudrate) as port,
+    ):
         for line in (b"system\r", b"guess\r"):
             port.write(line)
         assert b"LOGIN INCORRECT" in read_until(port, b"LOGIN INCORRECT")
@@ -227,7 +239,7 @@ def test_slow_answers_come_late(mitel):
 def test_drop_closes_the_pty_and_a_new_one_follows_the_link(mitel):
     first = mitel.device
     port = open_port(mitel.port_path)
-    mitel.inject("drop", seconds=2.0)     # long enough that a stalled test still sees it
+    mitel.inject("drop", seconds=2.0)  # long enough that a stalled test still sees it
     with pytest.raises(serial.SerialException):
         port.write(b"CP SERVICE DISPLAY\r")
         for _ in range(20):
@@ -247,7 +259,7 @@ def test_power_cut_is_silent_then_back_in_the_profiles_mode(mitel):
     events = []
     mitel.on_event = events.append
     mitel.model.set_mode("night", by="console")
-    mitel.inject("power_cut", seconds=2.0)   # the write below must land inside the cut
+    mitel.inject("power_cut", seconds=2.0)  # the write below must land inside the cut
     assert not mitel.model.powered
     with open_port(mitel.port_path) as port:
         port.write(b"CP SERVICE DISPLAY\r")
@@ -255,7 +267,7 @@ def test_power_cut_is_silent_then_back_in_the_profiles_mode(mitel):
         assert port.read(port.in_waiting) == b""
         assert wait_until(lambda: mitel.model.powered, 6.0)
         port.write(b"CP SERVICE DISPLAY\r")
-        assert b"IS NIGHT1" in read_until(port, b"IS NIGHT1")     # Mitel: prior service
+        assert b"IS NIGHT1" in read_until(port, b"IS NIGHT1")  # Mitel: prior service
     assert events == ["power cut: off for 2 s", "power back on, in night"]
 
 
@@ -278,10 +290,11 @@ def test_smdr_records_in_the_profiles_format_parse_back():
     with PbxSimulator(profile, now=lambda: when, seed=5) as sim:
         assert sim.port_path is None and sim.smdr_path is not None
         fmt = sim.smdr
-        assert sim.smdr_settings.describe().startswith("1200 8N2")   # the Partner's SMDR port
+        assert sim.smdr_settings.describe().startswith("1200 8N2")  # the Partner's SMDR port
         with open_port(sim.smdr_path, **sim.smdr_settings.pyserial_kwargs()) as port:
-            line = sim.call(direction="out", extension="10", trunk="02", duration_s=157,
-                            number="9085559111")
+            line = sim.call(
+                direction="out", extension="10", trunk="02", duration_s=157, number="9085559111"
+            )
             got = read_until(port, b"\r\n").decode("latin-1").strip()
     assert got == line
     parsed = parse_line(line, fmt, now=when, tz=timezone.utc)
@@ -326,6 +339,6 @@ def test_the_port_reads_as_open_only_once_the_link_points_at_it(tmp_path, monkey
         assert seen == [False]
         assert end.is_open and os.path.realpath(end.link) == device == end.device
         end.close(unlink=True)
-        assert not end.is_open and not os.path.lexists(end.link)   # gone, as a pulled adapter
+        assert not end.is_open and not os.path.lexists(end.link)  # gone, as a pulled adapter
     finally:
         end.close()

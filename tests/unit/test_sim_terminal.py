@@ -19,31 +19,59 @@ LOGIN_TABLE = [
     ("login", "", "\r\n", "\r\n" + LOGIN_INCORRECT, "login", "day"),
     ("login", "", "system\r", "system\r\n\r\nPassword: ", "password", "day"),
     # A command typed at the login prompt is a user name; nothing is switched.
-    ("login", "", "CP SERVICE NIGHT1\r", "CP SERVICE NIGHT1\r\n\r\nPassword: ", "password",
-     "day"),
+    ("login", "", "CP SERVICE NIGHT1\r", "CP SERVICE NIGHT1\r\n\r\nPassword: ", "password", "day"),
     # The password prompt: not echoed; a blank line is an empty password.
     ("password", "", PASSWORD + "\r", "\r\n\r\nMAINT> ", "logged_in", "day"),
     ("password", "", "\r", "\r\n" + LOGIN_INCORRECT, "login", "day"),
     ("password", "", "guess\r", "\r\n" + LOGIN_INCORRECT, "login", "day"),
     # Logged in: silent to a blank line (no re-prompt), no idle timeout.
     ("logged_in", "", "\r", "\r\n", "logged_in", "day"),
-    ("logged_in", "", "CP SERVICE NIGHT1\r",
-     "CP SERVICE NIGHT1\r\nSYSTEM STATUS CHANGED TO NIGHT1\r\n\r\nMAINT> ", "logged_in",
-     "night"),
-    ("logged_in", "", "cp service display\r",
-     "cp service display\r\nCURRENT SYSTEM STATUS IS DAY\r\n\r\nMAINT> ", "logged_in", "day"),
+    (
+        "logged_in",
+        "",
+        "CP SERVICE NIGHT1\r",
+        "CP SERVICE NIGHT1\r\nSYSTEM STATUS CHANGED TO NIGHT1\r\n\r\nMAINT> ",
+        "logged_in",
+        "night",
+    ),
+    (
+        "logged_in",
+        "",
+        "cp service display\r",
+        "cp service display\r\nCURRENT SYSTEM STATUS IS DAY\r\n\r\nMAINT> ",
+        "logged_in",
+        "day",
+    ),
     ("logged_in", "", "LOGOUT\r", "LOGOUT\r\nGOODBYE\r\n\r\nlogin: ", "login", "day"),
     # A partial line left by a cut session: the next Enter submits it.
     ("logged_in", "CP SERVI", "\r", "\r\n\r\nMAINT> ", "logged_in", "day"),
-    ("logged_in", "CP SERVI", "CE NIGHT2\r",
-     "CE NIGHT2\r\nSYSTEM STATUS CHANGED TO NIGHT2\r\n\r\nMAINT> ", "logged_in", "night2"),
+    (
+        "logged_in",
+        "CP SERVI",
+        "CE NIGHT2\r",
+        "CE NIGHT2\r\nSYSTEM STATUS CHANGED TO NIGHT2\r\n\r\nMAINT> ",
+        "logged_in",
+        "night2",
+    ),
     ("logged_in", "CP SERVI", "LOGOUT\r", "LOGOUT\r\n\r\nMAINT> ", "logged_in", "day"),
     ("login", "CP SERVI", "\r", "\r\n\r\nPassword: ", "password", "day"),
     # Line endings in any form, typed in one go; backspace edits the line.
-    ("login", "", "system\r\n" + PASSWORD + "\n",
-     "system\r\n\r\nPassword: \r\n\r\nMAINT> ", "logged_in", "day"),
-    ("logged_in", "", "CP SERVICE DAX\x7fY\r",
-     "CP SERVICE DAX\x7fY\r\nSYSTEM STATUS CHANGED TO DAY\r\n\r\nMAINT> ", "logged_in", "day"),
+    (
+        "login",
+        "",
+        "system\r\n" + PASSWORD + "\n",
+        "system\r\n\r\nPassword: \r\n\r\nMAINT> ",
+        "logged_in",
+        "day",
+    ),
+    (
+        "logged_in",
+        "",
+        "CP SERVICE DAX\x7fY\r",
+        "CP SERVICE DAX\x7fY\r\nSYSTEM STATUS CHANGED TO DAY\r\n\r\nMAINT> ",
+        "logged_in",
+        "day",
+    ),
 ]
 
 
@@ -51,8 +79,9 @@ def terminal(name="mitel-3300-login", **kwargs):
     profile = profiles()[name] if name != "two-step" else load_profiles(HERE / "extra")[name]
     model = PbxModel.from_profile(profile)
     password = PASSWORD if profile.serial.needs_password else ""
-    return MaintenanceTerminal(profile.serial, model, username=profile.serial.username,
-                               password=password, **kwargs), model
+    return MaintenanceTerminal(
+        profile.serial, model, username=profile.serial.username, password=password, **kwargs
+    ), model
 
 
 def printed(outputs) -> str:
@@ -83,9 +112,10 @@ def test_a_login_prompt_that_ignores_blank_lines():
 
     profile = profiles()["mitel-3300-login"]
     serial = replace(profile.serial, sim=replace(profile.serial.sim, blank_login="ignored"))
-    t = MaintenanceTerminal(serial, PbxModel.from_profile(profile), username="system",
-                            password=PASSWORD)
-    assert printed(t.receive("\r\r")) == "\r\n\r\n"         # the echo, nothing else
+    t = MaintenanceTerminal(
+        serial, PbxModel.from_profile(profile), username="system", password=PASSWORD
+    )
+    assert printed(t.receive("\r\r")) == "\r\n\r\n"  # the echo, nothing else
     assert t.where == "login" and t.events == []
     assert printed(t.receive("LOGOUT\r")).endswith("Password: ")  # a user name there
 
@@ -102,7 +132,7 @@ def test_a_changed_password_and_another_users_session_are_refused():
     t, _ = terminal()
     t.put("password")
     assert printed(t.receive(PASSWORD + "\r", wrong_password=True)).endswith(LOGIN_INCORRECT)
-    t.put("password", username="intruder")     # someone else's half-typed login
+    t.put("password", username="intruder")  # someone else's half-typed login
     assert printed(t.receive(PASSWORD + "\r")).endswith(LOGIN_INCORRECT)
     assert t.events == ["refused: password", "refused: password"]
     assert t.where == "login"
@@ -114,8 +144,7 @@ def test_the_events_tell_what_happened():
     t.receive("system\r" + PASSWORD + "\r")
     t.receive("WHAT\r")
     t.receive("LOGOUT\r")
-    assert t.events == ["refused: empty user name", "logged in", "unknown: WHAT",
-                        "logged out"]
+    assert t.events == ["refused: empty user name", "logged in", "unknown: WHAT", "logged out"]
 
 
 def test_a_power_up_forgets_the_session_and_the_partial_line():
@@ -129,15 +158,14 @@ def test_put_refuses_a_place_the_terminal_does_not_have():
     t, _ = terminal("mitel-3300")
     with pytest.raises(ValueError, match="'password' is not a place this terminal has"):
         t.put("password")
-    assert t.where == "logged_in"            # no login: always at the command prompt
+    assert t.where == "logged_in"  # no login: always at the command prompt
 
 
 # (input, printed, mode after) for a profile without a login
 NO_LOGIN_TABLE = [
-    ("CP SERVICE NIGHT1\r", "CP SERVICE NIGHT1\r\nSYSTEM STATUS CHANGED TO NIGHT1\r\n",
-     "night"),
+    ("CP SERVICE NIGHT1\r", "CP SERVICE NIGHT1\r\nSYSTEM STATUS CHANGED TO NIGHT1\r\n", "night"),
     ("\r", "\r\n", "day"),
-    ("HELLO\r", "HELLO\r\n", "day"),        # no sim.unknown, no prompt: just the echo
+    ("HELLO\r", "HELLO\r\n", "day"),  # no sim.unknown, no prompt: just the echo
 ]
 
 
@@ -163,12 +191,15 @@ def test_multi_step_dialogues_without_echo(lines, out, mode):
     assert model.mode == mode
 
 
-@pytest.mark.parametrize("template,line,captured", [
-    ("{username}", "system", {"username": "system"}),
-    ("{username}", "", {"username": ""}),
-    ("LOGI {username}", "logi admin", {"username": "admin"}),
-    ("", "anything", {}),
-])
+@pytest.mark.parametrize(
+    "template,line,captured",
+    [
+        ("{username}", "system", {"username": "system"}),
+        ("{username}", "", {"username": ""}),
+        ("LOGI {username}", "logi admin", {"username": "admin"}),
+        ("", "anything", {}),
+    ],
+)
 def test_send_templates_capture_what_was_typed(template, line, captured):
     assert match_send(template, line) == (True, captured)
     assert match_send("LOGI {username}", "LOGOUT") == (False, {})

@@ -23,9 +23,18 @@ def printout(name: str, count: int = 6) -> bytes:
     fmt = FORMATS[name]
     lines = []
     for i in range(count):
-        record = CallRecord(datetime(2026, 3, 2, 8 + i, 15, tzinfo=timezone.utc), 60 + i,
-                            str(101 + i), f"0{i + 1}", "out", True, 5, f"030123456{i}",
-                            name, "")
+        record = CallRecord(
+            datetime(2026, 3, 2, 8 + i, 15, tzinfo=timezone.utc),
+            60 + i,
+            str(101 + i),
+            f"0{i + 1}",
+            "out",
+            True,
+            5,
+            f"030123456{i}",
+            name,
+            "",
+        )
         lines.append(fmt.render(record, TZ))
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
@@ -33,8 +42,19 @@ def printout(name: str, count: int = 6) -> bytes:
 def test_a_frame_is_start_data_parity_stop():
     assert frame_bits(b"A") == [0, 1, 0, 0, 0, 0, 0, 1, 0, 1]
     # 'A' has two ones: even parity adds 0, odd adds 1; two stop bits.
-    assert frame_bits(b"A", bytesize=7, parity="even", stopbits=2) == \
-        [0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 1]
+    assert frame_bits(b"A", bytesize=7, parity="even", stopbits=2) == [
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        1,
+        1,
+    ]
     assert frame_bits(b"A", bytesize=7, parity="odd")[-2] == 1
 
 
@@ -58,11 +78,15 @@ def test_at_the_wrong_rate_the_line_is_garbage():
 
 
 @settings(max_examples=80, deadline=None)
-@given(data=st.binary(max_size=200), tx=st.sampled_from(RATES), rx=st.sampled_from(RATES),
-       bits=st.sampled_from([7, 8]), parity=st.sampled_from(["none", "even", "odd", "mark"]),
-       stop=st.sampled_from([1, 2]))
-def test_the_receiver_never_fails_and_reads_no_more_than_fits(data, tx, rx, bits, parity,
-                                                              stop):
+@given(
+    data=st.binary(max_size=200),
+    tx=st.sampled_from(RATES),
+    rx=st.sampled_from(RATES),
+    bits=st.sampled_from([7, 8]),
+    parity=st.sampled_from(["none", "even", "odd", "mark"]),
+    stop=st.sampled_from([1, 2]),
+)
+def test_the_receiver_never_fails_and_reads_no_more_than_fits(data, tx, rx, bits, parity, stop):
     line = frame_bits(data, bytesize=bits, parity=parity, stopbits=stop)
     got = receive(line, tx, rx)
     # A character takes at least 9.5 of the receiver's bit times.
@@ -72,10 +96,14 @@ def test_the_receiver_never_fails_and_reads_no_more_than_fits(data, tx, rx, bits
 def test_parity_of_tells_the_framings_apart():
     data = printout("nec-sl1100")
     assert parity_of(data) == "none"
-    assert parity_of(through_the_wire(data, tx_baud=9600, rx_baud=9600, bytesize=7,
-                                      parity="even")) == "even"
-    assert parity_of(through_the_wire(data, tx_baud=9600, rx_baud=9600, bytesize=7,
-                                      parity="odd")) == "odd"
+    assert (
+        parity_of(through_the_wire(data, tx_baud=9600, rx_baud=9600, bytesize=7, parity="even"))
+        == "even"
+    )
+    assert (
+        parity_of(through_the_wire(data, tx_baud=9600, rx_baud=9600, bytesize=7, parity="odd"))
+        == "odd"
+    )
     assert parity_of(bytes(b | 0x80 for b in data)) == "mark"
     assert parity_of(b"short") is None
     assert parity_of(through_the_wire(data, tx_baud=1200, rx_baud=9600)) is None
@@ -84,10 +112,13 @@ def test_parity_of_tells_the_framings_apart():
 
 def test_evaluate_proposes_the_format_rate_and_framing_that_read_most():
     data = printout("panasonic-kx-ta")
-    captured = {rx: through_the_wire(data, tx_baud=2400, rx_baud=rx, bytesize=7,
-                                     parity="even") for rx in RATES}
-    result = evaluate(captured, list(FORMATS.values()),
-                      now=datetime(2026, 3, 2, 18, 0, tzinfo=TZ), tz=TZ)
+    captured = {
+        rx: through_the_wire(data, tx_baud=2400, rx_baud=rx, bytesize=7, parity="even")
+        for rx in RATES
+    }
+    result = evaluate(
+        captured, list(FORMATS.values()), now=datetime(2026, 3, 2, 18, 0, tzinfo=TZ), tz=TZ
+    )
     best = result.proposal
     assert (best.fmt, best.rate, best.framing) == ("panasonic-kx-ta", 2400, "7E1")
     assert (best.calls, best.junk, best.lines) == (6, 0, 6)
@@ -96,6 +127,10 @@ def test_evaluate_proposes_the_format_rate_and_framing_that_read_most():
 
 
 def test_evaluate_proposes_nothing_when_nothing_reads():
-    result = evaluate({1200: b"", 9600: bytes(range(256)) * 4}, list(FORMATS.values()),
-                      now=datetime(2026, 3, 2, 18, 0, tzinfo=TZ), tz=TZ)
+    result = evaluate(
+        {1200: b"", 9600: bytes(range(256)) * 4},
+        list(FORMATS.values()),
+        now=datetime(2026, 3, 2, 18, 0, tzinfo=TZ),
+        tz=TZ,
+    )
     assert result.proposal is None and result.ties == []

@@ -35,13 +35,14 @@ ANSWERED_FROM_DURATION = {"avaya-ip-office": lambda seconds: seconds > 0}
 
 
 def _now(sample) -> datetime:
-    return datetime.fromisoformat(sample["now"]).replace(tzinfo=TZ) if "now" in sample \
-        else DEFAULT_NOW
+    return (
+        datetime.fromisoformat(sample["now"]).replace(tzinfo=TZ) if "now" in sample else DEFAULT_NOW
+    )
 
 
 def test_every_shipped_format_loads():
     assert not BROKEN
-    assert len(FORMATS) >= 20       # issue 14: at least 20 SMDR formats
+    assert len(FORMATS) >= 20  # issue 14: at least 20 SMDR formats
     for fmt in FORMATS.values():
         assert fmt.source.startswith("docs/pbx-families.md#"), fmt.name
         assert fmt.verified is False  # none was checked against a real unit yet
@@ -49,18 +50,31 @@ def test_every_shipped_format_loads():
 
 def test_formats_with_samples_cover_the_field_notes():
     with_samples = {name for name, _, s in SAMPLES if s["expect"]["kind"] == "call"}
-    assert with_samples >= {"panasonic-kx-ta", "panasonic-kx-tda", "avaya-partner",
-                            "avaya-merlin", "nec-electra-elite", "mitel-sx200",
-                            "samsung-dcs", "esi-ivx", "samsung-officeserv-tcp",
-                            "avaya-ip-office", "nec-neax", "toshiba-strata-ctx",
-                            "toshiba-strata-dk", "inter-tel-5000", "avaya-definity",
-                            "siemens-hicom", "panasonic-dbs", "panasonic-dbs-576"}
+    assert with_samples >= {
+        "panasonic-kx-ta",
+        "panasonic-kx-tda",
+        "avaya-partner",
+        "avaya-merlin",
+        "nec-electra-elite",
+        "mitel-sx200",
+        "samsung-dcs",
+        "esi-ivx",
+        "samsung-officeserv-tcp",
+        "avaya-ip-office",
+        "nec-neax",
+        "toshiba-strata-ctx",
+        "toshiba-strata-dk",
+        "inter-tel-5000",
+        "avaya-definity",
+        "siemens-hicom",
+        "panasonic-dbs",
+        "panasonic-dbs-576",
+    }
     # Every format has a sample test: a sample line here, or a golden line below.
     assert set(FORMATS) == with_samples | {name for name, _, _ in GOLDEN}
 
 
-@pytest.mark.parametrize("name,index,sample", SAMPLES,
-                         ids=[f"{n}[{i}]" for n, i, _ in SAMPLES])
+@pytest.mark.parametrize("name,index,sample", SAMPLES, ids=[f"{n}[{i}]" for n, i, _ in SAMPLES])
 def test_sample_line_gives_the_expected_fields(name, index, sample):
     fmt = FORMATS[name]
     parsed = parse_line(sample["line"], fmt, now=_now(sample), tz=TZ)
@@ -76,8 +90,7 @@ def test_sample_line_gives_the_expected_fields(name, index, sample):
     assert record.started_at == start.astimezone(timezone.utc)
     assert record.started_at.tzinfo is timezone.utc
     # Every field the sample does not name must be None: the parser invents nothing.
-    for field in ("duration_s", "extension", "trunk", "direction", "answered", "ring_s",
-                  "number"):
+    for field in ("duration_s", "extension", "trunk", "direction", "answered", "ring_s", "number"):
         assert getattr(record, field) == expect.pop(field, None), field
     assert record.fmt == name
     assert record.raw == sample["line"]
@@ -99,8 +112,9 @@ def _same(a: CallRecord, b: CallRecord) -> bool:
     return replace(a, raw="") == replace(b, raw="")
 
 
-@pytest.mark.parametrize("name,index,record,now", RECORDS,
-                         ids=[f"{n}[{i}]" for n, i, _, _ in RECORDS])
+@pytest.mark.parametrize(
+    "name,index,record,now", RECORDS, ids=[f"{n}[{i}]" for n, i, _, _ in RECORDS]
+)
 def test_render_then_parse_gives_the_record_back(name, index, record, now):
     fmt = FORMATS[name]
     line = fmt.render(record, TZ)
@@ -112,18 +126,20 @@ def test_render_then_parse_gives_the_record_back(name, index, record, now):
 def _resolution(template) -> int:
     """The smallest step, in seconds, a duration template prints (Definity: 6 s)."""
     letters = template.letters if template is not None else {"S"}
-    return next(step for letter, step in (("S", 1), ("m", 6), ("M", 60), ("H", 3600))
-                if letter in letters)
+    return next(
+        step for letter, step in (("S", 1), ("m", 6), ("M", 60), ("H", 3600)) if letter in letters
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pick=st.integers(0, len(RECORDS) - 1),
-       minutes_ago=st.integers(0, 300 * 24 * 60),
-       seconds=st.integers(0, 59),
-       duration=st.integers(0, 5 * 3600),
-       ring=st.integers(0, 9 * 60 + 59))
-def test_round_trip_holds_for_other_times_and_durations(pick, minutes_ago, seconds,
-                                                        duration, ring):
+@given(
+    pick=st.integers(0, len(RECORDS) - 1),
+    minutes_ago=st.integers(0, 300 * 24 * 60),
+    seconds=st.integers(0, 59),
+    duration=st.integers(0, 5 * 3600),
+    ring=st.integers(0, 9 * 60 + 59),
+)
+def test_round_trip_holds_for_other_times_and_durations(pick, minutes_ago, seconds, duration, ring):
     name, _, record, _ = RECORDS[pick]
     fmt = FORMATS[name]
     duration -= duration % _resolution(fmt.duration)
@@ -135,13 +151,17 @@ def test_round_trip_holds_for_other_times_and_durations(pick, minutes_ago, secon
     assume(local.replace(fold=0).utcoffset() == local.replace(fold=1).utcoffset())
     if not has_seconds and fmt.printed == "end" and record.duration_s is not None:
         # The printout shows the end to the minute: the end must fall on a minute.
-        start = (start + timedelta(seconds=duration)).replace(second=0) \
-            - timedelta(seconds=duration)
+        start = (start + timedelta(seconds=duration)).replace(second=0) - timedelta(
+            seconds=duration
+        )
     elif not has_seconds:
         start = start.replace(second=0)
-    varied = replace(record, started_at=start,
-                     duration_s=duration if record.duration_s is not None else None,
-                     ring_s=ring if record.ring_s is not None else None)
+    varied = replace(
+        record,
+        started_at=start,
+        duration_s=duration if record.duration_s is not None else None,
+        ring_s=ring if record.ring_s is not None else None,
+    )
     if name in ANSWERED_FROM_DURATION:
         varied = replace(varied, answered=ANSWERED_FROM_DURATION[name](duration))
     line = fmt.render(varied, TZ)
@@ -154,22 +174,70 @@ def test_round_trip_holds_for_other_times_and_durations(pick, minutes_ago, secon
 # Formats without a sample line in their sources: their render is pinned by golden lines
 # built from the documented layout, and parsing the golden line gives the record back.
 GOLDEN = [
-    ("panasonic-kx-td",
-     CallRecord(datetime(2026, 2, 3, 21, 58, 40, tzinfo=timezone.utc), 80, "101", "03", "in",
-                None, 12, "0301234567", "panasonic-kx-td", ""),
-     "03/02/26 11:00PM 101   03 <I>0301234567             0'12 00:01'20"),
-    ("panasonic-kx-td",
-     CallRecord(datetime(2026, 2, 3, 7, 0, tzinfo=timezone.utc), 3540, "102", "01", "out",
-                None, None, "9P0301234", "panasonic-kx-td", ""),
-     "03/02/26 08:59AM 102   01 9P0301234                      00:59'00"),
-    ("nec-sl1100",
-     CallRecord(datetime(2026, 2, 3, 21, 5, tzinfo=timezone.utc), 0, "201", "005", "in",
-                False, None, "2142623801", "nec-sl1100", ""),
-     "PIN  22:05 005        00:00:00 201        2142623801           NO ANSWER"),
-    ("nortel-meridian",
-     CallRecord(datetime(2026, 2, 3, 21, 5, 9, tzinfo=timezone.utc), 65, "4021", "T004",
-                "in", None, None, "5551234", "nortel-meridian", ""),
-     "N 001 00 T004    4021    02/03 22:05:09 00:01:05.0 5551234"),
+    (
+        "panasonic-kx-td",
+        CallRecord(
+            datetime(2026, 2, 3, 21, 58, 40, tzinfo=timezone.utc),
+            80,
+            "101",
+            "03",
+            "in",
+            None,
+            12,
+            "0301234567",
+            "panasonic-kx-td",
+            "",
+        ),
+        "03/02/26 11:00PM 101   03 <I>0301234567             0'12 00:01'20",
+    ),
+    (
+        "panasonic-kx-td",
+        CallRecord(
+            datetime(2026, 2, 3, 7, 0, tzinfo=timezone.utc),
+            3540,
+            "102",
+            "01",
+            "out",
+            None,
+            None,
+            "9P0301234",
+            "panasonic-kx-td",
+            "",
+        ),
+        "03/02/26 08:59AM 102   01 9P0301234                      00:59'00",
+    ),
+    (
+        "nec-sl1100",
+        CallRecord(
+            datetime(2026, 2, 3, 21, 5, tzinfo=timezone.utc),
+            0,
+            "201",
+            "005",
+            "in",
+            False,
+            None,
+            "2142623801",
+            "nec-sl1100",
+            "",
+        ),
+        "PIN  22:05 005        00:00:00 201        2142623801           NO ANSWER",
+    ),
+    (
+        "nortel-meridian",
+        CallRecord(
+            datetime(2026, 2, 3, 21, 5, 9, tzinfo=timezone.utc),
+            65,
+            "4021",
+            "T004",
+            "in",
+            None,
+            None,
+            "5551234",
+            "nortel-meridian",
+            "",
+        ),
+        "N 001 00 T004    4021    02/03 22:05:09 00:01:05.0 5551234",
+    ),
 ]
 
 
@@ -194,27 +262,32 @@ def test_kx_td_prints_the_end_of_the_call():
     assert fmt.printed == "end"
     start = datetime(2026, 2, 3, 21, 0, tzinfo=timezone.utc)
     rec = CallRecord(start, 125, "101", "03", "out", None, None, "0301", fmt.name, "")
-    assert "10:02PM" in fmt.render(rec, TZ)   # 22:00 Berlin + 2 min 5 s
+    assert "10:02PM" in fmt.render(rec, TZ)  # 22:00 Berlin + 2 min 5 s
 
 
 def test_formats_carry_their_documented_serial_defaults():
     partner = FORMATS["avaya-partner"].serial
-    assert (partner.baudrate, partner.bytesize, partner.parity, partner.stopbits,
-            partner.xonxoff) == (1200, 8, "none", 2, True)
+    assert (
+        partner.baudrate,
+        partner.bytesize,
+        partner.parity,
+        partner.stopbits,
+        partner.xonxoff,
+    ) == (1200, 8, "none", 2, True)
     td = FORMATS["panasonic-kx-td"].serial
     assert (td.baudrate, td.parity) == (9600, "mark")
-    assert FORMATS["avaya-merlin"].serial is None   # not documented: not invented
+    assert FORMATS["avaya-merlin"].serial is None  # not documented: not invented
 
 
 # -- loading, the site directory, and errors ------------------------------------------
 
-MINIMAL = '''
+MINIMAL = """
 name = "site-pbx"
 title = "Our PBX"
 source = "captured at the site"
 verified = true
 [layout]
-regex = '^(?P<date>\\d\\d\\.\\d\\d\\.\\d{4}) (?P<time>\\d\\d:\\d\\d) (?P<extension>\\d+) (?P<duration>\\d+)$'
+regex = '^(?P<date>[0-9.]{10}) (?P<time>\\d\\d:\\d\\d) (?P<extension>\\d+) (?P<duration>\\d+)$'
 [time]
 date = "DD.MM.YYYY"
 clock = "hh:mm"
@@ -222,7 +295,7 @@ printed = "end"
 duration = "S"
 [[render]]
 template = "{date} {time} {extension} {duration}"
-'''
+"""
 
 
 def test_a_site_format_is_found_and_used(tmp_path):
@@ -256,17 +329,25 @@ def _errors(text: str, tmp_path, name="site-pbx") -> dict[str, str]:
     return {e.field: e.message for e in info.value.errors}
 
 
-@pytest.mark.parametrize("old,new,field,words", [
-    ('name = "site-pbx"', 'name = "other"', "name", "must match the file name"),
-    ("verified = true", 'verified = "yes"', "verified", "true only when"),
-    ("(?P<time>", "(?P<time", "layout.regex", "not a valid regular expression"),
-    ('printed = "end"', 'printed = "middle"', "time.printed", '"start" or "end"'),
-    ('date = "DD.MM.YYYY"', 'date = "DD.MM.YYY"', "time.date", "YY or YYYY"),
-    ('clock = "hh:mm"', 'clock = "hh:mq"', "time.clock", "letter 'q'"),
-    ('duration = "S"', 'duration = "X"', "time.duration", "tokens are"),
-    ("{extension} {duration}", "{extension} {cost}", "render[0].template", "unknown field cost"),
-    ('title = "Our PBX"', 'title = "Our PBX"\ncolour = "red"', "colour", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "old,new,field,words",
+    [
+        ('name = "site-pbx"', 'name = "other"', "name", "must match the file name"),
+        ("verified = true", 'verified = "yes"', "verified", "true only when"),
+        ("(?P<time>", "(?P<time", "layout.regex", "not a valid regular expression"),
+        ('printed = "end"', 'printed = "middle"', "time.printed", '"start" or "end"'),
+        ('date = "DD.MM.YYYY"', 'date = "DD.MM.YYY"', "time.date", "YY or YYYY"),
+        ('clock = "hh:mm"', 'clock = "hh:mq"', "time.clock", "letter 'q'"),
+        ('duration = "S"', 'duration = "X"', "time.duration", "tokens are"),
+        (
+            "{extension} {duration}",
+            "{extension} {cost}",
+            "render[0].template",
+            "unknown field cost",
+        ),
+        ('title = "Our PBX"', 'title = "Our PBX"\ncolour = "red"', "colour", "unknown key"),
+    ],
+)
 def test_a_broken_format_file_names_the_key(tmp_path, old, new, field, words):
     assert old in MINIMAL
     errors = _errors(MINIMAL.replace(old, new), tmp_path)
@@ -275,8 +356,11 @@ def test_a_broken_format_file_names_the_key(tmp_path, old, new, field, words):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    text = MINIMAL.replace('printed = "end"', 'printed = "x"').replace(
-        "verified = true", "").replace('clock = "hh:mm"', 'clock = "mm"')
+    text = (
+        MINIMAL.replace('printed = "end"', 'printed = "x"')
+        .replace("verified = true", "")
+        .replace('clock = "hh:mm"', 'clock = "mm"')
+    )
     errors = _errors(text, tmp_path)
     assert {"time.printed", "verified", "time.clock"} <= set(errors)
 
@@ -310,20 +394,35 @@ def test_parse_format_rejects_a_document_that_is_not_a_table():
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.sampled_from(sorted(FORMATS)),
-       direction=st.sampled_from(["in", "out", "internal", None]),
-       answered=st.sampled_from([True, False, None]),
-       duration=st.integers(0, 3 * 3600), ring=st.integers(0, 90),
-       extension=st.integers(10, 9999), trunk=st.integers(1, 99),
-       number=st.from_regex(r"0[1-9][0-9]{3,12}", fullmatch=True))
-def test_any_plausible_call_renders_to_a_line_that_parses(name, direction, answered, duration,
-                                                          ring, extension, trunk, number):
+@given(
+    name=st.sampled_from(sorted(FORMATS)),
+    direction=st.sampled_from(["in", "out", "internal", None]),
+    answered=st.sampled_from([True, False, None]),
+    duration=st.integers(0, 3 * 3600),
+    ring=st.integers(0, 90),
+    extension=st.integers(10, 9999),
+    trunk=st.integers(1, 99),
+    number=st.from_regex(r"0[1-9][0-9]{3,12}", fullmatch=True),
+)
+def test_any_plausible_call_renders_to_a_line_that_parses(
+    name, direction, answered, duration, ring, extension, trunk, number
+):
     """What the PBX simulator prints for any profile must read back as a call at the same
     time (to the printout's resolution)."""
     fmt = FORMATS[name]
     now = datetime(2026, 3, 2, 12, 0, 30, tzinfo=timezone.utc)
-    rec = CallRecord(now - timedelta(seconds=duration), duration, str(extension),
-                     f"{trunk:02d}", direction, answered, ring, number, name, "")
+    rec = CallRecord(
+        now - timedelta(seconds=duration),
+        duration,
+        str(extension),
+        f"{trunk:02d}",
+        direction,
+        answered,
+        ring,
+        number,
+        name,
+        "",
+    )
     line = fmt.render(rec, TZ)
     parsed = parse_line(line, fmt, now=now + timedelta(seconds=3), tz=TZ)
     assert parsed.kind is LineKind.CALL, (line, parsed.reason)
@@ -334,11 +433,22 @@ def test_any_plausible_call_renders_to_a_line_that_parses(name, direction, answe
 # -- docs/pbx-families.md#samsung
 
 #: brofield/pbxlog's slices (Go: 0-based, end excluded) of a record read up to its NUL.
-OFFICESERV_OFFSETS = {"callid": (2, 8), "ext": (9, 15), "auth": (16, 25), "mm": (26, 28),
-                      "time": (29, 40), "dur": (41, 49), "code": (50, 52),
-                      "dialed": (53, 71), "account": (72, 89), "cost": (90, 100),
-                      "clid": (101, 117), "clidname": (118, 136), "gpno": (137, 143),
-                      "ring": (143, 151)}
+OFFICESERV_OFFSETS = {
+    "callid": (2, 8),
+    "ext": (9, 15),
+    "auth": (16, 25),
+    "mm": (26, 28),
+    "time": (29, 40),
+    "dur": (41, 49),
+    "code": (50, 52),
+    "dialed": (53, 71),
+    "account": (72, 89),
+    "cost": (90, 100),
+    "clid": (101, 117),
+    "clidname": (118, 136),
+    "gpno": (137, 143),
+    "ring": (143, 151),
+}
 
 
 def officeserv_record(length: int, **fields: str) -> bytes:
@@ -350,7 +460,7 @@ def officeserv_record(length: int, **fields: str) -> bytes:
     for name, text in fields.items():
         start, end = OFFICESERV_OFFSETS[name]
         assert len(text) <= end - start and end <= length - 1, name
-        chars[start:start + len(text)] = text
+        chars[start : start + len(text)] = text
     return ("".join(chars) + "\0").encode("ascii")
 
 
@@ -359,12 +469,34 @@ def test_officeserv_tcp_records_read_field_by_field():
 
     fmt = FORMATS["samsung-officeserv-tcp"]
     long_record = officeserv_record(
-        154, callid="59369", ext="2501", auth="8503", mm="12", time="23 08:45:43",
-        dur="00:00:18", code="IT", dialed="0712345600", cost="0.0", clid="0412345678",
-        clidname="A CALLER", gpno="5004", ring="00:00:02")
+        154,
+        callid="59369",
+        ext="2501",
+        auth="8503",
+        mm="12",
+        time="23 08:45:43",
+        dur="00:00:18",
+        code="IT",
+        dialed="0712345600",
+        cost="0.0",
+        clid="0412345678",
+        clidname="A CALLER",
+        gpno="5004",
+        ring="00:00:02",
+    )
     short_record = officeserv_record(
-        122, callid="85619", ext="372", auth="8501", mm="12", time="23 08:58:31",
-        dur="00:00:44", code="O", dialed="0491234562#", account="0", cost="0")
+        122,
+        callid="85619",
+        ext="372",
+        auth="8501",
+        mm="12",
+        time="23 08:58:31",
+        dur="00:00:44",
+        code="O",
+        dialed="0491234562#",
+        account="0",
+        cost="0",
+    )
     header = b"\x0c" + b"=" * 60
     assert len(long_record) == 154 and len(short_record) == 122
     stream = header + long_record + short_record
@@ -373,14 +505,13 @@ def test_officeserv_tcp_records_read_field_by_field():
     parsed = [parse_line(text, fmt, now=now, tz=TZ) for text in lines]
     assert [p.kind for p in parsed] == [LineKind.HEADER, LineKind.CALL, LineKind.CALL]
     incoming, outgoing = parsed[1].record, parsed[2].record
-    assert incoming.extension == "2501"               # not the call id 59369
-    assert incoming.trunk is None                     # no source says which field it is
+    assert incoming.extension == "2501"  # not the call id 59369
+    assert incoming.trunk is None  # no source says which field it is
     assert incoming.started_at == datetime(2018, 12, 23, 8, 45, 43, tzinfo=TZ)
     assert (incoming.duration_s, incoming.ring_s) == (18, 2)
     assert (incoming.direction, incoming.number) == ("in", "0412345678")
     assert outgoing.extension == "372"
-    assert (outgoing.direction, outgoing.number, outgoing.ring_s) == ("out", "0491234562#",
-                                                                      None)
+    assert (outgoing.direction, outgoing.number, outgoing.ring_s) == ("out", "0491234562#", None)
     assert outgoing.duration_s == 44
 
 
@@ -389,16 +520,27 @@ def test_officeserv_tcp_calls_go_to_the_zone_of_their_extension():
     from appliance.smdr.routing import CallRouter, check_routes
 
     fmt = FORMATS["samsung-officeserv-tcp"]
-    routes, errors = check_routes([{"zone": "sales", "extensions": ["25*"]}],
-                                  ["main", "sales"])
+    routes, errors = check_routes([{"zone": "sales", "extensions": ["25*"]}], ["main", "sales"])
     assert not errors
     router = CallRouter("main", routes)
-    stream = b"".join(officeserv_record(154, callid=callid, ext=ext, auth="8503", mm="12",
-                                        time="23 10:00:00", dur="00:01:00", code="IA")
-                      for callid, ext in (("250101", "3001"), ("300101", "2502")))
+    stream = b"".join(
+        officeserv_record(
+            154,
+            callid=callid,
+            ext=ext,
+            auth="8503",
+            mm="12",
+            time="23 10:00:00",
+            dur="00:01:00",
+            code="IA",
+        )
+        for callid, ext in (("250101", "3001"), ("300101", "2502"))
+    )
     now = datetime(2018, 12, 23, 11, 0, tzinfo=TZ)
-    zones = [router.zone_of(parse_line(line.text, fmt, now=now, tz=TZ).record)
-             for line in frame_bytes(stream, **fmt.framer_options())]
+    zones = [
+        router.zone_of(parse_line(line.text, fmt, now=now, tz=TZ).record)
+        for line in frame_bytes(stream, **fmt.framer_options())
+    ]
     # A call id of 2501xx must not send extension 3001's call to sales.
     assert zones == ["main", "sales"]
 
@@ -406,8 +548,13 @@ def test_officeserv_tcp_calls_go_to_the_zone_of_their_extension():
 def test_officeserv_tcp_columns_are_the_go_offsets_minus_one():
     fmt = FORMATS["samsung-officeserv-tcp"]
     for name, (start, end) in OFFICESERV_OFFSETS.items():
-        group = {"ext": "extension", "mm": None, "time": None, "dur": "duration",
-                 "gpno": "group"}.get(name, name)
+        group = {
+            "ext": "extension",
+            "mm": None,
+            "time": None,
+            "dur": "duration",
+            "gpno": "group",
+        }.get(name, name)
         if group is None:
             continue
         assert fmt.layout.columns[group] == (start - 1, end - 2), name
@@ -420,8 +567,9 @@ def test_ip_office_keeps_utf8_names_whole():
     from appliance.smdr.framing import frame_bytes
 
     fmt = FORMATS["avaya-ip-office"]
-    data = ("2017/07/03 08:06:16,00:01:50,4,213,O,222,222,,1,1005736,0,E213,TURZNO,"
-            "E222,MŁYN Ê,0,0\r\n").encode()
+    data = (
+        "2017/07/03 08:06:16,00:01:50,4,213,O,222,222,,1,1005736,0,E213,TURZNO,E222,MŁYN Ê,0,0\r\n"
+    ).encode()
     assert len(frame_bytes(data, nul="strip", ascii7=True)) == 2
     lines = frame_bytes(data, **fmt.framer_options())
     assert len(lines) == 1
@@ -429,10 +577,13 @@ def test_ip_office_keeps_utf8_names_whole():
     assert (record.extension, record.number, record.direction) == ("213", "222", "internal")
 
 
-@pytest.mark.parametrize("extra,field,words", [
-    ('[framing]\nascii7 = "no"\n', "framing.ascii7", "use true"),
-    ('[framing]\nparity = 1\n', "framing.parity", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "extra,field,words",
+    [
+        ('[framing]\nascii7 = "no"\n', "framing.ascii7", "use true"),
+        ("[framing]\nparity = 1\n", "framing.parity", "unknown key"),
+    ],
+)
 def test_framing_options_are_checked(tmp_path, extra, field, words):
     errors = _errors(MINIMAL + extra, tmp_path)
     assert words in errors[field]

@@ -19,17 +19,20 @@ from appliance.smdr.parser import LineKind, parse_line
 REC = b"12/31/98 12:52PM 103 05 0123 00:00'16 ...."
 
 
-@pytest.mark.parametrize("stream,lines", [
-    (REC + b"\r\n" + REC + b"\r\n", [REC, REC]),          # CR LF
-    (REC + b"\n" + REC + b"\n", [REC, REC]),              # LF
-    (REC + b"\r" + REC + b"\r", [REC, REC]),              # CR alone (Panasonic NL = CR)
-    (REC + b"\n\r" + REC + b"\n\r", [REC, REC]),          # LF CR
-    (b"\x02" + REC + b"\x03\x02" + REC + b"\x03", [REC, REC]),   # STX/ETX, no line ends
-    (b"\x0cSMDR REPORT\r\n" + REC + b"\r\n", [b"SMDR REPORT", REC]),   # form feed header
-    (REC[:10] + b"\x00" + REC[10:] + b"\x00\x00\r\n", [REC]),  # NULs anywhere (Meridian)
-    (b"\x11" + REC + b"\x13\x07\r\n", [REC]),             # XON, XOFF, BEL
-    (b"\r\n\r\n   \r\n" + REC, [REC]),                   # blank lines; last without end
-])
+@pytest.mark.parametrize(
+    "stream,lines",
+    [
+        (REC + b"\r\n" + REC + b"\r\n", [REC, REC]),  # CR LF
+        (REC + b"\n" + REC + b"\n", [REC, REC]),  # LF
+        (REC + b"\r" + REC + b"\r", [REC, REC]),  # CR alone (Panasonic NL = CR)
+        (REC + b"\n\r" + REC + b"\n\r", [REC, REC]),  # LF CR
+        (b"\x02" + REC + b"\x03\x02" + REC + b"\x03", [REC, REC]),  # STX/ETX, no line ends
+        (b"\x0cSMDR REPORT\r\n" + REC + b"\r\n", [b"SMDR REPORT", REC]),  # form feed header
+        (REC[:10] + b"\x00" + REC[10:] + b"\x00\x00\r\n", [REC]),  # NULs anywhere (Meridian)
+        (b"\x11" + REC + b"\x13\x07\r\n", [REC]),  # XON, XOFF, BEL
+        (b"\r\n\r\n   \r\n" + REC, [REC]),  # blank lines; last without end
+    ],
+)
 def test_line_ends_and_control_characters(stream, lines):
     assert [line.text.encode() for line in frame_bytes(stream)] == lines
 
@@ -37,15 +40,18 @@ def test_line_ends_and_control_characters(stream, lines):
 def test_nul_can_end_records_for_samsung_officeserv():
     stream = b"rec one\x00rec two\x00\x0c==== header ====\x00"
     assert [line.text for line in frame_bytes(stream, nul="end")] == [
-        "rec one", "rec two", "==== header ===="]
-    assert [line.text for line in frame_bytes(stream)] == ["rec onerec two",
-                                                            "==== header ===="]
+        "rec one",
+        "rec two",
+        "==== header ====",
+    ]
+    assert [line.text for line in frame_bytes(stream)] == ["rec onerec two", "==== header ===="]
 
 
 def test_seven_bit_parity_read_as_eight_bits_still_reads():
     # A 7E1 PBX read at 8N1: characters with odd bit counts arrive with the top bit set.
     def even_parity(byte: int) -> int:
         return byte | 0x80 if bin(byte).count("1") % 2 else byte
+
     wire = bytes(even_parity(b) for b in REC + b"\r\n")
     assert wire != REC + b"\r\n"
     assert frame_bytes(wire) == [FramedLine(REC.decode())]
@@ -59,11 +65,22 @@ def test_an_overlong_line_is_cut_and_says_how_much():
 
 
 @settings(max_examples=80, deadline=None)
-@given(cuts=st.lists(st.integers(0, 400), max_size=12),
-       nul=st.sampled_from(["strip", "end"]))
+@given(cuts=st.lists(st.integers(0, 400), max_size=12), nul=st.sampled_from(["strip", "end"]))
 def test_chunking_does_not_change_the_lines(cuts, nul):
-    stream = (b"\x0cHEADER\r\n" + REC + b"\r\n\x02" + REC + b"\x03" + REC[:5] + b"\x00"
-              + REC[5:] + b"\n\r" + b"y" * 300 + b"\r\n" + REC)
+    stream = (
+        b"\x0cHEADER\r\n"
+        + REC
+        + b"\r\n\x02"
+        + REC
+        + b"\x03"
+        + REC[:5]
+        + b"\x00"
+        + REC[5:]
+        + b"\n\r"
+        + b"y" * 300
+        + b"\r\n"
+        + REC
+    )
     whole = frame_bytes(stream, nul=nul, max_line=128)
     framer = LineFramer(128, nul=nul)
     got = []
@@ -101,7 +118,7 @@ def test_a_megabyte_of_random_bytes_through_framing_and_every_parser():
     framer = LineFramer(256)
     lines = []
     for offset in range(0, len(data), 4096):
-        lines += framer.feed(data[offset:offset + 4096])
+        lines += framer.feed(data[offset : offset + 4096])
         assert framer.pending <= 256
     lines += framer.flush()
     assert len(lines) > 10_000

@@ -46,43 +46,88 @@ def test_the_port_urls():
 
 
 def test_good_network_configs_load():
-    telnet = load_config_text(BASE + '[smdr]\nport = "telnet://192.0.2.10:2300"\n'
-                              'format = "panasonic-kx-tda"\npassword = "1234"\n',
-                              site_dir=NO_SITE)
+    telnet = load_config_text(
+        BASE + '[smdr]\nport = "telnet://192.0.2.10:2300"\n'
+        'format = "panasonic-kx-tda"\npassword = "1234"\n',
+        site_dir=NO_SITE,
+    )
     assert telnet.smdr["password"] == "1234" and telnet.smdr["port"].startswith("telnet")
-    listen = load_config_text(BASE + '[smdr]\nport = "listen://:33333"\n'
-                              'format = "avaya-ip-office"\nallow = ["192.0.2.20", "::1"]\n',
-                              site_dir=NO_SITE)
+    listen = load_config_text(
+        BASE + '[smdr]\nport = "listen://:33333"\n'
+        'format = "avaya-ip-office"\nallow = ["192.0.2.20", "::1"]\n',
+        site_dir=NO_SITE,
+    )
     assert listen.smdr["allow"] == ["192.0.2.20", "::1"]
 
 
-@pytest.mark.parametrize("smdr,field,words", [
-    ('port = "telnet://192.0.2.10:2300"\nformat = "panasonic-kx-tda"',
-     "smdr.password", "is required: the login 'panasonic-telnet' types a password"),
-    ('port = "telnet://192.0.2.10:2300"\nformat = "panasonic-kx-tda"\npassword = "x"\n'
-     'login = "nope"', "smdr.login", "no SMDR login called 'nope'; there are panasonic-telnet"),
-    ('port = "telnet://:2300"\nformat = "panasonic-kx-tda"\npassword = "x"',
-     "smdr.port", "needs the PBX's address"),
-    ('port = "telnet://192.0.2.10:70000"\nformat = "panasonic-kx-tda"',
-     "smdr.port", "use 1 to 65535"),
-    ('port = "/dev/ttyUSB0"\nformat = "panasonic-kx-tda"\npassword = "x"',
-     "smdr.password", 'only goes with port = "telnet://..."'),
-    ('port = "listen://:33333"\nformat = "avaya-ip-office"\nlogin = "panasonic-telnet"',
-     "smdr.login", 'only goes with port = "telnet://..."'),
-    ('port = "telnet://192.0.2.10"\nformat = "panasonic-kx-tda"\npassword = "x"\n'
-     'allow = ["192.0.2.1"]', "smdr.allow", 'only goes with port = "listen://..."'),
-    ('port = "listen://:33333"\nformat = "avaya-ip-office"\nallow = ["pbx.local"]',
-     "smdr.allow", "'pbx.local' is not an IP address"),
-    ('port = "listen://:33333"\nformat = "avaya-ip-office"\nallow = "192.0.2.20"',
-     "smdr.allow", "must be a list of IP addresses"),
-    ('port = "listen://pbx.local:33333"\nformat = "avaya-ip-office"',
-     "smdr.port", "is not an IP address of this appliance"),
-    ('port = "listen://"\nformat = "avaya-ip-office"', "smdr.port", "needs a port"),
-    ('port = "listen://:33333"\nformat = "avaya-ip-office"\nsettings = { baudrate = 1200 }',
-     "smdr.settings", "do not apply to a network port"),
-    ('port = "telnet://192.0.2.10"\nformat = "panasonic-kx-tda"\npassword = "a\\u0007b"',
-     "smdr.password", "without control characters"),
-])
+@pytest.mark.parametrize(
+    "smdr,field,words",
+    [
+        (
+            'port = "telnet://192.0.2.10:2300"\nformat = "panasonic-kx-tda"',
+            "smdr.password",
+            "is required: the login 'panasonic-telnet' types a password",
+        ),
+        (
+            'port = "telnet://192.0.2.10:2300"\nformat = "panasonic-kx-tda"\npassword = "x"\n'
+            'login = "nope"',
+            "smdr.login",
+            "no SMDR login called 'nope'; there are panasonic-telnet",
+        ),
+        (
+            'port = "telnet://:2300"\nformat = "panasonic-kx-tda"\npassword = "x"',
+            "smdr.port",
+            "needs the PBX's address",
+        ),
+        (
+            'port = "telnet://192.0.2.10:70000"\nformat = "panasonic-kx-tda"',
+            "smdr.port",
+            "use 1 to 65535",
+        ),
+        (
+            'port = "/dev/ttyUSB0"\nformat = "panasonic-kx-tda"\npassword = "x"',
+            "smdr.password",
+            'only goes with port = "telnet://..."',
+        ),
+        (
+            'port = "listen://:33333"\nformat = "avaya-ip-office"\nlogin = "panasonic-telnet"',
+            "smdr.login",
+            'only goes with port = "telnet://..."',
+        ),
+        (
+            'port = "telnet://192.0.2.10"\nformat = "panasonic-kx-tda"\npassword = "x"\n'
+            'allow = ["192.0.2.1"]',
+            "smdr.allow",
+            'only goes with port = "listen://..."',
+        ),
+        (
+            'port = "listen://:33333"\nformat = "avaya-ip-office"\nallow = ["pbx.local"]',
+            "smdr.allow",
+            "'pbx.local' is not an IP address",
+        ),
+        (
+            'port = "listen://:33333"\nformat = "avaya-ip-office"\nallow = "192.0.2.20"',
+            "smdr.allow",
+            "must be a list of IP addresses",
+        ),
+        (
+            'port = "listen://pbx.local:33333"\nformat = "avaya-ip-office"',
+            "smdr.port",
+            "is not an IP address of this appliance",
+        ),
+        ('port = "listen://"\nformat = "avaya-ip-office"', "smdr.port", "needs a port"),
+        (
+            'port = "listen://:33333"\nformat = "avaya-ip-office"\nsettings = { baudrate = 1200 }',
+            "smdr.settings",
+            "do not apply to a network port",
+        ),
+        (
+            'port = "telnet://192.0.2.10"\nformat = "panasonic-kx-tda"\npassword = "a\\u0007b"',
+            "smdr.password",
+            "without control characters",
+        ),
+    ],
+)
 def test_each_bad_network_key_is_named(smdr, field, words):
     errors = errors_of(smdr)
     assert field in errors, errors
@@ -96,6 +141,7 @@ def test_check_reports_network_problems_even_with_an_unknown_format():
 
 # -- login files ------------------------------------------------------------------------------
 
+
 def test_the_shipped_login_loads_and_cites_its_source():
     login = load_login("panasonic-telnet")
     assert login.source.startswith("docs/pbx-families.md#panasonic-kx-tda")
@@ -103,14 +149,23 @@ def test_the_shipped_login_loads_and_cites_its_source():
     assert login.port == 2300 and login.username == "SMDR" and login.needs_password
     assert [a.send for a in login.answers] == ["{username}", "smdr", "{password}"]
     assert login.refused.search("\r\n> ") and not login.refused.search(
-        "01/02/02 10:03AM 1200 01 <I>12345678901234567890 5'15 00:00'00")
+        "01/02/02 10:03AM 1200 01 <I>12345678901234567890 5'15 00:00'00"
+    )
 
 
 def test_a_broken_login_names_every_key():
-    data = {"name": "x", "title": "t", "source": "s", "verified": "v", "colour": 1,
-            "answers": [{"name": "a", "expect": "(", "sample": "x", "send": "{secret}"},
-                        {"name": "b", "expect": "login:", "sample": "Password:", "send": ""}],
-            "refused": {"expect": "no", "sample": "no", "wait_s": 0}}
+    data = {
+        "name": "x",
+        "title": "t",
+        "source": "s",
+        "verified": "v",
+        "colour": 1,
+        "answers": [
+            {"name": "a", "expect": "(", "sample": "x", "send": "{secret}"},
+            {"name": "b", "expect": "login:", "sample": "Password:", "send": ""},
+        ],
+        "refused": {"expect": "no", "sample": "no", "wait_s": 0},
+    }
     with pytest.raises(ValidationError) as info:
         parse_login(data, expected_name="y")
     fields = {e.field: e.message for e in info.value.errors}
@@ -131,18 +186,25 @@ def test_the_password_never_survives_in_what_follows_the_login():
 
 # -- Telnet --------------------------------------------------------------------------------------
 
+
 def test_telnet_options_are_refused_and_never_reach_the_data():
     ours, theirs = socket.socketpair()
     port = NetPort(ours, timeout=0.5, telnet=True, name="test")
     # DO ECHO, WILL SGA, a subnegotiation, an escaped 0xFF, and a command split over reads
-    theirs.sendall(bytes([IAC, DO, 1]) + b"ab" + bytes([IAC, WILL, 3, IAC, SB, 24, 1, IAC, SE])
-                   + b"c" + bytes([IAC, IAC]) + bytes([IAC]))
+    theirs.sendall(
+        bytes([IAC, DO, 1])
+        + b"ab"
+        + bytes([IAC, WILL, 3, IAC, SB, 24, 1, IAC, SE])
+        + b"c"
+        + bytes([IAC, IAC])
+        + bytes([IAC])
+    )
     got = port.read(100)
     theirs.sendall(bytes([DONT, 5]) + b"d")
     got += port.read(100)
     assert got == b"abc\xffd"
     replies = theirs.recv(100)
-    assert replies == bytes([IAC, WONT, 1, IAC, DONT, 3])      # no reply to DONT
+    assert replies == bytes([IAC, WONT, 1, IAC, DONT, 3])  # no reply to DONT
     port.write(b"x\xffy")
     assert theirs.recv(100) == b"x\xff\xffy"
     theirs.close()
@@ -154,13 +216,18 @@ def test_telnet_options_are_refused_and_never_reach_the_data():
 def test_check_says_how_the_network_records_come_in():
     from appliance.commands.check import summarize
 
-    telnet = load_config_text(BASE + '[smdr]\nport = "telnet://192.0.2.10:2300"\n'
-                              'format = "panasonic-kx-tda"\npassword = "1234"\n',
-                              site_dir=NO_SITE)
-    assert ("SMDR: panasonic-kx-tda on telnet://192.0.2.10:2300 (zone main), login "
-            "panasonic-telnet") in summarize(telnet)
-    listen = load_config_text(BASE + '[smdr]\nport = "listen://:33333"\n'
-                              'format = "avaya-ip-office"\n', site_dir=NO_SITE)
-    assert any("the PBX connects (from any address: set smdr.allow)" in line
-               for line in summarize(listen))
+    telnet = load_config_text(
+        BASE + '[smdr]\nport = "telnet://192.0.2.10:2300"\n'
+        'format = "panasonic-kx-tda"\npassword = "1234"\n',
+        site_dir=NO_SITE,
+    )
+    assert (
+        "SMDR: panasonic-kx-tda on telnet://192.0.2.10:2300 (zone main), login panasonic-telnet"
+    ) in summarize(telnet)
+    listen = load_config_text(
+        BASE + '[smdr]\nport = "listen://:33333"\nformat = "avaya-ip-office"\n', site_dir=NO_SITE
+    )
+    assert any(
+        "the PBX connects (from any address: set smdr.allow)" in line for line in summarize(listen)
+    )
     assert "1234" not in "\n".join(summarize(telnet))

@@ -43,6 +43,7 @@ def fields_of(excinfo) -> set[str]:
 
 # -- opening ---------------------------------------------------------------------------
 
+
 def test_store_creates_directory_0750_and_database(tmp_path):
     data = tmp_path / "var" / "lib" / "nightswitch"
     with Store(data) as store:
@@ -57,7 +58,7 @@ def test_store_creates_directory_0750_and_database(tmp_path):
 def test_store_pragmas_are_in_force(store):
     with store._db.read() as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2     # FULL
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
 
@@ -70,7 +71,7 @@ def test_store_wal_is_recorded_in_the_file(data_dir):
 def test_store_closed_raises_store_error(data_dir):
     store = Store(data_dir)
     store.close()
-    store.close()   # idempotent
+    store.close()  # idempotent
     with pytest.raises(StoreError, match="closed"):
         store.get_setting("x")
     with pytest.raises(StoreError, match="closed"):
@@ -85,6 +86,7 @@ def test_store_reopens_with_data_kept(data_dir):
 
 
 # -- schedules -------------------------------------------------------------------------
+
 
 def test_schedule_versions_and_history(store):
     assert store.get_schedule("main") is None
@@ -118,9 +120,13 @@ def test_schedule_rollback_is_a_new_version(store):
     assert store.rollback_schedule("main", 1, by="ben", at=at(2)) == 3
     assert store.get_schedule("main") == {"v": 1}
     history = store.schedule_history("main")
-    assert history[0] == {"version": 3, "saved_at": "2026-12-24T17:02:00+00:00", "by": "ben",
-                          "restored_from": 1}
-    assert store.get_schedule_version("main", 2) == {"v": 2}   # never rewritten
+    assert history[0] == {
+        "version": 3,
+        "saved_at": "2026-12-24T17:02:00+00:00",
+        "by": "ben",
+        "restored_from": 1,
+    }
+    assert store.get_schedule_version("main", 2) == {"v": 2}  # never rewritten
 
 
 def test_schedule_rollback_to_unknown_version_names_what_exists(store):
@@ -138,11 +144,14 @@ def test_schedule_is_stored_as_canonical_json(store, data_dir):
     assert raw_rows(data_dir, "SELECT data FROM schedules") == [('{"a":"ü","b":[1,2]}',)]
 
 
-@pytest.mark.parametrize("data, message", [
-    ([1, 2], "must be a JSON object"),
-    ({"when": datetime(2026, 1, 1)}, "not plain JSON"),
-    ({"x": float("nan")}, "not plain JSON"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([1, 2], "must be a JSON object"),
+        ({"when": datetime(2026, 1, 1)}, "not plain JSON"),
+        ({"x": float("nan")}, "not plain JSON"),
+    ],
+)
 def test_schedule_save_rejects_non_json(store, data, message):
     with pytest.raises(ValidationError, match=message):
         store.save_schedule("main", data, by="x", at=at(0))
@@ -158,14 +167,23 @@ def test_schedule_save_reports_every_bad_argument_at_once(store):
 
 # -- overrides -------------------------------------------------------------------------
 
+
 def test_override_set_get_replace_clear(store):
     assert store.get_override("main") is None
     store.set_override("main", "day", at(60), by="anna", at=at(0))
-    assert store.get_override("main") == {"mode": "day", "until": "2026-12-24T18:00:00+00:00",
-                                          "by": "anna", "set_at": "2026-12-24T17:00:00+00:00"}
+    assert store.get_override("main") == {
+        "mode": "day",
+        "until": "2026-12-24T18:00:00+00:00",
+        "by": "anna",
+        "set_at": "2026-12-24T17:00:00+00:00",
+    }
     store.set_override("main", "night", None, by="ben", at=at(1))
-    assert store.get_override("main") == {"mode": "night", "until": None, "by": "ben",
-                                          "set_at": "2026-12-24T17:01:00+00:00"}
+    assert store.get_override("main") == {
+        "mode": "night",
+        "until": None,
+        "by": "ben",
+        "set_at": "2026-12-24T17:01:00+00:00",
+    }
     assert store.clear_override("main") is True
     assert store.clear_override("main") is False
     assert store.get_override("main") is None
@@ -173,8 +191,9 @@ def test_override_set_get_replace_clear(store):
 
 def test_override_instants_are_stored_in_utc(store):
     berlin = timezone(timedelta(hours=1))
-    store.set_override("main", "day", datetime(2026, 12, 24, 19, 30, tzinfo=berlin),
-                       by="anna", at=at(0))
+    store.set_override(
+        "main", "day", datetime(2026, 12, 24, 19, 30, tzinfo=berlin), by="anna", at=at(0)
+    )
     assert store.get_override("main")["until"] == "2026-12-24T18:30:00+00:00"
 
 
@@ -188,13 +207,16 @@ def test_override_validation(store):
 
 # -- users -----------------------------------------------------------------------------
 
+
 def test_users_add_check_list_role_password_delete(store, data_dir):
     store.add_user("anna", "admin", "correct horse")
     store.add_user("ben", "viewer", "battery staple")
     assert store.get_user("anna") == {"name": "anna", "role": "admin"}
     assert store.get_user("zoe") is None
-    assert store.list_users() == [{"name": "anna", "role": "admin"},
-                                  {"name": "ben", "role": "viewer"}]
+    assert store.list_users() == [
+        {"name": "anna", "role": "admin"},
+        {"name": "ben", "role": "viewer"},
+    ]
     assert store.check_password("anna", "correct horse") == {"name": "anna", "role": "admin"}
     assert store.check_password("anna", "wrong horse") is None
     assert store.check_password("zoe", "correct horse") is None
@@ -233,8 +255,11 @@ def test_user_duplicate_and_unknown(store):
     store.add_user("anna", "admin", "correct horse")
     with pytest.raises(ValidationError, match="already exists"):
         store.add_user("anna", "viewer", "other password")
-    for call in (lambda: store.delete_user("zoe"), lambda: store.set_role("zoe", "viewer"),
-                 lambda: store.set_password("zoe", "long enough")):
+    for call in (
+        lambda: store.delete_user("zoe"),
+        lambda: store.set_role("zoe", "viewer"),
+        lambda: store.set_password("zoe", "long enough"),
+    ):
         with pytest.raises(ValidationError, match="no user named 'zoe'"):
             call()
 
@@ -252,6 +277,7 @@ def test_the_only_admin_cannot_be_deleted_or_demoted(store):
 
 # -- tokens ----------------------------------------------------------------------------
 
+
 def test_token_created_once_only_hash_stored(store, data_dir):
     token = store.create_token("operator", label="wallboard", by="anna", at=at(0))
     assert token.startswith("ns_") and len(token) > 40
@@ -260,13 +286,28 @@ def test_token_created_once_only_hash_stored(store, data_dir):
     assert token not in json.dumps(rows)
     assert token[3:] not in json.dumps(rows)
     import hashlib
+
     assert hashlib.sha256(token.encode()).hexdigest() in rows[0]
-    assert store.check_token(token) == {"id": 1, "role": "operator", "label": "wallboard",
-                                        "owner": None, "expires_at": None,
-                                        "last_used_at": None}
-    assert store.list_tokens() == [{"id": 1, "label": "wallboard", "role": "operator",
-                                    "created_at": "2026-12-24T17:00:00+00:00", "created_by": "anna",
-                                    "owner": None, "expires_at": None, "last_used_at": None}]
+    assert store.check_token(token) == {
+        "id": 1,
+        "role": "operator",
+        "label": "wallboard",
+        "owner": None,
+        "expires_at": None,
+        "last_used_at": None,
+    }
+    assert store.list_tokens() == [
+        {
+            "id": 1,
+            "label": "wallboard",
+            "role": "operator",
+            "created_at": "2026-12-24T17:00:00+00:00",
+            "created_by": "anna",
+            "owner": None,
+            "expires_at": None,
+            "last_used_at": None,
+        }
+    ]
     assert token not in json.dumps(store.list_tokens())
 
 
@@ -299,23 +340,46 @@ def test_token_validation(store):
 
 # -- audit -----------------------------------------------------------------------------
 
+
 def test_audit_add_and_query_newest_first(store):
-    ids = [store.add_audit("main", at=at(i), who="anna" if i % 2 else "schedule",
-                           source="web" if i % 2 else "weekly", old_mode="night",
-                           new_mode="day", reason=f"row {i}") for i in range(6)]
+    ids = [
+        store.add_audit(
+            "main",
+            at=at(i),
+            who="anna" if i % 2 else "schedule",
+            source="web" if i % 2 else "weekly",
+            old_mode="night",
+            new_mode="day",
+            reason=f"row {i}",
+        )
+        for i in range(6)
+    ]
     assert ids == sorted(ids)
     rows = store.audit()
     assert [r["reason"] for r in rows] == [f"row {i}" for i in range(5, -1, -1)]
-    assert rows[0] == {"id": ids[5], "zone": "main", "at": "2026-12-24T17:05:00+00:00",
-                       "who": "anna", "source": "web", "old_mode": "night", "new_mode": "day",
-                       "reason": "row 5"}
+    assert rows[0] == {
+        "id": ids[5],
+        "zone": "main",
+        "at": "2026-12-24T17:05:00+00:00",
+        "who": "anna",
+        "source": "web",
+        "old_mode": "night",
+        "new_mode": "day",
+        "reason": "row 5",
+    }
 
 
 def test_audit_filters_and_paging(store):
     for i in range(10):
-        store.add_audit("sales" if i < 4 else "main", at=at(i), who=f"u{i % 3}",
-                        source="key" if i % 2 else "web", old_mode=None, new_mode="night",
-                        reason="")
+        store.add_audit(
+            "sales" if i < 4 else "main",
+            at=at(i),
+            who=f"u{i % 3}",
+            source="key" if i % 2 else "web",
+            old_mode=None,
+            new_mode="night",
+            reason="",
+        )
     assert len(store.audit("sales")) == 4
     assert {r["who"] for r in store.audit(who="u1")} == {"u1"}
     assert {r["source"] for r in store.audit(source="key")} == {"key"}
@@ -331,8 +395,9 @@ def test_audit_filters_and_paging(store):
 
 def test_audit_validation(store):
     with pytest.raises(ValidationError) as exc:
-        store.add_audit("main", at="now", who="", source="Web UI", old_mode="DAY",
-                        new_mode="night", reason=None)
+        store.add_audit(
+            "main", at="now", who="", source="Web UI", old_mode="DAY", new_mode="night", reason=None
+        )
     assert fields_of(exc) == {"at", "who", "source", "old_mode"}
     with pytest.raises(ValidationError) as exc:
         store.audit(limit=0, offset=-1, since="yesterday")
@@ -342,30 +407,39 @@ def test_audit_validation(store):
 
 def test_audit_prune(store):
     for days in (800, 400, 1):
-        store.add_audit("main", at=T0 - timedelta(days=days), who="x", source="web",
-                        old_mode=None, new_mode="day", reason="")
+        store.add_audit(
+            "main",
+            at=T0 - timedelta(days=days),
+            who="x",
+            source="web",
+            old_mode=None,
+            new_mode="day",
+            reason="",
+        )
     assert store.prune_audit(T0 - timedelta(days=731)) == 1
     assert store.audit_count() == 2
 
 
 # -- applied mode and history ----------------------------------------------------------
 
+
 def test_applied_mode_and_history(store):
     assert store.get_applied("main") is None
     assert store.mode_history("main", at(0), at(100)) == []
     assert store.set_applied("main", "night", at=at(-600)) is True
     assert store.set_applied("main", "day", at=at(10)) is True
-    assert store.set_applied("main", "day", at=at(11)) is False     # no change, no row
+    assert store.set_applied("main", "day", at=at(11)) is False  # no change, no row
     assert store.set_applied("main", "night", at=at(60)) is True
     assert store.set_applied("sales", "day", at=at(20)) is True
     assert store.get_applied("main") == {"mode": "night", "at": "2026-12-24T18:00:00+00:00"}
     assert store.mode_history("main", at(0), at(120)) == [
-        {"at": "2026-12-24T07:00:00+00:00", "mode": "night"},      # in force at start
+        {"at": "2026-12-24T07:00:00+00:00", "mode": "night"},  # in force at start
         {"at": "2026-12-24T17:10:00+00:00", "mode": "day"},
         {"at": "2026-12-24T18:00:00+00:00", "mode": "night"},
     ]
     assert store.mode_history("main", at(10), at(60)) == [
-        {"at": "2026-12-24T17:10:00+00:00", "mode": "day"}]
+        {"at": "2026-12-24T17:10:00+00:00", "mode": "day"}
+    ]
     assert store.mode_history("main", at(-700), at(-650)) == []
 
 
@@ -378,7 +452,8 @@ def test_mode_history_prune_keeps_the_entry_in_force(store):
     assert store.prune_mode_history(at(0)) == 2
     assert store.mode_history("main", at(0), at(200)) == [
         {"at": "2026-12-24T15:20:00+00:00", "mode": "night"},
-        {"at": "2026-12-24T18:40:00+00:00", "mode": "day"}]
+        {"at": "2026-12-24T18:40:00+00:00", "mode": "day"},
+    ]
     assert store.mode_history("sales", at(0), at(1))[0]["mode"] == "day"
 
 
@@ -393,6 +468,7 @@ def test_applied_validation(store):
 
 # -- settings --------------------------------------------------------------------------
 
+
 def test_settings(store):
     assert store.get_setting("web.secret_key") is None
     store.set_setting("web.secret_key", "abc")
@@ -405,10 +481,20 @@ def test_settings(store):
 
 # -- SMDR ------------------------------------------------------------------------------
 
+
 def call(minutes, **kw) -> CallRecord:
-    values = dict(started_at=at(minutes), duration_s=42, extension="201", trunk="01",
-                  direction="in", answered=True, ring_s=5, number="0301234567",
-                  fmt="panasonic-kx-td", raw=f"raw line {minutes}")
+    values = dict(
+        started_at=at(minutes),
+        duration_s=42,
+        extension="201",
+        trunk="01",
+        direction="in",
+        answered=True,
+        ring_s=5,
+        number="0301234567",
+        fmt="panasonic-kx-td",
+        raw=f"raw line {minutes}",
+    )
     values.update(kw)
     return CallRecord(**values)
 
@@ -420,10 +506,20 @@ def test_calls_add_and_query(store):
     store.add_call("main", call(90))
     rows = store.calls("main", at(0), at(90))
     assert [r["raw"] for r in rows] == ["raw line 0", "raw line 30"]
-    assert rows[0] == {"id": id1, "zone": "main", "started_at": "2026-12-24T17:00:00+00:00",
-                       "duration_s": 42, "extension": "201", "trunk": "01", "direction": "in",
-                       "answered": True, "ring_s": 5, "number": "0301234567",
-                       "fmt": "panasonic-kx-td", "raw": "raw line 0"}
+    assert rows[0] == {
+        "id": id1,
+        "zone": "main",
+        "started_at": "2026-12-24T17:00:00+00:00",
+        "duration_s": 42,
+        "extension": "201",
+        "trunk": "01",
+        "direction": "in",
+        "answered": True,
+        "ring_s": 5,
+        "number": "0301234567",
+        "fmt": "panasonic-kx-td",
+        "raw": "raw line 0",
+    }
     assert rows[1]["answered"] is None and rows[1]["direction"] is None
     assert len(store.calls("sales", at(-1), at(100))) == 1
 
@@ -437,18 +533,32 @@ def test_calls_accept_any_object_with_the_attributes(store):
         answered = False
         fmt = "nec-sv"
         raw = "x"
+
     store.add_call("main", Plain())
     assert store.calls("main", at(0), at(1))[0]["answered"] is False
 
 
 def test_call_validation_names_every_bad_attribute(store):
     good = vars(call(0))
-    bad = SimpleNamespace(**dict(good, started_at=datetime(2026, 1, 1), duration_s=-1,
-                                 direction="sideways", answered="yes", fmt=""))
+    bad = SimpleNamespace(
+        **dict(
+            good,
+            started_at=datetime(2026, 1, 1),
+            duration_s=-1,
+            direction="sideways",
+            answered="yes",
+            fmt="",
+        )
+    )
     with pytest.raises(ValidationError) as exc:
         store.add_call("main", bad)
-    assert fields_of(exc) == {"record.started_at", "record.duration_s", "record.direction",
-                              "record.answered", "record.fmt"}
+    assert fields_of(exc) == {
+        "record.started_at",
+        "record.duration_s",
+        "record.direction",
+        "record.answered",
+        "record.fmt",
+    }
     with pytest.raises(ValidationError, match="record.raw: is missing"):
         store.add_call("main", object())
     assert store.calls("main", at(-1e6), at(1e6)) == []
@@ -480,6 +590,7 @@ def test_prune_calls_and_unparsed(store):
 
 # -- backup_to -------------------------------------------------------------------------
 
+
 def test_backup_to_makes_a_consistent_standalone_copy(store, tmp_path):
     store.add_user("anna", "admin", "correct horse")
     store.save_schedule("main", {"v": 1}, by="anna", at=at(0))
@@ -492,4 +603,4 @@ def test_backup_to_makes_a_consistent_standalone_copy(store, tmp_path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         conn.close()
-    assert not list(tmp_path.glob(".copy.db.*"))    # no temporary left behind
+    assert not list(tmp_path.glob(".copy.db.*"))  # no temporary left behind

@@ -74,13 +74,14 @@ def version_of(path) -> int:
 
 # -- migrations ------------------------------------------------------------------------
 
+
 def test_migrates_a_v1_database_and_keeps_its_data(data_dir, caplog):
     make_v1(data_dir)
     with caplog.at_level(logging.WARNING), Store(data_dir) as store:
         assert store.schema_version == SCHEMA_VERSION >= 2
         assert store.get_schedule("main") == {"default_mode": "night"}
         assert store.audit()[0]["reason"] == "key turned"
-        assert store.unparsed_count() == 0          # the v2 tables exist and work
+        assert store.unparsed_count() == 0  # the v2 tables exist and work
         assert store.calls("main", T0, T0 + timedelta(days=1)) == []
     assert f"migrated schema to version {SCHEMA_VERSION}" in caplog.text
     kept = data_dir / "nightswitch.db.before-migration-v1"
@@ -105,13 +106,16 @@ def test_refuses_a_database_from_a_newer_nightswitch(data_dir):
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     before = path.read_bytes()
-    with pytest.raises(SchemaTooNewError, match=f"schema version 99.*up to version {SCHEMA_VERSION}"):
+    with pytest.raises(
+        SchemaTooNewError, match=f"schema version 99.*up to version {SCHEMA_VERSION}"
+    ):
         Store(data_dir)
     assert path.read_bytes() == before
     assert not list(data_dir.glob("*.corrupt-*"))
 
 
 # -- quarantine ------------------------------------------------------------------------
+
 
 def test_a_garbage_file_is_quarantined_and_a_fresh_database_started(data_dir, caplog):
     path = data_dir / "nightswitch.db"
@@ -122,7 +126,9 @@ def test_a_garbage_file_is_quarantined_and_a_fresh_database_started(data_dir, ca
         expected = data_dir / "nightswitch.db.corrupt-20260301T093015"
         assert store.quarantined == expected
         assert expected.read_bytes() == garbage
-        assert (data_dir / "nightswitch.db.corrupt-20260301T093015-wal").read_bytes() == b"stale log"
+        assert (
+            data_dir / "nightswitch.db.corrupt-20260301T093015-wal"
+        ).read_bytes() == b"stale log"
         store.set_setting("alive", "yes")
         assert store.get_setting("alive") == "yes"
         assert store.schema_version == SCHEMA_VERSION
@@ -136,8 +142,10 @@ def test_a_second_quarantine_in_the_same_second_does_not_overwrite(data_dir):
         path.write_bytes(content)
         Store(data_dir, clock=SimClock(T0)).close()
     names = sorted(p.name for p in data_dir.glob("nightswitch.db.corrupt-*"))
-    assert names == ["nightswitch.db.corrupt-20260301T093015",
-                     "nightswitch.db.corrupt-20260301T093015.2"]
+    assert names == [
+        "nightswitch.db.corrupt-20260301T093015",
+        "nightswitch.db.corrupt-20260301T093015.2",
+    ]
 
 
 def test_a_damaged_page_is_found_by_quick_check_and_quarantined(data_dir):
@@ -145,11 +153,13 @@ def test_a_damaged_page_is_found_by_quick_check_and_quarantined(data_dir):
     path = data_dir / "nightswitch.db"
     conn = sqlite3.connect(path)
     with conn:
-        conn.executemany("INSERT INTO audit (zone, at, who, source, reason) VALUES "
-                         "('main', '2026-03-01T09:30:15+00:00', 'x', 'web', ?)",
-                         [("r" * 200 + str(i),) for i in range(300)])
+        conn.executemany(
+            "INSERT INTO audit (zone, at, who, source, reason) VALUES "
+            "('main', '2026-03-01T09:30:15+00:00', 'x', 'web', ?)",
+            [("r" * 200 + str(i),) for i in range(300)],
+        )
     conn.close()
-    with open(path, "r+b") as fh:          # scribble over page 3 onwards, header intact
+    with open(path, "r+b") as fh:  # scribble over page 3 onwards, header intact
         fh.seek(4096 * 2 + 100)
         fh.write(os.urandom(4096 * 3))
     with Store(data_dir, clock=SimClock(T0)) as store:
@@ -163,10 +173,15 @@ def test_no_quarantine_under_a_running_daemon(data_dir):
     path = data_dir / "nightswitch.db"
     path.write_bytes(b"garbage" * 100)
     child = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time; from appliance.store import DataDirLock;"
-         f"DataDirLock({str(data_dir)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import time; from appliance.store import DataDirLock;"
+            f"DataDirLock({str(data_dir)!r}).acquire(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "held"
         with pytest.raises(StoreError, match="systemctl restart nightswitch"):
@@ -176,7 +191,7 @@ def test_no_quarantine_under_a_running_daemon(data_dir):
         child.kill()
         child.wait()
         child.stdout.close()
-    with DataDirLock(data_dir):             # the daemon's own lock does not stop it
+    with DataDirLock(data_dir):  # the daemon's own lock does not stop it
         with Store(data_dir, clock=SimClock(T0)) as store:
             assert store.quarantined is not None
 
@@ -198,22 +213,31 @@ def test_an_uncreatable_data_dir_is_one_clear_error(tmp_path):
 
 # -- threads and processes -------------------------------------------------------------
 
+
 def test_concurrent_writers_lose_nothing(data_dir):
     store = Store(data_dir)
-    other = Store(data_dir)         # a second connection, as the CLI beside the daemon
+    other = Store(data_dir)  # a second connection, as the CLI beside the daemon
     errors = []
 
     def writer(n, s):
         try:
             for i in range(40):
-                s.add_audit("main", at=T0 + timedelta(seconds=i), who=f"t{n}", source="web",
-                            old_mode="night", new_mode="day", reason=f"{n}-{i}")
+                s.add_audit(
+                    "main",
+                    at=T0 + timedelta(seconds=i),
+                    who=f"t{n}",
+                    source="web",
+                    old_mode="night",
+                    new_mode="day",
+                    reason=f"{n}-{i}",
+                )
                 s.audit(limit=5)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n, other if n % 3 == 0 else store))
-               for n in range(8)]
+    threads = [
+        threading.Thread(target=writer, args=(n, other if n % 3 == 0 else store)) for n in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -228,16 +252,17 @@ def test_concurrent_writers_lose_nothing(data_dir):
 
 # -- the data-directory lock -----------------------------------------------------------
 
+
 def test_lock_acquire_release_and_held_elsewhere(data_dir):
     assert not is_held_elsewhere(data_dir)
     first, second = DataDirLock(data_dir), DataDirLock(data_dir)
     assert first.acquire() is True
-    assert first.acquire() is True          # already ours
+    assert first.acquire() is True  # already ours
     assert "held" in repr(first)
     assert second.acquire(blocking=False) is False
     assert is_held_elsewhere(data_dir)
     first.release()
-    first.release()                         # idempotent
+    first.release()  # idempotent
     assert not is_held_elsewhere(data_dir)
     with second:
         assert second.held and is_held_elsewhere(data_dir)
@@ -247,10 +272,15 @@ def test_lock_acquire_release_and_held_elsewhere(data_dir):
 
 def test_lock_of_a_killed_process_is_released_by_the_kernel(data_dir):
     child = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from appliance.store import DataDirLock;"
-         f"DataDirLock({str(data_dir)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from appliance.store import DataDirLock;"
+            f"DataDirLock({str(data_dir)!r}).acquire(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "held"
         assert is_held_elsewhere(data_dir)
@@ -268,6 +298,7 @@ def test_is_held_elsewhere_creates_nothing(tmp_path):
 
 
 # -- ownership when root runs a command ------------------------------------------------
+
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
 def test_files_root_creates_go_to_the_data_dirs_owner(data_dir):

@@ -16,10 +16,17 @@ from hypothesis import strategies as st
 
 from appliance.store import Store
 
-BASE = datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc)     # a DST weekend in Europe
+BASE = datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc)  # a DST weekend in Europe
 
-offsets = st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(hours=2),
-                           timedelta(hours=-5), timedelta(hours=5, minutes=30)])
+offsets = st.sampled_from(
+    [
+        timedelta(0),
+        timedelta(hours=1),
+        timedelta(hours=2),
+        timedelta(hours=-5),
+        timedelta(hours=5, minutes=30),
+    ]
+)
 
 
 @st.composite
@@ -31,9 +38,18 @@ def instants(draw):
 
 
 def call_at(started_at):
-    return SimpleNamespace(started_at=started_at, duration_s=1, extension="1", trunk=None,
-                           direction="in", answered=None, ring_s=None, number=None,
-                           fmt="test", raw=started_at.isoformat())
+    return SimpleNamespace(
+        started_at=started_at,
+        duration_s=1,
+        extension="1",
+        trunk=None,
+        direction="in",
+        answered=None,
+        ring_s=None,
+        number=None,
+        fmt="test",
+        raw=started_at.isoformat(),
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -47,9 +63,13 @@ def test_calls_between_match_python(times, start, end):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.lists(st.tuples(instants(), st.sampled_from(["day", "night", "lunch"])),
-                min_size=1, max_size=12),
-       instants(), instants())
+@given(
+    st.lists(
+        st.tuples(instants(), st.sampled_from(["day", "night", "lunch"])), min_size=1, max_size=12
+    ),
+    instants(),
+    instants(),
+)
 def test_mode_history_matches_python(changes, start, end):
     changes.sort(key=lambda c: c[0])
     # What the store should record: only changes of mode, in order.
@@ -64,6 +84,8 @@ def test_mode_history_matches_python(changes, start, end):
     with tempfile.TemporaryDirectory() as tmp, Store(tmp) as store:
         for at, mode in changes:
             store.set_applied("main", mode, at=at)
-        got = [(datetime.fromisoformat(r["at"]), r["mode"])
-               for r in store.mode_history("main", start, end)]
+        got = [
+            (datetime.fromisoformat(r["at"]), r["mode"])
+            for r in store.mode_history("main", start, end)
+        ]
     assert got == expected

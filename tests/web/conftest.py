@@ -40,9 +40,10 @@ def client(app):
 @pytest.fixture
 def tokens(appliance):
     """A bearer token per role."""
-    return {role: appliance.store.create_token(role, label=f"test {role}", by="test",
-                                               at=MONDAY_10)
-            for role in ("viewer", "operator", "admin")}
+    return {
+        role: appliance.store.create_token(role, label=f"test {role}", by="test", at=MONDAY_10)
+        for role in ("viewer", "operator", "admin")
+    }
 
 
 @pytest.fixture

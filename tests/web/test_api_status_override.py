@@ -12,8 +12,7 @@ def test_status_has_the_spec_shape(client, tokens):
     r = client.get("/api/v1/status", headers=bearer(tokens["viewer"]))
     assert r.status_code == 200
     body = r.get_json()
-    for key in ("mode", "source", "reason", "key", "override", "next_change", "verified",
-                "faults"):
+    for key in ("mode", "source", "reason", "key", "override", "next_change", "verified", "faults"):
         assert key in body
     assert body["mode"] == "day"
     assert body["source"] == "weekly"
@@ -40,8 +39,9 @@ def test_a_wrong_token_is_refused_by_name(client):
 
 
 def test_public_status_is_readable_without_login(tmp_path, user_db, mock_factory):
-    appliance = make_appliance(tmp_path, user_db, mock_factory,
-                               config=site_config(public_status=True))
+    appliance = make_appliance(
+        tmp_path, user_db, mock_factory, config=site_config(public_status=True)
+    )
     try:
         client = make_app(appliance).test_client()
         assert client.get("/api/v1/status").status_code == 200
@@ -57,8 +57,11 @@ def test_public_status_is_readable_without_login(tmp_path, user_db, mock_factory
 
 
 def test_override_until_next_ends_at_the_next_change(client, tokens, appliance):
-    r = client.post("/api/v1/override", json={"mode": "night", "until": "next"},
-                    headers=bearer(tokens["operator"]))
+    r = client.post(
+        "/api/v1/override",
+        json={"mode": "night", "until": "next"},
+        headers=bearer(tokens["operator"]),
+    )
     assert r.status_code == 200
     body = r.get_json()
     assert body["mode"] == "night"
@@ -72,9 +75,11 @@ def test_override_until_hh_mm_and_iso_and_null(client, tokens):
     headers = bearer(tokens["operator"])
     r = client.post("/api/v1/override", json={"mode": "night", "until": "12:30"}, headers=headers)
     assert r.get_json()["override"]["until"] == "2026-03-02T12:30:00+01:00"
-    r = client.post("/api/v1/override", json={"mode": "night",
-                                              "until": "2026-03-03T07:15:00+01:00"},
-                    headers=headers)
+    r = client.post(
+        "/api/v1/override",
+        json={"mode": "night", "until": "2026-03-03T07:15:00+01:00"},
+        headers=headers,
+    )
     assert r.get_json()["override"]["until"] == "2026-03-03T07:15:00+01:00"
     r = client.post("/api/v1/override", json={"mode": "night", "until": None}, headers=headers)
     assert r.get_json()["override"]["until"] is None
@@ -106,32 +111,47 @@ def test_override_errors_name_the_field(client, tokens, appliance):
 
 def test_override_body_must_be_json(client, tokens):
     headers = bearer(tokens["operator"])
-    r = client.post("/api/v1/override", data="mode=night", headers=headers,
-                    content_type="application/x-www-form-urlencoded")
+    r = client.post(
+        "/api/v1/override",
+        data="mode=night",
+        headers=headers,
+        content_type="application/x-www-form-urlencoded",
+    )
     assert r.status_code == 415
     assert "application/json" in r.get_json()["error"]
-    r = client.post("/api/v1/override", data="{not json", headers=headers,
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/override", data="{not json", headers=headers, content_type="application/json"
+    )
     assert r.status_code == 400
     assert "not valid JSON" in r.get_json()["error"]
-    r = client.post("/api/v1/override", data="[1, 2]", headers=headers,
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/override", data="[1, 2]", headers=headers, content_type="application/json"
+    )
     assert r.status_code == 400
     assert "JSON object" in r.get_json()["error"]
-    r = client.post("/api/v1/override", data=b"\xff\xfe", headers=headers,
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/override", data=b"\xff\xfe", headers=headers, content_type="application/json"
+    )
     assert r.status_code == 400
     r = client.post("/api/v1/override", headers=headers)
     assert r.status_code == 400
-    r = client.post("/api/v1/override", data="[" * 100000 + "]" * 100000, headers=headers,
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/override",
+        data="[" * 100000 + "]" * 100000,
+        headers=headers,
+        content_type="application/json",
+    )
     assert r.status_code == 400
 
 
 def test_an_oversized_body_gets_413(client, tokens):
     body = json.dumps({"mode": "night", "pad": "x" * 300_000})
-    r = client.post("/api/v1/override", data=body, headers=bearer(tokens["operator"]),
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/override",
+        data=body,
+        headers=bearer(tokens["operator"]),
+        content_type="application/json",
+    )
     assert r.status_code == 413
     assert "256 KB" in r.get_json()["error"]
 
@@ -179,14 +199,17 @@ def test_zone_paths_and_unknown_zones(client, tokens):
 
 
 def test_multi_zone_site(tmp_path, user_db, mock_factory):
-    appliance = make_appliance(tmp_path, user_db, mock_factory,
-                               config=site_config(zones=["main", "sales"]))
+    appliance = make_appliance(
+        tmp_path, user_db, mock_factory, config=site_config(zones=["main", "sales"])
+    )
     try:
         client = make_app(appliance).test_client()
-        token = appliance.store.create_token("operator", label="t", by="t",
-                                             at=datetime.now(timezone.utc))
-        r = client.post("/api/v1/zones/sales/override", json={"mode": "night"},
-                        headers=bearer(token))
+        token = appliance.store.create_token(
+            "operator", label="t", by="t", at=datetime.now(timezone.utc)
+        )
+        r = client.post(
+            "/api/v1/zones/sales/override", json={"mode": "night"}, headers=bearer(token)
+        )
         assert r.status_code == 200
         zones = client.get("/api/v1/zones", headers=bearer(token)).get_json()["zones"]
         modes = {z["name"]: z["status"]["mode"] for z in zones}
@@ -232,21 +255,24 @@ def test_security_headers_on_api_and_pages(client, tokens):
 
 def test_override_longer_than_a_year_is_refused(client, tokens, appliance):
     end = (appliance.clock.now() + timedelta(days=500)).isoformat()
-    r = client.post("/api/v1/override", json={"mode": "night", "until": end},
-                    headers=bearer(tokens["operator"]))
+    r = client.post(
+        "/api/v1/override", json={"mode": "night", "until": end}, headers=bearer(tokens["operator"])
+    )
     assert r.status_code == 400
     assert "400 days" in r.get_json()["error"]
 
 
-def test_retry_tries_a_failed_switch_again_from_the_page_api_and_cli(tmp_path, user_db,
-                                                                     mock_factory):
+def test_retry_tries_a_failed_switch_again_from_the_page_api_and_cli(
+    tmp_path, user_db, mock_factory
+):
     """A switching fault offers "try the PBX again now": on the page (operators), as
     POST /api/v1/retry, and as `nightswitch retry`; each is audited with who asked."""
     from tests.web.webhelp import Browser, bearer, make_app, make_appliance, settle, site_config
 
     # no PBX behind the contact: its status input never follows night
-    appliance = make_appliance(tmp_path, user_db, mock_factory, config=site_config(sense=True),
-                               simulate=False)
+    appliance = make_appliance(
+        tmp_path, user_db, mock_factory, config=site_config(sense=True), simulate=False
+    )
     try:
         appliance.controller.set_override(None, "night", None, by="anna")
         settle(appliance)
@@ -255,21 +281,27 @@ def test_retry_tries_a_failed_switch_again_from_the_page_api_and_cli(tmp_path, u
         page = Browser(client, "operator").get("/")
         assert "Try the PBX again now" in page.get_data(as_text=True)
         assert "Try the PBX again now" not in Browser(client, "viewer").get("/").get_data(
-            as_text=True)
-        token = appliance.store.create_token("operator", label="ops", by="test",
-                                             at=appliance.clock.now())
+            as_text=True
+        )
+        token = appliance.store.create_token(
+            "operator", label="ops", by="test", at=appliance.clock.now()
+        )
         r = client.post("/api/v1/retry", json={}, headers=bearer(token))
-        assert r.status_code == 200 and r.get_json()["mode"] == appliance.controller.status()[
-            "mode"]
-        viewer = appliance.store.create_token("viewer", label="v", by="test",
-                                              at=appliance.clock.now())
+        assert (
+            r.status_code == 200 and r.get_json()["mode"] == appliance.controller.status()["mode"]
+        )
+        viewer = appliance.store.create_token(
+            "viewer", label="v", by="test", at=appliance.clock.now()
+        )
         assert client.post("/api/v1/retry", json={}, headers=bearer(viewer)).status_code == 403
-        assert client.post("/api/v1/retry", json={"x": 1}, headers=bearer(token)
-                           ).status_code == 400
+        assert client.post("/api/v1/retry", json={"x": 1}, headers=bearer(token)).status_code == 400
         r = Browser(client, "operator").post("/retry", {})
         assert r.status_code == 302
-        asked = [a["who"] for a in appliance.store.audit(limit=20)
-                 if a["reason"].startswith("retry requested")]
+        asked = [
+            a["who"]
+            for a in appliance.store.audit(limit=20)
+            if a["reason"].startswith("retry requested")
+        ]
         assert asked == ["operator", "token:ops"]
     finally:
         appliance.stop()

@@ -59,7 +59,7 @@ def test_rate_limit_locks_out_after_five_failures(appliance):
     assert r.status_code == 429 and b"Try again in 30 seconds" in r.data
     now[0] += 31
     assert _login(client, "admin", "wrong again").status_code == 401
-    r = _login(client, "admin", PASSWORDS["admin"])     # the lock doubled to 60 s
+    r = _login(client, "admin", PASSWORDS["admin"])  # the lock doubled to 60 s
     assert r.status_code == 429 and b"60 seconds" in r.data
     now[0] += 61
     assert _login(client, "admin", PASSWORDS["admin"]).status_code == 302
@@ -75,7 +75,7 @@ def test_limiter_counts_per_key_and_forgets_on_success():
     assert attempt.allowed and attempt.locked == ("ip:a", "user:x")
     assert limiter.wait_for("ip:a") == 30 and limiter.wait_for("user:x") == 30
     assert limiter.wait_for("ip:b", "user:y") == 0
-    for _ in range(10):     # each try as soon as allowed: the wait doubles up to the longest
+    for _ in range(10):  # each try as soon as allowed: the wait doubles up to the longest
         now[0] += limiter.wait_for("ip:a")
         assert limiter.begin("ip:a").allowed
     assert limiter.wait_for("ip:a") == LoginLimiter.longest
@@ -96,8 +96,9 @@ def test_forms_need_the_csrf_token(client, as_user, appliance):
     browser = as_user("operator")
     r = browser.client.post("/override", data={"mode": "night", "until": "1h"})
     assert r.status_code == 400 and b"CSRF" in r.data
-    r = browser.client.post("/override", data={"mode": "night", "until": "1h",
-                                               "csrf_token": "forged"})
+    r = browser.client.post(
+        "/override", data={"mode": "night", "until": "1h", "csrf_token": "forged"}
+    )
     assert r.status_code == 400
     assert appliance.store.get_override("main") is None
     # a page's own script sends the header instead
@@ -160,32 +161,64 @@ def test_first_run_setup_only_from_localhost_and_only_once(empty_appliance):
     assert client.get("/setup", environ_base=remote).status_code == 404
     assert b"user add" in client.get("/login", environ_base=remote).data
     token = _csrf(client.get("/setup").data)
-    r = client.post("/setup", data={"csrf_token": token, "name": "boss", "password": "short",
-                                    "password2": "short"})
+    r = client.post(
+        "/setup",
+        data={"csrf_token": token, "name": "boss", "password": "short", "password2": "short"},
+    )
     assert r.status_code == 400 and b"at least 8" in r.data
-    r = client.post("/setup", data={"csrf_token": token, "name": "boss",
-                                    "password": "long enough", "password2": "different"})
+    r = client.post(
+        "/setup",
+        data={
+            "csrf_token": token,
+            "name": "boss",
+            "password": "long enough",
+            "password2": "different",
+        },
+    )
     assert r.status_code == 400 and b"differ" in r.data
-    r = client.post("/setup", data={"csrf_token": token, "name": "boss",
-                                    "password": "password", "password2": "password"})
+    r = client.post(
+        "/setup",
+        data={"csrf_token": token, "name": "boss", "password": "password", "password2": "password"},
+    )
     assert r.status_code == 400 and b"most common passwords" in r.data
-    r = client.post("/setup", data={"csrf_token": token, "name": "boss",
-                                    "password": "long enough", "password2": "long enough"})
+    r = client.post(
+        "/setup",
+        data={
+            "csrf_token": token,
+            "name": "boss",
+            "password": "long enough",
+            "password2": "long enough",
+        },
+    )
     assert r.status_code == 302
     assert empty_appliance.store.get_user("boss") == {"name": "boss", "role": "admin"}
-    assert client.get("/").status_code == 200        # logged in as boss
-    assert client.get("/setup").status_code == 404   # never again
+    assert client.get("/").status_code == 200  # logged in as boss
+    assert client.get("/setup").status_code == 404  # never again
 
 
 def test_change_own_password(as_user, appliance):
     browser = as_user("viewer")
-    r = browser.post("/account", {"current": "wrong", "password": "new password 1",
-                                  "password2": "new password 1"})
+    r = browser.post(
+        "/account",
+        {"current": "wrong", "password": "new password 1", "password2": "new password 1"},
+    )
     assert r.status_code == 400 and b"not your current password" in r.data
-    r = browser.post("/account", {"current": PASSWORDS["viewer"], "password": "new password 1",
-                                  "password2": "new password 2"})
+    r = browser.post(
+        "/account",
+        {
+            "current": PASSWORDS["viewer"],
+            "password": "new password 1",
+            "password2": "new password 2",
+        },
+    )
     assert r.status_code == 400 and b"differ" in r.data
-    r = browser.post("/account", {"current": PASSWORDS["viewer"], "password": "new password 1",
-                                  "password2": "new password 1"})
+    r = browser.post(
+        "/account",
+        {
+            "current": PASSWORDS["viewer"],
+            "password": "new password 1",
+            "password2": "new password 1",
+        },
+    )
     assert r.status_code == 302
     assert appliance.store.check_password("viewer", "new password 1") is not None

@@ -15,8 +15,7 @@ def test_installer_page_says_when_there_is_no_report(as_user):
 
 
 def test_installer_page_links_the_last_report_for_admins_only(as_user, appliance):
-    commissioning_report.save(appliance.data_dir, a_report(installer="Anna", failed=True),
-                              at=AT)
+    commissioning_report.save(appliance.data_dir, a_report(installer="Anna", failed=True), at=AT)
     path = commissioning_report.save(appliance.data_dir, a_report(installer="Ben"), at=AT)
     admin = as_user("admin")
     page = admin.get("/installer")
@@ -42,8 +41,12 @@ def test_installer_page_links_the_last_report_for_admins_only(as_user, appliance
 def test_a_name_that_is_not_a_reports_is_not_found(as_user, appliance):
     commissioning_report.save(appliance.data_dir, a_report(), at=AT)
     admin = as_user("admin")
-    for name in ("..%2Fnightswitch.db", "nightswitch.db", "commissioning-2026-03-02-1015.json",
-                 "commissioning-2026-03-02-1016.html"):
+    for name in (
+        "..%2Fnightswitch.db",
+        "nightswitch.db",
+        "commissioning-2026-03-02-1015.json",
+        "commissioning-2026-03-02-1016.html",
+    ):
         response = admin.get(f"/installer/report/{name}")
         assert response.status_code == 404, name
         assert b"Traceback" not in response.get_data()

@@ -22,27 +22,41 @@ def test_audit_with_from_after_to_is_refused_naming_the_field(client, tokens):
     r = client.get("/api/v1/audit?from=2026-03-05&to=2026-03-01", headers=viewer)
     assert r.status_code == 400
     body = r.get_json()
-    assert body["errors"] == [{"field": "to", "message": "2026-03-01 is before from "
-                                                         "2026-03-05; to must be on or after "
-                                                         "from"}]
+    assert body["errors"] == [
+        {
+            "field": "to",
+            "message": "2026-03-01 is before from 2026-03-05; to must be on or after from",
+        }
+    ]
     # The same dates the right way round are a plain answer; one day is from == to.
-    assert client.get("/api/v1/audit?from=2026-03-01&to=2026-03-05",
-                      headers=viewer).status_code == 200
-    assert client.get("/api/v1/audit?from=2026-03-02&to=2026-03-02",
-                      headers=viewer).status_code == 200
+    assert (
+        client.get("/api/v1/audit?from=2026-03-01&to=2026-03-05", headers=viewer).status_code == 200
+    )
+    assert (
+        client.get("/api/v1/audit?from=2026-03-02&to=2026-03-02", headers=viewer).status_code == 200
+    )
 
 
 def test_the_log_page_says_so_too(as_user):
     r = as_user("viewer").get("/log?from=2026-03-05&to=2026-03-01")
     assert r.status_code == 200
     assert "2026-03-01 is before from 2026-03-05" in _text(r)
-    assert "Nothing logged" not in _text(r)          # not an empty answer that looks fine
+    assert "Nothing logged" not in _text(r)  # not an empty answer that looks fine
 
 
 def _call(at: datetime, answered: bool | None) -> CallRecord:
-    return CallRecord(started_at=at, duration_s=30, extension="21", trunk="01",
-                      direction="in", answered=answered, ring_s=5, number="0301234",
-                      fmt="test", raw="raw line")
+    return CallRecord(
+        started_at=at,
+        duration_s=30,
+        extension="21",
+        trunk="01",
+        direction="in",
+        answered=answered,
+        ring_s=5,
+        number="0301234",
+        fmt="test",
+        raw="raw line",
+    )
 
 
 def _night(appliance, *, answered=(False, True, None)):
@@ -62,13 +76,16 @@ def test_calls_summary_gives_local_dates_as_calls_does(client, tokens, appliance
     query = "from=2026-03-02&to=2026-03-03"
     calls = client.get(f"/api/v1/calls?{query}", headers=viewer).get_json()
     summary = client.get(f"/api/v1/calls/summary?{query}", headers=viewer).get_json()
-    assert (summary["from"], summary["to"]) == (calls["from"], calls["to"]) \
+    assert (
+        (summary["from"], summary["to"])
+        == (calls["from"], calls["to"])
         == ("2026-03-02", "2026-03-03")
+    )
     assert summary["timezone"] == "Europe/Berlin"
     night = summary["per_night"][0]
     assert night["began"] == "2026-03-02T18:00:00+01:00"
     assert night["ended"] == "2026-03-03T08:00:00+01:00"
-    assert "+00:00" not in str(summary)              # nothing in UTC
+    assert "+00:00" not in str(summary)  # nothing in UTC
 
 
 def test_an_unchanged_schedule_makes_no_new_version(client, tokens, appliance):
@@ -82,8 +99,7 @@ def test_an_unchanged_schedule_makes_no_new_version(client, tokens, appliance):
     # rather than null) is the same schedule.
     same = {key: doc[key] for key in reversed(list(doc))}
     del same["holidays"]
-    assert client.put("/api/v1/schedule", json=same, headers=admin).get_json()["changed"] \
-        is False
+    assert client.put("/api/v1/schedule", json=same, headers=admin).get_json()["changed"] is False
     doc["weekly"]["mon"][0]["end"] = "17:00"
     r = client.put("/api/v1/schedule", json=doc, headers=admin)
     assert r.get_json()["changed"] is True and r.get_json()["version"] == 2
@@ -94,10 +110,14 @@ def test_an_unchanged_schedule_makes_no_new_version(client, tokens, appliance):
 
 # -- the Schedule page --------------------------------------------------------------------
 
+
 def test_saving_says_the_mode_once(as_user):
     browser = as_user("admin")
-    r = browser.post("/schedule", _form(**{"weekly.mon[0].end": "17:00", "action": "save"}),
-                     follow_redirects=True)
+    r = browser.post(
+        "/schedule",
+        _form(**{"weekly.mon[0].end": "17:00", "action": "save"}),
+        follow_redirects=True,
+    )
     text = _text(r)
     assert "Schedule saved (version 2). Now day: weekly hours Monday 08:00-17:00." in text
     assert "day: day:" not in text
@@ -110,26 +130,38 @@ def test_saving_an_unchanged_schedule_says_there_is_nothing_to_save(as_user, app
 
 
 def test_times_as_people_type_them_are_saved_as_hh_mm(as_user, appliance):
-    form = _form(**{"weekly.mon[0].start": "8", "weekly.mon[0].end": "17.30",
-                    "weekly.tue[0].start": "0730", "weekly.tue[0].end": "1600",
-                    "action": "save"})
+    form = _form(
+        **{
+            "weekly.mon[0].start": "8",
+            "weekly.mon[0].end": "17.30",
+            "weekly.tue[0].start": "0730",
+            "weekly.tue[0].end": "1600",
+            "action": "save",
+        }
+    )
     r = as_user("admin").post("/schedule", form, follow_redirects=True)
     assert "Schedule saved (version 2)" in _text(r)
     weekly = appliance.store.get_schedule("main")["weekly"]
     assert weekly["mon"][0] == {"start": "08:00", "end": "17:30", "mode": "day"}
     assert weekly["tue"][0] == {"start": "07:30", "end": "16:00", "mode": "day"}
     # What cannot be read is named at its field, as typed.
-    r = as_user("admin").post("/schedule", _form(**{"weekly.wed[0].end": "5pm",
-                                                   "action": "save"}))
+    r = as_user("admin").post("/schedule", _form(**{"weekly.wed[0].end": "5pm", "action": "save"}))
     assert r.status_code == 400
     assert "'5pm' is not a time" in _text(r)
 
 
 def test_errors_name_days_not_json_paths(as_user):
-    form = _form(**{"weekly.mon[0].end": "12:30", "weekly.mon[1].start": "12:00",
-                    "weekly.mon[1].end": "14:00", "weekly.mon[1].mode": "day",
-                    "weekly.tue[0].start": "13:30", "weekly.tue[0].end": "13:00",
-                    "action": "save"})
+    form = _form(
+        **{
+            "weekly.mon[0].end": "12:30",
+            "weekly.mon[1].start": "12:00",
+            "weekly.mon[1].end": "14:00",
+            "weekly.mon[1].mode": "day",
+            "weekly.tue[0].start": "13:30",
+            "weekly.tue[0].end": "13:00",
+            "action": "save",
+        }
+    )
     r = as_user("admin").post("/schedule", form)
     assert r.status_code == 400
     text = _text(r)
@@ -142,8 +174,9 @@ def test_errors_name_days_not_json_paths(as_user):
 def test_add_hours_never_adds_an_empty_row(as_user):
     browser = as_user("admin")
     # After a morning: the afternoon from its end.
-    html = browser.post("/schedule", _form(**{"weekly.mon[0].end": "12:30",
-                                             "action": "add:weekly.mon"})).get_data(True)
+    html = browser.post(
+        "/schedule", _form(**{"weekly.mon[0].end": "12:30", "action": "add:weekly.mon"})
+    ).get_data(True)
     assert re.search(r'name="weekly.mon\[1\].start" value="12:30"[^>]*autofocus', html)
     assert 'name="weekly.mon[1].end" value="16:30"' in html
     # On a free day: the office's usual hours.
@@ -152,8 +185,14 @@ def test_add_hours_never_adds_an_empty_row(as_user):
     assert 'name="weekly.sun[0].end" value="18:00"' in html
     assert re.search(r'name="weekly\.[a-z]{3}\[\d+\]\.(start|end)" value=""', html) is None
     # A day covered from 00:00 to 24:00 gets nothing added, and says why.
-    full = _form(**{"weekly.sat[0].start": "00:00", "weekly.sat[0].end": "24:00",
-                    "weekly.sat[0].mode": "day", "action": "add:weekly.sat"})
+    full = _form(
+        **{
+            "weekly.sat[0].start": "00:00",
+            "weekly.sat[0].end": "24:00",
+            "weekly.sat[0].mode": "day",
+            "action": "add:weekly.sat",
+        }
+    )
     r = browser.post("/schedule", full)
     assert r.status_code == 200
     assert "Saturday: the hours already cover 00:00 to 24:00" in _text(r)
@@ -166,12 +205,13 @@ def test_the_holiday_picker_follows_the_country_and_names_each_category(as_user)
     r = browser.post("/schedule/holidays", form)
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    assert "<html" not in html                       # a fragment for the page's script
+    assert "<html" not in html  # a fragment for the page's script
     text = _text(r)
     assert "public holidays. Tick the ones you work on anyway" in text
     assert "Corpus Christi" in text
-    assert ("School holidays: the office is closed for the whole school break, weeks at a "
-            "time") in text
+    assert (
+        "School holidays: the office is closed for the whole school break, weeks at a time"
+    ) in text
     assert re.search(r"Next 12 months: \d{2} more days closed \(.*Summer Break", text)
     assert "Catholic holidays: also closed on feast days kept only in Catholic areas" in text
     assert re.search(r'class="category warn" id="category-school"', html)
@@ -187,8 +227,11 @@ def test_the_holiday_picker_follows_the_country_and_names_each_category(as_user)
 def test_without_javascript_a_button_shows_the_new_countrys_holidays(as_user):
     browser = as_user("admin")
     html = browser.get("/schedule").get_data(as_text=True)
-    assert re.search(r"<noscript><button[^>]*value=\"preview\"[^>]*>Show this country's "
-                     r"regions and holidays</button></noscript>", html)
+    assert re.search(
+        r"<noscript><button[^>]*value=\"preview\"[^>]*>Show this country's "
+        r"regions and holidays</button></noscript>",
+        html,
+    )
     r = browser.post("/schedule", _form(**{"holidays.country": "DE", "action": "preview"}))
     text = _text(r)
     assert "School holidays: the office is closed for the whole school break" in text
@@ -196,9 +239,16 @@ def test_without_javascript_a_button_shows_the_new_countrys_holidays(as_user):
 
 
 def test_the_reason_of_a_school_holiday_never_says_public_holiday(as_user, appliance):
-    form = _form(**{"holidays.country": "DE", "holidays.subdivision": "BY",
-                    "holidays.categories": "school", "preview_from": "2026-08-17",
-                    "preview_to": "2026-08-18", "action": "preview"})
+    form = _form(
+        **{
+            "holidays.country": "DE",
+            "holidays.subdivision": "BY",
+            "holidays.categories": "school",
+            "preview_from": "2026-08-17",
+            "preview_to": "2026-08-18",
+            "action": "preview",
+        }
+    )
     text = _text(as_user("admin").post("/schedule", form))
     assert "(night: school holidays Summer Break (DE-BY))" in text
     assert "public holiday Summer Break" not in text
@@ -206,8 +256,10 @@ def test_the_reason_of_a_school_holiday_never_says_public_holiday(as_user, appli
 
 def test_a_version_shows_what_it_holds_and_what_restoring_it_changes(as_user, appliance):
     admin = as_user("admin")
-    admin.post("/schedule", _form(**{"weekly.mon[0].end": "12:00", "holidays.country": "DE",
-                                     "action": "save"}))
+    admin.post(
+        "/schedule",
+        _form(**{"weekly.mon[0].end": "12:00", "holidays.country": "DE", "action": "save"}),
+    )
     page = admin.get("/schedule")
     html = page.get_data(as_text=True)
     assert re.search(r'href="/schedule/versions/1"[^>]*>Compare</a>', html)
@@ -221,8 +273,8 @@ def test_a_version_shows_what_it_holds_and_what_restoring_it_changes(as_user, ap
     assert '<li class="added">Monday: day 08:00-18:00</li>' in html
     assert '<li class="removed">Public holidays of Germany (DE): night all day</li>' in html
     assert '<li class="added">Public holidays: none</li>' in html
-    assert "Tuesday: day 08:00-18:00" in text                  # what version 1 holds
-    assert 'name="version" value="1"' in html                  # restore from here
+    assert "Tuesday: day 08:00-18:00" in text  # what version 1 holds
+    assert 'name="version" value="1"' in html  # restore from here
     # The one in force says so, with nothing to restore.
     r = admin.get("/schedule/versions/2")
     assert "This version is in force." in _text(r)
@@ -235,6 +287,7 @@ def test_a_version_shows_what_it_holds_and_what_restoring_it_changes(as_user, ap
 
 
 # -- Log, Calls, Users ----------------------------------------------------------------------
+
 
 def test_the_logs_date_filters_are_date_inputs_with_labels(as_user):
     html = as_user("viewer").get("/log").get_data(as_text=True)
@@ -261,8 +314,9 @@ def test_calls_with_some_unknown_answers_count_them_apart(as_user, appliance):
 
 
 def test_adding_an_existing_user_says_what_to_do_on_the_page(as_user):
-    r = as_user("admin").post("/users/add", {"name": "viewer", "role": "viewer",
-                                             "password": "a long enough password"})
+    r = as_user("admin").post(
+        "/users/add", {"name": "viewer", "role": "viewer", "password": "a long enough password"}
+    )
     assert r.status_code == 400
     text = _text(r)
     assert "a user named 'viewer' already exists: use Set role or Set password" in text

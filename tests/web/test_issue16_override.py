@@ -13,8 +13,21 @@ import pytest
 
 from tests.web.webhelp import bearer, settle, turn_key
 
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 
 
 class Node:
@@ -50,8 +63,12 @@ class Node:
         for node in self.walk():
             if tag and node.tag != tag or cls and cls not in (node.get("class") or "").split():
                 continue
-            if all((k.replace("_", "-") in node.attrs) if v is True
-                   else node.get(k.replace("_", "-")) == v for k, v in attrs.items()):
+            if all(
+                (k.replace("_", "-") in node.attrs)
+                if v is True
+                else node.get(k.replace("_", "-")) == v
+                for k, v in attrs.items()
+            ):
                 found.append(node)
         return found
 
@@ -107,14 +124,14 @@ def berlin(appliance, y, mo, d, h, mi=0):
 
 # -- bug 1: errors stay, with the value typed ----------------------------------------------
 
+
 def test_a_bad_time_answers_400_keeping_what_was_typed(as_user, appliance):
     r = as_user("operator").post("/override", {"mode": "day", "until": "at", "at": "25:00"})
     assert r.status_code == 400
     page = soup(r)
     problem = page.one(id="override-problem")
     assert problem is not None and problem.has_attr("data-hold")
-    assert "Not changed: '25:00' is not a time of day: hours go from 0 to 23" in \
-        problem.words()
+    assert "Not changed: '25:00' is not a time of day: hours go from 0 to 23" in problem.words()
     field = page.one(id="at-day")
     assert field["value"] == "25:00" and field["aria-invalid"] == "true"
     assert field.has_attr("autofocus")
@@ -135,11 +152,14 @@ def test_a_409_with_the_key_in_night_says_why_and_can_be_dismissed(as_user, appl
     assert [a["href"] for a in problem.select("a") if a.words() == "dismiss this message"] == ["/"]
 
 
-@pytest.mark.parametrize("typed, hour, minute", [
-    ("8:00", 8, 0), ("0800", 8, 0), ("17.30", 17, 30), ("17h30", 17, 30), (" 12:30 ", 12, 30)])
+@pytest.mark.parametrize(
+    "typed, hour, minute",
+    [("8:00", 8, 0), ("0800", 8, 0), ("17.30", 17, 30), ("17h30", 17, 30), (" 12:30 ", 12, 30)],
+)
 def test_times_are_read_as_people_type_them(as_user, appliance, typed, hour, minute):
-    r = as_user("operator").post("/override", {"mode": "night", "until": "at", "at": typed,
-                                                "confirm": "1"})
+    r = as_user("operator").post(
+        "/override", {"mode": "night", "until": "at", "at": typed, "confirm": "1"}
+    )
     assert r.status_code == 302, text(r)
     end = until_of(appliance).astimezone(berlin(appliance, 2026, 3, 2, 0).tzinfo)
     assert (end.hour, end.minute) == (hour, minute)
@@ -149,6 +169,7 @@ def test_times_are_read_as_people_type_them(as_user, appliance, typed, hour, min
 
 # -- an end date and time, and quick ends ---------------------------------------------------
 
+
 def test_night_until_tomorrow_morning_with_a_date(as_user, appliance):
     # 06:00 on Monday: "night until 08:00" alone would be today's; the date says tomorrow
     appliance.clock.set(datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc))
@@ -156,7 +177,7 @@ def test_night_until_tomorrow_morning_with_a_date(as_user, appliance):
     browser = as_user("operator")
     form = {"mode": "night", "until": "at", "at": "8:00", "on": "2026-03-03"}
     r = browser.post("/override", form)
-    assert r.status_code == 200 and "Are you sure?" in text(r)     # 26 h: asked first
+    assert r.status_code == 200 and "Are you sure?" in text(r)  # 26 h: asked first
     assert "until Tue 3 Mar 08:00" in text(r)
     hidden = {i["name"]: i.get("value") for i in soup(r).select("input", type="hidden")}
     assert hidden["on"] == "2026-03-03" and hidden["at"] == "8:00"
@@ -165,14 +186,18 @@ def test_night_until_tomorrow_morning_with_a_date(as_user, appliance):
     assert until_of(appliance) == berlin(appliance, 2026, 3, 3, 8)
 
 
-@pytest.mark.parametrize("on, says", [
-    ("2026-03-01", "has passed; choose a later date or time"),
-    ("2026-13-40", "'2026-13-40' is not a date"),
-    ("2029-01-01", "must be within 400 days"),
-])
+@pytest.mark.parametrize(
+    "on, says",
+    [
+        ("2026-03-01", "has passed; choose a later date or time"),
+        ("2026-13-40", "'2026-13-40' is not a date"),
+        ("2029-01-01", "must be within 400 days"),
+    ],
+)
 def test_a_bad_date_is_named(as_user, appliance, on, says):
-    r = as_user("operator").post("/override", {"mode": "night", "until": "at", "at": "08:00",
-                                                "on": on, "confirm": "1"})
+    r = as_user("operator").post(
+        "/override", {"mode": "night", "until": "at", "at": "08:00", "on": on, "confirm": "1"}
+    )
     assert r.status_code == 400 and says in text(r)
     page = soup(r)
     assert page.one(id="on-night")["value"] == on
@@ -182,20 +207,26 @@ def test_a_bad_date_is_named(as_user, appliance, on, says):
 
 def test_quick_ends_come_from_the_schedule(as_user, appliance):
     page = soup(as_user("operator").get("/"))
-    ends = [(b.words(), b["value"])
-            for b in page.one(data_mode_choice="day").select("button", cls="quick-end")]
+    ends = [
+        (b.words(), b["value"])
+        for b in page.one(data_mode_choice="day").select("button", cls="quick-end")
+    ]
     # Monday 10:00: closing at 18:00, then Tuesday's opening
-    assert ends == [("Tonight's closing Mon 2 Mar 18:00", "2026-03-02 18:00"),
-                    ("Tomorrow's opening Tue 3 Mar 08:00", "2026-03-03 08:00")]
+    assert ends == [
+        ("Tonight's closing Mon 2 Mar 18:00", "2026-03-02 18:00"),
+        ("Tomorrow's opening Tue 3 Mar 08:00", "2026-03-03 08:00"),
+    ]
 
 
 def test_after_closing_on_friday_the_quick_end_is_monday(as_user, appliance):
-    appliance.clock.set(datetime(2026, 3, 6, 18, 30, tzinfo=timezone.utc))   # Fri 19:30
+    appliance.clock.set(datetime(2026, 3, 6, 18, 30, tzinfo=timezone.utc))  # Fri 19:30
     settle(appliance)
     browser = as_user("operator")
     page = soup(browser.get("/"))
-    ends = [(b.words(), b["value"])
-            for b in page.one(data_mode_choice="night").select("button", cls="quick-end")]
+    ends = [
+        (b.words(), b["value"])
+        for b in page.one(data_mode_choice="night").select("button", cls="quick-end")
+    ]
     assert ends == [("Monday's opening Mon 9 Mar 08:00", "2026-03-09 08:00")]
     r = browser.post("/override", {"mode": "day", "until": "2026-03-09 08:00"})
     assert r.status_code == 200 and "Are you sure?" in text(r)
@@ -211,10 +242,13 @@ def test_a_made_up_until_is_refused(as_user, appliance):
 
 # -- reception: the warning, fixed places -------------------------------------------------------
 
+
 def test_day_until_cancelled_looks_like_the_warning_it_is(as_user, appliance):
     browser = as_user("operator")
-    assert browser.post("/override", {"mode": "day", "until": "never",
-                                      "confirm": "1"}).status_code == 302
+    assert (
+        browser.post("/override", {"mode": "day", "until": "never", "confirm": "1"}).status_code
+        == 302
+    )
     r = browser.get("/")
     page = soup(r)
     assert "no change scheduled" not in text(r)
@@ -241,30 +275,42 @@ def test_day_and_night_keep_their_places_whatever_the_mode(as_user, appliance):
 
 # -- the API takes the same ends --------------------------------------------------------------
 
-@pytest.mark.parametrize("until, local", [
-    ("2026-03-03 08:00", (2026, 3, 3, 8, 0)),
-    ("0800", (2026, 3, 3, 8, 0)),
-    ("17.30", (2026, 3, 2, 17, 30)),
-])
-def test_api_override_takes_a_local_date_and_time_and_tolerant_times(client, tokens, appliance,
-                                                                      until, local):
-    r = client.post("/api/v1/override", json={"mode": "night", "until": until},
-                    headers=bearer(tokens["operator"]))
+
+@pytest.mark.parametrize(
+    "until, local",
+    [
+        ("2026-03-03 08:00", (2026, 3, 3, 8, 0)),
+        ("0800", (2026, 3, 3, 8, 0)),
+        ("17.30", (2026, 3, 2, 17, 30)),
+    ],
+)
+def test_api_override_takes_a_local_date_and_time_and_tolerant_times(
+    client, tokens, appliance, until, local
+):
+    r = client.post(
+        "/api/v1/override",
+        json={"mode": "night", "until": until},
+        headers=bearer(tokens["operator"]),
+    )
     assert r.status_code == 200, r.get_json()
     assert until_of(appliance) == berlin(appliance, *local)
 
 
 def test_api_override_names_a_bad_time(client, tokens):
-    r = client.post("/api/v1/override", json={"mode": "night", "until": "25:00"},
-                    headers=bearer(tokens["operator"]))
+    r = client.post(
+        "/api/v1/override",
+        json={"mode": "night", "until": "25:00"},
+        headers=bearer(tokens["operator"]),
+    )
     assert r.status_code == 400
-    assert r.get_json()["errors"] == [{"field": "until", "message": "'25:00' is not a time of "
-                                                                   "day: hours go from 0 to 23"}]
+    assert r.get_json()["errors"] == [
+        {"field": "until", "message": "'25:00' is not a time of day: hours go from 0 to 23"}
+    ]
 
 
 def test_a_long_override_end_reads_one_way(as_user, appliance):
     """Bug 9: the same end on the button, in the question and in the status line."""
-    appliance.clock.set(datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc))   # 19:30
+    appliance.clock.set(datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc))  # 19:30
     settle(appliance)
     browser = as_user("operator")
     page = soup(browser.get("/"))

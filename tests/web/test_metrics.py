@@ -39,24 +39,32 @@ def agree(samples, status) -> None:
     assert sum(v for (n, text), v in samples.items() if n == "nightswitch_mode") == 1.0
     assert value(samples, "nightswitch_confirmed", zone=zone) == float(status["verified"])
     assert value(samples, "nightswitch_switching", zone=zone) == float(status["switching"])
-    faults = {dict(text)["kind"] for (n, text), v in samples.items()
-              if n == "nightswitch_fault" and v == 1.0}
+    faults = {
+        dict(text)["kind"]
+        for (n, text), v in samples.items()
+        if n == "nightswitch_fault" and v == 1.0
+    }
     assert faults == {f["kind"] for f in status["faults"]}
-    assert value(samples, "nightswitch_clock_synchronized") == float(
-        status["clock_synchronized"])
+    assert value(samples, "nightswitch_clock_synchronized") == float(status["clock_synchronized"])
     assert value(samples, "nightswitch_key_forced", zone=zone) == float(
-        status["key"] in ("day", "night"))
+        status["key"] in ("day", "night")
+    )
     assert value(samples, "nightswitch_override_active", zone=zone) == float(
-        status["override"] is not None)
+        status["override"] is not None
+    )
     change = status["next_change"]
-    got = [(dict(text)["mode"], v) for (n, text), v in samples.items()
-           if n == "nightswitch_next_change_timestamp_seconds"]
+    got = [
+        (dict(text)["mode"], v)
+        for (n, text), v in samples.items()
+        if n == "nightswitch_next_change_timestamp_seconds"
+    ]
     if change:
         assert got == [(change["mode"], datetime.fromisoformat(change["at"]).timestamp())]
     else:
         assert got == []
     assert value(samples, "nightswitch_schedule_warnings", zone=zone) == float(
-        len(status["warnings"]))
+        len(status["warnings"])
+    )
 
 
 def test_metrics_equal_the_status_at_the_same_moment(appliance, client, tokens):
@@ -87,8 +95,10 @@ def test_switches_are_counted_and_only_rise(appliance, client, tokens):
     _, after = scrape(client, token)
     total = lambda s: sum(v for (n, text), v in s.items() if n == "nightswitch_switches_total")
     assert total(after) >= total(before) + 2
-    assert value(after, "nightswitch_switches_total", zone="main", source="key",
-                 result="confirmed") >= 2
+    assert (
+        value(after, "nightswitch_switches_total", zone="main", source="key", result="confirmed")
+        >= 2
+    )
     for key, v in before.items():
         if key[0].endswith(("_total", "_count", "_bucket", "_sum")) and key in after:
             assert after[key] >= v, key
@@ -102,8 +112,9 @@ def test_metric_names_pass_promtool(appliance, client, tokens):
     assert PROMTOOL, "promtool is missing: ./dev test installs Debian's prometheus package"
     turn_key(appliance, "night")
     text, _ = scrape(client, tokens["viewer"])
-    result = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
 
@@ -111,9 +122,19 @@ def test_metric_names_pass_promtool(appliance, client, tokens):
 def test_the_example_alert_rules_pass_promtool():
     assert PROMTOOL, "promtool is missing: ./dev test installs Debian's prometheus package"
     docs = REPO / "docs"
-    checked = subprocess.run([PROMTOOL, "check", "rules", "prometheus-rules.yml"], cwd=docs,
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [PROMTOOL, "check", "rules", "prometheus-rules.yml"],
+        cwd=docs,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert checked.returncode == 0 and "SUCCESS: 8 rules found" in checked.stdout, checked
-    tested = subprocess.run([PROMTOOL, "test", "rules", "prometheus-rules.test.yml"],
-                            cwd=docs, capture_output=True, text=True, timeout=60)
+    tested = subprocess.run(
+        [PROMTOOL, "test", "rules", "prometheus-rules.test.yml"],
+        cwd=docs,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr

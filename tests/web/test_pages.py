@@ -35,7 +35,7 @@ def test_status_page_says_mode_reason_next_change(as_user):
     assert "Next change: night at Mon 2 Mar 18:00" in text
     assert "Key switch at reception: AUTO" in text
     assert "Switched (this PBX cannot report its mode back)" in text
-    assert "zone" not in text.lower()          # a single-zone site never sees the word
+    assert "zone" not in text.lower()  # a single-zone site never sees the word
 
 
 def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock_factory):
@@ -43,19 +43,29 @@ def test_status_page_names_a_primary_that_cannot_confirm(tmp_path, user_db, mock
     not say "confirmed by the PBX" for the whole switch (the UI says so:
     docs/design.md#actuators-and-verification)."""
     raw = dict(site_config(sense=True).raw)
-    raw["actuators"] = raw["actuators"] + [{"name": "feature-code", "type": "keypad",
-                                            "hook_pin": 20,
-                             "keys": {"7": 21, "1": 12, "8": 18, "2": 16},
-                             "sequences": {"night": "718 1", "day": "718 2"},
-                             "press_ms": 30, "gap_ms": 30, "offhook_ms": 0, "hangup_ms": 0}]
-    appliance = make_appliance(tmp_path, user_db, mock_factory,
-                               config=validate_config(raw, "test config"))
+    raw["actuators"] = raw["actuators"] + [
+        {
+            "name": "feature-code",
+            "type": "keypad",
+            "hook_pin": 20,
+            "keys": {"7": 21, "1": 12, "8": 18, "2": 16},
+            "sequences": {"night": "718 1", "day": "718 2"},
+            "press_ms": 30,
+            "gap_ms": 30,
+            "offhook_ms": 0,
+            "hangup_ms": 0,
+        }
+    ]
+    appliance = make_appliance(
+        tmp_path, user_db, mock_factory, config=validate_config(raw, "test config")
+    )
     try:
         client = logged_in(appliance, "viewer")
         settle(appliance, 4)
         text = _text(client.get("/"))
-        assert ("Switched; confirmed by the PBX except through feature-code, which cannot "
-                "report back") in text, text
+        assert (
+            "Switched; confirmed by the PBX except through feature-code, which cannot report back"
+        ) in text, text
         assert "Switched and confirmed by the PBX" not in text
     finally:
         appliance.stop()
@@ -88,7 +98,7 @@ def test_short_override_needs_no_confirmation(as_user, appliance):
     assert datetime.fromisoformat(override["until"]) == appliance.clock.now() + timedelta(hours=1)
     page = browser.get("/")
     text = _text(page)
-    assert "Night until Mon 2 Mar 11:00." in text          # the flash message
+    assert "Night until Mon 2 Mar 11:00." in text  # the flash message
     assert "The phones are in NIGHT" in text
     assert "override by operator until Mon 2 Mar 11:00" in text
     assert "Cancel the override" in text
@@ -96,7 +106,7 @@ def test_short_override_needs_no_confirmation(as_user, appliance):
 
 def test_long_override_asks_first(as_user, appliance):
     browser = as_user("operator")
-    appliance.clock.set(datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc))   # 19:30 Berlin
+    appliance.clock.set(datetime(2026, 3, 2, 18, 30, tzinfo=timezone.utc))  # 19:30 Berlin
     settle(appliance)
     # "day until the next change" after closing lasts all night: the FreePBX trap
     r = browser.post("/override", {"mode": "day", "until": "next"})
@@ -117,7 +127,7 @@ def test_until_a_time_and_until_cancelled(as_user, appliance):
     assert r.status_code == 302
     assert appliance.store.get_override("main")["until"] == "2026-03-02T11:30:00+00:00"
     r = browser.post("/override", {"mode": "night", "until": "at", "at": "07:00"})
-    assert r.status_code == 200 and "Are you sure?" in _text(r)     # tomorrow 07:00: 21 h
+    assert r.status_code == 200 and "Are you sure?" in _text(r)  # tomorrow 07:00: 21 h
     r = browser.post("/override", {"mode": "night", "until": "never"})
     assert "until someone cancels it" in _text(r)
     # it names the change it hides: not 18:00 (to night anyway) but the next opening
@@ -172,8 +182,9 @@ def test_faults_in_plain_words(as_user, appliance):
 
 
 def test_multi_zone_switcher_and_overview(tmp_path, user_db, mock_factory):
-    appliance = make_appliance(tmp_path, user_db, mock_factory,
-                               config=site_config(zones=["main", "sales"]))
+    appliance = make_appliance(
+        tmp_path, user_db, mock_factory, config=site_config(zones=["main", "sales"])
+    )
     try:
         client = logged_in(appliance, "operator")
         appliance.controller.set_override("sales", "night", None, by="anna")
@@ -181,10 +192,11 @@ def test_multi_zone_switcher_and_overview(tmp_path, user_db, mock_factory):
         text = _text(page)
         assert "Sales" in text and "The phones are in NIGHT" in text
         assert 'name="zone"' in page.get_data(as_text=True)
-        assert "Main day" in text and "Sales night" in text     # every zone at a glance
+        assert "Main day" in text and "Sales night" in text  # every zone at a glance
         assert 'aria-label="All zones"' in page.get_data(as_text=True)
-        r = client.post("/override", data={"csrf_token": "t", "zone": "main", "mode": "night",
-                                           "until": "1h"})
+        r = client.post(
+            "/override", data={"csrf_token": "t", "zone": "main", "mode": "night", "until": "1h"}
+        )
         assert r.status_code == 302 and "zone=main" in r.headers["Location"]
         assert appliance.store.get_override("main")["mode"] == "night"
         assert client.get("/?zone=nowhere").status_code == 404
@@ -195,9 +207,15 @@ def test_multi_zone_switcher_and_overview(tmp_path, user_db, mock_factory):
 
 def test_log_page_filters_and_pages(as_user, appliance):
     for i in range(60):
-        appliance.store.add_audit("main", at=appliance.clock.now() + timedelta(seconds=i),
-                                  who="anna" if i % 2 else "ben", source="web",
-                                  old_mode="day", new_mode="night", reason=f"entry {i}")
+        appliance.store.add_audit(
+            "main",
+            at=appliance.clock.now() + timedelta(seconds=i),
+            who="anna" if i % 2 else "ben",
+            source="web",
+            old_mode="day",
+            new_mode="night",
+            reason=f"entry {i}",
+        )
     browser = as_user("viewer")
     page = browser.get("/log")
     text = _text(page)
@@ -218,9 +236,21 @@ def test_calls_page_with_charts_and_csv(as_user, appliance):
     base = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
     appliance.store.set_applied("main", "night", at=base)
     for hour in (19, 20, 21):
-        appliance.store.add_call("main", CallRecord(
-            started_at=base + timedelta(hours=hour), duration_s=20, extension="10", trunk="1",
-            direction="in", answered=hour != 20, ring_s=3, number="0301", fmt="t", raw="r"))
+        appliance.store.add_call(
+            "main",
+            CallRecord(
+                started_at=base + timedelta(hours=hour),
+                duration_s=20,
+                extension="10",
+                trunk="1",
+                direction="in",
+                answered=hour != 20,
+                ring_s=3,
+                number="0301",
+                fmt="t",
+                raw="r",
+            ),
+        )
     browser = as_user("viewer")
     page = browser.get("/calls?from=2026-02-28&to=2026-03-02")
     assert page.status_code == 200
@@ -235,16 +265,24 @@ def test_calls_page_with_charts_and_csv(as_user, appliance):
 
 
 def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
-    config = site_config(extra={"smdr": {"port": "socket://192.0.2.10:2300",
-                                         "format": "panasonic-kx-td"}})
+    config = site_config(
+        extra={"smdr": {"port": "socket://192.0.2.10:2300", "format": "panasonic-kx-td"}}
+    )
     raw = dict(config.raw)
     # A fallback serial link is only used when the relay fails, so this test never dials it.
-    raw["actuators"] = raw["actuators"] + [{"name": "maintenance-port", "type": "serial",
-                                            "role": "fallback", "profile": "mitel-3300",
-                                            "port": "socket://127.0.0.1:9",
-                                            "password": "pccsmdr"}]
-    appliance = make_appliance(tmp_path, user_db, mock_factory,
-                               config=validate_config(raw, "test config"))
+    raw["actuators"] = raw["actuators"] + [
+        {
+            "name": "maintenance-port",
+            "type": "serial",
+            "role": "fallback",
+            "profile": "mitel-3300",
+            "port": "socket://127.0.0.1:9",
+            "password": "pccsmdr",
+        }
+    ]
+    appliance = make_appliance(
+        tmp_path, user_db, mock_factory, config=validate_config(raw, "test config")
+    )
     try:
         client = logged_in(appliance, "admin")
         page = client.get("/installer")
@@ -258,12 +296,14 @@ def test_installer_page_masks_secrets(tmp_path, user_db, mock_factory):
         assert "pseudo-terminal; the config says socket://127.0.0.1:9" in text
         assert "Key switch, live" in text and "AUTO" in text
         assert "socket://192.0.2.10:2300" in text
-        r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",
-                                                 "name": "night-service"})
+        r = client.post(
+            "/installer/test", data={"csrf_token": "t", "kind": "relay", "name": "night-service"}
+        )
         assert r.status_code == 302
         assert "Relay night-service was open: closed for" in _text(client.get("/installer"))
-        r = client.post("/installer/test", data={"csrf_token": "t", "kind": "relay",
-                                                 "name": "ghost"})
+        r = client.post(
+            "/installer/test", data={"csrf_token": "t", "kind": "relay", "name": "ghost"}
+        )
         assert "no relay named" in _text(client.get(r.headers["Location"]))
     finally:
         appliance.stop()
@@ -277,8 +317,9 @@ def test_users_page_creates_a_token_shown_once(as_user, appliance):
     assert appliance.store.check_token(token)["label"] == "wall display"
     page = browser.get("/users").get_data(as_text=True)
     assert token not in page and "wall display" in page
-    r = browser.post("/users/add", {"name": "anna", "role": "operator",
-                                    "password": "secret password"})
+    r = browser.post(
+        "/users/add", {"name": "anna", "role": "operator", "password": "secret password"}
+    )
     assert r.status_code == 302
     assert appliance.store.get_user("anna")["role"] == "operator"
     r = browser.post("/users/add", {"name": "bob", "role": "operator", "password": "x"})
@@ -296,7 +337,7 @@ def test_users_page_creates_a_token_shown_once(as_user, appliance):
 
 def test_virtual_panel_forms_work_without_javascript(as_user, appliance):
     browser = as_user("operator")
-    appliance.clock.advance(2)       # past the start-up lamp test
+    appliance.clock.advance(2)  # past the start-up lamp test
     page = browser.get("/panel")
     assert page.status_code == 200 and "Key switch" in _text(page)
     r = browser.post("/sim/key", {"position": "night", "next": "/panel"})
@@ -338,13 +379,14 @@ def test_installer_shows_the_smdr_intake_counters(tmp_path, user_db, mock_factor
     tty.setraw(slave)
     smdr = {"port": os.ttyname(slave), "format": "samsung-dcs", "zone": "main", "settings": {}}
     appliance = make_appliance(tmp_path, user_db, mock_factory)
-    intake = build_intake(smdr, store=appliance.store, tz=ZoneInfo("Europe/Berlin"),
-                          clock=appliance.clock)
+    intake = build_intake(
+        smdr, store=appliance.store, tz=ZoneInfo("Europe/Berlin"), clock=appliance.clock
+    )
     intake.start()
     try:
         deadline = time.monotonic() + 10
         while not intake.stats()["connected"] and time.monotonic() < deadline:
-            time.sleep(0.02)        # opening the port flushes what came before
+            time.sleep(0.02)  # opening the port flushes what came before
         os.write(master, b"this is not a call record at all\r\n")
         # the count moves before the line is stored; the page reads the store
         while appliance.store.unparsed_count() < 1 and time.monotonic() < deadline:
@@ -354,7 +396,7 @@ def test_installer_shows_the_smdr_intake_counters(tmp_path, user_db, mock_factor
         text = _text(client.get("/installer"))
         # plain words, not Python values (issue 16)
         assert "State port open, reading" in text and "Lines no format could read 1" in text
-        counters = text[text.index("Call records (SMDR)"):text.index("Lines that no format")]
+        counters = text[text.index("Call records (SMDR)") : text.index("Lines that no format")]
         assert "True" not in counters and "None" not in counters, counters
         assert "Lines that no format could read are kept: 1" in text
         assert "this is not a call record at all" in text

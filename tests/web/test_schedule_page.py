@@ -12,9 +12,16 @@ from tests.web.test_pages import _text
 
 def _week_form() -> MultiDict:
     """The default schedule as the editor submits it."""
-    form = MultiDict({"csrf_token": "test-csrf-token", "timezone": "Europe/Berlin",
-                      "default_mode": "night", "holidays.country": "", "holidays.subdivision": "",
-                      "holidays.mode": "night"})
+    form = MultiDict(
+        {
+            "csrf_token": "test-csrf-token",
+            "timezone": "Europe/Berlin",
+            "default_mode": "night",
+            "holidays.country": "",
+            "holidays.subdivision": "",
+            "holidays.mode": "night",
+        }
+    )
     for day in ("mon", "tue", "wed", "thu", "fri"):
         form[f"weekly.{day}[0].start"] = "08:00"
         form[f"weekly.{day}[0].end"] = "18:00"
@@ -34,11 +41,11 @@ def test_editor_shows_the_saved_schedule_and_preview(as_user):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'name="weekly.mon[0].start" value="08:00"' in html
-    assert html.count("<rect") > 14          # the timeline: 14 days of bars
+    assert html.count("<rect") > 14  # the timeline: 14 days of bars
     text = _text(page)
     assert "The next 14 days" in text
     assert "no holidays and no exceptions in the next 12 months" in text
-    assert "Germany (DE)" in text            # the country picker lists the library's countries
+    assert "Germany (DE)" in text  # the country picker lists the library's countries
 
 
 def test_an_error_is_shown_at_its_field_and_nothing_is_saved(as_user, appliance):
@@ -71,7 +78,8 @@ def test_saving_a_correct_schedule(as_user, appliance):
     r = browser.post("/schedule", form)
     assert r.status_code == 302
     assert appliance.store.get_schedule("main")["weekly"]["fri"] == [
-        {"start": "08:00", "end": "14:00", "mode": "day"}]
+        {"start": "08:00", "end": "14:00", "mode": "day"}
+    ]
     page = browser.get("/schedule")
     assert "Schedule saved (version 2)" in _text(page)
     assert appliance.store.audit("main", source="schedule")[0]["who"] == "admin"
@@ -79,7 +87,7 @@ def test_saving_a_correct_schedule(as_user, appliance):
 
 def test_blank_rows_are_dropped_and_errors_still_land_on_the_right_row(as_user):
     form = _form()
-    form["weekly.mon[1].start"] = ""           # a row added and left blank
+    form["weekly.mon[1].start"] = ""  # a row added and left blank
     form["weekly.mon[1].end"] = ""
     form["weekly.mon[1].mode"] = "day"
     form["weekly.mon[2].start"] = "19:00"
@@ -110,8 +118,12 @@ def test_add_remove_and_copy_rows_without_javascript(as_user, appliance):
     form["weekly.mon[0].end"] = "16:00"
     html = browser.post("/schedule", form).get_data(as_text=True)
     assert 'name="weekly.fri[0].end" value="16:00"' in html
-    for action in ("add:exceptions", "add:seasons", "add:holidays.custom",
-                   "add:seasons[0].weekly.mon"):
+    for action in (
+        "add:exceptions",
+        "add:seasons",
+        "add:holidays.custom",
+        "add:seasons[0].weekly.mon",
+    ):
         form = _form(action=action)
         if action.startswith("add:seasons[0]"):
             form["seasons[0].name"] = "Summer"
@@ -122,7 +134,7 @@ def test_add_remove_and_copy_rows_without_javascript(as_user, appliance):
 
 
 def test_preview_of_the_unsaved_form(as_user, appliance):
-    browser = as_user("viewer")           # anyone may look at a preview
+    browser = as_user("viewer")  # anyone may look at a preview
     form = _form()
     form["weekly.mon[0].end"] = "12:00"
     r = browser.post("/schedule/preview", form)
@@ -165,13 +177,21 @@ def test_holidays_exceptions_and_seasons(as_user, appliance):
     r = browser.post("/schedule", form)
     assert r.status_code == 302, _text(r)[:2000]
     saved = appliance.store.get_schedule("main")
-    assert saved["holidays"] == {"country": "DE", "subdivision": "BY", "mode": "night",
-                                 "ignore": ["Corpus Christi"],
-                                 "custom": [{"date": "2026-06-12", "name": "Company day"},
-                                            {"month": 12, "day": 31, "name": "New Year's Eve"}]}
-    assert saved["exceptions"][0] == {"name": "Christmas Eve", "from": "2026-12-24",
-                                      "ranges": [{"start": "08:00", "end": "12:00",
-                                                  "mode": "day"}]}
+    assert saved["holidays"] == {
+        "country": "DE",
+        "subdivision": "BY",
+        "mode": "night",
+        "ignore": ["Corpus Christi"],
+        "custom": [
+            {"date": "2026-06-12", "name": "Company day"},
+            {"month": 12, "day": 31, "name": "New Year's Eve"},
+        ],
+    }
+    assert saved["exceptions"][0] == {
+        "name": "Christmas Eve",
+        "from": "2026-12-24",
+        "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}],
+    }
     assert saved["exceptions"][1]["ranges"] == []
     assert saved["seasons"][0]["weekly"]["mon"][0]["start"] == "07:00"
     page = browser.get("/schedule")
@@ -208,8 +228,9 @@ def test_subdivisions_for_the_picker(as_user):
     r = as_user("viewer").get("/schedule/subdivisions?country=AT")
     subdivisions = dict(r.get_json()["subdivisions"])
     assert "9" in subdivisions and "Wien" in subdivisions["9"]
-    assert as_user("viewer").get("/schedule/subdivisions?country=ZZ").get_json()[
-        "subdivisions"] == []
+    assert (
+        as_user("viewer").get("/schedule/subdivisions?country=ZZ").get_json()["subdivisions"] == []
+    )
 
 
 def test_viewers_see_but_cannot_save(as_user, appliance):
@@ -234,7 +255,8 @@ def test_history_rollback_and_export(as_user, appliance):
     assert "Version 1 is in force again" in _text(browser.get("/schedule"))
     r = browser.post("/schedule/rollback", {"version": "77"})
     assert "has no schedule version 77; versions 1 to 3 exist" in _text(
-        browser.get(r.headers["Location"]))
+        browser.get(r.headers["Location"])
+    )
     assert "(copy of 1)" in _text(browser.get("/schedule"))
     r = browser.get("/schedule/export")
     assert r.mimetype == "application/json" and "attachment" in r.headers["Content-Disposition"]
@@ -250,7 +272,7 @@ def test_malformed_forms_are_refused_cleanly(as_user, appliance):
         assert r.status_code == 400, key
         assert "not a field of the schedule form" in _text(r)
     form = _form(action="save")
-    form["weekly"] = "oops"            # a value where the form has a table
+    form["weekly"] = "oops"  # a value where the form has a table
     assert browser.post("/schedule", form).status_code == 400
     assert len(appliance.store.schedule_history("main")) == 1
 
@@ -284,12 +306,14 @@ def test_holiday_categories_survive_the_editor(as_user, appliance):
 
 def test_a_schedule_on_another_time_zone_than_the_site_is_pointed_out(as_user, appliance):
     page = _text(as_user("viewer").get("/schedule"))
-    assert "runs on" not in page                             # Europe/Berlin on both sides
+    assert "runs on" not in page  # Europe/Berlin on both sides
     data = dict(appliance.controller.get_schedule("main"), timezone="America/New_York")
     appliance.controller.put_schedule("main", data, by="anna")
     page = _text(as_user("viewer").get("/schedule"))
-    assert ("This schedule runs on America/New_York time, but this site shows and takes "
-            "times in Europe/Berlin.") in page
+    assert (
+        "This schedule runs on America/New_York time, but this site shows and takes "
+        "times in Europe/Berlin."
+    ) in page
 
 
 def test_import_a_schedule_file_from_the_page(as_user, appliance):
@@ -301,17 +325,24 @@ def test_import_a_schedule_file_from_the_page(as_user, appliance):
     good["weekly"] = dict(good["weekly"], mon=[{"start": "07:00", "end": "19:00", "mode": "day"}])
 
     def upload(content: bytes, name: str = "ours.json"):
-        r = browser.post("/schedule/import", {"file": (io.BytesIO(content), name)},
-                         content_type="multipart/form-data")
+        r = browser.post(
+            "/schedule/import",
+            {"file": (io.BytesIO(content), name)},
+            content_type="multipart/form-data",
+        )
         assert r.status_code == 302
         return _text(browser.get(r.headers["Location"]))
 
     before = len(appliance.store.schedule_history("main"))
     bad = dict(good, weekly={"mon": [{"start": "19:00", "end": "07:00", "mode": "day"}]})
-    for content, says in ((b"\xff\xfe not json", "ours.json is not JSON"),
-                          (b"[1, 2]", "it must be one JSON object"),
-                          (json.dumps(bad).encode(), "ours.json was not imported, nothing "
-                                                     "changed: weekly.mon[0].end")):
+    for content, says in (
+        (b"\xff\xfe not json", "ours.json is not JSON"),
+        (b"[1, 2]", "it must be one JSON object"),
+        (
+            json.dumps(bad).encode(),
+            "ours.json was not imported, nothing changed: weekly.mon[0].end",
+        ),
+    ):
         assert says in upload(content), says
     assert "Choose a schedule file" in upload(b"", name="")
     assert len(appliance.store.schedule_history("main")) == before
@@ -320,6 +351,9 @@ def test_import_a_schedule_file_from_the_page(as_user, appliance):
     assert appliance.store.get_schedule("main")["weekly"]["mon"][0]["start"] == "07:00"
     # viewers and operators see no import form and cannot post one
     assert 'name="file"' not in as_user("operator").get("/schedule").get_data(as_text=True)
-    r = as_user("operator").post("/schedule/import", {"file": (io.BytesIO(b"{}"), "x.json")},
-                                 content_type="multipart/form-data")
+    r = as_user("operator").post(
+        "/schedule/import",
+        {"file": (io.BytesIO(b"{}"), "x.json")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 403

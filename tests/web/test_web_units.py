@@ -22,21 +22,41 @@ SPEC_EXAMPLE = {
     "timezone": "Europe/Berlin",
     "default_mode": "night",
     "weekly": {
-        "mon": [{"start": "08:00", "end": "12:00", "mode": "day"},
-                {"start": "12:00", "end": "13:00", "mode": "lunch"},
-                {"start": "13:00", "end": "18:00", "mode": "day"}],
+        "mon": [
+            {"start": "08:00", "end": "12:00", "mode": "day"},
+            {"start": "12:00", "end": "13:00", "mode": "lunch"},
+            {"start": "13:00", "end": "18:00", "mode": "day"},
+        ],
         "tue": [{"start": "08:00", "end": "18:00", "mode": "day"}],
-        "sat": [], "sun": []
+        "sat": [],
+        "sun": [],
     },
-    "holidays": {"country": "DE", "subdivision": "BY", "mode": "night",
-                 "custom": [{"date": "2026-06-12", "name": "Company day"},
-                            {"month": 12, "day": 31, "name": "New Year's Eve"}]},
-    "seasons": [{"name": "Summer hours", "from": "2026-07-01", "to": "2026-08-31",
-                 "weekly": {"mon": [{"start": "07:00", "end": "15:00", "mode": "day"}]}}],
-    "exceptions": [{"name": "Christmas Eve", "from": "2026-12-24", "to": "2026-12-24",
-                    "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}]},
-                   {"name": "Office move", "from": "2027-01-04", "to": "2027-01-08",
-                    "ranges": []}]
+    "holidays": {
+        "country": "DE",
+        "subdivision": "BY",
+        "mode": "night",
+        "custom": [
+            {"date": "2026-06-12", "name": "Company day"},
+            {"month": 12, "day": 31, "name": "New Year's Eve"},
+        ],
+    },
+    "seasons": [
+        {
+            "name": "Summer hours",
+            "from": "2026-07-01",
+            "to": "2026-08-31",
+            "weekly": {"mon": [{"start": "07:00", "end": "15:00", "mode": "day"}]},
+        }
+    ],
+    "exceptions": [
+        {
+            "name": "Christmas Eve",
+            "from": "2026-12-24",
+            "to": "2026-12-24",
+            "ranges": [{"start": "08:00", "end": "12:00", "mode": "day"}],
+        },
+        {"name": "Office move", "from": "2027-01-04", "to": "2027-01-08", "ranges": []},
+    ],
 }
 
 
@@ -67,10 +87,18 @@ def test_spec_example_round_trips_through_the_form():
 
 
 def test_form_fields_become_the_model():
-    form = MultiDict([("csrf_token", "x"), ("action", "save"), ("timezone", "Europe/Berlin"),
-                      ("weekly.mon[1].start", "13:00"), ("weekly.mon[0].start", "08:00"),
-                      ("holidays.ignore", "Easter Monday"), ("holidays.ignore", "2026-06-04"),
-                      ("seasons[0].weekly.fri[0].mode", "day")])
+    form = MultiDict(
+        [
+            ("csrf_token", "x"),
+            ("action", "save"),
+            ("timezone", "Europe/Berlin"),
+            ("weekly.mon[1].start", "13:00"),
+            ("weekly.mon[0].start", "08:00"),
+            ("holidays.ignore", "Easter Monday"),
+            ("holidays.ignore", "2026-06-04"),
+            ("seasons[0].weekly.fri[0].mode", "day"),
+        ]
+    )
     model = schedule_form.form_to_model(form)
     assert [r["start"] for r in model["weekly"]["mon"]] == ["08:00", "13:00"]
     assert model["holidays"]["ignore"] == ["Easter Monday", "2026-06-04"]
@@ -108,10 +136,19 @@ def test_actions():
     schedule_form.apply_action(model, "copy:weekly.tue")
     assert model["weekly"]["fri"] == model["weekly"]["tue"]
     assert schedule_form.apply_action(model, "add:seasons") == "seasons[1].name"
-    assert schedule_form.apply_action(model, "add:exceptions[1].ranges") == \
-        "exceptions[1].ranges[0].start"
-    for bad in ("add:timezone", "remove:weekly.mon", "remove:seasons[9]", "copy:weekly.sat",
-                "drop:weekly.mon", "add:", "nothing"):
+    assert (
+        schedule_form.apply_action(model, "add:exceptions[1].ranges")
+        == "exceptions[1].ranges[0].start"
+    )
+    for bad in (
+        "add:timezone",
+        "remove:weekly.mon",
+        "remove:seasons[9]",
+        "copy:weekly.sat",
+        "drop:weekly.mon",
+        "add:",
+        "nothing",
+    ):
         with pytest.raises(schedule_form.FormError):
             schedule_form.apply_action(model, bad)
 
@@ -120,13 +157,20 @@ times = st.integers(0, 95).map(lambda q: f"{q * 15 // 60:02d}:{q * 15 % 60:02d}"
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
-                       st.lists(st.tuples(times, times, st.sampled_from(["day", "night", "lunch"])),
-                                max_size=3)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+        st.lists(st.tuples(times, times, st.sampled_from(["day", "night", "lunch"])), max_size=3),
+    )
+)
 def test_any_weekly_plan_survives_the_form(weekly):
-    doc = {"timezone": "Europe/Berlin", "default_mode": "night",
-           "weekly": {d: [{"start": a, "end": b, "mode": m} for a, b, m in rows]
-                      for d, rows in weekly.items()}}
+    doc = {
+        "timezone": "Europe/Berlin",
+        "default_mode": "night",
+        "weekly": {
+            d: [{"start": a, "end": b, "mode": m} for a, b, m in rows] for d, rows in weekly.items()
+        },
+    }
     model = schedule_form.model_from_json(doc)
     form = MultiDict()
     for day, rows in model["weekly"].items():
@@ -135,7 +179,9 @@ def test_any_weekly_plan_survives_the_form(weekly):
                 form[f"weekly.{day}[{i}].{key}"] = value
     form["timezone"] = "Europe/Berlin"
     back, _ = schedule_form.model_to_json(schedule_form.form_to_model(form))
-    assert {d: r for d, r in back["weekly"].items() if r} == {d: r for d, r in doc["weekly"].items() if r}
+    assert {d: r for d, r in back["weekly"].items() if r} == {
+        d: r for d, r in doc["weekly"].items() if r
+    }
 
 
 def test_coming_year_warning():
@@ -144,14 +190,23 @@ def test_coming_year_warning():
     from appliance.decision.dayplan import holiday_reason
 
     assert "no holidays and no exceptions" in schedule_form.coming_year_warning(
-        bare, today, holiday_reason=holiday_reason)
-    old = parse_schedule({"timezone": "Europe/Berlin", "exceptions": [
-        {"name": "Christmas Eve", "from": "2025-12-24", "ranges": []}]})
-    assert "The last exception was Christmas Eve on 2025-12-24" in \
-        schedule_form.coming_year_warning(old, today, holiday_reason=holiday_reason)
+        bare, today, holiday_reason=holiday_reason
+    )
+    old = parse_schedule(
+        {
+            "timezone": "Europe/Berlin",
+            "exceptions": [{"name": "Christmas Eve", "from": "2025-12-24", "ranges": []}],
+        }
+    )
+    assert (
+        "The last exception was Christmas Eve on 2025-12-24"
+        in schedule_form.coming_year_warning(old, today, holiday_reason=holiday_reason)
+    )
     with_country = parse_schedule({"timezone": "Europe/Berlin", "holidays": {"country": "DE"}})
-    assert schedule_form.coming_year_warning(with_country, today,
-                                             holiday_reason=holiday_reason) is None
+    assert (
+        schedule_form.coming_year_warning(with_country, today, holiday_reason=holiday_reason)
+        is None
+    )
 
 
 def test_timeline_svg():
@@ -161,14 +216,15 @@ def test_timeline_svg():
     assert rows[3].special == "exception" and rows[4].special == "holiday"
     svg = str(charts.timeline_svg(rows, now_day=date(2026, 12, 21), now_minute=600))
     assert svg.count('<svg class="tl-bar"') == 7 and svg.count('<rect class="m-night"') >= 7
-    assert 'x="33.333%"' in svg            # 08:00
+    assert 'x="33.333%"' in svg  # 08:00
     assert 'class="now"' in svg
     assert "Christmas Eve" in svg
 
 
 def test_charts_escape_text():
-    svg = str(charts.bar_chart_svg(["<b>"], [charts.Series("x&y", "c-answered", (3,))],
-                                   title='"quoted"'))
+    svg = str(
+        charts.bar_chart_svg(["<b>"], [charts.Series("x&y", "c-answered", (3,))], title='"quoted"')
+    )
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "x&amp;y" in svg
     empty = str(charts.bar_chart_svg([], [charts.Series("calls", "c-answered", ())], title="t"))
     assert empty.startswith("<svg")
@@ -177,7 +233,7 @@ def test_charts_escape_text():
 
 
 def test_time_wording():
-    now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)      # Monday 10:00 Berlin
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # Monday 10:00 Berlin
     # one way everywhere (issue 16): never "today"/"tomorrow", the year when it differs
     assert timefmt.when("2026-03-02T18:00:00+01:00", now, BERLIN) == "Mon 2 Mar 18:00"
     assert timefmt.when(now + timedelta(hours=22), now, BERLIN) == "Tue 3 Mar 08:00"
@@ -190,9 +246,18 @@ def test_time_wording():
 
 
 def test_secrets_are_masked_but_pins_are_not():
-    config = {"actuators": [{"name": "pbx", "password": "hunter2", "pin": 17,
-                             "settings": {"snmp_community": "public"}}],
-              "smdr": {"password": ""}, "front_panel": {"pins": {"key_day": 5}}}
+    config = {
+        "actuators": [
+            {
+                "name": "pbx",
+                "password": "hunter2",
+                "pin": 17,
+                "settings": {"snmp_community": "public"},
+            }
+        ],
+        "smdr": {"password": ""},
+        "front_panel": {"pins": {"key_day": 5}},
+    }
     masked = mask_secrets(config)
     assert masked["actuators"][0]["password"] == "********"
     assert masked["actuators"][0]["pin"] == 17

@@ -15,8 +15,11 @@ from web import create_app
 
 #: Monday 2 March 2026, 10:00 in Berlin: office hours by the default schedule.
 MONDAY_10 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-PASSWORDS = {"admin": "admin-password", "operator": "operator-password",
-             "viewer": "viewer-password"}
+PASSWORDS = {
+    "admin": "admin-password",
+    "operator": "operator-password",
+    "viewer": "viewer-password",
+}
 
 
 def site_config(*, zones=None, public_status=False, sense=False, extra=None):
@@ -55,8 +58,13 @@ def make_appliance(tmp_path, user_db, pin_factory, *, config=None, clock=None, s
         for item in user_db.iterdir():
             if item.name.startswith("nightswitch.db"):
                 shutil.copy(item, data / item.name)
-    appliance = Appliance(config or site_config(), data, pin_factory=pin_factory,
-                          clock=clock or SimClock(MONDAY_10), simulate=simulate)
+    appliance = Appliance(
+        config or site_config(),
+        data,
+        pin_factory=pin_factory,
+        clock=clock or SimClock(MONDAY_10),
+        simulate=simulate,
+    )
     appliance.controller.start()
     settle(appliance)
     return appliance
@@ -70,12 +78,19 @@ def settle(appliance, steps: int = 2) -> None:
 
 
 def make_app(appliance, **config):
-    settings = {"TESTING": True, "NIGHTSWITCH_TEST_SECONDS": 0.05, "NIGHTSWITCH_STREAM_SECONDS": 2.0,
-                "NIGHTSWITCH_HEARTBEAT_SECONDS": 0.2}
+    settings = {
+        "TESTING": True,
+        "NIGHTSWITCH_TEST_SECONDS": 0.05,
+        "NIGHTSWITCH_STREAM_SECONDS": 2.0,
+        "NIGHTSWITCH_HEARTBEAT_SECONDS": 0.2,
+    }
     settings.update(config)
-    return create_app(ApplianceFacade(appliance.controller, appliance.config),
-                      store=appliance.store, virtual_panel=appliance.virtual_panel,
-                      test_config=settings)
+    return create_app(
+        ApplianceFacade(appliance.controller, appliance.config),
+        store=appliance.store,
+        virtual_panel=appliance.virtual_panel,
+        test_config=settings,
+    )
 
 
 def bearer(token: str) -> dict:

@@ -31,7 +31,28 @@ from web.api.schedule import rollback
 from web.api.simulator import move_clock, sim, sim_pbx, work_pbx
 
 #: What the pages use of the API's helpers.
-__all__ = ["audit_query", "bp", "calls_data", "create_token", "csv_response",
-           "date_span", "health_report", "json_body", "local_iso", "local_midnight",
-           "move_clock", "now", "only_keys", "query_date", "query_int", "resolve_zone",
-           "rollback", "sim", "sim_pbx", "site_tz", "who", "work_pbx", "zone_route"]
+__all__ = [
+    "audit_query",
+    "bp",
+    "calls_data",
+    "create_token",
+    "csv_response",
+    "date_span",
+    "health_report",
+    "json_body",
+    "local_iso",
+    "local_midnight",
+    "move_clock",
+    "now",
+    "only_keys",
+    "query_date",
+    "query_int",
+    "resolve_zone",
+    "rollback",
+    "sim",
+    "sim_pbx",
+    "site_tz",
+    "who",
+    "work_pbx",
+    "zone_route",
+]

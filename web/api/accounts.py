@@ -32,8 +32,14 @@ def users_add():
     data = json_body()
     only_keys(data, ("name", "role", "password"))
     # The admin chose the password: its owner replaces it at the first login.
-    accounts().add_user(data.get("name"), data.get("role"), data.get("password"), by=who(),
-                        address=client_address(), must_change=True)
+    accounts().add_user(
+        data.get("name"),
+        data.get("role"),
+        data.get("password"),
+        by=who(),
+        address=client_address(),
+        must_change=True,
+    )
     return jsonify(store().get_user(data["name"])), 201
 
 
@@ -54,7 +60,7 @@ def users_change(name):
     if "password" in data:
         check.password("password", data["password"], name)
     check.done()
-    if "role" in data:          # may refuse demoting the only admin
+    if "role" in data:  # may refuse demoting the only admin
         accounts().set_role(name, data["role"], by=who(), address=client_address())
     if "password" in data:
         accounts().reset_password(name, data["password"], by=who(), address=client_address())
@@ -68,22 +74,36 @@ def users_delete(name):
     if db.get_user(name) is None:
         raise ApiError(404, f"there is no user named {name!r}")
     ended = accounts().delete_user(name, by=who(), address=client_address())
-    return jsonify({"deleted": name, "sessions_ended": ended["sessions"],
-                    "tokens_revoked": ended["tokens"]})
+    return jsonify(
+        {"deleted": name, "sessions_ended": ended["sessions"], "tokens_revoked": ended["tokens"]}
+    )
 
 
 @bp.route("/tokens", methods=["GET"])
 @require("admin")
 def tokens_list():
-    return jsonify([dict(t, created_at=local_iso(t.get("created_at")),
-                         expires_at=local_iso(t.get("expires_at")),
-                         last_used_at=local_iso(t.get("last_used_at")))
-                    for t in accounts().tokens()])
+    return jsonify(
+        [
+            dict(
+                t,
+                created_at=local_iso(t.get("created_at")),
+                expires_at=local_iso(t.get("expires_at")),
+                last_used_at=local_iso(t.get("last_used_at")),
+            )
+            for t in accounts().tokens()
+        ]
+    )
 
 
 def create_token(role, label, expires_days=None) -> dict:
-    created = accounts().create_token(role, label=label, by=who(), owner=token_owner(),
-                                      expires_days=expires_days, address=client_address())
+    created = accounts().create_token(
+        role,
+        label=label,
+        by=who(),
+        owner=token_owner(),
+        expires_days=expires_days,
+        address=client_address(),
+    )
     return dict(created, expires_at=local_iso(created["expires_at"]))
 
 
@@ -92,8 +112,9 @@ def create_token(role, label, expires_days=None) -> dict:
 def tokens_create():
     data = json_body()
     only_keys(data, ("role", "label", "expires_days"))
-    return jsonify(create_token(data.get("role"), data.get("label", ""),
-                                data.get("expires_days"))), 201
+    return jsonify(
+        create_token(data.get("role"), data.get("label", ""), data.get("expires_days"))
+    ), 201
 
 
 @bp.route("/tokens/<token_id>", methods=["DELETE"])
@@ -112,5 +133,10 @@ def security_log():
     limit = query_int("limit", 50, 1, 500)
     offset = query_int("offset", 0, 0, 10**9)
     rows = store().security_log(limit=limit, offset=offset)
-    return jsonify({"limit": limit, "offset": offset,
-                    "entries": [dict(r, at=local_iso(r["at"])) for r in rows]})
+    return jsonify(
+        {
+            "limit": limit,
+            "offset": offset,
+            "entries": [dict(r, at=local_iso(r["at"])) for r in rows],
+        }
+    )

@@ -19,7 +19,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_CALL_DAYS = 400
 
 
-
 def site_tz() -> ZoneInfo:
     return appliance().site.tz
 
@@ -58,18 +57,21 @@ def json_body(*, required: bool = True) -> dict:
     except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise ApiError(400, "the body is nested too deeply to be a nightswitch document") \
-            from None
+        raise ApiError(400, "the body is nested too deeply to be a nightswitch document") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object, such as {\"mode\": \"day\"}")
+        raise ApiError(400, 'the body must be a JSON object, such as {"mode": "day"}')
     return data
 
 
 def only_keys(data: dict, allowed: tuple[str, ...]) -> None:
     unknown = [k for k in data if k not in allowed]
     if unknown:
-        raise ValidationError([FieldError(str(k), "unknown key; allowed keys are "
-                                                  + ", ".join(allowed)) for k in unknown])
+        raise ValidationError(
+            [
+                FieldError(str(k), "unknown key; allowed keys are " + ", ".join(allowed))
+                for k in unknown
+            ]
+        )
 
 
 def query_date(name: str, default: date | None) -> date | None:
@@ -79,12 +81,14 @@ def query_date(name: str, default: date | None) -> date | None:
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise ValidationError([FieldError(name, f"{value[:40]!r} is not a date; use "
-                                                "YYYY-MM-DD")]) from None
+        raise ValidationError(
+            [FieldError(name, f"{value[:40]!r} is not a date; use YYYY-MM-DD")]
+        ) from None
     if not 1970 <= day.year <= 2199:
         # Far dates overflow when they become instants; nothing is stored out there.
-        raise ValidationError([FieldError(name, f"{day} is out of range; use a date in the "
-                                                "years 1970 to 2199")])
+        raise ValidationError(
+            [FieldError(name, f"{day} is out of range; use a date in the years 1970 to 2199")]
+        )
     return day
 
 
@@ -97,8 +101,13 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        raise ValidationError([FieldError(name, f"{value[:40]!r} is not allowed; use a whole "
-                                                f"number from {low} to {high}")])
+        raise ValidationError(
+            [
+                FieldError(
+                    name, f"{value[:40]!r} is not allowed; use a whole number from {low} to {high}"
+                )
+            ]
+        )
     return number
 
 
@@ -110,8 +119,9 @@ def check_order(first: date | None, last: date | None) -> None:
     """Refuse a ``to`` before ``from`` (an empty answer would look like "nothing
     happened")."""
     if first is not None and last is not None and last < first:
-        raise ValidationError([FieldError("to", f"{last} is before from {first}; to must be "
-                                                "on or after from")])
+        raise ValidationError(
+            [FieldError("to", f"{last} is before from {first}; to must be on or after from")]
+        )
 
 
 def date_span(default_days: int) -> tuple[date, date]:
@@ -122,8 +132,12 @@ def date_span(default_days: int) -> tuple[date, date]:
     check_order(first, last)
     errors = []
     if (last - first).days >= MAX_CALL_DAYS:
-        errors.append(FieldError("from", f"the span is {(last - first).days + 1} days; at most "
-                                         f"{MAX_CALL_DAYS} are allowed"))
+        errors.append(
+            FieldError(
+                "from",
+                f"the span is {(last - first).days + 1} days; at most {MAX_CALL_DAYS} are allowed",
+            )
+        )
     if errors:
         raise ValidationError(errors)
     return first, last

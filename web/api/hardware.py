@@ -17,10 +17,14 @@ from web.auth import appliance, require
 def test_seconds(data: dict) -> float:
     """How long each LED or relay is held in a test: 0.05 to 10 s, 1 s by default."""
     seconds = data.get("seconds", 1.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not 0.05 <= seconds <= 10:
-        raise ValidationError([FieldError("seconds", "must be a number of seconds from 0.05 "
-                                                     "to 10")])
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0.05 <= seconds <= 10
+    ):
+        raise ValidationError(
+            [FieldError("seconds", "must be a number of seconds from 0.05 to 10")]
+        )
     return float(seconds)
 
 
@@ -39,8 +43,15 @@ def test_relay():
     only_keys(data, ("name", "seconds"))
     name = data.get("name")
     if not isinstance(name, str):
-        raise ValidationError([FieldError("name", "is required: the relay's name; relays are "
-                                                  + ", ".join(appliance().relay_names()))])
+        raise ValidationError(
+            [
+                FieldError(
+                    "name",
+                    "is required: the relay's name; relays are "
+                    + ", ".join(appliance().relay_names()),
+                )
+            ]
+        )
     return jsonify(appliance().test_relay(name, test_seconds(data), by=who()))
 
 

@@ -29,12 +29,16 @@ def health_report() -> tuple[dict, int]:
     zones_out, faults = {}, []
     for name in facade.zone_names():
         st = facade.status(name)
-        zones_out[name] = {"mode": st["mode"], "verified": st["verified"],
-                           "faults": st["faults"]}
+        zones_out[name] = {"mode": st["mode"], "verified": st["verified"], "faults": st["faults"]}
         faults += [dict(f, zone=name) for f in st["faults"]]
         if not st["verified"] and not st["faults"]:
-            faults.append({"zone": name, "kind": "unverified",
-                           "message": "the mode is being switched and not yet verified"})
+            faults.append(
+                {
+                    "zone": name,
+                    "kind": "unverified",
+                    "message": "the mode is being switched and not yet verified",
+                }
+            )
     ok = not faults
     return {"ok": ok, "zones": zones_out, "faults": faults}, 200 if ok else 503
 

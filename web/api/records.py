@@ -23,15 +23,22 @@ from web.api.common import (
 from web.auth import require, store
 
 
-def audit_query(zone_name: str | None, *, limit: int, offset: int, who_filter, source_filter,
-                first: date | None, last: date | None) -> tuple[list[dict], int]:
+def audit_query(
+    zone_name: str | None,
+    *,
+    limit: int,
+    offset: int,
+    who_filter,
+    source_filter,
+    first: date | None,
+    last: date | None,
+) -> tuple[list[dict], int]:
     check_order(first, last)
     tz = site_tz()
     since = local_midnight(first, tz) if first else None
     until = local_midnight(last + timedelta(days=1), tz) if last else None
     db = store()
-    filters = dict(who=who_filter or None, source=source_filter or None, since=since,
-                   until=until)
+    filters = dict(who=who_filter or None, source=source_filter or None, since=since, until=until)
     rows = db.audit(zone_name, limit=limit, offset=offset, **filters)
     total = db.audit_count(zone_name, **filters)
     return [dict(row, at=local_iso(row["at"])) for row in rows], total
@@ -44,14 +51,21 @@ def audit(zone):
     limit = query_int("limit", 50, 1, 1000)
     offset = query_int("offset", 0, 0, 10**9)
     first, last = query_date("from", None), query_date("to", None)
-    rows, total = audit_query(name, limit=limit, offset=offset,
-                              who_filter=request.args.get("who"),
-                              source_filter=request.args.get("source"), first=first, last=last)
+    rows, total = audit_query(
+        name,
+        limit=limit,
+        offset=offset,
+        who_filter=request.args.get("who"),
+        source_filter=request.args.get("source"),
+        first=first,
+        last=last,
+    )
     return jsonify({"total": total, "limit": limit, "offset": offset, "entries": rows})
 
 
-def calls_data(zone_name: str, first: date, last: date) -> tuple[list[dict], list[dict],
-                                                                 datetime, datetime]:
+def calls_data(
+    zone_name: str, first: date, last: date
+) -> tuple[list[dict], list[dict], datetime, datetime]:
     """The calls of ``[first, last]`` (local dates) and the mode history around them: from
     a while before (a night that began earlier gets its true label) up to now (a night
     that ended after ``last`` says when it did, rather than seeming to run on)."""
@@ -86,8 +100,12 @@ def calls_summary(zone):
     first, last = date_span(7)
     rows, history, start, end = calls_data(name, first, last)
     # The local dates asked for, as GET /calls answers them.
-    return jsonify(dict(report.summary(rows, history, site_tz(), start, end),
-                        **{"from": first.isoformat(), "to": last.isoformat()}))
+    return jsonify(
+        dict(
+            report.summary(rows, history, site_tz(), start, end),
+            **{"from": first.isoformat(), "to": last.isoformat()},
+        )
+    )
 
 
 @zone_route("/calls.csv", methods=["GET"])
@@ -101,5 +119,8 @@ def calls_csv(zone):
 
 def csv_response(text: str, zone_name: str, first: date, last: date) -> Response:
     filename = f"after-hours-{zone_name}-{first}-{last}.csv"
-    return Response(text, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -48,8 +48,13 @@ def rollback(zone_name: str, version, by: str) -> dict:
     the decision and the audit follow at once. The history keeps every version."""
     # SQLite integers are 64-bit: a larger number is no version (and must not overflow).
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**63:
-        raise ValidationError([FieldError("version", f"{version!r} is not a version number; "
-                                                     "see the schedule's history")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "version", f"{version!r} is not a version number; see the schedule's history"
+                )
+            ]
+        )
     return appliance().rollback_schedule(zone_name, version, by=by)
 
 

@@ -46,13 +46,25 @@ def sim_key():
 
 def parse_instant(value, field: str) -> datetime:
     if not isinstance(value, str):
-        raise ValidationError([FieldError(field, "must be an ISO-8601 time with its offset, "
-                                                 "such as 2026-12-24T17:00:00+01:00")])
+        raise ValidationError(
+            [
+                FieldError(
+                    field,
+                    "must be an ISO-8601 time with its offset, such as 2026-12-24T17:00:00+01:00",
+                )
+            ]
+        )
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationError([FieldError(field, f"{value[:40]!r} is not an ISO-8601 time, "
-                                                 "such as 2026-12-24T17:00:00+01:00")]) from None
+        raise ValidationError(
+            [
+                FieldError(
+                    field,
+                    f"{value[:40]!r} is not an ISO-8601 time, such as 2026-12-24T17:00:00+01:00",
+                )
+            ]
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=site_tz())
     if not 1970 <= when.year <= 2199:
@@ -63,8 +75,15 @@ def parse_instant(value, field: str) -> datetime:
 def move_clock(panel, data: dict) -> None:
     only_keys(data, ("advance_s", "now"))
     if ("advance_s" in data) == ("now" in data):
-        raise ValidationError([FieldError("", "send either advance_s (seconds) or now "
-                                              "(an ISO-8601 time), not both or neither")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "",
+                    "send either advance_s (seconds) or now "
+                    "(an ISO-8601 time), not both or neither",
+                )
+            ]
+        )
     if "advance_s" in data:
         panel.advance(data["advance_s"])
     else:
@@ -92,9 +111,16 @@ def work_pbx(pbx, data: dict) -> dict:
     faults (``fault``, on ``actuator``); the page's form and the API share this."""
     only_keys(data, ("mode", "fault", "actuator"))
     if ("mode" in data) == ("fault" in data):
-        raise ValidationError([FieldError("", "send either mode (switch the PBX at its own "
-                                              "console) or fault (with actuator), not both "
-                                              "or neither")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "",
+                    "send either mode (switch the PBX at its own "
+                    "console) or fault (with actuator), not both "
+                    "or neither",
+                )
+            ]
+        )
     if "mode" in data:
         return pbx.set_mode(data["mode"])
     return pbx.inject(data["fault"], data.get("actuator"))
@@ -110,5 +136,3 @@ def sim_pbx_get():
 @require("admin")
 def sim_pbx_post():
     return jsonify(work_pbx(sim_pbx(), json_body()))
-
-

@@ -41,11 +41,11 @@ def override_set(zone):
     data = json_body()
     only_keys(data, ("mode", "until"))
     if "mode" not in data:
-        raise ValidationError([FieldError("mode", "is required: the mode to force, such as "
-                                                  "\"day\" or \"night\"")])
+        raise ValidationError(
+            [FieldError("mode", 'is required: the mode to force, such as "day" or "night"')]
+        )
     until = checked_until(data.get("until", "next"))
-    return jsonify(appliance().set_override(name, data["mode"], until, by=who(),
-                                             source=source()))
+    return jsonify(appliance().set_override(name, data["mode"], until, by=who(), source=source()))
 
 
 @zone_route("/override", methods=["DELETE"])

@@ -33,28 +33,47 @@ def calls():
     nights = summary["per_night"]
     night_days = [datetime.fromisoformat(n["night"]) for n in nights]
     night_labels = [str(d.day) for d in night_days]
-    series_for = (("answered", "c-answered"), ("unanswered", "c-unanswered"),
-                  ("unknown", "c-unknown"))
+    series_for = (
+        ("answered", "c-answered"),
+        ("unanswered", "c-unanswered"),
+        ("unknown", "c-unknown"),
+    )
     night_chart = charts.bar_chart_svg(
-        night_labels, [charts.Series(name, css, tuple(n[name] for n in nights))
-                       for name, css in series_for],
-        title="After-hours calls per night", label_every=max(1, len(nights) // 31),
-        titles=[f"night of {d:%a} {d.day} {d:%b}" for d in night_days])
+        night_labels,
+        [charts.Series(name, css, tuple(n[name] for n in nights)) for name, css in series_for],
+        title="After-hours calls per night",
+        label_every=max(1, len(nights) // 31),
+        titles=[f"night of {d:%a} {d.day} {d:%b}" for d in night_days],
+    )
     hour_chart = charts.bar_chart_svg(
         [f"{h:02d}" for h in range(24)],
-        [charts.Series(name, css, tuple(h[name] for h in summary["per_hour"]))
-         for name, css in series_for],
-        title="After-hours calls per hour of the day", label_every=3)
+        [
+            charts.Series(name, css, tuple(h[name] for h in summary["per_hour"]))
+            for name, css in series_for
+        ],
+        title="After-hours calls per hour of the day",
+        label_every=3,
+    )
     tz, now = site_tz(), site_now()
     for n in nights:
         began = timefmt.to_local(n["began"], tz)
         n["night_text"] = timefmt.day(began, now, tz)
         n["span_text"] = report.span_text(began, timefmt.to_local(n["ended"], tz))
         n["missed_text"] = missed_text(n)
-    return render("calls.html", zone=zone, first=first, last=last, summary=summary,
-                  nights=nights, night_chart=night_chart, hour_chart=hour_chart, errors=errors,
-                  smdr=appliance().site.smdr, now=now,
-                  span_text=f"{timefmt.day(first, now, tz)} to {timefmt.day(last, now, tz)}")
+    return render(
+        "calls.html",
+        zone=zone,
+        first=first,
+        last=last,
+        summary=summary,
+        nights=nights,
+        night_chart=night_chart,
+        hour_chart=hour_chart,
+        errors=errors,
+        smdr=appliance().site.smdr,
+        now=now,
+        span_text=f"{timefmt.day(first, now, tz)} to {timefmt.day(last, now, tz)}",
+    )
 
 
 def missed_text(night: dict) -> str:
@@ -74,5 +93,3 @@ def calls_csv():
     first, last = api.date_span(14)
     rows, history, _, _ = api.calls_data(zone, first, last)
     return api.csv_response(report.to_csv(rows, history, site_tz()), zone, first, last)
-
-

@@ -27,11 +27,14 @@ from web.auth import appliance
 bp = Blueprint("pages", __name__)
 
 
-
-NAV = (("pages.status", "Status", "viewer"), ("pages.schedule", "Schedule", "viewer"),
-       ("pages.log", "Log", "viewer"), ("pages.calls", "Calls", "viewer"),
-       ("pages.installer", "Installer", "admin"), ("pages.users", "Users", "admin"))
-
+NAV = (
+    ("pages.status", "Status", "viewer"),
+    ("pages.schedule", "Schedule", "viewer"),
+    ("pages.log", "Log", "viewer"),
+    ("pages.calls", "Calls", "viewer"),
+    ("pages.installer", "Installer", "admin"),
+    ("pages.users", "Users", "admin"),
+)
 
 
 def page_zone() -> str:
@@ -56,19 +59,32 @@ def base_context() -> dict:
     """What every page's frame needs: the site, its zones, the navigation."""
     facade = current_app.extensions.get("nightswitch")
     if facade is None:
-        return {"site_name": "Nightswitch", "zones": [], "multi_zone": False, "nav": [],
-                "simulate": False, "zurl": url_for, "mode_class": charts.mode_class,
-                "timefmt": timefmt}
+        return {
+            "site_name": "Nightswitch",
+            "zones": [],
+            "multi_zone": False,
+            "nav": [],
+            "simulate": False,
+            "zurl": url_for,
+            "mode_class": charts.mode_class,
+            "timefmt": timefmt,
+        }
     names = facade.zone_names()
     labels = dict(facade.site.zones)
     zone = g.get("zone") or names[0]
     identity = g.get("identity")
     return dict(
-        site_name=facade.site.name, zones=[(n, labels.get(n, n)) for n in names],
-        multi_zone=len(names) > 1, zone=zone, zone_label=labels.get(zone, zone),
+        site_name=facade.site.name,
+        zones=[(n, labels.get(n, n)) for n in names],
+        multi_zone=len(names) > 1,
+        zone=zone,
+        zone_label=labels.get(zone, zone),
         simulate=current_app.extensions.get("nightswitch.virtual_panel") is not None,
         nav=[item for item in NAV if identity is not None and identity.may(item[2])],
-        zurl=zurl, mode_class=charts.mode_class, dom_id=schedule_form.dom_id, timefmt=timefmt,
+        zurl=zurl,
+        mode_class=charts.mode_class,
+        dom_id=schedule_form.dom_id,
+        timefmt=timefmt,
         field_label=schedule_form.field_label,
     )
 
@@ -83,9 +99,7 @@ def site_now():
     return appliance().now()
 
 
-
 @bp.route("/health", methods=["GET"])
 def health():
     body, code = api.health_report()
     return jsonify(body), code
-

@@ -34,9 +34,17 @@ def installer():
     for spec in info["actuators"]:
         st = statuses.get(spec.get("zone"), {})
         live = next((a for a in st.get("actuators", []) if a["name"] == spec.get("name")), {})
-        actuators.append({"spec": spec, "live": live,
-                          "faults": [f for f in st.get("faults", [])
-                                     if f["kind"] in ("link", "actuator", "fallback", "auth")]})
+        actuators.append(
+            {
+                "spec": spec,
+                "live": live,
+                "faults": [
+                    f
+                    for f in st.get("faults", [])
+                    if f["kind"] in ("link", "actuator", "fallback", "auth")
+                ],
+            }
+        )
     intake = current_app.config.get("NIGHTSWITCH_INTAKE")
     stats = None
     if intake is not None:
@@ -45,18 +53,31 @@ def installer():
         except Exception as exc:  # the page must show, even if the intake misbehaves
             stats = {"error": str(exc)}
     db = store()
-    return render("installer.html", zone=zone, statuses=statuses, actuators=actuators,
-                  events_url=url_for("sse.events"), **key_live_view(zone, statuses),
-                  relays=relay_tests(facade.relay_states()), smdr=facade.site.smdr,
-                  stats=stats, smdr_facts=smdr_facts(stats), pbx_test=pbx_test_view(),
-                  serial_names=[a["spec"]["name"] for a in actuators
-                                if a["spec"].get("type") == "serial"],
-                  unparsed_count=db.unparsed_count(),
-                  unparsed=db.unparsed(limit=10), config_text=info["config_text"],
-                  config_source=info["config_source"], panel=panel_view(),
-                  verify=info["verify"],
-                  quarantined=getattr(db, "quarantined", None), tz=site_tz(), timefmt=timefmt,
-                  now=site_now(), report=facade.last_commissioning_report())
+    return render(
+        "installer.html",
+        zone=zone,
+        statuses=statuses,
+        actuators=actuators,
+        events_url=url_for("sse.events"),
+        **key_live_view(zone, statuses),
+        relays=relay_tests(facade.relay_states()),
+        smdr=facade.site.smdr,
+        stats=stats,
+        smdr_facts=smdr_facts(stats),
+        pbx_test=pbx_test_view(),
+        serial_names=[a["spec"]["name"] for a in actuators if a["spec"].get("type") == "serial"],
+        unparsed_count=db.unparsed_count(),
+        unparsed=db.unparsed(limit=10),
+        config_text=info["config_text"],
+        config_source=info["config_source"],
+        panel=panel_view(),
+        verify=info["verify"],
+        quarantined=getattr(db, "quarantined", None),
+        tz=site_tz(),
+        timefmt=timefmt,
+        now=site_now(),
+        report=facade.last_commissioning_report(),
+    )
 
 
 def key_live_view(zone: str, statuses: dict | None = None) -> dict:
@@ -87,22 +108,31 @@ def relay_tests(states: dict[str, str]) -> list[dict]:
     out = []
     for name, state in states.items():
         other = "open" if state == "closed" else "close"
-        out.append({"name": name, "state": state,
-                    "label": f"{other.capitalize()} relay {name} for 1 s",
-                    "question": f"Relay {name} is {state} now. {other.capitalize()} it for "
-                                "one second, then put the mode in force back? The PBX may "
-                                "switch briefly."})
+        out.append(
+            {
+                "name": name,
+                "state": state,
+                "label": f"{other.capitalize()} relay {name} for 1 s",
+                "question": f"Relay {name} is {state} now. {other.capitalize()} it for "
+                "one second, then put the mode in force back? The PBX may "
+                "switch briefly.",
+            }
+        )
     return out
 
 
 #: The call-record reader's counts, in the order and the words the page shows them.
-SMDR_COUNTS = (("lines", "Lines read"), ("calls", "Calls recorded"),
-               ("unparsed", "Lines no format could read"),
-               ("headers", "Page headers skipped"), ("overlong", "Lines too long, cut"),
-               ("opens", "Times the port was opened"),
-               ("store_errors", "Calls that could not be saved"),
-               ("pending_store", "Calls waiting to be saved"),
-               ("lost", "Calls lost (the queue was full)"))
+SMDR_COUNTS = (
+    ("lines", "Lines read"),
+    ("calls", "Calls recorded"),
+    ("unparsed", "Lines no format could read"),
+    ("headers", "Page headers skipped"),
+    ("overlong", "Lines too long, cut"),
+    ("opens", "Times the port was opened"),
+    ("store_errors", "Calls that could not be saved"),
+    ("pending_store", "Calls waiting to be saved"),
+    ("lost", "Calls lost (the queue was full)"),
+)
 
 
 def smdr_facts(stats: dict | None) -> list[tuple[str, str]]:
@@ -111,8 +141,14 @@ def smdr_facts(stats: dict | None) -> list[tuple[str, str]]:
     if not stats or "error" in stats and len(stats) == 1:
         return []
     tz = site_tz()
-    facts = [("State", "port open, reading" if stats.get("connected") else
-              "port not open: waiting for it (tried again by itself)")]
+    facts = [
+        (
+            "State",
+            "port open, reading"
+            if stats.get("connected")
+            else "port not open: waiting for it (tried again by itself)",
+        )
+    ]
     for key, label in SMDR_COUNTS:
         if stats.get(key) is not None:
             facts.append((label, f"{stats[key]:,}".replace(",", " ")))
@@ -138,13 +174,16 @@ def pbx_test_view() -> dict | None:
     steps: list[str] = []
     for line in result["steps"]:
         (steps if steps or re.match(r"\d+\. ", line) else about).append(line)
-    return dict(result, at_text=timefmt.stamp(result.get("at"), site_tz()), about=about,
-                steps=steps)
+    return dict(
+        result, at_text=timefmt.stamp(result.get("at"), site_tz()), about=about, steps=steps
+    )
 
 
 #: The commissioning report is self-contained (its styles inline) and has no script.
-REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 @bp.route("/installer/report/<name>", methods=["GET"])
@@ -155,7 +194,7 @@ def installer_report(name):
     if path is None:
         abort(404)
     try:
-        body = path.read_bytes()        # a few dozen kB, written once
+        body = path.read_bytes()  # a few dozen kB, written once
     except OSError:
         abort(404)
     response = current_app.response_class(body, mimetype="text/html")
@@ -186,30 +225,41 @@ def installer_test():
                 raise ValidationError([FieldError("name", "choose a PBX actuator")])
             result = facade.test_pbx(name, by=g.identity.name)
         else:
-            raise ValidationError([FieldError("kind", f"{kind[:20]!r} is not a test; use "
-                                                      "leds, relay, key or pbx")])
+            raise ValidationError(
+                [FieldError("kind", f"{kind[:20]!r} is not a test; use leds, relay, key or pbx")]
+            )
     except (ValidationError, Refused) as exc:
         errors = exc.errors if isinstance(exc, ValidationError) else [FieldError("kind", str(exc))]
         flash("; ".join(e.message for e in errors), "error")
         return redirect(zurl("pages.installer", zone))
     except TimeoutError:
-        flash("The test did not end within its time; the appliance goes on switching. See "
-              "the log for what happened.", "error")
+        flash(
+            "The test did not end within its time; the appliance goes on switching. See "
+            "the log for what happened.",
+            "error",
+        )
         return redirect(zurl("pages.installer", zone))
     if kind == "leds":
-        flash("LED test done: " + (", ".join(result.get("tested", [])) or "no LEDs are wired")
-              + (" (ended early: the key was turned)." if result.get("interrupted") else "."))
+        flash(
+            "LED test done: "
+            + (", ".join(result.get("tested", [])) or "no LEDs are wired")
+            + (" (ended early: the key was turned)." if result.get("interrupted") else ".")
+        )
     elif kind == "relay":
-        flash(commissioning.describe_relay_test(result).capitalize()
-              + f"; then the mode in force ({result.get('reasserted')}) was applied again.")
+        flash(
+            commissioning.describe_relay_test(result).capitalize()
+            + f"; then the mode in force ({result.get('reasserted')}) was applied again."
+        )
     elif kind == "pbx":
-        flash(f"PBX dialogue test of {name}: "
-              + ("every step worked." if result["ok"] else "it FAILED; see the steps below."),
-              "message" if result["ok"] else "error")
+        flash(
+            f"PBX dialogue test of {name}: "
+            + ("every step worked." if result["ok"] else "it FAILED; see the steps below."),
+            "message" if result["ok"] else "error",
+        )
         return redirect(zurl("pages.installer", zone) + "#pbx-test")
     else:
-        flash("Key switch read: " + ", ".join(f"{z}: {v['position'].upper()}"
-                                              for z, v in result.get("zones", {}).items()))
+        flash(
+            "Key switch read: "
+            + ", ".join(f"{z}: {v['position'].upper()}" for z, v in result.get("zones", {}).items())
+        )
     return redirect(zurl("pages.installer", zone))
-
-

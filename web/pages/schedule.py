@@ -51,8 +51,9 @@ def _mode_options(zone: str, model: dict) -> list[str]:
         used |= {r["mode"] for rows in season["weekly"].values() for r in rows if r["mode"]}
     for exc in model["exceptions"]:
         used |= {r["mode"] for r in exc["ranges"] if r["mode"]}
-    modes = (allowed or {"day", "night"}) | used | {model["default_mode"],
-                                                     model["holidays"]["mode"]}
+    modes = (
+        (allowed or {"day", "night"}) | used | {model["default_mode"], model["holidays"]["mode"]}
+    )
     return sorted((m for m in modes if m), key=lambda m: (m != "day", m != "night", m))
 
 
@@ -75,9 +76,13 @@ def _check(zone: str, model: dict, today):
 
 def preview_view(parsed, today, now, zone: str | None = None) -> dict:
     first, days, span_problem = calendar_view.preview_span(request.values, today)
-    span = {"from": first, "to": first + timedelta(days=days - 1), "days": days,
-            "problem": span_problem, "default": days == calendar_view.DEFAULT_DAYS
-            and first == today}
+    span = {
+        "from": first,
+        "to": first + timedelta(days=days - 1),
+        "days": days,
+        "problem": span_problem,
+        "default": days == calendar_view.DEFAULT_DAYS and first == today,
+    }
     if parsed is None:
         return {"rows": None, "warning": None, "span": span}
     if zone is not None:
@@ -86,19 +91,31 @@ def preview_view(parsed, today, now, zone: str | None = None) -> dict:
     tz = site_tz()
     local = now.astimezone(tz)
     rows = charts.day_rows(parsed, first, days, day_plan=day_plan)
-    modes = sorted({s.mode for r in rows for s in r.segments},
-                   key=lambda m: (m != "day", m != "night", m))
-    return {"rows": rows, "modes": modes,
-            "svg": charts.timeline_svg(rows, now_day=local.date(),
-                                       now_minute=local.hour * 60 + local.minute),
-            "warning": schedule_form.coming_year_warning(parsed, today,
-                                                         holiday_reason=holiday_reason),
-            "season_warnings": schedule_form.season_warnings(parsed), "span": span}
+    modes = sorted(
+        {s.mode for r in rows for s in r.segments}, key=lambda m: (m != "day", m != "night", m)
+    )
+    return {
+        "rows": rows,
+        "modes": modes,
+        "svg": charts.timeline_svg(
+            rows, now_day=local.date(), now_minute=local.hour * 60 + local.minute
+        ),
+        "warning": schedule_form.coming_year_warning(parsed, today, holiday_reason=holiday_reason),
+        "season_warnings": schedule_form.season_warnings(parsed),
+        "span": span,
+    }
 
 
-def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = False,
-                  focus: str | None = None, errors: ErrorIndex | None = None,
-                  notice: str | None = None):
+def schedule_page(
+    zone: str,
+    model: dict,
+    *,
+    status: int = 200,
+    unsaved: bool = False,
+    focus: str | None = None,
+    errors: ErrorIndex | None = None,
+    notice: str | None = None,
+):
     facade = appliance()
     now = site_now()
     today = now.astimezone(site_tz()).date()
@@ -107,17 +124,29 @@ def schedule_page(zone: str, model: dict, *, status: int = 200, unsaved: bool = 
     hol = model["holidays"]
     country_ok = hol["country"] in dict(holiday_choices.countries())
     return render(
-        "schedule.html", status=status, zone=zone, model=model, errors=errors,
-        weekdays=list(zip(WEEKDAYS, WEEKDAY_NAMES)), modes=_mode_options(zone, model),
+        "schedule.html",
+        status=status,
+        zone=zone,
+        model=model,
+        errors=errors,
+        weekdays=list(zip(WEEKDAYS, WEEKDAY_NAMES)),
+        modes=_mode_options(zone, model),
         countries=holiday_choices.countries(),
         subdivisions=holiday_choices.subdivisions(hol["country"]) if country_ok else (),
-        unsaved=unsaved, focus=focus, notice=notice,
+        unsaved=unsaved,
+        focus=focus,
+        notice=notice,
         preview=preview_view(parsed if not errors else None, today, now, zone),
         history=store().schedule_history(zone, 10),
         calendars=calendar_view.calendars(zone, site_tz()),
-        repeats=schedule_form.REPEATS, when_choices=schedule_form.WHEN_CHOICES,
-        can_edit=g.identity.may("admin"), now=now, tz=site_tz(), timefmt=timefmt,
-        site_tz=facade.site.timezone, **holiday_view(model, today),
+        repeats=schedule_form.REPEATS,
+        when_choices=schedule_form.WHEN_CHOICES,
+        can_edit=g.identity.may("admin"),
+        now=now,
+        tz=site_tz(),
+        timefmt=timefmt,
+        site_tz=facade.site.timezone,
+        **holiday_view(model, today),
     )
 
 
@@ -128,19 +157,23 @@ def holiday_view(model: dict, today) -> dict:
     own error says so), so a change of country shows the new country's holidays at once."""
     hol = model["holidays"]
     country = hol["country"] if hol["country"] in dict(holiday_choices.countries()) else ""
-    subdivision = hol["subdivision"] if country and hol["subdivision"] in dict(
-        holiday_choices.subdivisions(country)) else None
+    subdivision = (
+        hol["subdivision"]
+        if country and hol["subdivision"] in dict(holiday_choices.subdivisions(country))
+        else None
+    )
     upcoming, categories = [], []
     if country:
         try:
             upcoming = holiday_choices.upcoming(country, subdivision, today)
             categories = holiday_choices.category_choices(country, subdivision, today)
-        except Exception:   # a library quirk: the picker shows less, the form still works
+        except Exception:  # a library quirk: the picker shows less, the form still works
             upcoming, categories = [], []
     listed = {name.casefold() for _, name in upcoming}
     offered = {c["code"] for c in categories}
     return {
-        "upcoming": upcoming, "categories": categories,
+        "upcoming": upcoming,
+        "categories": categories,
         "subdivisions_exist": bool(country and holiday_choices.subdivisions(country)),
         "ignored": {i.casefold() for i in hol["ignore"]},
         # Ignored holidays not in the coming year's list (dates, rarer holidays) and
@@ -183,14 +216,20 @@ def schedule_post():
         try:
             result = appliance().put_schedule(zone, doc, by=g.identity.name)
         except ValidationError as exc:
-            return schedule_page(zone, model, status=400, unsaved=True,
-                                 errors=ErrorIndex([(e.field, e.message) for e in exc.errors]))
+            return schedule_page(
+                zone,
+                model,
+                status=400,
+                unsaved=True,
+                errors=ErrorIndex([(e.field, e.message) for e in exc.errors]),
+            )
         if not result.get("changed", True):
-            flash(f"No changes to save: version {result['version']} stays in force as it "
-                  "is.")
+            flash(f"No changes to save: version {result['version']} stays in force as it is.")
         else:
-            flash(f"Schedule saved (version {result['version']}). "
-                  f"Now {mode_and_reason(result['status'])}.")
+            flash(
+                f"Schedule saved (version {result['version']}). "
+                f"Now {mode_and_reason(result['status'])}."
+            )
         return redirect(zurl("pages.schedule", zone))
     try:
         # A new range is "day": hours are added to open, closed is the default mode.
@@ -219,9 +258,13 @@ def schedule_preview():
     now = site_now()
     today = now.astimezone(site_tz()).date()
     _, parsed, errors = _check(zone, model, today)
-    return render("_preview.html", zone=zone, errors=errors,
-                  preview=preview_view(parsed if not errors else None, today, now, zone),
-                  unsaved=True)
+    return render(
+        "_preview.html",
+        zone=zone,
+        errors=errors,
+        preview=preview_view(parsed if not errors else None, today, now, zone),
+        unsaved=True,
+    )
 
 
 @bp.route("/schedule/holidays", methods=["POST"])
@@ -246,25 +289,38 @@ def schedule_version(version: int):
     db = store()
     doc = db.get_schedule_version(zone, version) if 1 <= version < 2**63 else None
     if doc is None:
-        raise ApiError(404, f"there is no schedule version {version}; the History lists "
-                            "the saved versions")
+        raise ApiError(
+            404, f"there is no schedule version {version}; the History lists the saved versions"
+        )
     history = db.schedule_history(zone, 1000)
     row = next((h for h in history if h["version"] == version), {"version": version})
     current = appliance().get_schedule(zone)
     in_force = history[0]["version"] if history else None
     lines = schedule_form.describe(doc)
-    return render("schedule_version.html", zone=zone, row=row, lines=lines,
-                  in_force=in_force, is_in_force=version == in_force,
-                  changes=schedule_form.difference(schedule_form.describe(current), lines),
-                  can_edit=g.identity.may("admin"), tz=site_tz(), timefmt=timefmt)
+    return render(
+        "schedule_version.html",
+        zone=zone,
+        row=row,
+        lines=lines,
+        in_force=in_force,
+        is_in_force=version == in_force,
+        changes=schedule_form.difference(schedule_form.describe(current), lines),
+        can_edit=g.identity.may("admin"),
+        tz=site_tz(),
+        timefmt=timefmt,
+    )
 
 
 @bp.route("/schedule/subdivisions", methods=["GET"])
 @require("viewer")
 def schedule_subdivisions():
     country = request.args.get("country", "")
-    return jsonify({"country": country,
-                    "subdivisions": [list(s) for s in holiday_choices.subdivisions(country)]})
+    return jsonify(
+        {
+            "country": country,
+            "subdivisions": [list(s) for s in holiday_choices.subdivisions(country)],
+        }
+    )
 
 
 @bp.route("/schedule/rollback", methods=["POST"])
@@ -275,8 +331,11 @@ def schedule_rollback():
     version = request.form.get("version", "")
     try:
         # isascii: "¹".isdigit() is True but int("¹") fails
-        number = int(version) if version.isascii() and version.isdigit() and len(version) < 10 \
+        number = (
+            int(version)
+            if version.isascii() and version.isdigit() and len(version) < 10
             else version
+        )
         result = api.rollback(zone, number, g.identity.name)
     except ValidationError as exc:
         flash("; ".join(e.message for e in exc.errors), "error")
@@ -298,7 +357,7 @@ def schedule_import():
     name = (upload.filename or "")[:80] if upload is not None else ""
     problem = None
     if not name:
-        problem = "Choose a schedule file (.json, as \"Download the schedule as JSON\" gives)."
+        problem = 'Choose a schedule file (.json, as "Download the schedule as JSON" gives).'
     else:
         try:
             data = json.loads(upload.read().decode("utf-8"))
@@ -307,15 +366,16 @@ def schedule_import():
         except (UnicodeDecodeError, ValueError) as exc:
             problem = f"{name} is not JSON ({str(exc)[:120]}); nothing was imported."
         except RecursionError:
-            problem = (f"{name} is nested too deeply to be a schedule; nothing was "
-                       "imported.")
+            problem = f"{name} is nested too deeply to be a schedule; nothing was imported."
     if problem is None:
         try:
             result = appliance().put_schedule(zone, data, by=g.identity.name)
         except ValidationError as exc:
-            problem = (f"{name} was not imported, nothing changed: "
-                       + "; ".join(str(e) for e in exc.errors[:10])
-                       + (f" (and {len(exc.errors) - 10} more)" if len(exc.errors) > 10 else ""))
+            problem = (
+                f"{name} was not imported, nothing changed: "
+                + "; ".join(str(e) for e in exc.errors[:10])
+                + (f" (and {len(exc.errors) - 10} more)" if len(exc.errors) > 10 else "")
+            )
         else:
             flash(f"Imported {name}: saved as version {result['version']}, now in force.")
     if problem:
@@ -331,7 +391,7 @@ def schedule_export():
     zone = page_zone()
     body = json.dumps(appliance().get_schedule(zone), indent=2, ensure_ascii=False)
     return current_app.response_class(
-        body + "\n", mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="schedule-{zone}.json"'})
-
-
+        body + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="schedule-{zone}.json"'},
+    )

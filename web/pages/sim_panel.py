@@ -47,14 +47,21 @@ def panel_view():
     now = timefmt.to_local(snap.get("now"), tz) if snap.get("now") else site_now().astimezone(tz)
     status = appliance().status(getattr(panel, "zone", None) if panel is not None else None)
     identity = g.get("identity")
-    return {"snap": snap, "kind": kind, "positions": positions, "mode": status["mode"],
-            "verified": status["verified"],
-            "now_text": timefmt.stamp(now, tz), "now_value": f"{now:%Y-%m-%dT%H:%M}",
-            "api": url_for("api.sim_panel"),
-            "may_turn": identity is not None and identity.may("operator"),
-            "may_pbx": identity is not None and identity.may("admin"),
-            "role": getattr(identity, "role", None), "pbx": snap.get("pbx"),
-            "fault_names": FAULT_NAMES}
+    return {
+        "snap": snap,
+        "kind": kind,
+        "positions": positions,
+        "mode": status["mode"],
+        "verified": status["verified"],
+        "now_text": timefmt.stamp(now, tz),
+        "now_value": f"{now:%Y-%m-%dT%H:%M}",
+        "api": url_for("api.sim_panel"),
+        "may_turn": identity is not None and identity.may("operator"),
+        "may_pbx": identity is not None and identity.may("admin"),
+        "role": getattr(identity, "role", None),
+        "pbx": snap.get("pbx"),
+        "fault_names": FAULT_NAMES,
+    }
 
 
 @bp.route("/panel", methods=["GET"])
@@ -88,8 +95,7 @@ def sim_key():
         flash("; ".join(e.message for e in exc.errors), "error")
     else:
         snap = panel.snapshot()
-        flash(f"Key turned to {snap['key'].upper()}: the phones are in "
-              f"{snap['mode'].upper()}.")
+        flash(f"Key turned to {snap['key'].upper()}: the phones are in {snap['mode'].upper()}.")
     return _back()
 
 
@@ -113,8 +119,10 @@ def sim_pbx():
         flash("; ".join(e.message for e in exc.errors), "error")
         return _back()
     if "mode" in data:
-        flash(f"The simulated PBX was switched to {snap['mode'].upper()} at its own console. "
-              "The appliance finds out at its next read-back.")
+        flash(
+            f"The simulated PBX was switched to {snap['mode'].upper()} at its own console. "
+            "The appliance finds out at its next read-back."
+        )
     elif data["fault"] == "clear":
         flash("Every fault of the simulated PBX is cleared.")
     else:
@@ -137,9 +145,10 @@ def sim_clock():
         else:
             api.move_clock(panel, {"now": request.form.get("now", "")})
     except ValueError as exc:
-        errors = exc.errors if isinstance(exc, ValidationError) else [
-            FieldError("advance_s", "must be a number of seconds")]
+        errors = (
+            exc.errors
+            if isinstance(exc, ValidationError)
+            else [FieldError("advance_s", "must be a number of seconds")]
+        )
         flash("; ".join(e.message for e in errors), "error")
     return _back()
-
-

@@ -29,7 +29,7 @@ from web.pages.sim_panel import panel_view
 class Choice:
     """One override button: what it sets and the concrete end it states."""
 
-    until: str              # next | 1h | 2h | never | a local "YYYY-MM-DD HH:MM"
+    until: str  # next | 1h | 2h | never | a local "YYYY-MM-DD HH:MM"
     title: str
     end_text: str
     confirm: str | None = None
@@ -70,14 +70,12 @@ def quick_ends(schedule, now, tz) -> list[tuple[str, datetime]]:
         on = change.at.astimezone(tz)
         if change.mode == "day":
             openings.append(on)
-        elif change.mode == schedule.default_mode and closing is None \
-                and on.date() == today:
+        elif change.mode == schedule.default_mode and closing is None and on.date() == today:
             closing = on
         at = change.at
     ends = []
     if closing is not None:
-        ends.append(("Tonight's closing" if closing.hour >= 16 else "Today's closing",
-                     closing))
+        ends.append(("Tonight's closing" if closing.hour >= 16 else "Today's closing", closing))
     if openings:
         first = openings[0]
         ends.append((_opening_label(first.date(), today), first))
@@ -108,10 +106,13 @@ def status_view(zone: str) -> dict:
     mode = st["mode"]
     reason = st["reason"]
     if reason.startswith(f"{mode}: "):
-        reason = reason[len(mode) + 2:]
+        reason = reason[len(mode) + 2 :]
     change = st.get("next_change")
-    next_text = (f"{change['mode']} at {timefmt.when(change['at'], now, tz)}" if change
-                 else "no change scheduled")
+    next_text = (
+        f"{change['mode']} at {timefmt.when(change['at'], now, tz)}"
+        if change
+        else "no change scheduled"
+    )
     key = st.get("key", "none")
     key_forced = key in ("day", "night")
     if key_forced:
@@ -119,8 +120,12 @@ def status_view(zone: str) -> dict:
     override = st.get("override")
     # An override without an end is the trap of phones left in day all night: it is
     # said as a warning, not as the calm "no change scheduled".
-    open_ended = bool(override) and not override.get("until") and not key_forced \
+    open_ended = (
+        bool(override)
+        and not override.get("until")
+        and not key_forced
         and st.get("source") == "override"
+    )
     if open_ended:
         next_text = "none: it stays so until someone cancels the override"
     sched_change = next_schedule_change(schedule, now)
@@ -131,55 +136,94 @@ def status_view(zone: str) -> dict:
         group = ModeChoices(m)
         if m != sched_mode:
             end = sched_change.at if sched_change else None
-            group.buttons.append(Choice(
-                "next", f"{m.capitalize()} until the next change",
-                f"until {timefmt.when(end, now, tz)}" if end else "until cancelled",
-                confirm_question(m, end, now, tz, schedule)))
+            group.buttons.append(
+                Choice(
+                    "next",
+                    f"{m.capitalize()} until the next change",
+                    f"until {timefmt.when(end, now, tz)}" if end else "until cancelled",
+                    confirm_question(m, end, now, tz, schedule),
+                )
+            )
         for hours in FOR_HOURS:
             end = now + timedelta(hours=hours)
-            group.buttons.append(Choice(f"{hours}h", f"{m.capitalize()} for {hours} hour"
-                                        + ("s" if hours > 1 else ""),
-                                        f"until {timefmt.when(end, now, tz)}",
-                                        confirm_question(m, end, now, tz, schedule)))
+            group.buttons.append(
+                Choice(
+                    f"{hours}h",
+                    f"{m.capitalize()} for {hours} hour" + ("s" if hours > 1 else ""),
+                    f"until {timefmt.when(end, now, tz)}",
+                    confirm_question(m, end, now, tz, schedule),
+                )
+            )
         for label, end in ends:
-            group.ends.append(Choice(f"{end:%Y-%m-%d %H:%M}", label, timefmt.when(end, now, tz),
-                                     confirm_question(m, end, now, tz, schedule)))
+            group.ends.append(
+                Choice(
+                    f"{end:%Y-%m-%d %H:%M}",
+                    label,
+                    timefmt.when(end, now, tz),
+                    confirm_question(m, end, now, tz, schedule),
+                )
+            )
         choices.append(group)
-    faults = [{"title": fault_title(f["kind"]),
-               "message": f["message"],
-               "since": timefmt.when(f.get("since"), now, tz) if f.get("since") else "",
-               # the switch itself failed: an operator may have it tried again now
-               "retry": f["kind"] in RETRY_FAULTS}
-              for f in st.get("faults", [])]
+    faults = [
+        {
+            "title": fault_title(f["kind"]),
+            "message": f["message"],
+            "since": timefmt.when(f.get("since"), now, tz) if f.get("since") else "",
+            # the switch itself failed: an operator may have it tried again now
+            "retry": f["kind"] in RETRY_FAULTS,
+        }
+        for f in st.get("faults", [])
+    ]
     # The primaries applied the mode in force (while a fallback holds it, nothing is
     # "confirmed" anyway); a spare fallback that cannot read back does not weaken that.
     primaries = [a for a in st.get("actuators", []) if a.get("role", "primary") == "primary"]
-    unverified = [a["name"] for a in primaries
-                  if a.get("unverified") or not a.get("can_read_back")]
+    unverified = [a["name"] for a in primaries if a.get("unverified") or not a.get("can_read_back")]
     overview = []
     if len(facade.zone_names()) > 1:
         for name in facade.zone_names():
             other = facade.status(name)
-            overview.append({"name": name, "label": other.get("label", name),
-                             "mode": other["mode"], "reason": other["reason"],
-                             "faults": len(other.get("faults", [])),
-                             "verified": other.get("verified")})
+            overview.append(
+                {
+                    "name": name,
+                    "label": other.get("label", name),
+                    "mode": other["mode"],
+                    "reason": other["reason"],
+                    "faults": len(other.get("faults", [])),
+                    "verified": other.get("verified"),
+                }
+            )
     local_now = now.astimezone(tz)
     return dict(
-        st=st, mode=mode, reason=reason, next_text=next_text, key=key, key_forced=key_forced,
-        override=override and dict(override, until_text=(
-            "until " + timefmt.when(override["until"], now, tz) if override.get("until")
-            else "until cancelled")),
+        st=st,
+        mode=mode,
+        reason=reason,
+        next_text=next_text,
+        key=key,
+        key_forced=key_forced,
+        override=override
+        and dict(
+            override,
+            until_text=(
+                "until " + timefmt.when(override["until"], now, tz)
+                if override.get("until")
+                else "until cancelled"
+            ),
+        ),
         open_ended=open_ended,
-        verified=st.get("verified"), switching=st.get("switching"), faults=faults,
+        verified=st.get("verified"),
+        switching=st.get("switching"),
+        faults=faults,
         all_unverified=bool(primaries) and len(unverified) == len(primaries),
         unverified_names=unverified,
         no_actuators=not st.get("actuators"),
-        choices=choices, overview=overview, now_text=timefmt.when(now, now, tz),
+        choices=choices,
+        overview=overview,
+        now_text=timefmt.when(now, now, tz),
         today_value=f"{local_now:%Y-%m-%d}",
         last_day_value=f"{local_now + MAX_OVERRIDE:%Y-%m-%d}",
         can_override=g.identity is not None and g.identity.may("operator"),
-        live_url=zurl("pages.status_live", zone), events_url=url_for("sse.events"),
+        live_url=zurl("pages.status_live", zone),
+        events_url=url_for("sse.events"),
         problem=None,
     )
 
@@ -217,8 +261,12 @@ def _form_until(form, now, tz):
     until = form.get("until", "next")
     if until in ("next", "never"):
         return until
-    if until.endswith("h") and until[:-1].isascii() and until[:-1].isdigit() \
-            and 1 <= int(until[:-1]) <= 24:
+    if (
+        until.endswith("h")
+        and until[:-1].isascii()
+        and until[:-1].isdigit()
+        and 1 <= int(until[:-1]) <= 24
+    ):
         return now + timedelta(hours=int(until[:-1]))
     if until == "at":
         at_text, on_text = form.get("at", "").strip(), form.get("on", "").strip()
@@ -234,23 +282,39 @@ def _form_until(form, now, tz):
             except ValueError:
                 on = None
             if on is None:
-                problems.append(FieldError("on", f"{on_text[:20]!r} is not a date; choose "
-                                                 "one in the calendar or type YYYY-MM-DD"))
+                problems.append(
+                    FieldError(
+                        "on",
+                        f"{on_text[:20]!r} is not a date; choose "
+                        "one in the calendar or type YYYY-MM-DD",
+                    )
+                )
         if problems:
             raise ValidationError(problems)
         end = next_wall_time(at.hour, at.minute, tz, now, day=on)
         if end <= now:
-            raise ValidationError([FieldError("on" if on else "at",
-                                              f"{timefmt.when(end, now, tz)} has passed; "
-                                              "choose a later date or time")])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "on" if on else "at",
+                        f"{timefmt.when(end, now, tz)} has passed; choose a later date or time",
+                    )
+                ]
+            )
         if end - now > MAX_OVERRIDE:
-            raise ValidationError([FieldError("on", "must be within 400 days from now; for "
-                                                    "longer, use \"until cancelled\"")])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "on", 'must be within 400 days from now; for longer, use "until cancelled"'
+                    )
+                ]
+            )
         return end
     if _QUICK_END.fullmatch(until):
-        return until        # a quick end's local date and time: parse_until reads it
-    raise ValidationError([FieldError("until", "choose next, 1h, 2h, at (with a time), a "
-                                               "date and time, or never")])
+        return until  # a quick end's local date and time: parse_until reads it
+    raise ValidationError(
+        [FieldError("until", "choose next, 1h, 2h, at (with a time), a date and time, or never")]
+    )
 
 
 _QUICK_END = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
@@ -270,24 +334,34 @@ def override():
         try:
             plan = facade.plan_override(zone, mode, asked)
         except ValidationError as exc:
-            if form["until"] == "at":   # the error is about the time typed in "at"
-                raise ValidationError([FieldError("at", e.message) for e in exc.errors]) \
-                    from None
+            if form["until"] == "at":  # the error is about the time typed in "at"
+                raise ValidationError([FieldError("at", e.message) for e in exc.errors]) from None
             raise
         end = plan.end
         if plan.question and request.form.get("confirm") != "1":
-            return render("confirm.html", zone=zone, mode=mode, form=form,
-                          question=plan.question,
-                          end_text=timefmt.when(end, now, tz) if end else "until cancelled")
+            return render(
+                "confirm.html",
+                zone=zone,
+                mode=mode,
+                form=form,
+                question=plan.question,
+                end_text=timefmt.when(end, now, tz) if end else "until cancelled",
+            )
         facade.set_override(zone, mode, plan.until, by=g.identity.name, source="web")
     except Refused as exc:
         return _status_error(zone, str(exc), 409, form=form)
     except ValidationError as exc:
-        return _status_error(zone, "; ".join(e.message if e.field in FORM_FIELDS
-                                             else str(e) for e in exc.errors), 400,
-                             form=form, fields=[e.field for e in exc.errors])
-    flash(f"{mode.capitalize()} " + (f"until {timefmt.when(end, now, tz)}." if end
-                                     else "until you cancel it."))
+        return _status_error(
+            zone,
+            "; ".join(e.message if e.field in FORM_FIELDS else str(e) for e in exc.errors),
+            400,
+            form=form,
+            fields=[e.field for e in exc.errors],
+        )
+    flash(
+        f"{mode.capitalize()} "
+        + (f"until {timefmt.when(end, now, tz)}." if end else "until you cancel it.")
+    )
     return redirect(zurl("pages.status", zone))
 
 
@@ -323,9 +397,12 @@ def _status_error(zone: str, message: str, status: int, *, form: dict, fields=()
     view = status_view(zone)
     typed = form.get("until") == "at"
     view["problem"] = {
-        "message": message, "mode": form.get("mode"),
+        "message": message,
+        "mode": form.get("mode"),
         "fields": [f for f in fields if f in ("at", "on")] if typed else [],
-        "at": form.get("at", "") if typed else "", "on": form.get("on", "") if typed else "",
+        "at": form.get("at", "") if typed else "",
+        "on": form.get("on", "") if typed else "",
     }
-    return render("status.html", status=status, zone=zone, error=message,
-                  panel=panel_view(), **view)
+    return render(
+        "status.html", status=status, zone=zone, error=message, panel=panel_view(), **view
+    )

@@ -108,16 +108,23 @@ def window(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
 def check_feed_bytes(body: bytes) -> None:
     """Raise :exc:`FeedError` unless *body* can be an iCalendar file of a sane size."""
     if len(body) > MAX_FEED_BYTES:
-        raise FeedError(f"the feed is {len(body) / 1e6:.1f} MB; at most "
-                        f"{MAX_FEED_BYTES // (1024 * 1024)} MB is accepted")
+        raise FeedError(
+            f"the feed is {len(body) / 1e6:.1f} MB; at most "
+            f"{MAX_FEED_BYTES // (1024 * 1024)} MB is accepted"
+        )
     head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.upper().startswith(b"BEGIN:VCALENDAR"):
         shown = head[:40].decode("utf-8", "replace")
         shown = _CONTROL.sub(" ", shown).strip() or "nothing"
-        hint = " (a web page: is the address the calendar's export or secret address?)" \
-            if head[:1] == b"<" else ""
-        raise FeedError(f"not an iCalendar file: it starts with {shown!r}{hint}; a feed "
-                        "starts with BEGIN:VCALENDAR")
+        hint = (
+            " (a web page: is the address the calendar's export or secret address?)"
+            if head[:1] == b"<"
+            else ""
+        )
+        raise FeedError(
+            f"not an iCalendar file: it starts with {shown!r}{hint}; a feed "
+            "starts with BEGIN:VCALENDAR"
+        )
 
 
 def _text(component, key: str) -> str:
@@ -142,7 +149,7 @@ def _categories(component) -> list[str]:
 
 def _short(summary: str) -> str:
     summary = summary or "(no title)"
-    return summary if len(summary) <= SUMMARY_MAX else summary[:SUMMARY_MAX - 3] + "..."
+    return summary if len(summary) <= SUMMARY_MAX else summary[: SUMMARY_MAX - 3] + "..."
 
 
 def _when(value, tz: ZoneInfo):
@@ -171,8 +178,9 @@ def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Ex
     try:
         split = first_pass(text, tz)
     except Unreadable as exc:
-        raise FeedError(f"the iCalendar file cannot be read: the line {str(exc)!r} is "
-                        "not NAME:VALUE") from None
+        raise FeedError(
+            f"the iCalendar file cannot be read: the line {str(exc)!r} is not NAME:VALUE"
+        ) from None
     begin, end = window(now, tz)
     problems: list[str] = []
     entries: list[CalendarEntry] = []
@@ -181,41 +189,60 @@ def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Ex
     for single in split.singles:
         if single.status == "CANCELLED":
             continue
-        entry = _make_entry(_short(_CONTROL.sub(" ", single.summary).strip()),
-                            single.categories, single.start,
-                            single.end if single.end is not None else single.start,
-                            rules, tz, begin, end, problems)
+        entry = _make_entry(
+            _short(_CONTROL.sub(" ", single.summary).strip()),
+            single.categories,
+            single.start,
+            single.end if single.end is not None else single.start,
+            rules,
+            tz,
+            begin,
+            end,
+            problems,
+        )
         if entry is not None:
             entries.append(entry)
     if split.rest is not None:
-        entries += _expand_series(split.rest, rules, tz, begin, end, problems,
-                                  MAX_OCCURRENCES - len(split.singles))
+        entries += _expand_series(
+            split.rest, rules, tz, begin, end, problems, MAX_OCCURRENCES - len(split.singles)
+        )
     entries.sort(key=lambda e: (_sort_instant(e.start, tz), e.summary))
     return Expansion(tuple(_dedupe(entries)), problems, split.events)
 
 
 def _too_many() -> str:
-    return (f"the feed has more than {MAX_OCCURRENCES:,} occurrences in the "
-            f"{WINDOW_DAYS_AHEAD} days ahead; filter it by category or summary, or use a "
-            "calendar of closures only")
+    return (
+        f"the feed has more than {MAX_OCCURRENCES:,} occurrences in the "
+        f"{WINDOW_DAYS_AHEAD} days ahead; filter it by category or summary, or use a "
+        "calendar of closures only"
+    )
 
 
-def _expand_series(text: str, rules: Rules, tz: ZoneInfo, begin: datetime, end: datetime,
-                   problems: list[str], budget: int) -> list[CalendarEntry]:
+def _expand_series(
+    text: str,
+    rules: Rules,
+    tz: ZoneInfo,
+    begin: datetime,
+    end: datetime,
+    problems: list[str],
+    budget: int,
+) -> list[CalendarEntry]:
     """Series, moved occurrences and whatever the first pass left: in full."""
     import icalendar
     import recurring_ical_events
 
     try:
         calendar = icalendar.Calendar.from_ical(text)
-    except Exception as exc:        # icalendar raises ValueError and others on junk
+    except Exception as exc:  # icalendar raises ValueError and others on junk
         raise FeedError(f"the iCalendar file cannot be read: {_first_line(exc)}") from None
     for event in [c for c in calendar.subcomponents if c.name == "VEVENT"]:
         rrule = event.get("RRULE")
         freq = [str(f).upper() for f in (rrule.get("FREQ", []) if rrule else [])]
         if any(f in _TOO_FINE for f in freq):
-            problems.append(f"{_short(_text(event, 'SUMMARY'))!r} repeats {freq[0]}: "
-                            "left out; a closure may repeat daily or less often")
+            problems.append(
+                f"{_short(_text(event, 'SUMMARY'))!r} repeats {freq[0]}: "
+                "left out; a closure may repeat daily or less often"
+            )
             calendar.subcomponents.remove(event)
     try:
         query = recurring_ical_events.of(calendar)
@@ -234,15 +261,25 @@ def _expand_series(text: str, rules: Rules, tz: ZoneInfo, begin: datetime, end: 
                 summary, categories, status = _describe(occurrence, described)
                 if status == "CANCELLED":
                     continue
-                entry = _make_entry(summary, categories, occurrence.start, occurrence.end,
-                                    rules, tz, begin, end, problems)
+                entry = _make_entry(
+                    summary,
+                    categories,
+                    occurrence.start,
+                    occurrence.end,
+                    rules,
+                    tz,
+                    begin,
+                    end,
+                    problems,
+                )
                 if entry is not None:
                     entries.append(entry)
         except FeedError:
             raise
         except Exception as exc:
-            problems.append(f"{_series_name(series)!r} cannot be expanded and was left "
-                            f"out: {_first_line(exc)}")
+            problems.append(
+                f"{_series_name(series)!r} cannot be expanded and was left out: {_first_line(exc)}"
+            )
     return entries
 
 
@@ -256,10 +293,13 @@ def _describe(occurrence, cache: dict) -> tuple:
     component = getattr(adapter, "_component", None)
     if component is None:
         component = occurrence.as_component(False)
-    found = (_short(_text(component, "SUMMARY")), _categories(component),
-             _text(component, "STATUS").upper())
+    found = (
+        _short(_text(component, "SUMMARY")),
+        _categories(component),
+        _text(component, "STATUS").upper(),
+    )
     if key is not None:
-        cache[key] = (adapter, found)       # the adapter is kept so its id stays unique
+        cache[key] = (adapter, found)  # the adapter is kept so its id stays unique
     return found
 
 
@@ -284,8 +324,17 @@ def _dedupe(entries):
         last = entry
 
 
-def _make_entry(summary: str, categories: list, start, stop, rules: Rules, tz: ZoneInfo,
-                begin: datetime, end: datetime, problems: list[str]) -> CalendarEntry | None:
+def _make_entry(
+    summary: str,
+    categories: list,
+    start,
+    stop,
+    rules: Rules,
+    tz: ZoneInfo,
+    begin: datetime,
+    end: datetime,
+    problems: list[str],
+) -> CalendarEntry | None:
     if not rules.counts(summary, categories):
         return None
     start, stop = _when(start, tz), _when(stop, tz)
@@ -295,12 +344,14 @@ def _make_entry(summary: str, categories: list, start, stop, rules: Rules, tz: Z
     if not all_day and not isinstance(stop, datetime):
         stop = datetime.combine(stop, time(), tz)
     if all_day and stop <= start:
-        stop = start + timedelta(days=1)     # RFC 5545: a date with no end is one day
+        stop = start + timedelta(days=1)  # RFC 5545: a date with no end is one day
     if stop <= start:
         if begin <= start < end:
-            problems.append(f"{summary!r} on {start.astimezone(tz):%Y-%m-%d %H:%M} has no "
-                            "end (no DTEND or DURATION): left out, as it would close "
-                            "nothing; give it an end")
+            problems.append(
+                f"{summary!r} on {start.astimezone(tz):%Y-%m-%d %H:%M} has no "
+                "end (no DTEND or DURATION): left out, as it would close "
+                "nothing; give it an end"
+            )
         return None
     # Cut to the window: an event that runs for years costs no more than the window.
     if all_day:

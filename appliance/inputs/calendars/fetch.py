@@ -51,20 +51,25 @@ def redact_url(url: str) -> str:
 def http_url(url: str) -> str:
     """``webcal://`` (what calendar apps hand out) is HTTPS."""
     if url.lower().startswith("webcal://"):
-        return "https://" + url[len("webcal://"):]
+        return "https://" + url[len("webcal://") :]
     return url
 
 
 def _deadline_left(deadline: float, url: str, timeout: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise FeedError(f"{redact_url(url)} did not send the whole calendar within "
-                        f"{timeout:g} s")
+        raise FeedError(f"{redact_url(url)} did not send the whole calendar within {timeout:g} s")
     return left
 
 
-def fetch_ics(url: str, *, timeout: float = 20.0, username: str | None = None,
-              password: str | None = None, max_bytes: int = MAX_FEED_BYTES) -> bytes:
+def fetch_ics(
+    url: str,
+    *,
+    timeout: float = 20.0,
+    username: str | None = None,
+    password: str | None = None,
+    max_bytes: int = MAX_FEED_BYTES,
+) -> bytes:
     """The body of an ICS URL.
 
     :param str url: ``https://``, ``http://`` or ``webcal://``.
@@ -74,8 +79,9 @@ def fetch_ics(url: str, *, timeout: float = 20.0, username: str | None = None,
     """
     url = http_url(url)
     shown = redact_url(url)
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT,
-                                                   "Accept": "text/calendar, */*;q=0.5"})
+    request = urllib.request.Request(
+        url, headers={"User-Agent": USER_AGENT, "Accept": "text/calendar, */*;q=0.5"}
+    )
     if username:
         token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -84,8 +90,10 @@ def fetch_ics(url: str, *, timeout: float = 20.0, username: str | None = None,
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             length = answer.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > max_bytes:
-                raise FeedError(f"{shown} sends {int(length) / 1e6:.1f} MB; at most "
-                                f"{max_bytes // (1024 * 1024)} MB is accepted")
+                raise FeedError(
+                    f"{shown} sends {int(length) / 1e6:.1f} MB; at most "
+                    f"{max_bytes // (1024 * 1024)} MB is accepted"
+                )
             chunks, size = [], 0
             while True:
                 # read1: one receive at a time (each bounded by the socket timeout), so
@@ -95,15 +103,17 @@ def fetch_ics(url: str, *, timeout: float = 20.0, username: str | None = None,
                     break
                 size += len(chunk)
                 if size > max_bytes:
-                    raise FeedError(f"{shown} sends more than "
-                                    f"{max_bytes // (1024 * 1024)} MB; at most that is "
-                                    "accepted")
+                    raise FeedError(
+                        f"{shown} sends more than "
+                        f"{max_bytes // (1024 * 1024)} MB; at most that is "
+                        "accepted"
+                    )
                 chunks.append(chunk)
                 _deadline_left(deadline, url, timeout)
     except FeedError:
         raise
     except urllib.error.HTTPError as exc:
-        exc.close()        # it holds the answer's socket
+        exc.close()  # it holds the answer's socket
         raise FeedError(_http_message(shown, exc.code, exc.reason)) from None
     except TimeoutError:
         raise FeedError(f"{shown} did not answer within {timeout:g} s") from None
@@ -121,11 +131,15 @@ def fetch_ics(url: str, *, timeout: float = 20.0, username: str | None = None,
 
 def _http_message(shown: str, code: int, reason) -> str:
     if code in (401, 403):
-        return (f"{shown} refused the credentials (HTTP {code}); check user and password,"
-                " or whether the address is still shared")
+        return (
+            f"{shown} refused the credentials (HTTP {code}); check user and password,"
+            " or whether the address is still shared"
+        )
     if code == 404:
-        return (f"{shown} has no calendar there (HTTP 404 Not Found); the address may "
-                "have changed or the calendar was unpublished")
+        return (
+            f"{shown} has no calendar there (HTTP 404 Not Found); the address may "
+            "have changed or the calendar was unpublished"
+        )
     return f"{shown} answered HTTP {code} {reason or ''}".rstrip()
 
 
@@ -141,9 +155,16 @@ def _reason(reason) -> str:
     return str(getattr(reason, "strerror", None) or reason)[:200]
 
 
-def fetch_caldav(url: str, *, username: str | None, password: str | None,
-                 start: datetime, end: datetime, timeout: float = 20.0,
-                 max_bytes: int = MAX_FEED_BYTES) -> bytes:
+def fetch_caldav(
+    url: str,
+    *,
+    username: str | None,
+    password: str | None,
+    start: datetime,
+    end: datetime,
+    timeout: float = 20.0,
+    max_bytes: int = MAX_FEED_BYTES,
+) -> bytes:
     """The events of one CalDAV calendar between *start* and *end*, as one iCalendar
     file (each event's ``VTIMEZONE`` kept once).
 
@@ -155,27 +176,31 @@ def fetch_caldav(url: str, *, username: str | None, password: str | None,
 
     shown = redact_url(url)
     try:
-        with DAVClient(url=url, username=username or None, password=password or None,
-                              timeout=int(max(1, timeout)), enable_rfc6764=False) as client:
+        with DAVClient(
+            url=url,
+            username=username or None,
+            password=password or None,
+            timeout=int(max(1, timeout)),
+            enable_rfc6764=False,
+        ) as client:
             calendar = client.calendar(url=url)
             found = calendar.search(start=start, end=end, event=True, expand=False)
             texts = [item.data for item in found]
     except dav_error.AuthorizationError:
-        raise FeedError(f"{shown} refused the credentials; check user and password") \
-            from None
+        raise FeedError(f"{shown} refused the credentials; check user and password") from None
     except dav_error.NotFoundError:
-        raise FeedError(f"{shown} has no calendar there (not found); check the "
-                        "calendar's CalDAV address") from None
+        raise FeedError(
+            f"{shown} has no calendar there (not found); check the calendar's CalDAV address"
+        ) from None
     except dav_error.DAVError as exc:
         code = getattr(exc, "status", None) or ""
         raise FeedError(f"{shown} answered with an error {code}: {_first(exc)}") from None
-    except Exception as exc:   # requests/niquests errors, timeouts, bad XML
+    except Exception as exc:  # requests/niquests errors, timeouts, bad XML
         text = _first(exc)
         if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
             raise FeedError(f"{shown} did not answer within {timeout:g} s") from None
         if "401" in text or "403" in text:
-            raise FeedError(f"{shown} refused the credentials; check user and password") \
-                from None
+            raise FeedError(f"{shown} refused the credentials; check user and password") from None
         if "404" in text:
             raise FeedError(f"{shown} has no calendar there (not found)") from None
         raise FeedError(f"cannot read the CalDAV calendar {shown}: {text}") from None
@@ -194,13 +219,14 @@ def merge_calendars(texts, *, max_bytes: int = MAX_FEED_BYTES, shown: str = "") 
         raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         size += len(raw)
         if size > max_bytes:
-            raise FeedError(f"{shown} holds more than {max_bytes // (1024 * 1024)} MB of "
-                            "events; at most that is accepted")
+            raise FeedError(
+                f"{shown} holds more than {max_bytes // (1024 * 1024)} MB of "
+                "events; at most that is accepted"
+            )
         try:
             part = icalendar.Calendar.from_ical(raw)
         except Exception as exc:
-            raise FeedError(f"{shown} sent an event that cannot be read: {_first(exc)}") \
-                from None
+            raise FeedError(f"{shown} sent an event that cannot be read: {_first(exc)}") from None
         # Google's events keep their calendar's X-WR-TIMEZONE: a series stored in UTC
         # means "at this local time" by it, and must keep meaning that in the copy.
         if wr_zone is None and part.get("X-WR-TIMEZONE"):

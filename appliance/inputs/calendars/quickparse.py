@@ -28,8 +28,18 @@ _DATETIME = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)$")
 _RECURRING = {"RRULE", "RDATE", "EXDATE", "RECURRENCE-ID", "EXRULE"}
 #: What the full parser needs of an event; the rest (descriptions, attendee lists,
 #: Outlook's HTML copy of the description) is left out of the text it gets.
-_KEEP = _RECURRING | {"UID", "SUMMARY", "CATEGORIES", "STATUS", "DTSTART", "DTEND",
-                      "DURATION", "SEQUENCE", "BEGIN", "END"}
+_KEEP = _RECURRING | {
+    "UID",
+    "SUMMARY",
+    "CATEGORIES",
+    "STATUS",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "SEQUENCE",
+    "BEGIN",
+    "END",
+}
 
 
 class Unreadable(ValueError):
@@ -44,7 +54,7 @@ class SingleEvent:
     categories: list
     status: str
     start: date | datetime
-    end: date | datetime | None     # None: neither DTEND nor DURATION
+    end: date | datetime | None  # None: neither DTEND nor DURATION
     duration: timedelta | None = None
 
 
@@ -73,7 +83,7 @@ def split_line(line: str) -> tuple[str, dict, str]:
             if char == '"':
                 quoted = not quoted
             elif char == ":" and not quoted:
-                head, value = line[:index], line[index + 1:]
+                head, value = line[:index], line[index + 1 :]
                 break
         else:
             raise Unreadable(line[:60])
@@ -127,7 +137,7 @@ def split_text_list(value: str) -> list[str]:
     while index < len(value):
         char = value[index]
         if char == "\\" and index + 1 < len(value):
-            current.append(value[index:index + 2])
+            current.append(value[index : index + 2])
             index += 2
             continue
         if char == ",":
@@ -155,10 +165,10 @@ def _when(params: dict, value: str, site_tz):
         return naive.replace(tzinfo=timezone.utc)
     tzid = params.get("TZID")
     if tzid is None:
-        return naive.replace(tzinfo=site_tz)        # floating: the site's local time
+        return naive.replace(tzinfo=site_tz)  # floating: the site's local time
     zone = _zone(tzid)
     if zone is None:
-        return None                 # only the feed's VTIMEZONE knows it: the full path
+        return None  # only the feed's VTIMEZONE knows it: the full path
     return naive.replace(tzinfo=zone)
 
 
@@ -246,7 +256,7 @@ def first_pass(text: str, site_tz) -> FirstPass:
             if len(stack) == 2:
                 block, props = [line], []
             elif len(stack) > 2 and stack[1] != "VEVENT":
-                block.append(line)       # an event's VALARM is not needed
+                block.append(line)  # an event's VALARM is not needed
             continue
         if name == "END":
             closing = stack.pop() if stack else ""
@@ -277,7 +287,7 @@ def first_pass(text: str, site_tz) -> FirstPass:
             else:
                 block.append(line)
         elif stack and stack[1] != "VEVENT":
-            block.append(line)      # inside a VTIMEZONE's STANDARD and DAYLIGHT
+            block.append(line)  # inside a VTIMEZONE's STANDARD and DAYLIGHT
     singles: list[SingleEvent] = []
     rest_blocks: list[list[str]] = []
     for uid in order:

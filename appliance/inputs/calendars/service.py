@@ -46,13 +46,13 @@ class CalendarState:
     entries: tuple[CalendarEntry, ...] = ()
     events: int = 0
     problems: list[str] = field(default_factory=list)
-    fetched_at: str | None = None     # when the copy in force was fetched (ISO)
-    attempted_at: str | None = None   # the last refresh, good or not (ISO)
+    fetched_at: str | None = None  # when the copy in force was fetched (ISO)
+    attempted_at: str | None = None  # the last refresh, good or not (ISO)
     error: str | None = None
-    due: float = 0.0                  # monotonic seconds
-    refresh_s: float | None = None    # how long the last refresh took
+    due: float = 0.0  # monotonic seconds
+    refresh_s: float | None = None  # how long the last refresh took
     layer: ClosureLayer | None = None  # built once per change of entries
-    digest: str | None = None         # of the entries, as the worker computes it
+    digest: str | None = None  # of the entries, as the worker computes it
 
 
 def fetch_body(cal, *, now: datetime, tz: ZoneInfo) -> bytes:
@@ -61,10 +61,15 @@ def fetch_body(cal, *, now: datetime, tz: ZoneInfo) -> bytes:
 
     if cal.kind == "caldav":
         start, end = window(now, tz)
-        return fetch_caldav(cal.url, username=cal.username, password=cal.password,
-                            start=start, end=end, timeout=cal.timeout_s)
-    return fetch_ics(cal.url, timeout=cal.timeout_s, username=cal.username,
-                     password=cal.password)
+        return fetch_caldav(
+            cal.url,
+            username=cal.username,
+            password=cal.password,
+            start=start,
+            end=end,
+            timeout=cal.timeout_s,
+        )
+    return fetch_ics(cal.url, timeout=cal.timeout_s, username=cal.username, password=cal.password)
 
 
 class CalendarService:
@@ -84,8 +89,17 @@ class CalendarService:
         CLI) the work runs on the calling thread.
     """
 
-    def __init__(self, calendars, store, clock, *, publish, timezone: str,
-                 fetch=fetch_body, worker: bool = False):
+    def __init__(
+        self,
+        calendars,
+        store,
+        clock,
+        *,
+        publish,
+        timezone: str,
+        fetch=fetch_body,
+        worker: bool = False,
+    ):
         from appliance.inputs.calendars.worker import Worker
 
         self._worker = Worker() if worker else None
@@ -113,7 +127,7 @@ class CalendarService:
                 continue
             try:
                 expansion = expand_feed(copy["body"], state.config.rules, now=now, tz=self.tz)
-            except FeedError as exc:       # a copy this version cannot read any more
+            except FeedError as exc:  # a copy this version cannot read any more
                 state.error = f"the stored copy cannot be used: {exc}"
                 continue
             with self._lock:
@@ -157,7 +171,7 @@ class CalendarService:
                 if state.due <= now:
                     try:
                         self.refresh(state.config.key)
-                    except Exception:         # a bug here must not end the refreshes
+                    except Exception:  # a bug here must not end the refreshes
                         log.exception("calendar %s: refresh failed", state.config.key)
             next_due = min(s.due for s in self._states)
             self._wake.wait(max(0.05, next_due - time.monotonic()))
@@ -187,7 +201,8 @@ class CalendarService:
         try:
             if self._worker is not None:
                 expansion, body, found, problems, events = self._worker.run(
-                    cal, now=now, tz_name=self.tz.key, known=state.digest)
+                    cal, now=now, tz_name=self.tz.key, known=state.digest
+                )
                 if expansion is None:
                     # The same closures as held: nothing to take in, store or compare.
                     same = True
@@ -198,10 +213,9 @@ class CalendarService:
             outcome = expansion
         except FeedError as exc:
             outcome = str(exc)
-        except Exception as exc:   # a library bug on odd input: still a fault, never a crash
+        except Exception as exc:  # a library bug on odd input: still a fault, never a crash
             log.exception("calendar %s: unexpected error", cal.key)
-            outcome = (f"unexpected error while reading the calendar: "
-                       f"{type(exc).__name__}: {exc}")
+            outcome = f"unexpected error while reading the calendar: {type(exc).__name__}: {exc}"
         if isinstance(outcome, Expansion) and not same:
             try:
                 self.store.save_calendar_copy(cal.key, body, source=cal.source, at=now)
@@ -215,8 +229,7 @@ class CalendarService:
             if isinstance(outcome, Expansion):
                 # With a digest held, the worker already said whether they changed; the
                 # first time (or without the worker) they are compared here.
-                if not same and (state.digest is not None
-                                 or outcome.entries != state.entries):
+                if not same and (state.digest is not None or outcome.entries != state.entries):
                     state.entries = outcome.entries
                 state.digest = found
                 state.events = outcome.events
@@ -226,12 +239,18 @@ class CalendarService:
                 if state.fetched_at is None:
                     outcome += "; no closures from this calendar yet"
                 else:
-                    outcome += f"; the copy fetched {_short_time(state.fetched_at, self.tz)} " \
-                               "stays in force"
+                    outcome += (
+                        f"; the copy fetched {_short_time(state.fetched_at, self.tz)} "
+                        "stays in force"
+                    )
                 state.error = outcome
         if isinstance(outcome, Expansion):
-            log.info("calendar %s: %d closures from %d events", cal.key,
-                     len(outcome.entries), outcome.events)
+            log.info(
+                "calendar %s: %d closures from %d events",
+                cal.key,
+                len(outcome.entries),
+                outcome.events,
+            )
         else:
             log.warning("calendar %s: %s", cal.key, outcome)
         self._publish(cal.zone)
@@ -275,16 +294,29 @@ class CalendarService:
                 cal = state.config
                 if zone is not None and cal.zone != zone:
                     continue
-                out.append({
-                    "name": cal.name, "zone": cal.zone, "kind": cal.kind,
-                    "source": cal.source, "refresh_minutes": cal.refresh_minutes,
-                    "fetched_at": state.fetched_at, "attempted_at": state.attempted_at,
-                    "error": state.error, "problems": list(state.problems),
-                    "events": state.events, "closures": len(state.entries),
-                    "next": [{"when": describe_entry(e, self.tz), "summary": e.summary,
-                              "mode": e.mode}
-                             for e in upcoming(state.entries, now, self.tz, count)],
-                })
+                out.append(
+                    {
+                        "name": cal.name,
+                        "zone": cal.zone,
+                        "kind": cal.kind,
+                        "source": cal.source,
+                        "refresh_minutes": cal.refresh_minutes,
+                        "fetched_at": state.fetched_at,
+                        "attempted_at": state.attempted_at,
+                        "error": state.error,
+                        "problems": list(state.problems),
+                        "events": state.events,
+                        "closures": len(state.entries),
+                        "next": [
+                            {
+                                "when": describe_entry(e, self.tz),
+                                "summary": e.summary,
+                                "mode": e.mode,
+                            }
+                            for e in upcoming(state.entries, now, self.tz, count)
+                        ],
+                    }
+                )
         return out
 
 

@@ -41,11 +41,13 @@ def pack(entries) -> tuple:
     out = []
     for entry in entries:
         if entry.all_day:
-            out.append((entry.summary, entry.mode, entry.start.toordinal(),
-                        entry.end.toordinal(), True))
+            out.append(
+                (entry.summary, entry.mode, entry.start.toordinal(), entry.end.toordinal(), True)
+            )
         else:
-            out.append((entry.summary, entry.mode, entry.start.timestamp(),
-                        entry.end.timestamp(), False))
+            out.append(
+                (entry.summary, entry.mode, entry.start.timestamp(), entry.end.timestamp(), False)
+            )
     return tuple(out)
 
 
@@ -54,11 +56,16 @@ def unpack(packed) -> tuple:
     out = []
     for summary, mode, start, end, all_day in packed:
         if all_day:
-            out.append(CalendarEntry(summary, mode, date.fromordinal(start),
-                                     date.fromordinal(end)))
+            out.append(CalendarEntry(summary, mode, date.fromordinal(start), date.fromordinal(end)))
         else:
-            out.append(CalendarEntry(summary, mode, datetime.fromtimestamp(start, timezone.utc),
-                                     datetime.fromtimestamp(end, timezone.utc)))
+            out.append(
+                CalendarEntry(
+                    summary,
+                    mode,
+                    datetime.fromtimestamp(start, timezone.utc),
+                    datetime.fromtimestamp(end, timezone.utc),
+                )
+            )
     return tuple(out)
 
 
@@ -69,8 +76,9 @@ def digest(packed) -> str:
     return hashlib.sha256(repr(packed).encode()).hexdigest()
 
 
-def job(cal, now_iso: str, tz_name: str, body: bytes | None = None,
-        known: str | None = None) -> dict:
+def job(
+    cal, now_iso: str, tz_name: str, body: bytes | None = None, known: str | None = None
+) -> dict:
     """Runs in the worker: fetch *cal* (unless *body* is given) and expand it.
 
     :param str known: the :func:`digest` of the closures the daemon holds; when the
@@ -105,7 +113,7 @@ def _background() -> None:
 
     try:
         os.nice(10)
-    except OSError:      # not allowed here: the job still runs
+    except OSError:  # not allowed here: the job still runs
         pass
 
 
@@ -119,9 +127,12 @@ class Worker:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context,
-                                             max_tasks_per_child=JOBS_PER_WORKER,
-                                             initializer=_background)
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=context,
+                max_tasks_per_child=JOBS_PER_WORKER,
+                initializer=_background,
+            )
         return self._pool
 
     def run(self, cal, *, now: datetime, tz_name: str, known: str | None = None):
@@ -140,18 +151,26 @@ class Worker:
             result = future.result(timeout=limit)
         except FutureTimeout:
             self.close(kill=True)
-            raise FeedError(f"reading the calendar took more than {limit:g} s and was "
-                            "stopped") from None
+            raise FeedError(
+                f"reading the calendar took more than {limit:g} s and was stopped"
+            ) from None
         except BrokenProcessPool:
             self.close(kill=True)
-            raise FeedError("the calendar reader stopped unexpectedly (out of memory?); "
-                            "it is started again at the next refresh") from None
+            raise FeedError(
+                "the calendar reader stopped unexpectedly (out of memory?); "
+                "it is started again at the next refresh"
+            ) from None
         if "error" in result:
             raise FeedError(result["error"])
         if result.get("same"):
             return None, None, result["digest"], result["problems"], result["events"]
-        return (Expansion(unpack(result["entries"]), result["problems"], result["events"]),
-                result["body"], result["digest"], result["problems"], result["events"])
+        return (
+            Expansion(unpack(result["entries"]), result["problems"], result["events"]),
+            result["body"],
+            result["digest"],
+            result["problems"],
+            result["events"],
+        )
 
     def shutdown(self) -> None:
         """Kill a job under way and take no more (the daemon is stopping)."""
@@ -166,6 +185,6 @@ class Worker:
             for process in list(getattr(pool, "_processes", {}).values()):
                 try:
                     process.kill()
-                except Exception:       # already gone
+                except Exception:  # already gone
                     pass
         pool.shutdown(wait=not kill, cancel_futures=True)

@@ -19,20 +19,21 @@ from appliance.outputs.alerts.settings import AlertsConfig
 
 def _read_review(db: Path, zone: str) -> tuple[datetime | None, str | None]:
     live = all(Path(f"{db}{suffix}").exists() for suffix in ("-wal", "-shm"))
-    conn = sqlite3.connect(f"file:{db}?{'mode=ro' if live else 'immutable=1'}", uri=True,
-                           timeout=5)
+    conn = sqlite3.connect(f"file:{db}?{'mode=ro' if live else 'immutable=1'}", uri=True, timeout=5)
     try:
         best: tuple[datetime | None, str | None] = (None, None)
-        row = conn.execute("SELECT value FROM settings WHERE key = ?",
-                           (review_key(zone),)).fetchone()
+        row = conn.execute(
+            "SELECT value FROM settings WHERE key = ?", (review_key(zone),)
+        ).fetchone()
         if row:
             try:
                 data = json.loads(row[0])
                 best = (datetime.fromisoformat(data["at"]), str(data["by"]))
             except (ValueError, KeyError, TypeError):
                 pass
-        rows = conn.execute("SELECT saved_at, saved_by FROM schedules WHERE zone = ? "
-                            "ORDER BY version DESC", (zone,)).fetchall()
+        rows = conn.execute(
+            "SELECT saved_at, saved_by FROM schedules WHERE zone = ? ORDER BY version DESC", (zone,)
+        ).fetchall()
     finally:
         conn.close()
     for saved_at, by in rows:
@@ -46,15 +47,19 @@ def _read_review(db: Path, zone: str) -> tuple[datetime | None, str | None]:
     return best
 
 
-def stale_warning_lines(config, zone: str, parsed, db: Path, where: str,
-                        today: date) -> list[str]:
+def stale_warning_lines(config, zone: str, parsed, db: Path, where: str, today: date) -> list[str]:
     """``warning: <where>: <field>: <message>`` for each stale-schedule warning."""
     settings = getattr(config, "alerts", None) or AlertsConfig()
     try:
         reviewed_at, reviewed_by = _read_review(Path(db), zone)
     except (OSError, sqlite3.Error) as exc:
         return [f"warning: {where}: the review date was not read ({exc})"]
-    found = stale_warnings(parsed, today, closures_by=settings.closures_by,
-                           reviewed_at=reviewed_at, reviewed_by=reviewed_by,
-                           review_months=settings.review_months)
+    found = stale_warnings(
+        parsed,
+        today,
+        closures_by=settings.closures_by,
+        reviewed_at=reviewed_at,
+        reviewed_by=reviewed_by,
+        review_months=settings.review_months,
+    )
     return [f"warning: {where}: {w.field}: {w.message}" for w in found]

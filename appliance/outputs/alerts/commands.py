@@ -20,14 +20,17 @@ def run_test(config, asker) -> None:
     Asker`) per target that failed, and ask whether the message arrived."""
     settings = getattr(config, "alerts", None) or AlertsConfig()
     if not settings.targets:
-        raise NightswitchError("no [[alerts.targets]] in the config: nothing to test (add "
-                               "one with url = \"smtp://...\" or \"https://...\")")
+        raise NightswitchError(
+            "no [[alerts.targets]] in the config: nothing to test (add "
+            'one with url = "smtp://..." or "https://...")'
+        )
     results = send_test(config, by=f"cli:{getpass.getuser()}", now=datetime.now(timezone.utc))
     for result in results:
         if result["ok"]:
             asker.out(f"alerts target {result['target']}: sent by {result['detail']}")
-            asker.ask(f"did the test message reach {result['target']}?",
-                      f"alerts {result['target']}")
+            asker.ask(
+                f"did the test message reach {result['target']}?", f"alerts {result['target']}"
+            )
         else:
             asker.out(f"alerts target {result['target']}: FAILED: {result['detail']}")
             asker.failures.append(f"alerts {result['target']} ({result['detail']})")

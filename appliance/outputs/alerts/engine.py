@@ -68,9 +68,15 @@ class AlertEngine:
     :param tuple backoff: first and longest wait between delivery attempts, in seconds.
     """
 
-    def __init__(self, controller, *, intake=None, tick_s: float = 5.0,
-                 startup_grace_s: float = STARTUP_GRACE_S,
-                 backoff: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S)):
+    def __init__(
+        self,
+        controller,
+        *,
+        intake=None,
+        tick_s: float = 5.0,
+        startup_grace_s: float = STARTUP_GRACE_S,
+        backoff: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),
+    ):
         self.controller = controller
         self.config = controller.config
         self.settings = getattr(self.config, "alerts", None) or AlertsConfig()
@@ -82,8 +88,9 @@ class AlertEngine:
         self.startup_grace_s = startup_grace_s
         self.backoff = backoff
         self.targets = {t.name: t for t in self.settings.targets}
-        self.senders = {name: sender_for(t, timeout=self.settings.timeout_s)
-                        for name, t in self.targets.items()}
+        self.senders = {
+            name: sender_for(t, timeout=self.settings.timeout_s) for name, t in self.targets.items()
+        }
         self._states: dict[str, dict] = {}
         self._key_seen: dict[str, tuple] = {}
         self._override_seen: dict[str, tuple] = {}
@@ -140,12 +147,12 @@ class AlertEngine:
 
     def _run(self) -> None:
         events = self._queue
-        if events is None:              # start() subscribes before it starts this thread
+        if events is None:  # start() subscribes before it starts this thread
             return
         while not self._stop.is_set():
             try:
                 events.get(timeout=self.tick_s)
-                while True:             # a burst of snapshots is one evaluation
+                while True:  # a burst of snapshots is one evaluation
                     events.get_nowait()
             except queue.Empty:
                 pass
@@ -165,19 +172,37 @@ class AlertEngine:
         for zone in self.controller.zone_names():
             snap = self.controller.status(zone)
             key_since, key_change_at = self._key_facts(zone, snap)
-            facts[zone] = ZoneFacts(snap, key_since=key_since, key_change_at=key_change_at,
-                                    override_set_at=self._override_set_at(zone, snap),
-                                    stale=self._stale(zone))
+            facts[zone] = ZoneFacts(
+                snap,
+                key_since=key_since,
+                key_change_at=key_change_at,
+                override_set_at=self._override_set_at(zone, snap),
+                stale=self._stale(zone),
+            )
         found = conditions(facts, now, self.settings)
         may_resolve = self.clock.monotonic() - self._started_mono >= self.startup_grace_s
-        upserts, deletes, notices = track(self._states, found, now,
-                                          reminder_hours=self.settings.reminder_hours,
-                                          may_resolve=may_resolve)
+        upserts, deletes, notices = track(
+            self._states,
+            found,
+            now,
+            reminder_hours=self.settings.reminder_hours,
+            may_resolve=may_resolve,
+        )
         if upserts or deletes:
             multi = len(self.controller.zone_names()) > 1
-            out = [texts.notice_message(n, target=t.name, site=self.config.site_name,
-                                        tz=self.tz, now=now, multi_zone=multi)
-                   for n in notices for t in self.targets.values() if t.wants(n.event, n.zone)]
+            out = [
+                texts.notice_message(
+                    n,
+                    target=t.name,
+                    site=self.config.site_name,
+                    tz=self.tz,
+                    now=now,
+                    multi_zone=multi,
+                )
+                for n in notices
+                for t in self.targets.values()
+                if t.wants(n.event, n.zone)
+            ]
             self._commit(upserts, deletes, out, now)
         self._reports(now)
 
@@ -187,8 +212,9 @@ class AlertEngine:
         except Exception as exc:  # noqa: BLE001 - the store failing is itself an alert
             log.error("alerts: cannot save to the outbox (%s); sending from memory", exc)
             for message in out:
-                self._memory[message["target"]].append(dict(message, _attempts=0, _next=now,
-                                                            created_at=now.isoformat()))
+                self._memory[message["target"]].append(
+                    dict(message, _attempts=0, _next=now, created_at=now.isoformat())
+                )
         for state in upserts:
             self._states[state["key"]] = {k: _iso(v) for k, v in state.items()}
         for key in deletes:
@@ -227,12 +253,14 @@ class AlertEngine:
             stored = self.store.get_override(zone) or {}
             set_at = stored.get("set_at")
             seen = self._override_seen[zone] = (
-                ident, datetime.fromisoformat(set_at) if set_at else self.clock.now())
+                ident,
+                datetime.fromisoformat(set_at) if set_at else self.clock.now(),
+            )
         return seen[1]
 
     def _check_smdr(self, now) -> None:
         started_at = self._started_at
-        if self.intake is None or started_at is None:   # no port, or not started yet
+        if self.intake is None or started_at is None:  # no port, or not started yet
             return
         zone = self.intake.zone
         stats = self.intake.stats()
@@ -241,13 +269,19 @@ class AlertEngine:
             start = now - timedelta(hours=self.settings.smdr_silent_hours)
             return any(h["mode"] == "day" for h in self.store.mode_history(zone, start, now))
 
-        silent_for = now - (datetime.fromisoformat(stats["last_line_at"])
-                            if stats.get("last_line_at") else started_at)
-        window = (silent_for >= timedelta(hours=self.settings.smdr_silent_hours)
-                  and open_in_window())
-        problem = port_problem(stats, now, started_at=started_at,
-                               silent_hours=self.settings.smdr_silent_hours,
-                               open_in_window=window)
+        silent_for = now - (
+            datetime.fromisoformat(stats["last_line_at"])
+            if stats.get("last_line_at")
+            else started_at
+        )
+        window = silent_for >= timedelta(hours=self.settings.smdr_silent_hours) and open_in_window()
+        problem = port_problem(
+            stats,
+            now,
+            started_at=started_at,
+            silent_hours=self.settings.smdr_silent_hours,
+            open_in_window=window,
+        )
         if problem != self._smdr_fault:
             self.controller.set_external_fault(zone, "smdr", problem)
             self._smdr_fault = problem
@@ -269,8 +303,10 @@ class AlertEngine:
             out = []
             if self._wanting("callback_list", zone):
                 out += self._callback_lists(zone, due, now)
-            if (self._wanting("weekly_summary", zone)
-                    and local.strftime("%a").lower() == self.settings.summary_weekday):
+            if (
+                self._wanting("weekly_summary", zone)
+                and local.strftime("%a").lower() == self.settings.summary_weekday
+            ):
                 out += self._weekly_summary(zone, local, now)
             if out:
                 self._commit([], [], out, now)
@@ -288,21 +324,32 @@ class AlertEngine:
             if last is not None and label <= last:
                 continue
             if last is None and span.ended < due - timedelta(days=1):
-                continue            # the first run sends only the night that just ended
+                continue  # the first run sends only the night that just ended
             calls = self.store.calls(zone, span.began, span.ended)
             night = span.began.astimezone(self.tz).date()
-            data = cb.callback_list(calls, history, self.tz, night,
-                                    self.store.callbacks(zone, label))
+            data = cb.callback_list(
+                calls, history, self.tz, night, self.store.callbacks(zone, label)
+            )
             newest = max(newest or label, label)
             if not data["calls"]:
                 continue
-            subject = (f"{data['calls']} after-hours call{'s' if data['calls'] > 1 else ''} "
-                       f"to call back, night of {label}")
-            out += [texts.report_message(target=t.name, zone=zone, event="callback_list",
-                                         site=self.config.site_name, subject=subject,
-                                         body=cb.callback_text(data, self.tz), data=data,
-                                         now=now)
-                    for t in self._wanting("callback_list", zone)]
+            subject = (
+                f"{data['calls']} after-hours call{'s' if data['calls'] > 1 else ''} "
+                f"to call back, night of {label}"
+            )
+            out += [
+                texts.report_message(
+                    target=t.name,
+                    zone=zone,
+                    event="callback_list",
+                    site=self.config.site_name,
+                    subject=subject,
+                    body=cb.callback_text(data, self.tz),
+                    data=data,
+                    now=now,
+                )
+                for t in self._wanting("callback_list", zone)
+            ]
         if newest != last:
             self.store.set_setting(key, newest)
         return out
@@ -317,10 +364,19 @@ class AlertEngine:
         data = cb.weekly_summary(calls, history, self.tz, start, end)
         self.store.set_setting(key, local.date().isoformat())
         subject = f"After-hours calls, week to {(end - timedelta(days=1)).date()}"
-        return [texts.report_message(target=t.name, zone=zone, event="weekly_summary",
-                                     site=self.config.site_name, subject=subject,
-                                     body=cb.summary_text(data), data=data, now=now)
-                for t in self._wanting("weekly_summary", zone)]
+        return [
+            texts.report_message(
+                target=t.name,
+                zone=zone,
+                event="weekly_summary",
+                site=self.config.site_name,
+                subject=subject,
+                body=cb.summary_text(data),
+                data=data,
+                now=now,
+            )
+            for t in self._wanting("weekly_summary", zone)
+        ]
 
     # -- delivering ---------------------------------------------------------------------------
 
@@ -333,7 +389,7 @@ class AlertEngine:
                 wait = min(wait, self.deliver(name))
             except Exception:  # noqa: BLE001 - the store failing must not end the thread
                 if self._stop.is_set():
-                    break       # the store closed while a slow server was being tried
+                    break  # the store closed while a slow server was being tried
                 log.exception("alerts: delivery to %s failed", name)
             if self._stop.is_set():
                 break
@@ -355,13 +411,15 @@ class AlertEngine:
                 sender.send(message)
             except DeliveryError as exc:
                 message["_attempts"] += 1
-                message["_next"] = now + timedelta(seconds=backoff_s(message["_attempts"],
-                                                                     *self.backoff))
+                message["_next"] = now + timedelta(
+                    seconds=backoff_s(message["_attempts"], *self.backoff)
+                )
                 self._audit(message, f"failed ({exc}); not saved (the database is failing)")
                 return backoff_s(message["_attempts"], *self.backoff)
             memory.popleft()
-            self._audit(message, f"sent by {sender.describe()} (from memory: the database "
-                                 "was failing)")
+            self._audit(
+                message, f"sent by {sender.describe()} (from memory: the database was failing)"
+            )
         while not self._stop.is_set():
             rows = self.store.outbox_pending(name, limit=20)
             if not rows:
@@ -390,17 +448,22 @@ class AlertEngine:
         if retry_at is None:
             what = f"given up after {attempts} attempts over {GIVE_UP.total_seconds() / 3600:.0f} h"
         else:
-            what = (f"attempt {attempts}; next try at "
-                    f"{retry_at.astimezone(self.tz):%H:%M:%S}")
+            what = f"attempt {attempts}; next try at {retry_at.astimezone(self.tz):%H:%M:%S}"
         self._audit(row, f"failed ({error}); {what}")
         log.warning("alerts: %s to %s failed: %s", row["event"], row["target"], error)
 
     def _audit(self, message: dict, what: str) -> None:
         try:
-            self.store.add_audit(message["zone"], at=self.clock.now(), who="nightswitch",
-                                 source="alert", old_mode=None, new_mode=None,
-                                 reason=f"alert {message['event']} ({message['phase']}) to "
-                                        f"{message['target']}: {what}"[:2000])
+            self.store.add_audit(
+                message["zone"],
+                at=self.clock.now(),
+                who="nightswitch",
+                source="alert",
+                old_mode=None,
+                new_mode=None,
+                reason=f"alert {message['event']} ({message['phase']}) to "
+                f"{message['target']}: {what}"[:2000],
+            )
         except Exception:  # noqa: BLE001 - the audit must never stop a delivery
             log.exception("alerts: cannot write the audit")
 
@@ -426,8 +489,9 @@ def send_test(config, *, by: str, now: datetime, store=None, only=None) -> list[
         if only and target.name != only:
             continue
         sender = sender_for(target, timeout=settings.timeout_s)
-        message = texts.test_message(target=target.name, zone=zone, site=config.site_name,
-                                     by=by, now=now, tz=tz)
+        message = texts.test_message(
+            target=target.name, zone=zone, site=config.site_name, by=by, now=now, tz=tz
+        )
         try:
             sender.send(message)
             result = {"target": target.name, "ok": True, "detail": sender.describe()}
@@ -436,11 +500,20 @@ def send_test(config, *, by: str, now: datetime, store=None, only=None) -> list[
         results.append(result)
         if store is not None:
             try:
-                store.add_audit(zone, at=now, who=by, source="alert", old_mode=None,
-                                new_mode=None,
-                                reason=f"alert test to {target.name}: " + (
-                                    f"sent by {result['detail']}" if result["ok"]
-                                    else f"failed ({result['detail']})"))
+                store.add_audit(
+                    zone,
+                    at=now,
+                    who=by,
+                    source="alert",
+                    old_mode=None,
+                    new_mode=None,
+                    reason=f"alert test to {target.name}: "
+                    + (
+                        f"sent by {result['detail']}"
+                        if result["ok"]
+                        else f"failed ({result['detail']})"
+                    ),
+                )
             except Exception:  # noqa: BLE001
                 log.exception("alerts: cannot audit the test")
     return results

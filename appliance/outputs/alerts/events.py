@@ -26,24 +26,27 @@ class Event:
     report: bool = False
 
 
-EVENTS: dict[str, Event] = {e.name: e for e in (
-    Event("not_confirmed", "The PBX did not confirm the mode", ("actuator",)),
-    Event("fallback", "The primary switch failed; the fallback holds the mode", ("fallback",)),
-    Event("login_refused", "The PBX refused the appliance's login", ("auth",)),
-    Event("fallback_drill", "The fallback switch failed its drill", ("drill",)),
-    Event("calendar", "A closure calendar cannot be read", ("calendar", "company")),
-    Event("link_down", "The PBX link is down", ("link",)),
-    Event("clock", "The clock is not synchronized", ("clock",)),
-    Event("wiring", "Key switch wiring fault", ("wiring",)),
-    Event("store", "The database is failing", ("store", "internal")),
-    Event("config", "The saved schedule does not fit the config", ("config",)),
-    Event("smdr", "The call-record (SMDR) port is dead or silent", ("smdr",)),
-    Event("key_left", "The key switch was left in DAY or NIGHT"),
-    Event("override_old", "An override until cancelled is still in force"),
-    Event("schedule_stale", "The schedule needs attention"),
-    Event("callback_list", "After-hours calls to call back", report=True),
-    Event("weekly_summary", "After-hours calls this week", report=True),
-)}
+EVENTS: dict[str, Event] = {
+    e.name: e
+    for e in (
+        Event("not_confirmed", "The PBX did not confirm the mode", ("actuator",)),
+        Event("fallback", "The primary switch failed; the fallback holds the mode", ("fallback",)),
+        Event("login_refused", "The PBX refused the appliance's login", ("auth",)),
+        Event("fallback_drill", "The fallback switch failed its drill", ("drill",)),
+        Event("calendar", "A closure calendar cannot be read", ("calendar", "company")),
+        Event("link_down", "The PBX link is down", ("link",)),
+        Event("clock", "The clock is not synchronized", ("clock",)),
+        Event("wiring", "Key switch wiring fault", ("wiring",)),
+        Event("store", "The database is failing", ("store", "internal")),
+        Event("config", "The saved schedule does not fit the config", ("config",)),
+        Event("smdr", "The call-record (SMDR) port is dead or silent", ("smdr",)),
+        Event("key_left", "The key switch was left in DAY or NIGHT"),
+        Event("override_old", "An override until cancelled is still in force"),
+        Event("schedule_stale", "The schedule needs attention"),
+        Event("callback_list", "After-hours calls to call back", report=True),
+        Event("weekly_summary", "After-hours calls this week", report=True),
+    )
+}
 
 #: The events a target gets when its ``events`` key is left out: every fault, no report.
 FAULT_EVENTS = tuple(name for name, e in EVENTS.items() if not e.report)

@@ -51,8 +51,15 @@ def last_review(store, zone: str) -> tuple[datetime | None, str | None]:
 def record_review(store, zone: str, *, by: str, at: datetime) -> None:
     """Record that *by* confirmed *zone*'s schedule at *at*, and audit it."""
     store.set_setting(review_key(zone), json.dumps({"by": by, "at": at.isoformat()}))
-    store.add_audit(zone, at=at, who=by, source="review", old_mode=None, new_mode=None,
-                    reason="schedule reviewed: still right")
+    store.add_audit(
+        zone,
+        at=at,
+        who=by,
+        source="review",
+        old_mode=None,
+        new_mode=None,
+        reason="schedule reviewed: still right",
+    )
 
 
 class StaleCache:
@@ -76,9 +83,14 @@ class StaleCache:
             hit = self._cache.get(zone)
             if hit is not None and hit[0] == key:
                 return hit[1]
-        found = stale_warnings(schedule, today, closures_by=settings.closures_by,
-                               reviewed_at=reviewed_at, reviewed_by=reviewed_by,
-                               review_months=settings.review_months)
+        found = stale_warnings(
+            schedule,
+            today,
+            closures_by=settings.closures_by,
+            reviewed_at=reviewed_at,
+            reviewed_by=reviewed_by,
+            review_months=settings.review_months,
+        )
         with self._lock:
             # the schedule object is kept with the key, so its id cannot be reused
             self._cache[zone] = (key, found, schedule)

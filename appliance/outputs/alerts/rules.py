@@ -94,36 +94,56 @@ def conditions(facts: dict[str, ZoneFacts], now: datetime, settings) -> list[Con
             if event is None:
                 continue
             since = _parse(fault.get("since")) or now
-            if event == "link_down" and now - since < timedelta(
-                    minutes=settings.link_down_minutes):
-                continue            # a read-back that fails once is retried in seconds
+            if event == "link_down" and now - since < timedelta(minutes=settings.link_down_minutes):
+                continue  # a read-back that fails once is retried in seconds
             message = fault["message"]
             if event == "link_down":
-                message = (f"the PBX has not answered for {_hours((now - since).total_seconds())}"
-                           f": {message}")
+                message = (
+                    f"the PBX has not answered for {_hours((now - since).total_seconds())}"
+                    f": {message}"
+                )
             out.append(Condition(f"{zone}:{event}:{fault['kind']}", zone, event, message, since))
         key = snap.get("key")
         if key in ("day", "night") and f.key_change_at is not None:
             late = f.key_change_at + timedelta(minutes=settings.key_left_minutes)
             if now >= late:
-                out.append(Condition(
-                    f"{zone}:key_left", zone, "key_left",
-                    f"the key switch at reception has been in {key.upper()} since "
-                    f"{_local(f.key_since, snap)}, past the schedule's change at "
-                    f"{_local(f.key_change_at, snap)}: the phones stay in {key} until "
-                    "someone turns it back to AUTO", f.key_change_at))
+                out.append(
+                    Condition(
+                        f"{zone}:key_left",
+                        zone,
+                        "key_left",
+                        f"the key switch at reception has been in {key.upper()} since "
+                        f"{_local(f.key_since, snap)}, past the schedule's change at "
+                        f"{_local(f.key_change_at, snap)}: the phones stay in {key} until "
+                        "someone turns it back to AUTO",
+                        f.key_change_at,
+                    )
+                )
         override = snap.get("override")
         if override and override.get("until") is None and f.override_set_at is not None:
             if now - f.override_set_at >= timedelta(hours=settings.override_hours):
-                out.append(Condition(
-                    f"{zone}:override_old", zone, "override_old",
-                    f"{override.get('by', 'someone')} set {override['mode']} until cancelled "
-                    f"on {_local(f.override_set_at, snap)}, "
-                    f"{_hours((now - f.override_set_at).total_seconds())} ago; the schedule "
-                    "is ignored until someone cancels it", f.override_set_at))
+                out.append(
+                    Condition(
+                        f"{zone}:override_old",
+                        zone,
+                        "override_old",
+                        f"{override.get('by', 'someone')} set {override['mode']} until cancelled "
+                        f"on {_local(f.override_set_at, snap)}, "
+                        f"{_hours((now - f.override_set_at).total_seconds())} ago; the schedule "
+                        "is ignored until someone cancels it",
+                        f.override_set_at,
+                    )
+                )
         for warning in f.stale:
-            out.append(Condition(f"{zone}:schedule_stale:{warning.field}", zone,
-                                 "schedule_stale", f"{warning.field}: {warning.message}", now))
+            out.append(
+                Condition(
+                    f"{zone}:schedule_stale:{warning.field}",
+                    zone,
+                    "schedule_stale",
+                    f"{warning.field}: {warning.message}",
+                    now,
+                )
+            )
     return out
 
 
@@ -135,8 +155,14 @@ def _local(at: datetime | None, snap: dict) -> str:
     return when(at, _parse(snap_now) if snap_now else None, tz)
 
 
-def track(open_alerts: dict[str, dict], found: list[Condition], now: datetime, *,
-          reminder_hours: float, may_resolve: bool = True):
+def track(
+    open_alerts: dict[str, dict],
+    found: list[Condition],
+    now: datetime,
+    *,
+    reminder_hours: float,
+    may_resolve: bool = True,
+):
     """What changes: ``(upserts, deletes, notices)``.
 
     :param open_alerts: ``{key: state}`` as the store keeps them (``since``,
@@ -155,29 +181,67 @@ def track(open_alerts: dict[str, dict], found: list[Condition], now: datetime, *
         seen.add(cond.key)
         state = open_alerts.get(cond.key)
         if state is None:
-            notices.append(Notice("start", cond.key, cond.zone, cond.event, cond.message,
-                                  cond.since))
-            upserts.append(dict(key=cond.key, zone=cond.zone, event=cond.event,
-                                message=cond.message, since=cond.since, started_at=now,
-                                last_notice_at=now))
+            notices.append(
+                Notice("start", cond.key, cond.zone, cond.event, cond.message, cond.since)
+            )
+            upserts.append(
+                dict(
+                    key=cond.key,
+                    zone=cond.zone,
+                    event=cond.event,
+                    message=cond.message,
+                    since=cond.since,
+                    started_at=now,
+                    last_notice_at=now,
+                )
+            )
             continue
         last = _parse(state["last_notice_at"])
         if reminder_hours and now - last >= timedelta(hours=reminder_hours):
-            notices.append(Notice("reminder", cond.key, cond.zone, cond.event, cond.message,
-                                  _parse(state["since"])))
-            upserts.append(dict(state, message=cond.message, since=_parse(state["since"]),
-                                started_at=_parse(state["started_at"]), last_notice_at=now))
+            notices.append(
+                Notice(
+                    "reminder",
+                    cond.key,
+                    cond.zone,
+                    cond.event,
+                    cond.message,
+                    _parse(state["since"]),
+                )
+            )
+            upserts.append(
+                dict(
+                    state,
+                    message=cond.message,
+                    since=_parse(state["since"]),
+                    started_at=_parse(state["started_at"]),
+                    last_notice_at=now,
+                )
+            )
         elif state["message"] != cond.message and cond.event != "link_down":
             # the newest words for the next reminder; no message of its own (never a flood)
-            upserts.append(dict(state, message=cond.message, since=_parse(state["since"]),
-                                started_at=_parse(state["started_at"]),
-                                last_notice_at=last))
+            upserts.append(
+                dict(
+                    state,
+                    message=cond.message,
+                    since=_parse(state["since"]),
+                    started_at=_parse(state["started_at"]),
+                    last_notice_at=last,
+                )
+            )
     if may_resolve:
         for key, state in open_alerts.items():
             if key not in seen:
                 deletes.append(key)
-                notices.append(Notice("resolved", key, state["zone"], state["event"],
-                                      state["message"], _parse(state["since"])))
+                notices.append(
+                    Notice(
+                        "resolved",
+                        key,
+                        state["zone"],
+                        state["event"],
+                        state["message"],
+                        _parse(state["since"]),
+                    )
+                )
     return upserts, deletes, notices
 
 

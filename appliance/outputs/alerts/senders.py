@@ -33,10 +33,15 @@ def _mail_parts(url: str) -> dict:
     to = [a.strip() for v in query.get("to", []) for a in v.split(",") if a.strip()]
     senders = query.get("from")
     sender = (senders[0] if senders else None) or f"nightswitch@{socket.gethostname()}"
-    return dict(scheme=parts.scheme, host=parts.hostname,
-                port=parts.port or (465 if parts.scheme == "smtps" else 25),
-                user=unquote(parts.username) if parts.username else None,
-                to=to, sender=sender, tls=(query.get("tls") or ["auto"])[0])
+    return dict(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        user=unquote(parts.username) if parts.username else None,
+        to=to,
+        sender=sender,
+        tls=(query.get("tls") or ["auto"])[0],
+    )
 
 
 class MailSender:
@@ -68,8 +73,9 @@ class MailSender:
         client: smtplib.SMTP
         try:
             if p["scheme"] == "smtps":
-                client = smtplib.SMTP_SSL(p["host"], p["port"], timeout=self.timeout,
-                                          context=ssl.create_default_context())
+                client = smtplib.SMTP_SSL(
+                    p["host"], p["port"], timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 client = smtplib.SMTP(p["host"], p["port"], timeout=self.timeout)
             with client:
@@ -79,36 +85,48 @@ class MailSender:
                         client.starttls(context=ssl.create_default_context())
                         client.ehlo()
                     elif p["tls"] == "starttls":
-                        raise DeliveryError(f"the mail server {where} does not offer STARTTLS "
-                                            "and the URL says tls=starttls")
+                        raise DeliveryError(
+                            f"the mail server {where} does not offer STARTTLS "
+                            "and the URL says tls=starttls"
+                        )
                 user = p["user"] or self.target.username
                 if user and self.target.password:
                     client.login(user, self.target.password)
                 refused = client.send_message(mail)
                 if refused:
-                    raise DeliveryError(f"the mail server {where} refused "
-                                        + ", ".join(f"{a} ({c} {m.decode(errors='replace')})"
-                                                    for a, (c, m) in refused.items()))
+                    raise DeliveryError(
+                        f"the mail server {where} refused "
+                        + ", ".join(
+                            f"{a} ({c} {m.decode(errors='replace')})"
+                            for a, (c, m) in refused.items()
+                        )
+                    )
         except DeliveryError:
             raise
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"the mail server {where} refused the login: "
-                                f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
+            raise DeliveryError(
+                f"the mail server {where} refused the login: "
+                f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"the mail server {where} refused every recipient: "
-                                + ", ".join(f"{a} ({c} {_text(m)})"
-                                            for a, (c, m) in exc.recipients.items())) from None
+            raise DeliveryError(
+                f"the mail server {where} refused every recipient: "
+                + ", ".join(f"{a} ({c} {_text(m)})" for a, (c, m) in exc.recipients.items())
+            ) from None
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"the mail server {where} answered {exc.smtp_code} "
-                                f"{_text(exc.smtp_error)}") from None
+            raise DeliveryError(
+                f"the mail server {where} answered {exc.smtp_code} {_text(exc.smtp_error)}"
+            ) from None
         except (smtplib.SMTPException, ssl.SSLError) as exc:
             raise DeliveryError(f"mail via {where} failed: {exc}") from None
         except TimeoutError:
-            raise DeliveryError(f"the mail server {where} did not answer within "
-                                f"{self.timeout:g} s") from None
+            raise DeliveryError(
+                f"the mail server {where} did not answer within {self.timeout:g} s"
+            ) from None
         except OSError as exc:
-            raise DeliveryError(f"cannot reach the mail server {where}: "
-                                f"{exc.strerror or exc}") from None
+            raise DeliveryError(
+                f"cannot reach the mail server {where}: {exc.strerror or exc}"
+            ) from None
 
 
 class WebhookSender:
@@ -125,9 +143,15 @@ class WebhookSender:
 
     def send(self, message: dict) -> None:
         body = message["payload"].encode("utf-8")
-        request = urllib.request.Request(self.target.url, data=body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": f"nightswitch/{__version__}"})
+        request = urllib.request.Request(
+            self.target.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": f"nightswitch/{__version__}",
+            },
+        )
         if self.target.token:
             request.add_header("Authorization", f"Bearer {self.target.token}")
         try:
@@ -135,15 +159,18 @@ class WebhookSender:
                 answer.read(65536)
         except urllib.error.HTTPError as exc:
             detail = exc.read(300).decode("utf-8", errors="replace").strip()
-            raise DeliveryError(f"the webhook {self.where} answered {exc.code} {exc.reason}"
-                                + (f": {detail}" if detail else "")) from None
+            raise DeliveryError(
+                f"the webhook {self.where} answered {exc.code} {exc.reason}"
+                + (f": {detail}" if detail else "")
+            ) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             text = getattr(reason, "strerror", None) or str(reason)
             raise DeliveryError(f"cannot reach the webhook {self.where}: {text}") from None
         except TimeoutError:
-            raise DeliveryError(f"the webhook {self.where} did not answer within "
-                                f"{self.timeout:g} s") from None
+            raise DeliveryError(
+                f"the webhook {self.where} did not answer within {self.timeout:g} s"
+            ) from None
         except (OSError, ValueError, json.JSONDecodeError) as exc:
             raise DeliveryError(f"the webhook {self.where} failed: {exc}") from None
 

@@ -91,32 +91,56 @@ class AlertsConfig:
     timeout_s: float = 20.0
 
 
-_KEYS = {"reminder_hours", "link_down_minutes", "override_hours", "key_left_minutes",
-         "smdr_silent_hours", "callback_time", "summary_weekday", "closures_by",
-         "review_months", "timeout_s", "targets"}
+_KEYS = {
+    "reminder_hours",
+    "link_down_minutes",
+    "override_hours",
+    "key_left_minutes",
+    "smdr_silent_hours",
+    "callback_time",
+    "summary_weekday",
+    "closures_by",
+    "review_months",
+    "timeout_s",
+    "targets",
+}
 _TARGET_KEYS = {"name", "url", "events", "zones", "username", "password", "token"}
 
 
 def check_url(url, path: str) -> list[FieldError]:
     """What is wrong with a target *url*, naming *path*; empty when it is fine."""
     if not isinstance(url, str) or not url.strip():
-        return [FieldError(path, "is required: smtp://HOST:PORT/?to=ADDRESS, smtps://..., "
-                                 "http://... or https://...")]
+        return [
+            FieldError(
+                path,
+                "is required: smtp://HOST:PORT/?to=ADDRESS, smtps://..., http://... or https://...",
+            )
+        ]
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         return [FieldError(path, f"{url[:80]!r} is not a URL: {exc}")]
     if parts.scheme not in SCHEMES:
-        return [FieldError(path, f"{parts.scheme or url[:40]!r} is not a scheme alerts can "
-                                 "use; use smtp (mail, STARTTLS when offered), smtps (mail "
-                                 "over TLS), http or https (a JSON POST)")]
+        return [
+            FieldError(
+                path,
+                f"{parts.scheme or url[:40]!r} is not a scheme alerts can "
+                "use; use smtp (mail, STARTTLS when offered), smtps (mail "
+                "over TLS), http or https (a JSON POST)",
+            )
+        ]
     if not _valid_host(parts.hostname or ""):
         return [FieldError(path, f"{url[:80]!r} has no valid host name")]
     if parts.password is not None:
-        return [FieldError(path, "has a password in it; put the password in the target's "
-                                 "password (mail) or token (webhook) key instead, so the "
-                                 "Installer page can hide it")]
+        return [
+            FieldError(
+                path,
+                "has a password in it; put the password in the target's "
+                "password (mail) or token (webhook) key instead, so the "
+                "Installer page can hide it",
+            )
+        ]
     if port == 0:
         return [FieldError(path, "port 0 is not a port; use 1 to 65535")]
     errors = []
@@ -124,21 +148,33 @@ def check_url(url, path: str) -> list[FieldError]:
         query = parse_qs(parts.query, keep_blank_values=True)
         unknown = sorted(set(query) - {"to", "from", "tls"})
         if unknown:
-            errors.append(FieldError(path, f"unknown parameter {unknown[0]!r}; a mail URL "
-                                           "takes to, from and tls"))
+            errors.append(
+                FieldError(
+                    path, f"unknown parameter {unknown[0]!r}; a mail URL takes to, from and tls"
+                )
+            )
         to = [a.strip() for v in query.get("to", []) for a in v.split(",") if a.strip()]
         if not to:
-            errors.append(FieldError(path, "names no recipient; add ?to=someone@example.com "
-                                           "(several separated by commas)"))
+            errors.append(
+                FieldError(
+                    path,
+                    "names no recipient; add ?to=someone@example.com (several separated by commas)",
+                )
+            )
         for address in to + [a.strip() for a in query.get("from", [])]:
             if not _ADDRESS_RE.match(address):
                 errors.append(FieldError(path, f"{address[:80]!r} is not an e-mail address"))
         for tls in query.get("tls", []):
             if tls not in TLS_CHOICES or parts.scheme == "smtps":
-                errors.append(FieldError(path, f"tls={tls!r} is not allowed; use tls=auto "
-                                               "(STARTTLS when offered, the default), "
-                                               "tls=starttls (required) or tls=off, with "
-                                               "smtp:// only"))
+                errors.append(
+                    FieldError(
+                        path,
+                        f"tls={tls!r} is not allowed; use tls=auto "
+                        "(STARTTLS when offered, the default), "
+                        "tls=starttls (required) or tls=off, with "
+                        "smtp:// only",
+                    )
+                )
     elif parts.fragment:
         errors.append(FieldError(path, "a webhook URL has no #fragment; remove it"))
     return errors
@@ -167,8 +203,12 @@ def _events(value, path: str, errors) -> frozenset:
     if value is None:
         return frozenset(FAULT_EVENTS)
     if not isinstance(value, list) or not value:
-        errors.append(FieldError(path, "must be a list of event names, such as "
-                                       "[\"not_confirmed\", \"link_down\"], or [\"all\"]"))
+        errors.append(
+            FieldError(
+                path,
+                'must be a list of event names, such as ["not_confirmed", "link_down"], or ["all"]',
+            )
+        )
         return frozenset()
     names = set()
     for i, name in enumerate(value):
@@ -177,8 +217,12 @@ def _events(value, path: str, errors) -> frozenset:
         elif name == "faults":
             names |= set(FAULT_EVENTS)
         elif not isinstance(name, str) or name not in EVENTS:
-            errors.append(FieldError(f"{path}[{i}]", f"{name!r} is not an event; use "
-                                     + ", ".join(EVENTS) + ", faults or all"))
+            errors.append(
+                FieldError(
+                    f"{path}[{i}]",
+                    f"{name!r} is not an event; use " + ", ".join(EVENTS) + ", faults or all",
+                )
+            )
         else:
             names.add(name)
     return frozenset(names)
@@ -198,8 +242,11 @@ def check_alerts(raw, zone_names) -> tuple[AlertsConfig, list[FieldError]]:
     errors: list[FieldError] = []
     for key in raw:
         if key not in _KEYS:
-            errors.append(FieldError(f"alerts.{key}", "unknown key; allowed keys are "
-                                     + ", ".join(sorted(_KEYS))))
+            errors.append(
+                FieldError(
+                    f"alerts.{key}", "unknown key; allowed keys are " + ", ".join(sorted(_KEYS))
+                )
+            )
     values = dict(
         reminder_hours=_number(raw, "reminder_hours", 4, 0, 168, errors),
         link_down_minutes=_number(raw, "link_down_minutes", 10, 0, 1440, errors, True),
@@ -209,25 +256,31 @@ def check_alerts(raw, zone_names) -> tuple[AlertsConfig, list[FieldError]]:
         review_months=_number(raw, "review_months", 6, 1, 36, errors, True),
         timeout_s=_number(raw, "timeout_s", 20.0, 1, 120, errors),
     )
-    for key, pattern, example in (("callback_time", _TIME_RE, "08:30"),
-                                  ("closures_by", _MONTH_DAY_RE, "11-01 (1 November)")):
+    for key, pattern, example in (
+        ("callback_time", _TIME_RE, "08:30"),
+        ("closures_by", _MONTH_DAY_RE, "11-01 (1 November)"),
+    ):
         value = raw.get(key, getattr(AlertsConfig, key))
         if not isinstance(value, str) or not pattern.match(value):
-            errors.append(FieldError(f"alerts.{key}", f"{value!r} is not allowed; use the "
-                                                      f"form {example}"))
+            errors.append(
+                FieldError(f"alerts.{key}", f"{value!r} is not allowed; use the form {example}")
+            )
         else:
             values[key] = value
     weekday = raw.get("summary_weekday", "mon")
     if weekday not in WEEKDAYS:
-        errors.append(FieldError("alerts.summary_weekday", f"{weekday!r} is not a weekday; "
-                                                           "use one of " + ", ".join(WEEKDAYS)))
+        errors.append(
+            FieldError(
+                "alerts.summary_weekday",
+                f"{weekday!r} is not a weekday; use one of " + ", ".join(WEEKDAYS),
+            )
+        )
     else:
         values["summary_weekday"] = weekday
     targets = []
     raw_targets = raw.get("targets", [])
     if not isinstance(raw_targets, list):
-        errors.append(FieldError("alerts.targets", "must be a list of [[alerts.targets]] "
-                                                   "tables"))
+        errors.append(FieldError("alerts.targets", "must be a list of [[alerts.targets]] tables"))
         raw_targets = []
     names = set()
     for i, item in enumerate(raw_targets):
@@ -237,12 +290,21 @@ def check_alerts(raw, zone_names) -> tuple[AlertsConfig, list[FieldError]]:
             continue
         for key in item:
             if key not in _TARGET_KEYS:
-                errors.append(FieldError(f"{path}.{key}", "unknown key; allowed keys are "
-                                         + ", ".join(sorted(_TARGET_KEYS))))
+                errors.append(
+                    FieldError(
+                        f"{path}.{key}",
+                        "unknown key; allowed keys are " + ", ".join(sorted(_TARGET_KEYS)),
+                    )
+                )
         name = item.get("name", f"target-{i + 1}")
         if not isinstance(name, str) or not _NAME_RE.match(name):
-            errors.append(FieldError(f"{path}.name", f"{name!r} is not allowed; use lower-case "
-                                                     "letters, digits, '-' and '_' (up to 32)"))
+            errors.append(
+                FieldError(
+                    f"{path}.name",
+                    f"{name!r} is not allowed; use lower-case "
+                    "letters, digits, '-' and '_' (up to 32)",
+                )
+            )
         elif name in names:
             errors.append(FieldError(f"{path}.name", f"target {name!r} is defined twice"))
         names.add(name)
@@ -251,8 +313,12 @@ def check_alerts(raw, zone_names) -> tuple[AlertsConfig, list[FieldError]]:
         events = _events(item.get("events"), f"{path}.events", errors)
         zones = item.get("zones", [])
         if not isinstance(zones, list) or any(z not in zone_names for z in zones):
-            errors.append(FieldError(f"{path}.zones", f"{zones!r} is not allowed; use a list "
-                                                      "of the zones " + ", ".join(zone_names)))
+            errors.append(
+                FieldError(
+                    f"{path}.zones",
+                    f"{zones!r} is not allowed; use a list of the zones " + ", ".join(zone_names),
+                )
+            )
             zones = []
         secrets = {}
         for key in ("username", "password", "token"):
@@ -263,12 +329,18 @@ def check_alerts(raw, zone_names) -> tuple[AlertsConfig, list[FieldError]]:
         raw_url = item.get("url")
         url = raw_url if isinstance(raw_url, str) else ""
         if secrets["password"] and not url.startswith("smtp"):
-            errors.append(FieldError(f"{path}.password", "is for a mail server; a webhook "
-                                                         "takes a token (sent as a bearer "
-                                                         "token)"))
+            errors.append(
+                FieldError(
+                    f"{path}.password",
+                    "is for a mail server; a webhook takes a token (sent as a bearer token)",
+                )
+            )
         if secrets["token"] and url.startswith("smtp"):
-            errors.append(FieldError(f"{path}.token", "is for a webhook; a mail server takes "
-                                                      "username and password"))
+            errors.append(
+                FieldError(
+                    f"{path}.token", "is for a webhook; a mail server takes username and password"
+                )
+            )
         if not url_errors and isinstance(name, str):
             targets.append(Target(name, url, events, tuple(zones), **secrets))
     return AlertsConfig(targets=tuple(targets), **values), errors

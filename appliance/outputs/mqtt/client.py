@@ -46,7 +46,7 @@ REFRESH_S = 60.0
 HEARTBEAT_S = 300.0
 #: Messages waiting for the inbox thread; beyond that a flood is dropped, not queued.
 INBOX_SIZE = 64
-_RESYNC = object()   # put in the snapshot queue: publish everything again
+_RESYNC = object()  # put in the snapshot queue: publish everything again
 
 
 def make_client(settings, *, client_id: str, will: tuple[str, str] | None = None) -> paho.Client:
@@ -55,18 +55,27 @@ def make_client(settings, *, client_id: str, will: tuple[str, str] | None = None
 
     :raises ~appliance.errors.NightswitchError: when a TLS file cannot be loaded.
     """
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=paho.MQTTv311, clean_session=True)
+    client = paho.Client(
+        paho.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv311,
+        clean_session=True,
+    )
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
         try:
-            client.tls_set(ca_certs=settings.ca_file, certfile=settings.cert_file,
-                           keyfile=settings.key_file, cert_reqs=ssl.CERT_REQUIRED,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            client.tls_set(
+                ca_certs=settings.ca_file,
+                certfile=settings.cert_file,
+                keyfile=settings.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise NightswitchError(f"mqtt: cannot load the TLS files (ca_file, cert_file, "
-                                   f"key_file): {exc}") from None
+            raise NightswitchError(
+                f"mqtt: cannot load the TLS files (ca_file, cert_file, key_file): {exc}"
+            ) from None
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(settings.reconnect_max_s)))
@@ -95,7 +104,7 @@ def _no_delay(client: paho.Client) -> None:
     try:
         setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):
-        pass    # not a TCP socket (websockets, a test double): nothing to tune
+        pass  # not a TCP socket (websockets, a test double): nothing to tune
 
 
 def reason_text(reason_code) -> str:
@@ -119,8 +128,11 @@ class MqttBridge:
         self.tz = ZoneInfo(self.config.timezone)
         self.topics = Topics(settings.topic_prefix, settings.site_id, settings.discovery_prefix)
         self.fleet = fleet
-        self.client = make_client(settings, client_id=settings.client_id,
-                                  will=(self.topics.availability, discovery.OFFLINE))
+        self.client = make_client(
+            settings,
+            client_id=settings.client_id,
+            will=(self.topics.availability, discovery.OFFLINE),
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -130,7 +142,7 @@ class MqttBridge:
         self._inbox: queue.Queue = queue.Queue(maxsize=INBOX_SIZE)
         self._snapshots = None
         self._threads: list[threading.Thread] = []
-        self._published: dict[str, str] = {}     # topic -> last payload (states only)
+        self._published: dict[str, str] = {}  # topic -> last payload (states only)
         self._zone_states: dict[str, dict] = {}
         self._after_hours: dict[str, dict | None] = {}
         self._last_error = None
@@ -143,16 +155,20 @@ class MqttBridge:
         """Connect in the background and start the threads; returns at once, broker or no
         broker."""
         self._snapshots = self.controller.subscribe()
-        for target, name in ((self._publish_loop, "mqtt-publish"),
-                             (self._inbox_loop, "mqtt-inbox")):
+        for target, name in (
+            (self._publish_loop, "mqtt-publish"),
+            (self._inbox_loop, "mqtt-inbox"),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        self.client.connect_async(self.settings.host, self.settings.port,
-                                  keepalive=self.settings.keepalive)
+        self.client.connect_async(
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive
+        )
         self.client.loop_start()
-        log.info("mqtt: connecting to %s as site %s", self.settings.broker_url,
-                 self.settings.site_id)
+        log.info(
+            "mqtt: connecting to %s as site %s", self.settings.broker_url, self.settings.site_id
+        )
 
     def stop(self, timeout: float = 3.0) -> None:
         """Say ``offline``, disconnect and stop the threads (idempotent)."""
@@ -165,26 +181,31 @@ class MqttBridge:
             try:
                 q.put_nowait(None)
             except queue.Full:
-                pass   # the thread is busy, not waiting: it sees the stop flag next
+                pass  # the thread is busy, not waiting: it sees the stop flag next
         if self._snapshots is not None:
             self.controller.unsubscribe(self._snapshots)
         if self.connected.is_set():
             try:
-                info = self.client.publish(self.topics.availability, discovery.OFFLINE,
-                                           qos=1, retain=True)
+                info = self.client.publish(
+                    self.topics.availability, discovery.OFFLINE, qos=1, retain=True
+                )
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError, OSError):
-                pass   # the broker went away meanwhile: the will says offline instead
+                pass  # the broker went away meanwhile: the will says offline instead
         # paho's thread may be inside a connection attempt (a DNS lookup or a TCP connect
         # to a host that does not answer) and loop_stop() waits for it without a limit:
         # the daemon's shutdown (and its relays) must not wait for that.
-        closer = threading.Thread(target=close_client, args=(self.client,),
-                                  name="mqtt-close", daemon=True)
+        closer = threading.Thread(
+            target=close_client, args=(self.client,), name="mqtt-close", daemon=True
+        )
         closer.start()
         closer.join(timeout)
         if closer.is_alive():
-            log.warning("mqtt: the connection attempt in progress did not end within "
-                        "%.0f s; leaving it behind", timeout)
+            log.warning(
+                "mqtt: the connection attempt in progress did not end within "
+                "%.0f s; leaving it behind",
+                timeout,
+            )
         for thread in self._threads:
             thread.join(timeout)
 
@@ -194,8 +215,10 @@ class MqttBridge:
     # -- paho callbacks (paho's network thread: never block here) ---------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._note_error(f"the broker refused the connection: {reason_text(reason_code)}"
-                             " (check [mqtt] username, password and the broker's ACL)")
+            self._note_error(
+                f"the broker refused the connection: {reason_text(reason_code)}"
+                " (check [mqtt] username, password and the broker's ACL)"
+            )
             return
         self._last_error = None
         _no_delay(client)
@@ -211,16 +234,19 @@ class MqttBridge:
         self._request_resync()
 
     def _on_connect_fail(self, client, userdata) -> None:
-        self._note_error(f"cannot reach the broker at {self.settings.broker_url}; "
-                         "retrying in the background")
+        self._note_error(
+            f"cannot reach the broker at {self.settings.broker_url}; retrying in the background"
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self.connected.is_set()
         self.connected.clear()
         if was and not self._stop.is_set():
             self._event("disconnected")
-            log.warning("mqtt: lost the broker (%s); reconnecting in the background",
-                        reason_text(reason_code))
+            log.warning(
+                "mqtt: lost the broker (%s); reconnecting in the background",
+                reason_text(reason_code),
+            )
 
     def _note_error(self, message: str) -> None:
         # Once per distinct trouble, not once per retry.
@@ -231,7 +257,7 @@ class MqttBridge:
     def _on_message(self, client, userdata, msg) -> None:
         try:
             self._route(msg)
-        except Exception:   # a message must never stop paho's thread
+        except Exception:  # a message must never stop paho's thread
             log.exception("mqtt: could not handle a message on %r", msg.topic)
 
     def _route(self, msg) -> None:
@@ -248,21 +274,30 @@ class MqttBridge:
         zone = self.topics.command_zone(topic)
         if zone is not None:
             if not msg.payload:
-                return   # an empty message clears a retained one: it is not a command
+                return  # an empty message clears a retained one: it is not a command
             self._post(("command", zone, msg.payload, msg.retain))
 
     def _post(self, item) -> None:
         try:
             self._inbox.put_nowait(item)
         except queue.Full:
-            log.warning("mqtt: messages arrive faster than they can be carried out; "
-                        "one on %s was dropped", item[0])
+            log.warning(
+                "mqtt: messages arrive faster than they can be carried out; one on %s was dropped",
+                item[0],
+            )
             if item[0] == "command":
-                self._publish_result(item[1], commands.result_payload(
-                    ok=False, command=commands.describe_payload(item[2]),
-                    at=self.controller.clock.now(), tz=self.tz,
-                    error=NightswitchError("too many commands at once; this one was "
-                                           "dropped, send it again")))
+                self._publish_result(
+                    item[1],
+                    commands.result_payload(
+                        ok=False,
+                        command=commands.describe_payload(item[2]),
+                        at=self.controller.clock.now(),
+                        tz=self.tz,
+                        error=NightswitchError(
+                            "too many commands at once; this one was dropped, send it again"
+                        ),
+                    ),
+                )
 
     def _request_resync(self) -> None:
         if self._snapshots is not None:
@@ -290,7 +325,7 @@ class MqttBridge:
             except queue.Empty:
                 item = False
             items = [item]
-            while True:    # take whatever else is waiting: one publish per zone
+            while True:  # take whatever else is waiting: one publish per zone
                 try:
                     items.append(self._snapshots.get_nowait())
                 except queue.Empty:
@@ -325,9 +360,14 @@ class MqttBridge:
         zones = []
         for name in self.controller.zone_names():
             snap = self.controller.status(name)
-            zones.append({"name": name, "label": snap.get("label") or name,
-                          "modes": _forceable_modes(self.controller, name, snap),
-                          "panel": name in panels})
+            zones.append(
+                {
+                    "name": name,
+                    "label": snap.get("label") or name,
+                    "modes": _forceable_modes(self.controller, name, snap),
+                    "panel": name in panels,
+                }
+            )
         return zones
 
     def publish_all(self) -> None:
@@ -336,9 +376,12 @@ class MqttBridge:
             return
         if self.settings.discovery:
             topic, payload = discovery.discovery_message(
-                self.topics, site_name=self.config.site_name, zones=self._zone_info(),
+                self.topics,
+                site_name=self.config.site_name,
+                zones=self._zone_info(),
                 smdr=self.config.smdr is not None,
-                fleet=self.settings.fleet and self.fleet is not None)
+                fleet=self.settings.fleet and self.fleet is not None,
+            )
             if self._publish(topic, payload, retain=True):
                 self._event("discovery")
         self._published.clear()
@@ -352,8 +395,9 @@ class MqttBridge:
         for name in zones:
             if name not in self.controller.zones:
                 continue
-            payload = state.zone_state(self.controller.status(name),
-                                       after_hours=self._after_hours.get(name))
+            payload = state.zone_state(
+                self.controller.status(name), after_hours=self._after_hours.get(name)
+            )
             self._zone_states[name] = payload
             text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
             topic = self.topics.state(name)
@@ -361,8 +405,10 @@ class MqttBridge:
                 continue
             if self._publish(topic, text, retain=True):
                 self._published[topic] = text
-                self._event(f"state:{name}:{payload['mode']}:{payload['key']}:"
-                            f"{payload['override_mode']}:{payload['verified']}")
+                self._event(
+                    f"state:{name}:{payload['mode']}:{payload['key']}:"
+                    f"{payload['override_mode']}:{payload['verified']}"
+                )
                 changed = True
         return changed
 
@@ -370,13 +416,19 @@ class MqttBridge:
         for name in self.controller.zone_names():
             if name not in self._zone_states:
                 self._zone_states[name] = state.zone_state(self.controller.status(name))
-        closures = self.fleet.status() if self.fleet is not None else \
-            {"version": None, "applied_at": None, "refused": None}
-        return state.site_status(site_id=self.settings.site_id,
-                                 site_name=self.config.site_name,
-                                 zones={n: self._zone_states[n]
-                                        for n in self.controller.zone_names()},
-                                 closures=closures, at=self.controller.clock.now(), tz=self.tz)
+        closures = (
+            self.fleet.status()
+            if self.fleet is not None
+            else {"version": None, "applied_at": None, "refused": None}
+        )
+        return state.site_status(
+            site_id=self.settings.site_id,
+            site_name=self.config.site_name,
+            zones={n: self._zone_states[n] for n in self.controller.zone_names()},
+            closures=closures,
+            at=self.controller.clock.now(),
+            tz=self.tz,
+        )
 
     def publish_status(self) -> None:
         if self._publish(self.topics.status, self.status_payload(), retain=True):
@@ -431,39 +483,64 @@ class MqttBridge:
         self._publish(self.topics.command(zone), b"", retain=True)
         try:
             if retained:
-                raise ValidationError([FieldError(
-                    "retain", "a retained command is not carried out: it was left on the "
-                              "broker before this connection, and would come back at every "
-                              "reconnection; it was cleared. Send commands without the "
-                              "retain flag")])
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "retain",
+                            "a retained command is not carried out: it was left on the "
+                            "broker before this connection, and would come back at every "
+                            "reconnection; it was cleared. Send commands without the "
+                            "retain flag",
+                        )
+                    ]
+                )
             if zone not in ctl.zone_names():
-                raise ValidationError([FieldError(
-                    "zone", f"there is no zone {zone!r}; zones are "
-                            + ", ".join(ctl.zone_names()))])
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "zone",
+                            f"there is no zone {zone!r}; zones are " + ", ".join(ctl.zone_names()),
+                        )
+                    ]
+                )
             command = commands.parse_command(payload, tz=self.tz, now=now)
             by = self.settings.who
             if command.mode is None:
                 status = ctl.cancel_override(zone, by=by, source="mqtt")
             else:
-                status = ctl.set_override(zone, command.mode, command.until, by=by,
-                                          source="mqtt")
+                status = ctl.set_override(zone, command.mode, command.until, by=by, source="mqtt")
         except (ValidationError, Refused) as exc:
-            log.info("mqtt: command %r for zone %s refused: %s", shown, zone,
-                     str(exc).replace("\n", "; "))
+            log.info(
+                "mqtt: command %r for zone %s refused: %s",
+                shown,
+                zone,
+                str(exc).replace("\n", "; "),
+            )
             self._event(f"refused:{zone}")
-            self._publish_result(zone, commands.result_payload(
-                ok=False, command=shown, at=now, tz=self.tz, error=exc))
+            self._publish_result(
+                zone,
+                commands.result_payload(ok=False, command=shown, at=now, tz=self.tz, error=exc),
+            )
             return
         except Exception as exc:
             log.exception("mqtt: command %r for zone %s failed", shown, zone)
-            self._publish_result(zone, commands.result_payload(
-                ok=False, command=shown, at=now, tz=self.tz,
-                error=NightswitchError(f"the appliance could not carry it out: "
-                                       f"{type(exc).__name__}")))
+            self._publish_result(
+                zone,
+                commands.result_payload(
+                    ok=False,
+                    command=shown,
+                    at=now,
+                    tz=self.tz,
+                    error=NightswitchError(
+                        f"the appliance could not carry it out: {type(exc).__name__}"
+                    ),
+                ),
+            )
             return
         self._event(f"done:{zone}")
-        self._publish_result(zone, commands.result_payload(ok=True, command=shown, at=now,
-                                                           tz=self.tz, status=status))
+        self._publish_result(
+            zone, commands.result_payload(ok=True, command=shown, at=now, tz=self.tz, status=status)
+        )
 
 
 def build_bridge(controller, settings) -> MqttBridge:

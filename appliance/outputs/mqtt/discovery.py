@@ -75,7 +75,7 @@ def zone_components(topics: Topics, zone: dict, *, multi_zone: bool, smdr: bool)
             "value_template": "{{ value_json.mode }}",
             "json_attributes_topic": state,
             "json_attributes_template": "{{ {'reason': value_json.reason, "
-                                        "'source': value_json.source} | tojson }}",
+            "'source': value_json.source} | tojson }}",
             "icon": "mdi:phone-classic",
         },
         key("override"): {
@@ -154,19 +154,19 @@ def zone_components(topics: Topics, zone: dict, *, multi_zone: bool, smdr: bool)
             "unique_id": _uid(topics, name, "after_hours_calls"),
             "state_topic": state,
             "value_template": "{{ value_json.after_hours_last_night.calls "
-                              "if value_json.after_hours_last_night else 'None' }}",
+            "if value_json.after_hours_last_night else 'None' }}",
             "unit_of_measurement": "calls",
             "state_class": "measurement",
             "json_attributes_topic": state,
-            "json_attributes_template": "{{ (value_json.after_hours_last_night or {}) "
-                                        "| tojson }}",
+            "json_attributes_template": "{{ (value_json.after_hours_last_night or {}) | tojson }}",
             "icon": "mdi:phone-missed",
         }
     return components
 
 
-def discovery_message(topics: Topics, *, site_name: str, zones: list[dict], smdr: bool,
-                      fleet: bool) -> tuple[str, dict]:
+def discovery_message(
+    topics: Topics, *, site_name: str, zones: list[dict], smdr: bool, fleet: bool
+) -> tuple[str, dict]:
     """``(topic, payload)`` of the site's discovery message.
 
     :param str site_name: ``[site] name``: the device's name in Home Assistant.
@@ -185,7 +185,7 @@ def discovery_message(topics: Topics, *, site_name: str, zones: list[dict], smdr
             "entity_category": "diagnostic",
             "state_topic": topics.status,
             "value_template": "{{ ('v' ~ value_json.closures.version) "
-                              "if value_json.closures.version else 'none' }}",
+            "if value_json.closures.version else 'none' }}",
             "json_attributes_topic": topics.status,
             "json_attributes_template": "{{ value_json.closures | tojson }}",
             "icon": "mdi:calendar-remove",
@@ -199,8 +199,13 @@ def discovery_message(topics: Topics, *, site_name: str, zones: list[dict], smdr
             "sw_version": __version__,
         },
         "origin": {"name": "nightswitch", "sw_version": __version__},
-        "availability": [{"topic": topics.availability, "payload_available": ONLINE,
-                          "payload_not_available": OFFLINE}],
+        "availability": [
+            {
+                "topic": topics.availability,
+                "payload_available": ONLINE,
+                "payload_not_available": OFFLINE,
+            }
+        ],
         "qos": 1,
         "components": components,
     }

@@ -80,8 +80,13 @@ def load_document(payload: bytes) -> dict:
     except (ValueError, RecursionError) as exc:
         raise ValidationError([FieldError("", f"not valid JSON: {exc}")]) from None
     if not isinstance(data, dict):
-        raise ValidationError([FieldError("", "must be a company closure set such as "
-                                              '{"version": 7, "closures": [...]}')])
+        raise ValidationError(
+            [
+                FieldError(
+                    "", 'must be a company closure set such as {"version": 7, "closures": [...]}'
+                )
+            ]
+        )
     return data
 
 
@@ -96,8 +101,13 @@ def parse_closure_set(data: dict, zone_modes: dict) -> ClosureSet:
     """
     version = data.get("version")
     if isinstance(version, int) and not isinstance(version, bool) and version > MAX_VERSION:
-        raise ValidationError([FieldError("version", f"{version} is too large; use a whole "
-                                                     f"number from 1 to {MAX_VERSION}")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "version", f"{version} is too large; use a whole number from 1 to {MAX_VERSION}"
+                )
+            ]
+        )
     layers, errors = {}, []
     for zone, modes in zone_modes.items():
         try:
@@ -110,7 +120,7 @@ def parse_closure_set(data: dict, zone_modes: dict) -> ClosureSet:
                     errors.append(error)
     if errors:
         raise ValidationError(errors)
-    if not isinstance(version, int):      # each zone's check refused it already
+    if not isinstance(version, int):  # each zone's check refused it already
         raise ValidationError([FieldError("version", "must be a whole number, 1 or more")])
     return ClosureSet(version, digest_of(data["closures"]), data, layers)
 
@@ -127,13 +137,27 @@ def version_verdict(incoming: ClosureSet, applied: dict | None) -> str | None:
     if incoming.version == applied["version"]:
         if incoming.digest == applied["digest"]:
             return "same"
-        raise ValidationError([FieldError("version", f"version {incoming.version} is in force "
-                                                     "here with other closures; publish the "
-                                                     f"change as version "
-                                                     f"{applied['version'] + 1} or higher")])
-    raise ValidationError([FieldError("version", f"version {incoming.version} is older than "
-                                                 f"version {applied['version']}, which is in "
-                                                 "force here; versions only go up")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "version",
+                    f"version {incoming.version} is in force "
+                    "here with other closures; publish the "
+                    f"change as version "
+                    f"{applied['version'] + 1} or higher",
+                )
+            ]
+        )
+    raise ValidationError(
+        [
+            FieldError(
+                "version",
+                f"version {incoming.version} is older than "
+                f"version {applied['version']}, which is in "
+                "force here; versions only go up",
+            )
+        ]
+    )
 
 
 class CompanyClosures:
@@ -147,8 +171,8 @@ class CompanyClosures:
         self.controller = controller
         self.store = controller.store
         self.tz = tz
-        self.applied: dict | None = None     # version, digest, applied_at, closures count
-        self.refused: dict | None = None     # version, errors, at
+        self.applied: dict | None = None  # version, digest, applied_at, closures count
+        self.refused: dict | None = None  # version, errors, at
 
     def _zone_modes(self) -> dict:
         # From the config, not controller.status(): before the controller starts, that
@@ -175,22 +199,36 @@ class CompanyClosures:
             # The config may have changed since: check again against today's modes.
             parsed = parse_closure_set(data, self._zone_modes())
         except ValidationError as exc:
-            log.warning("mqtt: the company closures kept in the store (version %s) no longer "
-                        "fit this site and are not in force: %s", data.get("version"),
-                        exc.render().replace("\n", "; "))
-            self.refused = {"version": data.get("version"),
-                            "errors": exc.as_json()["errors"], "at": self._now()}
+            log.warning(
+                "mqtt: the company closures kept in the store (version %s) no longer "
+                "fit this site and are not in force: %s",
+                data.get("version"),
+                exc.render().replace("\n", "; "),
+            )
+            self.refused = {
+                "version": data.get("version"),
+                "errors": exc.as_json()["errors"],
+                "at": self._now(),
+            }
             return
         except (ValueError, KeyError, TypeError, AttributeError):
-            log.warning("mqtt: the company closures kept in the store are unreadable; "
-                        "waiting for the fleet's set")
+            log.warning(
+                "mqtt: the company closures kept in the store are unreadable; "
+                "waiting for the fleet's set"
+            )
             return
         self._put_in_force(parsed)
-        self.applied = {"version": parsed.version, "digest": parsed.digest,
-                        "applied_at": kept.get("applied_at"),
-                        "closures": len(data["closures"])}
-        log.info("mqtt: company closures version %s in force (kept from %s)", parsed.version,
-                 kept.get("applied_at"))
+        self.applied = {
+            "version": parsed.version,
+            "digest": parsed.digest,
+            "applied_at": kept.get("applied_at"),
+            "closures": len(data["closures"]),
+        }
+        log.info(
+            "mqtt: company closures version %s in force (kept from %s)",
+            parsed.version,
+            kept.get("applied_at"),
+        )
 
     def _put_in_force(self, parsed: ClosureSet) -> None:
         for zone, layer in parsed.layers.items():
@@ -204,8 +242,11 @@ class CompanyClosures:
             # The operator cleared the retained set: that withdraws nothing (a higher
             # version with no closures does); a site must not lose closures to an
             # empty broker.
-            log.info("mqtt: the fleet's closure set was cleared on the broker; version %s "
-                     "stays in force", self.applied and self.applied["version"])
+            log.info(
+                "mqtt: the fleet's closure set was cleared on the broker; version %s "
+                "stays in force",
+                self.applied and self.applied["version"],
+            )
             return True
         version = None
         try:
@@ -214,37 +255,64 @@ class CompanyClosures:
             parsed = parse_closure_set(data, self._zone_modes())
             verdict = version_verdict(parsed, self.applied)
         except ValidationError as exc:
-            log.warning("mqtt: company closure set %s refused: %s",
-                        f"version {version}" if isinstance(version, int) else "(no version)",
-                        exc.render().replace("\n", "; "))
-            self.refused = {"version": version if isinstance(version, int) else None,
-                            "errors": exc.as_json()["errors"], "at": self._now()}
+            log.warning(
+                "mqtt: company closure set %s refused: %s",
+                f"version {version}" if isinstance(version, int) else "(no version)",
+                exc.render().replace("\n", "; "),
+            )
+            self.refused = {
+                "version": version if isinstance(version, int) else None,
+                "errors": exc.as_json()["errors"],
+                "at": self._now(),
+            }
             return False
         if verdict == "same":
             self.refused = None
             return True
-        record = {"version": parsed.version, "digest": parsed.digest,
-                  "applied_at": self._now(), "set": parsed.data}
+        record = {
+            "version": parsed.version,
+            "digest": parsed.digest,
+            "applied_at": self._now(),
+            "set": parsed.data,
+        }
         # Kept before it is put in force: after a power cut in between, the restart puts
         # in force what was kept, so an acknowledgement is never of a set not kept.
-        self.store.set_setting(SETTING, json.dumps(record, separators=(",", ":"),
-                                                   ensure_ascii=False))
+        self.store.set_setting(
+            SETTING, json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        )
         self._put_in_force(parsed)
-        self.applied = {"version": parsed.version, "digest": parsed.digest,
-                        "applied_at": record["applied_at"],
-                        "closures": len(parsed.data["closures"])}
+        self.applied = {
+            "version": parsed.version,
+            "digest": parsed.digest,
+            "applied_at": record["applied_at"],
+            "closures": len(parsed.data["closures"]),
+        }
         self.refused = None
-        log.info("mqtt: company closures version %s in force (%d closures)", parsed.version,
-                 len(parsed.data["closures"]))
+        log.info(
+            "mqtt: company closures version %s in force (%d closures)",
+            parsed.version,
+            len(parsed.data["closures"]),
+        )
         return True
 
     def status(self) -> dict:
         """The acknowledgement in the site's status: ``{"version", "applied_at",
         "closures", "refused"}``."""
         applied = self.applied or {}
-        return {"version": applied.get("version"), "applied_at": applied.get("applied_at"),
-                "closures": applied.get("closures"), "refused": self.refused}
+        return {
+            "version": applied.get("version"),
+            "applied_at": applied.get("applied_at"),
+            "closures": applied.get("closures"),
+            "refused": self.refused,
+        }
 
 
-__all__ = ["ClosureSet", "CompanyClosures", "MAX_SET_BYTES", "digest_of", "load_document",
-           "parse_closure_set", "version_verdict"]
+__all__ = [
+    "ClosureSet",
+    "CompanyClosures",
+    "MAX_SET_BYTES",
+    "digest_of",
+    "load_document",
+    "parse_closure_set",
+    "version_verdict",
+]

@@ -29,7 +29,7 @@ class SiteView:
     site: str
     status: dict | None = None
     online: bool | None = None
-    status_at: float | None = None      # time.monotonic() the status arrived here
+    status_at: float | None = None  # time.monotonic() the status arrived here
 
     @property
     def closures(self) -> dict:
@@ -47,12 +47,22 @@ def check_set(data) -> tuple[int, str]:
     parse_company_closures(data)
     version = data["version"]
     if version > MAX_VERSION:
-        raise ValidationError([FieldError("version", f"{version} is too large; use a whole "
-                                                     f"number from 1 to {MAX_VERSION}")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "version", f"{version} is too large; use a whole number from 1 to {MAX_VERSION}"
+                )
+            ]
+        )
     size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > MAX_SET_BYTES:
-        raise ValidationError([FieldError("closures", f"the set is {size:,} bytes; a site "
-                                                      f"takes at most {MAX_SET_BYTES:,}")])
+        raise ValidationError(
+            [
+                FieldError(
+                    "closures", f"the set is {size:,} bytes; a site takes at most {MAX_SET_BYTES:,}"
+                )
+            ]
+        )
     return version, digest_of(data["closures"])
 
 
@@ -83,8 +93,13 @@ class FleetOperator:
         if reason_code.is_failure:
             self._refused = reason_text(reason_code)
             return
-        client.subscribe([(f"{self.prefix}/+/status", 1), (f"{self.prefix}/+/availability", 1),
-                          (fleet_closures_topic(self.prefix), 1)])
+        client.subscribe(
+            [
+                (f"{self.prefix}/+/status", 1),
+                (f"{self.prefix}/+/availability", 1),
+                (fleet_closures_topic(self.prefix), 1),
+            ]
+        )
         self._connected.set()
 
     def _on_message(self, client, userdata, msg) -> None:
@@ -108,7 +123,7 @@ class FleetOperator:
                 try:
                     status = json.loads(msg.payload)
                 except ValueError:
-                    return      # not a nightswitch status: shown as unknown
+                    return  # not a nightswitch status: shown as unknown
                 if isinstance(status, dict):
                     view.status, view.status_at = status, now
 
@@ -118,20 +133,24 @@ class FleetOperator:
         :raises ~appliance.errors.NightswitchError: the broker cannot be reached or
             refuses the account.
         """
-        self.client.connect_async(self.settings.host, self.settings.port,
-                                  keepalive=self.settings.keepalive)
+        self.client.connect_async(
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive
+        )
         self.client.loop_start()
         deadline = time.monotonic() + timeout
         while not self._connected.wait(0.05):
             if self._refused:
                 self.close()
-                raise NightswitchError(f"the broker {self.settings.broker_url} refused the "
-                                       f"connection: {self._refused} (check --username and "
-                                       "--password-file, and the broker's ACL)")
+                raise NightswitchError(
+                    f"the broker {self.settings.broker_url} refused the "
+                    f"connection: {self._refused} (check --username and "
+                    "--password-file, and the broker's ACL)"
+                )
             if time.monotonic() > deadline:
                 self.close()
-                raise NightswitchError(f"cannot reach the broker {self.settings.broker_url} "
-                                       f"within {timeout:g} s")
+                raise NightswitchError(
+                    f"cannot reach the broker {self.settings.broker_url} within {timeout:g} s"
+                )
         # Retained messages come in a burst after the subscription: wait for it to end.
         self._last_message = time.monotonic()
         end = time.monotonic() + 5.0
@@ -144,8 +163,7 @@ class FleetOperator:
     def publish_set(self, data: dict) -> None:
         """Publish *data* retained on the fleet topic and wait for the broker to take it."""
         payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        info = self.client.publish(fleet_closures_topic(self.prefix), payload, qos=1,
-                                   retain=True)
+        info = self.client.publish(fleet_closures_topic(self.prefix), payload, qos=1, retain=True)
         try:
             info.wait_for_publish(15)
         except (RuntimeError, ValueError) as exc:
@@ -155,8 +173,10 @@ class FleetOperator:
 
     def snapshot(self) -> dict[str, SiteView]:
         with self._lock:
-            return {k: SiteView(v.site, v.status, v.online, v.status_at)
-                    for k, v in sorted(self.sites.items())}
+            return {
+                k: SiteView(v.site, v.status, v.online, v.status_at)
+                for k, v in sorted(self.sites.items())
+            }
 
     def verdicts(self, version: int) -> dict[str, str]:
         """Each site's answer to *version*: ``applied``, ``refused``, ``pending`` (online,

@@ -56,16 +56,25 @@ def zone_state(snapshot: dict, *, after_hours: dict | None = None) -> dict:
         "next_mode": next_change["mode"] if next_change else None,
         "verified": bool(snapshot.get("verified")),
         "switching": bool(snapshot.get("switching")),
-        "faults": [{"kind": f.get("kind"), "message": f.get("message"),
-                    "since": f.get("since")} for f in faults],
+        "faults": [
+            {"kind": f.get("kind"), "message": f.get("message"), "since": f.get("since")}
+            for f in faults
+        ],
         "fault_kinds": sorted({f.get("kind") for f in faults if f.get("kind")}),
         "after_hours_last_night": after_hours,
         "updated": snapshot.get("now"),
     }
 
 
-def site_status(*, site_id: str, site_name: str, zones: dict[str, dict], closures: dict,
-                at: datetime, tz: tzinfo) -> dict:
+def site_status(
+    *,
+    site_id: str,
+    site_name: str,
+    zones: dict[str, dict],
+    closures: dict,
+    at: datetime,
+    tz: tzinfo,
+) -> dict:
     """The site's summary: one line of ``nightswitch fleet status``.
 
     :param dict zones: zone name to :func:`zone_state`.
@@ -76,10 +85,17 @@ def site_status(*, site_id: str, site_name: str, zones: dict[str, dict], closure
         "name": site_name,
         "software": __version__,
         "at": at.astimezone(tz).isoformat(timespec="seconds"),
-        "zones": {name: {"mode": z["mode"], "source": z["source"], "key": z["key"],
-                         "verified": z["verified"], "override": z["override"],
-                         "faults": z["fault_kinds"]}
-                  for name, z in zones.items()},
+        "zones": {
+            name: {
+                "mode": z["mode"],
+                "source": z["source"],
+                "key": z["key"],
+                "verified": z["verified"],
+                "override": z["override"],
+                "faults": z["fault_kinds"],
+            }
+            for name, z in zones.items()
+        },
         "closures": closures,
     }
 
@@ -101,11 +117,20 @@ def last_night(summary: dict, today: date) -> dict:
     """
     nights = [n for n in summary.get("per_night", ()) if n["night"] < today.isoformat()]
     if not nights:
-        return {"night": None, "began": None, "ended": None, "calls": 0, "answered": 0,
-                "unanswered": 0, "unknown": 0}
+        return {
+            "night": None,
+            "began": None,
+            "ended": None,
+            "calls": 0,
+            "answered": 0,
+            "unanswered": 0,
+            "unknown": 0,
+        }
     night = max(nights, key=lambda n: n["night"])
-    return {key: night[key] for key in ("night", "began", "ended", "calls", "answered",
-                                        "unanswered", "unknown")}
+    return {
+        key: night[key]
+        for key in ("night", "began", "ended", "calls", "answered", "unanswered", "unknown")
+    }
 
 
 def last_night_window(now: datetime, tz: tzinfo) -> tuple[datetime, datetime, date]:
@@ -115,5 +140,4 @@ def last_night_window(now: datetime, tz: tzinfo) -> tuple[datetime, datetime, da
     return start, now, today
 
 
-__all__ = ["AUTO", "FAULT_KINDS", "last_night", "last_night_window", "site_status",
-           "zone_state"]
+__all__ = ["AUTO", "FAULT_KINDS", "last_night", "last_night_window", "site_status", "zone_state"]

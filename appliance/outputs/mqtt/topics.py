@@ -85,7 +85,7 @@ class Topics:
         """The zone a command *topic* is for, or None when it is not a command topic."""
         head, tail = f"{self.base}/zones/", "/override/set"
         if topic.startswith(head) and topic.endswith(tail):
-            zone = topic[len(head):-len(tail)]
+            zone = topic[len(head) : -len(tail)]
             if zone and "/" not in zone:
                 return zone
         return None
@@ -101,7 +101,7 @@ def site_of(prefix: str, topic: str) -> tuple[str, str] | None:
     head = prefix + "/"
     if not topic.startswith(head):
         return None
-    site, _, rest = topic[len(head):].partition("/")
+    site, _, rest = topic[len(head) :].partition("/")
     if not site or site == FLEET_LEVEL or not rest:
         return None
     return site, rest
