@@ -117,12 +117,13 @@ def _rules_index(rules: HolidayRules) -> _RulesIndex:
             ignore_names.add(holiday_name_key(item))
     fixed: dict[date, tuple[str, ...]] = {}
     yearly: dict[tuple[int, int], tuple[str, ...]] = {}
-    for item in rules.custom:
-        if item.date is not None:
-            fixed[item.date] = fixed.get(item.date, ()) + (item.name,)
-        else:
-            key = (item.month, item.day)
-            yearly[key] = yearly.get(key, ()) + (item.name,)
+    for holiday in rules.custom:
+        if holiday.date is not None:
+            fixed[holiday.date] = fixed.get(holiday.date, ()) + (holiday.name,)
+        elif holiday.month is not None and holiday.day is not None:
+            # One with neither a date nor a month and day falls on no day.
+            key = (holiday.month, holiday.day)
+            yearly[key] = yearly.get(key, ()) + (holiday.name,)
     return _RulesIndex(frozenset(ignore_dates), frozenset(ignore_names), fixed, yearly)
 
 
@@ -135,19 +136,21 @@ def holiday_reason(rules: HolidayRules, day: date) -> str | None:
     """
     index = _rules_index(rules)
     parts = []
-    if rules.country is not None and day not in index.ignore_dates:
-        names = library_holidays(rules.country, rules.subdivision, day.year,
-                                 rules.categories).get(day, ())
-        names = [n for n in names if holiday_name_key(n) not in index.ignore_names]
+    country = rules.country
+    if country is not None and day not in index.ignore_dates:
+        listed = library_holidays(country, rules.subdivision, day.year,
+                                  rules.categories).get(day, ())
+        names = [n for n in listed if holiday_name_key(n) not in index.ignore_names]
         if names:
-            parts.append(_named_by_category(rules, day, names))
+            parts.append(_named_by_category(rules, country, day, names))
     custom = index.fixed.get(day, ()) + index.yearly.get((day.month, day.day), ())
     if custom:
         parts.append(f"holiday {', '.join(custom)}")
     return "; ".join(parts) if parts else None
 
 
-def _named_by_category(rules: HolidayRules, day: date, names: list[str]) -> str:
+def _named_by_category(rules: HolidayRules, country: str, day: date,
+                       names: list[str]) -> str:
     """``"public holiday Christmas Day (DE)"``; with extra categories each name says its
     own (``"school holidays Summer Break (DE-BY)"``), so a six-week school break is never
     called a public holiday.
@@ -156,21 +159,21 @@ def _named_by_category(rules: HolidayRules, day: date, names: list[str]) -> str:
     (Corpus Christi in Bavaria) is labelled (DE-BY), so staff in a multi-site company
     see why their office is closed and another is not.
     """
-    found = (holiday_categories_on(rules.country, rules.subdivision, day, rules.categories)
+    found = (holiday_categories_on(country, rules.subdivision, day, rules.categories)
              if rules.categories else {})
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(found.get(name, "public"), []).append(name)
     national = None
     if rules.subdivision is not None:
-        national = set(library_holidays(rules.country, None, day.year,
+        national = set(library_holidays(country, None, day.year,
                                         rules.categories).get(day, ()))
     parts = []
     for category in sorted(groups, key=lambda c: c != "public"):
         group = groups[category]
-        place = rules.country
+        place = country
         if national is not None and not set(group) <= national:
-            place = f"{rules.country}-{rules.subdivision}"
+            place = f"{country}-{rules.subdivision}"
         parts.append(f"{category_word(category)} {', '.join(group)} ({place})")
     return "; ".join(parts)
 

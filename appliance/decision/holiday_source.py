@@ -213,7 +213,7 @@ def upcoming(country: str, subdivision: str | None, today: date,
     if not country:
         return []
     last = today + timedelta(days=days)
-    out = []
+    out: list[tuple[date, str]] = []
     for year in range(today.year, last.year + 1):
         for day, names in library_holidays(country, subdivision or None, year).items():
             if today <= day < last:
@@ -224,7 +224,7 @@ def upcoming(country: str, subdivision: str | None, today: date,
 def holiday_names(country: str, subdivision: str | None, today: date) -> set[str]:
     """Casefolded names of the holidays around *today* (last year to two years ahead),
     to tell an ``ignore`` entry of this country from one left over from another."""
-    names = set()
+    names: set[str] = set()
     for year in range(today.year - 1, today.year + 3):
         for day_names in library_holidays(country, subdivision or None, year).values():
             names.update(holiday_name_key(n) for n in day_names)

@@ -192,17 +192,19 @@ def _local_minutes(at: datetime, tz: ZoneInfo, *, up: bool) -> tuple[date, int]:
 def _entry_span(entry: CalendarEntry, tz: ZoneInfo):
     """``(first date, first minute, last date, end minute)`` of *entry* in local wall
     time; the end minute of the last date is exclusive and may be 1440."""
-    if entry.all_day:
-        return entry.start, 0, entry.end - _ONE_DAY, DAY_MINUTES
-    first, start = _local_minutes(entry.start, tz, up=False)
-    last, end = _local_minutes(entry.end, tz, up=True)
+    start_at, end_at = entry.start, entry.end
+    if not isinstance(start_at, datetime) or not isinstance(end_at, datetime):
+        # All day (CalendarEntry makes start and end both dates or both datetimes).
+        return start_at, 0, end_at - _ONE_DAY, DAY_MINUTES
+    first, start = _local_minutes(start_at, tz, up=False)
+    last, end = _local_minutes(end_at, tz, up=True)
     if end == 0:
         # Ends at local midnight: the previous date is the last, to its end.
         last, end = last - _ONE_DAY, DAY_MINUTES
     if (last, end) <= (first, start):
         # The end falls in the repeated autumn hour before the start's first occurrence:
         # keep the entry's length rather than drop it.
-        minutes = math.ceil((entry.end - entry.start).total_seconds() / 60)
+        minutes = math.ceil((end_at - start_at).total_seconds() / 60)
         last, end = first, min(DAY_MINUTES, start + max(1, minutes))
     return first, start, last, end
 

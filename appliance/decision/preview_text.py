@@ -1,7 +1,8 @@
 """A preview as people read it: a table in the site's local time, or JSON.
 
-:func:`~appliance.decision.decide.preview` gives :class:`~appliance.decision.decide.Transition` entries;
-this module only renders them, for ``nightswitch preview`` and for the web layer.
+:func:`~appliance.decision.decide.preview` gives
+:class:`~appliance.decision.decide.Transition` entries; this module only renders them, for
+``nightswitch preview`` and for the web layer.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from appliance.decision.holiday_source import (
 )
 from appliance.errors import ValidationError
 from appliance.timetext import read_clock
-from appliance.validation import MODE_RE, Problems, join, json_type, show
+from appliance.validation import MODE_RE, ProblemList, join, json_type, show
 
 #: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -198,7 +198,9 @@ class YearlyDate:
                  "September", "October", "November", "December")[self.month - 1]
         where = f"{self.day} {month}"
         if self.weekday is not None:
-            where = f"the {WEEKDAY_NAMES[self.weekday]} {self.when.replace('_', ' ')} {where}"
+            # first_in reads a missing when as on_or_after: say what it does.
+            when = self.when if self.when is not None else "on_or_after"
+            where = f"the {WEEKDAY_NAMES[self.weekday]} {when.replace('_', ' ')} {where}"
         return f"every year on {where}" + (f" for {self.days} days" if self.days > 1 else "")
 
 
@@ -219,6 +221,8 @@ class DateException:
     def covers(self, day: date) -> bool:
         if self.yearly is not None:
             return self.yearly.covers(day)
+        if self.first is None or self.last is None:
+            raise ValueError(f"date exception {self.name!r} has neither dates nor a yearly rule")
         return self.first <= day <= self.last
 
 
@@ -311,10 +315,10 @@ def parse_typed_time(text) -> str | None:
 
 # -- the validator ------------------------------------------------------------------------
 
-class _Checker(Problems):
-    """The schedule's JSON readers, on the one :class:`~appliance.validation.Problems`:
-    objects, lists, names, times and dates as JSON writes them, and modes this zone's
-    actuators can make."""
+class _Checker(ProblemList):
+    """The schedule's JSON readers, on the :class:`~appliance.validation.ProblemList` that
+    :class:`~appliance.validation.Problems` shares: objects, lists, names, times and dates
+    as JSON writes them, and modes this zone's actuators can make."""
 
     def __init__(self, allowed_modes):
         super().__init__()
@@ -491,7 +495,7 @@ def _one(key: str) -> str:
 
 
 def _parse_weekly(check: _Checker, value, path: str) -> dict[str, tuple[TimeRange, ...]]:
-    weekly = dict.fromkeys(WEEKDAYS, ())
+    weekly: dict[str, tuple[TimeRange, ...]] = dict.fromkeys(WEEKDAYS, ())
     if not isinstance(value, dict):
         check.err(path, f"must be an object with a list of ranges per weekday "
                         f"(keys {', '.join(WEEKDAYS)}), not {json_type(value)}")
@@ -575,18 +579,22 @@ def _parse_dated(check: _Checker, value, *, key: str, allowed, example: str, wha
     return tuple(entry for _, entry in found)
 
 
-def _check_yearly_overlap(check: _Checker, found, key: str) -> None:
+def _check_yearly_overlap(check: _Checker, found: list[tuple[int, DateException]],
+                          key: str) -> None:
     """Two yearly exceptions on one date would leave which one wins to a guess."""
     if len(found) < 2:
         return
     # One table for all years: the Friday before 1 January 2027 lies in 2026.
-    taken: dict[date, tuple[int, object]] = {}
+    taken: dict[date, tuple[int, DateException]] = {}
     for year in _YEARLY_CHECK_YEARS:
         for index, entry in found:
-            first = entry.yearly.first_in(year)
+            rule = entry.yearly
+            if rule is None:
+                raise ValueError(f"{key}[{index}] has no yearly rule to check")
+            first = rule.first_in(year)
             if first is None:
                 continue
-            for offset in range(entry.yearly.days):
+            for offset in range(rule.days):
                 day = first + timedelta(days=offset)
                 if day in taken and taken[day][0] != index:
                     other_index, other = taken[day]
@@ -670,7 +678,7 @@ def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
                                       f"{', '.join(YEARLY_WHEN)} (the weekday before the "
                                       "date, and so on)")
             when = None
-    days = 1
+    days: int | None = 1
     if "days" in data:
         days = check.integer(data["days"], f"{path}.days", 1, 31, "the number of days")
     if month is None or day is None or days is None or ("weekday" in data or "when" in data) \
@@ -922,7 +930,8 @@ def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Sc
                                    "produced by this zone's actuators")
     seasons = _parse_seasons(check, doc.get("seasons", []))
     exceptions = _parse_exceptions(check, doc.get("exceptions", []))
-    if check.errors:
+    # A missing or unknown time zone is always one of the errors.
+    if check.errors or timezone is None:
         raise ValidationError(check.errors)
     return Schedule(timezone, default_mode, weekly, holiday_rules, seasons, exceptions)
 
@@ -958,16 +967,15 @@ def schedule_to_json(schedule: Schedule) -> dict:
     holidays_json = None
     rules = schedule.holidays
     if rules is not None:
-        holidays_json = {"country": rules.country, "subdivision": rules.subdivision,
-                         "categories": list(rules.categories), "mode": rules.mode,
-                         "ignore": list(rules.ignore), "custom": []}
+        custom: list[dict[str, str | int | None]] = []
         for item in rules.custom:
             if item.date is not None:
-                holidays_json["custom"].append({"date": item.date.isoformat(),
-                                                "name": item.name})
+                custom.append({"date": item.date.isoformat(), "name": item.name})
             else:
-                holidays_json["custom"].append({"month": item.month, "day": item.day,
-                                                "name": item.name})
+                custom.append({"month": item.month, "day": item.day, "name": item.name})
+        holidays_json = {"country": rules.country, "subdivision": rules.subdivision,
+                         "categories": list(rules.categories), "mode": rules.mode,
+                         "ignore": list(rules.ignore), "custom": custom}
     return {
         "timezone": schedule.timezone,
         "default_mode": schedule.default_mode,
@@ -981,6 +989,8 @@ def schedule_to_json(schedule: Schedule) -> dict:
 
 def _exception_to_json(exc: DateException) -> dict:
     if exc.yearly is None:
+        if exc.first is None or exc.last is None:
+            raise ValueError(f"date exception {exc.name!r} has neither dates nor a yearly rule")
         return {"name": exc.name, "from": exc.first.isoformat(), "to": exc.last.isoformat(),
                 "ranges": _ranges_to_json(exc.ranges)}
     rule = exc.yearly

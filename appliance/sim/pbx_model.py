@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.errors import SimError
@@ -92,7 +93,7 @@ class PbxModel:
         self.powered = True
         self.history: list[ModeChange] = []
         self.keypad_log: list[KeypadResult] = []
-        self._listeners = []
+        self._listeners: list[Callable[[ModeChange], None]] = []
         self._lock = threading.RLock()
 
     @classmethod
@@ -119,7 +120,7 @@ class PbxModel:
     def mode(self) -> str:
         return self._mode
 
-    def subscribe(self, callback) -> None:
+    def subscribe(self, callback: Callable[[ModeChange], None]) -> None:
         """Call *callback(change)* after every :class:`ModeChange` (from the thread that
         caused it; keep it short)."""
         self._listeners.append(callback)

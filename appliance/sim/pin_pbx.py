@@ -32,6 +32,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from appliance.sim.pbx_model import PbxModel
 
@@ -252,7 +254,15 @@ class _Keypad:
             self.sense.update(self.model)
 
 
-WATCHERS = {"contact": _Contact, "pulse": _Toggle, "keypad": _Keypad}
+class _Watcher(Protocol):
+    """What :class:`PinSidePbx` polls: one actuator's wiring, read as the PBX would."""
+
+    def poll(self, now: float) -> None: ...
+
+
+#: The watcher of each actuator type, made from ``(spec, pin_factory, model)``.
+WATCHERS: dict[str, Callable[[dict, Any, PbxModel], _Watcher]] = {
+    "contact": _Contact, "pulse": _Toggle, "keypad": _Keypad}
 
 
 def _modes_of(spec: dict) -> list[str]:
@@ -274,7 +284,7 @@ class PinSidePbx:
     def __init__(self, pin_factory, actuator_specs, model: PbxModel, *, poll_s: float = POLL_S):
         self.model = model
         self.poll_s = poll_s
-        self.watchers = []
+        self.watchers: list[_Watcher] = []
         self.named: dict = {}
         for spec in actuator_specs:
             kind = WATCHERS.get(spec.get("type"))

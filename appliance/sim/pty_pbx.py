@@ -277,6 +277,16 @@ class PbxSimulator:
         thread.start()
         self._threads.append(thread)
 
+    def _maintenance(self) -> tuple[PtyEnd, MaintenanceTerminal]:
+        """The maintenance port and its terminal: a profile with a maintenance-port
+        dialogue has both (``__init__`` makes them together), one without has neither.
+
+        :raises SimError: for a profile without one.
+        """
+        if self.port is None or self.terminal is None:
+            raise SimError(f"profile {self.profile.name} has no maintenance port")
+        return self.port, self.terminal
+
     def close(self) -> None:
         """Stop, close the ptys and remove the stable links. Idempotent."""
         self._stop.set()
@@ -355,9 +365,10 @@ class PbxSimulator:
         if fault == "slow" and seconds is not None:
             self.slow_s = float(seconds)
         if fault == "drop":
+            port, _ = self._maintenance()     # refused above for a profile without one
             with self._fd_lock:
                 # The PBX does not notice: its terminal stays where it was.
-                self.port.close(unlink=True)
+                port.close(unlink=True)
                 self._reopen_at = None if seconds is None else time.monotonic() + seconds
             self.on_event("maintenance port dropped (the pty is closed)")
         if fault == "power_cut":
@@ -426,9 +437,10 @@ class PbxSimulator:
     def _timers(self) -> None:
         now = time.monotonic()
         if self._reopen_at is not None and now >= self._reopen_at:
+            port, _ = self._maintenance()     # only a dropped maintenance port reopens
             with self._fd_lock:
                 self._reopen_at = None
-                device = self.port.open()
+                device = port.open()
                 self._rx_free = 0.0
             self.on_event(f"maintenance port back at {device} ({self.port_path})")
         if self._power_back_at is not None and now >= self._power_back_at:
@@ -457,17 +469,18 @@ class PbxSimulator:
     # -- the maintenance port --------------------------------------------------------------
 
     def _serve(self) -> None:
+        port, _ = self._maintenance()         # start() serves only a maintenance port
         while not self._stop.is_set():
             self._timers()
             with self._fd_lock:
-                is_open = self.port.is_open
+                is_open = port.is_open
             if not is_open:
                 self._stop.wait(0.01)
                 continue
             with self._fd_lock:
                 # Held while reading so a drop cannot close the fd under us (and a new
                 # file reuse its number).
-                data = self.port.read(0.02)
+                data = port.read(0.02)
             if not data:
                 if data is None:
                     self._stop.wait(0.01)
@@ -486,19 +499,19 @@ class PbxSimulator:
     def _received(self, data: bytes) -> None:
         if not self.model.powered or "silence" in self.faults or self._cut_now:
             return
-        if not self.port.client_settings_match(self.settings):
+        port, terminal = self._maintenance()
+        if not port.client_settings_match(self.settings):
             # Wrong speed or framing: the PBX's UART sees junk and answers junk.
-            self._write(self.port, self._noise(max(1, len(data) // 2)), self.settings)
+            self._write(port, self._noise(max(1, len(data) // 2)), self.settings)
             return
         text = data.decode("latin-1")
-        if "cut" in self.faults and self.terminal.logged_in:
+        if "cut" in self.faults and terminal.logged_in:
             text = self._cut(text)
             if self._cut_now:
                 return
         epoch = self._epoch
         with self._fd_lock:
-            outputs = self.terminal.receive(text,
-                                            wrong_password="wrong_password" in self.faults)
+            outputs = terminal.receive(text, wrong_password="wrong_password" in self.faults)
         for output in outputs:
             if self._epoch != epoch:
                 return
@@ -506,7 +519,7 @@ class PbxSimulator:
                 data = output.text.encode("latin-1", errors="replace")
                 if "garbage" in self.faults:
                     data = self._noise(len(data))
-                self._write(self.port, data, self.settings)
+                self._write(port, data, self.settings)
             else:
                 self._reply(output.text, epoch)
 
@@ -515,14 +528,15 @@ class PbxSimulator:
         PBX only half (no Enter), and from then on nothing gets through. A chunk that
         starts with a blank line passes whole (the fault waits for a real line). Returns
         what the terminal should still process normally."""
-        pending = self.terminal.session.pending
+        _, terminal = self._maintenance()
+        pending = terminal.session.pending
         end = next((i for i, ch in enumerate(text) if ch in "\r\n"), len(text))
         if not (pending + text[:end]).strip():
             return text
         first = text[:end]
         half = first[:max(1, len(first) // 2)] if first.strip() else ""
         with self._fd_lock:
-            self.terminal.receive(half)        # its echo is lost on the cut line
+            terminal.receive(half)             # its echo is lost on the cut line
         self._cut_now = True
         self.on_event(f"line cut after {(pending + half)!r}: the session stays logged in")
         return ""
@@ -543,8 +557,9 @@ class PbxSimulator:
         data = text.encode("latin-1", errors="replace")
         if "garbage" in self.faults:
             data = self._noise(len(data) + self.rng.randrange(20, 80))
+        port, _ = self._maintenance()
         self.replies += 1
-        self._write(self.port, data, self.settings)
+        self._write(port, data, self.settings)
 
     # -- SMDR -------------------------------------------------------------------------------
 
@@ -580,12 +595,13 @@ class PbxSimulator:
 
         :raises SimError: when the profile has no SMDR format.
         """
-        if self.smdr is None:
+        smdr, port = self.smdr, self.smdr_port
+        if smdr is None or port is None:      # __init__ makes the port with the format
             raise SimError(f"profile {self.profile.name} has no SMDR format")
         record = self.make_call(**fields)
-        line = self.smdr.render(record, self.tz)
+        line = smdr.render(record, self.tz)
         if self.model.powered:
-            self._write(self.smdr_port, (line + "\r\n").encode("latin-1", errors="replace"),
+            self._write(port, (line + "\r\n").encode("latin-1", errors="replace"),
                         self.smdr_settings)
             self.calls_emitted += 1
         return line

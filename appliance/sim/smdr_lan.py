@@ -424,8 +424,11 @@ class IpOfficeSmdr:
                 continue
             cut = self._cut_next
             data = item[:len(item) // 2] if cut else item
+            sock = self._sock
+            if sock is None:
+                continue                  # abandon_connection() took it just now: connect
             try:
-                self._sock.sendall(data)
+                sock.sendall(data)
             except OSError:
                 self._close_current()
                 continue                  # the record stays in the buffer: sent again

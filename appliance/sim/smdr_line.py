@@ -79,8 +79,10 @@ class SmdrLine:
         self.bytes_on_wire = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._pbx_master = self._pbx_slave = None
-        self._reader_master = self._reader_slave = None
+        self._pbx_master: int | None = None
+        self._pbx_slave: int | None = None
+        self._reader_master: int | None = None
+        self._reader_slave: int | None = None
         self._pbx_port: serial.Serial | None = None
         self._path: str | None = None
         self._write_lock = threading.Lock()
@@ -91,16 +93,18 @@ class SmdrLine:
         return self._path
 
     def start(self) -> SmdrLine:
-        self._pbx_master, self._pbx_slave = pty.openpty()
-        self._reader_master, self._reader_slave = pty.openpty()
-        for fd in (self._pbx_slave, self._reader_slave):
+        pbx_master, pbx_slave = pty.openpty()
+        self._pbx_master, self._pbx_slave = pbx_master, pbx_slave
+        reader_master, reader_slave = pty.openpty()
+        self._reader_master, self._reader_slave = reader_master, reader_slave
+        for fd in (pbx_slave, reader_slave):
             tty.setraw(fd)
-        self._path = os.ttyname(self._reader_slave)
-        os.set_blocking(self._reader_master, False)
+        self._path = os.ttyname(reader_slave)
+        os.set_blocking(reader_master, False)
         # The PBX really opens its port at its settings (a pty refuses some framings
         # when nothing else changes; the fresh pty's speed differs, so this one holds).
         s = self.settings
-        self._pbx_port = serial.serial_for_url(os.ttyname(self._pbx_slave), timeout=0.1,
+        self._pbx_port = serial.serial_for_url(os.ttyname(pbx_slave), timeout=0.1,
                                                **s.pyserial_kwargs())
         self._spawn(self._wire, "sim-smdr-wire")
         if self.every:
@@ -136,14 +140,20 @@ class SmdrLine:
 
     def call(self, **fields) -> str:
         """Print one call record now; returns the line."""
+        port = self._pbx_port
+        if port is None:
+            raise RuntimeError("the SMDR line is not started: call start() first")
         line = self.maker.line(self.maker.record(**fields))
         with self._write_lock:
-            self._pbx_port.write((line + "\r\n").encode("latin-1", errors="replace"))
+            port.write((line + "\r\n").encode("latin-1", errors="replace"))
         self.lines.append(line)
         return line
 
     def _printer(self) -> None:
-        pause = self.every
+        every = self.every
+        if not every:       # start() runs the printer only when every is set
+            return
+        pause = every
         while not self._stop.wait(pause):
             try:
                 line = self.call()
@@ -151,26 +161,31 @@ class SmdrLine:
                 return
             # A PBX prints no faster than its port carries: the next record waits until
             # this one is on the wire.
-            pause = max(self.every, (len(line) + 2) * self.settings.char_time_s)
+            pause = max(every, (len(line) + 2) * self.settings.char_time_s)
 
     # -- the wire ---------------------------------------------------------------------------
 
     def _wire(self) -> None:
+        pbx_master, pbx_slave = self._pbx_master, self._pbx_slave
+        reader_master, reader_slave = self._reader_master, self._reader_slave
+        if pbx_master is None or pbx_slave is None or reader_master is None \
+                or reader_slave is None:
+            raise RuntimeError("the SMDR line is not started: start() opens the ptys first")
         s = self.settings
         bits = 1 + s.bytesize + (0 if s.parity == "none" else 1) + s.stopbits
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self._pbx_master], [], [], 0.05)
+                ready, _, _ = select.select([pbx_master], [], [], 0.05)
                 if not ready:
                     continue
-                data = os.read(self._pbx_master, 256)
+                data = os.read(pbx_master, 256)
             except OSError:
                 return
             # What the PBX's port is set to now: a pty keeps the speed.
-            tx_baud = port_speed(self._pbx_slave) or s.baudrate
+            tx_baud = port_speed(pbx_slave) or s.baudrate
             if self._stop.wait(len(data) * bits / tx_baud):
                 return
-            rx_baud = port_speed(self._reader_slave) or tx_baud
+            rx_baud = port_speed(reader_slave) or tx_baud
             out = through_the_wire(data, tx_baud=tx_baud, rx_baud=rx_baud,
                                    bytesize=s.bytesize, parity=s.parity,
                                    stopbits=s.stopbits)
@@ -178,7 +193,7 @@ class SmdrLine:
             view = memoryview(out)
             while view and not self._stop.is_set():
                 try:
-                    view = view[os.write(self._reader_master, view):]
+                    view = view[os.write(reader_master, view):]
                 except BlockingIOError:
                     # Nobody reads the line: a real UART's buffer overflows; drop.
                     break

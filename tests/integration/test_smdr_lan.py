@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
@@ -296,6 +297,47 @@ def test_a_half_open_connection_is_replaced_by_the_new_one(store):
         stats = intake.stats()
     assert pbx.connects == 2 and stats["accepted"] == 2
     assert stored_calls(store, [after])
+
+
+class _AbandonWhileSending:
+    """The lock the simulated PBX's sender takes to look at its buffer: once *armed*, the
+    first time the sender takes it with a record waiting, the connection is abandoned
+    right then, as abandon_connection() from another thread could."""
+
+    def __init__(self, pbx):
+        self.inner = threading.RLock()
+        self.pbx = pbx
+        self.armed = False
+
+    def __enter__(self):
+        self.inner.acquire()
+        if self.armed and self.pbx.buffer and \
+                threading.current_thread().name == "sim-ipo-smdr":
+            self.armed = False
+            self.pbx.abandon_connection()
+        return self
+
+    def __exit__(self, *exc):
+        self.inner.release()
+
+
+def test_a_connection_abandoned_while_a_record_is_sent_does_not_stop_the_pbx():
+    """mypy found it: the sender checked its socket, then used the attribute again after
+    abandon_connection() had set it to None, and died of an AttributeError; no record was
+    ever sent again. It now sends on a new connection."""
+    port = free_port()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen(8)                 # the kernel accepts; nobody needs to read
+        pbx = IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=15)
+        pbx._lock = _AbandonWhileSending(pbx)
+        with pbx:
+            assert wait_until(lambda: pbx.connected)
+            pbx._lock.armed = True
+            record = pbx.call()
+            assert wait_until(lambda: len(pbx.sent) == 1, message=str(pbx.connects))
+            assert pbx.connects == 2 and len(pbx.abandoned) == 1
+            assert record.extension in pbx.sent[0]
 
 
 def test_garbage_from_the_pbx_is_junk_and_calls_still_read(store):

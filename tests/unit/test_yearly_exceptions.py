@@ -41,6 +41,14 @@ def test_where_a_yearly_date_falls(rule, year, first):
     assert rule.first_in(year) == first
 
 
+def test_a_weekday_rule_without_when_says_what_first_in_does():
+    # mypy found that __str__ called .replace on a missing when and crashed; first_in
+    # reads a missing when as on_or_after, so the words say that.
+    rule = YearlyDate(12, 25, weekday=4)
+    assert rule.first_in(2026) == date(2026, 12, 25)
+    assert str(rule) == "every year on the Friday on or after 25 December"
+
+
 def test_every_year_with_the_same_reason_as_any_exception():
     schedule = make_schedule(exceptions=[yearly("Christmas Eve", MORNING, month=12, day=24)])
     for year in (2026, 2027, 2030):
