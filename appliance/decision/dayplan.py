@@ -87,6 +87,7 @@ class DayPlan:
 
 # -- holidays -----------------------------------------------------------------------------
 
+
 def clear_holiday_cache() -> None:
     """Forget the cached holiday tables (the benchmark measures a cold start with it)."""
     library_holidays.cache_clear()
@@ -138,8 +139,9 @@ def holiday_reason(rules: HolidayRules, day: date) -> str | None:
     parts = []
     country = rules.country
     if country is not None and day not in index.ignore_dates:
-        listed = library_holidays(country, rules.subdivision, day.year,
-                                  rules.categories).get(day, ())
+        listed = library_holidays(country, rules.subdivision, day.year, rules.categories).get(
+            day, ()
+        )
         names = [n for n in listed if holiday_name_key(n) not in index.ignore_names]
         if names:
             parts.append(_named_by_category(rules, country, day, names))
@@ -149,8 +151,7 @@ def holiday_reason(rules: HolidayRules, day: date) -> str | None:
     return "; ".join(parts) if parts else None
 
 
-def _named_by_category(rules: HolidayRules, country: str, day: date,
-                       names: list[str]) -> str:
+def _named_by_category(rules: HolidayRules, country: str, day: date, names: list[str]) -> str:
     """``"public holiday Christmas Day (DE)"``; with extra categories each name says its
     own (``"school holidays Summer Break (DE-BY)"``), so a six-week school break is never
     called a public holiday.
@@ -159,15 +160,17 @@ def _named_by_category(rules: HolidayRules, country: str, day: date,
     (Corpus Christi in Bavaria) is labelled (DE-BY), so staff in a multi-site company
     see why their office is closed and another is not.
     """
-    found = (holiday_categories_on(country, rules.subdivision, day, rules.categories)
-             if rules.categories else {})
+    found = (
+        holiday_categories_on(country, rules.subdivision, day, rules.categories)
+        if rules.categories
+        else {}
+    )
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(found.get(name, "public"), []).append(name)
     national = None
     if rules.subdivision is not None:
-        national = set(library_holidays(country, None, day.year,
-                                        rules.categories).get(day, ()))
+        national = set(library_holidays(country, None, day.year, rules.categories).get(day, ()))
     parts = []
     for category in sorted(groups, key=lambda c: c != "public"):
         group = groups[category]
@@ -180,21 +183,34 @@ def _named_by_category(rules: HolidayRules, country: str, day: date,
 
 # -- building a day -----------------------------------------------------------------------
 
+
 @lru_cache(maxsize=4096)
-def _fill(ranges: tuple[TimeRange, ...], default_mode: str, range_source: str,
-          range_label: str, gap_source: str, gap_why: str) -> tuple[Piece, ...]:
+def _fill(
+    ranges: tuple[TimeRange, ...],
+    default_mode: str,
+    range_source: str,
+    range_label: str,
+    gap_source: str,
+    gap_why: str,
+) -> tuple[Piece, ...]:
     """Cut a day into pieces: each range, and the default mode in the time between.
 
     Cached because the same weekday's ranges make the same pieces every week.
     """
     pieces = []
     at = 0
-    for rng in ranges:   # sorted and non-overlapping, as parse_schedule guarantees
+    for rng in ranges:  # sorted and non-overlapping, as parse_schedule guarantees
         if rng.start > at:
             pieces.append(Piece(at, rng.start, default_mode, gap_source, gap_why))
-        pieces.append(Piece(rng.start, rng.end, rng.mode, range_source,
-                            f"{range_label} {format_minutes(rng.start)}-"
-                            f"{format_minutes(rng.end)}"))
+        pieces.append(
+            Piece(
+                rng.start,
+                rng.end,
+                rng.mode,
+                range_source,
+                f"{range_label} {format_minutes(rng.start)}-{format_minutes(rng.end)}",
+            )
+        )
         at = rng.end
     if at < DAY_MINUTES:
         pieces.append(Piece(at, DAY_MINUTES, default_mode, gap_source, gap_why))
@@ -220,15 +236,15 @@ def day_plan(schedule: Schedule, day: date) -> DayPlan:
     for yearly in (False, True):
         for exc in schedule.exceptions:
             if (exc.yearly is not None) == yearly and exc.covers(day):
-                return DayPlan(day, _exception_pieces(exc, default, "exception",
-                                                      exc.name))
+                return DayPlan(day, _exception_pieces(exc, default, "exception", exc.name))
     pieces = None
     for layer in schedule.layers:
         if layer.kind == "company":
             closure = layer.company_entry_on(day)
             if closure is not None:
-                pieces = _exception_pieces(closure, default, "company",
-                                           f"{layer.prefix}: {closure.name}")
+                pieces = _exception_pieces(
+                    closure, default, "company", f"{layer.prefix}: {closure.name}"
+                )
                 break
     if pieces is None:
         pieces = _plain_pieces(schedule, day)
@@ -246,8 +262,7 @@ def _exception_pieces(exc, default: str, source: str, label: str) -> tuple[Piece
 
     The reasons are read at reception, so they name the day in plain words (``Christmas
     Eve, special hours 08:00-12:00``), never the schedule's word "exception"."""
-    gap_why = (f"{label}, outside its special hours" if exc.ranges
-               else f"{label}, closed all day")
+    gap_why = f"{label}, outside its special hours" if exc.ranges else f"{label}, closed all day"
     return _fill(exc.ranges, default, source, f"{label}, special hours", source, gap_why)
 
 
@@ -261,11 +276,22 @@ def _plain_pieces(schedule: Schedule, day: date) -> tuple[Piece, ...]:
     weekday = day.weekday()
     for season in schedule.seasons:
         if season.covers(day):
-            return _fill(season.weekly[WEEKDAYS[weekday]], default, "season",
-                         f"season {season.name}, {WEEKDAY_NAMES[weekday]}",
-                         "season", f"season {season.name}, outside hours")
-    return _fill(schedule.weekly[WEEKDAYS[weekday]], default, "weekly",
-                 f"weekly hours {WEEKDAY_NAMES[weekday]}", "default", "outside hours")
+            return _fill(
+                season.weekly[WEEKDAYS[weekday]],
+                default,
+                "season",
+                f"season {season.name}, {WEEKDAY_NAMES[weekday]}",
+                "season",
+                f"season {season.name}, outside hours",
+            )
+    return _fill(
+        schedule.weekly[WEEKDAYS[weekday]],
+        default,
+        "weekly",
+        f"weekly hours {WEEKDAY_NAMES[weekday]}",
+        "default",
+        "outside hours",
+    )
 
 
 @lru_cache(maxsize=64)
@@ -299,8 +325,13 @@ def _paint(pieces: tuple[Piece, ...], segments) -> tuple[Piece, ...]:
     joined: list[Piece] = []
     for piece in result:
         last = joined[-1] if joined else None
-        if (last is not None and last.end == piece.start and last.mode == piece.mode
-                and last.source == piece.source and last.why == piece.why):
+        if (
+            last is not None
+            and last.end == piece.start
+            and last.mode == piece.mode
+            and last.source == piece.source
+            and last.why == piece.why
+        ):
             joined[-1] = Piece(last.start, piece.end, piece.mode, piece.source, piece.why)
         else:
             joined.append(piece)

@@ -50,7 +50,7 @@ class Key(StrEnum):
     AUTO = "auto"
     DAY = "day"
     NIGHT = "night"
-    NONE = "none"      # no key switch fitted: behaves like AUTO
+    NONE = "none"  # no key switch fitted: behaves like AUTO
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,7 @@ class Transition:
 
 # -- wall-clock to instants ---------------------------------------------------------------
 
+
 def wall_to_instant(tz: ZoneInfo, day: date, minute: int) -> datetime:
     """The instant (aware, UTC) at which the local wall clock reaches *minute* on *day*.
 
@@ -122,7 +123,7 @@ def wall_to_instant(tz: ZoneInfo, day: date, minute: int) -> datetime:
         Minutes after local midnight, 0 to 1440 (1440 is the next day's midnight).
     """
     wall = datetime(day.year, day.month, day.day) + timedelta(minutes=minute)
-    instant = wall.replace(tzinfo=tz).astimezone(_UTC)   # fold=0: the first occurrence
+    instant = wall.replace(tzinfo=tz).astimezone(_UTC)  # fold=0: the first occurrence
     if instant.astimezone(tz).replace(tzinfo=None) == wall:
         return instant
     # *wall* does not exist. With fold=0 zoneinfo used the offset from before the gap,
@@ -141,8 +142,9 @@ def wall_to_instant(tz: ZoneInfo, day: date, minute: int) -> datetime:
     return datetime.fromtimestamp(high, _UTC)
 
 
-def _timeline(schedule: Schedule, tz: ZoneInfo, first_day: date,
-              last_day: date) -> Iterator[tuple[datetime, Piece]]:
+def _timeline(
+    schedule: Schedule, tz: ZoneInfo, first_day: date, last_day: date
+) -> Iterator[tuple[datetime, Piece]]:
     """The pieces of *first_day* to *last_day* (inclusive) with their start instants.
 
     A piece that a daylight-saving gap squeezes to no time at all is left out, so every
@@ -161,8 +163,9 @@ def _timeline(schedule: Schedule, tz: ZoneInfo, first_day: date,
         yield pending
 
 
-def _pieces_from(schedule: Schedule, since: datetime,
-                 days: int = SEARCH_DAYS) -> Iterator[tuple[datetime, Piece]]:
+def _pieces_from(
+    schedule: Schedule, since: datetime, days: int = SEARCH_DAYS
+) -> Iterator[tuple[datetime, Piece]]:
     """The piece in force at *since* (its start given as *since*), then every later piece,
     for about *days* days."""
     try:
@@ -170,7 +173,7 @@ def _pieces_from(schedule: Schedule, since: datetime,
     except OverflowError:
         far = True
     if far:
-        return      # an override "until" the far future: nothing to search
+        return  # an override "until" the far future: nothing to search
     tz = ZoneInfo(schedule.timezone)
     local_day = since.astimezone(tz).date()
     last_day = min(local_day + timedelta(days=days), date(SUPPORTED_YEARS[1] + 1, 12, 31))
@@ -198,12 +201,15 @@ def _first_other(pieces: Iterator[tuple[datetime, Piece]], mode: str) -> Change 
 
 # -- the public functions -----------------------------------------------------------------
 
+
 def _check_aware(now: datetime, name: str = "now") -> None:
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not {now!r}")
     if not SUPPORTED_YEARS[0] <= now.year <= SUPPORTED_YEARS[1]:
-        raise ValueError(f"{name} {now.isoformat()} is out of range; decisions are made "
-                         f"for the years {SUPPORTED_YEARS[0]} to {SUPPORTED_YEARS[1]}")
+        raise ValueError(
+            f"{name} {now.isoformat()} is out of range; decisions are made "
+            f"for the years {SUPPORTED_YEARS[0]} to {SUPPORTED_YEARS[1]}"
+        )
 
 
 def next_schedule_change(schedule: Schedule, now: datetime) -> Change | None:
@@ -225,14 +231,20 @@ def next_schedule_change(schedule: Schedule, now: datetime) -> Change | None:
 def _format_until(until: datetime, now: datetime, tz: ZoneInfo) -> str:
     try:
         until.astimezone(tz)
-    except OverflowError:      # the end of time itself: no local date to show
+    except OverflowError:  # the end of time itself: no local date to show
         return until.isoformat()
     return when(until, now, tz)
 
 
-def decide(now: datetime, schedule: Schedule, override: Override | None = None,
-           key: Key = Key.AUTO, *, clock_synchronized: bool = True,
-           held_mode: str | None = None) -> Decision:
+def decide(
+    now: datetime,
+    schedule: Schedule,
+    override: Override | None = None,
+    key: Key = Key.AUTO,
+    *,
+    clock_synchronized: bool = True,
+    held_mode: str | None = None,
+) -> Decision:
     """The mode in force at *now*, who decided, why, and the next change.
 
     The first that applies wins: the key switch in DAY or NIGHT; an override that has
@@ -267,24 +279,32 @@ def decide(now: datetime, schedule: Schedule, override: Override | None = None,
         tz = ZoneInfo(schedule.timezone)
         who = f" by {override.by}" if override.by else ""
         if override.until is None:
-            return Decision(override.mode, "override",
-                            f"{override.mode}: override{who} until cancelled", None)
+            return Decision(
+                override.mode, "override", f"{override.mode}: override{who} until cancelled", None
+            )
         # At the override's end the schedule takes over; if it wants the same mode
         # there, the mode changes only at the schedule's next change after that.
         change = _first_other(_pieces_from(schedule, override.until), override.mode)
-        return Decision(override.mode, "override",
-                        f"{override.mode}: override{who} until "
-                        f"{_format_until(override.until, now, tz)}", change)
+        return Decision(
+            override.mode,
+            "override",
+            f"{override.mode}: override{who} until {_format_until(override.until, now, tz)}",
+            change,
+        )
     if not clock_synchronized:
         if held_mode is None:
-            return Decision("unknown", "hold", "waiting for the clock: nothing applied yet",
-                            None)
-        return Decision(held_mode, "hold", f"{held_mode}: holding the last mode applied, "
-                                           "the clock is not synchronized", None)
+            return Decision("unknown", "hold", "waiting for the clock: nothing applied yet", None)
+        return Decision(
+            held_mode,
+            "hold",
+            f"{held_mode}: holding the last mode applied, the clock is not synchronized",
+            None,
+        )
     pieces = _pieces_from(schedule, now)
     _, current = next(pieces)
-    return Decision(current.mode, current.source, current.reason,
-                    _first_other(pieces, current.mode))
+    return Decision(
+        current.mode, current.source, current.reason, _first_other(pieces, current.mode)
+    )
 
 
 def check_preview_span(start: date, days: int) -> None:
@@ -292,15 +312,25 @@ def check_preview_span(start: date, days: int) -> None:
     preview this module can work out (1 to 3660 days, years 1970 to 2199)."""
     errors = []
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_PREVIEW_DAYS:
-        errors.append(FieldError("days", f"{days!r} is not allowed; the number of days "
-                                         f"must be a whole number from 1 to "
-                                         f"{MAX_PREVIEW_DAYS}"))
+        errors.append(
+            FieldError(
+                "days",
+                f"{days!r} is not allowed; the number of days "
+                f"must be a whole number from 1 to "
+                f"{MAX_PREVIEW_DAYS}",
+            )
+        )
     if not isinstance(start, date) or isinstance(start, datetime):
         errors.append(FieldError("from", f"{start!r} is not a date; use YYYY-MM-DD"))
     elif not PREVIEW_YEARS[0] <= start.year <= PREVIEW_YEARS[1]:
-        errors.append(FieldError("from", f"{start.isoformat()} is out of range; use a date "
-                                         f"in the years {PREVIEW_YEARS[0]} to "
-                                         f"{PREVIEW_YEARS[1]}"))
+        errors.append(
+            FieldError(
+                "from",
+                f"{start.isoformat()} is out of range; use a date "
+                f"in the years {PREVIEW_YEARS[0]} to "
+                f"{PREVIEW_YEARS[1]}",
+            )
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -334,7 +364,6 @@ def preview(schedule: Schedule, start: date, days: int) -> list[Transition]:
         if at >= end:
             break
         if piece.mode != mode:
-            entries.append(Transition(at.astimezone(tz), piece.mode, piece.reason,
-                                      piece.source))
+            entries.append(Transition(at.astimezone(tz), piece.mode, piece.reason, piece.source))
             mode = piece.mode
     return entries

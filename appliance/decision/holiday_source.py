@@ -87,13 +87,18 @@ def library_categories(extra: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def known_holiday_names(country: str, subdivision: str | None,
-                   categories: tuple[str, ...] = ()) -> dict[str, str]:
+def known_holiday_names(
+    country: str, subdivision: str | None, categories: tuple[str, ...] = ()
+) -> dict[str, str]:
     import holidays
 
-    table = holidays.country_holidays(country, subdiv=subdivision, years=_NAME_YEARS,
-                                      language=holiday_language(country),
-                                      categories=library_categories(categories))
+    table = holidays.country_holidays(
+        country,
+        subdiv=subdivision,
+        years=_NAME_YEARS,
+        language=holiday_language(country),
+        categories=library_categories(categories),
+    )
     names: dict[str, str] = {}
     for day in table:
         for name in table.get_list(day):
@@ -102,8 +107,9 @@ def known_holiday_names(country: str, subdivision: str | None,
 
 
 @lru_cache(maxsize=256)
-def library_holidays(country: str, subdivision: str | None, year: int,
-                     categories: tuple[str, ...] = ()) -> dict[date, tuple[str, ...]]:
+def library_holidays(
+    country: str, subdivision: str | None, year: int, categories: tuple[str, ...] = ()
+) -> dict[date, tuple[str, ...]]:
     """The ``holidays`` library's public holidays of one year, as ``{date: names}``.
 
     Cached per (country, subdivision, year, extra categories): the appliance asks about
@@ -115,34 +121,50 @@ def library_holidays(country: str, subdivision: str | None, year: int,
     """
     import holidays
 
-    table = holidays.country_holidays(country, subdiv=subdivision, years=year,
-                                      language=holiday_language(country),
-                                      categories=library_categories(categories))
+    table = holidays.country_holidays(
+        country,
+        subdiv=subdivision,
+        years=year,
+        language=holiday_language(country),
+        categories=library_categories(categories),
+    )
     return {day: tuple(table.get_list(day)) for day in sorted(table)}
 
 
 @lru_cache(maxsize=512)
-def category_holidays(country: str, subdivision: str | None, year: int,
-                      category: str) -> dict[date, tuple[str, ...]]:
+def category_holidays(
+    country: str, subdivision: str | None, year: int, category: str
+) -> dict[date, tuple[str, ...]]:
     """The holidays of one library *category* alone (``"school"``, ``"catholic"``) in
     one year, as ``{date: names}``: a reason names the category a holiday comes from."""
     import holidays
 
-    table = holidays.country_holidays(country, subdiv=subdivision, years=year,
-                                      language=holiday_language(country),
-                                      categories=(category,))
+    table = holidays.country_holidays(
+        country,
+        subdiv=subdivision,
+        years=year,
+        language=holiday_language(country),
+        categories=(category,),
+    )
     return {day: tuple(table.get_list(day)) for day in sorted(table)}
 
 
 #: How a reason names a holiday of each library category ("school holidays: Summer
 #: Break"); one the library adds later reads "<category> holiday".
 CATEGORY_WORDS = {
-    "public": "public holiday", "school": "school holidays", "catholic": "Catholic holiday",
-    "protestant": "Protestant holiday", "orthodox": "Orthodox holiday",
-    "bank": "bank holiday", "half_day": "half-day holiday",
-    "optional": "optional holiday", "government": "government holiday",
-    "unofficial": "unofficial holiday", "workday": "working-day observance",
-    "armed_forces": "armed forces holiday", "de_facto": "de facto holiday",
+    "public": "public holiday",
+    "school": "school holidays",
+    "catholic": "Catholic holiday",
+    "protestant": "Protestant holiday",
+    "orthodox": "Orthodox holiday",
+    "bank": "bank holiday",
+    "half_day": "half-day holiday",
+    "optional": "optional holiday",
+    "government": "government holiday",
+    "unofficial": "unofficial holiday",
+    "workday": "working-day observance",
+    "armed_forces": "armed forces holiday",
+    "de_facto": "de facto holiday",
 }
 
 
@@ -151,12 +173,12 @@ def category_word(category: str) -> str:
     return CATEGORY_WORDS.get(category) or f"{category.replace('_', ' ')} holiday"
 
 
-def holiday_categories_on(country: str, subdivision: str | None, day: date,
-                          extra: tuple[str, ...]) -> dict[str, str]:
+def holiday_categories_on(
+    country: str, subdivision: str | None, day: date, extra: tuple[str, ...]
+) -> dict[str, str]:
     """``{name: category}`` of the holidays on *day*: ``public`` for a public holiday,
     else the first of *extra* that has it."""
-    found = dict.fromkeys(library_holidays(country, subdivision, day.year).get(day, ()),
-                          "public")
+    found = dict.fromkeys(library_holidays(country, subdivision, day.year).get(day, ()), "public")
     for category in extra:
         if category == "public":
             continue
@@ -207,8 +229,9 @@ def subdivisions(country: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def upcoming(country: str, subdivision: str | None, today: date,
-             days: int = 365) -> list[tuple[date, str]]:
+def upcoming(
+    country: str, subdivision: str | None, today: date, days: int = 365
+) -> list[tuple[date, str]]:
     """The library's public holidays from *today* for *days* days: ``(date, name)``."""
     if not country:
         return []
@@ -231,8 +254,23 @@ def holiday_names(country: str, subdivision: str | None, today: date) -> set[str
     return names
 
 
-__all__ = ["CATEGORY_WORDS", "category_holidays", "category_word", "holiday_categories_on",
-           "country_categories", "country_codes", "known_holiday_names", "subdivision_aliases",
-           "subdivision_codes", "country_name", "countries", "holiday_language",
-           "holiday_name_key", "holiday_names", "library_categories", "library_holidays",
-           "subdivisions", "upcoming"]
+__all__ = [
+    "CATEGORY_WORDS",
+    "category_holidays",
+    "category_word",
+    "holiday_categories_on",
+    "country_categories",
+    "country_codes",
+    "known_holiday_names",
+    "subdivision_aliases",
+    "subdivision_codes",
+    "country_name",
+    "countries",
+    "holiday_language",
+    "holiday_name_key",
+    "holiday_names",
+    "library_categories",
+    "library_holidays",
+    "subdivisions",
+    "upcoming",
+]

@@ -78,8 +78,7 @@ class CalendarEntry:
     def __post_init__(self):
         timed = isinstance(self.start, datetime)
         if timed != isinstance(self.end, datetime):
-            raise ValueError("start and end must both be dates (all day) or both "
-                             "datetimes (timed)")
+            raise ValueError("start and end must both be dates (all day) or both datetimes (timed)")
         if timed and (self.start.tzinfo is None or self.end.tzinfo is None):
             raise ValueError("a timed entry needs timezone-aware start and end")
         if not isinstance(self.start, date):
@@ -133,8 +132,10 @@ class ClosureLayer:
         wanted = CalendarEntry if self.kind == "calendar" else DateException
         for entry in self.entries:
             if not isinstance(entry, wanted):
-                raise ValueError(f"a {self.kind} layer holds {wanted.__name__} entries, "
-                                 f"not {type(entry).__name__}")
+                raise ValueError(
+                    f"a {self.kind} layer holds {wanted.__name__} entries, "
+                    f"not {type(entry).__name__}"
+                )
 
     @property
     def prefix(self) -> str:
@@ -211,8 +212,7 @@ def _entry_span(entry: CalendarEntry, tz: ZoneInfo):
 
 def _segment(day: date, span, mode: str, why: str) -> Segment:
     first, start, last, end = span
-    return Segment(start if day == first else 0, end if day == last else DAY_MINUTES,
-                   mode, why)
+    return Segment(start if day == first else 0, end if day == last else DAY_MINUTES, mode, why)
 
 
 def _build_index(layer: ClosureLayer, tz: ZoneInfo):
@@ -243,8 +243,7 @@ def _build_index(layer: ClosureLayer, tz: ZoneInfo):
     return by_date, long_spans
 
 
-def parse_company_closures(data: object, *,
-                           allowed_modes: set[str] | None = None) -> ClosureLayer:
+def parse_company_closures(data: object, *, allowed_modes: set[str] | None = None) -> ClosureLayer:
     """Check a company closure set and return it as a ``company`` :class:`ClosureLayer`.
 
     The set is ``{"version": N, "closures": [...]}``; each closure has the shape of a
@@ -259,29 +258,37 @@ def parse_company_closures(data: object, *,
         With one line per problem.
     """
     if not isinstance(data, dict):
-        raise ValidationError([FieldError("", "must be a company closure set such as "
-                                              '{"version": 7, "closures": [...]}')])
+        raise ValidationError(
+            [
+                FieldError(
+                    "", 'must be a company closure set such as {"version": 7, "closures": [...]}'
+                )
+            ]
+        )
     errors = []
     for key in data:
         if key not in ("version", "closures"):
-            errors.append(FieldError(str(key), "unknown key; allowed keys here: version, "
-                                               "closures"))
+            errors.append(FieldError(str(key), "unknown key; allowed keys here: version, closures"))
     version = data.get("version")
     if "version" not in data:
-        errors.append(FieldError("version", "is required: the set's version number, 1 or "
-                                            "more"))
+        errors.append(FieldError("version", "is required: the set's version number, 1 or more"))
     elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        errors.append(FieldError("version", f"must be a whole number, 1 or more, not "
-                                            f"{version!r}"))
+        errors.append(FieldError("version", f"must be a whole number, 1 or more, not {version!r}"))
     entries: tuple = ()
     if "closures" not in data:
-        errors.append(FieldError("closures", "is required: a list of closures such as "
-                                             '{"name": "Staff day", "from": "2026-12-24", '
-                                             '"to": "2026-12-24", "ranges": []}'))
+        errors.append(
+            FieldError(
+                "closures",
+                "is required: a list of closures such as "
+                '{"name": "Staff day", "from": "2026-12-24", '
+                '"to": "2026-12-24", "ranges": []}',
+            )
+        )
     else:
         try:
-            entries = parse_exception_list(data["closures"], path="closures",
-                                           allowed_modes=allowed_modes)
+            entries = parse_exception_list(
+                data["closures"], path="closures", allowed_modes=allowed_modes
+            )
         except ValidationError as exc:
             errors.extend(exc.errors)
     if errors:

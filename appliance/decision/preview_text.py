@@ -28,11 +28,10 @@ def transitions_to_json(entries: list[Transition]) -> list[dict]:
 def _why(entry: Transition) -> str:
     # The table has its own mode column; the reason without "night: " reads better.
     prefix = f"{entry.mode}: "
-    return entry.reason[len(prefix):] if entry.reason.startswith(prefix) else entry.reason
+    return entry.reason[len(prefix) :] if entry.reason.startswith(prefix) else entry.reason
 
 
-def format_preview(entries: list[Transition], *, timezone: str, start: date,
-                   days: int) -> str:
+def format_preview(entries: list[Transition], *, timezone: str, start: date, days: int) -> str:
     """A table of *entries*: weekday, date, local time, mode and reason, one per line.
 
     The time carries the zone's abbreviation (``CET``/``CEST``), so the two passes of
@@ -49,19 +48,26 @@ def format_preview(entries: list[Transition], *, timezone: str, start: date,
     """
     last = start + timedelta(days=days - 1)
     span = "1 day" if days == 1 else f"{days} days"
-    title = (f"Preview {start.strftime('%a')} {start.isoformat()} to "
-             f"{last.strftime('%a')} {last.isoformat()} ({span}), local time {timezone}")
+    title = (
+        f"Preview {start.strftime('%a')} {start.isoformat()} to "
+        f"{last.strftime('%a')} {last.isoformat()} ({span}), local time {timezone}"
+    )
     rows = [_HEADER]
     for entry in entries:
-        rows.append((entry.at.strftime("%a"), entry.at.date().isoformat(),
-                     f"{entry.at.strftime('%H:%M')} {entry.at.tzname()}", entry.mode,
-                     _why(entry)))
+        rows.append(
+            (
+                entry.at.strftime("%a"),
+                entry.at.date().isoformat(),
+                f"{entry.at.strftime('%H:%M')} {entry.at.tzname()}",
+                entry.mode,
+                _why(entry),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER) - 1)]
     lines = [title]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
         lines.append("  ".join(cells).rstrip())
     changes = len(entries) - 1
-    lines.append(f"{changes} change{'s' if changes != 1 else ''} of mode after the first "
-                 "entry")
+    lines.append(f"{changes} change{'s' if changes != 1 else ''} of mode after the first entry")
     return "\n".join(lines)

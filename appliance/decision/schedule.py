@@ -35,8 +35,7 @@ from appliance.validation import MODE_RE, ProblemList, join, json_type, show
 #: The weekday keys of a weekly plan, Monday first (as :meth:`datetime.date.weekday`).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The weekday names used in reasons ("weekly hours Monday 08:00-18:00").
-WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-                 "Sunday")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 _TIME_RE = re.compile(r"^([0-9]{2}):([0-9]{2})$")
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -194,8 +193,20 @@ class YearlyDate:
         return False
 
     def __str__(self) -> str:
-        month = ("January", "February", "March", "April", "May", "June", "July", "August",
-                 "September", "October", "November", "December")[self.month - 1]
+        month = (
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        )[self.month - 1]
         where = f"{self.day} {month}"
         if self.weekday is not None:
             # first_in reads a missing when as on_or_after: say what it does.
@@ -291,6 +302,7 @@ class Schedule:
 
 # -- formatting ---------------------------------------------------------------------------
 
+
 def format_minutes(minutes: int) -> str:
     """``510`` -> ``"08:30"``; ``1440`` -> ``"24:00"``."""
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
@@ -315,6 +327,7 @@ def parse_typed_time(text) -> str | None:
 
 # -- the validator ------------------------------------------------------------------------
 
+
 class _Checker(ProblemList):
     """The schedule's JSON readers, on the :class:`~appliance.validation.ProblemList` that
     :class:`~appliance.validation.Problems` shares: objects, lists, names, times and dates
@@ -331,8 +344,10 @@ class _Checker(ProblemList):
             return None
         for key in value:
             if key not in allowed:
-                self.err(join(path, str(key)),
-                         f"unknown key {show(key)}; allowed keys here: {', '.join(allowed)}")
+                self.err(
+                    join(path, str(key)),
+                    f"unknown key {show(key)}; allowed keys here: {', '.join(allowed)}",
+                )
         return value
 
     def listof(self, value, path: str, what: str) -> list | None:
@@ -363,23 +378,32 @@ class _Checker(ProblemList):
 
     def mode(self, value, path: str) -> str | None:
         if not isinstance(value, str):
-            self.err(path, f"must be a mode name as a string (such as \"day\" or "
-                           f"\"night\"), not {json_type(value)}")
+            self.err(
+                path,
+                f'must be a mode name as a string (such as "day" or '
+                f'"night"), not {json_type(value)}',
+            )
             return None
         if not MODE_RE.match(value):
-            self.err(path, f"{show(value)} is not a mode name; use lower-case letters, "
-                           "digits, '_' or '-', starting with a letter (day, night, lunch)")
+            self.err(
+                path,
+                f"{show(value)} is not a mode name; use lower-case letters, "
+                "digits, '_' or '-', starting with a letter (day, night, lunch)",
+            )
             return None
         if self.allowed_modes is not None and value not in self.allowed_modes:
-            self.err(path, f"mode {show(value)} cannot be produced by this zone's actuators;"
-                           f" allowed: {', '.join(sorted(self.allowed_modes))}")
+            self.err(
+                path,
+                f"mode {show(value)} cannot be produced by this zone's actuators;"
+                f" allowed: {', '.join(sorted(self.allowed_modes))}",
+            )
             return None
         return value
 
     def time(self, value, path: str, *, is_end: bool) -> int | None:
         end_note = ", or 24:00 for the end of the day" if is_end else ""
         if not isinstance(value, str):
-            self.err(path, f"must be a time as a string \"HH:MM\", not {json_type(value)}")
+            self.err(path, f'must be a time as a string "HH:MM", not {json_type(value)}')
             return None
         match = _TIME_RE.match(value)
         if match:
@@ -387,27 +411,27 @@ class _Checker(ProblemList):
             if value == "24:00":
                 if is_end:
                     return DAY_MINUTES
-                self.err(path, "24:00 is allowed only as an end; a range that starts at "
-                               "midnight starts at 00:00")
+                self.err(
+                    path,
+                    "24:00 is allowed only as an end; a range that starts at "
+                    "midnight starts at 00:00",
+                )
                 return None
             if hours < 24 and minutes < 60:
                 return hours * 60 + minutes
-        self.err(path, f"{show(value)} is not a time; use \"HH:MM\" from 00:00 to "
-                       f"23:59{end_note}")
+        self.err(path, f'{show(value)} is not a time; use "HH:MM" from 00:00 to 23:59{end_note}')
         return None
 
     def date(self, value, path: str) -> date | None:
         if not isinstance(value, str):
-            self.err(path, f"must be a date as a string \"YYYY-MM-DD\", not "
-                           f"{json_type(value)}")
+            self.err(path, f'must be a date as a string "YYYY-MM-DD", not {json_type(value)}')
             return None
         if _DATE_RE.match(value):
             try:
                 return date.fromisoformat(value)
             except ValueError:
                 pass
-        self.err(path, f"{show(value)} is not a date; use \"YYYY-MM-DD\", such as "
-                       "\"2026-12-24\"")
+        self.err(path, f'{show(value)} is not a date; use "YYYY-MM-DD", such as "2026-12-24"')
         return None
 
     def integer(self, value, path: str, low: int, high: int, what: str) -> int | None:
@@ -416,8 +440,7 @@ class _Checker(ProblemList):
                 value = int(value)
             else:
                 given = value if isinstance(value, float) else json_type(value)
-                self.err(path, f"must be a whole number ({what}, {low} to {high}), not "
-                               f"{given}")
+                self.err(path, f"must be a whole number ({what}, {low} to {high}), not {given}")
                 return None
         if not low <= value <= high:
             self.err(path, f"{value} is out of range; {what} is {low} to {high}")
@@ -427,26 +450,34 @@ class _Checker(ProblemList):
 
 def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
     """A list of ranges for one day: each valid, ``end > start``, none overlapping."""
-    items = check.listof(value, path, 'time ranges such as [{"start": "08:00", '
-                                      '"end": "18:00", "mode": "day"}]')
+    items = check.listof(
+        value, path, 'time ranges such as [{"start": "08:00", "end": "18:00", "mode": "day"}]'
+    )
     if items is None:
         return ()
     parsed: list[tuple[int, TimeRange]] = []
     for index, item in enumerate(items):
         where = f"{path}[{index}]"
-        data = check.obj(item, where, _RANGE_KEYS,
-                         'a time range such as {"start": "08:00", "end": "18:00", '
-                         '"mode": "day"}')
+        data = check.obj(
+            item,
+            where,
+            _RANGE_KEYS,
+            'a time range such as {"start": "08:00", "end": "18:00", "mode": "day"}',
+        )
         if data is None:
             continue
         missing = False
-        for key, hint in (("start", "a time \"HH:MM\""), ("end", "a time \"HH:MM\""),
-                          ("mode", "a mode such as day or night")):
+        for key, hint in (
+            ("start", 'a time "HH:MM"'),
+            ("end", 'a time "HH:MM"'),
+            ("mode", "a mode such as day or night"),
+        ):
             if key not in data:
                 check.err(f"{where}.{key}", f"is required ({hint})")
                 missing = True
-        start = check.time(data["start"], f"{where}.start", is_end=False) \
-            if "start" in data else None
+        start = (
+            check.time(data["start"], f"{where}.start", is_end=False) if "start" in data else None
+        )
         end = check.time(data["end"], f"{where}.end", is_end=True) if "end" in data else None
         mode = check.mode(data["mode"], f"{where}.mode") if "mode" in data else None
         if start is not None and end is not None and end <= start:
@@ -457,14 +488,16 @@ def _parse_ranges(check: _Checker, value, path: str) -> tuple[TimeRange, ...]:
         parsed.append((index, TimeRange(start, end, mode)))
     # Sort by start and compare neighbours: O(n log n) even for a hostile document.
     parsed.sort(key=lambda item: (item[1].start, item[0]))
-    reach: tuple[int, TimeRange] | None = None   # the range that reaches furthest so far
+    reach: tuple[int, TimeRange] | None = None  # the range that reaches furthest so far
     for index, rng in parsed:
         if reach is not None and rng.start < reach[1].end:
             pair = sorted([(index, rng), reach], key=lambda item: item[0])
             (_, first), (second_index, second) = pair
-            check.err(f"{path}[{second_index}]",
-                      f"{second} overlaps {_hours_of(path)} {first}; the hours of one day "
-                      "must not overlap")
+            check.err(
+                f"{path}[{second_index}]",
+                f"{second} overlaps {_hours_of(path)} {first}; the hours of one day "
+                "must not overlap",
+            )
         if reach is None or rng.end > reach[1].end:
             reach = (index, rng)
     return tuple(rng for _, rng in parsed)
@@ -478,8 +511,10 @@ def _end_before_start(start: int, end: int) -> str:
     if end == 0:
         return text + "; for midnight at the end of the day use 24:00"
     if end < start and start >= 12 * 60 and end <= 12 * 60:
-        return (text + "; a range cannot cross midnight, so split it into one that ends at "
-                "24:00 and one that starts at 00:00 the next day")
+        return (
+            text + "; a range cannot cross midnight, so split it into one that ends at "
+            "24:00 and one that starts at 00:00 the next day"
+        )
     return text
 
 
@@ -497,13 +532,17 @@ def _one(key: str) -> str:
 def _parse_weekly(check: _Checker, value, path: str) -> dict[str, tuple[TimeRange, ...]]:
     weekly: dict[str, tuple[TimeRange, ...]] = dict.fromkeys(WEEKDAYS, ())
     if not isinstance(value, dict):
-        check.err(path, f"must be an object with a list of ranges per weekday "
-                        f"(keys {', '.join(WEEKDAYS)}), not {json_type(value)}")
+        check.err(
+            path,
+            f"must be an object with a list of ranges per weekday "
+            f"(keys {', '.join(WEEKDAYS)}), not {json_type(value)}",
+        )
         return weekly
     for key, ranges in value.items():
         if key not in WEEKDAYS:
-            check.err(join(path, str(key)),
-                      f"unknown weekday {show(key)}; use {', '.join(WEEKDAYS)}")
+            check.err(
+                join(path, str(key)), f"unknown weekday {show(key)}; use {', '.join(WEEKDAYS)}"
+            )
             continue
         weekly[key] = _parse_ranges(check, ranges, join(path, key))
     return weekly
@@ -513,7 +552,7 @@ def _parse_span(check: _Checker, data: dict, path: str) -> tuple[date | None, da
     """The inclusive ``from``/``to`` of a season or exception (``to`` defaults to ``from``)."""
     first = last = None
     if "from" not in data:
-        check.err(join(path, "from"), "is required: the first date, \"YYYY-MM-DD\"")
+        check.err(join(path, "from"), 'is required: the first date, "YYYY-MM-DD"')
     else:
         first = check.date(data["from"], join(path, "from"))
     if "to" in data:
@@ -521,8 +560,10 @@ def _parse_span(check: _Checker, data: dict, path: str) -> tuple[date | None, da
     else:
         last = first
     if first is not None and last is not None and last < first:
-        check.err(join(path, "to"), f"{last.isoformat()} is before from "
-                                     f"{first.isoformat()}; to must be on or after from")
+        check.err(
+            join(path, "to"),
+            f"{last.isoformat()} is before from {first.isoformat()}; to must be on or after from",
+        )
         return None, None
     return first, last
 
@@ -530,21 +571,34 @@ def _parse_span(check: _Checker, data: dict, path: str) -> tuple[date | None, da
 def _check_no_overlap(check: _Checker, spans, path: str, what: str) -> None:
     """Seasons (and exceptions) must not overlap: which one wins would be a guess."""
     ordered = sorted(spans, key=lambda item: (item[1].first, item[0]))
-    reach = None   # the span that reaches furthest so far
+    reach = None  # the span that reaches furthest so far
     for index, span in ordered:
         if reach is not None and span.first <= reach[1].last:
-            (_, first), (second_index, _) = sorted([(index, span), reach],
-                                                   key=lambda item: item[0])
-            check.err(f"{path}[{second_index}]",
-                      f"overlaps {_one(path)} {first.name!r} "
-                      f"({first.first.isoformat()} to {first.last.isoformat()}); "
-                      f"{what} must not overlap")
+            (_, first), (second_index, _) = sorted([(index, span), reach], key=lambda item: item[0])
+            check.err(
+                f"{path}[{second_index}]",
+                f"overlaps {_one(path)} {first.name!r} "
+                f"({first.first.isoformat()} to {first.last.isoformat()}); "
+                f"{what} must not overlap",
+            )
         if reach is None or span.last > reach[1].last:
             reach = (index, span)
 
 
-def _parse_dated(check: _Checker, value, *, key: str, allowed, example: str, what: str,
-                 body: str, missing_body: str, parse_body, build, parse_when=None) -> tuple:
+def _parse_dated(
+    check: _Checker,
+    value,
+    *,
+    key: str,
+    allowed,
+    example: str,
+    what: str,
+    body: str,
+    missing_body: str,
+    parse_body,
+    build,
+    parse_when=None,
+) -> tuple:
     """A list of named date spans, each with a *body* (a season's weekly plan, an
     exception's ranges): the shape seasons and exceptions share, checked one way.
 
@@ -573,14 +627,14 @@ def _parse_dated(check: _Checker, value, *, key: str, allowed, example: str, wha
             found.append((index, build(name, None, None, parsed, extra)))
         elif name is not None and first is not None and last is not None:
             found.append((index, build(name, first, last, parsed)))
-    _check_no_overlap(check, [item for item in found if item[1].first is not None],
-                      key, key)
+    _check_no_overlap(check, [item for item in found if item[1].first is not None], key, key)
     _check_yearly_overlap(check, [item for item in found if item[1].first is None], key)
     return tuple(entry for _, entry in found)
 
 
-def _check_yearly_overlap(check: _Checker, found: list[tuple[int, DateException]],
-                          key: str) -> None:
+def _check_yearly_overlap(
+    check: _Checker, found: list[tuple[int, DateException]], key: str
+) -> None:
     """Two yearly exceptions on one date would leave which one wins to a guess."""
     if len(found) < 2:
         return
@@ -598,34 +652,48 @@ def _check_yearly_overlap(check: _Checker, found: list[tuple[int, DateException]
                 day = first + timedelta(days=offset)
                 if day in taken and taken[day][0] != index:
                     other_index, other = taken[day]
-                    check.err(f"{key}[{max(index, other_index)}]",
-                              f"falls on {day.isoformat()} together with "
-                              f"{_one(key)} "
-                              f"{(other if other_index < index else entry).name!r} "
-                              f"in some years; yearly exceptions must not overlap")
+                    check.err(
+                        f"{key}[{max(index, other_index)}]",
+                        f"falls on {day.isoformat()} together with "
+                        f"{_one(key)} "
+                        f"{(other if other_index < index else entry).name!r} "
+                        f"in some years; yearly exceptions must not overlap",
+                    )
                     return
                 taken[day] = (index, entry)
 
 
 def _parse_seasons(check: _Checker, value) -> tuple[Season, ...]:
     return _parse_dated(
-        check, value, key="seasons", allowed=_SEASON_KEYS, what="season",
+        check,
+        value,
+        key="seasons",
+        allowed=_SEASON_KEYS,
+        what="season",
         example='seasons such as {"name": "Summer hours", "from": "2026-07-01", '
-                '"to": "2026-08-31", "weekly": {...}}',
-        body="weekly", missing_body="is required: the season's own weekly plan "
-                                    "(a weekday left out has no ranges)",
-        parse_body=_parse_weekly, build=Season)
+        '"to": "2026-08-31", "weekly": {...}}',
+        body="weekly",
+        missing_body="is required: the season's own weekly plan (a weekday left out has no ranges)",
+        parse_body=_parse_weekly,
+        build=Season,
+    )
 
 
-def _parse_exceptions(check: _Checker, value,
-                      key: str = "exceptions") -> tuple[DateException, ...]:
+def _parse_exceptions(check: _Checker, value, key: str = "exceptions") -> tuple[DateException, ...]:
     return _parse_dated(
-        check, value, key=key, allowed=_EXCEPTION_KEYS, what="date exception",
+        check,
+        value,
+        key=key,
+        allowed=_EXCEPTION_KEYS,
+        what="date exception",
         example='date exceptions such as {"name": "Christmas Eve", "from": "2026-12-24", '
-                '"to": "2026-12-24", "ranges": [...]}',
-        body="ranges", missing_body="is required: the day's time ranges, or [] for "
-                                    "closed all day",
-        parse_body=_parse_ranges, build=DateException, parse_when=_exception_when)
+        '"to": "2026-12-24", "ranges": [...]}',
+        body="ranges",
+        missing_body="is required: the day's time ranges, or [] for closed all day",
+        parse_body=_parse_ranges,
+        build=DateException,
+        parse_when=_exception_when,
+    )
 
 
 def _exception_when(check: _Checker, data: dict, where: str):
@@ -635,8 +703,10 @@ def _exception_when(check: _Checker, data: dict, where: str):
         return first, last, None
     for key in ("from", "to"):
         if key in data:
-            check.err(f"{where}.{key}", "leave out from and to in a yearly exception: "
-                                        "yearly says when it falls each year")
+            check.err(
+                f"{where}.{key}",
+                "leave out from and to in a yearly exception: yearly says when it falls each year",
+            )
     return None, None, _parse_yearly(check, data["yearly"], f"{where}.yearly")
 
 
@@ -652,15 +722,18 @@ def _month_day(check: _Checker, data: dict, path: str, with_word: str):
         check.err(f"{path}.day", f"is required{with_word and ' with month'} (1 to 31)")
     elif month is not None:
         longest = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
-        day = check.integer(data["day"], f"{path}.day", 1, longest,
-                            f"the day of month {month}")
+        day = check.integer(data["day"], f"{path}.day", 1, longest, f"the day of month {month}")
     return month, day
 
 
 def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
-    data = check.obj(value, path, _YEARLY_KEYS,
-                     'a yearly date such as {"month": 12, "day": 24}, or {"month": 12, '
-                     '"day": 25, "weekday": "fri", "when": "before"}')
+    data = check.obj(
+        value,
+        path,
+        _YEARLY_KEYS,
+        'a yearly date such as {"month": 12, "day": 24}, or {"month": 12, '
+        '"day": 25, "weekday": "fri", "when": "before"}',
+    )
     if data is None:
         return None
     month, day = _month_day(check, data, path, "")
@@ -668,32 +741,47 @@ def _parse_yearly(check: _Checker, value, path: str) -> YearlyDate | None:
     if "weekday" in data or "when" in data:
         raw = data.get("weekday")
         if raw not in WEEKDAYS:
-            check.err(f"{path}.weekday", f"{show(raw)} is not a weekday; use one of "
-                                         f"{', '.join(WEEKDAYS)} (with when)")
+            check.err(
+                f"{path}.weekday",
+                f"{show(raw)} is not a weekday; use one of {', '.join(WEEKDAYS)} (with when)",
+            )
         else:
             weekday = WEEKDAYS.index(raw)
         when = data.get("when")
         if when not in YEARLY_WHEN:
-            check.err(f"{path}.when", f"{show(when)} is not allowed; use one of "
-                                      f"{', '.join(YEARLY_WHEN)} (the weekday before the "
-                                      "date, and so on)")
+            check.err(
+                f"{path}.when",
+                f"{show(when)} is not allowed; use one of "
+                f"{', '.join(YEARLY_WHEN)} (the weekday before the "
+                "date, and so on)",
+            )
             when = None
     days: int | None = 1
     if "days" in data:
         days = check.integer(data["days"], f"{path}.days", 1, 31, "the number of days")
-    if month is None or day is None or days is None or ("weekday" in data or "when" in data) \
-            and (weekday is None or when is None):
+    if (
+        month is None
+        or day is None
+        or days is None
+        or ("weekday" in data or "when" in data)
+        and (weekday is None or when is None)
+    ):
         return None
     return YearlyDate(month, day, weekday, when, days)
 
 
 # -- holidays -----------------------------------------------------------------------------
 
+
 def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
     if value is None:
         return None
-    data = check.obj(value, "holidays", _HOLIDAY_KEYS,
-                     'such as {"country": "DE", "subdivision": "BY", "mode": "night"}')
+    data = check.obj(
+        value,
+        "holidays",
+        _HOLIDAY_KEYS,
+        'such as {"country": "DE", "subdivision": "BY", "mode": "night"}',
+    )
     if data is None:
         return None
     country = subdivision = None
@@ -702,8 +790,10 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
         country = data["country"]
         supported = country_codes()
         if not isinstance(country, str):
-            check.err("holidays.country", f"must be a country code as a string (such as "
-                                          f"\"DE\"), not {json_type(country)}")
+            check.err(
+                "holidays.country",
+                f'must be a country code as a string (such as "DE"), not {json_type(country)}',
+            )
             country, country_ok = None, False
         elif country not in supported:
             hint = ""
@@ -713,50 +803,60 @@ def _parse_holidays(check: _Checker, value) -> HolidayRules | None:
                 close = difflib.get_close_matches(country, sorted(supported), n=3)
                 if close:
                     hint = f"; did you mean {', '.join(close)}?"
-            check.err("holidays.country",
-                      f"unknown country {show(country)}{hint}; use an ISO 3166 code that "
-                      "the holidays library supports, such as DE, AT, CH, GB, US")
+            check.err(
+                "holidays.country",
+                f"unknown country {show(country)}{hint}; use an ISO 3166 code that "
+                "the holidays library supports, such as DE, AT, CH, GB, US",
+            )
             country, country_ok = None, False
     if data.get("subdivision") is not None:
         subdivision = data["subdivision"]
         if not isinstance(subdivision, str):
-            check.err("holidays.subdivision", f"must be a subdivision code as a string "
-                                              f"(such as \"BY\"), not "
-                                              f"{json_type(subdivision)}")
+            check.err(
+                "holidays.subdivision",
+                f"must be a subdivision code as a string "
+                f'(such as "BY"), not '
+                f"{json_type(subdivision)}",
+            )
             subdivision = None
         elif country is None:
             if country_ok:
-                check.err("holidays.subdivision", "needs a country: a subdivision "
-                                                  "is part of a country")
+                check.err(
+                    "holidays.subdivision", "needs a country: a subdivision is part of a country"
+                )
             subdivision = None
         elif subdivision not in subdivision_codes(country):
             allowed = subdivision_codes(country)
             alias = subdivision_aliases(country).get(subdivision)
             if alias:
-                check.err("holidays.subdivision",
-                          f"use the code {alias!r} for {show(subdivision)}")
+                check.err("holidays.subdivision", f"use the code {alias!r} for {show(subdivision)}")
             elif allowed:
-                check.err("holidays.subdivision",
-                          f"unknown subdivision {show(subdivision)} for {country}; "
-                          f"allowed: {', '.join(allowed)}")
+                check.err(
+                    "holidays.subdivision",
+                    f"unknown subdivision {show(subdivision)} for {country}; "
+                    f"allowed: {', '.join(allowed)}",
+                )
             else:
-                check.err("holidays.subdivision",
-                          f"{country} has no subdivisions in the holidays library; "
-                          "leave subdivision out")
+                check.err(
+                    "holidays.subdivision",
+                    f"{country} has no subdivisions in the holidays library; leave subdivision out",
+                )
             subdivision = None
     categories = _parse_categories(check, data.get("categories", []), country, country_ok)
     mode = "night"
     if "mode" in data:
         mode = check.mode(data["mode"], "holidays.mode") or "night"
-    ignore = _parse_ignore(check, data.get("ignore", []), country, subdivision, categories,
-                           country_ok)
+    ignore = _parse_ignore(
+        check, data.get("ignore", []), country, subdivision, categories, country_ok
+    )
     custom = _parse_custom(check, data.get("custom", []))
     return HolidayRules(country, subdivision, mode, ignore, custom, categories)
 
 
 def _parse_categories(check: _Checker, value, country, country_ok) -> tuple[str, ...]:
-    items = check.listof(value, "holidays.categories",
-                         'extra holiday categories such as ["catholic"]')
+    items = check.listof(
+        value, "holidays.categories", 'extra holiday categories such as ["catholic"]'
+    )
     if items is None:
         return ()
     kept = []
@@ -768,23 +868,31 @@ def _parse_categories(check: _Checker, value, country, country_ok) -> tuple[str,
             continue
         allowed = country_categories(country)
         if not isinstance(item, str):
-            check.err(where, f"must be a category name as a string, not {json_type(item)};"
-                             f" allowed: {', '.join(allowed)}")
+            check.err(
+                where,
+                f"must be a category name as a string, not {json_type(item)};"
+                f" allowed: {', '.join(allowed)}",
+            )
             continue
         if item not in allowed:
-            check.err(where, f"unknown holiday category {show(item)} for {country}; "
-                             f"allowed: {', '.join(allowed)} (public holidays are always "
-                             "kept)")
+            check.err(
+                where,
+                f"unknown holiday category {show(item)} for {country}; "
+                f"allowed: {', '.join(allowed)} (public holidays are always "
+                "kept)",
+            )
             continue
         if item not in kept:
             kept.append(item)
     return tuple(kept)
 
 
-def _parse_ignore(check: _Checker, value, country, subdivision, categories,
-                  country_ok) -> tuple[str, ...]:
-    items = check.listof(value, "holidays.ignore", 'holiday names or dates such as '
-                                                   '["Corpus Christi", "2026-06-04"]')
+def _parse_ignore(
+    check: _Checker, value, country, subdivision, categories, country_ok
+) -> tuple[str, ...]:
+    items = check.listof(
+        value, "holidays.ignore", 'holiday names or dates such as ["Corpus Christi", "2026-06-04"]'
+    )
     if items is None:
         return ()
     place = f"{country}-{subdivision}" if subdivision else country
@@ -792,21 +900,30 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
     for index, item in enumerate(items):
         where = f"holidays.ignore[{index}]"
         if not isinstance(item, str) or not item.strip():
-            check.err(where, f"must be a holiday name or a date \"YYYY-MM-DD\", not "
-                             f"{json_type(item) if not isinstance(item, str) else 'empty'}")
+            check.err(
+                where,
+                f'must be a holiday name or a date "YYYY-MM-DD", not '
+                f"{json_type(item) if not isinstance(item, str) else 'empty'}",
+            )
             continue
         if country is None:
             if country_ok:
-                check.err(where, "needs a country: only a country's holidays "
-                                 "can be ignored (remove a custom date instead)")
+                check.err(
+                    where,
+                    "needs a country: only a country's holidays "
+                    "can be ignored (remove a custom date instead)",
+                )
             continue
         if _DATE_RE.match(item.strip()):
             day = check.date(item.strip(), where)
             if day is None:
                 continue
             if day not in library_holidays(country, subdivision, day.year, categories):
-                check.err(where, f"{day.isoformat()} is not a public holiday in {place}, "
-                                 "so there is nothing to ignore")
+                check.err(
+                    where,
+                    f"{day.isoformat()} is not a public holiday in {place}, "
+                    "so there is nothing to ignore",
+                )
                 continue
         else:
             names = known_holiday_names(country, subdivision, categories)
@@ -814,31 +931,40 @@ def _parse_ignore(check: _Checker, value, country, subdivision, categories,
                 close = difflib.get_close_matches(holiday_name_key(item), list(names), n=1)
                 hint = f"did you mean {names[close[0]]!r}? " if close else ""
                 known = ", ".join(sorted(set(names.values()))[:40])
-                check.err(where, f"no holiday called {show(item)} in {place}; {hint}"
-                                 f"names are: {known}")
+                check.err(
+                    where, f"no holiday called {show(item)} in {place}; {hint}names are: {known}"
+                )
                 continue
         kept.append(item.strip())
     return tuple(kept)
 
 
 def _parse_custom(check: _Checker, value) -> tuple[CustomHoliday, ...]:
-    items = check.listof(value, "holidays.custom",
-                         'dates such as {"date": "2026-06-12", "name": "Company day"} or '
-                         '{"month": 12, "day": 31, "name": "New Year\'s Eve"}')
+    items = check.listof(
+        value,
+        "holidays.custom",
+        'dates such as {"date": "2026-06-12", "name": "Company day"} or '
+        '{"month": 12, "day": 31, "name": "New Year\'s Eve"}',
+    )
     if items is None:
         return ()
     found = []
     for index, item in enumerate(items):
         where = f"holidays.custom[{index}]"
-        data = check.obj(item, where, ("date", "month", "day", "name"),
-                         'a fixed {"date", "name"} or a yearly {"month", "day", "name"}')
+        data = check.obj(
+            item,
+            where,
+            ("date", "month", "day", "name"),
+            'a fixed {"date", "name"} or a yearly {"month", "day", "name"}',
+        )
         if data is None:
             continue
         name = check.name(data, where, "holiday")
         if "date" in data:
             if "month" in data or "day" in data:
-                check.err(where, "use either date (one day) or month and day (every year),"
-                                 " not both")
+                check.err(
+                    where, "use either date (one day) or month and day (every year), not both"
+                )
                 continue
             day = check.date(data["date"], f"{where}.date")
             if name is not None and day is not None:
@@ -848,8 +974,10 @@ def _parse_custom(check: _Checker, value) -> tuple[CustomHoliday, ...]:
             if name is not None and month is not None and day is not None:
                 found.append(CustomHoliday(name, month=month, day=day))
         else:
-            check.err(where, 'needs either "date": "YYYY-MM-DD" (one day) or "month" and '
-                             '"day" (every year)')
+            check.err(
+                where,
+                'needs either "date": "YYYY-MM-DD" (one day) or "month" and "day" (every year)',
+            )
     return tuple(found)
 
 
@@ -864,14 +992,22 @@ def _check_timezone(check: _Checker, value) -> str | None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     if not isinstance(value, str):
-        check.err("timezone", f"must be an IANA time zone name as a string (such as "
-                              f"\"Europe/Berlin\"), not {json_type(value)}")
+        check.err(
+            "timezone",
+            f"must be an IANA time zone name as a string (such as "
+            f'"Europe/Berlin"), not {json_type(value)}',
+        )
         return None
     try:
         # zoneinfo also accepts relative file paths; a name never has "..", a leading
         # "/" or a trailing "/".
-        if (not value or value.startswith("/") or ".." in value or value.endswith("/")
-                or value in _NOT_SITE_ZONES):
+        if (
+            not value
+            or value.startswith("/")
+            or ".." in value
+            or value.endswith("/")
+            or value in _NOT_SITE_ZONES
+        ):
             raise ValueError(value)
         ZoneInfo(value)
         return value
@@ -880,12 +1016,16 @@ def _check_timezone(check: _Checker, value) -> str | None:
 
         close = difflib.get_close_matches(value, sorted(available_timezones()), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        check.err("timezone", f"unknown time zone {show(value)}{hint}; use an IANA name "
-                              "such as Europe/Berlin or America/New_York")
+        check.err(
+            "timezone",
+            f"unknown time zone {show(value)}{hint}; use an IANA name "
+            "such as Europe/Berlin or America/New_York",
+        )
         return None
 
 
 # -- the public functions -----------------------------------------------------------------
+
 
 def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Schedule:
     """Check a schedule document and return it as a :class:`Schedule`.
@@ -903,31 +1043,42 @@ def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Sc
         With one :class:`~appliance.errors.FieldError` per problem.
     """
     check = _Checker(allowed_modes)
-    doc = check.obj(data, "", _TOP_KEYS,
-                    'a schedule document such as {"timezone": "Europe/Berlin", '
-                    '"weekly": {...}}')
+    doc = check.obj(
+        data,
+        "",
+        _TOP_KEYS,
+        'a schedule document such as {"timezone": "Europe/Berlin", "weekly": {...}}',
+    )
     if doc is None:
         # A non-object has no fields to name; the error above already says what is allowed.
         raise ValidationError(check.errors)
     timezone = None
     if "timezone" not in doc:
-        check.err("timezone", "is required: the site's IANA time zone, such as "
-                              "\"Europe/Berlin\"")
+        check.err("timezone", 'is required: the site\'s IANA time zone, such as "Europe/Berlin"')
     else:
         timezone = _check_timezone(check, doc["timezone"])
     default_mode = "night"
     if "default_mode" in doc:
         default_mode = check.mode(doc["default_mode"], "default_mode") or "night"
     elif check.allowed_modes is not None and "night" not in check.allowed_modes:
-        check.err("default_mode", "is required here: the default 'night' cannot be produced"
-                                  f" by this zone's actuators; allowed: "
-                                  f"{', '.join(sorted(check.allowed_modes))}")
+        check.err(
+            "default_mode",
+            "is required here: the default 'night' cannot be produced"
+            f" by this zone's actuators; allowed: "
+            f"{', '.join(sorted(check.allowed_modes))}",
+        )
     weekly = _parse_weekly(check, doc.get("weekly", {}), "weekly")
     holiday_rules = _parse_holidays(check, doc.get("holidays"))
-    if (holiday_rules is not None and "mode" not in (doc.get("holidays") or {})
-            and check.allowed_modes is not None and "night" not in check.allowed_modes):
-        check.err("holidays.mode", "is required here: the default 'night' cannot be "
-                                   "produced by this zone's actuators")
+    if (
+        holiday_rules is not None
+        and "mode" not in (doc.get("holidays") or {})
+        and check.allowed_modes is not None
+        and "night" not in check.allowed_modes
+    ):
+        check.err(
+            "holidays.mode",
+            "is required here: the default 'night' cannot be produced by this zone's actuators",
+        )
     seasons = _parse_seasons(check, doc.get("seasons", []))
     exceptions = _parse_exceptions(check, doc.get("exceptions", []))
     # A missing or unknown time zone is always one of the errors.
@@ -936,8 +1087,9 @@ def parse_schedule(data: object, *, allowed_modes: set[str] | None = None) -> Sc
     return Schedule(timezone, default_mode, weekly, holiday_rules, seasons, exceptions)
 
 
-def parse_exception_list(value: object, *, path: str = "exceptions",
-                         allowed_modes: set[str] | None = None) -> tuple[DateException, ...]:
+def parse_exception_list(
+    value: object, *, path: str = "exceptions", allowed_modes: set[str] | None = None
+) -> tuple[DateException, ...]:
     """Check a list of date exceptions on its own (a company closure set is one) and
     return them; the errors name fields under *path* (``closures[1].from``).
 
@@ -952,8 +1104,10 @@ def parse_exception_list(value: object, *, path: str = "exceptions",
 
 
 def _ranges_to_json(ranges) -> list[dict]:
-    return [{"start": format_minutes(r.start), "end": format_minutes(r.end), "mode": r.mode}
-            for r in ranges]
+    return [
+        {"start": format_minutes(r.start), "end": format_minutes(r.end), "mode": r.mode}
+        for r in ranges
+    ]
 
 
 def _weekly_to_json(weekly) -> dict:
@@ -973,16 +1127,28 @@ def schedule_to_json(schedule: Schedule) -> dict:
                 custom.append({"date": item.date.isoformat(), "name": item.name})
             else:
                 custom.append({"month": item.month, "day": item.day, "name": item.name})
-        holidays_json = {"country": rules.country, "subdivision": rules.subdivision,
-                         "categories": list(rules.categories), "mode": rules.mode,
-                         "ignore": list(rules.ignore), "custom": custom}
+        holidays_json = {
+            "country": rules.country,
+            "subdivision": rules.subdivision,
+            "categories": list(rules.categories),
+            "mode": rules.mode,
+            "ignore": list(rules.ignore),
+            "custom": custom,
+        }
     return {
         "timezone": schedule.timezone,
         "default_mode": schedule.default_mode,
         "weekly": _weekly_to_json(schedule.weekly),
         "holidays": holidays_json,
-        "seasons": [{"name": s.name, "from": s.first.isoformat(), "to": s.last.isoformat(),
-                     "weekly": _weekly_to_json(s.weekly)} for s in schedule.seasons],
+        "seasons": [
+            {
+                "name": s.name,
+                "from": s.first.isoformat(),
+                "to": s.last.isoformat(),
+                "weekly": _weekly_to_json(s.weekly),
+            }
+            for s in schedule.seasons
+        ],
         "exceptions": [_exception_to_json(e) for e in schedule.exceptions],
     }
 
@@ -991,8 +1157,12 @@ def _exception_to_json(exc: DateException) -> dict:
     if exc.yearly is None:
         if exc.first is None or exc.last is None:
             raise ValueError(f"date exception {exc.name!r} has neither dates nor a yearly rule")
-        return {"name": exc.name, "from": exc.first.isoformat(), "to": exc.last.isoformat(),
-                "ranges": _ranges_to_json(exc.ranges)}
+        return {
+            "name": exc.name,
+            "from": exc.first.isoformat(),
+            "to": exc.last.isoformat(),
+            "ranges": _ranges_to_json(exc.ranges),
+        }
     rule = exc.yearly
     yearly: dict = {"month": rule.month, "day": rule.day}
     if rule.weekday is not None:
@@ -1009,8 +1179,9 @@ def default_schedule_json(timezone: str = "Europe/Berlin") -> dict:
     return {
         "timezone": timezone,
         "default_mode": "night",
-        "weekly": {day: (list(map(dict, office)) if day not in ("sat", "sun") else [])
-                   for day in WEEKDAYS},
+        "weekly": {
+            day: (list(map(dict, office)) if day not in ("sat", "sun") else []) for day in WEEKDAYS
+        },
         "holidays": None,
         "seasons": [],
         "exceptions": [],

@@ -47,7 +47,7 @@ def _closure_date(month_day: str, year: int) -> date:
     month, day = (int(x) for x in month_day.split("-"))
     try:
         return date(year, month, day)
-    except ValueError:          # 02-29 in a common year, 04-31: the month's last day
+    except ValueError:  # 02-29 in a common year, 04-31: the month's last day
         return date(year, month, 28)
 
 
@@ -78,9 +78,15 @@ def months_between(earlier: date, later: date) -> int:
     return max(0, months)
 
 
-def stale_warnings(schedule, today: date, *, closures_by: str = "11-01",
-                   reviewed_at: datetime | None = None, reviewed_by: str | None = None,
-                   review_months: int = 6) -> list[StaleWarning]:
+def stale_warnings(
+    schedule,
+    today: date,
+    *,
+    closures_by: str = "11-01",
+    reviewed_at: datetime | None = None,
+    reviewed_by: str | None = None,
+    review_months: int = 6,
+) -> list[StaleWarning]:
     """What in *schedule* needs attention on *today* (see the module notes).
 
     :param schedule: the zone's parsed :class:`~appliance.decision.schedule.Schedule`.
@@ -99,44 +105,75 @@ def stale_warnings(schedule, today: date, *, closures_by: str = "11-01",
     if today >= _closure_date(closures_by, today.year):
         yearly = [c for c in custom if c.date is None]
         dated_next = [c for c in custom if c.date is not None and c.date.year == next_year]
-        exceptions_next = [e for e in schedule.exceptions
-                           if e.first.year <= next_year <= e.last.year]
+        exceptions_next = [
+            e for e in schedule.exceptions if e.first.year <= next_year <= e.last.year
+        ]
         if not (yearly or dated_next or exceptions_next):
-            out.append(StaleWarning(
-                "holidays.custom", f"no closures of the site's own for {next_year} yet (no "
-                f"custom holiday or exception in {next_year}): enter the company days, the "
-                "Christmas closure and the bridge days, or the phones stay in day service "
-                "on them"))
+            out.append(
+                StaleWarning(
+                    "holidays.custom",
+                    f"no closures of the site's own for {next_year} yet (no "
+                    f"custom holiday or exception in {next_year}): enter the company days, the "
+                    "Christmas closure and the bridge days, or the phones stay in day service "
+                    "on them",
+                )
+            )
     if schedule.seasons:
         last = max(schedule.seasons, key=lambda s: s.last)
         index = schedule.seasons.index(last)
         if last.last < today:
-            out.append(StaleWarning(
-                f"seasons[{index}]", f"the season {last.name!r} ended on {last.last} and no "
-                "season comes after it: add next year's dates, or remove it"))
+            out.append(
+                StaleWarning(
+                    f"seasons[{index}]",
+                    f"the season {last.name!r} ended on {last.last} and no "
+                    "season comes after it: add next year's dates, or remove it",
+                )
+            )
     if schedule.exceptions and max(e.last for e in schedule.exceptions) < today:
         end = max(e.last for e in schedule.exceptions)
-        out.append(StaleWarning(
-            "exceptions", f"every exception is in the past (the last ended on {end}): add "
-                          "the coming closures and special openings"))
-    if holidays and holidays.country and not library_has_year(
-            holidays.country, holidays.subdivision, next_year):
+        out.append(
+            StaleWarning(
+                "exceptions",
+                f"every exception is in the past (the last ended on {end}): add "
+                "the coming closures and special openings",
+            )
+        )
+    if (
+        holidays
+        and holidays.country
+        and not library_has_year(holidays.country, holidays.subdivision, next_year)
+    ):
         where = holidays.country + (f"-{holidays.subdivision}" if holidays.subdivision else "")
-        out.append(StaleWarning(
-            "holidays.country", f"the holidays library installed has no public holidays of "
-            f"{where} for {next_year}: update nightswitch (or enter them as custom holidays)"))
+        out.append(
+            StaleWarning(
+                "holidays.country",
+                f"the holidays library installed has no public holidays of "
+                f"{where} for {next_year}: update nightswitch (or enter them as custom holidays)",
+            )
+        )
     if reviewed_at is None:
-        out.append(StaleWarning(
-            "schedule.reviewed", "nobody has confirmed this schedule yet: check the hours, "
-                                 "holidays and closures, then press \"Reviewed, still right\""))
+        out.append(
+            StaleWarning(
+                "schedule.reviewed",
+                "nobody has confirmed this schedule yet: check the hours, "
+                'holidays and closures, then press "Reviewed, still right"',
+            )
+        )
     else:
         months = months_between(reviewed_at.date(), today)
         if months >= review_months:
-            what = (f"last confirmed by {reviewed_by} on {reviewed_at.date()}" if reviewed_by
-                    else f"set up on {reviewed_at.date()} and never confirmed since")
-            out.append(StaleWarning(
-                "schedule.reviewed", f"{what}, {months} months ago: check the hours, holidays "
-                "and closures, then press \"Reviewed, still right\""))
+            what = (
+                f"last confirmed by {reviewed_by} on {reviewed_at.date()}"
+                if reviewed_by
+                else f"set up on {reviewed_at.date()} and never confirmed since"
+            )
+            out.append(
+                StaleWarning(
+                    "schedule.reviewed",
+                    f"{what}, {months} months ago: check the hours, holidays "
+                    'and closures, then press "Reviewed, still right"',
+                )
+            )
     return out
 
 

@@ -18,15 +18,18 @@ from appliance.errors import FieldError, ValidationError
 from appliance.timetext import parse_time_of_day, read_time_of_day
 
 #: What an ``until`` may be, for error messages.
-UNTIL_FORMS = ("\"next\" (the schedule's next change), a time of day such as 19:30 (the "
-               "next such time), a date and time such as 2026-12-24 08:00 or an ISO-8601 "
-               "time, or null (until cancelled)")
+UNTIL_FORMS = (
+    '"next" (the schedule\'s next change), a time of day such as 19:30 (the '
+    "next such time), a date and time such as 2026-12-24 08:00 or an ISO-8601 "
+    "time, or null (until cancelled)"
+)
 
 _DATE_TIME = re.compile(r"(?P<d>\d{4}-\d{2}-\d{2})[ T](?P<t>\d{1,2}[:.]\d{2})")
 
 
-def next_wall_time(hour: int, minute: int, tz: ZoneInfo, now: datetime,
-                   day: date | None = None) -> datetime:
+def next_wall_time(
+    hour: int, minute: int, tz: ZoneInfo, now: datetime, day: date | None = None
+) -> datetime:
     """The instant the site's wall clock next shows *hour*:*minute* after *now* (or on
     *day*, when given). A time in the spring-forward gap comes out as the first instant
     after it, through zoneinfo's fold rules."""
@@ -71,14 +74,16 @@ def parse_until(value, tz: ZoneInfo, now: datetime, *, field: str = "until"):
         except ValueError:
             day = None
         if tod is None or day is None:
-            raise ValidationError([FieldError(field, f"{value[:40]!r} is not a date and "
-                                                     "time; use YYYY-MM-DD HH:MM")])
+            raise ValidationError(
+                [FieldError(field, f"{value[:40]!r} is not a date and time; use YYYY-MM-DD HH:MM")]
+            )
         return next_wall_time(tod.hour, tod.minute, tz, now, day=day)
     try:
         end = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError([FieldError(field, f"{value[:40]!r} is not allowed; use "
-                                                 f"{UNTIL_FORMS}")]) from None
+        raise ValidationError(
+            [FieldError(field, f"{value[:40]!r} is not allowed; use {UNTIL_FORMS}")]
+        ) from None
     return end if end.tzinfo else end.replace(tzinfo=tz)
 
 
@@ -97,8 +102,13 @@ def checked_until(value, tz: ZoneInfo, now: datetime):
         if until.tzinfo is None or until.utcoffset() is None:
             until = until.replace(tzinfo=tz)
         if not 1970 <= until.year <= 2199 or until - now > MAX_OVERRIDE:
-            raise ValidationError([FieldError("until", "must be within 400 days from now; "
-                                                       "use null for until cancelled")])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "until", "must be within 400 days from now; use null for until cancelled"
+                    )
+                ]
+            )
     return until
 
 
@@ -117,13 +127,21 @@ def resolve_end(until, now: datetime, next_change_at: datetime | None):
     if not isinstance(until, datetime):
         raise ValidationError([FieldError("until", f"must be {UNTIL_FORMS}")])
     if until.tzinfo is None:
-        raise ValidationError([FieldError("until", "must include a UTC offset, such as "
-                                                   "2026-12-24T18:00:00+01:00")])
+        raise ValidationError(
+            [FieldError("until", "must include a UTC offset, such as 2026-12-24T18:00:00+01:00")]
+        )
     if until <= now:
-        raise ValidationError([FieldError("until", "is in the past; give a later time, "
-                                                   "\"next\" or null")])
+        raise ValidationError(
+            [FieldError("until", 'is in the past; give a later time, "next" or null')]
+        )
     return until
 
 
-__all__ = ["MAX_OVERRIDE", "UNTIL_FORMS", "checked_until", "next_wall_time", "parse_until",
-           "resolve_end"]
+__all__ = [
+    "MAX_OVERRIDE",
+    "UNTIL_FORMS",
+    "checked_until",
+    "next_wall_time",
+    "parse_until",
+    "resolve_end",
+]

@@ -25,5 +25,14 @@ from appliance.sim.pbx_model import KeypadResult, ModeChange, PbxModel
 from appliance.sim.pin_pbx import PinSidePbx
 from appliance.sim.pty_pbx import FAULTS, PbxSimulator, simulate_serial_ports
 
-__all__ = ["FAULTS", "KeypadResult", "MaintenanceTerminal", "ModeChange", "PbxModel",
-           "PbxSimulator", "PinSidePbx", "SimError", "simulate_serial_ports"]
+__all__ = [
+    "FAULTS",
+    "KeypadResult",
+    "MaintenanceTerminal",
+    "ModeChange",
+    "PbxModel",
+    "PbxSimulator",
+    "PinSidePbx",
+    "SimError",
+    "simulate_serial_ports",
+]

@@ -14,6 +14,7 @@ from datetime import timedelta, timezone
 
 def _now_utc():
     from appliance.inputs.clock import SystemClock
+
     return SystemClock().now()
 
 
@@ -42,13 +43,19 @@ class CallMaker:
         answered = fields.pop("answered", True)
         duration = fields.pop("duration_s", rng.randrange(5, 600) if answered else 0)
         values = dict(
-            started_at=fields.pop("started_at", (self.now() - timedelta(seconds=duration))
-                                  .replace(microsecond=0)),
-            duration_s=duration, extension=fields.pop("extension", str(rng.randrange(101, 121))),
-            trunk=fields.pop("trunk", f"{rng.randrange(1, 9):02d}"), direction=direction,
-            answered=answered, ring_s=fields.pop("ring_s", rng.randrange(2, 40)),
+            started_at=fields.pop(
+                "started_at", (self.now() - timedelta(seconds=duration)).replace(microsecond=0)
+            ),
+            duration_s=duration,
+            extension=fields.pop("extension", str(rng.randrange(101, 121))),
+            trunk=fields.pop("trunk", f"{rng.randrange(1, 9):02d}"),
+            direction=direction,
+            answered=answered,
+            ring_s=fields.pop("ring_s", rng.randrange(2, 40)),
             number=fields.pop("number", "0" + "".join(str(rng.randrange(10)) for _ in range(9))),
-            fmt=self.fmt.name, raw="")
+            fmt=self.fmt.name,
+            raw="",
+        )
         if fields:
             raise ValueError("unknown call fields: " + ", ".join(sorted(fields)))
         return CallRecord(**values)

@@ -27,16 +27,18 @@ class PinWitness:
     """
 
     def __init__(self, pins: dict):
-        self.watches = {name: PinWatch(pin, active_high) for name, (pin, active_high)
-                        in pins.items()}
+        self.watches = {
+            name: PinWatch(pin, active_high) for name, (pin, active_high) in pins.items()
+        }
         self.initial = {name: watch.is_on() for name, watch in self.watches.items()}
 
     def timeline(self) -> list[tuple[float, str, bool]]:
         """``(monotonic time, pin name, on)`` of every change since the witness was made,
         in order."""
         now = time.monotonic()
-        events = [(at, name, on) for name, watch in self.watches.items()
-                  for at, on in watch.edges(now)]
+        events = [
+            (at, name, on) for name, watch in self.watches.items() for at, on in watch.edges(now)
+        ]
         return sorted(events, key=lambda e: e[0])
 
     def states_seen(self) -> list[dict[str, bool]]:
@@ -68,8 +70,12 @@ class SimulatedInstaller:
     # -- eyes ---------------------------------------------------------------------------
     def watch(self, pins: dict) -> PinWitness:
         """Start watching *pins* (``{name: (pin name such as "GPIO17", active_high)}``)."""
-        return PinWitness({name: (self.factory.pin(spec), active_high)
-                           for name, (spec, active_high) in pins.items()})
+        return PinWitness(
+            {
+                name: (self.factory.pin(spec), active_high)
+                for name, (spec, active_high) in pins.items()
+            }
+        )
 
     def pbx_mode(self) -> str | None:
         """The mode the simulated PBX is in (what a call to the site would find)."""
@@ -79,7 +85,7 @@ class SimulatedInstaller:
     # -- hands --------------------------------------------------------------------------
     def _panel(self, panel) -> VirtualPanel:
         hands = VirtualPanel(self.appliance.controller, self.appliance.clock)
-        hands.panel = panel        # the virtual panel's hands work on any zone's panel
+        hands.panel = panel  # the virtual panel's hands work on any zone's panel
         return hands
 
     def turn_key(self, panel, position: str) -> str:
@@ -102,12 +108,16 @@ class SimulatedInstaller:
         name = spec["name"]
         if spec["type"] == "serial":
             self.serial_sims[name].inject("silence")
-            what = ("the simulated PBX's maintenance port falls silent, as it does with the "
-                    "cable pulled")
+            what = (
+                "the simulated PBX's maintenance port falls silent, as it does with the "
+                "cable pulled"
+            )
         else:
             self.appliance.pbx_sim.unplug(name)
-            what = ("the simulated PBX no longer sees its relays and its sense input rests at "
-                    "its pull level, as with the cable pulled")
+            what = (
+                "the simulated PBX no longer sees its relays and its sense input rests at "
+                "its pull level, as with the cable pulled"
+            )
         self.unplugged.append(name)
         return f"{name} disconnected: {what}"
 

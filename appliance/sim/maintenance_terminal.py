@@ -80,7 +80,7 @@ def match_send(template: str | None, line: str) -> tuple[bool, dict]:
         return True, {}
     parts, pos = [], 0
     for m in _PLACEHOLDER.finditer(template):
-        parts.append(re.escape(template[pos:m.start()]))
+        parts.append(re.escape(template[pos : m.start()]))
         parts.append(f"(?P<{m.group(1)}>.*?)")
         pos = m.end()
     parts.append(re.escape(template[pos:]))
@@ -116,9 +116,13 @@ class MaintenanceTerminal:
         self._password = password or ""
         login = method.login
         entry = 0
-        while entry < len(login) and login[entry].send is not None and \
-                not login[entry].send.strip() and login[entry].pattern is not None:
-            entry += 1       # a bare line ending: the client's wake-up
+        while (
+            entry < len(login)
+            and login[entry].send is not None
+            and not login[entry].send.strip()
+            and login[entry].pattern is not None
+        ):
+            entry += 1  # a bare line ending: the client's wake-up
         self.entry = entry
         self.session = Session(step=entry)
         #: What happened, in order: ``logged in``, ``refused: password``,
@@ -188,11 +192,16 @@ class MaintenanceTerminal:
             step = self.password_step
         else:
             have = [p for p in PLACES if p != "password" or self.password_step is not None]
-            raise ValueError(f"{where!r} is not a place this terminal has; use one of "
-                             + ", ".join(have))
-        self.session = Session(step=step, pending=pending,
-                               username=(self.username if username is None else username)
-                               if where == "password" else None)
+            raise ValueError(
+                f"{where!r} is not a place this terminal has; use one of " + ", ".join(have)
+            )
+        self.session = Session(
+            step=step,
+            pending=pending,
+            username=(self.username if username is None else username)
+            if where == "password"
+            else None,
+        )
 
     # -- input --------------------------------------------------------------------------
 
@@ -257,8 +266,7 @@ class MaintenanceTerminal:
             matched, captured = match_send(login[s.step].send, line)
         if not matched:
             self.events.append(f"unknown: {line.strip()}")
-            unknown = [self.method.sim.unknown] if self.method.sim.unknown and line.strip() \
-                else []
+            unknown = [self.method.sim.unknown] if self.method.sim.unknown and line.strip() else []
             return unknown + ([self.login_prompt] if self.login_prompt else [])
         if "username" in captured:
             if not captured["username"].strip():
@@ -355,5 +363,3 @@ class MaintenanceTerminal:
                 text = text.replace("{status}", status.word_for(self.model.mode) or "?")
             out.append(text)
         return out
-
-

@@ -29,10 +29,10 @@ from appliance.validation import KEY_TOKEN_RE
 class ModeChange:
     """One change of the simulated PBX's mode, for listeners and tests."""
 
-    at: float          # monotonic seconds
+    at: float  # monotonic seconds
     old: str
     new: str
-    by: str            # serial | contact | toggle | keypad | power | console
+    by: str  # serial | contact | toggle | keypad | power | console
 
 
 @dataclass(frozen=True)
@@ -74,16 +74,25 @@ class PbxModel:
     :param monotonic: the clock stamped on :class:`ModeChange` records.
     """
 
-    def __init__(self, modes=("day", "night"), *, mode: str | None = None,
-                 on_power_up: str = "unknown", username: str = "", password: str = "",
-                 feature_codes: dict | None = None, monotonic=time.monotonic):
+    def __init__(
+        self,
+        modes=("day", "night"),
+        *,
+        mode: str | None = None,
+        on_power_up: str = "unknown",
+        username: str = "",
+        password: str = "",
+        feature_codes: dict | None = None,
+        monotonic=time.monotonic,
+    ):
         self.modes = tuple(modes)
         if not self.modes:
             raise SimError("a simulated PBX needs at least one mode")
         start = mode or self.modes[0]
         if start not in self.modes:
-            raise SimError(f"mode {start!r} is not one of the PBX's modes: "
-                           + ", ".join(self.modes))
+            raise SimError(
+                f"mode {start!r} is not one of the PBX's modes: " + ", ".join(self.modes)
+            )
         self.on_power_up = on_power_up
         self.username = username
         self._password = password
@@ -107,8 +116,15 @@ class PbxModel:
             password = str(keypad.details.get("password_default", ""))
         if username is None:
             username = profile.serial.username if profile.has_serial else ""
-        return cls(profile.modes, mode=mode, on_power_up=profile.power.on_power_up,
-                   username=username, password=password, feature_codes=codes, **kwargs)
+        return cls(
+            profile.modes,
+            mode=mode,
+            on_power_up=profile.power.on_power_up,
+            username=username,
+            password=password,
+            feature_codes=codes,
+            **kwargs,
+        )
 
     def __repr__(self) -> str:
         power = "on" if self.powered else "OFF"
@@ -142,8 +158,7 @@ class PbxModel:
         """Give the PBX more modes (the pin side adds those its actuators use, so a
         simulated PBX has whatever modes the installation switches)."""
         with self._lock:
-            self.modes = self.modes + tuple(m for m in dict.fromkeys(modes)
-                                            if m not in self.modes)
+            self.modes = self.modes + tuple(m for m in dict.fromkeys(modes) if m not in self.modes)
 
     def toggle(self, pair=("day", "night"), *, by: str = "toggle") -> str:
         """A toggle key: from any mode but the second of *pair* to it, else to the first."""

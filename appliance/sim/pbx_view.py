@@ -25,15 +25,20 @@ FAULT_WORDS = {
     "drop": "the port vanishes (the pty closes) until the faults are cleared",
     "cut": "the line is cut in the middle of the next command",
     "unplug": "the relay cable is pulled: the PBX no longer sees the relays, and the "
-              "read-back input rests at its pull level",
+    "read-back input rests at its pull level",
     "power_cut": "the PBX loses power and comes back in its power-up mode",
     "clear": "every fault ends: ports and cables are back",
 }
 #: Each fault's short name, for a list to choose from.
 FAULT_NAMES = {
-    "silence": "falls silent", "garbage": "answers line noise", "slow": "answers too late",
-    "wrong_password": "password changed", "drop": "port vanishes",
-    "cut": "line cut mid-command", "unplug": "cable pulled", "power_cut": "power cut",
+    "silence": "falls silent",
+    "garbage": "answers line noise",
+    "slow": "answers too late",
+    "wrong_password": "password changed",
+    "drop": "port vanishes",
+    "cut": "line cut mid-command",
+    "unplug": "cable pulled",
+    "power_cut": "power cut",
     "clear": "every fault ends",
 }
 #: The faults of a maintenance port, in the order the page offers them.
@@ -74,27 +79,48 @@ class PbxView:
                 if sense is not None:
                     lit = model.powered and model.mode in sense.active_in and not unplugged
                     lamp = "lit" if lit else "dark"
-                inputs.append({"actuator": name, "type": _kind(watcher), "lamp": lamp,
-                               "lamp_modes": sorted(sense.active_in) if sense else [],
-                               "sense_pin": _pin_name(sense.pin) if sense else None,
-                               "cable": "unplugged" if unplugged else "plugged"})
+                inputs.append(
+                    {
+                        "actuator": name,
+                        "type": _kind(watcher),
+                        "lamp": lamp,
+                        "lamp_modes": sorted(sense.active_in) if sense else [],
+                        "sense_pin": _pin_name(sense.pin) if sense else None,
+                        "cable": "unplugged" if unplugged else "plugged",
+                    }
+                )
         ports = []
         for name, sim in self.ports.items():
-            ports.append({"actuator": name, "profile": sim.profile.name,
-                          "path": sim.port_path, "device": sim.device,
-                          "configured": self.configured.get(name),
-                          "terminal": sim.terminal.where if sim.terminal else None,
-                          "faults": sorted(sim.faults)})
-        return {"mode": model.mode, "modes": list(model.modes), "powered": model.powered,
-                "inputs": inputs, "ports": ports, "faults": self.faults()}
+            ports.append(
+                {
+                    "actuator": name,
+                    "profile": sim.profile.name,
+                    "path": sim.port_path,
+                    "device": sim.device,
+                    "configured": self.configured.get(name),
+                    "terminal": sim.terminal.where if sim.terminal else None,
+                    "faults": sorted(sim.faults),
+                }
+            )
+        return {
+            "mode": model.mode,
+            "modes": list(model.modes),
+            "powered": model.powered,
+            "inputs": inputs,
+            "ports": ports,
+            "faults": self.faults(),
+        }
 
     def faults(self) -> dict[str, list[str]]:
         """``{actuator name: [fault, ...]}`` the page offers, and ``"pbx": ["power_cut",
         "clear"]`` for the whole PBX."""
         offered = {}
         for name, sim in self.ports.items():
-            offered[name] = [f for f in PORT_FAULTS if f != "wrong_password"
-                             or (sim.serial is not None and sim.serial.needs_password)]
+            offered[name] = [
+                f
+                for f in PORT_FAULTS
+                if f != "wrong_password" or (sim.serial is not None and sim.serial.needs_password)
+            ]
         if self.pins is not None:
             for name in self.pins.named:
                 offered[name] = list(PIN_FAULTS)
@@ -113,9 +139,15 @@ class PbxView:
         read-back finds it: switched back or taken as an override, per ``[verify]
         drift``)."""
         if not isinstance(mode, str) or mode not in self.model.modes:
-            raise ValidationError([FieldError("mode", f"{str(mode)[:20]!r} is not a mode of "
-                                                      "the simulated PBX; use "
-                                                      + ", ".join(self.model.modes))])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "mode",
+                        f"{str(mode)[:20]!r} is not a mode of "
+                        "the simulated PBX; use " + ", ".join(self.model.modes),
+                    )
+                ]
+            )
         self.model.set_mode(mode, by="console")
         return self.snapshot()
 
@@ -125,13 +157,25 @@ class PbxView:
         where = actuator or "pbx"
         offered = self.faults()
         if where not in offered:
-            raise ValidationError([FieldError("actuator", f"{str(where)[:40]!r} is not a part "
-                                                          "of the simulated PBX; use "
-                                                          + ", ".join(offered))])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "actuator",
+                        f"{str(where)[:40]!r} is not a part "
+                        "of the simulated PBX; use " + ", ".join(offered),
+                    )
+                ]
+            )
         if fault not in offered[where]:
-            raise ValidationError([FieldError("fault", f"{str(fault)[:20]!r} is not a fault of "
-                                                       f"{where}; use "
-                                                       + ", ".join(offered[where]))])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "fault",
+                        f"{str(fault)[:20]!r} is not a fault of "
+                        f"{where}; use " + ", ".join(offered[where]),
+                    )
+                ]
+            )
         try:
             if fault == "clear":
                 self.clear()

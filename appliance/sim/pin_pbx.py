@@ -69,10 +69,10 @@ class _PinWatch:
             states = list(self.pin.states)
             if getattr(self.pin, "_last_change", now) == anchor:
                 break
-        if len(states) < self.seen:        # someone called clear_states()
+        if len(states) < self.seen:  # someone called clear_states()
             self.seen = len(states)
             return []
-        new = states[self.seen:]
+        new = states[self.seen :]
         if not new:
             return []
         self.seen = len(states)
@@ -109,7 +109,6 @@ class _Sense:
                 self.pin.drive_high()
             else:
                 self.pin.drive_low()
-
 
     def rest(self) -> None:
         """Nothing drives the line (its cable is pulled): it rests at its pull level."""
@@ -188,7 +187,7 @@ class _Toggle:
             self.model.toggle(self.pair, by="toggle")
 
     def drain(self, now: float) -> None:
-        self.watch.edges(now)           # presses made while unplugged never arrived
+        self.watch.edges(now)  # presses made while unplugged never arrived
         self.pressed_at = None
 
     def poll(self, now: float) -> None:
@@ -199,9 +198,13 @@ class _Toggle:
                 if not self.counted and at - self.pressed_at >= MIN_PRESS_S:
                     self._press()
                 self.pressed_at = None
-        if self.pressed_at is not None and not self.counted and \
-                now - self.pressed_at >= MIN_PRESS_S and self.watch.is_on():
-            self._press()   # a key acts while held, not on release
+        if (
+            self.pressed_at is not None
+            and not self.counted
+            and now - self.pressed_at >= MIN_PRESS_S
+            and self.watch.is_on()
+        ):
+            self._press()  # a key acts while held, not on release
         if self.sense:
             self.sense.update(self.model)
 
@@ -211,9 +214,12 @@ class _Keypad:
         self.model = model
         active_high = spec.get("active_high", True)
         self.hook = _PinWatch(pin_factory.pin(spec["hook_pin"]), active_high)
-        self.keys = {(name if len(name) == 1 or name.startswith("<") else f"<{name}>"):
-                     _PinWatch(pin_factory.pin(pin), active_high)
-                     for name, pin in spec["keys"].items()}
+        self.keys = {
+            (name if len(name) == 1 or name.startswith("<") else f"<{name}>"): _PinWatch(
+                pin_factory.pin(pin), active_high
+            )
+            for name, pin in spec["keys"].items()
+        }
         if not model.feature_codes:
             # A PBX with no profile codes is taken to be programmed with the config's.
             model.feature_codes.update(spec.get("sequences", {}))
@@ -262,7 +268,10 @@ class _Watcher(Protocol):
 
 #: The watcher of each actuator type, made from ``(spec, pin_factory, model)``.
 WATCHERS: dict[str, Callable[[dict, Any, PbxModel], _Watcher]] = {
-    "contact": _Contact, "pulse": _Toggle, "keypad": _Keypad}
+    "contact": _Contact,
+    "pulse": _Toggle,
+    "keypad": _Keypad,
+}
 
 
 def _modes_of(spec: dict) -> list[str]:

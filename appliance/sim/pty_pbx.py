@@ -76,6 +76,7 @@ READ_SIZE = 4096
 
 def _now_utc() -> datetime:
     from appliance.inputs.clock import SystemClock
+
     return SystemClock().now()
 
 
@@ -192,10 +193,22 @@ class PbxSimulator:
         or the power changes (the CLI prints these).
     """
 
-    def __init__(self, profile, *, model: PbxModel | None = None, baud: int | None = None,
-                 username: str | None = None, password: str = "", smdr_every: float | None = None,
-                 smdr_format=None, tz=timezone.utc, now=None, link_dir=None,
-                 seed: int | None = None, on_event=None):
+    def __init__(
+        self,
+        profile,
+        *,
+        model: PbxModel | None = None,
+        baud: int | None = None,
+        username: str | None = None,
+        password: str = "",
+        smdr_every: float | None = None,
+        smdr_format=None,
+        tz=timezone.utc,
+        now=None,
+        link_dir=None,
+        seed: int | None = None,
+        on_event=None,
+    ):
         self.profile = profile
         self.serial = profile.serial if profile.has_serial else None
         settings = self.serial.settings if self.serial else SerialSettings()
@@ -204,13 +217,14 @@ class PbxSimulator:
         self.settings = settings
         if username is None:
             username = self.serial.username if self.serial else ""
-        self.model = model or PbxModel.from_profile(profile, username=username,
-                                                    password=password)
+        self.model = model or PbxModel.from_profile(profile, username=username, password=password)
         self.username = username
         self._password = password
         if self.serial and self.serial.needs_password and not password:
-            raise SimError(f"profile {profile.name}'s login asks for a password: give the "
-                           "simulator one (--password)")
+            raise SimError(
+                f"profile {profile.name}'s login asks for a password: give the "
+                "simulator one (--password)"
+            )
         self.tz = tz
         self.now = now or _now_utc
         self.rng = random.Random(seed)
@@ -227,14 +241,17 @@ class PbxSimulator:
         self.faults: set[str] = set()
         self.slow_s = (self.serial.step_timeout_s + 1.0) if self.serial else 1.0
         #: The conversation: where the terminal is, what it prints (pure, no I/O).
-        self.terminal = MaintenanceTerminal(self.serial, self.model, username=username,
-                                            password=password) if self.serial else None
-        self._cut_now = False       # the cut fault has struck: nothing gets through
+        self.terminal = (
+            MaintenanceTerminal(self.serial, self.model, username=username, password=password)
+            if self.serial
+            else None
+        )
+        self._cut_now = False  # the cut fault has struck: nothing gets through
         self.replies = 0
         self.bytes_in = 0
         self.bytes_out = 0
         self.calls_emitted = 0
-        self._epoch = 0             # bumped by clear(): answers still queued are dropped
+        self._epoch = 0  # bumped by clear(): answers still queued are dropped
         self._reopen_at: float | None = None
         self._power_back_at: float | None = None
         self._power_back_mode: str | None = None
@@ -250,6 +267,7 @@ class PbxSimulator:
         if fmt is None or hasattr(fmt, "render"):
             return fmt
         from appliance.smdr.formats import load_format
+
         return load_format(fmt)
 
     # -- life cycle -----------------------------------------------------------------------
@@ -257,9 +275,11 @@ class PbxSimulator:
     def start(self) -> PbxSimulator:
         """Open the ptys and start answering. Returns self."""
         if self.port is None and self.smdr_port is None:
-            raise SimError(f"profile {self.profile.name} has neither a maintenance-port "
-                           f"dialogue ({self.profile.serial.note}) nor an SMDR format; "
-                           "there is nothing to simulate on a serial port")
+            raise SimError(
+                f"profile {self.profile.name} has neither a maintenance-port "
+                f"dialogue ({self.profile.serial.note}) nor an SMDR format; "
+                "there is nothing to simulate on a serial port"
+            )
         if self._started:
             return self
         self._started = True
@@ -314,8 +334,10 @@ class PbxSimulator:
 
     def __repr__(self) -> str:
         faults = ",".join(sorted(self.faults)) or "none"
-        return (f"<PbxSimulator {self.profile.name} {self.settings.describe()} "
-                f"port={self.device} mode={self.model.mode} faults={faults}>")
+        return (
+            f"<PbxSimulator {self.profile.name} {self.settings.describe()} "
+            f"port={self.device} mode={self.model.mode} faults={faults}>"
+        )
 
     @property
     def port_path(self) -> str | None:
@@ -357,15 +379,19 @@ class PbxSimulator:
             self.clear()
             return
         if fault == "wrong_password" and not (self.serial and self.serial.needs_password):
-            raise SimError(f"profile {self.profile.name} has no login with a password, so "
-                           "there is no password to get wrong")
-        if fault in ("silence", "garbage", "slow", "wrong_password", "drop", "cut") and \
-                self.port is None:
+            raise SimError(
+                f"profile {self.profile.name} has no login with a password, so "
+                "there is no password to get wrong"
+            )
+        if (
+            fault in ("silence", "garbage", "slow", "wrong_password", "drop", "cut")
+            and self.port is None
+        ):
             raise SimError(f"profile {self.profile.name} has no maintenance port to {fault}")
         if fault == "slow" and seconds is not None:
             self.slow_s = float(seconds)
         if fault == "drop":
-            port, _ = self._maintenance()     # refused above for a profile without one
+            port, _ = self._maintenance()  # refused above for a profile without one
             with self._fd_lock:
                 # The PBX does not notice: its terminal stays where it was.
                 port.close(unlink=True)
@@ -375,7 +401,7 @@ class PbxSimulator:
             self.model.power_off()
             if self.terminal is not None:
                 with self._fd_lock:
-                    self.terminal.power_up()     # what it had typed and logged is gone
+                    self.terminal.power_up()  # what it had typed and logged is gone
             if not seconds:
                 back = self.model.power_on(mode)
                 self.on_event(f"power cut: back on in {back}")
@@ -423,8 +449,9 @@ class PbxSimulator:
                 self.terminal.put(where, pending=pending, username=username)
             except ValueError as exc:
                 raise SimError(str(exc)) from None
-        self.on_event(f"terminal at {self.terminal.where}"
-                      + (f", {pending!r} typed" if pending else ""))
+        self.on_event(
+            f"terminal at {self.terminal.where}" + (f", {pending!r} typed" if pending else "")
+        )
 
     def _wait_for(self, condition, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -437,7 +464,7 @@ class PbxSimulator:
     def _timers(self) -> None:
         now = time.monotonic()
         if self._reopen_at is not None and now >= self._reopen_at:
-            port, _ = self._maintenance()     # only a dropped maintenance port reopens
+            port, _ = self._maintenance()  # only a dropped maintenance port reopens
             with self._fd_lock:
                 self._reopen_at = None
                 device = port.open()
@@ -455,7 +482,7 @@ class PbxSimulator:
         have arrived."""
         char = settings.char_time_s
         for i in range(0, len(data), WIRE_CHUNK):
-            chunk = data[i:i + WIRE_CHUNK]
+            chunk = data[i : i + WIRE_CHUNK]
             if self._stop.wait(len(chunk) * char):
                 return
             with self._fd_lock:
@@ -469,7 +496,7 @@ class PbxSimulator:
     # -- the maintenance port --------------------------------------------------------------
 
     def _serve(self) -> None:
-        port, _ = self._maintenance()         # start() serves only a maintenance port
+        port, _ = self._maintenance()  # start() serves only a maintenance port
         while not self._stop.is_set():
             self._timers()
             with self._fd_lock:
@@ -534,9 +561,9 @@ class PbxSimulator:
         if not (pending + text[:end]).strip():
             return text
         first = text[:end]
-        half = first[:max(1, len(first) // 2)] if first.strip() else ""
+        half = first[: max(1, len(first) // 2)] if first.strip() else ""
         with self._fd_lock:
-            terminal.receive(half)             # its echo is lost on the cut line
+            terminal.receive(half)  # its echo is lost on the cut line
         self._cut_now = True
         self.on_event(f"line cut after {(pending + half)!r}: the session stays logged in")
         return ""
@@ -581,11 +608,18 @@ class PbxSimulator:
         ring = fields.pop("ring_s", rng.randrange(2, 40))
         started = fields.pop("started_at", self.now() - timedelta(seconds=duration))
         number = fields.pop("number", "0" + "".join(str(rng.randrange(10)) for _ in range(9)))
-        values = dict(started_at=started, duration_s=duration,
-                      extension=fields.pop("extension", str(rng.randrange(101, 121))),
-                      trunk=fields.pop("trunk", f"{rng.randrange(1, 9):02d}"),
-                      direction=direction, answered=answered, ring_s=ring, number=number,
-                      fmt=getattr(self.smdr, "name", "sim"), raw="")
+        values = dict(
+            started_at=started,
+            duration_s=duration,
+            extension=fields.pop("extension", str(rng.randrange(101, 121))),
+            trunk=fields.pop("trunk", f"{rng.randrange(1, 9):02d}"),
+            direction=direction,
+            answered=answered,
+            ring_s=ring,
+            number=number,
+            fmt=getattr(self.smdr, "name", "sim"),
+            raw="",
+        )
         if fields:
             raise SimError("unknown call fields: " + ", ".join(sorted(fields)))
         return CallRecord(**values)
@@ -596,19 +630,21 @@ class PbxSimulator:
         :raises SimError: when the profile has no SMDR format.
         """
         smdr, port = self.smdr, self.smdr_port
-        if smdr is None or port is None:      # __init__ makes the port with the format
+        if smdr is None or port is None:  # __init__ makes the port with the format
             raise SimError(f"profile {self.profile.name} has no SMDR format")
         record = self.make_call(**fields)
         line = smdr.render(record, self.tz)
         if self.model.powered:
-            self._write(port, (line + "\r\n").encode("latin-1", errors="replace"),
-                        self.smdr_settings)
+            self._write(
+                port, (line + "\r\n").encode("latin-1", errors="replace"), self.smdr_settings
+            )
             self.calls_emitted += 1
         return line
 
 
-def simulate_serial_ports(specs, model: PbxModel, *, profiles_dir=None, profiles=None,
-                          **options) -> tuple[list[dict], list[PbxSimulator]]:
+def simulate_serial_ports(
+    specs, model: PbxModel, *, profiles_dir=None, profiles=None, **options
+) -> tuple[list[dict], list[PbxSimulator]]:
     """For ``simulate``: one started :class:`PbxSimulator` per ``serial`` actuator table,
     all on the shared *model*, and the tables with their ``port`` pointed at it.
 
@@ -620,8 +656,11 @@ def simulate_serial_ports(specs, model: PbxModel, *, profiles_dir=None, profiles
     """
     from appliance.pbx.profiles import DEFAULT_SITE_DIR, load_profiles
 
-    found = profiles if profiles is not None else \
-        load_profiles(DEFAULT_SITE_DIR if profiles_dir is None else profiles_dir)
+    found = (
+        profiles
+        if profiles is not None
+        else load_profiles(DEFAULT_SITE_DIR if profiles_dir is None else profiles_dir)
+    )
     tables, sims = [], []
     try:
         for spec in specs:
@@ -630,8 +669,13 @@ def simulate_serial_ports(specs, model: PbxModel, *, profiles_dir=None, profiles
                 continue
             profile = found[spec["profile"]]
             model.add_modes(profile.modes)
-            sim = PbxSimulator(profile, model=model, username=spec.get("username"),
-                               password=spec.get("password", ""), **options).start()
+            sim = PbxSimulator(
+                profile,
+                model=model,
+                username=spec.get("username"),
+                password=spec.get("password", ""),
+                **options,
+            ).start()
             sims.append(sim)
             settings = dict(spec.get("settings", {}))
             if "baudrate" in settings:

@@ -93,9 +93,21 @@ class TelnetSmdrPbx:
         the password is accepted.
     """
 
-    def __init__(self, fmt, *, password: str = "pccsmdr", host: str = "127.0.0.1",
-                 port: int = 0, login_prompt: bool = False, prompt_char_s: float = 0.0,
-                 negotiate: bool = True, tz=timezone.utc, now=None, seed=None, stored=()):
+    def __init__(
+        self,
+        fmt,
+        *,
+        password: str = "pccsmdr",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        login_prompt: bool = False,
+        prompt_char_s: float = 0.0,
+        negotiate: bool = True,
+        tz=timezone.utc,
+        now=None,
+        seed=None,
+        stored=(),
+    ):
         self.maker = CallMaker(fmt, tz, now, seed)
         self._password = password
         self.host = host
@@ -154,8 +166,7 @@ class TelnetSmdrPbx:
         self.close()
 
     def _spawn(self, target, *args) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True,
-                                  name="sim-telnet-smdr")
+        thread = threading.Thread(target=target, args=args, daemon=True, name="sim-telnet-smdr")
         thread.start()
         self._threads.append(thread)
 
@@ -183,7 +194,7 @@ class TelnetSmdrPbx:
         """Close every session; with *mid_record*, after half a record."""
         if mid_record:
             line = self.maker.line(self.maker.record()).encode("latin-1")
-            self.send_raw(line[:len(line) // 2])
+            self.send_raw(line[: len(line) // 2])
             time.sleep(0.05)
         for session in list(self.sessions):
             session.close()
@@ -195,7 +206,7 @@ class TelnetSmdrPbx:
             try:
                 ready, _, _ = select.select([listener], [], [], 0.1)
             except (OSError, ValueError):
-                return                          # the listener was closed
+                return  # the listener was closed
             if not ready:
                 continue
             try:
@@ -233,14 +244,14 @@ class TelnetSmdrPbx:
                 session.send(b"\r\n")
                 if command == "smdr":
                     self._prompt(session, "Enter password: ")
-                    password = reader.line(echo=True)    # echoed: an unkind terminal
+                    password = reader.line(echo=True)  # echoed: an unkind terminal
                     if password is None:
                         return
                     session.send(b"\r\n")
                     with self._lock:
                         self.login_attempts += 1
                     if password != self._password:
-                        continue                         # the prompt again, no message
+                        continue  # the prompt again, no message
                     with self._lock:
                         self.logins += 1
                     for record in self.stored:
@@ -259,7 +270,7 @@ class TelnetSmdrPbx:
                 elif command:
                     session.send(b"no such command.")
                 else:
-                    session.send(b"Goodbye\r\n")       # the emulator ends on an empty line
+                    session.send(b"Goodbye\r\n")  # the emulator ends on an empty line
                     return
         finally:
             session.close()
@@ -281,7 +292,7 @@ class _LineReader:
         self.session = session
         self.stop = stop
         self.buffer = bytearray()
-        self.iac = 0                      # bytes of a Telnet command still to skip
+        self.iac = 0  # bytes of a Telnet command still to skip
 
     def _recv(self) -> bytes | None:
         while not self.stop.is_set() and not self.session.closed:
@@ -305,7 +316,7 @@ class _LineReader:
                 index = self.buffer.find(sep)
                 if index >= 0:
                     text = bytes(self.buffer[:index])
-                    del self.buffer[:index + len(sep)]
+                    del self.buffer[: index + len(sep)]
                     return text.decode("latin-1")
             data = self._recv()
             if data is None:
@@ -340,8 +351,18 @@ class IpOfficeSmdr:
     :param float retry_s: the pause between attempts to connect.
     """
 
-    def __init__(self, fmt, host: str, port: int, *, source_address: str | None = None,
-                 retry_s: float = 0.1, tz=timezone.utc, now=None, seed=None):
+    def __init__(
+        self,
+        fmt,
+        host: str,
+        port: int,
+        *,
+        source_address: str | None = None,
+        retry_s: float = 0.1,
+        tz=timezone.utc,
+        now=None,
+        seed=None,
+    ):
         self.maker = CallMaker(fmt, tz, now, seed)
         self.host = host
         self.port = port
@@ -423,19 +444,19 @@ class IpOfficeSmdr:
                 self._wake.clear()
                 continue
             cut = self._cut_next
-            data = item[:len(item) // 2] if cut else item
+            data = item[: len(item) // 2] if cut else item
             sock = self._sock
             if sock is None:
-                continue                  # abandon_connection() took it just now: connect
+                continue  # abandon_connection() took it just now: connect
             try:
                 sock.sendall(data)
             except OSError:
                 self._close_current()
-                continue                  # the record stays in the buffer: sent again
+                continue  # the record stays in the buffer: sent again
             if cut:
                 self._cut_next = False
                 with self._lock:
-                    self.buffer.popleft()   # what was cut is lost, as on a real cut
+                    self.buffer.popleft()  # what was cut is lost, as on a real cut
                 self._close_current()
                 continue
             with self._lock:

@@ -38,9 +38,11 @@ from appliance.sim.uart import through_the_wire
 log = logging.getLogger(__name__)
 
 #: termios speed constants back to bits per second.
-_SPEEDS = {getattr(termios, f"B{rate}"): rate
-           for rate in (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-           if hasattr(termios, f"B{rate}")}
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+    if hasattr(termios, f"B{rate}")
+}
 
 
 def port_speed(fd: int) -> int | None:
@@ -69,8 +71,16 @@ class SmdrLine:
     :param int seed: seeds the calls.
     """
 
-    def __init__(self, fmt, settings: SerialSettings, *, every: float | None = 0.3,
-                 tz=timezone.utc, now=None, seed: int | None = None):
+    def __init__(
+        self,
+        fmt,
+        settings: SerialSettings,
+        *,
+        every: float | None = 0.3,
+        tz=timezone.utc,
+        now=None,
+        seed: int | None = None,
+    ):
         self.fmt = fmt
         self.settings = settings
         self.every = every
@@ -104,8 +114,9 @@ class SmdrLine:
         # The PBX really opens its port at its settings (a pty refuses some framings
         # when nothing else changes; the fresh pty's speed differs, so this one holds).
         s = self.settings
-        self._pbx_port = serial.serial_for_url(os.ttyname(pbx_slave), timeout=0.1,
-                                               **s.pyserial_kwargs())
+        self._pbx_port = serial.serial_for_url(
+            os.ttyname(pbx_slave), timeout=0.1, **s.pyserial_kwargs()
+        )
         self._spawn(self._wire, "sim-smdr-wire")
         if self.every:
             self._spawn(self._printer, "sim-smdr-printer")
@@ -122,8 +133,7 @@ class SmdrLine:
             thread.join(timeout=5)
         if self._pbx_port is not None:
             self._pbx_port.close()
-        for fd in (self._pbx_master, self._pbx_slave, self._reader_master,
-                   self._reader_slave):
+        for fd in (self._pbx_master, self._pbx_slave, self._reader_master, self._reader_slave):
             if fd is not None:
                 try:
                     os.close(fd)
@@ -151,7 +161,7 @@ class SmdrLine:
 
     def _printer(self) -> None:
         every = self.every
-        if not every:       # start() runs the printer only when every is set
+        if not every:  # start() runs the printer only when every is set
             return
         pause = every
         while not self._stop.wait(pause):
@@ -168,8 +178,7 @@ class SmdrLine:
     def _wire(self) -> None:
         pbx_master, pbx_slave = self._pbx_master, self._pbx_slave
         reader_master, reader_slave = self._reader_master, self._reader_slave
-        if pbx_master is None or pbx_slave is None or reader_master is None \
-                or reader_slave is None:
+        if pbx_master is None or pbx_slave is None or reader_master is None or reader_slave is None:
             raise RuntimeError("the SMDR line is not started: start() opens the ptys first")
         s = self.settings
         bits = 1 + s.bytesize + (0 if s.parity == "none" else 1) + s.stopbits
@@ -186,14 +195,19 @@ class SmdrLine:
             if self._stop.wait(len(data) * bits / tx_baud):
                 return
             rx_baud = port_speed(reader_slave) or tx_baud
-            out = through_the_wire(data, tx_baud=tx_baud, rx_baud=rx_baud,
-                                   bytesize=s.bytesize, parity=s.parity,
-                                   stopbits=s.stopbits)
+            out = through_the_wire(
+                data,
+                tx_baud=tx_baud,
+                rx_baud=rx_baud,
+                bytesize=s.bytesize,
+                parity=s.parity,
+                stopbits=s.stopbits,
+            )
             self.bytes_on_wire += len(data)
             view = memoryview(out)
             while view and not self._stop.is_set():
                 try:
-                    view = view[os.write(reader_master, view):]
+                    view = view[os.write(reader_master, view) :]
                 except BlockingIOError:
                     # Nobody reads the line: a real UART's buffer overflows; drop.
                     break

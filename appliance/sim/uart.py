@@ -31,12 +31,12 @@ PARITIES = ("none", "even", "odd", "mark", "space")
 
 def _parity_bit(value: int, bytesize: int, parity: str) -> int | None:
     ones = bin(value & ((1 << bytesize) - 1)).count("1")
-    return {"none": None, "even": ones & 1, "odd": 1 - (ones & 1), "mark": 1,
-            "space": 0}[parity]
+    return {"none": None, "even": ones & 1, "odd": 1 - (ones & 1), "mark": 1, "space": 0}[parity]
 
 
-def frame_bits(data: bytes, *, bytesize: int = 8, parity: str = "none",
-               stopbits: int = 1) -> list[int]:
+def frame_bits(
+    data: bytes, *, bytesize: int = 8, parity: str = "none", stopbits: int = 1
+) -> list[int]:
     """The line levels, one per bit time, that send *data* back to back."""
     if parity not in PARITIES:
         raise ValueError(f"parity {parity!r}: use one of " + ", ".join(PARITIES))
@@ -71,13 +71,13 @@ def receive(bits: list[int], tx_baud: int, rx_baud: int) -> bytes:
     while True:
         index = int(t / tw + 1e-9)
         if index < len(bits) and bits[index] == 0:
-            edge = t                      # still low after the last stop bit sample
+            edge = t  # still low after the last stop bit sample
         else:
             k = bisect_left(zeros, index + 1 if index < len(bits) else len(bits))
             if k >= len(zeros):
                 break
             edge = max(zeros[k] * tw, t)
-        if level(edge + tr / 2) != 0:     # a glitch, not a start bit
+        if level(edge + tr / 2) != 0:  # a glitch, not a start bit
             t = edge + tr / 2
             continue
         value = 0
@@ -85,16 +85,24 @@ def receive(bits: list[int], tx_baud: int, rx_baud: int) -> bytes:
             if level(edge + (1.5 + bit) * tr):
                 value |= 1 << bit
         out.append(value)
-        t = edge + 9.5 * tr               # the stop bit's middle: hunt from there
+        t = edge + 9.5 * tr  # the stop bit's middle: hunt from there
         if t >= end:
             break
     return bytes(out)
 
 
-def through_the_wire(data: bytes, *, tx_baud: int, rx_baud: int, bytesize: int = 8,
-                     parity: str = "none", stopbits: int = 1) -> bytes:
+def through_the_wire(
+    data: bytes,
+    *,
+    tx_baud: int,
+    rx_baud: int,
+    bytesize: int = 8,
+    parity: str = "none",
+    stopbits: int = 1,
+) -> bytes:
     """*data* as sent with the given framing at *tx_baud* and read at *rx_baud* 8N1."""
     if tx_baud == rx_baud and bytesize == 8 and parity == "none":
-        return bytes(data)                # the common case, and exact
-    return receive(frame_bits(data, bytesize=bytesize, parity=parity, stopbits=stopbits),
-                   tx_baud, rx_baud)
+        return bytes(data)  # the common case, and exact
+    return receive(
+        frame_bits(data, bytesize=bytesize, parity=parity, stopbits=stopbits), tx_baud, rx_baud
+    )

@@ -43,7 +43,7 @@ class VirtualPanel:
     def key(self) -> str:
         if self.panel is None:
             return "none"
-        position = self.panel.position          # debounced, as the controller sees it
+        position = self.panel.position  # debounced, as the controller sees it
         if position is not Key.NONE:
             return position.value
         return self.panel.switch.shown(self.panel.reading())
@@ -63,13 +63,25 @@ class VirtualPanel:
             (:meth:`settle`); False only drives the pins (a test that paces the
             debounce itself)."""
         if not self.positions():
-            raise ValidationError([FieldError("position", "this site has no key switch "
-                                                          "(front_panel.key_switch = none)")])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "position", "this site has no key switch (front_panel.key_switch = none)"
+                    )
+                ]
+            )
         kind = self.panel.kind
         allowed = self.positions()
         if position not in allowed:
-            raise ValidationError([FieldError("position", f"{position!r} is not a position of "
-                                              f"a {kind} key switch; use " + ", ".join(allowed))])
+            raise ValidationError(
+                [
+                    FieldError(
+                        "position",
+                        f"{position!r} is not a position of "
+                        f"a {kind} key switch; use " + ", ".join(allowed),
+                    )
+                ]
+            )
         inputs = self.panel.inputs
         if position in ("press", "release") and self.panel.button is not None:
             self._drive(self.panel.button, position == "press")
@@ -136,17 +148,30 @@ class VirtualPanel:
         :meth:`~appliance.sim.pbx_view.PbxView.snapshot`, or None)."""
         zone = self.panel.zone if self.panel is not None else None
         status = self.controller.status(zone)
-        return {"key": self.key(), "leds": self.leds(), "relays": self.relays(),
-                "now": self.clock.now().isoformat(timespec="seconds"),
-                "mode": status["mode"], "verified": status["verified"],
-                "pbx": self.pbx.snapshot() if self.pbx is not None else None}
+        return {
+            "key": self.key(),
+            "leds": self.leds(),
+            "relays": self.relays(),
+            "now": self.clock.now().isoformat(timespec="seconds"),
+            "mode": status["mode"],
+            "verified": status["verified"],
+            "pbx": self.pbx.snapshot() if self.pbx is not None else None,
+        }
 
     def advance(self, seconds: float, *, settle: bool = True) -> None:
         """Move the clock forward by *seconds*, then let the appliance act on it."""
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
-                or not 0 <= seconds <= 400 * 86400:
-            raise ValidationError([FieldError("advance_s", "must be a number of seconds from 0 "
-                                                           "to 34560000 (400 days)")])
+        if (
+            not isinstance(seconds, (int, float))
+            or isinstance(seconds, bool)
+            or not 0 <= seconds <= 400 * 86400
+        ):
+            raise ValidationError(
+                [
+                    FieldError(
+                        "advance_s", "must be a number of seconds from 0 to 34560000 (400 days)"
+                    )
+                ]
+            )
         self.clock.advance(seconds)
         if settle:
             self.settle()

@@ -311,8 +311,7 @@ class _AbandonWhileSending:
 
     def __enter__(self):
         self.inner.acquire()
-        if self.armed and self.pbx.buffer and \
-                threading.current_thread().name == "sim-ipo-smdr":
+        if self.armed and self.pbx.buffer and threading.current_thread().name == "sim-ipo-smdr":
             self.armed = False
             self.pbx.abandon_connection()
         return self
@@ -328,7 +327,7 @@ def test_a_connection_abandoned_while_a_record_is_sent_does_not_stop_the_pbx():
     port = free_port()
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", port))
-        listener.listen(8)                 # the kernel accepts; nobody needs to read
+        listener.listen(8)  # the kernel accepts; nobody needs to read
         pbx = IpOfficeSmdr(IP_OFFICE, "127.0.0.1", port, tz=TZ, seed=15)
         pbx._lock = _AbandonWhileSending(pbx)
         with pbx:
