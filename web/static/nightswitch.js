@@ -9,6 +9,8 @@
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
   }
+  // The page scripts that load after this one (schedule.js) use the same token reader.
+  window.nightswitch = { csrf: csrf };
 
   function get(url) {
     return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });

@@ -4,10 +4,7 @@
 (function () {
   "use strict";
 
-  function csrf() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute("content") : "";
-  }
+  var csrf = window.nightswitch.csrf;    // nightswitch.js, loaded first
 
   function initHolidays(form) {
     var box = document.getElementById("holiday-choices");
