@@ -17,6 +17,7 @@ import abc
 import time
 from typing import TYPE_CHECKING
 
+from appliance.actuators.relay import Relay
 from appliance.errors import Abandoned, FieldError
 from appliance.validation import Problems, mode_problem, pin_problem
 
@@ -122,7 +123,12 @@ class RelayActuator(Actuator):
         self._relays: dict = {}
         self.sense: SenseInput | None = None
 
-    def _add_relay(self, relay):
+    def _add_relay(self, name: str, pin, pin_factory=None) -> Relay:
+        """A :class:`~appliance.actuators.relay.Relay` on *pin*, driven as the table's
+        ``active_high`` says, held by this actuator and closed with it."""
+        relay = Relay(
+            name, pin, active_high=self.spec.get("active_high", True), pin_factory=pin_factory
+        )
         self._relays[relay.name] = relay
         return relay
 

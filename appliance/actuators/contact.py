@@ -27,7 +27,6 @@ from appliance.actuators.base import (
     check_mode_names,
     check_relay,
 )
-from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
 from appliance.errors import ActuatorError, FieldError
 
@@ -81,14 +80,7 @@ class ContactActuator(RelayActuator):
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        self.relay = self._add_relay(
-            Relay(
-                self.name,
-                spec["pin"],
-                active_high=spec.get("active_high", True),
-                pin_factory=pin_factory,
-            )
-        )
+        self.relay = self._add_relay(self.name, spec["pin"], pin_factory)
         self.sense = SenseInput(spec["sense"], pin_factory=pin_factory) if "sense" in spec else None
         self.settle_s = spec.get("settle_ms", 1000) / 1000
         self.can_read_back = self.sense is not None

@@ -39,7 +39,6 @@ from appliance.actuators.base import (
     check_pin,
     check_relay,
 )
-from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput, check_sense, mode_read_back, wait_for_sense
 from appliance.errors import ActuatorError, FieldError
 from appliance.validation import KEY_TOKEN_RE, NAMED_KEY_RE
@@ -183,25 +182,11 @@ class KeypadActuator(RelayActuator):
         super().__init__(spec, sleep=sleep)
         self._password = spec.get("password", "")
         self.keys = {}
-        active_high = spec.get("active_high", True)
         try:
-            self.hook = self._add_relay(
-                Relay(
-                    f"{self.name}-hook",
-                    spec["hook_pin"],
-                    active_high=active_high,
-                    pin_factory=pin_factory,
-                )
-            )
+            self.hook = self._add_relay(f"{self.name}-hook", spec["hook_pin"], pin_factory)
             for key, pin in spec["keys"].items():
-                self.keys[key] = self._add_relay(
-                    Relay(
-                        f"{self.name}-key-{key.strip('<>').lower()}",
-                        pin,
-                        active_high=active_high,
-                        pin_factory=pin_factory,
-                    )
-                )
+                name = f"{self.name}-key-{key.strip('<>').lower()}"
+                self.keys[key] = self._add_relay(name, pin, pin_factory)
         except Exception:
             self.close()
             raise

@@ -32,7 +32,6 @@ from appliance.actuators.base import (
     check_pin,
     check_relay,
 )
-from appliance.actuators.relay import Relay
 from appliance.actuators.sense import SenseInput, mode_read_back, wait_for_sense
 from appliance.errors import ActuatorError, FieldError
 
@@ -126,14 +125,7 @@ class PulseActuator(RelayActuator):
 
     def __init__(self, spec: dict, *, pin_factory=None, sleep=time.sleep):
         super().__init__(spec, sleep=sleep)
-        self.relay = self._add_relay(
-            Relay(
-                self.name,
-                spec["pin"],
-                active_high=spec.get("active_high", True),
-                pin_factory=pin_factory,
-            )
-        )
+        self.relay = self._add_relay(self.name, spec["pin"], pin_factory)
         self.lit_modes = frozenset(m for m, lamp in spec["modes"].items() if lamp == "lit")
         if "sense" in spec:
             sense_spec = dict(spec["sense"], active_in=sorted(self.lit_modes))
