@@ -65,6 +65,7 @@ RENDER_KEYS = (
 )
 PRINTED = ("start", "end", "unknown")
 NUL_MODES = ("strip", "end")
+#: The name of a format (and of an SMDR login): its file's name without ``.toml``.
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 TOP_KEYS = {
     "name",

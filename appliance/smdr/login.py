@@ -52,8 +52,8 @@ from appliance.errors import (
 )
 from appliance.pbx.dialogue import Dialogue
 from appliance.pbx.port_settings import LINE_ENDINGS, SerialSettings
+from appliance.smdr.formats import NAME_RE  # a login's file name follows its format's
 
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 TOP_KEYS = {
     "name",
     "title",
