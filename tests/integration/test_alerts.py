@@ -196,6 +196,10 @@ def test_pbx_link_down_for_n_minutes(mock_factory, data_dir, sinks):
         panel_toml(),
         contact_toml(sense_pin=24),
         wires={17: 24},
+        # mid-morning: no schedule change falls in the 36 minutes the link is down, so the
+        # only thing that meets the failing read-back is the periodic check (a switch at
+        # 08:00 would meet it first, as "not confirmed", depending on thread timing)
+        start=MONDAY_0759.replace(hour=10, minute=0),
         link_down_minutes=10,
     )
     try:
