@@ -231,17 +231,8 @@ def test_a_missing_port_is_retried_with_a_growing_backoff(store, tmp_path):
     clock = SimClock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
     # The intake counts an attempt before it fails, logs and starts its wait; moving the
     # clock in that gap would move the wait's deadline with it. So the test moves the clock
-    # only once the thread is inside wait(), with its deadline fixed: advance() takes the
-    # clock's lock, which is held here until the real wait releases it.
-    waits: list[float] = []
-    real_wait = clock.wait
-
-    def wait(event, timeout):
-        with clock._lock:
-            waits.append(timeout)
-            return real_wait(event, timeout)
-
-    clock.wait = wait
+    # only once the clock has recorded the wait, which it does after fixing its deadline.
+    waits = clock.started_waits
     intake = SmdrIntake(
         str(tmp_path / "no-such-tty"), SAMSUNG, store, "main", TZ, clock, read_timeout=0.05
     )
@@ -250,14 +241,14 @@ def test_a_missing_port_is_retried_with_a_growing_backoff(store, tmp_path):
         attempts = lambda: intake.stats()["open_attempts"]  # noqa: E731
         assert wait_until(lambda: attempts() == 1 and intake.stats()["last_error"])
         assert "cannot open the SMDR port" in intake.stats()["last_error"]
-        assert wait_until(lambda: waits == [1])
+        assert wait_until(lambda: list(waits) == [1])
         clock.advance(1)  # first wait: 1 s
-        assert wait_until(lambda: attempts() == 2 and waits == [1, 2])
+        assert wait_until(lambda: attempts() == 2 and list(waits) == [1, 2])
         clock.advance(1)  # second wait is 2 s: not yet
         time.sleep(0.2)
         assert attempts() == 2
         clock.advance(1)
-        assert wait_until(lambda: attempts() == 3 and waits == [1, 2, 4])
+        assert wait_until(lambda: attempts() == 3 and list(waits) == [1, 2, 4])
         clock.advance(3.5)  # third wait is 4 s
         time.sleep(0.2)
         assert attempts() == 3

@@ -1,7 +1,6 @@
 """Options and shared fixtures of the reliability suite.
 
-``--run-slow`` (or ``NIGHTSWITCH_SOAK=1``) runs the tests marked ``slow``: the 60-day
-soak. ``--kills N`` (or ``NIGHTSWITCH_KILLS=N``) sets how many times the power-cut test
+``--kills N`` (or ``NIGHTSWITCH_KILLS=N``) sets how many times the power-cut test
 kills the daemon (default 200). ``--rel-examples N`` (or ``NIGHTSWITCH_FUZZ_EXAMPLES``)
 scales the hypothesis fuzzers.
 
@@ -24,12 +23,6 @@ _FIGURES = Figures()
 def pytest_addoption(parser):
     group = parser.getgroup("nightswitch reliability")
     group.addoption(
-        "--run-slow",
-        action="store_true",
-        default=False,
-        help="also run the long soak (or set NIGHTSWITCH_SOAK=1)",
-    )
-    group.addoption(
         "--kills",
         type=int,
         default=None,
@@ -51,25 +44,6 @@ def _option(config, name, env, default):
     if value is None:
         value = os.environ.get(env)
     return default if value in (None, "") else value
-
-
-def run_slow(config) -> bool:
-    try:
-        flag = config.getoption("--run-slow")
-    except ValueError:
-        flag = False
-    return bool(flag) or os.environ.get("NIGHTSWITCH_SOAK", "") not in ("", "0")
-
-
-def pytest_collection_modifyitems(config, items):
-    if run_slow(config):
-        return
-    skip = pytest.mark.skip(
-        reason="the soak runs with --run-slow, NIGHTSWITCH_SOAK=1 or python bench/run_all.py"
-    )
-    for item in items:
-        if "slow" in item.keywords and "reliability" in str(item.fspath):
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The soak (slow): 60 simulated days of the whole appliance, in a process of its own.
 
-Runs with ``--run-slow`` or ``NIGHTSWITCH_SOAK=1``, and from ``bench/run_all.py``. See
+It runs in every suite run (about half a minute; ``-m "not slow"`` leaves it out while
+working on something else), and from ``bench/run_all.py``. See
 :mod:`tests.reliability.soak` for what it does and checks.
 """
 

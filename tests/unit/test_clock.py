@@ -87,6 +87,45 @@ def test_wait_returns_true_when_the_event_is_set_from_another_thread():
     assert time.monotonic() - t0 < 2
 
 
+class RecordingEvent(threading.Event):
+    """An event that records the timeout of every wait on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        return super().wait(timeout)
+
+
+def test_a_frozen_wait_sleeps_on_the_event_itself():
+    # Posted work must wake the waiter at once: the frozen clock's wait sleeps on the
+    # event, in slices of FROZEN_POLL_S, never on the clock's own lock (which once hid a
+    # set event for 50 ms and put that into every key turn in the tests).
+    clock = SimClock(START)
+    event = RecordingEvent()
+    threading.Timer(0.05, event.set).start()
+    assert clock.wait(event, None) is True
+    assert event.waits, "the wait never slept on the event"
+    assert set(event.waits) == {clock_module.FROZEN_POLL_S}
+    assert clock_module.FROZEN_POLL_S <= 0.005
+
+
+def test_a_wait_is_recorded_once_its_deadline_is_fixed():
+    clock = SimClock(START)
+    event = threading.Event()
+    waiter = threading.Thread(target=lambda: clock.wait(event, 7))
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while list(clock.started_waits) != [7] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(clock.started_waits) == [7]
+    clock.advance(7)  # moved after the deadline was fixed: this ends the wait
+    waiter.join(5)
+    assert not waiter.is_alive()
+
+
 def test_wait_times_out_in_simulated_time_only():
     clock = SimClock(START)
     event = threading.Event()
