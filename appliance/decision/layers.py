@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from appliance.decision.schedule import (
@@ -83,7 +83,7 @@ class CalendarEntry:
             raise ValueError("a timed entry needs timezone-aware start and end")
         if not isinstance(self.start, date):
             raise ValueError(f"start must be a date or datetime, not {self.start!r}")
-        if not self.end > self.start:
+        if not _instant(self.end) > _instant(self.start):
             raise ValueError(f"end {self.end} must be later than start {self.start}")
         if not isinstance(self.mode, str) or not MODE_RE.match(self.mode):
             raise ValueError(f"{self.mode!r} is not a mode name")
@@ -177,6 +177,13 @@ class ClosureLayer:
         return tuple(segment for _, segment in found)
 
 
+def _instant(at):
+    """*at* comparable as an instant: Python compares and subtracts two datetimes of the
+    same zone by their wall clocks, so 00:00 before and 00:00 after an autumn change
+    would be the same (Cuba repeats its midnight hour); in UTC they are an hour apart."""
+    return at.astimezone(timezone.utc) if isinstance(at, datetime) else at
+
+
 def _local_minutes(at: datetime, tz: ZoneInfo, *, up: bool) -> tuple[date, int]:
     """The local date and wall-clock minute of *at*, rounded down (or *up*)."""
     local = at.astimezone(tz)
@@ -205,7 +212,7 @@ def _entry_span(entry: CalendarEntry, tz: ZoneInfo):
     if (last, end) <= (first, start):
         # The end falls in the repeated autumn hour before the start's first occurrence:
         # keep the entry's length rather than drop it.
-        minutes = math.ceil((end_at - start_at).total_seconds() / 60)
+        minutes = math.ceil((_instant(end_at) - _instant(start_at)).total_seconds() / 60)
         last, end = first, min(DAY_MINUTES, start + max(1, minutes))
     return first, start, last, end
 

@@ -8,7 +8,7 @@ reach its JSON.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -197,6 +197,21 @@ def test_across_dst_an_event_stays_at_its_local_times():
         ("2026-10-25 08:00 CET", "day"),
         ("2026-10-25 10:00 CET", "night"),
     ]
+
+
+def test_an_hour_that_repeats_its_wall_clock_is_an_hour_long():
+    # 1 November 2026: Cuba falls back 01:00 CDT -> 00:00 CST, so midnight comes twice.
+    # An event from the first midnight to the second is an hour long; Python compares two
+    # times of one zone by their wall clocks, which once refused it as ending at its start
+    # (found by the layered property test).
+    havana = ZoneInfo("America/Havana")
+    first = datetime(2026, 11, 1, 0, 0, tzinfo=havana)
+    second = first.replace(fold=1)
+    assert first.utcoffset() != second.utcoffset()
+    entry = CalendarEntry("Repeated hour", "night", first, second)
+    assert (entry.end.astimezone(UTC) - entry.start.astimezone(UTC)) == timedelta(hours=1)
+    with pytest.raises(ValueError, match="later than start"):
+        CalendarEntry("Backwards", "night", second, first)
 
 
 def test_calendar_entry_checks_its_own_shape():
