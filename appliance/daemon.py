@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 #: Where the running daemon says how to reach it: ``{"socket": ..., "web": ...}``. No
 #: secret: the command line's socket is guarded by its permissions (web.serving).
 ENDPOINT_FILE = "daemon.json"
+
+#: The interpreter's thread switch interval while the appliance runs (Python's default is
+#: 5 ms). A key turn crosses three threads (the pin's edge, the controller, the zone's
+#: worker), and while web requests or an LED test keep another thread busy each crossing
+#: could wait a whole interval for the GIL: 1 ms keeps the key's path within its 5 ms.
+SWITCH_INTERVAL_S = 0.001
 #: The admin token file older versions wrote for the command line; removed at start.
 OLD_CLI_TOKEN_FILE = "cli-token"
 
@@ -82,6 +89,7 @@ class Appliance:
         self.timings: dict[str, float] = {}
         self._stopping = threading.Event()
         self.web_server = None
+        self.web_app = None
         self.web_thread = None
         self.cli_server = None
         self.cli_thread = None
@@ -269,6 +277,7 @@ class Appliance:
         return path
 
     def start(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             if self.config.smdr:
                 self._start_smdr()
@@ -365,6 +374,7 @@ class Appliance:
                 f"{getattr(exc, 'strerror', None) or exc}; {_bind_advice(exc)}"
             ) from None
         # Connection limits, timeouts and the body limit: web.serving says why each.
+        self.web_app = app
         self.web_server = web_server(app, listener)
         self.port = self.web_server.effective_port
         # The command line's own socket: it answers while the web port is flooded.
@@ -401,7 +411,12 @@ class Appliance:
         if self.web_server is not None:
             # Let request threads finish before the server's wake-up pipe closes under them
             # (each stop logged an "OSError: Bad file descriptor" traceback when a request
-            # had just been answered); a live event stream is not waited for long.
+            # had just been answered); live event streams are ended first, as they would
+            # otherwise wait for their next event.
+            from web.sse import end_streams
+
+            if self.web_app is not None:
+                end_streams(self.web_app)
             self.web_server.task_dispatcher.shutdown(timeout=1)
             self.web_server.close()
         if self.cli_server is not None:

@@ -171,7 +171,10 @@ EXPECTED = {
     "bench_interference.py": [
         *(
             f"{name}_{stat}"
-            for name in (*(f"key_to_relay_{c}" for c in "abcde"), "key_to_led")
+            for name in (
+                *(f"key_to_relay_{c}" for c in ("a", "b", "c", "d", "d2", "e")),
+                "key_to_led",
+            )
             for stat in ("p50", "p99", "max")
         ),
     ],

@@ -33,11 +33,13 @@ class _Streams:
     def __init__(self, limit: int):
         self.limit = limit
         self.open = 0
+        self.closing = False
+        self.bodies: set[StatusStream] = set()
         self._lock = threading.Lock()
 
     def acquire(self) -> bool:
         with self._lock:
-            if self.open >= self.limit:
+            if self.closing or self.open >= self.limit:
                 return False
             self.open += 1
             return True
@@ -45,6 +47,23 @@ class _Streams:
     def release(self) -> None:
         with self._lock:
             self.open -= 1
+
+    def end_all(self) -> None:
+        """End every open stream at once and refuse new ones: the appliance is stopping,
+        and a stream left waiting for its next event would outlive the server's
+        wake-up pipe (waitress then logs a traceback for each)."""
+        with self._lock:
+            self.closing = True
+            bodies = list(self.bodies)
+        for body in bodies:
+            body.wake()
+
+
+def end_streams(app) -> None:
+    """End the live event streams of *app* (the daemon's stop, before waitress's)."""
+    streams = app.extensions.get("nightswitch.streams")
+    if streams is not None:
+        streams.end_all()
 
 
 def _streams() -> _Streams:
@@ -55,6 +74,10 @@ def _streams() -> _Streams:
             "nightswitch.streams", _Streams(int(app.config["NIGHTSWITCH_MAX_STREAMS"]))
         )
     return streams
+
+
+#: Put into a stream's queue to end it.
+_END = object()
 
 
 def format_event(status: dict) -> str:
@@ -76,13 +99,15 @@ class StatusStream:
         self.heartbeat = heartbeat
         self.queue = ctl.subscribe()
         self._closed = False
+        with streams._lock:
+            streams.bodies.add(self)
 
     def __iter__(self):
         yield "retry: 2000\n\n"
         for name in self.ctl.zone_names():
             yield format_event(self.ctl.status(name))
         deadline = time.monotonic() + self.seconds
-        while not self._closed:
+        while not self._closed and not self.streams.closing:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -91,12 +116,23 @@ class StatusStream:
             except queue.Empty:
                 yield ": keep-alive\n\n"
                 continue
+            if snap is _END:
+                return
             yield format_event(snap)
+
+    def wake(self) -> None:
+        """Make the stream look at :attr:`_Streams.closing` now, not at its next event."""
+        try:
+            self.queue.put_nowait(_END)
+        except queue.Full:
+            pass  # it has events waiting: it looks at the flag after the next one
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.ctl.unsubscribe(self.queue)
+            with self.streams._lock:
+                self.streams.bodies.discard(self)
             self.streams.release()
 
 
@@ -128,4 +164,4 @@ def events():
     return response
 
 
-__all__ = ["bp", "format_event", "StatusStream"]
+__all__ = ["bp", "end_streams", "format_event", "StatusStream"]

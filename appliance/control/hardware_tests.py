@@ -54,6 +54,20 @@ class HardwareTests:
         if test is not self._led_test:
             return
         self._led_test = None
+        self._finish_led_test(test)
+
+    def _interrupt_led_test(self: ControllerParts) -> LedTest | None:
+        """End the running LED test now (a key turn), so the LEDs are the decision's
+        again; the rest of its ending is :meth:`_finish_led_test`. Returns the test."""
+        test = self._led_test
+        if test is not None:
+            test.cancel()
+            self._led_test = None
+        return test
+
+    def _finish_led_test(self: ControllerParts, test: LedTest) -> None:
+        """The LEDs back to what they mean, the audit row, the answer: for a test that
+        is no longer :attr:`_led_test`."""
         for zone in self.zones.values():
             self._update_leds(zone)
         self._audit(

@@ -28,10 +28,10 @@ class PanelEvents:
     part of it, in a module of its own)."""
 
     def _on_key_event(self: ControllerParts, zone: ZoneState, event) -> None:
-        if self._led_test is not None:
-            # Reception comes first: the test ends, the LEDs show the mode again.
-            self._led_test.cancel()
-            self._end_led_test(self._led_test)
+        # Reception comes first: an LED test ends at once, so the decision below shows
+        # on this zone's LEDs; the rest of its ending (the other zones' LEDs, its audit
+        # row) waits until the worker has the mode, like every other write here.
+        ended_test = self._interrupt_led_test()
         cause = None
         # An override from the key is stored after the worker has the mode, as the audit
         # row is: an fsync must not sit between the key and the relay
@@ -103,5 +103,7 @@ class PanelEvents:
                 zone.override = None
                 persist = lambda: self.store.clear_override(zone.name)  # noqa: E731
         self._reconcile(zone, cause)
+        if ended_test is not None:
+            self._finish_led_test(ended_test)
         if persist is not None:
             self._kept(persist, zone, "saving the reception's override")

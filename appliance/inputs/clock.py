@@ -13,10 +13,10 @@ Everything else is given ``now`` or a :class:`Clock`. Two clocks exist:
 
 from __future__ import annotations
 
-from collections import deque
 import os
 import threading
 import time
+from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol

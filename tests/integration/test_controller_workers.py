@@ -298,11 +298,16 @@ def test_a_key_turn_during_an_led_test_ends_the_test(mock_factory, data_dir):
     from tests.appliance_helpers import build_rig, config, contact_toml
 
     with build_rig(
-        mock_factory, data_dir, config(panel_toml(), contact_toml()), wires={17: 24}
+        mock_factory,
+        data_dir,
+        config(panel_toml(), contact_toml()),
+        wires={17: 24},
+        start=MONDAY_1000,  # day: the key turn to NIGHT changes the mode
     ) as rig:
         rig.start()
         rig.clock.advance(2)
         rig.settle()
+        assert rig.pin(17).state is False
         test = rig.controller.test_leds(10.0, by="installer")  # 30 s in all
         wait_until(
             lambda: (
@@ -310,9 +315,21 @@ def test_a_key_turn_during_an_led_test_ends_the_test(mock_factory, data_dir):
             ),
             timeout=10,
         )
+        # What the worker had been handed when the test's audit row was written: the
+        # row (an fsync) must come after the key's mode reached the worker, not before.
+        wanted_at_test_row = []
+        add_audit = rig.controller.store.add_audit
+
+        def recording_add_audit(zone, **row):
+            if row["source"] == "test":
+                wanted_at_test_row.append(rig.controller.zones["main"].wanted_mode)
+            return add_audit(zone, **row)
+
+        rig.controller.store.add_audit = recording_add_audit
         turn_key(rig, "night")
         result = test.result(10)  # long before the 30 s are up
         assert result == {"tested": ["main:day"], "interrupted": True}
+        assert wanted_at_test_row == ["night"]
         rig.settle()
         assert rig.pin(17).state is True
         assert rig.panel.leds.patterns == {"day": "off", "night": "slow", "fault": "off"}

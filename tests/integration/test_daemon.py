@@ -217,6 +217,36 @@ def test_sigterm_stops_cleanly_with_every_relay_de_energized(mock_factory, data_
     lock.release()
 
 
+def test_a_stop_ends_open_live_streams_without_a_traceback(mock_factory, data_dir, caplog):
+    # Two status pages hold their live event streams open when systemd stops the
+    # appliance. The streams end at once, and waitress logs no "Exception when servicing"
+    # (a stream that waited for its next event outlived the server's wake-up pipe).
+    appliance = build_appliance(mock_factory, data_dir, SystemdNotifier({}))
+    streams = []
+    try:
+        appliance.start()
+        token = appliance.store.create_token("viewer", label="streams", by="test", at=MONDAY_0759)
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", appliance.port), timeout=10)
+            sock.sendall(
+                b"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
+            )
+            first = sock.recv(4096)
+            assert first.startswith(b"HTTP/1.1 200"), first[:200]
+            streams.append(sock)
+    finally:
+        with caplog.at_level("ERROR", logger="waitress"):
+            appliance.stop()
+    for sock in streams:
+        # The server ended the stream: EOF soon, not keep-alive comments for ever.
+        give_up = time.monotonic() + 10
+        while sock.recv(4096):
+            assert time.monotonic() < give_up, "the live stream outlived the stop"
+        sock.close()
+    assert not [r for r in caplog.records if r.name.startswith("waitress")], caplog.text
+
+
 def test_a_second_daemon_on_the_same_data_directory_is_refused(mock_factory, data_dir):
     from appliance.errors import NightswitchError
 
