@@ -449,7 +449,7 @@ def run(turns: int) -> list[tuple[str, str, list[float]]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--turns", type=int, default=100, help="key turns per situation")
+    parser.add_argument("--turns", type=int, default=200, help="key turns per situation")
     args = parser.parse_args(argv)
     results = run(args.turns)
     ok = True

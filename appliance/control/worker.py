@@ -98,6 +98,8 @@ class ActuatorWorker:
         self._jobs: deque = deque()
         self._wake = threading.Event()
         self._interrupt = threading.Event()  # ends a hardware test's pause early
+        self._taken = threading.Event()  # clear while a wanted change waits for the loop
+        self._taken.set()
         self._stopping = False
         self._thread: threading.Thread | None = None
         # The worker's own state: read and written on its thread only.
@@ -137,8 +139,16 @@ class ActuatorWorker:
                 self._ack = True  # every change of the wanted mode gets an outcome
             self._wanted = mode
             self._force = self._force or force
+            self._taken.clear()
         self._interrupt.set()
         self._wake.set()
+
+    def wait_taken(self, timeout: float) -> bool:
+        """Wait up to *timeout* real seconds for the loop to take up the latest
+        :meth:`want`; True once it has (or when nothing waits). The controller calls this
+        before it wakes the status subscribers, so the worker meets no crowd of web
+        threads on its way to the relay (docs/design.md#one-thread-decides)."""
+        return self._taken.wait(timeout)
 
     def retry_now(self) -> None:
         """An operator's retry: forget refused logins and waiting retries, and apply the
@@ -275,6 +285,7 @@ class ActuatorWorker:
                 self._force = False
             # Set under the lock with the pop, so idle() never sees neither.
             self.busy = due or job is not None
+            self._taken.set()
         if ack and not due:
             # The wanted mode came back to one the actuators are in (or are waiting to
             # retry) before anything was driven: say so, or the controller would show

@@ -53,6 +53,7 @@ class ZoneState:
     applied_at: datetime | None = None
     verified: bool = False  # the wanted mode is applied and confirmed
     switching: bool = False  # the worker is applying the wanted mode
+    handoff: bool = False  # an idle worker was just handed a mode (see Controller._publish)
     using_fallback: bool = False
     faults: dict = field(default_factory=dict)  # kind -> (message, since ISO)
     schedule_version: int | None = None

@@ -13,6 +13,7 @@ place with gates they open themselves.
 
 from __future__ import annotations
 
+import queue
 import shutil
 import threading
 from datetime import datetime
@@ -432,3 +433,49 @@ def test_close_is_bounded_and_idempotent_with_idle_workers(mock_factory, data_di
         assert rig.pin(17).state is False
         assert all(not z.worker.threaded for z in rig.controller.zones.values())
         rig.controller.close()  # idempotent
+
+
+def test_status_subscribers_are_woken_after_the_worker_takes_up_the_key(mock_factory, data_dir):
+    """The live streams' threads must not crowd the worker on its way to the relay: after
+    handing a mode to an idle worker, the controller waits (a bounded time) for the worker
+    to take it up before it wakes the subscribers."""
+    from appliance.control.controller import HANDOFF_WAIT_S
+    from tests.appliance_helpers import build_rig, config, contact_toml
+
+    with build_rig(
+        mock_factory,
+        data_dir,
+        config(panel_toml(), contact_toml()),
+        wires={17: 24},
+        start=MONDAY_1000,
+    ) as rig:
+        rig.start()
+        rig.clock.advance(2)
+        rig.settle()
+        events: list[tuple] = []
+        worker = rig.controller.zones["main"].worker
+        real_wait_taken = worker.wait_taken
+
+        def wait_taken(timeout):
+            taken = real_wait_taken(timeout)
+            events.append(("waited", timeout, taken))
+            return taken
+
+        worker.wait_taken = wait_taken
+
+        class Subscriber(queue.Queue):
+            def put_nowait(self, item):
+                events.append(("published", item["mode"]))
+                super().put_nowait(item)
+
+        subscriber = Subscriber()
+        with rig.controller._snapshot_lock:
+            rig.controller._subscribers.append(subscriber)
+        turn_key(rig, "night")
+        rig.settle()
+        assert rig.pin(17).state is True
+        first_night = events.index(("published", "night"))
+        # (Whether the worker made it within the wait depends on the machine's load.)
+        waits = [e[:2] for e in events[:first_night] if e[0] == "waited"]
+        assert waits == [("waited", HANDOFF_WAIT_S)], events
+        assert HANDOFF_WAIT_S <= 0.005  # the status is late by this at most
