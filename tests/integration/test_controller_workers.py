@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import shutil
 import threading
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -172,6 +173,26 @@ def turn_key(rig: Rig, position: str) -> None:
     rig.clock.advance(0.05)  # the debounce time, on the simulated clock
 
 
+@contextmanager
+def day_site_with_a_key(factory, data_dir):
+    """A started rig at 10:00 on a Monday (day: a key turn to NIGHT changes the mode)
+    with the key switch, its LEDs and a sensed night-service contact, past its lamp
+    test."""
+    from tests.appliance_helpers import build_rig, config, contact_toml
+
+    with build_rig(
+        factory,
+        data_dir,
+        config(panel_toml(), contact_toml()),
+        wires={17: 24},
+        start=MONDAY_1000,
+    ) as rig:
+        rig.start()
+        rig.clock.advance(2)
+        rig.settle()
+        yield rig
+
+
 ZONES = """
 [[zones]]
 name = "main"
@@ -296,18 +317,7 @@ def test_an_override_answers_before_a_silent_pbx_has(tmp_path, mock_factory):
 
 
 def test_a_key_turn_during_an_led_test_ends_the_test(mock_factory, data_dir):
-    from tests.appliance_helpers import build_rig, config, contact_toml
-
-    with build_rig(
-        mock_factory,
-        data_dir,
-        config(panel_toml(), contact_toml()),
-        wires={17: 24},
-        start=MONDAY_1000,  # day: the key turn to NIGHT changes the mode
-    ) as rig:
-        rig.start()
-        rig.clock.advance(2)
-        rig.settle()
+    with day_site_with_a_key(mock_factory, data_dir) as rig:
         assert rig.pin(17).state is False
         test = rig.controller.test_leds(10.0, by="installer")  # 30 s in all
         wait_until(
@@ -339,17 +349,7 @@ def test_a_key_turn_during_an_led_test_ends_the_test(mock_factory, data_dir):
 
 
 def test_a_relay_test_yields_to_a_key_turn(mock_factory, data_dir):
-    from tests.appliance_helpers import build_rig, config, contact_toml
-
-    with build_rig(
-        mock_factory,
-        data_dir,
-        config(panel_toml(), contact_toml()),
-        wires={17: 24},
-        start=MONDAY_1000,
-    ) as rig:
-        rig.start()
-        rig.settle()
+    with day_site_with_a_key(mock_factory, data_dir) as rig:
         assert rig.pin(17).state is False  # day: open
         test = rig.controller.test_relay("night-service", 10.0, by="installer")
         wait_until(lambda: rig.pin(17).state is True, timeout=10)  # closed for the test
@@ -440,18 +440,8 @@ def test_status_subscribers_are_woken_after_the_worker_takes_up_the_key(mock_fac
     handing a mode to an idle worker, the controller waits (a bounded time) for the worker
     to take it up before it wakes the subscribers."""
     from appliance.control.controller import HANDOFF_WAIT_S
-    from tests.appliance_helpers import build_rig, config, contact_toml
 
-    with build_rig(
-        mock_factory,
-        data_dir,
-        config(panel_toml(), contact_toml()),
-        wires={17: 24},
-        start=MONDAY_1000,
-    ) as rig:
-        rig.start()
-        rig.clock.advance(2)
-        rig.settle()
+    with day_site_with_a_key(mock_factory, data_dir) as rig:
         events: list[tuple] = []
         worker = rig.controller.zones["main"].worker
         real_wait_taken = worker.wait_taken
