@@ -217,7 +217,12 @@ class ActuatorWorker:
     def idle(self) -> bool:
         """True when the worker has nothing to do now (it may have a deadline later)."""
         with self._lock:
-            return not self.busy and not self._jobs and not self._has_change_due()
+            if self.busy or self._jobs or self._has_change_due():
+                return False
+        # A read-back, re-assert, primary retry or drill that is due is work for now too
+        # (the loop may not have woken for it yet: the clock has just been moved).
+        deadline = self.next_deadline()
+        return deadline is None or deadline > self.clock.monotonic()
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
