@@ -23,6 +23,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import schedule as periodic
@@ -471,9 +472,23 @@ def _connect_host(host: str) -> str:
 
 
 def simulated_clock() -> SimClock:
-    """The clock of ``simulate``: it starts at the real time and runs at real speed until
-    the virtual panel moves it."""
-    return SimClock(rate=1.0)
+    """The clock of ``simulate`` and ``test all --simulate``: it starts at the real time
+    (or at ``NIGHTSWITCH_SIM_START``, an ISO 8601 time with its UTC offset, so a rehearsal
+    or a test does not depend on the hour it is run at) and runs at real speed until the
+    virtual panel moves it."""
+    text = os.environ.get("NIGHTSWITCH_SIM_START", "").strip()
+    if not text:
+        return SimClock(rate=1.0)
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        start = None
+    if start is None or start.tzinfo is None:
+        raise NightswitchError(
+            f"NIGHTSWITCH_SIM_START={text!r} is not a time with its UTC offset; "
+            "write it like 2026-03-02T10:30:00+01:00, or leave it unset for now"
+        )
+    return SimClock(start, rate=1.0)
 
 
 __all__ = ["Appliance", "simulated_clock"]

@@ -92,11 +92,16 @@ def seed_schedule(data: Path, *, holidays: bool = True) -> None:
         store.save_schedule("main", schedule, by="facilities", at=datetime.now(timezone.utc))
 
 
+SIM_START = "2026-03-02T10:30:00+01:00"
+
+
 def run_all(config, data, *extra, installer="Test", input=None):
     args = ["test", "all", "--simulate", "--seconds", "0.1", "--config", config, "--data", data]
     if installer is not None:
         args += ["--installer", installer]
-    return nightswitch(*args, *extra, timeout=300, input=input)
+    # A weekday morning: the walk switches to NIGHT and back, whatever the hour of the run.
+    env = cli_env(NIGHTSWITCH_SIM_START=SIM_START)
+    return nightswitch(*args, *extra, timeout=300, input=input, env=env)
 
 
 def report_of(result) -> tuple[Path, dict, str]:

@@ -8,6 +8,8 @@ of the maintenance port). What they answer is what the report must say.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from appliance.commands.hwtest import Asker
 from appliance.control.commissioning_results import summary
 from appliance.control.commissioning_run import CommissioningRun
@@ -15,8 +17,10 @@ from appliance.control.onsite_installer import OnSiteInstaller
 from appliance.daemon import Appliance
 from appliance.inputs.clock import SimClock
 from appliance.sim.virtual_panel import VirtualPanel
-from tests.appliance_helpers import config
+from tests.appliance_helpers import BERLIN, config
 from tests.integration.test_commission_all import SERIAL_PRIMARY
+
+MONDAY_1030 = datetime(2026, 3, 2, 10, 30, tzinfo=BERLIN)
 
 PANEL = """
 [front_panel]
@@ -69,7 +73,7 @@ def build(tmp_path, mock_factory):
         config(PANEL, SERIAL_PRIMARY),
         tmp_path / "data",
         pin_factory=mock_factory,
-        clock=SimClock(rate=1.0),
+        clock=SimClock(MONDAY_1030, rate=1.0),  # any hour of the run: a weekday morning
         simulate=True,
         web=False,
     )
@@ -186,7 +190,7 @@ def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_fac
         config(panel, RELAY_PRIMARY),
         tmp_path / "data",
         pin_factory=mock_factory,
-        clock=SimClock(rate=1.0),
+        clock=SimClock(MONDAY_1030, rate=1.0),  # any hour of the run: a weekday morning
         simulate=True,
         web=False,
     )
