@@ -48,6 +48,14 @@ class _Streams:
         with self._lock:
             self.open -= 1
 
+    def add(self, body: StatusStream) -> None:
+        with self._lock:
+            self.bodies.add(body)
+
+    def discard(self, body: StatusStream) -> None:
+        with self._lock:
+            self.bodies.discard(body)
+
     def end_all(self) -> None:
         """End every open stream at once and refuse new ones: the appliance is stopping,
         and a stream left waiting for its next event would outlive the server's
@@ -99,8 +107,7 @@ class StatusStream:
         self.heartbeat = heartbeat
         self.queue = ctl.subscribe()
         self._closed = False
-        with streams._lock:
-            streams.bodies.add(self)
+        streams.add(self)
 
     def __iter__(self):
         yield "retry: 2000\n\n"
@@ -131,8 +138,7 @@ class StatusStream:
         if not self._closed:
             self._closed = True
             self.ctl.unsubscribe(self.queue)
-            with self.streams._lock:
-                self.streams.bodies.discard(self)
+            self.streams.discard(self)
             self.streams.release()
 
 

@@ -209,7 +209,7 @@ class SimClock:
             start = datetime.now(timezone.utc).replace(second=0, microsecond=0)
         if start.tzinfo is None:
             raise ValueError("SimClock needs a timezone-aware start")
-        self._lock = threading.Condition()
+        self._lock = threading.RLock()  # wait() reads monotonic() while holding it
         self._base = start.astimezone(timezone.utc)
         self._mono = 0.0
         self._rate = float(rate)
@@ -250,7 +250,6 @@ class SimClock:
             self._fold_real()
             self._base += timedelta(seconds=seconds)
             self._mono += seconds
-            self._lock.notify_all()
         self._notify()
 
     def set(self, now: datetime) -> None:
@@ -261,7 +260,6 @@ class SimClock:
         with self._lock:
             self._fold_real()
             self._base = now.astimezone(timezone.utc)
-            self._lock.notify_all()
         self._notify()
 
     def set_synchronized(self, value: bool) -> None:
