@@ -45,9 +45,11 @@ ENDPOINT_FILE = "daemon.json"
 
 #: The interpreter's thread switch interval while the appliance runs (Python's default is
 #: 5 ms). A key turn crosses three threads (the pin's edge, the controller, the zone's
-#: worker), and while web requests or an LED test keep another thread busy each crossing
-#: could wait a whole interval for the GIL: 1 ms keeps the key's path within its 5 ms.
-SWITCH_INTERVAL_S = 0.001
+#: worker), and while web requests keep other threads busy the interpreter is handed
+#: round them in turns of this length: each crossing waits a turn per busy thread. With
+#: 20 people browsing, 1 ms turns made the key's p99 6 ms, 0.2 ms turns 3.6 ms
+#: (bench/bench_interference.py). An idle appliance pays nothing for it: nobody waits.
+SWITCH_INTERVAL_S = 0.0002
 #: The admin token file older versions wrote for the command line; removed at start.
 OLD_CLI_TOKEN_FILE = "cli-token"
 

@@ -25,6 +25,14 @@ and never finish a request, which once locked everyone out with about 110 connec
   before spooling it anywhere. Below ``inbuf_overflow`` (512 KB) a body stays in memory,
   so nothing is written to disk at all.
 
+* at most :data:`REQUESTS_AT_ONCE` requests run the app at once (:class:`RequestGate`),
+  whatever the thread count: the others wait, blocked, not queued for the interpreter.
+  CPython hands its lock round every runnable thread in turn, so each web thread that
+  runs Python at the moment of a key turn stretches the controller's and the worker's
+  share of a millisecond by as much again; with 20 people browsing, 8 threads at once
+  made the key's p99 7 ms (issue 11). Threads still matter for slow clients: a thread
+  writing a reply to a slow network holds no slot.
+
 **The command line's socket** (:func:`cli_server`) serves the same Flask app on a Unix
 socket, mode 0660, owned by the service user and its group (``nightswitch``): root and
 members of that group may open it, nobody else. It has its own connection map, threads
@@ -42,6 +50,7 @@ import os
 import pwd
 import socket
 import struct
+import threading
 from pathlib import Path
 
 from waitress.adjustments import Adjustments
@@ -60,6 +69,7 @@ IDLE_TIMEOUT_S = 10
 CLEANUP_INTERVAL_S = 2
 REQUEST_DEADLINE_S = 30.0
 WEB_THREADS = 8
+REQUESTS_AT_ONCE = 2
 CLI_THREADS = 2
 SOCKET_MODE = 0o660
 _REFUSED = (
@@ -200,8 +210,26 @@ def _refuse(conn: socket.socket) -> None:
             pass
 
 
+class RequestGate:
+    """WSGI middleware: at most *slots* calls of *app* at once (see the module's text).
+
+    Only the call is gated: a Flask view has rendered its body by the time it returns,
+    and what is left (waitress writing it, a live stream's generator) runs outside, so a
+    live stream never holds a slot while it waits for its next event.
+    """
+
+    def __init__(self, app, slots: int):
+        self.app = app
+        self._slots = threading.BoundedSemaphore(slots)
+
+    def __call__(self, environ, start_response):
+        with self._slots:
+            return self.app(environ, start_response)
+
+
 def web_server(app, listener: socket.socket, **overrides) -> GuardedTcpServer:
     """The web port's server on an already bound *listener* (see the module's text)."""
+    app = RequestGate(app, REQUESTS_AT_ONCE)
     adj = Adjustments(**adjustments(sockets=[listener], **overrides))
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)

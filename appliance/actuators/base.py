@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from appliance.actuators.sense import SenseInput
 
 
+def nothing_driven() -> None:
+    """The default :attr:`Actuator.on_drive`: nobody is waiting for the relays."""
+
+
 def never_abandon() -> bool:
     return False
 
@@ -57,6 +61,9 @@ class Actuator(abc.ABC):
         #: Asked at the apply's safe points; the zone's worker sets it (see the module
         #: docstring). True means: stop here and raise :exc:`Abandoned`.
         self.should_abandon = never_abandon
+        #: Called when the actuator has moved a relay; the zone's worker sets it (its
+        #: controller holds back the web's live streams until then).
+        self.on_drive = nothing_driven
 
     def check_abandon(self, where: str) -> None:
         """Raise :exc:`Abandoned` if :attr:`should_abandon` says so; *where* names the
@@ -113,6 +120,8 @@ class RelayActuator(Actuator):
     perhaps a :class:`~appliance.actuators.sense.SenseInput`, and closing them leaves
     every relay de-energized.
 
+    Each drive of a relay calls :attr:`~Actuator.on_drive`.
+
     Subclasses add their relays with :meth:`_add_relay` (in the order the hardware view
     lists them) and set :attr:`sense`.
     """
@@ -127,7 +136,11 @@ class RelayActuator(Actuator):
         """A :class:`~appliance.actuators.relay.Relay` on *pin*, driven as the table's
         ``active_high`` says, held by this actuator and closed with it."""
         relay = Relay(
-            name, pin, active_high=self.spec.get("active_high", True), pin_factory=pin_factory
+            name,
+            pin,
+            active_high=self.spec.get("active_high", True),
+            pin_factory=pin_factory,
+            after_drive=lambda: self.on_drive(),
         )
         self._relays[relay.name] = relay
         return relay

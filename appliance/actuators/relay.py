@@ -20,10 +20,15 @@ class Relay:
     :param int pin: BCM GPIO.
     :param bool active_high: True when a HIGH level energizes the relay.
     :param pin_factory: gpiozero pin factory.
+    :param after_drive: called after each drive of the contact (the actuator tells its
+        zone's worker that the relay has moved).
     """
 
-    def __init__(self, name: str, pin: int, *, active_high: bool = True, pin_factory=None):
+    def __init__(
+        self, name: str, pin: int, *, active_high: bool = True, pin_factory=None, after_drive=None
+    ):
         self.name = name
+        self.after_drive = after_drive
         self.device = OutputDevice(
             pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
         )
@@ -38,12 +43,16 @@ class Relay:
 
     def close_contact(self) -> None:
         self.device.on()
+        if self.after_drive is not None:
+            self.after_drive()
 
     def open_contact(self) -> None:
         # At shutdown a stuck worker may let go of a relay after close() released it
         # directly: de-energized is what both wanted.
         if not self.device.closed:
             self.device.off()
+            if self.after_drive is not None:
+                self.after_drive()
 
     def close(self) -> None:
         if not self.device.closed:

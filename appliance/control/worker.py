@@ -30,6 +30,7 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
 
+from appliance.actuators.base import RelayActuator
 from appliance.control.commissioning import describe_relay_test, exercise_relay
 from appliance.control.outcomes import Outcome, OutcomeKind
 from appliance.errors import Abandoned, ActuatorError
@@ -98,7 +99,9 @@ class ActuatorWorker:
         self._jobs: deque = deque()
         self._wake = threading.Event()
         self._interrupt = threading.Event()  # ends a hardware test's pause early
-        self._taken = threading.Event()  # clear while a wanted change waits for the loop
+        # Clear from a want() until the loop has moved the relays for it (or taken it up,
+        # when the primary has none): see wait_taken().
+        self._taken = threading.Event()
         self._taken.set()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -124,6 +127,8 @@ class ActuatorWorker:
         self._applying: str | None = None  # the mode an apply is driving now
         for actuator in self.actuators:
             actuator.should_abandon = self._superseded
+            actuator.on_drive = self._taken.set
+        self._primary_moves_relays = any(isinstance(a, RelayActuator) for a in self.primary)
 
     @property
     def actuators(self) -> list:
@@ -144,10 +149,12 @@ class ActuatorWorker:
         self._wake.set()
 
     def wait_taken(self, timeout: float) -> bool:
-        """Wait up to *timeout* real seconds for the loop to take up the latest
-        :meth:`want`; True once it has (or when nothing waits). The controller calls this
-        before it wakes the status subscribers, so the worker meets no crowd of web
-        threads on its way to the relay (docs/design.md#one-thread-decides)."""
+        """Wait up to *timeout* real seconds for the loop to act on the latest
+        :meth:`want`: to move the primary's first relay, or to take the change up when the
+        primary has no relay (a dialogue's first answer is seconds away); True once it
+        has (or when nothing waits). The controller calls this before it wakes the status
+        subscribers, so the worker meets no crowd of web threads on its way to the relay
+        (docs/design.md#one-thread-decides)."""
         return self._taken.wait(timeout)
 
     def retry_now(self) -> None:
@@ -290,7 +297,8 @@ class ActuatorWorker:
                 self._force = False
             # Set under the lock with the pop, so idle() never sees neither.
             self.busy = due or job is not None
-            self._taken.set()
+            if not (due and self._primary_moves_relays):
+                self._taken.set()  # else the relay's drive sets it (on_drive)
         if ack and not due:
             # The wanted mode came back to one the actuators are in (or are waiting to
             # retry) before anything was driven: say so, or the controller would show
@@ -320,6 +328,7 @@ class ActuatorWorker:
         try:
             work()
         finally:
+            self._taken.set()  # an apply that moved nothing (refused, failed, abandoned)
             self.busy = False
             self.busy_since = None
         return True

@@ -469,3 +469,41 @@ def test_status_subscribers_are_woken_after_the_worker_takes_up_the_key(mock_fac
         waits = [e[:2] for e in events[:first_night] if e[0] == "waited"]
         assert waits == [("waited", HANDOFF_WAIT_S)], events
         assert HANDOFF_WAIT_S <= 0.005  # the status is late by this at most
+
+
+def test_a_relay_zone_counts_as_taken_only_once_its_relay_has_moved(mock_factory, data_dir):
+    """What the controller waits for before it wakes the live streams is the relay's
+    drive, not the worker's first look at the change: between the two the crowd would
+    still stand between the worker and its relay. A drive held back shows it."""
+    with day_site_with_a_key(mock_factory, data_dir) as rig:
+        worker = rig.controller.zones["main"].worker
+        relay = worker.primary[0].relay_devices()["night-service"]
+        release, reached = threading.Event(), threading.Event()
+        real_on = relay.device.on
+
+        def slow_on():
+            reached.set()
+            assert release.wait(10), "the test never let the relay move"
+            real_on()
+
+        relay.device.on = slow_on
+        try:
+            worker.want("night")
+            assert reached.wait(10), "the worker never came to the relay"
+            # The worker has taken the change up and stands at the relay: not taken yet.
+            assert worker.wait_taken(0.05) is False
+            assert rig.pin(17).state is False
+        finally:
+            release.set()
+        assert worker.wait_taken(10) is True
+        assert rig.pin(17).state is True
+
+
+def test_a_change_that_moves_no_relay_is_taken_when_the_apply_ends(mock_factory, data_dir):
+    """A wanted mode the actuator refuses (a mode it has no position for) moves nothing,
+    and must not leave the controller waiting for a drive that never comes."""
+    with day_site_with_a_key(mock_factory, data_dir) as rig:
+        worker = rig.controller.zones["main"].worker
+        worker.want("lunch")
+        assert worker.wait_taken(10) is True
+        assert rig.pin(17).state is False

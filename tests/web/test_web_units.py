@@ -265,3 +265,41 @@ def test_secrets_are_masked_but_pins_are_not():
     assert masked["smdr"]["password"] == ""
     assert masked["front_panel"]["pins"]["key_day"] == 5
     assert config["actuators"][0]["password"] == "hunter2"
+
+
+def test_the_request_gate_lets_two_requests_run_the_app_at_once():
+    """web.serving.RequestGate: a third request waits, blocked, until a slot is free,
+    and every request is answered in the end."""
+    import threading
+
+    from web.serving import REQUESTS_AT_ONCE, RequestGate
+
+    inside, most, lock = [0], [0], threading.Lock()
+    go = threading.Event()
+
+    def app(environ, start_response):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        go.wait(10)
+        with lock:
+            inside[0] -= 1
+        return [b"ok"]
+
+    gate = RequestGate(app, REQUESTS_AT_ONCE)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(gate({}, None))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    pause = threading.Event()  # never set: a way to wait
+    for _ in range(1000):
+        if inside[0] >= REQUESTS_AT_ONCE:
+            break
+        pause.wait(0.01)
+    pause.wait(0.1)  # a chance for a third to get in, if the gate let it
+    assert inside[0] == REQUESTS_AT_ONCE == 2
+    go.set()
+    for thread in threads:
+        thread.join(10)
+    assert answers == [[b"ok"]] * 5
+    assert most[0] == 2
