@@ -9,7 +9,8 @@ Figures:
 
 - refresh: fetch over HTTP + parse + expand (in the worker process, as the daemon
   does) + save the copy, median of N (issue 17: under 1 s on this machine);
-- expand: parse + expand alone;
+- expand: parse + expand alone, in one process (the worker also forks a helper for
+  part of the series, calendars.helper; this figure is without it);
 - publish: how long the controller thread is busy taking the new layer and deciding
   again (the only part of a refresh that runs there);
 - key turn while refreshing: debounced key edge to relay, p99, with a refresh of the
@@ -288,7 +289,7 @@ def main() -> int:
         f"refresh (HTTP + expand + save), median of {len(refresh)}: {refresh_p50:.0f} ms "
         f"(max {max(refresh):.0f} ms); target < {TARGET_MS:.0f} ms"
     )
-    print(f"expand alone, median: {statistics.median(expand):.0f} ms")
+    print(f"expand alone, one process, median: {statistics.median(expand):.0f} ms")
     print(
         f"controller busy taking the layer, median {statistics.median(publish_ms):.1f} ms,"
         f" max {max(publish_ms):.1f} ms over {len(publish_ms)} publishes"

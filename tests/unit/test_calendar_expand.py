@@ -312,7 +312,7 @@ def _full_path(body: bytes, rules: Rules) -> list:
     from appliance.inputs.calendars import expand as module
 
     begin, end = module.window(NOW, BERLIN)
-    entries = module._expand_series(body.decode(), rules, BERLIN, begin, end, [], 10**6)
+    entries, _ = module._expand_series(body.decode(), rules, BERLIN, begin, end, [], 10**6)
     entries.sort(key=lambda e: (module._sort_instant(e.start, BERLIN), e.summary))
     return list(module._dedupe(entries))
 
@@ -332,6 +332,76 @@ def test_quick_first_pass_on_the_benchmark_feed_agrees_too():
 
     body = big_feed(600)
     assert list(expand_feed(body, Rules(), now=NOW, tz=BERLIN).entries) == _full_path(body, Rules())
+
+
+def _bench_feed(events: int) -> bytes:
+    import sys
+
+    sys.path.insert(0, str(FIXTURES.parents[2] / "bench"))
+    from bench_calendar import big_feed
+
+    return big_feed(events)
+
+
+def test_a_forked_helper_gives_the_same_closures():
+    """With *fork*, a helper process expands part of the series: the closures are the
+    ones the full parser gives, in the same order."""
+    from appliance.inputs.calendars import expand as module
+
+    body = _bench_feed(1500)
+    forked = expand_feed(body, Rules(), now=NOW, tz=BERLIN, fork=True)
+    assert forked == expand_feed(body, Rules(), now=NOW, tz=BERLIN)
+    assert list(forked.entries) == _full_path(body, Rules())
+    # ... and it was forked: the series' lines are over the threshold
+    from appliance.inputs.calendars.quickparse import first_pass
+
+    split = first_pass(body.decode(), BERLIN)
+    assert sum(len(g) for g in split.groups) >= module.FORK_FROM_LINES
+    assert len(split.rest_parts(module.MY_SHARE, 1 - module.MY_SHARE)) == 2
+
+
+def test_too_many_occurrences_are_counted_across_the_helper_too():
+    events = [
+        event(
+            f"e{n}",
+            f"Daily {n}",
+            "DTSTART;TZID=Europe/Berlin:20261001T080000",
+            "DTEND;TZID=Europe/Berlin:20261001T081000",
+            "RRULE:FREQ=DAILY",
+        )
+        for n in range(MAX_OCCURRENCES // 400 + 2)
+    ]
+    with pytest.raises(FeedError, match="more than 50,000 occurrences"):
+        expand_feed(feed(*events), Rules(), now=NOW, tz=BERLIN, fork=True)
+
+
+def test_the_helpers_error_or_death_is_a_feed_error(monkeypatch):
+    """What goes wrong in the helper reaches the caller as a FeedError (the last good
+    copy is kept): its own FeedError as it was, its death as one that says so."""
+    import os
+
+    from appliance.inputs.calendars import expand as module
+
+    parent, real = os.getpid(), module._expand_series
+    body = _bench_feed(1500)
+
+    def failing(*args):
+        if os.getpid() != parent:
+            raise FeedError("the events cannot be expanded: broken in the helper")
+        return real(*args)
+
+    monkeypatch.setattr(module, "_expand_series", failing)
+    with pytest.raises(FeedError, match="broken in the helper"):
+        expand_feed(body, Rules(), now=NOW, tz=BERLIN, fork=True)
+
+    def dying(*args):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real(*args)
+
+    monkeypatch.setattr(module, "_expand_series", dying)
+    with pytest.raises(FeedError, match="helper stopped before it answered"):
+        expand_feed(body, Rules(), now=NOW, tz=BERLIN, fork=True)
 
 
 def test_quick_first_pass_reads_escapes_parameters_and_folding():

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from appliance.decision.layers import CalendarEntry
 from appliance.errors import FeedError
+from appliance.inputs.calendars.helper import ForkedCall
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 MAX_FEED_BYTES = 10 * 1024 * 1024
 #: At most this many occurrences in the window, all events together.
 MAX_OCCURRENCES = 50_000
+#: With :func:`expand_feed`'s *fork*, a helper process takes part of the series when
+#: the first pass left at least this many lines (about 100 series): below that, the
+#: fork and the pickling cost more than they save.
+FORK_FROM_LINES = 1000
+#: The share of the series' lines this process keeps; it reads the single events too.
+MY_SHARE = 0.4
 #: How far ahead (and back) a feed is expanded: the core looks 400 days ahead for the
 #: next change (decide.SEARCH_DAYS).
 WINDOW_DAYS_AHEAD = 400
@@ -159,7 +166,9 @@ def _when(value, tz: ZoneInfo):
     return value
 
 
-def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Expansion:
+def expand_feed(
+    body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo, fork: bool = False
+) -> Expansion:
     """The closures *body* contributes in the window around *now*.
 
     Single events are read by :mod:`~appliance.inputs.calendars.quickparse`; series and
@@ -169,6 +178,9 @@ def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Ex
     :param Rules rules: which events count and their mode.
     :param datetime now: the present instant (aware); the window is measured from it.
     :param ZoneInfo tz: the site's time zone, for floating times and the window.
+    :param bool fork: the caller is a process with one thread: with many series, a
+        forked helper expands part of them on another core
+        (:mod:`~appliance.inputs.calendars.helper`).
     :raises FeedError: when the feed as a whole cannot be used.
     """
     from appliance.inputs.calendars.quickparse import Unreadable, first_pass
@@ -186,28 +198,55 @@ def expand_feed(body: bytes, rules: Rules, *, now: datetime, tz: ZoneInfo) -> Ex
     entries: list[CalendarEntry] = []
     if len(split.singles) > MAX_OCCURRENCES:
         raise FeedError(_too_many())
-    for single in split.singles:
-        if single.status == "CANCELLED":
-            continue
-        entry = _make_entry(
-            _short(_CONTROL.sub(" ", single.summary).strip()),
-            single.categories,
-            single.start,
-            single.end if single.end is not None else single.start,
-            rules,
-            tz,
-            begin,
-            end,
-            problems,
-        )
-        if entry is not None:
-            entries.append(entry)
-    if split.rest is not None:
-        entries += _expand_series(
-            split.rest, rules, tz, begin, end, problems, MAX_OCCURRENCES - len(split.singles)
-        )
+    budget = MAX_OCCURRENCES - len(split.singles)
+    helper = None
+    mine = split.rest
+    if fork and sum(len(group) for group in split.groups) >= FORK_FROM_LINES:
+        # The helper takes the larger share: this process has the singles to do as well.
+        parts = split.rest_parts(MY_SHARE, 1 - MY_SHARE)
+        if len(parts) == 2:
+            mine = parts[0]
+            helper = ForkedCall(_expand_part, parts[1], rules, tz, begin, end, budget)
+    try:
+        for single in split.singles:
+            if single.status == "CANCELLED":
+                continue
+            entry = _make_entry(
+                _short(_CONTROL.sub(" ", single.summary).strip()),
+                single.categories,
+                single.start,
+                single.end if single.end is not None else single.start,
+                rules,
+                tz,
+                begin,
+                end,
+                problems,
+            )
+            if entry is not None:
+                entries.append(entry)
+        seen = 0
+        if mine is not None:
+            found, seen = _expand_series(mine, rules, tz, begin, end, problems, budget)
+            entries += found
+    except BaseException:
+        if helper is not None:
+            helper.cancel()
+        raise
+    if helper is not None:
+        theirs_entries, theirs_problems, theirs_seen = helper.result()
+        if seen + theirs_seen > budget:
+            raise FeedError(_too_many())
+        entries += theirs_entries
+        problems += theirs_problems
     entries.sort(key=lambda e: (_sort_instant(e.start, tz), e.summary))
     return Expansion(tuple(_dedupe(entries)), problems, split.events)
+
+
+def _expand_part(text, rules, tz, begin, end, budget) -> tuple[list, list[str], int]:
+    """:func:`_expand_series` in a helper: its problems come back with its entries."""
+    problems: list[str] = []
+    entries, seen = _expand_series(text, rules, tz, begin, end, problems, budget)
+    return entries, problems, seen
 
 
 def _too_many() -> str:
@@ -226,8 +265,9 @@ def _expand_series(
     end: datetime,
     problems: list[str],
     budget: int,
-) -> list[CalendarEntry]:
-    """Series, moved occurrences and whatever the first pass left: in full."""
+) -> tuple[list[CalendarEntry], int]:
+    """Series, moved occurrences and whatever the first pass left, in full: the entries,
+    and how many occurrences were in the window (at most *budget*)."""
     import icalendar
     import recurring_ical_events
 
@@ -280,7 +320,7 @@ def _expand_series(
             problems.append(
                 f"{_series_name(series)!r} cannot be expanded and was left out: {_first_line(exc)}"
             )
-    return entries
+    return entries, seen
 
 
 def _describe(occurrence, cache: dict) -> tuple:

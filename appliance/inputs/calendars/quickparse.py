@@ -226,12 +226,48 @@ def _single(props: list[tuple[str, dict, str]], site_tz) -> SingleEvent | None:
 
 @dataclass
 class FirstPass:
-    """The feed split in two: *singles* read here, and *rest* (iCalendar text, or None
-    when there is nothing left) for the full parser; *events* counts ``VEVENT``s."""
+    """The feed split in two: *singles* read here, and the rest for the full parser: the
+    calendar's *header* lines and time *zones*, and *groups*, the lines of each event
+    the first pass could not read (a series with its moved occurrences is one group);
+    *events* counts ``VEVENT``s."""
 
     singles: list
-    rest: str | None
+    header: list[str]
+    zones: list[list[str]]
+    groups: list[list[str]]
     events: int
+
+    @property
+    def rest(self) -> str | None:
+        """The rest as one iCalendar text, or None when nothing is left."""
+        texts = self.rest_parts(1.0)
+        return texts[0] if texts else None
+
+    def rest_parts(self, *shares: float) -> list[str]:
+        """The rest as iCalendar texts, one per *share* (fractions of its lines, the last
+        taking what is left), each with the header and every time zone; a group is never
+        cut, and a part that would be empty is left out."""
+        if not self.groups:
+            return []
+        total = sum(len(group) for group in self.groups)
+        parts: list[list[list[str]]] = [[]]
+        limit, taken = total * shares[0], 0
+        for group in self.groups:
+            if taken >= limit and parts[-1] and len(parts) < len(shares):
+                limit += total * shares[len(parts)]
+                parts.append([])
+            parts[-1].append(group)
+            taken += len(group)
+        texts = []
+        for groups in parts:
+            out = ["BEGIN:VCALENDAR", *self.header]
+            for block in self.zones:
+                out.extend(block)
+            for group in groups:
+                out.extend(group)
+            out.append("END:VCALENDAR")
+            texts.append("\r\n".join(out) + "\r\n")
+        return texts
 
 
 def first_pass(text: str, site_tz) -> FirstPass:
@@ -289,7 +325,7 @@ def first_pass(text: str, site_tz) -> FirstPass:
         elif stack and stack[1] != "VEVENT":
             block.append(line)  # inside a VTIMEZONE's STANDARD and DAYLIGHT
     singles: list[SingleEvent] = []
-    rest_blocks: list[list[str]] = []
+    rest_groups: list[list[str]] = []
     for uid in order:
         group = by_uid[uid]
         single = None
@@ -298,12 +334,5 @@ def first_pass(text: str, site_tz) -> FirstPass:
         if single is not None:
             singles.append(single)
         else:
-            rest_blocks.extend(block for block, _ in group)
-    rest = None
-    if rest_blocks:
-        out = ["BEGIN:VCALENDAR", *header]
-        for block in zones + rest_blocks:
-            out.extend(block)
-        out.append("END:VCALENDAR")
-        rest = "\r\n".join(out) + "\r\n"
-    return FirstPass(singles, rest, events)
+            rest_groups.append([line for block, _ in group for line in block])
+    return FirstPass(singles, header, zones, rest_groups, events)

@@ -93,7 +93,8 @@ def job(
     try:
         if body is None:
             body = fetch_body(cal, now=now, tz=tz)
-        expansion = expand_feed(body, cal.rules, now=now, tz=tz)
+        # This process has one thread: it may fork a helper (calendars.helper).
+        expansion = expand_feed(body, cal.rules, now=now, tz=tz, fork=True)
     except FeedError as exc:
         return {"error": str(exc)}
     packed = pack(expansion.entries)
