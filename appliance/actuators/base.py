@@ -148,6 +148,12 @@ class RelayActuator(Actuator):
     def relay_devices(self) -> dict:
         return dict(self._relays)
 
+    def relay_tested(self, name: str) -> bool:
+        """Relay *name* was just moved and put back by a relay test; True when the PBX
+        may have acted on it, so that this actuator must apply the mode again to undo it
+        (a toggle key pressed). A level (a contact) is back where it was: False."""
+        return False
+
     def close(self) -> None:
         if not self.closed:
             for relay in self._relays.values():

@@ -541,7 +541,10 @@ class CommissioningRun:
         now = status.get("applied_mode") or status["mode"]
         tried, engaged = [], None
         try:
-            for mode in [m for m in modes if m != now]:
+            # The mode in force comes last: a pulled cable may read as some other mode
+            # (a sense input at rest reads "day" for a lamp lit at night), and then only
+            # the way back shows the failure. At night that is the only way to see it.
+            for mode in [m for m in modes if m != now] + [now]:
                 self.out(f"  {primary['name']} disconnected; switching{where} to {mode.upper()}")
                 self.controller.set_override(zone, mode, None, by=self.by, source=SOURCE)
                 self._settle()

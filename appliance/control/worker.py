@@ -643,14 +643,28 @@ class ActuatorWorker:
     def relay_test(self, name: str, seconds: float, *, by: str = "installer") -> Future:
         """Show relay *name* in the state it is not in for *seconds*
         (:func:`~appliance.control.commissioning.exercise_relay`), then apply the zone's
-        mode again. A newer wanted mode ends the test early. The future holds the
+        mode again (first by the relay's own actuator when the test may have switched the
+        PBX: a toggle key's press, :meth:`~appliance.actuators.base.Actuator.relay_tested`).
+        A newer wanted mode ends the test early. The future holds the
         result of ``exercise_relay`` plus ``reasserted`` (the mode applied after)."""
 
         def job():
+            owner = next((a for a in self.actuators if name in a.relay_devices()), None)
+            if owner is None:
+                raise KeyError(name)
             try:
-                result = exercise_relay(self.relays()[name], seconds, self.pause)
+                result = exercise_relay(owner.relay_devices()[name], seconds, self.pause)
             finally:
-                self.done = None  # whatever happened, the mode is applied again
+                # A toggle key pressed by the test has switched the PBX, and the primary
+                # may not undo that (a night contact already closed moves nothing): the
+                # key's own actuator presses it back first. Then, whatever happened, the
+                # mode is applied again as after any change.
+                mode = self._wanted
+                if owner.relay_tested(name) and mode in owner.modes:
+                    failures, _ = self._drive([owner], mode)
+                    for _, exc in failures:
+                        log.warning("zone %s: after the relay test: %s", self.zone, exc)
+                self.done = None
             result["reasserted"] = self._wanted
             self.report(
                 Outcome(

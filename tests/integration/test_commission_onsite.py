@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from appliance.commands.hwtest import Asker
 from appliance.control.commissioning_results import summary
 from appliance.control.commissioning_run import CommissioningRun
@@ -21,6 +23,9 @@ from tests.appliance_helpers import BERLIN, config
 from tests.integration.test_commission_all import SERIAL_PRIMARY
 
 MONDAY_1030 = datetime(2026, 3, 2, 10, 30, tzinfo=BERLIN)
+#: Night is in force: the relay primary is closed from the start, and a pulled cable
+#: reads like day (the walk must still show the fallback taking over).
+MONDAY_1930 = datetime(2026, 3, 2, 19, 30, tzinfo=BERLIN)
 
 PANEL = """
 [front_panel]
@@ -177,10 +182,14 @@ sense = { pin = 25 }
 """
 
 
-def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_factory):
-    """On a simulated site: the flip of a two-position key and the push button beside it
-    each switch the PBX; the relay primary's cable pulled (its sense input no longer
-    driven) lets the fallback take over, and plugged back it takes over again."""
+@pytest.mark.parametrize("start", [MONDAY_1030, MONDAY_1930], ids=["day", "night"])
+def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_factory, start):
+    """On a simulated site, by day and by night: the flip of a two-position key and the
+    push button beside it each switch the PBX; the relay primary's cable pulled (its
+    sense input no longer driven) lets the fallback take over, and plugged back it takes
+    over again. The relay step's press of the console key (the fallback, a toggle) must
+    not leave the PBX toggled: at night the primary's contact, closed already, could not
+    put it back."""
     from appliance.sim.installer import SimulatedInstaller
 
     panel = PANEL.replace('key_switch = "three-position"', 'key_switch = "two-position"').replace(
@@ -190,7 +199,7 @@ def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_fac
         config(panel, RELAY_PRIMARY),
         tmp_path / "data",
         pin_factory=mock_factory,
-        clock=SimClock(MONDAY_1030, rate=1.0),  # any hour of the run: a weekday morning
+        clock=SimClock(start, rate=1.0),
         simulate=True,
         web=False,
     )
@@ -213,6 +222,9 @@ def test_a_two_position_key_a_push_button_and_a_relay_primary(tmp_path, mock_fac
         takes_over, back = steps["fallback"].checks
         assert takes_over.result == "passed", takes_over.detail
         assert "with night-service disconnected, switching to" in takes_over.detail
+        # The relay step pressed the console key; it pressed it back: no fallback fault
+        # was left over for the key step, and the PBX ended each step where it should.
+        assert "fallback" not in key[0].detail, key[0].detail
         assert "sense input rests at its pull level" in takes_over.answer
         assert back.result == "passed", back.detail
         assert [c.result for c in steps["modes"].checks] == ["passed", "passed"]

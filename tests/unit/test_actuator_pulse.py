@@ -135,6 +135,21 @@ def test_unverified_trusts_the_last_mode_it_was_told(mock_factory):
     pulse.close()
 
 
+def test_a_relay_test_press_is_pressed_back_even_without_a_lamp(mock_factory):
+    """A relay test closes the key's relay: the PBX toggled. The actuator says so
+    (relay_tested), believes the other mode now, and its next apply presses again."""
+    pulse = build(mock_factory, sense=False, unverified=True)
+    relay = mock_factory.pin(27)
+    pulse.assume("night")
+    assert pulse.relay_tested("console-night-key") is True
+    assert pulse.last_mode == "day"  # what the PBX is in after the test's press
+    relay.clear_states()
+    pulse.apply("night")
+    assert changes(relay) == [False, True, False]
+    assert pulse.last_mode == "night"
+    pulse.close()
+
+
 def test_unverified_with_nothing_known_pulses(mock_factory):
     pulse = build(mock_factory, sense=False, unverified=True)
     pulse.assume(None)
