@@ -266,6 +266,11 @@ class Schedule:
     seasons: tuple[Season, ...] = ()
     exceptions: tuple[DateException, ...] = ()
     layers: tuple = ()
+    #: The last search for the next change of mode, per mode, kept by
+    #: :mod:`~appliance.decision.decide` (it never changes what is found, only how
+    #: often: see ``decide._next_other``). Not an init field, so ``replace()`` and
+    #: :meth:`with_layers` start a new one.
+    searches: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     def with_layers(self, *layers) -> Schedule:
         """A copy of this schedule carrying *layers* (and no others).

@@ -361,6 +361,29 @@ def test_preview_entries_carry_decide_reason_and_source(case, data):
 
 @PROPERTY_SETTINGS
 @given(ANY_SCENARIO, st.data())
+def test_a_remembered_search_answers_as_a_new_one(case, data):
+    """decide() keeps its last search for the next change on the schedule
+    (Schedule.searches); asked in any order, with and without overrides, every answer
+    equals the one a schedule with nothing remembered gives."""
+    from dataclasses import replace
+
+    schedule, start, days = case
+    entries = preview(schedule, start, days)
+    instants = _instants(data, schedule, start, days, entries)
+    order = data.draw(st.permutations(instants))
+    for instant in order:
+        fresh = replace(schedule)
+        assert not fresh.searches
+        assert decide(instant, schedule) == decide(instant, fresh)
+        assert next_schedule_change(schedule, instant) == next_schedule_change(fresh, instant)
+        if data.draw(st.booleans()):
+            until = instant + timedelta(hours=data.draw(st.integers(1, 80)))
+            ov = Override(data.draw(MODES), until, "tester", instant)
+            assert decide(instant, schedule, ov) == decide(instant, replace(schedule), ov)
+
+
+@PROPERTY_SETTINGS
+@given(ANY_SCENARIO, st.data())
 def test_override_hands_over_at_its_end(case, data):
     schedule, start, days = case
     entries = preview(schedule, start, days)
