@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from appliance.control.zone import ZoneState
-from appliance.decision.decide import Key, Override, next_schedule_change, preview
+from appliance.decision.decide import Key, Override, decide, next_schedule_change, preview
 from appliance.decision.schedule import parse_schedule, schedule_to_json
 from appliance.decision.until import resolve_end
 from appliance.errors import FieldError, Refused, ValidationError
@@ -283,6 +283,23 @@ class Requests:
         """*parsed* (the saved schedule) with the zone's closure layers, calendar first."""
         return parsed.with_layers(*zone.layers.get("calendar", ()), *zone.layers.get("company", ()))
 
+    def _prepared(
+        self: ControllerParts, state: ZoneState, kind: str, layers: tuple
+    ) -> tuple | None:
+        """On the caller's thread: the zone's schedule with *layers* in place, with its
+        search for the next change done already (decide() keeps it on the schedule), so
+        the controller thread does not walk months of day plans (0.1 s with a 5,000-event
+        calendar) between two key turns. ``(base, layers, schedule)``; the controller
+        uses it only if the base schedule and the layers are still the ones it was made
+        from; None for a zone with no schedule yet."""
+        base = state.base_schedule
+        if base is None:
+            return None
+        held = {**state.layers, kind: layers}
+        schedule = base.with_layers(*held.get("calendar", ()), *held.get("company", ()))
+        decide(self.clock.now(), schedule)
+        return base, held, schedule
+
     def set_schedule_layer(
         self: ControllerParts, zone: str | None, kind: str, layer=None, *, fault: str | None = None
     ) -> None:
@@ -322,12 +339,23 @@ class Requests:
             raise ValidationError([FieldError("layer", f"must be {kind} ClosureLayer objects")])
         states = list(self.zones.values()) if zone is None else [self.resolve_zone(zone)]
 
+        prepared: dict[str, tuple] = {}
+
         def record(state) -> tuple | None:
             """Set the layer and fault; return the audit cause, if anything changed."""
             what = []
             if layers is not None and state.layers.get(kind, ()) != layers:
+                made = prepared.get(state.name)
                 state.layers[kind] = layers
-                state.schedule = self._layered(state, state.base_schedule)
+                if (
+                    made is not None
+                    and made[0] is state.base_schedule
+                    and made[1].keys() == state.layers.keys()
+                    and all(state.layers[k] is v for k, v in made[1].items())
+                ):
+                    state.schedule = made[2]
+                else:
+                    state.schedule = self._layered(state, state.base_schedule)
                 count = sum(len(item.entries) for item in layers)
                 what.append(f"{kind} closures updated ({count} entr{'y' if count == 1 else 'ies'})")
             old = state.faults.get(kind, (None,))[0]
@@ -355,6 +383,12 @@ class Requests:
             # Nothing new (a refresh that found the same closures): the controller
             # thread is not woken at all. A stale read here only costs one call.
             return None
+
+        for state in states:
+            if layers is not None and state.layers.get(kind, ()) != layers:
+                made = self._prepared(state, kind, layers)
+                if made is not None:
+                    prepared[state.name] = made
 
         def do():
             for state in states:
