@@ -22,6 +22,7 @@ from appliance.smdr import callbacks as cb
 from appliance.smdr import report
 from web import api
 from web.auth import appliance, require, store
+from web.serving import waiting
 
 bp = Blueprint("followup", __name__)
 
@@ -242,7 +243,7 @@ def alert_targets() -> list:
 
 
 def _send_test(only=None) -> list[dict]:
-    return appliance().send_test_alert(by=api.who(), only=only)
+    return waiting(appliance().send_test_alert, by=api.who(), only=only)
 
 
 @bp.route("/installer/alerts-test", methods=["POST"])

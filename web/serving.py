@@ -210,21 +210,45 @@ def _refuse(conn: socket.socket) -> None:
             pass
 
 
+_gate_of_this_request = threading.local()
+
+
 class RequestGate:
     """WSGI middleware: at most *slots* calls of *app* at once (see the module's text).
 
     Only the call is gated: a Flask view has rendered its body by the time it returns,
     and what is left (waitress writing it, a live stream's generator) runs outside, so a
-    live stream never holds a slot while it waits for its next event.
+    live stream never holds a slot while it waits for its next event. A view that waits
+    for something slow (a hardware test, a mail server) does so through :func:`waiting`,
+    which gives the slot back meanwhile.
     """
 
     def __init__(self, app, slots: int):
         self.app = app
-        self._slots = threading.BoundedSemaphore(slots)
+        self.slots = threading.BoundedSemaphore(slots)
 
     def __call__(self, environ, start_response):
-        with self._slots:
-            return self.app(environ, start_response)
+        with self.slots:
+            _gate_of_this_request.gate = self
+            try:
+                return self.app(environ, start_response)
+            finally:
+                _gate_of_this_request.gate = None
+
+
+def waiting(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` with the request's :class:`RequestGate` slot given
+    back while it runs: for a view that waits, not computes (an LED test of 30 s, a PBX
+    dialogue test of a minute, a test alert to a slow mail server), so that nobody
+    else's page waits with it. Outside a gated request it just calls."""
+    gate = getattr(_gate_of_this_request, "gate", None)
+    if gate is None:
+        return function(*args, **kwargs)
+    gate.slots.release()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        gate.slots.acquire()
 
 
 def web_server(app, listener: socket.socket, **overrides) -> GuardedTcpServer:

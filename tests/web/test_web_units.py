@@ -303,3 +303,37 @@ def test_the_request_gate_lets_two_requests_run_the_app_at_once():
         thread.join(10)
     assert answers == [[b"ok"]] * 5
     assert most[0] == 2
+
+
+def test_a_request_that_waits_gives_its_slot_back():
+    """web.serving.waiting: two requests waiting on a slow hardware test hold no slot,
+    so a third (someone loading the status page) runs at once; each takes its slot back
+    when its wait ends."""
+    import threading
+
+    from web.serving import RequestGate, waiting
+
+    release = threading.Event()
+    served = threading.Event()
+
+    def app(environ, start_response):
+        if environ.get("slow"):
+            return [waiting(release.wait, 10)]
+        served.set()
+        return [b"page"]
+
+    gate = RequestGate(app, 2)
+    slow = [threading.Thread(target=gate, args=({"slow": True}, None)) for _ in range(2)]
+    for thread in slow:
+        thread.start()
+    answer = []
+    third = threading.Thread(target=lambda: answer.append(gate({}, None)))
+    third.start()
+    assert served.wait(10), "the page waited behind two hardware tests"
+    third.join(10)
+    assert answer == [[b"page"]]
+    release.set()
+    for thread in slow:
+        thread.join(10)
+    # every slot is back: two more acquire without waiting
+    assert gate.slots.acquire(timeout=1) and gate.slots.acquire(timeout=1)

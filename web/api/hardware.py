@@ -12,6 +12,7 @@ from web.api.common import (
     who,
 )
 from web.auth import appliance, require
+from web.serving import waiting
 
 
 def test_seconds(data: dict) -> float:
@@ -33,7 +34,7 @@ def test_seconds(data: dict) -> float:
 def test_leds():
     data = json_body(required=False)
     only_keys(data, ("seconds",))
-    return jsonify(appliance().test_leds(test_seconds(data), by=who()))
+    return jsonify(waiting(appliance().test_leds, test_seconds(data), by=who()))
 
 
 @bp.route("/test/relay", methods=["POST"])
@@ -52,7 +53,7 @@ def test_relay():
                 )
             ]
         )
-    return jsonify(appliance().test_relay(name, test_seconds(data), by=who()))
+    return jsonify(waiting(appliance().test_relay, name, test_seconds(data), by=who()))
 
 
 @bp.route("/test/key", methods=["GET", "POST"])

@@ -20,6 +20,7 @@ from appliance.errors import FieldError, NightswitchError, Refused, ValidationEr
 from web.auth import appliance, require, store
 from web.pages.frame import bp, page_zone, render, site_now, site_tz, zurl
 from web.pages.sim_panel import panel_view
+from web.serving import waiting
 
 
 @bp.route("/installer", methods=["GET"])
@@ -213,17 +214,17 @@ def installer_test():
     seconds = float(current_app.config["NIGHTSWITCH_TEST_SECONDS"])
     try:
         if kind == "leds":
-            result = facade.test_leds(seconds, by=g.identity.name)
+            result = waiting(facade.test_leds, seconds, by=g.identity.name)
         elif kind == "relay":
             if name is None:
                 raise ValidationError([FieldError("name", "choose a relay")])
-            result = facade.test_relay(name, seconds, by=g.identity.name)
+            result = waiting(facade.test_relay, name, seconds, by=g.identity.name)
         elif kind == "key":
             result = facade.read_key()
         elif kind == "pbx":
             if name is None:
                 raise ValidationError([FieldError("name", "choose a PBX actuator")])
-            result = facade.test_pbx(name, by=g.identity.name)
+            result = waiting(facade.test_pbx, name, by=g.identity.name)
         else:
             raise ValidationError(
                 [FieldError("kind", f"{kind[:20]!r} is not a test; use leds, relay, key or pbx")]
