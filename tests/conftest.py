@@ -45,3 +45,37 @@ def data_dir(tmp_path):
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+# -- the reliability suite's figures, with or without pytest-xdist ------------------------
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write the figures to $NIGHTSWITCH_REL_REPORT; an xdist worker hands them to the
+    controller instead (pytest_testnodedown), which writes and prints them all."""
+    from tests.reliability.relhelp import FIGURES
+
+    handed = getattr(session.config, "workeroutput", None)
+    if handed is not None:
+        handed["nightswitch_figures"] = dict(FIGURES.values)
+        return
+    FIGURES.write()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    from tests.reliability.relhelp import FIGURES
+
+    FIGURES.values.update(getattr(node, "workeroutput", {}).get("nightswitch_figures", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from tests.reliability.relhelp import FIGURES
+
+    if not FIGURES.values:
+        return
+    terminalreporter.section("nightswitch reliability figures")
+    for name, item in sorted(FIGURES.values.items()):
+        unit = f" {item['unit']}" if item["unit"] else ""
+        note = f"  ({item['note']})" if item["note"] else ""
+        terminalreporter.write_line(f"{name}: {item['value']}{unit}{note}")

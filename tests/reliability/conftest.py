@@ -15,9 +15,7 @@ import os
 
 import pytest
 
-from tests.reliability.relhelp import Figures
-
-_FIGURES = Figures()
+from tests.reliability.relhelp import FIGURES, Figures
 
 
 def pytest_addoption(parser):
@@ -58,19 +56,6 @@ def fuzz_examples(pytestconfig) -> int:
 
 @pytest.fixture(scope="session")
 def figures() -> Figures:
-    """The run's figures; written to $NIGHTSWITCH_REL_REPORT at the end of the session."""
-    return _FIGURES
-
-
-def pytest_sessionfinish(session, exitstatus):
-    _FIGURES.write()
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not _FIGURES.values:
-        return
-    terminalreporter.section("nightswitch reliability figures")
-    for name, item in sorted(_FIGURES.values.items()):
-        unit = f" {item['unit']}" if item["unit"] else ""
-        note = f"  ({item['note']})" if item["note"] else ""
-        terminalreporter.write_line(f"{name}: {item['value']}{unit}{note}")
+    """The run's figures; written to $NIGHTSWITCH_REL_REPORT and printed at the end of
+    the session (tests/conftest.py, which the xdist controller loads too)."""
+    return FIGURES

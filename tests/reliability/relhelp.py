@@ -192,6 +192,11 @@ class Figures:
         return path
 
 
+#: The figures of this run (one per process: an xdist worker hands its own to the
+#: controller at the end, tests/conftest.py).
+FIGURES = Figures()
+
+
 def every_day(ranges, *, tz: str, default_mode: str = "night") -> dict:
     """A schedule (the JSON of docs/API.md#schedule) with the same ranges on all seven days."""
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
