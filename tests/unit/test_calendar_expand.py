@@ -139,19 +139,25 @@ def test_repeats_finer_than_daily_are_left_out_with_a_reason():
     ]
 
 
-def test_too_many_occurrences_refuse_the_whole_feed():
-    events = [
-        event(
-            f"e{n}",
-            f"Daily {n}",
-            "DTSTART;TZID=Europe/Berlin:20261001T080000",
-            "DTEND;TZID=Europe/Berlin:20261001T081000",
-            "RRULE:FREQ=DAILY",
+def _daily_series_over_the_limit() -> bytes:
+    """Daily series, a little more than MAX_OCCURRENCES occurrences in the window."""
+    return feed(
+        *(
+            event(
+                f"e{n}",
+                f"Daily {n}",
+                "DTSTART;TZID=Europe/Berlin:20261001T080000",
+                "DTEND;TZID=Europe/Berlin:20261001T081000",
+                "RRULE:FREQ=DAILY",
+            )
+            for n in range(MAX_OCCURRENCES // 400 + 2)
         )
-        for n in range(MAX_OCCURRENCES // 400 + 2)
-    ]
+    )
+
+
+def test_too_many_occurrences_refuse_the_whole_feed():
     with pytest.raises(FeedError, match="more than 50,000 occurrences"):
-        expand_feed(feed(*events), Rules(), now=NOW, tz=BERLIN)
+        expand_feed(_daily_series_over_the_limit(), Rules(), now=NOW, tz=BERLIN)
 
 
 @pytest.mark.parametrize(
@@ -361,18 +367,8 @@ def test_a_forked_helper_gives_the_same_closures():
 
 
 def test_too_many_occurrences_are_counted_across_the_helper_too():
-    events = [
-        event(
-            f"e{n}",
-            f"Daily {n}",
-            "DTSTART;TZID=Europe/Berlin:20261001T080000",
-            "DTEND;TZID=Europe/Berlin:20261001T081000",
-            "RRULE:FREQ=DAILY",
-        )
-        for n in range(MAX_OCCURRENCES // 400 + 2)
-    ]
     with pytest.raises(FeedError, match="more than 50,000 occurrences"):
-        expand_feed(feed(*events), Rules(), now=NOW, tz=BERLIN, fork=True)
+        expand_feed(_daily_series_over_the_limit(), Rules(), now=NOW, tz=BERLIN, fork=True)
 
 
 def test_the_helpers_error_or_death_is_a_feed_error(monkeypatch):
