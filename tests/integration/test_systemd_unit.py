@@ -174,6 +174,7 @@ def test_user_directories_and_environment(unit):
     env = value(unit, "Service", "Environment").split()
     assert "LG_WD=/run/nightswitch" in env
     assert "PYTHONUNBUFFERED=1" in env
+    assert "GPIOZERO_PIN_FACTORY=lgpio" in env  # no silent fallback to RPi.GPIO
 
 
 def test_execstart_is_a_command_the_cli_accepts(unit):
