@@ -52,7 +52,9 @@ def test_the_boundary_switches_the_relay_at_the_instant_and_not_before(rig):
     assert changes(relay(rig)) == [True]
     rig.clock.advance(0.001)
     wait_until(lambda: relay(rig).state is False, message="08:00 passed, relay still night")
-    status = wait_until(lambda: (s := rig.status())["verified"] and s)
+    # The status is published once the relay has moved (the live streams must not crowd
+    # the worker on its way there): wait for the new one, not the night still verified.
+    status = wait_until(lambda: (s := rig.status())["mode"] == "day" and s["verified"] and s)
     assert (status["mode"], status["source"]) == ("day", "weekly")
     assert status["next_change"] == {"at": "2026-03-02T18:00:00+01:00", "mode": "night"}
     assert rig.zone.applied_at == datetime(2026, 3, 2, 8, 0, tzinfo=BERLIN)
