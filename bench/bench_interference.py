@@ -55,7 +55,7 @@ from benchline import bench_line  # noqa: E402
 from gpiozero.pins.mock import MockConnectedPin, MockFactory  # noqa: E402
 
 from appliance.config import load_config_text  # noqa: E402
-from appliance.daemon import Appliance  # noqa: E402
+from appliance.daemon import Appliance, freeze_start_up  # noqa: E402
 from appliance.inputs.clock import SimClock  # noqa: E402
 from appliance.inputs.keyswitch import PanelEvent  # noqa: E402
 from appliance.outputs.sdnotify import SystemdNotifier  # noqa: E402
@@ -288,6 +288,7 @@ class Site:
 
         self.panel.poll = poll
         self.appliance.start()
+        freeze_start_up()  # as `nightswitch run` does once started (wait_for_signal)
         self.clock.advance(2)  # past the lamp test
         # ... and wait until the controller has ended it: a key turned while the lamp test
         # still lights every LED would be timed to the next blink of an LED that was on.
@@ -478,7 +479,7 @@ def run(turns: int) -> list[tuple[str, str, list[float]]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--turns", type=int, default=200, help="key turns per situation")
+    parser.add_argument("--turns", type=int, default=500, help="key turns per situation")
     args = parser.parse_args(argv)
     results = run(args.turns)
     ok = True
