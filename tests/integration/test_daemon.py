@@ -458,3 +458,31 @@ def test_run_with_its_port_taken_is_one_line_and_exit_1(tmp_path):
     assert code == 1, out.stderr
     assert "Traceback" not in out.stderr and "applied" not in out.stderr
     assert "nightswitch: error: cannot serve the web page on 127.0.0.1:" in out.stderr
+
+
+def test_the_started_daemon_keeps_its_touched_pages_in_memory():
+    """daemon.freeze_start_up: the collector no longer walks what the start-up made, and
+    the pages stay locked once touched, with nothing read in ahead (the resident memory
+    does not grow by the locking). Run in a child process, so pytest's own memory is left
+    alone."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, re\n"
+        "def status(key):\n"
+        "    text = open('/proc/self/status').read()\n"
+        "    return int(re.search(key + r':\\s+(\\d+)', text).group(1))\n"
+        "import appliance.daemon\n"
+        "before = status('VmRSS')\n"
+        "appliance.daemon.freeze_start_up()\n"
+        "print(gc.get_freeze_count(), status('VmLck'), before, status('VmRSS'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    frozen, locked, before, after = (int(x) for x in out.stdout.split())
+    assert frozen > 10_000  # the modules and everything the import made
+    assert after - before < 4096, (before, after)  # kB: locked on touch, not read in ahead
+    if os.geteuid() == 0:  # as the unit allows it (LimitMEMLOCK=infinity)
+        assert locked > 0, out.stderr

@@ -175,6 +175,7 @@ def test_user_directories_and_environment(unit):
     assert "LG_WD=/run/nightswitch" in env
     assert "PYTHONUNBUFFERED=1" in env
     assert "GPIOZERO_PIN_FACTORY=lgpio" in env  # no silent fallback to RPi.GPIO
+    assert value(unit, "Service", "LimitMEMLOCK") == "infinity"  # daemon.lock_touched_pages
 
 
 def test_execstart_is_a_command_the_cli_accepts(unit):
