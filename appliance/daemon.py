@@ -455,8 +455,8 @@ class Appliance:
     def wait_for_signal(self) -> int:
         """Block until SIGTERM or SIGINT, then stop. The process only serves from here
         on: what the start-up made is left out of the garbage collector's passes
-        (:func:`freeze_start_up`)."""
-        freeze_start_up()
+        (:func:`freeze_start_up`), once the handlers are in place (a stop that came
+        during the freeze would otherwise kill the process, relays and all)."""
         done = threading.Event()
 
         def on_signal(signum, frame):
@@ -466,6 +466,7 @@ class Appliance:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         try:
+            freeze_start_up()
             while not done.wait(1.0):
                 pass
         finally:

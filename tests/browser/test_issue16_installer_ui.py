@@ -65,7 +65,7 @@ def serial_served(tmp_path):
 def test_the_installer_key_part_follows_the_key(browser, served, viewport, streams):
     appliance, base = served
     # 0: every live-update slot taken, as with many status pages open on a wallboard
-    appliance.web_server.application.config["NIGHTSWITCH_MAX_STREAMS"] = streams
+    appliance.web_app.config["NIGHTSWITCH_MAX_STREAMS"] = streams
     page = _page(browser, base, viewport)
     _login(page, base)
     page.goto(base + "/installer")
