@@ -57,7 +57,8 @@ from tests.appliance_helpers import MONDAY_0759, REPO
 
 FIXTURE_SITE = REPO / "tests" / "fixtures" / "pbx" / "site"
 PASSWORD = "s3cret-Pa55"
-#: The fixture's login with timeouts short enough that a silent PBX fails in 0.3 s.
+#: The fixture's login with timeouts short enough that a silent PBX fails within 2 s, and
+#: long enough (0.6 s a step) for an answer on a machine with 4 busy loops beside the suite.
 FAST_PROFILE = """\
 # Reliability suite: the fixture's invented login (tests/fixtures/pbx/site) with short
 # timeouts, so each failed attempt costs a fraction of a second of real time.
@@ -67,7 +68,7 @@ title = "Test fixture: mitel-3300-login with short timeouts"
 verified = "Test fixture."
 
 [methods.serial.timeouts]
-step_s = 0.3
+step_s = 0.6
 operation_s = 2.0
 """
 FAULTS = (
