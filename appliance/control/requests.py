@@ -279,9 +279,11 @@ class Requests:
     LAYER_KINDS: ClassVar[tuple[str, ...]] = ("calendar", "company")
 
     @staticmethod
-    def _layered(zone: ZoneState, parsed):
-        """*parsed* (the saved schedule) with the zone's closure layers, calendar first."""
-        return parsed.with_layers(*zone.layers.get("calendar", ()), *zone.layers.get("company", ()))
+    def _layered(zone: ZoneState, parsed, layers: dict | None = None):
+        """*parsed* (the saved schedule) with the zone's closure layers (or *layers*,
+        ``{kind: (ClosureLayer, ...)}``), calendar first."""
+        held = zone.layers if layers is None else layers
+        return parsed.with_layers(*held.get("calendar", ()), *held.get("company", ()))
 
     def _prepared(
         self: ControllerParts, state: ZoneState, kind: str, layers: tuple
@@ -296,7 +298,7 @@ class Requests:
         if base is None:
             return None
         held = {**state.layers, kind: layers}
-        schedule = base.with_layers(*held.get("calendar", ()), *held.get("company", ()))
+        schedule = self._layered(state, base, held)
         decide(self.clock.now(), schedule)
         return base, held, schedule
 
